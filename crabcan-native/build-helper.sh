@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Compiles the helper statically (it must run inside any root filesystem, on any libc)
+# with warnings as errors. Arguments: source dir, output dir.
+set -euo pipefail
+src=$1 out=$2
+mkdir -p "$out"
+gcc -std=gnu11 -O2 -static -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion \
+    -fstack-protector-strong -D_FORTIFY_SOURCE=2 -o "$out/crabcan-helper" "$src"/*.c
+strip "$out/crabcan-helper"

@@ -1,0 +1,1016 @@
+/*
+ * crabcan-helper: carries out one sandbox plan prepared by the Java side.
+ *
+ * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
+ * argv, env); this program only executes the plan in a fixed order and reports
+ * each outcome as one text line on the control socket:
+ *
+ *   PID <pid>                      sandbox init's pid on the host
+ *   LOG <text>                     a setup step (debug plans only)
+ *   FAIL <step> <errno> <detail>   setup failed; nothing was executed
+ *   EXECFAIL <errno> <kind> <path> <interpreter>
+ *                                  execve failed; kind: notfound, interpreter, other
+ *   EXECUTED                       the command is running
+ *   EXIT <code> <utime_us> <stime_us> <maxrss_kb>
+ *   SIGNALED <signal> <utime_us> <stime_us> <maxrss_kb>
+ *   END <wait status of init>      always the last line
+ *
+ * Fields are separated by tabs; '\\', tab and newline inside a field are escaped.
+ * A byte 'K' received on the socket kills the sandbox; so does the socket closing,
+ * which is how the sandbox dies with the JVM.
+ *
+ * Process layout: helper (host namespaces) -> init (pid 1 in the new namespaces,
+ * does the setup, reaps) -> command (execve). When init exits, the kernel kills
+ * every process left in the PID namespace.
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+#define PLAN_MAGIC 0x31425243u /* "CRB1" */
+#define PLAN_MAX (8u << 20)
+#define MAX_MOUNTS 256
+#define MAX_ARGS 32768
+#define MAX_ENV 8192
+#define MAX_RLIMITS 16
+
+enum tag {
+    T_CONFIG = 1, T_UID_MAP, T_GID_MAP, T_IDMAP_UID_MAP, T_IDMAP_GID_MAP, T_HOSTNAME,
+    T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
+    T_CWD, T_SEARCH_PATH,
+};
+
+enum mount_kind { M_BIND = 1, M_TMPFS, M_PROC, M_SYMLINK, M_DIR };
+
+#define MF_RDONLY 1u         /* read-only (recursively for binds) */
+#define MF_FILE 2u           /* the mount point is a file, not a directory */
+#define MF_IDMAP 4u          /* idmap the bind with the plan's idmap maps */
+#define MF_PRECREATE 8u      /* create the mount point in the host rootfs before cloning */
+#define MF_OPEN_IN_PARENT 16u /* open the bind source with the helper's host credentials */
+#define MF_NOSUID 32u
+#define MF_NODEV 64u
+#define MF_NOEXEC 128u
+
+#define OPT_DEBUG 1u
+#define OPT_NO_NEW_PRIVS 2u
+#define OPT_SETSID 4u
+#define OPT_LOOPBACK_UP 8u
+
+#define ROOT_TMPFS 0u
+#define ROOT_BIND 1u
+
+struct mount_op {
+    uint32_t kind, flags, mode;
+    uint64_t size;
+    const char *src, *dst;
+    int fd; /* source opened by the parent, or -1 */
+};
+
+struct plan {
+    uint32_t clone_flags, options;
+    const char *uid_map, *gid_map, *idmap_uid_map, *idmap_gid_map;
+    const char *hostname, *staging, *cwd, *search_path;
+    uint32_t root_kind, root_flags;
+    const char *root_path;
+    int root_fd;
+    uint32_t uid, gid;
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    const uint8_t *seccomp;
+    uint32_t seccomp_len;
+    struct { uint32_t resource; uint64_t cur, max; } rlimits[MAX_RLIMITS];
+    size_t n_rlimits;
+    struct mount_op mounts[MAX_MOUNTS];
+    size_t n_mounts;
+    char *argv[MAX_ARGS + 1];
+    size_t argc;
+    char *envp[MAX_ENV + 1];
+    size_t envc;
+};
+
+/* The plan and its strings live here for the whole life of the process. */
+static uint8_t plan_buf[PLAN_MAX];
+static struct plan plan;
+
+/* Where report lines go: the control socket in the helper, a pipe in the sandbox. */
+static int report_fd = -1;
+static int report_is_socket;
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = report_is_socket ? send(fd, buf, len, MSG_NOSIGNAL) : write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* the reader is gone; there is nobody left to tell */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Copies s into out with '\\', tab and newline escaped, so that it fits one field. */
+static const char *esc(const char *s, char *out, size_t n)
+{
+    size_t o = 0;
+    for (; s && *s && o + 3 < n; s++) {
+        char c = *s;
+        if (c == '\\' || c == '\t' || c == '\n') {
+            out[o++] = '\\';
+            c = c == '\t' ? 't' : c == '\n' ? 'n' : '\\';
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* One report line; a single write keeps lines from different processes whole. */
+__attribute__((format(printf, 1, 2))) static void emit(const char *fmt, ...)
+{
+    char line[PIPE_BUF];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof line - 2)
+        n = (int)(sizeof line - 2);
+    line[n++] = '\n';
+    write_all(report_fd, line, (size_t)n);
+}
+
+__attribute__((format(printf, 1, 2))) static void logd(const char *fmt, ...)
+{
+    if (!(plan.options & OPT_DEBUG))
+        return;
+    char text[1024], escaped[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    emit("LOG\t%s", esc(text, escaped, sizeof escaped));
+}
+
+__attribute__((noreturn, format(printf, 3, 4))) static void fail(const char *step, int err, const char *fmt, ...)
+{
+    char detail[2048], escaped[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    emit("FAIL\t%s\t%d\t%s", step, err, esc(detail, escaped, sizeof escaped));
+    _exit(1);
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A string field must be NUL-terminated and contain no other NUL. */
+static char *get_str(uint8_t *p, uint32_t len, uint32_t tag)
+{
+    if (len == 0 || p[len - 1] != '\0' || strlen((char *)p) != len - 1)
+        fail("plan", EINVAL, "field %u is not a string", tag);
+    return (char *)p;
+}
+
+static void parse_plan(uint32_t total)
+{
+    uint32_t off = 0;
+    while (off < total) {
+        if (total - off < 8)
+            fail("plan", EINVAL, "truncated record at %u", off);
+        uint32_t tag = get32(plan_buf + off), len = get32(plan_buf + off + 4);
+        off += 8;
+        if (len > total - off)
+            fail("plan", EINVAL, "record %u overruns the plan", tag);
+        uint8_t *p = plan_buf + off;
+        off += len;
+        switch (tag) {
+        case T_CONFIG:
+            if (len != 8)
+                fail("plan", EINVAL, "bad config record");
+            plan.clone_flags = get32(p);
+            plan.options = get32(p + 4);
+            break;
+        case T_UID_MAP: plan.uid_map = get_str(p, len, tag); break;
+        case T_GID_MAP: plan.gid_map = get_str(p, len, tag); break;
+        case T_IDMAP_UID_MAP: plan.idmap_uid_map = get_str(p, len, tag); break;
+        case T_IDMAP_GID_MAP: plan.idmap_gid_map = get_str(p, len, tag); break;
+        case T_HOSTNAME: plan.hostname = get_str(p, len, tag); break;
+        case T_STAGING: plan.staging = get_str(p, len, tag); break;
+        case T_CWD: plan.cwd = get_str(p, len, tag); break;
+        case T_SEARCH_PATH: plan.search_path = get_str(p, len, tag); break;
+        case T_ROOT:
+            if (len < 9)
+                fail("plan", EINVAL, "bad root record");
+            plan.root_kind = get32(p);
+            plan.root_flags = get32(p + 4);
+            plan.root_path = get_str(p + 8, len - 8, tag);
+            break;
+        case T_MOUNT: {
+            if (len < 26 || plan.n_mounts == MAX_MOUNTS)
+                fail("plan", EINVAL, "bad or too many mount records (at most %d)", MAX_MOUNTS);
+            struct mount_op *m = &plan.mounts[plan.n_mounts++];
+            m->kind = get32(p);
+            m->flags = get32(p + 4);
+            m->mode = get32(p + 8);
+            m->size = get64(p + 16);
+            m->fd = -1;
+            char *strs = (char *)p + 24;
+            size_t room = len - 24, src_len = strnlen(strs, room);
+            if (src_len + 2 > room)
+                fail("plan", EINVAL, "bad mount record");
+            m->src = strs;
+            m->dst = get_str((uint8_t *)strs + src_len + 1, (uint32_t)(room - src_len - 1), tag);
+            break;
+        }
+        case T_CREDS:
+            if (len != 8)
+                fail("plan", EINVAL, "bad credentials record");
+            plan.uid = get32(p);
+            plan.gid = get32(p + 4);
+            break;
+        case T_CAPS:
+            if (len != 40)
+                fail("plan", EINVAL, "bad capabilities record");
+            plan.cap_bounding = get64(p);
+            plan.cap_effective = get64(p + 8);
+            plan.cap_permitted = get64(p + 16);
+            plan.cap_inheritable = get64(p + 24);
+            plan.cap_ambient = get64(p + 32);
+            break;
+        case T_SECCOMP:
+            if (len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                fail("plan", EINVAL, "bad seccomp program of %u bytes", len);
+            plan.seccomp = p;
+            plan.seccomp_len = len;
+            break;
+        case T_RLIMIT:
+            if (len != 24 || plan.n_rlimits == MAX_RLIMITS)
+                fail("plan", EINVAL, "bad or too many rlimit records");
+            plan.rlimits[plan.n_rlimits].resource = get32(p);
+            plan.rlimits[plan.n_rlimits].cur = get64(p + 8);
+            plan.rlimits[plan.n_rlimits].max = get64(p + 16);
+            plan.n_rlimits++;
+            break;
+        case T_ARG:
+            if (plan.argc == MAX_ARGS)
+                fail("plan", E2BIG, "more than %d arguments", MAX_ARGS);
+            plan.argv[plan.argc++] = get_str(p, len, tag);
+            break;
+        case T_ENV:
+            if (plan.envc == MAX_ENV)
+                fail("plan", E2BIG, "more than %d environment entries", MAX_ENV);
+            plan.envp[plan.envc++] = get_str(p, len, tag);
+            break;
+        default:
+            fail("plan", EINVAL, "unknown record %u", tag);
+        }
+    }
+    if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
+        fail("plan", EINVAL, "incomplete plan");
+}
+
+static void read_exact(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            fail("plan", n == 0 ? EPIPE : errno, "reading the plan from the control socket");
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* ---- paths inside the new root ------------------------------------------ */
+
+/* Resolves path as if rootfd were "/": symlinks and ".." cannot leave it. */
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/*
+ * Returns an O_PATH fd for path inside rootfd, creating missing directories (and
+ * an empty file for the last component when is_file). Every component is looked
+ * up with open_in_root, and created only in the directory that lookup returned,
+ * so nothing outside the root can be created or reached.
+ */
+static int make_mount_point(int rootfd, const char *path, int is_file)
+{
+    char buf[PATH_MAX];
+    if (strlen(path) >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(buf, path);
+    int dirfd = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
+    char *p = buf + strspn(buf, "/");
+    if (dirfd < 0 || *p == '\0')
+        return dirfd;
+    for (;;) {
+        char *end = p + strcspn(p, "/");
+        int last = end[strspn(end, "/")] == '\0';
+        char saved = *end;
+        *end = '\0';
+        int fd = open_in_root(rootfd, buf, O_PATH);
+        if (fd < 0 && errno == ENOENT) {
+            int r;
+            if (last && is_file) {
+                r = openat(dirfd, p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (r >= 0)
+                    close(r);
+            } else {
+                r = mkdirat(dirfd, p, 0755);
+            }
+            if (r < 0 && errno != EEXIST) {
+                int e = errno;
+                close(dirfd);
+                errno = e;
+                return -1;
+            }
+            fd = open_in_root(rootfd, buf, O_PATH);
+        }
+        int e = errno;
+        close(dirfd);
+        errno = e;
+        if (fd < 0 || last)
+            return fd;
+        *end = saved;
+        dirfd = fd;
+        p = end + strspn(end, "/");
+    }
+}
+
+/* ---- namespaces and mounts ---------------------------------------------- */
+
+static void write_proc(pid_t pid, const char *file, const char *data)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("id map", errno, "open %s", path);
+    ssize_t n = write(fd, data, strlen(data));
+    if (n != (ssize_t)strlen(data))
+        fail("id map", n < 0 ? errno : EIO, "write '%s' to %s", data, path);
+    close(fd);
+}
+
+static void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map)
+{
+    write_proc(pid, "uid_map", uid_map);
+    write_proc(pid, "setgroups", "deny");
+    write_proc(pid, "gid_map", gid_map);
+}
+
+static pid_t clone_raw(unsigned long flags)
+{
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+/* A user namespace whose maps say how an idmapped bind shows host ids inside. */
+static int make_idmap_userns(void)
+{
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0)
+        fail("idmap", errno, "pipe");
+    pid_t pid = clone_raw(CLONE_NEWUSER);
+    if (pid < 0)
+        fail("idmap", errno, "clone a user namespace for idmapped binds");
+    if (pid == 0) {
+        char c;
+        close(sync[1]);
+        while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(sync[0]);
+    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("idmap", errno, "open %s", path);
+    close(sync[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return fd;
+}
+
+static int clone_tree(const char *src)
+{
+    return open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+}
+
+static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, const char *step, const char *what)
+{
+    struct mount_attr attr = {.attr_set = set, .propagation = propagation};
+    if (userns >= 0)
+        attr.userns_fd = (uint64_t)userns;
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        fail(step, errno, "%s", what);
+}
+
+/* Work that needs the caller's host credentials, done before any namespace exists. */
+static void prepare_in_parent(void)
+{
+    int userns = -1;
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        if (plan.mounts[i].flags & MF_IDMAP)
+            userns = userns >= 0 ? userns : make_idmap_userns();
+    if (plan.root_flags & MF_IDMAP && userns < 0)
+        userns = make_idmap_userns();
+
+    if (plan.root_kind == ROOT_BIND) {
+        int rootfd = open(plan.root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            fail("rootfs", errno, "%s", plan.root_path);
+        for (size_t i = 0; i < plan.n_mounts; i++) {
+            struct mount_op *m = &plan.mounts[i];
+            if (!(m->flags & MF_PRECREATE))
+                continue;
+            int fd = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
+            if (fd < 0)
+                fail("mount point", errno, "create %s in the root filesystem %s", m->dst, plan.root_path);
+            close(fd);
+        }
+        close(rootfd);
+        if (plan.root_flags & MF_OPEN_IN_PARENT) {
+            plan.root_fd = clone_tree(plan.root_path);
+            if (plan.root_fd < 0)
+                fail("rootfs", errno, "%s", plan.root_path);
+            if (plan.root_flags & MF_IDMAP)
+                set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, "idmap", plan.root_path);
+        }
+    }
+    for (size_t i = 0; i < plan.n_mounts; i++) {
+        struct mount_op *m = &plan.mounts[i];
+        if (m->kind != M_BIND || !(m->flags & MF_OPEN_IN_PARENT))
+            continue;
+        m->fd = clone_tree(m->src);
+        if (m->fd < 0)
+            fail("bind", errno, "%s -> %s", m->src, m->dst);
+        if (m->flags & MF_IDMAP)
+            set_attr(m->fd, MOUNT_ATTR_IDMAP, 0, userns, "idmap", m->src);
+    }
+    if (userns >= 0)
+        close(userns);
+}
+
+static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, const char *what)
+{
+    int fs = fsopen(type, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        fail(type, errno, "fsopen for %s", what);
+    if (m && m->mode) {
+        char mode[16];
+        snprintf(mode, sizeof mode, "%o", m->mode);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0)
+            fail(type, errno, "mode %s for %s", mode, what);
+    }
+    if (m && m->size) {
+        char size[32];
+        snprintf(size, sizeof size, "%llu", (unsigned long long)m->size);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0)
+            fail(type, errno, "size %s for %s", size, what);
+    }
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        fail(type, errno, "create %s", what);
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
+    if (mnt < 0)
+        fail(type, errno, "mount %s", what);
+    close(fs);
+    return mnt;
+}
+
+static void attach(int src, int rootfd, const struct mount_op *m, const char *step)
+{
+    int target = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
+    if (target < 0)
+        fail(step, errno, "mount point %s", m->dst);
+    if (move_mount(src, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        fail(step, errno, "attach %s", m->dst);
+    close(target);
+    close(src);
+}
+
+static uint64_t mount_attrs(uint32_t flags)
+{
+    return ((flags & MF_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & MF_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+           ((flags & MF_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & MF_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+}
+
+static void do_mount(int rootfd, struct mount_op *m)
+{
+    uint64_t attrs = mount_attrs(m->flags);
+    switch (m->kind) {
+    case M_BIND: {
+        logd("Binding %s at %s (%s)", m->src, m->dst, (m->flags & MF_RDONLY) ? "read-only" : "read-write");
+        int src = m->fd >= 0 ? m->fd : clone_tree(m->src);
+        if (src < 0)
+            fail("bind", errno, "%s -> %s", m->src, m->dst);
+        set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
+        attach(src, rootfd, m, "bind");
+        return;
+    }
+    case M_TMPFS:
+        logd("Mounting tmpfs at %s", m->dst);
+        attach(new_fs("tmpfs", m, attrs, m->dst), rootfd, m, "tmpfs");
+        return;
+    case M_PROC:
+        logd("Mounting proc at %s", m->dst);
+        attach(new_fs("proc", NULL, attrs, m->dst), rootfd, m, "proc");
+        return;
+    case M_DIR: {
+        int fd = make_mount_point(rootfd, m->dst, 0);
+        if (fd < 0)
+            fail("mkdir", errno, "%s", m->dst);
+        close(fd);
+        return;
+    }
+    case M_SYMLINK: {
+        char parent[PATH_MAX];
+        const char *slash = strrchr(m->dst, '/');
+        size_t plen = slash ? (size_t)(slash - m->dst) : 0;
+        if (!slash || plen >= sizeof parent)
+            fail("symlink", EINVAL, "%s", m->dst);
+        memcpy(parent, m->dst, plen);
+        parent[plen] = '\0';
+        int dir = make_mount_point(rootfd, plen ? parent : "/", 0);
+        if (dir < 0 || symlinkat(m->src, dir, slash + 1) < 0)
+            fail("symlink", errno, "%s -> %s", m->dst, m->src);
+        close(dir);
+        return;
+    }
+    default:
+        fail("plan", EINVAL, "unknown mount kind %u", m->kind);
+    }
+}
+
+/* Builds the new root at the staging directory, mounts everything, pivots into it. */
+static void enter_root(void)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail("mount", errno, "make / private");
+    int staging = open(plan.staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (staging < 0)
+        fail("rootfs", errno, "staging directory %s", plan.staging);
+
+    int root;
+    if (plan.root_kind == ROOT_BIND) {
+        logd("Mounting root filesystem %s", plan.root_path);
+        root = plan.root_fd >= 0 ? plan.root_fd : clone_tree(plan.root_path);
+        if (root < 0)
+            fail("rootfs", errno, "%s", plan.root_path);
+        set_attr(root, mount_attrs(plan.root_flags & ~MF_RDONLY), MS_PRIVATE, -1, "rootfs", plan.root_path);
+    } else {
+        logd("Mounting an empty tmpfs as the root filesystem");
+        struct mount_op root_mode = {.mode = 0755};
+        root = new_fs("tmpfs", &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
+    }
+    if (move_mount(root, "", staging, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        fail("rootfs", errno, "attach the root filesystem at %s", plan.staging);
+    close(staging);
+
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        do_mount(root, &plan.mounts[i]);
+
+    if (plan.root_flags & MF_RDONLY) {
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (mount_setattr(root, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+            fail("rootfs", errno, "make the root filesystem read-only");
+    }
+
+    logd("Pivoting root");
+    if (fchdir(root) < 0)
+        fail("pivot_root", errno, "enter the new root");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        fail("pivot_root", errno, "pivot to the new root");
+    logd("Unmounting old root");
+    if (umount2(".", MNT_DETACH) < 0)
+        fail("pivot_root", errno, "detach the old root");
+    if (chdir("/") < 0)
+        fail("pivot_root", errno, "chdir /");
+    close(root);
+}
+
+static void loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail("network", errno, "socket");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        fail("network", errno, "read flags of lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        fail("network", errno, "bring lo up");
+    close(s);
+}
+
+static void set_capabilities(void)
+{
+    for (unsigned long c = 0; c < 64; c++) {
+        if (plan.cap_bounding & (1ULL << c))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the kernel's last capability */
+            fail("capabilities", errno, "drop capability %lu from the bounding set", c);
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+        fail("capabilities", errno, "clear the ambient set");
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {
+        {(uint32_t)plan.cap_effective, (uint32_t)plan.cap_permitted, (uint32_t)plan.cap_inheritable},
+        {(uint32_t)(plan.cap_effective >> 32), (uint32_t)(plan.cap_permitted >> 32),
+         (uint32_t)(plan.cap_inheritable >> 32)},
+    };
+    if (syscall(SYS_capset, &header, data) < 0)
+        fail("capabilities", errno, "capset");
+    for (unsigned long c = 0; c < 64; c++)
+        if ((plan.cap_ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+            fail("capabilities", errno, "raise ambient capability %lu", c);
+}
+
+/* ---- the command -------------------------------------------------------- */
+
+/* The interpreter a file asks for: its "#!" line or its ELF PT_INTERP, or "". */
+static void find_interpreter(const char *path, char *out, size_t n)
+{
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    unsigned char head[256];
+    ssize_t len = pread(fd, head, sizeof head - 1, 0);
+    if (len >= 2 && head[0] == '#' && head[1] == '!') {
+        head[len] = '\0';
+        char *s = (char *)head + 2;
+        s += strspn(s, " \t");
+        size_t l = strcspn(s, " \t\n");
+        if (l < n) {
+            memcpy(out, s, l);
+            out[l] = '\0';
+        }
+    } else if (len >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(head, ELFMAG, SELFMAG) == 0) {
+        int is64 = head[EI_CLASS] == ELFCLASS64;
+        uint64_t phoff;
+        uint16_t phnum, phentsize;
+        if (is64) {
+            Elf64_Ehdr eh;
+            memcpy(&eh, head, sizeof eh);
+            phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+        } else {
+            Elf32_Ehdr eh;
+            memcpy(&eh, head, sizeof eh);
+            phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+        }
+        for (uint16_t i = 0; i < phnum && i < 256; i++) {
+            union { Elf64_Phdr p64; Elf32_Phdr p32; } ph;
+            if (pread(fd, &ph, phentsize < sizeof ph ? phentsize : sizeof ph, (off_t)(phoff + (uint64_t)i * phentsize)) <= 0)
+                break;
+            uint32_t type = is64 ? ph.p64.p_type : ph.p32.p_type;
+            if (type != PT_INTERP)
+                continue;
+            uint64_t off = is64 ? ph.p64.p_offset : ph.p32.p_offset;
+            uint64_t size = is64 ? ph.p64.p_filesz : ph.p32.p_filesz;
+            if (size == 0 || size >= n)
+                break;
+            ssize_t got = pread(fd, out, (size_t)size, (off_t)off);
+            out[got > 0 ? (size_t)got : 0] = '\0';
+            out[size - 1] = '\0';
+            break;
+        }
+    }
+    close(fd);
+}
+
+/* Says why execve failed, in facts the Java side turns into a message. */
+__attribute__((noreturn)) static void exec_failed(int err, const char *path, int exec_wr)
+{
+    char interp[PATH_MAX] = "", e1[PATH_MAX * 2], e2[PATH_MAX * 2];
+    const char *kind = "other";
+    if (err == ENOENT) {
+        struct stat st;
+        if (stat(path, &st) < 0) {
+            kind = "notfound";
+        } else {
+            find_interpreter(path, interp, sizeof interp);
+            if (interp[0] && stat(interp, &st) < 0)
+                kind = "interpreter";
+        }
+    }
+    emit("EXECFAIL\t%d\t%s\t%s\t%s", err, kind, esc(path, e1, sizeof e1), esc(interp, e2, sizeof e2));
+    while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
+        ;
+    _exit(err == ENOENT && strcmp(kind, "notfound") == 0 ? 127 : 126);
+}
+
+/* execve, searching the plan's PATH for a bare name the way execvp does. */
+__attribute__((noreturn)) static void exec_command(int exec_wr)
+{
+    const char *name = plan.argv[0];
+    if (strchr(name, '/') || !plan.search_path) {
+        execve(name, plan.argv, plan.envp);
+        exec_failed(errno, name, exec_wr);
+    }
+    char candidate[PATH_MAX], first[PATH_MAX] = "";
+    int err = ENOENT;
+    for (const char *dir = plan.search_path;; dir++) {
+        size_t dlen = strcspn(dir, ":");
+        if (dlen + strlen(name) + 2 <= sizeof candidate) {
+            snprintf(candidate, sizeof candidate, "%.*s/%s", (int)dlen, dlen ? dir : ".", name);
+            execve(candidate, plan.argv, plan.envp);
+            struct stat st;
+            if (errno == ENOENT && stat(candidate, &st) == 0)
+                exec_failed(ENOENT, candidate, exec_wr); /* it exists: its interpreter does not */
+            if (errno != ENOENT && errno != ENOTDIR && err == ENOENT) {
+                err = errno;
+                strcpy(first, candidate);
+            }
+        }
+        dir += dlen;
+        if (*dir == '\0')
+            break;
+    }
+    exec_failed(err, first[0] ? first : name, exec_wr);
+}
+
+__attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
+{
+    close(exec_rd);
+    if (plan.cwd && chdir(plan.cwd) < 0) {
+        int e = errno;
+        while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
+            ;
+        fail("chdir", e, "working directory %s", plan.cwd);
+    }
+    /* Only 0, 1 and 2 may reach the command, whatever the plan or libc opened. */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        fail("close fds", errno, "close_range");
+    if (plan.seccomp_len) {
+        struct sock_fprog prog = {
+            .len = (unsigned short)(plan.seccomp_len / sizeof(struct sock_filter)),
+            .filter = (struct sock_filter *)(uintptr_t)plan.seccomp,
+        };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+            int e = errno;
+            while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
+                ;
+            fail("seccomp", e, "install the filter");
+        }
+    }
+    exec_command(exec_wr);
+}
+
+static long micros(struct timeval tv)
+{
+    return tv.tv_sec * 1000000L + tv.tv_usec;
+}
+
+/* pid 1 of the sandbox: finishes the setup, starts the command, reaps, reports. */
+__attribute__((noreturn)) static void sandbox_init(int sync_rd)
+{
+    char c;
+    ssize_t n;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail("prctl", errno, "PR_SET_PDEATHSIG");
+    while ((n = read(sync_rd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        _exit(1); /* the helper died before our id maps were written */
+    close(sync_rd);
+    logd("User namespaces set up");
+
+    logd("Switching to uid %u / gid %u", plan.uid, plan.gid);
+    if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
+        fail("credentials", errno, "setresgid %u", plan.gid);
+    if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
+        fail("credentials", errno, "setresuid %u", plan.uid);
+
+    if (plan.hostname) {
+        if (sethostname(plan.hostname, strlen(plan.hostname)) < 0)
+            fail("hostname", errno, "%s", plan.hostname);
+        logd("Container hostname is now %s", plan.hostname);
+    }
+    logd("Setting mount points ...");
+    enter_root();
+    if (plan.options & OPT_LOOPBACK_UP)
+        loopback_up();
+    for (size_t i = 0; i < plan.n_rlimits; i++) {
+        struct rlimit rl = {plan.rlimits[i].cur, plan.rlimits[i].max};
+        if (setrlimit((int)plan.rlimits[i].resource, &rl) < 0)
+            fail("rlimit", errno, "resource %u", plan.rlimits[i].resource);
+    }
+    if ((plan.options & OPT_SETSID) && setsid() < 0)
+        fail("setsid", errno, "new session");
+    logd("Clearing unwanted capabilities ...");
+    set_capabilities();
+    if ((plan.options & OPT_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail("no_new_privs", errno, "PR_SET_NO_NEW_PRIVS");
+    logd("Container set up successfully");
+    logd("Starting container with command %s", plan.argv[0]);
+
+    int exec_pipe[2];
+    if (pipe2(exec_pipe, O_CLOEXEC) < 0)
+        fail("pipe", errno, "exec status pipe");
+    pid_t cmd = fork();
+    if (cmd < 0)
+        fail("fork", errno, "start the command");
+    if (cmd == 0)
+        run_command(exec_pipe[0], exec_pipe[1]);
+    close(exec_pipe[1]);
+    while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)
+        ;
+    close(exec_pipe[0]);
+    if (n == 0)
+        emit("EXECUTED");
+
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t w = wait4(-1, &status, 0, &ru);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            _exit(1);
+        if (w != cmd)
+            continue; /* an orphan that the command left behind */
+        if (n != 0)
+            _exit(1); /* exec failed and was reported */
+        if (WIFSIGNALED(status))
+            emit("SIGNALED\t%d\t%ld\t%ld\t%ld", WTERMSIG(status), micros(ru.ru_utime), micros(ru.ru_stime),
+                 ru.ru_maxrss);
+        else
+            emit("EXIT\t%d\t%ld\t%ld\t%ld", WEXITSTATUS(status), micros(ru.ru_utime), micros(ru.ru_stime),
+                 ru.ru_maxrss);
+        _exit(0);
+    }
+}
+
+/* ---- the helper --------------------------------------------------------- */
+
+static int connect_control(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path)
+        _exit(2);
+    strcpy(addr.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
+        _exit(2); /* no channel to report on; the Java side sees the exit status */
+    return s;
+}
+
+/* Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes away. */
+static int supervise(int sock, int report_rd, pid_t init)
+{
+    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
+    char buf[PIPE_BUF];
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            kill(init, SIGKILL);
+            break;
+        }
+        if (fds[0].revents) {
+            ssize_t n = read(sock, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0 || memchr(buf, 'K', (size_t)n)) {
+                kill(init, SIGKILL); /* the kernel then kills the whole PID namespace */
+                if (n <= 0)
+                    fds[0].fd = -1;
+            }
+        }
+        if (fds[1].revents) {
+            ssize_t n = read(report_rd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            write_all(sock, buf, (size_t)n);
+        }
+    }
+    int status;
+    while (waitpid(init, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = -1;
+            break;
+        }
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    int sock = connect_control(argv[1]);
+    report_fd = sock;
+    report_is_socket = 1;
+
+    uint32_t header[2];
+    read_exact(sock, header, sizeof header);
+    if (header[0] != PLAN_MAGIC || header[1] > PLAN_MAX)
+        fail("plan", EINVAL, "bad plan header (helper and library versions differ?)");
+    read_exact(sock, plan_buf, header[1]);
+    plan.root_fd = -1;
+    parse_plan(header[1]);
+
+    /* Root's supplementary groups would otherwise follow it into the sandbox. */
+    if (geteuid() == 0 && setgroups(0, NULL) < 0)
+        fail("credentials", errno, "drop supplementary groups");
+    prepare_in_parent();
+
+    int sync[2], report[2];
+    if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
+        fail("pipe", errno, "sandbox pipes");
+    logd("Creating namespaces");
+    pid_t init = clone_raw(plan.clone_flags);
+    if (init < 0)
+        fail("clone", errno, "create namespaces (flags 0x%x)", plan.clone_flags);
+    if (init == 0) {
+        close(sync[1]);
+        close(report[0]);
+        close(sock);
+        report_fd = report[1];
+        report_is_socket = 0;
+        sandbox_init(sync[0]);
+    }
+    close(sync[0]);
+    close(report[1]);
+    emit("PID\t%d", (int)init);
+    logd("Setting up user namespace: uid map '%s', gid map '%s'", plan.uid_map, plan.gid_map);
+    write_id_maps(init, plan.uid_map, plan.gid_map);
+    if (write(sync[1], "1", 1) != 1)
+        fail("sync", errno, "release the sandbox");
+    close(sync[1]);
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        if (plan.mounts[i].fd >= 0)
+            close(plan.mounts[i].fd);
+    if (plan.root_fd >= 0)
+        close(plan.root_fd);
+
+    /* The sandbox holds its own stdio; ours must not keep its pipes open. */
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
+        dup2(devnull, fd);
+
+    int status = supervise(sock, report[0], init);
+    emit("END\t%d", status);
+    return 0;
+}
