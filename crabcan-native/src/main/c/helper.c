@@ -9,7 +9,9 @@
  *   LOG <text>                     a setup step (debug plans only)
  *   FAIL <step> <errno> <detail>   setup failed; nothing was executed
  *   EXECFAIL <errno> <kind> <path> <interpreter>
- *                                  execve failed; kind: notfound, interpreter, other
+ *                                  execve failed; kind: notfound, elf-interpreter,
+ *                                  script-interpreter (the file exists, the
+ *                                  interpreter it names does not), other
  *   EXECUTED                       the command is running
  *   EXIT <code> <utime_us> <stime_us> <maxrss_kb>
  *   SIGNALED <signal> <utime_us> <stime_us> <maxrss_kb>
@@ -96,6 +98,7 @@ struct plan {
     uint32_t clone_flags, options;
     const char *uid_map, *gid_map, *idmap_uid_map, *idmap_gid_map;
     const char *hostname, *staging, *cwd, *search_path;
+    int staging_fd; /* opened before the id switch: the sandbox's ids may not reach it */
     uint32_t root_kind, root_flags;
     const char *root_path;
     int root_fd;
@@ -600,10 +603,6 @@ static void enter_root(void)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail("mount", errno, "make / private");
-    int staging = open(plan.staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (staging < 0)
-        fail("rootfs", errno, "staging directory %s", plan.staging);
-
     int root;
     if (plan.root_kind == ROOT_BIND) {
         logd("Mounting root filesystem %s", plan.root_path);
@@ -616,9 +615,9 @@ static void enter_root(void)
         struct mount_op root_mode = {.mode = 0755};
         root = new_fs("tmpfs", &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
     }
-    if (move_mount(root, "", staging, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    if (move_mount(root, "", plan.staging_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         fail("rootfs", errno, "attach the root filesystem at %s", plan.staging);
-    close(staging);
+    close(plan.staging_fd);
 
     for (size_t i = 0; i < plan.n_mounts; i++)
         do_mount(root, &plan.mounts[i]);
@@ -686,13 +685,16 @@ static void set_capabilities(void)
 
 /* ---- the command -------------------------------------------------------- */
 
-/* The interpreter a file asks for: its "#!" line or its ELF PT_INTERP, or "". */
-static void find_interpreter(const char *path, char *out, size_t n)
+enum interp_kind { INTERP_NONE, INTERP_SCRIPT, INTERP_ELF };
+
+/* The interpreter a file asks for: its "#!" line or its ELF PT_INTERP. */
+static enum interp_kind find_interpreter(const char *path, char *out, size_t n)
 {
+    enum interp_kind kind = INTERP_NONE;
     out[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return;
+        return kind;
     unsigned char head[256];
     ssize_t len = pread(fd, head, sizeof head - 1, 0);
     if (len >= 2 && head[0] == '#' && head[1] == '!') {
@@ -703,6 +705,7 @@ static void find_interpreter(const char *path, char *out, size_t n)
         if (l < n) {
             memcpy(out, s, l);
             out[l] = '\0';
+            kind = INTERP_SCRIPT;
         }
     } else if (len >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(head, ELFMAG, SELFMAG) == 0) {
         int is64 = head[EI_CLASS] == ELFCLASS64;
@@ -731,10 +734,12 @@ static void find_interpreter(const char *path, char *out, size_t n)
             ssize_t got = pread(fd, out, (size_t)size, (off_t)off);
             out[got > 0 ? (size_t)got : 0] = '\0';
             out[size - 1] = '\0';
+            kind = INTERP_ELF;
             break;
         }
     }
     close(fd);
+    return kind;
 }
 
 /* Says why execve failed, in facts the Java side turns into a message. */
@@ -747,9 +752,9 @@ __attribute__((noreturn)) static void exec_failed(int err, const char *path, int
         if (stat(path, &st) < 0) {
             kind = "notfound";
         } else {
-            find_interpreter(path, interp, sizeof interp);
-            if (interp[0] && stat(interp, &st) < 0)
-                kind = "interpreter";
+            enum interp_kind ik = find_interpreter(path, interp, sizeof interp);
+            if (ik != INTERP_NONE && stat(interp, &st) < 0)
+                kind = ik == INTERP_ELF ? "elf-interpreter" : "script-interpreter";
         }
     }
     emit("EXECFAIL\t%d\t%s\t%s\t%s", err, kind, esc(path, e1, sizeof e1), esc(interp, e2, sizeof e2));
@@ -834,6 +839,10 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     close(sync_rd);
     logd("User namespaces set up");
 
+    /* Still the caller's host ids here, which can reach the caller's private directories. */
+    plan.staging_fd = open(plan.staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (plan.staging_fd < 0)
+        fail("rootfs", errno, "staging directory %s", plan.staging);
     logd("Switching to uid %u / gid %u", plan.uid, plan.gid);
     if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
         fail("credentials", errno, "setresgid %u", plan.gid);

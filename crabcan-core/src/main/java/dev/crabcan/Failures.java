@@ -1,0 +1,81 @@
+package dev.crabcan;
+
+import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.launch.Session;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Turns what the helper reported into an exception that says what failed and how to fix it. */
+final class Failures {
+    private static final int EPERM = 1, ENOENT = 2, EACCES = 13, EROFS = 30, ENOSPC = 28, EINVAL = 22, EUSERS = 87;
+
+    private Failures() {}
+
+    static SandboxException toException(Session.Start start, Sandbox sandbox) {
+        if (start instanceof Session.SetupFailed f) {
+            return setup(f, sandbox);
+        }
+        if (start instanceof Session.ExecFailed f) {
+            return exec(f, sandbox);
+        }
+        return new SandboxException(((Session.Lost) start).why());
+    }
+
+    static String strerror(int errno) {
+        jnr.constants.platform.Errno e = jnr.constants.platform.Errno.valueOf(errno);
+        return e == null || !e.defined() ? "errno " + errno : e.description();
+    }
+
+    private static SandboxException setup(Session.SetupFailed f, Sandbox sandbox) {
+        String message = f.step() + " " + f.detail() + ": " + strerror(f.errno());
+        if (f.step().equals("clone") && List.of(EPERM, ENOSPC, EINVAL, EUSERS).contains(f.errno())) {
+            List<String> reasons = HostInfo.get().userNamespaceProblems(true);
+            return new UnsupportedHostException("cannot create the sandbox's namespaces (" + message + "): "
+                    + (reasons.isEmpty() ? "the kernel refused a new user namespace" : String.join("; ", reasons)));
+        }
+        if (f.step().equals("mount point") && (f.errno() == EACCES || f.errno() == EROFS || f.errno() == EPERM)) {
+            message += "; create that directory (or file) in the root filesystem beforehand, or bind a "
+                    + "writable directory above it";
+        }
+        if (f.step().equals("proc") && f.errno() == EPERM) {
+            message += "; the kernel refuses a new /proc when the host's /proc is partly hidden, as in some "
+                    + "containers";
+        }
+        return new SandboxSetupException(f.step(), f.errno(), message);
+    }
+
+    private static SandboxException exec(Session.ExecFailed f, Sandbox sandbox) {
+        String where = sandbox.rootfs().map(r -> "the root filesystem " + r).orElse("the default root filesystem");
+        String command = sandbox.command().get(0);
+        switch (f.kind()) {
+            case "notfound":
+                return new CommandNotFoundException(command, "command " + command + " not found in " + where
+                        + (command.contains("/") ? "" : " (searched PATH="
+                        + sandbox.environment().getOrDefault("PATH", Sandbox.DEFAULT_PATH) + ")"));
+            case "elf-interpreter":
+            case "script-interpreter": {
+                String what = f.kind().startsWith("elf") ? "its ELF interpreter" : "its #! interpreter";
+                return new CommandNotExecutableException(f.path(), f.errno(), f.interpreter(), "cannot execute "
+                        + f.path() + ": " + what + " " + f.interpreter() + " is missing from " + where + "; "
+                        + suggestBind(f.interpreter()));
+            }
+            default: {
+                String hint = f.errno() == EACCES ? " (is it executable, on a file system mounted without noexec?)"
+                        : f.errno() == ENOENT ? "" : "";
+                return new CommandNotExecutableException(f.path(), f.errno(), null,
+                        "cannot execute " + f.path() + ": " + strerror(f.errno()) + hint);
+            }
+        }
+    }
+
+    private static String suggestBind(String interpreter) {
+        Path dir = Path.of(interpreter).getParent();
+        if (dir != null && Files.isDirectory(dir)) {
+            return "bind the host's " + dir + " into the sandbox, e.g. .bind(Path.of(\"" + dir + "\"), \"" + dir
+                    + "\", true) or on the command line -r " + dir + ":" + dir
+                    + " (the libraries it loads must be there too; ldd lists them)";
+        }
+        return "add " + interpreter + " to the root filesystem";
+    }
+}

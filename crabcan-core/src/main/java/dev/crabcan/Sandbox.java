@@ -1,0 +1,393 @@
+package dev.crabcan;
+
+import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.launch.HelperRuntime;
+import dev.crabcan.internal.launch.Launcher;
+import dev.crabcan.internal.plan.PlanCompiler;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Future;
+import java.util.regex.Pattern;
+
+/**
+ * An immutable, reusable description of a sandboxed command: root filesystem, binds, ids,
+ * command, environment and stdio. Every {@link #start()} runs it in fresh namespaces.
+ *
+ * <pre>{@code
+ * Sandbox sandbox = Sandbox.builder()
+ *     .bind(Path.of("/data/in"), "/in", true)
+ *     .command("/bin/sh", "-c", "wc -l /in/*")
+ *     .build();
+ * SandboxResult result = sandbox.run();
+ * }</pre>
+ *
+ * <p>Without {@link Builder#rootfs(Path)} the root filesystem is an empty read-only tmpfs with
+ * the host's {@code /usr}, {@code /etc}, {@code /bin}, {@code /sbin}, {@code /lib} and
+ * {@code /lib64} bound read-only (symbolic links such as Debian's {@code /bin -> usr/bin} are
+ * recreated as links). Every sandbox also gets {@code /proc}, a minimal {@code /dev} and an
+ * empty tmpfs {@code /tmp}.
+ */
+public final class Sandbox {
+    /** The PATH a sandbox gets when its environment does not set one. */
+    public static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*");
+    private static final Set<String> RESERVED_TARGETS = Set.of("/", "/proc", "/dev");
+
+    private final Path rootfs;
+    private final boolean rootfsWritable;
+    private final List<Bind> binds;
+    private final List<Tmpfs> tmpfs;
+    private final int uid;
+    private final List<String> command;
+    private final Map<String, String> environment;
+    private final String workingDirectory;
+    private final String hostname;
+    private final Stdio stdin;
+    private final Stdio stdout;
+    private final Stdio stderr;
+
+    private Sandbox(Builder b) {
+        this.rootfs = b.rootfs;
+        this.rootfsWritable = b.rootfsWritable;
+        this.binds = List.copyOf(b.binds);
+        this.tmpfs = List.copyOf(b.tmpfs);
+        this.uid = b.uid;
+        this.command = List.copyOf(b.command);
+        this.environment = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.environment));
+        this.workingDirectory = b.workingDirectory;
+        this.hostname = b.hostname;
+        this.stdin = b.stdin;
+        this.stdout = b.stdout;
+        this.stderr = b.stderr;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this sandbox's settings, to derive a variant. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    /** The host directory used as the root filesystem; empty for the default root filesystem. */
+    public Optional<Path> rootfs() {
+        return Optional.ofNullable(rootfs);
+    }
+
+    /** Whether the sandbox may write to its root filesystem (default false). */
+    public boolean rootfsWritable() {
+        return rootfsWritable;
+    }
+
+    public List<Bind> binds() {
+        return binds;
+    }
+
+    public List<Tmpfs> tmpfs() {
+        return tmpfs;
+    }
+
+    /** The uid and gid the command runs as inside the sandbox (default 0). */
+    public int uid() {
+        return uid;
+    }
+
+    public List<String> command() {
+        return command;
+    }
+
+    /** The command's whole environment; PATH is {@link #DEFAULT_PATH} unless set here. */
+    public Map<String, String> environment() {
+        return environment;
+    }
+
+    public String workingDirectory() {
+        return workingDirectory;
+    }
+
+    /** The hostname inside; empty for a new random {@code adjective-noun-number} at each start. */
+    public Optional<String> hostname() {
+        return Optional.ofNullable(hostname);
+    }
+
+    public Stdio stdin() {
+        return stdin;
+    }
+
+    public Stdio stdout() {
+        return stdout;
+    }
+
+    public Stdio stderr() {
+        return stderr;
+    }
+
+    /**
+     * Starts the command in a new sandbox and returns once it is running.
+     *
+     * @throws SandboxSetupException a setup step failed (the message names the step, path and errno)
+     * @throws CommandNotFoundException the command is not in the sandbox's root filesystem
+     * @throws CommandNotExecutableException it is there but cannot be executed, for example
+     *     because its ELF interpreter is missing (the message says which bind fixes it)
+     * @throws UnsupportedHostException this host cannot run sandboxes
+     */
+    public SandboxProcess start() throws SandboxException {
+        HostInfo host = HostInfo.get();
+        host.requireSupported();
+        for (Bind b : binds) {
+            if (!Files.exists(b.source())) {
+                throw new SandboxSpecException("bind source " + b.source() + " (for " + b.target()
+                        + ") no longer exists");
+            }
+        }
+        HelperRuntime runtime = HelperRuntime.get();
+        String name = hostname != null ? hostname : Hostnames.random();
+        byte[] plan = PlanCompiler.compile(this, host, runtime.runDir(), name);
+        Launcher.Launched launched = runtime.launcher().launch(plan, stdin, stdout, stderr);
+        return SandboxProcess.awaitStart(this, launched);
+    }
+
+    /**
+     * Runs the command to completion, capturing stdout and stderr where they are {@link Stdio#pipe()}
+     * (the default) and giving it no input where stdin is a pipe.
+     */
+    public SandboxResult run() throws SandboxException, InterruptedException {
+        long startNanos = System.nanoTime();
+        SandboxProcess p = start();
+        try {
+            p.getOutputStream().close();
+            Future<byte[]> out = drain(p.getInputStream(), stdout);
+            Future<byte[]> err = drain(p.getErrorStream(), stderr);
+            ExitStatus status = p.waitForStatus();
+            return new SandboxResult(status, get(out), get(err), java.time.Duration.ofNanos(System.nanoTime() - startNanos),
+                    p.outcome());
+        } catch (IOException e) {
+            p.destroyForcibly();
+            throw new SandboxException("reading the sandbox's output: " + e, e);
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
+    private static Future<byte[]> drain(InputStream in, Stdio how) {
+        if (how.kind() != Stdio.Kind.PIPE) {
+            return java.util.concurrent.CompletableFuture.completedFuture(new byte[0]);
+        }
+        return dev.crabcan.internal.launch.IoThreads.pool().submit(() -> {
+            try (in) {
+                return in.readAllBytes();
+            }
+        });
+    }
+
+    private static byte[] get(Future<byte[]> f) throws InterruptedException, IOException {
+        try {
+            return f.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Sandbox" + command + (rootfs == null ? "" : " in " + rootfs);
+    }
+
+    /** Collects settings and checks each as it comes; {@link #build()} checks the whole. */
+    public static final class Builder {
+        private Path rootfs;
+        private boolean rootfsWritable;
+        private final List<Bind> binds = new ArrayList<>();
+        private final List<Tmpfs> tmpfs = new ArrayList<>();
+        private int uid;
+        private final List<String> command = new ArrayList<>();
+        private final Map<String, String> environment = new LinkedHashMap<>();
+        private String workingDirectory = "/";
+        private String hostname;
+        private Stdio stdin = Stdio.pipe();
+        private Stdio stdout = Stdio.pipe();
+        private Stdio stderr = Stdio.pipe();
+
+        private Builder() {}
+
+        private Builder(Sandbox s) {
+            rootfs = s.rootfs;
+            rootfsWritable = s.rootfsWritable;
+            binds.addAll(s.binds);
+            tmpfs.addAll(s.tmpfs);
+            uid = s.uid;
+            command.addAll(s.command);
+            environment.putAll(s.environment);
+            workingDirectory = s.workingDirectory;
+            hostname = s.hostname;
+            stdin = s.stdin;
+            stdout = s.stdout;
+            stderr = s.stderr;
+        }
+
+        /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
+        public Builder rootfs(Path dir) {
+            Validation.notNull(dir, "rootfs");
+            Path abs = dir.toAbsolutePath().normalize();
+            if (!Files.exists(abs)) {
+                throw new SandboxSpecException("rootfs " + dir + " does not exist (resolved to " + abs + ")");
+            }
+            if (!Files.isDirectory(abs)) {
+                throw new SandboxSpecException("rootfs " + dir + " is not a directory");
+            }
+            this.rootfs = abs;
+            return this;
+        }
+
+        /** Lets the sandbox write to its root filesystem; by default it is read-only. */
+        public Builder rootfsWritable(boolean writable) {
+            this.rootfsWritable = writable;
+            return this;
+        }
+
+        /** Makes the host path {@code from} visible at {@code to} inside the sandbox. */
+        public Builder bind(Path from, String to, boolean readOnly) {
+            Validation.notNull(from, "bind source");
+            Path abs = from.toAbsolutePath().normalize();
+            if (!Files.exists(abs)) {
+                throw new SandboxSpecException("bind source " + from + " does not exist"
+                        + (Files.exists(abs, LinkOption.NOFOLLOW_LINKS) ? " (it is a dangling symbolic link)" : ""));
+            }
+            binds.add(new Bind(abs, Validation.normalize(Validation.containerPath(to, "bind target")), readOnly));
+            return this;
+        }
+
+        /** An empty tmpfs at {@code target}, of the kernel's default size. */
+        public Builder tmpfs(String target) {
+            return tmpfs(target, 0);
+        }
+
+        public Builder tmpfs(String target, long sizeBytes) {
+            tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes));
+            return this;
+        }
+
+        /** The uid and gid inside the sandbox; 0 (the default) is root of the sandbox, never of the host. */
+        public Builder uid(int uid) {
+            if (uid < 0) {
+                throw new SandboxSpecException("uid must not be negative, got " + uid);
+            }
+            this.uid = uid;
+            return this;
+        }
+
+        /** The program and its arguments, passed to execve exactly as given. A name without '/' is looked up in PATH. */
+        public Builder command(String... argv) {
+            return command(List.of(Validation.notNull(argv, "command")));
+        }
+
+        public Builder command(List<String> argv) {
+            Validation.notNull(argv, "command");
+            List<String> copy = new ArrayList<>(argv.size());
+            for (int i = 0; i < argv.size(); i++) {
+                copy.add(Validation.noNul(argv.get(i), "command argument " + i));
+            }
+            command.clear();
+            command.addAll(copy);
+            return this;
+        }
+
+        /** Sets one environment variable; the environment is otherwise empty. */
+        public Builder env(String name, String value) {
+            Validation.noNul(name, "environment variable name");
+            if (name.isEmpty() || name.indexOf('=') >= 0) {
+                throw new SandboxSpecException("environment variable name must be non-empty and without '=', got '"
+                        + name + "'");
+            }
+            environment.put(name, Validation.noNul(value, "value of environment variable " + name));
+            return this;
+        }
+
+        /** Replaces the whole environment. */
+        public Builder environment(Map<String, String> env) {
+            Validation.notNull(env, "environment");
+            environment.clear();
+            env.forEach(this::env);
+            return this;
+        }
+
+        public Builder workingDirectory(String dir) {
+            this.workingDirectory = Validation.containerPath(dir, "working directory");
+            return this;
+        }
+
+        public Builder hostname(String name) {
+            Validation.notNull(name, "hostname");
+            if (name.length() > 64 || !HOSTNAME.matcher(name).matches()) {
+                throw new SandboxSpecException("hostname must be 1 to 64 letters, digits, '-' and '.', got '"
+                        + Validation.printable(name) + "'");
+            }
+            this.hostname = name;
+            return this;
+        }
+
+        public Builder stdin(Stdio s) {
+            Validation.notNull(s, "stdin");
+            if (!s.isInput()) {
+                throw new SandboxSpecException("stdin cannot be " + s + ": use pipe, inherit, discard, readFrom or bytes");
+            }
+            this.stdin = s;
+            return this;
+        }
+
+        public Builder stdout(Stdio s) {
+            this.stdout = output(s, "stdout");
+            return this;
+        }
+
+        public Builder stderr(Stdio s) {
+            this.stderr = output(s, "stderr");
+            return this;
+        }
+
+        private static Stdio output(Stdio s, String which) {
+            Validation.notNull(s, which);
+            if (!s.isOutput()) {
+                throw new SandboxSpecException(which + " cannot be " + s
+                        + ": use pipe, inherit, discard, writeTo or appendTo");
+            }
+            return s;
+        }
+
+        /** Checks the settings as a whole and returns the immutable sandbox. */
+        public Sandbox build() {
+            if (command.isEmpty()) {
+                throw new SandboxSpecException("command is empty: set it with command(\"/bin/sh\", \"-c\", \"...\")");
+            }
+            if (command.get(0).isEmpty()) {
+                throw new SandboxSpecException("command name (argument 0) is empty");
+            }
+            Set<String> targets = new LinkedHashSet<>();
+            List<String> all = new ArrayList<>();
+            binds.forEach(b -> all.add(b.target()));
+            tmpfs.forEach(t -> all.add(t.target()));
+            for (String t : all) {
+                if (RESERVED_TARGETS.contains(t) || t.startsWith("/proc/")) {
+                    throw new SandboxSpecException("cannot mount over " + t + ": the sandbox provides "
+                            + (t.equals("/") ? "its root filesystem; use rootfs(...) instead" : t + " itself"));
+                }
+                if (!targets.add(t)) {
+                    throw new SandboxSpecException("two mounts have the same target " + t);
+                }
+            }
+            return new Sandbox(this);
+        }
+    }
+}

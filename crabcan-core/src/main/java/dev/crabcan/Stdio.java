@@ -1,0 +1,104 @@
+package dev.crabcan;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * Where one of the sandbox's standard streams comes from or goes to. Like
+ * {@link ProcessBuilder.Redirect}, plus {@link #bytes(byte[])} for stdin.
+ */
+public final class Stdio {
+    /** How the stream is connected. */
+    public enum Kind { PIPE, INHERIT, DISCARD, READ_FILE, WRITE_FILE, APPEND_FILE, BYTES }
+
+    private static final Stdio PIPE = new Stdio(Kind.PIPE, null, null);
+    private static final Stdio INHERIT = new Stdio(Kind.INHERIT, null, null);
+    private static final Stdio DISCARD = new Stdio(Kind.DISCARD, null, null);
+
+    private final Kind kind;
+    private final Path file;
+    private final byte[] bytes;
+
+    private Stdio(Kind kind, Path file, byte[] bytes) {
+        this.kind = kind;
+        this.file = file;
+        this.bytes = bytes;
+    }
+
+    /** A pipe to or from the Java side: {@link SandboxProcess#getInputStream()} and friends. The default. */
+    public static Stdio pipe() {
+        return PIPE;
+    }
+
+    /** The JVM's own stream. */
+    public static Stdio inherit() {
+        return INHERIT;
+    }
+
+    /** Output is thrown away; input is empty. */
+    public static Stdio discard() {
+        return DISCARD;
+    }
+
+    /** Stdin read from a host file. */
+    public static Stdio readFrom(Path file) {
+        return new Stdio(Kind.READ_FILE, Validation.notNull(file, "stdin file"), null);
+    }
+
+    /** Output written to a host file, replacing its contents. */
+    public static Stdio writeTo(Path file) {
+        return new Stdio(Kind.WRITE_FILE, Validation.notNull(file, "output file"), null);
+    }
+
+    /** Output appended to a host file. */
+    public static Stdio appendTo(Path file) {
+        return new Stdio(Kind.APPEND_FILE, Validation.notNull(file, "output file"), null);
+    }
+
+    /** Stdin fed from these bytes, then closed. */
+    public static Stdio bytes(byte[] input) {
+        return new Stdio(Kind.BYTES, null, Validation.notNull(input, "stdin bytes").clone());
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** The host file, for the file kinds; null otherwise. */
+    public Path file() {
+        return file;
+    }
+
+    /** A copy of the stdin bytes, for {@link Kind#BYTES}; null otherwise. */
+    public byte[] bytes() {
+        return bytes == null ? null : bytes.clone();
+    }
+
+    boolean isInput() {
+        return kind != Kind.WRITE_FILE && kind != Kind.APPEND_FILE;
+    }
+
+    boolean isOutput() {
+        return kind != Kind.READ_FILE && kind != Kind.BYTES;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Stdio s && s.kind == kind && Objects.equals(s.file, file)
+                && java.util.Arrays.equals(s.bytes, bytes);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(kind, file, java.util.Arrays.hashCode(bytes));
+    }
+
+    @Override
+    public String toString() {
+        return switch (kind) {
+            case READ_FILE, WRITE_FILE, APPEND_FILE -> kind + "(" + file + ")";
+            case BYTES -> "BYTES(" + bytes.length + " bytes)";
+            default -> kind.toString();
+        };
+    }
+}

@@ -1,0 +1,110 @@
+package dev.crabcan.internal.host;
+
+import dev.crabcan.UnsupportedHostException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import jnr.ffi.LibraryLoader;
+
+/** Facts about the host that decide how a sandbox is set up, read once per JVM. */
+public final class HostInfo {
+    /** mount_setattr (recursive read-only binds, idmapped mounts) arrived in 5.12. */
+    public static final KernelVersion MINIMUM_KERNEL = new KernelVersion(5, 12, 0);
+
+    /** The host id a root caller's sandbox runs as: never host root. */
+    public static final int ROOT_CALLER_HOST_ID = 65534;
+
+    public interface LibC {
+        int geteuid();
+
+        int getegid();
+    }
+
+    private static volatile HostInfo instance;
+
+    private final int euid;
+    private final int egid;
+    private final String release;
+
+    private HostInfo(int euid, int egid, String release) {
+        this.euid = euid;
+        this.egid = egid;
+        this.release = release;
+    }
+
+    public static HostInfo get() {
+        HostInfo h = instance;
+        if (h == null) {
+            LibC libc = LibraryLoader.create(LibC.class).load("c");
+            h = new HostInfo(libc.geteuid(), libc.getegid(), readOr("/proc/sys/kernel/osrelease", "0.0"));
+            instance = h;
+        }
+        return h;
+    }
+
+    public int euid() {
+        return euid;
+    }
+
+    public int egid() {
+        return egid;
+    }
+
+    public boolean isRoot() {
+        return euid == 0;
+    }
+
+    public KernelVersion kernel() {
+        return KernelVersion.parse(release);
+    }
+
+    /** Throws with every reason this host cannot run sandboxes, or returns quietly. */
+    public void requireSupported() throws UnsupportedHostException {
+        List<String> reasons = new ArrayList<>();
+        String arch = System.getProperty("os.arch");
+        if (!System.getProperty("os.name").equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+            reasons.add("Crabcan runs on Linux x86-64 only; this is " + System.getProperty("os.name") + " " + arch);
+        } else if (!kernel().atLeast(MINIMUM_KERNEL.major(), MINIMUM_KERNEL.minor())) {
+            reasons.add("kernel " + release.trim() + " is older than " + MINIMUM_KERNEL.major() + "."
+                    + MINIMUM_KERNEL.minor() + ", which Crabcan needs for mount_setattr "
+                    + "(recursive read-only binds and idmapped mounts)");
+        }
+        reasons.addAll(userNamespaceProblems(false));
+        if (!reasons.isEmpty()) {
+            throw new UnsupportedHostException("this host cannot run sandboxes: " + String.join("; ", reasons));
+        }
+    }
+
+    /**
+     * Why user namespaces fail here, as far as the sysctls tell. The soft reasons (AppArmor's
+     * restriction, which a profile may lift) only explain a failure, they do not predict one.
+     */
+    public List<String> userNamespaceProblems(boolean includeSoft) {
+        List<String> reasons = new ArrayList<>();
+        if (readOr("/proc/sys/user/max_user_namespaces", "1").equals("0")) {
+            reasons.add("user namespaces are disabled (user.max_user_namespaces = 0); "
+                    + "raise it with: sysctl -w user.max_user_namespaces=10000");
+        }
+        if (!isRoot() && readOr("/proc/sys/kernel/unprivileged_userns_clone", "1").equals("0")) {
+            reasons.add("unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); "
+                    + "enable them with: sysctl -w kernel.unprivileged_userns_clone=1, or run as root");
+        }
+        if (includeSoft && !isRoot()
+                && readOr("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "0").equals("1")) {
+            reasons.add("AppArmor restricts unprivileged user namespaces "
+                    + "(kernel.apparmor_restrict_unprivileged_userns = 1); allow them for java with an AppArmor "
+                    + "profile, or run as root");
+        }
+        return reasons;
+    }
+
+    private static String readOr(String file, String fallback) {
+        try {
+            return Files.readString(Path.of(file)).trim();
+        } catch (IOException | RuntimeException e) {
+            return fallback;
+        }
+    }
+}

@@ -1,0 +1,185 @@
+package dev.crabcan.internal.launch;
+
+import dev.crabcan.SandboxException;
+import dev.crabcan.internal.host.HostInfo;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The helper binary on disk and this JVM's private run directory. The helper is extracted from
+ * the jar into {@code <cache>/<sha256>/crabcan-helper} and its hash is checked before the first
+ * exec in each JVM, so a binary changed on disk is never run.
+ */
+public final class HelperRuntime {
+    private static final Logger log = LoggerFactory.getLogger(HelperRuntime.class);
+    static final String RESOURCE = "/dev/crabcan/native/linux-x86_64/crabcan-helper";
+    public static final String CACHE_PROPERTY = "crabcan.cache.dir";
+    public static final String CACHE_ENV = "CRABCAN_CACHE_DIR";
+    private static final Set<PosixFilePermission> PRIVATE_DIR = PosixFilePermissions.fromString("rwx------");
+
+    private static HelperRuntime instance;
+
+    private final Path helper;
+    private final Path runDir;
+    private final Launcher launcher;
+
+    private HelperRuntime(Path helper, Path runDir) {
+        this.helper = helper;
+        this.runDir = runDir;
+        this.launcher = new HelperLauncher(helper, runDir);
+    }
+
+    public static synchronized HelperRuntime get() throws SandboxException {
+        if (instance == null) {
+            Path cache = cacheDir();
+            Path helper = extractHelper(cache);
+            Path runDir = createRunDir(cache);
+            instance = new HelperRuntime(helper, runDir);
+        }
+        return instance;
+    }
+
+    public Path helper() {
+        return helper;
+    }
+
+    /** Private to this JVM: control sockets live here, and sandboxes attach their new root here. */
+    public Path runDir() {
+        return runDir;
+    }
+
+    public Launcher launcher() {
+        return launcher;
+    }
+
+    static Path cacheDir() {
+        String configured = System.getProperty(CACHE_PROPERTY, System.getenv(CACHE_ENV));
+        if (configured != null && !configured.isBlank()) {
+            return Path.of(configured).toAbsolutePath();
+        }
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        if (xdg != null && !xdg.isBlank()) {
+            return Path.of(xdg, "crabcan");
+        }
+        Path home = Path.of(System.getProperty("user.home"));
+        if (Files.isDirectory(home) && Files.isWritable(home)) {
+            return home.resolve(".cache").resolve("crabcan");
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"), "crabcan-" + HostInfo.get().euid());
+    }
+
+    private static Path extractHelper(Path cache) throws SandboxException {
+        byte[] binary;
+        try (InputStream in = HelperRuntime.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new SandboxException("the helper binary " + RESOURCE + " is not on the class path; "
+                        + "add the crabcan-native jar to the application");
+            }
+            binary = in.readAllBytes();
+        } catch (IOException e) {
+            throw new SandboxException("cannot read the helper binary from the class path: " + e, e);
+        }
+        String sha = sha256(binary);
+        Path dir = cache.resolve(sha);
+        Path file = dir.resolve("crabcan-helper");
+        try {
+            createPrivateDirectory(dir);
+            if (!Files.exists(file)) {
+                Path tmp = Files.createTempFile(dir, "crabcan-helper", ".tmp");
+                Files.write(tmp, binary);
+                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r-x------"));
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+                log.debug("extracted the helper to {}", file);
+            }
+            String onDisk = sha256(Files.readAllBytes(file));
+            if (!onDisk.equals(sha)) {
+                throw new SandboxException("the helper binary " + file + " has been modified (sha256 " + onDisk
+                        + ", expected " + sha + "); delete " + dir + " and Crabcan will extract it again");
+            }
+            return file;
+        } catch (AccessDeniedException e) {
+            throw cacheProblem(cache, "is not writable (" + e.getMessage() + ")");
+        } catch (IOException e) {
+            throw cacheProblem(cache, "cannot hold the helper binary: " + e);
+        }
+    }
+
+    private static SandboxException cacheProblem(Path cache, String what) {
+        return new SandboxException("the Crabcan cache directory " + cache + " " + what + "; choose another with -D"
+                + CACHE_PROPERTY + "=DIR or the " + CACHE_ENV + " environment variable");
+    }
+
+    private static Path createRunDir(Path cache) throws SandboxException {
+        Path runs = cache.resolve("run");
+        Path dir = runs.resolve(Long.toString(ProcessHandle.current().pid()));
+        try {
+            createPrivateDirectory(runs);
+            removeStaleRunDirs(runs);
+            createPrivateDirectory(dir);
+        } catch (IOException e) {
+            throw cacheProblem(cache, "cannot hold the run directory " + dir + ": " + e);
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "crabcan-cleanup"));
+        return dir;
+    }
+
+    /** Run directories of JVMs that are gone (killed before their shutdown hook ran). */
+    private static void removeStaleRunDirs(Path runs) throws IOException {
+        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(runs)) {
+            for (Path d : dirs) {
+                String name = d.getFileName().toString();
+                if (name.matches("\\d+") && ProcessHandle.of(Long.parseLong(name)).isEmpty()) {
+                    log.debug("removing the run directory of dead JVM {}", name);
+                    deleteTree(d);
+                }
+            }
+        }
+    }
+
+    private static void createPrivateDirectory(Path dir) throws IOException {
+        try {
+            Files.createDirectories(dir.getParent());
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PRIVATE_DIR));
+        } catch (FileAlreadyExistsException e) {
+            if (!Files.isDirectory(dir)) {
+                throw e;
+            }
+        }
+        // Another user's or a shared directory could let someone swap the helper after the hash check.
+        if (!Files.getPosixFilePermissions(dir).equals(PRIVATE_DIR)) {
+            Files.setPosixFilePermissions(dir, PRIVATE_DIR);
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException | RuntimeException e) {
+            log.debug("cleaning {}: {}", dir, e.toString());
+        }
+    }
+
+    private static String sha256(byte[] data) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+}

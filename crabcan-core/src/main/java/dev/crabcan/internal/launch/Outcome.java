@@ -1,0 +1,16 @@
+package dev.crabcan.internal.launch;
+
+import dev.crabcan.ExitStatus;
+
+/**
+ * How a sandbox ended, as the helper saw it.
+ *
+ * @param status the command's exit status
+ * @param userMicros user CPU time of the command and the children it waited for
+ * @param systemMicros system CPU time, likewise
+ * @param maxRssKb the largest resident set of those processes, in KiB
+ * @param reportedByInit false when the sandbox was killed before init could report (the
+ *     status is then SIGKILL and the times are zero)
+ */
+public record Outcome(ExitStatus status, long userMicros, long systemMicros, long maxRssKb, boolean reportedByInit) {
+}

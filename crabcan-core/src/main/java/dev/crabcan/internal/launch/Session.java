@@ -1,0 +1,122 @@
+package dev.crabcan.internal.launch;
+
+import dev.crabcan.ExitStatus;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Java side of one sandbox's control channel: turns the helper's reports into two futures,
+ * how the start went and how the sandbox ended. Reports arrive on the monitor thread only.
+ */
+public final class Session {
+    /** The setup trace; enabling debug on this logger makes the helper report every step. */
+    public static final Logger SETUP_LOG = LoggerFactory.getLogger("dev.crabcan.setup");
+    private static final Logger log = LoggerFactory.getLogger(Session.class);
+
+    /** How the start went. */
+    public sealed interface Start permits Executed, SetupFailed, ExecFailed, Lost {}
+
+    /** The command is running. */
+    public record Executed() implements Start {}
+
+    /** A setup step failed; nothing ran. */
+    public record SetupFailed(String step, int errno, String detail) implements Start {}
+
+    /**
+     * execve failed. kind is "notfound", "interpreter" (the file exists, its interpreter does not)
+     * or "other"; interpreter is the one the file asks for, or empty.
+     */
+    public record ExecFailed(int errno, String kind, String path, String interpreter) implements Start {}
+
+    /** The sandbox ended or the helper vanished before the command started. */
+    public record Lost(String why) implements Start {}
+
+    private final SocketChannel channel;
+    private final CompletableFuture<Start> started = new CompletableFuture<>();
+    private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
+    private volatile long pid = -1;
+    private Outcome reported;
+
+    Session(SocketChannel channel) {
+        this.channel = channel;
+    }
+
+    SocketChannel channel() {
+        return channel;
+    }
+
+    public CompletableFuture<Start> started() {
+        return started;
+    }
+
+    public CompletableFuture<Outcome> ended() {
+        return ended;
+    }
+
+    /** The host pid of the sandbox's init, or -1 before it exists. */
+    public long pid() {
+        return pid;
+    }
+
+    /** Kills every process of the sandbox. Idempotent; a no-op once the sandbox is gone. */
+    public void kill() {
+        if (ended.isDone()) {
+            return;
+        }
+        try {
+            channel.write(ByteBuffer.wrap(new byte[] {'K'}));
+        } catch (IOException e) {
+            log.debug("kill request not delivered, the helper is already gone: {}", e.toString());
+        }
+    }
+
+    void onLine(String line) {
+        Report r = Report.parse(line);
+        switch (r.kind()) {
+            case "PID" -> pid = r.longField(0);
+            case "LOG" -> SETUP_LOG.debug("{}", r.field(0));
+            case "EXECUTED" -> started.complete(new Executed());
+            case "FAIL" -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
+            case "EXECFAIL" -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
+            case "EXIT", "SIGNALED" -> reported = new Outcome(
+                    r.kind().equals("EXIT") ? ExitStatus.exited(r.intField(0)) : ExitStatus.signaled(r.intField(0)),
+                    r.longField(1), r.longField(2), r.longField(3), true);
+            case "END" -> finish(r.intField(0));
+            default -> log.warn("unknown report from the helper: {}", line);
+        }
+    }
+
+    void onClosed() {
+        if (!ended.isDone()) {
+            log.warn("sandbox {}: the helper exited without reporting how the sandbox ended", pid);
+            started.complete(new Lost("the helper process exited unexpectedly"));
+            closeChannel();
+            ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false));
+        }
+    }
+
+    private void finish(int initStatus) {
+        started.complete(new Lost("the sandbox ended before the command started"));
+        Outcome outcome = reported;
+        if (outcome == null) {
+            // init did not report: it was killed (destroy, or the whole sandbox died) or failed setup.
+            int signal = initStatus & 0x7f;
+            outcome = new Outcome(initStatus == -1 || signal == 0 ? ExitStatus.signaled(9) : ExitStatus.signaled(signal),
+                    0, 0, 0, false);
+        }
+        closeChannel();
+        ended.complete(outcome);
+    }
+
+    private void closeChannel() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            log.debug("closing the control channel: {}", e.toString());
+        }
+    }
+}

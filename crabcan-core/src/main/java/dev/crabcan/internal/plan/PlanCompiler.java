@@ -1,0 +1,164 @@
+package dev.crabcan.internal.plan;
+
+import static dev.crabcan.internal.plan.PlanWriter.*;
+
+import dev.crabcan.Bind;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxSpecException;
+import dev.crabcan.Tmpfs;
+import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.launch.Session;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Turns a {@link Sandbox} into the helper's plan: every decision (ids, mount list and flags,
+ * capabilities, argv, env) is made here, so that the helper only executes.
+ */
+public final class PlanCompiler {
+    static final int CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000,
+            CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000,
+            CLONE_NEWNET = 0x40000000;
+
+    /** The host directories that make up the default root filesystem, all read-only. */
+    static final List<String> DEFAULT_ROOTFS = List.of("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64");
+
+    /** Device nodes bound from the host into the sandbox's /dev. */
+    static final List<String> DEVICES = List.of("null", "zero", "full", "random", "urandom", "tty");
+
+    private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
+
+    private PlanCompiler() {}
+
+    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
+        PlanWriter w = new PlanWriter();
+        int options = OPT_NO_NEW_PRIVS | OPT_SETSID | OPT_LOOPBACK_UP;
+        if (Session.SETUP_LOG.isDebugEnabled()) {
+            options |= OPT_DEBUG;
+        }
+        w.ints(T_CONFIG, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
+                | CLONE_NEWCGROUP, options);
+
+        // A root caller's sandbox runs as an unprivileged host id; a rootless one as the caller.
+        int hostUid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();
+        int hostGid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.egid();
+        int uid = s.uid();
+        w.string(T_UID_MAP, uid + " " + hostUid + " 1\n");
+        w.string(T_GID_MAP, uid + " " + hostGid + " 1\n");
+        if (host.isRoot()) {
+            // Read-write binds are idmapped so that the caller's files appear as the sandbox's own
+            // and files created inside belong to the caller on the host.
+            w.string(T_IDMAP_UID_MAP, host.euid() + " " + hostUid + " 1\n");
+            w.string(T_IDMAP_GID_MAP, host.egid() + " " + hostGid + " 1\n");
+        }
+        w.string(T_HOSTNAME, hostname);
+        w.string(T_STAGING, runDir.toString());
+
+        // Host paths are opened by the helper before it changes ids when the caller is root: the
+        // sandbox's unprivileged host id may not be able to reach them.
+        int parentOpen = host.isRoot() ? MF_OPEN_IN_PARENT : 0;
+        List<Mount> mounts = new ArrayList<>();
+        if (s.rootfs().isPresent()) {
+            int flags = NOSUID_NODEV | parentOpen | (s.rootfsWritable() ? 0 : MF_RDONLY)
+                    | (s.rootfsWritable() && host.isRoot() ? MF_IDMAP : 0);
+            w.root(ROOT_BIND, flags, realPath(s.rootfs().get(), "rootfs").toString());
+        } else {
+            w.root(ROOT_TMPFS, NOSUID_NODEV | MF_RDONLY, "");
+            for (String dir : DEFAULT_ROOTFS) {
+                Path p = Path.of(dir);
+                if (Files.isSymbolicLink(p)) {
+                    mounts.add(new Mount(M_SYMLINK, 0, 0, 0, readLink(p), dir));
+                } else if (Files.isDirectory(p)) {
+                    mounts.add(new Mount(M_BIND, MF_RDONLY | NOSUID_NODEV | parentOpen, 0, 0, dir, dir));
+                }
+            }
+        }
+        mounts.add(new Mount(M_PROC, NOSUID_NODEV | MF_NOEXEC, 0, 0, "", "/proc"));
+        mounts.add(new Mount(M_TMPFS, MF_NOSUID | MF_NOEXEC, 0755, 0, "", "/dev"));
+        for (String dev : DEVICES) {
+            mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, "/dev/" + dev, "/dev/" + dev));
+        }
+        mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd", "/dev/fd"));
+        mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/0", "/dev/stdin"));
+        mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/1", "/dev/stdout"));
+        mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/2", "/dev/stderr"));
+        mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/dev/shm"));
+        boolean userTmp = s.binds().stream().anyMatch(b -> b.target().equals("/tmp"))
+                || s.tmpfs().stream().anyMatch(t -> t.target().equals("/tmp"));
+        if (!userTmp) {
+            mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/tmp"));
+        }
+        for (Bind b : s.binds()) {
+            Path source = realPath(b.source(), "bind source");
+            int flags = NOSUID_NODEV | parentOpen | (b.readOnly() ? MF_RDONLY : 0)
+                    | (Files.isDirectory(source) ? 0 : MF_FILE) | (!b.readOnly() && host.isRoot() ? MF_IDMAP : 0);
+            mounts.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
+        }
+        for (Tmpfs t : s.tmpfs()) {
+            mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, t.sizeBytes(), "", t.target()));
+        }
+        List<String> earlier = new ArrayList<>();
+        for (Mount m : mounts) {
+            int flags = m.flags;
+            // Mount points in a host root filesystem are made with the caller's host ids before the
+            // namespaces exist; those below another mount are made inside, in that mount.
+            if (s.rootfs().isPresent() && m.kind != M_SYMLINK && earlier.stream().noneMatch(e -> isBelow(m.target, e))) {
+                flags |= MF_PRECREATE;
+            }
+            w.mount(m.kind, flags, m.mode, m.size, m.source, m.target);
+            earlier.add(m.target);
+        }
+
+        w.ints(T_CREDS, uid, uid);
+        long all = allCapabilities();
+        long held = uid == 0 ? all : 0;
+        w.longs(T_CAPS, all, held, held, 0, 0);
+
+        for (String arg : s.command()) {
+            w.string(T_ARG, arg);
+        }
+        Map<String, String> env = new LinkedHashMap<>(s.environment());
+        env.putIfAbsent("PATH", Sandbox.DEFAULT_PATH);
+        env.forEach((k, v) -> w.string(T_ENV, k + "=" + v));
+        w.string(T_SEARCH_PATH, env.get("PATH"));
+        w.string(T_CWD, s.workingDirectory());
+        return w.toByteArray();
+    }
+
+    private record Mount(int kind, int flags, int mode, long size, String source, String target) {}
+
+    private static boolean isBelow(String path, String dir) {
+        return path.startsWith(dir.endsWith("/") ? dir : dir + "/");
+    }
+
+    private static Path realPath(Path p, String what) {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            throw new SandboxSpecException(what + " " + p + " cannot be resolved: " + e.getMessage());
+        }
+    }
+
+    private static String readLink(Path p) {
+        try {
+            return Files.readSymbolicLink(p).toString();
+        } catch (IOException e) {
+            throw new SandboxSpecException("cannot read the host's symbolic link " + p + ": " + e.getMessage());
+        }
+    }
+
+    private static long allCapabilities() {
+        int last;
+        try {
+            last = Integer.parseInt(Files.readString(Path.of("/proc/sys/kernel/cap_last_cap")).trim());
+        } catch (IOException | NumberFormatException e) {
+            last = 40;
+        }
+        return last >= 63 ? -1L : (1L << (last + 1)) - 1;
+    }
+}
