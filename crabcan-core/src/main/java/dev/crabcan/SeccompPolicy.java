@@ -1,0 +1,267 @@
+package dev.crabcan;
+
+import static dev.crabcan.ArgCondition.arg;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Which system calls the sandboxed command may make: a default action and an ordered list of
+ * rules. Immutable.
+ *
+ * <p>For a system call, the first rule that names it and whose conditions all hold decides; when
+ * none does, the default action decides. A rule without conditions always holds.
+ *
+ * <p>Whatever the policy (except {@link #none()}), the filter also kills the process on any
+ * system call made through the i386 ({@code int 0x80}) or x32 ABIs, whose numbers and arguments
+ * the rules, written for x86-64, would misread.
+ */
+public final class SeccompPolicy {
+
+    /**
+     * One rule: when {@code syscall} is called and every condition holds, {@code action} is taken.
+     */
+    public record Rule(Syscall syscall, SeccompAction action, List<ArgCondition> conditions) {
+
+        public Rule {
+            if (syscall == null) {
+                throw new NullPointerException("syscall of a seccomp rule must not be null");
+            }
+            String name = syscall.kernelName();
+            if (action == null) {
+                throw new NullPointerException("action of the rule for " + name + " must not be null");
+            }
+            if (conditions == null) {
+                throw new NullPointerException("conditions of the rule for " + name + " must not be null");
+            }
+            for (int i = 0; i < conditions.size(); i++) {
+                if (conditions.get(i) == null) {
+                    throw new NullPointerException("condition " + i + " of the rule for " + name + " is null");
+                }
+            }
+            conditions = List.copyOf(conditions);
+        }
+    }
+
+    private static final int EPERM = 1;
+    private static final int ENOSYS = 38;
+    private static final long S_ISUID = 04000;
+    private static final long S_ISGID = 02000;
+    private static final long CLONE_NEWUSER = 0x10000000L;
+    private static final long TIOCSTI = 0x5412;
+    private static final long LOW_32_BITS = 0xffffffffL;
+
+    private static final SeccompPolicy NONE = new SeccompPolicy(true, SeccompAction.allow(), List.of());
+    private static final SeccompPolicy DEFAULT = buildDefaultPolicy();
+
+    private final boolean none;
+    private final SeccompAction defaultAction;
+    private final List<Rule> rules;
+
+    private SeccompPolicy(boolean none, SeccompAction defaultAction, List<Rule> rules) {
+        this.none = none;
+        this.defaultAction = defaultAction;
+        this.rules = List.copyOf(rules);
+    }
+
+    /**
+     * The default policy: allow everything except what lets a process escape or attack the host
+     * kernel. Each listed call fails with EPERM unless stated otherwise:
+     * <ul>
+     *   <li>{@code chmod}, {@code fchmod} (mode in argument 1), {@code fchmodat}, {@code fchmodat2}
+     *       (mode in argument 2), when the mode has S_ISUID (04000) or S_ISGID (02000) set;
+     *   <li>{@code unshare} and {@code clone} when the flags (argument 0) have CLONE_NEWUSER;
+     *   <li>{@code ioctl} TIOCSTI (0x5412): only the low 32 bits of the request are compared,
+     *       as the kernel does, so setting the upper bits does not get past the rule
+     *       (CVE-2019-10063);
+     *   <li>{@code clone3} fails with ENOSYS, because its flags are in memory that seccomp cannot
+     *       read; C libraries then fall back to {@code clone}, whose flags the rule above sees;
+     *   <li>{@code personality}, except the queries and settings that keep address space
+     *       randomization and memory protections: 0 (PER_LINUX), 0x8 (PER_LINUX32), 0x20000
+     *       (UNAME26), 0x20008 and 0xffffffff (query); only the low 32 bits are compared, as the
+     *       kernel reads an {@code unsigned int};
+     *   <li>always: {@code keyctl}, {@code add_key}, {@code request_key}, {@code mbind},
+     *       {@code migrate_pages}, {@code move_pages}, {@code set_mempolicy},
+     *       {@code userfaultfd}, {@code perf_event_open}, {@code io_uring_setup},
+     *       {@code io_uring_enter}, {@code io_uring_register}, {@code ptrace},
+     *       {@code kexec_load}, {@code kexec_file_load}, {@code init_module},
+     *       {@code finit_module}, {@code delete_module}, {@code bpf}, {@code open_tree},
+     *       {@code move_mount}, {@code fsopen}, {@code fsconfig}, {@code fsmount},
+     *       {@code fspick}, {@code mount_setattr}, {@code mount}, {@code umount2},
+     *       {@code pivot_root}, {@code swapon}, {@code swapoff}, {@code reboot}, {@code acct},
+     *       {@code settimeofday}, {@code clock_settime}, {@code clock_adjtime},
+     *       {@code adjtimex}, {@code lookup_dcookie}, {@code quotactl},
+     *       {@code name_to_handle_at}, {@code open_by_handle_at}, {@code vhangup},
+     *       {@code nfsservctl}, {@code iopl}, {@code ioperm}, {@code setns}.
+     * </ul>
+     */
+    public static SeccompPolicy defaultPolicy() {
+        return DEFAULT;
+    }
+
+    /** No seccomp filter at all. */
+    public static SeccompPolicy none() {
+        return NONE;
+    }
+
+    /** Only the given system calls are allowed; every other one gets {@code otherwise}. */
+    public static SeccompPolicy allowList(SeccompAction otherwise, Syscall... allowed) {
+        Objects.requireNonNull(allowed, "allowed");
+        return allowListOf(otherwise, Arrays.asList(allowed));
+    }
+
+    /** Only the given system calls are allowed; every other one gets {@code otherwise}. */
+    public static SeccompPolicy allowList(SeccompAction otherwise, Set<Syscall> allowed) {
+        Objects.requireNonNull(allowed, "allowed");
+        return allowListOf(otherwise, allowed);
+    }
+
+    private static SeccompPolicy allowListOf(SeccompAction otherwise, Collection<Syscall> allowed) {
+        Objects.requireNonNull(otherwise, "otherwise");
+        if (allowed.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "an allow list needs at least one system call: the command could not even start");
+        }
+        // EnumSet orders the calls by number, so the same set always compiles to the same program.
+        EnumSet<Syscall> sorted = EnumSet.noneOf(Syscall.class);
+        for (Syscall syscall : allowed) {
+            sorted.add(Objects.requireNonNull(syscall, "the allowed system calls must not contain null"));
+        }
+        Builder builder = builder(otherwise);
+        for (Syscall syscall : sorted) {
+            builder.rule(syscall, SeccompAction.allow());
+        }
+        return builder.build();
+    }
+
+    /** Starts an empty policy: {@code defaultAction} for every call until rules are added. */
+    public static Builder builder(SeccompAction defaultAction) {
+        return new Builder(defaultAction, List.of());
+    }
+
+    /**
+     * A builder with this policy's default action and rules. Rules added to it are checked
+     * before this policy's rules, so they can make exceptions to it (for example, allow
+     * {@code ptrace} on top of {@link #defaultPolicy()}). On {@link #none()} this gives an empty
+     * policy that allows everything: once built, it is a real filter, with the ABI checks every
+     * filter has.
+     */
+    public Builder toBuilder() {
+        return new Builder(defaultAction, rules);
+    }
+
+    /** The action for calls no rule matches. */
+    public SeccompAction defaultAction() {
+        return defaultAction;
+    }
+
+    /** The rules, in the order they are checked. */
+    public List<Rule> rules() {
+        return rules;
+    }
+
+    /** Whether this is {@link #none()}: no filter is installed. */
+    public boolean isNone() {
+        return none;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+        if (!(other instanceof SeccompPolicy)) {
+            return false;
+        }
+        SeccompPolicy that = (SeccompPolicy) other;
+        return none == that.none && defaultAction.equals(that.defaultAction) && rules.equals(that.rules);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(none, defaultAction, rules);
+    }
+
+    @Override
+    public String toString() {
+        return none ? "SeccompPolicy[none]"
+                : "SeccompPolicy[default=" + defaultAction + ", " + rules.size() + " rules]";
+    }
+
+    /** Collects rules for a {@link SeccompPolicy}. */
+    public static final class Builder {
+
+        private final SeccompAction defaultAction;
+        private final List<Rule> added = new ArrayList<>();
+        private final List<Rule> inherited;
+
+        private Builder(SeccompAction defaultAction, List<Rule> inherited) {
+            this.defaultAction = Objects.requireNonNull(defaultAction, "defaultAction");
+            this.inherited = inherited;
+        }
+
+        /**
+         * Adds a rule after the rules added so far (and before any inherited through
+         * {@link SeccompPolicy#toBuilder()}).
+         */
+        public Builder rule(Syscall syscall, SeccompAction action, ArgCondition... conditions) {
+            Objects.requireNonNull(conditions, "conditions");
+            added.add(new Rule(syscall, action, Arrays.asList(conditions)));
+            return this;
+        }
+
+        public SeccompPolicy build() {
+            List<Rule> rules = new ArrayList<>(added);
+            rules.addAll(inherited);
+            return new SeccompPolicy(false, defaultAction, rules);
+        }
+    }
+
+    private static SeccompPolicy buildDefaultPolicy() {
+        SeccompAction eperm = SeccompAction.errno(EPERM);
+        Builder builder = builder(SeccompAction.allow());
+
+        builder.rule(Syscall.CHMOD, eperm, arg(1).maskedEq(S_ISUID, S_ISUID))
+                .rule(Syscall.CHMOD, eperm, arg(1).maskedEq(S_ISGID, S_ISGID))
+                .rule(Syscall.FCHMOD, eperm, arg(1).maskedEq(S_ISUID, S_ISUID))
+                .rule(Syscall.FCHMOD, eperm, arg(1).maskedEq(S_ISGID, S_ISGID))
+                .rule(Syscall.FCHMODAT, eperm, arg(2).maskedEq(S_ISUID, S_ISUID))
+                .rule(Syscall.FCHMODAT, eperm, arg(2).maskedEq(S_ISGID, S_ISGID))
+                .rule(Syscall.FCHMODAT2, eperm, arg(2).maskedEq(S_ISUID, S_ISUID))
+                .rule(Syscall.FCHMODAT2, eperm, arg(2).maskedEq(S_ISGID, S_ISGID));
+
+        builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
+                .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
+                .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
+
+        builder.rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCSTI));
+
+        for (long persona : new long[] {0x0, 0x8, 0x20000, 0x20008, 0xffffffffL}) {
+            builder.rule(Syscall.PERSONALITY, SeccompAction.allow(), arg(0).maskedEq(LOW_32_BITS, persona));
+        }
+        builder.rule(Syscall.PERSONALITY, eperm);
+
+        for (Syscall syscall : List.of(
+                Syscall.KEYCTL, Syscall.ADD_KEY, Syscall.REQUEST_KEY,
+                Syscall.MBIND, Syscall.MIGRATE_PAGES, Syscall.MOVE_PAGES, Syscall.SET_MEMPOLICY,
+                Syscall.USERFAULTFD, Syscall.PERF_EVENT_OPEN,
+                Syscall.IO_URING_SETUP, Syscall.IO_URING_ENTER, Syscall.IO_URING_REGISTER,
+                Syscall.PTRACE,
+                Syscall.KEXEC_LOAD, Syscall.KEXEC_FILE_LOAD,
+                Syscall.INIT_MODULE, Syscall.FINIT_MODULE, Syscall.DELETE_MODULE,
+                Syscall.BPF,
+                Syscall.OPEN_TREE, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG,
+                Syscall.FSMOUNT, Syscall.FSPICK, Syscall.MOUNT_SETATTR,
+                Syscall.MOUNT, Syscall.UMOUNT2, Syscall.PIVOT_ROOT,
+                Syscall.SWAPON, Syscall.SWAPOFF, Syscall.REBOOT, Syscall.ACCT,
+                Syscall.SETTIMEOFDAY, Syscall.CLOCK_SETTIME, Syscall.CLOCK_ADJTIME, Syscall.ADJTIMEX,
+                Syscall.LOOKUP_DCOOKIE, Syscall.QUOTACTL,
+                Syscall.NAME_TO_HANDLE_AT, Syscall.OPEN_BY_HANDLE_AT,
+                Syscall.VHANGUP, Syscall.NFSSERVCTL, Syscall.IOPL, Syscall.IOPERM, Syscall.SETNS)) {
+            builder.rule(syscall, eperm);
+        }
+        return builder.build();
+    }
+}
