@@ -587,6 +587,7 @@ static void do_mount(int rootfd, struct mount_op *m)
             fail("symlink", EINVAL, "%s", m->dst);
         memcpy(parent, m->dst, plen);
         parent[plen] = '\0';
+        logd("Linking %s -> %s", m->dst, m->src);
         int dir = make_mount_point(rootfd, plen ? parent : "/", 0);
         if (dir < 0 || symlinkat(m->src, dir, slash + 1) < 0)
             fail("symlink", errno, "%s -> %s", m->dst, m->src);
@@ -1003,7 +1004,8 @@ int main(int argc, char **argv)
     close(sync[0]);
     close(report[1]);
     emit("PID\t%d", (int)init);
-    logd("Setting up user namespace: uid map '%s', gid map '%s'", plan.uid_map, plan.gid_map);
+    logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
+         (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
     write_id_maps(init, plan.uid_map, plan.gid_map);
     if (write(sync[1], "1", 1) != 1)
         fail("sync", errno, "release the sandbox");

@@ -34,9 +34,17 @@ final class Failures {
             return new UnsupportedHostException("cannot create the sandbox's namespaces (" + message + "): "
                     + (reasons.isEmpty() ? "the kernel refused a new user namespace" : String.join("; ", reasons)));
         }
-        if (f.step().equals("mount point") && (f.errno() == EACCES || f.errno() == EROFS || f.errno() == EPERM)) {
+        boolean cannotCreate = f.errno() == EACCES || f.errno() == EROFS || f.errno() == EPERM;
+        if (f.step().equals("mount point") && cannotCreate) {
             message += "; create that directory (or file) in the root filesystem beforehand, or bind a "
                     + "writable directory above it";
+        } else if (f.detail().startsWith("mount point") && cannotCreate) {
+            message += "; the mount point does not exist and the directory above it cannot be written (the "
+                    + "default root filesystem's /usr and /etc are read-only binds): choose a target elsewhere";
+        }
+        if (f.step().equals("idmap") && f.errno() == EINVAL) {
+            message += "; this file system does not support idmapped mounts, which a root caller's binds need "
+                    + "(ext4, xfs, btrfs, tmpfs and overlayfs do); bind a directory on one of those";
         }
         if (f.step().equals("proc") && f.errno() == EPERM) {
             message += "; the kernel refuses a new /proc when the host's /proc is partly hidden, as in some "

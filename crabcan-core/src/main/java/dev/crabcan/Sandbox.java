@@ -3,6 +3,7 @@ package dev.crabcan;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
+import dev.crabcan.internal.launch.Session;
 import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.IOException;
 import java.io.InputStream;
@@ -154,6 +155,8 @@ public final class Sandbox {
         }
         HelperRuntime runtime = HelperRuntime.get();
         String name = hostname != null ? hostname : Hostnames.random();
+        Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}",
+                host.kernel(), this, uid, host.euid(), binds, tmpfs);
         byte[] plan = PlanCompiler.compile(this, host, runtime.runDir(), name);
         Launcher.Launched launched = runtime.launcher().launch(plan, stdin, stdout, stderr);
         return SandboxProcess.awaitStart(this, launched);

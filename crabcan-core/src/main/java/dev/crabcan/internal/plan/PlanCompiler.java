@@ -51,8 +51,9 @@ public final class PlanCompiler {
         w.string(T_UID_MAP, uid + " " + hostUid + " 1\n");
         w.string(T_GID_MAP, uid + " " + hostGid + " 1\n");
         if (host.isRoot()) {
-            // Read-write binds are idmapped so that the caller's files appear as the sandbox's own
-            // and files created inside belong to the caller on the host.
+            // The caller's binds and root filesystem are idmapped, so that the caller's files appear
+            // as the sandbox's own (as they do for a rootless caller) and files created inside
+            // belong to the caller on the host.
             w.string(T_IDMAP_UID_MAP, host.euid() + " " + hostUid + " 1\n");
             w.string(T_IDMAP_GID_MAP, host.egid() + " " + hostGid + " 1\n");
         }
@@ -62,10 +63,10 @@ public final class PlanCompiler {
         // Host paths are opened by the helper before it changes ids when the caller is root: the
         // sandbox's unprivileged host id may not be able to reach them.
         int parentOpen = host.isRoot() ? MF_OPEN_IN_PARENT : 0;
+        int idmap = host.isRoot() ? MF_IDMAP : 0;
         List<Mount> mounts = new ArrayList<>();
         if (s.rootfs().isPresent()) {
-            int flags = NOSUID_NODEV | parentOpen | (s.rootfsWritable() ? 0 : MF_RDONLY)
-                    | (s.rootfsWritable() && host.isRoot() ? MF_IDMAP : 0);
+            int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
             w.root(ROOT_BIND, flags, realPath(s.rootfs().get(), "rootfs").toString());
         } else {
             w.root(ROOT_TMPFS, NOSUID_NODEV | MF_RDONLY, "");
@@ -95,8 +96,8 @@ public final class PlanCompiler {
         }
         for (Bind b : s.binds()) {
             Path source = realPath(b.source(), "bind source");
-            int flags = NOSUID_NODEV | parentOpen | (b.readOnly() ? MF_RDONLY : 0)
-                    | (Files.isDirectory(source) ? 0 : MF_FILE) | (!b.readOnly() && host.isRoot() ? MF_IDMAP : 0);
+            int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0)
+                    | (Files.isDirectory(source) ? 0 : MF_FILE);
             mounts.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {

@@ -1,0 +1,98 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxResult;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** What the integration tests share: the host's facts, test binaries, process lookups. */
+final class Env {
+    static final Path TEST_C = Path.of(System.getProperty("crabcan.it.csrc", "src/test/c")).toAbsolutePath();
+    static final Path BIN = Path.of(System.getProperty("crabcan.it.bin", "target/test-bin")).toAbsolutePath();
+
+    private Env() {}
+
+    static boolean isRoot() {
+        return uid() == 0;
+    }
+
+    static int uid() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:")) {
+                    return Integer.parseInt(line.split("\\s+")[2]);
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        throw new IllegalStateException("no Uid line in /proc/self/status");
+    }
+
+    /** The host id a sandbox's processes run as: 65534 for a root caller, else the caller. */
+    static int sandboxHostUid() {
+        return isRoot() ? 65534 : uid();
+    }
+
+    /** Runs sh -c script in the default sandbox and returns the result. */
+    static SandboxResult sh(String script) throws Exception {
+        return Sandbox.builder().command("/bin/sh", "-c", script).build().run();
+    }
+
+    static String shOk(String script) throws Exception {
+        SandboxResult r = sh(script);
+        assertThat(r.status().isSignaled()).as("signaled: %s %s", r, r.stderrText()).isFalse();
+        assertThat(r.status().code()).as("exit code of %s; stderr: %s", script, r.stderrText()).isZero();
+        return r.stdoutText();
+    }
+
+    /** A statically linked test program from src/test/c, compiled once. */
+    static synchronized Path staticBinary(String name) throws Exception {
+        Path out = BIN.resolve(name);
+        if (!Files.exists(out)) {
+            Files.createDirectories(BIN);
+            Process gcc = new ProcessBuilder("gcc", "-static", "-O1", "-o", out.toString(),
+                    TEST_C.resolve(name + ".c").toString()).inheritIO().start();
+            assertThat(gcc.waitFor(120, TimeUnit.SECONDS)).isTrue();
+            assertThat(gcc.exitValue()).as("gcc of %s", name).isZero();
+        }
+        return out;
+    }
+
+    /** The pid namespace of a host process, as the link target "pid:[inode]". */
+    static String pidNamespace(long pid) throws IOException {
+        return Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/pid")).toString();
+    }
+
+    /** Host pids of the processes in that pid namespace. */
+    static List<Long> processesIn(String pidNamespace) {
+        List<Long> pids = new ArrayList<>();
+        ProcessHandle.allProcesses().forEach(p -> {
+            try {
+                if (pidNamespace(p.pid()).equals(pidNamespace)) {
+                    pids.add(p.pid());
+                }
+            } catch (IOException | RuntimeException e) {
+                // Gone meanwhile, or not ours to look at.
+            }
+        });
+        return pids;
+    }
+
+    /** Waits up to the timeout for the pid namespace to be empty; returns what remains. */
+    static List<Long> awaitEmpty(String pidNamespace, long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        List<Long> left = processesIn(pidNamespace);
+        while (!left.isEmpty() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
+            left = processesIn(pidNamespace);
+        }
+        return left;
+    }
+}

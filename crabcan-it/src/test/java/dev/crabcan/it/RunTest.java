@@ -1,0 +1,203 @@
+package dev.crabcan.it;
+
+import static dev.crabcan.it.Env.sh;
+import static dev.crabcan.it.Env.shOk;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.crabcan.CommandNotExecutableException;
+import dev.crabcan.CommandNotFoundException;
+import dev.crabcan.ExitStatus;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxResult;
+import dev.crabcan.Stdio;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Running commands: exit statuses, signals, stdio, argv, environment, working directory. */
+class RunTest {
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 3, 125, 255})
+    void exitCodesPassThrough(int code) throws Exception {
+        SandboxResult r = sh("exit " + code);
+        assertThat(r.status()).isEqualTo(ExitStatus.exited(code));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {9, 15, 6, 11})
+    void signalsAreReportedAsSignalsNotCodes(int signal) throws Exception {
+        SandboxResult r = sh("kill -" + signal + " $$");
+        assertThat(r.status()).isEqualTo(ExitStatus.signaled(signal));
+        assertThat(r.status().shellCode()).isEqualTo(128 + signal);
+    }
+
+    @Test
+    void exitCode137IsNotSigkill() throws Exception {
+        SandboxResult r = sh("exit 137");
+        assertThat(r.status().isSignaled()).isFalse();
+        assertThat(r.status().code()).isEqualTo(137);
+    }
+
+    @Test
+    void capturesStdoutAndStderrSeparately() throws Exception {
+        SandboxResult r = sh("echo out; echo err >&2; printf 'no newline'");
+        assertThat(r.stdoutText()).isEqualTo("out\nno newline");
+        assertThat(r.stderrText()).isEqualTo("err\n");
+    }
+
+    @Test
+    void largeOutputIsNotLost() throws Exception {
+        SandboxResult r = sh("head -c 5000000 /dev/zero; head -c 3000000 /dev/zero >&2");
+        assertThat(r.stdout()).hasSize(5_000_000);
+        assertThat(r.stderr()).hasSize(3_000_000);
+    }
+
+    @Test
+    void argvIsPassedExactly() throws Exception {
+        SandboxResult r = Sandbox.builder()
+                .command("/bin/sh", "-c", "for a in \"$@\"; do printf '[%s]' \"$a\"; done", "zero", "a b", "", "*",
+                        "$HOME", "ünï")
+                .build().run();
+        assertThat(r.stdoutText()).isEqualTo("[a b][][*][$HOME][ünï]");
+    }
+
+    @Test
+    void environmentIsEmptyButForPath() throws Exception {
+        assertThat(shOk("env | sort")).isEqualTo("PATH=" + Sandbox.DEFAULT_PATH + "\nPWD=/\n");
+    }
+
+    @Test
+    void environmentAsSet() throws Exception {
+        SandboxResult r = Sandbox.builder().env("A", "1").env("PATH", "/usr/bin").env("EMPTY", "")
+                .command("/usr/bin/env").build().run();
+        assertThat(r.stdoutText()).isEqualTo("A=1\nPATH=/usr/bin\nEMPTY=\n");
+    }
+
+    @Test
+    void bareCommandNamesAreLookedUpInPath() throws Exception {
+        SandboxResult r = Sandbox.builder().command("echo", "found").build().run();
+        assertThat(r.stdoutText()).isEqualTo("found\n");
+    }
+
+    @Test
+    void workingDirectory() throws Exception {
+        SandboxResult r = Sandbox.builder().workingDirectory("/usr/bin").command("/bin/pwd").build().run();
+        assertThat(r.stdoutText()).isEqualTo("/usr/bin\n");
+    }
+
+    @Test
+    void missingWorkingDirectoryIsASetupError() {
+        assertThatThrownBy(() -> Sandbox.builder().workingDirectory("/nope").command("/bin/true").build().run())
+                .isInstanceOf(dev.crabcan.SandboxSetupException.class)
+                .hasMessageContaining("/nope").hasMessageContaining("No such file or directory");
+    }
+
+    @Test
+    void stdinFromBytes() throws Exception {
+        SandboxResult r = Sandbox.builder().stdin(Stdio.bytes("line1\nline2\n".getBytes(StandardCharsets.UTF_8)))
+                .command("/usr/bin/wc", "-l").build().run();
+        assertThat(r.stdoutText().trim()).isEqualTo("2");
+    }
+
+    @Test
+    void stdinFromFileAndOutputToFiles(@TempDir Path dir) throws Exception {
+        Path in = Files.writeString(dir.resolve("in"), "hello\n");
+        Path out = dir.resolve("out");
+        Path err = Files.writeString(dir.resolve("err"), "previous\n");
+        SandboxResult r = Sandbox.builder().stdin(Stdio.readFrom(in)).stdout(Stdio.writeTo(out))
+                .stderr(Stdio.appendTo(err)).command("/bin/sh", "-c", "cat; echo oops >&2").build().run();
+        assertThat(r.status().code()).isZero();
+        assertThat(r.stdout()).isEmpty();
+        assertThat(Files.readString(out)).isEqualTo("hello\n");
+        assertThat(Files.readString(err)).isEqualTo("previous\noops\n");
+    }
+
+    @Test
+    void discardedOutputAndEmptyInput() throws Exception {
+        SandboxResult r = Sandbox.builder().stdin(Stdio.discard()).stdout(Stdio.discard())
+                .command("/bin/sh", "-c", "cat; echo gone").build().run();
+        assertThat(r.status().code()).isZero();
+        assertThat(r.stdout()).isEmpty();
+    }
+
+    @Test
+    void interactiveStdinThroughTheProcessApi() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/cat").build().start();
+        try (OutputStream in = p.getOutputStream()) {
+            in.write("ping\n".getBytes(StandardCharsets.UTF_8));
+        }
+        assertThat(new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).isEqualTo("ping\n");
+        assertThat(p.waitFor()).isZero();
+        assertThat(p.exitValue()).isZero();
+        assertThat(p.isAlive()).isFalse();
+        assertThat(p.onExit().get(10, TimeUnit.SECONDS)).isSameAs(p);
+    }
+
+    @Test
+    void processApiWhileRunning() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sleep", "30").build().start();
+        try {
+            assertThat(p.pid()).isPositive();
+            assertThat(p.isAlive()).isTrue();
+            assertThat(p.waitFor(100, TimeUnit.MILLISECONDS)).isFalse();
+            assertThatThrownBy(p::exitValue).isInstanceOf(IllegalThreadStateException.class);
+            assertThat(p.supportsNormalTermination()).isFalse();
+        } finally {
+            p.destroy();
+        }
+        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(9));
+        assertThat(p.exitValue()).isEqualTo(137);
+    }
+
+    @Test
+    void sandboxIsReusable() throws Exception {
+        Sandbox s = Sandbox.builder().command("/bin/echo", "again").build();
+        for (int i = 0; i < 3; i++) {
+            assertThat(s.run().stdoutText()).isEqualTo("again\n");
+        }
+    }
+
+    @Test
+    void commandNotFound() {
+        assertThatThrownBy(() -> Sandbox.builder().command("/no/such/program").build().start())
+                .isInstanceOf(CommandNotFoundException.class)
+                .hasMessage("command /no/such/program not found in the default root filesystem");
+        assertThatThrownBy(() -> Sandbox.builder().command("nosuchprogram").build().start())
+                .isInstanceOf(CommandNotFoundException.class)
+                .hasMessageContaining("searched PATH=" + Sandbox.DEFAULT_PATH);
+    }
+
+    @Test
+    void commandWithoutExecutePermission(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("script"), "#!/bin/sh\necho hi\n");
+        assertThatThrownBy(() -> Sandbox.builder().bind(dir, "/w", true).command("/w/script").build().start())
+                .isInstanceOf(CommandNotExecutableException.class)
+                .hasMessageContaining("cannot execute /w/script: Permission denied");
+    }
+
+    @Test
+    void commandInNoFormatTheKernelKnows(@TempDir Path dir) throws Exception {
+        Path junk = Files.write(dir.resolve("junk"), new byte[] {1, 2, 3, 4});
+        Files.setPosixFilePermissions(junk, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertThatThrownBy(() -> Sandbox.builder().bind(dir, "/w", true).command("/w/junk").build().start())
+                .isInstanceOf(CommandNotExecutableException.class)
+                .hasMessageContaining("cannot execute /w/junk: Exec format error");
+    }
+
+    @Test
+    void resourceUseIsReported() throws Exception {
+        SandboxResult r = sh("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done");
+        assertThat(r.userTime().toMillis() + r.systemTime().toMillis()).isPositive();
+        assertThat(r.maxRssBytes()).isPositive();
+        assertThat(r.wallTime()).isPositive();
+    }
+}
