@@ -1,0 +1,99 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Runs every other test of this module again as an unprivileged user (uid 65534, no groups),
+ * so each behaviour is proven both for root callers and for rootless ones. The class path and
+ * the test programs' sources are copied into a world-readable directory first, since the
+ * build's own directories (and the Maven repository under /root) may not be readable by that
+ * user.
+ */
+class RootlessSuiteTest {
+    private static final int NOBODY = 65534;
+
+    @Test
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
+    void everyIntegrationTestPassesRootless() throws Exception {
+        assumeTrue(Env.isRoot(), "already running unprivileged");
+        Path base = Files.createTempDirectory("ccit-rootless-", PosixFilePermissions.asFileAttribute(
+                PosixFilePermissions.fromString("rwxr-xr-x")));
+        try {
+            List<String> classPath = copyClassPath(base.resolve("cp"));
+            copyTree(Env.TEST_C, base.resolve("csrc"));
+            Path home = Files.createDirectory(base.resolve("home"));
+            Path tmp = Files.createDirectory(base.resolve("tmp"));
+            for (Path p : List.of(home, tmp)) {
+                Files.setAttribute(p, "unix:uid", NOBODY);
+                Files.setAttribute(p, "unix:gid", NOBODY);
+            }
+            List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
+                    "--clear-groups", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-cp", String.join(":", classPath),
+                    "-Djava.io.tmpdir=" + tmp,
+                    "-Duser.home=" + home,
+                    "-Dcrabcan.cache.dir=" + home.resolve("cache"),
+                    "-Dcrabcan.it.csrc=" + base.resolve("csrc"),
+                    "-Dcrabcan.it.bin=" + home.resolve("bin"),
+                    "-Djunit.jupiter.execution.timeout.default=120s",
+                    "org.junit.platform.console.ConsoleLauncher", "execute",
+                    "--disable-banner", "--disable-ansi-colors", "--details=tree", "--fail-if-no-tests",
+                    "--select-package=dev.crabcan.it",
+                    "--exclude-classname=.*RootlessSuiteTest"));
+            Process p = new ProcessBuilder(cmd).directory(base.toFile()).redirectErrorStream(true).start();
+            p.getOutputStream().close();
+            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(14, TimeUnit.MINUTES)).isTrue();
+            System.out.println("---- the integration tests as uid " + NOBODY + " ----\n" + output);
+            assertThat(p.exitValue()).as("rootless run (output above):\n%s", output).isZero();
+            assertThat(output).containsPattern("\\[\\s*[1-9]\\d* tests successful\\s*\\]")
+                    .containsPattern("\\[\\s*0 tests failed\\s*\\]");
+        } finally {
+            try (Stream<Path> s = Files.walk(base)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static List<String> copyClassPath(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        List<String> entries = new ArrayList<>();
+        int i = 0;
+        for (String entry : System.getProperty("java.class.path").split(":")) {
+            Path source = Path.of(entry);
+            if (!Files.exists(source)) {
+                continue;
+            }
+            Path target = dir.resolve(i++ + (Files.isDirectory(source) ? "" : ".jar"));
+            copyTree(source, target);
+            entries.add(target.toString());
+        }
+        return entries;
+    }
+
+    private static void copyTree(Path source, Path target) throws IOException {
+        try (Stream<Path> s = Files.walk(source)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                Path t = target.resolve(source.relativize(p).toString());
+                Files.copy(p, t, StandardCopyOption.REPLACE_EXISTING);
+                Files.setPosixFilePermissions(t, PosixFilePermissions.fromString(
+                        Files.isDirectory(t) ? "rwxr-xr-x" : "rw-r--r--"));
+            }
+        }
+    }
+}
