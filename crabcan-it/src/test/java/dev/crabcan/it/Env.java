@@ -14,6 +14,8 @@ import java.util.concurrent.TimeUnit;
 /** What the integration tests share: the host's facts, test binaries, process lookups. */
 final class Env {
     static final Path TEST_C = Path.of(System.getProperty("crabcan.it.csrc", "src/test/c")).toAbsolutePath();
+    static final Path CLI_JAR = Path.of(System.getProperty("crabcan.it.cli", "../crabcan-examples/target/crabcan.jar"))
+            .toAbsolutePath();
     static final Path BIN = Path.of(System.getProperty("crabcan.it.bin", "target/test-bin")).toAbsolutePath();
 
     private Env() {}

@@ -54,7 +54,7 @@ class LifecycleTest {
     @Test
     void sandboxesDieWithTheirJvmEvenOnKill9(@TempDir Path tmp) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"),
+                "-cp", System.getProperty("java.class.path"), "-XX:-UsePerfData",
                 "-Djava.io.tmpdir=" + tmp,
                 "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir")));
         cmd.add(SandboxHolder.class.getName());

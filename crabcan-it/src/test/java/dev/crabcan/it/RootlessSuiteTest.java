@@ -36,6 +36,7 @@ class RootlessSuiteTest {
         try {
             List<String> classPath = copyClassPath(base.resolve("cp"));
             copyTree(Env.TEST_C, base.resolve("csrc"));
+            copyTree(Env.CLI_JAR, base.resolve("crabcan.jar"));
             Path home = Files.createDirectory(base.resolve("home"));
             Path tmp = Files.createDirectory(base.resolve("tmp"));
             for (Path p : List.of(home, tmp)) {
@@ -45,11 +46,13 @@ class RootlessSuiteTest {
             List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
                     "--clear-groups", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-cp", String.join(":", classPath),
+                    "-XX:-UsePerfData",
                     "-Djava.io.tmpdir=" + tmp,
                     "-Duser.home=" + home,
                     "-Dcrabcan.cache.dir=" + home.resolve("cache"),
                     "-Dcrabcan.it.csrc=" + base.resolve("csrc"),
                     "-Dcrabcan.it.bin=" + home.resolve("bin"),
+                    "-Dcrabcan.it.cli=" + base.resolve("crabcan.jar"),
                     "-Djunit.jupiter.execution.timeout.default=120s",
                     "org.junit.platform.console.ConsoleLauncher", "execute",
                     "--disable-banner", "--disable-ansi-colors", "--details=tree", "--fail-if-no-tests",

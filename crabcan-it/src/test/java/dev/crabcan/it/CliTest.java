@@ -1,0 +1,89 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The CLI jar as a user runs it: the tutorial's session and the exit status contract. */
+class CliTest {
+
+    record Run(int status, String stdout, String stderr) {}
+
+    static Run cli(String stdin, Path dir, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                "-jar", Env.CLI_JAR.toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).start();
+        try (var in = p.getOutputStream()) {
+            in.write(stdin.getBytes(StandardCharsets.UTF_8));
+        }
+        var err = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        return new Run(p.exitValue(), out, err.get());
+    }
+
+    @Test
+    void defaultRootfsShell(@TempDir Path dir) throws Exception {
+        Run r = cli("echo $((6*7)); ls /\n", dir, "-c", "/bin/sh");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("42\n").contains("usr\n").contains("proc\n");
+    }
+
+    @Test
+    void exitCodesAndSignals(@TempDir Path dir) throws Exception {
+        assertThat(cli("", dir, "--", "/bin/sh", "-c", "exit 3").status()).isEqualTo(3);
+        assertThat(cli("", dir, "--", "/bin/sh", "-c", "kill -9 $$").status()).isEqualTo(137);
+        assertThat(cli("", dir, "--", "/bin/sh", "-c", "kill -15 $$").status()).isEqualTo(143);
+    }
+
+    @Test
+    void notFoundIs127WithOneLine(@TempDir Path dir) throws Exception {
+        Run r = cli("", dir, "-c", "nosuchcommand --flag");
+        assertThat(r.status()).isEqualTo(127);
+        assertThat(r.stderr()).startsWith("crabcan: command nosuchcommand not found").hasLineCount(1);
+    }
+
+    @Test
+    void setupFailureIs125WithOneLine(@TempDir Path dir) throws Exception {
+        Run r = cli("", dir, "-a", "/no/such/dir:/x", "-c", "/bin/true");
+        assertThat(r.status()).isEqualTo(125);
+        assertThat(r.stderr()).contains("crabcan: bind source /no/such/dir does not exist");
+        assertThat(cli("", dir, "-u", "-1", "-c", "/bin/true").status()).isEqualTo(125);
+        assertThat(cli("", dir, "-w", "/nope", "-c", "/bin/true").stderr())
+                .isEqualTo("crabcan: chdir working directory /nope: No such file or directory\n");
+    }
+
+    @Test
+    void theTutorialsSession(@TempDir Path dir) throws Exception {
+        Path mountdir = Files.createDirectory(dir.resolve("mountdir"));
+        Files.copy(Path.of("/bin/bash"), mountdir.resolve("bash"));
+        Files.copy(Path.of("/bin/ls"), mountdir.resolve("ls"));
+
+        Run missing = cli("", dir, "--debug", "-u", "0", "-m", "./mountdir", "-c", "/bash");
+        assertThat(missing.status()).isEqualTo(126);
+        assertThat(missing.stderr()).contains("crabcan: cannot execute /bash: its ELF interpreter "
+                + "/lib64/ld-linux-x86-64.so.2 is missing").contains("-r /lib64:/lib64");
+
+        Run ok = cli("./ls\nexit\n", dir, "--debug", "-u", "0", "-m", "./mountdir", "-c", "/bash",
+                "-a", "/lib64:/lib64", "-a", "/lib:/lib");
+        assertThat(ok.status()).as(ok.stderr()).isZero();
+        assertThat(ok.stdout().split("\n")).containsExactly("bash", "dev", "lib", "lib64", "ls", "proc", "tmp");
+        assertThat(ok.stderr()).contains("Container hostname is now").contains("Binding /usr/lib64 at /lib64")
+                .contains("Pivoting root").contains("Unmounting old root").contains("Starting container with command /bash");
+    }
+}
