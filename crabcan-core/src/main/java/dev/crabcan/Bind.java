@@ -5,8 +5,8 @@ import java.nio.file.Path;
 /**
  * A host file or directory made visible inside the sandbox.
  *
- * @param source the host path; a symbolic link is resolved on the host first, so binding
- *     Debian's {@code /lib} (a link to {@code usr/lib}) binds {@code /usr/lib}
+ * @param source the host path; the builder stores it with every symbolic link resolved, so
+ *     binding Debian's {@code /lib} (a link to {@code usr/lib}) binds {@code /usr/lib}
  * @param target the absolute path inside the sandbox
  * @param readOnly whether writes are refused (recursively, for everything mounted below)
  */

@@ -44,7 +44,7 @@ public final class CrabcanCli {
     private CrabcanCli() {}
 
     public static void main(String[] args) {
-        boolean debug = Arrays.asList(args).contains("-d") || Arrays.asList(args).contains("--debug");
+        boolean debug = Options.wantsDebug(args);
         // slf4j-simple reads its levels once, when the first logger is made: set them before that.
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
@@ -101,6 +101,16 @@ public final class CrabcanCli {
         String hostname;
         List<String> command;
         boolean help;
+        boolean debug;
+
+        /** Whether -d is among the options (not among the command's arguments); false if they do not parse. */
+        static boolean wantsDebug(String[] args) {
+            try {
+                return parse(args).debug;
+            } catch (IllegalArgumentException e) {
+                return false;
+            }
+        }
 
         static Options parse(String[] args) {
             Options o = new Options();
@@ -108,7 +118,7 @@ public final class CrabcanCli {
                 String a = args[i];
                 switch (a) {
                     case "-h", "--help" -> o.help = true;
-                    case "-d", "--debug" -> { }
+                    case "-d", "--debug" -> o.debug = true;
                     case "--writable-rootfs" -> o.writableRootfs = true;
                     case "-m", "--mount" -> o.rootfs = Path.of(value(args, ++i, a));
                     case "-u", "--uid" -> o.uid = parseUid(value(args, ++i, a));

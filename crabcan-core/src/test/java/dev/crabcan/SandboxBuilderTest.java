@@ -1,0 +1,354 @@
+package dev.crabcan;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.params.provider.Arguments.arguments;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The builder's checks: every invalid input is refused with a message naming it; valid ones are kept as given. */
+class SandboxBuilderTest {
+
+    /** One misuse of the builder; {@code dir} is an empty temporary directory it may use. */
+    @FunctionalInterface
+    interface Misuse {
+        void apply(Path dir) throws Exception;
+    }
+
+    private static Arguments invalid(String description, String namedInMessage, Misuse misuse) {
+        return arguments(description, namedInMessage, misuse);
+    }
+
+    /** A builder that would build: it has a command. */
+    private static Sandbox.Builder valid() {
+        return Sandbox.builder().command("/bin/true");
+    }
+
+    static Stream<Arguments> invalidInputs() {
+        return Stream.of(
+                // root filesystem
+                invalid("rootfs missing", "no-such-rootfs",
+                        dir -> Sandbox.builder().rootfs(dir.resolve("no-such-rootfs"))),
+                invalid("rootfs is a regular file", "plain-file",
+                        dir -> Sandbox.builder().rootfs(Files.createFile(dir.resolve("plain-file")))),
+
+                // bind sources
+                invalid("bind source missing", "no-such-source",
+                        dir -> Sandbox.builder().bind(dir.resolve("no-such-source"), "/data", false)),
+                invalid("bind source is a dangling symlink", "dangling symbolic link",
+                        dir -> Sandbox.builder().bind(
+                                Files.createSymbolicLink(dir.resolve("dangling"), dir.resolve("gone")), "/data", true)),
+                invalid("bind source dangling symlink is named", "dangling",
+                        dir -> Sandbox.builder().bind(
+                                Files.createSymbolicLink(dir.resolve("dangling"), dir.resolve("gone")), "/data", true)),
+
+                // bind targets, checked when given
+                invalid("bind target relative", "'data'", dir -> Sandbox.builder().bind(dir, "data", false)),
+                invalid("bind target empty", "''", dir -> Sandbox.builder().bind(dir, "", false)),
+                invalid("bind target with '..'", "'/data/../etc'",
+                        dir -> Sandbox.builder().bind(dir, "/data/../etc", false)),
+                invalid("bind target ending in '..'", "'/data/..'", dir -> Sandbox.builder().bind(dir, "/data/..", false)),
+                invalid("bind target with '.'", "'/data/./x'", dir -> Sandbox.builder().bind(dir, "/data/./x", false)),
+                invalid("bind target ending in '.'", "'/data/.'", dir -> Sandbox.builder().bind(dir, "/data/.", false)),
+                invalid("bind target with NUL", "/da\\0ta", dir -> Sandbox.builder().bind(dir, "/da\0ta", false)),
+
+                // mount targets the sandbox provides itself, checked by build()
+                invalid("bind target /", "over /:", dir -> valid().bind(dir, "/", false).build()),
+                invalid("bind target //", "over /:", dir -> valid().bind(dir, "//", false).build()),
+                invalid("bind target /proc", "over /proc:", dir -> valid().bind(dir, "/proc", false).build()),
+                invalid("bind target /proc/", "over /proc:", dir -> valid().bind(dir, "/proc/", false).build()),
+                invalid("bind target /proc/sys", "over /proc/sys:", dir -> valid().bind(dir, "/proc/sys", true).build()),
+                invalid("bind target /dev", "over /dev:", dir -> valid().bind(dir, "/dev", false).build()),
+                invalid("tmpfs target /", "over /:", dir -> valid().tmpfs("/").build()),
+                invalid("tmpfs target /proc", "over /proc:", dir -> valid().tmpfs("/proc").build()),
+                invalid("tmpfs target /proc/sys", "over /proc/sys:", dir -> valid().tmpfs("/proc/sys").build()),
+                invalid("tmpfs target /dev", "over /dev:", dir -> valid().tmpfs("/dev").build()),
+
+                // duplicate targets, compared after normalization
+                invalid("two binds at /data", "same target /data",
+                        dir -> valid().bind(dir, "/data", false).bind(dir, "/data", true).build()),
+                invalid("binds at /data and /data/", "same target /data",
+                        dir -> valid().bind(dir, "/data", false).bind(dir, "/data/", true).build()),
+                invalid("binds at /data and //data", "same target /data",
+                        dir -> valid().bind(dir, "/data", false).bind(dir, "//data", true).build()),
+                invalid("binds at /data/ and //data", "same target /data",
+                        dir -> valid().bind(dir, "/data/", false).bind(dir, "//data", true).build()),
+                invalid("bind and tmpfs at /data", "same target /data",
+                        dir -> valid().bind(dir, "/data", false).tmpfs("/data/").build()),
+                invalid("two tmpfs at /scratch", "same target /scratch",
+                        dir -> valid().tmpfs("/scratch").tmpfs("//scratch//").build()),
+
+                // tmpfs
+                invalid("tmpfs size negative", "-1", dir -> Sandbox.builder().tmpfs("/scratch", -1)),
+                invalid("tmpfs target relative", "'scratch'", dir -> Sandbox.builder().tmpfs("scratch")),
+                invalid("tmpfs target with '..'", "'/scratch/..'", dir -> Sandbox.builder().tmpfs("/scratch/..")),
+
+                // command
+                invalid("no command", "command is empty", dir -> Sandbox.builder().build()),
+                invalid("empty command array", "command is empty", dir -> Sandbox.builder().command().build()),
+                invalid("empty command list", "command is empty", dir -> Sandbox.builder().command(List.of()).build()),
+                invalid("empty argv[0]", "argument 0", dir -> Sandbox.builder().command("", "x").build()),
+                invalid("NUL in argv[0]", "/bin/e\\0cho", dir -> Sandbox.builder().command("/bin/e\0cho")),
+                invalid("NUL in an argument", "a\\0b", dir -> Sandbox.builder().command("/bin/echo", "a\0b")),
+                invalid("NUL in an argument names its index", "argument 2",
+                        dir -> Sandbox.builder().command("/bin/echo", "ok", "a\0b")),
+
+                // environment
+                invalid("env name empty", "''", dir -> Sandbox.builder().env("", "x")),
+                invalid("env name with '='", "'A=B'", dir -> Sandbox.builder().env("A=B", "x")),
+                invalid("env name with NUL", "A\\0B", dir -> Sandbox.builder().env("A\0B", "x")),
+                invalid("env value with NUL", "va\\0lue", dir -> Sandbox.builder().env("NAME", "va\0lue")),
+                invalid("env value with NUL names the variable", "NAME", dir -> Sandbox.builder().env("NAME", "va\0lue")),
+                invalid("environment map with a bad name", "'A=B'",
+                        dir -> Sandbox.builder().environment(Map.of("A=B", "x"))),
+
+                // ids, hostname, working directory
+                invalid("uid negative", "-1", dir -> Sandbox.builder().uid(-1)),
+                invalid("uid MIN_VALUE", String.valueOf(Integer.MIN_VALUE), dir -> Sandbox.builder().uid(Integer.MIN_VALUE)),
+                invalid("hostname empty", "''", dir -> Sandbox.builder().hostname("")),
+                invalid("hostname of 65 characters", "a".repeat(65), dir -> Sandbox.builder().hostname("a".repeat(65))),
+                invalid("hostname with a space", "'my host'", dir -> Sandbox.builder().hostname("my host")),
+                invalid("hostname with '_'", "'my_host'", dir -> Sandbox.builder().hostname("my_host")),
+                invalid("hostname with NUL", "my\\0host", dir -> Sandbox.builder().hostname("my\0host")),
+                invalid("working directory relative", "'work'", dir -> Sandbox.builder().workingDirectory("work")),
+                invalid("working directory with '..'", "'/work/..'",
+                        dir -> Sandbox.builder().workingDirectory("/work/..")),
+
+                // stdio in the wrong direction
+                invalid("stdin writeTo", "WRITE_FILE", dir -> Sandbox.builder().stdin(Stdio.writeTo(dir.resolve("out")))),
+                invalid("stdin appendTo", "APPEND_FILE", dir -> Sandbox.builder().stdin(Stdio.appendTo(dir.resolve("out")))),
+                invalid("stdout bytes", "BYTES(3 bytes)", dir -> Sandbox.builder().stdout(Stdio.bytes(new byte[3]))),
+                invalid("stdout readFrom", "READ_FILE", dir -> Sandbox.builder().stdout(Stdio.readFrom(dir.resolve("in")))),
+                invalid("stderr bytes", "BYTES(3 bytes)", dir -> Sandbox.builder().stderr(Stdio.bytes(new byte[3]))),
+                invalid("stderr readFrom", "READ_FILE", dir -> Sandbox.builder().stderr(Stdio.readFrom(dir.resolve("in")))),
+
+                // nulls
+                invalid("null rootfs", "rootfs", dir -> Sandbox.builder().rootfs(null)),
+                invalid("null bind source", "bind source", dir -> Sandbox.builder().bind(null, "/data", false)),
+                invalid("null bind target", "bind target", dir -> Sandbox.builder().bind(dir, null, false)),
+                invalid("null command array", "command", dir -> Sandbox.builder().command((String[]) null)),
+                invalid("null env value", "NAME", dir -> Sandbox.builder().env("NAME", null)),
+                invalid("null stdin", "stdin", dir -> Sandbox.builder().stdin(null)));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("invalidInputs")
+    void invalidInputIsRefusedWithAMessageNamingIt(String description, String namedInMessage, Misuse misuse,
+            @TempDir Path dir) {
+        assertThatThrownBy(() -> misuse.apply(dir))
+                .isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining(namedInMessage);
+    }
+
+    // ---- valid inputs ----
+
+    @Test
+    void relativeRootfsIsResolvedToAnAbsolutePath(@TempDir Path dir) {
+        Path relative = Path.of("").toAbsolutePath().relativize(dir);
+        assertThat(relative.isAbsolute()).isFalse();
+
+        Sandbox sandbox = valid().rootfs(relative).build();
+
+        assertThat(sandbox.rootfs()).contains(dir.toAbsolutePath().normalize());
+    }
+
+    @Test
+    void relativeBindSourceIsResolvedToAnAbsolutePath(@TempDir Path dir) {
+        Path relative = Path.of("").toAbsolutePath().relativize(dir);
+
+        Sandbox sandbox = valid().bind(relative, "/data", true).build();
+
+        assertThat(sandbox.binds()).containsExactly(new Bind(dir.toAbsolutePath().normalize(), "/data", true));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"/a//b/", "/a/b/", "//a/b", "/a/b//", "/a/b"})
+    void bindTargetIsNormalized(String target, @TempDir Path dir) {
+        Sandbox sandbox = valid().bind(dir, target, false).build();
+
+        assertThat(sandbox.binds()).extracting(Bind::target).containsExactly("/a/b");
+    }
+
+    @Test
+    void tmpfsTargetIsNormalized() {
+        Sandbox sandbox = valid().tmpfs("/a//b/", 1 << 20).build();
+
+        assertThat(sandbox.tmpfs()).containsExactly(new Tmpfs("/a/b", 1 << 20));
+    }
+
+    @Test
+    void nestedTargetsAreNotDuplicates(@TempDir Path dir) {
+        Sandbox sandbox = valid().bind(dir, "/data", true).tmpfs("/data/tmp").build();
+
+        assertThat(sandbox.binds()).hasSize(1);
+        assertThat(sandbox.tmpfs()).hasSize(1);
+    }
+
+    @Test
+    void targetsOnlyStartingLikeProcOrDevAreAllowed(@TempDir Path dir) {
+        Sandbox sandbox = valid().bind(dir, "/process", true).tmpfs("/devices").build();
+
+        assertThat(sandbox.binds()).extracting(Bind::target).containsExactly("/process");
+    }
+
+    @Test
+    void hostnameOf64CharactersIsAccepted() {
+        String name = "a".repeat(30) + "." + "b".repeat(33);
+
+        assertThat(valid().hostname(name).build().hostname()).contains(name);
+    }
+
+    @Test
+    void tmpfsOfSizeZeroMeansKernelDefault() {
+        assertThat(valid().tmpfs("/scratch").build().tmpfs()).containsExactly(new Tmpfs("/scratch", 0));
+    }
+
+    @Test
+    void toBuilderRoundTripKeepsEverySetting(@TempDir Path dir) throws Exception {
+        Path rootfs = Files.createDirectory(dir.resolve("root"));
+        Path data = Files.createDirectory(dir.resolve("data"));
+        Sandbox original = Sandbox.builder()
+                .rootfs(rootfs)
+                .rootfsWritable(true)
+                .bind(data, "/data", false)
+                .bind(data, "/data-ro", true)
+                .tmpfs("/scratch", 4096)
+                .uid(1000)
+                .command("/bin/sh", "-c", "echo hi")
+                .env("B", "2")
+                .env("A", "1")
+                .workingDirectory("/data")
+                .hostname("crab-host")
+                .stdin(Stdio.bytes("input".getBytes(StandardCharsets.UTF_8)))
+                .stdout(Stdio.writeTo(dir.resolve("out")))
+                .stderr(Stdio.discard())
+                .build();
+
+        Sandbox copy = original.toBuilder().build();
+
+        assertThat(copy.rootfs()).isEqualTo(original.rootfs());
+        assertThat(copy.rootfsWritable()).isTrue();
+        assertThat(copy.binds()).isEqualTo(original.binds());
+        assertThat(copy.tmpfs()).isEqualTo(original.tmpfs());
+        assertThat(copy.uid()).isEqualTo(1000);
+        assertThat(copy.command()).isEqualTo(original.command());
+        assertThat(copy.environment()).containsExactly(Map.entry("B", "2"), Map.entry("A", "1"));
+        assertThat(copy.workingDirectory()).isEqualTo("/data");
+        assertThat(copy.hostname()).contains("crab-host");
+        assertThat(copy.stdin()).isEqualTo(original.stdin());
+        assertThat(copy.stdout()).isEqualTo(original.stdout());
+        assertThat(copy.stderr()).isEqualTo(original.stderr());
+    }
+
+    @Test
+    void changingAToBuilderCopyLeavesTheOriginalAlone(@TempDir Path dir) {
+        Sandbox original = valid().bind(dir, "/data", true).env("A", "1").build();
+
+        original.toBuilder().command("/bin/false").bind(dir, "/more", true).env("B", "2").build();
+
+        assertThat(original.command()).containsExactly("/bin/true");
+        assertThat(original.binds()).hasSize(1);
+        assertThat(original.environment()).containsOnlyKeys("A");
+    }
+
+    @Test
+    void reusingABuilderAfterBuildLeavesTheBuiltSandboxAlone() {
+        Sandbox.Builder builder = valid().env("A", "1");
+        Sandbox first = builder.build();
+
+        builder.command("/bin/false").env("B", "2").tmpfs("/scratch");
+
+        assertThat(first.command()).containsExactly("/bin/true");
+        assertThat(first.environment()).containsOnlyKeys("A");
+        assertThat(first.tmpfs()).isEmpty();
+    }
+
+    @Test
+    void commandIsCopiedFromTheCallersList() {
+        List<String> argv = new ArrayList<>(List.of("/bin/echo", "a"));
+        Sandbox.Builder builder = Sandbox.builder().command(argv);
+
+        argv.set(1, "changed");
+
+        assertThat(builder.build().command()).containsExactly("/bin/echo", "a");
+    }
+
+    @Test
+    void environmentReplacesEarlierVariables() {
+        Sandbox sandbox = valid().env("OLD", "1").environment(Map.of("NEW", "2")).build();
+
+        assertThat(sandbox.environment()).containsExactly(Map.entry("NEW", "2"));
+    }
+
+    @Test
+    void returnedListsAndMapsAreUnmodifiable(@TempDir Path dir) {
+        Sandbox sandbox = valid().bind(dir, "/data", true).tmpfs("/scratch").env("A", "1").build();
+
+        assertThatThrownBy(() -> sandbox.binds().clear()).isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(() -> sandbox.tmpfs().clear()).isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(() -> sandbox.command().set(0, "/bin/sh")).isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(() -> sandbox.environment().put("B", "2")).isInstanceOf(UnsupportedOperationException.class);
+    }
+
+    @Test
+    void stdioBytesCopiesItsInput() {
+        byte[] input = {1, 2, 3};
+        Stdio stdio = Stdio.bytes(input);
+
+        input[0] = 99;
+
+        assertThat(stdio.bytes()).containsExactly(1, 2, 3);
+    }
+
+    @Test
+    void stdioBytesReturnsACopy() {
+        Stdio stdio = Stdio.bytes(new byte[] {1, 2, 3});
+
+        stdio.bytes()[0] = 99;
+
+        assertThat(stdio.bytes()).containsExactly(1, 2, 3);
+    }
+
+    @Test
+    void defaultPathIsTheUsualSearchPath() {
+        assertThat(Sandbox.DEFAULT_PATH).isEqualTo("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    }
+
+    @Test
+    void defaultWorkingDirectoryIsRoot() {
+        assertThat(valid().build().workingDirectory()).isEqualTo("/");
+    }
+
+    @Test
+    void defaultStdioIsPipe() {
+        Sandbox sandbox = valid().build();
+
+        assertThat(List.of(sandbox.stdin(), sandbox.stdout(), sandbox.stderr()))
+                .extracting(Stdio::kind)
+                .containsOnly(Stdio.Kind.PIPE);
+    }
+
+    @Test
+    void otherDefaults() {
+        Sandbox sandbox = valid().build();
+
+        assertThat(sandbox.rootfs()).isEmpty();
+        assertThat(sandbox.rootfsWritable()).isFalse();
+        assertThat(sandbox.uid()).isZero();
+        assertThat(sandbox.hostname()).isEmpty();
+        assertThat(sandbox.binds()).isEmpty();
+        assertThat(sandbox.tmpfs()).isEmpty();
+    }
+}
