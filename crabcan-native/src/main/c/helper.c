@@ -68,7 +68,8 @@ enum tag {
     T_CWD, T_SEARCH_PATH,
 };
 
-enum mount_kind { M_BIND = 1, M_TMPFS, M_PROC, M_SYMLINK, M_DIR };
+/* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
+enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6 };
 
 #define MF_RDONLY 1u         /* read-only (recursively for binds) */
 #define MF_FILE 2u           /* the mount point is a file, not a directory */
@@ -78,6 +79,7 @@ enum mount_kind { M_BIND = 1, M_TMPFS, M_PROC, M_SYMLINK, M_DIR };
 #define MF_NOSUID 32u
 #define MF_NODEV 64u
 #define MF_NOEXEC 128u
+#define MF_OPTIONAL 256u /* skip the mount when its target does not exist; never create it */
 
 #define OPT_DEBUG 1u
 #define OPT_NO_NEW_PRIVS 2u
@@ -536,7 +538,16 @@ static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, co
 
 static void attach(int src, int rootfd, const struct mount_op *m, const char *step)
 {
-    int target = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
+    int target;
+    if (m->flags & MF_OPTIONAL) {
+        target = open_in_root(rootfd, m->dst, O_PATH);
+        if (target < 0 && errno == ENOENT) {
+            close(src);
+            return;
+        }
+    } else {
+        target = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
+    }
     if (target < 0)
         fail(step, errno, "mount point %s", m->dst);
     if (move_mount(src, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -564,6 +575,22 @@ static void do_mount(int rootfd, struct mount_op *m)
         attach(src, rootfd, m, "bind");
         return;
     }
+    case M_INNER_BIND: {
+        logd("Binding %s at %s inside the new root (%s)", m->src, m->dst,
+             (m->flags & MF_RDONLY) ? "read-only" : "read-write");
+        int path = open_in_root(rootfd, m->src, O_PATH);
+        if (path < 0 && errno == ENOENT && (m->flags & MF_OPTIONAL))
+            return;
+        if (path < 0)
+            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
+        int src = open_tree(path, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (src < 0)
+            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
+        close(path);
+        set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
+        attach(src, rootfd, m, "bind");
+        return;
+    }
     case M_TMPFS:
         logd("Mounting tmpfs at %s", m->dst);
         attach(new_fs("tmpfs", m, attrs, m->dst), rootfd, m, "tmpfs");
@@ -572,13 +599,6 @@ static void do_mount(int rootfd, struct mount_op *m)
         logd("Mounting proc at %s", m->dst);
         attach(new_fs("proc", NULL, attrs, m->dst), rootfd, m, "proc");
         return;
-    case M_DIR: {
-        int fd = make_mount_point(rootfd, m->dst, 0);
-        if (fd < 0)
-            fail("mkdir", errno, "%s", m->dst);
-        close(fd);
-        return;
-    }
     case M_SYMLINK: {
         char parent[PATH_MAX];
         const char *slash = strrchr(m->dst, '/');
@@ -870,6 +890,9 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     set_capabilities();
     if ((plan.options & OPT_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail("no_new_privs", errno, "PR_SET_NO_NEW_PRIVS");
+    /* Keeps the command out of /proc/1 (exe, fd, mem): this process runs the helper's binary. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        fail("prctl", errno, "PR_SET_DUMPABLE");
     logd("Container set up successfully");
     logd("Starting container with command %s", plan.argv[0]);
 

@@ -47,6 +47,14 @@ public final class ExitStatus {
         return value;
     }
 
+    /**
+     * Whether SIGSYS ended the command: what a seccomp filter's kill action does (a process
+     * may also raise SIGSYS itself, which this cannot tell apart).
+     */
+    public boolean isSeccompViolation() {
+        return signaled && value == 31;
+    }
+
     /** The code, or 128 + the signal, as shells and {@link Process#exitValue()} report it. */
     public int shellCode() {
         return signaled ? 128 + value : value;

@@ -11,6 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -57,6 +60,10 @@ public final class Sandbox {
     private final Stdio stdin;
     private final Stdio stdout;
     private final Stdio stderr;
+    private final Set<Capability> capabilities;
+    private final boolean noNewPrivileges;
+    private final SeccompPolicy seccomp;
+    private final boolean keepTerminal;
 
     private Sandbox(Builder b) {
         this.rootfs = b.rootfs;
@@ -71,6 +78,11 @@ public final class Sandbox {
         this.stdin = b.stdin;
         this.stdout = b.stdout;
         this.stderr = b.stderr;
+        this.capabilities = Collections.unmodifiableSet(b.capabilities.isEmpty()
+                ? EnumSet.noneOf(Capability.class) : EnumSet.copyOf(b.capabilities));
+        this.noNewPrivileges = b.noNewPrivileges;
+        this.seccomp = b.seccomp;
+        this.keepTerminal = b.keepTerminal;
     }
 
     public static Builder builder() {
@@ -133,6 +145,34 @@ public final class Sandbox {
 
     public Stdio stderr() {
         return stderr;
+    }
+
+    /**
+     * The capabilities the command keeps when it runs as uid 0 inside (default
+     * {@link Capability#DEFAULT_KEPT}); all others are dropped from every set, the bounding set
+     * included. A non-zero uid holds none. They apply inside the sandbox's user namespace only.
+     */
+    public Set<Capability> capabilities() {
+        return capabilities;
+    }
+
+    /** Whether no_new_privs is set, so that no execve can gain privileges (default true). */
+    public boolean noNewPrivileges() {
+        return noNewPrivileges;
+    }
+
+    /** The seccomp filter installed just before execve (default {@link SeccompPolicy#defaultPolicy()}). */
+    public SeccompPolicy seccomp() {
+        return seccomp;
+    }
+
+    /**
+     * Whether the sandbox stays in the caller's session and may use its controlling terminal
+     * (default false: a new session without a terminal, so nothing can be typed into the
+     * caller's terminal).
+     */
+    public boolean keepTerminal() {
+        return keepTerminal;
     }
 
     /**
@@ -222,6 +262,10 @@ public final class Sandbox {
         private Stdio stdin = Stdio.pipe();
         private Stdio stdout = Stdio.pipe();
         private Stdio stderr = Stdio.pipe();
+        private final Set<Capability> capabilities = EnumSet.copyOf(Capability.DEFAULT_KEPT);
+        private boolean noNewPrivileges = true;
+        private SeccompPolicy seccomp = SeccompPolicy.defaultPolicy();
+        private boolean keepTerminal;
 
         private Builder() {}
 
@@ -238,19 +282,24 @@ public final class Sandbox {
             stdin = s.stdin;
             stdout = s.stdout;
             stderr = s.stderr;
+            capabilities.clear();
+            capabilities.addAll(s.capabilities);
+            noNewPrivileges = s.noNewPrivileges;
+            seccomp = s.seccomp;
+            keepTerminal = s.keepTerminal;
         }
 
         /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
         public Builder rootfs(Path dir) {
             Validation.notNull(dir, "rootfs");
-            Path abs = dir.toAbsolutePath().normalize();
+            Path abs = dir.toAbsolutePath();
             if (!Files.exists(abs)) {
                 throw new SandboxSpecException("rootfs " + dir + " does not exist (resolved to " + abs + ")");
             }
             if (!Files.isDirectory(abs)) {
                 throw new SandboxSpecException("rootfs " + dir + " is not a directory");
             }
-            this.rootfs = abs;
+            this.rootfs = realPath(abs, "rootfs");
             return this;
         }
 
@@ -263,13 +312,22 @@ public final class Sandbox {
         /** Makes the host path {@code from} visible at {@code to} inside the sandbox. */
         public Builder bind(Path from, String to, boolean readOnly) {
             Validation.notNull(from, "bind source");
-            Path abs = from.toAbsolutePath().normalize();
+            Path abs = from.toAbsolutePath();
             if (!Files.exists(abs)) {
                 throw new SandboxSpecException("bind source " + from + " does not exist"
                         + (Files.exists(abs, LinkOption.NOFOLLOW_LINKS) ? " (it is a dangling symbolic link)" : ""));
             }
-            binds.add(new Bind(abs, Validation.normalize(Validation.containerPath(to, "bind target")), readOnly));
+            binds.add(new Bind(realPath(abs, "bind source"), Validation.normalize(Validation.containerPath(to, "bind target")), readOnly));
             return this;
+        }
+
+        /** The path with every link resolved, as the kernel will see it ("link/.." is the link target's parent). */
+        private static Path realPath(Path p, String what) {
+            try {
+                return p.toRealPath();
+            } catch (java.io.IOException e) {
+                throw new SandboxSpecException(what + " " + p + " cannot be resolved: " + e.getMessage());
+            }
         }
 
         /** An empty tmpfs at {@code target}, of the kernel's default size. */
@@ -293,7 +351,7 @@ public final class Sandbox {
 
         /** The program and its arguments, passed to execve exactly as given. A name without '/' is looked up in PATH. */
         public Builder command(String... argv) {
-            return command(List.of(Validation.notNull(argv, "command")));
+            return command(Arrays.asList(Validation.notNull(argv, "command")));
         }
 
         public Builder command(List<String> argv) {
@@ -321,8 +379,10 @@ public final class Sandbox {
         /** Replaces the whole environment. */
         public Builder environment(Map<String, String> env) {
             Validation.notNull(env, "environment");
+            Builder checked = new Builder();
+            env.forEach(checked::env);
             environment.clear();
-            env.forEach(this::env);
+            environment.putAll(checked.environment);
             return this;
         }
 
@@ -360,6 +420,48 @@ public final class Sandbox {
             return this;
         }
 
+        /** Sets exactly the capabilities a uid-0 command keeps; an empty set drops them all. */
+        public Builder capabilities(Set<Capability> keep) {
+            Validation.notNull(keep, "capabilities");
+            keep.forEach(c -> Validation.notNull(c, "capability"));
+            capabilities.clear();
+            capabilities.addAll(keep);
+            return this;
+        }
+
+        /** Keeps these capabilities in addition to the current set. */
+        public Builder addCapabilities(Capability... add) {
+            for (Capability c : Validation.notNull(add, "capabilities")) {
+                capabilities.add(Validation.notNull(c, "capability"));
+            }
+            return this;
+        }
+
+        /** Drops these capabilities from the current set. */
+        public Builder dropCapabilities(Capability... drop) {
+            for (Capability c : Validation.notNull(drop, "capabilities")) {
+                capabilities.remove(Validation.notNull(c, "capability"));
+            }
+            return this;
+        }
+
+        public Builder noNewPrivileges(boolean set) {
+            this.noNewPrivileges = set;
+            return this;
+        }
+
+        /** The seccomp filter; {@link SeccompPolicy#none()} installs none. */
+        public Builder seccomp(SeccompPolicy policy) {
+            this.seccomp = Validation.notNull(policy, "seccomp policy");
+            return this;
+        }
+
+        /** Keeps the caller's session and controlling terminal (see {@link Sandbox#keepTerminal()}). */
+        public Builder keepTerminal(boolean keep) {
+            this.keepTerminal = keep;
+            return this;
+        }
+
         private static Stdio output(Stdio s, String which) {
             Validation.notNull(s, which);
             if (!s.isOutput()) {
@@ -389,6 +491,15 @@ public final class Sandbox {
                 if (!targets.add(t)) {
                     throw new SandboxSpecException("two mounts have the same target " + t);
                 }
+            }
+            if (rootfsWritable && rootfs == null) {
+                throw new SandboxSpecException("rootfsWritable(true) needs rootfs(dir): the default root filesystem "
+                        + "is always read-only; bind a writable directory instead");
+            }
+            if (!seccomp.isNone() && !noNewPrivileges && !capabilities.contains(Capability.SYS_ADMIN)) {
+                throw new SandboxSpecException("a seccomp filter needs noNewPrivileges(true): the kernel refuses to "
+                        + "install one for a process without it (or without SYS_ADMIN); use seccomp(SeccompPolicy.none()) "
+                        + "to run without a filter");
             }
             return new Sandbox(this);
         }

@@ -53,6 +53,9 @@ public final class SeccompPolicy {
     private static final long S_ISUID = 04000;
     private static final long S_ISGID = 02000;
     private static final long CLONE_NEWUSER = 0x10000000L;
+    private static final long TIOCLINUX = 0x541c;
+    private static final long O_CREAT = 0100;
+    private static final long O_TMPFILE_BIT = 020000000;
     private static final long TIOCSTI = 0x5412;
     private static final long LOW_32_BITS = 0xffffffffL;
 
@@ -79,6 +82,13 @@ public final class SeccompPolicy {
      *   <li>{@code ioctl} TIOCSTI (0x5412): only the low 32 bits of the request are compared,
      *       as the kernel does, so setting the upper bits does not get past the rule
      *       (CVE-2019-10063);
+     *   <li>{@code ioctl} TIOCLINUX (0x541c), the same kind of terminal injection
+     *       (CVE-2023-28100), compared the same way;
+     *   <li>{@code open}, {@code openat} (with O_CREAT or O_TMPFILE), {@code creat}, {@code mknod}
+     *       and {@code mknodat} creating a file with S_ISUID or S_ISGID: in a read-write bind it
+     *       would be a setuid file of the caller on the host;
+     *   <li>{@code openat2} fails with ENOSYS, because its mode is in memory that seccomp cannot
+     *       read; C libraries then use {@code openat};
      *   <li>{@code clone3} fails with ENOSYS, because its flags are in memory that seccomp cannot
      *       read; C libraries then fall back to {@code clone}, whose flags the rule above sees;
      *   <li>{@code personality}, except the queries and settings that keep address space
@@ -236,7 +246,22 @@ public final class SeccompPolicy {
                 .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
                 .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
 
-        builder.rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCSTI));
+        builder.rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCSTI))
+                .rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCLINUX));
+
+        // Creating a file that is already setuid/setgid: in a read-write bind it would be a
+        // setuid binary of the caller on the host. The mode only counts with O_CREAT/O_TMPFILE.
+        for (long bit : new long[] {S_ISUID, S_ISGID}) {
+            for (long creating : new long[] {O_CREAT, O_TMPFILE_BIT}) {
+                builder.rule(Syscall.OPEN, eperm, arg(1).maskedEq(creating, creating), arg(2).maskedEq(bit, bit))
+                        .rule(Syscall.OPENAT, eperm, arg(2).maskedEq(creating, creating), arg(3).maskedEq(bit, bit));
+            }
+            builder.rule(Syscall.CREAT, eperm, arg(1).maskedEq(bit, bit))
+                    .rule(Syscall.MKNOD, eperm, arg(1).maskedEq(bit, bit))
+                    .rule(Syscall.MKNODAT, eperm, arg(2).maskedEq(bit, bit));
+        }
+        // openat2 takes its mode in memory the filter cannot read; libraries fall back to openat.
+        builder.rule(Syscall.OPENAT2, SeccompAction.errno(ENOSYS));
 
         for (long persona : new long[] {0x0, 0x8, 0x20000, 0x20008, 0xffffffffL}) {
             builder.rule(Syscall.PERSONALITY, SeccompAction.allow(), arg(0).maskedEq(LOW_32_BITS, persona));

@@ -72,6 +72,15 @@ final class Env {
         return Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/pid")).toString();
     }
 
+    /**
+     * The pid namespace of the sandbox whose init has this host pid. Read through the command,
+     * init's child: init itself is not dumpable, so a rootless caller cannot read its links.
+     */
+    static String sandboxPidNamespace(long initPid) throws IOException {
+        long command = ProcessHandle.of(initPid).orElseThrow().children().findFirst().orElseThrow().pid();
+        return pidNamespace(command);
+    }
+
     /** Host pids of the processes in that pid namespace. */
     static List<Long> processesIn(String pidNamespace) {
         List<Long> pids = new ArrayList<>();
@@ -85,6 +94,16 @@ final class Env {
             }
         });
         return pids;
+    }
+
+    /** Waits up to the timeout for the sandbox to be gone, init included; returns what remains. */
+    static List<Long> awaitGone(long initPid, String pidNamespace, long timeoutMs) throws InterruptedException {
+        List<Long> left = awaitEmpty(pidNamespace, timeoutMs);
+        if (ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false)) {
+            left = new ArrayList<>(left);
+            left.add(initPid);
+        }
+        return left;
     }
 
     /** Waits up to the timeout for the pid namespace to be empty; returns what remains. */

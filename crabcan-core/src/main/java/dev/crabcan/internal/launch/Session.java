@@ -92,7 +92,11 @@ public final class Session {
 
     void onClosed() {
         if (!ended.isDone()) {
-            log.warn("sandbox {}: the helper exited without reporting how the sandbox ended", pid);
+            // A setup failure before the namespaces existed ends the helper without an END report.
+            boolean failedSetup = started.isDone() && !(started.join() instanceof Executed);
+            if (!failedSetup) {
+                log.warn("sandbox {}: the helper exited without reporting how the sandbox ended", pid);
+            }
             started.complete(new Lost("the helper process exited unexpectedly"));
             closeChannel();
             ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false));

@@ -3,11 +3,13 @@ package dev.crabcan.internal.plan;
 import static dev.crabcan.internal.plan.PlanWriter.*;
 
 import dev.crabcan.Bind;
+import dev.crabcan.Capability;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.Tmpfs;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
+import dev.crabcan.internal.seccomp.BpfCompiler;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,7 +39,8 @@ public final class PlanCompiler {
 
     public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
         PlanWriter w = new PlanWriter();
-        int options = OPT_NO_NEW_PRIVS | OPT_SETSID | OPT_LOOPBACK_UP;
+        int options = OPT_LOOPBACK_UP | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0)
+                | (s.keepTerminal() ? 0 : OPT_SETSID);
         if (Session.SETUP_LOG.isDebugEnabled()) {
             options |= OPT_DEBUG;
         }
@@ -67,7 +70,7 @@ public final class PlanCompiler {
         List<Mount> mounts = new ArrayList<>();
         if (s.rootfs().isPresent()) {
             int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
-            w.root(ROOT_BIND, flags, realPath(s.rootfs().get(), "rootfs").toString());
+            w.root(ROOT_BIND, flags, s.rootfs().get().toString());
         } else {
             w.root(ROOT_TMPFS, NOSUID_NODEV | MF_RDONLY, "");
             for (String dir : DEFAULT_ROOTFS) {
@@ -94,8 +97,9 @@ public final class PlanCompiler {
         if (!userTmp) {
             mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/tmp"));
         }
+        procHardening(mounts);
         for (Bind b : s.binds()) {
-            Path source = realPath(b.source(), "bind source");
+            Path source = b.source();
             int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0)
                     | (Files.isDirectory(source) ? 0 : MF_FILE);
             mounts.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
@@ -116,9 +120,16 @@ public final class PlanCompiler {
         }
 
         w.ints(T_CREDS, uid, uid);
-        long all = allCapabilities();
-        long held = uid == 0 ? all : 0;
-        w.longs(T_CAPS, all, held, held, 0, 0);
+        long kept = 0;
+        for (Capability c : s.capabilities()) {
+            kept |= 1L << c.number();
+        }
+        long held = uid == 0 ? kept : 0;
+        w.longs(T_CAPS, kept, held, held, 0, 0);
+        byte[] filter = BpfCompiler.compile(s.seccomp());
+        if (filter.length > 0) {
+            w.bytes(T_SECCOMP, filter);
+        }
 
         for (String arg : s.command()) {
             w.string(T_ARG, arg);
@@ -131,18 +142,35 @@ public final class PlanCompiler {
         return w.toByteArray();
     }
 
+    /** Read-only, like OCI runtimes' readonlyPaths: kernel knobs the sandbox must not turn. */
+    static final List<String> PROC_READ_ONLY = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+            "/proc/sysrq-trigger");
+
+    /** Hidden, like OCI runtimes' maskedPaths: host memory, keys and timing details. */
+    static final List<String> PROC_MASKED = List.of("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
+            "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+            "/proc/timer_stats");
+
+    /** Binds over the sandbox's own /proc: read-only knobs, then files masked by /dev/null and directories by an empty tmpfs. */
+    private static void procHardening(List<Mount> mounts) {
+        for (String p : PROC_READ_ONLY) {
+            mounts.add(new Mount(M_INNER_BIND, MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL, 0, 0, p, p));
+        }
+        for (String p : PROC_MASKED) {
+            if (Files.isDirectory(Path.of(p))) {
+                mounts.add(new Mount(M_TMPFS, MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL, 0555, 4096, "", p));
+            } else {
+                // Not nodev: reading the /dev/null device through it must work (and give nothing).
+                mounts.add(new Mount(M_INNER_BIND, MF_RDONLY | MF_NOSUID | MF_NOEXEC | MF_OPTIONAL, 0, 0,
+                        "/dev/null", p));
+            }
+        }
+    }
+
     private record Mount(int kind, int flags, int mode, long size, String source, String target) {}
 
     private static boolean isBelow(String path, String dir) {
         return path.startsWith(dir.endsWith("/") ? dir : dir + "/");
-    }
-
-    private static Path realPath(Path p, String what) {
-        try {
-            return p.toRealPath();
-        } catch (IOException e) {
-            throw new SandboxSpecException(what + " " + p + " cannot be resolved: " + e.getMessage());
-        }
     }
 
     private static String readLink(Path p) {
@@ -151,15 +179,5 @@ public final class PlanCompiler {
         } catch (IOException e) {
             throw new SandboxSpecException("cannot read the host's symbolic link " + p + ": " + e.getMessage());
         }
-    }
-
-    private static long allCapabilities() {
-        int last;
-        try {
-            last = Integer.parseInt(Files.readString(Path.of("/proc/sys/kernel/cap_last_cap")).trim());
-        } catch (IOException | NumberFormatException e) {
-            last = 40;
-        }
-        return last >= 63 ? -1L : (1L << (last + 1)) - 1;
     }
 }

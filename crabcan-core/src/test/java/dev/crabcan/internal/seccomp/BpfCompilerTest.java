@@ -252,6 +252,27 @@ class BpfCompilerTest {
         assertThat(run(DEFAULT, Syscall.PERSONALITY, persona)).isEqualTo(ALLOW);
     }
 
+    @Test
+    void tioclinuxIsRefusedLikeTiocsti() {
+        assertThat(run(DEFAULT, Syscall.IOCTL, 0, 0x541cL)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.IOCTL, 0, 0xffffffff_0000541cL)).isEqualTo(EPERM);
+    }
+
+    @Test
+    void creatingSetuidFilesIsRefusedButPlainOpensAreNot() {
+        long oCreat = 0100, oTmpfile = 020200000, oRdonly = 0;
+        assertThat(run(DEFAULT, Syscall.OPENAT, -100, 0, oCreat | 01, 04755)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.OPENAT, -100, 0, oCreat, 02755)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.OPENAT, -100, 0, oTmpfile | 02, 04700)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.OPEN, 0, oCreat, 04755)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.CREAT, 0, 06755)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.MKNODAT, -100, 0, 0100000 | 04755, 0)).isEqualTo(EPERM);
+        assertThat(run(DEFAULT, Syscall.OPENAT, -100, 0, oCreat, 0755)).isEqualTo(ALLOW);
+        // Without O_CREAT the mode register holds whatever the caller left there: never refuse for it.
+        assertThat(run(DEFAULT, Syscall.OPENAT, -100, 0, oRdonly, 04755)).isEqualTo(ALLOW);
+        assertThat(run(DEFAULT, Syscall.OPEN, 0, oRdonly, -1L)).isEqualTo(ALLOW);
+    }
+
     @ParameterizedTest
     @ValueSource(longs = {0x0040000 /* ADDR_NO_RANDOMIZE */, 0x0400000 /* READ_IMPLIES_EXEC */,
         0x0040008, 0x1, 0xfffffffeL, 0x1_00040000L})
@@ -262,7 +283,7 @@ class BpfCompilerTest {
     @ParameterizedTest
     @EnumSource(Syscall.class)
     void everyCallWithZeroArgumentsGetsWhatTheDocumentedListSays(Syscall syscall) {
-        int expected = syscall == Syscall.CLONE3 ? ENOSYS
+        int expected = syscall == Syscall.CLONE3 || syscall == Syscall.OPENAT2 ? ENOSYS
                 : ALWAYS_EPERM.contains(syscall) ? EPERM
                 : ALLOW;
         assertThat(run(DEFAULT, syscall)).isEqualTo(expected);

@@ -1,0 +1,308 @@
+/*
+ * One escape attempt per invocation: escape ATTACK [ARG]. Prints exactly one line:
+ *   BLOCKED <errno name or what stopped it>   the attack failed
+ *   KILLED <signal>                           the kernel killed the attempt (seccomp: 31)
+ *   ESCAPED <what happened>                   the attack worked: the sandbox is broken
+ * Attacks that may kill the process run in a forked child, so the verdict is still printed.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/keyctl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+static int verdict(long r, const char *what)
+{
+    if (r < 0) {
+        printf("BLOCKED %s\n", strerrorname_np(errno) ? strerrorname_np(errno) : "?");
+        return 0;
+    }
+    printf("ESCAPED %s\n", what);
+    return 1;
+}
+
+/* Runs fn in a child; a signal that kills the child is the verdict. */
+static int in_child(int (*fn)(const char *), const char *arg)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn(arg));
+    int status;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) {
+        printf("KILLED %d\n", WTERMSIG(status));
+        return 0;
+    }
+    return WEXITSTATUS(status);
+}
+
+static int a_chmod_setuid(const char *how)
+{
+    const char *f = "/tmp/escape-suid";
+    int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    if (fd < 0)
+        return verdict(-1, "");
+    long r;
+    if (strcmp(how, "chmod") == 0)
+        r = chmod(f, 04755);
+    else if (strcmp(how, "fchmod") == 0)
+        r = fchmod(fd, 04755);
+    else if (strcmp(how, "fchmodat") == 0)
+        r = syscall(SYS_fchmodat, AT_FDCWD, f, 02755);
+    else
+        r = syscall(452 /* fchmodat2 */, AT_FDCWD, f, 04755, 0);
+    struct stat st;
+    stat(f, &st);
+    if (r == 0 && !(st.st_mode & (S_ISUID | S_ISGID)))
+        r = -1, errno = EPERM; /* accepted but stripped: still blocked */
+    return verdict(r, "setuid/setgid bit set");
+}
+
+static int a_create_setuid(const char *unused)
+{
+    (void)unused;
+    unlink("/tmp/escape-suid2");
+    long r = syscall(SYS_openat, AT_FDCWD, "/tmp/escape-suid2", O_WRONLY | O_CREAT, 04755);
+    struct stat st;
+    if (r >= 0 && stat("/tmp/escape-suid2", &st) == 0 && !(st.st_mode & S_ISUID))
+        r = -1, errno = EPERM;
+    return verdict(r, "file created with the setuid bit");
+}
+
+static int a_userns(const char *how)
+{
+    if (strcmp(how, "unshare") == 0)
+        return verdict(unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)");
+    long r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0)
+        _exit(0);
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    return verdict(r, "clone(CLONE_NEWUSER)");
+}
+
+static int a_clone3(const char *unused)
+{
+    (void)unused;
+    uint64_t args[11] = {0};
+    args[0] = CLONE_NEWUSER;
+    args[4] = SIGCHLD; /* exit_signal */
+    long r = syscall(435 /* clone3 */, args, sizeof args);
+    if (r == 0)
+        _exit(0);
+    if (r < 0 && errno == ENOSYS) {
+        printf("BLOCKED ENOSYS\n");
+        return 0;
+    }
+    return verdict(r < 0 ? r : 0, "clone3 ran");
+}
+
+static int a_tiocsti(const char *variant)
+{
+    char c = 'x';
+    unsigned long req = TIOCSTI;
+    if (strcmp(variant, "high") == 0)
+        req |= 0xffffffff00000000UL;
+    int fd = open("/dev/tty", O_RDWR);
+    if (fd < 0)
+        fd = 0;
+    long r = syscall(SYS_ioctl, fd, req, &c);
+    if (r < 0 && (errno == ENOTTY || errno == EBADF || errno == EIO)) {
+        /* The kernel reached the tty layer: the filter let it through. */
+        printf("ESCAPED ioctl reached the terminal layer (%s)\n", strerrorname_np(errno));
+        return 1;
+    }
+    return verdict(r, "TIOCSTI injected a character");
+}
+
+static int a_syscall(const char *name)
+{
+    struct { const char *name; long nr; } table[] = {
+        {"keyctl", SYS_keyctl}, {"add_key", SYS_add_key}, {"request_key", SYS_request_key},
+        {"mbind", SYS_mbind}, {"migrate_pages", SYS_migrate_pages}, {"move_pages", SYS_move_pages},
+        {"set_mempolicy", SYS_set_mempolicy}, {"userfaultfd", SYS_userfaultfd},
+        {"perf_event_open", SYS_perf_event_open}, {"io_uring_setup", 425}, {"io_uring_enter", 426},
+        {"io_uring_register", 427}, {"ptrace", SYS_ptrace}, {"kexec_load", SYS_kexec_load},
+        {"kexec_file_load", SYS_kexec_file_load}, {"init_module", SYS_init_module},
+        {"finit_module", SYS_finit_module}, {"delete_module", SYS_delete_module}, {"bpf", SYS_bpf},
+        {"open_tree", 428}, {"move_mount", 429}, {"fsopen", 430}, {"fsmount", 432},
+        {"pivot_root", SYS_pivot_root}, {"swapon", SYS_swapon}, {"swapoff", SYS_swapoff},
+        {"reboot", SYS_reboot}, {"acct", SYS_acct}, {"settimeofday", SYS_settimeofday},
+        {"clock_settime", SYS_clock_settime}, {"mount", SYS_mount}, {"umount2", SYS_umount2},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (strcmp(table[i].name, name) != 0)
+            continue;
+        long r;
+        if (strcmp(name, "ptrace") == 0)
+            r = syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
+        else if (strcmp(name, "fsopen") == 0)
+            r = syscall(table[i].nr, "tmpfs", 0);
+        else if (strcmp(name, "open_tree") == 0)
+            r = syscall(table[i].nr, AT_FDCWD, "/", 1 /* OPEN_TREE_CLONE */);
+        else if (strcmp(name, "finit_module") == 0)
+            r = syscall(table[i].nr, open("/dev/null", O_RDONLY), "", 0);
+        else if (strcmp(name, "userfaultfd") == 0 || strcmp(name, "io_uring_setup") == 0)
+            r = strcmp(name, "userfaultfd") == 0 ? syscall(table[i].nr, 0)
+                                                   : syscall(table[i].nr, 1, calloc(1, 120));
+        else if (strcmp(name, "keyctl") == 0)
+            r = syscall(table[i].nr, KEYCTL_JOIN_SESSION_KEYRING, 0);
+        else if (strcmp(name, "perf_event_open") == 0)
+            r = syscall(table[i].nr, calloc(1, 128), 0, -1, -1, 0);
+        else
+            r = syscall(table[i].nr, 0, 0, 0, 0, 0, 0);
+        if (r < 0 && errno == EPERM) {
+            printf("BLOCKED EPERM\n");
+            return 0;
+        }
+        /* Anything but EPERM means the call reached the kernel's own checks. */
+        printf("ESCAPED %s reached the kernel (%s)\n", name, r < 0 ? strerrorname_np(errno) : "succeeded");
+        return 1;
+    }
+    printf("UNKNOWN %s\n", name);
+    return 2;
+}
+
+static int a_i386(const char *unused)
+{
+    (void)unused;
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20 /* i386 getpid */) : "memory");
+    printf("ESCAPED int 0x80 returned %ld\n", r);
+    return 1;
+}
+
+static int a_x32(const char *unused)
+{
+    (void)unused;
+    long r = syscall(39 | 0x40000000 /* x32 getpid */);
+    printf("ESCAPED x32 syscall returned %ld\n", r);
+    return 1;
+}
+
+static int a_remount_rw(const char *dir)
+{
+    long r = mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND, NULL);
+    if (r == 0) {
+        int fd = open(strcat(strcpy(malloc(strlen(dir) + 16), dir), "/escaped"), O_WRONLY | O_CREAT, 0644);
+        r = fd;
+    }
+    return verdict(r, "remounted a read-only bind read-write and wrote to it");
+}
+
+static int a_mount_tmpfs(const char *dir)
+{
+    return verdict(mount("none", dir, "tmpfs", 0, NULL), "mounted a tmpfs");
+}
+
+static int a_write(const char *file)
+{
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0 && write(fd, "pwned\n", 6) == 6)
+        return verdict(0, "wrote the file");
+    return verdict(-1, "");
+}
+
+static int a_load_module(const char *unused)
+{
+    (void)unused;
+    return verdict(syscall(SYS_init_module, "", 0, ""), "init_module");
+}
+
+static int a_kill_host(const char *pid)
+{
+    return verdict(kill((pid_t)atoi(pid), 0), "could signal the host process");
+}
+
+static int a_read_host_proc(const char *pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/cmdline", pid);
+    return verdict(open(path, O_RDONLY), "read a host process's /proc entry");
+}
+
+static int a_connect(const char *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return verdict(connect(s, (struct sockaddr *)&a, sizeof a), "connected to the host's loopback listener");
+}
+
+/* runc CVE-2019-5736: reach the runtime's binary through /proc and write it. */
+static int a_proc_exe(const char *pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/exe", pid);
+    int fd = open(path, O_WRONLY);
+    if (fd >= 0 && write(fd, "pwned", 5) == 5)
+        return verdict(0, "wrote the helper binary through /proc/PID/exe");
+    int ro = open(path, O_PATH);
+    if (ro >= 0) {
+        char again[64];
+        snprintf(again, sizeof again, "/proc/self/fd/%d", ro);
+        chmod(again, 0755);
+        fd = open(again, O_WRONLY);
+        if (fd >= 0 && write(fd, "pwned", 5) == 5)
+            return verdict(0, "wrote the helper binary through an O_PATH handle");
+        printf("BLOCKED %s (opened O_PATH only)\n", strerrorname_np(errno));
+        return 0;
+    }
+    return verdict(-1, "");
+}
+
+static int a_read(const char *file)
+{
+    char buf[64];
+    int fd = open(file, O_RDONLY);
+    if (fd < 0)
+        return verdict(-1, "");
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0)
+        return verdict(0, "read data");
+    printf("BLOCKED empty\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    const char *a = argv[1], *arg = argc > 2 ? argv[2] : "";
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(a, "chmod-setuid")) return a_chmod_setuid(arg);
+    if (!strcmp(a, "create-setuid")) return a_create_setuid(arg);
+    if (!strcmp(a, "userns")) return a_userns(arg);
+    if (!strcmp(a, "clone3")) return a_clone3(arg);
+    if (!strcmp(a, "tiocsti")) return a_tiocsti(arg);
+    if (!strcmp(a, "syscall")) return a_syscall(arg);
+    if (!strcmp(a, "i386")) return in_child(a_i386, arg);
+    if (!strcmp(a, "x32")) return in_child(a_x32, arg);
+    if (!strcmp(a, "remount-rw")) return a_remount_rw(arg);
+    if (!strcmp(a, "mount-tmpfs")) return a_mount_tmpfs(arg);
+    if (!strcmp(a, "write")) return a_write(arg);
+    if (!strcmp(a, "load-module")) return a_load_module(arg);
+    if (!strcmp(a, "kill-host")) return a_kill_host(arg);
+    if (!strcmp(a, "read-host-proc")) return a_read_host_proc(arg);
+    if (!strcmp(a, "connect")) return a_connect(arg);
+    if (!strcmp(a, "proc-exe")) return a_proc_exe(arg);
+    if (!strcmp(a, "read")) return a_read(arg);
+    printf("UNKNOWN %s\n", a);
+    return 2;
+}
