@@ -200,4 +200,34 @@ class EscapeTest {
     private static String sha256(Path p) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p)));
     }
+
+    @Test
+    void allowListPolicyRunsOnlyWhatItLists() throws Exception {
+        java.util.Set<dev.crabcan.Syscall> startup = java.util.EnumSet.of(dev.crabcan.Syscall.EXECVE,
+                dev.crabcan.Syscall.BRK, dev.crabcan.Syscall.ARCH_PRCTL, dev.crabcan.Syscall.SET_TID_ADDRESS,
+                dev.crabcan.Syscall.SET_ROBUST_LIST, dev.crabcan.Syscall.RSEQ, dev.crabcan.Syscall.PRLIMIT64,
+                dev.crabcan.Syscall.MPROTECT, dev.crabcan.Syscall.READLINK, dev.crabcan.Syscall.GETRANDOM,
+                dev.crabcan.Syscall.NEWFSTATAT, dev.crabcan.Syscall.FSTAT, dev.crabcan.Syscall.WRITE,
+                dev.crabcan.Syscall.EXIT_GROUP, dev.crabcan.Syscall.MMAP, dev.crabcan.Syscall.UNAME);
+        Path hello = Env.staticBinary("hello");
+        Sandbox.Builder b = Sandbox.builder().bind(hello.getParent(), "/t", true).command("/t/hello");
+        SandboxResult ok = b.seccomp(SeccompPolicy.allowList(dev.crabcan.SeccompAction.killProcess(), startup))
+                .build().run();
+        assertThat(ok.stdoutText()).as("%s %s", ok.status(), ok.stderrText()).isEqualTo("Hello, world!\n");
+
+        java.util.Set<dev.crabcan.Syscall> noWrite = java.util.EnumSet.copyOf(startup);
+        noWrite.remove(dev.crabcan.Syscall.WRITE);
+        SandboxResult killed = b.seccomp(SeccompPolicy.allowList(dev.crabcan.SeccompAction.killProcess(), noWrite))
+                .build().run();
+        assertThat(killed.status().isSeccompViolation()).as("%s", killed.status()).isTrue();
+        assertThat(killed.stdout()).isEmpty();
+    }
+
+    @Test
+    void newSessionUnlessTheTerminalIsKept() throws Exception {
+        String stat = "cut -d' ' -f6 /proc/self/stat";
+        assertThat(Env.shOk(stat)).as("session id: the sandbox's init").isEqualTo("1\n");
+        SandboxResult kept = Sandbox.builder().keepTerminal(true).command("/bin/sh", "-c", stat).build().run();
+        assertThat(kept.stdoutText()).as("session id: the caller's, outside the pid namespace").isEqualTo("0\n");
+    }
 }
