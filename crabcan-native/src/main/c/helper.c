@@ -61,11 +61,12 @@
 #define MAX_ARGS 32768
 #define MAX_ENV 8192
 #define MAX_RLIMITS 16
+#define MAX_CGROUPS 8
 
 enum tag {
     T_CONFIG = 1, T_UID_MAP, T_GID_MAP, T_IDMAP_UID_MAP, T_IDMAP_GID_MAP, T_HOSTNAME,
     T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
-    T_CWD, T_SEARCH_PATH,
+    T_CWD, T_SEARCH_PATH, T_CGROUP,
 };
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
@@ -85,6 +86,7 @@ enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BI
 #define OPT_NO_NEW_PRIVS 2u
 #define OPT_SETSID 4u
 #define OPT_LOOPBACK_UP 8u
+#define OPT_UNSHARE_CGROUP 16u /* a cgroup namespace rooted at the sandbox's cgroup, once init is in it */
 
 #define ROOT_TMPFS 0u
 #define ROOT_BIND 1u
@@ -112,6 +114,8 @@ struct plan {
     size_t n_rlimits;
     struct mount_op mounts[MAX_MOUNTS];
     size_t n_mounts;
+    const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
+    size_t n_cgroups;
     char *argv[MAX_ARGS + 1];
     size_t argc;
     char *envp[MAX_ENV + 1];
@@ -297,6 +301,11 @@ static void parse_plan(uint32_t total)
             plan.rlimits[plan.n_rlimits].cur = get64(p + 8);
             plan.rlimits[plan.n_rlimits].max = get64(p + 16);
             plan.n_rlimits++;
+            break;
+        case T_CGROUP:
+            if (plan.n_cgroups == MAX_CGROUPS)
+                fail("plan", E2BIG, "more than %d cgroups", MAX_CGROUPS);
+            plan.cgroup_procs[plan.n_cgroups++] = get_str(p, len, tag);
             break;
         case T_ARG:
             if (plan.argc == MAX_ARGS)
@@ -870,6 +879,8 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail("credentials", errno, "setresuid %u", plan.uid);
 
+    if ((plan.options & OPT_UNSHARE_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        fail("cgroup", errno, "new cgroup namespace");
     if (plan.hostname) {
         if (sethostname(plan.hostname, strlen(plan.hostname)) < 0)
             fail("hostname", errno, "%s", plan.hostname);
@@ -1027,6 +1038,15 @@ int main(int argc, char **argv)
     close(sync[0]);
     close(report[1]);
     emit("PID\t%d", (int)init);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)init);
+    for (size_t i = 0; i < plan.n_cgroups; i++) {
+        logd("Joining cgroup %s", plan.cgroup_procs[i]);
+        int fd = open(plan.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
+            fail("cgroup", errno, "put the sandbox into %s", plan.cgroup_procs[i]);
+        close(fd);
+    }
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
          (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
     write_id_maps(init, plan.uid_map, plan.gid_map);

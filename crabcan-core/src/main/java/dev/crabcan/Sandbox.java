@@ -1,5 +1,7 @@
 package dev.crabcan;
 
+import dev.crabcan.internal.cgroup.Cgroups;
+import dev.crabcan.internal.cgroup.SandboxCgroup;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
@@ -64,6 +66,7 @@ public final class Sandbox {
     private final boolean noNewPrivileges;
     private final SeccompPolicy seccomp;
     private final boolean keepTerminal;
+    private final Limits limits;
 
     private Sandbox(Builder b) {
         this.rootfs = b.rootfs;
@@ -83,6 +86,7 @@ public final class Sandbox {
         this.noNewPrivileges = b.noNewPrivileges;
         this.seccomp = b.seccomp;
         this.keepTerminal = b.keepTerminal;
+        this.limits = b.limits;
     }
 
     public static Builder builder() {
@@ -175,6 +179,11 @@ public final class Sandbox {
         return keepTerminal;
     }
 
+    /** What the sandbox may use (default {@link Limits#none()}). */
+    public Limits limits() {
+        return limits;
+    }
+
     /**
      * Starts the command in a new sandbox and returns once it is running.
      *
@@ -195,47 +204,72 @@ public final class Sandbox {
         }
         HelperRuntime runtime = HelperRuntime.get();
         String name = hostname != null ? hostname : Hostnames.random();
-        Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}",
-                host.kernel(), this, uid, host.euid(), binds, tmpfs);
-        byte[] plan = PlanCompiler.compile(this, host, runtime.runDir(), name);
-        Launcher.Launched launched = runtime.launcher().launch(plan, stdin, stdout, stderr);
-        return SandboxProcess.awaitStart(this, launched);
+        Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
+                host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
+        SandboxCgroup cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
+        try {
+            byte[] plan = PlanCompiler.compile(this, host, runtime.runDir(), name,
+                    cgroup == null ? List.of() : cgroup.procsFiles());
+            Launcher.Launched launched = runtime.launcher().launch(plan, stdin, stdout, stderr);
+            return SandboxProcess.awaitStart(this, launched, cgroup);
+        } catch (SandboxException | RuntimeException e) {
+            if (cgroup != null) {
+                cgroup.remove();
+            }
+            throw e;
+        }
     }
 
     /**
      * Runs the command to completion, capturing stdout and stderr where they are {@link Stdio#pipe()}
-     * (the default) and giving it no input where stdin is a pipe.
+     * (the default, each up to the output limit) and giving it no input where stdin is a pipe.
      */
     public SandboxResult run() throws SandboxException, InterruptedException {
         long startNanos = System.nanoTime();
         SandboxProcess p = start();
+        long outputLimit = limits.outputBytes().orElse(Long.MAX_VALUE);
         try {
             p.getOutputStream().close();
-            Future<byte[]> out = drain(p.getInputStream(), stdout);
-            Future<byte[]> err = drain(p.getErrorStream(), stderr);
-            ExitStatus status = p.waitForStatus();
-            return new SandboxResult(status, get(out), get(err), java.time.Duration.ofNanos(System.nanoTime() - startNanos),
-                    p.outcome());
+            Future<Captured> out = capture(p.getInputStream(), stdout, outputLimit, p);
+            Future<Captured> err = capture(p.getErrorStream(), stderr, outputLimit, p);
+            SandboxProcess.Finished finished = p.finishedWhenDone();
+            Captured o = get(out);
+            Captured e = get(err);
+            return new SandboxResult(finished, o.bytes(), o.truncated(), e.bytes(), e.truncated(),
+                    java.time.Duration.ofNanos(System.nanoTime() - startNanos));
         } catch (IOException e) {
-            p.destroyForcibly();
             throw new SandboxException("reading the sandbox's output: " + e, e);
         } finally {
             p.destroyForcibly();
         }
     }
 
-    private static Future<byte[]> drain(InputStream in, Stdio how) {
+    private record Captured(byte[] bytes, boolean truncated) {}
+
+    /** Reads a captured stream up to the limit; past it, marks it truncated and kills the sandbox. */
+    private static Future<Captured> capture(InputStream in, Stdio how, long limit, SandboxProcess p) {
         if (how.kind() != Stdio.Kind.PIPE) {
-            return java.util.concurrent.CompletableFuture.completedFuture(new byte[0]);
+            return java.util.concurrent.CompletableFuture.completedFuture(new Captured(new byte[0], false));
         }
         return dev.crabcan.internal.launch.IoThreads.pool().submit(() -> {
             try (in) {
-                return in.readAllBytes();
+                java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+                byte[] buf = new byte[64 * 1024];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    long room = limit - out.size();
+                    if (n > room) {
+                        out.write(buf, 0, (int) room);
+                        p.killForLimit(Verdict.OUTPUT_LIMIT);
+                        return new Captured(out.toByteArray(), true);
+                    }
+                    out.write(buf, 0, n);
+                }
+                return new Captured(out.toByteArray(), false);
             }
         });
     }
 
-    private static byte[] get(Future<byte[]> f) throws InterruptedException, IOException {
+    private static <T> T get(Future<T> f) throws InterruptedException, IOException {
         try {
             return f.get();
         } catch (java.util.concurrent.ExecutionException e) {
@@ -266,6 +300,7 @@ public final class Sandbox {
         private boolean noNewPrivileges = true;
         private SeccompPolicy seccomp = SeccompPolicy.defaultPolicy();
         private boolean keepTerminal;
+        private Limits limits = Limits.none();
 
         private Builder() {}
 
@@ -287,6 +322,7 @@ public final class Sandbox {
             noNewPrivileges = s.noNewPrivileges;
             seccomp = s.seccomp;
             keepTerminal = s.keepTerminal;
+            limits = s.limits;
         }
 
         /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
@@ -453,6 +489,11 @@ public final class Sandbox {
         /** The seccomp filter; {@link SeccompPolicy#none()} installs none. */
         public Builder seccomp(SeccompPolicy policy) {
             this.seccomp = Validation.notNull(policy, "seccomp policy");
+            return this;
+        }
+
+        public Builder limits(Limits l) {
+            this.limits = Validation.notNull(l, "limits");
             return this;
         }
 

@@ -1,41 +1,65 @@
 package dev.crabcan;
 
+import dev.crabcan.internal.cgroup.SandboxCgroup;
 import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Outcome;
 import dev.crabcan.internal.launch.Session;
+import dev.crabcan.internal.launch.Watchdog;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A running sandbox, usable wherever a {@link Process} is. {@link #pid()} is the sandbox's init
  * on the host; {@link #destroy()} kills every process in the sandbox, including daemons the
  * command left behind. {@link #exitValue()} follows the shell's convention (128 + signal);
- * {@link #exitStatus()} keeps an exit code and a signal apart.
+ * {@link #exitStatus()} keeps an exit code and a signal apart, and {@link #verdict()} says
+ * whether a limit ended it.
  */
 public final class SandboxProcess extends Process {
     private final Sandbox sandbox;
     private final Session session;
+    private final SandboxCgroup cgroup;
     private final OutputStream stdin;
     private final InputStream stdout;
     private final InputStream stderr;
+    private final AtomicReference<Verdict> limitKill = new AtomicReference<>();
+    private final List<Runnable> stopTimers = new ArrayList<>();
+    private final CompletableFuture<Finished> finished;
     private final CompletableFuture<Process> onExit;
 
-    private SandboxProcess(Sandbox sandbox, Launcher.Launched launched) {
+    /** The helper's outcome with what the cgroup measured (null without one) and the limit that killed it. */
+    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill) {
+        boolean oomKilled() {
+            return usage != null && usage.oomKills() > 0;
+        }
+
+        Verdict verdict() {
+            return Verdict.of(outcome.status(), limitKill, oomKilled());
+        }
+    }
+
+    private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup) {
         this.sandbox = sandbox;
         this.session = launched.session();
+        this.cgroup = cgroup;
         this.stdin = launched.stdin();
         this.stdout = launched.stdout();
         this.stderr = launched.stderr();
-        this.onExit = session.ended().thenApply(o -> this);
+        this.finished = session.ended().thenApply(this::finish);
+        this.onExit = finished.thenApply(f -> this);
     }
 
-    static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched) throws SandboxException {
-        SandboxProcess p = new SandboxProcess(sandbox, launched);
+    static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup)
+            throws SandboxException {
+        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup);
         Session.Start start;
         try {
             start = p.session.started().get();
@@ -48,10 +72,46 @@ public final class SandboxProcess extends Process {
             throw new SandboxException("the sandbox failed to start: " + e.getCause(), e.getCause());
         }
         if (start instanceof Session.Executed) {
+            p.startTimers();
             return p;
         }
         p.abandon();
         throw Failures.toException(start, sandbox);
+    }
+
+    private void startTimers() {
+        Limits limits = sandbox.limits();
+        synchronized (stopTimers) {
+            limits.wallTime().ifPresent(wall -> {
+                var task = Watchdog.wallTime(wall.toNanos(), () -> killForLimit(Verdict.WALL_TIME_LIMIT));
+                stopTimers.add(() -> task.cancel(false));
+            });
+            if (limits.cpuTime().isPresent() && cgroup != null) {
+                double parallelism = limits.cpus().orElse(Runtime.getRuntime().availableProcessors());
+                var check = Watchdog.cpuTime(limits.cpuTime().get().toNanos(), parallelism, cgroup::cpuNanos,
+                        () -> killForLimit(Verdict.CPU_TIME_LIMIT));
+                stopTimers.add(check::cancel);
+            }
+        }
+    }
+
+    /** Kills the whole sandbox because a limit was reached; the first limit is the verdict. */
+    void killForLimit(Verdict why) {
+        if (limitKill.compareAndSet(null, why)) {
+            session.kill();
+        }
+    }
+
+    private Finished finish(Outcome outcome) {
+        synchronized (stopTimers) {
+            stopTimers.forEach(Runnable::run);
+        }
+        SandboxCgroup.Usage usage = null;
+        if (cgroup != null) {
+            usage = cgroup.usage();
+            cgroup.remove();
+        }
+        return new Finished(outcome, usage, limitKill.get());
     }
 
     /** Kills what may exist and closes our ends of the pipes, after a failed start. */
@@ -63,6 +123,9 @@ public final class SandboxProcess extends Process {
             } catch (IOException ignored) {
                 // Nothing to save: the sandbox never ran.
             }
+        }
+        if (cgroup != null) {
+            session.ended().whenComplete((o, e) -> cgroup.remove());
         }
     }
 
@@ -94,7 +157,7 @@ public final class SandboxProcess extends Process {
     @Override
     public boolean waitFor(long timeout, TimeUnit unit) throws InterruptedException {
         try {
-            session.ended().get(timeout, unit);
+            finished.get(timeout, unit);
             return true;
         } catch (TimeoutException e) {
             return false;
@@ -105,15 +168,17 @@ public final class SandboxProcess extends Process {
 
     /** Waits for the command to end and says how it ended. */
     public ExitStatus waitForStatus() throws InterruptedException {
-        return outcomeWhenDone().status();
+        return finishedWhenDone().outcome().status();
     }
 
     /** How the command ended; throws {@link IllegalThreadStateException} while it runs. */
     public ExitStatus exitStatus() {
-        if (!session.ended().isDone()) {
-            throw new IllegalThreadStateException("the sandbox is still running");
-        }
-        return outcome().status();
+        return finishedNow().outcome().status();
+    }
+
+    /** Why it ended, limits included (see {@link Verdict}); throws {@link IllegalThreadStateException} while it runs. */
+    public Verdict verdict() {
+        return finishedNow().verdict();
     }
 
     @Override
@@ -123,7 +188,7 @@ public final class SandboxProcess extends Process {
 
     @Override
     public boolean isAlive() {
-        return !session.ended().isDone();
+        return !finished.isDone();
     }
 
     /** Kills every process of the sandbox. Idempotent, also after the sandbox ended. */
@@ -154,16 +219,19 @@ public final class SandboxProcess extends Process {
         return onExit;
     }
 
-    Outcome outcome() {
-        return session.ended().join();
-    }
-
-    private Outcome outcomeWhenDone() throws InterruptedException {
+    Finished finishedWhenDone() throws InterruptedException {
         try {
-            return session.ended().get();
+            return finished.get();
         } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause());
         }
+    }
+
+    private Finished finishedNow() {
+        if (!finished.isDone()) {
+            throw new IllegalThreadStateException("the sandbox is still running");
+        }
+        return finished.join();
     }
 
     @Override

@@ -16,6 +16,10 @@ final class Validation {
         if (value.indexOf('\0') >= 0) {
             throw new SandboxSpecException(what + " must not contain a NUL character: " + printable(value));
         }
+        if (!java.nio.charset.StandardCharsets.UTF_8.newEncoder().canEncode(value)) {
+            throw new SandboxSpecException(what + " is not valid Unicode (an unpaired surrogate would reach the "
+                    + "sandbox as '?'): " + printable(value));
+        }
         return value;
     }
 

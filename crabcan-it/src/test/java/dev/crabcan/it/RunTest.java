@@ -197,7 +197,9 @@ class RunTest {
     void resourceUseIsReported() throws Exception {
         SandboxResult r = sh("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done");
         assertThat(r.userTime().toMillis() + r.systemTime().toMillis()).isPositive();
-        assertThat(r.maxRssBytes()).isPositive();
+        assertThat(r.peakMemoryBytes()).isPositive();
+        assertThat(r.peakMemorySource()).isEqualTo(SandboxResult.MemorySource.RUSAGE);
+        assertThat(r.verdict()).isEqualTo(dev.crabcan.Verdict.OK);
         assertThat(r.wallTime()).isPositive();
     }
 }

@@ -37,15 +37,28 @@ public final class PlanCompiler {
 
     private PlanCompiler() {}
 
+    /** The plan of a sandbox without a cgroup of its own. */
     public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
+        return compile(s, host, runDir, hostname, List.of());
+    }
+
+    /** The plan; cgroupProcs are the cgroup.procs files the helper puts the sandbox's init into. */
+    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs) {
         PlanWriter w = new PlanWriter();
         int options = OPT_LOOPBACK_UP | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0)
                 | (s.keepTerminal() ? 0 : OPT_SETSID);
+        // In a cgroup of its own, the sandbox gets its cgroup namespace only once init is in it,
+        // so that the namespace is rooted there.
+        int cgroupNs = cgroupProcs.isEmpty() ? CLONE_NEWCGROUP : 0;
+        if (!cgroupProcs.isEmpty()) {
+            options |= OPT_UNSHARE_CGROUP;
+        }
         if (Session.SETUP_LOG.isDebugEnabled()) {
             options |= OPT_DEBUG;
         }
         w.ints(T_CONFIG, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
-                | CLONE_NEWCGROUP, options);
+                | cgroupNs, options);
+        cgroupProcs.forEach(p -> w.string(T_CGROUP, p.toString()));
 
         // A root caller's sandbox runs as an unprivileged host id; a rootless one as the caller.
         int hostUid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();
@@ -91,22 +104,25 @@ public final class PlanCompiler {
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/0", "/dev/stdin"));
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/1", "/dev/stdout"));
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/2", "/dev/stderr"));
-        mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/dev/shm"));
-        boolean userTmp = s.binds().stream().anyMatch(b -> b.target().equals("/tmp"))
-                || s.tmpfs().stream().anyMatch(t -> t.target().equals("/tmp"));
-        if (!userTmp) {
-            mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/tmp"));
-        }
-        procHardening(mounts);
+        List<Mount> user = new ArrayList<>();
         for (Bind b : s.binds()) {
             Path source = b.source();
             int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0)
                     | (Files.isDirectory(source) ? 0 : MF_FILE);
-            mounts.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
+            user.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {
-            mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, t.sizeBytes(), "", t.target()));
+            user.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, t.sizeBytes(), "", t.target()));
         }
+        // A mount must come after the one it lies in, whatever order the caller gave them in.
+        user.sort(java.util.Comparator.comparingLong(m -> m.target.chars().filter(c -> c == '/').count()));
+        for (String dir : List.of("/dev/shm", "/tmp")) {
+            if (user.stream().noneMatch(m -> m.target.equals(dir))) {
+                mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", dir));
+            }
+        }
+        procHardening(mounts);
+        mounts.addAll(user);
         List<String> earlier = new ArrayList<>();
         for (Mount m : mounts) {
             int flags = m.flags;
@@ -126,6 +142,7 @@ public final class PlanCompiler {
         }
         long held = uid == 0 ? kept : 0;
         w.longs(T_CAPS, kept, held, held, 0, 0);
+        s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
         byte[] filter = BpfCompiler.compile(s.seccomp());
         if (filter.length > 0) {
             w.bytes(T_SECCOMP, filter);

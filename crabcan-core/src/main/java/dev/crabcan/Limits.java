@@ -1,0 +1,292 @@
+package dev.crabcan;
+
+import java.time.Duration;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalDouble;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+
+/**
+ * What a sandbox may use. Immutable; {@link #none()} (the default) limits nothing, so a build
+ * tool is never surprised, and {@link #judge()} is a starting point for untrusted code.
+ *
+ * <p>Memory, pids, CPU weight and quota and I/O weight are enforced by a cgroup of the sandbox's
+ * own (cgroup v1 or v2); CPU time is measured on that cgroup (all processes and threads) and
+ * wall time from the start, and the whole sandbox is killed within a few milliseconds of either
+ * limit. Output limits apply to the streams {@link Sandbox#run()} captures. rlimits are set
+ * inside the sandbox before execve.
+ */
+public final class Limits {
+    private static final Limits NONE = builder().build();
+
+    private final Long memoryBytes;
+    private final Long swapBytes;
+    private final Integer pids;
+    private final Integer cpuWeight;
+    private final Double cpus;
+    private final Integer ioWeight;
+    private final Duration cpuTime;
+    private final Duration wallTime;
+    private final Long outputBytes;
+    private final Map<Rlimit, long[]> rlimits;
+
+    private Limits(Builder b) {
+        memoryBytes = b.memoryBytes;
+        swapBytes = b.swapBytes;
+        pids = b.pids;
+        cpuWeight = b.cpuWeight;
+        cpus = b.cpus;
+        ioWeight = b.ioWeight;
+        cpuTime = b.cpuTime;
+        wallTime = b.wallTime;
+        outputBytes = b.outputBytes;
+        Map<Rlimit, long[]> r = new EnumMap<>(Rlimit.class);
+        b.rlimits.forEach((k, v) -> r.put(k, v.clone()));
+        rlimits = Collections.unmodifiableMap(r);
+    }
+
+    /** No limits at all: the default. */
+    public static Limits none() {
+        return NONE;
+    }
+
+    /**
+     * A preset for one untrusted submission: 256 MiB of memory and no swap, 64 processes, one
+     * CPU, 2 s of CPU time, 5 s of wall time, 16 MiB of output per stream, 64 open files, files
+     * up to 64 MiB and no core dumps. Derive your own with {@link #toBuilder()}.
+     */
+    public static Limits judge() {
+        return builder().memory(256L << 20).swap(0).pids(64).cpus(1).cpuTime(Duration.ofSeconds(2))
+                .wallTime(Duration.ofSeconds(5)).outputBytes(16L << 20).rlimit(Rlimit.NOFILE, 64)
+                .rlimit(Rlimit.FSIZE, 64L << 20).rlimit(Rlimit.CORE, 0).build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.memoryBytes = memoryBytes;
+        b.swapBytes = swapBytes;
+        b.pids = pids;
+        b.cpuWeight = cpuWeight;
+        b.cpus = cpus;
+        b.ioWeight = ioWeight;
+        b.cpuTime = cpuTime;
+        b.wallTime = wallTime;
+        b.outputBytes = outputBytes;
+        rlimits.forEach((k, v) -> b.rlimits.put(k, v.clone()));
+        return b;
+    }
+
+    /** The memory limit in bytes (cgroup memory.max / memory.limit_in_bytes). */
+    public OptionalLong memoryBytes() {
+        return memoryBytes == null ? OptionalLong.empty() : OptionalLong.of(memoryBytes);
+    }
+
+    /** Swap allowed on top of the memory limit; 0 forbids swap. Empty: the host's default. */
+    public OptionalLong swapBytes() {
+        return swapBytes == null ? OptionalLong.empty() : OptionalLong.of(swapBytes);
+    }
+
+    public OptionalInt pids() {
+        return pids == null ? OptionalInt.empty() : OptionalInt.of(pids);
+    }
+
+    /** CPU weight, 1 to 10000 (cgroup v2 scale; 100 is the default share). */
+    public OptionalInt cpuWeight() {
+        return cpuWeight == null ? OptionalInt.empty() : OptionalInt.of(cpuWeight);
+    }
+
+    /** CPU quota in cores, e.g. 0.5 or 2. */
+    public OptionalDouble cpus() {
+        return cpus == null ? OptionalDouble.empty() : OptionalDouble.of(cpus);
+    }
+
+    /** I/O weight, 1 to 10000, where the host has an I/O controller. */
+    public OptionalInt ioWeight() {
+        return ioWeight == null ? OptionalInt.empty() : OptionalInt.of(ioWeight);
+    }
+
+    /** CPU time of all processes and threads of the sandbox. */
+    public java.util.Optional<Duration> cpuTime() {
+        return java.util.Optional.ofNullable(cpuTime);
+    }
+
+    public java.util.Optional<Duration> wallTime() {
+        return java.util.Optional.ofNullable(wallTime);
+    }
+
+    /** Most bytes {@link Sandbox#run()} reads from each captured stream. */
+    public OptionalLong outputBytes() {
+        return outputBytes == null ? OptionalLong.empty() : OptionalLong.of(outputBytes);
+    }
+
+    /** Each rlimit set, as {soft, hard}. */
+    public Map<Rlimit, long[]> rlimits() {
+        Map<Rlimit, long[]> copy = new EnumMap<>(Rlimit.class);
+        rlimits.forEach((k, v) -> copy.put(k, v.clone()));
+        return copy;
+    }
+
+    /** Whether any limit needs a cgroup of the sandbox's own. */
+    public boolean needsCgroup() {
+        return memoryBytes != null || swapBytes != null || pids != null || cpuWeight != null || cpus != null
+                || ioWeight != null || cpuTime != null;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof Limits l)) {
+            return false;
+        }
+        if (!l.rlimits.keySet().equals(rlimits.keySet())
+                || rlimits.entrySet().stream().anyMatch(e -> !java.util.Arrays.equals(e.getValue(), l.rlimits.get(e.getKey())))) {
+            return false;
+        }
+        return Objects.equals(memoryBytes, l.memoryBytes) && Objects.equals(swapBytes, l.swapBytes)
+                && Objects.equals(pids, l.pids) && Objects.equals(cpuWeight, l.cpuWeight)
+                && Objects.equals(cpus, l.cpus) && Objects.equals(ioWeight, l.ioWeight)
+                && Objects.equals(cpuTime, l.cpuTime) && Objects.equals(wallTime, l.wallTime)
+                && Objects.equals(outputBytes, l.outputBytes);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpuTime, wallTime, outputBytes,
+                rlimits.keySet());
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder s = new StringBuilder("Limits[");
+        if (memoryBytes != null) s.append("memory=").append(memoryBytes).append(' ');
+        if (swapBytes != null) s.append("swap=").append(swapBytes).append(' ');
+        if (pids != null) s.append("pids=").append(pids).append(' ');
+        if (cpuWeight != null) s.append("cpuWeight=").append(cpuWeight).append(' ');
+        if (cpus != null) s.append("cpus=").append(cpus).append(' ');
+        if (ioWeight != null) s.append("ioWeight=").append(ioWeight).append(' ');
+        if (cpuTime != null) s.append("cpuTime=").append(cpuTime.toMillis()).append("ms ");
+        if (wallTime != null) s.append("wallTime=").append(wallTime.toMillis()).append("ms ");
+        if (outputBytes != null) s.append("output=").append(outputBytes).append(' ');
+        rlimits.forEach((k, v) -> s.append(k).append('=').append(v[0]).append('/').append(v[1]).append(' '));
+        return s.toString().trim() + "]";
+    }
+
+    /** Each setter checks its value at once and names it in the message. */
+    public static final class Builder {
+        private Long memoryBytes;
+        private Long swapBytes;
+        private Integer pids;
+        private Integer cpuWeight;
+        private Double cpus;
+        private Integer ioWeight;
+        private Duration cpuTime;
+        private Duration wallTime;
+        private Long outputBytes;
+        private final Map<Rlimit, long[]> rlimits = new EnumMap<>(Rlimit.class);
+
+        private Builder() {}
+
+        /** At least 1 MiB: less cannot even start a process. */
+        public Builder memory(long bytes) {
+            if (bytes < (1L << 20)) {
+                throw new SandboxSpecException("memory limit must be at least 1 MiB (1048576 bytes), got " + bytes);
+            }
+            memoryBytes = bytes;
+            return this;
+        }
+
+        public Builder swap(long bytes) {
+            if (bytes < 0) {
+                throw new SandboxSpecException("swap must not be negative, got " + bytes);
+            }
+            swapBytes = bytes;
+            return this;
+        }
+
+        public Builder pids(int max) {
+            if (max < 1) {
+                throw new SandboxSpecException("pids limit must be at least 1, got " + max);
+            }
+            pids = max;
+            return this;
+        }
+
+        public Builder cpuWeight(int weight) {
+            if (weight < 1 || weight > 10000) {
+                throw new SandboxSpecException("CPU weight must be between 1 and 10000, got " + weight);
+            }
+            cpuWeight = weight;
+            return this;
+        }
+
+        public Builder cpus(double cores) {
+            if (!(cores >= 0.01) || cores > 4096) {
+                throw new SandboxSpecException("CPU quota must be between 0.01 and 4096 cores, got " + cores);
+            }
+            cpus = cores;
+            return this;
+        }
+
+        public Builder ioWeight(int weight) {
+            if (weight < 1 || weight > 10000) {
+                throw new SandboxSpecException("I/O weight must be between 1 and 10000, got " + weight);
+            }
+            ioWeight = weight;
+            return this;
+        }
+
+        public Builder cpuTime(Duration limit) {
+            cpuTime = positive(limit, "CPU time limit");
+            return this;
+        }
+
+        public Builder wallTime(Duration limit) {
+            wallTime = positive(limit, "wall time limit");
+            return this;
+        }
+
+        public Builder outputBytes(long max) {
+            if (max < 0) {
+                throw new SandboxSpecException("output limit must not be negative, got " + max);
+            }
+            outputBytes = max;
+            return this;
+        }
+
+        /** Soft and hard limit the same. */
+        public Builder rlimit(Rlimit resource, long value) {
+            return rlimit(resource, value, value);
+        }
+
+        public Builder rlimit(Rlimit resource, long soft, long hard) {
+            Validation.notNull(resource, "rlimit resource");
+            if (soft < 0 || hard < 0 || soft > hard) {
+                throw new SandboxSpecException("rlimit " + resource + " needs 0 <= soft <= hard, got soft " + soft
+                        + ", hard " + hard);
+            }
+            rlimits.put(resource, new long[] {soft, hard});
+            return this;
+        }
+
+        public Limits build() {
+            if (swapBytes != null && memoryBytes == null) {
+                throw new SandboxSpecException("swap(" + swapBytes + ") needs a memory limit: swap is allowed on top of it");
+            }
+            return new Limits(this);
+        }
+
+        private static Duration positive(Duration d, String what) {
+            Validation.notNull(d, what);
+            if (d.isNegative() || d.isZero()) {
+                throw new SandboxSpecException(what + " must be positive, got " + d);
+            }
+            return d;
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package dev.crabcan.internal.cgroup;
+
+import dev.crabcan.SandboxException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Picks the cgroup driver for this host once per JVM: cgroup v2 where the unified hierarchy
+ * offers the controllers (most hosts), else v1. Sandbox cgroups are created below
+ * {@code <parent>/crabcan-<jvm pid>/}, where the parent is the JVM's own cgroup or the one the
+ * system property {@value #PARENT_PROPERTY} (environment {@value #PARENT_ENV}) names.
+ */
+public final class Cgroups {
+    private static final Logger log = LoggerFactory.getLogger(Cgroups.class);
+    public static final String PARENT_PROPERTY = "crabcan.cgroup.parent";
+    public static final String PARENT_ENV = "CRABCAN_CGROUP_PARENT";
+    /** "1" or "2" forces a version; for tests and odd hosts. */
+    public static final String VERSION_PROPERTY = "crabcan.cgroup.version";
+
+    private static CgroupDriver driver;
+
+    private Cgroups() {}
+
+    public static synchronized CgroupDriver driver() throws SandboxException {
+        if (driver == null) {
+            Hierarchies h;
+            try {
+                h = Hierarchies.read();
+            } catch (IOException e) {
+                throw new SandboxException("cannot read this process's cgroups: " + e, e);
+            }
+            String configured = System.getProperty(PARENT_PROPERTY, System.getenv(PARENT_ENV));
+            String forced = System.getProperty(VERSION_PROPERTY, "");
+            // Hybrid hosts mount cgroup2 too, but with the controllers still bound to v1 hierarchies.
+            boolean v2 = forced.equals("2") || (!forced.equals("1") && h.unifiedDir() != null
+                    && (h.v1Dirs().isEmpty() || h.unifiedControllers().containsAll(List.of("memory", "pids", "cpu"))));
+            if (v2) {
+                if (h.unifiedDir() == null) {
+                    throw new SandboxException("cgroup v2 was asked for, but no cgroup2 file system is mounted");
+                }
+                Path parent = configured == null ? h.unifiedDir() : Path.of(configured);
+                driver = new CgroupV2(parent, configured != null);
+            } else {
+                if (h.v1Dirs().isEmpty()) {
+                    throw new SandboxException("no cgroup hierarchy with the memory, pids or cpu controller is mounted; "
+                            + "limits need one");
+                }
+                driver = CgroupV1.of(h.v1Dirs(), h.v1MountPoints(), configured);
+            }
+            log.debug("cgroups: {}", driver.describe());
+        }
+        return driver;
+    }
+}

@@ -1,0 +1,1171 @@
+package dev.crabcan.internal.plan;
+
+import static dev.crabcan.internal.plan.PlanWriter.*;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.crabcan.Capability;
+import dev.crabcan.Limits;
+import dev.crabcan.Rlimit;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SeccompPolicy;
+import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.launch.Session;
+import dev.crabcan.internal.plan.PlanDecoder.BadPlanException;
+import dev.crabcan.internal.plan.PlanDecoder.Mount;
+import dev.crabcan.internal.plan.PlanDecoder.Plan;
+import dev.crabcan.internal.plan.PlanDecoder.Root;
+import dev.crabcan.internal.seccomp.BpfCompiler;
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Every decision {@link PlanCompiler} makes, read back from the bytes the helper would get (with
+ * {@link PlanDecoder}, which is as strict as the helper's parser), for a root caller and for a
+ * rootless one. Parameterized tests take {@code root}: true for a caller with euid 0, false for a
+ * caller with euid 1000 and egid 1001.
+ */
+class PlanCompilerTest {
+    private static final HostInfo ROOT = HostInfo.of(0, 0, "6.1.0");
+    private static final HostInfo ROOTLESS = HostInfo.of(1000, 1001, "6.1.0");
+    private static final Path RUN_DIR = Path.of("/run/test");
+    private static final String HOSTNAME = "test-host";
+
+    private static final int CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000,
+            CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000,
+            CLONE_NEWNET = 0x40000000;
+
+    private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
+    private static final List<String> DEVICES = List.of("null", "zero", "full", "random", "urandom", "tty");
+    /** OCI runtimes' readonlyPaths. */
+    private static final List<String> PROC_READ_ONLY = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+            "/proc/sysrq-trigger");
+    /** OCI runtimes' maskedPaths. */
+    private static final List<String> PROC_MASKED = List.of("/proc/acpi", "/proc/asound", "/proc/interrupts",
+            "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+            "/proc/timer_stats");
+
+    private static HostInfo caller(boolean root) {
+        return root ? ROOT : ROOTLESS;
+    }
+
+    private static Sandbox.Builder sandbox() {
+        return Sandbox.builder().command("/bin/true");
+    }
+
+    /** The plan of a sandbox without a cgroup of its own. */
+    private static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
+        return PlanCompiler.compile(s, host, runDir, hostname, List.of());
+    }
+
+    private static Plan plan(Sandbox s, HostInfo host) {
+        return PlanDecoder.decode(compile(s, host, RUN_DIR, HOSTNAME));
+    }
+
+    private static Plan plan(Sandbox.Builder b, boolean root) {
+        return plan(b.build(), caller(root));
+    }
+
+    private static int debug() {
+        return Session.SETUP_LOG.isDebugEnabled() ? OPT_DEBUG : 0;
+    }
+
+    private static long mask(Set<Capability> caps) {
+        long m = 0;
+        for (Capability c : caps) {
+            m |= 1L << c.number();
+        }
+        return m;
+    }
+
+    private static boolean below(String path, String dir) {
+        return path.startsWith(dir + "/");
+    }
+
+    // ---- namespaces and options ----------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void cloneFlagsCreateAllSevenNamespaces(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.cloneFlags()).isEqualTo(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS
+                | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP);
+        assertThat(p.cloneFlags()).isEqualTo(0x7E020000);
+        assertThat(Integer.bitCount(p.cloneFlags())).isEqualTo(7);
+        assertThat(p.cloneFlags()).isEqualTo(PlanCompiler.CLONE_NEWUSER | PlanCompiler.CLONE_NEWNS
+                | PlanCompiler.CLONE_NEWPID | PlanCompiler.CLONE_NEWUTS | PlanCompiler.CLONE_NEWIPC
+                | PlanCompiler.CLONE_NEWNET | PlanCompiler.CLONE_NEWCGROUP);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultOptionsAreNoNewPrivsSetsidAndLoopback(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.options()).isEqualTo(OPT_NO_NEW_PRIVS | OPT_SETSID | OPT_LOOPBACK_UP | debug());
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void keepTerminalDropsSetsidOnly(boolean root) {
+        Plan p = plan(sandbox().keepTerminal(true), root);
+        assertThat(p.options()).isEqualTo(OPT_NO_NEW_PRIVS | OPT_LOOPBACK_UP | debug());
+        assertThat(p.options() & OPT_SETSID).isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void noNewPrivilegesFalseDropsNoNewPrivsOnly(boolean root) {
+        Plan p = plan(sandbox().noNewPrivileges(false).seccomp(SeccompPolicy.none()), root);
+        assertThat(p.options()).isEqualTo(OPT_SETSID | OPT_LOOPBACK_UP | debug());
+        assertThat(p.seccomp()).isNull();
+    }
+
+    @Test
+    void noNewPrivilegesFalseWithSysAdminKeepsTheFilter() {
+        Plan p = plan(sandbox().noNewPrivileges(false).addCapabilities(Capability.SYS_ADMIN), true);
+        assertThat(p.options() & OPT_NO_NEW_PRIVS).isZero();
+        assertThat(p.seccomp()).isEqualTo(BpfCompiler.compile(SeccompPolicy.defaultPolicy()));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void hostnameAndStagingAreTheGivenOnes(boolean root) {
+        byte[] bytes = compile(sandbox().build(), caller(root), Path.of("/run/other dir"), "box-7");
+        Plan p = PlanDecoder.decode(bytes);
+        assertThat(p.hostname()).isEqualTo("box-7");
+        assertThat(p.staging()).isEqualTo("/run/other dir");
+        assertThat(plan(sandbox(), root).staging()).isEqualTo("/run/test");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void withoutACgroupNoCgroupIsJoinedAndNoLaterUnshare(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.cgroupProcs()).isEmpty();
+        assertThat(p.options() & OPT_UNSHARE_CGROUP).isZero();
+        assertThat(p.cloneFlags() & CLONE_NEWCGROUP).isEqualTo(CLONE_NEWCGROUP);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void inACgroupTheCgroupNamespaceIsUnsharedOnceInitIsInIt(boolean root) {
+        List<Path> procs = List.of(Path.of("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs"),
+                Path.of("/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs"));
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, procs));
+        assertThat(p.cgroupProcs()).containsExactly("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs",
+                "/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs");
+        // Six namespaces at clone, the cgroup one later (rooted at the sandbox's cgroup).
+        assertThat(p.cloneFlags()).isEqualTo(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS
+                | CLONE_NEWIPC | CLONE_NEWNET);
+        assertThat(p.options()).isEqualTo(OPT_NO_NEW_PRIVS | OPT_SETSID | OPT_LOOPBACK_UP | OPT_UNSHARE_CGROUP
+                | debug());
+        // Everything else is as without a cgroup.
+        Plan without = plan(sandbox(), root);
+        assertThat(p.mounts()).isEqualTo(without.mounts());
+        assertThat(p.argv()).isEqualTo(without.argv());
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void noRlimitsAreEmittedByDefault(boolean root) {
+        assertThat(plan(sandbox(), root).rlimits()).isEmpty();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void rlimitsAreEmittedWithTheKernelsNumbers(boolean root) {
+        Limits limits = Limits.builder().rlimit(Rlimit.NOFILE, 64).rlimit(Rlimit.CORE, 0)
+                .rlimit(Rlimit.FSIZE, 10, 20).rlimit(Rlimit.AS, Long.MAX_VALUE).build();
+        Plan p = plan(sandbox().limits(limits), root);
+        assertThat(p.rlimits()).containsExactlyInAnyOrder(new PlanDecoder.Rlimit(7, 64, 64),
+                new PlanDecoder.Rlimit(4, 0, 0), new PlanDecoder.Rlimit(1, 10, 20),
+                new PlanDecoder.Rlimit(9, Long.MAX_VALUE, Long.MAX_VALUE));
+        assertThat(plan(sandbox().limits(Limits.judge()), root).rlimits()).containsExactlyInAnyOrder(
+                new PlanDecoder.Rlimit(7, 64, 64), new PlanDecoder.Rlimit(1, 64L << 20, 64L << 20),
+                new PlanDecoder.Rlimit(4, 0, 0));
+        // Cgroup limits are not the plan's business.
+        assertThat(plan(sandbox().limits(Limits.builder().memory(64L << 20).pids(10).build()), root).rlimits())
+                .isEmpty();
+    }
+
+    // ---- id maps -------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 1000, 65534, 123456})
+    void rootCallerMapsTheSandboxUidToNobody(int uid) {
+        Plan p = plan(sandbox().uid(uid).build(), ROOT);
+        assertThat(p.uidMap()).isEqualTo(uid + " 65534 1\n");
+        assertThat(p.gidMap()).isEqualTo(uid + " 65534 1\n");
+        assertThat(HostInfo.ROOT_CALLER_HOST_ID).isEqualTo(65534);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 1000, 123456})
+    void rootlessCallerMapsTheSandboxUidToItsOwnIds(int uid) {
+        Plan p = plan(sandbox().uid(uid).build(), ROOTLESS);
+        assertThat(p.uidMap()).isEqualTo(uid + " 1000 1\n");
+        assertThat(p.gidMap()).isEqualTo(uid + " 1001 1\n");
+    }
+
+    @Test
+    void idmapMapsArePresentForARootCallerOnly() {
+        Plan root = plan(sandbox().uid(1000).build(), ROOT);
+        assertThat(root.idmapUidMap()).isEqualTo("0 65534 1\n");
+        assertThat(root.idmapGidMap()).isEqualTo("0 65534 1\n");
+
+        Plan rootWithGroup = plan(sandbox().build(), HostInfo.of(0, 50, "6.1.0"));
+        assertThat(rootWithGroup.idmapUidMap()).isEqualTo("0 65534 1\n");
+        assertThat(rootWithGroup.idmapGidMap()).isEqualTo("50 65534 1\n");
+        assertThat(rootWithGroup.gidMap()).isEqualTo("0 65534 1\n");
+
+        Plan rootless = plan(sandbox().uid(1000).build(), ROOTLESS);
+        assertThat(rootless.idmapUidMap()).isNull();
+        assertThat(rootless.idmapGidMap()).isNull();
+    }
+
+    @Test
+    void onlyTheEffectiveUidMakesARootCaller() {
+        // Only euid decides: a caller with egid 0 but euid 1000 is rootless.
+        Plan p = plan(sandbox().build(), HostInfo.of(1000, 0, "6.1.0"));
+        assertThat(p.uidMap()).isEqualTo("0 1000 1\n");
+        assertThat(p.gidMap()).isEqualTo("0 0 1\n");
+        assertThat(p.idmapUidMap()).isNull();
+    }
+
+    // ---- the default root filesystem -----------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultRootIsAReadOnlyTmpfs(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.root()).isEqualTo(new Root(ROOT_TMPFS, MF_RDONLY | MF_NOSUID | MF_NODEV, ""));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultRootfsBindsUsrAndEtcReadOnly(boolean root) {
+        Plan p = plan(sandbox(), root);
+        int expected = MF_RDONLY | NOSUID_NODEV | (root ? MF_OPEN_IN_PARENT : 0);
+        for (String dir : List.of("/usr", "/etc")) {
+            assertThat(p.mountAt(dir)).isEqualTo(new Mount(M_BIND, expected, 0, 0, dir, dir));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultRootfsRecreatesTheHostsLinksAndBindsItsDirectories(boolean root) throws IOException {
+        Plan p = plan(sandbox(), root);
+        List<String> expectedOrder = new ArrayList<>();
+        for (String dir : List.of("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64")) {
+            Path host = Path.of(dir);
+            if (Files.isSymbolicLink(host)) {
+                assertThat(p.mountAt(dir))
+                        .isEqualTo(new Mount(M_SYMLINK, 0, 0, 0, Files.readSymbolicLink(host).toString(), dir));
+                expectedOrder.add(dir);
+            } else if (Files.isDirectory(host)) {
+                assertThat(p.mountAt(dir)).isEqualTo(new Mount(M_BIND,
+                        MF_RDONLY | NOSUID_NODEV | (root ? MF_OPEN_IN_PARENT : 0), 0, 0, dir, dir));
+                expectedOrder.add(dir);
+            } else {
+                assertThat(p.mountsAt(dir)).isEmpty();
+            }
+        }
+        // They come first, before /proc, in this order.
+        assertThat(p.mounts().subList(0, expectedOrder.size()).stream().map(Mount::target).toList())
+                .isEqualTo(expectedOrder);
+        assertThat(p.mounts().get(expectedOrder.size()).target()).isEqualTo("/proc");
+    }
+
+    @Test
+    void onThisUsrMergedDebianHostBinLibAndSbinAreLinks() throws IOException {
+        assumeTrue(Files.isSymbolicLink(Path.of("/bin")), "not a usr-merged host");
+        Plan p = plan(sandbox(), false);
+        assertThat(p.mountAt("/bin")).isEqualTo(new Mount(M_SYMLINK, 0, 0, 0, "usr/bin", "/bin"));
+        assertThat(p.mountAt("/sbin")).isEqualTo(new Mount(M_SYMLINK, 0, 0, 0, "usr/sbin", "/sbin"));
+        assertThat(p.mountAt("/lib")).isEqualTo(new Mount(M_SYMLINK, 0, 0, 0, "usr/lib", "/lib"));
+        if (Files.isSymbolicLink(Path.of("/lib64"))) {
+            assertThat(p.mountAt("/lib64")).isEqualTo(new Mount(M_SYMLINK, 0, 0, 0,
+                    Files.readSymbolicLink(Path.of("/lib64")).toString(), "/lib64"));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultRootfsPrecreatesNothing(boolean root, @TempDir Path dir) throws IOException {
+        Path file = Files.writeString(dir.resolve("f"), "x");
+        Plan p = plan(sandbox().bind(dir, "/a", true).bind(file, "/data/f", false).tmpfs("/scratch"), root);
+        assertThat(p.mounts()).isNotEmpty().noneMatch(m -> m.has(MF_PRECREATE));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultRootfsIsNeverIdmapped(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.root().has(MF_IDMAP)).isFalse();
+        assertThat(p.mounts()).noneMatch(m -> m.has(MF_IDMAP));
+    }
+
+    // ---- a user root filesystem ----------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userRootfsIsAReadOnlyBind(boolean root, @TempDir Path dir) throws IOException {
+        Plan p = plan(sandbox().rootfs(dir), root);
+        int parent = root ? MF_OPEN_IN_PARENT | MF_IDMAP : 0;
+        assertThat(p.root()).isEqualTo(new Root(ROOT_BIND, MF_RDONLY | NOSUID_NODEV | parent,
+                dir.toRealPath().toString()));
+        // None of the default root filesystem.
+        for (String d : List.of("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64")) {
+            assertThat(p.mountsAt(d)).isEmpty();
+        }
+        assertThat(p.mounts().get(0).target()).isEqualTo("/proc");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void writableUserRootfsIsNotReadOnly(boolean root, @TempDir Path dir) {
+        Plan p = plan(sandbox().rootfs(dir).rootfsWritable(true), root);
+        assertThat(p.root().kind()).isEqualTo(ROOT_BIND);
+        assertThat(p.root().flags()).isEqualTo(NOSUID_NODEV | (root ? MF_OPEN_IN_PARENT | MF_IDMAP : 0));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userRootfsGivenThroughALinkIsItsRealPath(boolean root, @TempDir Path dir) throws IOException {
+        Path real = Files.createDirectory(dir.resolve("real"));
+        Path link = Files.createSymbolicLink(dir.resolve("link"), real);
+        assertThat(plan(sandbox().rootfs(link), root).root().path()).isEqualTo(real.toRealPath().toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void precreateMarksTopLevelMountPointsOnly(boolean root, @TempDir Path dir) throws IOException {
+        Path rootfs = Files.createDirectory(dir.resolve("rootfs"));
+        Path src = Files.createDirectory(dir.resolve("src"));
+        Path file = Files.writeString(dir.resolve("file"), "x");
+        Plan p = plan(sandbox().rootfs(rootfs)
+                .bind(src, "/a", true)
+                .bind(src, "/a/b", false)
+                .bind(src, "/ab", true)          // shares a prefix with /a but is not below it
+                .bind(file, "/data/f", true)
+                .bind(src, "/tmp/in", true)      // below the sandbox's own /tmp
+                .bind(src, "/dev/extra", true)   // below /dev
+                .tmpfs("/scratch")
+                .tmpfs("/a/c"), root);
+
+        List<String> precreated = List.of("/proc", "/dev", "/tmp", "/a", "/ab", "/data/f", "/scratch");
+        List<String> nested = List.of("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                "/dev/tty", "/dev/shm", "/a/b", "/a/c", "/tmp/in", "/dev/extra");
+        for (String t : precreated) {
+            assertThat(p.mountAt(t).has(MF_PRECREATE)).as("PRECREATE on %s", t).isTrue();
+        }
+        for (String t : nested) {
+            assertThat(p.mountAt(t).has(MF_PRECREATE)).as("no PRECREATE on %s", t).isFalse();
+        }
+        // /proc hardening is below /proc; links are never precreated.
+        assertThat(p.mounts()).filteredOn(m -> below(m.target(), "/proc")).isNotEmpty()
+                .noneMatch(m -> m.has(MF_PRECREATE));
+        assertThat(p.mounts()).filteredOn(m -> m.kind() == M_SYMLINK).isNotEmpty()
+                .noneMatch(m -> m.has(MF_PRECREATE));
+        // And in general: exactly the non-link mounts not below an earlier mount.
+        for (int i = 0; i < p.mounts().size(); i++) {
+            Mount m = p.mounts().get(i);
+            boolean nestedBelowEarlier = p.mounts().subList(0, i).stream().anyMatch(e -> below(m.target(), e.target()));
+            assertThat(m.has(MF_PRECREATE)).as("PRECREATE on %s", m)
+                    .isEqualTo(m.kind() != M_SYMLINK && !nestedBelowEarlier);
+        }
+        // A file target is precreated as a file.
+        assertThat(p.mountAt("/data/f").has(MF_FILE)).isTrue();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userRootfsMountsHaveOnlyTheFlagsTheyHadPlusPrecreate(boolean root, @TempDir Path dir) {
+        // The rootfs only adds PRECREATE; every other flag is as with the default rootfs.
+        Plan withDefault = plan(sandbox(), root);
+        Plan withRootfs = plan(sandbox().rootfs(dir), root);
+        List<Mount> stripped = withRootfs.mounts().stream()
+                .map(m -> new Mount(m.kind(), m.flags() & ~MF_PRECREATE, m.mode(), m.size(), m.source(), m.target()))
+                .toList();
+        List<Mount> systemMounts = withDefault.mounts().stream()
+                .filter(m -> !List.of("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64").contains(m.target()))
+                .toList();
+        assertThat(stripped).isEqualTo(systemMounts);
+    }
+
+    // ---- /proc, /dev, /tmp ---------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void procIsANosuidNodevNoexecProcfs(boolean root) {
+        assertThat(plan(sandbox(), root).mountAt("/proc"))
+                .isEqualTo(new Mount(M_PROC, MF_NOSUID | MF_NODEV | MF_NOEXEC, 0, 0, "", "/proc"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void devIsATmpfsThatAllowsDevices(boolean root) {
+        Plan p = plan(sandbox(), root);
+        Mount dev = p.mountAt("/dev");
+        assertThat(dev).isEqualTo(new Mount(M_TMPFS, MF_NOSUID | MF_NOEXEC, 0755, 0, "", "/dev"));
+        assertThat(dev.has(MF_NODEV)).isFalse();
+        assertThat(p.indexOf("/dev")).isGreaterThan(p.indexOf("/proc"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void deviceNodesAreBoundFromTheHostAsFiles(boolean root) {
+        Plan p = plan(sandbox(), root);
+        int dev = p.indexOf("/dev");
+        for (String d : DEVICES) {
+            Mount m = p.mountAt("/dev/" + d);
+            assertThat(m).isEqualTo(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | (root ? MF_OPEN_IN_PARENT : 0),
+                    0, 0, "/dev/" + d, "/dev/" + d));
+            assertThat(m.has(MF_NODEV)).as("nodev on /dev/%s", d).isFalse();
+            assertThat(m.has(MF_RDONLY)).isFalse();
+            assertThat(m.has(MF_IDMAP)).isFalse();
+            assertThat(p.mounts().indexOf(m)).isGreaterThan(dev);
+        }
+        // Nothing else is bound from the host's /dev.
+        assertThat(p.mounts()).filteredOn(m -> m.kind() == M_BIND && below(m.source(), "/dev"))
+                .extracting(Mount::target)
+                .containsExactlyElementsOf(DEVICES.stream().map(d -> "/dev/" + d).toList());
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void devHasTheStdioLinks(boolean root) {
+        Plan p = plan(sandbox(), root);
+        Map<String, String> links = new LinkedHashMap<>();
+        links.put("/dev/fd", "/proc/self/fd");
+        links.put("/dev/stdin", "/proc/self/fd/0");
+        links.put("/dev/stdout", "/proc/self/fd/1");
+        links.put("/dev/stderr", "/proc/self/fd/2");
+        links.forEach((target, source) -> {
+            assertThat(p.mountAt(target)).isEqualTo(new Mount(M_SYMLINK, 0, 0, 0, source, target));
+            assertThat(p.indexOf(target)).isGreaterThan(p.indexOf("/dev"));
+        });
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void devShmIsAStickyTmpfs(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.mountAt("/dev/shm")).isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/dev/shm"));
+        assertThat(p.indexOf("/dev/shm")).isGreaterThan(p.indexOf("/dev"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void tmpIsAStickyTmpfs(boolean root) {
+        assertThat(plan(sandbox(), root).mountAt("/tmp"))
+                .isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/tmp"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void tmpIsLeftOutWhenTheUserBindsTmp(boolean root, @TempDir Path dir) throws IOException {
+        Plan p = plan(sandbox().bind(dir, "/tmp", false), root);
+        Mount tmp = p.mountAt("/tmp");
+        assertThat(tmp.kind()).isEqualTo(M_BIND);
+        assertThat(tmp.source()).isEqualTo(dir.toRealPath().toString());
+        // Also when the target is written with a trailing or doubled slash.
+        assertThat(plan(sandbox().bind(dir, "/tmp/", false), root).mountAt("/tmp").kind()).isEqualTo(M_BIND);
+        assertThat(plan(sandbox().bind(dir, "//tmp", false), root).mountAt("/tmp").kind()).isEqualTo(M_BIND);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void tmpIsLeftOutWhenTheUserMountsATmpfsAtTmp(boolean root) {
+        Plan p = plan(sandbox().tmpfs("/tmp", 1 << 20), root);
+        assertThat(p.mountAt("/tmp")).isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 1 << 20, "", "/tmp"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void tmpStaysWhenTheUserMountsBelowIt(boolean root, @TempDir Path dir) {
+        Plan p = plan(sandbox().bind(dir, "/tmp/in", true).tmpfs("/tmpx"), root);
+        assertThat(p.mountAt("/tmp")).isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/tmp"));
+        assertThat(p.indexOf("/tmp")).isLessThan(p.indexOf("/tmp/in"));
+    }
+
+    // ---- /proc hardening -----------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void procKnobsAreBoundReadOnlyOverThemselves(boolean root) {
+        Plan p = plan(sandbox(), root);
+        int proc = p.indexOf("/proc");
+        for (String path : PROC_READ_ONLY) {
+            Mount m = p.mountAt(path);
+            assertThat(m).isEqualTo(new Mount(M_INNER_BIND, MF_RDONLY | MF_NOSUID | MF_NODEV | MF_NOEXEC | MF_OPTIONAL,
+                    0, 0, path, path));
+            assertThat(p.mounts().indexOf(m)).isGreaterThan(proc);
+        }
+        assertThat(PlanCompiler.PROC_READ_ONLY).containsExactlyInAnyOrderElementsOf(PROC_READ_ONLY);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void procMaskedPathsAreHiddenAfterProcAndDevNull(boolean root) {
+        Plan p = plan(sandbox(), root);
+        int proc = p.indexOf("/proc");
+        int dev = p.indexOf("/dev");
+        int devNull = p.indexOf(M_BIND, "/dev/null");
+        for (String path : PROC_MASKED) {
+            Mount m = p.mountAt(path);
+            if (Files.isDirectory(Path.of(path))) {
+                assertThat(m).isEqualTo(new Mount(M_TMPFS,
+                        MF_RDONLY | MF_NOSUID | MF_NODEV | MF_NOEXEC | MF_OPTIONAL, 0555, 4096, "", path));
+            } else {
+                // /dev/null of the new root, so not nodev: reading the device through it must work.
+                assertThat(m).isEqualTo(new Mount(M_INNER_BIND, MF_RDONLY | MF_NOSUID | MF_NOEXEC | MF_OPTIONAL,
+                        0, 0, "/dev/null", path));
+            }
+            int i = p.mounts().indexOf(m);
+            assertThat(i).as("%s after /proc", path).isGreaterThan(proc);
+            assertThat(i).as("%s after /dev", path).isGreaterThan(dev);
+            assertThat(i).as("%s after the /dev/null bind", path).isGreaterThan(devNull);
+        }
+        assertThat(PlanCompiler.PROC_MASKED).containsExactlyInAnyOrderElementsOf(PROC_MASKED);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void everyInnerBindComesAfterItsSourceAndTarget(boolean root, @TempDir Path dir) {
+        // An inner bind opens both its source and its target inside the new root: whatever provides
+        // them must already be mounted.
+        for (Plan p : List.of(plan(sandbox(), root), plan(sandbox().rootfs(dir), root))) {
+            for (int i = 0; i < p.mounts().size(); i++) {
+                Mount m = p.mounts().get(i);
+                if (m.kind() != M_INNER_BIND) {
+                    continue;
+                }
+                for (String path : List.of(m.source(), m.target())) {
+                    int provider = -1;
+                    for (int j = 0; j < p.mounts().size(); j++) {
+                        Mount e = p.mounts().get(j);
+                        if (e != m && (path.equals(e.target()) || below(path, e.target()))
+                                && e.kind() != M_INNER_BIND) {
+                            provider = Math.max(provider, j);
+                        }
+                    }
+                    assertThat(provider).as("%s is provided by a mount", path).isGreaterThanOrEqualTo(0);
+                    assertThat(i).as("%s after what provides %s", m, path).isGreaterThan(provider);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void onlyTheProcHardeningIsOptional(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.mounts()).filteredOn(m -> m.has(MF_OPTIONAL)).extracting(Mount::target)
+                .containsExactlyInAnyOrderElementsOf(
+                        java.util.stream.Stream.concat(PROC_READ_ONLY.stream(), PROC_MASKED.stream()).toList());
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void systemMountsComeInTheDocumentedOrder(boolean root, @TempDir Path dir) {
+        Plan p = plan(sandbox().rootfs(dir), root);
+        List<String> targets = p.mounts().stream().map(Mount::target).toList();
+        List<String> expected = new ArrayList<>(List.of("/proc", "/dev"));
+        DEVICES.forEach(d -> expected.add("/dev/" + d));
+        expected.addAll(List.of("/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/shm", "/tmp"));
+        expected.addAll(PROC_READ_ONLY);
+        expected.addAll(PROC_MASKED);
+        assertThat(targets).isEqualTo(expected);
+    }
+
+    // ---- user binds and tmpfs ------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userBindFlags(boolean root, @TempDir Path dir) throws IOException {
+        Path ro = Files.createDirectory(dir.resolve("ro"));
+        Path rw = Files.createDirectory(dir.resolve("rw"));
+        Path file = Files.writeString(dir.resolve("file.txt"), "x");
+        Plan p = plan(sandbox().bind(ro, "/in", true).bind(rw, "/out", false).bind(file, "/etc/data.txt", true)
+                .bind(file, "/rwfile", false), root);
+        int parent = root ? MF_OPEN_IN_PARENT | MF_IDMAP : 0;
+        assertThat(p.mountAt("/in")).isEqualTo(new Mount(M_BIND, NOSUID_NODEV | MF_RDONLY | parent, 0, 0,
+                ro.toRealPath().toString(), "/in"));
+        assertThat(p.mountAt("/out")).isEqualTo(new Mount(M_BIND, NOSUID_NODEV | parent, 0, 0,
+                rw.toRealPath().toString(), "/out"));
+        assertThat(p.mountAt("/etc/data.txt")).isEqualTo(new Mount(M_BIND,
+                NOSUID_NODEV | MF_RDONLY | MF_FILE | parent, 0, 0, file.toRealPath().toString(), "/etc/data.txt"));
+        assertThat(p.mountAt("/rwfile")).isEqualTo(new Mount(M_BIND, NOSUID_NODEV | MF_FILE | parent, 0, 0,
+                file.toRealPath().toString(), "/rwfile"));
+        for (String t : List.of("/in", "/out", "/etc/data.txt", "/rwfile")) {
+            assertThat(p.mountAt(t).has(MF_IDMAP)).as("IDMAP on %s", t).isEqualTo(root);
+            assertThat(p.mountAt(t).has(MF_OPEN_IN_PARENT)).as("OPEN_IN_PARENT on %s", t).isEqualTo(root);
+            assertThat(p.mountAt(t).has(MF_NOEXEC)).isFalse();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userBindsComeAfterTheSystemMountsInTheirOrder(boolean root, @TempDir Path dir) throws IOException {
+        Path a = Files.createDirectory(dir.resolve("a"));
+        Path b = Files.createDirectory(dir.resolve("b"));
+        Plan p = plan(sandbox().bind(b, "/z", true).bind(a, "/y", false).bind(a, "/dev/extra", true), root);
+        List<Mount> mounts = p.mounts();
+        List<Mount> user = mounts.subList(mounts.size() - 3, mounts.size());
+        assertThat(user).extracting(Mount::target).containsExactly("/z", "/y", "/dev/extra");
+        assertThat(user).extracting(Mount::source)
+                .containsExactly(b.toRealPath().toString(), a.toRealPath().toString(), a.toRealPath().toString());
+        int lastMask = PROC_MASKED.stream().mapToInt(p::indexOf).max().orElseThrow();
+        assertThat(p.indexOf("/z")).isGreaterThan(lastMask);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userBindSourceGivenThroughALinkIsItsRealPath(boolean root, @TempDir Path dir) throws IOException {
+        Path real = Files.createDirectory(dir.resolve("real"));
+        Path link = Files.createSymbolicLink(dir.resolve("link"), real);
+        Path fileLink = Files.createSymbolicLink(dir.resolve("flink"), Files.writeString(dir.resolve("f"), "x"));
+        Plan p = plan(sandbox().bind(link, "/in", true).bind(fileLink, "/f", true), root);
+        assertThat(p.mountAt("/in").source()).isEqualTo(real.toRealPath().toString());
+        assertThat(p.mountAt("/in").has(MF_FILE)).isFalse();
+        assertThat(p.mountAt("/f").source()).isEqualTo(dir.resolve("f").toRealPath().toString());
+        assertThat(p.mountAt("/f").has(MF_FILE)).isTrue();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void userTmpfsSizeAndMode(boolean root) {
+        Plan p = plan(sandbox().tmpfs("/scratch", 64L << 20).tmpfs("/big", 5L << 30).tmpfs("/default"), root);
+        assertThat(p.mountAt("/scratch")).isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 64L << 20, "", "/scratch"));
+        assertThat(p.mountAt("/big")).isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 5L << 30, "", "/big"));
+        assertThat(p.mountAt("/default")).isEqualTo(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", "/default"));
+        List<String> targets = p.mounts().stream().map(Mount::target).toList();
+        assertThat(targets.subList(targets.size() - 3, targets.size())).containsExactly("/scratch", "/big", "/default");
+    }
+
+    /** A bind below a tmpfs must be mounted after it, or the tmpfs hides it. */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aBindBelowAUserTmpfsIsMountedAfterIt(boolean root, @TempDir Path dir) throws IOException {
+        Path rootfs = Files.createDirectory(dir.resolve("rootfs"));
+        Path in = Files.createDirectory(dir.resolve("in"));
+        Plan p = plan(sandbox().tmpfs("/work").bind(in, "/work/in", true), root);
+        assertThat(p.indexOf("/work/in")).isGreaterThan(p.indexOf("/work"));
+        // With a host rootfs, /work/in is then made inside the tmpfs, not precreated in the rootfs.
+        Plan withRootfs = plan(sandbox().rootfs(rootfs).tmpfs("/work").bind(in, "/work/in", true), root);
+        assertThat(withRootfs.indexOf("/work/in")).isGreaterThan(withRootfs.indexOf("/work"));
+        assertThat(withRootfs.mountAt("/work/in").has(MF_PRECREATE)).isFalse();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void everyUserMountComesAfterEveryMountAboveIt(boolean root, @TempDir Path dir) {
+        // Binds nested in binds, in the order given.
+        Plan p = plan(sandbox().bind(dir, "/a", true).bind(dir, "/a/b", false).bind(dir, "/a/b/c", true), root);
+        assertThat(p.indexOf("/a")).isLessThan(p.indexOf("/a/b"));
+        assertThat(p.indexOf("/a/b")).isLessThan(p.indexOf("/a/b/c"));
+        // Tmpfs nested in tmpfs, in the order given.
+        Plan t = plan(sandbox().tmpfs("/x").tmpfs("/x/y"), root);
+        assertThat(t.indexOf("/x")).isLessThan(t.indexOf("/x/y"));
+    }
+
+    // ---- credentials and capabilities ----------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void credsAreTheSandboxUid(boolean root) {
+        Plan p0 = plan(sandbox(), root);
+        assertThat(p0.uid()).isZero();
+        assertThat(p0.gid()).isZero();
+        Plan p1000 = plan(sandbox().uid(1000), root);
+        assertThat(p1000.uid()).isEqualTo(1000);
+        assertThat(p1000.gid()).isEqualTo(1000);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void uid0KeepsTheDefaultCapabilities(boolean root) {
+        Plan p = plan(sandbox(), root);
+        long kept = mask(Capability.DEFAULT_KEPT);
+        assertThat(kept).isEqualTo((1L << 0) | (1L << 3) | (1L << 5) | (1L << 6) | (1L << 7) | (1L << 8)
+                | (1L << 10) | (1L << 13) | (1L << 18));
+        assertThat(p.capBounding()).isEqualTo(kept);
+        assertThat(p.capEffective()).isEqualTo(kept);
+        assertThat(p.capPermitted()).isEqualTo(kept);
+        assertThat(p.capInheritable()).isZero();
+        assertThat(p.capAmbient()).isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void nonZeroUidHoldsNoCapabilitiesButTheBoundingSetIsTheKeptSet(boolean root) {
+        Plan p = plan(sandbox().uid(1000), root);
+        assertThat(p.capBounding()).isEqualTo(mask(Capability.DEFAULT_KEPT));
+        assertThat(p.capEffective()).isZero();
+        assertThat(p.capPermitted()).isZero();
+        assertThat(p.capInheritable()).isZero();
+        assertThat(p.capAmbient()).isZero();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void customCapabilitiesAreHonoured(boolean root) {
+        Set<Capability> keep = EnumSet.of(Capability.NET_BIND_SERVICE, Capability.CHECKPOINT_RESTORE,
+                Capability.MAC_OVERRIDE);
+        long expected = (1L << 10) | (1L << 40) | (1L << 32);
+        Plan p = plan(sandbox().capabilities(keep), root);
+        assertThat(p.capBounding()).isEqualTo(expected);
+        assertThat(p.capEffective()).isEqualTo(expected);
+        assertThat(p.capPermitted()).isEqualTo(expected);
+        assertThat(p.capInheritable()).isZero();
+        assertThat(p.capAmbient()).isZero();
+
+        Plan user = plan(sandbox().capabilities(keep).uid(1), root);
+        assertThat(user.capBounding()).isEqualTo(expected);
+        assertThat(user.capEffective()).isZero();
+        assertThat(user.capPermitted()).isZero();
+
+        Plan added = plan(sandbox().addCapabilities(Capability.SYS_PTRACE).dropCapabilities(Capability.CHOWN), root);
+        long addedMask = (mask(Capability.DEFAULT_KEPT) | (1L << 19)) & ~1L;
+        assertThat(added.capBounding()).isEqualTo(addedMask);
+        assertThat(added.capEffective()).isEqualTo(addedMask);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void noCapabilitiesMeansEmptySets(boolean root) {
+        Plan p = plan(sandbox().capabilities(Set.of()), root);
+        assertThat(new long[] {p.capBounding(), p.capEffective(), p.capPermitted(), p.capInheritable(),
+                p.capAmbient()}).containsOnly(0L);
+    }
+
+    // ---- seccomp -------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void defaultSeccompFilterIsTheCompiledDefaultPolicy(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.seccomp()).isNotNull().isNotEmpty();
+        assertThat(p.seccomp().length % 8).isZero();
+        assertThat(p.seccomp()).isEqualTo(BpfCompiler.compile(SeccompPolicy.defaultPolicy()));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void noSeccompRecordWithoutAFilter(boolean root) {
+        assertThat(plan(sandbox().seccomp(SeccompPolicy.none()), root).seccomp()).isNull();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void customSeccompPolicyIsCompiled(boolean root) {
+        SeccompPolicy policy = SeccompPolicy.defaultPolicy().toBuilder().build();
+        assertThat(plan(sandbox().seccomp(policy), root).seccomp()).isEqualTo(BpfCompiler.compile(policy));
+        SeccompPolicy empty = SeccompPolicy.none().toBuilder().build();
+        byte[] emptyFilter = plan(sandbox().seccomp(empty), root).seccomp();
+        assertThat(emptyFilter).isNotNull().isEqualTo(BpfCompiler.compile(empty));
+        assertThat(emptyFilter.length % 8).isZero();
+    }
+
+    // ---- argv, env, cwd ------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void argvIsPassedExactly(boolean root) {
+        List<String> argv = List.of("/bin/echo", "", "héllo wörld", "日本語 ✓ 𝄞", "a b\tc\nd", "--x=y", "$HOME", "'\"",
+                " ");
+        assertThat(plan(sandbox().command(argv), root).argv()).isEqualTo(argv);
+        assertThat(plan(sandbox().command("sh"), root).argv()).containsExactly("sh");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void longArgvIsPassedExactly(boolean root) {
+        List<String> argv = new ArrayList<>();
+        argv.add("/bin/true");
+        for (int i = 0; i < 1000; i++) {
+            argv.add("arg-" + i + "-" + "x".repeat(i % 50));
+        }
+        assertThat(plan(sandbox().command(argv), root).argv()).isEqualTo(argv);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void envIsOnlyTheDefaultPathByDefault(boolean root) {
+        Plan p = plan(sandbox(), root);
+        assertThat(p.env()).containsExactly("PATH=" + Sandbox.DEFAULT_PATH);
+        assertThat(p.searchPath()).isEqualTo(Sandbox.DEFAULT_PATH);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void envKeepsTheUsersVariablesInOrderAndAddsPath(boolean root) {
+        Plan p = plan(sandbox().env("ZED", "1").env("A", "").env("UNI", "ünï=cødé ✓").env("LANG", "C.UTF-8"), root);
+        assertThat(p.env()).containsExactly("ZED=1", "A=", "UNI=ünï=cødé ✓", "LANG=C.UTF-8",
+                "PATH=" + Sandbox.DEFAULT_PATH);
+        assertThat(p.searchPath()).isEqualTo(Sandbox.DEFAULT_PATH);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aUserPathReplacesTheDefaultAndIsTheSearchPath(boolean root) {
+        Plan p = plan(sandbox().env("HOME", "/root").env("PATH", "/opt/bin:/bin"), root);
+        assertThat(p.env()).containsExactly("HOME=/root", "PATH=/opt/bin:/bin");
+        assertThat(p.searchPath()).isEqualTo("/opt/bin:/bin");
+
+        Plan replaced = plan(sandbox().environment(Map.of("PATH", "/x")), root);
+        assertThat(replaced.env()).containsExactly("PATH=/x");
+        assertThat(replaced.searchPath()).isEqualTo("/x");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void cwdIsTheWorkingDirectory(boolean root) {
+        assertThat(plan(sandbox(), root).cwd()).isEqualTo("/");
+        assertThat(plan(sandbox().workingDirectory("/work/dir ü"), root).cwd()).isEqualTo("/work/dir ü");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void compilingIsDeterministic(boolean root, @TempDir Path dir) {
+        Sandbox s = sandbox().rootfs(dir).bind(dir, "/in", true).tmpfs("/t", 4096).env("X", "y").build();
+        assertThat(compile(s, caller(root), RUN_DIR, HOSTNAME)).isEqualTo(compile(s, caller(root), RUN_DIR, HOSTNAME));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void everyMountKindAndFlagIsOneTheHelperKnows(boolean root, @TempDir Path dir) {
+        int knownFlags = MF_RDONLY | MF_FILE | MF_IDMAP | MF_PRECREATE | MF_OPEN_IN_PARENT | MF_NOSUID | MF_NODEV
+                | MF_NOEXEC | MF_OPTIONAL;
+        for (Plan p : List.of(plan(sandbox().bind(dir, "/in", false).tmpfs("/t"), root),
+                plan(sandbox().rootfs(dir).bind(dir, "/in", false).tmpfs("/t"), root))) {
+            assertThat(p.root().flags() & ~knownFlags).isZero();
+            for (Mount m : p.mounts()) {
+                assertThat(m.kind()).isIn(M_BIND, M_TMPFS, M_PROC, M_SYMLINK, M_INNER_BIND);
+                assertThat(m.flags() & ~knownFlags).as("%s", m).isZero();
+                // Only binds from the host are opened in the parent or idmapped.
+                if (m.kind() != M_BIND) {
+                    assertThat(m.has(MF_OPEN_IN_PARENT) || m.has(MF_IDMAP)).as("%s", m).isFalse();
+                }
+                // Symlinks carry no flags; only tmpfs carry a mode or size.
+                if (m.kind() == M_SYMLINK) {
+                    assertThat(m.flags()).isZero();
+                }
+                if (m.kind() != M_TMPFS) {
+                    assertThat(m.mode()).isZero();
+                    assertThat(m.size()).isZero();
+                }
+                assertThat(m.target()).startsWith("/");
+                // Every mount the sandbox can write through is nosuid.
+                if (m.kind() != M_SYMLINK) {
+                    assertThat(m.has(MF_NOSUID)).as("nosuid on %s", m).isTrue();
+                }
+            }
+        }
+    }
+
+    @Test
+    void theDecoderReadsTheWholePlanAndTheHeaderLength() {
+        byte[] bytes = compile(sandbox().build(), ROOT, RUN_DIR, HOSTNAME);
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        assertThat(b.getInt(0)).isEqualTo(0x31425243);
+        assertThat(new String(bytes, 0, 4, StandardCharsets.US_ASCII)).isEqualTo("CRB1");
+        assertThat(b.getInt(4)).isEqualTo(bytes.length - 8);
+    }
+
+    // ---- the decoder's strictness (mirrors helper.c's parse_plan) -----------------------------
+
+    private static byte[] validPlan() {
+        return compile(sandbox().build(), ROOTLESS, RUN_DIR, HOSTNAME);
+    }
+
+    private static byte[] withHeader(byte[] body) {
+        return ByteBuffer.allocate(8 + body.length).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(MAGIC).putInt(body.length).put(body).array();
+    }
+
+    private static byte[] body(byte[] plan) {
+        return Arrays.copyOfRange(plan, 8, plan.length);
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        int n = 0;
+        for (byte[] p : parts) {
+            n += p.length;
+        }
+        ByteBuffer b = ByteBuffer.allocate(n);
+        for (byte[] p : parts) {
+            b.put(p);
+        }
+        return b.array();
+    }
+
+    private static byte[] record(int tag, byte[] payload) {
+        return ByteBuffer.allocate(8 + payload.length).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(tag).putInt(payload.length).put(payload).array();
+    }
+
+    /** A minimal plan the helper accepts, with one extra record appended. */
+    private static byte[] minimalWith(UnaryOperator<PlanWriter> extra) {
+        PlanWriter w = new PlanWriter();
+        w.string(T_UID_MAP, "0 1000 1\n");
+        w.string(T_GID_MAP, "0 1000 1\n");
+        w.string(T_STAGING, "/run/test");
+        w.root(ROOT_TMPFS, 0, "");
+        w.string(T_ARG, "/bin/true");
+        extra.apply(w);
+        return w.toByteArray();
+    }
+
+    @Test
+    void decoderAcceptsACompiledPlanAndAMinimalOne() {
+        assertThat(PlanDecoder.decode(validPlan()).argv()).containsExactly("/bin/true");
+        Plan minimal = PlanDecoder.decode(minimalWith(w -> w));
+        assertThat(minimal.mounts()).isEmpty();
+        assertThat(minimal.seccomp()).isNull();
+        assertThat(minimal.hostname()).isNull();
+    }
+
+    @Test
+    void decoderReadsRlimits() {
+        Plan p = PlanDecoder.decode(minimalWith(w -> {
+            w.rlimit(7, 64, 128);
+            w.rlimit(3, -1, -1);
+            return w;
+        }));
+        assertThat(p.rlimits()).containsExactly(new PlanDecoder.Rlimit(7, 64, 128), new PlanDecoder.Rlimit(3, -1, -1));
+    }
+
+    @Test
+    void decoderRejectsABadMagic() {
+        byte[] plan = validPlan();
+        plan[0] ^= 1;
+        assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("header");
+        assertThatThrownBy(() -> PlanDecoder.decode(new byte[4])).isInstanceOf(BadPlanException.class);
+        assertThatThrownBy(() -> PlanDecoder.decode(new byte[0])).isInstanceOf(BadPlanException.class);
+    }
+
+    @Test
+    void decoderRejectsAWrongBodyLength() {
+        byte[] plan = validPlan();
+        ByteBuffer b = ByteBuffer.wrap(plan).order(ByteOrder.LITTLE_ENDIAN);
+        int length = b.getInt(4);
+        b.putInt(4, length + 1);
+        assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class);
+        b.putInt(4, length - 1);
+        assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class);
+        b.putInt(4, -1); // 4 GiB: more than the helper's 8 MiB buffer
+        assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("header");
+        b.putInt(4, length);
+        assertThatThrownBy(() -> PlanDecoder.decode(Arrays.copyOf(plan, plan.length + 8)))
+                .isInstanceOf(BadPlanException.class);
+        assertThat(PlanDecoder.decode(plan).argv()).containsExactly("/bin/true");
+    }
+
+    @Test
+    void decoderRejectsATruncatedRecord() {
+        byte[] body = body(validPlan());
+        // Fewer than 8 bytes left for a record header.
+        assertThatThrownBy(() -> PlanDecoder.decode(withHeader(concat(body, new byte[] {1, 0, 0, 0}))))
+                .isInstanceOf(BadPlanException.class).hasMessageContaining("truncated");
+        // A record whose length runs past the end of the plan.
+        byte[] cut = Arrays.copyOf(body, body.length - 1);
+        assertThatThrownBy(() -> PlanDecoder.decode(withHeader(cut))).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("overruns");
+        byte[] overrun = concat(body, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(T_ARG).putInt(-8).array());
+        assertThatThrownBy(() -> PlanDecoder.decode(withHeader(overrun))).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("overruns");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 19, 99, -1, 5 | 0x100})
+    void decoderRejectsUnknownTags(int tag) {
+        byte[] plan = withHeader(concat(body(validPlan()), record(tag, new byte[] {'x', 0})));
+        assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("unknown record");
+    }
+
+    @Test
+    void decoderRejectsBadFixedSizeRecords() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.ints(T_CONFIG, 1, 2, 3);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("config");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.ints(T_CREDS, 0);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("credentials");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.longs(T_CAPS, 1, 2, 3, 4);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("capabilities");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_SECCOMP, new byte[12]);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("seccomp");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_SECCOMP, new byte[8 * 4097]);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("seccomp");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_RLIMIT, new byte[16]);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("rlimit");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_ROOT, new byte[8]);
+            return w;
+        }))).isInstanceOf(BadPlanException.class);
+    }
+
+    @Test
+    void decoderRejectsBadMountRecords() {
+        // Too short to hold the fixed part and two strings.
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_MOUNT, new byte[25]);
+            return w;
+        }))).isInstanceOf(BadPlanException.class);
+        // No NUL after the target.
+        byte[] noNul = ByteBuffer.allocate(28).order(ByteOrder.LITTLE_ENDIAN).putInt(M_TMPFS).putInt(0).putInt(0)
+                .putInt(0).putLong(0).put((byte) 0).put((byte) '/').put((byte) 't').put((byte) 'x').array();
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_MOUNT, noNul);
+            return w;
+        }))).isInstanceOf(BadPlanException.class);
+        // An empty source is fine, as in the helper.
+        Plan p = PlanDecoder.decode(minimalWith(w -> {
+            w.mount(M_TMPFS, MF_NOSUID, 0700, 99, "", "/t");
+            return w;
+        }));
+        assertThat(p.mounts()).containsExactly(new Mount(M_TMPFS, MF_NOSUID, 0700, 99, "", "/t"));
+        // More than the helper's 256 mounts.
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            for (int i = 0; i < 257; i++) {
+                w.mount(M_TMPFS, 0, 0, 0, "", "/t" + i);
+            }
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("too many");
+    }
+
+    @Test
+    void decoderRejectsBadStrings() {
+        // Empty (no NUL at all), unterminated, and with an inner NUL.
+        for (byte[] payload : List.of(new byte[0], new byte[] {'a'}, new byte[] {'a', 0, 'b', 0})) {
+            assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+                w.bytes(T_ENV, payload);
+                return w;
+            }))).isInstanceOf(BadPlanException.class).hasMessageContaining("not a string");
+        }
+        // The empty string is a single NUL, and allowed.
+        assertThat(PlanDecoder.decode(minimalWith(w -> {
+            w.string(T_ARG, "");
+            return w;
+        })).argv()).containsExactly("/bin/true", "");
+    }
+
+    @Test
+    void decoderRejectsAnIncompletePlan() {
+        PlanWriter w = new PlanWriter();
+        w.string(T_UID_MAP, "0 1000 1\n");
+        w.string(T_GID_MAP, "0 1000 1\n");
+        w.string(T_STAGING, "/run/test");
+        w.root(ROOT_TMPFS, 0, "");
+        assertThatThrownBy(() -> PlanDecoder.decode(w.toByteArray())).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("incomplete");
+        PlanWriter noRoot = new PlanWriter();
+        noRoot.string(T_UID_MAP, "0 1000 1\n");
+        noRoot.string(T_GID_MAP, "0 1000 1\n");
+        noRoot.string(T_STAGING, "/run/test");
+        noRoot.string(T_ARG, "/bin/true");
+        assertThatThrownBy(() -> PlanDecoder.decode(noRoot.toByteArray())).isInstanceOf(BadPlanException.class)
+                .hasMessageContaining("incomplete");
+    }
+
+    @Test
+    void decoderRejectsARepeatedSingleRecord() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.string(T_UID_MAP, "0 0 1\n");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("twice");
+    }
+
+    // ---- the wire constants match the helper ---------------------------------------------------
+
+    @Test
+    void wireConstantsMatchHelperC() throws Exception {
+        Path helper = Path.of("").toAbsolutePath().resolveSibling("crabcan-native/src/main/c/helper.c");
+        if (!Files.exists(helper)) {
+            helper = Path.of("crabcan-native/src/main/c/helper.c").toAbsolutePath();
+        }
+        assumeTrue(Files.exists(helper), "helper.c not found from " + Path.of("").toAbsolutePath());
+        String c = Files.readString(helper);
+
+        Map<String, Long> inC = new LinkedHashMap<>();
+        Matcher define = Pattern.compile("(?m)^#define\\s+((?:MF|OPT|ROOT)_\\w+)\\s+(\\d+)u").matcher(c);
+        while (define.find()) {
+            inC.put(define.group(1), Long.parseLong(define.group(2)));
+        }
+        Matcher magic = Pattern.compile("#define\\s+PLAN_MAGIC\\s+0x([0-9a-fA-F]+)u").matcher(c);
+        assertThat(magic.find()).isTrue();
+        inC.put("MAGIC", Long.parseLong(magic.group(1), 16));
+        for (String enumName : List.of("tag", "mount_kind")) {
+            Matcher e = Pattern.compile("enum\\s+" + enumName + "\\s*\\{([^}]*)\\}").matcher(c);
+            assertThat(e.find()).as("enum %s in helper.c", enumName).isTrue();
+            long next = 0;
+            for (String item : e.group(1).split(",")) {
+                item = item.trim();
+                if (item.isEmpty()) {
+                    continue;
+                }
+                String[] kv = item.split("=");
+                long value = kv.length > 1 ? Long.parseLong(kv[1].trim()) : next;
+                inC.put(kv[0].trim(), value);
+                next = value + 1;
+            }
+        }
+
+        Map<String, Long> inJava = new LinkedHashMap<>();
+        for (Field f : PlanWriter.class.getDeclaredFields()) {
+            if (Modifier.isStatic(f.getModifiers()) && f.getType() == int.class) {
+                f.setAccessible(true);
+                inJava.put(f.getName(), Integer.toUnsignedLong(f.getInt(null)));
+            }
+        }
+        assertThat(inJava).isNotEmpty();
+        for (Map.Entry<String, Long> e : inJava.entrySet()) {
+            assertThat(inC).as("helper.c defines %s", e.getKey()).containsKey(e.getKey());
+            assertThat(inC.get(e.getKey())).as("value of %s", e.getKey()).isEqualTo(e.getValue());
+        }
+        // And the other way: every tag, mount kind and flag the helper knows is known here.
+        for (String name : inC.keySet()) {
+            if (name.startsWith("T_") || name.startsWith("M_") || name.startsWith("MF_") || name.startsWith("OPT_")
+                    || name.startsWith("ROOT_")) {
+                assertThat(inJava).as("PlanWriter defines %s", name).containsKey(name);
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.crabcan.Limits;
+import dev.crabcan.Rlimit;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxException;
+import dev.crabcan.SandboxResult;
+import dev.crabcan.Verdict;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Limits and verdicts on the real kernel: cgroups (as root here), timers, output, rlimits. */
+class LimitsTest {
+
+    static SandboxResult run(Limits limits, String script) throws Exception {
+        return Sandbox.builder().limits(limits).command("/bin/sh", "-c", script).build().run();
+    }
+
+    /** Every sandbox cgroup this JVM made, on any hierarchy; empty between runs. */
+    static List<Path> sandboxCgroups() throws Exception {
+        String jvmDir = "crabcan-" + ProcessHandle.current().pid();
+        try (Stream<Path> s = Files.walk(Path.of("/sys/fs/cgroup"), 5)) {
+            return s.filter(p -> Files.isDirectory(p) && p.getParent() != null
+                    && p.getParent().getFileName().toString().equals(jvmDir)).toList();
+        }
+    }
+
+    @AfterEach
+    void noCgroupLeftBehind() throws Exception {
+        assertThat(sandboxCgroups()).isEmpty();
+    }
+
+    @Test
+    void wallTimeLimitKillsTheWholeSandbox() throws Exception {
+        SandboxResult r = run(Limits.builder().wallTime(Duration.ofMillis(300)).build(), "sleep 5 & sleep 10");
+        assertThat(r.verdict()).isEqualTo(Verdict.WALL_TIME_LIMIT);
+        assertThat(r.status().signal()).isEqualTo(9);
+        assertThat(r.wallTime()).isBetween(Duration.ofMillis(300), Duration.ofMillis(1500));
+    }
+
+    @Test
+    void outputLimitTruncatesAndKills() throws Exception {
+        SandboxResult r = run(Limits.builder().outputBytes(1000).build(), "yes; echo never >&2");
+        assertThat(r.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
+        assertThat(r.stdout()).hasSize(1000);
+        assertThat(r.stdoutTruncated()).isTrue();
+        assertThat(r.stderrTruncated()).isFalse();
+    }
+
+    @Test
+    void outputExactlyAtTheLimitIsNotTruncated() throws Exception {
+        SandboxResult r = run(Limits.builder().outputBytes(6).build(), "printf 'abcdef'");
+        assertThat(r.verdict()).isEqualTo(Verdict.OK);
+        assertThat(r.stdoutText()).isEqualTo("abcdef");
+        assertThat(r.stdoutTruncated()).isFalse();
+    }
+
+    @Test
+    void rlimitsAreSetBeforeExecve() throws Exception {
+        SandboxResult r = run(Limits.builder().rlimit(Rlimit.NOFILE, 17).rlimit(Rlimit.CORE, 0)
+                .rlimit(Rlimit.FSIZE, 1024).build(), "ulimit -n; ulimit -c; exec head -c 5000 /dev/zero > /tmp/big");
+        assertThat(r.stdoutText()).startsWith("17\n0\n");
+        assertThat(r.status().signal()).as("SIGXFSZ").isEqualTo(25);
+        assertThat(r.verdict()).isEqualTo(Verdict.SIGNALED);
+    }
+
+    @Test
+    void verdictsWithoutLimits() throws Exception {
+        assertThat(run(Limits.none(), "exit 0").verdict()).isEqualTo(Verdict.OK);
+        assertThat(run(Limits.none(), "exit 2").verdict()).isEqualTo(Verdict.NONZERO_EXIT);
+        assertThat(run(Limits.none(), "kill -TERM $$").verdict()).isEqualTo(Verdict.SIGNALED);
+        assertThat(run(Limits.none(), "kill -SYS $$").verdict()).isEqualTo(Verdict.SECCOMP_VIOLATION);
+    }
+
+    @Test
+    void cpuTimeLimitCountsEveryProcessAndIsPrecise() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        SandboxResult r = run(Limits.builder().cpuTime(Duration.ofMillis(500)).build(),
+                "while :; do :; done & while :; do :; done");
+        assertThat(r.verdict()).isEqualTo(Verdict.CPU_TIME_LIMIT);
+        assertThat(r.cpuTime()).as("two busy processes, counted together")
+                .isBetween(Duration.ofMillis(500), Duration.ofMillis(560));
+        assertThat(r.wallTime()).as("two cores burn 500 ms of CPU in about 250 ms").isLessThan(Duration.ofMillis(1000));
+    }
+
+    @Test
+    void memoryLimitIsAMemoryVerdictNotASignal() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        SandboxResult r = run(Limits.builder().memory(64L << 20).swap(0).build(),
+                "python3 -c 'a = bytearray(256 * 1024 * 1024); print(len(a))'");
+        assertThat(r.verdict()).isEqualTo(Verdict.MEMORY_LIMIT);
+        assertThat(r.oomKilled()).isTrue();
+        assertThat(r.peakMemorySource()).isEqualTo(SandboxResult.MemorySource.CGROUP);
+        assertThat(r.peakMemoryBytes()).isBetween(32L << 20, 65L << 20);
+
+        SandboxResult fits = run(Limits.builder().memory(64L << 20).swap(0).build(),
+                "python3 -c 'a = bytearray(16 * 1024 * 1024); print(len(a))'");
+        assertThat(fits.verdict()).isEqualTo(Verdict.OK);
+        assertThat(fits.oomKilled()).as("no stale OOM flag from the earlier run").isFalse();
+    }
+
+    @Test
+    void pidsLimit() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        String forkBomb = "import os, time\n"
+                + "n = 0\n"
+                + "for i in range(50):\n"
+                + "    try:\n"
+                + "        if os.fork() == 0:\n"
+                + "            time.sleep(5)\n"
+                + "            os._exit(0)\n"
+                + "        n += 1\n"
+                + "    except OSError:\n"
+                + "        break\n"
+                + "print(n)\n";
+        SandboxResult r = Sandbox.builder().limits(Limits.builder().pids(8).build())
+                .command("/usr/bin/python3", "-c", forkBomb).build().run();
+        assertThat(Integer.parseInt(r.stdoutText().trim())).as("children next to init and python")
+                .isEqualTo(6);
+    }
+
+    @Test
+    void cgroupNamespaceIsRootedAtTheSandboxCgroup() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        SandboxResult r = run(Limits.builder().pids(100).build(), "cat /proc/self/cgroup");
+        assertThat(r.stdoutText().lines().filter(l -> l.contains("pids") || l.contains("memory")))
+                .isNotEmpty().allMatch(l -> l.endsWith(":/"));
+    }
+
+    @Test
+    void judgePreset() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        SandboxResult r = run(Limits.judge(), "echo fine; ulimit -n");
+        assertThat(r.verdict()).isEqualTo(Verdict.OK);
+        assertThat(r.stdoutText()).isEqualTo("fine\n64\n");
+        assertThat(r.toJson()).startsWith("{\"exitCode\":0,\"signal\":null,\"verdict\":\"OK\",\"cpuTimeMs\":")
+                .contains("\"peakMemorySource\":\"cgroup\"").contains("\"stdoutTruncated\":false");
+    }
+
+    @Test
+    void cgroupLimitsRootlessFailClearlyOnThisHost() {
+        assumeTrue(!Env.isRoot(), "as root the cgroups are writable");
+        assertThatThrownBy(() -> run(Limits.builder().memory(64L << 20).build(), "true"))
+                .isInstanceOf(SandboxException.class).hasMessageContaining("permission denied for uid")
+                .hasMessageContaining("crabcan.cgroup.parent");
+    }
+}
