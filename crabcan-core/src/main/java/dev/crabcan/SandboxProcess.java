@@ -34,6 +34,8 @@ public final class SandboxProcess extends Process {
     private final List<Runnable> stopTimers = new ArrayList<>();
     private final CompletableFuture<Finished> finished;
     private final CompletableFuture<Process> onExit;
+    private final long startNanos = System.nanoTime();
+    private volatile long endNanos;
 
     /** The helper's outcome with what the cgroup measured (null without one) and the limit that killed it. */
     record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill) {
@@ -103,6 +105,7 @@ public final class SandboxProcess extends Process {
     }
 
     private Finished finish(Outcome outcome) {
+        endNanos = System.nanoTime();
         synchronized (stopTimers) {
             stopTimers.forEach(Runnable::run);
         }
@@ -179,6 +182,16 @@ public final class SandboxProcess extends Process {
     /** Why it ended, limits included (see {@link Verdict}); throws {@link IllegalThreadStateException} while it runs. */
     public Verdict verdict() {
         return finishedNow().verdict();
+    }
+
+    /**
+     * Waits for the end and returns the result, with the wall time from {@link Sandbox#start()}.
+     * Its captured output is empty: this process's streams are the caller's to read.
+     */
+    public SandboxResult result() throws InterruptedException {
+        Finished f = finishedWhenDone();
+        return new SandboxResult(f, new byte[0], false, new byte[0], false,
+                java.time.Duration.ofNanos(endNanos - startNanos));
     }
 
     @Override

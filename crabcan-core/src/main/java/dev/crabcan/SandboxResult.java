@@ -39,7 +39,10 @@ public final class SandboxResult {
     SandboxResult(SandboxProcess.Finished f, byte[] stdout, boolean stdoutTruncated, byte[] stderr,
             boolean stderrTruncated, Duration wallTime) {
         this.status = f.outcome().status();
-        this.verdict = f.verdict();
+        // Output past the limit is an output-limit run even when the command ended before the kill.
+        Verdict limit = f.limitKill() == null && (stdoutTruncated || stderrTruncated) ? Verdict.OUTPUT_LIMIT
+                : f.limitKill();
+        this.verdict = Verdict.of(status, limit, f.oomKilled());
         this.stdout = stdout;
         this.stderr = stderr;
         this.stdoutTruncated = stdoutTruncated;

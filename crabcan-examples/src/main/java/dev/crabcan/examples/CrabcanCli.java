@@ -2,10 +2,11 @@ package dev.crabcan.examples;
 
 import dev.crabcan.CommandNotExecutableException;
 import dev.crabcan.CommandNotFoundException;
-import dev.crabcan.ExitStatus;
+import dev.crabcan.Limits;
+import dev.crabcan.Rlimit;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxException;
-import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxResult;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.Stdio;
 import java.io.PrintStream;
@@ -36,6 +37,17 @@ public final class CrabcanCli {
             "  -w, --workdir DIR      working directory inside (default /)",
             "      --hostname NAME    hostname inside (default: random adjective-noun-number)",
             "      --writable-rootfs  let the command write to the -m root filesystem",
+            "Limits (sizes take k, m, g; durations ms, s, m):",
+            "      --memory SIZE      memory limit (cgroup)       --swap SIZE   swap on top (0: none)",
+            "      --pids N           process limit (cgroup)      --cpus X      CPU quota in cores",
+            "      --cpu-weight N     1..10000                    --io-weight N 1..10000",
+            "      --cpu-time DUR     CPU time of all processes   --wall-time DUR",
+            "      --output-limit SIZE  per output stream (output is then printed when the command ends)",
+            "      --rlimit NAME=SOFT[:HARD]  NOFILE, FSIZE, STACK, CORE, CPU, AS, NPROC or MEMLOCK",
+            "      --judge            the judge preset (see dev.crabcan.Limits.judge()); flags after it adjust it",
+            "Result:",
+            "      --json             print the result as one JSON object on stderr at exit",
+            "      --result FILE      write that JSON object to FILE",
             "  -d, --debug            log every setup step",
             "  -h, --help             show this help",
             "Exit status: the command's own; 128+N if killed by signal N; 125 if the sandbox could not",
@@ -56,9 +68,10 @@ public final class CrabcanCli {
     }
 
     static int run(String[] args, PrintStream err) {
+        Options options;
         Sandbox sandbox;
         try {
-            Options options = Options.parse(args);
+            options = Options.parse(args);
             if (options.help) {
                 err.println(USAGE);
                 return 0;
@@ -70,22 +83,49 @@ public final class CrabcanCli {
             return SETUP_FAILED;
         }
         try {
-            SandboxProcess p = sandbox.start();
-            ExitStatus status = p.waitForStatus();
-            return status.shellCode();
+            SandboxResult result;
+            if (options.limits.outputBytes().isPresent()) {
+                result = sandbox.run();
+                System.out.write(result.stdout());
+                System.out.flush();
+                err.write(result.stderr());
+            } else {
+                result = sandbox.start().result();
+            }
+            report(options, result.toJson(), err);
+            return result.status().shellCode();
         } catch (CommandNotFoundException e) {
-            err.println("crabcan: " + e.getMessage());
-            return NOT_FOUND;
+            return fail(options, e, NOT_FOUND, err);
         } catch (CommandNotExecutableException e) {
-            err.println("crabcan: " + e.getMessage());
-            return NOT_EXECUTABLE;
+            return fail(options, e, NOT_EXECUTABLE, err);
         } catch (SandboxException | SandboxSpecException e) {
-            err.println("crabcan: " + e.getMessage());
-            return SETUP_FAILED;
+            return fail(options, e, SETUP_FAILED, err);
+        } catch (java.io.IOException e) {
+            return fail(options, e, SETUP_FAILED, err);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             err.println("crabcan: interrupted");
             return SETUP_FAILED;
+        }
+    }
+
+    private static int fail(Options options, Exception e, int status, PrintStream err) {
+        err.println("crabcan: " + e.getMessage());
+        report(options, SandboxResult.setupErrorJson(e.getMessage()), err);
+        return status;
+    }
+
+    /** --json and --result: the result object scripts parse. */
+    private static void report(Options options, String json, PrintStream err) {
+        if (options.json) {
+            err.println(json);
+        }
+        if (options.resultFile != null) {
+            try {
+                java.nio.file.Files.writeString(options.resultFile, json + "\n");
+            } catch (java.io.IOException e) {
+                err.println("crabcan: cannot write the result to " + options.resultFile + ": " + e.getMessage());
+            }
         }
     }
 
@@ -102,6 +142,9 @@ public final class CrabcanCli {
         List<String> command;
         boolean help;
         boolean debug;
+        boolean json;
+        Path resultFile;
+        Limits limits = Limits.none();
 
         /** Whether -d is among the options (not among the command's arguments); false if they do not parse. */
         static boolean wantsDebug(String[] args) {
@@ -128,6 +171,19 @@ public final class CrabcanCli {
                     case "-e", "--env" -> o.env.add(value(args, ++i, a));
                     case "-w", "--workdir" -> o.workdir = value(args, ++i, a);
                     case "--hostname" -> o.hostname = value(args, ++i, a);
+                    case "--json" -> o.json = true;
+                    case "--result" -> o.resultFile = Path.of(value(args, ++i, a));
+                    case "--judge" -> o.limits = Limits.judge();
+                    case "--memory" -> o.limits = o.limits.toBuilder().memory(size(value(args, ++i, a), a)).build();
+                    case "--swap" -> o.limits = o.limits.toBuilder().swap(size(value(args, ++i, a), a)).build();
+                    case "--pids" -> o.limits = o.limits.toBuilder().pids(integer(value(args, ++i, a), a)).build();
+                    case "--cpus" -> o.limits = o.limits.toBuilder().cpus(decimal(value(args, ++i, a), a)).build();
+                    case "--cpu-weight" -> o.limits = o.limits.toBuilder().cpuWeight(integer(value(args, ++i, a), a)).build();
+                    case "--io-weight" -> o.limits = o.limits.toBuilder().ioWeight(integer(value(args, ++i, a), a)).build();
+                    case "--cpu-time" -> o.limits = o.limits.toBuilder().cpuTime(duration(value(args, ++i, a), a)).build();
+                    case "--wall-time" -> o.limits = o.limits.toBuilder().wallTime(duration(value(args, ++i, a), a)).build();
+                    case "--output-limit" -> o.limits = o.limits.toBuilder().outputBytes(size(value(args, ++i, a), a)).build();
+                    case "--rlimit" -> o.limits = rlimit(o.limits, value(args, ++i, a));
                     case "-c", "--command" -> o.setCommand(splitCommand(value(args, ++i, a)));
                     case "--" -> {
                         o.setCommand(Arrays.asList(args).subList(i + 1, args.length));
@@ -153,8 +209,10 @@ public final class CrabcanCli {
         }
 
         Sandbox toSandbox() {
-            Sandbox.Builder b = Sandbox.builder().uid(uid).command(command)
-                    .stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit());
+            // With an output limit the output is captured, to be cut at the limit.
+            Stdio out = limits.outputBytes().isPresent() ? Stdio.pipe() : Stdio.inherit();
+            Sandbox.Builder b = Sandbox.builder().uid(uid).command(command).limits(limits)
+                    .stdin(Stdio.inherit()).stdout(out).stderr(out);
             if (rootfs != null) {
                 b.rootfs(rootfs).rootfsWritable(writableRootfs);
             } else if (writableRootfs) {
@@ -185,6 +243,77 @@ public final class CrabcanCli {
                 throw new IllegalArgumentException("option " + flag + " needs a value");
             }
             return args[i];
+        }
+
+        private static final java.util.regex.Pattern SIZE = java.util.regex.Pattern.compile("(\\d+)([kKmMgG]?)[bB]?");
+        private static final java.util.regex.Pattern DURATION = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m)");
+
+        /** "512", "64k", "256m", "2g" (binary units). */
+        static long size(String s, String flag) {
+            java.util.regex.Matcher m = SIZE.matcher(s);
+            if (!m.matches()) {
+                throw new IllegalArgumentException(flag + " wants a size such as 256m or 1g, got '" + s + "'");
+            }
+            int shift = switch (m.group(2).toLowerCase(java.util.Locale.ROOT)) {
+                case "k" -> 10;
+                case "m" -> 20;
+                case "g" -> 30;
+                default -> 0;
+            };
+            try {
+                return Math.multiplyExact(Long.parseLong(m.group(1)), 1L << shift);
+            } catch (ArithmeticException | NumberFormatException e) {
+                throw new IllegalArgumentException(flag + " size '" + s + "' is too large");
+            }
+        }
+
+        /** "500ms", "2s", "1.5s", "1m". */
+        static java.time.Duration duration(String s, String flag) {
+            java.util.regex.Matcher m = DURATION.matcher(s);
+            if (!m.matches()) {
+                throw new IllegalArgumentException(flag + " wants a duration such as 500ms, 2s or 1m, got '" + s + "'");
+            }
+            double n = Double.parseDouble(m.group(1));
+            double millis = switch (m.group(2)) {
+                case "ms" -> n;
+                case "s" -> n * 1000;
+                default -> n * 60_000;
+            };
+            return java.time.Duration.ofNanos(Math.round(millis * 1_000_000));
+        }
+
+        static int integer(String s, String flag) {
+            try {
+                return Integer.parseInt(s);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(flag + " wants a whole number, got '" + s + "'");
+            }
+        }
+
+        static double decimal(String s, String flag) {
+            try {
+                return Double.parseDouble(s);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(flag + " wants a number such as 0.5 or 2, got '" + s + "'");
+            }
+        }
+
+        /** NAME=SOFT or NAME=SOFT:HARD, e.g. NOFILE=64 or CORE=0. */
+        static Limits rlimit(Limits limits, String spec) {
+            int eq = spec.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("--rlimit wants NAME=SOFT[:HARD], got '" + spec + "'");
+            }
+            Rlimit r;
+            try {
+                r = Rlimit.valueOf(spec.substring(0, eq).toUpperCase(java.util.Locale.ROOT).replaceFirst("^RLIMIT_", ""));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--rlimit: unknown resource '" + spec.substring(0, eq)
+                        + "'; use one of " + java.util.Arrays.toString(Rlimit.values()));
+            }
+            String[] v = spec.substring(eq + 1).split(":", 2);
+            long soft = size(v[0], "--rlimit " + r);
+            return limits.toBuilder().rlimit(r, soft, v.length > 1 ? size(v[1], "--rlimit " + r) : soft).build();
         }
 
         private static int parseUid(String s) {

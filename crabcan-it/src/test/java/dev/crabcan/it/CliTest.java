@@ -86,4 +86,30 @@ class CliTest {
         assertThat(ok.stderr()).contains("Container hostname is now").contains("Binding /usr/lib64 at /lib64")
                 .contains("Pivoting root").contains("Unmounting old root").contains("Starting container with command /bash");
     }
+
+    @Test
+    void limitsAndTheJsonResult(@TempDir Path dir) throws Exception {
+        Run wall = cli("", dir, "--json", "--wall-time", "200ms", "--", "/bin/sleep", "5");
+        assertThat(wall.status()).isEqualTo(137);
+        assertThat(wall.stderr().trim()).startsWith("{\"exitCode\":null,\"signal\":9,\"verdict\":\"WALL_TIME_LIMIT\"")
+                .contains("\"wallTimeMs\":").contains("\"stdoutTruncated\":false").endsWith("}");
+
+        Path result = dir.resolve("result.json");
+        Run output = cli("", dir, "--result", result.toString(), "--output-limit", "4", "--", "/bin/sh", "-c",
+                "echo hello world");
+        assertThat(output.stdout()).isEqualTo("hell");
+        assertThat(Files.readString(result)).contains("\"verdict\":\"OUTPUT_LIMIT\"").contains("\"stdoutTruncated\":true");
+
+        Run exit = cli("", dir, "--json", "--rlimit", "NOFILE=9", "--", "/bin/sh", "-c", "ulimit -n; exit 3");
+        assertThat(exit.status()).isEqualTo(3);
+        assertThat(exit.stdout()).isEqualTo("9\n");
+        assertThat(exit.stderr()).contains("\"exitCode\":3,\"signal\":null,\"verdict\":\"NONZERO_EXIT\"");
+
+        Run missing = cli("", dir, "--json", "-c", "/nope");
+        assertThat(missing.status()).isEqualTo(127);
+        assertThat(missing.stderr()).contains("{\"exitCode\":null,\"signal\":null,\"verdict\":\"SETUP_ERROR\",\"error\":");
+
+        assertThat(cli("", dir, "--memory", "lots", "-c", "/bin/true").stderr())
+                .startsWith("crabcan: --memory wants a size such as 256m or 1g, got 'lots'");
+    }
 }

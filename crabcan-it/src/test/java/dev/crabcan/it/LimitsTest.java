@@ -153,4 +153,24 @@ class LimitsTest {
                 .isInstanceOf(SandboxException.class).hasMessageContaining("permission denied for uid")
                 .hasMessageContaining("crabcan.cgroup.parent");
     }
+
+    @Test
+    void cgroupV2DriverOnTheUnifiedHierarchy(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isRoot() && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
+                "needs root and this host's hybrid layout");
+        Process jvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
+                "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), "-Dcrabcan.cgroup.version=2",
+                CgroupV2Probe.class.getName()).redirectErrorStream(true).start();
+        List<String> lines = new String(jvm.getInputStream().readAllBytes()).lines().toList();
+        assertThat(jvm.waitFor()).as("%s", lines).isZero();
+        assertThat(lines.get(0)).contains("\"verdict\":\"CPU_TIME_LIMIT\"");
+        long cpuMs = Long.parseLong(lines.get(0).replaceAll(".*\"cpuTimeMs\":(\\d+).*", "$1"));
+        assertThat(cpuMs).isBetween(300L, 360L);
+        assertThat(lines.get(1)).contains("the cgroup v2 controllers [memory] are not available");
+        try (Stream<Path> s = Files.list(Path.of("/sys/fs/cgroup/unified"))) {
+            assertThat(s.map(p -> p.getFileName().toString()))
+                    .noneMatch(n -> n.equals("crabcan-" + jvm.pid()));
+        }
+    }
 }
