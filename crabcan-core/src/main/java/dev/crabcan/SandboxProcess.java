@@ -117,7 +117,7 @@ public final class SandboxProcess extends Process {
         return new Finished(outcome, usage, limitKill.get());
     }
 
-    /** Kills what may exist and closes our ends of the pipes, after a failed start. */
+    /** Kills what may exist and closes our ends of the pipes, after a failed start (Sandbox.start removes the cgroup). */
     private void abandon() {
         destroy();
         for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
@@ -126,9 +126,6 @@ public final class SandboxProcess extends Process {
             } catch (IOException ignored) {
                 // Nothing to save: the sandbox never ran.
             }
-        }
-        if (cgroup != null) {
-            session.ended().whenComplete((o, e) -> cgroup.remove());
         }
     }
 

@@ -173,4 +173,21 @@ class LimitsTest {
                     .noneMatch(n -> n.equals("crabcan-" + jvm.pid()));
         }
     }
+
+    @Test
+    void cgroupIsRemovedOnFailedStartsAndOnDestroy() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        Limits limits = Limits.builder().memory(64L << 20).pids(10).build();
+        assertThatThrownBy(() -> Sandbox.builder().limits(limits).command("/no/such/command").build().start())
+                .isInstanceOf(dev.crabcan.CommandNotFoundException.class);
+        assertThat(sandboxCgroups()).isEmpty();
+        assertThatThrownBy(() -> Sandbox.builder().limits(limits).workingDirectory("/nope").command("/bin/true")
+                .build().start()).isInstanceOf(dev.crabcan.SandboxSetupException.class);
+        assertThat(sandboxCgroups()).isEmpty();
+        var p = Sandbox.builder().limits(limits).command("/bin/sleep", "30").build().start();
+        assertThat(sandboxCgroups()).hasSizeGreaterThanOrEqualTo(1);
+        p.destroy();
+        assertThat(p.waitForStatus().signal()).isEqualTo(9);
+        assertThat(p.verdict()).isEqualTo(Verdict.SIGNALED);
+    }
 }
