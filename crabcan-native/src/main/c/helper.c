@@ -1,5 +1,10 @@
 /*
- * crabcan-helper: carries out one sandbox plan prepared by the Java side.
+ * crabcan-helper: carries out sandbox plans prepared by the Java side.
+ *
+ * One helper per JVM runs as a zygote ("crabcan-helper --zygote SOCKET"): it connects to the
+ * JVM's socket, says "ZYGOTE", and for each line "<token>" the JVM sends it forks a sandbox
+ * helper, which connects to the same socket, says "SANDBOX <token>", reads one plan and
+ * carries it out. Forking the zygote is much cheaper than the JVM starting a process.
  *
  * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
  * argv, env); this program only executes the plan in a fixed order and reports
@@ -66,7 +71,7 @@
 enum tag {
     T_CONFIG = 1, T_UID_MAP, T_GID_MAP, T_IDMAP_UID_MAP, T_IDMAP_GID_MAP, T_HOSTNAME,
     T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
-    T_CWD, T_SEARCH_PATH, T_CGROUP,
+    T_CWD, T_SEARCH_PATH, T_CGROUP, T_STDIO,
 };
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
@@ -116,6 +121,7 @@ struct plan {
     size_t n_mounts;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
+    struct { uint32_t flags, mode; const char *path; } stdio[3]; /* path NULL: keep the zygote's fd */
     char *argv[MAX_ARGS + 1];
     size_t argc;
     char *envp[MAX_ENV + 1];
@@ -307,6 +313,15 @@ static void parse_plan(uint32_t total)
                 fail("plan", E2BIG, "more than %d cgroups", MAX_CGROUPS);
             plan.cgroup_procs[plan.n_cgroups++] = get_str(p, len, tag);
             break;
+        case T_STDIO: {
+            if (len < 13 || get32(p) > 2)
+                fail("plan", EINVAL, "bad stdio record");
+            uint32_t fd = get32(p);
+            plan.stdio[fd].flags = get32(p + 4);
+            plan.stdio[fd].mode = get32(p + 8);
+            plan.stdio[fd].path = get_str(p + 12, len - 12, tag);
+            break;
+        }
         case T_ARG:
             if (plan.argc == MAX_ARGS)
                 fail("plan", E2BIG, "more than %d arguments", MAX_ARGS);
@@ -954,8 +969,23 @@ static int connect_control(const char *path)
     strcpy(addr.sun_path, path);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
-        _exit(2); /* no channel to report on; the Java side sees the exit status */
+        _exit(2); /* no channel to report on; the Java side sees the connection missing */
     return s;
+}
+
+/* The sandbox's stdin, stdout and stderr: the JVM's pipe ends (/proc/PID/fd/N), files, or ours. */
+static void open_stdio(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (!plan.stdio[fd].path)
+            continue;
+        int f = open(plan.stdio[fd].path, (int)plan.stdio[fd].flags | O_CLOEXEC, (mode_t)plan.stdio[fd].mode);
+        if (f < 0)
+            fail("stdio", errno, "open %s for fd %d", plan.stdio[fd].path, fd);
+        if (dup2(f, fd) < 0)
+            fail("stdio", errno, "dup2 onto fd %d", fd);
+        close(f);
+    }
 }
 
 /* Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes away. */
@@ -999,13 +1029,13 @@ static int supervise(int sock, int report_rd, pid_t init)
     return status;
 }
 
-int main(int argc, char **argv)
+/* One sandbox: read its plan, carry it out, report until it is gone. */
+static int sandbox_helper(const char *path, const char *token)
 {
-    if (argc != 2)
-        return 2;
-    int sock = connect_control(argv[1]);
+    int sock = connect_control(path);
     report_fd = sock;
     report_is_socket = 1;
+    emit("SANDBOX\t%s", token);
 
     uint32_t header[2];
     read_exact(sock, header, sizeof header);
@@ -1014,6 +1044,7 @@ int main(int argc, char **argv)
     read_exact(sock, plan_buf, header[1]);
     plan.root_fd = -1;
     parse_plan(header[1]);
+    open_stdio();
 
     /* Root's supplementary groups would otherwise follow it into the sandbox. */
     if (geteuid() == 0 && setgroups(0, NULL) < 0)
@@ -1067,4 +1098,51 @@ int main(int argc, char **argv)
     int status = supervise(sock, report[0], init);
     emit("END\t%d", status);
     return 0;
+}
+
+/* The JVM's long-lived helper: a sandbox helper for each token, until the JVM goes away. */
+static int zygote(const char *path)
+{
+    int sock = connect_control(path);
+    report_fd = sock;
+    report_is_socket = 1;
+    emit("ZYGOTE");
+    /* Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. */
+    signal(SIGCHLD, SIG_IGN);
+    char buf[256];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(sock, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        have += (size_t)n;
+        char *nl;
+        while ((nl = memchr(buf, '\n', have)) != NULL) {
+            *nl = '\0';
+            pid_t pid = fork();
+            if (pid == 0) {
+                close(sock);
+                signal(SIGCHLD, SIG_DFL);
+                _exit(sandbox_helper(path, buf));
+            }
+            if (pid < 0) {
+                char token[256];
+                emit("FORKFAIL\t%s\t%d", esc(buf, token, sizeof token), errno);
+            }
+            size_t used = (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, have - used);
+            have -= used;
+        }
+        if (have == sizeof buf)
+            return 2; /* no token is that long: not our JVM talking */
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "--zygote") != 0)
+        return 2;
+    return zygote(argv[2]);
 }

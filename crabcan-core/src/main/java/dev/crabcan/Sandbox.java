@@ -208,9 +208,9 @@ public final class Sandbox {
                 host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
         SandboxCgroup cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
         try {
-            byte[] plan = PlanCompiler.compile(this, host, runtime.runDir(), name,
-                    cgroup == null ? List.of() : cgroup.procsFiles());
-            Launcher.Launched launched = runtime.launcher().launch(plan, stdin, stdout, stderr);
+            List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
+            Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
+                    runtime.runDir(), name, cgroupProcs, io), stdin, stdout, stderr);
             return SandboxProcess.awaitStart(this, launched, cgroup);
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {

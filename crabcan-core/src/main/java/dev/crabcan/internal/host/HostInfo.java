@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import jnr.ffi.LibraryLoader;
 
 /** Facts about the host that decide how a sandbox is set up, read once per JVM. */
 public final class HostInfo {
@@ -15,12 +14,6 @@ public final class HostInfo {
 
     /** The host id a root caller's sandbox runs as: never host root. */
     public static final int ROOT_CALLER_HOST_ID = 65534;
-
-    public interface LibC {
-        int geteuid();
-
-        int getegid();
-    }
 
     private static volatile HostInfo instance;
 
@@ -42,8 +35,8 @@ public final class HostInfo {
     public static HostInfo get() {
         HostInfo h = instance;
         if (h == null) {
-            LibC libc = LibraryLoader.create(LibC.class).load("c");
-            h = new HostInfo(libc.geteuid(), libc.getegid(), readOr("/proc/sys/kernel/osrelease", "0.0"));
+            h = new HostInfo(LibC.INSTANCE.geteuid(), LibC.INSTANCE.getegid(),
+                    readOr("/proc/sys/kernel/osrelease", "0.0"));
             instance = h;
         }
         return h;
@@ -65,8 +58,13 @@ public final class HostInfo {
         return KernelVersion.parse(release);
     }
 
-    /** Throws with every reason this host cannot run sandboxes, or returns quietly. */
+    private volatile boolean supported;
+
+    /** Throws with every reason this host cannot run sandboxes, or returns quietly (and then, cheaply, ever after). */
     public void requireSupported() throws UnsupportedHostException {
+        if (supported) {
+            return;
+        }
         List<String> reasons = new ArrayList<>();
         String arch = System.getProperty("os.arch");
         if (!System.getProperty("os.name").equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
@@ -80,6 +78,7 @@ public final class HostInfo {
         if (!reasons.isEmpty()) {
             throw new UnsupportedHostException("this host cannot run sandboxes: " + String.join("; ", reasons));
         }
+        supported = true;
     }
 
     /**

@@ -42,7 +42,7 @@ public final class HelperRuntime {
     private HelperRuntime(Path helper, Path runDir) {
         this.helper = helper;
         this.runDir = runDir;
-        this.launcher = new HelperLauncher(helper, runDir);
+        this.launcher = new ZygoteLauncher(helper, runDir);
     }
 
     public static synchronized HelperRuntime get() throws SandboxException {

@@ -2,18 +2,24 @@ package dev.crabcan.internal.launch;
 
 import dev.crabcan.SandboxException;
 import dev.crabcan.Stdio;
+import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.util.List;
+import java.util.function.Function;
 
 /**
- * Starts a helper run of one plan. Kept behind an interface so that a long-lived helper that
- * clones sandboxes on request can replace the process-per-sandbox launcher without touching
- * the API.
+ * Starts a helper run of one plan. Kept behind an interface so that how helpers are started
+ * (today: forked by one long-lived zygote per JVM) can change without touching the API.
  */
 public interface Launcher {
 
-    /** The running sandbox's control session and its standard streams (null when not piped). */
+    /** The running sandbox's control session and its standard streams (null streams when not piped). */
     record Launched(Session session, OutputStream stdin, InputStream stdout, InputStream stderr) {}
 
-    Launched launch(byte[] plan, Stdio stdin, Stdio stdout, Stdio stderr) throws SandboxException;
+    /**
+     * Launches the plan that {@code plan} compiles once it knows where the sandbox's stdio comes from.
+     */
+    Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout, Stdio stderr)
+            throws SandboxException;
 }

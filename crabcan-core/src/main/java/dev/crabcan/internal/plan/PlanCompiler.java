@@ -6,6 +6,7 @@ import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
+import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Tmpfs;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
@@ -35,15 +36,23 @@ public final class PlanCompiler {
 
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
 
+    /** Nearly every sandbox uses the default filter: compile it once. */
+    private static final byte[] DEFAULT_FILTER = BpfCompiler.compile(SeccompPolicy.defaultPolicy());
+
     private PlanCompiler() {}
 
-    /** The plan of a sandbox without a cgroup of its own. */
-    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
-        return compile(s, host, runDir, hostname, List.of());
-    }
+    /**
+     * Where one of the sandbox's fds 0, 1, 2 comes from: the helper opens path with these open(2)
+     * flags and mode. A null path keeps the helper's own fd, which is the JVM's.
+     */
+    public record StdioSource(int fd, int flags, int mode, String path) {}
 
-    /** The plan; cgroupProcs are the cgroup.procs files the helper puts the sandbox's init into. */
-    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs) {
+    /**
+     * The plan. cgroupProcs are the cgroup.procs files the helper puts the sandbox's init into;
+     * stdio says where fds 0, 1 and 2 come from (the launcher's choice).
+     */
+    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs,
+            List<StdioSource> stdio) {
         PlanWriter w = new PlanWriter();
         int options = OPT_LOOPBACK_UP | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0)
                 | (s.keepTerminal() ? 0 : OPT_SETSID);
@@ -59,6 +68,7 @@ public final class PlanCompiler {
         w.ints(T_CONFIG, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
                 | cgroupNs, options);
         cgroupProcs.forEach(p -> w.string(T_CGROUP, p.toString()));
+        stdio.stream().filter(io -> io.path() != null).forEach(io -> w.stdio(io.fd(), io.flags(), io.mode(), io.path()));
 
         // A root caller's sandbox runs as an unprivileged host id; a rootless one as the caller.
         int hostUid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();
@@ -143,7 +153,7 @@ public final class PlanCompiler {
         long held = uid == 0 ? kept : 0;
         w.longs(T_CAPS, kept, held, held, 0, 0);
         s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
-        byte[] filter = BpfCompiler.compile(s.seccomp());
+        byte[] filter = s.seccomp().equals(SeccompPolicy.defaultPolicy()) ? DEFAULT_FILTER : BpfCompiler.compile(s.seccomp());
         if (filter.length > 0) {
             w.bytes(T_SECCOMP, filter);
         }

@@ -76,7 +76,7 @@ class PlanCompilerTest {
 
     /** The plan of a sandbox without a cgroup of its own. */
     private static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
-        return PlanCompiler.compile(s, host, runDir, hostname, List.of());
+        return PlanCompiler.compile(s, host, runDir, hostname, List.of(), List.of());
     }
 
     private static Plan plan(Sandbox s, HostInfo host) {
@@ -172,7 +172,7 @@ class PlanCompilerTest {
     void inACgroupTheCgroupNamespaceIsUnsharedOnceInitIsInIt(boolean root) {
         List<Path> procs = List.of(Path.of("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs"),
                 Path.of("/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs"));
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, procs));
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, procs, List.of()));
         assertThat(p.cgroupProcs()).containsExactly("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs",
                 "/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs");
         // Six namespaces at clone, the cgroup one later (rooted at the sandbox's cgroup).
@@ -1003,7 +1003,7 @@ class PlanCompilerTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 19, 99, -1, 5 | 0x100})
+    @ValueSource(ints = {0, 20, 99, -1, 5 | 0x100})
     void decoderRejectsUnknownTags(int tag) {
         byte[] plan = withHeader(concat(body(validPlan()), record(tag, new byte[] {'x', 0})));
         assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class)

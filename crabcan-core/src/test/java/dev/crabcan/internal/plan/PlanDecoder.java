@@ -57,10 +57,13 @@ final class PlanDecoder {
 
     record Rlimit(int resource, long soft, long hard) {}
 
+    /** Where a sandbox fd comes from (T_STDIO). */
+    record Stdio(int fd, int flags, int mode, String path) {}
+
     record Plan(int cloneFlags, int options, String uidMap, String gidMap, String idmapUidMap, String idmapGidMap,
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
-            List<Rlimit> rlimits, List<String> cgroupProcs, List<String> argv, List<String> env, String cwd,
+            List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath) {
 
         /** The mounts whose target is {@code target}, in plan order. */
@@ -125,6 +128,7 @@ final class PlanDecoder {
         final List<Mount> mounts = new ArrayList<>();
         final List<Rlimit> rlimits = new ArrayList<>();
         final List<String> cgroupProcs = new ArrayList<>();
+        final List<Stdio> stdio = new ArrayList<>();
         final List<String> argv = new ArrayList<>();
         final List<String> env = new ArrayList<>();
 
@@ -155,12 +159,13 @@ final class PlanDecoder {
             return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, root,
                     Collections.unmodifiableList(mounts), uid, gid, capBounding, capEffective, capPermitted,
                     capInheritable, capAmbient, seccomp, Collections.unmodifiableList(rlimits),
-                    Collections.unmodifiableList(cgroupProcs),
+                    Collections.unmodifiableList(cgroupProcs), Collections.unmodifiableList(stdio),
                     Collections.unmodifiableList(argv), Collections.unmodifiableList(env), cwd, searchPath);
         }
 
         private void record(int tag, int p, int len) {
-            boolean repeatable = tag == T_MOUNT || tag == T_RLIMIT || tag == T_CGROUP || tag == T_ARG || tag == T_ENV;
+            boolean repeatable = tag == T_MOUNT || tag == T_RLIMIT || tag == T_CGROUP || tag == T_STDIO || tag == T_ARG
+                    || tag == T_ENV;
             if (!repeatable && tag >= T_CONFIG && tag <= T_CGROUP && !seen.add(tag)) {
                 throw new BadPlanException("record " + tag + " appears twice");
             }
@@ -238,6 +243,13 @@ final class PlanDecoder {
                         throw new BadPlanException("more than " + MAX_CGROUPS + " cgroups");
                     }
                     cgroupProcs.add(string(p, len, tag));
+                }
+                case T_STDIO -> {
+                    if (len < 13 || body.getInt(p) < 0 || body.getInt(p) > 2) {
+                        throw new BadPlanException("bad stdio record");
+                    }
+                    stdio.add(new Stdio(body.getInt(p), body.getInt(p + 4), body.getInt(p + 8),
+                            string(p + 12, len - 12, tag)));
                 }
                 case T_ARG -> {
                     if (argv.size() == MAX_ARGS) {

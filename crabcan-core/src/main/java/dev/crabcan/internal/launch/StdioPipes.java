@@ -1,0 +1,120 @@
+package dev.crabcan.internal.launch;
+
+import dev.crabcan.SandboxException;
+import dev.crabcan.Stdio;
+import dev.crabcan.internal.host.LibC;
+import dev.crabcan.internal.plan.PlanCompiler.StdioSource;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The sandbox's stdio when the JVM did not create the helper process: pipes made here with
+ * pipe2(), whose sandbox ends the helper opens through /proc/JVM-PID/fd/N (the same pipe, no
+ * descriptor passing needed), while the JVM keeps the other ends as ordinary streams opened
+ * through /proc/self/fd/N. INHERIT keeps the helper's own descriptors, which are the JVM's.
+ */
+final class StdioPipes {
+    private static final int O_RDONLY = 0, O_WRONLY = 01, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000;
+    private static final long JVM_PID = ProcessHandle.current().pid();
+
+    final List<StdioSource> sources = new ArrayList<>();
+    OutputStream stdin = OutputStream.nullOutputStream();
+    InputStream stdout = InputStream.nullInputStream();
+    InputStream stderr = InputStream.nullInputStream();
+    /** The raw pipe ends the helper opens; closed once it has. */
+    private final List<Integer> sandboxEnds = new ArrayList<>();
+
+    static StdioPipes open(Stdio in, Stdio out, Stdio err) throws SandboxException {
+        StdioPipes p = new StdioPipes();
+        try {
+            p.stdin = p.input(in);
+            p.stdout = p.output(1, out);
+            p.stderr = p.output(2, err);
+            return p;
+        } catch (IOException | RuntimeException e) {
+            p.closeAll();
+            throw new SandboxException("cannot create the sandbox's stdio pipes: " + e, e);
+        }
+    }
+
+    private OutputStream input(Stdio s) throws IOException {
+        switch (s.kind()) {
+            case PIPE, BYTES -> {
+                int[] fds = pipe();
+                sandboxEnds.add(fds[0]);
+                sources.add(new StdioSource(0, O_RDONLY, 0, "/proc/" + JVM_PID + "/fd/" + fds[0]));
+                return (OutputStream) jvmEnd(fds[1], false);
+            }
+            case INHERIT -> sources.add(new StdioSource(0, 0, 0, null));
+            case DISCARD -> sources.add(new StdioSource(0, O_RDONLY, 0, "/dev/null"));
+            case READ_FILE -> sources.add(new StdioSource(0, O_RDONLY, 0, s.file().toAbsolutePath().toString()));
+            default -> throw new IllegalArgumentException("not an input: " + s);
+        }
+        return OutputStream.nullOutputStream();
+    }
+
+    private InputStream output(int fd, Stdio s) throws IOException {
+        switch (s.kind()) {
+            case PIPE -> {
+                int[] fds = pipe();
+                sandboxEnds.add(fds[1]);
+                sources.add(new StdioSource(fd, O_WRONLY, 0, "/proc/" + JVM_PID + "/fd/" + fds[1]));
+                return (InputStream) jvmEnd(fds[0], true);
+            }
+            case INHERIT -> sources.add(new StdioSource(fd, 0, 0, null));
+            case DISCARD -> sources.add(new StdioSource(fd, O_WRONLY, 0, "/dev/null"));
+            case WRITE_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_TRUNC, 0666,
+                    s.file().toAbsolutePath().toString()));
+            case APPEND_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_APPEND, 0666,
+                    s.file().toAbsolutePath().toString()));
+            default -> throw new IllegalArgumentException("not an output: " + s);
+        }
+        return InputStream.nullInputStream();
+    }
+
+    private static int[] pipe() throws IOException {
+        int[] fds = new int[2];
+        if (LibC.INSTANCE.pipe2(fds, LibC.O_CLOEXEC) != 0) {
+            throw new IOException("pipe2 failed");
+        }
+        return fds;
+    }
+
+    /**
+     * A Java stream on our end of the pipe, opened afresh through /proc so the JDK owns it.
+     * Reads are buffered as for the JDK's own process streams, which also keeps
+     * FileInputStream.readAllBytes from seeking on a pipe (Java 17 fails with "Illegal seek").
+     */
+    private static java.io.Closeable jvmEnd(int fd, boolean read) throws IOException {
+        try {
+            String path = "/proc/self/fd/" + fd;
+            return read ? new java.io.BufferedInputStream(new FileInputStream(path)) : new FileOutputStream(path);
+        } finally {
+            LibC.INSTANCE.close(fd);
+        }
+    }
+
+    /** Closes the pipe ends meant for the sandbox, once the helper has its own. */
+    void closeSandboxEnds() {
+        synchronized (sandboxEnds) {
+            sandboxEnds.forEach(LibC.INSTANCE::close);
+            sandboxEnds.clear();
+        }
+    }
+
+    void closeAll() {
+        closeSandboxEnds();
+        for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // A pipe end we no longer need.
+            }
+        }
+    }
+}

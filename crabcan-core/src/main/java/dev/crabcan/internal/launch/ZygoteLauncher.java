@@ -1,0 +1,224 @@
+package dev.crabcan.internal.launch;
+
+import dev.crabcan.SandboxException;
+import dev.crabcan.Stdio;
+import dev.crabcan.internal.plan.PlanCompiler;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One long-lived helper process per JVM (the zygote), started once with ProcessBuilder, forks
+ * a sandbox helper for each launch: no process start, exec or JDK reaper thread per sandbox.
+ * Every helper connects back to this JVM's control socket and names itself (ZYGOTE, or SANDBOX
+ * with the token of its launch); an acceptor thread hands each connection to its launch.
+ */
+final class ZygoteLauncher implements Launcher {
+    private static final Logger log = LoggerFactory.getLogger(ZygoteLauncher.class);
+    private static final long CONNECT_TIMEOUT_MS = 10_000;
+    private static final String ZYGOTE = "ZYGOTE";
+
+    private final Path helper;
+    private final Path socket;
+    private final AtomicLong tokens = new AtomicLong();
+    private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
+    private ServerSocketChannel server;
+    private Process zygote;
+    private SocketChannel zygoteChannel;
+
+    ZygoteLauncher(Path helper, Path runDir) {
+        this.helper = helper;
+        this.socket = runDir.resolve("control.sock");
+    }
+
+    @Override
+    public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
+            Stdio stderr) throws SandboxException {
+        StdioPipes io = StdioPipes.open(stdin, stdout, stderr);
+        String token = Long.toString(tokens.incrementAndGet());
+        CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
+        pending.put(token, connected);
+        SocketChannel channel = null;
+        try {
+            byte[] bytes = plan.apply(io.sources);
+            requestHelper(token);
+            channel = await(connected, "the sandbox helper");
+            channel.write(ByteBuffer.wrap(bytes));
+            Session session = new Session(channel);
+            session.started().whenComplete((s, e) -> io.closeSandboxEnds());
+            Monitor.watch(session);
+            if (stdin.kind() == Stdio.Kind.BYTES) {
+                feed(io.stdin, stdin.bytes());
+                io.stdin = java.io.OutputStream.nullOutputStream();
+            }
+            return new Launched(session, io.stdin, io.stdout, io.stderr);
+        } catch (IOException | RuntimeException e) {
+            pending.remove(token);
+            io.closeAll();
+            closeQuietly(channel);
+            throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper: " + e, e);
+        }
+    }
+
+    /** Asks the zygote for a sandbox helper, starting (or restarting) the zygote if needed. */
+    private synchronized void requestHelper(String token) throws SandboxException {
+        for (int attempt = 0; ; attempt++) {
+            ensureZygote();
+            try {
+                zygoteChannel.write(ByteBuffer.wrap((token + "\n").getBytes(StandardCharsets.US_ASCII)));
+                return;
+            } catch (IOException e) {
+                if (attempt > 0) {
+                    throw new SandboxException("the helper zygote is not responding: " + e, e);
+                }
+                log.warn("the helper zygote went away ({}); starting a new one", e.toString());
+                stopZygote();
+            }
+        }
+    }
+
+    private void ensureZygote() throws SandboxException {
+        if (zygote != null && zygote.isAlive() && zygoteChannel.isOpen()) {
+            return;
+        }
+        stopZygote();
+        try {
+            if (server == null) {
+                Files.deleteIfExists(socket);
+                server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                server.bind(UnixDomainSocketAddress.of(socket));
+                Thread acceptor = new Thread(this::acceptLoop, "crabcan-accept");
+                acceptor.setDaemon(true);
+                acceptor.start();
+            }
+            CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
+            pending.put(ZYGOTE, connected);
+            // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
+            ProcessBuilder pb = new ProcessBuilder(helper.toString(), "--zygote", socket.toString()).inheritIO();
+            pb.environment().clear();
+            try {
+                zygote = pb.start();
+            } catch (IOException e) {
+                throw new SandboxException("cannot execute the helper " + helper + " (" + e.getMessage() + "); if its "
+                        + "directory is on a noexec mount, choose another with -D" + HelperRuntime.CACHE_PROPERTY
+                        + "=DIR or " + HelperRuntime.CACHE_ENV, e);
+            }
+            zygoteChannel = await(connected, "the helper zygote");
+        } catch (IOException e) {
+            throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper zygote: " + e, e);
+        }
+    }
+
+    private void stopZygote() {
+        closeQuietly(zygoteChannel);
+        zygoteChannel = null;
+        if (zygote != null) {
+            zygote.destroyForcibly();
+            zygote = null;
+        }
+    }
+
+    /** Waits for a helper's connection, giving up early if the zygote is gone. */
+    private SocketChannel await(CompletableFuture<SocketChannel> connected, String what) throws SandboxException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MS);
+        while (true) {
+            try {
+                return connected.get(50, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                Process z = zygote;
+                if (z == null || !z.isAlive()) {
+                    throw new SandboxException(what + " did not connect: the helper zygote exited"
+                            + (z == null ? "" : " with status " + z.exitValue()));
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new SandboxException(what + " did not connect within " + CONNECT_TIMEOUT_MS + " ms");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SandboxException("interrupted while waiting for " + what);
+            } catch (ExecutionException e) {
+                throw new SandboxException(what + " failed to connect: " + e.getCause(), e.getCause());
+            }
+        }
+    }
+
+    private void acceptLoop() {
+        while (true) {
+            SocketChannel ch;
+            try {
+                ch = server.accept();
+            } catch (IOException e) {
+                log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+                return;
+            }
+            try {
+                String hello = readLine(ch);
+                String key = hello.equals(ZYGOTE) ? ZYGOTE : hello.startsWith("SANDBOX\t") ? hello.substring(8) : null;
+                CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
+                if (f == null) {
+                    log.warn("unexpected connection on {}: '{}'", socket, hello);
+                    ch.close();
+                } else {
+                    f.complete(ch);
+                }
+            } catch (IOException e) {
+                closeQuietly(ch);
+            }
+        }
+    }
+
+    /** The helper's first line; it is short, so reading a byte at a time costs nothing. */
+    private static String readLine(SocketChannel ch) throws IOException {
+        StringBuilder line = new StringBuilder();
+        ByteBuffer one = ByteBuffer.allocate(1);
+        while (line.length() < 256) {
+            one.clear();
+            if (ch.read(one) < 0) {
+                throw new IOException("closed before saying who it is");
+            }
+            char c = (char) one.get(0);
+            if (c == '\n') {
+                return line.toString();
+            }
+            line.append(c);
+        }
+        throw new IOException("first line too long");
+    }
+
+    private static void feed(java.io.OutputStream in, byte[] bytes) {
+        IoThreads.pool().execute(() -> {
+            try (in) {
+                in.write(bytes);
+            } catch (IOException e) {
+                log.debug("stdin closed before all {} bytes were written: {}", bytes.length, e.toString());
+            }
+        });
+    }
+
+    private static void closeQuietly(SocketChannel channel) {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                log.debug("closing a control channel: {}", e.toString());
+            }
+        }
+    }
+}
