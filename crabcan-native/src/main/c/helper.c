@@ -2,9 +2,10 @@
  * crabcan-helper: carries out sandbox plans prepared by the Java side.
  *
  * One helper per JVM runs as a zygote ("crabcan-helper --zygote SOCKET"): it connects to the
- * JVM's socket, says "ZYGOTE", and for each line "<token>" the JVM sends it forks a sandbox
- * helper, which connects to the same socket, says "SANDBOX <token>", reads one plan and
- * carries it out. Forking the zygote is much cheaper than the JVM starting a process.
+ * JVM's socket, says "ZYGOTE", and reads requests: a u32 token, then a plan. For each it forks
+ * a sandbox helper, which already holds the plan, connects to the same socket, says
+ * "SANDBOX <token>" and carries the plan out. Forking the zygote is much cheaper than the JVM
+ * starting a process, and the sandbox helper never waits for the JVM.
  *
  * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
  * argv, env); this program only executes the plan in a fixed order and reports
@@ -340,7 +341,8 @@ static void parse_plan(uint32_t total)
         fail("plan", EINVAL, "incomplete plan");
 }
 
-static void read_exact(int fd, void *buf, size_t len)
+/* Reads len bytes; false at end of file or on error. */
+static int read_exact(int fd, void *buf, size_t len)
 {
     uint8_t *p = buf;
     while (len > 0) {
@@ -348,10 +350,11 @@ static void read_exact(int fd, void *buf, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            fail("plan", n == 0 ? EPIPE : errno, "reading the plan from the control socket");
+            return 0;
         p += n;
         len -= (size_t)n;
     }
+    return 1;
 }
 
 /* ---- paths inside the new root ------------------------------------------ */
@@ -1029,21 +1032,15 @@ static int supervise(int sock, int report_rd, pid_t init)
     return status;
 }
 
-/* One sandbox: read its plan, carry it out, report until it is gone. */
-static int sandbox_helper(const char *path, const char *token)
+/* One sandbox: carry out the plan the zygote read, report until it is gone. */
+static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
 {
     int sock = connect_control(path);
     report_fd = sock;
     report_is_socket = 1;
-    emit("SANDBOX\t%s", token);
-
-    uint32_t header[2];
-    read_exact(sock, header, sizeof header);
-    if (header[0] != PLAN_MAGIC || header[1] > PLAN_MAX)
-        fail("plan", EINVAL, "bad plan header (helper and library versions differ?)");
-    read_exact(sock, plan_buf, header[1]);
+    emit("SANDBOX\t%u", token);
     plan.root_fd = -1;
-    parse_plan(header[1]);
+    parse_plan(plan_len);
     open_stdio();
 
     /* Root's supplementary groups would otherwise follow it into the sandbox. */
@@ -1100,7 +1097,7 @@ static int sandbox_helper(const char *path, const char *token)
     return 0;
 }
 
-/* The JVM's long-lived helper: a sandbox helper for each token, until the JVM goes away. */
+/* The JVM's long-lived helper: a sandbox helper for each request, until the JVM goes away. */
 static int zygote(const char *path)
 {
     int sock = connect_control(path);
@@ -1109,34 +1106,20 @@ static int zygote(const char *path)
     emit("ZYGOTE");
     /* Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. */
     signal(SIGCHLD, SIG_IGN);
-    char buf[256];
-    size_t have = 0;
     for (;;) {
-        ssize_t n = read(sock, buf + have, sizeof buf - have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return 0;
-        have += (size_t)n;
-        char *nl;
-        while ((nl = memchr(buf, '\n', have)) != NULL) {
-            *nl = '\0';
-            pid_t pid = fork();
-            if (pid == 0) {
-                close(sock);
-                signal(SIGCHLD, SIG_DFL);
-                _exit(sandbox_helper(path, buf));
-            }
-            if (pid < 0) {
-                char token[256];
-                emit("FORKFAIL\t%s\t%d", esc(buf, token, sizeof token), errno);
-            }
-            size_t used = (size_t)(nl + 1 - buf);
-            memmove(buf, nl + 1, have - used);
-            have -= used;
+        uint32_t request[3]; /* token, plan magic, plan length */
+        if (!read_exact(sock, request, sizeof request))
+            return 0; /* the JVM is gone */
+        if (request[1] != PLAN_MAGIC || request[2] > PLAN_MAX || !read_exact(sock, plan_buf, request[2]))
+            return 2; /* not our JVM talking, or a library of another version */
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(sock);
+            signal(SIGCHLD, SIG_DFL);
+            _exit(sandbox_helper(path, request[0], request[2]));
         }
-        if (have == sizeof buf)
-            return 2; /* no token is that long: not our JVM talking */
+        if (pid < 0)
+            return 3; /* the JVM sees us gone, fails the launch at once and starts a new zygote */
     }
 }
 

@@ -9,7 +9,6 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,7 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,8 +26,9 @@ import org.slf4j.LoggerFactory;
 /**
  * One long-lived helper process per JVM (the zygote), started once with ProcessBuilder, forks
  * a sandbox helper for each launch: no process start, exec or JDK reaper thread per sandbox.
- * Every helper connects back to this JVM's control socket and names itself (ZYGOTE, or SANDBOX
- * with the token of its launch); an acceptor thread hands each connection to its launch.
+ * A launch sends the zygote a token and the plan; the forked helper starts on the plan at once
+ * and connects back to this JVM's control socket naming its token (the zygote says ZYGOTE); an
+ * acceptor thread hands each connection to its launch.
  */
 final class ZygoteLauncher implements Launcher {
     private static final Logger log = LoggerFactory.getLogger(ZygoteLauncher.class);
@@ -37,7 +37,7 @@ final class ZygoteLauncher implements Launcher {
 
     private final Path helper;
     private final Path socket;
-    private final AtomicLong tokens = new AtomicLong();
+    private final AtomicInteger tokens = new AtomicInteger();
     private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
     private ServerSocketChannel server;
     private Process zygote;
@@ -52,15 +52,13 @@ final class ZygoteLauncher implements Launcher {
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
             Stdio stderr) throws SandboxException {
         StdioPipes io = StdioPipes.open(stdin, stdout, stderr);
-        String token = Long.toString(tokens.incrementAndGet());
+        int token = tokens.incrementAndGet();
         CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
-        pending.put(token, connected);
+        pending.put(Integer.toUnsignedString(token), connected);
         SocketChannel channel = null;
         try {
-            byte[] bytes = plan.apply(io.sources);
-            requestHelper(token);
+            requestHelper(token, plan.apply(io.sources));
             channel = await(connected, "the sandbox helper");
-            channel.write(ByteBuffer.wrap(bytes));
             Session session = new Session(channel);
             session.started().whenComplete((s, e) -> io.closeSandboxEnds());
             Monitor.watch(session);
@@ -70,7 +68,7 @@ final class ZygoteLauncher implements Launcher {
             }
             return new Launched(session, io.stdin, io.stdout, io.stderr);
         } catch (IOException | RuntimeException e) {
-            pending.remove(token);
+            pending.remove(Integer.toUnsignedString(token));
             io.closeAll();
             closeQuietly(channel);
             throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper: " + e, e);
@@ -78,11 +76,13 @@ final class ZygoteLauncher implements Launcher {
     }
 
     /** Asks the zygote for a sandbox helper, starting (or restarting) the zygote if needed. */
-    private synchronized void requestHelper(String token) throws SandboxException {
+    private synchronized void requestHelper(int token, byte[] plan) throws SandboxException {
+        ByteBuffer request = ByteBuffer.allocate(4 + plan.length).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(token).put(plan).flip();
         for (int attempt = 0; ; attempt++) {
             ensureZygote();
             try {
-                zygoteChannel.write(ByteBuffer.wrap((token + "\n").getBytes(StandardCharsets.US_ASCII)));
+                zygoteChannel.write(request.rewind());
                 return;
             } catch (IOException e) {
                 if (attempt > 0) {
