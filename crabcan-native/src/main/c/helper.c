@@ -657,7 +657,8 @@ static void enter_root(void)
         root = plan.root_fd >= 0 ? plan.root_fd : clone_tree(plan.root_path);
         if (root < 0)
             fail("rootfs", errno, "%s", plan.root_path);
-        set_attr(root, mount_attrs(plan.root_flags & ~MF_RDONLY), MS_PRIVATE, -1, "rootfs", plan.root_path);
+        /* Read-only down to whatever is mounted below it; the plan's mount points already exist. */
+        set_attr(root, mount_attrs(plan.root_flags), MS_PRIVATE, -1, "rootfs", plan.root_path);
     } else {
         logd("Mounting an empty tmpfs as the root filesystem");
         struct mount_op root_mode = {.mode = 0755};
@@ -670,7 +671,8 @@ static void enter_root(void)
     for (size_t i = 0; i < plan.n_mounts; i++)
         do_mount(root, &plan.mounts[i]);
 
-    if (plan.root_flags & MF_RDONLY) {
+    /* The tmpfs root becomes read-only only now, its own mounts made (and not recursively). */
+    if (plan.root_kind == ROOT_TMPFS && (plan.root_flags & MF_RDONLY)) {
         struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
         if (mount_setattr(root, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
             fail("rootfs", errno, "make the root filesystem read-only");
@@ -844,6 +846,16 @@ __attribute__((noreturn)) static void exec_command(int exec_wr)
 __attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
 {
     close(exec_rd);
+    /* The JVM's blocked and ignored signals (SIGQUIT, SIGINT in the background) are not the command's. */
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        fail("signals", errno, "unblock signals");
+    /* The raw call, since libc refuses to touch the real-time signals it reserves for itself. */
+    struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); uint64_t mask; } dfl = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     if (plan.cwd && chdir(plan.cwd) < 0) {
         int e = errno;
         while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
@@ -884,7 +896,6 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
         ;
     if (n != 1)
         _exit(1); /* the helper died before our id maps were written */
-    close(sync_rd);
     logd("User namespaces set up");
 
     /* Still the caller's host ids here, which can reach the caller's private directories. */
@@ -896,6 +907,17 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
         fail("credentials", errno, "setresgid %u", plan.gid);
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail("credentials", errno, "setresuid %u", plan.uid);
+    /*
+     * A change of host ids (a root caller's sandbox becomes uid 65534) clears the parent-death
+     * signal: arm it again, then make sure the helper did not die in between. The helper keeps
+     * its end of the sync pipe open for as long as it lives, so a hang-up means it is gone.
+     */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail("prctl", errno, "PR_SET_PDEATHSIG");
+    struct pollfd lifeline = {.fd = sync_rd, .events = POLLIN};
+    if (poll(&lifeline, 1, 0) != 0)
+        _exit(1);
+    close(sync_rd);
 
     if ((plan.options & OPT_UNSHARE_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         fail("cgroup", errno, "new cgroup namespace");
@@ -982,9 +1004,13 @@ static void open_stdio(void)
     for (int fd = 0; fd <= 2; fd++) {
         if (!plan.stdio[fd].path)
             continue;
-        int f = open(plan.stdio[fd].path, (int)plan.stdio[fd].flags | O_CLOEXEC, (mode_t)plan.stdio[fd].mode);
+        int flags = (int)plan.stdio[fd].flags;
+        int f = open(plan.stdio[fd].path, flags | O_CLOEXEC, (mode_t)plan.stdio[fd].mode);
         if (f < 0)
             fail("stdio", errno, "open %s for fd %d", plan.stdio[fd].path, fd);
+        /* O_NONBLOCK only kept a planted FIFO from hanging the open; the command gets a blocking fd. */
+        if ((flags & O_NONBLOCK) && fcntl(f, F_SETFL, flags & O_APPEND) < 0)
+            fail("stdio", errno, "make %s blocking", plan.stdio[fd].path);
         if (dup2(f, fd) < 0)
             fail("stdio", errno, "dup2 onto fd %d", fd);
         close(f);
@@ -1080,7 +1106,7 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
     write_id_maps(init, plan.uid_map, plan.gid_map);
     if (write(sync[1], "1", 1) != 1)
         fail("sync", errno, "release the sandbox");
-    close(sync[1]);
+    /* sync[1] stays open while we live: the sandbox's init watches it (see sandbox_init). */
     for (size_t i = 0; i < plan.n_mounts; i++)
         if (plan.mounts[i].fd >= 0)
             close(plan.mounts[i].fd);
@@ -1104,8 +1130,14 @@ static int zygote(const char *path)
     report_fd = sock;
     report_is_socket = 1;
     emit("ZYGOTE");
-    /* Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. */
+    /*
+     * Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. As a
+     * subreaper we also inherit (and so auto-reap) the init of a sandbox whose helper was killed,
+     * instead of leaving it a zombie for the host's init.
+     */
     signal(SIGCHLD, SIG_IGN);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        return 2;
     for (;;) {
         uint32_t request[3]; /* token, plan magic, plan length */
         if (!read_exact(sock, request, sizeof request))

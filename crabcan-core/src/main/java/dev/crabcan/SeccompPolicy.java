@@ -229,29 +229,31 @@ public final class SeccompPolicy {
         }
     }
 
-    private static SeccompPolicy buildDefaultPolicy() {
+    /**
+     * This policy with the rules that refuse setuid and setgid bits (the chmod family, and open,
+     * openat, creat, mknod and mknodat creating such a file) checked first; on {@link #none()}, a
+     * filter of just those rules. Crabcan installs this for every sandbox of a root caller,
+     * whatever its policy: the files such a sandbox creates in a read-write bind belong to host
+     * root, so a setuid bit there would be a setuid-root file on the host.
+     */
+    public SeccompPolicy withSetidRulesFirst() {
+        Builder b = builder(none ? SeccompAction.allow() : defaultAction);
+        addSetidRules(b);
+        for (Rule r : rules) {
+            b.rule(r.syscall(), r.action(), r.conditions().toArray(new ArgCondition[0]));
+        }
+        return b.build();
+    }
+
+    /** EPERM for setting S_ISUID or S_ISGID, and for creating a file that has them. */
+    private static void addSetidRules(Builder builder) {
         SeccompAction eperm = SeccompAction.errno(EPERM);
-        Builder builder = builder(SeccompAction.allow());
-
-        builder.rule(Syscall.CHMOD, eperm, arg(1).maskedEq(S_ISUID, S_ISUID))
-                .rule(Syscall.CHMOD, eperm, arg(1).maskedEq(S_ISGID, S_ISGID))
-                .rule(Syscall.FCHMOD, eperm, arg(1).maskedEq(S_ISUID, S_ISUID))
-                .rule(Syscall.FCHMOD, eperm, arg(1).maskedEq(S_ISGID, S_ISGID))
-                .rule(Syscall.FCHMODAT, eperm, arg(2).maskedEq(S_ISUID, S_ISUID))
-                .rule(Syscall.FCHMODAT, eperm, arg(2).maskedEq(S_ISGID, S_ISGID))
-                .rule(Syscall.FCHMODAT2, eperm, arg(2).maskedEq(S_ISUID, S_ISUID))
-                .rule(Syscall.FCHMODAT2, eperm, arg(2).maskedEq(S_ISGID, S_ISGID));
-
-        builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
-                .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
-                .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
-
-        builder.rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCSTI))
-                .rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCLINUX));
-
-        // Creating a file that is already setuid/setgid: in a read-write bind it would be a
-        // setuid binary of the caller on the host. The mode only counts with O_CREAT/O_TMPFILE.
         for (long bit : new long[] {S_ISUID, S_ISGID}) {
+            builder.rule(Syscall.CHMOD, eperm, arg(1).maskedEq(bit, bit))
+                    .rule(Syscall.FCHMOD, eperm, arg(1).maskedEq(bit, bit))
+                    .rule(Syscall.FCHMODAT, eperm, arg(2).maskedEq(bit, bit))
+                    .rule(Syscall.FCHMODAT2, eperm, arg(2).maskedEq(bit, bit));
+            // The mode only counts with O_CREAT or O_TMPFILE; otherwise the register is garbage.
             for (long creating : new long[] {O_CREAT, O_TMPFILE_BIT}) {
                 builder.rule(Syscall.OPEN, eperm, arg(1).maskedEq(creating, creating), arg(2).maskedEq(bit, bit))
                         .rule(Syscall.OPENAT, eperm, arg(2).maskedEq(creating, creating), arg(3).maskedEq(bit, bit));
@@ -260,6 +262,21 @@ public final class SeccompPolicy {
                     .rule(Syscall.MKNOD, eperm, arg(1).maskedEq(bit, bit))
                     .rule(Syscall.MKNODAT, eperm, arg(2).maskedEq(bit, bit));
         }
+    }
+
+    private static SeccompPolicy buildDefaultPolicy() {
+        SeccompAction eperm = SeccompAction.errno(EPERM);
+        Builder builder = builder(SeccompAction.allow());
+
+        addSetidRules(builder);
+
+        builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
+                .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
+                .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
+
+        builder.rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCSTI))
+                .rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCLINUX));
+
         // openat2 takes its mode in memory the filter cannot read; libraries fall back to openat.
         builder.rule(Syscall.OPENAT2, SeccompAction.errno(ENOSYS));
 

@@ -86,7 +86,7 @@ final class Env {
         List<Long> pids = new ArrayList<>();
         ProcessHandle.allProcesses().forEach(p -> {
             try {
-                if (pidNamespace(p.pid()).equals(pidNamespace)) {
+                if (pidNamespace(p.pid()).equals(pidNamespace) && !isZombie(p.pid())) {
                     pids.add(p.pid());
                 }
             } catch (IOException | RuntimeException e) {
@@ -99,11 +99,21 @@ final class Env {
     /** Waits up to the timeout for the sandbox to be gone, init included; returns what remains. */
     static List<Long> awaitGone(long initPid, String pidNamespace, long timeoutMs) throws InterruptedException {
         List<Long> left = awaitEmpty(pidNamespace, timeoutMs);
-        if (ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false)) {
+        if (ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false) && !isZombie(initPid)) {
             left = new ArrayList<>(left);
             left.add(initPid);
         }
         return left;
+    }
+
+    /** A process that has exited but not been reaped yet: dead, whatever ProcessHandle says. */
+    static boolean isZombie(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     /** Waits up to the timeout for the pid namespace to be empty; returns what remains. */

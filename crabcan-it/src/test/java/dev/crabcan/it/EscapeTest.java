@@ -16,6 +16,8 @@ import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.Stream;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -229,5 +231,22 @@ class EscapeTest {
         assertThat(Env.shOk(stat)).as("session id: the sandbox's init").isEqualTo("1\n");
         SandboxResult kept = Sandbox.builder().keepTerminal(true).command("/bin/sh", "-c", stat).build().run();
         assertThat(kept.stdoutText()).as("session id: the caller's, outside the pid namespace").isEqualTo("0\n");
+    }
+
+    @Test
+    void rootCallersCannotCreateSetuidFilesWhateverThePolicy(@TempDir Path dir) throws Exception {
+        assumeTrue(Env.isRoot(), "a rootless caller's files are its own: a setuid bit gains nothing");
+        SeccompPolicy allowAll = SeccompPolicy.builder(dev.crabcan.SeccompAction.allow()).build();
+        Sandbox.Builder b = Sandbox.builder().seccomp(allowAll).bind(dir, "/rw", false);
+        assertThat(attack(b, "chmod-setuid", "chmod")).isEqualTo("BLOCKED EPERM");
+        assertThat(attack(Sandbox.builder().seccomp(SeccompPolicy.none()), "create-setuid"))
+                .isEqualTo("BLOCKED EPERM");
+    }
+
+    @Test
+    void theCommandStartsWithDefaultSignals() throws Exception {
+        SandboxResult r = Sandbox.builder().command("/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status").build()
+                .run();
+        assertThat(r.stdoutText()).isEqualTo("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
     }
 }

@@ -92,4 +92,15 @@ class LifecycleTest {
             assertThat(p.waitFor()).isZero();
         }
     }
+
+    @Test
+    void sandboxDiesWithItsHelper() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", DAEMONS + "wait").build().start();
+        assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
+        String ns = Env.sandboxPidNamespace(p.pid());
+        ProcessHandle helper = ProcessHandle.of(p.pid()).flatMap(ProcessHandle::parent).orElseThrow();
+        assertThat(helper.destroyForcibly()).isTrue();
+        assertThat(Env.awaitGone(p.pid(), ns, 1000)).as("the sandbox 1 s after its helper was killed").isEmpty();
+        assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("the handle does not hang").isTrue();
+    }
 }

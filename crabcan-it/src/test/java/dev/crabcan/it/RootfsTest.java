@@ -104,4 +104,18 @@ class RootfsTest {
             assertThat(s).as("nothing created outside the rootfs").isEmpty();
         }
     }
+
+    @Test
+    void readOnlyRootfsIsReadOnlyAllTheWayDown() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isRoot(), "mounting on the host needs root");
+        Files.copy(Env.staticBinary("escape"), mountdir.resolve("escape"));
+        Path sub = Files.createDirectory(mountdir.resolve("sub"));
+        assertThat(new ProcessBuilder("mount", "-t", "tmpfs", "none", sub.toString()).start().waitFor()).isZero();
+        try {
+            SandboxResult r = Sandbox.builder().rootfs(mountdir).command("/escape", "write", "/sub/x").build().run();
+            assertThat(r.stdoutText().trim()).isEqualTo("BLOCKED EROFS");
+        } finally {
+            assertThat(new ProcessBuilder("umount", sub.toString()).start().waitFor()).isZero();
+        }
+    }
 }

@@ -202,4 +202,18 @@ class RunTest {
         assertThat(r.verdict()).isEqualTo(dev.crabcan.Verdict.OK);
         assertThat(r.wallTime()).isPositive();
     }
+
+    @Test
+    void stdioFilesAreNotFollowedThroughPlantedLinksOrFifos(@TempDir Path dir) throws Exception {
+        Path secret = Files.writeString(dir.resolve("secret"), "keep\n");
+        Path link = Files.createSymbolicLink(dir.resolve("out.txt"), secret);
+        assertThatThrownBy(() -> Sandbox.builder().stdout(Stdio.writeTo(link)).command("/bin/echo", "pwned").build()
+                .run()).isInstanceOf(dev.crabcan.SandboxSetupException.class)
+                .hasMessageContaining("stdio open " + link).hasMessageContaining("symbolic links");
+        assertThat(Files.readString(secret)).isEqualTo("keep\n");
+        Path fifo = dir.resolve("fifo");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        assertThatThrownBy(() -> Sandbox.builder().stdout(Stdio.writeTo(fifo)).command("/bin/true").build().run())
+                .as("no reader: refused at once instead of hanging").isInstanceOf(dev.crabcan.SandboxSetupException.class);
+    }
 }

@@ -20,6 +20,12 @@ import java.util.List;
  */
 final class StdioPipes {
     private static final int O_RDONLY = 0, O_WRONLY = 01, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000;
+    /**
+     * Files are opened by the helper with the caller's host ids: a symbolic link or a FIFO that a
+     * sandbox planted at the path must not redirect or hang that open. (A directory on the path
+     * that a sandbox can write remains the caller's risk; see README.)
+     */
+    private static final int FILE_SAFETY = 0400000 /* O_NOFOLLOW */ | 04000 /* O_NONBLOCK */;
     private static final long JVM_PID = ProcessHandle.current().pid();
 
     final List<StdioSource> sources = new ArrayList<>();
@@ -52,7 +58,8 @@ final class StdioPipes {
             }
             case INHERIT -> sources.add(new StdioSource(0, 0, 0, null));
             case DISCARD -> sources.add(new StdioSource(0, O_RDONLY, 0, "/dev/null"));
-            case READ_FILE -> sources.add(new StdioSource(0, O_RDONLY, 0, s.file().toAbsolutePath().toString()));
+            case READ_FILE -> sources.add(new StdioSource(0, O_RDONLY | FILE_SAFETY, 0,
+                    s.file().toAbsolutePath().toString()));
             default -> throw new IllegalArgumentException("not an input: " + s);
         }
         return OutputStream.nullOutputStream();
@@ -68,9 +75,9 @@ final class StdioPipes {
             }
             case INHERIT -> sources.add(new StdioSource(fd, 0, 0, null));
             case DISCARD -> sources.add(new StdioSource(fd, O_WRONLY, 0, "/dev/null"));
-            case WRITE_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_TRUNC, 0666,
+            case WRITE_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_TRUNC | FILE_SAFETY, 0666,
                     s.file().toAbsolutePath().toString()));
-            case APPEND_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_APPEND, 0666,
+            case APPEND_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_APPEND | FILE_SAFETY, 0666,
                     s.file().toAbsolutePath().toString()));
             default -> throw new IllegalArgumentException("not an output: " + s);
         }

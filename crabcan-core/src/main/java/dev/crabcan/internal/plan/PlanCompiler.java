@@ -153,7 +153,19 @@ public final class PlanCompiler {
         long held = uid == 0 ? kept : 0;
         w.longs(T_CAPS, kept, held, held, 0, 0);
         s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
-        byte[] filter = s.seccomp().equals(SeccompPolicy.defaultPolicy()) ? DEFAULT_FILTER : BpfCompiler.compile(s.seccomp());
+        byte[] filter;
+        if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
+            filter = DEFAULT_FILTER;
+        } else if (host.isRoot()) {
+            // A root caller's files in read-write binds are the sandbox's: never let it make them setuid.
+            if (!s.noNewPrivileges() && !s.capabilities().contains(Capability.SYS_ADMIN)) {
+                throw new SandboxSpecException("a root caller's sandbox always gets the seccomp rules against "
+                        + "setuid files, which need noNewPrivileges(true)");
+            }
+            filter = BpfCompiler.compile(s.seccomp().withSetidRulesFirst());
+        } else {
+            filter = BpfCompiler.compile(s.seccomp());
+        }
         if (filter.length > 0) {
             w.bytes(T_SECCOMP, filter);
         }
