@@ -133,12 +133,18 @@ class PlanCompilerTest {
         assertThat(p.options() & OPT_SETSID).isZero();
     }
 
-    @ParameterizedTest
-    @ValueSource(booleans = {true, false})
-    void noNewPrivilegesFalseDropsNoNewPrivsOnly(boolean root) {
-        Plan p = plan(sandbox().noNewPrivileges(false).seccomp(SeccompPolicy.none()), root);
+    @Test
+    void noNewPrivilegesFalseDropsNoNewPrivsOnly() {
+        Plan p = plan(sandbox().noNewPrivileges(false).seccomp(SeccompPolicy.none()), false);
         assertThat(p.options()).isEqualTo(OPT_SETSID | OPT_LOOPBACK_UP | debug());
         assertThat(p.seccomp()).isNull();
+    }
+
+    @Test
+    void aRootCallerCannotDropNoNewPrivsWithoutSysAdmin() {
+        // Its sandbox always gets the setuid rules, and the kernel installs no filter without no_new_privs.
+        assertThatThrownBy(() -> plan(sandbox().noNewPrivileges(false).seccomp(SeccompPolicy.none()), true))
+                .isInstanceOf(dev.crabcan.SandboxSpecException.class).hasMessageContaining("noNewPrivileges(true)");
     }
 
     @Test
@@ -774,8 +780,9 @@ class PlanCompilerTest {
 
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
-    void noSeccompRecordWithoutAFilter(boolean root) {
-        assertThat(plan(sandbox().seccomp(SeccompPolicy.none()), root).seccomp()).isNull();
+    void noFilterMeansOnlyTheSetuidRulesForARootCaller(boolean root) {
+        assertThat(plan(sandbox().seccomp(SeccompPolicy.none()), root).seccomp())
+                .isEqualTo(root ? BpfCompiler.compile(SeccompPolicy.none().withSetidRulesFirst()) : null);
     }
 
     @ParameterizedTest
@@ -785,7 +792,9 @@ class PlanCompilerTest {
         assertThat(plan(sandbox().seccomp(policy), root).seccomp()).isEqualTo(BpfCompiler.compile(policy));
         SeccompPolicy empty = SeccompPolicy.none().toBuilder().build();
         byte[] emptyFilter = plan(sandbox().seccomp(empty), root).seccomp();
-        assertThat(emptyFilter).isNotNull().isEqualTo(BpfCompiler.compile(empty));
+        // A root caller's policy always has the setuid rules in front.
+        assertThat(emptyFilter).isNotNull()
+                .isEqualTo(BpfCompiler.compile(root ? empty.withSetidRulesFirst() : empty));
         assertThat(emptyFilter.length % 8).isZero();
     }
 
