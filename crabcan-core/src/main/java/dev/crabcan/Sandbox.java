@@ -233,6 +233,7 @@ public final class Sandbox {
             Future<Captured> out = capture(p.getInputStream(), stdout, outputLimit, p);
             Future<Captured> err = capture(p.getErrorStream(), stderr, outputLimit, p);
             SandboxProcess.Finished finished = p.finishedWhenDone();
+            finished.requireReported();
             Captured o = get(out);
             Captured e = get(err);
             return new SandboxResult(finished, o.bytes(), o.truncated(), e.bytes(), e.truncated(),

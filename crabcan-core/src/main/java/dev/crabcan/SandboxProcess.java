@@ -46,6 +46,13 @@ public final class SandboxProcess extends Process {
         Verdict verdict() {
             return Verdict.of(outcome.status(), limitKill, oomKilled());
         }
+
+        /** A result needs the helper's word on how the sandbox ended; a vanished helper is an error. */
+        void requireReported() throws SandboxException {
+            if (outcome.helperLost() != null) {
+                throw new SandboxException(outcome.helperLost());
+            }
+        }
     }
 
     private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup) {
@@ -184,9 +191,13 @@ public final class SandboxProcess extends Process {
     /**
      * Waits for the end and returns the result, with the wall time from {@link Sandbox#start()}.
      * Its captured output is empty: this process's streams are the caller's to read.
+     *
+     * @throws SandboxException the helper died without saying how the sandbox ended (its
+     *     processes are gone; {@link #waitFor()} reports SIGKILL)
      */
-    public SandboxResult result() throws InterruptedException {
+    public SandboxResult result() throws SandboxException, InterruptedException {
         Finished f = finishedWhenDone();
+        f.requireReported();
         return new SandboxResult(f, new byte[0], false, new byte[0], false,
                 java.time.Duration.ofNanos(endNanos - startNanos));
     }

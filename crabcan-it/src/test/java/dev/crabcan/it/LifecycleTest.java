@@ -1,6 +1,7 @@
 package dev.crabcan.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.crabcan.ExitStatus;
 import dev.crabcan.Sandbox;
@@ -102,5 +103,7 @@ class LifecycleTest {
         assertThat(helper.destroyForcibly()).isTrue();
         assertThat(Env.awaitGone(p.pid(), ns, 1000)).as("the sandbox 1 s after its helper was killed").isEmpty();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("the handle does not hang").isTrue();
+        assertThatThrownBy(p::result).isInstanceOf(dev.crabcan.SandboxException.class)
+                .hasMessageContaining("exited without reporting how the sandbox ended");
     }
 }

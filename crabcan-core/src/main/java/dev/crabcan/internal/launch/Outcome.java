@@ -11,6 +11,9 @@ import dev.crabcan.ExitStatus;
  * @param maxRssKb the largest resident set of those processes, in KiB
  * @param reportedByInit false when the sandbox was killed before init could report (the
  *     status is then SIGKILL and the times are zero)
+ * @param helperLost why the helper vanished without saying how the sandbox ended (it was
+ *     killed, say), or null; the sandbox is then gone too, by its parent-death signal
  */
-public record Outcome(ExitStatus status, long userMicros, long systemMicros, long maxRssKb, boolean reportedByInit) {
+public record Outcome(ExitStatus status, long userMicros, long systemMicros, long maxRssKb, boolean reportedByInit,
+        String helperLost) {
 }

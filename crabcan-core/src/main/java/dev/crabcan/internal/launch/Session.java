@@ -84,7 +84,7 @@ public final class Session {
             case "EXECFAIL" -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
             case "EXIT", "SIGNALED" -> reported = new Outcome(
                     r.kind().equals("EXIT") ? ExitStatus.exited(r.intField(0)) : ExitStatus.signaled(r.intField(0)),
-                    r.longField(1), r.longField(2), r.longField(3), true);
+                    r.longField(1), r.longField(2), r.longField(3), true, null);
             case "END" -> finish(r.intField(0));
             default -> log.warn("unknown report from the helper: {}", line);
         }
@@ -99,7 +99,9 @@ public final class Session {
             }
             started.complete(new Lost("the helper process exited unexpectedly"));
             closeChannel();
-            ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false));
+            ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false, "the sandbox helper (the parent of "
+                    + "sandbox init " + pid + ") exited without reporting how the sandbox ended; its processes were "
+                    + "killed"));
         }
     }
 
@@ -110,7 +112,7 @@ public final class Session {
             // init did not report: it was killed (destroy, or the whole sandbox died) or failed setup.
             int signal = initStatus & 0x7f;
             outcome = new Outcome(initStatus == -1 || signal == 0 ? ExitStatus.signaled(9) : ExitStatus.signaled(signal),
-                    0, 0, 0, false);
+                    0, 0, 0, false, null);
         }
         closeChannel();
         ended.complete(outcome);

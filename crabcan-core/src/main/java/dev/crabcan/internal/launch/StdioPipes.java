@@ -100,9 +100,50 @@ final class StdioPipes {
     private static java.io.Closeable jvmEnd(int fd, boolean read) throws IOException {
         try {
             String path = "/proc/self/fd/" + fd;
-            return read ? new java.io.BufferedInputStream(new FileInputStream(path)) : new FileOutputStream(path);
+            return read ? new DrainingInput(new FileInputStream(path)) : new FileOutputStream(path);
         } finally {
             LibC.INSTANCE.close(fd);
+        }
+    }
+
+    /**
+     * Once the sandbox has ended, like the JDK's own process streams: what is left in the pipe
+     * is read into memory and the pipe is closed, so that a caller who never reads or closes a
+     * stream does not hold a file descriptor until the next garbage collection. The sandbox is
+     * gone, so nothing more can arrive.
+     */
+    void sandboxEnded() {
+        for (InputStream in : new InputStream[] {stdout, stderr}) {
+            if (in instanceof DrainingInput d) {
+                d.drainAndClose();
+            }
+        }
+        try {
+            stdin.close();
+        } catch (IOException ignored) {
+            // Nobody is left to read it.
+        }
+    }
+
+    /** A buffered pipe that can swap itself for what was left in it. */
+    private static final class DrainingInput extends java.io.BufferedInputStream {
+        DrainingInput(InputStream in) {
+            super(in);
+        }
+
+        synchronized void drainAndClose() {
+            if (in == null || !(in instanceof FileInputStream)) {
+                return;
+            }
+            try {
+                // The writers are gone, so this ends at once. (Not readAllBytes: Java 17 seeks the pipe.)
+                java.io.ByteArrayOutputStream rest = new java.io.ByteArrayOutputStream();
+                in.transferTo(rest);
+                in.close();
+                in = new java.io.ByteArrayInputStream(rest.toByteArray());
+            } catch (IOException e) {
+                // Closed by the caller meanwhile.
+            }
         }
     }
 

@@ -61,6 +61,7 @@ final class ZygoteLauncher implements Launcher {
             channel = await(connected, "the sandbox helper");
             Session session = new Session(channel);
             session.started().whenComplete((s, e) -> io.closeSandboxEnds());
+            session.ended().whenComplete((o, e) -> io.sandboxEnded());
             Monitor.watch(session);
             if (stdin.kind() == Stdio.Kind.BYTES) {
                 feed(io.stdin, stdin.bytes());

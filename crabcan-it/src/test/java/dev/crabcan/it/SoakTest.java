@@ -1,0 +1,155 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.crabcan.CommandNotFoundException;
+import dev.crabcan.Limits;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxResult;
+import dev.crabcan.SandboxSetupException;
+import dev.crabcan.Verdict;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Many sandboxes from several threads, mixing every way a run can end; afterwards the JVM's
+ * open files, descendant processes, mounts, cgroups and run directory are as before, and every
+ * run produced what its command must. CI runs a short version; a long one:
+ * {@code -Dtest=SoakTest -Dcrabcan.soak.runs=5000}.
+ */
+class SoakTest {
+    private static final int RUNS = Integer.getInteger("crabcan.soak.runs", 240);
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.MINUTES)
+    void nothingLostNothingLeaked() throws Exception {
+        // The zygote and the library's threads (the watchdog too) exist before we count.
+        Sandbox.builder().limits(Limits.builder().wallTime(Duration.ofSeconds(10)).build()).command("/bin/true").build()
+                .run();
+        Snapshot before = Snapshot.take();
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<?>> runs = new ArrayList<>();
+            for (int i = 0; i < RUNS; i++) {
+                int kind = i % 10;
+                runs.add(pool.submit(() -> {
+                    runOne(kind);
+                    return null;
+                }));
+            }
+            for (Future<?> f : runs) {
+                f.get();
+            }
+        } finally {
+            pool.shutdown();
+            assertThat(pool.awaitTermination(1, TimeUnit.MINUTES)).isTrue();
+        }
+        Snapshot after = Snapshot.take();
+        System.out.printf("soak: %d runs; before %s; after %s%n", RUNS, before, after);
+        assertThat(after.fds).as("JVM open files").isLessThanOrEqualTo(before.fds + 2);
+        assertThat(after.descendants).as("processes descended from the JVM").isEqualTo(before.descendants);
+        assertThat(after.mounts).as("mounts").isEqualTo(before.mounts);
+        assertThat(after.cgroups).as("sandbox cgroups").isZero();
+        assertThat(after.runFiles).as("files in the run directory").isEqualTo(before.runFiles);
+        assertThat(after.threads).as("JVM threads (not counting the idle I/O pool and the test's own)")
+                .isLessThanOrEqualTo(before.threads);
+        assertThat(after.heapBytes).as("heap after GC").isLessThan(before.heapBytes + (16L << 20));
+    }
+
+    private static void runOne(int kind) throws Exception {
+        Sandbox.Builder b = Sandbox.builder();
+        switch (kind) {
+            case 0 -> check(b.command("/bin/echo", "ok").build().run(), Verdict.OK, "ok\n");
+            case 1 -> check(b.command("/bin/sh", "-c", "exit 3").build().run(), Verdict.NONZERO_EXIT, "");
+            case 2 -> check(b.command("/bin/sh", "-c", "kill -TERM $$").build().run(), Verdict.SIGNALED, "");
+            case 3 -> check(b.limits(Limits.builder().wallTime(Duration.ofMillis(100)).build())
+                    .command("/bin/sleep", "5").build().run(), Verdict.WALL_TIME_LIMIT, "");
+            case 4 -> {
+                SandboxResult r = b.limits(Limits.builder().outputBytes(100_000).build())
+                        .command("/bin/sh", "-c", "yes; echo x >&2").build().run();
+                check(r, Verdict.OUTPUT_LIMIT, null);
+                assertThat(r.stdout()).hasSize(100_000);
+            }
+            case 5 -> {
+                try {
+                    b.command("/no/such/command").build().run();
+                    throw new AssertionError("ran a missing command");
+                } catch (CommandNotFoundException expected) {
+                    // The setup-error path.
+                }
+            }
+            case 6 -> {
+                try {
+                    b.workingDirectory("/missing").command("/bin/true").build().run();
+                    throw new AssertionError("ran in a missing directory");
+                } catch (SandboxSetupException expected) {
+                    // Another setup error, raised by the command's own child.
+                }
+            }
+            case 7 -> check(b.command("/bin/sh", "-c", "sleep 100 & sleep 100 & echo forked").build().run(),
+                    Verdict.OK, "forked\n");
+            case 8 -> {
+                // Floods both streams while the caller reads only stdout: stderr must not block it.
+                SandboxProcess p = b.stderr(dev.crabcan.Stdio.discard())
+                        .command("/bin/sh", "-c", "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2").build()
+                        .start();
+                try (InputStream out = p.getInputStream()) {
+                    assertThat(out.readAllBytes()).hasSize(3_000_000);
+                }
+                assertThat(p.waitFor()).isZero();
+            }
+            default -> {
+                // Closes stdout early and never reads stdin.
+                SandboxProcess p = b.command("/bin/sh", "-c", "exec >&-; sleep 0.05; exit 7").build().start();
+                assertThat(p.getInputStream().readAllBytes()).isEmpty();
+                assertThat(p.waitFor()).isEqualTo(7);
+                p.getOutputStream().close();
+                p.getErrorStream().close();
+            }
+        }
+    }
+
+    private static void check(SandboxResult r, Verdict verdict, String stdout) {
+        assertThat(r.verdict()).as("%s / %s", r, r.stderrText()).isEqualTo(verdict);
+        if (stdout != null) {
+            assertThat(r.stdoutText()).isEqualTo(stdout);
+        }
+    }
+
+    /** What a run could leak, counted. */
+    record Snapshot(long fds, long descendants, long mounts, long cgroups, long runFiles, long threads, long heapBytes) {
+        static Snapshot take() throws Exception {
+            Thread.sleep(200); // lets the last helpers and sandboxes exit
+            System.gc();
+            long fds;
+            try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+                fds = s.count();
+            }
+            long mounts = Files.readAllLines(Path.of("/proc/self/mountinfo")).size();
+            long descendants = ProcessHandle.current().descendants().filter(p -> !Env.isZombie(p.pid())).count();
+            long cgroups = LimitsTest.sandboxCgroups().size();
+            Path runDir = dev.crabcan.internal.launch.HelperRuntime.get().runDir();
+            long runFiles;
+            try (Stream<Path> s = Files.list(runDir)) {
+                runFiles = s.count();
+            }
+            long threads = Thread.getAllStackTraces().keySet().stream().filter(t -> t.isAlive()
+                    && !t.getName().startsWith("crabcan-io-") && !t.getName().startsWith("pool-")).count();
+            System.gc();
+            long heap = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+            return new Snapshot(fds, descendants, mounts, cgroups, runFiles, threads, heap);
+        }
+    }
+}
