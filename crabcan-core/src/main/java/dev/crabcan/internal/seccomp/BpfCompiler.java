@@ -8,6 +8,7 @@ import dev.crabcan.Syscall;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,20 +21,29 @@ import java.util.Map;
  * <pre>
  *   load arch; if arch != AUDIT_ARCH_X86_64: return KILL_PROCESS
  *   load nr;   if nr has bit 0x40000000 (x32): return KILL_PROCESS
- *   for each syscall named by a rule, in order of first mention:
- *     if nr != syscall: jump over this block
- *     for each rule of that syscall, in order:
+ *   search tree: a balanced binary search (JGE) on nr over the ranges of numbers that share the
+ *     same code; each leaf is that code if it is a single return (the default action, or a rule
+ *     without conditions), else a jump to a block below
+ *   blocks, each distinct one once:
+ *     for each rule of the syscall, in order:
  *       for each condition: compare, on failure jump to the next rule
  *       return the rule's action
  *     return the default action
- *   return the default action
  * </pre>
  *
- * <p>Classic BPF conditional jumps reach at most 255 instructions ahead. Every conditional jump
- * here stays inside one syscall header or one condition (a handful of instructions); anything
- * that may go further (over a syscall block, to the next rule) is an unconditional {@code JA},
- * whose offset has 32 bits. Blocks only load arguments after the {@code nr} test, and always end
- * in a return, so {@code nr} is still in the accumulator whenever the next block's test runs.
+ * <p>The code of a syscall is its block (its rules, then the default action); a number no rule
+ * names has the code "return the default action". Numbers are split into maximal ranges of equal
+ * code (at most 2n + 1 ranges for n ruled syscalls, and an allow list of consecutive calls is a
+ * handful), so a call without a rule takes ceil(log2(ranges)) comparisons after the ABI checks,
+ * plus at most one jump for each level of the tree too long for a conditional jump. Blocks never
+ * look at {@code nr}, so syscalls with the same rules share one; the search loads no argument, so
+ * the kernel can still tell which calls the filter always allows, and skip it for those.
+ *
+ * <p>Classic BPF conditional jumps reach at most 255 instructions ahead. In the search tree, a
+ * node whose first subtree is longer than that reaches the second through an unconditional
+ * {@code JA}, whose offset has 32 bits, and leaves reach blocks through one; in blocks, every
+ * conditional jump stays inside one condition (a handful of instructions) and the jump to the
+ * next rule is a {@code JA}.
  */
 public final class BpfCompiler {
 
@@ -83,10 +93,7 @@ public final class BpfCompiler {
         program.add(load(NR));
         program.add(jump(JMP_JSET_K, X32_SYSCALL_BIT, 0, 1));
         program.add(ret(kill));
-        for (Map.Entry<Syscall, List<Rule>> entry : rulesBySyscall(policy.rules()).entrySet()) {
-            program.addAll(syscallBlock(entry.getKey(), entry.getValue(), otherwise));
-        }
-        program.add(ret(otherwise));
+        program.addAll(new Dispatch(policy.rules(), otherwise).code());
 
         if (program.size() > MAX_INSTRUCTIONS) {
             throw new IllegalArgumentException("the seccomp policy compiles to " + program.size()
@@ -106,30 +113,100 @@ public final class BpfCompiler {
         return bySyscall;
     }
 
-    private static List<Insn> syscallBlock(Syscall syscall, List<Rule> rules, int otherwise) {
-        List<Insn> body = new ArrayList<>();
-        boolean returnsAlways = false;
+    // The code of one syscall: its rules in order, then the default action unless a rule without
+    // conditions makes it unreachable.
+    private static List<Insn> syscallBlock(List<Rule> rules, int otherwise) {
+        List<Insn> block = new ArrayList<>();
         for (Rule rule : rules) {
-            body.addAll(ruleCode(rule));
+            block.addAll(ruleCode(rule));
             if (rule.conditions().isEmpty()) {
                 // Later rules of this syscall could never be reached.
-                returnsAlways = true;
-                break;
+                return block;
             }
         }
-        if (!returnsAlways) {
-            body.add(ret(otherwise));
+        block.add(ret(otherwise));
+        return block;
+    }
+
+    /**
+     * The search tree on {@code nr} and the blocks it leads to. The numbers 0 to 2^32 - 1 are
+     * cut into ranges: range {@code i} is {@code [starts[i], starts[i + 1])}, the last one runs
+     * to 2^32 - 1, and every number in a range has the same code, {@code codes[i]}.
+     */
+    private static final class Dispatch {
+
+        private final List<Integer> starts = new ArrayList<>();
+        private final List<List<Insn>> codes = new ArrayList<>();
+        /** The blocks a leaf jumps to, in order of first mention in the policy. */
+        private final Map<List<Insn>, Integer> blockOffsets = new LinkedHashMap<>();
+        private int blocksLength;
+
+        Dispatch(List<Rule> rules, int otherwise) {
+            List<Insn> unruled = List.of(ret(otherwise));
+            Map<Integer, List<Insn>> codeByNumber = new HashMap<>();
+            for (Map.Entry<Syscall, List<Rule>> entry : rulesBySyscall(rules).entrySet()) {
+                List<Insn> block = syscallBlock(entry.getValue(), otherwise);
+                codeByNumber.put(entry.getKey().x86_64(), block);
+                if (block.size() > 1 && !blockOffsets.containsKey(block)) {
+                    blockOffsets.put(block, blocksLength);
+                    blocksLength += block.size();
+                }
+            }
+            // Syscall numbers are small (under 500), so every number up to one past the highest
+            // ruled one is looked at; all numbers above it are unruled.
+            int end = codeByNumber.keySet().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+            for (int nr = 0; nr <= end; nr++) {
+                List<Insn> code = codeByNumber.getOrDefault(nr, unruled);
+                if (codes.isEmpty() || !codes.get(codes.size() - 1).equals(code)) {
+                    starts.add(nr);
+                    codes.add(code);
+                }
+            }
         }
 
-        List<Insn> block = new ArrayList<>();
-        if (body.size() <= MAX_SHORT_JUMP) {
-            block.add(jump(JMP_JEQ_K, syscall.x86_64(), 0, body.size()));
-        } else {
-            block.add(jump(JMP_JEQ_K, syscall.x86_64(), 1, 0));
-            block.add(jumpAlways(body.size()));
+        List<Insn> code() {
+            List<Insn> out = new ArrayList<>();
+            int treeLength = treeLength(0, codes.size());
+            tree(out, 0, codes.size(), treeLength);
+            for (List<Insn> block : blockOffsets.keySet()) {
+                out.addAll(block);
+            }
+            return out;
         }
-        block.addAll(body);
-        return block;
+
+        // Ranges [from, to): the first half, then the second, which the node reaches by a JGE on
+        // the first number of the second half.
+        private void tree(List<Insn> out, int from, int to, int treeLength) {
+            if (to - from == 1) {
+                List<Insn> code = codes.get(from);
+                if (code.size() == 1) {
+                    out.add(code.get(0));
+                } else {
+                    // From the instruction after this jump to the block, past the rest of the tree.
+                    out.add(jumpAlways(treeLength - (out.size() + 1) + blockOffsets.get(code)));
+                }
+                return;
+            }
+            int middle = (from + to) >>> 1;
+            int firstHalf = treeLength(from, middle);
+            if (firstHalf <= MAX_SHORT_JUMP) {
+                out.add(jump(JMP_JGE_K, starts.get(middle), firstHalf, 0));
+            } else {
+                out.add(jump(JMP_JGE_K, starts.get(middle), 0, 1));
+                out.add(jumpAlways(firstHalf));
+            }
+            tree(out, from, middle, treeLength);
+            tree(out, middle, to, treeLength);
+        }
+
+        private int treeLength(int from, int to) {
+            if (to - from == 1) {
+                return 1;
+            }
+            int middle = (from + to) >>> 1;
+            int firstHalf = treeLength(from, middle);
+            return (firstHalf <= MAX_SHORT_JUMP ? 1 : 2) + firstHalf + treeLength(middle, to);
+        }
     }
 
     // Built back to front, so each condition knows how far its failure jump must go: past the

@@ -7,12 +7,17 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.crabcan.ArgCondition;
 import dev.crabcan.SeccompAction;
 import dev.crabcan.SeccompPolicy;
+import dev.crabcan.SeccompPolicy.Rule;
 import dev.crabcan.Syscall;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumSet;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import java.util.function.BiFunction;
 import java.util.function.IntPredicate;
@@ -461,15 +466,21 @@ class BpfCompilerTest {
     }
 
     @Test
-    void allowListOfEverySyscallIsLinearAndCorrect() {
+    void allowListOfEverySyscallIsFourRangesAndCorrect() {
         Set<Syscall> all = EnumSet.allOf(Syscall.class);
         BpfInterpreter program = compile(SeccompPolicy.allowList(SeccompAction.killProcess(), all));
 
-        assertThat(program.length()).isEqualTo(6 + 2 * all.size() + 1);
+        // Allowed 0-336, killed 337-423, allowed 424-470, killed from 471 on: after the ABI
+        // checks, three comparisons and four returns.
+        assertThat(program.length()).isEqualTo(6 + 3 + 4);
         for (Syscall syscall : all) {
             assertThat(run(program, syscall)).as("%s", syscall).isEqualTo(ALLOW);
+            BpfInterpreter.Trace trace = program.trace(AUDIT_ARCH_X86_64, syscall.x86_64());
+            assertThat(trace.steps()).as("%s", syscall).isEqualTo(4 + 2 + 1);
+            assertThat(trace.readArguments()).isFalse();
         }
         assertThat(program.run(AUDIT_ARCH_X86_64, 337)).isEqualTo(KILL_PROCESS);
+        assertThat(program.run(AUDIT_ARCH_X86_64, 423)).isEqualTo(KILL_PROCESS);
         assertThat(program.run(AUDIT_ARCH_X86_64, 471)).isEqualTo(KILL_PROCESS);
     }
 
@@ -481,7 +492,8 @@ class BpfCompilerTest {
         for (int i = 0; i < 300; i++) {
             builder.rule(Syscall.IOCTL, SeccompAction.errno(i + 1), arg(1).eq(i));
         }
-        builder.rule(Syscall.WRITE, SeccompAction.errno(999));
+        // A condition gives write a block of its own, after ioctl's: its leaf jumps over it.
+        builder.rule(Syscall.WRITE, SeccompAction.errno(999), arg(0).eq(0));
         byte[] bytes = BpfCompiler.compile(builder.build());
         BpfInterpreter program = new BpfInterpreter(bytes);
 
@@ -492,6 +504,7 @@ class BpfCompilerTest {
         assertThat(run(program, Syscall.IOCTL, 0, 300)).isEqualTo(ALLOW);
         assertThat(run(program, Syscall.IOCTL, 0, 0x1_00000000L)).isEqualTo(ALLOW);
         assertThat(run(program, Syscall.WRITE)).isEqualTo(0x00050000 | 999);
+        assertThat(run(program, Syscall.WRITE, 1)).isEqualTo(ALLOW);
         assertThat(run(program, Syscall.READ)).isEqualTo(ALLOW);
     }
 
@@ -569,6 +582,291 @@ class BpfCompilerTest {
             builder.rule(Syscall.READ, SeccompAction.errno(i + 1), arg(0).eq(i));
         }
         return builder.build();
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {127, 128, 129, 130, 168})
+    void aSearchTreeLongerThan255InstructionsReachesItsFarHalfWithALongJump(int count) {
+        // The calls 0, 2, 4, ... allowed: 2 * count ranges, each a single return, so the root's
+        // first half is 2 * count - 1 instructions long, 255 for 128 calls.
+        Set<Syscall> evenNumbered = EnumSet.noneOf(Syscall.class);
+        for (int i = 0; i < count; i++) {
+            evenNumbered.add(Syscall.values()[2 * i]);
+        }
+        byte[] bytes = BpfCompiler.compile(SeccompPolicy.allowList(SeccompAction.errno(1), evenNumbered));
+        BpfInterpreter program = new BpfInterpreter(bytes);
+
+        if (count <= 128) {
+            assertThat(maxJumpAlways(bytes)).isEqualTo(-1);
+        } else {
+            assertThat(maxJumpAlways(bytes)).isGreaterThan(255);
+        }
+        for (int nr = 0; nr < 600; nr++) {
+            boolean allowed = nr % 2 == 0 && nr < 2 * count;
+            assertThat(program.run(AUDIT_ARCH_X86_64, nr)).as("%d", nr).isEqualTo(allowed ? ALLOW : EPERM);
+        }
+    }
+
+    // ---- dispatch on the syscall number ----
+
+    static Stream<Arguments> policiesWithManyRules() {
+        Set<Syscall> notRefused = EnumSet.complementOf(EnumSet.copyOf(ALWAYS_EPERM));
+        notRefused.removeAll(List.of(Syscall.CLONE3, Syscall.OPENAT2));
+        return Stream.of(
+                Arguments.of("default policy", SeccompPolicy.defaultPolicy()),
+                Arguments.of("default policy, setid rules first", SeccompPolicy.defaultPolicy().withSetidRulesFirst()),
+                Arguments.of("default policy and two more rules", SeccompPolicy.defaultPolicy().toBuilder()
+                        .rule(Syscall.PTRACE, SeccompAction.allow())
+                        .rule(Syscall.GETPID, SeccompAction.errno(13))
+                        .build()),
+                Arguments.of("allow list of every call",
+                        SeccompPolicy.allowList(SeccompAction.killProcess(), EnumSet.allOf(Syscall.class))),
+                Arguments.of("allow list of what the default policy allows",
+                        SeccompPolicy.allowList(SeccompAction.errno(1), notRefused)));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("policiesWithManyRules")
+    void aCallWithoutARuleReachesTheDefaultInLogarithmicSteps(String name, SeccompPolicy policy) {
+        Set<Integer> ruled = ruledNumbers(policy);
+        BpfInterpreter program = compile(policy);
+
+        int maxSteps = 0;
+        for (int nr : unruledNumbers(ruled)) {
+            BpfInterpreter.Trace trace = program.trace(AUDIT_ARCH_X86_64, nr, -1L, -1L, -1L, -1L, -1L, -1L);
+            assertThat(trace.result()).as("%d", nr).isEqualTo(policy.defaultAction().returnValue());
+            // So the kernel can cache the result when the default is ALLOW.
+            assertThat(trace.readArguments()).as("%d", nr).isFalse();
+            maxSteps = Math.max(maxSteps, trace.steps());
+        }
+        // 4 for the ABI checks (load, compare, load, test), about log2 comparisons, the return.
+        assertThat(maxSteps).as("%d ruled syscalls", ruled.size())
+                .isLessThanOrEqualTo(ceilLog2(ruled.size()) + 6);
+    }
+
+    @Test
+    void callsOfTheDefaultPolicyWithoutConditionsAreDecidedFromTheNumberAlone() {
+        for (Syscall syscall : Syscall.values()) {
+            boolean conditional = SeccompPolicy.defaultPolicy().rules().stream()
+                    .anyMatch(rule -> rule.syscall() == syscall && !rule.conditions().isEmpty());
+            BpfInterpreter.Trace trace = DEFAULT.trace(AUDIT_ARCH_X86_64, syscall.x86_64());
+            assertThat(trace.readArguments()).as("%s", syscall).isEqualTo(conditional);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8})
+    void anyPolicyOfUpTo100SyscallsDispatchesInLogarithmicSteps(long seed) {
+        Random random = new Random(seed);
+        for (int round = 0; round < 20; round++) {
+            SeccompPolicy policy = randomPolicy(random, 1 + random.nextInt(150));
+            Set<Integer> ruled = ruledNumbers(policy);
+            if (ruled.size() > 100) {
+                continue;
+            }
+            BpfInterpreter program = compile(policy);
+            // At most 2n + 1 ranges: the gaps around n numbers.
+            int bound = ceilLog2(2 * ruled.size() + 1) + 5;
+            for (int nr : unruledNumbers(ruled)) {
+                assertThat(program.trace(AUDIT_ARCH_X86_64, nr).steps())
+                        .as("%s, nr %d", policy.rules(), nr).isLessThanOrEqualTo(bound);
+            }
+        }
+    }
+
+    // ---- equivalence with the policy's definition ----
+
+    static Stream<Arguments> policiesToCompare() {
+        List<Arguments> policies = new ArrayList<>();
+        policiesWithManyRules().forEach(policies::add);
+        Set<Syscall> everyOther = EnumSet.noneOf(Syscall.class);
+        SeccompPolicy.Builder everyOtherWithConditions = SeccompPolicy.builder(SeccompAction.trap());
+        for (Syscall syscall : Syscall.values()) {
+            if (syscall.x86_64() % 2 == 1) {
+                everyOther.add(syscall);
+                everyOtherWithConditions.rule(syscall, SeccompAction.allow(), arg(0).eq(syscall.x86_64()));
+            }
+        }
+        policies.add(Arguments.of("allow list of every other call",
+                SeccompPolicy.allowList(SeccompAction.errno(1), everyOther)));
+        policies.add(Arguments.of("every other call allowed on a condition", everyOtherWithConditions.build()));
+        policies.add(Arguments.of("small allow list", SeccompPolicy.allowList(SeccompAction.killThread(),
+                Syscall.READ, Syscall.WRITE, Syscall.EXIT_GROUP, Syscall.LISTNS)));
+        policies.add(Arguments.of("empty", SeccompPolicy.builder(SeccompAction.log()).build()));
+        policies.add(Arguments.of("setid rules alone", SeccompPolicy.none().withSetidRulesFirst()));
+        Random random = new Random(42);
+        for (int i = 0; i < 40; i++) {
+            policies.add(Arguments.of("random " + i, randomPolicy(random, 1 + random.nextInt(i < 20 ? 12 : 120))));
+        }
+        return policies.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("policiesToCompare")
+    void theProgramDecidesEveryCallAsThePolicySays(String name, SeccompPolicy policy) {
+        BpfInterpreter program = compile(policy);
+        List<long[]> vectors = argumentVectors(policy);
+        List<Integer> numbers = new ArrayList<>();
+        for (Syscall syscall : Syscall.values()) {
+            numbers.add(syscall.x86_64());
+        }
+        numbers.addAll(List.of(337, 423, 471, 472, 1000, 0xffff, X32_BIT - 1, X32_BIT, X32_BIT | 16, X32_BIT | 435,
+                0x80000000, 0xbfffffff, -1));
+
+        for (int nr : numbers) {
+            for (long[] args : vectors) {
+                assertThat(program.run(AUDIT_ARCH_X86_64, nr, args))
+                        .as("nr %d, args %s", nr, Arrays.toString(args))
+                        .isEqualTo(reference(policy, AUDIT_ARCH_X86_64, nr, args));
+            }
+            for (int arch : new int[] {AUDIT_ARCH_I386, 0xc00000b7}) {
+                long[] args = vectors.get(0);
+                assertThat(program.run(arch, nr, args)).isEqualTo(reference(policy, arch, nr, args));
+            }
+        }
+    }
+
+    /** What the policy says a call gets, straight from its definition. */
+    private static int reference(SeccompPolicy policy, int arch, int nr, long[] args) {
+        if (arch != AUDIT_ARCH_X86_64 || (nr & X32_BIT) != 0) {
+            return KILL_PROCESS;
+        }
+        for (Rule rule : policy.rules()) {
+            if (rule.syscall().x86_64() == nr
+                    && rule.conditions().stream().allMatch(condition -> holds(condition, args[condition.index()]))) {
+                return rule.action().returnValue();
+            }
+        }
+        return policy.defaultAction().returnValue();
+    }
+
+    private static boolean holds(ArgCondition condition, long argument) {
+        int order = Long.compareUnsigned(argument, condition.value());
+        return switch (condition.op()) {
+            case EQ -> argument == condition.value();
+            case MASKED_EQ -> (argument & condition.mask()) == condition.value();
+            case NE -> argument != condition.value();
+            case LT -> order < 0;
+            case LE -> order <= 0;
+            case GT -> order > 0;
+            case GE -> order >= 0;
+        };
+    }
+
+    /**
+     * Vectors that make the rules of the policy hold and fail: for each rule, one meant to meet
+     * all its conditions; for each condition, its value and values next to it in its argument;
+     * and a few that have nothing to do with the rules.
+     */
+    private static List<long[]> argumentVectors(SeccompPolicy policy) {
+        Set<List<Long>> vectors = new LinkedHashSet<>();
+        vectors.add(List.of(0L, 0L, 0L, 0L, 0L, 0L));
+        vectors.add(List.of(-1L, -1L, -1L, -1L, -1L, -1L));
+        vectors.add(List.of(1L, 2L, 3L, 4L, 5L, 6L));
+        vectors.add(List.of(0x12345678_9abcdef0L, 0x80000000L, 0x1_00000000L, 04755L, 06755L, 0xffffffffL));
+        for (Rule rule : policy.rules()) {
+            long[] meeting = new long[6];
+            boolean[] set = new boolean[6];
+            for (ArgCondition condition : rule.conditions()) {
+                long value = condition.value();
+                long[] candidates = {
+                    value, value ^ 1, value | ~condition.mask(), value + 1, value - 1, value ^ Long.MIN_VALUE,
+                };
+                for (long candidate : candidates) {
+                    long[] vector = new long[6];
+                    vector[condition.index()] = candidate;
+                    vectors.add(toList(vector));
+                }
+                if (!set[condition.index()]) {
+                    set[condition.index()] = true;
+                    meeting[condition.index()] = switch (condition.op()) {
+                        case GT, NE -> value + 1;
+                        case LT -> value - 1;
+                        default -> value;
+                    };
+                }
+            }
+            vectors.add(toList(meeting));
+        }
+        List<long[]> result = new ArrayList<>();
+        for (List<Long> vector : vectors) {
+            result.add(vector.stream().mapToLong(Long::longValue).toArray());
+        }
+        return result;
+    }
+
+    private static List<Long> toList(long[] vector) {
+        return Arrays.stream(vector).boxed().toList();
+    }
+
+    private static final SeccompAction[] RANDOM_ACTIONS = {
+        SeccompAction.allow(), SeccompAction.errno(1), SeccompAction.errno(38), SeccompAction.killProcess(),
+        SeccompAction.trap(), SeccompAction.log(),
+    };
+
+    private static final long[] RANDOM_VALUES = {
+        0, 1, 2, 5, 0x5412, 04000, 02000, 0x7fffffffL, 0x80000000L, 0xffffffffL, 0x1_00000000L,
+        0x1_00000001L, 0x12345678_9abcdef0L, Long.MIN_VALUE, -2L, -1L,
+    };
+
+    /**
+     * A policy of {@code ruleCount} rules drawn from small sets of syscalls, actions and values,
+     * so that rules of one syscall pile up, neighbouring numbers get the same code and different
+     * syscalls get the same block.
+     */
+    private static SeccompPolicy randomPolicy(Random random, int ruleCount) {
+        Syscall[] syscalls = Syscall.values();
+        int window = random.nextInt(syscalls.length - 10);
+        SeccompAction defaultAction = RANDOM_ACTIONS[random.nextInt(RANDOM_ACTIONS.length)];
+        SeccompPolicy.Builder builder = SeccompPolicy.builder(defaultAction);
+        for (int i = 0; i < ruleCount; i++) {
+            Syscall syscall = random.nextBoolean()
+                    ? syscalls[window + random.nextInt(10)]
+                    : syscalls[random.nextInt(syscalls.length)];
+            ArgCondition[] conditions = new ArgCondition[random.nextInt(4)];
+            for (int c = 0; c < conditions.length; c++) {
+                ArgCondition.Arg argument = arg(random.nextInt(6));
+                long value = RANDOM_VALUES[random.nextInt(RANDOM_VALUES.length)];
+                conditions[c] = switch (random.nextInt(7)) {
+                    case 0 -> argument.eq(value);
+                    case 1 -> argument.ne(value);
+                    case 2 -> argument.lt(value);
+                    case 3 -> argument.le(value);
+                    case 4 -> argument.gt(value);
+                    case 5 -> argument.ge(value);
+                    default -> {
+                        long mask = RANDOM_VALUES[1 + random.nextInt(RANDOM_VALUES.length - 1)];
+                        yield argument.maskedEq(mask, value & mask);
+                    }
+                };
+            }
+            builder.rule(syscall, RANDOM_ACTIONS[random.nextInt(RANDOM_ACTIONS.length)], conditions);
+        }
+        return builder.build();
+    }
+
+    private static Set<Integer> ruledNumbers(SeccompPolicy policy) {
+        Set<Integer> numbers = new HashSet<>();
+        for (Rule rule : policy.rules()) {
+            numbers.add(rule.syscall().x86_64());
+        }
+        return numbers;
+    }
+
+    /** Every number up to 600 that no rule names, and a few far above. */
+    private static List<Integer> unruledNumbers(Set<Integer> ruled) {
+        List<Integer> numbers = new ArrayList<>();
+        for (int nr = 0; nr < 600; nr++) {
+            if (!ruled.contains(nr)) {
+                numbers.add(nr);
+            }
+        }
+        numbers.addAll(List.of(0xffff, X32_BIT - 1, 0x80000000, 0xbfffffff));
+        return numbers;
+    }
+
+    private static int ceilLog2(int n) {
+        return n <= 1 ? 0 : 32 - Integer.numberOfLeadingZeros(n - 1);
     }
 
     // ---- helpers ----

@@ -22,6 +22,8 @@ final class BpfInterpreter {
     static final int RET_K = 0x06;
 
     private static final int SECCOMP_DATA_SIZE = 64;
+    private static final int NR_OFFSET = 0;
+    private static final int ARCH_OFFSET = 4;
     private static final int ARGS_OFFSET = 16;
 
     private final int[] code;
@@ -84,20 +86,40 @@ final class BpfInterpreter {
 
     /** Runs the program against a {@code seccomp_data} and returns what it returns. */
     int run(int arch, int nr, long... args) {
+        return trace(arch, nr, args).result();
+    }
+
+    /**
+     * What one run did: the value returned, how many instructions were executed (the return
+     * included), and whether it loaded anything but {@code nr} and {@code arch} (an argument,
+     * or the instruction pointer). The kernel (5.11 and later) skips the filter for a call whose
+     * run returns ALLOW without loading anything else: it caches that result per syscall number.
+     */
+    record Trace(int result, int steps, boolean readArguments) {
+    }
+
+    /** Runs the program like {@link #run} and tells how it went. */
+    Trace trace(int arch, int nr, long... args) {
         if (args.length > 6) {
             throw new IllegalArgumentException("at most 6 arguments");
         }
         ByteBuffer data = ByteBuffer.allocate(SECCOMP_DATA_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-        data.putInt(0, nr).putInt(4, arch);
+        data.putInt(NR_OFFSET, nr).putInt(ARCH_OFFSET, arch);
         for (int i = 0; i < args.length; i++) {
             data.putLong(ARGS_OFFSET + 8 * i, args[i]);
         }
 
         int a = 0;
         int pc = 0;
+        int steps = 0;
+        boolean readArguments = false;
         while (true) {
+            steps++;
             switch (code[pc]) {
-                case LD_W_ABS -> a = data.getInt(k[pc]);
+                case LD_W_ABS -> {
+                    a = data.getInt(k[pc]);
+                    readArguments |= k[pc] != NR_OFFSET && k[pc] != ARCH_OFFSET;
+                }
                 case ALU_AND_K -> a &= k[pc];
                 case JMP_JA -> pc += k[pc];
                 case JMP_JEQ_K -> pc += a == k[pc] ? jt[pc] : jf[pc];
@@ -105,7 +127,7 @@ final class BpfInterpreter {
                 case JMP_JGE_K -> pc += Integer.compareUnsigned(a, k[pc]) >= 0 ? jt[pc] : jf[pc];
                 case JMP_JSET_K -> pc += (a & k[pc]) != 0 ? jt[pc] : jf[pc];
                 case RET_K -> {
-                    return k[pc];
+                    return new Trace(k[pc], steps, readArguments);
                 }
                 default -> throw new AssertionError("checked in the constructor");
             }
