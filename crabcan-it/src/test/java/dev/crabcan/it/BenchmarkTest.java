@@ -153,15 +153,18 @@ class BenchmarkTest {
             }
             int threads = Thread.activeCount();
             long heap = usedHeap();
-            long helperRss = 0;
+            long rss = 0;
+            long pss = 0;
             for (SandboxProcess p : running) {
                 // The sandbox helper (the init's parent) and the init: the helper's memory per sandbox.
-                helperRss += rssKb(p.pid());
-                helperRss += ProcessHandle.of(p.pid()).flatMap(ProcessHandle::parent).map(h -> rssKb(h.pid())).orElse(0L);
+                // RSS counts the binary's shared pages in every process; PSS shares them out.
+                long helper = ProcessHandle.of(p.pid()).flatMap(ProcessHandle::parent).map(ProcessHandle::pid).orElse(0L);
+                rss += memoryKb(p.pid(), "status", "VmRSS:") + memoryKb(helper, "status", "VmRSS:");
+                pss += memoryKb(p.pid(), "smaps_rollup", "Pss:") + memoryKb(helper, "smaps_rollup", "Pss:");
             }
             rows.add(String.format("| 6 | %d idle sandboxes (sleep 2) | %d JVM threads (%d before) | %.1f KiB heap/sandbox"
-                    + " | helper RSS %.0f KiB/sandbox |", count, threads, threadsBefore,
-                    (heap - heapBefore) / 1024.0 / count, helperRss / (double) count));
+                    + " | helper+init %.0f KiB PSS (%.0f KiB RSS) per sandbox |", count, threads, threadsBefore,
+                    (heap - heapBefore) / 1024.0 / count, pss / (double) count, rss / (double) count));
         } finally {
             running.forEach(SandboxProcess::destroy);
             for (SandboxProcess p : running) {
@@ -215,9 +218,9 @@ class BenchmarkTest {
         assertThat(p.waitFor()).isZero();
     }
 
-    private static long rssKb(long pid) {
+    private static long memoryKb(long pid, String file, String key) {
         try {
-            return Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream().filter(l -> l.startsWith("VmRSS:"))
+            return Files.readAllLines(Path.of("/proc/" + pid + "/" + file)).stream().filter(l -> l.startsWith(key))
                     .mapToLong(l -> Long.parseLong(l.replaceAll("\\D", ""))).findFirst().orElse(0);
         } catch (Exception e) {
             return 0;
