@@ -27,8 +27,9 @@ public final class Session {
     public record SetupFailed(String step, int errno, String detail) implements Start {}
 
     /**
-     * execve failed. kind is "notfound", "interpreter" (the file exists, its interpreter does not)
-     * or "other"; interpreter is the one the file asks for, or empty.
+     * execve failed. kind is "notfound", "elf-interpreter" or "script-interpreter" (the file
+     * exists, the interpreter its PT_INTERP or #! line names does not) or "other"; interpreter is
+     * the one the file asks for, or empty.
      */
     public record ExecFailed(int errno, String kind, String path, String interpreter) implements Start {}
 
