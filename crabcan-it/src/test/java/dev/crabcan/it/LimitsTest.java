@@ -190,4 +190,17 @@ class LimitsTest {
         assertThat(p.waitForStatus().signal()).isEqualTo(9);
         assertThat(p.verdict()).isEqualTo(Verdict.SIGNALED);
     }
+
+    @Test
+    void outputWrittenBeforeAKillIsNotLost() throws Exception {
+        SandboxResult wall = run(Limits.builder().wallTime(Duration.ofMillis(300)).build(),
+                "head -c 200000 /dev/zero | tr '\\0' x; echo; echo done >&2; sleep 10");
+        assertThat(wall.verdict()).isEqualTo(Verdict.WALL_TIME_LIMIT);
+        assertThat(wall.stdout()).hasSize(200_001);
+        assertThat(wall.stderrText()).isEqualTo("done\n");
+        for (int i = 0; i < 20; i++) {
+            SandboxResult quick = run(Limits.none(), "head -c 1000000 /dev/urandom | od -An -v | head -c 777777; exit 0");
+            assertThat(quick.stdout()).as("everything written right before exiting").hasSize(777_777);
+        }
+    }
 }
