@@ -203,6 +203,20 @@ public final class Sandbox {
             }
         }
         HelperRuntime runtime = HelperRuntime.get();
+        // The helper binary and the control socket live there: a sandbox that saw them could
+        // replace the one and impersonate other sandboxes on the other.
+        List<Path> sources = new ArrayList<>();
+        binds.forEach(b -> sources.add(b.source()));
+        if (rootfs != null) {
+            sources.add(rootfs);
+        }
+        for (Path source : sources) {
+            if (runtime.cacheDir().startsWith(source)) {
+                throw new SandboxSpecException(source + " contains Crabcan's cache directory " + runtime.cacheDir()
+                        + " (the helper binary and this JVM's control socket), which no sandbox may see; bind a "
+                        + "narrower directory, or move the cache with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
+            }
+        }
         String name = hostname != null ? hostname : Hostnames.random();
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
                 host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);

@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
@@ -93,5 +94,15 @@ class FaultTest {
         zygote.destroyForcibly();
         zygote.onExit().get(5, TimeUnit.SECONDS);
         assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
+    }
+
+    @Test
+    void theCacheDirectoryCannotBeBoundIntoASandbox() throws Exception {
+        Path cache = dev.crabcan.internal.launch.HelperRuntime.get().cacheDir();
+        for (Path exposing : List.of(cache, cache.getParent())) {
+            assertThatThrownBy(() -> Sandbox.builder().bind(exposing, "/x", true).command("/bin/true").build().start())
+                    .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining("contains Crabcan's cache directory " + cache);
+        }
     }
 }

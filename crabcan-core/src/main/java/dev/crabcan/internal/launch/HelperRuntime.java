@@ -35,11 +35,13 @@ public final class HelperRuntime {
 
     private static HelperRuntime instance;
 
+    private final Path cache;
     private final Path helper;
     private final Path runDir;
     private final Launcher launcher;
 
-    private HelperRuntime(Path helper, Path runDir) {
+    private HelperRuntime(Path cache, Path helper, Path runDir) {
+        this.cache = cache;
         this.helper = helper;
         this.runDir = runDir;
         this.launcher = new ZygoteLauncher(helper, runDir);
@@ -47,16 +49,32 @@ public final class HelperRuntime {
 
     public static synchronized HelperRuntime get() throws SandboxException {
         if (instance == null) {
-            Path cache = cacheDir();
+            Path cache = resolveCacheDir();
             Path helper = extractHelper(cache);
             Path runDir = createRunDir(cache);
-            instance = new HelperRuntime(helper, runDir);
+            instance = new HelperRuntime(realPath(cache), helper, runDir);
         }
         return instance;
     }
 
     public Path helper() {
         return helper;
+    }
+
+    /**
+     * The cache directory with every link resolved. It holds the helper binary and this JVM's
+     * control socket, so no sandbox may see it.
+     */
+    public Path cacheDir() {
+        return cache;
+    }
+
+    private static Path realPath(Path p) throws SandboxException {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            throw cacheProblem(p, "cannot be resolved: " + e);
+        }
     }
 
     /** Private to this JVM: control sockets live here, and sandboxes attach their new root here. */
@@ -68,7 +86,7 @@ public final class HelperRuntime {
         return launcher;
     }
 
-    static Path cacheDir() {
+    static Path resolveCacheDir() {
         String configured = System.getProperty(CACHE_PROPERTY, System.getenv(CACHE_ENV));
         if (configured != null && !configured.isBlank()) {
             return Path.of(configured).toAbsolutePath();
