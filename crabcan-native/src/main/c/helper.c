@@ -12,6 +12,9 @@
  * each outcome as one text line on the control socket:
  *
  *   PID <pid>                      sandbox init's pid on the host
+ *   READY                          (plans with OPT_NET_WAIT) the namespaces exist and init
+ *                                  waits; the JVM connects the network, then sends 'G'
+ *   NETHELPER <pid>                the plan's network helper (T_NET_HELPER) is ready
  *   LOG <text>                     a setup step (debug plans only)
  *   FAIL <step> <errno> <detail>   setup failed; nothing was executed
  *   EXECFAIL <errno> <kind> <path> <interpreter>
@@ -41,6 +44,8 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -68,11 +73,13 @@
 #define MAX_ENV 8192
 #define MAX_RLIMITS 16
 #define MAX_CGROUPS 8
+#define MAX_NET_HELPER_ARGS 64
 
 enum tag {
     T_CONFIG = 1, T_UID_MAP, T_GID_MAP, T_IDMAP_UID_MAP, T_IDMAP_GID_MAP, T_HOSTNAME,
     T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
     T_CWD, T_SEARCH_PATH, T_CGROUP, T_STDIO,
+    T_NET = 20, T_NET_HELPER,
 };
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
@@ -93,6 +100,7 @@ enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BI
 #define OPT_SETSID 4u
 #define OPT_LOOPBACK_UP 8u
 #define OPT_UNSHARE_CGROUP 16u /* a cgroup namespace rooted at the sandbox's cgroup, once init is in it */
+#define OPT_NET_WAIT 32u       /* report READY and wait for 'G' before releasing init */
 
 #define ROOT_TMPFS 0u
 #define ROOT_BIND 1u
@@ -123,6 +131,15 @@ struct plan {
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
     struct { uint32_t flags, mode; const char *path; } stdio[3]; /* path NULL: keep the zygote's fd */
+    /* An interface the JVM moves into the namespace, to be given an IPv4 address and the default route. */
+    struct { const char *ifname; uint32_t addr, netmask, gateway; } net; /* addresses in network byte order */
+    /*
+     * A user-mode network stack (pasta) run by the helper, as the caller, once the id maps are
+     * written: it gets the sandbox's network and user namespaces as fds 3 and 4, and says it is
+     * ready by writing its pid to fd 5. It dies with the sandbox, or with the helper.
+     */
+    char *net_helper[MAX_NET_HELPER_ARGS + 1];
+    size_t n_net_helper;
     char *argv[MAX_ARGS + 1];
     size_t argc;
     char *envp[MAX_ENV + 1];
@@ -323,6 +340,21 @@ static void parse_plan(uint32_t total)
             plan.stdio[fd].path = get_str(p + 12, len - 12, tag);
             break;
         }
+        case T_NET:
+            if (len < 14)
+                fail("plan", EINVAL, "bad network record");
+            memcpy(&plan.net.addr, p, 4);
+            memcpy(&plan.net.netmask, p + 4, 4);
+            memcpy(&plan.net.gateway, p + 8, 4);
+            plan.net.ifname = get_str(p + 12, len - 12, tag);
+            if (strlen(plan.net.ifname) >= IFNAMSIZ)
+                fail("plan", EINVAL, "interface name %s too long", plan.net.ifname);
+            break;
+        case T_NET_HELPER:
+            if (plan.n_net_helper == MAX_NET_HELPER_ARGS)
+                fail("plan", E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
+            plan.net_helper[plan.n_net_helper++] = get_str(p, len, tag);
+            break;
         case T_ARG:
             if (plan.argc == MAX_ARGS)
                 fail("plan", E2BIG, "more than %d arguments", MAX_ARGS);
@@ -707,6 +739,46 @@ static void loopback_up(void)
     close(s);
 }
 
+static void set_inet(int s, struct ifreq *ifr, unsigned long request, uint32_t addr, const char *what)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr->ifr_addr;
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = addr;
+    if (ioctl(s, request, ifr) < 0)
+        fail("network", errno, "set the %s of %s", what, plan.net.ifname);
+}
+
+/* The interface the JVM moved in: address, up, default route through the host's end. */
+static void interface_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail("network", errno, "socket");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, plan.net.ifname);
+    set_inet(s, &ifr, SIOCSIFADDR, plan.net.addr, "address");
+    set_inet(s, &ifr, SIOCSIFNETMASK, plan.net.netmask, "netmask");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        fail("network", errno, "read flags of %s", plan.net.ifname);
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        fail("network", errno, "bring %s up", plan.net.ifname);
+    struct rtentry route;
+    memset(&route, 0, sizeof route);
+    struct sockaddr_in *gw = (struct sockaddr_in *)&route.rt_gateway, *dst = (struct sockaddr_in *)&route.rt_dst,
+                       *mask = (struct sockaddr_in *)&route.rt_genmask;
+    gw->sin_family = dst->sin_family = mask->sin_family = AF_INET;
+    gw->sin_addr.s_addr = plan.net.gateway;
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    route.rt_dev = (char *)plan.net.ifname;
+    if (ioctl(s, SIOCADDRT, &route) < 0)
+        fail("network", errno, "add the default route via %s", plan.net.ifname);
+    close(s);
+    logd("Interface %s is up", plan.net.ifname);
+}
+
 static void set_capabilities(void)
 {
     for (unsigned long c = 0; c < 64; c++) {
@@ -930,6 +1002,8 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     enter_root();
     if (plan.options & OPT_LOOPBACK_UP)
         loopback_up();
+    if (plan.net.ifname)
+        interface_up();
     for (size_t i = 0; i < plan.n_rlimits; i++) {
         struct rlimit rl = {plan.rlimits[i].cur, plan.rlimits[i].max};
         if (setrlimit((int)plan.rlimits[i].resource, &rl) < 0)
@@ -1058,6 +1132,114 @@ static int supervise(int sock, int report_rd, pid_t init)
     return status;
 }
 
+/* The JVM connects the new network namespace to the host; anything but 'G' means give up. */
+static void await_network(int sock, pid_t init)
+{
+    emit("READY");
+    char c = 0;
+    ssize_t n;
+    while ((n = read(sock, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n == 1 && c == 'G')
+        return;
+    kill(init, SIGKILL);
+    int status = -1;
+    while (waitpid(init, &status, 0) < 0 && errno == EINTR)
+        ;
+    emit("END\t%d", status);
+    _exit(0);
+}
+
+/* The copy at target survives the exec (dup2 leaves O_CLOEXEC off). */
+static void place_fd(int fd, int target)
+{
+    if (dup2(fd, target) < 0)
+        _exit(127);
+}
+
+__attribute__((noreturn)) static void exec_net_helper(int ns_net, int ns_user, int ready_wr, int err_wr)
+{
+    /* Above the fds they are going to, so that no dup2 overwrites one still needed. */
+    int fds[4] = {ns_net, ns_user, ready_wr, err_wr};
+    for (int i = 0; i < 4; i++)
+        if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+            _exit(127);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0)
+        _exit(127);
+    /* Never the sandbox's stdio: holding its pipes open would keep the JVM from seeing their end. */
+    place_fd(devnull, 0);
+    place_fd(devnull, 1);
+    place_fd(fds[3], 2);
+    place_fd(fds[0], 3);
+    place_fd(fds[1], 4);
+    place_fd(fds[2], 5);
+    if (close_range(6, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(plan.net_helper[0], plan.net_helper, (char *[]){NULL});
+    dprintf(2, "cannot execute %s: %s\n", plan.net_helper[0], strerror(errno));
+    _exit(127);
+}
+
+static int open_ns(pid_t pid, const char *ns)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("network", errno, "open %s", path);
+    return fd;
+}
+
+/* Starts the network helper and waits until it says it is ready; on failure reports its stderr. */
+static pid_t start_net_helper(pid_t init)
+{
+    int ns_net = open_ns(init, "net"), ns_user = open_ns(init, "user");
+    int ready[2], err[2];
+    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+        fail("pipe", errno, "network helper pipes");
+    logd("Starting the network helper %s", plan.net_helper[0]);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork", errno, "start the network helper");
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+            _exit(127);
+        exec_net_helper(ns_net, ns_user, ready[1], err[1]);
+    }
+    close(ns_net);
+    close(ns_user);
+    close(ready[1]);
+    close(err[1]);
+    char buf[64];
+    ssize_t n;
+    while ((n = read(ready[0], buf, sizeof buf)) < 0 && errno == EINTR)
+        ;
+    close(ready[0]);
+    if (n <= 0) {
+        char why[1024];
+        ssize_t m, got = 0;
+        while (got < (ssize_t)sizeof why - 1 && (m = read(err[0], why + got, sizeof why - 1 - (size_t)got)) != 0) {
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m < 0)
+                break;
+            got += m;
+        }
+        why[got] = '\0';
+        why[strcspn(why, "\n")] = '\0';
+        kill(pid, SIGKILL);
+        kill(init, SIGKILL);
+        fail("network", ECHILD, "%s exited before the network was ready: %s", plan.net_helper[0], why);
+    }
+    close(err[0]);
+    emit("NETHELPER\t%d", (int)pid);
+    return pid;
+}
+
 /* One sandbox: carry out the plan the zygote read, report until it is gone. */
 static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
 {
@@ -1104,6 +1286,9 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
          (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
     write_id_maps(init, plan.uid_map, plan.gid_map);
+    if (plan.options & OPT_NET_WAIT)
+        await_network(sock, init);
+    pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(init) : 0;
     if (write(sync[1], "1", 1) != 1)
         fail("sync", errno, "release the sandbox");
     /* sync[1] stays open while we live: the sandbox's init watches it (see sandbox_init). */
@@ -1119,6 +1304,11 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
         dup2(devnull, fd);
 
     int status = supervise(sock, report[0], init);
+    if (net_helper > 0) {
+        kill(net_helper, SIGKILL);
+        while (waitpid(net_helper, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
     emit("END\t%d", status);
     return 0;
 }

@@ -6,6 +6,7 @@ import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Session;
+import dev.crabcan.internal.net.NetworkSetup;
 import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.IOException;
 import java.io.InputStream;
@@ -67,6 +68,7 @@ public final class Sandbox {
     private final SeccompPolicy seccomp;
     private final boolean keepTerminal;
     private final Limits limits;
+    private final Network network;
 
     private Sandbox(Builder b) {
         this.rootfs = b.rootfs;
@@ -87,6 +89,7 @@ public final class Sandbox {
         this.seccomp = b.seccomp;
         this.keepTerminal = b.keepTerminal;
         this.limits = b.limits;
+        this.network = b.network;
     }
 
     public static Builder builder() {
@@ -180,6 +183,11 @@ public final class Sandbox {
     }
 
     /** What the sandbox may use (default {@link Limits#none()}). */
+    /** The sandbox's network; {@link Network#none()} by default. */
+    public Network network() {
+        return network;
+    }
+
     public Limits limits() {
         return limits;
     }
@@ -220,16 +228,19 @@ public final class Sandbox {
         String name = hostname != null ? hostname : Hostnames.random();
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
                 host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
-        SandboxCgroup cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
+        NetworkSetup net = NetworkSetup.create(network, host, runtime.runDir());
+        SandboxCgroup cgroup = null;
         try {
+            cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
-                    runtime.runDir(), name, cgroupProcs, io), stdin, stdout, stderr);
-            return SandboxProcess.awaitStart(this, launched, cgroup);
+                    runtime.runDir(), name, cgroupProcs, io, net.plan()), stdin, stdout, stderr);
+            return SandboxProcess.awaitStart(this, launched, cgroup, net);
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {
                 cgroup.remove();
             }
+            net.release();
             throw e;
         }
     }
@@ -316,6 +327,7 @@ public final class Sandbox {
         private SeccompPolicy seccomp = SeccompPolicy.defaultPolicy();
         private boolean keepTerminal;
         private Limits limits = Limits.none();
+        private Network network = Network.none();
 
         private Builder() {}
 
@@ -338,6 +350,7 @@ public final class Sandbox {
             seccomp = s.seccomp;
             keepTerminal = s.keepTerminal;
             limits = s.limits;
+            network = s.network;
         }
 
         /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
@@ -504,6 +517,12 @@ public final class Sandbox {
         /** The seccomp filter; {@link SeccompPolicy#none()} installs none. */
         public Builder seccomp(SeccompPolicy policy) {
             this.seccomp = Validation.notNull(policy, "seccomp policy");
+            return this;
+        }
+
+        /** The network: {@link Network#none()} (the default), {@link Network#host()} or {@link Network#privateNetwork()}. */
+        public Builder network(Network n) {
+            this.network = Validation.notNull(n, "network");
             return this;
         }
 

@@ -5,6 +5,8 @@ import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Outcome;
 import dev.crabcan.internal.launch.Session;
 import dev.crabcan.internal.launch.Watchdog;
+import dev.crabcan.internal.launch.IoThreads;
+import dev.crabcan.internal.net.NetworkSetup;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -27,6 +29,7 @@ public final class SandboxProcess extends Process {
     private final Sandbox sandbox;
     private final Session session;
     private final SandboxCgroup cgroup;
+    private final NetworkSetup net;
     private final OutputStream stdin;
     private final InputStream stdout;
     private final InputStream stderr;
@@ -55,22 +58,29 @@ public final class SandboxProcess extends Process {
         }
     }
 
-    private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup) {
+    private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net) {
         this.sandbox = sandbox;
         this.session = launched.session();
         this.cgroup = cgroup;
+        this.net = net;
         this.stdin = launched.stdin();
         this.stdout = launched.stdout();
         this.stderr = launched.stderr();
-        this.finished = session.ended().thenApply(this::finish);
+        // Removing a private network runs host tools: not on the monitor thread, which serves every sandbox.
+        this.finished = sandbox.network().mode() == Network.Mode.PRIVATE
+                ? session.ended().thenApplyAsync(this::finish, IoThreads.pool())
+                : session.ended().thenApply(this::finish);
         this.onExit = finished.thenApply(f -> this);
     }
 
-    static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup)
-            throws SandboxException {
-        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup);
+    static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup,
+            NetworkSetup net) throws SandboxException {
+        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net);
         Session.Start start;
         try {
+            if (net.plan().awaitJvm()) {
+                p.connectNetwork();
+            }
             start = p.session.started().get();
         } catch (InterruptedException e) {
             p.abandon();
@@ -86,6 +96,21 @@ public final class SandboxProcess extends Process {
         }
         p.abandon();
         throw Failures.toException(start, sandbox);
+    }
+
+    /** Between the helper's READY and init's release: the namespaces exist, the command does not yet. */
+    private void connectNetwork() throws SandboxException, InterruptedException, ExecutionException {
+        CompletableFuture.anyOf(session.ready(), session.started()).get();
+        if (!session.ready().isDone()) {
+            return; // setup failed before the namespaces existed
+        }
+        try {
+            net.attach(session.pid());
+        } catch (SandboxSetupException e) {
+            abandon();
+            throw e;
+        }
+        session.proceed();
     }
 
     private void startTimers() {
@@ -121,6 +146,7 @@ public final class SandboxProcess extends Process {
             usage = cgroup.usage();
             cgroup.remove();
         }
+        net.release();
         return new Finished(outcome, usage, limitKill.get());
     }
 

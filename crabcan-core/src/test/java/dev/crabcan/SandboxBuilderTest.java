@@ -140,7 +140,28 @@ class SandboxBuilderTest {
                 invalid("null bind target", "bind target", dir -> Sandbox.builder().bind(dir, null, false)),
                 invalid("null command array", "command", dir -> Sandbox.builder().command((String[]) null)),
                 invalid("null env value", "NAME", dir -> Sandbox.builder().env("NAME", null)),
-                invalid("null stdin", "stdin", dir -> Sandbox.builder().stdin(null)));
+                invalid("null stdin", "stdin", dir -> Sandbox.builder().stdin(null)),
+
+                // network
+                invalid("null network", "network", dir -> Sandbox.builder().network(null)),
+                invalid("publish on no network", "Network.privateNetwork()", dir -> Network.none().publish(8080, 80)),
+                invalid("publish on the host network", "publish 127.0.0.1:8080:80", dir -> Network.host().publish(8080, 80)),
+                invalid("host port 0", "host port must be 1 to 65535, got 0", dir -> Network.privateNetwork().publish(0, 80)),
+                invalid("container port too large", "container port must be 1 to 65535, got 65536",
+                        dir -> Network.privateNetwork().publish(8080, 65536)),
+                invalid("host address a name", "'localhost'", dir -> Network.privateNetwork().publish("localhost", 8080, 80)),
+                invalid("host address out of range", "'127.0.0.256'",
+                        dir -> Network.privateNetwork().publish("127.0.0.256", 8080, 80)),
+                invalid("host port published twice", "127.0.0.1:8080:81 is already published as 127.0.0.1:8080:80",
+                        dir -> Network.privateNetwork().publish(8080, 80).publish(8080, 81)),
+                invalid("host port published twice through 0.0.0.0", "already published",
+                        dir -> Network.privateNetwork().publish("0.0.0.0", 8080, 80).publish(8080, 81)),
+                invalid("subnet without prefix", "'10.0.0.0'", dir -> Network.privateNetwork().subnet("10.0.0.0")),
+                invalid("subnet prefix too long", "'10.0.0.0/30'", dir -> Network.privateNetwork().subnet("10.0.0.0/30")),
+                invalid("subnet prefix not a number", "'10.0.0.0/x'", dir -> Network.privateNetwork().subnet("10.0.0.0/x")),
+                invalid("subnet with host bits", "starts at 10.1.0.0/16", dir -> Network.privateNetwork().subnet("10.1.2.3/16")),
+                invalid("dns server a name", "'ns.example'", dir -> Network.privateNetwork().dns(List.of("ns.example"))),
+                invalid("dns on no network", "dns", dir -> Network.none().dns(List.of("10.0.0.1"))));
     }
 
     @ParameterizedTest(name = "{0}")

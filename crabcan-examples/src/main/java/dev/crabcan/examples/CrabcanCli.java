@@ -3,6 +3,7 @@ package dev.crabcan.examples;
 import dev.crabcan.CommandNotExecutableException;
 import dev.crabcan.CommandNotFoundException;
 import dev.crabcan.Limits;
+import dev.crabcan.Network;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxException;
@@ -37,6 +38,10 @@ public final class CrabcanCli {
             "  -w, --workdir DIR      working directory inside (default /)",
             "      --hostname NAME    hostname inside (default: random adjective-noun-number)",
             "      --writable-rootfs  let the command write to the -m root filesystem",
+            "      --net MODE         none (default: loopback only), host (the host's network, no",
+            "                         isolation) or private (own interface, outbound through the host)",
+            "  -p, --publish [ADDR:]HOSTPORT:CONTAINERPORT",
+            "                         publish a TCP port of a private network (ADDR default 127.0.0.1)",
             "Limits (sizes take k, m, g; durations ms, s, m):",
             "      --memory SIZE      memory limit (cgroup)       --swap SIZE   swap on top (0: none)",
             "      --pids N           process limit (cgroup)      --cpus X      CPU quota in cores",
@@ -145,6 +150,8 @@ public final class CrabcanCli {
         boolean json;
         Path resultFile;
         Limits limits = Limits.none();
+        Network.Mode net = Network.Mode.NONE;
+        final List<String> publish = new ArrayList<>();
 
         /** Whether -d is among the options (not among the command's arguments); false if they do not parse. */
         static boolean wantsDebug(String[] args) {
@@ -171,6 +178,8 @@ public final class CrabcanCli {
                     case "-e", "--env" -> o.env.add(value(args, ++i, a));
                     case "-w", "--workdir" -> o.workdir = value(args, ++i, a);
                     case "--hostname" -> o.hostname = value(args, ++i, a);
+                    case "--net" -> o.net = netMode(value(args, ++i, a));
+                    case "-p", "--publish" -> o.publish.add(value(args, ++i, a));
                     case "--json" -> o.json = true;
                     case "--result" -> o.resultFile = Path.of(value(args, ++i, a));
                     case "--judge" -> o.limits = Limits.judge();
@@ -235,7 +244,48 @@ public final class CrabcanCli {
             if (hostname != null) {
                 b.hostname(hostname);
             }
-            return b.build();
+            return b.network(network()).build();
+        }
+
+        static Network.Mode netMode(String s) {
+            return switch (s) {
+                case "none" -> Network.Mode.NONE;
+                case "host" -> Network.Mode.HOST;
+                case "private" -> Network.Mode.PRIVATE;
+                default -> throw new IllegalArgumentException("--net wants none, host or private, got '" + s + "'");
+            };
+        }
+
+        Network network() {
+            if (!publish.isEmpty() && net != Network.Mode.PRIVATE) {
+                throw new IllegalArgumentException("--publish needs --net private");
+            }
+            Network n = switch (net) {
+                case NONE -> Network.none();
+                case HOST -> Network.host();
+                case PRIVATE -> Network.privateNetwork();
+            };
+            for (String spec : publish) {
+                n = publish(n, spec);
+            }
+            return n;
+        }
+
+        /** Docker's spelling: [ADDR:]HOSTPORT:CONTAINERPORT[/tcp]. */
+        static Network publish(Network n, String spec) {
+            String ports = spec;
+            if (spec.endsWith("/tcp")) {
+                ports = spec.substring(0, spec.length() - 4);
+            } else if (spec.contains("/")) {
+                throw new IllegalArgumentException("--publish '" + spec + "': only TCP ports can be published");
+            }
+            String[] parts = ports.split(":", -1);
+            if (parts.length < 2 || parts.length > 3) {
+                throw new IllegalArgumentException("--publish wants [ADDR:]HOSTPORT:CONTAINERPORT, got '" + spec + "'");
+            }
+            int host = integer(parts[parts.length - 2], "--publish " + spec);
+            int container = integer(parts[parts.length - 1], "--publish " + spec);
+            return parts.length == 3 ? n.publish(parts[0], host, container) : n.publish(host, container);
         }
 
         private static String value(String[] args, int i, String flag) {

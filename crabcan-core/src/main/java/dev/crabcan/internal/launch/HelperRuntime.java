@@ -1,6 +1,7 @@
 package dev.crabcan.internal.launch;
 
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.plan.PlanCompiler;
 import dev.crabcan.internal.host.HostInfo;
 import java.io.IOException;
 import java.io.InputStream;
@@ -150,6 +151,9 @@ public final class HelperRuntime {
             createPrivateDirectory(runs);
             removeStaleRunDirs(runs);
             createPrivateDirectory(dir);
+            // Sandboxes' roots are built on this subdirectory, leaving the rest of the run directory
+            // (files the helper binds into sandboxes) visible beside it.
+            createPrivateDirectory(dir.resolve(PlanCompiler.STAGING));
         } catch (IOException e) {
             throw cacheProblem(cache, "cannot hold the run directory " + dir + ": " + e);
         }

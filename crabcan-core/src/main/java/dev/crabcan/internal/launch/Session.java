@@ -1,6 +1,7 @@
 package dev.crabcan.internal.launch;
 
 import dev.crabcan.ExitStatus;
+import dev.crabcan.SandboxException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -39,6 +40,7 @@ public final class Session {
     private final SocketChannel channel;
     private final CompletableFuture<Start> started = new CompletableFuture<>();
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
+    private final CompletableFuture<Void> ready = new CompletableFuture<>();
     private volatile long pid = -1;
     private Outcome reported;
 
@@ -56,6 +58,20 @@ public final class Session {
 
     public CompletableFuture<Outcome> ended() {
         return ended;
+    }
+
+    /** Completes when the namespaces exist and the helper waits for {@link #proceed()} (plans that ask for it). */
+    public CompletableFuture<Void> ready() {
+        return ready;
+    }
+
+    /** Releases a sandbox that reported READY. */
+    public void proceed() throws SandboxException {
+        try {
+            channel.write(ByteBuffer.wrap(new byte[] {'G'}));
+        } catch (IOException e) {
+            throw new SandboxException("the sandbox helper went away while its network was being connected: " + e, e);
+        }
     }
 
     /** The host pid of the sandbox's init, or -1 before it exists. */
@@ -80,6 +96,8 @@ public final class Session {
         switch (r.kind()) {
             case "PID" -> pid = r.longField(0);
             case "LOG" -> SETUP_LOG.debug("{}", r.field(0));
+            case "READY" -> ready.complete(null);
+            case "NETHELPER" -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
             case "EXECUTED" -> started.complete(new Executed());
             case "FAIL" -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
             case "EXECFAIL" -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));

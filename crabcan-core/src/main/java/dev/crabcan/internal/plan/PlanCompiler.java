@@ -10,6 +10,7 @@ import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Tmpfs;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
+import dev.crabcan.internal.net.Ipv4;
 import dev.crabcan.internal.seccomp.BpfCompiler;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,6 +35,9 @@ public final class PlanCompiler {
     /** Device nodes bound from the host into the sandbox's /dev. */
     static final List<String> DEVICES = List.of("null", "zero", "full", "random", "urandom", "tty");
 
+    /** The run directory's subdirectory on which sandboxes' roots are built. */
+    public static final String STAGING = "root";
+
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
 
     /** Nearly every sandbox uses the default filter: compile it once. */
@@ -52,10 +56,10 @@ public final class PlanCompiler {
      * stdio says where fds 0, 1 and 2 come from (the launcher's choice).
      */
     public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs,
-            List<StdioSource> stdio) {
+            List<StdioSource> stdio, NetPlan net) {
         PlanWriter w = new PlanWriter();
-        int options = OPT_LOOPBACK_UP | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0)
-                | (s.keepTerminal() ? 0 : OPT_SETSID);
+        int options = (net.ownNamespace() ? OPT_LOOPBACK_UP : 0) | (net.awaitJvm() ? OPT_NET_WAIT : 0)
+                | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID);
         // In a cgroup of its own, the sandbox gets its cgroup namespace only once init is in it,
         // so that the namespace is rooted there.
         int cgroupNs = cgroupProcs.isEmpty() ? CLONE_NEWCGROUP : 0;
@@ -65,8 +69,13 @@ public final class PlanCompiler {
         if (Session.SETUP_LOG.isDebugEnabled()) {
             options |= OPT_DEBUG;
         }
-        w.ints(T_CONFIG, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
-                | cgroupNs, options);
+        w.ints(T_CONFIG, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
+                | (net.ownNamespace() ? CLONE_NEWNET : 0) | cgroupNs, options);
+        if (net.iface() != null) {
+            NetPlan.Interface i = net.iface();
+            w.net(i.address(), Ipv4.netmask(i.prefix()), i.gateway(), i.name());
+        }
+        net.helperCommand().forEach(arg -> w.string(T_NET_HELPER, arg));
         cgroupProcs.forEach(p -> w.string(T_CGROUP, p.toString()));
         stdio.stream().filter(io -> io.path() != null).forEach(io -> w.stdio(io.fd(), io.flags(), io.mode(), io.path()));
 
@@ -84,7 +93,7 @@ public final class PlanCompiler {
             w.string(T_IDMAP_GID_MAP, host.egid() + " " + hostGid + " 1\n");
         }
         w.string(T_HOSTNAME, hostname);
-        w.string(T_STAGING, runDir.toString());
+        w.string(T_STAGING, runDir.resolve(STAGING).toString());
 
         // Host paths are opened by the helper before it changes ids when the caller is root: the
         // sandbox's unprivileged host id may not be able to reach them.
@@ -132,13 +141,17 @@ public final class PlanCompiler {
             }
         }
         procHardening(mounts);
+        if (net.resolvConf() != null) {
+            mounts.add(new Mount(M_BIND, MF_FILE | MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL | parentOpen, 0, 0,
+                    net.resolvConf().toString(), "/etc/resolv.conf"));
+        }
         mounts.addAll(user);
         List<String> earlier = new ArrayList<>();
         for (Mount m : mounts) {
             int flags = m.flags;
             // Mount points in a host root filesystem are made with the caller's host ids before the
             // namespaces exist; those below another mount are made inside, in that mount.
-            if (s.rootfs().isPresent() && m.kind != M_SYMLINK && earlier.stream().noneMatch(e -> isBelow(m.target, e))) {
+            if (s.rootfs().isPresent() && m.kind != M_SYMLINK && (m.flags & MF_OPTIONAL) == 0 && earlier.stream().noneMatch(e -> isBelow(m.target, e))) {
                 flags |= MF_PRECREATE;
             }
             w.mount(m.kind, flags, m.mode, m.size, m.source, m.target);

@@ -15,14 +15,16 @@ final class PlanWriter {
 
     static final int T_CONFIG = 1, T_UID_MAP = 2, T_GID_MAP = 3, T_IDMAP_UID_MAP = 4, T_IDMAP_GID_MAP = 5,
             T_HOSTNAME = 6, T_STAGING = 7, T_ROOT = 8, T_MOUNT = 9, T_CREDS = 10, T_CAPS = 11, T_SECCOMP = 12,
-            T_RLIMIT = 13, T_ARG = 14, T_ENV = 15, T_CWD = 16, T_SEARCH_PATH = 17, T_CGROUP = 18, T_STDIO = 19;
+            T_RLIMIT = 13, T_ARG = 14, T_ENV = 15, T_CWD = 16, T_SEARCH_PATH = 17, T_CGROUP = 18, T_STDIO = 19,
+            T_NET = 20, T_NET_HELPER = 21;
 
     static final int M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6;
 
     static final int MF_RDONLY = 1, MF_FILE = 2, MF_IDMAP = 4, MF_PRECREATE = 8, MF_OPEN_IN_PARENT = 16,
             MF_NOSUID = 32, MF_NODEV = 64, MF_NOEXEC = 128, MF_OPTIONAL = 256;
 
-    static final int OPT_DEBUG = 1, OPT_NO_NEW_PRIVS = 2, OPT_SETSID = 4, OPT_LOOPBACK_UP = 8, OPT_UNSHARE_CGROUP = 16;
+    static final int OPT_DEBUG = 1, OPT_NO_NEW_PRIVS = 2, OPT_SETSID = 4, OPT_LOOPBACK_UP = 8, OPT_UNSHARE_CGROUP = 16,
+            OPT_NET_WAIT = 32;
 
     static final int ROOT_TMPFS = 0, ROOT_BIND = 1;
 
@@ -62,6 +64,13 @@ final class PlanWriter {
     void stdio(int fd, int flags, int mode, String path) {
         byte[] p = cString(path);
         record(T_STDIO, buffer(12 + p.length).putInt(fd).putInt(flags).putInt(mode).put(p).array());
+    }
+
+    /** Addresses in network byte order, as the helper hands them to the kernel. */
+    void net(int address, int netmask, int gateway, String ifname) {
+        byte[] name = cString(ifname);
+        record(T_NET, ByteBuffer.allocate(12 + name.length).putInt(address).putInt(netmask).putInt(gateway)
+                .order(ByteOrder.LITTLE_ENDIAN).put(name).array());
     }
 
     void rlimit(int resource, long soft, long hard) {

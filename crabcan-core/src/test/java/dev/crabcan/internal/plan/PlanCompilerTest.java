@@ -76,7 +76,7 @@ class PlanCompilerTest {
 
     /** The plan of a sandbox without a cgroup of its own. */
     private static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
-        return PlanCompiler.compile(s, host, runDir, hostname, List.of(), List.of());
+        return PlanCompiler.compile(s, host, runDir, hostname, List.of(), List.of(), NetPlan.NONE);
     }
 
     private static Plan plan(Sandbox s, HostInfo host) {
@@ -116,6 +116,58 @@ class PlanCompilerTest {
         assertThat(p.cloneFlags()).isEqualTo(PlanCompiler.CLONE_NEWUSER | PlanCompiler.CLONE_NEWNS
                 | PlanCompiler.CLONE_NEWPID | PlanCompiler.CLONE_NEWUTS | PlanCompiler.CLONE_NEWIPC
                 | PlanCompiler.CLONE_NEWNET | PlanCompiler.CLONE_NEWCGROUP);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void hostNetworkKeepsTheHostsNamespaceAndItsInterfacesAlone(boolean root) {
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, List.of(),
+                List.of(), NetPlan.HOST));
+        assertThat(p.cloneFlags() & CLONE_NEWNET).isZero();
+        assertThat(p.cloneFlags()).isEqualTo(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
+                | CLONE_NEWCGROUP);
+        assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isZero();
+        assertThat(p.net()).isNull();
+        assertThat(p.mountsAt("/etc/resolv.conf")).isEmpty();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void vethNetworkWaitsForTheJvmAndConfiguresEth0InNetworkByteOrder(boolean root) {
+        NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005),
+                Path.of("/run/test/resolv.conf"), List.of());
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, List.of(),
+                List.of(), veth));
+        assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
+        assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isEqualTo(OPT_LOOPBACK_UP | OPT_NET_WAIT);
+        assertThat(p.net()).isEqualTo(new PlanDecoder.Net(0x0ae70006, 0xfffffffc, 0x0ae70005, "eth0"));
+        assertThat(p.netHelper()).isEmpty();
+        Mount resolv = p.mountAt("/etc/resolv.conf");
+        assertThat(resolv.kind()).isEqualTo(M_BIND);
+        assertThat(resolv.source()).isEqualTo("/run/test/resolv.conf");
+        // Never created in a caller's root filesystem that lacks it.
+        assertThat(resolv.flags() & (MF_RDONLY | MF_FILE | MF_OPTIONAL | MF_NOSUID | MF_NODEV | MF_NOEXEC))
+                .isEqualTo(MF_RDONLY | MF_FILE | MF_OPTIONAL | MF_NOSUID | MF_NODEV | MF_NOEXEC);
+        assertThat(resolv.flags() & (MF_PRECREATE | MF_IDMAP)).isZero();
+    }
+
+    @Test
+    void resolvConfIsNeverPrecreatedInACallersRootfs(@TempDir Path rootfs) {
+        NetPlan net = new NetPlan(true, false, null, Path.of("/run/test/resolv.conf"), List.of("/usr/bin/pasta"));
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().rootfs(rootfs).build(), ROOTLESS, RUN_DIR, HOSTNAME,
+                List.of(), List.of(), net));
+        assertThat(p.mountAt("/etc/resolv.conf").flags() & MF_PRECREATE).isZero();
+        assertThat(p.mountAt("/proc").flags() & MF_PRECREATE).isEqualTo(MF_PRECREATE);
+    }
+
+    @Test
+    void networkHelperArgumentsAreCarriedInOrder() {
+        List<String> argv = List.of("/usr/bin/pasta", "--netns", "/proc/self/fd/3", "--tcp-ports", "127.0.0.1/8080:80");
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, RUN_DIR, HOSTNAME, List.of(),
+                List.of(), new NetPlan(true, false, null, null, argv)));
+        assertThat(p.netHelper()).isEqualTo(argv);
+        assertThat(p.options() & OPT_NET_WAIT).isZero();
+        assertThat(p.net()).isNull();
     }
 
     @ParameterizedTest
@@ -160,8 +212,8 @@ class PlanCompilerTest {
         byte[] bytes = compile(sandbox().build(), caller(root), Path.of("/run/other dir"), "box-7");
         Plan p = PlanDecoder.decode(bytes);
         assertThat(p.hostname()).isEqualTo("box-7");
-        assertThat(p.staging()).isEqualTo("/run/other dir");
-        assertThat(plan(sandbox(), root).staging()).isEqualTo("/run/test");
+        assertThat(p.staging()).isEqualTo("/run/other dir/root");
+        assertThat(plan(sandbox(), root).staging()).isEqualTo("/run/test/root");
     }
 
     @ParameterizedTest
@@ -178,7 +230,7 @@ class PlanCompilerTest {
     void inACgroupTheCgroupNamespaceIsUnsharedOnceInitIsInIt(boolean root) {
         List<Path> procs = List.of(Path.of("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs"),
                 Path.of("/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs"));
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, procs, List.of()));
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, procs, List.of(), NetPlan.NONE));
         assertThat(p.cgroupProcs()).containsExactly("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs",
                 "/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs");
         // Six namespaces at clone, the cgroup one later (rooted at the sandbox's cgroup).
@@ -1012,7 +1064,7 @@ class PlanCompilerTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 20, 99, -1, 5 | 0x100})
+    @ValueSource(ints = {0, 22, 99, -1, 5 | 0x100})
     void decoderRejectsUnknownTags(int tag) {
         byte[] plan = withHeader(concat(body(validPlan()), record(tag, new byte[] {'x', 0})));
         assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class)

@@ -60,11 +60,14 @@ final class PlanDecoder {
     /** Where a sandbox fd comes from (T_STDIO). */
     record Stdio(int fd, int flags, int mode, String path) {}
 
+    /** The interface init configures (T_NET); addresses as big-endian ints. */
+    record Net(int address, int netmask, int gateway, String ifname) {}
+
     record Plan(int cloneFlags, int options, String uidMap, String gidMap, String idmapUidMap, String idmapGidMap,
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
-            String searchPath) {
+            String searchPath, Net net, List<String> netHelper) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -122,6 +125,8 @@ final class PlanDecoder {
 
         int cloneFlags, options, uid, gid;
         String uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, cwd, searchPath;
+        Net net;
+        final List<String> netHelper = new ArrayList<>();
         Root root;
         long capBounding, capEffective, capPermitted, capInheritable, capAmbient;
         byte[] seccomp;
@@ -160,13 +165,13 @@ final class PlanDecoder {
                     Collections.unmodifiableList(mounts), uid, gid, capBounding, capEffective, capPermitted,
                     capInheritable, capAmbient, seccomp, Collections.unmodifiableList(rlimits),
                     Collections.unmodifiableList(cgroupProcs), Collections.unmodifiableList(stdio),
-                    Collections.unmodifiableList(argv), Collections.unmodifiableList(env), cwd, searchPath);
+                    Collections.unmodifiableList(argv), Collections.unmodifiableList(env), cwd, searchPath, net, Collections.unmodifiableList(netHelper));
         }
 
         private void record(int tag, int p, int len) {
             boolean repeatable = tag == T_MOUNT || tag == T_RLIMIT || tag == T_CGROUP || tag == T_STDIO || tag == T_ARG
-                    || tag == T_ENV;
-            if (!repeatable && tag >= T_CONFIG && tag <= T_CGROUP && !seen.add(tag)) {
+                    || tag == T_ENV || tag == T_NET_HELPER;
+            if (!repeatable && tag >= T_CONFIG && tag <= T_NET && !seen.add(tag)) {
                 throw new BadPlanException("record " + tag + " appears twice");
             }
             switch (tag) {
@@ -262,6 +267,23 @@ final class PlanDecoder {
                         throw new BadPlanException("more than " + MAX_ENV + " environment entries");
                     }
                     env.add(string(p, len, tag));
+                }
+                case T_NET -> {
+                    if (len < 14) {
+                        throw new BadPlanException("bad network record");
+                    }
+                    ByteBuffer be = body.duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
+                    String ifname = string(p + 12, len - 12, tag);
+                    if (ifname.length() >= 16) {
+                        throw new BadPlanException("interface name " + ifname + " too long");
+                    }
+                    net = new Net(be.getInt(p), be.getInt(p + 4), be.getInt(p + 8), ifname);
+                }
+                case T_NET_HELPER -> {
+                    if (netHelper.size() == 64) {
+                        throw new BadPlanException("more than 64 network helper arguments");
+                    }
+                    netHelper.add(string(p, len, tag));
                 }
                 default -> throw new BadPlanException("unknown record " + Integer.toUnsignedString(tag));
             }

@@ -1,0 +1,197 @@
+package dev.crabcan;
+
+import dev.crabcan.internal.net.Ipv4;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * A sandbox's network: {@link #none()} (the default), {@link #host()} or {@link #privateNetwork()},
+ * with ports published from the host to a private network.
+ *
+ * <pre>{@code
+ * Network web = Network.privateNetwork().publish(8080, 80);   // 127.0.0.1:8080 -> port 80 inside
+ * }</pre>
+ *
+ * <ul>
+ *   <li>{@code NONE}: an own network namespace with only the loopback interface, up.
+ *   <li>{@code HOST}: the host's network namespace, unchanged. This gives up network isolation:
+ *       the sandbox can reach everything the host can, including services on the host's loopback.
+ *   <li>{@code PRIVATE}: an own network namespace with an interface {@code eth0}, a default route
+ *       and outbound traffic translated to the host's address. A root caller gets a veth pair with
+ *       a /30 of {@link #subnet()} for each sandbox and nftables rules for the translation (and
+ *       {@code net.ipv4.ip_forward} enabled, as container engines do); a rootless caller gets
+ *       {@code pasta} (Debian package {@code passt}), a user-mode network stack. Either way the
+ *       sandbox gets an {@code /etc/resolv.conf} naming {@link #dns()}, cannot reach other
+ *       sandboxes, and reaches nothing on the host's loopback but what is published to it.
+ * </ul>
+ */
+public final class Network {
+    /** Where a sandbox's network comes from. */
+    public enum Mode {
+        NONE, HOST, PRIVATE
+    }
+
+    /**
+     * A TCP port published from the host into the sandbox: connections to hostAddress:hostPort reach
+     * containerPort inside.
+     */
+    public record Port(String hostAddress, int hostPort, int containerPort) {
+        public Port {
+            Validation.notNull(hostAddress, "host address of a published port");
+            if (!IPV4.matcher(hostAddress).matches()) {
+                throw new SandboxSpecException("published port's host address must be an IPv4 address such as "
+                        + "127.0.0.1, got '" + Validation.printable(hostAddress) + "'");
+            }
+            port(hostPort, "host port");
+            port(containerPort, "container port");
+        }
+
+        private static void port(int p, String what) {
+            if (p < 1 || p > 65535) {
+                throw new SandboxSpecException(what + " must be 1 to 65535, got " + p);
+            }
+        }
+
+        /** As Docker spells it: {@code 127.0.0.1:8080:80}. */
+        @Override
+        public String toString() {
+            return hostAddress + ":" + hostPort + ":" + containerPort;
+        }
+    }
+
+    /** The range root callers' private sandboxes get their /30s from. */
+    public static final String DEFAULT_SUBNET = "10.231.0.0/16";
+
+    private static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
+    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, null);
+    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, null);
+
+    private final Mode mode;
+    private final List<Port> ports;
+    private final String subnet;
+    private final List<String> dns;
+
+    private Network(Mode mode, List<Port> ports, String subnet, List<String> dns) {
+        this.mode = mode;
+        this.ports = List.copyOf(ports);
+        this.subnet = subnet;
+        this.dns = dns == null ? null : List.copyOf(dns);
+    }
+
+    /** Loopback only: nothing in, nothing out. The default. */
+    public static Network none() {
+        return NONE;
+    }
+
+    /** The host's own network; no isolation. */
+    public static Network host() {
+        return HOST;
+    }
+
+    /** An own interface with outbound access through the host, and no ports published yet. */
+    public static Network privateNetwork() {
+        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null);
+    }
+
+    public Mode mode() {
+        return mode;
+    }
+
+    /** The published ports, in the order given. */
+    public List<Port> ports() {
+        return ports;
+    }
+
+    /** The IPv4 range (CIDR, /8 to /24) root callers' private sandboxes take their addresses from. */
+    public String subnet() {
+        return subnet;
+    }
+
+    /**
+     * The name servers a private sandbox's /etc/resolv.conf names; empty when they are the host's
+     * (those of its /etc/resolv.conf that are not loopback addresses, which a sandbox cannot reach).
+     */
+    public Optional<List<String>> dns() {
+        return Optional.ofNullable(dns);
+    }
+
+    /** Publishes 127.0.0.1:hostPort to containerPort inside. */
+    public Network publish(int hostPort, int containerPort) {
+        return publish("127.0.0.1", hostPort, containerPort);
+    }
+
+    /** Publishes hostAddress:hostPort (an address of this host, e.g. 0.0.0.0 for all) to containerPort inside. */
+    public Network publish(String hostAddress, int hostPort, int containerPort) {
+        requirePrivate("publish " + hostAddress + ":" + hostPort + ":" + containerPort);
+        Port port = new Port(hostAddress, hostPort, containerPort);
+        for (Port p : ports) {
+            if (p.hostPort() == hostPort && (p.hostAddress().equals(hostAddress) || p.hostAddress().equals("0.0.0.0")
+                    || hostAddress.equals("0.0.0.0"))) {
+                throw new SandboxSpecException("host port " + port + " is already published as " + p);
+            }
+        }
+        List<Port> more = new ArrayList<>(ports);
+        more.add(port);
+        return new Network(mode, more, subnet, dns);
+    }
+
+    /** The range root callers' sandboxes take their addresses from, e.g. {@code 10.231.0.0/16}. */
+    public Network subnet(String cidr) {
+        requirePrivate("subnet " + cidr);
+        Validation.notNull(cidr, "subnet");
+        String[] parts = cidr.split("/", -1);
+        int prefix;
+        try {
+            prefix = parts.length == 2 ? Integer.parseInt(parts[1]) : -1;
+        } catch (NumberFormatException e) {
+            prefix = -1;
+        }
+        if (parts.length != 2 || !IPV4.matcher(parts[0]).matches() || prefix < 8 || prefix > 24) {
+            throw new SandboxSpecException("subnet must be an IPv4 range from /8 to /24 such as " + DEFAULT_SUBNET
+                    + ", got '" + Validation.printable(cidr) + "'");
+        }
+        int base = Ipv4.parse(parts[0]);
+        if ((base & ~Ipv4.netmask(prefix)) != 0) {
+            throw new SandboxSpecException("subnet " + cidr + " has host bits set; the range starts at "
+                    + Ipv4.format(base & Ipv4.netmask(prefix)) + "/" + prefix);
+        }
+        return new Network(mode, ports, cidr, dns);
+    }
+
+    /** Name servers (IPv4 addresses) for the sandbox's /etc/resolv.conf, instead of the host's. */
+    public Network dns(List<String> servers) {
+        requirePrivate("dns " + servers);
+        Validation.notNull(servers, "dns servers");
+        for (String s : servers) {
+            if (s == null || !IPV4.matcher(s).matches()) {
+                throw new SandboxSpecException("dns server must be an IPv4 address, got '" + s + "'");
+            }
+        }
+        return new Network(mode, ports, subnet, servers);
+    }
+
+    private void requirePrivate(String what) {
+        if (mode != Mode.PRIVATE) {
+            throw new SandboxSpecException(what + ": only a private network has ports, a subnet and name servers "
+                    + "of its own; use Network.privateNetwork()");
+        }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Network n && n.mode == mode && n.ports.equals(ports) && n.subnet.equals(subnet)
+                && java.util.Objects.equals(n.dns, dns);
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(mode, ports, subnet, dns);
+    }
+
+    @Override
+    public String toString() {
+        return mode.name().toLowerCase(java.util.Locale.ROOT) + (ports.isEmpty() ? "" : " publish " + ports);
+    }
+}

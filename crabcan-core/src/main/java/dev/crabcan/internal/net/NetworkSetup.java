@@ -1,0 +1,46 @@
+package dev.crabcan.internal.net;
+
+import dev.crabcan.Network;
+import dev.crabcan.SandboxSetupException;
+import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.plan.NetPlan;
+import java.nio.file.Path;
+
+/**
+ * The host side of one sandbox's network: what goes into the plan, what the JVM does once the
+ * namespaces exist (the helper's READY), and what it removes when the sandbox ends.
+ */
+public interface NetworkSetup {
+    NetPlan plan();
+
+    /** Connects the new network namespace of sandbox init {@code initPid}; called on READY. */
+    void attach(long initPid) throws SandboxSetupException;
+
+    /** Removes everything made for the sandbox; idempotent, safe after a failed start. */
+    void release();
+
+    /** Reserves what the sandbox's network needs before it starts (addresses, host ports). */
+    static NetworkSetup create(Network network, HostInfo host, Path runDir) throws SandboxSetupException {
+        return switch (network.mode()) {
+            case NONE -> fixed(NetPlan.NONE);
+            case HOST -> fixed(NetPlan.HOST);
+            case PRIVATE -> host.isRoot() ? Veth.allocate(network, runDir) : Pasta.prepare(network, runDir);
+        };
+    }
+
+    /** A network whose plan says it all: nothing for the JVM to attach or remove. */
+    static NetworkSetup fixed(NetPlan plan) {
+        return new NetworkSetup() {
+            @Override
+            public NetPlan plan() {
+                return plan;
+            }
+
+            @Override
+            public void attach(long initPid) {}
+
+            @Override
+            public void release() {}
+        };
+    }
+}
