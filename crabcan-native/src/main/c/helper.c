@@ -1194,6 +1194,16 @@ static int open_ns(pid_t pid, const char *ns)
     return fd;
 }
 
+/* The last line of text that is not pasta's complaint that it has no syslog to write to. */
+static const char *last_line(char *text)
+{
+    const char *last = "";
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strstr(line, "to syslog"))
+            last = line;
+    return last;
+}
+
 /* Starts the network helper and waits until it says it is ready; on failure reports its stderr. */
 static pid_t start_net_helper(pid_t init)
 {
@@ -1230,10 +1240,9 @@ static pid_t start_net_helper(pid_t init)
             got += m;
         }
         why[got] = '\0';
-        why[strcspn(why, "\n")] = '\0';
         kill(pid, SIGKILL);
         kill(init, SIGKILL);
-        fail("network", ECHILD, "%s exited before the network was ready: %s", plan.net_helper[0], why);
+        fail("network", 0, "%s exited before the network was ready: %s", plan.net_helper[0], last_line(why));
     }
     close(err[0]);
     emit("NETHELPER\t%d", (int)pid);

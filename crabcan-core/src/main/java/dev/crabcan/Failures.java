@@ -28,7 +28,8 @@ final class Failures {
     }
 
     private static SandboxException setup(Session.SetupFailed f, Sandbox sandbox) {
-        String message = f.step() + " " + f.detail() + ": " + strerror(f.errno());
+        // errno 0: the detail says it all (a failure the helper saw in another program, not a syscall).
+        String message = f.step() + " " + f.detail() + (f.errno() == 0 ? "" : ": " + strerror(f.errno()));
         if (f.step().equals("clone") && List.of(EPERM, ENOSPC, EINVAL, EUSERS).contains(f.errno())) {
             List<String> reasons = HostInfo.get().userNamespaceProblems(true);
             return new UnsupportedHostException("cannot create the sandbox's namespaces (" + message + "): "

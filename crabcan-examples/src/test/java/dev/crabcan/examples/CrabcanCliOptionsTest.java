@@ -97,7 +97,22 @@ class CrabcanCliOptionsTest {
                         dir -> new String[] {"-r", dir.resolve("no-such-source") + ":/data", "--", "/bin/true"}),
                 refused("-a source missing", "no-such-source",
                         dir -> new String[] {"-a", dir.resolve("no-such-source") + ":/data", "-c", "/bin/true"}),
-                refused("-a at /proc", "/proc", dir -> new String[] {"-a", dir + ":/proc", "--", "/bin/true"}));
+                refused("-a at /proc", "/proc", dir -> new String[] {"-a", dir + ":/proc", "--", "/bin/true"}),
+                refused("--net without a value", "--net needs a value", "--net"),
+                refused("--net unknown mode", "'bridge'", "--net", "bridge", "--", "/bin/true"),
+                refused("-p without a value", "-p needs a value", "-p"),
+                refused("-p without --net private", "--publish needs --net private", "-p", "8080:80", "--", "/bin/true"),
+                refused("-p with --net host", "--publish needs --net private", "--net", "host", "-p", "8080:80", "--",
+                        "/bin/true"),
+                refused("-p with one port", "'8080'", "--net", "private", "-p", "8080", "--", "/bin/true"),
+                refused("-p with too many parts", "'1:2:3:4'", "--net", "private", "-p", "1:2:3:4", "--", "/bin/true"),
+                refused("-p udp", "only TCP", "--net", "private", "-p", "53:53/udp", "--", "/bin/true"),
+                refused("-p port not a number", "'http'", "--net", "private", "-p", "http:80", "--", "/bin/true"),
+                refused("-p port out of range", "65536", "--net", "private", "-p", "65536:80", "--", "/bin/true"),
+                refused("-p bad address", "'localhost'", "--net", "private", "-p", "localhost:8080:80", "--",
+                        "/bin/true"),
+                refused("-p same host port twice", "already published", "--net", "private", "-p", "8080:80", "-p",
+                        "8080:81", "--", "/bin/true"));
     }
 
     @ParameterizedTest(name = "{0}")

@@ -3,6 +3,7 @@ package dev.crabcan.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.crabcan.Limits;
+import dev.crabcan.Network;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
 import dev.crabcan.Stdio;
@@ -80,6 +81,9 @@ class BenchmarkTest {
         cases.put("3 Sandbox.run /bin/true (default isolation)", () -> assertThat(plain.run().status().code()).isZero());
         cases.put("4 Sandbox.run /bin/true with memory and pids limits",
                 () -> assertThat(limited.run().status().code()).isZero());
+        Sandbox privateNet = plain.toBuilder().network(Network.privateNetwork()).build();
+        cases.put("9 Sandbox.run /bin/true with a private network",
+                () -> assertThat(privateNet.run().status().code()).isZero());
         Map<String, long[]> nanos = new LinkedHashMap<>();
         cases.keySet().forEach(k -> nanos.put(k, new long[N]));
         for (int warm = 0; warm < Math.min(N, 20); warm++) {
@@ -101,7 +105,8 @@ class BenchmarkTest {
         nanos.forEach((name, t) -> {
             String ratio = name.startsWith("3") ? String.format("%.2f x (1)%s", sandbox / pb,
                     bwrap == null ? "" : String.format(", %.2f x (2)", sandbox / bwrap))
-                    : name.startsWith("4") ? String.format("%.2f x (3)", median(t) / sandbox) : "";
+                    : name.startsWith("4") ? String.format("%.2f x (3)", median(t) / sandbox)
+                    : name.startsWith("9") ? String.format("+%.2f ms over (3)", (median(t) - sandbox) / 1e6) : "";
             rows.add(String.format("| %s | %s | %.2f ms | %.2f ms | %s |", name.substring(0, 1), name.substring(2),
                     median(t) / 1e6, p90(t) / 1e6, ratio));
         });

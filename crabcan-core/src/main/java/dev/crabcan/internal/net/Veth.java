@@ -14,45 +14,54 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A root caller's private network: a veth pair per sandbox, whose host end {@code cc<hex>} holds
- * the first address of a /30 of the subnet and whose other end becomes the sandbox's eth0 with
- * the second; an nftables table per sandbox translates its outbound traffic to the host's
- * address, keeps it from the rest of the subnet (other sandboxes) and forwards published ports.
+ * A root caller's private network: a veth pair per sandbox, whose host end {@code ccn<hex>}
+ * holds the first address of a /30 of the subnet and whose other end, made directly in the
+ * sandbox's namespace, is its eth0 with the second. One nftables table, {@code ip crabcan},
+ * shared by every sandbox on the host, translates outbound traffic of the {@code ccn*}
+ * interfaces to the host's address, drops traffic between them, and forwards published ports
+ * through two maps.
  *
- * <p>Allocation needs no shared state: the interface name encodes the address, so the kernel's
- * "name exists" is the lock, across JVMs too. The table, named after this JVM's pid and the
- * address, is made before the interface, so an interface never exists without its owner's table;
- * a dead JVM's tables and unattached interfaces are removed by the next JVM to make one. An
- * attached pair disappears with the sandbox's network namespace.
+ * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
+ * given by its address, on {@code /run/crabcan-net.lock}, which the kernel releases when its JVM
+ * dies; byte 0 serializes the table's creation and removal, and whoever finds no address locked
+ * by anyone may create the table afresh or remove it. A pair disappears with the sandbox's
+ * network namespace; the table disappears with the host's last private sandbox.
  */
 final class Veth implements NetworkSetup {
     private static final Logger log = LoggerFactory.getLogger(Veth.class);
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
-    private static final Path CLEANUP_LOCK = Path.of("/run/crabcan-net.lock");
-    private static final Pattern TABLE = Pattern.compile("table ip (crabcan_(\\d+)_([0-9a-f]{8}))");
-    private static final Pattern LINK = Pattern.compile("^\\d+: (cc[0-9a-f]{8})[@:]", Pattern.MULTILINE);
-    private static final long JVM_PID = ProcessHandle.current().pid();
-    private static volatile boolean hostPrepared;
+    private static final Path LOCK_FILE = Path.of("/run/crabcan-net.lock");
+    private static final String TABLE = "crabcan";
+    /** Every /30 of the IPv4 space has its own lock byte, after byte 0. */
+    private static final long ADDRESS_LOCKS = 1L << 30;
+    private static final long VANISH_WAIT_NANOS = 200_000_000;
+
+    private static FileChannel lockFile;
+    private static int active;
+    private static boolean hostPrepared;
 
     private final Path ip;
     private final Path nft;
+    private final Network network;
     private final String name;
-    private final String table;
+    private final int net;
     private final List<ServerSocketChannel> reserved;
     private final NetPlan plan;
-    private boolean released;
+    private FileLock allocation;
+    private boolean attached;
 
-    private Veth(Path ip, Path nft, String name, String table, List<ServerSocketChannel> reserved, NetPlan plan) {
+    private Veth(Path ip, Path nft, Network network, int net, FileLock allocation, List<ServerSocketChannel> reserved,
+            NetPlan plan) {
         this.ip = ip;
         this.nft = nft;
-        this.name = name;
-        this.table = table;
+        this.network = network;
+        this.name = String.format("ccn%08x", net);
+        this.net = net;
+        this.allocation = allocation;
         this.reserved = reserved;
         this.plan = plan;
     }
@@ -60,46 +69,47 @@ final class Veth implements NetworkSetup {
     static Veth allocate(Network network, Path runDir) throws SandboxSetupException {
         Path ip = HostCommand.require("ip", "iproute2", "a private network");
         Path nft = HostCommand.require("nft", "nftables", "a private network");
-        prepareHost(ip, nft);
         Path resolvConf = ResolvConf.file(network, runDir);
         List<ServerSocketChannel> reserved = reservePorts(network);
+        Veth veth = null;
         try {
             String[] cidr = network.subnet().split("/");
             int base = Ipv4.parse(cidr[0]);
             int slots = 1 << (32 - Integer.parseInt(cidr[1]) - 2);
             int first = ThreadLocalRandom.current().nextInt(slots);
-            for (int i = 0; i < slots; i++) {
-                int net = base + 4 * ((first + i) % slots);
-                String hex = String.format("%08x", net);
-                String name = "cc" + hex;
-                String table = "crabcan_" + JVM_PID + "_" + hex;
-                nft(nft, rules(table, name, net, network));
-                HostCommand.Result r = HostCommand.run(ip, List.of("-batch", "-"),
-                        "link add " + name + " type veth peer name " + name + "p\n"
-                                + "addr add " + Ipv4.format(net + 1) + "/30 dev " + name + "\n"
-                                + "link set " + name + " up\n");
-                if (r.ok()) {
-                    if (!network.ports().isEmpty()) {
-                        // Published loopback ports are translated to the sandbox's address; the kernel
-                        // routes such packets out of an interface only with this set on it.
-                        writeSysctl(Path.of("/proc/sys/net/ipv4/conf", name, "route_localnet"), "1");
+            synchronized (Veth.class) {
+                try (FileLock table = lockFile().lock(0, 1, false)) {
+                    if (active == 0) {
+                        prepareHost(nft);
                     }
-                    NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1),
-                            resolvConf, List.of());
-                    return new Veth(ip, nft, name, table, reserved, plan);
-                }
-                HostCommand.run(nft, List.of("delete", "table", "ip", table), "");
-                if (!r.stderr().contains("File exists")) {
-                    HostCommand.run(ip, List.of("link", "del", name), "");
-                    throw new SandboxSetupException("network", 0, "cannot create the veth pair " + name + ": "
-                            + r.reason());
+                    for (int i = 0; i < slots && veth == null; i++) {
+                        int net = base + 4 * ((first + i) % slots);
+                        FileLock lock = tryLock(addressLock(net));
+                        if (lock != null) {
+                            NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1),
+                                    resolvConf, List.of());
+                            veth = new Veth(ip, nft, network, net, lock, reserved, plan);
+                            active++;
+                        }
+                    }
                 }
             }
-            throw new SandboxSetupException("network", 0, "every address of the subnet " + network.subnet()
-                    + " is in use by another sandbox; choose a larger range with Network.subnet(...)");
+            if (veth == null) {
+                throw new SandboxSetupException("network", 0, "every address of the subnet " + network.subnet()
+                        + " is in use by a sandbox; choose a larger range with Network.subnet(...)");
+            }
+            veth.publish();
+            return veth;
         } catch (SandboxSetupException | RuntimeException e) {
-            reserved.forEach(Veth::closeQuietly);
+            if (veth != null) {
+                veth.release();
+            } else {
+                reserved.forEach(Veth::closeQuietly);
+            }
             throw e;
+        } catch (IOException e) {
+            reserved.forEach(Veth::closeQuietly);
+            throw new SandboxSetupException("network", 0, "cannot lock " + LOCK_FILE + ": " + e.getMessage());
         }
     }
 
@@ -108,53 +118,187 @@ final class Veth implements NetworkSetup {
         return plan;
     }
 
+    /** The pair, with its peer made directly in the sandbox's namespace; init configures eth0 there. */
     @Override
     public void attach(long initPid) throws SandboxSetupException {
-        HostCommand.Result r = HostCommand.run(ip, List.of("link", "set", name + "p", "netns", Long.toString(initPid),
-                "name", "eth0"), "");
+        String batch = "link add " + name + " type veth peer name eth0 netns " + initPid + "\n"
+                + "addr add " + Ipv4.format(net + 1) + "/30 dev " + name + "\n"
+                + "link set " + name + " up\n";
+        HostCommand.Result r = HostCommand.run(ip, List.of("-batch", "-"), batch);
+        if (!r.ok() && r.stderr().contains("File exists")) {
+            // Our lock says the address is free: the pair is a dead sandbox's, its namespace still being torn down.
+            HostCommand.run(ip, List.of("link", "del", name), "");
+            r = HostCommand.run(ip, List.of("-batch", "-"), batch);
+        }
         if (!r.ok()) {
-            throw new SandboxSetupException("network", 0, "cannot move " + name + "p into sandbox " + initPid + ": "
-                    + r.reason());
+            throw new SandboxSetupException("network", 0, "cannot connect sandbox " + initPid + " with the veth pair "
+                    + name + ": " + r.reason());
+        }
+        synchronized (this) {
+            attached = true;
+        }
+        if (!network.ports().isEmpty()) {
+            // Published loopback ports are translated to the sandbox's address; the kernel routes such
+            // packets out of an interface only with this set on it.
+            writeSysctl(Path.of("/proc/sys/net/ipv4/conf", name, "route_localnet"), "1");
         }
     }
 
     @Override
-    public synchronized void release() {
-        if (released) {
-            return;
-        }
-        released = true;
-        reserved.forEach(Veth::closeQuietly);
-        reserved.clear();
-        try {
-            // The interface goes first: it must never exist without its owner's table.
-            HostCommand.run(ip, List.of("link", "del", name), "");
-            HostCommand.Result r = HostCommand.run(nft, List.of("delete", "table", "ip", table), "");
-            if (!r.ok() && !r.stderr().contains("No such file")) {
-                log.warn("cannot delete nftables table {}: {}", table, r.reason());
+    public void release() {
+        synchronized (this) {
+            if (allocation == null) {
+                return;
             }
-        } catch (SandboxSetupException e) {
-            log.warn("cannot remove the network of {}: {}", name, e.getMessage());
+            reserved.forEach(Veth::closeQuietly);
+            try {
+                if (attached) {
+                    awaitGone();
+                }
+                if (!network.ports().isEmpty()) {
+                    HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
+                }
+            } catch (SandboxSetupException e) {
+                log.warn("cannot remove the network of {}: {}", name, e.getMessage());
+            }
+        }
+        synchronized (Veth.class) {
+            try (FileLock table = lockFile().lock(0, 1, false)) {
+                allocation.release();
+                allocation = null;
+                if (--active == 0) {
+                    removeTableIfUnused();
+                }
+            } catch (IOException e) {
+                log.warn("cannot release the network lock of {}: {}", name, e.toString());
+            }
         }
     }
 
-    static String rules(String table, String name, int net, Network network) {
-        String sandbox = Ipv4.format(net + 2);
-        StringBuilder dnat = new StringBuilder();
-        for (Network.Port p : network.ports()) {
-            String match = p.hostAddress().equals("0.0.0.0") ? "fib daddr type local" : "ip daddr " + p.hostAddress();
-            dnat.append("    ").append(match).append(" tcp dport ").append(p.hostPort()).append(" dnat to ")
-                    .append(sandbox).append(':').append(p.containerPort()).append('\n');
+    /** The pair goes with the sandbox's namespace, torn down asynchronously; it is removed if that takes long. */
+    private void awaitGone() throws SandboxSetupException {
+        Path sys = Path.of("/sys/class/net", name);
+        long deadline = System.nanoTime() + VANISH_WAIT_NANOS;
+        while (Files.exists(sys)) {
+            if (System.nanoTime() > deadline) {
+                HostCommand.run(ip, List.of("link", "del", name), "");
+                return;
+            }
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                HostCommand.run(ip, List.of("link", "del", name), "");
+                return;
+            }
         }
-        return "table ip " + table + " {\n"
-                + "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
-                + "    ip saddr " + sandbox + " oifname != \"" + name + "\" masquerade\n"
-                + "    oifname \"" + name + "\" ip saddr 127.0.0.0/8 masquerade\n  }\n"
-                + "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
-                + "    iifname \"" + name + "\" ip daddr " + network.subnet() + " drop\n  }\n"
-                + "  chain output {\n    type nat hook output priority -100; policy accept;\n" + dnat + "  }\n"
-                + "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n" + dnat + "  }\n"
-                + "}\n";
+    }
+
+    /** Published ports: entries in the table's maps; a host port this JVM could reserve has no live entry. */
+    private void publish() throws SandboxSetupException {
+        if (network.ports().isEmpty()) {
+            return;
+        }
+        HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
+        if (!r.ok() && r.stderr().contains("File exists")) {
+            // Left by a JVM that died: its reservation of the host port went with it.
+            HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
+            r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
+        }
+        if (!r.ok()) {
+            throw new SandboxSetupException("network", 0, "cannot publish " + network.ports() + ": " + r.reason());
+        }
+    }
+
+    private String elements(String verb) {
+        String sandbox = Ipv4.format(net + 2);
+        StringBuilder out = new StringBuilder();
+        for (Network.Port p : network.ports()) {
+            boolean any = p.hostAddress().equals("0.0.0.0");
+            out.append(verb).append(" element ip ").append(TABLE).append(any ? " published_any { " : " published { ")
+                    .append(any ? "" : p.hostAddress() + " . ").append(p.hostPort());
+            out.append(verb.equals("add") ? " : " + sandbox + " . " + p.containerPort() : "").append(" }\n");
+        }
+        return out.toString();
+    }
+
+    /** The shared table, replacing whatever a dead JVM left. */
+    static final String TABLE_RULES = "add table ip " + TABLE + "\n"
+            + "delete table ip " + TABLE + "\n"
+            + "table ip " + TABLE + " {\n"
+            + "  map published { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
+            + "  map published_any { type inet_service : ipv4_addr . inet_service; }\n"
+            + "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+            + "    dnat ip to ip daddr . tcp dport map @published\n"
+            + "    fib daddr type local dnat ip to tcp dport map @published_any\n  }\n"
+            + "  chain output {\n    type nat hook output priority -100; policy accept;\n"
+            + "    dnat ip to ip daddr . tcp dport map @published\n"
+            + "    fib daddr type local dnat ip to tcp dport map @published_any\n  }\n"
+            + "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+            + "    iifname \"ccn*\" oifname != \"ccn*\" masquerade\n"
+            + "    oifname \"ccn*\" ip saddr 127.0.0.0/8 masquerade\n  }\n"
+            + "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
+            + "    iifname \"ccn*\" oifname \"ccn*\" drop\n  }\n"
+            + "}\n";
+
+    /** Under the table lock, as this JVM's first private sandbox starts: the table exists when it returns. */
+    private static void prepareHost(Path nft) throws SandboxSetupException, IOException {
+        if (!hostPrepared) {
+            if (!Files.readString(IP_FORWARD).trim().equals("1")) {
+                log.warn("enabling net.ipv4.ip_forward: private sandboxes reach the outside through the host");
+                writeSysctl(IP_FORWARD, "1");
+            }
+            hostPrepared = true;
+        }
+        FileLock everyone = tryLock(1);
+        if (everyone == null) {
+            return; // another JVM has sandboxes, so the table is there
+        }
+        try {
+            HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), TABLE_RULES);
+            if (!r.ok()) {
+                throw new SandboxSetupException("network", 0, "nft refused the table " + TABLE + ": " + r.reason());
+            }
+        } finally {
+            everyone.release();
+        }
+    }
+
+    /** Under the table lock, as this JVM's last private sandbox ends. */
+    private void removeTableIfUnused() throws IOException {
+        FileLock everyone = tryLock(1);
+        if (everyone != null) {
+            try {
+                HostCommand.run(nft, List.of("delete", "table", "ip", TABLE), "");
+            } finally {
+                everyone.release();
+            }
+        }
+    }
+
+    /** The lock byte of an address's /30; position 1 with the whole range means "every address". */
+    private static long addressLock(int net) {
+        return 1 + (Integer.toUnsignedLong(net) >>> 2);
+    }
+
+    /**
+     * A lock on one address (or, at position 1, on every address), or null if another process or
+     * this JVM holds it (or part of it).
+     */
+    private static FileLock tryLock(long position) throws IOException {
+        long size = position == 1 ? ADDRESS_LOCKS : 1;
+        try {
+            return lockFile().tryLock(position, size, false);
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            return null;
+        }
+    }
+
+    private static synchronized FileChannel lockFile() throws IOException {
+        if (lockFile == null) {
+            lockFile = FileChannel.open(LOCK_FILE, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        }
+        return lockFile;
     }
 
     /** Binds the published host ports for the sandbox's life: a taken port fails the start, and none is taken after. */
@@ -172,59 +316,6 @@ final class Veth implements NetworkSetup {
             }
         }
         return held;
-    }
-
-    /** Once per JVM: forwarding on, and what dead JVMs left removed. */
-    private static synchronized void prepareHost(Path ip, Path nft) throws SandboxSetupException {
-        if (hostPrepared) {
-            return;
-        }
-        try {
-            if (!Files.readString(IP_FORWARD).trim().equals("1")) {
-                log.warn("enabling net.ipv4.ip_forward: private sandboxes reach the outside through the host");
-                writeSysctl(IP_FORWARD, "1");
-            }
-        } catch (IOException e) {
-            throw new SandboxSetupException("network", 0, "cannot read " + IP_FORWARD + ": " + e.getMessage());
-        }
-        removeDeadJvmsLeftovers(ip, nft);
-        hostPrepared = true;
-    }
-
-    /** Under a host-wide lock, so that two cleaners never race one JVM's new interface. */
-    private static void removeDeadJvmsLeftovers(Path ip, Path nft) throws SandboxSetupException {
-        try (FileChannel lockFile = FileChannel.open(CLEANUP_LOCK, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                FileLock lock = lockFile.lock()) {
-            // Interfaces first: one made after this listing has its table in the next.
-            String links = HostCommand.run(ip, List.of("-o", "link", "show"), "").stdout();
-            String tables = HostCommand.run(nft, List.of("list", "tables"), "").stdout();
-            List<String> liveOwners = new ArrayList<>();
-            Matcher t = TABLE.matcher(tables);
-            while (t.find()) {
-                if (ProcessHandle.of(Long.parseLong(t.group(2))).isPresent()) {
-                    liveOwners.add(t.group(3));
-                } else {
-                    log.info("removing nftables table {} of a JVM that is gone", t.group(1));
-                    HostCommand.run(nft, List.of("delete", "table", "ip", t.group(1)), "");
-                }
-            }
-            Matcher l = LINK.matcher(links);
-            while (l.find()) {
-                if (!liveOwners.contains(l.group(1).substring(2))) {
-                    log.info("removing interface {} of a JVM that is gone", l.group(1));
-                    HostCommand.run(ip, List.of("link", "del", l.group(1)), "");
-                }
-            }
-        } catch (IOException e) {
-            throw new SandboxSetupException("network", 0, "cannot lock " + CLEANUP_LOCK + ": " + e.getMessage());
-        }
-    }
-
-    private static void nft(Path nft, String rules) throws SandboxSetupException {
-        HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), rules);
-        if (!r.ok()) {
-            throw new SandboxSetupException("network", 0, "nft refused the sandbox's rules: " + r.reason());
-        }
     }
 
     private static void writeSysctl(Path file, String value) throws SandboxSetupException {

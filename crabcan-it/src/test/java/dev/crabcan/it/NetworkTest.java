@@ -1,0 +1,341 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.crabcan.Network;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxResult;
+import dev.crabcan.SandboxSetupException;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Network modes against the real kernel, nftables and pasta. Traffic goes only to the host's
+ * loopback and to a network namespace this test makes itself ("uplink", 198.18.0.2, which stands
+ * in for the outside world: a TCP server that answers with the peer's address, and a DNS server).
+ */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
+class NetworkTest {
+    private static final String UPLINK = "198.18.0.2";
+    private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
+
+    private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
+    private static String ipForward;
+    private static Uplink uplink;
+
+    /** Private sandboxes of a root caller turn forwarding on; the machine gets it back as it was. */
+    @BeforeAll
+    static void rememberForwarding() throws IOException {
+        ipForward = Files.readString(IP_FORWARD).trim();
+    }
+
+    @AfterAll
+    static void restore() throws Exception {
+        if (uplink != null) {
+            uplink.close();
+            uplink = null;
+        }
+        if (Env.isRoot()) {
+            Files.writeString(IP_FORWARD, ipForward);
+        }
+    }
+
+    private static Sandbox.Builder python(Network net, String script) {
+        return Sandbox.builder().network(net).command("/usr/bin/python3", "-c", script);
+    }
+
+    /** A python snippet that connects to host:port and prints the first line it reads, or the error. */
+    private static String connectScript(String host, int port) {
+        return "import socket\n"
+                + "try:\n"
+                + "    s = socket.create_connection(('" + host + "', " + port + "), timeout=3)\n"
+                + "    print('connected', s.makefile().readline().strip())\n"
+                + "except OSError as e:\n"
+                + "    print('error', e.strerror or e)\n";
+    }
+
+    @Test
+    void noneHasOnlyLoopbackAndNoRouteOut() throws Exception {
+        SandboxResult r = python(Network.none(), connectScript(UPLINK, 7000)).build().run();
+        assertThat(r.stdoutText().trim()).isEqualTo("error Network is unreachable");
+        String dev = Env.shOk("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '");
+        assertThat(dev.trim()).isEqualTo("lo");
+    }
+
+    @Test
+    void hostSharesTheHostsNetworkIncludingItsLoopback() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            Thread greeter = new Thread(() -> {
+                try (Socket c = server.accept(); OutputStream out = c.getOutputStream()) {
+                    out.write("hello-host\n".getBytes(StandardCharsets.UTF_8));
+                } catch (IOException ignored) {
+                    // the assertion below says what went wrong
+                }
+            });
+            greeter.start();
+            SandboxResult r = python(Network.host(), connectScript("127.0.0.1", server.getLocalPort())).build().run();
+            assertThat(r.stdoutText().trim()).isEqualTo("connected hello-host");
+            greeter.join(5000);
+        }
+        SandboxResult ifaces = Sandbox.builder().network(Network.host()).command("/bin/cat", "/proc/net/dev").build().run();
+        assertThat(ifaces.stdoutText()).contains(hostInterface() + ":");
+    }
+
+    private static String hostInterface() throws IOException {
+        return Files.readAllLines(Path.of("/proc/net/route")).stream().skip(1).map(l -> l.split("\\s+")[0])
+                .filter(i -> !i.equals("lo")).findFirst().orElse("lo");
+    }
+
+    @Test
+    void privateHasEth0WithADefaultRouteAndTheGivenNameServers() throws Exception {
+        SandboxResult r = Sandbox.builder().network(Network.privateNetwork().dns(List.of("198.18.0.2", "198.18.0.3")))
+                .command("/bin/sh", "-c", "cat /etc/resolv.conf; echo --; tail -n +2 /proc/net/route | cut -f1-3;"
+                        + " echo --; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort")
+                .build().run();
+        String[] parts = r.stdoutText().split("--\n");
+        assertThat(parts[0].lines().filter(l -> !l.startsWith("#")))
+                .containsExactly("nameserver 198.18.0.2", "nameserver 198.18.0.3");
+        assertThat(parts[1]).contains("eth0\t00000000\t"); // a default route through eth0
+        assertThat(parts[2].lines()).containsExactly("eth0", "lo");
+    }
+
+    @Test
+    void privateNameServersDefaultToTheHostsReachableOnes() throws Exception {
+        SandboxResult r = Sandbox.builder().network(Network.privateNetwork()).command("/bin/cat", "/etc/resolv.conf")
+                .build().run();
+        List<String> host = Files.readAllLines(Path.of("/etc/resolv.conf")).stream().map(String::trim)
+                .filter(l -> l.startsWith("nameserver") && !l.contains(" 127.")).toList();
+        assertThat(r.stdoutText().lines().filter(l -> !l.startsWith("#")).toList()).isEqualTo(host);
+    }
+
+    @Test
+    void aWebServerInsideIsReachableThroughAPublishedPort(@TempDir Path www) throws Exception {
+        Files.writeString(www.resolve("index.html"), "hello from the sandbox\n");
+        www.toFile().setReadable(true, false);
+        www.toFile().setExecutable(true, false);
+        www.resolve("index.html").toFile().setReadable(true, false);
+        int port = freePort();
+        SandboxProcess p = Sandbox.builder().network(Network.privateNetwork().publish(port, 8000))
+                .bind(www, "/www", true).workingDirectory("/www")
+                .command("/usr/bin/python3", "-m", "http.server", "8000").build().start();
+        try {
+            assertThat(httpGet(port, "/index.html")).isEqualTo("hello from the sandbox\n");
+        } finally {
+            p.destroy();
+            p.waitFor();
+        }
+        // The port is free again once the sandbox is gone.
+        try (ServerSocket again = new ServerSocket()) {
+            again.bind(new InetSocketAddress("127.0.0.1", port));
+        }
+    }
+
+    @Test
+    void aTakenHostPortIsAClearErrorAtStart() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            int port = taken.getLocalPort();
+            Sandbox s = Sandbox.builder().network(Network.privateNetwork().publish(port, 80)).command("/bin/true").build();
+            assertThatThrownBy(s::start).isInstanceOf(SandboxSetupException.class)
+                    .hasMessageContaining(String.valueOf(port));
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void twoPrivateSandboxesCannotReachEachOther() throws Exception {
+        // A prints its address, then serves; B tries to connect to it.
+        String serve = "import socket\n"
+                + "probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                + "probe.connect(('198.18.0.9', 9))\n" // no packet: only picks the source address
+                + "s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen()\n"
+                + "print(probe.getsockname()[0], flush=True)\n"
+                + "while True:\n"
+                + "    c, _ = s.accept(); c.sendall(b'a\\n'); c.close()\n";
+        SandboxProcess a = python(Network.privateNetwork(), serve).build().start();
+        try {
+            String address = new BufferedReader(new InputStreamReader(a.getInputStream())).readLine();
+            assertThat(address).matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+            SandboxResult b = python(Network.privateNetwork(), connectScript(address, 8000)).build().run();
+            assertThat(b.stdoutText()).startsWith("error");
+        } finally {
+            a.destroy();
+            a.waitFor();
+        }
+    }
+
+    @Test
+    void outboundTrafficLeavesWithTheHostsAddressAndNamesResolve() throws Exception {
+        assumeTrue(Env.isRoot(), "the uplink namespace is made with ip netns, as root");
+        Uplink up = uplink();
+        Network net = Network.privateNetwork().dns(List.of(UPLINK));
+        SandboxResult tcp = python(net, connectScript(UPLINK, 7000)).build().run();
+        assertThat(tcp.stdoutText().trim()).as(tcp.stderrText()).isEqualTo("connected " + up.hostAddress);
+        SandboxResult dns = Sandbox.builder().network(net).command("/usr/bin/getent", "hosts", "crabcan.test").build().run();
+        assertThat(dns.stdoutText().trim()).as(dns.stderrText()).startsWith("10.9.8.7").contains("crabcan.test");
+    }
+
+    @Test
+    void fiftySandboxesStartedAndStoppedInParallelLeaveNothingBehind() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(10);
+        try {
+            List<Future<SandboxProcess>> started = new ArrayList<>();
+            for (int i = 0; i < 50; i++) {
+                int port = freePort();
+                started.add(pool.submit(() -> Sandbox.builder()
+                        .network(Network.privateNetwork().publish(port, 80)).command("/bin/sleep", "60").build().start()));
+            }
+            List<SandboxProcess> running = new ArrayList<>();
+            for (Future<SandboxProcess> f : started) {
+                running.add(f.get(60, TimeUnit.SECONDS));
+            }
+            if (Env.isRoot()) {
+                assertThat(sandboxLinks()).hasSize(50);
+            }
+            for (SandboxProcess p : running) {
+                p.destroy();
+            }
+            for (SandboxProcess p : running) {
+                assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertNothingLeft();
+    }
+
+    /** No interface, nftables table or network helper of this JVM's sandboxes. */
+    private static void assertNothingLeft() throws Exception {
+        assertThat(ProcessHandle.current().descendants().map(h -> h.info().command().orElse(""))
+                .filter(c -> c.contains("pasta") || c.contains("passt")).toList()).as("network helpers").isEmpty();
+        if (Env.isRoot()) {
+            assertThat(sandboxLinks()).as("sandbox interfaces").isEmpty();
+            assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table ip crabcan");
+        }
+    }
+
+    private static List<String> sandboxLinks() throws Exception {
+        return SANDBOX_LINK.matcher(run("ip", "-o", "link", "show")).results().map(m -> m.group(1)).toList();
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** GET on 127.0.0.1:port, retried while the server inside starts. */
+    private static String httpGet(int port, String path) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (true) {
+            try {
+                var c = (java.net.HttpURLConnection) new java.net.URL("http://127.0.0.1:" + port + path).openConnection();
+                c.setConnectTimeout(2000);
+                c.setReadTimeout(5000);
+                try (var in = c.getInputStream()) {
+                    return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                }
+            } catch (IOException e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(100);
+            }
+        }
+    }
+
+    static String run(String... argv) throws Exception {
+        Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as("%s: %s", String.join(" ", argv), out).isZero();
+        return out;
+    }
+
+    private static synchronized Uplink uplink() throws Exception {
+        if (uplink == null) {
+            uplink = new Uplink();
+        }
+        return uplink;
+    }
+
+    /**
+     * A network namespace standing in for the outside world, joined to the host by a veth pair
+     * (host 198.18.0.1/30, namespace 198.18.0.2/30), serving TCP port 7000 (answers with the peer's
+     * address) and DNS on port 53 (crabcan.test is 10.9.8.7).
+     */
+    static final class Uplink implements AutoCloseable {
+        private static final String SERVER = String.join("\n",
+                "import socket, threading",
+                "def tcp():",
+                "    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+                "    s.bind(('198.18.0.2', 7000)); s.listen()",
+                "    while True:",
+                "        c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
+                "def dns():",
+                "    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.18.0.2', 53))",
+                "    while True:",
+                "        q, a = u.recvfrom(512)",
+                "        end = 12",
+                "        while q[end] != 0: end += q[end] + 1",
+                "        end += 5",
+                "        is_a = q[end - 4:end - 2] == b'\\x00\\x01'",
+                "        head = q[:2] + b'\\x81\\x80\\x00\\x01' + (b'\\x00\\x01' if is_a else b'\\x00\\x00') + b'\\x00\\x00\\x00\\x00'",
+                "        answer = b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04' + bytes([10, 9, 8, 7]) if is_a else b''",
+                "        u.sendto(head + q[12:end] + answer, a)",
+                "threading.Thread(target=tcp, daemon=True).start()",
+                "threading.Thread(target=dns, daemon=True).start()",
+                "print('ready', flush=True)",
+                "import sys; sys.stdin.read()");
+
+        final String hostAddress = "198.18.0.1";
+        private final String name = "ccit-uplink-" + ProcessHandle.current().pid();
+        private final String link = "ccitu" + ProcessHandle.current().pid() % 100000;
+        private final Process server;
+
+        Uplink() throws Exception {
+            run("ip", "netns", "add", name);
+            run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", name);
+            run("ip", "addr", "add", hostAddress + "/30", "dev", link);
+            run("ip", "link", "set", link, "up");
+            run("ip", "-n", name, "addr", "add", UPLINK + "/30", "dev", "eth0");
+            run("ip", "-n", name, "link", "set", "eth0", "up");
+            run("ip", "-n", name, "link", "set", "lo", "up");
+            server = new ProcessBuilder("ip", "netns", "exec", name, "/usr/bin/python3", "-c", SERVER)
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            String ready = new BufferedReader(new InputStreamReader(server.getInputStream())).readLine();
+            assertThat(ready).isEqualTo("ready");
+        }
+
+        @Override
+        public void close() throws Exception {
+            server.getOutputStream().close();
+            server.destroyForcibly();
+            server.waitFor(10, TimeUnit.SECONDS);
+            run("ip", "link", "del", link);
+            run("ip", "netns", "del", name);
+        }
+    }
+}
