@@ -18,10 +18,13 @@ public final class Session {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
 
     /** How the start went. */
-    public sealed interface Start permits Executed, SetupFailed, ExecFailed, Lost {}
+    public sealed interface Start permits Executed, Created, SetupFailed, ExecFailed, Lost {}
 
     /** The command is running. */
     public record Executed() implements Start {}
+
+    /** A detached sandbox is set up; its command waits to be released (see {@link #detach()}). */
+    public record Created() implements Start {}
 
     /** A setup step failed; nothing ran. */
     public record SetupFailed(String step, int errno, String detail) implements Start {}
@@ -41,6 +44,7 @@ public final class Session {
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
     private volatile long pid = -1;
     private Outcome reported;
+    private volatile boolean detached;
 
     Session(SocketChannel channel) {
         this.channel = channel;
@@ -75,12 +79,19 @@ public final class Session {
         }
     }
 
+    /** Lets a created detached sandbox go: its helper exits and leaves it running on its own. */
+    public void detach() throws IOException {
+        detached = true;
+        channel.write(ByteBuffer.wrap(new byte[] {'D'}));
+    }
+
     void onLine(String line) {
         Report r = Report.parse(line);
         switch (r.kind()) {
             case "PID" -> pid = r.longField(0);
             case "LOG" -> SETUP_LOG.debug("{}", r.field(0));
             case "EXECUTED" -> started.complete(new Executed());
+            case "CREATED" -> started.complete(new Created());
             case "FAIL" -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
             case "EXECFAIL" -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
             case "EXIT", "SIGNALED" -> reported = new Outcome(
@@ -92,6 +103,11 @@ public final class Session {
     }
 
     void onClosed() {
+        if (detached) {
+            closeChannel();
+            ended.complete(new Outcome(ExitStatus.exited(0), 0, 0, 0, false, null));
+            return;
+        }
         if (!ended.isDone()) {
             // A setup failure before the namespaces existed ends the helper without an END report.
             boolean failedSetup = started.isDone() && !(started.join() instanceof Executed);
