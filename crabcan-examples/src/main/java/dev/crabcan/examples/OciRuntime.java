@@ -290,7 +290,13 @@ public final class OciRuntime {
         try {
             var process = sandbox.start();
             long pid = process.pid();
-            writeState(dir, new State(id, pid, startTime(pid), bundle.toString()));
+            long started;
+            try {
+                started = startTime(pid);
+            } catch (IOException e) {
+                started = -1; // already gone: its state says stopped
+            }
+            writeState(dir, new State(id, pid, started, bundle.toString()));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
