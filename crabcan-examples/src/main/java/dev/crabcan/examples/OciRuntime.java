@@ -44,7 +44,7 @@ public final class OciRuntime {
             "  state ID                                     print the OCI state as JSON",
             "  kill ID [SIGNAL]                             signal the container (default SIGTERM)",
             "  delete [--force] ID                          remove a stopped container (--force: kill it first)",
-            "  run [--bundle DIR] [--pid-file FILE] ID      create, start and wait; exit with its status",
+            "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
             "  --root DIR   state directory (default /run/crabcan as root, else $XDG_RUNTIME_DIR/crabcan)",
             "Accepted and unused: --log FILE, --log-format FORMAT, --debug.");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
@@ -147,6 +147,9 @@ public final class OciRuntime {
                     positional.add(a);
                 }
             }
+        }
+        if (positional.isEmpty() && command.equals("run")) {
+            positional.add("crabcan-" + ProcessHandle.current().pid());
         }
         if (positional.isEmpty()) {
             throw new Failure(command + " needs a container id");

@@ -177,6 +177,24 @@ class OciRuntimeTest {
     }
 
     @Test
+    void theCliRunsABundle() throws Exception {
+        Path bundle = bundle("b6", "echo from the bundle; exit 5");
+        // The CLI keeps its state in the default root, which this test removes if it made it.
+        Path defaultRoot = Env.isRoot() ? Path.of("/run/crabcan")
+                : Path.of(System.getProperty("java.io.tmpdir"), "crabcan-oci-" + System.getProperty("user.name"));
+        boolean existed = Files.exists(defaultRoot);
+        try {
+            CliTest.Run r = CliTest.cli("", dir, "run", "--bundle", bundle.toString());
+            assertThat(r.status()).as(r.stderr()).isEqualTo(5);
+            assertThat(r.stdout()).isEqualTo("from the bundle\n");
+        } finally {
+            if (!existed) {
+                Files.deleteIfExists(defaultRoot);
+            }
+        }
+    }
+
+    @Test
     void aContainerKilledBeforeStartIsStoppedAndStartSaysSo() throws Exception {
         Path bundle = bundle("b4", "echo never");
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "c4").status()).isZero();
