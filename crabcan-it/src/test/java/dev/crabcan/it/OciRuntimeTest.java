@@ -157,9 +157,17 @@ class OciRuntimeTest {
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "--pid-file", dir.resolve("pid").toString(), "c2")
                 .status()).isZero();
         long pid = Long.parseLong(Files.readString(dir.resolve("pid")));
-        String ns = Env.pidNamespace(pid);
         assertThat(oci(null, "start", "c2").status()).isZero();
         assertThat(status("c2")).isEqualTo("running");
+        // Read through the command once it has exec'd: before, it is as undumpable as init.
+        String ns = null;
+        for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); ns == null; Thread.sleep(50)) {
+            try {
+                ns = Env.sandboxPidNamespace(pid);
+            } catch (java.io.IOException | java.util.NoSuchElementException e) {
+                assertThat(System.nanoTime()).as("the command's pid namespace is readable").isLessThan(deadline);
+            }
+        }
         Run r = oci(null, "delete", "--force", "c2");
         assertThat(r.status()).as(r.stderr()).isZero();
         assertThat(Env.awaitEmpty(ns, 10_000)).isEmpty();
