@@ -1178,6 +1178,8 @@ static int supervise(int sock, int report_rd, pid_t init)
     struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
     char buf[PIPE_BUF];
     for (;;) {
+        if (fds[0].fd < 0 && fds[1].fd < 0)
+            break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
         if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;

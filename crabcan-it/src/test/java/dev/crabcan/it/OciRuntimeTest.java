@@ -189,7 +189,7 @@ class OciRuntimeTest {
         Path bundle = bundle("b6", "echo from the bundle; exit 5");
         // The CLI keeps its state in the default root, which this test removes if it made it.
         Path defaultRoot = Env.isRoot() ? Path.of("/run/crabcan")
-                : Path.of(System.getProperty("java.io.tmpdir"), "crabcan-oci-" + System.getProperty("user.name"));
+                : Path.of("/tmp", "crabcan-oci-" + System.getProperty("user.name")); // the CLI's default tmpdir
         boolean existed = Files.exists(defaultRoot);
         try {
             CliTest.Run r = CliTest.cli("", dir, "run", "--bundle", bundle.toString());
