@@ -26,6 +26,13 @@
  *   SIGNALED <signal> <utime_us> <stime_us> <maxrss_kb>
  *   END <wait status of init>      always the last line
  *
+ * A detached sandbox (OCI create/start; its plan has a T_DETACH record naming a FIFO) reports
+ *   CREATED                        set up in full; the command waits just before seccomp and
+ *                                  execve until a reader opens the FIFO
+ * and then no more: a byte 'D' on the socket makes the helper exit without killing it. Its init
+ * then belongs to whoever reaps orphans (an OCI engine's subreaper), forwards the signals it
+ * gets to the command, and exits with the command's status (128+N for signal N).
+ *
  * Fields are separated by tabs; '\\', tab and newline inside a field are escaped.
  * A byte 'K' received on the socket kills the sandbox; so does the socket closing,
  * which is how the sandbox dies with the JVM.
@@ -84,6 +91,11 @@ enum tag {
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
 enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6 };
+
+/* Records and mount kinds for detached sandboxes and OCI configs. */
+enum oci_tag { T_DETACH = 40, T_UMASK = 41 };
+/* M_FS: a kernel file system, src "type[:flag,key=value...]"; M_WRITE: write src to the file dst inside. */
+enum oci_mount_kind { M_FS = 40, M_WRITE = 41 };
 
 #define MF_RDONLY 1u         /* read-only (recursively for binds) */
 #define MF_FILE 2u           /* the mount point is a file, not a directory */
@@ -144,6 +156,10 @@ struct plan {
     size_t argc;
     char *envp[MAX_ENV + 1];
     size_t envc;
+    const char *release_fifo; /* detached: the FIFO the command waits on; else NULL */
+    int release_fd;           /* that FIFO, opened O_PATH by the helper */
+    int has_umask;
+    uint32_t umask;
 };
 
 /* The plan and its strings live here for the whole life of the process. */
@@ -364,6 +380,13 @@ static void parse_plan(uint32_t total)
             if (plan.envc == MAX_ENV)
                 fail("plan", E2BIG, "more than %d environment entries", MAX_ENV);
             plan.envp[plan.envc++] = get_str(p, len, tag);
+            break;
+        case T_DETACH: plan.release_fifo = get_str(p, len, tag); break;
+        case T_UMASK:
+            if (len != 4 || get32(p) > 0777)
+                fail("plan", EINVAL, "bad umask record");
+            plan.has_umask = 1;
+            plan.umask = get32(p);
             break;
         default:
             fail("plan", EINVAL, "unknown record %u", tag);
@@ -595,6 +618,49 @@ static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, co
     return mnt;
 }
 
+/* A kernel file system from "type[:flag,key=value,...]": each option is one fsconfig call. */
+static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what)
+{
+    char type[32], options[256];
+    size_t tlen = strcspn(spec, ":");
+    if (tlen >= sizeof type || strlen(spec) - tlen >= sizeof options)
+        fail("mount", EINVAL, "file system %s for %s", spec, what);
+    memcpy(type, spec, tlen);
+    type[tlen] = '\0';
+    strcpy(options, spec[tlen] ? spec + tlen + 1 : "");
+    int fs = fsopen(type, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        fail(type, errno, "fsopen for %s", what);
+    for (char *save = NULL, *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        if (eq)
+            *eq = '\0';
+        int r = eq ? fsconfig(fs, FSCONFIG_SET_STRING, opt, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
+        if (r < 0)
+            fail(type, errno, "option %s for %s", opt, what);
+    }
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        fail(type, errno, "create %s", what);
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
+    if (mnt < 0)
+        fail(type, errno, "mount %s", what);
+    close(fs);
+    return mnt;
+}
+
+/* Writes a value into a file of the new root, such as a sysctl of the sandbox's namespaces. */
+static void write_in_root(int rootfd, const struct mount_op *m)
+{
+    logd("Writing '%s' to %s", m->src, m->dst);
+    int fd = open_in_root(rootfd, m->dst, O_WRONLY);
+    if (fd < 0)
+        fail("write", errno, "open %s", m->dst);
+    ssize_t n = write(fd, m->src, strlen(m->src));
+    if (n != (ssize_t)strlen(m->src))
+        fail("write", n < 0 ? errno : EIO, "write '%s' to %s", m->src, m->dst);
+    close(fd);
+}
+
 static void attach(int src, int rootfd, const struct mount_op *m, const char *step)
 {
     int target;
@@ -657,6 +723,13 @@ static void do_mount(int rootfd, struct mount_op *m)
     case M_PROC:
         logd("Mounting proc at %s", m->dst);
         attach(new_fs("proc", NULL, attrs, m->dst), rootfd, m, "proc");
+        return;
+    case M_FS:
+        logd("Mounting %s at %s", m->src, m->dst);
+        attach(new_fs_with_options(m->src, attrs, m->dst), rootfd, m, "mount");
+        return;
+    case M_WRITE:
+        write_in_root(rootfd, m);
         return;
     case M_SYMLINK: {
         char parent[PATH_MAX];
@@ -915,6 +988,32 @@ __attribute__((noreturn)) static void exec_command(int exec_wr)
     exec_failed(err, first[0] ? first : name, exec_wr);
 }
 
+/*
+ * Detached sandboxes: the command tells init it is ready ('W' on the exec pipe), then blocks
+ * opening the FIFO for writing until OCI start opens it for reading. From here on nobody reads
+ * reports, so a failure goes to the command's stderr, where the engine's log shows it.
+ */
+static void await_release(int exec_wr)
+{
+    char path[64];
+    close(report_fd);
+    report_fd = 2;
+    while (write(exec_wr, "W", 1) < 0 && errno == EINTR)
+        ;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", plan.release_fd);
+    int fd;
+    while ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (fd < 0 || write(fd, "0", 1) != 1) {
+        int e = errno;
+        while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
+            ;
+        fail("release", e, "open the release FIFO %s", plan.release_fifo);
+    }
+    close(fd);
+    close(plan.release_fd);
+}
+
 __attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
 {
     close(exec_rd);
@@ -937,6 +1036,10 @@ __attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
     /* Only 0, 1 and 2 may reach the command, whatever the plan or libc opened. */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         fail("close fds", errno, "close_range");
+    if (plan.has_umask)
+        umask((mode_t)plan.umask);
+    if (plan.release_fifo)
+        await_release(exec_wr);
     if (plan.seccomp_len) {
         struct sock_fprog prog = {
             .len = (unsigned short)(plan.seccomp_len / sizeof(struct sock_filter)),
@@ -950,6 +1053,47 @@ __attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
         }
     }
     exec_command(exec_wr);
+}
+
+/* The command's pid, for forward_signal in a detached sandbox's init; 0 before it exists. */
+static volatile pid_t forward_to;
+
+static void forward_signal(int sig)
+{
+    if (forward_to > 0)
+        kill(forward_to, sig);
+}
+
+/*
+ * Detached init: waits until the command is ready, says CREATED, and from then on lives without
+ * the helper: no parent-death signal, no reports, and the signals OCI kill sends it (a PID
+ * namespace's init gets only those it handles) go on to the command. False if the command failed
+ * before it was ready (it reported why).
+ */
+static int wait_created(int exec_rd, pid_t cmd)
+{
+    char c;
+    ssize_t n;
+    while ((n = read(exec_rd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1 || c != 'W')
+        return 0;
+    forward_to = cmd;
+    struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < 32; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, NULL) < 0)
+            fail("signals", errno, "forward signal %d", sig);
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        fail("signals", errno, "unblock signals");
+    if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+        fail("prctl", errno, "clear PR_SET_PDEATHSIG");
+    emit("CREATED");
+    close(report_fd);
+    report_fd = -1;
+    return 1;
 }
 
 static long micros(struct timeval tv)
@@ -1030,8 +1174,11 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     if (cmd == 0)
         run_command(exec_pipe[0], exec_pipe[1]);
     close(exec_pipe[1]);
-    while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)
-        ;
+    if (plan.release_fifo && !wait_created(exec_pipe[0], cmd))
+        n = 1; /* the command failed before it was ready */
+    else
+        while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)
+            ;
     close(exec_pipe[0]);
     if (n == 0)
         emit("EXECUTED");
@@ -1046,6 +1193,8 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
             _exit(1);
         if (w != cmd)
             continue; /* an orphan that the command left behind */
+        if (plan.release_fifo)
+            _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
         if (n != 0)
             _exit(1); /* exec failed and was reported */
         if (WIFSIGNALED(status))
@@ -1091,12 +1240,20 @@ static void open_stdio(void)
     }
 }
 
-/* Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes away. */
+#define SUPERVISE_DETACHED (-2) /* a detached sandbox was let go ('D') */
+
+/*
+ * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
+ * away. A detached sandbox's init stops reporting once created; then only 'D' (let it go), 'K'
+ * or the socket closing end this.
+ */
 static int supervise(int sock, int report_rd, pid_t init)
 {
     struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
     char buf[PIPE_BUF];
     for (;;) {
+        if (fds[0].fd < 0 && fds[1].fd < 0)
+            break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
         if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -1107,6 +1264,8 @@ static int supervise(int sock, int report_rd, pid_t init)
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n > 0 && plan.release_fifo && memchr(buf, 'D', (size_t)n))
+                return SUPERVISE_DETACHED;
             if (n <= 0 || memchr(buf, 'K', (size_t)n)) {
                 kill(init, SIGKILL); /* the kernel then kills the whole PID namespace */
                 if (n <= 0)
@@ -1117,6 +1276,10 @@ static int supervise(int sock, int report_rd, pid_t init)
             ssize_t n = read(report_rd, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n <= 0 && plan.release_fifo) {
+                fds[1].fd = -1;
+                continue;
+            }
             if (n <= 0)
                 break;
             write_all(sock, buf, (size_t)n);
@@ -1264,6 +1427,11 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
     if (geteuid() == 0 && setgroups(0, NULL) < 0)
         fail("credentials", errno, "drop supplementary groups");
     prepare_in_parent();
+    if (plan.release_fifo) {
+        plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);
+        if (plan.release_fd < 0)
+            fail("release", errno, "open the release FIFO %s", plan.release_fifo);
+    }
 
     int sync[2], report[2];
     if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
@@ -1313,6 +1481,8 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
         dup2(devnull, fd);
 
     int status = supervise(sock, report[0], init);
+    if (status == SUPERVISE_DETACHED)
+        return 0;
     if (net_helper > 0) {
         kill(net_helper, SIGKILL);
         while (waitpid(net_helper, NULL, 0) < 0 && errno == EINTR)

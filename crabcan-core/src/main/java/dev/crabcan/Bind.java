@@ -9,10 +9,16 @@ import java.nio.file.Path;
  *     binding Debian's {@code /lib} (a link to {@code usr/lib}) binds {@code /usr/lib}
  * @param target the absolute path inside the sandbox
  * @param readOnly whether writes are refused (recursively, for everything mounted below)
+ * @param noExec whether nothing in it may be executed
  */
-public record Bind(Path source, String target, boolean readOnly) {
+public record Bind(Path source, String target, boolean readOnly, boolean noExec) {
     public Bind {
         Validation.notNull(source, "bind source");
         Validation.containerPath(target, "bind target");
+    }
+
+    /** A bind whose files may be executed. */
+    public Bind(Path source, String target, boolean readOnly) {
+        this(source, target, readOnly, false);
     }
 }

@@ -19,7 +19,8 @@ final class Failures {
         if (start instanceof Session.ExecFailed f) {
             return exec(f, sandbox);
         }
-        return new SandboxException(((Session.Lost) start).why());
+        return new SandboxException(start instanceof Session.Lost l ? l.why() : "the helper reported " + start
+                + " where it should have started the command");
     }
 
     static String strerror(int errno) {

@@ -7,6 +7,7 @@ import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Session;
 import dev.crabcan.internal.net.NetworkSetup;
+import dev.crabcan.internal.plan.NetPlan;
 import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.IOException;
 import java.io.InputStream;
@@ -50,6 +51,9 @@ public final class Sandbox {
 
     private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*");
     private static final Set<String> RESERVED_TARGETS = Set.of("/", "/proc", "/dev");
+    private static final Pattern SYSCTL_NAME = Pattern.compile("[a-z0-9_]+(\\.[A-Za-z0-9_-]+)+");
+    private static final List<String> SYSCTL_NAMESPACED = List.of("net.", "kernel.shm", "kernel.msg", "kernel.sem",
+            "fs.mqueue.");
 
     private final Path rootfs;
     private final boolean rootfsWritable;
@@ -69,6 +73,11 @@ public final class Sandbox {
     private final boolean keepTerminal;
     private final Limits limits;
     private final Network network;
+    private final Integer umask;
+    private final List<KernelMount> kernelMounts;
+    private final List<String> maskedPaths;
+    private final List<String> readOnlyPaths;
+    private final Map<String, String> sysctls;
 
     private Sandbox(Builder b) {
         this.rootfs = b.rootfs;
@@ -90,6 +99,11 @@ public final class Sandbox {
         this.keepTerminal = b.keepTerminal;
         this.limits = b.limits;
         this.network = b.network;
+        this.umask = b.umask;
+        this.kernelMounts = List.copyOf(b.kernelMounts);
+        this.maskedPaths = List.copyOf(b.maskedPaths);
+        this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
+        this.sysctls = Collections.unmodifiableMap(new LinkedHashMap<>(b.sysctls));
     }
 
     public static Builder builder() {
@@ -192,6 +206,34 @@ public final class Sandbox {
         return limits;
     }
 
+    /** The file mode creation mask of the command; empty to keep the caller's. */
+    public java.util.OptionalInt umask() {
+        return umask == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(umask);
+    }
+
+    /** Kernel file systems (sysfs, devpts, mqueue, cgroup) mounted inside, beyond /proc. */
+    public List<KernelMount> kernelMounts() {
+        return kernelMounts;
+    }
+
+    /**
+     * Paths hidden in addition to the /proc paths every sandbox hides (a file is covered by
+     * /dev/null, a directory by an empty read-only tmpfs); a path that does not exist is skipped.
+     */
+    public List<String> maskedPaths() {
+        return maskedPaths;
+    }
+
+    /** Paths made read-only in addition to the /proc paths every sandbox has read-only. */
+    public List<String> readOnlyPaths() {
+        return readOnlyPaths;
+    }
+
+    /** Kernel parameters of the sandbox's own namespaces, set before the command starts. */
+    public Map<String, String> sysctls() {
+        return sysctls;
+    }
+
     /**
      * Starts the command in a new sandbox and returns once it is running.
      *
@@ -203,6 +245,103 @@ public final class Sandbox {
      */
     public SandboxProcess start() throws SandboxException {
         HostInfo host = HostInfo.get();
+        HelperRuntime runtime = checkedRuntime(host);
+        String name = hostname != null ? hostname : Hostnames.random();
+        Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
+                host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
+        NetworkSetup net = NetworkSetup.create(network, host, runtime.runDir());
+        SandboxCgroup cgroup = null;
+        try {
+            cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
+            List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
+            Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
+                    runtime.runDir(), name, cgroupProcs, io, net.plan()), stdin, stdout, stderr);
+            return SandboxProcess.awaitStart(this, launched, cgroup, net);
+        } catch (SandboxException | RuntimeException e) {
+            if (cgroup != null) {
+                cgroup.remove();
+            }
+            net.release();
+            throw e;
+        }
+    }
+
+    /**
+     * Sets the sandbox up in full and leaves its command waiting just before seccomp and execve
+     * until a reader opens the FIFO this makes at {@code releaseFifo} (which must not exist): this is
+     * OCI create, and opening the FIFO is OCI start. Returns the host pid of the sandbox's init,
+     * which from then on does not depend on this JVM: it outlives it and is reaped by whoever reaps
+     * orphans (the nearest subreaper, such as an OCI engine's monitor), passes the signals it
+     * receives on to the command, and exits with the command's status (128+N when signal N killed
+     * it). Its stdio must not be pipes, and limits that this JVM enforces (cgroups, time, output)
+     * are refused.
+     */
+    public long createDetached(Path releaseFifo) throws SandboxException {
+        Validation.notNull(releaseFifo, "release FIFO");
+        if (network.mode() == Network.Mode.PRIVATE) {
+            throw new SandboxSpecException("a detached sandbox cannot have a private network: its interface and "
+                    + "port forwarding are kept by this JVM, which does not stay; use Network.none() or host()");
+        }
+        if (limits.needsCgroup() || limits.wallTime().isPresent() || limits.outputBytes().isPresent()) {
+            throw new SandboxSpecException("a detached sandbox cannot have " + limits + ": its cgroup, time and "
+                    + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible");
+        }
+        for (Stdio s : List.of(stdin, stdout, stderr)) {
+            if (s.kind() == Stdio.Kind.PIPE) {
+                throw new SandboxSpecException("a detached sandbox cannot have piped stdio (nobody would read the "
+                        + "pipes once this JVM is gone): use inherit, discard or files");
+            }
+        }
+        HostInfo host = HostInfo.get();
+        HelperRuntime runtime = checkedRuntime(host);
+        makeReleaseFifo(releaseFifo, host);
+        String name = hostname != null ? hostname : Hostnames.random();
+        Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
+                runtime.runDir(), name, List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
+        Session session = launched.session();
+        Session.Start started;
+        try {
+            started = session.started().get();
+        } catch (InterruptedException e) {
+            session.kill();
+            Thread.currentThread().interrupt();
+            throw new SandboxException("interrupted while the sandbox was being created; it has been killed");
+        } catch (java.util.concurrent.ExecutionException e) {
+            session.kill();
+            throw new SandboxException("the sandbox failed to start: " + e.getCause(), e.getCause());
+        }
+        if (started instanceof Session.Created) {
+            try {
+                session.detach();
+            } catch (IOException e) {
+                throw new SandboxException("cannot let the created sandbox go: its helper is gone (" + e + ")", e);
+            }
+            return session.pid();
+        }
+        session.kill();
+        throw Failures.toException(started, this);
+    }
+
+    /** The FIFO, owned by the sandbox's host ids so that its command can open it. */
+    private static void makeReleaseFifo(Path fifo, HostInfo host) throws SandboxException {
+        Path abs = fifo.toAbsolutePath();
+        if (dev.crabcan.internal.host.LibC.INSTANCE.mkfifo(abs.toString(), 0600) != 0) {
+            int errno = jnr.ffi.LastError.getLastError(jnr.ffi.Runtime.getSystemRuntime());
+            throw new SandboxException("cannot make the release FIFO " + abs + ": " + Failures.strerror(errno));
+        }
+        if (host.isRoot()) {
+            try {
+                Files.setAttribute(abs, "unix:uid", HostInfo.ROOT_CALLER_HOST_ID);
+                Files.setAttribute(abs, "unix:gid", HostInfo.ROOT_CALLER_HOST_ID);
+            } catch (IOException e) {
+                throw new SandboxException("cannot give the release FIFO " + abs + " to the sandbox: " + e, e);
+            }
+        }
+    }
+
+    /** Checks that this host and the binds are usable and returns the helper runtime. */
+    private HelperRuntime checkedRuntime(HostInfo host) throws SandboxException {
         host.requireSupported();
         for (Bind b : binds) {
             if (!Files.exists(b.source())) {
@@ -225,24 +364,26 @@ public final class Sandbox {
                         + "narrower directory, or move the cache with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
             }
         }
-        String name = hostname != null ? hostname : Hostnames.random();
-        Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
-                host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
-        NetworkSetup net = NetworkSetup.create(network, host, runtime.runDir());
-        SandboxCgroup cgroup = null;
-        try {
-            cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
-            List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
-            Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
-                    runtime.runDir(), name, cgroupProcs, io, net.plan()), stdin, stdout, stderr);
-            return SandboxProcess.awaitStart(this, launched, cgroup, net);
-        } catch (SandboxException | RuntimeException e) {
-            if (cgroup != null) {
-                cgroup.remove();
-            }
-            net.release();
-            throw e;
-        }
+        return runtime;
+    }
+
+    /**
+     * Reads an OCI runtime bundle: {@code config.json} (runtime-spec 1.0 to 1.2) in {@code bundle},
+     * its root filesystem relative to it. Every field is either carried out or refused with a
+     * {@link SandboxSpecException} that names it and says why; see the README for the list.
+     * The config's user namespace settings do not matter: the sandbox always gets its own, with
+     * the config's uid mapped to the caller (or, for a root caller, to an unprivileged host id).
+     */
+    public static Sandbox fromOciBundle(Path bundle) {
+        return dev.crabcan.internal.oci.OciConfig.read(bundle);
+    }
+
+    /**
+     * This sandbox as an OCI runtime {@code config.json} (runtime-spec 1.2), so that other OCI
+     * runtimes can run it; {@link #fromOciBundle} reads it back. Needs a {@link Builder#rootfs}.
+     */
+    public String toOciConfig() {
+        return dev.crabcan.internal.oci.OciConfig.write(this);
     }
 
     /**
@@ -328,6 +469,11 @@ public final class Sandbox {
         private boolean keepTerminal;
         private Limits limits = Limits.none();
         private Network network = Network.none();
+        private Integer umask;
+        private final List<KernelMount> kernelMounts = new ArrayList<>();
+        private final List<String> maskedPaths = new ArrayList<>();
+        private final List<String> readOnlyPaths = new ArrayList<>();
+        private final Map<String, String> sysctls = new LinkedHashMap<>();
 
         private Builder() {}
 
@@ -351,6 +497,11 @@ public final class Sandbox {
             keepTerminal = s.keepTerminal;
             limits = s.limits;
             network = s.network;
+            umask = s.umask;
+            kernelMounts.addAll(s.kernelMounts);
+            maskedPaths.addAll(s.maskedPaths);
+            readOnlyPaths.addAll(s.readOnlyPaths);
+            sysctls.putAll(s.sysctls);
         }
 
         /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
@@ -401,6 +552,74 @@ public final class Sandbox {
 
         public Builder tmpfs(String target, long sizeBytes) {
             tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes));
+            return this;
+        }
+
+        /** Like {@link #bind(Path, String, boolean)}; with noExec nothing in it may be executed. */
+        public Builder bind(Path from, String to, boolean readOnly, boolean noExec) {
+            bind(from, to, readOnly);
+            Bind b = binds.remove(binds.size() - 1);
+            binds.add(new Bind(b.source(), b.target(), readOnly, noExec));
+            return this;
+        }
+
+        /** An empty tmpfs at {@code target} whose root directory has these permissions. */
+        public Builder tmpfs(String target, long sizeBytes, int mode) {
+            tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes, mode));
+            return this;
+        }
+
+        /** Mounts a kernel file system of the sandbox's own namespaces at {@code target}. */
+        public Builder kernelMount(KernelMount.Type type, String target, boolean readOnly) {
+            kernelMounts.add(new KernelMount(type, Validation.normalize(Validation.containerPath(target,
+                    "kernel mount target")), readOnly));
+            return this;
+        }
+
+        /** The command's umask (0 to 0777); by default it keeps the caller's. */
+        public Builder umask(int mask) {
+            if (mask < 0 || mask > 0777) {
+                throw new SandboxSpecException("umask must be between 0 and 0777, got " + Integer.toOctalString(mask));
+            }
+            this.umask = mask;
+            return this;
+        }
+
+        /** Hides these paths too (see {@link Sandbox#maskedPaths()}). */
+        public Builder maskPaths(String... paths) {
+            for (String p : Validation.notNull(paths, "masked paths")) {
+                maskedPaths.add(Validation.normalize(Validation.containerPath(p, "masked path")));
+            }
+            return this;
+        }
+
+        /** Makes these paths read-only too (see {@link Sandbox#readOnlyPaths()}). */
+        public Builder readOnlyPaths(String... paths) {
+            for (String p : Validation.notNull(paths, "read-only paths")) {
+                readOnlyPaths.add(Validation.normalize(Validation.containerPath(p, "read-only path")));
+            }
+            return this;
+        }
+
+        /**
+         * Sets a kernel parameter of one of the sandbox's own namespaces, such as
+         * {@code net.ipv4.ping_group_range}: {@code net.*} (its network namespace),
+         * {@code kernel.shm*}, {@code kernel.msg*}, {@code kernel.sem} and {@code fs.mqueue.*} (its IPC
+         * namespace). Others would change the host and are refused.
+         */
+        public Builder sysctl(String name, String value) {
+            Validation.noNul(name, "sysctl name");
+            Validation.noNul(value, "value of sysctl " + name);
+            if (!SYSCTL_NAME.matcher(name).matches() || name.contains("..")) {
+                throw new SandboxSpecException("sysctl name must be dotted words such as net.ipv4.ip_forward, got '"
+                        + Validation.printable(name) + "'");
+            }
+            if (SYSCTL_NAMESPACED.stream().noneMatch(name::startsWith)) {
+                throw new SandboxSpecException("sysctl " + name + " is not one of the sandbox's own namespaces "
+                        + "(only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are): setting it would "
+                        + "change the host");
+            }
+            sysctls.put(name, value);
             return this;
         }
 
@@ -558,6 +777,7 @@ public final class Sandbox {
             List<String> all = new ArrayList<>();
             binds.forEach(b -> all.add(b.target()));
             tmpfs.forEach(t -> all.add(t.target()));
+            kernelMounts.forEach(k -> all.add(k.target()));
             for (String t : all) {
                 if (RESERVED_TARGETS.contains(t) || t.startsWith("/proc/")) {
                     throw new SandboxSpecException("cannot mount over " + t + ": the sandbox provides "

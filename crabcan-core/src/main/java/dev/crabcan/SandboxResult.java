@@ -151,29 +151,17 @@ public final class SandboxResult {
         m.put("processesCreated", null);
         m.put("stdoutTruncated", stdoutTruncated);
         m.put("stderrTruncated", stderrTruncated);
-        StringBuilder s = new StringBuilder("{");
-        m.forEach((k, v) -> s.append(s.length() > 1 ? "," : "").append('"').append(k).append("\":")
-                .append(v instanceof String str ? "\"" + str + "\"" : String.valueOf(v)));
-        return s.append('}').toString();
+        return dev.crabcan.internal.json.Json.write(m);
     }
 
     /** The JSON of a run whose sandbox could not be set up: verdict SETUP_ERROR and the reason. */
     public static String setupErrorJson(String reason) {
-        return "{\"exitCode\":null,\"signal\":null,\"verdict\":\"SETUP_ERROR\",\"error\":\"" + jsonEscape(reason) + "\"}";
-    }
-
-    private static String jsonEscape(String s) {
-        StringBuilder out = new StringBuilder();
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\t' -> out.append("\\t");
-                default -> out.append(c < 0x20 ? String.format("\\u%04x", (int) c) : String.valueOf(c));
-            }
-        }
-        return out.toString();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("exitCode", null);
+        m.put("signal", null);
+        m.put("verdict", "SETUP_ERROR");
+        m.put("error", reason);
+        return dev.crabcan.internal.json.Json.write(m);
     }
 
     @Override

@@ -5,12 +5,24 @@ package dev.crabcan;
  *
  * @param target the absolute path inside the sandbox
  * @param sizeBytes the most it may hold; 0 means the kernel's default (half of RAM)
+ * @param mode the permissions of its root directory, e.g. {@code 01777}
  */
-public record Tmpfs(String target, long sizeBytes) {
+public record Tmpfs(String target, long sizeBytes, int mode) {
+    /** The mode of a tmpfs that does not name one: everyone may create files, as in /tmp. */
+    public static final int DEFAULT_MODE = 01777;
+
     public Tmpfs {
         Validation.containerPath(target, "tmpfs target");
         if (sizeBytes < 0) {
             throw new SandboxSpecException("tmpfs size must not be negative, got " + sizeBytes + " for " + target);
         }
+        if (mode < 0 || mode > 07777) {
+            throw new SandboxSpecException("tmpfs mode must be between 0 and 07777, got " + Integer.toOctalString(mode)
+                    + " for " + target);
+        }
+    }
+
+    public Tmpfs(String target, long sizeBytes) {
+        this(target, sizeBytes, DEFAULT_MODE);
     }
 }

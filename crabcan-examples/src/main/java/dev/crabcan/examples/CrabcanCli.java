@@ -56,7 +56,9 @@ public final class CrabcanCli {
             "  -d, --debug            log every setup step",
             "  -h, --help             show this help",
             "Exit status: the command's own; 128+N if killed by signal N; 125 if the sandbox could not",
-            "be set up; 126 if the command cannot be executed; 127 if it is not found.");
+            "be set up; 126 if the command cannot be executed; 127 if it is not found.",
+            "OCI bundle: java -jar crabcan.jar run --bundle DIR [ID]   (exit status: the container's;",
+            "1 with a one-line reason if the bundle is refused)");
 
     private CrabcanCli() {}
 
@@ -68,6 +70,10 @@ public final class CrabcanCli {
         System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss'Z'");
         if (debug) {
             System.setProperty("org.slf4j.simpleLogger.log.dev.crabcan", "debug");
+        }
+        // "crabcan run --bundle DIR [ID]": an OCI bundle, run in the foreground (no option starts with a letter).
+        if (args.length > 0 && args[0].equals("run")) {
+            System.exit(OciRuntime.run(args, System.out, System.err));
         }
         System.exit(run(args, System.err));
     }

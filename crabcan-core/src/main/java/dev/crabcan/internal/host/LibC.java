@@ -16,4 +16,6 @@ public interface LibC {
     int pipe2(@Out int[] fds, int flags);
 
     int close(int fd);
+
+    int mkfifo(String path, int mode);
 }

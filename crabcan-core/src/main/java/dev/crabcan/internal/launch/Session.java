@@ -19,10 +19,13 @@ public final class Session {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
 
     /** How the start went. */
-    public sealed interface Start permits Executed, SetupFailed, ExecFailed, Lost {}
+    public sealed interface Start permits Executed, Created, SetupFailed, ExecFailed, Lost {}
 
     /** The command is running. */
     public record Executed() implements Start {}
+
+    /** A detached sandbox is set up; its command waits to be released (see {@link #detach()}). */
+    public record Created() implements Start {}
 
     /** A setup step failed; nothing ran. */
     public record SetupFailed(String step, int errno, String detail) implements Start {}
@@ -43,6 +46,7 @@ public final class Session {
     private final CompletableFuture<Void> ready = new CompletableFuture<>();
     private volatile long pid = -1;
     private Outcome reported;
+    private volatile boolean detached;
 
     Session(SocketChannel channel) {
         this.channel = channel;
@@ -91,6 +95,12 @@ public final class Session {
         }
     }
 
+    /** Lets a created detached sandbox go: its helper exits and leaves it running on its own. */
+    public void detach() throws IOException {
+        detached = true;
+        channel.write(ByteBuffer.wrap(new byte[] {'D'}));
+    }
+
     void onLine(String line) {
         Report r = Report.parse(line);
         switch (r.kind()) {
@@ -99,6 +109,7 @@ public final class Session {
             case "READY" -> ready.complete(null);
             case "NETHELPER" -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
             case "EXECUTED" -> started.complete(new Executed());
+            case "CREATED" -> started.complete(new Created());
             case "FAIL" -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
             case "EXECFAIL" -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
             case "EXIT", "SIGNALED" -> reported = new Outcome(
@@ -110,6 +121,11 @@ public final class Session {
     }
 
     void onClosed() {
+        if (detached) {
+            closeChannel();
+            ended.complete(new Outcome(ExitStatus.exited(0), 0, 0, 0, false, null));
+            return;
+        }
         if (!ended.isDone()) {
             // A setup failure before the namespaces existed ends the helper without an END report.
             boolean failedSetup = started.isDone() && !(started.join() instanceof Executed);

@@ -4,6 +4,7 @@ import static dev.crabcan.internal.plan.PlanWriter.*;
 
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
+import dev.crabcan.KernelMount;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompPolicy;
@@ -57,7 +58,20 @@ public final class PlanCompiler {
      */
     public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs,
             List<StdioSource> stdio, NetPlan net) {
+        return compile(s, host, runDir, hostname, cgroupProcs, stdio, net, null);
+    }
+
+    /**
+     * The plan of a detached sandbox when releaseFifo is not null: set up in full, its command then
+     * waits for a reader of that FIFO before seccomp and execve, and it outlives the helper (see
+     * {@link Sandbox#createDetached}).
+     */
+    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs,
+            List<StdioSource> stdio, NetPlan net, Path releaseFifo) {
         PlanWriter w = new PlanWriter();
+        if (releaseFifo != null) {
+            w.string(T_DETACH, releaseFifo.toString());
+        }
         int options = (net.ownNamespace() ? OPT_LOOPBACK_UP : 0) | (net.awaitJvm() ? OPT_NET_WAIT : 0)
                 | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID);
         // In a cgroup of its own, the sandbox gets its cgroup namespace only once init is in it,
@@ -115,6 +129,9 @@ public final class PlanCompiler {
             }
         }
         mounts.add(new Mount(M_PROC, NOSUID_NODEV | MF_NOEXEC, 0, 0, "", "/proc"));
+        // Before /proc/sys becomes read-only.
+        s.sysctls().forEach((name, value) -> mounts.add(new Mount(M_WRITE, 0, 0, 0, value,
+                "/proc/sys/" + name.replace('.', '/'))));
         mounts.add(new Mount(M_TMPFS, MF_NOSUID | MF_NOEXEC, 0755, 0, "", "/dev"));
         for (String dev : DEVICES) {
             mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, "/dev/" + dev, "/dev/" + dev));
@@ -126,12 +143,28 @@ public final class PlanCompiler {
         List<Mount> user = new ArrayList<>();
         for (Bind b : s.binds()) {
             Path source = b.source();
-            int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0)
+            int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0) | (b.noExec() ? MF_NOEXEC : 0)
                     | (Files.isDirectory(source) ? 0 : MF_FILE);
             user.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {
-            user.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, t.sizeBytes(), "", t.target()));
+            user.add(new Mount(M_TMPFS, NOSUID_NODEV, t.mode(), t.sizeBytes(), "", t.target()));
+        }
+        for (KernelMount k : s.kernelMounts()) {
+            int ro = k.readOnly() ? MF_RDONLY : 0;
+            switch (k.type()) {
+                case SYSFS -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "sysfs", k.target()));
+                case MQUEUE -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "mqueue", k.target()));
+                case CGROUP -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "cgroup2", k.target()));
+                case DEVPTS -> {
+                    // Not nodev: its terminals are device nodes. Group 5 (tty) is not mapped: no gid= option.
+                    user.add(new Mount(M_FS, MF_NOSUID | MF_NOEXEC | ro, 0, 0,
+                            "devpts:newinstance,ptmxmode=0666,mode=0620", k.target()));
+                    if (k.target().equals("/dev/pts")) {
+                        user.add(new Mount(M_SYMLINK, 0, 0, 0, "pts/ptmx", "/dev/ptmx"));
+                    }
+                }
+            }
         }
         // A mount must come after the one it lies in, whatever order the caller gave them in.
         user.sort(java.util.Comparator.comparingLong(m -> m.target.chars().filter(c -> c == '/').count()));
@@ -140,12 +173,14 @@ public final class PlanCompiler {
                 mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", dir));
             }
         }
-        procHardening(mounts);
+        harden(mounts, PROC_READ_ONLY, PROC_MASKED);
         if (net.resolvConf() != null) {
             mounts.add(new Mount(M_BIND, MF_FILE | MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL | parentOpen, 0, 0,
                     net.resolvConf().toString(), "/etc/resolv.conf"));
         }
         mounts.addAll(user);
+        // After the user's mounts, which they may lie in (e.g. /sys/firmware in a sysfs).
+        harden(mounts, s.readOnlyPaths(), s.maskedPaths());
         List<String> earlier = new ArrayList<>();
         for (Mount m : mounts) {
             int flags = m.flags;
@@ -191,24 +226,25 @@ public final class PlanCompiler {
         env.forEach((k, v) -> w.string(T_ENV, k + "=" + v));
         w.string(T_SEARCH_PATH, env.get("PATH"));
         w.string(T_CWD, s.workingDirectory());
+        s.umask().ifPresent(mask -> w.ints(T_UMASK, mask));
         return w.toByteArray();
     }
 
     /** Read-only, like OCI runtimes' readonlyPaths: kernel knobs the sandbox must not turn. */
-    static final List<String> PROC_READ_ONLY = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+    public static final List<String> PROC_READ_ONLY = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
             "/proc/sysrq-trigger");
 
     /** Hidden, like OCI runtimes' maskedPaths: host memory, keys and timing details. */
-    static final List<String> PROC_MASKED = List.of("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
+    public static final List<String> PROC_MASKED = List.of("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
             "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
             "/proc/timer_stats");
 
-    /** Binds over the sandbox's own /proc: read-only knobs, then files masked by /dev/null and directories by an empty tmpfs. */
-    private static void procHardening(List<Mount> mounts) {
-        for (String p : PROC_READ_ONLY) {
+    /** Binds over paths of the new root: read-only ones, then files masked by /dev/null and directories by an empty tmpfs. */
+    private static void harden(List<Mount> mounts, List<String> readOnly, List<String> masked) {
+        for (String p : readOnly) {
             mounts.add(new Mount(M_INNER_BIND, MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL, 0, 0, p, p));
         }
-        for (String p : PROC_MASKED) {
+        for (String p : masked) {
             if (Files.isDirectory(Path.of(p))) {
                 mounts.add(new Mount(M_TMPFS, MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL, 0555, 4096, "", p));
             } else {

@@ -18,7 +18,13 @@ final class PlanWriter {
             T_RLIMIT = 13, T_ARG = 14, T_ENV = 15, T_CWD = 16, T_SEARCH_PATH = 17, T_CGROUP = 18, T_STDIO = 19,
             T_NET = 20, T_NET_HELPER = 21;
 
+    /** Detached sandboxes (OCI create/start) and process settings from OCI configs. */
+    static final int T_DETACH = 40, T_UMASK = 41;
+
     static final int M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6;
+
+    /** A kernel file system "type[:option,key=value...]"; writing a value (source) to a file (target) inside. */
+    static final int M_FS = 40, M_WRITE = 41;
 
     static final int MF_RDONLY = 1, MF_FILE = 2, MF_IDMAP = 4, MF_PRECREATE = 8, MF_OPEN_IN_PARENT = 16,
             MF_NOSUID = 32, MF_NODEV = 64, MF_NOEXEC = 128, MF_OPTIONAL = 256;

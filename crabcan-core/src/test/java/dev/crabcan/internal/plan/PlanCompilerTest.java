@@ -1193,7 +1193,7 @@ class PlanCompilerTest {
         Matcher magic = Pattern.compile("#define\\s+PLAN_MAGIC\\s+0x([0-9a-fA-F]+)u").matcher(c);
         assertThat(magic.find()).isTrue();
         inC.put("MAGIC", Long.parseLong(magic.group(1), 16));
-        for (String enumName : List.of("tag", "mount_kind")) {
+        for (String enumName : List.of("tag", "mount_kind", "oci_tag", "oci_mount_kind")) {
             Matcher e = Pattern.compile("enum\\s+" + enumName + "\\s*\\{([^}]*)\\}").matcher(c);
             assertThat(e.find()).as("enum %s in helper.c", enumName).isTrue();
             long next = 0;

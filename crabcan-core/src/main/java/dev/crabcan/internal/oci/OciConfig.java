@@ -1,0 +1,908 @@
+package dev.crabcan.internal.oci;
+
+import dev.crabcan.ArgCondition;
+import dev.crabcan.Bind;
+import dev.crabcan.Capability;
+import dev.crabcan.KernelMount;
+import dev.crabcan.Limits;
+import dev.crabcan.Rlimit;
+import dev.crabcan.Network;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxSpecException;
+import dev.crabcan.SeccompAction;
+import dev.crabcan.SeccompPolicy;
+import dev.crabcan.Syscall;
+import dev.crabcan.Tmpfs;
+import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.json.Json;
+import dev.crabcan.internal.plan.PlanCompiler;
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An OCI runtime-spec {@code config.json} (1.0 to 1.2) to a {@link Sandbox} and back. Every field
+ * is either carried out or refused with a message naming it ({@code linux.sysctl["kernel.x"]: not
+ * supported because ...}); none is skipped without a word. Fields that only narrow what Crabcan
+ * already does (a missing user or cgroup namespace: the sandbox always gets its own) are accepted.
+ */
+public final class OciConfig {
+    /** The version Crabcan writes; it reads 1.0.x to 1.2.x. */
+    public static final String OCI_VERSION = "1.2.0";
+
+    /** Namespaces every sandbox gets; a config must ask for these, since leaving one out would share the host's. */
+    private static final Set<String> REQUIRED_NAMESPACES = Set.of("pid", "ipc", "uts", "mount");
+    private static final Set<String> ALWAYS_NAMESPACES = Set.of("user", "cgroup");
+    private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
+            "noatime", "atime", "nodiratime", "diratime");
+    private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
+
+    private OciConfig() {}
+
+    /** Reads {@code bundle/config.json}; its root path is taken relative to the bundle. */
+    public static Sandbox read(Path bundle) {
+        Path file = bundle.resolve("config.json");
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new SandboxSpecException("cannot read the OCI config " + file + ": " + e);
+        }
+        Object parsed;
+        try {
+            parsed = Json.parse(text);
+        } catch (Json.ParseException e) {
+            throw new SandboxSpecException(file + " is not valid JSON: " + e.getMessage());
+        }
+        try {
+            return new Reader(bundle.toAbsolutePath()).config(parsed);
+        } catch (SandboxSpecException e) {
+            throw new SandboxSpecException(file + ": " + e.getMessage());
+        }
+    }
+
+    /** Reads a parsed config whose relative root path is relative to {@code bundle}; for tests. */
+    static Sandbox read(Path bundle, Object config) {
+        return new Reader(bundle.toAbsolutePath()).config(config);
+    }
+
+    private static SandboxSpecException refuse(String field, String why) {
+        return new SandboxSpecException(field + ": not supported because " + why);
+    }
+
+    private static SandboxSpecException invalid(String field, String why) {
+        return new SandboxSpecException(field + ": " + why);
+    }
+
+    /** The host ids a sandbox's one mapped id becomes, as {@link PlanCompiler} maps them. */
+    private static long hostUid(HostInfo host) {
+        return host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();
+    }
+
+    private static long hostGid(HostInfo host) {
+        return host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.egid();
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    private static final class Reader {
+        private final Path bundle;
+        private final Sandbox.Builder b = Sandbox.builder();
+        private final Limits.Builder limits = Limits.builder();
+
+        Reader(Path bundle) {
+            this.bundle = bundle;
+        }
+
+        Sandbox config(Object root) {
+            Map<String, Object> c = object(root, "config");
+            known(c, "", "ociVersion", "process", "root", "hostname", "domainname", "mounts", "annotations", "linux",
+                    "hooks");
+            String version = string(c.get("ociVersion"), "ociVersion");
+            if (!version.matches("1\\.[012]\\.\\d+(-.*)?")) {
+                throw refuse("ociVersion \"" + version + "\"", "Crabcan reads runtime-spec 1.0 to 1.2");
+            }
+            if (c.containsKey("domainname") && !string(c.get("domainname"), "domainname").isEmpty()) {
+                throw refuse("domainname", "Crabcan sets only the hostname");
+            }
+            if (c.get("hooks") != null && !object(c.get("hooks"), "hooks").isEmpty()) {
+                throw refuse("hooks", "Crabcan runs no host programs on a sandbox's behalf");
+            }
+            // annotations: free-form metadata for tools, which the spec lets runtimes ignore.
+            root(object(required(c, "root", ""), "root"));
+            if (c.get("hostname") != null && !string(c.get("hostname"), "hostname").isEmpty()) {
+                b.hostname(string(c.get("hostname"), "hostname"));
+            }
+            Map<String, Object> process = object(required(c, "process", ""), "process");
+            int uid = process(process);
+            linux(c.get("linux") == null ? Map.of() : object(c.get("linux"), "linux"), uid);
+            List<Object> mounts = c.get("mounts") == null ? List.of() : array(c.get("mounts"), "mounts");
+            for (int i = 0; i < mounts.size(); i++) {
+                mount(object(mounts.get(i), "mounts[" + i + "]"), "mounts[" + i + "]");
+            }
+            b.limits(limits.build());
+            return b.build();
+        }
+
+        private void root(Map<String, Object> root) {
+            known(root, "root.", "path", "readonly");
+            String path = string(required(root, "path", "root."), "root.path");
+            b.rootfs(bundle.resolve(path));
+            b.rootfsWritable(!bool(root.getOrDefault("readonly", false), "root.readonly"));
+        }
+
+        /** Returns the uid, which the id mappings must agree with. */
+        private int process(Map<String, Object> p) {
+            known(p, "process.", "terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities",
+                    "rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel", "ioPriority",
+                    "scheduler", "execCPUAffinity");
+            if (bool(p.getOrDefault("terminal", false), "process.terminal")) {
+                throw refuse("process.terminal", "Crabcan gives sandboxes no terminal (run without -t / --tty)");
+            }
+            for (String f : List.of("commandLine", "oomScoreAdj", "ioPriority", "scheduler", "execCPUAffinity")) {
+                if (p.get(f) != null) {
+                    throw refuse("process." + f, "Crabcan does not set it");
+                }
+            }
+            for (String f : List.of("apparmorProfile", "selinuxLabel")) {
+                if (p.get(f) != null && !string(p.get(f), "process." + f).isEmpty()) {
+                    throw refuse("process." + f, "Crabcan does not use Linux security modules");
+                }
+            }
+            Map<String, Object> user = object(required(p, "user", "process."), "process.user");
+            known(user, "process.user.", "uid", "gid", "umask", "additionalGids", "username");
+            int uid = (int) integer(required(user, "uid", "process.user."), "process.user.uid", 0, Integer.MAX_VALUE);
+            long gid = integer(required(user, "gid", "process.user."), "process.user.gid", 0, Integer.MAX_VALUE);
+            if (gid != uid) {
+                throw refuse("process.user.gid " + gid, "Crabcan runs the command with a gid equal to its uid ("
+                        + uid + "): the sandbox's user namespace maps one id");
+            }
+            b.uid(uid);
+            if (user.get("umask") != null) {
+                b.umask((int) integer(user.get("umask"), "process.user.umask", 0, 0777));
+            }
+            if (user.get("additionalGids") != null && !array(user.get("additionalGids"), "process.user.additionalGids")
+                    .isEmpty()) {
+                throw refuse("process.user.additionalGids", "the sandbox's user namespace maps one group id and "
+                        + "denies setgroups");
+            }
+            if (user.get("username") != null) {
+                throw refuse("process.user.username", "it is for Windows");
+            }
+            List<String> args = strings(required(p, "args", "process."), "process.args");
+            b.command(args);
+            Map<String, String> env = new LinkedHashMap<>();
+            List<String> envList = p.get("env") == null ? List.of() : strings(p.get("env"), "process.env");
+            for (int i = 0; i < envList.size(); i++) {
+                String e = envList.get(i);
+                int eq = e.indexOf('=');
+                if (eq <= 0) {
+                    throw invalid("process.env[" + i + "]", "\"" + e + "\" is not NAME=VALUE");
+                }
+                env.put(e.substring(0, eq), e.substring(eq + 1));
+            }
+            b.environment(env);
+            b.workingDirectory(string(required(p, "cwd", "process."), "process.cwd"));
+            // With a seccomp filter it is always set: the helper installs the filter after dropping
+            // capabilities, and the kernel then requires it (see seccomp()).
+            b.noNewPrivileges(bool(p.getOrDefault("noNewPrivileges", false), "process.noNewPrivileges"));
+            capabilities(p.get("capabilities"), uid);
+            List<Object> rlimits = p.get("rlimits") == null ? List.of() : array(p.get("rlimits"), "process.rlimits");
+            for (int i = 0; i < rlimits.size(); i++) {
+                String f = "process.rlimits[" + i + "]";
+                Map<String, Object> r = object(rlimits.get(i), f);
+                known(r, f + ".", "type", "soft", "hard");
+                String type = string(required(r, "type", f + "."), f + ".type");
+                Rlimit rl = null;
+                for (Rlimit candidate : Rlimit.values()) {
+                    if (type.equals("RLIMIT_" + candidate.name())) {
+                        rl = candidate;
+                    }
+                }
+                if (rl == null) {
+                    throw refuse(f + ".type " + type, "Crabcan sets only RLIMIT_CPU, FSIZE, STACK, CORE, NPROC, "
+                            + "NOFILE, MEMLOCK and AS");
+                }
+                long soft = unsigned(required(r, "soft", f + "."), f + ".soft");
+                long hard = unsigned(required(r, "hard", f + "."), f + ".hard");
+                if (soft < 0 || hard < 0) {
+                    throw refuse(f, "Crabcan sets finite rlimits only (below 2^63)");
+                }
+                limits.rlimit(rl, soft, hard);
+            }
+            return uid;
+        }
+
+        /** Crabcan's one set: bounding; uid 0 holds it (effective = permitted), other uids hold none. */
+        private void capabilities(Object value, int uid) {
+            if (value == null) {
+                b.capabilities(Set.of());
+                return;
+            }
+            Map<String, Object> caps = object(value, "process.capabilities");
+            known(caps, "process.capabilities.", "bounding", "effective", "permitted", "inheritable", "ambient");
+            Set<Capability> bounding = capSet(caps.get("bounding"), "bounding");
+            for (String set : List.of("effective", "permitted")) {
+                Set<Capability> held = capSet(caps.get(set), set);
+                Set<Capability> expected = uid == 0 ? bounding : EnumSet.noneOf(Capability.class);
+                if (!held.equals(expected)) {
+                    throw refuse("process.capabilities." + set, "Crabcan gives uid 0 exactly the bounding set and "
+                            + "other uids none (expected " + names(expected) + ", got " + names(held) + ")");
+                }
+            }
+            for (String set : List.of("inheritable", "ambient")) {
+                if (!capSet(caps.get(set), set).isEmpty()) {
+                    throw refuse("process.capabilities." + set, "Crabcan keeps it empty");
+                }
+            }
+            b.capabilities(bounding);
+        }
+
+        private Set<Capability> capSet(Object value, String set) {
+            Set<Capability> out = EnumSet.noneOf(Capability.class);
+            if (value == null) {
+                return out;
+            }
+            for (String name : strings(value, "process.capabilities." + set)) {
+                try {
+                    out.add(Capability.byName(name));
+                } catch (SandboxSpecException e) {
+                    throw refuse("process.capabilities." + set + " " + name, "Crabcan does not know this capability");
+                }
+            }
+            return out;
+        }
+
+        private void mount(Map<String, Object> m, String f) {
+            known(m, f + ".", "destination", "type", "source", "options", "uidMappings", "gidMappings");
+            String dst = string(required(m, "destination", f + "."), f + ".destination");
+            String type = m.get("type") == null ? "" : string(m.get("type"), f + ".type");
+            String source = m.get("source") == null ? "" : string(m.get("source"), f + ".source");
+            List<String> options = m.get("options") == null ? List.of() : strings(m.get("options"), f + ".options");
+            String where = f + " (" + (type.isEmpty() ? "bind" : type) + " at " + dst + ")";
+            if (m.get("uidMappings") != null || m.get("gidMappings") != null) {
+                throw refuse(where + ".uidMappings", "Crabcan idmaps mounts itself");
+            }
+            boolean bind = type.equals("bind") || options.contains("bind") || options.contains("rbind");
+            boolean ro = false;
+            boolean noexec = false;
+            long size = 0;
+            int mode = -1;
+            for (String o : options) {
+                if (ATIME_OPTIONS.contains(o) || PRIVATE_PROPAGATION.contains(o) || o.equals("rw")
+                        || o.equals("nosuid") || o.equals("nodev") || (bind && (o.equals("bind") || o.equals("rbind")))) {
+                    continue;
+                } else if (o.equals("ro")) {
+                    ro = true;
+                } else if (o.equals("noexec")) {
+                    noexec = true;
+                } else if (type.equals("tmpfs") && o.startsWith("size=")) {
+                    size = parseSize(o.substring(5), where);
+                } else if (type.equals("tmpfs") && o.startsWith("mode=")) {
+                    mode = parseOctal(o.substring(5), where);
+                } else if (type.equals("devpts") && (o.equals("newinstance") || o.equals("ptmxmode=0666")
+                        || o.equals("mode=0620") || o.equals("mode=620") || o.matches("gid=\\d+"))) {
+                    // Crabcan's devpts options; gid= is left out, since only the sandbox's own group is mapped.
+                    continue;
+                } else {
+                    throw refuse(where + " option \"" + o + "\"", "Crabcan's mounts are always private, nosuid "
+                            + "and nodev and take only ro, noexec" + (type.equals("tmpfs") ? ", size= and mode=" : ""));
+                }
+            }
+            if (bind) {
+                b.bind(resolveSource(source), dst, ro, noexec);
+                return;
+            }
+            switch (type) {
+                case "proc" -> {
+                    if (!dst.equals("/proc")) {
+                        throw refuse(where, "Crabcan mounts proc only at /proc");
+                    }
+                }
+                case "tmpfs" -> {
+                    if (dst.equals("/dev")) {
+                        // Crabcan's own /dev: a tmpfs with null, zero, full, random, urandom, tty and shm.
+                        return;
+                    }
+                    if (noexec || ro) {
+                        throw refuse(where + " option " + (ro ? "ro" : "noexec"), "Crabcan's tmpfs mounts are "
+                                + "writable and executable");
+                    }
+                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode);
+                }
+                case "sysfs" -> b.kernelMount(KernelMount.Type.SYSFS, dst, ro);
+                case "devpts" -> b.kernelMount(KernelMount.Type.DEVPTS, dst, ro);
+                case "mqueue" -> b.kernelMount(KernelMount.Type.MQUEUE, dst, ro);
+                case "cgroup", "cgroup2" -> b.kernelMount(KernelMount.Type.CGROUP, dst, ro);
+                default -> throw refuse(where, "Crabcan mounts binds, tmpfs, proc, sysfs, devpts, mqueue and cgroup");
+            }
+        }
+
+        private Path resolveSource(String source) {
+            return bundle.resolve(source);
+        }
+
+        private void linux(Map<String, Object> l, int uid) {
+            known(l, "linux.", "namespaces", "uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath",
+                    "seccomp", "maskedPaths", "readonlyPaths", "devices", "rootfsPropagation", "mountLabel", "intelRdt",
+                    "personality", "timeOffsets");
+            namespaces(l.get("namespaces"));
+            mappings(l.get("uidMappings"), "linux.uidMappings", uid, hostUid(HostInfo.get()));
+            mappings(l.get("gidMappings"), "linux.gidMappings", uid, hostGid(HostInfo.get()));
+            if (l.get("sysctl") != null) {
+                object(l.get("sysctl"), "linux.sysctl").forEach((name, value) -> {
+                    String field = "linux.sysctl[\"" + name + "\"]";
+                    try {
+                        b.sysctl(name, string(value, field));
+                    } catch (SandboxSpecException e) {
+                        throw refuse(field, e.getMessage());
+                    }
+                });
+            }
+            if (l.get("resources") != null) {
+                resources(object(l.get("resources"), "linux.resources"));
+            }
+            // cgroupsPath: where an engine would like the cgroup; Crabcan places its own (see README).
+            if (l.get("cgroupsPath") != null) {
+                string(l.get("cgroupsPath"), "linux.cgroupsPath");
+            }
+            seccomp(l.get("seccomp"));
+            if (l.get("maskedPaths") != null) {
+                b.maskPaths(strings(l.get("maskedPaths"), "linux.maskedPaths").stream()
+                        .filter(p -> !PlanCompiler.PROC_MASKED.contains(p)).toArray(String[]::new));
+            }
+            if (l.get("readonlyPaths") != null) {
+                b.readOnlyPaths(strings(l.get("readonlyPaths"), "linux.readonlyPaths").stream()
+                        .filter(p -> !PlanCompiler.PROC_READ_ONLY.contains(p) && !PlanCompiler.PROC_MASKED.contains(p))
+                        .toArray(String[]::new));
+            }
+            if (l.get("devices") != null && !array(l.get("devices"), "linux.devices").isEmpty()) {
+                throw refuse("linux.devices", "a sandbox gets only null, zero, full, random, urandom and tty");
+            }
+            if (l.get("rootfsPropagation") != null) {
+                String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
+                if (!p.isEmpty() && !PRIVATE_PROPAGATION.contains(p)) {
+                    throw refuse("linux.rootfsPropagation \"" + p + "\"", "every mount of a sandbox is private");
+                }
+            }
+            if (l.get("mountLabel") != null && !string(l.get("mountLabel"), "linux.mountLabel").isEmpty()) {
+                throw refuse("linux.mountLabel", "Crabcan does not use SELinux");
+            }
+            for (String f : List.of("intelRdt", "personality", "timeOffsets")) {
+                if (l.get(f) != null) {
+                    throw refuse("linux." + f, "Crabcan does not set it");
+                }
+            }
+        }
+
+        private void namespaces(Object value) {
+            Set<String> seen = new LinkedHashSet<>();
+            List<Object> list = value == null ? List.of() : array(value, "linux.namespaces");
+            for (int i = 0; i < list.size(); i++) {
+                String f = "linux.namespaces[" + i + "]";
+                Map<String, Object> ns = object(list.get(i), f);
+                known(ns, f + ".", "type", "path");
+                String type = string(required(ns, "type", f + "."), f + ".type");
+                if (!REQUIRED_NAMESPACES.contains(type) && !ALWAYS_NAMESPACES.contains(type) && !type.equals("network")) {
+                    throw refuse(f + " (" + type + ")", "Crabcan creates pid, network, ipc, uts, mount, user and "
+                            + "cgroup namespaces only");
+                }
+                if (ns.get("path") != null && !string(ns.get("path"), f + ".path").isEmpty()) {
+                    throw refuse(f + ".path", "a sandbox always gets new namespaces; joining " + ns.get("path")
+                            + " would share another's");
+                }
+                seen.add(type);
+            }
+            // The spec's way to share the host's network: no network namespace in the list.
+            b.network(seen.contains("network") ? Network.none() : Network.host());
+            for (String required : REQUIRED_NAMESPACES) {
+                if (!seen.contains(required)) {
+                    throw refuse("linux.namespaces without " + required, "a sandbox never shares the host's "
+                            + required + " namespace");
+                }
+            }
+        }
+
+        /** Only a map of the process's own id to the host id Crabcan uses anyway is accepted. */
+        private static void mappings(Object value, String f, int id, long hostId) {
+            if (value == null) {
+                return;
+            }
+            List<Object> list = array(value, f);
+            for (int i = 0; i < list.size(); i++) {
+                Map<String, Object> m = object(list.get(i), f + "[" + i + "]");
+                known(m, f + "[" + i + "].", "containerID", "hostID", "size");
+                long c = integer(required(m, "containerID", f), f + ".containerID", 0, 0xffffffffL);
+                long h = integer(required(m, "hostID", f), f + ".hostID", 0, 0xffffffffL);
+                long size = integer(required(m, "size", f), f + ".size", 0, 0xffffffffL);
+                if (list.size() != 1 || c != id || size != 1 || h != hostId) {
+                    throw refuse(f, "a sandbox's user namespace maps just the process's id " + id + " to host id "
+                            + hostId + " (" + (hostId == HostInfo.ROOT_CALLER_HOST_ID ? "a root caller's sandbox never"
+                            + " runs as host root" : "the caller") + "); leave the mappings out or give exactly "
+                            + "{\"containerID\": " + id + ", \"hostID\": " + hostId + ", \"size\": 1}");
+                }
+            }
+        }
+
+        private void resources(Map<String, Object> r) {
+            known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
+                    "rdma", "unified");
+            if (r.get("devices") != null) {
+                List<Object> devices = array(r.get("devices"), "linux.resources.devices");
+                for (int i = 0; i < devices.size(); i++) {
+                    Map<String, Object> d = object(devices.get(i), "linux.resources.devices[" + i + "]");
+                    boolean denyAll = Boolean.FALSE.equals(d.get("allow")) && d.get("type") == null
+                            && d.get("major") == null && d.get("minor") == null;
+                    if (!denyAll) {
+                        throw refuse("linux.resources.devices[" + i + "]", "a sandbox gets only null, zero, full, "
+                                + "random, urandom and tty, and no other device (only a deny-all rule is accepted)");
+                    }
+                }
+            }
+            if (r.get("memory") != null) {
+                Map<String, Object> m = object(r.get("memory"), "linux.resources.memory");
+                known(m, "linux.resources.memory.", "limit", "swap");
+                long limit = m.get("limit") == null ? -1 : integer(m.get("limit"), "linux.resources.memory.limit",
+                        -1, Long.MAX_VALUE);
+                if (limit > 0) {
+                    limits.memory(limit);
+                    long swap = m.get("swap") == null ? -1 : integer(m.get("swap"), "linux.resources.memory.swap", -1,
+                            Long.MAX_VALUE);
+                    if (swap >= 0) {
+                        if (swap < limit) {
+                            throw invalid("linux.resources.memory.swap", "it counts memory plus swap, so it must be at "
+                                    + "least the limit " + limit);
+                        }
+                        limits.swap(swap - limit);
+                    }
+                } else if (m.get("swap") != null && integer(m.get("swap"), "linux.resources.memory.swap", -1,
+                        Long.MAX_VALUE) >= 0) {
+                    throw refuse("linux.resources.memory.swap", "a swap limit needs a memory limit");
+                }
+            }
+            if (r.get("pids") != null) {
+                Map<String, Object> p = object(r.get("pids"), "linux.resources.pids");
+                known(p, "linux.resources.pids.", "limit");
+                long max = integer(required(p, "limit", "linux.resources.pids."), "linux.resources.pids.limit", -1,
+                        Integer.MAX_VALUE);
+                if (max > 0) {
+                    limits.pids((int) max);
+                }
+            }
+            if (r.get("cpu") != null) {
+                Map<String, Object> cpu = object(r.get("cpu"), "linux.resources.cpu");
+                known(cpu, "linux.resources.cpu.", "shares", "quota", "period");
+                if (cpu.get("shares") != null) {
+                    long shares = integer(cpu.get("shares"), "linux.resources.cpu.shares", 2, 262144);
+                    limits.cpuWeight((int) (1 + (shares - 2) * 9999 / 262142));
+                }
+                long quota = cpu.get("quota") == null ? -1 : integer(cpu.get("quota"), "linux.resources.cpu.quota", -1,
+                        Long.MAX_VALUE);
+                long period = cpu.get("period") == null ? 100_000 : integer(cpu.get("period"),
+                        "linux.resources.cpu.period", 1000, 1_000_000);
+                if (quota > 0) {
+                    limits.cpus((double) quota / period);
+                }
+            }
+            if (r.get("blockIO") != null) {
+                Map<String, Object> io = object(r.get("blockIO"), "linux.resources.blockIO");
+                known(io, "linux.resources.blockIO.", "weight");
+                if (io.get("weight") != null) {
+                    limits.ioWeight((int) integer(io.get("weight"), "linux.resources.blockIO.weight", 10, 1000) * 10);
+                }
+            }
+            for (String f : List.of("hugepageLimits", "network", "rdma", "unified")) {
+                if (r.get(f) != null) {
+                    throw refuse("linux.resources." + f, "Crabcan limits memory, swap, pids, CPU and I/O weight only");
+                }
+            }
+        }
+
+        private void seccomp(Object value) {
+            if (value == null) {
+                b.seccomp(SeccompPolicy.none());
+                // A root caller's sandbox still gets the rules against setuid files (see Sandbox).
+                if (HostInfo.get().isRoot()) {
+                    b.noNewPrivileges(true);
+                }
+                return;
+            }
+            Map<String, Object> s = object(value, "linux.seccomp");
+            known(s, "linux.seccomp.", "defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",
+                    "listenerMetadata", "syscalls");
+            for (String f : List.of("listenerPath", "listenerMetadata")) {
+                if (s.get(f) != null) {
+                    throw refuse("linux.seccomp." + f, "Crabcan has no seccomp notification agent");
+                }
+            }
+            if (s.get("flags") != null && !array(s.get("flags"), "linux.seccomp.flags").isEmpty()) {
+                throw refuse("linux.seccomp.flags", "Crabcan installs its filters without flags");
+            }
+            List<String> arches = s.get("architectures") == null ? List.of()
+                    : strings(s.get("architectures"), "linux.seccomp.architectures");
+            if (!arches.isEmpty() && !arches.contains("SCMP_ARCH_X86_64")) {
+                throw refuse("linux.seccomp.architectures " + arches, "Crabcan runs x86-64 sandboxes");
+            }
+            // Other ABIs listed (x86, x32) stay killed: Crabcan's filters always refuse them.
+            Integer defaultErrno = s.get("defaultErrnoRet") == null ? null
+                    : (int) integer(s.get("defaultErrnoRet"), "linux.seccomp.defaultErrnoRet", 1, 4095);
+            SeccompPolicy.Builder policy = SeccompPolicy.builder(action(string(required(s, "defaultAction",
+                    "linux.seccomp."), "linux.seccomp.defaultAction"), defaultErrno, "linux.seccomp.defaultAction"));
+            List<Object> rules = s.get("syscalls") == null ? List.of() : array(s.get("syscalls"), "linux.seccomp.syscalls");
+            for (int i = 0; i < rules.size(); i++) {
+                String f = "linux.seccomp.syscalls[" + i + "]";
+                Map<String, Object> r = object(rules.get(i), f);
+                known(r, f + ".", "names", "action", "errnoRet", "args", "comment", "includes", "excludes");
+                for (String cond : List.of("includes", "excludes")) {
+                    if (r.get(cond) != null && !object(r.get(cond), f + "." + cond).isEmpty()) {
+                        throw refuse(f + "." + cond, "conditional rules are for engines to resolve before they write "
+                                + "config.json");
+                    }
+                }
+                Integer errno = r.get("errnoRet") == null ? null : (int) integer(r.get("errnoRet"), f + ".errnoRet",
+                        1, 4095);
+                SeccompAction action = action(string(required(r, "action", f + "."), f + ".action"), errno, f + ".action");
+                List<ArgCondition> conditions = new ArrayList<>();
+                List<Object> args = r.get("args") == null ? List.of() : array(r.get("args"), f + ".args");
+                for (int j = 0; j < args.size(); j++) {
+                    conditions.add(argument(object(args.get(j), f + ".args[" + j + "]"), f + ".args[" + j + "]"));
+                }
+                for (String name : strings(required(r, "names", f + "."), f + ".names")) {
+                    // Like libseccomp, a name that is no x86-64 system call (i386's _llseek, chown32) matches nothing.
+                    Syscall.byName(name).ifPresent(sc -> policy.rule(sc, action, conditions.toArray(ArgCondition[]::new)));
+                }
+            }
+            b.seccomp(policy.build());
+            b.noNewPrivileges(true);
+        }
+
+        private static SeccompAction action(String name, Integer errno, String f) {
+            return switch (name) {
+                case "SCMP_ACT_ALLOW" -> SeccompAction.allow();
+                case "SCMP_ACT_ERRNO" -> SeccompAction.errno(errno == null ? 1 : errno);
+                case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD" -> SeccompAction.killThread();
+                case "SCMP_ACT_KILL_PROCESS" -> SeccompAction.killProcess();
+                case "SCMP_ACT_TRAP" -> SeccompAction.trap();
+                case "SCMP_ACT_LOG" -> SeccompAction.log();
+                default -> throw refuse(f + " " + name, "Crabcan's filters allow, fail with an errno, kill, trap or "
+                        + "log (no tracer or notification agent)");
+            };
+        }
+
+        private static ArgCondition argument(Map<String, Object> a, String f) {
+            known(a, f + ".", "index", "value", "valueTwo", "op");
+            int index = (int) integer(required(a, "index", f + "."), f + ".index", 0, 5);
+            long value = unsigned(required(a, "value", f + "."), f + ".value");
+            long two = a.get("valueTwo") == null ? 0 : unsigned(a.get("valueTwo"), f + ".valueTwo");
+            ArgCondition.Arg arg = ArgCondition.arg(index);
+            String op = string(required(a, "op", f + "."), f + ".op");
+            return switch (op) {
+                case "SCMP_CMP_EQ" -> arg.eq(value);
+                case "SCMP_CMP_NE" -> arg.ne(value);
+                case "SCMP_CMP_LT" -> arg.lt(value);
+                case "SCMP_CMP_LE" -> arg.le(value);
+                case "SCMP_CMP_GT" -> arg.gt(value);
+                case "SCMP_CMP_GE" -> arg.ge(value);
+                case "SCMP_CMP_MASKED_EQ" -> arg.maskedEq(value, two);
+                default -> throw invalid(f + ".op", "unknown comparison " + op);
+            };
+        }
+    }
+
+    // ---- JSON access with the field's name in every message ----------------------------
+
+    private static void known(Map<String, Object> m, String prefix, String... fields) {
+        Set<String> allowed = Set.of(fields);
+        for (String k : m.keySet()) {
+            if (!allowed.contains(k)) {
+                throw refuse(prefix + k, "Crabcan does not know this field (runtime-spec 1.0 to 1.2)");
+            }
+        }
+    }
+
+    private static Object required(Map<String, Object> m, String key, String prefix) {
+        Object v = m.get(key);
+        if (v == null) {
+            throw invalid(prefix + key, "is required");
+        }
+        return v;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> object(Object v, String f) {
+        if (!(v instanceof Map)) {
+            throw invalid(f, "must be an object");
+        }
+        return (Map<String, Object>) v;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Object> array(Object v, String f) {
+        if (!(v instanceof List)) {
+            throw invalid(f, "must be an array");
+        }
+        return (List<Object>) v;
+    }
+
+    private static String string(Object v, String f) {
+        if (!(v instanceof String s)) {
+            throw invalid(f, "must be a string");
+        }
+        return s;
+    }
+
+    private static List<String> strings(Object v, String f) {
+        List<Object> a = array(v, f);
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < a.size(); i++) {
+            out.add(string(a.get(i), f + "[" + i + "]"));
+        }
+        return out;
+    }
+
+    private static boolean bool(Object v, String f) {
+        if (!(v instanceof Boolean x)) {
+            throw invalid(f, "must be true or false");
+        }
+        return x;
+    }
+
+    private static long integer(Object v, String f, long min, long max) {
+        if (!(v instanceof Long x) || x < min || x > max) {
+            throw invalid(f, "must be an integer from " + min + " to " + max + ", got " + v);
+        }
+        return x;
+    }
+
+    /** A uint64 such as an rlimit or a seccomp argument; 2^64-1 (RLIM_INFINITY) comes as a BigDecimal. */
+    private static long unsigned(Object v, String f) {
+        if (v instanceof Long x && x >= 0) {
+            return x;
+        }
+        if (v instanceof BigDecimal d && d.signum() >= 0 && d.scale() <= 0
+                && d.compareTo(new BigDecimal("18446744073709551615")) <= 0) {
+            return d.toBigInteger().longValue();
+        }
+        throw invalid(f, "must be an integer from 0 to 2^64-1, got " + v);
+    }
+
+    private static long parseSize(String s, String where) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)([kmgKMG]?)").matcher(s);
+        if (!m.matches()) {
+            throw invalid(where, "bad size \"" + s + "\"");
+        }
+        int shift = switch (m.group(2).toLowerCase(java.util.Locale.ROOT)) {
+            case "k" -> 10;
+            case "m" -> 20;
+            case "g" -> 30;
+            default -> 0;
+        };
+        return Long.parseLong(m.group(1)) << shift;
+    }
+
+    private static int parseOctal(String s, String where) {
+        try {
+            return Integer.parseInt(s, 8);
+        } catch (NumberFormatException e) {
+            throw invalid(where, "bad mode \"" + s + "\"");
+        }
+    }
+
+    private static String names(Set<Capability> caps) {
+        return caps.stream().map(c -> "CAP_" + c.name()).toList().toString();
+    }
+
+    // ---- writing -------------------------------------------------------------------------
+
+    /** The sandbox as config.json; refuses what OCI cannot say (a default root filesystem, time and output limits). */
+    public static String write(Sandbox s) {
+        if (s.rootfs().isEmpty()) {
+            throw new SandboxSpecException("an OCI config needs a root filesystem: set rootfs(dir)");
+        }
+        Limits l = s.limits();
+        if (l.cpuTime().isPresent() || l.wallTime().isPresent() || l.outputBytes().isPresent()) {
+            throw new SandboxSpecException("an OCI config cannot say " + l + ": OCI has no CPU time, wall time or "
+                    + "output limits (use the rlimit CPU for CPU seconds)");
+        }
+        HostInfo host = HostInfo.get();
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("ociVersion", OCI_VERSION);
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("terminal", false);
+        Map<String, Object> user = new LinkedHashMap<>();
+        user.put("uid", s.uid());
+        user.put("gid", s.uid());
+        s.umask().ifPresent(m -> user.put("umask", m));
+        p.put("user", user);
+        p.put("args", s.command());
+        Map<String, String> env = new LinkedHashMap<>(s.environment());
+        env.putIfAbsent("PATH", Sandbox.DEFAULT_PATH);
+        p.put("env", env.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList());
+        p.put("cwd", s.workingDirectory());
+        List<String> caps = s.capabilities().stream().map(x -> "CAP_" + x.name()).toList();
+        Map<String, Object> capabilities = new LinkedHashMap<>();
+        capabilities.put("bounding", caps);
+        capabilities.put("effective", s.uid() == 0 ? caps : List.of());
+        capabilities.put("permitted", s.uid() == 0 ? caps : List.of());
+        p.put("capabilities", capabilities);
+        List<Object> rlimits = new ArrayList<>();
+        l.rlimits().forEach((r, v) -> rlimits.add(ordered("type", "RLIMIT_" + r.name(), "soft", uint64(v[0]),
+                "hard", uint64(v[1]))));
+        if (!rlimits.isEmpty()) {
+            p.put("rlimits", rlimits);
+        }
+        p.put("noNewPrivileges", s.noNewPrivileges());
+        c.put("process", p);
+        c.put("root", ordered("path", s.rootfs().get().toString(), "readonly", !s.rootfsWritable()));
+        s.hostname().ifPresent(h -> c.put("hostname", h));
+        c.put("mounts", mounts(s));
+        Map<String, Object> linux = new LinkedHashMap<>();
+        List<Object> namespaces = new ArrayList<>();
+        if (s.network().mode() == Network.Mode.PRIVATE) {
+            throw new SandboxSpecException("a private network cannot be written as config.json: an OCI runtime "
+                    + "leaves the interface to its caller (e.g. podman's netavark); use Network.none() or host()");
+        }
+        for (String ns : List.of("pid", "network", "ipc", "uts", "mount", "cgroup", "user")) {
+            if (!ns.equals("network") || s.network().mode() == Network.Mode.NONE) {
+                namespaces.add(ordered("type", ns));
+            }
+        }
+        linux.put("namespaces", namespaces);
+        linux.put("uidMappings", List.of(ordered("containerID", s.uid(), "hostID", hostUid(host), "size", 1)));
+        linux.put("gidMappings", List.of(ordered("containerID", s.uid(), "hostID", hostGid(host), "size", 1)));
+        if (!s.sysctls().isEmpty()) {
+            linux.put("sysctl", s.sysctls());
+        }
+        Map<String, Object> resources = resources(l);
+        if (!resources.isEmpty()) {
+            linux.put("resources", resources);
+        }
+        if (!s.seccomp().isNone()) {
+            linux.put("seccomp", seccomp(s.seccomp()));
+        }
+        List<String> masked = new ArrayList<>(PlanCompiler.PROC_MASKED);
+        masked.addAll(s.maskedPaths());
+        List<String> readOnly = new ArrayList<>(PlanCompiler.PROC_READ_ONLY);
+        readOnly.addAll(s.readOnlyPaths());
+        linux.put("maskedPaths", masked);
+        linux.put("readonlyPaths", readOnly);
+        c.put("linux", linux);
+        return Json.writePretty(c);
+    }
+
+    /** What Crabcan gives every sandbox (/proc, /dev, /dev/shm, /tmp), then the sandbox's own mounts. */
+    private static List<Object> mounts(Sandbox s) {
+        List<Object> out = new ArrayList<>();
+        out.add(ordered("destination", "/proc", "type", "proc", "source", "proc", "options",
+                List.of("nosuid", "noexec", "nodev")));
+        out.add(ordered("destination", "/dev", "type", "tmpfs", "source", "tmpfs", "options",
+                List.of("nosuid", "noexec", "mode=755")));
+        Set<String> targets = new LinkedHashSet<>();
+        s.binds().forEach(x -> targets.add(x.target()));
+        s.tmpfs().forEach(x -> targets.add(x.target()));
+        for (Bind b : s.binds()) {
+            List<String> options = new ArrayList<>(List.of("rbind", "nosuid", "nodev"));
+            if (b.readOnly()) {
+                options.add("ro");
+            }
+            if (b.noExec()) {
+                options.add("noexec");
+            }
+            out.add(ordered("destination", b.target(), "type", "bind", "source", b.source().toString(), "options",
+                    options));
+        }
+        s.tmpfs().forEach(t -> out.add(tmpfs(t)));
+        for (String dir : List.of("/dev/shm", "/tmp")) {
+            if (!targets.contains(dir)) {
+                out.add(tmpfs(new Tmpfs(dir, 0)));
+            }
+        }
+        for (KernelMount k : s.kernelMounts()) {
+            String type = switch (k.type()) {
+                case SYSFS -> "sysfs";
+                case DEVPTS -> "devpts";
+                case MQUEUE -> "mqueue";
+                case CGROUP -> "cgroup";
+            };
+            List<String> options = new ArrayList<>(k.type() == KernelMount.Type.DEVPTS
+                    ? List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620")
+                    : List.of("nosuid", "noexec", "nodev"));
+            if (k.readOnly()) {
+                options.add("ro");
+            }
+            out.add(ordered("destination", k.target(), "type", type, "source", type, "options", options));
+        }
+        return out;
+    }
+
+    private static Map<String, Object> tmpfs(Tmpfs t) {
+        List<String> options = new ArrayList<>(List.of("nosuid", "nodev", "mode=" + Integer.toOctalString(t.mode())));
+        if (t.sizeBytes() > 0) {
+            options.add("size=" + t.sizeBytes());
+        }
+        return ordered("destination", t.target(), "type", "tmpfs", "source", "tmpfs", "options", options);
+    }
+
+    private static Map<String, Object> resources(Limits l) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        if (l.memoryBytes().isPresent()) {
+            Map<String, Object> m = ordered("limit", l.memoryBytes().getAsLong());
+            l.swapBytes().ifPresent(swap -> m.put("swap", l.memoryBytes().getAsLong() + swap));
+            r.put("memory", m);
+        }
+        l.pids().ifPresent(p -> r.put("pids", ordered("limit", (long) p)));
+        Map<String, Object> cpu = new LinkedHashMap<>();
+        // Rounded up, so that reading it back (rounding down) gives the same weight.
+        l.cpuWeight().ifPresent(w -> cpu.put("shares", 2 + Math.floorDiv(((long) w - 1) * 262142 + 9998, 9999)));
+        l.cpus().ifPresent(x -> {
+            cpu.put("quota", Math.round(x * 100_000));
+            cpu.put("period", 100_000L);
+        });
+        if (!cpu.isEmpty()) {
+            r.put("cpu", cpu);
+        }
+        l.ioWeight().ifPresent(w -> r.put("blockIO", ordered("weight", (long) Math.max(10, Math.min(1000, w / 10)))));
+        return r;
+    }
+
+    private static Map<String, Object> seccomp(SeccompPolicy policy) {
+        Map<String, Object> s = new LinkedHashMap<>();
+        SeccompAction d = policy.defaultAction();
+        s.put("defaultAction", actionName(d));
+        if (actionName(d).equals("SCMP_ACT_ERRNO")) {
+            s.put("defaultErrnoRet", (long) (d.returnValue() & 0xffff));
+        }
+        s.put("architectures", List.of("SCMP_ARCH_X86_64"));
+        List<Object> rules = new ArrayList<>();
+        for (SeccompPolicy.Rule r : policy.rules()) {
+            Map<String, Object> rule = ordered("names", List.of(r.syscall().kernelName()), "action",
+                    actionName(r.action()));
+            if (actionName(r.action()).equals("SCMP_ACT_ERRNO")) {
+                rule.put("errnoRet", (long) (r.action().returnValue() & 0xffff));
+            }
+            if (!r.conditions().isEmpty()) {
+                List<Object> args = new ArrayList<>();
+                for (ArgCondition a : r.conditions()) {
+                    boolean masked = a.op() == ArgCondition.Op.MASKED_EQ;
+                    Map<String, Object> arg = ordered("index", (long) a.index(), "value", uint64(masked ? a.mask()
+                            : a.value()));
+                    if (masked) {
+                        arg.put("valueTwo", uint64(a.value()));
+                    }
+                    arg.put("op", "SCMP_CMP_" + a.op().name());
+                    args.add(arg);
+                }
+                rule.put("args", args);
+            }
+            rules.add(rule);
+        }
+        s.put("syscalls", rules);
+        return s;
+    }
+
+    private static String actionName(SeccompAction a) {
+        String name = a.toString();
+        return name.startsWith("ERRNO") ? "SCMP_ACT_ERRNO" : "SCMP_ACT_" + name;
+    }
+
+    private static Object uint64(long v) {
+        return v >= 0 ? (Object) v : new BigDecimal(Long.toUnsignedString(v));
+    }
+
+    private static Map<String, Object> ordered(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+}

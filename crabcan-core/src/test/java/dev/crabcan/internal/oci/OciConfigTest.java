@@ -1,0 +1,224 @@
+package dev.crabcan.internal.oci;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.crabcan.Bind;
+import dev.crabcan.Capability;
+import dev.crabcan.KernelMount;
+import dev.crabcan.Limits;
+import dev.crabcan.Rlimit;
+import dev.crabcan.Network;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxSpecException;
+import dev.crabcan.SeccompAction;
+import dev.crabcan.SeccompPolicy;
+import dev.crabcan.Syscall;
+import dev.crabcan.internal.json.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class OciConfigTest {
+    private static final String MINIMAL = """
+            {"ociVersion": "1.0.2", "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/sh"], "cwd": "/"},
+             "root": {"path": "rootfs"},
+             "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                      {"type": "mount"}]}}""";
+
+    @TempDir
+    Path bundle;
+
+    /** podman 4.3.1's config.json for `podman run --rootfs DIR --network none /bin/sh -c ...`, as crun got it. */
+    @Test
+    void readsPodmansDefaultConfig() throws Exception {
+        Map<String, Object> c = json(Files.readString(Path.of("src/test/resources/oci/podman-4.3.1-config.json")));
+        Files.createDirectory(bundle.resolve("rootfs"));
+        at(c, "root").put("path", "rootfs");
+        for (Object m : (List<?>) c.get("mounts")) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> mount = (Map<String, Object>) m;
+            if (mount.get("type").equals("bind")) {
+                Path source = bundle.resolve("src" + mount.get("destination").toString().replace('/', '_'));
+                Files.createFile(source);
+                mount.put("source", source.toString());
+            }
+        }
+        Sandbox s = OciConfig.read(bundle, c);
+
+        assertThat(s.command()).containsExactly("/bin/sh", "-c", "echo hello; id; exit 3");
+        assertThat(s.environment()).containsEntry("TERM", "xterm").containsKey("PATH").containsKey("HOSTNAME");
+        assertThat(s.uid()).isZero();
+        assertThat(s.umask()).hasValue(022);
+        assertThat(s.rootfs()).hasValue(bundle.resolve("rootfs").toRealPath());
+        assertThat(s.rootfsWritable()).isTrue();
+        assertThat(s.hostname()).hasValueSatisfying(h -> assertThat(h).hasSize(12));
+        assertThat(s.capabilities()).hasSize(11).contains(Capability.DAC_OVERRIDE, Capability.SETFCAP)
+                .doesNotContain(Capability.NET_RAW);
+        assertThat(s.limits().rlimits()).containsOnlyKeys(Rlimit.NOFILE, Rlimit.NPROC);
+        assertThat(s.limits().rlimits().get(Rlimit.NOFILE)).containsExactly(1048576, 1048576);
+        assertThat(s.limits().pids()).hasValue(2048);
+        assertThat(s.binds()).extracting(Bind::target)
+                .containsExactlyInAnyOrder("/etc/hostname", "/etc/hosts", "/dev/shm", "/run/.containerenv");
+        assertThat(s.binds()).filteredOn(Bind::noExec).extracting(Bind::target).containsExactly("/dev/shm");
+        assertThat(s.kernelMounts()).containsExactly(new KernelMount(KernelMount.Type.SYSFS, "/sys", true),
+                new KernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false),
+                new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false),
+                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true));
+        assertThat(s.sysctls()).containsExactly(Map.entry("net.ipv4.ping_group_range", "0 0"));
+        assertThat(s.maskedPaths()).containsExactly("/sys/firmware", "/sys/fs/selinux", "/sys/dev/block");
+        assertThat(s.readOnlyPaths()).isEmpty();
+        assertThat(s.noNewPrivileges()).isTrue();
+        assertThat(s.seccomp().defaultAction()).isEqualTo(SeccompAction.errno(38));
+        // i386-only names (_llseek, chown32) match nothing on x86-64; the socket rules keep their order.
+        assertThat(s.seccomp().rules()).extracting(SeccompPolicy.Rule::syscall).contains(Syscall.READ)
+                .isNotEmpty();
+        assertThat(s.seccomp().rules().stream().filter(r -> r.syscall() == Syscall.SOCKET).toList()).hasSize(4)
+                .first().satisfies(r -> assertThat(r.action()).isEqualTo(SeccompAction.errno(22)));
+    }
+
+    static Stream<Arguments> refusals() {
+        return Stream.of(
+            Arguments.of("process.terminal", true, "process.terminal: not supported because Crabcan gives sandboxes "
+                    + "no terminal"),
+            Arguments.of("linux.sysctl", Map.of("vm.swappiness", "10"), "linux.sysctl[\"vm.swappiness\"]: not "
+                    + "supported because sysctl vm.swappiness is not one of the sandbox's own namespaces"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "pid"), Map.of("type", "ipc"), Map.of("type", "uts"),
+                    Map.of("type", "network")), "linux.namespaces without mount: not supported because a sandbox "
+                    + "never shares the host's mount namespace"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "network", "path", "/proc/1/ns/net")),
+                    "linux.namespaces[0].path: not supported because a sandbox always gets new namespaces"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "time")), "linux.namespaces[0] (time): not supported"),
+            Arguments.of("process.user.additionalGids", List.of(5L), "process.user.additionalGids: not supported "
+                    + "because the sandbox's user namespace maps one group id"),
+            Arguments.of("process.user.gid", 5L, "process.user.gid 5: not supported because"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "overlay", "source", "o")),
+                    "mounts[0] (overlay at /x): not supported because Crabcan mounts binds, tmpfs"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "tmpfs", "options", List.of("nr_inodes=5"))),
+                    "mounts[0] (tmpfs at /x) option \"nr_inodes=5\": not supported because"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
+                    "options", List.of("rshared"))), "mounts[0] (bind at /x) option \"rshared\": not supported"),
+            Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_NOTIFY"),
+                    "linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not supported because"),
+            Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_ALLOW", "architectures",
+                    List.of("SCMP_ARCH_AARCH64")), "linux.seccomp.architectures [SCMP_ARCH_AARCH64]: not supported"),
+            Arguments.of("linux.resources", Map.of("hugepageLimits", List.of()), "linux.resources.hugepageLimits: not "
+                    + "supported"),
+            Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "access", "rwm"))),
+                    "linux.resources.devices[0]: not supported"),
+            Arguments.of("linux.uidMappings", List.of(Map.of("containerID", 0L, "hostID", 100000L, "size", 65536L)),
+                    "linux.uidMappings: not supported because a sandbox's user namespace maps just the process's id 0"),
+            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_RTPRIO", "soft", 1L, "hard", 1L)),
+                    "process.rlimits[0].type RLIMIT_RTPRIO: not supported"),
+            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
+                    List.of("CAP_CHOWN")), "process.capabilities.effective: not supported"),
+            Arguments.of("process.oomScoreAdj", 5L, "process.oomScoreAdj: not supported"),
+            Arguments.of("process.color", "blue", "process.color: not supported because Crabcan does not know this field"),
+            Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
+            Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse")), "linux.devices: not supported"),
+            Arguments.of("process.env", List.of("NOEQUALS"), "process.env[0]: \"NOEQUALS\" is not NAME=VALUE"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("refusals")
+    void refusesWhatItDoesNotSupportNamingTheField(String field, Object value, String message) throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        String[] path = field.split("\\.");
+        Map<String, Object> parent = c;
+        for (int i = 0; i < path.length - 1; i++) {
+            parent = at(parent, path[i]);
+        }
+        parent.put(path[path.length - 1], value);
+        assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageStartingWith(message);
+    }
+
+    @Test
+    void aMinimalConfigGivesNoCapabilitiesNoFilterAndTheCallersUmask() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Sandbox s = OciConfig.read(bundle, json(MINIMAL));
+        assertThat(s.capabilities()).isEmpty();
+        assertThat(s.seccomp().isNone()).isTrue();
+        assertThat(s.noNewPrivileges()).isEqualTo(dev.crabcan.internal.host.HostInfo.get().isRoot());
+        assertThat(s.umask()).isEmpty();
+        assertThat(s.rootfsWritable()).isTrue();
+        assertThat(s.limits()).isEqualTo(Limits.none());
+    }
+
+    @Test
+    void aWrittenConfigReadsBackToTheSameSandbox() throws Exception {
+        Path rootfs = Files.createDirectory(bundle.resolve("rootfs"));
+        Path data = Files.createDirectory(bundle.resolve("data"));
+        Sandbox original = Sandbox.builder()
+                .rootfs(rootfs)
+                .bind(data, "/data", true, true)
+                .tmpfs("/run", 1 << 20, 0755)
+                .kernelMount(KernelMount.Type.SYSFS, "/sys", true)
+                .kernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false)
+                .uid(1000)
+                .umask(027)
+                .command("/bin/sh", "-c", "echo \"hi\"\t$HOME")
+                .env("HOME", "/home/u")
+                .workingDirectory("/data")
+                .hostname("box")
+                .sysctl("net.ipv4.ip_forward", "1")
+                .maskPaths("/sys/firmware")
+                .readOnlyPaths("/data")
+                .limits(Limits.builder().memory(64 << 20).swap(0).pids(10).cpus(0.5).cpuWeight(100).ioWeight(500)
+                        .rlimit(Rlimit.NOFILE, 64, 128).build())
+                .build();
+        String json = original.toOciConfig();
+        Files.writeString(bundle.resolve("config.json"), json);
+        Sandbox read = Sandbox.fromOciBundle(bundle);
+
+        assertThat(read.toOciConfig()).isEqualTo(json);
+        assertThat(read.command()).isEqualTo(original.command());
+        assertThat(read.binds()).isEqualTo(original.binds());
+        assertThat(read.kernelMounts()).isEqualTo(original.kernelMounts());
+        assertThat(read.limits()).isEqualTo(original.limits());
+        assertThat(read.seccomp()).isEqualTo(original.seccomp());
+        assertThat(read.capabilities()).isEqualTo(original.capabilities());
+        assertThat(read.maskedPaths()).isEqualTo(original.maskedPaths());
+        assertThat(read.sysctls()).isEqualTo(original.sysctls());
+        assertThat(read.umask()).isEqualTo(original.umask());
+        assertThat(read.tmpfs()).contains(original.tmpfs().get(0));
+    }
+
+    @Test
+    void noNetworkNamespaceMeansTheHostsNetworkBothWays() throws Exception {
+        Path rootfs = Files.createDirectory(bundle.resolve("rootfs"));
+        Sandbox host = Sandbox.builder().rootfs(rootfs).network(Network.host()).command("/bin/true").build();
+        String json = host.toOciConfig();
+        assertThat(json).doesNotContain("\"network\"");
+        Files.writeString(bundle.resolve("config.json"), json);
+        assertThat(Sandbox.fromOciBundle(bundle).network()).isEqualTo(Network.host());
+        assertThat(OciConfig.read(bundle, json(MINIMAL)).network()).isEqualTo(Network.none());
+        assertThatThrownBy(() -> host.toBuilder().network(Network.privateNetwork()).build().toOciConfig())
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("private network");
+    }
+
+    @Test
+    void writingRefusesWhatOciCannotSay() {
+        assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").build().toOciConfig())
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("needs a root filesystem");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> json(String text) throws Exception {
+        return (Map<String, Object>) Json.parse(text);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> at(Map<String, Object> m, String key) {
+        return (Map<String, Object>) m.computeIfAbsent(key, k -> new java.util.LinkedHashMap<String, Object>());
+    }
+}

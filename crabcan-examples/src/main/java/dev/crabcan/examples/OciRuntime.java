@@ -1,0 +1,428 @@
+package dev.crabcan.examples;
+
+import dev.crabcan.ExitStatus;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxException;
+import dev.crabcan.SandboxSpecException;
+import dev.crabcan.Stdio;
+import dev.crabcan.internal.json.Json;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Pattern;
+
+/**
+ * An OCI runtime command line (the subset engines such as podman use) on top of Crabcan:
+ * {@code create}, {@code start}, {@code state}, {@code kill}, {@code delete} and {@code run}, with
+ * the state of each container in {@code <root>/<id>/} so that every command can be a new process.
+ * Exit status 0 on success, 1 with a one-line reason on stderr otherwise; {@code run} exits with
+ * the container's status.
+ */
+public final class OciRuntime {
+    static final String OCI_VERSION = "1.2.0";
+    static final String USAGE = String.join("\n",
+            "Usage: crabcan-oci [--root DIR] COMMAND [OPTIONS] ID",
+            "  create [--bundle DIR] [--pid-file FILE] ID   set up the container; its command waits for start",
+            "  start ID                                     let the command run",
+            "  state ID                                     print the OCI state as JSON",
+            "  kill ID [SIGNAL]                             signal the container (default SIGTERM)",
+            "  delete [--force] ID                          remove a stopped container (--force: kill it first)",
+            "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
+            "  --root DIR   state directory (default /run/crabcan as root, else $XDG_RUNTIME_DIR/crabcan)",
+            "Accepted and unused: --log FILE, --log-format FORMAT, --debug.");
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
+    private static final long START_TIMEOUT_MS = 10_000;
+
+    /** A command line the user got wrong, or a container in the wrong state: one line on stderr, status 1. */
+    static final class Failure extends Exception {
+        Failure(String message) {
+            super(message);
+        }
+    }
+
+    private final Path root;
+    private final PrintStream out;
+
+    OciRuntime(Path root, PrintStream out) {
+        this.root = root;
+        this.out = out;
+    }
+
+    public static void main(String[] args) {
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        try {
+            List<String> rest = new ArrayList<>(List.of(args));
+            Path root = null;
+            while (!rest.isEmpty() && rest.get(0).startsWith("-")) {
+                String flag = rest.remove(0);
+                String name = flag.contains("=") ? flag.substring(0, flag.indexOf('=')) : flag;
+                switch (name) {
+                    case "--root" -> root = Path.of(value(flag, rest));
+                    case "--log", "--log-format" -> value(flag, rest);
+                    case "--debug" -> { }
+                    case "--version", "-v" -> {
+                        out.println("crabcan-oci version 0.1.0\nspec: " + OCI_VERSION);
+                        return 0;
+                    }
+                    case "--help", "-h" -> {
+                        out.println(USAGE);
+                        return 0;
+                    }
+                    case "--systemd-cgroup" -> throw new Failure("--systemd-cgroup is not supported: Crabcan places "
+                            + "cgroups itself; use the cgroupfs cgroup manager");
+                    default -> throw new Failure("unknown option " + flag);
+                }
+            }
+            if (rest.isEmpty()) {
+                throw new Failure("no command given\n" + USAGE);
+            }
+            OciRuntime runtime = new OciRuntime(root != null ? root : defaultRoot(), out);
+            return runtime.command(rest.remove(0), rest);
+        } catch (Failure | SandboxSpecException | IOException e) {
+            err.println("crabcan-oci: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            err.println("crabcan-oci: interrupted");
+            return 1;
+        }
+    }
+
+    private static Path defaultRoot() {
+        if ("root".equals(System.getProperty("user.name"))) {
+            return Path.of("/run/crabcan");
+        }
+        String xdg = System.getenv("XDG_RUNTIME_DIR");
+        return xdg != null && !xdg.isBlank() ? Path.of(xdg, "crabcan")
+                : Path.of(System.getProperty("java.io.tmpdir"), "crabcan-oci-" + System.getProperty("user.name"));
+    }
+
+    private static String value(String flag, List<String> rest) throws Failure {
+        if (flag.contains("=")) {
+            return flag.substring(flag.indexOf('=') + 1);
+        }
+        if (rest.isEmpty()) {
+            throw new Failure(flag + " needs a value");
+        }
+        return rest.remove(0);
+    }
+
+    int command(String command, List<String> args) throws Failure, SandboxException, IOException, InterruptedException {
+        Map<String, String> options = new LinkedHashMap<>();
+        List<String> positional = new ArrayList<>();
+        while (!args.isEmpty()) {
+            String a = args.remove(0);
+            String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+            switch (name) {
+                case "--bundle", "-b", "--pid-file" -> options.put(name.equals("-b") ? "--bundle" : name, value(a, args));
+                case "--force", "-f" -> options.put("--force", "");
+                case "--all", "-a" -> options.put("--all", "");
+                case "--console-socket" -> throw new Failure("--console-socket: not supported because Crabcan gives "
+                        + "containers no terminal (process.terminal must be false)");
+                default -> {
+                    if (a.startsWith("-") && !a.matches("-\\d+")) {
+                        throw new Failure("unknown option " + a + " for " + command);
+                    }
+                    positional.add(a);
+                }
+            }
+        }
+        if (positional.isEmpty() && command.equals("run")) {
+            positional.add("crabcan-" + ProcessHandle.current().pid());
+        }
+        if (positional.isEmpty()) {
+            throw new Failure(command + " needs a container id");
+        }
+        String id = positional.get(0);
+        if (!ID.matcher(id).matches()) {
+            throw new Failure("invalid container id '" + id + "': letters, digits, '_', '.', '+', '-'");
+        }
+        Path bundle = Path.of(options.getOrDefault("--bundle", ".")).toAbsolutePath().normalize();
+        Path pidFile = options.containsKey("--pid-file") ? Path.of(options.get("--pid-file")).toAbsolutePath() : null;
+        return switch (command) {
+            case "create" -> {
+                create(id, bundle, pidFile);
+                yield 0;
+            }
+            case "start" -> {
+                start(id);
+                yield 0;
+            }
+            case "state" -> {
+                out.println(stateJson(id));
+                yield 0;
+            }
+            case "kill" -> {
+                kill(id, positional.size() > 1 ? positional.get(1) : "SIGTERM");
+                yield 0;
+            }
+            case "delete" -> {
+                delete(id, options.containsKey("--force"));
+                yield 0;
+            }
+            case "run" -> run(id, bundle, pidFile);
+            default -> throw new Failure("unknown command " + command + "\n" + USAGE);
+        };
+    }
+
+    // ---- the commands ---------------------------------------------------------------------
+
+    void create(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException {
+        Sandbox sandbox = inheritStdio(Sandbox.fromOciBundle(bundle));
+        Path dir = newContainerDir(id);
+        try {
+            long pid = sandbox.createDetached(dir.resolve("exec.fifo"));
+            writeState(dir, new State(id, pid, startTime(pid), bundle.toString()));
+            if (pidFile != null) {
+                writeAtomically(pidFile, Long.toString(pid));
+            }
+        } catch (IOException | RuntimeException e) {
+            deleteDir(dir);
+            throw e;
+        }
+    }
+
+    void start(String id) throws Failure, IOException, InterruptedException {
+        Path dir = existing(id);
+        try (FileLock lock = lock(dir)) {
+            State state = readState(dir);
+            String status = status(dir, state);
+            if (!status.equals("created")) {
+                throw new Failure("container " + id + " is " + status + ", not created: it can be started once");
+            }
+            Path fifo = dir.resolve("exec.fifo");
+            // Opening the FIFO releases the command, which is blocked opening its other end.
+            CompletableFuture<Integer> released = CompletableFuture.supplyAsync(() -> {
+                try (FileInputStream in = new FileInputStream(fifo.toFile())) {
+                    return in.read();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MS);
+            while (true) {
+                try {
+                    if (released.get(50, TimeUnit.MILLISECONDS) < 0) {
+                        throw new Failure("container " + id + " stopped before it could be started");
+                    }
+                    break;
+                } catch (TimeoutException e) {
+                    if (!alive(state) || System.nanoTime() > deadline) {
+                        throw new Failure("container " + id + " did not take the start signal: it has stopped");
+                    }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new Failure("cannot release container " + id + ": " + e.getCause().getMessage());
+                }
+            }
+            Files.delete(fifo);
+        }
+    }
+
+    String stateJson(String id) throws Failure, IOException {
+        Path dir = existing(id);
+        State state = readState(dir);
+        String status = status(dir, state);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("ociVersion", OCI_VERSION);
+        m.put("id", id);
+        m.put("status", status);
+        m.put("pid", status.equals("stopped") ? 0 : state.pid());
+        m.put("bundle", state.bundle());
+        return Json.write(m);
+    }
+
+    void kill(String id, String signal) throws Failure, IOException {
+        int sig = signalNumber(signal);
+        Path dir = existing(id);
+        State state = readState(dir);
+        if (status(dir, state).equals("stopped")) {
+            throw new Failure("container " + id + " is not running");
+        }
+        if (Posix.INSTANCE.kill((int) state.pid(), sig) != 0) {
+            throw new Failure("cannot send signal " + signal + " to container " + id + " (init pid " + state.pid() + ")");
+        }
+    }
+
+    void delete(String id, boolean force) throws Failure, IOException, InterruptedException {
+        Path dir = existing(id);
+        try (FileLock lock = lock(dir)) {
+            State state = readState(dir);
+            String status = status(dir, state);
+            if (!status.equals("stopped")) {
+                if (!force) {
+                    throw new Failure("container " + id + " is " + status + ": stop it first, or use delete --force");
+                }
+                Posix.INSTANCE.kill((int) state.pid(), 9);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (alive(state)) {
+                    if (System.nanoTime() > deadline) {
+                        throw new Failure("container " + id + " (init pid " + state.pid() + ") survived SIGKILL for 10 s");
+                    }
+                    Thread.sleep(10);
+                }
+            }
+        }
+        deleteDir(dir);
+    }
+
+    /** create, start and wait in one, in this process: the exit status is the container's. */
+    int run(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException, InterruptedException {
+        Sandbox sandbox = inheritStdio(Sandbox.fromOciBundle(bundle));
+        Path dir = newContainerDir(id);
+        try {
+            var process = sandbox.start();
+            long pid = process.pid();
+            long started;
+            try {
+                started = startTime(pid);
+            } catch (IOException e) {
+                started = -1; // already gone: its state says stopped
+            }
+            writeState(dir, new State(id, pid, started, bundle.toString()));
+            if (pidFile != null) {
+                writeAtomically(pidFile, Long.toString(pid));
+            }
+            ExitStatus status = process.waitForStatus();
+            return status.shellCode();
+        } finally {
+            deleteDir(dir);
+        }
+    }
+
+    /** "9", "KILL" or "SIGKILL". */
+    static int signalNumber(String signal) throws Failure {
+        if (signal.matches("\\d{1,2}")) {
+            return Integer.parseInt(signal);
+        }
+        String name = signal.toUpperCase(java.util.Locale.ROOT);
+        name = name.startsWith("SIG") ? name : "SIG" + name;
+        for (jnr.constants.platform.Signal s : jnr.constants.platform.Signal.values()) {
+            if (s.defined() && s.name().equals(name)) {
+                return s.intValue();
+            }
+        }
+        throw new Failure("unknown signal " + signal);
+    }
+
+    /** kill(2), which the JDK offers only for SIGTERM and SIGKILL. */
+    public interface Posix {
+        Posix INSTANCE = jnr.ffi.LibraryLoader.create(Posix.class).load("c");
+
+        int kill(int pid, int signal);
+    }
+
+    // ---- state ----------------------------------------------------------------------------
+
+    /** What create records; the start time tells init from a later process that got its pid. */
+    record State(String id, long pid, long startTime, String bundle) {}
+
+    private static Sandbox inheritStdio(Sandbox s) {
+        return s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit()).build();
+    }
+
+    private Path newContainerDir(String id) throws Failure, IOException {
+        Files.createDirectories(root, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path dir = root.resolve(id);
+        try {
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        } catch (FileAlreadyExistsException e) {
+            throw new Failure("container " + id + " already exists in " + root);
+        }
+        return dir;
+    }
+
+    private Path existing(String id) throws Failure {
+        Path dir = root.resolve(id);
+        if (!Files.exists(dir.resolve("state.json"))) {
+            throw new Failure("container " + id + " does not exist in " + root);
+        }
+        return dir;
+    }
+
+    /** Serializes start and delete of one container; other containers are not held up. */
+    private static FileLock lock(Path dir) throws IOException {
+        FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        return ch.lock();
+    }
+
+    private static void writeState(Path dir, State s) throws IOException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", s.id());
+        m.put("pid", s.pid());
+        m.put("startTime", s.startTime());
+        m.put("bundle", s.bundle());
+        writeAtomically(dir.resolve("state.json"), Json.write(m));
+    }
+
+    private static State readState(Path dir) throws Failure, IOException {
+        Map<?, ?> m;
+        try {
+            m = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("state.json")));
+        } catch (Json.ParseException | ClassCastException e) {
+            throw new Failure("the state file " + dir.resolve("state.json") + " is damaged: " + e.getMessage());
+        }
+        return new State((String) m.get("id"), (Long) m.get("pid"), (Long) m.get("startTime"), (String) m.get("bundle"));
+    }
+
+    private static String status(Path dir, State s) {
+        if (!alive(s)) {
+            return "stopped";
+        }
+        return Files.exists(dir.resolve("exec.fifo")) ? "created" : "running";
+    }
+
+    /** Whether init still runs: the same pid with the same start time, and not a zombie. */
+    private static boolean alive(State s) {
+        String stat;
+        try {
+            stat = Files.readString(Path.of("/proc/" + s.pid() + "/stat"));
+        } catch (IOException e) {
+            return false;
+        }
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
+    }
+
+    private static long startTime(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19]);
+    }
+
+    private static void writeAtomically(Path file, String text) throws IOException {
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.writeString(tmp, text, StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private static void deleteDir(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (NoSuchFileException e) {
+            return;
+        }
+        Files.deleteIfExists(dir);
+    }
+}

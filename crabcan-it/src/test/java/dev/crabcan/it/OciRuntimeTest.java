@@ -1,0 +1,226 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The OCI runtime front end (crabcan-oci), every command a new process as an engine runs it. */
+class OciRuntimeTest {
+    @TempDir
+    Path dir;
+
+    record Run(int status, String stdout, String stderr) {}
+
+    /** A root filesystem with the host's /bin/sh, sleep, cat and the libraries they need. */
+    static void minimalRootfs(Path rootfs) throws Exception {
+        for (String bin : List.of("/bin/sh", "/bin/sleep", "/bin/cat", "/bin/echo")) {
+            copy(Path.of(bin), rootfs);
+            Process ldd = new ProcessBuilder("ldd", bin).redirectErrorStream(true).start();
+            String out = new String(ldd.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            ldd.waitFor();
+            Matcher m = Pattern.compile("(/\\S+)").matcher(out);
+            while (m.find()) {
+                copy(Path.of(m.group(1)), rootfs);
+            }
+        }
+    }
+
+    private static void copy(Path host, Path rootfs) throws Exception {
+        Path target = rootfs.resolve(host.toString().substring(1));
+        if (!Files.exists(target)) {
+            Files.createDirectories(target.getParent());
+            Files.copy(host.toRealPath(), target);
+        }
+    }
+
+    /** A bundle whose command is the shell script given. */
+    Path bundle(String name, String script) throws Exception {
+        Path bundle = Files.createDirectories(dir.resolve(name));
+        minimalRootfs(bundle.resolve("rootfs"));
+        String args = "[\"/bin/sh\", \"-c\", \"" + script.replace("\\", "\\\\").replace("\"", "\\\"") + "\"]";
+        Files.writeString(bundle.resolve("config.json"), """
+                {"ociVersion": "1.0.2",
+                 "process": {"user": {"uid": 0, "gid": 0}, "args": %s, "cwd": "/", "env": ["PATH=/bin"]},
+                 "root": {"path": "rootfs"},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+                            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                             "options": ["newinstance", "ptmxmode=0666", "mode=0620"]}],
+                 "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                          {"type": "mount"}],
+                           "sysctl": {"net.ipv4.ping_group_range": "0 0"}}}
+                """.formatted(args));
+        return bundle;
+    }
+
+    Run oci(File stdout, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root", dir.resolve("state").toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        File out = stdout != null ? stdout : dir.resolve("out-" + System.nanoTime()).toFile();
+        File err = dir.resolve("err-" + System.nanoTime()).toFile();
+        Process p = pb.redirectOutput(out).redirectError(err).start();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        return new Run(p.exitValue(), Files.readString(out.toPath()), Files.readString(err.toPath()));
+    }
+
+    String status(String id) throws Exception {
+        Run r = oci(null, "state", id);
+        assertThat(r.status()).as(r.stderr()).isZero();
+        Matcher m = Pattern.compile("\"status\":\"(\\w+)\"").matcher(r.stdout());
+        assertThat(m.find()).as(r.stdout()).isTrue();
+        return m.group(1);
+    }
+
+    String awaitStatus(String id, String wanted) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        String s;
+        while (!(s = status(id)).equals(wanted) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        return s;
+    }
+
+    /** One step of the lifecycle: a command line, the status it exits with and what its output contains. */
+    record Step(String[] args, int status, String output) {
+        static Step of(int status, String output, String... args) {
+            return new Step(args, status, output);
+        }
+    }
+
+    @Test
+    void lifecycleThroughTheCommandLine() throws Exception {
+        Path bundle = bundle("b1", "echo started $(cat /proc/sys/net/ipv4/ping_group_range); "
+                + "trap 'echo got TERM; exit 42' TERM; while :; do sleep 0.1; done");
+        File containerOut = dir.resolve("container.out").toFile();
+        Path pidFile = dir.resolve("pid");
+        Run created = oci(containerOut, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c1");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        long pid = Long.parseLong(Files.readString(pidFile));
+        assertThat(Path.of("/proc/" + pid)).exists();
+        assertThat(oci(null, "state", "c1").stdout()).contains("\"id\":\"c1\"", "\"status\":\"created\"",
+                "\"pid\":" + pid, "\"bundle\":\"" + bundle + "\"", "\"ociVersion\":\"1.2.0\"");
+        assertThat(Files.readString(containerOut.toPath())).as("nothing ran before start").isEmpty();
+
+        List<Step> steps = List.of(
+                Step.of(1, "container c1 is created: stop it first, or use delete --force", "delete", "c1"),
+                Step.of(1, "container c1 already exists", "create", "--bundle", bundle.toString(), "c1"),
+                Step.of(0, "", "start", "c1"),
+                Step.of(1, "container c1 is running, not created", "start", "c1"),
+                Step.of(1, "container c1 is running: stop it first, or use delete --force", "delete", "c1"),
+                Step.of(1, "container nope does not exist", "state", "nope"),
+                Step.of(1, "container nope does not exist", "start", "nope"),
+                Step.of(1, "container nope does not exist", "kill", "nope", "KILL"),
+                Step.of(1, "container nope does not exist", "delete", "nope"),
+                Step.of(1, "unknown signal NOSUCH", "kill", "c1", "NOSUCH"),
+                Step.of(1, "invalid container id '../x'", "state", "../x"),
+                Step.of(1, "unknown command frobnicate", "frobnicate", "c1"));
+        for (Step step : steps) {
+            Run r = oci(null, step.args());
+            assertThat(r.status()).as("%s: %s", String.join(" ", step.args()), r.stderr()).isEqualTo(step.status());
+            assertThat(r.stderr()).as(String.join(" ", step.args())).contains(step.output());
+        }
+        assertThat(status("c1")).isEqualTo("running");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!Files.readString(containerOut.toPath()).contains("started") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(Files.readString(containerOut.toPath())).startsWith("started 0 0\n");
+
+        // SIGTERM goes through init to the command, whose trap answers.
+        assertThat(oci(null, "kill", "c1", "TERM").status()).isZero();
+        assertThat(awaitStatus("c1", "stopped")).isEqualTo("stopped");
+        assertThat(Files.readString(containerOut.toPath())).contains("got TERM");
+        assertThat(oci(null, "state", "c1").stdout()).contains("\"pid\":0");
+        assertThat(oci(null, "kill", "c1", "KILL").stderr()).contains("container c1 is not running");
+        Run deleted = oci(null, "delete", "c1");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(oci(null, "state", "c1").stderr()).contains("does not exist");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    @Test
+    void deleteForceKillsAContainerAndItsProcesses() throws Exception {
+        Path bundle = bundle("b2", "sleep 1000 & sleep 1000");
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "--pid-file", dir.resolve("pid").toString(), "c2")
+                .status()).isZero();
+        long pid = Long.parseLong(Files.readString(dir.resolve("pid")));
+        assertThat(oci(null, "start", "c2").status()).isZero();
+        assertThat(status("c2")).isEqualTo("running");
+        // Read through the command once it has exec'd: before, it is as undumpable as init.
+        String ns = null;
+        for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); ns == null; Thread.sleep(50)) {
+            try {
+                ns = Env.sandboxPidNamespace(pid);
+            } catch (java.io.IOException | java.util.NoSuchElementException e) {
+                assertThat(System.nanoTime()).as("the command's pid namespace is readable").isLessThan(deadline);
+            }
+        }
+        Run r = oci(null, "delete", "--force", "c2");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(Env.awaitEmpty(ns, 10_000)).isEmpty();
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    @Test
+    void runWaitsAndExitsWithTheContainersStatus() throws Exception {
+        Path bundle = bundle("b3", "echo out; echo err >&2; kill -TERM $$");
+        Run r = oci(null, "run", "--bundle", bundle.toString(), "c3");
+        assertThat(r.status()).as(r.stderr()).isEqualTo(143);
+        assertThat(r.stdout()).isEqualTo("out\n");
+        assertThat(r.stderr()).isEqualTo("err\n");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    @Test
+    void theCliRunsABundle() throws Exception {
+        Path bundle = bundle("b6", "echo from the bundle; exit 5");
+        // The CLI keeps its state in the default root, which this test removes if it made it.
+        Path defaultRoot = Env.isRoot() ? Path.of("/run/crabcan")
+                : Path.of("/tmp", "crabcan-oci-" + System.getProperty("user.name")); // the CLI's default tmpdir
+        boolean existed = Files.exists(defaultRoot);
+        try {
+            CliTest.Run r = CliTest.cli("", dir, "run", "--bundle", bundle.toString());
+            assertThat(r.status()).as(r.stderr()).isEqualTo(5);
+            assertThat(r.stdout()).isEqualTo("from the bundle\n");
+        } finally {
+            if (!existed) {
+                Files.deleteIfExists(defaultRoot);
+            }
+        }
+    }
+
+    @Test
+    void aContainerKilledBeforeStartIsStoppedAndStartSaysSo() throws Exception {
+        Path bundle = bundle("b4", "echo never");
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c4").status()).isZero();
+        assertThat(oci(null, "kill", "c4", "9").status()).isZero();
+        assertThat(awaitStatus("c4", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "start", "c4").stderr()).contains("container c4 is stopped, not created");
+        assertThat(oci(null, "delete", "c4").status()).isZero();
+    }
+
+    @Test
+    void aRefusedConfigFieldIsAOneLineErrorAndLeavesNoState() throws Exception {
+        Path bundle = bundle("b5", "true");
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"net.ipv4.ping_group_range\": \"0 0\"",
+                "\"vm.swappiness\": \"1\""));
+        Run r = oci(null, "create", "--bundle", bundle.toString(), "c5");
+        assertThat(r.status()).isEqualTo(1);
+        assertThat(r.stderr()).contains("linux.sysctl[\"vm.swappiness\"]: not supported because").hasLineCount(1);
+        assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
+    }
+}

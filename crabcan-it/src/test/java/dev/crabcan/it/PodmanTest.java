@@ -1,0 +1,102 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real OCI engine drives crabcan-oci: podman (with conmon) runs, kills and removes containers
+ * through it. Root only: rootless podman needs subordinate id ranges this machine does not give.
+ */
+class PodmanTest {
+    /**
+     * podman's defaults that this host or Crabcan cannot honour: its RLIMIT_NOFILE of 1048576 is above
+     * the host's hard limit (crun fails the same way), and a pids limit needs a cgroup, which a
+     * detached sandbox does not have.
+     */
+    private static final List<String> RUN_OPTIONS = List.of("--network", "none", "--pids-limit", "-1",
+            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024");
+
+    @TempDir
+    Path dir;
+    Path runtime;
+    Path rootfs;
+
+    record Run(int status, String stdout, String stderr) {}
+
+    @BeforeEach
+    void setUp() throws Exception {
+        assumeTrue(Env.isRoot(), "podman needs root here");
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/podman")), "podman is not installed");
+        rootfs = Files.createDirectory(dir.resolve("rootfs"));
+        OciRuntimeTest.minimalRootfs(rootfs);
+        // What podman runs as its runtime: our front end, with this build's jar and cache.
+        runtime = dir.resolve("crabcan-oci");
+        Files.writeString(runtime, "#!/bin/sh\nexec " + Path.of(System.getProperty("java.home"), "bin", "java")
+                + " -XX:-UsePerfData -Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir") + " -cp "
+                + Env.CLI_JAR + " dev.crabcan.examples.OciRuntime --root " + dir.resolve("state") + " \"$@\"\n");
+        Files.setPosixFilePermissions(runtime, PosixFilePermissions.fromString("rwx------"));
+    }
+
+    Run podman(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("podman", "--runtime", runtime.toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectError(dir.resolve("podman.err").toFile()).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(90, TimeUnit.SECONDS)).as("podman %s", List.of(args)).isTrue();
+        return new Run(p.exitValue(), out, Files.readString(dir.resolve("podman.err")));
+    }
+
+    List<String> run(String... command) {
+        List<String> args = new ArrayList<>(List.of("run"));
+        args.addAll(RUN_OPTIONS);
+        args.addAll(List.of("--rootfs", rootfs.toString()));
+        args.addAll(List.of(command));
+        return args;
+    }
+
+    @Test
+    void podmanRunShowsOutputAndExitCode() throws Exception {
+        List<String> args = run("/bin/sh", "-c", "echo hello from $(cat /etc/hostname); echo oops >&2; exit 3");
+        args.add(1, "--rm");
+        Run r = podman(args.toArray(String[]::new));
+        assertThat(r.status()).as(r.stderr()).isEqualTo(3);
+        assertThat(r.stdout()).startsWith("hello from ");
+        assertThat(r.stderr()).contains("oops");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    @Test
+    void podmanKillStopAndRm() throws Exception {
+        for (String[] how : List.of(new String[] {"kill", "137"}, new String[] {"stop", "143"})) {
+            String name = "crabcan-podman-" + how[0] + "-" + ProcessHandle.current().pid();
+            List<String> args = run("/bin/sleep", "1000");
+            args.addAll(1, List.of("-d", "--name", name));
+            Run started = podman(args.toArray(String[]::new));
+            try {
+                assertThat(started.status()).as(started.stderr()).isZero();
+                assertThat(podman("ps", "--format", "{{.Names}} {{.Status}}").stdout()).contains(name + " Up");
+                Run stopped = how[0].equals("kill") ? podman("kill", name) : podman("stop", "-t", "10", name);
+                assertThat(stopped.status()).as(stopped.stderr()).isZero();
+                Run waited = podman("wait", name);
+                assertThat(waited.stdout().trim()).as(how[0]).isEqualTo(how[1]);
+            } finally {
+                Run removed = podman("rm", "-f", name);
+                assertThat(removed.status()).as(removed.stderr()).isZero();
+            }
+            assertThat(podman("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
+            assertThat(dir.resolve("state")).isEmptyDirectory();
+        }
+    }
+}
