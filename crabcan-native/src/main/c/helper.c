@@ -1295,6 +1295,17 @@ static int supervise(int sock, int report_rd, pid_t init)
     return status;
 }
 
+/* Asked to kill (or the JVM is gone) before init was released: the sandbox ends there. */
+__attribute__((noreturn)) static void give_up(pid_t init)
+{
+    kill(init, SIGKILL);
+    int status = -1;
+    while (waitpid(init, &status, 0) < 0 && errno == EINTR)
+        ;
+    emit("END\t%d", status);
+    _exit(0);
+}
+
 /* The JVM connects the new network namespace to the host; anything but 'G' means give up. */
 static void await_network(int sock, pid_t init)
 {
@@ -1305,12 +1316,7 @@ static void await_network(int sock, pid_t init)
         ;
     if (n == 1 && c == 'G')
         return;
-    kill(init, SIGKILL);
-    int status = -1;
-    while (waitpid(init, &status, 0) < 0 && errno == EINTR)
-        ;
-    emit("END\t%d", status);
-    _exit(0);
+    give_up(init);
 }
 
 /* The copy at target survives the exec (dup2 leaves O_CLOEXEC off). */
@@ -1367,19 +1373,25 @@ static const char *last_line(char *text)
     return last;
 }
 
-/* Starts the network helper and waits until it says it is ready; on failure reports its stderr. */
-static pid_t start_net_helper(pid_t init)
+/*
+ * Starts the network helper and waits until it says it is ready; on failure reports its stderr.
+ * A kill request or the JVM going away ends the wait, and so does a helper that hangs.
+ */
+#define NET_HELPER_READY_MS 20000
+static pid_t start_net_helper(int sock, pid_t init)
 {
     int ns_net = open_ns(init, "net"), ns_user = open_ns(init, "user");
     int ready[2], err[2];
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
         fail("pipe", errno, "network helper pipes");
     logd("Starting the network helper %s", plan.net_helper[0]);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         fail("fork", errno, "start the network helper");
     if (pid == 0) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        /* If we died before the death signal was armed, nobody would ever end it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
             _exit(127);
         exec_net_helper(ns_net, ns_user, ready[1], err[1]);
     }
@@ -1388,7 +1400,20 @@ static pid_t start_net_helper(pid_t init)
     close(ready[1]);
     close(err[1]);
     char buf[64];
-    ssize_t n;
+    ssize_t n = -1;
+    struct pollfd fds[2] = {{.fd = ready[0], .events = POLLIN}, {.fd = sock, .events = POLLIN}};
+    int ready_now;
+    while ((ready_now = poll(fds, 2, NET_HELPER_READY_MS)) < 0 && errno == EINTR)
+        ;
+    if (ready_now > 0 && fds[1].revents) {
+        kill(pid, SIGKILL);
+        give_up(init);
+    }
+    if (ready_now == 0) {
+        kill(pid, SIGKILL);
+        kill(init, SIGKILL);
+        fail("network", ETIMEDOUT, "%s was not ready within %d ms", plan.net_helper[0], NET_HELPER_READY_MS);
+    }
     while ((n = read(ready[0], buf, sizeof buf)) < 0 && errno == EINTR)
         ;
     close(ready[0]);
@@ -1465,7 +1490,7 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
     write_id_maps(init, plan.uid_map, plan.gid_map);
     if (plan.options & OPT_NET_WAIT)
         await_network(sock, init);
-    pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(init) : 0;
+    pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(sock, init) : 0;
     if (write(sync[1], "1", 1) != 1)
         fail("sync", errno, "release the sandbox");
     /* sync[1] stays open while we live: the sandbox's init watches it (see sandbox_init). */

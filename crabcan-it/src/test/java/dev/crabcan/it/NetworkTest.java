@@ -123,6 +123,22 @@ class NetworkTest {
     }
 
     @Test
+    void aPrivateSandboxCannotForgePackets() throws Exception {
+        // With raw packets it could reach the host's loopback through pasta, or spoof addresses on a veth.
+        String script = "import socket\n"
+                + "caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1]\n"
+                + "print('raw' if int(caps, 16) & (1 << 13) else 'no-raw', 'admin' if int(caps, 16) & (1 << 12) else 'no-admin')\n"
+                + "for family, kind in ((socket.AF_PACKET, socket.SOCK_RAW), (socket.AF_INET, socket.SOCK_RAW)):\n"
+                + "    try:\n"
+                + "        socket.socket(family, kind, socket.IPPROTO_TCP if family == socket.AF_INET else 3)\n"
+                + "        print('opened')\n"
+                + "    except OSError as e:\n"
+                + "        print('refused', e.errno)\n";
+        SandboxResult r = python(Network.privateNetwork(), script).build().run();
+        assertThat(r.stdoutText().lines()).as(r.stderrText()).containsExactly("no-raw no-admin", "refused 1", "refused 1");
+    }
+
+    @Test
     void privateNameServersDefaultToTheHostsReachableOnes() throws Exception {
         SandboxResult r = Sandbox.builder().network(Network.privateNetwork()).command("/bin/cat", "/etc/resolv.conf")
                 .build().run();

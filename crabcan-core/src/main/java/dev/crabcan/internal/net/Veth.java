@@ -28,8 +28,13 @@ import org.slf4j.LoggerFactory;
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
  * given by its address, on {@code /run/crabcan-net.lock}, which the kernel releases when its JVM
  * dies; byte 0 serializes the table's creation and removal, and whoever finds no address locked
- * by anyone may create the table afresh or remove it. A pair disappears with the sandbox's
- * network namespace; the table disappears with the host's last private sandbox.
+ * by anyone may create the table afresh or remove it. The byte at an address's offset is 1 while
+ * its sandbox has published ports, so that the next owner of an address whose JVM died removes
+ * the forwards it left. A pair disappears with the sandbox's network namespace; the table
+ * disappears with the host's last private sandbox.
+ *
+ * <p>Every lock operation runs on one thread that nobody interrupts: an interrupt during a
+ * FileChannel operation closes the channel, and closing it drops all of this JVM's locks.
  */
 final class Veth implements NetworkSetup {
     private static final Logger log = LoggerFactory.getLogger(Veth.class);
@@ -40,6 +45,16 @@ final class Veth implements NetworkSetup {
     private static final long ADDRESS_LOCKS = 1L << 30;
     private static final long VANISH_WAIT_NANOS = 200_000_000;
 
+    private static final java.util.concurrent.ExecutorService LOCK_THREAD =
+            java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "crabcan-net-locks");
+                t.setDaemon(true);
+                return t;
+            });
+    private static final java.util.regex.Pattern ELEMENT = java.util.regex.Pattern.compile(
+            "((?:[0-9.]+ \\. )?\\d+) : ([0-9.]+) \\. \\d+");
+
+    // Touched on the lock thread only.
     private static FileChannel lockFile;
     private static int active;
     private static boolean hostPrepared;
@@ -53,6 +68,7 @@ final class Veth implements NetworkSetup {
     private final NetPlan plan;
     private FileLock allocation;
     private boolean attached;
+    private boolean released;
 
     private Veth(Path ip, Path nft, Network network, int net, FileLock allocation, List<ServerSocketChannel> reserved,
             NetPlan plan) {
@@ -77,27 +93,29 @@ final class Veth implements NetworkSetup {
             int base = Ipv4.parse(cidr[0]);
             int slots = 1 << (32 - Integer.parseInt(cidr[1]) - 2);
             int first = ThreadLocalRandom.current().nextInt(slots);
-            synchronized (Veth.class) {
+            veth = onLockThread(() -> {
                 try (FileLock table = lockFile().lock(0, 1, false)) {
                     if (active == 0) {
                         prepareHost(nft);
                     }
-                    for (int i = 0; i < slots && veth == null; i++) {
+                    for (int i = 0; i < slots; i++) {
                         int net = base + 4 * ((first + i) % slots);
                         FileLock lock = tryLock(addressLock(net));
                         if (lock != null) {
                             NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1),
                                     resolvConf, List.of());
-                            veth = new Veth(ip, nft, network, net, lock, reserved, plan);
                             active++;
+                            return new Veth(ip, nft, network, net, lock, reserved, plan);
                         }
                     }
+                    return null;
                 }
-            }
+            });
             if (veth == null) {
                 throw new SandboxSetupException("network", 0, "every address of the subnet " + network.subnet()
                         + " is in use by a sandbox; choose a larger range with Network.subnet(...)");
             }
+            veth.removeForwardsOfDeadOwner();
             veth.publish();
             return veth;
         } catch (SandboxSetupException | RuntimeException e) {
@@ -107,9 +125,30 @@ final class Veth implements NetworkSetup {
                 reserved.forEach(Veth::closeQuietly);
             }
             throw e;
-        } catch (IOException e) {
-            reserved.forEach(Veth::closeQuietly);
-            throw new SandboxSetupException("network", 0, "cannot lock " + LOCK_FILE + ": " + e.getMessage());
+        }
+    }
+
+    /** Runs a lock operation on the lock thread and waits for it, whatever interrupts the caller. */
+    private static <T> T onLockThread(java.util.concurrent.Callable<T> task) throws SandboxSetupException {
+        java.util.concurrent.Future<T> f = LOCK_THREAD.submit(task);
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return f.get();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (e.getCause() instanceof SandboxSetupException s) {
+                        throw s;
+                    }
+                    throw new SandboxSetupException("network", 0, "cannot lock " + LOCK_FILE + ": " + e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
@@ -137,6 +176,8 @@ final class Veth implements NetworkSetup {
         synchronized (this) {
             attached = true;
         }
+        // The host end speaks IPv4 only: a router advertisement from the sandbox must not configure the host.
+        writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "1");
         if (!network.ports().isEmpty()) {
             // Published loopback ports are translated to the sandbox's address; the kernel routes such
             // packets out of an interface only with this set on it.
@@ -147,31 +188,31 @@ final class Veth implements NetworkSetup {
     @Override
     public void release() {
         synchronized (this) {
-            if (allocation == null) {
+            if (released) {
                 return;
             }
-            reserved.forEach(Veth::closeQuietly);
-            try {
-                if (attached) {
-                    awaitGone();
-                }
-                if (!network.ports().isEmpty()) {
-                    HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
-                }
-            } catch (SandboxSetupException e) {
-                log.warn("cannot remove the network of {}: {}", name, e.getMessage());
-            }
+            released = true;
         }
-        synchronized (Veth.class) {
-            try (FileLock table = lockFile().lock(0, 1, false)) {
-                allocation.release();
-                allocation = null;
-                if (--active == 0) {
-                    removeTableIfUnused();
-                }
-            } catch (IOException e) {
-                log.warn("cannot release the network lock of {}: {}", name, e.toString());
+        reserved.forEach(Veth::closeQuietly);
+        try {
+            if (attached) {
+                awaitGone();
             }
+            if (!network.ports().isEmpty()) {
+                HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
+            }
+            onLockThread(() -> {
+                try (FileLock table = lockFile().lock(0, 1, false)) {
+                    setMarker(0);
+                    allocation.release();
+                    if (--active == 0) {
+                        removeTableIfUnused();
+                    }
+                }
+                return null;
+            });
+        } catch (SandboxSetupException e) {
+            log.warn("cannot remove the network of {}: {}", name, e.getMessage());
         }
     }
 
@@ -208,6 +249,46 @@ final class Veth implements NetworkSetup {
         if (!r.ok()) {
             throw new SandboxSetupException("network", 0, "cannot publish " + network.ports() + ": " + r.reason());
         }
+        onLockThread(() -> {
+            setMarker(1);
+            return null;
+        });
+    }
+
+    /** Forwards to this address left by a JVM that died with its sandbox (its marker byte is still 1). */
+    private void removeForwardsOfDeadOwner() throws SandboxSetupException {
+        boolean stale = onLockThread(() -> {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+            return lockFile().read(b, addressLock(net)) == 1 && b.get(0) == 1;
+        });
+        if (!stale) {
+            return;
+        }
+        String sandbox = Ipv4.format(net + 2);
+        StringBuilder delete = new StringBuilder();
+        for (String map : List.of("published", "published_any")) {
+            java.util.regex.Matcher m = ELEMENT.matcher(HostCommand.run(nft, List.of("list", "map", "ip", TABLE, map), "")
+                    .stdout());
+            while (m.find()) {
+                if (m.group(2).equals(sandbox)) {
+                    delete.append("delete element ip ").append(TABLE).append(' ').append(map).append(" { ")
+                            .append(m.group(1)).append(" }\n");
+                }
+            }
+        }
+        if (delete.length() > 0) {
+            log.info("removing port forwards to {} left by a JVM that died", sandbox);
+            HostCommand.run(nft, List.of("-f", "-"), delete.toString());
+        }
+        onLockThread(() -> {
+            setMarker(0);
+            return null;
+        });
+    }
+
+    /** On the lock thread: whether this address has published ports. */
+    private void setMarker(int value) throws IOException {
+        lockFile().write(java.nio.ByteBuffer.wrap(new byte[] {(byte) value}), addressLock(net));
     }
 
     private String elements(String verb) {
@@ -228,7 +309,14 @@ final class Veth implements NetworkSetup {
             + "table ip " + TABLE + " {\n"
             + "  map published { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_any { type inet_service : ipv4_addr . inet_service; }\n"
+            + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
+            // A sandbox's packets for the host's loopback (its interface has route_localnet for the
+            // forwards) and packets whose source address is not the sandbox's own.
+            + "    iifname \"ccn*\" ip daddr 127.0.0.0/8 drop\n"
+            + "    iifname \"ccn*\" fib saddr . iif oif 0 drop\n  }\n"
             + "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+            // Forwards of loopback addresses are for this host's own clients (the output chain).
+            + "    ip daddr 127.0.0.0/8 return\n"
             + "    dnat ip to ip daddr . tcp dport map @published\n"
             + "    fib daddr type local dnat ip to tcp dport map @published_any\n  }\n"
             + "  chain output {\n    type nat hook output priority -100; policy accept;\n"
@@ -238,7 +326,11 @@ final class Veth implements NetworkSetup {
             + "    iifname \"ccn*\" oifname != \"ccn*\" masquerade\n"
             + "    oifname \"ccn*\" ip saddr 127.0.0.0/8 masquerade\n  }\n"
             + "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
-            + "    iifname \"ccn*\" oifname \"ccn*\" drop\n  }\n"
+            + "    iifname \"ccn*\" oifname \"ccn*\" drop\n"
+            // Into a sandbox only replies and published ports, not whatever a neighbour routes here.
+            + "    oifname \"ccn*\" ct state established,related accept\n"
+            + "    oifname \"ccn*\" ct status dnat accept\n"
+            + "    oifname \"ccn*\" drop\n  }\n"
             + "}\n";
 
     /** Under the table lock, as this JVM's first private sandbox starts: the table exists when it returns. */
@@ -294,9 +386,19 @@ final class Veth implements NetworkSetup {
         }
     }
 
-    private static synchronized FileChannel lockFile() throws IOException {
+    /** Root's only: a user who could open it could take read locks and stall every root caller's sandbox. */
+    private static FileChannel lockFile() throws IOException {
         if (lockFile == null) {
-            lockFile = FileChannel.open(LOCK_FILE, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileChannel f = FileChannel.open(LOCK_FILE, java.util.Set.of(StandardOpenOption.CREATE,
+                    StandardOpenOption.READ, StandardOpenOption.WRITE),
+                    java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                            java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+            Files.setPosixFilePermissions(LOCK_FILE, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            if (!Files.getOwner(LOCK_FILE).getName().equals("root")) {
+                f.close();
+                throw new IOException(LOCK_FILE + " is not owned by root");
+            }
+            lockFile = f;
         }
         return lockFile;
     }

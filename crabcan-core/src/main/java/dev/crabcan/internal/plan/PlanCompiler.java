@@ -4,6 +4,7 @@ import static dev.crabcan.internal.plan.PlanWriter.*;
 
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
+import dev.crabcan.Network;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
@@ -38,6 +39,10 @@ public final class PlanCompiler {
 
     /** The run directory's subdirectory on which sandboxes' roots are built. */
     public static final String STAGING = "root";
+
+    /** Never held on a private network, whatever the caller keeps. */
+    public static final java.util.Set<Capability> PRIVATE_NETWORK_DENIED = java.util.Set.of(Capability.NET_RAW,
+            Capability.NET_ADMIN);
 
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
 
@@ -196,7 +201,11 @@ public final class PlanCompiler {
         w.ints(T_CREDS, uid, uid);
         long kept = 0;
         for (Capability c : s.capabilities()) {
-            kept |= 1L << c.number();
+            // On a private network raw packets would pass the host's rules: pasta turns a forged SYN to
+            // 127.0.0.1 into a connection to the host's loopback, and with a veth they spoof addresses.
+            if (s.network().mode() != Network.Mode.PRIVATE || !PRIVATE_NETWORK_DENIED.contains(c)) {
+                kept |= 1L << c.number();
+            }
         }
         long held = uid == 0 ? kept : 0;
         w.longs(T_CAPS, kept, held, held, 0, 0);

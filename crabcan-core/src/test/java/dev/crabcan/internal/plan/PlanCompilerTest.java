@@ -160,6 +160,19 @@ class PlanCompilerTest {
         assertThat(p.mountAt("/proc").flags() & MF_PRECREATE).isEqualTo(MF_PRECREATE);
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aPrivateNetworkNeverHoldsNetRawOrNetAdmin(boolean root) {
+        Sandbox.Builder b = sandbox().addCapabilities(Capability.NET_RAW, Capability.NET_ADMIN);
+        long raw = 1L << Capability.NET_RAW.number(), admin = 1L << Capability.NET_ADMIN.number();
+        Plan none = plan(b, root);
+        assertThat(none.capBounding() & (raw | admin)).isEqualTo(raw | admin);
+        Plan priv = plan(b.network(dev.crabcan.Network.privateNetwork()), root);
+        assertThat(priv.capBounding() & (raw | admin)).isZero();
+        assertThat(priv.capEffective() & (raw | admin)).isZero();
+        assertThat(priv.capBounding()).isEqualTo(none.capBounding() & ~(raw | admin));
+    }
+
     @Test
     void networkHelperArgumentsAreCarriedInOrder() {
         List<String> argv = List.of("/usr/bin/pasta", "--netns", "/proc/self/fd/3", "--tcp-ports", "127.0.0.1/8080:80");
