@@ -9,10 +9,6 @@ public interface LibC {
 
     LibC INSTANCE = LibraryLoader.create(LibC.class).load("c");
 
-    int geteuid();
-
-    int getegid();
-
     int pipe2(@Out int[] fds, int flags);
 
     int close(int fd);

@@ -150,7 +150,10 @@ final class StdioPipes {
     /** Closes the pipe ends meant for the sandbox, once the helper has its own. */
     void closeSandboxEnds() {
         synchronized (sandboxEnds) {
-            sandboxEnds.forEach(LibC.INSTANCE::close);
+            // A loop, not forEach(LibC.INSTANCE::close): without pipes the bindings are never loaded.
+            for (int fd : sandboxEnds) {
+                LibC.INSTANCE.close(fd);
+            }
             sandboxEnds.clear();
         }
     }
