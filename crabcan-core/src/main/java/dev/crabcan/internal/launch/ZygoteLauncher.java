@@ -34,17 +34,19 @@ final class ZygoteLauncher implements Launcher {
     private static final Logger log = LoggerFactory.getLogger(ZygoteLauncher.class);
     private static final long CONNECT_TIMEOUT_MS = 10_000;
     private static final String ZYGOTE = "ZYGOTE";
+    private static final long SHUTDOWN_WAIT_MS = 200;
 
-    private final Path helper;
+    private final HelperRuntime runtime;
     private final Path socket;
     private final AtomicInteger tokens = new AtomicInteger();
     private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
     private ServerSocketChannel server;
+    private Thread acceptor;
     private Process zygote;
     private SocketChannel zygoteChannel;
 
-    ZygoteLauncher(Path helper, Path runDir) {
-        this.helper = helper;
+    ZygoteLauncher(HelperRuntime runtime, Path runDir) {
+        this.runtime = runtime;
         this.socket = runDir.resolve("control.sock");
     }
 
@@ -76,6 +78,25 @@ final class ZygoteLauncher implements Launcher {
         }
     }
 
+    /**
+     * Starts the zygote on a thread of its own, so that the first launch finds it ready instead
+     * of starting it after compiling its plan. A failure here is left for that launch to meet
+     * again and report.
+     */
+    void startZygoteEarly() {
+        Thread t = new Thread(() -> {
+            synchronized (this) {
+                try {
+                    ensureZygote();
+                } catch (SandboxException e) {
+                    log.debug("starting the helper zygote early: {}", e.getMessage());
+                }
+            }
+        }, "crabcan-zygote-start");
+        t.setDaemon(true);
+        t.start();
+    }
+
     /** Asks the zygote for a sandbox helper, starting (or restarting) the zygote if needed. */
     private synchronized void requestHelper(int token, byte[] plan) throws SandboxException {
         ByteBuffer request = ByteBuffer.allocate(4 + plan.length).order(java.nio.ByteOrder.LITTLE_ENDIAN)
@@ -105,12 +126,14 @@ final class ZygoteLauncher implements Launcher {
                 Files.deleteIfExists(socket);
                 server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
                 server.bind(UnixDomainSocketAddress.of(socket));
-                Thread acceptor = new Thread(this::acceptLoop, "crabcan-accept");
+                acceptor = new Thread(this::acceptLoop, "crabcan-accept");
                 acceptor.setDaemon(true);
                 acceptor.start();
+                Runtime.getRuntime().addShutdownHook(new Thread(this::shutDown, "crabcan-zygote-stop"));
             }
             CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
             pending.put(ZYGOTE, connected);
+            Path helper = runtime.verifiedHelper();
             // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
             ProcessBuilder pb = new ProcessBuilder(helper.toString(), "--zygote", socket.toString()).inheritIO();
             pb.environment().clear();
@@ -128,12 +151,46 @@ final class ZygoteLauncher implements Launcher {
     }
 
     private void stopZygote() {
-        closeQuietly(zygoteChannel);
-        zygoteChannel = null;
+        stopZygoteChannel();
         if (zygote != null) {
             zygote.destroyForcibly();
             zygote = null;
         }
+    }
+
+    /**
+     * At JVM exit HotSpot waits up to 300 ms for every thread blocked in a native call, such as
+     * the acceptor in accept() and the JDK's reaper in waitpid() for the zygote. So both are let
+     * go: the zygote exits when its channel closes, and the server socket is closed. Running
+     * sandboxes are unaffected: their helpers have channels of their own, closed by the exit.
+     */
+    private void shutDown() {
+        Process z;
+        Thread a;
+        synchronized (this) {
+            z = zygote;
+            a = acceptor;
+            stopZygoteChannel();
+            zygote = null;
+            try {
+                server.close();
+            } catch (IOException e) {
+                log.debug("closing the control socket: {}", e.toString());
+            }
+        }
+        try {
+            if (z != null) {
+                z.waitFor(SHUTDOWN_WAIT_MS, TimeUnit.MILLISECONDS);
+            }
+            a.join(SHUTDOWN_WAIT_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void stopZygoteChannel() {
+        closeQuietly(zygoteChannel);
+        zygoteChannel = null;
     }
 
     /** Waits for a helper's connection, giving up early if the zygote is gone. */
@@ -166,7 +223,9 @@ final class ZygoteLauncher implements Launcher {
             try {
                 ch = server.accept();
             } catch (IOException e) {
-                log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+                if (server.isOpen()) {
+                    log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+                }
                 return;
             }
             try {
