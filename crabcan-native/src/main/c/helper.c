@@ -2,10 +2,11 @@
  * crabcan-helper: carries out sandbox plans prepared by the Java side.
  *
  * One helper per JVM runs as a zygote ("crabcan-helper --zygote SOCKET"): it connects to the
- * JVM's socket, says "ZYGOTE", and reads requests: a u32 token, then a plan. For each it forks
- * a sandbox helper, which already holds the plan, connects to the same socket, says
- * "SANDBOX <token>" and carries the plan out. Forking the zygote is much cheaper than the JVM
- * starting a process, and the sandbox helper never waits for the JVM.
+ * JVM's socket, says "ZYGOTE", and reads requests: a u32 token, then a plan. For each it opens
+ * a new connection to the same socket, says "SANDBOX <token>" on it and forks a sandbox helper,
+ * which already holds the plan and that channel and carries the plan out. Forking the zygote
+ * is much cheaper than the JVM starting a process, and the sandbox helper never waits for the
+ * JVM.
  *
  * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
  * argv, env); this program only executes the plan in a fixed order and reports
@@ -994,7 +995,7 @@ static int connect_control(const char *path)
     strcpy(addr.sun_path, path);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
-        _exit(2); /* no channel to report on; the Java side sees the connection missing */
+        _exit(2); /* no channel to report on; the JVM sees the zygote gone */
     return s;
 }
 
@@ -1058,13 +1059,11 @@ static int supervise(int sock, int report_rd, pid_t init)
     return status;
 }
 
-/* One sandbox: carry out the plan the zygote read, report until it is gone. */
-static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
+/* One sandbox: carry out the plan the zygote read on the channel it opened, report until it is gone. */
+static int sandbox_helper(int sock, uint32_t plan_len)
 {
-    int sock = connect_control(path);
     report_fd = sock;
     report_is_socket = 1;
-    emit("SANDBOX\t%u", token);
     plan.root_fd = -1;
     parse_plan(plan_len);
     open_stdio();
@@ -1144,12 +1143,22 @@ static int zygote(const char *path)
             return 0; /* the JVM is gone */
         if (request[1] != PLAN_MAGIC || request[2] > PLAN_MAX || !read_exact(sock, plan_buf, request[2]))
             return 2; /* not our JVM talking, or a library of another version */
+        /*
+         * The sandbox's channel is opened and named here, before the fork: should the sandbox
+         * helper die at any point, even before its first instruction, the JVM sees that channel
+         * close instead of waiting for a connection that never comes.
+         */
+        int channel = connect_control(path);
+        report_fd = channel;
+        emit("SANDBOX\t%u", request[0]);
+        report_fd = sock;
         pid_t pid = fork();
         if (pid == 0) {
             close(sock);
             signal(SIGCHLD, SIG_DFL);
-            _exit(sandbox_helper(path, request[0], request[2]));
+            _exit(sandbox_helper(channel, request[2]));
         }
+        close(channel);
         if (pid < 0)
             return 3; /* the JVM sees us gone, fails the launch at once and starts a new zygote */
     }

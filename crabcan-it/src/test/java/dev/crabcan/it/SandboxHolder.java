@@ -1,18 +1,21 @@
 package dev.crabcan.it;
 
+import dev.crabcan.Limits;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
 import dev.crabcan.Stdio;
 
 /**
  * A JVM that starts a sandbox whose command leaves daemons behind, prints the sandbox's init
- * pid, and waits to be killed. Used to prove that sandboxes die with their JVM.
+ * pid, and waits to be killed. Used to prove that sandboxes die with their JVM. With the
+ * argument "limits" the sandbox has a cgroup of its own.
  */
 public final class SandboxHolder {
     private SandboxHolder() {}
 
     public static void main(String[] args) throws Exception {
-        SandboxProcess p = Sandbox.builder()
+        Limits limits = args.length > 0 && args[0].equals("limits") ? Limits.builder().pids(64).build() : Limits.none();
+        SandboxProcess p = Sandbox.builder().limits(limits)
                 .command("/bin/sh", "-c", "sleep 1000 & sleep 1000 & setsid sleep 1000 & echo started; wait")
                 .stdin(Stdio.discard()).stderr(Stdio.inherit())
                 .build().start();

@@ -98,7 +98,8 @@ public final class Session {
             if (!failedSetup) {
                 log.warn("sandbox {}: the helper exited without reporting how the sandbox ended", pid);
             }
-            started.complete(new Lost("the helper process exited unexpectedly"));
+            started.complete(new Lost("the sandbox helper process exited unexpectedly during setup (was it "
+                    + "killed?); the command did not run"));
             closeChannel();
             ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false, "the sandbox helper (the parent of "
                     + "sandbox init " + pid + ") exited without reporting how the sandbox ended; its processes were "

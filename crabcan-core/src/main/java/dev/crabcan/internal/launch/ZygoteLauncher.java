@@ -26,8 +26,9 @@ import org.slf4j.LoggerFactory;
 /**
  * One long-lived helper process per JVM (the zygote), started once with ProcessBuilder, forks
  * a sandbox helper for each launch: no process start, exec or JDK reaper thread per sandbox.
- * A launch sends the zygote a token and the plan; the forked helper starts on the plan at once
- * and connects back to this JVM's control socket naming its token (the zygote says ZYGOTE); an
+ * A launch sends the zygote a token and the plan; the zygote opens a connection to this JVM's
+ * control socket naming the token (its own says ZYGOTE) and forks the helper that starts on the
+ * plan at once on that channel, which therefore closes if the helper dies at any point; an
  * acceptor thread hands each connection to its launch.
  */
 final class ZygoteLauncher implements Launcher {
