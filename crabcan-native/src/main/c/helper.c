@@ -12,6 +12,7 @@
  * argv, env); this program only executes the plan in a fixed order and reports
  * each outcome as one text line on the control socket:
  *
+ *   PIPES <pid> <fd> <fd> <fd>     the JVM's ends of stdio pipes, to open via /proc (first line)
  *   PID <pid>                      sandbox init's pid on the host
  *   LOG <text>                     a setup step (debug plans only)
  *   FAIL <step> <errno> <detail>   setup failed; nothing was executed
@@ -26,7 +27,7 @@
  *
  * Fields are separated by tabs; '\\', tab and newline inside a field are escaped.
  * A byte 'K' received on the socket kills the sandbox; so does the socket closing,
- * which is how the sandbox dies with the JVM.
+ * which is how the sandbox dies with the JVM. A byte 'P' says the JVM has opened its pipe ends.
  *
  * Process layout: helper (host namespaces) -> init (pid 1 in the new namespaces,
  * does the setup, reaps) -> command (execve). When init exits, the kernel kills
@@ -74,6 +75,7 @@ enum tag {
     T_CONFIG = 1, T_UID_MAP, T_GID_MAP, T_IDMAP_UID_MAP, T_IDMAP_GID_MAP, T_HOSTNAME,
     T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
     T_CWD, T_SEARCH_PATH, T_CGROUP, T_STDIO,
+    T_PIPE = 60,
 };
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
@@ -123,7 +125,8 @@ struct plan {
     size_t n_mounts;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
-    struct { uint32_t flags, mode; const char *path; } stdio[3]; /* path NULL: keep the zygote's fd */
+    /* path NULL and no pipe: keep the zygote's fd; pipe: a pipe whose other end the JVM opens */
+    struct { uint32_t flags, mode; const char *path; int pipe; } stdio[3];
     char *argv[MAX_ARGS + 1];
     size_t argc;
     char *envp[MAX_ENV + 1];
@@ -324,6 +327,11 @@ static void parse_plan(uint32_t total)
             plan.stdio[fd].path = get_str(p + 12, len - 12, tag);
             break;
         }
+        case T_PIPE:
+            if (len != 4 || get32(p) > 2)
+                fail("plan", EINVAL, "bad pipe record");
+            plan.stdio[get32(p)].pipe = 1;
+            break;
         case T_ARG:
             if (plan.argc == MAX_ARGS)
                 fail("plan", E2BIG, "more than %d arguments", MAX_ARGS);
@@ -999,9 +1007,31 @@ static int connect_control(const char *path)
     return s;
 }
 
-/* The sandbox's stdin, stdout and stderr: the JVM's pipe ends (/proc/PID/fd/N), files, or ours. */
-static void open_stdio(void)
+/*
+ * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours. For each pipe the
+ * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
+ * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
+ * says it has its own ('P', sent once the command runs): until then neither its open can block
+ * nor can the command see an end of file or a broken pipe. Returns how many fds are held.
+ */
+static size_t open_stdio(int held[6])
 {
+    size_t n_held = 0;
+    int jvm_end[3] = {-1, -1, -1};
+    for (int fd = 0; fd <= 2; fd++) {
+        if (!plan.stdio[fd].pipe)
+            continue;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+            fail("stdio", errno, "pipe for fd %d", fd);
+        if (dup2(fd == 0 ? p[0] : p[1], fd) < 0)
+            fail("stdio", errno, "dup2 onto fd %d", fd);
+        jvm_end[fd] = fd == 0 ? p[1] : p[0];
+        held[n_held++] = p[0];
+        held[n_held++] = p[1];
+    }
+    if (n_held > 0)
+        emit("PIPES\t%d\t%d\t%d\t%d", (int)getpid(), jvm_end[0], jvm_end[1], jvm_end[2]);
     for (int fd = 0; fd <= 2; fd++) {
         if (!plan.stdio[fd].path)
             continue;
@@ -1016,10 +1046,14 @@ static void open_stdio(void)
             fail("stdio", errno, "dup2 onto fd %d", fd);
         close(f);
     }
+    return n_held;
 }
 
-/* Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes away. */
-static int supervise(int sock, int report_rd, pid_t init)
+/*
+ * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
+ * away; closes the held stdio pipe ends once the JVM has its own.
+ */
+static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held)
 {
     struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
     char buf[PIPE_BUF];
@@ -1034,6 +1068,10 @@ static int supervise(int sock, int report_rd, pid_t init)
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n > 0 && memchr(buf, 'P', (size_t)n)) {
+                for (; *n_held > 0; (*n_held)--)
+                    close(held[*n_held - 1]);
+            }
             if (n <= 0 || memchr(buf, 'K', (size_t)n)) {
                 kill(init, SIGKILL); /* the kernel then kills the whole PID namespace */
                 if (n <= 0)
@@ -1066,7 +1104,8 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     report_is_socket = 1;
     plan.root_fd = -1;
     parse_plan(plan_len);
-    open_stdio();
+    int held[6];
+    size_t n_held = open_stdio(held);
 
     /* Root's supplementary groups would otherwise follow it into the sandbox. */
     if (geteuid() == 0 && setgroups(0, NULL) < 0)
@@ -1084,6 +1123,8 @@ static int sandbox_helper(int sock, uint32_t plan_len)
         close(sync[1]);
         close(report[0]);
         close(sock);
+        for (size_t i = 0; i < n_held; i++)
+            close(held[i]);
         report_fd = report[1];
         report_is_socket = 0;
         sandbox_init(sync[0]);
@@ -1117,8 +1158,17 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
-    int status = supervise(sock, report[0], init);
+    int status = supervise(sock, report[0], init, held, &n_held);
     emit("END\t%d", status);
+    /* A quick command can end before the JVM opened its pipe ends: they must outlive us until it has. */
+    while (n_held > 0) {
+        char buf[64];
+        ssize_t n = read(sock, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || memchr(buf, 'P', (size_t)n))
+            break;
+    }
     return 0;
 }
 

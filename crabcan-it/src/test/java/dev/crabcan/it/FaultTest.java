@@ -127,24 +127,28 @@ class FaultTest {
             p.waitFor();
         }
         java.util.Arrays.sort(setup);
+        assertThat(awaitLeftovers(children, 1000)).isEmpty();
         java.util.Random random = new java.util.Random(6);
         int failedStarts = 0;
         for (int attempt = 0; attempt < 40; attempt++) {
-            String before = Files.readString(children).trim();
+            List<String> before = List.of(Files.readString(children).trim().split(" "));
             long delayNanos = (long) (random.nextDouble() * 1.5 * setup[setup.length / 2]);
             AtomicReference<Long> killed = new AtomicReference<>();
             Thread killer = new Thread(() -> {
                 try {
-                    String now;
-                    while ((now = Files.readString(children).trim()).equals(before)) {
-                        Thread.onSpinWait();
+                    String helper = null;
+                    while (helper == null) {
+                        if (Thread.interrupted()) {
+                            return; // no helper appeared: leave later tests' helpers alone
+                        }
+                        helper = Stream.of(Files.readString(children).trim().split(" "))
+                                .filter(pid -> !pid.isEmpty() && !before.contains(pid)).findFirst().orElse(null);
                     }
-                    long helper = Long.parseLong(now.split(" ")[now.split(" ").length - 1]);
                     for (long end = System.nanoTime() + delayNanos; System.nanoTime() < end; ) {
                         Thread.onSpinWait();
                     }
-                    ProcessHandle.of(helper).ifPresent(ProcessHandle::destroyForcibly);
-                    killed.set(helper);
+                    ProcessHandle.of(Long.parseLong(helper)).ifPresent(ProcessHandle::destroyForcibly);
+                    killed.set(Long.parseLong(helper));
                 } catch (IOException e) {
                     throw new IllegalStateException(e);
                 }
@@ -158,8 +162,14 @@ class FaultTest {
                 assertThat(e).isNotInstanceOf(dev.crabcan.CommandNotFoundException.class)
                         .hasMessageContaining("helper process exited unexpectedly during setup")
                         .hasMessageContaining("the command did not run");
+            } finally {
+                killer.join(10_000);
+                killer.interrupt();
+                killer.join();
             }
-            killer.join(10_000);
+            if (killed.get() == null && p != null) {
+                p.destroy();
+            }
             assertThat(killed.get()).as("attempt %d: the helper was found and killed", attempt).isNotNull();
             if (p != null) {
                 assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("attempt %d: the handle ends", attempt).isTrue();

@@ -45,7 +45,7 @@ public final class HostInfo {
 
     /**
      * The effective id from a /proc/self/status line ("Uid:" real, effective, saved, fs). Read
-     * there rather than through libc so that starting a sandbox need not load native bindings.
+     * there because the Java side has no native bindings (loading some cost a fresh JVM ~250 ms).
      */
     static int effectiveId(String status, String key) {
         for (String line : status.split("\n")) {

@@ -65,13 +65,21 @@ public final class Session {
 
     /** Kills every process of the sandbox. Idempotent; a no-op once the sandbox is gone. */
     public void kill() {
-        if (ended.isDone()) {
-            return;
+        if (!ended.isDone()) {
+            send('K', "kill request");
         }
+    }
+
+    /** Tells the helper that the JVM has opened its ends of the sandbox's pipes, so it drops its own. */
+    void pipesOpened() {
+        send('P', "pipes-opened note");
+    }
+
+    private void send(char request, String what) {
         try {
-            channel.write(ByteBuffer.wrap(new byte[] {'K'}));
+            channel.write(ByteBuffer.wrap(new byte[] {(byte) request}));
         } catch (IOException e) {
-            log.debug("kill request not delivered, the helper is already gone: {}", e.toString());
+            log.debug("{} not delivered, the helper is already gone: {}", what, e.toString());
         }
     }
 

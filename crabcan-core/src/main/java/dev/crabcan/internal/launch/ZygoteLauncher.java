@@ -36,6 +36,8 @@ final class ZygoteLauncher implements Launcher {
     private static final long CONNECT_TIMEOUT_MS = 10_000;
     private static final String ZYGOTE = "ZYGOTE";
     private static final long SHUTDOWN_WAIT_MS = 200;
+    /** The helper's longest report line (PIPE_BUF). */
+    private static final int REPORT_MAX = 4096;
 
     private final HelperRuntime runtime;
     private final Path socket;
@@ -54,7 +56,7 @@ final class ZygoteLauncher implements Launcher {
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
             Stdio stderr) throws SandboxException {
-        StdioPipes io = StdioPipes.open(stdin, stdout, stderr);
+        StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
         int token = tokens.incrementAndGet();
         CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
         pending.put(Integer.toUnsignedString(token), connected);
@@ -63,7 +65,12 @@ final class ZygoteLauncher implements Launcher {
             requestHelper(token, plan.apply(io.sources));
             channel = await(connected, "the sandbox helper");
             Session session = new Session(channel);
-            session.started().whenComplete((s, e) -> io.closeSandboxEnds());
+            if (io.hasPipes() && !openPipes(session, io)) {
+                return new Launched(session, io.stdin, io.stdout, io.stderr);
+            }
+            if (io.hasPipes()) {
+                session.started().whenComplete((s, e) -> session.pipesOpened());
+            }
             session.ended().whenComplete((o, e) -> io.sandboxEnded());
             Monitor.watch(session);
             if (stdin.kind() == Stdio.Kind.BYTES) {
@@ -76,6 +83,51 @@ final class ZygoteLauncher implements Launcher {
             io.closeAll();
             closeQuietly(channel);
             throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper: " + e, e);
+        }
+    }
+
+    /**
+     * Reads the helper's first report, which names its ends of the sandbox's pipes, and opens
+     * them. The helper keeps those ends until told ('P', once the start is decided), even past
+     * the sandbox's end, so an open fails only when the helper is going (it failed before the
+     * command could run, or was killed) or /proc refuses. Either way the sandbox is killed and
+     * its reports are read to the end: in the first case they (or their absence) tell the caller
+     * what happened and this returns false; in the second the open error is thrown.
+     */
+    private static boolean openPipes(Session session, StdioPipes io) throws SandboxException {
+        SocketChannel channel = session.channel();
+        String first;
+        try {
+            first = readLine(channel, REPORT_MAX);
+        } catch (IOException e) {
+            return true; // the helper is gone; the monitor finds the channel closed and says so
+        }
+        Report pipes = Report.parse(first);
+        if (!pipes.kind().equals("PIPES")) {
+            session.onLine(first); // it failed before making them
+            return true;
+        }
+        try {
+            io.open(pipes);
+            return true;
+        } catch (IOException e) {
+            io.closeAll();
+            session.kill();
+            try {
+                channel.shutdownOutput(); // nor will it wait for us to open the pipes
+                while (true) {
+                    session.onLine(readLine(channel, REPORT_MAX));
+                }
+            } catch (IOException closed) {
+                session.onClosed();
+            }
+            Session.Start start = session.started().join();
+            if (start instanceof Session.SetupFailed || start instanceof Session.ExecFailed
+                    || session.ended().join().helperLost() != null) {
+                return false;
+            }
+            throw new SandboxException("cannot open the sandbox's stdio pipes through /proc/" + pipes.field(0)
+                    + "/fd (" + e.getMessage() + "); is /proc mounted with hidepid, or the helper not dumpable?", e);
         }
     }
 
@@ -230,7 +282,7 @@ final class ZygoteLauncher implements Launcher {
                 return;
             }
             try {
-                String hello = readLine(ch);
+                String hello = readLine(ch, 256);
                 String key = hello.equals(ZYGOTE) ? ZYGOTE : hello.startsWith("SANDBOX\t") ? hello.substring(8) : null;
                 CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
                 if (f == null) {
@@ -245,11 +297,14 @@ final class ZygoteLauncher implements Launcher {
         }
     }
 
-    /** The helper's first line; it is short, so reading a byte at a time costs nothing. */
-    private static String readLine(SocketChannel ch) throws IOException {
+    /**
+     * One line from a blocking channel; lines read this way are few and short, so reading a byte
+     * at a time costs little and never takes a byte of what follows.
+     */
+    private static String readLine(SocketChannel ch, int max) throws IOException {
         StringBuilder line = new StringBuilder();
         ByteBuffer one = ByteBuffer.allocate(1);
-        while (line.length() < 256) {
+        while (line.length() < max) {
             one.clear();
             if (ch.read(one) < 0) {
                 throw new IOException("closed before saying who it is");

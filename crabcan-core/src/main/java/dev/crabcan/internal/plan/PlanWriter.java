@@ -16,6 +16,7 @@ final class PlanWriter {
     static final int T_CONFIG = 1, T_UID_MAP = 2, T_GID_MAP = 3, T_IDMAP_UID_MAP = 4, T_IDMAP_GID_MAP = 5,
             T_HOSTNAME = 6, T_STAGING = 7, T_ROOT = 8, T_MOUNT = 9, T_CREDS = 10, T_CAPS = 11, T_SECCOMP = 12,
             T_RLIMIT = 13, T_ARG = 14, T_ENV = 15, T_CWD = 16, T_SEARCH_PATH = 17, T_CGROUP = 18, T_STDIO = 19;
+    static final int T_PIPE = 60;
 
     static final int M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6;
 
@@ -62,6 +63,10 @@ final class PlanWriter {
     void stdio(int fd, int flags, int mode, String path) {
         byte[] p = cString(path);
         record(T_STDIO, buffer(12 + p.length).putInt(fd).putInt(flags).putInt(mode).put(p).array());
+    }
+
+    void pipe(int fd) {
+        record(T_PIPE, buffer(4).putInt(fd).array());
     }
 
     void rlimit(int resource, long soft, long hard) {
