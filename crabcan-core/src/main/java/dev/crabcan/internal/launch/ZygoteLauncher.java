@@ -307,7 +307,7 @@ final class ZygoteLauncher implements Launcher {
         while (line.length() < max) {
             one.clear();
             if (ch.read(one) < 0) {
-                throw new IOException("closed before saying who it is");
+                throw new IOException("closed before the end of a line");
             }
             char c = (char) one.get(0);
             if (c == '\n') {
