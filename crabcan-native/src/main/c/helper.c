@@ -2,15 +2,17 @@
  * crabcan-helper: carries out sandbox plans prepared by the Java side.
  *
  * One helper per JVM runs as a zygote ("crabcan-helper --zygote SOCKET"): it connects to the
- * JVM's socket, says "ZYGOTE", and reads requests: a u32 token, then a plan. For each it forks
- * a sandbox helper, which already holds the plan, connects to the same socket, says
- * "SANDBOX <token>" and carries the plan out. Forking the zygote is much cheaper than the JVM
- * starting a process, and the sandbox helper never waits for the JVM.
+ * JVM's socket, says "ZYGOTE", and reads requests: a u32 token, then a plan. For each it opens
+ * a new connection to the same socket, says "SANDBOX <token>" on it and forks a sandbox helper,
+ * which already holds the plan and that channel and carries the plan out. Forking the zygote
+ * is much cheaper than the JVM starting a process, and the sandbox helper never waits for the
+ * JVM.
  *
  * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
  * argv, env); this program only executes the plan in a fixed order and reports
  * each outcome as one text line on the control socket:
  *
+ *   PIPES <pid> <fd> <fd> <fd>     the JVM's ends of stdio pipes, to open via /proc (first line)
  *   PID <pid>                      sandbox init's pid on the host
  *   READY                          (plans with OPT_NET_WAIT) the namespaces exist and init
  *                                  waits; the JVM connects the network, then sends 'G'
@@ -35,7 +37,7 @@
  *
  * Fields are separated by tabs; '\\', tab and newline inside a field are escaped.
  * A byte 'K' received on the socket kills the sandbox; so does the socket closing,
- * which is how the sandbox dies with the JVM.
+ * which is how the sandbox dies with the JVM. A byte 'P' says the JVM has opened its pipe ends.
  *
  * Process layout: helper (host namespaces) -> init (pid 1 in the new namespaces,
  * does the setup, reaps) -> command (execve). When init exits, the kernel kills
@@ -87,6 +89,7 @@ enum tag {
     T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
     T_CWD, T_SEARCH_PATH, T_CGROUP, T_STDIO,
     T_NET = 20, T_NET_HELPER,
+    T_PIPE = 60,
 };
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
@@ -142,7 +145,8 @@ struct plan {
     size_t n_mounts;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
-    struct { uint32_t flags, mode; const char *path; } stdio[3]; /* path NULL: keep the zygote's fd */
+    /* path NULL and no pipe: keep the zygote's fd; pipe: a pipe whose other end the JVM opens */
+    struct { uint32_t flags, mode; const char *path; int pipe; } stdio[3];
     /* An interface the JVM moves into the namespace, to be given an IPv4 address and the default route. */
     struct { const char *ifname; uint32_t addr, netmask, gateway; } net; /* addresses in network byte order */
     /*
@@ -370,6 +374,11 @@ static void parse_plan(uint32_t total)
             if (plan.n_net_helper == MAX_NET_HELPER_ARGS)
                 fail("plan", E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
             plan.net_helper[plan.n_net_helper++] = get_str(p, len, tag);
+            break;
+        case T_PIPE:
+            if (len != 4 || get32(p) > 2)
+                fail("plan", EINVAL, "bad pipe record");
+            plan.stdio[get32(p)].pipe = 1;
             break;
         case T_ARG:
             if (plan.argc == MAX_ARGS)
@@ -1217,13 +1226,35 @@ static int connect_control(const char *path)
     strcpy(addr.sun_path, path);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
-        _exit(2); /* no channel to report on; the Java side sees the connection missing */
+        _exit(2); /* no channel to report on; the JVM sees the zygote gone */
     return s;
 }
 
-/* The sandbox's stdin, stdout and stderr: the JVM's pipe ends (/proc/PID/fd/N), files, or ours. */
-static void open_stdio(void)
+/*
+ * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours. For each pipe the
+ * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
+ * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
+ * says it has its own ('P', sent once the command runs): until then neither its open can block
+ * nor can the command see an end of file or a broken pipe. Returns how many fds are held.
+ */
+static size_t open_stdio(int held[6])
 {
+    size_t n_held = 0;
+    int jvm_end[3] = {-1, -1, -1};
+    for (int fd = 0; fd <= 2; fd++) {
+        if (!plan.stdio[fd].pipe)
+            continue;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+            fail("stdio", errno, "pipe for fd %d", fd);
+        if (dup2(fd == 0 ? p[0] : p[1], fd) < 0)
+            fail("stdio", errno, "dup2 onto fd %d", fd);
+        jvm_end[fd] = fd == 0 ? p[1] : p[0];
+        held[n_held++] = p[0];
+        held[n_held++] = p[1];
+    }
+    if (n_held > 0)
+        emit("PIPES\t%d\t%d\t%d\t%d", (int)getpid(), jvm_end[0], jvm_end[1], jvm_end[2]);
     for (int fd = 0; fd <= 2; fd++) {
         if (!plan.stdio[fd].path)
             continue;
@@ -1238,16 +1269,17 @@ static void open_stdio(void)
             fail("stdio", errno, "dup2 onto fd %d", fd);
         close(f);
     }
+    return n_held;
 }
 
 #define SUPERVISE_DETACHED (-2) /* a detached sandbox was let go ('D') */
 
 /*
  * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
- * away. A detached sandbox's init stops reporting once created; then only 'D' (let it go), 'K'
- * or the socket closing end this.
+ * away; closes the held stdio pipe ends once the JVM has its own ('P'). A detached sandbox's init
+ * stops reporting once created; then only 'D' (let it go), 'K' or the socket closing end this.
  */
-static int supervise(int sock, int report_rd, pid_t init)
+static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held)
 {
     struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
     char buf[PIPE_BUF];
@@ -1264,6 +1296,10 @@ static int supervise(int sock, int report_rd, pid_t init)
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n > 0 && memchr(buf, 'P', (size_t)n)) {
+                for (; *n_held > 0; (*n_held)--)
+                    close(held[*n_held - 1]);
+            }
             if (n > 0 && plan.release_fifo && memchr(buf, 'D', (size_t)n))
                 return SUPERVISE_DETACHED;
             if (n <= 0 || memchr(buf, 'K', (size_t)n)) {
@@ -1437,16 +1473,15 @@ static pid_t start_net_helper(int sock, pid_t init)
     return pid;
 }
 
-/* One sandbox: carry out the plan the zygote read, report until it is gone. */
-static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
+/* One sandbox: carry out the plan the zygote read on the channel it opened, report until it is gone. */
+static int sandbox_helper(int sock, uint32_t plan_len)
 {
-    int sock = connect_control(path);
     report_fd = sock;
     report_is_socket = 1;
-    emit("SANDBOX\t%u", token);
     plan.root_fd = -1;
     parse_plan(plan_len);
-    open_stdio();
+    int held[6];
+    size_t n_held = open_stdio(held);
 
     /* Root's supplementary groups would otherwise follow it into the sandbox. */
     if (geteuid() == 0 && setgroups(0, NULL) < 0)
@@ -1469,6 +1504,8 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
         close(sync[1]);
         close(report[0]);
         close(sock);
+        for (size_t i = 0; i < n_held; i++)
+            close(held[i]);
         report_fd = report[1];
         report_is_socket = 0;
         sandbox_init(sync[0]);
@@ -1505,7 +1542,7 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
-    int status = supervise(sock, report[0], init);
+    int status = supervise(sock, report[0], init, held, &n_held);
     if (status == SUPERVISE_DETACHED)
         return 0;
     if (net_helper > 0) {
@@ -1514,6 +1551,15 @@ static int sandbox_helper(const char *path, uint32_t token, uint32_t plan_len)
             ;
     }
     emit("END\t%d", status);
+    /* A quick command can end before the JVM opened its pipe ends: they must outlive us until it has. */
+    while (n_held > 0) {
+        char buf[64];
+        ssize_t n = read(sock, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || memchr(buf, 'P', (size_t)n))
+            break;
+    }
     return 0;
 }
 
@@ -1538,12 +1584,22 @@ static int zygote(const char *path)
             return 0; /* the JVM is gone */
         if (request[1] != PLAN_MAGIC || request[2] > PLAN_MAX || !read_exact(sock, plan_buf, request[2]))
             return 2; /* not our JVM talking, or a library of another version */
+        /*
+         * The sandbox's channel is opened and named here, before the fork: should the sandbox
+         * helper die at any point, even before its first instruction, the JVM sees that channel
+         * close instead of waiting for a connection that never comes.
+         */
+        int channel = connect_control(path);
+        report_fd = channel;
+        emit("SANDBOX\t%u", request[0]);
+        report_fd = sock;
         pid_t pid = fork();
         if (pid == 0) {
             close(sock);
             signal(SIGCHLD, SIG_DFL);
-            _exit(sandbox_helper(path, request[0], request[2]));
+            _exit(sandbox_helper(channel, request[2]));
         }
+        close(channel);
         if (pid < 0)
             return 3; /* the JVM sees us gone, fails the launch at once and starts a new zygote */
     }

@@ -326,9 +326,19 @@ public final class Sandbox {
     /** The FIFO, owned by the sandbox's host ids so that its command can open it. */
     private static void makeReleaseFifo(Path fifo, HostInfo host) throws SandboxException {
         Path abs = fifo.toAbsolutePath();
-        if (dev.crabcan.internal.host.LibC.INSTANCE.mkfifo(abs.toString(), 0600) != 0) {
-            int errno = jnr.ffi.LastError.getLastError(jnr.ffi.Runtime.getSystemRuntime());
-            throw new SandboxException("cannot make the release FIFO " + abs + ": " + Failures.strerror(errno));
+        // The JVM has no mkfifo(3) of its own and this is no hot path: coreutils' mkfifo makes it.
+        try {
+            Process p = new ProcessBuilder("/usr/bin/mkfifo", "-m", "0600", "--", abs.toString())
+                    .redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            if (p.waitFor() != 0) {
+                throw new SandboxException("cannot make the release FIFO " + abs + ": " + out);
+            }
+        } catch (IOException e) {
+            throw e instanceof SandboxException s ? s : new SandboxException("cannot run mkfifo for " + abs + ": " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SandboxException("interrupted while making the release FIFO " + abs);
         }
         if (host.isRoot()) {
             try {

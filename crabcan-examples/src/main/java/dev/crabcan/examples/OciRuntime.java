@@ -259,7 +259,7 @@ public final class OciRuntime {
         if (status(dir, state).equals("stopped")) {
             throw new Failure("container " + id + " is not running");
         }
-        if (Posix.INSTANCE.kill((int) state.pid(), sig) != 0) {
+        if (!sendSignal(state.pid(), sig)) {
             throw new Failure("cannot send signal " + signal + " to container " + id + " (init pid " + state.pid() + ")");
         }
     }
@@ -273,7 +273,7 @@ public final class OciRuntime {
                 if (!force) {
                     throw new Failure("container " + id + " is " + status + ": stop it first, or use delete --force");
                 }
-                Posix.INSTANCE.kill((int) state.pid(), 9);
+                ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (alive(state)) {
                     if (System.nanoTime() > deadline) {
@@ -325,11 +325,16 @@ public final class OciRuntime {
         throw new Failure("unknown signal " + signal);
     }
 
-    /** kill(2), which the JDK offers only for SIGTERM and SIGKILL. */
-    public interface Posix {
-        Posix INSTANCE = jnr.ffi.LibraryLoader.create(Posix.class).load("c");
-
-        int kill(int pid, int signal);
+    /** kill(2) with any signal, which the JDK offers only for SIGTERM and SIGKILL; a command runs once per call. */
+    private static boolean sendSignal(long pid, int signal) throws IOException {
+        Process p = new ProcessBuilder("/bin/kill", "-s", Integer.toString(signal), Long.toString(pid))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            return p.waitFor() == 0;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while signalling " + pid);
+        }
     }
 
     // ---- state ----------------------------------------------------------------------------

@@ -4,9 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.crabcan.ExitStatus;
+import dev.crabcan.Limits;
 import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxException;
 import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxSetupException;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Faults: each a clear error, no hang, no leak. */
@@ -94,6 +98,114 @@ class FaultTest {
         zygote.destroyForcibly();
         zygote.onExit().get(5, TimeUnit.SECONDS);
         assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
+    }
+
+    /**
+     * kill -9 of the sandbox's helper while it sets the sandbox up. Setup takes a few
+     * milliseconds and nothing in it waits for the caller, so each attempt kills the helper after
+     * it appears as a child of the zygote, after a random delay of up to 1.5 times a measured
+     * start; which step it was in varies from attempt to attempt. Every outcome must be a clear
+     * error from start(), or (killed just after the command started) a handle that ends and says
+     * the helper vanished; never a hang or an exit code, and nothing left running.
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void helperKilledDuringSetup() throws Exception {
+        Limits limits = Env.isRoot() ? Limits.builder().pids(16).build() : Limits.none();
+        Sandbox sandbox = Sandbox.builder().limits(limits).command("/bin/sleep", "4711").build();
+        assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
+        ProcessHandle zygote = ProcessHandle.current().children()
+                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
+                .findFirst().orElseThrow();
+        Path children = Path.of("/proc/" + zygote.pid() + "/task/" + zygote.pid() + "/children");
+        long[] setup = new long[5];
+        for (int i = 0; i < setup.length; i++) {
+            long t0 = System.nanoTime();
+            SandboxProcess p = sandbox.start();
+            setup[i] = System.nanoTime() - t0;
+            p.destroy();
+            p.waitFor();
+        }
+        java.util.Arrays.sort(setup);
+        assertThat(awaitLeftovers(children, 1000)).isEmpty();
+        java.util.Random random = new java.util.Random(6);
+        int failedStarts = 0;
+        for (int attempt = 0; attempt < 40; attempt++) {
+            List<String> before = List.of(Files.readString(children).trim().split(" "));
+            long delayNanos = (long) (random.nextDouble() * 1.5 * setup[setup.length / 2]);
+            AtomicReference<Long> killed = new AtomicReference<>();
+            Thread killer = new Thread(() -> {
+                try {
+                    String helper = null;
+                    while (helper == null) {
+                        if (Thread.interrupted()) {
+                            return; // no helper appeared: leave later tests' helpers alone
+                        }
+                        helper = Stream.of(Files.readString(children).trim().split(" "))
+                                .filter(pid -> !pid.isEmpty() && !before.contains(pid)).findFirst().orElse(null);
+                    }
+                    for (long end = System.nanoTime() + delayNanos; System.nanoTime() < end; ) {
+                        Thread.onSpinWait();
+                    }
+                    ProcessHandle.of(Long.parseLong(helper)).ifPresent(ProcessHandle::destroyForcibly);
+                    killed.set(Long.parseLong(helper));
+                } catch (IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            killer.start();
+            SandboxProcess p = null;
+            try {
+                p = sandbox.start();
+            } catch (SandboxException e) {
+                failedStarts++;
+                assertThat(e).isNotInstanceOf(dev.crabcan.CommandNotFoundException.class)
+                        .hasMessageContaining("helper process exited unexpectedly during setup")
+                        .hasMessageContaining("the command did not run");
+            } finally {
+                killer.join(10_000);
+                killer.interrupt();
+                killer.join();
+            }
+            if (killed.get() == null && p != null) {
+                p.destroy();
+            }
+            assertThat(killed.get()).as("attempt %d: the helper was found and killed", attempt).isNotNull();
+            if (p != null) {
+                assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("attempt %d: the handle ends", attempt).isTrue();
+                SandboxProcess started = p;
+                assertThatThrownBy(started::result).isInstanceOf(SandboxException.class)
+                        .hasMessageContaining("exited without reporting how the sandbox ended");
+            }
+            assertThat(awaitLeftovers(children, 1000)).as("attempt %d: processes left", attempt).isEmpty();
+        }
+        assertThat(failedStarts).as("kills that landed during setup").isPositive();
+        if (Env.isRoot()) {
+            assertThat(LimitsTest.sandboxCgroups()).isEmpty();
+        }
+        assertThat(Sandbox.builder().command("/bin/echo", "fine").build().run().stdoutText()).isEqualTo("fine\n");
+    }
+
+    /**
+     * What is still alive after the timeout: children of the zygote (helpers, and inits whose
+     * helper died, which the zygote adopts as a subreaper) and the test's commands.
+     */
+    private static List<String> awaitLeftovers(Path zygoteChildren, long timeoutMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (true) {
+            List<String> left = new java.util.ArrayList<>();
+            for (String pid : Files.readString(zygoteChildren).trim().split(" ")) {
+                if (!pid.isEmpty() && !Env.isZombie(Long.parseLong(pid))) {
+                    left.add("zygote child " + pid);
+                }
+            }
+            ProcessHandle.allProcesses().filter(h -> h.info().arguments().map(a -> a.length == 1 && a[0].equals("4711"))
+                    .orElse(false) && !Env.isZombie(h.pid())).forEach(h -> left.add("sleep 4711 as " + h.pid()));
+            if (left.isEmpty() || System.currentTimeMillis() > deadline) {
+                return left;
+            }
+            Thread.sleep(10);
+        }
     }
 
     @Test

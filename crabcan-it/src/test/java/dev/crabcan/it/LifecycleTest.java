@@ -8,11 +8,14 @@ import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Nothing outlives its owner: destroy(), the command's own exit, and the JVM's death. */
@@ -73,6 +76,86 @@ class LifecycleTest {
             assertThat(Env.awaitGone(init, ns, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
         } finally {
             jvm.destroyForcibly();
+        }
+    }
+
+    /**
+     * A JVM killed with -9 leaves its cgroups and run directory behind (no shutdown hook ran);
+     * the next JVM that uses the library removes them, and nothing of a JVM still alive.
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void aDeadJvmsLeftoversAreRemovedByTheNextOneAndALiveJvmsAreNot(@TempDir Path tmp) throws Exception {
+        // Cgroups are not delegated to unprivileged users on this host: rootless, only run directories.
+        String mode = Env.isRoot() ? "limits" : "plain";
+        Path cache = tmp.resolve("cache");
+        Process dead = javaWith(tmp, cache, SandboxHolder.class, mode);
+        Process live = javaWith(tmp, cache, SandboxHolder.class, mode);
+        try {
+            long deadInit = initOf(dead);
+            long liveInit = initOf(live);
+            String deadNs = Env.sandboxPidNamespace(deadInit);
+            String liveNs = Env.sandboxPidNamespace(liveInit);
+            Path deadRun = cache.resolve("run").resolve(Long.toString(dead.pid()));
+            Path liveRun = cache.resolve("run").resolve(Long.toString(live.pid()));
+            assertThat(deadRun).isDirectory();
+            assertThat(liveRun).isDirectory();
+            if (Env.isRoot()) {
+                assertThat(jvmCgroups(dead.pid())).isNotEmpty();
+                assertThat(jvmCgroups(live.pid())).isNotEmpty();
+            }
+
+            dead.destroyForcibly();
+            assertThat(dead.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(Env.awaitGone(deadInit, deadNs, 1000)).as("the dead JVM's sandbox 1 s after it died").isEmpty();
+            assertThat(deadRun).as("left behind by kill -9").isDirectory();
+            if (Env.isRoot()) {
+                assertThat(jvmCgroups(dead.pid())).as("left behind by kill -9").isNotEmpty();
+            }
+
+            Process next = javaWith(tmp, cache, FirstSandbox.class, mode);
+            String out = new String(next.getInputStream().readAllBytes());
+            assertThat(next.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(next.exitValue()).as(out).isZero();
+
+            assertThat(deadRun).as("the dead JVM's run directory").doesNotExist();
+            assertThat(jvmCgroups(dead.pid())).as("the dead JVM's cgroups").isEmpty();
+            assertThat(liveRun).as("the live JVM's run directory").isDirectory();
+            assertThat(liveRun.resolve("control.sock")).exists();
+            if (Env.isRoot()) {
+                assertThat(jvmCgroups(live.pid())).as("the live JVM's cgroups").isNotEmpty();
+            }
+            assertThat(Env.processesIn(liveNs)).as("the live JVM's sandbox still runs").isNotEmpty();
+            assertThat(ProcessHandle.of(liveInit).map(ProcessHandle::isAlive)).contains(true);
+
+            live.destroy(); // SIGTERM: its shutdown hooks remove what it made
+            assertThat(live.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(Env.awaitGone(liveInit, liveNs, 1000)).isEmpty();
+            assertThat(liveRun).doesNotExist();
+            assertThat(jvmCgroups(live.pid())).isEmpty();
+        } finally {
+            dead.destroyForcibly();
+            live.destroyForcibly();
+        }
+    }
+
+    private static Process javaWith(Path tmp, Path cache, Class<?> main, String arg) throws Exception {
+        return new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
+                "-Dcrabcan.cache.dir=" + cache, main.getName(), arg).redirectErrorStream(true).start();
+    }
+
+    private static long initOf(Process holder) throws Exception {
+        String line = new BufferedReader(new InputStreamReader(holder.getInputStream())).readLine();
+        assertThat(line).as("the holder JVM's report").endsWith(" started");
+        return Long.parseLong(line.split(" ")[0]);
+    }
+
+    /** A JVM's cgroup directories, {@code <parent>/crabcan-<pid>}, on every hierarchy. */
+    private static List<Path> jvmCgroups(long jvmPid) throws Exception {
+        try (Stream<Path> s = Files.walk(Path.of("/sys/fs/cgroup"), 5)) {
+            return s.filter(p -> p.getFileName() != null && p.getFileName().toString().equals("crabcan-" + jvmPid)
+                    && Files.isDirectory(p)).toList();
         }
     }
 

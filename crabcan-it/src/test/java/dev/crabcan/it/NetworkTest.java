@@ -218,8 +218,7 @@ class NetworkTest {
         ExecutorService pool = Executors.newFixedThreadPool(10);
         try {
             List<Future<SandboxProcess>> started = new ArrayList<>();
-            for (int i = 0; i < 50; i++) {
-                int port = freePort();
+            for (int port : freePorts(50)) {
                 started.add(pool.submit(() -> Sandbox.builder()
                         .network(Network.privateNetwork().publish(port, 80)).command("/bin/sleep", "60").build().start()));
             }
@@ -242,6 +241,47 @@ class NetworkTest {
         assertNothingLeft();
     }
 
+    @Test
+    void aKilledJvmsNetworkGoesWithItAndTheNextStartIsClean(@TempDir Path tmp) throws Exception {
+        int port = freePort();
+        Process jvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
+                "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), SandboxHolder.class.getName(),
+                "private", Integer.toString(port)).redirectErrorStream(true).start();
+        try {
+            String line = new BufferedReader(new InputStreamReader(jvm.getInputStream())).readLine();
+            assertThat(line).as("the holder JVM's report").endsWith(" started");
+            long init = Long.parseLong(line.split(" ")[0]);
+            String ns = Env.sandboxPidNamespace(init);
+            jvm.destroyForcibly(); // SIGKILL: no shutdown hook runs
+            assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(Env.awaitGone(init, ns, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (!networkGone(port) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(networkGone(port)).as("pasta, the interface and the host port of the dead JVM's sandbox").isTrue();
+        } finally {
+            jvm.destroyForcibly();
+        }
+        // The same port published again, by this JVM: whatever the dead one left is no obstacle.
+        SandboxResult r = Sandbox.builder().network(Network.privateNetwork().publish(port, 80)).command("/bin/true")
+                .build().run();
+        assertThat(r.status().code()).isZero();
+        assertNothingLeft();
+    }
+
+    private static boolean networkGone(int port) throws Exception {
+        boolean pasta = ProcessHandle.allProcesses().anyMatch(h -> h.info().commandLine()
+                .map(c -> c.contains("pas") && c.contains("/" + port + ":")).orElse(false));
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress("127.0.0.1", port));
+        } catch (IOException e) {
+            return false;
+        }
+        return !pasta && (!Env.isRoot() || sandboxLinks().isEmpty());
+    }
+
     /** No interface, nftables table or network helper of this JVM's sandboxes. */
     private static void assertNothingLeft() throws Exception {
         assertThat(ProcessHandle.current().descendants().map(h -> h.info().command().orElse(""))
@@ -254,6 +294,21 @@ class NetworkTest {
 
     private static List<String> sandboxLinks() throws Exception {
         return SANDBOX_LINK.matcher(run("ip", "-o", "link", "show")).results().map(m -> m.group(1)).toList();
+    }
+
+    /** Distinct free ports: each freePort() alone may hand out one it handed out before. */
+    private static List<Integer> freePorts(int n) throws IOException {
+        List<ServerSocket> held = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                held.add(new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress()));
+            }
+            return held.stream().map(ServerSocket::getLocalPort).toList();
+        } finally {
+            for (ServerSocket s : held) {
+                s.close();
+            }
+        }
     }
 
     private static int freePort() throws IOException {

@@ -5,12 +5,14 @@ import dev.crabcan.internal.plan.PlanCompiler;
 import dev.crabcan.internal.host.HostInfo;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
@@ -24,8 +26,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The helper binary on disk and this JVM's private run directory. The helper is extracted from
- * the jar into {@code <cache>/<sha256>/crabcan-helper} and its hash is checked before the first
- * exec in each JVM, so a binary changed on disk is never run.
+ * the jar into {@code <cache>/<sha256>/crabcan-helper} (the hash is computed by the build) and
+ * checked before its first exec in each JVM, so a binary changed on disk is never run: a copy
+ * this JVM extracted holds the jar's bytes; one found on disk is hashed. Both happen on the
+ * thread that starts the zygote early, while the caller's thread compiles the first plan.
  */
 public final class HelperRuntime {
     private static final Logger log = LoggerFactory.getLogger(HelperRuntime.class);
@@ -39,26 +43,40 @@ public final class HelperRuntime {
     private final Path cache;
     private final Path helper;
     private final Path runDir;
-    private final Launcher launcher;
+    private final ZygoteLauncher launcher;
+    private boolean verified;
 
     private HelperRuntime(Path cache, Path helper, Path runDir) {
         this.cache = cache;
         this.helper = helper;
         this.runDir = runDir;
-        this.launcher = new ZygoteLauncher(helper, runDir);
+        this.launcher = new ZygoteLauncher(this, runDir);
     }
 
     public static synchronized HelperRuntime get() throws SandboxException {
         if (instance == null) {
             Path cache = resolveCacheDir();
-            Path helper = extractHelper(cache);
+            Path helper = helperFile(cache);
             Path runDir = createRunDir(cache);
             instance = new HelperRuntime(realPath(cache), helper, runDir);
+            instance.launcher.startZygoteEarly();
         }
         return instance;
     }
 
     public Path helper() {
+        return helper;
+    }
+
+    /**
+     * The helper binary, extracted if missing, else checked against the jar's hash; once per JVM,
+     * or again after a failure, so that deleting a bad copy (as the error advises) is enough.
+     */
+    synchronized Path verifiedHelper() throws SandboxException {
+        if (!verified) {
+            extractOrCheck(helper);
+            verified = true;
+        }
         return helper;
     }
 
@@ -103,40 +121,57 @@ public final class HelperRuntime {
         return Path.of(System.getProperty("java.io.tmpdir"), "crabcan-" + HostInfo.get().euid());
     }
 
-    private static Path extractHelper(Path cache) throws SandboxException {
-        byte[] binary;
-        try (InputStream in = HelperRuntime.class.getResourceAsStream(RESOURCE)) {
-            if (in == null) {
-                throw new SandboxException("the helper binary " + RESOURCE + " is not on the class path; "
-                        + "add the crabcan-native jar to the application");
-            }
-            binary = in.readAllBytes();
+    /** {@code <cache>/<sha256>/crabcan-helper}. */
+    private static Path helperFile(Path cache) throws SandboxException {
+        String sha;
+        try (InputStream in = resource(RESOURCE + ".sha256")) {
+            sha = new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
         } catch (IOException e) {
-            throw new SandboxException("cannot read the helper binary from the class path: " + e, e);
+            throw new SandboxException("cannot read the helper binary's hash from the class path: " + e, e);
         }
-        String sha = sha256(binary);
-        Path dir = cache.resolve(sha);
-        Path file = dir.resolve("crabcan-helper");
+        return cache.resolve(sha).resolve("crabcan-helper");
+    }
+
+    private static void extractOrCheck(Path file) throws SandboxException {
+        Path dir = file.getParent();
+        String sha = dir.getFileName().toString();
+        Path cache = dir.getParent();
         try {
-            createPrivateDirectory(dir);
             if (!Files.exists(file)) {
-                Path tmp = Files.createTempFile(dir, "crabcan-helper", ".tmp");
-                Files.write(tmp, binary);
+                createPrivateDirectory(dir);
+                byte[] binary;
+                try (InputStream in = resource(RESOURCE)) {
+                    binary = in.readAllBytes();
+                }
+                // Not createTempFile, whose SecureRandom costs the first sandbox ~15 ms: the directory is
+                // private and the name is this JVM's, so only a dead JVM with our pid can have left it.
+                Path tmp = dir.resolve("crabcan-helper." + ProcessHandle.current().pid() + ".tmp");
+                Files.deleteIfExists(tmp);
+                Files.write(tmp, binary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
                 Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r-x------"));
                 Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
                 log.debug("extracted the helper to {}", file);
+                return;
             }
             String onDisk = sha256(Files.readAllBytes(file));
             if (!onDisk.equals(sha)) {
                 throw new SandboxException("the helper binary " + file + " has been modified (sha256 " + onDisk
                         + ", expected " + sha + "); delete " + dir + " and Crabcan will extract it again");
             }
-            return file;
         } catch (AccessDeniedException e) {
             throw cacheProblem(cache, "is not writable (" + e.getMessage() + ")");
         } catch (IOException e) {
             throw cacheProblem(cache, "cannot hold the helper binary: " + e);
         }
+    }
+
+    private static InputStream resource(String name) throws SandboxException {
+        InputStream in = HelperRuntime.class.getResourceAsStream(name);
+        if (in == null) {
+            throw new SandboxException("the helper binary " + name + " is not on the class path; "
+                    + "add the crabcan-native jar to the application");
+        }
+        return in;
     }
 
     private static SandboxException cacheProblem(Path cache, String what) {

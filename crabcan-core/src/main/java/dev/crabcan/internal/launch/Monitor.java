@@ -24,6 +24,11 @@ final class Monitor implements Runnable {
     private final Selector selector;
     private final Queue<Session> pending = new ConcurrentLinkedQueue<>();
     private final ByteBuffer buffer = ByteBuffer.allocate(64 * 1024);
+    private final Thread thread = new Thread(this, "crabcan-monitor");
+    /** Channels registered and not yet closed; only the monitor thread changes it. */
+    private volatile int watched;
+    private volatile boolean exiting;
+    private boolean stopped;
 
     private Monitor() {
         try {
@@ -31,16 +36,38 @@ final class Monitor implements Runnable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open a selector for sandbox control channels", e);
         }
-        Thread t = new Thread(this, "crabcan-monitor");
-        t.setDaemon(true);
-        t.start();
+        thread.setDaemon(true);
+        thread.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(this::stopWhenIdle, "crabcan-monitor-stop"));
     }
 
     /** Starts delivering the channel's reports to the session. */
     static void watch(Session session) throws IOException {
         session.channel().configureBlocking(false);
-        INSTANCE.pending.add(session);
+        synchronized (INSTANCE) {
+            if (INSTANCE.stopped) {
+                throw new IOException("the JVM is shutting down");
+            }
+            INSTANCE.pending.add(session);
+        }
         INSTANCE.selector.wakeup();
+    }
+
+    /**
+     * At JVM exit HotSpot waits up to 300 ms for threads blocked in a native call such as
+     * select(), so an idle monitor ends then; one that still watches sandboxes keeps serving them.
+     */
+    private void stopWhenIdle() {
+        exiting = true;
+        selector.wakeup();
+        if (watched > 0) {
+            return;
+        }
+        try {
+            thread.join(200);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override
@@ -50,11 +77,20 @@ final class Monitor implements Runnable {
                 selector.select();
                 for (Session s; (s = pending.poll()) != null; ) {
                     s.channel().register(selector, SelectionKey.OP_READ, new Connection(s));
+                    watched++;
                 }
                 for (SelectionKey key : selector.selectedKeys()) {
                     ((Connection) key.attachment()).read((SocketChannel) key.channel(), key);
                 }
                 selector.selectedKeys().clear();
+                if (exiting && watched == 0) {
+                    synchronized (this) {
+                        if (pending.isEmpty()) {
+                            stopped = true;
+                            return;
+                        }
+                    }
+                }
             } catch (IOException | RuntimeException e) {
                 log.error("sandbox monitor: {}", e.toString(), e);
             }
@@ -92,6 +128,7 @@ final class Monitor implements Runnable {
             }
             if (n < 0 || !channel.isOpen()) {
                 key.cancel();
+                watched--;
                 session.onClosed();
             }
         }

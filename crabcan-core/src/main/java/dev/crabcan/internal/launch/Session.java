@@ -85,13 +85,21 @@ public final class Session {
 
     /** Kills every process of the sandbox. Idempotent; a no-op once the sandbox is gone. */
     public void kill() {
-        if (ended.isDone()) {
-            return;
+        if (!ended.isDone()) {
+            send('K', "kill request");
         }
+    }
+
+    /** Tells the helper that the JVM has opened its ends of the sandbox's pipes, so it drops its own. */
+    void pipesOpened() {
+        send('P', "pipes-opened note");
+    }
+
+    private void send(char request, String what) {
         try {
-            channel.write(ByteBuffer.wrap(new byte[] {'K'}));
+            channel.write(ByteBuffer.wrap(new byte[] {(byte) request}));
         } catch (IOException e) {
-            log.debug("kill request not delivered, the helper is already gone: {}", e.toString());
+            log.debug("{} not delivered, the helper is already gone: {}", what, e.toString());
         }
     }
 
@@ -132,7 +140,8 @@ public final class Session {
             if (!failedSetup) {
                 log.warn("sandbox {}: the helper exited without reporting how the sandbox ended", pid);
             }
-            started.complete(new Lost("the helper process exited unexpectedly"));
+            started.complete(new Lost("the sandbox helper process exited unexpectedly during setup (was it "
+                    + "killed?); the command did not run"));
             closeChannel();
             ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false, "the sandbox helper (the parent of "
                     + "sandbox init " + pid + ") exited without reporting how the sandbox ended; its processes were "

@@ -1,8 +1,6 @@
 package dev.crabcan.internal.launch;
 
-import dev.crabcan.SandboxException;
 import dev.crabcan.Stdio;
-import dev.crabcan.internal.host.LibC;
 import dev.crabcan.internal.plan.PlanCompiler.StdioSource;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
@@ -13,10 +11,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The sandbox's stdio when the JVM did not create the helper process: pipes made here with
- * pipe2(), whose sandbox ends the helper opens through /proc/JVM-PID/fd/N (the same pipe, no
- * descriptor passing needed), while the JVM keeps the other ends as ordinary streams opened
- * through /proc/self/fd/N. INHERIT keeps the helper's own descriptors, which are the JVM's.
+ * The sandbox's stdio when the JVM did not create the helper process: the helper makes the
+ * pipes and reports which of its fds are the JVM's ends; the JVM opens those through
+ * /proc/HELPER-PID/fd/N (the same pipe, no descriptor passing or native call needed) as
+ * ordinary streams. INHERIT keeps the helper's own descriptors, which are the JVM's.
  */
 final class StdioPipes {
     private static final int O_RDONLY = 0, O_WRONLY = 01, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000;
@@ -26,83 +24,70 @@ final class StdioPipes {
      * that a sandbox can write remains the caller's risk; see README.)
      */
     private static final int FILE_SAFETY = 0400000 /* O_NOFOLLOW */ | 04000 /* O_NONBLOCK */;
-    private static final long JVM_PID = ProcessHandle.current().pid();
 
     final List<StdioSource> sources = new ArrayList<>();
     OutputStream stdin = OutputStream.nullOutputStream();
     InputStream stdout = InputStream.nullInputStream();
     InputStream stderr = InputStream.nullInputStream();
-    /** The raw pipe ends the helper opens; closed once it has. */
-    private final List<Integer> sandboxEnds = new ArrayList<>();
+    private final boolean[] piped = new boolean[3];
 
-    static StdioPipes open(Stdio in, Stdio out, Stdio err) throws SandboxException {
+    /** Decides where each fd comes from; pipes are opened later, from what the helper reports. */
+    static StdioPipes plan(Stdio in, Stdio out, Stdio err) {
         StdioPipes p = new StdioPipes();
-        try {
-            p.stdin = p.input(in);
-            p.stdout = p.output(1, out);
-            p.stderr = p.output(2, err);
-            return p;
-        } catch (IOException | RuntimeException e) {
-            p.closeAll();
-            throw new SandboxException("cannot create the sandbox's stdio pipes: " + e, e);
-        }
+        p.input(in);
+        p.output(1, out);
+        p.output(2, err);
+        return p;
     }
 
-    private OutputStream input(Stdio s) throws IOException {
+    boolean hasPipes() {
+        return piped[0] || piped[1] || piped[2];
+    }
+
+    private void input(Stdio s) {
         switch (s.kind()) {
-            case PIPE, BYTES -> {
-                int[] fds = pipe();
-                sandboxEnds.add(fds[0]);
-                sources.add(new StdioSource(0, O_RDONLY, 0, "/proc/" + JVM_PID + "/fd/" + fds[0]));
-                return (OutputStream) jvmEnd(fds[1], false);
-            }
-            case INHERIT -> sources.add(new StdioSource(0, 0, 0, null));
-            case DISCARD -> sources.add(new StdioSource(0, O_RDONLY, 0, "/dev/null"));
-            case READ_FILE -> sources.add(new StdioSource(0, O_RDONLY | FILE_SAFETY, 0,
+            case PIPE, BYTES -> pipe(0);
+            case INHERIT -> sources.add(StdioSource.inherit(0));
+            case DISCARD -> sources.add(StdioSource.file(0, O_RDONLY, 0, "/dev/null"));
+            case READ_FILE -> sources.add(StdioSource.file(0, O_RDONLY | FILE_SAFETY, 0,
                     s.file().toAbsolutePath().toString()));
             default -> throw new IllegalArgumentException("not an input: " + s);
         }
-        return OutputStream.nullOutputStream();
     }
 
-    private InputStream output(int fd, Stdio s) throws IOException {
+    private void output(int fd, Stdio s) {
         switch (s.kind()) {
-            case PIPE -> {
-                int[] fds = pipe();
-                sandboxEnds.add(fds[1]);
-                sources.add(new StdioSource(fd, O_WRONLY, 0, "/proc/" + JVM_PID + "/fd/" + fds[1]));
-                return (InputStream) jvmEnd(fds[0], true);
-            }
-            case INHERIT -> sources.add(new StdioSource(fd, 0, 0, null));
-            case DISCARD -> sources.add(new StdioSource(fd, O_WRONLY, 0, "/dev/null"));
-            case WRITE_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_TRUNC | FILE_SAFETY, 0666,
+            case PIPE -> pipe(fd);
+            case INHERIT -> sources.add(StdioSource.inherit(fd));
+            case DISCARD -> sources.add(StdioSource.file(fd, O_WRONLY, 0, "/dev/null"));
+            case WRITE_FILE -> sources.add(StdioSource.file(fd, O_WRONLY | O_CREAT | O_TRUNC | FILE_SAFETY, 0666,
                     s.file().toAbsolutePath().toString()));
-            case APPEND_FILE -> sources.add(new StdioSource(fd, O_WRONLY | O_CREAT | O_APPEND | FILE_SAFETY, 0666,
+            case APPEND_FILE -> sources.add(StdioSource.file(fd, O_WRONLY | O_CREAT | O_APPEND | FILE_SAFETY, 0666,
                     s.file().toAbsolutePath().toString()));
             default -> throw new IllegalArgumentException("not an output: " + s);
         }
-        return InputStream.nullInputStream();
     }
 
-    private static int[] pipe() throws IOException {
-        int[] fds = new int[2];
-        if (LibC.INSTANCE.pipe2(fds, LibC.O_CLOEXEC) != 0) {
-            throw new IOException("pipe2 failed");
-        }
-        return fds;
+    private void pipe(int fd) {
+        piped[fd] = true;
+        sources.add(StdioSource.pipe(fd));
     }
 
     /**
-     * A Java stream on our end of the pipe, opened afresh through /proc so the JDK owns it.
-     * Reads are buffered as for the JDK's own process streams, which also keeps
+     * Opens the JVM's ends from the helper's PIPES report (its pid, then its fd for each of 0, 1,
+     * 2). Reads are buffered as for the JDK's own process streams, which also keeps
      * FileInputStream.readAllBytes from seeking on a pipe (Java 17 fails with "Illegal seek").
      */
-    private static java.io.Closeable jvmEnd(int fd, boolean read) throws IOException {
-        try {
-            String path = "/proc/self/fd/" + fd;
-            return read ? new DrainingInput(new FileInputStream(path)) : new FileOutputStream(path);
-        } finally {
-            LibC.INSTANCE.close(fd);
+    void open(Report pipes) throws IOException {
+        String fds = "/proc/" + pipes.longField(0) + "/fd/";
+        if (piped[0]) {
+            stdin = new FileOutputStream(fds + pipes.intField(1));
+        }
+        if (piped[1]) {
+            stdout = new DrainingInput(new FileInputStream(fds + pipes.intField(2)));
+        }
+        if (piped[2]) {
+            stderr = new DrainingInput(new FileInputStream(fds + pipes.intField(3)));
         }
     }
 
@@ -147,16 +132,8 @@ final class StdioPipes {
         }
     }
 
-    /** Closes the pipe ends meant for the sandbox, once the helper has its own. */
-    void closeSandboxEnds() {
-        synchronized (sandboxEnds) {
-            sandboxEnds.forEach(LibC.INSTANCE::close);
-            sandboxEnds.clear();
-        }
-    }
-
+    /** Closes the pipe ends; the sandbox, if it still runs, gets none of its streams. */
     void closeAll() {
-        closeSandboxEnds();
         for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
             try {
                 c.close();
@@ -164,5 +141,8 @@ final class StdioPipes {
                 // A pipe end we no longer need.
             }
         }
+        stdin = OutputStream.nullOutputStream();
+        stdout = InputStream.nullInputStream();
+        stderr = InputStream.nullInputStream();
     }
 }

@@ -2,6 +2,7 @@ package dev.crabcan.internal.launch;
 
 import dev.crabcan.SandboxException;
 import dev.crabcan.Stdio;
+import dev.crabcan.internal.cgroup.Cgroups;
 import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -26,32 +27,37 @@ import org.slf4j.LoggerFactory;
 /**
  * One long-lived helper process per JVM (the zygote), started once with ProcessBuilder, forks
  * a sandbox helper for each launch: no process start, exec or JDK reaper thread per sandbox.
- * A launch sends the zygote a token and the plan; the forked helper starts on the plan at once
- * and connects back to this JVM's control socket naming its token (the zygote says ZYGOTE); an
+ * A launch sends the zygote a token and the plan; the zygote opens a connection to this JVM's
+ * control socket naming the token (its own says ZYGOTE) and forks the helper that starts on the
+ * plan at once on that channel, which therefore closes if the helper dies at any point; an
  * acceptor thread hands each connection to its launch.
  */
 final class ZygoteLauncher implements Launcher {
     private static final Logger log = LoggerFactory.getLogger(ZygoteLauncher.class);
     private static final long CONNECT_TIMEOUT_MS = 10_000;
     private static final String ZYGOTE = "ZYGOTE";
+    private static final long SHUTDOWN_WAIT_MS = 200;
+    /** The helper's longest report line (PIPE_BUF). */
+    private static final int REPORT_MAX = 4096;
 
-    private final Path helper;
+    private final HelperRuntime runtime;
     private final Path socket;
     private final AtomicInteger tokens = new AtomicInteger();
     private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
     private ServerSocketChannel server;
+    private Thread acceptor;
     private Process zygote;
     private SocketChannel zygoteChannel;
 
-    ZygoteLauncher(Path helper, Path runDir) {
-        this.helper = helper;
+    ZygoteLauncher(HelperRuntime runtime, Path runDir) {
+        this.runtime = runtime;
         this.socket = runDir.resolve("control.sock");
     }
 
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
             Stdio stderr) throws SandboxException {
-        StdioPipes io = StdioPipes.open(stdin, stdout, stderr);
+        StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
         int token = tokens.incrementAndGet();
         CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
         pending.put(Integer.toUnsignedString(token), connected);
@@ -60,7 +66,12 @@ final class ZygoteLauncher implements Launcher {
             requestHelper(token, plan.apply(io.sources));
             channel = await(connected, "the sandbox helper");
             Session session = new Session(channel);
-            session.started().whenComplete((s, e) -> io.closeSandboxEnds());
+            if (io.hasPipes() && !openPipes(session, io)) {
+                return new Launched(session, io.stdin, io.stdout, io.stderr);
+            }
+            if (io.hasPipes()) {
+                session.started().whenComplete((s, e) -> session.pipesOpened());
+            }
             session.ended().whenComplete((o, e) -> io.sandboxEnded());
             Monitor.watch(session);
             if (stdin.kind() == Stdio.Kind.BYTES) {
@@ -74,6 +85,76 @@ final class ZygoteLauncher implements Launcher {
             closeQuietly(channel);
             throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper: " + e, e);
         }
+    }
+
+    /**
+     * Reads the helper's first report, which names its ends of the sandbox's pipes, and opens
+     * them. The helper keeps those ends until told ('P', once the start is decided), even past
+     * the sandbox's end, so an open fails only when the helper is going (it failed before the
+     * command could run, or was killed) or /proc refuses. Either way the sandbox is killed and
+     * its reports are read to the end: in the first case they (or their absence) tell the caller
+     * what happened and this returns false; in the second the open error is thrown.
+     */
+    private static boolean openPipes(Session session, StdioPipes io) throws SandboxException {
+        SocketChannel channel = session.channel();
+        String first;
+        try {
+            first = readLine(channel, REPORT_MAX);
+        } catch (IOException e) {
+            return true; // the helper is gone; the monitor finds the channel closed and says so
+        }
+        Report pipes = Report.parse(first);
+        if (!pipes.kind().equals("PIPES")) {
+            session.onLine(first); // it failed before making them
+            return true;
+        }
+        try {
+            io.open(pipes);
+            return true;
+        } catch (IOException e) {
+            io.closeAll();
+            session.kill();
+            try {
+                channel.shutdownOutput(); // nor will it wait for us to open the pipes
+                while (true) {
+                    session.onLine(readLine(channel, REPORT_MAX));
+                }
+            } catch (IOException closed) {
+                session.onClosed();
+            }
+            Session.Start start = session.started().join();
+            if (start instanceof Session.SetupFailed || start instanceof Session.ExecFailed
+                    || session.ended().join().helperLost() != null) {
+                return false;
+            }
+            throw new SandboxException("cannot open the sandbox's stdio pipes through /proc/" + pipes.field(0)
+                    + "/fd (" + e.getMessage() + "); is /proc mounted with hidepid, or the helper not dumpable?", e);
+        }
+    }
+
+    /**
+     * Starts the zygote on a thread of its own, so that the first launch finds it ready instead
+     * of starting it after compiling its plan. A failure here is left for that launch to meet
+     * again and report.
+     */
+    void startZygoteEarly() {
+        Thread t = new Thread(() -> {
+            synchronized (this) {
+                try {
+                    ensureZygote();
+                } catch (SandboxException e) {
+                    log.debug("starting the helper zygote early: {}", e.getMessage());
+                }
+            }
+            // Choosing the cgroup driver removes what dead JVMs left, also for a JVM that sets no limits.
+            try {
+                Cgroups.driver();
+            } catch (SandboxException e) {
+                log.debug("no cgroup driver on this host: {}", e.getMessage());
+            }
+        }, "crabcan-zygote-start");
+        t.setDaemon(true);
+        t.start();
     }
 
     /** Asks the zygote for a sandbox helper, starting (or restarting) the zygote if needed. */
@@ -96,7 +177,7 @@ final class ZygoteLauncher implements Launcher {
     }
 
     private void ensureZygote() throws SandboxException {
-        if (zygote != null && zygote.isAlive() && zygoteChannel.isOpen()) {
+        if (zygote != null && zygote.isAlive() && zygoteChannel != null && zygoteChannel.isOpen()) {
             return;
         }
         stopZygote();
@@ -105,12 +186,14 @@ final class ZygoteLauncher implements Launcher {
                 Files.deleteIfExists(socket);
                 server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
                 server.bind(UnixDomainSocketAddress.of(socket));
-                Thread acceptor = new Thread(this::acceptLoop, "crabcan-accept");
+                acceptor = new Thread(this::acceptLoop, "crabcan-accept");
                 acceptor.setDaemon(true);
                 acceptor.start();
+                Runtime.getRuntime().addShutdownHook(new Thread(this::shutDown, "crabcan-zygote-stop"));
             }
             CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
             pending.put(ZYGOTE, connected);
+            Path helper = runtime.verifiedHelper();
             // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
             ProcessBuilder pb = new ProcessBuilder(helper.toString(), "--zygote", socket.toString()).inheritIO();
             pb.environment().clear();
@@ -121,19 +204,60 @@ final class ZygoteLauncher implements Launcher {
                         + "directory is on a noexec mount, choose another with -D" + HelperRuntime.CACHE_PROPERTY
                         + "=DIR or " + HelperRuntime.CACHE_ENV, e);
             }
-            zygoteChannel = await(connected, "the helper zygote");
+            try {
+                zygoteChannel = await(connected, "the helper zygote");
+            } catch (SandboxException e) {
+                // Interrupted or timed out: a zygote without its channel is of no use to the next launch.
+                pending.remove(ZYGOTE);
+                stopZygote();
+                throw e;
+            }
         } catch (IOException e) {
             throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper zygote: " + e, e);
         }
     }
 
     private void stopZygote() {
-        closeQuietly(zygoteChannel);
-        zygoteChannel = null;
+        stopZygoteChannel();
         if (zygote != null) {
             zygote.destroyForcibly();
             zygote = null;
         }
+    }
+
+    /**
+     * At JVM exit HotSpot waits up to 300 ms for every thread blocked in a native call, such as
+     * the acceptor in accept() and the JDK's reaper in waitpid() for the zygote. So both are let
+     * go: the zygote exits when its channel closes, and the server socket is closed. Running
+     * sandboxes are unaffected: their helpers have channels of their own, closed by the exit.
+     */
+    private void shutDown() {
+        Process z;
+        Thread a;
+        synchronized (this) {
+            z = zygote;
+            a = acceptor;
+            stopZygoteChannel();
+            zygote = null;
+            try {
+                server.close();
+            } catch (IOException e) {
+                log.debug("closing the control socket: {}", e.toString());
+            }
+        }
+        try {
+            if (z != null) {
+                z.waitFor(SHUTDOWN_WAIT_MS, TimeUnit.MILLISECONDS);
+            }
+            a.join(SHUTDOWN_WAIT_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void stopZygoteChannel() {
+        closeQuietly(zygoteChannel);
+        zygoteChannel = null;
     }
 
     /** Waits for a helper's connection, giving up early if the zygote is gone. */
@@ -166,11 +290,13 @@ final class ZygoteLauncher implements Launcher {
             try {
                 ch = server.accept();
             } catch (IOException e) {
-                log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+                if (server.isOpen()) {
+                    log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+                }
                 return;
             }
             try {
-                String hello = readLine(ch);
+                String hello = readLine(ch, 256);
                 String key = hello.equals(ZYGOTE) ? ZYGOTE : hello.startsWith("SANDBOX\t") ? hello.substring(8) : null;
                 CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
                 if (f == null) {
@@ -185,14 +311,17 @@ final class ZygoteLauncher implements Launcher {
         }
     }
 
-    /** The helper's first line; it is short, so reading a byte at a time costs nothing. */
-    private static String readLine(SocketChannel ch) throws IOException {
+    /**
+     * One line from a blocking channel; lines read this way are few and short, so reading a byte
+     * at a time costs little and never takes a byte of what follows.
+     */
+    private static String readLine(SocketChannel ch, int max) throws IOException {
         StringBuilder line = new StringBuilder();
         ByteBuffer one = ByteBuffer.allocate(1);
-        while (line.length() < 256) {
+        while (line.length() < max) {
             one.clear();
             if (ch.read(one) < 0) {
-                throw new IOException("closed before saying who it is");
+                throw new IOException("closed before the end of a line");
             }
             char c = (char) one.get(0);
             if (c == '\n') {

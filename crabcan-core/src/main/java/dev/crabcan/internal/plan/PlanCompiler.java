@@ -52,10 +52,23 @@ public final class PlanCompiler {
     private PlanCompiler() {}
 
     /**
-     * Where one of the sandbox's fds 0, 1, 2 comes from: the helper opens path with these open(2)
-     * flags and mode. A null path keeps the helper's own fd, which is the JVM's.
+     * Where one of the sandbox's fds 0, 1, 2 comes from: a pipe the helper makes, whose other end
+     * the JVM opens; or the helper opens path with these open(2) flags and mode; or, with neither,
+     * the helper keeps its own fd, which is the JVM's.
      */
-    public record StdioSource(int fd, int flags, int mode, String path) {}
+    public record StdioSource(int fd, boolean pipe, int flags, int mode, String path) {
+        public static StdioSource pipe(int fd) {
+            return new StdioSource(fd, true, 0, 0, null);
+        }
+
+        public static StdioSource file(int fd, int flags, int mode, String path) {
+            return new StdioSource(fd, false, flags, mode, path);
+        }
+
+        public static StdioSource inherit(int fd) {
+            return new StdioSource(fd, false, 0, 0, null);
+        }
+    }
 
     /**
      * The plan. cgroupProcs are the cgroup.procs files the helper puts the sandbox's init into;
@@ -96,7 +109,13 @@ public final class PlanCompiler {
         }
         net.helperCommand().forEach(arg -> w.string(T_NET_HELPER, arg));
         cgroupProcs.forEach(p -> w.string(T_CGROUP, p.toString()));
-        stdio.stream().filter(io -> io.path() != null).forEach(io -> w.stdio(io.fd(), io.flags(), io.mode(), io.path()));
+        for (StdioSource io : stdio) {
+            if (io.pipe()) {
+                w.pipe(io.fd());
+            } else if (io.path() != null) {
+                w.stdio(io.fd(), io.flags(), io.mode(), io.path());
+            }
+        }
 
         // A root caller's sandbox runs as an unprivileged host id; a rootless one as the caller.
         int hostUid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();

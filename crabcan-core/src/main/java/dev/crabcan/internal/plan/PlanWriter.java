@@ -20,6 +20,7 @@ final class PlanWriter {
 
     /** Detached sandboxes (OCI create/start) and process settings from OCI configs. */
     static final int T_DETACH = 40, T_UMASK = 41;
+    static final int T_PIPE = 60;
 
     static final int M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6;
 
@@ -77,6 +78,10 @@ final class PlanWriter {
         byte[] name = cString(ifname);
         record(T_NET, ByteBuffer.allocate(12 + name.length).putInt(address).putInt(netmask).putInt(gateway)
                 .order(ByteOrder.LITTLE_ENDIAN).put(name).array());
+    }
+
+    void pipe(int fd) {
+        record(T_PIPE, buffer(4).putInt(fd).array());
     }
 
     void rlimit(int resource, long soft, long hard) {

@@ -238,6 +238,15 @@ class PlanCompilerTest {
         assertThat(p.cloneFlags() & CLONE_NEWCGROUP).isEqualTo(CLONE_NEWCGROUP);
     }
 
+    @Test
+    void stdioPipesFilesAndInheritedFdsAreRecordedAsTheLauncherChose() {
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(false), RUN_DIR, HOSTNAME, List.of(),
+                List.of(PlanCompiler.StdioSource.pipe(0), PlanCompiler.StdioSource.file(1, 01, 0666, "/out"),
+                        PlanCompiler.StdioSource.inherit(2)), NetPlan.NONE));
+        assertThat(p.stdio()).containsExactly(new PlanDecoder.Stdio(0, 0, 0, null),
+                new PlanDecoder.Stdio(1, 01, 0666, "/out"));
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void inACgroupTheCgroupNamespaceIsUnsharedOnceInitIsInIt(boolean root) {

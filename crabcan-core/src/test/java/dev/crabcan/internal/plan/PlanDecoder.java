@@ -57,7 +57,7 @@ final class PlanDecoder {
 
     record Rlimit(int resource, long soft, long hard) {}
 
-    /** Where a sandbox fd comes from (T_STDIO). */
+    /** Where a sandbox fd comes from (T_STDIO; T_PIPE: a pipe to the JVM, path null). */
     record Stdio(int fd, int flags, int mode, String path) {}
 
     /** The interface init configures (T_NET); addresses as big-endian ints. */
@@ -170,7 +170,7 @@ final class PlanDecoder {
 
         private void record(int tag, int p, int len) {
             boolean repeatable = tag == T_MOUNT || tag == T_RLIMIT || tag == T_CGROUP || tag == T_STDIO || tag == T_ARG
-                    || tag == T_ENV || tag == T_NET_HELPER;
+                    || tag == T_ENV || tag == T_NET_HELPER || tag == T_PIPE;
             if (!repeatable && tag >= T_CONFIG && tag <= T_NET && !seen.add(tag)) {
                 throw new BadPlanException("record " + tag + " appears twice");
             }
@@ -255,6 +255,12 @@ final class PlanDecoder {
                     }
                     stdio.add(new Stdio(body.getInt(p), body.getInt(p + 4), body.getInt(p + 8),
                             string(p + 12, len - 12, tag)));
+                }
+                case T_PIPE -> {
+                    if (len != 4 || body.getInt(p) < 0 || body.getInt(p) > 2) {
+                        throw new BadPlanException("bad pipe record");
+                    }
+                    stdio.add(new Stdio(body.getInt(p), 0, 0, null));
                 }
                 case T_ARG -> {
                     if (argv.size() == MAX_ARGS) {
