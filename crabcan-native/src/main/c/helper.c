@@ -601,6 +601,18 @@ static void prepare_in_parent(void)
         close(userns);
 }
 
+/* The configured file system context fs as a detached mount with attrs. */
+static int create_mount(int fs, const char *type, uint64_t attrs, const char *what)
+{
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        fail(type, errno, "create %s", what);
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
+    if (mnt < 0)
+        fail(type, errno, "mount %s", what);
+    close(fs);
+    return mnt;
+}
+
 static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, const char *what)
 {
     int fs = fsopen(type, FSOPEN_CLOEXEC);
@@ -618,13 +630,7 @@ static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, co
         if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0)
             fail(type, errno, "size %s for %s", size, what);
     }
-    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-        fail(type, errno, "create %s", what);
-    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
-    if (mnt < 0)
-        fail(type, errno, "mount %s", what);
-    close(fs);
-    return mnt;
+    return create_mount(fs, type, attrs, what);
 }
 
 /* A kernel file system from "type[:flag,key=value,...]": each option is one fsconfig call. */
@@ -648,13 +654,7 @@ static int new_fs_with_options(const char *spec, uint64_t attrs, const char *wha
         if (r < 0)
             fail(type, errno, "option %s for %s", opt, what);
     }
-    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-        fail(type, errno, "create %s", what);
-    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
-    if (mnt < 0)
-        fail(type, errno, "mount %s", what);
-    close(fs);
-    return mnt;
+    return create_mount(fs, type, attrs, what);
 }
 
 /* Writes a value into a file of the new root, such as a sysctl of the sandbox's namespaces. */

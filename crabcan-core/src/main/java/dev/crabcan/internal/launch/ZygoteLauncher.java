@@ -149,8 +149,9 @@ final class ZygoteLauncher implements Launcher {
             // Choosing the cgroup driver removes what dead JVMs left, also for a JVM that sets no limits.
             try {
                 Cgroups.driver();
-            } catch (SandboxException e) {
-                log.debug("no cgroup driver on this host: {}", e.getMessage());
+            } catch (SandboxException | RuntimeException e) {
+                // No cgroups here, or the JVM is already exiting (no shutdown hook can be added then).
+                log.debug("cgroup driver not chosen early: {}", e.toString());
             }
         }, "crabcan-zygote-start");
         t.setDaemon(true);
