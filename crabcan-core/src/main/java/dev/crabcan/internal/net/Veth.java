@@ -58,6 +58,7 @@ final class Veth implements NetworkSetup {
     private static FileChannel lockFile;
     private static int active;
     private static boolean hostPrepared;
+    private static final java.util.Set<Veth> LIVE = new java.util.HashSet<>();
 
     private final Path ip;
     private final Path nft;
@@ -105,7 +106,9 @@ final class Veth implements NetworkSetup {
                             NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1),
                                     resolvConf, List.of());
                             active++;
-                            return new Veth(ip, nft, network, net, lock, reserved, plan);
+                            Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
+                            LIVE.add(v);
+                            return v;
                         }
                     }
                     return null;
@@ -205,8 +208,9 @@ final class Veth implements NetworkSetup {
                 try (FileLock table = lockFile().lock(0, 1, false)) {
                     setMarker(0);
                     allocation.release();
+                    LIVE.remove(this);
                     if (--active == 0) {
-                        removeTableIfUnused();
+                        removeTableIfUnused(nft);
                     }
                 }
                 return null;
@@ -341,6 +345,7 @@ final class Veth implements NetworkSetup {
                 writeSysctl(IP_FORWARD, "1");
             }
             hostPrepared = true;
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> atExit(nft), "crabcan-net-cleanup"));
         }
         FileLock everyone = tryLock(1);
         if (everyone == null) {
@@ -356,8 +361,36 @@ final class Veth implements NetworkSetup {
         }
     }
 
+    /**
+     * The JVM exits with sandboxes running (their helpers kill them once its sockets close): their
+     * addresses are let go and the table removed if no other JVM uses it. A JVM killed with -9
+     * leaves the table to the next one's first and last private sandbox.
+     */
+    private static void atExit(Path nft) {
+        java.util.concurrent.Future<?> done = LOCK_THREAD.submit(() -> {
+            try (FileLock table = lockFile().lock(0, 1, false)) {
+                for (Veth v : LIVE) {
+                    synchronized (v) {
+                        v.released = true;
+                    }
+                    v.allocation.release();
+                }
+                LIVE.clear();
+                active = 0;
+                removeTableIfUnused(nft);
+            }
+            return null;
+        });
+        try {
+            done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException | java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException e) {
+            log.debug("network cleanup at exit: {}", e.toString());
+        }
+    }
+
     /** Under the table lock, as this JVM's last private sandbox ends. */
-    private void removeTableIfUnused() throws IOException {
+    private static void removeTableIfUnused(Path nft) throws IOException {
         FileLock everyone = tryLock(1);
         if (everyone != null) {
             try {
