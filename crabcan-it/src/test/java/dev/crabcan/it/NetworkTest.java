@@ -31,6 +31,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Network modes against the real kernel, nftables and pasta. Traffic goes only to the host's
@@ -147,14 +149,16 @@ class NetworkTest {
         assertThat(r.stdoutText().lines().filter(l -> !l.startsWith("#")).toList()).isEqualTo(host);
     }
 
-    @Test
-    void aWebServerInsideIsReachableThroughAPublishedPort(@TempDir Path www) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"127.0.0.1", "0.0.0.0"})
+    void aWebServerInsideIsReachableThroughAPublishedPort(String hostAddress, @TempDir Path www) throws Exception {
         Files.writeString(www.resolve("index.html"), "hello from the sandbox\n");
         www.toFile().setReadable(true, false);
         www.toFile().setExecutable(true, false);
         www.resolve("index.html").toFile().setReadable(true, false);
         int port = freePort();
-        SandboxProcess p = Sandbox.builder().network(Network.privateNetwork().publish(port, 8000))
+        // Fetched on the loopback either way: every host address includes it.
+        SandboxProcess p = Sandbox.builder().network(Network.privateNetwork().publish(hostAddress, port, 8000))
                 .bind(www, "/www", true).workingDirectory("/www")
                 .command("/usr/bin/python3", "-m", "http.server", "8000").build().start();
         try {
