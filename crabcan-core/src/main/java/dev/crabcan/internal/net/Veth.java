@@ -67,7 +67,7 @@ final class Veth implements NetworkSetup {
     private final int net;
     private final List<ServerSocketChannel> reserved;
     private final NetPlan plan;
-    private FileLock allocation;
+    private final FileLock allocation;
     private boolean attached;
     private boolean released;
 
@@ -190,15 +190,17 @@ final class Veth implements NetworkSetup {
 
     @Override
     public void release() {
+        boolean wasAttached;
         synchronized (this) {
             if (released) {
                 return;
             }
             released = true;
+            wasAttached = attached;
         }
         reserved.forEach(Veth::closeQuietly);
         try {
-            if (attached) {
+            if (wasAttached) {
                 awaitGone();
             }
             if (!network.ports().isEmpty()) {
