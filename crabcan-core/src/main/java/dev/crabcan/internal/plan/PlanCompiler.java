@@ -14,6 +14,7 @@ import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
 import dev.crabcan.internal.net.Ipv4;
 import dev.crabcan.internal.seccomp.BpfCompiler;
+import dev.crabcan.internal.seccomp.DefaultFilter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,8 +47,8 @@ public final class PlanCompiler {
 
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
 
-    /** Nearly every sandbox uses the default filter: compile it once. */
-    private static final byte[] DEFAULT_FILTER = BpfCompiler.compile(SeccompPolicy.defaultPolicy());
+    /** Nearly every sandbox uses the default filter: compiled by the build. */
+    private static final byte[] DEFAULT_FILTER = DefaultFilter.load();
 
     private PlanCompiler() {}
 
