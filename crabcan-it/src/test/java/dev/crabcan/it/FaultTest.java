@@ -90,6 +90,32 @@ class FaultTest {
     }
 
     @Test
+    void startInterruptedDuringSetupKillsTheSandboxAndTheNextStartWorks() throws Exception {
+        assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
+        ProcessHandle zygote = ProcessHandle.current().children()
+                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
+                .findFirst().orElseThrow();
+        Path children = Path.of("/proc/" + zygote.pid() + "/task/" + zygote.pid() + "/children");
+        Sandbox sandbox = Sandbox.builder().command("/bin/sleep", "4711").build();
+        for (int i = 0; i < 5; i++) {
+            Thread.currentThread().interrupt(); // the start meets it at its first wait
+            try {
+                assertThatThrownBy(sandbox::start).isInstanceOf(SandboxException.class).hasMessageContaining("interrupted");
+                assertThat(Thread.currentThread().isInterrupted()).as("the interrupt is kept for the caller").isTrue();
+            } finally {
+                Thread.interrupted();
+            }
+        }
+        assertThat(zygote.isAlive()).as("the zygote survives interrupted starts").isTrue();
+        assertThat(awaitLeftovers(children, 1000)).as("sandbox helpers left by interrupted starts").isEmpty();
+        SandboxProcess p = sandbox.start();
+        p.destroy();
+        p.destroy();
+        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(9));
+        p.destroy();
+    }
+
+    @Test
     void zygoteKilledBetweenRunsIsReplaced() throws Exception {
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
         ProcessHandle zygote = ProcessHandle.current().children()

@@ -57,6 +57,11 @@ final class ZygoteLauncher implements Launcher {
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
             Stdio stderr) throws SandboxException {
+        // An interrupt would close the zygote's channel in the middle of the request (channels are
+        // interruptible) and cost every thread a new zygote: refuse before touching it.
+        if (Thread.currentThread().isInterrupted()) {
+            throw new SandboxException("interrupted before the sandbox was started; nothing was started");
+        }
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
         int token = tokens.incrementAndGet();
         CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
