@@ -8,7 +8,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** What the integration tests share: the host's facts, test binaries, process lookups. */
@@ -96,14 +98,51 @@ final class Env {
         return pids;
     }
 
-    /** Waits up to the timeout for the sandbox to be gone, init included; returns what remains. */
-    static List<Long> awaitGone(long initPid, String pidNamespace, long timeoutMs) throws InterruptedException {
-        List<Long> left = awaitEmpty(pidNamespace, timeoutMs);
-        if (ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false) && !isZombie(initPid)) {
-            left = new ArrayList<>(left);
-            left.add(initPid);
+    /**
+     * A sandbox's processes (init and everything in its pid namespace), each with its start time:
+     * pids and namespace inodes are both reused by the kernel, so what must be gone later is
+     * named by pid and start time together, not found again by namespace.
+     */
+    static Map<Long, Long> sandboxProcesses(long initPid) throws IOException {
+        Map<Long, Long> processes = new HashMap<>();
+        processes.put(initPid, startTime(initPid));
+        for (long pid : processesIn(sandboxPidNamespace(initPid))) {
+            processes.put(pid, startTime(pid));
+        }
+        return processes;
+    }
+
+    /** Waits up to the timeout for those processes to be gone; describes the ones that remain. */
+    static List<String> awaitGone(Map<Long, Long> processes, long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        List<String> left = survivors(processes);
+        while (!left.isEmpty() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
+            left = survivors(processes);
         }
         return left;
+    }
+
+    private static List<String> survivors(Map<Long, Long> processes) {
+        List<String> left = new ArrayList<>();
+        processes.forEach((pid, start) -> {
+            try {
+                String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+                String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                if (Long.parseLong(fields[19]) == start && !fields[0].equals("Z")) {
+                    left.add(stat.substring(0, stat.lastIndexOf(')') + 1) + " state " + fields[0] + " wchan "
+                            + Files.readString(Path.of("/proc/" + pid + "/wchan")));
+                }
+            } catch (IOException e) {
+                // Gone.
+            }
+        });
+        return left;
+    }
+
+    private static long startTime(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19]);
     }
 
     /** A process that has exited but not been reaped yet: dead, whatever ProcessHandle says. */

@@ -29,20 +29,21 @@ class LifecycleTest {
         assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
         String ns = Env.sandboxPidNamespace(p.pid());
         assertThat(Env.processesIn(ns)).as("sh and three sleeps (init is not readable rootless)").hasSizeGreaterThanOrEqualTo(4);
+        var sandbox = Env.sandboxProcesses(p.pid());
         p.destroy();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitStatus()).isEqualTo(ExitStatus.signaled(9));
-        assertThat(Env.awaitGone(p.pid(), ns, 1000)).isEmpty();
+        assertThat(Env.awaitGone(sandbox, 1000)).isEmpty();
     }
 
     @Test
     void daemonsDieWhenTheCommandExits() throws Exception {
         SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", DAEMONS + "read go; exit 4").build().start();
         assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
-        String ns = Env.sandboxPidNamespace(p.pid());
+        var sandbox = Env.sandboxProcesses(p.pid());
         p.getOutputStream().close();
         assertThat(p.waitForStatus()).isEqualTo(ExitStatus.exited(4));
-        assertThat(Env.awaitGone(p.pid(), ns, 1000)).isEmpty();
+        assertThat(Env.awaitGone(sandbox, 1000)).isEmpty();
         assertThat(p.getInputStream().read()).as("stdout reaches EOF: no daemon holds it").isEqualTo(-1);
     }
 
@@ -70,10 +71,11 @@ class LifecycleTest {
             long init = Long.parseLong(line.split(" ")[0]);
             String ns = Env.sandboxPidNamespace(init);
             assertThat(Env.processesIn(ns)).as("sh and three sleeps (init is not readable rootless)").hasSizeGreaterThanOrEqualTo(4);
+            var sandbox = Env.sandboxProcesses(init);
 
             jvm.destroyForcibly(); // SIGKILL: no shutdown hook runs
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(init, ns, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
+            assertThat(Env.awaitGone(sandbox, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
         } finally {
             jvm.destroyForcibly();
         }
@@ -94,8 +96,8 @@ class LifecycleTest {
         try {
             long deadInit = initOf(dead);
             long liveInit = initOf(live);
-            String deadNs = Env.sandboxPidNamespace(deadInit);
-            String liveNs = Env.sandboxPidNamespace(liveInit);
+            var deadSandbox = Env.sandboxProcesses(deadInit);
+            var liveSandbox = Env.sandboxProcesses(liveInit);
             Path deadRun = cache.resolve("run").resolve(Long.toString(dead.pid()));
             Path liveRun = cache.resolve("run").resolve(Long.toString(live.pid()));
             assertThat(deadRun).isDirectory();
@@ -107,7 +109,7 @@ class LifecycleTest {
 
             dead.destroyForcibly();
             assertThat(dead.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(deadInit, deadNs, 1000)).as("the dead JVM's sandbox 1 s after it died").isEmpty();
+            assertThat(Env.awaitGone(deadSandbox, 1000)).as("the dead JVM's sandbox 1 s after it died").isEmpty();
             assertThat(deadRun).as("left behind by kill -9").isDirectory();
             if (Env.isRoot()) {
                 assertThat(jvmCgroups(dead.pid())).as("left behind by kill -9").isNotEmpty();
@@ -125,12 +127,11 @@ class LifecycleTest {
             if (Env.isRoot()) {
                 assertThat(jvmCgroups(live.pid())).as("the live JVM's cgroups").isNotEmpty();
             }
-            assertThat(Env.processesIn(liveNs)).as("the live JVM's sandbox still runs").isNotEmpty();
-            assertThat(ProcessHandle.of(liveInit).map(ProcessHandle::isAlive)).contains(true);
+            assertThat(Env.awaitGone(liveSandbox, 0)).as("the live JVM's sandbox still runs").hasSameSizeAs(liveSandbox.keySet());
 
             live.destroy(); // SIGTERM: its shutdown hooks remove what it made
             assertThat(live.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(liveInit, liveNs, 1000)).isEmpty();
+            assertThat(Env.awaitGone(liveSandbox, 1000)).isEmpty();
             assertThat(liveRun).doesNotExist();
             assertThat(jvmCgroups(live.pid())).isEmpty();
         } finally {
@@ -181,10 +182,10 @@ class LifecycleTest {
     void sandboxDiesWithItsHelper() throws Exception {
         SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", DAEMONS + "wait").build().start();
         assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
-        String ns = Env.sandboxPidNamespace(p.pid());
+        var sandbox = Env.sandboxProcesses(p.pid());
         ProcessHandle helper = ProcessHandle.of(p.pid()).flatMap(ProcessHandle::parent).orElseThrow();
         assertThat(helper.destroyForcibly()).isTrue();
-        assertThat(Env.awaitGone(p.pid(), ns, 1000)).as("the sandbox 1 s after its helper was killed").isEmpty();
+        assertThat(Env.awaitGone(sandbox, 1000)).as("the sandbox 1 s after its helper was killed").isEmpty();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("the handle does not hang").isTrue();
         assertThatThrownBy(p::result).isInstanceOf(dev.crabcan.SandboxException.class)
                 .hasMessageContaining("exited without reporting how the sandbox ended");

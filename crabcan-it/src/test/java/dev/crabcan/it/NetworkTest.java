@@ -256,10 +256,10 @@ class NetworkTest {
             String line = new BufferedReader(new InputStreamReader(jvm.getInputStream())).readLine();
             assertThat(line).as("the holder JVM's report").endsWith(" started");
             long init = Long.parseLong(line.split(" ")[0]);
-            String ns = Env.sandboxPidNamespace(init);
+            var sandbox = Env.sandboxProcesses(init);
             jvm.destroyForcibly(); // SIGKILL: no shutdown hook runs
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(init, ns, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
+            assertThat(Env.awaitGone(sandbox, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
             while (!networkGone(port) && System.nanoTime() < deadline) {
                 Thread.sleep(20);
