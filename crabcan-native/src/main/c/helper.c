@@ -1177,7 +1177,13 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     int exec_pipe[2];
     if (pipe2(exec_pipe, O_CLOEXEC) < 0)
         fail("pipe", errno, "exec status pipe");
-    pid_t cmd = fork();
+    /*
+     * The command borrows our memory until its execve (vfork), which spares copying an address
+     * space only to throw it away. Until then it writes nothing but its stack and its own fds,
+     * and we have no signal handlers that could run on that stack. A detached command waits for
+     * its release before execve while we go on, so it needs a copy of its own.
+     */
+    pid_t cmd = plan.release_fifo ? fork() : vfork();
     if (cmd < 0)
         fail("fork", errno, "start the command");
     if (cmd == 0)
