@@ -60,16 +60,21 @@ public final class SeccompPolicy {
     private static final long LOW_32_BITS = 0xffffffffL;
 
     private static final SeccompPolicy NONE = new SeccompPolicy(true, SeccompAction.allow(), List.of());
-    private static final SeccompPolicy DEFAULT = buildDefaultPolicy();
+    /** Its rules are made on first use: most sandboxes never need them, the build compiled its program. */
+    private static final SeccompPolicy DEFAULT = new SeccompPolicy(false, SeccompAction.allow(), null);
+
+    private static final class DefaultRules {
+        static final List<Rule> RULES = buildDefaultPolicy().rules;
+    }
 
     private final boolean none;
     private final SeccompAction defaultAction;
-    private final List<Rule> rules;
+    private final List<Rule> rules; // null only in DEFAULT: see rules()
 
     private SeccompPolicy(boolean none, SeccompAction defaultAction, List<Rule> rules) {
         this.none = none;
         this.defaultAction = defaultAction;
-        this.rules = List.copyOf(rules);
+        this.rules = rules == null ? null : List.copyOf(rules);
     }
 
     /**
@@ -162,7 +167,7 @@ public final class SeccompPolicy {
      * filter has.
      */
     public Builder toBuilder() {
-        return new Builder(defaultAction, rules);
+        return new Builder(defaultAction, rules());
     }
 
     /** The action for calls no rule matches. */
@@ -172,7 +177,7 @@ public final class SeccompPolicy {
 
     /** The rules, in the order they are checked. */
     public List<Rule> rules() {
-        return rules;
+        return rules != null ? rules : DefaultRules.RULES;
     }
 
     /** Whether this is {@link #none()}: no filter is installed. */
@@ -186,18 +191,19 @@ public final class SeccompPolicy {
             return false;
         }
         SeccompPolicy that = (SeccompPolicy) other;
-        return none == that.none && defaultAction.equals(that.defaultAction) && rules.equals(that.rules);
+        return this == that
+                || none == that.none && defaultAction.equals(that.defaultAction) && rules().equals(that.rules());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(none, defaultAction, rules);
+        return Objects.hash(none, defaultAction, rules());
     }
 
     @Override
     public String toString() {
         return none ? "SeccompPolicy[none]"
-                : "SeccompPolicy[default=" + defaultAction + ", " + rules.size() + " rules]";
+                : "SeccompPolicy[default=" + defaultAction + ", " + rules().size() + " rules]";
     }
 
     /** Collects rules for a {@link SeccompPolicy}. */
@@ -239,7 +245,7 @@ public final class SeccompPolicy {
     public SeccompPolicy withSetidRulesFirst() {
         Builder b = builder(none ? SeccompAction.allow() : defaultAction);
         addSetidRules(b);
-        for (Rule r : rules) {
+        for (Rule r : rules()) {
             b.rule(r.syscall(), r.action(), r.conditions().toArray(new ArgCondition[0]));
         }
         return b.build();
