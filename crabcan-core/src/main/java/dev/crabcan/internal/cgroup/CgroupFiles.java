@@ -40,7 +40,11 @@ final class CgroupFiles {
 
     /** A value from a flat-keyed file such as "usage_usec 123". */
     static long keyed(Path file, String key, long fallback) {
-        String s = readOrNull(file);
+        return keyed(readOrNull(file), key, fallback);
+    }
+
+    /** A value from the content of a flat-keyed file (null: no file). */
+    static long keyed(String s, String key, long fallback) {
         if (s != null) {
             for (String line : s.split("\n")) {
                 String[] kv = line.trim().split("\\s+");
@@ -53,11 +57,19 @@ final class CgroupFiles {
     }
 
     /**
-     * Kills what is left in the cgroup and removes the directory. The sandbox's PID namespace is
-     * normally gone already; the kill only matters after a helper crash.
+     * Removes the cgroup, killing what is left in it. The sandbox's PID namespace is normally gone
+     * already, so the first rmdir succeeds; the kill only matters after a helper crash.
      */
     static void killAndRemove(Path dir) {
-        for (int attempt = 0; attempt < 50 && Files.isDirectory(dir); attempt++) {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            try {
+                Files.delete(dir);
+                return;
+            } catch (NoSuchFileException e) {
+                return;
+            } catch (IOException e) {
+                // EBUSY: processes are still in it.
+            }
             String procs = readOrNull(dir.resolve("cgroup.procs"));
             if (procs != null && !procs.isEmpty()) {
                 if (Files.exists(dir.resolve("cgroup.kill"))) {
@@ -72,18 +84,10 @@ final class CgroupFiles {
                 }
             }
             try {
-                Files.delete(dir);
-                return;
-            } catch (NoSuchFileException e) {
-                return;
-            } catch (IOException e) {
-                // EBUSY while the last processes exit.
-                try {
-                    Thread.sleep(attempt < 10 ? 1 : 10);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    break;
-                }
+                Thread.sleep(attempt < 10 ? 1 : 10); // while the last processes exit
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                break;
             }
         }
         if (Files.isDirectory(dir)) {

@@ -49,8 +49,7 @@ final class CgroupV1 extends JvmCgroupTree {
         V1Cgroup cgroup = track(new V1Cgroup(dirs));
         try {
             for (Path dir : dirs.values()) {
-                mkdir(dir.getParent());
-                mkdir(dir);
+                mkdirSandbox(dir);
             }
             Path memory = dirs.get("memory");
             if (limits.memoryBytes().isPresent()) {
@@ -128,7 +127,7 @@ final class CgroupV1 extends JvmCgroupTree {
 
         @Override
         public Usage usage() {
-            Path acct = dirs.get("cpuacct").resolve("cpuacct.stat");
+            String acct = CgroupFiles.readOrNull(dirs.get("cpuacct").resolve("cpuacct.stat"));
             Path memory = dirs.get("memory");
             return new Usage(cpuNanos(), CgroupFiles.keyed(acct, "user", 0) * NANOS_PER_TICK,
                     CgroupFiles.keyed(acct, "system", 0) * NANOS_PER_TICK,

@@ -133,7 +133,7 @@ final class CgroupV2 extends JvmCgroupTree {
 
         @Override
         public Usage usage() {
-            Path stat = dir.resolve("cpu.stat");
+            String stat = CgroupFiles.readOrNull(dir.resolve("cpu.stat"));
             return new Usage(cpuNanos(), CgroupFiles.keyed(stat, "user_usec", 0) * 1000,
                     CgroupFiles.keyed(stat, "system_usec", 0) * 1000,
                     Files.exists(dir.resolve("memory.peak")) ? CgroupFiles.readLong(dir.resolve("memory.peak"), -1) : -1,

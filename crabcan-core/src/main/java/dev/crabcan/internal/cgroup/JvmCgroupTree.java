@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -48,10 +49,30 @@ abstract class JvmCgroupTree implements CgroupDriver {
 
     /** mkdir that tolerates an existing directory and names the fix when it may not. */
     static void mkdir(Path dir) throws SandboxException {
+        if (!mkdirInExisting(dir)) {
+            throw new SandboxException("cannot create the cgroup " + dir + ": " + dir.getParent() + " does not exist");
+        }
+    }
+
+    /**
+     * A sandbox's cgroup, and this JVM's directory above it when that is missing: the first
+     * sandbox below this parent does not pay for the check each one after it would.
+     */
+    static void mkdirSandbox(Path dir) throws SandboxException {
+        if (!mkdirInExisting(dir)) {
+            mkdir(dir.getParent());
+            mkdir(dir);
+        }
+    }
+
+    /** mkdir; false when the parent directory does not exist. */
+    private static boolean mkdirInExisting(Path dir) throws SandboxException {
         try {
             Files.createDirectory(dir);
         } catch (FileAlreadyExistsException e) {
             // Ours from an earlier sandbox of this JVM.
+        } catch (NoSuchFileException e) {
+            return false;
         } catch (AccessDeniedException e) {
             throw new SandboxException("cannot create the cgroup " + dir + ": permission denied for uid "
                     + dev.crabcan.internal.host.HostInfo.get().euid() + "; limits need a cgroup this user may write: "
@@ -60,6 +81,7 @@ abstract class JvmCgroupTree implements CgroupDriver {
         } catch (IOException e) {
             throw new SandboxException("cannot create the cgroup " + dir + ": " + e, e);
         }
+        return true;
     }
 
     static void write(Path file, String value) throws SandboxException {
