@@ -112,37 +112,58 @@ class BenchmarkTest {
         });
     }
 
+    /**
+     * Runs per second with 1, 2 and 8 callers, for Sandbox.run and, as the floor, ProcessBuilder:
+     * how far process creation itself scales on this host bounds how far a sandbox can. The
+     * cases take turns in rounds; each figure is the median of its rounds.
+     */
     private void throughput() throws Exception {
         Sandbox s = Sandbox.builder().command("/bin/true")
                 .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
+        List<Case> kinds = List.of(() -> assertThat(s.run().status().code()).isZero(),
+                () -> waitOk(new ProcessBuilder("/bin/true").redirectInput(new File("/dev/null"))
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
+        int[] callers = {1, 2, 8};
         int runs = Math.max(8, N);
-        double single = 0;
-        for (int callers : new int[] {1, 2, 8}) {
-            ExecutorService pool = Executors.newFixedThreadPool(callers);
-            try {
-                long t0 = System.nanoTime();
-                List<Future<?>> done = new ArrayList<>();
-                for (int c = 0; c < callers; c++) {
-                    done.add(pool.submit(() -> {
-                        for (int i = 0; i < runs; i++) {
-                            assertThat(s.run().status().code()).isZero();
-                        }
-                        return null;
-                    }));
+        int rounds = 3;
+        long[][][] rates = new long[kinds.size()][callers.length][rounds];
+        for (int r = 0; r < rounds; r++) {
+            for (int k = 0; k < kinds.size(); k++) {
+                for (int c = 0; c < callers.length; c++) {
+                    rates[k][c][r] = Math.round(rate(kinds.get(k), callers[c], runs));
                 }
-                for (Future<?> f : done) {
-                    f.get();
-                }
-                double perSecond = callers * runs / ((System.nanoTime() - t0) / 1e9);
-                if (callers == 1) {
-                    single = perSecond;
-                }
-                rows.add(String.format("| 5 | throughput, %d concurrent caller%s | %.0f runs/s | | %s |", callers,
-                        callers == 1 ? "" : "s", perSecond, callers == 1 ? "" : String.format("%.2f x 1 caller",
-                        perSecond / single)));
-            } finally {
-                pool.shutdownNow();
             }
+        }
+        for (int c = 0; c < callers.length; c++) {
+            double sandbox = median(rates[0][c]);
+            double pb = median(rates[1][c]);
+            rows.add(String.format("| 5 | throughput, %d concurrent caller%s: Sandbox.run / ProcessBuilder /bin/true"
+                    + " | %.0f / %.0f runs/s | | %s |", callers[c], callers[c] == 1 ? "" : "s", sandbox, pb,
+                    c == 0 ? "" : String.format("%.2f x / %.2f x 1 caller", sandbox / median(rates[0][0]),
+                            pb / median(rates[1][0]))));
+        }
+    }
+
+    private static double rate(Case kind, int callers, int runs) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(callers);
+        try {
+            long t0 = System.nanoTime();
+            List<Future<?>> done = new ArrayList<>();
+            for (int c = 0; c < callers; c++) {
+                done.add(pool.submit(() -> {
+                    for (int i = 0; i < runs; i++) {
+                        kind.runOnce();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get();
+            }
+            return callers * runs / ((System.nanoTime() - t0) / 1e9);
+        } finally {
+            pool.shutdownNow();
         }
     }
 
