@@ -671,29 +671,16 @@ static void write_in_root(int rootfd, const struct mount_op *m)
 }
 
 /*
- * The mount point of m, made where missing; -1 when m is optional and its target does not
- * exist. Looked up before the mount is made: closing a detached mount unused costs an expedited
- * RCU grace period (0.1 to 0.5 ms here), and the default /proc masks name several files that
- * kernels often lack.
+ * Moves the detached mount src to its mount point and closes both. target is an optional
+ * mount's, looked up before the mount was made; any other mount point is made only here, once
+ * the mount exists, so that a mount that fails leaves none behind.
  */
-static int mount_target(int rootfd, const struct mount_op *m, const char *step)
+static void attach(int src, int target, int rootfd, const struct mount_op *m, const char *step)
 {
-    int target;
-    if (m->flags & MF_OPTIONAL) {
-        target = open_in_root(rootfd, m->dst, O_PATH);
-        if (target < 0 && errno == ENOENT)
-            return -1;
-    } else {
+    if (target < 0)
         target = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
-    }
     if (target < 0)
         fail(step, errno, "mount point %s", m->dst);
-    return target;
-}
-
-/* Moves the detached mount src onto target; closes both. */
-static void attach(int src, int target, const struct mount_op *m, const char *step)
-{
     if (move_mount(src, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         fail(step, errno, "attach %s", m->dst);
     close(target);
@@ -709,64 +696,62 @@ static uint64_t mount_attrs(uint32_t flags)
 static void do_mount(int rootfd, struct mount_op *m)
 {
     uint64_t attrs = mount_attrs(m->flags);
+    /*
+     * An optional mount whose target is missing is skipped before it is made: closing a detached
+     * mount unused costs an expedited RCU grace period (0.1 to 0.5 ms here), and the default
+     * /proc masks name several files that kernels often lack.
+     */
+    int target = -1;
+    if ((m->flags & MF_OPTIONAL) && m->kind != M_WRITE && m->kind != M_SYMLINK) {
+        target = open_in_root(rootfd, m->dst, O_PATH);
+        if (target < 0 && errno == ENOENT) {
+            if (m->fd >= 0)
+                close(m->fd);
+            return;
+        }
+        if (target < 0)
+            fail("mount point", errno, "%s", m->dst);
+    }
     switch (m->kind) {
     case M_BIND: {
         logd("Binding %s at %s (%s)", m->src, m->dst, (m->flags & MF_RDONLY) ? "read-only" : "read-write");
-        /* The source first: a bind whose source fails leaves no mount point behind. */
         int src = m->fd >= 0 ? m->fd : clone_tree(m->src);
         if (src < 0)
             fail("bind", errno, "%s -> %s", m->src, m->dst);
-        int target = mount_target(rootfd, m, "bind");
-        if (target < 0) {
-            close(src);
-            return;
-        }
         set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
-        attach(src, target, m, "bind");
+        attach(src, target, rootfd, m, "bind");
         return;
     }
     case M_INNER_BIND: {
         logd("Binding %s at %s inside the new root (%s)", m->src, m->dst,
              (m->flags & MF_RDONLY) ? "read-only" : "read-write");
         int path = open_in_root(rootfd, m->src, O_PATH);
-        if (path < 0 && errno == ENOENT && (m->flags & MF_OPTIONAL))
-            return;
-        if (path < 0)
-            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
-        int target = mount_target(rootfd, m, "bind");
-        if (target < 0) {
-            close(path);
+        if (path < 0 && errno == ENOENT && (m->flags & MF_OPTIONAL)) {
+            close(target);
             return;
         }
+        if (path < 0)
+            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
         int src = open_tree(path, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         if (src < 0)
             fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
         close(path);
         set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
-        attach(src, target, m, "bind");
+        attach(src, target, rootfd, m, "bind");
         return;
     }
-    case M_TMPFS: {
+    case M_TMPFS:
         logd("Mounting tmpfs at %s", m->dst);
-        int target = mount_target(rootfd, m, "tmpfs");
-        if (target >= 0)
-            attach(new_fs("tmpfs", m, attrs, m->dst), target, m, "tmpfs");
+        attach(new_fs("tmpfs", m, attrs, m->dst), target, rootfd, m, "tmpfs");
         return;
-    }
-    case M_PROC: {
+    case M_PROC:
         logd("Mounting proc at %s", m->dst);
-        int target = mount_target(rootfd, m, "proc");
-        if (target >= 0)
-            attach(new_fs("proc", NULL, attrs, m->dst), target, m, "proc");
+        attach(new_fs("proc", NULL, attrs, m->dst), target, rootfd, m, "proc");
         return;
-    }
-    case M_FS: {
+    case M_FS:
         logd("Mounting %s at %s", m->src, m->dst);
-        int target = mount_target(rootfd, m, "mount");
-        if (target >= 0)
-            attach(new_fs_with_options(m->src, attrs, m->dst), target, m, "mount");
+        attach(new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, "mount");
         return;
-    }
     case M_WRITE:
         write_in_root(rootfd, m);
         return;
