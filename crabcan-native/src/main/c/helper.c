@@ -962,6 +962,20 @@ static enum interp_kind find_interpreter(const char *path, char *out, size_t n)
 }
 
 /* Says why execve failed, in facts the Java side turns into a message. */
+/* A failure in the command's process before execve: init must hear 'F', or it would report EXECUTED. */
+__attribute__((noreturn, format(printf, 4, 5))) static void fail_before_exec(int err, int exec_wr, const char *step,
+                                                                           const char *fmt, ...)
+{
+    char detail[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
+        ;
+    fail(step, err, "%s", detail);
+}
+
 __attribute__((noreturn)) static void exec_failed(int err, const char *path, int exec_wr)
 {
     char interp[PATH_MAX] = "", e1[PATH_MAX * 2], e2[PATH_MAX * 2];
@@ -1028,12 +1042,8 @@ static void await_release(int exec_wr)
     int fd;
     while ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
         ;
-    if (fd < 0 || write(fd, "0", 1) != 1) {
-        int e = errno;
-        while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
-            ;
-        fail("release", e, "open the release FIFO %s", plan.release_fifo);
-    }
+    if (fd < 0 || write(fd, "0", 1) != 1)
+        fail_before_exec(errno, exec_wr, "release", "open the release FIFO %s", plan.release_fifo);
     close(fd);
     close(plan.release_fd);
 }
@@ -1045,21 +1055,17 @@ __attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        fail("signals", errno, "unblock signals");
+        fail_before_exec(errno, exec_wr, "signals", "unblock signals");
     /* The raw call, since libc refuses to touch the real-time signals it reserves for itself. */
     struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); uint64_t mask; } dfl = {SIG_DFL, 0, NULL, 0};
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-    if (plan.cwd && chdir(plan.cwd) < 0) {
-        int e = errno;
-        while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
-            ;
-        fail("chdir", e, "working directory %s", plan.cwd);
-    }
+    if (plan.cwd && chdir(plan.cwd) < 0)
+        fail_before_exec(errno, exec_wr, "chdir", "working directory %s", plan.cwd);
     /* Only 0, 1 and 2 may reach the command, whatever the plan or libc opened. */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        fail("close fds", errno, "close_range");
+        fail_before_exec(errno, exec_wr, "close fds", "close_range");
     if (plan.has_umask)
         umask((mode_t)plan.umask);
     if (plan.release_fifo)
@@ -1069,12 +1075,8 @@ __attribute__((noreturn)) static void run_command(int exec_rd, int exec_wr)
             .len = (unsigned short)(plan.seccomp_len / sizeof(struct sock_filter)),
             .filter = (struct sock_filter *)(uintptr_t)plan.seccomp,
         };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
-            int e = errno;
-            while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
-                ;
-            fail("seccomp", e, "install the filter");
-        }
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+            fail_before_exec(errno, exec_wr, "seccomp", "install the filter");
     }
     exec_command(exec_wr);
 }
