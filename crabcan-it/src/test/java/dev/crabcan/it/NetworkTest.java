@@ -208,7 +208,7 @@ class NetworkTest {
 
     @Test
     void outboundTrafficLeavesWithTheHostsAddressAndNamesResolve() throws Exception {
-        assumeTrue(Env.isRoot(), "the uplink namespace is made with ip netns, as root");
+        assumeTrue(Env.isRoot(), "the uplink namespace and its veth pair need root");
         Uplink up = uplink();
         Network net = Network.privateNetwork().dns(List.of(UPLINK));
         SandboxResult tcp = python(net, connectScript(UPLINK, 7000)).build().run();
@@ -386,31 +386,37 @@ class NetworkTest {
                 "import sys; sys.stdin.read()");
 
         final String hostAddress = "198.18.0.1";
-        private final String name = "ccit-uplink-" + ProcessHandle.current().pid();
         private final String link = "ccitu" + ProcessHandle.current().pid() % 100000;
         private final Process server;
 
+        /*
+         * Not ip netns: its first use mounts /run/netns, which would outlive the test. The server
+         * starts in a namespace of its own and waits until the namespace has its interface.
+         */
         Uplink() throws Exception {
-            run("ip", "netns", "add", name);
-            run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", name);
+            server = new ProcessBuilder("unshare", "--net", "--", "/bin/sh", "-c",
+                    "echo up; read go; exec /usr/bin/python3 -c \"$0\"", SERVER)
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            BufferedReader out = new BufferedReader(new InputStreamReader(server.getInputStream()));
+            assertThat(out.readLine()).isEqualTo("up");
+            String ns = "--net=/proc/" + server.pid() + "/ns/net";
+            run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", Long.toString(server.pid()));
             run("ip", "addr", "add", hostAddress + "/30", "dev", link);
             run("ip", "link", "set", link, "up");
-            run("ip", "-n", name, "addr", "add", UPLINK + "/30", "dev", "eth0");
-            run("ip", "-n", name, "link", "set", "eth0", "up");
-            run("ip", "-n", name, "link", "set", "lo", "up");
-            server = new ProcessBuilder("ip", "netns", "exec", name, "/usr/bin/python3", "-c", SERVER)
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            String ready = new BufferedReader(new InputStreamReader(server.getInputStream())).readLine();
-            assertThat(ready).isEqualTo("ready");
+            run("nsenter", ns, "ip", "addr", "add", UPLINK + "/30", "dev", "eth0");
+            run("nsenter", ns, "ip", "link", "set", "eth0", "up");
+            run("nsenter", ns, "ip", "link", "set", "lo", "up");
+            server.getOutputStream().write("go\n".getBytes());
+            server.getOutputStream().flush();
+            assertThat(out.readLine()).isEqualTo("ready");
         }
 
         @Override
         public void close() throws Exception {
+            run("ip", "link", "del", link); // both ends: the other is the namespace's eth0
             server.getOutputStream().close();
             server.destroyForcibly();
             server.waitFor(10, TimeUnit.SECONDS);
-            run("ip", "link", "del", link);
-            run("ip", "netns", "del", name);
         }
     }
 }
