@@ -961,7 +961,6 @@ static enum interp_kind find_interpreter(const char *path, char *out, size_t n)
     return kind;
 }
 
-/* Says why execve failed, in facts the Java side turns into a message. */
 /* A failure in the command's process before execve: init must hear 'F', or it would report EXECUTED. */
 __attribute__((noreturn, format(printf, 4, 5))) static void fail_before_exec(int err, int exec_wr, const char *step,
                                                                            const char *fmt, ...)
@@ -976,6 +975,7 @@ __attribute__((noreturn, format(printf, 4, 5))) static void fail_before_exec(int
     fail(step, err, "%s", detail);
 }
 
+/* Says why execve failed, in facts the Java side turns into a message. */
 __attribute__((noreturn)) static void exec_failed(int err, const char *path, int exec_wr)
 {
     char interp[PATH_MAX] = "", e1[PATH_MAX * 2], e2[PATH_MAX * 2];
