@@ -92,9 +92,7 @@ class FaultTest {
     @Test
     void startInterruptedDuringSetupKillsTheSandboxAndTheNextStartWorks() throws Exception {
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        ProcessHandle zygote = ProcessHandle.current().children()
-                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
-                .findFirst().orElseThrow();
+        ProcessHandle zygote = zygote();
         Path children = Path.of("/proc/" + zygote.pid() + "/task/" + zygote.pid() + "/children");
         Sandbox sandbox = Sandbox.builder().command("/bin/sleep", "4711").build();
         for (int i = 0; i < 5; i++) {
@@ -118,9 +116,7 @@ class FaultTest {
     @Test
     void zygoteKilledBetweenRunsIsReplaced() throws Exception {
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        ProcessHandle zygote = ProcessHandle.current().children()
-                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
-                .findFirst().orElseThrow();
+        ProcessHandle zygote = zygote();
         zygote.destroyForcibly();
         zygote.onExit().get(5, TimeUnit.SECONDS);
         assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
@@ -140,9 +136,7 @@ class FaultTest {
         Limits limits = Env.isRoot() ? Limits.builder().pids(16).build() : Limits.none();
         Sandbox sandbox = Sandbox.builder().limits(limits).command("/bin/sleep", "4711").build();
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        ProcessHandle zygote = ProcessHandle.current().children()
-                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
-                .findFirst().orElseThrow();
+        ProcessHandle zygote = zygote();
         Path children = Path.of("/proc/" + zygote.pid() + "/task/" + zygote.pid() + "/children");
         long[] setup = new long[5];
         for (int i = 0; i < setup.length; i++) {
@@ -242,5 +236,12 @@ class FaultTest {
                     .isInstanceOf(dev.crabcan.SandboxSpecException.class)
                     .hasMessageContaining("contains Crabcan's cache directory " + cache);
         }
+    }
+
+    /** This JVM's helper zygote: its child running crabcan-helper. */
+    private static ProcessHandle zygote() {
+        return ProcessHandle.current().children()
+                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
+                .findFirst().orElseThrow();
     }
 }

@@ -72,7 +72,7 @@ public final class Session {
     /** Releases a sandbox that reported READY. */
     public void proceed() throws SandboxException {
         try {
-            channel.write(ByteBuffer.wrap(new byte[] {'G'}));
+            write('G');
         } catch (IOException e) {
             throw new SandboxException("the sandbox helper went away while its network was being connected: " + e, e);
         }
@@ -97,16 +97,20 @@ public final class Session {
 
     private void send(char request, String what) {
         try {
-            channel.write(ByteBuffer.wrap(new byte[] {(byte) request}));
+            write(request);
         } catch (IOException e) {
             log.debug("{} not delivered, the helper is already gone: {}", what, e.toString());
         }
     }
 
+    private void write(char request) throws IOException {
+        channel.write(ByteBuffer.wrap(new byte[] {(byte) request}));
+    }
+
     /** Lets a created detached sandbox go: its helper exits and leaves it running on its own. */
     public void detach() throws IOException {
         detached = true;
-        channel.write(ByteBuffer.wrap(new byte[] {'D'}));
+        write('D');
     }
 
     void onLine(String line) {
