@@ -172,6 +172,9 @@ public final class Sandbox {
      * The capabilities the command keeps when it runs as uid 0 inside (default
      * {@link Capability#DEFAULT_KEPT}); all others are dropped from every set, the bounding set
      * included. A non-zero uid holds none. They apply inside the sandbox's user namespace only.
+     * A root caller's sandbox never holds SETFCAP or FSETID, even when they are listed here: its
+     * read-write binds are idmapped to host root, where a file capability it wrote would give
+     * privilege on the host. On a private network NET_RAW and NET_ADMIN are left out too.
      */
     public Set<Capability> capabilities() {
         return capabilities;

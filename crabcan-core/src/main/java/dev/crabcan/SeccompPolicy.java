@@ -236,19 +236,45 @@ public final class SeccompPolicy {
     }
 
     /**
-     * This policy with the rules that refuse setuid and setgid bits (the chmod family, and open,
-     * openat, creat, mknod and mknodat creating such a file) checked first; on {@link #none()}, a
-     * filter of just those rules. Crabcan installs this for every sandbox of a root caller,
-     * whatever its policy: the files such a sandbox creates in a read-write bind belong to host
-     * root, so a setuid bit there would be a setuid-root file on the host.
+     * This policy with the rules that every sandbox of a root caller gets checked first; on
+     * {@link #none()}, a filter of just those rules. The files such a sandbox creates in a
+     * read-write bind belong to host root (its binds are idmapped), so whatever its policy, it
+     * must not be able to give a file privilege on the host. These rules refuse:
+     * <ul>
+     *   <li>setuid and setgid bits (EPERM): the chmod family, and {@code open}, {@code openat},
+     *       {@code creat}, {@code mknod} and {@code mknodat} creating a file that has them;
+     *   <li>{@code openat2} (ENOSYS), whose mode lies in memory that seccomp cannot read;
+     *   <li>{@code io_uring_setup}, {@code io_uring_enter} and {@code io_uring_register}
+     *       (EPERM): io_uring opens files and sets extended attributes without any system call
+     *       that seccomp could see;
+     *   <li>new user namespaces: {@code unshare} and {@code clone} with CLONE_NEWUSER (EPERM),
+     *       and {@code clone3} (ENOSYS), whose flags seccomp cannot read. A new user namespace
+     *       holds every capability again, SETFCAP included, and the file capabilities it writes
+     *       through an idmapped bind would be host root's.
+     * </ul>
+     * File capabilities themselves are kept out by the capability sets: a root caller's sandbox
+     * never holds SETFCAP or FSETID, whatever it asks for.
      */
-    public SeccompPolicy withSetidRulesFirst() {
+    public SeccompPolicy withRootCallerRulesFirst() {
         Builder b = builder(none ? SeccompAction.allow() : defaultAction);
-        addSetidRules(b);
+        addRootCallerRules(b);
         for (Rule r : rules()) {
             b.rule(r.syscall(), r.action(), r.conditions().toArray(new ArgCondition[0]));
         }
         return b.build();
+    }
+
+    private static void addRootCallerRules(Builder builder) {
+        SeccompAction eperm = SeccompAction.errno(EPERM);
+        addSetidRules(builder);
+        // openat2 takes its mode in memory the filter cannot read; libraries fall back to openat.
+        builder.rule(Syscall.OPENAT2, SeccompAction.errno(ENOSYS));
+        builder.rule(Syscall.IO_URING_SETUP, eperm).rule(Syscall.IO_URING_ENTER, eperm)
+                .rule(Syscall.IO_URING_REGISTER, eperm);
+        // clone3's flags are in memory too; C libraries then fall back to clone, whose flags the rule sees.
+        builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
+                .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
+                .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
     }
 
     /** EPERM for setting S_ISUID or S_ISGID, and for creating a file that has them. */
@@ -274,17 +300,10 @@ public final class SeccompPolicy {
         SeccompAction eperm = SeccompAction.errno(EPERM);
         Builder builder = builder(SeccompAction.allow());
 
-        addSetidRules(builder);
-
-        builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
-                .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
-                .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
+        addRootCallerRules(builder);
 
         builder.rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCSTI))
                 .rule(Syscall.IOCTL, eperm, arg(1).maskedEq(LOW_32_BITS, TIOCLINUX));
-
-        // openat2 takes its mode in memory the filter cannot read; libraries fall back to openat.
-        builder.rule(Syscall.OPENAT2, SeccompAction.errno(ENOSYS));
 
         for (long persona : new long[] {0x0, 0x8, 0x20000, 0x20008, 0xffffffffL}) {
             builder.rule(Syscall.PERSONALITY, SeccompAction.allow(), arg(0).maskedEq(LOW_32_BITS, persona));
@@ -295,7 +314,6 @@ public final class SeccompPolicy {
                 Syscall.KEYCTL, Syscall.ADD_KEY, Syscall.REQUEST_KEY,
                 Syscall.MBIND, Syscall.MIGRATE_PAGES, Syscall.MOVE_PAGES, Syscall.SET_MEMPOLICY,
                 Syscall.USERFAULTFD, Syscall.PERF_EVENT_OPEN,
-                Syscall.IO_URING_SETUP, Syscall.IO_URING_ENTER, Syscall.IO_URING_REGISTER,
                 Syscall.PTRACE,
                 Syscall.KEXEC_LOAD, Syscall.KEXEC_FILE_LOAD,
                 Syscall.INIT_MODULE, Syscall.FINIT_MODULE, Syscall.DELETE_MODULE,

@@ -45,6 +45,14 @@ public final class PlanCompiler {
     public static final java.util.Set<Capability> PRIVATE_NETWORK_DENIED = java.util.Set.of(Capability.NET_RAW,
             Capability.NET_ADMIN);
 
+    /**
+     * Never held by a root caller's sandbox, whatever it asks for: its read-write binds are
+     * idmapped to host root, so file capabilities it wrote there (SETFCAP) would be effective on
+     * the host, and FSETID would let it keep or set a setgid bit that the kernel strips otherwise.
+     */
+    public static final java.util.Set<Capability> ROOT_CALLER_DENIED = java.util.Set.of(Capability.SETFCAP,
+            Capability.FSETID);
+
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
 
     /** Nearly every sandbox uses the default filter: compiled by the build. */
@@ -223,7 +231,9 @@ public final class PlanCompiler {
         for (Capability c : s.capabilities()) {
             // On a private network raw packets would pass the host's rules: pasta turns a forged SYN to
             // 127.0.0.1 into a connection to the host's loopback, and with a veth they spoof addresses.
-            if (s.network().mode() != Network.Mode.PRIVATE || !PRIVATE_NETWORK_DENIED.contains(c)) {
+            boolean denied = s.network().mode() == Network.Mode.PRIVATE && PRIVATE_NETWORK_DENIED.contains(c)
+                    || host.isRoot() && ROOT_CALLER_DENIED.contains(c);
+            if (!denied) {
                 kept |= 1L << c.number();
             }
         }
@@ -234,12 +244,12 @@ public final class PlanCompiler {
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
             filter = DEFAULT_FILTER;
         } else if (host.isRoot()) {
-            // A root caller's files in read-write binds are the sandbox's: never let it make them setuid.
+            // A root caller's files in read-write binds are the sandbox's: never let it give them privilege.
             if (!s.noNewPrivileges() && !s.capabilities().contains(Capability.SYS_ADMIN)) {
                 throw new SandboxSpecException("a root caller's sandbox always gets the seccomp rules against "
                         + "setuid files, which need noNewPrivileges(true)");
             }
-            filter = BpfCompiler.compile(s.seccomp().withSetidRulesFirst());
+            filter = BpfCompiler.compile(s.seccomp().withRootCallerRulesFirst());
         } else {
             filter = BpfCompiler.compile(s.seccomp());
         }

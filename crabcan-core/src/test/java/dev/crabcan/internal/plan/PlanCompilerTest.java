@@ -835,6 +835,19 @@ class PlanCompilerTest {
 
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
+    void aRootCallersSandboxNeverHoldsSetfcapOrFsetid(boolean root) {
+        long asked = mask(Capability.DEFAULT_KEPT) | (1L << Capability.SETFCAP.number())
+                | (1L << Capability.FSETID.number());
+        Plan p = plan(sandbox().addCapabilities(Capability.SETFCAP, Capability.FSETID), root);
+        // Rootless, file capabilities and setgid bits are the caller's own and give nothing.
+        long expected = root ? mask(Capability.DEFAULT_KEPT) : asked;
+        assertThat(p.capBounding()).isEqualTo(expected);
+        assertThat(p.capEffective()).isEqualTo(expected);
+        assertThat(p.capPermitted()).isEqualTo(expected);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
     void noCapabilitiesMeansEmptySets(boolean root) {
         Plan p = plan(sandbox().capabilities(Set.of()), root);
         assertThat(new long[] {p.capBounding(), p.capEffective(), p.capPermitted(), p.capInheritable(),
@@ -856,7 +869,7 @@ class PlanCompilerTest {
     @ValueSource(booleans = {true, false})
     void noFilterMeansOnlyTheSetuidRulesForARootCaller(boolean root) {
         assertThat(plan(sandbox().seccomp(SeccompPolicy.none()), root).seccomp())
-                .isEqualTo(root ? BpfCompiler.compile(SeccompPolicy.none().withSetidRulesFirst()) : null);
+                .isEqualTo(root ? BpfCompiler.compile(SeccompPolicy.none().withRootCallerRulesFirst()) : null);
     }
 
     @ParameterizedTest
@@ -868,7 +881,7 @@ class PlanCompilerTest {
         byte[] emptyFilter = plan(sandbox().seccomp(empty), root).seccomp();
         // A root caller's policy always has the setuid rules in front.
         assertThat(emptyFilter).isNotNull()
-                .isEqualTo(BpfCompiler.compile(root ? empty.withSetidRulesFirst() : empty));
+                .isEqualTo(BpfCompiler.compile(root ? empty.withRootCallerRulesFirst() : empty));
         assertThat(emptyFilter.length % 8).isZero();
     }
 

@@ -614,7 +614,7 @@ class BpfCompilerTest {
         notRefused.removeAll(List.of(Syscall.CLONE3, Syscall.OPENAT2));
         return Stream.of(
                 Arguments.of("default policy", SeccompPolicy.defaultPolicy()),
-                Arguments.of("default policy, setid rules first", SeccompPolicy.defaultPolicy().withSetidRulesFirst()),
+                Arguments.of("default policy, root caller rules first", SeccompPolicy.defaultPolicy().withRootCallerRulesFirst()),
                 Arguments.of("default policy and two more rules", SeccompPolicy.defaultPolicy().toBuilder()
                         .rule(Syscall.PTRACE, SeccompAction.allow())
                         .rule(Syscall.GETPID, SeccompAction.errno(13))
@@ -693,7 +693,7 @@ class BpfCompilerTest {
         policies.add(Arguments.of("small allow list", SeccompPolicy.allowList(SeccompAction.killThread(),
                 Syscall.READ, Syscall.WRITE, Syscall.EXIT_GROUP, Syscall.LISTNS)));
         policies.add(Arguments.of("empty", SeccompPolicy.builder(SeccompAction.log()).build()));
-        policies.add(Arguments.of("setid rules alone", SeccompPolicy.none().withSetidRulesFirst()));
+        policies.add(Arguments.of("root caller rules alone", SeccompPolicy.none().withRootCallerRulesFirst()));
         Random random = new Random(42);
         for (int i = 0; i < 40; i++) {
             policies.add(Arguments.of("random " + i, randomPolicy(random, 1 + random.nextInt(i < 20 ? 12 : 120))));
