@@ -1,5 +1,5 @@
 /*
- * One escape attempt per invocation: escape ATTACK [ARG]. Prints exactly one line:
+ * One escape attempt per invocation: escape ATTACK [ARG [DIR]]. Prints exactly one line:
  *   BLOCKED <errno name or what stopped it>   the attack failed
  *   KILLED <signal>                           the kernel killed the attempt (seccomp: 31)
  *   ESCAPED <what happened>                   the attack worked: the sandbox is broken
@@ -23,8 +23,19 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <linux/openat2.h>
 #include <termios.h>
 #include <unistd.h>
+
+static const char *arg2 = "";
+
+/*
+ * EHWPOISON: what the tests' tagged policy returns instead of EPERM (and ERFKILL instead of
+ * ENOSYS). The kernel never answers these calls so, which tells the filter's refusal from the
+ * kernel's own.
+ */
+#define FILTER_TAG 133
 
 static int verdict(long r, const char *what)
 {
@@ -52,9 +63,25 @@ static int in_child(int (*fn)(const char *), const char *arg)
     return WEXITSTATUS(status);
 }
 
+/* DIR/NAME, where DIR is the attack's second argument (a read-write bind), or /tmp. */
+static const char *target(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", arg2[0] ? arg2 : "/tmp", name);
+    return path;
+}
+
+/* Whether the file at path got a setuid or setgid bit (a call that succeeded but was stripped is blocked). */
+static int has_setid(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
+}
+
 static int a_chmod_setuid(const char *how)
 {
-    const char *f = "/tmp/escape-suid";
+    const char *f = target("escape-suid");
+    unlink(f);
     int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0755);
     if (fd < 0)
         return verdict(-1, "");
@@ -67,22 +94,117 @@ static int a_chmod_setuid(const char *how)
         r = syscall(SYS_fchmodat, AT_FDCWD, f, 02755);
     else
         r = syscall(452 /* fchmodat2 */, AT_FDCWD, f, 04755, 0);
-    struct stat st;
-    stat(f, &st);
-    if (r == 0 && !(st.st_mode & (S_ISUID | S_ISGID)))
+    if (r == 0 && !has_setid(f))
         r = -1, errno = EPERM; /* accepted but stripped: still blocked */
     return verdict(r, "setuid/setgid bit set");
 }
 
-static int a_create_setuid(const char *unused)
+/* Creates a file with the setuid bit in one system call, chosen by how. */
+static int a_create_setuid(const char *how)
 {
-    (void)unused;
-    unlink("/tmp/escape-suid2");
-    long r = syscall(SYS_openat, AT_FDCWD, "/tmp/escape-suid2", O_WRONLY | O_CREAT, 04755);
-    struct stat st;
-    if (r >= 0 && stat("/tmp/escape-suid2", &st) == 0 && !(st.st_mode & S_ISUID))
+    const char *f = target("escape-suid2");
+    unlink(f);
+    long r;
+    if (strcmp(how, "open") == 0)
+        r = syscall(SYS_open, f, O_WRONLY | O_CREAT, 04755);
+    else if (strcmp(how, "creat") == 0)
+        r = syscall(SYS_creat, f, 04755);
+    else if (strcmp(how, "mknod") == 0)
+        r = syscall(SYS_mknod, f, S_IFREG | 04755, 0);
+    else if (strcmp(how, "mknodat") == 0)
+        r = syscall(SYS_mknodat, AT_FDCWD, f, S_IFREG | 02755, 0);
+    else if (strcmp(how, "openat2") == 0) {
+        struct open_how oh = {.flags = O_WRONLY | O_CREAT, .mode = 04755};
+        r = syscall(SYS_openat2, AT_FDCWD, f, &oh, sizeof oh);
+    } else if (strcmp(how, "tmpfile") == 0) {
+        /* An unnamed file made setuid at birth, then given a name. */
+        r = syscall(SYS_openat, AT_FDCWD, arg2[0] ? arg2 : "/tmp", O_TMPFILE | O_WRONLY, 04755);
+        if (r >= 0) {
+            char fdpath[64];
+            snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%ld", r);
+            if (linkat(AT_FDCWD, fdpath, AT_FDCWD, f, AT_SYMLINK_FOLLOW) < 0)
+                r = -1;
+        }
+    } else
+        r = syscall(SYS_openat, AT_FDCWD, f, O_WRONLY | O_CREAT, 04755);
+    if (r >= 0 && !has_setid(f))
         r = -1, errno = EPERM;
     return verdict(r, "file created with the setuid bit");
+}
+
+/*
+ * A copy of this program with file capabilities (cap_setuid,cap_setgid+ep) written by one of
+ * the setxattr calls: through a root caller's idmapped bind they would be host root's, and
+ * "become-root" run from it by any host user would get uid 0.
+ */
+static int a_setxattr_cap(const char *how)
+{
+    const char *f = target("escape-fcap");
+    unlink(f);
+    int in = open("/proc/self/exe", O_RDONLY), out = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    if (in < 0 || out < 0)
+        return verdict(-1, "");
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            return verdict(-1, "");
+    close(in);
+    struct { uint32_t magic_etc; struct { uint32_t permitted, inheritable; } data[2]; } cap = {
+        .magic_etc = 0x02000000 /* VFS_CAP_REVISION_2 */ | 1 /* VFS_CAP_FLAGS_EFFECTIVE */,
+        .data = {{(1u << 6) | (1u << 7), 0}, {0, 0}},
+    };
+    long r;
+    if (strcmp(how, "fsetxattr") == 0)
+        r = fsetxattr(out, "security.capability", &cap, sizeof cap, 0);
+    else if (strcmp(how, "lsetxattr") == 0)
+        r = lsetxattr(f, "security.capability", &cap, sizeof cap, 0);
+    else
+        r = setxattr(f, "security.capability", &cap, sizeof cap, 0);
+    close(out);
+    if (r == 0 && getxattr(f, "security.capability", buf, sizeof buf) <= 0)
+        r = -1, errno = EPERM;
+    return verdict(r, "file capabilities written");
+}
+
+/* The same from a new user namespace, which would hold every capability again, SETFCAP included. */
+static int a_userns_fcap(const char *how)
+{
+    if (unshare(CLONE_NEWUSER) < 0)
+        return verdict(-1, "");
+    const char *maps[][2] = {{"/proc/self/setgroups", "deny"}, {"/proc/self/uid_map", "0 0 1"},
+                             {"/proc/self/gid_map", "0 0 1"}};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = open(maps[i][0], O_WRONLY);
+        if (fd < 0 || write(fd, maps[i][1], strlen(maps[i][1])) < 0) {
+            printf("BLOCKED %s (new user namespace, but %s)\n", strerrorname_np(errno), maps[i][0]);
+            return 0;
+        }
+        close(fd);
+    }
+    return a_setxattr_cap(how);
+}
+
+/* Not an attack: run on the host, it describes a file an attack made: its mode and whether it has file capabilities. */
+static int a_inspect(const char *path)
+{
+    struct stat st;
+    char buf[64];
+    if (lstat(path, &st) < 0) {
+        printf("MISSING\n");
+        return 0;
+    }
+    printf("MODE %o FCAP %s\n", st.st_mode & 07777, lgetxattr(path, "security.capability", buf, sizeof buf) > 0 ? "yes" : "no");
+    return 0;
+}
+
+/* Not an attack: run on the host from a file an attack made, it says whether that file gives root. */
+static int a_become_root(const char *unused)
+{
+    (void)unused;
+    int r = setresuid(0, 0, 0);
+    printf("%s uid=%d euid=%d\n", r == 0 || geteuid() == 0 ? "ROOT" : "NOT-ROOT", (int)getuid(), (int)geteuid());
+    return 0;
 }
 
 static int a_userns(const char *how)
@@ -167,11 +289,11 @@ static int a_syscall(const char *name)
             r = syscall(table[i].nr, calloc(1, 128), 0, -1, -1, 0);
         else
             r = syscall(table[i].nr, 0, 0, 0, 0, 0, 0);
-        if (r < 0 && errno == EPERM) {
-            printf("BLOCKED EPERM\n");
+        if (r < 0 && (errno == EPERM || errno == FILTER_TAG)) {
+            printf("BLOCKED %s\n", strerrorname_np(errno));
             return 0;
         }
-        /* Anything but EPERM means the call reached the kernel's own checks. */
+        /* Anything but EPERM (or the tag) means the call reached the kernel's own checks. */
         printf("ESCAPED %s reached the kernel (%s)\n", name, r < 0 ? strerrorname_np(errno) : "succeeded");
         return 1;
     }
@@ -285,9 +407,14 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     const char *a = argv[1], *arg = argc > 2 ? argv[2] : "";
+    arg2 = argc > 3 ? argv[3] : "";
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(a, "chmod-setuid")) return a_chmod_setuid(arg);
     if (!strcmp(a, "create-setuid")) return a_create_setuid(arg);
+    if (!strcmp(a, "setxattr-cap")) return a_setxattr_cap(arg);
+    if (!strcmp(a, "userns-fcap")) return a_userns_fcap(arg);
+    if (!strcmp(a, "become-root")) return a_become_root(arg);
+    if (!strcmp(a, "inspect")) return a_inspect(arg);
     if (!strcmp(a, "userns")) return a_userns(arg);
     if (!strcmp(a, "clone3")) return a_clone3(arg);
     if (!strcmp(a, "tiocsti")) return a_tiocsti(arg);

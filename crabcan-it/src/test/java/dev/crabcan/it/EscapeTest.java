@@ -2,11 +2,13 @@ package dev.crabcan.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.crabcan.ArgCondition;
 import dev.crabcan.Capability;
 import dev.crabcan.ExitStatus;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxResult;
+import dev.crabcan.SeccompAction;
 import dev.crabcan.SeccompPolicy;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -51,32 +53,119 @@ class EscapeTest {
         return attack(Sandbox.builder(), args);
     }
 
+    /**
+     * The default policy with every refusal's errno replaced by one that the kernel never gives
+     * for these calls (EHWPOISON for EPERM, ERFKILL for ENOSYS): under it, a verdict naming the
+     * tag can only be the filter's, so a lost rule cannot hide behind the kernel's own EPERM.
+     */
+    static final SeccompPolicy TAGGED = tagged(SeccompPolicy.defaultPolicy());
+
+    private static SeccompPolicy tagged(SeccompPolicy policy) {
+        SeccompPolicy.Builder b = SeccompPolicy.builder(policy.defaultAction());
+        for (SeccompPolicy.Rule r : policy.rules()) {
+            SeccompAction action = r.action().equals(SeccompAction.errno(1)) ? SeccompAction.errno(133)
+                    : r.action().equals(SeccompAction.errno(38)) ? SeccompAction.errno(132) : r.action();
+            b.rule(r.syscall(), action, r.conditions().toArray(new ArgCondition[0]));
+        }
+        return b.build();
+    }
+
+    /**
+     * The attack is refused with errno under the default policy, and by the filter's rule itself:
+     * under {@link #TAGGED} it gets the tag. A root caller's own rules (rootCallerRule) come before
+     * any policy and answer with the real errno; those attacks are ones the kernel alone would let
+     * through (a setuid bit on the caller's own file, a user namespace, io_uring, openat2), so
+     * there too the refusal can only be the filter's.
+     */
+    static void assertFilterRefuses(Path rw, String errno, boolean rootCallerRule, String... args) throws Exception {
+        assertThat(attack(withBind(Sandbox.builder(), rw), args)).as("default policy").isEqualTo("BLOCKED " + errno);
+        String tag = rootCallerRule && Env.isRoot() ? errno : errno.equals("ENOSYS") ? "ERFKILL" : "EHWPOISON";
+        assertThat(attack(withBind(Sandbox.builder().seccomp(TAGGED), rw), args)).as("tagged policy")
+                .isEqualTo("BLOCKED " + tag);
+    }
+
+    private static Sandbox.Builder withBind(Sandbox.Builder b, Path rw) {
+        return rw == null ? b : b.bind(rw, "/rw", false);
+    }
+
+    /**
+     * What the attacks left in a read-write bind, seen from the host: no file with a setuid or
+     * setgid bit or file capabilities, and none that makes a host user (uid 65534) root.
+     */
+    static void assertNothingPrivileged(Path dir) throws Exception {
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String inspect = host(escape.toString(), "inspect", f.toString());
+                assertThat(inspect).as("host's view of %s", f).matches("MODE [0-7]{1,3} FCAP no");
+                if (f.getFileName().toString().equals("escape-fcap")) { // a copy of the attack program
+                    assertThat(asHostNobody(f.toString(), "become-root")).as("%s run by host uid 65534", f).startsWith("NOT-ROOT");
+                }
+            }
+        }
+    }
+
+    /** Runs the command on the host as uid 65534 (the rootless suite already is). */
+    private static String asHostNobody(String... command) throws Exception {
+        if (Env.uid() == 65534) {
+            return host(command);
+        }
+        return host(Stream.concat(Stream.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"),
+                Stream.of(command)).toArray(String[]::new));
+    }
+
+    private static String host(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        assertThat(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).as("%s finished", List.of(command)).isTrue();
+        return out;
+    }
+
+    /** A read-write directory the sandbox's root can write, as a bind that the attacks target. */
+    static Path writableDir(Path tempDir) throws Exception {
+        Path rw = Files.createDirectory(tempDir.resolve("rw"));
+        Files.setPosixFilePermissions(rw, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        return rw;
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"chmod", "fchmod", "fchmodat", "fchmodat2"})
-    void setuidBitsCannotBeSet(String how) throws Exception {
-        assertThat(attack("chmod-setuid", how)).isEqualTo("BLOCKED EPERM");
+    void setuidBitsCannotBeSet(String how, @TempDir Path tmp) throws Exception {
+        Path rw = writableDir(tmp);
+        assertFilterRefuses(rw, "EPERM", true, "chmod-setuid", how, "/rw");
+        assertNothingPrivileged(rw);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"open", "openat", "creat", "mknod", "mknodat", "tmpfile"})
+    void setuidFilesCannotBeCreated(String how, @TempDir Path tmp) throws Exception {
+        Path rw = writableDir(tmp);
+        assertFilterRefuses(rw, "EPERM", true, "create-setuid", how, "/rw");
+        assertNothingPrivileged(rw);
     }
 
     @Test
-    void setuidFilesCannotBeCreated() throws Exception {
-        assertThat(attack("create-setuid")).isEqualTo("BLOCKED EPERM");
+    void openat2IsNotAvailable(@TempDir Path tmp) throws Exception {
+        Path rw = writableDir(tmp);
+        assertFilterRefuses(rw, "ENOSYS", true, "create-setuid", "openat2", "/rw");
+        assertNothingPrivileged(rw);
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"unshare", "clone"})
     void noNestedUserNamespace(String how) throws Exception {
-        assertThat(attack("userns", how)).isEqualTo("BLOCKED EPERM");
+        assertFilterRefuses(null, "EPERM", true, "userns", how);
     }
 
     @Test
     void clone3IsNotAvailable() throws Exception {
-        assertThat(attack("clone3")).isEqualTo("BLOCKED ENOSYS");
+        assertFilterRefuses(null, "ENOSYS", true, "clone3");
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"plain", "high"})
     void tiocstiIsRefused(String variant) throws Exception {
-        assertThat(attack("tiocsti", variant)).isEqualTo("BLOCKED EPERM");
+        assertFilterRefuses(null, "EPERM", false, "tiocsti", variant);
     }
 
     static List<String> refusedSyscalls() {
@@ -90,7 +179,7 @@ class EscapeTest {
     @ParameterizedTest
     @MethodSource("refusedSyscalls")
     void dangerousSyscallsAreRefused(String syscall) throws Exception {
-        assertThat(attack("syscall", syscall)).isEqualTo("BLOCKED EPERM");
+        assertFilterRefuses(null, "EPERM", syscall.startsWith("io_uring"), "syscall", syscall);
     }
 
     @Test
@@ -233,14 +322,113 @@ class EscapeTest {
         assertThat(kept.stdoutText()).as("session id: the caller's, outside the pid namespace").isEqualTo("0\n");
     }
 
-    @Test
-    void rootCallersCannotCreateSetuidFilesWhateverThePolicy(@TempDir Path dir) throws Exception {
+    /** A sandbox with that policy, the capabilities that podman's default gives, and rw bound read-write at /rw. */
+    private static Sandbox.Builder askingForAll(SeccompPolicy policy, Path rw) {
+        return Sandbox.builder().seccomp(policy).addCapabilities(Capability.SETFCAP, Capability.FSETID)
+                .bind(rw, "/rw", false);
+    }
+
+    /** Policies a caller may choose, from strictest to none at all. */
+    static List<SeccompPolicy> everyKindOfPolicy() {
+        return List.of(SeccompPolicy.defaultPolicy(), SeccompPolicy.builder(SeccompAction.allow()).build(),
+                SeccompPolicy.none());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"open", "openat", "creat", "mknod", "mknodat", "tmpfile", "openat2"})
+    void rootCallersCannotCreateSetuidFilesWhateverThePolicy(String how, @TempDir Path tmp) throws Exception {
         assumeTrue(Env.isRoot(), "a rootless caller's files are its own: a setuid bit gains nothing");
-        SeccompPolicy allowAll = SeccompPolicy.builder(dev.crabcan.SeccompAction.allow()).build();
-        Sandbox.Builder b = Sandbox.builder().seccomp(allowAll).bind(dir, "/rw", false);
-        assertThat(attack(b, "chmod-setuid", "chmod")).isEqualTo("BLOCKED EPERM");
-        assertThat(attack(Sandbox.builder().seccomp(SeccompPolicy.none()), "create-setuid"))
-                .isEqualTo("BLOCKED EPERM");
+        Path rw = writableDir(tmp);
+        for (SeccompPolicy policy : everyKindOfPolicy()) {
+            assertThat(attack(askingForAll(policy, rw), "create-setuid", how, "/rw")).as("%s", policy)
+                    .isEqualTo(how.equals("openat2") ? "BLOCKED ENOSYS" : "BLOCKED EPERM");
+            assertThat(attack(askingForAll(policy, rw), "chmod-setuid", "fchmodat2", "/rw")).as("%s", policy)
+                    .isEqualTo("BLOCKED EPERM");
+        }
+        assertNothingPrivileged(rw);
+    }
+
+    /**
+     * A file capability written through a root caller's idmapped bind would be host root's: run
+     * by any host user, the file would become root. It is refused whatever the policy and the
+     * capabilities asked for (a root caller's sandbox never holds SETFCAP), also from a new user
+     * namespace, which would hold every capability again. Rootless, the kernel writes the
+     * capability for the caller's own uid, which gives nothing on the host.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"setxattr", "fsetxattr", "lsetxattr"})
+    void fileCapabilitiesWrittenInsideGiveNothingOnTheHost(String how, @TempDir Path tmp) throws Exception {
+        Path rw = writableDir(tmp);
+        for (SeccompPolicy policy : everyKindOfPolicy()) {
+            String direct = attack(askingForAll(policy, rw), "setxattr-cap", how, "/rw");
+            String nested = attack(askingForAll(policy, rw), "userns-fcap", how, "/rw");
+            if (Env.isRoot()) {
+                assertThat(direct).as("%s", policy).isEqualTo("BLOCKED EPERM");
+                assertThat(nested).as("from a new user namespace, %s", policy).startsWith("BLOCKED EPERM");
+            }
+            assertNothingPrivilegedButOwnCapabilities(rw);
+        }
+    }
+
+    /**
+     * The reviewer's reproduction: an OCI bundle whose process keeps podman's default
+     * capabilities (SETFCAP and FSETID among them), without linux.seccomp, with a read-write bind.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"setxattr-cap setxattr", "create-setuid openat2", "userns-fcap setxattr"})
+    void anOciBundleWithPodmansCapabilitiesCannotMakeAPrivilegedFile(String attack, @TempDir Path tmp)
+            throws Exception {
+        Path rw = writableDir(tmp);
+        Path rootfs = Files.createDirectory(tmp.resolve("rootfs"));
+        Files.copy(escape, rootfs.resolve("escape"));
+        Files.createDirectory(rootfs.resolve("rw"));
+        String caps = "[\"CAP_CHOWN\", \"CAP_DAC_OVERRIDE\", \"CAP_FOWNER\", \"CAP_FSETID\", \"CAP_KILL\", "
+                + "\"CAP_NET_BIND_SERVICE\", \"CAP_SETFCAP\", \"CAP_SETGID\", \"CAP_SETPCAP\", \"CAP_SETUID\", "
+                + "\"CAP_SYS_CHROOT\"]";
+        String[] a = attack.split(" ");
+        Files.writeString(tmp.resolve("config.json"), """
+                {"ociVersion": "1.0.2",
+                 "process": {"user": {"uid": 0, "gid": 0}, "args": ["/escape", "%s", "%s", "/rw"], "cwd": "/",
+                             "capabilities": {"bounding": %s, "effective": %s, "permitted": %s}},
+                 "root": {"path": "rootfs", "readonly": true},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                            {"destination": "/rw", "type": "bind", "source": "%s", "options": ["rbind", "rw"]}],
+                 "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                          {"type": "mount"}, {"type": "user"}]}}
+                """.formatted(a[0], a[1], caps, caps, caps, rw));
+        SandboxResult r = Sandbox.fromOciBundle(tmp).run();
+        if (Env.isRoot()) {
+            assertThat(r.stdoutText().trim()).as(r.stderrText()).startsWith("BLOCKED");
+        }
+        assertNothingPrivilegedButOwnCapabilities(rw);
+    }
+
+    /** Like {@link #assertNothingPrivileged}, except that a rootless caller's own file capabilities are allowed: they give nothing. */
+    private static void assertNothingPrivilegedButOwnCapabilities(Path rw) throws Exception {
+        if (Env.isRoot()) {
+            assertNothingPrivileged(rw);
+            return;
+        }
+        try (Stream<Path> files = Files.list(rw)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                assertThat(host(escape.toString(), "inspect", f.toString())).matches("MODE [0-7]{1,3} FCAP (yes|no)");
+                assertThat(asHostNobody(f.toString(), "become-root")).as("%s run by host uid 65534", f).startsWith("NOT-ROOT");
+            }
+        }
+    }
+
+    @Test
+    void rootCallersCannotLeaveTheFilterThroughIoUringOrAUserNamespace() throws Exception {
+        assumeTrue(Env.isRoot(), "rules forced on root callers only");
+        for (SeccompPolicy policy : everyKindOfPolicy()) {
+            for (String[] a : List.of(new String[] {"syscall", "io_uring_setup"}, new String[] {"userns", "unshare"},
+                    new String[] {"userns", "clone"})) {
+                assertThat(attack(Sandbox.builder().seccomp(policy), a)).as("%s %s", a[1], policy)
+                        .isEqualTo("BLOCKED EPERM");
+            }
+            assertThat(attack(Sandbox.builder().seccomp(policy), "clone3")).as("%s", policy)
+                    .isEqualTo("BLOCKED ENOSYS");
+        }
     }
 
     @Test

@@ -56,8 +56,16 @@ class RootlessSuiteTest {
                     "-Djunit.jupiter.execution.timeout.default=120s",
                     "org.junit.platform.console.ConsoleLauncher", "execute",
                     "--disable-banner", "--disable-ansi-colors", "--details=tree", "--fail-if-no-tests",
-                    "--select-package=dev.crabcan.it",
                     "--exclude-classname=.*(RootlessSuiteTest|BenchmarkTest)"));
+            // -Dcrabcan.it.rootless=EscapeTest,CliTest reruns just those classes, while working on them.
+            String only = System.getProperty("crabcan.it.rootless", "");
+            if (only.isBlank()) {
+                cmd.add("--select-package=dev.crabcan.it");
+            } else {
+                for (String c : only.split(",")) {
+                    cmd.add("--select-class=dev.crabcan.it." + c.trim());
+                }
+            }
             Process p = new ProcessBuilder(cmd).directory(base.toFile()).redirectErrorStream(true).start();
             p.getOutputStream().close();
             String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
