@@ -88,6 +88,12 @@ public final class CrabcanCli {
                 return 0;
             }
             sandbox = options.toSandbox();
+            if (callerIsRoot()) {
+                for (String source : options.writableSystemBinds()) {
+                    err.println("crabcan: warning: -a " + source + " gives the sandbox's root write access to the "
+                            + "host's " + source + " as host root; bind system directories read-only with -r");
+                }
+            }
         } catch (IllegalArgumentException e) {
             err.println("crabcan: " + e.getMessage());
             err.println("Try 'java -jar crabcan.jar --help'.");
@@ -118,6 +124,20 @@ public final class CrabcanCli {
             err.println("crabcan: interrupted");
             return SETUP_FAILED;
         }
+    }
+
+    /** Whether this JVM runs as root: its sandboxes' read-write binds then write as host root. */
+    static boolean callerIsRoot() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:")) {
+                    return line.split("\\s+")[2].equals("0");
+                }
+            }
+        } catch (java.io.IOException e) {
+            return false; // no /proc: start() will say what is missing
+        }
+        return false;
     }
 
     private static int fail(Options options, Exception e, int status, PrintStream err) {
@@ -221,6 +241,37 @@ public final class CrabcanCli {
                 throw new IllegalArgumentException("the command is empty");
             }
             command = List.copyOf(argv);
+        }
+
+        /** System directories, or directories in them, whose read-write bind would let a root caller's sandbox rewrite the host. */
+        private static final List<String> SYSTEM_TREES = List.of("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin",
+                "/sbin", "/etc", "/boot");
+
+        /** The sources of read-write binds that are system directories (as given or after resolving links). */
+        List<String> writableSystemBinds() {
+            List<String> found = new ArrayList<>();
+            for (String[] bind : binds) {
+                if (bind[2].equals("rw") && isSystemDirectory(Path.of(bind[0]).toAbsolutePath().normalize())) {
+                    found.add(bind[0]);
+                }
+            }
+            return found;
+        }
+
+        private static boolean isSystemDirectory(Path source) {
+            List<Path> names = new ArrayList<>(List.of(source));
+            try {
+                names.add(source.toRealPath());
+            } catch (java.io.IOException e) {
+                // Missing: start() reports it.
+            }
+            for (Path p : names) {
+                if (p.equals(Path.of("/")) || p.equals(Path.of("/var"))
+                        || SYSTEM_TREES.stream().anyMatch(t -> p.startsWith(Path.of(t)))) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         Sandbox toSandbox() {

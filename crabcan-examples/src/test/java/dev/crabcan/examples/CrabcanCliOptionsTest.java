@@ -290,4 +290,18 @@ class CrabcanCliOptionsTest {
                 binds.toString(), o.tmpfs.toString(), o.env.toString(), String.valueOf(o.workdir),
                 String.valueOf(o.hostname), String.valueOf(o.command), String.valueOf(o.help));
     }
+
+    @Test
+    void readWriteBindsOfSystemDirectoriesAreNamedForTheWarning(@TempDir Path dir) throws Exception {
+        // /lib is a link to usr/lib on merged-/usr hosts: found as given and as resolved.
+        assertThat(parse("-a", "/lib64:/lib64", "-a", "/lib:/lib", "-a", "/usr/lib/x86_64-linux-gnu:/x", "-a", "/:/host",
+                "-a", "/var:/var", "-a", dir + ":/data", "-r", "/usr:/usr", "-a", "/etc/:/etc2", "--", "/bin/true")
+                .writableSystemBinds())
+                .containsExactly("/lib64", "/lib", "/usr/lib/x86_64-linux-gnu", "/", "/var", "/etc/");
+        java.nio.file.Files.createSymbolicLink(dir.resolve("sneaky"), Path.of("/usr"));
+        assertThat(parse("-a", dir.resolve("sneaky") + ":/x", "--", "/bin/true").writableSystemBinds())
+                .containsExactly(dir.resolve("sneaky").toString());
+        assertThat(parse("-a", "/var/tmp:/x", "-a", "/usrlocal-not:/y", "--", "/bin/true").writableSystemBinds())
+                .isEmpty();
+    }
 }
