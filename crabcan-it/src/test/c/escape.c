@@ -263,7 +263,7 @@ static int a_syscall(const char *name)
         {"io_uring_register", 427}, {"ptrace", SYS_ptrace}, {"kexec_load", SYS_kexec_load},
         {"kexec_file_load", SYS_kexec_file_load}, {"init_module", SYS_init_module},
         {"finit_module", SYS_finit_module}, {"delete_module", SYS_delete_module}, {"bpf", SYS_bpf},
-        {"open_tree", 428}, {"move_mount", 429}, {"fsopen", 430}, {"fsmount", 432},
+        {"open_tree", 428}, {"open_tree_attr", 467}, {"quotactl_fd", 443}, {"move_mount", 429}, {"fsopen", 430}, {"fsmount", 432},
         {"pivot_root", SYS_pivot_root}, {"swapon", SYS_swapon}, {"swapoff", SYS_swapoff},
         {"reboot", SYS_reboot}, {"acct", SYS_acct}, {"settimeofday", SYS_settimeofday},
         {"clock_settime", SYS_clock_settime}, {"mount", SYS_mount}, {"umount2", SYS_umount2},
@@ -276,7 +276,7 @@ static int a_syscall(const char *name)
             r = syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
         else if (strcmp(name, "fsopen") == 0)
             r = syscall(table[i].nr, "tmpfs", 0);
-        else if (strcmp(name, "open_tree") == 0)
+        else if (strcmp(name, "open_tree") == 0 || strcmp(name, "open_tree_attr") == 0)
             r = syscall(table[i].nr, AT_FDCWD, "/", 1 /* OPEN_TREE_CLONE */);
         else if (strcmp(name, "finit_module") == 0)
             r = syscall(table[i].nr, open("/dev/null", O_RDONLY), "", 0);

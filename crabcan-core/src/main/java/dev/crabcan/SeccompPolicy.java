@@ -106,11 +106,11 @@ public final class SeccompPolicy {
      *       {@code io_uring_enter}, {@code io_uring_register}, {@code ptrace},
      *       {@code kexec_load}, {@code kexec_file_load}, {@code init_module},
      *       {@code finit_module}, {@code delete_module}, {@code bpf}, {@code open_tree},
-     *       {@code move_mount}, {@code fsopen}, {@code fsconfig}, {@code fsmount},
+     *       {@code open_tree_attr}, {@code move_mount}, {@code fsopen}, {@code fsconfig}, {@code fsmount},
      *       {@code fspick}, {@code mount_setattr}, {@code mount}, {@code umount2},
      *       {@code pivot_root}, {@code swapon}, {@code swapoff}, {@code reboot}, {@code acct},
      *       {@code settimeofday}, {@code clock_settime}, {@code clock_adjtime},
-     *       {@code adjtimex}, {@code lookup_dcookie}, {@code quotactl},
+     *       {@code adjtimex}, {@code lookup_dcookie}, {@code quotactl}, {@code quotactl_fd},
      *       {@code name_to_handle_at}, {@code open_by_handle_at}, {@code vhangup},
      *       {@code nfsservctl}, {@code iopl}, {@code ioperm}, {@code setns}.
      * </ul>
@@ -318,12 +318,12 @@ public final class SeccompPolicy {
                 Syscall.KEXEC_LOAD, Syscall.KEXEC_FILE_LOAD,
                 Syscall.INIT_MODULE, Syscall.FINIT_MODULE, Syscall.DELETE_MODULE,
                 Syscall.BPF,
-                Syscall.OPEN_TREE, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG,
+                Syscall.OPEN_TREE, Syscall.OPEN_TREE_ATTR, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG,
                 Syscall.FSMOUNT, Syscall.FSPICK, Syscall.MOUNT_SETATTR,
                 Syscall.MOUNT, Syscall.UMOUNT2, Syscall.PIVOT_ROOT,
                 Syscall.SWAPON, Syscall.SWAPOFF, Syscall.REBOOT, Syscall.ACCT,
                 Syscall.SETTIMEOFDAY, Syscall.CLOCK_SETTIME, Syscall.CLOCK_ADJTIME, Syscall.ADJTIMEX,
-                Syscall.LOOKUP_DCOOKIE, Syscall.QUOTACTL,
+                Syscall.LOOKUP_DCOOKIE, Syscall.QUOTACTL, Syscall.QUOTACTL_FD,
                 Syscall.NAME_TO_HANDLE_AT, Syscall.OPEN_BY_HANDLE_AT,
                 Syscall.VHANGUP, Syscall.NFSSERVCTL, Syscall.IOPL, Syscall.IOPERM, Syscall.SETNS)) {
             builder.rule(syscall, eperm);

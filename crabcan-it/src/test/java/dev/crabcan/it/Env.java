@@ -56,13 +56,14 @@ final class Env {
         return r.stdoutText();
     }
 
-    /** A statically linked test program from src/test/c, compiled once. */
+    /** A statically linked test program from src/test/c, compiled again whenever its source is newer. */
     static synchronized Path staticBinary(String name) throws Exception {
         Path out = BIN.resolve(name);
-        if (!Files.exists(out)) {
+        Path source = TEST_C.resolve(name + ".c");
+        if (!Files.exists(out) || Files.getLastModifiedTime(out).compareTo(Files.getLastModifiedTime(source)) < 0) {
             Files.createDirectories(BIN);
             Process gcc = new ProcessBuilder("gcc", "-static", "-O1", "-o", out.toString(),
-                    TEST_C.resolve(name + ".c").toString()).inheritIO().start();
+                    source.toString()).inheritIO().start();
             assertThat(gcc.waitFor(120, TimeUnit.SECONDS)).isTrue();
             assertThat(gcc.exitValue()).as("gcc of %s", name).isZero();
         }

@@ -172,7 +172,7 @@ class EscapeTest {
         return List.of("keyctl", "add_key", "request_key", "mbind", "migrate_pages", "move_pages", "set_mempolicy",
                 "userfaultfd", "perf_event_open", "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace",
                 "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf", "open_tree",
-                "move_mount", "fsopen", "fsmount", "pivot_root", "swapon", "swapoff", "reboot", "acct",
+                "open_tree_attr", "quotactl_fd", "move_mount", "fsopen", "fsmount", "pivot_root", "swapon", "swapoff", "reboot", "acct",
                 "settimeofday", "clock_settime", "mount", "umount2");
     }
 

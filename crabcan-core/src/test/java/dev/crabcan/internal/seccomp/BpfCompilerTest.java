@@ -56,11 +56,11 @@ class BpfCompilerTest {
             Syscall.MOVE_PAGES, Syscall.SET_MEMPOLICY, Syscall.USERFAULTFD, Syscall.PERF_EVENT_OPEN,
             Syscall.IO_URING_SETUP, Syscall.IO_URING_ENTER, Syscall.IO_URING_REGISTER, Syscall.PTRACE,
             Syscall.KEXEC_LOAD, Syscall.KEXEC_FILE_LOAD, Syscall.INIT_MODULE, Syscall.FINIT_MODULE,
-            Syscall.DELETE_MODULE, Syscall.BPF, Syscall.OPEN_TREE, Syscall.MOVE_MOUNT, Syscall.FSOPEN,
+            Syscall.DELETE_MODULE, Syscall.BPF, Syscall.OPEN_TREE, Syscall.OPEN_TREE_ATTR, Syscall.MOVE_MOUNT, Syscall.FSOPEN,
             Syscall.FSCONFIG, Syscall.FSMOUNT, Syscall.FSPICK, Syscall.MOUNT_SETATTR, Syscall.MOUNT,
             Syscall.UMOUNT2, Syscall.PIVOT_ROOT, Syscall.SWAPON, Syscall.SWAPOFF, Syscall.REBOOT, Syscall.ACCT,
             Syscall.SETTIMEOFDAY, Syscall.CLOCK_SETTIME, Syscall.CLOCK_ADJTIME, Syscall.ADJTIMEX,
-            Syscall.LOOKUP_DCOOKIE, Syscall.QUOTACTL, Syscall.NAME_TO_HANDLE_AT, Syscall.OPEN_BY_HANDLE_AT,
+            Syscall.LOOKUP_DCOOKIE, Syscall.QUOTACTL, Syscall.QUOTACTL_FD, Syscall.NAME_TO_HANDLE_AT, Syscall.OPEN_BY_HANDLE_AT,
             Syscall.VHANGUP, Syscall.NFSSERVCTL, Syscall.IOPL, Syscall.IOPERM, Syscall.SETNS);
 
     /** Probes around the 32-bit word boundaries and the signed/unsigned boundary. */
