@@ -44,6 +44,32 @@ final class Env {
         return isRoot() ? 65534 : uid();
     }
 
+    /** Whether this is a CI run (CI=true), where a missing prerequisite fails instead of skipping. */
+    static boolean inCi() {
+        return "true".equals(System.getenv("CI"));
+    }
+
+    /**
+     * A host program the test needs, found on PATH (and in the sbin directories, which an
+     * unprivileged user's PATH may lack). Missing, it fails the test in CI, which installs it
+     * (test.sh), and skips it elsewhere with a reason that names the package to install.
+     */
+    static Path tool(String name, String debianPackage) {
+        String path = System.getenv().getOrDefault("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin";
+        for (String dir : path.split(":")) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, name);
+            if (!dir.isEmpty() && Files.isExecutable(p) && !Files.isDirectory(p)) {
+                return p;
+            }
+        }
+        String why = name + " is not installed (Debian package " + debianPackage + "; ./test.sh installs it)";
+        if (inCi()) {
+            org.junit.jupiter.api.Assertions.fail("CI must have every prerequisite: " + why);
+        }
+        org.junit.jupiter.api.Assumptions.abort(why);
+        throw new AssertionError("unreachable");
+    }
+
     /** Runs sh -c script in the default sandbox and returns the result. */
     static SandboxResult sh(String script) throws Exception {
         return Sandbox.builder().command("/bin/sh", "-c", script).build().run();

@@ -31,13 +31,14 @@ class PodmanTest {
     Path dir;
     Path runtime;
     Path rootfs;
+    Path podman;
 
     record Run(int status, String stdout, String stderr) {}
 
     @BeforeEach
     void setUp() throws Exception {
         assumeTrue(Env.isRoot(), "podman needs root here");
-        assumeTrue(Files.isExecutable(Path.of("/usr/bin/podman")), "podman is not installed");
+        podman = Env.tool("podman", "podman");
         rootfs = Files.createDirectory(dir.resolve("rootfs"));
         OciRuntimeTest.minimalRootfs(rootfs);
         // What podman runs as its runtime: our front end, with this build's jar and cache.
@@ -49,7 +50,7 @@ class PodmanTest {
     }
 
     Run podman(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("podman", "--runtime", runtime.toString()));
+        List<String> cmd = new ArrayList<>(List.of(podman.toString(), "--runtime", runtime.toString()));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectError(dir.resolve("podman.err").toFile()).start();

@@ -23,7 +23,7 @@ class RuncInteropTest {
     @Test
     void aConfigWrittenFromJavaRunsUnderRunc(@TempDir Path bundle) throws Exception {
         assumeTrue(Env.isRoot(), "runc needs root here");
-        assumeTrue(Files.isExecutable(Path.of("/usr/sbin/runc")), "runc is not installed");
+        String runc = Env.tool("runc", "runc").toString();
         // The container's root is host uid 65534 (the user namespace the config asks for): it must reach its rootfs.
         Files.setPosixFilePermissions(bundle, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
         Path rootfs = Files.createDirectory(bundle.resolve("rootfs"));
@@ -42,17 +42,17 @@ class RuncInteropTest {
         String config = s.toOciConfig().replaceFirst("\"linux\": \\{", "\"linux\": {\n    \"cgroupsPath\": \"" + id + "\",");
         assertThat(config).contains("\"cgroupsPath\": \"" + id + "\"");
         Files.writeString(bundle.resolve("config.json"), config);
-        Process runc = new ProcessBuilder("/usr/sbin/runc", "run", "--bundle", bundle.toString(), id)
+        Process run = new ProcessBuilder(runc, "run", "--bundle", bundle.toString(), id)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true).start();
         try {
-            String out = new String(runc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertThat(runc.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            String out = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(run.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(out.trim()).isEqualTo("hello from from-java");
-            assertThat(runc.exitValue()).isEqualTo(7);
+            assertThat(run.exitValue()).isEqualTo(7);
         } finally {
-            runc.destroyForcibly();
-            new ProcessBuilder("/usr/sbin/runc", "delete", "--force", id).start().waitFor(20, TimeUnit.SECONDS);
+            run.destroyForcibly();
+            new ProcessBuilder(runc, "delete", "--force", id).start().waitFor(20, TimeUnit.SECONDS);
         }
     }
 }
