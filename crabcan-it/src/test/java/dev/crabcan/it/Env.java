@@ -20,6 +20,13 @@ final class Env {
             .toAbsolutePath();
     static final Path BIN = Path.of(System.getProperty("crabcan.it.bin", "target/test-bin")).toAbsolutePath();
 
+    /**
+     * How long a test waits for what a sandbox leaves to be gone (processes after a kill, a JVM's
+     * or a helper's death). The waits return as soon as it is gone, usually within milliseconds:
+     * the ceiling is for a loaded machine, not a promise of speed.
+     */
+    static final long CLEANUP_CEILING_MS = 10_000;
+
     private Env() {}
 
     static boolean isRoot() {

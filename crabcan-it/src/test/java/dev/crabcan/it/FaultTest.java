@@ -105,7 +105,8 @@ class FaultTest {
             }
         }
         assertThat(zygote.isAlive()).as("the zygote survives interrupted starts").isTrue();
-        assertThat(awaitLeftovers(children, 1000)).as("sandbox helpers left by interrupted starts").isEmpty();
+        assertThat(awaitLeftovers(children, Env.CLEANUP_CEILING_MS)).as("sandbox helpers left by interrupted starts")
+                .isEmpty();
         SandboxProcess p = sandbox.start();
         p.destroy();
         p.destroy();
@@ -147,7 +148,7 @@ class FaultTest {
             p.waitFor();
         }
         java.util.Arrays.sort(setup);
-        assertThat(awaitLeftovers(children, 1000)).isEmpty();
+        assertThat(awaitLeftovers(children, Env.CLEANUP_CEILING_MS)).isEmpty();
         java.util.Random random = new java.util.Random(6);
         int failedStarts = 0;
         for (int attempt = 0; attempt < 40; attempt++) {
@@ -197,7 +198,8 @@ class FaultTest {
                 assertThatThrownBy(started::result).isInstanceOf(SandboxException.class)
                         .hasMessageContaining("exited without reporting how the sandbox ended");
             }
-            assertThat(awaitLeftovers(children, 1000)).as("attempt %d: processes left", attempt).isEmpty();
+            assertThat(awaitLeftovers(children, Env.CLEANUP_CEILING_MS)).as("attempt %d: processes left", attempt)
+                    .isEmpty();
         }
         assertThat(failedStarts).as("kills that landed during setup").isPositive();
         if (Env.isRoot()) {

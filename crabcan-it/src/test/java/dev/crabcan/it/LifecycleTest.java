@@ -33,7 +33,7 @@ class LifecycleTest {
         p.destroy();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitStatus()).isEqualTo(ExitStatus.signaled(9));
-        assertThat(Env.awaitGone(sandbox, 1000)).isEmpty();
+        assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).isEmpty();
     }
 
     @Test
@@ -43,7 +43,7 @@ class LifecycleTest {
         var sandbox = Env.sandboxProcesses(p.pid());
         p.getOutputStream().close();
         assertThat(p.waitForStatus()).isEqualTo(ExitStatus.exited(4));
-        assertThat(Env.awaitGone(sandbox, 1000)).isEmpty();
+        assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).isEmpty();
         assertThat(p.getInputStream().read()).as("stdout reaches EOF: no daemon holds it").isEqualTo(-1);
     }
 
@@ -75,7 +75,8 @@ class LifecycleTest {
 
             jvm.destroyForcibly(); // SIGKILL: no shutdown hook runs
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(sandbox, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
+            assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("sandbox processes after the JVM died")
+                    .isEmpty();
         } finally {
             jvm.destroyForcibly();
         }
@@ -109,7 +110,8 @@ class LifecycleTest {
 
             dead.destroyForcibly();
             assertThat(dead.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(deadSandbox, 1000)).as("the dead JVM's sandbox 1 s after it died").isEmpty();
+            assertThat(Env.awaitGone(deadSandbox, Env.CLEANUP_CEILING_MS)).as("the dead JVM's sandbox after it died")
+                    .isEmpty();
             assertThat(deadRun).as("left behind by kill -9").isDirectory();
             if (Env.isRoot()) {
                 assertThat(jvmCgroups(dead.pid())).as("left behind by kill -9").isNotEmpty();
@@ -131,7 +133,7 @@ class LifecycleTest {
 
             live.destroy(); // SIGTERM: its shutdown hooks remove what it made
             assertThat(live.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(liveSandbox, 1000)).isEmpty();
+            assertThat(Env.awaitGone(liveSandbox, Env.CLEANUP_CEILING_MS)).isEmpty();
             assertThat(liveRun).doesNotExist();
             assertThat(jvmCgroups(live.pid())).isEmpty();
         } finally {
@@ -185,7 +187,8 @@ class LifecycleTest {
         var sandbox = Env.sandboxProcesses(p.pid());
         ProcessHandle helper = ProcessHandle.of(p.pid()).flatMap(ProcessHandle::parent).orElseThrow();
         assertThat(helper.destroyForcibly()).isTrue();
-        assertThat(Env.awaitGone(sandbox, 1000)).as("the sandbox 1 s after its helper was killed").isEmpty();
+        assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("the sandbox after its helper was killed")
+                .isEmpty();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("the handle does not hang").isTrue();
         assertThatThrownBy(p::result).isInstanceOf(dev.crabcan.SandboxException.class)
                 .hasMessageContaining("exited without reporting how the sandbox ended");

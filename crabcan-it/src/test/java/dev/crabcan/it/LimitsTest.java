@@ -89,7 +89,6 @@ class LimitsTest {
         assertThat(r.verdict()).isEqualTo(Verdict.CPU_TIME_LIMIT);
         assertThat(r.cpuTime()).as("two busy processes, counted together")
                 .isBetween(Duration.ofMillis(500), Duration.ofMillis(560));
-        assertThat(r.wallTime()).as("two cores burn 500 ms of CPU in about 250 ms").isLessThan(Duration.ofMillis(1000));
     }
 
     @Test

@@ -259,7 +259,8 @@ class NetworkTest {
             var sandbox = Env.sandboxProcesses(init);
             jvm.destroyForcibly(); // SIGKILL: no shutdown hook runs
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(sandbox, 1000)).as("sandbox processes 1 s after the JVM died").isEmpty();
+            assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("sandbox processes after the JVM died")
+                    .isEmpty();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
             while (!networkGone(port) && System.nanoTime() < deadline) {
                 Thread.sleep(20);

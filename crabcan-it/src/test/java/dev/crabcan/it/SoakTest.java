@@ -56,7 +56,14 @@ class SoakTest {
             pool.shutdown();
             assertThat(pool.awaitTermination(1, TimeUnit.MINUTES)).isTrue();
         }
+        // Helpers and sandboxes exit just after their results are reported: wait (up to a ceiling
+        // that only a leak reaches) until nothing but what was there before is left.
         Snapshot after = Snapshot.take();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!after.settledTo(before) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            after = Snapshot.take();
+        }
         System.out.printf("soak: %d runs; before %s; after %s%n", RUNS, before, after);
         assertThat(after.fds).as("JVM open files").isLessThanOrEqualTo(before.fds + 2);
         assertThat(after.descendants).as("processes descended from the JVM").isEqualTo(before.descendants);
@@ -130,8 +137,13 @@ class SoakTest {
 
     /** What a run could leak, counted. */
     record Snapshot(long fds, long descendants, long mounts, long cgroups, long runFiles, long threads, long heapBytes) {
+        /** Whether the processes, mounts, cgroups and run files that runs leave for a moment are gone. */
+        boolean settledTo(Snapshot before) {
+            return descendants == before.descendants && mounts == before.mounts && cgroups == 0
+                    && runFiles == before.runFiles;
+        }
+
         static Snapshot take() throws Exception {
-            Thread.sleep(200); // lets the last helpers and sandboxes exit
             System.gc();
             long fds;
             try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
