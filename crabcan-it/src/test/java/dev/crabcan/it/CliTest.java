@@ -80,11 +80,26 @@ class CliTest {
                 + "/lib64/ld-linux-x86-64.so.2 is missing").contains("-r /lib64:/lib64");
 
         Run ok = cli("./ls\nexit\n", dir, "--debug", "-u", "0", "-m", "./mountdir", "-c", "/bash",
-                "-a", "/lib64:/lib64", "-a", "/lib:/lib");
+                "-r", "/lib64:/lib64", "-r", "/lib:/lib");
         assertThat(ok.status()).as(ok.stderr()).isZero();
+        assertThat(ok.stderr()).doesNotContain("warning");
         assertThat(ok.stdout().split("\n")).containsExactly("bash", "dev", "lib", "lib64", "ls", "proc", "tmp");
         assertThat(ok.stderr()).contains("Container hostname is now").contains("Binding /usr/lib64 at /lib64")
                 .contains("Pivoting root").contains("Unmounting old root").contains("Starting container with command /bash");
+    }
+
+    @Test
+    void aRootCallerIsWarnedOfReadWriteBindsOfSystemDirectories(@TempDir Path dir) throws Exception {
+        // The command does not exist, so nothing runs with the host's /lib writable.
+        Run r = cli("", dir, "-a", "/lib:/lib", "-a", dir + ":/data", "--", "/no-such-command");
+        assertThat(r.status()).isEqualTo(127);
+        String warning = "crabcan: warning: -a /lib gives the sandbox's root write access to the host's /lib as host "
+                + "root; bind system directories read-only with -r";
+        if (Env.isRoot()) {
+            assertThat(r.stderr()).contains(warning).doesNotContain("-a " + dir);
+        } else {
+            assertThat(r.stderr()).as("a rootless sandbox writes as the caller, who cannot write /lib").doesNotContain("warning");
+        }
     }
 
     @Test
