@@ -32,8 +32,10 @@ class RuncInteropTest {
         for (String dir : List.of("proc", "dev", "tmp")) {
             Files.createDirectories(rootfs.resolve(dir));
         }
+        // The command shows its user namespace, then waits while the host reads its cgroup's limits.
         Sandbox s = Sandbox.builder().rootfs(rootfs).hostname("from-java").uid(0)
-                .command("/bin/sh", "-c", "echo \"$GREETING from $(cat /proc/sys/kernel/hostname)\"; exit 7")
+                .command("/bin/sh", "-c", "echo \"$GREETING from $(cat /proc/sys/kernel/hostname)\"; "
+                        + "cat /proc/self/uid_map; echo ready; sleep 60; exit 7")
                 .env("GREETING", "hello")
                 .limits(Limits.builder().memory(64L << 20).pids(32).build())
                 .build();
@@ -46,13 +48,38 @@ class RuncInteropTest {
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true).start();
         try {
-            String out = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            java.io.BufferedReader out = new java.io.BufferedReader(
+                    new java.io.InputStreamReader(run.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(out.readLine()).isEqualTo("hello from from-java");
+            String[] uidMap = out.readLine().trim().split("\\s+");
+            assertThat(uidMap[0]).as("uid 0 inside").isEqualTo("0");
+            assertThat(uidMap[1]).as("is not host root").isNotEqualTo("0");
+            assertThat(uidMap[2]).as("one id mapped").isEqualTo("1");
+            assertThat(out.readLine()).isEqualTo("ready");
+            assertThat(cgroupValues(id, "memory.limit_in_bytes", "memory.max")).as("memory limit").contains("67108864");
+            assertThat(cgroupValues(id, "pids.max")).as("pids limit").contains("32");
+            new ProcessBuilder(runc, "kill", id, "KILL").start().waitFor(20, TimeUnit.SECONDS);
             assertThat(run.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            assertThat(out.trim()).isEqualTo("hello from from-java");
-            assertThat(run.exitValue()).isEqualTo(7);
+            assertThat(run.exitValue()).as("killed, not exited").isNotEqualTo(7);
         } finally {
             run.destroyForcibly();
             new ProcessBuilder(runc, "delete", "--force", id).start().waitFor(20, TimeUnit.SECONDS);
         }
+    }
+
+    /** The contents of these files in every cgroup directory named name, on whichever hierarchies hold one. */
+    private static List<String> cgroupValues(String name, String... files) throws Exception {
+        List<String> values = new java.util.ArrayList<>();
+        try (java.util.stream.Stream<Path> dirs = Files.find(Path.of("/sys/fs/cgroup"), 8,
+                (p, a) -> a.isDirectory() && p.getFileName() != null && p.getFileName().toString().equals(name))) {
+            for (Path d : (Iterable<Path>) dirs::iterator) {
+                for (String f : files) {
+                    if (Files.exists(d.resolve(f))) {
+                        values.add(Files.readString(d.resolve(f)).trim());
+                    }
+                }
+            }
+        }
+        return values;
     }
 }
