@@ -255,6 +255,21 @@ class SandboxBuilderTest {
                 .stdin(Stdio.bytes("input".getBytes(StandardCharsets.UTF_8)))
                 .stdout(Stdio.writeTo(dir.resolve("out")))
                 .stderr(Stdio.discard())
+                .bind(data, "/data-noexec", false, true)
+                .tmpfs("/scratch-0700", 8192, 0700)
+                .kernelMount(KernelMount.Type.SYSFS, "/sys", true)
+                .umask(027)
+                .maskPaths("/proc/version")
+                .readOnlyPaths("/proc/cpuinfo")
+                .sysctl("net.ipv4.ping_group_range", "0 0")
+                .capabilities(java.util.EnumSet.of(Capability.CHOWN))
+                .addCapabilities(Capability.NET_BIND_SERVICE)
+                .dropCapabilities(Capability.CHOWN)
+                .noNewPrivileges(true)
+                .seccomp(SeccompPolicy.builder(SeccompAction.allow()).rule(Syscall.PTRACE, SeccompAction.errno(1)).build())
+                .network(Network.privateNetwork().publish(8080, 80))
+                .limits(Limits.builder().memory(64L << 20).pids(10).wallTime(java.time.Duration.ofSeconds(3)).build())
+                .keepTerminal(true)
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -271,6 +286,29 @@ class SandboxBuilderTest {
         assertThat(copy.stdin()).isEqualTo(original.stdin());
         assertThat(copy.stdout()).isEqualTo(original.stdout());
         assertThat(copy.stderr()).isEqualTo(original.stderr());
+        assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(1);
+        assertThat(copy.umask()).hasValue(027);
+        assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
+        assertThat(copy.readOnlyPaths()).isEqualTo(original.readOnlyPaths()).contains("/proc/cpuinfo");
+        assertThat(copy.sysctls()).containsExactly(Map.entry("net.ipv4.ping_group_range", "0 0"));
+        assertThat(copy.capabilities()).containsExactly(Capability.NET_BIND_SERVICE);
+        assertThat(copy.noNewPrivileges()).isTrue();
+        assertThat(copy.seccomp()).isEqualTo(original.seccomp()).isNotEqualTo(SeccompPolicy.defaultPolicy());
+        assertThat(copy.network()).isEqualTo(original.network());
+        assertThat(copy.network().ports()).hasSize(1);
+        assertThat(copy.limits()).isEqualTo(original.limits());
+        assertThat(copy.limits().memoryBytes()).hasValue(64L << 20);
+        assertThat(copy.keepTerminal()).isTrue();
+        // Every accessor is compared above: a new setting must be added to this test.
+        assertThat(java.util.Arrays.stream(Sandbox.class.getDeclaredMethods())
+                .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
+                        && !java.lang.reflect.Modifier.isStatic(m.getModifiers()))
+                .map(java.lang.reflect.Method::getName).sorted().toList())
+                .containsExactlyInAnyOrder("binds", "capabilities", "command", "environment", "hostname",
+                        "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
+                        "readOnlyPaths", "rootfs", "rootfsWritable", "run", "seccomp", "start", "stderr", "stdin",
+                        "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid", "umask",
+                        "workingDirectory");
     }
 
     @Test
