@@ -282,6 +282,31 @@ class EscapeTest {
     }
 
     @Test
+    void droppedCapabilitiesAndSupplementaryGroupsAreGoneOnTheKernel() throws Exception {
+        SandboxResult r = Sandbox.builder().dropCapabilities(Capability.CHOWN, Capability.KILL)
+                .command("/bin/grep", "-E", "^(CapEff|CapBnd|Groups):", "/proc/self/status").build().run();
+        long expected = 0;
+        for (Capability c : Capability.DEFAULT_KEPT) {
+            expected |= c == Capability.CHOWN || c == Capability.KILL ? 0 : 1L << c.number();
+        }
+        assertThat(r.stdoutText()).contains(String.format("CapEff:\t%016x", expected))
+                .contains(String.format("CapBnd:\t%016x", expected)).containsPattern("Groups:\\s*\n");
+    }
+
+    @Test
+    void noNewPrivilegesCanBeTurnedOffOnlyWithoutAFilter() throws Exception {
+        Sandbox.Builder off = Sandbox.builder().noNewPrivileges(false).seccomp(SeccompPolicy.none())
+                .command("/bin/grep", "NoNewPrivs", "/proc/self/status");
+        if (Env.isRoot()) {
+            // A root caller's sandbox always has its filter, which needs no_new_privs unless it may set one up itself.
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> off.build().run())
+                    .isInstanceOf(dev.crabcan.SandboxSpecException.class).hasMessageContaining("noNewPrivileges(true)");
+            off.addCapabilities(Capability.SYS_ADMIN);
+        }
+        assertThat(off.build().run().stdoutText()).isEqualTo("NoNewPrivs:\t0\n");
+    }
+
+    @Test
     void capabilitiesCanBeChosen() throws Exception {
         SandboxResult r = Sandbox.builder().capabilities(java.util.Set.of()).addCapabilities(Capability.NET_ADMIN)
                 .command("/bin/grep", "CapEff", "/proc/self/status").build().run();

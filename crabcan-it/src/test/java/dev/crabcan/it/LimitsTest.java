@@ -176,6 +176,51 @@ class LimitsTest {
         assertThat(judge.outputBytes()).hasValue(16L << 20);
     }
 
+    @Test
+    void cpuWeightCpuQuotaAndIoWeightReachTheCgroup() throws Exception {
+        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        dev.crabcan.SandboxProcess p = Sandbox.builder()
+                .limits(Limits.builder().cpuWeight(50).cpus(0.5).ioWeight(500).build())
+                .command("/bin/sh", "-c", "echo ready; read go").build().start();
+        assertThat(new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream())).readLine())
+                .isEqualTo("ready");
+        List<Path> cgroups = sandboxCgroups();
+        if (cgroupHas(cgroups, "cpu.shares")) {
+            assertThat(cgroupValue(cgroups, "cpu.shares")).as("weight 50 of 100 is 512 of 1024").isEqualTo(512);
+            assertThat(cgroupValue(cgroups, "cpu.cfs_quota_us") * 2).as("half a CPU")
+                    .isEqualTo(cgroupValue(cgroups, "cpu.cfs_period_us"));
+        } else {
+            assertThat(cgroupValue(cgroups, "cpu.weight")).isEqualTo(50);
+            String[] max = cgroupText(cgroups, "cpu.max").split(" ");
+            assertThat(Long.parseLong(max[0]) * 2).as("half a CPU").isEqualTo(Long.parseLong(max[1]));
+        }
+        // Only where the host's I/O scheduler offers a weight (BFQ); this one's (mq-deadline) does not.
+        if (cgroupHas(cgroups, "blkio.weight")) {
+            assertThat(cgroupValue(cgroups, "blkio.weight")).as("500 of 10000 is 50 of 1000").isEqualTo(50);
+        } else if (cgroupHas(cgroups, "io.weight")) {
+            assertThat(cgroupText(cgroups, "io.weight")).startsWith("default 500");
+        }
+        p.getOutputStream().write("go\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        p.getOutputStream().close();
+        assertThat(p.result().verdict()).isEqualTo(Verdict.OK);
+    }
+
+    @Test
+    void everyRlimitReachesTheKernel() throws Exception {
+        Limits limits = Limits.builder().rlimit(Rlimit.STACK, 4L << 20).rlimit(Rlimit.CPU, 7)
+                .rlimit(Rlimit.AS, 1L << 30).rlimit(Rlimit.NPROC, 77).rlimit(Rlimit.MEMLOCK, 32L << 10)
+                .rlimit(Rlimit.NOFILE, 99).rlimit(Rlimit.FSIZE, 1L << 20).rlimit(Rlimit.CORE, 0).build();
+        String out = run(limits, "cat /proc/self/limits").stdoutText();
+        assertThat(out).containsPattern("Max stack size\\s+4194304\\s+4194304")
+                .containsPattern("Max cpu time\\s+7\\s+7")
+                .containsPattern("Max address space\\s+1073741824\\s+1073741824")
+                .containsPattern("Max processes\\s+77\\s+77")
+                .containsPattern("Max locked memory\\s+32768\\s+32768")
+                .containsPattern("Max open files\\s+99\\s+99")
+                .containsPattern("Max file size\\s+1048576\\s+1048576")
+                .containsPattern("Max core file size\\s+0\\s+0");
+    }
+
     private static boolean cgroupHas(List<Path> cgroups, String file) {
         return cgroups.stream().anyMatch(c -> Files.exists(c.resolve(file)));
     }

@@ -223,4 +223,17 @@ class OciRuntimeTest {
         assertThat(r.stderr()).contains("linux.sysctl[\"vm.swappiness\"]: not supported because").hasLineCount(1);
         assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
     }
+
+    @Test
+    void optionsThatCannotBeHonouredAreRefusedByName() throws Exception {
+        Path bundle = bundle("b7", "true");
+        Run console = oci(null, "create", "--bundle", bundle.toString(), "--console-socket", dir.resolve("c.sock").toString(),
+                "refused-console");
+        assertThat(console.status()).isNotZero();
+        assertThat(console.stderr()).contains("--console-socket: not supported");
+        Run systemd = oci(null, "--systemd-cgroup", "create", "--bundle", bundle.toString(), "refused-systemd");
+        assertThat(systemd.status()).isNotZero();
+        assertThat(systemd.stderr()).contains("--systemd-cgroup is not supported");
+        assertThat(oci(null, "state", "refused-console").status()).as("nothing was created").isNotZero();
+    }
 }

@@ -90,6 +90,10 @@ class RootfsTest {
         assertThat(r.status().code()).isZero();
         assertThat(mountdir.resolve("real/x")).as("an absolute link resolves inside the rootfs").isDirectory();
         assertThat(mountdir.resolve("real/y")).as("'..' stops at the rootfs' root").isDirectory();
+        for (String made : new String[] {"real/x", "real/y", "proc", "dev", "tmp"}) {
+            assertThat(Files.getAttribute(mountdir.resolve(made), "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS))
+                    .as("mount point %s is made with the caller's host ids", made).isEqualTo(Env.uid());
+        }
 
         // A hostile rootfs whose links name a host directory: nothing may be created there.
         Files.createSymbolicLink(mountdir.resolve("escape"), outside);

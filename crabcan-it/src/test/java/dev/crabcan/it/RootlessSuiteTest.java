@@ -95,6 +95,7 @@ class RootlessSuiteTest {
             "LimitsTest#cgroupIsRemovedOnFailedStartsAndOnDestroy",
             "LimitsTest#cgroupNamespaceIsRootedAtTheSandboxCgroup",
             "LimitsTest#cgroupV2DriverOnTheUnifiedHierarchy",
+            "LimitsTest#cpuWeightCpuQuotaAndIoWeightReachTheCgroup",
             "LimitsTest#cpuTimeLimitCountsEveryProcessAndIsPrecise",
             "LimitsTest#judgePreset",
             "LimitsTest#memoryLimitIsAMemoryVerdictNotASignal",

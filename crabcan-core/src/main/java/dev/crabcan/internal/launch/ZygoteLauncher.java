@@ -88,6 +88,9 @@ final class ZygoteLauncher implements Launcher {
             pending.remove(Integer.toUnsignedString(token));
             io.closeAll();
             closeQuietly(channel);
+            if (e instanceof dev.crabcan.SandboxSpecException spec) {
+                throw spec; // the plan could not be made from this spec: the caller's to fix, not the helper's
+            }
             throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper: " + e, e);
         }
     }
