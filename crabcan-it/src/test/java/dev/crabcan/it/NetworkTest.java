@@ -163,6 +163,11 @@ class NetworkTest {
                 .command("/usr/bin/python3", "-m", "http.server", "8000").build().start();
         try {
             assertThat(httpGet(port, "/index.html")).isEqualTo("hello from the sandbox\n");
+            if (hostAddress.equals("0.0.0.0")) {
+                String other = nonLoopbackHostAddress();
+                assertThat(httpGet(other, port, "/index.html")).as("fetched on %s", other)
+                        .isEqualTo("hello from the sandbox\n");
+            }
         } finally {
             p.destroy();
             p.waitFor();
@@ -184,8 +189,22 @@ class NetworkTest {
         assertNothingLeft();
     }
 
+    /** An IPv4 address of this host's own other than the loopback (this machine has one on eth0). */
+    private static String nonLoopbackHostAddress() throws Exception {
+        return java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces()).stream()
+                .filter(i -> !i.getName().startsWith("ccn")) // our own veths' host ends
+                .flatMap(i -> java.util.Collections.list(i.getInetAddresses()).stream())
+                .filter(a -> a instanceof java.net.Inet4Address && !a.isLoopbackAddress())
+                .map(java.net.InetAddress::getHostAddress).findFirst()
+                .orElseThrow(() -> new AssertionError("this host has no IPv4 address besides the loopback"));
+    }
+
     @Test
     void twoPrivateSandboxesCannotReachEachOther() throws Exception {
+        if (!Env.isRoot()) {
+            rootlessPrivateSandboxesCannotReachEachOtherThroughTheHost();
+            return;
+        }
         // A prints its address, then serves; B tries to connect to it.
         String serve = "import socket\n"
                 + "probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
@@ -200,6 +219,41 @@ class NetworkTest {
             assertThat(address).matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
             SandboxResult b = python(Network.privateNetwork(), connectScript(address, 8000)).build().run();
             assertThat(b.stdoutText()).startsWith("error");
+        } finally {
+            a.destroy();
+            a.waitFor();
+        }
+    }
+
+    /**
+     * Rootless, pasta gives every sandbox the host's own address, so there is no sandbox address
+     * to try. A's only way in is a port published on the host's loopback: B reaches neither it
+     * (its 127.0.0.1 is its own) nor the host's loopback through the gateway, which pasta does
+     * not map to the host; the host itself does reach it.
+     */
+    private static void rootlessPrivateSandboxesCannotReachEachOtherThroughTheHost() throws Exception {
+        int port = freePort();
+        String serve = "import socket\n"
+                + "s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen()\n"
+                + "print('up', flush=True)\n"
+                + "while True:\n"
+                + "    c, _ = s.accept(); c.sendall(b'a\\n'); c.close()\n";
+        SandboxProcess a = python(Network.privateNetwork().publish(port, 8000), serve).build().start();
+        try {
+            assertThat(new BufferedReader(new InputStreamReader(a.getInputStream())).readLine()).isEqualTo("up");
+            assertThat(readFirstLine("127.0.0.1", port)).as("the host reaches A through the published port")
+                    .isEqualTo("a");
+            String gateway = "import socket\n"
+                    + "for line in open('/proc/net/route').read().splitlines()[1:]:\n"
+                    + "    f = line.split()\n"
+                    + "    if f[1] == '00000000':\n"
+                    + "        print(socket.inet_ntoa(bytes.fromhex(f[2])[::-1]))\n";
+            String gw = python(Network.privateNetwork(), gateway).build().run().stdoutText().trim();
+            assertThat(gw).as("B's default gateway").matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+            for (String target : List.of("127.0.0.1", gw)) {
+                SandboxResult b = python(Network.privateNetwork(), connectScript(target, port)).build().run();
+                assertThat(b.stdoutText()).as("B to %s:%d", target, port).startsWith("error");
+            }
         } finally {
             a.destroy();
             a.waitFor();
@@ -323,11 +377,35 @@ class NetworkTest {
     }
 
     /** GET on 127.0.0.1:port, retried while the server inside starts. */
+    /** The first line a TCP server sends, trying again while its port is not yet forwarded. */
+    private static String readFirstLine(String host, int port) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (true) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(host, port), 2000);
+                s.setSoTimeout(5000);
+                String line = new BufferedReader(new InputStreamReader(s.getInputStream())).readLine();
+                if (line != null) {
+                    return line;
+                }
+            } catch (IOException e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+            }
+            Thread.sleep(100);
+        }
+    }
+
     private static String httpGet(int port, String path) throws Exception {
+        return httpGet("127.0.0.1", port, path);
+    }
+
+    private static String httpGet(String host, int port, String path) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
             try {
-                var c = (java.net.HttpURLConnection) new java.net.URL("http://127.0.0.1:" + port + path).openConnection();
+                var c = (java.net.HttpURLConnection) new java.net.URL("http://" + host + ":" + port + path).openConnection();
                 c.setConnectTimeout(2000);
                 c.setReadTimeout(5000);
                 try (var in = c.getInputStream()) {
