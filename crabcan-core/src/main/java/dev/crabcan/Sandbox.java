@@ -2,6 +2,7 @@ package dev.crabcan;
 
 import dev.crabcan.internal.cgroup.Cgroups;
 import dev.crabcan.internal.cgroup.SandboxCgroup;
+import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
@@ -247,21 +248,33 @@ public final class Sandbox {
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host);
         String name = hostname != null ? hostname : Hostnames.random();
+        HostIds.Lease ids = HostIds.lease(host);
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
-                host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
-        NetworkSetup net = NetworkSetup.create(network, host, runtime.runDir());
+                host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
+        NetworkSetup net;
+        try {
+            net = NetworkSetup.create(network, host, runtime.runDir());
+        } catch (SandboxException | RuntimeException e) {
+            ids.release();
+            throw e;
+        }
         SandboxCgroup cgroup = null;
+        Launcher.Launched launched = null;
         try {
             cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
-            Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
-                    runtime.runDir(), name, cgroupProcs, io, net.plan()), stdin, stdout, stderr);
-            return SandboxProcess.awaitStart(this, launched, cgroup, net);
+            launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
+                    cgroupProcs, io, net.plan()), stdin, stdout, stderr);
+            return SandboxProcess.awaitStart(this, launched, cgroup, net, ids);
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {
                 cgroup.remove();
             }
             net.release();
+            if (launched == null) {
+                // Once launched, the sandbox's end releases them: not before its processes are gone.
+                ids.release();
+            }
             throw e;
         }
     }
@@ -294,12 +307,21 @@ public final class Sandbox {
         }
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host);
-        makeReleaseFifo(releaseFifo, host);
         String name = hostname != null ? hostname : Hostnames.random();
-        Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
-                runtime.runDir(), name, List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
-                releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
+        HostIds.Lease ids = HostIds.lease(host);
+        Launcher.Launched launched;
+        try {
+            makeReleaseFifo(releaseFifo, host, ids);
+            launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
+                    List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
+        } catch (SandboxException | RuntimeException e) {
+            ids.release();
+            throw e;
+        }
         Session session = launched.session();
+        // Detached, the helper exits and the session ends at once; the pin then keeps the id.
+        session.ended().whenComplete((outcome, e) -> ids.release());
         Session.Start started;
         try {
             started = session.started().get();
@@ -313,6 +335,12 @@ public final class Sandbox {
         }
         if (started instanceof Session.Created) {
             try {
+                ids.pin(session.pid());
+            } catch (SandboxSetupException e) {
+                session.kill();
+                throw e;
+            }
+            try {
                 session.detach();
             } catch (IOException e) {
                 throw new SandboxException("cannot let the created sandbox go: its helper is gone (" + e + ")", e);
@@ -324,7 +352,7 @@ public final class Sandbox {
     }
 
     /** The FIFO, owned by the sandbox's host ids so that its command can open it. */
-    private static void makeReleaseFifo(Path fifo, HostInfo host) throws SandboxException {
+    private static void makeReleaseFifo(Path fifo, HostInfo host, HostIds.Lease ids) throws SandboxException {
         Path abs = fifo.toAbsolutePath();
         // The JVM has no mkfifo(3) of its own and this is no hot path: coreutils' mkfifo makes it.
         try {
@@ -342,8 +370,8 @@ public final class Sandbox {
         }
         if (host.isRoot()) {
             try {
-                Files.setAttribute(abs, "unix:uid", HostInfo.ROOT_CALLER_HOST_ID);
-                Files.setAttribute(abs, "unix:gid", HostInfo.ROOT_CALLER_HOST_ID);
+                Files.setAttribute(abs, "unix:uid", ids.uid());
+                Files.setAttribute(abs, "unix:gid", ids.gid());
             } catch (IOException e) {
                 throw new SandboxException("cannot give the release FIFO " + abs + " to the sandbox: " + e, e);
             }
