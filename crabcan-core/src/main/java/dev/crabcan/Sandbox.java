@@ -236,13 +236,19 @@ public final class Sandbox {
     }
 
     /**
-     * Starts the command in a new sandbox and returns once it is running.
+     * Starts the command in a new sandbox and returns once it is running. A root caller's sandbox
+     * runs as a host uid and gid of its own, allocated from Crabcan's id range
+     * ({@code -Dcrabcan.idRange}, {@code CRABCAN_ID_RANGE}, the {@code crabcan} user's /etc/subuid
+     * and /etc/subgid entries, or 2000000000-2000065535) and given back when the sandbox ends; a
+     * rootless caller's runs as the caller.
      *
-     * @throws SandboxSetupException a setup step failed (the message names the step, path and errno)
+     * @throws SandboxSetupException a setup step failed (the message names the step, path and
+     *     errno), or every host id of the range is held by a running sandbox (step "host ids")
      * @throws CommandNotFoundException the command is not in the sandbox's root filesystem
      * @throws CommandNotExecutableException it is there but cannot be executed, for example
      *     because its ELF interpreter is missing (the message says which bind fixes it)
-     * @throws UnsupportedHostException this host cannot run sandboxes
+     * @throws UnsupportedHostException this host cannot run sandboxes, or the id range is
+     *     malformed or collides with the host's users, groups or subordinate ids
      */
     public SandboxProcess start() throws SandboxException {
         HostInfo host = HostInfo.get();
@@ -661,7 +667,10 @@ public final class Sandbox {
             return this;
         }
 
-        /** The uid and gid inside the sandbox; 0 (the default) is root of the sandbox, never of the host. */
+        /**
+         * The uid and gid inside the sandbox; 0 (the default) is root of the sandbox, never of the
+         * host (see {@link Sandbox#start()} for the host ids it runs as).
+         */
         public Builder uid(int uid) {
             if (uid < 0) {
                 throw new SandboxSpecException("uid must not be negative, got " + uid);
