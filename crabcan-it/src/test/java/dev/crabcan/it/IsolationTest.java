@@ -154,12 +154,16 @@ class IsolationTest {
     @Test
     void readWriteBindIsWritableAndFilesBelongToTheCaller(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("existing"), "old\n");
+        Files.writeString(dir.resolve("secret"), "only the caller's\n");
+        Files.setPosixFilePermissions(dir.resolve("secret"), java.nio.file.attribute.PosixFilePermissions.fromString(
+                "rw-------"));
         SandboxResult r = Sandbox.builder().bind(dir, "/work", false)
-                .command("/bin/sh", "-c", "stat -c %u /work /work/existing; echo new > /work/created; "
+                .command("/bin/sh", "-c", "stat -c %u /work /work/existing; cat /work/secret; echo new > /work/created; "
                         + "echo more >> /work/existing; mkdir /work/sub")
                 .build().run();
         assertThat(r.status().code()).as(r.stderrText()).isZero();
-        assertThat(r.stdoutText()).as("the caller's files appear as the sandbox root's").isEqualTo("0\n0\n");
+        assertThat(r.stdoutText()).as("the caller's files, 0600 ones too, appear as the sandbox root's")
+                .isEqualTo("0\n0\nonly the caller's\n");
         assertThat(Files.readString(dir.resolve("created"))).isEqualTo("new\n");
         assertThat(Files.readString(dir.resolve("existing"))).isEqualTo("old\nmore\n");
         int caller = Env.uid();
