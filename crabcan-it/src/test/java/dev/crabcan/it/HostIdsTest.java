@@ -54,7 +54,11 @@ class HostIdsTest {
         return new Run(p.exitValue(), out, err.get());
     }
 
-    /** Every way a host user reaches another user's process; each must be refused. */
+    /**
+     * The ways a host user reaches a process of its own uid and not of another's; each must be
+     * refused. Not /proc/PID/mountinfo or cmdline: the kernel lets every user read those of any
+     * process (only hidepid on the host's /proc hides them), whatever uid the sandbox runs as.
+     */
     private static List<String[]> attacks(long pid) {
         String p = Long.toString(pid);
         return List.of(new String[] {"kill", "-STOP", p}, new String[] {"kill", "-KILL", p},
