@@ -1150,7 +1150,7 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail("credentials", errno, "setresuid %u", plan.uid);
     /*
-     * A change of host ids (a root caller's sandbox becomes uid 65534) clears the parent-death
+     * A change of host ids (a root caller's sandbox becomes the host id allocated to it) clears the parent-death
      * signal: arm it again, then make sure the helper did not die in between. The helper keeps
      * its end of the sync pipe open for as long as it lives, so a hang-up means it is gone.
      */

@@ -2,6 +2,7 @@ package dev.crabcan;
 
 import dev.crabcan.internal.cgroup.Cgroups;
 import dev.crabcan.internal.cgroup.SandboxCgroup;
+import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
@@ -238,33 +239,51 @@ public final class Sandbox {
     }
 
     /**
-     * Starts the command in a new sandbox and returns once it is running.
+     * Starts the command in a new sandbox and returns once it is running. A root caller's sandbox
+     * runs as a host uid and gid of its own, allocated from Crabcan's id range
+     * ({@code -Dcrabcan.idRange}, {@code CRABCAN_ID_RANGE}, the {@code crabcan} user's /etc/subuid
+     * and /etc/subgid entries, or 2000000000-2000065535) and given back when the sandbox ends; a
+     * rootless caller's runs as the caller.
      *
-     * @throws SandboxSetupException a setup step failed (the message names the step, path and errno)
+     * @throws SandboxSetupException a setup step failed (the message names the step, path and
+     *     errno), or every host id of the range is held by a running sandbox (step "host ids")
      * @throws CommandNotFoundException the command is not in the sandbox's root filesystem
      * @throws CommandNotExecutableException it is there but cannot be executed, for example
      *     because its ELF interpreter is missing (the message says which bind fixes it)
-     * @throws UnsupportedHostException this host cannot run sandboxes
+     * @throws UnsupportedHostException this host cannot run sandboxes, or the id range is
+     *     malformed or collides with the host's users, groups or subordinate ids
      */
     public SandboxProcess start() throws SandboxException {
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host);
         String name = hostname != null ? hostname : Hostnames.random();
+        HostIds.Lease ids = HostIds.lease(host);
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
-                host.kernel(), this, uid, host.euid(), binds, tmpfs, limits);
-        NetworkSetup net = NetworkSetup.create(network, host, runtime.runDir());
+                host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
+        NetworkSetup net;
+        try {
+            net = NetworkSetup.create(network, host, runtime.runDir());
+        } catch (SandboxException | RuntimeException e) {
+            ids.release();
+            throw e;
+        }
         SandboxCgroup cgroup = null;
+        Launcher.Launched launched = null;
         try {
             cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
-            Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
-                    runtime.runDir(), name, cgroupProcs, io, net.plan()), stdin, stdout, stderr);
-            return SandboxProcess.awaitStart(this, launched, cgroup, net);
+            launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
+                    cgroupProcs, io, net.plan()), stdin, stdout, stderr);
+            return SandboxProcess.awaitStart(this, launched, cgroup, net, ids);
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {
                 cgroup.remove();
             }
             net.release();
+            if (launched == null) {
+                // Once launched, the sandbox's end releases them: not before its processes are gone.
+                ids.release();
+            }
             throw e;
         }
     }
@@ -297,12 +316,21 @@ public final class Sandbox {
         }
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host);
-        makeReleaseFifo(releaseFifo, host);
         String name = hostname != null ? hostname : Hostnames.random();
-        Launcher.Launched launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host,
-                runtime.runDir(), name, List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
-                releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
+        HostIds.Lease ids = HostIds.lease(host);
+        Launcher.Launched launched;
+        try {
+            makeReleaseFifo(releaseFifo, host, ids);
+            launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
+                    List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
+        } catch (SandboxException | RuntimeException e) {
+            ids.release();
+            throw e;
+        }
         Session session = launched.session();
+        // Detached, the helper exits and the session ends at once; the pin then keeps the id.
+        session.ended().whenComplete((outcome, e) -> ids.release());
         Session.Start started;
         try {
             started = session.started().get();
@@ -316,6 +344,12 @@ public final class Sandbox {
         }
         if (started instanceof Session.Created) {
             try {
+                ids.pin(session.pid());
+            } catch (SandboxSetupException e) {
+                session.kill();
+                throw e;
+            }
+            try {
                 session.detach();
             } catch (IOException e) {
                 throw new SandboxException("cannot let the created sandbox go: its helper is gone (" + e + ")", e);
@@ -327,7 +361,7 @@ public final class Sandbox {
     }
 
     /** The FIFO, owned by the sandbox's host ids so that its command can open it. */
-    private static void makeReleaseFifo(Path fifo, HostInfo host) throws SandboxException {
+    private static void makeReleaseFifo(Path fifo, HostInfo host, HostIds.Lease ids) throws SandboxException {
         Path abs = fifo.toAbsolutePath();
         // The JVM has no mkfifo(3) of its own and this is no hot path: coreutils' mkfifo makes it.
         try {
@@ -345,8 +379,8 @@ public final class Sandbox {
         }
         if (host.isRoot()) {
             try {
-                Files.setAttribute(abs, "unix:uid", HostInfo.ROOT_CALLER_HOST_ID);
-                Files.setAttribute(abs, "unix:gid", HostInfo.ROOT_CALLER_HOST_ID);
+                Files.setAttribute(abs, "unix:uid", ids.uid());
+                Files.setAttribute(abs, "unix:gid", ids.gid());
             } catch (IOException e) {
                 throw new SandboxException("cannot give the release FIFO " + abs + " to the sandbox: " + e, e);
             }
@@ -636,7 +670,10 @@ public final class Sandbox {
             return this;
         }
 
-        /** The uid and gid inside the sandbox; 0 (the default) is root of the sandbox, never of the host. */
+        /**
+         * The uid and gid inside the sandbox; 0 (the default) is root of the sandbox, never of the
+         * host (see {@link Sandbox#start()} for the host ids it runs as).
+         */
         public Builder uid(int uid) {
             if (uid < 0) {
                 throw new SandboxSpecException("uid must not be negative, got " + uid);

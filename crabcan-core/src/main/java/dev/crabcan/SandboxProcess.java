@@ -1,6 +1,7 @@
 package dev.crabcan;
 
 import dev.crabcan.internal.cgroup.SandboxCgroup;
+import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Outcome;
 import dev.crabcan.internal.launch.Session;
@@ -30,6 +31,7 @@ public final class SandboxProcess extends Process {
     private final Session session;
     private final SandboxCgroup cgroup;
     private final NetworkSetup net;
+    private final HostIds.Lease ids;
     private final OutputStream stdin;
     private final InputStream stdout;
     private final InputStream stderr;
@@ -58,11 +60,13 @@ public final class SandboxProcess extends Process {
         }
     }
 
-    private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net) {
+    private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net,
+            HostIds.Lease ids) {
         this.sandbox = sandbox;
         this.session = launched.session();
         this.cgroup = cgroup;
         this.net = net;
+        this.ids = ids;
         this.stdin = launched.stdin();
         this.stdout = launched.stdout();
         this.stderr = launched.stderr();
@@ -74,8 +78,8 @@ public final class SandboxProcess extends Process {
     }
 
     static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup,
-            NetworkSetup net) throws SandboxException {
-        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net);
+            NetworkSetup net, HostIds.Lease ids) throws SandboxException {
+        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net, ids);
         Session.Start start;
         try {
             if (net.plan().awaitJvm()) {
@@ -147,6 +151,7 @@ public final class SandboxProcess extends Process {
             cgroup.remove();
         }
         net.release();
+        ids.release();
         return new Finished(outcome, usage, limitKill.get());
     }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxResult;
+import dev.crabcan.internal.host.IdRange;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,9 +47,22 @@ final class Env {
         throw new IllegalStateException("no Uid line in /proc/self/status");
     }
 
-    /** The host id a sandbox's processes run as: 65534 for a root caller, else the caller. */
-    static int sandboxHostUid() {
-        return isRoot() ? 65534 : uid();
+    /**
+     * Whether a sandbox's processes may run as this host id: the caller's own for a rootless
+     * caller, else one of the range Crabcan allocates root callers' sandboxes from (the default
+     * range: the tests set none).
+     */
+    static boolean isSandboxHostId(long id) {
+        return isRoot() ? IdRange.DEFAULT.contains(id) : id == uid();
+    }
+
+    /** The host uid a process runs as (real, effective, saved and filesystem uid must agree). */
+    static long hostUid(long pid) throws IOException {
+        String line = Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream()
+                .filter(l -> l.startsWith("Uid:")).findFirst().orElseThrow();
+        String[] ids = line.substring(4).trim().split("\\s+");
+        assertThat(ids).as("real, effective, saved, fs uid of %d", pid).containsOnly(ids[0]);
+        return Long.parseLong(ids[0]);
     }
 
     /** Whether this is a CI run (CI=true), where a missing prerequisite fails instead of skipping. */

@@ -22,12 +22,17 @@ class IsolationTest {
     void userNamespaceMapsRootToAnUnprivilegedHostId() throws Exception {
         String map = shOk("cat /proc/self/uid_map; cat /proc/self/gid_map; id -u; id -g");
         List<String> lines = Arrays.asList(map.trim().split("\n"));
-        assertThat(lines.get(0).trim().split("\\s+")).containsExactly("0", String.valueOf(Env.sandboxHostUid()), "1");
+        String[] uidMap = lines.get(0).trim().split("\\s+");
+        assertThat(uidMap[0]).isEqualTo("0");
+        assertThat(uidMap[2]).isEqualTo("1");
+        assertThat(Env.isSandboxHostId(Long.parseLong(uidMap[1]))).as("host id %s (never root, never nobody for a "
+                + "root caller)", uidMap[1]).isTrue();
+        if (Env.isRoot()) {
+            assertThat(lines.get(1).trim().split("\\s+")).as("gid map: the same number as the uid")
+                    .containsExactly("0", uidMap[1], "1");
+        }
         assertThat(lines.get(2)).isEqualTo("0");
         assertThat(lines.get(3)).isEqualTo("0");
-        if (Env.isRoot()) {
-            assertThat(Env.sandboxHostUid()).as("a root caller's sandbox is not host root").isNotZero();
-        }
     }
 
     @Test
@@ -35,10 +40,9 @@ class IsolationTest {
         SandboxProcess p = Sandbox.builder().command("/bin/sleep", "30").build().start();
         try {
             long command = ProcessHandle.of(p.pid()).orElseThrow().children().findFirst().orElseThrow().pid();
-            String status = Files.readString(Path.of("/proc/" + command + "/status"));
-            String uidLine = status.lines().filter(l -> l.startsWith("Uid:")).findFirst().orElseThrow();
-            assertThat(uidLine.split("\\s+")).contains(String.valueOf(Env.sandboxHostUid()))
-                    .doesNotContain(Env.isRoot() ? "0" : "-");
+            long uid = Env.hostUid(command);
+            assertThat(Env.isSandboxHostId(uid)).as("host uid %d", uid).isTrue();
+            assertThat(Env.hostUid(p.pid())).as("init's host uid").isEqualTo(uid);
         } finally {
             p.destroy();
         }
@@ -51,7 +55,9 @@ class IsolationTest {
         String[] lines = r.stdoutText().split("\n");
         assertThat(lines[0]).isEqualTo("1000");
         assertThat(lines[1]).isEqualTo("1000");
-        assertThat(lines[2].trim().split("\\s+")).containsExactly("1000", String.valueOf(Env.sandboxHostUid()), "1");
+        String[] uidMap = lines[2].trim().split("\\s+");
+        assertThat(uidMap[0]).isEqualTo("1000");
+        assertThat(Env.isSandboxHostId(Long.parseLong(uidMap[1]))).as("host id %s", uidMap[1]).isTrue();
     }
 
     @Test
@@ -148,12 +154,16 @@ class IsolationTest {
     @Test
     void readWriteBindIsWritableAndFilesBelongToTheCaller(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("existing"), "old\n");
+        Files.writeString(dir.resolve("secret"), "only the caller's\n");
+        Files.setPosixFilePermissions(dir.resolve("secret"), java.nio.file.attribute.PosixFilePermissions.fromString(
+                "rw-------"));
         SandboxResult r = Sandbox.builder().bind(dir, "/work", false)
-                .command("/bin/sh", "-c", "stat -c %u /work /work/existing; echo new > /work/created; "
+                .command("/bin/sh", "-c", "stat -c %u /work /work/existing; cat /work/secret; echo new > /work/created; "
                         + "echo more >> /work/existing; mkdir /work/sub")
                 .build().run();
         assertThat(r.status().code()).as(r.stderrText()).isZero();
-        assertThat(r.stdoutText()).as("the caller's files appear as the sandbox root's").isEqualTo("0\n0\n");
+        assertThat(r.stdoutText()).as("the caller's files, 0600 ones too, appear as the sandbox root's")
+                .isEqualTo("0\n0\nonly the caller's\n");
         assertThat(Files.readString(dir.resolve("created"))).isEqualTo("new\n");
         assertThat(Files.readString(dir.resolve("existing"))).isEqualTo("old\nmore\n");
         int caller = Env.uid();

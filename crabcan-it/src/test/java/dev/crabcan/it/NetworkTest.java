@@ -305,7 +305,8 @@ class NetworkTest {
         Process jvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
                 System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
                 "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), SandboxHolder.class.getName(),
-                "private", Integer.toString(port)).redirectErrorStream(true).start();
+                // Its log (a warning when it turns forwarding on) must not come before its report.
+                "private", Integer.toString(port)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try {
             String line = new BufferedReader(new InputStreamReader(jvm.getInputStream())).readLine();
             assertThat(line).as("the holder JVM's report").endsWith(" started");

@@ -12,9 +12,6 @@ public final class HostInfo {
     /** mount_setattr (recursive read-only binds, idmapped mounts) arrived in 5.12. */
     public static final KernelVersion MINIMUM_KERNEL = new KernelVersion(5, 12, 0);
 
-    /** The host id a root caller's sandbox runs as: never host root. */
-    public static final int ROOT_CALLER_HOST_ID = 65534;
-
     private static volatile HostInfo instance;
 
     private final int euid;

@@ -2,15 +2,14 @@ package dev.crabcan.internal.net;
 
 import dev.crabcan.Network;
 import dev.crabcan.SandboxSetupException;
+import dev.crabcan.internal.host.HostLocks;
 import dev.crabcan.internal.plan.NetPlan;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
@@ -31,31 +30,23 @@ import org.slf4j.LoggerFactory;
  * by anyone may create the table afresh or remove it. The byte at an address's offset is 1 while
  * its sandbox has published ports, so that the next owner of an address whose JVM died removes
  * the forwards it left. A pair disappears with the sandbox's network namespace; the table
- * disappears with the host's last private sandbox.
- *
- * <p>Every lock operation runs on one thread that nobody interrupts: an interrupt during a
- * FileChannel operation closes the channel, and closing it drops all of this JVM's locks.
+ * disappears with the host's last private sandbox. Every lock operation runs on the file's
+ * {@link HostLocks} thread.
  */
 final class Veth implements NetworkSetup {
     private static final Logger log = LoggerFactory.getLogger(Veth.class);
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
-    private static final Path LOCK_FILE = Path.of("/run/crabcan-net.lock");
+    private static final HostLocks LOCKS = new HostLocks(Path.of("/run/crabcan-net.lock"), "crabcan-net-locks",
+            "network");
     private static final String TABLE = "crabcan";
     /** Every /30 of the IPv4 space has its own lock byte, after byte 0. */
     private static final long ADDRESS_LOCKS = 1L << 30;
     private static final long VANISH_WAIT_NANOS = 200_000_000;
 
-    private static final java.util.concurrent.ExecutorService LOCK_THREAD =
-            java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "crabcan-net-locks");
-                t.setDaemon(true);
-                return t;
-            });
     private static final java.util.regex.Pattern ELEMENT = java.util.regex.Pattern.compile(
             "((?:[0-9.]+ \\. )?\\d+) : ([0-9.]+) \\. \\d+");
 
     // Touched on the lock thread only.
-    private static FileChannel lockFile;
     private static int active;
     private static boolean hostPrepared;
     private static final java.util.Set<Veth> LIVE = new java.util.HashSet<>();
@@ -94,8 +85,8 @@ final class Veth implements NetworkSetup {
             int base = Ipv4.parse(cidr[0]);
             int slots = 1 << (32 - Integer.parseInt(cidr[1]) - 2);
             int first = ThreadLocalRandom.current().nextInt(slots);
-            veth = onLockThread(() -> {
-                try (FileLock table = lockFile().lock(0, 1, false)) {
+            veth = LOCKS.call(() -> {
+                try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
                     if (active == 0) {
                         prepareHost(nft);
                     }
@@ -128,30 +119,6 @@ final class Veth implements NetworkSetup {
                 reserved.forEach(Veth::closeQuietly);
             }
             throw e;
-        }
-    }
-
-    /** Runs a lock operation on the lock thread and waits for it, whatever interrupts the caller. */
-    private static <T> T onLockThread(java.util.concurrent.Callable<T> task) throws SandboxSetupException {
-        java.util.concurrent.Future<T> f = LOCK_THREAD.submit(task);
-        boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    return f.get();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                } catch (java.util.concurrent.ExecutionException e) {
-                    if (e.getCause() instanceof SandboxSetupException s) {
-                        throw s;
-                    }
-                    throw new SandboxSetupException("network", 0, "cannot lock " + LOCK_FILE + ": " + e.getCause());
-                }
-            }
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 
@@ -206,8 +173,8 @@ final class Veth implements NetworkSetup {
             if (!network.ports().isEmpty()) {
                 HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
             }
-            onLockThread(() -> {
-                try (FileLock table = lockFile().lock(0, 1, false)) {
+            LOCKS.call(() -> {
+                try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
                     setMarker(0);
                     allocation.release();
                     LIVE.remove(this);
@@ -255,7 +222,7 @@ final class Veth implements NetworkSetup {
         if (!r.ok()) {
             throw new SandboxSetupException("network", 0, "cannot publish " + network.ports() + ": " + r.reason());
         }
-        onLockThread(() -> {
+        LOCKS.call(() -> {
             setMarker(1);
             return null;
         });
@@ -263,9 +230,9 @@ final class Veth implements NetworkSetup {
 
     /** Forwards to this address left by a JVM that died with its sandbox (its marker byte is still 1). */
     private void removeForwardsOfDeadOwner() throws SandboxSetupException {
-        boolean stale = onLockThread(() -> {
+        boolean stale = LOCKS.call(() -> {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
-            return lockFile().read(b, addressLock(net)) == 1 && b.get(0) == 1;
+            return LOCKS.channel().read(b, addressLock(net)) == 1 && b.get(0) == 1;
         });
         if (!stale) {
             return;
@@ -286,7 +253,7 @@ final class Veth implements NetworkSetup {
             log.info("removing port forwards to {} left by a JVM that died", sandbox);
             HostCommand.run(nft, List.of("-f", "-"), delete.toString());
         }
-        onLockThread(() -> {
+        LOCKS.call(() -> {
             setMarker(0);
             return null;
         });
@@ -294,7 +261,7 @@ final class Veth implements NetworkSetup {
 
     /** On the lock thread: whether this address has published ports. */
     private void setMarker(int value) throws IOException {
-        lockFile().write(java.nio.ByteBuffer.wrap(new byte[] {(byte) value}), addressLock(net));
+        LOCKS.channel().write(java.nio.ByteBuffer.wrap(new byte[] {(byte) value}), addressLock(net));
     }
 
     private String elements(String verb) {
@@ -369,8 +336,8 @@ final class Veth implements NetworkSetup {
      * leaves the table to the next one's first and last private sandbox.
      */
     private static void atExit(Path nft) {
-        java.util.concurrent.Future<?> done = LOCK_THREAD.submit(() -> {
-            try (FileLock table = lockFile().lock(0, 1, false)) {
+        java.util.concurrent.Future<?> done = LOCKS.submit(() -> {
+            try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
                 for (Veth v : LIVE) {
                     synchronized (v) {
                         v.released = true;
@@ -413,29 +380,7 @@ final class Veth implements NetworkSetup {
      * this JVM holds it (or part of it).
      */
     private static FileLock tryLock(long position) throws IOException {
-        long size = position == 1 ? ADDRESS_LOCKS : 1;
-        try {
-            return lockFile().tryLock(position, size, false);
-        } catch (java.nio.channels.OverlappingFileLockException e) {
-            return null;
-        }
-    }
-
-    /** Root's only: a user who could open it could take read locks and stall every root caller's sandbox. */
-    private static FileChannel lockFile() throws IOException {
-        if (lockFile == null) {
-            FileChannel f = FileChannel.open(LOCK_FILE, java.util.Set.of(StandardOpenOption.CREATE,
-                    StandardOpenOption.READ, StandardOpenOption.WRITE),
-                    java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                            java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
-            Files.setPosixFilePermissions(LOCK_FILE, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-            if (!Files.getOwner(LOCK_FILE).getName().equals("root")) {
-                f.close();
-                throw new IOException(LOCK_FILE + " is not owned by root");
-            }
-            lockFile = f;
-        }
-        return lockFile;
+        return LOCKS.tryLock(position, position == 1 ? ADDRESS_LOCKS : 1);
     }
 
     /** Binds the published host ports for the sandbox's life: a taken port fails the start, and none is taken after. */

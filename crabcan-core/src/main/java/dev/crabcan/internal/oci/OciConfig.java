@@ -83,13 +83,16 @@ public final class OciConfig {
         return new SandboxSpecException(field + ": " + why);
     }
 
-    /** The host ids a sandbox's one mapped id becomes, as {@link PlanCompiler} maps them. */
-    private static long hostUid(HostInfo host) {
-        return host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();
-    }
+    /**
+     * The host id a config written by root maps the process's id to. Crabcan gives each root
+     * caller's sandbox an id of its own when it starts, which a config, read later by another
+     * runtime, cannot name: that runtime runs the container as nobody unless the config is edited.
+     */
+    static final long WRITTEN_ROOT_HOST_ID = 65534;
 
-    private static long hostGid(HostInfo host) {
-        return host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.egid();
+    /** The host id a config written by this caller maps the process's id to. */
+    private static long writtenHostId(HostInfo host, int callerId) {
+        return host.isRoot() ? WRITTEN_ROOT_HOST_ID : callerId;
     }
 
     // ---- reading -------------------------------------------------------------------------
@@ -336,8 +339,9 @@ public final class OciConfig {
                     "seccomp", "maskedPaths", "readonlyPaths", "devices", "rootfsPropagation", "mountLabel", "intelRdt",
                     "personality", "timeOffsets");
             namespaces(l.get("namespaces"));
-            mappings(l.get("uidMappings"), "linux.uidMappings", uid, hostUid(HostInfo.get()));
-            mappings(l.get("gidMappings"), "linux.gidMappings", uid, hostGid(HostInfo.get()));
+            HostInfo host = HostInfo.get();
+            mappings(l.get("uidMappings"), "linux.uidMappings", uid, host.isRoot() ? -1 : host.euid());
+            mappings(l.get("gidMappings"), "linux.gidMappings", uid, host.isRoot() ? -1 : host.egid());
             if (l.get("sysctl") != null) {
                 object(l.get("sysctl"), "linux.sysctl").forEach((name, value) -> {
                     String field = "linux.sysctl[\"" + name + "\"]";
@@ -412,7 +416,11 @@ public final class OciConfig {
             }
         }
 
-        /** Only a map of the process's own id to the host id Crabcan uses anyway is accepted. */
+        /**
+         * Only a map of the process's own id to the host id Crabcan uses anyway is accepted: the
+         * caller's (hostId), or for a root caller (hostId -1) any id but root's, since each of its
+         * sandboxes runs as a host id allocated when it starts.
+         */
         private static void mappings(Object value, String f, int id, long hostId) {
             if (value == null) {
                 return;
@@ -424,11 +432,13 @@ public final class OciConfig {
                 long c = integer(required(m, "containerID", f), f + ".containerID", 0, 0xffffffffL);
                 long h = integer(required(m, "hostID", f), f + ".hostID", 0, 0xffffffffL);
                 long size = integer(required(m, "size", f), f + ".size", 0, 0xffffffffL);
-                if (list.size() != 1 || c != id || size != 1 || h != hostId) {
-                    throw refuse(f, "a sandbox's user namespace maps just the process's id " + id + " to host id "
-                            + hostId + " (" + (hostId == HostInfo.ROOT_CALLER_HOST_ID ? "a root caller's sandbox never"
-                            + " runs as host root" : "the caller") + "); leave the mappings out or give exactly "
-                            + "{\"containerID\": " + id + ", \"hostID\": " + hostId + ", \"size\": 1}");
+                boolean root = hostId == -1;
+                if (list.size() != 1 || c != id || size != 1 || (root ? h == 0 : h != hostId)) {
+                    throw refuse(f, "a sandbox's user namespace maps just the process's id " + id + " to " + (root
+                            ? "a host id of its own, allocated when it starts (a root caller's sandbox never runs as "
+                            + "host root); leave the mappings out or give exactly one of size 1 for containerID " + id
+                            : "host id " + hostId + " (the caller); leave the mappings out or give exactly {\"containerID\": "
+                            + id + ", \"hostID\": " + hostId + ", \"size\": 1}"));
                 }
             }
         }
@@ -757,8 +767,10 @@ public final class OciConfig {
             }
         }
         linux.put("namespaces", namespaces);
-        linux.put("uidMappings", List.of(ordered("containerID", s.uid(), "hostID", hostUid(host), "size", 1)));
-        linux.put("gidMappings", List.of(ordered("containerID", s.uid(), "hostID", hostGid(host), "size", 1)));
+        linux.put("uidMappings", List.of(ordered("containerID", s.uid(), "hostID", writtenHostId(host, host.euid()),
+                "size", 1)));
+        linux.put("gidMappings", List.of(ordered("containerID", s.uid(), "hostID", writtenHostId(host, host.egid()),
+                "size", 1)));
         if (!s.sysctls().isEmpty()) {
             linux.put("sysctl", s.sysctls());
         }

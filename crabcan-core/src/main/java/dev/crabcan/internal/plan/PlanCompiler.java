@@ -10,6 +10,7 @@ import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Tmpfs;
+import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
 import dev.crabcan.internal.net.Ipv4;
@@ -80,12 +81,13 @@ public final class PlanCompiler {
     }
 
     /**
-     * The plan. cgroupProcs are the cgroup.procs files the helper puts the sandbox's init into;
-     * stdio says where fds 0, 1 and 2 come from (the launcher's choice).
+     * The plan. ids are the host uid and gid the sandbox runs as ({@link HostIds#lease}); cgroupProcs
+     * are the cgroup.procs files the helper puts the sandbox's init into; stdio says where fds 0, 1
+     * and 2 come from (the launcher's choice).
      */
-    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs,
-            List<StdioSource> stdio, NetPlan net) {
-        return compile(s, host, runDir, hostname, cgroupProcs, stdio, net, null);
+    public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
+            List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net) {
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, stdio, net, null);
     }
 
     /**
@@ -93,8 +95,8 @@ public final class PlanCompiler {
      * waits for a reader of that FIFO before seccomp and execve, and it outlives the helper (see
      * {@link Sandbox#createDetached}).
      */
-    public static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname, List<Path> cgroupProcs,
-            List<StdioSource> stdio, NetPlan net, Path releaseFifo) {
+    public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
+            List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net, Path releaseFifo) {
         PlanWriter w = new PlanWriter();
         if (releaseFifo != null) {
             w.string(T_DETACH, releaseFifo.toString());
@@ -126,9 +128,8 @@ public final class PlanCompiler {
             }
         }
 
-        // A root caller's sandbox runs as an unprivileged host id; a rootless one as the caller.
-        int hostUid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.euid();
-        int hostGid = host.isRoot() ? HostInfo.ROOT_CALLER_HOST_ID : host.egid();
+        int hostUid = ids.uid();
+        int hostGid = ids.gid();
         int uid = s.uid();
         w.string(T_UID_MAP, uid + " " + hostUid + " 1\n");
         w.string(T_GID_MAP, uid + " " + hostGid + " 1\n");

@@ -14,6 +14,7 @@ import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompAction;
 import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Syscall;
+import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -191,6 +192,27 @@ class OciConfigTest {
         assertThat(read.sysctls()).isEqualTo(original.sysctls());
         assertThat(read.umask()).isEqualTo(original.umask());
         assertThat(read.tmpfs()).contains(original.tmpfs().get(0));
+    }
+
+    /** A root caller's sandbox runs as a host id allocated when it starts: a config may name any but root's. */
+    @Test
+    void idMappingsNameTheProcesssIdAndTheHostIdCrabcanUses() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        HostInfo host = HostInfo.get();
+        long accepted = host.isRoot() ? 1_234_567 : host.euid();
+        long refused = host.isRoot() ? 0 : host.euid() + 1L;
+        for (long hostId : new long[] {accepted, refused}) {
+            Map<String, Object> c = json(MINIMAL);
+            at(c, "linux").put("uidMappings", List.of(Map.of("containerID", 0L, "hostID", hostId, "size", 1L)));
+            if (hostId == accepted) {
+                assertThat(OciConfig.read(bundle, c).uid()).isZero();
+            } else {
+                assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                        .hasMessageContaining("linux.uidMappings: not supported because a sandbox's user namespace "
+                                + "maps just the process's id 0 to " + (host.isRoot() ? "a host id of its own"
+                                : "host id " + host.euid()));
+            }
+        }
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.crabcan.Limits;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SeccompPolicy;
+import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
 import dev.crabcan.internal.plan.PlanDecoder.BadPlanException;
@@ -74,9 +75,16 @@ class PlanCompilerTest {
         return Sandbox.builder().command("/bin/true");
     }
 
+    /** The host id a root caller's sandbox was given, as HostIds would: one number for uid and gid. */
+    private static final int SANDBOX_ID = 2_000_000_123;
+
+    private static HostIds.Lease ids(HostInfo host) {
+        return host.isRoot() ? HostIds.fixed(SANDBOX_ID, SANDBOX_ID) : HostIds.fixed(host.euid(), host.egid());
+    }
+
     /** The plan of a sandbox without a cgroup of its own. */
     private static byte[] compile(Sandbox s, HostInfo host, Path runDir, String hostname) {
-        return PlanCompiler.compile(s, host, runDir, hostname, List.of(), List.of(), NetPlan.NONE);
+        return PlanCompiler.compile(s, host, ids(host), runDir, hostname, List.of(), List.of(), NetPlan.NONE);
     }
 
     private static Plan plan(Sandbox s, HostInfo host) {
@@ -121,7 +129,7 @@ class PlanCompilerTest {
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void hostNetworkKeepsTheHostsNamespaceAndItsInterfacesAlone(boolean root) {
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, List.of(),
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), NetPlan.HOST));
         assertThat(p.cloneFlags() & CLONE_NEWNET).isZero();
         assertThat(p.cloneFlags()).isEqualTo(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
@@ -136,7 +144,7 @@ class PlanCompilerTest {
     void vethNetworkWaitsForTheJvmAndConfiguresEth0InNetworkByteOrder(boolean root) {
         NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005),
                 Path.of("/run/test/resolv.conf"), List.of());
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, List.of(),
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), veth));
         assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
         assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isEqualTo(OPT_LOOPBACK_UP | OPT_NET_WAIT);
@@ -154,7 +162,7 @@ class PlanCompilerTest {
     @Test
     void resolvConfIsNeverPrecreatedInACallersRootfs(@TempDir Path rootfs) {
         NetPlan net = new NetPlan(true, false, null, Path.of("/run/test/resolv.conf"), List.of("/usr/bin/pasta"));
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().rootfs(rootfs).build(), ROOTLESS, RUN_DIR, HOSTNAME,
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().rootfs(rootfs).build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
                 List.of(), List.of(), net));
         assertThat(p.mountAt("/etc/resolv.conf").flags() & MF_PRECREATE).isZero();
         assertThat(p.mountAt("/proc").flags() & MF_PRECREATE).isEqualTo(MF_PRECREATE);
@@ -176,7 +184,7 @@ class PlanCompilerTest {
     @Test
     void networkHelperArgumentsAreCarriedInOrder() {
         List<String> argv = List.of("/usr/bin/pasta", "--netns", "/proc/self/fd/3", "--tcp-ports", "127.0.0.1/8080:80");
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, RUN_DIR, HOSTNAME, List.of(),
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), new NetPlan(true, false, null, null, argv)));
         assertThat(p.netHelper()).isEqualTo(argv);
         assertThat(p.options() & OPT_NET_WAIT).isZero();
@@ -240,7 +248,7 @@ class PlanCompilerTest {
 
     @Test
     void stdioPipesFilesAndInheritedFdsAreRecordedAsTheLauncherChose() {
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(false), RUN_DIR, HOSTNAME, List.of(),
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(false), ids(caller(false)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(PlanCompiler.StdioSource.pipe(0), PlanCompiler.StdioSource.file(1, 01, 0666, "/out"),
                         PlanCompiler.StdioSource.inherit(2)), NetPlan.NONE));
         assertThat(p.stdio()).containsExactly(new PlanDecoder.Stdio(0, 0, 0, null),
@@ -252,7 +260,7 @@ class PlanCompilerTest {
     void inACgroupTheCgroupNamespaceIsUnsharedOnceInitIsInIt(boolean root) {
         List<Path> procs = List.of(Path.of("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs"),
                 Path.of("/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs"));
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), RUN_DIR, HOSTNAME, procs, List.of(), NetPlan.NONE));
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, procs, List.of(), NetPlan.NONE));
         assertThat(p.cgroupProcs()).containsExactly("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs",
                 "/sys/fs/cgroup/pids/crabcan/s1/cgroup.procs");
         // Six namespaces at clone, the cgroup one later (rooted at the sandbox's cgroup).
@@ -293,11 +301,10 @@ class PlanCompilerTest {
 
     @ParameterizedTest
     @ValueSource(ints = {0, 1, 1000, 65534, 123456})
-    void rootCallerMapsTheSandboxUidToNobody(int uid) {
+    void rootCallerMapsTheSandboxUidToItsAllocatedHostId(int uid) {
         Plan p = plan(sandbox().uid(uid).build(), ROOT);
-        assertThat(p.uidMap()).isEqualTo(uid + " 65534 1\n");
-        assertThat(p.gidMap()).isEqualTo(uid + " 65534 1\n");
-        assertThat(HostInfo.ROOT_CALLER_HOST_ID).isEqualTo(65534);
+        assertThat(p.uidMap()).isEqualTo(uid + " " + SANDBOX_ID + " 1\n");
+        assertThat(p.gidMap()).isEqualTo(uid + " " + SANDBOX_ID + " 1\n");
     }
 
     @ParameterizedTest
@@ -311,13 +318,13 @@ class PlanCompilerTest {
     @Test
     void idmapMapsArePresentForARootCallerOnly() {
         Plan root = plan(sandbox().uid(1000).build(), ROOT);
-        assertThat(root.idmapUidMap()).isEqualTo("0 65534 1\n");
-        assertThat(root.idmapGidMap()).isEqualTo("0 65534 1\n");
+        assertThat(root.idmapUidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n");
+        assertThat(root.idmapGidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n");
 
         Plan rootWithGroup = plan(sandbox().build(), HostInfo.of(0, 50, "6.1.0"));
-        assertThat(rootWithGroup.idmapUidMap()).isEqualTo("0 65534 1\n");
-        assertThat(rootWithGroup.idmapGidMap()).isEqualTo("50 65534 1\n");
-        assertThat(rootWithGroup.gidMap()).isEqualTo("0 65534 1\n");
+        assertThat(rootWithGroup.idmapUidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n");
+        assertThat(rootWithGroup.idmapGidMap()).isEqualTo("50 " + SANDBOX_ID + " 1\n");
+        assertThat(rootWithGroup.gidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n");
 
         Plan rootless = plan(sandbox().uid(1000).build(), ROOTLESS);
         assertThat(rootless.idmapUidMap()).isNull();

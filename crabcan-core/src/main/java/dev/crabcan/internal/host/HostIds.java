@@ -1,0 +1,236 @@
+package dev.crabcan.internal.host;
+
+import dev.crabcan.SandboxException;
+import dev.crabcan.SandboxSetupException;
+import dev.crabcan.UnsupportedHostException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The host uid and gid a sandbox runs as. A rootless caller's sandbox runs as the caller. A root
+ * caller's gets one id of the {@link IdRange}, as its uid and its gid, that nothing else on the
+ * host uses while the sandbox lives: not host root, not {@code nobody} (which host daemons run
+ * as), not another sandbox, whose processes it could otherwise signal, trace or renice.
+ *
+ * <p>Ids are handed out without a daemon, across threads and JVMs, through byte-range locks on
+ * the root-only file {@code /run/crabcan-ids.lock} (see {@link HostLocks}): the JVM that gave id N
+ * to a sandbox holds a lock on byte 16 * N until the sandbox has ended (its processes are gone),
+ * and the kernel releases it if that JVM dies. The 16 bytes there pin the id beyond its JVM for a
+ * detached sandbox: its init's pid and start time (field 22 of /proc/PID/stat). An allocator that
+ * gets the lock of a pinned id skips it while that process lives and reclaims it once it is gone.
+ * Ids that /etc/passwd or /etc/group name are skipped too. The file is sparse: its size says
+ * nothing.
+ */
+public final class HostIds {
+    private static final Logger log = LoggerFactory.getLogger(HostIds.class);
+    private static final HostLocks LOCKS = new HostLocks(Path.of("/run/crabcan-ids.lock"), "crabcan-id-locks",
+            "host ids");
+    private static final int RECORD = 16;
+
+    private static volatile IdRange range;
+
+    private HostIds() {}
+
+    /** One sandbox's host ids, held until {@link #release()}. */
+    public interface Lease {
+        int uid();
+
+        int gid();
+
+        /**
+         * Keeps the id reserved beyond this JVM for as long as the process with this host pid
+         * lives: a detached sandbox's init, whose sandbox outlives the JVM that made it.
+         */
+        void pin(long pid) throws SandboxSetupException;
+
+        /** Lets the ids go once the sandbox's processes are gone (a pinned id stays reserved); idempotent. */
+        void release();
+    }
+
+    /** Ids that belong to nobody but the caller: nothing to reserve or release. */
+    public static Lease fixed(int uid, int gid) {
+        return new Lease() {
+            @Override
+            public int uid() {
+                return uid;
+            }
+
+            @Override
+            public int gid() {
+                return gid;
+            }
+
+            @Override
+            public void pin(long pid) {}
+
+            @Override
+            public void release() {}
+        };
+    }
+
+    /**
+     * The ids a new sandbox of this caller runs as: the caller's own for a rootless caller, a
+     * free id of the range for root.
+     *
+     * @throws UnsupportedHostException the range is malformed or collides with the host's ids
+     * @throws SandboxSetupException every id of the range is in use
+     */
+    public static Lease lease(HostInfo host) throws SandboxException {
+        if (!host.isRoot()) {
+            return fixed(host.euid(), host.egid());
+        }
+        IdRange r = range();
+        Set<Long> named = new HashSet<>();
+        IdRange.idsOf(read("/etc/passwd"), 2).forEach(e -> named.add(e[0]));
+        IdRange.idsOf(read("/etc/group"), 2).forEach(e -> named.add(e[0]));
+        long start = ThreadLocalRandom.current().nextLong(r.count());
+        Lease lease = LOCKS.call(() -> {
+            for (long i = 0; i < r.count(); i++) {
+                int id = (int) (r.first() + (start + i) % r.count());
+                if (named.contains((long) id)) {
+                    continue;
+                }
+                FileLock lock = LOCKS.tryLock(position(id), 1);
+                if (lock == null) {
+                    continue;
+                }
+                if (pinnedToLiveProcess(id)) {
+                    lock.release();
+                    continue;
+                }
+                return new Allocated(id, lock);
+            }
+            return null;
+        });
+        if (lease == null) {
+            throw new SandboxSetupException("host ids", 0, "every host id of " + r + " is in use by a running "
+                    + "sandbox (each root caller's sandbox runs as an id of its own); wait for some to end, or give "
+                    + "root callers' sandboxes a larger range with -D" + IdRange.PROPERTY + "=START-END or "
+                    + IdRange.ENV + " (see the README, \"Ids\")");
+        }
+        return lease;
+    }
+
+    /** The range, resolved once per JVM. */
+    static IdRange range() throws UnsupportedHostException {
+        IdRange r = range;
+        if (r == null) {
+            r = IdRange.resolve(System.getProperty(IdRange.PROPERTY), System.getenv(IdRange.ENV),
+                    new IdRange.HostFiles(read("/etc/passwd"), read("/etc/group"), read("/etc/subuid"),
+                            read("/etc/subgid")));
+            log.debug("root callers' sandboxes run as host ids {}", r);
+            range = r;
+        }
+        return r;
+    }
+
+    private static long position(int id) {
+        return (long) id * RECORD;
+    }
+
+    /** On the lock thread, holding the id's lock: whether a detached sandbox's init that still lives pinned it. */
+    private static boolean pinnedToLiveProcess(int id) throws IOException {
+        ByteBuffer record = ByteBuffer.allocate(RECORD);
+        LOCKS.channel().read(record, position(id));
+        long pid = record.getLong(0);
+        if (pid == 0) {
+            return false;
+        }
+        if (pid > 0 && startTime(pid) == record.getLong(8)) {
+            return true;
+        }
+        LOCKS.channel().write(ByteBuffer.allocate(RECORD), position(id));
+        return false;
+    }
+
+    /**
+     * When the process with this host pid started (clock ticks after boot), or -1 if there is none
+     * or it has exited: a zombie init's sandbox is gone, since a PID namespace's init exits last.
+     */
+    static long startTime(long pid) {
+        String stat;
+        try {
+            stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        } catch (IOException e) {
+            return -1;
+        }
+        return startTime(stat);
+    }
+
+    /** Field 22 of a /proc/PID/stat line, or -1 for a zombie; the command name (field 2) may hold spaces and parentheses. */
+    static long startTime(String stat) {
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
+        return fields[0].equals("Z") ? -1 : Long.parseLong(fields[19]);
+    }
+
+    private static String read(String file) throws UnsupportedHostException {
+        try {
+            return Files.readString(Path.of(file));
+        } catch (NoSuchFileException e) {
+            return "";
+        } catch (IOException e) {
+            throw new UnsupportedHostException("cannot read " + file + ", which the host ids of root callers' "
+                    + "sandboxes are checked against: " + e);
+        }
+    }
+
+    private static final class Allocated implements Lease {
+        private final int id;
+        private final FileLock lock;
+        private final AtomicBoolean released = new AtomicBoolean();
+
+        Allocated(int id, FileLock lock) {
+            this.id = id;
+            this.lock = lock;
+        }
+
+        @Override
+        public int uid() {
+            return id;
+        }
+
+        @Override
+        public int gid() {
+            return id;
+        }
+
+        @Override
+        public void pin(long pid) throws SandboxSetupException {
+            long start = startTime(pid);
+            if (start < 0) {
+                throw new SandboxSetupException("host ids", 0, "sandbox init " + pid + " exited before its host id "
+                        + id + " could be reserved for it");
+            }
+            LOCKS.call(() -> {
+                ByteBuffer record = ByteBuffer.allocate(RECORD).putLong(pid).putLong(start).flip();
+                LOCKS.channel().write(record, position(id));
+                return null;
+            });
+        }
+
+        @Override
+        public void release() {
+            if (released.compareAndSet(false, true)) {
+                // Nobody waits for it: the id is free the moment the lock goes, whoever looks next.
+                LOCKS.submit(() -> {
+                    try {
+                        lock.release();
+                    } catch (IOException e) {
+                        log.warn("cannot release host id {} in {}: {}", id, LOCKS.file(), e.toString());
+                    }
+                    return null;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.crabcan.ExitStatus;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
+import dev.crabcan.internal.host.IdRange;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A root caller's sandbox runs as a host id of its own (issue 12, finding 4): host users such as
+ * nobody, and other sandboxes, can neither signal, renice, limit nor inspect it, and ids are
+ * handed out without collisions across JVMs and given back on every end, also kill -9.
+ * Root only: a rootless caller's sandbox runs as the caller, as it always did.
+ */
+class HostIdsTest {
+    private static final int NOBODY = 65534;
+
+    record Run(int status, String stdout, String stderr) {}
+
+    /** A command as a host user with no groups, the way a local attacker runs it. */
+    private static Run as(long uid, String... command) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups"));
+        cmd.addAll(List.of(command));
+        return run(new ProcessBuilder(cmd));
+    }
+
+    private static Run run(ProcessBuilder pb) throws Exception {
+        Process p = pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        var err = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        return new Run(p.exitValue(), out, err.get());
+    }
+
+    /**
+     * The ways a host user reaches a process of its own uid and not of another's; each must be
+     * refused. Not /proc/PID/mountinfo or cmdline: the kernel lets every user read those of any
+     * process (only hidepid on the host's /proc hides them), whatever uid the sandbox runs as.
+     */
+    private static List<String[]> attacks(long pid) {
+        String p = Long.toString(pid);
+        return List.of(new String[] {"kill", "-STOP", p}, new String[] {"kill", "-KILL", p},
+                new String[] {"prlimit", "--pid", p, "--nofile=1:1"}, new String[] {"renice", "-n", "19", "-p", p},
+                new String[] {"cat", "/proc/" + p + "/environ"}, new String[] {"ls", "/proc/" + p + "/root/"},
+                new String[] {"readlink", "-v", "/proc/" + p + "/cwd"});
+    }
+
+    private static void assertRefused(long attacker, long pid) throws Exception {
+        for (String[] attack : attacks(pid)) {
+            Run r = as(attacker, attack);
+            assertThat(r.status()).as("host uid %d: %s succeeded: %s", attacker, String.join(" ", attack), r.stdout())
+                    .isNotZero();
+            assertThat(r.stderr()).as("host uid %d: %s", attacker, String.join(" ", attack))
+                    .containsAnyOf("Operation not permitted", "Permission denied");
+        }
+    }
+
+    private static String state(long pid) throws Exception {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        return stat.substring(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    }
+
+    private static SandboxProcess waiting() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "echo started; read line; echo \"got $line\"")
+                .build().start();
+        assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
+        return p;
+    }
+
+    private static long command(SandboxProcess p) {
+        return ProcessHandle.of(p.pid()).orElseThrow().children().findFirst().orElseThrow().pid();
+    }
+
+    /** Lets a sandbox of {@link #waiting()} end and checks that it ended normally, untouched. */
+    private static void endNormally(SandboxProcess p) throws Exception {
+        p.getOutputStream().write("bye\n".getBytes(StandardCharsets.UTF_8));
+        p.getOutputStream().close();
+        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.exited(0));
+        assertThat(new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).isEqualTo("got bye\n");
+    }
+
+    @Test
+    void hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox() throws Exception {
+        assumeTrue(Env.isRoot(), "a rootless caller's sandbox runs as the caller, whose processes are its own");
+        SandboxProcess p = waiting();
+        try {
+            long command = command(p);
+            long uid = Env.hostUid(command);
+            assertThat(uid).isNotEqualTo(NOBODY).isNotZero();
+            assertThat(Env.isSandboxHostId(uid)).as("host uid %d", uid).isTrue();
+            for (long pid : List.of(p.pid(), command)) {
+                assertRefused(NOBODY, pid);
+                assertThat(state(pid)).as("process %d after the attacks", pid).isNotEqualTo("T");
+            }
+            // The attacks would work with the sandbox's own id: what refuses them is the id, nothing else.
+            assertThat(as(uid, "kill", "-0", Long.toString(command)).status()).isZero();
+            endNormally(p);
+        } finally {
+            p.destroy();
+        }
+    }
+
+    @Test
+    void twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther() throws Exception {
+        assumeTrue(Env.isRoot(), "a rootless caller's sandboxes all run as the caller, by design");
+        SandboxProcess a = waiting();
+        SandboxProcess b = waiting();
+        try {
+            long uidA = Env.hostUid(command(a));
+            long uidB = Env.hostUid(command(b));
+            assertThat(uidA).isNotEqualTo(uidB);
+            assertThat(Env.hostUid(a.pid())).as("init runs as its sandbox's id").isEqualTo(uidA);
+            assertThat(Env.hostUid(b.pid())).as("init runs as its sandbox's id").isEqualTo(uidB);
+            assertRefused(uidA, command(b));
+            assertRefused(uidA, b.pid());
+            assertRefused(uidB, command(a));
+            endNormally(a);
+            endNormally(b);
+        } finally {
+            a.destroy();
+            b.destroy();
+        }
+    }
+
+    private static ProcessBuilder holder(IdRange range, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "-XX:-UsePerfData",
+                "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                "-D" + IdRange.PROPERTY + "=" + range.first() + ":" + range.count(), IdHolder.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
+    }
+
+    /** The host id a one-off sandbox of the CLI ran as, given the range in the environment; empty output if it failed. */
+    private static Run cliHostId(IdRange range) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), "-jar",
+                Env.CLI_JAR.toString(), "--", "/bin/sh", "-c", "read inside host count < /proc/self/uid_map; echo $host");
+        pb.environment().put(IdRange.ENV, range.first() + ":" + range.count());
+        return run(pb);
+    }
+
+    /** The "INIT HOSTID" lines of a holder JVM, as init pid to host id. */
+    private static Map<Long, Long> held(Process holder, int sandboxes) throws Exception {
+        BufferedReader out = new BufferedReader(new InputStreamReader(holder.getInputStream()));
+        Map<Long, Long> ids = new java.util.HashMap<>();
+        for (int i = 0; i < sandboxes; i++) {
+            String line = out.readLine();
+            assertThat(line).as("holder report %d", i).isNotNull().matches("\\d+ \\d+");
+            String[] f = line.split(" ");
+            ids.put(Long.parseLong(f[0]), Long.parseLong(f[1]));
+        }
+        return ids;
+    }
+
+    @Test
+    void idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives(@TempDir Path tmp)
+            throws Exception {
+        assumeTrue(Env.isRoot(), "host ids are allocated for root callers only");
+        // Three ids of the default range, which this JVM's own sandboxes use too: the locks keep them apart.
+        int first = IdRange.DEFAULT.first() + ThreadLocalRandom.current().nextInt(IdRange.DEFAULT.count() - 3);
+        IdRange three = new IdRange(first, 3, "test");
+        Process a = holder(three, "hold", "2").start();
+        Process b = holder(three, "hold", "1").start();
+        try {
+            Map<Long, Long> ofA = held(a, 2);
+            Map<Long, Long> ofB = held(b, 1);
+            Set<Long> ids = new HashSet<>(ofA.values());
+            ids.addAll(ofB.values());
+            assertThat(ids).as("ids of A %s and B %s", ofA, ofB).hasSize(3).allMatch(three::contains);
+            for (var e : ofA.entrySet()) {
+                assertThat(Env.hostUid(e.getKey())).isEqualTo(e.getValue());
+            }
+
+            Run exhausted = cliHostId(three);
+            assertThat(exhausted.status()).as(exhausted.stderr()).isEqualTo(125);
+            assertThat(exhausted.stderr()).contains("every host id of " + first + "-" + (first + 2),
+                    IdRange.ENV + "=" + first + ":3", "-D" + IdRange.PROPERTY);
+
+            Map<Long, Long> sandboxesOfA = new java.util.HashMap<>();
+            for (long init : ofA.keySet()) {
+                sandboxesOfA.putAll(Env.sandboxProcesses(init));
+            }
+            a.destroyForcibly(); // SIGKILL: no shutdown hook, no release but the kernel's
+            assertThat(a.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(Env.awaitGone(sandboxesOfA, 2000)).isEmpty();
+            Run reused = cliHostId(three);
+            assertThat(reused.status()).as(reused.stderr()).isZero();
+            assertThat(Long.parseLong(reused.stdout().trim())).as("an id of the killed JVM")
+                    .isIn(ofA.values());
+        } finally {
+            a.destroyForcibly();
+            b.destroyForcibly();
+            a.waitFor(10, TimeUnit.SECONDS);
+            b.waitFor(10, TimeUnit.SECONDS);
+        }
+
+        IdRange one = new IdRange(first, 1, "test");
+        // B's sandbox holds the id until its helper has killed it.
+        Run free = null;
+        for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); System.nanoTime() < deadline; ) {
+            free = cliHostId(one);
+            if (free.status() == 0) {
+                break;
+            }
+        }
+        assertThat(free.status()).as(free.stderr()).isZero();
+
+        Process detach = holder(one, "detach", tmp.resolve("release").toString()).start();
+        String out = new String(detach.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertThat(detach.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(detach.exitValue()).as(out).isZero();
+        long init = Long.parseLong(out);
+        Map<Long, Long> detached = Env.sandboxProcesses(init);
+        try {
+            assertThat(Env.hostUid(init)).isEqualTo(first);
+            Run pinned = cliHostId(one);
+            assertThat(pinned.status()).as("the detached sandbox outlived its JVM and keeps its id: %s",
+                    pinned.stdout()).isEqualTo(125);
+            assertThat(pinned.stderr()).contains("every host id of " + first + "-" + first);
+        } finally {
+            new ProcessBuilder("kill", "-KILL", Long.toString(init)).start().waitFor(10, TimeUnit.SECONDS);
+        }
+        assertThat(Env.awaitGone(detached, 2000)).isEmpty();
+        Run reclaimed = cliHostId(one);
+        assertThat(reclaimed.status()).as(reclaimed.stderr()).isZero();
+        assertThat(reclaimed.stdout().trim()).isEqualTo(Integer.toString(first));
+    }
+
+    @Test
+    void aJvmGetsItsIdBackOnEveryEndOfASandbox() throws Exception {
+        assumeTrue(Env.isRoot(), "host ids are allocated for root callers only");
+        int first = IdRange.DEFAULT.first() + ThreadLocalRandom.current().nextInt(IdRange.DEFAULT.count());
+        Process p = holder(new IdRange(first, 1, "test"), "cycle").start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+        assertThat(out).isEqualTo("cycled\n");
+    }
+}
