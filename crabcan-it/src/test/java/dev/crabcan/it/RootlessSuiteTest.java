@@ -91,6 +91,11 @@ class RootlessSuiteTest {
     private static final List<String> ROOT_ONLY = List.of(
             "EscapeTest#rootCallersCannotCreateSetuidFilesWhateverThePolicy",
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringOrAUserNamespace",
+            // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
+            "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
+            "HostIdsTest#hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox",
+            "HostIdsTest#idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives",
+            "HostIdsTest#twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther",
             // This host's cgroups (v1) are not delegated to unprivileged users.
             "LimitsTest#cgroupIsRemovedOnFailedStartsAndOnDestroy",
             "LimitsTest#cgroupNamespaceIsRootedAtTheSandboxCgroup",
