@@ -180,14 +180,20 @@ static char control_path[sizeof ((struct sockaddr_un *)0)->sun_path];
 static char *title_area;
 static size_t title_size;
 
-/* Replaces the whole argument area (what /proc/PID/cmdline shows), NUL-padded so nothing of it remains. */
+/*
+ * Replaces the whole argument area (what /proc/PID/cmdline shows). Its last byte is left
+ * non-NUL: the kernel then shows only the first string, as for setproctitle, so not even the
+ * length of what was there can be read.
+ */
 static void set_title(const char *title)
 {
     size_t n = strlen(title);
-    if (n >= title_size)
-        n = title_size - 1;
+    if (n + 1 >= title_size)
+        n = title_size > 1 ? title_size - 2 : 0;
     memset(title_area, 0, title_size);
     memcpy(title_area, title, n);
+    if (title_size > 1)
+        title_area[title_size - 1] = ' ';
 }
 
 /* Where report lines go: the control socket in the helper, a pipe in the sandbox. */
