@@ -31,7 +31,8 @@ class CacheTrustTest {
     @Test
     @Timeout(value = 4, unit = TimeUnit.MINUTES)
     void anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot(@TempDir Path dir) throws Exception {
-        assumeTrue(Env.isRoot(), "acting as another user takes root (rootless callers: the next test, run as root)");
+        assumeTrue(Env.isRoot(), "acting as another user takes root (rootless against rootless: "
+                + "oneRootlessUserCannotPlantForAnother, run as root)");
         raceThePlantedCache(dir, NOBODY, 0);
     }
 
@@ -98,8 +99,8 @@ class CacheTrustTest {
      * The attacker pre-creates the victim's predictable fallback {@code <tmpdir>/crabcan-<uid>}
      * with a genuine helper and a run directory, all writable by the victim, and keeps renaming
      * a payload and the genuine copy in turn over the helper, so that a hash check can read the
-     * genuine bytes and the exec find the payload (the reported attack, without inotify). Victim JVMs (no home, no configured cache)
-     * then run a sandbox each.
+     * genuine bytes and the exec find the payload (the reported attack, without inotify).
+     * Victim JVMs (no home, no configured cache) then run a sandbox each.
      */
     private static void raceThePlantedCache(Path dir, int attacker, int victim) throws Exception {
         Files.setAttribute(dir, "unix:mode", 0755);

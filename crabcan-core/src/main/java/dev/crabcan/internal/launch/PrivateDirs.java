@@ -16,8 +16,8 @@ import java.util.Set;
  * them could swap the helper between its hash check and its exec, feed plans to the helper or
  * pose as the JVM's socket. A path is resolved to its real path once, then every component is
  * read without following links: a directory owned by root or the caller, writable by nobody
- * else unless it is sticky (like /tmp); the last one the caller's own, mode 0700. Each check is one lstat, cheap enough for the first
- * sandbox.
+ * else unless it is sticky (like /tmp); the last one the caller's own, mode 0700. Each check
+ * is one lstat, cheap enough for the first sandbox.
  */
 final class PrivateDirs {
     private static final int S_IFMT = 0170000;
