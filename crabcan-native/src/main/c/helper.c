@@ -170,6 +170,32 @@ struct plan {
 static uint8_t plan_buf[PLAN_MAX];
 static struct plan plan;
 
+/*
+ * Every sandbox's init is a fork of the zygote and shows the zygote's argument area as its
+ * /proc/1/cmdline, which the JVM filled with host details (the control socket's path, under the
+ * caller's cache or home, with the JVM's pid in it). The zygote keeps the path here and
+ * overwrites that area with a title (see set_title).
+ */
+static char control_path[sizeof ((struct sockaddr_un *)0)->sun_path];
+static char *title_area;
+static size_t title_size;
+
+/*
+ * Replaces the whole argument area (what /proc/PID/cmdline shows). Its last byte is left
+ * non-NUL: the kernel then shows only the first string, as for setproctitle, so not even the
+ * length of what was there can be read.
+ */
+static void set_title(const char *title)
+{
+    size_t n = strlen(title);
+    if (n + 1 >= title_size)
+        n = title_size > 1 ? title_size - 2 : 0;
+    memset(title_area, 0, title_size);
+    memcpy(title_area, title, n);
+    if (title_size > 1)
+        title_area[title_size - 1] = ' ';
+}
+
 /* Where report lines go: the control socket in the helper, a pipe in the sandbox. */
 static int report_fd = -1;
 static int report_is_socket;
@@ -1134,6 +1160,10 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
     ssize_t n;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         fail("prctl", errno, "PR_SET_PDEATHSIG");
+    /* The command's ps shows this process as pid 1: it must name nothing of the host. */
+    set_title("crabcan-init");
+    if (prctl(PR_SET_NAME, "crabcan-init", 0, 0, 0) < 0)
+        fail("prctl", errno, "PR_SET_NAME crabcan-init");
     while ((n = read(sync_rd, &c, 1)) < 0 && errno == EINTR)
         ;
     if (n != 1)
@@ -1244,9 +1274,7 @@ __attribute__((noreturn)) static void sandbox_init(int sync_rd)
 static int connect_control(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof addr.sun_path)
-        _exit(2);
-    strcpy(addr.sun_path, path);
+    strcpy(addr.sun_path, path); /* main checked its length */
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
         _exit(2); /* no channel to report on; the JVM sees the zygote gone */
@@ -1630,7 +1658,12 @@ static int zygote(const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "--zygote") != 0)
+    if (argc != 3 || strcmp(argv[1], "--zygote") != 0 || strlen(argv[2]) >= sizeof control_path)
         return 2;
-    return zygote(argv[2]);
+    strcpy(control_path, argv[2]);
+    /* The kernel lays the argument strings out back to back: argv[0] up to the last one's NUL. */
+    title_area = argv[0];
+    title_size = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
+    set_title("crabcan-zygote");
+    return zygote(control_path);
 }

@@ -21,7 +21,12 @@ class CliTest {
                 "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
                 "-jar", Env.CLI_JAR.toString()));
         cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).start();
+        return run(new ProcessBuilder(cmd).directory(dir.toFile()), stdin);
+    }
+
+    /** Starts the process, writes stdin and closes it, and collects both outputs and the status. */
+    static Run run(ProcessBuilder pb, String stdin) throws Exception {
+        Process p = pb.start();
         try (var in = p.getOutputStream()) {
             in.write(stdin.getBytes(StandardCharsets.UTF_8));
         }

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -248,6 +249,26 @@ class EscapeTest {
             assertThat(attack(b, "proc-exe", "1")).startsWith("BLOCKED");
         }
         assertThat(sha256(helper)).isEqualTo(before);
+    }
+
+    /**
+     * What ps inside shows: init is a fork of the zygote, whose arguments the JVM filled with the
+     * control socket's path (the cache, under the user's home, and the JVM's pid in it).
+     */
+    @Test
+    void processesInsideNameNothingOfTheHost() throws Exception {
+        String out = Env.shOk("for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ /proc/[0-9]*/comm; do"
+                + " echo \"== $f\"; cat \"$f\" 2>&1 | tr '\\0' ' '; echo; done");
+        // Sandbox pids are small and could equal the JVM's; only what the files hold counts.
+        String contents = out.lines().filter(l -> !l.startsWith("== ")).collect(Collectors.joining("\n"));
+        // Exactly the title: padding would tell the length of the host path it replaced.
+        assertThat(out).contains("== /proc/1/cmdline\ncrabcan-init \n").contains("== /proc/1/comm\ncrabcan-init\n");
+        assertThat(contents)
+                .doesNotContain(dev.crabcan.internal.launch.HelperRuntime.get().cacheDir().toString())
+                .doesNotContain(System.getProperty("user.home"))
+                .doesNotContain("control.sock")
+                .doesNotContain("--zygote")
+                .doesNotContainPattern("(?<![0-9])" + ProcessHandle.current().pid() + "(?![0-9])");
     }
 
     @Test

@@ -8,18 +8,16 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Comparator;
 import java.util.HexFormat;
-import java.util.Set;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,35 +28,60 @@ import org.slf4j.LoggerFactory;
  * checked before its first exec in each JVM, so a binary changed on disk is never run: a copy
  * this JVM extracted holds the jar's bytes; one found on disk is hashed. Both happen on the
  * thread that starts the zygote early, while the caller's thread compiles the first plan.
+ * Every directory on the way to the helper and the run directory is checked first (see
+ * {@link PrivateDirs}): the helper is executed by a path nobody else can change, so the bytes
+ * that run are the bytes that were checked.
  */
 public final class HelperRuntime {
     private static final Logger log = LoggerFactory.getLogger(HelperRuntime.class);
     static final String RESOURCE = "/dev/crabcan/native/linux-x86_64/crabcan-helper";
     public static final String CACHE_PROPERTY = "crabcan.cache.dir";
     public static final String CACHE_ENV = "CRABCAN_CACHE_DIR";
-    private static final Set<PosixFilePermission> PRIVATE_DIR = PosixFilePermissions.fromString("rwx------");
 
     private static HelperRuntime instance;
 
     private final Path cache;
     private final Path helper;
     private final Path runDir;
+    private final int euid;
     private final ZygoteLauncher launcher;
     private boolean verified;
 
-    private HelperRuntime(Path cache, Path helper, Path runDir) {
+    private HelperRuntime(Path cache, Path helper, Path runDir, int euid) {
         this.cache = cache;
         this.helper = helper;
         this.runDir = runDir;
+        this.euid = euid;
         this.launcher = new ZygoteLauncher(this, runDir);
     }
 
     public static synchronized HelperRuntime get() throws SandboxException {
         if (instance == null) {
-            Path cache = resolveCacheDir();
-            Path helper = helperFile(cache);
-            Path runDir = createRunDir(cache);
-            instance = new HelperRuntime(realPath(cache), helper, runDir);
+            int euid = HostInfo.get().euid();
+            String sha = helperSha();
+            Location location = cacheLocation(euid);
+            Path fresh = null;
+            Dirs dirs;
+            try {
+                dirs = prepare(location.dir(), sha, euid);
+            } catch (IOException e) {
+                if (location.configured()) {
+                    throw cacheProblem(location.dir(), "is refused: " + why(e));
+                }
+                fresh = freshCache();
+                log.warn("not using the Crabcan cache directory {}: {}; using {} instead (removed at exit)",
+                        location.dir(), why(e), fresh);
+                try {
+                    dirs = prepare(fresh, sha, euid);
+                } catch (IOException e2) {
+                    deleteTree(fresh);
+                    throw cacheProblem(fresh, "is refused: " + why(e2));
+                }
+            }
+            Path remove = fresh != null ? fresh : dirs.run();
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(remove), "crabcan-cleanup"));
+            instance = new HelperRuntime(dirs.cache(), dirs.cache().resolve(sha).resolve("crabcan-helper"),
+                    dirs.run(), euid);
             instance.launcher.startZygoteEarly();
         }
         return instance;
@@ -74,7 +97,7 @@ public final class HelperRuntime {
      */
     synchronized Path verifiedHelper() throws SandboxException {
         if (!verified) {
-            extractOrCheck(helper);
+            extractOrCheck(helper, euid);
             verified = true;
         }
         return helper;
@@ -88,14 +111,6 @@ public final class HelperRuntime {
         return cache;
     }
 
-    private static Path realPath(Path p) throws SandboxException {
-        try {
-            return p.toRealPath();
-        } catch (IOException e) {
-            throw cacheProblem(p, "cannot be resolved: " + e);
-        }
-    }
-
     /** Private to this JVM: control sockets live here, and sandboxes attach their new root here. */
     public Path runDir() {
         return runDir;
@@ -105,40 +120,73 @@ public final class HelperRuntime {
         return launcher;
     }
 
-    static Path resolveCacheDir() {
+    /** Where the cache is, and whether the user chose it (then it is used or refused, never bypassed). */
+    record Location(Path dir, boolean configured) {}
+
+    static Location cacheLocation(int euid) {
         String configured = System.getProperty(CACHE_PROPERTY, System.getenv(CACHE_ENV));
         if (configured != null && !configured.isBlank()) {
-            return Path.of(configured).toAbsolutePath();
+            return new Location(Path.of(configured).toAbsolutePath(), true);
         }
         String xdg = System.getenv("XDG_CACHE_HOME");
         if (xdg != null && !xdg.isBlank()) {
-            return Path.of(xdg, "crabcan");
+            return new Location(Path.of(xdg, "crabcan").toAbsolutePath(), false);
         }
         Path home = Path.of(System.getProperty("user.home"));
         if (Files.isDirectory(home) && Files.isWritable(home)) {
-            return home.resolve(".cache").resolve("crabcan");
+            return new Location(home.resolve(".cache").resolve("crabcan").toAbsolutePath(), false);
         }
-        return Path.of(System.getProperty("java.io.tmpdir"), "crabcan-" + HostInfo.get().euid());
+        return new Location(Path.of(System.getProperty("java.io.tmpdir"), "crabcan-" + euid).toAbsolutePath(), false);
     }
 
-    /** {@code <cache>/<sha256>/crabcan-helper}. */
-    private static Path helperFile(Path cache) throws SandboxException {
-        String sha;
+    /**
+     * A directory of an unpredictable name for this JVM alone, when the usual one cannot be
+     * trusted: its name was free, so nobody else has put anything in it.
+     */
+    private static Path freshCache() throws SandboxException {
+        try {
+            return Files.createTempDirectory("crabcan-");
+        } catch (IOException e) {
+            throw new SandboxException("cannot create a private Crabcan cache directory in java.io.tmpdir ("
+                    + e + "); choose one with -D" + CACHE_PROPERTY + "=DIR or the " + CACHE_ENV
+                    + " environment variable", e);
+        }
+    }
+
+    /** The cache's real path and this JVM's run directory in it. */
+    private record Dirs(Path cache, Path run) {}
+
+    /** Makes and checks the cache, the helper's directory and this JVM's run directory. */
+    private static Dirs prepare(Path dir, String sha, int euid) throws IOException {
+        Path cache = PrivateDirs.create(dir, euid);
+        PrivateDirs.child(cache, sha, euid);
+        Path runs = PrivateDirs.child(cache, "run", euid);
+        removeStaleRunDirs(runs);
+        Path run = PrivateDirs.child(runs, Long.toString(ProcessHandle.current().pid()), euid);
+        // Sandboxes' roots are built on this subdirectory, leaving the rest of the run directory
+        // (files the helper binds into sandboxes) visible beside it.
+        PrivateDirs.child(run, PlanCompiler.STAGING, euid);
+        return new Dirs(cache, run);
+    }
+
+    private static String why(IOException e) {
+        return e instanceof PrivateDirs.Untrusted ? e.getMessage() : e.toString();
+    }
+
+    private static String helperSha() throws SandboxException {
         try (InputStream in = resource(RESOURCE + ".sha256")) {
-            sha = new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
+            return new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
         } catch (IOException e) {
             throw new SandboxException("cannot read the helper binary's hash from the class path: " + e, e);
         }
-        return cache.resolve(sha).resolve("crabcan-helper");
     }
 
-    private static void extractOrCheck(Path file) throws SandboxException {
+    private static void extractOrCheck(Path file, int euid) throws SandboxException {
         Path dir = file.getParent();
         String sha = dir.getFileName().toString();
         Path cache = dir.getParent();
         try {
-            if (!Files.exists(file)) {
-                createPrivateDirectory(dir);
+            if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
                 byte[] binary;
                 try (InputStream in = resource(RESOURCE)) {
                     binary = in.readAllBytes();
@@ -152,6 +200,12 @@ public final class HelperRuntime {
                 Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
                 log.debug("extracted the helper to {}", file);
                 return;
+            }
+            try {
+                PrivateDirs.checkFile(file, euid);
+            } catch (PrivateDirs.Untrusted e) {
+                throw new SandboxException("the helper binary " + e.getMessage() + "; delete " + dir
+                        + " and Crabcan will extract it again", e);
             }
             String onDisk = sha256(Files.readAllBytes(file));
             if (!onDisk.equals(sha)) {
@@ -179,23 +233,6 @@ public final class HelperRuntime {
                 + CACHE_PROPERTY + "=DIR or the " + CACHE_ENV + " environment variable");
     }
 
-    private static Path createRunDir(Path cache) throws SandboxException {
-        Path runs = cache.resolve("run");
-        Path dir = runs.resolve(Long.toString(ProcessHandle.current().pid()));
-        try {
-            createPrivateDirectory(runs);
-            removeStaleRunDirs(runs);
-            createPrivateDirectory(dir);
-            // Sandboxes' roots are built on this subdirectory, leaving the rest of the run directory
-            // (files the helper binds into sandboxes) visible beside it.
-            createPrivateDirectory(dir.resolve(PlanCompiler.STAGING));
-        } catch (IOException e) {
-            throw cacheProblem(cache, "cannot hold the run directory " + dir + ": " + e);
-        }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "crabcan-cleanup"));
-        return dir;
-    }
-
     /** Run directories of JVMs that are gone (killed before their shutdown hook ran). */
     private static void removeStaleRunDirs(Path runs) throws IOException {
         try (DirectoryStream<Path> dirs = Files.newDirectoryStream(runs)) {
@@ -206,21 +243,6 @@ public final class HelperRuntime {
                     deleteTree(d);
                 }
             }
-        }
-    }
-
-    private static void createPrivateDirectory(Path dir) throws IOException {
-        try {
-            Files.createDirectories(dir.getParent());
-            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PRIVATE_DIR));
-        } catch (FileAlreadyExistsException e) {
-            if (!Files.isDirectory(dir)) {
-                throw e;
-            }
-        }
-        // Another user's or a shared directory could let someone swap the helper after the hash check.
-        if (!Files.getPosixFilePermissions(dir).equals(PRIVATE_DIR)) {
-            Files.setPosixFilePermissions(dir, PRIVATE_DIR);
         }
     }
 

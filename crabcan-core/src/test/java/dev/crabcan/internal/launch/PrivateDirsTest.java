@@ -1,0 +1,86 @@
+package dev.crabcan.internal.launch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.crabcan.internal.host.HostInfo;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The rules for directories on the way to the helper; the attacks themselves are in crabcan-it's CacheTrustTest. */
+class PrivateDirsTest {
+    private final int euid = HostInfo.get().euid();
+
+    @TempDir
+    Path tmp;
+
+    private int mode(Path p) throws Exception {
+        return (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777;
+    }
+
+    @Test
+    void missingDirectoriesAreMadePrivate() throws Exception {
+        Path dir = PrivateDirs.create(tmp.resolve("a/b"), euid);
+        assertThat(dir).isEqualTo(tmp.toRealPath().resolve("a/b"));
+        assertThat(mode(tmp.resolve("a"))).isEqualTo(0700);
+        assertThat(mode(dir)).isEqualTo(0700);
+    }
+
+    @Test
+    void aStickyDirectoryOnTheWayIsTrusted() throws Exception {
+        Path sticky = Files.createDirectory(tmp.resolve("sticky"));
+        Files.setAttribute(sticky, "unix:mode", 01777);
+        assertThat(PrivateDirs.create(sticky.resolve("cache"), euid)).isDirectory();
+    }
+
+    @Test
+    void aDirectoryOthersCanWriteIsRefusedBeforeAnythingIsMadeInIt() throws Exception {
+        Path open = Files.createDirectory(tmp.resolve("open"));
+        Files.setAttribute(open, "unix:mode", 0777);
+        assertThatThrownBy(() -> PrivateDirs.create(open.resolve("cache"), euid))
+                .isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageStartingWith(open + " (owner uid " + euid + ", mode 0777) is writable by other users");
+        assertThat(open.resolve("cache")).doesNotExist();
+        assertThatThrownBy(() -> PrivateDirs.create(open, euid)).isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageContaining("make it private (chmod 700)");
+    }
+
+    @Test
+    void aLinkOnTheWayIsResolvedOnceAndItsTargetChecked() throws Exception {
+        Path real = Files.createDirectory(tmp.resolve("real"));
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), real);
+        assertThat(PrivateDirs.create(link.resolve("cache"), euid)).isEqualTo(real.toRealPath().resolve("cache"));
+    }
+
+    @Test
+    void anOwnDirectoryOthersCanOnlyReadIsMadePrivate() throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("dir"));
+        Files.setAttribute(dir, "unix:mode", 0755);
+        PrivateDirs.create(dir, euid);
+        assertThat(mode(dir)).isEqualTo(0700);
+    }
+
+    @Test
+    void aSubdirectoryThatIsALinkIsRefused() throws Exception {
+        Path cache = PrivateDirs.create(tmp.resolve("cache"), euid);
+        Files.createSymbolicLink(cache.resolve("run"), Files.createDirectory(tmp.resolve("elsewhere")));
+        assertThatThrownBy(() -> PrivateDirs.child(cache, "run", euid)).isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageContaining("is a symbolic link");
+    }
+
+    @Test
+    void theHelperFileMustBeARegularFileNobodyElseCanWrite() throws Exception {
+        Path file = Files.writeString(tmp.resolve("helper"), "x");
+        Files.setAttribute(file, "unix:mode", 0500);
+        PrivateDirs.checkFile(file, euid);
+        Files.setAttribute(file, "unix:mode", 0720);
+        assertThatThrownBy(() -> PrivateDirs.checkFile(file, euid)).isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageContaining("writable by nobody else");
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), file);
+        assertThatThrownBy(() -> PrivateDirs.checkFile(link, euid)).isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageContaining("is a symbolic link");
+    }
+}
