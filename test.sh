@@ -20,6 +20,7 @@ command -v bwrap >/dev/null || need+=(bubblewrap)   # the benchmark compares aga
 command -v nft >/dev/null || need+=(nftables)       # private networks of root callers
 command -v pasta >/dev/null || need+=(passt)        # private networks of rootless callers
 command -v python3 >/dev/null || need+=(python3)    # the network tests' web and DNS servers
+command -v perl >/dev/null || need+=(perl-base)     # CacheTrustTest's swapping loop
 command -v podman >/dev/null || need+=(podman)      # PodmanTest drives crabcan-oci with it (brings conmon)
 command -v runc >/dev/null || need+=(runc)          # RuncInteropTest runs a config.json written from Java
 if [ ${#need[@]} -gt 0 ]; then

@@ -89,6 +89,10 @@ class RootlessSuiteTest {
 
     /** The tests that only make sense for a root caller, each skipped rootless with its reason. */
     private static final List<String> ROOT_ONLY = List.of(
+            // Acting as other users, or with another user's home, takes root.
+            "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
+            "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
+            "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",
             "EscapeTest#rootCallersCannotCreateSetuidFilesWhateverThePolicy",
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringOrAUserNamespace",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
