@@ -93,7 +93,7 @@ enum tag {
 };
 
 /* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
-enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6 };
+enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6, M_CONTENT = 7 };
 
 /* Records and mount kinds for detached sandboxes and OCI configs. */
 enum oci_tag { T_DETACH = 40, T_UMASK = 41 };
@@ -713,6 +713,37 @@ static void attach(int src, int target, int rootfd, const struct mount_op *m, co
     close(src);
 }
 
+/*
+ * A file with the plan's text (src) at dst, such as a private network's resolv.conf. It is
+ * written to the sandbox's own /dev tmpfs (always mounted before), bound from there and then
+ * unlinked: the sandbox's mountinfo names that tmpfs, where a bind of a file the JVM wrote would
+ * name its host path (the caller's cache directory, with the JVM's pid).
+ */
+static void mount_content(int rootfd, const struct mount_op *m, int target, uint64_t attrs)
+{
+    static const char name[] = ".crabcan-content";
+    int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+    if (dev < 0)
+        fail("content", errno, "/dev for %s", m->dst);
+    int fd = openat(dev, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd < 0)
+        fail("content", errno, "create /dev/%s for %s", name, m->dst);
+    size_t len = strlen(m->src);
+    ssize_t n = write(fd, m->src, len);
+    if (n != (ssize_t)len)
+        fail("content", n < 0 ? errno : EIO, "write %s", m->dst);
+    close(fd);
+    int src = open_tree(dev, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (src < 0)
+        fail("content", errno, "bind /dev/%s for %s", name, m->dst);
+    set_attr(src, attrs, MS_PRIVATE, -1, "content", m->dst);
+    attach(src, target, rootfd, m, "content");
+    /* Only once attached: a mount whose source is already unlinked cannot be attached. */
+    if (unlinkat(dev, name, 0) < 0)
+        fail("content", errno, "unlink /dev/%s", name);
+    close(dev);
+}
+
 static uint64_t mount_attrs(uint32_t flags)
 {
     return ((flags & MF_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & MF_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
@@ -766,6 +797,10 @@ static void do_mount(int rootfd, struct mount_op *m)
         attach(src, target, rootfd, m, "bind");
         return;
     }
+    case M_CONTENT:
+        logd("Writing %s", m->dst);
+        mount_content(rootfd, m, target, attrs);
+        return;
     case M_TMPFS:
         logd("Mounting tmpfs at %s", m->dst);
         attach(new_fs("tmpfs", m, attrs, m->dst), target, rootfd, m, "tmpfs");

@@ -262,7 +262,7 @@ public final class Sandbox {
                 host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
         NetworkSetup net;
         try {
-            net = NetworkSetup.create(network, host, runtime.runDir());
+            net = NetworkSetup.create(network, host);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;

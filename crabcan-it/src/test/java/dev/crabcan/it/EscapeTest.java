@@ -271,6 +271,29 @@ class EscapeTest {
                 .doesNotContainPattern("(?<![0-9])" + ProcessHandle.current().pid() + "(?![0-9])");
     }
 
+    /**
+     * The command's own mountinfo names nothing of the host's but what the caller bound in (a
+     * bind shows its source's path): no run directory, cache or home, no JVM pid; with a private
+     * network too, whose resolv.conf is made inside.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void mountinfoNamesNothingOfTheHost(boolean privateNetwork) throws Exception {
+        SandboxResult r = Sandbox.builder()
+                .network(privateNetwork ? dev.crabcan.Network.privateNetwork() : dev.crabcan.Network.none())
+                .command("/bin/sh", "-c", "cat /proc/self/mountinfo; cat /etc/resolv.conf").build().run();
+        assertThat(r.status().code()).as(r.stderrText()).isZero();
+        String mountinfo = r.stdoutText();
+        if (privateNetwork) {
+            assertThat(mountinfo).contains(" /etc/resolv.conf ro,").contains("# written by Crabcan for this sandbox");
+        }
+        assertThat(mountinfo)
+                .doesNotContain(dev.crabcan.internal.launch.HelperRuntime.get().cacheDir().toString())
+                .doesNotContain(dev.crabcan.internal.launch.HelperRuntime.get().runDir().toString())
+                .doesNotContain(System.getProperty("user.home"))
+                .doesNotContainPattern("(?<![0-9])" + ProcessHandle.current().pid() + "(?![0-9])");
+    }
+
     @Test
     void procHidesTheHost() throws Exception {
         assertThat(attack("read", "/proc/kcore")).isIn("BLOCKED ENOENT", "BLOCKED empty");

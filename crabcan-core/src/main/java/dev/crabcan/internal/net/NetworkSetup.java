@@ -4,7 +4,6 @@ import dev.crabcan.Network;
 import dev.crabcan.SandboxSetupException;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.plan.NetPlan;
-import java.nio.file.Path;
 
 /**
  * The host side of one sandbox's network: what goes into the plan, what the JVM does once the
@@ -20,11 +19,11 @@ public interface NetworkSetup {
     void release();
 
     /** Reserves what the sandbox's network needs before it starts (addresses, host ports). */
-    static NetworkSetup create(Network network, HostInfo host, Path runDir) throws SandboxSetupException {
+    static NetworkSetup create(Network network, HostInfo host) throws SandboxSetupException {
         return switch (network.mode()) {
             case NONE -> fixed(NetPlan.NONE);
             case HOST -> fixed(NetPlan.HOST);
-            case PRIVATE -> host.isRoot() ? Veth.allocate(network, runDir) : Pasta.prepare(network, runDir);
+            case PRIVATE -> host.isRoot() ? Veth.allocate(network) : Pasta.prepare(network);
         };
     }
 

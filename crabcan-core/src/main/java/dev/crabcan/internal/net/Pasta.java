@@ -21,7 +21,7 @@ final class Pasta {
 
     private Pasta() {}
 
-    static NetworkSetup prepare(Network network, Path runDir) throws SandboxSetupException {
+    static NetworkSetup prepare(Network network) throws SandboxSetupException {
         Path pasta = HostCommand.require("pasta", "passt", "a private network for a rootless caller");
         if (!Files.isReadable(TUN) || !Files.isWritable(TUN)) {
             throw new SandboxSetupException("network", 13, "a private network for a rootless caller needs " + TUN
@@ -36,6 +36,6 @@ final class Pasta {
                 "--pid", "/proc/self/fd/5",
                 // Nothing of the host's loopback, nor the gateway standing in for it: only what is published.
                 "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none", "--udp-ports", "none", "--tcp-ports", tcp);
-        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.file(network, runDir), argv));
+        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv));
     }
 }

@@ -1,12 +1,9 @@
 package dev.crabcan.internal.net;
 
 import dev.crabcan.Network;
-import dev.crabcan.SandboxSetupException;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,8 +15,8 @@ final class ResolvConf {
 
     private ResolvConf() {}
 
-    /** A file in the run directory naming the network's name servers, or the host's that are not loopback. */
-    static Path file(Network network, Path runDir) throws SandboxSetupException {
+    /** The file's text: the network's name servers, or the host's that are not loopback. */
+    static String text(Network network) {
         List<String> servers = network.dns().orElseGet(ResolvConf::hostServers);
         if (servers.isEmpty()) {
             log.warn("no name server for private sandboxes: the host's /etc/resolv.conf names none that is not a "
@@ -27,19 +24,7 @@ final class ResolvConf {
         }
         StringBuilder text = new StringBuilder("# written by Crabcan for this sandbox\n");
         servers.forEach(s -> text.append("nameserver ").append(s).append('\n'));
-        byte[] bytes = text.toString().getBytes(StandardCharsets.UTF_8);
-        Path file = runDir.resolve("resolv-" + Integer.toHexString(java.util.Arrays.hashCode(bytes)) + ".conf");
-        try {
-            if (!Files.exists(file)) {
-                Path tmp = Files.createTempFile(runDir, "resolv", ".tmp");
-                Files.write(tmp, bytes);
-                tmp.toFile().setReadable(true, false);
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException e) {
-            throw new SandboxSetupException("network", 0, "cannot write " + file + ": " + e.getMessage());
-        }
-        return file;
+        return text.toString();
     }
 
     static List<String> hostServers() {

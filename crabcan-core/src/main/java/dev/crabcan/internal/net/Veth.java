@@ -74,10 +74,10 @@ final class Veth implements NetworkSetup {
         this.plan = plan;
     }
 
-    static Veth allocate(Network network, Path runDir) throws SandboxSetupException {
+    static Veth allocate(Network network) throws SandboxSetupException {
         Path ip = HostCommand.require("ip", "iproute2", "a private network");
         Path nft = HostCommand.require("nft", "nftables", "a private network");
-        Path resolvConf = ResolvConf.file(network, runDir);
+        String resolvConf = ResolvConf.text(network);
         List<ServerSocketChannel> reserved = reservePorts(network);
         Veth veth = null;
         try {

@@ -1,6 +1,5 @@
 package dev.crabcan.internal.plan;
 
-import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -9,12 +8,12 @@ import java.util.List;
  * @param ownNamespace a new network namespace (false: the host's)
  * @param awaitJvm the helper reports READY and waits while the JVM connects the namespace
  * @param iface an interface the JVM moves in, which init configures; null for none
- * @param resolvConf a file bound read-only at /etc/resolv.conf when that exists; null for none
+ * @param resolvConf the text of a read-only /etc/resolv.conf, put there when that exists; null for none
  * @param helperCommand a user-mode network stack the helper runs for the sandbox (see helper.c's
  *     T_NET_HELPER: the namespaces arrive as /proc/self/fd/3 and 4, it reports ready by writing
  *     its pid to /proc/self/fd/5); empty for none
  */
-public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, Path resolvConf,
+public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, String resolvConf,
         List<String> helperCommand) {
     /** Loopback only. */
     public static final NetPlan NONE = new NetPlan(true, false, null, null, List.of());

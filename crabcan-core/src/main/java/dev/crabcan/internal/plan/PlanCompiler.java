@@ -209,8 +209,9 @@ public final class PlanCompiler {
         }
         harden(mounts, PROC_READ_ONLY, PROC_MASKED);
         if (net.resolvConf() != null) {
-            mounts.add(new Mount(M_BIND, MF_FILE | MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL | parentOpen, 0, 0,
-                    net.resolvConf().toString(), "/etc/resolv.conf"));
+            // Its text, not a file of the JVM's run directory: a bind would show that host path in mountinfo.
+            mounts.add(new Mount(M_CONTENT, MF_FILE | MF_RDONLY | NOSUID_NODEV | MF_NOEXEC | MF_OPTIONAL, 0, 0,
+                    net.resolvConf(), "/etc/resolv.conf"));
         }
         mounts.addAll(user);
         // After the user's mounts, which they may lie in (e.g. /sys/firmware in a sysfs).

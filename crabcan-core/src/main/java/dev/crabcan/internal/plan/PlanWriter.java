@@ -22,7 +22,7 @@ final class PlanWriter {
     static final int T_DETACH = 40, T_UMASK = 41;
     static final int T_PIPE = 60;
 
-    static final int M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6;
+    static final int M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6, M_CONTENT = 7;
 
     /** A kernel file system "type[:option,key=value...]"; writing a value (source) to a file (target) inside. */
     static final int M_FS = 40, M_WRITE = 41;

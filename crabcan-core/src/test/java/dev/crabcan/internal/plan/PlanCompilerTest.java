@@ -143,7 +143,7 @@ class PlanCompilerTest {
     @ValueSource(booleans = {true, false})
     void vethNetworkWaitsForTheJvmAndConfiguresEth0InNetworkByteOrder(boolean root) {
         NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005),
-                Path.of("/run/test/resolv.conf"), List.of());
+                "nameserver 10.0.0.53\n", List.of());
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), veth));
         assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
@@ -151,8 +151,11 @@ class PlanCompilerTest {
         assertThat(p.net()).isEqualTo(new PlanDecoder.Net(0x0ae70006, 0xfffffffc, 0x0ae70005, "eth0"));
         assertThat(p.netHelper()).isEmpty();
         Mount resolv = p.mountAt("/etc/resolv.conf");
-        assertThat(resolv.kind()).isEqualTo(M_BIND);
-        assertThat(resolv.source()).isEqualTo("/run/test/resolv.conf");
+        // Its text goes in the plan: a bind of a file in the run directory would name that host path in mountinfo.
+        assertThat(resolv.kind()).isEqualTo(M_CONTENT);
+        assertThat(resolv.source()).isEqualTo("nameserver 10.0.0.53\n");
+        // The helper writes it in the sandbox's /dev tmpfs, which must be mounted first.
+        assertThat(p.indexOf("/dev")).isLessThan(p.indexOf("/etc/resolv.conf"));
         // Never created in a caller's root filesystem that lacks it.
         assertThat(resolv.flags() & (MF_RDONLY | MF_FILE | MF_OPTIONAL | MF_NOSUID | MF_NODEV | MF_NOEXEC))
                 .isEqualTo(MF_RDONLY | MF_FILE | MF_OPTIONAL | MF_NOSUID | MF_NODEV | MF_NOEXEC);
@@ -161,7 +164,7 @@ class PlanCompilerTest {
 
     @Test
     void resolvConfIsNeverPrecreatedInACallersRootfs(@TempDir Path rootfs) {
-        NetPlan net = new NetPlan(true, false, null, Path.of("/run/test/resolv.conf"), List.of("/usr/bin/pasta"));
+        NetPlan net = new NetPlan(true, false, null, "nameserver 10.0.0.53\n", List.of("/usr/bin/pasta"));
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().rootfs(rootfs).build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
                 List.of(), List.of(), net));
         assertThat(p.mountAt("/etc/resolv.conf").flags() & MF_PRECREATE).isZero();
@@ -966,7 +969,7 @@ class PlanCompilerTest {
                 plan(sandbox().rootfs(dir).bind(dir, "/in", false).tmpfs("/t"), root))) {
             assertThat(p.root().flags() & ~knownFlags).isZero();
             for (Mount m : p.mounts()) {
-                assertThat(m.kind()).isIn(M_BIND, M_TMPFS, M_PROC, M_SYMLINK, M_INNER_BIND);
+                assertThat(m.kind()).isIn(M_BIND, M_TMPFS, M_PROC, M_SYMLINK, M_INNER_BIND, M_CONTENT);
                 assertThat(m.flags() & ~knownFlags).as("%s", m).isZero();
                 // Only binds from the host are opened in the parent or idmapped.
                 if (m.kind() != M_BIND) {

@@ -333,6 +333,7 @@ final class PlanDecoder {
             case M_PROC -> "PROC";
             case M_SYMLINK -> "SYMLINK";
             case M_INNER_BIND -> "INNER_BIND";
+            case M_CONTENT -> "CONTENT";
             default -> "KIND" + kind;
         };
     }
