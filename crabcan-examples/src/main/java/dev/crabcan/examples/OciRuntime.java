@@ -346,9 +346,23 @@ public final class OciRuntime {
         return s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit()).build();
     }
 
+    /**
+     * The state root, made if missing, once it is shown to be this user's alone: its state files
+     * name the processes that kill signals and the FIFO a container waits on, so another user who
+     * could plant or change them (a predictable name in /tmp) could make us signal our own
+     * processes or release a container.
+     */
+    private Path trustedRoot() throws Failure {
+        try {
+            return dev.crabcan.internal.launch.PrivateDirs.create(root, dev.crabcan.internal.host.HostInfo.get().euid());
+        } catch (IOException e) {
+            throw new Failure("the state directory " + root + " cannot be trusted: " + e.getMessage()
+                    + "; choose another with --root DIR");
+        }
+    }
+
     private Path newContainerDir(String id) throws Failure, IOException {
-        Files.createDirectories(root, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-        Path dir = root.resolve(id);
+        Path dir = trustedRoot().resolve(id);
         try {
             Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         } catch (FileAlreadyExistsException e) {
@@ -358,7 +372,7 @@ public final class OciRuntime {
     }
 
     private Path existing(String id) throws Failure {
-        Path dir = root.resolve(id);
+        Path dir = trustedRoot().resolve(id);
         if (!Files.exists(dir.resolve("state.json"))) {
             throw new Failure("container " + id + " does not exist in " + root);
         }

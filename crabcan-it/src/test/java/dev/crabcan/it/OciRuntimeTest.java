@@ -236,4 +236,20 @@ class OciRuntimeTest {
         assertThat(systemd.stderr()).contains("--systemd-cgroup is not supported");
         assertThat(oci(null, "state", "refused-console").status()).as("nothing was created").isNotZero();
     }
+
+    /** Its state names the pids that kill signals and the FIFO a container waits on: nobody else may plant it. */
+    @Test
+    void aStateDirectoryOthersCouldChangeIsRefused() throws Exception {
+        Path bundle = bundle("b8", "true");
+        Path shared = Files.createDirectory(dir.resolve("shared"));
+        Files.setPosixFilePermissions(shared, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        for (Path root : List.of(shared, shared.resolve("state"))) {
+            Run r = oci(null, "--root", root.toString(), "create", "--bundle", bundle.toString(), "planted");
+            assertThat(r.status()).isNotZero();
+            assertThat(r.stderr()).contains("cannot be trusted").contains(shared.toString()).contains("--root DIR");
+        }
+        try (var left = Files.list(shared)) {
+            assertThat(left).as("nothing made in a directory others can write").isEmpty();
+        }
+    }
 }

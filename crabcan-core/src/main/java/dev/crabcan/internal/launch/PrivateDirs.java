@@ -19,7 +19,7 @@ import java.util.Set;
  * else unless it is sticky (like /tmp); the last one the caller's own, mode 0700. Each check
  * is one lstat, cheap enough for the first sandbox.
  */
-final class PrivateDirs {
+public final class PrivateDirs {
     private static final int S_IFMT = 0170000;
     private static final int S_IFDIR = 0040000;
     private static final int S_IFREG = 0100000;
@@ -51,7 +51,7 @@ final class PrivateDirs {
      * What already exists is checked before anything is made in it, so a root caller whose home
      * is another user's (sudo -E) creates nothing there.
      */
-    static Path create(Path dir, int euid) throws IOException {
+    public static Path create(Path dir, int euid) throws IOException {
         Path existing = dir;
         while (!Files.exists(existing)) {
             existing = existing.getParent();
