@@ -185,6 +185,29 @@ static int a_userns_fcap(const char *how)
     return a_setxattr_cap(how);
 }
 
+/*
+ * An overlay whose lower layer (a read-only bind) holds a setuid-root file and whose upper layer
+ * is in the read-write bind: opening the file for writing copies it up with its mode, by the
+ * kernel's own hand, where no chmod rule can see it.
+ */
+static int a_overlay_copyup(const char *lower)
+{
+    char up[4096], work[4096], opts[16384], copied[4200];
+    snprintf(up, sizeof up, "%s/up", arg2);
+    snprintf(work, sizeof work, "%s/work", arg2);
+    snprintf(copied, sizeof copied, "%s/victim", up);
+    mkdir(up, 0755);
+    mkdir(work, 0755);
+    mkdir("/tmp/merged", 0755);
+    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, up, work);
+    if (mount("overlay", "/tmp/merged", "overlay", 0, opts) < 0)
+        return verdict(-1, "");
+    int fd = open("/tmp/merged/victim", O_RDWR);
+    if (fd < 0)
+        return verdict(-1, "");
+    return verdict(has_setid(copied) ? 0 : (errno = EPERM, -1), "copied a setuid file up into the bind");
+}
+
 /* Not an attack: run on the host, it describes a file an attack made: its mode and whether it has file capabilities. */
 static int a_inspect(const char *path)
 {
@@ -415,6 +438,7 @@ int main(int argc, char **argv)
     if (!strcmp(a, "userns-fcap")) return a_userns_fcap(arg);
     if (!strcmp(a, "become-root")) return a_become_root(arg);
     if (!strcmp(a, "inspect")) return a_inspect(arg);
+    if (!strcmp(a, "overlay-copyup")) return a_overlay_copyup(arg);
     if (!strcmp(a, "userns")) return a_userns(arg);
     if (!strcmp(a, "clone3")) return a_clone3(arg);
     if (!strcmp(a, "tiocsti")) return a_tiocsti(arg);

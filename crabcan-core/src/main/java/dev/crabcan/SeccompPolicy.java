@@ -250,7 +250,12 @@ public final class SeccompPolicy {
      *   <li>new user namespaces: {@code unshare} and {@code clone} with CLONE_NEWUSER (EPERM),
      *       and {@code clone3} (ENOSYS), whose flags seccomp cannot read. A new user namespace
      *       holds every capability again, SETFCAP included, and the file capabilities it writes
-     *       through an idmapped bind would be host root's.
+     *       through an idmapped bind would be host root's;
+     *   <li>every mount call (EPERM): {@code mount}, {@code umount2}, {@code pivot_root},
+     *       {@code open_tree}, {@code open_tree_attr}, {@code move_mount}, {@code fsopen},
+     *       {@code fsconfig}, {@code fsmount}, {@code fspick}, {@code mount_setattr}. With
+     *       SYS_ADMIN a sandbox could mount an overlay whose copy-up writes a setuid file into a
+     *       read-write bind with the kernel's own credentials, past every rule above.
      * </ul>
      * File capabilities themselves are kept out by the capability sets: a root caller's sandbox
      * never holds SETFCAP or FSETID, whatever it asks for.
@@ -275,7 +280,14 @@ public final class SeccompPolicy {
         builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
                 .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
                 .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
+        for (Syscall mountCall : MOUNT_CALLS) {
+            builder.rule(mountCall, eperm);
+        }
     }
+
+    private static final List<Syscall> MOUNT_CALLS = List.of(Syscall.MOUNT, Syscall.UMOUNT2, Syscall.PIVOT_ROOT,
+            Syscall.OPEN_TREE, Syscall.OPEN_TREE_ATTR, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG,
+            Syscall.FSMOUNT, Syscall.FSPICK, Syscall.MOUNT_SETATTR);
 
     /** EPERM for setting S_ISUID or S_ISGID, and for creating a file that has them. */
     private static void addSetidRules(Builder builder) {
@@ -318,9 +330,6 @@ public final class SeccompPolicy {
                 Syscall.KEXEC_LOAD, Syscall.KEXEC_FILE_LOAD,
                 Syscall.INIT_MODULE, Syscall.FINIT_MODULE, Syscall.DELETE_MODULE,
                 Syscall.BPF,
-                Syscall.OPEN_TREE, Syscall.OPEN_TREE_ATTR, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG,
-                Syscall.FSMOUNT, Syscall.FSPICK, Syscall.MOUNT_SETATTR,
-                Syscall.MOUNT, Syscall.UMOUNT2, Syscall.PIVOT_ROOT,
                 Syscall.SWAPON, Syscall.SWAPOFF, Syscall.REBOOT, Syscall.ACCT,
                 Syscall.SETTIMEOFDAY, Syscall.CLOCK_SETTIME, Syscall.CLOCK_ADJTIME, Syscall.ADJTIMEX,
                 Syscall.LOOKUP_DCOOKIE, Syscall.QUOTACTL, Syscall.QUOTACTL_FD,

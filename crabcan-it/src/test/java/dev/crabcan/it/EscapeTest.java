@@ -94,7 +94,7 @@ class EscapeTest {
      * setgid bit or file capabilities, and none that makes a host user (uid 65534) root.
      */
     static void assertNothingPrivileged(Path dir) throws Exception {
-        try (Stream<Path> files = Files.list(dir)) {
+        try (Stream<Path> files = Files.walk(dir).filter(Files::isRegularFile)) {
             for (Path f : (Iterable<Path>) files::iterator) {
                 String inspect = host(escape.toString(), "inspect", f.toString());
                 assertThat(inspect).as("host's view of %s", f).matches("MODE [0-7]{1,3} FCAP no");
@@ -177,10 +177,15 @@ class EscapeTest {
                 "settimeofday", "clock_settime", "mount", "umount2");
     }
 
+    /** The refused calls that are also among a root caller's own rules (io_uring and the mount calls). */
+    static final java.util.Set<String> ROOT_CALLER_RULES = java.util.Set.of("io_uring_setup", "io_uring_enter",
+            "io_uring_register", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsmount", "pivot_root",
+            "mount", "umount2");
+
     @ParameterizedTest
     @MethodSource("refusedSyscalls")
     void dangerousSyscallsAreRefused(String syscall) throws Exception {
-        assertFilterRefuses(null, "EPERM", syscall.startsWith("io_uring"), "syscall", syscall);
+        assertFilterRefuses(null, "EPERM", ROOT_CALLER_RULES.contains(syscall), "syscall", syscall);
     }
 
     @Test
@@ -440,6 +445,46 @@ class EscapeTest {
     }
 
     /**
+     * Stdio files are opened by the helper as the caller (root, for a root caller): a link that a
+     * sandbox planted in a directory it could write must not send that open elsewhere on the host.
+     */
+    @Test
+    void aLinkPlantedOnTheWayToAStdioFileIsNotFollowed(@TempDir Path tmp) throws Exception {
+        Path rw = writableDir(tmp);
+        Path elsewhere = Files.createDirectory(tmp.resolve("elsewhere"));
+        SandboxResult plant = Sandbox.builder().bind(rw, "/w", false)
+                .command("/bin/ln", "-s", elsewhere.toString(), "/w/out").build().run();
+        assertThat(plant.status().code()).as(plant.stderrText()).isZero();
+        assertThat(rw.resolve("out")).isSymbolicLink();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Sandbox.builder()
+                .stdout(dev.crabcan.Stdio.writeTo(rw.resolve("out/report"))).command("/bin/echo", "pwned").build()
+                .run()).isInstanceOf(dev.crabcan.SandboxSpecException.class).hasMessageContaining("symbolic link");
+        try (Stream<Path> s = Files.list(elsewhere)) {
+            assertThat(s).as("nothing written through the planted link").isEmpty();
+        }
+    }
+
+    /**
+     * With SYS_ADMIN and no filter of its own, a root caller's sandbox would mount an overlay whose
+     * copy-up writes a setuid-root file from a read-only bind into the read-write one: the mount
+     * calls are among a root caller's own rules.
+     */
+    @Test
+    void rootCallersCannotCopyASetuidFileUpIntoABind(@TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isRoot(), "a rootless caller's sandbox owns no setuid-root file to copy");
+        Path lower = Files.createDirectory(tmp.resolve("lower"));
+        Path victim = Files.copy(escape, lower.resolve("victim"));
+        Files.setAttribute(victim, "unix:mode", 04755);
+        Path rw = writableDir(tmp);
+        for (SeccompPolicy policy : everyKindOfPolicy()) {
+            Sandbox.Builder b = Sandbox.builder().seccomp(policy).bind(lower, "/lower", true).bind(rw, "/rw", false)
+                    .addCapabilities(Capability.SYS_ADMIN, Capability.DAC_OVERRIDE);
+            assertThat(attack(b, "overlay-copyup", "/lower", "/rw")).as("%s", policy).isEqualTo("BLOCKED EPERM");
+        }
+        assertNothingPrivileged(rw);
+    }
+
+    /**
      * The reviewer's reproduction: an OCI bundle whose process keeps podman's default
      * capabilities (SETFCAP and FSETID among them), without linux.seccomp, with a read-write bind.
      */
@@ -496,13 +541,16 @@ class EscapeTest {
     }
 
     @Test
-    void rootCallersCannotLeaveTheFilterThroughIoUringOrAUserNamespace() throws Exception {
+    void rootCallersCannotLeaveTheFilterThroughIoUringAUserNamespaceOrAMount() throws Exception {
         assumeTrue(Env.isRoot(), "rules forced on root callers only");
         for (SeccompPolicy policy : everyKindOfPolicy()) {
-            for (String[] a : List.of(new String[] {"syscall", "io_uring_setup"}, new String[] {"userns", "unshare"},
-                    new String[] {"userns", "clone"})) {
-                assertThat(attack(Sandbox.builder().seccomp(policy), a)).as("%s %s", a[1], policy)
-                        .isEqualTo("BLOCKED EPERM");
+            List<String[]> attacks = new java.util.ArrayList<>(List.of(new String[] {"userns", "unshare"},
+                    new String[] {"userns", "clone"}));
+            ROOT_CALLER_RULES.forEach(call -> attacks.add(new String[] {"syscall", call}));
+            for (String[] a : attacks) {
+                // SYS_ADMIN would let the mount calls through the kernel's own checks.
+                assertThat(attack(Sandbox.builder().seccomp(policy).addCapabilities(Capability.SYS_ADMIN), a))
+                        .as("%s %s", a[1], policy).isEqualTo("BLOCKED EPERM");
             }
             assertThat(attack(Sandbox.builder().seccomp(policy), "clone3")).as("%s", policy)
                     .isEqualTo("BLOCKED ENOSYS");

@@ -19,9 +19,8 @@ import java.util.List;
 final class StdioPipes {
     private static final int O_RDONLY = 0, O_WRONLY = 01, O_CREAT = 0100, O_TRUNC = 01000, O_APPEND = 02000;
     /**
-     * Files are opened by the helper with the caller's host ids: a symbolic link or a FIFO that a
-     * sandbox planted at the path must not redirect or hang that open. (A directory on the path
-     * that a sandbox can write remains the caller's risk; see README.)
+     * Files are opened by the helper with the caller's host ids: a FIFO that a sandbox planted at
+     * the path must not hang that open, and no link on it may redirect it (see {@link #unlinked}).
      */
     private static final int FILE_SAFETY = 0400000 /* O_NOFOLLOW */ | 04000 /* O_NONBLOCK */;
 
@@ -49,8 +48,7 @@ final class StdioPipes {
             case PIPE, BYTES -> pipe(0);
             case INHERIT -> sources.add(StdioSource.inherit(0));
             case DISCARD -> sources.add(StdioSource.file(0, O_RDONLY, 0, "/dev/null"));
-            case READ_FILE -> sources.add(StdioSource.file(0, O_RDONLY | FILE_SAFETY, 0,
-                    s.file().toAbsolutePath().toString()));
+            case READ_FILE -> sources.add(StdioSource.file(0, O_RDONLY | FILE_SAFETY, 0, unlinked(s.file())));
             default -> throw new IllegalArgumentException("not an input: " + s);
         }
     }
@@ -61,11 +59,35 @@ final class StdioPipes {
             case INHERIT -> sources.add(StdioSource.inherit(fd));
             case DISCARD -> sources.add(StdioSource.file(fd, O_WRONLY, 0, "/dev/null"));
             case WRITE_FILE -> sources.add(StdioSource.file(fd, O_WRONLY | O_CREAT | O_TRUNC | FILE_SAFETY, 0666,
-                    s.file().toAbsolutePath().toString()));
+                    unlinked(s.file())));
             case APPEND_FILE -> sources.add(StdioSource.file(fd, O_WRONLY | O_CREAT | O_APPEND | FILE_SAFETY, 0666,
-                    s.file().toAbsolutePath().toString()));
+                    unlinked(s.file())));
             default -> throw new IllegalArgumentException("not an output: " + s);
         }
+    }
+
+    /**
+     * The file's path, which must name no symbolic link: the helper opens it with the caller's
+     * host ids (root's, for a root caller) and follows no link, so that one a sandbox planted in a
+     * directory it can write (a root caller's sandbox makes root-owned links there) cannot send
+     * that open anywhere else on the host. Refused here too, to say which link and what to give.
+     */
+    private static String unlinked(java.nio.file.Path file) {
+        java.nio.file.Path abs = file.toAbsolutePath().normalize();
+        java.nio.file.Path dir = abs.getParent();
+        java.nio.file.Path real;
+        try {
+            real = dir.toRealPath();
+        } catch (IOException e) {
+            throw new dev.crabcan.SandboxSpecException("the directory " + dir + " of the stdio file " + abs
+                    + " cannot be resolved (" + e + "); it must exist");
+        }
+        if (!real.equals(dir)) {
+            throw new dev.crabcan.SandboxSpecException("the stdio file " + abs + " lies below a symbolic link ("
+                    + dir + " is " + real + "), which Crabcan does not follow for stdio files: a sandbox could "
+                    + "have planted it; give the real path " + real.resolve(abs.getFileName()));
+        }
+        return abs.toString();
     }
 
     private void pipe(int fd) {
