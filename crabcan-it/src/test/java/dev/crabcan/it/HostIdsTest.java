@@ -31,27 +31,17 @@ import org.junit.jupiter.api.io.TempDir;
 class HostIdsTest {
     private static final int NOBODY = 65534;
 
-    record Run(int status, String stdout, String stderr) {}
 
     /** A command as a host user with no groups, the way a local attacker runs it. */
-    private static Run as(long uid, String... command) throws Exception {
+    private static CliTest.Run as(long uid, String... command) throws Exception {
         List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups"));
         cmd.addAll(List.of(command));
         return run(new ProcessBuilder(cmd));
     }
 
-    private static Run run(ProcessBuilder pb) throws Exception {
-        Process p = pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-        var err = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-            try {
-                return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        return new Run(p.exitValue(), out, err.get());
+    /** Runs it to the end with nothing on its stdin. */
+    private static CliTest.Run run(ProcessBuilder pb) throws Exception {
+        return CliTest.run(pb, "");
     }
 
     /**
@@ -69,7 +59,7 @@ class HostIdsTest {
 
     private static void assertRefused(long attacker, long pid) throws Exception {
         for (String[] attack : attacks(pid)) {
-            Run r = as(attacker, attack);
+            CliTest.Run r = as(attacker, attack);
             assertThat(r.status()).as("host uid %d: %s succeeded: %s", attacker, String.join(" ", attack), r.stdout())
                     .isNotZero();
             assertThat(r.stderr()).as("host uid %d: %s", attacker, String.join(" ", attack))
@@ -154,7 +144,7 @@ class HostIdsTest {
     }
 
     /** The host id a one-off sandbox of the CLI ran as, given the range in the environment; empty output if it failed. */
-    private static Run cliHostId(IdRange range) throws Exception {
+    private static CliTest.Run cliHostId(IdRange range) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), "-jar",
                 Env.CLI_JAR.toString(), "--", "/bin/sh", "-c", "read inside host count < /proc/self/uid_map; echo $host");
@@ -194,7 +184,7 @@ class HostIdsTest {
                 assertThat(Env.hostUid(e.getKey())).isEqualTo(e.getValue());
             }
 
-            Run exhausted = cliHostId(three);
+            CliTest.Run exhausted = cliHostId(three);
             assertThat(exhausted.status()).as(exhausted.stderr()).isEqualTo(125);
             assertThat(exhausted.stderr()).contains("every host id of " + first + "-" + (first + 2),
                     IdRange.ENV + "=" + first + ":3", "-D" + IdRange.PROPERTY);
@@ -206,7 +196,7 @@ class HostIdsTest {
             a.destroyForcibly(); // SIGKILL: no shutdown hook, no release but the kernel's
             assertThat(a.waitFor(10, TimeUnit.SECONDS)).isTrue();
             assertThat(Env.awaitGone(sandboxesOfA, 2000)).isEmpty();
-            Run reused = cliHostId(three);
+            CliTest.Run reused = cliHostId(three);
             assertThat(reused.status()).as(reused.stderr()).isZero();
             assertThat(Long.parseLong(reused.stdout().trim())).as("an id of the killed JVM")
                     .isIn(ofA.values());
@@ -219,7 +209,7 @@ class HostIdsTest {
 
         IdRange one = new IdRange(first, 1, "test");
         // B's sandbox holds the id until its helper has killed it.
-        Run free = null;
+        CliTest.Run free = null;
         for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); System.nanoTime() < deadline; ) {
             free = cliHostId(one);
             if (free.status() == 0) {
@@ -236,7 +226,7 @@ class HostIdsTest {
         Map<Long, Long> detached = Env.sandboxProcesses(init);
         try {
             assertThat(Env.hostUid(init)).isEqualTo(first);
-            Run pinned = cliHostId(one);
+            CliTest.Run pinned = cliHostId(one);
             assertThat(pinned.status()).as("the detached sandbox outlived its JVM and keeps its id: %s",
                     pinned.stdout()).isEqualTo(125);
             assertThat(pinned.stderr()).contains("every host id of " + first + "-" + first);
@@ -244,7 +234,7 @@ class HostIdsTest {
             new ProcessBuilder("kill", "-KILL", Long.toString(init)).start().waitFor(10, TimeUnit.SECONDS);
         }
         assertThat(Env.awaitGone(detached, 2000)).isEmpty();
-        Run reclaimed = cliHostId(one);
+        CliTest.Run reclaimed = cliHostId(one);
         assertThat(reclaimed.status()).as(reclaimed.stderr()).isZero();
         assertThat(reclaimed.stdout().trim()).isEqualTo(Integer.toString(first));
     }
