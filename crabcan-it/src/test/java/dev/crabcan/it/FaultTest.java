@@ -68,6 +68,16 @@ class FaultTest {
                 .hasMessageContaining("No such file or directory");
     }
 
+    /** Report lines are UTF-8 end to end: a non-ASCII path in the helper's first failure arrives intact. */
+    @Test
+    void aNonAsciiPathInAnEarlyFailureArrivesIntact(@TempDir Path tmp) throws Exception {
+        Path missing = tmp.resolve("données-ü-日本.txt");
+        Sandbox s = Sandbox.builder().stdin(dev.crabcan.Stdio.readFrom(missing)).stdout(dev.crabcan.Stdio.pipe())
+                .command("/bin/true").build();
+        assertThatThrownBy(s::start).isInstanceOf(SandboxSetupException.class).hasMessageContaining(missing.toString())
+                .hasMessageContaining("No such file or directory");
+    }
+
     @Test
     void interruptDuringWaitForLeavesTheSandboxManaged() throws Exception {
         SandboxProcess p = Sandbox.builder().command("/bin/sleep", "30").build().start();

@@ -325,18 +325,19 @@ final class ZygoteLauncher implements Launcher {
      * at a time costs little and never takes a byte of what follows.
      */
     private static String readLine(SocketChannel ch, int max) throws IOException {
-        StringBuilder line = new StringBuilder();
+        java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
         ByteBuffer one = ByteBuffer.allocate(1);
-        while (line.length() < max) {
+        while (line.size() < max) {
             one.clear();
             if (ch.read(one) < 0) {
                 throw new IOException("closed before the end of a line");
             }
-            char c = (char) one.get(0);
-            if (c == '\n') {
-                return line.toString();
+            byte b = one.get(0);
+            if (b == '\n') {
+                // UTF-8, as every report line: a FAIL line names paths, which need not be ASCII.
+                return line.toString(java.nio.charset.StandardCharsets.UTF_8);
             }
-            line.append(c);
+            line.write(b);
         }
         throw new IOException("first line too long");
     }
