@@ -1223,11 +1223,11 @@ class PlanCompilerTest {
 
     @Test
     void wireConstantsMatchHelperC() throws Exception {
-        Path helper = Path.of("").toAbsolutePath().resolveSibling("crabcan-native/src/main/c/helper.c");
+        Path helper = Path.of("").toAbsolutePath().resolveSibling("crabcan-native/src/main/c/plan.h");
         if (!Files.exists(helper)) {
-            helper = Path.of("crabcan-native/src/main/c/helper.c").toAbsolutePath();
+            helper = Path.of("crabcan-native/src/main/c/plan.h").toAbsolutePath();
         }
-        assumeTrue(Files.exists(helper), "helper.c not found from " + Path.of("").toAbsolutePath());
+        assumeTrue(Files.exists(helper), "plan.h not found from " + Path.of("").toAbsolutePath());
         String c = Files.readString(helper);
 
         Map<String, Long> inC = new LinkedHashMap<>();
@@ -1240,7 +1240,7 @@ class PlanCompilerTest {
         inC.put("MAGIC", Long.parseLong(magic.group(1), 16));
         for (String enumName : List.of("tag", "mount_kind", "oci_tag", "oci_mount_kind")) {
             Matcher e = Pattern.compile("enum\\s+" + enumName + "\\s*\\{([^}]*)\\}").matcher(c);
-            assertThat(e.find()).as("enum %s in helper.c", enumName).isTrue();
+            assertThat(e.find()).as("enum %s in plan.h", enumName).isTrue();
             long next = 0;
             for (String item : e.group(1).split(",")) {
                 item = item.trim();
@@ -1263,7 +1263,7 @@ class PlanCompilerTest {
         }
         assertThat(inJava).isNotEmpty();
         for (Map.Entry<String, Long> e : inJava.entrySet()) {
-            assertThat(inC).as("helper.c defines %s", e.getKey()).containsKey(e.getKey());
+            assertThat(inC).as("plan.h defines %s", e.getKey()).containsKey(e.getKey());
             assertThat(inC.get(e.getKey())).as("value of %s", e.getKey()).isEqualTo(e.getValue());
         }
         // And the other way: every tag, mount kind and flag the helper knows is known here.
