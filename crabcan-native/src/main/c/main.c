@@ -359,8 +359,38 @@ static int zygote(const char *path)
     }
 }
 
+/*
+ * crabcan-helper --check-plan: reads one plan from stdin, as the zygote reads it after the token
+ * (magic, length, body), parses it with parse_plan and prints what it parsed (dump_plan), or the
+ * FAIL line a sandbox would report, and exits 1. It does nothing else: the Java tests use it to
+ * read back the plans the JVM writes through the parser that carries them out.
+ */
+static int check_plan(void)
+{
+    report_fd = STDOUT_FILENO;
+    uint32_t header[2]; /* plan magic, plan length */
+    if (!read_exact(STDIN_FILENO, header, sizeof header))
+        fail("plan", EINVAL, "bad plan header: fewer than %zu bytes", sizeof header);
+    if (header[0] != PLAN_MAGIC || header[1] > PLAN_MAX)
+        fail("plan", EINVAL, "bad plan header: magic 0x%x, length %u", header[0], header[1]);
+    if (!read_exact(STDIN_FILENO, plan_buf, header[1]))
+        fail("plan", EINVAL, "the plan is shorter than its header's %u bytes", header[1]);
+    /* The zygote would read what follows as the next request. */
+    char more;
+    ssize_t n;
+    while ((n = read(STDIN_FILENO, &more, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 0)
+        fail("plan", n < 0 ? errno : EINVAL, "the plan is longer than its header's %u bytes", header[1]);
+    parse_plan(header[1]);
+    dump_plan();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--check-plan") == 0)
+        return check_plan();
     if (argc != 3 || strcmp(argv[1], "--zygote") != 0 || strlen(argv[2]) >= sizeof control_path)
         return 2;
     strcpy(control_path, argv[2]);

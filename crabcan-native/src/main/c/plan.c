@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -177,4 +179,98 @@ void parse_plan(uint32_t total)
     }
     if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
         fail("plan", EINVAL, "incomplete plan");
+}
+
+/* ---- the dump (--check-plan) --------------------------------------------- */
+
+/* One field, escaped as report fields are, and the character that ends it. */
+static void put_field(const char *s, char end)
+{
+    size_t n = 2 * strlen(s) + 3; /* esc's room for a string of nothing but escapes */
+    char *out = malloc(n);
+    if (!out)
+        fail("plan", ENOMEM, "dump the plan");
+    printf("%s%c", esc(s, out, n), end);
+    free(out);
+}
+
+/* Lines for strings the plan does not have are left out. */
+static void dump_str(const char *key, const char *s)
+{
+    if (!s)
+        return;
+    printf("%s\t", key);
+    put_field(s, '\n');
+}
+
+static void dump_addr(uint32_t addr)
+{
+    const uint8_t *b = (const uint8_t *)&addr; /* network byte order */
+    printf("%u.%u.%u.%u\t", b[0], b[1], b[2], b[3]);
+}
+
+/*
+ * Everything parse_plan filled in, one line per field or table entry, in a fixed order: the text
+ * the Java tests read a plan back from. Numbers are hexadecimal for flag sets, octal for modes.
+ */
+void dump_plan(void)
+{
+    printf("config\t%#x\t%#x\n", plan.clone_flags, plan.options);
+    dump_str("uid_map", plan.uid_map);
+    dump_str("gid_map", plan.gid_map);
+    dump_str("idmap_uid_map", plan.idmap_uid_map);
+    dump_str("idmap_gid_map", plan.idmap_gid_map);
+    dump_str("hostname", plan.hostname);
+    dump_str("staging", plan.staging);
+    printf("root\t%u\t%#x\t", plan.root_kind, plan.root_flags);
+    put_field(plan.root_path, '\n');
+    for (size_t i = 0; i < plan.n_mounts; i++) {
+        const struct mount_op *m = &plan.mounts[i];
+        printf("mount\t%u\t%#x\t%#o\t%llu\t", m->kind, m->flags, m->mode, (unsigned long long)m->size);
+        put_field(m->src, '\t');
+        put_field(m->dst, '\n');
+    }
+    printf("creds\t%u\t%u\n", plan.uid, plan.gid);
+    printf("caps\t%#llx\t%#llx\t%#llx\t%#llx\t%#llx\n", (unsigned long long)plan.cap_bounding,
+           (unsigned long long)plan.cap_effective, (unsigned long long)plan.cap_permitted,
+           (unsigned long long)plan.cap_inheritable, (unsigned long long)plan.cap_ambient);
+    if (plan.seccomp) {
+        printf("seccomp\t%u\t", plan.seccomp_len);
+        for (uint32_t i = 0; i < plan.seccomp_len; i++)
+            printf("%02x", plan.seccomp[i]);
+        printf("\n");
+    }
+    for (size_t i = 0; i < plan.n_rlimits; i++)
+        printf("rlimit\t%u\t%llu\t%llu\n", plan.rlimits[i].resource, (unsigned long long)plan.rlimits[i].cur,
+               (unsigned long long)plan.rlimits[i].max);
+    for (size_t i = 0; i < plan.n_cgroups; i++)
+        dump_str("cgroup", plan.cgroup_procs[i]);
+    for (int fd = 0; fd <= 2; fd++) {
+        if (plan.stdio[fd].pipe)
+            printf("pipe\t%d\n", fd);
+        if (plan.stdio[fd].path) {
+            printf("stdio\t%d\t%#x\t%#o\t", fd, plan.stdio[fd].flags, plan.stdio[fd].mode);
+            put_field(plan.stdio[fd].path, '\n');
+        }
+    }
+    if (plan.net.ifname) {
+        printf("net\t");
+        dump_addr(plan.net.addr);
+        dump_addr(plan.net.netmask);
+        dump_addr(plan.net.gateway);
+        put_field(plan.net.ifname, '\n');
+    }
+    for (size_t i = 0; i < plan.n_net_helper; i++)
+        dump_str("net_helper", plan.net_helper[i]);
+    for (size_t i = 0; i < plan.argc; i++)
+        dump_str("arg", plan.argv[i]);
+    for (size_t i = 0; i < plan.envc; i++)
+        dump_str("env", plan.envp[i]);
+    dump_str("cwd", plan.cwd);
+    dump_str("search_path", plan.search_path);
+    dump_str("detach", plan.release_fifo);
+    if (plan.has_umask)
+        printf("umask\t%#o\n", plan.umask);
+    if (fflush(stdout) != 0)
+        fail("plan", errno, "write the dump");
 }

@@ -105,5 +105,7 @@ extern struct plan plan;
 
 /* Parses the first total bytes of plan_buf into plan; fail()s ("plan") on anything malformed. */
 void parse_plan(uint32_t total);
+/* Prints the parsed plan on stdout as text, for --check-plan. */
+void dump_plan(void);
 
 #endif
