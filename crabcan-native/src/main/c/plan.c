@@ -42,9 +42,22 @@ static char *get_str(uint8_t *p, uint32_t len, uint32_t tag)
     return (char *)p;
 }
 
+/* Tables, whose records may come any number of times; any other record would replace its first copy. */
+#define REPEATED_TAGS                                                                                    \
+    ((1ull << T_MOUNT) | (1ull << T_RLIMIT) | (1ull << T_ARG) | (1ull << T_ENV) | (1ull << T_CGROUP) | \
+     (1ull << T_STDIO) | (1ull << T_NET_HELPER) | (1ull << T_PIPE))
+
+/* One source for each of fds 0, 1 and 2: a second would replace the first. */
+static void check_no_source(uint32_t fd)
+{
+    if (plan.stdio[fd].path || plan.stdio[fd].pipe)
+        fail("plan", EINVAL, "two sources for fd %u", fd);
+}
+
 void parse_plan(uint32_t total)
 {
     uint32_t off = 0;
+    uint64_t seen = 0; /* the tags met so far (every known tag is below 64) */
     while (off < total) {
         if (total - off < 8)
             fail("plan", EINVAL, "truncated record at %u", off);
@@ -54,6 +67,10 @@ void parse_plan(uint32_t total)
             fail("plan", EINVAL, "record %u overruns the plan", tag);
         uint8_t *p = plan_buf + off;
         off += len;
+        uint64_t bit = tag < 64 ? 1ull << tag : 0;
+        if (seen & bit & ~REPEATED_TAGS)
+            fail("plan", EINVAL, "record %u appears twice", tag);
+        seen |= bit;
         switch (tag) {
         case T_CONFIG:
             if (len != 8)
@@ -131,6 +148,7 @@ void parse_plan(uint32_t total)
             if (len < 13 || get32(p) > 2)
                 fail("plan", EINVAL, "bad stdio record");
             uint32_t fd = get32(p);
+            check_no_source(fd);
             plan.stdio[fd].flags = get32(p + 4);
             plan.stdio[fd].mode = get32(p + 8);
             plan.stdio[fd].path = get_str(p + 12, len - 12, tag);
@@ -154,6 +172,7 @@ void parse_plan(uint32_t total)
         case T_PIPE:
             if (len != 4 || get32(p) > 2)
                 fail("plan", EINVAL, "bad pipe record");
+            check_no_source(get32(p));
             plan.stdio[get32(p)].pipe = 1;
             break;
         case T_ARG:

@@ -43,7 +43,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Every decision {@link PlanCompiler} makes, read back from the bytes the helper would get (with
- * {@link PlanDecoder}, which is as strict as the helper's parser), for a root caller and for a
+ * {@link PlanDecoder}, which runs the helper's own parser), for a root caller and for a
  * rootless one. Parameterized tests take {@code root}: true for a caller with euid 0, false for a
  * caller with euid 1000 and egid 1001.
  */
@@ -1001,7 +1001,7 @@ class PlanCompilerTest {
         assertThat(b.getInt(4)).isEqualTo(bytes.length - 8);
     }
 
-    // ---- the decoder's strictness (mirrors helper.c's parse_plan) -----------------------------
+    // ---- the helper's parser (parse_plan, through crabcan-helper --check-plan) -----------------
 
     private static byte[] validPlan() {
         return compile(sandbox().build(), ROOTLESS, RUN_DIR, HOSTNAME);
@@ -1217,6 +1217,20 @@ class PlanCompilerTest {
             w.string(T_UID_MAP, "0 0 1\n");
             return w;
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("twice");
+    }
+
+    @Test
+    void decoderRejectsTwoSourcesForOneFd() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.pipe(1);
+            w.stdio(1, 01, 0666, "/out");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("two sources for fd 1");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.stdio(2, 01, 0666, "/a");
+            w.stdio(2, 01, 0666, "/b");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("two sources for fd 2");
     }
 
     // ---- the wire constants match the helper ---------------------------------------------------
