@@ -1233,6 +1233,64 @@ class PlanCompilerTest {
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("two sources for fd 2");
     }
 
+    // ---- records of detached sandboxes and OCI configs ------------------------------------------
+
+    @Test
+    void aDetachedSandboxNamesItsReleaseFifo() {
+        Path fifo = Path.of("/run/test/c1/release");
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
+                List.of(), List.of(), NetPlan.NONE, fifo));
+        assertThat(p.detach()).isEqualTo(fifo.toString());
+        assertThat(plan(sandbox(), false).detach()).isNull();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aUmaskIsPassedOnOnlyWhenSet(boolean root) {
+        assertThat(plan(sandbox().umask(027), root).umask()).isEqualTo(027);
+        assertThat(plan(sandbox().umask(0), root).umask()).isZero();
+        assertThat(plan(sandbox(), root).umask()).isNull();
+    }
+
+    @Test
+    void decoderReadsTheDetachAndUmaskRecords() {
+        Plan p = PlanDecoder.decode(minimalWith(w -> {
+            w.string(T_DETACH, "/run/test/tab\there");
+            w.ints(T_UMASK, 0777);
+            return w;
+        }));
+        assertThat(p.detach()).isEqualTo("/run/test/tab\there");
+        assertThat(p.umask()).isEqualTo(0777);
+    }
+
+    @Test
+    void decoderRejectsBadDetachAndUmaskRecords() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.ints(T_UMASK, 01000);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("umask");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.longs(T_UMASK, 022);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("umask");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_DETACH, new byte[] {'/', 'f'});
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("not a string");
+        for (UnaryOperator<PlanWriter> twice : List.<UnaryOperator<PlanWriter>>of(w -> {
+            w.string(T_DETACH, "/a");
+            w.string(T_DETACH, "/b");
+            return w;
+        }, w -> {
+            w.ints(T_UMASK, 022);
+            w.ints(T_UMASK, 077);
+            return w;
+        })) {
+            assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(twice))).isInstanceOf(BadPlanException.class)
+                    .hasMessageContaining("twice");
+        }
+    }
+
     // ---- the wire constants match the helper ---------------------------------------------------
 
     @Test
