@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class HelperRuntime {
     private static final Logger log = LoggerFactory.getLogger(HelperRuntime.class);
-    static final String RESOURCE = "/dev/crabcan/native/linux-x86_64/crabcan-helper";
+    public static final String RESOURCE = "/dev/crabcan/native/linux-x86_64/crabcan-helper";
     public static final String CACHE_PROPERTY = "crabcan.cache.dir";
     public static final String CACHE_ENV = "CRABCAN_CACHE_DIR";
 

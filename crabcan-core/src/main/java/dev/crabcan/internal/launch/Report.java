@@ -3,10 +3,13 @@ package dev.crabcan.internal.launch;
 import java.util.ArrayList;
 import java.util.List;
 
-/** One line the helper reported: a kind and its tab-separated, unescaped fields. */
-record Report(String kind, List<String> fields) {
+/**
+ * One line the helper reported: a kind and its tab-separated, unescaped fields. Public for the
+ * tests that read {@code crabcan-helper --check-plan}, which prints the same lines.
+ */
+public record Report(String kind, List<String> fields) {
 
-    static Report parse(String line) {
+    public static Report parse(String line) {
         List<String> parts = new ArrayList<>();
         StringBuilder field = new StringBuilder();
         for (int i = 0; i < line.length(); i++) {
@@ -25,7 +28,7 @@ record Report(String kind, List<String> fields) {
         return new Report(parts.get(0), List.copyOf(parts.subList(1, parts.size())));
     }
 
-    String field(int i) {
+    public String field(int i) {
         return i < fields.size() ? fields.get(i) : "";
     }
 

@@ -9,7 +9,7 @@ import java.util.List;
  * @param awaitJvm the helper reports READY and waits while the JVM connects the namespace
  * @param iface an interface the JVM moves in, which init configures; null for none
  * @param resolvConf the text of a read-only /etc/resolv.conf, put there when that exists; null for none
- * @param helperCommand a user-mode network stack the helper runs for the sandbox (see helper.c's
+ * @param helperCommand a user-mode network stack the helper runs for the sandbox (see the helper's
  *     T_NET_HELPER: the namespaces arrive as /proc/self/fd/3 and 4, it reports ready by writing
  *     its pid to /proc/self/fd/5); empty for none
  */

@@ -8,7 +8,7 @@ import java.nio.charset.StandardCharsets;
 /**
  * Encodes the plan as the helper reads it: a "CRB1" header with the body length, then records of
  * (u32 tag, u32 length, payload), little-endian, strings NUL-terminated. Tags and flags mirror
- * the definitions at the top of the helper's helper.c.
+ * the definitions in the helper's plan.h.
  */
 final class PlanWriter {
     static final int MAGIC = 0x31425243;

@@ -43,7 +43,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Every decision {@link PlanCompiler} makes, read back from the bytes the helper would get (with
- * {@link PlanDecoder}, which is as strict as the helper's parser), for a root caller and for a
+ * {@link PlanDecoder}, which runs the helper's own parser), for a root caller and for a
  * rootless one. Parameterized tests take {@code root}: true for a caller with euid 0, false for a
  * caller with euid 1000 and egid 1001.
  */
@@ -1001,7 +1001,7 @@ class PlanCompilerTest {
         assertThat(b.getInt(4)).isEqualTo(bytes.length - 8);
     }
 
-    // ---- the decoder's strictness (mirrors helper.c's parse_plan) -----------------------------
+    // ---- the helper's parser (parse_plan, through crabcan-helper --check-plan) -----------------
 
     private static byte[] validPlan() {
         return compile(sandbox().build(), ROOTLESS, RUN_DIR, HOSTNAME);
@@ -1219,15 +1219,87 @@ class PlanCompilerTest {
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("twice");
     }
 
+    @Test
+    void decoderRejectsTwoSourcesForOneFd() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.pipe(1);
+            w.stdio(1, 01, 0666, "/out");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("two sources for fd 1");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.stdio(2, 01, 0666, "/a");
+            w.stdio(2, 01, 0666, "/b");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("two sources for fd 2");
+    }
+
+    // ---- records of detached sandboxes and OCI configs ------------------------------------------
+
+    @Test
+    void aDetachedSandboxNamesItsReleaseFifo() {
+        Path fifo = Path.of("/run/test/c1/release");
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
+                List.of(), List.of(), NetPlan.NONE, fifo));
+        assertThat(p.detach()).isEqualTo(fifo.toString());
+        assertThat(plan(sandbox(), false).detach()).isNull();
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aUmaskIsPassedOnOnlyWhenSet(boolean root) {
+        assertThat(plan(sandbox().umask(027), root).umask()).isEqualTo(027);
+        assertThat(plan(sandbox().umask(0), root).umask()).isZero();
+        assertThat(plan(sandbox(), root).umask()).isNull();
+    }
+
+    @Test
+    void decoderReadsTheDetachAndUmaskRecords() {
+        Plan p = PlanDecoder.decode(minimalWith(w -> {
+            w.string(T_DETACH, "/run/test/tab\there");
+            w.ints(T_UMASK, 0777);
+            return w;
+        }));
+        assertThat(p.detach()).isEqualTo("/run/test/tab\there");
+        assertThat(p.umask()).isEqualTo(0777);
+    }
+
+    @Test
+    void decoderRejectsBadDetachAndUmaskRecords() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.ints(T_UMASK, 01000);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("umask");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.longs(T_UMASK, 022);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("umask");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.bytes(T_DETACH, new byte[] {'/', 'f'});
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("not a string");
+        for (UnaryOperator<PlanWriter> twice : List.<UnaryOperator<PlanWriter>>of(w -> {
+            w.string(T_DETACH, "/a");
+            w.string(T_DETACH, "/b");
+            return w;
+        }, w -> {
+            w.ints(T_UMASK, 022);
+            w.ints(T_UMASK, 077);
+            return w;
+        })) {
+            assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(twice))).isInstanceOf(BadPlanException.class)
+                    .hasMessageContaining("twice");
+        }
+    }
+
     // ---- the wire constants match the helper ---------------------------------------------------
 
     @Test
     void wireConstantsMatchHelperC() throws Exception {
-        Path helper = Path.of("").toAbsolutePath().resolveSibling("crabcan-native/src/main/c/helper.c");
+        Path helper = Path.of("").toAbsolutePath().resolveSibling("crabcan-native/src/main/c/plan.h");
         if (!Files.exists(helper)) {
-            helper = Path.of("crabcan-native/src/main/c/helper.c").toAbsolutePath();
+            helper = Path.of("crabcan-native/src/main/c/plan.h").toAbsolutePath();
         }
-        assumeTrue(Files.exists(helper), "helper.c not found from " + Path.of("").toAbsolutePath());
+        assumeTrue(Files.exists(helper), "plan.h not found from " + Path.of("").toAbsolutePath());
         String c = Files.readString(helper);
 
         Map<String, Long> inC = new LinkedHashMap<>();
@@ -1240,7 +1312,7 @@ class PlanCompilerTest {
         inC.put("MAGIC", Long.parseLong(magic.group(1), 16));
         for (String enumName : List.of("tag", "mount_kind", "oci_tag", "oci_mount_kind")) {
             Matcher e = Pattern.compile("enum\\s+" + enumName + "\\s*\\{([^}]*)\\}").matcher(c);
-            assertThat(e.find()).as("enum %s in helper.c", enumName).isTrue();
+            assertThat(e.find()).as("enum %s in plan.h", enumName).isTrue();
             long next = 0;
             for (String item : e.group(1).split(",")) {
                 item = item.trim();
@@ -1263,7 +1335,7 @@ class PlanCompilerTest {
         }
         assertThat(inJava).isNotEmpty();
         for (Map.Entry<String, Long> e : inJava.entrySet()) {
-            assertThat(inC).as("helper.c defines %s", e.getKey()).containsKey(e.getKey());
+            assertThat(inC).as("plan.h defines %s", e.getKey()).containsKey(e.getKey());
             assertThat(inC.get(e.getKey())).as("value of %s", e.getKey()).isEqualTo(e.getValue());
         }
         // And the other way: every tag, mount kind and flag the helper knows is known here.

@@ -2,35 +2,30 @@ package dev.crabcan.internal.plan;
 
 import static dev.crabcan.internal.plan.PlanWriter.*;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
+import dev.crabcan.internal.launch.HelperRuntime;
+import dev.crabcan.internal.launch.Report;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.List;
-import java.util.Set;
 
 /**
- * Test-side reader of the helper's plan: the inverse of {@link PlanWriter}, as strict as the
- * helper's {@code parse_plan} in {@code crabcan-native/src/main/c/helper.c} (header, record
- * framing, per-tag payload lengths, NUL-terminated strings without inner NULs, table limits, the
- * final completeness check). Where the helper would {@code fail("plan", ...)}, this throws
- * {@link BadPlanException}.
- *
- * <p>Two checks go beyond the helper, because a plan that needs them can only come from a
- * compiler bug: a record that may appear once (every tag but mounts, rlimits, cgroups, args and env) is
- * rejected when repeated (the helper would silently keep the last one), and strings must be valid
- * UTF-8 (the helper passes bytes through; {@link PlanWriter} always writes UTF-8).
+ * Test-side reader of the helper's plan: it runs the built helper's {@code --check-plan}, which
+ * parses the bytes with the helper's own {@code parse_plan} (in {@code
+ * crabcan-native/src/main/c/plan.c}) and prints what it parsed, and reads that back. Where a
+ * sandbox would report {@code FAIL plan ...}, this throws {@link BadPlanException} with the
+ * helper's detail, so every test that decodes a plan checks it against the parser that carries it
+ * out.
  */
 final class PlanDecoder {
-    /** Limits of helper.c's tables and of its read buffer. */
-    static final int PLAN_MAX = 8 << 20, MAX_MOUNTS = 256, MAX_ARGS = 32768, MAX_ENV = 8192, MAX_RLIMITS = 16,
-            MAX_CGROUPS = 8, BPF_MAXINSNS = 4096;
-
-    /** What the helper reports as {@code FAIL plan EINVAL ...}. */
+    /** What the helper reports as {@code FAIL plan <errno> <detail>}; the message is the detail. */
     static final class BadPlanException extends RuntimeException {
         BadPlanException(String message) {
             super(message);
@@ -57,7 +52,7 @@ final class PlanDecoder {
 
     record Rlimit(int resource, long soft, long hard) {}
 
-    /** Where a sandbox fd comes from (T_STDIO; T_PIPE: a pipe to the JVM, path null). */
+    /** Where a sandbox fd comes from (T_STDIO; T_PIPE: a pipe to the JVM, path null), by fd. */
     record Stdio(int fd, int flags, int mode, String path) {}
 
     /** The interface init configures (T_NET); addresses as big-endian ints. */
@@ -67,7 +62,7 @@ final class PlanDecoder {
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
-            String searchPath, Net net, List<String> netHelper) {
+            String searchPath, Net net, List<String> netHelper, String detach, Integer umask) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -100,34 +95,69 @@ final class PlanDecoder {
 
     private PlanDecoder() {}
 
-    static Plan decode(byte[] bytes) {
-        if (bytes == null || bytes.length < 8) {
-            throw new BadPlanException("bad plan header: " + (bytes == null ? "no plan" : bytes.length + " bytes"));
+    /** The helper, copied out of crabcan-native's jar (or classes) once per test JVM. */
+    private static final class Helper {
+        static final Path PATH = extract();
+
+        private static Path extract() {
+            try (InputStream in = HelperRuntime.class.getResourceAsStream(HelperRuntime.RESOURCE)) {
+                if (in == null) {
+                    throw new IllegalStateException("no helper at " + HelperRuntime.RESOURCE + " on the class path");
+                }
+                Path helper = Files.createTempFile("crabcan-check-plan", "");
+                helper.toFile().deleteOnExit();
+                Files.copy(in, helper, StandardCopyOption.REPLACE_EXISTING);
+                if (!helper.toFile().setExecutable(true, true)) {
+                    throw new IllegalStateException("cannot make " + helper + " executable");
+                }
+                return helper;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
-        ByteBuffer header = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN);
-        int magic = header.getInt();
-        long bodyLength = Integer.toUnsignedLong(header.getInt());
-        if (magic != MAGIC || bodyLength > PLAN_MAX) {
-            throw new BadPlanException("bad plan header: magic 0x" + Integer.toHexString(magic) + ", length " + bodyLength);
-        }
-        if (bodyLength != bytes.length - 8L) {
-            // The helper reads exactly bodyLength bytes: fewer would block or fail with EPIPE, more
-            // would be read as the start of the next plan.
-            throw new BadPlanException("header says " + bodyLength + " body bytes, the plan has " + (bytes.length - 8));
-        }
-        return new Parser(bytes, 8, (int) bodyLength).parse();
     }
 
-    private static final class Parser {
-        private final ByteBuffer body;
-        private final int total;
-        private final Set<Integer> seen = new HashSet<>();
+    static Plan decode(byte[] bytes) {
+        List<Report> lines = checkPlan(bytes);
+        if (!lines.isEmpty() && lines.get(0).kind().equals("FAIL")) {
+            throw new BadPlanException(lines.get(0).field(2));
+        }
+        return new Dump(lines).plan();
+    }
 
+    /** The helper's lines for the plan; its exit status must agree with them. */
+    private static List<Report> checkPlan(byte[] bytes) {
+        try {
+            Process p = new ProcessBuilder(Helper.PATH.toString(), "--check-plan")
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            try (OutputStream in = p.getOutputStream()) {
+                in.write(bytes);
+            } catch (IOException e) {
+                // The helper stops reading at a bad header; what it says about it follows.
+            }
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int status = p.waitFor();
+            List<Report> lines = out.lines().map(Report::parse).toList();
+            boolean failed = !lines.isEmpty() && lines.get(0).kind().equals("FAIL");
+            if (status != (failed ? 1 : 0) || (failed && lines.size() != 1)) {
+                throw new AssertionError("crabcan-helper --check-plan exited with " + status + ", printing:\n" + out);
+            }
+            return lines;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    /** A plan from dump_plan's lines (see plan.c). */
+    private static final class Dump {
         int cloneFlags, options, uid, gid;
-        String uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, cwd, searchPath;
-        Net net;
-        final List<String> netHelper = new ArrayList<>();
+        String uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, cwd, searchPath, detach;
+        Integer umask;
         Root root;
+        Net net;
         long capBounding, capEffective, capPermitted, capInheritable, capAmbient;
         byte[] seccomp;
         final List<Mount> mounts = new ArrayList<>();
@@ -136,193 +166,90 @@ final class PlanDecoder {
         final List<Stdio> stdio = new ArrayList<>();
         final List<String> argv = new ArrayList<>();
         final List<String> env = new ArrayList<>();
+        final List<String> netHelper = new ArrayList<>();
 
-        Parser(byte[] bytes, int offset, int length) {
-            this.body = ByteBuffer.wrap(bytes, offset, length).slice().order(ByteOrder.LITTLE_ENDIAN);
-            this.total = length;
+        Dump(List<Report> lines) {
+            for (Report r : lines) {
+                line(r);
+            }
         }
 
-        Plan parse() {
-            int off = 0;
-            while (off < total) {
-                if (total - off < 8) {
-                    throw new BadPlanException("truncated record at " + off);
+        private void line(Report r) {
+            switch (r.kind()) {
+                case "config" -> {
+                    cloneFlags = integer(r, 0);
+                    options = integer(r, 1);
                 }
-                int tag = body.getInt(off);
-                long len = Integer.toUnsignedLong(body.getInt(off + 4));
-                off += 8;
-                if (len > total - off) {
-                    throw new BadPlanException("record " + Integer.toUnsignedString(tag) + " overruns the plan");
+                case "uid_map" -> uidMap = r.field(0);
+                case "gid_map" -> gidMap = r.field(0);
+                case "idmap_uid_map" -> idmapUidMap = r.field(0);
+                case "idmap_gid_map" -> idmapGidMap = r.field(0);
+                case "hostname" -> hostname = r.field(0);
+                case "staging" -> staging = r.field(0);
+                case "root" -> root = new Root(integer(r, 0), integer(r, 1), r.field(2));
+                case "mount" -> mounts.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
+                        r.field(4), r.field(5)));
+                case "creds" -> {
+                    uid = integer(r, 0);
+                    gid = integer(r, 1);
                 }
-                int p = off, n = (int) len;
-                off += n;
-                record(tag, p, n);
+                case "caps" -> {
+                    capBounding = number(r, 0);
+                    capEffective = number(r, 1);
+                    capPermitted = number(r, 2);
+                    capInheritable = number(r, 3);
+                    capAmbient = number(r, 4);
+                }
+                case "seccomp" -> {
+                    seccomp = HexFormat.of().parseHex(r.field(1));
+                    if (seccomp.length != integer(r, 0)) {
+                        throw new AssertionError("seccomp length " + r.field(0) + " for " + seccomp.length + " bytes");
+                    }
+                }
+                case "rlimit" -> rlimits.add(new Rlimit(integer(r, 0), number(r, 1), number(r, 2)));
+                case "cgroup" -> cgroupProcs.add(r.field(0));
+                case "pipe" -> stdio.add(new Stdio(integer(r, 0), 0, 0, null));
+                case "stdio" -> stdio.add(new Stdio(integer(r, 0), integer(r, 1), integer(r, 2), r.field(3)));
+                case "net" -> net = new Net(address(r.field(0)), address(r.field(1)), address(r.field(2)), r.field(3));
+                case "net_helper" -> netHelper.add(r.field(0));
+                case "arg" -> argv.add(r.field(0));
+                case "env" -> env.add(r.field(0));
+                case "cwd" -> cwd = r.field(0);
+                case "search_path" -> searchPath = r.field(0);
+                case "detach" -> detach = r.field(0);
+                case "umask" -> umask = integer(r, 0);
+                default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
-            if (argv.isEmpty() || uidMap == null || gidMap == null || staging == null || root == null) {
-                throw new BadPlanException("incomplete plan");
-            }
+        }
+
+        Plan plan() {
             return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, root,
-                    Collections.unmodifiableList(mounts), uid, gid, capBounding, capEffective, capPermitted,
-                    capInheritable, capAmbient, seccomp, Collections.unmodifiableList(rlimits),
-                    Collections.unmodifiableList(cgroupProcs), Collections.unmodifiableList(stdio),
-                    Collections.unmodifiableList(argv), Collections.unmodifiableList(env), cwd, searchPath, net, Collections.unmodifiableList(netHelper));
+                    List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
+                    capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
+                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), detach, umask);
         }
 
-        private void record(int tag, int p, int len) {
-            boolean repeatable = tag == T_MOUNT || tag == T_RLIMIT || tag == T_CGROUP || tag == T_STDIO || tag == T_ARG
-                    || tag == T_ENV || tag == T_NET_HELPER || tag == T_PIPE;
-            if (!repeatable && tag >= T_CONFIG && tag <= T_NET && !seen.add(tag)) {
-                throw new BadPlanException("record " + tag + " appears twice");
+        /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
+        private static long number(Report r, int field) {
+            String s = r.field(field);
+            if (s.startsWith("0x")) {
+                return Long.parseUnsignedLong(s.substring(2), 16);
             }
-            switch (tag) {
-                case T_CONFIG -> {
-                    if (len != 8) {
-                        throw new BadPlanException("bad config record");
-                    }
-                    cloneFlags = body.getInt(p);
-                    options = body.getInt(p + 4);
-                }
-                case T_UID_MAP -> uidMap = string(p, len, tag);
-                case T_GID_MAP -> gidMap = string(p, len, tag);
-                case T_IDMAP_UID_MAP -> idmapUidMap = string(p, len, tag);
-                case T_IDMAP_GID_MAP -> idmapGidMap = string(p, len, tag);
-                case T_HOSTNAME -> hostname = string(p, len, tag);
-                case T_STAGING -> staging = string(p, len, tag);
-                case T_CWD -> cwd = string(p, len, tag);
-                case T_SEARCH_PATH -> searchPath = string(p, len, tag);
-                case T_ROOT -> {
-                    if (len < 9) {
-                        throw new BadPlanException("bad root record");
-                    }
-                    root = new Root(body.getInt(p), body.getInt(p + 4), string(p + 8, len - 8, tag));
-                }
-                case T_MOUNT -> {
-                    if (len < 26 || mounts.size() == MAX_MOUNTS) {
-                        throw new BadPlanException("bad or too many mount records (at most " + MAX_MOUNTS + ")");
-                    }
-                    int kind = body.getInt(p), flags = body.getInt(p + 4), mode = body.getInt(p + 8);
-                    // p + 12: the reserved u32, which the helper ignores.
-                    long size = body.getLong(p + 16);
-                    int strs = p + 24, room = len - 24;
-                    int srcLen = strnlen(strs, room);
-                    if (srcLen + 2 > room) {
-                        throw new BadPlanException("bad mount record");
-                    }
-                    // Like the helper: the source is only required to be NUL-terminated (it may be empty).
-                    String source = utf8(strs, srcLen, tag);
-                    String target = string(strs + srcLen + 1, room - srcLen - 1, tag);
-                    mounts.add(new Mount(kind, flags, mode, size, source, target));
-                }
-                case T_CREDS -> {
-                    if (len != 8) {
-                        throw new BadPlanException("bad credentials record");
-                    }
-                    uid = body.getInt(p);
-                    gid = body.getInt(p + 4);
-                }
-                case T_CAPS -> {
-                    if (len != 40) {
-                        throw new BadPlanException("bad capabilities record");
-                    }
-                    capBounding = body.getLong(p);
-                    capEffective = body.getLong(p + 8);
-                    capPermitted = body.getLong(p + 16);
-                    capInheritable = body.getLong(p + 24);
-                    capAmbient = body.getLong(p + 32);
-                }
-                case T_SECCOMP -> {
-                    if (len % 8 != 0 || len / 8 > BPF_MAXINSNS) {
-                        throw new BadPlanException("bad seccomp program of " + len + " bytes");
-                    }
-                    seccomp = new byte[len];
-                    body.get(p, seccomp);
-                }
-                case T_RLIMIT -> {
-                    if (len != 24 || rlimits.size() == MAX_RLIMITS) {
-                        throw new BadPlanException("bad or too many rlimit records");
-                    }
-                    rlimits.add(new Rlimit(body.getInt(p), body.getLong(p + 8), body.getLong(p + 16)));
-                }
-                case T_CGROUP -> {
-                    if (cgroupProcs.size() == MAX_CGROUPS) {
-                        throw new BadPlanException("more than " + MAX_CGROUPS + " cgroups");
-                    }
-                    cgroupProcs.add(string(p, len, tag));
-                }
-                case T_STDIO -> {
-                    if (len < 13 || body.getInt(p) < 0 || body.getInt(p) > 2) {
-                        throw new BadPlanException("bad stdio record");
-                    }
-                    stdio.add(new Stdio(body.getInt(p), body.getInt(p + 4), body.getInt(p + 8),
-                            string(p + 12, len - 12, tag)));
-                }
-                case T_PIPE -> {
-                    if (len != 4 || body.getInt(p) < 0 || body.getInt(p) > 2) {
-                        throw new BadPlanException("bad pipe record");
-                    }
-                    stdio.add(new Stdio(body.getInt(p), 0, 0, null));
-                }
-                case T_ARG -> {
-                    if (argv.size() == MAX_ARGS) {
-                        throw new BadPlanException("more than " + MAX_ARGS + " arguments");
-                    }
-                    argv.add(string(p, len, tag));
-                }
-                case T_ENV -> {
-                    if (env.size() == MAX_ENV) {
-                        throw new BadPlanException("more than " + MAX_ENV + " environment entries");
-                    }
-                    env.add(string(p, len, tag));
-                }
-                case T_NET -> {
-                    if (len < 14) {
-                        throw new BadPlanException("bad network record");
-                    }
-                    ByteBuffer be = body.duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
-                    String ifname = string(p + 12, len - 12, tag);
-                    if (ifname.length() >= 16) {
-                        throw new BadPlanException("interface name " + ifname + " too long");
-                    }
-                    net = new Net(be.getInt(p), be.getInt(p + 4), be.getInt(p + 8), ifname);
-                }
-                case T_NET_HELPER -> {
-                    if (netHelper.size() == 64) {
-                        throw new BadPlanException("more than 64 network helper arguments");
-                    }
-                    netHelper.add(string(p, len, tag));
-                }
-                default -> throw new BadPlanException("unknown record " + Integer.toUnsignedString(tag));
-            }
+            return s.length() > 1 && s.startsWith("0") ? Long.parseUnsignedLong(s.substring(1), 8)
+                    : Long.parseUnsignedLong(s);
         }
 
-        /** helper.c's get_str: non-empty, NUL-terminated, no other NUL. */
-        private String string(int p, int len, int tag) {
-            if (len == 0 || body.get(p + len - 1) != 0 || strnlen(p, len) != len - 1) {
-                throw new BadPlanException("field " + tag + " is not a string");
-            }
-            return utf8(p, len - 1, tag);
+        private static int integer(Report r, int field) {
+            return (int) number(r, field);
         }
 
-        private int strnlen(int p, int max) {
-            int i = 0;
-            while (i < max && body.get(p + i) != 0) {
-                i++;
+        /** A dotted IPv4 address as a big-endian int, as {@link PlanWriter#net} takes it. */
+        private static int address(String dotted) {
+            int a = 0;
+            for (String octet : dotted.split("\\.")) {
+                a = a << 8 | Integer.parseInt(octet);
             }
-            return i;
-        }
-
-        private String utf8(int p, int len, int tag) {
-            byte[] b = new byte[len];
-            body.get(p, b);
-            try {
-                return StandardCharsets.UTF_8.newDecoder()
-                        .onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT)
-                        .decode(ByteBuffer.wrap(b))
-                        .toString();
-            } catch (CharacterCodingException e) {
-                throw new BadPlanException("field " + tag + " is not UTF-8");
-            }
+            return a;
         }
     }
 

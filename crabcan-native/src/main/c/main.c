@@ -1,0 +1,402 @@
+/*
+ * crabcan-helper: carries out sandbox plans prepared by the Java side.
+ *
+ * One helper per JVM runs as a zygote ("crabcan-helper --zygote SOCKET"): it connects to the
+ * JVM's socket, says "ZYGOTE", and reads requests: a u32 token, then a plan. For each it opens
+ * a new connection to the same socket, says "SANDBOX <token>" on it and forks a sandbox helper,
+ * which already holds the plan and that channel and carries the plan out. Forking the zygote
+ * is much cheaper than the JVM starting a process, and the sandbox helper never waits for the
+ * JVM.
+ *
+ * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
+ * argv, env); this program only executes the plan in a fixed order and reports
+ * each outcome as one text line on the control socket:
+ *
+ *   PIPES <pid> <fd> <fd> <fd>     the JVM's ends of stdio pipes, to open via /proc (first line)
+ *   PID <pid>                      sandbox init's pid on the host
+ *   READY                          (plans with OPT_NET_WAIT) the namespaces exist and init
+ *                                  waits; the JVM connects the network, then sends 'G'
+ *   NETHELPER <pid>                the plan's network helper (T_NET_HELPER) is ready
+ *   LOG <text>                     a setup step (debug plans only)
+ *   FAIL <step> <errno> <detail>   setup failed; nothing was executed
+ *   EXECFAIL <errno> <kind> <path> <interpreter>
+ *                                  execve failed; kind: notfound, elf-interpreter,
+ *                                  script-interpreter (the file exists, the
+ *                                  interpreter it names does not), other
+ *   EXECUTED                       the command is running
+ *   EXIT <code> <utime_us> <stime_us> <maxrss_kb>
+ *   SIGNALED <signal> <utime_us> <stime_us> <maxrss_kb>
+ *   END <wait status of init>      always the last line
+ *
+ * A detached sandbox (OCI create/start; its plan has a T_DETACH record naming a FIFO) reports
+ *   CREATED                        set up in full; the command waits just before seccomp and
+ *                                  execve until a reader opens the FIFO
+ * and then no more: a byte 'D' on the socket makes the helper exit without killing it. Its init
+ * then belongs to whoever reaps orphans (an OCI engine's subreaper), forwards the signals it
+ * gets to the command, and exits with the command's status (128+N for signal N).
+ *
+ * Fields are separated by tabs; '\\', tab and newline inside a field are escaped.
+ * A byte 'K' received on the socket kills the sandbox; so does the socket closing,
+ * which is how the sandbox dies with the JVM. A byte 'P' says the JVM has opened its pipe ends.
+ *
+ * Process layout: helper (host namespaces) -> init (pid 1 in the new namespaces,
+ * does the setup, reaps) -> command (execve). When init exits, the kernel kills
+ * every process left in the PID namespace.
+ *
+ * The files: main.c (the zygote and each sandbox's helper), plan.h and plan.c (the plan and its
+ * parser), report.c (report lines), paths.c and mounts.c (namespaces and the new root), net.c,
+ * init.c (pid 1) and exec.c (the command). helper.h declares what they share.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+/*
+ * Every sandbox's init is a fork of the zygote and shows the zygote's argument area as its
+ * /proc/1/cmdline, which the JVM filled with host details (the control socket's path, under the
+ * caller's cache or home, with the JVM's pid in it). The zygote keeps the path here and
+ * overwrites that area with a title (see set_title).
+ */
+static char control_path[sizeof ((struct sockaddr_un *)0)->sun_path];
+static char *title_area;
+static size_t title_size;
+
+/*
+ * Replaces the whole argument area (what /proc/PID/cmdline shows). Its last byte is left
+ * non-NUL: the kernel then shows only the first string, as for setproctitle, so not even the
+ * length of what was there can be read.
+ */
+void set_title(const char *title)
+{
+    size_t n = strlen(title);
+    if (n + 1 >= title_size)
+        n = title_size > 1 ? title_size - 2 : 0;
+    memset(title_area, 0, title_size);
+    memcpy(title_area, title, n);
+    if (title_size > 1)
+        title_area[title_size - 1] = ' ';
+}
+/* Reads len bytes; false at end of file or on error. */
+static int read_exact(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+/* ---- the helper --------------------------------------------------------- */
+
+static int connect_control(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, path); /* main checked its length */
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
+        _exit(2); /* no channel to report on; the JVM sees the zygote gone */
+    return s;
+}
+
+/*
+ * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours. For each pipe the
+ * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
+ * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
+ * says it has its own ('P', sent once the command runs): until then neither its open can block
+ * nor can the command see an end of file or a broken pipe. Returns how many fds are held.
+ */
+static size_t open_stdio(int held[6])
+{
+    size_t n_held = 0;
+    int jvm_end[3] = {-1, -1, -1};
+    for (int fd = 0; fd <= 2; fd++) {
+        if (!plan.stdio[fd].pipe)
+            continue;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+            fail("stdio", errno, "pipe for fd %d", fd);
+        if (dup2(fd == 0 ? p[0] : p[1], fd) < 0)
+            fail("stdio", errno, "dup2 onto fd %d", fd);
+        jvm_end[fd] = fd == 0 ? p[1] : p[0];
+        held[n_held++] = p[0];
+        held[n_held++] = p[1];
+    }
+    if (n_held > 0)
+        emit("PIPES\t%d\t%d\t%d\t%d", (int)getpid(), jvm_end[0], jvm_end[1], jvm_end[2]);
+    for (int fd = 0; fd <= 2; fd++) {
+        if (!plan.stdio[fd].path)
+            continue;
+        int flags = (int)plan.stdio[fd].flags;
+        /* The JVM checked that the path names no link: one found now was planted since (by a sandbox?). */
+        struct open_how how = {
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .mode = (flags & O_CREAT) ? plan.stdio[fd].mode : 0,
+            .resolve = RESOLVE_NO_SYMLINKS,
+        };
+        int f = (int)syscall(SYS_openat2, AT_FDCWD, plan.stdio[fd].path, &how, sizeof how);
+        if (f < 0)
+            fail("stdio", errno, "open %s for fd %d", plan.stdio[fd].path, fd);
+        /* O_NONBLOCK only kept a planted FIFO from hanging the open; the command gets a blocking fd. */
+        if ((flags & O_NONBLOCK) && fcntl(f, F_SETFL, flags & O_APPEND) < 0)
+            fail("stdio", errno, "make %s blocking", plan.stdio[fd].path);
+        if (dup2(f, fd) < 0)
+            fail("stdio", errno, "dup2 onto fd %d", fd);
+        close(f);
+    }
+    return n_held;
+}
+
+#define SUPERVISE_DETACHED (-2) /* a detached sandbox was let go ('D') */
+
+/*
+ * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
+ * away; closes the held stdio pipe ends once the JVM has its own ('P'). A detached sandbox's init
+ * stops reporting once created; then only 'D' (let it go), 'K' or the socket closing end this.
+ */
+static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held)
+{
+    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
+    char buf[PIPE_BUF];
+    for (;;) {
+        if (fds[0].fd < 0 && fds[1].fd < 0)
+            break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            kill(init, SIGKILL);
+            break;
+        }
+        if (fds[0].revents) {
+            ssize_t n = read(sock, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n > 0 && memchr(buf, 'P', (size_t)n)) {
+                for (; *n_held > 0; (*n_held)--)
+                    close(held[*n_held - 1]);
+            }
+            if (n > 0 && plan.release_fifo && memchr(buf, 'D', (size_t)n))
+                return SUPERVISE_DETACHED;
+            if (n <= 0 || memchr(buf, 'K', (size_t)n)) {
+                kill(init, SIGKILL); /* the kernel then kills the whole PID namespace */
+                if (n <= 0)
+                    fds[0].fd = -1;
+            }
+        }
+        if (fds[1].revents) {
+            ssize_t n = read(report_rd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0 && plan.release_fifo) {
+                fds[1].fd = -1;
+                continue;
+            }
+            if (n <= 0)
+                break;
+            write_all(sock, buf, (size_t)n);
+        }
+    }
+    int status;
+    while (waitpid(init, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = -1;
+            break;
+        }
+    }
+    return status;
+}
+
+/* One sandbox: carry out the plan the zygote read on the channel it opened, report until it is gone. */
+static int sandbox_helper(int sock, uint32_t plan_len)
+{
+    report_fd = sock;
+    report_is_socket = 1;
+    plan.root_fd = -1;
+    parse_plan(plan_len);
+    int held[6];
+    size_t n_held = open_stdio(held);
+
+    /* Root's supplementary groups would otherwise follow it into the sandbox. */
+    if (geteuid() == 0 && setgroups(0, NULL) < 0)
+        fail("credentials", errno, "drop supplementary groups");
+    prepare_in_parent();
+    if (plan.release_fifo) {
+        plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);
+        if (plan.release_fd < 0)
+            fail("release", errno, "open the release FIFO %s", plan.release_fifo);
+    }
+
+    int sync[2], report[2];
+    if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
+        fail("pipe", errno, "sandbox pipes");
+    logd("Creating namespaces");
+    pid_t init = clone_raw(plan.clone_flags);
+    if (init < 0)
+        fail("clone", errno, "create namespaces (flags 0x%x)", plan.clone_flags);
+    if (init == 0) {
+        close(sync[1]);
+        close(report[0]);
+        close(sock);
+        for (size_t i = 0; i < n_held; i++)
+            close(held[i]);
+        report_fd = report[1];
+        report_is_socket = 0;
+        sandbox_init(sync[0]);
+    }
+    close(sync[0]);
+    close(report[1]);
+    emit("PID\t%d", (int)init);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)init);
+    for (size_t i = 0; i < plan.n_cgroups; i++) {
+        logd("Joining cgroup %s", plan.cgroup_procs[i]);
+        int fd = open(plan.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
+            fail("cgroup", errno, "put the sandbox into %s", plan.cgroup_procs[i]);
+        close(fd);
+    }
+    logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
+         (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
+    write_id_maps(init, plan.uid_map, plan.gid_map);
+    if (plan.options & OPT_NET_WAIT)
+        await_network(sock, init);
+    pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(sock, init) : 0;
+    if (write(sync[1], "1", 1) != 1)
+        fail("sync", errno, "release the sandbox");
+    /* sync[1] stays open while we live: the sandbox's init watches it (see sandbox_init). */
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        if (plan.mounts[i].fd >= 0)
+            close(plan.mounts[i].fd);
+    if (plan.root_fd >= 0)
+        close(plan.root_fd);
+
+    /* The sandbox holds its own stdio; ours must not keep its pipes open. */
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
+        dup2(devnull, fd);
+
+    int status = supervise(sock, report[0], init, held, &n_held);
+    if (status == SUPERVISE_DETACHED)
+        return 0;
+    if (net_helper > 0) {
+        kill(net_helper, SIGKILL);
+        while (waitpid(net_helper, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    emit("END\t%d", status);
+    /* A quick command can end before the JVM opened its pipe ends: they must outlive us until it has. */
+    while (n_held > 0) {
+        char buf[64];
+        ssize_t n = read(sock, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || memchr(buf, 'P', (size_t)n))
+            break;
+    }
+    return 0;
+}
+
+/* The JVM's long-lived helper: a sandbox helper for each request, until the JVM goes away. */
+static int zygote(const char *path)
+{
+    int sock = connect_control(path);
+    report_fd = sock;
+    report_is_socket = 1;
+    emit("ZYGOTE");
+    /*
+     * Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. As a
+     * subreaper we also inherit (and so auto-reap) the init of a sandbox whose helper was killed,
+     * instead of leaving it a zombie for the host's init.
+     */
+    signal(SIGCHLD, SIG_IGN);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        return 2;
+    for (;;) {
+        uint32_t request[3]; /* token, plan magic, plan length */
+        if (!read_exact(sock, request, sizeof request))
+            return 0; /* the JVM is gone */
+        if (request[1] != PLAN_MAGIC || request[2] > PLAN_MAX || !read_exact(sock, plan_buf, request[2]))
+            return 2; /* not our JVM talking, or a library of another version */
+        /*
+         * The sandbox's channel is opened and named here, before the fork: should the sandbox
+         * helper die at any point, even before its first instruction, the JVM sees that channel
+         * close instead of waiting for a connection that never comes.
+         */
+        int channel = connect_control(path);
+        report_fd = channel;
+        emit("SANDBOX\t%u", request[0]);
+        report_fd = sock;
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(sock);
+            signal(SIGCHLD, SIG_DFL);
+            _exit(sandbox_helper(channel, request[2]));
+        }
+        close(channel);
+        if (pid < 0)
+            return 3; /* the JVM sees us gone, fails the launch at once and starts a new zygote */
+    }
+}
+
+/*
+ * crabcan-helper --check-plan: reads one plan from stdin, as the zygote reads it after the token
+ * (magic, length, body), parses it with parse_plan and prints what it parsed (dump_plan), or the
+ * FAIL line a sandbox would report, and exits 1. It does nothing else: the Java tests use it to
+ * read back the plans the JVM writes through the parser that carries them out.
+ */
+static int check_plan(void)
+{
+    report_fd = STDOUT_FILENO;
+    uint32_t header[2]; /* plan magic, plan length */
+    if (!read_exact(STDIN_FILENO, header, sizeof header))
+        fail("plan", EINVAL, "bad plan header: fewer than %zu bytes", sizeof header);
+    if (header[0] != PLAN_MAGIC || header[1] > PLAN_MAX)
+        fail("plan", EINVAL, "bad plan header: magic 0x%x, length %u", header[0], header[1]);
+    if (!read_exact(STDIN_FILENO, plan_buf, header[1]))
+        fail("plan", EINVAL, "the plan is shorter than its header's %u bytes", header[1]);
+    /* The zygote would read what follows as the next request. */
+    char more;
+    ssize_t n;
+    while ((n = read(STDIN_FILENO, &more, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 0)
+        fail("plan", n < 0 ? errno : EINVAL, "the plan is longer than its header's %u bytes", header[1]);
+    parse_plan(header[1]);
+    dump_plan();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--check-plan") == 0)
+        return check_plan();
+    if (argc != 3 || strcmp(argv[1], "--zygote") != 0 || strlen(argv[2]) >= sizeof control_path)
+        return 2;
+    strcpy(control_path, argv[2]);
+    /* The kernel lays the argument strings out back to back: argv[0] up to the last one's NUL. */
+    title_area = argv[0];
+    title_size = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
+    set_title("crabcan-zygote");
+    return zygote(control_path);
+}

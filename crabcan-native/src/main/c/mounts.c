@@ -1,0 +1,390 @@
+/*
+ * Namespaces and mounts: the id maps, the idmap user namespace for idmapped binds, the work done
+ * with the caller's host credentials before cloning (prepare_in_parent), and the new root that
+ * init builds from the plan's mount ops and pivots into (enter_root).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+/* ---- namespaces and mounts ---------------------------------------------- */
+
+static void write_proc(pid_t pid, const char *file, const char *data)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("id map", errno, "open %s", path);
+    ssize_t n = write(fd, data, strlen(data));
+    if (n != (ssize_t)strlen(data))
+        fail("id map", n < 0 ? errno : EIO, "write '%s' to %s", data, path);
+    close(fd);
+}
+
+void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map)
+{
+    write_proc(pid, "uid_map", uid_map);
+    write_proc(pid, "setgroups", "deny");
+    write_proc(pid, "gid_map", gid_map);
+}
+
+pid_t clone_raw(unsigned long flags)
+{
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+/* A user namespace whose maps say how an idmapped bind shows host ids inside. */
+static int make_idmap_userns(void)
+{
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0)
+        fail("idmap", errno, "pipe");
+    pid_t pid = clone_raw(CLONE_NEWUSER);
+    if (pid < 0)
+        fail("idmap", errno, "clone a user namespace for idmapped binds");
+    if (pid == 0) {
+        char c;
+        close(sync[1]);
+        while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(sync[0]);
+    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("idmap", errno, "open %s", path);
+    close(sync[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return fd;
+}
+
+static int clone_tree(const char *src)
+{
+    return open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+}
+
+static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, const char *step, const char *what)
+{
+    struct mount_attr attr = {.attr_set = set, .propagation = propagation};
+    if (userns >= 0)
+        attr.userns_fd = (uint64_t)userns;
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        fail(step, errno, "%s", what);
+}
+
+/* Work that needs the caller's host credentials, done before any namespace exists. */
+void prepare_in_parent(void)
+{
+    int userns = -1;
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        if (plan.mounts[i].flags & MF_IDMAP)
+            userns = userns >= 0 ? userns : make_idmap_userns();
+    if (plan.root_flags & MF_IDMAP && userns < 0)
+        userns = make_idmap_userns();
+
+    if (plan.root_kind == ROOT_BIND) {
+        int rootfd = open(plan.root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            fail("rootfs", errno, "%s", plan.root_path);
+        for (size_t i = 0; i < plan.n_mounts; i++) {
+            struct mount_op *m = &plan.mounts[i];
+            if (!(m->flags & MF_PRECREATE))
+                continue;
+            int fd = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
+            if (fd < 0)
+                fail("mount point", errno, "create %s in the root filesystem %s", m->dst, plan.root_path);
+            close(fd);
+        }
+        close(rootfd);
+        if (plan.root_flags & MF_OPEN_IN_PARENT) {
+            plan.root_fd = clone_tree(plan.root_path);
+            if (plan.root_fd < 0)
+                fail("rootfs", errno, "%s", plan.root_path);
+            if (plan.root_flags & MF_IDMAP)
+                set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, "idmap", plan.root_path);
+        }
+    }
+    for (size_t i = 0; i < plan.n_mounts; i++) {
+        struct mount_op *m = &plan.mounts[i];
+        if (m->kind != M_BIND || !(m->flags & MF_OPEN_IN_PARENT))
+            continue;
+        m->fd = clone_tree(m->src);
+        if (m->fd < 0)
+            fail("bind", errno, "%s -> %s", m->src, m->dst);
+        if (m->flags & MF_IDMAP)
+            set_attr(m->fd, MOUNT_ATTR_IDMAP, 0, userns, "idmap", m->src);
+    }
+    if (userns >= 0)
+        close(userns);
+}
+
+/* The configured file system context fs as a detached mount with attrs. */
+static int create_mount(int fs, const char *type, uint64_t attrs, const char *what)
+{
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        fail(type, errno, "create %s", what);
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
+    if (mnt < 0)
+        fail(type, errno, "mount %s", what);
+    close(fs);
+    return mnt;
+}
+
+static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, const char *what)
+{
+    int fs = fsopen(type, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        fail(type, errno, "fsopen for %s", what);
+    if (m && m->mode) {
+        char mode[16];
+        snprintf(mode, sizeof mode, "%o", m->mode);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0)
+            fail(type, errno, "mode %s for %s", mode, what);
+    }
+    if (m && m->size) {
+        char size[32];
+        snprintf(size, sizeof size, "%llu", (unsigned long long)m->size);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0)
+            fail(type, errno, "size %s for %s", size, what);
+    }
+    return create_mount(fs, type, attrs, what);
+}
+
+/* A kernel file system from "type[:flag,key=value,...]": each option is one fsconfig call. */
+static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what)
+{
+    char type[32], options[256];
+    size_t tlen = strcspn(spec, ":");
+    if (tlen >= sizeof type || strlen(spec) - tlen >= sizeof options)
+        fail("mount", EINVAL, "file system %s for %s", spec, what);
+    memcpy(type, spec, tlen);
+    type[tlen] = '\0';
+    strcpy(options, spec[tlen] ? spec + tlen + 1 : "");
+    int fs = fsopen(type, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        fail(type, errno, "fsopen for %s", what);
+    for (char *save = NULL, *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        if (eq)
+            *eq = '\0';
+        int r = eq ? fsconfig(fs, FSCONFIG_SET_STRING, opt, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
+        if (r < 0)
+            fail(type, errno, "option %s for %s", opt, what);
+    }
+    return create_mount(fs, type, attrs, what);
+}
+
+/* Writes a value into a file of the new root, such as a sysctl of the sandbox's namespaces. */
+static void write_in_root(int rootfd, const struct mount_op *m)
+{
+    logd("Writing '%s' to %s", m->src, m->dst);
+    int fd = open_in_root(rootfd, m->dst, O_WRONLY);
+    if (fd < 0)
+        fail("write", errno, "open %s", m->dst);
+    ssize_t n = write(fd, m->src, strlen(m->src));
+    if (n != (ssize_t)strlen(m->src))
+        fail("write", n < 0 ? errno : EIO, "write '%s' to %s", m->src, m->dst);
+    close(fd);
+}
+
+/*
+ * Moves the detached mount src to its mount point and closes both. target is an optional
+ * mount's, looked up before the mount was made; any other mount point is made only here, once
+ * the mount exists, so that a mount that fails leaves none behind.
+ */
+static void attach(int src, int target, int rootfd, const struct mount_op *m, const char *step)
+{
+    if (target < 0)
+        target = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
+    if (target < 0)
+        fail(step, errno, "mount point %s", m->dst);
+    if (move_mount(src, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        fail(step, errno, "attach %s", m->dst);
+    close(target);
+    close(src);
+}
+
+/*
+ * A file with the plan's text (src) at dst, such as a private network's resolv.conf. It is
+ * written to the sandbox's own /dev tmpfs (always mounted before), bound from there and then
+ * unlinked: the sandbox's mountinfo names that tmpfs, where a bind of a file the JVM wrote would
+ * name its host path (the caller's cache directory, with the JVM's pid).
+ */
+static void mount_content(int rootfd, const struct mount_op *m, int target, uint64_t attrs)
+{
+    static const char name[] = ".crabcan-content";
+    int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+    if (dev < 0)
+        fail("content", errno, "/dev for %s", m->dst);
+    int fd = openat(dev, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd < 0)
+        fail("content", errno, "create /dev/%s for %s", name, m->dst);
+    size_t len = strlen(m->src);
+    ssize_t n = write(fd, m->src, len);
+    if (n != (ssize_t)len)
+        fail("content", n < 0 ? errno : EIO, "write %s", m->dst);
+    close(fd);
+    int src = open_tree(dev, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (src < 0)
+        fail("content", errno, "bind /dev/%s for %s", name, m->dst);
+    set_attr(src, attrs, MS_PRIVATE, -1, "content", m->dst);
+    attach(src, target, rootfd, m, "content");
+    /* Only once attached: a mount whose source is already unlinked cannot be attached. */
+    if (unlinkat(dev, name, 0) < 0)
+        fail("content", errno, "unlink /dev/%s", name);
+    close(dev);
+}
+
+static uint64_t mount_attrs(uint32_t flags)
+{
+    return ((flags & MF_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & MF_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+           ((flags & MF_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & MF_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+}
+
+static void do_mount(int rootfd, struct mount_op *m)
+{
+    uint64_t attrs = mount_attrs(m->flags);
+    /*
+     * An optional mount whose target is missing is skipped before it is made: closing a detached
+     * mount unused costs an expedited RCU grace period (0.1 to 0.5 ms here), and the default
+     * /proc masks name several files that kernels often lack.
+     */
+    int target = -1;
+    if ((m->flags & MF_OPTIONAL) && m->kind != M_WRITE && m->kind != M_SYMLINK) {
+        target = open_in_root(rootfd, m->dst, O_PATH);
+        if (target < 0 && errno == ENOENT) {
+            if (m->fd >= 0)
+                close(m->fd);
+            return;
+        }
+        if (target < 0)
+            fail("mount point", errno, "%s", m->dst);
+    }
+    switch (m->kind) {
+    case M_BIND: {
+        logd("Binding %s at %s (%s)", m->src, m->dst, (m->flags & MF_RDONLY) ? "read-only" : "read-write");
+        int src = m->fd >= 0 ? m->fd : clone_tree(m->src);
+        if (src < 0)
+            fail("bind", errno, "%s -> %s", m->src, m->dst);
+        set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
+        attach(src, target, rootfd, m, "bind");
+        return;
+    }
+    case M_INNER_BIND: {
+        logd("Binding %s at %s inside the new root (%s)", m->src, m->dst,
+             (m->flags & MF_RDONLY) ? "read-only" : "read-write");
+        int path = open_in_root(rootfd, m->src, O_PATH);
+        if (path < 0 && errno == ENOENT && (m->flags & MF_OPTIONAL)) {
+            close(target);
+            return;
+        }
+        if (path < 0)
+            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
+        int src = open_tree(path, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (src < 0)
+            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
+        close(path);
+        set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
+        attach(src, target, rootfd, m, "bind");
+        return;
+    }
+    case M_CONTENT:
+        logd("Writing %s", m->dst);
+        mount_content(rootfd, m, target, attrs);
+        return;
+    case M_TMPFS:
+        logd("Mounting tmpfs at %s", m->dst);
+        attach(new_fs("tmpfs", m, attrs, m->dst), target, rootfd, m, "tmpfs");
+        return;
+    case M_PROC:
+        logd("Mounting proc at %s", m->dst);
+        attach(new_fs("proc", NULL, attrs, m->dst), target, rootfd, m, "proc");
+        return;
+    case M_FS:
+        logd("Mounting %s at %s", m->src, m->dst);
+        attach(new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, "mount");
+        return;
+    case M_WRITE:
+        write_in_root(rootfd, m);
+        return;
+    case M_SYMLINK: {
+        char parent[PATH_MAX];
+        const char *slash = strrchr(m->dst, '/');
+        size_t plen = slash ? (size_t)(slash - m->dst) : 0;
+        if (!slash || plen >= sizeof parent)
+            fail("symlink", EINVAL, "%s", m->dst);
+        memcpy(parent, m->dst, plen);
+        parent[plen] = '\0';
+        logd("Linking %s -> %s", m->dst, m->src);
+        int dir = make_mount_point(rootfd, plen ? parent : "/", 0);
+        if (dir < 0 || symlinkat(m->src, dir, slash + 1) < 0)
+            fail("symlink", errno, "%s -> %s", m->dst, m->src);
+        close(dir);
+        return;
+    }
+    default:
+        fail("plan", EINVAL, "unknown mount kind %u", m->kind);
+    }
+}
+
+/* Builds the new root at the staging directory, mounts everything, pivots into it. */
+void enter_root(void)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail("mount", errno, "make / private");
+    int root;
+    if (plan.root_kind == ROOT_BIND) {
+        logd("Mounting root filesystem %s", plan.root_path);
+        root = plan.root_fd >= 0 ? plan.root_fd : clone_tree(plan.root_path);
+        if (root < 0)
+            fail("rootfs", errno, "%s", plan.root_path);
+        /* Read-only down to whatever is mounted below it; the plan's mount points already exist. */
+        set_attr(root, mount_attrs(plan.root_flags), MS_PRIVATE, -1, "rootfs", plan.root_path);
+    } else {
+        logd("Mounting an empty tmpfs as the root filesystem");
+        struct mount_op root_mode = {.mode = 0755};
+        root = new_fs("tmpfs", &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
+    }
+    if (move_mount(root, "", plan.staging_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        fail("rootfs", errno, "attach the root filesystem at %s", plan.staging);
+    close(plan.staging_fd);
+
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        do_mount(root, &plan.mounts[i]);
+
+    /* The tmpfs root becomes read-only only now, its own mounts made (and not recursively). */
+    if (plan.root_kind == ROOT_TMPFS && (plan.root_flags & MF_RDONLY)) {
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (mount_setattr(root, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+            fail("rootfs", errno, "make the root filesystem read-only");
+    }
+
+    logd("Pivoting root");
+    if (fchdir(root) < 0)
+        fail("pivot_root", errno, "enter the new root");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        fail("pivot_root", errno, "pivot to the new root");
+    logd("Unmounting old root");
+    if (umount2(".", MNT_DETACH) < 0)
+        fail("pivot_root", errno, "detach the old root");
+    if (chdir("/") < 0)
+        fail("pivot_root", errno, "chdir /");
+    close(root);
+}

@@ -1,0 +1,221 @@
+/*
+ * The sandbox's network: init brings up loopback and the interface the JVM moved in; the helper
+ * waits for the JVM to connect a new network namespace, or starts and watches the plan's user-mode
+ * network helper (pasta).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+void loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail("network", errno, "socket");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        fail("network", errno, "read flags of lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        fail("network", errno, "bring lo up");
+    close(s);
+}
+
+static void set_inet(int s, struct ifreq *ifr, unsigned long request, uint32_t addr, const char *what)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr->ifr_addr;
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = addr;
+    if (ioctl(s, request, ifr) < 0)
+        fail("network", errno, "set the %s of %s", what, plan.net.ifname);
+}
+
+/* The interface the JVM moved in: address, up, default route through the host's end. */
+void interface_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail("network", errno, "socket");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, plan.net.ifname);
+    set_inet(s, &ifr, SIOCSIFADDR, plan.net.addr, "address");
+    set_inet(s, &ifr, SIOCSIFNETMASK, plan.net.netmask, "netmask");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        fail("network", errno, "read flags of %s", plan.net.ifname);
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        fail("network", errno, "bring %s up", plan.net.ifname);
+    struct rtentry route;
+    memset(&route, 0, sizeof route);
+    struct sockaddr_in *gw = (struct sockaddr_in *)&route.rt_gateway, *dst = (struct sockaddr_in *)&route.rt_dst,
+                       *mask = (struct sockaddr_in *)&route.rt_genmask;
+    gw->sin_family = dst->sin_family = mask->sin_family = AF_INET;
+    gw->sin_addr.s_addr = plan.net.gateway;
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    route.rt_dev = (char *)plan.net.ifname;
+    if (ioctl(s, SIOCADDRT, &route) < 0)
+        fail("network", errno, "add the default route via %s", plan.net.ifname);
+    close(s);
+    logd("Interface %s is up", plan.net.ifname);
+}
+
+/* Asked to kill (or the JVM is gone) before init was released: the sandbox ends there. */
+__attribute__((noreturn)) static void give_up(pid_t init)
+{
+    kill(init, SIGKILL);
+    int status = -1;
+    while (waitpid(init, &status, 0) < 0 && errno == EINTR)
+        ;
+    emit("END\t%d", status);
+    _exit(0);
+}
+
+/* The JVM connects the new network namespace to the host; anything but 'G' means give up. */
+void await_network(int sock, pid_t init)
+{
+    emit("READY");
+    char c = 0;
+    ssize_t n;
+    while ((n = read(sock, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n == 1 && c == 'G')
+        return;
+    give_up(init);
+}
+
+/* The copy at target survives the exec (dup2 leaves O_CLOEXEC off). */
+static void place_fd(int fd, int target)
+{
+    if (dup2(fd, target) < 0)
+        _exit(127);
+}
+
+__attribute__((noreturn)) static void exec_net_helper(int ns_net, int ns_user, int ready_wr, int err_wr)
+{
+    /* Above the fds they are going to, so that no dup2 overwrites one still needed. */
+    int fds[4] = {ns_net, ns_user, ready_wr, err_wr};
+    for (int i = 0; i < 4; i++)
+        if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+            _exit(127);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0)
+        _exit(127);
+    /* Never the sandbox's stdio: holding its pipes open would keep the JVM from seeing their end. */
+    place_fd(devnull, 0);
+    place_fd(devnull, 1);
+    place_fd(fds[3], 2);
+    place_fd(fds[0], 3);
+    place_fd(fds[1], 4);
+    place_fd(fds[2], 5);
+    if (close_range(6, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(plan.net_helper[0], plan.net_helper, (char *[]){NULL});
+    dprintf(2, "cannot execute %s: %s\n", plan.net_helper[0], strerror(errno));
+    _exit(127);
+}
+
+static int open_ns(pid_t pid, const char *ns)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("network", errno, "open %s", path);
+    return fd;
+}
+
+/* The last line of text that is not pasta's complaint that it has no syslog to write to. */
+static const char *last_line(char *text)
+{
+    const char *last = "";
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strstr(line, "to syslog"))
+            last = line;
+    return last;
+}
+
+/*
+ * Starts the network helper and waits until it says it is ready; on failure reports its stderr.
+ * A kill request or the JVM going away ends the wait, and so does a helper that hangs.
+ */
+#define NET_HELPER_READY_MS 20000
+pid_t start_net_helper(int sock, pid_t init)
+{
+    int ns_net = open_ns(init, "net"), ns_user = open_ns(init, "user");
+    int ready[2], err[2];
+    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+        fail("pipe", errno, "network helper pipes");
+    logd("Starting the network helper %s", plan.net_helper[0]);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork", errno, "start the network helper");
+    if (pid == 0) {
+        /* If we died before the death signal was armed, nobody would ever end it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+            _exit(127);
+        exec_net_helper(ns_net, ns_user, ready[1], err[1]);
+    }
+    close(ns_net);
+    close(ns_user);
+    close(ready[1]);
+    close(err[1]);
+    char buf[64];
+    ssize_t n = -1;
+    struct pollfd fds[2] = {{.fd = ready[0], .events = POLLIN}, {.fd = sock, .events = POLLIN}};
+    int ready_now;
+    while ((ready_now = poll(fds, 2, NET_HELPER_READY_MS)) < 0 && errno == EINTR)
+        ;
+    if (ready_now > 0 && fds[1].revents) {
+        kill(pid, SIGKILL);
+        give_up(init);
+    }
+    if (ready_now == 0) {
+        kill(pid, SIGKILL);
+        kill(init, SIGKILL);
+        fail("network", ETIMEDOUT, "%s was not ready within %d ms", plan.net_helper[0], NET_HELPER_READY_MS);
+    }
+    while ((n = read(ready[0], buf, sizeof buf)) < 0 && errno == EINTR)
+        ;
+    close(ready[0]);
+    if (n <= 0) {
+        char why[1024];
+        ssize_t m, got = 0;
+        while (got < (ssize_t)sizeof why - 1 && (m = read(err[0], why + got, sizeof why - 1 - (size_t)got)) != 0) {
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m < 0)
+                break;
+            got += m;
+        }
+        why[got] = '\0';
+        kill(pid, SIGKILL);
+        kill(init, SIGKILL);
+        fail("network", 0, "%s exited before the network was ready: %s", plan.net_helper[0], last_line(why));
+    }
+    close(err[0]);
+    emit("NETHELPER\t%d", (int)pid);
+    return pid;
+}

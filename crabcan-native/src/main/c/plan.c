@@ -1,0 +1,295 @@
+/*
+ * The plan: the one global that says what a sandbox is, and its parser. parse_plan is the only
+ * reader of the JVM's bytes; everything after it trusts struct plan, so every check of the
+ * wire format belongs here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/filter.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "helper.h"
+
+/* The plan and its strings live here for the whole life of the process. */
+uint8_t plan_buf[PLAN_MAX];
+struct plan plan;
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A string field must be NUL-terminated and contain no other NUL. */
+static char *get_str(uint8_t *p, uint32_t len, uint32_t tag)
+{
+    if (len == 0 || p[len - 1] != '\0' || strlen((char *)p) != len - 1)
+        fail("plan", EINVAL, "field %u is not a string", tag);
+    return (char *)p;
+}
+
+/* Tables, whose records may come any number of times; any other record would replace its first copy. */
+#define REPEATED_TAGS                                                                                    \
+    ((1ull << T_MOUNT) | (1ull << T_RLIMIT) | (1ull << T_ARG) | (1ull << T_ENV) | (1ull << T_CGROUP) | \
+     (1ull << T_STDIO) | (1ull << T_NET_HELPER) | (1ull << T_PIPE))
+
+/* One source for each of fds 0, 1 and 2: a second would replace the first. */
+static void check_no_source(uint32_t fd)
+{
+    if (plan.stdio[fd].path || plan.stdio[fd].pipe)
+        fail("plan", EINVAL, "two sources for fd %u", fd);
+}
+
+void parse_plan(uint32_t total)
+{
+    uint32_t off = 0;
+    uint64_t seen = 0; /* the tags met so far (every known tag is below 64) */
+    while (off < total) {
+        if (total - off < 8)
+            fail("plan", EINVAL, "truncated record at %u", off);
+        uint32_t tag = get32(plan_buf + off), len = get32(plan_buf + off + 4);
+        off += 8;
+        if (len > total - off)
+            fail("plan", EINVAL, "record %u overruns the plan", tag);
+        uint8_t *p = plan_buf + off;
+        off += len;
+        uint64_t bit = tag < 64 ? 1ull << tag : 0;
+        if (seen & bit & ~REPEATED_TAGS)
+            fail("plan", EINVAL, "record %u appears twice", tag);
+        seen |= bit;
+        switch (tag) {
+        case T_CONFIG:
+            if (len != 8)
+                fail("plan", EINVAL, "bad config record");
+            plan.clone_flags = get32(p);
+            plan.options = get32(p + 4);
+            break;
+        case T_UID_MAP: plan.uid_map = get_str(p, len, tag); break;
+        case T_GID_MAP: plan.gid_map = get_str(p, len, tag); break;
+        case T_IDMAP_UID_MAP: plan.idmap_uid_map = get_str(p, len, tag); break;
+        case T_IDMAP_GID_MAP: plan.idmap_gid_map = get_str(p, len, tag); break;
+        case T_HOSTNAME: plan.hostname = get_str(p, len, tag); break;
+        case T_STAGING: plan.staging = get_str(p, len, tag); break;
+        case T_CWD: plan.cwd = get_str(p, len, tag); break;
+        case T_SEARCH_PATH: plan.search_path = get_str(p, len, tag); break;
+        case T_ROOT:
+            if (len < 9)
+                fail("plan", EINVAL, "bad root record");
+            plan.root_kind = get32(p);
+            plan.root_flags = get32(p + 4);
+            plan.root_path = get_str(p + 8, len - 8, tag);
+            break;
+        case T_MOUNT: {
+            if (len < 26 || plan.n_mounts == MAX_MOUNTS)
+                fail("plan", EINVAL, "bad or too many mount records (at most %d)", MAX_MOUNTS);
+            struct mount_op *m = &plan.mounts[plan.n_mounts++];
+            m->kind = get32(p);
+            m->flags = get32(p + 4);
+            m->mode = get32(p + 8);
+            m->size = get64(p + 16);
+            m->fd = -1;
+            char *strs = (char *)p + 24;
+            size_t room = len - 24, src_len = strnlen(strs, room);
+            if (src_len + 2 > room)
+                fail("plan", EINVAL, "bad mount record");
+            m->src = strs;
+            m->dst = get_str((uint8_t *)strs + src_len + 1, (uint32_t)(room - src_len - 1), tag);
+            break;
+        }
+        case T_CREDS:
+            if (len != 8)
+                fail("plan", EINVAL, "bad credentials record");
+            plan.uid = get32(p);
+            plan.gid = get32(p + 4);
+            break;
+        case T_CAPS:
+            if (len != 40)
+                fail("plan", EINVAL, "bad capabilities record");
+            plan.cap_bounding = get64(p);
+            plan.cap_effective = get64(p + 8);
+            plan.cap_permitted = get64(p + 16);
+            plan.cap_inheritable = get64(p + 24);
+            plan.cap_ambient = get64(p + 32);
+            break;
+        case T_SECCOMP:
+            if (len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                fail("plan", EINVAL, "bad seccomp program of %u bytes", len);
+            plan.seccomp = p;
+            plan.seccomp_len = len;
+            break;
+        case T_RLIMIT:
+            if (len != 24 || plan.n_rlimits == MAX_RLIMITS)
+                fail("plan", EINVAL, "bad or too many rlimit records");
+            plan.rlimits[plan.n_rlimits].resource = get32(p);
+            plan.rlimits[plan.n_rlimits].cur = get64(p + 8);
+            plan.rlimits[plan.n_rlimits].max = get64(p + 16);
+            plan.n_rlimits++;
+            break;
+        case T_CGROUP:
+            if (plan.n_cgroups == MAX_CGROUPS)
+                fail("plan", E2BIG, "more than %d cgroups", MAX_CGROUPS);
+            plan.cgroup_procs[plan.n_cgroups++] = get_str(p, len, tag);
+            break;
+        case T_STDIO: {
+            if (len < 13 || get32(p) > 2)
+                fail("plan", EINVAL, "bad stdio record");
+            uint32_t fd = get32(p);
+            check_no_source(fd);
+            plan.stdio[fd].flags = get32(p + 4);
+            plan.stdio[fd].mode = get32(p + 8);
+            plan.stdio[fd].path = get_str(p + 12, len - 12, tag);
+            break;
+        }
+        case T_NET:
+            if (len < 14)
+                fail("plan", EINVAL, "bad network record");
+            memcpy(&plan.net.addr, p, 4);
+            memcpy(&plan.net.netmask, p + 4, 4);
+            memcpy(&plan.net.gateway, p + 8, 4);
+            plan.net.ifname = get_str(p + 12, len - 12, tag);
+            if (strlen(plan.net.ifname) >= IFNAMSIZ)
+                fail("plan", EINVAL, "interface name %s too long", plan.net.ifname);
+            break;
+        case T_NET_HELPER:
+            if (plan.n_net_helper == MAX_NET_HELPER_ARGS)
+                fail("plan", E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
+            plan.net_helper[plan.n_net_helper++] = get_str(p, len, tag);
+            break;
+        case T_PIPE:
+            if (len != 4 || get32(p) > 2)
+                fail("plan", EINVAL, "bad pipe record");
+            check_no_source(get32(p));
+            plan.stdio[get32(p)].pipe = 1;
+            break;
+        case T_ARG:
+            if (plan.argc == MAX_ARGS)
+                fail("plan", E2BIG, "more than %d arguments", MAX_ARGS);
+            plan.argv[plan.argc++] = get_str(p, len, tag);
+            break;
+        case T_ENV:
+            if (plan.envc == MAX_ENV)
+                fail("plan", E2BIG, "more than %d environment entries", MAX_ENV);
+            plan.envp[plan.envc++] = get_str(p, len, tag);
+            break;
+        case T_DETACH: plan.release_fifo = get_str(p, len, tag); break;
+        case T_UMASK:
+            if (len != 4 || get32(p) > 0777)
+                fail("plan", EINVAL, "bad umask record");
+            plan.has_umask = 1;
+            plan.umask = get32(p);
+            break;
+        default:
+            fail("plan", EINVAL, "unknown record %u", tag);
+        }
+    }
+    if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
+        fail("plan", EINVAL, "incomplete plan");
+}
+
+/* ---- the dump (--check-plan) --------------------------------------------- */
+
+/* One field, escaped as report fields are, and the character that ends it. */
+static void put_field(const char *s, char end)
+{
+    size_t n = 2 * strlen(s) + 3; /* esc's room for a string of nothing but escapes */
+    char *out = malloc(n);
+    if (!out)
+        fail("plan", ENOMEM, "dump the plan");
+    printf("%s%c", esc(s, out, n), end);
+    free(out);
+}
+
+/* Lines for strings the plan does not have are left out. */
+static void dump_str(const char *key, const char *s)
+{
+    if (!s)
+        return;
+    printf("%s\t", key);
+    put_field(s, '\n');
+}
+
+static void dump_addr(uint32_t addr)
+{
+    const uint8_t *b = (const uint8_t *)&addr; /* network byte order */
+    printf("%u.%u.%u.%u\t", b[0], b[1], b[2], b[3]);
+}
+
+/*
+ * Everything parse_plan filled in, one line per field or table entry, in a fixed order: the text
+ * the Java tests read a plan back from. Numbers are hexadecimal for flag sets, octal for modes.
+ */
+void dump_plan(void)
+{
+    printf("config\t%#x\t%#x\n", plan.clone_flags, plan.options);
+    dump_str("uid_map", plan.uid_map);
+    dump_str("gid_map", plan.gid_map);
+    dump_str("idmap_uid_map", plan.idmap_uid_map);
+    dump_str("idmap_gid_map", plan.idmap_gid_map);
+    dump_str("hostname", plan.hostname);
+    dump_str("staging", plan.staging);
+    printf("root\t%u\t%#x\t", plan.root_kind, plan.root_flags);
+    put_field(plan.root_path, '\n');
+    for (size_t i = 0; i < plan.n_mounts; i++) {
+        const struct mount_op *m = &plan.mounts[i];
+        printf("mount\t%u\t%#x\t%#o\t%llu\t", m->kind, m->flags, m->mode, (unsigned long long)m->size);
+        put_field(m->src, '\t');
+        put_field(m->dst, '\n');
+    }
+    printf("creds\t%u\t%u\n", plan.uid, plan.gid);
+    printf("caps\t%#llx\t%#llx\t%#llx\t%#llx\t%#llx\n", (unsigned long long)plan.cap_bounding,
+           (unsigned long long)plan.cap_effective, (unsigned long long)plan.cap_permitted,
+           (unsigned long long)plan.cap_inheritable, (unsigned long long)plan.cap_ambient);
+    if (plan.seccomp) {
+        printf("seccomp\t%u\t", plan.seccomp_len);
+        for (uint32_t i = 0; i < plan.seccomp_len; i++)
+            printf("%02x", plan.seccomp[i]);
+        printf("\n");
+    }
+    for (size_t i = 0; i < plan.n_rlimits; i++)
+        printf("rlimit\t%u\t%llu\t%llu\n", plan.rlimits[i].resource, (unsigned long long)plan.rlimits[i].cur,
+               (unsigned long long)plan.rlimits[i].max);
+    for (size_t i = 0; i < plan.n_cgroups; i++)
+        dump_str("cgroup", plan.cgroup_procs[i]);
+    for (int fd = 0; fd <= 2; fd++) {
+        if (plan.stdio[fd].pipe)
+            printf("pipe\t%d\n", fd);
+        if (plan.stdio[fd].path) {
+            printf("stdio\t%d\t%#x\t%#o\t", fd, plan.stdio[fd].flags, plan.stdio[fd].mode);
+            put_field(plan.stdio[fd].path, '\n');
+        }
+    }
+    if (plan.net.ifname) {
+        printf("net\t");
+        dump_addr(plan.net.addr);
+        dump_addr(plan.net.netmask);
+        dump_addr(plan.net.gateway);
+        put_field(plan.net.ifname, '\n');
+    }
+    for (size_t i = 0; i < plan.n_net_helper; i++)
+        dump_str("net_helper", plan.net_helper[i]);
+    for (size_t i = 0; i < plan.argc; i++)
+        dump_str("arg", plan.argv[i]);
+    for (size_t i = 0; i < plan.envc; i++)
+        dump_str("env", plan.envp[i]);
+    dump_str("cwd", plan.cwd);
+    dump_str("search_path", plan.search_path);
+    dump_str("detach", plan.release_fifo);
+    if (plan.has_umask)
+        printf("umask\t%#o\n", plan.umask);
+    if (fflush(stdout) != 0)
+        fail("plan", errno, "write the dump");
+}
