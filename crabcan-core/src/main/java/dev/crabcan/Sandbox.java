@@ -379,8 +379,8 @@ public final class Sandbox {
         }
         if (host.isRoot()) {
             try {
-                Files.setAttribute(abs, "unix:uid", ids.uid());
-                Files.setAttribute(abs, "unix:gid", ids.gid());
+                Files.setAttribute(abs, "unix:uid", ids.uid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                Files.setAttribute(abs, "unix:gid", ids.gid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
             } catch (IOException e) {
                 throw new SandboxException("cannot give the release FIFO " + abs + " to the sandbox: " + e, e);
             }
@@ -404,11 +404,14 @@ public final class Sandbox {
         if (rootfs != null) {
             sources.add(rootfs);
         }
+        List<Path> caches = runtime.cacheDirsOfThisUser();
         for (Path source : sources) {
-            if (runtime.cacheDir().startsWith(source)) {
-                throw new SandboxSpecException(source + " contains Crabcan's cache directory " + runtime.cacheDir()
-                        + " (the helper binary and this JVM's control socket), which no sandbox may see; bind a "
-                        + "narrower directory, or move the cache with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
+            for (Path cache : caches) {
+                if (cache.startsWith(source)) {
+                    throw new SandboxSpecException(source + " contains the Crabcan cache directory " + cache
+                            + " (a helper binary and a JVM's control socket), which no sandbox may see; bind a "
+                            + "narrower directory, or move the cache with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
+                }
             }
         }
         return runtime;

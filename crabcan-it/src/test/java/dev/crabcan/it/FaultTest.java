@@ -246,7 +246,46 @@ class FaultTest {
         for (Path exposing : List.of(cache, cache.getParent())) {
             assertThatThrownBy(() -> Sandbox.builder().bind(exposing, "/x", true).command("/bin/true").build().start())
                     .isInstanceOf(dev.crabcan.SandboxSpecException.class)
-                    .hasMessageContaining("contains Crabcan's cache directory " + cache);
+                    .hasMessageContaining("contains the Crabcan cache directory " + cache);
+        }
+        // Nor the places where another JVM of this user would keep its cache, whatever this one uses
+        // (a sandbox given another JVM's cache could swap its helper or forge its reports).
+        Path home = Path.of(System.getProperty("user.home")).toRealPath();
+        assertThatThrownBy(() -> Sandbox.builder().bind(home, "/x", true).command("/bin/true").build().start())
+                .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                .hasMessageContaining("contains the Crabcan cache directory " + home.resolve(".cache/crabcan"));
+    }
+
+    /**
+     * Whatever else reached the control socket (the attack review's sandbox, given another JVM's
+     * cache through a bind): a connection that says nothing must not stall launches, and ones
+     * that guess tokens must not take a launch's place and forge its result.
+     */
+    @Test
+    void silentOrForgingConnectionsToTheControlSocketChangeNothing() throws Exception {
+        Env.shOk("true"); // the control socket exists once the zygote has started
+        Path sock = dev.crabcan.internal.launch.HelperRuntime.get().runDir().resolve("control.sock");
+        List<java.nio.channels.SocketChannel> held = new java.util.ArrayList<>();
+        try {
+            java.nio.channels.SocketChannel silent = java.nio.channels.SocketChannel.open(
+                    java.net.UnixDomainSocketAddress.of(sock));
+            silent.write(java.nio.ByteBuffer.wrap("SANDBOX\t".getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            held.add(silent);
+            for (int k = 1; k <= 40; k++) {
+                java.nio.channels.SocketChannel forger = java.nio.channels.SocketChannel.open(
+                        java.net.UnixDomainSocketAddress.of(sock));
+                String forged = "SANDBOX\t" + k + "\nPID\t1\nEXECUTED\nEXIT\t0\t0\t0\t0\nEND\t0\n";
+                forger.write(java.nio.ByteBuffer.wrap(forged.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+                held.add(forger);
+            }
+            for (int i = 0; i < 3; i++) {
+                dev.crabcan.SandboxResult r = Sandbox.builder().command("/bin/false").build().run();
+                assertThat(r.status().code()).as("launch %d: its own result, not a forged one", i).isEqualTo(1);
+            }
+        } finally {
+            for (java.nio.channels.SocketChannel c : held) {
+                c.close();
+            }
         }
     }
 

@@ -16,9 +16,7 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.Comparator;
 import java.util.HexFormat;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -111,6 +109,31 @@ public final class HelperRuntime {
         return cache;
     }
 
+    /**
+     * This JVM's cache and the places where another JVM of this user would put its own (the
+     * usual locations, whatever this JVM chose): a sandbox given any of them could swap that
+     * JVM's helper or talk to its control socket. Real paths where they exist.
+     */
+    public java.util.List<Path> cacheDirsOfThisUser() {
+        java.util.List<Path> dirs = new java.util.ArrayList<>(java.util.List.of(cache));
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        if (xdg != null && !xdg.isBlank()) {
+            dirs.add(Path.of(xdg, "crabcan"));
+        }
+        dirs.add(Path.of(System.getProperty("user.home"), ".cache", "crabcan"));
+        dirs.add(Path.of(System.getProperty("java.io.tmpdir"), "crabcan-" + euid));
+        java.util.List<Path> real = new java.util.ArrayList<>();
+        for (Path d : dirs) {
+            Path abs = d.toAbsolutePath().normalize();
+            try {
+                real.add(abs.toRealPath());
+            } catch (IOException e) {
+                real.add(abs); // not there (yet): its name is what a bind would contain
+            }
+        }
+        return real;
+    }
+
     /** Private to this JVM: control sockets live here, and sandboxes attach their new root here. */
     public Path runDir() {
         return runDir;
@@ -161,7 +184,7 @@ public final class HelperRuntime {
         Path cache = PrivateDirs.create(dir, euid);
         PrivateDirs.child(cache, sha, euid);
         Path runs = PrivateDirs.child(cache, "run", euid);
-        removeStaleRunDirs(runs);
+        removeStaleRunDirs(runs, euid);
         Path run = PrivateDirs.child(runs, Long.toString(ProcessHandle.current().pid()), euid);
         // Sandboxes' roots are built on this subdirectory, leaving the rest of the run directory
         // (files the helper binds into sandboxes) visible beside it.
@@ -233,12 +256,16 @@ public final class HelperRuntime {
                 + CACHE_PROPERTY + "=DIR or the " + CACHE_ENV + " environment variable");
     }
 
-    /** Run directories of JVMs that are gone (killed before their shutdown hook ran). */
-    private static void removeStaleRunDirs(Path runs) throws IOException {
+    /**
+     * Run directories of JVMs that are gone (killed before their shutdown hook ran): only the
+     * private directories this user made, deleted without following a link.
+     */
+    private static void removeStaleRunDirs(Path runs, int euid) throws IOException {
         try (DirectoryStream<Path> dirs = Files.newDirectoryStream(runs)) {
             for (Path d : dirs) {
                 String name = d.getFileName().toString();
-                if (name.matches("\\d+") && ProcessHandle.of(Long.parseLong(name)).isEmpty()) {
+                if (name.matches("\\d+") && ProcessHandle.of(Long.parseLong(name)).isEmpty()
+                        && PrivateDirs.isOwnPrivateDir(d, euid)) {
                     log.debug("removing the run directory of dead JVM {}", name);
                     deleteTree(d);
                 }
@@ -247,8 +274,8 @@ public final class HelperRuntime {
     }
 
     static void deleteTree(Path dir) {
-        try (Stream<Path> paths = Files.walk(dir)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        try {
+            PrivateDirs.deleteTree(dir);
         } catch (IOException | RuntimeException e) {
             log.debug("cleaning {}: {}", dir, e.toString());
         }

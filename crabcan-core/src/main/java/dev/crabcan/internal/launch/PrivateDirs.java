@@ -14,10 +14,12 @@ import java.util.Set;
  * Directories that no other user can change, for everything on the way to the helper binary, the
  * run directory and the control socket: another user who can rename, replace or write any of
  * them could swap the helper between its hash check and its exec, feed plans to the helper or
- * pose as the JVM's socket. A path is resolved to its real path once, then every component is
- * read without following links: a directory owned by root or the caller, writable by nobody
- * else unless it is sticky (like /tmp); the last one the caller's own, mode 0700. Each check
- * is one lstat, cheap enough for the first sandbox.
+ * pose as the JVM's socket. A path is walked from the root one component at a time, each read
+ * without following links: a directory owned by root or the caller, writable by nobody else
+ * unless it is sticky (like /tmp); a symbolic link is followed only if it is root's or the
+ * caller's, in a directory that passed (so nobody else can have planted or changed it); the
+ * last directory is the caller's own and writable by nobody else. Nothing that exists is ever
+ * chmod'ed: what fails is refused. Each step is one lstat, cheap enough for the first sandbox.
  */
 public final class PrivateDirs {
     private static final int S_IFMT = 0170000;
@@ -52,19 +54,74 @@ public final class PrivateDirs {
      * is another user's (sudo -E) creates nothing there.
      */
     public static Path create(Path dir, int euid) throws IOException {
-        Path existing = dir;
-        while (!Files.exists(existing)) {
-            existing = existing.getParent();
+        Walked w = walk(dir.toAbsolutePath().normalize(), euid);
+        Path real = w.reached();
+        for (Path name : w.missing()) {
+            real = real.resolve(name);
+            try {
+                Files.createDirectory(real, PosixFilePermissions.asFileAttribute(PRIVATE));
+            } catch (FileAlreadyExistsException e) {
+                checkOwn(real, attrs(real), euid); // made meanwhile: by us (another thread), or refused
+            }
         }
-        Path real = existing.toRealPath();
-        if (!existing.equals(dir)) {
-            check(real, euid, false);
-            // Made under the checked real path: a link on the way to it could point elsewhere by now.
-            real = real.resolve(existing.relativize(dir));
-            Files.createDirectories(real, PosixFilePermissions.asFileAttribute(PRIVATE));
-        }
-        check(real, euid, true);
+        checkOwn(real, attrs(real), euid);
         return real;
+    }
+
+    /** How far a walk got: the last directory that exists, checked, and the names below it still to make. */
+    private record Walked(Path reached, java.util.List<Path> missing) {}
+
+    private static final int MAX_LINKS = 40;
+
+    /** Walks an absolute path from the root without following an untrusted link; see the class comment. */
+    private static Walked walk(Path abs, int euid) throws IOException {
+        Path dir = abs.getRoot();
+        checkTrustedDir(dir, attrs(dir), euid);
+        java.util.Deque<Path> names = new java.util.ArrayDeque<>();
+        abs.forEach(names::add);
+        int links = 0;
+        while (!names.isEmpty()) {
+            Path name = names.pop();
+            if (name.toString().equals("..")) {
+                dir = dir.getParent() == null ? dir : dir.getParent();
+                continue;
+            }
+            Path next = dir.resolve(name);
+            Attrs a;
+            try {
+                a = attrs(next);
+            } catch (java.nio.file.NoSuchFileException e) {
+                java.util.List<Path> missing = new java.util.ArrayList<>();
+                missing.add(name);
+                missing.addAll(names);
+                return new Walked(dir, missing);
+            }
+            if (a.is(S_IFLNK)) {
+                if (a.uid != euid && a.uid != 0) {
+                    throw new Untrusted(next, a, "is a symbolic link of another user, which is not followed");
+                }
+                if (++links > MAX_LINKS) {
+                    throw new Untrusted(next, a, "leads through more than " + MAX_LINKS + " symbolic links");
+                }
+                Path target = Files.readSymbolicLink(next);
+                java.util.List<Path> parts = new java.util.ArrayList<>();
+                target.forEach(parts::add);
+                for (int i = parts.size() - 1; i >= 0; i--) {
+                    names.push(parts.get(i));
+                }
+                if (target.isAbsolute()) {
+                    dir = target.getRoot();
+                }
+                continue;
+            }
+            if (names.isEmpty()) {
+                checkTrusted(next, a, euid); // the last: the caller's own, checked by checkOwn
+            } else {
+                checkTrustedDir(next, a, euid);
+            }
+            dir = next;
+        }
+        return new Walked(dir, java.util.List.of());
     }
 
     /** A subdirectory of a checked directory: made 0700, or, if it exists, checked as the caller's own. */
@@ -89,29 +146,12 @@ public final class PrivateDirs {
         }
     }
 
-    /**
-     * Each component of a real path, root first; the last is the caller's own if {@code own}.
-     * Every component must be root's or the caller's, so a sticky directory's entries on the way
-     * can be renamed by nobody else.
-     */
-    private static void check(Path real, int euid, boolean own) throws IOException {
-        Path dir = real.getRoot();
-        for (int i = 0; ; i++) {
-            Attrs a = attrs(dir);
-            boolean last = i == real.getNameCount();
-            if (last && own) {
-                checkOwn(dir, a, euid);
-                return;
-            }
-            checkTrusted(dir, a, euid);
-            if ((a.mode & GROUP_OTHER_WRITE) != 0 && (a.mode & STICKY) == 0) {
-                throw new Untrusted(dir, a, "is writable by other users, who could replace what is in it; make it "
-                        + "writable only by its owner (chmod go-w)");
-            }
-            if (last) {
-                return;
-            }
-            dir = dir.resolve(real.getName(i));
+    /** A directory on the way: root's or the caller's, and writable by nobody else unless sticky. */
+    private static void checkTrustedDir(Path dir, Attrs a, int euid) throws Untrusted {
+        checkTrusted(dir, a, euid);
+        if ((a.mode & GROUP_OTHER_WRITE) != 0 && (a.mode & STICKY) == 0) {
+            throw new Untrusted(dir, a, "is writable by other users, who could replace what is in it; make it "
+                    + "writable only by its owner (chmod go-w)");
         }
     }
 
@@ -125,7 +165,11 @@ public final class PrivateDirs {
         }
     }
 
-    /** The caller's own directory: nobody else may write it, and it is made 0700 if it is not. */
+    /**
+     * The caller's own directory, writable by nobody else. One that others may read is used as it
+     * is (everything Crabcan makes in it is 0700): an existing directory is never chmod'ed, so no
+     * path can make Crabcan change one it did not make.
+     */
     private static void checkOwn(Path dir, Attrs a, int euid) throws IOException {
         checkTrusted(dir, a, euid);
         if (a.uid != euid) {
@@ -135,10 +179,43 @@ public final class PrivateDirs {
             // Others may already have put something in it: it is not ours to clean, nor to use.
             throw new Untrusted(dir, a, "is writable by other users; make it private (chmod 700) and empty it");
         }
-        if ((a.mode & 07777) != 0700) {
-            // Only its owner (we) or root can change the mode, so setting it once holds.
-            Files.setPosixFilePermissions(dir, PRIVATE);
+    }
+
+    /**
+     * Deletes a directory tree that lies in a checked directory, following no link: each
+     * directory is opened relative to its parent's open descriptor, with O_NOFOLLOW, so one that
+     * is swapped for a link meanwhile (by a sandbox that can see it, say) stops the walk instead
+     * of leading it elsewhere. Entries that are links are unlinked, never followed.
+     */
+    static void deleteTree(Path dir) throws IOException {
+        try (java.nio.file.DirectoryStream<Path> parent = Files.newDirectoryStream(dir.getParent())) {
+            if (!(parent instanceof java.nio.file.SecureDirectoryStream<Path> secure)) {
+                throw new IOException("this platform cannot delete " + dir + " without following links");
+            }
+            deleteIn(secure, dir.getFileName());
         }
+    }
+
+    private static void deleteIn(java.nio.file.SecureDirectoryStream<Path> parent, Path name) throws IOException {
+        boolean directory = parent.getFileAttributeView(name, java.nio.file.attribute.BasicFileAttributeView.class,
+                LinkOption.NOFOLLOW_LINKS).readAttributes().isDirectory();
+        if (directory) {
+            try (java.nio.file.SecureDirectoryStream<Path> child = parent.newDirectoryStream(name,
+                    LinkOption.NOFOLLOW_LINKS)) {
+                for (Path entry : child) {
+                    deleteIn(child, entry.getFileName());
+                }
+            }
+            parent.deleteDirectory(name);
+        } else {
+            parent.deleteFile(name);
+        }
+    }
+
+    /** Whether a run directory found in a checked directory is one this user made (a directory, 0700, its own). */
+    static boolean isOwnPrivateDir(Path dir, int euid) throws IOException {
+        Attrs a = attrs(dir);
+        return a.is(S_IFDIR) && a.uid == euid && (a.mode & 07777) == 0700;
     }
 
     private static Attrs attrs(Path p) throws IOException {

@@ -19,7 +19,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,7 +41,6 @@ final class ZygoteLauncher implements Launcher {
 
     private final HelperRuntime runtime;
     private final Path socket;
-    private final AtomicInteger tokens = new AtomicInteger();
     private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
     private ServerSocketChannel server;
     private Thread acceptor;
@@ -63,9 +61,8 @@ final class ZygoteLauncher implements Launcher {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
-        int token = tokens.incrementAndGet();
         CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
-        pending.put(Integer.toUnsignedString(token), connected);
+        int token = newToken(connected);
         SocketChannel channel = null;
         try {
             requestHelper(token, plan.apply(io.sources));
@@ -92,6 +89,23 @@ final class ZygoteLauncher implements Launcher {
                 throw spec; // the plan could not be made from this spec: the caller's to fix, not the helper's
             }
             throw e instanceof SandboxException s ? s : new SandboxException("cannot start the helper: " + e, e);
+        }
+    }
+
+    /**
+     * Unguessable, so that whatever else could reach the control socket cannot claim a launch's
+     * connection by counting (the helper echoes it on the connection it opens for the sandbox).
+     */
+    private static final class Tokens {
+        static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+    }
+
+    private int newToken(CompletableFuture<SocketChannel> connected) {
+        while (true) {
+            int token = Tokens.RANDOM.nextInt();
+            if (pending.putIfAbsent(Integer.toUnsignedString(token), connected) == null) {
+                return token;
+            }
         }
     }
 
@@ -147,6 +161,7 @@ final class ZygoteLauncher implements Launcher {
      */
     void startZygoteEarly() {
         Thread t = new Thread(() -> {
+            Tokens.RANDOM.nextInt(); // seeds it here, not on the first launch's thread
             synchronized (this) {
                 try {
                     ensureZygote();
@@ -304,19 +319,33 @@ final class ZygoteLauncher implements Launcher {
                 }
                 return;
             }
-            try {
-                String hello = readLine(ch, 256);
-                String key = hello.equals(ZYGOTE) ? ZYGOTE : hello.startsWith("SANDBOX\t") ? hello.substring(8) : null;
-                CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
-                if (f == null) {
-                    log.warn("unexpected connection on {}: '{}'", socket, hello);
-                    ch.close();
-                } else {
-                    f.complete(ch);
+            // Read off this thread, and given up on if silent: one connection that says nothing must
+            // not stall every other sandbox's start.
+            java.util.concurrent.atomic.AtomicBoolean named = new java.util.concurrent.atomic.AtomicBoolean();
+            CompletableFuture.delayedExecutor(CONNECT_TIMEOUT_MS, TimeUnit.MILLISECONDS, Runnable::run).execute(() -> {
+                if (!named.get()) {
+                    closeQuietly(ch);
                 }
-            } catch (IOException e) {
-                closeQuietly(ch);
+            });
+            IoThreads.pool().execute(() -> handOver(ch, named));
+        }
+    }
+
+    /** Gives the connection to the launch its first line names (a random token), or closes it. */
+    private void handOver(SocketChannel ch, java.util.concurrent.atomic.AtomicBoolean named) {
+        try {
+            String hello = readLine(ch, 256);
+            named.set(true);
+            String key = hello.equals(ZYGOTE) ? ZYGOTE : hello.startsWith("SANDBOX\t") ? hello.substring(8) : null;
+            CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
+            if (f == null) {
+                log.warn("unexpected connection on {}: '{}'", socket, hello);
+                ch.close();
+            } else {
+                f.complete(ch);
             }
+        } catch (IOException e) {
+            closeQuietly(ch);
         }
     }
 

@@ -2,6 +2,7 @@ package dev.crabcan.internal.launch;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.crabcan.internal.host.HostInfo;
 import java.nio.file.Files;
@@ -56,11 +57,49 @@ class PrivateDirsTest {
     }
 
     @Test
-    void anOwnDirectoryOthersCanOnlyReadIsMadePrivate() throws Exception {
+    void anOwnDirectoryOthersCanOnlyReadIsUsedAsItIs() throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("dir"));
         Files.setAttribute(dir, "unix:mode", 0755);
         PrivateDirs.create(dir, euid);
-        assertThat(mode(dir)).isEqualTo(0700);
+        // Never chmod'ed: a path that led elsewhere must not make Crabcan change a directory it did not make.
+        assertThat(mode(dir)).isEqualTo(0755);
+        assertThat(mode(PrivateDirs.create(dir.resolve("made"), euid))).isEqualTo(0700);
+    }
+
+    /**
+     * The attack review's case: another user's link in a sticky directory, pointing at a directory
+     * of the caller's. It is not followed, so nothing there is chmod'ed, made or deleted.
+     */
+    @Test
+    void anotherUsersLinkIsNotFollowed() throws Exception {
+        assumeTrue(euid == 0, "making a link of another user takes root");
+        Path target = Files.createDirectory(tmp.resolve("target"));
+        Files.setAttribute(target, "unix:mode", 0755);
+        Path sticky = Files.createDirectory(tmp.resolve("sticky"));
+        Files.setAttribute(sticky, "unix:mode", 01777);
+        Path link = Files.createSymbolicLink(sticky.resolve("crabcan-0"), target);
+        Files.setAttribute(link, "unix:uid", 65534, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        assertThatThrownBy(() -> PrivateDirs.create(link, euid)).isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageContaining("is a symbolic link of another user");
+        assertThatThrownBy(() -> PrivateDirs.create(link.resolve("cache"), euid))
+                .isInstanceOf(PrivateDirs.Untrusted.class);
+        assertThat(mode(target)).isEqualTo(0755);
+        try (var s = Files.list(target)) {
+            assertThat(s).isEmpty();
+        }
+    }
+
+    @Test
+    void deletingATreeFollowsNoLink() throws Exception {
+        Path outside = Files.createDirectory(tmp.resolve("outside"));
+        Files.writeString(outside.resolve("keep"), "x");
+        Path tree = PrivateDirs.create(tmp.resolve("tree"), euid);
+        Files.createDirectories(tree.resolve("a/b"));
+        Files.writeString(tree.resolve("a/b/f"), "y");
+        Files.createSymbolicLink(tree.resolve("a/link"), outside);
+        PrivateDirs.deleteTree(tree);
+        assertThat(tree).doesNotExist();
+        assertThat(outside.resolve("keep")).hasContent("x");
     }
 
     @Test
