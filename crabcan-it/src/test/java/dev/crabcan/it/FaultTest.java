@@ -248,12 +248,25 @@ class FaultTest {
                     .isInstanceOf(dev.crabcan.SandboxSpecException.class)
                     .hasMessageContaining("contains the Crabcan cache directory " + cache);
         }
-        // Nor the places where another JVM of this user would keep its cache, whatever this one uses
-        // (a sandbox given another JVM's cache could swap its helper or forge its reports).
-        Path home = Path.of(System.getProperty("user.home")).toRealPath();
-        assertThatThrownBy(() -> Sandbox.builder().bind(home, "/x", true).command("/bin/true").build().start())
-                .isInstanceOf(dev.crabcan.SandboxSpecException.class)
-                .hasMessageContaining("contains the Crabcan cache directory " + home.resolve(".cache/crabcan"));
+    }
+
+    /**
+     * Nor the places where another JVM of this user would keep its cache, whatever this one uses
+     * (a sandbox given another JVM's cache could swap its helper or forge its reports): a home
+     * directory, here one that holds no cache of this JVM's.
+     */
+    @Test
+    void aUsualCacheLocationOfThisUserCannotBeBoundIntoASandbox(@TempDir Path home) throws Exception {
+        Env.shOk("true"); // this JVM's runtime exists, its own cache elsewhere
+        String saved = System.getProperty("user.home");
+        System.setProperty("user.home", home.toString());
+        try {
+            assertThatThrownBy(() -> Sandbox.builder().bind(home, "/x", true).command("/bin/true").build().start())
+                    .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining("contains the Crabcan cache directory " + home.resolve(".cache/crabcan"));
+        } finally {
+            System.setProperty("user.home", saved);
+        }
     }
 
     /**
