@@ -133,6 +133,33 @@ class FaultTest {
         assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
     }
 
+    /** A new zygote's helper is hashed again: one replaced while the old zygote ran never runs. */
+    @Test
+    void aHelperReplacedBeforeTheZygoteRestartsIsRefused() throws Exception {
+        assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
+        Path helper = dev.crabcan.internal.launch.HelperRuntime.get().helper();
+        byte[] genuine = Files.readAllBytes(helper);
+        byte[] changed = java.util.Arrays.copyOf(genuine, genuine.length + 1);
+        ProcessHandle zygote = zygote();
+        zygote.destroyForcibly();
+        zygote.onExit().get(5, TimeUnit.SECONDS);
+        try {
+            replace(helper, changed);
+            assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").build().run())
+                    .isInstanceOf(dev.crabcan.SandboxException.class).hasMessageContaining("has been modified");
+        } finally {
+            replace(helper, genuine);
+        }
+        assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
+    }
+
+    private static void replace(Path file, byte[] bytes) throws Exception {
+        Path tmp = file.resolveSibling("replacement");
+        Files.write(tmp, bytes);
+        Files.setAttribute(tmp, "unix:mode", 0500);
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
     /**
      * kill -9 of the sandbox's helper while it sets the sandbox up. Setup takes a few
      * milliseconds and nothing in it waits for the caller, so each attempt kills the helper after

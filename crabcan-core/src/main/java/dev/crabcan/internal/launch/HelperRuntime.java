@@ -90,11 +90,13 @@ public final class HelperRuntime {
     }
 
     /**
-     * The helper binary, extracted if missing, else checked against the jar's hash; once per JVM,
-     * or again after a failure, so that deleting a bad copy (as the error advises) is enough.
+     * The helper binary, extracted if missing, else checked against the jar's hash: once per JVM,
+     * again after a failure (so that deleting a bad copy, as the error advises, is enough), and
+     * again before a zygote is started anew ({@code again}): the file may have been replaced
+     * since (the zygote died for a reason), and a replaced helper must never run.
      */
-    synchronized Path verifiedHelper() throws SandboxException {
-        if (!verified) {
+    synchronized Path verifiedHelper(boolean again) throws SandboxException {
+        if (!verified || again) {
             extractOrCheck(helper, euid);
             verified = true;
         }

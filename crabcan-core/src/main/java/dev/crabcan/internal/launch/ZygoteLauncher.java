@@ -45,6 +45,8 @@ final class ZygoteLauncher implements Launcher {
     private ServerSocketChannel server;
     private Thread acceptor;
     private Process zygote;
+    /** Whether a zygote was started before: a new one's helper is hashed again first. */
+    private boolean zygoteStarted;
     private SocketChannel zygoteChannel;
 
     ZygoteLauncher(HelperRuntime runtime, Path runDir) {
@@ -217,12 +219,13 @@ final class ZygoteLauncher implements Launcher {
             }
             CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
             pending.put(ZYGOTE, connected);
-            Path helper = runtime.verifiedHelper();
+            Path helper = runtime.verifiedHelper(zygoteStarted);
             // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
             ProcessBuilder pb = new ProcessBuilder(helper.toString(), "--zygote", socket.toString()).inheritIO();
             pb.environment().clear();
             try {
                 zygote = pb.start();
+                zygoteStarted = true;
             } catch (IOException e) {
                 throw new SandboxException("cannot execute the helper " + helper + " (" + e.getMessage() + "); if its "
                         + "directory is on a noexec mount, choose another with -D" + HelperRuntime.CACHE_PROPERTY
