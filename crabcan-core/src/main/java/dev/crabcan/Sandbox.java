@@ -849,7 +849,9 @@ public final class Sandbox {
                         + "install one for a process without it (or without SYS_ADMIN); use seccomp(SeccompPolicy.none()) "
                         + "to run without a filter");
             }
-            return new Sandbox(this);
+            Sandbox built = new Sandbox(this);
+            dev.crabcan.internal.plan.PlanCompiler.checkLimits(built);
+            return built;
         }
     }
 }

@@ -271,6 +271,34 @@ public final class PlanCompiler {
         return w.toByteArray();
     }
 
+    /**
+     * Refuses, when the spec is built, what the helper's tables cannot hold (it would fail at
+     * start with "plan EINVAL"): arguments, environment entries, and mounts, counting the most
+     * that {@link #compile} adds of its own.
+     */
+    public static void checkLimits(Sandbox s) {
+        if (s.command().size() > MAX_ARGS) {
+            throw new SandboxSpecException("the command has " + s.command().size() + " arguments; the helper takes "
+                    + "at most " + MAX_ARGS + " (pass the rest in a file)");
+        }
+        int env = s.environment().size() + (s.environment().containsKey("PATH") ? 0 : 1);
+        if (env > MAX_ENV) {
+            throw new SandboxSpecException("the environment has " + env + " variables with PATH; the helper takes at "
+                    + "most " + MAX_ENV);
+        }
+        int own = (s.rootfs().isPresent() ? 0 : DEFAULT_ROOTFS.size()) + 2 /* /proc, /dev */ + DEVICES.size()
+                + 4 /* /dev/fd, stdin, stdout, stderr */ + 2 /* /dev/shm, /tmp */ + PROC_READ_ONLY.size()
+                + PROC_MASKED.size() + 1 /* resolv.conf */;
+        int users = s.binds().size() + s.tmpfs().size() + 2 * s.kernelMounts().size() + s.sysctls().size()
+                + s.readOnlyPaths().size() + s.maskedPaths().size();
+        if (own + users > MAX_MOUNTS) {
+            throw new SandboxSpecException("the sandbox needs up to " + (own + users) + " mounts (" + users
+                    + " from its binds, tmpfs, kernel mounts, sysctls and masked or read-only paths, up to " + own
+                    + " of its own); the helper makes at most " + MAX_MOUNTS + ": bind a common parent instead of "
+                    + "many siblings");
+        }
+    }
+
     /** Read-only, like OCI runtimes' readonlyPaths: kernel knobs the sandbox must not turn. */
     public static final List<String> PROC_READ_ONLY = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
             "/proc/sysrq-trigger");

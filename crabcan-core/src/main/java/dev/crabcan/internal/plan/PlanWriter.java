@@ -34,6 +34,8 @@ final class PlanWriter {
             OPT_NET_WAIT = 32;
 
     static final int ROOT_TMPFS = 0, ROOT_BIND = 1;
+    /** The helper's tables (plan.h): a spec that needs more is refused when it is built. */
+    static final int MAX_MOUNTS = 256, MAX_ARGS = 32768, MAX_ENV = 8192;
 
     private final ByteArrayOutputStream body = new ByteArrayOutputStream(4096);
 

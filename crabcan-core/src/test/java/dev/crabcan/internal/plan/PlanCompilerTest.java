@@ -9,6 +9,7 @@ import dev.crabcan.Capability;
 import dev.crabcan.Limits;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompPolicy;
 import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
@@ -1293,6 +1294,41 @@ class PlanCompilerTest {
 
     // ---- the wire constants match the helper ---------------------------------------------------
 
+    /** What the helper's tables cannot hold is refused by build(), not by the helper at start(). */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void theHelpersLimitsAreCheckedWhenTheSpecIsBuilt(boolean root, @TempDir Path dir) {
+        String[] args = new String[MAX_ARGS + 1];
+        java.util.Arrays.fill(args, "x");
+        assertThatThrownBy(() -> Sandbox.builder().command(args).build()).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("32769 arguments").hasMessageContaining("at most 32768");
+        Map<String, String> env = new java.util.HashMap<>();
+        for (int i = 0; i < MAX_ENV; i++) {
+            env.put("V" + i, "x");
+        }
+        assertThatThrownBy(() -> sandbox().environment(env).build()).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("8193 variables with PATH");
+        // The most binds that build() lets through still fit the helper's table once compiled.
+        Sandbox.Builder many = sandbox();
+        int n = 0;
+        while (true) {
+            Sandbox.Builder next = sandbox();
+            for (int i = 0; i <= n; i++) {
+                next.bind(dir, "/m" + i, true);
+            }
+            try {
+                next.build();
+            } catch (SandboxSpecException e) {
+                assertThat(e).hasMessageContaining("the helper makes at most 256");
+                break;
+            }
+            many = next;
+            n++;
+        }
+        assertThat(n).as("binds allowed beside the sandbox's own mounts").isGreaterThan(200);
+        assertThat(plan(many, root).mounts()).hasSizeLessThanOrEqualTo(MAX_MOUNTS);
+    }
+
     @Test
     void wireConstantsMatchHelperC() throws Exception {
         Path helper = Path.of("").toAbsolutePath().resolveSibling("crabcan-native/src/main/c/plan.h");
@@ -1306,6 +1342,10 @@ class PlanCompilerTest {
         Matcher define = Pattern.compile("(?m)^#define\\s+((?:MF|OPT|ROOT)_\\w+)\\s+(\\d+)u").matcher(c);
         while (define.find()) {
             inC.put(define.group(1), Long.parseLong(define.group(2)));
+        }
+        Matcher limit = Pattern.compile("(?m)^#define\\s+(MAX_\\w+)\\s+(\\d+)\\s*$").matcher(c);
+        while (limit.find()) {
+            inC.put(limit.group(1), Long.parseLong(limit.group(2)));
         }
         Matcher magic = Pattern.compile("#define\\s+PLAN_MAGIC\\s+0x([0-9a-fA-F]+)u").matcher(c);
         assertThat(magic.find()).isTrue();
