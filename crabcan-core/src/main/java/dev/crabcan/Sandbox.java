@@ -407,10 +407,12 @@ public final class Sandbox {
         List<Path> caches = runtime.cacheDirsOfThisUser();
         for (Path source : sources) {
             for (Path cache : caches) {
-                if (cache.startsWith(source)) {
-                    throw new SandboxSpecException(source + " contains the Crabcan cache directory " + cache
-                            + " (a helper binary and a JVM's control socket), which no sandbox may see; bind a "
-                            + "narrower directory, or move the cache with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
+                if (cache.startsWith(source) || source.startsWith(cache)) {
+                    boolean inside = source.startsWith(cache) && !source.equals(cache);
+                    throw new SandboxSpecException(source + (inside ? " lies in" : " contains")
+                            + " the Crabcan cache directory " + cache + " (a helper binary and a JVM's control "
+                            + "socket), which no sandbox may see; bind a directory outside it, or move the cache "
+                            + "with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
                 }
             }
         }

@@ -275,6 +275,11 @@ class FaultTest {
                     .isInstanceOf(dev.crabcan.SandboxSpecException.class)
                     .hasMessageContaining("contains the Crabcan cache directory " + cache);
         }
+        // Nor anything in it: its run directory holds the control sockets, its <sha> the helper.
+        Path inside = dev.crabcan.internal.launch.HelperRuntime.get().runDir().getParent();
+        assertThatThrownBy(() -> Sandbox.builder().bind(inside, "/x", true).command("/bin/true").build().start())
+                .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                .hasMessageContaining("lies in the Crabcan cache directory " + cache);
     }
 
     /**

@@ -77,7 +77,7 @@ public final class HelperRuntime {
                 }
             }
             Path remove = fresh != null ? fresh : dirs.run();
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(remove), "crabcan-cleanup"));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTreeWithin(remove), "crabcan-cleanup"));
             instance = new HelperRuntime(dirs.cache(), dirs.cache().resolve(sha).resolve("crabcan-helper"),
                     dirs.run(), euid);
             instance.launcher.startZygoteEarly();
@@ -272,6 +272,22 @@ public final class HelperRuntime {
                     deleteTree(d);
                 }
             }
+        }
+    }
+
+    /**
+     * At exit: the deletion runs on a daemon thread that exit does not wait for past a bound, so
+     * nothing planted in the tree (a FIFO where a directory was, which an open would wait on)
+     * can hold the JVM.
+     */
+    private static void deleteTreeWithin(Path dir) {
+        Thread t = new Thread(() -> deleteTree(dir), "crabcan-cleanup-tree");
+        t.setDaemon(true);
+        t.start();
+        try {
+            t.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

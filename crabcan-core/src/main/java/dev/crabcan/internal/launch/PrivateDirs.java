@@ -82,6 +82,9 @@ public final class PrivateDirs {
         int links = 0;
         while (!names.isEmpty()) {
             Path name = names.pop();
+            if (name.toString().equals(".")) {
+                continue;
+            }
             if (name.toString().equals("..")) {
                 dir = dir.getParent() == null ? dir : dir.getParent();
                 continue;
@@ -94,6 +97,13 @@ public final class PrivateDirs {
                 java.util.List<Path> missing = new java.util.ArrayList<>();
                 missing.add(name);
                 missing.addAll(names);
+                for (Path m : missing) {
+                    if (m.toString().equals("..") || m.toString().equals(".")) {
+                        // Made one by one, "a/../b" below a missing "a" would end anywhere.
+                        throw new java.nio.file.NoSuchFileException(next.toString(), null,
+                                "missing, and a link's target goes on with " + m + " after it");
+                    }
+                }
                 return new Walked(dir, missing);
             }
             if (a.is(S_IFLNK)) {

@@ -334,12 +334,28 @@ final class ZygoteLauncher implements Launcher {
         }
     }
 
+    private volatile java.nio.file.attribute.UserPrincipal me;
+
+    /** Whether the peer runs as this JVM's user (the owner of the run directory, which is ours). */
+    private boolean fromThisUser(SocketChannel ch) throws IOException {
+        if (me == null) {
+            me = Files.getOwner(socket.getParent());
+        }
+        return ch.getOption(jdk.net.ExtendedSocketOptions.SO_PEERCRED).user().equals(me);
+    }
+
     /** Gives the connection to the launch its first line names (a random token), or closes it. */
     private void handOver(SocketChannel ch, java.util.concurrent.atomic.AtomicBoolean named) {
         try {
             String hello = readLine(ch, 256);
             named.set(true);
-            String key = hello.equals(ZYGOTE) ? ZYGOTE : hello.startsWith("SANDBOX\t") ? hello.substring(8) : null;
+            String key = hello.equals(ZYGOTE) ? ZYGOTE
+                    : hello.matches("SANDBOX\t\\d+") ? hello.substring(8) : null;
+            // Only this user's processes: a root caller's sandboxes run as host ids of their own.
+            if (!fromThisUser(ch)) {
+                log.warn("connection on {} from another user refused", socket);
+                key = null;
+            }
             CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
             if (f == null) {
                 log.warn("unexpected connection on {}: '{}'", socket, hello);

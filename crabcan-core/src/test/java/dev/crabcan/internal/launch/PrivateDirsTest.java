@@ -90,6 +90,18 @@ class PrivateDirsTest {
     }
 
     @Test
+    void dotsInALinkAreWalkedAsTheKernelWould() throws Exception {
+        Path a = Files.createDirectory(tmp.resolve("a"));
+        Files.createDirectory(tmp.resolve("b"));
+        Path link = Files.createSymbolicLink(tmp.resolve("dots"), a.resolve(".").resolve("..").resolve("b"));
+        assertThat(PrivateDirs.create(link, euid)).isEqualTo(tmp.toRealPath().resolve("b"));
+        // Below a missing directory nothing is walked, so ".." there cannot be made one by one.
+        Path up = Files.createSymbolicLink(tmp.resolve("up"), Path.of("nx/../../etc"));
+        assertThatThrownBy(() -> PrivateDirs.create(up, euid)).isInstanceOf(java.nio.file.NoSuchFileException.class);
+        assertThat(tmp.resolve("nx")).doesNotExist();
+    }
+
+    @Test
     void deletingATreeFollowsNoLink() throws Exception {
         Path outside = Files.createDirectory(tmp.resolve("outside"));
         Files.writeString(outside.resolve("keep"), "x");
