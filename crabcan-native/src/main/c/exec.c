@@ -98,21 +98,21 @@ __attribute__((noreturn, format(printf, 4, 5))) static void fail_before_exec(int
 __attribute__((noreturn)) static void exec_failed(int err, const char *path, int exec_wr)
 {
     char interp[PATH_MAX] = "", e1[PATH_MAX * 2], e2[PATH_MAX * 2];
-    const char *kind = "other";
+    const char *kind = EXEC_OTHER;
     if (err == ENOENT) {
         struct stat st;
         if (stat(path, &st) < 0) {
-            kind = "notfound";
+            kind = EXEC_NOT_FOUND;
         } else {
             enum interp_kind ik = find_interpreter(path, interp, sizeof interp);
             if (ik != INTERP_NONE && stat(interp, &st) < 0)
-                kind = ik == INTERP_ELF ? "elf-interpreter" : "script-interpreter";
+                kind = ik == INTERP_ELF ? EXEC_ELF_INTERPRETER : EXEC_SCRIPT_INTERPRETER;
         }
     }
-    emit("EXECFAIL\t%d\t%s\t%s\t%s", err, kind, esc(path, e1, sizeof e1), esc(interp, e2, sizeof e2));
+    emit(R_EXECFAIL, err, kind, esc(path, e1, sizeof e1), esc(interp, e2, sizeof e2));
     while (write(exec_wr, "F", 1) < 0 && errno == EINTR)
         ;
-    _exit(err == ENOENT && strcmp(kind, "notfound") == 0 ? 127 : 126);
+    _exit(err == ENOENT && strcmp(kind, EXEC_NOT_FOUND) == 0 ? 127 : 126);
 }
 
 /* execve, searching the plan's PATH for a bare name the way execvp does. */
@@ -162,7 +162,7 @@ static void await_release(int exec_wr)
     while ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
         ;
     if (fd < 0 || write(fd, "0", 1) != 1)
-        fail_before_exec(errno, exec_wr, "release", "open the release FIFO %s", plan.release_fifo);
+        fail_before_exec(errno, exec_wr, S_RELEASE, "open the release FIFO %s", plan.release_fifo);
     close(fd);
     close(plan.release_fd);
 }
@@ -174,17 +174,17 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        fail_before_exec(errno, exec_wr, "signals", "unblock signals");
+        fail_before_exec(errno, exec_wr, S_SIGNALS, "unblock signals");
     /* The raw call, since libc refuses to touch the real-time signals it reserves for itself. */
     struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); uint64_t mask; } dfl = {SIG_DFL, 0, NULL, 0};
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     if (plan.cwd && chdir(plan.cwd) < 0)
-        fail_before_exec(errno, exec_wr, "chdir", "working directory %s", plan.cwd);
+        fail_before_exec(errno, exec_wr, S_CHDIR, "working directory %s", plan.cwd);
     /* Only 0, 1 and 2 may reach the command, whatever the plan or libc opened. */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        fail_before_exec(errno, exec_wr, "close fds", "close_range");
+        fail_before_exec(errno, exec_wr, S_CLOSE_FDS, "close_range");
     if (plan.has_umask)
         umask((mode_t)plan.umask);
     if (plan.release_fifo)
@@ -195,7 +195,7 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
             .filter = (struct sock_filter *)(uintptr_t)plan.seccomp,
         };
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-            fail_before_exec(errno, exec_wr, "seccomp", "install the filter");
+            fail_before_exec(errno, exec_wr, S_SECCOMP, "install the filter");
     }
     exec_command(exec_wr);
 }

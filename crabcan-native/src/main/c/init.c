@@ -28,11 +28,11 @@ static void set_capabilities(void)
         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
             if (errno == EINVAL)
                 break; /* past the kernel's last capability */
-            fail("capabilities", errno, "drop capability %lu from the bounding set", c);
+            fail(S_CAPABILITIES, errno, "drop capability %lu from the bounding set", c);
         }
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-        fail("capabilities", errno, "clear the ambient set");
+        fail(S_CAPABILITIES, errno, "clear the ambient set");
     struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {
         {(uint32_t)plan.cap_effective, (uint32_t)plan.cap_permitted, (uint32_t)plan.cap_inheritable},
@@ -40,10 +40,10 @@ static void set_capabilities(void)
          (uint32_t)(plan.cap_inheritable >> 32)},
     };
     if (syscall(SYS_capset, &header, data) < 0)
-        fail("capabilities", errno, "capset");
+        fail(S_CAPABILITIES, errno, "capset");
     for (unsigned long c = 0; c < 64; c++)
         if ((plan.cap_ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
-            fail("capabilities", errno, "raise ambient capability %lu", c);
+            fail(S_CAPABILITIES, errno, "raise ambient capability %lu", c);
 }
 
 /* The command's pid, for forward_signal in a detached sandbox's init; 0 before it exists. */
@@ -74,14 +74,14 @@ static int wait_created(int exec_rd, pid_t cmd)
     sigemptyset(&sa.sa_mask);
     for (int sig = 1; sig < 32; sig++)
         if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, NULL) < 0)
-            fail("signals", errno, "forward signal %d", sig);
+            fail(S_SIGNALS, errno, "forward signal %d", sig);
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        fail("signals", errno, "unblock signals");
+        fail(S_SIGNALS, errno, "unblock signals");
     if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
-        fail("prctl", errno, "clear PR_SET_PDEATHSIG");
-    emit("CREATED");
+        fail(S_PRCTL, errno, "clear PR_SET_PDEATHSIG");
+    emit(R_CREATED);
     close(report_fd);
     report_fd = -1;
     return 1;
@@ -98,11 +98,11 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     char c;
     ssize_t n;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        fail("prctl", errno, "PR_SET_PDEATHSIG");
+        fail(S_PRCTL, errno, "PR_SET_PDEATHSIG");
     /* The command's ps shows this process as pid 1: it must name nothing of the host. */
     set_title("crabcan-init");
     if (prctl(PR_SET_NAME, "crabcan-init", 0, 0, 0) < 0)
-        fail("prctl", errno, "PR_SET_NAME crabcan-init");
+        fail(S_PRCTL, errno, "PR_SET_NAME crabcan-init");
     while ((n = read(sync_rd, &c, 1)) < 0 && errno == EINTR)
         ;
     if (n != 1)
@@ -112,29 +112,29 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     /* Still the caller's host ids here, which can reach the caller's private directories. */
     plan.staging_fd = open(plan.staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (plan.staging_fd < 0)
-        fail("rootfs", errno, "staging directory %s", plan.staging);
+        fail(S_ROOTFS, errno, "staging directory %s", plan.staging);
     logd("Switching to uid %u / gid %u", plan.uid, plan.gid);
     if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
-        fail("credentials", errno, "setresgid %u", plan.gid);
+        fail(S_CREDENTIALS, errno, "setresgid %u", plan.gid);
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
-        fail("credentials", errno, "setresuid %u", plan.uid);
+        fail(S_CREDENTIALS, errno, "setresuid %u", plan.uid);
     /*
      * A change of host ids (a root caller's sandbox becomes the host id allocated to it) clears the parent-death
      * signal: arm it again, then make sure the helper did not die in between. The helper keeps
      * its end of the sync pipe open for as long as it lives, so a hang-up means it is gone.
      */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        fail("prctl", errno, "PR_SET_PDEATHSIG");
+        fail(S_PRCTL, errno, "PR_SET_PDEATHSIG");
     struct pollfd lifeline = {.fd = sync_rd, .events = POLLIN};
     if (poll(&lifeline, 1, 0) != 0)
         _exit(1);
     close(sync_rd);
 
     if ((plan.options & OPT_UNSHARE_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-        fail("cgroup", errno, "new cgroup namespace");
+        fail(S_CGROUP, errno, "new cgroup namespace");
     if (plan.hostname) {
         if (sethostname(plan.hostname, strlen(plan.hostname)) < 0)
-            fail("hostname", errno, "%s", plan.hostname);
+            fail(S_HOSTNAME, errno, "%s", plan.hostname);
         logd("Container hostname is now %s", plan.hostname);
     }
     logd("Setting mount points ...");
@@ -146,23 +146,23 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     for (size_t i = 0; i < plan.n_rlimits; i++) {
         struct rlimit rl = {plan.rlimits[i].cur, plan.rlimits[i].max};
         if (setrlimit((int)plan.rlimits[i].resource, &rl) < 0)
-            fail("rlimit", errno, "resource %u", plan.rlimits[i].resource);
+            fail(S_RLIMIT, errno, "resource %u", plan.rlimits[i].resource);
     }
     if ((plan.options & OPT_SETSID) && setsid() < 0)
-        fail("setsid", errno, "new session");
+        fail(S_SETSID, errno, "new session");
     logd("Clearing unwanted capabilities ...");
     set_capabilities();
     if ((plan.options & OPT_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        fail("no_new_privs", errno, "PR_SET_NO_NEW_PRIVS");
+        fail(S_NO_NEW_PRIVS, errno, "PR_SET_NO_NEW_PRIVS");
     /* Keeps the command out of /proc/1 (exe, fd, mem): this process runs the helper's binary. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-        fail("prctl", errno, "PR_SET_DUMPABLE");
+        fail(S_PRCTL, errno, "PR_SET_DUMPABLE");
     logd("Container set up successfully");
     logd("Starting container with command %s", plan.argv[0]);
 
     int exec_pipe[2];
     if (pipe2(exec_pipe, O_CLOEXEC) < 0)
-        fail("pipe", errno, "exec status pipe");
+        fail(S_PIPE, errno, "exec status pipe");
     /*
      * The command borrows our memory until its execve (vfork), which spares copying an address
      * space only to throw it away. Until then it writes nothing but its stack and its own fds,
@@ -171,7 +171,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
      */
     pid_t cmd = plan.release_fifo ? fork() : vfork();
     if (cmd < 0)
-        fail("fork", errno, "start the command");
+        fail(S_FORK, errno, "start the command");
     if (cmd == 0)
         run_command(exec_pipe[0], exec_pipe[1]);
     close(exec_pipe[1]);
@@ -182,7 +182,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
             ;
     close(exec_pipe[0]);
     if (n == 0)
-        emit("EXECUTED");
+        emit(R_EXECUTED);
 
     for (;;) {
         int status;
@@ -199,10 +199,10 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
         if (n != 0)
             _exit(1); /* exec failed and was reported */
         if (WIFSIGNALED(status))
-            emit("SIGNALED\t%d\t%ld\t%ld\t%ld", WTERMSIG(status), micros(ru.ru_utime), micros(ru.ru_stime),
+            emit(R_SIGNALED, WTERMSIG(status), micros(ru.ru_utime), micros(ru.ru_stime),
                  ru.ru_maxrss);
         else
-            emit("EXIT\t%d\t%ld\t%ld\t%ld", WEXITSTATUS(status), micros(ru.ru_utime), micros(ru.ru_stime),
+            emit(R_EXIT, WEXITSTATUS(status), micros(ru.ru_utime), micros(ru.ru_stime),
                  ru.ru_maxrss);
         _exit(0);
     }

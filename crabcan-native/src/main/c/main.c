@@ -8,36 +8,16 @@
  * is much cheaper than the JVM starting a process, and the sandbox helper never waits for the
  * JVM.
  *
- * The Java side decides everything (ids, mounts, capabilities, seccomp bytes,
- * argv, env); this program only executes the plan in a fixed order and reports
- * each outcome as one text line on the control socket:
- *
- *   PIPES <pid> <fd> <fd> <fd>     the JVM's ends of stdio pipes, to open via /proc (first line)
- *   PID <pid>                      sandbox init's pid on the host
- *   READY                          (plans with OPT_NET_WAIT) the namespaces exist and init
- *                                  waits; the JVM connects the network, then sends 'G'
- *   NETHELPER <pid>                the plan's network helper (T_NET_HELPER) is ready
- *   LOG <text>                     a setup step (debug plans only)
- *   FAIL <step> <errno> <detail>   setup failed; nothing was executed
- *   EXECFAIL <errno> <kind> <path> <interpreter>
- *                                  execve failed; kind: notfound, elf-interpreter,
- *                                  script-interpreter (the file exists, the
- *                                  interpreter it names does not), other
- *   EXECUTED                       the command is running
- *   EXIT <code> <utime_us> <stime_us> <maxrss_kb>
- *   SIGNALED <signal> <utime_us> <stime_us> <maxrss_kb>
- *   END <wait status of init>      always the last line
+ * The Java side decides everything (ids, mounts, capabilities, seccomp bytes, argv, env); this
+ * program only executes the plan in a fixed order and reports each outcome as one text line on
+ * the control socket. The plan's records, the report lines (R_*) and the bytes the JVM sends
+ * back (C_*) are defined in crabcan-native/contract/contract.def, from which contract.h and the
+ * Java side are generated. The socket closing kills the sandbox, which is how it dies with the JVM.
  *
  * A detached sandbox (OCI create/start; its plan has a T_DETACH record naming a FIFO) reports
- *   CREATED                        set up in full; the command waits just before seccomp and
- *                                  execve until a reader opens the FIFO
- * and then no more: a byte 'D' on the socket makes the helper exit without killing it. Its init
- * then belongs to whoever reaps orphans (an OCI engine's subreaper), forwards the signals it
- * gets to the command, and exits with the command's status (128+N for signal N).
- *
- * Fields are separated by tabs; '\\', tab and newline inside a field are escaped.
- * A byte 'K' received on the socket kills the sandbox; so does the socket closing,
- * which is how the sandbox dies with the JVM. A byte 'P' says the JVM has opened its pipe ends.
+ * CREATED and then no more: C_DETACH makes the helper exit without killing it. Its init then
+ * belongs to whoever reaps orphans (an OCI engine's subreaper), forwards the signals it gets to
+ * the command, and exits with the command's status (128+N for signal N).
  *
  * Process layout: helper (host namespaces) -> init (pid 1 in the new namespaces,
  * does the setup, reaps) -> command (execve). When init exits, the kernel kills
@@ -124,7 +104,7 @@ static int connect_control(const char *path)
  * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours. For each pipe the
  * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
  * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
- * says it has its own ('P', sent once the command runs): until then neither its open can block
+ * says it has its own (C_PIPES_OPENED, sent once the command runs): until then neither its open can block
  * nor can the command see an end of file or a broken pipe. Returns how many fds are held.
  */
 static size_t open_stdio(int held[6])
@@ -136,15 +116,15 @@ static size_t open_stdio(int held[6])
             continue;
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
-            fail("stdio", errno, "pipe for fd %d", fd);
+            fail(S_STDIO, errno, "pipe for fd %d", fd);
         if (dup2(fd == 0 ? p[0] : p[1], fd) < 0)
-            fail("stdio", errno, "dup2 onto fd %d", fd);
+            fail(S_STDIO, errno, "dup2 onto fd %d", fd);
         jvm_end[fd] = fd == 0 ? p[1] : p[0];
         held[n_held++] = p[0];
         held[n_held++] = p[1];
     }
     if (n_held > 0)
-        emit("PIPES\t%d\t%d\t%d\t%d", (int)getpid(), jvm_end[0], jvm_end[1], jvm_end[2]);
+        emit(R_PIPES, (int)getpid(), jvm_end[0], jvm_end[1], jvm_end[2]);
     for (int fd = 0; fd <= 2; fd++) {
         if (!plan.stdio[fd].path)
             continue;
@@ -157,23 +137,23 @@ static size_t open_stdio(int held[6])
         };
         int f = (int)syscall(SYS_openat2, AT_FDCWD, plan.stdio[fd].path, &how, sizeof how);
         if (f < 0)
-            fail("stdio", errno, "open %s for fd %d", plan.stdio[fd].path, fd);
+            fail(S_STDIO, errno, "open %s for fd %d", plan.stdio[fd].path, fd);
         /* O_NONBLOCK only kept a planted FIFO from hanging the open; the command gets a blocking fd. */
         if ((flags & O_NONBLOCK) && fcntl(f, F_SETFL, flags & O_APPEND) < 0)
-            fail("stdio", errno, "make %s blocking", plan.stdio[fd].path);
+            fail(S_STDIO, errno, "make %s blocking", plan.stdio[fd].path);
         if (dup2(f, fd) < 0)
-            fail("stdio", errno, "dup2 onto fd %d", fd);
+            fail(S_STDIO, errno, "dup2 onto fd %d", fd);
         close(f);
     }
     return n_held;
 }
 
-#define SUPERVISE_DETACHED (-2) /* a detached sandbox was let go ('D') */
+#define SUPERVISE_DETACHED (-2) /* a detached sandbox was let go (C_DETACH) */
 
 /*
  * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
- * away; closes the held stdio pipe ends once the JVM has its own ('P'). A detached sandbox's init
- * stops reporting once created; then only 'D' (let it go), 'K' or the socket closing end this.
+ * away; closes the held stdio pipe ends once the JVM has its own (C_PIPES_OPENED). A detached sandbox's init
+ * stops reporting once created; then only C_DETACH (let it go), C_KILL or the socket closing end this.
  */
 static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held)
 {
@@ -192,13 +172,13 @@ static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n > 0 && memchr(buf, 'P', (size_t)n)) {
+            if (n > 0 && memchr(buf, C_PIPES_OPENED, (size_t)n)) {
                 for (; *n_held > 0; (*n_held)--)
                     close(held[*n_held - 1]);
             }
-            if (n > 0 && plan.release_fifo && memchr(buf, 'D', (size_t)n))
+            if (n > 0 && plan.release_fifo && memchr(buf, C_DETACH, (size_t)n))
                 return SUPERVISE_DETACHED;
-            if (n <= 0 || memchr(buf, 'K', (size_t)n)) {
+            if (n <= 0 || memchr(buf, C_KILL, (size_t)n)) {
                 kill(init, SIGKILL); /* the kernel then kills the whole PID namespace */
                 if (n <= 0)
                     fds[0].fd = -1;
@@ -239,21 +219,21 @@ static int sandbox_helper(int sock, uint32_t plan_len)
 
     /* Root's supplementary groups would otherwise follow it into the sandbox. */
     if (geteuid() == 0 && setgroups(0, NULL) < 0)
-        fail("credentials", errno, "drop supplementary groups");
+        fail(S_CREDENTIALS, errno, "drop supplementary groups");
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);
         if (plan.release_fd < 0)
-            fail("release", errno, "open the release FIFO %s", plan.release_fifo);
+            fail(S_RELEASE, errno, "open the release FIFO %s", plan.release_fifo);
     }
 
     int sync[2], report[2];
     if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
-        fail("pipe", errno, "sandbox pipes");
+        fail(S_PIPE, errno, "sandbox pipes");
     logd("Creating namespaces");
     pid_t init = clone_raw(plan.clone_flags);
     if (init < 0)
-        fail("clone", errno, "create namespaces (flags 0x%x)", plan.clone_flags);
+        fail(S_CLONE, errno, "create namespaces (flags 0x%x)", plan.clone_flags);
     if (init == 0) {
         close(sync[1]);
         close(report[0]);
@@ -266,14 +246,14 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     }
     close(sync[0]);
     close(report[1]);
-    emit("PID\t%d", (int)init);
+    emit(R_PID, (int)init);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)init);
     for (size_t i = 0; i < plan.n_cgroups; i++) {
         logd("Joining cgroup %s", plan.cgroup_procs[i]);
         int fd = open(plan.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
-            fail("cgroup", errno, "put the sandbox into %s", plan.cgroup_procs[i]);
+            fail(S_CGROUP, errno, "put the sandbox into %s", plan.cgroup_procs[i]);
         close(fd);
     }
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
@@ -283,7 +263,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
         await_network(sock, init);
     pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(sock, init) : 0;
     if (write(sync[1], "1", 1) != 1)
-        fail("sync", errno, "release the sandbox");
+        fail(S_SYNC, errno, "release the sandbox");
     /* sync[1] stays open while we live: the sandbox's init watches it (see sandbox_init). */
     for (size_t i = 0; i < plan.n_mounts; i++)
         if (plan.mounts[i].fd >= 0)
@@ -304,14 +284,14 @@ static int sandbox_helper(int sock, uint32_t plan_len)
         while (waitpid(net_helper, NULL, 0) < 0 && errno == EINTR)
             ;
     }
-    emit("END\t%d", status);
+    emit(R_END, status);
     /* A quick command can end before the JVM opened its pipe ends: they must outlive us until it has. */
     while (n_held > 0) {
         char buf[64];
         ssize_t n = read(sock, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || memchr(buf, 'P', (size_t)n))
+        if (n <= 0 || memchr(buf, C_PIPES_OPENED, (size_t)n))
             break;
     }
     return 0;
@@ -323,7 +303,7 @@ static int zygote(const char *path)
     int sock = connect_control(path);
     report_fd = sock;
     report_is_socket = 1;
-    emit("ZYGOTE");
+    emit(R_ZYGOTE);
     /*
      * Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. As a
      * subreaper we also inherit (and so auto-reap) the init of a sandbox whose helper was killed,
@@ -345,7 +325,7 @@ static int zygote(const char *path)
          */
         int channel = connect_control(path);
         report_fd = channel;
-        emit("SANDBOX\t%u", request[0]);
+        emit(R_SANDBOX, request[0]);
         report_fd = sock;
         pid_t pid = fork();
         if (pid == 0) {
@@ -370,18 +350,18 @@ static int check_plan(void)
     report_fd = STDOUT_FILENO;
     uint32_t header[2]; /* plan magic, plan length */
     if (!read_exact(STDIN_FILENO, header, sizeof header))
-        fail("plan", EINVAL, "bad plan header: fewer than %zu bytes", sizeof header);
+        fail(S_PLAN, EINVAL, "bad plan header: fewer than %zu bytes", sizeof header);
     if (header[0] != PLAN_MAGIC || header[1] > PLAN_MAX)
-        fail("plan", EINVAL, "bad plan header: magic 0x%x, length %u", header[0], header[1]);
+        fail(S_PLAN, EINVAL, "bad plan header: magic 0x%x, length %u", header[0], header[1]);
     if (!read_exact(STDIN_FILENO, plan_buf, header[1]))
-        fail("plan", EINVAL, "the plan is shorter than its header's %u bytes", header[1]);
+        fail(S_PLAN, EINVAL, "the plan is shorter than its header's %u bytes", header[1]);
     /* The zygote would read what follows as the next request. */
     char more;
     ssize_t n;
     while ((n = read(STDIN_FILENO, &more, 1)) < 0 && errno == EINTR)
         ;
     if (n != 0)
-        fail("plan", n < 0 ? errno : EINVAL, "the plan is longer than its header's %u bytes", header[1]);
+        fail(S_PLAN, n < 0 ? errno : EINVAL, "the plan is longer than its header's %u bytes", header[1]);
     parse_plan(header[1]);
     dump_plan();
     return 0;

@@ -27,10 +27,10 @@ static void write_proc(pid_t pid, const char *file, const char *data)
     snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
-        fail("id map", errno, "open %s", path);
+        fail(S_ID_MAP, errno, "open %s", path);
     ssize_t n = write(fd, data, strlen(data));
     if (n != (ssize_t)strlen(data))
-        fail("id map", n < 0 ? errno : EIO, "write '%s' to %s", data, path);
+        fail(S_ID_MAP, n < 0 ? errno : EIO, "write '%s' to %s", data, path);
     close(fd);
 }
 
@@ -51,10 +51,10 @@ static int make_idmap_userns(void)
 {
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)
-        fail("idmap", errno, "pipe");
+        fail(S_IDMAP, errno, "pipe");
     pid_t pid = clone_raw(CLONE_NEWUSER);
     if (pid < 0)
-        fail("idmap", errno, "clone a user namespace for idmapped binds");
+        fail(S_IDMAP, errno, "clone a user namespace for idmapped binds");
     if (pid == 0) {
         char c;
         close(sync[1]);
@@ -68,7 +68,7 @@ static int make_idmap_userns(void)
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        fail("idmap", errno, "open %s", path);
+        fail(S_IDMAP, errno, "open %s", path);
     close(sync[1]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
@@ -102,23 +102,23 @@ void prepare_in_parent(void)
     if (plan.root_kind == ROOT_BIND) {
         int rootfd = open(plan.root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
-            fail("rootfs", errno, "%s", plan.root_path);
+            fail(S_ROOTFS, errno, "%s", plan.root_path);
         for (size_t i = 0; i < plan.n_mounts; i++) {
             struct mount_op *m = &plan.mounts[i];
             if (!(m->flags & MF_PRECREATE))
                 continue;
             int fd = make_mount_point(rootfd, m->dst, (m->flags & MF_FILE) != 0);
             if (fd < 0)
-                fail("mount point", errno, "create %s in the root filesystem %s", m->dst, plan.root_path);
+                fail(S_MOUNT_POINT, errno, "create %s in the root filesystem %s", m->dst, plan.root_path);
             close(fd);
         }
         close(rootfd);
         if (plan.root_flags & MF_OPEN_IN_PARENT) {
             plan.root_fd = clone_tree(plan.root_path);
             if (plan.root_fd < 0)
-                fail("rootfs", errno, "%s", plan.root_path);
+                fail(S_ROOTFS, errno, "%s", plan.root_path);
             if (plan.root_flags & MF_IDMAP)
-                set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, "idmap", plan.root_path);
+                set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.root_path);
         }
     }
     for (size_t i = 0; i < plan.n_mounts; i++) {
@@ -127,9 +127,9 @@ void prepare_in_parent(void)
             continue;
         m->fd = clone_tree(m->src);
         if (m->fd < 0)
-            fail("bind", errno, "%s -> %s", m->src, m->dst);
+            fail(S_BIND, errno, "%s -> %s", m->src, m->dst);
         if (m->flags & MF_IDMAP)
-            set_attr(m->fd, MOUNT_ATTR_IDMAP, 0, userns, "idmap", m->src);
+            set_attr(m->fd, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, m->src);
     }
     if (userns >= 0)
         close(userns);
@@ -173,7 +173,7 @@ static int new_fs_with_options(const char *spec, uint64_t attrs, const char *wha
     char type[32], options[256];
     size_t tlen = strcspn(spec, ":");
     if (tlen >= sizeof type || strlen(spec) - tlen >= sizeof options)
-        fail("mount", EINVAL, "file system %s for %s", spec, what);
+        fail(S_MOUNT, EINVAL, "file system %s for %s", spec, what);
     memcpy(type, spec, tlen);
     type[tlen] = '\0';
     strcpy(options, spec[tlen] ? spec + tlen + 1 : "");
@@ -197,10 +197,10 @@ static void write_in_root(int rootfd, const struct mount_op *m)
     logd("Writing '%s' to %s", m->src, m->dst);
     int fd = open_in_root(rootfd, m->dst, O_WRONLY);
     if (fd < 0)
-        fail("write", errno, "open %s", m->dst);
+        fail(S_WRITE, errno, "open %s", m->dst);
     ssize_t n = write(fd, m->src, strlen(m->src));
     if (n != (ssize_t)strlen(m->src))
-        fail("write", n < 0 ? errno : EIO, "write '%s' to %s", m->src, m->dst);
+        fail(S_WRITE, n < 0 ? errno : EIO, "write '%s' to %s", m->src, m->dst);
     close(fd);
 }
 
@@ -232,23 +232,23 @@ static void mount_content(int rootfd, const struct mount_op *m, int target, uint
     static const char name[] = ".crabcan-content";
     int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
     if (dev < 0)
-        fail("content", errno, "/dev for %s", m->dst);
+        fail(S_CONTENT, errno, "/dev for %s", m->dst);
     int fd = openat(dev, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
     if (fd < 0)
-        fail("content", errno, "create /dev/%s for %s", name, m->dst);
+        fail(S_CONTENT, errno, "create /dev/%s for %s", name, m->dst);
     size_t len = strlen(m->src);
     ssize_t n = write(fd, m->src, len);
     if (n != (ssize_t)len)
-        fail("content", n < 0 ? errno : EIO, "write %s", m->dst);
+        fail(S_CONTENT, n < 0 ? errno : EIO, "write %s", m->dst);
     close(fd);
     int src = open_tree(dev, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (src < 0)
-        fail("content", errno, "bind /dev/%s for %s", name, m->dst);
-    set_attr(src, attrs, MS_PRIVATE, -1, "content", m->dst);
-    attach(src, target, rootfd, m, "content");
+        fail(S_CONTENT, errno, "bind /dev/%s for %s", name, m->dst);
+    set_attr(src, attrs, MS_PRIVATE, -1, S_CONTENT, m->dst);
+    attach(src, target, rootfd, m, S_CONTENT);
     /* Only once attached: a mount whose source is already unlinked cannot be attached. */
     if (unlinkat(dev, name, 0) < 0)
-        fail("content", errno, "unlink /dev/%s", name);
+        fail(S_CONTENT, errno, "unlink /dev/%s", name);
     close(dev);
 }
 
@@ -275,16 +275,16 @@ static void do_mount(int rootfd, struct mount_op *m)
             return;
         }
         if (target < 0)
-            fail("mount point", errno, "%s", m->dst);
+            fail(S_MOUNT_POINT, errno, "%s", m->dst);
     }
     switch (m->kind) {
     case M_BIND: {
         logd("Binding %s at %s (%s)", m->src, m->dst, (m->flags & MF_RDONLY) ? "read-only" : "read-write");
         int src = m->fd >= 0 ? m->fd : clone_tree(m->src);
         if (src < 0)
-            fail("bind", errno, "%s -> %s", m->src, m->dst);
-        set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
-        attach(src, target, rootfd, m, "bind");
+            fail(S_BIND, errno, "%s -> %s", m->src, m->dst);
+        set_attr(src, attrs, MS_PRIVATE, -1, S_BIND, m->dst);
+        attach(src, target, rootfd, m, S_BIND);
         return;
     }
     case M_INNER_BIND: {
@@ -296,13 +296,13 @@ static void do_mount(int rootfd, struct mount_op *m)
             return;
         }
         if (path < 0)
-            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
+            fail(S_BIND, errno, "%s -> %s inside the new root", m->src, m->dst);
         int src = open_tree(path, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         if (src < 0)
-            fail("bind", errno, "%s -> %s inside the new root", m->src, m->dst);
+            fail(S_BIND, errno, "%s -> %s inside the new root", m->src, m->dst);
         close(path);
-        set_attr(src, attrs, MS_PRIVATE, -1, "bind", m->dst);
-        attach(src, target, rootfd, m, "bind");
+        set_attr(src, attrs, MS_PRIVATE, -1, S_BIND, m->dst);
+        attach(src, target, rootfd, m, S_BIND);
         return;
     }
     case M_CONTENT:
@@ -311,15 +311,15 @@ static void do_mount(int rootfd, struct mount_op *m)
         return;
     case M_TMPFS:
         logd("Mounting tmpfs at %s", m->dst);
-        attach(new_fs("tmpfs", m, attrs, m->dst), target, rootfd, m, "tmpfs");
+        attach(new_fs(S_TMPFS, m, attrs, m->dst), target, rootfd, m, S_TMPFS);
         return;
     case M_PROC:
         logd("Mounting proc at %s", m->dst);
-        attach(new_fs("proc", NULL, attrs, m->dst), target, rootfd, m, "proc");
+        attach(new_fs(S_PROC, NULL, attrs, m->dst), target, rootfd, m, S_PROC);
         return;
     case M_FS:
         logd("Mounting %s at %s", m->src, m->dst);
-        attach(new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, "mount");
+        attach(new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, S_MOUNT);
         return;
     case M_WRITE:
         write_in_root(rootfd, m);
@@ -329,18 +329,18 @@ static void do_mount(int rootfd, struct mount_op *m)
         const char *slash = strrchr(m->dst, '/');
         size_t plen = slash ? (size_t)(slash - m->dst) : 0;
         if (!slash || plen >= sizeof parent)
-            fail("symlink", EINVAL, "%s", m->dst);
+            fail(S_SYMLINK, EINVAL, "%s", m->dst);
         memcpy(parent, m->dst, plen);
         parent[plen] = '\0';
         logd("Linking %s -> %s", m->dst, m->src);
         int dir = make_mount_point(rootfd, plen ? parent : "/", 0);
         if (dir < 0 || symlinkat(m->src, dir, slash + 1) < 0)
-            fail("symlink", errno, "%s -> %s", m->dst, m->src);
+            fail(S_SYMLINK, errno, "%s -> %s", m->dst, m->src);
         close(dir);
         return;
     }
     default:
-        fail("plan", EINVAL, "unknown mount kind %u", m->kind);
+        fail(S_PLAN, EINVAL, "unknown mount kind %u", m->kind);
     }
 }
 
@@ -348,22 +348,22 @@ static void do_mount(int rootfd, struct mount_op *m)
 void enter_root(void)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        fail("mount", errno, "make / private");
+        fail(S_MOUNT, errno, "make / private");
     int root;
     if (plan.root_kind == ROOT_BIND) {
         logd("Mounting root filesystem %s", plan.root_path);
         root = plan.root_fd >= 0 ? plan.root_fd : clone_tree(plan.root_path);
         if (root < 0)
-            fail("rootfs", errno, "%s", plan.root_path);
+            fail(S_ROOTFS, errno, "%s", plan.root_path);
         /* Read-only down to whatever is mounted below it; the plan's mount points already exist. */
-        set_attr(root, mount_attrs(plan.root_flags), MS_PRIVATE, -1, "rootfs", plan.root_path);
+        set_attr(root, mount_attrs(plan.root_flags), MS_PRIVATE, -1, S_ROOTFS, plan.root_path);
     } else {
         logd("Mounting an empty tmpfs as the root filesystem");
         struct mount_op root_mode = {.mode = 0755};
-        root = new_fs("tmpfs", &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
+        root = new_fs(S_TMPFS, &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
     }
     if (move_mount(root, "", plan.staging_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        fail("rootfs", errno, "attach the root filesystem at %s", plan.staging);
+        fail(S_ROOTFS, errno, "attach the root filesystem at %s", plan.staging);
     close(plan.staging_fd);
 
     for (size_t i = 0; i < plan.n_mounts; i++)
@@ -373,18 +373,18 @@ void enter_root(void)
     if (plan.root_kind == ROOT_TMPFS && (plan.root_flags & MF_RDONLY)) {
         struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
         if (mount_setattr(root, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-            fail("rootfs", errno, "make the root filesystem read-only");
+            fail(S_ROOTFS, errno, "make the root filesystem read-only");
     }
 
     logd("Pivoting root");
     if (fchdir(root) < 0)
-        fail("pivot_root", errno, "enter the new root");
+        fail(S_PIVOT_ROOT, errno, "enter the new root");
     if (syscall(SYS_pivot_root, ".", ".") < 0)
-        fail("pivot_root", errno, "pivot to the new root");
+        fail(S_PIVOT_ROOT, errno, "pivot to the new root");
     logd("Unmounting old root");
     if (umount2(".", MNT_DETACH) < 0)
-        fail("pivot_root", errno, "detach the old root");
+        fail(S_PIVOT_ROOT, errno, "detach the old root");
     if (chdir("/") < 0)
-        fail("pivot_root", errno, "chdir /");
+        fail(S_PIVOT_ROOT, errno, "chdir /");
     close(root);
 }

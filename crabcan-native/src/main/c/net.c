@@ -26,15 +26,15 @@ void loopback_up(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
-        fail("network", errno, "socket");
+        fail(S_NETWORK, errno, "socket");
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "lo");
     if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-        fail("network", errno, "read flags of lo");
+        fail(S_NETWORK, errno, "read flags of lo");
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-        fail("network", errno, "bring lo up");
+        fail(S_NETWORK, errno, "bring lo up");
     close(s);
 }
 
@@ -45,7 +45,7 @@ static void set_inet(int s, struct ifreq *ifr, unsigned long request, uint32_t a
     sin->sin_family = AF_INET;
     sin->sin_addr.s_addr = addr;
     if (ioctl(s, request, ifr) < 0)
-        fail("network", errno, "set the %s of %s", what, plan.net.ifname);
+        fail(S_NETWORK, errno, "set the %s of %s", what, plan.net.ifname);
 }
 
 /* The interface the JVM moved in: address, up, default route through the host's end. */
@@ -53,17 +53,17 @@ void interface_up(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
-        fail("network", errno, "socket");
+        fail(S_NETWORK, errno, "socket");
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, plan.net.ifname);
     set_inet(s, &ifr, SIOCSIFADDR, plan.net.addr, "address");
     set_inet(s, &ifr, SIOCSIFNETMASK, plan.net.netmask, "netmask");
     if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-        fail("network", errno, "read flags of %s", plan.net.ifname);
+        fail(S_NETWORK, errno, "read flags of %s", plan.net.ifname);
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-        fail("network", errno, "bring %s up", plan.net.ifname);
+        fail(S_NETWORK, errno, "bring %s up", plan.net.ifname);
     struct rtentry route;
     memset(&route, 0, sizeof route);
     struct sockaddr_in *gw = (struct sockaddr_in *)&route.rt_gateway, *dst = (struct sockaddr_in *)&route.rt_dst,
@@ -73,7 +73,7 @@ void interface_up(void)
     route.rt_flags = RTF_UP | RTF_GATEWAY;
     route.rt_dev = (char *)plan.net.ifname;
     if (ioctl(s, SIOCADDRT, &route) < 0)
-        fail("network", errno, "add the default route via %s", plan.net.ifname);
+        fail(S_NETWORK, errno, "add the default route via %s", plan.net.ifname);
     close(s);
     logd("Interface %s is up", plan.net.ifname);
 }
@@ -85,19 +85,19 @@ __attribute__((noreturn)) static void give_up(pid_t init)
     int status = -1;
     while (waitpid(init, &status, 0) < 0 && errno == EINTR)
         ;
-    emit("END\t%d", status);
+    emit(R_END, status);
     _exit(0);
 }
 
-/* The JVM connects the new network namespace to the host; anything but 'G' means give up. */
+/* The JVM connects the new network namespace to the host; anything but C_GO means give up. */
 void await_network(int sock, pid_t init)
 {
-    emit("READY");
+    emit(R_READY);
     char c = 0;
     ssize_t n;
     while ((n = read(sock, &c, 1)) < 0 && errno == EINTR)
         ;
-    if (n == 1 && c == 'G')
+    if (n == 1 && c == C_GO)
         return;
     give_up(init);
 }
@@ -142,7 +142,7 @@ static int open_ns(pid_t pid, const char *ns)
     snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        fail("network", errno, "open %s", path);
+        fail(S_NETWORK, errno, "open %s", path);
     return fd;
 }
 
@@ -166,12 +166,12 @@ pid_t start_net_helper(int sock, pid_t init)
     int ns_net = open_ns(init, "net"), ns_user = open_ns(init, "user");
     int ready[2], err[2];
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-        fail("pipe", errno, "network helper pipes");
+        fail(S_PIPE, errno, "network helper pipes");
     logd("Starting the network helper %s", plan.net_helper[0]);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
-        fail("fork", errno, "start the network helper");
+        fail(S_FORK, errno, "start the network helper");
     if (pid == 0) {
         /* If we died before the death signal was armed, nobody would ever end it. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
@@ -195,7 +195,7 @@ pid_t start_net_helper(int sock, pid_t init)
     if (ready_now == 0) {
         kill(pid, SIGKILL);
         kill(init, SIGKILL);
-        fail("network", ETIMEDOUT, "%s was not ready within %d ms", plan.net_helper[0], NET_HELPER_READY_MS);
+        fail(S_NETWORK, ETIMEDOUT, "%s was not ready within %d ms", plan.net_helper[0], NET_HELPER_READY_MS);
     }
     while ((n = read(ready[0], buf, sizeof buf)) < 0 && errno == EINTR)
         ;
@@ -213,9 +213,9 @@ pid_t start_net_helper(int sock, pid_t init)
         why[got] = '\0';
         kill(pid, SIGKILL);
         kill(init, SIGKILL);
-        fail("network", 0, "%s exited before the network was ready: %s", plan.net_helper[0], last_line(why));
+        fail(S_NETWORK, 0, "%s exited before the network was ready: %s", plan.net_helper[0], last_line(why));
     }
     close(err[0]);
-    emit("NETHELPER\t%d", (int)pid);
+    emit(R_NETHELPER, (int)pid);
     return pid;
 }

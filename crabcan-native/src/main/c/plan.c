@@ -38,20 +38,15 @@ static uint64_t get64(const uint8_t *p)
 static char *get_str(uint8_t *p, uint32_t len, uint32_t tag)
 {
     if (len == 0 || p[len - 1] != '\0' || strlen((char *)p) != len - 1)
-        fail("plan", EINVAL, "field %u is not a string", tag);
+        fail(S_PLAN, EINVAL, "field %u is not a string", tag);
     return (char *)p;
 }
-
-/* Tables, whose records may come any number of times; any other record would replace its first copy. */
-#define REPEATED_TAGS                                                                                    \
-    ((1ull << T_MOUNT) | (1ull << T_RLIMIT) | (1ull << T_ARG) | (1ull << T_ENV) | (1ull << T_CGROUP) | \
-     (1ull << T_STDIO) | (1ull << T_NET_HELPER) | (1ull << T_PIPE))
 
 /* One source for each of fds 0, 1 and 2: a second would replace the first. */
 static void check_no_source(uint32_t fd)
 {
     if (plan.stdio[fd].path || plan.stdio[fd].pipe)
-        fail("plan", EINVAL, "two sources for fd %u", fd);
+        fail(S_PLAN, EINVAL, "two sources for fd %u", fd);
 }
 
 void parse_plan(uint32_t total)
@@ -60,23 +55,24 @@ void parse_plan(uint32_t total)
     uint64_t seen = 0; /* the tags met so far (every known tag is below 64) */
     while (off < total) {
         if (total - off < 8)
-            fail("plan", EINVAL, "truncated record at %u", off);
+            fail(S_PLAN, EINVAL, "truncated record at %u", off);
         uint32_t tag = get32(plan_buf + off), len = get32(plan_buf + off + 4);
         off += 8;
         if (len > total - off)
-            fail("plan", EINVAL, "record %u overruns the plan", tag);
+            fail(S_PLAN, EINVAL, "record %u overruns the plan", tag);
         uint8_t *p = plan_buf + off;
         off += len;
         uint64_t bit = tag < 64 ? 1ull << tag : 0;
+        /* a second copy of any other record would replace the first */
         if (seen & bit & ~REPEATED_TAGS)
-            fail("plan", EINVAL, "record %u appears twice", tag);
+            fail(S_PLAN, EINVAL, "record %u appears twice", tag);
         seen |= bit;
         switch (tag) {
         case T_CONFIG:
-            if (len != 8)
-                fail("plan", EINVAL, "bad config record");
-            plan.clone_flags = get32(p);
-            plan.options = get32(p + 4);
+            if (len != T_CONFIG_FIXED)
+                fail(S_PLAN, EINVAL, "bad config record");
+            plan.clone_flags = get32(p + T_CONFIG_AT_CLONE_FLAGS);
+            plan.options = get32(p + T_CONFIG_AT_OPTIONS);
             break;
         case T_UID_MAP: plan.uid_map = get_str(p, len, tag); break;
         case T_GID_MAP: plan.gid_map = get_str(p, len, tag); break;
@@ -87,117 +83,117 @@ void parse_plan(uint32_t total)
         case T_CWD: plan.cwd = get_str(p, len, tag); break;
         case T_SEARCH_PATH: plan.search_path = get_str(p, len, tag); break;
         case T_ROOT:
-            if (len < 9)
-                fail("plan", EINVAL, "bad root record");
-            plan.root_kind = get32(p);
-            plan.root_flags = get32(p + 4);
-            plan.root_path = get_str(p + 8, len - 8, tag);
+            if (len < T_ROOT_FIXED + 1)
+                fail(S_PLAN, EINVAL, "bad root record");
+            plan.root_kind = get32(p + T_ROOT_AT_KIND);
+            plan.root_flags = get32(p + T_ROOT_AT_FLAGS);
+            plan.root_path = get_str(p + T_ROOT_FIXED, len - T_ROOT_FIXED, tag);
             break;
         case T_MOUNT: {
-            if (len < 26 || plan.n_mounts == MAX_MOUNTS)
-                fail("plan", EINVAL, "bad or too many mount records (at most %d)", MAX_MOUNTS);
+            if (len < T_MOUNT_FIXED + 2 || plan.n_mounts == MAX_MOUNTS)
+                fail(S_PLAN, EINVAL, "bad or too many mount records (at most %d)", MAX_MOUNTS);
             struct mount_op *m = &plan.mounts[plan.n_mounts++];
-            m->kind = get32(p);
-            m->flags = get32(p + 4);
-            m->mode = get32(p + 8);
-            m->size = get64(p + 16);
+            m->kind = get32(p + T_MOUNT_AT_KIND);
+            m->flags = get32(p + T_MOUNT_AT_FLAGS);
+            m->mode = get32(p + T_MOUNT_AT_MODE);
+            m->size = get64(p + T_MOUNT_AT_SIZE);
             m->fd = -1;
-            char *strs = (char *)p + 24;
-            size_t room = len - 24, src_len = strnlen(strs, room);
+            char *strs = (char *)p + T_MOUNT_FIXED;
+            size_t room = len - T_MOUNT_FIXED, src_len = strnlen(strs, room);
             if (src_len + 2 > room)
-                fail("plan", EINVAL, "bad mount record");
+                fail(S_PLAN, EINVAL, "bad mount record");
             m->src = strs;
             m->dst = get_str((uint8_t *)strs + src_len + 1, (uint32_t)(room - src_len - 1), tag);
             break;
         }
         case T_CREDS:
-            if (len != 8)
-                fail("plan", EINVAL, "bad credentials record");
-            plan.uid = get32(p);
-            plan.gid = get32(p + 4);
+            if (len != T_CREDS_FIXED)
+                fail(S_PLAN, EINVAL, "bad credentials record");
+            plan.uid = get32(p + T_CREDS_AT_UID);
+            plan.gid = get32(p + T_CREDS_AT_GID);
             break;
         case T_CAPS:
-            if (len != 40)
-                fail("plan", EINVAL, "bad capabilities record");
-            plan.cap_bounding = get64(p);
-            plan.cap_effective = get64(p + 8);
-            plan.cap_permitted = get64(p + 16);
-            plan.cap_inheritable = get64(p + 24);
-            plan.cap_ambient = get64(p + 32);
+            if (len != T_CAPS_FIXED)
+                fail(S_PLAN, EINVAL, "bad capabilities record");
+            plan.cap_bounding = get64(p + T_CAPS_AT_BOUNDING);
+            plan.cap_effective = get64(p + T_CAPS_AT_EFFECTIVE);
+            plan.cap_permitted = get64(p + T_CAPS_AT_PERMITTED);
+            plan.cap_inheritable = get64(p + T_CAPS_AT_INHERITABLE);
+            plan.cap_ambient = get64(p + T_CAPS_AT_AMBIENT);
             break;
         case T_SECCOMP:
             if (len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-                fail("plan", EINVAL, "bad seccomp program of %u bytes", len);
+                fail(S_PLAN, EINVAL, "bad seccomp program of %u bytes", len);
             plan.seccomp = p;
             plan.seccomp_len = len;
             break;
         case T_RLIMIT:
-            if (len != 24 || plan.n_rlimits == MAX_RLIMITS)
-                fail("plan", EINVAL, "bad or too many rlimit records");
-            plan.rlimits[plan.n_rlimits].resource = get32(p);
-            plan.rlimits[plan.n_rlimits].cur = get64(p + 8);
-            plan.rlimits[plan.n_rlimits].max = get64(p + 16);
+            if (len != T_RLIMIT_FIXED || plan.n_rlimits == MAX_RLIMITS)
+                fail(S_PLAN, EINVAL, "bad or too many rlimit records");
+            plan.rlimits[plan.n_rlimits].resource = get32(p + T_RLIMIT_AT_RESOURCE);
+            plan.rlimits[plan.n_rlimits].cur = get64(p + T_RLIMIT_AT_SOFT);
+            plan.rlimits[plan.n_rlimits].max = get64(p + T_RLIMIT_AT_HARD);
             plan.n_rlimits++;
             break;
         case T_CGROUP:
             if (plan.n_cgroups == MAX_CGROUPS)
-                fail("plan", E2BIG, "more than %d cgroups", MAX_CGROUPS);
+                fail(S_PLAN, E2BIG, "more than %d cgroups", MAX_CGROUPS);
             plan.cgroup_procs[plan.n_cgroups++] = get_str(p, len, tag);
             break;
         case T_STDIO: {
-            if (len < 13 || get32(p) > 2)
-                fail("plan", EINVAL, "bad stdio record");
-            uint32_t fd = get32(p);
+            if (len < T_STDIO_FIXED + 1 || get32(p + T_STDIO_AT_FD) > 2)
+                fail(S_PLAN, EINVAL, "bad stdio record");
+            uint32_t fd = get32(p + T_STDIO_AT_FD);
             check_no_source(fd);
-            plan.stdio[fd].flags = get32(p + 4);
-            plan.stdio[fd].mode = get32(p + 8);
-            plan.stdio[fd].path = get_str(p + 12, len - 12, tag);
+            plan.stdio[fd].flags = get32(p + T_STDIO_AT_FLAGS);
+            plan.stdio[fd].mode = get32(p + T_STDIO_AT_MODE);
+            plan.stdio[fd].path = get_str(p + T_STDIO_FIXED, len - T_STDIO_FIXED, tag);
             break;
         }
         case T_NET:
-            if (len < 14)
-                fail("plan", EINVAL, "bad network record");
-            memcpy(&plan.net.addr, p, 4);
-            memcpy(&plan.net.netmask, p + 4, 4);
-            memcpy(&plan.net.gateway, p + 8, 4);
-            plan.net.ifname = get_str(p + 12, len - 12, tag);
+            if (len < T_NET_FIXED + 2)
+                fail(S_PLAN, EINVAL, "bad network record");
+            memcpy(&plan.net.addr, p + T_NET_AT_ADDRESS, 4);
+            memcpy(&plan.net.netmask, p + T_NET_AT_NETMASK, 4);
+            memcpy(&plan.net.gateway, p + T_NET_AT_GATEWAY, 4);
+            plan.net.ifname = get_str(p + T_NET_FIXED, len - T_NET_FIXED, tag);
             if (strlen(plan.net.ifname) >= IFNAMSIZ)
-                fail("plan", EINVAL, "interface name %s too long", plan.net.ifname);
+                fail(S_PLAN, EINVAL, "interface name %s too long", plan.net.ifname);
             break;
         case T_NET_HELPER:
             if (plan.n_net_helper == MAX_NET_HELPER_ARGS)
-                fail("plan", E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
+                fail(S_PLAN, E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
             plan.net_helper[plan.n_net_helper++] = get_str(p, len, tag);
             break;
         case T_PIPE:
-            if (len != 4 || get32(p) > 2)
-                fail("plan", EINVAL, "bad pipe record");
-            check_no_source(get32(p));
-            plan.stdio[get32(p)].pipe = 1;
+            if (len != T_PIPE_FIXED || get32(p + T_PIPE_AT_FD) > 2)
+                fail(S_PLAN, EINVAL, "bad pipe record");
+            check_no_source(get32(p + T_PIPE_AT_FD));
+            plan.stdio[get32(p + T_PIPE_AT_FD)].pipe = 1;
             break;
         case T_ARG:
             if (plan.argc == MAX_ARGS)
-                fail("plan", E2BIG, "more than %d arguments", MAX_ARGS);
+                fail(S_PLAN, E2BIG, "more than %d arguments", MAX_ARGS);
             plan.argv[plan.argc++] = get_str(p, len, tag);
             break;
         case T_ENV:
             if (plan.envc == MAX_ENV)
-                fail("plan", E2BIG, "more than %d environment entries", MAX_ENV);
+                fail(S_PLAN, E2BIG, "more than %d environment entries", MAX_ENV);
             plan.envp[plan.envc++] = get_str(p, len, tag);
             break;
         case T_DETACH: plan.release_fifo = get_str(p, len, tag); break;
         case T_UMASK:
-            if (len != 4 || get32(p) > 0777)
-                fail("plan", EINVAL, "bad umask record");
+            if (len != T_UMASK_FIXED || get32(p + T_UMASK_AT_UMASK) > 0777)
+                fail(S_PLAN, EINVAL, "bad umask record");
             plan.has_umask = 1;
-            plan.umask = get32(p);
+            plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
         default:
-            fail("plan", EINVAL, "unknown record %u", tag);
+            fail(S_PLAN, EINVAL, "unknown record %u", tag);
         }
     }
     if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
-        fail("plan", EINVAL, "incomplete plan");
+        fail(S_PLAN, EINVAL, "incomplete plan");
 }
 
 /* ---- the dump (--check-plan) --------------------------------------------- */
@@ -208,7 +204,7 @@ static void put_field(const char *s, char end)
     size_t n = 2 * strlen(s) + 3; /* esc's room for a string of nothing but escapes */
     char *out = malloc(n);
     if (!out)
-        fail("plan", ENOMEM, "dump the plan");
+        fail(S_PLAN, ENOMEM, "dump the plan");
     printf("%s%c", esc(s, out, n), end);
     free(out);
 }
@@ -291,5 +287,5 @@ void dump_plan(void)
     if (plan.has_umask)
         printf("umask\t%#o\n", plan.umask);
     if (fflush(stdout) != 0)
-        fail("plan", errno, "write the dump");
+        fail(S_PLAN, errno, "write the dump");
 }

@@ -1,6 +1,7 @@
 /*
- * The plan's wire format and struct plan, shared by every file of the helper. The Java side
- * (PlanWriter) writes the same numbers; PlanCompilerTest checks them against this file.
+ * struct plan, what parse_plan makes of the JVM's bytes, shared by every file of the helper. The
+ * wire format itself (tags, layouts, limits, flags) is contract.h, generated from contract.def
+ * like the Java side's PlanWriter.
  */
 #ifndef CRABCAN_PLAN_H
 #define CRABCAN_PLAN_H
@@ -8,50 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PLAN_MAGIC 0x31425243u /* "CRB1" */
-#define PLAN_MAX (8u << 20)
-#define MAX_MOUNTS 256
-#define MAX_ARGS 32768
-#define MAX_ENV 8192
-#define MAX_RLIMITS 16
-#define MAX_CGROUPS 8
-#define MAX_NET_HELPER_ARGS 64
-
-enum tag {
-    T_CONFIG = 1, T_UID_MAP, T_GID_MAP, T_IDMAP_UID_MAP, T_IDMAP_GID_MAP, T_HOSTNAME,
-    T_STAGING, T_ROOT, T_MOUNT, T_CREDS, T_CAPS, T_SECCOMP, T_RLIMIT, T_ARG, T_ENV,
-    T_CWD, T_SEARCH_PATH, T_CGROUP, T_STDIO,
-    T_NET = 20, T_NET_HELPER,
-    T_PIPE = 60,
-};
-
-/* M_INNER_BIND binds a path of the new root (not of the host) at dst, e.g. /dev/null over /proc/kcore. */
-enum mount_kind { M_BIND = 1, M_TMPFS = 2, M_PROC = 3, M_SYMLINK = 4, M_INNER_BIND = 6, M_CONTENT = 7 };
-
-/* Records and mount kinds for detached sandboxes and OCI configs. */
-enum oci_tag { T_DETACH = 40, T_UMASK = 41 };
-/* M_FS: a kernel file system, src "type[:flag,key=value...]"; M_WRITE: write src to the file dst inside. */
-enum oci_mount_kind { M_FS = 40, M_WRITE = 41 };
-
-#define MF_RDONLY 1u         /* read-only (recursively for binds) */
-#define MF_FILE 2u           /* the mount point is a file, not a directory */
-#define MF_IDMAP 4u          /* idmap the bind with the plan's idmap maps */
-#define MF_PRECREATE 8u      /* create the mount point in the host rootfs before cloning */
-#define MF_OPEN_IN_PARENT 16u /* open the bind source with the helper's host credentials */
-#define MF_NOSUID 32u
-#define MF_NODEV 64u
-#define MF_NOEXEC 128u
-#define MF_OPTIONAL 256u /* skip the mount when its target does not exist; never create it */
-
-#define OPT_DEBUG 1u
-#define OPT_NO_NEW_PRIVS 2u
-#define OPT_SETSID 4u
-#define OPT_LOOPBACK_UP 8u
-#define OPT_UNSHARE_CGROUP 16u /* a cgroup namespace rooted at the sandbox's cgroup, once init is in it */
-#define OPT_NET_WAIT 32u       /* report READY and wait for 'G' before releasing init */
-
-#define ROOT_TMPFS 0u
-#define ROOT_BIND 1u
+#include "contract.h" /* generated from crabcan-native/contract/contract.def */
 
 struct mount_op {
     uint32_t kind, flags, mode;

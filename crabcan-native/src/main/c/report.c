@@ -48,7 +48,8 @@ const char *esc(const char *s, char *out, size_t n)
 /* One report line; a single write keeps lines from different processes whole. */
 __attribute__((format(printf, 1, 2))) void emit(const char *fmt, ...)
 {
-    char line[PIPE_BUF];
+    _Static_assert(REPORT_MAX <= PIPE_BUF, "a report line must be written in one piece");
+    char line[REPORT_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line - 1, fmt, ap);
@@ -70,7 +71,7 @@ __attribute__((format(printf, 1, 2))) void logd(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    emit("LOG\t%s", esc(text, escaped, sizeof escaped));
+    emit(R_LOG, esc(text, escaped, sizeof escaped));
 }
 
 __attribute__((noreturn, format(printf, 3, 4))) void fail(const char *step, int err, const char *fmt, ...)
@@ -80,6 +81,6 @@ __attribute__((noreturn, format(printf, 3, 4))) void fail(const char *step, int 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    emit("FAIL\t%s\t%d\t%s", step, err, esc(detail, escaped, sizeof escaped));
+    emit(R_FAIL, step, err, esc(detail, escaped, sizeof escaped));
     _exit(1);
 }

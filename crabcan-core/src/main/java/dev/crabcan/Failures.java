@@ -2,6 +2,7 @@ package dev.crabcan;
 
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
+import dev.crabcan.internal.plan.Contract;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -31,24 +32,24 @@ final class Failures {
     private static SandboxException setup(Session.SetupFailed f, Sandbox sandbox) {
         // errno 0: the detail says it all (a failure the helper saw in another program, not a syscall).
         String message = f.step() + " " + f.detail() + (f.errno() == 0 ? "" : ": " + strerror(f.errno()));
-        if (f.step().equals("clone") && List.of(EPERM, ENOSPC, EINVAL, EUSERS).contains(f.errno())) {
+        if (f.step().equals(Contract.S_CLONE) && List.of(EPERM, ENOSPC, EINVAL, EUSERS).contains(f.errno())) {
             List<String> reasons = HostInfo.get().userNamespaceProblems(true);
             return new UnsupportedHostException("cannot create the sandbox's namespaces (" + message + "): "
                     + (reasons.isEmpty() ? "the kernel refused a new user namespace" : String.join("; ", reasons)));
         }
         boolean cannotCreate = f.errno() == EACCES || f.errno() == EROFS || f.errno() == EPERM;
-        if (f.step().equals("mount point") && cannotCreate) {
+        if (f.step().equals(Contract.S_MOUNT_POINT) && cannotCreate) {
             message += "; create that directory (or file) in the root filesystem beforehand, or bind a "
                     + "writable directory above it";
-        } else if (f.detail().startsWith("mount point") && cannotCreate) {
+        } else if (f.detail().startsWith(Contract.S_MOUNT_POINT) && cannotCreate) {
             message += "; the mount point does not exist and the directory above it cannot be written (the "
                     + "default root filesystem's /usr and /etc are read-only binds): choose a target elsewhere";
         }
-        if (f.step().equals("idmap") && f.errno() == EINVAL) {
+        if (f.step().equals(Contract.S_IDMAP) && f.errno() == EINVAL) {
             message += "; this file system does not support idmapped mounts, which a root caller's binds need "
                     + "(ext4, xfs, btrfs, tmpfs and overlayfs do); bind a directory on one of those";
         }
-        if (f.step().equals("proc") && f.errno() == EPERM) {
+        if (f.step().equals(Contract.S_PROC) && f.errno() == EPERM) {
             message += "; the kernel refuses a new /proc when the host's /proc is partly hidden, as in some "
                     + "containers";
         }
@@ -59,13 +60,13 @@ final class Failures {
         String where = sandbox.rootfs().map(r -> "the root filesystem " + r).orElse("the default root filesystem");
         String command = sandbox.command().get(0);
         switch (f.kind()) {
-            case "notfound":
+            case Contract.EXEC_NOT_FOUND:
                 return new CommandNotFoundException(command, "command " + command + " not found in " + where
                         + (command.contains("/") ? "" : " (searched PATH="
                         + sandbox.environment().getOrDefault("PATH", Sandbox.DEFAULT_PATH) + ")"));
-            case "elf-interpreter":
-            case "script-interpreter": {
-                String what = f.kind().startsWith("elf") ? "its ELF interpreter" : "its #! interpreter";
+            case Contract.EXEC_ELF_INTERPRETER:
+            case Contract.EXEC_SCRIPT_INTERPRETER: {
+                String what = f.kind().equals(Contract.EXEC_ELF_INTERPRETER) ? "its ELF interpreter" : "its #! interpreter";
                 return new CommandNotExecutableException(f.path(), f.errno(), f.interpreter(), "cannot execute "
                         + f.path() + ": " + what + " " + f.interpreter() + " is missing from " + where + "; "
                         + suggestBind(f.interpreter()));

@@ -2,6 +2,7 @@ package dev.crabcan.internal.launch;
 
 import dev.crabcan.ExitStatus;
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.plan.Contract;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -31,9 +32,9 @@ public final class Session {
     public record SetupFailed(String step, int errno, String detail) implements Start {}
 
     /**
-     * execve failed. kind is "notfound", "elf-interpreter" or "script-interpreter" (the file
-     * exists, the interpreter its PT_INTERP or #! line names does not) or "other"; interpreter is
-     * the one the file asks for, or empty.
+     * execve failed. kind is one of the contract's EXEC_* words (not found; the file exists but
+     * the interpreter its PT_INTERP or #! line names does not; other); interpreter is the one the
+     * file asks for, or empty.
      */
     public record ExecFailed(int errno, String kind, String path, String interpreter) implements Start {}
 
@@ -72,7 +73,7 @@ public final class Session {
     /** Releases a sandbox that reported READY. */
     public void proceed() throws SandboxException {
         try {
-            write('G');
+            write(Contract.C_GO);
         } catch (IOException e) {
             throw new SandboxException("the sandbox helper went away while its network was being connected: " + e, e);
         }
@@ -86,16 +87,16 @@ public final class Session {
     /** Kills every process of the sandbox. Idempotent; a no-op once the sandbox is gone. */
     public void kill() {
         if (!ended.isDone()) {
-            send('K', "kill request");
+            send(Contract.C_KILL, "kill request");
         }
     }
 
     /** Tells the helper that the JVM has opened its ends of the sandbox's pipes, so it drops its own. */
     void pipesOpened() {
-        send('P', "pipes-opened note");
+        send(Contract.C_PIPES_OPENED, "pipes-opened note");
     }
 
-    private void send(char request, String what) {
+    private void send(byte request, String what) {
         try {
             write(request);
         } catch (IOException e) {
@@ -103,32 +104,36 @@ public final class Session {
         }
     }
 
-    private void write(char request) throws IOException {
-        channel.write(ByteBuffer.wrap(new byte[] {(byte) request}));
+    private void write(byte request) throws IOException {
+        channel.write(ByteBuffer.wrap(new byte[] {request}));
     }
 
     /** Lets a created detached sandbox go: its helper exits and leaves it running on its own. */
     public void detach() throws IOException {
         detached = true;
-        write('D');
+        write(Contract.C_DETACH);
     }
 
     void onLine(String line) {
         Report r = Report.parse(line);
+        if (Contract.reportFields(r.kind()) != r.fields().size()) {
+            log.warn("a report line the contract does not define, ignored: {}", line);
+            return;
+        }
         switch (r.kind()) {
-            case "PID" -> pid = r.longField(0);
-            case "LOG" -> SETUP_LOG.debug("{}", r.field(0));
-            case "READY" -> ready.complete(null);
-            case "NETHELPER" -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
-            case "EXECUTED" -> started.complete(new Executed());
-            case "CREATED" -> started.complete(new Created());
-            case "FAIL" -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
-            case "EXECFAIL" -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
-            case "EXIT", "SIGNALED" -> reported = new Outcome(
-                    r.kind().equals("EXIT") ? ExitStatus.exited(r.intField(0)) : ExitStatus.signaled(r.intField(0)),
+            case Contract.R_PID -> pid = r.longField(0);
+            case Contract.R_LOG -> SETUP_LOG.debug("{}", r.field(0));
+            case Contract.R_READY -> ready.complete(null);
+            case Contract.R_NETHELPER -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
+            case Contract.R_EXECUTED -> started.complete(new Executed());
+            case Contract.R_CREATED -> started.complete(new Created());
+            case Contract.R_FAIL -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
+            case Contract.R_EXECFAIL -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
+            case Contract.R_EXIT, Contract.R_SIGNALED -> reported = new Outcome(
+                    r.kind().equals(Contract.R_EXIT) ? ExitStatus.exited(r.intField(0)) : ExitStatus.signaled(r.intField(0)),
                     r.longField(1), r.longField(2), r.longField(3), true, null);
-            case "END" -> finish(r.intField(0));
-            default -> log.warn("unknown report from the helper: {}", line);
+            case Contract.R_END -> finish(r.intField(0));
+            default -> log.warn("a report line the helper should not send here, ignored: {}", line);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.crabcan.internal.launch;
 
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.plan.Contract;
 import dev.crabcan.Stdio;
 import dev.crabcan.internal.cgroup.Cgroups;
 import dev.crabcan.internal.plan.PlanCompiler;
@@ -34,10 +35,7 @@ import org.slf4j.LoggerFactory;
 final class ZygoteLauncher implements Launcher {
     private static final Logger log = LoggerFactory.getLogger(ZygoteLauncher.class);
     private static final long CONNECT_TIMEOUT_MS = 10_000;
-    private static final String ZYGOTE = "ZYGOTE";
     private static final long SHUTDOWN_WAIT_MS = 200;
-    /** The helper's longest report line (PIPE_BUF). */
-    private static final int REPORT_MAX = 4096;
 
     private final HelperRuntime runtime;
     private final Path socket;
@@ -113,7 +111,7 @@ final class ZygoteLauncher implements Launcher {
 
     /**
      * Reads the helper's first report, which names its ends of the sandbox's pipes, and opens
-     * them. The helper keeps those ends until told ('P', once the start is decided), even past
+     * them. The helper keeps those ends until told (C_PIPES_OPENED, once the start is decided), even past
      * the sandbox's end, so an open fails only when the helper is going (it failed before the
      * command could run, or was killed) or /proc refuses. Either way the sandbox is killed and
      * its reports are read to the end: in the first case they (or their absence) tell the caller
@@ -123,12 +121,12 @@ final class ZygoteLauncher implements Launcher {
         SocketChannel channel = session.channel();
         String first;
         try {
-            first = readLine(channel, REPORT_MAX);
+            first = readLine(channel, Contract.REPORT_MAX);
         } catch (IOException e) {
             return true; // the helper is gone; the monitor finds the channel closed and says so
         }
         Report pipes = Report.parse(first);
-        if (!pipes.kind().equals("PIPES")) {
+        if (!pipes.kind().equals(Contract.R_PIPES)) {
             session.onLine(first); // it failed before making them
             return true;
         }
@@ -141,7 +139,7 @@ final class ZygoteLauncher implements Launcher {
             try {
                 channel.shutdownOutput(); // nor will it wait for us to open the pipes
                 while (true) {
-                    session.onLine(readLine(channel, REPORT_MAX));
+                    session.onLine(readLine(channel, Contract.REPORT_MAX));
                 }
             } catch (IOException closed) {
                 session.onClosed();
@@ -218,7 +216,7 @@ final class ZygoteLauncher implements Launcher {
                 Runtime.getRuntime().addShutdownHook(new Thread(this::shutDown, "crabcan-zygote-stop"));
             }
             CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
-            pending.put(ZYGOTE, connected);
+            pending.put(Contract.R_ZYGOTE, connected);
             Path helper = runtime.verifiedHelper(zygoteStarted);
             // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
             ProcessBuilder pb = new ProcessBuilder(helper.toString(), "--zygote", socket.toString()).inheritIO();
@@ -235,7 +233,7 @@ final class ZygoteLauncher implements Launcher {
                 zygoteChannel = await(connected, "the helper zygote");
             } catch (SandboxException e) {
                 // Interrupted or timed out: a zygote without its channel is of no use to the next launch.
-                pending.remove(ZYGOTE);
+                pending.remove(Contract.R_ZYGOTE);
                 stopZygote();
                 throw e;
             }
@@ -349,8 +347,8 @@ final class ZygoteLauncher implements Launcher {
         try {
             String hello = readLine(ch, 256);
             named.set(true);
-            String key = hello.equals(ZYGOTE) ? ZYGOTE
-                    : hello.matches("SANDBOX\t\\d+") ? hello.substring(8) : null;
+            String key = hello.equals(Contract.R_ZYGOTE) ? Contract.R_ZYGOTE
+                    : hello.matches(Contract.R_SANDBOX + "\t\\d+") ? hello.substring(Contract.R_SANDBOX.length() + 1) : null;
             // Only this user's processes: a root caller's sandboxes run as host ids of their own.
             if (!fromThisUser(ch)) {
                 log.warn("connection on {} from another user refused", socket);

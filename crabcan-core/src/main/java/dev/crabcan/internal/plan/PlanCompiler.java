@@ -1,6 +1,6 @@
 package dev.crabcan.internal.plan;
 
-import static dev.crabcan.internal.plan.PlanWriter.*;
+import static dev.crabcan.internal.plan.Contract.*;
 
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
@@ -56,6 +56,15 @@ public final class PlanCompiler {
 
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
 
+    /** A string record's bytes beyond its text: tag, length and the NUL. */
+    private static final int RECORD_OVERHEAD = 9;
+
+    /**
+     * What build() keeps of PLAN_MAX for everything but arguments and environment: up to
+     * MAX_MOUNTS mounts with two paths each, the seccomp program and the rest.
+     */
+    private static final int PLAN_ROOM = 3 << 20;
+
     /** Nearly every sandbox uses the default filter: compiled by the build. */
     private static final byte[] DEFAULT_FILTER = DefaultFilter.load();
 
@@ -99,7 +108,7 @@ public final class PlanCompiler {
             List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net, Path releaseFifo) {
         PlanWriter w = new PlanWriter();
         if (releaseFifo != null) {
-            w.string(T_DETACH, releaseFifo.toString());
+            w.detach(releaseFifo.toString());
         }
         int options = (net.ownNamespace() ? OPT_LOOPBACK_UP : 0) | (net.awaitJvm() ? OPT_NET_WAIT : 0)
                 | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID);
@@ -112,14 +121,14 @@ public final class PlanCompiler {
         if (Session.SETUP_LOG.isDebugEnabled()) {
             options |= OPT_DEBUG;
         }
-        w.ints(T_CONFIG, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
+        w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
                 | (net.ownNamespace() ? CLONE_NEWNET : 0) | cgroupNs, options);
         if (net.iface() != null) {
             NetPlan.Interface i = net.iface();
             w.net(i.address(), Ipv4.netmask(i.prefix()), i.gateway(), i.name());
         }
-        net.helperCommand().forEach(arg -> w.string(T_NET_HELPER, arg));
-        cgroupProcs.forEach(p -> w.string(T_CGROUP, p.toString()));
+        net.helperCommand().forEach(w::netHelper);
+        cgroupProcs.forEach(p -> w.cgroup(p.toString()));
         for (StdioSource io : stdio) {
             if (io.pipe()) {
                 w.pipe(io.fd());
@@ -131,17 +140,17 @@ public final class PlanCompiler {
         int hostUid = ids.uid();
         int hostGid = ids.gid();
         int uid = s.uid();
-        w.string(T_UID_MAP, uid + " " + hostUid + " 1\n");
-        w.string(T_GID_MAP, uid + " " + hostGid + " 1\n");
+        w.uidMap(uid + " " + hostUid + " 1\n");
+        w.gidMap(uid + " " + hostGid + " 1\n");
         if (host.isRoot()) {
             // The caller's binds and root filesystem are idmapped, so that the caller's files appear
             // as the sandbox's own (as they do for a rootless caller) and files created inside
             // belong to the caller on the host.
-            w.string(T_IDMAP_UID_MAP, host.euid() + " " + hostUid + " 1\n");
-            w.string(T_IDMAP_GID_MAP, host.egid() + " " + hostGid + " 1\n");
+            w.idmapUidMap(host.euid() + " " + hostUid + " 1\n");
+            w.idmapGidMap(host.egid() + " " + hostGid + " 1\n");
         }
-        w.string(T_HOSTNAME, hostname);
-        w.string(T_STAGING, runDir.resolve(STAGING).toString());
+        w.hostname(hostname);
+        w.staging(runDir.resolve(STAGING).toString());
 
         // Host paths are opened by the helper before it changes ids when the caller is root: the
         // sandbox's unprivileged host id may not be able to reach them.
@@ -228,7 +237,7 @@ public final class PlanCompiler {
             earlier.add(m.target);
         }
 
-        w.ints(T_CREDS, uid, uid);
+        w.creds(uid, uid);
         long kept = 0;
         for (Capability c : s.capabilities()) {
             // On a private network raw packets would pass the host's rules: pasta turns a forged SYN to
@@ -240,7 +249,7 @@ public final class PlanCompiler {
             }
         }
         long held = uid == 0 ? kept : 0;
-        w.longs(T_CAPS, kept, held, held, 0, 0);
+        w.caps(kept, held, held, 0, 0);
         s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
         byte[] filter;
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
@@ -256,18 +265,22 @@ public final class PlanCompiler {
             filter = BpfCompiler.compile(s.seccomp());
         }
         if (filter.length > 0) {
-            w.bytes(T_SECCOMP, filter);
+            w.seccomp(filter);
         }
 
         for (String arg : s.command()) {
-            w.string(T_ARG, arg);
+            w.arg(arg);
         }
         Map<String, String> env = new LinkedHashMap<>(s.environment());
         env.putIfAbsent("PATH", Sandbox.DEFAULT_PATH);
-        env.forEach((k, v) -> w.string(T_ENV, k + "=" + v));
-        w.string(T_SEARCH_PATH, env.get("PATH"));
-        w.string(T_CWD, s.workingDirectory());
-        s.umask().ifPresent(mask -> w.ints(T_UMASK, mask));
+        env.forEach((k, v) -> w.env(k + "=" + v));
+        w.searchPath(env.get("PATH"));
+        w.cwd(s.workingDirectory());
+        s.umask().ifPresent(w::umask);
+        if (w.size() > PLAN_MAX) {
+            throw new SandboxSpecException("the sandbox's plan is " + w.size() + " bytes; the helper reads at most "
+                    + PLAN_MAX + ": pass long arguments, environment or paths in a file");
+        }
         return w.toByteArray();
     }
 
@@ -285,6 +298,18 @@ public final class PlanCompiler {
         if (env > MAX_ENV) {
             throw new SandboxSpecException("the environment has " + env + " variables with PATH; the helper takes at "
                     + "most " + MAX_ENV);
+        }
+        long bytes = 0;
+        for (String arg : s.command()) {
+            bytes += RECORD_OVERHEAD + arg.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        for (Map.Entry<String, String> e : s.environment().entrySet()) {
+            bytes += RECORD_OVERHEAD + 1 + (e.getKey() + e.getValue()).getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        if (bytes > PLAN_MAX - PLAN_ROOM) {
+            throw new SandboxSpecException("the command's arguments and environment take " + bytes + " bytes; the helper "
+                    + "reads plans of at most " + PLAN_MAX + " bytes, " + PLAN_ROOM + " of them kept for the rest of the "
+                    + "sandbox: pass long arguments or environment in a file");
         }
         int own = (s.rootfs().isPresent() ? 0 : DEFAULT_ROOTFS.size()) + 2 /* /proc, /dev */ + DEVICES.size()
                 + 4 /* /dev/fd, stdin, stdout, stderr */ + 2 /* /dev/shm, /tmp */ + PROC_READ_ONLY.size()

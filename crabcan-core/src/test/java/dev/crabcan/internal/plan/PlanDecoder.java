@@ -1,6 +1,6 @@
 package dev.crabcan.internal.plan;
 
-import static dev.crabcan.internal.plan.PlanWriter.*;
+import static dev.crabcan.internal.plan.Contract.*;
 
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Report;
