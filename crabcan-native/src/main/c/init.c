@@ -46,19 +46,43 @@ static void set_capabilities(void)
             fail(S_CAPABILITIES, errno, "raise ambient capability %lu", c);
 }
 
-/* The command's pid, for forward_signal in a detached sandbox's init; 0 before it exists. */
+/* The command's pid, for forward_signal; 0 before it exists. */
 static volatile pid_t forward_to;
 
-static void forward_signal(int sig)
+/*
+ * Signals sent to init with kill(2) (the JVM's destroy() and signal(), OCI kill) are the
+ * command's. Those the kernel sends, as a terminal's ^C to the whole process group, reach the
+ * command on their own and are not sent twice.
+ */
+static void forward_signal(int sig, siginfo_t *info, void *context)
 {
-    if (forward_to > 0)
+    (void)context;
+    if (forward_to > 0 && info->si_code == SI_USER)
         kill(forward_to, sig);
 }
 
 /*
+ * From now on init forwards signals to cmd. A PID namespace's init gets only the signals it has a
+ * handler for, so without these a signal to init would be dropped.
+ */
+static void forward_signals(pid_t cmd)
+{
+    forward_to = cmd;
+    struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_RESTART | SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < 32; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, NULL) < 0)
+            fail(S_SIGNALS, errno, "forward signal %d", sig);
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        fail(S_SIGNALS, errno, "unblock signals");
+}
+
+/*
  * Detached init: waits until the command is ready, says CREATED, and from then on lives without
- * the helper: no parent-death signal, no reports, and the signals OCI kill sends it (a PID
- * namespace's init gets only those it handles) go on to the command. False if the command failed
+ * the helper: no parent-death signal, no reports, and the signals OCI kill sends it go on to the
+ * command. False if the command failed
  * before it was ready (it reported why).
  */
 static int wait_created(int exec_rd, pid_t cmd)
@@ -69,16 +93,7 @@ static int wait_created(int exec_rd, pid_t cmd)
         ;
     if (n != 1 || c != 'W')
         return 0;
-    forward_to = cmd;
-    struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    for (int sig = 1; sig < 32; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, NULL) < 0)
-            fail(S_SIGNALS, errno, "forward signal %d", sig);
-    sigset_t none;
-    sigemptyset(&none);
-    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        fail(S_SIGNALS, errno, "unblock signals");
+    forward_signals(cmd);
     if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
         fail(S_PRCTL, errno, "clear PR_SET_PDEATHSIG");
     emit(R_CREATED);
@@ -175,6 +190,8 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     if (cmd == 0)
         run_command(exec_pipe[0], exec_pipe[1]);
     close(exec_pipe[1]);
+    if (!plan.release_fifo)
+        forward_signals(cmd); /* a vfork'ed command has exec'ed or failed: no handler can run on its stack */
     if (plan.release_fifo && !wait_created(exec_pipe[0], cmd))
         n = 1; /* the command failed before it was ready */
     else

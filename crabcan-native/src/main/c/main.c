@@ -152,7 +152,8 @@ static size_t open_stdio(int held[6])
 
 /*
  * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
- * away; closes the held stdio pipe ends once the JVM has its own (C_PIPES_OPENED). A detached sandbox's init
+ * away, signals the command on request; closes the held stdio pipe ends once the JVM has its own
+ * (C_PIPES_OPENED). A detached sandbox's init
  * stops reporting once created; then only C_DETACH (let it go), C_KILL or the socket closing end this.
  */
 static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held)
@@ -172,16 +173,22 @@ static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n > 0 && memchr(buf, C_PIPES_OPENED, (size_t)n)) {
-                for (; *n_held > 0; (*n_held)--)
-                    close(held[*n_held - 1]);
+            if (n <= 0) {
+                kill(init, SIGKILL); /* the JVM is gone; the kernel then kills the whole PID namespace */
+                fds[0].fd = -1;
             }
-            if (n > 0 && plan.release_fifo && memchr(buf, C_DETACH, (size_t)n))
-                return SUPERVISE_DETACHED;
-            if (n <= 0 || memchr(buf, C_KILL, (size_t)n)) {
-                kill(init, SIGKILL); /* the kernel then kills the whole PID namespace */
-                if (n <= 0)
-                    fds[0].fd = -1;
+            for (ssize_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)buf[i];
+                if (c == C_PIPES_OPENED) {
+                    for (; *n_held > 0; (*n_held)--)
+                        close(held[*n_held - 1]);
+                } else if (c == C_DETACH && plan.release_fifo) {
+                    return SUPERVISE_DETACHED;
+                } else if (c == C_KILL) {
+                    kill(init, SIGKILL);
+                } else if (c > C_SIGNAL_BASE && c < C_SIGNAL_BASE + 32) {
+                    kill(init, (int)(c - C_SIGNAL_BASE)); /* init forwards it to the command */
+                }
             }
         }
         if (fds[1].revents) {

@@ -21,12 +21,22 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A running sandbox, usable wherever a {@link Process} is. {@link #pid()} is the sandbox's init
- * on the host; {@link #destroy()} kills every process in the sandbox, including daemons the
- * command left behind. {@link #exitValue()} follows the shell's convention (128 + signal);
- * {@link #exitStatus()} keeps an exit code and a signal apart, and {@link #verdict()} says
- * whether a limit ended it.
+ * on the host, whose {@linkplain #children() child} is the command. As with the JDK's processes,
+ * {@link #destroy()} asks the command to stop (SIGTERM) and {@link #destroyForcibly()} kills every
+ * process in the sandbox, including daemons the command left behind; when the command ends, for
+ * whatever reason, the kernel kills whatever else is left in the sandbox. {@link #exitValue()}
+ * follows the shell's convention (128 + signal); {@link #exitStatus()} keeps an exit code and a
+ * signal apart, and {@link #verdict()} says whether a limit ended it.
+ *
+ * <p>It is {@link AutoCloseable}: {@link #close()} kills what is left, waits for the end and
+ * closes the streams, so that try-with-resources leaves nothing behind. A process that is never
+ * closed or waited for keeps running until its command ends or the JVM exits.
+ *
+ * <p>Thread-safe: every method may be called from any thread. {@link #onExit()}'s dependent
+ * actions run on a thread of their own, never on one that serves other sandboxes.
  */
-public final class SandboxProcess extends Process {
+public final class SandboxProcess extends Process implements AutoCloseable {
+    private static final int SIGKILL = 9, SIGTERM = 15, SIGSTOP = 19;
     private final Sandbox sandbox;
     private final Session session;
     private final SandboxCgroup cgroup;
@@ -74,7 +84,9 @@ public final class SandboxProcess extends Process {
         this.finished = sandbox.network().mode() == Network.Mode.PRIVATE
                 ? session.ended().thenApplyAsync(this::finish, IoThreads.pool())
                 : session.ended().thenApply(this::finish);
-        this.onExit = finished.thenApply(f -> this);
+        // As the JDK's: completed on a thread of its own, so that whatever the caller chains to it
+        // (even a blocking action) delays no other sandbox.
+        this.onExit = finished.thenApplyAsync(f -> this, IoThreads.pool());
     }
 
     static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup,
@@ -157,7 +169,7 @@ public final class SandboxProcess extends Process {
 
     /** Kills what may exist and closes our ends of the pipes, after a failed start (Sandbox.start removes the cgroup). */
     private void abandon() {
-        destroy();
+        session.kill();
         for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
             try {
                 c.close();
@@ -243,27 +255,89 @@ public final class SandboxProcess extends Process {
         return !finished.isDone();
     }
 
-    /** Kills every process of the sandbox. Idempotent, also after the sandbox ended. */
+    /**
+     * Asks the command to stop: sends it SIGTERM, which it may handle (to clean up) or ignore.
+     * When it ends, everything else in the sandbox is killed. A no-op after the end.
+     */
     @Override
     public void destroy() {
-        session.kill();
+        session.signal(SIGTERM);
     }
 
+    /** Kills every process of the sandbox at once (SIGKILL). Idempotent, also after the sandbox ended. */
     @Override
     public SandboxProcess destroyForcibly() {
         session.kill();
         return this;
     }
 
-    /** False: the sandbox is always killed with SIGKILL, every process at once. */
+    /** True: {@link #destroy()} sends SIGTERM, which the command may handle. */
     @Override
     public boolean supportsNormalTermination() {
-        return false;
+        return true;
+    }
+
+    /**
+     * Sends a signal to the command (not to the other processes of the sandbox), e.g. 1 (SIGHUP)
+     * to reload or 10 (SIGUSR1). A no-op after the end.
+     *
+     * @throws IllegalArgumentException the signal is not between 1 and 31 (use {@link
+     *     #destroyForcibly()} to kill)
+     */
+    public void signal(int signal) {
+        if (signal == SIGKILL || signal == SIGSTOP) {
+            throw new IllegalArgumentException("signal " + signal + " cannot be forwarded to the command; "
+                    + (signal == SIGKILL ? "destroyForcibly() kills the sandbox" : "it would stop init's forwarding"));
+        }
+        session.signal(signal);
+    }
+
+    /** Kills whatever is left of the sandbox, waits for its end and closes the streams. Idempotent. */
+    @Override
+    public void close() {
+        destroyForcibly();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                finished.get();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (ExecutionException e) {
+                break; // the end was recorded as a failure; nothing more to wait for
+            }
+        }
+        for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                // Closing our end of a pipe of a sandbox that is gone loses nothing.
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override
     public long pid() {
         return session.pid();
+    }
+
+    /**
+     * The sandbox's init as the host sees it: its {@link ProcessHandle#children() children} are the
+     * command (and orphans it left), its descendants every process of the sandbox; {@link #info()},
+     * {@link #children()} and {@link #descendants()} come from it.
+     *
+     * @throws IllegalStateException the sandbox has ended, so its pid may belong to another process
+     */
+    @Override
+    public ProcessHandle toHandle() {
+        ProcessHandle h = isAlive() ? ProcessHandle.of(pid()).orElse(null) : null;
+        if (h == null || !isAlive()) {
+            throw new IllegalStateException("the sandbox (init pid " + pid() + ") has ended; its processes are gone");
+        }
+        return h;
     }
 
     @Override

@@ -95,7 +95,7 @@ class FaultTest {
         waiter.join(5000);
         assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
         assertThat(p.isAlive()).isTrue();
-        p.destroy();
+        p.destroyForcibly();
         assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(9));
     }
 
@@ -120,7 +120,7 @@ class FaultTest {
         SandboxProcess p = sandbox.start();
         p.destroy();
         p.destroy();
-        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(9));
+        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(15));
         p.destroy();
     }
 

@@ -24,16 +24,67 @@ class LifecycleTest {
     private static final String DAEMONS = "sleep 1000 & sleep 1000 & setsid sleep 1000 & echo started; ";
 
     @Test
-    void destroyKillsEveryProcessIncludingDaemons() throws Exception {
-        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", DAEMONS + "wait").build().start();
+    void destroyForciblyKillsEveryProcessIncludingDaemons() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "trap '' TERM; " + DAEMONS + "wait").build().start();
         assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
         String ns = Env.sandboxPidNamespace(p.pid());
         assertThat(Env.processesIn(ns)).as("sh and three sleeps (init is not readable rootless)").hasSizeGreaterThanOrEqualTo(4);
         var sandbox = Env.sandboxProcesses(p.pid());
-        p.destroy();
+        p.destroyForcibly();
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitStatus()).isEqualTo(ExitStatus.signaled(9));
         assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).isEmpty();
+    }
+
+    /** As the JDK's destroy(): SIGTERM to the command, whose handler runs; then nothing is left. */
+    @Test
+    void destroyAsksTheCommandToStopAndItsHandlerRuns() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "trap 'echo cleaning up; exit 3' TERM; "
+                + DAEMONS + "while :; do sleep 1; done").build().start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+        assertThat(out.readLine()).isEqualTo("started");
+        var sandbox = Env.sandboxProcesses(p.pid());
+        assertThat(p.supportsNormalTermination()).isTrue();
+        p.destroy();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(out.readLine()).isEqualTo("cleaning up");
+        assertThat(p.exitStatus()).isEqualTo(ExitStatus.exited(3));
+        assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("daemons die with the command").isEmpty();
+    }
+
+    @Test
+    void signalReachesTheCommandOnly() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "trap 'echo hup' HUP; trap 'echo usr1' USR1; "
+                + "echo ready; while :; do sleep 0.1; done").build().start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+        assertThat(out.readLine()).isEqualTo("ready");
+        p.signal(1);
+        assertThat(out.readLine()).isEqualTo("hup");
+        p.signal(10);
+        assertThat(out.readLine()).isEqualTo("usr1");
+        assertThat(p.isAlive()).isTrue();
+        assertThatThrownBy(() -> p.signal(9)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("destroyForcibly()");
+        assertThatThrownBy(() -> p.signal(32)).isInstanceOf(IllegalArgumentException.class);
+        p.close();
+        assertThat(p.exitStatus()).isEqualTo(ExitStatus.signaled(9));
+        p.signal(1); // after the end: nothing to signal, no error
+    }
+
+    @Test
+    void tryWithResourcesLeavesNothingBehind() throws Exception {
+        java.util.Map<Long, Long> sandbox;
+        SandboxProcess kept;
+        try (SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "trap '' TERM; " + DAEMONS + "wait").build()
+                .start()) {
+            assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
+            sandbox = Env.sandboxProcesses(p.pid());
+            kept = p;
+        }
+        assertThat(kept.isAlive()).isFalse();
+        assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).isEmpty();
+        assertThatThrownBy(() -> kept.getInputStream().read()).isInstanceOf(java.io.IOException.class);
+        kept.close();
     }
 
     @Test

@@ -280,7 +280,7 @@ class LimitsTest {
         assertThat(sandboxCgroups()).isEmpty();
         var p = Sandbox.builder().limits(limits).command("/bin/sleep", "30").build().start();
         assertThat(sandboxCgroups()).hasSizeGreaterThanOrEqualTo(1);
-        p.destroy();
+        p.destroyForcibly();
         assertThat(p.waitForStatus().signal()).isEqualTo(9);
         assertThat(p.verdict()).isEqualTo(Verdict.SIGNALED);
     }

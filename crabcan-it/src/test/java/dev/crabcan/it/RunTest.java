@@ -142,6 +142,34 @@ class RunTest {
         assertThat(p.onExit().get(10, TimeUnit.SECONDS)).isSameAs(p);
     }
 
+    /** The JDK never runs callers' actions on a thread that serves other processes; nor does Crabcan. */
+    @Test
+    void aBlockingOnExitActionDelaysNoOtherSandbox() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        SandboxProcess first = Sandbox.builder().command("/bin/cat").build().start();
+        // Chained while it runs, so that the action runs where the library completes onExit().
+        java.util.concurrent.CompletableFuture<Void> blocked = first.onExit().thenAccept(p -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        first.getOutputStream().close();
+        assertThat(first.waitFor()).isZero();
+        try {
+            for (int i = 0; i < 3; i++) {
+                SandboxProcess other = Sandbox.builder().command("/bin/echo", "x").build().start();
+                assertThat(other.onExit().get(60, TimeUnit.SECONDS)).isSameAs(other);
+                assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
+            }
+            assertThat(blocked).as("the first action still blocks").isNotDone();
+        } finally {
+            release.countDown();
+        }
+        blocked.get(60, TimeUnit.SECONDS);
+    }
+
     @Test
     void processApiWhileRunning() throws Exception {
         SandboxProcess p = Sandbox.builder().command("/bin/sleep", "30").build().start();
@@ -150,12 +178,21 @@ class RunTest {
             assertThat(p.isAlive()).isTrue();
             assertThat(p.waitFor(100, TimeUnit.MILLISECONDS)).isFalse();
             assertThatThrownBy(p::exitValue).isInstanceOf(IllegalThreadStateException.class);
-            assertThat(p.supportsNormalTermination()).isFalse();
+            assertThat(p.supportsNormalTermination()).isTrue();
+            ProcessHandle init = p.toHandle();
+            assertThat(init.pid()).isEqualTo(p.pid());
+            assertThat(p.children().map(ProcessHandle::pid).toList()).as("the command is init's child")
+                    .hasSize(1).isEqualTo(init.children().map(ProcessHandle::pid).toList());
+            ProcessHandle command = p.children().findFirst().orElseThrow();
+            assertThat(command.info().command()).as("as the host sees it").hasValue("/usr/bin/sleep");
+            assertThat(p.descendants().map(ProcessHandle::pid).toList()).containsExactly(command.pid());
+            assertThat(p.info().startInstant()).isPresent();
         } finally {
             p.destroy();
         }
-        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(9));
-        assertThat(p.exitValue()).isEqualTo(137);
+        assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(15));
+        assertThat(p.exitValue()).isEqualTo(143);
+        assertThatThrownBy(p::toHandle).isInstanceOf(IllegalStateException.class).hasMessageContaining("has ended");
     }
 
     @Test

@@ -91,6 +91,20 @@ public final class Session {
         }
     }
 
+    /**
+     * Sends a signal (1 to 31) to the command, through its init. A no-op once the sandbox is gone.
+     * The helper is init's parent and reaps it, so the signal cannot reach a process that merely
+     * reused its pid.
+     */
+    public void signal(int signal) {
+        if (signal < 1 || signal > 31) {
+            throw new IllegalArgumentException("signal " + signal + " is not between 1 and 31");
+        }
+        if (!ended.isDone()) {
+            send((byte) (Contract.C_SIGNAL_BASE + signal), "signal " + signal);
+        }
+    }
+
     /** Tells the helper that the JVM has opened its ends of the sandbox's pipes, so it drops its own. */
     void pipesOpened() {
         send(Contract.C_PIPES_OPENED, "pipes-opened note");
