@@ -7,6 +7,7 @@ import dev.crabcan.Network;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxException;
+import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxResult;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.Stdio;
@@ -25,24 +26,36 @@ public final class CrabcanCli {
     static final int SETUP_FAILED = 125, NOT_EXECUTABLE = 126, NOT_FOUND = 127;
 
     static final String USAGE = String.join("\n",
-            "Usage: java -jar crabcan.jar [OPTIONS] -c \"CMD ARGS...\"",
-            "       java -jar crabcan.jar [OPTIONS] -- CMD ARGS...",
+            "Usage: java -jar crabcan.jar [OPTIONS] CMD ARGS...",
+            "       java -jar crabcan.jar [OPTIONS] -- CMD ARGS...     (when CMD starts with '-')",
+            "       java -jar crabcan.jar [OPTIONS] -c \"CMD ARGS...\"",
+            "  -c is the tutorial's form: it splits its one string on white space, with no quoting;",
+            "  for arguments with spaces give the command after the options, each argument as the",
+            "  shell quotes it (e.g. crabcan /bin/sh -c 'echo \"a b\"'). Long options also take",
+            "  --option=value.",
             "  -m, --mount DIR        root filesystem (default: the host's /usr, /bin, /lib, /lib64,",
             "                         /etc and /sbin bound read-only on an empty read-only root)",
             "  -u, --uid UID          uid and gid inside the container (default 0)",
-            "  -a, --add FROM:TO      bind host FROM at TO, read-write",
+            "  -a, --add FROM:TO[:ro] bind host FROM at TO, read-write (read-only with :ro)",
             "  -r, --add-ro FROM:TO   bind host FROM at TO, read-only",
             "  -t, --tmpfs DIR        an empty tmpfs at DIR",
             "  -e, --env NAME=VALUE   set an environment variable (the environment is otherwise empty",
-            "                         but for PATH)",
+            "                         but for PATH); -e NAME passes this shell's value, if it has one",
             "  -w, --workdir DIR      working directory inside (default /)",
             "      --hostname NAME    hostname inside (default: random adjective-noun-number)",
+            "      --cap-add CAP      let a uid-0 command keep CAP (e.g. NET_RAW, CAP_SYS_PTRACE, ALL)",
+            "      --cap-drop CAP     drop CAP from what it keeps (ALL: keep none)",
+            "      --stop-signal SIG  when crabcan gets SIGTERM, SIGINT or SIGHUP, send SIG (a number or",
+            "                         a name such as TERM) to the command and give it --stop-timeout",
+            "                         (default 10s) to end before the sandbox is killed; without it,",
+            "                         the sandbox is killed at once",
+            "      --stop-timeout DUR",
             "      --writable-rootfs  let the command write to the -m root filesystem",
             "      --net MODE         none (default: loopback only), host (the host's network, no",
             "                         isolation) or private (own interface, outbound through the host)",
             "  -p, --publish [ADDR:]HOSTPORT:CONTAINERPORT",
             "                         publish a TCP port of a private network (ADDR default 127.0.0.1)",
-            "Limits (sizes take k, m, g; durations ms, s, m):",
+            "Limits (sizes take k, m, g; durations ms, s, m, seconds without a unit):",
             "      --memory SIZE      memory limit (cgroup)       --swap SIZE   swap on top (0: none)",
             "      --pids N           process limit (cgroup)      --cpus X      CPU quota in cores",
             "      --cpu-weight N     1..10000                    --io-weight N 1..10000",
@@ -55,6 +68,7 @@ public final class CrabcanCli {
             "      --result FILE      write that JSON object to FILE",
             "  -d, --debug            log every setup step",
             "  -h, --help             show this help",
+            "      --version          show the version",
             "Exit status: the command's own; 128+N if killed by signal N; 125 if the sandbox could not",
             "be set up; 126 if the command cannot be executed; 127 if it is not found.",
             "OCI bundle: java -jar crabcan.jar run --bundle DIR [ID]   (exit status: the container's;",
@@ -79,12 +93,20 @@ public final class CrabcanCli {
     }
 
     static int run(String[] args, PrintStream err) {
+        return run(args, System.out, err);
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
         Options options;
         Sandbox sandbox;
         try {
             options = Options.parse(args);
             if (options.help) {
                 err.println(USAGE);
+                return 0;
+            }
+            if (options.version) {
+                out.println("crabcan " + version());
                 return 0;
             }
             sandbox = options.toSandbox();
@@ -107,7 +129,19 @@ public final class CrabcanCli {
                 System.out.flush();
                 err.write(result.stderr());
             } else {
-                result = sandbox.start().result();
+                SandboxProcess p = sandbox.start();
+                Thread stop = options.stopSignal == null ? null : new Thread(() -> stop(p, options), "crabcan-stop");
+                if (stop != null) {
+                    Runtime.getRuntime().addShutdownHook(stop);
+                }
+                result = p.result();
+                if (stop != null) {
+                    try {
+                        Runtime.getRuntime().removeShutdownHook(stop);
+                    } catch (IllegalStateException shuttingDown) {
+                        // The hook runs already and ends with the sandbox.
+                    }
+                }
             }
             report(options, result.toJson(), err);
             return result.status().shellCode();
@@ -123,6 +157,26 @@ public final class CrabcanCli {
             Thread.currentThread().interrupt();
             err.println("crabcan: interrupted");
             return SETUP_FAILED;
+        }
+    }
+
+    /** On SIGTERM, SIGINT or SIGHUP to this JVM: the command gets --stop-signal and --stop-timeout to end. */
+    private static void stop(SandboxProcess p, Options options) {
+        p.signal(options.stopSignal);
+        try {
+            if (!p.waitFor(options.stopTimeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+        }
+    }
+
+    static String version() {
+        try (var in = CrabcanCli.class.getResourceAsStream("version.txt")) {
+            return in == null ? "(unknown version)" : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        } catch (java.io.IOException e) {
+            return "(unknown version)";
         }
     }
 
@@ -172,7 +226,12 @@ public final class CrabcanCli {
         String hostname;
         List<String> command;
         boolean help;
+        boolean version;
         boolean debug;
+        final List<String> capAdd = new ArrayList<>();
+        final List<String> capDrop = new ArrayList<>();
+        Integer stopSignal;
+        java.time.Duration stopTimeout = java.time.Duration.ofSeconds(10);
         boolean json;
         Path resultFile;
         Limits limits = Limits.none();
@@ -190,47 +249,116 @@ public final class CrabcanCli {
 
         static Options parse(String[] args) {
             Options o = new Options();
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
+            Cursor c = new Cursor(args);
+            while (c.hasNext()) {
+                String a = c.next();
+                if (!a.startsWith("-") || a.equals("-")) {
+                    // The command follows the options; "--" is needed only when it starts with '-'.
+                    o.setCommand(c.restFromCurrent());
+                    break;
+                }
                 switch (a) {
                     case "-h", "--help" -> o.help = true;
+                    case "--version" -> o.version = true;
                     case "-d", "--debug" -> o.debug = true;
                     case "--writable-rootfs" -> o.writableRootfs = true;
-                    case "-m", "--mount" -> o.rootfs = Path.of(value(args, ++i, a));
-                    case "-u", "--uid" -> o.uid = parseUid(value(args, ++i, a));
-                    case "-a", "--add" -> o.binds.add(pair(value(args, ++i, a), a, "rw"));
-                    case "-r", "--add-ro" -> o.binds.add(pair(value(args, ++i, a), a, "ro"));
-                    case "-t", "--tmpfs" -> o.tmpfs.add(value(args, ++i, a));
-                    case "-e", "--env" -> o.env.add(value(args, ++i, a));
-                    case "-w", "--workdir" -> o.workdir = value(args, ++i, a);
-                    case "--hostname" -> o.hostname = value(args, ++i, a);
-                    case "--net" -> o.net = netMode(value(args, ++i, a));
-                    case "-p", "--publish" -> o.publish.add(value(args, ++i, a));
+                    case "-m", "--mount" -> o.rootfs = Path.of(c.value(a));
+                    case "-u", "--uid" -> o.uid = parseUid(c.value(a));
+                    case "-a", "--add" -> o.binds.add(bind(c.value(a), a));
+                    case "-r", "--add-ro" -> o.binds.add(pair(c.value(a), a, "ro"));
+                    case "-t", "--tmpfs" -> o.tmpfs.add(c.value(a));
+                    case "-e", "--env" -> o.env.add(c.value(a));
+                    case "-w", "--workdir" -> o.workdir = c.value(a);
+                    case "--hostname" -> o.hostname = c.value(a);
+                    case "--cap-add" -> o.capAdd.add(c.value(a));
+                    case "--cap-drop" -> o.capDrop.add(c.value(a));
+                    case "--stop-signal" -> o.stopSignal = signal(c.value(a));
+                    case "--stop-timeout" -> o.stopTimeout = duration(c.value(a), a);
+                    case "--net" -> o.net = netMode(c.value(a));
+                    case "-p", "--publish" -> o.publish.add(c.value(a));
                     case "--json" -> o.json = true;
-                    case "--result" -> o.resultFile = Path.of(value(args, ++i, a));
+                    case "--result" -> o.resultFile = Path.of(c.value(a));
                     case "--judge" -> o.limits = Limits.judge();
-                    case "--memory" -> o.limits = o.limits.toBuilder().memory(size(value(args, ++i, a), a)).build();
-                    case "--swap" -> o.limits = o.limits.toBuilder().swap(size(value(args, ++i, a), a)).build();
-                    case "--pids" -> o.limits = o.limits.toBuilder().pids(integer(value(args, ++i, a), a)).build();
-                    case "--cpus" -> o.limits = o.limits.toBuilder().cpus(decimal(value(args, ++i, a), a)).build();
-                    case "--cpu-weight" -> o.limits = o.limits.toBuilder().cpuWeight(integer(value(args, ++i, a), a)).build();
-                    case "--io-weight" -> o.limits = o.limits.toBuilder().ioWeight(integer(value(args, ++i, a), a)).build();
-                    case "--cpu-time" -> o.limits = o.limits.toBuilder().cpuTime(duration(value(args, ++i, a), a)).build();
-                    case "--wall-time" -> o.limits = o.limits.toBuilder().wallTime(duration(value(args, ++i, a), a)).build();
-                    case "--output-limit" -> o.limits = o.limits.toBuilder().outputBytes(size(value(args, ++i, a), a)).build();
-                    case "--rlimit" -> o.limits = rlimit(o.limits, value(args, ++i, a));
-                    case "-c", "--command" -> o.setCommand(splitCommand(value(args, ++i, a)));
-                    case "--" -> {
-                        o.setCommand(Arrays.asList(args).subList(i + 1, args.length));
-                        i = args.length;
-                    }
+                    case "--memory" -> o.limits = o.limits.toBuilder().memory(size(c.value(a), a)).build();
+                    case "--swap" -> o.limits = o.limits.toBuilder().swap(size(c.value(a), a)).build();
+                    case "--pids" -> o.limits = o.limits.toBuilder().pids(integer(c.value(a), a)).build();
+                    case "--cpus" -> o.limits = o.limits.toBuilder().cpus(decimal(c.value(a), a)).build();
+                    case "--cpu-weight" -> o.limits = o.limits.toBuilder().cpuWeight(integer(c.value(a), a)).build();
+                    case "--io-weight" -> o.limits = o.limits.toBuilder().ioWeight(integer(c.value(a), a)).build();
+                    case "--cpu-time" -> o.limits = o.limits.toBuilder().cpuTime(duration(c.value(a), a)).build();
+                    case "--wall-time" -> o.limits = o.limits.toBuilder().wallTime(duration(c.value(a), a)).build();
+                    case "--output-limit" -> o.limits = o.limits.toBuilder().outputBytes(size(c.value(a), a)).build();
+                    case "--rlimit" -> o.limits = rlimit(o.limits, c.value(a));
+                    case "-c", "--command" -> o.setCommand(splitCommand(c.value(a)));
+                    case "--" -> o.setCommand(c.rest());
                     default -> throw new IllegalArgumentException("unknown option '" + a + "'");
                 }
+                c.requireNoAttachedValue(a);
             }
-            if (o.command == null && !o.help) {
-                throw new IllegalArgumentException("no command given: use -c \"CMD ARGS\" or -- CMD ARGS");
+            if (o.command == null && !o.help && !o.version) {
+                throw new IllegalArgumentException("no command given: give it after the options, after --, or as -c "
+                        + "\"CMD ARGS\"");
             }
             return o;
+        }
+
+        /** The arguments, one at a time; "--option=value" gives its value to {@link #value}. */
+        private static final class Cursor {
+            private final String[] args;
+            private int next;
+            private String attached;
+
+            Cursor(String[] args) {
+                this.args = args;
+            }
+
+            boolean hasNext() {
+                return next < args.length;
+            }
+
+            String next() {
+                String a = args[next++];
+                int eq = a.indexOf('=');
+                attached = null;
+                if (a.startsWith("--") && eq > 2) {
+                    attached = a.substring(eq + 1);
+                    return a.substring(0, eq);
+                }
+                return a;
+            }
+
+            String value(String flag) {
+                if (attached != null) {
+                    String v = attached;
+                    attached = null;
+                    return v;
+                }
+                if (next >= args.length) {
+                    throw new IllegalArgumentException("option " + flag + " needs a value");
+                }
+                return args[next++];
+            }
+
+            void requireNoAttachedValue(String flag) {
+                if (attached != null) {
+                    throw new IllegalArgumentException("option " + flag + " takes no value, got '" + flag + "="
+                            + attached + "'");
+                }
+            }
+
+            /** Everything after the current argument. */
+            List<String> rest() {
+                List<String> r = Arrays.asList(args).subList(next, args.length);
+                next = args.length;
+                return r;
+            }
+
+            /** The current argument and everything after it. */
+            List<String> restFromCurrent() {
+                List<String> r = Arrays.asList(args).subList(next - 1, args.length);
+                next = args.length;
+                return r;
+            }
         }
 
         private void setCommand(List<String> argv) {
@@ -290,10 +418,33 @@ public final class CrabcanCli {
             tmpfs.forEach(b::tmpfs);
             for (String e : env) {
                 int eq = e.indexOf('=');
-                if (eq <= 0) {
-                    throw new IllegalArgumentException("-e wants NAME=VALUE, got '" + e + "'");
+                if (eq == 0 || e.isEmpty()) {
+                    throw new IllegalArgumentException("-e wants NAME=VALUE or NAME, got '" + e + "'");
                 }
-                b.env(e.substring(0, eq), e.substring(eq + 1));
+                if (eq < 0) {
+                    // Docker's -e NAME: this shell's value; nothing if it has none.
+                    String host = System.getenv(e);
+                    if (host != null) {
+                        b.env(e, host);
+                    }
+                } else {
+                    b.env(e.substring(0, eq), e.substring(eq + 1));
+                }
+            }
+            if (capDrop.stream().anyMatch(x -> x.equalsIgnoreCase("ALL"))) {
+                b.capabilities(java.util.Set.of());
+            }
+            for (String cap : capDrop) {
+                if (!cap.equalsIgnoreCase("ALL")) {
+                    b.dropCapabilities(capability(cap, "--cap-drop"));
+                }
+            }
+            for (String cap : capAdd) {
+                if (cap.equalsIgnoreCase("ALL")) {
+                    b.addCapabilities(dev.crabcan.Capability.values());
+                } else {
+                    b.addCapabilities(capability(cap, "--cap-add"));
+                }
             }
             if (workdir != null) {
                 b.workingDirectory(workdir);
@@ -353,7 +504,7 @@ public final class CrabcanCli {
         }
 
         private static final java.util.regex.Pattern SIZE = java.util.regex.Pattern.compile("(\\d+)([kKmMgG]?)[bB]?");
-        private static final java.util.regex.Pattern DURATION = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m)");
+        private static final java.util.regex.Pattern DURATION = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m)?");
 
         /** "512", "64k", "256m", "2g" (binary units). */
         static long size(String s, String flag) {
@@ -374,14 +525,15 @@ public final class CrabcanCli {
             }
         }
 
-        /** "500ms", "2s", "1.5s", "1m". */
+        /** "500ms", "2s", "1.5s", "1m"; without a unit, seconds ("10", "0.5"), as isolate and nsjail read them. */
         static java.time.Duration duration(String s, String flag) {
             java.util.regex.Matcher m = DURATION.matcher(s);
             if (!m.matches()) {
-                throw new IllegalArgumentException(flag + " wants a duration such as 500ms, 2s or 1m, got '" + s + "'");
+                throw new IllegalArgumentException(flag + " wants a duration such as 500ms, 2s, 1m or 10 (seconds), got '"
+                        + s + "'");
             }
             double n = Double.parseDouble(m.group(1));
-            double millis = switch (m.group(2)) {
+            double millis = switch (m.group(2) == null ? "s" : m.group(2)) {
                 case "ms" -> n;
                 case "s" -> n * 1000;
                 default -> n * 60_000;
@@ -433,6 +585,41 @@ public final class CrabcanCli {
                 // reported below
             }
             throw new IllegalArgumentException("-u wants a uid between 0 and " + Integer.MAX_VALUE + ", got '" + s + "'");
+        }
+
+        private static dev.crabcan.Capability capability(String name, String flag) {
+            try {
+                return dev.crabcan.Capability.byName(name);
+            } catch (SandboxSpecException e) {
+                throw new IllegalArgumentException(flag + ": " + e.getMessage());
+            }
+        }
+
+        /** A signal number, or a name with or without SIG: TERM, SIGINT, 15. */
+        static int signal(String s) {
+            String name = s.toUpperCase(java.util.Locale.ROOT).replaceFirst("^SIG", "");
+            try {
+                int n = Integer.parseInt(name);
+                if (n >= 1 && n <= 31 && n != 9 && n != 19) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                for (jnr.constants.platform.Signal sig : jnr.constants.platform.Signal.values()) {
+                    if (sig.defined() && sig.name().equals("SIG" + name) && sig.intValue() != 9 && sig.intValue() != 19) {
+                        return sig.intValue();
+                    }
+                }
+            }
+            throw new IllegalArgumentException("--stop-signal wants a signal the command can handle, such as TERM, INT, "
+                    + "HUP or 15, got '" + s + "'");
+        }
+
+        /** -a FROM:TO, and Docker's FROM:TO:ro and FROM:TO:rw. */
+        private static String[] bind(String s, String flag) {
+            if (s.endsWith(":ro") || s.endsWith(":rw")) {
+                return pair(s.substring(0, s.length() - 3), flag, s.substring(s.length() - 2));
+            }
+            return pair(s, flag, "rw");
         }
 
         private static String[] pair(String s, String flag, String mode) {

@@ -85,7 +85,10 @@ class CrabcanCliOptionsTest {
                 refused("-c twice", "given twice", "-c", "/bin/true", "-c", "/bin/false"),
                 refused("-- with nothing after", "command is empty", "--"),
                 refused("--writable-rootfs without -m", "--writable-rootfs", "--writable-rootfs", "--", "/bin/true"),
-                refused("-e without '='", "'FOO'", "-e", "FOO", "--", "/bin/true"),
+                refused("--json with a value", "takes no value", "--json=yes", "/bin/true"),
+                refused("--cap-add unknown", "'NET_TELEPATHY'", "--cap-add", "NET_TELEPATHY", "/bin/true"),
+                refused("--stop-signal KILL", "'KILL'", "--stop-signal", "KILL", "/bin/true"),
+                refused("--wall-time with a bad unit", "'10h'", "--wall-time", "10h", "/bin/true"),
                 refused("-e with empty name", "'=bar'", "-e", "=bar", "--", "/bin/true"),
                 refused("-w relative", "'work'", "-w", "work", "--", "/bin/true"),
                 refused("--hostname with '_'", "'my_host'", "--hostname", "my_host", "--", "/bin/true"),
@@ -185,7 +188,74 @@ class CrabcanCliOptionsTest {
         assertThat(parse("-c", "/bin/true", "-u", "7").uid).isEqualTo(7);
     }
 
+    @Test
+    void theCommandMayFollowTheOptionsWithoutDoubleDash() {
+        CrabcanCli.Options o = parse("-u", "5", "ls", "-l", "-u", "/");
+        assertThat(o.command).containsExactly("ls", "-l", "-u", "/");
+        assertThat(o.uid).isEqualTo(5);
+    }
+
+    @Test
+    void longOptionsTakeEqualsValues() {
+        CrabcanCli.Options o = parse("--uid=7", "--env=A=b", "--wall-time=2s", "--add-ro=/usr:/u", "--", "/bin/true");
+        assertThat(o.uid).isEqualTo(7);
+        assertThat(o.env).containsExactly("A=b");
+        assertThat(o.limits.wallTime()).contains(java.time.Duration.ofSeconds(2));
+        assertThat(o.binds).containsExactly(new String[] {"/usr", "/u", "ro"});
+    }
+
+    @ParameterizedTest
+    @CsvSource({"10, 10000", "0.5, 500", "2s, 2000", "250ms, 250", "1m, 60000"})
+    void durationsWithoutAUnitAreSeconds(String given, long millis) {
+        assertThat(parse("--wall-time", given, "--cpu-time", given, "/bin/true").limits.wallTime())
+                .contains(java.time.Duration.ofMillis(millis));
+    }
+
+    @Test
+    void versionIsPrintedOnStdout() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int status = CrabcanCli.run(new String[] {"--version"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        assertThat(status).isZero();
+        assertThat(out.toString(StandardCharsets.UTF_8)).matches("crabcan \\d+\\.\\d+\\.\\d+.*\n");
+    }
+
+    @Test
+    void helpSaysHowDashCSplitsAndHowToQuote() {
+        assertThat(run("--help").output()).contains("splits its one string on white space")
+                .contains("crabcan /bin/sh -c 'echo \"a b\"'");
+    }
+
     // ---- binds and other options ----
+
+    @Test
+    void dockersReadOnlySuffixMakesAReadOnlyBind() {
+        assertThat(parse("-a", "/usr:/usr:ro", "-a", "/srv:/srv:rw", "-c", "x").binds)
+                .containsExactly(new String[] {"/usr", "/usr", "ro"}, new String[] {"/srv", "/srv", "rw"});
+    }
+
+    @Test
+    void dashENamePassesTheHostsValue() {
+        String path = System.getenv("PATH");
+        Sandbox s = parse("-e", "PATH", "-e", "CRABCAN_SURELY_UNSET_VARIABLE", "/bin/true").toSandbox();
+        assertThat(s.environment()).containsEntry("PATH", path).doesNotContainKey("CRABCAN_SURELY_UNSET_VARIABLE");
+    }
+
+    @Test
+    void capabilitiesAreAddedAndDropped() {
+        assertThat(parse("--cap-add", "NET_RAW", "--cap-drop", "CAP_CHOWN", "/bin/true").toSandbox().capabilities())
+                .contains(dev.crabcan.Capability.NET_RAW).doesNotContain(dev.crabcan.Capability.CHOWN);
+        assertThat(parse("--cap-drop", "ALL", "--cap-add", "KILL", "/bin/true").toSandbox().capabilities())
+                .containsExactly(dev.crabcan.Capability.KILL);
+        assertThat(parse("--cap-add", "ALL", "/bin/true").toSandbox().capabilities())
+                .containsExactlyInAnyOrder(dev.crabcan.Capability.values());
+    }
+
+    @ParameterizedTest
+    @CsvSource({"TERM, 15", "SIGINT, 2", "hup, 1", "10, 10"})
+    void stopSignalsByNameOrNumber(String given, int number) {
+        assertThat(parse("--stop-signal", given, "/bin/true").stopSignal).isEqualTo(number);
+    }
 
     @Test
     void dashAIsAReadWriteBind() {

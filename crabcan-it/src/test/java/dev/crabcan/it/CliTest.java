@@ -42,6 +42,26 @@ class CliTest {
         return new Run(p.exitValue(), out, err.get());
     }
 
+    /** --stop-signal: the command's handler runs when crabcan itself is asked to stop, as with docker stop. */
+    @Test
+    void aStopSignalLetsTheCommandCleanUpWhenCrabcanIsStopped(@TempDir Path dir) throws Exception {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), "-jar",
+                Env.CLI_JAR.toString(), "--stop-signal", "TERM", "--stop-timeout=60", "/bin/sh", "-c",
+                "trap 'echo cleaned up; exit 0' TERM; echo ready; while :; do sleep 0.1; done")
+                .directory(dir.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(out.readLine()).isEqualTo("ready");
+            // SIGTERM to crabcan's JVM (Process.destroy() would also close the stream read here).
+            assertThat(new ProcessBuilder("kill", "-TERM", String.valueOf(p.pid())).start().waitFor()).isZero();
+            assertThat(out.readLine()).isEqualTo("cleaned up");
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
     @Test
     void defaultRootfsShell(@TempDir Path dir) throws Exception {
         Run r = cli("echo $((6*7)); ls /\n", dir, "-c", "/bin/sh");
