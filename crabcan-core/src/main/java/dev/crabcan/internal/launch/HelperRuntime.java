@@ -244,8 +244,10 @@ public final class HelperRuntime {
         }
     }
 
-    private static InputStream resource(String name) throws SandboxException {
-        InputStream in = HelperRuntime.class.getResourceAsStream(name);
+    /** One of the helper's resources (RESOURCE, RESOURCE + ".sha256"), wherever the crabcan-native jar is. */
+    public static InputStream resource(String name) throws SandboxException {
+        // Through the class loader: on the module path the helper is a resource of another module (dev.crabcan.helper).
+        InputStream in = HelperRuntime.class.getClassLoader().getResourceAsStream(name.substring(1));
         if (in == null) {
             throw new SandboxException("the helper binary " + name + " is not on the class path; "
                     + "add the crabcan-native jar to the application");

@@ -15,8 +15,8 @@ class HelperResourceTest {
     void theHashShippedBesideTheHelperIsItsSha256() throws Exception {
         byte[] binary;
         String shipped;
-        try (InputStream bin = HelperRuntime.class.getResourceAsStream(HelperRuntime.RESOURCE);
-                InputStream sha = HelperRuntime.class.getResourceAsStream(HelperRuntime.RESOURCE + ".sha256")) {
+        try (InputStream bin = HelperRuntime.resource(HelperRuntime.RESOURCE);
+                InputStream sha = HelperRuntime.resource(HelperRuntime.RESOURCE + ".sha256")) {
             binary = bin.readAllBytes();
             shipped = new String(sha.readAllBytes(), StandardCharsets.US_ASCII).trim();
         }

@@ -100,10 +100,7 @@ final class PlanDecoder {
         static final Path PATH = extract();
 
         private static Path extract() {
-            try (InputStream in = HelperRuntime.class.getResourceAsStream(HelperRuntime.RESOURCE)) {
-                if (in == null) {
-                    throw new IllegalStateException("no helper at " + HelperRuntime.RESOURCE + " on the class path");
-                }
+            try (InputStream in = HelperRuntime.resource(HelperRuntime.RESOURCE)) {
                 Path helper = Files.createTempFile("crabcan-check-plan", "");
                 helper.toFile().deleteOnExit();
                 Files.copy(in, helper, StandardCopyOption.REPLACE_EXISTING);
