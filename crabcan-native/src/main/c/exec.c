@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "kernel.h"
 
 /* ---- the command -------------------------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "kernel.h"
 
 /* ---- namespaces and mounts ---------------------------------------------- */
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "kernel.h"
 
 void loopback_up(void)
 {
@@ -38,7 +39,7 @@ void loopback_up(void)
     close(s);
 }
 
-static void set_inet(int s, struct ifreq *ifr, unsigned long request, uint32_t addr, const char *what)
+static void set_inet(int s, struct ifreq *ifr, int request, uint32_t addr, const char *what)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)&ifr->ifr_addr;
     memset(sin, 0, sizeof *sin);

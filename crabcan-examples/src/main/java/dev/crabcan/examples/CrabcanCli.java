@@ -129,11 +129,20 @@ public final class CrabcanCli {
                 System.out.flush();
                 err.write(result.stderr());
             } else {
-                SandboxProcess p = sandbox.start();
-                Thread stop = options.stopSignal == null ? null : new Thread(() -> stop(p, options), "crabcan-stop");
+                // The hook is in place before the command runs: a stop may come as soon as it does.
+                var started = new java.util.concurrent.CompletableFuture<SandboxProcess>();
+                Thread stop = options.stopSignal == null ? null : new Thread(() -> stop(started, options), "crabcan-stop");
                 if (stop != null) {
                     Runtime.getRuntime().addShutdownHook(stop);
                 }
+                SandboxProcess p;
+                try {
+                    p = sandbox.start();
+                } catch (SandboxException | RuntimeException e) {
+                    started.completeExceptionally(e);
+                    throw e;
+                }
+                started.complete(p);
                 result = p.result();
                 if (stop != null) {
                     try {
@@ -161,10 +170,19 @@ public final class CrabcanCli {
     }
 
     /** On SIGTERM, SIGINT or SIGHUP to this JVM: the command gets --stop-signal and --stop-timeout to end. */
-    private static void stop(SandboxProcess p, Options options) {
+    private static void stop(java.util.concurrent.CompletableFuture<SandboxProcess> started, Options options) {
+        long timeout = options.stopTimeout.toMillis();
+        SandboxProcess p;
+        try {
+            p = started.get(timeout, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            return; // it never started, or is still starting: the JVM's exit ends it
+        } catch (InterruptedException e) {
+            return;
+        }
         p.signal(options.stopSignal);
         try {
-            if (!p.waitFor(options.stopTimeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            if (!p.waitFor(timeout, java.util.concurrent.TimeUnit.MILLISECONDS)) {
                 p.destroyForcibly();
             }
         } catch (InterruptedException e) {
