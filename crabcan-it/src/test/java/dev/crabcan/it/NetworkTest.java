@@ -260,6 +260,165 @@ class NetworkTest {
         }
     }
 
+    /** A private sandbox serving ports 8000 and 8001 (each connection gets the port's number); address: its eth0's. */
+    private record Served(SandboxProcess process, String address) implements AutoCloseable {
+        static Served start(Network net) throws Exception {
+            String serve = "import socket, threading\n"
+                    + "def serve(s):\n"
+                    + "    while True:\n"
+                    + "        c, _ = s.accept(); c.sendall(b'%d\\n' % s.getsockname()[1]); c.close()\n"
+                    + "for port in (8000, 8001):\n"
+                    + "    s = socket.socket(); s.bind(('0.0.0.0', port)); s.listen()\n"
+                    + "    threading.Thread(target=serve, args=(s,), daemon=True).start()\n"
+                    + "probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                    + "probe.connect(('198.18.0.9', 9))\n" // no packet: only picks the source address
+                    + "print(probe.getsockname()[0], flush=True)\n"
+                    + "import sys; sys.stdin.read()\n";
+            SandboxProcess p = python(net, serve).build().start();
+            String address = new BufferedReader(new InputStreamReader(p.getInputStream())).readLine();
+            assertThat(address).as("the sandbox's address").matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+            return new Served(p, address);
+        }
+
+        /** A root caller's sandbox: the host end of its veth pair, named by its /30. */
+        String hostLink() throws IOException {
+            return String.format("ccn%08x", toInt(address) - 2);
+        }
+
+        String hostEndAddress() throws IOException {
+            byte[] b = java.nio.ByteBuffer.allocate(4).putInt(toInt(address) - 1).array();
+            return java.net.InetAddress.getByAddress(b).getHostAddress();
+        }
+
+        String netns() {
+            return "--net=/proc/" + process.pid() + "/ns/net";
+        }
+
+        private static int toInt(String address) throws IOException {
+            return java.nio.ByteBuffer.wrap(java.net.InetAddress.getByName(address).getAddress()).getInt();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            process.destroy();
+            process.waitFor();
+        }
+    }
+
+    /**
+     * Sends, from the network namespace it runs in, one UDP datagram per argument
+     * "name,source,destination" as a raw IPv4 frame out of eth0 to the MAC address given first (a
+     * source address no socket would use, a destination eth0 does not route to), then "moved"
+     * from the address given second (a socket bound to it), then "end" from its own socket. All
+     * from one CPU, so that they reach the host in that order.
+     */
+    private static final String SEND_FORGED = String.join("\n",
+            "import os, socket, struct, sys",
+            "os.sched_setaffinity(0, [min(os.sched_getaffinity(0))])",
+            "mac, moved, port = bytes.fromhex(sys.argv[1].replace(':', '')), sys.argv[2], int(sys.argv[3])",
+            "def checksum(b):",
+            "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16",
+            "    return ~s & 0xffff",
+            "raw = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))",
+            "for case in sys.argv[4:-1]:",
+            "    name, src, dst = case.split(',')",
+            "    udp = struct.pack('!HHHH', 40000, port, 8 + len(name), 0) + name.encode()",
+            "    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,",
+            "                     socket.inet_aton(src), socket.inet_aton(dst))",
+            "    raw.sendto(ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:] + udp, ('eth0', 0x0800, 0, 0, mac))",
+            "target = (sys.argv[-1], port)",
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((moved, 0)); s.sendto(b'moved', target)",
+            "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'end', target)");
+
+    /**
+     * A sandbox on a private network never holds NET_RAW or NET_ADMIN
+     * ({@link #aPrivateSandboxCannotForgePackets}); on a root caller's veth the table holds as well,
+     * for one that got them all the same. The test takes them in sandbox A's network namespace
+     * (nsenter from the host) and sends to a UDP socket of the host's: frames whose source is
+     * another live sandbox's address, an outside address or the host's own, a frame for the host's
+     * loopback (A publishes a port, so its host end routes loopback addresses), and a datagram from
+     * B's address, which A gives its own eth0. Only A's own packets arrive. Without the table's
+     * guard chain the frames from B's and the outside address and the one for the loopback arrive
+     * on this host (seen with the chain flushed; the kernel itself drops a source address of its own).
+     */
+    @Test
+    void aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback() throws Exception {
+        assumeTrue(Env.isRoot(), "veth pairs and their table are a root caller's private network");
+        String nsenter = Env.tool("nsenter", "util-linux").toString();
+        String ip = Env.tool("ip", "iproute2").toString();
+        try (Served a = Served.start(Network.privateNetwork().publish(freePort(), 8000));
+                Served b = Served.start(Network.privateNetwork());
+                java.net.DatagramSocket host = new java.net.DatagramSocket(new InetSocketAddress("0.0.0.0", 0))) {
+            host.setSoTimeout(20_000);
+            String hostEnd = a.hostEndAddress();
+            String mac = Files.readString(Path.of("/sys/class/net", a.hostLink(), "address")).trim();
+            run(nsenter, a.netns(), ip, "addr", "add", b.address() + "/32", "dev", "eth0");
+            run(nsenter, a.netns(), "/usr/bin/python3", "-c", SEND_FORGED, mac, b.address(),
+                    Integer.toString(host.getLocalPort()),
+                    "own," + a.address() + "," + hostEnd,
+                    "as-b," + b.address() + "," + hostEnd,
+                    "as-outside," + UPLINK + "," + hostEnd,
+                    "as-host," + nonLoopbackHostAddress() + "," + hostEnd,
+                    "to-host-loopback," + a.address() + ",127.0.0.1",
+                    hostEnd);
+            List<String> arrived = new ArrayList<>();
+            byte[] buf = new byte[100];
+            while (!arrived.contains("end from " + a.address())) {
+                java.net.DatagramPacket d = new java.net.DatagramPacket(buf, buf.length);
+                try {
+                    host.receive(d);
+                } catch (java.net.SocketTimeoutException e) {
+                    throw new AssertionError("no 'end' from " + a.address() + " in 20 s; arrived: " + arrived, e);
+                }
+                arrived.add(new String(d.getData(), 0, d.getLength(), StandardCharsets.UTF_8) + " from "
+                        + d.getAddress().getHostAddress());
+            }
+            assertThat(arrived).as("what reached the host from sandbox A").containsExactly(
+                    "own from " + a.address(), "end from " + a.address());
+        }
+    }
+
+    /**
+     * Into a root caller's sandbox come only replies and its published ports: from a neighbour
+     * that routes the sandbox subnet through this host (the uplink namespace, given that route),
+     * and from the host's own processes. The sandbox serves on port 8000, published on every host
+     * address, and on 8001, not published. Without the table's last rule in the forward chain the
+     * neighbour connects to both, without the local_out chain the host does (each seen).
+     */
+    @Test
+    void onlyRepliesAndPublishedPortsReachARootCallersSandbox() throws Exception {
+        assumeTrue(Env.isRoot(), "veth pairs and their table are a root caller's private network");
+        Uplink up = uplink();
+        int port = freePort();
+        String subnet = Network.privateNetwork().subnet();
+        String neighbour = "--net=/proc/" + up.server.pid() + "/ns/net";
+        try (Served a = Served.start(Network.privateNetwork().publish("0.0.0.0", port, 8000))) {
+            run("nsenter", neighbour, "ip", "route", "replace", subnet, "via", up.hostAddress);
+            try {
+                assertThat(run("nsenter", neighbour, "/usr/bin/python3", "-c", connectScript(up.hostAddress, port)).trim())
+                        .as("the neighbour, through the published port").isEqualTo("connected 8000");
+                for (int p : List.of(8000, 8001)) {
+                    assertThat(run("nsenter", neighbour, "/usr/bin/python3", "-c", connectScript(a.address(), p)))
+                            .as("the neighbour, to %s:%d", a.address(), p).startsWith("error");
+                }
+            } finally {
+                run("nsenter", neighbour, "ip", "route", "del", subnet);
+            }
+            assertThat(readFirstLine("127.0.0.1", port)).as("the host, through the published port").isEqualTo("8000");
+            for (int p : List.of(8000, 8001)) {
+                try (Socket s = new Socket()) {
+                    s.connect(new InetSocketAddress(a.address(), p), 3000);
+                    throw new AssertionError("the host connected to " + a.address() + ":" + p + ", not published");
+                } catch (java.net.SocketTimeoutException expected) {
+                    // Dropped, as a neighbour's.
+                }
+            }
+            assertThat(Files.readString(Path.of("/proc/sys/net/ipv6/conf", a.hostLink(), "disable_ipv6")).trim())
+                    .as("IPv6 on the host end: off, so no router advertisement from the sandbox configures the host")
+                    .isEqualTo("1");
+        }
+    }
+
     @Test
     void outboundTrafficLeavesWithTheHostsAddressAndNamesResolve() throws Exception {
         assumeTrue(Env.isRoot(), "the uplink namespace and its veth pair need root");
