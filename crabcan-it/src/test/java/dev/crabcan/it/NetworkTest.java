@@ -490,6 +490,77 @@ class NetworkTest {
         assertNothingLeft();
     }
 
+    /**
+     * Addresses are allocated across JVMs with byte-range locks: two JVMs fill one /24 (64 sandboxes
+     * of a /30 each) together, every address once, both serving through a published port, and a
+     * 65th sandbox is refused. A third JVM started right after one of them is killed with -9 gets
+     * exactly the dead one's addresses (its locks went with it; its pairs may still be going) and
+     * works. The subnet is one of 10.232.0.0/16, which no other test uses.
+     */
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack(@TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isRoot(), "a rootless caller's sandboxes share the host's address through pasta");
+        String subnet = "10.232." + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24";
+        List<Integer> ports = freePorts(3);
+        List<Process> jvms = new ArrayList<>();
+        try {
+            AddressJvm a = AddressJvm.start(jvms, tmp, subnet, 32, ports.get(0));
+            AddressJvm b = AddressJvm.start(jvms, tmp, subnet, 32, ports.get(1));
+            java.util.Set<String> all = new java.util.HashSet<>(a.addresses());
+            all.addAll(b.addresses());
+            assertThat(all).as("addresses of A %s and B %s", a.addresses(), b.addresses()).hasSize(64);
+            assertThat(readFirstLine("127.0.0.1", ports.get(0))).isEqualTo(a.addresses().get(0));
+            assertThat(readFirstLine("127.0.0.1", ports.get(1))).isEqualTo(b.addresses().get(0));
+            assertThatThrownBy(() -> Sandbox.builder().network(Network.privateNetwork().subnet(subnet))
+                    .command("/bin/true").build().start()).isInstanceOf(SandboxSetupException.class)
+                    .hasMessageContaining("every address of the subnet " + subnet + " is in use");
+
+            a.jvm().destroyForcibly(); // SIGKILL: no shutdown hook, no release but the kernel's
+            assertThat(a.jvm().waitFor(10, TimeUnit.SECONDS)).isTrue();
+            AddressJvm c = AddressJvm.start(jvms, tmp, subnet, 32, ports.get(2));
+            assertThat(c.addresses()).as("the killed JVM's addresses, taken again")
+                    .containsExactlyInAnyOrderElementsOf(a.addresses());
+            assertThat(readFirstLine("127.0.0.1", ports.get(2))).isEqualTo(c.addresses().get(0));
+            assertThat(readFirstLine("127.0.0.1", ports.get(1))).as("B's sandbox still")
+                    .isEqualTo(b.addresses().get(0));
+        } finally {
+            for (Process jvm : jvms) {
+                jvm.destroy(); // its shutdown hook removes the table if no other JVM uses it
+                jvm.waitFor(20, TimeUnit.SECONDS);
+                jvm.destroyForcibly();
+            }
+        }
+        long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
+        while (!sandboxLinks().isEmpty() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
+        }
+        // A killed JVM may leave the table to the next private sandbox, which removes it as it ends.
+        Sandbox.builder().network(Network.privateNetwork()).command("/bin/true").build().run();
+        assertNothingLeft();
+    }
+
+    /** An {@link AddressHolder} JVM, once it holds its sandboxes; addresses in the order started. */
+    private record AddressJvm(Process jvm, List<String> addresses) {
+        /** Started and added to jvms (to be killed at the end whatever happens), then read. */
+        static AddressJvm start(List<Process> jvms, Path tmp, String subnet, int count, int port) throws Exception {
+            Process jvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
+                    "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), AddressHolder.class.getName(),
+                    subnet, Integer.toString(count), Integer.toString(port))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            jvms.add(jvm);
+            List<String> addresses = new ArrayList<>();
+            BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
+            for (String line = out.readLine(); !"holding".equals(line); line = out.readLine()) {
+                assertThat(line).as("the holder JVM's report (it died?)").isNotNull().matches("\\d+ [0-9.]+");
+                addresses.add(line.split(" ")[1]);
+            }
+            assertThat(addresses).hasSize(count);
+            return new AddressJvm(jvm, addresses);
+        }
+    }
+
     private static boolean networkGone(int port) throws Exception {
         boolean pasta = ProcessHandle.allProcesses().anyMatch(h -> h.info().commandLine()
                 .map(c -> c.contains("pas") && c.contains("/" + port + ":")).orElse(false));
@@ -536,7 +607,6 @@ class NetworkTest {
         }
     }
 
-    /** GET on 127.0.0.1:port, retried while the server inside starts. */
     /** The first line a TCP server sends, trying again while its port is not yet forwarded. */
     private static String readFirstLine(String host, int port) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

@@ -112,6 +112,7 @@ class RootlessSuiteTest {
             "LimitsTest#pidsLimit",
             // Veth pairs, their nftables table and the uplink namespace are a root caller's.
             "NetworkTest#aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback",
+            "NetworkTest#addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack",
             "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
