@@ -239,6 +239,30 @@ class HostIdsTest {
         assertThat(reclaimed.stdout().trim()).isEqualTo(Integer.toString(first));
     }
 
+    /**
+     * A root caller with supplementary groups (this JVM has none to show): its sandbox holds none,
+     * so the groups' files on the host are out of its reach. A rootless caller's stay, as 65534
+     * inside: no unprivileged user namespace may drop them (README, Ids).
+     */
+    @Test
+    void aRootCallersSupplementaryGroupsAreDropped() throws Exception {
+        assumeTrue(Env.isRoot(), "setting a caller's supplementary groups takes root");
+        List<String> groups = List.of("setpriv", "--groups=4,100");
+        CliTest.Run caller = run(new ProcessBuilder(concat(groups, "/bin/grep", "Groups", "/proc/self/status")));
+        assertThat(caller.stdout()).as("the caller's groups").containsPattern("Groups:\\s*4 100\\s*\n");
+        CliTest.Run sandbox = run(new ProcessBuilder(concat(groups, Path.of(System.getProperty("java.home"), "bin",
+                "java").toString(), "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                "-jar", Env.CLI_JAR.toString(), "--", "/bin/grep", "Groups", "/proc/self/status")));
+        assertThat(sandbox.status()).as(sandbox.stderr()).isZero();
+        assertThat(sandbox.stdout()).as("the sandbox's groups").containsPattern("^Groups:\\s*\n$");
+    }
+
+    private static List<String> concat(List<String> head, String... tail) {
+        List<String> all = new ArrayList<>(head);
+        all.addAll(List.of(tail));
+        return all;
+    }
+
     @Test
     void aJvmGetsItsIdBackOnEveryEndOfASandbox() throws Exception {
         assumeTrue(Env.isRoot(), "host ids are allocated for root callers only");

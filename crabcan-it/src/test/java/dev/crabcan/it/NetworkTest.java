@@ -140,6 +140,31 @@ class NetworkTest {
         assertThat(r.stdoutText().lines()).as(r.stderrText()).containsExactly("no-raw no-admin", "refused 1", "refused 1");
     }
 
+    /**
+     * A listener on the host's loopback, reached from a host-network sandbox (so the script works),
+     * is out of a private sandbox's reach: by 127.0.0.1 (its own loopback) and through its default
+     * gateway (a root caller's: the veth's host end, which the table guards; a rootless caller's:
+     * pasta, started without mapping the gateway to the host).
+     */
+    @Test
+    void aPrivateSandboxCannotReachTheHostsLoopback() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            int port = server.getLocalPort();
+            String script = "import socket\n"
+                    + "gw = [l.split() for l in open('/proc/net/route').read().splitlines()[1:] if l.split()[1] == '00000000']\n"
+                    + "for t in ['127.0.0.1'] + [socket.inet_ntoa(bytes.fromhex(g[2])[::-1]) for g in gw[:1]]:\n"
+                    + "    try:\n"
+                    + "        socket.create_connection((t, " + port + "), timeout=3)\n"
+                    + "        print(t, 'connected')\n"
+                    + "    except OSError as e:\n"
+                    + "        print(t, 'error', e.strerror or e)\n";
+            SandboxResult host = python(Network.host(), script).build().run();
+            assertThat(host.stdoutText()).as(host.stderrText()).startsWith("127.0.0.1 connected\n");
+            SandboxResult r = python(Network.privateNetwork(), script).build().run();
+            assertThat(r.stdoutText().lines()).as(r.stderrText()).hasSize(2).allMatch(l -> l.contains(" error "));
+        }
+    }
+
     @Test
     void privateNameServersDefaultToTheHostsReachableOnes() throws Exception {
         SandboxResult r = Sandbox.builder().network(Network.privateNetwork()).command("/bin/cat", "/etc/resolv.conf")

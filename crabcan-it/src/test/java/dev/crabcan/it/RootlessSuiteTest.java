@@ -98,6 +98,7 @@ class RootlessSuiteTest {
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringAUserNamespaceOrAMount",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
+            "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
             "HostIdsTest#hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox",
             "HostIdsTest#idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives",
             "HostIdsTest#twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther",
