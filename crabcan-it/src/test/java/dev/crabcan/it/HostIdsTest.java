@@ -195,7 +195,7 @@ class HostIdsTest {
             }
             a.destroyForcibly(); // SIGKILL: no shutdown hook, no release but the kernel's
             assertThat(a.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            assertThat(Env.awaitGone(sandboxesOfA, 2000)).isEmpty();
+            assertThat(Env.awaitGone(sandboxesOfA, Env.CLEANUP_CEILING_MS)).isEmpty();
             CliTest.Run reused = cliHostId(three);
             assertThat(reused.status()).as(reused.stderr()).isZero();
             assertThat(Long.parseLong(reused.stdout().trim())).as("an id of the killed JVM")
@@ -210,7 +210,8 @@ class HostIdsTest {
         IdRange one = new IdRange(first, 1, "test");
         // B's sandbox holds the id until its helper has killed it.
         CliTest.Run free = null;
-        for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); System.nanoTime() < deadline; ) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Env.CLEANUP_CEILING_MS);
+        while (System.nanoTime() < deadline) {
             free = cliHostId(one);
             if (free.status() == 0) {
                 break;
@@ -233,7 +234,7 @@ class HostIdsTest {
         } finally {
             new ProcessBuilder("kill", "-KILL", Long.toString(init)).start().waitFor(10, TimeUnit.SECONDS);
         }
-        assertThat(Env.awaitGone(detached, 2000)).isEmpty();
+        assertThat(Env.awaitGone(detached, Env.CLEANUP_CEILING_MS)).isEmpty();
         CliTest.Run reclaimed = cliHostId(one);
         assertThat(reclaimed.status()).as(reclaimed.stderr()).isZero();
         assertThat(reclaimed.stdout().trim()).isEqualTo(Integer.toString(first));

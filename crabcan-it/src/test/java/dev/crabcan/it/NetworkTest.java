@@ -500,7 +500,7 @@ class NetworkTest {
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
             assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("sandbox processes after the JVM died")
                     .isEmpty();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Env.CLEANUP_CEILING_MS);
             while (!networkGone(port) && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }
