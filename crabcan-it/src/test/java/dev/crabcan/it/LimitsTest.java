@@ -195,8 +195,8 @@ class LimitsTest {
             assertThat(Long.parseLong(max[0]) * 2).as("half a CPU").isEqualTo(Long.parseLong(max[1]));
         }
         // Only where the host's I/O scheduler offers a weight (BFQ); this one's (mq-deadline) does not.
-        if (cgroupHas(cgroups, "blkio.weight")) {
-            assertThat(cgroupValue(cgroups, "blkio.weight")).as("500 of 10000 is 50 of 1000").isEqualTo(50);
+        if (cgroupHas(cgroups, "blkio.bfq.weight")) {
+            assertThat(cgroupValue(cgroups, "blkio.bfq.weight")).as("500 of 10000 is 50 of 1000").isEqualTo(50);
         } else if (cgroupHas(cgroups, "io.weight")) {
             assertThat(cgroupText(cgroups, "io.weight")).startsWith("default 500");
         }
