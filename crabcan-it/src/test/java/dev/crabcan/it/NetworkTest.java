@@ -136,8 +136,12 @@ class NetworkTest {
                 + "        print('opened')\n"
                 + "    except OSError as e:\n"
                 + "        print('refused', e.errno)\n";
-        SandboxResult r = python(Network.privateNetwork(), script).build().run();
-        assertThat(r.stdoutText().lines()).as(r.stderrText()).containsExactly("no-raw no-admin", "refused 1", "refused 1");
+        for (Sandbox.Builder b : List.of(python(Network.privateNetwork(), script), python(Network.privateNetwork(), script)
+                .addCapabilities(dev.crabcan.Capability.NET_RAW, dev.crabcan.Capability.NET_ADMIN))) {
+            SandboxResult r = b.build().run();
+            assertThat(r.stdoutText().lines()).as(r.stderrText()).containsExactly("no-raw no-admin", "refused 1",
+                    "refused 1");
+        }
     }
 
     /**
