@@ -148,6 +148,69 @@ class CacheTrustTest {
         assertNothingLeftIn(tmp);
     }
 
+    /**
+     * The cache is, in order: -Dcrabcan.cache.dir, CRABCAN_CACHE_DIR, $XDG_CACHE_HOME/crabcan,
+     * ~/.cache/crabcan (when the home is a writable directory), else java.io.tmpdir/crabcan-UID.
+     * A fresh JVM is given every rung, then one rung fewer each time from the top: its helper is
+     * extracted into the first one left, and nothing is made in the others. In /tmp itself: below
+     * the rootless suite's temporary directory a control socket's path would be too long.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void theCacheIsTheFirstOfPropertyEnvironmentXdgHomeAndTmpdir() throws Exception {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "ccit");
+        try {
+            theCacheIsTheFirstRungIn(dir);
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    private static void theCacheIsTheFirstRungIn(Path dir) throws Exception {
+        Path property = dir.resolve("property");
+        Path environment = dir.resolve("environment");
+        Path xdg = Files.createDirectory(dir.resolve("xdg"));
+        Path home = Files.createDirectory(dir.resolve("home"));
+        Path tmp = Files.createDirectory(dir.resolve("tmp"));
+        List<Path> rungs = List.of(property, environment, xdg.resolve("crabcan"), home.resolve(".cache/crabcan"),
+                tmp.resolve("crabcan-" + Env.uid()));
+        for (int top = 0; top < rungs.size(); top++) {
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                    .toString(), "-XX:-UsePerfData", "-cp", System.getProperty("java.class.path"),
+                    "-Djava.io.tmpdir=" + tmp, "-Duser.home=" + (top <= 3 ? home : Path.of("/nonexistent"))));
+            if (top == 0) {
+                cmd.add("-D" + HelperRuntime.CACHE_PROPERTY + "=" + property);
+            }
+            cmd.add(FirstSandbox.class.getName());
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+            pb.environment().remove(HelperRuntime.CACHE_ENV);
+            pb.environment().remove("XDG_CACHE_HOME");
+            if (top <= 1) {
+                pb.environment().put(HelperRuntime.CACHE_ENV, environment.toString());
+            }
+            if (top <= 2) {
+                pb.environment().put("XDG_CACHE_HOME", xdg.toString());
+            }
+            CliTest.Run r = CliTest.run(pb, "");
+            assertThat(r.status()).as("a JVM whose first rung is %s: %s", rungs.get(top), r.stdout()).isZero();
+            for (int i = 0; i < rungs.size(); i++) {
+                assertThat(helpersIn(rungs.get(i))).as("helpers in %s, the first rung being %s", rungs.get(i),
+                        rungs.get(top)).hasSize(i == top ? 1 : 0);
+            }
+            deleteTree(rungs.get(top));
+        }
+    }
+
+    /** The helper binaries extracted below a cache directory (in its hash's directory). */
+    private static List<Path> helpersIn(Path cache) throws Exception {
+        if (!Files.exists(cache)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.walk(cache)) {
+            return s.filter(p -> p.getFileName().toString().equals("crabcan-helper")).toList();
+        }
+    }
+
     /** A directory like /tmp: everyone may create in it, nobody may rename another's entries. */
     private static Path stickyTmp(Path dir) throws Exception {
         Path tmp = Files.createDirectory(dir.resolve("tmp"));

@@ -344,6 +344,9 @@ class EscapeTest {
 
     @Test
     void noNewPrivilegesCanBeTurnedOffOnlyWithoutAFilter() throws Exception {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Sandbox.builder().noNewPrivileges(false)
+                .command("/bin/true").build()).isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                .hasMessageContaining("a seccomp filter needs noNewPrivileges(true)");
         Sandbox.Builder off = Sandbox.builder().noNewPrivileges(false).seccomp(SeccompPolicy.none())
                 .command("/bin/grep", "NoNewPrivs", "/proc/self/status");
         if (Env.isRoot()) {

@@ -59,6 +59,16 @@ class FaultTest {
         assertThat(run[1]).contains("the Crabcan cache directory " + notADir).contains("crabcan.cache.dir");
     }
 
+    /** The control socket lies in the cache, and a Unix socket's path has at most 107 bytes. */
+    @Test
+    void aCacheTooLongForTheControlSocketIsAClearError(@TempDir Path tmp) throws Exception {
+        Path cache = tmp.resolve("c".repeat(Math.max(1, 110 - tmp.toString().length())));
+        String[] run = freshJvm(cache, tmp);
+        assertThat(run[0]).isNotEqualTo("0");
+        assertThat(run[1]).contains("the Crabcan cache directory " + cache + " is refused: its control socket's path ")
+                .contains("a Unix socket's path can have at most 107").contains("crabcan.cache.dir");
+    }
+
     @Test
     void rootfsThatDisappearsBeforeStart(@TempDir Path tmp) throws Exception {
         Path rootfs = Files.createDirectory(tmp.resolve("rootfs"));

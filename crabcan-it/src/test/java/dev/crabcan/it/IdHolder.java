@@ -53,7 +53,8 @@ public final class IdHolder {
                 } catch (CommandNotFoundException expected) {
                     // A failed start lets its id go once the sandbox's processes are gone, just after.
                 }
-                long deadline = System.nanoTime() + 5_000_000_000L;
+                long deadline = System.nanoTime()
+                        + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(Env.CLEANUP_CEILING_MS);
                 while (true) {
                     try {
                         require(ok.run());

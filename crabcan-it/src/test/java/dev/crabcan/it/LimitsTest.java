@@ -195,8 +195,8 @@ class LimitsTest {
             assertThat(Long.parseLong(max[0]) * 2).as("half a CPU").isEqualTo(Long.parseLong(max[1]));
         }
         // Only where the host's I/O scheduler offers a weight (BFQ); this one's (mq-deadline) does not.
-        if (cgroupHas(cgroups, "blkio.weight")) {
-            assertThat(cgroupValue(cgroups, "blkio.weight")).as("500 of 10000 is 50 of 1000").isEqualTo(50);
+        if (cgroupHas(cgroups, "blkio.bfq.weight")) {
+            assertThat(cgroupValue(cgroups, "blkio.bfq.weight")).as("500 of 10000 is 50 of 1000").isEqualTo(50);
         } else if (cgroupHas(cgroups, "io.weight")) {
             assertThat(cgroupText(cgroups, "io.weight")).startsWith("default 500");
         }
@@ -258,14 +258,23 @@ class LimitsTest {
                 CgroupV2Probe.class.getName()).redirectErrorStream(true).start();
         List<String> lines = new String(jvm.getInputStream().readAllBytes()).lines().toList();
         assertThat(jvm.waitFor()).as("%s", lines).isZero();
+        // Killed for its CPU time, not before the limit; how soon after depends on when the watchdog
+        // thread gets a CPU, which on a loaded machine is anyone's guess (LimitsTest measures it).
         assertThat(lines.get(0)).contains("\"verdict\":\"CPU_TIME_LIMIT\"");
-        long cpuMs = Long.parseLong(lines.get(0).replaceAll(".*\"cpuTimeMs\":(\\d+).*", "$1"));
-        assertThat(cpuMs).isBetween(300L, 360L);
-        assertThat(lines.get(1)).contains("the cgroup v2 controllers [memory] are not available");
+        assertThat(cpuTimeMs(lines.get(0))).isGreaterThanOrEqualTo(300);
+        // CPU time is the machine's speed-independent measure: what the command used by its own
+        // clock, plus init's and the exec's share.
+        assertThat(lines.get(1)).as("%s", lines).contains("\"verdict\":\"OK\"");
+        assertThat(cpuTimeMs(lines.get(1))).as("a command that used 200 ms of CPU time").isBetween(200L, 260L);
+        assertThat(lines.get(2)).contains("the cgroup v2 controllers [memory] are not available");
         try (Stream<Path> s = Files.list(Path.of("/sys/fs/cgroup/unified"))) {
             assertThat(s.map(p -> p.getFileName().toString()))
                     .noneMatch(n -> n.equals("crabcan-" + jvm.pid()));
         }
+    }
+
+    private static long cpuTimeMs(String json) {
+        return Long.parseLong(json.replaceAll(".*\"cpuTimeMs\":(\\d+).*", "$1"));
     }
 
     @Test

@@ -136,8 +136,37 @@ class NetworkTest {
                 + "        print('opened')\n"
                 + "    except OSError as e:\n"
                 + "        print('refused', e.errno)\n";
-        SandboxResult r = python(Network.privateNetwork(), script).build().run();
-        assertThat(r.stdoutText().lines()).as(r.stderrText()).containsExactly("no-raw no-admin", "refused 1", "refused 1");
+        for (Sandbox.Builder b : List.of(python(Network.privateNetwork(), script), python(Network.privateNetwork(), script)
+                .addCapabilities(dev.crabcan.Capability.NET_RAW, dev.crabcan.Capability.NET_ADMIN))) {
+            SandboxResult r = b.build().run();
+            assertThat(r.stdoutText().lines()).as(r.stderrText()).containsExactly("no-raw no-admin", "refused 1",
+                    "refused 1");
+        }
+    }
+
+    /**
+     * A listener on the host's loopback, reached from a host-network sandbox (so the script works),
+     * is out of a private sandbox's reach: by 127.0.0.1 (its own loopback) and through its default
+     * gateway (a root caller's: the veth's host end, which the table guards; a rootless caller's:
+     * pasta, started without mapping the gateway to the host).
+     */
+    @Test
+    void aPrivateSandboxCannotReachTheHostsLoopback() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            int port = server.getLocalPort();
+            String script = "import socket\n"
+                    + "gw = [l.split() for l in open('/proc/net/route').read().splitlines()[1:] if l.split()[1] == '00000000']\n"
+                    + "for t in ['127.0.0.1'] + [socket.inet_ntoa(bytes.fromhex(g[2])[::-1]) for g in gw[:1]]:\n"
+                    + "    try:\n"
+                    + "        socket.create_connection((t, " + port + "), timeout=3)\n"
+                    + "        print(t, 'connected')\n"
+                    + "    except OSError as e:\n"
+                    + "        print(t, 'error', e.strerror or e)\n";
+            SandboxResult host = python(Network.host(), script).build().run();
+            assertThat(host.stdoutText()).as(host.stderrText()).startsWith("127.0.0.1 connected\n");
+            SandboxResult r = python(Network.privateNetwork(), script).build().run();
+            assertThat(r.stdoutText().lines()).as(r.stderrText()).hasSize(2).allMatch(l -> l.contains(" error "));
+        }
     }
 
     @Test
@@ -260,6 +289,165 @@ class NetworkTest {
         }
     }
 
+    /** A private sandbox serving ports 8000 and 8001 (each connection gets the port's number); address: its eth0's. */
+    private record Served(SandboxProcess process, String address) implements AutoCloseable {
+        static Served start(Network net) throws Exception {
+            String serve = "import socket, threading\n"
+                    + "def serve(s):\n"
+                    + "    while True:\n"
+                    + "        c, _ = s.accept(); c.sendall(b'%d\\n' % s.getsockname()[1]); c.close()\n"
+                    + "for port in (8000, 8001):\n"
+                    + "    s = socket.socket(); s.bind(('0.0.0.0', port)); s.listen()\n"
+                    + "    threading.Thread(target=serve, args=(s,), daemon=True).start()\n"
+                    + "probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                    + "probe.connect(('198.18.0.9', 9))\n" // no packet: only picks the source address
+                    + "print(probe.getsockname()[0], flush=True)\n"
+                    + "import sys; sys.stdin.read()\n";
+            SandboxProcess p = python(net, serve).build().start();
+            String address = new BufferedReader(new InputStreamReader(p.getInputStream())).readLine();
+            assertThat(address).as("the sandbox's address").matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+            return new Served(p, address);
+        }
+
+        /** A root caller's sandbox: the host end of its veth pair, named by its /30. */
+        String hostLink() throws IOException {
+            return String.format("ccn%08x", toInt(address) - 2);
+        }
+
+        String hostEndAddress() throws IOException {
+            byte[] b = java.nio.ByteBuffer.allocate(4).putInt(toInt(address) - 1).array();
+            return java.net.InetAddress.getByAddress(b).getHostAddress();
+        }
+
+        String netns() {
+            return "--net=/proc/" + process.pid() + "/ns/net";
+        }
+
+        private static int toInt(String address) throws IOException {
+            return java.nio.ByteBuffer.wrap(java.net.InetAddress.getByName(address).getAddress()).getInt();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            process.destroy();
+            process.waitFor();
+        }
+    }
+
+    /**
+     * Sends, from the network namespace it runs in, one UDP datagram per argument
+     * "name,source,destination" as a raw IPv4 frame out of eth0 to the MAC address given first (a
+     * source address no socket would use, a destination eth0 does not route to), then "moved"
+     * from the address given second (a socket bound to it), then "end" from its own socket. All
+     * from one CPU, so that they reach the host in that order.
+     */
+    private static final String SEND_FORGED = String.join("\n",
+            "import os, socket, struct, sys",
+            "os.sched_setaffinity(0, [min(os.sched_getaffinity(0))])",
+            "mac, moved, port = bytes.fromhex(sys.argv[1].replace(':', '')), sys.argv[2], int(sys.argv[3])",
+            "def checksum(b):",
+            "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16",
+            "    return ~s & 0xffff",
+            "raw = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))",
+            "for case in sys.argv[4:-1]:",
+            "    name, src, dst = case.split(',')",
+            "    udp = struct.pack('!HHHH', 40000, port, 8 + len(name), 0) + name.encode()",
+            "    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,",
+            "                     socket.inet_aton(src), socket.inet_aton(dst))",
+            "    raw.sendto(ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:] + udp, ('eth0', 0x0800, 0, 0, mac))",
+            "target = (sys.argv[-1], port)",
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((moved, 0)); s.sendto(b'moved', target)",
+            "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'end', target)");
+
+    /**
+     * A sandbox on a private network never holds NET_RAW or NET_ADMIN
+     * ({@link #aPrivateSandboxCannotForgePackets}); on a root caller's veth the table holds as well,
+     * for one that got them all the same. The test takes them in sandbox A's network namespace
+     * (nsenter from the host) and sends to a UDP socket of the host's: frames whose source is
+     * another live sandbox's address, an outside address or the host's own, a frame for the host's
+     * loopback (A publishes a port, so its host end routes loopback addresses), and a datagram from
+     * B's address, which A gives its own eth0. Only A's own packets arrive. Without the table's
+     * guard chain the frames from B's and the outside address and the one for the loopback arrive
+     * on this host (seen with the chain flushed; the kernel itself drops a source address of its own).
+     */
+    @Test
+    void aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback() throws Exception {
+        assumeTrue(Env.isRoot(), "veth pairs and their table are a root caller's private network");
+        String nsenter = Env.tool("nsenter", "util-linux").toString();
+        String ip = Env.tool("ip", "iproute2").toString();
+        try (Served a = Served.start(Network.privateNetwork().publish(freePort(), 8000));
+                Served b = Served.start(Network.privateNetwork());
+                java.net.DatagramSocket host = new java.net.DatagramSocket(new InetSocketAddress("0.0.0.0", 0))) {
+            host.setSoTimeout(20_000);
+            String hostEnd = a.hostEndAddress();
+            String mac = Files.readString(Path.of("/sys/class/net", a.hostLink(), "address")).trim();
+            run(nsenter, a.netns(), ip, "addr", "add", b.address() + "/32", "dev", "eth0");
+            run(nsenter, a.netns(), "/usr/bin/python3", "-c", SEND_FORGED, mac, b.address(),
+                    Integer.toString(host.getLocalPort()),
+                    "own," + a.address() + "," + hostEnd,
+                    "as-b," + b.address() + "," + hostEnd,
+                    "as-outside," + UPLINK + "," + hostEnd,
+                    "as-host," + nonLoopbackHostAddress() + "," + hostEnd,
+                    "to-host-loopback," + a.address() + ",127.0.0.1",
+                    hostEnd);
+            List<String> arrived = new ArrayList<>();
+            byte[] buf = new byte[100];
+            while (!arrived.contains("end from " + a.address())) {
+                java.net.DatagramPacket d = new java.net.DatagramPacket(buf, buf.length);
+                try {
+                    host.receive(d);
+                } catch (java.net.SocketTimeoutException e) {
+                    throw new AssertionError("no 'end' from " + a.address() + " in 20 s; arrived: " + arrived, e);
+                }
+                arrived.add(new String(d.getData(), 0, d.getLength(), StandardCharsets.UTF_8) + " from "
+                        + d.getAddress().getHostAddress());
+            }
+            assertThat(arrived).as("what reached the host from sandbox A").containsExactly(
+                    "own from " + a.address(), "end from " + a.address());
+        }
+    }
+
+    /**
+     * Into a root caller's sandbox come only replies and its published ports: from a neighbour
+     * that routes the sandbox subnet through this host (the uplink namespace, given that route),
+     * and from the host's own processes. The sandbox serves on port 8000, published on every host
+     * address, and on 8001, not published. Without the table's last rule in the forward chain the
+     * neighbour connects to both, without the local_out chain the host does (each seen).
+     */
+    @Test
+    void onlyRepliesAndPublishedPortsReachARootCallersSandbox() throws Exception {
+        assumeTrue(Env.isRoot(), "veth pairs and their table are a root caller's private network");
+        Uplink up = uplink();
+        int port = freePort();
+        String subnet = Network.privateNetwork().subnet();
+        String neighbour = "--net=/proc/" + up.server.pid() + "/ns/net";
+        try (Served a = Served.start(Network.privateNetwork().publish("0.0.0.0", port, 8000))) {
+            run("nsenter", neighbour, "ip", "route", "replace", subnet, "via", up.hostAddress);
+            try {
+                assertThat(run("nsenter", neighbour, "/usr/bin/python3", "-c", connectScript(up.hostAddress, port)).trim())
+                        .as("the neighbour, through the published port").isEqualTo("connected 8000");
+                for (int p : List.of(8000, 8001)) {
+                    assertThat(run("nsenter", neighbour, "/usr/bin/python3", "-c", connectScript(a.address(), p)))
+                            .as("the neighbour, to %s:%d", a.address(), p).startsWith("error");
+                }
+            } finally {
+                run("nsenter", neighbour, "ip", "route", "del", subnet);
+            }
+            assertThat(readFirstLine("127.0.0.1", port)).as("the host, through the published port").isEqualTo("8000");
+            for (int p : List.of(8000, 8001)) {
+                try (Socket s = new Socket()) {
+                    s.connect(new InetSocketAddress(a.address(), p), 3000);
+                    throw new AssertionError("the host connected to " + a.address() + ":" + p + ", not published");
+                } catch (java.net.SocketTimeoutException expected) {
+                    // Dropped, as a neighbour's.
+                }
+            }
+            assertThat(Files.readString(Path.of("/proc/sys/net/ipv6/conf", a.hostLink(), "disable_ipv6")).trim())
+                    .as("IPv6 on the host end: off, so no router advertisement from the sandbox configures the host")
+                    .isEqualTo("1");
+        }
+    }
+
     @Test
     void outboundTrafficLeavesWithTheHostsAddressAndNamesResolve() throws Exception {
         assumeTrue(Env.isRoot(), "the uplink namespace and its veth pair need root");
@@ -316,7 +504,7 @@ class NetworkTest {
             assertThat(jvm.waitFor(10, TimeUnit.SECONDS)).isTrue();
             assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("sandbox processes after the JVM died")
                     .isEmpty();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Env.CLEANUP_CEILING_MS);
             while (!networkGone(port) && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }
@@ -329,6 +517,77 @@ class NetworkTest {
                 .build().run();
         assertThat(r.status().code()).isZero();
         assertNothingLeft();
+    }
+
+    /**
+     * Addresses are allocated across JVMs with byte-range locks: two JVMs fill one /24 (64 sandboxes
+     * of a /30 each) together, every address once, both serving through a published port, and a
+     * 65th sandbox is refused. A third JVM started right after one of them is killed with -9 gets
+     * exactly the dead one's addresses (its locks went with it; its pairs may still be going) and
+     * works. The subnet is one of 10.232.0.0/16, which no other test uses.
+     */
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack(@TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isRoot(), "a rootless caller's sandboxes share the host's address through pasta");
+        String subnet = "10.232." + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24";
+        List<Integer> ports = freePorts(3);
+        List<Process> jvms = new ArrayList<>();
+        try {
+            AddressJvm a = AddressJvm.start(jvms, tmp, subnet, 32, ports.get(0));
+            AddressJvm b = AddressJvm.start(jvms, tmp, subnet, 32, ports.get(1));
+            java.util.Set<String> all = new java.util.HashSet<>(a.addresses());
+            all.addAll(b.addresses());
+            assertThat(all).as("addresses of A %s and B %s", a.addresses(), b.addresses()).hasSize(64);
+            assertThat(readFirstLine("127.0.0.1", ports.get(0))).isEqualTo(a.addresses().get(0));
+            assertThat(readFirstLine("127.0.0.1", ports.get(1))).isEqualTo(b.addresses().get(0));
+            assertThatThrownBy(() -> Sandbox.builder().network(Network.privateNetwork().subnet(subnet))
+                    .command("/bin/true").build().start()).isInstanceOf(SandboxSetupException.class)
+                    .hasMessageContaining("every address of the subnet " + subnet + " is in use");
+
+            a.jvm().destroyForcibly(); // SIGKILL: no shutdown hook, no release but the kernel's
+            assertThat(a.jvm().waitFor(10, TimeUnit.SECONDS)).isTrue();
+            AddressJvm c = AddressJvm.start(jvms, tmp, subnet, 32, ports.get(2));
+            assertThat(c.addresses()).as("the killed JVM's addresses, taken again")
+                    .containsExactlyInAnyOrderElementsOf(a.addresses());
+            assertThat(readFirstLine("127.0.0.1", ports.get(2))).isEqualTo(c.addresses().get(0));
+            assertThat(readFirstLine("127.0.0.1", ports.get(1))).as("B's sandbox still")
+                    .isEqualTo(b.addresses().get(0));
+        } finally {
+            for (Process jvm : jvms) {
+                jvm.destroy(); // its shutdown hook removes the table if no other JVM uses it
+                jvm.waitFor(20, TimeUnit.SECONDS);
+                jvm.destroyForcibly();
+            }
+        }
+        long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
+        while (!sandboxLinks().isEmpty() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
+        }
+        // A killed JVM may leave the table to the next private sandbox, which removes it as it ends.
+        Sandbox.builder().network(Network.privateNetwork()).command("/bin/true").build().run();
+        assertNothingLeft();
+    }
+
+    /** An {@link AddressHolder} JVM, once it holds its sandboxes; addresses in the order started. */
+    private record AddressJvm(Process jvm, List<String> addresses) {
+        /** Started and added to jvms (to be killed at the end whatever happens), then read. */
+        static AddressJvm start(List<Process> jvms, Path tmp, String subnet, int count, int port) throws Exception {
+            Process jvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
+                    "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"), AddressHolder.class.getName(),
+                    subnet, Integer.toString(count), Integer.toString(port))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            jvms.add(jvm);
+            List<String> addresses = new ArrayList<>();
+            BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
+            for (String line = out.readLine(); !"holding".equals(line); line = out.readLine()) {
+                assertThat(line).as("the holder JVM's report (it died?)").isNotNull().matches("\\d+ [0-9.]+");
+                addresses.add(line.split(" ")[1]);
+            }
+            assertThat(addresses).hasSize(count);
+            return new AddressJvm(jvm, addresses);
+        }
     }
 
     private static boolean networkGone(int port) throws Exception {
@@ -377,7 +636,6 @@ class NetworkTest {
         }
     }
 
-    /** GET on 127.0.0.1:port, retried while the server inside starts. */
     /** The first line a TCP server sends, trying again while its port is not yet forwarded. */
     private static String readFirstLine(String host, int port) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

@@ -170,7 +170,7 @@ class OciRuntimeTest {
         }
         Run r = oci(null, "delete", "--force", "c2");
         assertThat(r.status()).as(r.stderr()).isZero();
-        assertThat(Env.awaitEmpty(ns, 10_000)).isEmpty();
+        assertThat(Env.awaitEmpty(ns, Env.CLEANUP_CEILING_MS)).isEmpty();
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 

@@ -98,6 +98,7 @@ class RootlessSuiteTest {
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringAUserNamespaceOrAMount",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
+            "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
             "HostIdsTest#hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox",
             "HostIdsTest#idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives",
             "HostIdsTest#twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther",
@@ -110,6 +111,10 @@ class RootlessSuiteTest {
             "LimitsTest#judgePreset",
             "LimitsTest#memoryLimitIsAMemoryVerdictNotASignal",
             "LimitsTest#pidsLimit",
+            // Veth pairs, their nftables table and the uplink namespace are a root caller's.
+            "NetworkTest#aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback",
+            "NetworkTest#addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack",
+            "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunShowsOutputAndExitCode",

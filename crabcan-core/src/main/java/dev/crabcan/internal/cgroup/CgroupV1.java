@@ -83,11 +83,13 @@ final class CgroupV1 extends JvmCgroupTree {
                 write(cpu.resolve("cpu.cfs_quota_us"), Long.toString(Math.round(limits.cpus().getAsDouble() * 100_000)));
             }
             if (limits.ioWeight().isPresent()) {
-                Path weight = dirs.containsKey("blkio") ? dirs.get("blkio").resolve("blkio.weight") : null;
+                // BFQ's: CFQ, whose file was blkio.weight, left the kernel in 5.0.
+                Path weight = dirs.containsKey("blkio") ? dirs.get("blkio").resolve("blkio.bfq.weight") : null;
                 if (weight != null && Files.exists(weight)) {
-                    write(weight, Integer.toString(Math.max(10, Math.min(1000, limits.ioWeight().getAsInt() / 10))));
+                    write(weight, Integer.toString(Math.max(1, Math.min(1000, limits.ioWeight().getAsInt() / 10))));
                 } else {
-                    log.debug("no blkio.weight on this host: the I/O weight is not applied");
+                    log.debug("no blkio.bfq.weight on this host (BFQ is no disk's scheduler): the I/O weight is not "
+                            + "applied");
                 }
             }
             return cgroup;

@@ -184,6 +184,14 @@ public final class HelperRuntime {
     /** Makes and checks the cache, the helper's directory and this JVM's run directory. */
     private static Dirs prepare(Path dir, String sha, int euid) throws IOException {
         Path cache = PrivateDirs.create(dir, euid);
+        Path socket = cache.resolve("run").resolve(Long.toString(ProcessHandle.current().pid()))
+                .resolve(ZygoteLauncher.SOCKET);
+        int length = socket.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (length > ZygoteLauncher.SOCKET_PATH_MAX) {
+            throw new Unusable("its control socket's path " + socket + " would be " + length
+                    + " bytes long (a Unix socket's path can have at most " + ZygoteLauncher.SOCKET_PATH_MAX
+                    + ")");
+        }
         PrivateDirs.child(cache, sha, euid);
         Path runs = PrivateDirs.child(cache, "run", euid);
         removeStaleRunDirs(runs, euid);
@@ -195,7 +203,16 @@ public final class HelperRuntime {
     }
 
     private static String why(IOException e) {
-        return e instanceof PrivateDirs.Untrusted ? e.getMessage() : e.toString();
+        return e instanceof PrivateDirs.Untrusted || e instanceof Unusable ? e.getMessage() : e.toString();
+    }
+
+    /** A cache directory that can be trusted but not used. */
+    private static final class Unusable extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        Unusable(String message) {
+            super(message);
+        }
     }
 
     private static String helperSha() throws SandboxException {

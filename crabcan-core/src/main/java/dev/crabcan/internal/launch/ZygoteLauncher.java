@@ -40,6 +40,11 @@ final class ZygoteLauncher implements Launcher {
     private final HelperRuntime runtime;
     private final Path socket;
     private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
+    /** The control socket's name in the run directory. */
+    static final String SOCKET = "control.sock";
+    /** The longest path a Unix socket may have: sun_path's 108 bytes, the last one NUL. */
+    static final int SOCKET_PATH_MAX = 107;
+
     private ServerSocketChannel server;
     private Thread acceptor;
     private Process zygote;
@@ -49,7 +54,7 @@ final class ZygoteLauncher implements Launcher {
 
     ZygoteLauncher(HelperRuntime runtime, Path runDir) {
         this.runtime = runtime;
-        this.socket = runDir.resolve("control.sock");
+        this.socket = runDir.resolve(SOCKET);
     }
 
     @Override
@@ -208,8 +213,15 @@ final class ZygoteLauncher implements Launcher {
         try {
             if (server == null) {
                 Files.deleteIfExists(socket);
-                server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-                server.bind(UnixDomainSocketAddress.of(socket));
+                ServerSocketChannel bound = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                try {
+                    bound.bind(UnixDomainSocketAddress.of(socket));
+                } catch (IOException e) {
+                    // Not kept: the next launch tries again instead of starting a zygote on no socket.
+                    bound.close();
+                    throw e;
+                }
+                server = bound;
                 acceptor = new Thread(this::acceptLoop, "crabcan-accept");
                 acceptor.setDaemon(true);
                 acceptor.start();

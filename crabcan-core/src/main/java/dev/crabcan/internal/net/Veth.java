@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  * holds the first address of a /30 of the subnet and whose other end, made directly in the
  * sandbox's namespace, is its eth0 with the second. One nftables table, {@code ip crabcan},
  * shared by every sandbox on the host, translates outbound traffic of the {@code ccn*}
- * interfaces to the host's address, drops traffic between them, and forwards published ports
- * through two maps.
+ * interfaces to the host's address, drops traffic between them, forwards published ports
+ * through two maps, and lets nothing else in, from outside or from the host's own processes.
  *
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
  * given by its address, on {@code /run/crabcan-net.lock}, which the kernel releases when its JVM
@@ -301,6 +301,13 @@ final class Veth implements NetworkSetup {
             + "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
             + "    iifname \"ccn*\" oifname \"ccn*\" drop\n"
             // Into a sandbox only replies and published ports, not whatever a neighbour routes here.
+            + "    oifname \"ccn*\" ct state established,related accept\n"
+            + "    oifname \"ccn*\" ct status dnat accept\n"
+            + "    oifname \"ccn*\" drop\n  }\n"
+            // The same for the host's own processes, whoever runs them: they reach a sandbox through
+            // its published ports only, as with pasta (the address a connection to a published port
+            // was translated to is not the one its first packet was routed by, so that is never ccn*).
+            + "  chain local_out {\n    type filter hook output priority filter; policy accept;\n"
             + "    oifname \"ccn*\" ct state established,related accept\n"
             + "    oifname \"ccn*\" ct status dnat accept\n"
             + "    oifname \"ccn*\" drop\n  }\n"
