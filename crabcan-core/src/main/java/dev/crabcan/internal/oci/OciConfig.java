@@ -46,6 +46,8 @@ public final class OciConfig {
             "noatime", "atime", "nodiratime", "diratime");
     private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(OciConfig.class);
+
     private OciConfig() {}
 
     /** Reads {@code bundle/config.json}; its root path is taken relative to the bundle. */
@@ -610,11 +612,16 @@ public final class OciConfig {
 
     // ---- JSON access with the field's name in every message ----------------------------
 
+    /**
+     * Logs the properties runtime-spec 1.0 to 1.2 does not define here, which the spec requires
+     * runtimes to ignore ("MUST NOT generate an error if they encounter an unknown property"):
+     * newer engines add fields that older runtimes do not know.
+     */
     private static void known(Map<String, Object> m, String prefix, String... fields) {
-        Set<String> allowed = Set.of(fields);
+        Set<String> defined = Set.of(fields);
         for (String k : m.keySet()) {
-            if (!allowed.contains(k)) {
-                throw refuse(prefix + k, "Crabcan does not know this field (runtime-spec 1.0 to 1.2)");
+            if (!defined.contains(k)) {
+                LOG.debug("{}{}: ignored, runtime-spec 1.0 to 1.2 does not define it", prefix, k);
             }
         }
     }

@@ -121,7 +121,6 @@ class OciConfigTest {
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
                     List.of("CAP_CHOWN")), "process.capabilities.effective: not supported"),
             Arguments.of("process.oomScoreAdj", 5L, "process.oomScoreAdj: not supported"),
-            Arguments.of("process.color", "blue", "process.color: not supported because Crabcan does not know this field"),
             Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
             Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse")), "linux.devices: not supported"),
@@ -141,6 +140,22 @@ class OciConfigTest {
         parent.put(path[path.length - 1], value);
         assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
                 .hasMessageStartingWith(message);
+    }
+
+    /** runtime-spec: "Runtimes MUST NOT generate an error if they encounter an unknown property." */
+    @Test
+    void unknownPropertiesAreIgnoredAtEveryLevel() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("vendorExtension", Map.of("x", 1L));
+        at(c, "process").put("color", "blue");
+        at(at(c, "process"), "user").put("sid", "S-1-5");
+        at(c, "linux").put("futureKnob", Map.of("eth9", Map.of()));
+        at(c, "root").put("future", true);
+        c.put("mounts", List.of(Map.of("destination", "/run", "type", "tmpfs", "source", "tmpfs", "future", 1L)));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.command()).containsExactly("/bin/sh");
+        assertThat(s.tmpfs()).extracting(dev.crabcan.Tmpfs::target).containsExactly("/run");
     }
 
     @Test
