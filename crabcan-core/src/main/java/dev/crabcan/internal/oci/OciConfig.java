@@ -200,7 +200,7 @@ public final class OciConfig {
             // With a seccomp filter it is always set: the helper installs the filter after dropping
             // capabilities, and the kernel then requires it (see seccomp()).
             b.noNewPrivileges(bool(p.getOrDefault("noNewPrivileges", false), "process.noNewPrivileges"));
-            capabilities(p.get("capabilities"), uid);
+            capabilities(p.get("capabilities"));
             List<Object> rlimits = p.get("rlimits") == null ? List.of() : array(p.get("rlimits"), "process.rlimits");
             for (int i = 0; i < rlimits.size(); i++) {
                 String f = "process.rlimits[" + i + "]";
@@ -227,29 +227,19 @@ public final class OciConfig {
             return uid;
         }
 
-        /** Crabcan's one set: bounding; uid 0 holds it (effective = permitted), other uids hold none. */
-        private void capabilities(Object value, int uid) {
+        /** All five sets, as given; the builder refuses any beyond the bounding set or what the kernel refuses. */
+        private void capabilities(Object value) {
             if (value == null) {
                 b.capabilities(Set.of());
                 return;
             }
             Map<String, Object> caps = object(value, "process.capabilities");
             known(caps, "process.capabilities.", "bounding", "effective", "permitted", "inheritable", "ambient");
-            Set<Capability> bounding = capSet(caps.get("bounding"), "bounding");
-            for (String set : List.of("effective", "permitted")) {
-                Set<Capability> held = capSet(caps.get(set), set);
-                Set<Capability> expected = uid == 0 ? bounding : EnumSet.noneOf(Capability.class);
-                if (!held.equals(expected)) {
-                    throw refuse("process.capabilities." + set, "Crabcan gives uid 0 exactly the bounding set and "
-                            + "other uids none (expected " + names(expected) + ", got " + names(held) + ")");
-                }
-            }
-            for (String set : List.of("inheritable", "ambient")) {
-                if (!capSet(caps.get(set), set).isEmpty()) {
-                    throw refuse("process.capabilities." + set, "Crabcan keeps it empty");
-                }
-            }
-            b.capabilities(bounding);
+            b.capabilities(capSet(caps.get("bounding"), "bounding"));
+            b.effectiveCapabilities(capSet(caps.get("effective"), "effective"));
+            b.permittedCapabilities(capSet(caps.get("permitted"), "permitted"));
+            b.inheritableCapabilities(capSet(caps.get("inheritable"), "inheritable"));
+            b.ambientCapabilities(capSet(caps.get("ambient"), "ambient"));
         }
 
         private Set<Capability> capSet(Object value, String set) {
@@ -714,8 +704,8 @@ public final class OciConfig {
         }
     }
 
-    private static String names(Set<Capability> caps) {
-        return caps.stream().map(c -> "CAP_" + c.name()).toList().toString();
+    private static List<String> capNames(Set<Capability> caps) {
+        return caps.stream().map(c -> "CAP_" + c.name()).toList();
     }
 
     // ---- writing -------------------------------------------------------------------------
@@ -745,11 +735,12 @@ public final class OciConfig {
         env.putIfAbsent("PATH", Sandbox.DEFAULT_PATH);
         p.put("env", env.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList());
         p.put("cwd", s.workingDirectory());
-        List<String> caps = s.capabilities().stream().map(x -> "CAP_" + x.name()).toList();
         Map<String, Object> capabilities = new LinkedHashMap<>();
-        capabilities.put("bounding", caps);
-        capabilities.put("effective", s.uid() == 0 ? caps : List.of());
-        capabilities.put("permitted", s.uid() == 0 ? caps : List.of());
+        capabilities.put("bounding", capNames(s.capabilities()));
+        capabilities.put("effective", capNames(s.effectiveCapabilities()));
+        capabilities.put("permitted", capNames(s.permittedCapabilities()));
+        capabilities.put("inheritable", capNames(s.inheritableCapabilities()));
+        capabilities.put("ambient", capNames(s.ambientCapabilities()));
         p.put("capabilities", capabilities);
         List<Object> rlimits = new ArrayList<>();
         l.rlimits().forEach((r, v) -> rlimits.add(ordered("type", "RLIMIT_" + r.name(), "soft", uint64(v[0]),

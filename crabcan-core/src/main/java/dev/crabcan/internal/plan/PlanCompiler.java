@@ -238,18 +238,19 @@ public final class PlanCompiler {
         }
 
         w.creds(uid, uid);
-        long kept = 0;
-        for (Capability c : s.capabilities()) {
+        long denied = 0;
+        for (Capability c : Capability.values()) {
             // On a private network raw packets would pass the host's rules: pasta turns a forged SYN to
             // 127.0.0.1 into a connection to the host's loopback, and with a veth they spoof addresses.
-            boolean denied = s.network().mode() == Network.Mode.PRIVATE && PRIVATE_NETWORK_DENIED.contains(c)
-                    || host.isRoot() && ROOT_CALLER_DENIED.contains(c);
-            if (!denied) {
-                kept |= 1L << c.number();
+            if (s.network().mode() == Network.Mode.PRIVATE && PRIVATE_NETWORK_DENIED.contains(c)
+                    || host.isRoot() && ROOT_CALLER_DENIED.contains(c)) {
+                denied |= 1L << c.number();
             }
         }
-        long held = uid == 0 ? kept : 0;
-        w.caps(kept, held, held, 0, 0);
+        // Removed from every set alike, so that each stays within the ones it must lie in.
+        w.caps(mask(s.capabilities()) & ~denied, mask(s.effectiveCapabilities()) & ~denied,
+                mask(s.permittedCapabilities()) & ~denied, mask(s.inheritableCapabilities()) & ~denied,
+                mask(s.ambientCapabilities()) & ~denied);
         s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
         byte[] filter;
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
@@ -347,6 +348,14 @@ public final class PlanCompiler {
                         "/dev/null", p));
             }
         }
+    }
+
+    private static long mask(java.util.Set<Capability> caps) {
+        long m = 0;
+        for (Capability c : caps) {
+            m |= 1L << c.number();
+        }
+        return m;
     }
 
     private record Mount(int kind, int flags, int mode, long size, String source, String target) {}

@@ -18,8 +18,10 @@ import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -119,7 +121,12 @@ class OciConfigTest {
             Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_RTPRIO", "soft", 1L, "hard", 1L)),
                     "process.rlimits[0].type RLIMIT_RTPRIO: not supported"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
-                    List.of("CAP_CHOWN")), "process.capabilities.effective: not supported"),
+                    List.of("CAP_CHOWN")), "ambient capabilities [CHOWN] are not in both the permitted and the "
+                    + "inheritable set"),
+            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "permitted",
+                    List.of("CAP_SYS_ADMIN")), "permitted capabilities [SYS_ADMIN] are not in the bounding set"),
+            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_NOPE")),
+                    "process.capabilities.bounding CAP_NOPE: not supported because Crabcan does not know"),
             Arguments.of("process.oomScoreAdj", 5L, "process.oomScoreAdj: not supported"),
             Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
@@ -140,6 +147,30 @@ class OciConfigTest {
         parent.put(path[path.length - 1], value);
         assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
                 .hasMessageStartingWith(message);
+    }
+
+    /** As runtime-tools' conformance configs and engines write them: every set given, ambient for a non-root uid. */
+    @Test
+    void allFiveCapabilitySetsAreRead() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(at(c, "process"), "user").putAll(Map.of("uid", 1000L, "gid", 1000L));
+        List<String> two = List.of("CAP_NET_BIND_SERVICE", "CAP_KILL");
+        at(c, "process").put("capabilities", Map.of("bounding", List.of("CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_CHOWN"),
+                "effective", two, "permitted", two, "inheritable", two, "ambient", List.of("CAP_KILL")));
+        Sandbox s = OciConfig.read(bundle, c);
+        Set<Capability> expected = EnumSet.of(Capability.NET_BIND_SERVICE, Capability.KILL);
+        assertThat(s.capabilities()).containsExactlyInAnyOrder(Capability.NET_BIND_SERVICE, Capability.KILL,
+                Capability.CHOWN);
+        assertThat(s.effectiveCapabilities()).isEqualTo(expected);
+        assertThat(s.permittedCapabilities()).isEqualTo(expected);
+        assertThat(s.inheritableCapabilities()).isEqualTo(expected);
+        assertThat(s.ambientCapabilities()).containsExactly(Capability.KILL);
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        Sandbox back = Sandbox.fromOciBundle(bundle);
+        assertThat(back.ambientCapabilities()).containsExactly(Capability.KILL);
+        assertThat(back.inheritableCapabilities()).isEqualTo(expected);
+        assertThat(back.toOciConfig()).isEqualTo(s.toOciConfig());
     }
 
     /** runtime-spec: "Runtimes MUST NOT generate an error if they encounter an unknown property." */

@@ -859,6 +859,23 @@ class PlanCompilerTest {
 
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
+    void allFiveSetsAreCarriedAndTheDeniedOnesLeaveEverySet(boolean root) {
+        Set<Capability> all = EnumSet.of(Capability.NET_BIND_SERVICE, Capability.SETFCAP, Capability.FSETID,
+                Capability.NET_RAW, Capability.CHOWN);
+        long bind = 1L << Capability.NET_BIND_SERVICE.number(), chown = 1L << Capability.CHOWN.number();
+        Plan p = plan(sandbox().uid(1000).network(dev.crabcan.Network.privateNetwork()).capabilities(all)
+                .permittedCapabilities(all).effectiveCapabilities(EnumSet.of(Capability.CHOWN, Capability.SETFCAP))
+                .inheritableCapabilities(all).ambientCapabilities(all), root);
+        // A private network never holds NET_RAW; a root caller's sandbox never SETFCAP or FSETID.
+        long allowed = bind | chown | (root ? 0 : (1L << Capability.SETFCAP.number())
+                | (1L << Capability.FSETID.number()));
+        assertThat(new long[] {p.capBounding(), p.capPermitted(), p.capInheritable(), p.capAmbient()})
+                .containsOnly(allowed);
+        assertThat(p.capEffective()).isEqualTo(chown | (root ? 0 : 1L << Capability.SETFCAP.number()));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
     void noCapabilitiesMeansEmptySets(boolean root) {
         Plan p = plan(sandbox().capabilities(Set.of()), root);
         assertThat(new long[] {p.capBounding(), p.capEffective(), p.capPermitted(), p.capInheritable(),
