@@ -661,7 +661,13 @@ public final class Sandbox {
 
         /** An empty tmpfs at {@code target} whose root directory has these permissions. */
         public Builder tmpfs(String target, long sizeBytes, int mode) {
-            tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes, mode));
+            return tmpfs(target, sizeBytes, mode, false, false);
+        }
+
+        /** Like {@link #tmpfs(String, long, int)}, read-only and without exec as asked. */
+        public Builder tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec) {
+            tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes, mode,
+                    readOnly, noExec));
             return this;
         }
 

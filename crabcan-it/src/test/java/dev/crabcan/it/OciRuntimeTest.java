@@ -151,6 +151,32 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
+    /** The mounts containerd writes by default (and the CRI's cgroup mount), carried out on the kernel. */
+    @Test
+    void containerdsDefaultMountsAreMadeAsAsked() throws Exception {
+        Path bundle = bundle("b9", "grep -E ' /(dev/shm|run|empty|sys/fs/cgroup|dev/mqueue) ' /proc/self/mounts; "
+                + "echo x > /dev/shm/x && echo shm writable; echo x > /empty/x || echo empty read-only");
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"mounts\": [", """
+                "mounts": [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                           {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                            "options": ["nosuid", "noexec", "nodev"]},
+                           {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                           {"destination": "/empty", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "rprivate"]},
+                           {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},"""));
+        Run r = oci(null, "run", "--bundle", bundle.toString(), "c9");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).contains("/dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k")
+                .contains("/run tmpfs rw,nosuid,nodev,relatime,size=65536k")
+                .contains("/empty tmpfs ro,nosuid,nodev,relatime")
+                .contains("/dev/mqueue mqueue rw,nosuid,nodev,noexec")
+                .contains("/sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec")
+                .contains("shm writable", "empty read-only");
+    }
+
     @Test
     void deleteForceKillsAContainerAndItsProcesses() throws Exception {
         Path bundle = bundle("b2", "sleep 1000 & sleep 1000");

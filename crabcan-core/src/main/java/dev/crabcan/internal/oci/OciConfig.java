@@ -45,6 +45,13 @@ public final class OciConfig {
     private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
             "noatime", "atime", "nodiratime", "diratime");
     private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
+    private static final Set<String> OTHER_PROPAGATION = Set.of("shared", "rshared", "slave", "rslave", "unbindable",
+            "runbindable");
+    /** Options that only say what every sandbox mount is or does anyway. */
+    private static final Set<String> SAME_RESULT = Set.of("rw", "exec", "nosuid", "nodev", "async", "defaults");
+    private static final Set<String> RECURSIVE_FORMS = Set.of("rro", "rrw", "rnoexec", "rexec", "rnosuid", "rnodev",
+            "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnoatime", "ratime", "rnodiratime",
+            "rdiratime");
 
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(OciConfig.class);
 
@@ -273,12 +280,15 @@ public final class OciConfig {
             long size = 0;
             int mode = -1;
             for (String o : options) {
-                if (ATIME_OPTIONS.contains(o) || PRIVATE_PROPAGATION.contains(o) || o.equals("rw")
-                        || o.equals("nosuid") || o.equals("nodev") || (bind && (o.equals("bind") || o.equals("rbind")))) {
+                // Crabcan's binds are recursive, so each option holds for everything below the bind,
+                // as the recursive ("r") forms ask.
+                String flat = bind && RECURSIVE_FORMS.contains(o) ? o.substring(1) : o;
+                if (ATIME_OPTIONS.contains(flat) || PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
+                        || (bind && (o.equals("bind") || o.equals("rbind")))) {
                     continue;
-                } else if (o.equals("ro")) {
+                } else if (flat.equals("ro")) {
                     ro = true;
-                } else if (o.equals("noexec")) {
+                } else if (flat.equals("noexec")) {
                     noexec = true;
                 } else if (type.equals("tmpfs") && o.startsWith("size=")) {
                     size = parseSize(o.substring(5), where);
@@ -288,9 +298,17 @@ public final class OciConfig {
                         || o.equals("mode=0620") || o.equals("mode=620") || o.matches("gid=\\d+"))) {
                     // Crabcan's devpts options; gid= is left out, since only the sandbox's own group is mapped.
                     continue;
+                } else if (OTHER_PROPAGATION.contains(flat)) {
+                    throw refuse(where + " option \"" + o + "\"", "every mount of a sandbox is private: a bind is a "
+                            + "private copy of its source, so host mounts made later below the source do not appear "
+                            + "inside (slave) and nothing propagates out (shared); use rprivate");
+                } else if (flat.equals("suid") || flat.equals("dev")) {
+                    throw refuse(where + " option \"" + o + "\"", "a sandbox's mounts are always nosuid and nodev: "
+                            + "no setuid file or device node of a mount gives privilege inside");
                 } else {
                     throw refuse(where + " option \"" + o + "\"", "Crabcan's mounts are always private, nosuid "
-                            + "and nodev and take only ro, noexec" + (type.equals("tmpfs") ? ", size= and mode=" : ""));
+                            + "and nodev and take ro, rw, noexec, exec, the atime options and propagation private"
+                            + (type.equals("tmpfs") ? ", size= and mode=" : ""));
                 }
             }
             if (bind) {
@@ -308,11 +326,7 @@ public final class OciConfig {
                         // Crabcan's own /dev: a tmpfs with null, zero, full, random, urandom, tty and shm.
                         return;
                     }
-                    if (noexec || ro) {
-                        throw refuse(where + " option " + (ro ? "ro" : "noexec"), "Crabcan's tmpfs mounts are "
-                                + "writable and executable");
-                    }
-                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode);
+                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode, ro, noexec);
                 }
                 case "sysfs" -> b.kernelMount(KernelMount.Type.SYSFS, dst, ro);
                 case "devpts" -> b.kernelMount(KernelMount.Type.DEVPTS, dst, ro);
@@ -838,6 +852,12 @@ public final class OciConfig {
         List<String> options = new ArrayList<>(List.of("nosuid", "nodev", "mode=" + Integer.toOctalString(t.mode())));
         if (t.sizeBytes() > 0) {
             options.add("size=" + t.sizeBytes());
+        }
+        if (t.readOnly()) {
+            options.add("ro");
+        }
+        if (t.noExec()) {
+            options.add("noexec");
         }
         return ordered("destination", t.target(), "type", "tmpfs", "source", "tmpfs", "options", options);
     }

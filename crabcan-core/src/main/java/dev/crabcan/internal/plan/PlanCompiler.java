@@ -191,7 +191,8 @@ public final class PlanCompiler {
             user.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {
-            user.add(new Mount(M_TMPFS, NOSUID_NODEV, t.mode(), t.sizeBytes(), "", t.target()));
+            user.add(new Mount(M_TMPFS, NOSUID_NODEV | (t.readOnly() ? MF_RDONLY : 0) | (t.noExec() ? MF_NOEXEC : 0),
+                    t.mode(), t.sizeBytes(), "", t.target()));
         }
         for (KernelMount k : s.kernelMounts()) {
             int ro = k.readOnly() ? MF_RDONLY : 0;

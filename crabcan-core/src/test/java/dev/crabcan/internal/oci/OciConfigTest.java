@@ -108,6 +108,11 @@ class OciConfigTest {
                     "mounts[0] (tmpfs at /x) option \"nr_inodes=5\": not supported because"),
             Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
                     "options", List.of("rshared"))), "mounts[0] (bind at /x) option \"rshared\": not supported"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
+                    "options", List.of("rbind", "rslave"))), "mounts[0] (bind at /x) option \"rslave\": not supported "
+                    + "because every mount of a sandbox is private"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "tmpfs", "options", List.of("dev"))),
+                    "mounts[0] (tmpfs at /x) option \"dev\": not supported because a sandbox's mounts are always nosuid"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_NOTIFY"),
                     "linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not supported because"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_ALLOW", "architectures",
@@ -171,6 +176,50 @@ class OciConfigTest {
         assertThat(back.ambientCapabilities()).containsExactly(Capability.KILL);
         assertThat(back.inheritableCapabilities()).isEqualTo(expected);
         assertThat(back.toOciConfig()).isEqualTo(s.toOciConfig());
+    }
+
+    /** containerd's default mounts (oci.WithDefaultSpec) plus the CRI's cgroup mount, as it writes them. */
+    @Test
+    void readsContainerdsDefaultMounts() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("mounts", json("""
+                {"m": [
+                 {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+                 {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                  "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                 {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                  "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+                 {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                  "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                 {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+                 {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                 {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                  "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                 {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                  "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+                 {"destination": "/data", "type": "bind", "source": "rootfs", "options": ["rbind", "rro", "rnoexec", "rprivate"]}
+                ]}""").get("m"));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.tmpfs()).containsExactly(new dev.crabcan.Tmpfs("/dev/shm", 65536L << 10, 01777, false, true),
+                new dev.crabcan.Tmpfs("/run", 65536L << 10, 0755, false, false));
+        assertThat(s.kernelMounts()).containsExactly(new KernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false),
+                new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false),
+                new KernelMount(KernelMount.Type.SYSFS, "/sys", true),
+                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true));
+        assertThat(s.binds()).containsExactly(new Bind(bundle.resolve("rootfs").toRealPath(), "/data", true, true));
+    }
+
+    @Test
+    void aReadOnlyNoexecTmpfsIsCarriedOutAndWrittenBack() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("mounts", List.of(Map.of("destination", "/empty", "type", "tmpfs", "source", "tmpfs",
+                "options", List.of("ro", "noexec", "mode=555", "size=4k"))));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.tmpfs()).containsExactly(new dev.crabcan.Tmpfs("/empty", 4096, 0555, true, true));
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).tmpfs()).contains(s.tmpfs().get(0));
     }
 
     /** runtime-spec: "Runtimes MUST NOT generate an error if they encounter an unknown property." */
