@@ -77,6 +77,7 @@ public final class Sandbox {
     private final Limits limits;
     private final Network network;
     private final Integer umask;
+    private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
     private final List<String> maskedPaths;
     private final List<String> readOnlyPaths;
@@ -106,6 +107,7 @@ public final class Sandbox {
         this.limits = b.limits;
         this.network = b.network;
         this.umask = b.umask;
+        this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
         this.maskedPaths = List.copyOf(b.maskedPaths);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
@@ -252,6 +254,15 @@ public final class Sandbox {
     /** The file mode creation mask of the command; empty to keep the caller's. */
     public java.util.OptionalInt umask() {
         return umask == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(umask);
+    }
+
+    /**
+     * The sandbox's {@code oom_score_adj} (-1000 to 1000), which its init and command inherit; empty
+     * to keep the caller's. Raising it is always allowed; lowering it below the caller's needs
+     * root (CAP_SYS_RESOURCE on the host), else the start fails naming it.
+     */
+    public java.util.OptionalInt oomScoreAdj() {
+        return oomScoreAdj == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(oomScoreAdj);
     }
 
     /** Kernel file systems (sysfs, devpts, mqueue, cgroup) mounted inside, beyond /proc. */
@@ -562,6 +573,7 @@ public final class Sandbox {
         private Limits limits = Limits.none();
         private Network network = Network.none();
         private Integer umask;
+        private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
         private final List<String> maskedPaths = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
@@ -594,6 +606,7 @@ public final class Sandbox {
             limits = s.limits;
             network = s.network;
             umask = s.umask;
+            oomScoreAdj = s.oomScoreAdj;
             kernelMounts.addAll(s.kernelMounts);
             maskedPaths.addAll(s.maskedPaths);
             readOnlyPaths.addAll(s.readOnlyPaths);
@@ -684,6 +697,15 @@ public final class Sandbox {
                 throw new SandboxSpecException("umask must be between 0 and 0777, got " + Integer.toOctalString(mask));
             }
             this.umask = mask;
+            return this;
+        }
+
+        /** The sandbox's oom_score_adj, -1000 to 1000 (see {@link Sandbox#oomScoreAdj()}). */
+        public Builder oomScoreAdj(int adj) {
+            if (adj < -1000 || adj > 1000) {
+                throw new SandboxSpecException("oomScoreAdj must be between -1000 and 1000, got " + adj);
+            }
+            this.oomScoreAdj = adj;
             return this;
         }
 

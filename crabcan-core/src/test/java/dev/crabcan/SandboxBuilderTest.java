@@ -267,6 +267,7 @@ class SandboxBuilderTest {
                 .capabilities(java.util.EnumSet.of(Capability.CHOWN))
                 .addCapabilities(Capability.NET_BIND_SERVICE)
                 .dropCapabilities(Capability.CHOWN)
+                .oomScoreAdj(-17)
                 .permittedCapabilities(Set.of(Capability.NET_BIND_SERVICE))
                 .effectiveCapabilities(Set.of(Capability.NET_BIND_SERVICE))
                 .inheritableCapabilities(Set.of(Capability.NET_BIND_SERVICE))
@@ -294,6 +295,7 @@ class SandboxBuilderTest {
         assertThat(copy.stderr()).isEqualTo(original.stderr());
         assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(1);
         assertThat(copy.umask()).hasValue(027);
+        assertThat(copy.oomScoreAdj()).hasValue(-17);
         assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
         assertThat(copy.readOnlyPaths()).isEqualTo(original.readOnlyPaths()).contains("/proc/cpuinfo");
         assertThat(copy.sysctls()).containsExactly(Map.entry("net.ipv4.ping_group_range", "0 0"));
@@ -318,6 +320,7 @@ class SandboxBuilderTest {
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
+                        "oomScoreAdj",
                         "readOnlyPaths", "rootfs", "rootfsWritable", "run", "seccomp", "start", "stderr", "stdin",
                         "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid", "umask",
                         "workingDirectory");

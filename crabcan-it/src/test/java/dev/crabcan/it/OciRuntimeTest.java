@@ -154,7 +154,7 @@ class OciRuntimeTest {
     /** The mounts containerd writes by default (and the CRI's cgroup mount), carried out on the kernel. */
     @Test
     void containerdsDefaultMountsAreMadeAsAsked() throws Exception {
-        Path bundle = bundle("b9", "grep -E ' /(dev/shm|run|empty|sys/fs/cgroup|dev/mqueue) ' /proc/self/mounts; "
+        Path bundle = bundle("b9", "cat /proc/self/mounts; "
                 + "echo x > /dev/shm/x && echo shm writable; echo x > /empty/x || echo empty read-only");
         String config = Files.readString(bundle.resolve("config.json"));
         Files.writeString(bundle.resolve("config.json"), config.replace("\"mounts\": [", """
@@ -175,6 +175,53 @@ class OciRuntimeTest {
                 .contains("/dev/mqueue mqueue rw,nosuid,nodev,noexec")
                 .contains("/sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec")
                 .contains("shm writable", "empty read-only");
+    }
+
+    /**
+     * oomScoreAdj and rlimits above the caller's own hard limit, as podman sends them (its default
+     * RLIMIT_NOFILE is 1048576): set on the host before init exists, so they need root where they
+     * lower or raise past the caller's; a rootless caller gets an error naming why.
+     */
+    @Test
+    void oomScoreAdjAndRlimitsAboveTheCallersAreSetWhereTheCallerMay() throws Exception {
+        // crabcan-oci runs with this JVM's limits and capabilities (this host's root lacks CAP_SYS_RESOURCE).
+        long ownHard = Long.parseLong(Files.readAllLines(Path.of("/proc/self/limits")).stream()
+                .filter(l -> l.startsWith("Max open files")).findFirst().orElseThrow().split("\\s+")[4]);
+        long above = ownHard + 1;
+        boolean mayRaise = Env.isRoot() && (capEff() & (1L << 24)) != 0;
+        for (int adj : new int[] {500, -500}) {
+            Path bundle = bundle("oom" + (adj + 1000), "cat /proc/self/oom_score_adj; ulimit -Hn; ulimit -Sn");
+            String config = Files.readString(bundle.resolve("config.json"));
+            Files.writeString(bundle.resolve("config.json"), config.replace("\"cwd\": \"/\",", "\"cwd\": \"/\", "
+                    + "\"oomScoreAdj\": " + adj + ", \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, "
+                    + "\"hard\": " + (adj > 0 ? ownHard : above) + "}],"));
+            Run r = oci(null, "run", "--bundle", bundle.toString(), "oom");
+            String what = "own hard limit " + ownHard + ", config " + Files.readString(bundle.resolve("config.json"));
+            if (adj > 0 || mayRaise) {
+                assertThat(r.status()).as("%s %s", r.stderr(), what).isZero();
+                assertThat(r.stdout()).as(what).isEqualTo(adj + "\n" + (adj > 0 ? ownHard : above) + "\n1024\n");
+            } else {
+                assertThat(r.status()).isNotZero();
+                assertThat(r.stderr()).as(what).contains("raise the hard limit of resource 7 to " + above)
+                        .contains("needs root");
+            }
+        }
+        if (!mayRaise) {
+            Path bundle = bundle("oomlow", "true");
+            String config = Files.readString(bundle.resolve("config.json"));
+            Files.writeString(bundle.resolve("config.json"), config.replace("\"cwd\": \"/\",",
+                    "\"cwd\": \"/\", \"oomScoreAdj\": -500,"));
+            Run r = oci(null, "run", "--bundle", bundle.toString(), "oomlow");
+            assertThat(r.status()).isNotZero();
+            assertThat(r.stderr()).contains("oom_score_adj").contains("set oom_score_adj -500 (lowering it below the "
+                    + "caller's needs root");
+        }
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    private static long capEff() throws Exception {
+        return Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
+                .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);
     }
 
     @Test

@@ -160,7 +160,10 @@ public final class OciConfig {
             if (bool(p.getOrDefault("terminal", false), "process.terminal")) {
                 throw refuse("process.terminal", "Crabcan gives sandboxes no terminal (run without -t / --tty)");
             }
-            for (String f : List.of("commandLine", "oomScoreAdj", "ioPriority", "scheduler", "execCPUAffinity")) {
+            if (p.get("oomScoreAdj") != null) {
+                b.oomScoreAdj((int) integer(p.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000));
+            }
+            for (String f : List.of("commandLine", "ioPriority", "scheduler", "execCPUAffinity")) {
                 if (p.get(f) != null) {
                     throw refuse("process." + f, "Crabcan does not set it");
                 }
@@ -221,13 +224,13 @@ public final class OciConfig {
                     }
                 }
                 if (rl == null) {
-                    throw refuse(f + ".type " + type, "Crabcan sets only RLIMIT_CPU, FSIZE, STACK, CORE, NPROC, "
-                            + "NOFILE, MEMLOCK and AS");
+                    throw invalid(f + ".type", "unknown resource " + type + " (runtime-spec names the RLIMIT_* of "
+                            + "getrlimit(2))");
                 }
-                long soft = unsigned(required(r, "soft", f + "."), f + ".soft");
-                long hard = unsigned(required(r, "hard", f + "."), f + ".hard");
-                if (soft < 0 || hard < 0) {
-                    throw refuse(f, "Crabcan sets finite rlimits only (below 2^63)");
+                long soft = rlimit(required(r, "soft", f + "."), f + ".soft");
+                long hard = rlimit(required(r, "hard", f + "."), f + ".hard");
+                if (soft > hard) {
+                    throw invalid(f, "soft limit " + soft + " is above the hard limit " + hard);
                 }
                 limits.rlimit(rl, soft, hard);
             }
@@ -696,6 +699,18 @@ public final class OciConfig {
         throw invalid(f, "must be an integer from 0 to 2^64-1, got " + v);
     }
 
+    /** An rlimit value: 2^64-1 (RLIM_INFINITY) is Rlimit.UNLIMITED; others from 2^63 on cannot be told from it. */
+    private static long rlimit(Object v, String f) {
+        long x = unsigned(v, f);
+        if (x == -1L) {
+            return Rlimit.UNLIMITED;
+        }
+        if (x < 0 || x == Rlimit.UNLIMITED) {
+            throw invalid(f, "must be below 2^63-1 or exactly 2^64-1 (unlimited), got " + Long.toUnsignedString(x));
+        }
+        return x;
+    }
+
     private static long parseSize(String s, String where) {
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)([kmgKMG]?)").matcher(s);
         if (!m.matches()) {
@@ -757,11 +772,12 @@ public final class OciConfig {
         capabilities.put("ambient", capNames(s.ambientCapabilities()));
         p.put("capabilities", capabilities);
         List<Object> rlimits = new ArrayList<>();
-        l.rlimits().forEach((r, v) -> rlimits.add(ordered("type", "RLIMIT_" + r.name(), "soft", uint64(v[0]),
-                "hard", uint64(v[1]))));
+        l.rlimits().forEach((r, v) -> rlimits.add(ordered("type", "RLIMIT_" + r.name(), "soft", rlimitValue(v[0]),
+                "hard", rlimitValue(v[1]))));
         if (!rlimits.isEmpty()) {
             p.put("rlimits", rlimits);
         }
+        s.oomScoreAdj().ifPresent(adj -> p.put("oomScoreAdj", (long) adj));
         p.put("noNewPrivileges", s.noNewPrivileges());
         c.put("process", p);
         c.put("root", ordered("path", s.rootfs().get().toString(), "readonly", !s.rootfsWritable()));
@@ -922,6 +938,10 @@ public final class OciConfig {
     private static String actionName(SeccompAction a) {
         String name = a.toString();
         return name.startsWith("ERRNO") ? "SCMP_ACT_ERRNO" : "SCMP_ACT_" + name;
+    }
+
+    private static Object rlimitValue(long v) {
+        return v == Rlimit.UNLIMITED ? uint64(-1L) : v;
     }
 
     private static Object uint64(long v) {

@@ -252,7 +252,9 @@ public final class PlanCompiler {
         w.caps(mask(s.capabilities()) & ~denied, mask(s.effectiveCapabilities()) & ~denied,
                 mask(s.permittedCapabilities()) & ~denied, mask(s.inheritableCapabilities()) & ~denied,
                 mask(s.ambientCapabilities()) & ~denied);
-        s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
+        // A hard limit above the caller's is raised by the helper on the host, where root may.
+        s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), rlimValue(v[0]), rlimValue(v[1])));
+        s.oomScoreAdj().ifPresent(w::oomScoreAdj);
         byte[] filter;
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
             filter = DEFAULT_FILTER;
@@ -349,6 +351,11 @@ public final class PlanCompiler {
                         "/dev/null", p));
             }
         }
+    }
+
+    /** Rlimit.UNLIMITED is the kernel's RLIM_INFINITY, 2^64-1. */
+    private static long rlimValue(long v) {
+        return v == dev.crabcan.Rlimit.UNLIMITED ? -1L : v;
     }
 
     private static long mask(java.util.Set<Capability> caps) {

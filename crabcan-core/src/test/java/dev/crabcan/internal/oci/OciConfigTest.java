@@ -123,8 +123,11 @@ class OciConfigTest {
                     "linux.resources.devices[0]: not supported"),
             Arguments.of("linux.uidMappings", List.of(Map.of("containerID", 0L, "hostID", 100000L, "size", 65536L)),
                     "linux.uidMappings: not supported because a sandbox's user namespace maps just the process's id 0"),
-            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_RTPRIO", "soft", 1L, "hard", 1L)),
-                    "process.rlimits[0].type RLIMIT_RTPRIO: not supported"),
+            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_NOPE", "soft", 1L, "hard", 1L)),
+                    "process.rlimits[0].type: unknown resource RLIMIT_NOPE"),
+            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_CORE", "soft", 2L, "hard", 1L)),
+                    "process.rlimits[0]: soft limit 2 is above the hard limit 1"),
+            Arguments.of("process.oomScoreAdj", 1001L, "process.oomScoreAdj: must be an integer from -1000 to 1000"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
                     List.of("CAP_CHOWN")), "ambient capabilities [CHOWN] are not in both the permitted and the "
                     + "inheritable set"),
@@ -132,7 +135,6 @@ class OciConfigTest {
                     List.of("CAP_SYS_ADMIN")), "permitted capabilities [SYS_ADMIN] are not in the bounding set"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_NOPE")),
                     "process.capabilities.bounding CAP_NOPE: not supported because Crabcan does not know"),
-            Arguments.of("process.oomScoreAdj", 5L, "process.oomScoreAdj: not supported"),
             Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
             Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse")), "linux.devices: not supported"),
@@ -152,6 +154,27 @@ class OciConfigTest {
         parent.put(path[path.length - 1], value);
         assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
                 .hasMessageStartingWith(message);
+    }
+
+    @Test
+    void rlimitsOfEveryKindUnlimitedIncludedAndOomScoreAdjRoundTrip() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "process").put("oomScoreAdj", -300L);
+        at(c, "process").put("rlimits", json("""
+                {"r": [{"type": "RLIMIT_RTPRIO", "soft": 1, "hard": 2},
+                       {"type": "RLIMIT_MEMLOCK", "soft": 18446744073709551615, "hard": 18446744073709551615},
+                       {"type": "RLIMIT_NOFILE", "soft": 1048576, "hard": 1048576}]}""").get("r"));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.oomScoreAdj()).hasValue(-300);
+        assertThat(s.limits().rlimits().get(Rlimit.RTPRIO)).containsExactly(1, 2);
+        assertThat(s.limits().rlimits().get(Rlimit.MEMLOCK)).containsExactly(Rlimit.UNLIMITED, Rlimit.UNLIMITED);
+        String written = s.toOciConfig();
+        assertThat(written).contains("18446744073709551615").contains("\"oomScoreAdj\": -300");
+        Files.writeString(bundle.resolve("config.json"), written);
+        Sandbox back = Sandbox.fromOciBundle(bundle);
+        assertThat(back.limits().rlimits().get(Rlimit.MEMLOCK)).containsExactly(Rlimit.UNLIMITED, Rlimit.UNLIMITED);
+        assertThat(back.oomScoreAdj()).hasValue(-300);
     }
 
     /** As runtime-tools' conformance configs and engines write them: every set given, ambient for a non-root uid. */
