@@ -45,6 +45,9 @@ public final class OciConfig {
     private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
             "noatime", "atime", "nodiratime", "diratime");
     private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
+    /** The device nodes every sandbox has, as runtime-spec's linux.devices would name them. */
+    private static final Map<String, String> OWN_DEVICES = Map.of("/dev/null", "c 1:3", "/dev/zero", "c 1:5",
+            "/dev/full", "c 1:7", "/dev/random", "c 1:8", "/dev/urandom", "c 1:9", "/dev/tty", "c 5:0");
     private static final Set<String> OTHER_PROPAGATION = Set.of("shared", "rshared", "slave", "rslave", "unbindable",
             "runbindable");
     /** Options that only say what every sandbox mount is or does anyway. */
@@ -378,8 +381,8 @@ public final class OciConfig {
                         .filter(p -> !PlanCompiler.PROC_READ_ONLY.contains(p) && !PlanCompiler.PROC_MASKED.contains(p))
                         .toArray(String[]::new));
             }
-            if (l.get("devices") != null && !array(l.get("devices"), "linux.devices").isEmpty()) {
-                throw refuse("linux.devices", "a sandbox gets only null, zero, full, random, urandom and tty");
+            if (l.get("devices") != null) {
+                devices(array(l.get("devices"), "linux.devices"));
             }
             if (l.get("rootfsPropagation") != null) {
                 String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
@@ -393,6 +396,30 @@ public final class OciConfig {
             for (String f : List.of("intelRdt", "personality", "timeOffsets")) {
                 if (l.get(f) != null) {
                     throw refuse("linux." + f, "Crabcan does not set it");
+                }
+            }
+        }
+
+        /**
+         * Device nodes: only those every sandbox has (bound from the host's), named as the kernel
+         * numbers them. Any other node would give the sandbox hardware the engine's host decided on,
+         * which a user namespace cannot create (mknod is refused there) and Crabcan does not bind.
+         */
+        private void devices(List<Object> devices) {
+            for (int i = 0; i < devices.size(); i++) {
+                String f = "linux.devices[" + i + "]";
+                Map<String, Object> d = object(devices.get(i), f);
+                known(d, f + ".", "type", "path", "major", "minor", "fileMode", "uid", "gid");
+                String path = string(required(d, "path", f + "."), f + ".path");
+                String type = string(required(d, "type", f + "."), f + ".type");
+                long major = d.get("major") == null ? -1 : integer(d.get("major"), f + ".major", 0, 0xfff);
+                long minor = d.get("minor") == null ? -1 : integer(d.get("minor"), f + ".minor", 0, 0xfffff);
+                String own = OWN_DEVICES.get(path);
+                if (own == null || !own.equals(type + " " + major + ":" + minor)) {
+                    throw refuse(f + " (" + path + ")", "a sandbox has only the device nodes null, zero, full, random, "
+                            + "urandom and tty, bound from the host's (" + String.join(", ", OWN_DEVICES.values())
+                            + "); a user namespace cannot make others, and Crabcan does not give a sandbox the "
+                            + "host's other hardware");
                 }
             }
         }
@@ -455,15 +482,21 @@ public final class OciConfig {
         private void resources(Map<String, Object> r) {
             known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
                     "rdma", "unified");
+            // Device cgroup rules say which nodes may be used, not which exist: a sandbox has only its
+            // own few nodes and every mount that could hold another is nodev, so whatever the rules
+            // allow beyond them is nothing it can reach. Only their form is checked.
             if (r.get("devices") != null) {
                 List<Object> devices = array(r.get("devices"), "linux.resources.devices");
                 for (int i = 0; i < devices.size(); i++) {
-                    Map<String, Object> d = object(devices.get(i), "linux.resources.devices[" + i + "]");
-                    boolean denyAll = Boolean.FALSE.equals(d.get("allow")) && d.get("type") == null
-                            && d.get("major") == null && d.get("minor") == null;
-                    if (!denyAll) {
-                        throw refuse("linux.resources.devices[" + i + "]", "a sandbox gets only null, zero, full, "
-                                + "random, urandom and tty, and no other device (only a deny-all rule is accepted)");
+                    String f = "linux.resources.devices[" + i + "]";
+                    Map<String, Object> d = object(devices.get(i), f);
+                    known(d, f + ".", "allow", "type", "major", "minor", "access");
+                    bool(required(d, "allow", f + "."), f + ".allow");
+                    if (d.get("type") != null && !string(d.get("type"), f + ".type").matches("[abc]")) {
+                        throw invalid(f + ".type", "must be a, b or c, got " + d.get("type"));
+                    }
+                    if (d.get("access") != null && !string(d.get("access"), f + ".access").matches("[rwm]*")) {
+                        throw invalid(f + ".access", "must be letters of rwm, got " + d.get("access"));
                     }
                 }
             }

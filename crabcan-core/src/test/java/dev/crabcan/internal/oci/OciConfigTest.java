@@ -119,8 +119,8 @@ class OciConfigTest {
                     List.of("SCMP_ARCH_AARCH64")), "linux.seccomp.architectures [SCMP_ARCH_AARCH64]: not supported"),
             Arguments.of("linux.resources", Map.of("hugepageLimits", List.of()), "linux.resources.hugepageLimits: not "
                     + "supported"),
-            Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "access", "rwm"))),
-                    "linux.resources.devices[0]: not supported"),
+            Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "type", "x"))),
+                    "linux.resources.devices[0].type: must be a, b or c"),
             Arguments.of("linux.uidMappings", List.of(Map.of("containerID", 0L, "hostID", 100000L, "size", 65536L)),
                     "linux.uidMappings: not supported because a sandbox's user namespace maps just the process's id 0"),
             Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_NOPE", "soft", 1L, "hard", 1L)),
@@ -137,7 +137,10 @@ class OciConfigTest {
                     "process.capabilities.bounding CAP_NOPE: not supported because Crabcan does not know"),
             Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
-            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse")), "linux.devices: not supported"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse", "type", "c", "major", 10L, "minor", 229L)),
+                    "linux.devices[0] (/dev/fuse): not supported because a sandbox has only the device nodes null"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/null", "type", "b", "major", 1L, "minor", 3L)),
+                    "linux.devices[0] (/dev/null): not supported because"),
             Arguments.of("process.env", List.of("NOEQUALS"), "process.env[0]: \"NOEQUALS\" is not NAME=VALUE"));
     }
 
@@ -175,6 +178,22 @@ class OciConfigTest {
         Sandbox back = Sandbox.fromOciBundle(bundle);
         assertThat(back.limits().rlimits().get(Rlimit.MEMLOCK)).containsExactly(Rlimit.UNLIMITED, Rlimit.UNLIMITED);
         assertThat(back.oomScoreAdj()).hasValue(-300);
+    }
+
+    /** Docker's and runc's default device list and cgroup rules: the nodes every sandbox has anyway. */
+    @Test
+    void theDefaultDevicesAndDeviceCgroupRulesAreAccepted() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "linux").put("devices", List.of(
+                Map.of("path", "/dev/null", "type", "c", "major", 1L, "minor", 3L, "fileMode", 438L, "uid", 0L, "gid", 0L),
+                Map.of("path", "/dev/urandom", "type", "c", "major", 1L, "minor", 9L),
+                Map.of("path", "/dev/tty", "type", "c", "major", 5L, "minor", 0L)));
+        at(at(c, "linux"), "resources").put("devices", List.of(Map.of("allow", false, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 1L, "minor", 3L, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 136L, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 10L, "minor", 200L, "access", "rwm")));
+        assertThat(OciConfig.read(bundle, c).command()).containsExactly("/bin/sh");
     }
 
     /** As runtime-tools' conformance configs and engines write them: every set given, ambient for a non-root uid. */
