@@ -113,6 +113,7 @@ class RootlessSuiteTest {
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
+            "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
             "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");
 
