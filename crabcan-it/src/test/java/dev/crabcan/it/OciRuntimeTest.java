@@ -219,6 +219,47 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
+    /** Hooks run on the host with the state on stdin: prestart and createRuntime at create, poststart, poststop. */
+    @Test
+    void hooksRunAtTheirPointsWithTheStateOnStdin() throws Exception {
+        Path bundle = bundle("b10", "echo ran");
+        Path seen = Files.createDirectory(dir.resolve("hooks"));
+        String hook = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/%s; echo $X >> %s/%s\"], "
+                + "\"env\": [\"X=%s\"], \"timeout\": 30}";
+        StringBuilder hooks = new StringBuilder("\"hooks\": {");
+        for (String kind : List.of("prestart", "createRuntime", "poststart", "poststop")) {
+            hooks.append('"').append(kind).append("\": [").append(hook.formatted(seen, kind, seen, kind, kind))
+                    .append("], ");
+        }
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":",
+                hooks.substring(0, hooks.length() - 2) + "}, \"root\":"));
+        File out = dir.resolve("b10.out").toFile();
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "c10");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        for (String kind : List.of("prestart", "createRuntime")) {
+            assertThat(Files.readString(seen.resolve(kind))).contains("\"id\":\"c10\"", "\"status\":\"created\"",
+                    "\"bundle\":\"" + bundle + "\"").endsWith(kind + "\n");
+        }
+        assertThat(seen.resolve("poststart")).doesNotExist();
+        assertThat(oci(null, "start", "c10").status()).isZero();
+        assertThat(Files.readString(seen.resolve("poststart"))).contains("\"id\":\"c10\"").endsWith("poststart\n");
+        assertThat(awaitStatus("c10", "stopped")).isEqualTo("stopped");
+        assertThat(seen.resolve("poststop")).doesNotExist();
+        assertThat(oci(null, "delete", "c10").status()).isZero();
+        assertThat(Files.readString(seen.resolve("poststop"))).contains("\"status\":\"stopped\"").endsWith("poststop\n");
+        assertThat(Files.readString(out.toPath())).isEqualTo("ran\n");
+
+        // A failing prestart hook fails create, names the hook and leaves no container.
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}]}, \"root\":"));
+        Run refused = oci(null, "create", "--bundle", bundle.toString(), "c11");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 3: no network");
+        assertThat(oci(null, "state", "c11").stderr()).contains("does not exist");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
     private static long capEff() throws Exception {
         return Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
                 .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);

@@ -62,6 +62,30 @@ public final class OciConfig {
 
     /** Reads {@code bundle/config.json}; its root path is taken relative to the bundle. */
     public static Sandbox read(Path bundle) {
+        return read(bundle, false).sandbox();
+    }
+
+    /**
+     * A program the engine asks the runtime to run at a point of the container's life, with the
+     * container's state on its stdin (runtime-spec "hooks"). args[0] is the program's argv[0].
+     */
+    public record Hook(String path, List<String> args, List<String> env, java.util.OptionalInt timeoutSeconds) {}
+
+    /** The sandbox of a bundle and the hooks the runtime runs for it, by kind ("prestart", ...). */
+    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks) {}
+
+    /** The hooks an OCI runtime runs itself, in the runtime's namespaces (see crabcan-oci). */
+    public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "poststart", "poststop");
+
+    /**
+     * Reads {@code bundle/config.json} for an OCI runtime, which runs the {@link #RUNTIME_HOOKS}
+     * itself; a sandbox alone runs no host programs, so {@link #read(Path)} refuses hooks.
+     */
+    public static Bundle readForRuntime(Path bundle) {
+        return read(bundle, true);
+    }
+
+    private static Bundle read(Path bundle, boolean runtimeHooks) {
         Path file = bundle.resolve("config.json");
         String text;
         try {
@@ -76,7 +100,9 @@ public final class OciConfig {
             throw new SandboxSpecException(file + " is not valid JSON: " + e.getMessage());
         }
         try {
-            return new Reader(bundle.toAbsolutePath()).config(parsed);
+            Reader reader = new Reader(bundle.toAbsolutePath(), runtimeHooks);
+            Sandbox sandbox = reader.config(parsed);
+            return new Bundle(sandbox, reader.hooks);
         } catch (SandboxSpecException e) {
             throw new SandboxSpecException(file + ": " + e.getMessage());
         }
@@ -84,7 +110,14 @@ public final class OciConfig {
 
     /** Reads a parsed config whose relative root path is relative to {@code bundle}; for tests. */
     static Sandbox read(Path bundle, Object config) {
-        return new Reader(bundle.toAbsolutePath()).config(config);
+        return new Reader(bundle.toAbsolutePath(), false).config(config);
+    }
+
+    /** The hooks of a parsed config, read as an OCI runtime reads them; for tests. */
+    static Map<String, List<Hook>> hooks(Path bundle, Object config) {
+        Reader reader = new Reader(bundle.toAbsolutePath(), true);
+        reader.config(config);
+        return reader.hooks;
     }
 
     private static SandboxSpecException refuse(String field, String why) {
@@ -113,9 +146,12 @@ public final class OciConfig {
         private final Path bundle;
         private final Sandbox.Builder b = Sandbox.builder();
         private final Limits.Builder limits = Limits.builder();
+        private final boolean runtimeHooks;
+        private final Map<String, List<Hook>> hooks = new LinkedHashMap<>();
 
-        Reader(Path bundle) {
+        Reader(Path bundle, boolean runtimeHooks) {
             this.bundle = bundle;
+            this.runtimeHooks = runtimeHooks;
         }
 
         Sandbox config(Object root) {
@@ -129,8 +165,8 @@ public final class OciConfig {
             if (c.containsKey("domainname") && !string(c.get("domainname"), "domainname").isEmpty()) {
                 throw refuse("domainname", "Crabcan sets only the hostname");
             }
-            if (c.get("hooks") != null && !object(c.get("hooks"), "hooks").isEmpty()) {
-                throw refuse("hooks", "Crabcan runs no host programs on a sandbox's behalf");
+            if (c.get("hooks") != null) {
+                hooks(object(c.get("hooks"), "hooks"));
             }
             // annotations: free-form metadata for tools, which the spec lets runtimes ignore.
             root(object(required(c, "root", ""), "root"));
@@ -146,6 +182,44 @@ public final class OciConfig {
             }
             b.limits(limits.build());
             return b.build();
+        }
+
+        private void hooks(Map<String, Object> all) {
+            List<String> defined = List.of("prestart", "createRuntime", "createContainer", "startContainer",
+                    "poststart", "poststop");
+            known(all, "hooks.", defined.toArray(String[]::new));
+            for (Map.Entry<String, Object> e : all.entrySet()) {
+                String kind = e.getKey();
+                List<Object> list = e.getValue() == null ? List.of() : array(e.getValue(), "hooks." + kind);
+                if (list.isEmpty() || !defined.contains(kind)) {
+                    continue;
+                }
+                if (!runtimeHooks) {
+                    throw refuse("hooks." + kind, "a sandbox runs no host programs on its own; crabcan-oci runs "
+                            + String.join(", ", RUNTIME_HOOKS) + " hooks");
+                }
+                if (!RUNTIME_HOOKS.contains(kind)) {
+                    throw refuse("hooks." + kind, "Crabcan runs hooks in the runtime's namespaces (prestart, "
+                            + "createRuntime, poststart, poststop), not in the container's");
+                }
+                List<Hook> out = new ArrayList<>();
+                for (int i = 0; i < list.size(); i++) {
+                    String f = "hooks." + kind + "[" + i + "]";
+                    Map<String, Object> h = object(list.get(i), f);
+                    known(h, f + ".", "path", "args", "env", "timeout");
+                    String path = string(required(h, "path", f + "."), f + ".path");
+                    if (!path.startsWith("/")) {
+                        throw invalid(f + ".path", "must be absolute, got " + path);
+                    }
+                    List<String> args = h.get("args") == null ? List.of() : strings(h.get("args"), f + ".args");
+                    List<String> env = h.get("env") == null ? List.of() : strings(h.get("env"), f + ".env");
+                    java.util.OptionalInt timeout = h.get("timeout") == null ? java.util.OptionalInt.empty()
+                            : java.util.OptionalInt.of((int) integer(h.get("timeout"), f + ".timeout", 1,
+                                    Integer.MAX_VALUE));
+                    out.add(new Hook(path, args, env, timeout));
+                }
+                hooks.put(kind, List.copyOf(out));
+            }
         }
 
         private void root(Map<String, Object> root) {

@@ -135,7 +135,8 @@ class OciConfigTest {
                     List.of("CAP_SYS_ADMIN")), "permitted capabilities [SYS_ADMIN] are not in the bounding set"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_NOPE")),
                     "process.capabilities.bounding CAP_NOPE: not supported because Crabcan does not know"),
-            Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
+            Arguments.of("hooks", Map.of("prestart", List.of(Map.of("path", "/bin/true"))), "hooks.prestart: not "
+                    + "supported because a sandbox runs no host programs on its own; crabcan-oci runs"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
             Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse", "type", "c", "major", 10L, "minor", 229L)),
                     "linux.devices[0] (/dev/fuse): not supported because a sandbox has only the device nodes null"),
@@ -194,6 +195,26 @@ class OciConfigTest {
                 Map.of("allow", true, "type", "c", "major", 136L, "access", "rwm"),
                 Map.of("allow", true, "type", "c", "major", 10L, "minor", 200L, "access", "rwm")));
         assertThat(OciConfig.read(bundle, c).command()).containsExactly("/bin/sh");
+    }
+
+    @Test
+    void anOciRuntimeReadsTheHooksItRunsAndRefusesThoseInTheContainersNamespaces() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("hooks", Map.of("prestart", List.of(Map.of("path", "/bin/echo", "args", List.of("echo", "a"),
+                "env", List.of("X=1"), "timeout", 5L)), "poststop", List.of(Map.of("path", "/bin/true")),
+                "startContainer", List.of()));
+        Map<String, List<OciConfig.Hook>> hooks = OciConfig.hooks(bundle, c);
+        assertThat(hooks).containsOnlyKeys("prestart", "poststop");
+        assertThat(hooks.get("prestart")).containsExactly(new OciConfig.Hook("/bin/echo", List.of("echo", "a"),
+                List.of("X=1"), java.util.OptionalInt.of(5)));
+        c.put("hooks", Map.of("createContainer", List.of(Map.of("path", "/bin/true"))));
+        assertThatThrownBy(() -> OciConfig.hooks(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageStartingWith("hooks.createContainer: not supported because Crabcan runs hooks in the "
+                        + "runtime's namespaces");
+        c.put("hooks", Map.of("poststart", List.of(Map.of("path", "true"))));
+        assertThatThrownBy(() -> OciConfig.hooks(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageStartingWith("hooks.poststart[0].path: must be absolute");
     }
 
     /** As runtime-tools' conformance configs and engines write them: every set given, ambient for a non-root uid. */
