@@ -211,7 +211,7 @@ static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n
 /*
  * Work on the host's limits before init exists, which init and the command inherit: from inside its
  * user namespace init can neither raise a hard rlimit nor lower oom_score_adj, which both need
- * CAP_SYS_RESOURCE on the host (a root caller has it; a rootless caller gets a FAIL naming why).
+ * CAP_SYS_RESOURCE on the host (root usually has it; a caller without it gets a FAIL naming why).
  */
 static void set_host_limits(void)
 {
