@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -214,6 +215,38 @@ static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n
     return status;
 }
 
+/*
+ * Work on the host's limits before init exists, which init and the command inherit: from inside its
+ * user namespace init can neither raise a hard rlimit nor lower oom_score_adj, which both need
+ * CAP_SYS_RESOURCE on the host (root usually has it; a caller without it gets a FAIL naming why).
+ */
+static void set_host_limits(void)
+{
+    for (size_t i = 0; i < plan.n_rlimits; i++) {
+        int resource = (int)plan.rlimits[i].resource;
+        struct rlimit rl;
+        if (getrlimit(resource, &rl) < 0)
+            fail(S_RLIMIT, errno, "read resource %d", resource);
+        if (plan.rlimits[i].max <= rl.rlim_max)
+            continue;
+        unsigned long long own = rl.rlim_max;
+        rl.rlim_max = plan.rlimits[i].max;
+        if (setrlimit(resource, &rl) < 0)
+            fail(S_RLIMIT, errno, "raise the hard limit of resource %d to %llu, above the caller's %llu: that needs "
+                 "root (CAP_SYS_RESOURCE), and RLIMIT_NOFILE at most fs.nr_open", resource,
+                 (unsigned long long)plan.rlimits[i].max, own);
+    }
+    if (plan.has_oom_score_adj) {
+        char value[16];
+        snprintf(value, sizeof value, "%d", (int)plan.oom_score_adj);
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, value, strlen(value)) < 0)
+            fail(S_OOM_SCORE_ADJ, errno, "set oom_score_adj %s (lowering it below the caller's needs root, "
+                 "CAP_SYS_RESOURCE)", value);
+        close(fd);
+    }
+}
+
 /* One sandbox: carry out the plan the zygote read on the channel it opened, report until it is gone. */
 static int sandbox_helper(int sock, uint32_t plan_len)
 {
@@ -227,6 +260,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     /* Root's supplementary groups would otherwise follow it into the sandbox. */
     if (geteuid() == 0 && setgroups(0, NULL) < 0)
         fail(S_CREDENTIALS, errno, "drop supplementary groups");
+    set_host_limits();
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);

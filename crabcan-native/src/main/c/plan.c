@@ -188,6 +188,13 @@ void parse_plan(uint32_t total)
             plan.has_umask = 1;
             plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
+        case T_OOM_SCORE_ADJ:
+            if (len != T_OOM_SCORE_ADJ_FIXED || (int32_t)get32(p + T_OOM_SCORE_ADJ_AT_VALUE) < -1000 ||
+                (int32_t)get32(p + T_OOM_SCORE_ADJ_AT_VALUE) > 1000)
+                fail(S_PLAN, EINVAL, "bad oom_score_adj record");
+            plan.has_oom_score_adj = 1;
+            plan.oom_score_adj = (int32_t)get32(p + T_OOM_SCORE_ADJ_AT_VALUE);
+            break;
         default:
             fail(S_PLAN, EINVAL, "unknown record %u", tag);
         }
@@ -286,6 +293,8 @@ void dump_plan(void)
     dump_str("detach", plan.release_fifo);
     if (plan.has_umask)
         printf("umask\t%#o\n", plan.umask);
+    if (plan.has_oom_score_adj)
+        printf("oom_score_adj\t%d\n", plan.oom_score_adj);
     if (fflush(stdout) != 0)
         fail(S_PLAN, errno, "write the dump");
 }

@@ -55,6 +55,8 @@ struct plan {
     int release_fd;           /* that FIFO, opened O_PATH by the helper */
     int has_umask;
     uint32_t umask;
+    int has_oom_score_adj;
+    int32_t oom_score_adj;
 };
 
 /* plan.c */

@@ -69,12 +69,15 @@ public final class Sandbox {
     private final Stdio stdout;
     private final Stdio stderr;
     private final Set<Capability> capabilities;
+    /** Each null when not set: then derived from the uid and the bounding set (see the accessors). */
+    private final Set<Capability> effective, permitted, inheritable, ambient;
     private final boolean noNewPrivileges;
     private final SeccompPolicy seccomp;
     private final boolean keepTerminal;
     private final Limits limits;
     private final Network network;
     private final Integer umask;
+    private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
     private final List<String> maskedPaths;
     private final List<String> readOnlyPaths;
@@ -93,14 +96,18 @@ public final class Sandbox {
         this.stdin = b.stdin;
         this.stdout = b.stdout;
         this.stderr = b.stderr;
-        this.capabilities = Collections.unmodifiableSet(b.capabilities.isEmpty()
-                ? EnumSet.noneOf(Capability.class) : EnumSet.copyOf(b.capabilities));
+        this.capabilities = capSet(b.capabilities);
+        this.effective = b.effective == null ? null : capSet(b.effective);
+        this.permitted = b.permitted == null ? null : capSet(b.permitted);
+        this.inheritable = b.inheritable == null ? null : capSet(b.inheritable);
+        this.ambient = b.ambient == null ? null : capSet(b.ambient);
         this.noNewPrivileges = b.noNewPrivileges;
         this.seccomp = b.seccomp;
         this.keepTerminal = b.keepTerminal;
         this.limits = b.limits;
         this.network = b.network;
         this.umask = b.umask;
+        this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
         this.maskedPaths = List.copyOf(b.maskedPaths);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
@@ -170,15 +177,49 @@ public final class Sandbox {
     }
 
     /**
-     * The capabilities the command keeps when it runs as uid 0 inside (default
+     * The bounding set: the capabilities the command keeps when it runs as uid 0 inside (default
      * {@link Capability#DEFAULT_KEPT}); all others are dropped from every set, the bounding set
-     * included. A non-zero uid holds none. They apply inside the sandbox's user namespace only.
-     * A root caller's sandbox never holds SETFCAP or FSETID, even when they are listed here: its
-     * read-write binds are idmapped to host root, where a file capability it wrote would give
-     * privilege on the host. On a private network NET_RAW and NET_ADMIN are left out too.
+     * included. A non-zero uid holds none unless its sets say otherwise (see
+     * {@link #ambientCapabilities()}); no set ever holds more than this one. They apply inside the sandbox's user namespace only.
+     * A root caller's sandbox never holds SETFCAP or FSETID, in any set, even when they are listed:
+     * its read-write binds are idmapped to host root, where a file capability it wrote would give
+     * privilege on the host. On a private network NET_RAW and NET_ADMIN are left out of every set too.
      */
     public Set<Capability> capabilities() {
         return capabilities;
+    }
+
+    /**
+     * The effective capabilities the command is given before execve: by default the bounding set
+     * ({@link #capabilities()}) for uid 0 and none for other uids. Never more than the permitted
+     * set. At execve the kernel recomputes the sets: uid 0 then holds its bounding set (plus its
+     * inheritable and ambient sets) as effective and permitted, as under runc and crun; another
+     * uid keeps only its ambient set.
+     */
+    public Set<Capability> effectiveCapabilities() {
+        return effective != null ? effective : uid == 0 ? capabilities : Set.of();
+    }
+
+    /** The permitted capabilities before execve (see {@link #effectiveCapabilities()}); within the bounding set. */
+    public Set<Capability> permittedCapabilities() {
+        return permitted != null ? permitted : uid == 0 ? capabilities : Set.of();
+    }
+
+    /** The inheritable capabilities (default none); within the bounding set. */
+    public Set<Capability> inheritableCapabilities() {
+        return inheritable != null ? inheritable : Set.of();
+    }
+
+    /**
+     * The ambient capabilities (default none), which a command of any uid keeps across execve;
+     * each must also be permitted and inheritable, as the kernel requires.
+     */
+    public Set<Capability> ambientCapabilities() {
+        return ambient != null ? ambient : Set.of();
+    }
+
+    private static Set<Capability> capSet(Set<Capability> caps) {
+        return Collections.unmodifiableSet(caps.isEmpty() ? EnumSet.noneOf(Capability.class) : EnumSet.copyOf(caps));
     }
 
     /** Whether no_new_privs is set, so that no execve can gain privileges (default true). */
@@ -213,6 +254,15 @@ public final class Sandbox {
     /** The file mode creation mask of the command; empty to keep the caller's. */
     public java.util.OptionalInt umask() {
         return umask == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(umask);
+    }
+
+    /**
+     * The sandbox's {@code oom_score_adj} (-1000 to 1000), which its init and command inherit; empty
+     * to keep the caller's. Raising it is always allowed; lowering it below the caller's needs
+     * root (CAP_SYS_RESOURCE on the host), else the start fails naming it.
+     */
+    public java.util.OptionalInt oomScoreAdj() {
+        return oomScoreAdj == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(oomScoreAdj);
     }
 
     /** Kernel file systems (sysfs, devpts, mqueue, cgroup) mounted inside, beyond /proc. */
@@ -516,12 +566,14 @@ public final class Sandbox {
         private Stdio stdout = Stdio.pipe();
         private Stdio stderr = Stdio.pipe();
         private final Set<Capability> capabilities = EnumSet.copyOf(Capability.DEFAULT_KEPT);
+        private Set<Capability> effective, permitted, inheritable, ambient;
         private boolean noNewPrivileges = true;
         private SeccompPolicy seccomp = SeccompPolicy.defaultPolicy();
         private boolean keepTerminal;
         private Limits limits = Limits.none();
         private Network network = Network.none();
         private Integer umask;
+        private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
         private final List<String> maskedPaths = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
@@ -544,12 +596,17 @@ public final class Sandbox {
             stderr = s.stderr;
             capabilities.clear();
             capabilities.addAll(s.capabilities);
+            effective = mutable(s.effective);
+            permitted = mutable(s.permitted);
+            inheritable = mutable(s.inheritable);
+            ambient = mutable(s.ambient);
             noNewPrivileges = s.noNewPrivileges;
             seccomp = s.seccomp;
             keepTerminal = s.keepTerminal;
             limits = s.limits;
             network = s.network;
             umask = s.umask;
+            oomScoreAdj = s.oomScoreAdj;
             kernelMounts.addAll(s.kernelMounts);
             maskedPaths.addAll(s.maskedPaths);
             readOnlyPaths.addAll(s.readOnlyPaths);
@@ -617,7 +674,13 @@ public final class Sandbox {
 
         /** An empty tmpfs at {@code target} whose root directory has these permissions. */
         public Builder tmpfs(String target, long sizeBytes, int mode) {
-            tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes, mode));
+            return tmpfs(target, sizeBytes, mode, false, false);
+        }
+
+        /** Like {@link #tmpfs(String, long, int)}, read-only and without exec as asked. */
+        public Builder tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec) {
+            tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes, mode,
+                    readOnly, noExec));
             return this;
         }
 
@@ -634,6 +697,15 @@ public final class Sandbox {
                 throw new SandboxSpecException("umask must be between 0 and 0777, got " + Integer.toOctalString(mask));
             }
             this.umask = mask;
+            return this;
+        }
+
+        /** The sandbox's oom_score_adj, -1000 to 1000 (see {@link Sandbox#oomScoreAdj()}). */
+        public Builder oomScoreAdj(int adj) {
+            if (adj < -1000 || adj > 1000) {
+                throw new SandboxSpecException("oomScoreAdj must be between -1000 and 1000, got " + adj);
+            }
+            this.oomScoreAdj = adj;
             return this;
         }
 
@@ -775,12 +847,87 @@ public final class Sandbox {
             return this;
         }
 
-        /** Drops these capabilities from the current set. */
+        /** Drops these capabilities from the bounding set and from every set given explicitly. */
         public Builder dropCapabilities(Capability... drop) {
             for (Capability c : Validation.notNull(drop, "capabilities")) {
-                capabilities.remove(Validation.notNull(c, "capability"));
+                Validation.notNull(c, "capability");
+                for (Set<Capability> set : java.util.Arrays.asList(capabilities, effective, permitted, inheritable,
+                        ambient)) {
+                    if (set != null) {
+                        set.remove(c);
+                    }
+                }
             }
             return this;
+        }
+
+        /**
+         * The effective set before execve, instead of the default (the bounding set for uid 0, else
+         * none); see {@link Sandbox#effectiveCapabilities()}. It must lie within the permitted set.
+         */
+        public Builder effectiveCapabilities(Set<Capability> caps) {
+            effective = mutable(checkedCaps(caps, "effective capabilities"));
+            return this;
+        }
+
+        /** The permitted set before execve, instead of the default; within the bounding set. */
+        public Builder permittedCapabilities(Set<Capability> caps) {
+            permitted = mutable(checkedCaps(caps, "permitted capabilities"));
+            return this;
+        }
+
+        /** The inheritable set (default none); within the bounding set. */
+        public Builder inheritableCapabilities(Set<Capability> caps) {
+            inheritable = mutable(checkedCaps(caps, "inheritable capabilities"));
+            return this;
+        }
+
+        /**
+         * The ambient set (default none): kept across execve by a command of any uid. Each must also
+         * be in the permitted and the inheritable set.
+         */
+        public Builder ambientCapabilities(Set<Capability> caps) {
+            ambient = mutable(checkedCaps(caps, "ambient capabilities"));
+            return this;
+        }
+
+        private static Set<Capability> checkedCaps(Set<Capability> caps, String what) {
+            Validation.notNull(caps, what);
+            caps.forEach(c -> Validation.notNull(c, "capability in " + what));
+            return caps;
+        }
+
+        private static Set<Capability> mutable(Set<Capability> caps) {
+            if (caps == null) {
+                return null;
+            }
+            Set<Capability> copy = EnumSet.noneOf(Capability.class);
+            copy.addAll(caps);
+            return copy;
+        }
+
+        /** Refuses sets the kernel would refuse, and any capability beyond the bounding set. */
+        private void checkCapabilitySets(Sandbox s) {
+            requireSubset(s.permittedCapabilities(), s.capabilities(), "permitted", "the bounding set "
+                    + "(capabilities(...)): a sandbox never holds more than its bounding set");
+            requireSubset(s.inheritableCapabilities(), s.capabilities(), "inheritable", "the bounding set "
+                    + "(capabilities(...)): a sandbox never holds more than its bounding set");
+            requireSubset(s.effectiveCapabilities(), s.permittedCapabilities(), "effective", "the permitted set: "
+                    + "the kernel makes effective only what is permitted");
+            Set<Capability> both = EnumSet.noneOf(Capability.class);
+            both.addAll(s.permittedCapabilities());
+            both.retainAll(s.inheritableCapabilities());
+            requireSubset(s.ambientCapabilities(), both, "ambient", "both the permitted and the inheritable set: the "
+                    + "kernel raises an ambient capability only then");
+        }
+
+        private static void requireSubset(Set<Capability> set, Set<Capability> limit, String name, String why) {
+            Set<Capability> beyond = EnumSet.noneOf(Capability.class);
+            beyond.addAll(set);
+            beyond.removeAll(limit);
+            if (!beyond.isEmpty()) {
+                throw new SandboxSpecException(name + " capabilities " + beyond + " are not in " + why);
+            }
         }
 
         public Builder noNewPrivileges(boolean set) {
@@ -852,6 +999,7 @@ public final class Sandbox {
                         + "to run without a filter");
             }
             Sandbox built = new Sandbox(this);
+            checkCapabilitySets(built);
             dev.crabcan.internal.plan.PlanCompiler.checkLimits(built);
             return built;
         }

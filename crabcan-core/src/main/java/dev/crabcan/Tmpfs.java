@@ -6,8 +6,10 @@ package dev.crabcan;
  * @param target the absolute path inside the sandbox
  * @param sizeBytes the most it may hold; 0 means the kernel's default (half of RAM)
  * @param mode the permissions of its root directory, e.g. {@code 01777}
+ * @param readOnly whether it is mounted read-only (an empty directory, e.g. to hide one)
+ * @param noExec whether nothing in it may be executed
  */
-public record Tmpfs(String target, long sizeBytes, int mode) {
+public record Tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec) {
     /** The mode of a tmpfs that does not name one: everyone may create files, as in /tmp. */
     public static final int DEFAULT_MODE = 01777;
 
@@ -24,5 +26,10 @@ public record Tmpfs(String target, long sizeBytes, int mode) {
 
     public Tmpfs(String target, long sizeBytes) {
         this(target, sizeBytes, DEFAULT_MODE);
+    }
+
+    /** A writable tmpfs whose files may be executed. */
+    public Tmpfs(String target, long sizeBytes, int mode) {
+        this(target, sizeBytes, mode, false, false);
     }
 }

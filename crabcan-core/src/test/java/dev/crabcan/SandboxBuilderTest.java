@@ -8,8 +8,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -265,6 +267,11 @@ class SandboxBuilderTest {
                 .capabilities(java.util.EnumSet.of(Capability.CHOWN))
                 .addCapabilities(Capability.NET_BIND_SERVICE)
                 .dropCapabilities(Capability.CHOWN)
+                .oomScoreAdj(-17)
+                .permittedCapabilities(Set.of(Capability.NET_BIND_SERVICE))
+                .effectiveCapabilities(Set.of(Capability.NET_BIND_SERVICE))
+                .inheritableCapabilities(Set.of(Capability.NET_BIND_SERVICE))
+                .ambientCapabilities(Set.of(Capability.NET_BIND_SERVICE))
                 .noNewPrivileges(true)
                 .seccomp(SeccompPolicy.builder(SeccompAction.allow()).rule(Syscall.PTRACE, SeccompAction.errno(1)).build())
                 .network(Network.privateNetwork().publish(8080, 80))
@@ -288,10 +295,15 @@ class SandboxBuilderTest {
         assertThat(copy.stderr()).isEqualTo(original.stderr());
         assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(1);
         assertThat(copy.umask()).hasValue(027);
+        assertThat(copy.oomScoreAdj()).hasValue(-17);
         assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
         assertThat(copy.readOnlyPaths()).isEqualTo(original.readOnlyPaths()).contains("/proc/cpuinfo");
         assertThat(copy.sysctls()).containsExactly(Map.entry("net.ipv4.ping_group_range", "0 0"));
         assertThat(copy.capabilities()).containsExactly(Capability.NET_BIND_SERVICE);
+        assertThat(copy.effectiveCapabilities()).containsExactly(Capability.NET_BIND_SERVICE);
+        assertThat(copy.permittedCapabilities()).containsExactly(Capability.NET_BIND_SERVICE);
+        assertThat(copy.inheritableCapabilities()).containsExactly(Capability.NET_BIND_SERVICE);
+        assertThat(copy.ambientCapabilities()).containsExactly(Capability.NET_BIND_SERVICE);
         assertThat(copy.noNewPrivileges()).isTrue();
         assertThat(copy.seccomp()).isEqualTo(original.seccomp()).isNotEqualTo(SeccompPolicy.defaultPolicy());
         assertThat(copy.network()).isEqualTo(original.network());
@@ -304,8 +316,11 @@ class SandboxBuilderTest {
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
                         && !java.lang.reflect.Modifier.isStatic(m.getModifiers()))
                 .map(java.lang.reflect.Method::getName).sorted().toList())
-                .containsExactlyInAnyOrder("binds", "capabilities", "command", "environment", "hostname",
+                .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command",
+                        "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
+                        "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
+                        "oomScoreAdj",
                         "readOnlyPaths", "rootfs", "rootfsWritable", "run", "seccomp", "start", "stderr", "stdin",
                         "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid", "umask",
                         "workingDirectory");
@@ -409,5 +424,44 @@ class SandboxBuilderTest {
         assertThat(sandbox.hostname()).isEmpty();
         assertThat(sandbox.binds()).isEmpty();
         assertThat(sandbox.tmpfs()).isEmpty();
+    }
+
+    @Test
+    void capabilitySetsDefaultFromTheUidAndRoundTripThroughToBuilder() {
+        Sandbox root = Sandbox.builder().command("/bin/true").build();
+        assertThat(root.effectiveCapabilities()).isEqualTo(Capability.DEFAULT_KEPT);
+        assertThat(root.permittedCapabilities()).isEqualTo(Capability.DEFAULT_KEPT);
+        assertThat(root.inheritableCapabilities()).isEmpty();
+        assertThat(root.ambientCapabilities()).isEmpty();
+        assertThat(root.toBuilder().uid(1000).build().permittedCapabilities()).as("derived from the new uid").isEmpty();
+
+        Set<Capability> bind = EnumSet.of(Capability.NET_BIND_SERVICE);
+        Sandbox user = Sandbox.builder().command("/bin/true").uid(1000).permittedCapabilities(bind)
+                .effectiveCapabilities(bind).inheritableCapabilities(bind).ambientCapabilities(bind).build();
+        Sandbox copy = user.toBuilder().build();
+        for (Sandbox s : List.of(user, copy)) {
+            assertThat(List.of(s.effectiveCapabilities(), s.permittedCapabilities(), s.inheritableCapabilities(),
+                    s.ambientCapabilities())).containsOnly(bind);
+        }
+        assertThat(user.toBuilder().dropCapabilities(Capability.NET_BIND_SERVICE).build().ambientCapabilities())
+                .as("dropped from every set").isEmpty();
+    }
+
+    @Test
+    void capabilitySetsNeverExceedTheBoundingSetOrWhatTheKernelAllows() {
+        Set<Capability> admin = EnumSet.of(Capability.SYS_ADMIN);
+        assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").permittedCapabilities(admin).build())
+                .isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("permitted capabilities [SYS_ADMIN] are not in the bounding set");
+        assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").inheritableCapabilities(admin).build())
+                .isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("inheritable capabilities [SYS_ADMIN] are not in the bounding set");
+        Set<Capability> chown = EnumSet.of(Capability.CHOWN);
+        assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").uid(5).effectiveCapabilities(chown).build())
+                .isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("effective capabilities [CHOWN] are not in the permitted set");
+        assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").ambientCapabilities(chown).build())
+                .isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("ambient capabilities [CHOWN] are not in both the permitted and the inheritable");
     }
 }

@@ -6,6 +6,7 @@ import dev.crabcan.SandboxException;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.Stdio;
 import dev.crabcan.internal.json.Json;
+import dev.crabcan.internal.oci.OciConfig;
 import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -59,10 +60,12 @@ public final class OciRuntime {
 
     private final Path root;
     private final PrintStream out;
+    private final PrintStream err;
 
-    OciRuntime(Path root, PrintStream out) {
+    OciRuntime(Path root, PrintStream out, PrintStream err) {
         this.root = root;
         this.out = out;
+        this.err = err;
     }
 
     public static void main(String[] args) {
@@ -97,7 +100,7 @@ public final class OciRuntime {
             if (rest.isEmpty()) {
                 throw new Failure("no command given\n" + USAGE);
             }
-            OciRuntime runtime = new OciRuntime(root != null ? root : defaultRoot(), out);
+            OciRuntime runtime = new OciRuntime(root != null ? root : defaultRoot(), out, err);
             return runtime.command(rest.remove(0), rest);
         } catch (Failure | SandboxSpecException | IOException e) {
             err.println("crabcan-oci: " + e.getMessage());
@@ -188,18 +191,97 @@ public final class OciRuntime {
 
     // ---- the commands ---------------------------------------------------------------------
 
-    void create(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException {
-        Sandbox sandbox = inheritStdio(Sandbox.fromOciBundle(bundle));
+    /**
+     * Sets the container up; then runs its prestart and createRuntime hooks, on the host with the
+     * state on stdin (the container exists, its command waits for start). A hook that fails kills
+     * the container, as the spec asks.
+     */
+    void create(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException,
+            InterruptedException {
+        OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
+        Sandbox sandbox = inheritStdio(config.sandbox());
         Path dir = newContainerDir(id);
+        long pid = -1;
         try {
-            long pid = sandbox.createDetached(dir.resolve("exec.fifo"));
-            writeState(dir, new State(id, pid, startTime(pid), bundle.toString()));
+            pid = sandbox.createDetached(dir.resolve("exec.fifo"));
+            writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), config.hooks()));
+            for (String kind : List.of("prestart", "createRuntime")) {
+                runHooks(kind, config.hooks(), stateJson(id), dir);
+            }
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
-        } catch (IOException | RuntimeException e) {
+        } catch (Failure | IOException | RuntimeException e) {
+            if (pid > 0) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
             deleteDir(dir);
             throw e;
+        }
+    }
+
+    /** Runs the hooks of one kind in order; the first that fails ends it with a Failure naming it. */
+    private static void runHooks(String kind, Map<String, List<OciConfig.Hook>> hooks, String state, Path dir)
+            throws Failure, IOException, InterruptedException {
+        List<OciConfig.Hook> list = hooks.getOrDefault(kind, List.of());
+        for (int i = 0; i < list.size(); i++) {
+            runHook("hooks." + kind + "[" + i + "] (" + list.get(i).path() + ")", list.get(i), state, dir);
+        }
+    }
+
+    /**
+     * One hook: its path with args[1..] (argv[0] is its path), exactly its env, the state JSON on
+     * stdin, its output kept for the message if it fails. Hooks come from the engine, which the
+     * spec trusts: they run as this process.
+     */
+    private static void runHook(String name, OciConfig.Hook hook, String state, Path dir)
+            throws Failure, IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(hook.path()));
+        if (hook.args().size() > 1) {
+            command.addAll(hook.args().subList(1, hook.args().size()));
+        }
+        Path output = dir.resolve("hook.out");
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+        pb.environment().clear();
+        for (String e : hook.env()) {
+            int eq = e.indexOf('=');
+            if (eq > 0) {
+                pb.environment().put(e.substring(0, eq), e.substring(eq + 1));
+            }
+        }
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            throw new Failure(name + " cannot be started: " + e.getMessage());
+        }
+        try (var stdin = p.getOutputStream()) {
+            stdin.write(state.getBytes(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            // A hook need not read its stdin.
+        }
+        boolean done = hook.timeoutSeconds().isPresent() ? p.waitFor(hook.timeoutSeconds().getAsInt(), TimeUnit.SECONDS)
+                : p.waitFor() >= 0;
+        if (!done) {
+            p.destroyForcibly();
+            p.waitFor();
+            throw new Failure(name + " did not finish within its timeout of " + hook.timeoutSeconds().getAsInt() + " s");
+        }
+        String said = Files.readString(output, StandardCharsets.UTF_8).strip().replace('\n', ' ');
+        Files.delete(output);
+        if (p.exitValue() != 0) {
+            throw new Failure(name + " failed with status " + p.exitValue()
+                    + (said.isEmpty() ? "" : ": " + (said.length() > 500 ? said.substring(0, 500) + "..." : said)));
+        }
+    }
+
+    /** poststart and poststop hooks that fail are warned about, and the operation goes on (runtime-spec). */
+    private void runHooksWarning(String kind, State state, String stateJson, Path dir)
+            throws IOException, InterruptedException {
+        try {
+            runHooks(kind, state.hooks(), stateJson, dir);
+        } catch (Failure e) {
+            err.println("crabcan-oci: warning: " + e.getMessage());
         }
     }
 
@@ -236,6 +318,7 @@ public final class OciRuntime {
                 }
             }
             Files.delete(fifo);
+            runHooksWarning("poststart", state, stateJson(id), dir);
         }
     }
 
@@ -282,13 +365,19 @@ public final class OciRuntime {
                     Thread.sleep(10);
                 }
             }
+            runHooksWarning("poststop", state, stateJson(id), dir);
         }
         deleteDir(dir);
     }
 
     /** create, start and wait in one, in this process: the exit status is the container's. */
     int run(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException, InterruptedException {
-        Sandbox sandbox = inheritStdio(Sandbox.fromOciBundle(bundle));
+        OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
+        if (!config.hooks().isEmpty()) {
+            throw new Failure("hooks: run starts the command at once; use create and start, which run "
+                    + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
+        }
+        Sandbox sandbox = inheritStdio(config.sandbox());
         Path dir = newContainerDir(id);
         try {
             var process = sandbox.start();
@@ -299,7 +388,7 @@ public final class OciRuntime {
             } catch (IOException e) {
                 started = -1; // already gone: its state says stopped
             }
-            writeState(dir, new State(id, pid, started, bundle.toString()));
+            writeState(dir, new State(id, pid, started, bundle.toString(), Map.of()));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
@@ -339,8 +428,11 @@ public final class OciRuntime {
 
     // ---- state ----------------------------------------------------------------------------
 
-    /** What create records; the start time tells init from a later process that got its pid. */
-    record State(String id, long pid, long startTime, String bundle) {}
+    /**
+     * What create records; the start time tells init from a later process that got its pid. The
+     * hooks are kept from create: the bundle may be gone by delete (an engine unmounts it).
+     */
+    record State(String id, long pid, long startTime, String bundle, Map<String, List<OciConfig.Hook>> hooks) {}
 
     private static Sandbox inheritStdio(Sandbox s) {
         return s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit()).build();
@@ -391,6 +483,16 @@ public final class OciRuntime {
         m.put("pid", s.pid());
         m.put("startTime", s.startTime());
         m.put("bundle", s.bundle());
+        Map<String, Object> hooks = new LinkedHashMap<>();
+        s.hooks().forEach((kind, list) -> hooks.put(kind, list.stream().map(h -> {
+            Map<String, Object> hook = new LinkedHashMap<>();
+            hook.put("path", h.path());
+            hook.put("args", h.args());
+            hook.put("env", h.env());
+            h.timeoutSeconds().ifPresent(t -> hook.put("timeout", (long) t));
+            return hook;
+        }).toList()));
+        m.put("hooks", hooks);
         writeAtomically(dir.resolve("state.json"), Json.write(m));
     }
 
@@ -401,7 +503,17 @@ public final class OciRuntime {
         } catch (Json.ParseException | ClassCastException e) {
             throw new Failure("the state file " + dir.resolve("state.json") + " is damaged: " + e.getMessage());
         }
-        return new State((String) m.get("id"), (Long) m.get("pid"), (Long) m.get("startTime"), (String) m.get("bundle"));
+        Map<String, List<OciConfig.Hook>> hooks = new LinkedHashMap<>();
+        ((Map<?, ?>) m.get("hooks")).forEach((kind, list) -> hooks.put((String) kind, ((List<?>) list).stream()
+                .map(x -> (Map<?, ?>) x).map(h -> new OciConfig.Hook((String) h.get("path"), strings(h.get("args")),
+                        strings(h.get("env")), h.get("timeout") == null ? java.util.OptionalInt.empty()
+                        : java.util.OptionalInt.of(((Long) h.get("timeout")).intValue()))).toList()));
+        return new State((String) m.get("id"), (Long) m.get("pid"), (Long) m.get("startTime"), (String) m.get("bundle"),
+                hooks);
+    }
+
+    private static List<String> strings(Object list) {
+        return ((List<?>) list).stream().map(x -> (String) x).toList();
     }
 
     private static String status(Path dir, State s) {

@@ -365,6 +365,23 @@ class EscapeTest {
         assertThat(r.stdoutText()).isEqualTo(String.format("CapEff:\t%016x%n", 1L << Capability.NET_ADMIN.number()));
     }
 
+    /**
+     * All five sets reach the kernel: a non-root command keeps its ambient set across execve. A root
+     * caller's sandbox holds SETFCAP in none of them, even when every set asks for it.
+     */
+    @Test
+    void ambientCapabilitiesReachANonRootCommandAndDeniedOnesNoSet() throws Exception {
+        java.util.Set<Capability> asked = java.util.EnumSet.of(Capability.NET_BIND_SERVICE, Capability.SETFCAP);
+        SandboxResult r = Sandbox.builder().uid(1000).capabilities(asked).permittedCapabilities(asked)
+                .effectiveCapabilities(asked).inheritableCapabilities(asked).ambientCapabilities(asked)
+                .command("/bin/grep", "Cap", "/proc/self/status").build().run();
+        long held = (1L << Capability.NET_BIND_SERVICE.number())
+                | (Env.isRoot() ? 0 : 1L << Capability.SETFCAP.number());
+        String hex = String.format("%016x", held);
+        assertThat(r.stdoutText()).as(r.stderrText()).contains("CapInh:\t" + hex).contains("CapPrm:\t" + hex)
+                .contains("CapEff:\t" + hex).contains("CapBnd:\t" + hex).contains("CapAmb:\t" + hex);
+    }
+
     private static String sha256(Path p) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p)));
     }

@@ -151,6 +151,120 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
+    /** The mounts containerd writes by default (and the CRI's cgroup mount), carried out on the kernel. */
+    @Test
+    void containerdsDefaultMountsAreMadeAsAsked() throws Exception {
+        Path bundle = bundle("b9", "cat /proc/self/mounts; "
+                + "echo x > /dev/shm/x && echo shm writable; echo x > /empty/x || echo empty read-only");
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"mounts\": [", """
+                "mounts": [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                           {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                            "options": ["nosuid", "noexec", "nodev"]},
+                           {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                           {"destination": "/empty", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "rprivate"]},
+                           {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},"""));
+        Run r = oci(null, "run", "--bundle", bundle.toString(), "c9");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).contains("/dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k")
+                .contains("/run tmpfs rw,nosuid,nodev,relatime,size=65536k")
+                .contains("/empty tmpfs ro,nosuid,nodev,relatime")
+                .contains("/dev/mqueue mqueue rw,nosuid,nodev,noexec")
+                .contains("/sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec")
+                .contains("shm writable", "empty read-only");
+    }
+
+    /**
+     * oomScoreAdj and rlimits above the caller's own hard limit, as podman sends them (its default
+     * RLIMIT_NOFILE is 1048576): set on the host before init exists, so they need root where they
+     * lower or raise past the caller's; a rootless caller gets an error naming why.
+     */
+    @Test
+    void oomScoreAdjAndRlimitsAboveTheCallersAreSetWhereTheCallerMay() throws Exception {
+        // crabcan-oci runs with this JVM's limits and capabilities (this host's root lacks CAP_SYS_RESOURCE).
+        long ownHard = Long.parseLong(Files.readAllLines(Path.of("/proc/self/limits")).stream()
+                .filter(l -> l.startsWith("Max open files")).findFirst().orElseThrow().split("\\s+")[4]);
+        long above = ownHard + 1;
+        boolean mayRaise = Env.isRoot() && (capEff() & (1L << 24)) != 0;
+        for (int adj : new int[] {500, -500}) {
+            Path bundle = bundle("oom" + (adj + 1000), "cat /proc/self/oom_score_adj; ulimit -Hn; ulimit -Sn");
+            String config = Files.readString(bundle.resolve("config.json"));
+            Files.writeString(bundle.resolve("config.json"), config.replace("\"cwd\": \"/\",", "\"cwd\": \"/\", "
+                    + "\"oomScoreAdj\": " + adj + ", \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, "
+                    + "\"hard\": " + (adj > 0 ? ownHard : above) + "}],"));
+            Run r = oci(null, "run", "--bundle", bundle.toString(), "oom");
+            String what = "own hard limit " + ownHard + ", config " + Files.readString(bundle.resolve("config.json"));
+            if (adj > 0 || mayRaise) {
+                assertThat(r.status()).as("%s %s", r.stderr(), what).isZero();
+                assertThat(r.stdout()).as(what).isEqualTo(adj + "\n" + (adj > 0 ? ownHard : above) + "\n1024\n");
+            } else {
+                assertThat(r.status()).isNotZero();
+                assertThat(r.stderr()).as(what).contains("raise the hard limit of resource 7 to " + above)
+                        .contains("needs root");
+            }
+        }
+        if (!mayRaise) {
+            Path bundle = bundle("oomlow", "true");
+            String config = Files.readString(bundle.resolve("config.json"));
+            Files.writeString(bundle.resolve("config.json"), config.replace("\"cwd\": \"/\",",
+                    "\"cwd\": \"/\", \"oomScoreAdj\": -500,"));
+            Run r = oci(null, "run", "--bundle", bundle.toString(), "oomlow");
+            assertThat(r.status()).isNotZero();
+            assertThat(r.stderr()).contains("oom_score_adj").contains("set oom_score_adj -500 (lowering it below the "
+                    + "caller's needs root");
+        }
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    /** Hooks run on the host with the state on stdin: prestart and createRuntime at create, poststart, poststop. */
+    @Test
+    void hooksRunAtTheirPointsWithTheStateOnStdin() throws Exception {
+        Path bundle = bundle("b10", "echo ran");
+        Path seen = Files.createDirectory(dir.resolve("hooks"));
+        String hook = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %s/%s; echo $X >> %s/%s\"], "
+                + "\"env\": [\"X=%s\"], \"timeout\": 30}";
+        StringBuilder hooks = new StringBuilder("\"hooks\": {");
+        for (String kind : List.of("prestart", "createRuntime", "poststart", "poststop")) {
+            hooks.append('"').append(kind).append("\": [").append(hook.formatted(seen, kind, seen, kind, kind))
+                    .append("], ");
+        }
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":",
+                hooks.substring(0, hooks.length() - 2) + "}, \"root\":"));
+        File out = dir.resolve("b10.out").toFile();
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "c10");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        for (String kind : List.of("prestart", "createRuntime")) {
+            assertThat(Files.readString(seen.resolve(kind))).contains("\"id\":\"c10\"", "\"status\":\"created\"",
+                    "\"bundle\":\"" + bundle + "\"").endsWith(kind + "\n");
+        }
+        assertThat(seen.resolve("poststart")).doesNotExist();
+        assertThat(oci(null, "start", "c10").status()).isZero();
+        assertThat(Files.readString(seen.resolve("poststart"))).contains("\"id\":\"c10\"").endsWith("poststart\n");
+        assertThat(awaitStatus("c10", "stopped")).isEqualTo("stopped");
+        assertThat(seen.resolve("poststop")).doesNotExist();
+        assertThat(oci(null, "delete", "c10").status()).isZero();
+        assertThat(Files.readString(seen.resolve("poststop"))).contains("\"status\":\"stopped\"").endsWith("poststop\n");
+        assertThat(Files.readString(out.toPath())).isEqualTo("ran\n");
+
+        // A failing prestart hook fails create, names the hook and leaves no container.
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}]}, \"root\":"));
+        Run refused = oci(null, "create", "--bundle", bundle.toString(), "c11");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 3: no network");
+        assertThat(oci(null, "state", "c11").stderr()).contains("does not exist");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    private static long capEff() throws Exception {
+        return Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
+                .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);
+    }
+
     @Test
     void deleteForceKillsAContainerAndItsProcesses() throws Exception {
         Path bundle = bundle("b2", "sleep 1000 & sleep 1000");

@@ -118,6 +118,7 @@ class RootlessSuiteTest {
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
+            "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
             "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");
 

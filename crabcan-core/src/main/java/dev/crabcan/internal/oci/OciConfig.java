@@ -45,11 +45,47 @@ public final class OciConfig {
     private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
             "noatime", "atime", "nodiratime", "diratime");
     private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
+    /** The device nodes every sandbox has, as runtime-spec's linux.devices would name them. */
+    private static final Map<String, String> OWN_DEVICES = Map.of("/dev/null", "c 1:3", "/dev/zero", "c 1:5",
+            "/dev/full", "c 1:7", "/dev/random", "c 1:8", "/dev/urandom", "c 1:9", "/dev/tty", "c 5:0");
+    private static final Set<String> OTHER_PROPAGATION = Set.of("shared", "rshared", "slave", "rslave", "unbindable",
+            "runbindable");
+    /** Options that only say what every sandbox mount is or does anyway. */
+    private static final Set<String> SAME_RESULT = Set.of("rw", "exec", "nosuid", "nodev", "async", "defaults");
+    private static final Set<String> RECURSIVE_FORMS = Set.of("rro", "rrw", "rnoexec", "rexec", "rnosuid", "rnodev",
+            "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnoatime", "ratime", "rnodiratime",
+            "rdiratime");
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(OciConfig.class);
 
     private OciConfig() {}
 
     /** Reads {@code bundle/config.json}; its root path is taken relative to the bundle. */
     public static Sandbox read(Path bundle) {
+        return read(bundle, false).sandbox();
+    }
+
+    /**
+     * A program the engine asks the runtime to run at a point of the container's life, with the
+     * container's state on its stdin (runtime-spec "hooks"). args[0] is the program's argv[0].
+     */
+    public record Hook(String path, List<String> args, List<String> env, java.util.OptionalInt timeoutSeconds) {}
+
+    /** The sandbox of a bundle and the hooks the runtime runs for it, by kind ("prestart", ...). */
+    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks) {}
+
+    /** The hooks an OCI runtime runs itself, in the runtime's namespaces (see crabcan-oci). */
+    public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "poststart", "poststop");
+
+    /**
+     * Reads {@code bundle/config.json} for an OCI runtime, which runs the {@link #RUNTIME_HOOKS}
+     * itself; a sandbox alone runs no host programs, so {@link #read(Path)} refuses hooks.
+     */
+    public static Bundle readForRuntime(Path bundle) {
+        return read(bundle, true);
+    }
+
+    private static Bundle read(Path bundle, boolean runtimeHooks) {
         Path file = bundle.resolve("config.json");
         String text;
         try {
@@ -64,7 +100,9 @@ public final class OciConfig {
             throw new SandboxSpecException(file + " is not valid JSON: " + e.getMessage());
         }
         try {
-            return new Reader(bundle.toAbsolutePath()).config(parsed);
+            Reader reader = new Reader(bundle.toAbsolutePath(), runtimeHooks);
+            Sandbox sandbox = reader.config(parsed);
+            return new Bundle(sandbox, reader.hooks);
         } catch (SandboxSpecException e) {
             throw new SandboxSpecException(file + ": " + e.getMessage());
         }
@@ -72,7 +110,14 @@ public final class OciConfig {
 
     /** Reads a parsed config whose relative root path is relative to {@code bundle}; for tests. */
     static Sandbox read(Path bundle, Object config) {
-        return new Reader(bundle.toAbsolutePath()).config(config);
+        return new Reader(bundle.toAbsolutePath(), false).config(config);
+    }
+
+    /** The hooks of a parsed config, read as an OCI runtime reads them; for tests. */
+    static Map<String, List<Hook>> hooks(Path bundle, Object config) {
+        Reader reader = new Reader(bundle.toAbsolutePath(), true);
+        reader.config(config);
+        return reader.hooks;
     }
 
     private static SandboxSpecException refuse(String field, String why) {
@@ -101,9 +146,12 @@ public final class OciConfig {
         private final Path bundle;
         private final Sandbox.Builder b = Sandbox.builder();
         private final Limits.Builder limits = Limits.builder();
+        private final boolean runtimeHooks;
+        private final Map<String, List<Hook>> hooks = new LinkedHashMap<>();
 
-        Reader(Path bundle) {
+        Reader(Path bundle, boolean runtimeHooks) {
             this.bundle = bundle;
+            this.runtimeHooks = runtimeHooks;
         }
 
         Sandbox config(Object root) {
@@ -117,8 +165,8 @@ public final class OciConfig {
             if (c.containsKey("domainname") && !string(c.get("domainname"), "domainname").isEmpty()) {
                 throw refuse("domainname", "Crabcan sets only the hostname");
             }
-            if (c.get("hooks") != null && !object(c.get("hooks"), "hooks").isEmpty()) {
-                throw refuse("hooks", "Crabcan runs no host programs on a sandbox's behalf");
+            if (c.get("hooks") != null) {
+                hooks(object(c.get("hooks"), "hooks"));
             }
             // annotations: free-form metadata for tools, which the spec lets runtimes ignore.
             root(object(required(c, "root", ""), "root"));
@@ -136,6 +184,44 @@ public final class OciConfig {
             return b.build();
         }
 
+        private void hooks(Map<String, Object> all) {
+            List<String> defined = List.of("prestart", "createRuntime", "createContainer", "startContainer",
+                    "poststart", "poststop");
+            known(all, "hooks.", defined.toArray(String[]::new));
+            for (Map.Entry<String, Object> e : all.entrySet()) {
+                String kind = e.getKey();
+                List<Object> list = e.getValue() == null ? List.of() : array(e.getValue(), "hooks." + kind);
+                if (list.isEmpty() || !defined.contains(kind)) {
+                    continue;
+                }
+                if (!runtimeHooks) {
+                    throw refuse("hooks." + kind, "a sandbox runs no host programs on its own; crabcan-oci runs "
+                            + String.join(", ", RUNTIME_HOOKS) + " hooks");
+                }
+                if (!RUNTIME_HOOKS.contains(kind)) {
+                    throw refuse("hooks." + kind, "Crabcan runs hooks in the runtime's namespaces (prestart, "
+                            + "createRuntime, poststart, poststop), not in the container's");
+                }
+                List<Hook> out = new ArrayList<>();
+                for (int i = 0; i < list.size(); i++) {
+                    String f = "hooks." + kind + "[" + i + "]";
+                    Map<String, Object> h = object(list.get(i), f);
+                    known(h, f + ".", "path", "args", "env", "timeout");
+                    String path = string(required(h, "path", f + "."), f + ".path");
+                    if (!path.startsWith("/")) {
+                        throw invalid(f + ".path", "must be absolute, got " + path);
+                    }
+                    List<String> args = h.get("args") == null ? List.of() : strings(h.get("args"), f + ".args");
+                    List<String> env = h.get("env") == null ? List.of() : strings(h.get("env"), f + ".env");
+                    java.util.OptionalInt timeout = h.get("timeout") == null ? java.util.OptionalInt.empty()
+                            : java.util.OptionalInt.of((int) integer(h.get("timeout"), f + ".timeout", 1,
+                                    Integer.MAX_VALUE));
+                    out.add(new Hook(path, args, env, timeout));
+                }
+                hooks.put(kind, List.copyOf(out));
+            }
+        }
+
         private void root(Map<String, Object> root) {
             known(root, "root.", "path", "readonly");
             String path = string(required(root, "path", "root."), "root.path");
@@ -151,7 +237,10 @@ public final class OciConfig {
             if (bool(p.getOrDefault("terminal", false), "process.terminal")) {
                 throw refuse("process.terminal", "Crabcan gives sandboxes no terminal (run without -t / --tty)");
             }
-            for (String f : List.of("commandLine", "oomScoreAdj", "ioPriority", "scheduler", "execCPUAffinity")) {
+            if (p.get("oomScoreAdj") != null) {
+                b.oomScoreAdj((int) integer(p.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000));
+            }
+            for (String f : List.of("commandLine", "ioPriority", "scheduler", "execCPUAffinity")) {
                 if (p.get(f) != null) {
                     throw refuse("process." + f, "Crabcan does not set it");
                 }
@@ -198,7 +287,7 @@ public final class OciConfig {
             // With a seccomp filter it is always set: the helper installs the filter after dropping
             // capabilities, and the kernel then requires it (see seccomp()).
             b.noNewPrivileges(bool(p.getOrDefault("noNewPrivileges", false), "process.noNewPrivileges"));
-            capabilities(p.get("capabilities"), uid);
+            capabilities(p.get("capabilities"));
             List<Object> rlimits = p.get("rlimits") == null ? List.of() : array(p.get("rlimits"), "process.rlimits");
             for (int i = 0; i < rlimits.size(); i++) {
                 String f = "process.rlimits[" + i + "]";
@@ -212,42 +301,32 @@ public final class OciConfig {
                     }
                 }
                 if (rl == null) {
-                    throw refuse(f + ".type " + type, "Crabcan sets only RLIMIT_CPU, FSIZE, STACK, CORE, NPROC, "
-                            + "NOFILE, MEMLOCK and AS");
+                    throw invalid(f + ".type", "unknown resource " + type + " (runtime-spec names the RLIMIT_* of "
+                            + "getrlimit(2))");
                 }
-                long soft = unsigned(required(r, "soft", f + "."), f + ".soft");
-                long hard = unsigned(required(r, "hard", f + "."), f + ".hard");
-                if (soft < 0 || hard < 0) {
-                    throw refuse(f, "Crabcan sets finite rlimits only (below 2^63)");
+                long soft = rlimit(required(r, "soft", f + "."), f + ".soft");
+                long hard = rlimit(required(r, "hard", f + "."), f + ".hard");
+                if (soft > hard) {
+                    throw invalid(f, "soft limit " + soft + " is above the hard limit " + hard);
                 }
                 limits.rlimit(rl, soft, hard);
             }
             return uid;
         }
 
-        /** Crabcan's one set: bounding; uid 0 holds it (effective = permitted), other uids hold none. */
-        private void capabilities(Object value, int uid) {
+        /** All five sets, as given; the builder refuses any beyond the bounding set or what the kernel refuses. */
+        private void capabilities(Object value) {
             if (value == null) {
                 b.capabilities(Set.of());
                 return;
             }
             Map<String, Object> caps = object(value, "process.capabilities");
             known(caps, "process.capabilities.", "bounding", "effective", "permitted", "inheritable", "ambient");
-            Set<Capability> bounding = capSet(caps.get("bounding"), "bounding");
-            for (String set : List.of("effective", "permitted")) {
-                Set<Capability> held = capSet(caps.get(set), set);
-                Set<Capability> expected = uid == 0 ? bounding : EnumSet.noneOf(Capability.class);
-                if (!held.equals(expected)) {
-                    throw refuse("process.capabilities." + set, "Crabcan gives uid 0 exactly the bounding set and "
-                            + "other uids none (expected " + names(expected) + ", got " + names(held) + ")");
-                }
-            }
-            for (String set : List.of("inheritable", "ambient")) {
-                if (!capSet(caps.get(set), set).isEmpty()) {
-                    throw refuse("process.capabilities." + set, "Crabcan keeps it empty");
-                }
-            }
-            b.capabilities(bounding);
+            b.capabilities(capSet(caps.get("bounding"), "bounding"));
+            b.effectiveCapabilities(capSet(caps.get("effective"), "effective"));
+            b.permittedCapabilities(capSet(caps.get("permitted"), "permitted"));
+            b.inheritableCapabilities(capSet(caps.get("inheritable"), "inheritable"));
+            b.ambientCapabilities(capSet(caps.get("ambient"), "ambient"));
         }
 
         private Set<Capability> capSet(Object value, String set) {
@@ -281,12 +360,15 @@ public final class OciConfig {
             long size = 0;
             int mode = -1;
             for (String o : options) {
-                if (ATIME_OPTIONS.contains(o) || PRIVATE_PROPAGATION.contains(o) || o.equals("rw")
-                        || o.equals("nosuid") || o.equals("nodev") || (bind && (o.equals("bind") || o.equals("rbind")))) {
+                // Crabcan's binds are recursive, so each option holds for everything below the bind,
+                // as the recursive ("r") forms ask.
+                String flat = bind && RECURSIVE_FORMS.contains(o) ? o.substring(1) : o;
+                if (ATIME_OPTIONS.contains(flat) || PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
+                        || (bind && (o.equals("bind") || o.equals("rbind")))) {
                     continue;
-                } else if (o.equals("ro")) {
+                } else if (flat.equals("ro")) {
                     ro = true;
-                } else if (o.equals("noexec")) {
+                } else if (flat.equals("noexec")) {
                     noexec = true;
                 } else if (type.equals("tmpfs") && o.startsWith("size=")) {
                     size = parseSize(o.substring(5), where);
@@ -296,9 +378,17 @@ public final class OciConfig {
                         || o.equals("mode=0620") || o.equals("mode=620") || o.matches("gid=\\d+"))) {
                     // Crabcan's devpts options; gid= is left out, since only the sandbox's own group is mapped.
                     continue;
+                } else if (OTHER_PROPAGATION.contains(flat)) {
+                    throw refuse(where + " option \"" + o + "\"", "every mount of a sandbox is private: a bind is a "
+                            + "private copy of its source, so host mounts made later below the source do not appear "
+                            + "inside (slave) and nothing propagates out (shared); use rprivate");
+                } else if (flat.equals("suid") || flat.equals("dev")) {
+                    throw refuse(where + " option \"" + o + "\"", "a sandbox's mounts are always nosuid and nodev: "
+                            + "no setuid file or device node of a mount gives privilege inside");
                 } else {
                     throw refuse(where + " option \"" + o + "\"", "Crabcan's mounts are always private, nosuid "
-                            + "and nodev and take only ro, noexec" + (type.equals("tmpfs") ? ", size= and mode=" : ""));
+                            + "and nodev and take ro, rw, noexec, exec, the atime options and propagation private"
+                            + (type.equals("tmpfs") ? ", size= and mode=" : ""));
                 }
             }
             if (bind) {
@@ -316,11 +406,7 @@ public final class OciConfig {
                         // Crabcan's own /dev: a tmpfs with null, zero, full, random, urandom, tty and shm.
                         return;
                     }
-                    if (noexec || ro) {
-                        throw refuse(where + " option " + (ro ? "ro" : "noexec"), "Crabcan's tmpfs mounts are "
-                                + "writable and executable");
-                    }
-                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode);
+                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode, ro, noexec);
                 }
                 case "sysfs" -> b.kernelMount(KernelMount.Type.SYSFS, dst, ro);
                 case "devpts" -> b.kernelMount(KernelMount.Type.DEVPTS, dst, ro);
@@ -369,8 +455,8 @@ public final class OciConfig {
                         .filter(p -> !PlanCompiler.PROC_READ_ONLY.contains(p) && !PlanCompiler.PROC_MASKED.contains(p))
                         .toArray(String[]::new));
             }
-            if (l.get("devices") != null && !array(l.get("devices"), "linux.devices").isEmpty()) {
-                throw refuse("linux.devices", "a sandbox gets only null, zero, full, random, urandom and tty");
+            if (l.get("devices") != null) {
+                devices(array(l.get("devices"), "linux.devices"));
             }
             if (l.get("rootfsPropagation") != null) {
                 String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
@@ -384,6 +470,30 @@ public final class OciConfig {
             for (String f : List.of("intelRdt", "personality", "timeOffsets")) {
                 if (l.get(f) != null) {
                     throw refuse("linux." + f, "Crabcan does not set it");
+                }
+            }
+        }
+
+        /**
+         * Device nodes: only those every sandbox has (bound from the host's), named as the kernel
+         * numbers them. Any other node would give the sandbox hardware the engine's host decided on,
+         * which a user namespace cannot create (mknod is refused there) and Crabcan does not bind.
+         */
+        private void devices(List<Object> devices) {
+            for (int i = 0; i < devices.size(); i++) {
+                String f = "linux.devices[" + i + "]";
+                Map<String, Object> d = object(devices.get(i), f);
+                known(d, f + ".", "type", "path", "major", "minor", "fileMode", "uid", "gid");
+                String path = string(required(d, "path", f + "."), f + ".path");
+                String type = string(required(d, "type", f + "."), f + ".type");
+                long major = d.get("major") == null ? -1 : integer(d.get("major"), f + ".major", 0, 0xfff);
+                long minor = d.get("minor") == null ? -1 : integer(d.get("minor"), f + ".minor", 0, 0xfffff);
+                String own = OWN_DEVICES.get(path);
+                if (own == null || !own.equals(type + " " + major + ":" + minor)) {
+                    throw refuse(f + " (" + path + ")", "a sandbox has only the device nodes null, zero, full, random, "
+                            + "urandom and tty, bound from the host's (" + String.join(", ", OWN_DEVICES.values())
+                            + "); a user namespace cannot make others, and Crabcan does not give a sandbox the "
+                            + "host's other hardware");
                 }
             }
         }
@@ -446,15 +556,21 @@ public final class OciConfig {
         private void resources(Map<String, Object> r) {
             known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
                     "rdma", "unified");
+            // Device cgroup rules say which nodes may be used, not which exist: a sandbox has only its
+            // own few nodes and every mount that could hold another is nodev, so whatever the rules
+            // allow beyond them is nothing it can reach. Only their form is checked.
             if (r.get("devices") != null) {
                 List<Object> devices = array(r.get("devices"), "linux.resources.devices");
                 for (int i = 0; i < devices.size(); i++) {
-                    Map<String, Object> d = object(devices.get(i), "linux.resources.devices[" + i + "]");
-                    boolean denyAll = Boolean.FALSE.equals(d.get("allow")) && d.get("type") == null
-                            && d.get("major") == null && d.get("minor") == null;
-                    if (!denyAll) {
-                        throw refuse("linux.resources.devices[" + i + "]", "a sandbox gets only null, zero, full, "
-                                + "random, urandom and tty, and no other device (only a deny-all rule is accepted)");
+                    String f = "linux.resources.devices[" + i + "]";
+                    Map<String, Object> d = object(devices.get(i), f);
+                    known(d, f + ".", "allow", "type", "major", "minor", "access");
+                    bool(required(d, "allow", f + "."), f + ".allow");
+                    if (d.get("type") != null && !string(d.get("type"), f + ".type").matches("[abc]")) {
+                        throw invalid(f + ".type", "must be a, b or c, got " + d.get("type"));
+                    }
+                    if (d.get("access") != null && !string(d.get("access"), f + ".access").matches("[rwm]*")) {
+                        throw invalid(f + ".access", "must be letters of rwm, got " + d.get("access"));
                     }
                 }
             }
@@ -610,11 +726,16 @@ public final class OciConfig {
 
     // ---- JSON access with the field's name in every message ----------------------------
 
+    /**
+     * Logs the properties runtime-spec 1.0 to 1.2 does not define here, which the spec requires
+     * runtimes to ignore ("MUST NOT generate an error if they encounter an unknown property"):
+     * newer engines add fields that older runtimes do not know.
+     */
     private static void known(Map<String, Object> m, String prefix, String... fields) {
-        Set<String> allowed = Set.of(fields);
+        Set<String> defined = Set.of(fields);
         for (String k : m.keySet()) {
-            if (!allowed.contains(k)) {
-                throw refuse(prefix + k, "Crabcan does not know this field (runtime-spec 1.0 to 1.2)");
+            if (!defined.contains(k)) {
+                LOG.debug("{}{}: ignored, runtime-spec 1.0 to 1.2 does not define it", prefix, k);
             }
         }
     }
@@ -685,6 +806,18 @@ public final class OciConfig {
         throw invalid(f, "must be an integer from 0 to 2^64-1, got " + v);
     }
 
+    /** An rlimit value: 2^64-1 (RLIM_INFINITY) is Rlimit.UNLIMITED; others from 2^63 on cannot be told from it. */
+    private static long rlimit(Object v, String f) {
+        long x = unsigned(v, f);
+        if (x == -1L) {
+            return Rlimit.UNLIMITED;
+        }
+        if (x < 0 || x == Rlimit.UNLIMITED) {
+            throw invalid(f, "must be below 2^63-1 or exactly 2^64-1 (unlimited), got " + Long.toUnsignedString(x));
+        }
+        return x;
+    }
+
     private static long parseSize(String s, String where) {
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)([kmgKMG]?)").matcher(s);
         if (!m.matches()) {
@@ -707,8 +840,8 @@ public final class OciConfig {
         }
     }
 
-    private static String names(Set<Capability> caps) {
-        return caps.stream().map(c -> "CAP_" + c.name()).toList().toString();
+    private static List<String> capNames(Set<Capability> caps) {
+        return caps.stream().map(c -> "CAP_" + c.name()).toList();
     }
 
     // ---- writing -------------------------------------------------------------------------
@@ -738,18 +871,20 @@ public final class OciConfig {
         env.putIfAbsent("PATH", Sandbox.DEFAULT_PATH);
         p.put("env", env.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList());
         p.put("cwd", s.workingDirectory());
-        List<String> caps = s.capabilities().stream().map(x -> "CAP_" + x.name()).toList();
         Map<String, Object> capabilities = new LinkedHashMap<>();
-        capabilities.put("bounding", caps);
-        capabilities.put("effective", s.uid() == 0 ? caps : List.of());
-        capabilities.put("permitted", s.uid() == 0 ? caps : List.of());
+        capabilities.put("bounding", capNames(s.capabilities()));
+        capabilities.put("effective", capNames(s.effectiveCapabilities()));
+        capabilities.put("permitted", capNames(s.permittedCapabilities()));
+        capabilities.put("inheritable", capNames(s.inheritableCapabilities()));
+        capabilities.put("ambient", capNames(s.ambientCapabilities()));
         p.put("capabilities", capabilities);
         List<Object> rlimits = new ArrayList<>();
-        l.rlimits().forEach((r, v) -> rlimits.add(ordered("type", "RLIMIT_" + r.name(), "soft", uint64(v[0]),
-                "hard", uint64(v[1]))));
+        l.rlimits().forEach((r, v) -> rlimits.add(ordered("type", "RLIMIT_" + r.name(), "soft", rlimitValue(v[0]),
+                "hard", rlimitValue(v[1]))));
         if (!rlimits.isEmpty()) {
             p.put("rlimits", rlimits);
         }
+        s.oomScoreAdj().ifPresent(adj -> p.put("oomScoreAdj", (long) adj));
         p.put("noNewPrivileges", s.noNewPrivileges());
         c.put("process", p);
         c.put("root", ordered("path", s.rootfs().get().toString(), "readonly", !s.rootfsWritable()));
@@ -841,6 +976,12 @@ public final class OciConfig {
         if (t.sizeBytes() > 0) {
             options.add("size=" + t.sizeBytes());
         }
+        if (t.readOnly()) {
+            options.add("ro");
+        }
+        if (t.noExec()) {
+            options.add("noexec");
+        }
         return ordered("destination", t.target(), "type", "tmpfs", "source", "tmpfs", "options", options);
     }
 
@@ -904,6 +1045,10 @@ public final class OciConfig {
     private static String actionName(SeccompAction a) {
         String name = a.toString();
         return name.startsWith("ERRNO") ? "SCMP_ACT_ERRNO" : "SCMP_ACT_" + name;
+    }
+
+    private static Object rlimitValue(long v) {
+        return v == Rlimit.UNLIMITED ? uint64(-1L) : v;
     }
 
     private static Object uint64(long v) {

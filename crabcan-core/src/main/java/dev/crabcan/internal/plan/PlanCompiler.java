@@ -191,7 +191,8 @@ public final class PlanCompiler {
             user.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {
-            user.add(new Mount(M_TMPFS, NOSUID_NODEV, t.mode(), t.sizeBytes(), "", t.target()));
+            user.add(new Mount(M_TMPFS, NOSUID_NODEV | (t.readOnly() ? MF_RDONLY : 0) | (t.noExec() ? MF_NOEXEC : 0),
+                    t.mode(), t.sizeBytes(), "", t.target()));
         }
         for (KernelMount k : s.kernelMounts()) {
             int ro = k.readOnly() ? MF_RDONLY : 0;
@@ -238,19 +239,22 @@ public final class PlanCompiler {
         }
 
         w.creds(uid, uid);
-        long kept = 0;
-        for (Capability c : s.capabilities()) {
+        long denied = 0;
+        for (Capability c : Capability.values()) {
             // On a private network raw packets would pass the host's rules: pasta turns a forged SYN to
             // 127.0.0.1 into a connection to the host's loopback, and with a veth they spoof addresses.
-            boolean denied = s.network().mode() == Network.Mode.PRIVATE && PRIVATE_NETWORK_DENIED.contains(c)
-                    || host.isRoot() && ROOT_CALLER_DENIED.contains(c);
-            if (!denied) {
-                kept |= 1L << c.number();
+            if (s.network().mode() == Network.Mode.PRIVATE && PRIVATE_NETWORK_DENIED.contains(c)
+                    || host.isRoot() && ROOT_CALLER_DENIED.contains(c)) {
+                denied |= 1L << c.number();
             }
         }
-        long held = uid == 0 ? kept : 0;
-        w.caps(kept, held, held, 0, 0);
-        s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), v[0], v[1]));
+        // Removed from every set alike, so that each stays within the ones it must lie in.
+        w.caps(mask(s.capabilities()) & ~denied, mask(s.effectiveCapabilities()) & ~denied,
+                mask(s.permittedCapabilities()) & ~denied, mask(s.inheritableCapabilities()) & ~denied,
+                mask(s.ambientCapabilities()) & ~denied);
+        // A hard limit above the caller's is raised by the helper on the host, where root may.
+        s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), rlimValue(v[0]), rlimValue(v[1])));
+        s.oomScoreAdj().ifPresent(w::oomScoreAdj);
         byte[] filter;
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
             filter = DEFAULT_FILTER;
@@ -347,6 +351,19 @@ public final class PlanCompiler {
                         "/dev/null", p));
             }
         }
+    }
+
+    /** Rlimit.UNLIMITED is the kernel's RLIM_INFINITY, 2^64-1. */
+    private static long rlimValue(long v) {
+        return v == dev.crabcan.Rlimit.UNLIMITED ? -1L : v;
+    }
+
+    private static long mask(java.util.Set<Capability> caps) {
+        long m = 0;
+        for (Capability c : caps) {
+            m |= 1L << c.number();
+        }
+        return m;
     }
 
     private record Mount(int kind, int flags, int mode, long size, String source, String target) {}

@@ -18,8 +18,10 @@ import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -106,25 +108,40 @@ class OciConfigTest {
                     "mounts[0] (tmpfs at /x) option \"nr_inodes=5\": not supported because"),
             Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
                     "options", List.of("rshared"))), "mounts[0] (bind at /x) option \"rshared\": not supported"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
+                    "options", List.of("rbind", "rslave"))), "mounts[0] (bind at /x) option \"rslave\": not supported "
+                    + "because every mount of a sandbox is private"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "tmpfs", "options", List.of("dev"))),
+                    "mounts[0] (tmpfs at /x) option \"dev\": not supported because a sandbox's mounts are always nosuid"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_NOTIFY"),
                     "linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not supported because"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_ALLOW", "architectures",
                     List.of("SCMP_ARCH_AARCH64")), "linux.seccomp.architectures [SCMP_ARCH_AARCH64]: not supported"),
             Arguments.of("linux.resources", Map.of("hugepageLimits", List.of()), "linux.resources.hugepageLimits: not "
                     + "supported"),
-            Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "access", "rwm"))),
-                    "linux.resources.devices[0]: not supported"),
+            Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "type", "x"))),
+                    "linux.resources.devices[0].type: must be a, b or c"),
             Arguments.of("linux.uidMappings", List.of(Map.of("containerID", 0L, "hostID", 100000L, "size", 65536L)),
                     "linux.uidMappings: not supported because a sandbox's user namespace maps just the process's id 0"),
-            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_RTPRIO", "soft", 1L, "hard", 1L)),
-                    "process.rlimits[0].type RLIMIT_RTPRIO: not supported"),
+            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_NOPE", "soft", 1L, "hard", 1L)),
+                    "process.rlimits[0].type: unknown resource RLIMIT_NOPE"),
+            Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_CORE", "soft", 2L, "hard", 1L)),
+                    "process.rlimits[0]: soft limit 2 is above the hard limit 1"),
+            Arguments.of("process.oomScoreAdj", 1001L, "process.oomScoreAdj: must be an integer from -1000 to 1000"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
-                    List.of("CAP_CHOWN")), "process.capabilities.effective: not supported"),
-            Arguments.of("process.oomScoreAdj", 5L, "process.oomScoreAdj: not supported"),
-            Arguments.of("process.color", "blue", "process.color: not supported because Crabcan does not know this field"),
-            Arguments.of("hooks", Map.of("prestart", List.of()), "hooks: not supported"),
+                    List.of("CAP_CHOWN")), "ambient capabilities [CHOWN] are not in both the permitted and the "
+                    + "inheritable set"),
+            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "permitted",
+                    List.of("CAP_SYS_ADMIN")), "permitted capabilities [SYS_ADMIN] are not in the bounding set"),
+            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_NOPE")),
+                    "process.capabilities.bounding CAP_NOPE: not supported because Crabcan does not know"),
+            Arguments.of("hooks", Map.of("prestart", List.of(Map.of("path", "/bin/true"))), "hooks.prestart: not "
+                    + "supported because a sandbox runs no host programs on its own; crabcan-oci runs"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
-            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse")), "linux.devices: not supported"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse", "type", "c", "major", 10L, "minor", 229L)),
+                    "linux.devices[0] (/dev/fuse): not supported because a sandbox has only the device nodes null"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/null", "type", "b", "major", 1L, "minor", 3L)),
+                    "linux.devices[0] (/dev/null): not supported because"),
             Arguments.of("process.env", List.of("NOEQUALS"), "process.env[0]: \"NOEQUALS\" is not NAME=VALUE"));
     }
 
@@ -141,6 +158,147 @@ class OciConfigTest {
         parent.put(path[path.length - 1], value);
         assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
                 .hasMessageStartingWith(message);
+    }
+
+    @Test
+    void rlimitsOfEveryKindUnlimitedIncludedAndOomScoreAdjRoundTrip() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "process").put("oomScoreAdj", -300L);
+        at(c, "process").put("rlimits", json("""
+                {"r": [{"type": "RLIMIT_RTPRIO", "soft": 1, "hard": 2},
+                       {"type": "RLIMIT_MEMLOCK", "soft": 18446744073709551615, "hard": 18446744073709551615},
+                       {"type": "RLIMIT_NOFILE", "soft": 1048576, "hard": 1048576}]}""").get("r"));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.oomScoreAdj()).hasValue(-300);
+        assertThat(s.limits().rlimits().get(Rlimit.RTPRIO)).containsExactly(1, 2);
+        assertThat(s.limits().rlimits().get(Rlimit.MEMLOCK)).containsExactly(Rlimit.UNLIMITED, Rlimit.UNLIMITED);
+        String written = s.toOciConfig();
+        assertThat(written).contains("18446744073709551615").contains("\"oomScoreAdj\": -300");
+        Files.writeString(bundle.resolve("config.json"), written);
+        Sandbox back = Sandbox.fromOciBundle(bundle);
+        assertThat(back.limits().rlimits().get(Rlimit.MEMLOCK)).containsExactly(Rlimit.UNLIMITED, Rlimit.UNLIMITED);
+        assertThat(back.oomScoreAdj()).hasValue(-300);
+    }
+
+    /** Docker's and runc's default device list and cgroup rules: the nodes every sandbox has anyway. */
+    @Test
+    void theDefaultDevicesAndDeviceCgroupRulesAreAccepted() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "linux").put("devices", List.of(
+                Map.of("path", "/dev/null", "type", "c", "major", 1L, "minor", 3L, "fileMode", 438L, "uid", 0L, "gid", 0L),
+                Map.of("path", "/dev/urandom", "type", "c", "major", 1L, "minor", 9L),
+                Map.of("path", "/dev/tty", "type", "c", "major", 5L, "minor", 0L)));
+        at(at(c, "linux"), "resources").put("devices", List.of(Map.of("allow", false, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 1L, "minor", 3L, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 136L, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 10L, "minor", 200L, "access", "rwm")));
+        assertThat(OciConfig.read(bundle, c).command()).containsExactly("/bin/sh");
+    }
+
+    @Test
+    void anOciRuntimeReadsTheHooksItRunsAndRefusesThoseInTheContainersNamespaces() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("hooks", Map.of("prestart", List.of(Map.of("path", "/bin/echo", "args", List.of("echo", "a"),
+                "env", List.of("X=1"), "timeout", 5L)), "poststop", List.of(Map.of("path", "/bin/true")),
+                "startContainer", List.of()));
+        Map<String, List<OciConfig.Hook>> hooks = OciConfig.hooks(bundle, c);
+        assertThat(hooks).containsOnlyKeys("prestart", "poststop");
+        assertThat(hooks.get("prestart")).containsExactly(new OciConfig.Hook("/bin/echo", List.of("echo", "a"),
+                List.of("X=1"), java.util.OptionalInt.of(5)));
+        c.put("hooks", Map.of("createContainer", List.of(Map.of("path", "/bin/true"))));
+        assertThatThrownBy(() -> OciConfig.hooks(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageStartingWith("hooks.createContainer: not supported because Crabcan runs hooks in the "
+                        + "runtime's namespaces");
+        c.put("hooks", Map.of("poststart", List.of(Map.of("path", "true"))));
+        assertThatThrownBy(() -> OciConfig.hooks(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageStartingWith("hooks.poststart[0].path: must be absolute");
+    }
+
+    /** As runtime-tools' conformance configs and engines write them: every set given, ambient for a non-root uid. */
+    @Test
+    void allFiveCapabilitySetsAreRead() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(at(c, "process"), "user").putAll(Map.of("uid", 1000L, "gid", 1000L));
+        List<String> two = List.of("CAP_NET_BIND_SERVICE", "CAP_KILL");
+        at(c, "process").put("capabilities", Map.of("bounding", List.of("CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_CHOWN"),
+                "effective", two, "permitted", two, "inheritable", two, "ambient", List.of("CAP_KILL")));
+        Sandbox s = OciConfig.read(bundle, c);
+        Set<Capability> expected = EnumSet.of(Capability.NET_BIND_SERVICE, Capability.KILL);
+        assertThat(s.capabilities()).containsExactlyInAnyOrder(Capability.NET_BIND_SERVICE, Capability.KILL,
+                Capability.CHOWN);
+        assertThat(s.effectiveCapabilities()).isEqualTo(expected);
+        assertThat(s.permittedCapabilities()).isEqualTo(expected);
+        assertThat(s.inheritableCapabilities()).isEqualTo(expected);
+        assertThat(s.ambientCapabilities()).containsExactly(Capability.KILL);
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        Sandbox back = Sandbox.fromOciBundle(bundle);
+        assertThat(back.ambientCapabilities()).containsExactly(Capability.KILL);
+        assertThat(back.inheritableCapabilities()).isEqualTo(expected);
+        assertThat(back.toOciConfig()).isEqualTo(s.toOciConfig());
+    }
+
+    /** containerd's default mounts (oci.WithDefaultSpec) plus the CRI's cgroup mount, as it writes them. */
+    @Test
+    void readsContainerdsDefaultMounts() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("mounts", json("""
+                {"m": [
+                 {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+                 {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                  "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                 {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                  "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+                 {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                  "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                 {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+                 {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                 {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                  "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                 {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                  "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+                 {"destination": "/data", "type": "bind", "source": "rootfs", "options": ["rbind", "rro", "rnoexec", "rprivate"]}
+                ]}""").get("m"));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.tmpfs()).containsExactly(new dev.crabcan.Tmpfs("/dev/shm", 65536L << 10, 01777, false, true),
+                new dev.crabcan.Tmpfs("/run", 65536L << 10, 0755, false, false));
+        assertThat(s.kernelMounts()).containsExactly(new KernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false),
+                new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false),
+                new KernelMount(KernelMount.Type.SYSFS, "/sys", true),
+                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true));
+        assertThat(s.binds()).containsExactly(new Bind(bundle.resolve("rootfs").toRealPath(), "/data", true, true));
+    }
+
+    @Test
+    void aReadOnlyNoexecTmpfsIsCarriedOutAndWrittenBack() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("mounts", List.of(Map.of("destination", "/empty", "type", "tmpfs", "source", "tmpfs",
+                "options", List.of("ro", "noexec", "mode=555", "size=4k"))));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.tmpfs()).containsExactly(new dev.crabcan.Tmpfs("/empty", 4096, 0555, true, true));
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).tmpfs()).contains(s.tmpfs().get(0));
+    }
+
+    /** runtime-spec: "Runtimes MUST NOT generate an error if they encounter an unknown property." */
+    @Test
+    void unknownPropertiesAreIgnoredAtEveryLevel() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("vendorExtension", Map.of("x", 1L));
+        at(c, "process").put("color", "blue");
+        at(at(c, "process"), "user").put("sid", "S-1-5");
+        at(c, "linux").put("futureKnob", Map.of("eth9", Map.of()));
+        at(c, "root").put("future", true);
+        c.put("mounts", List.of(Map.of("destination", "/run", "type", "tmpfs", "source", "tmpfs", "future", 1L)));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.command()).containsExactly("/bin/sh");
+        assertThat(s.tmpfs()).extracting(dev.crabcan.Tmpfs::target).containsExactly("/run");
     }
 
     @Test

@@ -292,7 +292,7 @@ class PlanCompilerTest {
         Plan p = plan(sandbox().limits(limits), root);
         assertThat(p.rlimits()).containsExactlyInAnyOrder(new PlanDecoder.Rlimit(7, 64, 64),
                 new PlanDecoder.Rlimit(4, 0, 0), new PlanDecoder.Rlimit(1, 10, 20),
-                new PlanDecoder.Rlimit(9, Long.MAX_VALUE, Long.MAX_VALUE));
+                new PlanDecoder.Rlimit(9, -1L, -1L)); // Rlimit.UNLIMITED is RLIM_INFINITY
         assertThat(plan(sandbox().limits(Limits.judge()), root).rlimits()).containsExactlyInAnyOrder(
                 new PlanDecoder.Rlimit(7, 64, 64), new PlanDecoder.Rlimit(1, 64L << 20, 64L << 20),
                 new PlanDecoder.Rlimit(4, 0, 0));
@@ -855,6 +855,34 @@ class PlanCompilerTest {
         assertThat(p.capBounding()).isEqualTo(expected);
         assertThat(p.capEffective()).isEqualTo(expected);
         assertThat(p.capPermitted()).isEqualTo(expected);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void allFiveSetsAreCarriedAndTheDeniedOnesLeaveEverySet(boolean root) {
+        Set<Capability> all = EnumSet.of(Capability.NET_BIND_SERVICE, Capability.SETFCAP, Capability.FSETID,
+                Capability.NET_RAW, Capability.CHOWN);
+        long bind = 1L << Capability.NET_BIND_SERVICE.number(), chown = 1L << Capability.CHOWN.number();
+        Plan p = plan(sandbox().uid(1000).network(dev.crabcan.Network.privateNetwork()).capabilities(all)
+                .permittedCapabilities(all).effectiveCapabilities(EnumSet.of(Capability.CHOWN, Capability.SETFCAP))
+                .inheritableCapabilities(all).ambientCapabilities(all), root);
+        // A private network never holds NET_RAW; a root caller's sandbox never SETFCAP or FSETID.
+        long allowed = bind | chown | (root ? 0 : (1L << Capability.SETFCAP.number())
+                | (1L << Capability.FSETID.number()));
+        assertThat(new long[] {p.capBounding(), p.capPermitted(), p.capInheritable(), p.capAmbient()})
+                .containsOnly(allowed);
+        assertThat(p.capEffective()).isEqualTo(chown | (root ? 0 : 1L << Capability.SETFCAP.number()));
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void oomScoreAdjAndUnlimitedRlimitsReachThePlan(boolean root) {
+        Plan p = plan(sandbox().oomScoreAdj(-999).limits(dev.crabcan.Limits.builder()
+                .rlimit(dev.crabcan.Rlimit.MEMLOCK, 1 << 20, dev.crabcan.Rlimit.UNLIMITED)
+                .rlimit(dev.crabcan.Rlimit.RTPRIO, 5).build()), root);
+        assertThat(p.oomScoreAdj()).isEqualTo(-999);
+        assertThat(p.rlimits()).contains(new PlanDecoder.Rlimit(8, 1 << 20, -1L), new PlanDecoder.Rlimit(14, 5, 5));
+        assertThat(plan(sandbox(), root).oomScoreAdj()).isNull();
     }
 
     @ParameterizedTest

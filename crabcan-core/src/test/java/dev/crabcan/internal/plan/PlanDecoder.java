@@ -62,7 +62,7 @@ final class PlanDecoder {
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
-            String searchPath, Net net, List<String> netHelper, String detach, Integer umask) {
+            String searchPath, Net net, List<String> netHelper, String detach, Integer umask, Integer oomScoreAdj) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -152,7 +152,7 @@ final class PlanDecoder {
     private static final class Dump {
         int cloneFlags, options, uid, gid;
         String uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, cwd, searchPath, detach;
-        Integer umask;
+        Integer umask, oomScoreAdj;
         Root root;
         Net net;
         long capBounding, capEffective, capPermitted, capInheritable, capAmbient;
@@ -215,6 +215,7 @@ final class PlanDecoder {
                 case "search_path" -> searchPath = r.field(0);
                 case "detach" -> detach = r.field(0);
                 case "umask" -> umask = integer(r, 0);
+                case "oom_score_adj" -> oomScoreAdj = Integer.parseInt(r.field(0));
                 default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
         }
@@ -223,7 +224,7 @@ final class PlanDecoder {
             return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, root,
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
-                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), detach, umask);
+                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), detach, umask, oomScoreAdj);
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
