@@ -124,6 +124,7 @@ final class CgroupV2 extends JvmCgroupTree {
     /** Moves this JVM and its descendants out of the parent into the JVM's leaf; refuses if others are there. */
     private void moveOwnProcessesToLeaf() throws SandboxException {
         Path leaf = parent.resolve(JVM_LEAF_PREFIX + ProcessHandle.current().pid());
+        // Children forked while their parent was being moved land in the parent: another round moves them.
         for (int round = 0; round < 10; round++) {
             List<Long> procs = pids(parent);
             if (procs.isEmpty()) {
@@ -150,7 +151,6 @@ final class CgroupV2 extends JvmCgroupTree {
             }
             log.debug("moved this JVM's processes {} from {} into {}", procs, parent, leaf);
         }
-        // Children forked while their parent was being moved land in the parent: another round moves them.
         throw new SandboxException("this JVM's processes kept appearing in " + parent + " while they were moved into "
                 + leaf);
     }
