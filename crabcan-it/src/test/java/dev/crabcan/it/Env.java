@@ -47,6 +47,31 @@ final class Env {
         throw new IllegalStateException("no Uid line in /proc/self/status");
     }
 
+    /**
+     * The cgroup directories below /sys/fs/cgroup (9 levels: a user's delegated scope on a pure
+     * v2 host is 6 down) that match. Other JVMs' sandbox cgroups come and go during the walk:
+     * what vanishes is passed over.
+     */
+    static List<Path> cgroupDirs(java.util.function.Predicate<Path> match) throws IOException {
+        List<Path> found = new ArrayList<>();
+        Files.walkFileTree(Path.of("/sys/fs/cgroup"), java.util.Set.of(), 9, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult preVisitDirectory(Path dir,
+                    java.nio.file.attribute.BasicFileAttributes attrs) {
+                if (match.test(dir)) {
+                    found.add(dir);
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        return found;
+    }
+
     /** Whether this is a pure cgroup v2 host: the unified hierarchy is mounted at /sys/fs/cgroup. */
     static boolean pureCgroupV2() {
         return Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"));

@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -157,10 +156,7 @@ class LifecycleTest {
 
     /** A JVM's cgroup directories, {@code <parent>/crabcan-<pid>}, on every hierarchy. */
     private static List<Path> jvmCgroups(long jvmPid) throws Exception {
-        try (Stream<Path> s = Files.walk(Path.of("/sys/fs/cgroup"), 9)) {
-            return s.filter(p -> p.getFileName() != null && p.getFileName().toString().equals("crabcan-" + jvmPid)
-                    && Files.isDirectory(p)).toList();
-        }
+        return Env.cgroupDirs(p -> p.getFileName() != null && p.getFileName().toString().equals("crabcan-" + jvmPid));
     }
 
     @Test

@@ -31,11 +31,8 @@ class LimitsTest {
     /** Every sandbox cgroup this JVM made, on any hierarchy; empty between runs. */
     static List<Path> sandboxCgroups() throws Exception {
         String jvmDir = "crabcan-" + ProcessHandle.current().pid();
-        // A user's delegated scope on a pure v2 host is 6 levels down: user.slice/user-1000.slice/...
-        try (Stream<Path> s = Files.walk(Path.of("/sys/fs/cgroup"), 9)) {
-            return s.filter(p -> Files.isDirectory(p) && p.getParent() != null
-                    && p.getParent().getFileName().toString().equals(jvmDir)).toList();
-        }
+        return Env.cgroupDirs(p -> p.getParent() != null && p.getParent().getFileName() != null
+                && p.getParent().getFileName().toString().equals(jvmDir));
     }
 
     @AfterEach
