@@ -24,6 +24,9 @@ command -v python3 >/dev/null || need+=(python3)    # the network tests' web and
 command -v perl >/dev/null || need+=(perl-base)     # CacheTrustTest's swapping loop
 command -v podman >/dev/null || need+=(podman)      # PodmanTest drives crabcan-oci with it (brings conmon)
 command -v runc >/dev/null || need+=(runc)          # RuncInteropTest runs a config.json written from Java
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)                  # VmLaneTest builds a Debian 12 VM image
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)     # ... and boots it on pure cgroup v2
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     apt-get update -q

@@ -48,6 +48,70 @@ final class Env {
     }
 
     /**
+     * The cgroup directories below /sys/fs/cgroup (9 levels: a user's delegated scope on a pure
+     * v2 host is 6 down) that match. Other JVMs' sandbox cgroups come and go during the walk:
+     * what vanishes is passed over.
+     */
+    static List<Path> cgroupDirs(java.util.function.Predicate<Path> match) throws IOException {
+        List<Path> found = new ArrayList<>();
+        Files.walkFileTree(Path.of("/sys/fs/cgroup"), java.util.Set.of(), 9, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult preVisitDirectory(Path dir,
+                    java.nio.file.attribute.BasicFileAttributes attrs) {
+                if (match.test(dir)) {
+                    found.add(dir);
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        return found;
+    }
+
+    /** Whether this is a pure cgroup v2 host: the unified hierarchy is mounted at /sys/fs/cgroup. */
+    static boolean pureCgroupV2() {
+        return Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"));
+    }
+
+    /**
+     * On a pure cgroup v2 host, the JVM's cgroup, below which Crabcan makes its cgroups (above the
+     * leaf it may have moved the JVM into); null elsewhere.
+     */
+    static Path cgroupV2() {
+        if (!pureCgroupV2()) {
+            return null;
+        }
+        try {
+            String line = Files.readAllLines(Path.of("/proc/self/cgroup")).stream().filter(l -> l.startsWith("0::"))
+                    .findFirst().orElseThrow();
+            Path own = Path.of("/sys/fs/cgroup", line.substring(3));
+            return own.getFileName() != null && own.getFileName().toString().matches("crabcan-jvm-\\d+")
+                    ? own.getParent() : own;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The cgroup v2 controllers the JVM's cgroup has (cgroup.controllers); empty where not pure v2. */
+    static List<String> cgroupV2Controllers() throws IOException {
+        Path own = cgroupV2();
+        return own == null ? List.of() : List.of(Files.readString(own.resolve("cgroup.controllers")).trim().split(" "));
+    }
+
+    /**
+     * Whether this caller can have cgroup limits: root, or a user whose cgroup (pure v2) is
+     * delegated to it, as systemd does for systemd-run --user --scope -p Delegate=yes.
+     */
+    static boolean mayLimit() throws IOException {
+        Path own = cgroupV2();
+        return isRoot() || own != null && (int) Files.getAttribute(own, "unix:uid") == uid();
+    }
+
+    /**
      * Whether a sandbox's processes may run as this host id: the caller's own for a rootless
      * caller, else one of the range Crabcan allocates root callers' sandboxes from (the default
      * range: the tests set none).

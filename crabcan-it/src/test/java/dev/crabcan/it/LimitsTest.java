@@ -18,7 +18,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** Limits and verdicts on the real kernel: cgroups (as root here), timers, output, rlimits. */
+/**
+ * Limits and verdicts on the real kernel: cgroups (as root here; also as a user with systemd's
+ * delegation in the VM lane), timers, output, rlimits.
+ */
 class LimitsTest {
 
     static SandboxResult run(Limits limits, String script) throws Exception {
@@ -28,10 +31,8 @@ class LimitsTest {
     /** Every sandbox cgroup this JVM made, on any hierarchy; empty between runs. */
     static List<Path> sandboxCgroups() throws Exception {
         String jvmDir = "crabcan-" + ProcessHandle.current().pid();
-        try (Stream<Path> s = Files.walk(Path.of("/sys/fs/cgroup"), 5)) {
-            return s.filter(p -> Files.isDirectory(p) && p.getParent() != null
-                    && p.getParent().getFileName().toString().equals(jvmDir)).toList();
-        }
+        return Env.cgroupDirs(p -> p.getParent() != null && p.getParent().getFileName() != null
+                && p.getParent().getFileName().toString().equals(jvmDir));
     }
 
     @AfterEach
@@ -84,7 +85,7 @@ class LimitsTest {
 
     @Test
     void cpuTimeLimitCountsEveryProcessAndIsPrecise() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
         SandboxResult r = run(Limits.builder().cpuTime(Duration.ofMillis(500)).build(),
                 "while :; do :; done & while :; do :; done");
         assertThat(r.verdict()).isEqualTo(Verdict.CPU_TIME_LIMIT);
@@ -94,7 +95,7 @@ class LimitsTest {
 
     @Test
     void memoryLimitIsAMemoryVerdictNotASignal() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
         SandboxResult r = run(Limits.builder().memory(64L << 20).swap(0).build(),
                 "python3 -c 'a = bytearray(256 * 1024 * 1024); print(len(a))'");
         assertThat(r.verdict()).isEqualTo(Verdict.MEMORY_LIMIT);
@@ -110,7 +111,7 @@ class LimitsTest {
 
     @Test
     void pidsLimit() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
         String forkBomb = "import os, time\n"
                 + "n = 0\n"
                 + "for i in range(50):\n"
@@ -130,9 +131,10 @@ class LimitsTest {
 
     @Test
     void cgroupNamespaceIsRootedAtTheSandboxCgroup() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
         SandboxResult r = run(Limits.builder().pids(100).build(), "cat /proc/self/cgroup");
-        assertThat(r.stdoutText().lines().filter(l -> l.contains("pids") || l.contains("memory")))
+        // v1: the sandbox's pids and memory hierarchies; pure v2: the one unified line.
+        assertThat(r.stdoutText().lines().filter(l -> Env.pureCgroupV2() || l.contains("pids") || l.contains("memory")))
                 .isNotEmpty().allMatch(l -> l.endsWith(":/"));
     }
 
@@ -142,7 +144,10 @@ class LimitsTest {
      */
     @Test
     void judgePreset() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
+        if (cpuRefusedWithTheFix(Limits.judge())) {
+            return;
+        }
         dev.crabcan.SandboxProcess p = Sandbox.builder().limits(Limits.judge())
                 .command("/bin/sh", "-c", "echo fine; ulimit -n; ulimit -c; ulimit -f; read go").build().start();
         java.io.BufferedReader out = new java.io.BufferedReader(
@@ -178,7 +183,10 @@ class LimitsTest {
 
     @Test
     void cpuWeightCpuQuotaAndIoWeightReachTheCgroup() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
+        if (cpuRefusedWithTheFix(Limits.builder().cpus(0.5).build())) {
+            return;
+        }
         dev.crabcan.SandboxProcess p = Sandbox.builder()
                 .limits(Limits.builder().cpuWeight(50).cpus(0.5).ioWeight(500).build())
                 .command("/bin/sh", "-c", "echo ready; read go").build().start();
@@ -197,7 +205,7 @@ class LimitsTest {
         // Only where the host's I/O scheduler offers a weight (BFQ); this one's (mq-deadline) does not.
         if (cgroupHas(cgroups, "blkio.bfq.weight")) {
             assertThat(cgroupValue(cgroups, "blkio.bfq.weight")).as("500 of 10000 is 50 of 1000").isEqualTo(50);
-        } else if (cgroupHas(cgroups, "io.weight")) {
+        } else if (cgroupHas(cgroups, "io.weight") || Env.cgroupV2Controllers().contains("io")) {
             assertThat(cgroupText(cgroups, "io.weight")).startsWith("default 500");
         }
         p.getOutputStream().write("go\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -221,6 +229,22 @@ class LimitsTest {
                 .containsPattern("Max core file size\\s+0\\s+0");
     }
 
+    /**
+     * Whether this is a pure cgroup v2 host whose JVM's cgroup has no cpu controller (systemd
+     * gives a service without Delegate= only memory and pids), and so a CPU limit was refused,
+     * with an exception that names the fix.
+     */
+    private static boolean cpuRefusedWithTheFix(Limits limits) throws Exception {
+        if (!Env.pureCgroupV2() || Env.cgroupV2Controllers().contains("cpu")) {
+            return false;
+        }
+        assertThatThrownBy(() -> Sandbox.builder().limits(limits).command("/bin/true").build().run())
+                .isInstanceOf(dev.crabcan.UnsupportedHostException.class)
+                .hasMessageContaining("controllers [cpu] are not available").hasMessageContaining("Delegate=")
+                .hasMessageContaining("-Dcrabcan.cgroup.parent");
+        return true;
+    }
+
     private static boolean cgroupHas(List<Path> cgroups, String file) {
         return cgroups.stream().anyMatch(c -> Files.exists(c.resolve(file)));
     }
@@ -241,8 +265,8 @@ class LimitsTest {
     }
 
     @Test
-    void cgroupLimitsRootlessFailClearlyOnThisHost() {
-        assumeTrue(!Env.isRoot(), "as root the cgroups are writable");
+    void cgroupLimitsRootlessFailClearlyOnThisHost() throws Exception {
+        assumeTrue(!Env.mayLimit(), "this caller may have cgroups");
         assertThatThrownBy(() -> run(Limits.builder().memory(64L << 20).build(), "true"))
                 .isInstanceOf(SandboxException.class).hasMessageContaining("permission denied for uid")
                 .hasMessageContaining("crabcan.cgroup.parent");
@@ -279,7 +303,7 @@ class LimitsTest {
 
     @Test
     void cgroupIsRemovedOnFailedStartsAndOnDestroy() throws Exception {
-        assumeTrue(Env.isRoot(), "this host's cgroups (v1) are not delegated to unprivileged users");
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
         Limits limits = Limits.builder().memory(64L << 20).pids(10).build();
         assertThatThrownBy(() -> Sandbox.builder().limits(limits).command("/no/such/command").build().start())
                 .isInstanceOf(dev.crabcan.CommandNotFoundException.class);

@@ -57,7 +57,7 @@ class RootlessSuiteTest {
                     "org.junit.platform.console.ConsoleLauncher", "execute",
                     "--disable-banner", "--disable-ansi-colors", "--details=tree", "--fail-if-no-tests",
                     "--reports-dir=" + home.resolve("reports"),
-                    "--exclude-classname=.*(RootlessSuiteTest|BenchmarkTest)"));
+                    "--exclude-classname=.*(RootlessSuiteTest|BenchmarkTest|VmLaneTest)"));
             // -Dcrabcan.it.rootless=EscapeTest,CliTest reruns just those classes, while working on them.
             String only = System.getProperty("crabcan.it.rootless", "");
             if (only.isBlank()) {
@@ -123,7 +123,7 @@ class RootlessSuiteTest {
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");
 
     /** "Class#method" of each test the JUnit XML report lists as skipped (once per method). */
-    private static java.util.Set<String> skipped(Path report) throws Exception {
+    static java.util.Set<String> skipped(Path report) throws Exception {
         org.w3c.dom.NodeList cases = javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder()
                 .parse(report.toFile()).getElementsByTagName("testcase");
         java.util.Set<String> skipped = new java.util.TreeSet<>();
@@ -139,7 +139,7 @@ class RootlessSuiteTest {
         return skipped;
     }
 
-    private static List<String> copyClassPath(Path dir) throws IOException {
+    static List<String> copyClassPath(Path dir) throws IOException {
         Files.createDirectories(dir);
         List<String> entries = new ArrayList<>();
         int i = 0;
@@ -155,7 +155,7 @@ class RootlessSuiteTest {
         return entries;
     }
 
-    private static void copyTree(Path source, Path target) throws IOException {
+    static void copyTree(Path source, Path target) throws IOException {
         try (Stream<Path> s = Files.walk(source)) {
             for (Path p : (Iterable<Path>) s::iterator) {
                 Path t = target.resolve(source.relativize(p).toString());

@@ -2,23 +2,33 @@ package dev.crabcan.internal.cgroup;
 
 import dev.crabcan.Limits;
 import dev.crabcan.SandboxException;
+import dev.crabcan.UnsupportedHostException;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * cgroup v2: one leaf per sandbox in {@code <parent>/crabcan-<jvm pid>/}. The controllers must
- * be enabled in the parent's cgroup.subtree_control: by the host (systemd's delegation) for the
- * JVM's own cgroup, which we never reconfigure, or by us for a parent the user configured for
- * Crabcan. The per-JVM directory holds no process, so the "no internal processes" rule lets us
- * enable them again one level down.
+ * cgroup v2: one leaf per sandbox in {@code <parent>/crabcan-<jvm pid>/}. The controllers a
+ * sandbox needs must be enabled in the parent's cgroup.subtree_control, which cgroup v2 allows
+ * only where the parent holds no process itself ("no internal processes") and has them in its
+ * cgroup.controllers (given by the cgroup above it, which is not ours). So, as container engines
+ * do, a JVM whose own cgroup is the parent first moves its own processes (itself, the zygote and
+ * anything else it started that is still there) into a leaf {@code <parent>/crabcan-jvm-<pid>},
+ * then enables the controllers; it refuses, saying why, when other processes share its cgroup.
+ * A parent the user configured is enabled but never emptied. The per-JVM directory holds no
+ * process, so the controllers are enabled again one level down.
  */
 final class CgroupV2 extends JvmCgroupTree {
     private static final Logger log = LoggerFactory.getLogger(CgroupV2.class);
+    /** The leaf a JVM's own processes move into, next to its per-JVM directory. */
+    static final String JVM_LEAF_PREFIX = "crabcan-jvm-";
 
     private final Path parent;
     private final boolean configured;
@@ -44,10 +54,10 @@ final class CgroupV2 extends JvmCgroupTree {
         if (limits.ioWeight().isPresent() && words(parent.resolve("cgroup.controllers")).contains("io")) {
             needed.add("io");
         }
-        enable(parent, needed, configured);
+        enableInParent(needed);
         Path jvm = jvmDir(parent);
         mkdir(jvm);
-        enable(jvm, needed, true);
+        enable(jvm, needed);
         V2Cgroup cgroup = track(new V2Cgroup(jvm.resolve(nextName())));
         try {
             mkdir(cgroup.dir);
@@ -80,28 +90,124 @@ final class CgroupV2 extends JvmCgroupTree {
         }
     }
 
-    /** Makes sure dir's children get these controllers, enabling them only where we may. */
-    private static void enable(Path dir, List<String> controllers, boolean mayWrite) throws SandboxException {
-        List<String> available = words(dir.resolve("cgroup.controllers"));
+    /**
+     * Makes sure the parent's children get these controllers. Synchronized: sandboxes started
+     * from several threads would otherwise move the JVM's processes at the same time.
+     */
+    private synchronized void enableInParent(List<String> controllers) throws SandboxException {
+        List<String> available = words(parent.resolve("cgroup.controllers"));
         List<String> missing = controllers.stream().filter(c -> !available.contains(c)).toList();
         if (!missing.isEmpty()) {
-            throw new SandboxException("the cgroup v2 controllers " + missing + " are not available in " + dir
-                    + " (cgroup.controllers: " + available + "); on hosts that still mount them as cgroup v1 use "
-                    + "-D" + Cgroups.VERSION_PROPERTY + "=1, or delegate them to a cgroup and name it with -D"
-                    + Cgroups.PARENT_PROPERTY);
+            throw new UnsupportedHostException("the cgroup v2 controllers " + missing + " are not available in "
+                    + parent + " (cgroup.controllers: " + available + "): " + delegationFix(missing));
         }
+        List<String> enabled = words(parent.resolve("cgroup.subtree_control"));
+        if (enabled.containsAll(controllers)) {
+            return;
+        }
+        // The root cgroup (the only one without cgroup.type) may hold processes and enable controllers.
+        if (Files.exists(parent.resolve("cgroup.type"))) {
+            if (configured) {
+                List<Long> procs = pids(parent);
+                if (!procs.isEmpty()) {
+                    throw new UnsupportedHostException("the cgroup " + parent + " named by -D" + Cgroups.PARENT_PROPERTY
+                            + " holds processes " + procs + ", so cgroup v2 lets no controller be enabled for its "
+                            + "children (\"no internal processes\"); name a cgroup that holds none");
+                }
+            } else {
+                moveOwnProcessesToLeaf();
+            }
+        }
+        enable(parent, controllers);
+    }
+
+    /** Moves this JVM and its descendants out of the parent into the JVM's leaf; refuses if others are there. */
+    private void moveOwnProcessesToLeaf() throws SandboxException {
+        Path leaf = parent.resolve(JVM_LEAF_PREFIX + ProcessHandle.current().pid());
+        // Children forked while their parent was being moved land in the parent: another round moves them.
+        for (int round = 0; round < 10; round++) {
+            List<Long> procs = pids(parent);
+            if (procs.isEmpty()) {
+                return;
+            }
+            Set<Long> ours = ProcessHandle.current().descendants().map(ProcessHandle::pid).collect(Collectors.toSet());
+            ours.add(ProcessHandle.current().pid());
+            List<Long> others = procs.stream().filter(p -> !ours.contains(p)).toList();
+            if (!others.isEmpty()) {
+                throw new UnsupportedHostException("the JVM's cgroup " + parent + " also holds processes that are not "
+                        + "this JVM's " + others + ": cgroup v2 enables controllers for a cgroup's children only when "
+                        + "it holds no process itself, and Crabcan moves only this JVM's own processes (into "
+                        + leaf.getFileName() + "); start the JVM in a cgroup of its own (as the main process of its "
+                        + "systemd unit, or with systemd-run --scope), or name a cgroup for the sandboxes with -D"
+                        + Cgroups.PARENT_PROPERTY + "=DIR");
+            }
+            mkdir(leaf);
+            for (long pid : procs) {
+                try {
+                    CgroupFiles.write(leaf.resolve("cgroup.procs"), Long.toString(pid));
+                } catch (IOException e) {
+                    log.debug("moving {} into {}: {}", pid, leaf, e.toString()); // ended meanwhile
+                }
+            }
+            log.debug("moved this JVM's processes {} from {} into {}", procs, parent, leaf);
+        }
+        throw new SandboxException("this JVM's processes kept appearing in " + parent + " while they were moved into "
+                + leaf);
+    }
+
+    /** How to get these controllers, for the cgroup manager the parent's path shows. */
+    private String delegationFix(List<String> missing) {
+        String unit = null;
+        boolean userManager = false;
+        for (Path p = parent; p != null && p.getFileName() != null; p = p.getParent()) {
+            String name = p.getFileName().toString();
+            if (unit == null && (name.endsWith(".service") || name.endsWith(".scope"))) {
+                unit = name;
+            }
+            userManager |= name.matches("user@\\d+\\.service") && !name.equals(unit);
+        }
+        String fix;
+        if (configured) {
+            fix = "enable them in the cgroup.subtree_control of the cgroup above the one named by -D"
+                    + Cgroups.PARENT_PROPERTY;
+        } else if (userManager) {
+            fix = "systemd gives users' units only what user@.service delegates: add them to its Delegate= (e.g. "
+                    + "systemctl edit user@.service, [Service] Delegate=cpu cpuset io memory pids), start the JVM with "
+                    + "systemd-run --user --scope -p Delegate=yes, or name a cgroup that has them with -D"
+                    + Cgroups.PARENT_PROPERTY + "=DIR";
+        } else if (unit != null) {
+            fix = "run " + unit + " with Delegate=yes (systemd-run -p Delegate=yes), or have systemd enable them for it ("
+                    + missing.stream().map(CgroupV2::property).collect(Collectors.joining(" ", "systemctl set-property "
+                    + unit + " ", "")) + "), or name a cgroup that has them with -D" + Cgroups.PARENT_PROPERTY + "=DIR";
+        } else {
+            fix = "the cgroup above must enable them in its cgroup.subtree_control, or name a cgroup that has them "
+                    + "with -D" + Cgroups.PARENT_PROPERTY + "=DIR";
+        }
+        return fix + "; on hosts that still mount them as cgroup v1 use -D" + Cgroups.VERSION_PROPERTY + "=1";
+    }
+
+    /** The systemd unit setting that makes systemd enable a controller for the unit. */
+    private static String property(String controller) {
+        return switch (controller) {
+            case "cpu" -> "CPUWeight=100";
+            case "io" -> "IOWeight=100";
+            case "memory" -> "MemoryAccounting=yes";
+            default -> "TasksAccounting=yes";
+        };
+    }
+
+    /** Enables the controllers for dir's children where they are not enabled yet. */
+    private static void enable(Path dir, List<String> controllers) throws SandboxException {
         List<String> enabled = words(dir.resolve("cgroup.subtree_control"));
         for (String c : controllers) {
-            if (enabled.contains(c)) {
-                continue;
+            if (!enabled.contains(c)) {
+                write(dir.resolve("cgroup.subtree_control"), "+" + c);
             }
-            if (!mayWrite) {
-                throw new SandboxException("the cgroup v2 controller " + c + " is not enabled for the children of "
-                        + dir + " (the JVM's own cgroup, which Crabcan does not reconfigure); enable it in its "
-                        + "cgroup.subtree_control, or name a delegated cgroup with -D" + Cgroups.PARENT_PROPERTY);
-            }
-            write(dir.resolve("cgroup.subtree_control"), "+" + c);
         }
+    }
+
+    private static List<Long> pids(Path dir) {
+        return words(dir.resolve("cgroup.procs")).stream().map(Long::parseLong).toList();
     }
 
     private static List<String> words(Path file) {

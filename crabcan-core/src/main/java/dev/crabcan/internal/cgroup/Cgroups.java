@@ -41,7 +41,12 @@ public final class Cgroups {
                 if (h.unifiedDir() == null) {
                     throw new SandboxException("cgroup v2 was asked for, but no cgroup2 file system is mounted");
                 }
-                Path parent = configured == null ? h.unifiedDir() : Path.of(configured);
+                Path own = h.unifiedDir();
+                // A JVM started by a JVM that moved into its leaf works below the same cgroup as that JVM.
+                if (own.getFileName() != null && own.getFileName().toString().matches(CgroupV2.JVM_LEAF_PREFIX + "\\d+")) {
+                    own = own.getParent();
+                }
+                Path parent = configured == null ? own : Path.of(configured);
                 driver = new CgroupV2(parent, configured != null);
             } else {
                 if (h.v1Dirs().isEmpty()) {

@@ -16,7 +16,8 @@ import java.util.stream.Stream;
 /**
  * What both drivers share: sandbox cgroups live in {@code <parent>/crabcan-<jvm pid>/}, one
  * such directory per parent (v1 has a parent per hierarchy). Directories of JVMs that are gone
- * are removed when a driver starts, and this JVM's at its shutdown. Nothing else is touched.
+ * are removed when a driver starts, and this JVM's at its shutdown; so is the (v2) leaf a dead
+ * JVM moved its processes into, when nothing it started is left there. Nothing else is touched.
  */
 abstract class JvmCgroupTree implements CgroupDriver {
     private final List<Path> parents;
@@ -76,8 +77,8 @@ abstract class JvmCgroupTree implements CgroupDriver {
         } catch (AccessDeniedException e) {
             throw new SandboxException("cannot create the cgroup " + dir + ": permission denied for uid "
                     + dev.crabcan.internal.host.HostInfo.get().euid() + "; limits need a cgroup this user may write: "
-                    + "run as root, or on cgroup v2 delegate one (e.g. systemd-run --user -p Delegate=yes --scope ...) "
-                    + "and name it with -D" + Cgroups.PARENT_PROPERTY + "=DIR");
+                    + "run as root, or on cgroup v2 run the JVM in a cgroup delegated to this user (e.g. systemd-run "
+                    + "--user --scope -p Delegate=yes java ...), or name one with -D" + Cgroups.PARENT_PROPERTY + "=DIR");
         } catch (IOException e) {
             throw new SandboxException("cannot create the cgroup " + dir + ": " + e, e);
         }
@@ -95,7 +96,14 @@ abstract class JvmCgroupTree implements CgroupDriver {
     private void removeStale() {
         for (Path parent : parents) {
             try (Stream<Path> s = Files.list(parent)) {
-                s.filter(p -> p.getFileName().toString().matches("crabcan-\\d+") && !alive(p)).forEach(JvmCgroupTree::removeTree);
+                for (Path p : (Iterable<Path>) s::iterator) {
+                    String name = p.getFileName().toString();
+                    if (name.matches("crabcan-\\d+") && !alive(p)) {
+                        removeTree(p);
+                    } else if (name.matches(CgroupV2.JVM_LEAF_PREFIX + "\\d+") && !alive(p)) {
+                        removeIfEmpty(p);
+                    }
+                }
             } catch (IOException e) {
                 // Nothing to clean where we cannot even list.
             }
@@ -103,8 +111,18 @@ abstract class JvmCgroupTree implements CgroupDriver {
     }
 
     private static boolean alive(Path jvmDir) {
-        long pid = Long.parseLong(jvmDir.getFileName().toString().substring("crabcan-".length()));
+        String name = jvmDir.getFileName().toString();
+        long pid = Long.parseLong(name.substring(name.lastIndexOf('-') + 1));
         return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    /** A dead JVM's leaf (v2): what the JVM started may live on there, and is not ours to kill. */
+    private static void removeIfEmpty(Path leaf) {
+        try {
+            Files.delete(leaf);
+        } catch (IOException e) {
+            // Busy: processes the JVM started are still in it.
+        }
     }
 
     private static void removeTree(Path jvmDir) {

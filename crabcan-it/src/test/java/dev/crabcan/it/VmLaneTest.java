@@ -1,0 +1,113 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The pure cgroup v2 lane: this host's cgroups are hybrid (v1 controllers), so the cgroup tests
+ * run again in a Debian 12 VM that boots Debian's kernel and systemd on pure cgroup v2 under
+ * qemu's software emulation (src/test/vm/lane.sh builds and boots it, guest.sh runs inside). They
+ * run there three ways: as root in a system service without Delegate=, as root in a delegated
+ * service, and as an ordinary user in a scope systemd's user manager delegates. The VM's verdict
+ * comes back through a 9p share (qemu exits 0 whatever the guest did): this test fails when a
+ * test fails or is skipped there, when a way ran no test, or when the VM did not boot or report. The image and the share are removed afterwards; the reports, the VM's console
+ * and journal stay in target/vm-lane.
+ */
+class VmLaneTest {
+    private static final Path LANE = Path.of(System.getProperty("crabcan.it.vm", "src/test/vm")).toAbsolutePath();
+    private static final Path LOGS = Path.of("target/vm-lane").toAbsolutePath();
+    private static final String GUEST_SHARE = "/mnt/share";
+    /**
+     * The tests that depend on cgroups, run in the VM; not the CPU time limit's precision, which
+     * software emulation on a loaded host cannot keep (1.05 s measured for a 0.5 s limit).
+     */
+    private static final List<String> SELECTORS = Stream.concat(Stream.of("memoryLimitIsAMemoryVerdictNotASignal",
+            "pidsLimit", "cgroupNamespaceIsRootedAtTheSandboxCgroup", "judgePreset",
+            "cpuWeightCpuQuotaAndIoWeightReachTheCgroup", "cgroupIsRemovedOnFailedStartsAndOnDestroy")
+            .map(m -> "--select-method=dev.crabcan.it.LimitsTest#" + m),
+            Stream.of("--select-method=dev.crabcan.it.LifecycleTest"
+                    + "#aDeadJvmsLeftoversAreRemovedByTheNextOneAndALiveJvmsAreNot(java.nio.file.Path)"))
+            .toList();
+    private static final List<String> MODES = List.of("service", "delegated", "user");
+
+    @Test
+    @Timeout(value = 45, unit = TimeUnit.MINUTES)
+    void cgroupTestsPassOnPureCgroupV2WithSystemdAsRootAndAsADelegatedUser() throws Exception {
+        assumeTrue(Env.isRoot(), "building the VM's root file system (mmdebstrap) needs root");
+        for (String[] tool : new String[][] {{"mmdebstrap", "mmdebstrap"}, {"qemu-system-x86_64", "qemu-system-x86"},
+                {"mkfs.ext4", "e2fsprogs"}}) {
+            Env.tool(tool[0], tool[1]);
+        }
+        deleteTree(LOGS);
+        Path work = Files.createDirectories(LOGS.resolve("work"));
+        Path share = Files.createDirectories(LOGS.resolve("share"));
+        try {
+            List<String> classPath = new ArrayList<>();
+            for (String entry : RootlessSuiteTest.copyClassPath(share.resolve("cp"))) {
+                classPath.add(GUEST_SHARE + "/cp/" + Path.of(entry).getFileName());
+            }
+            Files.write(share.resolve("cp.txt"), classPath);
+            Files.write(share.resolve("tests.txt"), SELECTORS);
+            RootlessSuiteTest.copyTree(Env.TEST_C, share.resolve("csrc"));
+
+            Process lane = new ProcessBuilder("bash", LANE.resolve("lane.sh").toString(), work.toString(),
+                    share.toString()).redirectErrorStream(true).redirectOutput(LOGS.resolve("lane.log").toFile()).start();
+            try {
+                assertThat(lane.waitFor(40, TimeUnit.MINUTES)).as("the lane within 40 minutes").isTrue();
+            } finally {
+                lane.descendants().forEach(ProcessHandle::destroyForcibly);
+                lane.destroyForcibly();
+            }
+            Path results = share.resolve("results");
+            String times = read(results.resolve("times"));
+            System.out.println("---- the VM lane: times ----\n" + times + "---- facts ----\n" + read(results.resolve("facts")));
+            assertThat(lane.exitValue()).as("lane.sh (target/vm-lane/lane.log):\n%s", tail(LOGS.resolve("lane.log"))).isZero();
+            assertThat(times).as("the VM booted and ran the lane (its console:\n%s)", tail(work.resolve("console.log")))
+                    .contains("boot ");
+            for (String mode : MODES) {
+                Path dir = results.resolve(mode);
+                String output = read(dir.resolve("output"));
+                System.out.println("---- the cgroup tests in the VM, " + mode + " ----\n" + output);
+                assertThat(read(dir.resolve("exit")).trim()).as("%s: exit code of the tests (output above)", mode)
+                        .isEqualTo("0");
+                assertThat(output).containsPattern("\\[\\s*[1-9]\\d* tests successful\\s*\\]")
+                        .containsPattern("\\[\\s*0 tests failed\\s*\\]");
+                assertThat(RootlessSuiteTest.skipped(dir.resolve("TEST-junit-jupiter.xml"))).as("%s: skipped", mode)
+                        .isEmpty();
+            }
+        } finally {
+            // The logs stay; the class path copy goes (the image is gone with lane.sh).
+            deleteTree(share.resolve("cp"));
+            deleteTree(work.resolve("rootfs"));
+        }
+    }
+
+    private static String read(Path file) throws IOException {
+        return Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : "(no " + file + ")\n";
+    }
+
+    private static String tail(Path file) throws IOException {
+        String s = read(file);
+        return s.substring(Math.max(0, s.length() - 4000));
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+}
