@@ -45,6 +45,9 @@ class VmLaneTest {
     @Test
     @Timeout(value = 45, unit = TimeUnit.MINUTES)
     void cgroupTestsPassOnPureCgroupV2WithSystemdAsRootAndAsADelegatedUser() throws Exception {
+        // Opt-in until its time in CI is known: 30.5 minutes on this loaded 2-core machine.
+        assumeTrue(Boolean.getBoolean("crabcan.it.vm"), "the pure cgroup v2 VM lane runs with CRABCAN_VM_LANE=1 "
+                + "./test.sh (or -Dcrabcan.it.vm=true)");
         assumeTrue(Env.isRoot(), "building the VM's root file system (mmdebstrap) needs root");
         for (String[] tool : new String[][] {{"mmdebstrap", "mmdebstrap"}, {"qemu-system-x86_64", "qemu-system-x86"},
                 {"mkfs.ext4", "e2fsprogs"}}) {
