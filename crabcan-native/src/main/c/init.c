@@ -50,15 +50,21 @@ static void set_capabilities(void)
 static volatile pid_t forward_to;
 
 /*
- * Signals sent to init with kill(2) (the JVM's destroy() and signal(), OCI kill) are the
- * command's. Those the kernel sends, as a terminal's ^C to the whole process group, reach the
- * command on their own and are not sent twice.
+ * Signals sent to init with kill(2) from outside the sandbox (si_pid is 0 for a sender in an
+ * ancestor PID namespace: the helper for destroy() and signal(), OCI kill) are the command's.
+ * Others are dropped, as a namespace's init always did: those sent from inside (kill(0, sig)
+ * reaches the command on its own) and those the kernel raises, a terminal's ^C or a SIGPIPE.
+ * A real fault in init itself must still end it, not spin on the faulting instruction.
  */
 static void forward_signal(int sig, siginfo_t *info, void *context)
 {
     (void)context;
-    if (forward_to > 0 && info->si_code == SI_USER)
+    int saved = errno;
+    if (forward_to > 0 && info->si_code == SI_USER && info->si_pid == 0)
         kill(forward_to, sig);
+    else if (info->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL))
+        signal(sig, SIG_DFL);
+    errno = saved;
 }
 
 /*

@@ -122,7 +122,7 @@ void parse_plan(uint32_t total)
             plan.cap_ambient = get64(p + T_CAPS_AT_AMBIENT);
             break;
         case T_SECCOMP:
-            if (len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+            if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
                 fail(S_PLAN, EINVAL, "bad seccomp program of %u bytes", len);
             plan.seccomp = p;
             plan.seccomp_len = len;

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.crabcan.ExitStatus;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxResult;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.file.Files;
@@ -68,6 +69,17 @@ class LifecycleTest {
         p.close();
         assertThat(p.exitStatus()).isEqualTo(ExitStatus.signaled(9));
         p.signal(1); // after the end: nothing to signal, no error
+    }
+
+    /** A signal the command sends its own process group (which init is in) reaches it once, not forwarded again. */
+    @Test
+    void signalsFromInsideAreNotForwardedAgain() throws Exception {
+        SandboxResult r = Sandbox.builder().command("/bin/sh", "-c", "n=0; trap 'n=$((n+1))' USR1; i=0; "
+                + "while [ $i -lt 5 ]; do kill -USR1 0; sleep 0.2; i=$((i+1)); done; sleep 0.5; echo $n; "
+                + "kill -TERM 1; sleep 0.5; echo alive").build().run();
+        assertThat(r.stdoutText()).as("five USR1 sent to the group, then SIGTERM to init from inside")
+                .isEqualTo("5\nalive\n");
+        assertThat(r.status()).isEqualTo(ExitStatus.exited(0));
     }
 
     @Test

@@ -1176,6 +1176,7 @@ class PlanCompilerTest {
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_CREDS, ints(0)))).isInstanceOf(BadPlanException.class).hasMessageContaining("credentials");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_CAPS, longs(1, 2, 3, 4)))).isInstanceOf(BadPlanException.class).hasMessageContaining("capabilities");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_SECCOMP, new byte[12]))).isInstanceOf(BadPlanException.class).hasMessageContaining("seccomp");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_SECCOMP, new byte[0]))).isInstanceOf(BadPlanException.class).hasMessageContaining("seccomp");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_SECCOMP, new byte[8 * 4097]))).isInstanceOf(BadPlanException.class).hasMessageContaining("seccomp");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_RLIMIT, new byte[16]))).isInstanceOf(BadPlanException.class).hasMessageContaining("rlimit");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_ROOT, new byte[8]))).isInstanceOf(BadPlanException.class);
