@@ -23,19 +23,31 @@
 #include "helper.h"
 #include "kernel.h"
 
-void loopback_up(void)
+static int inet_socket(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
         fail(S_NETWORK, errno, "socket");
+    return s;
+}
+
+/* Sets the interface that ifr names up. */
+static void bring_up(int s, struct ifreq *ifr)
+{
+    if (ioctl(s, SIOCGIFFLAGS, ifr) < 0)
+        fail(S_NETWORK, errno, "read flags of %s", ifr->ifr_name);
+    ifr->ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, ifr) < 0)
+        fail(S_NETWORK, errno, "bring %s up", ifr->ifr_name);
+}
+
+void loopback_up(void)
+{
+    int s = inet_socket();
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "lo");
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-        fail(S_NETWORK, errno, "read flags of lo");
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-        fail(S_NETWORK, errno, "bring lo up");
+    bring_up(s, &ifr);
     close(s);
 }
 
@@ -52,19 +64,13 @@ static void set_inet(int s, struct ifreq *ifr, int request, uint32_t addr, const
 /* The interface the JVM moved in: address, up, default route through the host's end. */
 void interface_up(void)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        fail(S_NETWORK, errno, "socket");
+    int s = inet_socket();
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, plan.net.ifname);
     set_inet(s, &ifr, SIOCSIFADDR, plan.net.addr, "address");
     set_inet(s, &ifr, SIOCSIFNETMASK, plan.net.netmask, "netmask");
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-        fail(S_NETWORK, errno, "read flags of %s", plan.net.ifname);
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-        fail(S_NETWORK, errno, "bring %s up", plan.net.ifname);
+    bring_up(s, &ifr);
     struct rtentry route;
     memset(&route, 0, sizeof route);
     struct sockaddr_in *gw = (struct sockaddr_in *)&route.rt_gateway, *dst = (struct sockaddr_in *)&route.rt_dst,
