@@ -11,13 +11,17 @@ import dev.crabcan.internal.net.NetworkSetup;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
 
 /**
  * A running sandbox, usable wherever a {@link Process} is. {@link #pid()} is the sandbox's init
@@ -29,31 +33,41 @@ import java.util.concurrent.atomic.AtomicReference;
  * signal apart, and {@link #verdict()} says whether a limit ended it.
  *
  * <p>It is {@link AutoCloseable}: {@link #close()} kills what is left, waits for the end and
- * closes the streams, so that try-with-resources leaves nothing behind. A process that is never
- * closed or waited for keeps running until its command ends or the JVM exits.
+ * closes the streams, so that try-with-resources leaves nothing behind.
+ *
+ * <p>A process nobody references any more is finished by a {@link java.lang.ref.Cleaner}: once
+ * the garbage collector has found it unreachable (at an unspecified time, possibly never if no
+ * collection runs), its sandbox is killed as by {@link #destroyForcibly()}, the JVM's ends of its
+ * pipes are closed, and its cgroup, network and host ids are released when its end is reported, as
+ * after any end; a warning is logged if it was still running. The process is referenced for as
+ * long as the caller holds it, one of its streams, or a pending {@link #onExit()} future, and while
+ * a thread waits in {@link #waitFor()}, {@link #waitForStatus()} or {@link #result()}: so keep one
+ * of those for as long as the command should run. An unreferenced process whose command already
+ * ended only has its pipes closed.
  *
  * <p>Thread-safe: every method may be called from any thread. {@link #onExit()}'s dependent
  * actions run on a thread of their own, never on one that serves other sandboxes.
  */
 public final class SandboxProcess extends Process implements AutoCloseable {
     private static final int SIGKILL = 9, SIGTERM = 15, SIGSTOP = 19;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SandboxProcess.class);
+    /** Finishes the sandboxes of processes nobody references any more (see the class comment). */
+    private static final Cleaner CLEANER = Cleaner.create(r -> {
+        Thread t = new Thread(r, "crabcan-cleaner");
+        t.setDaemon(true);
+        return t;
+    });
     private final Sandbox sandbox;
-    private final Session session;
-    private final SandboxCgroup cgroup;
-    private final NetworkSetup net;
-    private final HostIds.Lease ids;
+    private final Resources resources;
     private final OutputStream stdin;
     private final InputStream stdout;
     private final InputStream stderr;
-    private final AtomicReference<Verdict> limitKill = new AtomicReference<>();
-    private final List<Runnable> stopTimers = new ArrayList<>();
     private final CompletableFuture<Finished> finished;
-    private final CompletableFuture<Process> onExit;
+    private final Cleaner.Cleanable cleanable;
     private final long startNanos = System.nanoTime();
-    private volatile long endNanos;
 
     /** The helper's outcome with what the cgroup measured (null without one) and the limit that killed it. */
-    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill) {
+    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill, long endNanos) {
         boolean oomKilled() {
             return usage != null && usage.oomKills() > 0;
         }
@@ -70,23 +84,87 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         }
     }
 
+    /**
+     * What a running sandbox holds and what its end releases. Everything the monitor, the
+     * watchdog and the cleaner reach goes through this, never through the SandboxProcess: so that
+     * a process nobody references can become unreachable while its sandbox still runs.
+     */
+    private static final class Resources implements Runnable {
+        private final Session session;
+        private final SandboxCgroup cgroup;
+        private final NetworkSetup net;
+        private final HostIds.Lease ids;
+        private final java.io.Closeable[] streams;
+        private final AtomicReference<Verdict> limitKill = new AtomicReference<>();
+        private final List<Runnable> stopTimers = new ArrayList<>();
+        /** Set by the owner's close: then no warning, the owner asked for the end. */
+        private volatile boolean closedByOwner;
+
+        Resources(Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net, HostIds.Lease ids) {
+            this.session = launched.session();
+            this.cgroup = cgroup;
+            this.net = net;
+            this.ids = ids;
+            this.streams = new java.io.Closeable[] {launched.stdin(), launched.stdout(), launched.stderr()};
+        }
+
+        /** Kills the whole sandbox because a limit was reached; the first limit is the verdict. */
+        void killForLimit(Verdict why) {
+            if (limitKill.compareAndSet(null, why)) {
+                session.kill();
+            }
+        }
+
+        Finished finish(Outcome outcome) {
+            long endNanos = System.nanoTime();
+            synchronized (stopTimers) {
+                stopTimers.forEach(Runnable::run);
+            }
+            SandboxCgroup.Usage usage = null;
+            if (cgroup != null) {
+                usage = cgroup.usage();
+                cgroup.remove();
+            }
+            net.release();
+            ids.release();
+            return new Finished(outcome, usage, limitKill.get(), endNanos);
+        }
+
+        /**
+         * The cleaning action, run once: by {@link SandboxProcess#close()}, or by the cleaner when the
+         * process became unreachable. Kills what is left (its end then releases the rest, see
+         * {@link #finish}) and closes the JVM's ends of the pipes.
+         */
+        @Override
+        public void run() {
+            if (!closedByOwner && !session.ended().isDone()) {
+                LOG.warn("A SandboxProcess (init pid {}) was dropped while its sandbox ran, without close() or "
+                        + "waitFor(): its sandbox is killed", session.pid());
+            }
+            session.kill();
+            for (java.io.Closeable c : streams) {
+                try {
+                    c.close();
+                } catch (IOException e) {
+                    // Closing our end of a pipe of a sandbox that is gone loses nothing.
+                }
+            }
+        }
+    }
+
     private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net,
             HostIds.Lease ids) {
         this.sandbox = sandbox;
-        this.session = launched.session();
-        this.cgroup = cgroup;
-        this.net = net;
-        this.ids = ids;
-        this.stdin = launched.stdin();
-        this.stdout = launched.stdout();
-        this.stderr = launched.stderr();
+        Resources r = new Resources(launched, cgroup, net, ids);
+        this.resources = r;
+        this.stdin = new HeldOutput(launched.stdin(), this);
+        this.stdout = new HeldInput(launched.stdout(), this);
+        this.stderr = new HeldInput(launched.stderr(), this);
         // Removing a private network runs host tools: not on the monitor thread, which serves every sandbox.
         this.finished = sandbox.network().mode() == Network.Mode.PRIVATE
-                ? session.ended().thenApplyAsync(this::finish, IoThreads.pool())
-                : session.ended().thenApply(this::finish);
-        // As the JDK's: completed on a thread of its own, so that whatever the caller chains to it
-        // (even a blocking action) delays no other sandbox.
-        this.onExit = finished.thenApplyAsync(f -> this, IoThreads.pool());
+                ? r.session.ended().thenApplyAsync(r::finish, IoThreads.pool())
+                : r.session.ended().thenApply(r::finish);
+        this.cleanable = CLEANER.register(this, r);
     }
 
     static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup,
@@ -97,7 +175,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             if (net.plan().awaitJvm()) {
                 p.connectNetwork();
             }
-            start = p.session.started().get();
+            start = p.resources.session.started().get();
         } catch (InterruptedException e) {
             p.abandon();
             Thread.currentThread().interrupt();
@@ -116,12 +194,13 @@ public final class SandboxProcess extends Process implements AutoCloseable {
 
     /** Between the helper's READY and init's release: the namespaces exist, the command does not yet. */
     private void connectNetwork() throws SandboxException, InterruptedException, ExecutionException {
+        Session session = resources.session;
         CompletableFuture.anyOf(session.ready(), session.started()).get();
         if (!session.ready().isDone()) {
             return; // setup failed before the namespaces existed
         }
         try {
-            net.attach(session.pid());
+            resources.net.attach(session.pid());
         } catch (SandboxSetupException e) {
             abandon();
             throw e;
@@ -131,52 +210,30 @@ public final class SandboxProcess extends Process implements AutoCloseable {
 
     private void startTimers() {
         Limits limits = sandbox.limits();
-        synchronized (stopTimers) {
+        Resources r = resources;
+        synchronized (r.stopTimers) {
             limits.wallTime().ifPresent(wall -> {
-                var task = Watchdog.wallTime(wall.toNanos(), () -> killForLimit(Verdict.WALL_TIME_LIMIT));
-                stopTimers.add(() -> task.cancel(false));
+                var task = Watchdog.wallTime(wall.toNanos(), () -> r.killForLimit(Verdict.WALL_TIME_LIMIT));
+                r.stopTimers.add(() -> task.cancel(false));
             });
-            if (limits.cpuTime().isPresent() && cgroup != null) {
+            if (limits.cpuTime().isPresent() && r.cgroup != null) {
                 double parallelism = limits.cpus().orElse(Runtime.getRuntime().availableProcessors());
-                var check = Watchdog.cpuTime(limits.cpuTime().get().toNanos(), parallelism, cgroup::cpuNanos,
-                        () -> killForLimit(Verdict.CPU_TIME_LIMIT));
-                stopTimers.add(check::cancel);
+                var check = Watchdog.cpuTime(limits.cpuTime().get().toNanos(), parallelism, r.cgroup::cpuNanos,
+                        () -> r.killForLimit(Verdict.CPU_TIME_LIMIT));
+                r.stopTimers.add(check::cancel);
             }
         }
     }
 
     /** Kills the whole sandbox because a limit was reached; the first limit is the verdict. */
     void killForLimit(Verdict why) {
-        if (limitKill.compareAndSet(null, why)) {
-            session.kill();
-        }
-    }
-
-    private Finished finish(Outcome outcome) {
-        endNanos = System.nanoTime();
-        synchronized (stopTimers) {
-            stopTimers.forEach(Runnable::run);
-        }
-        SandboxCgroup.Usage usage = null;
-        if (cgroup != null) {
-            usage = cgroup.usage();
-            cgroup.remove();
-        }
-        net.release();
-        ids.release();
-        return new Finished(outcome, usage, limitKill.get());
+        resources.killForLimit(why);
     }
 
     /** Kills what may exist and closes our ends of the pipes, after a failed start (Sandbox.start removes the cgroup). */
     private void abandon() {
-        session.kill();
-        for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
-            try {
-                c.close();
-            } catch (IOException ignored) {
-                // Nothing to save: the sandbox never ran.
-            }
-        }
+        resources.closedByOwner = true;
+        cleanable.clean();
     }
 
     /** The sandbox this process runs. */
@@ -213,6 +270,9 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             return false;
         } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause());
+        } finally {
+            // Whoever waits holds the process: the cleaner must not end it meanwhile.
+            Reference.reachabilityFence(this);
         }
     }
 
@@ -242,7 +302,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         Finished f = finishedWhenDone();
         f.requireReported();
         return new SandboxResult(f, new byte[0], false, new byte[0], false,
-                java.time.Duration.ofNanos(endNanos - startNanos));
+                java.time.Duration.ofNanos(f.endNanos() - startNanos));
     }
 
     @Override
@@ -261,13 +321,13 @@ public final class SandboxProcess extends Process implements AutoCloseable {
      */
     @Override
     public void destroy() {
-        session.signal(SIGTERM);
+        resources.session.signal(SIGTERM);
     }
 
     /** Kills every process of the sandbox at once (SIGKILL). Idempotent, also after the sandbox ended. */
     @Override
     public SandboxProcess destroyForcibly() {
-        session.kill();
+        resources.session.kill();
         return this;
     }
 
@@ -289,7 +349,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             throw new IllegalArgumentException("signal " + signal + " cannot be forwarded to the command; "
                     + (signal == SIGKILL ? "destroyForcibly() kills the sandbox" : "it would stop init's forwarding"));
         }
-        session.signal(signal);
+        resources.session.signal(signal);
     }
 
     /** Kills whatever is left of the sandbox, waits for its end and closes the streams. Idempotent. */
@@ -307,13 +367,8 @@ public final class SandboxProcess extends Process implements AutoCloseable {
                 break; // the end was recorded as a failure; nothing more to wait for
             }
         }
-        for (java.io.Closeable c : new java.io.Closeable[] {stdin, stdout, stderr}) {
-            try {
-                c.close();
-            } catch (IOException e) {
-                // Closing our end of a pipe of a sandbox that is gone loses nothing.
-            }
-        }
+        resources.closedByOwner = true;
+        cleanable.clean();
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
@@ -321,28 +376,124 @@ public final class SandboxProcess extends Process implements AutoCloseable {
 
     @Override
     public long pid() {
-        return session.pid();
+        return resources.session.pid();
     }
 
     /**
      * The sandbox's init as the host sees it: its {@link ProcessHandle#children() children} are the
-     * command (and orphans it left), its descendants every process of the sandbox; {@link #info()},
-     * {@link #children()} and {@link #descendants()} come from it.
+     * command and the processes it left behind (init adopts them), its descendants every other
+     * process of the sandbox.
      *
      * @throws IllegalStateException the sandbox has ended, so its pid may belong to another process
      */
     @Override
     public ProcessHandle toHandle() {
-        ProcessHandle h = isAlive() ? ProcessHandle.of(pid()).orElse(null) : null;
-        if (h == null || !isAlive()) {
-            throw new IllegalStateException("the sandbox (init pid " + pid() + ") has ended; its processes are gone");
-        }
-        return h;
+        return initHandle().orElseThrow(() -> new IllegalStateException("the sandbox (init pid " + pid()
+                + ") has ended; its processes are gone"));
     }
 
+    /** Init's handle while the sandbox runs; empty once it has ended (its pid may be reused). */
+    private Optional<ProcessHandle> initHandle() {
+        Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
+        return isAlive() ? h : Optional.empty();
+    }
+
+    /**
+     * The command as the host sees it (its host pid's {@link ProcessHandle#info()}: executable,
+     * arguments, host user, start and CPU time), not the sandbox's init, which {@link #pid()}
+     * names. Once the sandbox has ended, every field is empty, as the JDK reports a process that is
+     * gone.
+     */
+    @Override
+    public ProcessHandle.Info info() {
+        return command().map(ProcessHandle::info).orElse(GONE);
+    }
+
+    /**
+     * The command, as a host process, and the processes it left behind that init adopted; empty
+     * once the sandbox has ended.
+     */
+    @Override
+    public Stream<ProcessHandle> children() {
+        return initHandle().map(ProcessHandle::children).orElseGet(Stream::empty);
+    }
+
+    /** Every process of the sandbox but its init, as host processes: the command and all it started; empty once the sandbox has ended. */
+    @Override
+    public Stream<ProcessHandle> descendants() {
+        return initHandle().map(ProcessHandle::descendants).orElseGet(Stream::empty);
+    }
+
+    /**
+     * The command among init's children: the one forked first, so with the lowest pid inside the
+     * sandbox's pid namespace (those it left behind came later, and a sandbox's pids do not wrap).
+     */
+    private Optional<ProcessHandle> command() {
+        return children().min(java.util.Comparator.comparingLong(SandboxProcess::pidInside));
+    }
+
+    /** The innermost pid of the NSpid line of /proc/PID/status; the largest long if the process is gone. */
+    private static long pidInside(ProcessHandle h) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + h.pid() + "/status"))) {
+                if (line.startsWith("NSpid:")) {
+                    String[] pids = line.substring("NSpid:".length()).trim().split("\\s+");
+                    return Long.parseLong(pids[pids.length - 1]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Gone meanwhile.
+        }
+        return Long.MAX_VALUE;
+    }
+
+    /** What {@link #info()} says once the command is gone. */
+    private static final ProcessHandle.Info GONE = new ProcessHandle.Info() {
+        @Override
+        public Optional<String> command() {
+            return Optional.empty();
+        }
+
+        @Override
+        public Optional<String> commandLine() {
+            return Optional.empty();
+        }
+
+        @Override
+        public Optional<String[]> arguments() {
+            return Optional.empty();
+        }
+
+        @Override
+        public Optional<java.time.Instant> startInstant() {
+            return Optional.empty();
+        }
+
+        @Override
+        public Optional<java.time.Duration> totalCpuDuration() {
+            return Optional.empty();
+        }
+
+        @Override
+        public Optional<String> user() {
+            return Optional.empty();
+        }
+
+        @Override
+        public String toString() {
+            return "[]";
+        }
+    };
+
+    /**
+     * Completes, with this process, once the sandbox has ended and its resources are released.
+     * As the JDK's, it is completed on a thread of its own (never one that serves other sandboxes),
+     * so that whatever the caller chains to it, even a blocking action, delays no other sandbox. A
+     * pending onExit keeps the process from the cleaner until the end.
+     */
     @Override
     public CompletableFuture<Process> onExit() {
-        return onExit;
+        return finished.thenApplyAsync(f -> this, IoThreads.pool());
     }
 
     Finished finishedWhenDone() throws InterruptedException {
@@ -350,6 +501,8 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             return finished.get();
         } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause());
+        } finally {
+            Reference.reachabilityFence(this);
         }
     }
 
@@ -358,6 +511,84 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             throw new IllegalThreadStateException("the sandbox is still running");
         }
         return finished.join();
+    }
+
+    /**
+     * A stream of the sandbox that holds its process: while the caller reads or writes it, the
+     * cleaner does not end the sandbox, even when the process itself is no longer referenced
+     * ({@code sandbox.start().getInputStream()}).
+     */
+    private static final class HeldInput extends java.io.FilterInputStream {
+        private final SandboxProcess owner;
+
+        HeldInput(InputStream in, SandboxProcess owner) {
+            super(in);
+            this.owner = owner;
+        }
+
+        @Override
+        public int read() throws IOException {
+            try {
+                return in.read();
+            } finally {
+                Reference.reachabilityFence(owner);
+            }
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            try {
+                return in.read(b, off, len);
+            } finally {
+                Reference.reachabilityFence(owner);
+            }
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            try {
+                return in.skip(n);
+            } finally {
+                Reference.reachabilityFence(owner);
+            }
+        }
+    }
+
+    /** The sandbox's stdin, holding its process as {@link HeldInput} does. */
+    private static final class HeldOutput extends java.io.FilterOutputStream {
+        private final SandboxProcess owner;
+
+        HeldOutput(OutputStream out, SandboxProcess owner) {
+            super(out);
+            this.owner = owner;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            try {
+                out.write(b);
+            } finally {
+                Reference.reachabilityFence(owner);
+            }
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            try {
+                out.write(b, off, len);
+            } finally {
+                Reference.reachabilityFence(owner);
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            try {
+                out.flush();
+            } finally {
+                Reference.reachabilityFence(owner);
+            }
+        }
     }
 
     @Override

@@ -98,6 +98,51 @@ class LifecycleTest {
         kept.close();
     }
 
+    /**
+     * A process nobody references is finished by the cleaner: its sandbox is killed (the command
+     * and its daemons, which ignore SIGTERM and hold no stream that could end them) and nothing is
+     * left. Bounded: a collection is asked for until the process is collected.
+     */
+    @Test
+    @Timeout(180)
+    void aProcessNobodyReferencesIsFinishedByTheCleaner() throws Exception {
+        List<java.lang.ref.WeakReference<SandboxProcess>> seen = new ArrayList<>();
+        var sandbox = startAndDrop(seen::add);
+        java.lang.ref.WeakReference<SandboxProcess> dropped = seen.get(0);
+        for (int i = 0; i < 100 && dropped.get() != null; i++) {
+            System.gc();
+            Thread.sleep(100);
+        }
+        assertThat(dropped.get()).as("collected after 100 collections").isNull();
+        assertThat(Env.awaitGone(sandbox, Env.CLEANUP_CEILING_MS)).as("the cleaner killed the sandbox").isEmpty();
+    }
+
+    /** Starts a sandbox that only a kill ends and returns its processes; the SandboxProcess is dropped. */
+    private static java.util.Map<Long, Long> startAndDrop(
+            java.util.function.Consumer<java.lang.ref.WeakReference<SandboxProcess>> watch) throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "trap '' TERM HUP PIPE; " + DAEMONS + "wait")
+                .stdout(dev.crabcan.Stdio.pipe()).build().start();
+        assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("started");
+        watch.accept(new java.lang.ref.WeakReference<>(p));
+        return Env.sandboxProcesses(p.pid());
+    }
+
+    /** Holding only a stream holds the process: the cleaner does not end a sandbox whose output is being read. */
+    @Test
+    @Timeout(180)
+    void aStreamInUseKeepsItsProcess() throws Exception {
+        SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", "sleep 3; echo done").build().start();
+        java.lang.ref.WeakReference<SandboxProcess> process = new java.lang.ref.WeakReference<>(p);
+        java.io.InputStream out = p.getInputStream();
+        p = null;
+        for (int i = 0; i < 5; i++) {
+            System.gc();
+            Thread.sleep(100);
+        }
+        assertThat(process.get()).as("held by its stream").isNotNull();
+        assertThat(new String(out.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("done\n");
+    }
+
     @Test
     void daemonsDieWhenTheCommandExits() throws Exception {
         SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c", DAEMONS + "read go; exit 4").build().start();

@@ -142,13 +142,20 @@ class RunTest {
         assertThat(p.onExit().get(10, TimeUnit.SECONDS)).isSameAs(p);
     }
 
-    /** The JDK never runs callers' actions on a thread that serves other processes; nor does Crabcan. */
+    /**
+     * The JDK never runs callers' actions on a thread that serves other processes; nor does Crabcan.
+     * A consumer's action on one sandbox's onExit() blocks (as a 3 s sleep would, but until released);
+     * other sandboxes still start, end and complete their onExit() meanwhile.
+     */
     @Test
+    @org.junit.jupiter.api.Timeout(300)
     void aBlockingOnExitActionDelaysNoOtherSandbox() throws Exception {
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         SandboxProcess first = Sandbox.builder().command("/bin/cat").build().start();
         // Chained while it runs, so that the action runs where the library completes onExit().
         java.util.concurrent.CompletableFuture<Void> blocked = first.onExit().thenAccept(p -> {
+            entered.countDown();
             try {
                 release.await();
             } catch (InterruptedException e) {
@@ -158,9 +165,12 @@ class RunTest {
         first.getOutputStream().close();
         assertThat(first.waitFor()).isZero();
         try {
+            assertThat(entered.await(60, TimeUnit.SECONDS)).as("the blocking action runs").isTrue();
             for (int i = 0; i < 3; i++) {
                 SandboxProcess other = Sandbox.builder().command("/bin/echo", "x").build().start();
                 assertThat(other.onExit().get(60, TimeUnit.SECONDS)).isSameAs(other);
+                java.util.concurrent.CompletableFuture<String> chained = other.onExit().thenApply(Process::toString);
+                assertThat(chained.get(60, TimeUnit.SECONDS)).contains("exit code 0");
                 assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
             }
             assertThat(blocked).as("the first action still blocks").isNotDone();
@@ -187,12 +197,37 @@ class RunTest {
             assertThat(command.info().command()).as("as the host sees it").hasValue("/usr/bin/sleep");
             assertThat(p.descendants().map(ProcessHandle::pid).toList()).containsExactly(command.pid());
             assertThat(p.info().startInstant()).isPresent();
+            assertThat(p.info().command()).as("info() is the command's, not init's").hasValue("/usr/bin/sleep");
+            assertThat(p.info().arguments()).hasValueSatisfying(a -> assertThat(a).containsExactly("30"));
         } finally {
             p.destroy();
         }
         assertThat(p.waitForStatus()).isEqualTo(ExitStatus.signaled(15));
         assertThat(p.exitValue()).isEqualTo(143);
         assertThatThrownBy(p::toHandle).isInstanceOf(IllegalStateException.class).hasMessageContaining("has ended");
+        assertThat(p.children()).as("as the JDK's, once it has ended").isEmpty();
+        assertThat(p.descendants()).isEmpty();
+        assertThat(p.info().command()).isEmpty();
+        assertThat(p.info().startInstant()).isEmpty();
+    }
+
+    /** The command's whole tree as the host sees it, and the command found among the processes it left behind. */
+    @Test
+    void descendantsAreTheCommandsTreeAndInfoIsTheCommand() throws Exception {
+        try (SandboxProcess p = Sandbox.builder().command("/bin/sh", "-c",
+                "(sleep 1000 &); sleep 1001 & sleep 1002 & echo started; wait").build().start()) {
+            assertThat(new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream())).readLine())
+                    .isEqualTo("started");
+            ProcessHandle shell = ProcessHandle.of(p.pid()).orElseThrow().children()
+                    .filter(h -> h.info().command().orElse("").endsWith("sh")).findFirst().orElseThrow();
+            assertThat(p.info().command()).as("the command, also beside the orphan init adopted")
+                    .isEqualTo(shell.info().command());
+            assertThat(p.info().arguments().map(java.util.List::of).orElseThrow()).contains("-c");
+            assertThat(p.children().map(h -> h.info().arguments().map(a -> a[0]).orElse("?")).toList())
+                    .as("the shell, and the orphaned sleep 1000 that init adopted").hasSize(2).contains("1000");
+            assertThat(p.descendants().map(h -> h.info().arguments().map(a -> a[0]).orElse("?")).toList())
+                    .as("every process of the sandbox but init").hasSize(4).contains("1000", "1001", "1002");
+        }
     }
 
     @Test
