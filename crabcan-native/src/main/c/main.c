@@ -102,7 +102,8 @@ static int connect_control(const char *path)
 }
 
 /*
- * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours. For each pipe the
+ * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours; stderr may be a
+ * copy of stdout (OPT_STDERR_TO_STDOUT). For each pipe the
  * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
  * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
  * says it has its own (C_PIPES_OPENED, sent once the command runs): until then neither its open can block
@@ -146,6 +147,8 @@ static size_t open_stdio(int held[6])
             fail(S_STDIO, errno, "dup2 onto fd %d", fd);
         close(f);
     }
+    if ((plan.options & OPT_STDERR_TO_STDOUT) && dup2(1, 2) < 0)
+        fail(S_STDIO, errno, "dup2 fd 1 onto fd 2");
     return n_held;
 }
 

@@ -201,6 +201,8 @@ void parse_plan(uint32_t total)
     }
     if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
         fail(S_PLAN, EINVAL, "incomplete plan");
+    if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe))
+        fail(S_PLAN, EINVAL, "fd 2 is both a copy of fd 1 and a pipe or file");
 }
 
 /* ---- the dump (--check-plan) --------------------------------------------- */

@@ -21,4 +21,14 @@ public record Bind(Path source, String target, boolean readOnly, boolean noExec)
     public Bind(Path source, String target, boolean readOnly) {
         this(source, target, readOnly, false);
     }
+
+    /** The host path {@code source} at {@code target}, read-only; see {@link Sandbox.Builder#bind(Bind)}. */
+    public static Bind readOnly(Path source, String target) {
+        return new Bind(source, target, true);
+    }
+
+    /** The host path {@code source} at {@code target}, writable (as far as the host lets the sandbox's ids write). */
+    public static Bind readWrite(Path source, String target) {
+        return new Bind(source, target, false);
+    }
 }

@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Future;
@@ -82,8 +83,11 @@ public final class Sandbox {
     private final List<String> maskedPaths;
     private final List<String> readOnlyPaths;
     private final Map<String, String> sysctls;
+    /** A private copy of the builder this was built from, never changed: {@link #toBuilder()} copies it. */
+    private final Builder settings;
 
     private Sandbox(Builder b) {
+        this.settings = new Builder(b);
         this.rootfs = b.rootfs;
         this.rootfsWritable = b.rootfsWritable;
         this.binds = List.copyOf(b.binds);
@@ -120,7 +124,7 @@ public final class Sandbox {
 
     /** A builder holding this sandbox's settings, to derive a variant. */
     public Builder toBuilder() {
-        return new Builder(this);
+        return new Builder(settings);
     }
 
     /** The host directory used as the root filesystem; empty for the default root filesystem. */
@@ -174,6 +178,11 @@ public final class Sandbox {
 
     public Stdio stderr() {
         return stderr;
+    }
+
+    /** Whether stderr goes where stdout goes, as one stream in order ({@link Stdio#toStdout()}). */
+    public boolean redirectErrorStream() {
+        return stderr.kind() == Stdio.Kind.TO_STDOUT;
     }
 
     /**
@@ -513,6 +522,48 @@ public final class Sandbox {
         }
     }
 
+    /**
+     * Like {@link #run()}, killing the sandbox once {@code timeout} has passed since the start: the
+     * same as a {@linkplain Limits#wallTime() wall-time limit} of {@code timeout} (or this
+     * sandbox's own, when shorter), so a run that takes longer ends with verdict
+     * {@link Verdict#WALL_TIME_LIMIT} and whatever output it wrote until then.
+     */
+    public SandboxResult run(java.time.Duration timeout) throws SandboxException, InterruptedException {
+        Validation.notNull(timeout, "timeout");
+        java.time.Duration wall = limits.wallTime().filter(own -> own.compareTo(timeout) < 0).orElse(timeout);
+        return toBuilder().limits(limits.toBuilder().wallTime(wall).build()).build().run();
+    }
+
+    /** Like {@link #run()}, with these bytes on the command's stdin (then end of file), whatever {@link #stdin()} says. */
+    public SandboxResult run(byte[] stdin) throws SandboxException, InterruptedException {
+        return toBuilder().stdin(Stdio.bytes(Validation.notNull(stdin, "stdin bytes"))).build().run();
+    }
+
+    /** Like {@link #run(byte[])}, with this text as UTF-8. */
+    public SandboxResult run(String stdin) throws SandboxException, InterruptedException {
+        return run(Validation.notNull(stdin, "stdin text").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /**
+     * {@link #run()} on {@code executor}: the future completes with the result, or exceptionally
+     * with the {@link SandboxException} (or {@link InterruptedException}) that run() would throw,
+     * wrapped in a {@link java.util.concurrent.CompletionException}. Cancelling the future does not
+     * stop the sandbox; give it a {@linkplain Limits#wallTime() wall-time limit} for that.
+     */
+    public java.util.concurrent.CompletableFuture<SandboxResult> runAsync(java.util.concurrent.Executor executor) {
+        Validation.notNull(executor, "executor");
+        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return run();
+            } catch (SandboxException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        }, executor);
+    }
+
     private record Captured(byte[] bytes, boolean truncated) {}
 
     /** Reads a captured stream up to the limit; past it, marks it truncated and kills the sandbox. */
@@ -544,6 +595,31 @@ public final class Sandbox {
         } catch (java.util.concurrent.ExecutionException e) {
             throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
         }
+    }
+
+    /** Equal when every setting is: two equal sandboxes run the same way. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsWritable == x.rootfsWritable
+                && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid && command.equals(x.command)
+                && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
+                && Objects.equals(hostname, x.hostname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
+                && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
+                && Objects.equals(effective, x.effective) && Objects.equals(permitted, x.permitted)
+                && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
+                && noNewPrivileges == x.noNewPrivileges && seccomp.equals(x.seccomp) && keepTerminal == x.keepTerminal
+                && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
+                && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
+                && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
+                && sysctls.equals(x.sysctls);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
+                hostname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
+                noNewPrivileges, seccomp, keepTerminal, limits, network, umask, oomScoreAdj, kernelMounts,
+                maskedPaths, readOnlyPaths, sysctls);
     }
 
     @Override
@@ -581,36 +657,42 @@ public final class Sandbox {
 
         private Builder() {}
 
-        private Builder(Sandbox s) {
-            rootfs = s.rootfs;
-            rootfsWritable = s.rootfsWritable;
-            binds.addAll(s.binds);
-            tmpfs.addAll(s.tmpfs);
-            uid = s.uid;
-            command.addAll(s.command);
-            environment.putAll(s.environment);
-            workingDirectory = s.workingDirectory;
-            hostname = s.hostname;
-            stdin = s.stdin;
-            stdout = s.stdout;
-            stderr = s.stderr;
+        /** A copy whose lists, sets and maps are its own. */
+        private Builder(Builder b) {
+            rootfs = b.rootfs;
+            rootfsWritable = b.rootfsWritable;
+            binds.addAll(b.binds);
+            tmpfs.addAll(b.tmpfs);
+            uid = b.uid;
+            command.addAll(b.command);
+            environment.putAll(b.environment);
+            workingDirectory = b.workingDirectory;
+            hostname = b.hostname;
+            stdin = b.stdin;
+            stdout = b.stdout;
+            stderr = b.stderr;
             capabilities.clear();
-            capabilities.addAll(s.capabilities);
-            effective = mutable(s.effective);
-            permitted = mutable(s.permitted);
-            inheritable = mutable(s.inheritable);
-            ambient = mutable(s.ambient);
-            noNewPrivileges = s.noNewPrivileges;
-            seccomp = s.seccomp;
-            keepTerminal = s.keepTerminal;
-            limits = s.limits;
-            network = s.network;
-            umask = s.umask;
-            oomScoreAdj = s.oomScoreAdj;
-            kernelMounts.addAll(s.kernelMounts);
-            maskedPaths.addAll(s.maskedPaths);
-            readOnlyPaths.addAll(s.readOnlyPaths);
-            sysctls.putAll(s.sysctls);
+            capabilities.addAll(b.capabilities);
+            effective = mutable(b.effective);
+            permitted = mutable(b.permitted);
+            inheritable = mutable(b.inheritable);
+            ambient = mutable(b.ambient);
+            noNewPrivileges = b.noNewPrivileges;
+            seccomp = b.seccomp;
+            keepTerminal = b.keepTerminal;
+            limits = b.limits;
+            network = b.network;
+            umask = b.umask;
+            oomScoreAdj = b.oomScoreAdj;
+            kernelMounts.addAll(b.kernelMounts);
+            maskedPaths.addAll(b.maskedPaths);
+            readOnlyPaths.addAll(b.readOnlyPaths);
+            sysctls.putAll(b.sysctls);
+        }
+
+        /** A copy of this builder, to derive variants; changing one does not change the other. */
+        public Builder toBuilder() {
+            return new Builder(this);
         }
 
         /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
@@ -643,6 +725,20 @@ public final class Sandbox {
             }
             binds.add(new Bind(realPath(abs, "bind source"), Validation.normalize(Validation.containerPath(to, "bind target")), readOnly));
             return this;
+        }
+
+        /** {@code bind(from, to, true)}: the host path {@code from} at {@code to}, read-only. */
+        public Builder bindReadOnly(Path from, String to) {
+            return bind(from, to, true);
+        }
+
+        /**
+         * Adds this bind, checked and resolved as {@link #bind(Path, String, boolean, boolean)} does,
+         * e.g. {@code bind(Bind.readOnly(Path.of("/data"), "/in"))}.
+         */
+        public Builder bind(Bind b) {
+            Validation.notNull(b, "bind");
+            return bind(b.source(), b.target(), b.readOnly(), b.noExec());
         }
 
         /** The path with every link resolved, as the kernel will see it ("link/.." is the link target's parent). */
@@ -821,12 +917,31 @@ public final class Sandbox {
         }
 
         public Builder stdout(Stdio s) {
+            if (Validation.notNull(s, "stdout").kind() == Stdio.Kind.TO_STDOUT) {
+                throw new SandboxSpecException("stdout cannot be " + s + ": only stderr can go to stdout");
+            }
             this.stdout = output(s, "stdout");
             return this;
         }
 
+        /** Where stderr goes; {@link Stdio#toStdout()} sends it where stdout goes, as one stream. */
         public Builder stderr(Stdio s) {
             this.stderr = output(s, "stderr");
+            return this;
+        }
+
+        /**
+         * As {@link ProcessBuilder#redirectErrorStream(boolean)}: true sends stderr where stdout goes
+         * ({@code stderr(Stdio.toStdout())}), so that the two are one stream in the order the command
+         * wrote them and {@link SandboxResult#stdout()} holds both; false makes stderr its own pipe
+         * again if it went to stdout, and otherwise changes nothing.
+         */
+        public Builder redirectErrorStream(boolean merge) {
+            if (merge) {
+                this.stderr = Stdio.toStdout();
+            } else if (stderr.kind() == Stdio.Kind.TO_STDOUT) {
+                this.stderr = Stdio.pipe();
+            }
             return this;
         }
 

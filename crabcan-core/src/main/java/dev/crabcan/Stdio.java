@@ -9,11 +9,12 @@ import java.util.Objects;
  */
 public final class Stdio {
     /** How the stream is connected. */
-    public enum Kind { PIPE, INHERIT, DISCARD, READ_FILE, WRITE_FILE, APPEND_FILE, BYTES }
+    public enum Kind { PIPE, INHERIT, DISCARD, READ_FILE, WRITE_FILE, APPEND_FILE, BYTES, TO_STDOUT }
 
     private static final Stdio PIPE = new Stdio(Kind.PIPE, null, null);
     private static final Stdio INHERIT = new Stdio(Kind.INHERIT, null, null);
     private static final Stdio DISCARD = new Stdio(Kind.DISCARD, null, null);
+    private static final Stdio TO_STDOUT = new Stdio(Kind.TO_STDOUT, null, null);
 
     private final Kind kind;
     private final Path file;
@@ -38,6 +39,16 @@ public final class Stdio {
     /** Output is thrown away; input is empty. */
     public static Stdio discard() {
         return DISCARD;
+    }
+
+    /**
+     * For stderr only: the same as stdout, wherever stdout goes (fd 2 is a copy of fd 1), so that
+     * the two are one stream in the order the command wrote them, as with
+     * {@link ProcessBuilder#redirectErrorStream(boolean)} or a shell's {@code 2>&1}. The
+     * {@linkplain SandboxProcess#getErrorStream() error stream} is then empty.
+     */
+    public static Stdio toStdout() {
+        return TO_STDOUT;
     }
 
     /** Stdin read from a host file. */
@@ -75,7 +86,7 @@ public final class Stdio {
     }
 
     boolean isInput() {
-        return kind != Kind.WRITE_FILE && kind != Kind.APPEND_FILE;
+        return kind != Kind.WRITE_FILE && kind != Kind.APPEND_FILE && kind != Kind.TO_STDOUT;
     }
 
     boolean isOutput() {

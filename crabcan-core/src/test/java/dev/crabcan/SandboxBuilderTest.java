@@ -321,9 +321,76 @@ class SandboxBuilderTest {
                         "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
                         "oomScoreAdj",
-                        "readOnlyPaths", "rootfs", "rootfsWritable", "run", "seccomp", "start", "stderr", "stdin",
-                        "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid", "umask",
-                        "workingDirectory");
+                        "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
+                        "stderr", "stdin", "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
+                        "umask", "workingDirectory", "hashCode");
+        assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
+        assertThat(copy.redirectErrorStream()).isFalse();
+    }
+
+    @Test
+    void aBuilderCopiesItselfAndTheCopiesGoTheirOwnWays(@TempDir Path dir) {
+        Sandbox.Builder base = valid().bind(dir, "/data", true).env("A", "1")
+                .capabilities(java.util.EnumSet.of(Capability.CHOWN)).limits(Limits.judge());
+        Sandbox.Builder copy = base.toBuilder();
+        assertThat(copy.build()).isEqualTo(base.build()).hasSameHashCodeAs(base.build());
+
+        copy.command("/bin/false").bindReadOnly(dir, "/more").env("B", "2").addCapabilities(Capability.KILL)
+                .stdout(Stdio.discard());
+        Sandbox original = base.build();
+        assertThat(original.command()).containsExactly("/bin/true");
+        assertThat(original.binds()).hasSize(1);
+        assertThat(original.environment()).containsOnlyKeys("A");
+        assertThat(original.capabilities()).containsExactly(Capability.CHOWN);
+        assertThat(original.stdout()).isEqualTo(Stdio.pipe());
+        assertThat(copy.build()).isNotEqualTo(original);
+        // A builder that cannot build yet can still be copied.
+        assertThat(Sandbox.builder().toBuilder().command("/bin/true").build()).isEqualTo(valid().build());
+    }
+
+    @Test
+    void sandboxesAreEqualExactlyWhenEverySettingIs(@TempDir Path dir) {
+        Sandbox a = valid().bind(dir, "/d", true).build();
+        assertThat(valid().bind(dir, "/d", true).build()).isEqualTo(a).hasSameHashCodeAs(a);
+        assertThat(valid().bind(dir, "/d", false).build()).isNotEqualTo(a);
+        assertThat(valid().bind(dir, "/d", true).uid(1).build()).isNotEqualTo(a);
+        assertThat(valid().bind(dir, "/d", true).hostname("h").build()).isNotEqualTo(a);
+        assertThat(valid().bind(dir, "/d", true).redirectErrorStream(true).build()).isNotEqualTo(a);
+        assertThat(valid().bind(dir, "/d", true).limits(Limits.judge()).build()).isNotEqualTo(a);
+        assertThat(valid().bind(dir, "/d", true).seccomp(SeccompPolicy.none()).build()).isNotEqualTo(a);
+        assertThat(valid().bind(dir, "/d", true).effectiveCapabilities(Set.of()).build())
+                .as("an explicit empty set is not the derived default").isNotEqualTo(a);
+        assertThat(a).isNotEqualTo(null).isNotEqualTo("Sandbox");
+    }
+
+    @Test
+    void readableBindForms(@TempDir Path dir) {
+        Path real = dir.toAbsolutePath();
+        assertThat(Bind.readOnly(real, "/in")).isEqualTo(new Bind(real, "/in", true, false));
+        assertThat(Bind.readWrite(real, "/out")).isEqualTo(new Bind(real, "/out", false, false));
+        Sandbox s = valid().bindReadOnly(dir, "/a").bind(Bind.readOnly(dir, "/b//")).bind(Bind.readWrite(dir, "/c"))
+                .build();
+        assertThat(s.binds()).containsExactly(new Bind(s.binds().get(0).source(), "/a", true),
+                new Bind(s.binds().get(0).source(), "/b", true), new Bind(s.binds().get(0).source(), "/c", false));
+        assertThat(s).isEqualTo(valid().bind(dir, "/a", true).bind(dir, "/b", true).bind(dir, "/c", false).build());
+        assertThatThrownBy(() -> valid().bind(Bind.readOnly(dir.resolve("missing"), "/x")))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("does not exist");
+        assertThatThrownBy(() -> Bind.readWrite(dir, "relative")).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("absolute");
+    }
+
+    @Test
+    void stderrCanGoToStdoutAndNothingElseCan() {
+        Sandbox merged = valid().redirectErrorStream(true).build();
+        assertThat(merged.redirectErrorStream()).isTrue();
+        assertThat(merged.stderr()).isEqualTo(Stdio.toStdout()).isEqualTo(valid().stderr(Stdio.toStdout()).build().stderr());
+        assertThat(merged.toBuilder().redirectErrorStream(false).build().stderr()).isEqualTo(Stdio.pipe());
+        assertThat(valid().stderr(Stdio.discard()).redirectErrorStream(false).build().stderr())
+                .as("false leaves a stderr of its own alone").isEqualTo(Stdio.discard());
+        assertThatThrownBy(() -> valid().stdout(Stdio.toStdout())).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("only stderr can go to stdout");
+        assertThatThrownBy(() -> valid().stdin(Stdio.toStdout())).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("stdin cannot be TO_STDOUT");
     }
 
     @Test

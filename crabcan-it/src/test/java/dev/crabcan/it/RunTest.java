@@ -121,6 +121,69 @@ class RunTest {
         assertThat(Files.readString(err)).isEqualTo("previous\noops\n");
     }
 
+    /** run(Duration): a wall-time limit for this run only, with its verdict and the output written until then. */
+    @Test
+    void runWithATimeoutKillsAndSaysSo() throws Exception {
+        Sandbox slow = Sandbox.builder().command("/bin/sh", "-c", "echo before; exec sleep 100").build();
+        SandboxResult r = slow.run(java.time.Duration.ofMillis(300));
+        assertThat(r.verdict()).isEqualTo(dev.crabcan.Verdict.WALL_TIME_LIMIT);
+        assertThat(r.status()).isEqualTo(ExitStatus.signaled(9));
+        assertThat(r.stdoutText()).isEqualTo("before\n");
+        assertThat(slow.limits().wallTime()).as("the sandbox itself is unchanged").isEmpty();
+        SandboxResult quick = Sandbox.builder().command("/bin/echo", "in time").build().run(java.time.Duration.ofSeconds(60));
+        assertThat(quick.verdict()).isEqualTo(dev.crabcan.Verdict.OK);
+        assertThat(quick.stdoutText()).isEqualTo("in time\n");
+    }
+
+    @Test
+    void runWithInputBytesOrText() throws Exception {
+        Sandbox cat = Sandbox.builder().command("/bin/cat").build();
+        byte[] binary = {0, 1, (byte) 0xff, '\n', 0};
+        assertThat(cat.run(binary).stdout()).isEqualTo(binary);
+        assertThat(cat.run("grüße\n").stdoutText()).isEqualTo("grüße\n");
+        assertThat(cat.run("grüße").stdout()).as("UTF-8").hasSize(7);
+        assertThat(cat.run(new byte[0]).stdout()).isEmpty();
+    }
+
+    @Test
+    void runAsyncRunsOnTheGivenExecutor() throws Exception {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            java.util.concurrent.atomic.AtomicInteger used = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.Executor counting = task -> {
+                used.incrementAndGet();
+                pool.execute(task);
+            };
+            SandboxResult r = Sandbox.builder().command("/bin/echo", "async").build().runAsync(counting)
+                    .get(60, TimeUnit.SECONDS);
+            assertThat(r.stdoutText()).isEqualTo("async\n");
+            assertThat(used).hasValue(1);
+            assertThatThrownBy(() -> Sandbox.builder().command("/no/such/command").build().runAsync(pool)
+                    .get(60, TimeUnit.SECONDS)).isInstanceOf(java.util.concurrent.ExecutionException.class)
+                    .hasCauseInstanceOf(CommandNotFoundException.class);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** As ProcessBuilder.redirectErrorStream: one stream, in the order the command wrote it, wherever stdout goes. */
+    @Test
+    void stderrMergedIntoStdoutKeepsTheOrder(@TempDir Path dir) throws Exception {
+        String script = "for i in 1 2 3 4 5 6; do echo out$i; echo err$i >&2; done";
+        String inOrder = "out1\nerr1\nout2\nerr2\nout3\nerr3\nout4\nerr4\nout5\nerr5\nout6\nerr6\n";
+        Sandbox merged = Sandbox.builder().command("/bin/sh", "-c", script).redirectErrorStream(true).build();
+        SandboxResult r = merged.run();
+        assertThat(r.stdoutText()).isEqualTo(inOrder);
+        assertThat(r.stderr()).isEmpty();
+        try (SandboxProcess p = merged.start()) {
+            assertThat(new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).isEqualTo(inOrder);
+            assertThat(p.getErrorStream().read()).isEqualTo(-1);
+        }
+        Path out = dir.resolve("out");
+        merged.toBuilder().stdout(Stdio.writeTo(out)).build().run();
+        assertThat(Files.readString(out)).isEqualTo(inOrder);
+    }
+
     @Test
     void discardedOutputAndEmptyInput() throws Exception {
         SandboxResult r = Sandbox.builder().stdin(Stdio.discard()).stdout(Stdio.discard())

@@ -62,6 +62,7 @@ final class StdioPipes {
                     unlinked(s.file())));
             case APPEND_FILE -> sources.add(StdioSource.file(fd, O_WRONLY | O_CREAT | O_APPEND | FILE_SAFETY, 0666,
                     unlinked(s.file())));
+            case TO_STDOUT -> sources.add(StdioSource.stderrToStdout());
             default -> throw new IllegalArgumentException("not an output: " + s);
         }
     }

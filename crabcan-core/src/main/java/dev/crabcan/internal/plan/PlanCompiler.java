@@ -75,17 +75,22 @@ public final class PlanCompiler {
      * the JVM opens; or the helper opens path with these open(2) flags and mode; or, with neither,
      * the helper keeps its own fd, which is the JVM's.
      */
-    public record StdioSource(int fd, boolean pipe, int flags, int mode, String path) {
+    public record StdioSource(int fd, boolean pipe, int flags, int mode, String path, boolean toStdout) {
         public static StdioSource pipe(int fd) {
-            return new StdioSource(fd, true, 0, 0, null);
+            return new StdioSource(fd, true, 0, 0, null, false);
         }
 
         public static StdioSource file(int fd, int flags, int mode, String path) {
-            return new StdioSource(fd, false, flags, mode, path);
+            return new StdioSource(fd, false, flags, mode, path, false);
         }
 
         public static StdioSource inherit(int fd) {
-            return new StdioSource(fd, false, 0, 0, null);
+            return new StdioSource(fd, false, 0, 0, null, false);
+        }
+
+        /** fd 2 as a copy of fd 1, whatever fd 1 is. */
+        public static StdioSource stderrToStdout() {
+            return new StdioSource(2, false, 0, 0, null, true);
         }
     }
 
@@ -117,6 +122,9 @@ public final class PlanCompiler {
         int cgroupNs = cgroupProcs.isEmpty() ? CLONE_NEWCGROUP : 0;
         if (!cgroupProcs.isEmpty()) {
             options |= OPT_UNSHARE_CGROUP;
+        }
+        if (stdio.stream().anyMatch(StdioSource::toStdout)) {
+            options |= OPT_STDERR_TO_STDOUT;
         }
         if (Session.SETUP_LOG.isDebugEnabled()) {
             options |= OPT_DEBUG;

@@ -259,6 +259,25 @@ class PlanCompilerTest {
                 new PlanDecoder.Stdio(1, 01, 0666, "/out"));
     }
 
+    @Test
+    void stderrToStdoutIsAnOptionAndGivesFd2NoSourceOfItsOwn() {
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(false), ids(caller(false)), RUN_DIR,
+                HOSTNAME, List.of(), List.of(PlanCompiler.StdioSource.pipe(1), PlanCompiler.StdioSource.stderrToStdout()),
+                NetPlan.NONE));
+        assertThat(p.options() & OPT_STDERR_TO_STDOUT).isEqualTo(OPT_STDERR_TO_STDOUT);
+        assertThat(p.stdio()).containsExactly(new PlanDecoder.Stdio(1, 0, 0, null));
+        assertThat(plan(sandbox(), false).options() & OPT_STDERR_TO_STDOUT).as("not unless asked").isZero();
+    }
+
+    @Test
+    void decoderRejectsStderrToStdoutBesideASourceForFd2() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.config(0, OPT_STDERR_TO_STDOUT);
+            w.pipe(2);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("fd 2 is both a copy of fd 1");
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void inACgroupTheCgroupNamespaceIsUnsharedOnceInitIsInIt(boolean root) {
