@@ -10,10 +10,16 @@ import java.util.Objects;
  * {@code arg(0).gt(5)} holds for {@code -1L}. Many calls declare an argument narrower than 64
  * bits (an {@code int} flag, a {@code mode_t}); the kernel ignores the upper bits of those, so a
  * condition on them should look only at the low bits, with {@link Arg#maskedEq}.
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class ArgCondition {
 
-    /** How the argument is compared with {@link #value()}. */
+    /**
+     * How the argument is compared with {@link #value()}.
+     *
+     * <p>Immutable and thread-safe.
+     */
     public enum Op {
         EQ("=="),
         NE("!="),
@@ -104,7 +110,11 @@ public final class ArgCondition {
         return argument + " " + op.symbol + " 0x" + Long.toHexString(value);
     }
 
-    /** The second half of {@code ArgCondition.arg(i).eq(v)}: picks the comparison. */
+    /**
+     * The second half of {@code ArgCondition.arg(i).eq(v)}: picks the comparison.
+     *
+     * <p>Immutable and thread-safe.
+     */
     public static final class Arg {
 
         private final int index;

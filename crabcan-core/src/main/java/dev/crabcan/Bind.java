@@ -5,6 +5,8 @@ import java.nio.file.Path;
 /**
  * A host file or directory made visible inside the sandbox.
  *
+ * <p>Immutable and thread-safe.
+ *
  * @param source the host path; the builder stores it with every symbolic link resolved, so
  *     binding Debian's {@code /lib} (a link to {@code usr/lib}) binds {@code /usr/lib}
  * @param target the absolute path inside the sandbox

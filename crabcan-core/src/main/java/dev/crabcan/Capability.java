@@ -4,7 +4,11 @@ import java.util.Collections;
 import java.util.EnumSet;
 import java.util.Set;
 
-/** Linux capabilities, with the kernel's numbers (linux/capability.h). */
+/**
+ * Linux capabilities, with the kernel's numbers (linux/capability.h).
+ *
+ * <p>Immutable and thread-safe.
+ */
 public enum Capability {
     CHOWN(0), DAC_OVERRIDE(1), DAC_READ_SEARCH(2), FOWNER(3), FSETID(4), KILL(5), SETGID(6), SETUID(7),
     SETPCAP(8), LINUX_IMMUTABLE(9), NET_BIND_SERVICE(10), NET_BROADCAST(11), NET_ADMIN(12), NET_RAW(13),

@@ -3,6 +3,9 @@ package dev.crabcan;
 /**
  * The command exists in the sandbox but cannot be executed (shell status 126): no execute
  * permission, not an executable format, or a missing ELF or {@code #!} interpreter.
+ *
+ * <p>Immutable and thread-safe (beyond what every Throwable allows, such as adding suppressed
+ * exceptions, which Throwable itself guards).
  */
 public class CommandNotExecutableException extends SandboxException {
     private static final long serialVersionUID = 1L;

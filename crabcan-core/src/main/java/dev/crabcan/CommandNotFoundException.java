@@ -1,6 +1,11 @@
 package dev.crabcan;
 
-/** The command does not exist in the sandbox's root filesystem (shell status 127). */
+/**
+ * The command does not exist in the sandbox's root filesystem (shell status 127).
+ *
+ * <p>Immutable and thread-safe (beyond what every Throwable allows, such as adding suppressed
+ * exceptions, which Throwable itself guards).
+ */
 public class CommandNotFoundException extends SandboxException {
     private static final long serialVersionUID = 1L;
 

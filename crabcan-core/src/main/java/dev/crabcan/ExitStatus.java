@@ -3,6 +3,8 @@ package dev.crabcan;
 /**
  * How the command ended: it exited with a code, or a signal killed it. The two are never
  * folded into one number except by {@link #shellCode()}, which is what a shell would report.
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class ExitStatus {
     private final boolean signaled;

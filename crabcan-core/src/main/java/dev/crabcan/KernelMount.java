@@ -3,12 +3,15 @@ package dev.crabcan;
 /**
  * A kernel file system mounted inside the sandbox, showing the sandbox's own namespaces.
  *
+ * <p>Immutable and thread-safe.
+ *
  * @param type which file system
  * @param target the absolute path inside the sandbox
  * @param readOnly whether writes are refused
  */
 public record KernelMount(Type type, String target, boolean readOnly) {
-    public enum Type {
+/** Immutable and thread-safe. */
+        public enum Type {
         /** sysfs: devices and kernel objects; the network part shows the sandbox's own network. */
         SYSFS,
         /** A new devpts instance for the sandbox's own pseudo-terminals; {@code /dev/ptmx} points into it. */

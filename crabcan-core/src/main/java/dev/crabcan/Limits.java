@@ -18,6 +18,8 @@ import java.util.OptionalLong;
  * wall time from the start, and the whole sandbox is killed within a few milliseconds of either
  * limit. Output limits apply to the streams {@link Sandbox#run()} captures. rlimits are set
  * inside the sandbox before execve.
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class Limits {
     private static final Limits NONE = builder().build();
@@ -177,7 +179,12 @@ public final class Limits {
         return s.toString().trim() + "]";
     }
 
-    /** Each setter checks its value at once and names it in the message. */
+    /**
+     * Each setter checks its value at once and names it in the message.
+     *
+     * <p>Not thread-safe: confine a builder to one thread; the {@link Limits} it builds is immutable
+     * and thread-safe.
+     */
     public static final class Builder {
         private Long memoryBytes;
         private Long swapBytes;

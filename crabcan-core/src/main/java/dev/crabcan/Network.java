@@ -26,9 +26,16 @@ import java.util.regex.Pattern;
  *       sandbox gets an {@code /etc/resolv.conf} naming {@link #dns()}, cannot reach other
  *       sandboxes, and reaches nothing on the host's loopback but what is published to it.
  * </ul>
+ *
+ * <p>Immutable and thread-safe: {@link #publish(int, int)}, {@link #subnet(String)} and
+ * {@link #dns(List)} return new networks.
  */
 public final class Network {
-    /** Where a sandbox's network comes from. */
+    /**
+     * Where a sandbox's network comes from.
+     *
+     * <p>Immutable and thread-safe.
+     */
     public enum Mode {
         NONE, HOST, PRIVATE
     }
@@ -36,6 +43,8 @@ public final class Network {
     /**
      * A TCP port published from the host into the sandbox: connections to hostAddress:hostPort reach
      * containerPort inside.
+     *
+     * <p>Immutable and thread-safe.
      */
     public record Port(String hostAddress, int hostPort, int containerPort) {
         public Port {

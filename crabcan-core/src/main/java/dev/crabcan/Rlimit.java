@@ -1,6 +1,10 @@
 package dev.crabcan;
 
-/** The resource limits a sandbox can set with setrlimit before execve, with the kernel's numbers. */
+/**
+ * The resource limits a sandbox can set with setrlimit before execve, with the kernel's numbers.
+ *
+ * <p>Immutable and thread-safe.
+ */
 public enum Rlimit {
     /** Seconds of CPU time per process: SIGXCPU at the soft limit, SIGKILL at the hard one. */
     CPU(0),

@@ -46,6 +46,9 @@ import java.util.regex.Pattern;
  * {@code /lib64} bound read-only (symbolic links such as Debian's {@code /bin -> usr/bin} are
  * recreated as links). Every sandbox also gets {@code /proc}, a minimal {@code /dev} and an
  * empty tmpfs {@code /tmp}.
+ *
+ * <p>Immutable and thread-safe: one sandbox may be started from several threads at once, each
+ * start a sandbox of its own.
  */
 public final class Sandbox {
     /** The PATH a sandbox gets when its environment does not set one. */
@@ -627,7 +630,12 @@ public final class Sandbox {
         return "Sandbox" + command + (rootfs == null ? "" : " in " + rootfs);
     }
 
-    /** Collects settings and checks each as it comes; {@link #build()} checks the whole. */
+    /**
+     * Collects settings and checks each as it comes; {@link #build()} checks the whole.
+     *
+     * <p>Not thread-safe: confine a builder to one thread; the {@link Sandbox} it builds is immutable
+     * and thread-safe.
+     */
     public static final class Builder {
         private Path rootfs;
         private boolean rootfsWritable;

@@ -12,9 +12,15 @@ import java.util.OptionalLong;
  * the keys scripts parse: exitCode, signal, verdict, cpuTimeMs, userTimeMs, systemTimeMs,
  * wallTimeMs, peakMemoryBytes, peakMemorySource, oomKilled, processesCreated, stdoutTruncated,
  * stderrTruncated.
+ *
+ * <p>Immutable and thread-safe (the output accessors return copies).
  */
 public final class SandboxResult {
-    /** Where {@link #peakMemoryBytes()} comes from. */
+    /**
+     * Where {@link #peakMemoryBytes()} comes from.
+     *
+     * <p>Immutable and thread-safe.
+     */
     public enum MemorySource {
         /** The sandbox cgroup's peak: every process, page cache included. */
         CGROUP,

@@ -3,6 +3,9 @@ package dev.crabcan;
 /**
  * A setup step failed before the command ran, for example
  * {@code bind /data/in -> /in: No such file or directory}.
+ *
+ * <p>Immutable and thread-safe (beyond what every Throwable allows, such as adding suppressed
+ * exceptions, which Throwable itself guards).
  */
 public class SandboxSetupException extends SandboxException {
     private static final long serialVersionUID = 1L;

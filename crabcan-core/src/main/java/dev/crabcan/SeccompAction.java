@@ -3,6 +3,8 @@ package dev.crabcan;
 /**
  * What the seccomp filter does with a system call: let it run, fail it with an errno, or stop
  * the caller. Immutable; two actions are equal when the kernel would treat them the same.
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class SeccompAction {
 

@@ -20,11 +20,15 @@ import java.util.Set;
  * <p>Whatever the policy (except {@link #none()}), the filter also kills the process on any
  * system call made through the i386 ({@code int 0x80}) or x32 ABIs, whose numbers and arguments
  * the rules, written for x86-64, would misread.
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class SeccompPolicy {
 
     /**
      * One rule: when {@code syscall} is called and every condition holds, {@code action} is taken.
+     *
+     * <p>Immutable and thread-safe.
      */
     public record Rule(Syscall syscall, SeccompAction action, List<ArgCondition> conditions) {
 
@@ -206,7 +210,12 @@ public final class SeccompPolicy {
                 : "SeccompPolicy[default=" + defaultAction + ", " + rules().size() + " rules]";
     }
 
-    /** Collects rules for a {@link SeccompPolicy}. */
+    /**
+     * Collects rules for a {@link SeccompPolicy}.
+     *
+     * <p>Not thread-safe: confine a builder to one thread; the {@link SeccompPolicy} it builds is immutable
+     * and thread-safe.
+     */
     public static final class Builder {
 
         private final SeccompAction defaultAction;

@@ -6,9 +6,15 @@ import java.util.Objects;
 /**
  * Where one of the sandbox's standard streams comes from or goes to. Like
  * {@link ProcessBuilder.Redirect}, plus {@link #bytes(byte[])} for stdin.
+ *
+ * <p>Immutable and thread-safe (the stdin bytes are copied in and out).
  */
 public final class Stdio {
-    /** How the stream is connected. */
+    /**
+     * How the stream is connected.
+     *
+     * <p>Immutable and thread-safe.
+     */
     public enum Kind { PIPE, INHERIT, DISCARD, READ_FILE, WRITE_FILE, APPEND_FILE, BYTES, TO_STDOUT }
 
     private static final Stdio PIPE = new Stdio(Kind.PIPE, null, null);

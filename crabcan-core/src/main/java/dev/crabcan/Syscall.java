@@ -16,6 +16,8 @@ import java.util.stream.Collectors;
  * <p>Every number the table assigns is here, including calls the kernel no longer implements
  * (such as {@code nfsservctl}): a policy may still want to name them. The constant name is the
  * kernel name in upper case; {@link #kernelName()} gives the kernel's spelling back.
+ *
+ * <p>Immutable and thread-safe.
  */
 public enum Syscall {
     READ(0),

@@ -3,6 +3,8 @@ package dev.crabcan;
 /**
  * An empty in-memory file system mounted inside the sandbox, gone when it ends.
  *
+ * <p>Immutable and thread-safe.
+ *
  * @param target the absolute path inside the sandbox
  * @param sizeBytes the most it may hold; 0 means the kernel's default (half of RAM)
  * @param mode the permissions of its root directory, e.g. {@code 01777}

@@ -12,6 +12,8 @@ package dev.crabcan;
  *   <li>{@link #SIGNALED}: another signal ended the command;
  *   <li>{@link #NONZERO_EXIT}, then {@link #OK}.
  * </ol>
+ *
+ * <p>Immutable and thread-safe.
  */
 public enum Verdict {
     OK, NONZERO_EXIT, SIGNALED, SECCOMP_VIOLATION, CPU_TIME_LIMIT, WALL_TIME_LIMIT, MEMORY_LIMIT, OUTPUT_LIMIT,
