@@ -50,6 +50,8 @@ public final class CrabcanCli {
             "                         (default 10s) to end before the sandbox is killed; without it,",
             "                         the sandbox is killed at once",
             "      --stop-timeout DUR",
+            "      --seccomp FILE     the seccomp filter in FILE, an OCI seccomp object (runtime-spec's",
+            "                         linux.seccomp: defaultAction, syscalls, ...) instead of the default",
             "      --writable-rootfs  let the command write to the -m root filesystem",
             "      --net MODE         none (default: loopback only), host (the host's network, no",
             "                         isolation) or private (own interface, outbound through the host)",
@@ -249,6 +251,7 @@ public final class CrabcanCli {
         final List<String> capAdd = new ArrayList<>();
         final List<String> capDrop = new ArrayList<>();
         Integer stopSignal;
+        Path seccomp;
         java.time.Duration stopTimeout = java.time.Duration.ofSeconds(10);
         boolean json;
         Path resultFile;
@@ -292,6 +295,7 @@ public final class CrabcanCli {
                     case "--cap-drop" -> o.capDrop.add(c.value(a));
                     case "--stop-signal" -> o.stopSignal = signal(c.value(a));
                     case "--stop-timeout" -> o.stopTimeout = duration(c.value(a), a);
+                    case "--seccomp" -> o.seccomp = Path.of(c.value(a));
                     case "--net" -> o.net = netMode(c.value(a));
                     case "-p", "--publish" -> o.publish.add(c.value(a));
                     case "--json" -> o.json = true;
@@ -469,6 +473,10 @@ public final class CrabcanCli {
             }
             if (hostname != null) {
                 b.hostname(hostname);
+            }
+            if (seccomp != null) {
+                // The same reader as a bundle's config.json: one parser of runtime-spec seccomp.
+                b.seccomp(dev.crabcan.internal.oci.OciConfig.readSeccomp(seccomp));
             }
             return b.network(network()).build();
         }

@@ -374,4 +374,40 @@ class CrabcanCliOptionsTest {
         assertThat(parse("-a", "/var/tmp:/x", "-a", "/usrlocal-not:/y", "--", "/bin/true").writableSystemBinds())
                 .isEmpty();
     }
+
+    /** --seccomp FILE: runtime-spec's linux.seccomp object, read by the OCI config's own reader. */
+    @Test
+    void seccompFileIsReadAsAnOciSeccompObject(@TempDir Path dir) throws Exception {
+        Path profile = java.nio.file.Files.writeString(dir.resolve("deny-mkdir.json"), """
+                {"defaultAction": "SCMP_ACT_ALLOW",
+                 "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+                """);
+        Sandbox sandbox = parse("--seccomp", profile.toString(), "/bin/true").toSandbox();
+        assertThat(sandbox.seccomp()).isEqualTo(dev.crabcan.SeccompPolicy.builder(dev.crabcan.SeccompAction.allow())
+                .rule(dev.crabcan.Syscall.MKDIR, dev.crabcan.SeccompAction.errno(1))
+                .rule(dev.crabcan.Syscall.MKDIRAT, dev.crabcan.SeccompAction.errno(1)).build());
+        assertThat(parse("--seccomp=" + profile, "/bin/true").toSandbox().seccomp()).isEqualTo(sandbox.seccomp());
+        assertThat(parse("/bin/true").toSandbox().seccomp()).isEqualTo(dev.crabcan.SeccompPolicy.defaultPolicy());
+    }
+
+    @Test
+    void aBadSeccompFileIsRefusedNamingTheFileAndTheField(@TempDir Path dir) throws Exception {
+        Path bad = java.nio.file.Files.writeString(dir.resolve("bad.json"), """
+                {"defaultAction": "SCMP_ACT_ALLOW",
+                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"},
+                              {"names": ["rmdir"], "action": "SCMP_ACT_BOGUS"}]}
+                """);
+        Run r = run("--seccomp", bad.toString(), "/bin/true");
+        assertThat(r.status()).isEqualTo(125);
+        assertThat(r.firstLine()).startsWith("crabcan: " + bad + ": syscalls[1].action SCMP_ACT_BOGUS: not supported");
+        Path noDefault = java.nio.file.Files.writeString(dir.resolve("nodefault.json"), "{\"syscalls\": []}");
+        assertThat(run("--seccomp", noDefault.toString(), "/bin/true").firstLine())
+                .isEqualTo("crabcan: " + noDefault + ": defaultAction: is required");
+        Path notJson = java.nio.file.Files.writeString(dir.resolve("not.json"), "defaultAction: allow");
+        assertThat(run("--seccomp", notJson.toString(), "/bin/true").firstLine())
+                .startsWith("crabcan: " + notJson + " is not valid JSON");
+        assertThat(run("--seccomp", dir.resolve("missing.json").toString(), "/bin/true").firstLine())
+                .startsWith("crabcan: cannot read the seccomp profile " + dir.resolve("missing.json"));
+        assertThat(run("--seccomp").firstLine()).contains("--seccomp needs a value");
+    }
 }

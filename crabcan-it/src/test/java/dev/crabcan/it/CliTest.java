@@ -62,6 +62,26 @@ class CliTest {
         }
     }
 
+    /** --seccomp FILE with a real profile: mkdir fails with EPERM inside, and only with the profile. */
+    @Test
+    void aSeccompFileDeniesWhatItSays(@TempDir Path dir) throws Exception {
+        Path profile = Files.writeString(dir.resolve("deny-mkdir.json"), """
+                {"defaultAction": "SCMP_ACT_ALLOW",
+                 "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+                """);
+        Run denied = cli("", dir, "--seccomp", profile.toString(), "/bin/sh", "-c", "mkdir /tmp/x && echo made");
+        assertThat(denied.status()).as(denied.stderr()).isEqualTo(1);
+        assertThat(denied.stderr()).contains("Operation not permitted");
+        assertThat(denied.stdout()).isEmpty();
+        Run allowed = cli("", dir, "/bin/sh", "-c", "mkdir /tmp/x && echo made");
+        assertThat(allowed.status()).as(allowed.stderr()).isZero();
+        assertThat(allowed.stdout()).isEqualTo("made\n");
+        Path bad = Files.writeString(dir.resolve("bad.json"), "{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}");
+        Run refused = cli("", dir, "--seccomp", bad.toString(), "/bin/true");
+        assertThat(refused.status()).isEqualTo(125);
+        assertThat(refused.stderr()).startsWith("crabcan: " + bad + ": defaultAction SCMP_ACT_NOTIFY: not supported");
+    }
+
     @Test
     void defaultRootfsShell(@TempDir Path dir) throws Exception {
         Run r = cli("echo $((6*7)); ls /\n", dir, "-c", "/bin/sh");

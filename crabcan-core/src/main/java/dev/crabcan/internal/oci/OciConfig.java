@@ -87,24 +87,41 @@ public final class OciConfig {
 
     private static Bundle read(Path bundle, boolean runtimeHooks) {
         Path file = bundle.resolve("config.json");
-        String text;
-        try {
-            text = Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new SandboxSpecException("cannot read the OCI config " + file + ": " + e);
-        }
-        Object parsed;
-        try {
-            parsed = Json.parse(text);
-        } catch (Json.ParseException e) {
-            throw new SandboxSpecException(file + " is not valid JSON: " + e.getMessage());
-        }
+        Object parsed = parseFile(file, "OCI config");
         try {
             Reader reader = new Reader(bundle.toAbsolutePath(), runtimeHooks);
             Sandbox sandbox = reader.config(parsed);
             return new Bundle(sandbox, reader.hooks);
         } catch (SandboxSpecException e) {
             throw new SandboxSpecException(file + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Reads a seccomp profile: a file holding one runtime-spec {@code linux.seccomp} object
+     * ({@code defaultAction}, {@code syscalls}, ...), read as a config's is. Messages name the file
+     * and the field, e.g. {@code /etc/p.json: syscalls[0].action SCMP_ACT_NOTIFY: not supported because ...}.
+     */
+    public static SeccompPolicy readSeccomp(Path file) {
+        Object parsed = parseFile(file, "seccomp profile");
+        try {
+            return seccompPolicy(object(parsed, "the profile"), "");
+        } catch (SandboxSpecException e) {
+            throw new SandboxSpecException(file + ": " + e.getMessage());
+        }
+    }
+
+    private static Object parseFile(Path file, String what) {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new SandboxSpecException("cannot read the " + what + " " + file + ": " + e);
+        }
+        try {
+            return Json.parse(text);
+        } catch (Json.ParseException e) {
+            throw new SandboxSpecException(file + " is not valid JSON: " + e.getMessage());
         }
     }
 
@@ -642,52 +659,7 @@ public final class OciConfig {
                 }
                 return;
             }
-            Map<String, Object> s = object(value, "linux.seccomp");
-            known(s, "linux.seccomp.", "defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",
-                    "listenerMetadata", "syscalls");
-            for (String f : List.of("listenerPath", "listenerMetadata")) {
-                if (s.get(f) != null) {
-                    throw refuse("linux.seccomp." + f, "Crabcan has no seccomp notification agent");
-                }
-            }
-            if (s.get("flags") != null && !array(s.get("flags"), "linux.seccomp.flags").isEmpty()) {
-                throw refuse("linux.seccomp.flags", "Crabcan installs its filters without flags");
-            }
-            List<String> arches = s.get("architectures") == null ? List.of()
-                    : strings(s.get("architectures"), "linux.seccomp.architectures");
-            if (!arches.isEmpty() && !arches.contains("SCMP_ARCH_X86_64")) {
-                throw refuse("linux.seccomp.architectures " + arches, "Crabcan runs x86-64 sandboxes");
-            }
-            // Other ABIs listed (x86, x32) stay killed: Crabcan's filters always refuse them.
-            Integer defaultErrno = s.get("defaultErrnoRet") == null ? null
-                    : (int) integer(s.get("defaultErrnoRet"), "linux.seccomp.defaultErrnoRet", 1, 4095);
-            SeccompPolicy.Builder policy = SeccompPolicy.builder(action(string(required(s, "defaultAction",
-                    "linux.seccomp."), "linux.seccomp.defaultAction"), defaultErrno, "linux.seccomp.defaultAction"));
-            List<Object> rules = s.get("syscalls") == null ? List.of() : array(s.get("syscalls"), "linux.seccomp.syscalls");
-            for (int i = 0; i < rules.size(); i++) {
-                String f = "linux.seccomp.syscalls[" + i + "]";
-                Map<String, Object> r = object(rules.get(i), f);
-                known(r, f + ".", "names", "action", "errnoRet", "args", "comment", "includes", "excludes");
-                for (String cond : List.of("includes", "excludes")) {
-                    if (r.get(cond) != null && !object(r.get(cond), f + "." + cond).isEmpty()) {
-                        throw refuse(f + "." + cond, "conditional rules are for engines to resolve before they write "
-                                + "config.json");
-                    }
-                }
-                Integer errno = r.get("errnoRet") == null ? null : (int) integer(r.get("errnoRet"), f + ".errnoRet",
-                        1, 4095);
-                SeccompAction action = action(string(required(r, "action", f + "."), f + ".action"), errno, f + ".action");
-                List<ArgCondition> conditions = new ArrayList<>();
-                List<Object> args = r.get("args") == null ? List.of() : array(r.get("args"), f + ".args");
-                for (int j = 0; j < args.size(); j++) {
-                    conditions.add(argument(object(args.get(j), f + ".args[" + j + "]"), f + ".args[" + j + "]"));
-                }
-                for (String name : strings(required(r, "names", f + "."), f + ".names")) {
-                    // Like libseccomp, a name that is no x86-64 system call (i386's _llseek, chown32) matches nothing.
-                    Syscall.byName(name).ifPresent(sc -> policy.rule(sc, action, conditions.toArray(ArgCondition[]::new)));
-                }
-            }
-            b.seccomp(policy.build());
+            b.seccomp(seccompPolicy(object(value, "linux.seccomp"), "linux.seccomp."));
             b.noNewPrivileges(true);
         }
 
@@ -722,6 +694,59 @@ public final class OciConfig {
                 default -> throw invalid(f + ".op", "unknown comparison " + op);
             };
         }
+    }
+
+    /**
+     * The policy of a runtime-spec {@code linux.seccomp} object; messages name each field as
+     * {@code prefix} + its path (e.g. {@code linux.seccomp.syscalls[2].action}).
+     */
+    private static SeccompPolicy seccompPolicy(Map<String, Object> s, String prefix) {
+        known(s, prefix, "defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",
+                "listenerMetadata", "syscalls");
+        for (String f : List.of("listenerPath", "listenerMetadata")) {
+            if (s.get(f) != null) {
+                throw refuse(prefix + f, "Crabcan has no seccomp notification agent");
+            }
+        }
+        if (s.get("flags") != null && !array(s.get("flags"), prefix + "flags").isEmpty()) {
+            throw refuse(prefix + "flags", "Crabcan installs its filters without flags");
+        }
+        List<String> arches = s.get("architectures") == null ? List.of()
+                : strings(s.get("architectures"), prefix + "architectures");
+        if (!arches.isEmpty() && !arches.contains("SCMP_ARCH_X86_64")) {
+            throw refuse(prefix + "architectures " + arches, "Crabcan runs x86-64 sandboxes");
+        }
+        // Other ABIs listed (x86, x32) stay killed: Crabcan's filters always refuse them.
+        Integer defaultErrno = s.get("defaultErrnoRet") == null ? null
+                : (int) integer(s.get("defaultErrnoRet"), prefix + "defaultErrnoRet", 1, 4095);
+        SeccompPolicy.Builder policy = SeccompPolicy.builder(Reader.action(string(required(s, "defaultAction",
+                prefix), prefix + "defaultAction"), defaultErrno, prefix + "defaultAction"));
+        List<Object> rules = s.get("syscalls") == null ? List.of() : array(s.get("syscalls"), prefix + "syscalls");
+        for (int i = 0; i < rules.size(); i++) {
+            String f = prefix + "syscalls[" + i + "]";
+            Map<String, Object> r = object(rules.get(i), f);
+            known(r, f + ".", "names", "action", "errnoRet", "args", "comment", "includes", "excludes");
+            for (String cond : List.of("includes", "excludes")) {
+                if (r.get(cond) != null && !object(r.get(cond), f + "." + cond).isEmpty()) {
+                    throw refuse(f + "." + cond, "conditional rules are for engines to resolve before they write "
+                            + "config.json");
+                }
+            }
+            Integer errno = r.get("errnoRet") == null ? null : (int) integer(r.get("errnoRet"), f + ".errnoRet",
+                    1, 4095);
+            SeccompAction action = Reader.action(string(required(r, "action", f + "."), f + ".action"), errno,
+                    f + ".action");
+            List<ArgCondition> conditions = new ArrayList<>();
+            List<Object> args = r.get("args") == null ? List.of() : array(r.get("args"), f + ".args");
+            for (int j = 0; j < args.size(); j++) {
+                conditions.add(Reader.argument(object(args.get(j), f + ".args[" + j + "]"), f + ".args[" + j + "]"));
+            }
+            for (String name : strings(required(r, "names", f + "."), f + ".names")) {
+                // Like libseccomp, a name that is no x86-64 system call (i386's _llseek, chown32) matches nothing.
+                Syscall.byName(name).ifPresent(sc -> policy.rule(sc, action, conditions.toArray(ArgCondition[]::new)));
+            }
+        }
+        return policy.build();
     }
 
     // ---- JSON access with the field's name in every message ----------------------------
