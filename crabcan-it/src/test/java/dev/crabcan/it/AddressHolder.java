@@ -28,6 +28,9 @@ public final class AddressHolder {
 
     private AddressHolder() {}
 
+    /** The sandboxes it holds: a SandboxProcess nobody references is finished by the cleaner. */
+    private static final List<SandboxProcess> HELD = new ArrayList<>();
+
     public static void main(String[] args) throws Exception {
         String subnet = args[0];
         int count = Integer.parseInt(args[1]);
@@ -44,6 +47,7 @@ public final class AddressHolder {
             }
             SandboxProcess p = Sandbox.builder().network(net).command(command)
                     .stdin(Stdio.discard()).stderr(Stdio.inherit()).build().start();
+            HELD.add(p);
             System.out.println(p.pid() + " " + address(new BufferedReader(new InputStreamReader(p.getInputStream()))));
         }
         System.out.println("holding");

@@ -20,6 +20,9 @@ import java.nio.file.Path;
 public final class IdHolder {
     private IdHolder() {}
 
+    /** The sandboxes it holds: a SandboxProcess nobody references is finished by the cleaner. */
+    private static final java.util.List<SandboxProcess> HELD = new java.util.ArrayList<>();
+
     public static void main(String[] args) throws Exception {
         switch (args[0]) {
             case "hold" -> {
@@ -28,6 +31,7 @@ public final class IdHolder {
                             .command("/bin/sh", "-c", "read inside host count < /proc/self/uid_map; echo $host; "
                                     + "exec sleep 1000")
                             .stdin(Stdio.discard()).stderr(Stdio.inherit()).build().start();
+                    HELD.add(p);
                     String host = new BufferedReader(new InputStreamReader(p.getInputStream())).readLine();
                     System.out.println(p.pid() + " " + host);
                 }
