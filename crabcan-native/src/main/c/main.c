@@ -250,6 +250,18 @@ static void set_host_limits(void)
     }
 }
 
+/* Whether /proc/self/setgroups says "deny": this user namespace may never call setgroups. */
+static int setgroups_denied(void)
+{
+    char buf[8] = "";
+    int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* before Linux 3.19 setgroups is never denied */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 && strncmp(buf, "deny", 4) == 0;
+}
+
 /* One sandbox: carry out the plan the zygote read on the channel it opened, report until it is gone. */
 static int sandbox_helper(int sock, uint32_t plan_len)
 {
@@ -260,8 +272,12 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     int held[6];
     size_t n_held = open_stdio(held);
 
-    /* Root's supplementary groups would otherwise follow it into the sandbox. */
-    if (geteuid() == 0 && setgroups(0, NULL) < 0)
+    /*
+     * Root's supplementary groups would otherwise follow it into the sandbox. Where setgroups is
+     * denied (root of a user namespace that an ordinary user made), nobody in it can change them:
+     * they are the caller's own, which the sandbox keeps, as an ordinary user's sandbox does.
+     */
+    if (geteuid() == 0 && !setgroups_denied() && setgroups(0, NULL) < 0)
         fail(S_CREDENTIALS, errno, "drop supplementary groups");
     set_host_limits();
     prepare_in_parent();

@@ -439,7 +439,7 @@ public final class Sandbox {
             Thread.currentThread().interrupt();
             throw new SandboxException("interrupted while making the release FIFO " + abs);
         }
-        if (host.isRoot()) {
+        if (host.isHostRoot()) {
             try {
                 Files.setAttribute(abs, "unix:uid", ids.uid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
                 Files.setAttribute(abs, "unix:gid", ids.gid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);

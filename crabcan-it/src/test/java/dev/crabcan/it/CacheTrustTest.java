@@ -31,7 +31,7 @@ class CacheTrustTest {
     @Test
     @Timeout(value = 4, unit = TimeUnit.MINUTES)
     void anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot(@TempDir Path dir) throws Exception {
-        assumeTrue(Env.isRoot(), "acting as another user takes root (rootless against rootless: "
+        assumeTrue(Env.isHostRoot(), "acting as another user takes root (rootless against rootless: "
                 + "oneRootlessUserCannotPlantForAnother, run as root)");
         raceThePlantedCache(dir, NOBODY, 0);
     }
@@ -39,7 +39,7 @@ class CacheTrustTest {
     @Test
     @Timeout(value = 4, unit = TimeUnit.MINUTES)
     void oneRootlessUserCannotPlantForAnother(@TempDir Path dir) throws Exception {
-        assumeTrue(Env.isRoot(), "acting as two other users takes root");
+        assumeTrue(Env.isHostRoot(), "acting as two other users takes root");
         raceThePlantedCache(dir, OTHER, NOBODY);
     }
 
@@ -50,7 +50,7 @@ class CacheTrustTest {
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void rootWithAnotherUsersHomeLeavesItAlone(@TempDir Path dir) throws Exception {
-        assumeTrue(Env.isRoot(), "only root can be given another user's home");
+        assumeTrue(Env.isHostRoot(), "only root can be given another user's home");
         Files.setAttribute(dir, "unix:mode", 0755);
         Path tmp = stickyTmp(dir);
         Path jar = Files.copy(Env.CLI_JAR, dir.resolve("crabcan.jar"));
@@ -80,7 +80,7 @@ class CacheTrustTest {
         assertRefused(open, tmp, why + "; make it private (chmod 700)");
         Path link = Files.createSymbolicLink(tmp.resolve("link"), open);
         assertRefused(link.resolve("cache"), tmp, why);
-        if (Env.isRoot()) {
+        if (Env.isHostRoot()) {
             Path theirs = Files.createDirectory(tmp.resolve("theirs"));
             Files.setAttribute(theirs, "unix:uid", NOBODY);
             assertRefused(theirs, tmp, theirs + " (owner uid " + NOBODY + ", mode 0");

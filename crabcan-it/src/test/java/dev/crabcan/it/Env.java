@@ -30,8 +30,18 @@ final class Env {
 
     private Env() {}
 
+    /** uid 0 in this process's user namespace: the root caller's rules apply to its sandboxes. */
     static boolean isRoot() {
         return uid() == 0;
+    }
+
+    /**
+     * Root of the host (uid 0 in the initial user namespace with CAP_SYS_ADMIN): its sandboxes get
+     * host ids of their own, and it may act as other users, write the host's cgroups, make veth pairs.
+     * Root in a user namespace (the user-namespace lane) is root but not host root.
+     */
+    static boolean isHostRoot() {
+        return dev.crabcan.internal.host.HostInfo.get().isHostRoot();
     }
 
     static int uid() {
@@ -117,7 +127,7 @@ final class Env {
      * range: the tests set none).
      */
     static boolean isSandboxHostId(long id) {
-        return isRoot() ? IdRange.DEFAULT.contains(id) : id == uid();
+        return isHostRoot() ? IdRange.DEFAULT.contains(id) : id == uid();
     }
 
     /** The host uid a process runs as (real, effective, saved and filesystem uid must agree). */

@@ -98,7 +98,8 @@ class EscapeTest {
             for (Path f : (Iterable<Path>) files::iterator) {
                 String inspect = host(escape.toString(), "inspect", f.toString());
                 assertThat(inspect).as("host's view of %s", f).matches("MODE [0-7]{1,3} FCAP no");
-                if (f.getFileName().toString().equals("escape-fcap")) { // a copy of the attack program
+                // Root of a user namespace cannot become another host user: "FCAP no" above must do there.
+                if (f.getFileName().toString().equals("escape-fcap") && (Env.isHostRoot() || !Env.isRoot())) {
                     assertThat(asHostNobody(f.toString(), "become-root")).as("%s run by host uid 65534", f).startsWith("NOT-ROOT");
                 }
             }

@@ -93,7 +93,7 @@ class HostIdsTest {
 
     @Test
     void hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox() throws Exception {
-        assumeTrue(Env.isRoot(), "a rootless caller's sandbox runs as the caller, whose processes are its own");
+        assumeTrue(Env.isHostRoot(), "a rootless caller's sandbox runs as the caller, whose processes are its own");
         SandboxProcess p = waiting();
         try {
             long command = command(p);
@@ -114,7 +114,7 @@ class HostIdsTest {
 
     @Test
     void twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther() throws Exception {
-        assumeTrue(Env.isRoot(), "a rootless caller's sandboxes all run as the caller, by design");
+        assumeTrue(Env.isHostRoot(), "a rootless caller's sandboxes all run as the caller, by design");
         SandboxProcess a = waiting();
         SandboxProcess b = waiting();
         try {
@@ -168,7 +168,7 @@ class HostIdsTest {
     @Test
     void idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives(@TempDir Path tmp)
             throws Exception {
-        assumeTrue(Env.isRoot(), "host ids are allocated for root callers only");
+        assumeTrue(Env.isHostRoot(), "host ids are allocated for root callers only");
         // Three ids of the default range, which this JVM's own sandboxes use too: the locks keep them apart.
         int first = IdRange.DEFAULT.first() + ThreadLocalRandom.current().nextInt(IdRange.DEFAULT.count() - 3);
         IdRange three = new IdRange(first, 3, "test");
@@ -266,7 +266,7 @@ class HostIdsTest {
 
     @Test
     void aJvmGetsItsIdBackOnEveryEndOfASandbox() throws Exception {
-        assumeTrue(Env.isRoot(), "host ids are allocated for root callers only");
+        assumeTrue(Env.isHostRoot(), "host ids are allocated for root callers only");
         int first = IdRange.DEFAULT.first() + ThreadLocalRandom.current().nextInt(IdRange.DEFAULT.count());
         Process p = holder(new IdRange(first, 1, "test"), "cycle").start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -27,7 +27,7 @@ class IsolationTest {
         assertThat(uidMap[2]).isEqualTo("1");
         assertThat(Env.isSandboxHostId(Long.parseLong(uidMap[1]))).as("host id %s (never root, never nobody for a "
                 + "root caller)", uidMap[1]).isTrue();
-        if (Env.isRoot()) {
+        if (Env.isHostRoot()) {
             assertThat(lines.get(1).trim().split("\\s+")).as("gid map: the same number as the uid")
                     .containsExactly("0", uidMap[1], "1");
         }

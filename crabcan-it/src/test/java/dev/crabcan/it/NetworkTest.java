@@ -60,7 +60,7 @@ class NetworkTest {
             uplink.close();
             uplink = null;
         }
-        if (Env.isRoot()) {
+        if (Env.isHostRoot()) {
             Files.writeString(IP_FORWARD, ipForward);
         }
     }
@@ -230,7 +230,7 @@ class NetworkTest {
 
     @Test
     void twoPrivateSandboxesCannotReachEachOther() throws Exception {
-        if (!Env.isRoot()) {
+        if (!Env.isHostRoot()) {
             rootlessPrivateSandboxesCannotReachEachOtherThroughTheHost();
             return;
         }
@@ -450,7 +450,7 @@ class NetworkTest {
 
     @Test
     void outboundTrafficLeavesWithTheHostsAddressAndNamesResolve() throws Exception {
-        assumeTrue(Env.isRoot(), "the uplink namespace and its veth pair need root");
+        assumeTrue(Env.isHostRoot(), "the uplink namespace and its veth pair need root");
         Uplink up = uplink();
         Network net = Network.privateNetwork().dns(List.of(UPLINK));
         SandboxResult tcp = python(net, connectScript(UPLINK, 7000)).build().run();
@@ -472,7 +472,7 @@ class NetworkTest {
             for (Future<SandboxProcess> f : started) {
                 running.add(f.get(60, TimeUnit.SECONDS));
             }
-            if (Env.isRoot()) {
+            if (Env.isHostRoot()) {
                 assertThat(sandboxLinks()).hasSize(50);
             }
             for (SandboxProcess p : running) {
@@ -598,14 +598,14 @@ class NetworkTest {
         } catch (IOException e) {
             return false;
         }
-        return !pasta && (!Env.isRoot() || sandboxLinks().isEmpty());
+        return !pasta && (!Env.isHostRoot() || sandboxLinks().isEmpty());
     }
 
     /** No interface, nftables table or network helper of this JVM's sandboxes. */
     private static void assertNothingLeft() throws Exception {
         assertThat(ProcessHandle.current().descendants().map(h -> h.info().command().orElse(""))
                 .filter(c -> c.contains("pasta") || c.contains("passt")).toList()).as("network helpers").isEmpty();
-        if (Env.isRoot()) {
+        if (Env.isHostRoot()) {
             assertThat(sandboxLinks()).as("sandbox interfaces").isEmpty();
             assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table ip crabcan");
         }

@@ -40,7 +40,7 @@ class PodmanTest {
 
     @BeforeEach
     void setUp() throws Exception {
-        assumeTrue(Env.isRoot(), "podman needs root here");
+        assumeTrue(Env.isHostRoot(), "podman needs root here");
         podman = Env.tool("podman", "podman");
         rootfs = Files.createDirectory(dir.resolve("rootfs"));
         OciRuntimeTest.minimalRootfs(rootfs);

@@ -111,7 +111,7 @@ class RootfsTest {
 
     @Test
     void readOnlyRootfsIsReadOnlyAllTheWayDown() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isRoot(), "mounting on the host needs root");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "mounting on the host needs root");
         Files.copy(Env.staticBinary("escape"), mountdir.resolve("escape"));
         Path sub = Files.createDirectory(mountdir.resolve("sub"));
         assertThat(new ProcessBuilder("mount", "-t", "tmpfs", "none", sub.toString()).start().waitFor()).isZero();

@@ -30,7 +30,7 @@ class RootlessSuiteTest {
     @Test
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void everyIntegrationTestPassesRootless() throws Exception {
-        assumeTrue(Env.isRoot(), "already running unprivileged");
+        assumeTrue(Env.isHostRoot(), "already running unprivileged");
         Path base = Files.createTempDirectory("ccit-rootless-", PosixFilePermissions.asFileAttribute(
                 PosixFilePermissions.fromString("rwxr-xr-x")));
         try {

@@ -22,7 +22,7 @@ class RuncInteropTest {
 
     @Test
     void aConfigWrittenFromJavaRunsUnderRunc(@TempDir Path bundle) throws Exception {
-        assumeTrue(Env.isRoot(), "runc needs root here");
+        assumeTrue(Env.isHostRoot(), "runc needs root here");
         String runc = Env.tool("runc", "runc").toString();
         // The container's root is host uid 65534 (the user namespace the config asks for): it must reach its rootfs.
         Files.setPosixFilePermissions(bundle, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));

@@ -38,6 +38,7 @@ public final class HostIds {
     private static final int RECORD = 16;
 
     private static volatile IdRange range;
+    private static final AtomicBoolean WARNED_NOT_HOST_ROOT = new AtomicBoolean();
 
     private HostIds() {}
 
@@ -79,14 +80,20 @@ public final class HostIds {
     }
 
     /**
-     * The ids a new sandbox of this caller runs as: the caller's own for a rootless caller, a
-     * free id of the range for root.
+     * The ids a new sandbox of this caller runs as: the caller's own for a caller that is not
+     * {@linkplain HostInfo#isHostRoot() host root}, a free id of the range for host root.
      *
      * @throws UnsupportedHostException the range is malformed or collides with the host's ids
      * @throws SandboxSetupException every id of the range is in use
      */
     public static Lease lease(HostInfo host) throws SandboxException {
-        if (!host.isRoot()) {
+        if (!host.isHostRoot()) {
+            if (host.isRoot() && WARNED_NOT_HOST_ROOT.compareAndSet(false, true)) {
+                log.warn("this JVM runs as root without the host's privileges (uid 0 of a user namespace, or without "
+                        + "CAP_SYS_ADMIN, CAP_SETUID or CAP_SETGID in the initial one, as in a container): sandboxes run "
+                        + "as the caller, uid 0 here, like an ordinary user's, instead of as host ids of their own, "
+                        + "and their binds are not idmapped; the root caller's seccomp rules still apply");
+            }
             return fixed(host.euid(), host.egid());
         }
         IdRange r = range();

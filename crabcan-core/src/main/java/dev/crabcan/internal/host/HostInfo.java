@@ -14,30 +14,72 @@ public final class HostInfo {
 
     private static volatile HostInfo instance;
 
+    /** The inode of the initial user namespace, fixed by the kernel (PROC_USER_INIT_INO). */
+    static final String INITIAL_USER_NAMESPACE = "user:[4026531837]";
+
+    /** CAP_SETGID, CAP_SETUID and CAP_SYS_ADMIN: what mapping host ids and idmapping binds take. */
+    static final long HOST_ROOT_CAPABILITIES = 1L << 6 | 1L << 7 | 1L << 21;
+
     private final int euid;
     private final int egid;
+    private final boolean hostRoot;
     private final String release;
 
-    private HostInfo(int euid, int egid, String release) {
+    private HostInfo(int euid, int egid, boolean hostRoot, String release) {
         this.euid = euid;
         this.egid = egid;
+        this.hostRoot = hostRoot;
         this.release = release;
     }
 
-    /** Facts given rather than read, for tests of the decisions made from them. */
+    /** Facts given rather than read, for tests of the decisions made from them; uid 0 is the host's root. */
     public static HostInfo of(int euid, int egid, String release) {
-        return new HostInfo(euid, egid, release);
+        return new HostInfo(euid, egid, euid == 0, release);
+    }
+
+    /** Facts given rather than read: a caller that is root only in its own user namespace or without capabilities. */
+    public static HostInfo rootWithoutHostPrivilege(int egid, String release) {
+        return new HostInfo(0, egid, false, release);
     }
 
     public static HostInfo get() {
         HostInfo h = instance;
         if (h == null) {
             String status = readOr("/proc/self/status", "");
-            h = new HostInfo(effectiveId(status, "Uid:"), effectiveId(status, "Gid:"),
+            int euid = effectiveId(status, "Uid:");
+            String userNamespace;
+            try {
+                userNamespace = Files.readSymbolicLink(Path.of("/proc/self/ns/user")).toString();
+            } catch (IOException e) {
+                userNamespace = "";
+            }
+            h = new HostInfo(euid, effectiveId(status, "Gid:"),
+                    isHostRoot(euid, userNamespace, effectiveCapabilities(status)),
                     readOr("/proc/sys/kernel/osrelease", "0.0"));
             instance = h;
         }
         return h;
+    }
+
+    /**
+     * Whether a caller may do what a root caller's sandbox needs: map host ids of its choice and
+     * idmap binds. Both take capabilities in the initial user namespace, so uid 0 is not enough: root
+     * in a user namespace (unshare -r, rootless podman, a user-namespaced pod) holds them only over
+     * its own namespace, and a container's root usually lacks CAP_SYS_ADMIN.
+     */
+    static boolean isHostRoot(int euid, String userNamespace, long effectiveCapabilities) {
+        return euid == 0 && userNamespace.equals(INITIAL_USER_NAMESPACE)
+                && (effectiveCapabilities & HOST_ROOT_CAPABILITIES) == HOST_ROOT_CAPABILITIES;
+    }
+
+    /** The effective capability set from /proc/self/status ("CapEff:" in hex), 0 if there is none. */
+    static long effectiveCapabilities(String status) {
+        for (String line : status.split("\n")) {
+            if (line.startsWith("CapEff:")) {
+                return Long.parseUnsignedLong(line.substring("CapEff:".length()).trim(), 16);
+            }
+        }
+        return 0;
     }
 
     /**
@@ -61,8 +103,43 @@ public final class HostInfo {
         return egid;
     }
 
+    /**
+     * Whether the caller is uid 0 in its own user namespace: its sandbox's files belong to that root
+     * (host root, or root of the caller's container), so the root caller's rules apply to it (see
+     * {@link dev.crabcan.SeccompPolicy#withRootCallerRulesFirst()}), whether or not it is {@link #isHostRoot()}.
+     */
     public boolean isRoot() {
         return euid == 0;
+    }
+
+    /**
+     * Whether the caller is root of the host (uid 0 in the initial user namespace, with CAP_SYS_ADMIN,
+     * CAP_SETUID and CAP_SETGID): only then does a sandbox get host ids of its own and idmapped binds.
+     * Any other caller's sandbox runs as the caller, as an ordinary user's does, and gets no more than
+     * the caller has.
+     */
+    public boolean isHostRoot() {
+        return hostRoot;
+    }
+
+    /**
+     * The uid that files of host root show as owned by when this process's user namespace does not
+     * map it (the overflow uid, as for every unmapped id), or -1 when it does (the initial namespace).
+     */
+    public int unmappedOwner() {
+        return mapsOutsideId(readOr("/proc/self/uid_map", "0 0 4294967295"), 0) ? -1
+                : Integer.parseInt(readOr("/proc/sys/kernel/overflowuid", "65534"));
+    }
+
+    /** Whether a uid_map ("inside outside count" lines) maps this id of the parent namespace. */
+    static boolean mapsOutsideId(String uidMap, long id) {
+        for (String line : uidMap.split("\n")) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length == 3 && Long.parseLong(f[1]) <= id && id - Long.parseLong(f[1]) < Long.parseLong(f[2])) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public KernelVersion kernel() {
@@ -102,11 +179,11 @@ public final class HostInfo {
             reasons.add("user namespaces are disabled (user.max_user_namespaces = 0); "
                     + "raise it with: sysctl -w user.max_user_namespaces=10000");
         }
-        if (!isRoot() && readOr("/proc/sys/kernel/unprivileged_userns_clone", "1").equals("0")) {
+        if (!isHostRoot() && readOr("/proc/sys/kernel/unprivileged_userns_clone", "1").equals("0")) {
             reasons.add("unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); "
                     + "enable them with: sysctl -w kernel.unprivileged_userns_clone=1, or run as root");
         }
-        if (includeSoft && !isRoot()
+        if (includeSoft && !isHostRoot()
                 && readOr("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "0").equals("1")) {
             reasons.add("AppArmor restricts unprivileged user namespaces "
                     + "(kernel.apparmor_restrict_unprivileged_userns = 1); allow them for java with an AppArmor "
@@ -115,9 +192,13 @@ public final class HostInfo {
         return reasons;
     }
 
+    /**
+     * The file's text, read to its end: Files.readString trusts the size a /proc/sys file reports (0)
+     * and returned only the first character of "65534" there.
+     */
     private static String readOr(String file, String fallback) {
-        try {
-            return Files.readString(Path.of(file)).trim();
+        try (java.io.InputStream in = Files.newInputStream(Path.of(file))) {
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
         } catch (IOException | RuntimeException e) {
             return fallback;
         }

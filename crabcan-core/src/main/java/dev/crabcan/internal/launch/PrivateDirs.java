@@ -18,7 +18,10 @@ import java.util.Set;
  * without following links: a directory owned by root or the caller, writable by nobody else
  * unless it is sticky (like /tmp); a symbolic link is followed only if it is root's or the
  * caller's, in a directory that passed (so nobody else can have planted or changed it); the
- * last directory is the caller's own and writable by nobody else. Nothing that exists is ever
+ * last directory is the caller's own and writable by nobody else. In a user namespace that does
+ * not map the host's root, root's directories show as owned by the overflow uid, like those of
+ * every other id the namespace does not map: such directories are trusted on the way (not as
+ * the last one, nor links), since nothing tells host root apart from other users there. Nothing that exists is ever
  * chmod'ed: what fails is refused. Each step is one lstat, cheap enough for the first sandbox.
  */
 public final class PrivateDirs {
@@ -54,7 +57,12 @@ public final class PrivateDirs {
      * is another user's (sudo -E) creates nothing there.
      */
     public static Path create(Path dir, int euid) throws IOException {
-        Walked w = walk(dir.toAbsolutePath().normalize(), euid);
+        return create(dir, euid, dev.crabcan.internal.host.HostInfo.get().unmappedOwner());
+    }
+
+    /** {@link #create(Path, int)} where directories of unmappedOwner (-1: none) are trusted on the way. */
+    static Path create(Path dir, int euid, int unmappedOwner) throws IOException {
+        Walked w = walk(dir.toAbsolutePath().normalize(), euid, unmappedOwner);
         Path real = w.reached();
         for (Path name : w.missing()) {
             real = real.resolve(name);
@@ -74,9 +82,9 @@ public final class PrivateDirs {
     private static final int MAX_LINKS = 40;
 
     /** Walks an absolute path from the root without following an untrusted link; see the class comment. */
-    private static Walked walk(Path abs, int euid) throws IOException {
+    private static Walked walk(Path abs, int euid, int unmappedOwner) throws IOException {
         Path dir = abs.getRoot();
-        checkTrustedDir(dir, attrs(dir), euid);
+        checkTrustedDir(dir, attrs(dir), euid, unmappedOwner);
         java.util.Deque<Path> names = new java.util.ArrayDeque<>();
         abs.forEach(names::add);
         int links = 0;
@@ -127,7 +135,7 @@ public final class PrivateDirs {
             if (names.isEmpty()) {
                 checkTrusted(next, a, euid); // the last: the caller's own, checked by checkOwn
             } else {
-                checkTrustedDir(next, a, euid);
+                checkTrustedDir(next, a, euid, unmappedOwner);
             }
             dir = next;
         }
@@ -157,8 +165,8 @@ public final class PrivateDirs {
     }
 
     /** A directory on the way: root's or the caller's, and writable by nobody else unless sticky. */
-    private static void checkTrustedDir(Path dir, Attrs a, int euid) throws Untrusted {
-        checkTrusted(dir, a, euid);
+    private static void checkTrustedDir(Path dir, Attrs a, int euid, int unmappedOwner) throws Untrusted {
+        checkTrusted(dir, a.uid == unmappedOwner ? new Attrs(0, a.mode) : a, euid);
         if ((a.mode & GROUP_OTHER_WRITE) != 0 && (a.mode & STICKY) == 0) {
             throw new Untrusted(dir, a, "is writable by other users, who could replace what is in it; make it "
                     + "writable only by its owner (chmod go-w)");

@@ -23,7 +23,7 @@ public interface NetworkSetup {
         return switch (network.mode()) {
             case NONE -> fixed(NetPlan.NONE);
             case HOST -> fixed(NetPlan.HOST);
-            case PRIVATE -> host.isRoot() ? Veth.allocate(network) : Pasta.prepare(network);
+            case PRIVATE -> host.isHostRoot() ? Veth.allocate(network) : Pasta.prepare(network);
         };
     }
 

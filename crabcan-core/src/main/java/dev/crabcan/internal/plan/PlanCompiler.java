@@ -48,8 +48,9 @@ public final class PlanCompiler {
 
     /**
      * Never held by a root caller's sandbox, whatever it asks for: its read-write binds are
-     * idmapped to host root, so file capabilities it wrote there (SETFCAP) would be effective on
-     * the host, and FSETID would let it keep or set a setgid bit that the kernel strips otherwise.
+     * idmapped to host root (or, for root without the host's privileges, it is that root), so file
+     * capabilities it wrote there (SETFCAP) would be effective for that root, and FSETID would let
+     * it keep or set a setgid bit that the kernel strips otherwise.
      */
     public static final java.util.Set<Capability> ROOT_CALLER_DENIED = java.util.Set.of(Capability.SETFCAP,
             Capability.FSETID);
@@ -150,7 +151,7 @@ public final class PlanCompiler {
         int uid = s.uid();
         w.uidMap(uid + " " + hostUid + " 1\n");
         w.gidMap(uid + " " + hostGid + " 1\n");
-        if (host.isRoot()) {
+        if (host.isHostRoot()) {
             // The caller's binds and root filesystem are idmapped, so that the caller's files appear
             // as the sandbox's own (as they do for a rootless caller) and files created inside
             // belong to the caller on the host.
@@ -162,8 +163,8 @@ public final class PlanCompiler {
 
         // Host paths are opened by the helper before it changes ids when the caller is root: the
         // sandbox's unprivileged host id may not be able to reach them.
-        int parentOpen = host.isRoot() ? MF_OPEN_IN_PARENT : 0;
-        int idmap = host.isRoot() ? MF_IDMAP : 0;
+        int parentOpen = host.isHostRoot() ? MF_OPEN_IN_PARENT : 0;
+        int idmap = host.isHostRoot() ? MF_IDMAP : 0;
         List<Mount> mounts = new ArrayList<>();
         if (s.rootfs().isPresent()) {
             int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);

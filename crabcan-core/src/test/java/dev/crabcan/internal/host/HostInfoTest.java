@@ -19,6 +19,35 @@ class HostInfoTest {
     }
 
     @Test
+    void onlyUidZeroInTheInitialUserNamespaceWithItsCapabilitiesIsHostRoot() {
+        long all = 0x1ffffffffffL;
+        assertThat(HostInfo.isHostRoot(0, "user:[4026531837]", all)).isTrue();
+        // unshare -U -r, rootless podman, a user-namespaced pod: root of another user namespace.
+        assertThat(HostInfo.isHostRoot(0, "user:[4026532741]", all)).isFalse();
+        // A container's root without CAP_SYS_ADMIN (podman's and Docker's default set).
+        assertThat(HostInfo.isHostRoot(0, "user:[4026531837]", 0x800425fbL)).isFalse();
+        assertThat(HostInfo.isHostRoot(1000, "user:[4026531837]", all)).isFalse();
+        assertThat(HostInfo.effectiveCapabilities("Name:\tjava\nCapPrm:\t0\nCapEff:\t000001ffffffffff\n"))
+                .isEqualTo(all);
+        assertThat(HostInfo.effectiveCapabilities("Name:\tjava\n")).isZero();
+    }
+
+    @Test
+    void hostRootIsUnmappedUnlessAUidMapLineCoversIt() {
+        assertThat(HostInfo.mapsOutsideId("         0          0 4294967295", 0)).isTrue();
+        assertThat(HostInfo.mapsOutsideId("         0      65534          1", 0)).isFalse();
+        assertThat(HostInfo.mapsOutsideId("0 1000 1\n1 100000 65536", 0)).isFalse();
+        assertThat(HostInfo.mapsOutsideId("0 1000 1\n1 0 1", 0)).isTrue();
+    }
+
+    @Test
+    void procSysFilesAreReadToTheirEnd() {
+        // Files.readString trusted the size 0 that /proc/sys reports and read "6" of "65534".
+        assertThat(HostInfo.get().kernel().major()).isGreaterThanOrEqualTo(5);
+        assertThat(HostInfo.get().unmappedOwner()).isIn(-1, 65534);
+    }
+
+    @Test
     void thisProcessIdsMatchWhatTheFileSystemSays() throws Exception {
         Path probe = Files.createTempFile("hostinfo", ".probe");
         try {

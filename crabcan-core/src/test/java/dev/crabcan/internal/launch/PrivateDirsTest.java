@@ -89,6 +89,27 @@ class PrivateDirsTest {
         }
     }
 
+    /**
+     * In a user namespace that does not map host root, root's directories show as the overflow uid,
+     * as do other users' there: trusted on the way to the cache, never as the cache itself nor as a link.
+     */
+    @Test
+    void theUnmappedOwnerIsTrustedOnTheWayOnly() throws Exception {
+        assumeTrue(euid == 0, "giving a directory to another user takes root");
+        Path outside = Files.createDirectory(tmp.resolve("outside"));
+        Files.setAttribute(outside, "unix:uid", 65534);
+        Path mine = Files.createDirectory(outside.resolve("mine"));
+        assertThatThrownBy(() -> PrivateDirs.create(mine.resolve("cache"), euid, -1))
+                .isInstanceOf(PrivateDirs.Untrusted.class).hasMessageContaining("belongs to another user");
+        assertThat(PrivateDirs.create(mine.resolve("cache"), euid, 65534)).isDirectory();
+        assertThatThrownBy(() -> PrivateDirs.create(outside, euid, 65534)).isInstanceOf(PrivateDirs.Untrusted.class)
+                .hasMessageContaining("belongs to another user");
+        Path link = Files.createSymbolicLink(mine.resolve("link"), mine);
+        Files.setAttribute(link, "unix:uid", 65534, LinkOption.NOFOLLOW_LINKS);
+        assertThatThrownBy(() -> PrivateDirs.create(link.resolve("cache"), euid, 65534))
+                .isInstanceOf(PrivateDirs.Untrusted.class).hasMessageContaining("symbolic link of another user");
+    }
+
     @Test
     void dotsInALinkAreWalkedAsTheKernelWould() throws Exception {
         Path a = Files.createDirectory(tmp.resolve("a"));

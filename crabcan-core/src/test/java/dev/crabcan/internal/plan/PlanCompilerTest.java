@@ -80,7 +80,7 @@ class PlanCompilerTest {
     private static final int SANDBOX_ID = 2_000_000_123;
 
     private static HostIds.Lease ids(HostInfo host) {
-        return host.isRoot() ? HostIds.fixed(SANDBOX_ID, SANDBOX_ID) : HostIds.fixed(host.euid(), host.egid());
+        return host.isHostRoot() ? HostIds.fixed(SANDBOX_ID, SANDBOX_ID) : HostIds.fixed(host.euid(), host.egid());
     }
 
     /** The plan of a sandbox without a cgroup of its own. */
@@ -361,6 +361,25 @@ class PlanCompilerTest {
         assertThat(p.uidMap()).isEqualTo("0 1000 1\n");
         assertThat(p.gidMap()).isEqualTo("0 0 1\n");
         assertThat(p.idmapUidMap()).isNull();
+    }
+
+    @Test
+    void rootWithoutHostPrivilegeRunsAsItselfWithTheRootCallersRules() {
+        // Root of a user namespace, or a container's root without CAP_SYS_ADMIN: it cannot map host ids
+        // of its choice nor idmap binds, so its sandbox runs as the caller; files it makes belong to that
+        // root, so the rules against privileged files still hold.
+        HostInfo userNamespaceRoot = HostInfo.rootWithoutHostPrivilege(0, "6.1.0");
+        Plan p = plan(sandbox().uid(1000).bind(Path.of("/tmp"), "/data", false)
+                .addCapabilities(Capability.SETFCAP, Capability.FSETID).seccomp(SeccompPolicy.none()).build(),
+                userNamespaceRoot);
+        assertThat(p.uidMap()).isEqualTo("1000 0 1\n");
+        assertThat(p.gidMap()).isEqualTo("1000 0 1\n");
+        assertThat(p.idmapUidMap()).isNull();
+        assertThat(p.idmapGidMap()).isNull();
+        assertThat(p.mountAt("/data").flags() & (MF_IDMAP | MF_OPEN_IN_PARENT)).isZero();
+        assertThat(p.mountAt("/usr").flags() & MF_OPEN_IN_PARENT).isZero();
+        assertThat(p.capBounding() & (1L << Capability.SETFCAP.number() | 1L << Capability.FSETID.number())).isZero();
+        assertThat(p.seccomp()).isEqualTo(BpfCompiler.compile(SeccompPolicy.none().withRootCallerRulesFirst()));
     }
 
     // ---- the default root filesystem -----------------------------------------------------------
