@@ -46,7 +46,7 @@ public final class OciRuntime {
             "  kill ID [SIGNAL]                             signal the container (default SIGTERM)",
             "  delete [--force] ID                          remove a stopped container (--force: kill it first)",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
-            "  --root DIR   state directory (default /run/crabcan as root, else $XDG_RUNTIME_DIR/crabcan)",
+            "  --root DIR   state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
             "Accepted and unused: --log FILE, --log-format FORMAT, --debug.");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
     private static final long START_TIMEOUT_MS = 10_000;
@@ -113,7 +113,7 @@ public final class OciRuntime {
     }
 
     private static Path defaultRoot() {
-        if ("root".equals(System.getProperty("user.name"))) {
+        if (dev.crabcan.internal.host.HostInfo.get().isHostRoot()) {
             return Path.of("/run/crabcan");
         }
         String xdg = System.getenv("XDG_RUNTIME_DIR");

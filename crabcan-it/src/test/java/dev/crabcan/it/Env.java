@@ -44,6 +44,30 @@ final class Env {
         return dev.crabcan.internal.host.HostInfo.get().isHostRoot();
     }
 
+    /**
+     * Whether this caller can have cgroup limits, that is make cgroups below the JVM's own (in the
+     * v1 memory hierarchy, else in the unified one): host root; a user whose cgroup (pure v2) is
+     * delegated to it, as systemd does for systemd-run --user --scope -p Delegate=yes; not an
+     * ordinary user on this host, which delegates none, nor root of a user namespace.
+     */
+    static boolean mayLimit() {
+        String unified = null;
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
+                String[] f = line.split(":", 3);
+                if (java.util.Arrays.asList(f[1].split(",")).contains("memory")) {
+                    return Files.isWritable(Path.of("/sys/fs/cgroup/memory" + f[2]));
+                }
+                if (f[0].equals("0")) {
+                    unified = f[2];
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return unified != null && Files.isWritable(Path.of("/sys/fs/cgroup" + unified));
+    }
+
     static int uid() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
@@ -112,14 +136,6 @@ final class Env {
         return own == null ? List.of() : List.of(Files.readString(own.resolve("cgroup.controllers")).trim().split(" "));
     }
 
-    /**
-     * Whether this caller can have cgroup limits: root, or a user whose cgroup (pure v2) is
-     * delegated to it, as systemd does for systemd-run --user --scope -p Delegate=yes.
-     */
-    static boolean mayLimit() throws IOException {
-        Path own = cgroupV2();
-        return isRoot() || own != null && (int) Files.getAttribute(own, "unix:uid") == uid();
-    }
 
     /**
      * Whether a sandbox's processes may run as this host id: the caller's own for a rootless

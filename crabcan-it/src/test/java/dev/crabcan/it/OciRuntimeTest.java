@@ -302,7 +302,7 @@ class OciRuntimeTest {
     void theCliRunsABundle() throws Exception {
         Path bundle = bundle("b6", "echo from the bundle; exit 5");
         // The CLI keeps its state in the default root, which this test removes if it made it.
-        Path defaultRoot = Env.isRoot() ? Path.of("/run/crabcan")
+        Path defaultRoot = Env.isHostRoot() ? Path.of("/run/crabcan")
                 : Path.of("/tmp", "crabcan-oci-" + System.getProperty("user.name")); // the CLI's default tmpdir
         boolean existed = Files.exists(defaultRoot);
         try {

@@ -58,12 +58,12 @@ class VmLaneTest {
         Path share = Files.createDirectories(LOGS.resolve("share"));
         try {
             List<String> classPath = new ArrayList<>();
-            for (String entry : RootlessSuiteTest.copyClassPath(share.resolve("cp"))) {
+            for (String entry : SuiteLauncher.copyClassPath(share.resolve("cp"))) {
                 classPath.add(GUEST_SHARE + "/cp/" + Path.of(entry).getFileName());
             }
             Files.write(share.resolve("cp.txt"), classPath);
             Files.write(share.resolve("tests.txt"), SELECTORS);
-            RootlessSuiteTest.copyTree(Env.TEST_C, share.resolve("csrc"));
+            SuiteLauncher.copyTree(Env.TEST_C, share.resolve("csrc"));
 
             Process lane = new ProcessBuilder("bash", LANE.resolve("lane.sh").toString(), work.toString(),
                     share.toString()).redirectErrorStream(true).redirectOutput(LOGS.resolve("lane.log").toFile()).start();
@@ -87,7 +87,7 @@ class VmLaneTest {
                         .isEqualTo("0");
                 assertThat(output).containsPattern("\\[\\s*[1-9]\\d* tests successful\\s*\\]")
                         .containsPattern("\\[\\s*0 tests failed\\s*\\]");
-                assertThat(RootlessSuiteTest.skipped(dir.resolve("TEST-junit-jupiter.xml"))).as("%s: skipped", mode)
+                assertThat(SuiteLauncher.skipped(dir.resolve("TEST-junit-jupiter.xml"))).as("%s: skipped", mode)
                         .isEmpty();
             }
         } finally {

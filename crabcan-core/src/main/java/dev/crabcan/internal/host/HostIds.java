@@ -89,7 +89,7 @@ public final class HostIds {
     public static Lease lease(HostInfo host) throws SandboxException {
         if (!host.isHostRoot()) {
             if (host.isRoot() && WARNED_NOT_HOST_ROOT.compareAndSet(false, true)) {
-                log.warn("this JVM runs as root without the host's privileges (uid 0 of a user namespace, or without "
+                log.info("this JVM runs as root without the host's privileges (uid 0 of a user namespace, or without "
                         + "CAP_SYS_ADMIN, CAP_SETUID or CAP_SETGID in the initial one, as in a container): sandboxes run "
                         + "as the caller, uid 0 here, like an ordinary user's, instead of as host ids of their own, "
                         + "and their binds are not idmapped; the root caller's seccomp rules still apply");
