@@ -9,7 +9,8 @@ import java.util.List;
 
 /** Turns what the helper reported into an exception that says what failed and how to fix it. */
 final class Failures {
-    private static final int EPERM = 1, ENOENT = 2, EACCES = 13, EROFS = 30, ENOSPC = 28, EINVAL = 22, EUSERS = 87;
+    private static final int EPERM = 1, ENOENT = 2, EACCES = 13, EROFS = 30, ENOSPC = 28, EINVAL = 22, EUSERS = 87,
+            ENOSYS = 38;
 
     private Failures() {}
 
@@ -32,7 +33,7 @@ final class Failures {
     private static SandboxException setup(Session.SetupFailed f, Sandbox sandbox) {
         // errno 0: the detail says it all (a failure the helper saw in another program, not a syscall).
         String message = f.step() + " " + f.detail() + (f.errno() == 0 ? "" : ": " + strerror(f.errno()));
-        if (f.step().equals(Contract.S_CLONE) && List.of(EPERM, ENOSPC, EINVAL, EUSERS).contains(f.errno())) {
+        if (f.step().equals(Contract.S_CLONE) && List.of(EPERM, ENOSPC, EINVAL, EUSERS, ENOSYS).contains(f.errno())) {
             List<String> reasons = HostInfo.get().userNamespaceProblems(true);
             return new UnsupportedHostException("cannot create the sandbox's namespaces (" + message + "): "
                     + (reasons.isEmpty() ? "the kernel refused a new user namespace" : String.join("; ", reasons)));
@@ -50,8 +51,12 @@ final class Failures {
                     + "(ext4, xfs, btrfs, tmpfs and overlayfs do); bind a directory on one of those";
         }
         if (f.step().equals(Contract.S_PROC) && f.errno() == EPERM) {
-            message += "; the kernel refuses a new /proc when the host's /proc is partly hidden, as in some "
-                    + "containers";
+            message += "; the kernel refuses a new /proc when the host's /proc is partly hidden, as in a container";
+        }
+        if (f.step().equals(Contract.S_HOSTNAME) && f.errno() == EPERM) {
+            message += "; a container's seccomp profile refuses sethostname without CAP_SYS_ADMIN (podman's default "
+                    + "does): leave the hostname unset, or run the container with the profile " + HostInfo.SECCOMP_PROFILE
+                    + " (see the README, \"Running inside Docker, podman and Kubernetes\")";
         }
         return new SandboxSetupException(f.step(), f.errno(), message);
     }

@@ -316,6 +316,18 @@ public final class Sandbox {
      *     malformed or collides with the host's users, groups or subordinate ids
      */
     public SandboxProcess start() throws SandboxException {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return startOnce();
+            } catch (SandboxSetupException e) {
+                if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private SandboxProcess startOnce() throws SandboxException {
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host);
         String name = hostname != null ? hostname : Hostnames.random();
@@ -361,6 +373,24 @@ public final class Sandbox {
      * are refused.
      */
     public long createDetached(Path releaseFifo) throws SandboxException {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return createDetachedOnce(releaseFifo);
+            } catch (SandboxSetupException e) {
+                if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
+                    throw e;
+                }
+                try {
+                    Files.deleteIfExists(releaseFifo); // made again by the next attempt
+                } catch (IOException d) {
+                    e.addSuppressed(d);
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private long createDetachedOnce(Path releaseFifo) throws SandboxException {
         Validation.notNull(releaseFifo, "release FIFO");
         if (network.mode() == Network.Mode.PRIVATE) {
             throw new SandboxSpecException("a detached sandbox cannot have a private network: its interface and "

@@ -40,6 +40,10 @@ class UserNamespaceSuiteTest {
             "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
             "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
             "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",
+            // podman needs host root here.
+            "ContainerTest#namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost",
+            "ContainerTest#podmansDefaultsRunSandboxesWithoutWhatTheyRefuse",
+            "ContainerTest#theReadmeSettingsGiveEverySandboxItsHostnameAndProc",
             // Host ids are allocated for host root only; these sandboxes run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
             "HostIdsTest#hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox",

@@ -12,7 +12,11 @@ public final class HostInfo {
     /** mount_setattr (recursive read-only binds, idmapped mounts) arrived in 5.12. */
     public static final KernelVersion MINIMUM_KERNEL = new KernelVersion(5, 12, 0);
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(HostInfo.class);
     private static volatile HostInfo instance;
+
+    /** The seccomp profile for containers that the project ships, as the README names it. */
+    public static final String SECCOMP_PROFILE = "containers/crabcan-seccomp.json";
 
     /** The inode of the initial user namespace, fixed by the kernel (PROC_USER_INIT_INO). */
     static final String INITIAL_USER_NAMESPACE = "user:[4026531837]";
@@ -70,6 +74,11 @@ public final class HostInfo {
     static boolean isHostRoot(int euid, String userNamespace, long effectiveCapabilities) {
         return euid == 0 && userNamespace.equals(INITIAL_USER_NAMESPACE)
                 && (effectiveCapabilities & HOST_ROOT_CAPABILITIES) == HOST_ROOT_CAPABILITIES;
+    }
+
+    /** Whether /proc/self/status says a seccomp filter applies ("Seccomp: 2"). */
+    static boolean seccompFiltered(String status) {
+        return status.lines().anyMatch(l -> l.startsWith("Seccomp:") && l.substring(8).trim().equals("2"));
     }
 
     /** The effective capability set from /proc/self/status ("CapEff:" in hex), 0 if there is none. */
@@ -148,6 +157,68 @@ public final class HostInfo {
 
     private volatile boolean supported;
 
+    /** Learned from a first sandbox that failed (see {@link #adaptTo}); this JVM's later sandboxes avoid it. */
+    private volatile boolean hostnameRefused;
+    private volatile ProcMount procMount = ProcMount.FULL;
+
+    /** The /proc a sandbox gets: each is tried once the one before was refused. */
+    public enum ProcMount {
+        /** Its own procfs, as every sandbox gets outside containers. */
+        FULL,
+        /** Its own procfs with subset=pid: its processes only (kernels that allow it where a full one is refused). */
+        PID_SUBSET,
+        /** None: an empty read-only directory. */
+        NONE
+    }
+
+    /** Whether sandboxes set their hostname (false where a container's seccomp profile refuses sethostname). */
+    public boolean setsHostname() {
+        return !hostnameRefused;
+    }
+
+    /** The /proc sandboxes get: less than a full one where the kernel refuses it (see {@link #adaptTo}). */
+    public ProcMount procMount() {
+        return procMount;
+    }
+
+    /**
+     * Whether a sandbox that failed to set up with this error can be started again without what
+     * failed, giving up isolation that this host (typically a container) does not allow: its own
+     * hostname (when the caller did not ask for one) or a full /proc (then one with subset=pid, then
+     * none). Logs a warning that says what
+     * is given up, once per JVM; false when there is nothing to give up.
+     */
+    public synchronized boolean adaptTo(dev.crabcan.SandboxSetupException e, boolean hostnameAsked) {
+        if (e.errno() != 1 /* EPERM */) {
+            return false;
+        }
+        String what = e.getMessage().split(";")[0];
+        if (e.step().equals("hostname") && !hostnameAsked && !hostnameRefused) {
+            hostnameRefused = true;
+            log.warn("sandboxes cannot set their hostname here ({}): they keep this host's in their own UTS "
+                    + "namespace; a container's seccomp profile refuses sethostname without CAP_SYS_ADMIN (podman's "
+                    + "default does; see the README, \"Running inside Docker, podman and Kubernetes\")", what);
+            return true;
+        }
+        if (e.step().equals("proc") && procMount == ProcMount.FULL) {
+            procMount = ProcMount.PID_SUBSET;
+            log.warn("sandboxes cannot mount a full /proc here ({}): the kernel refuses one where this process's "
+                    + "/proc is partly hidden, as in a container; trying /proc with subset=pid, which holds their "
+                    + "own processes only (no /proc/meminfo, /proc/cpuinfo, /proc/mounts or /proc/sys)", what);
+            return true;
+        }
+        if (e.step().equals("proc") && procMount == ProcMount.PID_SUBSET) {
+            procMount = ProcMount.NONE;
+            log.warn("sandboxes cannot mount /proc with subset=pid here either ({}): they get an empty /proc, and "
+                    + "programs that read /proc/self (ps, /dev/fd, some runtimes) fail in them; let the container "
+                    + "show its whole /proc to make it work (podman --security-opt unmask=ALL, docker "
+                    + "--security-opt systempaths=unconfined, Kubernetes procMount: Unmasked; see the README, "
+                    + "\"Running inside Docker, podman and Kubernetes\")", what);
+            return true;
+        }
+        return false;
+    }
+
     /** Throws with every reason this host cannot run sandboxes, or returns quietly (and then, cheaply, ever after). */
     public void requireSupported() throws UnsupportedHostException {
         if (supported) {
@@ -182,6 +253,13 @@ public final class HostInfo {
         if (!isHostRoot() && readOr("/proc/sys/kernel/unprivileged_userns_clone", "1").equals("0")) {
             reasons.add("unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0); "
                     + "enable them with: sysctl -w kernel.unprivileged_userns_clone=1, or run as root");
+        }
+        if (includeSoft && seccompFiltered(readOr("/proc/self/status", ""))) {
+            reasons.add("this process runs under a seccomp filter (Seccomp: 2 in /proc/self/status), as in a "
+                    + "container: Docker's and containerd's default profiles (Kubernetes RuntimeDefault) refuse "
+                    + "unshare and clone of namespaces without CAP_SYS_ADMIN; run the container with the profile "
+                    + SECCOMP_PROFILE + " (docker or podman --security-opt seccomp=crabcan-seccomp.json, Kubernetes "
+                    + "seccompProfile type Localhost; see the README, \"Running inside Docker, podman and Kubernetes\")");
         }
         if (includeSoft && !isHostRoot()
                 && readOr("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "0").equals("1")) {

@@ -158,7 +158,9 @@ public final class PlanCompiler {
             w.idmapUidMap(host.euid() + " " + hostUid + " 1\n");
             w.idmapGidMap(host.egid() + " " + hostGid + " 1\n");
         }
-        w.hostname(hostname);
+        if (host.setsHostname()) {
+            w.hostname(hostname);
+        }
         w.staging(runDir.resolve(STAGING).toString());
 
         // Host paths are opened by the helper before it changes ids when the caller is root: the
@@ -180,7 +182,12 @@ public final class PlanCompiler {
                 }
             }
         }
-        mounts.add(new Mount(M_PROC, NOSUID_NODEV | MF_NOEXEC, 0, 0, "", "/proc"));
+        mounts.add(switch (host.procMount()) {
+            case FULL -> new Mount(M_PROC, NOSUID_NODEV | MF_NOEXEC, 0, 0, "", "/proc");
+            // Made by the "proc" step too, so that a refusal is recognised the same way.
+            case PID_SUBSET -> new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC, 0, 0, "proc:subset=pid", "/proc");
+            case NONE -> new Mount(M_TMPFS, MF_RDONLY | NOSUID_NODEV | MF_NOEXEC, 0555, 4096, "", "/proc");
+        });
         // Before /proc/sys becomes read-only.
         s.sysctls().forEach((name, value) -> mounts.add(new Mount(M_WRITE, 0, 0, 0, value,
                 "/proc/sys/" + name.replace('.', '/'))));

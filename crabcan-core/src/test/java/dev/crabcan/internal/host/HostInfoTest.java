@@ -3,6 +3,7 @@ package dev.crabcan.internal.host;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.crabcan.SandboxSetupException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -38,6 +39,32 @@ class HostInfoTest {
         assertThat(HostInfo.mapsOutsideId("         0      65534          1", 0)).isFalse();
         assertThat(HostInfo.mapsOutsideId("0 1000 1\n1 100000 65536", 0)).isFalse();
         assertThat(HostInfo.mapsOutsideId("0 1000 1\n1 0 1", 0)).isTrue();
+    }
+
+    @Test
+    void aContainerThatRefusesAHostnameOrAProcIsAdaptedToOnceEach() {
+        HostInfo host = HostInfo.of(0, 0, "6.1.0");
+        assertThat(host.setsHostname()).isTrue();
+        assertThat(host.procMount()).isEqualTo(HostInfo.ProcMount.FULL);
+        SandboxSetupException hostname = new SandboxSetupException("hostname", 1, "hostname a-b-1: EPERM");
+        assertThat(host.adaptTo(hostname, true)).as("a hostname the caller asked for").isFalse();
+        assertThat(host.adaptTo(new SandboxSetupException("hostname", 22, "EINVAL"), false)).isFalse();
+        assertThat(host.adaptTo(hostname, false)).isTrue();
+        assertThat(host.setsHostname()).isFalse();
+        assertThat(host.adaptTo(hostname, false)).as("already without").isFalse();
+        SandboxSetupException proc = new SandboxSetupException("proc", 1, "proc mount /proc: EPERM");
+        assertThat(host.adaptTo(proc, false)).isTrue();
+        assertThat(host.procMount()).isEqualTo(HostInfo.ProcMount.PID_SUBSET);
+        assertThat(host.adaptTo(proc, false)).isTrue();
+        assertThat(host.procMount()).isEqualTo(HostInfo.ProcMount.NONE);
+        assertThat(host.adaptTo(proc, false)).isFalse();
+        assertThat(host.adaptTo(new SandboxSetupException("bind", 1, "bind /usr -> /usr: EPERM"), false)).isFalse();
+    }
+
+    @Test
+    void aSeccompFilterIsNamedOnlyWhereStatusSaysSo() {
+        assertThat(HostInfo.seccompFiltered("Name:\tjava\nSeccomp:\t2\nSeccomp_filters:\t1\n")).isTrue();
+        assertThat(HostInfo.seccompFiltered("Name:\tjava\nSeccomp:\t0\nSeccomp_filters:\t0\n")).isFalse();
     }
 
     @Test

@@ -382,6 +382,22 @@ class PlanCompilerTest {
         assertThat(p.seccomp()).isEqualTo(BpfCompiler.compile(SeccompPolicy.none().withRootCallerRulesFirst()));
     }
 
+    @Test
+    void aHostThatRefusedAHostnameAndAProcGetsNeither() {
+        HostInfo container = HostInfo.rootWithoutHostPrivilege(0, "6.1.0");
+        assertThat(plan(sandbox().build(), container).hostname()).isEqualTo(HOSTNAME);
+        assertThat(plan(sandbox().build(), container).mountAt("/proc").kind()).isEqualTo(M_PROC);
+        container.adaptTo(new dev.crabcan.SandboxSetupException("hostname", 1, "EPERM"), false);
+        container.adaptTo(new dev.crabcan.SandboxSetupException("proc", 1, "EPERM"), false);
+        Plan subset = plan(sandbox().build(), container);
+        assertThat(subset.hostname()).isNull();
+        assertThat(subset.mountAt("/proc")).isEqualTo(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC, 0, 0,
+                "proc:subset=pid", "/proc"));
+        container.adaptTo(new dev.crabcan.SandboxSetupException("proc", 1, "EPERM"), false);
+        assertThat(plan(sandbox().build(), container).mountAt("/proc")).isEqualTo(new Mount(M_TMPFS,
+                MF_RDONLY | NOSUID_NODEV | MF_NOEXEC, 0555, 4096, "", "/proc"));
+    }
+
     // ---- the default root filesystem -----------------------------------------------------------
 
     @ParameterizedTest
