@@ -35,6 +35,10 @@ final class Failures {
         String message = f.step() + " " + f.detail() + (f.errno() == 0 ? "" : ": " + strerror(f.errno()));
         if (f.step().equals(Contract.S_CLONE) && List.of(EPERM, ENOSPC, EINVAL, EUSERS, ENOSYS).contains(f.errno())) {
             List<String> reasons = HostInfo.get().userNamespaceProblems(true);
+            if (f.errno() == ENOSPC && reasons.isEmpty()) {
+                reasons = List.of("the number of user namespaces allowed (user.max_user_namespaces) is reached, here or "
+                        + "in a user namespace this one lies in; raise it there with sysctl -w user.max_user_namespaces=N");
+            }
             return new UnsupportedHostException("cannot create the sandbox's namespaces (" + message + "): "
                     + (reasons.isEmpty() ? "the kernel refused a new user namespace" : String.join("; ", reasons)));
         }
