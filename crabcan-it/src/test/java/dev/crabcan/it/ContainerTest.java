@@ -22,10 +22,10 @@ class ContainerTest {
      * overlay of the host's root (the JDK, the CLI jar, /tmp). runc: this host's podman default
      * (crun) is not installed. No pids limit: it needs a cgroup this host does not give podman's
      * containers. RLIMIT_NOFILE and RLIMIT_NPROC within the host's hard limits (podman's default
-     * 1048576 is above them). No network: the sandboxes make their own.
+     * 1048576 is above them).
      */
     static final List<String> PODMAN_RUN = List.of("run", "--rm", "--runtime", "runc", "--pids-limit", "-1",
-            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none");
+            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024");
 
     /** The settings the README gives for containers: Crabcan's seccomp profile and the whole /proc. */
     static List<String> readmeSettings() {
@@ -45,6 +45,7 @@ class ContainerTest {
         Env.tool("runc", "runc");
         List<String> cmd = new ArrayList<>(List.of(podman.toString()));
         cmd.addAll(PODMAN_RUN);
+        cmd.addAll(List.of("--network", "none"));
         cmd.addAll(options);
         cmd.addAll(List.of("--user", user + ":" + user, "--rootfs", "/:O",
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:-UsePerfData",

@@ -2,6 +2,7 @@ package dev.crabcan.internal.net;
 
 import dev.crabcan.Network;
 import dev.crabcan.SandboxSetupException;
+import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.plan.NetPlan;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,11 +32,17 @@ final class Pasta {
         String tcp = network.ports().isEmpty() ? "none" : network.ports().stream()
                 .map(p -> p.hostAddress() + "/" + p.hostPort() + ":" + p.containerPort())
                 .collect(Collectors.joining(","));
-        List<String> argv = List.of(pasta.toString(), "--foreground", "--quiet", "--config-net", "--ipv4-only",
-                "--ns-ifname", "eth0", "--netns", "/proc/self/fd/3", "--userns", "/proc/self/fd/4",
-                "--pid", "/proc/self/fd/5",
+        List<String> argv = new java.util.ArrayList<>(List.of(pasta.toString(), "--foreground", "--quiet",
+                "--config-net", "--ipv4-only", "--ns-ifname", "eth0", "--netns", "/proc/self/fd/3",
+                "--userns", "/proc/self/fd/4", "--pid", "/proc/self/fd/5",
                 // Nothing of the host's loopback, nor the gateway standing in for it: only what is published.
-                "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none", "--udp-ports", "none", "--tcp-ports", tcp);
+                "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none", "--udp-ports", "none", "--tcp-ports", tcp));
+        HostInfo host = HostInfo.get();
+        if (host.isRoot()) {
+            // Root without the host's privileges (a container's): pasta would become nobody, who cannot enter
+            // the sandbox's namespaces, which are root's. It stays the caller, as it does for everyone else.
+            argv.addAll(List.of("--runas", "0:" + host.egid()));
+        }
         return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv));
     }
 }
