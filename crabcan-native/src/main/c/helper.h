@@ -21,6 +21,7 @@ __attribute__((format(printf, 1, 2))) void logd(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 3, 4))) void fail(const char *step, int err, const char *fmt, ...);
 
 /* paths.c */
+int open_without_links(const char *path, int flags, mode_t mode);
 int open_in_root(int rootfd, const char *path, int flags);
 int make_mount_point(int rootfd, const char *path, int is_file);
 

@@ -31,16 +31,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -91,12 +90,20 @@ static int read_exact(int fd, void *buf, size_t len)
 
 /* ---- the helper --------------------------------------------------------- */
 
+/*
+ * The socket must be our JVM's (our parent's, which bound and listens on it): the path lies in a
+ * directory that, in a user namespace, other host users may own the way to, and whoever listened
+ * there instead would be sent plans to run as this user.
+ */
 static int connect_control(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strcpy(addr.sun_path, path); /* main checked its length */
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
+    struct ucred peer;
+    socklen_t len = sizeof peer;
+    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0
+        || getsockopt(s, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || peer.pid != getppid())
         _exit(2); /* no channel to report on; the JVM sees the zygote gone */
     return s;
 }
@@ -131,13 +138,7 @@ static size_t open_stdio(int held[6])
         if (!plan.stdio[fd].path)
             continue;
         int flags = (int)plan.stdio[fd].flags;
-        /* The JVM checked that the path names no link: one found now was planted since (by a sandbox?). */
-        struct open_how how = {
-            .flags = (uint64_t)(flags | O_CLOEXEC),
-            .mode = (flags & O_CREAT) ? plan.stdio[fd].mode : 0,
-            .resolve = RESOLVE_NO_SYMLINKS,
-        };
-        int f = (int)syscall(SYS_openat2, AT_FDCWD, plan.stdio[fd].path, &how, sizeof how);
+        int f = open_without_links(plan.stdio[fd].path, flags, (mode_t)plan.stdio[fd].mode);
         if (f < 0)
             fail(S_STDIO, errno, "open %s for fd %d", plan.stdio[fd].path, fd);
         /* O_NONBLOCK only kept a planted FIFO from hanging the open; the command gets a blocking fd. */
@@ -360,10 +361,21 @@ static int sandbox_helper(int sock, uint32_t plan_len)
 /* The JVM's long-lived helper: a sandbox helper for each request, until the JVM goes away. */
 static int zygote(const char *path)
 {
+    /*
+     * Said once, then wiped from the environment block, which /proc/PID/environ shows of us and of
+     * every sandbox helper and init we fork.
+     */
+    char secret[128];
+    char *env = getenv(E_ZYGOTE_SECRET);
+    if (!env || !*env || strlen(env) >= sizeof secret || strpbrk(env, " \t\n"))
+        return 2;
+    strcpy(secret, env);
+    explicit_bzero(env, strlen(env));
     int sock = connect_control(path);
     report_fd = sock;
     report_is_socket = 1;
-    emit(R_ZYGOTE);
+    emit(R_ZYGOTE, secret);
+    explicit_bzero(secret, sizeof secret);
     /*
      * Sandbox helpers need no reaping by us; they restore SIGCHLD for their own children. As a
      * subreaper we also inherit (and so auto-reap) the init of a sandbox whose helper was killed,

@@ -76,9 +76,17 @@ static int make_idmap_userns(void)
     return fd;
 }
 
+/* A host path's tree, opened without following a link (see open_without_links); -1 with errno on failure. */
 static int clone_tree(const char *src)
 {
-    return open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    int path = open_without_links(src, O_PATH, 0);
+    if (path < 0)
+        return -1;
+    int tree = open_tree(path, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    int saved = errno;
+    close(path);
+    errno = saved;
+    return tree;
 }
 
 static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, const char *step, const char *what)

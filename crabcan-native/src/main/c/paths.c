@@ -17,6 +17,21 @@
 
 /* ---- paths inside the new root ------------------------------------------ */
 
+/*
+ * Opens a host path the JVM resolved (no link in it) and checked, following no link, not even a
+ * magic one: whoever may write a directory on the way (a sandbox given it read-write) cannot turn
+ * it into a link to elsewhere between that check and this open. A link there fails with ELOOP.
+ */
+int open_without_links(const char *path, int flags, mode_t mode)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .mode = (flags & O_CREAT) ? mode : 0,
+        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
+
 /* Resolves path as if rootfd were "/": symlinks and ".." cannot leave it. */
 int open_in_root(int rootfd, const char *path, int flags)
 {

@@ -54,6 +54,15 @@ final class Failures {
             message += "; this file system does not support idmapped mounts, which a root caller's binds need "
                     + "(ext4, xfs, btrfs, tmpfs and overlayfs do); bind a directory on one of those";
         }
+        HostInfo host = HostInfo.get();
+        if ((f.step().equals(Contract.S_BIND) || f.step().equals(Contract.S_ROOTFS)) && f.errno() == EACCES
+                && host.leasesHostIds() && !host.isHostRoot()) {
+            message += "; this JVM is the host's root without CAP_SYS_ADMIN (a container's root), so its sandboxes run "
+                    + "as host ids of their own and binds are not idmapped: the sandbox reaches only what anybody may. "
+                    + "Let others search the directories on the way (chmod o+x) and read it (o+r; o+w to write), or "
+                    + "give the container a user namespace of its own (see the README, \"Running inside Docker, podman "
+                    + "and Kubernetes\")";
+        }
         if (f.step().equals(Contract.S_PROC) && f.errno() == EPERM) {
             message += "; the kernel refuses a new /proc when the host's /proc is partly hidden, as in a container";
         }

@@ -469,7 +469,7 @@ public final class Sandbox {
             Thread.currentThread().interrupt();
             throw new SandboxException("interrupted while making the release FIFO " + abs);
         }
-        if (host.isHostRoot()) {
+        if (host.leasesHostIds()) {
             try {
                 Files.setAttribute(abs, "unix:uid", ids.uid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
                 Files.setAttribute(abs, "unix:gid", ids.gid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
@@ -489,24 +489,18 @@ public final class Sandbox {
             }
         }
         HelperRuntime runtime = HelperRuntime.get();
-        // The helper binary and the control socket live there: a sandbox that saw them could
-        // replace the one and impersonate other sandboxes on the other.
+        // Run directories live there (control sockets, files bound into sandboxes): a sandbox that saw
+        // one could pose as that JVM's helpers or change what its sandboxes are given.
         List<Path> sources = new ArrayList<>();
         binds.forEach(b -> sources.add(b.source()));
         if (rootfs != null) {
             sources.add(rootfs);
         }
-        List<Path> caches = runtime.cacheDirsOfThisUser();
-        for (Path source : sources) {
-            for (Path cache : caches) {
-                if (cache.startsWith(source) || source.startsWith(cache)) {
-                    boolean inside = source.startsWith(cache) && !source.equals(cache);
-                    throw new SandboxSpecException(source + (inside ? " lies in" : " contains")
-                            + " the Crabcan cache directory " + cache + " (a helper binary and a JVM's control "
-                            + "socket), which no sandbox may see; bind a directory outside it, or move the cache "
-                            + "with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR");
-                }
-            }
+        String exposed = runtime.exposure(sources);
+        if (exposed != null) {
+            throw new SandboxSpecException(exposed + " (JVMs' run directories with their control sockets), which no "
+                    + "sandbox may see; bind a directory outside it, or move the cache with -D"
+                    + HelperRuntime.CACHE_PROPERTY + "=DIR");
         }
         return runtime;
     }

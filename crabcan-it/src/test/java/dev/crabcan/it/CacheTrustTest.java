@@ -106,14 +106,22 @@ class CacheTrustTest {
         Files.setAttribute(dir, "unix:mode", 0755);
         Path tmp = stickyTmp(dir);
         Path jar = Files.copy(Env.CLI_JAR, dir.resolve("crabcan.jar"));
-        Path helper = HelperRuntime.get().helper();
-        Path genuine = Files.copy(helper, dir.resolve("genuine"));
+        Path genuine = dir.resolve("genuine");
+        try (java.io.InputStream in = HelperRuntime.resource(HelperRuntime.RESOURCE)) {
+            Files.copy(in, genuine);
+        }
         Files.setAttribute(genuine, "unix:mode", 0755);
         Path marker = tmp.resolve("payload-ran");
         Path payload = Files.writeString(dir.resolve("payload"), "#!/bin/sh\nid -u >> " + marker + "\nexit 0\n");
         Files.setAttribute(payload, "unix:mode", 0755);
         Path planted = tmp.resolve("crabcan-" + victim);
-        Path shaDir = planted.resolve(helper.getParent().getFileName().toString());
+        // Where the helper was extracted before it was written anew for each zygote: a JVM of an older
+        // version would have run it from there.
+        String sha;
+        try (java.io.InputStream in = HelperRuntime.resource(HelperRuntime.RESOURCE + ".sha256")) {
+            sha = new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
+        }
+        Path shaDir = planted.resolve(sha);
         Path stop = dir.resolve("stop");
         // Each swap is two syscalls in a tight loop (perl: a shell loop spawns a process per rename).
         String script = "set -e; mkdir -p " + shaDir + " " + planted + "/run; chmod 777 " + planted + " " + shaDir
@@ -151,8 +159,8 @@ class CacheTrustTest {
     /**
      * The cache is, in order: -Dcrabcan.cache.dir, CRABCAN_CACHE_DIR, $XDG_CACHE_HOME/crabcan,
      * ~/.cache/crabcan (when the home is a writable directory), else java.io.tmpdir/crabcan-UID.
-     * A fresh JVM is given every rung, then one rung fewer each time from the top: its helper is
-     * extracted into the first one left, and nothing is made in the others. In /tmp itself: below
+     * A fresh JVM is given every rung, then one rung fewer each time from the top: its run
+     * directory is made in the first one left, and nothing is made in the others. In /tmp itself: below
      * the rootless suite's temporary directory a control socket's path would be too long.
      */
     @Test
@@ -194,21 +202,17 @@ class CacheTrustTest {
             CliTest.Run r = CliTest.run(pb, "");
             assertThat(r.status()).as("a JVM whose first rung is %s: %s", rungs.get(top), r.stdout()).isZero();
             for (int i = 0; i < rungs.size(); i++) {
-                assertThat(helpersIn(rungs.get(i))).as("helpers in %s, the first rung being %s", rungs.get(i),
+                assertThat(runDirsIn(rungs.get(i))).as("run directories in %s, the first rung being %s", rungs.get(i),
                         rungs.get(top)).hasSize(i == top ? 1 : 0);
             }
             deleteTree(rungs.get(top));
         }
     }
 
-    /** The helper binaries extracted below a cache directory (in its hash's directory). */
-    private static List<Path> helpersIn(Path cache) throws Exception {
-        if (!Files.exists(cache)) {
-            return List.of();
-        }
-        try (Stream<Path> s = Files.walk(cache)) {
-            return s.filter(p -> p.getFileName().toString().equals("crabcan-helper")).toList();
-        }
+    /** The run directories below a cache directory: where a JVM that used it kept its run directory. */
+    private static List<Path> runDirsIn(Path cache) throws Exception {
+        Path runs = cache.resolve("run");
+        return Files.isDirectory(runs) ? List.of(runs) : List.of();
     }
 
     /** A directory like /tmp: everyone may create in it, nobody may rename another's entries. */

@@ -18,7 +18,7 @@ import java.util.concurrent.TimeUnit;
 final class Env {
     static final Path TEST_C = Path.of(System.getProperty("crabcan.it.csrc", "src/test/c")).toAbsolutePath();
     static final Path CLI_JAR = Path.of(System.getProperty("crabcan.it.cli", "../crabcan-examples/target/crabcan.jar"))
-            .toAbsolutePath();
+            .toAbsolutePath().normalize();
     static final Path BIN = Path.of(System.getProperty("crabcan.it.bin", "target/test-bin")).toAbsolutePath();
 
     /**
@@ -302,5 +302,23 @@ final class Env {
             left = processesIn(pidNamespace);
         }
         return left;
+    }
+
+    /** This JVM's helper zygote: its child that runs the helper from its run directory. */
+    static ProcessHandle zygote() throws Exception {
+        String helpers = dev.crabcan.internal.launch.HelperRuntime.get().runDir().resolve("helper.").toString();
+        return ProcessHandle.current().children()
+                .filter(p -> p.info().command().map(c -> c.startsWith(helpers)).orElse(false))
+                .findFirst().orElseThrow();
+    }
+
+    /** Runs a command on the host as this JVM's user; fails with its output unless it exits 0 within a minute. */
+    static void host(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (!p.waitFor(1, java.util.concurrent.TimeUnit.MINUTES) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new AssertionError(String.join(" ", command) + " failed: " + out);
+        }
     }
 }

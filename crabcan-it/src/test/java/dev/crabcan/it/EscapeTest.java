@@ -248,9 +248,39 @@ class EscapeTest {
         }
     }
 
+    /**
+     * The attack review's race, made certain: a sandbox that may write the directory holding
+     * another sandbox's bind source swaps the source (or a directory on its way) for a link to
+     * a directory of its choice after the JVM checked the path. The helper follows no link when it
+     * opens the source: the start fails, and the link's target is never mounted.
+     */
+    @Test
+    void aBindSourceSwappedForALinkIsRefused(@TempDir Path dir) throws Exception {
+        Path decoy = Files.createDirectory(dir.resolve("decoy"));
+        Files.writeString(decoy.resolve("secret"), "the decoy's\n");
+        Path decoyParent = Files.createDirectory(dir.resolve("decoy-parent"));
+        Files.createSymbolicLink(decoyParent.resolve("data"), decoy);
+        Path parent = Files.createDirectory(dir.resolve("parent"));
+        Path source = Files.createDirectory(parent.resolve("data"));
+        for (Path swapped : List.of(source, parent)) {
+            Sandbox s = Sandbox.builder().bind(source, "/data", false).command("/bin/cat", "/data/secret").build();
+            Path aside = Files.move(swapped, swapped.resolveSibling(swapped.getFileName() + ".real"));
+            Files.createSymbolicLink(swapped, swapped == source ? decoy : decoyParent);
+            try {
+                org.assertj.core.api.Assertions.assertThatThrownBy(s::run)
+                        .isInstanceOf(dev.crabcan.SandboxSetupException.class)
+                        .hasMessageContaining("bind " + source).hasMessageContaining("Too many levels of symbolic links");
+            } finally {
+                Files.delete(swapped);
+                Files.move(aside, swapped);
+            }
+        }
+    }
+
     @Test
     void helperBinaryCannotBeOverwrittenThroughProc() throws Exception {
-        Path helper = dev.crabcan.internal.launch.HelperRuntime.get().helper();
+        assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
+        Path helper = Path.of("/proc", Long.toString(Env.zygote().pid()), "exe");
         String before = sha256(helper);
         for (Sandbox.Builder b : List.of(Sandbox.builder(), Sandbox.builder().uid(1000),
                 Sandbox.builder().seccomp(SeccompPolicy.none()))) {

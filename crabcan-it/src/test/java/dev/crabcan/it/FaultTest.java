@@ -36,19 +36,26 @@ class FaultTest {
         return new String[] {String.valueOf(p.exitValue()), out};
     }
 
+    /**
+     * Nothing on disk is run: a helper planted in the cache, where Crabcan kept the one it ran
+     * before it wrote the helper anew for each zygote, is left alone.
+     */
     @Test
-    void corruptedHelperBinaryIsRefused(@TempDir Path tmp) throws Exception {
+    void aHelperPlantedInTheCacheNeverRuns(@TempDir Path tmp) throws Exception {
         Path cache = tmp.resolve("cache");
         assertThat(freshJvm(cache, tmp)[0]).isEqualTo("0");
-        Path helper;
-        try (Stream<Path> s = Files.walk(cache)) {
-            helper = s.filter(p -> p.getFileName().toString().equals("crabcan-helper")).findFirst().orElseThrow();
+        String sha;
+        try (java.io.InputStream in = dev.crabcan.internal.launch.HelperRuntime.resource(
+                dev.crabcan.internal.launch.HelperRuntime.RESOURCE + ".sha256")) {
+            sha = new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
         }
-        Files.setPosixFilePermissions(helper, PosixFilePermissions.fromString("rwx------"));
-        Files.write(helper, new byte[] {0}, StandardOpenOption.APPEND);
+        Path marker = tmp.resolve("planted-helper-ran");
+        Path planted = Files.createDirectories(cache.resolve(sha)).resolve("crabcan-helper");
+        Files.writeString(planted, "#!/bin/sh\ntouch " + marker + "\n");
+        Files.setPosixFilePermissions(planted, PosixFilePermissions.fromString("rwx------"));
         String[] run = freshJvm(cache, tmp);
-        assertThat(run[0]).isNotEqualTo("0");
-        assertThat(run[1]).contains("the helper binary " + helper + " has been modified").contains("delete ");
+        assertThat(run[0]).as(run[1]).isEqualTo("0");
+        assertThat(marker).doesNotExist();
     }
 
     @Test
@@ -112,7 +119,7 @@ class FaultTest {
     @Test
     void startInterruptedDuringSetupKillsTheSandboxAndTheNextStartWorks() throws Exception {
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        ProcessHandle zygote = zygote();
+        ProcessHandle zygote = Env.zygote();
         Path children = Path.of("/proc/" + zygote.pid() + "/task/" + zygote.pid() + "/children");
         Sandbox sandbox = Sandbox.builder().command("/bin/sleep", "4711").build();
         for (int i = 0; i < 5; i++) {
@@ -137,37 +144,56 @@ class FaultTest {
     @Test
     void zygoteKilledBetweenRunsIsReplaced() throws Exception {
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        ProcessHandle zygote = zygote();
+        ProcessHandle zygote = Env.zygote();
         zygote.destroyForcibly();
         zygote.onExit().get(5, TimeUnit.SECONDS);
         assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
     }
 
-    /** A new zygote's helper is hashed again: one replaced while the old zygote ran never runs. */
+    /**
+     * Every zygote runs the jar's helper from a file no path leads to: written anew for each start
+     * and unlinked before it was written, so there is nothing on disk to replace, before a start or
+     * after it.
+     */
     @Test
-    void aHelperReplacedBeforeTheZygoteRestartsIsRefused() throws Exception {
+    void eachZygoteRunsTheJarsHelperFromAnUnlinkedFile() throws Exception {
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        Path helper = dev.crabcan.internal.launch.HelperRuntime.get().helper();
-        byte[] genuine = Files.readAllBytes(helper);
-        byte[] changed = java.util.Arrays.copyOf(genuine, genuine.length + 1);
-        ProcessHandle zygote = zygote();
-        zygote.destroyForcibly();
-        zygote.onExit().get(5, TimeUnit.SECONDS);
-        try {
-            replace(helper, changed);
-            assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").build().run())
-                    .isInstanceOf(dev.crabcan.SandboxException.class).hasMessageContaining("has been modified");
-        } finally {
-            replace(helper, genuine);
+        String jars;
+        try (java.io.InputStream in = dev.crabcan.internal.launch.HelperRuntime.resource(
+                dev.crabcan.internal.launch.HelperRuntime.RESOURCE)) {
+            jars = sha256(in.readAllBytes());
         }
-        assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
+        for (int start = 0; start < 2; start++) {
+            ProcessHandle zygote = Env.zygote();
+            Path exe = Path.of("/proc", Long.toString(zygote.pid()), "exe");
+            assertThat(Files.readSymbolicLink(exe).toString()).endsWith(" (deleted)")
+                    .contains(dev.crabcan.internal.launch.HelperRuntime.get().runDir().toString());
+            assertThat(sha256(Files.readAllBytes(exe))).isEqualTo(jars);
+            zygote.destroyForcibly();
+            zygote.onExit().get(5, TimeUnit.SECONDS);
+            assertThat(Sandbox.builder().command("/bin/echo", "again").build().run().stdoutText()).isEqualTo("again\n");
+        }
+        try (java.util.stream.Stream<Path> run = Files.list(dev.crabcan.internal.launch.HelperRuntime.get().runDir())) {
+            assertThat(run.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("helper."));
+        }
     }
 
-    private static void replace(Path file, byte[] bytes) throws Exception {
-        Path tmp = file.resolveSibling("replacement");
-        Files.write(tmp, bytes);
-        Files.setAttribute(tmp, "unix:mode", 0500);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    /**
+     * The secret the zygote proves itself with is wiped from its environment block once said:
+     * /proc/PID/environ of the zygote, and of the helpers and inits it forks, shows none of it.
+     */
+    @Test
+    void theZygotesSecretIsWipedFromItsEnvironment() throws Exception {
+        assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
+        String environ = new String(Files.readAllBytes(Path.of("/proc", Long.toString(Env.zygote().pid()), "environ")),
+                StandardCharsets.ISO_8859_1);
+        String name = dev.crabcan.internal.plan.Contract.E_ZYGOTE_SECRET + "=";
+        assertThat(environ).startsWith(name);
+        assertThat(environ.substring(name.length())).matches("\\x00+");
+    }
+
+    private static String sha256(byte[] bytes) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
     }
 
     /**
@@ -184,7 +210,7 @@ class FaultTest {
         Limits limits = Env.mayLimit() ? Limits.builder().pids(16).build() : Limits.none();
         Sandbox sandbox = Sandbox.builder().limits(limits).command("/bin/sleep", "4711").build();
         assertThat(Sandbox.builder().command("/bin/true").build().run().status().code()).isZero();
-        ProcessHandle zygote = zygote();
+        ProcessHandle zygote = Env.zygote();
         Path children = Path.of("/proc/" + zygote.pid() + "/task/" + zygote.pid() + "/children");
         long[] setup = new long[5];
         for (int i = 0; i < setup.length; i++) {
@@ -293,6 +319,38 @@ class FaultTest {
     }
 
     /**
+     * The attack review's: the cache's parent under another name (a bind mount, as a volume or a
+     * second mount of /home makes), and a directory with it mounted below. Compared by path, both
+     * were given to a sandbox, which then wrote into its own JVM's run directory.
+     */
+    @Test
+    void theCacheDirectoryCannotBeBoundUnderAnotherName(@TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "mounting on the host takes host root");
+        Path cache = dev.crabcan.internal.launch.HelperRuntime.get().cacheDir();
+        Path alias = Files.createDirectory(dir.resolve("alias"));
+        Path outer = Files.createDirectory(dir.resolve("outer"));
+        Path below = Files.createDirectory(outer.resolve("below"));
+        List<Path> mounted = new java.util.ArrayList<>();
+        try {
+            for (Path at : List.of(alias, below)) {
+                Env.host("mount", "--bind", cache.getParent().toString(), at.toString());
+                mounted.add(at);
+            }
+            assertThatThrownBy(() -> Sandbox.builder().bind(alias, "/x", false).command("/bin/true").build().start())
+                    .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining(alias + " contains the Crabcan cache directory " + cache);
+            assertThatThrownBy(() -> Sandbox.builder().bind(outer, "/x", false).command("/bin/true").build().start())
+                    .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining(outer + " has " + below + " mounted below it, which contains the Crabcan "
+                            + "cache directory " + cache);
+        } finally {
+            for (Path at : mounted) {
+                Env.host("umount", at.toString());
+            }
+        }
+    }
+
+    /**
      * Nor the places where another JVM of this user would keep its cache, whatever this one uses
      * (a sandbox given another JVM's cache could swap its helper or forge its reports): a home
      * directory, here one that holds no cache of this JVM's.
@@ -345,9 +403,4 @@ class FaultTest {
     }
 
     /** This JVM's helper zygote: its child running crabcan-helper. */
-    private static ProcessHandle zygote() {
-        return ProcessHandle.current().children()
-                .filter(p -> p.info().command().map(c -> c.endsWith("crabcan-helper")).orElse(false))
-                .findFirst().orElseThrow();
-    }
 }

@@ -27,4 +27,19 @@ class HostSettingsTest {
         assertThat(r.stderr()).contains("user namespaces are disabled (user.max_user_namespaces = 0)")
                 .contains("sysctl -w user.max_user_namespaces=");
     }
+
+    /**
+     * A JVM in a pid namespace of its own whose /proc is still its parent's (unshare --pid --fork
+     * without --mount-proc): /proc/PID would name other processes than the helper's.
+     */
+    @Test
+    void aProcOfAnotherPidNamespaceNamesTheFix(@TempDir Path dir) throws Exception {
+        Env.tool("unshare", "util-linux");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        CliTest.Run r = CliTest.run(new ProcessBuilder(List.of("unshare", "-U", "-r", "--pid", "--fork", java,
+                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + dir.resolve("cache"), "-jar", Env.CLI_JAR.toString(), "--",
+                "/bin/true")).directory(dir.toFile()), "");
+        assertThat(r.status()).as(r.stderr()).isEqualTo(125);
+        assertThat(r.stderr()).contains("/proc belongs to another pid namespace").contains("--mount-proc");
+    }
 }

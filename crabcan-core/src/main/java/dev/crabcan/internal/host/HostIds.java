@@ -80,21 +80,37 @@ public final class HostIds {
     }
 
     /**
-     * The ids a new sandbox of this caller runs as: the caller's own for a caller that is not
-     * {@linkplain HostInfo#isHostRoot() host root}, a free id of the range for host root.
+     * The ids a new sandbox of this caller runs as: a free id of the range for a caller that
+     * {@linkplain HostInfo#leasesHostIds() leases host ids}, else the caller's own, unless the
+     * caller is the host's uid 0 (then its sandbox would be host root: refused).
      *
-     * @throws UnsupportedHostException the range is malformed or collides with the host's ids
+     * @throws UnsupportedHostException the range is malformed or collides with the host's ids, or
+     *     the caller is the host's uid 0 and cannot give its sandboxes other ids (in a user namespace, or
+     *     without CAP_SETUID or CAP_SETGID)
      * @throws SandboxSetupException every id of the range is in use
      */
     public static Lease lease(HostInfo host) throws SandboxException {
-        if (!host.isHostRoot()) {
+        if (!host.leasesHostIds()) {
+            if (host.isHostUidZero()) {
+                throw new UnsupportedHostException("this JVM is the host's root (uid 0) without the capabilities in the "
+                        + "host's user namespace to give its sandboxes ids of their own (it runs in a user namespace, as "
+                        + "unshare -r run by root makes, or lacks CAP_SETUID or CAP_SETGID): its sandboxes could only run "
+                        + "as the host's root, which owns /sys, root-only /proc files and every file of the host. Run "
+                        + "the JVM as root outside that user namespace, run it in the namespace as an id that is not the "
+                        + "host's root (map a range with unshare --map-users and --map-groups), or run it as an "
+                        + "ordinary user");
+            }
             if (host.isRoot() && WARNED_NOT_HOST_ROOT.compareAndSet(false, true)) {
-                log.info("this JVM runs as root without the host's privileges (uid 0 of a user namespace, or without "
-                        + "CAP_SYS_ADMIN, CAP_SETUID or CAP_SETGID in the initial one, as in a container): sandboxes run "
-                        + "as the caller, uid 0 here, like an ordinary user's, instead of as host ids of their own, "
-                        + "and their binds are not idmapped; the root caller's seccomp rules still apply");
+                log.info("this JVM runs as root of a user namespace (rootless podman, unshare -r by an ordinary user): "
+                        + "sandboxes run as the caller, uid 0 here, like an ordinary user's, instead of as host ids "
+                        + "of their own, and their binds are not idmapped; the root caller's seccomp rules still apply");
             }
             return fixed(host.euid(), host.egid());
+        }
+        if (!host.isHostRoot() && WARNED_NOT_HOST_ROOT.compareAndSet(false, true)) {
+            log.info("this JVM runs as the host's root without CAP_SYS_ADMIN, as in a container: sandboxes run as host "
+                    + "ids of their own as root's do, but their binds are not idmapped, so the caller's files show "
+                    + "as owned by nobody inside and are writable only where their permissions let anyone write");
         }
         IdRange r = range();
         Set<Long> named = new HashSet<>();

@@ -24,26 +24,48 @@ public final class HostInfo {
     /** CAP_SETGID, CAP_SETUID and CAP_SYS_ADMIN: what mapping host ids and idmapping binds take. */
     static final long HOST_ROOT_CAPABILITIES = 1L << 6 | 1L << 7 | 1L << 21;
 
+    /** CAP_SETGID and CAP_SETUID: what mapping host ids of one's choice takes. */
+    static final long MAP_IDS_CAPABILITIES = 1L << 6 | 1L << 7;
+
+    /** A file of the kernel's that belongs to the host's uid 0 in every user namespace that maps it. */
+    private static final String HOST_ROOT_FILE = "/proc/sys/kernel/osrelease";
+
     private final int euid;
     private final int egid;
     private final boolean hostRoot;
+    private final boolean mapsHostIds;
+    private final boolean hostUidZero;
     private final String release;
 
-    private HostInfo(int euid, int egid, boolean hostRoot, String release) {
+    private HostInfo(int euid, int egid, boolean hostRoot, boolean mapsHostIds, boolean hostUidZero, String release) {
         this.euid = euid;
         this.egid = egid;
         this.hostRoot = hostRoot;
+        this.mapsHostIds = mapsHostIds;
+        this.hostUidZero = hostUidZero;
         this.release = release;
     }
 
     /** Facts given rather than read, for tests of the decisions made from them; uid 0 is the host's root. */
     public static HostInfo of(int euid, int egid, String release) {
-        return new HostInfo(euid, egid, euid == 0, release);
+        return new HostInfo(euid, egid, euid == 0, euid == 0, euid == 0, release);
     }
 
-    /** Facts given rather than read: a caller that is root only in its own user namespace or without capabilities. */
+    /**
+     * Facts given rather than read: a caller that is root only in its own user namespace, one that
+     * maps another host id to it (rootless podman, unshare -r by an ordinary user).
+     */
     public static HostInfo rootWithoutHostPrivilege(int egid, String release) {
-        return new HostInfo(0, egid, false, release);
+        return new HostInfo(0, egid, false, false, false, release);
+    }
+
+    /**
+     * Facts given rather than read: the host's uid 0 without all of host root's capabilities,
+     * either in the initial user namespace with CAP_SETUID and CAP_SETGID (a container's root), or
+     * in a user namespace (unshare -r by root).
+     */
+    public static HostInfo hostUidZeroWithout(boolean mapsHostIds, String release) {
+        return new HostInfo(0, 0, false, mapsHostIds, true, release);
     }
 
     public static HostInfo get() {
@@ -57,8 +79,12 @@ public final class HostInfo {
             } catch (IOException e) {
                 userNamespace = "";
             }
-            h = new HostInfo(euid, effectiveId(status, "Gid:"),
-                    isHostRoot(euid, userNamespace, effectiveCapabilities(status)),
+            long capabilities = effectiveCapabilities(status);
+            boolean initial = userNamespace.equals(INITIAL_USER_NAMESPACE);
+            h = new HostInfo(euid, effectiveId(status, "Gid:"), isHostRoot(euid, userNamespace, capabilities),
+                    euid == 0 && initial && (capabilities & MAP_IDS_CAPABILITIES) == MAP_IDS_CAPABILITIES,
+                    isHostUidZero(euid, ownerOf(HOST_ROOT_FILE), overflowUid(),
+                            readOr("/proc/self/uid_map", "0 0 4294967295")),
                     readOr("/proc/sys/kernel/osrelease", "0.0"));
             instance = h;
         }
@@ -132,12 +158,76 @@ public final class HostInfo {
     }
 
     /**
+     * Whether this caller's sandboxes run as host ids of their own, leased from the {@link IdRange}:
+     * host root's, and those of the host's uid 0 in the initial user namespace without
+     * CAP_SYS_ADMIN but with CAP_SETUID and CAP_SETGID (a container's root), whose sandboxes must
+     * not be the host's root (it owns /sys, root-only /proc files and every file of the host).
+     * Only host root's binds are idmapped.
+     */
+    public boolean leasesHostIds() {
+        return mapsHostIds;
+    }
+
+    /**
+     * Whether this process is the host's uid 0, whatever its namespace and capabilities: the
+     * kernel's own files belong to the id host root has in this namespace (the overflow uid where
+     * it has none).
+     */
+    public boolean isHostUidZero() {
+        return hostUidZero;
+    }
+
+    /**
+     * Whether a process with this euid is the host's uid 0: host root's files show as owned by it.
+     * Where this namespace does not map host root they show as owned by the overflow uid, which an
+     * ordinary id may be too (nobody): then only a uid map that maps euid to the parent's 0 says so.
+     */
+    static boolean isHostUidZero(int euid, int hostRootFileOwner, int overflowUid, String uidMap) {
+        return euid == hostRootFileOwner && (hostRootFileOwner != overflowUid || outsideId(uidMap, euid) == 0);
+    }
+
+    private static int overflowUid() {
+        try {
+            return Integer.parseInt(readOr("/proc/sys/kernel/overflowuid", "65534"));
+        } catch (NumberFormatException e) {
+            return 65534;
+        }
+    }
+
+    private static int ownerOf(String file) {
+        try {
+            return (int) Files.getAttribute(Path.of(file), "unix:uid");
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /**
      * The uid that files of host root show as owned by when this process's user namespace does not
      * map it (the overflow uid, as for every unmapped id), or -1 when it does (the initial namespace).
      */
     public int unmappedOwner() {
         return mapsOutsideId(readOr("/proc/self/uid_map", "0 0 4294967295"), 0) ? -1
                 : Integer.parseInt(readOr("/proc/sys/kernel/overflowuid", "65534"));
+    }
+
+    /**
+     * The uid this process has in the parent user namespace (its own where this is the initial
+     * one): whose home and temporary directories are this user's, seen from outside.
+     */
+    public long parentUid() {
+        return outsideId(readOr("/proc/self/uid_map", "0 0 4294967295"), euid);
+    }
+
+    /** The parent namespace's id of an id of this one, by a uid_map ("inside outside count" lines); -1 if unmapped. */
+    static long outsideId(String uidMap, long inside) {
+        for (String line : uidMap.split("\n")) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length == 3 && Long.parseLong(f[0]) <= inside && inside - Long.parseLong(f[0]) < Long.parseLong(f[2])) {
+                return Long.parseLong(f[1]) + inside - Long.parseLong(f[0]);
+            }
+        }
+        return -1;
     }
 
     /** Whether a uid_map ("inside outside count" lines) maps this id of the parent namespace. */
@@ -193,27 +283,29 @@ public final class HostInfo {
             return false;
         }
         String what = e.getMessage().split(";")[0];
-        if (e.step().equals("hostname") && !hostnameAsked && !hostnameRefused) {
+        if (e.step().equals(dev.crabcan.internal.plan.Contract.S_HOSTNAME) && !hostnameAsked && !hostnameRefused) {
             hostnameRefused = true;
             log.warn("sandboxes cannot set their hostname here ({}): they keep this host's in their own UTS "
                     + "namespace; a container's seccomp profile refuses sethostname without CAP_SYS_ADMIN (podman's "
                     + "default does; see the README, \"Running inside Docker, podman and Kubernetes\")", what);
             return true;
         }
-        if (e.step().equals("proc") && procMount == ProcMount.FULL) {
+        if (e.step().equals(dev.crabcan.internal.plan.Contract.S_PROC) && procMount == ProcMount.FULL) {
             procMount = ProcMount.PID_SUBSET;
             log.warn("sandboxes cannot mount a full /proc here ({}): the kernel refuses one where this process's "
                     + "/proc is partly hidden, as in a container; trying /proc with subset=pid, which holds their "
                     + "own processes only (no /proc/meminfo, /proc/cpuinfo, /proc/mounts or /proc/sys)", what);
             return true;
         }
-        if (e.step().equals("proc") && procMount == ProcMount.PID_SUBSET) {
+        if (e.step().equals(dev.crabcan.internal.plan.Contract.S_PROC) && procMount == ProcMount.PID_SUBSET) {
             procMount = ProcMount.NONE;
             log.warn("sandboxes cannot mount /proc with subset=pid here either ({}): they get an empty /proc, and "
-                    + "programs that read /proc/self (ps, /dev/fd, some runtimes) fail in them; let the container "
-                    + "show its whole /proc to make it work (podman --security-opt unmask=ALL, docker "
-                    + "--security-opt systempaths=unconfined, Kubernetes procMount: Unmasked; see the README, "
-                    + "\"Running inside Docker, podman and Kubernetes\")", what);
+                    + "programs that read /proc/self (ps, /dev/fd, some runtimes) fail in them; a container with a "
+                    + "user namespace of its own may show its whole /proc to make it work (rootless podman or podman "
+                    + "--userns=auto with --security-opt unmask=ALL, Kubernetes hostUsers: false with procMount: "
+                    + "Unmasked), never a container whose root is the host's (its root could then write host sysctls "
+                    + "such as kernel.core_pattern); see the README, \"Running inside Docker, podman and Kubernetes\"",
+                    what);
             return true;
         }
         return false;
@@ -234,10 +326,25 @@ public final class HostInfo {
                     + "(recursive read-only binds and idmapped mounts)");
         }
         reasons.addAll(userNamespaceProblems(false));
+        String procSelf = procSelf();
+        if (!procSelf.equals(Long.toString(ProcessHandle.current().pid()))) {
+            reasons.add("/proc belongs to another pid namespace (/proc/self is " + procSelf + ", this process is pid "
+                    + ProcessHandle.current().pid() + "), so the helper's /proc entries would name other processes; "
+                    + "mount a /proc for this pid namespace (unshare --pid --fork --mount-proc)");
+        }
         if (!reasons.isEmpty()) {
             throw new UnsupportedHostException("this host cannot run sandboxes: " + String.join("; ", reasons));
         }
         supported = true;
+    }
+
+    /** What /proc/self names: this process's pid in the pid namespace /proc belongs to, "" without /proc. */
+    private static String procSelf() {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self")).toString();
+        } catch (IOException | RuntimeException e) {
+            return "";
+        }
     }
 
     /**

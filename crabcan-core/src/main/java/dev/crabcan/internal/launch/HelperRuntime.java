@@ -5,6 +5,7 @@ import dev.crabcan.internal.plan.PlanCompiler;
 import dev.crabcan.internal.host.HostInfo;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
@@ -21,14 +22,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The helper binary on disk and this JVM's private run directory. The helper is extracted from
- * the jar into {@code <cache>/<sha256>/crabcan-helper} (the hash is computed by the build) and
- * checked before its first exec in each JVM, so a binary changed on disk is never run: a copy
- * this JVM extracted holds the jar's bytes; one found on disk is hashed. Both happen on the
- * thread that starts the zygote early, while the caller's thread compiles the first plan.
- * Every directory on the way to the helper and the run directory is checked first (see
- * {@link PrivateDirs}): the helper is executed by a path nobody else can change, so the bytes
- * that run are the bytes that were checked.
+ * The helper binary and this JVM's private run directory. The helper is never run from a file
+ * anyone can reach by a path: for each zygote it is written from the jar into a new file of the
+ * run directory (mode 0000 until then), the file is unlinked at once, its bytes are hashed
+ * through a read-only descriptor of it and compared with the hash the build computed, and the
+ * zygote is executed through that descriptor ({@code /proc/<this JVM>/fd/N}). Whoever can reach
+ * the run directory had the moment between create and unlink to chmod and open the file, and
+ * could then write it between the hash and the exec: no sandbox may reach a run directory (see
+ * {@link #exposure}), and only a sealed memfd, which takes a native call, would close that for
+ * other processes of the user too. Every directory on the way to the run directory is checked
+ * first (see {@link PrivateDirs}).
  */
 public final class HelperRuntime {
     private static final Logger log = LoggerFactory.getLogger(HelperRuntime.class);
@@ -39,29 +42,25 @@ public final class HelperRuntime {
     private static HelperRuntime instance;
 
     private final Path cache;
-    private final Path helper;
     private final Path runDir;
-    private final int euid;
     private final ZygoteLauncher launcher;
-    private boolean verified;
+    /** Names the helper's file of each zygote start: unique in the run directory, which is this JVM's. */
+    private int starts;
 
-    private HelperRuntime(Path cache, Path helper, Path runDir, int euid) {
+    private HelperRuntime(Path cache, Path runDir) {
         this.cache = cache;
-        this.helper = helper;
         this.runDir = runDir;
-        this.euid = euid;
         this.launcher = new ZygoteLauncher(this, runDir);
     }
 
     public static synchronized HelperRuntime get() throws SandboxException {
         if (instance == null) {
             int euid = HostInfo.get().euid();
-            String sha = helperSha();
             Location location = cacheLocation(euid);
             Path fresh = null;
             Dirs dirs;
             try {
-                dirs = prepare(location.dir(), sha, euid);
+                dirs = prepare(location.dir(), euid);
             } catch (IOException e) {
                 if (location.configured()) {
                     throw cacheProblem(location.dir(), "is refused: " + why(e));
@@ -70,7 +69,7 @@ public final class HelperRuntime {
                 log.warn("not using the Crabcan cache directory {}: {}; using {} instead (removed at exit)",
                         location.dir(), why(e), fresh);
                 try {
-                    dirs = prepare(fresh, sha, euid);
+                    dirs = prepare(fresh, euid);
                 } catch (IOException e2) {
                     deleteTree(fresh);
                     throw cacheProblem(fresh, "is refused: " + why(e2));
@@ -78,34 +77,110 @@ public final class HelperRuntime {
             }
             Path remove = fresh != null ? fresh : dirs.run();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTreeWithin(remove), "crabcan-cleanup"));
-            instance = new HelperRuntime(dirs.cache(), dirs.cache().resolve(sha).resolve("crabcan-helper"),
-                    dirs.run(), euid);
+            instance = new HelperRuntime(dirs.cache(), dirs.run());
             instance.launcher.startZygoteEarly();
         }
         return instance;
     }
 
-    public Path helper() {
-        return helper;
-    }
-
     /**
-     * The helper binary, extracted if missing, else checked against the jar's hash: once per JVM,
-     * again after a failure (so that deleting a bad copy, as the error advises, is enough), and
-     * again before a zygote is started anew ({@code again}): the file may have been replaced
-     * since (the zygote died for a reason), and a replaced helper must never run.
+     * The helper, written anew, unlinked, and checked (see the class comment): the caller executes
+     * {@link OpenHelper#execPath()} and then closes it.
      */
-    synchronized Path verifiedHelper(boolean again) throws SandboxException {
-        if (!verified || again) {
-            extractOrCheck(helper, euid);
-            verified = true;
+    synchronized OpenHelper openFreshHelper() throws SandboxException {
+        Path file = runDir.resolve("helper." + starts++);
+        String sha = helperSha();
+        FileChannel writer = null;
+        FileChannel reader = null;
+        try {
+            byte[] binary;
+            try (InputStream in = resource(RESOURCE)) {
+                binary = in.readAllBytes();
+            }
+            java.util.Set<String> before = fdsOf(file.toString());
+            // Mode 0000 until unlinked: opening it by name in the moment before takes a chmod first.
+            writer = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("---------")));
+            String written = newFd(before, file.toString(), file);
+            Files.delete(file);
+            for (java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(binary); b.hasRemaining(); ) {
+                writer.write(b);
+            }
+            Files.setPosixFilePermissions(Path.of("/proc/self/fd", written), PosixFilePermissions.fromString("r-x------"));
+            String deleted = file + " (deleted)";
+            before = fdsOf(deleted);
+            reader = FileChannel.open(Path.of("/proc/self/fd", written), StandardOpenOption.READ);
+            String fd = newFd(before, deleted, file);
+            writer.close();
+            writer = null;
+            String hashed = sha256(reader);
+            if (!hashed.equals(sha)) {
+                throw new SandboxException("the helper written to " + file + " (unlinked) was changed before it could "
+                        + "run (sha256 " + hashed + ", expected " + sha + "): another process of this user opened it in "
+                        + "the run directory " + runDir + "; nothing was run");
+            }
+            OpenHelper open = new OpenHelper(reader, "/proc/" + Files.readSymbolicLink(Path.of("/proc/self")) + "/fd/"
+                    + fd);
+            reader = null;
+            return open;
+        } catch (IOException e) {
+            throw cacheProblem(cache, "cannot hold the helper binary: " + e);
+        } finally {
+            closeQuietly(writer);
+            closeQuietly(reader);
         }
-        return helper;
+    }
+
+    /** The one file descriptor that names the file now and did not before. */
+    private static String newFd(java.util.Set<String> before, String name, Path file) throws IOException {
+        java.util.Set<String> opened = fdsOf(name);
+        opened.removeAll(before);
+        if (opened.size() != 1) {
+            throw new IOException("cannot tell which file descriptor of this JVM holds " + file + " (new ones: "
+                    + opened + "); is /proc mounted?");
+        }
+        return opened.iterator().next();
+    }
+
+    /** The helper, open, and the path that executes exactly that open file while it stays open. */
+    record OpenHelper(FileChannel channel, String execPath) implements java.io.Closeable {
+        @Override
+        public void close() {
+            closeQuietly(channel);
+        }
+    }
+
+    /** This JVM's file descriptors that have a file open by the name /proc shows for it. */
+    private static java.util.Set<String> fdsOf(String name) throws IOException {
+        java.util.Set<String> fds = new java.util.HashSet<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path e : entries) {
+                try {
+                    if (Files.readSymbolicLink(e).toString().equals(name)) {
+                        fds.add(e.getFileName().toString());
+                    }
+                } catch (IOException closed) {
+                    // closed meanwhile (the directory stream's own fd among them)
+                }
+            }
+        }
+        return fds;
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                log.debug("closing the helper: {}", e.toString());
+            }
+        }
     }
 
     /**
-     * The cache directory with every link resolved. It holds the helper binary and this JVM's
-     * control socket, so no sandbox may see it.
+     * The cache directory with every link resolved. It holds this JVM's run directory (its control
+     * socket, the files it binds into sandboxes, the helper's file for a moment at each zygote
+     * start), so no sandbox may see it.
      */
     public Path cacheDir() {
         return cache;
@@ -113,17 +188,34 @@ public final class HelperRuntime {
 
     /**
      * This JVM's cache and the places where another JVM of this user would put its own (the
-     * usual locations, whatever this JVM chose): a sandbox given any of them could swap that
-     * JVM's helper or talk to its control socket. Real paths where they exist.
+     * usual locations, whatever this JVM chose): a sandbox given any of them could talk to that
+     * JVM's control socket or change what it binds into its sandboxes. In a user namespace
+     * (unshare -r, rootless podman) the same user also runs JVMs outside it, whose locations
+     * follow from its id outside, its home directory ($HOME, and the one /etc/passwd gives that
+     * id) and /tmp. Real paths where they exist.
      */
     public java.util.List<Path> cacheDirsOfThisUser() {
+        int euid = HostInfo.get().euid();
         java.util.List<Path> dirs = new java.util.ArrayList<>(java.util.List.of(cache));
         String xdg = System.getenv("XDG_CACHE_HOME");
         if (xdg != null && !xdg.isBlank()) {
             dirs.add(Path.of(xdg, "crabcan"));
         }
-        dirs.add(Path.of(System.getProperty("user.home"), ".cache", "crabcan"));
-        dirs.add(Path.of(System.getProperty("java.io.tmpdir"), "crabcan-" + euid));
+        java.util.Set<String> homes = new java.util.LinkedHashSet<>();
+        homes.add(System.getProperty("user.home"));
+        String home = System.getenv("HOME");
+        if (home != null && !home.isBlank()) {
+            homes.add(home);
+        }
+        long outside = HostInfo.get().parentUid();
+        homes.addAll(homesOf(outside));
+        homes.forEach(h -> dirs.add(Path.of(h, ".cache", "crabcan")));
+        for (String tmp : new java.util.LinkedHashSet<>(java.util.List.of(System.getProperty("java.io.tmpdir"), "/tmp"))) {
+            dirs.add(Path.of(tmp, "crabcan-" + euid));
+            if (outside >= 0 && outside != euid) {
+                dirs.add(Path.of(tmp, "crabcan-" + outside));
+            }
+        }
         java.util.List<Path> real = new java.util.ArrayList<>();
         for (Path d : dirs) {
             Path abs = d.toAbsolutePath().normalize();
@@ -134,6 +226,47 @@ public final class HelperRuntime {
             }
         }
         return real;
+    }
+
+    /**
+     * Why one of these host paths must not be given to a sandbox: it would show it one of
+     * {@link #cacheDirsOfThisUser()}, by any name (see {@link CacheVisibility}); null if none would.
+     */
+    public String exposure(java.util.List<Path> sources) throws SandboxException {
+        if (sources.isEmpty()) {
+            return null;
+        }
+        java.util.List<Path> caches = cacheDirsOfThisUser();
+        java.util.List<CacheVisibility.Mount> mounts;
+        try {
+            mounts = CacheVisibility.mounts();
+        } catch (IOException e) {
+            throw new SandboxException("cannot read /proc/self/mountinfo (" + e + "), which tells whether a bind would "
+                    + "show a sandbox the Crabcan cache directory; is /proc mounted?", e);
+        }
+        for (Path source : sources) {
+            String why = CacheVisibility.exposure(source.toAbsolutePath().normalize(), caches, mounts);
+            if (why != null) {
+                return why;
+            }
+        }
+        return null;
+    }
+
+    /** The home directories /etc/passwd gives this uid. */
+    static java.util.List<String> homesOf(long uid) {
+        java.util.List<String> homes = new java.util.ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(Path.of("/etc/passwd"))) {
+                String[] f = line.split(":", -1);
+                if (f.length >= 7 && f[2].equals(Long.toString(uid)) && !f[5].isBlank()) {
+                    homes.add(f[5]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.debug("reading /etc/passwd: {}", e.toString());
+        }
+        return homes;
     }
 
     /** Private to this JVM: control sockets live here, and sandboxes attach their new root here. */
@@ -181,8 +314,8 @@ public final class HelperRuntime {
     /** The cache's real path and this JVM's run directory in it. */
     private record Dirs(Path cache, Path run) {}
 
-    /** Makes and checks the cache, the helper's directory and this JVM's run directory. */
-    private static Dirs prepare(Path dir, String sha, int euid) throws IOException {
+    /** Makes and checks the cache and this JVM's run directory. */
+    private static Dirs prepare(Path dir, int euid) throws IOException {
         Path cache = PrivateDirs.create(dir, euid);
         Path socket = cache.resolve("run").resolve(Long.toString(ProcessHandle.current().pid()))
                 .resolve(ZygoteLauncher.SOCKET);
@@ -192,7 +325,6 @@ public final class HelperRuntime {
                     + " bytes long (a Unix socket's path can have at most " + ZygoteLauncher.SOCKET_PATH_MAX
                     + ")");
         }
-        PrivateDirs.child(cache, sha, euid);
         Path runs = PrivateDirs.child(cache, "run", euid);
         removeStaleRunDirs(runs, euid);
         Path run = PrivateDirs.child(runs, Long.toString(ProcessHandle.current().pid()), euid);
@@ -220,44 +352,6 @@ public final class HelperRuntime {
             return new String(in.readAllBytes(), StandardCharsets.US_ASCII).trim();
         } catch (IOException e) {
             throw new SandboxException("cannot read the helper binary's hash from the class path: " + e, e);
-        }
-    }
-
-    private static void extractOrCheck(Path file, int euid) throws SandboxException {
-        Path dir = file.getParent();
-        String sha = dir.getFileName().toString();
-        Path cache = dir.getParent();
-        try {
-            if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
-                byte[] binary;
-                try (InputStream in = resource(RESOURCE)) {
-                    binary = in.readAllBytes();
-                }
-                // Not createTempFile, whose SecureRandom costs the first sandbox ~15 ms: the directory is
-                // private and the name is this JVM's, so only a dead JVM with our pid can have left it.
-                Path tmp = dir.resolve("crabcan-helper." + ProcessHandle.current().pid() + ".tmp");
-                Files.deleteIfExists(tmp);
-                Files.write(tmp, binary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r-x------"));
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
-                log.debug("extracted the helper to {}", file);
-                return;
-            }
-            try {
-                PrivateDirs.checkFile(file, euid);
-            } catch (PrivateDirs.Untrusted e) {
-                throw new SandboxException("the helper binary " + e.getMessage() + "; delete " + dir
-                        + " and Crabcan will extract it again", e);
-            }
-            String onDisk = sha256(Files.readAllBytes(file));
-            if (!onDisk.equals(sha)) {
-                throw new SandboxException("the helper binary " + file + " has been modified (sha256 " + onDisk
-                        + ", expected " + sha + "); delete " + dir + " and Crabcan will extract it again");
-            }
-        } catch (AccessDeniedException e) {
-            throw cacheProblem(cache, "is not writable (" + e.getMessage() + ")");
-        } catch (IOException e) {
-            throw cacheProblem(cache, "cannot hold the helper binary: " + e);
         }
     }
 
@@ -318,11 +412,20 @@ public final class HelperRuntime {
         }
     }
 
-    private static String sha256(byte[] data) {
+    /** The hash of the whole file, read through the channel from its start. */
+    private static String sha256(FileChannel channel) throws IOException {
+        MessageDigest digest;
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+            digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JVM", e);
         }
+        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(64 * 1024);
+        long position = 0;
+        for (int n; (n = channel.read(buffer, position)) > 0; position += n) {
+            digest.update(buffer.flip());
+            buffer.clear();
+        }
+        return HexFormat.of().formatHex(digest.digest());
     }
 }

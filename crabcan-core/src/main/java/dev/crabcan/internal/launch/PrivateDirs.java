@@ -27,7 +27,6 @@ import java.util.Set;
 public final class PrivateDirs {
     private static final int S_IFMT = 0170000;
     private static final int S_IFDIR = 0040000;
-    private static final int S_IFREG = 0100000;
     private static final int S_IFLNK = 0120000;
     private static final int STICKY = 01000;
     private static final int GROUP_OTHER_WRITE = 0022;
@@ -151,17 +150,6 @@ public final class PrivateDirs {
             checkOwn(dir, attrs(dir), euid);
         }
         return dir;
-    }
-
-    /** The helper binary found in a checked directory: a regular file of the caller's that nobody else can write. */
-    static void checkFile(Path file, int euid) throws IOException {
-        Attrs a = attrs(file);
-        if (!a.is(S_IFREG)) {
-            throw new Untrusted(file, a, a.is(S_IFLNK) ? "is a symbolic link" : "is not a regular file");
-        }
-        if (a.uid != euid || (a.mode & GROUP_OTHER_WRITE) != 0) {
-            throw new Untrusted(file, a, "must belong to uid " + euid + " and be writable by nobody else");
-        }
     }
 
     /** A directory on the way: root's or the caller's, and writable by nobody else unless sticky. */

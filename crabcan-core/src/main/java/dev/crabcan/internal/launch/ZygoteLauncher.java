@@ -11,6 +11,7 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -48,8 +49,12 @@ final class ZygoteLauncher implements Launcher {
     private ServerSocketChannel server;
     private Thread acceptor;
     private Process zygote;
-    /** Whether a zygote was started before: a new one's helper is hashed again first. */
-    private boolean zygoteStarted;
+    /**
+     * What the zygote's first line must say, given to it in its environment (no sandbox can read
+     * that): any other process of this user that reaches the control socket while a zygote starts
+     * could otherwise be handed the zygote's channel, and with it every plan.
+     */
+    private volatile String zygoteSecret;
     private SocketChannel zygoteChannel;
 
     ZygoteLauncher(HelperRuntime runtime, Path runDir) {
@@ -229,17 +234,19 @@ final class ZygoteLauncher implements Launcher {
             }
             CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
             pending.put(Contract.R_ZYGOTE, connected);
-            Path helper = runtime.verifiedHelper(zygoteStarted);
-            // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
-            ProcessBuilder pb = new ProcessBuilder(helper.toString(), "--zygote", socket.toString()).inheritIO();
-            pb.environment().clear();
-            try {
-                zygote = pb.start();
-                zygoteStarted = true;
-            } catch (IOException e) {
-                throw new SandboxException("cannot execute the helper " + helper + " (" + e.getMessage() + "); if its "
-                        + "directory is on a noexec mount, choose another with -D" + HelperRuntime.CACHE_PROPERTY
-                        + "=DIR or " + HelperRuntime.CACHE_ENV, e);
+            zygoteSecret = newSecret();
+            try (HelperRuntime.OpenHelper helper = runtime.openFreshHelper()) {
+                // The zygote's stdio is the JVM's, which is what Stdio.inherit() gives a sandbox.
+                ProcessBuilder pb = new ProcessBuilder(helper.execPath(), "--zygote", socket.toString()).inheritIO();
+                pb.environment().clear();
+                pb.environment().put(Contract.E_ZYGOTE_SECRET, zygoteSecret);
+                try {
+                    zygote = pb.start();
+                } catch (IOException e) {
+                    throw new SandboxException("cannot execute the helper from the run directory " + runtime.runDir()
+                            + " (" + e.getMessage() + "); if it is on a noexec mount, choose another cache directory "
+                            + "with -D" + HelperRuntime.CACHE_PROPERTY + "=DIR or " + HelperRuntime.CACHE_ENV, e);
+                }
             }
             try {
                 zygoteChannel = await(connected, "the helper zygote");
@@ -354,12 +361,26 @@ final class ZygoteLauncher implements Launcher {
         return ch.getOption(jdk.net.ExtendedSocketOptions.SO_PEERCRED).user().equals(me);
     }
 
+    private boolean isZygote(String hello) {
+        String secret = zygoteSecret;
+        String prefix = Contract.R_ZYGOTE + "\t";
+        return secret != null && hello.startsWith(prefix) && java.security.MessageDigest.isEqual(
+                hello.substring(prefix.length()).getBytes(StandardCharsets.US_ASCII),
+                secret.getBytes(StandardCharsets.US_ASCII));
+    }
+
+    private static String newSecret() {
+        byte[] bytes = new byte[32];
+        Tokens.RANDOM.nextBytes(bytes);
+        return java.util.HexFormat.of().formatHex(bytes);
+    }
+
     /** Gives the connection to the launch its first line names (a random token), or closes it. */
     private void handOver(SocketChannel ch, java.util.concurrent.atomic.AtomicBoolean named) {
         try {
             String hello = readLine(ch, 256);
             named.set(true);
-            String key = hello.equals(Contract.R_ZYGOTE) ? Contract.R_ZYGOTE
+            String key = isZygote(hello) ? Contract.R_ZYGOTE
                     : hello.matches(Contract.R_SANDBOX + "\t\\d+") ? hello.substring(Contract.R_SANDBOX.length() + 1) : null;
             // Only this user's processes: a root caller's sandboxes run as host ids of their own.
             if (!fromThisUser(ch)) {

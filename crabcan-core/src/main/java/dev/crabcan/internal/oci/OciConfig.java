@@ -154,7 +154,7 @@ public final class OciConfig {
 
     /** The host id a config written by this caller maps the process's id to. */
     private static long writtenHostId(HostInfo host, int callerId) {
-        return host.isHostRoot() ? WRITTEN_ROOT_HOST_ID : callerId;
+        return host.leasesHostIds() ? WRITTEN_ROOT_HOST_ID : callerId;
     }
 
     // ---- reading -------------------------------------------------------------------------
@@ -443,8 +443,8 @@ public final class OciConfig {
                     "personality", "timeOffsets");
             namespaces(l.get("namespaces"));
             HostInfo host = HostInfo.get();
-            mappings(l.get("uidMappings"), "linux.uidMappings", uid, host.isHostRoot() ? -1 : host.euid());
-            mappings(l.get("gidMappings"), "linux.gidMappings", uid, host.isHostRoot() ? -1 : host.egid());
+            mappings(l.get("uidMappings"), "linux.uidMappings", uid, host.leasesHostIds() ? -1 : host.euid());
+            mappings(l.get("gidMappings"), "linux.gidMappings", uid, host.leasesHostIds() ? -1 : host.egid());
             if (l.get("sysctl") != null) {
                 object(l.get("sysctl"), "linux.sysctl").forEach((name, value) -> {
                     String field = "linux.sysctl[\"" + name + "\"]";

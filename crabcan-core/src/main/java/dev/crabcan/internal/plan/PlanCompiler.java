@@ -158,13 +158,16 @@ public final class PlanCompiler {
             w.idmapUidMap(host.euid() + " " + hostUid + " 1\n");
             w.idmapGidMap(host.egid() + " " + hostGid + " 1\n");
         }
-        if (host.setsHostname()) {
+        // A hostname the caller asked for is always set: where it is refused, the start fails and says why.
+        if (s.hostname().isPresent() || host.setsHostname()) {
             w.hostname(hostname);
         }
         w.staging(runDir.resolve(STAGING).toString());
 
-        // Host paths are opened by the helper before it changes ids when the caller is root: the
-        // sandbox's unprivileged host id may not be able to reach them.
+        // Host paths are opened by the helper before it changes ids when the caller is host root:
+        // the sandbox's unprivileged host id may not be able to reach them. Cloning a mount for that
+        // takes CAP_SYS_ADMIN there, which a container's root lacks: its sandboxes reach what their
+        // host id may, as an ordinary user's do.
         int parentOpen = host.isHostRoot() ? MF_OPEN_IN_PARENT : 0;
         int idmap = host.isHostRoot() ? MF_IDMAP : 0;
         List<Mount> mounts = new ArrayList<>();

@@ -83,4 +83,34 @@ class HostInfoTest {
             Files.delete(probe);
         }
     }
+
+    @Test
+    void theParentUidComesFromTheUidMap() {
+        assertThat(HostInfo.outsideId("         0       1000          1\n", 0)).isEqualTo(1000);
+        assertThat(HostInfo.outsideId("0 100000 65536\n", 5)).isEqualTo(100005);
+        assertThat(HostInfo.outsideId("0 1000 1\n", 1)).isEqualTo(-1);
+    }
+
+    @Test
+    void theHostsUidZeroThatMapsNoOtherIdGetsNoSandboxAndAContainersRootLeasesIds() throws Exception {
+        assertThatThrownBy(() -> HostIds.lease(HostInfo.hostUidZeroWithout(false, "6.1.0")))
+                .isInstanceOf(dev.crabcan.UnsupportedHostException.class)
+                .hasMessageContaining("without the capabilities in the host's user namespace")
+                .hasMessageContaining("--map-users");
+        HostInfo containerRoot = HostInfo.hostUidZeroWithout(true, "6.1.0");
+        assertThat(containerRoot.leasesHostIds()).isTrue();
+        assertThat(containerRoot.isHostRoot()).isFalse();
+        HostIds.Lease fixed = HostIds.lease(HostInfo.rootWithoutHostPrivilege(0, "6.1.0"));
+        assertThat(fixed.uid()).isZero();
+    }
+
+    @Test
+    void theHostsUidZeroIsTheOwnerOfHostRootsFilesButNotTheOverflowId() {
+        assertThat(HostInfo.isHostUidZero(0, 0, 65534, "0 0 4294967295\n")).isTrue(); // initial namespace
+        assertThat(HostInfo.isHostUidZero(0, 0, 65534, "0 0 1\n")).isTrue(); // unshare -r by root
+        assertThat(HostInfo.isHostUidZero(0, 65534, 65534, "0 1000 1\n")).isFalse(); // unshare -r by a user
+        // nobody in a namespace that does not map host root sees its files as its own uid
+        assertThat(HostInfo.isHostUidZero(65534, 65534, 65534, "0 100000 65536\n")).isFalse();
+        assertThat(HostInfo.isHostUidZero(65534, 65534, 65534, "65534 0 1\n")).isTrue();
+    }
 }
