@@ -12,8 +12,10 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Runs the integration tests that make sense in a container inside a podman container with the
  * settings the README gives (Crabcan's seccomp profile, the whole /proc), as root and as uid
- * 65534, each with its exact list of skips. Neither is the host's root: their sandboxes run as
- * the caller (see {@link SuiteLauncher}, and {@link ContainerTest} for podman's own defaults).
+ * 65534, each with its exact list of skips. The container has a user namespace of its own, as
+ * the README asks for the whole /proc: neither is host root, and sandboxes run as the caller
+ * (see {@link SuiteLauncher}, and {@link ContainerTest} for podman's own defaults and a rootful
+ * container's root).
  */
 class ContainerSuiteTest {
     /** What a library user runs in a container; tests of the host (ids, cgroups, networks, podman) are left out. */
@@ -22,11 +24,16 @@ class ContainerSuiteTest {
     static List<String> podman(Path base, int user) {
         List<String> cmd = new ArrayList<>(List.of(Env.tool("podman", "podman").toString()));
         cmd.addAll(ContainerTest.PODMAN_RUN);
-        cmd.addAll(ContainerTest.readmeSettings());
-        // The copied class path, sources and reports live in base: the container writes its reports there.
         // The host's network and /dev/net/tun: private networks (pasta) need an outside interface and a tun device.
         cmd.addAll(List.of("--network", "host", "--device", "/dev/net/tun"));
-        cmd.addAll(List.of("--user", user + ":" + user, "--volume", base + ":" + base, "--rootfs", "/:O"));
+        cmd.addAll(List.of("--user", user + ":" + user));
+        // The README's settings for the whole /proc: a user namespace of the container's own. The copied
+        // class path, sources and reports live in base: the container writes its reports there.
+        try {
+            cmd.addAll(ContainerTest.userNamespacedWithTheWholeProc(base, base));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         // The JVM as a child with a pid far above the few a sandbox's own processes have (and the small
         // numbers of its mountinfo): podman makes its command pid 1, which the tests that look for the
         // JVM's pid in a sandbox would find there.
@@ -39,7 +46,8 @@ class ContainerSuiteTest {
     void theIntegrationTestsPassInPodmanAsRoot() throws Exception {
         assumeTrue(Env.isHostRoot(), "podman needs root here");
         Env.tool("runc", "runc");
-        SuiteLauncher.run("in a podman container as root", base -> podman(base, 0), 0, SKIPPED_AS_ROOT, CLASSES);
+        SuiteLauncher.run("in a podman container as root", base -> podman(base, 0), ContainerTest.USERNS_FIRST,
+                SKIPPED_AS_ROOT, CLASSES);
     }
 
     @Test
@@ -47,7 +55,8 @@ class ContainerSuiteTest {
     void theIntegrationTestsPassInPodmanAsNobody() throws Exception {
         assumeTrue(Env.isHostRoot(), "podman needs root here");
         Env.tool("runc", "runc");
-        SuiteLauncher.run("in a podman container as uid 65534", base -> podman(base, 65534), 65534,
+        SuiteLauncher.run("in a podman container as uid 65534", base -> podman(base, 65534),
+                ContainerTest.USERNS_FIRST + 65534,
                 SKIPPED_AS_NOBODY, CLASSES);
     }
 

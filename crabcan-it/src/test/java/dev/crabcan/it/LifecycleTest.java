@@ -171,7 +171,8 @@ class LifecycleTest {
                 "-Djava.io.tmpdir=" + tmp,
                 "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir")));
         cmd.add(SandboxHolder.class.getName());
-        Process jvm = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        // Its log (a note for root of a user namespace) must not come before its report.
+        Process jvm = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try {
             String line = new BufferedReader(new InputStreamReader(jvm.getInputStream())).readLine();
             assertThat(line).as("the holder JVM's report").endsWith(" started");
@@ -253,7 +254,8 @@ class LifecycleTest {
     private static Process javaWith(Path tmp, Path cache, Class<?> main, String arg) throws Exception {
         return new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
                 System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,
-                "-Dcrabcan.cache.dir=" + cache, main.getName(), arg).redirectErrorStream(true).start();
+                "-Dcrabcan.cache.dir=" + cache, main.getName(), arg).redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
     }
 
     private static long initOf(Process holder) throws Exception {

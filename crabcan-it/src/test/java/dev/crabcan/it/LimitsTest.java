@@ -274,7 +274,7 @@ class LimitsTest {
 
     @Test
     void cgroupV2DriverOnTheUnifiedHierarchy(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
-        assumeTrue(Env.isRoot() && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
+        assumeTrue(Env.isHostRoot() && Files.isDirectory(Path.of("/sys/fs/cgroup/unified")),
                 "needs root and this host's hybrid layout");
         Process jvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), "-XX:-UsePerfData", "-Djava.io.tmpdir=" + tmp,

@@ -372,7 +372,7 @@ class NetworkTest {
      */
     @Test
     void aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback() throws Exception {
-        assumeTrue(Env.isRoot(), "veth pairs and their table are a root caller's private network");
+        assumeTrue(Env.isHostRoot(), "veth pairs and their table are a root caller's private network");
         String nsenter = Env.tool("nsenter", "util-linux").toString();
         String ip = Env.tool("ip", "iproute2").toString();
         try (Served a = Served.start(Network.privateNetwork().publish(freePort(), 8000));
@@ -416,7 +416,7 @@ class NetworkTest {
      */
     @Test
     void onlyRepliesAndPublishedPortsReachARootCallersSandbox() throws Exception {
-        assumeTrue(Env.isRoot(), "veth pairs and their table are a root caller's private network");
+        assumeTrue(Env.isHostRoot(), "veth pairs and their table are a root caller's private network");
         Uplink up = uplink();
         int port = freePort();
         String subnet = Network.privateNetwork().subnet();
@@ -529,7 +529,7 @@ class NetworkTest {
     @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack(@TempDir Path tmp) throws Exception {
-        assumeTrue(Env.isRoot(), "a rootless caller's sandboxes share the host's address through pasta");
+        assumeTrue(Env.isHostRoot(), "a rootless caller's sandboxes share the host's address through pasta");
         String subnet = "10.232." + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24";
         List<Integer> ports = freePorts(3);
         List<Process> jvms = new ArrayList<>();

@@ -29,12 +29,16 @@ class RootlessSuiteTest {
             "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
             "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",
             // podman needs root here.
+            "ContainerTest#aRootfulContainersRootDoesNotRunItsSandboxesAsTheHostsRoot",
+            "ContainerTest#inAUserNamespacedContainerWithTheWholeProcSandboxesGetTheirOwn",
             "ContainerTest#namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost",
             "ContainerTest#podmansDefaultsRunSandboxesWithoutWhatTheyRefuse",
-            "ContainerTest#theReadmeSettingsGiveEverySandboxItsHostnameAndProc",
+            "ContainerTest#theReadmeProfileGivesEverySandboxItsHostname",
             "EscapeTest#rootCallersCannotCopyASetuidFileUpIntoABind",
             "EscapeTest#rootCallersCannotCreateSetuidFilesWhateverThePolicy",
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringAUserNamespaceOrAMount",
+            // Mounting on the host takes host root.
+            "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
             "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
