@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -67,55 +66,11 @@ class UserNamespaceSuiteTest {
                 "--regid=" + NOBODY, "--clear-groups", "unshare", "-U", "-r"), NOBODY, SKIPS);
     }
 
-    /** What root of a user namespace cannot do whoever made it, each skipped with its reason. */
-    private static final List<String> NOT_HOST_ROOT = List.of(
-            // Acting as other host users takes host root: only the namespace's own id is mapped.
-            "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
-            "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
-            "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",
-            // podman needs host root here.
-            "ContainerTest#aRootfulContainersRootDoesNotRunItsSandboxesAsTheHostsRoot",
-            "ContainerTest#inAUserNamespacedContainerWithTheWholeProcSandboxesGetTheirOwn",
-            "ContainerTest#namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost",
-            "ContainerTest#podmansDefaultsRunSandboxesWithoutWhatTheyRefuse",
-            "ContainerTest#theReadmeProfileGivesEverySandboxItsHostname",
-            // Mounting on the host takes host root.
-            "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
-            // Host ids are allocated for host root only; these sandboxes run as the caller.
-            "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
-            "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
-            "HostIdsTest#hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox",
-            "HostIdsTest#idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives",
-            "HostIdsTest#twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther",
-            // A veth pair into the host's network namespace, mounts on the host, podman and runc take host root.
-            "NetworkTest#aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback",
-            "NetworkTest#addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack",
-            "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
-            "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
-            "PodmanTest#podmanKillStopAndRm",
-            "PodmanTest#podmanRunShowsOutputAndExitCode",
-            "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
-            "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
-            "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");
-
-
     /**
-     * Skipped as root of a user namespace, made by host root (its root is host uid 300000) or by
-     * uid 65534 (its root is host uid 65534): this host's cgroups (v1) are delegated to neither.
+     * Skipped as root of a user namespace, whoever made it: what only host root can do, the tests
+     * the rootless run skips (see {@link RootlessSuiteTest#ROOT_ONLY} for each reason), but the
+     * root caller's rules, which apply to any root caller (its sandbox's files are that root's).
      */
-    static final List<String> SKIPS = with(NOT_HOST_ROOT,
-            "LimitsTest#cgroupIsRemovedOnFailedStartsAndOnDestroy",
-            "LimitsTest#cgroupNamespaceIsRootedAtTheSandboxCgroup",
-            "LimitsTest#cgroupV2DriverOnTheUnifiedHierarchy",
-            "LimitsTest#cpuTimeLimitCountsEveryProcessAndIsPrecise",
-            "LimitsTest#cpuWeightCpuQuotaAndIoWeightReachTheCgroup",
-            "LimitsTest#judgePreset",
-            "LimitsTest#memoryLimitIsAMemoryVerdictNotASignal",
-            "LimitsTest#pidsLimit");
-
-    private static List<String> with(List<String> base, String... more) {
-        List<String> all = new ArrayList<>(base);
-        all.addAll(List.of(more));
-        return all;
-    }
+    static final List<String> SKIPS = RootlessSuiteTest.ROOT_ONLY.stream()
+            .filter(t -> !t.startsWith("EscapeTest#rootCallers")).toList();
 }
