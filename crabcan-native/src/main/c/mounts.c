@@ -109,7 +109,8 @@ void prepare_in_parent(void)
         userns = make_idmap_userns();
 
     if (plan.root_kind == ROOT_BIND) {
-        int rootfd = open(plan.root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* One descriptor for the mount points and the clone: both are made in the directory checked. */
+        int rootfd = open_without_links(plan.root_path, O_PATH | O_DIRECTORY, 0);
         if (rootfd < 0)
             fail(S_ROOTFS, errno, "%s", plan.root_path);
         for (size_t i = 0; i < plan.n_mounts; i++) {
@@ -121,14 +122,14 @@ void prepare_in_parent(void)
                 fail(S_MOUNT_POINT, errno, "create %s in the root filesystem %s", m->dst, plan.root_path);
             close(fd);
         }
-        close(rootfd);
         if (plan.root_flags & MF_OPEN_IN_PARENT) {
-            plan.root_fd = clone_tree(plan.root_path);
+            plan.root_fd = open_tree(rootfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
             if (plan.root_fd < 0)
                 fail(S_ROOTFS, errno, "%s", plan.root_path);
             if (plan.root_flags & MF_IDMAP)
                 set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.root_path);
         }
+        close(rootfd);
     }
     for (size_t i = 0; i < plan.n_mounts; i++) {
         struct mount_op *m = &plan.mounts[i];

@@ -330,12 +330,22 @@ class FaultTest {
         Path alias = Files.createDirectory(dir.resolve("alias"));
         Path outer = Files.createDirectory(dir.resolve("outer"));
         Path below = Files.createDirectory(outer.resolve("below"));
+        Path merged = Files.createDirectory(dir.resolve("merged"));
+        Path empty = Files.createDirectory(dir.resolve("empty"));
         List<Path> mounted = new java.util.ArrayList<>();
         try {
             for (Path at : List.of(alias, below)) {
                 Env.host("mount", "--bind", cache.getParent().toString(), at.toString());
                 mounted.add(at);
             }
+            // Read-only (lower layers only): the live cache is not written through it.
+            Env.host("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + cache.getParent() + ":" + empty,
+                    merged.toString());
+            mounted.add(merged);
+            assertThatThrownBy(() -> Sandbox.builder().bind(merged, "/x", true).command("/bin/true").build().start())
+                    .isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining(merged + " shows the overlay layer " + cache.getParent()
+                            + ", which contains the Crabcan cache directory " + cache);
             assertThatThrownBy(() -> Sandbox.builder().bind(alias, "/x", false).command("/bin/true").build().start())
                     .isInstanceOf(dev.crabcan.SandboxSpecException.class)
                     .hasMessageContaining(alias + " contains the Crabcan cache directory " + cache);
@@ -347,6 +357,27 @@ class FaultTest {
             for (Path at : mounted) {
                 Env.host("umount", at.toString());
             }
+        }
+    }
+
+    /**
+     * The third review's: ~/.cache is a link to another disk and holds no cache yet; its target,
+     * where a JVM would make the cache, cannot be given to a sandbox, which could make it first.
+     */
+    @Test
+    void aCacheLocationBehindALinkCannotBeBoundWhereItLeads(@TempDir Path dir) throws Exception {
+        Env.shOk("true");
+        Path home = Files.createDirectory(dir.resolve("home"));
+        Path disk = Files.createDirectories(dir.resolve("disk/cache"));
+        Files.createSymbolicLink(home.resolve(".cache"), disk);
+        String saved = System.getProperty("user.home");
+        System.setProperty("user.home", home.toString());
+        try {
+            assertThatThrownBy(() -> Sandbox.builder().bind(dir.resolve("disk"), "/x", false).command("/bin/true")
+                    .build().start()).isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining("contains the Crabcan cache directory " + home.resolve(".cache/crabcan"));
+        } finally {
+            System.setProperty("user.home", saved);
         }
     }
 

@@ -192,14 +192,16 @@ public final class HelperRuntime {
      * JVM's control socket or change what it binds into its sandboxes. In a user namespace
      * (unshare -r, rootless podman) the same user also runs JVMs outside it, whose locations
      * follow from its id outside, its home directory ($HOME, and the one /etc/passwd gives that
-     * id) and /tmp. Real paths where they exist.
+     * id) and /tmp. Real paths where they exist; {@link #exposure} resolves the others through their
+     * nearest existing directory, so a link on the way (a home or ~/.cache on another disk) leads
+     * where the cache would be made.
      */
     public java.util.List<Path> cacheDirsOfThisUser() {
         int euid = HostInfo.get().euid();
         java.util.List<Path> dirs = new java.util.ArrayList<>(java.util.List.of(cache));
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank()) {
-            dirs.add(Path.of(xdg, "crabcan"));
+        Path xdg = xdgCacheHome();
+        if (xdg != null) {
+            dirs.add(xdg.resolve("crabcan"));
         }
         java.util.Set<String> homes = new java.util.LinkedHashSet<>();
         homes.add(System.getProperty("user.home"));
@@ -237,20 +239,26 @@ public final class HelperRuntime {
             return null;
         }
         java.util.List<Path> caches = cacheDirsOfThisUser();
-        java.util.List<CacheVisibility.Mount> mounts;
         try {
-            mounts = CacheVisibility.mounts();
-        } catch (IOException e) {
-            throw new SandboxException("cannot read /proc/self/mountinfo (" + e + "), which tells whether a bind would "
-                    + "show a sandbox the Crabcan cache directory; is /proc mounted?", e);
-        }
-        for (Path source : sources) {
-            String why = CacheVisibility.exposure(source.toAbsolutePath().normalize(), caches, mounts);
-            if (why != null) {
-                return why;
+            java.util.List<CacheVisibility.Mount> mounts = CacheVisibility.mounts();
+            CacheVisibility.Locator locator = CacheVisibility.locator(mounts);
+            for (Path source : sources) {
+                String why = CacheVisibility.exposure(source.toAbsolutePath().normalize(), caches, mounts, locator);
+                if (why != null) {
+                    return why;
+                }
             }
+        } catch (IOException e) {
+            throw new SandboxException("cannot tell whether the binds would show a sandbox a Crabcan cache directory ("
+                    + e.getMessage() + "); is /proc mounted?", e);
         }
         return null;
+    }
+
+    /** $XDG_CACHE_HOME, which the XDG specification ignores unless it is an absolute path; null if none. */
+    private static Path xdgCacheHome() {
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        return xdg != null && xdg.startsWith("/") ? Path.of(xdg) : null;
     }
 
     /** The home directories /etc/passwd gives this uid. */
@@ -286,9 +294,9 @@ public final class HelperRuntime {
         if (configured != null && !configured.isBlank()) {
             return new Location(Path.of(configured).toAbsolutePath(), true);
         }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank()) {
-            return new Location(Path.of(xdg, "crabcan").toAbsolutePath(), false);
+        Path xdg = xdgCacheHome();
+        if (xdg != null) {
+            return new Location(xdg.resolve("crabcan"), false);
         }
         Path home = Path.of(System.getProperty("user.home"));
         if (Files.isDirectory(home) && Files.isWritable(home)) {

@@ -6,21 +6,44 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The layouts the attack reviews used, as mountinfo describes them. */
+/**
+ * The layouts the attack reviews used, as mountinfo describes them; a path is taken to the mount
+ * with the longest mount point above it (the kernel's answer, which the real locator reads, is the
+ * same in these layouts).
+ */
 class CacheVisibilityTest {
     private static final Path CACHE = Path.of("/srv/home/u/.cache/crabcan");
 
     /** A data disk at /srv/disk, its home/ bind-mounted at /srv/home, and an alias of the cache's run/. */
     private static final List<CacheVisibility.Mount> MOUNTS = List.of(
-            new CacheVisibility.Mount("8:1", Path.of("/"), Path.of("/")),
-            new CacheVisibility.Mount("8:17", Path.of("/"), Path.of("/srv/disk")),
-            new CacheVisibility.Mount("8:17", Path.of("/home"), Path.of("/srv/home")),
-            new CacheVisibility.Mount("8:17", Path.of("/home/u/.cache/crabcan/run"), Path.of("/srv/alias")),
-            new CacheVisibility.Mount("0:42", Path.of("/"), Path.of("/srv/other/tmpfs")),
-            new CacheVisibility.Mount("8:17", Path.of("/home/u"), Path.of("/srv/other/mounted/u")));
+            new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"), "ext4", "rw"),
+            new CacheVisibility.Mount(2, "8:17", Path.of("/"), Path.of("/srv/disk"), "ext4", "rw"),
+            new CacheVisibility.Mount(3, "8:17", Path.of("/home"), Path.of("/srv/home"), "ext4", "rw"),
+            new CacheVisibility.Mount(4, "8:17", Path.of("/home/u/.cache/crabcan/run"), Path.of("/srv/alias"), "ext4",
+                    "rw"),
+            new CacheVisibility.Mount(5, "0:42", Path.of("/"), Path.of("/srv/other/tmpfs"), "tmpfs", "rw"),
+            new CacheVisibility.Mount(6, "8:17", Path.of("/home/u"), Path.of("/srv/other/mounted/u"), "ext4", "rw"),
+            new CacheVisibility.Mount(7, "0:50", Path.of("/"), Path.of("/srv/merged"), "overlay",
+                    "rw,lowerdir=/srv/lower1:/srv/lower2,upperdir=/srv/disk/home,workdir=/srv/disk/work"));
+
+    private static final CacheVisibility.Locator BY_MOUNT_POINT = path -> {
+        CacheVisibility.Mount best = null;
+        for (CacheVisibility.Mount m : MOUNTS) {
+            if (path.startsWith(m.point()) && (best == null || m.point().getNameCount() >= best.point().getNameCount())) {
+                best = m;
+            }
+        }
+        Path below = best.point().relativize(path);
+        return new CacheVisibility.Place(best.device(), below.toString().isEmpty() ? best.root()
+                : best.root().resolve(below.toString()));
+    };
 
     private static String exposure(String source) {
-        return CacheVisibility.exposure(Path.of(source), List.of(CACHE), MOUNTS);
+        try {
+            return CacheVisibility.exposure(Path.of(source), List.of(CACHE), MOUNTS, BY_MOUNT_POINT);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
@@ -45,6 +68,16 @@ class CacheVisibilityTest {
         assertThat(exposure("/srv/other/tmpfs")).isNull();
         assertThat(exposure("/srv/disk/elsewhere")).isNull();
         assertThat(exposure("/srv/home/v")).isNull();
+    }
+
+    /** The third review's: an overlay whose upper layer holds the cache shows it under its own device. */
+    @Test
+    void anOverlayShowsItsLayers() {
+        assertThat(exposure("/srv/merged")).isEqualTo("/srv/merged shows the overlay layer /srv/disk/home, which "
+                + "contains the Crabcan cache directory " + CACHE);
+        assertThat(exposure("/srv/merged/u/.cache")).contains("shows the overlay layer /srv/disk/home/u/.cache, which "
+                + "contains");
+        assertThat(exposure("/srv/merged/v")).isNull();
     }
 
     @Test
