@@ -151,13 +151,31 @@ final class CacheVisibility {
                 existing = existing.getParent();
             }
             Path real = existing.toRealPath();
-            Mount m = byId.get(mountId(real));
+            Mount m;
+            try {
+                m = byId.get(mountId(real));
+            } catch (java.nio.file.AccessDeniedException e) {
+                // A directory this user may pass but not read (0711): its mount by mount points. Only
+                // one who may mount here can shadow or move mounts to mislead that.
+                m = topmostAbove(real, mounts);
+            }
             if (m == null || !real.startsWith(m.point())) {
                 throw new IOException("cannot tell which mount " + real + " lies on");
             }
             Path within = m.root().resolve(m.point().relativize(real).toString());
             return new Place(m.device(), missing.toString().isEmpty() ? within : within.resolve(missing.toString()));
         };
+    }
+
+    /** The mount with the longest mount point above a path, the later of equal ones (mounted over it). */
+    static Mount topmostAbove(Path real, List<Mount> mounts) {
+        Mount best = null;
+        for (Mount m : mounts) {
+            if (real.startsWith(m.point()) && (best == null || m.point().getNameCount() >= best.point().getNameCount())) {
+                best = m;
+            }
+        }
+        return best;
     }
 
     /** The mount id of an existing path, from the fdinfo of a descriptor opened on it here. */

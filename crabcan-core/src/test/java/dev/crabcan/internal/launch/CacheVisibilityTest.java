@@ -27,12 +27,7 @@ class CacheVisibilityTest {
                     "rw,lowerdir=/srv/lower1:/srv/lower2,upperdir=/srv/disk/home,workdir=/srv/disk/work"));
 
     private static final CacheVisibility.Locator BY_MOUNT_POINT = path -> {
-        CacheVisibility.Mount best = null;
-        for (CacheVisibility.Mount m : MOUNTS) {
-            if (path.startsWith(m.point()) && (best == null || m.point().getNameCount() >= best.point().getNameCount())) {
-                best = m;
-            }
-        }
+        CacheVisibility.Mount best = CacheVisibility.topmostAbove(path, MOUNTS);
         Path below = best.point().relativize(path);
         return new CacheVisibility.Place(best.device(), below.toString().isEmpty() ? best.root()
                 : best.root().resolve(below.toString()));
