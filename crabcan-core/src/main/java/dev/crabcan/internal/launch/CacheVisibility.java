@@ -2,28 +2,22 @@ package dev.crabcan.internal.launch;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.Charset;
 import java.nio.charset.CodingErrorAction;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 
 /**
  * Whether a host directory given to a sandbox would show it a cache directory. Compared where
  * the files are, not by the names a path gives them: each path is taken to its file system (the
- * device of the mount the kernel resolves it on, and its path from that file system's root), so
- * that no other name gets through: a bind mount shows a directory under another name ({@code
- * mount --bind /data/home /home}, a volume), every mount below the directory given shows what it
- * mounts, and an overlay shows its layers. File systems that show another one's files without
- * saying so in mountinfo (FUSE such as bindfs, NFS of a local export) are not seen through.
+ * device of the mount it lies on, and its path from that file system's root), so that no other
+ * name gets through: a bind mount shows a directory under another name ({@code mount --bind
+ * /data/home /home}, a volume), every mount below the directory given shows what it mounts, and
+ * an overlay shows its layers (and a cache on an overlay lies in them). File systems that show
+ * another one's files without saying so in mountinfo (FUSE such as bindfs, NFS of a local
+ * export) are not seen through.
  */
 final class CacheVisibility {
     private CacheVisibility() {}
@@ -37,6 +31,11 @@ final class CacheVisibility {
     /** Where a path's files are: the mount the kernel resolves it on (see {@link #locator}). */
     interface Locator {
         Place locate(Path path) throws IOException;
+
+        /** Whether a directory is there (an overlay's layer, which mountinfo names as it was named). */
+        default boolean isDirectory(Path dir) {
+            return Files.isDirectory(dir);
+        }
     }
 
     /**
@@ -47,8 +46,7 @@ final class CacheVisibility {
     static String exposure(Path source, List<Path> caches, List<Mount> mounts, Locator locator) throws IOException {
         List<Place> shown = new ArrayList<>();
         List<String> how = new ArrayList<>();
-        Place own = locator.locate(source);
-        shown.add(own);
+        shown.add(locator.locate(source));
         how.add(source.toString());
         for (Mount m : mounts) {
             if (m.point().startsWith(source) && !m.point().equals(source)) {
@@ -58,55 +56,70 @@ final class CacheVisibility {
         }
         for (int i = 0, n = shown.size(); i < n; i++) {
             for (Path layer : layers(shown.get(i), mounts)) {
-                Place p = locatePresent(layer, locator);
-                if (p != null) {
-                    shown.add(p);
-                    how.add(how.get(i) + " shows the overlay layer " + layer + ", which");
+                if (!layer.isAbsolute() || !locator.isDirectory(layerRoot(layer, shown.get(i)))) {
+                    // mountinfo shows the layers as they were named when mounted: relative, or moved since.
+                    return how.get(i) + " shows an overlay whose layer " + layer + " cannot be found (a relative "
+                            + "name, or moved since it was mounted), so what it shows cannot be told apart from a "
+                            + "Crabcan cache directory";
                 }
+                shown.add(locator.locate(layer));
+                how.add(how.get(i) + " shows the overlay layer " + layer + ", which");
             }
         }
         for (Path cache : caches) {
-            Place c = locator.locate(cache);
-            for (int i = 0; i < shown.size(); i++) {
-                Place s = shown.get(i);
-                if (!s.device().equals(c.device())) {
-                    continue;
+            // A cache on an overlay is in its layers too: a bind of an upper or lower directory shows it.
+            List<Place> places = new ArrayList<>(List.of(locator.locate(cache)));
+            for (Path layer : layers(places.get(0), mounts)) {
+                if (layer.isAbsolute()) {
+                    places.add(locator.locate(layer));
                 }
-                if (c.path().startsWith(s.path())) {
-                    return how.get(i) + " contains the Crabcan cache directory " + cache;
-                }
-                if (s.path().startsWith(c.path())) {
-                    return how.get(i) + " lies in the Crabcan cache directory " + cache;
+            }
+            for (Place c : places) {
+                for (int i = 0; i < shown.size(); i++) {
+                    Place s = shown.get(i);
+                    if (!s.device().equals(c.device())) {
+                        continue;
+                    }
+                    if (c.path().startsWith(s.path())) {
+                        return how.get(i) + " contains the Crabcan cache directory " + cache;
+                    }
+                    if (s.path().startsWith(c.path())) {
+                        return how.get(i) + " lies in the Crabcan cache directory " + cache;
+                    }
                 }
             }
         }
         return null;
     }
 
-    /** A layer's place, or null where this process cannot reach it (it shows nothing here then). */
-    private static Place locatePresent(Path layer, Locator locator) {
-        try {
-            return locator.locate(layer);
-        } catch (IOException e) {
-            return null;
+    /** The layer directory itself, of a layer path that has the place's path within the overlay appended. */
+    private static Path layerRoot(Path layer, Place place) {
+        Path root = layer;
+        for (int i = 0; i < place.path().getNameCount(); i++) {
+            root = root.getParent();
         }
+        return root;
     }
 
-    /** Where the files of an overlay place are in its layers: each upper and lower directory, below. */
+    /**
+     * Where the files of an overlay place are in its layers: each upper, lower and data-only
+     * directory, with the place's path within the overlay below it. Empty if it is no overlay's.
+     */
     private static List<Path> layers(Place place, List<Mount> mounts) {
         List<Path> layers = new ArrayList<>();
         for (Mount m : mounts) {
             if (!m.type().equals("overlay") || !m.device().equals(place.device())) {
                 continue;
             }
-            Path within = Path.of("/").relativize(place.path());
+            String within = Path.of("/").relativize(place.path()).toString();
             for (String option : splitUnescaped(m.options(), ',')) {
                 int eq = option.indexOf('=');
                 String key = eq < 0 ? option : option.substring(0, eq);
-                if (key.equals("upperdir") || key.equals("lowerdir") || key.equals("lowerdir+")) {
+                if (List.of("upperdir", "lowerdir", "lowerdir+", "datadir+").contains(key)) {
                     for (String dir : splitUnescaped(option.substring(eq + 1), ':')) {
                         if (!dir.isEmpty()) {
-                            layers.add(Path.of(dir.replace("\\", "")).resolve(within));
+                            Path layer = Path.of(dir.replace("\\", ""));
+                            layers.add(within.isEmpty() ? layer : layer.resolve(within));
                         }
                     }
                 }
@@ -136,35 +149,58 @@ final class CacheVisibility {
     }
 
     /**
-     * The kernel's answer: the mount a path resolves on (its mnt_id, read from /proc/self/fdinfo
-     * of an open descriptor of it, or of its nearest existing ancestor), so that mounts shadowed
-     * by another or moved cannot mislead a guess from mount points. Throws when it cannot tell.
+     * Where a path's files are: every link on the way followed, as far as its names exist (a
+     * dangling link too: a directory made along it is made where it points), then the mount with
+     * the longest mount point above it. Nothing is opened (a FIFO would block, a device act).
+     * Mounts shadowed by another or moved could mislead this, but only one who may mount in this
+     * namespace can arrange that.
      */
     static Locator locator(List<Mount> mounts) {
-        Map<Integer, Mount> byId = new HashMap<>();
-        mounts.forEach(m -> byId.put(m.id(), m));
         return path -> {
-            Path existing = path.toAbsolutePath().normalize();
-            Path missing = Path.of("");
-            while (!Files.exists(existing)) {
-                missing = existing.getFileName().resolve(missing.toString());
-                existing = existing.getParent();
+            Path real = followLinks(path.toAbsolutePath().normalize());
+            Mount m = topmostAbove(real, mounts);
+            if (m == null) {
+                throw new IOException("no mount holds " + real);
             }
-            Path real = existing.toRealPath();
-            Mount m;
-            try {
-                m = byId.get(mountId(real));
-            } catch (java.nio.file.AccessDeniedException e) {
-                // A directory this user may pass but not read (0711): its mount by mount points. Only
-                // one who may mount here can shadow or move mounts to mislead that.
-                m = topmostAbove(real, mounts);
-            }
-            if (m == null || !real.startsWith(m.point())) {
-                throw new IOException("cannot tell which mount " + real + " lies on");
-            }
-            Path within = m.root().resolve(m.point().relativize(real).toString());
-            return new Place(m.device(), missing.toString().isEmpty() ? within : within.resolve(missing.toString()));
+            Path below = m.point().relativize(real);
+            return new Place(m.device(), below.toString().isEmpty() ? m.root() : m.root().resolve(below.toString()));
         };
+    }
+
+    /** The path with each link on the way replaced by its target, name by name; names that do not exist stay. */
+    static Path followLinks(Path path) throws IOException {
+        java.util.Deque<String> todo = new java.util.ArrayDeque<>();
+        path.forEach(n -> todo.add(n.toString()));
+        Path done = path.getRoot();
+        int links = 0;
+        while (!todo.isEmpty()) {
+            String name = todo.pop();
+            if (name.equals("..")) {
+                done = done.getParent() == null ? done : done.getParent();
+                continue;
+            }
+            if (name.equals(".") || name.isEmpty()) {
+                continue;
+            }
+            Path next = done.resolve(name);
+            if (!Files.isSymbolicLink(next)) {
+                done = next;
+                continue;
+            }
+            if (++links > 40) {
+                throw new IOException("too many links on the way to " + path);
+            }
+            Path target = Files.readSymbolicLink(next);
+            List<String> names = new ArrayList<>();
+            target.forEach(n -> names.add(n.toString()));
+            for (int i = names.size() - 1; i >= 0; i--) {
+                todo.push(names.get(i));
+            }
+            if (target.isAbsolute()) {
+                done = target.getRoot();
+            }
+        }
+        return done;
     }
 
     /** The mount with the longest mount point above a path, the later of equal ones (mounted over it). */
@@ -176,41 +212,6 @@ final class CacheVisibility {
             }
         }
         return best;
-    }
-
-    /** The mount id of an existing path, from the fdinfo of a descriptor opened on it here. */
-    private static int mountId(Path real) throws IOException {
-        String name = real.toString();
-        Set<String> before = fdsNamed(name);
-        try (FileChannel ch = FileChannel.open(real, StandardOpenOption.READ)) {
-            Set<String> opened = fdsNamed(name);
-            opened.removeAll(before);
-            if (opened.size() != 1) {
-                throw new IOException("cannot tell which file descriptor holds " + real);
-            }
-            for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo", opened.iterator().next()))) {
-                if (line.startsWith("mnt_id:")) {
-                    return Integer.parseInt(line.substring("mnt_id:".length()).trim());
-                }
-            }
-            throw new IOException("no mnt_id in /proc/self/fdinfo for " + real);
-        }
-    }
-
-    private static Set<String> fdsNamed(String name) throws IOException {
-        Set<String> fds = new HashSet<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
-            for (Path e : entries) {
-                try {
-                    if (Files.readSymbolicLink(e).toString().equals(name)) {
-                        fds.add(e.getFileName().toString());
-                    }
-                } catch (IOException closed) {
-                    // closed meanwhile (the directory stream's own fd among them)
-                }
-            }
-        }
-        return fds;
     }
 
     /**

@@ -175,7 +175,8 @@ final class ZygoteLauncher implements Launcher {
             synchronized (this) {
                 try {
                     ensureZygote();
-                } catch (SandboxException e) {
+                } catch (SandboxException | IllegalStateException e) {
+                    // IllegalStateException: the JVM is already exiting (a refused start), no hook may be added.
                     log.debug("starting the helper zygote early: {}", e.getMessage());
                 }
             }

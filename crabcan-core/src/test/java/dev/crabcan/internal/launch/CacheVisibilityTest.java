@@ -6,11 +6,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/**
- * The layouts the attack reviews used, as mountinfo describes them; a path is taken to the mount
- * with the longest mount point above it (the kernel's answer, which the real locator reads, is the
- * same in these layouts).
- */
+/** The layouts the attack reviews used, as mountinfo describes them (the paths do not exist here). */
 class CacheVisibilityTest {
     private static final Path CACHE = Path.of("/srv/home/u/.cache/crabcan");
 
@@ -26,12 +22,23 @@ class CacheVisibilityTest {
             new CacheVisibility.Mount(7, "0:50", Path.of("/"), Path.of("/srv/merged"), "overlay",
                     "rw,lowerdir=/srv/lower1:/srv/lower2,upperdir=/srv/disk/home,workdir=/srv/disk/work"));
 
-    private static final CacheVisibility.Locator BY_MOUNT_POINT = path -> {
-        CacheVisibility.Mount best = CacheVisibility.topmostAbove(path, MOUNTS);
-        Path below = best.point().relativize(path);
-        return new CacheVisibility.Place(best.device(), below.toString().isEmpty() ? best.root()
-                : best.root().resolve(below.toString()));
-    };
+    private static final CacheVisibility.Locator BY_MOUNT_POINT = onPaper(MOUNTS);
+
+    /** The real locator, with every directory the mounts name there but /nonexistent's. */
+    private static CacheVisibility.Locator onPaper(List<CacheVisibility.Mount> mounts) {
+        CacheVisibility.Locator real = CacheVisibility.locator(mounts);
+        return new CacheVisibility.Locator() {
+            @Override
+            public CacheVisibility.Place locate(Path path) throws java.io.IOException {
+                return real.locate(path);
+            }
+
+            @Override
+            public boolean isDirectory(Path dir) {
+                return !dir.startsWith("/nonexistent");
+            }
+        };
+    }
 
     private static String exposure(String source) {
         try {
@@ -73,6 +80,39 @@ class CacheVisibilityTest {
         assertThat(exposure("/srv/merged/u/.cache")).contains("shows the overlay layer /srv/disk/home/u/.cache, which "
                 + "contains");
         assertThat(exposure("/srv/merged/v")).isNull();
+    }
+
+    /** The fourth review's: the cache on an overlay lies in its layers, whose directories could be bound. */
+    @Test
+    void aCacheOnAnOverlayLiesInItsLayers() throws Exception {
+        List<CacheVisibility.Mount> mounts = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
+                "ext4", "rw"), new CacheVisibility.Mount(2, "0:60", Path.of("/"), Path.of("/live/merged"), "overlay",
+                "rw,lowerdir=/live/ro,upperdir=/live/rw/upper,workdir=/live/rw/work"));
+        List<Path> caches = List.of(Path.of("/live/merged/root/.cache/crabcan"));
+        CacheVisibility.Locator locator = onPaper(mounts);
+        assertThat(CacheVisibility.exposure(Path.of("/live/rw"), caches, mounts, locator))
+                .isEqualTo("/live/rw contains the Crabcan cache directory /live/merged/root/.cache/crabcan");
+        assertThat(CacheVisibility.exposure(Path.of("/live/ro/root"), caches, mounts, locator)).contains("contains");
+        assertThat(CacheVisibility.exposure(Path.of("/live/other"), caches, mounts, locator)).isNull();
+    }
+
+    /** The fourth review's: layers named relative to where they were mounted, or moved since, cannot be followed. */
+    @Test
+    void anOverlayWhoseLayersCannotBeFoundIsRefused() throws Exception {
+        List<CacheVisibility.Mount> mounts = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
+                "ext4", "rw"), new CacheVisibility.Mount(2, "0:61", Path.of("/"), Path.of("/m"), "overlay",
+                "rw,lowerdir=low,upperdir=/nonexistent/up,workdir=/nonexistent/work"));
+        assertThat(CacheVisibility.exposure(Path.of("/m"), List.of(CACHE), mounts, onPaper(mounts)))
+                .startsWith("/m shows an overlay whose layer low cannot be found");
+    }
+
+    /** The fourth review's: a dangling link on the way to a cache not made yet is followed, as the cache walk does. */
+    @Test
+    void linksOnTheWayAreFollowedEvenWhereTheyDangle(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        java.nio.file.Files.createSymbolicLink(dir.resolve("xdg"), dir.resolve("data/cache"));
+        assertThat(CacheVisibility.followLinks(dir.resolve("xdg/crabcan"))).isEqualTo(dir.resolve("data/cache/crabcan"));
+        java.nio.file.Files.createSymbolicLink(dir.resolve("rel"), Path.of("xdg/../other"));
+        assertThat(CacheVisibility.followLinks(dir.resolve("rel/x"))).isEqualTo(dir.resolve("data/other/x"));
     }
 
     @Test
