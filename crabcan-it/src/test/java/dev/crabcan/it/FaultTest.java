@@ -360,6 +360,16 @@ class FaultTest {
         }
     }
 
+    /** The fourth review's: the bind check opens nothing, so a FIFO given to a sandbox neither hangs its start. */
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aFifoCanBeBoundWithoutTheCheckOpeningIt(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        Env.host("mkfifo", fifo.toString());
+        assertThat(Sandbox.builder().bind(fifo, "/fifo", true).command("/bin/sh", "-c", "test -p /fifo").build().run()
+                .status().code()).isZero();
+    }
+
     /**
      * The third review's: ~/.cache is a link to another disk and holds no cache yet; its target,
      * where a JVM would make the cache, cannot be given to a sandbox, which could make it first.
