@@ -32,7 +32,7 @@ final class CacheVisibility {
     interface Locator {
         Place locate(Path path) throws IOException;
 
-        /** Whether a directory is there (an overlay's layer, which mountinfo names as it was named). */
+        /** Whether a directory is there (an overlay's layer, which mountinfo names as it was named then). */
         default boolean isDirectory(Path dir) {
             return Files.isDirectory(dir);
         }
@@ -56,21 +56,25 @@ final class CacheVisibility {
         }
         for (int i = 0, n = shown.size(); i < n; i++) {
             for (Path layer : layers(shown.get(i), mounts)) {
-                if (!layer.isAbsolute() || !locator.isDirectory(layerRoot(layer, shown.get(i)))) {
-                    // mountinfo shows the layers as they were named when mounted: relative, or moved since.
-                    return how.get(i) + " shows an overlay whose layer " + layer + " cannot be found (a relative "
-                            + "name, or moved since it was mounted), so what it shows cannot be told apart from a "
-                            + "Crabcan cache directory";
+                // mountinfo shows the layers as they were named when mounted. A relative name cannot be
+                // followed. One not there is in no directory this namespace could bind (a container's
+                // own root file system names the host's layers), unless moved since, as only one who
+                // may mount here could do.
+                if (!layer.isAbsolute()) {
+                    return how.get(i) + " shows an overlay whose layer " + layer + " was named relative to where it "
+                            + "was mounted, so what it shows cannot be told apart from a Crabcan cache directory";
                 }
-                shown.add(locator.locate(layer));
-                how.add(how.get(i) + " shows the overlay layer " + layer + ", which");
+                if (locator.isDirectory(layerRoot(layer, shown.get(i)))) {
+                    shown.add(locator.locate(layer));
+                    how.add(how.get(i) + " shows the overlay layer " + layer + ", which");
+                }
             }
         }
         for (Path cache : caches) {
             // A cache on an overlay is in its layers too: a bind of an upper or lower directory shows it.
             List<Place> places = new ArrayList<>(List.of(locator.locate(cache)));
             for (Path layer : layers(places.get(0), mounts)) {
-                if (layer.isAbsolute()) {
+                if (layer.isAbsolute() && locator.isDirectory(layerRoot(layer, places.get(0)))) {
                     places.add(locator.locate(layer));
                 }
             }

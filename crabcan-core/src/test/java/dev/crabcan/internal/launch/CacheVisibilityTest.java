@@ -96,14 +96,24 @@ class CacheVisibilityTest {
         assertThat(CacheVisibility.exposure(Path.of("/live/other"), caches, mounts, locator)).isNull();
     }
 
-    /** The fourth review's: layers named relative to where they were mounted, or moved since, cannot be followed. */
+    /**
+     * The fourth review's: layers named relative to where they were mounted cannot be followed.
+     * Layers not there are another namespace's (a container's own overlay root names the host's):
+     * nothing here can bind them, and binds of the overlay itself stay possible.
+     */
     @Test
-    void anOverlayWhoseLayersCannotBeFoundIsRefused() throws Exception {
-        List<CacheVisibility.Mount> mounts = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
+    void anOverlayWithRelativeLayersIsRefusedAndOneWithLayersElsewhereIsNot() throws Exception {
+        List<CacheVisibility.Mount> relative = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
                 "ext4", "rw"), new CacheVisibility.Mount(2, "0:61", Path.of("/"), Path.of("/m"), "overlay",
                 "rw,lowerdir=low,upperdir=/nonexistent/up,workdir=/nonexistent/work"));
-        assertThat(CacheVisibility.exposure(Path.of("/m"), List.of(CACHE), mounts, onPaper(mounts)))
-                .startsWith("/m shows an overlay whose layer low cannot be found");
+        assertThat(CacheVisibility.exposure(Path.of("/m"), List.of(CACHE), relative, onPaper(relative)))
+                .startsWith("/m shows an overlay whose layer low was named relative to where it was mounted");
+        List<CacheVisibility.Mount> container = List.of(new CacheVisibility.Mount(1, "0:62", Path.of("/"), Path.of("/"),
+                "overlay", "rw,lowerdir=/nonexistent/l1:/nonexistent/l2,upperdir=/nonexistent/u,workdir=/nonexistent/w"));
+        List<Path> caches = List.of(Path.of("/root/.cache/crabcan"));
+        assertThat(CacheVisibility.exposure(Path.of("/tmp/t"), caches, container, onPaper(container))).isNull();
+        assertThat(CacheVisibility.exposure(Path.of("/root"), caches, container, onPaper(container)))
+                .contains("contains the Crabcan cache directory");
     }
 
     /** The fourth review's: a dangling link on the way to a cache not made yet is followed, as the cache walk does. */
