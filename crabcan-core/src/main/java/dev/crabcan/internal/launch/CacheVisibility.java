@@ -22,6 +22,9 @@ import java.util.List;
 final class CacheVisibility {
     private CacheVisibility() {}
 
+    /** How many places one path may show through overlays and mounts below it before the check stops looking. */
+    private static final int MAX_PLACES = 256;
+
     /** One line of /proc/self/mountinfo. */
     record Mount(int id, String device, Path root, Path point, String type, String options) {}
 
@@ -54,7 +57,8 @@ final class CacheVisibility {
                 how.add(source + " has " + m.point() + " mounted below it, which");
             }
         }
-        for (int i = 0, n = shown.size(); i < n; i++) {
+        // Layers of layers too (an overlay on an overlay), as far as they go: each place is expanded once.
+        for (int i = 0; i < shown.size() && shown.size() < MAX_PLACES; i++) {
             for (Path layer : layers(shown.get(i), mounts)) {
                 // mountinfo shows the layers as they were named when mounted. A relative name cannot be
                 // followed. One not there is in no directory this namespace could bind (a container's
@@ -73,9 +77,11 @@ final class CacheVisibility {
         for (Path cache : caches) {
             // A cache on an overlay is in its layers too: a bind of an upper or lower directory shows it.
             List<Place> places = new ArrayList<>(List.of(locator.locate(cache)));
-            for (Path layer : layers(places.get(0), mounts)) {
-                if (layer.isAbsolute() && locator.isDirectory(layerRoot(layer, places.get(0)))) {
-                    places.add(locator.locate(layer));
+            for (int j = 0; j < places.size() && places.size() < MAX_PLACES; j++) {
+                for (Path layer : layers(places.get(j), mounts)) {
+                    if (layer.isAbsolute() && locator.isDirectory(layerRoot(layer, places.get(j)))) {
+                        places.add(locator.locate(layer));
+                    }
                 }
             }
             for (Place c : places) {

@@ -213,9 +213,13 @@ public final class HelperRuntime {
         homes.addAll(homesOf(outside));
         homes.forEach(h -> dirs.add(Path.of(h, ".cache", "crabcan")));
         for (String tmp : new java.util.LinkedHashSet<>(java.util.List.of(System.getProperty("java.io.tmpdir"), "/tmp"))) {
-            dirs.add(Path.of(tmp, "crabcan-" + euid));
-            if (outside >= 0 && outside != euid) {
-                dirs.add(Path.of(tmp, "crabcan-" + outside));
+            for (long id : outside >= 0 && outside != euid ? new long[] {euid, outside} : new long[] {euid}) {
+                Path dir = Path.of(tmp, "crabcan-" + id);
+                // Anybody may make this name in a sticky directory: only this user's own directory (or none)
+                // is a cache; a JVM refuses the rest, and following another user's link would let it decide.
+                if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS) || ownDirectory(dir, euid)) {
+                    dirs.add(dir);
+                }
             }
         }
         java.util.List<Path> real = new java.util.ArrayList<>();
@@ -239,20 +243,36 @@ public final class HelperRuntime {
             return null;
         }
         java.util.List<Path> caches = cacheDirsOfThisUser();
+        java.util.List<CacheVisibility.Mount> mounts;
         try {
-            java.util.List<CacheVisibility.Mount> mounts = CacheVisibility.mounts();
-            CacheVisibility.Locator locator = CacheVisibility.locator(mounts);
-            for (Path source : sources) {
+            mounts = CacheVisibility.mounts();
+        } catch (IOException e) {
+            throw new SandboxException("cannot read /proc/self/mountinfo (" + e + "), which tells whether a bind would "
+                    + "show a sandbox a Crabcan cache directory; is /proc mounted?", e);
+        }
+        CacheVisibility.Locator locator = CacheVisibility.locator(mounts);
+        for (Path source : sources) {
+            try {
                 String why = CacheVisibility.exposure(source.toAbsolutePath().normalize(), caches, mounts, locator);
                 if (why != null) {
                     return why;
                 }
+            } catch (IOException e) {
+                throw new SandboxException("cannot tell whether " + source + " would show a sandbox a Crabcan cache "
+                        + "directory: " + e.getMessage(), e);
             }
-        } catch (IOException e) {
-            throw new SandboxException("cannot tell whether the binds would show a sandbox a Crabcan cache directory ("
-                    + e.getMessage() + "); is /proc mounted?", e);
         }
         return null;
+    }
+
+    /** Whether dir is a directory of this user's, itself and not through a link. */
+    private static boolean ownDirectory(Path dir, int euid) {
+        try {
+            return Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)
+                    && (int) Files.getAttribute(dir, "unix:uid", LinkOption.NOFOLLOW_LINKS) == euid;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
     }
 
     /** $XDG_CACHE_HOME, which the XDG specification ignores unless it is an absolute path; null if none. */

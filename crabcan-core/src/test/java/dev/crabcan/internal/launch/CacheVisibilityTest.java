@@ -116,6 +116,19 @@ class CacheVisibilityTest {
                 .contains("contains the Crabcan cache directory");
     }
 
+    /** The fifth review's: an overlay on an overlay shows the lower one's layers too. */
+    @Test
+    void anOverlayOnAnOverlayShowsTheLowerOnesLayers() throws Exception {
+        List<CacheVisibility.Mount> mounts = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
+                "ext4", "rw"), new CacheVisibility.Mount(2, "0:70", Path.of("/"), Path.of("/c/m1"), "overlay",
+                "rw,lowerdir=/c/l1,upperdir=/c/upper,workdir=/c/w1"), new CacheVisibility.Mount(3, "0:71",
+                Path.of("/"), Path.of("/c/m2"), "overlay", "ro,lowerdir=/c/m1:/c/l2"));
+        List<Path> caches = List.of(Path.of("/c/upper/cc"));
+        assertThat(CacheVisibility.exposure(Path.of("/c/m2"), caches, mounts, onPaper(mounts)))
+                .isEqualTo("/c/m2 shows the overlay layer /c/m1, which shows the overlay layer /c/upper, which contains "
+                        + "the Crabcan cache directory /c/upper/cc");
+    }
+
     /** The fourth review's: a dangling link on the way to a cache not made yet is followed, as the cache walk does. */
     @Test
     void linksOnTheWayAreFollowedEvenWhereTheyDangle(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
