@@ -27,14 +27,12 @@ selectors=$(cat $share/tests.txt)
 
 # run MODE DIR COMMAND...: the ConsoleLauncher with DIR for its files, started by COMMAND. Without
 # the tests' timeouts, made for the host: emulated, a JVM starts 18 times slower; the lane has its own.
-# Without AVX: a JVM crashed once in C1-compiled code (SIGSEGV in the JDK's own file attribute code)
-# on qemu's emulation of -cpu max, after four clean runs; SSE code is emulated for far longer.
 run() {
     mode=$1 dir=$2
     shift 2
     mkdir -p $res/$mode
     start=$(date +%s%N)
-    "$@" /usr/bin/java -cp "$cp" -XX:-UsePerfData -XX:UseAVX=0 -Djava.io.tmpdir=$dir/tmp -Duser.home=$dir \
+    "$@" /usr/bin/java -cp "$cp" -XX:-UsePerfData -Djava.io.tmpdir=$dir/tmp -Duser.home=$dir \
         -Dcrabcan.cache.dir=$dir/cache -Dcrabcan.it.bin=$dir/bin -Dcrabcan.it.csrc=$share/csrc \
         -Djunit.jupiter.execution.timeout.mode=disabled \
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors \
