@@ -5,6 +5,7 @@
 module dev.crabcan {
     requires transitive org.slf4j;
     requires org.jnrproject.constants;
+    requires org.jnrproject.jffi; // native calls of Sandbox.Builder.passFd, loaded by it alone
     requires jdk.net; // SO_PEERCRED on the helpers' control socket
     requires dev.crabcan.helper;
 

@@ -183,9 +183,12 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
             syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     if (plan.cwd && chdir(plan.cwd) < 0)
         fail_before_exec(errno, exec_wr, S_CHDIR, "working directory %s", plan.cwd);
-    /* Only 0, 1 and 2 may reach the command, whatever the plan or libc opened. */
+    /* Only 0, 1, 2 and the passed fds may reach the command, whatever the plan or libc opened. */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         fail_before_exec(errno, exec_wr, S_CLOSE_FDS, "close_range");
+    char listen_pid[32];
+    if (give_passed_fds(listen_pid, sizeof listen_pid) < 0)
+        fail_before_exec(errno, exec_wr, S_PASS_FDS, "place the passed fds");
     if (plan.has_umask)
         umask((mode_t)plan.umask);
     if (plan.release_fifo)

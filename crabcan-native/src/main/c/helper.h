@@ -43,6 +43,11 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd);
 /* exec.c */
 __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr);
 
+/* fds.c */
+void receive_passed_fds(int sock);
+int give_passed_fds(char *listen_pid, size_t size);
+void close_passed_fds(void);
+
 /* main.c */
 void set_title(const char *title);
 

@@ -196,6 +196,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     if (cmd == 0)
         run_command(exec_pipe[0], exec_pipe[1]);
     close(exec_pipe[1]);
+    close_passed_fds();
     if (!plan.release_fifo)
         forward_signals(cmd); /* a vfork'ed command has exec'ed or failed: no handler can run on its stack */
     if (plan.release_fifo && !wait_created(exec_pipe[0], cmd))

@@ -95,16 +95,32 @@ static int read_exact(int fd, void *buf, size_t len)
  * directory that, in a user namespace, other host users may own the way to, and whoever listened
  * there instead would be sent plans to run as this user.
  */
-static int connect_control(const char *path)
+static int connect_control(const char *path, char *address, size_t size)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strcpy(addr.sun_path, path); /* main checked its length */
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct ucred peer;
     socklen_t len = sizeof peer;
-    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0
-        || getsockopt(s, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || peer.pid != getppid())
+    if (s < 0)
         _exit(2); /* no channel to report on; the JVM sees the zygote gone */
+    /*
+     * A sandbox's channel gets a unique abstract name (the kernel's autobind): the JVM finds its
+     * own end among its fds by that peer name when it passes descriptors (T_PASS_FD).
+     */
+    if (address) {
+        struct sockaddr_un own = {.sun_family = AF_UNIX};
+        socklen_t own_len = sizeof own;
+        if (bind(s, (struct sockaddr *)&own, sizeof own.sun_family) < 0
+            || getsockname(s, (struct sockaddr *)&own, &own_len) < 0 || own_len <= sizeof own.sun_family + 1
+            || own.sun_path[0] != '\0' || own_len - sizeof own.sun_family - 1 >= size)
+            _exit(2);
+        memcpy(address, own.sun_path + 1, own_len - sizeof own.sun_family - 1);
+        address[own_len - sizeof own.sun_family - 1] = '\0';
+    }
+    if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0
+        || getsockopt(s, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || peer.pid != getppid())
+        _exit(2);
     return s;
 }
 
@@ -270,6 +286,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     report_is_socket = 1;
     plan.root_fd = -1;
     parse_plan(plan_len);
+    receive_passed_fds(sock);
     int held[6];
     size_t n_held = open_stdio(held);
 
@@ -307,6 +324,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     }
     close(sync[0]);
     close(report[1]);
+    close_passed_fds(); /* init has them */
     emit(R_PID, (int)init);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)init);
@@ -371,7 +389,7 @@ static int zygote(const char *path)
         return 2;
     strcpy(secret, env);
     explicit_bzero(env, strlen(env));
-    int sock = connect_control(path);
+    int sock = connect_control(path, NULL, 0);
     report_fd = sock;
     report_is_socket = 1;
     emit(R_ZYGOTE, secret);
@@ -395,9 +413,10 @@ static int zygote(const char *path)
          * helper die at any point, even before its first instruction, the JVM sees that channel
          * close instead of waiting for a connection that never comes.
          */
-        int channel = connect_control(path);
+        char address[sizeof ((struct sockaddr_un *)0)->sun_path], escaped[2 * sizeof address + 1];
+        int channel = connect_control(path, address, sizeof address);
         report_fd = channel;
-        emit(R_SANDBOX, request[0]);
+        emit(R_SANDBOX, request[0], esc(address, escaped, sizeof escaped));
         report_fd = sock;
         pid_t pid = fork();
         if (pid == 0) {

@@ -181,6 +181,21 @@ void parse_plan(uint32_t total)
                 fail(S_PLAN, E2BIG, "more than %d environment entries", MAX_ENV);
             plan.envp[plan.envc++] = get_str(p, len, tag);
             break;
+        case T_PASS_FD: {
+            if (len != T_PASS_FD_FIXED)
+                fail(S_PLAN, EINVAL, "bad pass fd record");
+            if (plan.n_passed == MAX_PASSED_FDS)
+                fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
+            uint32_t target = get32(p + T_PASS_FD_AT_TARGET);
+            if (target < 3 || target > INT32_MAX)
+                fail(S_PLAN, EINVAL, "passed fd target %u: 0, 1 and 2 are stdio", target);
+            for (size_t i = 0; i < plan.n_passed; i++)
+                if (plan.passed[i].target == target)
+                    fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
+            plan.passed[plan.n_passed].target = target;
+            plan.passed[plan.n_passed++].fd = -1;
+            break;
+        }
         case T_DETACH: plan.release_fifo = get_str(p, len, tag); break;
         case T_UMASK:
             if (len != T_UMASK_FIXED || get32(p + T_UMASK_AT_UMASK) > 0777)
@@ -201,6 +216,8 @@ void parse_plan(uint32_t total)
     }
     if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
         fail(S_PLAN, EINVAL, "incomplete plan");
+    if ((plan.options & OPT_LISTEN_PID) && plan.envc == MAX_ENV)
+        fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
     if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe))
         fail(S_PLAN, EINVAL, "fd 2 is both a copy of fd 1 and a pipe or file");
 }
@@ -297,6 +314,8 @@ void dump_plan(void)
         printf("umask\t%#o\n", plan.umask);
     if (plan.has_oom_score_adj)
         printf("oom_score_adj\t%d\n", plan.oom_score_adj);
+    for (size_t i = 0; i < plan.n_passed; i++)
+        printf("pass_fd\t%u\n", plan.passed[i].target);
     if (fflush(stdout) != 0)
         fail(S_PLAN, errno, "write the dump");
 }

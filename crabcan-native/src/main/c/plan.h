@@ -49,8 +49,11 @@ struct plan {
     size_t n_net_helper;
     char *argv[MAX_ARGS + 1];
     size_t argc;
-    char *envp[MAX_ENV + 1];
+    char *envp[MAX_ENV + 2]; /* room for LISTEN_PID (OPT_LISTEN_PID) and the NULL */
     size_t envc;
+    /* Descriptors the JVM passed (T_PASS_FD): received by the helper, given to the command at target. */
+    struct { uint32_t target; int fd; } passed[MAX_PASSED_FDS];
+    size_t n_passed;
     const char *release_fifo; /* detached: the FIFO the command waits on; else NULL */
     int release_fd;           /* that FIFO, opened O_PATH by the helper */
     int has_umask;

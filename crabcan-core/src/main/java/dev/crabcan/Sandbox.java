@@ -56,6 +56,8 @@ public final class Sandbox {
 
     private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*");
     private static final Set<String> RESERVED_TARGETS = Set.of("/", "/proc", "/dev");
+    /** The highest fd number a passed fd may have: the kernel's default fs.nr_open. */
+    private static final int MAX_PASSED_FD = 1_048_575;
     private static final Pattern SYSCTL_NAME = Pattern.compile("[a-z0-9_]+(\\.[A-Za-z0-9_-]+)+");
     private static final List<String> SYSCTL_NAMESPACED = List.of("net.", "kernel.shm", "kernel.msg", "kernel.sem",
             "fs.mqueue.");
@@ -86,6 +88,8 @@ public final class Sandbox {
     private final List<String> maskedPaths;
     private final List<String> readOnlyPaths;
     private final Map<String, String> sysctls;
+    private final Map<Integer, Object> passedFds;
+    private final boolean socketActivation;
     /** A private copy of the builder this was built from, never changed: {@link #toBuilder()} copies it. */
     private final Builder settings;
 
@@ -119,6 +123,8 @@ public final class Sandbox {
         this.maskedPaths = List.copyOf(b.maskedPaths);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
         this.sysctls = Collections.unmodifiableMap(new LinkedHashMap<>(b.sysctls));
+        this.passedFds = Collections.unmodifiableMap(new LinkedHashMap<>(b.passedFds));
+        this.socketActivation = b.socketActivation;
     }
 
     public static Builder builder() {
@@ -301,6 +307,20 @@ public final class Sandbox {
     }
 
     /**
+     * The fds given to the command ({@link Builder#passFd(int, java.nio.channels.Channel)}): fd
+     * number to the {@link java.nio.channels.Channel} or {@link java.io.FileDescriptor} passed
+     * there, in the order they were set; unmodifiable.
+     */
+    public Map<Integer, Object> passedFds() {
+        return passedFds;
+    }
+
+    /** Whether the command is told about its passed fds as systemd socket activation does (LISTEN_FDS, LISTEN_PID). */
+    public boolean socketActivation() {
+        return socketActivation;
+    }
+
+    /**
      * Starts the command in a new sandbox and returns once it is running. A root caller's sandbox
      * runs as a host uid and gid of its own, allocated from Crabcan's id range
      * ({@code -Dcrabcan.idRange}, {@code CRABCAN_ID_RANGE}, the {@code crabcan} user's /etc/subuid
@@ -347,7 +367,7 @@ public final class Sandbox {
             cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, io, net.plan()), stdin, stdout, stderr);
+                    cgroupProcs, io, net.plan()), stdin, stdout, stderr, passedFds);
             return SandboxProcess.awaitStart(this, launched, cgroup, net, ids);
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {
@@ -415,7 +435,7 @@ public final class Sandbox {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
-                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
+                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr, passedFds);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;
@@ -638,7 +658,7 @@ public final class Sandbox {
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
-                && sysctls.equals(x.sysctls);
+                && sysctls.equals(x.sysctls) && passedFds.equals(x.passedFds) && socketActivation == x.socketActivation;
     }
 
     @Override
@@ -646,7 +666,7 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls);
+                maskedPaths, readOnlyPaths, sysctls, passedFds, socketActivation);
     }
 
     @Override
@@ -686,6 +706,8 @@ public final class Sandbox {
         private final List<String> maskedPaths = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
         private final Map<String, String> sysctls = new LinkedHashMap<>();
+        private final Map<Integer, Object> passedFds = new LinkedHashMap<>();
+        private boolean socketActivation;
 
         private Builder() {}
 
@@ -720,6 +742,8 @@ public final class Sandbox {
             maskedPaths.addAll(b.maskedPaths);
             readOnlyPaths.addAll(b.readOnlyPaths);
             sysctls.putAll(b.sysctls);
+            passedFds.putAll(b.passedFds);
+            socketActivation = b.socketActivation;
         }
 
         /** A copy of this builder, to derive variants; changing one does not change the other. */
@@ -1097,6 +1121,72 @@ public final class Sandbox {
         public Builder limits(Limits l) {
             this.limits = Validation.notNull(l, "limits");
             return this;
+        }
+
+        /**
+         * Gives the command one of this JVM's sockets at fd number {@code fd} (3 or more): a
+         * {@link java.nio.channels.ServerSocketChannel}, {@link java.nio.channels.SocketChannel} or
+         * {@link java.nio.channels.DatagramChannel} (IP or Unix domain, bound or connected), or a
+         * {@link java.nio.channels.FileChannel}. The command gets a copy of the descriptor at each
+         * start (the same open socket or file: whatever it can do with it, such as accept
+         * connections on a host port from a sandbox without a network, it can do); this JVM's stays
+         * open and is the caller's to close. The channel must be open when the sandbox starts, and not be
+         * repositioned by another thread during the start (a file is found by its position, which
+         * the start sets and restores). The first sandbox that passes fds loads native bindings (jffi).
+         */
+        public Builder passFd(int fd, java.nio.channels.Channel channel) {
+            Validation.notNull(channel, "channel for fd " + fd);
+            if (!(channel instanceof java.nio.channels.NetworkChannel || channel instanceof java.nio.channels.FileChannel)) {
+                throw new SandboxSpecException("passFd(" + fd + ", " + channel.getClass().getName() + "): only sockets "
+                        + "(NetworkChannel) and FileChannels can be passed");
+            }
+            return passSource(fd, channel);
+        }
+
+        /**
+         * Gives the command the file this JVM holds as {@code descriptor} at fd number {@code fd}
+         * (3 or more), as {@link #passFd(int, java.nio.channels.Channel)} does; {@link
+         * java.io.FileDescriptor#in}, {@code out} and {@code err} are the JVM's own stdio, any other
+         * must be a seekable file.
+         */
+        public Builder passFd(int fd, java.io.FileDescriptor descriptor) {
+            return passSource(fd, Validation.notNull(descriptor, "FileDescriptor for fd " + fd));
+        }
+
+        private Builder passSource(int fd, Object source) {
+            if (fd < 3 || fd > MAX_PASSED_FD) {
+                throw new SandboxSpecException("passFd(" + fd + ", ...): the fd number must be from 3 to " + MAX_PASSED_FD
+                        + " (0, 1 and 2 are stdin(), stdout() and stderr())");
+            }
+            if (passedFds.containsKey(fd)) {
+                throw new SandboxSpecException("passFd(" + fd + ", ...): fd " + fd + " is already passed");
+            }
+            if (passedFds.size() == dev.crabcan.internal.plan.Contract.MAX_PASSED_FDS) {
+                throw new SandboxSpecException("passFd(" + fd + ", ...): at most "
+                        + dev.crabcan.internal.plan.Contract.MAX_PASSED_FDS + " fds can be passed");
+            }
+            passedFds.put(fd, source);
+            return this;
+        }
+
+        /**
+         * systemd-style socket activation: the listeners become fds 3, 4, ... of the command, which
+         * is told so by LISTEN_FDS (their count) and LISTEN_PID (its own pid, as sd_listen_fds(3)
+         * checks). The listeners are passed as {@link #passFd(int, java.nio.channels.Channel)} does.
+         */
+        public Builder socketActivation(java.nio.channels.NetworkChannel... listeners) {
+            Validation.notNull(listeners, "listeners");
+            if (socketActivation) {
+                throw new SandboxSpecException("socketActivation(...) is already set; pass every listener in one call");
+            }
+            if (listeners.length == 0) {
+                throw new SandboxSpecException("socketActivation() needs at least one listener");
+            }
+            for (int i = 0; i < listeners.length; i++) {
+                passFd(3 + i, Validation.notNull(listeners[i], "listener " + i));
+            }
+            socketActivation = true;
+            return env("LISTEN_FDS", Integer.toString(listeners.length));
         }
 
         /** Keeps the caller's session and controlling terminal (see {@link Sandbox#keepTerminal()}). */

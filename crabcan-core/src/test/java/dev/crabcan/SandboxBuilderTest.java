@@ -242,6 +242,8 @@ class SandboxBuilderTest {
     void toBuilderRoundTripKeepsEverySetting(@TempDir Path dir) throws Exception {
         Path rootfs = Files.createDirectory(dir.resolve("root"));
         Path data = Files.createDirectory(dir.resolve("data"));
+        @SuppressWarnings("resource") // never bound: nothing to release but the channel, closed at the end
+        java.nio.channels.ServerSocketChannel listener = java.nio.channels.ServerSocketChannel.open();
         Sandbox original = Sandbox.builder()
                 .rootfs(rootfs)
                 .rootfsWritable(true)
@@ -277,6 +279,8 @@ class SandboxBuilderTest {
                 .network(Network.privateNetwork().publish(8080, 80))
                 .limits(Limits.builder().memory(64L << 20).pids(10).wallTime(java.time.Duration.ofSeconds(3)).build())
                 .keepTerminal(true)
+                .socketActivation(listener)
+                .passFd(9, java.io.FileDescriptor.out)
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -287,7 +291,8 @@ class SandboxBuilderTest {
         assertThat(copy.tmpfs()).isEqualTo(original.tmpfs());
         assertThat(copy.uid()).isEqualTo(1000);
         assertThat(copy.command()).isEqualTo(original.command());
-        assertThat(copy.environment()).containsExactly(Map.entry("B", "2"), Map.entry("A", "1"));
+        assertThat(copy.environment()).containsExactly(Map.entry("B", "2"), Map.entry("A", "1"),
+                Map.entry("LISTEN_FDS", "1"));
         assertThat(copy.workingDirectory()).isEqualTo("/data");
         assertThat(copy.hostname()).contains("crab-host");
         assertThat(copy.stdin()).isEqualTo(original.stdin());
@@ -311,6 +316,8 @@ class SandboxBuilderTest {
         assertThat(copy.limits()).isEqualTo(original.limits());
         assertThat(copy.limits().memoryBytes()).hasValue(64L << 20);
         assertThat(copy.keepTerminal()).isTrue();
+        assertThat(copy.passedFds()).containsExactly(Map.entry(3, listener), Map.entry(9, java.io.FileDescriptor.out));
+        assertThat(copy.socketActivation()).isTrue();
         // Every accessor is compared above: a new setting must be added to this test.
         assertThat(java.util.Arrays.stream(Sandbox.class.getDeclaredMethods())
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
@@ -320,12 +327,13 @@ class SandboxBuilderTest {
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
-                        "oomScoreAdj",
+                        "oomScoreAdj", "passedFds", "socketActivation",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
                         "stderr", "stdin", "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();
+        listener.close();
     }
 
     @Test

@@ -26,7 +26,8 @@ class ModularConsumerTest {
     private static String modulePath() throws Exception {
         List<String> picked = new ArrayList<>();
         List<String> wanted = List.of("dev/crabcan/Sandbox.class", "dev/crabcan/native/linux-x86_64/crabcan-helper",
-                "org/slf4j/Logger.class", "org/slf4j/simple/SimpleLogger.class", "jnr/constants/platform/Errno.class");
+                "org/slf4j/Logger.class", "org/slf4j/simple/SimpleLogger.class", "jnr/constants/platform/Errno.class",
+                "com/kenai/jffi/Invoker.class", "jni/x86_64-Linux/libjffi-1.2.so");
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
             Path p = Path.of(entry);
             for (String resource : wanted) {
@@ -72,7 +73,14 @@ class ModularConsumerTest {
                     public static void main(String[] args) throws Exception {
                         var r = dev.crabcan.Sandbox.builder().command("/bin/echo", "hello from a module").build().run();
                         System.out.print(r.stdoutText());
-                        System.exit(r.status().code());
+                        // Passing an fd loads the native bindings, which must work from the module path too.
+                        try (var server = java.nio.channels.ServerSocketChannel.open()) {
+                            server.bind(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0));
+                            var p = dev.crabcan.Sandbox.builder().passFd(3, server)
+                                    .command("/bin/sh", "-c", "readlink /proc/self/fd/3 | cut -c1-7").build().run();
+                            System.out.print(p.stdoutText() + p.stderrText());
+                            System.exit(r.status().code() + p.status().code());
+                        }
                     }
                 }
                 """);
@@ -84,7 +92,7 @@ class ModularConsumerTest {
                 "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
                 "--module-path", "out" + File.pathSeparator + mp, "-m", "app/app.Main");
         assertThat(run.status()).as(run.output()).isZero();
-        assertThat(run.output()).contains("hello from a module");
+        assertThat(run.output()).contains("hello from a module").contains("socket:");
 
         Files.writeString(src.resolve("Main.java"), """
                 package app;

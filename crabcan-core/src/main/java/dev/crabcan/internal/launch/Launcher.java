@@ -6,6 +6,7 @@ import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -18,8 +19,9 @@ public interface Launcher {
     record Launched(Session session, OutputStream stdin, InputStream stdout, InputStream stderr) {}
 
     /**
-     * Launches the plan that {@code plan} compiles once it knows where the sandbox's stdio comes from.
+     * Launches the plan that {@code plan} compiles once it knows where the sandbox's stdio comes from;
+     * {@code passed} are the channels and FileDescriptors its T_PASS_FD records stand for, by target fd, in record order.
      */
-    Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout, Stdio stderr)
-            throws SandboxException;
+    Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout, Stdio stderr,
+            Map<Integer, Object> passed) throws SandboxException;
 }

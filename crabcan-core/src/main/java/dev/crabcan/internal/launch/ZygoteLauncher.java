@@ -40,7 +40,13 @@ final class ZygoteLauncher implements Launcher {
 
     private final HelperRuntime runtime;
     private final Path socket;
-    private final Map<String, CompletableFuture<SocketChannel>> pending = new ConcurrentHashMap<>();
+    private final Map<String, CompletableFuture<Connection>> pending = new ConcurrentHashMap<>();
+
+    /**
+     * A helper's connection, and the abstract address its end is bound to (null for the zygote's):
+     * the way to find this end's fd number when descriptors are passed on it.
+     */
+    private record Connection(SocketChannel channel, String address) {}
     /** The control socket's name in the run directory. */
     static final String SOCKET = "control.sock";
     /** The longest path a Unix socket may have: sun_path's 108 bytes, the last one NUL. */
@@ -64,19 +70,24 @@ final class ZygoteLauncher implements Launcher {
 
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
-            Stdio stderr) throws SandboxException {
+            Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
         // An interrupt would close the zygote's channel in the middle of the request (channels are
         // interruptible) and cost every thread a new zygote: refuse before touching it.
         if (Thread.currentThread().isInterrupted()) {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
+        int[] fds = PassedFds.numbers(passed);
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
-        CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
+        CompletableFuture<Connection> connected = new CompletableFuture<>();
         int token = newToken(connected);
         SocketChannel channel = null;
         try {
             requestHelper(token, plan.apply(io.sources));
-            channel = await(connected, "the sandbox helper");
+            Connection connection = await(connected, "the sandbox helper");
+            channel = connection.channel();
+            if (fds.length > 0) {
+                PassedFds.send(connection.address(), fds);
+            }
             Session session = new Session(channel);
             if (io.hasPipes() && !openPipes(session, io)) {
                 return new Launched(session, io.stdin, io.stdout, io.stderr);
@@ -110,7 +121,7 @@ final class ZygoteLauncher implements Launcher {
         static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
     }
 
-    private int newToken(CompletableFuture<SocketChannel> connected) {
+    private int newToken(CompletableFuture<Connection> connected) {
         while (true) {
             int token = Tokens.RANDOM.nextInt();
             if (pending.putIfAbsent(Integer.toUnsignedString(token), connected) == null) {
@@ -233,7 +244,7 @@ final class ZygoteLauncher implements Launcher {
                 acceptor.start();
                 Runtime.getRuntime().addShutdownHook(new Thread(this::shutDown, "crabcan-zygote-stop"));
             }
-            CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
+            CompletableFuture<Connection> connected = new CompletableFuture<>();
             pending.put(Contract.R_ZYGOTE, connected);
             zygoteSecret = newSecret();
             try (HelperRuntime.OpenHelper helper = runtime.openFreshHelper()) {
@@ -250,7 +261,7 @@ final class ZygoteLauncher implements Launcher {
                 }
             }
             try {
-                zygoteChannel = await(connected, "the helper zygote");
+                zygoteChannel = await(connected, "the helper zygote").channel();
             } catch (SandboxException e) {
                 // Interrupted or timed out: a zygote without its channel is of no use to the next launch.
                 pending.remove(Contract.R_ZYGOTE);
@@ -306,7 +317,7 @@ final class ZygoteLauncher implements Launcher {
     }
 
     /** Waits for a helper's connection, giving up early if the zygote is gone. */
-    private SocketChannel await(CompletableFuture<SocketChannel> connected, String what) throws SandboxException {
+    private Connection await(CompletableFuture<Connection> connected, String what) throws SandboxException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MS);
         while (true) {
             try {
@@ -381,19 +392,21 @@ final class ZygoteLauncher implements Launcher {
         try {
             String hello = readLine(ch, 256);
             named.set(true);
-            String key = isZygote(hello) ? Contract.R_ZYGOTE
-                    : hello.matches(Contract.R_SANDBOX + "\t\\d+") ? hello.substring(Contract.R_SANDBOX.length() + 1) : null;
+            String[] sandbox = hello.split("\t", -1);
+            boolean isSandbox = sandbox.length == 3 && sandbox[0].equals(Contract.R_SANDBOX) && sandbox[1].matches("\\d+")
+                    && sandbox[2].matches("[0-9a-f]{1,16}");
+            String key = isZygote(hello) ? Contract.R_ZYGOTE : isSandbox ? sandbox[1] : null;
             // Only this user's processes: a root caller's sandboxes run as host ids of their own.
             if (!fromThisUser(ch)) {
                 log.warn("connection on {} from another user refused", socket);
                 key = null;
             }
-            CompletableFuture<SocketChannel> f = key == null ? null : pending.remove(key);
+            CompletableFuture<Connection> f = key == null ? null : pending.remove(key);
             if (f == null) {
                 log.warn("unexpected connection on {}: '{}'", socket, hello);
                 ch.close();
             } else {
-                f.complete(ch);
+                f.complete(new Connection(ch, isSandbox ? sandbox[2] : null));
             }
         } catch (IOException e) {
             closeQuietly(ch);

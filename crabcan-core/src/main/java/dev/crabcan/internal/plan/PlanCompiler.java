@@ -130,6 +130,9 @@ public final class PlanCompiler {
         if (Session.SETUP_LOG.isDebugEnabled()) {
             options |= OPT_DEBUG;
         }
+        if (s.socketActivation()) {
+            options |= OPT_LISTEN_PID;
+        }
         w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
                 | (net.ownNamespace() ? CLONE_NEWNET : 0) | cgroupNs, options);
         if (net.iface() != null) {
@@ -145,6 +148,7 @@ public final class PlanCompiler {
                 w.stdio(io.fd(), io.flags(), io.mode(), io.path());
             }
         }
+        s.passedFds().keySet().forEach(w::passFd);
 
         int hostUid = ids.uid();
         int hostGid = ids.gid();

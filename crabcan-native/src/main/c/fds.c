@@ -1,0 +1,83 @@
+/*
+ * Descriptors the JVM passes into a sandbox (T_PASS_FD; socket activation): received by the
+ * helper on its channel before init exists, inherited by init, given to the command at their
+ * target numbers, and closed in init once the command has them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+/*
+ * The JVM's first byte on the channel is C_FDS, carrying every passed descriptor in record order.
+ * Anything else (C_KILL, the channel closing) ends the sandbox before it exists.
+ */
+void receive_passed_fds(int sock)
+{
+    if (plan.n_passed == 0)
+        return;
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = (socklen_t)CMSG_SPACE(sizeof(int) * plan.n_passed)};
+    ssize_t n;
+    while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        fail(S_PASS_FDS, errno, "receive %zu fds from the JVM", plan.n_passed);
+    if (n == 0 || byte != C_FDS)
+        _exit(1); /* the JVM gave up on this sandbox (C_KILL, or it went away) */
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    size_t got = 0;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+        got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    if (got > 0)
+        for (size_t i = 0; i < got && i < plan.n_passed; i++)
+            memcpy(&plan.passed[i].fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    if ((msg.msg_flags & MSG_CTRUNC) || got != plan.n_passed)
+        fail(S_PASS_FDS, EBADMSG, "the JVM sent %zu fds, the plan names %zu", got, plan.n_passed);
+}
+
+/*
+ * In the command's process, after every other fd got close-on-exec: each passed fd at its target.
+ * They are first moved above every target, so that placing one cannot overwrite another still
+ * to be placed. LISTEN_PID needs the command's own pid, known only here; the slot after the
+ * plan's environment is ours (parse_plan keeps it free). Under vfork init's memory is ours
+ * until execve: init never reads the environment again, and plan.passed stays init's.
+ */
+int give_passed_fds(char *listen_pid, size_t size)
+{
+    uint32_t above = 3;
+    for (size_t i = 0; i < plan.n_passed; i++)
+        if (plan.passed[i].target >= above)
+            above = plan.passed[i].target + 1;
+    int high[MAX_PASSED_FDS]; /* not in plan: init closes plan.passed's fds, which are its own */
+    for (size_t i = 0; i < plan.n_passed; i++)
+        if ((high[i] = fcntl(plan.passed[i].fd, F_DUPFD_CLOEXEC, (int)above)) < 0)
+            return -1;
+    for (size_t i = 0; i < plan.n_passed; i++)
+        if (dup2(high[i], (int)plan.passed[i].target) < 0)
+            return -1;
+    if (plan.options & OPT_LISTEN_PID) {
+        snprintf(listen_pid, size, "LISTEN_PID=%d", (int)getpid());
+        plan.envp[plan.envc] = listen_pid;
+        plan.envp[plan.envc + 1] = NULL;
+    }
+    return 0;
+}
+
+/* In init, once the command has its copies: the sandbox's pid 1 keeps none of them. */
+void close_passed_fds(void)
+{
+    for (size_t i = 0; i < plan.n_passed; i++)
+        close(plan.passed[i].fd);
+}
