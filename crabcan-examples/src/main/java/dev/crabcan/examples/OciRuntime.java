@@ -342,7 +342,7 @@ public final class OciRuntime {
         if (status(dir, state).equals("stopped")) {
             throw new Failure("container " + id + " is not running");
         }
-        if (!sendSignal(state.pid(), sig)) {
+        if (!sendSignal(state, sig)) {
             throw new Failure("cannot send signal " + signal + " to container " + id + " (init pid " + state.pid() + ")");
         }
     }
@@ -414,16 +414,13 @@ public final class OciRuntime {
         throw new Failure("unknown signal " + signal);
     }
 
-    /** kill(2) with any signal, which the JDK offers only for SIGTERM and SIGKILL; a command runs once per call. */
-    private static boolean sendSignal(long pid, int signal) throws IOException {
-        Process p = new ProcessBuilder("/bin/kill", "-s", Integer.toString(signal), Long.toString(pid))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            return p.waitFor() == 0;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while signalling " + pid);
-        }
+    /**
+     * Any signal (the JDK offers only SIGTERM and SIGKILL) to the container's init through a
+     * pidfd: opened first, then init checked to still be the container's (its start time), so a
+     * pid reused by another process since the state was read is never signalled.
+     */
+    private static boolean sendSignal(State state, int signal) throws IOException {
+        return dev.crabcan.internal.sys.LibC.signal(state.pid(), signal, () -> alive(state));
     }
 
     // ---- state ----------------------------------------------------------------------------
