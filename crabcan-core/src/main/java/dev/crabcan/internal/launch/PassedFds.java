@@ -42,9 +42,10 @@ final class PassedFds {
         return e;
     }
 
-    static void send(String helperAddress, int[] fds) throws SandboxException {
+    /** Sends them on the channel the zygote (pid {@code zygote}) connected from that address. */
+    static void send(String helperAddress, long zygote, int[] fds) throws SandboxException {
         try {
-            LibC.sendFds(FdLookup.peerOf(helperAddress), Contract.C_FDS, fds);
+            LibC.sendFds(FdLookup.peerOf(helperAddress, zygote), Contract.C_FDS, fds);
         } catch (IOException e) {
             throw new SandboxException("cannot pass " + fds.length + " fds to the sandbox helper: " + e.getMessage(), e);
         }

@@ -86,7 +86,7 @@ final class ZygoteLauncher implements Launcher {
             Connection connection = await(connected, "the sandbox helper");
             channel = connection.channel();
             if (fds.length > 0) {
-                PassedFds.send(connection.address(), fds);
+                PassedFds.send(connection.address(), zygotePid(), fds);
             }
             Session session = new Session(channel);
             if (io.hasPipes() && !openPipes(session, io)) {
@@ -314,6 +314,11 @@ final class ZygoteLauncher implements Launcher {
     private void stopZygoteChannel() {
         closeQuietly(zygoteChannel);
         zygoteChannel = null;
+    }
+
+    /** The zygote's pid, or -1 when there is none (then no channel can match it). */
+    private synchronized long zygotePid() {
+        return zygote == null ? -1 : zygote.pid();
     }
 
     /** Waits for a helper's connection, giving up early if the zygote is gone. */

@@ -37,17 +37,31 @@ public final class FdLookup {
 
     private FdLookup() {}
 
-    /** The fd of this JVM's socket whose peer is bound to this abstract Unix address (without its NUL). */
-    public static int peerOf(String abstractAddress) throws IOException {
+    /**
+     * The fd of this JVM's socket whose peer is bound to this abstract Unix address (without its
+     * NUL) and was connected by process {@code peerPid}. Abstract names are unique only within a
+     * network namespace: a process elsewhere could bind the same name and connect to the same
+     * socket, so the connecting process must match too, and exactly one socket may.
+     */
+    public static int peerOf(String abstractAddress, long peerPid) throws IOException {
         byte[] name = abstractAddress.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        List<Integer> found = new ArrayList<>();
         for (int fd : sockets()) {
-            byte[] peer = LibC.peerName(fd);
-            if (peer != null && peer.length == 3 + name.length && family(peer) == AF_UNIX && peer[2] == 0
-                    && Arrays.equals(peer, 3, peer.length, name, 0, name.length)) {
-                return fd;
+            try {
+                byte[] peer = LibC.peerName(fd);
+                if (peer != null && peer.length == 3 + name.length && family(peer) == AF_UNIX && peer[2] == 0
+                        && Arrays.equals(peer, 3, peer.length, name, 0, name.length) && LibC.peerPid(fd) == peerPid) {
+                    found.add(fd);
+                }
+            } catch (LibC.ErrnoException e) {
+                // closed meanwhile, or not a Unix socket: not it
             }
         }
-        throw new IOException("no socket of this JVM is connected to @" + abstractAddress);
+        if (found.size() != 1) {
+            throw new IOException(found.isEmpty() ? "no socket of this JVM is connected to @" + abstractAddress
+                    : "fds " + found + " are all connected to @" + abstractAddress + " by pid " + peerPid);
+        }
+        return found.get(0);
     }
 
     /**

@@ -25,6 +25,7 @@ public final class LibC {
     public static final int SOL_SOCKET = 1;
     public static final int SO_TYPE = 3;
     public static final int SO_ACCEPTCONN = 30;
+    static final int SO_PEERCRED = 17;
     public static final int SCM_RIGHTS = 1;
     public static final int SEEK_CUR = 1;
     static final int ENOTCONN = 107;
@@ -205,6 +206,15 @@ public final class LibC {
             return true;
         } finally {
             CLOSE.call(pidfd);
+        }
+    }
+
+    /** The pid of the process that connected a Unix socket's peer end (SO_PEERCRED), as this JVM's pid namespace sees it. */
+    public static long peerPid(int fd) throws IOException {
+        try (Block cred = new Block(12); Block len = new Block(4)) {
+            MEM.putInt(len.address, 12);
+            GETSOCKOPT.checked("SO_PEERCRED of fd " + fd, fd, SOL_SOCKET, SO_PEERCRED, cred.address, len.address);
+            return MEM.getInt(cred.address);
         }
     }
 
