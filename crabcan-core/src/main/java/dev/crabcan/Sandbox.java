@@ -336,9 +336,13 @@ public final class Sandbox {
      *     malformed or collides with the host's users, groups or subordinate ids
      */
     public SandboxProcess start() throws SandboxException {
+        return Crabcan.defaultClient().start(this);
+    }
+
+    SandboxProcess startWith(Crabcan client) throws SandboxException {
         for (int attempt = 0; ; attempt++) {
             try {
-                return startOnce();
+                return startOnce(client);
             } catch (SandboxSetupException e) {
                 if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
                     throw e;
@@ -347,11 +351,11 @@ public final class Sandbox {
         }
     }
 
-    private SandboxProcess startOnce() throws SandboxException {
+    private SandboxProcess startOnce(Crabcan client) throws SandboxException {
         HostInfo host = HostInfo.get();
-        HelperRuntime runtime = checkedRuntime(host);
+        HelperRuntime runtime = checkedRuntime(host, client);
         String name = hostname != null ? hostname : Hostnames.random();
-        HostIds.Lease ids = HostIds.lease(host);
+        HostIds.Lease ids = client.lease(host);
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
                 host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
         NetworkSetup net;
@@ -364,11 +368,12 @@ public final class Sandbox {
         SandboxCgroup cgroup = null;
         Launcher.Launched launched = null;
         try {
-            cgroup = limits.needsCgroup() ? Cgroups.driver().create(limits) : null;
+            cgroup = limits.needsCgroup() ? client.cgroups().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     cgroupProcs, io, net.plan()), stdin, stdout, stderr, passedFds);
-            return SandboxProcess.awaitStart(this, launched, cgroup, net, ids);
+            client.track(launched.session());
+            return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks());
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {
                 cgroup.remove();
@@ -393,9 +398,13 @@ public final class Sandbox {
      * are refused.
      */
     public long createDetached(Path releaseFifo) throws SandboxException {
+        return Crabcan.defaultClient().createDetached(this, releaseFifo);
+    }
+
+    long createDetachedWith(Crabcan client, Path releaseFifo) throws SandboxException {
         for (int attempt = 0; ; attempt++) {
             try {
-                return createDetachedOnce(releaseFifo);
+                return createDetachedOnce(client, releaseFifo);
             } catch (SandboxSetupException e) {
                 if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
                     throw e;
@@ -410,7 +419,7 @@ public final class Sandbox {
         }
     }
 
-    private long createDetachedOnce(Path releaseFifo) throws SandboxException {
+    private long createDetachedOnce(Crabcan client, Path releaseFifo) throws SandboxException {
         Validation.notNull(releaseFifo, "release FIFO");
         if (network.mode() == Network.Mode.PRIVATE) {
             throw new SandboxSpecException("a detached sandbox cannot have a private network: its interface and "
@@ -427,9 +436,9 @@ public final class Sandbox {
             }
         }
         HostInfo host = HostInfo.get();
-        HelperRuntime runtime = checkedRuntime(host);
+        HelperRuntime runtime = checkedRuntime(host, client);
         String name = hostname != null ? hostname : Hostnames.random();
-        HostIds.Lease ids = HostIds.lease(host);
+        HostIds.Lease ids = client.lease(host);
         Launcher.Launched launched;
         try {
             makeReleaseFifo(releaseFifo, host, ids);
@@ -500,7 +509,7 @@ public final class Sandbox {
     }
 
     /** Checks that this host and the binds are usable and returns the helper runtime. */
-    private HelperRuntime checkedRuntime(HostInfo host) throws SandboxException {
+    private HelperRuntime checkedRuntime(HostInfo host, Crabcan client) throws SandboxException {
         host.requireSupported();
         for (Bind b : binds) {
             if (!Files.exists(b.source())) {
@@ -508,7 +517,7 @@ public final class Sandbox {
                         + ") no longer exists");
             }
         }
-        HelperRuntime runtime = HelperRuntime.get();
+        HelperRuntime runtime = client.runtime();
         // Run directories live there (control sockets, files bound into sandboxes): a sandbox that saw
         // one could pose as that JVM's helpers or change what its sandboxes are given.
         List<Path> sources = new ArrayList<>();
@@ -549,8 +558,12 @@ public final class Sandbox {
      * (the default, each up to the output limit) and giving it no input where stdin is a pipe.
      */
     public SandboxResult run() throws SandboxException, InterruptedException {
+        return Crabcan.defaultClient().run(this);
+    }
+
+    SandboxResult runWith(Crabcan client) throws SandboxException, InterruptedException {
         long startNanos = System.nanoTime();
-        SandboxProcess p = start();
+        SandboxProcess p = startWith(client);
         long outputLimit = limits.outputBytes().orElse(Long.MAX_VALUE);
         try {
             p.getOutputStream().close();

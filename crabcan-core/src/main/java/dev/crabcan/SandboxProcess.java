@@ -58,6 +58,8 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         return t;
     });
     private final Sandbox sandbox;
+    /** Runs onExit's dependent actions: the client's executor, or the library's threads. */
+    private final java.util.concurrent.Executor callbacks;
     private final Resources resources;
     private final OutputStream stdin;
     private final InputStream stdout;
@@ -153,8 +155,9 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     }
 
     private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net,
-            HostIds.Lease ids) {
+            HostIds.Lease ids, java.util.concurrent.Executor callbacks) {
         this.sandbox = sandbox;
+        this.callbacks = callbacks;
         Resources r = new Resources(launched, cgroup, net, ids);
         this.resources = r;
         this.stdin = new HeldOutput(launched.stdin(), this);
@@ -168,8 +171,8 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     }
 
     static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup,
-            NetworkSetup net, HostIds.Lease ids) throws SandboxException {
-        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net, ids);
+            NetworkSetup net, HostIds.Lease ids, java.util.concurrent.Executor callbacks) throws SandboxException {
+        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net, ids, callbacks);
         Session.Start start;
         try {
             if (net.plan().awaitJvm()) {
@@ -488,12 +491,14 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     /**
      * Completes, with this process, once the sandbox has ended and its resources are released.
      * As the JDK's, it is completed on a thread of its own (never one that serves other sandboxes),
-     * so that whatever the caller chains to it, even a blocking action, delays no other sandbox. A
+     * so that whatever the caller chains to it, even a blocking action, delays no other sandbox; a
+     * {@link Crabcan} client built with a {@linkplain Crabcan.Builder#callbackExecutor callback
+     * executor} completes it there instead. A
      * pending onExit keeps the process from the cleaner until the end.
      */
     @Override
     public CompletableFuture<Process> onExit() {
-        return finished.thenApplyAsync(f -> this, IoThreads.pool());
+        return finished.thenApplyAsync(f -> this, callbacks);
     }
 
     Finished finishedWhenDone() throws InterruptedException {

@@ -20,11 +20,20 @@ public final class Cgroups {
     /** "1" or "2" forces a version; for tests and odd hosts. */
     public static final String VERSION_PROPERTY = "crabcan.cgroup.version";
 
-    private static CgroupDriver driver;
+    /** The driver of each cgroup parent in use; the key "" is the default parent's. */
+    private static final java.util.Map<String, CgroupDriver> DRIVERS = new java.util.HashMap<>();
 
     private Cgroups() {}
 
-    public static synchronized CgroupDriver driver() throws SandboxException {
+    /** The default client's driver: the parent of the system property, environment, or the JVM's own cgroup. */
+    public static CgroupDriver driver() throws SandboxException {
+        return driver(null);
+    }
+
+    /** The driver for sandboxes below {@code configuredParent} (null: the default parent), made once per parent. */
+    public static synchronized CgroupDriver driver(Path configuredParent) throws SandboxException {
+        String key = configuredParent == null ? "" : configuredParent.toString();
+        CgroupDriver driver = DRIVERS.get(key);
         if (driver == null) {
             Hierarchies h;
             try {
@@ -32,7 +41,7 @@ public final class Cgroups {
             } catch (IOException e) {
                 throw new SandboxException("cannot read this process's cgroups: " + e, e);
             }
-            String configured = System.getProperty(PARENT_PROPERTY, System.getenv(PARENT_ENV));
+            String configured = configuredParent != null ? configuredParent.toString() : System.getProperty(PARENT_PROPERTY, System.getenv(PARENT_ENV));
             String forced = System.getProperty(VERSION_PROPERTY, "");
             // Hybrid hosts mount cgroup2 too, but with the controllers still bound to v1 hierarchies.
             boolean v2 = forced.equals("2") || (!forced.equals("1") && h.unifiedDir() != null
@@ -56,6 +65,7 @@ public final class Cgroups {
                 driver = CgroupV1.of(h.v1Dirs(), h.v1MountPoints(), configured);
             }
             log.debug("cgroups: {}", driver.describe());
+            DRIVERS.put(key, driver);
         }
         return driver;
     }

@@ -90,6 +90,11 @@ public final class HostIds {
      * @throws SandboxSetupException every id of the range is in use
      */
     public static Lease lease(HostInfo host) throws SandboxException {
+        return lease(host, null);
+    }
+
+    /** As {@link #lease(HostInfo)}, from the range {@code START-END} (null: the default range). */
+    public static Lease lease(HostInfo host, String configuredRange) throws SandboxException {
         if (!host.leasesHostIds()) {
             if (host.isHostUidZero()) {
                 throw new UnsupportedHostException("this JVM is the host's root (uid 0) without the capabilities in the "
@@ -112,7 +117,7 @@ public final class HostIds {
                     + "ids of their own as root's do, but their binds are not idmapped, so the caller's files show "
                     + "as owned by nobody inside and are writable only where their permissions let anyone write");
         }
-        IdRange r = range();
+        IdRange r = configuredRange == null ? range() : range(configuredRange);
         Set<Long> named = new HashSet<>();
         IdRange.idsOf(read("/etc/passwd"), 2).forEach(e -> named.add(e[0]));
         IdRange.idsOf(read("/etc/group"), 2).forEach(e -> named.add(e[0]));
@@ -142,6 +147,19 @@ public final class HostIds {
                     + IdRange.ENV + " (see the README, \"Ids\")");
         }
         return lease;
+    }
+
+    /** A client's configured range, resolved once per JVM and range. */
+    private static final java.util.Map<String, IdRange> CONFIGURED = new java.util.concurrent.ConcurrentHashMap<>();
+
+    static IdRange range(String configured) throws UnsupportedHostException {
+        IdRange r = CONFIGURED.get(configured);
+        if (r == null) {
+            r = IdRange.configured(configured, new IdRange.HostFiles(read("/etc/passwd"), read("/etc/group"),
+                    read("/etc/subuid"), read("/etc/subgid")));
+            CONFIGURED.put(configured, r);
+        }
+        return r;
     }
 
     /** The range, resolved once per JVM. */

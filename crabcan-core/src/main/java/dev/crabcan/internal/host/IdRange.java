@@ -77,6 +77,13 @@ public record IdRange(int first, int count, String setting) {
         return range;
     }
 
+    /** The range a client was built with (Crabcan.Builder.hostIdRange), checked as the configured ones are. */
+    static IdRange configured(String value, HostFiles files) throws UnsupportedHostException {
+        IdRange range = parse(value, "Crabcan.Builder.hostIdRange (" + value + ")");
+        check(range, files);
+        return range;
+    }
+
     /** {@code START-END} (both included) or {@code START:COUNT}; setting names where the value came from. */
     static IdRange parse(String value, String setting) throws UnsupportedHostException {
         Matcher m = RANGE.matcher(value.trim());

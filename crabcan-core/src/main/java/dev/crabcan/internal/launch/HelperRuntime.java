@@ -39,48 +39,94 @@ public final class HelperRuntime {
     public static final String CACHE_PROPERTY = "crabcan.cache.dir";
     public static final String CACHE_ENV = "CRABCAN_CACHE_DIR";
 
-    private static HelperRuntime instance;
+    /** The runtime of each cache directory in use, with how many clients hold it; the default's is never released. */
+    private static final java.util.Map<Path, HelperRuntime> RUNTIMES = new java.util.HashMap<>();
+    private static HelperRuntime defaultRuntime;
 
     private final Path cache;
     private final Path runDir;
+    /** What to delete when the runtime ends: the run directory, or a fresh cache made for this JVM. */
+    private final Path remove;
     private final ZygoteLauncher launcher;
     /** Names the helper's file of each zygote start: unique in the run directory, which is this JVM's. */
     private int starts;
+    private int users;
 
-    private HelperRuntime(Path cache, Path runDir) {
+    private HelperRuntime(Path cache, Path runDir, Path remove) {
         this.cache = cache;
         this.runDir = runDir;
+        this.remove = remove;
         this.launcher = new ZygoteLauncher(this, runDir);
     }
 
+    /** The default client's runtime (the cache directory of the system property, environment or usual location). */
     public static synchronized HelperRuntime get() throws SandboxException {
-        if (instance == null) {
-            int euid = HostInfo.get().euid();
-            Location location = cacheLocation(euid);
-            Path fresh = null;
-            Dirs dirs;
-            try {
-                dirs = prepare(location.dir(), euid);
-            } catch (IOException e) {
-                if (location.configured()) {
-                    throw cacheProblem(location.dir(), "is refused: " + why(e));
-                }
-                fresh = freshCache();
-                log.warn("not using the Crabcan cache directory {}: {}; using {} instead (removed at exit)",
-                        location.dir(), why(e), fresh);
-                try {
-                    dirs = prepare(fresh, euid);
-                } catch (IOException e2) {
-                    deleteTree(fresh);
-                    throw cacheProblem(fresh, "is refused: " + why(e2));
-                }
+        if (defaultRuntime == null) {
+            Location location = cacheLocation(HostInfo.get().euid());
+            defaultRuntime = RUNTIMES.get(location.dir());
+            if (defaultRuntime == null) {
+                defaultRuntime = create(location);
+                RUNTIMES.put(location.dir(), defaultRuntime);
             }
-            Path remove = fresh != null ? fresh : dirs.run();
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTreeWithin(remove), "crabcan-cleanup"));
-            instance = new HelperRuntime(dirs.cache(), dirs.run());
-            instance.launcher.startZygoteEarly();
+            defaultRuntime.users++; // held for the JVM's life
         }
-        return instance;
+        return defaultRuntime;
+    }
+
+    /**
+     * The runtime of a client's cache directory ({@code null}: the default one), shared by every
+     * client of the same directory; {@link #release} gives it back.
+     */
+    public static synchronized HelperRuntime acquire(Path configured) throws SandboxException {
+        if (configured == null) {
+            return get();
+        }
+        HelperRuntime r = RUNTIMES.get(configured);
+        if (r == null) {
+            r = create(new Location(configured, true));
+            RUNTIMES.put(configured, r);
+        }
+        r.users++;
+        return r;
+    }
+
+    /** A client is done with the runtime: the last one stops its zygote and removes its run directory. */
+    public static void release(HelperRuntime r) {
+        synchronized (HelperRuntime.class) {
+            if (--r.users > 0) {
+                return;
+            }
+            RUNTIMES.values().remove(r);
+        }
+        r.launcher.stop();
+        deleteTreeWithin(r.remove);
+    }
+
+    private static HelperRuntime create(Location location) throws SandboxException {
+        int euid = HostInfo.get().euid();
+        Path fresh = null;
+        Dirs dirs;
+        try {
+            dirs = prepare(location.dir(), euid);
+        } catch (IOException e) {
+            if (location.configured()) {
+                throw cacheProblem(location.dir(), "is refused: " + why(e));
+            }
+            fresh = freshCache();
+            log.warn("not using the Crabcan cache directory {}: {}; using {} instead (removed at exit)",
+                    location.dir(), why(e), fresh);
+            try {
+                dirs = prepare(fresh, euid);
+            } catch (IOException e2) {
+                deleteTree(fresh);
+                throw cacheProblem(fresh, "is refused: " + why(e2));
+            }
+        }
+        Path remove = fresh != null ? fresh : dirs.run();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTreeWithin(remove), "crabcan-cleanup"));
+        HelperRuntime runtime = new HelperRuntime(dirs.cache(), dirs.run(), remove);
+        runtime.launcher.startZygoteEarly();
+        return runtime;
     }
 
     /**

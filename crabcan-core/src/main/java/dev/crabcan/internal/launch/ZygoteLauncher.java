@@ -288,6 +288,36 @@ final class ZygoteLauncher implements Launcher {
      * sandboxes are unaffected: their helpers have channels of their own, closed by the exit.
      */
     private void shutDown() {
+        Process z = stopQuickly();
+        if (z != null) {
+            try {
+                z.waitFor(SHUTDOWN_WAIT_MS, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * For good, when the runtime's last client closed (not at JVM exit): the zygote is waited for,
+     * killed if it lingers, so that nothing of the client is left.
+     */
+    void stop() {
+        Process z = stopQuickly();
+        if (z != null) {
+            try {
+                if (!z.waitFor(SHUTDOWN_WAIT_MS, TimeUnit.MILLISECONDS)) {
+                    z.destroyForcibly().waitFor();
+                }
+            } catch (InterruptedException e) {
+                z.destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Closes the zygote's channel and the control socket, lets the acceptor go; returns the zygote to wait for. */
+    private Process stopQuickly() {
         Process z;
         Thread a;
         synchronized (this) {
@@ -295,20 +325,22 @@ final class ZygoteLauncher implements Launcher {
             a = acceptor;
             stopZygoteChannel();
             zygote = null;
+            if (server != null) {
+                try {
+                    server.close();
+                } catch (IOException e) {
+                    log.debug("closing the control socket: {}", e.toString());
+                }
+            }
+        }
+        if (a != null) {
             try {
-                server.close();
-            } catch (IOException e) {
-                log.debug("closing the control socket: {}", e.toString());
+                a.join(SHUTDOWN_WAIT_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         }
-        try {
-            if (z != null) {
-                z.waitFor(SHUTDOWN_WAIT_MS, TimeUnit.MILLISECONDS);
-            }
-            a.join(SHUTDOWN_WAIT_MS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        return z;
     }
 
     private void stopZygoteChannel() {
