@@ -41,4 +41,4 @@ if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
 fi
 
 # The VM lane runs here, as in CI; a plain mvn verify leaves it out (it takes 10 to 30 minutes).
-exec mvn -B -ntp verify -Dcrabcan.it.vm=true "$@"
+exec mvn -B -ntp verify -Prelease -Dcrabcan.it.vm=true "$@"

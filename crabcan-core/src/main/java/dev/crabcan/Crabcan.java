@@ -17,7 +17,7 @@ import java.util.concurrent.Executor;
  * Where and how sandboxes are started: the cache directory (the helper's run directory), the
  * cgroup parent, the host id range for a root caller's sandboxes, the executor that runs
  * {@link SandboxProcess#onExit()}'s dependent actions, and default limits. Built once, in the style
- * of {@link java.net.http.HttpClient}, and used for any number of sandboxes:
+ * of {@code java.net.http.HttpClient}, and used for any number of sandboxes:
  *
  * <pre>{@code
  * try (Crabcan judge = Crabcan.newBuilder()
