@@ -529,7 +529,7 @@ public final class Sandbox {
         if (exposed != null) {
             throw new SandboxSpecException(exposed + " (JVMs' run directories with their control sockets), which no "
                     + "sandbox may see; bind a directory outside it, or move the cache with -D"
-                    + HelperRuntime.CACHE_PROPERTY + "=DIR");
+                    + HelperRuntime.CACHE_PROPERTY + "=DIR (a client's with Crabcan.Builder.cacheDirectory)");
         }
         return runtime;
     }

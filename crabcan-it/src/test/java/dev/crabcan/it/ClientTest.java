@@ -80,6 +80,20 @@ class ClientTest {
         }
     }
 
+    /** Its run directory holds its zygote's control socket: another client's sandbox must not reach it. */
+    @Test
+    void noClientsSandboxMayBindAnotherClientsCacheDirectory(@TempDir Path dir) throws Exception {
+        Path a = Files.createDirectory(dir.resolve("a"));
+        Path b = Files.createDirectory(dir.resolve("b"));
+        try (Crabcan first = Crabcan.newBuilder().cacheDirectory(a).build();
+                Crabcan second = Crabcan.newBuilder().cacheDirectory(b).build()) {
+            assertThat(second.run(ECHO).stdoutText()).isEqualTo("hi\n");
+            Sandbox peek = Sandbox.builder().bindReadOnly(b, "/peek").command("/bin/ls", "-R", "/peek").build();
+            assertThatThrownBy(() -> first.run(peek)).isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                    .hasMessageContaining(b.toRealPath().toString());
+        }
+    }
+
     @Test
     void theDefaultClientCannotBeClosed() {
         assertThatThrownBy(() -> Crabcan.defaultClient().close()).isInstanceOf(IllegalStateException.class)
@@ -90,8 +104,12 @@ class ClientTest {
     void onExitActionsRunOnTheClientsExecutor(@TempDir Path dir) throws Exception {
         ExecutorService callbacks = Executors.newSingleThreadExecutor(r -> new Thread(r, "judge-callbacks"));
         try (Crabcan client = Crabcan.newBuilder().cacheDirectory(dir).callbackExecutor(callbacks).build()) {
-            SandboxProcess p = client.start(ECHO);
-            String thread = p.onExit().thenApply(x -> Thread.currentThread().getName()).get(30, TimeUnit.SECONDS);
+            // cat waits for its stdin to close: the action is chained while the sandbox still runs
+            // (chained to a completed future, it would run on the chaining thread, as with the JDK's).
+            SandboxProcess p = client.start(Sandbox.builder().command("/bin/cat").build());
+            var name = p.onExit().thenApply(x -> Thread.currentThread().getName());
+            p.getOutputStream().close();
+            String thread = name.get(30, TimeUnit.SECONDS);
             assertThat(thread).isEqualTo("judge-callbacks");
         } finally {
             callbacks.shutdown();

@@ -233,7 +233,7 @@ public final class HelperRuntime {
     }
 
     /**
-     * This JVM's cache and the places where another JVM of this user would put its own (the
+     * This JVM's caches (every client's) and the places where another JVM of this user would put its own (the
      * usual locations, whatever this JVM chose): a sandbox given any of them could talk to that
      * JVM's control socket or change what it binds into its sandboxes. In a user namespace
      * (unshare -r, rootless podman) the same user also runs JVMs outside it, whose locations
@@ -245,6 +245,12 @@ public final class HelperRuntime {
     public java.util.List<Path> cacheDirsOfThisUser() {
         int euid = HostInfo.get().euid();
         java.util.List<Path> dirs = new java.util.ArrayList<>(java.util.List.of(cache));
+        // Every client of this JVM has its cache (its run directory, its zygote's control socket),
+        // and the default client would use the configured or usual one.
+        synchronized (HelperRuntime.class) {
+            RUNTIMES.values().forEach(r -> dirs.add(r.cache));
+        }
+        dirs.add(cacheLocation(euid).dir());
         Path xdg = xdgCacheHome();
         if (xdg != null) {
             dirs.add(xdg.resolve("crabcan"));
