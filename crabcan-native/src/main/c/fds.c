@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,12 +55,41 @@ void receive_passed_fds(int sock)
  * plan's environment is ours (parse_plan keeps it free). Under vfork init's memory is ours
  * until execve: init never reads the environment again, and plan.passed stays init's.
  */
-int give_passed_fds(char *listen_pid, size_t size)
+/* The lowest fd number above every target. */
+static uint32_t above_targets(void)
 {
     uint32_t above = 3;
     for (size_t i = 0; i < plan.n_passed; i++)
         if (plan.passed[i].target >= above)
             above = plan.passed[i].target + 1;
+    return above;
+}
+
+/*
+ * In init, before the command's process starts: one of init's fds that the command's process
+ * still writes to after it placed the passed fds (the exec pipe, the report pipe, the release
+ * FIFO) moves above every target, or a target could replace it and a failure before execve
+ * would be written into the caller's file or socket while init heard nothing.
+ */
+int above_passed_targets(int fd)
+{
+    uint32_t above = above_targets();
+    if (plan.n_passed == 0 || fd < 0 || (uint32_t)fd >= above)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)above);
+    if (high < 0) {
+        struct rlimit rl = {0, 0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        fail(S_PASS_FDS, errno, "passed fd target %u: targets must be below the command's RLIMIT_NOFILE (%llu)",
+             above - 1, (unsigned long long)rl.rlim_cur);
+    }
+    close(fd);
+    return high;
+}
+
+int give_passed_fds(char *listen_pid, size_t size)
+{
+    uint32_t above = above_targets();
     int high[MAX_PASSED_FDS]; /* not in plan: init closes plan.passed's fds, which are its own */
     for (size_t i = 0; i < plan.n_passed; i++)
         if ((high[i] = fcntl(plan.passed[i].fd, F_DUPFD_CLOEXEC, (int)above)) < 0)

@@ -45,6 +45,7 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr);
 
 /* fds.c */
 void receive_passed_fds(int sock);
+int above_passed_targets(int fd);
 int give_passed_fds(char *listen_pid, size_t size);
 void close_passed_fds(void);
 

@@ -184,6 +184,10 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     int exec_pipe[2];
     if (pipe2(exec_pipe, O_CLOEXEC) < 0)
         fail(S_PIPE, errno, "exec status pipe");
+    exec_pipe[1] = above_passed_targets(exec_pipe[1]);
+    report_fd = above_passed_targets(report_fd);
+    if (plan.release_fifo)
+        plan.release_fd = above_passed_targets(plan.release_fd);
     /*
      * The command borrows our memory until its execve (vfork), which spares copying an address
      * space only to throw it away. Until then it writes nothing but its stack and its own fds,

@@ -9,7 +9,7 @@ import java.io.IOException;
 import java.util.Map;
 
 /**
- * Descriptors of this JVM given to a sandbox (Sandbox.Builder.passFd): their numbers are found
+ * Descriptors of this JVM given to a sandbox (Sandbox.Builder.passFd): found and copied
  * before the helper is asked for, so that a closed or unfindable one fails the start before
  * anything exists, and sent as the first thing on the helper's channel (C_FDS), which the helper
  * waits for before it creates the sandbox. Only here are native calls made (LibC, loaded then).
@@ -17,23 +17,49 @@ import java.util.Map;
 final class PassedFds {
     private PassedFds() {}
 
-    static int[] numbers(Map<Integer, Object> passed) {
+    /**
+     * Copies of the passed descriptors, made as each is found, for {@link #send} and then {@link
+     * #close}: the numbers alone could be closed by the caller during the start and reused by
+     * whatever this JVM opens next, which the sandbox would then get. A copy made while the
+     * channel is still open afterwards is of the channel (a channel is marked closed before its fd is).
+     */
+    static int[] copies(Map<Integer, Object> passed) {
         if (passed.isEmpty()) {
             return new int[0]; // and no native bindings loaded
         }
         int[] fds = new int[passed.size()];
-        int i = 0;
-        for (Map.Entry<Integer, Object> e : passed.entrySet()) {
-            try {
-                fds[i++] = FdLookup.of(e.getValue());
-            } catch (IOException | RuntimeException x) {
-                throw spec("passFd(" + e.getKey() + ", ...): " + x.getMessage(), x);
-            } catch (LinkageError x) {
-                throw spec("passFd(" + e.getKey() + ", ...) needs native calls, which this JVM cannot make (" + x
-                        + "): is jffi (com.github.jnr:jffi and its native classifier) on the class or module path?", x);
+        int n = 0;
+        try {
+            for (Map.Entry<Integer, Object> e : passed.entrySet()) {
+                try {
+                    fds[n] = FdLookup.copy(e.getValue());
+                    n++;
+                    if (!stillOpen(e.getValue())) {
+                        throw new IOException("it was closed while the sandbox was starting");
+                    }
+                } catch (IOException | RuntimeException x) {
+                    throw spec("passFd(" + e.getKey() + ", ...): " + x.getMessage(), x);
+                } catch (LinkageError x) {
+                    throw spec("passFd(" + e.getKey() + ", ...) needs native calls, which this JVM cannot make (" + x
+                            + "): is jffi (com.github.jnr:jffi and its native classifier) on the class or module path?", x);
+                }
             }
+            return fds;
+        } catch (RuntimeException x) {
+            close(java.util.Arrays.copyOf(fds, n));
+            throw x;
         }
-        return fds;
+    }
+
+    private static boolean stillOpen(Object source) {
+        return source instanceof java.nio.channels.Channel ch ? ch.isOpen()
+                : !(source instanceof java.io.FileDescriptor fd) || fd.valid();
+    }
+
+    static void close(int[] copies) {
+        for (int fd : copies) {
+            FdLookup.closeCopy(fd);
+        }
     }
 
     private static SandboxSpecException spec(String message, Throwable cause) {

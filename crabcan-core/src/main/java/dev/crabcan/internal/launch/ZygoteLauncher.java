@@ -76,7 +76,16 @@ final class ZygoteLauncher implements Launcher {
         if (Thread.currentThread().isInterrupted()) {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
-        int[] fds = PassedFds.numbers(passed);
+        int[] fds = PassedFds.copies(passed);
+        try {
+            return launch(plan, stdin, stdout, stderr, fds);
+        } finally {
+            PassedFds.close(fds); // the helper has its own by now, or the start failed
+        }
+    }
+
+    private Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
+            Stdio stderr, int[] fds) throws SandboxException {
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
         CompletableFuture<Connection> connected = new CompletableFuture<>();
         int token = newToken(connected);

@@ -35,7 +35,30 @@ public final class FdLookup {
     private static final int SOCK_STREAM = 1, SOCK_DGRAM = 2;
     private static final Charset NAMES = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
 
+    /**
+     * The copies {@link #copy} made and {@link #closeCopy} has not closed yet: fds of this JVM
+     * that look exactly like the caller's, which no search may take for it (the lock on this
+     * class guards them, and every search holds it).
+     */
+    private static final java.util.Set<Integer> COPIES = new java.util.HashSet<>();
+
     private FdLookup() {}
+
+    /**
+     * A close-on-exec copy of the fd {@link #of} finds for {@code source}, which later searches
+     * pass over until {@link #closeCopy}: the same channel passed twice, or by two starts at once,
+     * is found again, not taken for its copy.
+     */
+    public static synchronized int copy(Object source) throws IOException {
+        int fd = LibC.duplicate(of(source));
+        COPIES.add(fd);
+        return fd;
+    }
+
+    public static synchronized void closeCopy(int fd) {
+        COPIES.remove(fd);
+        LibC.close(fd);
+    }
 
     /**
      * The fd of this JVM's socket whose peer is bound to this abstract Unix address (without its
@@ -43,7 +66,7 @@ public final class FdLookup {
      * network namespace: a process elsewhere could bind the same name and connect to the same
      * socket, so the connecting process must match too, and exactly one socket may.
      */
-    public static int peerOf(String abstractAddress, long peerPid) throws IOException {
+    public static synchronized int peerOf(String abstractAddress, long peerPid) throws IOException {
         byte[] name = abstractAddress.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         List<Integer> found = new ArrayList<>();
         for (int fd : sockets()) {
@@ -68,7 +91,7 @@ public final class FdLookup {
      * The fd a {@link NetworkChannel} (socket, server socket or datagram, IP or Unix domain), a
      * {@link FileChannel} or a {@link FileDescriptor} of a seekable file is.
      */
-    public static int of(Object source) throws IOException {
+    private static synchronized int of(Object source) throws IOException {
         if (source == FileDescriptor.in) {
             return 0;
         } else if (source == FileDescriptor.out) {
@@ -92,35 +115,35 @@ public final class FdLookup {
                 + ": pass a SocketChannel, ServerSocketChannel, DatagramChannel, FileChannel or FileDescriptor");
     }
 
+    /** Called under the class's lock, as every search: two at once would see each other's marks. */
     private static int ofFile(FileChannel ch) throws IOException {
         if (!ch.isOpen()) {
             throw new IOException("the FileChannel is closed");
         }
-        synchronized (FdLookup.class) { // two searches at once would see each other's marks
-            long was;
-            try {
-                was = ch.position();
-            } catch (IOException e) {
-                throw new IOException("only seekable files and sockets can be passed; this one is not ("
-                        + e.getMessage() + ")", e);
-            }
-            long mark = (1L << 40) + ThreadLocalRandom.current().nextLong(1L << 40);
-            ch.position(mark);
-            try {
-                for (int fd : fds(false)) {
-                    try {
-                        if (LibC.position(fd) == mark) {
-                            return fd;
-                        }
-                    } catch (LibC.ErrnoException e) {
-                        // not seekable, or closed meanwhile: not it
-                    }
-                }
-            } finally {
-                ch.position(was);
-            }
+        long was;
+        try {
+            was = ch.position();
+        } catch (IOException e) {
+            throw new IOException("only seekable files and sockets can be passed; this one is not ("
+                    + e.getMessage() + ")", e);
         }
-        throw new IOException("the file's fd was not found among this JVM's");
+        long mark = (1L << 40) + ThreadLocalRandom.current().nextLong(1L << 40);
+        ch.position(mark);
+        try {
+            for (int fd : fds(false)) {
+                try {
+                    if (LibC.position(fd) == mark) {
+                        return fd;
+                    }
+                } catch (LibC.ErrnoException e) {
+                    // not seekable, or closed meanwhile: not it
+                }
+            }
+        } finally {
+            ch.position(was);
+        }
+        throw new IOException("the file's fd was not found among this JVM's: its position did not stay where it was "
+                + "set (a device such as /dev/null, or another thread or process moving it)");
     }
 
     private static int ofSocket(NetworkChannel ch) throws IOException {
@@ -150,8 +173,8 @@ public final class FdLookup {
         }
         if (found.size() != 1) {
             throw new IOException(found.isEmpty() ? "the socket bound to " + local + " was not found among this JVM's fds"
-                    : "fds " + found + " all look like the socket bound to " + local + " (SO_REUSEPORT?): pass one "
-                    + "that is unique");
+                    : "fds " + found + " all look like the socket bound to " + local + " (SO_REUSEPORT, or Unix "
+                    + "sockets whose peers are unbound or abstract?): pass one that is unique");
         }
         return found.get(0);
     }
@@ -177,8 +200,9 @@ public final class FdLookup {
                 while (end < sa.length && sa[end] != 0) {
                     end++;
                 }
-                return end == 2 && sa.length > 2 ? null // abstract: the JDK has no such addresses
-                        : UnixDomainSocketAddress.of(new String(sa, 2, end - 2, NAMES));
+                // Up to the first NUL, as the JDK shows it: an abstract address is "" there, as an
+                // unbound one is, so that a socket whose peer is either matches both (ambiguous).
+                return UnixDomainSocketAddress.of(new String(sa, 2, end - 2, NAMES));
             }
             case AF_INET -> {
                 return new InetSocketAddress(InetAddress.getByAddress(Arrays.copyOfRange(sa, 4, 8)),
@@ -209,8 +233,9 @@ public final class FdLookup {
         try (var list = Files.newDirectoryStream(FDS)) {
             for (Path p : list) {
                 try {
-                    if (Files.readSymbolicLink(p).toString().startsWith("socket:[") == sockets) {
-                        out.add(Integer.parseInt(p.getFileName().toString()));
+                    int fd = Integer.parseInt(p.getFileName().toString());
+                    if (!COPIES.contains(fd) && Files.readSymbolicLink(p).toString().startsWith("socket:[") == sockets) {
+                        out.add(fd);
                     }
                 } catch (IOException e) {
                     // closed since the listing (the listing's own fd among them)

@@ -40,7 +40,8 @@ public final class LibC {
     private static final Fn LSEEK = new Fn("lseek", Type.SINT, Type.SLONG, Type.SINT);
     private static final Fn SYSCALL = new Fn("syscall", Type.SLONG, Type.SLONG, Type.SLONG, Type.SLONG, Type.SLONG);
     private static final Fn CLOSE = new Fn("close", Type.SINT);
-    private static final long SYS_PIDFD_SEND_SIGNAL = 424, SYS_PIDFD_OPEN = 434;
+    private static final long SYS_FCNTL = 72, SYS_PIDFD_SEND_SIGNAL = 424, SYS_PIDFD_OPEN = 434;
+    private static final int F_DUPFD_CLOEXEC = 1030;
 
     private LibC() {}
 
@@ -216,6 +217,20 @@ public final class LibC {
             GETSOCKOPT.checked("SO_PEERCRED of fd " + fd, fd, SOL_SOCKET, SO_PEERCRED, cred.address, len.address);
             return MEM.getInt(cred.address);
         }
+    }
+
+    /** A close-on-exec copy of fd, numbered 3 or more. */
+    public static int duplicate(int fd) throws IOException {
+        long r = SYSCALL.call(SYS_FCNTL, fd, F_DUPFD_CLOEXEC, 3, 0);
+        if (r < 0) {
+            throw new ErrnoException("fcntl F_DUPFD_CLOEXEC of fd " + fd, LastError.getInstance().get());
+        }
+        return (int) r;
+    }
+
+    /** Closes an fd this class made (a {@link #duplicate}). */
+    public static void close(int fd) {
+        CLOSE.call(fd);
     }
 
     /** The file offset of fd's open file description. */
