@@ -216,6 +216,7 @@ __attribute__((noreturn)) static void exec_net_filter(int ns_user, int ns_net, i
  * Loads the plan's packet filter (T_NET_FILTER) into the sandbox's network namespace, before init
  * is released: rules the command, which holds no NET_ADMIN, cannot change. A failure ends the start.
  */
+#define NET_FILTER_MS 20000
 void load_net_filter(pid_t init)
 {
     int ns_user = open_ns(init, "user"), ns_net = open_ns(init, "net");
@@ -247,6 +248,17 @@ void load_net_filter(pid_t init)
         done += (size_t)n;
     }
     close(in[1]);
+    /* Its output ends when it does (a hang-up); one that hangs ends the start. */
+    struct pollfd out = {.fd = err[0], .events = POLLIN};
+    int ready;
+    while ((ready = poll(&out, 1, NET_FILTER_MS)) < 0 && errno == EINTR)
+        ;
+    if (ready == 0) {
+        kill(pid, SIGKILL);
+        kill(init, SIGKILL);
+        fail(S_NETWORK, ETIMEDOUT, "%s did not load the sandbox's network filter within %d ms", plan.net_filter_tool,
+             NET_FILTER_MS);
+    }
     char why[1024];
     read_text(err[0], why, sizeof why);
     close(err[0]);

@@ -39,7 +39,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * loopback and to a network namespace this test makes itself ("uplink", 198.18.0.2, which stands
  * in for the outside world: a TCP server that answers with the peer's address, and a DNS server;
  * the host routes the link-local 169.254.77.1 there too). Rootless, the uplink is the one
- * {@link RootlessSuiteTest} makes before it starts the unprivileged JVM.
+ * {@link RootlessSuiteTest} or {@link UserNamespaceSuiteTest} makes before it starts the JVM.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
 class NetworkTest {
@@ -925,7 +925,8 @@ class NetworkTest {
         }
         String route = run(Env.tool("ip", "iproute2").toString(), "-o", "route", "get", UPLINK_LINK_LOCAL);
         if (!route.contains("via " + UPLINK + " ")) {
-            String why = "no uplink namespace (RootlessSuiteTest makes it for the rootless run): " + route.trim();
+            String why = "no uplink namespace (RootlessSuiteTest and UserNamespaceSuiteTest make it for their runs): "
+                    + route.trim();
             if (Env.inCi()) {
                 org.junit.jupiter.api.Assertions.fail(why);
             }
