@@ -340,6 +340,8 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     write_id_maps(init, plan.uid_map, plan.gid_map);
     if (plan.options & OPT_NET_WAIT)
         await_network(sock, init);
+    if (plan.net_filter_tool)
+        load_net_filter(init);
     pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(sock, init) : 0;
     if (write(sync[1], "1", 1) != 1)
         fail(S_SYNC, errno, "release the sandbox");

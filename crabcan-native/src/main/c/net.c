@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
@@ -17,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,6 +166,120 @@ static const char *last_line(char *text)
     return last;
 }
 
+/* What a child printed, up to size - 1 bytes, NUL-terminated; what is past that is left unread. */
+static void read_text(int fd, char *buf, size_t size)
+{
+    ssize_t m, got = 0;
+    while (got < (ssize_t)size - 1 && (m = read(fd, buf + got, size - 1 - (size_t)got)) != 0) {
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m < 0)
+            break;
+        got += m;
+    }
+    buf[got] = '\0';
+}
+
+/* The filter's nft, in the sandbox's user and network namespaces: CAP_NET_ADMIN there, kept across execve. */
+__attribute__((noreturn)) static void exec_net_filter(int ns_user, int ns_net, int in_rd, int err_wr)
+{
+    if (setns(ns_user, CLONE_NEWUSER) < 0 || setns(ns_net, CLONE_NEWNET) < 0) {
+        dprintf(err_wr, "cannot enter the sandbox's namespaces: %s\n", strerror(errno));
+        _exit(127);
+    }
+    /* Entering the user namespace gave every capability in it; an uid that is not 0 there would lose them at execve. */
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) < 0) {
+        dprintf(err_wr, "capget: %s\n", strerror(errno));
+        _exit(127);
+    }
+    data[CAP_TO_INDEX(CAP_NET_ADMIN)].inheritable |= CAP_TO_MASK(CAP_NET_ADMIN);
+    if (syscall(SYS_capset, &header, data) < 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) < 0) {
+        dprintf(err_wr, "cannot keep CAP_NET_ADMIN for nft: %s\n", strerror(errno));
+        _exit(127);
+    }
+    place_fd(in_rd, 0);
+    place_fd(err_wr, 1);
+    place_fd(err_wr, 2);
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(plan.net_filter_tool, (char *[]){(char *)plan.net_filter_tool, "-f", "-", NULL}, (char *[]){NULL});
+    dprintf(2, "cannot execute %s: %s\n", plan.net_filter_tool, strerror(errno));
+    _exit(127);
+}
+
+/*
+ * Loads the plan's packet filter (T_NET_FILTER) into the sandbox's network namespace, before init
+ * is released: rules the command, which holds no NET_ADMIN, cannot change. A failure ends the start.
+ */
+#define NET_FILTER_MS 20000
+void load_net_filter(pid_t init)
+{
+    int ns_user = open_ns(init, "user"), ns_net = open_ns(init, "net");
+    int in[2], err[2];
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+        fail(S_PIPE, errno, "network filter pipes");
+    logd("Loading the network filter with %s", plan.net_filter_tool);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        fail(S_FORK, errno, "start %s", plan.net_filter_tool);
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+            _exit(127);
+        exec_net_filter(ns_user, ns_net, in[0], err[1]);
+    }
+    close(ns_user);
+    close(ns_net);
+    close(in[0]);
+    close(err[1]);
+    /* The rules are far smaller than a pipe's buffer: no deadlock with nft's output. */
+    size_t len = strlen(plan.net_filter_rules), done = 0;
+    while (done < len) {
+        ssize_t n = write(in[1], plan.net_filter_rules + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break; /* nft is gone: its status says why */
+        done += (size_t)n;
+    }
+    close(in[1]);
+    /* Its output ends when it does (a hang-up); one that hangs ends the start. */
+    struct pollfd out = {.fd = err[0], .events = POLLIN};
+    int ready;
+    while ((ready = poll(&out, 1, NET_FILTER_MS)) < 0 && errno == EINTR)
+        ;
+    if (ready == 0) {
+        kill(pid, SIGKILL);
+        kill(init, SIGKILL);
+        fail(S_NETWORK, ETIMEDOUT, "%s did not load the sandbox's network filter within %d ms", plan.net_filter_tool,
+             NET_FILTER_MS);
+    }
+    char why[1024];
+    read_text(err[0], why, sizeof why);
+    close(err[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            fail(S_NETWORK, errno, "wait for %s", plan.net_filter_tool);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        kill(init, SIGKILL);
+        /* nft names the error on one line, then quotes the rules and points into them. */
+        char *error = strstr(why, "Error: ");
+        if (error) {
+            while (error > why && error[-1] != '\n')
+                error--;
+            error[strcspn(error, "\n")] = '\0';
+        }
+        fail(S_NETWORK, 0, "%s refused the sandbox's network filter (status %#x): %s", plan.net_filter_tool, status,
+             error ? error : last_line(why));
+    }
+}
+
 /*
  * Starts the network helper and waits until it says it is ready; on failure reports its stderr.
  * A kill request or the JVM going away ends the wait, and so does a helper that hangs.
@@ -209,15 +326,7 @@ pid_t start_net_helper(int sock, pid_t init)
     close(ready[0]);
     if (n <= 0) {
         char why[1024];
-        ssize_t m, got = 0;
-        while (got < (ssize_t)sizeof why - 1 && (m = read(err[0], why + got, sizeof why - 1 - (size_t)got)) != 0) {
-            if (m < 0 && errno == EINTR)
-                continue;
-            if (m < 0)
-                break;
-            got += m;
-        }
-        why[got] = '\0';
+        read_text(err[0], why, sizeof why);
         kill(pid, SIGKILL);
         kill(init, SIGKILL);
         fail(S_NETWORK, 0, "%s exited before the network was ready: %s", plan.net_helper[0], last_line(why));

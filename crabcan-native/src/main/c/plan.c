@@ -165,6 +165,14 @@ void parse_plan(uint32_t total)
                 fail(S_PLAN, E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
             plan.net_helper[plan.n_net_helper++] = get_str(p, len, tag);
             break;
+        case T_NET_FILTER: {
+            size_t tool_len = strnlen((char *)p, len);
+            if (tool_len + 2 > len)
+                fail(S_PLAN, EINVAL, "bad network filter record");
+            plan.net_filter_tool = (char *)p;
+            plan.net_filter_rules = get_str(p + tool_len + 1, (uint32_t)(len - tool_len - 1), tag);
+            break;
+        }
         case T_PIPE:
             if (len != T_PIPE_FIXED || get32(p + T_PIPE_AT_FD) > 2)
                 fail(S_PLAN, EINVAL, "bad pipe record");
@@ -303,6 +311,11 @@ void dump_plan(void)
     }
     for (size_t i = 0; i < plan.n_net_helper; i++)
         dump_str("net_helper", plan.net_helper[i]);
+    if (plan.net_filter_tool) {
+        printf("net_filter\t");
+        put_field(plan.net_filter_tool, '\t');
+        put_field(plan.net_filter_rules, '\n');
+    }
     for (size_t i = 0; i < plan.argc; i++)
         dump_str("arg", plan.argv[i]);
     for (size_t i = 0; i < plan.envc; i++)

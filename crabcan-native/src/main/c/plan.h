@@ -47,6 +47,8 @@ struct plan {
      */
     char *net_helper[MAX_NET_HELPER_ARGS + 1];
     size_t n_net_helper;
+    /* nft and the rules it loads into the sandbox's network namespace (T_NET_FILTER); NULL for none. */
+    const char *net_filter_tool, *net_filter_rules;
     char *argv[MAX_ARGS + 1];
     size_t argc;
     char *envp[MAX_ENV + 2]; /* room for LISTEN_PID (OPT_LISTEN_PID) and the NULL */

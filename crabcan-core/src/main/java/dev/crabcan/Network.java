@@ -23,12 +23,19 @@ import java.util.regex.Pattern;
  *       a /30 of {@link #subnet()} for each sandbox and nftables rules for the translation (and
  *       {@code net.ipv4.ip_forward} enabled, as container engines do); a rootless caller gets
  *       {@code pasta} (Debian package {@code passt}), a user-mode network stack. Either way the
- *       sandbox gets an {@code /etc/resolv.conf} naming {@link #dns()}, cannot reach other
- *       sandboxes, and reaches nothing on the host's loopback but what is published to it.
+ *       sandbox gets an {@code /etc/resolv.conf} naming {@link #dns()} and reaches nothing on the
+ *       host's loopback but what is published to it. By default it cannot open connections to
+ *       the host's own addresses (any of them: those the host has as the sandbox starts), to
+ *       link-local addresses (169.254.0.0/16, where clouds serve their metadata, and fe80::/10),
+ *       to multicast and broadcast addresses, nor to other private sandboxes; {@link #allowHost()}
+ *       and {@link #allow(String)} open what a sandbox needs. These are nftables rules in the
+ *       sandbox's own network namespace (so {@code nft}, Debian package {@code nftables}, is
+ *       needed in both cases), loaded before the command runs, which holds no {@code NET_ADMIN}
+ *       to change them.
  * </ul>
  *
- * <p>Immutable and thread-safe: {@link #publish(int, int)}, {@link #subnet(String)} and
- * {@link #dns(List)} return new networks.
+ * <p>Immutable and thread-safe: {@link #publish(int, int)}, {@link #subnet(String)},
+ * {@link #dns(List)}, {@link #allowHost()} and {@link #allow(String)} return new networks.
  */
 public final class Network {
     /**
@@ -41,14 +48,24 @@ public final class Network {
     }
 
     /**
-     * A TCP port published from the host into the sandbox: connections to hostAddress:hostPort reach
-     * containerPort inside.
+     * The protocol of a published port.
      *
      * <p>Immutable and thread-safe.
      */
-    public record Port(String hostAddress, int hostPort, int containerPort) {
+    public enum Protocol {
+        TCP, UDP
+    }
+
+    /**
+     * A port published from the host into the sandbox: connections (TCP) or datagrams (UDP) to
+     * hostAddress:hostPort reach containerPort inside.
+     *
+     * <p>Immutable and thread-safe.
+     */
+    public record Port(String hostAddress, int hostPort, int containerPort, Protocol protocol) {
         public Port {
             Validation.notNull(hostAddress, "host address of a published port");
+            Validation.notNull(protocol, "protocol of a published port");
             if (!IPV4.matcher(hostAddress).matches()) {
                 throw new SandboxSpecException("published port's host address must be an IPv4 address such as "
                         + "127.0.0.1, got '" + Validation.printable(hostAddress) + "'");
@@ -63,10 +80,15 @@ public final class Network {
             }
         }
 
-        /** As Docker spells it: {@code 127.0.0.1:8080:80}. */
+        /** A TCP port. */
+        public Port(String hostAddress, int hostPort, int containerPort) {
+            this(hostAddress, hostPort, containerPort, Protocol.TCP);
+        }
+
+        /** As Docker spells it: {@code 127.0.0.1:8080:80}, {@code 127.0.0.1:5353:53/udp}. */
         @Override
         public String toString() {
-            return hostAddress + ":" + hostPort + ":" + containerPort;
+            return hostAddress + ":" + hostPort + ":" + containerPort + (protocol == Protocol.UDP ? "/udp" : "");
         }
     }
 
@@ -74,19 +96,24 @@ public final class Network {
     public static final String DEFAULT_SUBNET = "10.231.0.0/16";
 
     private static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
-    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, null);
-    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, null);
+    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, null, false, List.of());
+    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, null, false, List.of());
 
     private final Mode mode;
     private final List<Port> ports;
     private final String subnet;
     private final List<String> dns;
+    private final boolean allowHost;
+    private final List<String> allowed;
 
-    private Network(Mode mode, List<Port> ports, String subnet, List<String> dns) {
+    private Network(Mode mode, List<Port> ports, String subnet, List<String> dns, boolean allowHost,
+            List<String> allowed) {
         this.mode = mode;
         this.ports = List.copyOf(ports);
         this.subnet = subnet;
         this.dns = dns == null ? null : List.copyOf(dns);
+        this.allowHost = allowHost;
+        this.allowed = List.copyOf(allowed);
     }
 
     /** Loopback only: nothing in, nothing out. The default. */
@@ -101,7 +128,7 @@ public final class Network {
 
     /** An own interface with outbound access through the host, and no ports published yet. */
     public static Network privateNetwork() {
-        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null);
+        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null, false, List.of());
     }
 
     public Mode mode() {
@@ -120,30 +147,56 @@ public final class Network {
 
     /**
      * The name servers a private sandbox's /etc/resolv.conf names; empty when they are the host's
-     * (those of its /etc/resolv.conf that are not loopback addresses, which a sandbox cannot reach).
+     * (those of its /etc/resolv.conf that are not loopback addresses, which a sandbox cannot reach;
+     * where that names only systemd-resolved's stub, the upstream servers resolved lists in
+     * /run/systemd/resolve/resolv.conf).
      */
     public Optional<List<String>> dns() {
         return Optional.ofNullable(dns);
     }
 
-    /** Publishes 127.0.0.1:hostPort to containerPort inside. */
+    /** Whether the sandbox may open connections to the host's own addresses (never its loopback). */
+    public boolean hostAllowed() {
+        return allowHost;
+    }
+
+    /** The IPv4 ranges (CIDR) the sandbox may reach although the defaults refuse them, in the order given. */
+    public List<String> allowed() {
+        return allowed;
+    }
+
+    /** Publishes TCP port 127.0.0.1:hostPort to containerPort inside. */
     public Network publish(int hostPort, int containerPort) {
         return publish("127.0.0.1", hostPort, containerPort);
     }
 
-    /** Publishes hostAddress:hostPort (an address of this host, e.g. 0.0.0.0 for all) to containerPort inside. */
+    /** Publishes TCP port hostAddress:hostPort (an address of this host, e.g. 0.0.0.0 for all) to containerPort inside. */
     public Network publish(String hostAddress, int hostPort, int containerPort) {
+        return publish(hostAddress, hostPort, containerPort, Protocol.TCP);
+    }
+
+    /** Publishes UDP port 127.0.0.1:hostPort to containerPort inside. */
+    public Network publishUdp(int hostPort, int containerPort) {
+        return publishUdp("127.0.0.1", hostPort, containerPort);
+    }
+
+    /** Publishes UDP port hostAddress:hostPort (an address of this host, e.g. 0.0.0.0 for all) to containerPort inside. */
+    public Network publishUdp(String hostAddress, int hostPort, int containerPort) {
+        return publish(hostAddress, hostPort, containerPort, Protocol.UDP);
+    }
+
+    private Network publish(String hostAddress, int hostPort, int containerPort, Protocol protocol) {
         requirePrivate("publish " + hostAddress + ":" + hostPort + ":" + containerPort);
-        Port port = new Port(hostAddress, hostPort, containerPort);
+        Port port = new Port(hostAddress, hostPort, containerPort, protocol);
         for (Port p : ports) {
-            if (p.hostPort() == hostPort && (p.hostAddress().equals(hostAddress) || p.hostAddress().equals("0.0.0.0")
-                    || hostAddress.equals("0.0.0.0"))) {
+            if (p.protocol() == protocol && p.hostPort() == hostPort && (p.hostAddress().equals(hostAddress)
+                    || p.hostAddress().equals("0.0.0.0") || hostAddress.equals("0.0.0.0"))) {
                 throw new SandboxSpecException("host port " + port + " is already published as " + p);
             }
         }
         List<Port> more = new ArrayList<>(ports);
         more.add(port);
-        return new Network(mode, more, subnet, dns);
+        return new Network(mode, more, subnet, dns, allowHost, allowed);
     }
 
     /** The range root callers' sandboxes take their addresses from, e.g. {@code 10.231.0.0/16}. */
@@ -166,7 +219,7 @@ public final class Network {
             throw new SandboxSpecException("subnet " + cidr + " has host bits set; the range starts at "
                     + Ipv4.format(base & Ipv4.netmask(prefix)) + "/" + prefix);
         }
-        return new Network(mode, ports, cidr, dns);
+        return new Network(mode, ports, cidr, dns, allowHost, allowed);
     }
 
     /** Name servers (IPv4 addresses) for the sandbox's /etc/resolv.conf, instead of the host's. */
@@ -178,29 +231,65 @@ public final class Network {
                 throw new SandboxSpecException("dns server must be an IPv4 address, got '" + s + "'");
             }
         }
-        return new Network(mode, ports, subnet, servers);
+        return new Network(mode, ports, subnet, servers, allowHost, allowed);
+    }
+
+    /**
+     * Lets the sandbox open connections to the host's addresses (not its loopback: a root
+     * caller's sandbox reaches the host as its default gateway, a rootless caller's by the host's
+     * other addresses, pasta having given the sandbox the address of the host's default
+     * interface). Ports other sandboxes publish on those addresses are then reachable too.
+     */
+    public Network allowHost() {
+        requirePrivate("allowHost");
+        return new Network(mode, ports, subnet, dns, true, allowed);
+    }
+
+    /**
+     * Lets the sandbox reach an IPv4 range the defaults refuse, e.g. {@code 169.254.169.254/32}
+     * for a cloud's metadata service, or a host address: what lies in it is reachable whatever
+     * else is refused.
+     */
+    public Network allow(String cidr) {
+        requirePrivate("allow " + cidr);
+        Validation.notNull(cidr, "allowed range");
+        String[] parts = cidr.split("/", -1);
+        int prefix = parts.length == 2 && parts[1].matches("\\d{1,2}") ? Integer.parseInt(parts[1]) : -1;
+        if (parts.length != 2 || !IPV4.matcher(parts[0]).matches() || prefix < 0 || prefix > 32) {
+            throw new SandboxSpecException("allowed range must be IPv4 in CIDR notation such as 169.254.169.254/32, got '"
+                    + Validation.printable(cidr) + "'");
+        }
+        int base = Ipv4.parse(parts[0]);
+        if ((base & ~Ipv4.netmask(prefix)) != 0) {
+            throw new SandboxSpecException("allowed range " + cidr + " has host bits set; the range starts at "
+                    + Ipv4.format(base & Ipv4.netmask(prefix)) + "/" + prefix);
+        }
+        List<String> more = new ArrayList<>(allowed);
+        more.add(cidr);
+        return new Network(mode, ports, subnet, dns, allowHost, more);
     }
 
     private void requirePrivate(String what) {
         if (mode != Mode.PRIVATE) {
-            throw new SandboxSpecException(what + ": only a private network has ports, a subnet and name servers "
-                    + "of its own; use Network.privateNetwork()");
+            throw new SandboxSpecException(what + ": only a private network has ports, a subnet, name servers "
+                    + "and reach of its own; use Network.privateNetwork()");
         }
     }
 
     @Override
     public boolean equals(Object o) {
         return o instanceof Network n && n.mode == mode && n.ports.equals(ports) && n.subnet.equals(subnet)
-                && java.util.Objects.equals(n.dns, dns);
+                && java.util.Objects.equals(n.dns, dns) && n.allowHost == allowHost && n.allowed.equals(allowed);
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(mode, ports, subnet, dns);
+        return java.util.Objects.hash(mode, ports, subnet, dns, allowHost, allowed);
     }
 
     @Override
     public String toString() {
-        return mode.name().toLowerCase(java.util.Locale.ROOT) + (ports.isEmpty() ? "" : " publish " + ports);
+        return mode.name().toLowerCase(java.util.Locale.ROOT) + (ports.isEmpty() ? "" : " publish " + ports)
+                + (allowHost ? " allow host" : "") + (allowed.isEmpty() ? "" : " allow " + allowed);
     }
 }

@@ -163,7 +163,14 @@ class SandboxBuilderTest {
                 invalid("subnet prefix not a number", "'10.0.0.0/x'", dir -> Network.privateNetwork().subnet("10.0.0.0/x")),
                 invalid("subnet with host bits", "starts at 10.1.0.0/16", dir -> Network.privateNetwork().subnet("10.1.2.3/16")),
                 invalid("dns server a name", "'ns.example'", dir -> Network.privateNetwork().dns(List.of("ns.example"))),
-                invalid("dns on no network", "dns", dir -> Network.none().dns(List.of("10.0.0.1"))));
+                invalid("dns on no network", "dns", dir -> Network.none().dns(List.of("10.0.0.1"))),
+                invalid("allow without prefix", "'169.254.169.254'", dir -> Network.privateNetwork().allow("169.254.169.254")),
+                invalid("allow prefix too long", "'10.0.0.0/33'", dir -> Network.privateNetwork().allow("10.0.0.0/33")),
+                invalid("allow IPv6", "'fe80::/10'", dir -> Network.privateNetwork().allow("fe80::/10")),
+                invalid("allow with host bits", "starts at 169.254.0.0/16", dir -> Network.privateNetwork().allow("169.254.1.0/16")),
+                invalid("allowHost on the host's network", "allowHost", dir -> Network.host().allowHost()),
+                invalid("same UDP host port twice", "already published",
+                        dir -> Network.privateNetwork().publishUdp(5353, 53).publishUdp("0.0.0.0", 5353, 54)));
     }
 
     @ParameterizedTest(name = "{0}")

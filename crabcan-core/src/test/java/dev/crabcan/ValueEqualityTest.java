@@ -26,6 +26,12 @@ class ValueEqualityTest {
         assertThat(Network.privateNetwork().publish(8080, 80).dns(java.util.List.of("9.9.9.9"))).isEqualTo(n)
                 .hasSameHashCodeAs(n);
         assertThat(Network.privateNetwork().publish(8081, 80)).isNotEqualTo(n);
+        assertThat(Network.privateNetwork().publishUdp(8080, 80)).isNotEqualTo(Network.privateNetwork().publish(8080, 80))
+                .isEqualTo(Network.privateNetwork().publishUdp(8080, 80));
+        assertThat(Network.privateNetwork().allowHost()).isNotEqualTo(Network.privateNetwork())
+                .isEqualTo(Network.privateNetwork().allowHost());
+        assertThat(Network.privateNetwork().allow("169.254.169.254/32")).isNotEqualTo(Network.privateNetwork())
+                .hasSameHashCodeAs(Network.privateNetwork().allow("169.254.169.254/32"));
         assertThat(Network.none()).isNotEqualTo(Network.host());
 
         assertThat(Stdio.bytes(new byte[] {1, 2})).isEqualTo(Stdio.bytes(new byte[] {1, 2}))

@@ -55,8 +55,14 @@ public final class CrabcanCli {
             "      --writable-rootfs  let the command write to the -m root filesystem",
             "      --net MODE         none (default: loopback only), host (the host's network, no",
             "                         isolation) or private (own interface, outbound through the host)",
-            "  -p, --publish [ADDR:]HOSTPORT:CONTAINERPORT",
-            "                         publish a TCP port of a private network (ADDR default 127.0.0.1)",
+            "  -p, --publish [ADDR:]HOSTPORT:CONTAINERPORT[/tcp|/udp]",
+            "                         publish a port of a private network (ADDR default 127.0.0.1;",
+            "                         TCP unless /udp)",
+            "      --net-allow-host   let a private network open connections to the host's addresses",
+            "                         (refused by default, as are link-local 169.254.0.0/16 and the",
+            "                         other sandboxes; never the host's loopback)",
+            "      --net-allow CIDR   let a private network reach an IPv4 range it is refused by",
+            "                         default, e.g. 169.254.169.254/32 (repeatable)",
             "Limits (sizes take k, m, g; durations ms, s, m, seconds without a unit):",
             "      --memory SIZE      memory limit (cgroup)       --swap SIZE   swap on top (0: none)",
             "      --pids N           process limit (cgroup)      --cpus X      CPU quota in cores",
@@ -258,6 +264,8 @@ public final class CrabcanCli {
         Limits limits = Limits.none();
         Network.Mode net = Network.Mode.NONE;
         final List<String> publish = new ArrayList<>();
+        boolean netAllowHost;
+        final List<String> netAllow = new ArrayList<>();
 
         /** Whether -d is among the options (not among the command's arguments); false if they do not parse. */
         static boolean wantsDebug(String[] args) {
@@ -298,6 +306,8 @@ public final class CrabcanCli {
                     case "--seccomp" -> o.seccomp = Path.of(c.value(a));
                     case "--net" -> o.net = netMode(c.value(a));
                     case "-p", "--publish" -> o.publish.add(c.value(a));
+                    case "--net-allow-host" -> o.netAllowHost = true;
+                    case "--net-allow" -> o.netAllow.add(c.value(a));
                     case "--json" -> o.json = true;
                     case "--result" -> o.resultFile = Path.of(c.value(a));
                     case "--judge" -> o.limits = Limits.judge();
@@ -494,6 +504,9 @@ public final class CrabcanCli {
             if (!publish.isEmpty() && net != Network.Mode.PRIVATE) {
                 throw new IllegalArgumentException("--publish needs --net private");
             }
+            if ((netAllowHost || !netAllow.isEmpty()) && net != Network.Mode.PRIVATE) {
+                throw new IllegalArgumentException("--net-allow-host and --net-allow need --net private");
+            }
             Network n = switch (net) {
                 case NONE -> Network.none();
                 case HOST -> Network.host();
@@ -502,16 +515,23 @@ public final class CrabcanCli {
             for (String spec : publish) {
                 n = publish(n, spec);
             }
+            if (netAllowHost) {
+                n = n.allowHost();
+            }
+            for (String cidr : netAllow) {
+                n = n.allow(cidr);
+            }
             return n;
         }
 
-        /** Docker's spelling: [ADDR:]HOSTPORT:CONTAINERPORT[/tcp]. */
+        /** Docker's spelling: [ADDR:]HOSTPORT:CONTAINERPORT[/tcp|/udp]. */
         static Network publish(Network n, String spec) {
             String ports = spec;
-            if (spec.endsWith("/tcp")) {
+            boolean udp = spec.endsWith("/udp");
+            if (spec.endsWith("/tcp") || udp) {
                 ports = spec.substring(0, spec.length() - 4);
             } else if (spec.contains("/")) {
-                throw new IllegalArgumentException("--publish '" + spec + "': only TCP ports can be published");
+                throw new IllegalArgumentException("--publish '" + spec + "': the protocol must be tcp or udp");
             }
             String[] parts = ports.split(":", -1);
             if (parts.length < 2 || parts.length > 3) {
@@ -519,7 +539,8 @@ public final class CrabcanCli {
             }
             int host = integer(parts[parts.length - 2], "--publish " + spec);
             int container = integer(parts[parts.length - 1], "--publish " + spec);
-            return parts.length == 3 ? n.publish(parts[0], host, container) : n.publish(host, container);
+            String address = parts.length == 3 ? parts[0] : "127.0.0.1";
+            return udp ? n.publishUdp(address, host, container) : n.publish(address, host, container);
         }
 
         private static String value(String[] args, int i, String flag) {

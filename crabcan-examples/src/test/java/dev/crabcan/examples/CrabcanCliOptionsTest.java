@@ -109,7 +109,13 @@ class CrabcanCliOptionsTest {
                         "/bin/true"),
                 refused("-p with one port", "'8080'", "--net", "private", "-p", "8080", "--", "/bin/true"),
                 refused("-p with too many parts", "'1:2:3:4'", "--net", "private", "-p", "1:2:3:4", "--", "/bin/true"),
-                refused("-p udp", "only TCP", "--net", "private", "-p", "53:53/udp", "--", "/bin/true"),
+                refused("-p sctp", "tcp or udp", "--net", "private", "-p", "53:53/sctp", "--", "/bin/true"),
+                refused("--net-allow-host without --net private", "--net-allow-host and --net-allow need --net private",
+                        "--net-allow-host", "--", "/bin/true"),
+                refused("--net-allow not a range", "'169.254.169.254'", "--net", "private", "--net-allow",
+                        "169.254.169.254", "--", "/bin/true"),
+                refused("--net-allow with host bits", "169.254.0.0/16", "--net", "private", "--net-allow",
+                        "169.254.1.0/16", "--", "/bin/true"),
                 refused("-p port not a number", "'http'", "--net", "private", "-p", "http:80", "--", "/bin/true"),
                 refused("-p port out of range", "65536", "--net", "private", "-p", "65536:80", "--", "/bin/true"),
                 refused("-p bad address", "'localhost'", "--net", "private", "-p", "localhost:8080:80", "--",
@@ -150,6 +156,16 @@ class CrabcanCliOptionsTest {
     @ValueSource(strings = {"-h", "--help"})
     void helpPrintsUsage(String flag) {
         assertThat(run(flag).output()).startsWith("Usage:").contains("-m, --mount DIR").contains("-c");
+    }
+
+    @Test
+    void networkFlagsMakeTheNetwork() {
+        dev.crabcan.Network n = parse("--net", "private", "-p", "8080:80", "-p", "0.0.0.0:5353:53/udp",
+                "--net-allow-host", "--net-allow", "169.254.169.254/32", "--", "/bin/true").network();
+        assertThat(n.ports()).containsExactly(new dev.crabcan.Network.Port("127.0.0.1", 8080, 80),
+                new dev.crabcan.Network.Port("0.0.0.0", 5353, 53, dev.crabcan.Network.Protocol.UDP));
+        assertThat(n.hostAllowed()).isTrue();
+        assertThat(n.allowed()).containsExactly("169.254.169.254/32");
     }
 
     @Test

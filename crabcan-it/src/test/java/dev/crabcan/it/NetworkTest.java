@@ -37,11 +37,15 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Network modes against the real kernel, nftables and pasta. Traffic goes only to the host's
  * loopback and to a network namespace this test makes itself ("uplink", 198.18.0.2, which stands
- * in for the outside world: a TCP server that answers with the peer's address, and a DNS server).
+ * in for the outside world: a TCP server that answers with the peer's address, and a DNS server;
+ * the host routes the link-local 169.254.77.1 there too). Rootless, the uplink is the one
+ * {@link RootlessSuiteTest} or {@link UserNamespaceSuiteTest} makes before it starts the JVM.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
 class NetworkTest {
     private static final String UPLINK = "198.18.0.2";
+    /** A link-local address of the uplink namespace's, routed there by the host: no metadata service's. */
+    static final String UPLINK_LINK_LOCAL = "169.254.77.1";
     private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
@@ -169,6 +173,130 @@ class NetworkTest {
         }
     }
 
+    /**
+     * For each address given, whether a connection to its port opens (and the first line read),
+     * skipping the sandbox's own addresses (pasta gives it the host's): "ADDRESS connected LINE" or
+     * "ADDRESS error REASON". "gateway" stands for the default gateway.
+     */
+    private static final String TRY_EACH = String.join("\n",
+            "import socket, sys",
+            "port = int(sys.argv[1])",
+            "for t in sys.argv[2:]:",
+            "    if t == 'gateway':",
+            "        g = [l.split() for l in open('/proc/net/route').read().splitlines()[1:] if l.split()[1] == '00000000']",
+            "        t = socket.inet_ntoa(bytes.fromhex(g[0][2])[::-1])",
+            "    family = socket.AF_INET6 if ':' in t else socket.AF_INET",
+            "    try:",
+            "        socket.socket(family, socket.SOCK_DGRAM).bind((t.split('%')[0] if family == socket.AF_INET else t, 0))",
+            "        continue",
+            "    except OSError:",
+            "        pass",
+            "    try:",
+            "        s = socket.create_connection((t, port), timeout=3)",
+            "        print(t, 'connected', s.makefile().readline().strip(), flush=True)",
+            "    except OSError as e:",
+            "        print(t, 'error', e.strerror or e, flush=True)");
+
+    private static List<String> tryEach(Network net, int port, List<String> targets) throws Exception {
+        List<String> argv = new ArrayList<>(List.of("/usr/bin/python3", "-c", TRY_EACH, Integer.toString(port)));
+        argv.addAll(targets);
+        SandboxResult r = Sandbox.builder().network(net).command(argv).build().run();
+        assertThat(r.status().code()).as(r.stderrText()).isZero();
+        return r.stdoutText().lines().toList();
+    }
+
+    /** The host's IPv4 addresses but the loopback and this JVM's sandboxes' veth ends. */
+    private static List<String> hostAddresses() throws Exception {
+        return java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces()).stream()
+                .filter(i -> !i.getName().startsWith("ccn"))
+                .flatMap(i -> java.util.Collections.list(i.getInetAddresses()).stream())
+                .filter(a -> a instanceof java.net.Inet4Address && !a.isLoopbackAddress())
+                .map(java.net.InetAddress::getHostAddress).toList();
+    }
+
+    /**
+     * A listener on every host address greets; a private sandbox reaches it at none of them (nor,
+     * a root caller's, at its gateway, the veth's host end) but for its own (pasta gives it the
+     * host's address), nor the uplink's link-local address, which the host routes to the uplink
+     * namespace (so that no packet of this test can head for a real metadata service), nor
+     * fe80::1 on its eth0. allowHost() opens the host's addresses and nothing else;
+     * allow("169.254.77.1/32") that one address and nothing else. Refused means refused at once:
+     * "No route to host" from the reject routes, before any packet leaves the sandbox.
+     */
+    @Test
+    void aPrivateSandboxReachesNeitherTheHostNorLinkLocalAddressesUnlessAllowed() throws Exception {
+        requireUplinkRoute();
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
+            Thread greeter = new Thread(() -> {
+                while (!server.isClosed()) {
+                    try (Socket c = server.accept(); OutputStream out = c.getOutputStream()) {
+                        out.write("host\n".getBytes(StandardCharsets.UTF_8));
+                    } catch (IOException ignored) {
+                        // closed at the end; the assertions say what went wrong before
+                    }
+                }
+            });
+            greeter.setDaemon(true);
+            greeter.start();
+            int port = server.getLocalPort();
+            List<String> host = new ArrayList<>(hostAddresses());
+            assertThat(host).as("the host's addresses").contains("198.18.0.1");
+            if (Env.isHostRoot()) {
+                host.add("gateway");
+            }
+            List<String> refused = tryEach(Network.privateNetwork(), port, host);
+            assertThat(refused).as("to the host by default").isNotEmpty()
+                    .allMatch(l -> l.endsWith(" error No route to host"));
+            List<String> allowed = tryEach(Network.privateNetwork().allowHost(), port, host);
+            assertThat(allowed).as("to the host, allowed").hasSameSizeAs(refused)
+                    .allMatch(l -> l.endsWith(" connected host"));
+            assertThat(tryEach(Network.privateNetwork().allowHost(), 7000, List.of(UPLINK_LINK_LOCAL)))
+                    .as("link-local with the host allowed").containsExactly(UPLINK_LINK_LOCAL + " error No route to host");
+        }
+        assertThat(tryEach(Network.privateNetwork(), 7000, List.of(UPLINK_LINK_LOCAL, UPLINK)))
+                .as("link-local by default, and the uplink's other address")
+                .containsExactly(UPLINK_LINK_LOCAL + " error No route to host", UPLINK + " connected 198.18.0.1");
+        assertThat(tryEach(Network.privateNetwork().allow(UPLINK_LINK_LOCAL + "/32"), 7000, List.of(UPLINK_LINK_LOCAL)))
+                .as("link-local, allowed").containsExactly(UPLINK_LINK_LOCAL + " connected 198.18.0.1");
+        assertThat(tryEach(Network.privateNetwork(), 7000, List.of("fe80::1%eth0")))
+                .as("IPv6 link-local").hasSize(1).allMatch(l -> l.startsWith("fe80::1%eth0 error "));
+    }
+
+    /**
+     * Sandbox A publishes a port on every host address. B reaches it by none of the host's
+     * addresses by default, and, a root caller's, by each of them with allowHost(). Rootless, B's
+     * connections go out through its pasta from a host address, and pasta (as in Debian 12)
+     * carries no connection from the host's own non-loopback addresses into A (the same without
+     * any filter, seen with pasta alone): only the refusals are shown.
+     */
+    @Test
+    void anotherSandboxIsReachedOnlyThroughItsPublishedPortsAndOnlyWithTheHostAllowed() throws Exception {
+        requireUplinkRoute();
+        int port = freePort();
+        String serve = "import socket\n"
+                + "s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen()\n"
+                + "print('up', flush=True)\n"
+                + "while True:\n"
+                + "    c, _ = s.accept(); c.sendall(b'a\\n'); c.close()\n";
+        SandboxProcess a = python(Network.privateNetwork().publish("0.0.0.0", port, 8000), serve).build().start();
+        try {
+            assertThat(new BufferedReader(new InputStreamReader(a.getInputStream())).readLine()).isEqualTo("up");
+            assertThat(readFirstLine("127.0.0.1", port)).as("the host reaches A").isEqualTo("a");
+            List<String> host = hostAddresses();
+            List<String> refused = tryEach(Network.privateNetwork(), port, host);
+            assertThat(refused).as("B to A by default").isNotEmpty().allMatch(l -> l.endsWith(" error No route to host"));
+            if (!Env.isHostRoot()) {
+                return;
+            }
+            List<String> allowed = tryEach(Network.privateNetwork().allowHost(), port, host);
+            assertThat(allowed).as("B to A with the host allowed").hasSameSizeAs(refused)
+                    .allMatch(l -> l.endsWith(" connected a"));
+        } finally {
+            a.destroy();
+            a.waitFor();
+        }
+    }
+
     @Test
     void privateNameServersDefaultToTheHostsReachableOnes() throws Exception {
         SandboxResult r = Sandbox.builder().network(Network.privateNetwork()).command("/bin/cat", "/etc/resolv.conf")
@@ -176,6 +304,32 @@ class NetworkTest {
         List<String> host = Files.readAllLines(Path.of("/etc/resolv.conf")).stream().map(String::trim)
                 .filter(l -> l.startsWith("nameserver") && !l.contains(" 127.")).toList();
         assertThat(r.stdoutText().lines().filter(l -> !l.startsWith("#")).toList()).isEqualTo(host);
+    }
+
+    /**
+     * A host whose /etc/resolv.conf names only systemd-resolved's stub (127.0.0.53, out of a
+     * sandbox's reach) gives its sandboxes the upstream servers resolved lists in
+     * /run/systemd/resolve/resolv.conf. Here both files lie under a directory the library is
+     * pointed at (its internal property crabcan.net.resolvRoot), the upstream being the uplink's
+     * name server, which answers crabcan.test.
+     */
+    @Test
+    void aHostWithOnlyALoopbackStubGivesSandboxesItsUpstreamServers(@TempDir Path root) throws Exception {
+        requireUplinkRoute();
+        Files.createDirectories(root.resolve("etc"));
+        Files.writeString(root.resolve("etc/resolv.conf"), "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n");
+        Files.createDirectories(root.resolve("run/systemd/resolve"));
+        Files.writeString(root.resolve("run/systemd/resolve/resolv.conf"), "nameserver " + UPLINK + "\nsearch .\n");
+        System.setProperty("crabcan.net.resolvRoot", root.toString());
+        try {
+            SandboxResult r = Sandbox.builder().network(Network.privateNetwork())
+                    .command("/bin/sh", "-c", "grep nameserver /etc/resolv.conf; getent hosts crabcan.test").build().run();
+            assertThat(r.stdoutText().lines()).as(r.stderrText()).hasSize(2)
+                    .first().isEqualTo("nameserver " + UPLINK);
+            assertThat(r.stdoutText().lines().skip(1).findFirst().orElse("")).startsWith("10.9.8.7").contains("crabcan.test");
+        } finally {
+            System.clearProperty("crabcan.net.resolvRoot");
+        }
     }
 
     @ParameterizedTest
@@ -205,6 +359,78 @@ class NetworkTest {
         try (ServerSocket again = new ServerSocket()) {
             again.bind(new InetSocketAddress("127.0.0.1", port));
         }
+    }
+
+    /**
+     * A UDP echo server inside, reached through a published UDP port, which is free again once the
+     * sandbox ends. Rootless, the datagram arrives but pasta (Debian 12's, 2023-03) loses the
+     * echo on its way back to the host's loopback, with or without any of the options Crabcan
+     * gives it (seen with pasta alone): only the arrival is shown there.
+     */
+    @Test
+    void aUdpEchoInsideIsReachableThroughAPublishedPort() throws Exception {
+        int port;
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            port = probe.getLocalPort();
+        }
+        String echo = "import socket\n"
+                + "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))\n"
+                + "print('up', flush=True)\n"
+                + "while True:\n"
+                + "    d, a = u.recvfrom(512); print('got', d.decode(), flush=True); u.sendto(b'echo ' + d, a)\n";
+        SandboxProcess p = python(Network.privateNetwork().publishUdp(port, 5353), echo).build().start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+            assertThat(out.readLine()).isEqualTo("up");
+            try {
+                assertThat(udpExchange("127.0.0.1", port, "ping")).isEqualTo("echo ping");
+            } catch (java.net.SocketTimeoutException e) {
+                if (Env.isHostRoot()) {
+                    throw e;
+                }
+            }
+            assertThat(out.readLine()).as("what the sandbox received").isEqualTo("got ping");
+        } finally {
+            p.destroy();
+            p.waitFor();
+        }
+        try (java.net.DatagramSocket again = new java.net.DatagramSocket(new InetSocketAddress("127.0.0.1", port))) {
+            assertThat(again.getLocalPort()).isEqualTo(port);
+        }
+        assertNothingLeft();
+    }
+
+    /** The answer to a datagram, sent again every second while none comes (the forward may not be in place yet). */
+    private static String udpExchange(String host, int port, String message) throws Exception {
+        try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {
+            s.setSoTimeout(1000);
+            byte[] out = message.getBytes(StandardCharsets.UTF_8);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (true) {
+                s.send(new java.net.DatagramPacket(out, out.length, new InetSocketAddress(host, port)));
+                java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[512], 512);
+                try {
+                    s.receive(in);
+                    return new String(in.getData(), 0, in.getLength(), StandardCharsets.UTF_8);
+                } catch (java.net.SocketTimeoutException e) {
+                    if (System.nanoTime() > deadline) {
+                        throw e;
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aTakenUdpHostPortIsAClearErrorAtStart() throws Exception {
+        try (java.net.DatagramSocket taken = new java.net.DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            int port = taken.getLocalPort();
+            Sandbox s = Sandbox.builder().network(Network.privateNetwork().publishUdp(port, 53)).command("/bin/true")
+                    .build();
+            assertThatThrownBy(s::start).isInstanceOf(SandboxSetupException.class)
+                    .hasMessageContaining(String.valueOf(port));
+        }
+        assertNothingLeft();
     }
 
     @Test
@@ -375,7 +601,8 @@ class NetworkTest {
         assumeTrue(Env.isHostRoot(), "veth pairs and their table are a root caller's private network");
         String nsenter = Env.tool("nsenter", "util-linux").toString();
         String ip = Env.tool("ip", "iproute2").toString();
-        try (Served a = Served.start(Network.privateNetwork().publish(freePort(), 8000));
+        // A may reach the host (its own packets to the host end, sent through sockets, are the control).
+        try (Served a = Served.start(Network.privateNetwork().allowHost().publish(freePort(), 8000));
                 Served b = Served.start(Network.privateNetwork());
                 java.net.DatagramSocket host = new java.net.DatagramSocket(new InetSocketAddress("0.0.0.0", 0))) {
             host.setSoTimeout(20_000);
@@ -508,13 +735,13 @@ class NetworkTest {
             while (!networkGone(port) && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }
-            assertThat(networkGone(port)).as("pasta, the interface and the host port of the dead JVM's sandbox").isTrue();
+            assertThat(networkGone(port)).as("pasta, the interface and the host ports (TCP and UDP) of the dead JVM's sandbox").isTrue();
         } finally {
             jvm.destroyForcibly();
         }
         // The same port published again, by this JVM: whatever the dead one left is no obstacle.
-        SandboxResult r = Sandbox.builder().network(Network.privateNetwork().publish(port, 80)).command("/bin/true")
-                .build().run();
+        SandboxResult r = Sandbox.builder().network(Network.privateNetwork().publish(port, 80).publishUdp(port, 53))
+                .command("/bin/true").build().run();
         assertThat(r.status().code()).isZero();
         assertNothingLeft();
     }
@@ -593,8 +820,9 @@ class NetworkTest {
     private static boolean networkGone(int port) throws Exception {
         boolean pasta = ProcessHandle.allProcesses().anyMatch(h -> h.info().commandLine()
                 .map(c -> c.contains("pas") && c.contains("/" + port + ":")).orElse(false));
-        try (ServerSocket s = new ServerSocket()) {
+        try (ServerSocket s = new ServerSocket(); java.net.DatagramSocket u = new java.net.DatagramSocket(null)) {
             s.bind(new InetSocketAddress("127.0.0.1", port));
+            u.bind(new InetSocketAddress("127.0.0.1", port));
         } catch (IOException e) {
             return false;
         }
@@ -687,6 +915,25 @@ class NetworkTest {
         return out;
     }
 
+    /**
+     * The uplink, with the host's route of {@link #UPLINK_LINK_LOCAL} to it: made here for a root
+     * caller; a rootless one uses {@link RootlessSuiteTest}'s, which must be there.
+     */
+    private static void requireUplinkRoute() throws Exception {
+        if (Env.isHostRoot()) {
+            uplink();
+        }
+        String route = run(Env.tool("ip", "iproute2").toString(), "-o", "route", "get", UPLINK_LINK_LOCAL);
+        if (!route.contains("via " + UPLINK + " ")) {
+            String why = "no uplink namespace (RootlessSuiteTest and UserNamespaceSuiteTest make it for their runs): "
+                    + route.trim();
+            if (Env.inCi()) {
+                org.junit.jupiter.api.Assertions.fail(why);
+            }
+            org.junit.jupiter.api.Assumptions.abort(why);
+        }
+    }
+
     private static synchronized Uplink uplink() throws Exception {
         if (uplink == null) {
             uplink = new Uplink();
@@ -697,14 +944,15 @@ class NetworkTest {
     /**
      * A network namespace standing in for the outside world, joined to the host by a veth pair
      * (host 198.18.0.1/30, namespace 198.18.0.2/30), serving TCP port 7000 (answers with the peer's
-     * address) and DNS on port 53 (crabcan.test is 10.9.8.7).
+     * address) on 198.18.0.2 and on {@link #UPLINK_LINK_LOCAL}, which the host routes there, and DNS
+     * on port 53 (crabcan.test is 10.9.8.7).
      */
     static final class Uplink implements AutoCloseable {
         private static final String SERVER = String.join("\n",
                 "import socket, threading",
                 "def tcp():",
                 "    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
-                "    s.bind(('198.18.0.2', 7000)); s.listen()",
+                "    s.bind(('0.0.0.0', 7000)); s.listen()",
                 "    while True:",
                 "        c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
                 "def dns():",
@@ -744,6 +992,9 @@ class NetworkTest {
             run("nsenter", ns, "ip", "addr", "add", UPLINK + "/30", "dev", "eth0");
             run("nsenter", ns, "ip", "link", "set", "eth0", "up");
             run("nsenter", ns, "ip", "link", "set", "lo", "up");
+            run("nsenter", ns, "ip", "addr", "add", UPLINK_LINK_LOCAL + "/32", "dev", "lo");
+            // Goes with the link.
+            run("ip", "route", "add", UPLINK_LINK_LOCAL + "/32", "via", UPLINK, "dev", link);
             server.getOutputStream().write("go\n".getBytes());
             server.getOutputStream().flush();
             assertThat(out.readLine()).isEqualTo("ready");

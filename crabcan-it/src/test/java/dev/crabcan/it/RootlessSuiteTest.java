@@ -18,8 +18,11 @@ class RootlessSuiteTest {
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void everyIntegrationTestPassesRootless() throws Exception {
         assumeTrue(Env.isHostRoot(), "already running unprivileged");
-        SuiteLauncher.run("as uid " + NOBODY, List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
-                "--clear-groups"), NOBODY, ROOT_ONLY);
+        // NetworkTest's outside world, which takes root to make.
+        try (NetworkTest.Uplink uplink = new NetworkTest.Uplink()) {
+            SuiteLauncher.run("as uid " + NOBODY, List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
+                    "--clear-groups"), NOBODY, ROOT_ONLY);
+        }
     }
 
     /** The tests that only make sense for a root caller, each skipped rootless with its reason. */

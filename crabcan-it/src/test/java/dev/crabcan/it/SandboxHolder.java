@@ -23,7 +23,8 @@ public final class SandboxHolder {
     public static void main(String[] args) throws Exception {
         Limits limits = args.length > 0 && args[0].equals("limits") ? Limits.builder().pids(64).build() : Limits.none();
         Network network = args.length > 1 && args[0].equals("private")
-                ? Network.privateNetwork().publish(Integer.parseInt(args[1]), 80) : Network.none();
+                ? Network.privateNetwork().publish(Integer.parseInt(args[1]), 80).publishUdp(Integer.parseInt(args[1]), 53)
+                : Network.none();
         SandboxProcess p = Sandbox.builder().limits(limits).network(network)
                 .command("/bin/sh", "-c", "sleep 1000 & sleep 1000 & setsid sleep 1000 & echo started; wait")
                 .stdin(Stdio.discard()).stderr(Stdio.inherit())

@@ -35,8 +35,11 @@ class UserNamespaceSuiteTest {
                 + "echo '" + map + "' > /proc/$p/uid_map && echo '" + map + "' > /proc/$p/gid_map || { kill $p; exit 1; }\n"
                 + "nsenter -U -t $p -S 0 -G 0 -- \"$@\"; rc=$?\n"
                 + "kill $p; exit $rc\n";
-        SuiteLauncher.run("as root of a user namespace made by host root", List.of("/bin/sh", "-c", script, "userns"),
-                MAPPED_FIRST, SKIPS);
+        // NetworkTest's outside world, which takes host root to make (see RootlessSuiteTest).
+        try (NetworkTest.Uplink uplink = new NetworkTest.Uplink()) {
+            SuiteLauncher.run("as root of a user namespace made by host root", List.of("/bin/sh", "-c", script,
+                    "userns"), MAPPED_FIRST, SKIPS);
+        }
     }
 
     /**
@@ -62,8 +65,10 @@ class UserNamespaceSuiteTest {
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void everyIntegrationTestPassesAsRootOfAUserNamespaceMadeByNobody() throws Exception {
         assumeTrue(Env.isHostRoot(), "making the user namespaces takes host root");
-        SuiteLauncher.run("as root of a user namespace made by uid " + NOBODY, List.of("setpriv", "--reuid=" + NOBODY,
-                "--regid=" + NOBODY, "--clear-groups", "unshare", "-U", "-r"), NOBODY, SKIPS);
+        try (NetworkTest.Uplink uplink = new NetworkTest.Uplink()) {
+            SuiteLauncher.run("as root of a user namespace made by uid " + NOBODY, List.of("setpriv", "--reuid=" + NOBODY,
+                    "--regid=" + NOBODY, "--clear-groups", "unshare", "-U", "-r"), NOBODY, SKIPS);
+        }
     }
 
     /**

@@ -29,20 +29,28 @@ final class Pasta {
                     + ", which this user cannot open (Debian's default is mode 0666); make it usable, or run as root "
                     + "for a veth network");
         }
-        String tcp = network.ports().isEmpty() ? "none" : network.ports().stream()
-                .map(p -> p.hostAddress() + "/" + p.hostPort() + ":" + p.containerPort())
-                .collect(Collectors.joining(","));
+        String tcp = forwards(network, Network.Protocol.TCP);
+        String udp = forwards(network, Network.Protocol.UDP);
         List<String> argv = new java.util.ArrayList<>(List.of(pasta.toString(), "--foreground", "--quiet",
                 "--config-net", "--ipv4-only", "--ns-ifname", "eth0", "--netns", "/proc/self/fd/3",
                 "--userns", "/proc/self/fd/4", "--pid", "/proc/self/fd/5",
                 // Nothing of the host's loopback, nor the gateway standing in for it: only what is published.
-                "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none", "--udp-ports", "none", "--tcp-ports", tcp));
+                "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none", "--udp-ports", udp, "--tcp-ports", tcp));
         HostInfo host = HostInfo.get();
         if (host.isRoot()) {
             // Root without the host's privileges (a container's): pasta would become nobody, who cannot enter
             // the sandbox's namespaces, which are root's. It stays the caller, as it does for everyone else.
             argv.addAll(List.of("--runas", "0:" + host.egid()));
         }
-        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv));
+        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv,
+                Reach.filter(network, null, 0)));
+    }
+
+    /** pasta's spelling of the ports published with a protocol: ADDRESS/HOSTPORT:CONTAINERPORT,... or none. */
+    private static String forwards(Network network, Network.Protocol protocol) {
+        String ports = network.ports().stream().filter(p -> p.protocol() == protocol)
+                .map(p -> p.hostAddress() + "/" + p.hostPort() + ":" + p.containerPort())
+                .collect(Collectors.joining(","));
+        return ports.isEmpty() ? "none" : ports;
     }
 }

@@ -7,6 +7,8 @@ import dev.crabcan.internal.plan.NetPlan;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.FileLock;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,13 +58,13 @@ final class Veth implements NetworkSetup {
     private final Network network;
     private final String name;
     private final int net;
-    private final List<ServerSocketChannel> reserved;
+    private final List<NetworkChannel> reserved;
     private final NetPlan plan;
     private final FileLock allocation;
     private boolean attached;
     private boolean released;
 
-    private Veth(Path ip, Path nft, Network network, int net, FileLock allocation, List<ServerSocketChannel> reserved,
+    private Veth(Path ip, Path nft, Network network, int net, FileLock allocation, List<NetworkChannel> reserved,
             NetPlan plan) {
         this.ip = ip;
         this.nft = nft;
@@ -78,7 +80,8 @@ final class Veth implements NetworkSetup {
         Path ip = HostCommand.require("ip", "iproute2", "a private network");
         Path nft = HostCommand.require("nft", "nftables", "a private network");
         String resolvConf = ResolvConf.text(network);
-        List<ServerSocketChannel> reserved = reservePorts(network);
+        Ipv4.Range sandboxes = Ipv4.Range.parse(network.subnet());
+        List<NetworkChannel> reserved = reservePorts(network);
         Veth veth = null;
         try {
             String[] cidr = network.subnet().split("/");
@@ -95,7 +98,7 @@ final class Veth implements NetworkSetup {
                         FileLock lock = tryLock(addressLock(net));
                         if (lock != null) {
                             NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1),
-                                    resolvConf, List.of());
+                                    resolvConf, List.of(), Reach.filter(network, sandboxes, net + 1));
                             active++;
                             Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
                             LIVE.add(v);
@@ -239,7 +242,7 @@ final class Veth implements NetworkSetup {
         }
         String sandbox = Ipv4.format(net + 2);
         StringBuilder delete = new StringBuilder();
-        for (String map : List.of("published", "published_any")) {
+        for (String map : MAPS) {
             java.util.regex.Matcher m = ELEMENT.matcher(HostCommand.run(nft, List.of("list", "map", "ip", TABLE, map), "")
                     .stdout());
             while (m.find()) {
@@ -269,12 +272,17 @@ final class Veth implements NetworkSetup {
         StringBuilder out = new StringBuilder();
         for (Network.Port p : network.ports()) {
             boolean any = p.hostAddress().equals("0.0.0.0");
-            out.append(verb).append(" element ip ").append(TABLE).append(any ? " published_any { " : " published { ")
+            String map = "published" + (any ? "_any" : "") + (p.protocol() == Network.Protocol.UDP ? "_udp" : "");
+            out.append(verb).append(" element ip ").append(TABLE).append(' ').append(map).append(" { ")
                     .append(any ? "" : p.hostAddress() + " . ").append(p.hostPort());
             out.append(verb.equals("add") ? " : " + sandbox + " . " + p.containerPort() : "").append(" }\n");
         }
         return out.toString();
     }
+
+    /** The maps of published ports: by host address and port, by port alone (every host address); TCP and UDP. */
+    private static final List<String> MAPS = List.of("published", "published_any", "published_udp",
+            "published_any_udp");
 
     /** The shared table, replacing whatever a dead JVM left. */
     static final String TABLE_RULES = "add table ip " + TABLE + "\n"
@@ -282,6 +290,8 @@ final class Veth implements NetworkSetup {
             + "table ip " + TABLE + " {\n"
             + "  map published { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_any { type inet_service : ipv4_addr . inet_service; }\n"
+            + "  map published_udp { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
+            + "  map published_any_udp { type inet_service : ipv4_addr . inet_service; }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
             // forwards) and packets whose source address is not the sandbox's own.
@@ -291,14 +301,21 @@ final class Veth implements NetworkSetup {
             // Forwards of loopback addresses are for this host's own clients (the output chain).
             + "    ip daddr 127.0.0.0/8 return\n"
             + "    dnat ip to ip daddr . tcp dport map @published\n"
-            + "    fib daddr type local dnat ip to tcp dport map @published_any\n  }\n"
+            + "    fib daddr type local dnat ip to tcp dport map @published_any\n"
+            + "    dnat ip to ip daddr . udp dport map @published_udp\n"
+            + "    fib daddr type local dnat ip to udp dport map @published_any_udp\n  }\n"
             + "  chain output {\n    type nat hook output priority -100; policy accept;\n"
             + "    dnat ip to ip daddr . tcp dport map @published\n"
-            + "    fib daddr type local dnat ip to tcp dport map @published_any\n  }\n"
+            + "    fib daddr type local dnat ip to tcp dport map @published_any\n"
+            + "    dnat ip to ip daddr . udp dport map @published_udp\n"
+            + "    fib daddr type local dnat ip to udp dport map @published_any_udp\n  }\n"
             + "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
             + "    iifname \"ccn*\" oifname != \"ccn*\" masquerade\n"
             + "    oifname \"ccn*\" ip saddr 127.0.0.0/8 masquerade\n  }\n"
             + "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
+            // One sandbox reaches another only through a port published on a host address, which
+            // its reject routes let it reach only with Network.allowHost().
+            + "    iifname \"ccn*\" oifname \"ccn*\" ct status dnat accept\n"
             + "    iifname \"ccn*\" oifname \"ccn*\" drop\n"
             // Into a sandbox only replies and published ports, not whatever a neighbour routes here.
             + "    oifname \"ccn*\" ct state established,related accept\n"
@@ -391,11 +408,12 @@ final class Veth implements NetworkSetup {
     }
 
     /** Binds the published host ports for the sandbox's life: a taken port fails the start, and none is taken after. */
-    private static List<ServerSocketChannel> reservePorts(Network network) throws SandboxSetupException {
-        List<ServerSocketChannel> held = new ArrayList<>();
+    private static List<NetworkChannel> reservePorts(Network network) throws SandboxSetupException {
+        List<NetworkChannel> held = new ArrayList<>();
         for (Network.Port p : network.ports()) {
             try {
-                ServerSocketChannel s = ServerSocketChannel.open();
+                NetworkChannel s = p.protocol() == Network.Protocol.UDP ? DatagramChannel.open()
+                        : ServerSocketChannel.open();
                 held.add(s);
                 s.bind(new InetSocketAddress(p.hostAddress(), p.hostPort()));
             } catch (IOException e) {
@@ -415,7 +433,7 @@ final class Veth implements NetworkSetup {
         }
     }
 
-    private static void closeQuietly(ServerSocketChannel s) {
+    private static void closeQuietly(NetworkChannel s) {
         try {
             s.close();
         } catch (IOException e) {

@@ -12,13 +12,15 @@ import java.util.List;
  * @param helperCommand a user-mode network stack the helper runs for the sandbox (see the helper's
  *     T_NET_HELPER: the namespaces arrive as /proc/self/fd/3 and 4, it reports ready by writing
  *     its pid to /proc/self/fd/5); empty for none
+ * @param filter nftables rules the helper loads into the namespace before the command runs; null
+ *     for none
  */
 public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, String resolvConf,
-        List<String> helperCommand) {
+        List<String> helperCommand, Filter filter) {
     /** Loopback only. */
-    public static final NetPlan NONE = new NetPlan(true, false, null, null, List.of());
+    public static final NetPlan NONE = new NetPlan(true, false, null, null, List.of(), null);
     /** The host's network namespace. */
-    public static final NetPlan HOST = new NetPlan(false, false, null, null, List.of());
+    public static final NetPlan HOST = new NetPlan(false, false, null, null, List.of(), null);
 
     public NetPlan {
         helperCommand = List.copyOf(helperCommand);
@@ -26,4 +28,7 @@ public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, S
 
     /** An IPv4 interface with the default route through gateway; addresses as big-endian ints. */
     public record Interface(String name, int address, int prefix, int gateway) {}
+
+    /** nft (its path) and the rules it reads. */
+    public record Filter(String tool, String rules) {}
 }

@@ -140,6 +140,9 @@ public final class PlanCompiler {
             w.net(i.address(), Ipv4.netmask(i.prefix()), i.gateway(), i.name());
         }
         net.helperCommand().forEach(w::netHelper);
+        if (net.filter() != null) {
+            w.netFilter(net.filter().tool(), net.filter().rules());
+        }
         cgroupProcs.forEach(p -> w.cgroup(p.toString()));
         for (StdioSource io : stdio) {
             if (io.pipe()) {

@@ -144,13 +144,15 @@ class PlanCompilerTest {
     @ValueSource(booleans = {true, false})
     void vethNetworkWaitsForTheJvmAndConfiguresEth0InNetworkByteOrder(boolean root) {
         NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005),
-                "nameserver 10.0.0.53\n", List.of());
+                "nameserver 10.0.0.53\n", List.of(),
+                new NetPlan.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), veth));
         assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
         assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isEqualTo(OPT_LOOPBACK_UP | OPT_NET_WAIT);
         assertThat(p.net()).isEqualTo(new PlanDecoder.Net(0x0ae70006, 0xfffffffc, 0x0ae70005, "eth0"));
         assertThat(p.netHelper()).isEmpty();
+        assertThat(p.netFilter()).isEqualTo(new PlanDecoder.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
         Mount resolv = p.mountAt("/etc/resolv.conf");
         // Its text goes in the plan: a bind of a file in the run directory would name that host path in mountinfo.
         assertThat(resolv.kind()).isEqualTo(M_CONTENT);
@@ -165,7 +167,8 @@ class PlanCompilerTest {
 
     @Test
     void resolvConfIsNeverPrecreatedInACallersRootfs(@TempDir Path rootfs) {
-        NetPlan net = new NetPlan(true, false, null, "nameserver 10.0.0.53\n", List.of("/usr/bin/pasta"));
+        NetPlan net = new NetPlan(true, false, null, "nameserver 10.0.0.53\n", List.of("/usr/bin/pasta"),
+                null);
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().rootfs(rootfs).build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
                 List.of(), List.of(), net));
         assertThat(p.mountAt("/etc/resolv.conf").flags() & MF_PRECREATE).isZero();
@@ -189,7 +192,7 @@ class PlanCompilerTest {
     void networkHelperArgumentsAreCarriedInOrder() {
         List<String> argv = List.of("/usr/bin/pasta", "--netns", "/proc/self/fd/3", "--tcp-ports", "127.0.0.1/8080:80");
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME, List.of(),
-                List.of(), new NetPlan(true, false, null, null, argv)));
+                List.of(), new NetPlan(true, false, null, null, argv, null)));
         assertThat(p.netHelper()).isEqualTo(argv);
         assertThat(p.options() & OPT_NET_WAIT).isZero();
         assertThat(p.net()).isNull();

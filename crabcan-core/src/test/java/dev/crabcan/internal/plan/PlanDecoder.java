@@ -58,11 +58,14 @@ final class PlanDecoder {
     /** The interface init configures (T_NET); addresses as big-endian ints. */
     record Net(int address, int netmask, int gateway, String ifname) {}
 
+    /** The filter the helper loads into the sandbox's network namespace (T_NET_FILTER). */
+    record Filter(String tool, String rules) {}
+
     record Plan(int cloneFlags, int options, String uidMap, String gidMap, String idmapUidMap, String idmapGidMap,
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
-            String searchPath, Net net, List<String> netHelper, String detach, Integer umask, Integer oomScoreAdj) {
+            String searchPath, Net net, List<String> netHelper, Filter netFilter, String detach, Integer umask, Integer oomScoreAdj) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -164,6 +167,7 @@ final class PlanDecoder {
         final List<String> argv = new ArrayList<>();
         final List<String> env = new ArrayList<>();
         final List<String> netHelper = new ArrayList<>();
+        Filter netFilter;
 
         Dump(List<Report> lines) {
             for (Report r : lines) {
@@ -209,6 +213,7 @@ final class PlanDecoder {
                 case "stdio" -> stdio.add(new Stdio(integer(r, 0), integer(r, 1), integer(r, 2), r.field(3)));
                 case "net" -> net = new Net(address(r.field(0)), address(r.field(1)), address(r.field(2)), r.field(3));
                 case "net_helper" -> netHelper.add(r.field(0));
+                case "net_filter" -> netFilter = new Filter(r.field(0), r.field(1));
                 case "arg" -> argv.add(r.field(0));
                 case "env" -> env.add(r.field(0));
                 case "cwd" -> cwd = r.field(0);
@@ -224,7 +229,7 @@ final class PlanDecoder {
             return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, root,
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
-                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), detach, umask, oomScoreAdj);
+                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), netFilter, detach, umask, oomScoreAdj);
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */

@@ -1,0 +1,94 @@
+package dev.crabcan.internal.net;
+
+import dev.crabcan.Network;
+import dev.crabcan.SandboxSetupException;
+import dev.crabcan.internal.plan.NetPlan;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * What a private sandbox may not open connections to: the host's own addresses, link-local
+ * addresses (cloud metadata services) and their multicast and broadcast neighbours, and the other
+ * sandboxes, less what the network allows. An nftables table in the sandbox's own network
+ * namespace, which the helper loads before the command runs (see the contract's T_NET_FILTER);
+ * stateful, so that replies to connections from outside (published ports) still leave.
+ */
+final class Reach {
+    private static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
+            Ipv4.Range.parse("224.0.0.0/4"), Ipv4.Range.parse("255.255.255.255/32"));
+
+    private Reach() {}
+
+    /**
+     * The filter for a sandbox.
+     *
+     * @param sandboxes a root caller's subnet, the other sandboxes' and the host ends of their veth
+     *     pairs; null for pasta, whose sandboxes share the host's address
+     * @param gateway the host end of a root caller's veth pair, the host as the sandbox sees it
+     */
+    static NetPlan.Filter filter(Network network, Ipv4.Range sandboxes, int gateway) throws SandboxSetupException {
+        Path nft = HostCommand.require("nft", "nftables", "a private network's filter");
+        List<Ipv4.Range> refused = new ArrayList<>(ALWAYS);
+        List<String> refused6 = new ArrayList<>(List.of("fe80::/10"));
+        if (sandboxes != null) {
+            refused.add(sandboxes);
+        }
+        if (!network.hostAllowed()) {
+            for (InetAddress a : hostAddresses()) {
+                if (a instanceof Inet4Address) {
+                    refused.add(new Ipv4.Range(java.nio.ByteBuffer.wrap(a.getAddress()).getInt(), 32));
+                } else if (!a.isLinkLocalAddress()) {
+                    // Without the zone Java names interface addresses with.
+                    refused6.add(a.getHostAddress().replaceFirst("%.*", ""));
+                }
+            }
+        }
+        // An interval set refuses overlapping elements.
+        List<Ipv4.Range> outer = refused.stream().distinct()
+                .filter(r -> refused.stream().noneMatch(o -> !o.equals(r) && o.contains(r))).toList();
+        StringBuilder rules = new StringBuilder("table inet crabcan {\n  chain output {\n")
+                .append("    type filter hook output priority filter; policy accept;\n")
+                .append("    ct state established,related accept\n")
+                // The sandbox's own addresses: pasta gives it the host's.
+                .append("    fib daddr type local accept\n");
+        List<String> allowed = new ArrayList<>(network.allowed());
+        if (network.hostAllowed() && sandboxes != null) {
+            allowed.add(Ipv4.format(gateway));
+        }
+        if (!allowed.isEmpty()) {
+            rules.append("    ip daddr { ").append(String.join(", ", allowed)).append(" } accept\n");
+        }
+        rules.append("    ip daddr { ").append(outer.stream().map(Ipv4.Range::toString).collect(Collectors.joining(", ")))
+                .append(" } reject with icmpx type admin-prohibited\n");
+        // Neighbour discovery talks to link-local addresses.
+        rules.append("    ip6 daddr { ").append(String.join(", ", refused6.stream().distinct().toList()))
+                .append(" } meta l4proto != ipv6-icmp reject with icmpx type admin-prohibited\n  }\n}\n");
+        return new NetPlan.Filter(nft.toString(), rules.toString());
+    }
+
+    /** The host's addresses but its loopback, which a sandbox's own loopback hides anyway. */
+    private static List<InetAddress> hostAddresses() throws SandboxSetupException {
+        List<InetAddress> out = new ArrayList<>();
+        try {
+            for (NetworkInterface i : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+                for (InetAddress a : Collections.list(i.getInetAddresses())) {
+                    if (!a.isLoopbackAddress() && (a instanceof Inet4Address || a instanceof Inet6Address)) {
+                        out.add(a);
+                    }
+                }
+            }
+        } catch (SocketException e) {
+            throw new SandboxSetupException("network", 0, "cannot list the host's addresses, which a private sandbox "
+                    + "must not reach: " + e.getMessage());
+        }
+        return out;
+    }
+}
