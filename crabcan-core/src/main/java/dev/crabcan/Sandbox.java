@@ -373,9 +373,20 @@ public final class Sandbox {
      * are refused.
      */
     public long createDetached(Path releaseFifo) throws SandboxException {
+        return createDetached(releaseFifo, List.of());
+    }
+
+    /**
+     * {@link #createDetached(Path)} with the sandbox's init put into cgroups the caller made and
+     * owns (their {@code cgroup.procs} files, at most one per hierarchy) before it runs anything,
+     * so that the limits the caller set there hold for every process of the sandbox without
+     * this JVM: an OCI runtime's container cgroup. The caller removes them once the sandbox ends.
+     */
+    public long createDetached(Path releaseFifo, List<Path> cgroupProcsFiles) throws SandboxException {
+        Validation.notNull(cgroupProcsFiles, "cgroup.procs files");
         for (int attempt = 0; ; attempt++) {
             try {
-                return createDetachedOnce(releaseFifo);
+                return createDetachedOnce(releaseFifo, List.copyOf(cgroupProcsFiles));
             } catch (SandboxSetupException e) {
                 if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
                     throw e;
@@ -390,7 +401,7 @@ public final class Sandbox {
         }
     }
 
-    private long createDetachedOnce(Path releaseFifo) throws SandboxException {
+    private long createDetachedOnce(Path releaseFifo, List<Path> cgroupProcs) throws SandboxException {
         Validation.notNull(releaseFifo, "release FIFO");
         if (network.mode() == Network.Mode.PRIVATE) {
             throw new SandboxSpecException("a detached sandbox cannot have a private network: its interface and "
@@ -398,7 +409,8 @@ public final class Sandbox {
         }
         if (limits.needsCgroup() || limits.wallTime().isPresent() || limits.outputBytes().isPresent()) {
             throw new SandboxSpecException("a detached sandbox cannot have " + limits + ": its cgroup, time and "
-                    + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible");
+                    + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible (and "
+                    + "cgroups the caller makes: createDetached(fifo, cgroupProcsFiles))");
         }
         for (Stdio s : List.of(stdin, stdout, stderr)) {
             if (s.kind() == Stdio.Kind.PIPE) {
@@ -414,7 +426,7 @@ public final class Sandbox {
         try {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                    cgroupProcs, io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
                     releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
