@@ -293,8 +293,9 @@ public final class OciConfig {
             if (user.get("umask") != null) {
                 b.umask((int) integer(user.get("umask"), "process.user.umask", 0, 0777));
             }
-            if (user.get("additionalGids") != null && !array(user.get("additionalGids"), "process.user.additionalGids")
-                    .isEmpty()) {
+            // containerd lists the primary gid here always (its fix for CVE-2023-25173): that group the command has.
+            if (user.get("additionalGids") != null && array(user.get("additionalGids"), "process.user.additionalGids")
+                    .stream().anyMatch(g -> !Long.valueOf(gid).equals(g))) {
                 throw refuse("process.user.additionalGids", "the sandbox's user namespace maps one group id and "
                         + "denies setgroups");
             }
