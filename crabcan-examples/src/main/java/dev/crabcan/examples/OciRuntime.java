@@ -270,7 +270,7 @@ public final class OciRuntime {
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
                     java.time.Instant.now().toString(), config.hooks()));
             for (String kind : List.of("prestart", "createRuntime")) {
-                runHooks(kind, config.hooks(), stateJson(id), dir);
+                runHooks(kind, config.hooks(), hookState(id), dir);
             }
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
@@ -383,12 +383,21 @@ public final class OciRuntime {
                 }
             }
             Files.delete(fifo);
-            runHooksWarning("poststart", state, stateJson(id), dir);
+            runHooksWarning("poststart", state, hookState(id), dir);
         }
     }
 
-    /** The state as runc prints it: runtime-spec's fields and runc's rootfs, created and owner. */
+    /** The state as runc's state command prints it: runtime-spec's fields and runc's rootfs, created and owner. */
     String stateJson(String id) throws Failure, IOException {
+        return Json.writePretty(state(id, true)).strip();
+    }
+
+    /** runtime-spec's state, which a hook reads on stdin: compact, its fields only. */
+    private String hookState(String id) throws Failure, IOException {
+        return Json.write(state(id, false));
+    }
+
+    private Map<String, Object> state(String id, boolean runc) throws Failure, IOException {
         Path dir = existing(id);
         State state = readState(dir);
         String status = status(dir, state);
@@ -398,10 +407,12 @@ public final class OciRuntime {
         m.put("pid", status.equals("stopped") ? 0 : state.pid());
         m.put("status", status);
         m.put("bundle", state.bundle());
-        m.put("rootfs", state.rootfs());
-        m.put("created", state.created());
-        m.put("owner", "");
-        return Json.writePretty(m).strip();
+        if (runc) {
+            m.put("rootfs", state.rootfs());
+            m.put("created", state.created());
+            m.put("owner", "");
+        }
+        return m;
     }
 
     /** Signals init, or with all every process of the container (its cgroup's, else its PID namespace's). */
@@ -532,10 +543,15 @@ public final class OciRuntime {
 
     /**
      * Removes a stopped container (with force, kills it first), its cgroup and its state; also
-     * what a create killed halfway left: a state directory with no state, and the cgroup it recorded.
+     * what a create killed halfway left: a state directory with no state, and the cgroup it
+     * recorded. With force, a container that does not exist is no error (runc's, which engines
+     * rely on when they clean up twice).
      */
     void delete(String id, boolean force) throws Failure, IOException, InterruptedException {
         Path dir = trustedRoot().resolve(id);
+        if (force && !Files.exists(dir)) {
+            return;
+        }
         if (Files.isDirectory(dir) && !Files.exists(dir.resolve("state.json"))) {
             try (FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE,
                     StandardOpenOption.WRITE); FileLock lock = ch.tryLock()) {
@@ -565,7 +581,7 @@ public final class OciRuntime {
                     Thread.sleep(10);
                 }
             }
-            runHooksWarning("poststop", state, stateJson(id), dir);
+            runHooksWarning("poststop", state, hookState(id), dir);
             OciCgroup.remove(dir);
         }
         deleteDir(dir);

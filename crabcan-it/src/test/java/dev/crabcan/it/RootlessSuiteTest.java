@@ -34,6 +34,11 @@ class RootlessSuiteTest {
             "ContainerTest#namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost",
             "ContainerTest#podmansDefaultsRunSandboxesWithoutWhatTheyRefuse",
             "ContainerTest#theReadmeProfileGivesEverySandboxItsHostname",
+            // containerd needs host root.
+            "ContainerdTest#aDetachedTaskIsListedPausedKilledAndDeleted",
+            "ContainerdTest#aFailedCreateShowsCrabcansReason",
+            "ContainerdTest#ctrRunShowsOutputAndExitCode",
+            "ContainerdTest#ctrTaskExecRunsInTheContainer",
             "EscapeTest#rootCallersCannotCopyASetuidFileUpIntoABind",
             "EscapeTest#rootCallersCannotCreateSetuidFilesWhateverThePolicy",
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringAUserNamespaceOrAMount",
@@ -61,6 +66,7 @@ class RootlessSuiteTest {
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
+            "PodmanTest#podmansLimitsHoldAndPauseFreezes",
             "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
             "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");

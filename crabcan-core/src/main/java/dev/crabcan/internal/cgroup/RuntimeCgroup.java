@@ -92,6 +92,10 @@ public final class RuntimeCgroup {
         if (path == null || path.isEmpty()) {
             return own.resolve("crabcan-oci-" + id);
         }
+        if (List.of(path.split("/")).contains("..")) {
+            throw new dev.crabcan.SandboxSpecException("linux.cgroupsPath '" + path + "': '..' is not allowed: the "
+                    + "container's cgroup goes below the hierarchy's root or the runtime's own cgroup");
+        }
         return path.startsWith("/") ? mount.resolve(path.replaceAll("^/+", "")) : own.resolve(path);
     }
 
