@@ -33,7 +33,9 @@ final class OciCgroup {
             throws SandboxException, IOException {
         RuntimeCgroup.Placement placement;
         try {
-            placement = RuntimeCgroup.place(cgroupsPath, systemd, id);
+            // Without cgroupsPath: by id and state root, as ids are unique only within one root.
+            placement = RuntimeCgroup.place(cgroupsPath, systemd, id, "crabcan-oci-" + id + "-"
+                    + Integer.toHexString(dir.getParent().toString().hashCode()));
         } catch (SandboxException e) {
             return without(e, limits, log);
         }

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,6 +21,18 @@ class OciRuntimeTest {
     Path dir;
 
     record Run(int status, String stdout, String stderr) {}
+
+    /** A failed test leaves no container running: every one left in the state root is deleted by force. */
+    @AfterEach
+    void deleteLeftContainers() throws Exception {
+        if (Files.isDirectory(dir.resolve("state"))) {
+            try (var left = Files.list(dir.resolve("state"))) {
+                for (Path container : left.toList()) {
+                    oci(null, "delete", "--force", container.getFileName().toString());
+                }
+            }
+        }
+    }
 
     /** A root filesystem with the host's /bin/sh, sleep, cat and the libraries they need. */
     static void minimalRootfs(Path rootfs) throws Exception {
@@ -482,15 +495,24 @@ class OciRuntimeTest {
     }
 
     /**
-     * A runtime killed (SIGKILL) in the middle of create, once it recorded the cgroup and once the
-     * container's init is in it, leaves nothing that delete --force does not remove.
+     * A runtime killed (SIGKILL) in the middle of create leaves nothing that delete --force does
+     * not remove: once it recorded the cgroup (before making it), and once the container's init
+     * is in the cgroup and the runtime waits for a prestart hook.
      */
     @Test
     void aCreateKilledHalfwayLeavesNothingDeleteForceCannotClean() throws Exception {
-        Path bundle = bundle("b11", "sleep 1000");
         String parent = "crabcan-it-oci-" + ProcessHandle.current().pid();
-        limit(bundle, "{\"pids\": {\"limit\": 20}}", "/" + parent + "/c11");
-        for (String stage : List.of("recorded", "inside")) {
+        String resources = Env.mayLimit() ? "{\"pids\": {\"limit\": 20}}" : "{}";
+        Path recorded = bundle("b11", "sleep 1000");
+        limit(recorded, resources, "/" + parent + "/c11");
+        Path hooked = bundle("b11h", "sleep 1000");
+        limit(hooked, resources, "/" + parent + "/c11");
+        Path hookPid = dir.resolve("hook.pid");
+        String config = Files.readString(hooked.resolve("config.json"));
+        Files.writeString(hooked.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": [{\"path\": "
+                + "\"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo $$ > " + hookPid + "; exec sleep 60\"]}]}, \"root\":"));
+        for (Path bundle : List.of(recorded, hooked)) {
+            String stage = bundle.getFileName().toString();
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
                     "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root",
@@ -499,17 +521,33 @@ class OciRuntimeTest {
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
             Path record = dir.resolve("state/c11/cgroup.json");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (create.isAlive() && System.nanoTime() < deadline && !(stage.equals("recorded") ? Files.exists(record)
-                    : Files.exists(record) && cgroupHoldsProcesses(Files.readString(record)))) {
+            while (create.isAlive() && System.nanoTime() < deadline
+                    && !(bundle == recorded ? Files.exists(record) : Files.exists(hookPid))) {
                 Thread.sleep(1);
+            }
+            String ns = null;
+            if (bundle == hooked && Files.exists(hookPid)) {
+                long init = Long.parseLong(Files.readString(dir.resolve("state/c11/state.json"))
+                        .replaceAll("(?s).*\"pid\":(\\d+).*", "$1"));
+                ns = Env.isHostRoot() ? Env.pidNamespace(init) : null; // init is not dumpable for others
+                if (Env.mayLimit()) {
+                    assertThat(cgroupHoldsProcesses(Files.readString(record))).as("init is in the cgroup").isTrue();
+                }
             }
             create.destroyForcibly();
             assertThat(create.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            if (Files.exists(hookPid)) {
+                ProcessHandle.of(Long.parseLong(Files.readString(hookPid).trim())).ifPresent(ProcessHandle::destroyForcibly);
+            }
             Run deleted = oci(null, "delete", "--force", "c11");
             assertThat(deleted.status()).as(stage + ": " + deleted.stderr()).isZero();
             assertThat(dir.resolve("state")).as(stage).isEmptyDirectory();
             assertThat(Env.cgroupDirs(d -> d.getFileName().toString().equals(parent))).as(stage).isEmpty();
+            if (ns != null) {
+                assertThat(Env.awaitEmpty(ns, Env.CLEANUP_CEILING_MS)).as(stage + ": the container's processes").isEmpty();
+            }
         }
+        assertThat(hookPid).as("the hook ran: the second create was killed while it waited for it").exists();
     }
 
     /** Whether a directory named in a cgroup record has a process in it. */

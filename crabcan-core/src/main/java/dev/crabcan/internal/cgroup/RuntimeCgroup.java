@@ -46,9 +46,11 @@ public final class RuntimeCgroup {
      * Where the container's cgroup goes on this host. cgroupsPath (may be null) is the config's:
      * absolute, from the root of each hierarchy; relative, from the runtime's own cgroup; with
      * systemd true, systemd's {@code slice:prefix:name}, placed where systemd would place that
-     * scope. Without one, {@code crabcan-oci-<id>} below the runtime's own cgroup.
+     * scope. Without one, defaultName below the runtime's own cgroup, which must not exist yet:
+     * the runtime chose it, so another's cgroup there would be removed with the container's.
      */
-    public static Placement place(String cgroupsPath, boolean systemd, String id) throws SandboxException {
+    public static Placement place(String cgroupsPath, boolean systemd, String id, String defaultName)
+            throws SandboxException {
         Hierarchies h;
         try {
             h = Hierarchies.read();
@@ -61,11 +63,11 @@ public final class RuntimeCgroup {
                 ? "system.slice:crabcan:" + id : cgroupsPath) : cgroupsPath;
         Map<String, Path> dirs = new LinkedHashMap<>();
         if (v2) {
-            dirs.put("", resolve(h.unifiedMount(), ownDir(h.unifiedDir()), relative, id));
+            dirs.put("", resolve(h.unifiedMount(), ownDir(h.unifiedDir()), relative, defaultName));
         } else {
             for (String c : V1_CONTROLLERS) {
                 if (h.v1Dirs().containsKey(c)) {
-                    dirs.put(c, resolve(h.v1MountPoints().get(c), h.v1Dirs().get(c), relative, id));
+                    dirs.put(c, resolve(h.v1MountPoints().get(c), h.v1Dirs().get(c), relative, defaultName));
                 }
             }
             if (dirs.isEmpty()) {
@@ -75,6 +77,12 @@ public final class RuntimeCgroup {
         }
         TreeSet<Path> toCreate = new TreeSet<>();
         for (Path dir : dirs.values()) {
+            if (relative == null || relative.isEmpty()) {
+                if (Files.exists(dir)) {
+                    throw new SandboxException("the cgroup " + dir + ", which crabcan-oci names for this container, "
+                            + "exists already: another container's? Remove it, or name one in linux.cgroupsPath");
+                }
+            }
             for (Path p = dir; p != null && !Files.isDirectory(p); p = p.getParent()) {
                 toCreate.add(p);
             }
@@ -88,9 +96,9 @@ public final class RuntimeCgroup {
                 ? dir.getParent() : dir;
     }
 
-    private static Path resolve(Path mount, Path own, String path, String id) {
+    private static Path resolve(Path mount, Path own, String path, String defaultName) {
         if (path == null || path.isEmpty()) {
-            return own.resolve("crabcan-oci-" + id);
+            return own.resolve(defaultName);
         }
         if (List.of(path.split("/")).contains("..")) {
             throw new dev.crabcan.SandboxSpecException("linux.cgroupsPath '" + path + "': '..' is not allowed: the "
