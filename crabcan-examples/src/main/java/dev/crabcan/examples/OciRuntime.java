@@ -72,10 +72,12 @@ public final class OciRuntime {
     private final Path root;
     private final PrintStream out;
     private final PrintStream err;
+    private final java.io.InputStream in;
     private final OciLog log;
     private final boolean systemdCgroup;
 
-    OciRuntime(Path root, PrintStream out, PrintStream err, OciLog log, boolean systemdCgroup) {
+    OciRuntime(Path root, java.io.InputStream in, PrintStream out, PrintStream err, OciLog log, boolean systemdCgroup) {
+        this.in = in;
         this.root = root;
         this.out = out;
         this.err = err;
@@ -88,8 +90,15 @@ public final class OciRuntime {
         System.exit(run(args, System.out, System.err));
     }
 
-    /** One command line; holds no state between calls, so a long-lived service may call it for each. */
     static int run(String[] args, PrintStream out, PrintStream err) {
+        return run(args, System.in, out, err);
+    }
+
+    /**
+     * One command line, with the caller's stdin (update --resources -); holds no state between
+     * calls, so a long-lived service may call it for each.
+     */
+    static int run(String[] args, java.io.InputStream in, PrintStream out, PrintStream err) {
         List<String> rest = new ArrayList<>(List.of(args));
         OciLog log;
         OciRuntime runtime;
@@ -124,7 +133,7 @@ public final class OciRuntime {
                 log.error("no command given\n" + USAGE);
                 return 1;
             }
-            runtime = new OciRuntime(root != null ? root : defaultRoot(), out, err, log, systemd);
+            runtime = new OciRuntime(root != null ? root : defaultRoot(), in, out, err, log, systemd);
         } catch (Failure e) {
             err.println("crabcan-oci: " + e.getMessage());
             return 1;
@@ -492,7 +501,7 @@ public final class OciRuntime {
         Map<String, Object> resources = new LinkedHashMap<>();
         if (options.containsKey("--resources")) {
             String file = options.get("--resources");
-            String text = file.equals("-") ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8)
+            String text = file.equals("-") ? new String(in.readAllBytes(), StandardCharsets.UTF_8)
                     : Files.readString(Path.of(file));
             try {
                 Object parsed = Json.parse(text);
