@@ -758,10 +758,10 @@ public final class OciRuntime {
         if (!alive(s)) {
             return "stopped";
         }
-        if (Files.exists(dir.resolve("exec.fifo"))) {
-            return "created";
+        if (OciCgroup.read(dir).map(c -> c.frozen()).orElse(false)) {
+            return "paused";
         }
-        return OciCgroup.read(dir).map(c -> c.frozen()).orElse(false) ? "paused" : "running";
+        return Files.exists(dir.resolve("exec.fifo")) ? "created" : "running";
     }
 
     /** Whether init still runs: the same pid with the same start time, and not a zombie. */
