@@ -401,10 +401,21 @@ public final class Sandbox {
         return Crabcan.defaultClient().createDetached(this, releaseFifo);
     }
 
-    long createDetachedWith(Crabcan client, Path releaseFifo) throws SandboxException {
+    /**
+     * {@link #createDetached(Path)} with the sandbox's init put into cgroups the caller made and
+     * owns (their {@code cgroup.procs} files, at most one per hierarchy) before it runs anything,
+     * so that the limits the caller set there hold for every process of the sandbox without
+     * this JVM: an OCI runtime's container cgroup. The caller removes them once the sandbox ends.
+     */
+    public long createDetached(Path releaseFifo, List<Path> cgroupProcsFiles) throws SandboxException {
+        Validation.notNull(cgroupProcsFiles, "cgroup.procs files");
+        return createDetachedWith(Crabcan.defaultClient(), releaseFifo, List.copyOf(cgroupProcsFiles));
+    }
+
+    long createDetachedWith(Crabcan client, Path releaseFifo, List<Path> cgroupProcs) throws SandboxException {
         for (int attempt = 0; ; attempt++) {
             try {
-                return createDetachedOnce(client, releaseFifo);
+                return createDetachedOnce(client, releaseFifo, cgroupProcs);
             } catch (SandboxSetupException e) {
                 if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
                     throw e;
@@ -419,7 +430,7 @@ public final class Sandbox {
         }
     }
 
-    private long createDetachedOnce(Crabcan client, Path releaseFifo) throws SandboxException {
+    private long createDetachedOnce(Crabcan client, Path releaseFifo, List<Path> cgroupProcs) throws SandboxException {
         Validation.notNull(releaseFifo, "release FIFO");
         if (network.mode() == Network.Mode.PRIVATE) {
             throw new SandboxSpecException("a detached sandbox cannot have a private network: its interface and "
@@ -427,7 +438,8 @@ public final class Sandbox {
         }
         if (limits.needsCgroup() || limits.wallTime().isPresent() || limits.outputBytes().isPresent()) {
             throw new SandboxSpecException("a detached sandbox cannot have " + limits + ": its cgroup, time and "
-                    + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible");
+                    + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible (and "
+                    + "cgroups the caller makes: createDetached(fifo, cgroupProcsFiles))");
         }
         for (Stdio s : List.of(stdin, stdout, stderr)) {
             if (s.kind() == Stdio.Kind.PIPE) {
@@ -443,7 +455,7 @@ public final class Sandbox {
         try {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                    cgroupProcs, io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
                     releaseFifo.toAbsolutePath()), stdin, stdout, stderr, passedFds);
         } catch (SandboxException | RuntimeException e) {
             ids.release();

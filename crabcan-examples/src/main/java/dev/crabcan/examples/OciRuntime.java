@@ -30,24 +30,35 @@ import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
 
 /**
- * An OCI runtime command line (the subset engines such as podman use) on top of Crabcan:
- * {@code create}, {@code start}, {@code state}, {@code kill}, {@code delete} and {@code run}, with
- * the state of each container in {@code <root>/<id>/} so that every command can be a new process.
- * Exit status 0 on success, 1 with a one-line reason on stderr otherwise; {@code run} exits with
- * the container's status.
+ * An OCI runtime command line with runc's commands, flags and output formats (the ones engines
+ * such as podman and containerd's shim call) on top of Crabcan, with the state of each container
+ * in {@code <root>/<id>/} so that every command can be a new process. A container's cgroup is
+ * made at create and removed at delete ({@link OciCgroup}); no Java process stays between
+ * commands. Exit status 0 on success, 1 with a one-line reason on stderr (and in the --log file)
+ * otherwise; {@code run} exits with the container's status.
  */
 public final class OciRuntime {
     static final String OCI_VERSION = "1.2.0";
+    static final String VERSION = "0.1.0";
     static final String USAGE = String.join("\n",
-            "Usage: crabcan-oci [--root DIR] COMMAND [OPTIONS] ID",
+            "Usage: crabcan-oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID",
             "  create [--bundle DIR] [--pid-file FILE] ID   set up the container; its command waits for start",
             "  start ID                                     let the command run",
             "  state ID                                     print the OCI state as JSON",
-            "  kill ID [SIGNAL]                             signal the container (default SIGTERM)",
+            "  kill [--all] ID [SIGNAL]                     signal init (--all: every process; default SIGTERM)",
             "  delete [--force] ID                          remove a stopped container (--force: kill it first)",
+            "  ps [--format table|json] ID [PS ARGS]        the container's processes (json: their host pids)",
+            "  pause ID / resume ID                         freeze / thaw every process of the container",
+            "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]",
+            "         [--cpu-period N] [--cpu-shares N] ID  change the limits of the container's cgroup",
+            "  features                                     print runtime-spec's features document",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
-            "  --root DIR   state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
-            "Accepted and unused: --log FILE, --log-format FORMAT, --debug.");
+            "Global options:",
+            "  --root DIR            state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
+            "  --log FILE            also write errors (and with --debug, what happens) to FILE",
+            "  --log-format text|json  as runc writes it (json: one {\"level\",\"msg\",\"time\"} object a line)",
+            "  --debug               log debug messages to the --log file",
+            "  --systemd-cgroup      linux.cgroupsPath is systemd's slice:prefix:name");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
     private static final long START_TIMEOUT_MS = 10_000;
 
@@ -61,11 +72,17 @@ public final class OciRuntime {
     private final Path root;
     private final PrintStream out;
     private final PrintStream err;
+    private final java.io.InputStream in;
+    private final OciLog log;
+    private final boolean systemdCgroup;
 
-    OciRuntime(Path root, PrintStream out, PrintStream err) {
+    OciRuntime(Path root, java.io.InputStream in, PrintStream out, PrintStream err, OciLog log, boolean systemdCgroup) {
+        this.in = in;
         this.root = root;
         this.out = out;
         this.err = err;
+        this.log = log;
+        this.systemdCgroup = systemdCgroup;
     }
 
     public static void main(String[] args) {
@@ -74,40 +91,62 @@ public final class OciRuntime {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
+        return run(args, System.in, out, err);
+    }
+
+    /**
+     * One command line, with the caller's stdin (update --resources -); holds no state between
+     * calls, so a long-lived service may call it for each.
+     */
+    static int run(String[] args, java.io.InputStream in, PrintStream out, PrintStream err) {
+        List<String> rest = new ArrayList<>(List.of(args));
+        OciLog log;
+        OciRuntime runtime;
         try {
-            List<String> rest = new ArrayList<>(List.of(args));
             Path root = null;
+            Path logFile = null;
+            String logFormat = "text";
+            boolean debug = false;
+            boolean systemd = false;
             while (!rest.isEmpty() && rest.get(0).startsWith("-")) {
                 String flag = rest.remove(0);
                 String name = flag.contains("=") ? flag.substring(0, flag.indexOf('=')) : flag;
                 switch (name) {
                     case "--root" -> root = Path.of(value(flag, rest));
-                    case "--log", "--log-format" -> value(flag, rest);
-                    case "--debug" -> { }
+                    case "--log" -> logFile = Path.of(value(flag, rest)).toAbsolutePath();
+                    case "--log-format" -> logFormat = value(flag, rest);
+                    case "--debug" -> debug = true;
+                    case "--systemd-cgroup" -> systemd = true;
                     case "--version", "-v" -> {
-                        out.println("crabcan-oci version 0.1.0\nspec: " + OCI_VERSION);
+                        out.println("crabcan-oci version " + VERSION + "\nspec: " + OCI_VERSION);
                         return 0;
                     }
                     case "--help", "-h" -> {
                         out.println(USAGE);
                         return 0;
                     }
-                    case "--systemd-cgroup" -> throw new Failure("--systemd-cgroup is not supported: Crabcan places "
-                            + "cgroups itself; use the cgroupfs cgroup manager");
                     default -> throw new Failure("unknown option " + flag);
                 }
             }
+            log = new OciLog(logFile, logFormat, debug, err);
             if (rest.isEmpty()) {
-                throw new Failure("no command given\n" + USAGE);
+                log.error("no command given\n" + USAGE);
+                return 1;
             }
-            OciRuntime runtime = new OciRuntime(root != null ? root : defaultRoot(), out, err);
+            runtime = new OciRuntime(root != null ? root : defaultRoot(), in, out, err, log, systemd);
+        } catch (Failure e) {
+            err.println("crabcan-oci: " + e.getMessage());
+            return 1;
+        }
+        try {
+            log.debug("crabcan-oci " + String.join(" ", args));
             return runtime.command(rest.remove(0), rest);
         } catch (Failure | SandboxSpecException | IOException e) {
-            err.println("crabcan-oci: " + e.getMessage());
+            log.error(e.getMessage());
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            err.println("crabcan-oci: interrupted");
+            log.error("interrupted");
             return 1;
         }
     }
@@ -137,10 +176,23 @@ public final class OciRuntime {
         while (!args.isEmpty()) {
             String a = args.remove(0);
             String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+            if (command.equals("ps") && !positional.isEmpty()) {
+                positional.add(a); // after the id: ps's own arguments
+                continue;
+            }
             switch (name) {
                 case "--bundle", "-b", "--pid-file" -> options.put(name.equals("-b") ? "--bundle" : name, value(a, args));
-                case "--force", "-f" -> options.put("--force", "");
+                case "-f" -> options.put(command.equals("ps") ? "--format" : "--force",
+                        command.equals("ps") ? value(a, args) : "");
+                case "--force" -> options.put("--force", "");
                 case "--all", "-a" -> options.put("--all", "");
+                case "--format" -> options.put("--format", value(a, args));
+                case "--resources", "-r" -> options.put("--resources", value(a, args));
+                case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares" ->
+                        options.put(name, value(a, args));
+                case "--no-pivot" -> throw new Failure("--no-pivot: not supported: Crabcan always enters the container's "
+                        + "root with pivot_root, which is what keeps the host's root out of reach; engines use it only "
+                        + "for a root on ramfs, which pivot_root cannot leave");
                 case "--console-socket" -> throw new Failure("--console-socket: not supported because Crabcan gives "
                         + "containers no terminal (process.terminal must be false)");
                 default -> {
@@ -150,6 +202,10 @@ public final class OciRuntime {
                     positional.add(a);
                 }
             }
+        }
+        if (command.equals("features")) {
+            out.println(Json.writePretty(dev.crabcan.internal.oci.OciFeatures.document(VERSION)).strip());
+            return 0;
         }
         if (positional.isEmpty() && command.equals("run")) {
             positional.add("crabcan-" + ProcessHandle.current().pid());
@@ -177,7 +233,19 @@ public final class OciRuntime {
                 yield 0;
             }
             case "kill" -> {
-                kill(id, positional.size() > 1 ? positional.get(1) : "SIGTERM");
+                kill(id, positional.size() > 1 ? positional.get(1) : "SIGTERM", options.containsKey("--all"));
+                yield 0;
+            }
+            case "ps" -> {
+                ps(id, options.getOrDefault("--format", "table"), positional.subList(1, positional.size()));
+                yield 0;
+            }
+            case "pause", "resume" -> {
+                freeze(id, command.equals("pause"));
+                yield 0;
+            }
+            case "update" -> {
+                update(id, options);
                 yield 0;
             }
             case "delete" -> {
@@ -192,9 +260,10 @@ public final class OciRuntime {
     // ---- the commands ---------------------------------------------------------------------
 
     /**
-     * Sets the container up; then runs its prestart and createRuntime hooks, on the host with the
-     * state on stdin (the container exists, its command waits for start). A hook that fails kills
-     * the container, as the spec asks.
+     * Sets the container up in its cgroup (made here, with the config's limits); then runs its
+     * prestart and createRuntime hooks, on the host with the state on stdin (the container exists,
+     * its command waits for start). A hook that fails kills the container, as the spec asks. A
+     * runtime killed halfway leaves a state directory that delete removes with what it recorded.
      */
     void create(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException,
             InterruptedException {
@@ -202,11 +271,15 @@ public final class OciRuntime {
         Sandbox sandbox = inheritStdio(config.sandbox());
         Path dir = newContainerDir(id);
         long pid = -1;
-        try {
-            pid = sandbox.createDetached(dir.resolve("exec.fifo"));
-            writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), config.hooks()));
+        // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
+        try (FileLock lock = lock(dir)) {
+            var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log);
+            pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
+                    .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles());
+            writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
+                    java.time.Instant.now().toString(), config.hooks()));
             for (String kind : List.of("prestart", "createRuntime")) {
-                runHooks(kind, config.hooks(), stateJson(id), dir);
+                runHooks(kind, config.hooks(), hookState(id), dir);
             }
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
@@ -215,6 +288,7 @@ public final class OciRuntime {
             if (pid > 0) {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
             }
+            OciCgroup.remove(dir);
             deleteDir(dir);
             throw e;
         }
@@ -318,37 +392,191 @@ public final class OciRuntime {
                 }
             }
             Files.delete(fifo);
-            runHooksWarning("poststart", state, stateJson(id), dir);
+            runHooksWarning("poststart", state, hookState(id), dir);
         }
     }
 
+    /** The state as runc's state command prints it: runtime-spec's fields and runc's rootfs, created and owner. */
     String stateJson(String id) throws Failure, IOException {
+        return Json.writePretty(state(id, true)).strip();
+    }
+
+    /** runtime-spec's state, which a hook reads on stdin: compact, its fields only. */
+    private String hookState(String id) throws Failure, IOException {
+        return Json.write(state(id, false));
+    }
+
+    private Map<String, Object> state(String id, boolean runc) throws Failure, IOException {
         Path dir = existing(id);
         State state = readState(dir);
         String status = status(dir, state);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("ociVersion", OCI_VERSION);
         m.put("id", id);
-        m.put("status", status);
         m.put("pid", status.equals("stopped") ? 0 : state.pid());
+        m.put("status", status);
         m.put("bundle", state.bundle());
-        return Json.write(m);
+        if (runc) {
+            m.put("rootfs", state.rootfs());
+            m.put("created", state.created());
+            m.put("owner", "");
+        }
+        return m;
     }
 
-    void kill(String id, String signal) throws Failure, IOException {
+    /** Signals init, or with all every process of the container (its cgroup's, else its PID namespace's). */
+    void kill(String id, String signal, boolean all) throws Failure, IOException {
         int sig = signalNumber(signal);
         Path dir = existing(id);
         State state = readState(dir);
         if (status(dir, state).equals("stopped")) {
             throw new Failure("container " + id + " is not running");
         }
-        if (!sendSignal(state, sig)) {
+        if (all) {
+            for (long pid : OciCgroup.pids(dir, state.pid())) {
+                // Each still the container's when its pidfd is open: a pid reused since is left alone.
+                dev.crabcan.internal.sys.LibC.signal(pid, sig, () -> pidsOf(dir, state).contains(pid));
+            }
+        } else if (!sendSignal(state, sig)) {
             throw new Failure("cannot send signal " + signal + " to container " + id + " (init pid " + state.pid() + ")");
         }
     }
 
-    void delete(String id, boolean force) throws Failure, IOException, InterruptedException {
+    /**
+     * runc's ps: json, the host pids of the container's processes as a JSON array; table, the
+     * lines of {@code ps} (its arguments, default -ef) whose PID is one of them, under ps's header.
+     */
+    void ps(String id, String format, List<String> psArgs) throws Failure, IOException, InterruptedException {
         Path dir = existing(id);
+        State state = readState(dir);
+        List<Long> pids = status(dir, state).equals("stopped") ? List.of() : OciCgroup.pids(dir, state.pid());
+        if (format.equals("json")) {
+            out.println(Json.write(pids));
+            return;
+        }
+        if (!format.equals("table")) {
+            throw new Failure("ps --format " + format + ": must be table or json");
+        }
+        List<String> command = new ArrayList<>(List.of("ps"));
+        command.addAll(psArgs.isEmpty() ? List.of("-ef") : psArgs);
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        List<String> lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
+        if (p.waitFor() != 0 || lines.isEmpty()) {
+            throw new Failure(String.join(" ", command) + " failed: " + String.join(" ", lines));
+        }
+        int column = java.util.Arrays.asList(lines.get(0).trim().split("\\s+")).indexOf("PID");
+        if (column < 0) {
+            throw new Failure(String.join(" ", command) + " printed no PID column");
+        }
+        out.println(lines.get(0));
+        for (String line : lines.subList(1, lines.size())) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length > column && f[column].matches("\\d+") && pids.contains(Long.parseLong(f[column]))) {
+                out.println(line);
+            }
+        }
+    }
+
+    /** pause (frozen) or resume: the cgroup freezer, v1 or v2. */
+    void freeze(String id, boolean frozen) throws Failure, IOException {
+        Path dir = existing(id);
+        try (FileLock lock = lock(dir)) {
+            State state = readState(dir);
+            String status = status(dir, state);
+            if (frozen ? !status.equals("running") && !status.equals("created") : !status.equals("paused")) {
+                throw new Failure("container " + id + " is " + status + ": " + (frozen ? "only a running container "
+                        + "can be paused" : "only a paused container can be resumed"));
+            }
+            var cgroup = OciCgroup.read(dir).orElseThrow(() -> new Failure("container " + id + " has no cgroup (the "
+                    + "runtime could not make one, and it asks for no limit), and pausing needs one"));
+            try {
+                cgroup.freeze(frozen);
+            } catch (SandboxException e) {
+                throw new Failure(e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * runc's update: the limits of a runtime-spec linux.resources object (--resources FILE, or -
+     * for stdin) and of the flags, applied to the container's cgroup; limits not named stay.
+     */
+    void update(String id, Map<String, String> options) throws Failure, IOException {
+        Map<String, Object> resources = new LinkedHashMap<>();
+        if (options.containsKey("--resources")) {
+            String file = options.get("--resources");
+            String text = file.equals("-") ? new String(in.readAllBytes(), StandardCharsets.UTF_8)
+                    : Files.readString(Path.of(file));
+            try {
+                Object parsed = Json.parse(text);
+                if (!(parsed instanceof Map<?, ?> map)) {
+                    throw new Failure("--resources " + file + ": not a JSON object");
+                }
+                map.forEach((k, v) -> resources.put((String) k, v));
+            } catch (Json.ParseException e) {
+                throw new Failure("--resources " + file + ": " + e.getMessage());
+            }
+        }
+        flag(options, "--memory", resources, "memory", "limit");
+        flag(options, "--memory-swap", resources, "memory", "swap");
+        flag(options, "--pids-limit", resources, "pids", "limit");
+        flag(options, "--cpu-quota", resources, "cpu", "quota");
+        flag(options, "--cpu-period", resources, "cpu", "period");
+        flag(options, "--cpu-shares", resources, "cpu", "shares");
+        dev.crabcan.Limits limits = OciConfig.readResources(resources);
+        Path dir = existing(id);
+        State state = readState(dir);
+        if (status(dir, state).equals("stopped")) {
+            throw new Failure("container " + id + " is stopped: there is nothing to update");
+        }
+        var cgroup = OciCgroup.read(dir).orElseThrow(() -> new Failure("container " + id + " has no cgroup (the "
+                + "runtime could not make one at create), so its limits cannot change"));
+        try {
+            cgroup.update(limits);
+        } catch (SandboxException e) {
+            throw new Failure(e.getMessage());
+        }
+    }
+
+    /** One of update's flags as the resources field it sets; runc's values are numbers. */
+    @SuppressWarnings("unchecked")
+    private static void flag(Map<String, String> options, String name, Map<String, Object> resources, String group,
+            String field) throws Failure {
+        if (!options.containsKey(name)) {
+            return;
+        }
+        long value;
+        try {
+            value = Long.parseLong(options.get(name));
+        } catch (NumberFormatException e) {
+            throw new Failure(name + " " + options.get(name) + ": not a number");
+        }
+        ((Map<String, Object>) resources.computeIfAbsent(group, g -> new LinkedHashMap<>())).put(field, value);
+    }
+
+    /**
+     * Removes a stopped container (with force, kills it first), its cgroup and its state; also
+     * what a create killed halfway left: a state directory with no state, and the cgroup it
+     * recorded. With force, a container that does not exist is no error (runc's, which engines
+     * rely on when they clean up twice).
+     */
+    void delete(String id, boolean force) throws Failure, IOException, InterruptedException {
+        Path dir = trustedRoot().resolve(id);
+        if (force && !Files.exists(dir)) {
+            return;
+        }
+        if (Files.isDirectory(dir) && !Files.exists(dir.resolve("state.json"))) {
+            try (FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE,
+                    StandardOpenOption.WRITE); FileLock lock = ch.tryLock()) {
+                if (lock == null) {
+                    throw new Failure("container " + id + " is being created by another crabcan-oci process");
+                }
+                OciCgroup.remove(dir); // kills what the interrupted create started in it
+            }
+            deleteDir(dir);
+            return;
+        }
+        dir = existing(id);
         try (FileLock lock = lock(dir)) {
             State state = readState(dir);
             String status = status(dir, state);
@@ -356,6 +584,7 @@ public final class OciRuntime {
                 if (!force) {
                     throw new Failure("container " + id + " is " + status + ": stop it first, or use delete --force");
                 }
+                OciCgroup.remove(dir); // thaws a paused container and kills every process in its cgroup
                 ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (alive(state)) {
@@ -365,7 +594,8 @@ public final class OciRuntime {
                     Thread.sleep(10);
                 }
             }
-            runHooksWarning("poststop", state, stateJson(id), dir);
+            runHooksWarning("poststop", state, hookState(id), dir);
+            OciCgroup.remove(dir);
         }
         deleteDir(dir);
     }
@@ -388,7 +618,8 @@ public final class OciRuntime {
             } catch (IOException e) {
                 started = -1; // already gone: its state says stopped
             }
-            writeState(dir, new State(id, pid, started, bundle.toString(), Map.of()));
+            writeState(dir, new State(id, pid, started, bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
+                    java.time.Instant.now().toString(), Map.of()));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
@@ -423,13 +654,23 @@ public final class OciRuntime {
         return dev.crabcan.internal.sys.LibC.signal(state.pid(), signal, () -> alive(state));
     }
 
+    /** The container's processes now, none if they cannot be read. */
+    private static List<Long> pidsOf(Path dir, State state) {
+        try {
+            return OciCgroup.pids(dir, state.pid());
+        } catch (Failure | IOException e) {
+            return List.of();
+        }
+    }
+
     // ---- state ----------------------------------------------------------------------------
 
     /**
      * What create records; the start time tells init from a later process that got its pid. The
      * hooks are kept from create: the bundle may be gone by delete (an engine unmounts it).
      */
-    record State(String id, long pid, long startTime, String bundle, Map<String, List<OciConfig.Hook>> hooks) {}
+    record State(String id, long pid, long startTime, String bundle, String rootfs, String created,
+            Map<String, List<OciConfig.Hook>> hooks) {}
 
     private static Sandbox inheritStdio(Sandbox s) {
         return s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit()).build();
@@ -480,6 +721,8 @@ public final class OciRuntime {
         m.put("pid", s.pid());
         m.put("startTime", s.startTime());
         m.put("bundle", s.bundle());
+        m.put("rootfs", s.rootfs());
+        m.put("created", s.created());
         Map<String, Object> hooks = new LinkedHashMap<>();
         s.hooks().forEach((kind, list) -> hooks.put(kind, list.stream().map(h -> {
             Map<String, Object> hook = new LinkedHashMap<>();
@@ -506,16 +749,19 @@ public final class OciRuntime {
                         strings(h.get("env")), h.get("timeout") == null ? java.util.OptionalInt.empty()
                         : java.util.OptionalInt.of(((Long) h.get("timeout")).intValue()))).toList()));
         return new State((String) m.get("id"), (Long) m.get("pid"), (Long) m.get("startTime"), (String) m.get("bundle"),
-                hooks);
+                (String) m.get("rootfs"), (String) m.get("created"), hooks);
     }
 
     private static List<String> strings(Object list) {
         return ((List<?>) list).stream().map(x -> (String) x).toList();
     }
 
-    private static String status(Path dir, State s) {
+    private static String status(Path dir, State s) throws Failure, IOException {
         if (!alive(s)) {
             return "stopped";
+        }
+        if (OciCgroup.read(dir).map(c -> c.frozen()).orElse(false)) {
+            return "paused";
         }
         return Files.exists(dir.resolve("exec.fifo")) ? "created" : "running";
     }
@@ -537,7 +783,7 @@ public final class OciRuntime {
         return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19]);
     }
 
-    private static void writeAtomically(Path file, String text) throws IOException {
+    static void writeAtomically(Path file, String text) throws IOException {
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         Files.writeString(tmp, text, StandardCharsets.UTF_8);
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

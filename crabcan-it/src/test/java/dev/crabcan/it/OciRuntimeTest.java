@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,6 +21,18 @@ class OciRuntimeTest {
     Path dir;
 
     record Run(int status, String stdout, String stderr) {}
+
+    /** A failed test leaves no container running: every one left in the state root is deleted by force. */
+    @AfterEach
+    void deleteLeftContainers() throws Exception {
+        if (Files.isDirectory(dir.resolve("state"))) {
+            try (var left = Files.list(dir.resolve("state"))) {
+                for (Path container : left.toList()) {
+                    oci(null, "delete", "--force", container.getFileName().toString());
+                }
+            }
+        }
+    }
 
     /** A root filesystem with the host's /bin/sh, sleep, cat and the libraries they need. */
     static void minimalRootfs(Path rootfs) throws Exception {
@@ -79,7 +92,7 @@ class OciRuntimeTest {
     String status(String id) throws Exception {
         Run r = oci(null, "state", id);
         assertThat(r.status()).as(r.stderr()).isZero();
-        Matcher m = Pattern.compile("\"status\":\"(\\w+)\"").matcher(r.stdout());
+        Matcher m = Pattern.compile("\"status\": \"(\\w+)\"").matcher(r.stdout());
         assertThat(m.find()).as(r.stdout()).isTrue();
         return m.group(1);
     }
@@ -110,8 +123,19 @@ class OciRuntimeTest {
         assertThat(created.status()).as(created.stderr()).isZero();
         long pid = Long.parseLong(Files.readString(pidFile));
         assertThat(Path.of("/proc/" + pid)).exists();
-        assertThat(oci(null, "state", "c1").stdout()).contains("\"id\":\"c1\"", "\"status\":\"created\"",
-                "\"pid\":" + pid, "\"bundle\":\"" + bundle + "\"", "\"ociVersion\":\"1.2.0\"");
+        // As runc prints it: indented, runtime-spec's fields and runc's rootfs, created and owner.
+        assertThat(oci(null, "state", "c1").stdout()).matches("""
+                \\{
+                  "ociVersion": "1.2.0",
+                  "id": "c1",
+                  "pid": %d,
+                  "status": "created",
+                  "bundle": "%s",
+                  "rootfs": "%s",
+                  "created": "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?Z",
+                  "owner": ""
+                }
+                """.formatted(pid, bundle, bundle.resolve("rootfs")));
         assertThat(Files.readString(containerOut.toPath())).as("nothing ran before start").isEmpty();
 
         List<Step> steps = List.of(
@@ -143,7 +167,7 @@ class OciRuntimeTest {
         assertThat(oci(null, "kill", "c1", "TERM").status()).isZero();
         assertThat(awaitStatus("c1", "stopped")).isEqualTo("stopped");
         assertThat(Files.readString(containerOut.toPath())).contains("got TERM");
-        assertThat(oci(null, "state", "c1").stdout()).contains("\"pid\":0");
+        assertThat(oci(null, "state", "c1").stdout()).contains("\"pid\": 0");
         assertThat(oci(null, "kill", "c1", "KILL").stderr()).contains("container c1 is not running");
         Run deleted = oci(null, "delete", "c1");
         assertThat(deleted.status()).as(deleted.stderr()).isZero();
@@ -345,9 +369,10 @@ class OciRuntimeTest {
                 "refused-console");
         assertThat(console.status()).isNotZero();
         assertThat(console.stderr()).contains("--console-socket: not supported");
-        Run systemd = oci(null, "--systemd-cgroup", "create", "--bundle", bundle.toString(), "refused-systemd");
-        assertThat(systemd.status()).isNotZero();
-        assertThat(systemd.stderr()).contains("--systemd-cgroup is not supported");
+        Run noPivot = oci(null, "create", "--no-pivot", "--bundle", bundle.toString(), "refused-no-pivot");
+        assertThat(noPivot.status()).isNotZero();
+        assertThat(noPivot.stderr()).contains("--no-pivot: not supported: Crabcan always enters the container's root "
+                + "with pivot_root").hasLineCount(1);
         assertThat(oci(null, "state", "refused-console").status()).as("nothing was created").isNotZero();
     }
 
@@ -365,5 +390,238 @@ class OciRuntimeTest {
         try (var left = Files.list(shared)) {
             assertThat(left).as("nothing made in a directory others can write").isEmpty();
         }
+    }
+
+    /** Puts linux.resources and linux.cgroupsPath (if not null) into the bundle's config. */
+    static void limit(Path bundle, String resources, String cgroupsPath) throws Exception {
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"linux\": {", "\"linux\": {\"resources\": "
+                + resources + ", " + (cgroupsPath == null ? "" : "\"cgroupsPath\": \"" + cgroupsPath + "\", ")));
+    }
+
+    /** The directory of a process's cgroup for this controller (v1) or in the unified hierarchy (pure v2). */
+    static Path cgroupDir(long pid, String controller) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))) {
+            String[] f = line.split(":", 3);
+            if (Env.pureCgroupV2() ? f[0].equals("0") : List.of(f[1].split(",")).contains(controller)) {
+                return Path.of(Env.pureCgroupV2() ? "/sys/fs/cgroup" : "/sys/fs/cgroup/" + controller, f[2]);
+            }
+        }
+        throw new AssertionError("process " + pid + " has no " + controller + " cgroup");
+    }
+
+    List<Long> psJson(String id) throws Exception {
+        Run r = oci(null, "ps", "--format", "json", id);
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).matches("\\[(\\d+(,\\d+)*)?\\]\n");
+        String inner = r.stdout().trim().substring(1, r.stdout().trim().length() - 1);
+        return inner.isEmpty() ? List.of() : java.util.Arrays.stream(inner.split(",")).map(Long::parseLong).toList();
+    }
+
+    /**
+     * The container's cgroup is made at create where linux.cgroupsPath says (the test names the
+     * parent), with the config's limits, holds every process of the container with no Java
+     * process left behind, and is what ps, kill --all, pause, resume and update act on; delete
+     * removes it and the parent it made. Rootless here (no delegated cgroups), asking for limits
+     * is a one-line error.
+     */
+    @Test
+    void createMakesTheCgroupWhereCgroupsPathSaysAndTheCommandsActOnIt() throws Exception {
+        Path bundle = bundle("b10", "sleep 1000 & exec sleep 1000");
+        String parent = "crabcan-it-oci-" + ProcessHandle.current().pid();
+        limit(bundle, "{\"pids\": {\"limit\": 20}, \"memory\": {\"limit\": 67108864}}", "/" + parent + "/c10");
+        Path pidFile = dir.resolve("pid10");
+        Run created = oci(null, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c10");
+        if (!Env.mayLimit()) {
+            assertThat(created.status()).isEqualTo(1);
+            assertThat(created.stderr()).contains("linux.resources").contains("needs a cgroup").hasLineCount(1);
+            assertThat(dir.resolve("state")).isEmptyDirectory();
+            return;
+        }
+        assertThat(created.status()).as(created.stderr()).isZero();
+        long pid = Long.parseLong(Files.readString(pidFile));
+        Path pids = cgroupDir(pid, "pids");
+        Path memory = cgroupDir(pid, "memory");
+        assertThat(pids).endsWith(Path.of(parent, "c10"));
+        assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("20");
+        assertThat(Files.readString(memory.resolve(Env.pureCgroupV2() ? "memory.max" : "memory.limit_in_bytes")).trim())
+                .isEqualTo("67108864");
+        assertThat(oci(null, "start", "c10").status()).isZero();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (psJson("c10").size() < 3 && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        List<Long> all = psJson("c10");
+        assertThat(all).as("init and two sleeps").hasSize(3).contains(pid);
+        assertThat(Files.readString(pids.resolve("cgroup.procs")).lines().map(Long::parseLong).sorted().toList())
+                .isEqualTo(all);
+        Run table = oci(null, "ps", "c10");
+        assertThat(table.stdout()).startsWith("UID").contains("sleep 1000").contains(" " + pid + " ");
+        assertThat(table.stdout().lines()).hasSize(4);
+
+        assertThat(oci(null, "pause", "c10").status()).isZero();
+        assertThat(status("c10")).isEqualTo("paused");
+        if (Env.pureCgroupV2()) {
+            assertThat(Files.readString(pids.resolve("cgroup.events"))).contains("frozen 1");
+        } else {
+            assertThat(Files.readString(cgroupDir(pid, "freezer").resolve("freezer.state")).trim()).isEqualTo("FROZEN");
+        }
+        assertThat(oci(null, "pause", "c10").stderr()).contains("only a running container can be paused");
+        assertThat(oci(null, "resume", "c10").status()).isZero();
+        assertThat(status("c10")).isEqualTo("running");
+
+        Run flags = oci(null, "update", "--pids-limit", "30", "--memory", "134217728", "c10");
+        assertThat(flags.status()).as(flags.stderr()).isZero();
+        assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("30");
+        Path resources = Files.writeString(dir.resolve("resources.json"), "{\"pids\": {\"limit\": 40}}");
+        Run file = oci(null, "update", "--resources", resources.toString(), "c10");
+        assertThat(file.status()).as(file.stderr()).isZero();
+        assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("40");
+        assertThat(Files.readString(memory.resolve(Env.pureCgroupV2() ? "memory.max" : "memory.limit_in_bytes")).trim())
+                .isEqualTo("134217728");
+        assertThat(oci(null, "update", "--pids-limit", "many", "c10").stderr()).contains("--pids-limit many: not a number");
+
+        assertThat(oci(null, "kill", "--all", "c10", "KILL").status()).isZero();
+        assertThat(awaitStatus("c10", "stopped")).isEqualTo("stopped");
+        assertThat(psJson("c10")).isEmpty();
+        Run deleted = oci(null, "delete", "c10");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(pids).doesNotExist();
+        assertThat(memory).doesNotExist();
+        assertThat(pids.getParent()).as("the parent it made").doesNotExist();
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+        assertThat(oci(null, "delete", "--force", "c10").status()).as("delete --force of what is gone, as runc")
+                .isZero();
+    }
+
+    /**
+     * A runtime killed (SIGKILL) in the middle of create leaves nothing that delete --force does
+     * not remove: once it recorded the cgroup (before making it), and once the container's init
+     * is in the cgroup and the runtime waits for a prestart hook.
+     */
+    @Test
+    void aCreateKilledHalfwayLeavesNothingDeleteForceCannotClean() throws Exception {
+        String parent = "crabcan-it-oci-" + ProcessHandle.current().pid();
+        String resources = Env.mayLimit() ? "{\"pids\": {\"limit\": 20}}" : "{}";
+        Path recorded = bundle("b11", "sleep 1000");
+        limit(recorded, resources, "/" + parent + "/c11");
+        Path hooked = bundle("b11h", "sleep 1000");
+        limit(hooked, resources, "/" + parent + "/c11");
+        Path hookPid = dir.resolve("hook.pid");
+        String config = Files.readString(hooked.resolve("config.json"));
+        Files.writeString(hooked.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": [{\"path\": "
+                + "\"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo $$ > " + hookPid + "; exec sleep 60\"]}]}, \"root\":"));
+        for (Path bundle : List.of(recorded, hooked)) {
+            String stage = bundle.getFileName().toString();
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                    "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root",
+                    dir.resolve("state").toString(), "create", "--bundle", bundle.toString(), "c11"));
+            Process create = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            Path record = dir.resolve("state/c11/cgroup.json");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (create.isAlive() && System.nanoTime() < deadline
+                    && !(bundle == recorded ? Files.exists(record) : Files.exists(hookPid))) {
+                Thread.sleep(1);
+            }
+            String ns = null;
+            if (bundle == hooked && Files.exists(hookPid)) {
+                long init = Long.parseLong(Files.readString(dir.resolve("state/c11/state.json"))
+                        .replaceAll("(?s).*\"pid\":(\\d+).*", "$1"));
+                ns = Env.isHostRoot() ? Env.pidNamespace(init) : null; // init is not dumpable for others
+                if (Env.mayLimit()) {
+                    assertThat(cgroupHoldsProcesses(Files.readString(record))).as("init is in the cgroup").isTrue();
+                }
+            }
+            create.destroyForcibly();
+            assertThat(create.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            if (Files.exists(hookPid)) {
+                ProcessHandle.of(Long.parseLong(Files.readString(hookPid).trim())).ifPresent(ProcessHandle::destroyForcibly);
+            }
+            Run deleted = oci(null, "delete", "--force", "c11");
+            assertThat(deleted.status()).as(stage + ": " + deleted.stderr()).isZero();
+            assertThat(dir.resolve("state")).as(stage).isEmptyDirectory();
+            assertThat(Env.cgroupDirs(d -> d.getFileName().toString().equals(parent))).as(stage).isEmpty();
+            if (ns != null) {
+                assertThat(Env.awaitEmpty(ns, Env.CLEANUP_CEILING_MS)).as(stage + ": the container's processes").isEmpty();
+            }
+        }
+        assertThat(hookPid).as("the hook ran: the second create was killed while it waited for it").exists();
+    }
+
+    /** Whether a directory named in a cgroup record has a process in it. */
+    private static boolean cgroupHoldsProcesses(String record) {
+        Matcher m = Pattern.compile("\"(/sys/fs/cgroup/[^\"]+/c11)\"").matcher(record);
+        while (m.find()) {
+            try {
+                if (!Files.readString(Path.of(m.group(1), "cgroup.procs")).isBlank()) {
+                    return true;
+                }
+            } catch (java.io.IOException e) {
+                // Not made yet.
+            }
+        }
+        return false;
+    }
+
+    /**
+     * With --systemd-cgroup, cgroupsPath is systemd's slice:prefix:name, and the cgroup goes where
+     * systemd puts that scope (this host runs no systemd: the path is made directly, as on a
+     * cgroupfs host; RuntimeCgroupTest has the nested slices).
+     */
+    @Test
+    void withSystemdCgroupTheScopeGoesWhereSystemdPutsIt() throws Exception {
+        Path bundle = bundle("b12", "sleep 1000");
+        String slice = "crabcanit" + ProcessHandle.current().pid() + ".slice";
+        limit(bundle, "{\"pids\": {\"limit\": 25}}", slice + ":crabcan:c12");
+        Path pidFile = dir.resolve("pid12");
+        Run created = oci(null, "--systemd-cgroup", "create", "--bundle", bundle.toString(), "--pid-file",
+                pidFile.toString(), "c12");
+        if (!Env.mayLimit()) {
+            assertThat(created.stderr()).contains("needs a cgroup");
+            return;
+        }
+        assertThat(created.status()).as(created.stderr()).isZero();
+        Path pids = cgroupDir(Long.parseLong(Files.readString(pidFile)), "pids");
+        assertThat(pids).endsWith(Path.of(slice, "crabcan-c12.scope"));
+        assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("25");
+        Path cgroupfsPath = bundle("b13", "true");
+        limit(cgroupfsPath, "{}", "default/c13");
+        Run bad = oci(null, "--systemd-cgroup", "create", "--bundle", cgroupfsPath.toString(), "c13");
+        assertThat(bad.stderr()).as("a relative cgroupfs path is no systemd unit")
+                .contains("with --systemd-cgroup it must be slice:prefix:name");
+        assertThat(oci(null, "delete", "--force", "c12").status()).isZero();
+        assertThat(pids.getParent()).doesNotExist();
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    /** containerd's shim reads a failure's reason from --log in json, one logrus object a line. */
+    @Test
+    void failuresAreLoggedAsRuncLogsThem() throws Exception {
+        Path bundle = bundle("b14", "true");
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"net.ipv4.ping_group_range\": \"0 0\"",
+                "\"vm.swappiness\": \"1\""));
+        Path json = dir.resolve("log.json");
+        Run r = oci(null, "--log", json.toString(), "--log-format", "json", "create", "--bundle", bundle.toString(), "c14");
+        assertThat(r.status()).isEqualTo(1);
+        assertThat(Files.readString(json)).matches("\\{\"level\":\"error\",\"msg\":\"[^\n]*linux.sysctl"
+                + "\\[\\\\\"vm.swappiness\\\\\"\\]: not supported because[^\n]*\",\"time\":\"\\d{4}-[^\"]+Z\"}\n");
+        Path text = dir.resolve("log.txt");
+        oci(null, "--log", text.toString(), "--debug", "state", "c14");
+        assertThat(Files.readString(text)).contains("level=debug msg=\"crabcan-oci ").contains(
+                "level=error msg=\"container c14 does not exist in ");
+        assertThat(oci(null, "--log-format", "xml", "state", "c14").stderr()).contains("--log-format xml: must be text "
+                + "or json");
+    }
+
+    @Test
+    void featuresIsRuntimeSpecsDocument() throws Exception {
+        Run r = oci(null, "features");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).contains("\"ociVersionMin\": \"1.0.0\"", "\"ociVersionMax\": \"1.2.0\"",
+                "\"hooks\": [", "\"mountOptions\": [", "\"namespaces\": [", "\"CAP_SYS_ADMIN\"", "\"v1\": true",
+                "\"SCMP_ACT_ERRNO\"", "\"SCMP_ARCH_X86_64\"");
     }
 }

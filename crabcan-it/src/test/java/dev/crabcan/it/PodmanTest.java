@@ -20,14 +20,14 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class PodmanTest {
     /**
-     * podman's defaults that this host or Crabcan cannot honour: a pids limit needs a cgroup, which a
-     * detached sandbox does not have yet; podman's default network is a namespace it makes itself and
-     * names by path, which a sandbox does not join; its RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
+     * podman's defaults that this host or Crabcan cannot honour: podman's default network is a
+     * namespace it makes itself and names by path, which a sandbox does not join; its RLIMIT_NOFILE
+     * and RLIMIT_NPROC of 1048576
      * are above the hard limits it runs its runtime with (20000 and 32768 here), and this host's root
      * lacks CAP_SYS_RESOURCE (not in its bounding set), so nothing may raise them (crun fails the same
      * way; with the capability the helper raises them, see OciRuntimeTest).
      */
-    private static final List<String> RUN_OPTIONS = List.of("--network", "none", "--pids-limit", "-1",
+    private static final List<String> RUN_OPTIONS = List.of("--network", "none",
             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024");
 
     @TempDir
@@ -113,5 +113,46 @@ class PodmanTest {
             assertThat(podman("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
             assertThat(dir.resolve("state")).isEmptyDirectory();
         }
+    }
+
+    /**
+     * crabcan-oci makes the container's cgroup at create where podman says (cgroupsPath): podman's
+     * default pids limit (2048) and --memory are in it, --pids-limit holds inside, pause freezes
+     * it, and rm removes it.
+     */
+    @Test
+    void podmansLimitsHoldAndPauseFreezes() throws Exception {
+        List<String> forks = run("/bin/sh", "-c", "for i in 1 2 3 4 5 6; do sleep 30 & done; echo all forked");
+        forks.addAll(1, List.of("--rm", "--pids-limit", "4"));
+        Run limited = podman(forks.toArray(String[]::new));
+        assertThat(limited.status()).isNotZero();
+        assertThat(limited.stdout()).doesNotContain("all forked");
+        assertThat(limited.stderr()).containsIgnoringCase("fork");
+
+        String name = "crabcan-podman-limits-" + ProcessHandle.current().pid();
+        List<String> args = run("/bin/sleep", "1000");
+        args.addAll(1, List.of("-d", "--name", name, "--memory", "64m"));
+        Run started = podman(args.toArray(String[]::new));
+        Path pids = null;
+        try {
+            assertThat(started.status()).as(started.stderr()).isZero();
+            long pid = Long.parseLong(podman("inspect", "--format", "{{.State.Pid}}", name).stdout().trim());
+            pids = OciRuntimeTest.cgroupDir(pid, "pids");
+            assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("2048");
+            Path memory = OciRuntimeTest.cgroupDir(pid, "memory");
+            assertThat(Files.readString(memory.resolve(Env.pureCgroupV2() ? "memory.max" : "memory.limit_in_bytes"))
+                    .trim()).isEqualTo("67108864");
+            Run paused = podman("pause", name);
+            assertThat(paused.status()).as(paused.stderr()).isZero();
+            assertThat(podman("inspect", "--format", "{{.State.Status}}", name).stdout().trim()).isEqualTo("paused");
+            Run unpaused = podman("unpause", name);
+            assertThat(unpaused.status()).as(unpaused.stderr()).isZero();
+            assertThat(podman("inspect", "--format", "{{.State.Status}}", name).stdout().trim()).isEqualTo("running");
+        } finally {
+            Run removed = podman("rm", "-f", name);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertThat(pids).doesNotExist();
+        assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 }

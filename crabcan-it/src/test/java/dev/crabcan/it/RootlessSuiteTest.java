@@ -37,6 +37,11 @@ class RootlessSuiteTest {
             "ContainerTest#namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost",
             "ContainerTest#podmansDefaultsRunSandboxesWithoutWhatTheyRefuse",
             "ContainerTest#theReadmeProfileGivesEverySandboxItsHostname",
+            // containerd needs host root.
+            "ContainerdTest#aDetachedTaskIsListedPausedKilledAndDeleted",
+            "ContainerdTest#aFailedCreateShowsCrabcansReason",
+            "ContainerdTest#ctrRunShowsOutputAndExitCode",
+            "ContainerdTest#ctrTaskExecRunsInTheContainer",
             "EscapeTest#rootCallersCannotCopyASetuidFileUpIntoABind",
             "EscapeTest#rootCallersCannotCreateSetuidFilesWhateverThePolicy",
             "EscapeTest#rootCallersCannotLeaveTheFilterThroughIoUringAUserNamespaceOrAMount",
@@ -68,6 +73,7 @@ class RootlessSuiteTest {
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
+            "PodmanTest#podmansLimitsHoldAndPauseFreezes",
             "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
             "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");

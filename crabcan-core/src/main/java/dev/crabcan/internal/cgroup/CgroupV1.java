@@ -17,6 +17,9 @@ final class CgroupV1 extends JvmCgroupTree {
     /** cpuacct.stat counts in USER_HZ ticks, 100 per second on every Linux ABI. */
     private static final long NANOS_PER_TICK = 10_000_000L;
 
+    /** The hierarchies a sandbox's cgroup is made in (the freezer is for OCI pause only). */
+    static final List<String> CONTROLLERS = List.of("memory", "pids", "cpu", "cpuacct", "blkio");
+
     private final Map<String, Path> parents;
 
     private CgroupV1(Map<String, Path> parents) {
@@ -29,6 +32,7 @@ final class CgroupV1 extends JvmCgroupTree {
         Map<String, Path> parents = new LinkedHashMap<>();
         jvmDirs.forEach((controller, dir) -> parents.put(controller, configured == null ? dir
                 : mounts.get(controller).resolve(configured.replaceAll("^/+", ""))));
+        parents.keySet().retainAll(CONTROLLERS);
         return new CgroupV1(parents);
     }
 
@@ -36,7 +40,7 @@ final class CgroupV1 extends JvmCgroupTree {
     public SandboxCgroup create(Limits limits) throws SandboxException {
         String name = nextName();
         Map<String, Path> dirs = new LinkedHashMap<>();
-        for (String controller : List.of("memory", "pids", "cpu", "cpuacct", "blkio")) {
+        for (String controller : CONTROLLERS) {
             Path parent = parents.get(controller);
             if (parent == null || (controller.equals("blkio") && limits.ioWeight().isEmpty())) {
                 continue;
@@ -51,51 +55,56 @@ final class CgroupV1 extends JvmCgroupTree {
             for (Path dir : dirs.values()) {
                 mkdirSandbox(dir);
             }
-            Path memory = dirs.get("memory");
-            if (limits.memoryBytes().isPresent()) {
-                require(memory, "memory");
-                long limit = limits.memoryBytes().getAsLong();
-                write(memory.resolve("memory.limit_in_bytes"), Long.toString(limit));
-                if (limits.swapBytes().isPresent()) {
-                    Path memsw = memory.resolve("memory.memsw.limit_in_bytes");
-                    if (Files.exists(memsw)) {
-                        write(memsw, Long.toString(limit + limits.swapBytes().getAsLong()));
-                    } else if (limits.swapBytes().getAsLong() == 0) {
-                        write(memory.resolve("memory.swappiness"), "0");
-                    } else {
-                        throw new SandboxException("a swap limit needs swap accounting (memory.memsw.*), which this "
-                                + "kernel does not have; boot it with swapaccount=1");
-                    }
-                }
-            }
-            if (limits.pids().isPresent()) {
-                require(dirs.get("pids"), "pids");
-                write(dirs.get("pids").resolve("pids.max"), Integer.toString(limits.pids().getAsInt()));
-            }
-            Path cpu = dirs.get("cpu");
-            if (limits.cpuWeight().isPresent()) {
-                require(cpu, "cpu");
-                write(cpu.resolve("cpu.shares"), Long.toString(Math.max(2, limits.cpuWeight().getAsInt() * 1024L / 100)));
-            }
-            if (limits.cpus().isPresent()) {
-                require(cpu, "cpu");
-                write(cpu.resolve("cpu.cfs_period_us"), "100000");
-                write(cpu.resolve("cpu.cfs_quota_us"), Long.toString(Math.round(limits.cpus().getAsDouble() * 100_000)));
-            }
-            if (limits.ioWeight().isPresent()) {
-                // BFQ's: CFQ, whose file was blkio.weight, left the kernel in 5.0.
-                Path weight = dirs.containsKey("blkio") ? dirs.get("blkio").resolve("blkio.bfq.weight") : null;
-                if (weight != null && Files.exists(weight)) {
-                    write(weight, Integer.toString(Math.max(1, Math.min(1000, limits.ioWeight().getAsInt() / 10))));
-                } else {
-                    log.debug("no blkio.bfq.weight on this host (BFQ is no disk's scheduler): the I/O weight is not "
-                            + "applied");
-                }
-            }
+            apply(dirs, limits);
             return cgroup;
         } catch (SandboxException | RuntimeException e) {
             cgroup.remove();
             throw e;
+        }
+    }
+
+    /** Writes the limits that are set into the hierarchies' directories (by controller); others are left as they are. */
+    static void apply(Map<String, Path> dirs, Limits limits) throws SandboxException {
+        Path memory = dirs.get("memory");
+        if (limits.memoryBytes().isPresent()) {
+            require(memory, "memory");
+            long limit = limits.memoryBytes().getAsLong();
+            write(memory.resolve("memory.limit_in_bytes"), Long.toString(limit));
+            if (limits.swapBytes().isPresent()) {
+                Path memsw = memory.resolve("memory.memsw.limit_in_bytes");
+                if (Files.exists(memsw)) {
+                    write(memsw, Long.toString(limit + limits.swapBytes().getAsLong()));
+                } else if (limits.swapBytes().getAsLong() == 0) {
+                    write(memory.resolve("memory.swappiness"), "0");
+                } else {
+                    throw new SandboxException("a swap limit needs swap accounting (memory.memsw.*), which this "
+                            + "kernel does not have; boot it with swapaccount=1");
+                }
+            }
+        }
+        if (limits.pids().isPresent()) {
+            require(dirs.get("pids"), "pids");
+            write(dirs.get("pids").resolve("pids.max"), Integer.toString(limits.pids().getAsInt()));
+        }
+        Path cpu = dirs.get("cpu");
+        if (limits.cpuWeight().isPresent()) {
+            require(cpu, "cpu");
+            write(cpu.resolve("cpu.shares"), Long.toString(Math.max(2, limits.cpuWeight().getAsInt() * 1024L / 100)));
+        }
+        if (limits.cpus().isPresent()) {
+            require(cpu, "cpu");
+            write(cpu.resolve("cpu.cfs_period_us"), "100000");
+            write(cpu.resolve("cpu.cfs_quota_us"), Long.toString(Math.round(limits.cpus().getAsDouble() * 100_000)));
+        }
+        if (limits.ioWeight().isPresent()) {
+            // BFQ's: CFQ, whose file was blkio.weight, left the kernel in 5.0.
+            Path weight = dirs.containsKey("blkio") ? dirs.get("blkio").resolve("blkio.bfq.weight") : null;
+            if (weight != null && Files.exists(weight)) {
+                write(weight, Integer.toString(Math.max(1, Math.min(1000, limits.ioWeight().getAsInt() / 10))));
+            } else {
+                log.debug("no blkio.bfq.weight on this host (BFQ is no disk's scheduler): the I/O weight is not "
+                        + "applied");
+            }
         }
     }
 

@@ -61,32 +61,37 @@ final class CgroupV2 extends JvmCgroupTree {
         V2Cgroup cgroup = track(new V2Cgroup(jvm.resolve(nextName())));
         try {
             mkdir(cgroup.dir);
-            if (limits.memoryBytes().isPresent()) {
-                write(cgroup.dir.resolve("memory.max"), Long.toString(limits.memoryBytes().getAsLong()));
-                if (limits.swapBytes().isPresent()) {
-                    write(cgroup.dir.resolve("memory.swap.max"), Long.toString(limits.swapBytes().getAsLong()));
-                }
-            }
-            if (limits.pids().isPresent()) {
-                write(cgroup.dir.resolve("pids.max"), Integer.toString(limits.pids().getAsInt()));
-            }
-            if (limits.cpuWeight().isPresent()) {
-                write(cgroup.dir.resolve("cpu.weight"), Integer.toString(limits.cpuWeight().getAsInt()));
-            }
-            if (limits.cpus().isPresent()) {
-                write(cgroup.dir.resolve("cpu.max"), Math.round(limits.cpus().getAsDouble() * 100_000) + " 100000");
-            }
-            if (limits.ioWeight().isPresent()) {
-                if (needed.contains("io")) {
-                    write(cgroup.dir.resolve("io.weight"), "default " + limits.ioWeight().getAsInt());
-                } else {
-                    log.debug("no io controller at {}: the I/O weight is not applied", parent);
-                }
-            }
+            apply(cgroup.dir, limits, needed.contains("io"));
             return cgroup;
         } catch (SandboxException | RuntimeException e) {
             cgroup.remove();
             throw e;
+        }
+    }
+
+    /** Writes the limits that are set into the cgroup; io says whether it has the io controller. */
+    static void apply(Path dir, Limits limits, boolean io) throws SandboxException {
+        if (limits.memoryBytes().isPresent()) {
+            write(dir.resolve("memory.max"), Long.toString(limits.memoryBytes().getAsLong()));
+            if (limits.swapBytes().isPresent()) {
+                write(dir.resolve("memory.swap.max"), Long.toString(limits.swapBytes().getAsLong()));
+            }
+        }
+        if (limits.pids().isPresent()) {
+            write(dir.resolve("pids.max"), Integer.toString(limits.pids().getAsInt()));
+        }
+        if (limits.cpuWeight().isPresent()) {
+            write(dir.resolve("cpu.weight"), Integer.toString(limits.cpuWeight().getAsInt()));
+        }
+        if (limits.cpus().isPresent()) {
+            write(dir.resolve("cpu.max"), Math.round(limits.cpus().getAsDouble() * 100_000) + " 100000");
+        }
+        if (limits.ioWeight().isPresent()) {
+            if (io) {
+                write(dir.resolve("io.weight"), "default " + limits.ioWeight().getAsInt());
+            } else {
+                log.debug("no io controller at {}: the I/O weight is not applied", dir);
+            }
         }
     }
 

@@ -12,10 +12,10 @@ import java.util.Set;
 
 /**
  * The directory of this JVM's own cgroup in the unified hierarchy (null if none is mounted) and
- * in each v1 hierarchy Crabcan uses (and where those are mounted), from /proc/self/mountinfo and
- * /proc/self/cgroup.
+ * where that is mounted, and the same for each v1 hierarchy Crabcan uses, from
+ * /proc/self/mountinfo and /proc/self/cgroup.
  */
-record Hierarchies(Path unifiedDir, Map<String, Path> v1Dirs, Map<String, Path> v1MountPoints) {
+record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs, Map<String, Path> v1MountPoints) {
 
     /** The directory of a cgroup, given its hierarchy's mount point and the mount's root within it. */
     static Path dir(Path mount, String mountRoot, String cgroupPath) {
@@ -46,7 +46,7 @@ record Hierarchies(Path unifiedDir, Map<String, Path> v1Dirs, Map<String, Path> 
                 unifiedRoot = f[3];
             } else if (fsType.equals("cgroup")) {
                 for (String opt : f[dash + 3].split(",")) {
-                    if (Set.of("memory", "pids", "cpu", "cpuacct", "blkio").contains(opt)) {
+                    if (Set.of("memory", "pids", "cpu", "cpuacct", "blkio", "freezer").contains(opt)) {
                         v1Mounts.putIfAbsent(opt, mountPoint);
                         v1Roots.putIfAbsent(opt, f[3]);
                     }
@@ -70,7 +70,7 @@ record Hierarchies(Path unifiedDir, Map<String, Path> v1Dirs, Map<String, Path> 
             }
         }
         Path unifiedDir = unifiedMount == null || unifiedPath == null ? null : dir(unifiedMount, unifiedRoot, unifiedPath);
-        return new Hierarchies(unifiedDir, v1Dirs, v1Mounts);
+        return new Hierarchies(unifiedDir, unifiedMount, v1Dirs, v1Mounts);
     }
 
     /** mountinfo escapes space, tab, newline and backslash as octal. */

@@ -71,8 +71,11 @@ public final class OciConfig {
      */
     public record Hook(String path, List<String> args, List<String> env, java.util.OptionalInt timeoutSeconds) {}
 
-    /** The sandbox of a bundle and the hooks the runtime runs for it, by kind ("prestart", ...). */
-    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks) {}
+    /**
+     * The sandbox of a bundle, the hooks the runtime runs for it by kind ("prestart", ...), and
+     * the config's linux.cgroupsPath (null if none): where the runtime makes the container's cgroup.
+     */
+    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks, String cgroupsPath) {}
 
     /** The hooks an OCI runtime runs itself, in the runtime's namespaces (see crabcan-oci). */
     public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "poststart", "poststop");
@@ -91,10 +94,20 @@ public final class OciConfig {
         try {
             Reader reader = new Reader(bundle.toAbsolutePath(), runtimeHooks);
             Sandbox sandbox = reader.config(parsed);
-            return new Bundle(sandbox, reader.hooks);
+            return new Bundle(sandbox, reader.hooks, reader.cgroupsPath);
         } catch (SandboxSpecException e) {
             throw new SandboxSpecException(file + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * The limits of a runtime-spec {@code linux.resources} object (OCI update), read and checked as
+     * a config's are; messages name the field as {@code linux.resources.pids.limit}.
+     */
+    public static Limits readResources(Object resources) {
+        Reader reader = new Reader(Path.of("/"), true);
+        reader.resources(object(resources, "linux.resources"));
+        return reader.limits.build();
     }
 
     /**
@@ -165,6 +178,7 @@ public final class OciConfig {
         private final Limits.Builder limits = Limits.builder();
         private final boolean runtimeHooks;
         private final Map<String, List<Hook>> hooks = new LinkedHashMap<>();
+        private String cgroupsPath;
 
         Reader(Path bundle, boolean runtimeHooks) {
             this.bundle = bundle;
@@ -279,8 +293,9 @@ public final class OciConfig {
             if (user.get("umask") != null) {
                 b.umask((int) integer(user.get("umask"), "process.user.umask", 0, 0777));
             }
-            if (user.get("additionalGids") != null && !array(user.get("additionalGids"), "process.user.additionalGids")
-                    .isEmpty()) {
+            // containerd lists the primary gid here always (its fix for CVE-2023-25173): that group the command has.
+            if (user.get("additionalGids") != null && array(user.get("additionalGids"), "process.user.additionalGids")
+                    .stream().anyMatch(g -> !Long.valueOf(gid).equals(g))) {
                 throw refuse("process.user.additionalGids", "the sandbox's user namespace maps one group id and "
                         + "denies setgroups");
             }
@@ -458,9 +473,9 @@ public final class OciConfig {
             if (l.get("resources") != null) {
                 resources(object(l.get("resources"), "linux.resources"));
             }
-            // cgroupsPath: where an engine would like the cgroup; Crabcan places its own (see README).
+            // cgroupsPath: where the engine wants the container's cgroup, which crabcan-oci makes there.
             if (l.get("cgroupsPath") != null) {
-                string(l.get("cgroupsPath"), "linux.cgroupsPath");
+                cgroupsPath = string(l.get("cgroupsPath"), "linux.cgroupsPath");
             }
             seccomp(l.get("seccomp"));
             if (l.get("maskedPaths") != null) {

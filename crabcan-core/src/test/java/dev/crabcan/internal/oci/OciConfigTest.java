@@ -181,6 +181,15 @@ class OciConfigTest {
         assertThat(back.oomScoreAdj()).hasValue(-300);
     }
 
+    /** containerd 1.6.20 and later always list the primary gid in additionalGids: the group the command has. */
+    @Test
+    void additionalGidsOfOnlyThePrimaryGroupAreAccepted() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(at(c, "process"), "user").put("additionalGids", List.of(0L));
+        assertThat(OciConfig.read(bundle, c).command()).containsExactly("/bin/sh");
+    }
+
     /** Docker's and runc's default device list and cgroup rules: the nodes every sandbox has anyway. */
     @Test
     void theDefaultDevicesAndDeviceCgroupRulesAreAccepted() throws Exception {
