@@ -9,4 +9,5 @@ module dev.crabcan {
     requires dev.crabcan.helper;
 
     exports dev.crabcan;
+    exports dev.crabcan.image;
 }
