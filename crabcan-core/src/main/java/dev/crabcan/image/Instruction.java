@@ -13,6 +13,8 @@ import java.util.Objects;
  * LABEL and ARG one {@code key=value} entry per pair ({@code name} alone for an ARG without a
  * default); otherwise the whitespace-separated words.
  *
+ * <p>Immutable and thread-safe.
+ *
  * @param keyword the instruction
  * @param line the line, counted from 1, where it starts
  * @param text the instruction after joining continuation lines, keyword included
@@ -23,7 +25,7 @@ import java.util.Objects;
 public record Instruction(Keyword keyword, int line, String text, Map<String, String> flags,
         List<String> arguments, boolean execForm) {
 
-    /** The instructions a Crabfile may use. */
+    /** The instructions a Crabfile may use. Immutable and thread-safe. */
     public enum Keyword {
         FROM, COPY, ADD, RUN, ENV, ARG, WORKDIR, USER, LABEL, EXPOSE, ENTRYPOINT, CMD, SHELL, VOLUME,
         STOPSIGNAL
