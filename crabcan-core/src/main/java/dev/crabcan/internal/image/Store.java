@@ -155,19 +155,30 @@ public final class Store {
         return putBlob(new java.io.ByteArrayInputStream(bytes));
     }
 
-    /** Stores the stream's bytes as a blob: written to tmp/, hashed, synced, then renamed. */
+    /** Stores the stream's bytes as a blob. */
     public Blob putBlob(InputStream in) throws ImageException {
+        return writeBlob(out -> in.transferTo(out));
+    }
+
+    /** What writes a blob's bytes. */
+    public interface BlobWriter {
+        void write(OutputStream out) throws IOException;
+    }
+
+    /** Stores what {@code writer} writes as a blob: written to tmp/, hashed, synced, then renamed. */
+    public Blob writeBlob(BlobWriter writer) throws ImageException {
         try (StoreLock.Held h = storeLock.shared()) {
             Path t = newTempFile();
             try {
                 MessageDigest sha = sha256();
-                long size;
                 try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE);
-                        OutputStream out = new DigestOutputStream(Channels.newOutputStream(ch), sha)) {
-                    size = in.transferTo(out);
+                        OutputStream out = new DigestOutputStream(new java.io.BufferedOutputStream(
+                                Channels.newOutputStream(ch), 1 << 16), sha)) {
+                    writer.write(out);
                     out.flush();
                     ch.force(false);
                 }
+                long size = Files.size(t);
                 Digest d = new Digest(HexFormat.of().formatHex(sha.digest()));
                 if (!hasBlob(d)) {
                     Files.move(t, blobPath(d), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
