@@ -1,5 +1,6 @@
 package dev.crabcan.image;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -15,9 +16,10 @@ import java.util.Optional;
  * @param configDigest the digest of its OCI config (Docker shows its start as the image id)
  * @param config how it runs
  * @param layers its layers, bottom first
+ * @param store the directory of the {@link ImageStore} that holds it
  */
 public record Image(Optional<String> name, Digest digest, Digest configDigest, ImageConfig config,
-        List<Layer> layers) {
+        List<Layer> layers, Path store) {
 
     /**
      * One layer: an uncompressed tar in OCI's layer format (whiteouts as {@code .wh.} files).
@@ -41,11 +43,12 @@ public record Image(Optional<String> name, Digest digest, Digest configDigest, I
         Objects.requireNonNull(configDigest, "configDigest");
         Objects.requireNonNull(config, "config");
         layers = List.copyOf(layers);
+        Objects.requireNonNull(store, "store");
     }
 
     /** The same image under another name (or none). */
     public Image withName(Optional<String> newName) {
-        return new Image(newName, digest, configDigest, config, layers);
+        return new Image(newName, digest, configDigest, config, layers, store);
     }
 
     /** Its total size: the layers' bytes. */

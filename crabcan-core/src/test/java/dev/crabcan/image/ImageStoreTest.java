@@ -111,7 +111,7 @@ class ImageStoreTest {
         store.store().cachePut("a".repeat(64), "{\"layers\":[\"" + droppedOnly + "\"]}");
         store.store().cachePut("b".repeat(64), "{\"layers\":[\"" + keptLayer + "\"]}");
         Files.writeString(store.store().newTempFile(), "debris of a killed build");
-        Files.createDirectory(store.store().layerDir(droppedOnly));
+        Path unpacked = Files.createDirectory(dir.resolve("rootfs").resolve(dropped.digest().hex()));
         store.remove("dropped");
 
         assertThat(store.images()).hasSize(2);
@@ -123,7 +123,7 @@ class ImageStoreTest {
         assertThat(store.store().hasBlob(kept.layers().get(0).digest())).isTrue();
         assertThat(store.store().cacheGet("a".repeat(64))).isEmpty();
         assertThat(store.store().cacheGet("b".repeat(64))).isPresent();
-        assertThat(store.store().layerDir(droppedOnly)).doesNotExist();
+        assertThat(unpacked).doesNotExist();
         try (Stream<Path> s = Files.list(dir.resolve("tmp"))) {
             assertThat(s.count()).isZero();
         }

@@ -3,6 +3,8 @@ package dev.crabcan.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxResult;
 import dev.crabcan.image.BuildFailedException;
 import dev.crabcan.image.BuildListener;
 import dev.crabcan.image.BuildStep;
@@ -133,6 +135,15 @@ class BuildTest {
         Map<String, Tar.Entry> owned = entries(image.layers().get(3));
         assertThat(owned.get("app/owned.txt").uid()).isEqualTo(1000);
         assertThat(owned.get("app/owned.txt").gid()).isEqualTo(1000);
+
+        SandboxResult ran = Sandbox.builder().image(image).build().run();
+        assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("hello crab\n");
+        SandboxResult overridden = Sandbox.builder().env("GREETING", "over").image(image)
+                .command("/bin/sh", "-c", "echo $GREETING $(id -u) $PWD; cat owned.txt; touch /x").build().run();
+        assertThat(overridden.stdoutText()).isEqualTo("over 1000 /app\nhello from the context\n");
+        assertThat(overridden.stderrText()).contains("Read-only file system");
+        assertThatThrownBy(() -> Sandbox.builder().image(image).rootfsWritable(true).build())
+                .hasMessageContaining("shared by every sandbox");
 
         Recorder second = new Recorder();
         long start = System.nanoTime();

@@ -37,7 +37,8 @@ import java.util.regex.Pattern;
 /**
  * The image store on disk. The store is itself an OCI image layout ({@code oci-layout},
  * {@code index.json}, {@code blobs/sha256/}), so OCI tools can read it, plus {@code tmp/} (files
- * being written), {@code cache/} (build cache entries) and {@code layers/} (unpacked layers).
+ * being written), {@code cache/} (build cache entries) and {@code rootfs/} (images unpacked to
+ * run, by manifest digest).
  *
  * <p>Every file appears by rename from {@code tmp/} once complete, so a killed JVM leaves at most
  * debris in {@code tmp/}, which {@link #prune} removes. Writers hold {@code store.lock} shared;
@@ -54,7 +55,7 @@ public final class Store {
     private final Path blobs;
     private final Path tmp;
     private final Path cache;
-    private final Path layers;
+    private final Path rootfs;
     private final StoreLock storeLock;
     private final StoreLock indexLock;
 
@@ -73,7 +74,7 @@ public final class Store {
         this.blobs = root.resolve("blobs/sha256");
         this.tmp = root.resolve("tmp");
         this.cache = root.resolve("cache");
-        this.layers = root.resolve("layers");
+        this.rootfs = root.resolve("rootfs");
         this.storeLock = StoreLock.of(root.resolve("store.lock"));
         this.indexLock = StoreLock.of(root.resolve("index.lock"));
     }
@@ -81,7 +82,7 @@ public final class Store {
     public static Store open(Path root) throws ImageException {
         Store s = new Store(root.toAbsolutePath().normalize());
         try {
-            for (Path d : List.of(s.blobs, s.tmp, s.cache, s.layers)) {
+            for (Path d : List.of(s.blobs, s.tmp, s.cache, s.rootfs)) {
                 Files.createDirectories(d);
             }
         } catch (IOException e) {
@@ -256,7 +257,7 @@ public final class Store {
                         : e.digest().equals(mDesc.digest()) && !e.annotations().containsKey(OciFormat.REF_NAME));
                 entries.add(mDesc);
             });
-            return new Image(ref, manifest.digest(), cfg.digest(), config, layerList);
+            return new Image(ref, manifest.digest(), cfg.digest(), config, layerList, root);
         }
     }
 
@@ -316,7 +317,7 @@ public final class Store {
         OciFormat.Config c = OciFormat.parseConfig(readBlob(m.config().digest()), "config " + m.config().digest());
         List<Image.Layer> ls = m.layers().stream().map(l -> new Image.Layer(l.digest(), l.size())).toList();
         return new Image(Optional.ofNullable(d.annotations().get(OciFormat.REF_NAME)), d.digest(),
-                m.config().digest(), c.config(), ls);
+                m.config().digest(), c.config(), ls, root);
     }
 
     private Path indexFile() {
@@ -374,35 +375,39 @@ public final class Store {
         return key;
     }
 
-    // ---- unpacked layers
-
-    /** Where a layer is kept unpacked (for overlay mounts); it exists once complete. */
-    public Path layerDir(Digest d) {
-        return layers.resolve(d.hex());
-    }
+    // ---- unpacked images
 
     /**
-     * Puts a complete unpacked layer, made in a directory from {@link #newTempDir}, in place by
-     * rename; if another writer was first, its copy stays and {@code made} is deleted.
+     * The image's root filesystem, unpacked once (in tmp/, then renamed into rootfs/) and shared
+     * by every sandbox that runs the image, which must not write to it.
      */
-    public Path publishLayerDir(Digest d, Path made) throws ImageException {
-        Path target = layerDir(d);
-        try {
-            Files.move(made, target, StandardCopyOption.ATOMIC_MOVE);
-        } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
-            deleteTree(made);
-        } catch (IOException e) {
-            throw new ImageException("cannot place unpacked layer " + d + " in " + layers + ": " + e, e);
+    public Path rootfs(Image image) throws ImageException {
+        Path target = rootfs.resolve(image.digest().hex());
+        if (Files.isDirectory(target)) {
+            return target;
         }
-        return target;
+        try (StoreLock.Held h = storeLock.shared()) {
+            Path made = newTempDir();
+            Workspace ws = new Workspace(this, made);
+            ws.bringUpTo(image.layers());
+            try {
+                Files.move(made, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
+                ws.delete(); // another JVM or thread was first
+            }
+            return target;
+        } catch (IOException e) {
+            throw e instanceof ImageException ie ? ie
+                    : new ImageException("cannot unpack image " + image.digest() + " in " + rootfs + ": " + e, e);
+        }
     }
 
     // ---- prune
 
     /**
      * Removes what no named image needs: unnamed images, blobs, build cache entries and unpacked
-     * layers nothing named refers to, and leftovers of killed writers in tmp/. Waits for running
-     * builds to end.
+     * root filesystems nothing named refers to, and leftovers of killed writers in tmp/. Waits for
+     * running builds to end.
      */
     public Pruned prune() throws ImageException {
         try (StoreLock.Held h = storeLock.exclusive()) {
@@ -434,7 +439,7 @@ public final class Store {
                     files += delete(blob, bytes);
                 }
             }
-            for (Path dir : list(layers)) {
+            for (Path dir : list(rootfs)) {
                 if (!keep.contains(dir.getFileName().toString())) {
                     files += delete(dir, bytes);
                 }
