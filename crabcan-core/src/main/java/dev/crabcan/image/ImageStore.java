@@ -89,6 +89,23 @@ public final class ImageStore {
     }
 
     /**
+     * Writes an image as an OCI image layout archive ({@code podman load -i FILE} reads it),
+     * complete or not at all.
+     */
+    public void save(Image image, Path file) throws ImageException {
+        dev.crabcan.internal.image.OciArchive.save(store, image, file);
+    }
+
+    /**
+     * Imports the images of an OCI image layout (a directory, or an archive such as
+     * {@code podman save --format oci-archive} writes) or of a {@code docker save} archive, under
+     * the names they carry.
+     */
+    public List<Image> load(Path source) throws ImageException {
+        return dev.crabcan.internal.image.OciArchive.load(store, source, true);
+    }
+
+    /**
      * What {@link #prune()} removed. Immutable and thread-safe.
      *
      * @param entries files and directories removed

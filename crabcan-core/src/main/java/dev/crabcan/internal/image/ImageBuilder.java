@@ -233,6 +233,10 @@ public final class ImageBuilder {
         }
         if (base.startsWith("/") || base.startsWith("./") || base.startsWith("../")) {
             Path p = context.resolve(base).normalize();
+            if (Files.exists(p) && OciArchive.isImage(p)) {
+                Image image = OciArchive.load(store, p, false).get(0);
+                return new State(image.layers(), image.config(), List.of(), chain("", "image " + image.digest()));
+            }
             if (Files.isDirectory(p)) {
                 Image.Layer l = packDirectory(p);
                 return new State(List.of(l), ImageConfig.builder().env("PATH", DEFAULT_PATH).build(),
@@ -244,7 +248,7 @@ public final class ImageBuilder {
                         List.of("FROM " + base), chain("", "layer " + l.digest()));
             }
             throw fail(in, "base " + base + " (" + p + ") does not exist; give a root filesystem directory or"
-                    + " tarball, an image name, a stage name or scratch");
+                    + " tarball, an OCI layout or image archive, an image name, a stage name or scratch");
         }
         Image image;
         try {
@@ -255,10 +259,22 @@ public final class ImageBuilder {
         return new State(image.layers(), image.config(), List.of(), chain("", "image " + image.digest()));
     }
 
-    /** A root filesystem directory as one layer: the builder's own files become root's. */
+    /**
+     * A root filesystem directory as one layer: the builder's own files become root's. Packed
+     * again only when the lstat of some entry changed (the ctime changes with every write).
+     */
     private Image.Layer packDirectory(Path dir) throws IOException {
         int self = (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
-        return store.writeBlob(out -> {
+        StringBuilder listing = new StringBuilder(dir.toRealPath().toString());
+        for (Scan.Node n : Scan.of(dir).nodes()) {
+            listing.append('\n').append(n);
+        }
+        String key = chain("FROM directory", listing.toString());
+        Optional<Image.Layer> hit = cached(key);
+        if (hit.isPresent()) {
+            return hit.get();
+        }
+        Image.Layer layer = store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             for (Scan.Node node : Scan.of(dir).nodes()) {
                 long uid = node.uid() == self ? 0 : node.uid();
@@ -267,6 +283,8 @@ public final class ImageBuilder {
             }
             w.finish();
         }).asLayer();
+        store.cachePut(key, cacheEntry(layer));
+        return layer;
     }
 
     /** A root filesystem tarball (plain or gzip) as one layer, its names checked before it is used. */
