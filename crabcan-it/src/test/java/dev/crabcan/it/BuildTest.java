@@ -118,7 +118,7 @@ class BuildTest {
         Image image = ImageBuild.builder(store, ctx).tag("t").buildArg("WHO", "crab").listener(first).build().run();
 
         assertThat(first.lines).containsExactly("hello from the context", "0");
-        assertThat(first.cached).containsExactly(true, true, true, false, true, false, false, true, true);
+        assertThat(first.cached).containsExactly(false, true, true, false, true, false, false, true, true);
         assertThat(image.layers()).hasSize(4);
         assertThat(image.config().env()).containsEntry("GREETING", "hello");
         assertThat(image.config().workingDir()).isEqualTo("/app");
@@ -127,7 +127,11 @@ class BuildTest {
         Map<String, Tar.Entry> copy = entries(image.layers().get(1));
         assertThat(copy.get("app/hello.txt").uid()).isZero();
         Map<String, Tar.Entry> run = entries(image.layers().get(2));
-        assertThat(run).containsKeys("app/out.txt", "bin/.wh.ls", "data/.wh..wh..opq", "data/new");
+        assertThat(run).containsKeys("app/out.txt", "bin/.wh.ls", "data/new");
+        // A replaced directory is opaque; if the new one got the old one's inode number back, its
+        // removed entries are whited out one by one instead: the same result.
+        assertThat(run.containsKey("data/.wh..wh..opq") || run.containsKey("data/.wh.old")).as("data/old hidden: %s",
+                run.keySet()).isTrue();
         assertThat(run.get("app/out.txt").uid()).as("made by the sandbox's root: root's in the image, also rootless")
                 .isZero();
         assertThat(run.get("app/out.txt").size()).isEqualTo("hello crab\n".length());

@@ -96,7 +96,8 @@ class ImageStoreJvmsTest {
         s.commit(dev.crabcan.image.ImageConfig.empty(), List.of(s.putBlob(new byte[] {1}).asLayer()), List.of(),
                 java.util.Optional.of("after"));
         assertThat(next.get("after").layers()).hasSize(1);
-        assertThat(next.prune().bytes()).as("the partial file's bytes").isGreaterThanOrEqualTo(8 << 20);
+        // What the writer had handed over, less what its 64 KiB buffer still held when it was killed.
+        assertThat(next.prune().bytes()).as("the partial file's bytes").isGreaterThanOrEqualTo((8 << 20) - (1 << 16));
         try (Stream<Path> debris = Files.list(dir.resolve("tmp"))) {
             assertThat(debris.count()).isZero();
         }

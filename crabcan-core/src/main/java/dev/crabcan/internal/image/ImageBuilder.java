@@ -60,6 +60,8 @@ public final class ImageBuilder {
     private final IgnoreRules ignore;
     private final Map<String, State> stages = new LinkedHashMap<>();
     private final Map<String, Workspace> workspaces = new LinkedHashMap<>();
+    /** Whether the last FROM found its base without storing anything new (for progress reports). */
+    private boolean fromCached;
 
     public ImageBuilder(Store store, Path context, Crabfile file, Map<String, String> buildArgs, Network network,
             BuildListener listener) throws ImageException {
@@ -102,9 +104,10 @@ public final class ImageBuilder {
                         String base = global.expand(in.arguments().get(0));
                         stageName = in.arguments().size() == 3 ? in.arguments().get(2).toLowerCase(Locale.ROOT)
                                 : Integer.toString(stages.size());
+                        fromCached = true;
                         state = from(base, in);
                         vars = global.stage(state.config().env());
-                        cached = true;
+                        cached = fromCached;
                     } else if (state == null) {
                         if (in.keyword() != Keyword.ARG) {
                             throw fail(in, "comes before the first FROM; only ARG may");
@@ -234,6 +237,7 @@ public final class ImageBuilder {
         if (base.startsWith("/") || base.startsWith("./") || base.startsWith("../")) {
             Path p = context.resolve(base).normalize();
             if (Files.exists(p) && OciArchive.isImage(p)) {
+                fromCached = false;
                 Image image = OciArchive.load(store, p, false).get(0);
                 return new State(image.layers(), image.config(), List.of(), chain("", "image " + image.digest()));
             }
@@ -274,6 +278,7 @@ public final class ImageBuilder {
         if (hit.isPresent()) {
             return hit.get();
         }
+        fromCached = false;
         Image.Layer layer = store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             for (Scan.Node node : Scan.of(dir).nodes()) {
@@ -289,6 +294,7 @@ public final class ImageBuilder {
 
     /** A root filesystem tarball (plain or gzip) as one layer, its names checked before it is used. */
     private Image.Layer storeTarball(Path tarball) throws IOException {
+        fromCached = false;
         Image.Layer l;
         try (InputStream in = Compression.open(tarball)) {
             l = store.putBlob(in).asLayer();
