@@ -10,4 +10,5 @@ module dev.crabcan {
     requires dev.crabcan.helper;
 
     exports dev.crabcan;
+    exports dev.crabcan.image;
 }

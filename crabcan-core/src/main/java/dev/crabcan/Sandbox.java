@@ -708,6 +708,7 @@ public final class Sandbox {
     public static final class Builder {
         private Path rootfs;
         private boolean rootfsWritable;
+        private boolean rootfsFromImage;
         private final List<Bind> binds = new ArrayList<>();
         private final List<Tmpfs> tmpfs = new ArrayList<>();
         private int uid;
@@ -740,6 +741,7 @@ public final class Sandbox {
         private Builder(Builder b) {
             rootfs = b.rootfs;
             rootfsWritable = b.rootfsWritable;
+            rootfsFromImage = b.rootfsFromImage;
             binds.addAll(b.binds);
             tmpfs.addAll(b.tmpfs);
             uid = b.uid;
@@ -787,6 +789,45 @@ public final class Sandbox {
                 throw new SandboxSpecException("rootfs " + dir + " is not a directory");
             }
             this.rootfs = realPath(abs, "rootfs");
+            return this;
+        }
+
+        /**
+         * Runs an image of an {@link dev.crabcan.image.ImageStore}: its layers, unpacked once in the
+         * store, become the read-only root filesystem, and its ENV, WORKDIR, USER and
+         * ENTRYPOINT/CMD apply where this builder does not set them (an environment variable,
+         * working directory, uid or command set here, before or after, wins).
+         *
+         * @throws SandboxSpecException when a root filesystem is already set, or the image cannot
+         *     be unpacked or its USER resolved
+         */
+        public Builder image(dev.crabcan.image.Image image) {
+            Validation.notNull(image, "image");
+            if (rootfs != null) {
+                throw new SandboxSpecException("image(...) and rootfs(...) both give the root filesystem; use one");
+            }
+            Path dir;
+            int imageUid;
+            try {
+                dir = dev.crabcan.internal.image.ImageRootfs.of(image);
+                imageUid = dev.crabcan.internal.image.ImageRootfs.uid(image, dir);
+            } catch (IOException e) {
+                throw new SandboxSpecException("image " + image.name().orElse(image.digest().toString())
+                        + " cannot run: " + e.getMessage());
+            }
+            rootfs(dir);
+            rootfsFromImage = true;
+            dev.crabcan.image.ImageConfig c = image.config();
+            c.env().forEach(environment::putIfAbsent);
+            if (command.isEmpty()) {
+                command.addAll(c.command());
+            }
+            if (workingDirectory.equals("/") && c.workingDir() != null) {
+                workingDirectory = c.workingDir();
+            }
+            if (uid == 0) {
+                uid = imageUid;
+            }
             return this;
         }
 
@@ -1250,6 +1291,10 @@ public final class Sandbox {
                 if (!targets.add(t)) {
                     throw new SandboxSpecException("two mounts have the same target " + t);
                 }
+            }
+            if (rootfsWritable && rootfsFromImage) {
+                throw new SandboxSpecException("rootfsWritable(true) with image(...): an image's root filesystem is"
+                        + " shared by every sandbox that runs it; bind a directory or a tmpfs where the command writes");
             }
             if (rootfsWritable && rootfs == null) {
                 throw new SandboxSpecException("rootfsWritable(true) needs rootfs(dir): the default root filesystem "

@@ -23,7 +23,8 @@ class ThreadSafetyDocTest {
     void everyPublicTypeStatesItsThreadSafety() throws Exception {
         List<String> missing = new ArrayList<>();
         int checked = 0;
-        try (Stream<Path> files = Files.list(Path.of("src/main/java/dev/crabcan"))) {
+        try (Stream<Path> files = Stream.concat(Files.list(Path.of("src/main/java/dev/crabcan")),
+                Files.list(Path.of("src/main/java/dev/crabcan/image")))) {
             for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
                 String source = Files.readString(f);
                 Matcher m = PUBLIC_TYPE.matcher(source);

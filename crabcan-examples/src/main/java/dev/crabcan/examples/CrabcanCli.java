@@ -94,8 +94,11 @@ public final class CrabcanCli {
             System.setProperty("org.slf4j.simpleLogger.log.dev.crabcan", "debug");
         }
         // "crabcan run --bundle DIR [ID]": an OCI bundle, run in the foreground (no option starts with a letter).
-        if (args.length > 0 && args[0].equals("run")) {
+        if (args.length > 0 && args[0].equals("run") && !ImageCli.runsImage(args)) {
             System.exit(OciRuntime.run(args, System.out, System.err));
+        }
+        if (args.length > 0 && (ImageCli.COMMANDS.contains(args[0]) || args[0].equals("run"))) {
+            System.exit(ImageCli.run(args, System.out, System.err));
         }
         System.exit(run(args, System.err));
     }
@@ -111,6 +114,7 @@ public final class CrabcanCli {
             options = Options.parse(args);
             if (options.help) {
                 err.println(USAGE);
+                err.println(ImageCli.USAGE);
                 return 0;
             }
             if (options.version) {

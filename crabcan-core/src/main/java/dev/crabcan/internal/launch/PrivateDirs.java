@@ -193,7 +193,7 @@ public final class PrivateDirs {
      * is swapped for a link meanwhile (by a sandbox that can see it, say) stops the walk instead
      * of leading it elsewhere. Entries that are links are unlinked, never followed.
      */
-    static void deleteTree(Path dir) throws IOException {
+    public static void deleteTree(Path dir) throws IOException {
         try (java.nio.file.DirectoryStream<Path> parent = Files.newDirectoryStream(dir.getParent())) {
             if (!(parent instanceof java.nio.file.SecureDirectoryStream<Path> secure)) {
                 throw new IOException("this platform cannot delete " + dir + " without following links");

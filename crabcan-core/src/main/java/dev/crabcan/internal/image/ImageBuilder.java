@@ -1,0 +1,453 @@
+package dev.crabcan.internal.image;
+
+import dev.crabcan.ExitStatus;
+import dev.crabcan.Network;
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
+import dev.crabcan.Stdio;
+import dev.crabcan.image.BuildFailedException;
+import dev.crabcan.image.BuildListener;
+import dev.crabcan.image.BuildStep;
+import dev.crabcan.image.Crabfile;
+import dev.crabcan.image.CrabfileException;
+import dev.crabcan.image.Digest;
+import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageConfig;
+import dev.crabcan.image.ImageException;
+import dev.crabcan.image.Instruction;
+import dev.crabcan.image.Instruction.Keyword;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs one build: the Crabfile's stages in order, each step either from the cache or done (COPY
+ * and ADD write a layer from the context, RUN runs a sandbox on the stage's root filesystem and
+ * keeps what it changed as a layer, the others change the config). Not thread-safe: one build.
+ */
+public final class ImageBuilder {
+    private static final Logger LOG = LoggerFactory.getLogger(ImageBuilder.class);
+    static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /** What a stage has built so far; {@code key} names it in the cache. */
+    record State(List<Image.Layer> layers, ImageConfig config, List<String> history, String key) {
+        State with(ImageConfig c, String step) {
+            return new State(layers, c, history, chain(key, step));
+        }
+    }
+
+    private final Store store;
+    private final Path context;
+    private final Crabfile file;
+    private final Map<String, String> buildArgs;
+    private final Network network;
+    private final BuildListener listener;
+    private final IgnoreRules ignore;
+    private final Map<String, State> stages = new LinkedHashMap<>();
+    private final Map<String, Workspace> workspaces = new LinkedHashMap<>();
+    /** Whether the last FROM found its base without storing anything new (for progress reports). */
+    private boolean fromCached;
+
+    public ImageBuilder(Store store, Path context, Crabfile file, Map<String, String> buildArgs, Network network,
+            BuildListener listener) throws ImageException {
+        this.store = store;
+        this.context = context;
+        this.file = file;
+        this.buildArgs = buildArgs;
+        this.network = network;
+        this.listener = listener;
+        try {
+            this.ignore = IgnoreRules.of(context);
+        } catch (IOException e) {
+            throw new ImageException("cannot read the ignore file of build context " + context + ": " + e, e);
+        }
+    }
+
+    public Image build(Optional<String> tag) throws ImageException {
+        List<Instruction> all = file.instructions();
+        if (all.stream().noneMatch(i -> i.keyword() == Keyword.FROM)) {
+            throw new CrabfileException(file.file(), all.isEmpty() ? 1 : all.get(0).line(), "",
+                    "no FROM: a Crabfile starts with FROM (FROM scratch for an empty image)");
+        }
+        Variables global = Variables.global(file.escape(), buildArgs);
+        try (StoreLock.Held held = store.use()) {
+            State state = null;
+            Variables vars = global;
+            String stageName = null;
+            int n = 0;
+            for (Instruction in : all) {
+                n++;
+                BuildStep step = new BuildStep(n, all.size(), in);
+                listener.stepStarted(step);
+                long start = System.nanoTime();
+                boolean cached;
+                try {
+                    if (in.keyword() == Keyword.FROM) {
+                        if (state != null) {
+                            stages.put(stageName, state);
+                        }
+                        String base = global.expand(in.arguments().get(0));
+                        stageName = in.arguments().size() == 3 ? in.arguments().get(2).toLowerCase(Locale.ROOT)
+                                : Integer.toString(stages.size());
+                        fromCached = true;
+                        state = from(base, in);
+                        vars = global.stage(state.config().env());
+                        cached = fromCached;
+                    } else if (state == null) {
+                        if (in.keyword() != Keyword.ARG) {
+                            throw fail(in, "comes before the first FROM; only ARG may");
+                        }
+                        in.arguments().forEach(global::declareArg);
+                        cached = true;
+                    } else {
+                        Step done = step(in, step, state, vars, stageName);
+                        state = done.state;
+                        cached = done.cached;
+                    }
+                } catch (IllegalArgumentException e) {
+                    throw fail(in, e.getMessage());
+                } catch (CrabfileException e) {
+                    throw e;
+                } catch (IOException e) {
+                    CrabfileException named = fail(in, e instanceof ImageException ? e.getMessage() : e.toString());
+                    named.initCause(e);
+                    throw named;
+                }
+                listener.stepFinished(step, cached, System.nanoTime() - start);
+            }
+            for (String unused : global.unusedBuildArgs()) {
+                listener.warning("build argument " + unused + " was not used: no ARG " + unused + " in " + file.file());
+            }
+            List<String> history = new ArrayList<>(state.history());
+            while (history.size() < state.layers().size()) {
+                history.add(0, "");
+            }
+            return store.commit(state.config(), state.layers(), history, tag);
+        } finally {
+            for (Workspace w : workspaces.values()) {
+                try {
+                    w.delete();
+                } catch (IOException e) {
+                    // Left in the store's tmp/, which prune empties.
+                    LOG.warn("cannot delete build workspace {}: {}", w.dir, e.toString());
+                }
+            }
+        }
+    }
+
+    private record Step(State state, boolean cached) {}
+
+    private CrabfileException fail(Instruction in, String problem) {
+        return new CrabfileException(file.file(), in.line(), keywordAsWritten(in), problem);
+    }
+
+    private static String keywordAsWritten(Instruction in) {
+        return in.text().split("\\s", 2)[0];
+    }
+
+    private Step step(Instruction in, BuildStep step, State state, Variables vars, String stage) throws IOException {
+        ImageConfig.Builder c = state.config().toBuilder();
+        List<String> args = in.arguments();
+        switch (in.keyword()) {
+            case ARG -> {
+                args.forEach(vars::declareArg);
+                return new Step(state, true);
+            }
+            case ENV -> {
+                for (String pair : args) {
+                    vars.setEnv(pair);
+                    String name = pair.substring(0, pair.indexOf('='));
+                    c.env(name, vars.env().get(name));
+                }
+            }
+            case LABEL -> {
+                for (String pair : args) {
+                    int eq = pair.indexOf('=');
+                    c.label(vars.expand(pair.substring(0, eq)), vars.expand(pair.substring(eq + 1)));
+                }
+            }
+            case WORKDIR -> c.workingDir(absolute(vars.expand(args.get(0)), state.config()));
+            case USER -> c.user(vars.expand(args.get(0)));
+            case EXPOSE -> args.forEach(a -> c.exposedPort(vars.expand(a)));
+            case VOLUME -> args.forEach(a -> c.volume(vars.expand(a)));
+            case STOPSIGNAL -> c.stopSignal(vars.expand(args.get(0)));
+            case SHELL -> c.shell(args);
+            case ENTRYPOINT -> c.entrypoint(command(in, state.config())).cmd(List.of());
+            case CMD -> c.cmd(command(in, state.config()));
+            case COPY, ADD -> {
+                return copy(in, step, state, vars);
+            }
+            case RUN -> {
+                return run(in, step, state, vars, stage);
+            }
+            default -> throw fail(in, "cannot come here");
+        }
+        ImageConfig next = c.build();
+        return new Step(state.with(next, in.keyword() + " " + next), true);
+    }
+
+    private static List<String> command(Instruction in, ImageConfig config) {
+        if (in.execForm()) {
+            return in.arguments();
+        }
+        List<String> argv = new ArrayList<>(config.shell().isEmpty() ? ImageConfig.DEFAULT_SHELL : config.shell());
+        argv.add(in.arguments().get(0));
+        return argv;
+    }
+
+    private static String absolute(String path, ImageConfig config) {
+        String base = config.workingDir() == null ? "/" : config.workingDir();
+        String joined = path.startsWith("/") ? path : base + "/" + path;
+        return "/" + String.join("/", Path.of(joined).normalize().toString().split("/")).replaceAll("^/+", "");
+    }
+
+    static String chain(String parent, String step) {
+        MessageDigest sha = Store.sha256();
+        sha.update(parent.getBytes(StandardCharsets.UTF_8));
+        sha.update((byte) 0);
+        sha.update(step.getBytes(StandardCharsets.UTF_8));
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    // ---- FROM
+
+    private State from(String base, Instruction in) throws IOException {
+        if (base.equalsIgnoreCase("scratch")) {
+            return new State(List.of(), ImageConfig.empty(), List.of(), chain("", "scratch"));
+        }
+        State stage = stages.get(base.toLowerCase(Locale.ROOT));
+        if (stage != null) {
+            return stage;
+        }
+        if (base.startsWith("/") || base.startsWith("./") || base.startsWith("../")) {
+            Path p = context.resolve(base).normalize();
+            if (Files.exists(p) && OciArchive.isImage(p)) {
+                fromCached = false;
+                Image image = OciArchive.load(store, p, false).get(0);
+                return new State(image.layers(), image.config(), List.of(), chain("", "image " + image.digest()));
+            }
+            if (Files.isDirectory(p)) {
+                Image.Layer l = packDirectory(p);
+                return new State(List.of(l), ImageConfig.builder().env("PATH", DEFAULT_PATH).build(),
+                        List.of("FROM " + base), chain("", "layer " + l.digest()));
+            }
+            if (Files.isRegularFile(p)) {
+                Image.Layer l = storeTarball(p);
+                return new State(List.of(l), ImageConfig.builder().env("PATH", DEFAULT_PATH).build(),
+                        List.of("FROM " + base), chain("", "layer " + l.digest()));
+            }
+            throw fail(in, "base " + base + " (" + p + ") does not exist; give a root filesystem directory or"
+                    + " tarball, an OCI layout or image archive, an image name, a stage name or scratch");
+        }
+        Image image;
+        try {
+            image = store.get(base);
+        } catch (ImageException e) {
+            throw fail(in, e.getMessage());
+        }
+        return new State(image.layers(), image.config(), List.of(), chain("", "image " + image.digest()));
+    }
+
+    /**
+     * A root filesystem directory as one layer: the builder's own files become root's. Packed
+     * again only when the lstat of some entry changed (the ctime changes with every write).
+     */
+    private Image.Layer packDirectory(Path dir) throws IOException {
+        int self = (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        StringBuilder listing = new StringBuilder(dir.toRealPath().toString());
+        for (Scan.Node n : Scan.of(dir).nodes()) {
+            listing.append('\n').append(n);
+        }
+        String key = chain("FROM directory", listing.toString());
+        Optional<Image.Layer> hit = cached(key);
+        if (hit.isPresent()) {
+            return hit.get();
+        }
+        fromCached = false;
+        Image.Layer layer = store.writeBlob(out -> {
+            Tar.Writer w = new Tar.Writer(out);
+            for (Scan.Node node : Scan.of(dir).nodes()) {
+                long uid = node.uid() == self ? 0 : node.uid();
+                long gid = node.uid() == self ? 0 : node.gid();
+                LayerWriter.put(w, dir, node, node.path(), uid, gid, node.mode() & 07777);
+            }
+            w.finish();
+        }).asLayer();
+        store.cachePut(key, cacheEntry(layer));
+        return layer;
+    }
+
+    /** A root filesystem tarball (plain or gzip) as one layer, its names checked before it is used. */
+    private Image.Layer storeTarball(Path tarball) throws IOException {
+        fromCached = false;
+        Image.Layer l;
+        try (InputStream in = Compression.open(tarball)) {
+            l = store.putBlob(in).asLayer();
+        }
+        try (InputStream in = Files.newInputStream(store.blobPath(l.digest()))) {
+            Tar.Reader r = new Tar.Reader(in, tarball.toString());
+            for (Tar.Entry e = r.next(); e != null; e = r.next()) {
+                Unpacker.check(e.name(), tarball.toString());
+            }
+        }
+        return l;
+    }
+
+    // ---- COPY and ADD
+
+    private Step copy(Instruction in, BuildStep step, State state, Variables vars) throws IOException {
+        List<String> words = in.arguments().stream().map(vars::expand).toList();
+        List<String> sources = words.subList(0, words.size() - 1);
+        String dest = words.get(words.size() - 1);
+        String destAbs = absolute(dest, state.config());
+        boolean add = in.keyword() == Keyword.ADD;
+        String from = in.flag("from");
+        CopySource src;
+        if (from != null) {
+            State other = stages.get(vars.expand(from).toLowerCase(Locale.ROOT));
+            if (other == null) {
+                throw fail(in, "--from=" + from + " names no earlier stage; name one with FROM ... AS " + from);
+            }
+            Workspace ws = workspace("stage " + from, other);
+            src = CopySource.fromRootfs(ws.dir, sources, "stage " + from);
+        } else {
+            src = CopySource.fromContext(context, ignore, sources, add);
+        }
+        String key = chain(state.key(), in.keyword() + " " + in.flags() + " " + words + " " + src.digest());
+        Optional<Image.Layer> hit = cached(key);
+        if (hit.isPresent()) {
+            return new Step(withLayer(state, hit.get(), key, in), true);
+        }
+        Owner owner = in.flag("chown") == null ? null
+                : Owner.parse(vars.expand(in.flag("chown")), () -> workspace("stage", state).dir);
+        Integer chmod = in.flag("chmod") == null ? null : parseMode(vars.expand(in.flag("chmod")), in);
+        boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory()
+                || Files.isDirectory(workspace("stage", state).dir.resolve(destAbs.substring(1)));
+        Image.Layer layer = store.writeBlob(out -> {
+            Tar.Writer w = new Tar.Writer(out);
+            src.write(w, destAbs.substring(1), destIsDir, owner, chmod);
+            w.finish();
+        }).asLayer();
+        store.cachePut(key, cacheEntry(layer));
+        return new Step(withLayer(state, layer, key, in), false);
+    }
+
+    private int parseMode(String mode, Instruction in) throws CrabfileException {
+        if (!mode.matches("[0-7]{3,4}")) {
+            throw fail(in, "--chmod=" + mode + " is not an octal mode such as 0755");
+        }
+        return Integer.parseInt(mode, 8);
+    }
+
+    // ---- RUN
+
+    private Step run(Instruction in, BuildStep step, State state, Variables vars, String stage) throws IOException {
+        ImageConfig config = state.config();
+        List<String> argv = command(in, config);
+        Map<String, String> env = new LinkedHashMap<>();
+        env.put("PATH", DEFAULT_PATH);
+        env.putAll(vars.runEnv());
+        String workdir = config.workingDir() == null ? "/" : config.workingDir();
+        String key = chain(state.key(), "RUN " + argv + " env " + new java.util.TreeMap<>(env) + " user "
+                + config.user() + " workdir " + workdir);
+        Optional<Image.Layer> hit = cached(key);
+        if (hit.isPresent()) {
+            return new Step(withLayer(state, hit.get(), key, in), true);
+        }
+        Workspace ws = workspace(stage, state);
+        int[] ids = Owner.user(config.user(), ws.dir);
+        Scan before = ws.prepare(workdir);
+        Sandbox sandbox = Sandbox.builder().rootfs(ws.dir).rootfsWritable(true).uid(ids[0]).command(argv)
+                .environment(env).workingDirectory(workdir).network(network).stdin(Stdio.discard())
+                .redirectErrorStream(true).build();
+        ArrayDeque<String> tail = new ArrayDeque<>();
+        ExitStatus status;
+        try (SandboxProcess p = sandbox.start()) {
+            BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                listener.output(step, line);
+                tail.addLast(line);
+                if (tail.size() > 20) {
+                    tail.removeFirst();
+                }
+            }
+            status = p.waitForStatus();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ImageException("build interrupted at " + file.file() + ":" + in.line(), e);
+        }
+        if (status.isSignaled() || status.code() != 0) {
+            ws.discard();
+            throw new BuildFailedException(file.file(), in.line(), keywordAsWritten(in), "the command "
+                    + (status.isSignaled() ? "was killed by signal " + status.signal() : "exited with status "
+                    + status.code()), String.join("\n", tail));
+        }
+        Image.Layer layer = ws.commitChanges(before, ids);
+        store.cachePut(key, cacheEntry(layer));
+        State next = withLayer(state, layer, key, in);
+        ws.applied = next.layers();
+        return new Step(next, false);
+    }
+
+    // ---- cache and workspaces
+
+    private static String cacheEntry(Image.Layer l) {
+        return "{\"layers\":[\"" + l.digest() + "\"],\"size\":" + l.size() + "}";
+    }
+
+    private Optional<Image.Layer> cached(String key) throws ImageException {
+        Optional<String> entry = store.cacheGet(key);
+        if (entry.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            Map<String, Object> m = OciFormat.object(OciFormat.parse(entry.get().getBytes(StandardCharsets.UTF_8),
+                    "cache entry " + key), "cache entry " + key);
+            Digest d = Digest.parse(OciFormat.strings(m.get("layers"), "cache entry").get(0));
+            if (!store.hasBlob(d) || !(m.get("size") instanceof Long size)) {
+                return Optional.empty();
+            }
+            return Optional.of(new Image.Layer(d, size));
+        } catch (ImageException | IllegalArgumentException | IndexOutOfBoundsException e) {
+            LOG.debug("ignoring damaged build cache entry {}: {}", key, e.toString());
+            return Optional.empty();
+        }
+    }
+
+    private static State withLayer(State s, Image.Layer l, String key, Instruction in) {
+        List<Image.Layer> layers = new ArrayList<>(s.layers());
+        layers.add(l);
+        List<String> history = new ArrayList<>(s.history());
+        history.add(in.text());
+        return new State(layers, s.config(), history, key);
+    }
+
+    /** The stage's root filesystem on disk, brought up to {@code state}'s layers. */
+    private Workspace workspace(String stage, State state) throws IOException {
+        Workspace ws = workspaces.get(stage);
+        if (ws == null || !ws.isPrefixOf(state.layers())) {
+            if (ws != null) {
+                ws.delete();
+            }
+            ws = new Workspace(store, store.newTempDir());
+            workspaces.put(stage, ws);
+        }
+        ws.bringUpTo(state.layers());
+        return ws;
+    }
+}

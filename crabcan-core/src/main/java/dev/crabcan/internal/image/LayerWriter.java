@@ -1,0 +1,34 @@
+package dev.crabcan.internal.image;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/** Writes files of a directory tree as tar entries, reading them without following links. */
+final class LayerWriter {
+    private LayerWriter() {
+    }
+
+    /**
+     * One entry named {@code name}, with the given ids and permission bits; fifos, sockets and
+     * device nodes are left out (sandboxes mount nodev, and no build step needs them).
+     */
+    static void put(Tar.Writer w, Path root, Scan.Node node, String name, long uid, long gid, int mode)
+            throws IOException {
+        Path p = root.resolve(node.path());
+        long mtime = node.mtime().toMillis() / 1000;
+        if (node.isDirectory()) {
+            w.put(Tar.Entry.directory(name, mode, uid, gid, mtime));
+        } else if (node.isSymlink()) {
+            w.put(Tar.Entry.symlink(name, Files.readSymbolicLink(p).toString(), uid, gid, mtime));
+        } else if (node.isFile()) {
+            try (InputStream in = Files.newInputStream(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+                w.put(Tar.Entry.file(name, mode, uid, gid, node.size(), mtime));
+                w.write(in);
+            }
+        }
+    }
+}

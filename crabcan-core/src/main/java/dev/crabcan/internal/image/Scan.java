@@ -1,0 +1,91 @@
+package dev.crabcan.internal.image;
+
+import java.io.IOException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** What a directory tree holds, by lstat: enough to tell what a build step changed. Immutable. */
+final class Scan {
+    static final int S_IFMT = 0170000;
+    static final int S_IFDIR = 0040000;
+    static final int S_IFREG = 0100000;
+    static final int S_IFLNK = 0120000;
+
+    /** One entry; {@code path} is relative, {@code /} separated. */
+    record Node(String path, int mode, long uid, long gid, long ino, FileTime ctime, long size, FileTime mtime,
+            int nlink) {
+        boolean isDirectory() {
+            return (mode & S_IFMT) == S_IFDIR;
+        }
+
+        boolean isFile() {
+            return (mode & S_IFMT) == S_IFREG;
+        }
+
+        boolean isSymlink() {
+            return (mode & S_IFMT) == S_IFLNK;
+        }
+
+        /** Whether nothing about it changed: the ctime changes with content, mode, owner and links. */
+        boolean sameAs(Node o) {
+            return ino == o.ino && ctime.equals(o.ctime) && mode == o.mode && uid == o.uid && gid == o.gid
+                    && size == o.size && mtime.equals(o.mtime);
+        }
+    }
+
+    private final List<Node> nodes;
+    private final Map<String, Node> byPath = new LinkedHashMap<>();
+
+    private Scan(List<Node> nodes) {
+        this.nodes = List.copyOf(nodes);
+        nodes.forEach(n -> byPath.put(n.path, n));
+    }
+
+    /** The tree below {@code root} (not root itself), parents before children, following no link. */
+    static Scan of(Path root) throws IOException {
+        List<Node> out = new ArrayList<>();
+        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
+                if (!dir.equals(root)) {
+                    out.add(node(root, dir));
+                }
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                out.add(node(root, file));
+                return FileVisitResult.CONTINUE;
+            }
+        });
+        out.sort(Comparator.comparing(Node::path));
+        return new Scan(out);
+    }
+
+    private static Node node(Path root, Path p) throws IOException {
+        Map<String, Object> a = Files.readAttributes(p, "unix:mode,uid,gid,ino,ctime,size,lastModifiedTime,nlink",
+                LinkOption.NOFOLLOW_LINKS);
+        return new Node(root.relativize(p).toString(), (Integer) a.get("mode"), (Integer) a.get("uid"),
+                (Integer) a.get("gid"), (Long) a.get("ino"), (FileTime) a.get("ctime"), (Long) a.get("size"),
+                (FileTime) a.get("lastModifiedTime"), (Integer) a.get("nlink"));
+    }
+
+    List<Node> nodes() {
+        return nodes;
+    }
+
+    Node get(String path) {
+        return byPath.get(path);
+    }
+}

@@ -1,0 +1,499 @@
+package dev.crabcan.internal.image;
+
+import dev.crabcan.image.Digest;
+import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageConfig;
+import dev.crabcan.image.ImageException;
+import dev.crabcan.image.ImageNotFoundException;
+import dev.crabcan.internal.image.OciFormat.Descriptor;
+import dev.crabcan.internal.launch.PrivateDirs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.regex.Pattern;
+
+/**
+ * The image store on disk. The store is itself an OCI image layout ({@code oci-layout},
+ * {@code index.json}, {@code blobs/sha256/}), so OCI tools can read it, plus {@code tmp/} (files
+ * being written), {@code cache/} (build cache entries) and {@code rootfs/} (images unpacked to
+ * run, by manifest digest).
+ *
+ * <p>Every file appears by rename from {@code tmp/} once complete, so a killed JVM leaves at most
+ * debris in {@code tmp/}, which {@link #prune} removes. Writers hold {@code store.lock} shared;
+ * {@link #prune} holds it exclusively, so it never deletes what a running build is about to
+ * reference. Changes of {@code index.json} are serialized by {@code index.lock}.
+ *
+ * <p>Thread-safe; any number of JVMs may use one store at once.
+ */
+public final class Store {
+    private static final Pattern NAME = Pattern.compile("[a-z0-9]+(?:(?:[._]|__|-+|/)[a-z0-9]+)*");
+    private static final Pattern TAG = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+
+    private final Path root;
+    private final Path blobs;
+    private final Path tmp;
+    private final Path cache;
+    private final Path rootfs;
+    private final StoreLock storeLock;
+    private final StoreLock indexLock;
+
+    /** A stored blob. */
+    public record Blob(Digest digest, long size) {
+        public Image.Layer asLayer() {
+            return new Image.Layer(digest, size);
+        }
+    }
+
+    /** What {@link #prune} removed. */
+    public record Pruned(int files, long bytes) {}
+
+    private Store(Path root) {
+        this.root = root;
+        this.blobs = root.resolve("blobs/sha256");
+        this.tmp = root.resolve("tmp");
+        this.cache = root.resolve("cache");
+        this.rootfs = root.resolve("rootfs");
+        this.storeLock = StoreLock.of(root.resolve("store.lock"));
+        this.indexLock = StoreLock.of(root.resolve("index.lock"));
+    }
+
+    public static Store open(Path root) throws ImageException {
+        Store s = new Store(root.toAbsolutePath().normalize());
+        try {
+            for (Path d : List.of(s.blobs, s.tmp, s.cache, s.rootfs)) {
+                Files.createDirectories(d);
+            }
+        } catch (IOException e) {
+            throw new ImageException("cannot create the image store " + root + ": " + e
+                    + "; choose a writable directory (crabcan --store DIR, or ImageStore.open(dir))", e);
+        }
+        try (StoreLock.Held h = s.storeLock.shared()) {
+            if (!Files.exists(root.resolve("oci-layout"))) {
+                s.writeAtomically(root.resolve("oci-layout"),
+                        "{\"imageLayoutVersion\":\"1.0.0\"}".getBytes(StandardCharsets.UTF_8));
+            }
+            try (StoreLock.Held i = s.indexLock.exclusive()) {
+                if (!Files.exists(s.indexFile())) {
+                    s.writeAtomically(s.indexFile(), OciFormat.index(List.of()));
+                }
+            }
+        }
+        return s;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** Held by a build for its whole length, so that a prune waits for it. */
+    public StoreLock.Held use() throws ImageException {
+        return storeLock.shared();
+    }
+
+    /**
+     * {@code name} with {@code :latest} unless it has a tag, after checking it is a valid image
+     * name (lowercase letters, digits and {@code . _ - /} separators, then an optional tag).
+     */
+    public static String normalizeName(String ref) {
+        if (ref == null || ref.isEmpty()) {
+            throw new IllegalArgumentException("an image name must not be empty");
+        }
+        int colon = ref.lastIndexOf(':');
+        String name = colon > ref.lastIndexOf('/') && colon >= 0 ? ref.substring(0, colon) : ref;
+        String tag = name.length() < ref.length() ? ref.substring(colon + 1) : "latest";
+        if (!NAME.matcher(name).matches() || !TAG.matcher(tag).matches()) {
+            throw new IllegalArgumentException("'" + ref + "' is not an image name: use lowercase letters, digits"
+                    + " and . _ - / between them, then an optional :tag (letters, digits, _ . -), e.g. judge/gcc:12");
+        }
+        return name + ":" + tag;
+    }
+
+    // ---- blobs
+
+    public Path blobPath(Digest d) {
+        return blobs.resolve(d.hex());
+    }
+
+    public boolean hasBlob(Digest d) {
+        return Files.isRegularFile(blobPath(d), LinkOption.NOFOLLOW_LINKS);
+    }
+
+    public byte[] readBlob(Digest d) throws ImageException {
+        try {
+            return Files.readAllBytes(blobPath(d));
+        } catch (NoSuchFileException e) {
+            throw new ImageException("blob " + d + " is missing from the image store " + root
+                    + "; build or load the image again", e);
+        } catch (IOException e) {
+            throw new ImageException("cannot read blob " + d + " of the image store " + root + ": " + e, e);
+        }
+    }
+
+    /** Stores a blob (its bytes once however often it is stored). */
+    public Blob putBlob(byte[] bytes) throws ImageException {
+        return putBlob(new java.io.ByteArrayInputStream(bytes));
+    }
+
+    /** Stores the stream's bytes as a blob. */
+    public Blob putBlob(InputStream in) throws ImageException {
+        return writeBlob(out -> in.transferTo(out));
+    }
+
+    /** What writes a blob's bytes. */
+    public interface BlobWriter {
+        void write(OutputStream out) throws IOException;
+    }
+
+    /** Stores what {@code writer} writes as a blob: written to tmp/, hashed, synced, then renamed. */
+    public Blob writeBlob(BlobWriter writer) throws ImageException {
+        try (StoreLock.Held h = storeLock.shared()) {
+            Path t = newTempFile();
+            try {
+                MessageDigest sha = sha256();
+                try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE);
+                        OutputStream out = new DigestOutputStream(new java.io.BufferedOutputStream(
+                                Channels.newOutputStream(ch), 1 << 16), sha)) {
+                    writer.write(out);
+                    out.flush();
+                    ch.force(false);
+                }
+                long size = Files.size(t);
+                Digest d = new Digest(HexFormat.of().formatHex(sha.digest()));
+                if (!hasBlob(d)) {
+                    Files.move(t, blobPath(d), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                }
+                return new Blob(d, size);
+            } finally {
+                Files.deleteIfExists(t);
+            }
+        } catch (IOException e) {
+            throw e instanceof ImageException ie ? ie : new ImageException("cannot write a blob to the image store "
+                    + root + ": " + e + " (is the disk full?)", e);
+        }
+    }
+
+    /** A new empty file in tmp/, for a writer that renames it into place when complete. */
+    public Path newTempFile() throws IOException {
+        return Files.createFile(tmp.resolve(UUID.randomUUID().toString()));
+    }
+
+    /** A new empty directory in tmp/. */
+    public Path newTempDir() throws IOException {
+        return Files.createDirectory(tmp.resolve(UUID.randomUUID().toString()));
+    }
+
+    private void writeAtomically(Path target, byte[] bytes) throws ImageException {
+        try {
+            Path t = newTempFile();
+            try {
+                try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE)) {
+                    ch.write(java.nio.ByteBuffer.wrap(bytes));
+                    ch.force(false);
+                }
+                Files.move(t, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } finally {
+                Files.deleteIfExists(t);
+            }
+        } catch (IOException e) {
+            throw new ImageException("cannot write " + target + " in the image store: " + e + " (is the disk full?)", e);
+        }
+    }
+
+    public static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+    }
+
+    // ---- images
+
+    /**
+     * Writes an image's config and manifest and, with a name, points the name at it (moving the
+     * name from any image it named before).
+     */
+    public Image commit(ImageConfig config, List<Image.Layer> layerList, List<String> history, Optional<String> name)
+            throws ImageException {
+        Optional<String> ref = name.map(Store::normalizeName);
+        try (StoreLock.Held h = storeLock.shared()) {
+            for (Image.Layer l : layerList) {
+                if (!hasBlob(l.digest())) {
+                    throw new ImageException("layer " + l.digest() + " is not in the image store " + root);
+                }
+            }
+            List<Digest> diffIds = layerList.stream().map(Image.Layer::digest).toList();
+            Blob cfg = putBlob(OciFormat.config(config, diffIds, history));
+            Descriptor cfgDesc = new Descriptor(OciFormat.CONFIG, cfg.digest(), cfg.size(), Map.of());
+            List<Descriptor> layerDescs = layerList.stream()
+                    .map(l -> new Descriptor(OciFormat.LAYER, l.digest(), l.size(), Map.of())).toList();
+            Blob manifest = putBlob(OciFormat.manifest(cfgDesc, layerDescs));
+            Descriptor mDesc = new Descriptor(OciFormat.MANIFEST, manifest.digest(), manifest.size(),
+                    ref.map(r -> Map.of(OciFormat.REF_NAME, r)).orElse(Map.of()));
+            updateIndex(entries -> {
+                entries.removeIf(e -> ref.isPresent() ? ref.get().equals(e.annotations().get(OciFormat.REF_NAME))
+                        : e.digest().equals(mDesc.digest()) && !e.annotations().containsKey(OciFormat.REF_NAME));
+                entries.add(mDesc);
+            });
+            return new Image(ref, manifest.digest(), cfg.digest(), config, layerList, root);
+        }
+    }
+
+    /** Every entry of index.json: named images and unnamed build results. */
+    public List<Image> images() throws ImageException {
+        List<Image> out = new ArrayList<>();
+        for (Descriptor d : readIndex()) {
+            out.add(load(d));
+        }
+        return out;
+    }
+
+    /**
+     * The image a reference names: {@code name[:tag]}, or a digest of its manifest or config
+     * ({@code sha256:...}, or at least 12 hex digits of one).
+     */
+    public Image get(String reference) throws ImageException {
+        List<Descriptor> index = readIndex();
+        String ref = reference.startsWith("sha256:") ? reference.substring(7) : reference;
+        if (ref.matches("[0-9a-f]{12,64}")) {
+            for (Descriptor d : index) {
+                Image i = load(d);
+                if (i.digest().hex().startsWith(ref) || i.configDigest().hex().startsWith(ref)) {
+                    return i;
+                }
+            }
+        } else {
+            String name;
+            try {
+                name = normalizeName(reference);
+            } catch (IllegalArgumentException e) {
+                throw new ImageNotFoundException(e.getMessage());
+            }
+            for (Descriptor d : index) {
+                if (name.equals(d.annotations().get(OciFormat.REF_NAME))) {
+                    return load(d);
+                }
+            }
+        }
+        throw new ImageNotFoundException("no image '" + reference + "' in the image store " + root
+                + "; build it (crabcan build -t " + reference + " DIR) or load it (crabcan load -i FILE);"
+                + " crabcan images lists what is there");
+    }
+
+    /** Removes a name (its layers stay until {@link #prune}). */
+    public void remove(String reference) throws ImageException {
+        Image image = get(reference);
+        try (StoreLock.Held h = storeLock.shared()) {
+            updateIndex(entries -> entries.removeIf(e -> image.name().isPresent()
+                    ? image.name().get().equals(e.annotations().get(OciFormat.REF_NAME))
+                    : e.digest().equals(image.digest())));
+        }
+    }
+
+    private Image load(Descriptor d) throws ImageException {
+        OciFormat.Manifest m = OciFormat.parseManifest(readBlob(d.digest()), "manifest " + d.digest());
+        OciFormat.Config c = OciFormat.parseConfig(readBlob(m.config().digest()), "config " + m.config().digest());
+        List<Image.Layer> ls = m.layers().stream().map(l -> new Image.Layer(l.digest(), l.size())).toList();
+        return new Image(Optional.ofNullable(d.annotations().get(OciFormat.REF_NAME)), d.digest(),
+                m.config().digest(), c.config(), ls, root);
+    }
+
+    private Path indexFile() {
+        return root.resolve("index.json");
+    }
+
+    private List<Descriptor> readIndex() throws ImageException {
+        try {
+            return OciFormat.parseIndex(Files.readAllBytes(indexFile()), indexFile().toString());
+        } catch (IOException e) {
+            throw e instanceof ImageException ie ? ie
+                    : new ImageException("cannot read " + indexFile() + " of the image store: " + e, e);
+        }
+    }
+
+    private interface IndexEdit {
+        void apply(List<Descriptor> entries);
+    }
+
+    private void updateIndex(IndexEdit edit) throws ImageException {
+        try (StoreLock.Held i = indexLock.exclusive()) {
+            List<Descriptor> entries = new ArrayList<>(readIndex());
+            edit.apply(entries);
+            writeAtomically(indexFile(), OciFormat.index(entries));
+        }
+    }
+
+    // ---- build cache
+
+    /** A cache entry's text, or empty when there is none. */
+    public Optional<String> cacheGet(String key) throws ImageException {
+        try {
+            return Optional.of(Files.readString(cache.resolve(checkKey(key))));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new ImageException("cannot read build cache entry " + key + " in " + root + ": " + e, e);
+        }
+    }
+
+    /**
+     * Stores a cache entry: JSON whose {@code layers} array lists the blobs it needs, so that
+     * {@link #prune} drops it with them.
+     */
+    public void cachePut(String key, String json) throws ImageException {
+        try (StoreLock.Held h = storeLock.shared()) {
+            writeAtomically(cache.resolve(checkKey(key)), json.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    private static String checkKey(String key) {
+        if (!key.matches("[0-9a-f]{64}")) {
+            throw new IllegalArgumentException("cache key '" + key + "' is not 64 hex digits");
+        }
+        return key;
+    }
+
+    // ---- unpacked images
+
+    /**
+     * The image's root filesystem, unpacked once (in tmp/, then renamed into rootfs/) and shared
+     * by every sandbox that runs the image, which must not write to it.
+     */
+    public Path rootfs(Image image) throws ImageException {
+        Path target = rootfs.resolve(image.digest().hex());
+        if (Files.isDirectory(target)) {
+            return target;
+        }
+        try (StoreLock.Held h = storeLock.shared()) {
+            Path made = newTempDir();
+            Workspace ws = new Workspace(this, made);
+            ws.bringUpTo(image.layers());
+            try {
+                Files.move(made, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
+                ws.delete(); // another JVM or thread was first
+            }
+            return target;
+        } catch (IOException e) {
+            throw e instanceof ImageException ie ? ie
+                    : new ImageException("cannot unpack image " + image.digest() + " in " + rootfs + ": " + e, e);
+        }
+    }
+
+    // ---- prune
+
+    /**
+     * Removes what no named image needs: unnamed images, blobs, build cache entries and unpacked
+     * root filesystems nothing named refers to, and leftovers of killed writers in tmp/. Waits for
+     * running builds to end.
+     */
+    public Pruned prune() throws ImageException {
+        try (StoreLock.Held h = storeLock.exclusive()) {
+            List<Descriptor> named = new ArrayList<>();
+            for (Descriptor d : readIndex()) {
+                if (d.annotations().containsKey(OciFormat.REF_NAME)) {
+                    named.add(d);
+                }
+            }
+            try (StoreLock.Held i = indexLock.exclusive()) {
+                writeAtomically(indexFile(), OciFormat.index(named));
+            }
+            Set<String> keep = new HashSet<>();
+            for (Descriptor d : named) {
+                keep.add(d.digest().hex());
+                OciFormat.Manifest m = OciFormat.parseManifest(readBlob(d.digest()), "manifest " + d.digest());
+                keep.add(m.config().digest().hex());
+                m.layers().forEach(l -> keep.add(l.digest().hex()));
+            }
+            long[] bytes = {0};
+            int files = 0;
+            for (Path cacheEntry : list(cache)) {
+                if (!keep.containsAll(cacheLayers(cacheEntry))) {
+                    files += delete(cacheEntry, bytes);
+                }
+            }
+            for (Path blob : list(blobs)) {
+                if (!keep.contains(blob.getFileName().toString())) {
+                    files += delete(blob, bytes);
+                }
+            }
+            for (Path dir : list(rootfs)) {
+                if (!keep.contains(dir.getFileName().toString())) {
+                    files += delete(dir, bytes);
+                }
+            }
+            for (Path t : list(tmp)) {
+                files += delete(t, bytes);
+            }
+            return new Pruned(files, bytes[0]);
+        }
+    }
+
+    private Set<String> cacheLayers(Path entry) {
+        try {
+            Object layersJson = OciFormat.object(OciFormat.parse(Files.readAllBytes(entry), entry.toString()),
+                    entry.toString()).get("layers");
+            Set<String> out = new HashSet<>();
+            for (String l : OciFormat.strings(layersJson, entry + " layers")) {
+                out.add(Digest.parse(l).hex());
+            }
+            return out;
+        } catch (IOException | IllegalArgumentException e) {
+            return Set.of("unreadable entry"); // never kept: a damaged entry is removed
+        }
+    }
+
+    private static List<Path> list(Path dir) throws ImageException {
+        List<Path> out = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+            s.forEach(out::add);
+        } catch (IOException e) {
+            throw new ImageException("cannot list " + dir + " of the image store: " + e, e);
+        }
+        return out;
+    }
+
+    private static int delete(Path p, long[] bytes) throws ImageException {
+        try {
+            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                deleteTree(p);
+            } else {
+                bytes[0] += Files.size(p);
+                Files.deleteIfExists(p);
+            }
+            return 1;
+        } catch (IOException e) {
+            throw new ImageException("cannot delete " + p + " from the image store: " + e, e);
+        }
+    }
+
+    private static void deleteTree(Path dir) throws ImageException {
+        try {
+            PrivateDirs.deleteTree(dir);
+        } catch (IOException e) {
+            throw new ImageException("cannot delete " + dir + " from the image store: " + e, e);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+package dev.crabcan.internal.image;
+
+import dev.crabcan.image.ImageException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributeView;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Applies tar archives to a root filesystem being built, never writing outside it: names that
+ * are absolute or contain {@code ..} are refused, no entry is written through a symbolic link
+ * (a parent that is one is refused, an existing final component is replaced, not followed),
+ * hard links must point at files inside, and with {@link Policy#LAYER} OCI whiteouts remove what
+ * lower layers had.
+ *
+ * <p>Ownership: files belong to the builder on disk, for root and rootless builders alike (so a
+ * build step's sandbox, whose single mapped id is the builder's, may change them as the image's
+ * root would); {@link Owners} keeps the ids and modes the archive said, so the image still says
+ * them. Directories stay writable by the builder on disk. Not thread-safe.
+ */
+public final class Unpacker {
+    private static final Logger LOG = LoggerFactory.getLogger(Unpacker.class);
+    private static final LinkOption[] NOFOLLOW = {LinkOption.NOFOLLOW_LINKS};
+
+    /** What an archive is. */
+    public enum Policy {
+        /** An image layer: whiteouts apply; device nodes and fifos are skipped (sandboxes mount nodev). */
+        LAYER,
+        /** A tarball of the build context (ADD): device nodes and fifos are refused. */
+        ARCHIVE
+    }
+
+    /** The ids and modes an image says files have, where the disk cannot say it (a rootless build). */
+    public static final class Owners {
+        /** Relative path to {uid, gid, mode}. */
+        final Map<String, long[]> byPath = new java.util.HashMap<>();
+
+        public long[] get(String relative) {
+            return byPath.get(relative);
+        }
+
+        public void put(String relative, long uid, long gid, int mode) {
+            byPath.put(relative, new long[] {uid, gid, mode});
+        }
+
+        void removeUnder(String relative) {
+            byPath.keySet().removeIf(k -> k.equals(relative) || k.startsWith(relative + "/"));
+        }
+    }
+
+    private record Deferred(Path dir, int mode, long mtime) {}
+
+    private final Path root;
+    private final Owners owners;
+
+    public Unpacker(Path root, Owners owners) {
+        this.root = root;
+        this.owners = owners;
+    }
+
+    /**
+     * Applies one archive.
+     *
+     * @param under where in the root the archive's names start ("" for the root)
+     * @param where names the archive in errors
+     */
+    public void apply(InputStream tar, String under, Policy policy, String where) throws IOException {
+        Tar.Reader r = new Tar.Reader(tar, where);
+        Set<String> made = new HashSet<>();
+        List<Deferred> dirs = new ArrayList<>();
+        for (Tar.Entry e = r.next(); e != null; e = r.next()) {
+            String rel = join(under, check(e.name(), where));
+            if (rel.isEmpty()) {
+                if (e.type() == Tar.Type.DIRECTORY) {
+                    continue; // the root's own entry: its mode stays the builder's
+                }
+                throw new ImageException(where + ": entry '" + e.name() + "' would replace the root directory");
+            }
+            int slash = rel.lastIndexOf('/');
+            String parentRel = slash < 0 ? "" : rel.substring(0, slash);
+            String base = rel.substring(slash + 1);
+            Path parent = parentDir(parentRel, where, e.name());
+            if (policy == Policy.LAYER && base.startsWith(".wh.")) {
+                if (base.equals(".wh..wh..opq")) {
+                    emptyExcept(parent, parentRel, made);
+                } else {
+                    String hidden = base.substring(4);
+                    removeTree(parent.resolve(hidden));
+                    owners.removeUnder(join(parentRel, hidden));
+                }
+                continue;
+            }
+            Path target = parent.resolve(base);
+            made.add(rel);
+            switch (e.type()) {
+                case DIRECTORY -> {
+                    BasicFileAttributes a = attrs(target);
+                    if (a == null || !a.isDirectory()) {
+                        removeTree(target);
+                        Files.createDirectory(target);
+                    }
+                    setOwner(rel, e);
+                    dirs.add(new Deferred(target, e.mode(), e.mtime()));
+                    continue;
+                }
+                case FILE -> {
+                    removeTree(target);
+                    try (OutputStream out = Files.newOutputStream(target, StandardOpenOption.CREATE_NEW,
+                            StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
+                        r.content().transferTo(out);
+                    }
+                }
+                case SYMLINK -> {
+                    removeTree(target);
+                    Files.createSymbolicLink(target, Path.of(e.linkName()));
+                }
+                case HARDLINK -> {
+                    String linkRel = join(under, check(e.linkName(), where));
+                    int ls = linkRel.lastIndexOf('/');
+                    Path existing = parentDir(ls < 0 ? "" : linkRel.substring(0, ls), where, e.linkName())
+                            .resolve(linkRel.substring(ls + 1));
+                    BasicFileAttributes a = attrs(existing);
+                    if (a == null || a.isDirectory()) {
+                        throw new ImageException(where + ": hard link '" + e.name() + "' points at '" + e.linkName()
+                                + "', which is not a file of the archive's root filesystem");
+                    }
+                    removeTree(target);
+                    Files.createLink(target, existing);
+                    long[] o = owners.get(linkRel);
+                    if (o != null) {
+                        owners.put(rel, o[0], o[1], (int) o[2]);
+                    }
+                    continue;
+                }
+                case CHAR, BLOCK, FIFO -> {
+                    if (policy == Policy.ARCHIVE) {
+                        throw new ImageException(where + ": entry '" + e.name() + "' is a device node or fifo;"
+                                + " ADD does not make those: remove it from the archive");
+                    }
+                    LOG.debug("{}: skipping device node or fifo {}", where, e.name());
+                    made.remove(rel);
+                    continue;
+                }
+                default -> throw new IllegalStateException(e.type().toString());
+            }
+            setOwner(rel, e);
+            if (e.type() != Tar.Type.SYMLINK) {
+                Files.setAttribute(target, "unix:mode", e.mode(), NOFOLLOW);
+            }
+            setTime(target, e.mtime());
+        }
+        // Last, so that a read-only directory's own entries could still be written into it.
+        for (int i = dirs.size() - 1; i >= 0; i--) {
+            Deferred d = dirs.get(i);
+            Files.setAttribute(d.dir, "unix:mode", d.mode | 0700, NOFOLLOW);
+            setTime(d.dir, d.mtime);
+        }
+    }
+
+    /** A name of an archive, made relative; absolute names and ".." are refused. */
+    static String check(String name, String where) throws ImageException {
+        String n = name;
+        while (n.startsWith("./")) {
+            n = n.substring(2);
+        }
+        if (n.equals(".")) {
+            return "";
+        }
+        if (n.startsWith("/")) {
+            throw new ImageException(where + ": entry '" + name + "' has an absolute path; archives must hold"
+                    + " relative names (tar -C DIR -cf FILE .)");
+        }
+        List<String> parts = new ArrayList<>();
+        for (String p : n.split("/")) {
+            if (p.equals("..")) {
+                throw new ImageException(where + ": entry '" + name + "' leaves the archive's root with '..'");
+            }
+            if (!p.isEmpty() && !p.equals(".")) {
+                parts.add(p);
+            }
+        }
+        return String.join("/", parts);
+    }
+
+    private static String join(String a, String b) {
+        return a.isEmpty() ? b : b.isEmpty() ? a : a + "/" + b;
+    }
+
+    /** The directory {@code relative} in the root, made as needed, reached through no link. */
+    private Path parentDir(String relative, String where, String entry) throws IOException {
+        Path p = root;
+        if (relative.isEmpty()) {
+            return p;
+        }
+        for (String part : relative.split("/")) {
+            p = p.resolve(part);
+            BasicFileAttributes a = attrs(p);
+            if (a == null) {
+                Files.createDirectory(p);
+                Files.setAttribute(p, "unix:mode", 0755, NOFOLLOW);
+            } else if (a.isSymbolicLink()) {
+                throw new ImageException(where + ": entry '" + entry + "' lies under '" + root.relativize(p)
+                        + "', a symbolic link; writing through it could reach outside the image, so it is refused");
+            } else if (!a.isDirectory()) {
+                throw new ImageException(where + ": entry '" + entry + "' lies under '" + root.relativize(p)
+                        + "', which is not a directory");
+            }
+        }
+        return p;
+    }
+
+    private void setOwner(String rel, Tar.Entry e) {
+        owners.put(rel, e.uid(), e.gid(), e.mode());
+    }
+
+    private static void setTime(Path p, long seconds) throws IOException {
+        FileTime t = FileTime.from(seconds, TimeUnit.SECONDS);
+        Files.getFileAttributeView(p, BasicFileAttributeView.class, NOFOLLOW).setTimes(t, null, null);
+    }
+
+    private static BasicFileAttributes attrs(Path p) throws IOException {
+        try {
+            return Files.readAttributes(p, BasicFileAttributes.class, NOFOLLOW);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+    }
+
+    /** An opaque directory: what lower layers put in it goes; what this layer put there stays. */
+    private void emptyExcept(Path dir, String dirRel, Set<String> made) throws IOException {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+            for (Path child : s) {
+                String rel = join(dirRel, child.getFileName().toString());
+                if (!made.contains(rel)) {
+                    removeTree(child);
+                    owners.removeUnder(rel);
+                }
+            }
+        }
+    }
+
+    /** Removes a file or tree, following no link; nothing when it does not exist. */
+    static void removeTree(Path p) throws IOException {
+        BasicFileAttributes a = attrs(p);
+        if (a == null) {
+            return;
+        }
+        if (a.isDirectory()) {
+            // A read-only directory of the image (rootless: the caller owns it) must be writable to empty it.
+            Files.setAttribute(p, "unix:mode", 0700, NOFOLLOW);
+            try (DirectoryStream<Path> s = Files.newDirectoryStream(p)) {
+                for (Path child : s) {
+                    removeTree(child);
+                }
+            }
+        }
+        Files.delete(p);
+    }
+}

@@ -1,0 +1,319 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxResult;
+import dev.crabcan.image.BuildFailedException;
+import dev.crabcan.image.BuildListener;
+import dev.crabcan.image.BuildStep;
+import dev.crabcan.image.CrabfileException;
+import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageBuild;
+import dev.crabcan.image.ImageConfig;
+import dev.crabcan.image.ImageStore;
+import dev.crabcan.internal.image.Store;
+import dev.crabcan.internal.image.Tar;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Builds from Crabfiles on the real kernel: RUN steps in sandboxes, layers, the cache, and attacks on both. */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class BuildTest {
+    private static final List<String> APPLETS = List.of("sh", "echo", "cat", "ls", "rm", "mkdir", "touch", "id",
+            "true", "false", "test", "chmod", "stat", "ln");
+
+    @TempDir
+    Path tmp;
+    Path ctx;
+    ImageStore store;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        ctx = Files.createDirectories(tmp.resolve("ctx"));
+        store = ImageStore.open(tmp.resolve("store"));
+    }
+
+    /** A root filesystem of Debian's static busybox, made here. */
+    static void busyboxRootfs(Path dir) throws Exception {
+        Path busybox = Env.tool("busybox", "busybox-static");
+        Files.createDirectories(dir.resolve("bin"));
+        Files.copy(busybox, dir.resolve("bin/busybox"));
+        for (String a : APPLETS) {
+            Files.createSymbolicLink(dir.resolve("bin").resolve(a), Path.of("busybox"));
+        }
+        Files.createDirectories(dir.resolve("etc"));
+        Files.writeString(dir.resolve("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n");
+        Files.writeString(dir.resolve("etc/group"), "root:x:0:\napp:x:1000:\n");
+        Files.createDirectories(dir.resolve("data"));
+        Files.writeString(dir.resolve("data/old"), "old");
+    }
+
+    /** Every entry of a layer, by name. */
+    private Map<String, Tar.Entry> entries(Image.Layer layer) throws IOException {
+        Map<String, Tar.Entry> out = new LinkedHashMap<>();
+        try (InputStream in = Files.newInputStream(store.directory().resolve("blobs/sha256").resolve(layer.digest().hex()))) {
+            Tar.Reader r = new Tar.Reader(in, "layer");
+            for (Tar.Entry e = r.next(); e != null; e = r.next()) {
+                out.put(e.name(), e);
+            }
+        }
+        return out;
+    }
+
+    private static final class Recorder implements BuildListener {
+        final List<String> lines = new ArrayList<>();
+        final List<Boolean> cached = new ArrayList<>();
+
+        @Override
+        public void output(BuildStep step, String line) {
+            lines.add(line);
+        }
+
+        @Override
+        public void stepFinished(BuildStep step, boolean wasCached, long nanos) {
+            cached.add(wasCached);
+        }
+    }
+
+    private Image build(BuildListener l) throws Exception {
+        return ImageBuild.builder(store, ctx).tag("t").listener(l).build().run();
+    }
+
+    @Test
+    void aBuildRunsItsStepsInSandboxesAndARebuildIsCached() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("hello.txt"), "hello from the context\n");
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                ARG WHO=world
+                ENV GREETING="hello"
+                COPY hello.txt /app/
+                WORKDIR /app
+                RUN echo "$GREETING $WHO" > out.txt && cat hello.txt && rm /bin/ls && \\
+                    rm -r /data && mkdir /data && touch /data/new && id -u
+                COPY --chown=app:app hello.txt owned.txt
+                USER 1000
+                CMD ["cat", "/app/out.txt"]
+                """);
+        Recorder first = new Recorder();
+
+        Image image = ImageBuild.builder(store, ctx).tag("t").buildArg("WHO", "crab").listener(first).build().run();
+
+        assertThat(first.lines).containsExactly("hello from the context", "0");
+        assertThat(first.cached).containsExactly(false, true, true, false, true, false, false, true, true);
+        assertThat(image.layers()).hasSize(4);
+        assertThat(image.config().env()).containsEntry("GREETING", "hello");
+        assertThat(image.config().workingDir()).isEqualTo("/app");
+        assertThat(image.config().user()).isEqualTo("1000");
+        assertThat(image.config().cmd()).containsExactly("cat", "/app/out.txt");
+        Map<String, Tar.Entry> copy = entries(image.layers().get(1));
+        assertThat(copy.get("app/hello.txt").uid()).isZero();
+        Map<String, Tar.Entry> run = entries(image.layers().get(2));
+        assertThat(run).containsKeys("app/out.txt", "bin/.wh.ls", "data/new");
+        // A replaced directory is opaque; if the new one got the old one's inode number back, its
+        // removed entries are whited out one by one instead: the same result.
+        assertThat(run.containsKey("data/.wh..wh..opq") || run.containsKey("data/.wh.old")).as("data/old hidden: %s",
+                run.keySet()).isTrue();
+        assertThat(run.get("app/out.txt").uid()).as("made by the sandbox's root: root's in the image, also rootless")
+                .isZero();
+        assertThat(run.get("app/out.txt").size()).isEqualTo("hello crab\n".length());
+        assertThat(run).doesNotContainKeys("proc", "dev", "tmp", "bin/busybox", "app/hello.txt");
+        Map<String, Tar.Entry> owned = entries(image.layers().get(3));
+        assertThat(owned.get("app/owned.txt").uid()).isEqualTo(1000);
+        assertThat(owned.get("app/owned.txt").gid()).isEqualTo(1000);
+
+        SandboxResult ran = Sandbox.builder().image(image).build().run();
+        assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("hello crab\n");
+        SandboxResult overridden = Sandbox.builder().env("GREETING", "over").image(image)
+                .command("/bin/sh", "-c", "echo $GREETING $(id -u) $PWD; cat owned.txt; touch /x").build().run();
+        assertThat(overridden.stdoutText()).isEqualTo("over 1000 /app\nhello from the context\n");
+        assertThat(overridden.stderrText()).contains("Read-only file system");
+        assertThatThrownBy(() -> Sandbox.builder().image(image).rootfsWritable(true).build())
+                .hasMessageContaining("shared by every sandbox");
+
+        Recorder second = new Recorder();
+        long start = System.nanoTime();
+        Image again = ImageBuild.builder(store, ctx).tag("t").buildArg("WHO", "crab").listener(second).build().run();
+        long cachedMs = (System.nanoTime() - start) / 1_000_000;
+        assertThat(second.cached).as("every step from the cache").doesNotContain(false);
+        assertThat(second.lines).isEmpty();
+        assertThat(again.digest()).isEqualTo(image.digest());
+        System.out.println("BuildTest: fully cached rebuild of 9 steps took " + cachedMs + " ms");
+
+        Files.writeString(ctx.resolve("hello.txt"), "changed\n");
+        Recorder third = new Recorder();
+        build(third);
+        assertThat(third.cached).as("a changed input misses from its COPY on")
+                .containsExactly(true, true, true, false, true, false, false, true, true);
+        assertThat(third.lines).containsExactly("changed", "0");
+    }
+
+    @Test
+    void aFailingStepNamesItsLineAndShowsItsOutput() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\n\nRUN echo about to fail && exit 3\n");
+
+        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOfSatisfying(BuildFailedException.class, e -> {
+            assertThat(e.line()).isEqualTo(3);
+            assertThat(e.getMessage()).contains("Crabfile:3: RUN: the command exited with status 3")
+                    .contains("about to fail");
+        });
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nRUN true\nFROBNICATE x\n");
+        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
+                .hasMessageContaining("Crabfile:3: FROBNICATE: unknown or unsupported instruction");
+    }
+
+    @Test
+    void copySourcesOutsideTheContextAreRefused() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Path secret = Files.writeString(tmp.resolve("secret"), "host secret");
+        Files.createSymbolicLink(ctx.resolve("link"), secret);
+        Files.createSymbolicLink(ctx.resolve("dirlink"), tmp);
+        Files.writeString(ctx.resolve("ignored"), "x");
+        Files.writeString(ctx.resolve(".dockerignore"), "ignored\n");
+        for (String source : List.of("../secret", "link", "dirlink/secret", "/../secret", "ignored", "http://example.com/x")) {
+            Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY " + source + " /x\n");
+            assertThatThrownBy(() -> build(BuildListener.NONE)).as(source).isInstanceOf(CrabfileException.class)
+                    .hasMessageStartingWith(ctx.resolve("Crabfile") + ":2: COPY: ");
+        }
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY link /x\n");
+        assertThatThrownBy(() -> build(BuildListener.NONE)).hasMessageContaining("leads outside the build context");
+    }
+
+    @Test
+    void addExtractsLocalTarballsAndMultiStageCopyTakesFromAStage() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        writeTar(ctx.resolve("files.tar"), w -> {
+            w.put(Tar.Entry.directory("d", 0750, 0, 0, 0));
+            file(w, "d/f", "from the tarball\n", 1234);
+        });
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs AS build
+                RUN mkdir /out && echo built > /out/result
+                FROM ./rootfs
+                ADD files.tar /opt/
+                COPY --from=build /out/result /result
+                RUN cat /opt/d/f /result
+                """);
+        Recorder r = new Recorder();
+        Image image = build(r);
+
+        assertThat(r.lines).containsExactly("from the tarball", "built");
+        Map<String, Tar.Entry> add = entries(image.layers().get(1));
+        assertThat(add.get("opt/d/f").uid()).isEqualTo(1234);
+        assertThat(add.get("opt/d").mode()).isEqualTo(0750);
+    }
+
+    interface TarBody {
+        void write(Tar.Writer w) throws IOException;
+    }
+
+    static void writeTar(Path file, TarBody body) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        Tar.Writer w = new Tar.Writer(bytes);
+        body.write(w);
+        w.finish();
+        Files.write(file, bytes.toByteArray());
+    }
+
+    static void file(Tar.Writer w, String name, String content, long uid) throws IOException {
+        byte[] b = content.getBytes(StandardCharsets.UTF_8);
+        w.put(Tar.Entry.file(name, 0644, uid, uid, b.length, 0));
+        w.write(b, 0, b.length);
+    }
+
+    // ---- attacks: each tries for real to write outside the image, and fails the test if it did
+
+    /** A base image whose first layer makes etc a link to a host directory and whose second writes through it. */
+    @Test
+    void aLayerCannotWriteThroughALinkAnEarlierLayerMade() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Path victim = Files.createDirectories(tmp.resolve("victim"));
+        String name = "crabcan-attack-" + UUID.randomUUID();
+        List<Path> targets = new ArrayList<>(List.of(victim));
+        if (Env.isRoot()) {
+            targets.add(Path.of("/etc")); // the host's own /etc, where root could write
+        }
+        for (Path target : targets) {
+            Store s = Store.open(store.directory());
+            Image.Layer base;
+            try (InputStream in = Files.newInputStream(packed(ctx.resolve("rootfs")))) {
+                base = s.putBlob(in).asLayer();
+            }
+            Image.Layer link = layer(s, w -> w.put(Tar.Entry.symlink("evil", target.toString(), 0, 0, 0)));
+            Image.Layer through = layer(s, w -> file(w, "evil/" + name, "pwned", 0));
+            s.commit(ImageConfig.empty(), List.of(base, link, through), List.of(), Optional.of("evil"));
+            Files.writeString(ctx.resolve("Crabfile"), "FROM evil\nRUN true\n");
+            try {
+                assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
+                        .hasMessageContaining("symbolic link");
+            } finally {
+                boolean written = Files.deleteIfExists(target.resolve(name));
+                assertThat(written).as("a file written through the link into " + target).isFalse();
+            }
+        }
+    }
+
+    @Test
+    void tarballsWithTraversalLinksOrDevicesAreRefused() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Path victim = Files.createDirectories(tmp.resolve("victim"));
+        Map<String, TarBody> evil = new LinkedHashMap<>();
+        evil.put("dotdot", w -> file(w, "../../victim/x", "pwned", 0));
+        evil.put("absolute", w -> file(w, victim + "/x", "pwned", 0));
+        evil.put("link", w -> {
+            w.put(Tar.Entry.symlink("l", victim.toString(), 0, 0, 0));
+            file(w, "l/x", "pwned", 0);
+        });
+        evil.put("hardlink", w -> w.put(new Tar.Entry("h", Tar.Type.HARDLINK, 0644, 0, 0, 0, 0, "../victim/x", 0, 0)));
+        evil.put("device", w -> w.put(new Tar.Entry("null", Tar.Type.CHAR, 0666, 0, 0, 0, 0, "", 1, 3)));
+        for (var e : evil.entrySet()) {
+            writeTar(ctx.resolve(e.getKey() + ".tar"), e.getValue());
+            Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nADD " + e.getKey() + ".tar /x/\nRUN true\n");
+            assertThatThrownBy(() -> build(BuildListener.NONE)).as("ADD " + e.getKey())
+                    .isInstanceOf(CrabfileException.class).hasMessageContaining(e.getKey() + ".tar");
+            if (!e.getKey().equals("device")) {
+                Files.writeString(ctx.resolve("Crabfile"), "FROM ./" + e.getKey() + ".tar\nRUN true\n");
+                assertThatThrownBy(() -> build(BuildListener.NONE)).as("FROM " + e.getKey())
+                        .isInstanceOf(CrabfileException.class);
+            }
+            try (var s = Files.list(victim)) {
+                assertThat(s.toList()).as("written outside by " + e.getKey()).isEmpty();
+            }
+        }
+    }
+
+    private Path packed(Path rootfs) throws Exception {
+        Path out = tmp.resolve("rootfs.tar");
+        Process p = new ProcessBuilder("tar", "--numeric-owner", "-C", rootfs.toString(), "-cf", out.toString(), ".")
+                .redirectErrorStream(true).start();
+        assertThat(p.waitFor()).isZero();
+        return out;
+    }
+
+    private static Image.Layer layer(Store s, TarBody body) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        Tar.Writer w = new Tar.Writer(bytes);
+        body.write(w);
+        w.finish();
+        return s.putBlob(bytes.toByteArray()).asLayer();
+    }
+}
