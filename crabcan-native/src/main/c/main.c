@@ -269,6 +269,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     report_fd = sock;
     report_is_socket = 1;
     plan.root_fd = -1;
+    plan.console_fd = -1;
     parse_plan(plan_len);
     int held[6];
     size_t n_held = open_stdio(held);
@@ -281,6 +282,10 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     if (geteuid() == 0 && !setgroups_denied() && setgroups(0, NULL) < 0)
         fail(S_CREDENTIALS, errno, "drop supplementary groups");
     set_host_limits();
+    if (plan.join.pid)
+        return join_sandbox(sock);
+    if (plan.console_socket)
+        connect_console();
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);
@@ -307,6 +312,8 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     }
     close(sync[0]);
     close(report[1]);
+    if (plan.console_fd >= 0)
+        close(plan.console_fd); /* init's to use */
     emit(R_PID, (int)init);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)init);

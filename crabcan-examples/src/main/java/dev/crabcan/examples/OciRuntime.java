@@ -46,6 +46,8 @@ public final class OciRuntime {
             "  kill ID [SIGNAL]                             signal the container (default SIGTERM)",
             "  delete [--force] ID                          remove a stopped container (--force: kill it first)",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
+            OciExec.USAGE,
+            "  create and run also take --console-socket PATH (process.terminal: the terminal's master goes there)",
             "  --root DIR   state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
             "Accepted and unused: --log FILE, --log-format FORMAT, --debug.");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
@@ -121,7 +123,7 @@ public final class OciRuntime {
                 : Path.of(System.getProperty("java.io.tmpdir"), "crabcan-oci-" + System.getProperty("user.name"));
     }
 
-    private static String value(String flag, List<String> rest) throws Failure {
+    static String value(String flag, List<String> rest) throws Failure {
         if (flag.contains("=")) {
             return flag.substring(flag.indexOf('=') + 1);
         }
@@ -132,17 +134,19 @@ public final class OciRuntime {
     }
 
     int command(String command, List<String> args) throws Failure, SandboxException, IOException, InterruptedException {
+        if (command.equals("exec")) {
+            return OciExec.exec(this, args);
+        }
         Map<String, String> options = new LinkedHashMap<>();
         List<String> positional = new ArrayList<>();
         while (!args.isEmpty()) {
             String a = args.remove(0);
             String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
             switch (name) {
-                case "--bundle", "-b", "--pid-file" -> options.put(name.equals("-b") ? "--bundle" : name, value(a, args));
+                case "--bundle", "-b", "--pid-file", "--console-socket" -> options.put(name.equals("-b") ? "--bundle" : name,
+                        value(a, args));
                 case "--force", "-f" -> options.put("--force", "");
                 case "--all", "-a" -> options.put("--all", "");
-                case "--console-socket" -> throw new Failure("--console-socket: not supported because Crabcan gives "
-                        + "containers no terminal (process.terminal must be false)");
                 default -> {
                     if (a.startsWith("-") && !a.matches("-\\d+")) {
                         throw new Failure("unknown option " + a + " for " + command);
@@ -157,15 +161,13 @@ public final class OciRuntime {
         if (positional.isEmpty()) {
             throw new Failure(command + " needs a container id");
         }
-        String id = positional.get(0);
-        if (!ID.matcher(id).matches()) {
-            throw new Failure("invalid container id '" + id + "': letters, digits, '_', '.', '+', '-'");
-        }
+        String id = checkedId(positional.get(0));
         Path bundle = Path.of(options.getOrDefault("--bundle", ".")).toAbsolutePath().normalize();
         Path pidFile = options.containsKey("--pid-file") ? Path.of(options.get("--pid-file")).toAbsolutePath() : null;
+        String consoleSocket = options.get("--console-socket");
         return switch (command) {
             case "create" -> {
-                create(id, bundle, pidFile);
+                create(id, bundle, pidFile, consoleSocket);
                 yield 0;
             }
             case "start" -> {
@@ -184,9 +186,16 @@ public final class OciRuntime {
                 delete(id, options.containsKey("--force"));
                 yield 0;
             }
-            case "run" -> run(id, bundle, pidFile);
+            case "run" -> run(id, bundle, pidFile, consoleSocket);
             default -> throw new Failure("unknown command " + command + "\n" + USAGE);
         };
+    }
+
+    static String checkedId(String id) throws Failure {
+        if (!ID.matcher(id).matches()) {
+            throw new Failure("invalid container id '" + id + "': letters, digits, '_', '.', '+', '-'");
+        }
+        return id;
     }
 
     // ---- the commands ---------------------------------------------------------------------
@@ -196,13 +205,14 @@ public final class OciRuntime {
      * state on stdin (the container exists, its command waits for start). A hook that fails kills
      * the container, as the spec asks.
      */
-    void create(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException,
-            InterruptedException {
+    void create(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException,
+            IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
-        Sandbox sandbox = inheritStdio(config.sandbox());
+        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
         Path dir = newContainerDir(id);
         long pid = -1;
         try {
+            OciExec.keepConfig(bundle, dir);
             pid = sandbox.createDetached(dir.resolve("exec.fifo"));
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), config.hooks()));
             for (String kind : List.of("prestart", "createRuntime")) {
@@ -371,15 +381,17 @@ public final class OciRuntime {
     }
 
     /** create, start and wait in one, in this process: the exit status is the container's. */
-    int run(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException, InterruptedException {
+    int run(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException, IOException,
+            InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         if (!config.hooks().isEmpty()) {
             throw new Failure("hooks: run starts the command at once; use create and start, which run "
                     + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
         }
-        Sandbox sandbox = inheritStdio(config.sandbox());
+        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
         Path dir = newContainerDir(id);
         try {
+            OciExec.keepConfig(bundle, dir);
             var process = sandbox.start();
             long pid = process.pid();
             long started;
@@ -463,7 +475,7 @@ public final class OciRuntime {
         return dir;
     }
 
-    private Path existing(String id) throws Failure {
+    Path existing(String id) throws Failure {
         Path dir = trustedRoot().resolve(id);
         if (!Files.exists(dir.resolve("state.json"))) {
             throw new Failure("container " + id + " does not exist in " + root);
@@ -496,7 +508,7 @@ public final class OciRuntime {
         writeAtomically(dir.resolve("state.json"), Json.write(m));
     }
 
-    private static State readState(Path dir) throws Failure, IOException {
+    static State readState(Path dir) throws Failure, IOException {
         Map<?, ?> m;
         try {
             m = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("state.json")));
@@ -516,7 +528,7 @@ public final class OciRuntime {
         return ((List<?>) list).stream().map(x -> (String) x).toList();
     }
 
-    private static String status(Path dir, State s) {
+    static String status(Path dir, State s) {
         if (!alive(s)) {
             return "stopped";
         }
@@ -535,12 +547,12 @@ public final class OciRuntime {
         return !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
     }
 
-    private static long startTime(long pid) throws IOException {
+    static long startTime(long pid) throws IOException {
         String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
         return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19]);
     }
 
-    private static void writeAtomically(Path file, String text) throws IOException {
+    static void writeAtomically(Path file, String text) throws IOException {
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         Files.writeString(tmp, text, StandardCharsets.UTF_8);
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

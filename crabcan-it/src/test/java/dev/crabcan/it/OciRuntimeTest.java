@@ -344,7 +344,7 @@ class OciRuntimeTest {
         Run console = oci(null, "create", "--bundle", bundle.toString(), "--console-socket", dir.resolve("c.sock").toString(),
                 "refused-console");
         assertThat(console.status()).isNotZero();
-        assertThat(console.stderr()).contains("--console-socket: not supported");
+        assertThat(console.stderr()).contains("--console-socket is given, but process.terminal is false");
         Run systemd = oci(null, "--systemd-cgroup", "create", "--bundle", bundle.toString(), "refused-systemd");
         assertThat(systemd.status()).isNotZero();
         assertThat(systemd.stderr()).contains("--systemd-cgroup is not supported");
