@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class OciExecTest {
     private static final List<String> APPLETS = List.of("sh", "true", "cat", "echo", "ls", "readlink", "grep", "sleep",
-            "tty", "stty", "mkdir", "pwd", "id", "hostname", "kill");
+            "tty", "stty", "mkdir", "pwd", "id", "hostname", "kill", "rm", "ln", "mkfifo");
     /** Capabilities the container's own process holds, which an exec'd process must hold too and no more. */
     private static final List<String> CAPS = List.of("CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_PTRACE",
             "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER");
@@ -269,6 +269,9 @@ class OciExecTest {
             s.settimeout(60)
             c, _ = s.accept()
             msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+            if not fds:
+                print("NO TERMINAL", flush=True)
+                sys.exit(1)
             print("NAME", msg.decode(), flush=True)
             master = fds[0]
             os.write(master, line.encode() + b"\\n")
@@ -334,5 +337,32 @@ class OciExecTest {
         Files.writeString(noDevpts.resolve("config.json"), Json.write(config));
         Run refused = oci("create", "--bundle", noDevpts.toString(), "--console-socket", socket, "e8");
         assertThat(refused.stderr()).contains("a terminal is made in the sandbox's own devpts");
+    }
+
+    /**
+     * The container plants a FIFO, a link to the exec'd process's own stdin (a host file) and another
+     * device at /dev/ptmx: exec --tty fails at once, saying so, and opens none of them as the terminal.
+     */
+    @Test
+    void aPlantedPtmxIsRefusedNotOpened() throws Exception {
+        start("e9", bundle("b9", List.of("/bin/sleep", "1000"), Map.of()));
+        String socket = dir.resolve("planted.sock").toString();
+        Map<String, String> plants = Map.of("mkfifo /dev/ptmx", "is not the pty multiplexer",
+                "ln -s /proc/self/fd/0 /dev/ptmx", "open /dev/ptmx of the sandbox",
+                "ln -s null /dev/ptmx", "is not the pty multiplexer");
+        for (Map.Entry<String, String> plant : plants.entrySet()) {
+            Run planted = oci("exec", "e9", "/bin/sh", "-c", "rm -f /dev/ptmx && " + plant.getKey());
+            assertThat(planted.status()).as(planted.stderr()).isZero();
+            Files.deleteIfExists(Path.of(socket));
+            Process console = receiver(socket, "echo RAN", "RAN");
+            try {
+                Run r = oci("exec", "--tty", "--console-socket", socket, "e9", "/bin/sh");
+                assertThat(r.status()).as(plant.getKey()).isNotZero();
+                assertThat(r.stderr()).as(plant.getKey()).contains("exec failed: console", plant.getValue());
+                assertThat(received(console)).as(plant.getKey()).doesNotContain("NAME");
+            } finally {
+                console.destroyForcibly();
+            }
+        }
     }
 }
