@@ -25,7 +25,8 @@
  *
  * The files: main.c (the zygote and each sandbox's helper), plan.h and plan.c (the plan and its
  * parser), report.c (report lines), paths.c and mounts.c (namespaces and the new root), net.c,
- * init.c (pid 1) and exec.c (the command). helper.h declares what they share.
+ * init.c (pid 1), exec.c (the command), join.c (OCI exec: a command in a running sandbox) and
+ * tty.c (the command's terminal). helper.h declares what they share.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -277,6 +277,8 @@ class SandboxBuilderTest {
                 .network(Network.privateNetwork().publish(8080, 80))
                 .limits(Limits.builder().memory(64L << 20).pids(10).wallTime(java.time.Duration.ofSeconds(3)).build())
                 .keepTerminal(true)
+                .kernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false)
+                .terminal(Terminal.sentTo(dir.resolve("console.sock")).withSize(24, 80))
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -293,7 +295,7 @@ class SandboxBuilderTest {
         assertThat(copy.stdin()).isEqualTo(original.stdin());
         assertThat(copy.stdout()).isEqualTo(original.stdout());
         assertThat(copy.stderr()).isEqualTo(original.stderr());
-        assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(1);
+        assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(2);
         assertThat(copy.umask()).hasValue(027);
         assertThat(copy.oomScoreAdj()).hasValue(-17);
         assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
@@ -311,6 +313,8 @@ class SandboxBuilderTest {
         assertThat(copy.limits()).isEqualTo(original.limits());
         assertThat(copy.limits().memoryBytes()).hasValue(64L << 20);
         assertThat(copy.keepTerminal()).isTrue();
+        assertThat(copy.terminal()).isEqualTo(original.terminal())
+                .hasValue(new Terminal(dir.resolve("console.sock"), 24, 80));
         // Every accessor is compared above: a new setting must be added to this test.
         assertThat(java.util.Arrays.stream(Sandbox.class.getDeclaredMethods())
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
@@ -322,7 +326,7 @@ class SandboxBuilderTest {
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
                         "oomScoreAdj",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
-                        "stderr", "stdin", "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
+                        "stderr", "stdin", "stdout", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();

@@ -31,7 +31,8 @@ import java.util.regex.Pattern;
 
 /**
  * An OCI runtime command line (the subset engines such as podman use) on top of Crabcan:
- * {@code create}, {@code start}, {@code state}, {@code kill}, {@code delete} and {@code run}, with
+ * {@code create}, {@code start}, {@code state}, {@code kill}, {@code delete}, {@code run} and
+ * {@code exec} (see {@link OciExec}), with
  * the state of each container in {@code <root>/<id>/} so that every command can be a new process.
  * Exit status 0 on success, 1 with a one-line reason on stderr otherwise; {@code run} exits with
  * the container's status.
