@@ -3,7 +3,9 @@
  * namespace for new processes, stops each at once (SIGSTOP, which the container may send to its
  * own ids) and, if it has not yet exec'd its command (its comm is not ARG), attacks it while it
  * still runs the runtime's code: writes and reads its /proc/PID/exe (the runtime's binary), opens
- * its mem, fds, cwd and root, takes its fds with pidfd_getfd, and attaches with ptrace. Then lets
+ * its mem, fds (and where they lead), cwd and root, takes its fds with pidfd_getfd, and attaches
+ * with ptrace. (Listing the fd numbers alone is not tried: where the container's root is the
+ * caller's own id, as in a user namespace an ordinary user made, the kernel lets the owner list them.) Then lets
  * it go. execwatch COMM SECONDS prints, one line each:
  *   CAUGHT <pid> <comm>         a process stopped before its execve
  *   ESCAPED <pid> <what>        an attack on it worked
@@ -80,18 +82,19 @@ static void attack(int pid)
     snprintf(path, sizeof path, "/proc/%d/root/.", pid);
     fd = open(path, O_RDONLY | O_DIRECTORY);
     result(pid, "open-root", fd >= 0);
-    snprintf(path, sizeof path, "/proc/%d/fd", pid);
-    DIR *d = opendir(path);
-    result(pid, "list-fds", d != NULL);
-    if (d)
-        closedir(d);
+    char target[256];
     for (int n = 0; n < 16; n++) {
+        char what[32];
         snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, n);
         fd = open(path, O_RDONLY);
         if (fd >= 0 || errno != ENOENT) {
-            char what[32];
             snprintf(what, sizeof what, "open-fd-%d", n);
             result(pid, what, fd >= 0);
+        }
+        /* Where the fd leads names host paths the container must not learn. */
+        if (readlink(path, target, sizeof target) >= 0 || errno != ENOENT) {
+            snprintf(what, sizeof what, "readlink-fd-%d", n);
+            result(pid, what, readlink(path, target, sizeof target) >= 0);
         }
     }
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -275,8 +275,10 @@ class OciExecTest {
             print("NAME", msg.decode(), flush=True)
             master = fds[0]
             os.write(master, line.encode() + b"\\n")
+            # Read on after the answer until the terminal's other end is gone: closing the master earlier
+            # would hang the command up (SIGHUP) before it exits by itself.
             seen, deadline = b"", time.time() + 30
-            while expect.encode() not in seen and time.time() < deadline:
+            while time.time() < deadline:
                 if select.select([master], [], [], 0.5)[0]:
                     try:
                         data = os.read(master, 4096)
