@@ -181,8 +181,20 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    if (take_terminal() < 0)
+        fail_before_exec(errno, exec_wr, S_CONSOLE, "make the terminal the command's stdio and controlling terminal");
     if (plan.cwd && chdir(plan.cwd) < 0)
         fail_before_exec(errno, exec_wr, S_CHDIR, "working directory %s", plan.cwd);
+    /*
+     * A working directory outside the root (a link to /proc/self/fd/N of a host directory, as in
+     * runc's CVE-2024-21626) is one the kernel cannot name from the root: getcwd says
+     * "(unreachable)" or fails.
+     */
+    char cwd[PATH_MAX];
+    long got = syscall(SYS_getcwd, cwd, sizeof cwd);
+    if (got <= 0 || cwd[0] != '/')
+        fail_before_exec(got < 0 ? errno : ENOENT, exec_wr, S_CHDIR, "working directory %s lies outside the root",
+                         plan.cwd ? plan.cwd : "(kept)");
     /* Only 0, 1, 2 and the passed fds may reach the command, whatever the plan or libc opened. */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         fail_before_exec(errno, exec_wr, S_CLOSE_FDS, "close_range");

@@ -14,6 +14,7 @@
 /* report.c */
 extern int report_fd;
 extern int report_is_socket;
+extern int exec_status_fd;
 void write_all(int fd, const char *buf, size_t len);
 const char *esc(const char *s, char *out, size_t n);
 __attribute__((format(printf, 1, 2))) void emit(const char *fmt, ...);
@@ -40,6 +41,7 @@ void load_net_filter(pid_t init);
 
 /* init.c */
 __attribute__((noreturn)) void sandbox_init(int sync_rd);
+void set_capabilities(void);
 
 /* exec.c */
 __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr);
@@ -49,6 +51,15 @@ void receive_passed_fds(int sock);
 int above_passed_targets(int fd);
 int give_passed_fds(char *listen_pid, size_t size);
 void close_passed_fds(void);
+
+/* join.c */
+int join_sandbox(int sock);
+
+/* tty.c */
+void connect_console(void);
+void open_terminal(void);
+int take_terminal(void);
+void drop_terminal(void);
 
 /* main.c */
 void set_title(const char *title);

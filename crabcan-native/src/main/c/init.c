@@ -20,7 +20,7 @@
 
 #include "helper.h"
 
-static void set_capabilities(void)
+void set_capabilities(void)
 {
     for (unsigned long c = 0; c < 64; c++) {
         if (plan.cap_bounding & (1ULL << c))
@@ -160,6 +160,8 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     }
     logd("Setting mount points ...");
     enter_root();
+    if (plan.console_socket)
+        open_terminal(); /* in the sandbox's own devpts, as the command's user: the terminal is the command's */
     if (plan.options & OPT_LOOPBACK_UP)
         loopback_up();
     if (plan.net.ifname)
@@ -201,6 +203,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
         run_command(exec_pipe[0], exec_pipe[1]);
     close(exec_pipe[1]);
     close_passed_fds();
+    drop_terminal();
     if (!plan.release_fifo)
         forward_signals(cmd); /* a vfork'ed command has exec'ed or failed: no handler can run on its stack */
     if (plan.release_fifo && !wait_created(exec_pipe[0], cmd))

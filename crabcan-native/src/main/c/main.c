@@ -25,7 +25,8 @@
  *
  * The files: main.c (the zygote and each sandbox's helper), plan.h and plan.c (the plan and its
  * parser), report.c (report lines), paths.c and mounts.c (namespaces and the new root), net.c,
- * init.c (pid 1) and exec.c (the command). helper.h declares what they share.
+ * init.c (pid 1), exec.c (the command), join.c (OCI exec: a command in a running sandbox) and
+ * tty.c (the command's terminal). helper.h declares what they share.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -285,6 +286,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     report_fd = sock;
     report_is_socket = 1;
     plan.root_fd = -1;
+    plan.console_fd = -1;
     parse_plan(plan_len);
     receive_passed_fds(sock);
     int held[6];
@@ -298,6 +300,10 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     if (geteuid() == 0 && !setgroups_denied() && setgroups(0, NULL) < 0)
         fail(S_CREDENTIALS, errno, "drop supplementary groups");
     set_host_limits();
+    if (plan.join.pid)
+        return join_sandbox(sock);
+    if (plan.console_socket)
+        connect_console();
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);
@@ -325,6 +331,8 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     close(sync[0]);
     close(report[1]);
     close_passed_fds(); /* init has them */
+    if (plan.console_fd >= 0)
+        close(plan.console_fd); /* init's to use */
     emit(R_PID, (int)init);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)init);

@@ -218,14 +218,34 @@ void parse_plan(uint32_t total)
             plan.has_oom_score_adj = 1;
             plan.oom_score_adj = (int32_t)get32(p + T_OOM_SCORE_ADJ_AT_VALUE);
             break;
+        case T_JOIN:
+            if (len != T_JOIN_FIXED || get32(p + T_JOIN_AT_PID) == 0)
+                fail(S_PLAN, EINVAL, "bad join record");
+            plan.join.pid = get32(p + T_JOIN_AT_PID);
+            plan.join.cmd_pid = get32(p + T_JOIN_AT_CMD_PID);
+            plan.join.start_time = get64(p + T_JOIN_AT_START_TIME);
+            plan.join.cmd_start_time = get64(p + T_JOIN_AT_CMD_START_TIME);
+            break;
+        case T_CONSOLE:
+            if (len < T_CONSOLE_FIXED + 2)
+                fail(S_PLAN, EINVAL, "bad console record");
+            plan.console_rows = get32(p + T_CONSOLE_AT_ROWS);
+            plan.console_cols = get32(p + T_CONSOLE_AT_COLS);
+            plan.console_socket = get_str(p + T_CONSOLE_FIXED, len - T_CONSOLE_FIXED, tag);
+            break;
         default:
             fail(S_PLAN, EINVAL, "unknown record %u", tag);
         }
     }
-    if (plan.argc == 0 || !plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)
+    /* A joining plan makes no namespaces, maps and root of its own. */
+    if (plan.argc == 0 || (!plan.join.pid && (!plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)))
         fail(S_PLAN, EINVAL, "incomplete plan");
     if ((plan.options & OPT_LISTEN_PID) && plan.envc == MAX_ENV)
         fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
+    if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts
+                          || plan.release_fifo || plan.net.ifname || plan.n_net_helper || plan.hostname
+                          || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe))
+        fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
     if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe))
         fail(S_PLAN, EINVAL, "fd 2 is both a copy of fd 1 and a pipe or file");
 }
@@ -271,8 +291,10 @@ void dump_plan(void)
     dump_str("idmap_gid_map", plan.idmap_gid_map);
     dump_str("hostname", plan.hostname);
     dump_str("staging", plan.staging);
-    printf("root\t%u\t%#x\t", plan.root_kind, plan.root_flags);
-    put_field(plan.root_path, '\n');
+    if (plan.root_path) {
+        printf("root\t%u\t%#x\t", plan.root_kind, plan.root_flags);
+        put_field(plan.root_path, '\n');
+    }
     for (size_t i = 0; i < plan.n_mounts; i++) {
         const struct mount_op *m = &plan.mounts[i];
         printf("mount\t%u\t%#x\t%#o\t%llu\t", m->kind, m->flags, m->mode, (unsigned long long)m->size);
@@ -321,6 +343,13 @@ void dump_plan(void)
     for (size_t i = 0; i < plan.envc; i++)
         dump_str("env", plan.envp[i]);
     dump_str("cwd", plan.cwd);
+    if (plan.join.pid)
+        printf("join\t%u\t%u\t%llu\t%llu\n", plan.join.pid, plan.join.cmd_pid,
+               (unsigned long long)plan.join.start_time, (unsigned long long)plan.join.cmd_start_time);
+    if (plan.console_socket) {
+        printf("console\t%u\t%u\t", plan.console_rows, plan.console_cols);
+        put_field(plan.console_socket, '\n');
+    }
     dump_str("search_path", plan.search_path);
     dump_str("detach", plan.release_fifo);
     if (plan.has_umask)

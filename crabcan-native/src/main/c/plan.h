@@ -62,6 +62,12 @@ struct plan {
     uint32_t umask;
     int has_oom_score_adj;
     int32_t oom_score_adj;
+    /* OCI exec (T_JOIN): the running sandbox's init and command to join instead of cloning; pid 0: none. */
+    struct { uint32_t pid, cmd_pid; uint64_t start_time, cmd_start_time; } join;
+    /* T_CONSOLE: the socket the terminal's master goes to (NULL: no terminal), and its size. */
+    const char *console_socket;
+    uint32_t console_rows, console_cols;
+    int console_fd; /* that socket, connected by the helper on the host; -1 before */
 };
 
 /* plan.c */

@@ -15,6 +15,8 @@
 /* Where report lines go: the control socket in the helper, a pipe in the sandbox. */
 int report_fd = -1;
 int report_is_socket;
+/* A process whose parent waits on a pipe for its execve: fail() writes 'F' there first (see join.c). */
+int exec_status_fd = -1;
 
 void write_all(int fd, const char *buf, size_t len)
 {
@@ -82,5 +84,7 @@ __attribute__((noreturn, format(printf, 3, 4))) void fail(const char *step, int 
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     emit(R_FAIL, step, err, esc(detail, escaped, sizeof escaped));
+    while (exec_status_fd >= 0 && write(exec_status_fd, "F", 1) < 0 && errno == EINTR)
+        ;
     _exit(1);
 }

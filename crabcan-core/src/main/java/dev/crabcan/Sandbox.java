@@ -80,6 +80,7 @@ public final class Sandbox {
     private final boolean noNewPrivileges;
     private final SeccompPolicy seccomp;
     private final boolean keepTerminal;
+    private final Terminal terminal;
     private final Limits limits;
     private final Network network;
     private final Integer umask;
@@ -115,6 +116,7 @@ public final class Sandbox {
         this.noNewPrivileges = b.noNewPrivileges;
         this.seccomp = b.seccomp;
         this.keepTerminal = b.keepTerminal;
+        this.terminal = b.terminal;
         this.limits = b.limits;
         this.network = b.network;
         this.umask = b.umask;
@@ -257,6 +259,11 @@ public final class Sandbox {
      */
     public boolean keepTerminal() {
         return keepTerminal;
+    }
+
+    /** The command's terminal, if it has one (see {@link Terminal}). */
+    public java.util.Optional<Terminal> terminal() {
+        return java.util.Optional.ofNullable(terminal);
     }
 
     /** What the sandbox may use (default {@link Limits#none()}). */
@@ -680,6 +687,7 @@ public final class Sandbox {
                 && Objects.equals(effective, x.effective) && Objects.equals(permitted, x.permitted)
                 && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
                 && noNewPrivileges == x.noNewPrivileges && seccomp.equals(x.seccomp) && keepTerminal == x.keepTerminal
+                && Objects.equals(terminal, x.terminal)
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
@@ -690,7 +698,7 @@ public final class Sandbox {
     public int hashCode() {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
-                noNewPrivileges, seccomp, keepTerminal, limits, network, umask, oomScoreAdj, kernelMounts,
+                noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
                 maskedPaths, readOnlyPaths, sysctls, passedFds, socketActivation);
     }
 
@@ -724,6 +732,7 @@ public final class Sandbox {
         private boolean noNewPrivileges = true;
         private SeccompPolicy seccomp = SeccompPolicy.defaultPolicy();
         private boolean keepTerminal;
+        private Terminal terminal;
         private Limits limits = Limits.none();
         private Network network = Network.none();
         private Integer umask;
@@ -761,6 +770,7 @@ public final class Sandbox {
             noNewPrivileges = b.noNewPrivileges;
             seccomp = b.seccomp;
             keepTerminal = b.keepTerminal;
+            terminal = b.terminal;
             limits = b.limits;
             network = b.network;
             umask = b.umask;
@@ -1255,6 +1265,15 @@ public final class Sandbox {
             return env("LISTEN_FDS", Integer.toString(listeners.length));
         }
 
+        /**
+         * Gives the command a terminal of the sandbox's own devpts, whose master goes to a console
+         * socket (see {@link Terminal}); null for none (the default). Needs a devpts at /dev/pts.
+         */
+        public Builder terminal(Terminal t) {
+            this.terminal = t;
+            return this;
+        }
+
         /** Keeps the caller's session and controlling terminal (see {@link Sandbox#keepTerminal()}). */
         public Builder keepTerminal(boolean keep) {
             this.keepTerminal = keep;
@@ -1304,6 +1323,11 @@ public final class Sandbox {
                 throw new SandboxSpecException("a seccomp filter needs noNewPrivileges(true): the kernel refuses to "
                         + "install one for a process without it (or without SYS_ADMIN); use seccomp(SeccompPolicy.none()) "
                         + "to run without a filter");
+            }
+            if (terminal != null && kernelMounts.stream().noneMatch(k -> k.type() == KernelMount.Type.DEVPTS
+                    && k.target().equals("/dev/pts"))) {
+                throw new SandboxSpecException("a terminal is made in the sandbox's own devpts: add "
+                        + "kernelMount(KernelMount.Type.DEVPTS, \"/dev/pts\", false)");
             }
             Sandbox built = new Sandbox(this);
             checkCapabilitySets(built);

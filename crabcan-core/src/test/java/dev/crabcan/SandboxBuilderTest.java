@@ -288,6 +288,8 @@ class SandboxBuilderTest {
                 .keepTerminal(true)
                 .socketActivation(listener)
                 .passFd(9, java.io.FileDescriptor.out)
+                .kernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false)
+                .terminal(Terminal.sentTo(dir.resolve("console.sock")).withSize(24, 80))
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -305,7 +307,7 @@ class SandboxBuilderTest {
         assertThat(copy.stdin()).isEqualTo(original.stdin());
         assertThat(copy.stdout()).isEqualTo(original.stdout());
         assertThat(copy.stderr()).isEqualTo(original.stderr());
-        assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(1);
+        assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(2);
         assertThat(copy.umask()).hasValue(027);
         assertThat(copy.oomScoreAdj()).hasValue(-17);
         assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
@@ -325,6 +327,8 @@ class SandboxBuilderTest {
         assertThat(copy.keepTerminal()).isTrue();
         assertThat(copy.passedFds()).containsExactly(Map.entry(3, listener), Map.entry(9, java.io.FileDescriptor.out));
         assertThat(copy.socketActivation()).isTrue();
+        assertThat(copy.terminal()).isEqualTo(original.terminal())
+                .hasValue(new Terminal(dir.resolve("console.sock"), 24, 80));
         // Every accessor is compared above: a new setting must be added to this test.
         assertThat(java.util.Arrays.stream(Sandbox.class.getDeclaredMethods())
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
@@ -336,7 +340,7 @@ class SandboxBuilderTest {
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
                         "oomScoreAdj", "passedFds", "socketActivation",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
-                        "stderr", "stdin", "stdout", "sysctls", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
+                        "stderr", "stdin", "stdout", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();

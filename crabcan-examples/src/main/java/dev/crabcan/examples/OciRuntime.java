@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
 /**
  * An OCI runtime command line with runc's commands, flags and output formats (the ones engines
  * such as podman and containerd's shim call) on top of Crabcan, with the state of each container
- * in {@code <root>/<id>/} so that every command can be a new process. A container's cgroup is
+ * in {@code <root>/<id>/} so that every command can be a new process; {@code exec} is {@link OciExec}. A container's cgroup is
  * made at create and removed at delete ({@link OciCgroup}); no Java process stays between
  * commands. Exit status 0 on success, 1 with a one-line reason on stderr (and in the --log file)
  * otherwise; {@code run} exits with the container's status.
@@ -53,6 +53,8 @@ public final class OciRuntime {
             "         [--cpu-period N] [--cpu-shares N] ID  change the limits of the container's cgroup",
             "  features                                     print runtime-spec's features document",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
+            OciExec.USAGE,
+            "  create and run also take --console-socket PATH (process.terminal: the terminal's master goes there)",
             "Global options:",
             "  --root DIR            state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
             "  --log FILE            also write errors (and with --debug, what happens) to FILE",
@@ -160,7 +162,7 @@ public final class OciRuntime {
                 : Path.of(System.getProperty("java.io.tmpdir"), "crabcan-oci-" + System.getProperty("user.name"));
     }
 
-    private static String value(String flag, List<String> rest) throws Failure {
+    static String value(String flag, List<String> rest) throws Failure {
         if (flag.contains("=")) {
             return flag.substring(flag.indexOf('=') + 1);
         }
@@ -171,6 +173,9 @@ public final class OciRuntime {
     }
 
     int command(String command, List<String> args) throws Failure, SandboxException, IOException, InterruptedException {
+        if (command.equals("exec")) {
+            return OciExec.exec(this, args);
+        }
         Map<String, String> options = new LinkedHashMap<>();
         List<String> positional = new ArrayList<>();
         while (!args.isEmpty()) {
@@ -181,7 +186,8 @@ public final class OciRuntime {
                 continue;
             }
             switch (name) {
-                case "--bundle", "-b", "--pid-file" -> options.put(name.equals("-b") ? "--bundle" : name, value(a, args));
+                case "--bundle", "-b", "--pid-file", "--console-socket" -> options.put(name.equals("-b") ? "--bundle" : name,
+                        value(a, args));
                 case "-f" -> options.put(command.equals("ps") ? "--format" : "--force",
                         command.equals("ps") ? value(a, args) : "");
                 case "--force" -> options.put("--force", "");
@@ -193,8 +199,6 @@ public final class OciRuntime {
                 case "--no-pivot" -> throw new Failure("--no-pivot: not supported: Crabcan always enters the container's "
                         + "root with pivot_root, which is what keeps the host's root out of reach; engines use it only "
                         + "for a root on ramfs, which pivot_root cannot leave");
-                case "--console-socket" -> throw new Failure("--console-socket: not supported because Crabcan gives "
-                        + "containers no terminal (process.terminal must be false)");
                 default -> {
                     if (a.startsWith("-") && !a.matches("-\\d+")) {
                         throw new Failure("unknown option " + a + " for " + command);
@@ -213,15 +217,13 @@ public final class OciRuntime {
         if (positional.isEmpty()) {
             throw new Failure(command + " needs a container id");
         }
-        String id = positional.get(0);
-        if (!ID.matcher(id).matches()) {
-            throw new Failure("invalid container id '" + id + "': letters, digits, '_', '.', '+', '-'");
-        }
+        String id = checkedId(positional.get(0));
         Path bundle = Path.of(options.getOrDefault("--bundle", ".")).toAbsolutePath().normalize();
         Path pidFile = options.containsKey("--pid-file") ? Path.of(options.get("--pid-file")).toAbsolutePath() : null;
+        String consoleSocket = options.get("--console-socket");
         return switch (command) {
             case "create" -> {
-                create(id, bundle, pidFile);
+                create(id, bundle, pidFile, consoleSocket);
                 yield 0;
             }
             case "start" -> {
@@ -252,9 +254,16 @@ public final class OciRuntime {
                 delete(id, options.containsKey("--force"));
                 yield 0;
             }
-            case "run" -> run(id, bundle, pidFile);
+            case "run" -> run(id, bundle, pidFile, consoleSocket);
             default -> throw new Failure("unknown command " + command + "\n" + USAGE);
         };
+    }
+
+    static String checkedId(String id) throws Failure {
+        if (!ID.matcher(id).matches()) {
+            throw new Failure("invalid container id '" + id + "': letters, digits, '_', '.', '+', '-'");
+        }
+        return id;
     }
 
     // ---- the commands ---------------------------------------------------------------------
@@ -265,14 +274,15 @@ public final class OciRuntime {
      * its command waits for start). A hook that fails kills the container, as the spec asks. A
      * runtime killed halfway leaves a state directory that delete removes with what it recorded.
      */
-    void create(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException,
-            InterruptedException {
+    void create(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException,
+            IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
-        Sandbox sandbox = inheritStdio(config.sandbox());
+        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
         Path dir = newContainerDir(id);
         long pid = -1;
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
         try (FileLock lock = lock(dir)) {
+            OciExec.keepConfig(bundle, dir);
             var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log);
             pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
                     .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles());
@@ -601,15 +611,17 @@ public final class OciRuntime {
     }
 
     /** create, start and wait in one, in this process: the exit status is the container's. */
-    int run(String id, Path bundle, Path pidFile) throws Failure, SandboxException, IOException, InterruptedException {
+    int run(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException, IOException,
+            InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         if (!config.hooks().isEmpty()) {
             throw new Failure("hooks: run starts the command at once; use create and start, which run "
                     + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
         }
-        Sandbox sandbox = inheritStdio(config.sandbox());
+        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
         Path dir = newContainerDir(id);
         try {
+            OciExec.keepConfig(bundle, dir);
             var process = sandbox.start();
             long pid = process.pid();
             long started;
@@ -701,7 +713,7 @@ public final class OciRuntime {
         return dir;
     }
 
-    private Path existing(String id) throws Failure {
+    Path existing(String id) throws Failure {
         Path dir = trustedRoot().resolve(id);
         if (!Files.exists(dir.resolve("state.json"))) {
             throw new Failure("container " + id + " does not exist in " + root);
@@ -736,7 +748,7 @@ public final class OciRuntime {
         writeAtomically(dir.resolve("state.json"), Json.write(m));
     }
 
-    private static State readState(Path dir) throws Failure, IOException {
+    static State readState(Path dir) throws Failure, IOException {
         Map<?, ?> m;
         try {
             m = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("state.json")));
@@ -756,7 +768,7 @@ public final class OciRuntime {
         return ((List<?>) list).stream().map(x -> (String) x).toList();
     }
 
-    private static String status(Path dir, State s) throws Failure, IOException {
+    static String status(Path dir, State s) throws Failure, IOException {
         if (!alive(s)) {
             return "stopped";
         }
@@ -778,7 +790,7 @@ public final class OciRuntime {
         return !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
     }
 
-    private static long startTime(long pid) throws IOException {
+    static long startTime(long pid) throws IOException {
         String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
         return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19]);
     }

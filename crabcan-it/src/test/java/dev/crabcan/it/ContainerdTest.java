@@ -17,7 +17,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -232,8 +231,6 @@ class ContainerdTest {
     }
 
     @Test
-    @Disabled("needs crabcan-oci exec --process FILE --detach --pid-file (helper wt-ociexec); until then the shim "
-            + "gets \"unknown option --process for exec\"")
     void ctrTaskExecRunsInTheContainer() throws Exception {
         Run started = run("r4", "-d", IMAGE, "sleep", "1000");
         assertThat(started.status()).as(started.stderr()).isZero();

@@ -368,7 +368,7 @@ class OciRuntimeTest {
         Run console = oci(null, "create", "--bundle", bundle.toString(), "--console-socket", dir.resolve("c.sock").toString(),
                 "refused-console");
         assertThat(console.status()).isNotZero();
-        assertThat(console.stderr()).contains("--console-socket: not supported");
+        assertThat(console.stderr()).contains("--console-socket is given, but process.terminal is false");
         Run noPivot = oci(null, "create", "--no-pivot", "--bundle", bundle.toString(), "refused-no-pivot");
         assertThat(noPivot.status()).isNotZero();
         assertThat(noPivot.stderr()).contains("--no-pivot: not supported: Crabcan always enters the container's root "

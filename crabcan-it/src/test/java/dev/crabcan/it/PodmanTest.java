@@ -155,4 +155,82 @@ class PodmanTest {
         assertThat(pids).doesNotExist();
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
+
+    /**
+     * podman exec into a running container, as podman calls it (conmon, exec --detach --pid-file
+     * --process): output, exit codes, and a missing command as podman's 127.
+     */
+    @Test
+    void podmanExecRunsCommandsInARunningContainer() throws Exception {
+        String name = "crabcan-podman-exec-" + ProcessHandle.current().pid();
+        List<String> args = run("/bin/sleep", "1000");
+        args.addAll(1, List.of("-d", "--name", name));
+        Run started = podman(args.toArray(String[]::new));
+        try {
+            assertThat(started.status()).as(started.stderr()).isZero();
+            Run exec = podman("exec", name, "/bin/sh", "-c", "echo hi from $(cat /proc/1/comm); exit 4");
+            assertThat(exec.status()).as(exec.stderr()).isEqualTo(4);
+            assertThat(exec.stdout()).isEqualTo("hi from crabcan-init\n");
+            Run missing = podman("exec", name, "/nope");
+            assertThat(missing.status()).as(missing.stderr()).isEqualTo(127);
+            Interactive it = interactive("exec", "-it", name, "/bin/sh");
+            assertThat(it.status()).as(it.output()).isEqualTo(5);
+            assertThat(it.output()).contains("typed-42");
+            Run stopped = podman("stop", "-t", "10", name);
+            assertThat(stopped.status()).as(stopped.stderr()).isZero();
+        } finally {
+            Run removed = podman("rm", "-f", name);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    /** podman run -it: an interactive shell in a terminal of the container's devpts echoes what is typed. */
+    @Test
+    void podmanRunItGivesAnInteractiveShell() throws Exception {
+        List<String> args = run("/bin/sh");
+        args.addAll(1, List.of("-it", "--rm"));
+        Interactive it = interactive(args.toArray(String[]::new));
+        assertThat(it.status()).as(it.output()).isEqualTo(5);
+        assertThat(it.output()).contains("typed-42");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    record Interactive(int status, String output) {}
+
+    /**
+     * Runs podman in a terminal (script(1) makes one), waits for the shell's prompt, types a command
+     * and exit 5, and returns what the terminal showed.
+     */
+    Interactive interactive(String... args) throws Exception {
+        List<String> podmanCommand = new ArrayList<>(List.of(podman.toString(), "--runtime", runtime.toString()));
+        podmanCommand.addAll(List.of(args));
+        Process p = new ProcessBuilder(Env.tool("script", "bsdutils").toString(), "-qec", String.join(" ", podmanCommand),
+                "/dev/null").redirectErrorStream(true).start();
+        StringBuffer output = new StringBuffer();
+        Thread reader = new Thread(() -> {
+            try (var in = p.getInputStream()) {
+                byte[] buf = new byte[4096];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    output.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+                }
+            } catch (java.io.IOException e) {
+                output.append("[read failed: ").append(e).append(']');
+            }
+        });
+        reader.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!output.toString().contains("# ") && p.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        try (var in = p.getOutputStream()) {
+            in.write("echo typed-$((6*7)); exit 5\n".getBytes(StandardCharsets.UTF_8));
+            in.flush();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s: %s", podmanCommand, output).isTrue();
+        } finally {
+            p.destroyForcibly();
+        }
+        reader.join(10_000);
+        return new Interactive(p.exitValue(), output.toString());
+    }
 }

@@ -74,7 +74,7 @@ record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs,
     }
 
     /** mountinfo escapes space, tab, newline and backslash as octal. */
-    private static String unescape(String s) {
+    static String unescape(String s) {
         StringBuilder out = new StringBuilder();
         for (int i = 0; i < s.length(); i++) {
             if (s.charAt(i) == '\\' && i + 3 < s.length()) {

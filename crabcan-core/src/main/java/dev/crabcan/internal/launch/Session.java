@@ -122,6 +122,14 @@ public final class Session {
         channel.write(ByteBuffer.wrap(new byte[] {request}));
     }
 
+    /**
+     * Says that the helper leaves a command that runs to whoever reaps orphans (a detached OCI exec)
+     * and then ends without a report, which is then no loss.
+     */
+    public void leftRunning() {
+        detached = true;
+    }
+
     /** Lets a created detached sandbox go: its helper exits and leaves it running on its own. */
     public void detach() throws IOException {
         detached = true;

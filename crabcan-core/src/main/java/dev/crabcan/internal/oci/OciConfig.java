@@ -72,10 +72,13 @@ public final class OciConfig {
     public record Hook(String path, List<String> args, List<String> env, java.util.OptionalInt timeoutSeconds) {}
 
     /**
-     * The sandbox of a bundle, the hooks the runtime runs for it by kind ("prestart", ...), and
-     * the config's linux.cgroupsPath (null if none): where the runtime makes the container's cgroup.
+     * The sandbox of a bundle, the hooks the runtime runs for it by kind ("prestart", ...), the
+     * config's linux.cgroupsPath (null if none: where the runtime makes the container's cgroup),
+     * and whether its process asks for a terminal ({@code process.terminal}), of what size (0: the
+     * kernel's default), which the runtime gives it with the engine's console socket.
      */
-    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks, String cgroupsPath) {}
+    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks, String cgroupsPath, boolean terminal, int rows,
+            int columns) {}
 
     /** The hooks an OCI runtime runs itself, in the runtime's namespaces (see crabcan-oci). */
     public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "poststart", "poststop");
@@ -90,13 +93,25 @@ public final class OciConfig {
 
     private static Bundle read(Path bundle, boolean runtimeHooks) {
         Path file = bundle.resolve("config.json");
-        Object parsed = parseFile(file, "OCI config");
+        return read(bundle, parseFile(file, "OCI config"), runtimeHooks, file.toString());
+    }
+
+    /**
+     * Reads a parsed config as {@link #readForRuntime(Path)} reads one, its relative root path
+     * relative to {@code bundle}; messages start with {@code source}. For OCI exec, which runs the
+     * container's config with the process replaced.
+     */
+    public static Bundle readForRuntime(Path bundle, Object config, String source) {
+        return read(bundle, config, true, source);
+    }
+
+    private static Bundle read(Path bundle, Object parsed, boolean runtimeHooks, String source) {
         try {
             Reader reader = new Reader(bundle.toAbsolutePath(), runtimeHooks);
             Sandbox sandbox = reader.config(parsed);
-            return new Bundle(sandbox, reader.hooks, reader.cgroupsPath);
+            return new Bundle(sandbox, reader.hooks, reader.cgroupsPath, reader.terminal, reader.rows, reader.columns);
         } catch (SandboxSpecException e) {
-            throw new SandboxSpecException(file + ": " + e.getMessage());
+            throw new SandboxSpecException(source + ": " + e.getMessage());
         }
     }
 
@@ -179,6 +194,9 @@ public final class OciConfig {
         private final boolean runtimeHooks;
         private final Map<String, List<Hook>> hooks = new LinkedHashMap<>();
         private String cgroupsPath;
+        private boolean terminal;
+        private int rows;
+        private int columns;
 
         Reader(Path bundle, boolean runtimeHooks) {
             this.bundle = bundle;
@@ -266,7 +284,19 @@ public final class OciConfig {
                     "rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel", "ioPriority",
                     "scheduler", "execCPUAffinity");
             if (bool(p.getOrDefault("terminal", false), "process.terminal")) {
-                throw refuse("process.terminal", "Crabcan gives sandboxes no terminal (run without -t / --tty)");
+                if (!runtimeHooks) {
+                    throw refuse("process.terminal", "its master goes to a console socket, which only an OCI "
+                            + "runtime is given (crabcan-oci --console-socket; in Java, Sandbox.Builder.terminal)");
+                }
+                terminal = true;
+            }
+            if (p.get("consoleSize") != null) {
+                Map<String, Object> size = object(p.get("consoleSize"), "process.consoleSize");
+                known(size, "process.consoleSize.", "height", "width");
+                rows = (int) integer(required(size, "height", "process.consoleSize."), "process.consoleSize.height", 0,
+                        65535);
+                columns = (int) integer(required(size, "width", "process.consoleSize."), "process.consoleSize.width", 0,
+                        65535);
             }
             if (p.get("oomScoreAdj") != null) {
                 b.oomScoreAdj((int) integer(p.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000));

@@ -264,6 +264,52 @@ public final class PlanCompiler {
             earlier.add(m.target);
         }
 
+        s.terminal().ifPresent(t -> w.console(t.rows(), t.columns(), t.consoleSocket().toString()));
+        return process(w, s, host);
+    }
+
+    /**
+     * The running sandbox an exec joins: its init and the command's process (pid 0: unknown), with
+     * their start times in clock ticks after boot (field 22 of /proc/PID/stat), which tell them
+     * from later processes that reuse their pids.
+     */
+    public record JoinTarget(long pid, long startTime, long commandPid, long commandStartTime) {}
+
+    /**
+     * The plan of an OCI exec: s's command, ids, capabilities, rlimits, seccomp filter, environment,
+     * working directory and terminal, run in the running sandbox target (whose settings s must be,
+     * but for the process) instead of a new one; cgroupProcs are the cgroup.procs files of that
+     * sandbox's cgroups that differ from the JVM's, which the helper joins first. Its stdio cannot
+     * be pipes. A detached command is left, once it runs, to whoever reaps this JVM's orphans (an
+     * engine's subreaper), which then gets its exit status; the session then says nothing more.
+     */
+    public static byte[] compileJoin(Sandbox s, HostInfo host, JoinTarget target, List<Path> cgroupProcs,
+            List<StdioSource> stdio, boolean detached) {
+        PlanWriter w = new PlanWriter();
+        int options = (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID)
+                | (detached ? OPT_DETACHED : 0)
+                | (Session.SETUP_LOG.isDebugEnabled() ? OPT_DEBUG : 0)
+                | (stdio.stream().anyMatch(StdioSource::toStdout) ? OPT_STDERR_TO_STDOUT : 0);
+        // The namespaces the sandbox has of its own: all but the network of a sandbox on the host's.
+        w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+                | (s.network().mode() == Network.Mode.HOST ? 0 : CLONE_NEWNET), options);
+        w.join((int) target.pid(), (int) target.commandPid(), target.startTime(), target.commandStartTime());
+        cgroupProcs.forEach(p -> w.cgroup(p.toString()));
+        for (StdioSource io : stdio) {
+            if (io.pipe()) {
+                throw new SandboxSpecException("a command joining a running sandbox cannot have piped stdio: use "
+                        + "inherit, discard or files");
+            } else if (io.path() != null) {
+                w.stdio(io.fd(), io.flags(), io.mode(), io.path());
+            }
+        }
+        s.terminal().ifPresent(t -> w.console(t.rows(), t.columns(), t.consoleSocket().toString()));
+        return process(w, s, host);
+    }
+
+    /** What the command's process is given, in a new sandbox or a joined one: ids, capabilities, limits, filter, argv, env. */
+    private static byte[] process(PlanWriter w, Sandbox s, HostInfo host) {
+        int uid = s.uid();
         w.creds(uid, uid);
         long denied = 0;
         for (Capability c : Capability.values()) {

@@ -89,8 +89,8 @@ class OciConfigTest {
 
     static Stream<Arguments> refusals() {
         return Stream.of(
-            Arguments.of("process.terminal", true, "process.terminal: not supported because Crabcan gives sandboxes "
-                    + "no terminal"),
+            Arguments.of("process.terminal", true, "process.terminal: not supported because its master goes to a "
+                    + "console socket"),
             Arguments.of("linux.sysctl", Map.of("vm.swappiness", "10"), "linux.sysctl[\"vm.swappiness\"]: not "
                     + "supported because sysctl vm.swappiness is not one of the sandbox's own namespaces"),
             Arguments.of("linux.namespaces", List.of(Map.of("type", "pid"), Map.of("type", "ipc"), Map.of("type", "uts"),

@@ -6,11 +6,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.crabcan.Capability;
+import dev.crabcan.KernelMount;
 import dev.crabcan.Limits;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompPolicy;
+import dev.crabcan.Terminal;
 import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
@@ -1085,6 +1087,50 @@ class PlanCompilerTest {
         assertThat(b.getInt(0)).isEqualTo(0x31425243);
         assertThat(new String(bytes, 0, 4, StandardCharsets.US_ASCII)).isEqualTo("CRB1");
         assertThat(b.getInt(4)).isEqualTo(bytes.length - 8);
+    }
+
+    // ---- OCI exec and terminals -----------------------------------------------------------------
+
+    @Test
+    void anExecJoinsTheSandboxWithTheProcessOfItsSpecAndNothingOfItsOwnSetup() {
+        Sandbox s = sandbox().capabilities(java.util.Set.of(Capability.KILL, Capability.SETFCAP)).kernelMount(KernelMount.Type.DEVPTS,
+                "/dev/pts", false).terminal(Terminal.sentTo(Path.of("/run/console.sock")).withSize(30, 100)).build();
+        Plan p = PlanDecoder.decode(PlanCompiler.compileJoin(s, ROOT, new PlanCompiler.JoinTarget(4000, 123, 4001, 124),
+                List.of(Path.of("/sys/fs/cgroup/pids/c/cgroup.procs")), List.of(), true));
+        assertThat(p.join()).isEqualTo(new PlanDecoder.Join(4000, 4001, 123, 124));
+        assertThat(p.console()).isEqualTo(new PlanDecoder.Console(30, 100, "/run/console.sock"));
+        assertThat(p.cloneFlags()).isEqualTo(PlanCompiler.CLONE_NEWUSER | PlanCompiler.CLONE_NEWNS
+                | PlanCompiler.CLONE_NEWPID | PlanCompiler.CLONE_NEWUTS | PlanCompiler.CLONE_NEWIPC
+                | PlanCompiler.CLONE_NEWCGROUP | PlanCompiler.CLONE_NEWNET);
+        assertThat(p.options() & (OPT_DETACHED | OPT_NO_NEW_PRIVS | OPT_SETSID))
+                .isEqualTo(OPT_DETACHED | OPT_NO_NEW_PRIVS | OPT_SETSID);
+        assertThat(p.cgroupProcs()).containsExactly("/sys/fs/cgroup/pids/c/cgroup.procs");
+        // A root caller's rules hold for an exec'd process as for the sandbox's own.
+        assertThat(p.capBounding()).isEqualTo(1L << Capability.KILL.number());
+        assertThat(p.seccomp()).isNotNull();
+        assertThat(p.uidMap()).isNull();
+        assertThat(p.root()).isNull();
+        assertThat(p.mounts()).isEmpty();
+        assertThatThrownBy(() -> PlanCompiler.compileJoin(s, ROOT, new PlanCompiler.JoinTarget(4000, 123, 0, 0),
+                List.of(), List.of(PlanCompiler.StdioSource.pipe(1)), false)).hasMessageContaining("piped stdio");
+    }
+
+    @Test
+    void theHelperRefusesAJoiningPlanWithASandboxsOwnSetup() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.join(4000, 0, 1, 0);
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("a joining plan has a sandbox's own setup");
+    }
+
+    @Test
+    void aTerminalNeedsTheSandboxsOwnDevpts() {
+        assertThatThrownBy(() -> sandbox().terminal(Terminal.sentTo(Path.of("/run/c.sock"))).build())
+                .hasMessageContaining("a terminal is made in the sandbox's own devpts");
+        assertThatThrownBy(() -> Terminal.sentTo(Path.of("relative.sock"))).hasMessageContaining("absolute path");
+        assertThat(plan(sandbox().kernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false)
+                .terminal(Terminal.sentTo(Path.of("/run/c.sock"))), true).console())
+                .isEqualTo(new PlanDecoder.Console(0, 0, "/run/c.sock"));
     }
 
     // ---- the helper's parser (parse_plan, through crabcan-helper --check-plan) -----------------

@@ -55,6 +55,12 @@ final class PlanDecoder {
     /** Where a sandbox fd comes from (T_STDIO; T_PIPE: a pipe to the JVM, path null), by fd. */
     record Stdio(int fd, int flags, int mode, String path) {}
 
+    /** The running sandbox an exec joins (T_JOIN). */
+    record Join(long pid, long commandPid, long startTime, long commandStartTime) {}
+
+    /** The terminal's console socket and size (T_CONSOLE). */
+    record Console(int rows, int columns, String socket) {}
+
     /** The interface init configures (T_NET); addresses as big-endian ints. */
     record Net(int address, int netmask, int gateway, String ifname) {}
 
@@ -65,7 +71,8 @@ final class PlanDecoder {
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
-            String searchPath, Net net, List<String> netHelper, Filter netFilter, String detach, Integer umask, Integer oomScoreAdj) {
+            String searchPath, Net net, List<String> netHelper, Filter netFilter, String detach, Integer umask,
+            Integer oomScoreAdj, Join join, Console console) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -156,6 +163,8 @@ final class PlanDecoder {
         int cloneFlags, options, uid, gid;
         String uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, cwd, searchPath, detach;
         Integer umask, oomScoreAdj;
+        Join join;
+        Console console;
         Root root;
         Net net;
         long capBounding, capEffective, capPermitted, capInheritable, capAmbient;
@@ -221,6 +230,8 @@ final class PlanDecoder {
                 case "detach" -> detach = r.field(0);
                 case "umask" -> umask = integer(r, 0);
                 case "oom_score_adj" -> oomScoreAdj = Integer.parseInt(r.field(0));
+                case "join" -> join = new Join(number(r, 0), number(r, 1), number(r, 2), number(r, 3));
+                case "console" -> console = new Console(integer(r, 0), integer(r, 1), r.field(2));
                 default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
         }
@@ -229,7 +240,8 @@ final class PlanDecoder {
             return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, root,
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
-                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), netFilter, detach, umask, oomScoreAdj);
+                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), netFilter, detach,
+                    umask, oomScoreAdj, join, console);
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
