@@ -65,18 +65,41 @@ final class ZygoteLauncher implements Launcher {
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
             Stdio stderr) throws SandboxException {
+        return launch(this::helperFor, plan, stdin, stdout, stderr);
+    }
+
+    /** A zygote of any kind: it forks a sandbox helper on the plan, which connects back. */
+    interface Zygote {
+        /** Asks for a helper running this plan and returns the connection it opened. */
+        SocketChannel helperFor(byte[] plan) throws IOException;
+    }
+
+    private SocketChannel helperFor(byte[] plan) throws SandboxException {
+        CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
+        int token = newToken(connected);
+        try {
+            requestHelper(token, plan);
+            return await(connected, "the sandbox helper");
+        } catch (SandboxException | RuntimeException e) {
+            pending.remove(Integer.toUnsignedString(token));
+            throw e;
+        }
+    }
+
+    /**
+     * One launch through a zygote: this JVM's own, or one in another process (see {@link RemoteZygotes}).
+     */
+    static Launched launch(Zygote zygote, Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin,
+            Stdio stdout, Stdio stderr) throws SandboxException {
         // An interrupt would close the zygote's channel in the middle of the request (channels are
         // interruptible) and cost every thread a new zygote: refuse before touching it.
         if (Thread.currentThread().isInterrupted()) {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
-        CompletableFuture<SocketChannel> connected = new CompletableFuture<>();
-        int token = newToken(connected);
         SocketChannel channel = null;
         try {
-            requestHelper(token, plan.apply(io.sources));
-            channel = await(connected, "the sandbox helper");
+            channel = zygote.helperFor(plan.apply(io.sources));
             Session session = new Session(channel);
             if (io.hasPipes() && !openPipes(session, io)) {
                 return new Launched(session, io.stdin, io.stdout, io.stderr);
@@ -92,7 +115,6 @@ final class ZygoteLauncher implements Launcher {
             }
             return new Launched(session, io.stdin, io.stdout, io.stderr);
         } catch (IOException | RuntimeException e) {
-            pending.remove(Integer.toUnsignedString(token));
             io.closeAll();
             closeQuietly(channel);
             if (e instanceof dev.crabcan.SandboxSpecException spec) {
@@ -106,7 +128,7 @@ final class ZygoteLauncher implements Launcher {
      * Unguessable, so that whatever else could reach the control socket cannot claim a launch's
      * connection by counting (the helper echoes it on the connection it opens for the sandbox).
      */
-    private static final class Tokens {
+    static final class Tokens {
         static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
     }
 
@@ -404,7 +426,7 @@ final class ZygoteLauncher implements Launcher {
      * One line from a blocking channel; lines read this way are few and short, so reading a byte
      * at a time costs little and never takes a byte of what follows.
      */
-    private static String readLine(SocketChannel ch, int max) throws IOException {
+    static String readLine(SocketChannel ch, int max) throws IOException {
         java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
         ByteBuffer one = ByteBuffer.allocate(1);
         while (line.size() < max) {
