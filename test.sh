@@ -24,6 +24,7 @@ command -v python3 >/dev/null || need+=(python3)    # the network tests' web and
 command -v perl >/dev/null || need+=(perl-base)     # CacheTrustTest's swapping loop
 command -v podman >/dev/null || need+=(podman)      # PodmanTest drives crabcan-oci with it (brings conmon)
 command -v runc >/dev/null || need+=(runc)          # RuncInteropTest runs a config.json written from Java
+command -v crun >/dev/null || need+=(crun)          # the benchmark compares crabcan-oci with crun and runc
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)                  # the pure cgroup v2 lane (VmLaneTest) builds
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)     # a Debian 12 VM image and boots it
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
