@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -82,24 +83,40 @@ static int send_all(int fd, const void *buf, size_t len)
 /* REQUEST <length>, then our directory and our arguments (with --root first if we chose it), each NUL-terminated. */
 static int send_request(int sock, int argc, char **argv, const char *root, int root_given)
 {
+    static char buf[REQUEST_MAX];
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
         return -1;
-    size_t len = strlen(cwd) + 1 + (root_given ? 0 : sizeof "--root" + strlen(root) + 1);
-    for (int i = 1; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    if (len > REQUEST_MAX)
-        return -1;
+    size_t len = 0;
+    const char *chosen[] = {cwd, "--root", root};
+    for (size_t i = 0; i < (root_given ? 1u : 3u); i++) {
+        size_t n = strlen(chosen[i]) + 1;
+        if (len + n > REQUEST_MAX)
+            return -1;
+        memcpy(buf + len, chosen[i], n);
+        len += n;
+    }
+    for (int i = 1; i < argc; i++) {
+        size_t n = strlen(argv[i]) + 1;
+        if (len + n > REQUEST_MAX)
+            return -1;
+        memcpy(buf + len, argv[i], n);
+        len += n;
+    }
     char header[32];
     int n = snprintf(header, sizeof header, "REQUEST\t%zu\n", len);
-    if (send_all(sock, header, (size_t)n) < 0 || send_all(sock, cwd, strlen(cwd) + 1) < 0)
+    struct iovec iov[2] = {{.iov_base = header, .iov_len = (size_t)n}, {.iov_base = buf, .iov_len = len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t sent;
+    while ((sent = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (sent < 0)
         return -1;
-    if (!root_given && (send_all(sock, "--root", sizeof "--root") < 0 || send_all(sock, root, strlen(root) + 1) < 0))
-        return -1;
-    for (int i = 1; i < argc; i++)
-        if (send_all(sock, argv[i], strlen(argv[i]) + 1) < 0)
-            return -1;
-    return 0;
+    /* A short send of a large request: the rest goes as a plain stream. */
+    size_t done = (size_t)sent;
+    if (done < (size_t)n)
+        return send_all(sock, header + done, (size_t)n - done) < 0 ? -1 : send_all(sock, buf, len);
+    return send_all(sock, buf + (done - (size_t)n), len - (done - (size_t)n));
 }
 
 static int read_frame_header(int sock, uint8_t *type, uint32_t *len)

@@ -57,6 +57,12 @@ public final class OciService {
     private final RemoteZygotes zygotes = new RemoteZygotes();
     private final AtomicInteger active = new AtomicInteger();
     private final AtomicLong lastActive = new AtomicLong(System.nanoTime());
+    /** Threads for connections and their watches, kept between requests: a call should not pay for starting them. */
+    private final java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "crabcan-oci-request");
+        t.setDaemon(true);
+        return t;
+    });
 
     private OciService(Path socket, ServerSocketChannel server, UserPrincipal me) {
         this.socket = socket;
@@ -123,9 +129,7 @@ public final class OciService {
                 return;
             }
             lastActive.set(System.nanoTime());
-            Thread t = new Thread(() -> handle(ch), "crabcan-oci-request");
-            t.setDaemon(true);
-            t.start();
+            threads.execute(() -> handle(ch));
         }
     }
 
@@ -171,40 +175,48 @@ public final class OciService {
         RemoteZygotes.Request launcher = zygotes.launcher(frames::plan);
         active.incrementAndGet();
         Thread worker = Thread.currentThread();
-        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
-        Thread watch = new Thread(() -> {
+        // Guarded by itself: once the command is done, the watch must not interrupt this pooled thread.
+        boolean[] done = {false};
+        Runnable watch = () -> {
             // The front end sends nothing more: its end of the socket closing means it is gone.
             try {
                 ch.read(ByteBuffer.allocate(1));
             } catch (IOException e) {
                 // closed: gone too
             }
-            if (!done.get()) {
-                launcher.abort();
-                worker.interrupt();
+            synchronized (done) {
+                if (!done[0]) {
+                    launcher.abort();
+                    worker.interrupt();
+                }
             }
-        }, "crabcan-oci-watch");
-        watch.setDaemon(true);
+        };
         try {
             frames.send('A', new byte[0]);
-            watch.start();
+            threads.execute(watch);
             PrintStream out = new PrintStream(frames.stream('O'), true, StandardCharsets.UTF_8);
             PrintStream err = new PrintStream(frames.stream('E'), true, StandardCharsets.UTF_8);
             int status;
             try {
                 status = HelperRuntime.withLauncher(launcher, () -> OciRuntime.run(args, out, err));
-            } catch (Exception | Error e) {
+            } catch (Exception e) {
                 err.println("crabcan-oci: internal error: " + e);
                 status = 1;
             }
             out.flush();
             err.flush();
-            done.set(true);
+            synchronized (done) {
+                done[0] = true;
+            }
+            Thread.interrupted();
             frames.send('X', ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(status).array());
         } finally {
+            synchronized (done) {
+                done[0] = true;
+            }
+            Thread.interrupted();
             active.decrementAndGet();
             lastActive.set(System.nanoTime());
-            Thread.interrupted();
             close(ch);
         }
     }

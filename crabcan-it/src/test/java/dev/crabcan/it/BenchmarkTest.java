@@ -287,7 +287,7 @@ class BenchmarkTest {
         cases.put("podman run --rm, runtime crabcan-oci", podman + " --runtime " + podmanRuntime + " " + podmanRun);
         Path driver = Files.writeString(tmp.resolve("oci-bench.py"), """
                 import json, subprocess, sys, time
-                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "crabcan-bench", "/sys/fs/cgroup/unified"], check=True)
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "crabcan-bench", "/sys/fs/cgroup/unified"], check=True)
                 n, warm, cases = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
                 times = {name: [] for name in cases}
                 for i in range(warm + n):
@@ -296,7 +296,7 @@ class BenchmarkTest {
                         r = subprocess.run(cmd.replace("ID", str(i)).split(" "), stdin=subprocess.DEVNULL,
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                         t = time.perf_counter_ns() - t0
-                        if r.returncode != 0 or r.stdout != b"hi\n":
+                        if r.returncode != 0 or r.stdout != b"hi\\n":
                             sys.exit("%s: status %d, stdout %r, stderr %r" % (cmd, r.returncode, r.stdout, r.stderr))
                         if i >= warm:
                             times[name].append(t)
