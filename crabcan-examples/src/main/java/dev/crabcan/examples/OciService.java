@@ -224,6 +224,7 @@ public final class OciService {
     /**
      * The arguments with the caller's relative paths made absolute, and the caller's directory as
      * the bundle of a create or run that names none (OciRuntime's default is its own directory).
+     * What follows exec's container id is the process's own command line, left alone.
      */
     static String[] withCallerPaths(List<String> args, Path cwd) {
         List<String> out = new ArrayList<>();
@@ -231,6 +232,10 @@ public final class OciService {
         boolean bundle = false;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
+            if ("exec".equals(command) && !a.startsWith("-")) {
+                out.addAll(args.subList(i, args.size())); // the id, then the process's own arguments
+                break;
+            }
             String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
             if (PATH_OPTIONS.contains(name)) {
                 bundle |= name.equals("--bundle") || name.equals("-b");

@@ -253,6 +253,9 @@ class BenchmarkTest {
         Path front = OciServiceTest.FRONT_END;
         Path bundle = Files.createDirectories(tmp.resolve("oci-hello"));
         OciRuntimeTest.minimalRootfs(bundle.resolve("rootfs"));
+        for (String point : List.of("dev", "proc", "sys", "tmp")) {
+            Files.createDirectories(bundle.resolve("rootfs").resolve(point)); // crun and runc mount there, and make none
+        }
         String config = """
                 {"ociVersion": "1.0.2",
                  "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/echo", "hi"], "cwd": "/", "env": ["PATH=/bin"]},
