@@ -267,8 +267,9 @@ class BenchmarkTest {
         Files.writeString(bundle.resolve("config.json"), config.formatted(""));
         // runc has no way to make no cgroup: a relative path puts it below runc's own, and run removes it.
         Path runcBundle = Files.createDirectories(tmp.resolve("oci-hello-runc"));
-        Files.createSymbolicLink(runcBundle.resolve("rootfs"), bundle.resolve("rootfs"));
-        Files.writeString(runcBundle.resolve("config.json"), config.formatted("\"cgroupsPath\": \"crabcan-bench-runc\", "));
+        // runc refuses a root that is a link: the same root file system, by its absolute path.
+        Files.writeString(runcBundle.resolve("config.json"), config.formatted("\"cgroupsPath\": \"crabcan-bench-runc\", ")
+                .replace("\"path\": \"rootfs\"", "\"path\": \"" + bundle.resolve("rootfs") + "\""));
         Path ociRoot = tmp.resolve("oci-state");
         Path podmanRuntime = tmp.resolve("crabcan-oci-for-podman");
         // podman calls its runtime by path: this one names the state root (no wrapper costs crun's calls anything).
