@@ -27,6 +27,7 @@ command -v podman >/dev/null || need+=(podman)      # PodmanTest drives crabcan-
 command -v runc >/dev/null || need+=(runc)          # RuncInteropTest runs a config.json written from Java
 command -v containerd >/dev/null || need+=(containerd)  # ContainerdTest: containerd, ctr and the runc v2 shim
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)  # ContainerdTest's image, the image build tests' base images
+command -v crun >/dev/null || need+=(crun)          # the benchmark compares crabcan-oci with crun and runc
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)                  # the pure cgroup v2 lane (VmLaneTest) builds
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)     # a Debian 12 VM image and boots it
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)

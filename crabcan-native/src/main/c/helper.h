@@ -63,5 +63,19 @@ void drop_terminal(void);
 
 /* main.c */
 void set_title(const char *title);
+int read_exact(int fd, void *buf, size_t len);
+int sandbox_helper(int sock, uint32_t plan_len);
+
+/* oci_front.c */
+int oci_front(int argc, char **argv);
+
+/* oci_service.c */
+int oci_root(int argc, char **argv, char *root, size_t size, int *given);
+int oci_open_root(const char *root);
+int service_connect(int rootfd, pid_t *service);
+int service_connect_path(const char *path, pid_t *service);
+int service_start(int rootfd, const char *root, pid_t *service);
+const char *oci_java(void);
+int oci_jar(char *jar, size_t size);
 
 #endif

@@ -23,6 +23,9 @@
  * does the setup, reaps) -> command (execve). When init exits, the kernel kills
  * every process left in the PID namespace.
  *
+ * Run as "crabcan-oci", the program is the OCI runtime's native front end (oci_front.c and
+ * oci_service.c), the zygote of its own request to a long-lived JVM.
+ *
  * The files: main.c (the zygote and each sandbox's helper), plan.h and plan.c (the plan and its
  * parser), report.c (report lines), paths.c and mounts.c (namespaces and the new root), net.c,
  * init.c (pid 1), exec.c (the command), join.c (OCI exec: a command in a running sandbox) and
@@ -74,7 +77,7 @@ void set_title(const char *title)
         title_area[title_size - 1] = ' ';
 }
 /* Reads len bytes; false at end of file or on error. */
-static int read_exact(int fd, void *buf, size_t len)
+int read_exact(int fd, void *buf, size_t len)
 {
     uint8_t *p = buf;
     while (len > 0) {
@@ -281,7 +284,7 @@ static int setgroups_denied(void)
 }
 
 /* One sandbox: carry out the plan the zygote read on the channel it opened, report until it is gone. */
-static int sandbox_helper(int sock, uint32_t plan_len)
+int sandbox_helper(int sock, uint32_t plan_len)
 {
     report_fd = sock;
     report_is_socket = 1;
@@ -470,6 +473,13 @@ static int check_plan(void)
 
 int main(int argc, char **argv)
 {
+    const char *name = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    if (argc > 0 && strcmp(name ? name + 1 : argv[0], "crabcan-oci") == 0) {
+        /* init's title (set_title) replaces the front end's arguments, which name host paths. */
+        title_area = argv[0];
+        title_size = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
+        return oci_front(argc, argv);
+    }
     if (argc == 2 && strcmp(argv[1], "--check-plan") == 0)
         return check_plan();
     if (argc != 3 || strcmp(argv[1], "--zygote") != 0 || strlen(argv[2]) >= sizeof control_path)

@@ -54,6 +54,7 @@ class BenchmarkTest {
         idleSandboxes();
         overheadInside();
         firstSandbox(tmp);
+        ociRuntimes(tmp);
         String table = String.join("\n", rows) + "\n\n" + N + " iterations per case (interleaved after warm-up); "
                 + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " cores, uid " + Env.uid()
                 + ", kernel " + System.getProperty("os.version") + ".\n";
@@ -229,6 +230,115 @@ class BenchmarkTest {
         }
         rows.add(String.format("| 8 | fresh JVM: first sandbox (new cache: extraction) / one ProcessBuilder | %.0f / %.0f ms"
                 + " | | +%.0f ms |", median(sandbox) / 1e6, median(pb) / 1e6, (median(sandbox) - median(pb)) / 1e6));
+    }
+
+    /**
+     * OCI runtimes side by side, interleaved, on one hello bundle: `run` (create, start, wait,
+     * delete) with crun, runc, crabcan-oci (its service warm) and crabcan-oci with a JVM per call;
+     * and a `podman run --rm` lifecycle with crun and with crabcan-oci. This host binds a
+     * controller (hugetlb) to the cgroup v2 hierarchy of its hybrid layout, which crun refuses
+     * ("cgroups in hybrid mode not supported"); so every case runs in one private mount
+     * namespace where an empty tmpfs hides /sys/fs/cgroup/unified (the host's mounts are
+     * untouched), and crun runs with --cgroup-manager=disabled. Root only (crun, runc and podman
+     * as root; the mount namespace).
+     */
+    private void ociRuntimes(Path tmp) throws Exception {
+        if (!Env.isHostRoot()) {
+            rows.add("| 10 | OCI runtimes (crun, runc, crabcan-oci, podman) | root only | | |");
+            return;
+        }
+        Path crun = Env.tool("crun", "crun");
+        Path runc = Env.tool("runc", "runc");
+        Path podman = Env.tool("podman", "podman");
+        Path front = OciServiceTest.FRONT_END;
+        Path bundle = Files.createDirectories(tmp.resolve("oci-hello"));
+        OciRuntimeTest.minimalRootfs(bundle.resolve("rootfs"));
+        for (String point : List.of("dev", "proc", "sys", "tmp")) {
+            Files.createDirectories(bundle.resolve("rootfs").resolve(point)); // crun and runc mount there, and make none
+        }
+        String config = """
+                {"ociVersion": "1.0.2",
+                 "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/echo", "hi"], "cwd": "/", "env": ["PATH=/bin"]},
+                 "root": {"path": "rootfs"},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+                 "linux": {%s"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                          {"type": "mount"}]}}
+                """;
+        Files.writeString(bundle.resolve("config.json"), config.formatted(""));
+        // runc has no way to make no cgroup: a relative path puts it below runc's own, and run removes it.
+        Path runcBundle = Files.createDirectories(tmp.resolve("oci-hello-runc"));
+        // runc refuses a root that is a link: the same root file system, by its absolute path.
+        Files.writeString(runcBundle.resolve("config.json"), config.formatted("\"cgroupsPath\": \"crabcan-bench-runc\", ")
+                .replace("\"path\": \"rootfs\"", "\"path\": \"" + bundle.resolve("rootfs") + "\""));
+        Path ociRoot = tmp.resolve("oci-state");
+        Path podmanRuntime = tmp.resolve("crabcan-oci-for-podman");
+        // podman calls its runtime by path: this one names the state root (no wrapper costs crun's calls anything).
+        Files.writeString(podmanRuntime, "#!/bin/sh\nexec " + front + " --root " + ociRoot + " \"$@\"\n");
+        Files.setPosixFilePermissions(podmanRuntime, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        String podmanRun = String.join(" ", List.of("run", "--rm", "--network", "none", "--pids-limit", "-1",
+                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--rootfs", bundle.resolve("rootfs").toString(),
+                "/bin/echo", "hi"));
+        Map<String, String> cases = new LinkedHashMap<>();
+        cases.put("crun run (hello bundle)", crun + " --cgroup-manager=disabled --root " + tmp.resolve("crun-state")
+                + " run --bundle " + bundle + " crun-ID");
+        cases.put("runc run (hello bundle)", runc + " --root " + tmp.resolve("runc-state") + " run --bundle " + runcBundle
+                + " runc-ID");
+        cases.put("crabcan-oci run (hello bundle; native front end, warm service)", front + " --root " + ociRoot
+                + " run --bundle " + bundle + " oci-ID");
+        cases.put("crabcan-oci run, JVM per call (CRABCAN_OCI_SERVICE=0)", "env CRABCAN_OCI_SERVICE=0 " + front
+                + " --root " + ociRoot + " run --bundle " + bundle + " jvm-ID");
+        cases.put("podman run --rm, runtime crun", podman + " --runtime " + crun + " " + podmanRun);
+        cases.put("podman run --rm, runtime crabcan-oci", podman + " --runtime " + podmanRuntime + " " + podmanRun);
+        Path driver = Files.writeString(tmp.resolve("oci-bench.py"), """
+                import json, subprocess, sys, time
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "crabcan-bench", "/sys/fs/cgroup/unified"], check=True)
+                n, warm, cases = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+                times = {name: [] for name in cases}
+                for i in range(warm + n):
+                    for name, cmd in cases.items():
+                        t0 = time.perf_counter_ns()
+                        r = subprocess.run(cmd.replace("ID", str(i)).split(" "), stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                        t = time.perf_counter_ns() - t0
+                        if r.returncode != 0 or r.stdout != b"hi\\n":
+                            sys.exit("%s: status %d, stdout %r, stderr %r" % (cmd, r.returncode, r.stdout, r.stderr))
+                        if i >= warm:
+                            times[name].append(t)
+                print(json.dumps(times))
+                """);
+        String exact = "unshare --mount --propagation private /usr/bin/python3 " + driver + " " + N + " " + Math.min(N, 5) + " CASES";
+        ProcessBuilder pb = new ProcessBuilder("unshare", "--mount", "--propagation", "private", "/usr/bin/python3",
+                driver.toString(), Integer.toString(N), Integer.toString(Math.min(N, 5)),
+                dev.crabcan.internal.json.Json.write(cases)).redirectError(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().put("JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        if (System.getProperty("crabcan.cache.dir") != null) {
+            pb.environment().put("CRABCAN_CACHE_DIR", System.getProperty("crabcan.cache.dir"));
+        }
+        Process p = pb.start();
+        String out;
+        try {
+            out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertThat(p.waitFor()).as("the OCI benchmark (%s)", exact).isZero();
+        } finally {
+            // The service (started in that mount namespace) goes with the benchmark.
+            Path link = ociRoot.resolve(".service");
+            if (Files.isSymbolicLink(link)) {
+                long pid = Long.parseLong(Files.readSymbolicLink(link).getParent().getFileName().toString());
+                ProcessHandle.of(pid).ifPresent(h -> {
+                    h.destroy();
+                    h.onExit().join();
+                });
+            }
+        }
+        Map<?, ?> times = (Map<?, ?>) dev.crabcan.internal.json.Json.parse(out.trim());
+        Map<String, long[]> nanos = new LinkedHashMap<>();
+        times.forEach((name, list) -> nanos.put((String) name,
+                ((List<?>) list).stream().mapToLong(x -> ((Number) x).longValue()).toArray()));
+        double crunRun = median(nanos.get("crun run (hello bundle)"));
+        double crunPodman = median(nanos.get("podman run --rm, runtime crun"));
+        nanos.forEach((name, t) -> rows.add(String.format("| 10 | %s | %.2f ms | %.2f ms | %.2f x %s |", name,
+                median(t) / 1e6, p90(t) / 1e6, median(t) / (name.startsWith("podman") ? crunPodman : crunRun),
+                name.startsWith("podman") ? "podman with crun" : "crun run")));
     }
 
     private static long time(ProcessBuilder pb) throws Exception {

@@ -31,6 +31,8 @@ class RootlessSuiteTest {
             "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
             "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
             "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",
+            // Attacks on crabcan-oci's service as another user and from another mount namespace.
+            "OciServiceTest#anotherUserCannotUseTheServiceNorCanAPlantedOneBeTrusted",
             // podman needs root here.
             "ContainerTest#aRootfulContainersRootDoesNotRunItsSandboxesAsTheHostsRoot",
             "ContainerTest#inAUserNamespacedContainerWithTheWholeProcSandboxesGetTheirOwn",

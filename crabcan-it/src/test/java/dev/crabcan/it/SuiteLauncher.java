@@ -53,6 +53,9 @@ final class SuiteLauncher {
             List<String> classPath = copyClassPath(base.resolve("cp"));
             copyTree(Env.TEST_C, base.resolve("csrc"));
             copyTree(Env.CLI_JAR, base.resolve("crabcan.jar"));
+            // crabcan-oci, the native front end, beside the jar where OciServiceTest looks for it.
+            Path front = Files.copy(OciServiceTest.FRONT_END, base.resolve("crabcan-oci"));
+            Files.setPosixFilePermissions(front, PosixFilePermissions.fromString("rwxr-xr-x"));
             Path home = Files.createDirectory(base.resolve("home"));
             Path tmp = Files.createDirectory(base.resolve("tmp"));
             for (Path p : List.of(home, tmp)) {

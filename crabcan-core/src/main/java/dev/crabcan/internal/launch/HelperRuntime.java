@@ -354,9 +354,29 @@ public final class HelperRuntime {
         return runDir;
     }
 
+    /** The launcher of this thread's launches: this JVM's zygote unless {@link #withLauncher} chose another. */
     public Launcher launcher() {
-        return launcher;
+        Launcher chosen = THREAD_LAUNCHER.get();
+        return chosen != null ? chosen : launcher;
     }
+
+    /**
+     * The seam for choosing, per launch, who forks the sandbox helper: the sandboxes that task
+     * starts on this thread are launched by the given launcher (crabcan-oci's service launches
+     * each request's sandboxes through the calling front end, see {@link RemoteZygotes}). A
+     * thread-scoped choice rather than a client object: the public API has no such object yet.
+     */
+    public static <T> T withLauncher(Launcher chosen, java.util.concurrent.Callable<T> task) throws Exception {
+        Launcher before = THREAD_LAUNCHER.get();
+        THREAD_LAUNCHER.set(chosen);
+        try {
+            return task.call();
+        } finally {
+            THREAD_LAUNCHER.set(before);
+        }
+    }
+
+    private static final ThreadLocal<Launcher> THREAD_LAUNCHER = new ThreadLocal<>();
 
     /** Where the cache is, and whether the user chose it (then it is used or refused, never bypassed). */
     record Location(Path dir, boolean configured) {}

@@ -46,7 +46,7 @@ final class ZygoteLauncher implements Launcher {
      * A helper's connection, and the abstract address its end is bound to (null for the zygote's):
      * the way to find this end's fd number when descriptors are passed on it.
      */
-    private record Connection(SocketChannel channel, String address) {}
+    record Connection(SocketChannel channel, String address) {}
     /** The control socket's name in the run directory. */
     static final String SOCKET = "control.sock";
     /** The longest path a Unix socket may have: sun_path's 108 bytes, the last one NUL. */
@@ -71,31 +71,73 @@ final class ZygoteLauncher implements Launcher {
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
             Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
+        return launch(own, plan, stdin, stdout, stderr, passed);
+    }
+
+    /** A zygote of any kind: it forks a sandbox helper on the plan, which connects back. */
+    interface Zygote {
+        /** Asks for a helper running this plan and returns the connection it opened. */
+        Connection helperFor(byte[] plan) throws IOException;
+
+        /**
+         * The pid that connected the helper's channel (SO_PEERCRED), by which this JVM finds its end
+         * to pass descriptors on; -1 where it cannot be known, and then none can be passed.
+         */
+        long pid();
+    }
+
+    /** This JVM's own zygote. */
+    private final Zygote own = new Zygote() {
+        @Override
+        public Connection helperFor(byte[] plan) throws SandboxException {
+            CompletableFuture<Connection> connected = new CompletableFuture<>();
+            int token = newToken(connected);
+            try {
+                requestHelper(token, plan);
+                return await(connected, "the sandbox helper");
+            } catch (SandboxException | RuntimeException e) {
+                pending.remove(Integer.toUnsignedString(token));
+                throw e;
+            }
+        }
+
+        @Override
+        public long pid() {
+            return zygotePid();
+        }
+    };
+
+    /**
+     * One launch through a zygote: this JVM's own, or one in another process (see {@link RemoteZygotes}).
+     */
+    static Launched launch(Zygote zygote, Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin,
+            Stdio stdout, Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
         // An interrupt would close the zygote's channel in the middle of the request (channels are
         // interruptible) and cost every thread a new zygote: refuse before touching it.
         if (Thread.currentThread().isInterrupted()) {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
+        if (!passed.isEmpty() && zygote.pid() < 0) {
+            throw new dev.crabcan.SandboxSpecException("passFd: descriptors cannot be passed through this launcher "
+                    + "(crabcan-oci's service forks sandboxes in the calling front end)");
+        }
         int[] fds = PassedFds.copies(passed);
         try {
-            return launch(plan, stdin, stdout, stderr, fds);
+            return launch(zygote, plan, stdin, stdout, stderr, fds);
         } finally {
             PassedFds.close(fds); // the helper has its own by now, or the start failed
         }
     }
 
-    private Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
-            Stdio stderr, int[] fds) throws SandboxException {
+    private static Launched launch(Zygote zygote, Function<List<PlanCompiler.StdioSource>, byte[]> plan,
+            Stdio stdin, Stdio stdout, Stdio stderr, int[] fds) throws SandboxException {
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
-        CompletableFuture<Connection> connected = new CompletableFuture<>();
-        int token = newToken(connected);
         SocketChannel channel = null;
         try {
-            requestHelper(token, plan.apply(io.sources));
-            Connection connection = await(connected, "the sandbox helper");
+            Connection connection = zygote.helperFor(plan.apply(io.sources));
             channel = connection.channel();
             if (fds.length > 0) {
-                PassedFds.send(connection.address(), zygotePid(), fds);
+                PassedFds.send(connection.address(), zygote.pid(), fds);
             }
             Session session = new Session(channel);
             if (io.hasPipes() && !openPipes(session, io)) {
@@ -112,7 +154,6 @@ final class ZygoteLauncher implements Launcher {
             }
             return new Launched(session, io.stdin, io.stdout, io.stderr);
         } catch (IOException | RuntimeException e) {
-            pending.remove(Integer.toUnsignedString(token));
             io.closeAll();
             closeQuietly(channel);
             if (e instanceof dev.crabcan.SandboxSpecException spec) {
@@ -126,7 +167,7 @@ final class ZygoteLauncher implements Launcher {
      * Unguessable, so that whatever else could reach the control socket cannot claim a launch's
      * connection by counting (the helper echoes it on the connection it opens for the sandbox).
      */
-    private static final class Tokens {
+    static final class Tokens {
         static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
     }
 
@@ -463,7 +504,7 @@ final class ZygoteLauncher implements Launcher {
      * One line from a blocking channel; lines read this way are few and short, so reading a byte
      * at a time costs little and never takes a byte of what follows.
      */
-    private static String readLine(SocketChannel ch, int max) throws IOException {
+    static String readLine(SocketChannel ch, int max) throws IOException {
         java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
         ByteBuffer one = ByteBuffer.allocate(1);
         while (line.size() < max) {

@@ -1,0 +1,326 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * crabcan-oci's native front end and its service (a JVM per user and state root): the commands
+ * work through it, the container descends from the caller and outlives the service, and the
+ * service can be neither used nor impersonated by another user or a container.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class OciServiceTest {
+    static final Path FRONT_END = Env.CLI_JAR.resolveSibling("crabcan-oci");
+
+    @TempDir
+    Path dir;
+    Path root;
+    Path cache;
+    Path bundle;
+
+    record Run(int status, String stdout, String stderr) {}
+
+    @BeforeEach
+    void setUp() throws Exception {
+        assertThat(FRONT_END).as("built by crabcan-examples").isExecutable();
+        root = dir.resolve("state");
+        cache = dir.resolve("cache");
+        bundle = bundle("b", "echo hi; exit 3");
+    }
+
+    /** Tests stop the services they started; each runs as "java ... OciService <root>". */
+    @AfterEach
+    void stopServices() throws Exception {
+        for (ProcessHandle p : services()) {
+            p.destroy();
+            p.onExit().get(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    List<ProcessHandle> services() {
+        return ProcessHandle.allProcesses().filter(p -> p.info().commandLine()
+                .map(c -> c.contains("dev.crabcan.examples.OciService") && c.endsWith(" " + root)).orElse(false))
+                .toList();
+    }
+
+    Path bundle(String name, String script) throws Exception {
+        Path b = Files.createDirectories(dir.resolve(name));
+        OciRuntimeTest.minimalRootfs(b.resolve("rootfs"));
+        Files.writeString(b.resolve("config.json"), """
+                {"ociVersion": "1.0.2",
+                 "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/sh", "-c", %s], "cwd": "/", "env": ["PATH=/bin"]},
+                 "root": {"path": "rootfs"},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+                 "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                          {"type": "mount"}]}}
+                """.formatted(dev.crabcan.internal.json.Json.write(script)));
+        return b;
+    }
+
+    ProcessBuilder frontEnd(Path cwd, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(FRONT_END.toString(), "--root", root.toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(cwd.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        Map<String, String> env = pb.environment();
+        env.put("JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        env.put("CRABCAN_CACHE_DIR", cache.toString());
+        env.put("CRABCAN_OCI_IDLE", "60");
+        return pb;
+    }
+
+    Run run(ProcessBuilder pb) throws Exception {
+        File out = dir.resolve("out-" + System.nanoTime()).toFile();
+        File err = dir.resolve("err-" + System.nanoTime()).toFile();
+        Process p = pb.redirectOutput(out).redirectError(err).start();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("crabcan-oci %s", pb.command()).isTrue();
+        return new Run(p.exitValue(), Files.readString(out.toPath()), Files.readString(err.toPath()));
+    }
+
+    Run oci(String... args) throws Exception {
+        return run(frontEnd(bundle, args));
+    }
+
+    /** The service's pid, from the link to its socket in its run directory (run/PID/oci.sock). */
+    long servicePid() throws Exception {
+        Path socket = Files.readSymbolicLink(root.resolve(".service"));
+        return Long.parseLong(socket.getParent().getFileName().toString());
+    }
+
+    @Test
+    void runAndTheLifecycleGoThroughOneService() throws Exception {
+        // No --bundle: the caller's directory is the bundle, as for the JVM per call.
+        Run r = oci("run", "c1");
+        assertThat(r.status()).as(r.stderr()).isEqualTo(3);
+        assertThat(r.stdout()).isEqualTo("hi\n");
+        long service = servicePid();
+        assertThat(oci("create", "c2").status()).isZero();
+        assertThat(oci("state", "c2").stdout()).contains("\"status\":\"created\"");
+        assertThat(oci("start", "c2").status()).isZero();
+        Run missing = oci("state", "nosuch");
+        assertThat(missing.status()).isEqualTo(1);
+        assertThat(missing.stderr()).contains("container nosuch does not exist");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!oci("state", "c2").stdout().contains("stopped") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(oci("delete", "c2").status()).isZero();
+        assertThat(servicePid()).as("one service served every call").isEqualTo(service);
+        assertThat(services()).hasSize(1);
+        try (var names = Files.list(root)) {
+            assertThat(names.map(p -> p.getFileName().toString()).toList()).containsExactly(".service");
+        }
+    }
+
+    /** conmon and containerd's shim reap the container only if it descends from them: from the caller, not the service. */
+    @Test
+    void theContainersInitDescendsFromTheCallerNotFromTheService() throws Exception {
+        Path b = bundle("sleeper", "sleep 30");
+        Path pidFile = dir.resolve("pid");
+        Process front = frontEnd(b, "run", "--pid-file", pidFile.toString(), "s1")
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!Files.exists(pidFile) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            long init = Long.parseLong(Files.readString(pidFile).trim());
+            List<Long> ancestors = new ArrayList<>();
+            for (var p = ProcessHandle.of(init).flatMap(ProcessHandle::parent); p.isPresent(); p = p.get().parent()) {
+                ancestors.add(p.get().pid());
+            }
+            assertThat(ancestors).contains(front.pid()).doesNotContain(servicePid());
+        } finally {
+            front.destroy(); // the front end going away ends its run's container, as the JVM's exit did
+            assertThat(front.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+    }
+
+    /** Once create returned, the container needs no JVM: the service is killed, start and the command still work. */
+    @Test
+    void aCreatedContainerOutlivesItsServiceAndAStaleSocketIsReplaced() throws Exception {
+        Path b = bundle("waiter", "exit 0");
+        assertThat(oci("create", "--bundle", b.toString(), "k1").status()).isZero();
+        long killed = servicePid();
+        ProcessHandle.of(killed).orElseThrow().destroyForcibly();
+        ProcessHandle.of(killed).ifPresent(p -> p.onExit().join());
+        assertThat(oci("state", "k1").stdout()).contains("\"status\":\"created\"");
+        assertThat(servicePid()).as("a new service after kill -9").isNotEqualTo(killed);
+        assertThat(oci("start", "k1").status()).isZero();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!oci("state", "k1").stdout().contains("stopped") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(oci("delete", "k1").status()).isZero();
+    }
+
+    @Test
+    void racingFrontEndsStartOneService() throws Exception {
+        List<Process> ps = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            ps.add(frontEnd(bundle, "state", "nosuch").redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start());
+        }
+        for (Process p : ps) {
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isEqualTo(1);
+        }
+        assertThat(services()).hasSize(1);
+    }
+
+    @Test
+    void anIdleServiceExitsAndRemovesItsLink() throws Exception {
+        ProcessBuilder pb = frontEnd(bundle, "state", "nosuch");
+        pb.environment().put("CRABCAN_OCI_IDLE", "1");
+        assertThat(run(pb).status()).isEqualTo(1);
+        ProcessHandle service = ProcessHandle.of(servicePid()).orElseThrow();
+        assertThat(service.onExit().get(Env.CLEANUP_CEILING_MS + 2000, TimeUnit.MILLISECONDS).isAlive()).isFalse();
+        assertThat(root.resolve(".service")).doesNotExist();
+    }
+
+    /** Without a service (turned off, or a state root that cannot be trusted) the JVM per call runs the command. */
+    @Test
+    void theJvmPerCallPathIsTheFallback() throws Exception {
+        ProcessBuilder off = frontEnd(bundle, "run", "f1");
+        off.environment().put("CRABCAN_OCI_SERVICE", "0");
+        Run r = run(off);
+        assertThat(r.status()).as(r.stderr()).isEqualTo(3);
+        assertThat(r.stdout()).isEqualTo("hi\n");
+        assertThat(services()).isEmpty();
+        Files.createDirectories(root);
+        Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Run refused = oci("run", "f2");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("cannot be trusted");
+        assertThat(services()).isEmpty();
+    }
+
+    /** Neither the front end's other fds nor its environment nor its arguments reach the container. */
+    @Test
+    void theContainerGetsNoneOfTheFrontEndsFdsEnvironmentOrArguments() throws Exception {
+        Path b = bundle("looker", "[ -e /proc/self/fd/7 ] && echo fd7; [ -e /proc/self/fd/3 ] && echo fd3; "
+                + "case \"$(cat /proc/1/environ /proc/1/cmdline)\" in *MARK_6c1e*) echo env;; *" + dir + "*) echo args;; esac; "
+                + "echo checked");
+        Path file = Files.writeString(dir.resolve("held"), "x");
+        ProcessBuilder pb = new ProcessBuilder("/bin/sh", "-c", "exec 7<\"$1\"; shift; exec \"$@\"", "sh", file.toString(),
+                FRONT_END.toString(), "--root", root.toString(), "run", "--bundle", b.toString(), "l1");
+        pb.environment().putAll(frontEnd(b).environment());
+        pb.environment().put("SECRET", "MARK_6c1e");
+        pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        Run r = run(pb);
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).isEqualTo("checked\n");
+    }
+
+    /** A container is never shown the service's socket: binding the cache that holds it is refused. */
+    @Test
+    void aContainerCannotBeGivenTheServicesSocket() throws Exception {
+        assertThat(oci("state", "nosuch").status()).isEqualTo(1); // the service, and its socket in the cache, exist
+        Path b = bundle("binder", "echo reached");
+        String config = Files.readString(b.resolve("config.json")).replace("\"mounts\": [", "\"mounts\": [{\"destination\": "
+                + "\"/cache\", \"type\": \"bind\", \"source\": \"" + Files.readSymbolicLink(root.resolve(".service"))
+                .getParent() + "\", \"options\": [\"rbind\"]}, ");
+        Files.writeString(b.resolve("config.json"), config);
+        Run r = run(frontEnd(b, "run", "x1"));
+        assertThat(r.status()).isEqualTo(1);
+        assertThat(r.stdout()).doesNotContain("reached");
+        assertThat(r.stderr()).contains("cache");
+    }
+
+    /**
+     * Another user who could reach the socket (here: made reachable on purpose) is refused by
+     * SO_PEERCRED; a socket planted by another user, or by this user in another mount namespace
+     * (as a container of a rootless caller would be), is not trusted: the front end sends it
+     * nothing and starts the real service.
+     */
+    @Test
+    void anotherUserCannotUseTheServiceNorCanAPlantedOneBeTrusted() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(),
+                "acting as another user and making a mount namespace take host root");
+        assertThat(oci("state", "nosuch").status()).isEqualTo(1);
+        Path socket = Files.readSymbolicLink(root.resolve(".service"));
+        for (Path p = socket; p.startsWith(dir); p = p.getParent()) {
+            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(p.equals(socket) ? "rwxrwxrwx" : "rwx--x--x"));
+        }
+        Path client = Files.writeString(dir.resolve("client.py"), """
+                import socket, sys
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(sys.argv[1])
+                body = b"/\\0--root\\0" + sys.argv[2].encode() + b"\\0state\\0nosuch\\0"
+                s.settimeout(20)
+                try:
+                    s.sendall(b"REQUEST\\t%d\\n" % len(body) + body)
+                    got = s.recv(100)
+                except (BrokenPipeError, ConnectionResetError):
+                    got = b""
+                print("answered" if got else "refused")
+                """);
+        Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                client.toString(), socket.toString(), root.toString()).redirectErrorStream(true).start();
+        String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(said).as("the client connected: the attack was real").isEqualTo("refused\n");
+        stopServices();
+
+        Path server = Files.writeString(dir.resolve("server.py"), """
+                import os, socket, sys
+                s = socket.socket(socket.AF_UNIX)
+                s.bind(sys.argv[1])
+                os.chmod(sys.argv[1], 0o777)
+                s.listen(8)
+                print("ready", flush=True)
+                while True:
+                    c, _ = s.accept()
+                    c.settimeout(2)
+                    try:
+                        data = c.recv(100)
+                    except OSError:
+                        data = b""
+                    with open(sys.argv[2], "ab") as f:
+                        f.write(b"connected " + data + b"\\n")
+                """);
+        Path open = Files.createDirectory(dir.resolve("open"));
+        Files.setPosixFilePermissions(open, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
+        List<List<String>> impostors = List.of(
+                List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"),
+                List.of("unshare", "--mount", "--propagation", "private"));
+        for (List<String> how : impostors) {
+            Path fake = open.resolve("fake-" + how.get(0) + ".sock");
+            Path log = open.resolve("log-" + how.get(0));
+            Files.writeString(log, "");
+            Files.setPosixFilePermissions(log, PosixFilePermissions.fromString("rw-rw-rw-"));
+            List<String> cmd = new ArrayList<>(how);
+            cmd.addAll(List.of("/usr/bin/python3", server.toString(), fake.toString(), log.toString()));
+            Process impostor = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            try {
+                assertThat(new String(impostor.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).isEqualTo("ready\n");
+                Files.deleteIfExists(root.resolve(".service"));
+                Files.createSymbolicLink(root.resolve(".service"), fake);
+                Run r = oci("state", "nosuch");
+                assertThat(r.stderr()).as(how.get(0)).contains("container nosuch does not exist");
+                assertThat(Files.readSymbolicLink(root.resolve(".service"))).as(how.get(0)).isNotEqualTo(fake);
+                assertThat(Files.readString(log)).as("what the impostor got (%s)", how.get(0))
+                        .doesNotContain("REQUEST").contains("connected");
+            } finally {
+                impostor.destroyForcibly().waitFor();
+            }
+            stopServices();
+        }
+    }
+}
