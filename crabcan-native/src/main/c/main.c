@@ -281,6 +281,7 @@ static int sandbox_helper(int sock, uint32_t plan_len)
     if (geteuid() == 0 && !setgroups_denied() && setgroups(0, NULL) < 0)
         fail(S_CREDENTIALS, errno, "drop supplementary groups");
     set_host_limits();
+    join_netns();
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);

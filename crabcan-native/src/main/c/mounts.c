@@ -89,6 +89,9 @@ static int clone_tree(const char *src)
     return tree;
 }
 
+static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what);
+static uint64_t mount_attrs(uint32_t flags);
+
 static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, const char *step, const char *what)
 {
     struct mount_attr attr = {.attr_set = set, .propagation = propagation};
@@ -133,6 +136,12 @@ void prepare_in_parent(void)
     }
     for (size_t i = 0; i < plan.n_mounts; i++) {
         struct mount_op *m = &plan.mounts[i];
+        /* A kernel file system that only the host's root may mount, e.g. sysfs of a joined network namespace. */
+        if (m->kind == M_FS && (m->flags & MF_OPEN_IN_PARENT)) {
+            logd("Mounting %s for %s before the namespaces exist", m->src, m->dst);
+            m->fd = new_fs_with_options(m->src, mount_attrs(m->flags), m->dst);
+            continue;
+        }
         if (m->kind != M_BIND || !(m->flags & MF_OPEN_IN_PARENT))
             continue;
         m->fd = clone_tree(m->src);
@@ -329,7 +338,7 @@ static void do_mount(int rootfd, struct mount_op *m)
         return;
     case M_FS:
         logd("Mounting %s at %s", m->src, m->dst);
-        attach(new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, S_MOUNT);
+        attach(m->fd >= 0 ? m->fd : new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, S_MOUNT);
         return;
     case M_WRITE:
         write_in_root(rootfd, m);

@@ -7,8 +7,8 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * A sandbox's network: {@link #none()} (the default), {@link #host()} or {@link #privateNetwork()},
- * with ports published from the host to a private network.
+ * A sandbox's network: {@link #none()} (the default), {@link #host()}, {@link #privateNetwork()},
+ * with ports published from the host to a private network, or {@link #namespace(java.nio.file.Path)}.
  *
  * <pre>{@code
  * Network web = Network.privateNetwork().publish(8080, 80);   // 127.0.0.1:8080 -> port 80 inside
@@ -25,6 +25,11 @@ import java.util.regex.Pattern;
  *       {@code pasta} (Debian package {@code passt}), a user-mode network stack. Either way the
  *       sandbox gets an {@code /etc/resolv.conf} naming {@link #dns()}, cannot reach other
  *       sandboxes, and reaches nothing on the host's loopback but what is published to it.
+ *   <li>{@code NAMESPACE}: an existing network namespace, named by a path such as
+ *       {@code /run/netns/NAME} or {@code /proc/PID/ns/net}, set up by whoever made it (as an OCI
+ *       engine does: podman's netavark, a CNI plugin). The helper joins it before the sandbox's own
+ *       user namespace exists, so the caller must be allowed to (root; an ordinary user only a
+ *       namespace of its own user namespace), and the sandbox's root holds no privilege over it.
  * </ul>
  *
  * <p>Immutable and thread-safe: {@link #publish(int, int)}, {@link #subnet(String)} and
@@ -37,7 +42,7 @@ public final class Network {
      * <p>Immutable and thread-safe.
      */
     public enum Mode {
-        NONE, HOST, PRIVATE
+        NONE, HOST, PRIVATE, NAMESPACE
     }
 
     /**
@@ -81,8 +86,14 @@ public final class Network {
     private final List<Port> ports;
     private final String subnet;
     private final List<String> dns;
+    private final java.nio.file.Path namespace;
 
     private Network(Mode mode, List<Port> ports, String subnet, List<String> dns) {
+        this(mode, ports, subnet, dns, null);
+    }
+
+    private Network(Mode mode, List<Port> ports, String subnet, List<String> dns, java.nio.file.Path namespace) {
+        this.namespace = namespace;
         this.mode = mode;
         this.ports = List.copyOf(ports);
         this.subnet = subnet;
@@ -102,6 +113,25 @@ public final class Network {
     /** An own interface with outbound access through the host, and no ports published yet. */
     public static Network privateNetwork() {
         return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null);
+    }
+
+    /**
+     * An existing network namespace, joined as it is (see {@link Mode#NAMESPACE}).
+     *
+     * @param path an absolute path that names a network namespace when the sandbox starts
+     */
+    public static Network namespace(java.nio.file.Path path) {
+        Validation.notNull(path, "network namespace path");
+        if (!path.isAbsolute()) {
+            throw new SandboxSpecException("a network namespace path must be absolute, got '"
+                    + Validation.printable(path.toString()) + "'");
+        }
+        return new Network(Mode.NAMESPACE, List.of(), DEFAULT_SUBNET, null, path);
+    }
+
+    /** The namespace a {@link Mode#NAMESPACE} network joins. */
+    public Optional<java.nio.file.Path> namespacePath() {
+        return Optional.ofNullable(namespace);
     }
 
     public Mode mode() {
@@ -191,16 +221,17 @@ public final class Network {
     @Override
     public boolean equals(Object o) {
         return o instanceof Network n && n.mode == mode && n.ports.equals(ports) && n.subnet.equals(subnet)
-                && java.util.Objects.equals(n.dns, dns);
+                && java.util.Objects.equals(n.dns, dns) && java.util.Objects.equals(n.namespace, namespace);
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(mode, ports, subnet, dns);
+        return java.util.Objects.hash(mode, ports, subnet, dns, namespace);
     }
 
     @Override
     public String toString() {
-        return mode.name().toLowerCase(java.util.Locale.ROOT) + (ports.isEmpty() ? "" : " publish " + ports);
+        return mode.name().toLowerCase(java.util.Locale.ROOT) + (ports.isEmpty() ? "" : " publish " + ports)
+                + (namespace == null ? "" : " " + namespace);
     }
 }

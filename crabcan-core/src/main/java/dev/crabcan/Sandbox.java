@@ -414,7 +414,7 @@ public final class Sandbox {
         try {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    List.of(), io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                    List.of(), io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
                     releaseFifo.toAbsolutePath()), stdin, stdout, stderr);
         } catch (SandboxException | RuntimeException e) {
             ids.release();

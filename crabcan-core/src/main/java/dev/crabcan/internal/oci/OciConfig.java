@@ -342,8 +342,22 @@ public final class OciConfig {
             b.capabilities(capSet(caps.get("bounding"), "bounding"));
             b.effectiveCapabilities(capSet(caps.get("effective"), "effective"));
             b.permittedCapabilities(capSet(caps.get("permitted"), "permitted"));
-            b.inheritableCapabilities(capSet(caps.get("inheritable"), "inheritable"));
-            b.ambientCapabilities(capSet(caps.get("ambient"), "ambient"));
+            Set<Capability> inheritable = capSet(caps.get("inheritable"), "inheritable");
+            b.inheritableCapabilities(inheritable);
+            // The kernel raises an ambient capability only if it is permitted and inheritable; runc
+            // and crun skip the others without a word (runc spec lists ambient capabilities with no
+            // inheritable set), and so does Crabcan, since no runtime could raise them.
+            Set<Capability> ambient = capSet(caps.get("ambient"), "ambient");
+            Set<Capability> raisable = EnumSet.noneOf(Capability.class);
+            raisable.addAll(ambient);
+            raisable.retainAll(inheritable);
+            raisable.retainAll(capSet(caps.get("permitted"), "permitted"));
+            if (!raisable.equals(ambient)) {
+                LOG.debug("process.capabilities.ambient: {} not raised, since the kernel raises only ambient "
+                        + "capabilities that are permitted and inheritable", capNames(ambient.stream()
+                        .filter(c -> !raisable.contains(c)).collect(java.util.stream.Collectors.toSet())));
+            }
+            b.ambientCapabilities(raisable);
         }
 
         private Set<Capability> capSet(Object value, String set) {
@@ -517,6 +531,7 @@ public final class OciConfig {
 
         private void namespaces(Object value) {
             Set<String> seen = new LinkedHashSet<>();
+            Path joined = null;
             List<Object> list = value == null ? List.of() : array(value, "linux.namespaces");
             for (int i = 0; i < list.size(); i++) {
                 String f = "linux.namespaces[" + i + "]";
@@ -528,13 +543,21 @@ public final class OciConfig {
                             + "cgroup namespaces only");
                 }
                 if (ns.get("path") != null && !string(ns.get("path"), f + ".path").isEmpty()) {
-                    throw refuse(f + ".path", "a sandbox always gets new namespaces; joining " + ns.get("path")
-                            + " would share another's");
+                    String path = string(ns.get("path"), f + ".path");
+                    if (!type.equals("network")) {
+                        throw refuse(f + ".path", "a sandbox always gets new namespaces but a network one; joining "
+                                + path + " would share another's " + type + " namespace");
+                    }
+                    if (!path.startsWith("/")) {
+                        throw invalid(f + ".path", "must be absolute, got " + path);
+                    }
+                    joined = Path.of(path);
                 }
                 seen.add(type);
             }
             // The spec's way to share the host's network: no network namespace in the list.
-            b.network(seen.contains("network") ? Network.none() : Network.host());
+            b.network(joined != null ? Network.namespace(joined) : seen.contains("network") ? Network.none()
+                    : Network.host());
             for (String required : REQUIRED_NAMESPACES) {
                 if (!seen.contains(required)) {
                     throw refuse("linux.namespaces without " + required, "a sandbox never shares the host's "
@@ -922,7 +945,9 @@ public final class OciConfig {
                     + "leaves the interface to its caller (e.g. podman's netavark); use Network.none() or host()");
         }
         for (String ns : List.of("pid", "network", "ipc", "uts", "mount", "cgroup", "user")) {
-            if (!ns.equals("network") || s.network().mode() == Network.Mode.NONE) {
+            if (ns.equals("network") && s.network().namespacePath().isPresent()) {
+                namespaces.add(ordered("type", ns, "path", s.network().namespacePath().get().toString()));
+            } else if (!ns.equals("network") || s.network().mode() == Network.Mode.NONE) {
                 namespaces.add(ordered("type", ns));
             }
         }

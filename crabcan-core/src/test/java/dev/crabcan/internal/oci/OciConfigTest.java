@@ -128,9 +128,6 @@ class OciConfigTest {
             Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_CORE", "soft", 2L, "hard", 1L)),
                     "process.rlimits[0]: soft limit 2 is above the hard limit 1"),
             Arguments.of("process.oomScoreAdj", 1001L, "process.oomScoreAdj: must be an integer from -1000 to 1000"),
-            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
-                    List.of("CAP_CHOWN")), "ambient capabilities [CHOWN] are not in both the permitted and the "
-                    + "inheritable set"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "permitted",
                     List.of("CAP_SYS_ADMIN")), "permitted capabilities [SYS_ADMIN] are not in the bounding set"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_NOPE")),
@@ -239,6 +236,27 @@ class OciConfigTest {
         assertThat(back.ambientCapabilities()).containsExactly(Capability.KILL);
         assertThat(back.inheritableCapabilities()).isEqualTo(expected);
         assertThat(back.toOciConfig()).isEqualTo(s.toOciConfig());
+    }
+
+    /**
+     * runc spec lists its three capabilities as ambient with no inheritable set: the kernel cannot
+     * raise them, and runc and crun skip them without a word (CapAmb 0 under both), as Crabcan does.
+     */
+    @Test
+    void ambientCapabilitiesTheKernelCannotRaiseAreSkippedAsRuncDoes() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        List<String> three = List.of("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE");
+        at(c, "process").put("capabilities", Map.of("bounding", three, "effective", three, "permitted", three,
+                "ambient", three));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.permittedCapabilities()).hasSize(3);
+        assertThat(s.inheritableCapabilities()).isEmpty();
+        assertThat(s.ambientCapabilities()).isEmpty();
+
+        at(c, "process").put("capabilities", Map.of("bounding", three, "permitted", List.of("CAP_KILL"),
+                "inheritable", List.of("CAP_KILL", "CAP_AUDIT_WRITE"), "ambient", three));
+        assertThat(OciConfig.read(bundle, c).ambientCapabilities()).containsExactly(Capability.KILL);
     }
 
     /** containerd's default mounts (oci.WithDefaultSpec) plus the CRI's cgroup mount, as it writes them. */
