@@ -770,7 +770,10 @@ public final class Sandbox {
          */
         public Builder bind(Bind b) {
             Validation.notNull(b, "bind");
-            return bind(b.source(), b.target(), b.readOnly(), b.noExec());
+            bind(b.source(), b.target(), b.readOnly(), b.noExec());
+            Bind added = binds.remove(binds.size() - 1);
+            binds.add(new Bind(added.source(), added.target(), added.readOnly(), added.noExec(), b.atime()));
+            return this;
         }
 
         /** The path with every link resolved, as the kernel will see it ("link/.." is the link target's parent). */
@@ -809,6 +812,21 @@ public final class Sandbox {
         public Builder tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec) {
             tmpfs.add(new Tmpfs(Validation.normalize(Validation.containerPath(target, "tmpfs target")), sizeBytes, mode,
                     readOnly, noExec));
+            return this;
+        }
+
+        /** Adds this tmpfs, its target checked and normalized as {@link #tmpfs(String, long)} does. */
+        public Builder tmpfs(Tmpfs t) {
+            Validation.notNull(t, "tmpfs");
+            tmpfs.add(new Tmpfs(Validation.normalize(t.target()), t.sizeBytes(), t.mode(), t.readOnly(), t.noExec(),
+                    t.atime()));
+            return this;
+        }
+
+        /** Adds this kernel mount, its target checked and normalized as {@link #kernelMount(KernelMount.Type, String, boolean)} does. */
+        public Builder kernelMount(KernelMount k) {
+            Validation.notNull(k, "kernel mount");
+            kernelMounts.add(new KernelMount(k.type(), Validation.normalize(k.target()), k.readOnly(), k.atime()));
             return this;
         }
 

@@ -202,7 +202,7 @@ class OciRuntimeTest {
                 assertThat(r.stdout()).as(what).isEqualTo(adj + "\n" + (adj > 0 ? ownHard : above) + "\n1024\n");
             } else {
                 assertThat(r.status()).isNotZero();
-                assertThat(r.stderr()).as(what).contains("raise the hard limit of resource 7 to " + above)
+                assertThat(r.stderr()).as(what).contains("raise the hard limit of RLIMIT_NOFILE to " + above)
                         .contains("needs root");
             }
         }

@@ -1,6 +1,7 @@
 package dev.crabcan.internal.oci;
 
 import dev.crabcan.ArgCondition;
+import dev.crabcan.Atime;
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
@@ -262,11 +263,8 @@ public final class OciConfig {
                     throw refuse("process." + f, "Crabcan does not set it");
                 }
             }
-            for (String f : List.of("apparmorProfile", "selinuxLabel")) {
-                if (p.get(f) != null && !string(p.get(f), "process." + f).isEmpty()) {
-                    throw refuse("process." + f, "Crabcan does not use Linux security modules");
-                }
-            }
+            securityModule(p.get("apparmorProfile"), "process.apparmorProfile", "AppArmor");
+            securityModule(p.get("selinuxLabel"), "process.selinuxLabel", "SELinux");
             Map<String, Object> user = object(required(p, "user", "process."), "process.user");
             known(user, "process.user.", "uid", "gid", "umask", "additionalGids", "username");
             int uid = (int) integer(required(user, "uid", "process.user."), "process.user.uid", 0, Integer.MAX_VALUE);
@@ -390,11 +388,24 @@ public final class OciConfig {
             boolean noexec = false;
             long size = 0;
             int mode = -1;
+            Atime.Mode atime = Atime.Mode.DEFAULT;
+            boolean noDirAtime = false;
             for (String o : options) {
                 // Crabcan's binds are recursive, so each option holds for everything below the bind,
                 // as the recursive ("r") forms ask.
                 String flat = bind && RECURSIVE_FORMS.contains(o) ? o.substring(1) : o;
-                if (ATIME_OPTIONS.contains(flat) || PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
+                if (ATIME_OPTIONS.contains(flat)) {
+                    // As mount(8): the last one said wins; "atime", "norelatime" and "nostrictatime"
+                    // undo a mode, which leaves the kernel's (relatime) or the bind source's.
+                    switch (flat) {
+                        case "relatime" -> atime = Atime.Mode.RELATIME;
+                        case "noatime" -> atime = Atime.Mode.NOATIME;
+                        case "strictatime" -> atime = Atime.Mode.STRICTATIME;
+                        case "nodiratime" -> noDirAtime = true;
+                        case "diratime" -> noDirAtime = false;
+                        default -> atime = Atime.Mode.DEFAULT;
+                    }
+                } else if (PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
                         || (bind && (o.equals("bind") || o.equals("rbind")))) {
                     continue;
                 } else if (flat.equals("ro")) {
@@ -406,8 +417,12 @@ public final class OciConfig {
                 } else if (type.equals("tmpfs") && o.startsWith("mode=")) {
                     mode = parseOctal(o.substring(5), where);
                 } else if (type.equals("devpts") && (o.equals("newinstance") || o.equals("ptmxmode=0666")
-                        || o.equals("mode=0620") || o.equals("mode=620") || o.matches("gid=\\d+"))) {
-                    // Crabcan's devpts options; gid= is left out, since only the sandbox's own group is mapped.
+                        || o.equals("mode=0620") || o.equals("mode=620"))) {
+                    continue;
+                } else if (type.equals("devpts") && o.matches("gid=\\d+")) {
+                    // The sandbox's user namespace maps one group, its own: new terminals belong to it,
+                    // as under runc and podman when the tty group (5) is not mapped, which drop it too.
+                    LOG.debug("{} option \"{}\": left out, the sandbox has only its own group", where, o);
                     continue;
                 } else if (OTHER_PROPAGATION.contains(flat)) {
                     throw refuse(where + " option \"" + o + "\"", "every mount of a sandbox is private: a bind is a "
@@ -422,8 +437,9 @@ public final class OciConfig {
                             + (type.equals("tmpfs") ? ", size= and mode=" : ""));
                 }
             }
+            Atime times = new Atime(atime, noDirAtime);
             if (bind) {
-                b.bind(resolveSource(source), dst, ro, noexec);
+                b.bind(new Bind(resolveSource(source), dst, ro, noexec, times));
                 return;
             }
             switch (type) {
@@ -437,12 +453,13 @@ public final class OciConfig {
                         // Crabcan's own /dev: a tmpfs with null, zero, full, random, urandom, tty and shm.
                         return;
                     }
-                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode, ro, noexec);
+                    b.tmpfs(new Tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode, ro, noexec, times));
                 }
-                case "sysfs" -> b.kernelMount(KernelMount.Type.SYSFS, dst, ro);
-                case "devpts" -> b.kernelMount(KernelMount.Type.DEVPTS, dst, ro);
-                case "mqueue" -> b.kernelMount(KernelMount.Type.MQUEUE, dst, ro);
-                case "cgroup", "cgroup2" -> b.kernelMount(KernelMount.Type.CGROUP, dst, ro);
+                case "sysfs" -> b.kernelMount(new KernelMount(KernelMount.Type.SYSFS, dst, ro, times));
+                case "devpts" -> b.kernelMount(new KernelMount(KernelMount.Type.DEVPTS, dst, ro, times));
+                case "mqueue" -> b.kernelMount(new KernelMount(KernelMount.Type.MQUEUE, dst, ro, times));
+                // On a host with cgroup v1 hierarchies too, the sandbox sees the unified one only.
+                case "cgroup", "cgroup2" -> b.kernelMount(new KernelMount(KernelMount.Type.CGROUP, dst, ro, times));
                 default -> throw refuse(where, "Crabcan mounts binds, tmpfs, proc, sysfs, devpts, mqueue and cgroup");
             }
         }
@@ -495,10 +512,21 @@ public final class OciConfig {
                     throw refuse("linux.rootfsPropagation \"" + p + "\"", "every mount of a sandbox is private");
                 }
             }
-            if (l.get("mountLabel") != null && !string(l.get("mountLabel"), "linux.mountLabel").isEmpty()) {
-                throw refuse("linux.mountLabel", "Crabcan does not use SELinux");
+            securityModule(l.get("mountLabel"), "linux.mountLabel", "SELinux");
+            if (l.get("personality") != null) {
+                Map<String, Object> p = object(l.get("personality"), "linux.personality");
+                known(p, "linux.personality.", "domain", "flags");
+                String domain = string(required(p, "domain", "linux.personality."), "linux.personality.domain");
+                List<String> flags = p.get("flags") == null ? List.of() : strings(p.get("flags"),
+                        "linux.personality.flags");
+                // LINUX without flags is what every process has; LINUX32 would only matter to i386
+                // programs, whose system calls every Crabcan filter kills.
+                if (!domain.equals("LINUX") || !flags.isEmpty()) {
+                    throw refuse("linux.personality " + domain + " " + flags, "Crabcan runs x86-64 programs with "
+                            + "the LINUX personality and no flags, and kills i386 system calls");
+                }
             }
-            for (String f : List.of("intelRdt", "personality", "timeOffsets")) {
+            for (String f : List.of("intelRdt", "timeOffsets")) {
                 if (l.get(f) != null) {
                     throw refuse("linux." + f, "Crabcan does not set it");
                 }
@@ -591,6 +619,23 @@ public final class OciConfig {
                             + id + ", \"hostID\": " + hostId + ", \"size\": 1}"));
                 }
             }
+        }
+
+        /**
+         * A label of a Linux security module: ignored where the host runs no such module (there is
+         * nothing it could mean), refused where it does, since Crabcan does not apply labels and the
+         * command would run less confined than the engine asked.
+         */
+        private static void securityModule(Object value, String field, String module) {
+            if (value == null || string(value, field).isEmpty()) {
+                return;
+            }
+            if (HostInfo.get().securityModules().contains(module.toLowerCase(java.util.Locale.ROOT))) {
+                throw refuse(field, "this host runs " + module + ", and Crabcan does not apply its labels: the "
+                        + "command would run less confined than asked; leave the field out (podman: --security-opt "
+                        + "label=disable or apparmor=unconfined)");
+            }
+            LOG.debug("{} \"{}\": ignored, this host runs no {}", field, value, module);
         }
 
         private void resources(Map<String, Object> r) {
@@ -994,6 +1039,7 @@ public final class OciConfig {
             if (b.noExec()) {
                 options.add("noexec");
             }
+            options.addAll(atimeOptions(b.atime()));
             out.add(ordered("destination", b.target(), "type", "bind", "source", b.source().toString(), "options",
                     options));
         }
@@ -1016,6 +1062,7 @@ public final class OciConfig {
             if (k.readOnly()) {
                 options.add("ro");
             }
+            options.addAll(atimeOptions(k.atime()));
             out.add(ordered("destination", k.target(), "type", type, "source", type, "options", options));
         }
         return out;
@@ -1032,7 +1079,19 @@ public final class OciConfig {
         if (t.noExec()) {
             options.add("noexec");
         }
+        options.addAll(atimeOptions(t.atime()));
         return ordered("destination", t.target(), "type", "tmpfs", "source", "tmpfs", "options", options);
+    }
+
+    private static List<String> atimeOptions(Atime a) {
+        List<String> out = new ArrayList<>();
+        if (a.mode() != Atime.Mode.DEFAULT) {
+            out.add(a.mode().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        if (a.noDirAtime()) {
+            out.add("nodiratime");
+        }
+        return out;
     }
 
     private static Map<String, Object> resources(Limits l) {

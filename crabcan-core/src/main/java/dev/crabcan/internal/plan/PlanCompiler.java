@@ -214,15 +214,15 @@ public final class PlanCompiler {
         for (Bind b : s.binds()) {
             Path source = b.source();
             int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0) | (b.noExec() ? MF_NOEXEC : 0)
-                    | (Files.isDirectory(source) ? 0 : MF_FILE);
+                    | (Files.isDirectory(source) ? 0 : MF_FILE) | atimeFlags(b.atime());
             user.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {
-            user.add(new Mount(M_TMPFS, NOSUID_NODEV | (t.readOnly() ? MF_RDONLY : 0) | (t.noExec() ? MF_NOEXEC : 0),
-                    t.mode(), t.sizeBytes(), "", t.target()));
+            user.add(new Mount(M_TMPFS, NOSUID_NODEV | (t.readOnly() ? MF_RDONLY : 0) | (t.noExec() ? MF_NOEXEC : 0)
+                    | atimeFlags(t.atime()), t.mode(), t.sizeBytes(), "", t.target()));
         }
         for (KernelMount k : s.kernelMounts()) {
-            int ro = k.readOnly() ? MF_RDONLY : 0;
+            int ro = (k.readOnly() ? MF_RDONLY : 0) | atimeFlags(k.atime());
             switch (k.type()) {
                 // Only who may change a network namespace may mount its sysfs: for a joined one, the
                 // helper mounts it with the caller's host credentials.
@@ -423,6 +423,16 @@ public final class PlanCompiler {
             throw new SandboxSpecException("sysctl " + sysctl + " would change the network namespace of this JVM, "
                     + namespace + " is that namespace: leave the sysctl out or give the sandbox a namespace of its own");
         }
+    }
+
+    private static int atimeFlags(dev.crabcan.Atime a) {
+        int mode = switch (a.mode()) {
+            case DEFAULT -> 0;
+            case RELATIME -> MF_RELATIME;
+            case NOATIME -> MF_NOATIME;
+            case STRICTATIME -> MF_STRICTATIME;
+        };
+        return mode | (a.noDirAtime() ? MF_NODIRATIME : 0);
     }
 
     /** Rlimit.UNLIMITED is the kernel's RLIM_INFINITY, 2^64-1. */
