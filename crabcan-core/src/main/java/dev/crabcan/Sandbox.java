@@ -84,6 +84,7 @@ public final class Sandbox {
     private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
     private final List<String> maskedPaths;
+    private final List<Bind> devices;
     private final List<String> readOnlyPaths;
     private final Map<String, String> sysctls;
     /** A private copy of the builder this was built from, never changed: {@link #toBuilder()} copies it. */
@@ -117,6 +118,7 @@ public final class Sandbox {
         this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
         this.maskedPaths = List.copyOf(b.maskedPaths);
+        this.devices = List.copyOf(b.devices);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
         this.sysctls = Collections.unmodifiableMap(new LinkedHashMap<>(b.sysctls));
     }
@@ -288,6 +290,15 @@ public final class Sandbox {
      */
     public List<String> maskedPaths() {
         return maskedPaths;
+    }
+
+    /**
+     * The host's device nodes bound in besides the six every sandbox has (see
+     * {@link Builder#device(Path, String)}): each bind's source is the host's node, its target the
+     * path inside.
+     */
+    public List<Bind> devices() {
+        return devices;
     }
 
     /** Paths made read-only in addition to the /proc paths every sandbox has read-only. */
@@ -638,7 +649,7 @@ public final class Sandbox {
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
-                && sysctls.equals(x.sysctls);
+                && sysctls.equals(x.sysctls) && devices.equals(x.devices);
     }
 
     @Override
@@ -646,7 +657,7 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls);
+                maskedPaths, readOnlyPaths, sysctls, devices);
     }
 
     @Override
@@ -684,6 +695,7 @@ public final class Sandbox {
         private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
         private final List<String> maskedPaths = new ArrayList<>();
+        private final List<Bind> devices = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
         private final Map<String, String> sysctls = new LinkedHashMap<>();
 
@@ -718,6 +730,7 @@ public final class Sandbox {
             oomScoreAdj = b.oomScoreAdj;
             kernelMounts.addAll(b.kernelMounts);
             maskedPaths.addAll(b.maskedPaths);
+            devices.addAll(b.devices);
             readOnlyPaths.addAll(b.readOnlyPaths);
             sysctls.putAll(b.sysctls);
         }
@@ -852,6 +865,32 @@ public final class Sandbox {
                 throw new SandboxSpecException("oomScoreAdj must be between -1000 and 1000, got " + adj);
             }
             this.oomScoreAdj = adj;
+            return this;
+        }
+
+        /**
+         * Binds the host's device node {@code node} (a character or block device) at {@code target},
+         * usable inside: no other mount of a sandbox lets a device node work, and a user namespace
+         * cannot make one (mknod). The sandbox gets what the node's owner and mode give its ids; a
+         * root caller's binds are idmapped, so a node of the caller's shows as the sandbox's own.
+         * This gives the sandbox that hardware: bind only what it is meant to use.
+         */
+        public Builder device(Path node, String target) {
+            Validation.notNull(node, "device node");
+            Path real = realPath(node.toAbsolutePath(), "device node");
+            int mode;
+            try {
+                mode = (Integer) Files.getAttribute(real, "unix:mode");
+            } catch (java.io.IOException | UnsupportedOperationException e) {
+                throw new SandboxSpecException("device node " + node + " cannot be read: " + e.getMessage());
+            }
+            int type = mode & 0170000;
+            if (type != 0020000 && type != 0060000) {
+                throw new SandboxSpecException("device node " + node + (real.equals(node) ? "" : " (" + real + ")")
+                        + " is not a character or block device");
+            }
+            devices.add(new Bind(real, Validation.normalize(Validation.containerPath(target, "device target")), false,
+                    true));
             return this;
         }
 

@@ -486,8 +486,10 @@ public final class OciConfig {
                     }
                 });
             }
+            List<String> devices = l.get("devices") == null ? List.of() : devices(array(l.get("devices"),
+                    "linux.devices"));
             if (l.get("resources") != null) {
-                resources(object(l.get("resources"), "linux.resources"));
+                resources(object(l.get("resources"), "linux.resources"), devices);
             }
             // cgroupsPath: where an engine would like the cgroup; Crabcan places its own (see README).
             if (l.get("cgroupsPath") != null) {
@@ -502,9 +504,6 @@ public final class OciConfig {
                 b.readOnlyPaths(strings(l.get("readonlyPaths"), "linux.readonlyPaths").stream()
                         .filter(p -> !PlanCompiler.PROC_READ_ONLY.contains(p) && !PlanCompiler.PROC_MASKED.contains(p))
                         .toArray(String[]::new));
-            }
-            if (l.get("devices") != null) {
-                devices(array(l.get("devices"), "linux.devices"));
             }
             if (l.get("rootfsPropagation") != null) {
                 String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
@@ -534,27 +533,76 @@ public final class OciConfig {
         }
 
         /**
-         * Device nodes: only those every sandbox has (bound from the host's), named as the kernel
-         * numbers them. Any other node would give the sandbox hardware the engine's host decided on,
-         * which a user namespace cannot create (mknod is refused there) and Crabcan does not bind.
+         * Device nodes: those every sandbox has are there already; any other is the host's node at
+         * the same path, bound in (as runc does in a user namespace, where mknod is refused), once it
+         * is checked to be the device the config names. Returns them, for the device rules.
          */
-        private void devices(List<Object> devices) {
+        private List<String> devices(List<Object> devices) {
+            List<String> given = new ArrayList<>();
             for (int i = 0; i < devices.size(); i++) {
                 String f = "linux.devices[" + i + "]";
                 Map<String, Object> d = object(devices.get(i), f);
                 known(d, f + ".", "type", "path", "major", "minor", "fileMode", "uid", "gid");
                 String path = string(required(d, "path", f + "."), f + ".path");
                 String type = string(required(d, "type", f + "."), f + ".type");
-                long major = d.get("major") == null ? -1 : integer(d.get("major"), f + ".major", 0, 0xfff);
-                long minor = d.get("minor") == null ? -1 : integer(d.get("minor"), f + ".minor", 0, 0xfffff);
-                String own = OWN_DEVICES.get(path);
-                if (own == null || !own.equals(type + " " + major + ":" + minor)) {
-                    throw refuse(f + " (" + path + ")", "a sandbox has only the device nodes null, zero, full, random, "
-                            + "urandom and tty, bound from the host's (" + String.join(", ", OWN_DEVICES.values())
-                            + "); a user namespace cannot make others, and Crabcan does not give a sandbox the "
-                            + "host's other hardware");
+                if (!path.startsWith("/")) {
+                    throw invalid(f + ".path", "must be absolute, got " + path);
                 }
+                if (type.equals("p")) {
+                    throw refuse(f + " (" + path + ")", "Crabcan binds device nodes from the host; make a FIFO in "
+                            + "the root filesystem or a tmpfs instead");
+                }
+                if (!type.matches("[cub]")) {
+                    throw invalid(f + ".type", "must be c, u, b or p, got " + type);
+                }
+                long major = integer(required(d, "major", f + "."), f + ".major", 0, 0xfff);
+                long minor = integer(required(d, "minor", f + "."), f + ".minor", 0, 0xfffff);
+                String number = (type.equals("b") ? "b " : "c ") + major + ":" + minor;
+                given.add(number);
+                if (number.equals(OWN_DEVICES.get(path))) {
+                    continue;
+                }
+                Path node = Path.of(path);
+                int mode;
+                long rdev;
+                try {
+                    mode = (Integer) Files.getAttribute(node, "unix:mode");
+                    rdev = (Long) Files.getAttribute(node, "unix:rdev");
+                } catch (IOException | UnsupportedOperationException e) {
+                    throw refuse(f + " (" + path + " " + number + ")", "a sandbox's user namespace cannot make device "
+                            + "nodes, so Crabcan binds the host's node at the same path, and " + path + " cannot be "
+                            + "read here: " + e.getMessage());
+                }
+                // The kernel's dev_t: minor bits 0-7 and 20-31, major bits 8-19 and 32-43.
+                long hostMajor = ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL);
+                long hostMinor = (rdev & 0xff) | ((rdev >>> 12) & ~0xffL);
+                String host = ((mode & 0170000) == 0060000 ? "b " : (mode & 0170000) == 0020000 ? "c " : "not a device ")
+                        + hostMajor + ":" + hostMinor;
+                if (!host.equals(number)) {
+                    throw refuse(f + " (" + path + " " + number + ")", "a sandbox's user namespace cannot make device "
+                            + "nodes, so Crabcan binds the host's node at the same path, and the host's " + path
+                            + " is " + host);
+                }
+                if (d.get("fileMode") != null && (integer(d.get("fileMode"), f + ".fileMode", 0, 07777) & 07777)
+                        != (mode & 07777)) {
+                    throw refuse(f + ".fileMode", "the host's node is bound as it is, mode "
+                            + Integer.toOctalString(mode & 07777) + "; leave fileMode out or give the host's");
+                }
+                // uid and gid: the bound node keeps its host owner, which shows as the sandbox's own id
+                // or as nobody; its mode decides what the sandbox may do, and a node it could not
+                // open at all (a root caller's sandbox runs as a host id of its own) is an error.
+                boolean usable = HostInfo.get().leasesHostIds() ? (mode & 06) != 0
+                        : Files.isReadable(node) || Files.isWritable(node);
+                if (!usable) {
+                    throw refuse(f + " (" + path + " " + number + ")", "the host's node is bound as it is, and its "
+                            + "mode " + Integer.toOctalString(mode & 07777) + " gives the sandbox's host ids (" + (
+                            HostInfo.get().leasesHostIds() ? "an id of its own, not root" : "the caller's")
+                            + ") neither read nor write; give the node a mode that lets them (e.g. 0666, as Debian "
+                            + "gives /dev/net/tun) or leave it out");
+                }
+                b.device(node, path);
             }
+            return given;
         }
 
         private void namespaces(Object value) {
@@ -638,26 +686,61 @@ public final class OciConfig {
             LOG.debug("{} \"{}\": ignored, this host runs no {}", field, value, module);
         }
 
-        private void resources(Map<String, Object> r) {
-            known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
-                    "rdma", "unified");
-            // Device cgroup rules say which nodes may be used, not which exist: a sandbox has only its
-            // own few nodes and every mount that could hold another is nodev, so whatever the rules
-            // allow beyond them is nothing it can reach. Only their form is checked.
-            if (r.get("devices") != null) {
-                List<Object> devices = array(r.get("devices"), "linux.resources.devices");
-                for (int i = 0; i < devices.size(); i++) {
-                    String f = "linux.resources.devices[" + i + "]";
-                    Map<String, Object> d = object(devices.get(i), f);
-                    known(d, f + ".", "allow", "type", "major", "minor", "access");
-                    bool(required(d, "allow", f + "."), f + ".allow");
-                    if (d.get("type") != null && !string(d.get("type"), f + ".type").matches("[abc]")) {
-                        throw invalid(f + ".type", "must be a, b or c, got " + d.get("type"));
-                    }
-                    if (d.get("access") != null && !string(d.get("access"), f + ".access").matches("[rwm]*")) {
-                        throw invalid(f + ".access", "must be letters of rwm, got " + d.get("access"));
+        /**
+         * Device cgroup rules say which nodes may be used, not which exist. A sandbox has only its
+         * own six nodes (which runtimes always allow, whatever the rules) and those linux.devices
+         * binds in; every other mount is nodev and a user namespace cannot make nodes. So the rules
+         * matter only for the bound ones: Crabcan does not enforce rules itself (no devices cgroup
+         * here on cgroup v2, where it is a BPF program), and refuses a config whose rules deny read
+         * or write of a device it also gives, which the engine meant to be unusable.
+         */
+        private void deviceRules(List<Object> rules, List<String> given) {
+            // Per device and access ("c 10:229 r"): the rule that denies it last, or "" if allowed.
+            Map<String, String> denied = new LinkedHashMap<>();
+            given.forEach(dev -> List.of(" r", " w").forEach(a -> denied.put(dev + a, "")));
+            for (int i = 0; i < rules.size(); i++) {
+                String f = "linux.resources.devices[" + i + "]";
+                Map<String, Object> d = object(rules.get(i), f);
+                known(d, f + ".", "allow", "type", "major", "minor", "access");
+                boolean allow = bool(required(d, "allow", f + "."), f + ".allow");
+                String type = d.get("type") == null ? "a" : string(d.get("type"), f + ".type");
+                if (!type.matches("[abc]")) {
+                    throw invalid(f + ".type", "must be a, b or c, got " + type);
+                }
+                String access = d.get("access") == null ? "rwm" : string(d.get("access"), f + ".access");
+                if (!access.matches("[rwm]*")) {
+                    throw invalid(f + ".access", "must be letters of rwm, got " + access);
+                }
+                long major = d.get("major") == null ? -1 : integer(d.get("major"), f + ".major", -1, 0xfff);
+                long minor = d.get("minor") == null ? -1 : integer(d.get("minor"), f + ".minor", -1, 0xfffff);
+                for (String dev : given) {
+                    String[] parts = dev.split("[ :]");
+                    boolean matches = (type.equals("a") || type.equals(parts[0]))
+                            && (major < 0 || major == Long.parseLong(parts[1]))
+                            && (minor < 0 || minor == Long.parseLong(parts[2]));
+                    for (String a : List.of("r", "w")) {
+                        if (matches && access.contains(a)) {
+                            denied.put(dev + " " + a, allow ? "" : f);
+                        }
                     }
                 }
+            }
+            denied.forEach((devAccess, rule) -> {
+                String dev = devAccess.substring(0, devAccess.length() - 2);
+                if (!rule.isEmpty() && !OWN_DEVICES.containsValue(dev)) {
+                    throw refuse(rule, "it denies " + (devAccess.endsWith("r") ? "reading" : "writing") + " device "
+                            + dev + ", which linux.devices gives the container; "
+                            + "Crabcan enforces no device rules (a sandbox has only the nodes it is given), so leave "
+                            + "the device out or allow it");
+                }
+            });
+        }
+
+        private void resources(Map<String, Object> r, List<String> devices) {
+            known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
+                    "rdma", "unified");
+            if (r.get("devices") != null) {
+                deviceRules(array(r.get("devices"), "linux.resources.devices"), devices);
             }
             if (r.get("memory") != null) {
                 Map<String, Object> m = object(r.get("memory"), "linux.resources.memory");

@@ -206,6 +206,11 @@ public final class PlanCompiler {
         for (String dev : DEVICES) {
             mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, "/dev/" + dev, "/dev/" + dev));
         }
+        // Not idmapped (devtmpfs does not allow it): the sandbox's host ids get what the node's mode gives them.
+        for (Bind d : s.devices()) {
+            mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, d.source().toString(),
+                    d.target()));
+        }
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd", "/dev/fd"));
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/0", "/dev/stdin"));
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/1", "/dev/stdout"));
@@ -348,7 +353,7 @@ public final class PlanCompiler {
         int own = (s.rootfs().isPresent() ? 0 : DEFAULT_ROOTFS.size()) + 2 /* /proc, /dev */ + DEVICES.size()
                 + 4 /* /dev/fd, stdin, stdout, stderr */ + 2 /* /dev/shm, /tmp */ + PROC_READ_ONLY.size()
                 + PROC_MASKED.size() + 1 /* resolv.conf */;
-        int users = s.binds().size() + s.tmpfs().size() + 2 * s.kernelMounts().size() + s.sysctls().size()
+        int users = s.binds().size() + s.devices().size() + s.tmpfs().size() + 2 * s.kernelMounts().size() + s.sysctls().size()
                 + s.readOnlyPaths().size() + s.maskedPaths().size();
         if (own + users > MAX_MOUNTS) {
             throw new SandboxSpecException("the sandbox needs up to " + (own + users) + " mounts (" + users
