@@ -189,6 +189,7 @@ void parse_plan(uint32_t total)
             plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
         case T_NETNS: plan.netns = get_str(p, len, tag); break;
+        case T_DOMAINNAME: plan.domainname = get_str(p, len, tag); break;
         case T_NETNS_SYSCTL: {
             size_t name_len = strnlen((const char *)p, len);
             if (name_len + 2 > len || plan.n_netns_sysctls == MAX_NETNS_SYSCTLS)
@@ -309,6 +310,8 @@ void dump_plan(void)
         printf("oom_score_adj\t%d\n", plan.oom_score_adj);
     if (plan.netns)
         dump_str("netns", plan.netns);
+    if (plan.domainname)
+        dump_str("domainname", plan.domainname);
     for (size_t i = 0; i < plan.n_netns_sysctls; i++) {
         dump_str("netns_sysctl", plan.netns_sysctls[i].name);
         dump_str("netns_sysctl_value", plan.netns_sysctls[i].value);

@@ -57,6 +57,7 @@ struct plan {
     uint32_t umask;
     int has_oom_score_adj;
     int32_t oom_score_adj;
+    const char *domainname;
     const char *netns; /* an existing network namespace to join (T_NETNS), or NULL */
     struct { const char *name, *value; } netns_sysctls[MAX_NETNS_SYSCTLS];
     size_t n_netns_sysctls;

@@ -69,6 +69,7 @@ public final class Sandbox {
     private final Map<String, String> environment;
     private final String workingDirectory;
     private final String hostname;
+    private final String domainname;
     private final Stdio stdin;
     private final Stdio stdout;
     private final Stdio stderr;
@@ -101,6 +102,7 @@ public final class Sandbox {
         this.environment = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.environment));
         this.workingDirectory = b.workingDirectory;
         this.hostname = b.hostname;
+        this.domainname = b.domainname;
         this.stdin = b.stdin;
         this.stdout = b.stdout;
         this.stderr = b.stderr;
@@ -166,6 +168,11 @@ public final class Sandbox {
 
     public String workingDirectory() {
         return workingDirectory;
+    }
+
+    /** The NIS domain name inside (uname's domainname); empty for the kernel's "(none)". */
+    public Optional<String> domainname() {
+        return Optional.ofNullable(domainname);
     }
 
     /** The hostname inside; empty for a new random {@code adjective-noun-number} at each start. */
@@ -641,7 +648,7 @@ public final class Sandbox {
         return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsWritable == x.rootfsWritable
                 && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
-                && Objects.equals(hostname, x.hostname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
+                && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
                 && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
                 && Objects.equals(effective, x.effective) && Objects.equals(permitted, x.permitted)
                 && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
@@ -655,7 +662,7 @@ public final class Sandbox {
     @Override
     public int hashCode() {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
-                hostname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
+                hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, limits, network, umask, oomScoreAdj, kernelMounts,
                 maskedPaths, readOnlyPaths, sysctls, devices);
     }
@@ -681,6 +688,7 @@ public final class Sandbox {
         private final Map<String, String> environment = new LinkedHashMap<>();
         private String workingDirectory = "/";
         private String hostname;
+        private String domainname;
         private Stdio stdin = Stdio.pipe();
         private Stdio stdout = Stdio.pipe();
         private Stdio stderr = Stdio.pipe();
@@ -712,6 +720,7 @@ public final class Sandbox {
             environment.putAll(b.environment);
             workingDirectory = b.workingDirectory;
             hostname = b.hostname;
+            domainname = b.domainname;
             stdin = b.stdin;
             stdout = b.stdout;
             stderr = b.stderr;
@@ -993,6 +1002,17 @@ public final class Sandbox {
                         + Validation.printable(name) + "'");
             }
             this.hostname = name;
+            return this;
+        }
+
+        /** The NIS domain name of the sandbox's own UTS namespace, with the hostname's characters. */
+        public Builder domainname(String name) {
+            Validation.notNull(name, "domainname");
+            if (name.length() > 64 || !HOSTNAME.matcher(name).matches()) {
+                throw new SandboxSpecException("domainname must be 1 to 64 letters, digits, '-' and '.', got '"
+                        + Validation.printable(name) + "'");
+            }
+            this.domainname = name;
             return this;
         }
 

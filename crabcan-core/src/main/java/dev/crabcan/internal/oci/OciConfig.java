@@ -180,8 +180,8 @@ public final class OciConfig {
             if (!version.matches("1\\.[012]\\.\\d+(-.*)?")) {
                 throw refuse("ociVersion \"" + version + "\"", "Crabcan reads runtime-spec 1.0 to 1.2");
             }
-            if (c.containsKey("domainname") && !string(c.get("domainname"), "domainname").isEmpty()) {
-                throw refuse("domainname", "Crabcan sets only the hostname");
+            if (c.get("domainname") != null && !string(c.get("domainname"), "domainname").isEmpty()) {
+                b.domainname(string(c.get("domainname"), "domainname"));
             }
             if (c.get("hooks") != null) {
                 hooks(object(c.get("hooks"), "hooks"));
@@ -1065,6 +1065,7 @@ public final class OciConfig {
         c.put("process", p);
         c.put("root", ordered("path", s.rootfs().get().toString(), "readonly", !s.rootfsWritable()));
         s.hostname().ifPresent(h -> c.put("hostname", h));
+        s.domainname().ifPresent(d -> c.put("domainname", d));
         c.put("mounts", mounts(s));
         Map<String, Object> linux = new LinkedHashMap<>();
         List<Object> namespaces = new ArrayList<>();

@@ -163,6 +163,7 @@ public final class PlanCompiler {
         if (s.hostname().isPresent() || host.setsHostname()) {
             w.hostname(hostname);
         }
+        s.domainname().ifPresent(w::domainname);
         w.staging(runDir.resolve(STAGING).toString());
 
         // Host paths are opened by the helper before it changes ids when the caller is host root:
