@@ -105,8 +105,13 @@ static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, con
         attr.attr_clr = MOUNT_ATTR__ATIME;
     if (userns >= 0)
         attr.userns_fd = (uint64_t)userns;
-    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+        if (errno == EPERM && (set & (ATTR_ATIME_GIVEN | MOUNT_ATTR_NODIRATIME)))
+            fail(step, errno, "%s: its access time options differ from those of the mount it binds, which the "
+                 "kernel locks for a user namespace that did not make that mount (ask for the source's, or none)",
+                 what);
         fail(step, errno, "%s", what);
+    }
 }
 
 /* Work that needs the caller's host credentials, done before any namespace exists. */

@@ -20,12 +20,12 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class PodmanTest {
     /**
-     * podman's defaults that this host or Crabcan cannot honour: a pids limit needs a cgroup, which a
-     * detached sandbox does not have yet; podman's default network is a namespace it makes itself and
-     * names by path, which a sandbox does not join; its RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
-     * are above the hard limits it runs its runtime with (20000 and 32768 here), and this host's root
-     * lacks CAP_SYS_RESOURCE (not in its bounding set), so nothing may raise them (crun fails the same
-     * way; with the capability the helper raises them, see OciRuntimeTest).
+     * What the tests but {@link #podmansOwnDefaultsButThePidsLimit} pass: no network (faster, and
+     * nothing of netavark's to leave behind), and the two defaults this host or Crabcan cannot
+     * honour: a pids limit needs a cgroup, which a detached sandbox does not have yet; podman's
+     * RLIMIT_NOFILE of 1048576 is above the hard limit it runs its runtime with (20000 here), and
+     * this host's root lacks CAP_SYS_RESOURCE (not in its bounding set), so nothing may raise it
+     * (runc fails the same way; with the capability the helper raises it, see OciRuntimeTest).
      */
     private static final List<String> RUN_OPTIONS = List.of("--network", "none", "--pids-limit", "-1",
             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024");
@@ -113,5 +113,45 @@ class PodmanTest {
             assertThat(podman("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
             assertThat(dir.resolve("state")).isEmptyDirectory();
         }
+    }
+
+    /**
+     * podman's own defaults, checked from inside: its network namespace (joined by path, with its
+     * ping sysctl), its eleven capabilities (a root caller's sandbox never holds SETFCAP and FSETID),
+     * /dev/shm bound noexec, /dev/pts (gid=5 dropped), /dev/mqueue, /sys and the cgroup mount
+     * read-only, its masked paths, the deny-all device rule and its seccomp profile. All but the pids
+     * limit, which needs the cgroup a runtime makes at create; and RLIMIT_NOFILE where this host's
+     * root lacks CAP_SYS_RESOURCE, which no runtime may then raise: that error is checked first.
+     */
+    @Test
+    void podmansOwnDefaultsButThePidsLimit() throws Exception {
+        long capEff = Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
+                .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);
+        List<String> args = new ArrayList<>(List.of("run", "--rm", "--pids-limit", "-1"));
+        if ((capEff & (1L << 24)) == 0) {
+            Run refused = podman("run", "--rm", "--pids-limit", "-1", "--rootfs", rootfs.toString(), "/bin/true");
+            assertThat(refused.status()).isNotZero();
+            assertThat(refused.stderr()).containsPattern("raise the hard limit of RLIMIT_(NOFILE|NPROC) to \\d+, "
+                    + "above the caller's").contains("CAP_SYS_RESOURCE");
+            // Below any hard limit podman runs its runtime with (it lowers RLIMIT_NPROC for conmon).
+            args.addAll(List.of("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"));
+        }
+        args.addAll(List.of("--rootfs", rootfs.toString(), "/bin/sh", "-c", "cat /proc/self/status "
+                + "/proc/self/mountinfo /proc/net/dev; echo ping $(cat /proc/sys/net/ipv4/ping_group_range); "
+                + "echo oom $(cat /proc/self/oom_score_adj)"));
+        Run r = podman(args.toArray(String[]::new));
+        assertThat(r.status()).as(r.stderr()).isZero();
+        String out = r.stdout();
+        assertThat(out).contains("CapBnd:\t00000000000405eb", "CapEff:\t00000000000405eb", "CapInh:\t0000000000000000",
+                "CapAmb:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2", "ping 0 0", "oom 0");
+        // podman's bridge: the interface netavark (or CNI) made in the namespace it named.
+        assertThat(out).contains(" eth0:");
+        assertThat(OciRuntimeTest.mountOptions(out, "/dev/shm")).contains("nosuid,nodev,noexec");
+        assertThat(OciRuntimeTest.mountOptions(out, "/dev/pts")).contains("nosuid,noexec").contains("devpts");
+        assertThat(OciRuntimeTest.mountOptions(out, "/dev/mqueue")).contains("nosuid,nodev,noexec");
+        assertThat(OciRuntimeTest.mountOptions(out, "/sys")).startsWith("ro,nosuid,nodev,noexec").contains("sysfs");
+        assertThat(OciRuntimeTest.mountOptions(out, "/sys/fs/cgroup")).startsWith("ro,").contains("cgroup2");
+        assertThat(OciRuntimeTest.mountOptions(out, "/sys/firmware")).startsWith("ro,");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 }
