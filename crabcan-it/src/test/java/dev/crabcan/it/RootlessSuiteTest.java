@@ -61,6 +61,7 @@ class RootlessSuiteTest {
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
+            "PodmanTest#podmansOwnDefaultsButThePidsLimit",
             "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
             "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");
