@@ -670,6 +670,25 @@ public final class OciConfig {
         }
 
         /**
+         * Refuses the fields runtime-spec defines that Crabcan does not carry out, when they say
+         * something: an empty list, object or string, false, or 0 where 0 means "unset" (a
+         * swappiness of 0 does not), are what engines write when they mean nothing (containerd's
+         * CRI writes "hugepageLimits": []).
+         */
+        private static void unsupported(Map<String, Object> m, String prefix, String... fields) {
+            for (String f : fields) {
+                Object v = m.get(f);
+                boolean empty = v == null || v instanceof List<?> l && l.isEmpty() || v instanceof Map<?, ?> o
+                        && o.isEmpty() || "".equals(v) || Boolean.FALSE.equals(v)
+                        || Long.valueOf(0).equals(v) && !f.equals("swappiness");
+                if (!empty) {
+                    throw refuse(prefix + f, "Crabcan limits memory, swap, pids, CPU shares and quota and I/O weight "
+                            + "only");
+                }
+            }
+        }
+
+        /**
          * A label of a Linux security module: ignored where the host runs no such module (there is
          * nothing it could mean), refused where it does, since Crabcan does not apply labels and the
          * command would run less confined than the engine asked.
@@ -744,7 +763,10 @@ public final class OciConfig {
             }
             if (r.get("memory") != null) {
                 Map<String, Object> m = object(r.get("memory"), "linux.resources.memory");
-                known(m, "linux.resources.memory.", "limit", "swap");
+                known(m, "linux.resources.memory.", "limit", "swap", "reservation", "kernel", "kernelTCP",
+                        "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate");
+                unsupported(m, "linux.resources.memory.", "reservation", "kernel", "kernelTCP", "swappiness",
+                        "disableOOMKiller");
                 long limit = m.get("limit") == null ? -1 : integer(m.get("limit"), "linux.resources.memory.limit",
                         -1, Long.MAX_VALUE);
                 if (limit > 0) {
@@ -774,7 +796,10 @@ public final class OciConfig {
             }
             if (r.get("cpu") != null) {
                 Map<String, Object> cpu = object(r.get("cpu"), "linux.resources.cpu");
-                known(cpu, "linux.resources.cpu.", "shares", "quota", "period");
+                known(cpu, "linux.resources.cpu.", "shares", "quota", "period", "burst", "realtimeRuntime",
+                        "realtimePeriod", "cpus", "mems", "idle");
+                unsupported(cpu, "linux.resources.cpu.", "burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems",
+                        "idle");
                 if (cpu.get("shares") != null) {
                     long shares = integer(cpu.get("shares"), "linux.resources.cpu.shares", 2, 262144);
                     limits.cpuWeight((int) (1 + (shares - 2) * 9999 / 262142));
@@ -789,16 +814,16 @@ public final class OciConfig {
             }
             if (r.get("blockIO") != null) {
                 Map<String, Object> io = object(r.get("blockIO"), "linux.resources.blockIO");
-                known(io, "linux.resources.blockIO.", "weight");
+                known(io, "linux.resources.blockIO.", "weight", "leafWeight", "weightDevice",
+                        "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                        "throttleWriteIOPSDevice");
+                unsupported(io, "linux.resources.blockIO.", "leafWeight", "weightDevice", "throttleReadBpsDevice",
+                        "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice");
                 if (io.get("weight") != null) {
                     limits.ioWeight((int) integer(io.get("weight"), "linux.resources.blockIO.weight", 10, 1000) * 10);
                 }
             }
-            for (String f : List.of("hugepageLimits", "network", "rdma", "unified")) {
-                if (r.get(f) != null) {
-                    throw refuse("linux.resources." + f, "Crabcan limits memory, swap, pids, CPU and I/O weight only");
-                }
-            }
+            unsupported(r, "linux.resources.", "hugepageLimits", "network", "rdma", "unified");
         }
 
         private void seccomp(Object value) {

@@ -123,7 +123,15 @@ class OciConfigTest {
                     "linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not supported because"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_ALLOW", "architectures",
                     List.of("SCMP_ARCH_AARCH64")), "linux.seccomp.architectures [SCMP_ARCH_AARCH64]: not supported"),
-            Arguments.of("linux.resources", Map.of("hugepageLimits", List.of()), "linux.resources.hugepageLimits: not "
+            Arguments.of("linux.resources", Map.of("hugepageLimits", List.of(Map.of("pageSize", "2MB", "limit", 1L))),
+                    "linux.resources.hugepageLimits: not supported"),
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("cpus", "0-1")), "linux.resources.cpu.cpus: not "
+                    + "supported because Crabcan limits memory"),
+            Arguments.of("linux.resources", Map.of("memory", Map.of("swappiness", 0L)), "linux.resources.memory."
+                    + "swappiness: not supported"),
+            Arguments.of("linux.resources", Map.of("blockIO", Map.of("weightDevice", List.of(Map.of("major", 8L)))),
+                    "linux.resources.blockIO.weightDevice: not supported"),
+            Arguments.of("linux.resources", Map.of("unified", Map.of("memory.high", "1")), "linux.resources.unified: not "
                     + "supported"),
             Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "type", "x"))),
                     "linux.resources.devices[0].type: must be a, b or c"),
@@ -427,6 +435,16 @@ class OciConfigTest {
     }
 
     /** runtime-spec: "Runtimes MUST NOT generate an error if they encounter an unknown property." */
+    /** What engines write when they mean nothing: containerd's CRI writes "hugepageLimits": []. */
+    @Test
+    void emptyResourceFieldsAreAccepted() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "linux").put("resources", Map.of("hugepageLimits", List.of(), "unified", Map.of(), "memory",
+                Map.of("disableOOMKiller", false, "kernel", 0L), "cpu", Map.of("cpus", "", "mems", "")));
+        assertThat(OciConfig.read(bundle, c).limits().memoryBytes()).isEmpty();
+    }
+
     @Test
     void unknownPropertiesAreIgnoredAtEveryLevel() throws Exception {
         Files.createDirectory(bundle.resolve("rootfs"));
