@@ -38,6 +38,7 @@ void interface_up(void);
 void await_network(int sock, pid_t init);
 pid_t start_net_helper(int sock, pid_t init);
 void load_net_filter(pid_t init);
+void join_netns(void);
 
 /* init.c */
 __attribute__((noreturn)) void sandbox_init(int sync_rd);

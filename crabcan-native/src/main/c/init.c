@@ -158,6 +158,8 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
             fail(S_HOSTNAME, errno, "%s", plan.hostname);
         logd("Container hostname is now %s", plan.hostname);
     }
+    if (plan.domainname && setdomainname(plan.domainname, strlen(plan.domainname)) < 0)
+        fail(S_HOSTNAME, errno, "domain name %s", plan.domainname);
     logd("Setting mount points ...");
     enter_root();
     if (plan.console_socket)

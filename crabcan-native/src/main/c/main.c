@@ -255,9 +255,14 @@ static void set_host_limits(void)
             continue;
         unsigned long long own = rl.rlim_max;
         rl.rlim_max = plan.rlimits[i].max;
+        /* getrlimit(2)'s names, which OCI configs use too (process.rlimits[].type). */
+        static const char *const names[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+                                            "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO",
+                                            "RTTIME"};
         if (setrlimit(resource, &rl) < 0)
-            fail(S_RLIMIT, errno, "raise the hard limit of resource %d to %llu, above the caller's %llu: that needs "
-                 "root (CAP_SYS_RESOURCE), and RLIMIT_NOFILE at most fs.nr_open", resource,
+            fail(S_RLIMIT, errno, "raise the hard limit of RLIMIT_%s to %llu, above the caller's %llu: that needs "
+                 "root with CAP_SYS_RESOURCE, and RLIMIT_NOFILE at most fs.nr_open",
+                 resource < (int)(sizeof names / sizeof *names) ? names[resource] : "?",
                  (unsigned long long)plan.rlimits[i].max, own);
     }
     if (plan.has_oom_score_adj) {
@@ -307,6 +312,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
         return join_sandbox(sock);
     if (plan.console_socket)
         connect_console();
+    join_netns();
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);

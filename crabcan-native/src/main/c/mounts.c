@@ -89,13 +89,29 @@ static int clone_tree(const char *src)
     return tree;
 }
 
+static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what);
+static uint64_t mount_attrs(uint32_t flags);
+
+/*
+ * Said by mount_attrs when the plan names an atime mode: MOUNT_ATTR_RELATIME is 0, so only this bit
+ * tells mount_setattr to replace the source's mode (attr_clr MOUNT_ATTR__ATIME) with relatime.
+ */
+#define ATTR_ATIME_GIVEN (1ULL << 62)
+
 static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, const char *step, const char *what)
 {
-    struct mount_attr attr = {.attr_set = set, .propagation = propagation};
+    struct mount_attr attr = {.attr_set = set & ~ATTR_ATIME_GIVEN, .propagation = propagation};
+    if (set & ATTR_ATIME_GIVEN)
+        attr.attr_clr = MOUNT_ATTR__ATIME;
     if (userns >= 0)
         attr.userns_fd = (uint64_t)userns;
-    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+        if (errno == EPERM && (set & (ATTR_ATIME_GIVEN | MOUNT_ATTR_NODIRATIME)))
+            fail(step, errno, "%s: its access time options differ from those of the mount it binds, which the "
+                 "kernel locks for a user namespace that did not make that mount (ask for the source's, or none)",
+                 what);
         fail(step, errno, "%s", what);
+    }
 }
 
 /* Work that needs the caller's host credentials, done before any namespace exists. */
@@ -133,6 +149,12 @@ void prepare_in_parent(void)
     }
     for (size_t i = 0; i < plan.n_mounts; i++) {
         struct mount_op *m = &plan.mounts[i];
+        /* A kernel file system that only the host's root may mount, e.g. sysfs of a joined network namespace. */
+        if (m->kind == M_FS && (m->flags & MF_OPEN_IN_PARENT)) {
+            logd("Mounting %s for %s before the namespaces exist", m->src, m->dst);
+            m->fd = new_fs_with_options(m->src, mount_attrs(m->flags), m->dst);
+            continue;
+        }
         if (m->kind != M_BIND || !(m->flags & MF_OPEN_IN_PARENT))
             continue;
         m->fd = clone_tree(m->src);
@@ -150,7 +172,7 @@ static int create_mount(int fs, const char *type, uint64_t attrs, const char *wh
 {
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
         fail(type, errno, "create %s", what);
-    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)attrs);
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)(attrs & ~ATTR_ATIME_GIVEN));
     if (mnt < 0)
         fail(type, errno, "mount %s", what);
     close(fs);
@@ -265,7 +287,10 @@ static void mount_content(int rootfd, const struct mount_op *m, int target, uint
 static uint64_t mount_attrs(uint32_t flags)
 {
     return ((flags & MF_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & MF_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
-           ((flags & MF_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & MF_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+           ((flags & MF_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & MF_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0) |
+           ((flags & MF_NOATIME) ? MOUNT_ATTR_NOATIME : 0) | ((flags & MF_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : 0) |
+           ((flags & (MF_RELATIME | MF_NOATIME | MF_STRICTATIME)) ? ATTR_ATIME_GIVEN : 0) |
+           ((flags & MF_NODIRATIME) ? MOUNT_ATTR_NODIRATIME : 0);
 }
 
 static void do_mount(int rootfd, struct mount_op *m)
@@ -329,7 +354,7 @@ static void do_mount(int rootfd, struct mount_op *m)
         return;
     case M_FS:
         logd("Mounting %s at %s", m->src, m->dst);
-        attach(new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, S_MOUNT);
+        attach(m->fd >= 0 ? m->fd : new_fs_with_options(m->src, attrs, m->dst), target, rootfd, m, S_MOUNT);
         return;
     case M_WRITE:
         write_in_root(rootfd, m);

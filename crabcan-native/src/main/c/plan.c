@@ -211,6 +211,17 @@ void parse_plan(uint32_t total)
             plan.has_umask = 1;
             plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
+        case T_NETNS: plan.netns = get_str(p, len, tag); break;
+        case T_DOMAINNAME: plan.domainname = get_str(p, len, tag); break;
+        case T_NETNS_SYSCTL: {
+            size_t name_len = strnlen((const char *)p, len);
+            if (name_len + 2 > len || plan.n_netns_sysctls == MAX_NETNS_SYSCTLS)
+                fail(S_PLAN, EINVAL, "bad or too many netns sysctl records (at most %d)", MAX_NETNS_SYSCTLS);
+            plan.netns_sysctls[plan.n_netns_sysctls].name = (const char *)p;
+            plan.netns_sysctls[plan.n_netns_sysctls++].value =
+                get_str(p + name_len + 1, (uint32_t)(len - name_len - 1), tag);
+            break;
+        }
         case T_OOM_SCORE_ADJ:
             if (len != T_OOM_SCORE_ADJ_FIXED || (int32_t)get32(p + T_OOM_SCORE_ADJ_AT_VALUE) < -1000 ||
                 (int32_t)get32(p + T_OOM_SCORE_ADJ_AT_VALUE) > 1000)
@@ -358,6 +369,14 @@ void dump_plan(void)
         printf("oom_score_adj\t%d\n", plan.oom_score_adj);
     for (size_t i = 0; i < plan.n_passed; i++)
         printf("pass_fd\t%u\n", plan.passed[i].target);
+    if (plan.netns)
+        dump_str("netns", plan.netns);
+    if (plan.domainname)
+        dump_str("domainname", plan.domainname);
+    for (size_t i = 0; i < plan.n_netns_sysctls; i++) {
+        dump_str("netns_sysctl", plan.netns_sysctls[i].name);
+        dump_str("netns_sysctl_value", plan.netns_sysctls[i].value);
+    }
     if (fflush(stdout) != 0)
         fail(S_PLAN, errno, "write the dump");
 }

@@ -12,11 +12,18 @@ import java.nio.file.Path;
  * @param target the absolute path inside the sandbox
  * @param readOnly whether writes are refused (recursively, for everything mounted below)
  * @param noExec whether nothing in it may be executed
+ * @param atime how access times are updated (recursively)
  */
-public record Bind(Path source, String target, boolean readOnly, boolean noExec) {
+public record Bind(Path source, String target, boolean readOnly, boolean noExec, Atime atime) {
     public Bind {
         Validation.notNull(source, "bind source");
         Validation.containerPath(target, "bind target");
+        Validation.notNull(atime, "bind atime");
+    }
+
+    /** A bind that keeps its source's access time updates. */
+    public Bind(Path source, String target, boolean readOnly, boolean noExec) {
+        this(source, target, readOnly, noExec, Atime.DEFAULT);
     }
 
     /** A bind whose files may be executed. */

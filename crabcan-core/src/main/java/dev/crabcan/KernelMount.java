@@ -8,8 +8,9 @@ package dev.crabcan;
  * @param type which file system
  * @param target the absolute path inside the sandbox
  * @param readOnly whether writes are refused
+ * @param atime how access times are updated
  */
-public record KernelMount(Type type, String target, boolean readOnly) {
+public record KernelMount(Type type, String target, boolean readOnly, Atime atime) {
 /** Immutable and thread-safe. */
         public enum Type {
         /** sysfs: devices and kernel objects; the network part shows the sandbox's own network. */
@@ -25,5 +26,11 @@ public record KernelMount(Type type, String target, boolean readOnly) {
     public KernelMount {
         Validation.notNull(type, "kernel mount type");
         Validation.containerPath(target, "kernel mount target");
+        Validation.notNull(atime, "kernel mount atime");
+    }
+
+    /** A kernel mount with the kernel's access time updates (relatime). */
+    public KernelMount(Type type, String target, boolean readOnly) {
+        this(type, target, readOnly, Atime.DEFAULT);
     }
 }

@@ -7,8 +7,8 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * A sandbox's network: {@link #none()} (the default), {@link #host()} or {@link #privateNetwork()},
- * with ports published from the host to a private network.
+ * A sandbox's network: {@link #none()} (the default), {@link #host()}, {@link #privateNetwork()},
+ * with ports published from the host to a private network, or {@link #namespace(java.nio.file.Path)}.
  *
  * <pre>{@code
  * Network web = Network.privateNetwork().publish(8080, 80);   // 127.0.0.1:8080 -> port 80 inside
@@ -32,6 +32,11 @@ import java.util.regex.Pattern;
  *       sandbox's own network namespace (so {@code nft}, Debian package {@code nftables}, is
  *       needed in both cases), loaded before the command runs, which holds no {@code NET_ADMIN}
  *       to change them.
+ *   <li>{@code NAMESPACE}: an existing network namespace, named by a path such as
+ *       {@code /run/netns/NAME} or {@code /proc/PID/ns/net}, set up by whoever made it (as an OCI
+ *       engine does: podman's netavark, a CNI plugin). The helper joins it before the sandbox's own
+ *       user namespace exists, so the caller must be allowed to (root; an ordinary user only a
+ *       namespace of its own user namespace), and the sandbox's root holds no privilege over it.
  * </ul>
  *
  * <p>Immutable and thread-safe: {@link #publish(int, int)}, {@link #subnet(String)},
@@ -44,7 +49,7 @@ public final class Network {
      * <p>Immutable and thread-safe.
      */
     public enum Mode {
-        NONE, HOST, PRIVATE
+        NONE, HOST, PRIVATE, NAMESPACE
     }
 
     /**
@@ -96,8 +101,8 @@ public final class Network {
     public static final String DEFAULT_SUBNET = "10.231.0.0/16";
 
     private static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
-    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, null, false, List.of());
-    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, null, false, List.of());
+    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, null, false, List.of(), null);
+    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, null, false, List.of(), null);
 
     private final Mode mode;
     private final List<Port> ports;
@@ -105,9 +110,11 @@ public final class Network {
     private final List<String> dns;
     private final boolean allowHost;
     private final List<String> allowed;
+    private final java.nio.file.Path namespace;
 
     private Network(Mode mode, List<Port> ports, String subnet, List<String> dns, boolean allowHost,
-            List<String> allowed) {
+            List<String> allowed, java.nio.file.Path namespace) {
+        this.namespace = namespace;
         this.mode = mode;
         this.ports = List.copyOf(ports);
         this.subnet = subnet;
@@ -128,7 +135,26 @@ public final class Network {
 
     /** An own interface with outbound access through the host, and no ports published yet. */
     public static Network privateNetwork() {
-        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null, false, List.of());
+        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null, false, List.of(), null);
+    }
+
+    /**
+     * An existing network namespace, joined as it is (see {@link Mode#NAMESPACE}).
+     *
+     * @param path an absolute path that names a network namespace when the sandbox starts
+     */
+    public static Network namespace(java.nio.file.Path path) {
+        Validation.notNull(path, "network namespace path");
+        if (!path.isAbsolute()) {
+            throw new SandboxSpecException("a network namespace path must be absolute, got '"
+                    + Validation.printable(path.toString()) + "'");
+        }
+        return new Network(Mode.NAMESPACE, List.of(), DEFAULT_SUBNET, null, false, List.of(), path);
+    }
+
+    /** The namespace a {@link Mode#NAMESPACE} network joins. */
+    public Optional<java.nio.file.Path> namespacePath() {
+        return Optional.ofNullable(namespace);
     }
 
     public Mode mode() {
@@ -196,7 +222,7 @@ public final class Network {
         }
         List<Port> more = new ArrayList<>(ports);
         more.add(port);
-        return new Network(mode, more, subnet, dns, allowHost, allowed);
+        return new Network(mode, more, subnet, dns, allowHost, allowed, namespace);
     }
 
     /** The range root callers' sandboxes take their addresses from, e.g. {@code 10.231.0.0/16}. */
@@ -219,7 +245,7 @@ public final class Network {
             throw new SandboxSpecException("subnet " + cidr + " has host bits set; the range starts at "
                     + Ipv4.format(base & Ipv4.netmask(prefix)) + "/" + prefix);
         }
-        return new Network(mode, ports, cidr, dns, allowHost, allowed);
+        return new Network(mode, ports, cidr, dns, allowHost, allowed, namespace);
     }
 
     /** Name servers (IPv4 addresses) for the sandbox's /etc/resolv.conf, instead of the host's. */
@@ -231,7 +257,7 @@ public final class Network {
                 throw new SandboxSpecException("dns server must be an IPv4 address, got '" + s + "'");
             }
         }
-        return new Network(mode, ports, subnet, servers, allowHost, allowed);
+        return new Network(mode, ports, subnet, servers, allowHost, allowed, namespace);
     }
 
     /**
@@ -242,7 +268,7 @@ public final class Network {
      */
     public Network allowHost() {
         requirePrivate("allowHost");
-        return new Network(mode, ports, subnet, dns, true, allowed);
+        return new Network(mode, ports, subnet, dns, true, allowed, namespace);
     }
 
     /**
@@ -266,7 +292,7 @@ public final class Network {
         }
         List<String> more = new ArrayList<>(allowed);
         more.add(cidr);
-        return new Network(mode, ports, subnet, dns, allowHost, more);
+        return new Network(mode, ports, subnet, dns, allowHost, more, namespace);
     }
 
     private void requirePrivate(String what) {
@@ -279,17 +305,19 @@ public final class Network {
     @Override
     public boolean equals(Object o) {
         return o instanceof Network n && n.mode == mode && n.ports.equals(ports) && n.subnet.equals(subnet)
-                && java.util.Objects.equals(n.dns, dns) && n.allowHost == allowHost && n.allowed.equals(allowed);
+                && java.util.Objects.equals(n.dns, dns) && n.allowHost == allowHost && n.allowed.equals(allowed)
+                && java.util.Objects.equals(n.namespace, namespace);
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(mode, ports, subnet, dns, allowHost, allowed);
+        return java.util.Objects.hash(mode, ports, subnet, dns, allowHost, allowed, namespace);
     }
 
     @Override
     public String toString() {
         return mode.name().toLowerCase(java.util.Locale.ROOT) + (ports.isEmpty() ? "" : " publish " + ports)
-                + (allowHost ? " allow host" : "") + (allowed.isEmpty() ? "" : " allow " + allowed);
+                + (allowHost ? " allow host" : "") + (allowed.isEmpty() ? "" : " allow " + allowed)
+                + (namespace == null ? "" : " " + namespace);
     }
 }

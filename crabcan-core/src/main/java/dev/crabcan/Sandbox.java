@@ -71,6 +71,7 @@ public final class Sandbox {
     private final Map<String, String> environment;
     private final String workingDirectory;
     private final String hostname;
+    private final String domainname;
     private final Stdio stdin;
     private final Stdio stdout;
     private final Stdio stderr;
@@ -87,6 +88,7 @@ public final class Sandbox {
     private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
     private final List<String> maskedPaths;
+    private final List<Bind> devices;
     private final List<String> readOnlyPaths;
     private final Map<String, String> sysctls;
     private final Map<Integer, Object> passedFds;
@@ -105,6 +107,7 @@ public final class Sandbox {
         this.environment = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.environment));
         this.workingDirectory = b.workingDirectory;
         this.hostname = b.hostname;
+        this.domainname = b.domainname;
         this.stdin = b.stdin;
         this.stdout = b.stdout;
         this.stderr = b.stderr;
@@ -123,6 +126,7 @@ public final class Sandbox {
         this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
         this.maskedPaths = List.copyOf(b.maskedPaths);
+        this.devices = List.copyOf(b.devices);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
         this.sysctls = Collections.unmodifiableMap(new LinkedHashMap<>(b.sysctls));
         this.passedFds = Collections.unmodifiableMap(new LinkedHashMap<>(b.passedFds));
@@ -172,6 +176,11 @@ public final class Sandbox {
 
     public String workingDirectory() {
         return workingDirectory;
+    }
+
+    /** The NIS domain name inside (uname's domainname); empty for the kernel's "(none)". */
+    public Optional<String> domainname() {
+        return Optional.ofNullable(domainname);
     }
 
     /** The hostname inside; empty for a new random {@code adjective-noun-number} at each start. */
@@ -301,6 +310,15 @@ public final class Sandbox {
      */
     public List<String> maskedPaths() {
         return maskedPaths;
+    }
+
+    /**
+     * The host's device nodes bound in besides the six every sandbox has (see
+     * {@link Builder#device(Path, String)}): each bind's source is the host's node, its target the
+     * path inside.
+     */
+    public List<Bind> devices() {
+        return devices;
     }
 
     /** Paths made read-only in addition to the /proc paths every sandbox has read-only. */
@@ -462,7 +480,7 @@ public final class Sandbox {
         try {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, io, network.mode() == Network.Mode.HOST ? NetPlan.HOST : NetPlan.NONE,
+                    cgroupProcs, io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
                     releaseFifo.toAbsolutePath()), stdin, stdout, stderr, passedFds);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
@@ -682,7 +700,7 @@ public final class Sandbox {
         return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsWritable == x.rootfsWritable
                 && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
-                && Objects.equals(hostname, x.hostname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
+                && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
                 && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
                 && Objects.equals(effective, x.effective) && Objects.equals(permitted, x.permitted)
                 && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
@@ -691,15 +709,16 @@ public final class Sandbox {
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
-                && sysctls.equals(x.sysctls) && passedFds.equals(x.passedFds) && socketActivation == x.socketActivation;
+                && sysctls.equals(x.sysctls) && devices.equals(x.devices) && passedFds.equals(x.passedFds)
+                && socketActivation == x.socketActivation;
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
-                hostname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
+                hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls, passedFds, socketActivation);
+                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation);
     }
 
     @Override
@@ -724,6 +743,7 @@ public final class Sandbox {
         private final Map<String, String> environment = new LinkedHashMap<>();
         private String workingDirectory = "/";
         private String hostname;
+        private String domainname;
         private Stdio stdin = Stdio.pipe();
         private Stdio stdout = Stdio.pipe();
         private Stdio stderr = Stdio.pipe();
@@ -739,6 +759,7 @@ public final class Sandbox {
         private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
         private final List<String> maskedPaths = new ArrayList<>();
+        private final List<Bind> devices = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
         private final Map<String, String> sysctls = new LinkedHashMap<>();
         private final Map<Integer, Object> passedFds = new LinkedHashMap<>();
@@ -758,6 +779,7 @@ public final class Sandbox {
             environment.putAll(b.environment);
             workingDirectory = b.workingDirectory;
             hostname = b.hostname;
+            domainname = b.domainname;
             stdin = b.stdin;
             stdout = b.stdout;
             stderr = b.stderr;
@@ -777,6 +799,7 @@ public final class Sandbox {
             oomScoreAdj = b.oomScoreAdj;
             kernelMounts.addAll(b.kernelMounts);
             maskedPaths.addAll(b.maskedPaths);
+            devices.addAll(b.devices);
             readOnlyPaths.addAll(b.readOnlyPaths);
             sysctls.putAll(b.sysctls);
             passedFds.putAll(b.passedFds);
@@ -870,7 +893,10 @@ public final class Sandbox {
          */
         public Builder bind(Bind b) {
             Validation.notNull(b, "bind");
-            return bind(b.source(), b.target(), b.readOnly(), b.noExec());
+            bind(b.source(), b.target(), b.readOnly(), b.noExec());
+            Bind added = binds.remove(binds.size() - 1);
+            binds.add(new Bind(added.source(), added.target(), added.readOnly(), added.noExec(), b.atime()));
+            return this;
         }
 
         /** The path with every link resolved, as the kernel will see it ("link/.." is the link target's parent). */
@@ -912,6 +938,21 @@ public final class Sandbox {
             return this;
         }
 
+        /** Adds this tmpfs, its target checked and normalized as {@link #tmpfs(String, long)} does. */
+        public Builder tmpfs(Tmpfs t) {
+            Validation.notNull(t, "tmpfs");
+            tmpfs.add(new Tmpfs(Validation.normalize(t.target()), t.sizeBytes(), t.mode(), t.readOnly(), t.noExec(),
+                    t.atime()));
+            return this;
+        }
+
+        /** Adds this kernel mount, its target checked and normalized as {@link #kernelMount(KernelMount.Type, String, boolean)} does. */
+        public Builder kernelMount(KernelMount k) {
+            Validation.notNull(k, "kernel mount");
+            kernelMounts.add(new KernelMount(k.type(), Validation.normalize(k.target()), k.readOnly(), k.atime()));
+            return this;
+        }
+
         /** Mounts a kernel file system of the sandbox's own namespaces at {@code target}. */
         public Builder kernelMount(KernelMount.Type type, String target, boolean readOnly) {
             kernelMounts.add(new KernelMount(type, Validation.normalize(Validation.containerPath(target,
@@ -934,6 +975,32 @@ public final class Sandbox {
                 throw new SandboxSpecException("oomScoreAdj must be between -1000 and 1000, got " + adj);
             }
             this.oomScoreAdj = adj;
+            return this;
+        }
+
+        /**
+         * Binds the host's device node {@code node} (a character or block device) at {@code target},
+         * usable inside: no other mount of a sandbox lets a device node work, and a user namespace
+         * cannot make one (mknod). The sandbox gets what the node's owner and mode give its ids; a
+         * root caller's binds are idmapped, so a node of the caller's shows as the sandbox's own.
+         * This gives the sandbox that hardware: bind only what it is meant to use.
+         */
+        public Builder device(Path node, String target) {
+            Validation.notNull(node, "device node");
+            Path real = realPath(node.toAbsolutePath(), "device node");
+            int mode;
+            try {
+                mode = (Integer) Files.getAttribute(real, "unix:mode");
+            } catch (java.io.IOException | UnsupportedOperationException e) {
+                throw new SandboxSpecException("device node " + node + " cannot be read: " + e.getMessage());
+            }
+            int type = mode & 0170000;
+            if (type != 0020000 && type != 0060000) {
+                throw new SandboxSpecException("device node " + node + (real.equals(node) ? "" : " (" + real + ")")
+                        + " is not a character or block device");
+            }
+            devices.add(new Bind(real, Validation.normalize(Validation.containerPath(target, "device target")), false,
+                    true));
             return this;
         }
 
@@ -1036,6 +1103,17 @@ public final class Sandbox {
                         + Validation.printable(name) + "'");
             }
             this.hostname = name;
+            return this;
+        }
+
+        /** The NIS domain name of the sandbox's own UTS namespace, with the hostname's characters. */
+        public Builder domainname(String name) {
+            Validation.notNull(name, "domainname");
+            if (name.length() > 64 || !HOSTNAME.matcher(name).matches()) {
+                throw new SandboxSpecException("domainname must be 1 to 64 letters, digits, '-' and '.', got '"
+                        + Validation.printable(name) + "'");
+            }
+            this.domainname = name;
             return this;
         }
 

@@ -10,13 +10,15 @@ package dev.crabcan;
  * @param mode the permissions of its root directory, e.g. {@code 01777}
  * @param readOnly whether it is mounted read-only (an empty directory, e.g. to hide one)
  * @param noExec whether nothing in it may be executed
+ * @param atime how access times are updated
  */
-public record Tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec) {
+public record Tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec, Atime atime) {
     /** The mode of a tmpfs that does not name one: everyone may create files, as in /tmp. */
     public static final int DEFAULT_MODE = 01777;
 
     public Tmpfs {
         Validation.containerPath(target, "tmpfs target");
+        Validation.notNull(atime, "tmpfs atime");
         if (sizeBytes < 0) {
             throw new SandboxSpecException("tmpfs size must not be negative, got " + sizeBytes + " for " + target);
         }
@@ -24,6 +26,11 @@ public record Tmpfs(String target, long sizeBytes, int mode, boolean readOnly, b
             throw new SandboxSpecException("tmpfs mode must be between 0 and 07777, got " + Integer.toOctalString(mode)
                     + " for " + target);
         }
+    }
+
+    /** A tmpfs with the kernel's access time updates (relatime). */
+    public Tmpfs(String target, long sizeBytes, int mode, boolean readOnly, boolean noExec) {
+        this(target, sizeBytes, mode, readOnly, noExec, Atime.DEFAULT);
     }
 
     public Tmpfs(String target, long sizeBytes) {

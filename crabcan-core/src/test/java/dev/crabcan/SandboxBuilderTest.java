@@ -263,6 +263,8 @@ class SandboxBuilderTest {
                 .env("A", "1")
                 .workingDirectory("/data")
                 .hostname("crab-host")
+                .domainname("crab.example")
+                .device(Path.of("/dev/zero"), "/dev/zero-too")
                 .stdin(Stdio.bytes("input".getBytes(StandardCharsets.UTF_8)))
                 .stdout(Stdio.writeTo(dir.resolve("out")))
                 .stderr(Stdio.discard())
@@ -304,6 +306,8 @@ class SandboxBuilderTest {
                 Map.entry("LISTEN_FDS", "1"));
         assertThat(copy.workingDirectory()).isEqualTo("/data");
         assertThat(copy.hostname()).contains("crab-host");
+        assertThat(copy.domainname()).contains("crab.example");
+        assertThat(copy.devices()).isEqualTo(original.devices()).hasSize(1);
         assertThat(copy.stdin()).isEqualTo(original.stdin());
         assertThat(copy.stdout()).isEqualTo(original.stdout());
         assertThat(copy.stderr()).isEqualTo(original.stderr());
@@ -334,7 +338,8 @@ class SandboxBuilderTest {
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
                         && !java.lang.reflect.Modifier.isStatic(m.getModifiers()))
                 .map(java.lang.reflect.Method::getName).sorted().toList())
-                .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command",
+                .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command", "devices",
+                        "domainname",
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",

@@ -515,6 +515,8 @@ public final class CrabcanCli {
                 case NONE -> Network.none();
                 case HOST -> Network.host();
                 case PRIVATE -> Network.privateNetwork();
+                // netMode() never gives it: the CLI makes its own namespaces (OCI configs name theirs).
+                case NAMESPACE -> throw new IllegalArgumentException("--net takes none, host or private");
             };
             for (String spec : publish) {
                 n = publish(n, spec);

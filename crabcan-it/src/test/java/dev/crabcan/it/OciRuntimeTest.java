@@ -7,7 +7,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import dev.crabcan.internal.json.Json;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -194,11 +196,97 @@ class OciRuntimeTest {
         Run r = oci(null, "run", "--bundle", bundle.toString(), "c9");
         assertThat(r.status()).as(r.stderr()).isZero();
         assertThat(r.stdout()).contains("/dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k")
-                .contains("/run tmpfs rw,nosuid,nodev,relatime,size=65536k")
+                .contains("/run tmpfs rw,nosuid,nodev,size=65536k")
                 .contains("/empty tmpfs ro,nosuid,nodev,relatime")
                 .contains("/dev/mqueue mqueue rw,nosuid,nodev,noexec")
                 .contains("/sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec")
                 .contains("shm writable", "empty read-only");
+    }
+
+    /**
+     * The config runc spec writes (ambient capabilities without an inheritable set, a read-only
+     * root, /dev/pts with gid=5, /dev/shm with a size, /dev/mqueue, /sys read-only, a read-only
+     * cgroup mount), with what engines add to it: inheritable and ambient sets, atime options,
+     * mode and size, a domain name and a device node; each checked from inside.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void runcSpecsConfigAndEveryStandardMountOptionAreCarriedOut() throws Exception {
+        Path runc = Env.tool("runc", "runc");
+        Path bundle = bundle("spec", "cat /proc/self/status /proc/self/mountinfo; echo domain $(cat "
+                + "/proc/sys/kernel/domainname); echo x > /written || echo root read-only");
+        Files.createDirectories(bundle.resolve("rootfs/data"));
+        Path spec = Files.createDirectories(dir.resolve("runc-spec"));
+        Process p = new ProcessBuilder(runc.toString(), "spec").directory(spec.toFile()).redirectErrorStream(true)
+                .start();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        Map<String, Object> c = (Map<String, Object>) Json.parse(Files.readString(spec.resolve("config.json")));
+        Map<String, Object> ours = (Map<String, Object>) Json.parse(Files.readString(bundle.resolve("config.json")));
+        Map<String, Object> process = (Map<String, Object>) c.get("process");
+        process.put("terminal", false);
+        process.put("args", ((Map<String, Object>) ours.get("process")).get("args"));
+        // runc spec's three ambient capabilities are not inheritable: the kernel raises only KILL.
+        ((Map<String, Object>) process.get("capabilities")).put("inheritable", List.of("CAP_KILL"));
+        c.put("domainname", "crab.example");
+        List<Object> mounts = new ArrayList<>((List<Object>) c.get("mounts"));
+        mounts.add(Map.of("destination", "/a", "type", "tmpfs", "source", "tmpfs", "options",
+                List.of("nosuid", "noatime", "mode=700", "size=1m")));
+        mounts.add(Map.of("destination", "/b", "type", "bind", "source", bundle.resolve("rootfs/data").toString(),
+                "options", List.of("rbind", "ro", "strictatime", "nodiratime", "noexec", "rprivate")));
+        c.put("mounts", mounts);
+        Path tun = Path.of("/dev/net/tun");
+        boolean tunUsable = Files.exists(tun) && Files.getPosixFilePermissions(tun).containsAll(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        if (tunUsable) {
+            ((Map<String, Object>) c.get("linux")).put("devices", List.of(Map.of("path", "/dev/net/tun", "type", "c",
+                    "major", 10L, "minor", 200L, "fileMode", 0666L, "uid", 0L, "gid", 0L)));
+            // After runc spec's "deny all", as podman --device allows the device it gives.
+            Map<String, Object> resources = (Map<String, Object>) ((Map<String, Object>) c.get("linux")).get("resources");
+            List<Object> rules = new ArrayList<>((List<Object>) resources.get("devices"));
+            rules.add(Map.of("allow", true, "type", "c", "major", 10L, "minor", 200L, "access", "rwm"));
+            resources.put("devices", rules);
+        }
+        Files.writeString(bundle.resolve("config.json"), Json.writePretty(c));
+        Run r = oci(null, "run", "--bundle", bundle.toString(), "spec");
+        if (!Env.isHostRoot()) {
+            // Only host root's binds are cloned outside the sandbox's user namespace; in it, the
+            // kernel locks the access time mode of every mount it did not make.
+            assertThat(r.status()).isNotZero();
+            assertThat(r.stderr()).contains("bind /b: its access time options differ from those of the mount it "
+                    + "binds, which the kernel locks");
+            mounts.set(mounts.size() - 1, Map.of("destination", "/b", "type", "bind", "source",
+                    bundle.resolve("rootfs/data").toString(), "options", List.of("rbind", "ro", "noexec")));
+            Files.writeString(bundle.resolve("config.json"), Json.writePretty(c));
+            r = oci(null, "run", "--bundle", bundle.toString(), "spec");
+        }
+        assertThat(r.status()).as(r.stderr()).isZero();
+        String out = r.stdout();
+        assertThat(out).contains("CapInh:\t0000000000000020", "CapPrm:\t0000000020000420",
+                "CapEff:\t0000000020000420", "CapBnd:\t0000000020000420", "CapAmb:\t0000000000000020");
+        assertThat(out).contains("domain crab.example", "root read-only");
+        assertThat(mountOptions(out, "/")).startsWith("ro,");
+        assertThat(mountOptions(out, "/a")).contains("rw,nosuid,nodev,noatime ").contains("size=1024k,mode=700");
+        if (Env.isHostRoot()) {
+            assertThat(mountOptions(out, "/b")).contains("ro,nosuid,nodev,noexec,nodiratime").doesNotContain("relatime");
+        } else {
+            assertThat(mountOptions(out, "/b")).startsWith("ro,nosuid,nodev,noexec");
+        }
+        assertThat(mountOptions(out, "/dev/pts")).contains("nosuid,noexec").contains("mode=620,ptmxmode=666");
+        assertThat(mountOptions(out, "/dev/shm")).contains("nosuid,nodev,noexec").contains("size=65536k");
+        assertThat(mountOptions(out, "/dev/mqueue")).contains("nosuid,nodev,noexec").contains("mqueue");
+        assertThat(mountOptions(out, "/sys")).startsWith("ro,nosuid,nodev,noexec").contains("sysfs");
+        assertThat(mountOptions(out, "/sys/fs/cgroup")).startsWith("ro,nosuid,nodev,noexec,relatime").contains("cgroup2");
+        if (tunUsable) {
+            assertThat(mountOptions(out, "/dev/net/tun")).contains("devtmpfs");
+        }
+    }
+
+    /** The mount options and file system of the mount at target, from a mountinfo text: "ro,... - type source super". */
+    static String mountOptions(String mountinfo, String target) {
+        return mountinfo.lines().map(l -> l.split(" "))
+                .filter(f -> f.length > 6 && f[4].equals(target))
+                .map(f -> String.join(" ", java.util.Arrays.copyOfRange(f, 5, f.length)))
+                .reduce((a, b) -> b).orElseThrow(() -> new AssertionError(target + " is not mounted in " + mountinfo));
     }
 
     /**
@@ -226,7 +314,7 @@ class OciRuntimeTest {
                 assertThat(r.stdout()).as(what).isEqualTo(adj + "\n" + (adj > 0 ? ownHard : above) + "\n1024\n");
             } else {
                 assertThat(r.status()).isNotZero();
-                assertThat(r.stderr()).as(what).contains("raise the hard limit of resource 7 to " + above)
+                assertThat(r.stderr()).as(what).contains("raise the hard limit of RLIMIT_NOFILE to " + above)
                         .contains("needs root");
             }
         }

@@ -233,4 +233,45 @@ class PodmanTest {
         reader.join(10_000);
         return new Interactive(p.exitValue(), output.toString());
     }
+
+    /**
+     * podman's own defaults, checked from inside: its network namespace (joined by path, with its
+     * ping sysctl), its eleven capabilities (a root caller's sandbox never holds SETFCAP and FSETID),
+     * /dev/shm bound noexec, /dev/pts (gid=5 dropped), /dev/mqueue, /sys and the cgroup mount
+     * read-only, its masked paths, the deny-all device rule, its seccomp profile and its pids limit
+     * (in the cgroup crabcan-oci makes at create); RLIMIT_NOFILE and RLIMIT_NPROC only where the
+     * host's root may raise them (CAP_SYS_RESOURCE), which no runtime may otherwise: that error is
+     * checked first.
+     */
+    @Test
+    void podmansOwnDefaultsHoldInside() throws Exception {
+        long capEff = Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
+                .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);
+        List<String> args = new ArrayList<>(List.of("run", "--rm"));
+        if ((capEff & (1L << 24)) == 0) {
+            Run refused = podman("run", "--rm", "--rootfs", rootfs.toString(), "/bin/true");
+            assertThat(refused.status()).isNotZero();
+            assertThat(refused.stderr()).containsPattern("raise the hard limit of RLIMIT_(NOFILE|NPROC) to \\d+, "
+                    + "above the caller's").contains("CAP_SYS_RESOURCE");
+            // Below any hard limit podman runs its runtime with (it lowers RLIMIT_NPROC for conmon).
+            args.addAll(List.of("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"));
+        }
+        args.addAll(List.of("--rootfs", rootfs.toString(), "/bin/sh", "-c", "cat /proc/self/status "
+                + "/proc/self/mountinfo /proc/net/dev; echo ping $(cat /proc/sys/net/ipv4/ping_group_range); "
+                + "echo oom $(cat /proc/self/oom_score_adj)"));
+        Run r = podman(args.toArray(String[]::new));
+        assertThat(r.status()).as(r.stderr()).isZero();
+        String out = r.stdout();
+        assertThat(out).contains("CapBnd:\t00000000000405eb", "CapEff:\t00000000000405eb", "CapInh:\t0000000000000000",
+                "CapAmb:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2", "ping 0 0", "oom 0");
+        // podman's bridge: the interface netavark (or CNI) made in the namespace it named.
+        assertThat(out).contains(" eth0:");
+        assertThat(OciRuntimeTest.mountOptions(out, "/dev/shm")).contains("nosuid,nodev,noexec");
+        assertThat(OciRuntimeTest.mountOptions(out, "/dev/pts")).contains("nosuid,noexec").contains("devpts");
+        assertThat(OciRuntimeTest.mountOptions(out, "/dev/mqueue")).contains("nosuid,nodev,noexec");
+        assertThat(OciRuntimeTest.mountOptions(out, "/sys")).startsWith("ro,nosuid,nodev,noexec").contains("sysfs");
+        assertThat(OciRuntimeTest.mountOptions(out, "/sys/fs/cgroup")).startsWith("ro,").contains("cgroup2");
+        assertThat(OciRuntimeTest.mountOptions(out, "/sys/firmware")).startsWith("ro,");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
 }

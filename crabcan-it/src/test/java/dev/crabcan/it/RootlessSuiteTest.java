@@ -80,6 +80,7 @@ class RootlessSuiteTest {
             "PodmanTest#podmanRunItGivesAnInteractiveShell",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
             "PodmanTest#podmansLimitsHoldAndPauseFreezes",
+            "PodmanTest#podmansOwnDefaultsHoldInside",
             "PodmanTest#podmansRlimitsAndOomScoreAdjHold",
             "RootfsTest#readOnlyRootfsIsReadOnlyAllTheWayDown",
             "RuncInteropTest#aConfigWrittenFromJavaRunsUnderRunc");

@@ -378,6 +378,28 @@ public final class HostInfo {
     }
 
     /**
+     * The Linux security modules that label processes here ("apparmor", "selinux"): securityfs's
+     * list where it is mounted, else AppArmor's module parameter and SELinux's own file system.
+     * Read each time: a rare question (OCI configs), and the answer does not change while we run.
+     */
+    public java.util.Set<String> securityModules() {
+        String lsm = readOr("/sys/kernel/security/lsm", null);
+        java.util.Set<String> out = new java.util.HashSet<>();
+        if (lsm != null) {
+            out.addAll(List.of(lsm.split(",")));
+        } else {
+            if (readOr("/sys/module/apparmor/parameters/enabled", "N").startsWith("Y")) {
+                out.add("apparmor");
+            }
+            if (Files.exists(Path.of("/sys/fs/selinux/enforce"))) {
+                out.add("selinux");
+            }
+        }
+        out.retainAll(java.util.Set.of("apparmor", "selinux"));
+        return out;
+    }
+
+    /**
      * The file's text, read to its end: Files.readString trusts the size a /proc/sys file reports (0)
      * and returned only the first character of "65534" there.
      */

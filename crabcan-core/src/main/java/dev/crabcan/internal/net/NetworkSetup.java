@@ -22,7 +22,8 @@ public interface NetworkSetup {
     static NetworkSetup create(Network network, HostInfo host) throws SandboxSetupException {
         return switch (network.mode()) {
             case NONE -> fixed(NetPlan.NONE);
-            case HOST -> fixed(NetPlan.HOST);
+            // Joined by the helper (see PlanCompiler): no namespace of its own, nothing to attach.
+            case HOST, NAMESPACE -> fixed(NetPlan.HOST);
             case PRIVATE -> host.isHostRoot() ? Veth.allocate(network) : Pasta.prepare(network);
         };
     }

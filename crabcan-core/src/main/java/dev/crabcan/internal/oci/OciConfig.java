@@ -1,6 +1,7 @@
 package dev.crabcan.internal.oci;
 
 import dev.crabcan.ArgCondition;
+import dev.crabcan.Atime;
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
@@ -121,7 +122,7 @@ public final class OciConfig {
      */
     public static Limits readResources(Object resources) {
         Reader reader = new Reader(Path.of("/"), true);
-        reader.resources(object(resources, "linux.resources"));
+        reader.resources(object(resources, "linux.resources"), List.of());
         return reader.limits.build();
     }
 
@@ -211,8 +212,8 @@ public final class OciConfig {
             if (!version.matches("1\\.[012]\\.\\d+(-.*)?")) {
                 throw refuse("ociVersion \"" + version + "\"", "Crabcan reads runtime-spec 1.0 to 1.2");
             }
-            if (c.containsKey("domainname") && !string(c.get("domainname"), "domainname").isEmpty()) {
-                throw refuse("domainname", "Crabcan sets only the hostname");
+            if (c.get("domainname") != null && !string(c.get("domainname"), "domainname").isEmpty()) {
+                b.domainname(string(c.get("domainname"), "domainname"));
             }
             if (c.get("hooks") != null) {
                 hooks(object(c.get("hooks"), "hooks"));
@@ -306,11 +307,8 @@ public final class OciConfig {
                     throw refuse("process." + f, "Crabcan does not set it");
                 }
             }
-            for (String f : List.of("apparmorProfile", "selinuxLabel")) {
-                if (p.get(f) != null && !string(p.get(f), "process." + f).isEmpty()) {
-                    throw refuse("process." + f, "Crabcan does not use Linux security modules");
-                }
-            }
+            securityModule(p.get("apparmorProfile"), "process.apparmorProfile", "AppArmor");
+            securityModule(p.get("selinuxLabel"), "process.selinuxLabel", "SELinux");
             Map<String, Object> user = object(required(p, "user", "process."), "process.user");
             known(user, "process.user.", "uid", "gid", "umask", "additionalGids", "username");
             int uid = (int) integer(required(user, "uid", "process.user."), "process.user.uid", 0, Integer.MAX_VALUE);
@@ -387,8 +385,22 @@ public final class OciConfig {
             b.capabilities(capSet(caps.get("bounding"), "bounding"));
             b.effectiveCapabilities(capSet(caps.get("effective"), "effective"));
             b.permittedCapabilities(capSet(caps.get("permitted"), "permitted"));
-            b.inheritableCapabilities(capSet(caps.get("inheritable"), "inheritable"));
-            b.ambientCapabilities(capSet(caps.get("ambient"), "ambient"));
+            Set<Capability> inheritable = capSet(caps.get("inheritable"), "inheritable");
+            b.inheritableCapabilities(inheritable);
+            // The kernel raises an ambient capability only if it is permitted and inheritable; runc
+            // and crun skip the others without a word (runc spec lists ambient capabilities with no
+            // inheritable set), and so does Crabcan, since no runtime could raise them.
+            Set<Capability> ambient = capSet(caps.get("ambient"), "ambient");
+            Set<Capability> raisable = EnumSet.noneOf(Capability.class);
+            raisable.addAll(ambient);
+            raisable.retainAll(inheritable);
+            raisable.retainAll(capSet(caps.get("permitted"), "permitted"));
+            if (!raisable.equals(ambient)) {
+                LOG.debug("process.capabilities.ambient: {} not raised, since the kernel raises only ambient "
+                        + "capabilities that are permitted and inheritable", capNames(ambient.stream()
+                        .filter(c -> !raisable.contains(c)).collect(java.util.stream.Collectors.toSet())));
+            }
+            b.ambientCapabilities(raisable);
         }
 
         private Set<Capability> capSet(Object value, String set) {
@@ -421,11 +433,24 @@ public final class OciConfig {
             boolean noexec = false;
             long size = 0;
             int mode = -1;
+            Atime.Mode atime = Atime.Mode.DEFAULT;
+            boolean noDirAtime = false;
             for (String o : options) {
                 // Crabcan's binds are recursive, so each option holds for everything below the bind,
                 // as the recursive ("r") forms ask.
                 String flat = bind && RECURSIVE_FORMS.contains(o) ? o.substring(1) : o;
-                if (ATIME_OPTIONS.contains(flat) || PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
+                if (ATIME_OPTIONS.contains(flat)) {
+                    // As mount(8): the last one said wins; "atime", "norelatime" and "nostrictatime"
+                    // undo a mode, which leaves the kernel's (relatime) or the bind source's.
+                    switch (flat) {
+                        case "relatime" -> atime = Atime.Mode.RELATIME;
+                        case "noatime" -> atime = Atime.Mode.NOATIME;
+                        case "strictatime" -> atime = Atime.Mode.STRICTATIME;
+                        case "nodiratime" -> noDirAtime = true;
+                        case "diratime" -> noDirAtime = false;
+                        default -> atime = Atime.Mode.DEFAULT;
+                    }
+                } else if (PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
                         || (bind && (o.equals("bind") || o.equals("rbind")))) {
                     continue;
                 } else if (flat.equals("ro")) {
@@ -437,8 +462,12 @@ public final class OciConfig {
                 } else if (type.equals("tmpfs") && o.startsWith("mode=")) {
                     mode = parseOctal(o.substring(5), where);
                 } else if (type.equals("devpts") && (o.equals("newinstance") || o.equals("ptmxmode=0666")
-                        || o.equals("mode=0620") || o.equals("mode=620") || o.matches("gid=\\d+"))) {
-                    // Crabcan's devpts options; gid= is left out, since only the sandbox's own group is mapped.
+                        || o.equals("mode=0620") || o.equals("mode=620"))) {
+                    continue;
+                } else if (type.equals("devpts") && o.matches("gid=\\d+")) {
+                    // The sandbox's user namespace maps one group, its own: new terminals belong to it,
+                    // as under runc and podman when the tty group (5) is not mapped, which drop it too.
+                    LOG.debug("{} option \"{}\": left out, the sandbox has only its own group", where, o);
                     continue;
                 } else if (OTHER_PROPAGATION.contains(flat)) {
                     throw refuse(where + " option \"" + o + "\"", "every mount of a sandbox is private: a bind is a "
@@ -453,8 +482,9 @@ public final class OciConfig {
                             + (type.equals("tmpfs") ? ", size= and mode=" : ""));
                 }
             }
+            Atime times = new Atime(atime, noDirAtime);
             if (bind) {
-                b.bind(resolveSource(source), dst, ro, noexec);
+                b.bind(new Bind(resolveSource(source), dst, ro, noexec, times));
                 return;
             }
             switch (type) {
@@ -468,12 +498,13 @@ public final class OciConfig {
                         // Crabcan's own /dev: a tmpfs with null, zero, full, random, urandom, tty and shm.
                         return;
                     }
-                    b.tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode, ro, noexec);
+                    b.tmpfs(new Tmpfs(dst, size, mode < 0 ? Tmpfs.DEFAULT_MODE : mode, ro, noexec, times));
                 }
-                case "sysfs" -> b.kernelMount(KernelMount.Type.SYSFS, dst, ro);
-                case "devpts" -> b.kernelMount(KernelMount.Type.DEVPTS, dst, ro);
-                case "mqueue" -> b.kernelMount(KernelMount.Type.MQUEUE, dst, ro);
-                case "cgroup", "cgroup2" -> b.kernelMount(KernelMount.Type.CGROUP, dst, ro);
+                case "sysfs" -> b.kernelMount(new KernelMount(KernelMount.Type.SYSFS, dst, ro, times));
+                case "devpts" -> b.kernelMount(new KernelMount(KernelMount.Type.DEVPTS, dst, ro, times));
+                case "mqueue" -> b.kernelMount(new KernelMount(KernelMount.Type.MQUEUE, dst, ro, times));
+                // On a host with cgroup v1 hierarchies too, the sandbox sees the unified one only.
+                case "cgroup", "cgroup2" -> b.kernelMount(new KernelMount(KernelMount.Type.CGROUP, dst, ro, times));
                 default -> throw refuse(where, "Crabcan mounts binds, tmpfs, proc, sysfs, devpts, mqueue and cgroup");
             }
         }
@@ -500,8 +531,10 @@ public final class OciConfig {
                     }
                 });
             }
+            List<String> devices = l.get("devices") == null ? List.of() : devices(array(l.get("devices"),
+                    "linux.devices"));
             if (l.get("resources") != null) {
-                resources(object(l.get("resources"), "linux.resources"));
+                resources(object(l.get("resources"), "linux.resources"), devices);
             }
             // cgroupsPath: where the engine wants the container's cgroup, which crabcan-oci makes there.
             if (l.get("cgroupsPath") != null) {
@@ -517,19 +550,27 @@ public final class OciConfig {
                         .filter(p -> !PlanCompiler.PROC_READ_ONLY.contains(p) && !PlanCompiler.PROC_MASKED.contains(p))
                         .toArray(String[]::new));
             }
-            if (l.get("devices") != null) {
-                devices(array(l.get("devices"), "linux.devices"));
-            }
             if (l.get("rootfsPropagation") != null) {
                 String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
                 if (!p.isEmpty() && !PRIVATE_PROPAGATION.contains(p)) {
                     throw refuse("linux.rootfsPropagation \"" + p + "\"", "every mount of a sandbox is private");
                 }
             }
-            if (l.get("mountLabel") != null && !string(l.get("mountLabel"), "linux.mountLabel").isEmpty()) {
-                throw refuse("linux.mountLabel", "Crabcan does not use SELinux");
+            securityModule(l.get("mountLabel"), "linux.mountLabel", "SELinux");
+            if (l.get("personality") != null) {
+                Map<String, Object> p = object(l.get("personality"), "linux.personality");
+                known(p, "linux.personality.", "domain", "flags");
+                String domain = string(required(p, "domain", "linux.personality."), "linux.personality.domain");
+                List<String> flags = p.get("flags") == null ? List.of() : strings(p.get("flags"),
+                        "linux.personality.flags");
+                // LINUX without flags is what every process has; LINUX32 would only matter to i386
+                // programs, whose system calls every Crabcan filter kills.
+                if (!domain.equals("LINUX") || !flags.isEmpty()) {
+                    throw refuse("linux.personality " + domain + " " + flags, "Crabcan runs x86-64 programs with "
+                            + "the LINUX personality and no flags, and kills i386 system calls");
+                }
             }
-            for (String f : List.of("intelRdt", "personality", "timeOffsets")) {
+            for (String f : List.of("intelRdt", "timeOffsets")) {
                 if (l.get(f) != null) {
                     throw refuse("linux." + f, "Crabcan does not set it");
                 }
@@ -537,31 +578,81 @@ public final class OciConfig {
         }
 
         /**
-         * Device nodes: only those every sandbox has (bound from the host's), named as the kernel
-         * numbers them. Any other node would give the sandbox hardware the engine's host decided on,
-         * which a user namespace cannot create (mknod is refused there) and Crabcan does not bind.
+         * Device nodes: those every sandbox has are there already; any other is the host's node at
+         * the same path, bound in (as runc does in a user namespace, where mknod is refused), once it
+         * is checked to be the device the config names. Returns them, for the device rules.
          */
-        private void devices(List<Object> devices) {
+        private List<String> devices(List<Object> devices) {
+            List<String> given = new ArrayList<>();
             for (int i = 0; i < devices.size(); i++) {
                 String f = "linux.devices[" + i + "]";
                 Map<String, Object> d = object(devices.get(i), f);
                 known(d, f + ".", "type", "path", "major", "minor", "fileMode", "uid", "gid");
                 String path = string(required(d, "path", f + "."), f + ".path");
                 String type = string(required(d, "type", f + "."), f + ".type");
-                long major = d.get("major") == null ? -1 : integer(d.get("major"), f + ".major", 0, 0xfff);
-                long minor = d.get("minor") == null ? -1 : integer(d.get("minor"), f + ".minor", 0, 0xfffff);
-                String own = OWN_DEVICES.get(path);
-                if (own == null || !own.equals(type + " " + major + ":" + minor)) {
-                    throw refuse(f + " (" + path + ")", "a sandbox has only the device nodes null, zero, full, random, "
-                            + "urandom and tty, bound from the host's (" + String.join(", ", OWN_DEVICES.values())
-                            + "); a user namespace cannot make others, and Crabcan does not give a sandbox the "
-                            + "host's other hardware");
+                if (!path.startsWith("/")) {
+                    throw invalid(f + ".path", "must be absolute, got " + path);
                 }
+                if (type.equals("p")) {
+                    throw refuse(f + " (" + path + ")", "Crabcan binds device nodes from the host; make a FIFO in "
+                            + "the root filesystem or a tmpfs instead");
+                }
+                if (!type.matches("[cub]")) {
+                    throw invalid(f + ".type", "must be c, u, b or p, got " + type);
+                }
+                long major = integer(required(d, "major", f + "."), f + ".major", 0, 0xfff);
+                long minor = integer(required(d, "minor", f + "."), f + ".minor", 0, 0xfffff);
+                String number = (type.equals("b") ? "b " : "c ") + major + ":" + minor;
+                given.add(number);
+                if (number.equals(OWN_DEVICES.get(path))) {
+                    continue;
+                }
+                Path node = Path.of(path);
+                int mode;
+                long rdev;
+                try {
+                    mode = (Integer) Files.getAttribute(node, "unix:mode");
+                    rdev = (Long) Files.getAttribute(node, "unix:rdev");
+                } catch (IOException | UnsupportedOperationException e) {
+                    throw refuse(f + " (" + path + " " + number + ")", "a sandbox's user namespace cannot make device "
+                            + "nodes, so Crabcan binds the host's node at the same path, and " + path + " cannot be "
+                            + "read here: " + e.getMessage());
+                }
+                // The kernel's dev_t: minor bits 0-7 and 20-31, major bits 8-19 and 32-43.
+                long hostMajor = ((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL);
+                long hostMinor = (rdev & 0xff) | ((rdev >>> 12) & ~0xffL);
+                String host = ((mode & 0170000) == 0060000 ? "b " : (mode & 0170000) == 0020000 ? "c " : "not a device ")
+                        + hostMajor + ":" + hostMinor;
+                if (!host.equals(number)) {
+                    throw refuse(f + " (" + path + " " + number + ")", "a sandbox's user namespace cannot make device "
+                            + "nodes, so Crabcan binds the host's node at the same path, and the host's " + path
+                            + " is " + host);
+                }
+                if (d.get("fileMode") != null && (integer(d.get("fileMode"), f + ".fileMode", 0, 07777) & 07777)
+                        != (mode & 07777)) {
+                    throw refuse(f + ".fileMode", "the host's node is bound as it is, mode "
+                            + Integer.toOctalString(mode & 07777) + "; leave fileMode out or give the host's");
+                }
+                // uid and gid: the bound node keeps its host owner, which shows as the sandbox's own id
+                // or as nobody; its mode decides what the sandbox may do, and a node it could not
+                // open at all (a root caller's sandbox runs as a host id of its own) is an error.
+                boolean usable = HostInfo.get().leasesHostIds() ? (mode & 06) != 0
+                        : Files.isReadable(node) || Files.isWritable(node);
+                if (!usable) {
+                    throw refuse(f + " (" + path + " " + number + ")", "the host's node is bound as it is, and its "
+                            + "mode " + Integer.toOctalString(mode & 07777) + " gives the sandbox's host ids (" + (
+                            HostInfo.get().leasesHostIds() ? "an id of its own, not root" : "the caller's")
+                            + ") neither read nor write; give the node a mode that lets them (e.g. 0666, as Debian "
+                            + "gives /dev/net/tun) or leave it out");
+                }
+                b.device(node, path);
             }
+            return given;
         }
 
         private void namespaces(Object value) {
             Set<String> seen = new LinkedHashSet<>();
+            Path joined = null;
             List<Object> list = value == null ? List.of() : array(value, "linux.namespaces");
             for (int i = 0; i < list.size(); i++) {
                 String f = "linux.namespaces[" + i + "]";
@@ -573,13 +664,21 @@ public final class OciConfig {
                             + "cgroup namespaces only");
                 }
                 if (ns.get("path") != null && !string(ns.get("path"), f + ".path").isEmpty()) {
-                    throw refuse(f + ".path", "a sandbox always gets new namespaces; joining " + ns.get("path")
-                            + " would share another's");
+                    String path = string(ns.get("path"), f + ".path");
+                    if (!type.equals("network")) {
+                        throw refuse(f + ".path", "a sandbox always gets new namespaces but a network one; joining "
+                                + path + " would share another's " + type + " namespace");
+                    }
+                    if (!path.startsWith("/")) {
+                        throw invalid(f + ".path", "must be absolute, got " + path);
+                    }
+                    joined = Path.of(path);
                 }
                 seen.add(type);
             }
             // The spec's way to share the host's network: no network namespace in the list.
-            b.network(seen.contains("network") ? Network.none() : Network.host());
+            b.network(joined != null ? Network.namespace(joined) : seen.contains("network") ? Network.none()
+                    : Network.host());
             for (String required : REQUIRED_NAMESPACES) {
                 if (!seen.contains(required)) {
                     throw refuse("linux.namespaces without " + required, "a sandbox never shares the host's "
@@ -615,30 +714,104 @@ public final class OciConfig {
             }
         }
 
-        private void resources(Map<String, Object> r) {
-            known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
-                    "rdma", "unified");
-            // Device cgroup rules say which nodes may be used, not which exist: a sandbox has only its
-            // own few nodes and every mount that could hold another is nodev, so whatever the rules
-            // allow beyond them is nothing it can reach. Only their form is checked.
-            if (r.get("devices") != null) {
-                List<Object> devices = array(r.get("devices"), "linux.resources.devices");
-                for (int i = 0; i < devices.size(); i++) {
-                    String f = "linux.resources.devices[" + i + "]";
-                    Map<String, Object> d = object(devices.get(i), f);
-                    known(d, f + ".", "allow", "type", "major", "minor", "access");
-                    bool(required(d, "allow", f + "."), f + ".allow");
-                    if (d.get("type") != null && !string(d.get("type"), f + ".type").matches("[abc]")) {
-                        throw invalid(f + ".type", "must be a, b or c, got " + d.get("type"));
-                    }
-                    if (d.get("access") != null && !string(d.get("access"), f + ".access").matches("[rwm]*")) {
-                        throw invalid(f + ".access", "must be letters of rwm, got " + d.get("access"));
+        /**
+         * Refuses the fields runtime-spec defines that Crabcan does not carry out, when they say
+         * something: an empty list, object or string, false, or 0 where 0 means "unset" (a
+         * swappiness of 0 does not), are what engines write when they mean nothing (containerd's
+         * CRI writes "hugepageLimits": []).
+         */
+        private static void unsupported(Map<String, Object> m, String prefix, String... fields) {
+            for (String f : fields) {
+                Object v = m.get(f);
+                boolean empty = v == null || v instanceof List<?> l && l.isEmpty() || v instanceof Map<?, ?> o
+                        && o.isEmpty() || "".equals(v) || Boolean.FALSE.equals(v)
+                        || Long.valueOf(0).equals(v) && !f.equals("swappiness");
+                if (!empty) {
+                    throw refuse(prefix + f, "Crabcan limits memory, swap, pids, CPU shares and quota and I/O weight "
+                            + "only");
+                }
+            }
+        }
+
+        /**
+         * A label of a Linux security module: ignored where the host runs no such module (there is
+         * nothing it could mean), refused where it does, since Crabcan does not apply labels and the
+         * command would run less confined than the engine asked.
+         */
+        private static void securityModule(Object value, String field, String module) {
+            if (value == null || string(value, field).isEmpty()) {
+                return;
+            }
+            if (HostInfo.get().securityModules().contains(module.toLowerCase(java.util.Locale.ROOT))) {
+                throw refuse(field, "this host runs " + module + ", and Crabcan does not apply its labels: the "
+                        + "command would run less confined than asked; leave the field out (podman: --security-opt "
+                        + "label=disable or apparmor=unconfined)");
+            }
+            LOG.debug("{} \"{}\": ignored, this host runs no {}", field, value, module);
+        }
+
+        /**
+         * Device cgroup rules say which nodes may be used, not which exist. A sandbox has only its
+         * own six nodes (which runtimes always allow, whatever the rules) and those linux.devices
+         * binds in; every other mount is nodev and a user namespace cannot make nodes. So the rules
+         * matter only for the bound ones: Crabcan does not enforce rules itself (no devices cgroup
+         * here on cgroup v2, where it is a BPF program), and refuses a config whose rules deny read
+         * or write of a device it also gives, which the engine meant to be unusable.
+         */
+        private void deviceRules(List<Object> rules, List<String> given) {
+            // Per device and access ("c 10:229 r"): the rule that denies it last, or "" if allowed.
+            Map<String, String> denied = new LinkedHashMap<>();
+            given.forEach(dev -> List.of(" r", " w").forEach(a -> denied.put(dev + a, "")));
+            for (int i = 0; i < rules.size(); i++) {
+                String f = "linux.resources.devices[" + i + "]";
+                Map<String, Object> d = object(rules.get(i), f);
+                known(d, f + ".", "allow", "type", "major", "minor", "access");
+                boolean allow = bool(required(d, "allow", f + "."), f + ".allow");
+                String type = d.get("type") == null ? "a" : string(d.get("type"), f + ".type");
+                if (!type.matches("[abc]")) {
+                    throw invalid(f + ".type", "must be a, b or c, got " + type);
+                }
+                String access = d.get("access") == null ? "rwm" : string(d.get("access"), f + ".access");
+                if (!access.matches("[rwm]*")) {
+                    throw invalid(f + ".access", "must be letters of rwm, got " + access);
+                }
+                long major = d.get("major") == null ? -1 : integer(d.get("major"), f + ".major", -1, 0xfff);
+                long minor = d.get("minor") == null ? -1 : integer(d.get("minor"), f + ".minor", -1, 0xfffff);
+                for (String dev : given) {
+                    String[] parts = dev.split("[ :]");
+                    boolean matches = (type.equals("a") || type.equals(parts[0]))
+                            && (major < 0 || major == Long.parseLong(parts[1]))
+                            && (minor < 0 || minor == Long.parseLong(parts[2]));
+                    for (String a : List.of("r", "w")) {
+                        if (matches && access.contains(a)) {
+                            denied.put(dev + " " + a, allow ? "" : f);
+                        }
                     }
                 }
             }
+            denied.forEach((devAccess, rule) -> {
+                String dev = devAccess.substring(0, devAccess.length() - 2);
+                if (!rule.isEmpty() && !OWN_DEVICES.containsValue(dev)) {
+                    throw refuse(rule, "it denies " + (devAccess.endsWith("r") ? "reading" : "writing") + " device "
+                            + dev + ", which linux.devices gives the container; "
+                            + "Crabcan enforces no device rules (a sandbox has only the nodes it is given), so leave "
+                            + "the device out or allow it");
+                }
+            });
+        }
+
+        private void resources(Map<String, Object> r, List<String> devices) {
+            known(r, "linux.resources.", "devices", "memory", "pids", "cpu", "blockIO", "hugepageLimits", "network",
+                    "rdma", "unified");
+            if (r.get("devices") != null) {
+                deviceRules(array(r.get("devices"), "linux.resources.devices"), devices);
+            }
             if (r.get("memory") != null) {
                 Map<String, Object> m = object(r.get("memory"), "linux.resources.memory");
-                known(m, "linux.resources.memory.", "limit", "swap");
+                known(m, "linux.resources.memory.", "limit", "swap", "reservation", "kernel", "kernelTCP",
+                        "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate");
+                unsupported(m, "linux.resources.memory.", "reservation", "kernel", "kernelTCP", "swappiness",
+                        "disableOOMKiller");
                 long limit = m.get("limit") == null ? -1 : integer(m.get("limit"), "linux.resources.memory.limit",
                         -1, Long.MAX_VALUE);
                 if (limit > 0) {
@@ -668,7 +841,10 @@ public final class OciConfig {
             }
             if (r.get("cpu") != null) {
                 Map<String, Object> cpu = object(r.get("cpu"), "linux.resources.cpu");
-                known(cpu, "linux.resources.cpu.", "shares", "quota", "period");
+                known(cpu, "linux.resources.cpu.", "shares", "quota", "period", "burst", "realtimeRuntime",
+                        "realtimePeriod", "cpus", "mems", "idle");
+                unsupported(cpu, "linux.resources.cpu.", "burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems",
+                        "idle");
                 if (cpu.get("shares") != null) {
                     long shares = integer(cpu.get("shares"), "linux.resources.cpu.shares", 2, 262144);
                     limits.cpuWeight((int) (1 + (shares - 2) * 9999 / 262142));
@@ -683,16 +859,16 @@ public final class OciConfig {
             }
             if (r.get("blockIO") != null) {
                 Map<String, Object> io = object(r.get("blockIO"), "linux.resources.blockIO");
-                known(io, "linux.resources.blockIO.", "weight");
+                known(io, "linux.resources.blockIO.", "weight", "leafWeight", "weightDevice",
+                        "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                        "throttleWriteIOPSDevice");
+                unsupported(io, "linux.resources.blockIO.", "leafWeight", "weightDevice", "throttleReadBpsDevice",
+                        "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice");
                 if (io.get("weight") != null) {
                     limits.ioWeight((int) integer(io.get("weight"), "linux.resources.blockIO.weight", 10, 1000) * 10);
                 }
             }
-            for (String f : List.of("hugepageLimits", "network", "rdma", "unified")) {
-                if (r.get(f) != null) {
-                    throw refuse("linux.resources." + f, "Crabcan limits memory, swap, pids, CPU and I/O weight only");
-                }
-            }
+            unsupported(r, "linux.resources.", "hugepageLimits", "network", "rdma", "unified");
         }
 
         private void seccomp(Object value) {
@@ -959,6 +1135,7 @@ public final class OciConfig {
         c.put("process", p);
         c.put("root", ordered("path", s.rootfs().get().toString(), "readonly", !s.rootfsWritable()));
         s.hostname().ifPresent(h -> c.put("hostname", h));
+        s.domainname().ifPresent(d -> c.put("domainname", d));
         c.put("mounts", mounts(s));
         Map<String, Object> linux = new LinkedHashMap<>();
         List<Object> namespaces = new ArrayList<>();
@@ -967,7 +1144,9 @@ public final class OciConfig {
                     + "leaves the interface to its caller (e.g. podman's netavark); use Network.none() or host()");
         }
         for (String ns : List.of("pid", "network", "ipc", "uts", "mount", "cgroup", "user")) {
-            if (!ns.equals("network") || s.network().mode() == Network.Mode.NONE) {
+            if (ns.equals("network") && s.network().namespacePath().isPresent()) {
+                namespaces.add(ordered("type", ns, "path", s.network().namespacePath().get().toString()));
+            } else if (!ns.equals("network") || s.network().mode() == Network.Mode.NONE) {
                 namespaces.add(ordered("type", ns));
             }
         }
@@ -1014,6 +1193,7 @@ public final class OciConfig {
             if (b.noExec()) {
                 options.add("noexec");
             }
+            options.addAll(atimeOptions(b.atime()));
             out.add(ordered("destination", b.target(), "type", "bind", "source", b.source().toString(), "options",
                     options));
         }
@@ -1036,6 +1216,7 @@ public final class OciConfig {
             if (k.readOnly()) {
                 options.add("ro");
             }
+            options.addAll(atimeOptions(k.atime()));
             out.add(ordered("destination", k.target(), "type", type, "source", type, "options", options));
         }
         return out;
@@ -1052,7 +1233,19 @@ public final class OciConfig {
         if (t.noExec()) {
             options.add("noexec");
         }
+        options.addAll(atimeOptions(t.atime()));
         return ordered("destination", t.target(), "type", "tmpfs", "source", "tmpfs", "options", options);
+    }
+
+    private static List<String> atimeOptions(Atime a) {
+        List<String> out = new ArrayList<>();
+        if (a.mode() != Atime.Mode.DEFAULT) {
+            out.add(a.mode().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        if (a.noDirAtime()) {
+            out.add("nodiratime");
+        }
+        return out;
     }
 
     private static Map<String, Object> resources(Limits l) {

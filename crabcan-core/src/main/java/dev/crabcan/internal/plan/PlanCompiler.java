@@ -143,6 +143,7 @@ public final class PlanCompiler {
         if (net.filter() != null) {
             w.netFilter(net.filter().tool(), net.filter().rules());
         }
+        s.network().namespacePath().ifPresent(p -> w.netns(p.toString()));
         cgroupProcs.forEach(p -> w.cgroup(p.toString()));
         for (StdioSource io : stdio) {
             if (io.pipe()) {
@@ -169,6 +170,7 @@ public final class PlanCompiler {
         if (s.hostname().isPresent() || host.setsHostname()) {
             w.hostname(hostname);
         }
+        s.domainname().ifPresent(w::domainname);
         w.staging(runDir.resolve(STAGING).toString());
 
         // Host paths are opened by the helper before it changes ids when the caller is host root:
@@ -198,12 +200,24 @@ public final class PlanCompiler {
             case PID_SUBSET -> new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC, 0, 0, "proc:subset=pid", "/proc");
             case NONE -> new Mount(M_TMPFS, MF_RDONLY | NOSUID_NODEV | MF_NOEXEC, 0555, 4096, "", "/proc");
         });
-        // Before /proc/sys becomes read-only.
-        s.sysctls().forEach((name, value) -> mounts.add(new Mount(M_WRITE, 0, 0, 0, value,
-                "/proc/sys/" + name.replace('.', '/'))));
+        // Before /proc/sys becomes read-only. A joined network namespace is not the sandbox's user
+        // namespace's to change: the helper writes its net.* sysctls there, with the sandbox's ids.
+        s.sysctls().forEach((name, value) -> {
+            if (s.network().mode() == Network.Mode.NAMESPACE && name.startsWith("net.")) {
+                requireNotOwnNetwork(s.network().namespacePath().get(), name);
+                w.netnsSysctl(name.substring(4).replace('.', '/'), hostIdsIn(name, value, uid, hostGid));
+            } else {
+                mounts.add(new Mount(M_WRITE, 0, 0, 0, value, "/proc/sys/" + name.replace('.', '/')));
+            }
+        });
         mounts.add(new Mount(M_TMPFS, MF_NOSUID | MF_NOEXEC, 0755, 0, "", "/dev"));
         for (String dev : DEVICES) {
             mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, "/dev/" + dev, "/dev/" + dev));
+        }
+        // Not idmapped (devtmpfs does not allow it): the sandbox's host ids get what the node's mode gives them.
+        for (Bind d : s.devices()) {
+            mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, d.source().toString(),
+                    d.target()));
         }
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd", "/dev/fd"));
         mounts.add(new Mount(M_SYMLINK, 0, 0, 0, "/proc/self/fd/0", "/dev/stdin"));
@@ -213,17 +227,20 @@ public final class PlanCompiler {
         for (Bind b : s.binds()) {
             Path source = b.source();
             int flags = NOSUID_NODEV | parentOpen | idmap | (b.readOnly() ? MF_RDONLY : 0) | (b.noExec() ? MF_NOEXEC : 0)
-                    | (Files.isDirectory(source) ? 0 : MF_FILE);
+                    | (Files.isDirectory(source) ? 0 : MF_FILE) | atimeFlags(b.atime());
             user.add(new Mount(M_BIND, flags, 0, 0, source.toString(), b.target()));
         }
         for (Tmpfs t : s.tmpfs()) {
-            user.add(new Mount(M_TMPFS, NOSUID_NODEV | (t.readOnly() ? MF_RDONLY : 0) | (t.noExec() ? MF_NOEXEC : 0),
-                    t.mode(), t.sizeBytes(), "", t.target()));
+            user.add(new Mount(M_TMPFS, NOSUID_NODEV | (t.readOnly() ? MF_RDONLY : 0) | (t.noExec() ? MF_NOEXEC : 0)
+                    | atimeFlags(t.atime()), t.mode(), t.sizeBytes(), "", t.target()));
         }
         for (KernelMount k : s.kernelMounts()) {
-            int ro = k.readOnly() ? MF_RDONLY : 0;
+            int ro = (k.readOnly() ? MF_RDONLY : 0) | atimeFlags(k.atime());
             switch (k.type()) {
-                case SYSFS -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "sysfs", k.target()));
+                // Only who may change a network namespace may mount its sysfs: for a joined one, the
+                // helper mounts it with the caller's host credentials.
+                case SYSFS -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro
+                        | (s.network().mode() == Network.Mode.NAMESPACE ? parentOpen : 0), 0, 0, "sysfs", k.target()));
                 case MQUEUE -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "mqueue", k.target()));
                 case CGROUP -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "cgroup2", k.target()));
                 case DEVPTS -> {
@@ -390,7 +407,7 @@ public final class PlanCompiler {
         int own = (s.rootfs().isPresent() ? 0 : DEFAULT_ROOTFS.size()) + 2 /* /proc, /dev */ + DEVICES.size()
                 + 4 /* /dev/fd, stdin, stdout, stderr */ + 2 /* /dev/shm, /tmp */ + PROC_READ_ONLY.size()
                 + PROC_MASKED.size() + 1 /* resolv.conf */;
-        int users = s.binds().size() + s.tmpfs().size() + 2 * s.kernelMounts().size() + s.sysctls().size()
+        int users = s.binds().size() + s.devices().size() + s.tmpfs().size() + 2 * s.kernelMounts().size() + s.sysctls().size()
                 + s.readOnlyPaths().size() + s.maskedPaths().size();
         if (own + users > MAX_MOUNTS) {
             throw new SandboxSpecException("the sandbox needs up to " + (own + users) + " mounts (" + users
@@ -423,6 +440,58 @@ public final class PlanCompiler {
                         "/dev/null", p));
             }
         }
+    }
+
+    /**
+     * A net.* sysctl's value as the helper writes it, from the host's user namespace: the group
+     * range of net.ipv4.ping_group_range is read in the writer's namespace, so the sandbox's one
+     * group (gid, host gid hostGid) becomes "hostGid hostGid" when the range holds it, else the
+     * empty range "1 0"; groups the sandbox does not have cannot use ping sockets anyway.
+     */
+    static String hostIdsIn(String name, String value, int gid, int hostGid) {
+        if (!name.equals("net.ipv4.ping_group_range")) {
+            return value;
+        }
+        String[] range = value.trim().split("\\s+");
+        try {
+            if (range.length == 2 && Long.parseLong(range[0]) <= gid && gid <= Long.parseLong(range[1])) {
+                return hostGid + " " + hostGid;
+            }
+        } catch (NumberFormatException e) {
+            throw new SandboxSpecException("sysctl " + name + " must be two group ids, got '" + value + "'");
+        }
+        if (range.length != 2) {
+            throw new SandboxSpecException("sysctl " + name + " must be two group ids, got '" + value + "'");
+        }
+        return "1 0";
+    }
+
+    /** Refuses a sysctl that the helper would write into this JVM's own network namespace: the host's, as a rule. */
+    private static void requireNotOwnNetwork(Path namespace, String sysctl) {
+        Object joined;
+        Object own;
+        try {
+            joined = Files.readAttributes(namespace, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+            own = Files.readAttributes(Path.of("/proc/self/ns/net"), java.nio.file.attribute.BasicFileAttributes.class)
+                    .fileKey();
+        } catch (IOException e) {
+            throw new SandboxSpecException("cannot read the network namespace " + namespace + " that sysctl " + sysctl
+                    + " is for: " + e);
+        }
+        if (joined != null && joined.equals(own)) {
+            throw new SandboxSpecException("sysctl " + sysctl + " would change the network namespace of this JVM, "
+                    + namespace + " is that namespace: leave the sysctl out or give the sandbox a namespace of its own");
+        }
+    }
+
+    private static int atimeFlags(dev.crabcan.Atime a) {
+        int mode = switch (a.mode()) {
+            case DEFAULT -> 0;
+            case RELATIME -> MF_RELATIME;
+            case NOATIME -> MF_NOATIME;
+            case STRICTATIME -> MF_STRICTATIME;
+        };
+        return mode | (a.noDirAtime() ? MF_NODIRATIME : 0);
     }
 
     /** Rlimit.UNLIMITED is the kernel's RLIM_INFINITY, 2^64-1. */

@@ -3,6 +3,7 @@ package dev.crabcan.internal.oci;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.crabcan.Atime;
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
@@ -74,7 +75,7 @@ class OciConfigTest {
         assertThat(s.kernelMounts()).containsExactly(new KernelMount(KernelMount.Type.SYSFS, "/sys", true),
                 new KernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false),
                 new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false),
-                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true));
+                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true, new Atime(Atime.Mode.RELATIME, false)));
         assertThat(s.sysctls()).containsExactly(Map.entry("net.ipv4.ping_group_range", "0 0"));
         assertThat(s.maskedPaths()).containsExactly("/sys/firmware", "/sys/fs/selinux", "/sys/dev/block");
         assertThat(s.readOnlyPaths()).isEmpty();
@@ -96,8 +97,13 @@ class OciConfigTest {
             Arguments.of("linux.namespaces", List.of(Map.of("type", "pid"), Map.of("type", "ipc"), Map.of("type", "uts"),
                     Map.of("type", "network")), "linux.namespaces without mount: not supported because a sandbox "
                     + "never shares the host's mount namespace"),
-            Arguments.of("linux.namespaces", List.of(Map.of("type", "network", "path", "/proc/1/ns/net")),
-                    "linux.namespaces[0].path: not supported because a sandbox always gets new namespaces"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "ipc", "path", "/proc/1/ns/ipc")),
+                    "linux.namespaces[0].path: not supported because a sandbox always gets new namespaces but a "
+                    + "network one"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "network", "path", "run/netns/x")),
+                    "linux.namespaces[0].path: must be absolute"),
+            Arguments.of("linux.personality", Map.of("domain", "LINUX32"), "linux.personality LINUX32 []: not "
+                    + "supported because Crabcan runs x86-64 programs"),
             Arguments.of("linux.namespaces", List.of(Map.of("type", "time")), "linux.namespaces[0] (time): not supported"),
             Arguments.of("process.user.additionalGids", List.of(5L), "process.user.additionalGids: not supported "
                     + "because the sandbox's user namespace maps one group id"),
@@ -117,7 +123,15 @@ class OciConfigTest {
                     "linux.seccomp.defaultAction SCMP_ACT_NOTIFY: not supported because"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_ALLOW", "architectures",
                     List.of("SCMP_ARCH_AARCH64")), "linux.seccomp.architectures [SCMP_ARCH_AARCH64]: not supported"),
-            Arguments.of("linux.resources", Map.of("hugepageLimits", List.of()), "linux.resources.hugepageLimits: not "
+            Arguments.of("linux.resources", Map.of("hugepageLimits", List.of(Map.of("pageSize", "2MB", "limit", 1L))),
+                    "linux.resources.hugepageLimits: not supported"),
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("cpus", "0-1")), "linux.resources.cpu.cpus: not "
+                    + "supported because Crabcan limits memory"),
+            Arguments.of("linux.resources", Map.of("memory", Map.of("swappiness", 0L)), "linux.resources.memory."
+                    + "swappiness: not supported"),
+            Arguments.of("linux.resources", Map.of("blockIO", Map.of("weightDevice", List.of(Map.of("major", 8L)))),
+                    "linux.resources.blockIO.weightDevice: not supported"),
+            Arguments.of("linux.resources", Map.of("unified", Map.of("memory.high", "1")), "linux.resources.unified: not "
                     + "supported"),
             Arguments.of("linux.resources", Map.of("devices", List.of(Map.of("allow", true, "type", "x"))),
                     "linux.resources.devices[0].type: must be a, b or c"),
@@ -128,9 +142,6 @@ class OciConfigTest {
             Arguments.of("process.rlimits", List.of(Map.of("type", "RLIMIT_CORE", "soft", 2L, "hard", 1L)),
                     "process.rlimits[0]: soft limit 2 is above the hard limit 1"),
             Arguments.of("process.oomScoreAdj", 1001L, "process.oomScoreAdj: must be an integer from -1000 to 1000"),
-            Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "ambient",
-                    List.of("CAP_CHOWN")), "ambient capabilities [CHOWN] are not in both the permitted and the "
-                    + "inheritable set"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_CHOWN"), "permitted",
                     List.of("CAP_SYS_ADMIN")), "permitted capabilities [SYS_ADMIN] are not in the bounding set"),
             Arguments.of("process.capabilities", Map.of("bounding", List.of("CAP_NOPE")),
@@ -138,10 +149,19 @@ class OciConfigTest {
             Arguments.of("hooks", Map.of("prestart", List.of(Map.of("path", "/bin/true"))), "hooks.prestart: not "
                     + "supported because a sandbox runs no host programs on its own; crabcan-oci runs"),
             Arguments.of("ociVersion", "2.0.0", "ociVersion \"2.0.0\": not supported"),
-            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fuse", "type", "c", "major", 10L, "minor", 229L)),
-                    "linux.devices[0] (/dev/fuse): not supported because a sandbox has only the device nodes null"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/null", "type", "c", "major", 1L, "minor", 4L)),
+                    "linux.devices[0] (/dev/null c 1:4): not supported because"),
             Arguments.of("linux.devices", List.of(Map.of("path", "/dev/null", "type", "b", "major", 1L, "minor", 3L)),
-                    "linux.devices[0] (/dev/null): not supported because"),
+                    "linux.devices[0] (/dev/null b 1:3): not supported because a sandbox's user namespace cannot make "
+                    + "device nodes, so Crabcan binds the host's node at the same path, and the host's /dev/null is "
+                    + "c 1:3"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/ptmx", "type", "c", "major", 5L, "minor", 2L,
+                    "fileMode", 0600L)), "linux.devices[0].fileMode: not supported because the host's node is bound "
+                    + "as it is, mode 666"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/crabcan-none", "type", "c", "major", 1L,
+                    "minor", 5L)), "linux.devices[0] (/dev/crabcan-none c 1:5): not supported because"),
+            Arguments.of("linux.devices", List.of(Map.of("path", "/dev/fifo", "type", "p")),
+                    "linux.devices[0] (/dev/fifo): not supported because Crabcan binds device nodes from the host"),
             Arguments.of("process.env", List.of("NOEQUALS"), "process.env[0]: \"NOEQUALS\" is not NAME=VALUE"));
     }
 
@@ -206,6 +226,90 @@ class OciConfigTest {
         assertThat(OciConfig.read(bundle, c).command()).containsExactly("/bin/sh");
     }
 
+    /**
+     * A node beyond the six every sandbox has is the host's, bound at the same path; rules that
+     * deny it refuse the config, rules that allow it (podman's --device) are accepted.
+     */
+    @Test
+    void otherDevicesAreTheHostsNodesAndRulesThatDenyThemAreRefused() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        // /dev/zero stands for any device: the same everywhere, and usable by everyone.
+        at(c, "linux").put("devices", List.of(Map.of("path", "/dev/zero", "type", "c", "major", 1L, "minor", 5L,
+                "fileMode", 0666L, "uid", 0L, "gid", 0L)));
+        at(c, "linux").put("resources", Map.of("devices", List.of(Map.of("allow", false, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 1L, "minor", 5L, "access", "rwm"))));
+        assertThat(OciConfig.read(bundle, c).devices()).isEmpty();
+        // /dev/ptmx (c 5:2, mode 0666 everywhere) stands for a device beyond the six.
+        at(c, "linux").put("devices", List.of(Map.of("path", "/dev/zero", "type", "c", "major", 1L, "minor", 5L),
+                Map.of("path", "/dev/ptmx", "type", "c", "major", 5L, "minor", 2L)));
+        at(c, "linux").put("resources", Map.of("devices", List.of(Map.of("allow", false, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 5L, "access", "r"))));
+        assertThatThrownBy(() -> OciConfig.read(bundle, c)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageStartingWith("linux.resources.devices[0]: not supported because it denies writing device "
+                        + "c 5:2, which linux.devices gives the container");
+        at(c, "linux").put("resources", Map.of("devices", List.of(Map.of("allow", false, "access", "rwm"),
+                Map.of("allow", true, "type", "c", "major", 5L, "access", "rw"))));
+        assertThat(OciConfig.read(bundle, c).devices()).containsExactly(new Bind(Path.of("/dev/ptmx"), "/dev/ptmx",
+                false, true));
+    }
+
+    /** A device node at a path of its own is bound in from the host's node of that path. */
+    @Test
+    void aDeviceAtAnotherPathIsTheHostsNodeBoundThere(@TempDir Path dev) throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "linux").put("devices", List.of(Map.of("path", "/dev/net/tun", "type", "c", "major", 10L, "minor",
+                200L)));
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "no /dev/net/tun here");
+        boolean usable = HostInfo.get().leasesHostIds()
+                ? Files.getPosixFilePermissions(Path.of("/dev/net/tun")).contains(
+                        java.nio.file.attribute.PosixFilePermission.OTHERS_READ)
+                : Files.isReadable(Path.of("/dev/net/tun"));
+        if (usable) {
+            assertThat(OciConfig.read(bundle, c).devices()).containsExactly(new Bind(Path.of("/dev/net/tun"),
+                    "/dev/net/tun", false, true));
+        } else {
+            assertThatThrownBy(() -> OciConfig.read(bundle, c)).hasMessageContaining("neither read nor write");
+        }
+    }
+
+    /** What runtime-spec defines and a host does without a module: the domain name, LINUX, labels of absent modules. */
+    @Test
+    void domainnamePersonalityAndLabelsOfModulesTheHostLacks() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("domainname", "example.org");
+        at(c, "linux").put("personality", Map.of("domain", "LINUX", "flags", List.of()));
+        at(c, "process").put("apparmorProfile", "containers-default-0.50.1");
+        at(c, "process").put("selinuxLabel", "system_u:system_r:container_t:s0:c1,c2");
+        at(c, "linux").put("mountLabel", "system_u:object_r:container_file_t:s0:c1,c2");
+        Set<String> modules = HostInfo.get().securityModules();
+        if (modules.isEmpty()) {
+            Sandbox s = OciConfig.read(bundle, c);
+            assertThat(s.domainname()).hasValue("example.org");
+            Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+            assertThat(Sandbox.fromOciBundle(bundle).domainname()).hasValue("example.org");
+        } else {
+            assertThatThrownBy(() -> OciConfig.read(bundle, c)).hasMessageContaining("Crabcan does not apply its "
+                    + "labels");
+        }
+    }
+
+    /** podman's default network: a namespace it made, named by path, and its ping sysctl. */
+    @Test
+    void aNetworkNamespaceNamedByPathIsJoinedAndWrittenBack() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "linux").put("namespaces", List.of(Map.of("type", "pid"), Map.of("type", "network", "path",
+                "/run/netns/netns-1"), Map.of("type", "ipc"), Map.of("type", "uts"), Map.of("type", "mount")));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.network()).isEqualTo(Network.namespace(Path.of("/run/netns/netns-1")));
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).network()).isEqualTo(s.network());
+        assertThat(s.toOciConfig()).contains("\"path\": \"/run/netns/netns-1\"");
+    }
+
     @Test
     void anOciRuntimeReadsTheHooksItRunsAndRefusesThoseInTheContainersNamespaces() throws Exception {
         Files.createDirectory(bundle.resolve("rootfs"));
@@ -250,6 +354,27 @@ class OciConfigTest {
         assertThat(back.toOciConfig()).isEqualTo(s.toOciConfig());
     }
 
+    /**
+     * runc spec lists its three capabilities as ambient with no inheritable set: the kernel cannot
+     * raise them, and runc and crun skip them without a word (CapAmb 0 under both), as Crabcan does.
+     */
+    @Test
+    void ambientCapabilitiesTheKernelCannotRaiseAreSkippedAsRuncDoes() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        List<String> three = List.of("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE");
+        at(c, "process").put("capabilities", Map.of("bounding", three, "effective", three, "permitted", three,
+                "ambient", three));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.permittedCapabilities()).hasSize(3);
+        assertThat(s.inheritableCapabilities()).isEmpty();
+        assertThat(s.ambientCapabilities()).isEmpty();
+
+        at(c, "process").put("capabilities", Map.of("bounding", three, "permitted", List.of("CAP_KILL"),
+                "inheritable", List.of("CAP_KILL", "CAP_AUDIT_WRITE"), "ambient", three));
+        assertThat(OciConfig.read(bundle, c).ambientCapabilities()).containsExactly(Capability.KILL);
+    }
+
     /** containerd's default mounts (oci.WithDefaultSpec) plus the CRI's cgroup mount, as it writes them. */
     @Test
     void readsContainerdsDefaultMounts() throws Exception {
@@ -273,13 +398,37 @@ class OciConfigTest {
                  {"destination": "/data", "type": "bind", "source": "rootfs", "options": ["rbind", "rro", "rnoexec", "rprivate"]}
                 ]}""").get("m"));
         Sandbox s = OciConfig.read(bundle, c);
+        Atime strict = new Atime(Atime.Mode.STRICTATIME, false);
         assertThat(s.tmpfs()).containsExactly(new dev.crabcan.Tmpfs("/dev/shm", 65536L << 10, 01777, false, true),
-                new dev.crabcan.Tmpfs("/run", 65536L << 10, 0755, false, false));
+                new dev.crabcan.Tmpfs("/run", 65536L << 10, 0755, false, false, strict));
         assertThat(s.kernelMounts()).containsExactly(new KernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false),
                 new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false),
                 new KernelMount(KernelMount.Type.SYSFS, "/sys", true),
-                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true));
+                new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true,
+                        new Atime(Atime.Mode.RELATIME, false)));
         assertThat(s.binds()).containsExactly(new Bind(bundle.resolve("rootfs").toRealPath(), "/data", true, true));
+    }
+
+    /** As mount(8): the last atime mode said wins, nodiratime apart; each is written back. */
+    @Test
+    void atimeOptionsAreCarriedOutAndWrittenBack() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("mounts", List.of(Map.of("destination", "/a", "type", "tmpfs", "source", "tmpfs",
+                "options", List.of("strictatime", "noatime")),
+                Map.of("destination", "/b", "type", "bind", "source", "rootfs", "options", List.of("rbind", "noatime",
+                        "atime", "rnodiratime")),
+                Map.of("destination", "/c", "type", "mqueue", "source", "mqueue", "options", List.of("relatime"))));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.tmpfs().get(0).atime()).isEqualTo(new Atime(Atime.Mode.NOATIME, false));
+        assertThat(s.binds().get(0).atime()).isEqualTo(new Atime(Atime.Mode.DEFAULT, true));
+        assertThat(s.kernelMounts().get(0).atime()).isEqualTo(new Atime(Atime.Mode.RELATIME, false));
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        Sandbox back = Sandbox.fromOciBundle(bundle);
+        // Written with the /dev/shm and /tmp every sandbox has.
+        assertThat(back.tmpfs()).startsWith(s.tmpfs().get(0));
+        assertThat(back.binds()).isEqualTo(s.binds());
+        assertThat(back.kernelMounts()).isEqualTo(s.kernelMounts());
     }
 
     @Test
@@ -295,6 +444,16 @@ class OciConfigTest {
     }
 
     /** runtime-spec: "Runtimes MUST NOT generate an error if they encounter an unknown property." */
+    /** What engines write when they mean nothing: containerd's CRI writes "hugepageLimits": []. */
+    @Test
+    void emptyResourceFieldsAreAccepted() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        at(c, "linux").put("resources", Map.of("hugepageLimits", List.of(), "unified", Map.of(), "memory",
+                Map.of("disableOOMKiller", false, "kernel", 0L), "cpu", Map.of("cpus", "", "mems", "")));
+        assertThat(OciConfig.read(bundle, c).limits().memoryBytes()).isEmpty();
+    }
+
     @Test
     void unknownPropertiesAreIgnoredAtEveryLevel() throws Exception {
         Files.createDirectory(bundle.resolve("rootfs"));

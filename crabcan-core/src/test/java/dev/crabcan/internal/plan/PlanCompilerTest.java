@@ -1447,4 +1447,16 @@ class PlanCompilerTest {
         assertThat(n).as("binds allowed beside the sandbox's own mounts").isGreaterThan(200);
         assertThat(plan(many, root).mounts()).hasSizeLessThanOrEqualTo(MAX_MOUNTS);
     }
+
+    /** podman's ping sysctl, written by the helper in a joined namespace: the sandbox's one group, as a host id. */
+    @Test
+    void pingGroupRangeOfAJoinedNetworkNamespaceNamesTheHostGroup() {
+        assertThat(PlanCompiler.hostIdsIn("net.ipv4.ping_group_range", "0 0", 0, 2000001)).isEqualTo("2000001 2000001");
+        assertThat(PlanCompiler.hostIdsIn("net.ipv4.ping_group_range", "0 2147483647", 1000, 7))
+                .isEqualTo("7 7");
+        assertThat(PlanCompiler.hostIdsIn("net.ipv4.ping_group_range", "1 0", 0, 7)).isEqualTo("1 0");
+        assertThat(PlanCompiler.hostIdsIn("net.ipv4.ip_unprivileged_port_start", "0", 0, 7)).isEqualTo("0");
+        assertThatThrownBy(() -> PlanCompiler.hostIdsIn("net.ipv4.ping_group_range", "x", 0, 7))
+                .hasMessageContaining("must be two group ids");
+    }
 }
