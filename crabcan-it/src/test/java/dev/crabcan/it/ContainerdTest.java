@@ -239,6 +239,10 @@ class ContainerdTest {
                 "-c", "echo in the container; exit 5");
         assertThat(exec.status()).as(exec.stderr()).isEqualTo(5);
         assertThat(exec.stdout()).isEqualTo("in the container\n");
+        assertThat(ctr("task", "kill", "-s", "KILL", "r4").status()).isZero();
+        assertThat(awaitTask("r4", "STOPPED")).isEqualTo("STOPPED");
+        assertThat(ctr("task", "delete", "r4").status()).isZero();
+        assertThat(ctr("containers", "delete", "r4").status()).isZero();
     }
 
     @AfterEach

@@ -281,6 +281,12 @@ class RunTest {
                 "(sleep 1000 &); sleep 1001 & sleep 1002 & echo started; wait").build().start()) {
             assertThat(new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream())).readLine())
                     .isEqualTo("started");
+            // A background child is forked before it has exec'd sleep: wait (bounded) until all three have.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!p.descendants().map(h -> h.info().arguments().map(a -> a[0]).orElse("?")).toList()
+                    .containsAll(java.util.List.of("1000", "1001", "1002")) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
             ProcessHandle shell = ProcessHandle.of(p.pid()).orElseThrow().children()
                     .filter(h -> h.info().command().orElse("").endsWith("sh")).findFirst().orElseThrow();
             assertThat(p.info().command()).as("the command, also beside the orphan init adopted")
