@@ -63,6 +63,7 @@ int take_terminal(void);
 void drop_terminal(void);
 
 /* main.c */
+void enter_cgroups(pid_t pid);
 void set_title(const char *title);
 int read_exact(int fd, void *buf, size_t len);
 int sandbox_helper(int sock, uint32_t plan_len);

@@ -186,15 +186,7 @@ int join_sandbox(int sock)
 {
     /* Our parent, the zygote, while it lives; pids are ours to name until we leave for the sandbox's namespaces. */
     int zygote = (int)syscall(SYS_pidfd_open, getppid(), 0); /* close-on-exec, as every pidfd */
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
-    for (size_t i = 0; i < plan.n_cgroups; i++) {
-        logd("Joining cgroup %s", plan.cgroup_procs[i]);
-        int fd = open(plan.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
-            fail(S_CGROUP, errno, "join the sandbox's cgroup %s", plan.cgroup_procs[i]);
-        close(fd);
-    }
+    enter_cgroups(getpid());
     if (plan.console_socket)
         connect_console();
     /* Inherited by the command's process: nothing inside may trace it before its execve. */

@@ -276,6 +276,20 @@ static void set_host_limits(void)
     }
 }
 
+/* Puts pid into each of the plan's cgroups (T_CGROUP: their cgroup.procs files). */
+void enter_cgroups(pid_t pid)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%d", (int)pid);
+    for (size_t i = 0; i < plan.n_cgroups; i++) {
+        logd("Joining cgroup %s", plan.cgroup_procs[i]);
+        int fd = open(plan.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, text, strlen(text)) < 0)
+            fail(S_CGROUP, errno, "put pid %d into %s", (int)pid, plan.cgroup_procs[i]);
+        close(fd);
+    }
+}
+
 /* Whether /proc/self/setgroups says "deny": this user namespace may never call setgroups. */
 static int setgroups_denied(void)
 {
@@ -343,15 +357,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     if (plan.console_fd >= 0)
         close(plan.console_fd); /* init's to use */
     emit(R_PID, (int)init);
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)init);
-    for (size_t i = 0; i < plan.n_cgroups; i++) {
-        logd("Joining cgroup %s", plan.cgroup_procs[i]);
-        int fd = open(plan.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
-            fail(S_CGROUP, errno, "put the sandbox into %s", plan.cgroup_procs[i]);
-        close(fd);
-    }
+    enter_cgroups(init);
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
          (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
     write_id_maps(init, plan.uid_map, plan.gid_map);

@@ -41,16 +41,7 @@ final class CgroupV2 extends JvmCgroupTree {
 
     @Override
     public SandboxCgroup create(Limits limits) throws SandboxException {
-        List<String> needed = new ArrayList<>();
-        if (limits.memoryBytes().isPresent()) {
-            needed.add("memory");
-        }
-        if (limits.pids().isPresent()) {
-            needed.add("pids");
-        }
-        if (limits.cpuWeight().isPresent() || limits.cpus().isPresent()) {
-            needed.add("cpu");
-        }
+        List<String> needed = new ArrayList<>(controllers(limits));
         if (limits.ioWeight().isPresent() && words(parent.resolve("cgroup.controllers")).contains("io")) {
             needed.add("io");
         }
@@ -201,8 +192,23 @@ final class CgroupV2 extends JvmCgroupTree {
         };
     }
 
+    /** The controllers limits need (io aside: only where the host offers it, see create). */
+    static List<String> controllers(Limits limits) {
+        List<String> needed = new ArrayList<>();
+        if (limits.memoryBytes().isPresent()) {
+            needed.add("memory");
+        }
+        if (limits.pids().isPresent()) {
+            needed.add("pids");
+        }
+        if (limits.cpuWeight().isPresent() || limits.cpus().isPresent()) {
+            needed.add("cpu");
+        }
+        return needed;
+    }
+
     /** Enables the controllers for dir's children where they are not enabled yet. */
-    private static void enable(Path dir, List<String> controllers) throws SandboxException {
+    static void enable(Path dir, List<String> controllers) throws SandboxException {
         List<String> enabled = words(dir.resolve("cgroup.subtree_control"));
         for (String c : controllers) {
             if (!enabled.contains(c)) {
@@ -215,7 +221,7 @@ final class CgroupV2 extends JvmCgroupTree {
         return words(dir.resolve("cgroup.procs")).stream().map(Long::parseLong).toList();
     }
 
-    private static List<String> words(Path file) {
+    static List<String> words(Path file) {
         String s = CgroupFiles.readOrNull(file);
         return s == null || s.isEmpty() ? List.of() : Arrays.asList(s.split("\\s+"));
     }

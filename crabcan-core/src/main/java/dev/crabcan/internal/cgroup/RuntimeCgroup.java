@@ -157,16 +157,16 @@ public final class RuntimeCgroup {
         try {
             if (p.v2()) {
                 Path dir = p.dirs().get("");
-                List<String> needed = controllers(limits);
+                List<String> needed = CgroupV2.controllers(limits);
                 Path top = p.toCreate().isEmpty() ? dir : p.toCreate().get(0).getParent();
-                List<String> available = words(top.resolve("cgroup.controllers"));
+                List<String> available = CgroupV2.words(top.resolve("cgroup.controllers"));
                 if (!available.containsAll(needed)) {
                     throw new UnsupportedHostException("the cgroup v2 controllers " + needed + " are not all available "
                             + "in " + top + " (cgroup.controllers: " + available + "), where the container's cgroup "
                             + dir + " goes: enable them there, or name another place in linux.cgroupsPath");
                 }
                 for (Path d : p.toCreate()) {
-                    enable(d.getParent(), needed);
+                    CgroupV2.enable(d.getParent(), needed);
                     mkdir(d);
                 }
                 CgroupV2.apply(dir, limits, needed.contains("io"));
@@ -181,29 +181,6 @@ public final class RuntimeCgroup {
             throw e;
         }
         return cgroup;
-    }
-
-    private static List<String> controllers(Limits limits) {
-        List<String> needed = new ArrayList<>();
-        if (limits.memoryBytes().isPresent()) {
-            needed.add("memory");
-        }
-        if (limits.pids().isPresent()) {
-            needed.add("pids");
-        }
-        if (limits.cpuWeight().isPresent() || limits.cpus().isPresent()) {
-            needed.add("cpu");
-        }
-        return needed;
-    }
-
-    private static void enable(Path dir, List<String> controllers) throws SandboxException {
-        List<String> enabled = words(dir.resolve("cgroup.subtree_control"));
-        for (String c : controllers) {
-            if (!enabled.contains(c)) {
-                JvmCgroupTree.write(dir.resolve("cgroup.subtree_control"), "+" + c);
-            }
-        }
     }
 
     private static void mkdir(Path dir) throws SandboxException {
@@ -249,7 +226,7 @@ public final class RuntimeCgroup {
     public List<Long> pids() {
         TreeSet<Long> pids = new TreeSet<>();
         for (Path f : procsFiles()) {
-            words(f).forEach(w -> pids.add(Long.parseLong(w)));
+            CgroupV2.words(f).forEach(w -> pids.add(Long.parseLong(w)));
         }
         return new ArrayList<>(pids);
     }
@@ -296,7 +273,7 @@ public final class RuntimeCgroup {
     /** Changes the limits that are set (OCI update); others stay as they are. */
     public void update(Limits limits) throws SandboxException {
         if (v2) {
-            CgroupV2.apply(dirs.get(""), limits, words(dirs.get("").resolve("cgroup.controllers")).contains("io"));
+            CgroupV2.apply(dirs.get(""), limits, CgroupV2.words(dirs.get("").resolve("cgroup.controllers")).contains("io"));
         } else {
             CgroupV1.apply(dirs, limits);
         }
@@ -331,10 +308,5 @@ public final class RuntimeCgroup {
 
     public String describe() {
         return (v2 ? "cgroup v2 " : "cgroup v1 ") + dirs.values().stream().distinct().toList();
-    }
-
-    private static List<String> words(Path file) {
-        String s = CgroupFiles.readOrNull(file);
-        return s == null || s.isEmpty() ? List.of() : Arrays.asList(s.split("\\s+"));
     }
 }
