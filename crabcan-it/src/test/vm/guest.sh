@@ -25,14 +25,16 @@ echo "boot $(cut -d' ' -f1 /proc/uptime) s" >> $res/times
 cp=$(paste -sd: $share/cp.txt)
 selectors=$(cat $share/tests.txt)
 
-# run MODE DIR COMMAND...: the ConsoleLauncher with DIR for its files, started by COMMAND. Without
+# attempt MODE DIR COMMAND...: the ConsoleLauncher with DIR for its files, started by COMMAND. Without
 # the tests' timeouts, made for the host: emulated, a JVM starts 18 times slower; the lane has its own.
-run() {
+# A JVM that crashes leaves its error report in results/MODE (-XX:ErrorFile).
+attempt() {
     mode=$1 dir=$2
     shift 2
     mkdir -p $res/$mode
     start=$(date +%s%N)
-    "$@" /usr/bin/java -cp "$cp" -XX:-UsePerfData -Djava.io.tmpdir=$dir/tmp -Duser.home=$dir \
+    "$@" /usr/bin/java -cp "$cp" -XX:-UsePerfData -XX:ErrorFile=$res/$mode/hs_err_pid%p.log \
+        -Djava.io.tmpdir=$dir/tmp -Duser.home=$dir \
         -Dcrabcan.cache.dir=$dir/cache -Dcrabcan.it.bin=$dir/bin -Dcrabcan.it.csrc=$share/csrc \
         -Djunit.jupiter.execution.timeout.mode=disabled \
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors \
@@ -41,6 +43,18 @@ run() {
     echo "tests-$mode $(( ($(date +%s%N) - start) / 1000000 )) ms" >> $res/times
     cp $dir/reports/*.xml $res/$mode/ 2>/dev/null
     echo "crabcan-lane: $mode exit $(cat $res/$mode/exit)"
+}
+
+# run MODE DIR COMMAND...: attempt, and once more when the JVM itself crashed (an error report
+# exists): qemu's software emulation of x86 has crashed JIT-compiled code on a correct JVM. The
+# first attempt's output and report stay (output.crashed, hs_err_*) and VmLaneTest prints them.
+run() {
+    attempt "$@"
+    if [ "$(cat $res/$1/exit)" != 0 ] && ls $res/$1/hs_err_pid*.log > /dev/null 2>&1; then
+        mv $res/$1/output $res/$1/output.crashed
+        echo "retry-$1 after a JVM crash" >> $res/times
+        attempt "$@"
+    fi
 }
 
 mkdir -p /var/tmp/ccit-service/tmp /var/tmp/ccit-delegated/tmp

@@ -22,8 +22,10 @@ import org.junit.jupiter.api.Timeout;
  * run there three ways: as root in a system service without Delegate=, as root in a delegated
  * service, and as an ordinary user in a scope systemd's user manager delegates. The VM's verdict
  * comes back through a 9p share (qemu exits 0 whatever the guest did): this test fails when a
- * test fails or is skipped there, when a way ran no test, or when the VM did not boot or report. The image and the share are removed afterwards; the reports, the VM's console
- * and journal stay in target/vm-lane.
+ * test fails or is skipped there, when a way ran no test, or when the VM did not boot or report; a
+ * way whose JVM crashed (qemu's emulation) runs once more, and the crash report is printed. The
+ * image and the share are removed afterwards; the reports, the VM's console and journal stay in
+ * target/vm-lane.
  */
 class VmLaneTest {
     private static final Path LANE = Path.of("src/test/vm").toAbsolutePath();
@@ -83,8 +85,14 @@ class VmLaneTest {
                 Path dir = results.resolve(mode);
                 String output = read(dir.resolve("output"));
                 System.out.println("---- the cgroup tests in the VM, " + mode + " ----\n" + output);
-                assertThat(read(dir.resolve("exit")).trim()).as("%s: exit code of the tests (output above)", mode)
-                        .isEqualTo("0");
+                String crashes = crashReports(dir);
+                if (!crashes.isEmpty()) {
+                    System.out.println("---- " + mode + ": a JVM crashed in the VM and the tests ran again ----\n" + crashes);
+                }
+                // CI shows the assertion's message, not this test's output: the evidence goes into it.
+                assertThat(read(dir.resolve("exit")).trim()).as("%s: exit code of the tests (255 from systemd-run: killed "
+                        + "by a signal); the output's end:%n%s%nJVM crash reports:%n%s%nthe VM's journal on kills:%n%s",
+                        mode, tail(dir.resolve("output")), crashes, kills(results.resolve("journal"))).isEqualTo("0");
                 assertThat(output).containsPattern("\\[\\s*[1-9]\\d* tests successful\\s*\\]")
                         .containsPattern("\\[\\s*0 tests failed\\s*\\]");
                 assertThat(SuiteLauncher.skipped(dir.resolve("TEST-junit-jupiter.xml"))).as("%s: skipped", mode)
@@ -99,6 +107,23 @@ class VmLaneTest {
 
     private static String read(Path file) throws IOException {
         return Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : "(no " + file + ")\n";
+    }
+
+    /** The heads of the JVM error reports -XX:ErrorFile left in DIR (guest.sh runs a crashed mode again). */
+    private static String crashReports(Path dir) throws IOException {
+        StringBuilder all = new StringBuilder();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path report : files.filter(f -> f.getFileName().toString().startsWith("hs_err_pid")).sorted().toList()) {
+                String text = read(report);
+                all.append(report.getFileName()).append(":\n").append(text, 0, Math.min(text.length(), 2500)).append('\n');
+            }
+        }
+        return all.toString();
+    }
+
+    private static String kills(Path journal) throws IOException {
+        return read(journal).lines().filter(l -> l.contains("ccit-") || l.contains("oom") || l.contains("Killed"))
+                .limit(40).reduce("", (a, b) -> a + b + "\n");
     }
 
     private static String tail(Path file) throws IOException {
