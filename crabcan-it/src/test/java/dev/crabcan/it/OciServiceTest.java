@@ -43,8 +43,22 @@ class OciServiceTest {
         bundle = bundle("b", "echo hi; exit 3");
     }
 
-    /** Tests stop the services they started; each runs as "java ... OciService <root>". */
+    /**
+     * Tests delete the containers a failed assertion left behind, then stop the services they
+     * started; each runs as "java ... OciService <root>".
+     */
     @AfterEach
+    void deleteContainersAndStopServices() throws Exception {
+        if (Files.isDirectory(root)) {
+            try (var left = Files.list(root)) {
+                for (Path container : left.filter(p -> Files.exists(p.resolve("state.json"))).toList()) {
+                    oci("delete", "--force", container.getFileName().toString());
+                }
+            }
+        }
+        stopServices();
+    }
+
     void stopServices() throws Exception {
         for (ProcessHandle p : services()) {
             p.destroy();
