@@ -162,8 +162,19 @@ static void await_release(int exec_wr)
     int fd;
     while ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
         ;
-    if (fd < 0 || write(fd, "0", 1) != 1)
+    if (fd < 0)
         fail_before_exec(errno, exec_wr, S_RELEASE, "open the release FIFO %s", plan.release_fifo);
+    /* start waits for the verdict of the startContainer hooks: '0', or 'H' and why they failed. */
+    char verdict[2048] = "H";
+    if (run_hooks(HOOK_START_CONTAINER, "created", verdict + 1, sizeof verdict - 1) < 0) {
+        int err = errno;
+        /* At most PIPE_BUF bytes: one write, whole, or none if start is gone. */
+        ssize_t ignored = write(fd, verdict, strlen(verdict));
+        (void)ignored;
+        fail_before_exec(err, exec_wr, S_HOOK, "%s", verdict + 1);
+    }
+    if (write(fd, "0", 1) != 1)
+        fail_before_exec(errno, exec_wr, S_RELEASE, "write to the release FIFO %s", plan.release_fifo);
     close(fd);
     close(plan.release_fd);
 }

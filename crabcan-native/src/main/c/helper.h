@@ -56,6 +56,10 @@ void close_passed_fds(void);
 /* join.c */
 int join_sandbox(int sock);
 
+/* hooks.c */
+void note_hook_pid(void);
+int run_hooks(uint32_t phase, const char *status, char *why, size_t size);
+
 /* tty.c */
 void connect_console(void);
 void open_terminal(void);

@@ -411,6 +411,11 @@ void enter_root(void)
             fail(S_ROOTFS, errno, "make the root filesystem read-only");
     }
 
+    /* runtime-spec: in the container's namespaces, its mounts made, before pivot_root. */
+    char why[2048];
+    if (run_hooks(HOOK_CREATE_CONTAINER, "creating", why, sizeof why) < 0)
+        fail(S_HOOK, errno, "%s", why);
+
     logd("Pivoting root");
     if (fchdir(root) < 0)
         fail(S_PIVOT_ROOT, errno, "enter the new root");

@@ -49,6 +49,47 @@ static void check_no_source(uint32_t fd)
         fail(S_PLAN, EINVAL, "two sources for fd %u", fd);
 }
 
+static char **add_hook_string(char *s)
+{
+    if (plan.n_hook_strings == sizeof plan.hook_strings / sizeof plan.hook_strings[0])
+        fail(S_PLAN, E2BIG, "more than %d hook strings", MAX_HOOK_STRINGS);
+    plan.hook_strings[plan.n_hook_strings] = s;
+    return &plan.hook_strings[plan.n_hook_strings++];
+}
+
+/* A hook's strings become its argv (argc of them) and its envp, each ended by NULL. */
+static void parse_hook(uint8_t *p, uint32_t len)
+{
+    if (len < T_HOOK_FIXED || plan.n_hooks == MAX_HOOKS)
+        fail(S_PLAN, EINVAL, "bad or too many hook records");
+    uint32_t phase = get32(p + T_HOOK_AT_PHASE), argc = get32(p + T_HOOK_AT_ARGC);
+    if ((phase != HOOK_CREATE_CONTAINER && phase != HOOK_START_CONTAINER) || argc == 0)
+        fail(S_PLAN, EINVAL, "bad hook record: phase %u, %u arguments", phase, argc);
+    char *s = (char *)p + T_HOOK_FIXED, *end = (char *)p + len;
+    if (s == end || end[-1] != '\0')
+        fail(S_PLAN, EINVAL, "hook strings not NUL-terminated");
+    char **argv = NULL, **envp = NULL;
+    uint32_t n = 0;
+    for (; s < end; s += strlen(s) + 1, n++) {
+        if (n == argc)
+            envp = add_hook_string(NULL) + 1; /* ends argv; envp starts after it */
+        char **at = add_hook_string(s);
+        if (n == 0)
+            argv = at;
+    }
+    if (n < argc)
+        fail(S_PLAN, EINVAL, "hook record with %u of its %u arguments", n, argc);
+    if (n == argc)
+        envp = add_hook_string(NULL) + 1;
+    add_hook_string(NULL);
+    if (argv[0][0] != '/')
+        fail(S_PLAN, EINVAL, "hook path %s is not absolute", argv[0]);
+    plan.hooks[plan.n_hooks].phase = phase;
+    plan.hooks[plan.n_hooks].timeout = get32(p + T_HOOK_AT_TIMEOUT);
+    plan.hooks[plan.n_hooks].argv = argv;
+    plan.hooks[plan.n_hooks++].envp = envp;
+}
+
 void parse_plan(uint32_t total)
 {
     uint32_t off = 0;
@@ -213,6 +254,8 @@ void parse_plan(uint32_t total)
             break;
         case T_NETNS: plan.netns = get_str(p, len, tag); break;
         case T_DOMAINNAME: plan.domainname = get_str(p, len, tag); break;
+        case T_HOOK: parse_hook(p, len); break;
+        case T_HOOK_STATE: plan.hook_state = get_str(p, len, tag); break;
         case T_NETNS_SYSCTL: {
             size_t name_len = strnlen((const char *)p, len);
             if (name_len + 2 > len || plan.n_netns_sysctls == MAX_NETNS_SYSCTLS)

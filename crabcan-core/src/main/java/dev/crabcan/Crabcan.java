@@ -88,7 +88,7 @@ public final class Crabcan implements AutoCloseable {
 
     /** Creates a detached sandbox as {@link Sandbox#createDetached(Path)} does, with this client's settings. */
     public long createDetached(Sandbox sandbox, Path releaseFifo) throws SandboxException {
-        return withDefaults(sandbox).createDetachedWith(this, releaseFifo, java.util.List.of());
+        return withDefaults(sandbox).createDetachedWith(this, releaseFifo, java.util.List.of(), ContainerHooks.none());
     }
 
     /** The configured cache directory; empty for the default choice (see {@link #defaultClient()}). */

@@ -433,14 +433,25 @@ public final class Sandbox {
      * this JVM: an OCI runtime's container cgroup. The caller removes them once the sandbox ends.
      */
     public long createDetached(Path releaseFifo, List<Path> cgroupProcsFiles) throws SandboxException {
-        Validation.notNull(cgroupProcsFiles, "cgroup.procs files");
-        return createDetachedWith(Crabcan.defaultClient(), releaseFifo, List.copyOf(cgroupProcsFiles));
+        return createDetached(releaseFifo, cgroupProcsFiles, ContainerHooks.none());
     }
 
-    long createDetachedWith(Crabcan client, Path releaseFifo, List<Path> cgroupProcs) throws SandboxException {
+    /**
+     * {@link #createDetached(Path, List)} with hooks the sandbox runs inside itself (an OCI
+     * runtime's createContainer and startContainer hooks; see {@link ContainerHooks}).
+     */
+    public long createDetached(Path releaseFifo, List<Path> cgroupProcsFiles, ContainerHooks hooks)
+            throws SandboxException {
+        Validation.notNull(cgroupProcsFiles, "cgroup.procs files");
+        Validation.notNull(hooks, "container hooks");
+        return createDetachedWith(Crabcan.defaultClient(), releaseFifo, List.copyOf(cgroupProcsFiles), hooks);
+    }
+
+    long createDetachedWith(Crabcan client, Path releaseFifo, List<Path> cgroupProcs, ContainerHooks hooks)
+            throws SandboxException {
         for (int attempt = 0; ; attempt++) {
             try {
-                return createDetachedOnce(client, releaseFifo, cgroupProcs);
+                return createDetachedOnce(client, releaseFifo, cgroupProcs, hooks);
             } catch (SandboxSetupException e) {
                 if (attempt >= 3 || !HostInfo.get().adaptTo(e, hostname != null)) {
                     throw e;
@@ -455,7 +466,8 @@ public final class Sandbox {
         }
     }
 
-    private long createDetachedOnce(Crabcan client, Path releaseFifo, List<Path> cgroupProcs) throws SandboxException {
+    private long createDetachedOnce(Crabcan client, Path releaseFifo, List<Path> cgroupProcs, ContainerHooks hooks)
+            throws SandboxException {
         Validation.notNull(releaseFifo, "release FIFO");
         if (network.mode() == Network.Mode.PRIVATE) {
             throw new SandboxSpecException("a detached sandbox cannot have a private network: its interface and "
@@ -481,7 +493,7 @@ public final class Sandbox {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     cgroupProcs, io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
-                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr, passedFds);
+                    releaseFifo.toAbsolutePath(), hooks), stdin, stdout, stderr, passedFds);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;

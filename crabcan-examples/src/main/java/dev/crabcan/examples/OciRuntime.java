@@ -1,5 +1,6 @@
 package dev.crabcan.examples;
 
+import dev.crabcan.ContainerHooks;
 import dev.crabcan.ExitStatus;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxException;
@@ -285,7 +286,8 @@ public final class OciRuntime {
             OciExec.keepConfig(bundle, dir);
             var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log);
             pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
-                    .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles());
+                    .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles(),
+                            containerHooks(config.hooks(), id, bundle));
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
                     java.time.Instant.now().toString(), config.hooks()));
             for (String kind : List.of("prestart", "createRuntime")) {
@@ -302,6 +304,22 @@ public final class OciRuntime {
             deleteDir(dir);
             throw e;
         }
+    }
+
+    /** The createContainer and startContainer hooks, which the sandbox runs inside itself. */
+    private static ContainerHooks containerHooks(Map<String, List<OciConfig.Hook>> hooks, String id, Path bundle) {
+        List<ContainerHooks.Hook> inside = new ArrayList<>();
+        for (var phase : Map.of("createContainer", ContainerHooks.Phase.CREATE_CONTAINER, "startContainer",
+                ContainerHooks.Phase.START_CONTAINER).entrySet()) {
+            for (OciConfig.Hook h : hooks.getOrDefault(phase.getKey(), List.of())) {
+                inside.add(new ContainerHooks.Hook(phase.getValue(), h.path(), h.args(), h.env(), h.timeoutSeconds()));
+            }
+        }
+        Map<String, Object> state = new LinkedHashMap<>();
+        state.put("ociVersion", OCI_VERSION);
+        state.put("id", id);
+        state.put("bundle", bundle.toString());
+        return new ContainerHooks(inside, Json.write(state));
     }
 
     /** Runs the hooks of one kind in order; the first that fails ends it with a Failure naming it. */
@@ -378,23 +396,40 @@ public final class OciRuntime {
                 throw new Failure("container " + id + " is " + status + ", not created: it can be started once");
             }
             Path fifo = dir.resolve("exec.fifo");
-            // Opening the FIFO releases the command, which is blocked opening its other end.
-            CompletableFuture<Integer> released = CompletableFuture.supplyAsync(() -> {
+            // Opening the FIFO releases the command, which is blocked opening its other end; it runs
+            // its startContainer hooks, then writes '0', or 'H' and why they failed.
+            CompletableFuture<String> released = CompletableFuture.supplyAsync(() -> {
                 try (FileInputStream in = new FileInputStream(fifo.toFile())) {
-                    return in.read();
+                    int first = in.read();
+                    if (first != 'H') {
+                        return String.valueOf(first);
+                    }
+                    // Not readNBytes: FileInputStream's seeks, which a FIFO refuses.
+                    java.io.ByteArrayOutputStream why = new java.io.ByteArrayOutputStream();
+                    byte[] buf = new byte[4096];
+                    for (int n; (n = in.read(buf)) > 0; ) {
+                        why.write(buf, 0, n);
+                    }
+                    return why.toString(java.nio.charset.StandardCharsets.UTF_8);
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
             });
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MS);
+            boolean hooksInside = !state.hooks().getOrDefault("startContainer", List.of()).isEmpty();
             while (true) {
                 try {
-                    if (released.get(50, TimeUnit.MILLISECONDS) < 0) {
+                    String verdict = released.get(50, TimeUnit.MILLISECONDS);
+                    if (verdict.equals("-1")) {
                         throw new Failure("container " + id + " stopped before it could be started");
+                    }
+                    if (!verdict.equals(String.valueOf((int) '0'))) {
+                        throw new Failure("container " + id + ": hooks.startContainer failed, and it stopped: " + verdict);
                     }
                     break;
                 } catch (TimeoutException e) {
-                    if (!alive(state) || System.nanoTime() > deadline) {
+                    // Hooks inside are bounded by their own timeouts (or by none, as the engine chose).
+                    if (!alive(state) || (!hooksInside && System.nanoTime() > deadline)) {
                         throw new Failure("container " + id + " did not take the start signal: it has stopped");
                     }
                 } catch (java.util.concurrent.ExecutionException e) {

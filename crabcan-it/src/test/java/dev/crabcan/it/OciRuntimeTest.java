@@ -372,6 +372,71 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
+    /**
+     * createContainer and startContainer hooks run inside the container: createContainer in its
+     * mount namespace before pivot_root (its path and the files it names resolve in the host's
+     * view), startContainer at start before the command (resolved in the container), each with
+     * the state on stdin, exactly its environment; a failing one fails create or start.
+     */
+    @Test
+    void containerHooksRunInsideTheContainerAtTheirPoints() throws Exception {
+        Path bundle = bundle("b12", "cat /hooks/create /tmp/start");
+        Path tmp = Files.createDirectories(bundle.resolve("rootfs/hooks"));
+        // As root, the container's root is another host id than this test's: it may pass and write.
+        for (Path p : List.of(dir, bundle)) {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        }
+        Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        String create = ("{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %1$s/create; echo >> %1$s/create; "
+                + "readlink /proc/self/ns/mnt >> %1$s/create; echo $X >> %1$s/create\"], \"env\": [\"X=made\"]}")
+                .formatted(tmp);
+        String start = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > /tmp/start; echo >> /tmp/start; echo $Y "
+                + ">> /tmp/start\"], \"env\": [\"Y=started\"], \"timeout\": 30}";
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": ["
+                + create + "], \"startContainer\": [" + start + "]}, \"root\":"));
+        File out = dir.resolve("b12.out").toFile();
+        Path pidFile = dir.resolve("c12.pid");
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c12");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        long pid = Long.parseLong(Files.readString(pidFile).trim());
+        List<String> made = Files.readAllLines(tmp.resolve("create"));
+        assertThat(made.get(0)).startsWith("{\"status\":\"creating\",\"pid\":" + pid + ",")
+                .contains("\"id\":\"c12\"", "\"bundle\":\"" + bundle + "\"");
+        assertThat(made.get(1)).as("the container's mount namespace")
+                .isEqualTo(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/mnt")).toString());
+        assertThat(made.get(2)).isEqualTo("made");
+        assertThat(tmp.resolve("start")).doesNotExist();
+        assertThat(oci(null, "start", "c12").status()).isZero();
+        assertThat(awaitStatus("c12", "stopped")).isEqualTo("stopped");
+        List<String> seen = Files.readAllLines(out.toPath());
+        assertThat(seen).as("the command's output").hasSize(5);
+        assertThat(seen.get(3)).startsWith("{\"status\":\"created\",\"pid\":" + pid + ",").contains("\"id\":\"c12\"");
+        assertThat(seen.get(4)).isEqualTo("started");
+        assertThat(oci(null, "delete", "c12").status()).isZero();
+
+        // A failing startContainer hook fails start with its words, and the command never runs.
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no gpu; exit 3\"]}]}, \"root\":"));
+        File out13 = dir.resolve("b13.out").toFile();
+        assertThat(oci(out13, "create", "--bundle", bundle.toString(), "c13").status()).isZero();
+        Run refused = oci(null, "start", "c13");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/bin/sh exited with 3: no gpu");
+        assertThat(awaitStatus("c13", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c13").status()).isZero();
+        assertThat(Files.readString(out13.toPath())).doesNotContain("{\"status\"");
+
+        // A failing createContainer hook fails create, names it and leaves no container.
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no driver >&2; exit 4\"]}]}, \"root\":"));
+        Run failed = oci(null, "create", "--bundle", bundle.toString(), "c14");
+        assertThat(failed.status()).isEqualTo(1);
+        assertThat(failed.stderr()).contains("/bin/sh exited with 4: no driver");
+        assertThat(oci(null, "state", "c14").stderr()).contains("does not exist");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
     private static long capEff() throws Exception {
         return Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
                 .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);

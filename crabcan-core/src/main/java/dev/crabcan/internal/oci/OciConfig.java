@@ -81,8 +81,12 @@ public final class OciConfig {
     public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks, String cgroupsPath, boolean terminal, int rows,
             int columns) {}
 
-    /** The hooks an OCI runtime runs itself, in the runtime's namespaces (see crabcan-oci). */
-    public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "poststart", "poststop");
+    /**
+     * The hooks an OCI runtime runs (see crabcan-oci): all of runtime-spec's, createContainer and
+     * startContainer inside the sandbox (ContainerHooks), the others in the runtime's namespaces.
+     */
+    public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "createContainer",
+            "startContainer", "poststart", "poststop");
 
     /**
      * Reads {@code bundle/config.json} for an OCI runtime, which runs the {@link #RUNTIME_HOOKS}
@@ -235,22 +239,16 @@ public final class OciConfig {
         }
 
         private void hooks(Map<String, Object> all) {
-            List<String> defined = List.of("prestart", "createRuntime", "createContainer", "startContainer",
-                    "poststart", "poststop");
-            known(all, "hooks.", defined.toArray(String[]::new));
+            known(all, "hooks.", RUNTIME_HOOKS.toArray(String[]::new));
             for (Map.Entry<String, Object> e : all.entrySet()) {
                 String kind = e.getKey();
                 List<Object> list = e.getValue() == null ? List.of() : array(e.getValue(), "hooks." + kind);
-                if (list.isEmpty() || !defined.contains(kind)) {
+                if (list.isEmpty() || !RUNTIME_HOOKS.contains(kind)) {
                     continue;
                 }
                 if (!runtimeHooks) {
                     throw refuse("hooks." + kind, "a sandbox runs no host programs on its own; crabcan-oci runs "
                             + String.join(", ", RUNTIME_HOOKS) + " hooks");
-                }
-                if (!RUNTIME_HOOKS.contains(kind)) {
-                    throw refuse("hooks." + kind, "Crabcan runs hooks in the runtime's namespaces (prestart, "
-                            + "createRuntime, poststart, poststop), not in the container's");
                 }
                 List<Hook> out = new ArrayList<>();
                 for (int i = 0; i < list.size(); i++) {

@@ -4,6 +4,7 @@ import static dev.crabcan.internal.plan.Contract.*;
 
 import dev.crabcan.Bind;
 import dev.crabcan.Capability;
+import dev.crabcan.ContainerHooks;
 import dev.crabcan.Network;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Sandbox;
@@ -23,6 +24,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * Turns a {@link Sandbox} into the helper's plan: every decision (ids, mount list and flags,
@@ -102,19 +104,34 @@ public final class PlanCompiler {
      */
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net) {
-        return compile(s, host, ids, runDir, hostname, cgroupProcs, stdio, net, null);
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, stdio, net, null, ContainerHooks.none());
     }
 
     /**
      * The plan of a detached sandbox when releaseFifo is not null: set up in full, its command then
      * waits for a reader of that FIFO before seccomp and execve, and it outlives the helper (see
-     * {@link Sandbox#createDetached}).
+     * {@link Sandbox#createDetached}), and runs the hooks.
      */
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
-            List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net, Path releaseFifo) {
+            List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net, Path releaseFifo, ContainerHooks hooks) {
         PlanWriter w = new PlanWriter();
         if (releaseFifo != null) {
             w.detach(releaseFifo.toString());
+        }
+        for (ContainerHooks.Hook h : hooks.hooks()) {
+            // argv: the path, then runtime-spec's args after the first; then the environment.
+            List<String> argv = new ArrayList<>(List.of(h.path()));
+            argv.addAll(h.args().isEmpty() ? List.of() : h.args().subList(1, h.args().size()));
+            java.io.ByteArrayOutputStream strings = new java.io.ByteArrayOutputStream();
+            for (String str : Stream.concat(argv.stream(), h.env().stream()).toList()) {
+                strings.writeBytes(str.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                strings.write(0);
+            }
+            w.hook(h.phase() == ContainerHooks.Phase.CREATE_CONTAINER ? HOOK_CREATE_CONTAINER : HOOK_START_CONTAINER,
+                    h.timeoutSeconds().orElse(0), argv.size(), strings.toByteArray());
+        }
+        if (!hooks.hooks().isEmpty()) {
+            w.hookState(hooks.state());
         }
         int options = (net.ownNamespace() ? OPT_LOOPBACK_UP : 0) | (net.awaitJvm() ? OPT_NET_WAIT : 0)
                 | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID);

@@ -1361,7 +1361,7 @@ class PlanCompilerTest {
     void aDetachedSandboxNamesItsReleaseFifo() {
         Path fifo = Path.of("/run/test/c1/release");
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
-                List.of(), List.of(), NetPlan.NONE, fifo));
+                List.of(), List.of(), NetPlan.NONE, fifo, dev.crabcan.ContainerHooks.none()));
         assertThat(p.detach()).isEqualTo(fifo.toString());
         assertThat(plan(sandbox(), false).detach()).isNull();
     }

@@ -1,0 +1,83 @@
+package dev.crabcan;
+
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * Programs an OCI runtime has a detached sandbox run inside itself ({@link
+ * Sandbox#createDetached(java.nio.file.Path, List, ContainerHooks)}): runtime-spec's
+ * createContainer and startContainer hooks. They come from the engine, which the spec trusts, and
+ * run with the sandbox's ids and capabilities.
+ *
+ * <ul>
+ *   <li>{@link Phase#CREATE_CONTAINER}: in the sandbox's namespaces once its mounts are made and
+ *       before pivot_root, the path resolved in the host's view of the files; a hook that fails
+ *       fails the create ({@link SandboxSetupException}, step {@code hook}).
+ *   <li>{@link Phase#START_CONTAINER}: in the command's process once the release FIFO was opened,
+ *       before seccomp and execve, the path resolved in the sandbox. The FIFO's reader then reads
+ *       {@code '0'}, or {@code 'H'} and why a hook failed, and the command does not run.
+ * </ul>
+ *
+ * <p>Each hook reads the container's state on stdin: {@code state} (a JSON object, runtime-spec's
+ * state without its {@code status} and {@code pid}) with {@code "status"} ("creating" or
+ * "created") and {@code "pid"} (the sandbox's init on the host, what createDetached returns) put
+ * first. Its argv is its path followed by {@code args} after the first (runtime-spec's
+ * {@code args[0]}), its environment exactly {@code env}; it gets no other fds, and its stdout and
+ * stderr are kept (their first KiB) for the failure's message. The first hook that fails, or
+ * outlives its timeout (it is killed), ends the sandbox.
+ *
+ * @param hooks in the order they run in each phase
+ * @param state a JSON object without "status" and "pid", such as {@code {"ociVersion":"1.0.2","id":"c1","bundle":"/b"}}
+ */
+public record ContainerHooks(List<Hook> hooks, String state) {
+    /** When a hook runs. */
+    public enum Phase { CREATE_CONTAINER, START_CONTAINER }
+
+    /**
+     * One hook; see {@link ContainerHooks}.
+     *
+     * @param path absolute
+     * @param args runtime-spec's args: the first stands for the path and is not passed
+     * @param env NAME=value entries, exactly the hook's environment
+     * @param timeoutSeconds positive, or empty for none
+     */
+    public record Hook(Phase phase, String path, List<String> args, List<String> env, OptionalInt timeoutSeconds) {
+        public Hook {
+            Validation.notNull(phase, "hook phase");
+            Validation.notNull(path, "hook path");
+            if (!path.startsWith("/")) {
+                throw new IllegalArgumentException("hook path must be absolute, got: " + path);
+            }
+            args = List.copyOf(args);
+            env = List.copyOf(env);
+            Validation.notNull(timeoutSeconds, "hook timeout");
+            if (timeoutSeconds.isPresent() && timeoutSeconds.getAsInt() <= 0) {
+                throw new IllegalArgumentException("hook timeout must be positive, got: " + timeoutSeconds.getAsInt());
+            }
+            for (String s : concat(List.of(path), args, env)) {
+                if (s.indexOf('\0') >= 0) {
+                    throw new IllegalArgumentException("hook " + path + ": a string with a NUL byte: " + s.replace('\0', '?'));
+                }
+            }
+        }
+    }
+
+    public ContainerHooks {
+        hooks = List.copyOf(hooks);
+        Validation.notNull(state, "hook state");
+        String s = state.strip();
+        if (!s.startsWith("{") || !s.endsWith("}") || s.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("hook state must be a JSON object, got: " + state);
+        }
+        state = s;
+    }
+
+    /** No hooks. */
+    public static ContainerHooks none() {
+        return new ContainerHooks(List.of(), "{}");
+    }
+
+    private static List<String> concat(List<String> a, List<String> b, List<String> c) {
+        return java.util.stream.Stream.of(a, b, c).flatMap(List::stream).toList();
+    }
+}
