@@ -382,6 +382,7 @@ class OciRuntimeTest {
     void containerHooksRunInsideTheContainerAtTheirPoints() throws Exception {
         Path bundle = bundle("b12", "cat /hooks/create /tmp/start");
         Path tmp = Files.createDirectories(bundle.resolve("rootfs/hooks"));
+        copy(Path.of("/bin/readlink"), bundle.resolve("rootfs")); // its libraries are cat's
         // As root, the container's root is another host id than this test's: it may pass and write.
         for (Path p : List.of(dir, bundle)) {
             Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
@@ -390,8 +391,8 @@ class OciRuntimeTest {
         String create = ("{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > %1$s/create; echo >> %1$s/create; "
                 + "readlink /proc/self/ns/mnt >> %1$s/create; echo $X >> %1$s/create\"], \"env\": [\"X=made\"]}")
                 .formatted(tmp);
-        String start = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > /tmp/start; echo >> /tmp/start; echo $Y "
-                + ">> /tmp/start\"], \"env\": [\"Y=started\"], \"timeout\": 30}";
+        String start = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > /tmp/start; echo >> /tmp/start; "
+                + "readlink /proc/self/ns/mnt >> /tmp/start; echo $Y >> /tmp/start\"], \"env\": [\"Y=started\"], \"timeout\": 30}";
         String config = Files.readString(bundle.resolve("config.json"));
         Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": ["
                 + create + "], \"startContainer\": [" + start + "]}, \"root\":"));
@@ -403,16 +404,17 @@ class OciRuntimeTest {
         List<String> made = Files.readAllLines(tmp.resolve("create"));
         assertThat(made.get(0)).startsWith("{\"status\":\"creating\",\"pid\":" + pid + ",")
                 .contains("\"id\":\"c12\"", "\"bundle\":\"" + bundle + "\"");
-        assertThat(made.get(1)).as("the container's mount namespace")
-                .isEqualTo(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/mnt")).toString());
+        assertThat(made.get(1)).as("a mount namespace not the runtime's")
+                .isNotEqualTo(Files.readSymbolicLink(Path.of("/proc/self/ns/mnt")).toString());
         assertThat(made.get(2)).isEqualTo("made");
         assertThat(tmp.resolve("start")).doesNotExist();
         assertThat(oci(null, "start", "c12").status()).isZero();
         assertThat(awaitStatus("c12", "stopped")).isEqualTo("stopped");
         List<String> seen = Files.readAllLines(out.toPath());
-        assertThat(seen).as("the command's output").hasSize(5);
+        assertThat(seen).as("the command's output").hasSize(6);
         assertThat(seen.get(3)).startsWith("{\"status\":\"created\",\"pid\":" + pid + ",").contains("\"id\":\"c12\"");
-        assertThat(seen.get(4)).isEqualTo("started");
+        assertThat(seen.get(4)).as("the command's mount namespace, where startContainer ran").isEqualTo(made.get(1));
+        assertThat(seen.get(5)).isEqualTo("started");
         assertThat(oci(null, "delete", "c12").status()).isZero();
 
         // A failing startContainer hook fails start with its words, and the command never runs.
