@@ -346,7 +346,7 @@ class BenchmarkTest {
     }
 
     /**
-     * Row 5: wall time per run with 1, 2 and 8 callers, for Sandbox.run and, as the floor,
+     * Row 5: wall time per run with 1, 2 and 8 callers, for Sandbox.run and, for reference,
      * ProcessBuilder: how far process creation itself scales on this host bounds how far a
      * sandbox can. Each round measures every kind and number of callers, in its own order; the
      * ratio is the throughput (runs per second) over one caller's, from the medians.
