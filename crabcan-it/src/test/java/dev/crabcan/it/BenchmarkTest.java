@@ -6,144 +6,390 @@ import dev.crabcan.Limits;
 import dev.crabcan.Network;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxResult;
 import dev.crabcan.Stdio;
+import dev.crabcan.Verdict;
+import java.io.BufferedReader;
 import java.io.File;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The performance benchmark: every comparison is measured side by side in one run, interleaved,
- * so that a noisy machine affects each case alike. CI runs it with a few iterations only to
- * prove it still works; for real figures:
+ * so that a noisy machine affects each case alike, and in an order that changes every round (see
+ * {@link #order}), so that what one case leaves behind falls on every other case alike. CI runs
+ * it with a few iterations only to prove it still works; the README's table takes at least 100:
  *
  * <pre>
- * mvn -q -pl crabcan-it -am verify -Dtest=BenchmarkTest -Dsurefire.failIfNoSpecifiedTests=false -Dcrabcan.bench.iterations=300
+ * mvn -q -pl crabcan-it -am verify -Dtest=BenchmarkTest -Dsurefire.failIfNoSpecifiedTests=false -Dcrabcan.bench.iterations=100
  * </pre>
  *
- * It prints a markdown table and writes it to crabcan-it/target/benchmark.md. No assertion is
- * made on timings.
+ * It prints a markdown table (every row with its count, min, median and p90) and the targets
+ * table (each target's measured ratio, met or missed), and writes both to
+ * crabcan-it/target/benchmark.md. No assertion is made on timings.
  */
 class BenchmarkTest {
     private static final int N = Integer.getInteger("crabcan.bench.iterations", 3);
+    /** A judge round: this many runs of one submission, each with its own input. */
+    private static final int JUDGE_RUNS = 20;
     private final List<String> rows = new ArrayList<>();
+    private final List<String> targets = new ArrayList<>();
 
+    /** One run of a case; returns its duration in nanoseconds. */
     interface Case {
-        void runOnce() throws Exception;
+        long nanos() throws Exception;
+    }
+
+    interface Action {
+        void run() throws Exception;
+    }
+
+    /** A case timed from the outside, around the whole action. */
+    private static Case timed(Action a) {
+        return () -> {
+            long t0 = System.nanoTime();
+            a.run();
+            return System.nanoTime() - t0;
+        };
+    }
+
+    /** Count, min, median and p90 of durations in nanoseconds. */
+    record Stats(int n, double min, double median, double p90) {
+        static Stats of(long[] t) {
+            long[] s = t.clone();
+            Arrays.sort(s);
+            return new Stats(s.length, s[0], s[s.length / 2], s[Math.min(s.length - 1, (int) Math.ceil(s.length * 0.9) - 1)]);
+        }
     }
 
     @Test
     @Timeout(value = 60, unit = TimeUnit.MINUTES)
     void benchmark(@TempDir Path tmp) throws Exception {
-        rows.add("| # | case | median | p90 | ratio |");
-        rows.add("|---|---|---:|---:|---|");
-        startRunReap();
+        rows.add("| # | case | n | min | median | p90 | ratio |");
+        rows.add("|---|---|---:|---:|---:|---:|---|");
+        startRunReap(tmp);
+        jvmCpu();
         throughput();
         idleSandboxes();
         overheadInside();
         firstSandbox(tmp);
         ociRuntimes(tmp);
-        String table = String.join("\n", rows) + "\n\n" + N + " iterations per case (interleaved after warm-up); "
-                + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " cores, uid " + Env.uid()
-                + ", kernel " + System.getProperty("os.version") + ".\n";
+        String table = String.join("\n", rows) + "\n\n" + N + " iterations per case (interleaved after warm-up, the order"
+                + " changing every round); " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
+                + " cores, uid " + Env.uid() + ", kernel " + System.getProperty("os.version") + ".\n\n"
+                + "| target | measured | target | |\n|---|---:|---:|---|\n" + String.join("\n", targets) + "\n"
+                + (N < 100 ? "\nFewer than 100 iterations: a smoke run, whose figures and verdicts say nothing.\n" : "");
         System.out.println(table);
         Files.writeString(Path.of("target/benchmark.md"), table);
     }
 
-    private void startRunReap() throws Exception {
+    /**
+     * The order of n cases in round r: a balanced Latin square (Williams design). Over n rounds
+     * (2n for an odd n) every case comes at every place equally often and follows every other
+     * case equally often, so what a case leaves behind it (bwrap's and a private network's
+     * teardown) slows all the others alike instead of always the same one.
+     */
+    static int[] order(int n, int round) {
+        int r = round % (n % 2 == 0 ? n : 2 * n);
+        int[] o = new int[n];
+        for (int j = 0; j < n; j++) {
+            int first = j == 0 ? 0 : j % 2 == 1 ? (j + 1) / 2 : n - j / 2;
+            o[r < n ? j : n - 1 - j] = (first + r) % n;
+        }
+        return o;
+    }
+
+    @Test
+    void ordersAreBalanced() {
+        for (int n = 1; n <= 9; n++) {
+            int period = n % 2 == 0 ? n : 2 * n;
+            int[][] places = new int[n][n];
+            int[][] follows = new int[n][n];
+            for (int r = 0; r < period; r++) {
+                int[] o = order(n, r);
+                assertThat(Arrays.stream(o).sorted().toArray()).as("round %d of %d", r, n)
+                        .containsExactly(IntStream.range(0, n).toArray());
+                for (int j = 0; j < n; j++) {
+                    places[o[j]][j]++;
+                    if (j > 0) {
+                        follows[o[j]][o[j - 1]]++;
+                    }
+                }
+            }
+            Set<Integer> placeCounts = new HashSet<>();
+            Set<Integer> followCounts = new HashSet<>();
+            for (int a = 0; a < n; a++) {
+                for (int b = 0; b < n; b++) {
+                    placeCounts.add(places[a][b]);
+                    if (a != b) {
+                        followCounts.add(follows[a][b]);
+                    }
+                }
+            }
+            assertThat(placeCounts).as("places of %d cases", n).hasSize(1);
+            assertThat(followCounts).as("neighbours of %d cases", n).hasSizeLessThanOrEqualTo(1);
+        }
+    }
+
+    /** Runs the cases for warm-up and then n measured rounds, each round in its own order. */
+    private static Map<String, long[]> interleave(Map<String, Case> cases, int warm, int n) throws Exception {
+        List<String> names = new ArrayList<>(cases.keySet());
+        Map<String, long[]> nanos = new LinkedHashMap<>();
+        names.forEach(k -> nanos.put(k, new long[n]));
+        for (int round = 0; round < warm + n; round++) {
+            for (int c : order(names.size(), round)) {
+                long t = cases.get(names.get(c)).nanos();
+                if (round >= warm) {
+                    nanos.get(names.get(c))[round - warm] = t;
+                }
+            }
+        }
+        return nanos;
+    }
+
+    private void row(String number, String name, String count, Stats s, String ratio) {
+        rows.add(String.format("| %s | %s | %s | %.2f ms | %.2f ms | %.2f ms | %s |", number, name, count,
+                s.min() / 1e6, s.median() / 1e6, s.p90() / 1e6, ratio));
+    }
+
+    private void row(String number, String name, Stats s, String ratio) {
+        row(number, name, Integer.toString(s.n()), s, ratio);
+    }
+
+    /** A target row: met when the measured value is at most (or, with atLeast, at least) the target. */
+    private void target(String name, double measured, double target, boolean atLeast, String format) {
+        boolean met = atLeast ? measured >= target : measured <= target;
+        targets.add(String.format("| %s | " + format + " | %s " + format + " | %s |", name, measured,
+                atLeast ? "≥" : "≤", target, met ? "met" : "missed"));
+    }
+
+    private void startRunReap(Path tmp) throws Exception {
         Sandbox plain = Sandbox.builder().command("/bin/true")
                 .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
         Sandbox limited = plain.toBuilder().limits(Limits.builder().memory(256L << 20).pids(64).build()).build();
         Map<String, Case> cases = new LinkedHashMap<>();
-        cases.put("1 ProcessBuilder /bin/true (no sandbox)", () -> waitOk(new ProcessBuilder("/bin/true")
+        cases.put("1 ProcessBuilder /bin/true (no sandbox)", timed(() -> waitOk(new ProcessBuilder("/bin/true")
                 .redirectInput(new File("/dev/null")).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
-        String bwrapTool = Env.tool("bwrap", "bubblewrap").toString();
-        cases.put("2 ProcessBuilder bwrap --unshare-all ... /bin/true", () -> waitOk(new ProcessBuilder(
-                bwrapTool, "--unshare-all", "--die-with-parent", "--new-session",
-                "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start())));
+        List<String> bwrap = List.of(Env.tool("bwrap", "bubblewrap").toString(), "--unshare-all", "--die-with-parent",
+                "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
                 "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin", "--ro-bind", "/etc", "/etc",
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true");
+        cases.put("2 ProcessBuilder bwrap --unshare-all ... /bin/true", timed(() -> waitOk(new ProcessBuilder(bwrap)
                 .redirectInput(new File("/dev/null")).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start()));
-        cases.put("3 Sandbox.run /bin/true (default isolation)", () -> assertThat(plain.run().status().code()).isZero());
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start())));
+        cases.put("3 Sandbox.run /bin/true (default isolation)",
+                timed(() -> assertThat(plain.run().status().code()).isZero()));
         cases.put("4 Sandbox.run /bin/true with memory and pids limits",
-                () -> assertThat(limited.run().status().code()).isZero());
+                timed(() -> assertThat(limited.run().status().code()).isZero()));
         Sandbox privateNet = plain.toBuilder().network(Network.privateNetwork()).build();
         cases.put("9 Sandbox.run /bin/true with a private network",
-                () -> assertThat(privateNet.run().status().code()).isZero());
-        Map<String, long[]> nanos = new LinkedHashMap<>();
-        cases.keySet().forEach(k -> nanos.put(k, new long[N]));
-        for (int warm = 0; warm < Math.min(N, 20); warm++) {
-            for (Case c : cases.values()) {
-                c.runOnce();
-            }
+                timed(() -> assertThat(privateNet.run().status().code()).isZero()));
+        // The path most callers' code takes: start() with pipes, stdout read to the end, waitFor().
+        Sandbox onDirectory = Sandbox.builder().rootfs(minimalRoot(tmp.resolve("piped-root")))
+                .bindReadOnly(Path.of("/usr"), "/usr").command("/bin/true").build();
+        cases.put("14 Sandbox.start /bin/true, piped stdio, on a root directory with /usr read-only",
+                timed(() -> readToEndAndWait(onDirectory.start())));
+        cases.put("15 ProcessBuilder /bin/true, piped stdio (no sandbox)",
+                timed(() -> readToEndAndWait(new ProcessBuilder("/bin/true").start())));
+        cases.put("16 ProcessBuilder bwrap --unshare-all ... /bin/true, piped stdio",
+                timed(() -> readToEndAndWait(new ProcessBuilder(bwrap).start())));
+        Process floor = startFloor(minimalRoot(tmp.resolve("floor-root")));
+        try {
+            OutputStream go = floor.getOutputStream();
+            BufferedReader times = new BufferedReader(new InputStreamReader(floor.getInputStream(), StandardCharsets.UTF_8));
+            cases.put("11 floor: the same isolation in one warm native process (src/test/c/floor.c)", () -> {
+                go.write('g');
+                go.flush();
+                String line = times.readLine();
+                if (line == null) {
+                    throw new AssertionError("the floor program ended with status " + floor.waitFor() + " (stderr above)");
+                }
+                return Long.parseLong(line);
+            });
+            Path submission = Env.staticBinary("sum");
+            Sandbox judge = Sandbox.builder().limits(Limits.judge()).bind(submission.getParent(), "/t", true)
+                    .command("/t/sum").build();
+            cases.put("12 judge round: " + JUDGE_RUNS + " Sandbox.run of one C program (stdin to stdout), Limits.judge()",
+                    timed(() -> {
+                        for (int k = 0; k < JUDGE_RUNS; k++) {
+                            SandboxResult r = judge.run(("1 2 3 " + k + "\n").getBytes(StandardCharsets.UTF_8));
+                            assertThat(r.verdict()).as("judge run %d: %s", k, r.stderrText()).isEqualTo(Verdict.OK);
+                            assertThat(r.stdoutText()).isEqualTo((6 + k) + "\n");
+                        }
+                    }));
+            Map<String, long[]> nanos = interleave(cases, Math.min(N, 20), N);
+            go.close();
+            assertThat(floor.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS)).as("the floor program exits").isTrue();
+            assertThat(floor.exitValue()).as("the floor program's status (stderr above)").isZero();
+            report(nanos);
+        } finally {
+            floor.destroyForcibly();
         }
-        for (int i = 0; i < N; i++) {
-            for (Map.Entry<String, Case> e : cases.entrySet()) {
-                long t0 = System.nanoTime();
-                e.getValue().runOnce();
-                nanos.get(e.getKey())[i] = System.nanoTime() - t0;
-            }
+    }
+
+    /** The floor program (src/test/c/floor.c) in that root, warm and waiting for its first run. */
+    private static Process startFloor(Path root) throws Exception {
+        return new ProcessBuilder(Env.staticBinary("floor").toString(), root.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    /** A root directory with what /bin/true needs once the host's /usr is bound in: usr, proc and links to usr. */
+    private static Path minimalRoot(Path root) throws Exception {
+        Files.createDirectories(root.resolve("usr"));
+        Files.createDirectories(root.resolve("proc"));
+        for (String dir : List.of("bin", "lib", "lib64")) {
+            Files.createSymbolicLink(root.resolve(dir), Path.of("usr", dir));
         }
-        double pb = median(nanos.get("1 ProcessBuilder /bin/true (no sandbox)"));
-        double bwrap = median(nanos.get("2 ProcessBuilder bwrap --unshare-all ... /bin/true"));
-        double sandbox = median(nanos.get("3 Sandbox.run /bin/true (default isolation)"));
+        return root;
+    }
+
+    /** What a caller does with a process whose stdio are pipes: closes stdin, reads stdout to the end, waits. */
+    private static void readToEndAndWait(Process p) throws Exception {
+        p.getOutputStream().close();
+        p.getInputStream().readAllBytes();
+        waitOk(p);
+        p.getInputStream().close();
+        p.getErrorStream().close();
+    }
+
+    private void report(Map<String, long[]> nanos) {
+        Map<String, Stats> stats = new LinkedHashMap<>();
+        Map<String, String> names = new TreeMap<>(Comparator.comparingInt(Integer::parseInt));
         nanos.forEach((name, t) -> {
-            String ratio = name.startsWith("3") ? String.format("%.2f x (1), %.2f x (2)", sandbox / pb, sandbox / bwrap)
-                    : name.startsWith("4") ? String.format("%.2f x (3)", median(t) / sandbox)
-                    : name.startsWith("9") ? String.format("+%.2f ms over (3)", (median(t) - sandbox) / 1e6) : "";
-            rows.add(String.format("| %s | %s | %.2f ms | %.2f ms | %s |", name.substring(0, 1), name.substring(2),
-                    median(t) / 1e6, p90(t) / 1e6, ratio));
+            String number = name.substring(0, name.indexOf(' '));
+            stats.put(number, Stats.of(t));
+            names.put(number, name.substring(number.length() + 1));
         });
+        double pb = stats.get("1").median();
+        double bwrap = stats.get("2").median();
+        double sandbox = stats.get("3").median();
+        double floor = stats.get("11").median();
+        double piped = stats.get("14").median();
+        double pbPiped = stats.get("15").median();
+        double bwrapPiped = stats.get("16").median();
+        Map<String, String> ratios = Map.of(
+                "3", String.format("%.2f x (1), %.2f x (2), %.2f x (11)", sandbox / pb, sandbox / bwrap, sandbox / floor),
+                "4", String.format("%.2f x (3)", stats.get("4").median() / sandbox),
+                "9", String.format("+%.2f ms over (3)", (stats.get("9").median() - sandbox) / 1e6),
+                "11", String.format("%.2f x (1)", floor / pb),
+                "12", String.format("%.2f ms per run, %.2f x (4)", stats.get("12").median() / JUDGE_RUNS / 1e6,
+                        stats.get("12").median() / JUDGE_RUNS / stats.get("4").median()),
+                "14", String.format("%.2f x (15), %.2f x (16)", piped / pbPiped, piped / bwrapPiped));
+        names.forEach((number, name) -> row(number, name, stats.get(number), ratios.getOrDefault(number, "")));
+        target("Sandbox.run ÷ ProcessBuilder (3 ÷ 1)", sandbox / pb, 1.0, false, "%.2f x");
+        target("Sandbox.run ÷ ProcessBuilder→bwrap (3 ÷ 2)", sandbox / bwrap, 0.35, false, "%.2f x");
+        target("Sandbox.run ÷ the floor (3 ÷ 11)", sandbox / floor, 1.5, false, "%.2f x");
+        target("Sandbox.start with pipes on a directory ÷ ProcessBuilder with pipes (14 ÷ 15)", piped / pbPiped, 1.0, false,
+                "%.2f x");
+        target("Sandbox.start with pipes on a directory ÷ ProcessBuilder→bwrap with pipes (14 ÷ 16)", piped / bwrapPiped,
+                0.35, false, "%.2f x");
+        target("with memory and pids limits ÷ without (4 ÷ 3)", stats.get("4").median() / sandbox, 1.10, false, "%.2f x");
+        target("private network − none (9 − 3)", (stats.get("9").median() - sandbox) / 1e6, 10, false, "%+.2f ms");
     }
 
     /**
-     * Runs per second with 1, 2 and 8 callers, for Sandbox.run and, as the floor, ProcessBuilder:
-     * how far process creation itself scales on this host bounds how far a sandbox can. The
-     * cases take turns in rounds; each figure is the median of its rounds.
+     * Row 13: the JVM's CPU time (all its threads) per run, after warm-up, for Sandbox.run and
+     * ProcessBuilder. The JDK reads it in clock ticks (10 ms here), so each figure is a block of
+     * runs in a row: at 100 runs a block it is good to 0.1 ms a run. The blocks take turns.
+     */
+    private void jvmCpu() throws Exception {
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        Sandbox s = Sandbox.builder().command("/bin/true")
+                .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
+        List<Action> kinds = List.of(() -> assertThat(s.run().status().code()).isZero(),
+                () -> waitOk(new ProcessBuilder("/bin/true").redirectInput(new File("/dev/null"))
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
+        int runs = Math.max(20, N);
+        int blocks = 3;
+        long[][] perRun = new long[kinds.size()][blocks];
+        for (int b = 0; b < blocks; b++) {
+            for (int k : order(kinds.size(), b)) {
+                long cpu0 = os.getProcessCpuTime();
+                for (int i = 0; i < runs; i++) {
+                    kinds.get(k).run();
+                }
+                perRun[k][b] = (os.getProcessCpuTime() - cpu0) / runs;
+            }
+        }
+        Stats sandbox = Stats.of(perRun[0]);
+        Stats pb = Stats.of(perRun[1]);
+        String count = blocks + " x " + runs;
+        row("13", "JVM CPU per Sandbox.run /bin/true (all threads; blocks of runs)", count, sandbox,
+                String.format("%.2f x (13, ProcessBuilder)", sandbox.median() / pb.median()));
+        row("13", "JVM CPU per ProcessBuilder /bin/true (all threads; blocks of runs)", count, pb, "");
+        target("JVM CPU per Sandbox.run (13)", sandbox.median() / 1e6, 0.5, false, "%.2f ms");
+    }
+
+    /**
+     * Row 5: wall time per run with 1, 2 and 8 callers, for Sandbox.run and, for reference,
+     * ProcessBuilder: how far process creation itself scales on this host bounds how far a
+     * sandbox can. Each round measures every kind and number of callers, in its own order; the
+     * ratio is the throughput (runs per second) over one caller's, from the medians.
      */
     private void throughput() throws Exception {
         Sandbox s = Sandbox.builder().command("/bin/true")
                 .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
-        List<Case> kinds = List.of(() -> assertThat(s.run().status().code()).isZero(),
+        List<Action> kinds = List.of(() -> assertThat(s.run().status().code()).isZero(),
                 () -> waitOk(new ProcessBuilder("/bin/true").redirectInput(new File("/dev/null"))
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                         .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
+        List<String> kindNames = List.of("Sandbox.run", "ProcessBuilder");
         int[] callers = {1, 2, 8};
-        int runs = Math.max(8, N);
-        int rounds = 3;
-        long[][][] rates = new long[kinds.size()][callers.length][rounds];
+        int runs = Math.max(8, N / 4);
+        int rounds = Math.max(3, Math.min(N, 20));
+        long[][][] perRun = new long[kinds.size()][callers.length][rounds];
         for (int r = 0; r < rounds; r++) {
-            for (int k = 0; k < kinds.size(); k++) {
-                for (int c = 0; c < callers.length; c++) {
-                    rates[k][c][r] = Math.round(rate(kinds.get(k), callers[c], runs));
-                }
+            for (int cell : order(kinds.size() * callers.length, r)) {
+                int k = cell / callers.length;
+                int c = cell % callers.length;
+                perRun[k][c][r] = wallPerRun(kinds.get(k), callers[c], runs);
             }
         }
-        for (int c = 0; c < callers.length; c++) {
-            double sandbox = median(rates[0][c]);
-            double pb = median(rates[1][c]);
-            rows.add(String.format("| 5 | throughput, %d concurrent caller%s: Sandbox.run / ProcessBuilder /bin/true"
-                    + " | %.0f / %.0f runs/s | | %s |", callers[c], callers[c] == 1 ? "" : "s", sandbox, pb,
-                    c == 0 ? "" : String.format("%.2f x / %.2f x 1 caller", sandbox / median(rates[0][0]),
-                            pb / median(rates[1][0]))));
+        double[] scaling2 = new double[kinds.size()];
+        for (int k = 0; k < kinds.size(); k++) {
+            double one = Stats.of(perRun[k][0]).median();
+            for (int c = 0; c < callers.length; c++) {
+                Stats st = Stats.of(perRun[k][c]);
+                if (callers[c] == 2) {
+                    scaling2[k] = one / st.median();
+                }
+                row("5", String.format("throughput, %d concurrent caller%s: %s /bin/true (wall time per run)", callers[c],
+                        callers[c] == 1 ? "" : "s", kindNames.get(k)), rounds + " x " + callers[c] * runs, st,
+                        String.format("%.0f runs/s", 1e9 / st.median())
+                                + (c == 0 ? "" : String.format(", %.2f x 1 caller's", one / st.median())));
+            }
         }
+        target("throughput, 2 callers ÷ 1: Sandbox.run, against ProcessBuilder's (5)", scaling2[0], scaling2[1], true,
+                "%.2f x");
     }
 
-    private static double rate(Case kind, int callers, int runs) throws Exception {
+    /** Wall time per run, in nanoseconds, of that many callers making that many runs each at once. */
+    private static long wallPerRun(Action kind, int callers, int runs) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(callers);
         try {
             long t0 = System.nanoTime();
@@ -151,7 +397,7 @@ class BenchmarkTest {
             for (int c = 0; c < callers; c++) {
                 done.add(pool.submit(() -> {
                     for (int i = 0; i < runs; i++) {
-                        kind.runOnce();
+                        kind.run();
                     }
                     return null;
                 }));
@@ -159,7 +405,7 @@ class BenchmarkTest {
             for (Future<?> f : done) {
                 f.get();
             }
-            return callers * runs / ((System.nanoTime() - t0) / 1e9);
+            return (System.nanoTime() - t0) / ((long) callers * runs);
         } finally {
             pool.shutdownNow();
         }
@@ -186,9 +432,9 @@ class BenchmarkTest {
                 rss += memoryKb(p.pid(), "status", "VmRSS:") + memoryKb(helper, "status", "VmRSS:");
                 pss += memoryKb(p.pid(), "smaps_rollup", "Pss:") + memoryKb(helper, "smaps_rollup", "Pss:");
             }
-            rows.add(String.format("| 6 | %d idle sandboxes (sleep 2) | %d JVM threads (%d before) | %.1f KiB heap/sandbox"
-                    + " | helper+init %.0f KiB PSS (%.0f KiB RSS) per sandbox |", count, threads, threadsBefore,
-                    (heap - heapBefore) / 1024.0 / count, pss / (double) count, rss / (double) count));
+            rows.add(String.format("| 6 | idle sandboxes (sleep 2), all at once | %d | | | | %d JVM threads (%d before),"
+                    + " %.1f KiB heap and helper+init %.0f KiB PSS (%.0f KiB RSS) per sandbox |", count, threads,
+                    threadsBefore, (heap - heapBefore) / 1024.0 / count, pss / (double) count, rss / (double) count));
         } finally {
             running.forEach(SandboxProcess::destroy);
             for (SandboxProcess p : running) {
@@ -203,33 +449,48 @@ class BenchmarkTest {
         for (String[] loop : new String[][] {{"getppid", "10000000"}, {"cpu", "300000000"}}) {
             // System calls cost about 1 us on this VM, so each getppid run takes about 10 s.
             int reps = Math.max(1, Math.min(N, 5));
-            long[] in = new long[reps];
-            long[] out = new long[reps];
+            long[][] times = new long[2][reps];
             for (int i = 0; i < reps; i++) {
-                in[i] = Long.parseLong(inside.command("/t/loops", loop[0], loop[1]).build().run().stdoutText().trim());
-                Process p = new ProcessBuilder(loops.toString(), loop[0], loop[1]).start();
-                out[i] = Long.parseLong(new String(p.getInputStream().readAllBytes()).trim());
-                waitOk(p);
+                for (int where : order(2, i)) {
+                    if (where == 0) {
+                        times[0][i] = Long.parseLong(inside.command("/t/loops", loop[0], loop[1]).build().run()
+                                .stdoutText().trim());
+                    } else {
+                        Process p = new ProcessBuilder(loops.toString(), loop[0], loop[1]).start();
+                        times[1][i] = Long.parseLong(new String(p.getInputStream().readAllBytes()).trim());
+                        waitOk(p);
+                    }
+                }
             }
-            rows.add(String.format("| 7 | %s loop (%s iterations): inside / outside | %.1f / %.1f ms | | %.3f x outside |",
-                    loop[0], loop[1], median(in) / 1e6, median(out) / 1e6, median(in) / median(out)));
+            Stats in = Stats.of(times[0]);
+            Stats out = Stats.of(times[1]);
+            row("7", String.format("%s loop (%s iterations) inside a sandbox", loop[0], loop[1]), in,
+                    String.format("%.3f x outside", in.median() / out.median()));
+            row("7", String.format("%s loop (%s iterations) outside", loop[0], loop[1]), out, "");
         }
     }
 
     private void firstSandbox(Path tmp) throws Exception {
         int reps = Math.max(3, Math.min(N, 10));
-        long[] sandbox = new long[reps];
-        long[] pb = new long[reps];
+        long[][] times = new long[2][reps];
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         for (int i = 0; i < reps; i++) {
             Path cache = Files.createDirectory(tmp.resolve("cache" + i));
-            sandbox[i] = time(new ProcessBuilder(java, "-XX:-UsePerfData", "-cp", System.getProperty("java.class.path"),
-                    "-Djava.io.tmpdir=" + tmp, "-Dcrabcan.cache.dir=" + cache, FirstSandbox.class.getName()));
-            pb[i] = time(new ProcessBuilder(java, "-XX:-UsePerfData", "-cp", System.getProperty("java.class.path"),
-                    "-Djava.io.tmpdir=" + tmp, FirstSandbox.class.getName(), "pb"));
+            for (int kind : order(2, i)) {
+                times[kind][i] = kind == 0
+                        ? time(new ProcessBuilder(java, "-XX:-UsePerfData", "-cp", System.getProperty("java.class.path"),
+                                "-Djava.io.tmpdir=" + tmp, "-Dcrabcan.cache.dir=" + cache, FirstSandbox.class.getName()))
+                        : time(new ProcessBuilder(java, "-XX:-UsePerfData", "-cp", System.getProperty("java.class.path"),
+                                "-Djava.io.tmpdir=" + tmp, FirstSandbox.class.getName(), "pb"));
+            }
         }
-        rows.add(String.format("| 8 | fresh JVM: first sandbox (new cache: extraction) / one ProcessBuilder | %.0f / %.0f ms"
-                + " | | +%.0f ms |", median(sandbox) / 1e6, median(pb) / 1e6, (median(sandbox) - median(pb)) / 1e6));
+        Stats sandbox = Stats.of(times[0]);
+        Stats pb = Stats.of(times[1]);
+        double extra = (sandbox.median() - pb.median()) / 1e6;
+        row("8", "fresh JVM: first sandbox (new cache: extraction)", sandbox,
+                String.format("+%.0f ms over one ProcessBuilder", extra));
+        row("8", "fresh JVM: one ProcessBuilder", pb, "");
+        target("fresh JVM: first sandbox − one ProcessBuilder (8)", extra, 150, false, "%+.0f ms");
     }
 
     /**
@@ -244,7 +505,7 @@ class BenchmarkTest {
      */
     private void ociRuntimes(Path tmp) throws Exception {
         if (!Env.isHostRoot()) {
-            rows.add("| 10 | OCI runtimes (crun, runc, crabcan-oci, podman) | root only | | |");
+            rows.add("| 10 | OCI runtimes (crun, runc, crabcan-oci, podman) | root only | | | | |");
             return;
         }
         Path crun = Env.tool("crun", "crun");
@@ -292,10 +553,12 @@ class BenchmarkTest {
         Path driver = Files.writeString(tmp.resolve("oci-bench.py"), """
                 import json, subprocess, sys, time
                 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "crabcan-bench", "/sys/fs/cgroup/unified"], check=True)
-                n, warm, cases = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+                warm, cases, orders = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+                names = list(cases)
                 times = {name: [] for name in cases}
-                for i in range(warm + n):
-                    for name, cmd in cases.items():
+                for i, order in enumerate(orders):
+                    for name in (names[c] for c in order):
+                        cmd = cases[name]
                         t0 = time.perf_counter_ns()
                         r = subprocess.run(cmd.replace("ID", str(i)).split(" "), stdin=subprocess.DEVNULL,
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -306,10 +569,14 @@ class BenchmarkTest {
                             times[name].append(t)
                 print(json.dumps(times))
                 """);
-        String exact = "unshare --mount --propagation private /usr/bin/python3 " + driver + " " + N + " " + Math.min(N, 5) + " CASES";
+        int warm = Math.min(N, 5);
+        // Every round's order of the cases (indices into CASES), as the other rows take them.
+        List<List<Integer>> orders = IntStream.range(0, warm + N)
+                .mapToObj(r -> Arrays.stream(order(cases.size(), r)).boxed().collect(Collectors.toList())).toList();
+        String exact = "unshare --mount --propagation private /usr/bin/python3 " + driver + " " + warm + " CASES ORDERS";
         ProcessBuilder pb = new ProcessBuilder("unshare", "--mount", "--propagation", "private", "/usr/bin/python3",
-                driver.toString(), Integer.toString(N), Integer.toString(Math.min(N, 5)),
-                dev.crabcan.internal.json.Json.write(cases)).redirectError(ProcessBuilder.Redirect.INHERIT);
+                driver.toString(), Integer.toString(warm), dev.crabcan.internal.json.Json.write(cases),
+                dev.crabcan.internal.json.Json.write(orders)).redirectError(ProcessBuilder.Redirect.INHERIT);
         pb.environment().put("JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString());
         if (System.getProperty("crabcan.cache.dir") != null) {
             pb.environment().put("CRABCAN_CACHE_DIR", System.getProperty("crabcan.cache.dir"));
@@ -334,11 +601,13 @@ class BenchmarkTest {
         Map<String, long[]> nanos = new LinkedHashMap<>();
         times.forEach((name, list) -> nanos.put((String) name,
                 ((List<?>) list).stream().mapToLong(x -> ((Number) x).longValue()).toArray()));
-        double crunRun = median(nanos.get("crun run (hello bundle)"));
-        double crunPodman = median(nanos.get("podman run --rm, runtime crun"));
-        nanos.forEach((name, t) -> rows.add(String.format("| 10 | %s | %.2f ms | %.2f ms | %.2f x %s |", name,
-                median(t) / 1e6, p90(t) / 1e6, median(t) / (name.startsWith("podman") ? crunPodman : crunRun),
-                name.startsWith("podman") ? "podman with crun" : "crun run")));
+        double crunRun = Stats.of(nanos.get("crun run (hello bundle)")).median();
+        double crunPodman = Stats.of(nanos.get("podman run --rm, runtime crun")).median();
+        nanos.forEach((name, t) -> {
+            Stats s = Stats.of(t);
+            row("10", name, s, String.format("%.2f x %s", s.median() / (name.startsWith("podman") ? crunPodman : crunRun),
+                    name.startsWith("podman") ? "podman with crun" : "crun run"));
+        });
     }
 
     private static long time(ProcessBuilder pb) throws Exception {
@@ -363,17 +632,5 @@ class BenchmarkTest {
     private static long usedHeap() {
         System.gc();
         return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
-    }
-
-    private static double median(long[] t) {
-        long[] s = t.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
-    private static double p90(long[] t) {
-        long[] s = t.clone();
-        Arrays.sort(s);
-        return s[Math.min(s.length - 1, (int) Math.ceil(s.length * 0.9) - 1)];
     }
 }
