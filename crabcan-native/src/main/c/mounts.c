@@ -199,28 +199,65 @@ static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, co
     return create_mount(fs, type, attrs, what);
 }
 
-/* A kernel file system from "type[:flag,key=value,...]": each option is one fsconfig call. */
-static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what)
+/*
+ * A kernel file system from "type[:flag,key=value,...]" (each option one fsconfig call) as a detached
+ * mount with attrs; -1 with errno when the kernel refuses it, and what it refused in why.
+ */
+static int try_fs(const char *spec, uint64_t attrs, char *why, size_t why_size)
 {
     char type[32], options[256];
     size_t tlen = strcspn(spec, ":");
-    if (tlen >= sizeof type || strlen(spec) - tlen >= sizeof options)
-        fail(S_MOUNT, EINVAL, "file system %s for %s", spec, what);
+    if (tlen >= sizeof type || strlen(spec) - tlen >= sizeof options) {
+        snprintf(why, why_size, "file system %s", spec);
+        errno = EINVAL;
+        return -1;
+    }
     memcpy(type, spec, tlen);
     type[tlen] = '\0';
     strcpy(options, spec[tlen] ? spec + tlen + 1 : "");
     int fs = fsopen(type, FSOPEN_CLOEXEC);
-    if (fs < 0)
-        fail(type, errno, "fsopen for %s", what);
+    if (fs < 0) {
+        snprintf(why, why_size, "fsopen %s", type);
+        return -1;
+    }
     for (char *save = NULL, *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(opt, '=');
         if (eq)
             *eq = '\0';
         int r = eq ? fsconfig(fs, FSCONFIG_SET_STRING, opt, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
-        if (r < 0)
-            fail(type, errno, "option %s for %s", opt, what);
+        if (r < 0) {
+            snprintf(why, why_size, "%s option %s", type, opt);
+            goto refused;
+        }
     }
-    return create_mount(fs, type, attrs, what);
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        snprintf(why, why_size, "create %s", spec);
+        goto refused;
+    }
+    int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)(attrs & ~ATTR_ATIME_GIVEN));
+    if (mnt < 0) {
+        snprintf(why, why_size, "mount %s", spec);
+        goto refused;
+    }
+    close(fs);
+    return mnt;
+refused:;
+    int saved = errno;
+    close(fs);
+    errno = saved;
+    return -1;
+}
+
+static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what)
+{
+    char why[320];
+    int mnt = try_fs(spec, attrs, why, sizeof why);
+    if (mnt < 0) {
+        char type[32];
+        snprintf(type, sizeof type, "%.*s", (int)strcspn(spec, ":"), spec);
+        fail(type, errno, "%s for %s", why, what);
+    }
+    return mnt;
 }
 
 /* Writes a value into a file of the new root, such as a sysctl of the sandbox's namespaces. */
@@ -379,6 +416,57 @@ static void do_mount(int rootfd, struct mount_op *m)
     }
 }
 
+/*
+ * The sandbox's cgroups (T_CGROUPFS), once the plan's mounts are made: in the cgroup namespace init
+ * made in its cgroup, each file system shows that cgroup as its root and nothing above or beside it.
+ * All or none: the file systems are made before anything is attached, and where the kernel refuses
+ * one (v1 hierarchies in a user namespace, a security module) or the view's mount point cannot be
+ * made (a read-only root file system without it), the sandbox goes without them.
+ */
+static void mount_cgroups(int rootfd)
+{
+    if (plan.n_cgroupfs == 0)
+        return;
+    const struct mount_op *top = &plan.cgroupfs[0];
+    int point = make_mount_point(rootfd, top->dst, 0);
+    if (point < 0) {
+        logd("No cgroups at %s: cannot make the mount point (%s)", top->dst, strerror(errno));
+        return;
+    }
+    close(point);
+    for (size_t i = 0; i < plan.n_cgroupfs; i++) {
+        struct mount_op *m = &plan.cgroupfs[i];
+        if (m->kind != M_FS)
+            continue;
+        char why[320];
+        m->fd = try_fs(m->src, mount_attrs(m->flags), why, sizeof why);
+        if (m->fd < 0) {
+            logd("No cgroups at %s: %s for %s refused (%s)", top->dst, why, m->dst, strerror(errno));
+            for (size_t j = 0; j < i; j++)
+                if (plan.cgroupfs[j].fd >= 0)
+                    close(plan.cgroupfs[j].fd);
+            return;
+        }
+    }
+    /* A tmpfs holds the hierarchies' mount points and links: read-only only once they are made. */
+    for (size_t i = 0; i < plan.n_cgroupfs; i++) {
+        struct mount_op m = plan.cgroupfs[i];
+        if (m.kind == M_TMPFS)
+            m.flags &= ~MF_RDONLY;
+        do_mount(rootfd, &m);
+    }
+    for (size_t i = 0; i < plan.n_cgroupfs; i++) {
+        const struct mount_op *m = &plan.cgroupfs[i];
+        if (m->kind != M_TMPFS || !(m->flags & MF_RDONLY))
+            continue;
+        int fd = open_in_root(rootfd, m->dst, O_PATH | O_DIRECTORY);
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (fd < 0 || mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+            fail(S_TMPFS, errno, "make %s read-only", m->dst);
+        close(fd);
+    }
+}
+
 /* Builds the new root at the staging directory, mounts everything, pivots into it. */
 void enter_root(void)
 {
@@ -403,6 +491,7 @@ void enter_root(void)
 
     for (size_t i = 0; i < plan.n_mounts; i++)
         do_mount(root, &plan.mounts[i]);
+    mount_cgroups(root);
 
     /* The tmpfs root becomes read-only only now, its own mounts made (and not recursively). */
     if (plan.root_kind == ROOT_TMPFS && (plan.root_flags & MF_RDONLY)) {

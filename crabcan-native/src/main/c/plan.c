@@ -42,6 +42,25 @@ static char *get_str(uint8_t *p, uint32_t len, uint32_t tag)
     return (char *)p;
 }
 
+/* A mount record: T_MOUNT, or T_CGROUPFS, whose layout is the same. */
+_Static_assert(T_CGROUPFS_FIXED == T_MOUNT_FIXED && T_CGROUPFS_AT_SIZE == T_MOUNT_AT_SIZE, "T_CGROUPFS is a T_MOUNT");
+static void get_mount(struct mount_op *m, uint8_t *p, uint32_t len, uint32_t tag)
+{
+    if (len < T_MOUNT_FIXED + 2)
+        fail(S_PLAN, EINVAL, "bad mount record %u", tag);
+    m->kind = get32(p + T_MOUNT_AT_KIND);
+    m->flags = get32(p + T_MOUNT_AT_FLAGS);
+    m->mode = get32(p + T_MOUNT_AT_MODE);
+    m->size = get64(p + T_MOUNT_AT_SIZE);
+    m->fd = -1;
+    char *strs = (char *)p + T_MOUNT_FIXED;
+    size_t room = len - T_MOUNT_FIXED, src_len = strnlen(strs, room);
+    if (src_len + 2 > room)
+        fail(S_PLAN, EINVAL, "bad mount record %u", tag);
+    m->src = strs;
+    m->dst = get_str((uint8_t *)strs + src_len + 1, (uint32_t)(room - src_len - 1), tag);
+}
+
 /* One source for each of fds 0, 1 and 2: a second would replace the first. */
 static void check_no_source(uint32_t fd)
 {
@@ -130,23 +149,16 @@ void parse_plan(uint32_t total)
             plan.root_flags = get32(p + T_ROOT_AT_FLAGS);
             plan.root_path = get_str(p + T_ROOT_FIXED, len - T_ROOT_FIXED, tag);
             break;
-        case T_MOUNT: {
-            if (len < T_MOUNT_FIXED + 2 || plan.n_mounts == MAX_MOUNTS)
-                fail(S_PLAN, EINVAL, "bad or too many mount records (at most %d)", MAX_MOUNTS);
-            struct mount_op *m = &plan.mounts[plan.n_mounts++];
-            m->kind = get32(p + T_MOUNT_AT_KIND);
-            m->flags = get32(p + T_MOUNT_AT_FLAGS);
-            m->mode = get32(p + T_MOUNT_AT_MODE);
-            m->size = get64(p + T_MOUNT_AT_SIZE);
-            m->fd = -1;
-            char *strs = (char *)p + T_MOUNT_FIXED;
-            size_t room = len - T_MOUNT_FIXED, src_len = strnlen(strs, room);
-            if (src_len + 2 > room)
-                fail(S_PLAN, EINVAL, "bad mount record");
-            m->src = strs;
-            m->dst = get_str((uint8_t *)strs + src_len + 1, (uint32_t)(room - src_len - 1), tag);
+        case T_MOUNT:
+            if (plan.n_mounts == MAX_MOUNTS)
+                fail(S_PLAN, EINVAL, "too many mount records (at most %d)", MAX_MOUNTS);
+            get_mount(&plan.mounts[plan.n_mounts++], p, len, tag);
             break;
-        }
+        case T_CGROUPFS:
+            if (plan.n_cgroupfs == MAX_CGROUPFS)
+                fail(S_PLAN, EINVAL, "too many cgroup file system records (at most %d)", MAX_CGROUPFS);
+            get_mount(&plan.cgroupfs[plan.n_cgroupfs++], p, len, tag);
+            break;
         case T_CREDS:
             if (len != T_CREDS_FIXED)
                 fail(S_PLAN, EINVAL, "bad credentials record");
@@ -297,9 +309,16 @@ void parse_plan(uint32_t total)
     if ((plan.options & OPT_LISTEN_PID) && plan.envc == MAX_ENV)
         fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
     if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts
+                          || plan.n_cgroupfs
                           || plan.release_fifo || plan.net.ifname || plan.n_net_helper || plan.hostname
                           || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
+    /* Only a cgroup namespace rooted at the sandbox's cgroup makes them show nothing but that cgroup. */
+    if (plan.n_cgroupfs && !(plan.options & OPT_UNSHARE_CGROUP))
+        fail(S_PLAN, EINVAL, "cgroup file systems without a cgroup namespace of the sandbox's cgroup");
+    for (size_t i = 0; i < plan.n_cgroupfs; i++)
+        if (plan.cgroupfs[i].kind != M_FS && plan.cgroupfs[i].kind != M_TMPFS && plan.cgroupfs[i].kind != M_SYMLINK)
+            fail(S_PLAN, EINVAL, "cgroup file system record of mount kind %u", plan.cgroupfs[i].kind);
     if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe))
         fail(S_PLAN, EINVAL, "fd 2 is both a copy of fd 1 and a pipe or file");
 }
@@ -326,6 +345,13 @@ static void dump_str(const char *key, const char *s)
     put_field(s, '\n');
 }
 
+static void dump_mount(const char *key, const struct mount_op *m)
+{
+    printf("%s\t%u\t%#x\t%#o\t%llu\t", key, m->kind, m->flags, m->mode, (unsigned long long)m->size);
+    put_field(m->src, '\t');
+    put_field(m->dst, '\n');
+}
+
 static void dump_addr(uint32_t addr)
 {
     const uint8_t *b = (const uint8_t *)&addr; /* network byte order */
@@ -349,12 +375,10 @@ void dump_plan(void)
         printf("root\t%u\t%#x\t", plan.root_kind, plan.root_flags);
         put_field(plan.root_path, '\n');
     }
-    for (size_t i = 0; i < plan.n_mounts; i++) {
-        const struct mount_op *m = &plan.mounts[i];
-        printf("mount\t%u\t%#x\t%#o\t%llu\t", m->kind, m->flags, m->mode, (unsigned long long)m->size);
-        put_field(m->src, '\t');
-        put_field(m->dst, '\n');
-    }
+    for (size_t i = 0; i < plan.n_mounts; i++)
+        dump_mount("mount", &plan.mounts[i]);
+    for (size_t i = 0; i < plan.n_cgroupfs; i++)
+        dump_mount("cgroupfs", &plan.cgroupfs[i]);
     printf("creds\t%u\t%u\n", plan.uid, plan.gid);
     printf("caps\t%#llx\t%#llx\t%#llx\t%#llx\t%#llx\n", (unsigned long long)plan.cap_bounding,
            (unsigned long long)plan.cap_effective, (unsigned long long)plan.cap_permitted,

@@ -34,6 +34,8 @@ struct plan {
     size_t n_rlimits;
     struct mount_op mounts[MAX_MOUNTS];
     size_t n_mounts;
+    struct mount_op cgroupfs[MAX_CGROUPFS]; /* the sandbox's cgroups at /sys/fs/cgroup (T_CGROUPFS) */
+    size_t n_cgroupfs;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
     /* path NULL and no pipe: keep the zygote's fd; pipe: a pipe whose other end the JVM opens */

@@ -395,8 +395,9 @@ public final class Sandbox {
         try {
             cgroup = limits.needsCgroup() ? client.cgroups().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
+            List<String> cgroupFileSystems = cgroup == null ? List.of() : cgroup.fileSystems();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, io, net.plan()), stdin, stdout, stderr, passedFds);
+                    cgroupProcs, cgroupFileSystems, io, net.plan()), stdin, stdout, stderr, passedFds);
             client.track(launched.session());
             return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks());
         } catch (SandboxException | RuntimeException e) {

@@ -70,6 +70,11 @@ class RootlessSuiteTest {
             "LimitsTest#judgePreset",
             "LimitsTest#memoryLimitIsAMemoryVerdictNotASignal",
             "LimitsTest#pidsLimit",
+            "SubmissionLimitsTest#aJavaSubmissionPastItsHeapGetsOutOfMemoryErrorNotTheMemoryLimit",
+            "SubmissionLimitsTest#aJavaSubmissionSeesItsCpuQuota",
+            "SubmissionLimitsTest#aJavaSubmissionSeesItsMemoryLimitAndSizesItsHeapFromIt",
+            "SubmissionLimitsTest#aReadOnlyRootFilesystemWithoutSysFsCgroupRunsWithoutTheView",
+            "SubmissionLimitsTest#theSandboxSeesOnlyItsOwnCgroupReadOnly",
             // Veth pairs, their nftables table and the uplink namespace are a root caller's.
             "NetworkTest#aRootCallersSandboxWithRawPacketsCannotSpoofAddressesNorReachTheHostsLoopback",
             "NetworkTest#addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack",

@@ -40,7 +40,11 @@ class VmLaneTest {
             "cpuWeightCpuQuotaAndIoWeightReachTheCgroup", "cgroupIsRemovedOnFailedStartsAndOnDestroy")
             .map(m -> "--select-method=dev.crabcan.it.LimitsTest#" + m),
             Stream.of("--select-method=dev.crabcan.it.LifecycleTest"
-                    + "#aDeadJvmsLeftoversAreRemovedByTheNextOneAndALiveJvmsAreNot(java.nio.file.Path)"))
+                    + "#aDeadJvmsLeftoversAreRemovedByTheNextOneAndALiveJvmsAreNot(java.nio.file.Path)",
+                    "--select-method=dev.crabcan.it.SubmissionLimitsTest#aJavaSubmissionSeesItsMemoryLimitAndSizesItsHeapFromIt",
+                    "--select-method=dev.crabcan.it.SubmissionLimitsTest"
+                    + "#aJavaSubmissionPastItsHeapGetsOutOfMemoryErrorNotTheMemoryLimit(java.nio.file.Path)",
+                    "--select-method=dev.crabcan.it.SubmissionLimitsTest#theSandboxSeesOnlyItsOwnCgroupReadOnly"))
             .toList();
     private static final List<String> MODES = List.of("service", "delegated", "user");
 

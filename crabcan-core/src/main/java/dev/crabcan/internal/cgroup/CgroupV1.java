@@ -11,29 +11,39 @@ import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** cgroup v1: one directory per hierarchy (memory, pids, cpu, cpuacct, blkio). */
+/** cgroup v1: one directory per hierarchy (memory, pids, cpu, cpuacct, cpuset, blkio). */
 final class CgroupV1 extends JvmCgroupTree {
     private static final Logger log = LoggerFactory.getLogger(CgroupV1.class);
     /** cpuacct.stat counts in USER_HZ ticks, 100 per second on every Linux ABI. */
     private static final long NANOS_PER_TICK = 10_000_000L;
 
-    /** The hierarchies a sandbox's cgroup is made in (the freezer is for OCI pause only). */
-    static final List<String> CONTROLLERS = List.of("memory", "pids", "cpu", "cpuacct", "blkio");
+    /**
+     * The hierarchies a sandbox's cgroup is made in (the freezer is for OCI pause only). The cpuset
+     * one limits nothing: a cgroup of the sandbox's own there lets its cgroup namespace show that
+     * hierarchy (HotSpot finds no limit on v1 without it) without showing the JVM's cpuset cgroup.
+     */
+    static final List<String> CONTROLLERS = List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio");
 
     private final Map<String, Path> parents;
+    /** Each controller's hierarchy, as /proc/self/cgroup names it ("cpu,cpuacct"). */
+    private final Map<String, String> hierarchies;
+    /** Whether this JVM's cpuset directory has CPUs and memory nodes, which its sandboxes' copy. */
+    private boolean cpusetReady;
 
-    private CgroupV1(Map<String, Path> parents) {
+    private CgroupV1(Map<String, Path> parents, Map<String, String> hierarchies) {
         super(new ArrayList<>(new java.util.LinkedHashSet<>(parents.values())));
         this.parents = parents;
+        this.hierarchies = Map.copyOf(hierarchies);
     }
 
     /** In each hierarchy below the JVM's cgroup, or below the configured cgroup path. */
-    static CgroupV1 of(Map<String, Path> jvmDirs, Map<String, Path> mounts, String configured) {
+    static CgroupV1 of(Map<String, Path> jvmDirs, Map<String, Path> mounts, Map<String, String> hierarchies,
+            String configured) {
         Map<String, Path> parents = new LinkedHashMap<>();
         jvmDirs.forEach((controller, dir) -> parents.put(controller, configured == null ? dir
                 : mounts.get(controller).resolve(configured.replaceAll("^/+", ""))));
         parents.keySet().retainAll(CONTROLLERS);
-        return new CgroupV1(parents);
+        return new CgroupV1(parents, hierarchies);
     }
 
     @Override
@@ -52,6 +62,9 @@ final class CgroupV1 extends JvmCgroupTree {
         }
         V1Cgroup cgroup = track(new V1Cgroup(dirs));
         try {
+            if (dirs.containsKey("cpuset")) {
+                prepareCpuset(parents.get("cpuset"));
+            }
             for (Path dir : dirs.values()) {
                 mkdirSandbox(dir);
             }
@@ -61,6 +74,28 @@ final class CgroupV1 extends JvmCgroupTree {
             cgroup.remove();
             throw e;
         }
+    }
+
+    /**
+     * A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no process until it has:
+     * this JVM's directory gets its parent's, and with clone_children every sandbox's cgroup made
+     * in it starts with a copy of them.
+     */
+    private synchronized void prepareCpuset(Path parent) throws SandboxException {
+        if (cpusetReady) {
+            return;
+        }
+        Path jvm = jvmDir(parent);
+        mkdir(jvm);
+        for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
+            String value = CgroupFiles.readOrNull(parent.resolve(file));
+            if (value == null) {
+                throw new SandboxException("cannot read " + parent.resolve(file) + " for the sandboxes' cpuset cgroups");
+            }
+            write(jvm.resolve(file), value);
+        }
+        write(jvm.resolve("cgroup.clone_children"), "1");
+        cpusetReady = true;
     }
 
     /** Writes the limits that are set into the hierarchies' directories (by controller); others are left as they are. */
@@ -129,6 +164,11 @@ final class CgroupV1 extends JvmCgroupTree {
         @Override
         public List<Path> procsFiles() {
             return dirs.values().stream().distinct().map(d -> d.resolve("cgroup.procs")).toList();
+        }
+
+        @Override
+        public List<String> fileSystems() {
+            return dirs.keySet().stream().map(c -> "cgroup:" + hierarchies.getOrDefault(c, c)).distinct().toList();
         }
 
         @Override

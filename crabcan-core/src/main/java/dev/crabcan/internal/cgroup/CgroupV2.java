@@ -244,6 +244,11 @@ final class CgroupV2 extends JvmCgroupTree {
         }
 
         @Override
+        public List<String> fileSystems() {
+            return List.of("cgroup2");
+        }
+
+        @Override
         public long cpuNanos() {
             return CgroupFiles.keyed(dir.resolve("cpu.stat"), "usage_usec", 0) * 1000;
         }

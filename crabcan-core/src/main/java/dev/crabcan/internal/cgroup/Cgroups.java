@@ -62,7 +62,7 @@ public final class Cgroups {
                     throw new SandboxException("no cgroup hierarchy with the memory, pids or cpu controller is mounted; "
                             + "limits need one");
                 }
-                driver = CgroupV1.of(h.v1Dirs(), h.v1MountPoints(), configured);
+                driver = CgroupV1.of(h.v1Dirs(), h.v1MountPoints(), h.v1Hierarchies(), configured);
             }
             log.debug("cgroups: {}", driver.describe());
             DRIVERS.put(key, driver);

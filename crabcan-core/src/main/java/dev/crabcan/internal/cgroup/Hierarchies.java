@@ -13,9 +13,11 @@ import java.util.Set;
 /**
  * The directory of this JVM's own cgroup in the unified hierarchy (null if none is mounted) and
  * where that is mounted, and the same for each v1 hierarchy Crabcan uses, from
- * /proc/self/mountinfo and /proc/self/cgroup.
+ * /proc/self/mountinfo and /proc/self/cgroup; v1Hierarchies names each v1 controller's hierarchy
+ * as /proc/self/cgroup does (the controllers mounted together, e.g. "cpu,cpuacct").
  */
-record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs, Map<String, Path> v1MountPoints) {
+record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs, Map<String, Path> v1MountPoints,
+        Map<String, String> v1Hierarchies) {
 
     /** The directory of a cgroup, given its hierarchy's mount point and the mount's root within it. */
     static Path dir(Path mount, String mountRoot, String cgroupPath) {
@@ -46,7 +48,7 @@ record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs,
                 unifiedRoot = f[3];
             } else if (fsType.equals("cgroup")) {
                 for (String opt : f[dash + 3].split(",")) {
-                    if (Set.of("memory", "pids", "cpu", "cpuacct", "blkio", "freezer").contains(opt)) {
+                    if (Set.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "freezer").contains(opt)) {
                         v1Mounts.putIfAbsent(opt, mountPoint);
                         v1Roots.putIfAbsent(opt, f[3]);
                     }
@@ -55,6 +57,7 @@ record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs,
         }
         String unifiedPath = null;
         Map<String, Path> v1Dirs = new LinkedHashMap<>();
+        Map<String, String> v1Hierarchies = new LinkedHashMap<>();
         for (String line : procCgroup) {
             String[] f = line.split(":", 3);
             if (f.length < 3) {
@@ -66,11 +69,12 @@ record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs,
             for (String controller : f[1].split(",")) {
                 if (v1Mounts.containsKey(controller)) {
                     v1Dirs.put(controller, dir(v1Mounts.get(controller), v1Roots.get(controller), f[2]));
+                    v1Hierarchies.put(controller, f[1]);
                 }
             }
         }
         Path unifiedDir = unifiedMount == null || unifiedPath == null ? null : dir(unifiedMount, unifiedRoot, unifiedPath);
-        return new Hierarchies(unifiedDir, unifiedMount, v1Dirs, v1Mounts);
+        return new Hierarchies(unifiedDir, unifiedMount, v1Dirs, v1Mounts, v1Hierarchies);
     }
 
     /** mountinfo escapes space, tab, newline and backslash as octal. */

@@ -12,6 +12,13 @@ public interface SandboxCgroup {
     /** The cgroup.procs files the helper writes the sandbox's init into before it runs anything. */
     List<Path> procsFiles();
 
+    /**
+     * The file systems that show this cgroup inside the sandbox, through a cgroup namespace rooted
+     * at it: "cgroup2", or on v1 one "cgroup:HIERARCHY" for each hierarchy it is in, named as
+     * /proc/self/cgroup names it (e.g. "cgroup:cpu,cpuacct"), in which each controller is an option.
+     */
+    List<String> fileSystems();
+
     /** CPU time of every process and thread that ran in the cgroup, in nanoseconds. */
     long cpuNanos();
 

@@ -104,7 +104,17 @@ public final class PlanCompiler {
      */
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net) {
-        return compile(s, host, ids, runDir, hostname, cgroupProcs, stdio, net, null, ContainerHooks.none());
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, List.of(), stdio, net, null, ContainerHooks.none());
+    }
+
+    /**
+     * The plan of a sandbox in a cgroup of its own that it sees at {@value #CGROUP_VIEW}:
+     * cgroupFileSystems are that cgroup's ({@link dev.crabcan.internal.cgroup.SandboxCgroup#fileSystems}).
+     */
+    public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
+            List<Path> cgroupProcs, List<String> cgroupFileSystems, List<StdioSource> stdio, NetPlan net) {
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, cgroupFileSystems, stdio, net, null,
+                ContainerHooks.none());
     }
 
     /**
@@ -114,6 +124,12 @@ public final class PlanCompiler {
      */
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net, Path releaseFifo, ContainerHooks hooks) {
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, List.of(), stdio, net, releaseFifo, hooks);
+    }
+
+    private static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
+            List<Path> cgroupProcs, List<String> cgroupFileSystems, List<StdioSource> stdio, NetPlan net,
+            Path releaseFifo, ContainerHooks hooks) {
         PlanWriter w = new PlanWriter();
         if (releaseFifo != null) {
             w.detach(releaseFifo.toString());
@@ -298,8 +314,53 @@ public final class PlanCompiler {
             earlier.add(m.target);
         }
 
+        if (!cgroupProcs.isEmpty()) {
+            cgroupView(cgroupFileSystems, s).forEach(m -> w.cgroupfs(m.kind, m.flags, m.mode, m.size, m.source, m.target));
+        }
+
         s.terminal().ifPresent(t -> w.console(t.rows(), t.columns(), t.consoleSocket().toString()));
         return process(w, s, host);
+    }
+
+    /** Where a sandbox in a cgroup of its own sees that cgroup, as container runtimes show it. */
+    public static final String CGROUP_VIEW = "/sys/fs/cgroup";
+
+    /**
+     * The mounts that show the sandbox's cgroup read-only at {@value #CGROUP_VIEW} (T_CGROUPFS),
+     * so that runtimes that size themselves from their cgroup's limits (HotSpot's heap and CPU
+     * count, Go, .NET, Node) find them: on v2 the one cgroup2; on v1 a tmpfs holding each
+     * hierarchy's file system at its name, as runc lays it out, with a link from each controller of
+     * a hierarchy that has several (cpu -> cpu,cpuacct). None where the caller mounts something
+     * there or below, or masks it.
+     */
+    static List<Mount> cgroupView(List<String> fileSystems, Sandbox s) {
+        List<String> callers = new ArrayList<>(s.readOnlyPaths());
+        callers.addAll(s.maskedPaths());
+        s.binds().forEach(b -> callers.add(b.target()));
+        s.tmpfs().forEach(t -> callers.add(t.target()));
+        s.kernelMounts().forEach(k -> callers.add(k.target()));
+        if (fileSystems.isEmpty() || callers.stream().anyMatch(t -> t.equals(CGROUP_VIEW) || isBelow(t, CGROUP_VIEW))) {
+            return List.of();
+        }
+        int flags = MF_RDONLY | NOSUID_NODEV | MF_NOEXEC;
+        if (fileSystems.equals(List.of("cgroup2"))) {
+            return List.of(new Mount(M_FS, flags, 0, 0, "cgroup2", CGROUP_VIEW));
+        }
+        List<Mount> view = new ArrayList<>();
+        view.add(new Mount(M_TMPFS, flags, 0755, 64 << 10, "", CGROUP_VIEW));
+        for (String fs : fileSystems) {
+            String hierarchy = fs.substring(fs.indexOf(':') + 1);
+            view.add(new Mount(M_FS, flags, 0, 0, fs, CGROUP_VIEW + "/" + hierarchy));
+        }
+        for (String fs : fileSystems) {
+            String hierarchy = fs.substring(fs.indexOf(':') + 1);
+            for (String controller : hierarchy.split(",")) {
+                if (!controller.equals(hierarchy)) {
+                    view.add(new Mount(M_SYMLINK, 0, 0, 0, hierarchy, CGROUP_VIEW + "/" + controller));
+                }
+            }
+        }
+        return view;
     }
 
     /**

@@ -302,6 +302,57 @@ class PlanCompilerTest {
         assertThat(p.argv()).isEqualTo(without.argv());
     }
 
+    @Test
+    void aSandboxInItsOwnCgroupSeesItReadOnlyAtSysFsCgroupAsRuncShowsIt() {
+        List<Path> procs = List.of(Path.of("/sys/fs/cgroup/memory/crabcan/s1/cgroup.procs"));
+        int ro = MF_RDONLY | MF_NOSUID | MF_NODEV | MF_NOEXEC;
+        Plan v2 = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(true), ids(caller(true)), RUN_DIR,
+                HOSTNAME, procs, List.of("cgroup2"), List.of(), NetPlan.NONE));
+        assertThat(v2.cgroupfs()).containsExactly(new PlanDecoder.Mount(M_FS, ro, 0, 0, "cgroup2", "/sys/fs/cgroup"));
+        assertThat(v2.options() & OPT_UNSHARE_CGROUP).isEqualTo(OPT_UNSHARE_CGROUP);
+
+        Plan v1 = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(false), ids(caller(false)), RUN_DIR,
+                HOSTNAME, procs, List.of("cgroup:memory", "cgroup:cpu,cpuacct"), List.of(), NetPlan.NONE));
+        assertThat(v1.cgroupfs()).containsExactly(
+                new PlanDecoder.Mount(M_TMPFS, ro, 0755, 64 << 10, "", "/sys/fs/cgroup"),
+                new PlanDecoder.Mount(M_FS, ro, 0, 0, "cgroup:memory", "/sys/fs/cgroup/memory"),
+                new PlanDecoder.Mount(M_FS, ro, 0, 0, "cgroup:cpu,cpuacct", "/sys/fs/cgroup/cpu,cpuacct"),
+                new PlanDecoder.Mount(M_SYMLINK, 0, 0, 0, "cpu,cpuacct", "/sys/fs/cgroup/cpu"),
+                new PlanDecoder.Mount(M_SYMLINK, 0, 0, 0, "cpu,cpuacct", "/sys/fs/cgroup/cpuacct"));
+        // The other mounts are as without it.
+        assertThat(v1.mounts()).isEqualTo(plan(sandbox(), false).mounts());
+    }
+
+    @Test
+    void theCallersOwnMountAtOrBelowSysFsCgroupReplacesTheView() {
+        List<Path> procs = List.of(Path.of("/sys/fs/cgroup/crabcan/s1/cgroup.procs"));
+        for (Sandbox.Builder b : List.of(
+                sandbox().kernelMount(new KernelMount(KernelMount.Type.CGROUP, "/sys/fs/cgroup", true)),
+                sandbox().tmpfs("/sys/fs/cgroup/x"), sandbox().maskPaths("/sys/fs/cgroup"))) {
+            Plan p = PlanDecoder.decode(PlanCompiler.compile(b.build(), caller(true), ids(caller(true)), RUN_DIR,
+                    HOSTNAME, procs, List.of("cgroup2"), List.of(), NetPlan.NONE));
+            assertThat(p.cgroupfs()).as("%s", b.build()).isEmpty();
+        }
+        // A sysfs at /sys is not: the view goes on top of its (empty) /sys/fs/cgroup.
+        Plan sysfs = PlanDecoder.decode(PlanCompiler.compile(sandbox().kernelMount(new KernelMount(
+                KernelMount.Type.SYSFS, "/sys", true)).build(), caller(true), ids(caller(true)), RUN_DIR, HOSTNAME,
+                procs, List.of("cgroup2"), List.of(), NetPlan.NONE));
+        assertThat(sysfs.cgroupfs()).hasSize(1);
+    }
+
+    @Test
+    void decoderRejectsCgroupFileSystemsWithoutTheSandboxsCgroupNamespace() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.cgroupfs(M_FS, MF_RDONLY, 0, 0, "cgroup2", "/sys/fs/cgroup");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("without a cgroup namespace");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.config(0, OPT_UNSHARE_CGROUP);
+            w.cgroupfs(M_BIND, MF_RDONLY, 0, 0, "/sys/fs/cgroup", "/sys/fs/cgroup");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("of mount kind 1");
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void noRlimitsAreEmittedByDefault(boolean root) {

@@ -72,7 +72,7 @@ final class PlanDecoder {
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath, Net net, List<String> netHelper, Filter netFilter, String detach, Integer umask,
-            Integer oomScoreAdj, Join join, Console console) {
+            Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -170,6 +170,7 @@ final class PlanDecoder {
         long capBounding, capEffective, capPermitted, capInheritable, capAmbient;
         byte[] seccomp;
         final List<Mount> mounts = new ArrayList<>();
+        final List<Mount> cgroupfs = new ArrayList<>();
         final List<Rlimit> rlimits = new ArrayList<>();
         final List<String> cgroupProcs = new ArrayList<>();
         final List<Stdio> stdio = new ArrayList<>();
@@ -198,6 +199,8 @@ final class PlanDecoder {
                 case "staging" -> staging = r.field(0);
                 case "root" -> root = new Root(integer(r, 0), integer(r, 1), r.field(2));
                 case "mount" -> mounts.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
+                        r.field(4), r.field(5)));
+                case "cgroupfs" -> cgroupfs.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
                         r.field(4), r.field(5)));
                 case "creds" -> {
                     uid = integer(r, 0);
@@ -241,7 +244,7 @@ final class PlanDecoder {
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), netFilter, detach,
-                    umask, oomScoreAdj, join, console);
+                    umask, oomScoreAdj, join, console, List.copyOf(cgroupfs));
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
