@@ -61,12 +61,13 @@ class JudgeVerdictTest {
     void outputLimitInEveryMode() throws Exception {
         long limit = 64 << 10;
         Limits limits = Limits.builder().outputBytes(limit).wallTime(Duration.ofSeconds(60)).build();
-        SandboxResult run = in(Mode.RUN, limits, "yes");
+        // exec: the command itself gets the limit's signal; a shell around it would turn SIGXFSZ into exit 153.
+        SandboxResult run = in(Mode.RUN, limits, "exec yes");
         assertThat(run.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
         assertThat(run.stdout()).hasSize((int) limit);
 
         // The caller reads the stream itself: it gets the limit's bytes, then end of file.
-        try (SandboxProcess p = Sandbox.builder().limits(limits).command("/bin/sh", "-c", "yes").build().start()) {
+        try (SandboxProcess p = Sandbox.builder().limits(limits).command("/bin/sh", "-c", "exec yes").build().start()) {
             assertThat(p.getInputStream().readAllBytes()).hasSize((int) limit);
             assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(p.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
@@ -77,14 +78,14 @@ class JudgeVerdictTest {
         // A file: the output limit is the file-size rlimit, so the file stops at it.
         Path out = tmp.resolve("out");
         SandboxResult file = Sandbox.builder().limits(limits).stdout(Stdio.writeTo(out))
-                .command("/bin/sh", "-c", "yes").build().run();
+                .command("/bin/sh", "-c", "exec yes").build().run();
         assertThat(file.status().signal()).as("SIGXFSZ").isEqualTo(SIGXFSZ);
         assertThat(file.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
         assertThat(Files.size(out)).isEqualTo(limit);
 
         // Up to the limit is no output limit, in each mode.
         for (Mode mode : Mode.values()) {
-            assertThat(in(mode, limits, "head -c " + limit + " /dev/zero").verdict()).as("%s", mode)
+            assertThat(in(mode, limits, "exec head -c " + limit + " /dev/zero").verdict()).as("%s", mode)
                     .isEqualTo(Verdict.OK);
         }
     }
@@ -93,7 +94,7 @@ class JudgeVerdictTest {
     void theJudgePresetsFileSizeLimitOnAFileOutputIsAnOutputLimit() throws Exception {
         // Rlimit.FSIZE alone, as Limits.judge() sets it (64 MiB there; 1 MiB here to spare the disk).
         Limits limits = Limits.builder().rlimit(Rlimit.FSIZE, 1 << 20).build();
-        SandboxResult r = in(Mode.WRITE_TO_FILE, limits, "head -c 2000000 /dev/zero");
+        SandboxResult r = in(Mode.WRITE_TO_FILE, limits, "exec head -c 2000000 /dev/zero");
         assertThat(r.status().signal()).isEqualTo(SIGXFSZ);
         assertThat(r.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
         // Without a file-size limit the caller set, SIGXFSZ is a signal like any other.
@@ -121,18 +122,25 @@ class JudgeVerdictTest {
 
     @Test
     void cpuRlimitIsACpuTimeVerdictInEveryMode() throws Exception {
-        Limits soft = Limits.builder().rlimit(Rlimit.CPU, 1).wallTime(Duration.ofSeconds(60)).build();
+        Limits soft = Limits.builder().rlimit(Rlimit.CPU, 1, 3).wallTime(Duration.ofSeconds(60)).build();
         for (Mode mode : Mode.values()) {
             SandboxResult r = in(mode, soft, "while :; do :; done");
             assertThat(r.status().signal()).as("%s: SIGXCPU at the soft limit", mode).isEqualTo(SIGXCPU);
             assertThat(r.verdict()).as("%s", mode).isEqualTo(Verdict.CPU_TIME_LIMIT);
         }
-        // A command that ignores SIGXCPU is killed at the hard limit: SIGKILL, still the CPU time limit.
-        Limits hard = Limits.builder().rlimit(Rlimit.CPU, 1, 2).wallTime(Duration.ofSeconds(60)).build();
-        SandboxResult r = in(Mode.RUN, hard, "trap '' XCPU; while :; do :; done");
-        assertThat(r.status().signal()).isEqualTo(SIGKILL);
-        assertThat(r.verdict()).isEqualTo(Verdict.CPU_TIME_LIMIT);
-        assertThat(r.cpuTime().orElseThrow()).isGreaterThanOrEqualTo(Duration.ofMillis(1990));
+        // At the hard limit the kernel sends SIGKILL (also when the soft limit is the same, as
+        // rlimit(CPU, 1) sets it, or when the command ignores SIGXCPU): still the CPU time limit.
+        Limits hard = Limits.builder().rlimit(Rlimit.CPU, 1).wallTime(Duration.ofSeconds(60)).build();
+        for (Mode mode : Mode.values()) {
+            SandboxResult r = in(mode, hard, "while :; do :; done");
+            assertThat(r.status().signal()).as("%s", mode).isEqualTo(SIGKILL);
+            assertThat(r.verdict()).as("%s %s", mode, r.toJson()).isEqualTo(Verdict.CPU_TIME_LIMIT);
+            assertThat(r.cpuTime().orElseThrow()).isGreaterThanOrEqualTo(Duration.ofMillis(500));
+        }
+        SandboxResult ignored = in(Mode.RUN, Limits.builder().rlimit(Rlimit.CPU, 1, 2).build(),
+                "trap '' XCPU; while :; do :; done");
+        assertThat(ignored.status().signal()).isEqualTo(SIGKILL);
+        assertThat(ignored.verdict()).isEqualTo(Verdict.CPU_TIME_LIMIT);
         // A SIGKILL with CPU time to spare is not the rlimit's.
         assertThat(in(Mode.RUN, hard, "kill -KILL $$").verdict()).isEqualTo(Verdict.SIGNALED);
     }
