@@ -618,7 +618,7 @@ public final class Sandbox {
     }
 
     /**
-     * Like {@link #run()}, killing the sandbox once {@code timeout} has passed since the start: the
+     * Like {@link #run()}, killing the sandbox once {@code timeout} has passed since the command's execve: the
      * same as a {@linkplain Limits#wallTime() wall-time limit} of {@code timeout} (or this
      * sandbox's own, when shorter), so a run that takes longer ends with verdict
      * {@link Verdict#WALL_TIME_LIMIT} and whatever output it wrote until then.
