@@ -82,6 +82,12 @@ class JudgeVerdictTest {
         assertThat(file.status().signal()).as("SIGXFSZ").isEqualTo(SIGXFSZ);
         assertThat(file.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
         assertThat(Files.size(out)).isEqualTo(limit);
+        // Appended to: the file grows by the limit.
+        Files.write(out, new byte[1000]);
+        SandboxResult appended = Sandbox.builder().limits(limits).stdout(Stdio.appendTo(out))
+                .command("/bin/sh", "-c", "exec yes").build().run();
+        assertThat(appended.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
+        assertThat(Files.size(out)).isEqualTo(1000 + limit);
 
         // Up to the limit is no output limit, in each mode.
         for (Mode mode : Mode.values()) {
@@ -97,6 +103,14 @@ class JudgeVerdictTest {
         SandboxResult r = in(Mode.WRITE_TO_FILE, limits, "exec head -c 2000000 /dev/zero");
         assertThat(r.status().signal()).isEqualTo(SIGXFSZ);
         assertThat(r.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
+        if (Env.mayLimit()) {
+            // The judge preset itself: its 16 MiB output limit is the file output's size limit.
+            Path out = tmp.resolve("judged");
+            SandboxResult judged = Sandbox.builder().limits(Limits.judge()).stdout(Stdio.writeTo(out))
+                    .command("/bin/sh", "-c", "exec head -c 20000000 /dev/zero").build().run();
+            assertThat(judged.verdict()).isEqualTo(Verdict.OUTPUT_LIMIT);
+            assertThat(Files.size(out)).isEqualTo(16L << 20);
+        }
         // Without a file-size limit the caller set, SIGXFSZ is a signal like any other.
         assertThat(in(Mode.RUN, Limits.none(), "kill -XFSZ $$").verdict()).isEqualTo(Verdict.SIGNALED);
     }
