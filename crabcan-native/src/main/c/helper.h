@@ -20,6 +20,7 @@ const char *esc(const char *s, char *out, size_t n);
 __attribute__((format(printf, 1, 2))) void emit(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void logd(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 3, 4))) void fail(const char *step, int err, const char *fmt, ...);
+long monotonic_us(void);
 
 /* paths.c */
 int open_without_links(const char *path, int flags, mode_t mode);
@@ -65,6 +66,9 @@ void connect_console(void);
 void open_terminal(void);
 int take_terminal(void);
 void drop_terminal(void);
+
+/* init.c: the signal by which the helper tells init to kill the sandbox and report (C_LIMIT_KILL). */
+#define SIG_LIMIT_KILL (SIGRTMIN + 2)
 
 /* main.c */
 void enter_cgroups(pid_t pid);

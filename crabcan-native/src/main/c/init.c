@@ -68,6 +68,21 @@ static void forward_signal(int sig, siginfo_t *info, void *context)
 }
 
 /*
+ * The helper's SIG_LIMIT_KILL (a limit was reached): every other process of the sandbox dies, so
+ * that the reaping below sees the command's end and reports its accounting. Sent from inside, it
+ * is ignored, as every signal a namespace's init has no business with.
+ */
+static void limit_kill(int sig, siginfo_t *info, void *context)
+{
+    (void)sig;
+    (void)context;
+    int saved = errno;
+    if (info->si_code == SI_USER && info->si_pid == 0)
+        kill(-1, SIGKILL);
+    errno = saved;
+}
+
+/*
  * From now on init forwards signals to cmd. A PID namespace's init gets only the signals it has a
  * handler for, so without these a signal to init would be dropped.
  */
@@ -79,6 +94,10 @@ static void forward_signals(pid_t cmd)
     for (int sig = 1; sig < 32; sig++)
         if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sigaction(sig, &sa, NULL) < 0)
             fail(S_SIGNALS, errno, "forward signal %d", sig);
+    struct sigaction kill_all = {.sa_sigaction = limit_kill, .sa_flags = SA_RESTART | SA_SIGINFO};
+    sigemptyset(&kill_all.sa_mask);
+    if (sigaction(SIG_LIMIT_KILL, &kill_all, NULL) < 0)
+        fail(S_SIGNALS, errno, "limit kill signal");
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
@@ -215,6 +234,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     else
         while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)
             ;
+    long exec_us = monotonic_us();
     close(exec_pipe[0]);
     if (n == 0)
         emit(R_EXECUTED);
@@ -233,12 +253,13 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
             _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
         if (n != 0)
             _exit(1); /* exec failed and was reported */
+        long wall = monotonic_us() - exec_us;
         if (WIFSIGNALED(status))
             emit(R_SIGNALED, WTERMSIG(status), micros(ru.ru_utime), micros(ru.ru_stime),
-                 ru.ru_maxrss);
+                 ru.ru_maxrss, wall);
         else
             emit(R_EXIT, WEXITSTATUS(status), micros(ru.ru_utime), micros(ru.ru_stime),
-                 ru.ru_maxrss);
+                 ru.ru_maxrss, wall);
         _exit(0);
     }
 }

@@ -132,7 +132,7 @@ static int leave_to_subreaper(int zygote)
 }
 
 /* Reports how the command ended once it has; kills it if the JVM goes away first. */
-static int supervise_joined(int sock, pid_t cmd, int executed)
+static int supervise_joined(int sock, pid_t cmd, int executed, long exec_us)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, cmd, 0);
     if (pidfd < 0) {
@@ -158,7 +158,7 @@ static int supervise_joined(int sock, pid_t cmd, int executed)
             fds[0].fd = -1;
         }
         for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == C_KILL)
+            if (buf[i] == C_KILL || buf[i] == C_LIMIT_KILL)
                 kill(cmd, SIGKILL);
             else if (buf[i] > C_SIGNAL_BASE && buf[i] < C_SIGNAL_BASE + 32)
                 kill(cmd, (int)(buf[i] - C_SIGNAL_BASE));
@@ -172,12 +172,13 @@ static int supervise_joined(int sock, pid_t cmd, int executed)
             break;
         }
     }
+    long wall = executed ? monotonic_us() - exec_us : -1;
     long utime = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec;
     long stime = ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
     if (executed && status != -1 && WIFSIGNALED(status))
-        emit(R_SIGNALED, WTERMSIG(status), utime, stime, ru.ru_maxrss);
+        emit(R_SIGNALED, WTERMSIG(status), utime, stime, ru.ru_maxrss, wall);
     else if (executed && status != -1)
-        emit(R_EXIT, WEXITSTATUS(status), utime, stime, ru.ru_maxrss);
+        emit(R_EXIT, WEXITSTATUS(status), utime, stime, ru.ru_maxrss, wall);
     emit(R_END, status);
     return 0;
 }
@@ -211,10 +212,11 @@ int join_sandbox(int sock)
     ssize_t n;
     while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)
         ;
+    long exec_us = monotonic_us();
     close(exec_pipe[0]);
     if (n == 0)
         emit(R_EXECUTED);
     if (n == 0 && (plan.options & OPT_DETACHED))
         return leave_to_subreaper(zygote);
-    return supervise_joined(sock, cmd, n == 0);
+    return supervise_joined(sock, cmd, n == 0, exec_us);
 }

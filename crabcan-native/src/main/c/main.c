@@ -211,6 +211,8 @@ static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n
                     return SUPERVISE_DETACHED;
                 } else if (c == C_KILL) {
                     kill(init, SIGKILL);
+                } else if (c == C_LIMIT_KILL) {
+                    kill(init, SIG_LIMIT_KILL);
                 } else if (c > C_SIGNAL_BASE && c < C_SIGNAL_BASE + 32) {
                     kill(init, (int)(c - C_SIGNAL_BASE)); /* init forwards it to the command */
                 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -87,4 +88,12 @@ __attribute__((noreturn, format(printf, 3, 4))) void fail(const char *step, int 
     while (exec_status_fd >= 0 && write(exec_status_fd, "F", 1) < 0 && errno == EINTR)
         ;
     _exit(1);
+}
+
+/* CLOCK_MONOTONIC in microseconds: cannot fail for a valid clock, so no error to report. */
+long monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 }

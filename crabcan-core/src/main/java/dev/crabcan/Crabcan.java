@@ -50,6 +50,7 @@ public final class Crabcan implements AutoCloseable {
     private final Set<Session> running = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
     private volatile HelperRuntime runtime;
+    private HostCapabilities capabilities;
 
     private Crabcan(Builder b, boolean isDefault) {
         this.cacheDirectory = b.cacheDirectory;
@@ -109,6 +110,36 @@ public final class Crabcan implements AutoCloseable {
     /** The executor of {@link SandboxProcess#onExit()}'s dependent actions; empty for the library's own threads. */
     public Optional<Executor> callbackExecutor() {
         return Optional.ofNullable(callbackExecutor);
+    }
+
+    /**
+     * Which limits this host enforces for this caller: found once per client by making a cgroup as
+     * a sandbox's would be made (below this client's cgroup parent) and removing it again. Where
+     * {@link HostCapabilities#cgroupLimits()} is false, a run with a limit that needs a cgroup throws
+     * {@link CgroupUnavailableException}.
+     */
+    public synchronized HostCapabilities capabilities() {
+        if (capabilities == null) {
+            Limits probe = Limits.builder().memory(64L << 20).pids(64).cpus(1).cpuWeight(100)
+                    .cpuTime(java.time.Duration.ofSeconds(1)).build();
+            String problem = null;
+            boolean swap = false;
+            try {
+                cgroups().create(probe).remove();
+            } catch (SandboxException e) {
+                problem = e.getMessage();
+            }
+            if (problem == null) {
+                try {
+                    cgroups().create(probe.toBuilder().swap(1L << 20).build()).remove();
+                    swap = true;
+                } catch (SandboxException e) {
+                    // Memory is limited here, swap is not (cgroup v1 without the kernel's swap accounting).
+                }
+            }
+            capabilities = new HostCapabilities(problem, swap);
+        }
+        return capabilities;
     }
 
     /** The limits of every sandbox that sets none of its own ({@link Limits#none()} when not set). */
@@ -183,6 +214,15 @@ public final class Crabcan implements AutoCloseable {
 
     CgroupDriver cgroups() throws SandboxException {
         return Cgroups.driver(cgroupParent);
+    }
+
+    /** A sandbox's cgroup for these limits; one the caller may not make names the limits that need it. */
+    dev.crabcan.internal.cgroup.SandboxCgroup cgroupFor(Limits limits) throws SandboxException {
+        try {
+            return cgroups().create(limits);
+        } catch (CgroupUnavailableException e) {
+            throw new CgroupUnavailableException(limits.cgroupLimitNames(), e.getMessage());
+        }
     }
 
     HostIds.Lease lease(HostInfo host) throws SandboxException {

@@ -15,9 +15,14 @@ import java.util.OptionalLong;
  *
  * <p>Memory, pids, CPU weight and quota and I/O weight are enforced by a cgroup of the sandbox's
  * own (cgroup v1 or v2); CPU time is measured on that cgroup (all processes and threads) and
- * wall time from the start, and the whole sandbox is killed within a few milliseconds of either
- * limit. Output limits apply to the streams {@link Sandbox#run()} captures. rlimits are set
- * inside the sandbox before execve.
+ * wall time from the command's execve, and the whole sandbox is killed within a few milliseconds
+ * of either limit (plus the {@linkplain #grace() grace}). {@link Crabcan#capabilities()} says
+ * whether this host gives a caller such a cgroup; where it does not, a run with these limits
+ * throws {@link CgroupUnavailableException}. Output limits apply to every stream the command
+ * writes to: to a pipe whatever reads it ({@link Sandbox#run()} or the caller, see {@link
+ * SandboxProcess#getInputStream()}), and to a file ({@link Stdio#writeTo}, {@link Stdio#appendTo})
+ * through the file-size rlimit. rlimits are set inside the sandbox before execve. A run that a
+ * limit the caller set ended gets that limit's {@link Verdict}, whichever mechanism fired.
  *
  * <p>Immutable and thread-safe.
  */
@@ -32,6 +37,7 @@ public final class Limits {
     private final Integer ioWeight;
     private final Duration cpuTime;
     private final Duration wallTime;
+    private final Duration grace;
     private final Long outputBytes;
     private final Map<Rlimit, long[]> rlimits;
 
@@ -44,6 +50,7 @@ public final class Limits {
         ioWeight = b.ioWeight;
         cpuTime = b.cpuTime;
         wallTime = b.wallTime;
+        grace = b.grace;
         outputBytes = b.outputBytes;
         Map<Rlimit, long[]> r = new EnumMap<>(Rlimit.class);
         b.rlimits.forEach((k, v) -> r.put(k, v.clone()));
@@ -80,6 +87,7 @@ public final class Limits {
         b.ioWeight = ioWeight;
         b.cpuTime = cpuTime;
         b.wallTime = wallTime;
+        b.grace = grace;
         b.outputBytes = outputBytes;
         rlimits.forEach((k, v) -> b.rlimits.put(k, v.clone()));
         return b;
@@ -119,11 +127,29 @@ public final class Limits {
         return java.util.Optional.ofNullable(cpuTime);
     }
 
+    /** Wall time of the command, from its execve (the sandbox's setup does not count). */
     public java.util.Optional<Duration> wallTime() {
         return java.util.Optional.ofNullable(wallTime);
     }
 
-    /** Most bytes {@link Sandbox#run()} reads from each captured stream. */
+    /**
+     * Extra time past the CPU and wall time limits before the sandbox is killed, as isolate's
+     * {@code --extra-time}: the command is killed at a limit plus the grace, and its verdict is
+     * that time limit whenever it used more than the limit, also when it ended by itself within
+     * the grace. Empty: killed at the limit.
+     */
+    public java.util.Optional<Duration> grace() {
+        return java.util.Optional.ofNullable(grace);
+    }
+
+    /**
+     * Most bytes of each output stream: {@link Sandbox#run()} captures at most this many, the caller
+     * reads at most this many from {@link SandboxProcess#getInputStream()} and {@link
+     * SandboxProcess#getErrorStream()}, and a file the output is written to ({@link Stdio#writeTo},
+     * {@link Stdio#appendTo}) grows by at most this many (it is the command's file-size rlimit,
+     * unless {@link Rlimit#FSIZE} is lower, and so holds for every file the command writes). More
+     * ends the run with {@link Verdict#OUTPUT_LIMIT}.
+     */
     public OptionalLong outputBytes() {
         return outputBytes == null ? OptionalLong.empty() : OptionalLong.of(outputBytes);
     }
@@ -137,8 +163,20 @@ public final class Limits {
 
     /** Whether any limit needs a cgroup of the sandbox's own. */
     public boolean needsCgroup() {
-        return memoryBytes != null || swapBytes != null || pids != null || cpuWeight != null || cpus != null
-                || ioWeight != null || cpuTime != null;
+        return !cgroupLimitNames().isEmpty();
+    }
+
+    /** The names of the limits set here that need a cgroup of the sandbox's own (memory, pids, cpuTime, ...). */
+    public java.util.List<String> cgroupLimitNames() {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        Object[] values = {memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpuTime};
+        String[] all = {"memory", "swap", "pids", "cpuWeight", "cpus", "ioWeight", "cpuTime"};
+        for (int i = 0; i < all.length; i++) {
+            if (values[i] != null) {
+                names.add(all[i]);
+            }
+        }
+        return java.util.List.copyOf(names);
     }
 
     @Override
@@ -154,12 +192,12 @@ public final class Limits {
                 && Objects.equals(pids, l.pids) && Objects.equals(cpuWeight, l.cpuWeight)
                 && Objects.equals(cpus, l.cpus) && Objects.equals(ioWeight, l.ioWeight)
                 && Objects.equals(cpuTime, l.cpuTime) && Objects.equals(wallTime, l.wallTime)
-                && Objects.equals(outputBytes, l.outputBytes);
+                && Objects.equals(grace, l.grace) && Objects.equals(outputBytes, l.outputBytes);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpuTime, wallTime, outputBytes,
+        return Objects.hash(memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpuTime, wallTime, grace, outputBytes,
                 rlimits.keySet());
     }
 
@@ -174,6 +212,7 @@ public final class Limits {
         if (ioWeight != null) s.append("ioWeight=").append(ioWeight).append(' ');
         if (cpuTime != null) s.append("cpuTime=").append(cpuTime.toMillis()).append("ms ");
         if (wallTime != null) s.append("wallTime=").append(wallTime.toMillis()).append("ms ");
+        if (grace != null) s.append("grace=").append(grace.toMillis()).append("ms ");
         if (outputBytes != null) s.append("output=").append(outputBytes).append(' ');
         rlimits.forEach((k, v) -> s.append(k).append('=').append(v[0]).append('/').append(v[1]).append(' '));
         return s.toString().trim() + "]";
@@ -194,6 +233,7 @@ public final class Limits {
         private Integer ioWeight;
         private Duration cpuTime;
         private Duration wallTime;
+        private Duration grace;
         private Long outputBytes;
         private final Map<Rlimit, long[]> rlimits = new EnumMap<>(Rlimit.class);
 
@@ -258,6 +298,12 @@ public final class Limits {
             return this;
         }
 
+        /** See {@link Limits#grace()}; needs a CPU or wall time limit. */
+        public Builder grace(Duration extra) {
+            grace = positive(extra, "time limit grace");
+            return this;
+        }
+
         public Builder outputBytes(long max) {
             if (max < 0) {
                 throw new SandboxSpecException("output limit must not be negative, got " + max);
@@ -284,6 +330,9 @@ public final class Limits {
         public Limits build() {
             if (swapBytes != null && memoryBytes == null) {
                 throw new SandboxSpecException("swap(" + swapBytes + ") needs a memory limit: swap is allowed on top of it");
+            }
+            if (grace != null && cpuTime == null && wallTime == null) {
+                throw new SandboxSpecException("grace(" + grace + ") needs a CPU or wall time limit: it is extra time past them");
             }
             return new Limits(this);
         }

@@ -377,6 +377,7 @@ public final class Sandbox {
     }
 
     private SandboxProcess startOnce(Crabcan client) throws SandboxException {
+        long startNanos = System.nanoTime();
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host, client);
         String name = hostname != null ? hostname : Hostnames.random();
@@ -393,13 +394,13 @@ public final class Sandbox {
         SandboxCgroup cgroup = null;
         Launcher.Launched launched = null;
         try {
-            cgroup = limits.needsCgroup() ? client.cgroups().create(limits) : null;
+            cgroup = limits.needsCgroup() ? client.cgroupFor(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             List<String> cgroupFileSystems = cgroup == null ? List.of() : cgroup.fileSystems();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     cgroupProcs, cgroupFileSystems, io, net.plan()), stdin, stdout, stderr, passedFds);
             client.track(launched.session());
-            return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks());
+            return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks(), startNanos);
         } catch (SandboxException | RuntimeException e) {
             if (cgroup != null) {
                 cgroup.remove();
@@ -612,19 +613,16 @@ public final class Sandbox {
     }
 
     SandboxResult runWith(Crabcan client) throws SandboxException, InterruptedException {
-        long startNanos = System.nanoTime();
         SandboxProcess p = startWith(client);
-        long outputLimit = limits.outputBytes().orElse(Long.MAX_VALUE);
         try {
             p.getOutputStream().close();
-            Future<Captured> out = capture(p.getInputStream(), stdout, outputLimit, p);
-            Future<Captured> err = capture(p.getErrorStream(), stderr, outputLimit, p);
+            Future<byte[]> out = capture(p.getInputStream(), stdout);
+            Future<byte[]> err = capture(p.getErrorStream(), stderr);
             SandboxProcess.Finished finished = p.finishedWhenDone();
             finished.requireReported();
-            Captured o = get(out);
-            Captured e = get(err);
-            return new SandboxResult(finished, o.bytes(), o.truncated(), e.bytes(), e.truncated(),
-                    java.time.Duration.ofNanos(System.nanoTime() - startNanos));
+            byte[] o = get(out);
+            byte[] e = get(err);
+            return new SandboxResult(finished, o, p.stdoutTruncated(), e, p.stderrTruncated());
         } catch (IOException e) {
             throw new SandboxException("reading the sandbox's output: " + e, e);
         } finally {
@@ -633,7 +631,7 @@ public final class Sandbox {
     }
 
     /**
-     * Like {@link #run()}, killing the sandbox once {@code timeout} has passed since the start: the
+     * Like {@link #run()}, killing the sandbox once {@code timeout} has passed since the command's execve: the
      * same as a {@linkplain Limits#wallTime() wall-time limit} of {@code timeout} (or this
      * sandbox's own, when shorter), so a run that takes longer ends with verdict
      * {@link Verdict#WALL_TIME_LIMIT} and whatever output it wrote until then.
@@ -674,27 +672,14 @@ public final class Sandbox {
         }, executor);
     }
 
-    private record Captured(byte[] bytes, boolean truncated) {}
-
-    /** Reads a captured stream up to the limit; past it, marks it truncated and kills the sandbox. */
-    private static Future<Captured> capture(InputStream in, Stdio how, long limit, SandboxProcess p) {
+    /** Reads a captured stream to its end: the process's stream itself stops at the output limit and kills the sandbox past it. */
+    private static Future<byte[]> capture(InputStream in, Stdio how) {
         if (how.kind() != Stdio.Kind.PIPE) {
-            return java.util.concurrent.CompletableFuture.completedFuture(new Captured(new byte[0], false));
+            return java.util.concurrent.CompletableFuture.completedFuture(new byte[0]);
         }
         return dev.crabcan.internal.launch.IoThreads.pool().submit(() -> {
             try (in) {
-                java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-                byte[] buf = new byte[64 * 1024];
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    long room = limit - out.size();
-                    if (n > room) {
-                        out.write(buf, 0, (int) room);
-                        p.killForLimit(Verdict.OUTPUT_LIMIT);
-                        return new Captured(out.toByteArray(), true);
-                    }
-                    out.write(buf, 0, n);
-                }
-                return new Captured(out.toByteArray(), false);
+                return in.readAllBytes();
             }
         });
     }

@@ -49,7 +49,9 @@ import java.util.stream.Stream;
  * actions run on a thread of their own, never on one that serves other sandboxes.
  */
 public final class SandboxProcess extends Process implements AutoCloseable {
-    private static final int SIGKILL = 9, SIGTERM = 15, SIGSTOP = 19;
+    private static final int SIGKILL = 9, SIGTERM = 15, SIGSTOP = 19, SIGXCPU = 24, SIGXFSZ = 25;
+    /** How long init may take to kill the sandbox and report for a limit before its whole sandbox is killed without a report. */
+    private static final long LIMIT_KILL_BACKSTOP_NANOS = TimeUnit.SECONDS.toNanos(2);
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SandboxProcess.class);
     /** Finishes the sandboxes of processes nobody references any more (see the class comment). */
     private static final Cleaner CLEANER = Cleaner.create(r -> {
@@ -66,16 +68,87 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     private final InputStream stderr;
     private final CompletableFuture<Finished> finished;
     private final Cleaner.Cleanable cleanable;
-    private final long startNanos = System.nanoTime();
 
-    /** The helper's outcome with what the cgroup measured (null without one) and the limit that killed it. */
-    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill, long endNanos) {
+    /**
+     * The helper's outcome with what the cgroup measured (null without one), the limit that killed
+     * it, and what the verdict and the accounting need: when the start was asked for, when the
+     * command's execve was reported, the limits, and whether the command had a file-size limit.
+     */
+    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill, long startNanos, long executedNanos,
+            long endNanos, Limits limits, boolean fileSizeLimited) {
         boolean oomKilled() {
             return usage != null && usage.oomKills() > 0;
         }
 
-        Verdict verdict() {
-            return Verdict.of(outcome.status(), limitKill, oomKilled());
+        /** The program's wall time: init's measure from its execve, else the JVM's from the report of it. */
+        java.time.Duration wallTime() {
+            return java.time.Duration.ofNanos(outcome.wallMicros() >= 0 ? outcome.wallMicros() * 1000
+                    : endNanos - executedNanos);
+        }
+
+        /** From the call to start (or run) until the command's execve was reported. */
+        java.time.Duration setupTime() {
+            return java.time.Duration.ofNanos(executedNanos - startNanos);
+        }
+
+        /** The CPU time of every process of the cgroup, else of the processes init reaped; null when neither is known. */
+        SandboxResult.Source cpuSource() {
+            return usage != null ? SandboxResult.Source.CGROUP
+                    : outcome.reportedByInit() ? SandboxResult.Source.RUSAGE : null;
+        }
+
+        long cpuMicros() {
+            return usage != null ? usage.cpuNanos() / 1000 : outcome.userMicros() + outcome.systemMicros();
+        }
+
+        Verdict verdict(boolean outputTruncated) {
+            Verdict limit = limitKill;
+            if (limit == null && outputTruncated) {
+                limit = Verdict.OUTPUT_LIMIT;
+            }
+            if (limit == null) {
+                limit = exceededTime();
+            }
+            if (limit == null && !oomKilled()) {
+                limit = rlimitKill();
+            }
+            return Verdict.of(outcome.status(), limit, oomKilled());
+        }
+
+        /** A time limit the command used more of than it was given, ended within its grace or not. */
+        private Verdict exceededTime() {
+            if (limits.cpuTime().isPresent() && cpuSource() != null
+                    && cpuMicros() * 1000 > limits.cpuTime().get().toNanos()) {
+                return Verdict.CPU_TIME_LIMIT;
+            }
+            if (limits.wallTime().isPresent() && wallTime().compareTo(limits.wallTime().get()) > 0) {
+                return Verdict.WALL_TIME_LIMIT;
+            }
+            return null;
+        }
+
+        /**
+         * The kernel's enforcement of an rlimit the caller set: SIGXCPU at the soft CPU limit, SIGKILL
+         * at the hard one (told from other SIGKILLs by the CPU time init reported), SIGXFSZ past the
+         * file-size limit (which an output limit on a file output sets too).
+         */
+        private Verdict rlimitKill() {
+            ExitStatus status = outcome.status();
+            if (!status.isSignaled()) {
+                return null;
+            }
+            long[] cpu = limits.rlimits().get(Rlimit.CPU);
+            if (cpu != null && status.signal() == SIGXCPU) {
+                return Verdict.CPU_TIME_LIMIT;
+            }
+            // The reaped child's times fall short of the clock the kernel kills by, more so on a loaded
+            // machine (846 ms and 959 ms reported for kills at a 1 s limit on this 2-core host): half
+            // the limit tells the limit's SIGKILL from one the command sent itself early on.
+            if (cpu != null && status.signal() == SIGKILL && outcome.reportedByInit() && cpu[1] <= Long.MAX_VALUE / 1_000_000
+                    && 2 * (outcome.userMicros() + outcome.systemMicros()) >= cpu[1] * 1_000_000) {
+                return Verdict.CPU_TIME_LIMIT;
+            }
+            return fileSizeLimited && status.signal() == SIGXFSZ ? Verdict.OUTPUT_LIMIT : null;
         }
 
         /** A result needs the helper's word on how the sandbox ended; a vanished helper is an error. */
@@ -98,22 +171,34 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         private final HostIds.Lease ids;
         private final java.io.Closeable[] streams;
         private final AtomicReference<Verdict> limitKill = new AtomicReference<>();
+        private final long startNanos;
+        private final Limits limits;
+        private final boolean fileSizeLimited;
         private final List<Runnable> stopTimers = new ArrayList<>();
         /** Set by the owner's close: then no warning, the owner asked for the end. */
         private volatile boolean closedByOwner;
 
-        Resources(Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net, HostIds.Lease ids) {
+        Resources(Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net, HostIds.Lease ids,
+                long startNanos, Sandbox sandbox) {
             this.session = launched.session();
+            this.startNanos = startNanos;
+            this.limits = sandbox.limits();
+            this.fileSizeLimited = dev.crabcan.internal.plan.PlanCompiler.rlimits(sandbox).containsKey(Rlimit.FSIZE);
             this.cgroup = cgroup;
             this.net = net;
             this.ids = ids;
             this.streams = new java.io.Closeable[] {launched.stdin(), launched.stdout(), launched.stderr()};
         }
 
-        /** Kills the whole sandbox because a limit was reached; the first limit is the verdict. */
+        /**
+         * Kills the whole sandbox because a limit was reached; the first limit is the verdict. Init
+         * kills and reports, so that the result has the command's accounting; should it not end
+         * soon, the sandbox is killed without it.
+         */
         void killForLimit(Verdict why) {
             if (limitKill.compareAndSet(null, why)) {
-                session.kill();
+                session.killAndReport();
+                Watchdog.wallTime(LIMIT_KILL_BACKSTOP_NANOS, session::kill);
             }
         }
 
@@ -129,7 +214,8 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             }
             net.release();
             ids.release();
-            return new Finished(outcome, usage, limitKill.get(), endNanos);
+            return new Finished(outcome, usage, limitKill.get(), startNanos, session.executedNanos(), endNanos, limits,
+                    fileSizeLimited);
         }
 
         /**
@@ -155,14 +241,15 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     }
 
     private SandboxProcess(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup, NetworkSetup net,
-            HostIds.Lease ids, java.util.concurrent.Executor callbacks) {
+            HostIds.Lease ids, java.util.concurrent.Executor callbacks, long startNanos) {
         this.sandbox = sandbox;
         this.callbacks = callbacks;
-        Resources r = new Resources(launched, cgroup, net, ids);
+        Resources r = new Resources(launched, cgroup, net, ids, startNanos, sandbox);
         this.resources = r;
         this.stdin = new HeldOutput(launched.stdin(), this);
-        this.stdout = new HeldInput(launched.stdout(), this);
-        this.stderr = new HeldInput(launched.stderr(), this);
+        long limit = sandbox.limits().outputBytes().orElse(Long.MAX_VALUE);
+        this.stdout = new HeldInput(launched.stdout(), this, limit, r);
+        this.stderr = new HeldInput(launched.stderr(), this, limit, r);
         // Removing a private network runs host tools: not on the monitor thread, which serves every sandbox.
         this.finished = sandbox.network().mode() == Network.Mode.PRIVATE
                 ? r.session.ended().thenApplyAsync(r::finish, IoThreads.pool())
@@ -171,8 +258,9 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     }
 
     static SandboxProcess awaitStart(Sandbox sandbox, Launcher.Launched launched, SandboxCgroup cgroup,
-            NetworkSetup net, HostIds.Lease ids, java.util.concurrent.Executor callbacks) throws SandboxException {
-        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net, ids, callbacks);
+            NetworkSetup net, HostIds.Lease ids, java.util.concurrent.Executor callbacks, long startNanos)
+            throws SandboxException {
+        SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net, ids, callbacks, startNanos);
         Session.Start start;
         try {
             if (net.plan().awaitJvm()) {
@@ -215,22 +303,18 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         Limits limits = sandbox.limits();
         Resources r = resources;
         synchronized (r.stopTimers) {
+            long grace = limits.grace().map(java.time.Duration::toNanos).orElse(0L);
             limits.wallTime().ifPresent(wall -> {
-                var task = Watchdog.wallTime(wall.toNanos(), () -> r.killForLimit(Verdict.WALL_TIME_LIMIT));
+                var task = Watchdog.wallTime(wall.toNanos() + grace, () -> r.killForLimit(Verdict.WALL_TIME_LIMIT));
                 r.stopTimers.add(() -> task.cancel(false));
             });
             if (limits.cpuTime().isPresent() && r.cgroup != null) {
                 double parallelism = limits.cpus().orElse(Runtime.getRuntime().availableProcessors());
-                var check = Watchdog.cpuTime(limits.cpuTime().get().toNanos(), parallelism, r.cgroup::cpuNanos,
+                var check = Watchdog.cpuTime(limits.cpuTime().get().toNanos() + grace, parallelism, r.cgroup::cpuNanos,
                         () -> r.killForLimit(Verdict.CPU_TIME_LIMIT));
                 r.stopTimers.add(check::cancel);
             }
         }
-    }
-
-    /** Kills the whole sandbox because a limit was reached; the first limit is the verdict. */
-    void killForLimit(Verdict why) {
-        resources.killForLimit(why);
     }
 
     /** Kills what may exist and closes our ends of the pipes, after a failed start (Sandbox.start removes the cgroup). */
@@ -249,6 +333,14 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         return stdin;
     }
 
+    /**
+     * The command's stdout, where it is a {@link Stdio#pipe()}. With an {@linkplain Limits#outputBytes()
+     * output limit} it gives at most that many bytes: once the command has written more than the
+     * limit and the caller has read up to it, the caller gets the first {@code outputBytes} bytes,
+     * then end of file, and the sandbox is killed with verdict {@link Verdict#OUTPUT_LIMIT}. Output
+     * nobody reads does not count: a command whose pipe is full waits (until a time limit ends it).
+     * The same holds for {@link #getErrorStream()}, counted on its own.
+     */
     @Override
     public InputStream getInputStream() {
         return stdout;
@@ -291,12 +383,27 @@ public final class SandboxProcess extends Process implements AutoCloseable {
 
     /** Why it ended, limits included (see {@link Verdict}); throws {@link IllegalThreadStateException} while it runs. */
     public Verdict verdict() {
-        return finishedNow().verdict();
+        return finishedNow().verdict(outputTruncated());
+    }
+
+    /** Whether the command wrote more to a stream the caller reads than the output limit let through. */
+    private boolean outputTruncated() {
+        return stdoutTruncated() || stderrTruncated();
+    }
+
+    boolean stdoutTruncated() {
+        return ((HeldInput) stdout).exceeded;
+    }
+
+    boolean stderrTruncated() {
+        return ((HeldInput) stderr).exceeded;
     }
 
     /**
-     * Waits for the end and returns the result, with the wall time from {@link Sandbox#start()}.
-     * Its captured output is empty: this process's streams are the caller's to read.
+     * Waits for the end and returns the result, with the setup time from {@link Sandbox#start()}.
+     * Its captured output is empty: this process's streams are the caller's to read; whether they
+     * were cut at the output limit is its {@link SandboxResult#stdoutTruncated()} and {@link
+     * SandboxResult#stderrTruncated()}.
      *
      * @throws SandboxException the helper died without saying how the sandbox ended (its
      *     processes are gone; {@link #waitFor()} reports SIGKILL)
@@ -304,8 +411,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     public SandboxResult result() throws SandboxException, InterruptedException {
         Finished f = finishedWhenDone();
         f.requireReported();
-        return new SandboxResult(f, new byte[0], false, new byte[0], false,
-                java.time.Duration.ofNanos(f.endNanos() - startNanos));
+        return new SandboxResult(f, new byte[0], stdoutTruncated(), new byte[0], stderrTruncated());
     }
 
     @Override
@@ -525,25 +631,52 @@ public final class SandboxProcess extends Process implements AutoCloseable {
      */
     private static final class HeldInput extends java.io.FilterInputStream {
         private final SandboxProcess owner;
+        /** The output limit: past it, end of file and a limit kill. */
+        private final long limit;
+        private final Resources resources;
+        private long delivered;
+        /** More than the limit came: the caller got the limit's bytes and then end of file. */
+        private volatile boolean exceeded;
 
-        HeldInput(InputStream in, SandboxProcess owner) {
+        HeldInput(InputStream in, SandboxProcess owner, long limit, Resources resources) {
             super(in);
             this.owner = owner;
+            this.limit = limit;
+            this.resources = resources;
         }
 
         @Override
         public int read() throws IOException {
-            try {
-                return in.read();
-            } finally {
-                Reference.reachabilityFence(owner);
-            }
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
         }
 
         @Override
-        public int read(byte[] b, int off, int len) throws IOException {
+        public synchronized int read(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
+            if (len == 0) {
+                return 0;
+            }
             try {
-                return in.read(b, off, len);
+                if (exceeded) {
+                    return -1;
+                }
+                long room = limit - delivered;
+                // At the limit, one more byte read says whether the command wrote past it.
+                int n = in.read(b, off, (int) Math.min(len, Math.max(1, room)));
+                if (n > room) {
+                    exceeded = true;
+                    resources.killForLimit(Verdict.OUTPUT_LIMIT);
+                    n = (int) room;
+                    if (n == 0) {
+                        return -1;
+                    }
+                }
+                if (n > 0) {
+                    delivered += n;
+                }
+                return n;
             } finally {
                 Reference.reachabilityFence(owner);
             }
@@ -551,11 +684,16 @@ public final class SandboxProcess extends Process implements AutoCloseable {
 
         @Override
         public long skip(long n) throws IOException {
-            try {
-                return in.skip(n);
-            } finally {
-                Reference.reachabilityFence(owner);
+            byte[] buf = new byte[(int) Math.min(Math.max(n, 0), 8192)];
+            long skipped = 0;
+            while (skipped < n) {
+                int r = read(buf, 0, (int) Math.min(buf.length, n - skipped));
+                if (r < 0) {
+                    break;
+                }
+                skipped += r;
             }
+            return skipped;
         }
     }
 

@@ -4,27 +4,37 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
  * What {@link Sandbox#run()} saw: how the command ended and why ({@link #verdict()}), its
  * captured output, and what it used. {@link #toJson()} gives the same as one JSON object with
  * the keys scripts parse: exitCode, signal, verdict, cpuTimeMs, userTimeMs, systemTimeMs,
- * wallTimeMs, peakMemoryBytes, peakMemorySource, oomKilled, processesCreated, stdoutTruncated,
- * stderrTruncated.
+ * cpuTimeSource, wallTimeMs, setupTimeMs, peakMemoryBytes, peakMemorySource, oomKilled,
+ * stdoutTruncated, stderrTruncated.
+ *
+ * <p>A figure Crabcan does not know is empty here and null in the JSON, never 0: the CPU times
+ * and the peak memory come from the sandbox's cgroup where it has one, else from the kernel's
+ * accounting of the processes the sandbox's init reaped (the command, and what it waited for),
+ * which init reports also when a limit killed the sandbox; only a sandbox killed from outside
+ * ({@link SandboxProcess#destroyForcibly()}) or whose helper vanished has neither.
  *
  * <p>Immutable and thread-safe (the output accessors return copies).
  */
 public final class SandboxResult {
     /**
-     * Where {@link #peakMemoryBytes()} comes from.
+     * Where {@link #cpuTime()} and {@link #peakMemoryBytes()} come from.
      *
      * <p>Immutable and thread-safe.
      */
-    public enum MemorySource {
-        /** The sandbox cgroup's peak: every process, page cache included. */
+    public enum Source {
+        /** The sandbox cgroup's counters: every process and thread, and for memory the page cache too. */
         CGROUP,
-        /** The largest maximum resident set of the command and the children it waited for. */
+        /**
+         * The kernel's accounting of the processes the sandbox's init reaped: the command and the
+         * children it waited for (CPU times added up, the largest maximum resident set).
+         */
         RUSAGE
     }
 
@@ -35,37 +45,44 @@ public final class SandboxResult {
     private final boolean stdoutTruncated;
     private final boolean stderrTruncated;
     private final Duration wallTime;
+    private final Duration setupTime;
+    private final Source cpuSource;
     private final Duration cpuTime;
     private final Duration userTime;
     private final Duration systemTime;
+    private final Source peakMemorySource;
     private final long peakMemoryBytes;
-    private final MemorySource peakMemorySource;
     private final boolean oomKilled;
 
     SandboxResult(SandboxProcess.Finished f, byte[] stdout, boolean stdoutTruncated, byte[] stderr,
-            boolean stderrTruncated, Duration wallTime) {
+            boolean stderrTruncated) {
         this.status = f.outcome().status();
-        // Output past the limit is an output-limit run even when the command ended before the kill.
-        Verdict limit = f.limitKill() == null && (stdoutTruncated || stderrTruncated) ? Verdict.OUTPUT_LIMIT
-                : f.limitKill();
-        this.verdict = Verdict.of(status, limit, f.oomKilled());
+        this.verdict = f.verdict(stdoutTruncated || stderrTruncated);
         this.stdout = stdout;
         this.stderr = stderr;
         this.stdoutTruncated = stdoutTruncated;
         this.stderrTruncated = stderrTruncated;
-        this.wallTime = wallTime;
+        this.wallTime = f.wallTime();
+        this.setupTime = f.setupTime();
+        this.cpuSource = f.cpuSource();
+        this.cpuTime = Duration.ofNanos(f.cpuMicros() * 1000);
         if (f.usage() != null) {
             this.userTime = Duration.ofNanos(f.usage().userNanos());
             this.systemTime = Duration.ofNanos(f.usage().systemNanos());
-            this.cpuTime = Duration.ofNanos(f.usage().cpuNanos());
         } else {
             this.userTime = Duration.ofNanos(f.outcome().userMicros() * 1000);
             this.systemTime = Duration.ofNanos(f.outcome().systemMicros() * 1000);
-            this.cpuTime = userTime.plus(systemTime);
         }
-        boolean cgroupPeak = f.usage() != null && f.usage().peakMemoryBytes() >= 0;
-        this.peakMemoryBytes = cgroupPeak ? f.usage().peakMemoryBytes() : f.outcome().maxRssKb() * 1024;
-        this.peakMemorySource = cgroupPeak ? MemorySource.CGROUP : MemorySource.RUSAGE;
+        if (f.usage() != null && f.usage().peakMemoryBytes() >= 0) {
+            this.peakMemorySource = Source.CGROUP;
+            this.peakMemoryBytes = f.usage().peakMemoryBytes();
+        } else if (f.outcome().reportedByInit()) {
+            this.peakMemorySource = Source.RUSAGE;
+            this.peakMemoryBytes = f.outcome().maxRssKb() * 1024;
+        } else {
+            this.peakMemorySource = null;
+            this.peakMemoryBytes = -1;
+        }
         this.oomKilled = f.oomKilled();
     }
 
@@ -104,31 +121,49 @@ public final class SandboxResult {
         return stderrTruncated;
     }
 
-    /** From the call to {@link Sandbox#run()} until the command ended and its output was read. */
+    /**
+     * The program's wall time: from the command's execve until it ended, as the sandbox's init
+     * measured it (the JVM's measure from the report of the execve, when init could not say). The
+     * sandbox's setup is {@link #setupTime()}; a {@linkplain Limits#wallTime() wall-time limit}
+     * applies to this.
+     */
     public Duration wallTime() {
         return wallTime;
     }
 
-    /** CPU time of every process and thread of the sandbox with a cgroup, else of the command and the children it waited for. */
-    public Duration cpuTime() {
-        return cpuTime;
+    /** From the call to {@link Sandbox#run()} or {@link Sandbox#start()} until the command's execve was reported. */
+    public Duration setupTime() {
+        return setupTime;
     }
 
-    public Duration userTime() {
-        return userTime;
+    /** CPU time, user and system together (see {@link #cpuTimeSource()} for whose); empty when not known. */
+    public Optional<Duration> cpuTime() {
+        return cpuSource == null ? Optional.empty() : Optional.of(cpuTime);
     }
 
-    public Duration systemTime() {
-        return systemTime;
+    /** User CPU time; empty when not known. */
+    public Optional<Duration> userTime() {
+        return cpuSource == null ? Optional.empty() : Optional.of(userTime);
     }
 
-    /** See {@link #peakMemorySource()} for what this counts. */
-    public long peakMemoryBytes() {
-        return peakMemoryBytes;
+    /** System CPU time; empty when not known. */
+    public Optional<Duration> systemTime() {
+        return cpuSource == null ? Optional.empty() : Optional.of(systemTime);
     }
 
-    public MemorySource peakMemorySource() {
-        return peakMemorySource;
+    /** Where the CPU times come from; empty when they are not known. */
+    public Optional<Source> cpuTimeSource() {
+        return Optional.ofNullable(cpuSource);
+    }
+
+    /** The peak memory (see {@link #peakMemorySource()} for what it counts); empty when not known. */
+    public OptionalLong peakMemoryBytes() {
+        return peakMemorySource == null ? OptionalLong.empty() : OptionalLong.of(peakMemoryBytes);
+    }
+
+    /** Where {@link #peakMemoryBytes()} comes from; empty when it is not known. */
+    public Optional<Source> peakMemorySource() {
+        return Optional.ofNullable(peakMemorySource);
     }
 
     /** Whether the kernel's OOM killer killed a process of the sandbox at its memory limit. */
@@ -136,7 +171,14 @@ public final class SandboxResult {
         return oomKilled;
     }
 
-    /** How many processes the sandbox created; no kernel interface Crabcan uses counts them yet, so always empty. */
+    /**
+     * Always empty: no kernel interface counts the processes a sandbox created (the pids controller
+     * counts those alive, the kernel's fork counter is the host's, and init reaps only the command
+     * and orphans), so the figure is not part of the result.
+     *
+     * @deprecated not counted, and no longer in {@link #toJson()}; to be removed
+     */
+    @Deprecated(forRemoval = true)
     public OptionalLong processesCreated() {
         return OptionalLong.empty();
     }
@@ -147,17 +189,22 @@ public final class SandboxResult {
         m.put("exitCode", status.isSignaled() ? null : status.code());
         m.put("signal", status.isSignaled() ? status.signal() : null);
         m.put("verdict", verdict.name());
-        m.put("cpuTimeMs", cpuTime.toMillis());
-        m.put("userTimeMs", userTime.toMillis());
-        m.put("systemTimeMs", systemTime.toMillis());
+        m.put("cpuTimeMs", cpuTime().map(Duration::toMillis).orElse(null));
+        m.put("userTimeMs", userTime().map(Duration::toMillis).orElse(null));
+        m.put("systemTimeMs", systemTime().map(Duration::toMillis).orElse(null));
+        m.put("cpuTimeSource", cpuTimeSource().map(SandboxResult::name).orElse(null));
         m.put("wallTimeMs", wallTime.toMillis());
-        m.put("peakMemoryBytes", peakMemoryBytes);
-        m.put("peakMemorySource", peakMemorySource.name().toLowerCase(java.util.Locale.ROOT));
+        m.put("setupTimeMs", setupTime.toMillis());
+        m.put("peakMemoryBytes", peakMemorySource == null ? null : peakMemoryBytes);
+        m.put("peakMemorySource", peakMemorySource().map(SandboxResult::name).orElse(null));
         m.put("oomKilled", oomKilled);
-        m.put("processesCreated", null);
         m.put("stdoutTruncated", stdoutTruncated);
         m.put("stderrTruncated", stderrTruncated);
         return dev.crabcan.internal.json.Json.write(m);
+    }
+
+    private static String name(Source s) {
+        return s.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     /** The JSON of a run whose sandbox could not be set up: verdict SETUP_ERROR and the reason. */
@@ -173,6 +220,7 @@ public final class SandboxResult {
     @Override
     public String toString() {
         return "SandboxResult[" + verdict + ", " + status + ", stdout " + stdout.length + " bytes, stderr "
-                + stderr.length + " bytes, wall " + wallTime.toMillis() + " ms, cpu " + cpuTime.toMillis() + " ms]";
+                + stderr.length + " bytes, wall " + wallTime.toMillis() + " ms, cpu "
+                + cpuTime().map(d -> d.toMillis() + " ms").orElse("unknown") + "]";
     }
 }

@@ -18,6 +18,24 @@ class ValueEqualityTest {
         assertThat(a.toBuilder().rlimit(Rlimit.NOFILE, 64, 129).build()).isNotEqualTo(a);
         assertThat(a.toBuilder().pids(5).build()).isNotEqualTo(a);
         assertThat(Limits.none()).isEqualTo(Limits.builder().build()).isNotEqualTo(a);
+        Limits graced = a.toBuilder().grace(Duration.ofSeconds(1)).build();
+        assertThat(graced).isNotEqualTo(a).isEqualTo(a.toBuilder().grace(Duration.ofMillis(1000)).build());
+        assertThat(graced.toBuilder().build().grace()).hasValue(Duration.ofSeconds(1));
+        assertThat(graced.toString()).contains("grace=1000ms");
+    }
+
+    @Test
+    void aGraceNeedsATimeLimitAndTheCgroupLimitsAreNamed() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Limits.builder().memory(1L << 30)
+                .grace(Duration.ofSeconds(1)).build()).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("needs a CPU or wall time limit");
+        assertThat(Limits.judge().cgroupLimitNames()).containsExactly("memory", "swap", "pids", "cpus", "cpuTime");
+        assertThat(Limits.builder().wallTime(Duration.ofSeconds(1)).outputBytes(1).build().needsCgroup()).isFalse();
+        HostCapabilities none = new HostCapabilities("no cgroup here", false);
+        assertThat(none.unenforceable(Limits.judge())).containsExactly("memory", "swap", "pids", "cpus", "cpuTime");
+        HostCapabilities noSwap = new HostCapabilities(null, false);
+        assertThat(noSwap.unenforceable(Limits.judge())).as("swap(0) holds without swap accounting").isEmpty();
+        assertThat(noSwap.unenforceable(Limits.judge().toBuilder().swap(1 << 20).build())).containsExactly("swap");
     }
 
     @Test

@@ -337,9 +337,10 @@ class RunTest {
     @Test
     void resourceUseIsReported() throws Exception {
         SandboxResult r = sh("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done");
-        assertThat(r.userTime().toMillis() + r.systemTime().toMillis()).isPositive();
-        assertThat(r.peakMemoryBytes()).isPositive();
-        assertThat(r.peakMemorySource()).isEqualTo(SandboxResult.MemorySource.RUSAGE);
+        assertThat(r.userTime().orElseThrow().plus(r.systemTime().orElseThrow())).isPositive();
+        assertThat(r.cpuTimeSource()).hasValue(SandboxResult.Source.RUSAGE);
+        assertThat(r.peakMemoryBytes().getAsLong()).isPositive();
+        assertThat(r.peakMemorySource()).hasValue(SandboxResult.Source.RUSAGE);
         assertThat(r.verdict()).isEqualTo(dev.crabcan.Verdict.OK);
         assertThat(r.wallTime()).isPositive();
     }

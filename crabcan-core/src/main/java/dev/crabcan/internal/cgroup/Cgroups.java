@@ -59,8 +59,8 @@ public final class Cgroups {
                 driver = new CgroupV2(parent, configured != null);
             } else {
                 if (h.v1Dirs().isEmpty()) {
-                    throw new SandboxException("no cgroup hierarchy with the memory, pids or cpu controller is mounted; "
-                            + "limits need one");
+                    throw new dev.crabcan.CgroupUnavailableException(List.of(), "no cgroup hierarchy with the memory, "
+                            + "pids or cpu controller is mounted; mount one (cgroup v2, or v1 memory, pids, cpu,cpuacct)");
                 }
                 driver = CgroupV1.of(h.v1Dirs(), h.v1MountPoints(), h.v1Hierarchies(), configured);
             }

@@ -75,7 +75,8 @@ abstract class JvmCgroupTree implements CgroupDriver {
         } catch (NoSuchFileException e) {
             return false;
         } catch (AccessDeniedException e) {
-            throw new SandboxException("cannot create the cgroup " + dir + ": permission denied for uid "
+            throw new dev.crabcan.CgroupUnavailableException(java.util.List.of(), "cannot create the cgroup " + dir
+                    + ": permission denied for uid "
                     + dev.crabcan.internal.host.HostInfo.get().euid() + "; limits need a cgroup this user may write: "
                     + "run as root, or on cgroup v2 run the JVM in a cgroup delegated to this user (e.g. systemd-run "
                     + "--user --scope -p Delegate=yes java ...), or name one with -D" + Cgroups.PARENT_PROPERTY + "=DIR");

@@ -46,6 +46,8 @@ public final class Session {
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
     private final CompletableFuture<Void> ready = new CompletableFuture<>();
     private volatile long pid = -1;
+    /** System.nanoTime() when the command's execve was reported; 0 before. */
+    private volatile long executedNanos;
     private Outcome reported;
     private volatile boolean detached;
 
@@ -82,6 +84,22 @@ public final class Session {
     /** The host pid of the sandbox's init, or -1 before it exists. */
     public long pid() {
         return pid;
+    }
+
+    /** System.nanoTime() when the helper reported the command's execve; 0 before it did. */
+    public long executedNanos() {
+        return executedNanos;
+    }
+
+    /**
+     * Kills every process of the sandbox but its init, which then reports the command's end with its
+     * accounting: for a limit's kill, whose result needs those figures. {@link #kill()} remains the
+     * way to end a sandbox whatever its init does.
+     */
+    public void killAndReport() {
+        if (!ended.isDone()) {
+            send(Contract.C_LIMIT_KILL, "limit kill request");
+        }
     }
 
     /** Kills every process of the sandbox. Idempotent; a no-op once the sandbox is gone. */
@@ -147,13 +165,16 @@ public final class Session {
             case Contract.R_LOG -> SETUP_LOG.debug("{}", r.field(0));
             case Contract.R_READY -> ready.complete(null);
             case Contract.R_NETHELPER -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
-            case Contract.R_EXECUTED -> started.complete(new Executed());
+            case Contract.R_EXECUTED -> {
+                executedNanos = System.nanoTime();
+                started.complete(new Executed());
+            }
             case Contract.R_CREATED -> started.complete(new Created());
             case Contract.R_FAIL -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
             case Contract.R_EXECFAIL -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
             case Contract.R_EXIT, Contract.R_SIGNALED -> reported = new Outcome(
                     r.kind().equals(Contract.R_EXIT) ? ExitStatus.exited(r.intField(0)) : ExitStatus.signaled(r.intField(0)),
-                    r.longField(1), r.longField(2), r.longField(3), true, null);
+                    r.longField(1), r.longField(2), r.longField(3), r.longField(4), true, null);
             case Contract.R_END -> finish(r.intField(0));
             default -> log.warn("a report line the helper should not send here, ignored: {}", line);
         }
@@ -162,7 +183,7 @@ public final class Session {
     void onClosed() {
         if (detached) {
             closeChannel();
-            ended.complete(new Outcome(ExitStatus.exited(0), 0, 0, 0, false, null));
+            ended.complete(Outcome.unreported(ExitStatus.exited(0), null));
             return;
         }
         if (!ended.isDone()) {
@@ -174,7 +195,7 @@ public final class Session {
             started.complete(new Lost("the sandbox helper process exited unexpectedly during setup (was it "
                     + "killed?); the command did not run"));
             closeChannel();
-            ended.complete(new Outcome(ExitStatus.signaled(9), 0, 0, 0, false, "the sandbox helper (the parent of "
+            ended.complete(Outcome.unreported(ExitStatus.signaled(9), "the sandbox helper (the parent of "
                     + "sandbox init " + pid + ") exited without reporting how the sandbox ended; its processes were "
                     + "killed"));
         }
@@ -186,8 +207,8 @@ public final class Session {
         if (outcome == null) {
             // init did not report: it was killed (destroy, or the whole sandbox died) or failed setup.
             int signal = initStatus & 0x7f;
-            outcome = new Outcome(initStatus == -1 || signal == 0 ? ExitStatus.signaled(9) : ExitStatus.signaled(signal),
-                    0, 0, 0, false, null);
+            outcome = Outcome.unreported(initStatus == -1 || signal == 0 ? ExitStatus.signaled(9)
+                    : ExitStatus.signaled(signal), null);
         }
         closeChannel();
         ended.complete(outcome);

@@ -420,7 +420,7 @@ public final class PlanCompiler {
                 mask(s.permittedCapabilities()) & ~denied, mask(s.inheritableCapabilities()) & ~denied,
                 mask(s.ambientCapabilities()) & ~denied);
         // A hard limit above the caller's is raised by the helper on the host, where root may.
-        s.limits().rlimits().forEach((r, v) -> w.rlimit(r.resource(), rlimValue(v[0]), rlimValue(v[1])));
+        rlimits(s).forEach((r, v) -> w.rlimit(r.resource(), rlimValue(v[0]), rlimValue(v[1])));
         s.oomScoreAdj().ifPresent(w::oomScoreAdj);
         byte[] filter;
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
@@ -570,6 +570,32 @@ public final class PlanCompiler {
             case STRICTATIME -> MF_STRICTATIME;
         };
         return mode | (a.noDirAtime() ? MF_NODIRATIME : 0);
+    }
+
+    /**
+     * The rlimits the command gets: the limits' own, with an output limit on stdout or stderr written
+     * to a file made the file-size limit (the file's current size plus the output limit, for a file
+     * appended to), unless Rlimit.FSIZE is already lower. The kernel's SIGXFSZ then enforces it.
+     */
+    public static java.util.Map<dev.crabcan.Rlimit, long[]> rlimits(Sandbox s) {
+        java.util.Map<dev.crabcan.Rlimit, long[]> r = s.limits().rlimits();
+        if (s.limits().outputBytes().isEmpty()) {
+            return r;
+        }
+        long output = s.limits().outputBytes().getAsLong();
+        for (dev.crabcan.Stdio io : List.of(s.stdout(), s.stderr())) {
+            long max;
+            if (io.kind() == dev.crabcan.Stdio.Kind.WRITE_FILE) {
+                max = output;
+            } else if (io.kind() == dev.crabcan.Stdio.Kind.APPEND_FILE) {
+                max = output + (java.nio.file.Files.isRegularFile(io.file()) ? io.file().toFile().length() : 0);
+            } else {
+                continue;
+            }
+            long[] fsize = r.getOrDefault(dev.crabcan.Rlimit.FSIZE, new long[] {max, max});
+            r.put(dev.crabcan.Rlimit.FSIZE, new long[] {Math.min(fsize[0], max), Math.min(fsize[1], max)});
+        }
+        return r;
     }
 
     /** Rlimit.UNLIMITED is the kernel's RLIM_INFINITY, 2^64-1. */
