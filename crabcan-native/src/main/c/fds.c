@@ -1,7 +1,8 @@
 /*
- * Descriptors the JVM passes into a sandbox (T_PASS_FD; socket activation): received by the
- * helper on its channel before init exists, inherited by init, given to the command at their
- * target numbers, and closed in init once the command has them.
+ * Descriptors the JVM passes into a sandbox (T_PASS_FD; socket activation; ends of pipes between
+ * sandboxes): received by the helper on its channel before init exists, inherited by init, given
+ * to the command at their target numbers, and closed in init once the command has them. Those
+ * at 0, 1 and 2 are the sandbox's stdio, placed by the helper (open_stdio) like its other stdio.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -92,10 +93,10 @@ int give_passed_fds(char *listen_pid, size_t size)
     uint32_t above = above_targets();
     int high[MAX_PASSED_FDS]; /* not in plan: init closes plan.passed's fds, which are its own */
     for (size_t i = 0; i < plan.n_passed; i++)
-        if ((high[i] = fcntl(plan.passed[i].fd, F_DUPFD_CLOEXEC, (int)above)) < 0)
+        if (plan.passed[i].target > 2 && (high[i] = fcntl(plan.passed[i].fd, F_DUPFD_CLOEXEC, (int)above)) < 0)
             return -1;
     for (size_t i = 0; i < plan.n_passed; i++)
-        if (dup2(high[i], (int)plan.passed[i].target) < 0)
+        if (plan.passed[i].target > 2 && dup2(high[i], (int)plan.passed[i].target) < 0)
             return -1;
     if (plan.options & OPT_LISTEN_PID) {
         snprintf(listen_pid, size, "LISTEN_PID=%d", (int)getpid());

@@ -45,7 +45,7 @@ static char *get_str(uint8_t *p, uint32_t len, uint32_t tag)
 /* One source for each of fds 0, 1 and 2: a second would replace the first. */
 static void check_no_source(uint32_t fd)
 {
-    if (plan.stdio[fd].path || plan.stdio[fd].pipe)
+    if (plan.stdio[fd].path || plan.stdio[fd].pipe || plan.stdio[fd].passed)
         fail(S_PLAN, EINVAL, "two sources for fd %u", fd);
 }
 
@@ -195,8 +195,12 @@ void parse_plan(uint32_t total)
             if (plan.n_passed == MAX_PASSED_FDS)
                 fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
             uint32_t target = get32(p + T_PASS_FD_AT_TARGET);
-            if (target < 3 || target > INT32_MAX)
-                fail(S_PLAN, EINVAL, "passed fd target %u: 0, 1 and 2 are stdio", target);
+            if (target > INT32_MAX)
+                fail(S_PLAN, EINVAL, "passed fd target %u", target);
+            if (target <= 2) {
+                check_no_source(target);
+                plan.stdio[target].passed = 1;
+            }
             for (size_t i = 0; i < plan.n_passed; i++)
                 if (plan.passed[i].target == target)
                     fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
@@ -257,7 +261,7 @@ void parse_plan(uint32_t total)
                           || plan.release_fifo || plan.net.ifname || plan.n_net_helper || plan.hostname
                           || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
-    if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe))
+    if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe || plan.stdio[2].passed))
         fail(S_PLAN, EINVAL, "fd 2 is both a copy of fd 1 and a pipe or file");
 }
 

@@ -36,8 +36,11 @@ struct plan {
     size_t n_mounts;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
-    /* path NULL and no pipe: keep the zygote's fd; pipe: a pipe whose other end the JVM opens */
-    struct { uint32_t flags, mode; const char *path; int pipe; } stdio[3];
+    /*
+     * path NULL, no pipe, not passed: keep the zygote's fd; pipe: a pipe whose other end the JVM
+     * opens; passed: a T_PASS_FD record targets it (an end of a pipe between sandboxes)
+     */
+    struct { uint32_t flags, mode; const char *path; int pipe, passed; } stdio[3];
     /* An interface the JVM moves into the namespace, to be given an IPv4 address and the default route. */
     struct { const char *ifname; uint32_t addr, netmask, gateway; } net; /* addresses in network byte order */
     /*

@@ -333,11 +333,28 @@ public final class Sandbox {
 
     /**
      * The fds given to the command ({@link Builder#passFd(int, java.nio.channels.Channel)}): fd
-     * number to the {@link java.nio.channels.Channel} or {@link java.io.FileDescriptor} passed
-     * there, in the order they were set; unmodifiable.
+     * number to the {@link java.nio.channels.Channel}, {@link java.io.FileDescriptor} or
+     * {@link SandboxPipe.End} passed there, in the order they were set; unmodifiable.
      */
     public Map<Integer, Object> passedFds() {
         return passedFds;
+    }
+
+    /**
+     * What a start passes, by target fd, in the order of the plan's T_PASS_FD records: the ends of
+     * SandboxPipes at stdio (0, 1, 2), then {@link #passedFds()}, with each pipe end as the
+     * descriptor the start takes.
+     */
+    private Map<Integer, Object> fdsToPass() {
+        Map<Integer, Object> all = new LinkedHashMap<>();
+        List<Stdio> stdio = List.of(stdin, stdout, stderr);
+        for (int fd = 0; fd < 3; fd++) {
+            if (stdio.get(fd).pipeEnd() != null) {
+                all.put(fd, stdio.get(fd).pipeEnd().fd);
+            }
+        }
+        passedFds.forEach((fd, source) -> all.put(fd, source instanceof SandboxPipe.End e ? e.fd : source));
+        return all;
     }
 
     /** Whether the command is told about its passed fds as systemd socket activation does (LISTEN_FDS, LISTEN_PID). */
@@ -396,7 +413,7 @@ public final class Sandbox {
             cgroup = limits.needsCgroup() ? client.cgroups().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, io, net.plan()), stdin, stdout, stderr, passedFds);
+                    cgroupProcs, io, net.plan()), stdin, stdout, stderr, fdsToPass());
             client.track(launched.session());
             return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks());
         } catch (SandboxException | RuntimeException e) {
@@ -481,7 +498,7 @@ public final class Sandbox {
             makeReleaseFifo(releaseFifo, host, ids);
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     cgroupProcs, io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
-                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr, passedFds);
+                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr, fdsToPass());
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;
@@ -1120,7 +1137,8 @@ public final class Sandbox {
         public Builder stdin(Stdio s) {
             Validation.notNull(s, "stdin");
             if (!s.isInput()) {
-                throw new SandboxSpecException("stdin cannot be " + s + ": use pipe, inherit, discard, readFrom or bytes");
+                throw new SandboxSpecException("stdin cannot be " + s + ": use pipe, inherit, discard, readFrom, bytes or "
+                        + "from(SandboxPipe)");
             }
             this.stdin = s;
             return this;
@@ -1305,6 +1323,16 @@ public final class Sandbox {
          */
         public Builder passFd(int fd, java.io.FileDescriptor descriptor) {
             return passSource(fd, Validation.notNull(descriptor, "FileDescriptor for fd " + fd));
+        }
+
+        /**
+         * Gives the command an end of a pipe to another sandbox at fd number {@code fd} (3 or
+         * more), as go-judge's pipe mapping does; its stdin and stdout take one with {@link
+         * Stdio#from(SandboxPipe)} and {@link Stdio#to(SandboxPipe)}. The start takes the end from
+         * this JVM: see {@link SandboxPipe} for why an end goes to one start only.
+         */
+        public Builder passFd(int fd, SandboxPipe.End end) {
+            return passSource(fd, Validation.notNull(end, "pipe end for fd " + fd));
         }
 
         private Builder passSource(int fd, Object source) {

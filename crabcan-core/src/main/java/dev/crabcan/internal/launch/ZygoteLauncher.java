@@ -118,8 +118,8 @@ final class ZygoteLauncher implements Launcher {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
         if (!passed.isEmpty() && zygote.pid() < 0) {
-            throw new dev.crabcan.SandboxSpecException("passFd: descriptors cannot be passed through this launcher "
-                    + "(crabcan-oci's service forks sandboxes in the calling front end)");
+            throw new dev.crabcan.SandboxSpecException("passFd and SandboxPipe: descriptors cannot be passed through "
+                    + "this launcher (crabcan-oci's service forks sandboxes in the calling front end)");
         }
         int[] fds = PassedFds.copies(passed);
         try {
