@@ -21,32 +21,41 @@
  */
 void receive_passed_fds(int sock)
 {
-    if (plan.n_passed == 0)
+    size_t total = plan.n_passed + plan.n_copy_in + plan.n_copy_out;
+    if (total == 0)
         return;
     char byte;
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * (MAX_PASSED_FDS + 2 * MAX_COPIES))];
         struct cmsghdr align;
     } control;
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = (socklen_t)CMSG_SPACE(sizeof(int) * plan.n_passed)};
+                         .msg_controllen = (socklen_t)CMSG_SPACE(sizeof(int) * total)};
     ssize_t n;
     while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
         ;
     if (n < 0)
-        fail(S_PASS_FDS, errno, "receive %zu fds from the JVM", plan.n_passed);
+        fail(S_PASS_FDS, errno, "receive %zu fds from the JVM", total);
     if (n == 0 || byte != C_FDS)
         _exit(1); /* the JVM gave up on this sandbox (C_KILL, or it went away) */
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     size_t got = 0;
     if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
         got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    if (got > 0)
-        for (size_t i = 0; i < got && i < plan.n_passed; i++)
-            memcpy(&plan.passed[i].fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    if ((msg.msg_flags & MSG_CTRUNC) || got != plan.n_passed)
-        fail(S_PASS_FDS, EBADMSG, "the JVM sent %zu fds, the plan names %zu", got, plan.n_passed);
+    if ((msg.msg_flags & MSG_CTRUNC) || got != total)
+        fail(S_PASS_FDS, EBADMSG, "the JVM sent %zu fds, the plan names %zu", got, total);
+    /* In record order: the passed fds, then the files to copy in, then those to copy out. */
+    int *fds[MAX_PASSED_FDS + 2 * MAX_COPIES];
+    size_t k = 0;
+    for (size_t i = 0; i < plan.n_passed; i++)
+        fds[k++] = &plan.passed[i].fd;
+    for (size_t i = 0; i < plan.n_copy_in; i++)
+        fds[k++] = &plan.copy_in[i].fd;
+    for (size_t i = 0; i < plan.n_copy_out; i++)
+        fds[k++] = &plan.copy_out[i].fd;
+    for (size_t i = 0; i < total; i++)
+        memcpy(fds[i], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 }
 
 /*
@@ -111,4 +120,13 @@ void close_passed_fds(void)
 {
     for (size_t i = 0; i < plan.n_passed; i++)
         close(plan.passed[i].fd);
+}
+
+/* In the helper, once init has them: the files to copy in and out are init's. */
+void close_copy_fds(void)
+{
+    for (size_t i = 0; i < plan.n_copy_in; i++)
+        close(plan.copy_in[i].fd);
+    for (size_t i = 0; i < plan.n_copy_out; i++)
+        close(plan.copy_out[i].fd);
 }

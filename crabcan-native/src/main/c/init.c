@@ -162,6 +162,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
         fail(S_HOSTNAME, errno, "domain name %s", plan.domainname);
     logd("Setting mount points ...");
     enter_root();
+    copy_in_files();
     if (plan.console_socket)
         open_terminal(); /* in the sandbox's own devpts, as the command's user: the terminal is the command's */
     if (plan.options & OPT_LOOPBACK_UP)
@@ -231,6 +232,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
             _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
         if (n != 0)
             _exit(1); /* exec failed and was reported */
+        copy_out_files();
         if (WIFSIGNALED(status))
             emit(R_SIGNALED, WTERMSIG(status), micros(ru.ru_utime), micros(ru.ru_stime),
                  ru.ru_maxrss);

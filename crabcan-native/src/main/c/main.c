@@ -361,6 +361,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     close(sync[0]);
     close(report[1]);
     close_passed_fds(); /* init has them */
+    close_copy_fds();
     if (plan.console_fd >= 0)
         close(plan.console_fd); /* init's to use */
     emit(R_PID, (int)init);

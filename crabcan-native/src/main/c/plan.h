@@ -59,6 +59,14 @@ struct plan {
     /* Descriptors the JVM passed (T_PASS_FD): received by the helper, given to the command at target. */
     struct { uint32_t target; int fd; } passed[MAX_PASSED_FDS];
     size_t n_passed;
+    /*
+     * Files init copies in once the mounts are made (T_COPY_IN) and out once the command ended
+     * (T_COPY_OUT), each with the descriptor the JVM sent for it (after the passed ones).
+     */
+    struct { uint32_t mode, flags; const char *path; int fd; } copy_in[MAX_COPIES];
+    size_t n_copy_in;
+    struct { uint64_t max; const char *path; int fd; } copy_out[MAX_COPIES];
+    size_t n_copy_out;
     const char *release_fifo; /* detached: the FIFO the command waits on; else NULL */
     int release_fd;           /* that FIFO, opened O_PATH by the helper */
     int has_umask;

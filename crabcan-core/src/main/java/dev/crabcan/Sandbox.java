@@ -4,6 +4,7 @@ import dev.crabcan.internal.cgroup.Cgroups;
 import dev.crabcan.internal.cgroup.SandboxCgroup;
 import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.launch.FileCopies;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Session;
@@ -93,6 +94,8 @@ public final class Sandbox {
     private final Map<String, String> sysctls;
     private final Map<Integer, Object> passedFds;
     private final boolean socketActivation;
+    private final List<CopyIn> copyIns;
+    private final Map<String, Long> copyOuts;
     /** A private copy of the builder this was built from, never changed: {@link #toBuilder()} copies it. */
     private final Builder settings;
 
@@ -131,6 +134,8 @@ public final class Sandbox {
         this.sysctls = Collections.unmodifiableMap(new LinkedHashMap<>(b.sysctls));
         this.passedFds = Collections.unmodifiableMap(new LinkedHashMap<>(b.passedFds));
         this.socketActivation = b.socketActivation;
+        this.copyIns = List.copyOf(b.copyIns);
+        this.copyOuts = Collections.unmodifiableMap(new LinkedHashMap<>(b.copyOuts));
     }
 
     public static Builder builder() {
@@ -362,6 +367,19 @@ public final class Sandbox {
         return socketActivation;
     }
 
+    /** The files put into the sandbox before the command starts ({@link Builder#copyIn(CopyIn)}), in order. */
+    public List<CopyIn> copyIns() {
+        return copyIns;
+    }
+
+    /**
+     * The files read back once the command ended ({@link Builder#copyOut(String, long)}): path
+     * inside the sandbox to the most bytes read of it, in order; unmodifiable.
+     */
+    public Map<String, Long> copyOuts() {
+        return copyOuts;
+    }
+
     /**
      * Starts the command in a new sandbox and returns once it is running. A root caller's sandbox
      * runs as a host uid and gid of its own, allocated from Crabcan's id range
@@ -409,14 +427,17 @@ public final class Sandbox {
         }
         SandboxCgroup cgroup = null;
         Launcher.Launched launched = null;
+        FileCopies copies = FileCopies.NONE;
         try {
+            copies = FileCopies.open(copyIns, copyOuts);
             cgroup = limits.needsCgroup() ? client.cgroups().create(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, io, net.plan()), stdin, stdout, stderr, fdsToPass());
+                    cgroupProcs, io, net.plan()), stdin, stdout, stderr, fdsToPass(), copies);
             client.track(launched.session());
             return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks());
         } catch (SandboxException | RuntimeException e) {
+            copies.collect(); // closes what the start made; a sandbox that ran left nothing worth reading
             if (cgroup != null) {
                 cgroup.remove();
             }
@@ -483,6 +504,10 @@ public final class Sandbox {
                     + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible (and "
                     + "cgroups the caller makes: createDetached(fifo, cgroupProcsFiles))");
         }
+        if (!copyOuts.isEmpty()) {
+            throw new SandboxSpecException("a detached sandbox cannot copy files out: this JVM, which would read them, "
+                    + "does not stay; write them to a bind instead");
+        }
         for (Stdio s : List.of(stdin, stdout, stderr)) {
             if (s.kind() == Stdio.Kind.PIPE) {
                 throw new SandboxSpecException("a detached sandbox cannot have piped stdio (nobody would read the "
@@ -494,14 +519,18 @@ public final class Sandbox {
         String name = hostname != null ? hostname : Hostnames.random();
         HostIds.Lease ids = client.lease(host);
         Launcher.Launched launched;
+        FileCopies copies = FileCopies.NONE;
         try {
             makeReleaseFifo(releaseFifo, host, ids);
+            copies = FileCopies.open(copyIns, Map.of());
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     cgroupProcs, io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
-                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr, fdsToPass());
+                    releaseFifo.toAbsolutePath()), stdin, stdout, stderr, fdsToPass(), copies);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;
+        } finally {
+            copies.collect(); // the copy-in sources: the helper has its own, or the start failed
         }
         Session session = launched.session();
         // Detached, the helper exits and the session ends at once; the pin then keeps the id.
@@ -727,7 +756,7 @@ public final class Sandbox {
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
                 && sysctls.equals(x.sysctls) && devices.equals(x.devices) && passedFds.equals(x.passedFds)
-                && socketActivation == x.socketActivation;
+                && socketActivation == x.socketActivation && copyIns.equals(x.copyIns) && copyOuts.equals(x.copyOuts);
     }
 
     @Override
@@ -735,7 +764,7 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation);
+                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
 
     @Override
@@ -781,6 +810,8 @@ public final class Sandbox {
         private final Map<String, String> sysctls = new LinkedHashMap<>();
         private final Map<Integer, Object> passedFds = new LinkedHashMap<>();
         private boolean socketActivation;
+        private final List<CopyIn> copyIns = new ArrayList<>();
+        private final Map<String, Long> copyOuts = new LinkedHashMap<>();
 
         private Builder() {}
 
@@ -821,6 +852,8 @@ public final class Sandbox {
             sysctls.putAll(b.sysctls);
             passedFds.putAll(b.passedFds);
             socketActivation = b.socketActivation;
+            copyIns.addAll(b.copyIns);
+            copyOuts.putAll(b.copyOuts);
         }
 
         /** A copy of this builder, to derive variants; changing one does not change the other. */
@@ -1352,6 +1385,56 @@ public final class Sandbox {
         }
 
         /**
+         * Puts a file into the sandbox before its command starts (go-judge's copy-in): the caller's
+         * bytes or a host file's, at a target in a writable {@link Tmpfs} of this sandbox (and in
+         * no other mount below it), whose size is then the run's disk quota. Missing directories on
+         * the way are made, owned by the command's user. No host directory is needed for the run:
+         * the bytes go through an in-memory file that the sandbox's init copies from.
+         */
+        public Builder copyIn(CopyIn file) {
+            Validation.notNull(file, "copy-in");
+            if (copyIns.stream().anyMatch(c -> c.target().equals(file.target()))) {
+                throw new SandboxSpecException("copyIn: " + file.target() + " is already copied in");
+            }
+            if (copyIns.size() == dev.crabcan.internal.plan.Contract.MAX_COPIES) {
+                throw new SandboxSpecException("copyIn: at most " + dev.crabcan.internal.plan.Contract.MAX_COPIES
+                        + " files can be copied in");
+            }
+            copyIns.add(file);
+            return this;
+        }
+
+        /** {@code copyIn(CopyIn.bytes(target, content))}: a writable file, mode 0644. */
+        public Builder copyIn(String target, byte[] content) {
+            return copyIn(CopyIn.bytes(target, content));
+        }
+
+        /**
+         * Reads a file of the sandbox back once its command has ended, at most {@code maxBytes} of
+         * it, into {@link SandboxResult#copiedFiles()} and {@link SandboxProcess#copiedFiles()}
+         * (go-judge's copy-out). Before reading, the sandbox's init kills whatever the command
+         * left running, so nothing changes the file meanwhile; it opens the file as the command
+         * (its user and capabilities), follows no symbolic link, and takes only a regular file: a
+         * missing, linked or special file is left out of the result. When the whole sandbox is
+         * killed (a time or output limit, {@link SandboxProcess#destroyForcibly()}), its init dies
+         * with it and nothing is read back; when the command ends by itself, by a signal or by the
+         * OOM killer, the files are read.
+         */
+        public Builder copyOut(String path, long maxBytes) {
+            String p = Validation.normalize(Validation.containerPath(Validation.notNull(path, "copy-out path"),
+                    "copy-out path"));
+            if (maxBytes < 0) {
+                throw new SandboxSpecException("copyOut(" + p + ", " + maxBytes + "): the most bytes must not be negative");
+            }
+            if (!copyOuts.containsKey(p) && copyOuts.size() == dev.crabcan.internal.plan.Contract.MAX_COPIES) {
+                throw new SandboxSpecException("copyOut: at most " + dev.crabcan.internal.plan.Contract.MAX_COPIES
+                        + " files can be copied out");
+            }
+            copyOuts.put(p, maxBytes);
+            return this;
+        }
+
+        /**
          * systemd-style socket activation: the listeners become fds 3, 4, ... of the command, which
          * is told so by LISTEN_FDS (their count) and LISTEN_PID (its own pid, as sd_listen_fds(3)
          * checks). The listeners are passed as {@link #passFd(int, java.nio.channels.Channel)} does.
@@ -1396,6 +1479,38 @@ public final class Sandbox {
         }
 
         /** Checks the settings as a whole and returns the immutable sandbox. */
+        /**
+         * A copy-in target must lie in a writable tmpfs of this sandbox, and in no other mount
+         * within it: init writes it there before the command runs, and that tmpfs bounds its size.
+         */
+        private void checkCopyInTarget(String target) {
+            Tmpfs in = null;
+            for (Tmpfs t : tmpfs) {
+                if (target.startsWith(t.target().endsWith("/") ? t.target() : t.target() + "/")
+                        && (in == null || t.target().length() > in.target().length())) {
+                    in = t;
+                }
+            }
+            if (in == null) {
+                throw new SandboxSpecException("copyIn target " + target + " lies in no tmpfs of the sandbox: add one "
+                        + "(e.g. tmpfs(new Tmpfs(\"/box\", 64 << 20)), whose size is the run's disk quota) and copy into it");
+            }
+            if (in.readOnly()) {
+                throw new SandboxSpecException("copyIn target " + target + " lies in the read-only tmpfs " + in.target());
+            }
+            List<String> others = new ArrayList<>();
+            binds.forEach(b -> others.add(b.target()));
+            kernelMounts.forEach(k -> others.add(k.target()));
+            tmpfs.forEach(t -> others.add(t.target()));
+            for (String m : others) {
+                if (m.length() > in.target().length() && m.startsWith(in.target() + "/")
+                        && (target.equals(m) || target.startsWith(m + "/"))) {
+                    throw new SandboxSpecException("copyIn target " + target + " lies in the mount at " + m
+                            + ", not in the tmpfs " + in.target() + " itself");
+                }
+            }
+        }
+
         public Sandbox build() {
             if (command.isEmpty()) {
                 throw new SandboxSpecException("command is empty: set it with command(\"/bin/sh\", \"-c\", \"...\")");
@@ -1434,6 +1549,9 @@ public final class Sandbox {
                     && k.target().equals("/dev/pts"))) {
                 throw new SandboxSpecException("a terminal is made in the sandbox's own devpts: add "
                         + "kernelMount(KernelMount.Type.DEVPTS, \"/dev/pts\", false)");
+            }
+            for (CopyIn c : copyIns) {
+                checkCopyInTarget(c.target());
             }
             Sandbox built = new Sandbox(this);
             checkCapabilitySets(built);

@@ -68,8 +68,12 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     private final Cleaner.Cleanable cleanable;
     private final long startNanos = System.nanoTime();
 
-    /** The helper's outcome with what the cgroup measured (null without one) and the limit that killed it. */
-    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill, long endNanos) {
+    /**
+     * The helper's outcome with what the cgroup measured (null without one), the limit that killed
+     * it, and the files copied out.
+     */
+    record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill, long endNanos,
+            java.util.Map<String, CopiedFile> files) {
         boolean oomKilled() {
             return usage != null && usage.oomKills() > 0;
         }
@@ -129,7 +133,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             }
             net.release();
             ids.release();
-            return new Finished(outcome, usage, limitKill.get(), endNanos);
+            return new Finished(outcome, usage, limitKill.get(), endNanos, session.copies().collect());
         }
 
         /**
@@ -306,6 +310,16 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         f.requireReported();
         return new SandboxResult(f, new byte[0], false, new byte[0], false,
                 java.time.Duration.ofNanos(f.endNanos() - startNanos));
+    }
+
+    /**
+     * The files read back from the sandbox once its command ended ({@link
+     * Sandbox.Builder#copyOut(String, long)}), by path; one that was missing, not a regular file,
+     * or not read because the whole sandbox was killed is left out. Throws {@link
+     * IllegalThreadStateException} while it runs.
+     */
+    public java.util.Map<String, CopiedFile> copiedFiles() {
+        return finishedNow().files();
     }
 
     @Override

@@ -41,6 +41,7 @@ public final class SandboxResult {
     private final long peakMemoryBytes;
     private final MemorySource peakMemorySource;
     private final boolean oomKilled;
+    private final Map<String, CopiedFile> copiedFiles;
 
     SandboxResult(SandboxProcess.Finished f, byte[] stdout, boolean stdoutTruncated, byte[] stderr,
             boolean stderrTruncated, Duration wallTime) {
@@ -67,6 +68,7 @@ public final class SandboxResult {
         this.peakMemoryBytes = cgroupPeak ? f.usage().peakMemoryBytes() : f.outcome().maxRssKb() * 1024;
         this.peakMemorySource = cgroupPeak ? MemorySource.CGROUP : MemorySource.RUSAGE;
         this.oomKilled = f.oomKilled();
+        this.copiedFiles = f.files();
     }
 
     public ExitStatus status() {
@@ -134,6 +136,11 @@ public final class SandboxResult {
     /** Whether the kernel's OOM killer killed a process of the sandbox at its memory limit. */
     public boolean oomKilled() {
         return oomKilled;
+    }
+
+    /** The files read back once the command ended, by path: see {@link SandboxProcess#copiedFiles()}. */
+    public Map<String, CopiedFile> copiedFiles() {
+        return copiedFiles;
     }
 
     /** How many processes the sandbox created; no kernel interface Crabcan uses counts them yet, so always empty. */

@@ -162,6 +162,9 @@ public final class PlanCompiler {
         // In the order the launcher sends them: the stdio ones (0, 1, 2), then the others as passed.
         stdio.stream().filter(StdioSource::passed).forEach(io -> w.passFd(io.fd()));
         s.passedFds().keySet().forEach(w::passFd);
+        // Their descriptors follow the passed ones, in this order too.
+        s.copyIns().forEach(c -> w.copyIn(c.mode(), c.isReadOnly() ? MF_RDONLY : 0, c.target()));
+        s.copyOuts().forEach((path, max) -> w.copyOut(max, path));
 
         int hostUid = ids.uid();
         int hostGid = ids.gid();
