@@ -257,6 +257,9 @@ class SandboxBuilderTest {
                 .bind(data, "/data", false)
                 .bind(data, "/data-ro", true)
                 .tmpfs("/scratch", 4096)
+                .copyIn(CopyIn.bytes("/scratch/in", new byte[] {1, 2}).readOnly())
+                .copyIn(CopyIn.file("/scratch/dir/data", data).mode(0755))
+                .copyOut("/scratch/out", 100)
                 .uid(1000)
                 .command("/bin/sh", "-c", "echo hi")
                 .env("B", "2")
@@ -331,6 +334,8 @@ class SandboxBuilderTest {
         assertThat(copy.keepTerminal()).isTrue();
         assertThat(copy.passedFds()).containsExactly(Map.entry(3, listener), Map.entry(9, java.io.FileDescriptor.out));
         assertThat(copy.socketActivation()).isTrue();
+        assertThat(copy.copyIns()).isEqualTo(original.copyIns()).hasSize(2);
+        assertThat(copy.copyOuts()).containsExactly(Map.entry("/scratch/out", 100L));
         assertThat(copy.terminal()).isEqualTo(original.terminal())
                 .hasValue(new Terminal(dir.resolve("console.sock"), 24, 80));
         // Every accessor is compared above: a new setting must be added to this test.
@@ -343,7 +348,7 @@ class SandboxBuilderTest {
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
-                        "oomScoreAdj", "passedFds", "socketActivation",
+                        "oomScoreAdj", "passedFds", "socketActivation", "copyIns", "copyOuts",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
                         "stderr", "stdin", "stdout", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
