@@ -167,8 +167,9 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         this.stdin = new HeldOutput(launched.stdin(), this);
         this.stdout = new HeldInput(launched.stdout(), this);
         this.stderr = new HeldInput(launched.stderr(), this);
-        // Removing a private network runs host tools: not on the monitor thread, which serves every sandbox.
-        this.finished = sandbox.network().mode() == Network.Mode.PRIVATE
+        // Removing a private network runs host tools, and copied-out files can be large: not on the
+        // monitor thread, which serves every sandbox.
+        this.finished = sandbox.network().mode() == Network.Mode.PRIVATE || !sandbox.copyOuts().isEmpty()
                 ? r.session.ended().thenApplyAsync(r::finish, IoThreads.pool())
                 : r.session.ended().thenApply(r::finish);
         this.cleanable = CLEANER.register(this, r);

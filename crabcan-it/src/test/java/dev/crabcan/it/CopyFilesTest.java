@@ -60,6 +60,29 @@ class CopyFilesTest {
         assertThat(r.stdoutText()).isEqualTo("echo x > key: refused\nchmod 666 key: refused\nrm -f key: refused\nk\n");
     }
 
+    /** The descriptors the copies travel through are init's: the command holds none of them. */
+    @Test
+    void theCommandHoldsNoneOfTheCopiesDescriptors() throws Exception {
+        SandboxResult r = box("ls /proc/self/fd | tr '\\n' ' '").copyIn("/box/in", new byte[10])
+                .copyOut("/box/out", 10).build().run();
+        assertThat(r.stdoutText()).as("0-2 and the listing's own fd").isEqualTo("0 1 2 3 ");
+    }
+
+    /** Copies belong to the command's user, whatever it is; read-only ones stay so for it too. */
+    @Test
+    void copiesBelongToTheCommandsUser() throws Exception {
+        SandboxResult r = box("stat -c '%u %a' dir dir/rw dir/ro; echo x >> dir/rw && echo rw-written; "
+                + "(echo x >> dir/ro) 2>/dev/null || echo ro-refused; echo made > dir/new")
+                .uid(1000)
+                .copyIn("/box/dir/rw", new byte[0])
+                .copyIn(CopyIn.bytes("/box/dir/ro", new byte[0]).readOnly())
+                .copyOut("/box/dir/new", 10)
+                .build().run();
+        assertThat(r.verdict()).as(r.stderrText()).isEqualTo(Verdict.OK);
+        assertThat(r.stdoutText()).isEqualTo("1000 755\n1000 644\n1000 444\nrw-written\nro-refused\n");
+        assertThat(r.copiedFiles().get("/box/dir/new").text()).isEqualTo("made\n");
+    }
+
     @Test
     void copiesOutAreCappedAndOnlyRegularFilesWithoutLinks() throws Exception {
         SandboxResult r = box("head -c 10000 /dev/zero > big; ln -s /etc/passwd link; mkfifo fifo; mkdir dir")
