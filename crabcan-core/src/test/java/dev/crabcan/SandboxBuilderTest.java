@@ -560,4 +560,44 @@ class SandboxBuilderTest {
                 .isInstanceOf(SandboxSpecException.class)
                 .hasMessageContaining("ambient capabilities [CHOWN] are not in both the permitted and the inheritable");
     }
+
+    @Test
+    void aSandboxPipesEndsGoOnlyWhereTheyCanBeUsed() throws Exception {
+        try (SandboxPipe pipe = SandboxPipe.create(); SandboxPipe other = SandboxPipe.create()) {
+            assertThatThrownBy(() -> Sandbox.builder().stdout(Stdio.from(pipe))).isInstanceOf(SandboxSpecException.class);
+            assertThatThrownBy(() -> Sandbox.builder().stdin(Stdio.to(pipe))).isInstanceOf(SandboxSpecException.class)
+                    .hasMessageContaining("from(SandboxPipe)");
+            assertThatThrownBy(() -> Sandbox.builder().passFd(1, pipe.writeEnd()))
+                    .isInstanceOf(SandboxSpecException.class).hasMessageContaining("from 3");
+            assertThat(Stdio.from(pipe)).isEqualTo(Stdio.from(pipe)).isNotEqualTo(Stdio.from(other))
+                    .isNotEqualTo(Stdio.to(pipe));
+            assertThat(Stdio.to(pipe).pipeEnd()).isSameAs(pipe.writeEnd());
+            assertThat(pipe.readEnd().isAvailable()).isTrue();
+            pipe.close();
+            assertThat(pipe.readEnd().isAvailable()).isFalse();
+            assertThat(pipe.writeEnd().isAvailable()).isFalse();
+        }
+    }
+
+    @Test
+    void copiesAreCheckedWhenBuilt() {
+        assertThatThrownBy(() -> CopyIn.bytes("box/a", new byte[0])).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("absolute");
+        assertThatThrownBy(() -> CopyIn.bytes("/box/", new byte[0])).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("must name a file");
+        assertThatThrownBy(() -> CopyIn.bytes("/box/a", new byte[0]).mode(01755))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("mode");
+        assertThatThrownBy(() -> Sandbox.builder().command("true").tmpfs(new Tmpfs("/ro", 0, 0755, true, false))
+                .copyIn("/ro/a", new byte[0]).build()).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("read-only tmpfs /ro");
+        assertThatThrownBy(() -> Sandbox.builder().copyIn("/box/a", new byte[0]).copyIn("/box//a", new byte[1]))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("already copied in");
+        assertThatThrownBy(() -> Sandbox.builder().copyOut("/box/a", -1)).isInstanceOf(SandboxSpecException.class);
+        byte[] bytes = {1, 2, 3};
+        CopyIn c = CopyIn.bytes("/box/a", bytes);
+        bytes[0] = 9;
+        assertThat(c.content()).containsExactly(1, 2, 3);
+        assertThat(c).isEqualTo(CopyIn.bytes("/box/a", new byte[] {1, 2, 3})).isNotEqualTo(c.readOnly());
+        assertThat(c.readOnly().mode()).isEqualTo(0444);
+    }
 }
