@@ -1418,7 +1418,9 @@ public final class Sandbox {
          * missing, linked or special file is left out of the result. When the whole sandbox is
          * killed (a time or output limit, {@link SandboxProcess#destroyForcibly()}), its init dies
          * with it and nothing is read back; when the command ends by itself, by a signal or by the
-         * OOM killer, the files are read.
+         * OOM killer, the files are read. While init reads them, their bytes count against the
+         * sandbox's memory limit, like the tmpfs files they are read from: keep the most bytes of
+         * the copy-outs well below it.
          */
         public Builder copyOut(String path, long maxBytes) {
             String p = Validation.normalize(Validation.containerPath(Validation.notNull(path, "copy-out path"),
