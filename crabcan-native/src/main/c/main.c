@@ -130,8 +130,8 @@ static int connect_control(const char *path, char *address, size_t size)
 
 /*
  * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, descriptors the JVM passed
- * (ends of pipes between sandboxes), or ours; stderr may be a copy of stdout (OPT_STDERR_TO_STDOUT). For each pipe the
- * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
+ * (ends of pipes between sandboxes), or ours; stderr may be a copy of stdout
+ * (OPT_STDERR_TO_STDOUT). For each pipe the JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
  * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
  * says it has its own (C_PIPES_OPENED, sent once the command runs): until then neither its open can block
  * nor can the command see an end of file or a broken pipe. Returns how many fds are held.
