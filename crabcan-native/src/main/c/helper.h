@@ -53,6 +53,11 @@ void receive_passed_fds(int sock);
 int above_passed_targets(int fd);
 int give_passed_fds(char *listen_pid, size_t size);
 void close_passed_fds(void);
+void close_copy_fds(void);
+
+/* copies.c */
+void copy_in_files(void);
+void copy_out_files(void);
 
 /* join.c */
 int join_sandbox(int sock);

@@ -183,6 +183,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
         note_hook_pid();
     logd("Setting mount points ...");
     enter_root();
+    copy_in_files();
     if (plan.console_socket)
         open_terminal(); /* in the sandbox's own devpts, as the command's user: the terminal is the command's */
     if (plan.options & OPT_LOOPBACK_UP)
@@ -254,6 +255,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
         if (n != 0)
             _exit(1); /* exec failed and was reported */
         long wall = monotonic_us() - exec_us;
+        copy_out_files(); /* after the program's wall time: the copies are not the program's */
         if (WIFSIGNALED(status))
             emit(R_SIGNALED, WTERMSIG(status), micros(ru.ru_utime), micros(ru.ru_stime),
                  ru.ru_maxrss, wall);

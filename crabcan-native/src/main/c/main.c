@@ -129,9 +129,9 @@ static int connect_control(const char *path, char *address, size_t size)
 }
 
 /*
- * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, or ours; stderr may be a
- * copy of stdout (OPT_STDERR_TO_STDOUT). For each pipe the
- * JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
+ * The sandbox's stdin, stdout and stderr: pipes to the JVM, files, descriptors the JVM passed
+ * (ends of pipes between sandboxes), or ours; stderr may be a copy of stdout
+ * (OPT_STDERR_TO_STDOUT). For each pipe the JVM is told (PIPES <our pid> <fd for 0> <fd for 1> <fd for 2>, -1 where none) which of our
  * fds to open through /proc/<our pid>/fd/N as its end. Both ends stay in held until the JVM
  * says it has its own (C_PIPES_OPENED, sent once the command runs): until then neither its open can block
  * nor can the command see an end of file or a broken pipe. Returns how many fds are held.
@@ -159,6 +159,10 @@ static size_t open_stdio(int held[6])
             continue;
         int flags = (int)plan.stdio[fd].flags;
         int f = open_without_links(plan.stdio[fd].path, flags, (mode_t)plan.stdio[fd].mode);
+        if (f < 0 && errno == ENXIO && (flags & O_ACCMODE) == O_WRONLY)
+            fail(S_STDIO, errno, "open %s for fd %d: it is a FIFO that nobody has open for reading (stdio files are "
+                 "opened without blocking); to connect two sandboxes use a SandboxPipe (Stdio.to(pipe), "
+                 "Stdio.from(pipe))", plan.stdio[fd].path, fd);
         if (f < 0)
             fail(S_STDIO, errno, "open %s for fd %d", plan.stdio[fd].path, fd);
         /* O_NONBLOCK only kept a planted FIFO from hanging the open; the command gets a blocking fd. */
@@ -168,6 +172,9 @@ static size_t open_stdio(int held[6])
             fail(S_STDIO, errno, "dup2 onto fd %d", fd);
         close(f);
     }
+    for (size_t i = 0; i < plan.n_passed; i++)
+        if (plan.passed[i].target <= 2 && dup2(plan.passed[i].fd, (int)plan.passed[i].target) < 0)
+            fail(S_STDIO, errno, "dup2 the passed fd onto fd %u", plan.passed[i].target);
     if ((plan.options & OPT_STDERR_TO_STDOUT) && dup2(1, 2) < 0)
         fail(S_STDIO, errno, "dup2 fd 1 onto fd 2");
     return n_held;
@@ -356,6 +363,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     close(sync[0]);
     close(report[1]);
     close_passed_fds(); /* init has them */
+    close_copy_fds();
     if (plan.console_fd >= 0)
         close(plan.console_fd); /* init's to use */
     emit(R_PID, (int)init);

@@ -64,7 +64,7 @@ static void get_mount(struct mount_op *m, uint8_t *p, uint32_t len, uint32_t tag
 /* One source for each of fds 0, 1 and 2: a second would replace the first. */
 static void check_no_source(uint32_t fd)
 {
-    if (plan.stdio[fd].path || plan.stdio[fd].pipe)
+    if (plan.stdio[fd].path || plan.stdio[fd].pipe || plan.stdio[fd].passed)
         fail(S_PLAN, EINVAL, "two sources for fd %u", fd);
 }
 
@@ -248,8 +248,12 @@ void parse_plan(uint32_t total)
             if (plan.n_passed == MAX_PASSED_FDS)
                 fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
             uint32_t target = get32(p + T_PASS_FD_AT_TARGET);
-            if (target < 3 || target > INT32_MAX)
-                fail(S_PLAN, EINVAL, "passed fd target %u: 0, 1 and 2 are stdio", target);
+            if (target > INT32_MAX)
+                fail(S_PLAN, EINVAL, "passed fd target %u", target);
+            if (target <= 2) {
+                check_no_source(target);
+                plan.stdio[target].passed = 1;
+            }
             for (size_t i = 0; i < plan.n_passed; i++)
                 if (plan.passed[i].target == target)
                     fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
@@ -257,6 +261,21 @@ void parse_plan(uint32_t total)
             plan.passed[plan.n_passed++].fd = -1;
             break;
         }
+        case T_COPY_IN:
+            if (len < T_COPY_IN_FIXED + 2 || plan.n_copy_in == MAX_COPIES || p[T_COPY_IN_FIXED] != '/')
+                fail(S_PLAN, EINVAL, "bad or too many copy-in records (at most %d)", MAX_COPIES);
+            plan.copy_in[plan.n_copy_in].mode = get32(p + T_COPY_IN_AT_MODE) & 07777;
+            plan.copy_in[plan.n_copy_in].flags = get32(p + T_COPY_IN_AT_FLAGS);
+            plan.copy_in[plan.n_copy_in].fd = -1;
+            plan.copy_in[plan.n_copy_in++].path = get_str(p + T_COPY_IN_FIXED, len - T_COPY_IN_FIXED, tag);
+            break;
+        case T_COPY_OUT:
+            if (len < T_COPY_OUT_FIXED + 2 || plan.n_copy_out == MAX_COPIES || p[T_COPY_OUT_FIXED] != '/')
+                fail(S_PLAN, EINVAL, "bad or too many copy-out records (at most %d)", MAX_COPIES);
+            plan.copy_out[plan.n_copy_out].max = get64(p + T_COPY_OUT_AT_MAX);
+            plan.copy_out[plan.n_copy_out].fd = -1;
+            plan.copy_out[plan.n_copy_out++].path = get_str(p + T_COPY_OUT_FIXED, len - T_COPY_OUT_FIXED, tag);
+            break;
         case T_DETACH: plan.release_fifo = get_str(p, len, tag); break;
         case T_UMASK:
             if (len != T_UMASK_FIXED || get32(p + T_UMASK_AT_UMASK) > 0777)
@@ -311,7 +330,8 @@ void parse_plan(uint32_t total)
     if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts
                           || plan.n_cgroupfs
                           || plan.release_fifo || plan.net.ifname || plan.n_net_helper || plan.hostname
-                          || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe))
+                          || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe || plan.n_copy_in
+                          || plan.n_copy_out))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
     /* Only a cgroup namespace rooted at the sandbox's cgroup makes them show nothing but that cgroup. */
     if (plan.n_cgroupfs && !(plan.options & OPT_UNSHARE_CGROUP))
@@ -319,7 +339,7 @@ void parse_plan(uint32_t total)
     for (size_t i = 0; i < plan.n_cgroupfs; i++)
         if (plan.cgroupfs[i].kind != M_FS && plan.cgroupfs[i].kind != M_TMPFS && plan.cgroupfs[i].kind != M_SYMLINK)
             fail(S_PLAN, EINVAL, "cgroup file system record of mount kind %u", plan.cgroupfs[i].kind);
-    if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe))
+    if ((plan.options & OPT_STDERR_TO_STDOUT) && (plan.stdio[2].path || plan.stdio[2].pipe || plan.stdio[2].passed))
         fail(S_PLAN, EINVAL, "fd 2 is both a copy of fd 1 and a pipe or file");
 }
 
@@ -436,6 +456,14 @@ void dump_plan(void)
         printf("oom_score_adj\t%d\n", plan.oom_score_adj);
     for (size_t i = 0; i < plan.n_passed; i++)
         printf("pass_fd\t%u\n", plan.passed[i].target);
+    for (size_t i = 0; i < plan.n_copy_in; i++) {
+        printf("copy_in\t%#o\t%#x\t", plan.copy_in[i].mode, plan.copy_in[i].flags);
+        put_field(plan.copy_in[i].path, '\n');
+    }
+    for (size_t i = 0; i < plan.n_copy_out; i++) {
+        printf("copy_out\t%llu\t", (unsigned long long)plan.copy_out[i].max);
+        put_field(plan.copy_out[i].path, '\n');
+    }
     if (plan.netns)
         dump_str("netns", plan.netns);
     if (plan.domainname)

@@ -38,8 +38,11 @@ struct plan {
     size_t n_cgroupfs;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */
     size_t n_cgroups;
-    /* path NULL and no pipe: keep the zygote's fd; pipe: a pipe whose other end the JVM opens */
-    struct { uint32_t flags, mode; const char *path; int pipe; } stdio[3];
+    /*
+     * path NULL, no pipe, not passed: keep the zygote's fd; pipe: a pipe whose other end the JVM
+     * opens; passed: a T_PASS_FD record targets it (an end of a pipe between sandboxes)
+     */
+    struct { uint32_t flags, mode; const char *path; int pipe, passed; } stdio[3];
     /* An interface the JVM moves into the namespace, to be given an IPv4 address and the default route. */
     struct { const char *ifname; uint32_t addr, netmask, gateway; } net; /* addresses in network byte order */
     /*
@@ -58,6 +61,14 @@ struct plan {
     /* Descriptors the JVM passed (T_PASS_FD): received by the helper, given to the command at target. */
     struct { uint32_t target; int fd; } passed[MAX_PASSED_FDS];
     size_t n_passed;
+    /*
+     * Files init copies in once the mounts are made (T_COPY_IN) and out once the command ended
+     * (T_COPY_OUT), each with the descriptor the JVM sent for it (after the passed ones).
+     */
+    struct { uint32_t mode, flags; const char *path; int fd; } copy_in[MAX_COPIES];
+    size_t n_copy_in;
+    struct { uint64_t max; const char *path; int fd; } copy_out[MAX_COPIES];
+    size_t n_copy_out;
     const char *release_fifo; /* detached: the FIFO the command waits on; else NULL */
     int release_fd;           /* that FIFO, opened O_PATH by the helper */
     int has_umask;

@@ -4,6 +4,7 @@ import dev.crabcan.internal.cgroup.Cgroups;
 import dev.crabcan.internal.cgroup.SandboxCgroup;
 import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
+import dev.crabcan.internal.launch.FileCopies;
 import dev.crabcan.internal.launch.HelperRuntime;
 import dev.crabcan.internal.launch.Launcher;
 import dev.crabcan.internal.launch.Session;
@@ -93,6 +94,8 @@ public final class Sandbox {
     private final Map<String, String> sysctls;
     private final Map<Integer, Object> passedFds;
     private final boolean socketActivation;
+    private final List<CopyIn> copyIns;
+    private final Map<String, Long> copyOuts;
     /** A private copy of the builder this was built from, never changed: {@link #toBuilder()} copies it. */
     private final Builder settings;
 
@@ -131,6 +134,8 @@ public final class Sandbox {
         this.sysctls = Collections.unmodifiableMap(new LinkedHashMap<>(b.sysctls));
         this.passedFds = Collections.unmodifiableMap(new LinkedHashMap<>(b.passedFds));
         this.socketActivation = b.socketActivation;
+        this.copyIns = List.copyOf(b.copyIns);
+        this.copyOuts = Collections.unmodifiableMap(new LinkedHashMap<>(b.copyOuts));
     }
 
     public static Builder builder() {
@@ -333,16 +338,46 @@ public final class Sandbox {
 
     /**
      * The fds given to the command ({@link Builder#passFd(int, java.nio.channels.Channel)}): fd
-     * number to the {@link java.nio.channels.Channel} or {@link java.io.FileDescriptor} passed
-     * there, in the order they were set; unmodifiable.
+     * number to the {@link java.nio.channels.Channel}, {@link java.io.FileDescriptor} or
+     * {@link SandboxPipe.End} passed there, in the order they were set; unmodifiable.
      */
     public Map<Integer, Object> passedFds() {
         return passedFds;
     }
 
+    /**
+     * What a start passes, by target fd, in the order of the plan's T_PASS_FD records: the ends of
+     * SandboxPipes at stdio (0, 1, 2), then {@link #passedFds()}, with each pipe end as the
+     * descriptor the start takes.
+     */
+    private Map<Integer, Object> fdsToPass() {
+        Map<Integer, Object> all = new LinkedHashMap<>();
+        List<Stdio> stdio = List.of(stdin, stdout, stderr);
+        for (int fd = 0; fd < 3; fd++) {
+            if (stdio.get(fd).pipeEnd() != null) {
+                all.put(fd, stdio.get(fd).pipeEnd().fd);
+            }
+        }
+        passedFds.forEach((fd, source) -> all.put(fd, source instanceof SandboxPipe.End e ? e.fd : source));
+        return all;
+    }
+
     /** Whether the command is told about its passed fds as systemd socket activation does (LISTEN_FDS, LISTEN_PID). */
     public boolean socketActivation() {
         return socketActivation;
+    }
+
+    /** The files put into the sandbox before the command starts ({@link Builder#copyIn(CopyIn)}), in order. */
+    public List<CopyIn> copyIns() {
+        return copyIns;
+    }
+
+    /**
+     * The files read back once the command ended ({@link Builder#copyOut(String, long)}): path
+     * inside the sandbox to the most bytes read of it, in order; unmodifiable.
+     */
+    public Map<String, Long> copyOuts() {
+        return copyOuts;
     }
 
     /**
@@ -393,15 +428,18 @@ public final class Sandbox {
         }
         SandboxCgroup cgroup = null;
         Launcher.Launched launched = null;
+        FileCopies copies = FileCopies.NONE;
         try {
+            copies = FileCopies.open(copyIns, copyOuts);
             cgroup = limits.needsCgroup() ? client.cgroupFor(limits) : null;
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             List<String> cgroupFileSystems = cgroup == null ? List.of() : cgroup.fileSystems();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, cgroupFileSystems, io, net.plan()), stdin, stdout, stderr, passedFds);
+                    cgroupProcs, cgroupFileSystems, io, net.plan()), stdin, stdout, stderr, fdsToPass(), copies);
             client.track(launched.session());
             return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks(), startNanos);
         } catch (SandboxException | RuntimeException e) {
+            copies.collect(); // closes what the start made; a sandbox that ran left nothing worth reading
             if (cgroup != null) {
                 cgroup.remove();
             }
@@ -480,6 +518,10 @@ public final class Sandbox {
                     + "output limits would be enforced by this JVM, which does not stay; only rlimits are possible (and "
                     + "cgroups the caller makes: createDetached(fifo, cgroupProcsFiles))");
         }
+        if (!copyOuts.isEmpty()) {
+            throw new SandboxSpecException("a detached sandbox cannot copy files out: this JVM, which would read them, "
+                    + "does not stay; write them to a bind instead");
+        }
         for (Stdio s : List.of(stdin, stdout, stderr)) {
             if (s.kind() == Stdio.Kind.PIPE) {
                 throw new SandboxSpecException("a detached sandbox cannot have piped stdio (nobody would read the "
@@ -491,14 +533,18 @@ public final class Sandbox {
         String name = hostname != null ? hostname : Hostnames.random();
         HostIds.Lease ids = client.lease(host);
         Launcher.Launched launched;
+        FileCopies copies = FileCopies.NONE;
         try {
             makeReleaseFifo(releaseFifo, host, ids);
+            copies = FileCopies.open(copyIns, Map.of());
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
                     cgroupProcs, io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
-                    releaseFifo.toAbsolutePath(), hooks), stdin, stdout, stderr, passedFds);
+                    releaseFifo.toAbsolutePath(), hooks), stdin, stdout, stderr, fdsToPass(), copies);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;
+        } finally {
+            copies.collect(); // the copy-in sources: the helper has its own, or the start failed
         }
         Session session = launched.session();
         // Detached, the helper exits and the session ends at once; the pin then keeps the id.
@@ -708,7 +754,7 @@ public final class Sandbox {
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
                 && sysctls.equals(x.sysctls) && devices.equals(x.devices) && passedFds.equals(x.passedFds)
-                && socketActivation == x.socketActivation;
+                && socketActivation == x.socketActivation && copyIns.equals(x.copyIns) && copyOuts.equals(x.copyOuts);
     }
 
     @Override
@@ -716,7 +762,7 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation);
+                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
 
     @Override
@@ -762,6 +808,8 @@ public final class Sandbox {
         private final Map<String, String> sysctls = new LinkedHashMap<>();
         private final Map<Integer, Object> passedFds = new LinkedHashMap<>();
         private boolean socketActivation;
+        private final List<CopyIn> copyIns = new ArrayList<>();
+        private final Map<String, Long> copyOuts = new LinkedHashMap<>();
 
         private Builder() {}
 
@@ -802,6 +850,8 @@ public final class Sandbox {
             sysctls.putAll(b.sysctls);
             passedFds.putAll(b.passedFds);
             socketActivation = b.socketActivation;
+            copyIns.addAll(b.copyIns);
+            copyOuts.putAll(b.copyOuts);
         }
 
         /** A copy of this builder, to derive variants; changing one does not change the other. */
@@ -1118,7 +1168,8 @@ public final class Sandbox {
         public Builder stdin(Stdio s) {
             Validation.notNull(s, "stdin");
             if (!s.isInput()) {
-                throw new SandboxSpecException("stdin cannot be " + s + ": use pipe, inherit, discard, readFrom or bytes");
+                throw new SandboxSpecException("stdin cannot be " + s + ": use pipe, inherit, discard, readFrom, bytes or "
+                        + "from(SandboxPipe)");
             }
             this.stdin = s;
             return this;
@@ -1305,6 +1356,16 @@ public final class Sandbox {
             return passSource(fd, Validation.notNull(descriptor, "FileDescriptor for fd " + fd));
         }
 
+        /**
+         * Gives the command an end of a pipe to another sandbox at fd number {@code fd} (3 or
+         * more), as go-judge's pipe mapping does; its stdin and stdout take one with {@link
+         * Stdio#from(SandboxPipe)} and {@link Stdio#to(SandboxPipe)}. The start takes the end from
+         * this JVM: see {@link SandboxPipe} for why an end goes to one start only.
+         */
+        public Builder passFd(int fd, SandboxPipe.End end) {
+            return passSource(fd, Validation.notNull(end, "pipe end for fd " + fd));
+        }
+
         private Builder passSource(int fd, Object source) {
             if (fd < 3 || fd > MAX_PASSED_FD) {
                 throw new SandboxSpecException("passFd(" + fd + ", ...): the fd number must be from 3 to " + MAX_PASSED_FD
@@ -1318,6 +1379,58 @@ public final class Sandbox {
                         + dev.crabcan.internal.plan.Contract.MAX_PASSED_FDS + " fds can be passed");
             }
             passedFds.put(fd, source);
+            return this;
+        }
+
+        /**
+         * Puts a file into the sandbox before its command starts (go-judge's copy-in): the caller's
+         * bytes or a host file's, at a target in a writable {@link Tmpfs} of this sandbox (and in
+         * no other mount below it), whose size is then the run's disk quota. Missing directories on
+         * the way are made, owned by the command's user. No host directory is needed for the run:
+         * the bytes go through an in-memory file that the sandbox's init copies from.
+         */
+        public Builder copyIn(CopyIn file) {
+            Validation.notNull(file, "copy-in");
+            if (copyIns.stream().anyMatch(c -> c.target().equals(file.target()))) {
+                throw new SandboxSpecException("copyIn: " + file.target() + " is already copied in");
+            }
+            if (copyIns.size() == dev.crabcan.internal.plan.Contract.MAX_COPIES) {
+                throw new SandboxSpecException("copyIn: at most " + dev.crabcan.internal.plan.Contract.MAX_COPIES
+                        + " files can be copied in");
+            }
+            copyIns.add(file);
+            return this;
+        }
+
+        /** {@code copyIn(CopyIn.bytes(target, content))}: a writable file, mode 0644. */
+        public Builder copyIn(String target, byte[] content) {
+            return copyIn(CopyIn.bytes(target, content));
+        }
+
+        /**
+         * Reads a file of the sandbox back once its command has ended, at most {@code maxBytes} of
+         * it, into {@link SandboxResult#copiedFiles()} and {@link SandboxProcess#copiedFiles()}
+         * (go-judge's copy-out). Before reading, the sandbox's init kills whatever the command
+         * left running, so nothing changes the file meanwhile; it opens the file as the command
+         * (its user and capabilities), follows no symbolic link, and takes only a regular file: a
+         * missing, linked or special file is left out of the result. When the whole sandbox is
+         * killed (a time or output limit, {@link SandboxProcess#destroyForcibly()}), its init dies
+         * with it and nothing is read back; when the command ends by itself, by a signal or by the
+         * OOM killer, the files are read. While init reads them, their bytes count against the
+         * sandbox's memory limit, like the tmpfs files they are read from: keep the most bytes of
+         * the copy-outs well below it.
+         */
+        public Builder copyOut(String path, long maxBytes) {
+            String p = Validation.normalize(Validation.containerPath(Validation.notNull(path, "copy-out path"),
+                    "copy-out path"));
+            if (maxBytes < 0) {
+                throw new SandboxSpecException("copyOut(" + p + ", " + maxBytes + "): the most bytes must not be negative");
+            }
+            if (!copyOuts.containsKey(p) && copyOuts.size() == dev.crabcan.internal.plan.Contract.MAX_COPIES) {
+                throw new SandboxSpecException("copyOut: at most " + dev.crabcan.internal.plan.Contract.MAX_COPIES
+                        + " files can be copied out");
+            }
+            copyOuts.put(p, maxBytes);
             return this;
         }
 
@@ -1366,6 +1479,38 @@ public final class Sandbox {
         }
 
         /** Checks the settings as a whole and returns the immutable sandbox. */
+        /**
+         * A copy-in target must lie in a writable tmpfs of this sandbox, and in no other mount
+         * within it: init writes it there before the command runs, and that tmpfs bounds its size.
+         */
+        private void checkCopyInTarget(String target) {
+            Tmpfs in = null;
+            for (Tmpfs t : tmpfs) {
+                if (target.startsWith(t.target().endsWith("/") ? t.target() : t.target() + "/")
+                        && (in == null || t.target().length() > in.target().length())) {
+                    in = t;
+                }
+            }
+            if (in == null) {
+                throw new SandboxSpecException("copyIn target " + target + " lies in no tmpfs of the sandbox: add one "
+                        + "(e.g. tmpfs(new Tmpfs(\"/box\", 64 << 20)), whose size is the run's disk quota) and copy into it");
+            }
+            if (in.readOnly()) {
+                throw new SandboxSpecException("copyIn target " + target + " lies in the read-only tmpfs " + in.target());
+            }
+            List<String> others = new ArrayList<>();
+            binds.forEach(b -> others.add(b.target()));
+            kernelMounts.forEach(k -> others.add(k.target()));
+            tmpfs.forEach(t -> others.add(t.target()));
+            for (String m : others) {
+                if (m.length() > in.target().length() && m.startsWith(in.target() + "/")
+                        && (target.equals(m) || target.startsWith(m + "/"))) {
+                    throw new SandboxSpecException("copyIn target " + target + " lies in the mount at " + m
+                            + ", not in the tmpfs " + in.target() + " itself");
+                }
+            }
+        }
+
         public Sandbox build() {
             if (command.isEmpty()) {
                 throw new SandboxSpecException("command is empty: set it with command(\"/bin/sh\", \"-c\", \"...\")");
@@ -1404,6 +1549,9 @@ public final class Sandbox {
                     && k.target().equals("/dev/pts"))) {
                 throw new SandboxSpecException("a terminal is made in the sandbox's own devpts: add "
                         + "kernelMount(KernelMount.Type.DEVPTS, \"/dev/pts\", false)");
+            }
+            for (CopyIn c : copyIns) {
+                checkCopyInTarget(c.target());
             }
             Sandbox built = new Sandbox(this);
             checkCapabilitySets(built);

@@ -72,10 +72,11 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     /**
      * The helper's outcome with what the cgroup measured (null without one), the limit that killed
      * it, and what the verdict and the accounting need: when the start was asked for, when the
-     * command's execve was reported, the limits, and whether the command had a file-size limit.
+     * command's execve was reported, the limits, whether the command had a file-size limit, and
+     * the files copied out.
      */
     record Finished(Outcome outcome, SandboxCgroup.Usage usage, Verdict limitKill, long startNanos, long executedNanos,
-            long endNanos, Limits limits, boolean fileSizeLimited) {
+            long endNanos, Limits limits, boolean fileSizeLimited, java.util.Map<String, CopiedFile> files) {
         boolean oomKilled() {
             return usage != null && usage.oomKills() > 0;
         }
@@ -215,7 +216,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
             net.release();
             ids.release();
             return new Finished(outcome, usage, limitKill.get(), startNanos, session.executedNanos(), endNanos, limits,
-                    fileSizeLimited);
+                    fileSizeLimited, session.copies().collect());
         }
 
         /**
@@ -250,8 +251,9 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         long limit = sandbox.limits().outputBytes().orElse(Long.MAX_VALUE);
         this.stdout = new HeldInput(launched.stdout(), this, limit, r);
         this.stderr = new HeldInput(launched.stderr(), this, limit, r);
-        // Removing a private network runs host tools: not on the monitor thread, which serves every sandbox.
-        this.finished = sandbox.network().mode() == Network.Mode.PRIVATE
+        // Removing a private network runs host tools, and copied-out files can be large: not on the
+        // monitor thread, which serves every sandbox.
+        this.finished = sandbox.network().mode() == Network.Mode.PRIVATE || !sandbox.copyOuts().isEmpty()
                 ? r.session.ended().thenApplyAsync(r::finish, IoThreads.pool())
                 : r.session.ended().thenApply(r::finish);
         this.cleanable = CLEANER.register(this, r);
@@ -412,6 +414,16 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         Finished f = finishedWhenDone();
         f.requireReported();
         return new SandboxResult(f, new byte[0], stdoutTruncated(), new byte[0], stderrTruncated());
+    }
+
+    /**
+     * The files read back from the sandbox once its command ended ({@link
+     * Sandbox.Builder#copyOut(String, long)}), by path; one that was missing, not a regular file,
+     * or not read because the whole sandbox was killed is left out. Throws {@link
+     * IllegalThreadStateException} while it runs.
+     */
+    public java.util.Map<String, CopiedFile> copiedFiles() {
+        return finishedNow().files();
     }
 
     @Override

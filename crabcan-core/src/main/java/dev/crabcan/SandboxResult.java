@@ -53,6 +53,7 @@ public final class SandboxResult {
     private final Source peakMemorySource;
     private final long peakMemoryBytes;
     private final boolean oomKilled;
+    private final Map<String, CopiedFile> copiedFiles;
 
     SandboxResult(SandboxProcess.Finished f, byte[] stdout, boolean stdoutTruncated, byte[] stderr,
             boolean stderrTruncated) {
@@ -84,6 +85,7 @@ public final class SandboxResult {
             this.peakMemoryBytes = -1;
         }
         this.oomKilled = f.oomKilled();
+        this.copiedFiles = f.files();
     }
 
     public ExitStatus status() {
@@ -169,6 +171,11 @@ public final class SandboxResult {
     /** Whether the kernel's OOM killer killed a process of the sandbox at its memory limit. */
     public boolean oomKilled() {
         return oomKilled;
+    }
+
+    /** The files read back once the command ended, by path: see {@link SandboxProcess#copiedFiles()}. */
+    public Map<String, CopiedFile> copiedFiles() {
+        return copiedFiles;
     }
 
     /**

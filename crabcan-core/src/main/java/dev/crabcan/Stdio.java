@@ -15,7 +15,13 @@ public final class Stdio {
      *
      * <p>Immutable and thread-safe.
      */
-    public enum Kind { PIPE, INHERIT, DISCARD, READ_FILE, WRITE_FILE, APPEND_FILE, BYTES, TO_STDOUT }
+    public enum Kind {
+        PIPE, INHERIT, DISCARD, READ_FILE, WRITE_FILE, APPEND_FILE, BYTES, TO_STDOUT,
+        /** Stdin reads the read end of a {@link SandboxPipe}. */
+        FROM_SANDBOX_PIPE,
+        /** Output goes into the write end of a {@link SandboxPipe}. */
+        TO_SANDBOX_PIPE
+    }
 
     private static final Stdio PIPE = new Stdio(Kind.PIPE, null, null);
     private static final Stdio INHERIT = new Stdio(Kind.INHERIT, null, null);
@@ -25,11 +31,17 @@ public final class Stdio {
     private final Kind kind;
     private final Path file;
     private final byte[] bytes;
+    private final SandboxPipe.End pipeEnd;
 
     private Stdio(Kind kind, Path file, byte[] bytes) {
+        this(kind, file, bytes, null);
+    }
+
+    private Stdio(Kind kind, Path file, byte[] bytes, SandboxPipe.End pipeEnd) {
         this.kind = kind;
         this.file = file;
         this.bytes = bytes;
+        this.pipeEnd = pipeEnd;
     }
 
     /** A pipe to or from the Java side: {@link SandboxProcess#getInputStream()} and friends. The default. */
@@ -62,7 +74,29 @@ public final class Stdio {
         return new Stdio(Kind.READ_FILE, Validation.notNull(file, "stdin file"), null);
     }
 
-    /** Output written to a host file, replacing its contents. */
+    /**
+     * Stdin read from the read end of a pipe to another sandbox, made below this JVM: the bytes
+     * never pass through it. See {@link SandboxPipe} for the end of file and limits.
+     */
+    public static Stdio from(SandboxPipe pipe) {
+        return new Stdio(Kind.FROM_SANDBOX_PIPE, null, null, Validation.notNull(pipe, "pipe").readEnd());
+    }
+
+    /**
+     * Output written into the write end of a pipe to another sandbox, made below this JVM: the
+     * bytes never pass through it, so {@link Limits#outputBytes()} does not apply. See {@link
+     * SandboxPipe}.
+     */
+    public static Stdio to(SandboxPipe pipe) {
+        return new Stdio(Kind.TO_SANDBOX_PIPE, null, null, Validation.notNull(pipe, "pipe").writeEnd());
+    }
+
+    /**
+     * Output written to a host file, replacing its contents. A FIFO works only if something already
+     * has it open for reading (the file is opened without blocking, so that one planted at the path
+     * cannot hang the start; with no reader the start fails with ENXIO): to connect two sandboxes,
+     * use {@link #to(SandboxPipe)} and {@link #from(SandboxPipe)}.
+     */
     public static Stdio writeTo(Path file) {
         return new Stdio(Kind.WRITE_FILE, Validation.notNull(file, "output file"), null);
     }
@@ -91,29 +125,36 @@ public final class Stdio {
         return bytes == null ? null : bytes.clone();
     }
 
+    /** The pipe's end, for {@link Kind#FROM_SANDBOX_PIPE} and {@link Kind#TO_SANDBOX_PIPE}; null otherwise. */
+    public SandboxPipe.End pipeEnd() {
+        return pipeEnd;
+    }
+
     boolean isInput() {
-        return kind != Kind.WRITE_FILE && kind != Kind.APPEND_FILE && kind != Kind.TO_STDOUT;
+        return kind != Kind.WRITE_FILE && kind != Kind.APPEND_FILE && kind != Kind.TO_STDOUT
+                && kind != Kind.TO_SANDBOX_PIPE;
     }
 
     boolean isOutput() {
-        return kind != Kind.READ_FILE && kind != Kind.BYTES;
+        return kind != Kind.READ_FILE && kind != Kind.BYTES && kind != Kind.FROM_SANDBOX_PIPE;
     }
 
     @Override
     public boolean equals(Object o) {
         return o instanceof Stdio s && s.kind == kind && Objects.equals(s.file, file)
-                && java.util.Arrays.equals(s.bytes, bytes);
+                && java.util.Arrays.equals(s.bytes, bytes) && s.pipeEnd == pipeEnd;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(kind, file, java.util.Arrays.hashCode(bytes));
+        return Objects.hash(kind, file, java.util.Arrays.hashCode(bytes), pipeEnd);
     }
 
     @Override
     public String toString() {
         return switch (kind) {
             case READ_FILE, WRITE_FILE, APPEND_FILE -> kind + "(" + file + ")";
+            case FROM_SANDBOX_PIPE, TO_SANDBOX_PIPE -> kind + "(" + pipeEnd.pipe() + ")";
             case BYTES -> "BYTES(" + bytes.length + " bytes)";
             default -> kind.toString();
         };

@@ -257,6 +257,9 @@ class SandboxBuilderTest {
                 .bind(data, "/data", false)
                 .bind(data, "/data-ro", true)
                 .tmpfs("/scratch", 4096)
+                .copyIn(CopyIn.bytes("/scratch/in", new byte[] {1, 2}).readOnly())
+                .copyIn(CopyIn.file("/scratch/dir/data", data).mode(0755))
+                .copyOut("/scratch/out", 100)
                 .uid(1000)
                 .command("/bin/sh", "-c", "echo hi")
                 .env("B", "2")
@@ -331,6 +334,8 @@ class SandboxBuilderTest {
         assertThat(copy.keepTerminal()).isTrue();
         assertThat(copy.passedFds()).containsExactly(Map.entry(3, listener), Map.entry(9, java.io.FileDescriptor.out));
         assertThat(copy.socketActivation()).isTrue();
+        assertThat(copy.copyIns()).isEqualTo(original.copyIns()).hasSize(2);
+        assertThat(copy.copyOuts()).containsExactly(Map.entry("/scratch/out", 100L));
         assertThat(copy.terminal()).isEqualTo(original.terminal())
                 .hasValue(new Terminal(dir.resolve("console.sock"), 24, 80));
         // Every accessor is compared above: a new setting must be added to this test.
@@ -343,7 +348,7 @@ class SandboxBuilderTest {
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
-                        "oomScoreAdj", "passedFds", "socketActivation",
+                        "oomScoreAdj", "passedFds", "socketActivation", "copyIns", "copyOuts",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
                         "stderr", "stdin", "stdout", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
@@ -554,5 +559,45 @@ class SandboxBuilderTest {
         assertThatThrownBy(() -> Sandbox.builder().command("/bin/true").ambientCapabilities(chown).build())
                 .isInstanceOf(SandboxSpecException.class)
                 .hasMessageContaining("ambient capabilities [CHOWN] are not in both the permitted and the inheritable");
+    }
+
+    @Test
+    void aSandboxPipesEndsGoOnlyWhereTheyCanBeUsed() throws Exception {
+        try (SandboxPipe pipe = SandboxPipe.create(); SandboxPipe other = SandboxPipe.create()) {
+            assertThatThrownBy(() -> Sandbox.builder().stdout(Stdio.from(pipe))).isInstanceOf(SandboxSpecException.class);
+            assertThatThrownBy(() -> Sandbox.builder().stdin(Stdio.to(pipe))).isInstanceOf(SandboxSpecException.class)
+                    .hasMessageContaining("from(SandboxPipe)");
+            assertThatThrownBy(() -> Sandbox.builder().passFd(1, pipe.writeEnd()))
+                    .isInstanceOf(SandboxSpecException.class).hasMessageContaining("from 3");
+            assertThat(Stdio.from(pipe)).isEqualTo(Stdio.from(pipe)).isNotEqualTo(Stdio.from(other))
+                    .isNotEqualTo(Stdio.to(pipe));
+            assertThat(Stdio.to(pipe).pipeEnd()).isSameAs(pipe.writeEnd());
+            assertThat(pipe.readEnd().isAvailable()).isTrue();
+            pipe.close();
+            assertThat(pipe.readEnd().isAvailable()).isFalse();
+            assertThat(pipe.writeEnd().isAvailable()).isFalse();
+        }
+    }
+
+    @Test
+    void copiesAreCheckedWhenBuilt() {
+        assertThatThrownBy(() -> CopyIn.bytes("box/a", new byte[0])).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("absolute");
+        assertThatThrownBy(() -> CopyIn.bytes("/box/", new byte[0])).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("must name a file");
+        assertThatThrownBy(() -> CopyIn.bytes("/box/a", new byte[0]).mode(01755))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("mode");
+        assertThatThrownBy(() -> Sandbox.builder().command("true").tmpfs(new Tmpfs("/ro", 0, 0755, true, false))
+                .copyIn("/ro/a", new byte[0]).build()).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("read-only tmpfs /ro");
+        assertThatThrownBy(() -> Sandbox.builder().copyIn("/box/a", new byte[0]).copyIn("/box//a", new byte[1]))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("already copied in");
+        assertThatThrownBy(() -> Sandbox.builder().copyOut("/box/a", -1)).isInstanceOf(SandboxSpecException.class);
+        byte[] bytes = {1, 2, 3};
+        CopyIn c = CopyIn.bytes("/box/a", bytes);
+        bytes[0] = 9;
+        assertThat(c.content()).containsExactly(1, 2, 3);
+        assertThat(c).isEqualTo(CopyIn.bytes("/box/a", new byte[] {1, 2, 3})).isNotEqualTo(c.readOnly());
+        assertThat(c.readOnly().mode()).isEqualTo(0444);
     }
 }

@@ -22,6 +22,16 @@ public interface Launcher {
      * Launches the plan that {@code plan} compiles once it knows where the sandbox's stdio comes from;
      * {@code passed} are the channels and FileDescriptors its T_PASS_FD records stand for, by target fd, in record order.
      */
+    default Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
+            Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
+        return launch(plan, stdin, stdout, stderr, passed, FileCopies.NONE);
+    }
+
+    /**
+     * As above, with the descriptors of the plan's T_COPY_IN and T_COPY_OUT records sent after the
+     * passed ones; the copy-in sources are closed once sent, the copy-out files kept for {@link
+     * FileCopies#collect}.
+     */
     Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout, Stdio stderr,
-            Map<Integer, Object> passed) throws SandboxException;
+            Map<Integer, Object> passed, FileCopies copies) throws SandboxException;
 }

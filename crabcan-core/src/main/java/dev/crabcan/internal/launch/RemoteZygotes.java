@@ -67,7 +67,7 @@ public final class RemoteZygotes {
 
         @Override
         public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
-                Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
+                Stdio stderr, Map<Integer, Object> passed, FileCopies copies) throws SandboxException {
             Launched launched = ZygoteLauncher.launch(new ZygoteLauncher.Zygote() {
                 @Override
                 public ZygoteLauncher.Connection helperFor(byte[] p) throws IOException {
@@ -79,7 +79,7 @@ public final class RemoteZygotes {
                 public long pid() {
                     return -1;
                 }
-            }, plan, stdin, stdout, stderr, passed);
+            }, plan, stdin, stdout, stderr, passed, copies);
             sessions.add(launched.session());
             if (gone) {
                 launched.session().kill();

@@ -50,9 +50,16 @@ public final class Session {
     private volatile long executedNanos;
     private Outcome reported;
     private volatile boolean detached;
+    private final FileCopies copies;
 
-    Session(SocketChannel channel) {
+    Session(SocketChannel channel, FileCopies copies) {
         this.channel = channel;
+        this.copies = copies;
+    }
+
+    /** The files of its copy-outs, read back once it has ended (see {@link FileCopies#collect}). */
+    public FileCopies copies() {
+        return copies;
     }
 
     SocketChannel channel() {
@@ -169,6 +176,7 @@ public final class Session {
                 executedNanos = System.nanoTime();
                 started.complete(new Executed());
             }
+            case Contract.R_COPIED -> copies.reported(r.intField(0), r.longField(1), r.intField(2));
             case Contract.R_CREATED -> started.complete(new Created());
             case Contract.R_FAIL -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
             case Contract.R_EXECFAIL -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));

@@ -49,6 +49,7 @@ final class StdioPipes {
             case INHERIT -> sources.add(StdioSource.inherit(0));
             case DISCARD -> sources.add(StdioSource.file(0, O_RDONLY, 0, "/dev/null"));
             case READ_FILE -> sources.add(StdioSource.file(0, O_RDONLY | FILE_SAFETY, 0, unlinked(s.file())));
+            case FROM_SANDBOX_PIPE -> sources.add(StdioSource.passed(0));
             default -> throw new IllegalArgumentException("not an input: " + s);
         }
     }
@@ -63,6 +64,7 @@ final class StdioPipes {
             case APPEND_FILE -> sources.add(StdioSource.file(fd, O_WRONLY | O_CREAT | O_APPEND | FILE_SAFETY, 0666,
                     unlinked(s.file())));
             case TO_STDOUT -> sources.add(StdioSource.stderrToStdout());
+            case TO_SANDBOX_PIPE -> sources.add(StdioSource.passed(fd));
             default -> throw new IllegalArgumentException("not an output: " + s);
         }
     }

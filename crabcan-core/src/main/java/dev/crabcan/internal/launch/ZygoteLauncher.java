@@ -70,8 +70,8 @@ final class ZygoteLauncher implements Launcher {
 
     @Override
     public Launched launch(Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin, Stdio stdout,
-            Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
-        return launch(own, plan, stdin, stdout, stderr, passed);
+            Stdio stderr, Map<Integer, Object> passed, FileCopies copies) throws SandboxException {
+        return launch(own, plan, stdin, stdout, stderr, passed, copies);
     }
 
     /** A zygote of any kind: it forks a sandbox helper on the plan, which connects back. */
@@ -111,26 +111,29 @@ final class ZygoteLauncher implements Launcher {
      * One launch through a zygote: this JVM's own, or one in another process (see {@link RemoteZygotes}).
      */
     static Launched launch(Zygote zygote, Function<List<PlanCompiler.StdioSource>, byte[]> plan, Stdio stdin,
-            Stdio stdout, Stdio stderr, Map<Integer, Object> passed) throws SandboxException {
+            Stdio stdout, Stdio stderr, Map<Integer, Object> passed, FileCopies copies) throws SandboxException {
         // An interrupt would close the zygote's channel in the middle of the request (channels are
         // interruptible) and cost every thread a new zygote: refuse before touching it.
         if (Thread.currentThread().isInterrupted()) {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
-        if (!passed.isEmpty() && zygote.pid() < 0) {
-            throw new dev.crabcan.SandboxSpecException("passFd: descriptors cannot be passed through this launcher "
-                    + "(crabcan-oci's service forks sandboxes in the calling front end)");
+        if ((!passed.isEmpty() || !copies.isEmpty()) && zygote.pid() < 0) {
+            throw new dev.crabcan.SandboxSpecException("passFd, SandboxPipe, copyIn and copyOut: descriptors cannot be "
+                    + "passed through this launcher (crabcan-oci's service forks sandboxes in the calling front end)");
         }
         int[] fds = PassedFds.copies(passed);
         try {
-            return launch(zygote, plan, stdin, stdout, stderr, fds);
+            return launch(zygote, plan, stdin, stdout, stderr, fds, copies);
         } finally {
             PassedFds.close(fds); // the helper has its own by now, or the start failed
+            copies.sent();
         }
     }
 
     private static Launched launch(Zygote zygote, Function<List<PlanCompiler.StdioSource>, byte[]> plan,
-            Stdio stdin, Stdio stdout, Stdio stderr, int[] fds) throws SandboxException {
+            Stdio stdin, Stdio stdout, Stdio stderr, int[] passed, FileCopies copies) throws SandboxException {
+        int[] fds = java.util.stream.IntStream.concat(java.util.Arrays.stream(passed),
+                java.util.Arrays.stream(copies.fds())).toArray();
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
         SocketChannel channel = null;
         try {
@@ -139,7 +142,7 @@ final class ZygoteLauncher implements Launcher {
             if (fds.length > 0) {
                 PassedFds.send(connection.address(), zygote.pid(), fds);
             }
-            Session session = new Session(channel);
+            Session session = new Session(channel, copies);
             if (io.hasPipes() && !openPipes(session, io)) {
                 return new Launched(session, io.stdin, io.stdout, io.stderr);
             }

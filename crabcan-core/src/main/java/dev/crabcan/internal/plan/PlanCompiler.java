@@ -75,25 +75,32 @@ public final class PlanCompiler {
 
     /**
      * Where one of the sandbox's fds 0, 1, 2 comes from: a pipe the helper makes, whose other end
-     * the JVM opens; or the helper opens path with these open(2) flags and mode; or, with neither,
-     * the helper keeps its own fd, which is the JVM's.
+     * the JVM opens; or the helper opens path with these open(2) flags and mode; or a descriptor
+     * the JVM passes (a T_PASS_FD record at that fd: an end of a SandboxPipe); or, with none of
+     * these, the helper keeps its own fd, which is the JVM's.
      */
-    public record StdioSource(int fd, boolean pipe, int flags, int mode, String path, boolean toStdout) {
+    public record StdioSource(int fd, boolean pipe, int flags, int mode, String path, boolean toStdout,
+            boolean passed) {
         public static StdioSource pipe(int fd) {
-            return new StdioSource(fd, true, 0, 0, null, false);
+            return new StdioSource(fd, true, 0, 0, null, false, false);
         }
 
         public static StdioSource file(int fd, int flags, int mode, String path) {
-            return new StdioSource(fd, false, flags, mode, path, false);
+            return new StdioSource(fd, false, flags, mode, path, false, false);
         }
 
         public static StdioSource inherit(int fd) {
-            return new StdioSource(fd, false, 0, 0, null, false);
+            return new StdioSource(fd, false, 0, 0, null, false, false);
         }
 
         /** fd 2 as a copy of fd 1, whatever fd 1 is. */
         public static StdioSource stderrToStdout() {
-            return new StdioSource(2, false, 0, 0, null, true);
+            return new StdioSource(2, false, 0, 0, null, true, false);
+        }
+
+        /** A descriptor the JVM passes, placed at fd by the helper. */
+        public static StdioSource passed(int fd) {
+            return new StdioSource(fd, false, 0, 0, null, false, true);
         }
     }
 
@@ -185,7 +192,12 @@ public final class PlanCompiler {
                 w.stdio(io.fd(), io.flags(), io.mode(), io.path());
             }
         }
+        // In the order the launcher sends them: the stdio ones (0, 1, 2), then the others as passed.
+        stdio.stream().filter(StdioSource::passed).forEach(io -> w.passFd(io.fd()));
         s.passedFds().keySet().forEach(w::passFd);
+        // Their descriptors follow the passed ones, in this order too.
+        s.copyIns().forEach(c -> w.copyIn(c.mode(), c.isReadOnly() ? MF_RDONLY : 0, c.target()));
+        s.copyOuts().forEach((path, max) -> w.copyOut(max, path));
 
         int hostUid = ids.uid();
         int hostGid = ids.gid();
@@ -391,7 +403,7 @@ public final class PlanCompiler {
         w.join((int) target.pid(), (int) target.commandPid(), target.startTime(), target.commandStartTime());
         cgroupProcs.forEach(p -> w.cgroup(p.toString()));
         for (StdioSource io : stdio) {
-            if (io.pipe()) {
+            if (io.pipe() || io.passed()) {
                 throw new SandboxSpecException("a command joining a running sandbox cannot have piped stdio: use "
                         + "inherit, discard or files");
             } else if (io.path() != null) {

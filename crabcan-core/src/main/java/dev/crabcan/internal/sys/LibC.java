@@ -40,7 +40,9 @@ public final class LibC {
     private static final Fn LSEEK = new Fn("lseek", Type.SINT, Type.SLONG, Type.SINT);
     private static final Fn SYSCALL = new Fn("syscall", Type.SLONG, Type.SLONG, Type.SLONG, Type.SLONG, Type.SLONG);
     private static final Fn CLOSE = new Fn("close", Type.SINT);
-    private static final long SYS_FCNTL = 72, SYS_PIDFD_SEND_SIGNAL = 424, SYS_PIDFD_OPEN = 434;
+    private static final long SYS_FCNTL = 72, SYS_PIPE2 = 293, SYS_MEMFD_CREATE = 319, SYS_PIDFD_SEND_SIGNAL = 424,
+            SYS_PIDFD_OPEN = 434, SYS_OPENAT2 = 437;
+    private static final int O_CLOEXEC = 02000000, MFD_CLOEXEC = 1;
     private static final int F_DUPFD_CLOEXEC = 1030;
 
     private LibC() {}
@@ -226,6 +228,50 @@ public final class LibC {
             throw new ErrnoException("fcntl F_DUPFD_CLOEXEC of fd " + fd, LastError.getInstance().get());
         }
         return (int) r;
+    }
+
+    /** A close-on-exec OS pipe: its read end, then its write end. */
+    public static int[] pipe() throws IOException {
+        try (Block fds = new Block(8)) {
+            long r = SYSCALL.call(SYS_PIPE2, fds.address, O_CLOEXEC, 0, 0);
+            if (r < 0) {
+                throw new ErrnoException("pipe2", LastError.getInstance().get());
+            }
+            return new int[] {MEM.getInt(fds.address), MEM.getInt(fds.address + 4)};
+        }
+    }
+
+    /** A close-on-exec anonymous in-memory file (memfd_create), empty; the name shows in /proc only. */
+    public static int memfd(String name) throws IOException {
+        byte[] bytes = (name + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try (Block n = new Block(bytes.length)) {
+            MEM.putByteArray(n.address, bytes, 0, bytes.length);
+            long r = SYSCALL.call(SYS_MEMFD_CREATE, n.address, MFD_CLOEXEC, 0, 0);
+            if (r < 0) {
+                throw new ErrnoException("memfd_create " + name, LastError.getInstance().get());
+            }
+            return (int) r;
+        }
+    }
+
+    /**
+     * Opens a path with these open(2) flags (close-on-exec added), following no symbolic link on
+     * the way, not even a magic one (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): ELOOP if
+     * one is there.
+     */
+    public static int openWithoutLinks(String path, int flags) throws IOException {
+        byte[] bytes = (path + "\0").getBytes(System.getProperty("sun.jnu.encoding", "UTF-8"));
+        try (Block p = new Block(bytes.length); Block how = new Block(24)) {
+            MEM.putByteArray(p.address, bytes, 0, bytes.length);
+            MEM.putLong(how.address, (flags | O_CLOEXEC) & 0xffffffffL); // flags
+            MEM.putLong(how.address + 8, 0);                             // mode
+            MEM.putLong(how.address + 16, 0x04 | 0x02);                  // RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+            long r = SYSCALL.call(SYS_OPENAT2, -100 /* AT_FDCWD */, p.address, how.address, 24);
+            if (r < 0) {
+                throw new ErrnoException("open " + path, LastError.getInstance().get());
+            }
+            return (int) r;
+        }
     }
 
     /** Closes an fd this class made (a {@link #duplicate}). */

@@ -264,6 +264,28 @@ class PlanCompilerTest {
                 new PlanDecoder.Stdio(1, 01, 0666, "/out"));
     }
 
+    /** Ends of SandboxPipes at stdio are passed fds at 0, 1, 2, before the others, in the order the launcher sends them. */
+    @Test
+    void stdioFromPassedFdsComesBeforeTheOtherPassedFds() throws Exception {
+        try (var file = java.nio.channels.FileChannel.open(Path.of("/dev/null"))) {
+            Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().passFd(7, file).build(), caller(false),
+                    ids(caller(false)), RUN_DIR, HOSTNAME, List.of(), List.of(PlanCompiler.StdioSource.passed(0),
+                            PlanCompiler.StdioSource.pipe(1), PlanCompiler.StdioSource.passed(2)), NetPlan.NONE));
+            assertThat(p.passedFds()).containsExactly(0, 2, 7);
+            assertThat(p.stdio()).containsExactly(new PlanDecoder.Stdio(1, 0, 0, null));
+        }
+    }
+
+    @Test
+    void copiesInAndOutAreRecordedInOrder() {
+        Plan p = plan(sandbox().tmpfs(new dev.crabcan.Tmpfs("/box", 4096))
+                .copyIn(dev.crabcan.CopyIn.bytes("/box/a", new byte[3]))
+                .copyIn(dev.crabcan.CopyIn.bytes("/box/sub//b", new byte[0]).mode(0755).readOnly())
+                .copyOut("/box/out", 99), false);
+        assertThat(p.copies()).containsExactly(new PlanDecoder.Copy(0644, 0, 0, "/box/a"),
+                new PlanDecoder.Copy(0755, MF_RDONLY, 0, "/box/sub/b"), new PlanDecoder.Copy(0, 0, 99, "/box/out"));
+    }
+
     @Test
     void stderrToStdoutIsAnOptionAndGivesFd2NoSourceOfItsOwn() {
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(false), ids(caller(false)), RUN_DIR,

@@ -55,6 +55,9 @@ final class PlanDecoder {
     /** Where a sandbox fd comes from (T_STDIO; T_PIPE: a pipe to the JVM, path null), by fd. */
     record Stdio(int fd, int flags, int mode, String path) {}
 
+    /** A file copied in (T_COPY_IN) or, with max set and mode and flags 0, out (T_COPY_OUT). */
+    record Copy(int mode, int flags, long max, String path) {}
+
     /** The running sandbox an exec joins (T_JOIN). */
     record Join(long pid, long commandPid, long startTime, long commandStartTime) {}
 
@@ -72,7 +75,8 @@ final class PlanDecoder {
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath, Net net, List<String> netHelper, Filter netFilter, String detach, Integer umask,
-            Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs) {
+            Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs, List<Integer> passedFds,
+            List<Copy> copies) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -177,6 +181,8 @@ final class PlanDecoder {
         final List<String> argv = new ArrayList<>();
         final List<String> env = new ArrayList<>();
         final List<String> netHelper = new ArrayList<>();
+        final List<Integer> passedFds = new ArrayList<>();
+        final List<Copy> copies = new ArrayList<>();
         Filter netFilter;
 
         Dump(List<Report> lines) {
@@ -235,6 +241,9 @@ final class PlanDecoder {
                 case "oom_score_adj" -> oomScoreAdj = Integer.parseInt(r.field(0));
                 case "join" -> join = new Join(number(r, 0), number(r, 1), number(r, 2), number(r, 3));
                 case "console" -> console = new Console(integer(r, 0), integer(r, 1), r.field(2));
+                case "pass_fd" -> passedFds.add(integer(r, 0));
+                case "copy_in" -> copies.add(new Copy(integer(r, 0), integer(r, 1), 0, r.field(2)));
+                case "copy_out" -> copies.add(new Copy(0, 0, number(r, 0), r.field(1)));
                 default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
         }
@@ -244,7 +253,7 @@ final class PlanDecoder {
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), netFilter, detach,
-                    umask, oomScoreAdj, join, console, List.copyOf(cgroupfs));
+                    umask, oomScoreAdj, join, console, List.copyOf(cgroupfs), List.copyOf(passedFds), List.copyOf(copies));
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
