@@ -26,15 +26,17 @@ import java.util.OptionalInt;
  * stderr are kept (their first KiB) for the failure's message. The first hook that fails, or
  * outlives its timeout (it is killed), ends the sandbox.
  *
+ * <p>Immutable and thread-safe.
+ *
  * @param hooks in the order they run in each phase
  * @param state a JSON object without "status" and "pid", such as {@code {"ociVersion":"1.0.2","id":"c1","bundle":"/b"}}
  */
 public record ContainerHooks(List<Hook> hooks, String state) {
-    /** When a hook runs. */
+    /** When a hook runs. Immutable and thread-safe. */
     public enum Phase { CREATE_CONTAINER, START_CONTAINER }
 
     /**
-     * One hook; see {@link ContainerHooks}.
+     * One hook; see {@link ContainerHooks}. Immutable and thread-safe.
      *
      * @param path absolute
      * @param args runtime-spec's args: the first stands for the path and is not passed
