@@ -7,7 +7,8 @@ import java.util.OptionalInt;
  * Programs an OCI runtime has a detached sandbox run inside itself ({@link
  * Sandbox#createDetached(java.nio.file.Path, List, ContainerHooks)}): runtime-spec's
  * createContainer and startContainer hooks. They come from the engine, which the spec trusts, and
- * run with the sandbox's ids and capabilities.
+ * run with the sandbox's ids: createContainer with every capability of its user namespace (as its
+ * init has them before it drops them), startContainer with the command's.
  *
  * <ul>
  *   <li>{@link Phase#CREATE_CONTAINER}: in the sandbox's namespaces once its mounts are made and
