@@ -97,6 +97,9 @@ public final class CrabcanCli {
         if (args.length > 0 && args[0].equals("run") && !ImageCli.runsImage(args)) {
             System.exit(OciRuntime.run(args, System.out, System.err));
         }
+        if (args.length > 0 && args[0].equals("judge")) {
+            System.exit(Judge.run(args, System.out, System.err));
+        }
         if (args.length > 0 && (ImageCli.COMMANDS.contains(args[0]) || args[0].equals("run"))) {
             System.exit(ImageCli.run(args, System.out, System.err));
         }
@@ -115,6 +118,7 @@ public final class CrabcanCli {
             if (options.help) {
                 err.println(USAGE);
                 err.println(ImageCli.USAGE);
+                err.println(Judge.USAGE);
                 return 0;
             }
             if (options.version) {

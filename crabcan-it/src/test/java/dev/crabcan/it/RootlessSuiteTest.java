@@ -51,6 +51,7 @@ class RootlessSuiteTest {
             "ClientTest#aRootCallersClientGivesItsSandboxesIdsFromItsOwnRange",
             // This host's cgroups (v1) are not delegated to unprivileged users.
             "ClientTest#aClientsCgroupParentIsTheOneUsed",
+            "JudgeTest#memoryLimitsAndAJavaSubmissionThatSeesItsLimit",
             // podman needs root here (rootless podman needs subordinate id ranges this machine does not give).
             "ImageCliTest#podmanRunsWhatCrabcanSavesAndCrabcanRunsWhatPodmanSaves",
             // Mounting on the host takes host root.

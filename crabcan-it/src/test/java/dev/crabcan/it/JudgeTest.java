@@ -1,0 +1,141 @@
+package dev.crabcan.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The examples judge (`crabcan judge`) driven end to end, as a judge backend uses Crabcan:
+ * submissions in C, Python and Java compiled in a sandbox and copied out, every test run with
+ * the judge preset, each verdict a judge gives, and an interactive problem whose interactor and
+ * solution talk through pipes the JVM never relays.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class JudgeTest {
+    @TempDir
+    Path dir;
+    Path tests;
+
+    @BeforeEach
+    void problem() throws Exception {
+        Env.tool("gcc", "gcc");
+        Env.tool("python3", "python3");
+        tests = Files.createDirectory(dir.resolve("sum"));
+        Files.writeString(tests.resolve("1.in"), "1 2\n");
+        Files.writeString(tests.resolve("1.ans"), "3\n");
+        Files.writeString(tests.resolve("2.in"), "5 7\n");
+        Files.writeString(tests.resolve("2.ans"), "12\n");
+    }
+
+    CliTest.Run judge(String submission, String code, String... more) throws Exception {
+        Files.writeString(dir.resolve(submission), code);
+        List<String> args = new java.util.ArrayList<>(List.of("judge", submission, "sum"));
+        args.addAll(List.of(more));
+        return CliTest.cli("", dir, args.toArray(String[]::new));
+    }
+
+    static List<String> outcomes(CliTest.Run r) {
+        return r.stdout().lines().map(l -> l.split("\\s+")[1]).toList();
+    }
+
+    @Test
+    void everyVerdictAJudgeGives() throws Exception {
+        CliTest.Run ok = judge("ok.c", "#include <stdio.h>\nint main(void){long a,b;scanf(\"%ld %ld\",&a,&b);"
+                + "printf(\"%ld\\n\",a+b);return 0;}\n");
+        assertThat(ok.status()).as(ok.stderr()).isZero();
+        assertThat(outcomes(ok)).containsExactly("ACCEPTED", "ACCEPTED");
+
+        CliTest.Run wa = judge("wa.py", "a, b = map(int, input().split())\nprint(a + b + (b > 5))\n");
+        assertThat(wa.status()).as(wa.stderr()).isEqualTo(1);
+        assertThat(outcomes(wa)).containsExactly("ACCEPTED", "WRONG_ANSWER");
+
+        CliTest.Run tle = judge("tle.c", "int main(void){for(;;);}\n", "--time", "500ms");
+        assertThat(outcomes(tle)).as(tle.stderr()).containsExactly("TIME_LIMIT", "TIME_LIMIT");
+
+        CliTest.Run ole = judge("ole.c", "#include <stdio.h>\nint main(void){for(;;)puts(\"yyyyyyyyyyyyyyyy\");}\n");
+        assertThat(outcomes(ole)).as(ole.stderr()).containsExactly("OUTPUT_LIMIT", "OUTPUT_LIMIT");
+
+        CliTest.Run re = judge("re.c", "#include <stdlib.h>\nint main(void){abort();}\n");
+        assertThat(outcomes(re)).as(re.stderr()).containsExactly("RUNTIME_ERROR", "RUNTIME_ERROR");
+
+        CliTest.Run ce = judge("ce.c", "int main(void){ return }\n");
+        assertThat(ce.status()).isEqualTo(2);
+        assertThat(ce.stderr()).contains("does not compile", "error");
+    }
+
+    /** With a cgroup: the memory limit, and a Java submission that sizes its heap from it. */
+    @Test
+    void memoryLimitsAndAJavaSubmissionThatSeesItsLimit() throws Exception {
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
+        Env.tool("javac", "openjdk-17-jdk-headless");
+        CliTest.Run mle = judge("mle.c", "#include <stdlib.h>\n#include <string.h>\nint main(void){for(;;){char *p=malloc(1<<20);"
+                + "if(!p)return 3;memset(p,1,1<<20);}}\n", "--memory", "64m");
+        assertThat(outcomes(mle)).as(mle.stderr()).containsExactly("MEMORY_LIMIT", "MEMORY_LIMIT");
+
+        String sum = "import java.util.Scanner;\npublic class Main { public static void main(String[] a) {"
+                + " Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } }\n";
+        CliTest.Run java = judge("Main.java", sum, "--time", "10s");
+        assertThat(outcomes(java)).as(java.stderr()).containsExactly("ACCEPTED", "ACCEPTED");
+
+        // Past its own heap (a quarter of the 256 MiB limit it sees): OutOfMemoryError, not the kernel's OOM kill.
+        Files.createDirectory(dir.resolve("oom"));
+        String hog = "import java.util.*;\npublic class Main { public static void main(String[] a) {"
+                + " List<long[]> l = new ArrayList<>(); for (;;) l.add(new long[1 << 17]); } }\n";
+        CliTest.Run oom = judge("oom/Main.java", hog, "--time", "10s", "--json");
+        assertThat(oom.stdout().lines()).as(oom.stderr()).hasSize(2)
+                .allMatch(l -> l.contains("\"outcome\":\"RUNTIME_ERROR\"") && l.contains("OutOfMemoryError"));
+    }
+
+    /** Guess the number: the interactor answers <, > or = and gives up after 20 guesses. */
+    @Test
+    void anInteractiveProblemThroughPipesBelowTheJvm() throws Exception {
+        Files.writeString(tests.resolve("1.in"), "77\n");
+        Files.writeString(tests.resolve("2.in"), "1000000\n");
+        Files.writeString(dir.resolve("interactor.c"), """
+                #include <stdio.h>
+                int main(void) {
+                    long secret, guess;
+                    FILE *in = fopen("/box/input", "r");
+                    if (!in || fscanf(in, "%ld", &secret) != 1) return 2;
+                    for (int i = 0; i < 20; i++) {
+                        if (scanf("%ld", &guess) != 1) { fprintf(stderr, "WA end of file after %d\\n", i); return 1; }
+                        puts(guess < secret ? "<" : guess > secret ? ">" : "=");
+                        fflush(stdout);
+                        if (guess == secret) return 0;
+                    }
+                    fprintf(stderr, "WA 20 guesses\\n");
+                    return 1;
+                }
+                """);
+        String bisect = """
+                lo, hi = 1, 1 << 20
+                while True:
+                    mid = (lo + hi) // 2
+                    print(mid, flush=True)
+                    r = input()
+                    if r == "=":
+                        break
+                    if r == "<":
+                        lo = mid + 1
+                    else:
+                        hi = mid - 1
+                """;
+        CliTest.Run good = judge("bisect.py", bisect, "--interactor", "interactor.c");
+        assertThat(good.status()).as(good.stderr()).isZero();
+        assertThat(outcomes(good)).containsExactly("ACCEPTED", "ACCEPTED");
+
+        CliTest.Run bad = judge("ones.py", "while True:\n    print(1, flush=True)\n    input()\n",
+                "--interactor", "interactor.c");
+        assertThat(bad.status()).isEqualTo(1);
+        assertThat(outcomes(bad)).containsExactly("WRONG_ANSWER", "WRONG_ANSWER");
+        assertThat(bad.stdout()).contains("interactor: WA 20 guesses");
+    }
+}
