@@ -28,6 +28,7 @@ class RootlessSuiteTest {
     /** The tests that only make sense for a root caller, each skipped rootless with its reason. */
     static final List<String> ROOT_ONLY = List.of(
             // Acting as other users, or with another user's home, takes root.
+            "ImageAttackTest#anImagesSetuidFilesUnpackedByRootGiveOtherUsersNothing",
             "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
             "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
             "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",

@@ -21,6 +21,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -82,8 +83,16 @@ public final class Store {
     public static Store open(Path root) throws ImageException {
         Store s = new Store(root.toAbsolutePath().normalize());
         try {
-            for (Path d : List.of(s.blobs, s.tmp, s.cache, s.rootfs)) {
+            for (Path d : List.of(s.blobs, s.cache)) {
                 Files.createDirectories(d);
+            }
+            // Unpacked trees keep the image's setuid files and modes: only the store's owner may reach them.
+            for (Path d : List.of(s.tmp, s.rootfs)) {
+                try {
+                    Files.createDirectory(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                } catch (FileAlreadyExistsException e) {
+                    // made by an earlier or concurrent open
+                }
             }
         } catch (IOException e) {
             throw new ImageException("cannot create the image store " + root + ": " + e
