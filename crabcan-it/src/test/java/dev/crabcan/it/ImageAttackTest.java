@@ -65,4 +65,47 @@ class ImageAttackTest {
         assertThat(out).as("the image's setuid id run by host uid 65534").isNotEqualTo("0")
                 .contains("Permission denied");
     }
+
+    /**
+     * Found by an attack review: a store directory another user made (a --store under /tmp) was
+     * used as it was, so that user could swap what the caller runs: here the unpacked image, for a
+     * root caller's sandbox, by renaming the store's rootfs/ away and planting its own.
+     */
+    @Test
+    void aStoreDirectoryOfAnotherUserIsRefused() throws Exception {
+        assumeTrue(Env.isHostRoot(), "acting as another host user takes root");
+        Path shared = Files.createDirectory(tmp.resolve("shared"));
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setAttribute(shared, "unix:mode", 01777); // as /tmp
+        Path dir = shared.resolve("store");
+        asNobody("mkdir " + dir);
+        Store store;
+        try {
+            store = Store.open(dir);
+        } catch (dev.crabcan.image.ImageException refused) {
+            assertThat(refused).hasMessageContaining(dir.toString()).hasMessageContaining("belongs to another user");
+            return;
+        }
+        ByteArrayOutputStream layer = new ByteArrayOutputStream();
+        Tar.Writer w = new Tar.Writer(layer);
+        w.put(Tar.Entry.file("id", 0644, 0, 0, 6, 0));
+        w.write("image\n".getBytes(StandardCharsets.UTF_8), 0, 6);
+        w.finish();
+        Image image;
+        try (var held = store.use()) {
+            image = store.commit(ImageConfig.builder().build(), List.of(store.putBlob(layer.toByteArray()).asLayer()),
+                    List.of(), Optional.of("swapped:1"));
+        }
+        asNobody("mv " + dir + "/rootfs " + dir + "/old && mkdir -p " + dir + "/rootfs/" + image.digest().hex()
+                + " && echo planted > " + dir + "/rootfs/" + image.digest().hex() + "/id");
+        assertThat(store.rootfs(image).resolve("id")).as("what the caller's sandbox would run").hasContent("image");
+    }
+
+    private static void asNobody(String script) throws Exception {
+        Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
+                script).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+    }
 }

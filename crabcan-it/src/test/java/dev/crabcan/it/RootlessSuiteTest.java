@@ -29,6 +29,7 @@ class RootlessSuiteTest {
     static final List<String> ROOT_ONLY = List.of(
             // Acting as other users, or with another user's home, takes root.
             "ImageAttackTest#anImagesSetuidFilesUnpackedByRootGiveOtherUsersNothing",
+            "ImageAttackTest#aStoreDirectoryOfAnotherUserIsRefused",
             "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
             "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
             "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",

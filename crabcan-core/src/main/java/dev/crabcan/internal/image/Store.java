@@ -81,7 +81,14 @@ public final class Store {
     }
 
     public static Store open(Path root) throws ImageException {
-        Store s = new Store(root.toAbsolutePath().normalize());
+        Store s;
+        try {
+            // What the store holds is run and unpacked by the caller: nobody else may have made or change it.
+            s = new Store(PrivateDirs.create(root, dev.crabcan.internal.host.HostInfo.get().euid()));
+        } catch (IOException e) {
+            throw new ImageException("cannot use " + root + " as the image store: " + e.getMessage()
+                    + "; choose a directory of your own (crabcan --store DIR, or ImageStore.open(dir))", e);
+        }
         try {
             for (Path d : List.of(s.blobs, s.cache)) {
                 Files.createDirectories(d);
@@ -99,8 +106,8 @@ public final class Store {
                     + "; choose a writable directory (crabcan --store DIR, or ImageStore.open(dir))", e);
         }
         try (StoreLock.Held h = s.storeLock.shared()) {
-            if (!Files.exists(root.resolve("oci-layout"))) {
-                s.writeAtomically(root.resolve("oci-layout"),
+            if (!Files.exists(s.root.resolve("oci-layout"))) {
+                s.writeAtomically(s.root.resolve("oci-layout"),
                         "{\"imageLayoutVersion\":\"1.0.0\"}".getBytes(StandardCharsets.UTF_8));
             }
             try (StoreLock.Held i = s.indexLock.exclusive()) {
