@@ -263,6 +263,66 @@ class NetworkTest {
     }
 
     /**
+     * Found by an attack review: the sandbox's own filter lists the host's addresses at its start,
+     * so one the host gained later (here on a veth pair the test makes; a VPN or bridge coming up)
+     * reached a listener on 0.0.0.0. The shared table's input chain refuses the host to a root
+     * caller's sandbox whatever address it uses, unless it allows the host.
+     */
+    @Test
+    void aHostAddressAddedAfterTheStartIsRefusedToo() throws Exception {
+        assumeTrue(Env.isHostRoot(), "adding an address to the host takes host root");
+        String script = "import socket, sys\n"
+                + "print('up', flush=True)\n"
+                + "for line in sys.stdin:\n"
+                + "    try:\n"
+                + "        s = socket.create_connection((line.strip(), int(sys.argv[1])), timeout=3)\n"
+                + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
+                + "    except OSError as e:\n"
+                + "        print('error', e.strerror or e, flush=True)\n";
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
+            Thread greeter = new Thread(() -> {
+                while (!server.isClosed()) {
+                    try (Socket c = server.accept(); OutputStream out = c.getOutputStream()) {
+                        out.write("host\n".getBytes(StandardCharsets.UTF_8));
+                    } catch (IOException ignored) {
+                        // closed at the end; the assertions say what went wrong before
+                    }
+                }
+            });
+            greeter.setDaemon(true);
+            greeter.start();
+            String port = Integer.toString(server.getLocalPort());
+            SandboxProcess closed = Sandbox.builder().network(Network.privateNetwork())
+                    .command("/usr/bin/python3", "-c", script, port).build().start();
+            SandboxProcess open = Sandbox.builder().network(Network.privateNetwork().allowHost())
+                    .command("/usr/bin/python3", "-c", script, port).build().start();
+            try {
+                BufferedReader closedOut = new BufferedReader(new InputStreamReader(closed.getInputStream()));
+                BufferedReader openOut = new BufferedReader(new InputStreamReader(open.getInputStream()));
+                assertThat(closedOut.readLine()).isEqualTo("up");
+                assertThat(openOut.readLine()).isEqualTo("up");
+                Env.host("sh", "-c", "ip link add crabatk0 type veth peer name crabatk1 && ip addr add 10.213.77.1/32 dev"
+                        + " crabatk0 && ip link set crabatk0 up && ip link set crabatk1 up");
+                try {
+                    for (SandboxProcess p : List.of(closed, open)) {
+                        p.getOutputStream().write("10.213.77.1\n".getBytes(StandardCharsets.UTF_8));
+                        p.getOutputStream().flush();
+                    }
+                    assertThat(closedOut.readLine()).as("the new address by default").isEqualTo("error No route to host");
+                    assertThat(openOut.readLine()).as("the new address, the host allowed").isEqualTo("connected host");
+                } finally {
+                    Env.host("ip", "link", "del", "crabatk0");
+                }
+            } finally {
+                for (SandboxProcess p : List.of(closed, open)) {
+                    p.destroyForcibly();
+                    p.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
+                }
+            }
+        }
+    }
+
+    /**
      * Sandbox A publishes a port on every host address. B reaches it by none of the host's
      * addresses by default, and, a root caller's, by each of them with allowHost(). Rootless, B's
      * connections go out through its pasta from a host address, and pasta (as in Debian 12)

@@ -28,6 +28,8 @@ class RootlessSuiteTest {
     /** The tests that only make sense for a root caller, each skipped rootless with its reason. */
     static final List<String> ROOT_ONLY = List.of(
             // Acting as other users, or with another user's home, takes root.
+            "ImageAttackTest#anImagesSetuidFilesUnpackedByRootGiveOtherUsersNothing",
+            "ImageAttackTest#aStoreDirectoryOfAnotherUserIsRefused",
             "CacheTrustTest#anotherUserRacingTheTmpdirFallbackNeverRunsItsPayloadAsRoot",
             "CacheTrustTest#oneRootlessUserCannotPlantForAnother",
             "CacheTrustTest#rootWithAnotherUsersHomeLeavesItAlone",
@@ -54,6 +56,8 @@ class RootlessSuiteTest {
             "JudgeTest#memoryLimitsAndAJavaSubmissionThatSeesItsLimit",
             // podman needs root here (rootless podman needs subordinate id ranges this machine does not give).
             "ImageCliTest#podmanRunsWhatCrabcanSavesAndCrabcanRunsWhatPodmanSaves",
+            // Adding an address to the host takes host root.
+            "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
             // Mounting on the host takes host root.
             "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.

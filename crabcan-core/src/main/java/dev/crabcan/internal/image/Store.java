@@ -21,6 +21,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -80,18 +81,33 @@ public final class Store {
     }
 
     public static Store open(Path root) throws ImageException {
-        Store s = new Store(root.toAbsolutePath().normalize());
+        Store s;
         try {
-            for (Path d : List.of(s.blobs, s.tmp, s.cache, s.rootfs)) {
+            // What the store holds is run and unpacked by the caller: nobody else may have made or change it.
+            s = new Store(PrivateDirs.create(root, dev.crabcan.internal.host.HostInfo.get().euid()));
+        } catch (IOException e) {
+            throw new ImageException("cannot use " + root + " as the image store: " + e.getMessage()
+                    + "; choose a directory of your own (crabcan --store DIR, or ImageStore.open(dir))", e);
+        }
+        try {
+            for (Path d : List.of(s.blobs, s.cache)) {
                 Files.createDirectories(d);
+            }
+            // Unpacked trees keep the image's setuid files and modes: only the store's owner may reach them.
+            for (Path d : List.of(s.tmp, s.rootfs)) {
+                try {
+                    Files.createDirectory(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                } catch (FileAlreadyExistsException e) {
+                    // made by an earlier or concurrent open
+                }
             }
         } catch (IOException e) {
             throw new ImageException("cannot create the image store " + root + ": " + e
                     + "; choose a writable directory (crabcan --store DIR, or ImageStore.open(dir))", e);
         }
         try (StoreLock.Held h = s.storeLock.shared()) {
-            if (!Files.exists(root.resolve("oci-layout"))) {
-                s.writeAtomically(root.resolve("oci-layout"),
+            if (!Files.exists(s.root.resolve("oci-layout"))) {
+                s.writeAtomically(s.root.resolve("oci-layout"),
                         "{\"imageLayoutVersion\":\"1.0.0\"}".getBytes(StandardCharsets.UTF_8));
             }
             try (StoreLock.Held i = s.indexLock.exclusive()) {

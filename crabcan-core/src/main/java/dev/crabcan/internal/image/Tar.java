@@ -287,12 +287,10 @@ public final class Tar {
                 name = pax.getOrDefault("path", gnuName != null ? gnuName : name);
                 String link = pax.getOrDefault("linkpath", gnuLink != null ? gnuLink
                         : cString(Arrays.copyOfRange(h, 157, 257)));
-                if (pax.containsKey("size")) {
-                    size = Long.parseLong(pax.get("size"));
-                }
-                long uid = pax.containsKey("uid") ? Long.parseLong(pax.get("uid")) : number(h, 108, 8);
-                long gid = pax.containsKey("gid") ? Long.parseLong(pax.get("gid")) : number(h, 116, 8);
-                long mtime = pax.containsKey("mtime") ? (long) Double.parseDouble(pax.get("mtime")) : number(h, 136, 12);
+                size = paxNumber(pax, "size", size);
+                long uid = paxNumber(pax, "uid", number(h, 108, 8));
+                long gid = paxNumber(pax, "gid", number(h, 116, 8));
+                long mtime = paxNumber(pax, "mtime", number(h, 136, 12));
                 if (type == Type.FILE && name.endsWith("/") && flag == '\0') {
                     type = Type.DIRECTORY; // old tars mark directories only by the slash
                 }
@@ -305,6 +303,26 @@ public final class Tar {
                 return new Entry(name, type, (int) (number(h, 100, 8) & 07777), uid, gid,
                         type == Type.FILE ? size : 0, mtime, link, (int) number(h, 329, 8), (int) number(h, 337, 8));
             }
+        }
+
+        /**
+         * A pax record's number (mtime's fraction dropped; only mtime may be negative), or
+         * {@code fallback} without one: a negative size would make the entry's content read backwards.
+         */
+        private long paxNumber(Map<String, String> pax, String key, long fallback) throws IOException {
+            String v = pax.get(key);
+            if (v == null) {
+                return fallback;
+            }
+            try {
+                long n = Long.parseLong(key.equals("mtime") ? v.replaceFirst("\\.\\d*$", "") : v);
+                if (n >= 0 || key.equals("mtime")) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            throw new IOException(where + ": pax header " + key + "=" + v + " is not a number this reader accepts");
         }
 
         /** The current entry's bytes (a file's content); valid until the next {@link #next}. */

@@ -64,7 +64,7 @@ public final class Unpacker {
         }
     }
 
-    private record Deferred(Path dir, int mode, long mtime) {}
+    private record Deferred(String rel, int mode, long mtime) {}
 
     private final Path root;
     private final Owners owners;
@@ -101,6 +101,10 @@ public final class Unpacker {
                     emptyExcept(parent, parentRel, made);
                 } else {
                     String hidden = base.substring(4);
+                    if (hidden.isEmpty() || hidden.equals(".") || hidden.equals("..")) {
+                        // ".wh..." would remove the root's parent, ".wh." and ".wh.." the directory itself
+                        throw new ImageException(where + ": whiteout '" + e.name() + "' names no file of its directory");
+                    }
                     removeTree(parent.resolve(hidden));
                     owners.removeUnder(join(parentRel, hidden));
                 }
@@ -116,7 +120,7 @@ public final class Unpacker {
                         Files.createDirectory(target);
                     }
                     setOwner(rel, e);
-                    dirs.add(new Deferred(target, e.mode(), e.mtime()));
+                    dirs.add(new Deferred(rel, e.mode(), e.mtime()));
                     continue;
                 }
                 case FILE -> {
@@ -165,11 +169,15 @@ public final class Unpacker {
             }
             setTime(target, e.mtime());
         }
-        // Last, so that a read-only directory's own entries could still be written into it.
+        // Last, so that a read-only directory's own entries could still be written into it. Reached
+        // again from the root: a later entry may have replaced a directory on the way with a link.
         for (int i = dirs.size() - 1; i >= 0; i--) {
             Deferred d = dirs.get(i);
-            Files.setAttribute(d.dir, "unix:mode", d.mode | 0700, NOFOLLOW);
-            setTime(d.dir, d.mtime);
+            Path dir = existingDir(d.rel);
+            if (dir != null) {
+                Files.setAttribute(dir, "unix:mode", d.mode | 0700, NOFOLLOW);
+                setTime(dir, d.mtime);
+            }
         }
     }
 
@@ -220,6 +228,19 @@ public final class Unpacker {
             } else if (!a.isDirectory()) {
                 throw new ImageException(where + ": entry '" + entry + "' lies under '" + root.relativize(p)
                         + "', which is not a directory");
+            }
+        }
+        return p;
+    }
+
+    /** The directory {@code relative} in the root if it is still one, reached through no link; else null. */
+    private Path existingDir(String relative) throws IOException {
+        Path p = root;
+        for (String part : relative.split("/")) {
+            p = p.resolve(part);
+            BasicFileAttributes a = attrs(p);
+            if (a == null || !a.isDirectory()) {
+                return null;
             }
         }
         return p;

@@ -133,6 +133,7 @@ final class Veth implements NetworkSetup {
     /** The pair, with its peer made directly in the sandbox's namespace; init configures eth0 there. */
     @Override
     public void attach(long initPid) throws SandboxSetupException {
+        closeHost();
         String batch = "link add " + name + " type veth peer name eth0 netns " + initPid + "\n"
                 + "addr add " + Ipv4.format(net + 1) + "/30 dev " + name + "\n"
                 + "link set " + name + " up\n";
@@ -176,6 +177,9 @@ final class Veth implements NetworkSetup {
             if (!network.ports().isEmpty()) {
                 HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
             }
+            if (closesHost()) {
+                HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
+            }
             LOCKS.call(() -> {
                 try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
                     setMarker(0);
@@ -189,6 +193,31 @@ final class Veth implements NetworkSetup {
             });
         } catch (SandboxSetupException e) {
             log.warn("cannot remove the network of {}: {}", name, e.getMessage());
+        }
+    }
+
+    /** Whether the host input chain refuses this sandbox: unless it allows the host, or addresses that may be the host's. */
+    private boolean closesHost() {
+        return !network.hostAllowed() && network.allowed().isEmpty();
+    }
+
+    private String closeHostElement(String verb) {
+        return verb + " element ip " + TABLE + " closed_host { \"" + name + "\" }\n";
+    }
+
+    /**
+     * Before the pair exists: its host end in the set whose packets for the host are refused, or
+     * out of it (an element a JVM that died left for this name) when the sandbox may reach the host.
+     */
+    private void closeHost() throws SandboxSetupException {
+        if (!closesHost()) {
+            HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
+            return;
+        }
+        HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), closeHostElement("add"));
+        if (!r.ok()) {
+            throw new SandboxSetupException("network", 0, "cannot refuse the host to " + name + " (nftables set ip "
+                    + TABLE + " closed_host; a JVM of an older Crabcan may hold the table): " + r.reason());
         }
     }
 
@@ -292,6 +321,12 @@ final class Veth implements NetworkSetup {
             + "  map published_any { type inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_udp { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_any_udp { type inet_service : ipv4_addr . inet_service; }\n"
+            // The host ends of sandboxes that may not reach the host: the host's addresses as they are
+            // now, not as the sandbox's own filter listed them at its start.
+            + "  set closed_host { type ifname; }\n"
+            + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
+            + "    iifname @closed_host ct state established,related accept\n"
+            + "    iifname @closed_host reject with icmp type admin-prohibited\n  }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
             // forwards) and packets whose source address is not the sandbox's own.

@@ -100,4 +100,33 @@ class TarTest {
             r.next();
         }).hasMessageContaining("cut.tar: truncated");
     }
+
+    /** A hostile pax header fails the read as a damaged archive, not with an unchecked exception or a negative size. */
+    @Test
+    void paxNumbersThatAreNegativeOrNotNumbersAreRefused() throws IOException {
+        for (String record : new String[] {"size=-1", "size=x", "uid=-5", "gid=1e3", "mtime=abc", "mtime=1.5.5"}) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            String body = " " + record + "\n";
+            body = (body.length() + 2) + body;
+            byte[] pax = body.getBytes(StandardCharsets.UTF_8);
+            new Tar.Writer(bytes).put(new Tar.Entry("PaxHeader", Tar.Type.FILE, 0644, 0, 0, pax.length, 0, "", 0, 0));
+            byte[] header = bytes.toByteArray();
+            header[156] = 'x';
+            long sum = 0;
+            java.util.Arrays.fill(header, 148, 156, (byte) ' ');
+            for (byte b : header) {
+                sum += b & 0xff;
+            }
+            System.arraycopy(String.format("%06o\0 ", sum).getBytes(StandardCharsets.US_ASCII), 0, header, 148, 8);
+            ByteArrayOutputStream archive = new ByteArrayOutputStream();
+            archive.write(header);
+            archive.write(java.util.Arrays.copyOf(pax, 512));
+            Tar.Writer w = new Tar.Writer(archive);
+            w.put(Tar.Entry.file("f", 0644, 0, 0, 1, 0));
+            w.write(new byte[] {'x'}, 0, 1);
+            w.finish();
+            assertThatThrownBy(() -> read(new ByteArrayInputStream(archive.toByteArray()))).as(record)
+                    .isInstanceOf(IOException.class).hasMessageContaining(record);
+        }
+    }
 }
