@@ -1413,10 +1413,11 @@ public final class Sandbox {
          * (go-judge's copy-out). Before reading, the sandbox's init kills whatever the command
          * left running, so nothing changes the file meanwhile; it opens the file as the command
          * (its user and capabilities), follows no symbolic link, and takes only a regular file: a
-         * missing, linked or special file is left out of the result. When the whole sandbox is
-         * killed (a time or output limit, {@link SandboxProcess#destroyForcibly()}), its init dies
-         * with it and nothing is read back; when the command ends by itself, by a signal or by the
-         * OOM killer, the files are read. While init reads them, their bytes count against the
+         * missing, linked or special file is left out of the result. When the command ends by
+         * itself, by a signal, by the OOM killer or at a time or output limit (init kills the rest
+         * of the sandbox and stays), the files are read; when the whole sandbox is killed ({@link
+         * SandboxProcess#destroyForcibly()}, or an init that has not ended 2 s after a limit's
+         * kill), its init dies with it and nothing is read back. While init reads them, their bytes count against the
          * sandbox's memory limit, like the tmpfs files they are read from: keep the most bytes of
          * the copy-outs well below it.
          */

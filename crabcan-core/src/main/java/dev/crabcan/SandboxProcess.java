@@ -419,7 +419,8 @@ public final class SandboxProcess extends Process implements AutoCloseable {
     /**
      * The files read back from the sandbox once its command ended ({@link
      * Sandbox.Builder#copyOut(String, long)}), by path; one that was missing, not a regular file,
-     * or not read because the whole sandbox was killed is left out. Throws {@link
+     * or not read because the whole sandbox was killed ({@link #destroyForcibly()}; a
+     * sandbox stopped at a limit still copies out) is left out. Throws {@link
      * IllegalThreadStateException} while it runs.
      */
     public java.util.Map<String, CopiedFile> copiedFiles() {

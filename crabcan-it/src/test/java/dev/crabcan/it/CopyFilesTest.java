@@ -119,11 +119,16 @@ class CopyFilesTest {
 
     /** A limit kills the whole sandbox, its init too: nothing is read back then. */
     @Test
-    void aSandboxKilledAtALimitCopiesNothingOut() throws Exception {
+    void aSandboxStoppedAtALimitStillCopiesOutAndOneKilledWholeDoesNot() throws Exception {
         SandboxResult r = box("echo partial > result; sleep 30").copyOut("/box/result", 10)
                 .limits(Limits.builder().wallTime(Duration.ofMillis(500)).build()).build().run();
         assertThat(r.verdict()).isEqualTo(Verdict.WALL_TIME_LIMIT);
-        assertThat(r.copiedFiles()).isEmpty();
+        assertThat(r.copiedFiles().get("/box/result").text()).isEqualTo("partial\n");
+        try (SandboxProcess p = box("echo partial > result; sleep 30").copyOut("/box/result", 10).build().start()) {
+            p.destroyForcibly();
+            p.waitFor();
+            assertThat(p.copiedFiles()).isEmpty();
+        }
     }
 
     @Test

@@ -225,7 +225,10 @@ class JudgeVerdictTest {
         Duration elapsed = Duration.ofNanos(System.nanoTime() - before);
         assertThat(r.wallTime()).isGreaterThanOrEqualTo(Duration.ofMillis(300));
         assertThat(r.setupTime()).isPositive();
-        assertThat(r.wallTime().plus(r.setupTime())).isLessThanOrEqualTo(elapsed);
+        // Measured apart (wall time in the sandbox from the execve, setup in the JVM until the execve's
+        // report came), the two overlap by that report's way: each is bounded, not their sum.
+        assertThat(r.wallTime()).isLessThanOrEqualTo(elapsed);
+        assertThat(r.setupTime().plusMillis(300)).isLessThanOrEqualTo(elapsed);
         assertThat(r.toJson()).contains("\"setupTimeMs\":");
     }
 
