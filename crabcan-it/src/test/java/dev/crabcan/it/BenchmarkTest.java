@@ -318,12 +318,7 @@ class BenchmarkTest {
     private void jvmCpu() throws Exception {
         com.sun.management.OperatingSystemMXBean os =
                 (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
-        Sandbox s = Sandbox.builder().command("/bin/true")
-                .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
-        List<Action> kinds = List.of(() -> assertThat(s.run().status().code()).isZero(),
-                () -> waitOk(new ProcessBuilder("/bin/true").redirectInput(new File("/dev/null"))
-                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                        .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
+        List<Action> kinds = sandboxAndProcessBuilder();
         int runs = Math.max(20, N);
         int blocks = 3;
         long[][] perRun = new long[kinds.size()][blocks];
@@ -345,6 +340,16 @@ class BenchmarkTest {
         target("JVM CPU per Sandbox.run (13)", sandbox.median() / 1e6, 0.5, false, "%.2f ms");
     }
 
+    /** /bin/true with stdio discarded: by Sandbox.run, then by ProcessBuilder. */
+    private static List<Action> sandboxAndProcessBuilder() {
+        Sandbox s = Sandbox.builder().command("/bin/true")
+                .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
+        return List.of(() -> assertThat(s.run().status().code()).isZero(),
+                () -> waitOk(new ProcessBuilder("/bin/true").redirectInput(new File("/dev/null"))
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
+    }
+
     /**
      * Row 5: wall time per run with 1, 2 and 8 callers, for Sandbox.run and, for reference,
      * ProcessBuilder: how far process creation itself scales on this host bounds how far a
@@ -352,12 +357,7 @@ class BenchmarkTest {
      * ratio is the throughput (runs per second) over one caller's, from the medians.
      */
     private void throughput() throws Exception {
-        Sandbox s = Sandbox.builder().command("/bin/true")
-                .stdin(Stdio.discard()).stdout(Stdio.discard()).stderr(Stdio.discard()).build();
-        List<Action> kinds = List.of(() -> assertThat(s.run().status().code()).isZero(),
-                () -> waitOk(new ProcessBuilder("/bin/true").redirectInput(new File("/dev/null"))
-                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                        .redirectError(ProcessBuilder.Redirect.DISCARD).start()));
+        List<Action> kinds = sandboxAndProcessBuilder();
         List<String> kindNames = List.of("Sandbox.run", "ProcessBuilder");
         int[] callers = {1, 2, 8};
         int runs = Math.max(8, N / 4);

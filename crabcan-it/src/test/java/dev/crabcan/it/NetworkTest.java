@@ -214,6 +214,21 @@ class NetworkTest {
                 .map(java.net.InetAddress::getHostAddress).toList();
     }
 
+    /** Answers every connection to server with "host", until it is closed. */
+    private static void greetAsHost(ServerSocket server) {
+        Thread greeter = new Thread(() -> {
+            while (!server.isClosed()) {
+                try (Socket c = server.accept(); OutputStream out = c.getOutputStream()) {
+                    out.write("host\n".getBytes(StandardCharsets.UTF_8));
+                } catch (IOException ignored) {
+                    // closed at the end; the assertions say what went wrong before
+                }
+            }
+        });
+        greeter.setDaemon(true);
+        greeter.start();
+    }
+
     /**
      * A listener on every host address greets; a private sandbox reaches it at none of them (nor,
      * a root caller's, at its gateway, the veth's host end) but for its own (pasta gives it the
@@ -227,17 +242,7 @@ class NetworkTest {
     void aPrivateSandboxReachesNeitherTheHostNorLinkLocalAddressesUnlessAllowed() throws Exception {
         requireUplinkRoute();
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
-            Thread greeter = new Thread(() -> {
-                while (!server.isClosed()) {
-                    try (Socket c = server.accept(); OutputStream out = c.getOutputStream()) {
-                        out.write("host\n".getBytes(StandardCharsets.UTF_8));
-                    } catch (IOException ignored) {
-                        // closed at the end; the assertions say what went wrong before
-                    }
-                }
-            });
-            greeter.setDaemon(true);
-            greeter.start();
+            greetAsHost(server);
             int port = server.getLocalPort();
             List<String> host = new ArrayList<>(hostAddresses());
             assertThat(host).as("the host's addresses").contains("198.18.0.1");
@@ -280,17 +285,7 @@ class NetworkTest {
                 + "    except OSError as e:\n"
                 + "        print('error', e.strerror or e, flush=True)\n";
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
-            Thread greeter = new Thread(() -> {
-                while (!server.isClosed()) {
-                    try (Socket c = server.accept(); OutputStream out = c.getOutputStream()) {
-                        out.write("host\n".getBytes(StandardCharsets.UTF_8));
-                    } catch (IOException ignored) {
-                        // closed at the end; the assertions say what went wrong before
-                    }
-                }
-            });
-            greeter.setDaemon(true);
-            greeter.start();
+            greetAsHost(server);
             String port = Integer.toString(server.getLocalPort());
             SandboxProcess closed = Sandbox.builder().network(Network.privateNetwork())
                     .command("/usr/bin/python3", "-c", script, port).build().start();
