@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Timeout;
  * run there three ways: as root in a system service without Delegate=, as root in a delegated
  * service, and as an ordinary user in a scope systemd's user manager delegates. The VM's verdict
  * comes back through a 9p share (qemu exits 0 whatever the guest did): this test fails when a
- * test fails or is skipped there, when a way ran no test, or when the VM did not boot or report; a
+ * test fails or is skipped there (but for the skips it expects), when a way ran no test, or when the VM did not boot or report; a
  * way whose JVM crashed (qemu's emulation) runs once more, and the crash report is printed. The
  * image and the share are removed afterwards; the reports, the VM's console and journal stay in
  * target/vm-lane.
@@ -44,9 +44,20 @@ class VmLaneTest {
                     "--select-method=dev.crabcan.it.SubmissionLimitsTest#aJavaSubmissionSeesItsMemoryLimitAndSizesItsHeapFromIt",
                     "--select-method=dev.crabcan.it.SubmissionLimitsTest"
                     + "#aJavaSubmissionPastItsHeapGetsOutOfMemoryErrorNotTheMemoryLimit(java.nio.file.Path)",
-                    "--select-method=dev.crabcan.it.SubmissionLimitsTest#theSandboxSeesOnlyItsOwnCgroupReadOnly"))
+                    "--select-method=dev.crabcan.it.SubmissionLimitsTest#theSandboxSeesOnlyItsOwnCgroupReadOnly",
+                    "--select-method=dev.crabcan.it.SubmissionLimitsTest#aJavaSubmissionSeesItsCpuQuota"))
             .toList();
     private static final List<String> MODES = List.of("service", "delegated", "user");
+    /**
+     * systemd gives a service without Delegate= memory and pids but no cpu controller (system.slice's
+     * subtree_control), and HotSpot sees no cgroup v2 limit at all without one: a JVM in such a
+     * sandbox sizes its heap from the machine's memory (780 MB of 3 GB measured here, against 126 MiB
+     * in the delegated ways). Crabcan cannot give a cgroup a controller its parent withholds.
+     */
+    private static final java.util.Map<String, java.util.Set<String>> EXPECTED_SKIPS = java.util.Map.of("service",
+            java.util.Set.of("SubmissionLimitsTest#aJavaSubmissionSeesItsMemoryLimitAndSizesItsHeapFromIt",
+                    "SubmissionLimitsTest#aJavaSubmissionPastItsHeapGetsOutOfMemoryErrorNotTheMemoryLimit",
+                    "SubmissionLimitsTest#aJavaSubmissionSeesItsCpuQuota"));
 
     @Test
     @Timeout(value = 45, unit = TimeUnit.MINUTES)
@@ -100,7 +111,7 @@ class VmLaneTest {
                 assertThat(output).containsPattern("\\[\\s*[1-9]\\d* tests successful\\s*\\]")
                         .containsPattern("\\[\\s*0 tests failed\\s*\\]");
                 assertThat(SuiteLauncher.skipped(dir.resolve("TEST-junit-jupiter.xml"))).as("%s: skipped", mode)
-                        .isEmpty();
+                        .containsExactlyInAnyOrderElementsOf(EXPECTED_SKIPS.getOrDefault(mode, java.util.Set.of()));
             }
         } finally {
             // The logs stay; the class path copy goes (the image is gone with lane.sh).
