@@ -179,19 +179,29 @@ static void await_release(int exec_wr)
     close(plan.release_fd);
 }
 
-__attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
+/*
+ * The JVM's blocked and ignored signals (SIGQUIT, SIGINT in the background, SIGPIPE) are not those
+ * of a program the helper starts: every signal unblocked, and at its default action.
+ */
+int default_signals(void)
 {
-    close(exec_rd);
-    /* The JVM's blocked and ignored signals (SIGQUIT, SIGINT in the background) are not the command's. */
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        fail_before_exec(errno, exec_wr, S_SIGNALS, "unblock signals");
+        return -1;
     /* The raw call, since libc refuses to touch the real-time signals it reserves for itself. */
     struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); uint64_t mask; } dfl = {SIG_DFL, 0, NULL, 0};
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    return 0;
+}
+
+__attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
+{
+    close(exec_rd);
+    if (default_signals() < 0)
+        fail_before_exec(errno, exec_wr, S_SIGNALS, "unblock signals");
     if (take_terminal() < 0)
         fail_before_exec(errno, exec_wr, S_CONSOLE, "make the terminal the command's stdio and controlling terminal");
     if (plan.cwd && chdir(plan.cwd) < 0)
@@ -214,8 +224,7 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
         fail_before_exec(errno, exec_wr, S_PASS_FDS, "place the passed fds");
     if (plan.has_umask)
         umask((mode_t)plan.umask);
-    if (plan.release_fifo)
-        await_release(exec_wr);
+    /* Before the release, as runc does: a startContainer hook, and whatever it leaves behind, is no less confined than the command. */
     if (plan.seccomp_len) {
         struct sock_fprog prog = {
             .len = (unsigned short)(plan.seccomp_len / sizeof(struct sock_filter)),
@@ -224,5 +233,7 @@ __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr)
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
             fail_before_exec(errno, exec_wr, S_SECCOMP, "install the filter");
     }
+    if (plan.release_fifo)
+        await_release(exec_wr);
     exec_command(exec_wr);
 }

@@ -46,6 +46,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd);
 void set_capabilities(void);
 
 /* exec.c */
+int default_signals(void);
 __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr);
 
 /* fds.c */

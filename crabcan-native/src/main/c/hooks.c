@@ -61,98 +61,160 @@ static long now_ms(void)
 }
 
 /*
+ * Up to size - 1 bytes of a hook's output into why, on one line and with nothing a terminal or a
+ * log reader acts on: controls (C0, DEL, and C1 in UTF-8) become '?', line ends spaces.
+ */
+static void append_output(char *why, size_t size, const char *out, size_t len)
+{
+    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' '))
+        len--;
+    size_t at = strlen(why);
+    if (len > 0)
+        at += (size_t)snprintf(why + at, size - at, ": ");
+    for (size_t i = 0; i < len && at + 1 < size; i++) {
+        unsigned char c = (unsigned char)out[i];
+        if (c == 0xc2 && i + 1 < len && (unsigned char)out[i + 1] >= 0x80 && (unsigned char)out[i + 1] <= 0x9f) {
+            why[at++] = '?';
+            i++;
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            why[at++] = ' ';
+        } else {
+            why[at++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+    }
+    why[at] = '\0';
+}
+
+/* The hook's whole process group, then the hook itself (its pgid stays taken until it is reaped). */
+static int end_hook(pid_t pid, int *status)
+{
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+static void hook_child(size_t i, int state, int out)
+{
+    /* Its own process group, so that what it leaves behind is killed with it. */
+    if (setpgid(0, 0) < 0 || default_signals() < 0 || dup2(state, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        _exit(126);
+    execve(plan.hooks[i].path, plan.hooks[i].argv, plan.hooks[i].envp);
+    dprintf(2, "cannot execute: %s", strerror(errno));
+    _exit(127);
+}
+
+/*
  * Runs one hook to its end; 0 if it exited 0. Otherwise why says what happened, with the start of
- * what it wrote to stdout and stderr, and errno is set for the FAIL line.
+ * what it wrote to stdout and stderr, and errno is set for the FAIL line. Its exit, not the end of
+ * its output, ends the wait, and at most one read per wakeup keeps the deadline in sight however
+ * much it writes.
  */
 static int run_hook(size_t i, const char *status, char *why, size_t size)
 {
-    char **argv = plan.hooks[i].argv;
-    int state = state_fd(status), out[2];
-    if (state < 0 || pipe2(out, O_CLOEXEC) < 0) {
-        snprintf(why, size, "%s: its state and output pipe", argv[0]);
+    const char *path = plan.hooks[i].path;
+    uint32_t timeout = plan.hooks[i].timeout;
+    int out[2], err;
+    int state = state_fd(status);
+    if (state < 0) {
+        snprintf(why, size, "%s: its state", path);
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        err = errno;
+        close(state);
+        errno = err;
+        snprintf(why, size, "%s: its output pipe", path);
         return -1;
     }
     pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(why, size, "%s: fork", argv[0]);
-        return -1;
-    }
-    if (pid == 0) {
-        if (dup2(state, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0 ||
-            close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-            _exit(126);
-        execve(argv[0], argv, plan.hooks[i].envp);
-        dprintf(2, "cannot execute: %s", strerror(errno));
-        _exit(127);
-    }
+    if (pid == 0)
+        hook_child(i, state, out[1]);
+    err = errno;
     close(state);
     close(out[1]);
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0 || fcntl(out[0], F_SETFL, O_NONBLOCK) < 0) {
-        int err = errno;
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        err = pid < 0 ? err : errno;
+        if (pid > 0)
+            end_hook(pid, NULL);
+        if (pidfd >= 0)
+            close(pidfd);
+        close(out[0]);
         errno = err;
-        snprintf(why, size, "%s: watch it", argv[0]);
+        snprintf(why, size, "%s: %s", path, pid < 0 ? "fork" : "watch it");
         return -1;
     }
-    /* Its output, kept up to 1 KiB; its exit, not the end of its output, ends the wait. */
     char output[1024];
     size_t kept = 0;
-    long deadline = plan.hooks[i].timeout ? now_ms() + plan.hooks[i].timeout * 1000L : -1;
-    int exited = 0;
-    while (!exited) {
+    long deadline = timeout ? now_ms() + timeout * 1000L : 0;
+    int exited = 0, timed_out = 0, failed = 0;
+    while (!exited && !timed_out && !failed) {
+        int wait = -1;
+        if (timeout) {
+            long left = deadline - now_ms();
+            if (left <= 0) {
+                timed_out = 1;
+                break;
+            }
+            wait = left > 60000 ? 60000 : (int)left;
+        }
         struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}};
-        int wait = deadline < 0 ? -1 : (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0);
         int r = poll(fds, out[0] >= 0 ? 2 : 1, wait);
-        if (r < 0 && errno == EINTR)
+        if (r < 0) {
+            failed = errno != EINTR;
+            err = errno;
             continue;
-        if (r == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            close(pidfd);
-            if (out[0] >= 0)
-                close(out[0]);
-            errno = ETIMEDOUT;
-            snprintf(why, size, "%s did not finish within its timeout of %u s", argv[0], plan.hooks[i].timeout);
-            return -1;
         }
-        exited = r > 0 && (fds[0].revents & POLLIN);
-        for (;;) {
-            char buf[512];
-            ssize_t n = out[0] >= 0 ? read(out[0], buf, sizeof buf) : -1;
-            if (n > 0 && kept < sizeof output) {
-                size_t take = (size_t)n < sizeof output - kept ? (size_t)n : sizeof output - kept;
-                memcpy(output + kept, buf, take);
-                kept += take;
-            }
-            if (n > 0)
-                continue;
-            if (n == 0) { /* every writer is gone */
-                close(out[0]);
-                out[0] = -1;
-            }
+        exited = fds[0].revents & POLLIN;
+        if (out[0] < 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        char buf[512];
+        ssize_t n = read(out[0], buf, sizeof buf);
+        if (n > 0 && kept < sizeof output) {
+            size_t take = (size_t)n < sizeof output - kept ? (size_t)n : sizeof output - kept;
+            memcpy(output + kept, buf, take);
+            kept += take;
+        } else if (n == 0) { /* every writer is gone */
+            close(out[0]);
+            out[0] = -1;
+        }
+    }
+    /* What it wrote just before it exited, within bounds: a process it left may write on and on. */
+    for (int reads = 0; exited && out[0] >= 0 && kept < sizeof output && reads < 8; reads++) {
+        ssize_t n = read(out[0], output + kept, sizeof output - kept);
+        if (n <= 0)
             break;
-        }
+        kept += (size_t)n;
     }
     close(pidfd);
     if (out[0] >= 0)
         close(out[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) {
-            snprintf(why, size, "%s: wait for it", argv[0]);
-            return -1;
-        }
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    int st = 0;
+    if (end_hook(pid, &st) < 0 && !failed) {
+        failed = 1;
+        err = errno;
+    }
+    if (failed) {
+        errno = err;
+        snprintf(why, size, "%s: wait for it", path);
+        return -1;
+    }
+    if (timed_out) {
+        errno = ETIMEDOUT;
+        snprintf(why, size, "%s did not finish within its timeout of %u s", path, timeout);
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         return 0;
-    while (kept > 0 && (output[kept - 1] == '\n' || output[kept - 1] == ' '))
-        kept--;
-    if (WIFSIGNALED(st))
-        snprintf(why, size, "%s was killed by signal %d: %.*s", argv[0], WTERMSIG(st), (int)kept, output);
-    else
-        snprintf(why, size, "%s exited with %d: %.*s", argv[0], WEXITSTATUS(st), (int)kept, output);
-    errno = 0;
+    } else {
+        errno = 0;
+        if (WIFSIGNALED(st))
+            snprintf(why, size, "%s was killed by signal %d", path, WTERMSIG(st));
+        else
+            snprintf(why, size, "%s exited with %d", path, WEXITSTATUS(st));
+    }
+    append_output(why, size, output, kept);
     return -1;
 }
 
@@ -161,9 +223,22 @@ int run_hooks(uint32_t phase, const char *status, char *why, size_t size)
     for (size_t i = 0; i < plan.n_hooks; i++) {
         if (plan.hooks[i].phase != phase)
             continue;
-        logd("Running hook %s", plan.hooks[i].argv[0]);
+        logd("Running hook %s", plan.hooks[i].path);
         if (run_hook(i, status, why, size) < 0)
             return -1;
+    }
+    /*
+     * In init, with every capability of the user namespace: nothing a hook left running (in a
+     * process group of its own or not) may live on beside the command. Init is the namespace's
+     * pid 1, so they are all its children by now, and nothing else is yet.
+     */
+    if (phase == HOOK_CREATE_CONTAINER && getpid() == 1) {
+        if (kill(-1, SIGKILL) < 0 && errno != ESRCH) {
+            snprintf(why, size, "kill what the createContainer hooks left running");
+            return -1;
+        }
+        while (waitpid(-1, NULL, __WALL) >= 0 || errno == EINTR)
+            ;
     }
     return 0;
 }

@@ -500,10 +500,17 @@ void enter_root(void)
             fail(S_ROOTFS, errno, "make the root filesystem read-only");
     }
 
-    /* runtime-spec: in the container's namespaces, its mounts made, before pivot_root. */
-    char why[2048];
-    if (run_hooks(HOOK_CREATE_CONTAINER, "creating", why, sizeof why) < 0)
-        fail(S_HOOK, errno, "%s", why);
+    /*
+     * runtime-spec: in the container's namespaces, its mounts made, before pivot_root. In the new
+     * root, as runc does: a working directory in the host's files would outlive pivot_root.
+     */
+    if (plan.n_hooks) {
+        char why[2048];
+        if (fchdir(root) < 0)
+            fail(S_HOOK, errno, "enter the new root for the createContainer hooks");
+        if (run_hooks(HOOK_CREATE_CONTAINER, "creating", why, sizeof why) < 0)
+            fail(S_HOOK, errno, "%s", why);
+    }
 
     logd("Pivoting root");
     if (fchdir(root) < 0)

@@ -139,9 +139,7 @@ __attribute__((noreturn)) static void exec_net_helper(int ns_net, int ns_user, i
     place_fd(fds[2], 5);
     if (close_range(6, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    default_signals();
     execve(plan.net_helper[0], plan.net_helper, (char *[]){NULL});
     dprintf(2, "cannot execute %s: %s\n", plan.net_helper[0], strerror(errno));
     _exit(127);
@@ -205,9 +203,7 @@ __attribute__((noreturn)) static void exec_net_filter(int ns_user, int ns_net, i
     place_fd(err_wr, 2);
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    default_signals();
     execve(plan.net_filter_tool, (char *[]){(char *)plan.net_filter_tool, "-f", "-", NULL}, (char *[]){NULL});
     dprintf(2, "cannot execute %s: %s\n", plan.net_filter_tool, strerror(errno));
     _exit(127);

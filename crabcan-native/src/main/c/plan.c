@@ -76,35 +76,41 @@ static char **add_hook_string(char *s)
     return &plan.hook_strings[plan.n_hook_strings++];
 }
 
-/* A hook's strings become its argv (argc of them) and its envp, each ended by NULL. */
+/*
+ * A hook's strings: its path, then its argv (argc of them, as runtime-spec's args: the path alone
+ * when there are none), then its envp; argv and envp each end with NULL.
+ */
 static void parse_hook(uint8_t *p, uint32_t len)
 {
     if (len < T_HOOK_FIXED || plan.n_hooks == MAX_HOOKS)
         fail(S_PLAN, EINVAL, "bad or too many hook records");
     uint32_t phase = get32(p + T_HOOK_AT_PHASE), argc = get32(p + T_HOOK_AT_ARGC);
-    if ((phase != HOOK_CREATE_CONTAINER && phase != HOOK_START_CONTAINER) || argc == 0)
-        fail(S_PLAN, EINVAL, "bad hook record: phase %u, %u arguments", phase, argc);
+    if (phase != HOOK_CREATE_CONTAINER && phase != HOOK_START_CONTAINER)
+        fail(S_PLAN, EINVAL, "bad hook record: phase %u", phase);
     char *s = (char *)p + T_HOOK_FIXED, *end = (char *)p + len;
     if (s == end || end[-1] != '\0')
         fail(S_PLAN, EINVAL, "hook strings not NUL-terminated");
-    char **argv = NULL, **envp = NULL;
+    const char *path = s;
+    if (path[0] != '/')
+        fail(S_PLAN, EINVAL, "hook path %s is not absolute", path);
+    s += strlen(s) + 1;
+    char **argv = &plan.hook_strings[plan.n_hook_strings], **envp = NULL;
+    if (argc == 0)
+        add_hook_string((char *)path);
     uint32_t n = 0;
     for (; s < end; s += strlen(s) + 1, n++) {
         if (n == argc)
             envp = add_hook_string(NULL) + 1; /* ends argv; envp starts after it */
-        char **at = add_hook_string(s);
-        if (n == 0)
-            argv = at;
+        add_hook_string(s);
     }
     if (n < argc)
         fail(S_PLAN, EINVAL, "hook record with %u of its %u arguments", n, argc);
     if (n == argc)
         envp = add_hook_string(NULL) + 1;
     add_hook_string(NULL);
-    if (argv[0][0] != '/')
-        fail(S_PLAN, EINVAL, "hook path %s is not absolute", argv[0]);
     plan.hooks[plan.n_hooks].phase = phase;
     plan.hooks[plan.n_hooks].timeout = get32(p + T_HOOK_AT_TIMEOUT);
+    plan.hooks[plan.n_hooks].path = path;
     plan.hooks[plan.n_hooks].argv = argv;
     plan.hooks[plan.n_hooks++].envp = envp;
 }
@@ -333,6 +339,8 @@ void parse_plan(uint32_t total)
                           || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe || plan.n_copy_in
                           || plan.n_copy_out))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
+    if (plan.n_hooks && !plan.hook_state)
+        fail(S_PLAN, EINVAL, "hooks without the state they read");
     /* Only a cgroup namespace rooted at the sandbox's cgroup makes them show nothing but that cgroup. */
     if (plan.n_cgroupfs && !(plan.options & OPT_UNSHARE_CGROUP))
         fail(S_PLAN, EINVAL, "cgroup file systems without a cgroup namespace of the sandbox's cgroup");

@@ -86,9 +86,9 @@ struct plan {
     struct { const char *name, *value; } netns_sysctls[MAX_NETNS_SYSCTLS];
     size_t n_netns_sysctls;
     /* OCI hooks run inside the sandbox (T_HOOK): argv and envp point into hook_strings. */
-    struct { uint32_t phase, timeout; char **argv, **envp; } hooks[MAX_HOOKS];
+    struct { uint32_t phase, timeout; const char *path; char **argv, **envp; } hooks[MAX_HOOKS];
     size_t n_hooks;
-    char *hook_strings[MAX_HOOK_STRINGS + 2 * MAX_HOOKS]; /* each hook's argv and envp, NULL-ended */
+    char *hook_strings[MAX_HOOK_STRINGS + 3 * MAX_HOOKS]; /* each hook's argv and envp, NULL-ended */
     size_t n_hook_strings;
     const char *hook_state; /* T_HOOK_STATE */
 };

@@ -15,17 +15,24 @@ import java.util.OptionalInt;
  *       before pivot_root, the path resolved in the host's view of the files; a hook that fails
  *       fails the create ({@link SandboxSetupException}, step {@code hook}).
  *   <li>{@link Phase#START_CONTAINER}: in the command's process once the release FIFO was opened,
- *       before seccomp and execve, the path resolved in the sandbox. The FIFO's reader then reads
- *       {@code '0'}, or {@code 'H'} and why a hook failed, and the command does not run.
+ *       after seccomp (as runc does) and before execve, the path resolved in the sandbox. The
+ *       FIFO's reader then reads {@code '0'}, or {@code 'H'} and why a hook failed, and the
+ *       command does not run.
  * </ul>
+ *
+ * <p>A createContainer hook runs with the new root as its working directory. Each hook runs in a
+ * process group of its own, killed when it exits; whatever the createContainer hooks leave
+ * running elsewhere is killed once they are done, since it would hold every capability of the
+ * sandbox's user namespace beside the command.
  *
  * <p>Each hook reads the container's state on stdin: {@code state} (a JSON object, runtime-spec's
  * state without its {@code status} and {@code pid}) with {@code "status"} ("creating" or
  * "created") and {@code "pid"} (the sandbox's init on the host, what createDetached returns) put
- * first. Its argv is its path followed by {@code args} after the first (runtime-spec's
- * {@code args[0]}), its environment exactly {@code env}; it gets no other fds, and its stdout and
- * stderr are kept (their first KiB) for the failure's message. The first hook that fails, or
- * outlives its timeout (it is killed), ends the sandbox.
+ * first. Its argv is exactly {@code args} (as runc passes them; its path alone when empty), its
+ * environment exactly {@code env}, its signals unblocked and at their defaults; it gets no other
+ * fds, and its stdout and stderr are kept (their first KiB, control characters replaced by
+ * {@code ?}) for the failure's message. The first hook that fails, or outlives its timeout (it is
+ * killed), ends the sandbox.
  *
  * <p>Immutable and thread-safe.
  *
@@ -40,7 +47,7 @@ public record ContainerHooks(List<Hook> hooks, String state) {
      * One hook; see {@link ContainerHooks}. Immutable and thread-safe.
      *
      * @param path absolute
-     * @param args runtime-spec's args: the first stands for the path and is not passed
+     * @param args runtime-spec's args, the hook's argv as they are (by convention the first is its name)
      * @param env NAME=value entries, exactly the hook's environment
      * @param timeoutSeconds positive, or empty for none
      */

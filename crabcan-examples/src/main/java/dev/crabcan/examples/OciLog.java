@@ -34,13 +34,23 @@ final class OciLog {
     }
 
     void error(String message) {
-        err.println("crabcan-oci: " + message);
+        err.println("crabcan-oci: " + printable(message));
         write("error", message);
     }
 
     void warn(String message) {
-        err.println("crabcan-oci: warning: " + message);
+        err.println("crabcan-oci: warning: " + printable(message));
         write("warning", message);
+    }
+
+    /**
+     * A message for a terminal: what hooks and containers wrote may carry escape sequences, which
+     * must not act on the engine's terminal. The log file's JSON escapes them itself.
+     */
+    static String printable(String message) {
+        StringBuilder b = new StringBuilder(message.length());
+        message.codePoints().forEach(c -> b.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+        return b.toString();
     }
 
     /** Only with --debug, and only to the log file. */

@@ -369,12 +369,17 @@ public final class OciRuntime {
             p.waitFor();
             throw new Failure(name + " did not finish within its timeout of " + hook.timeoutSeconds().getAsInt() + " s");
         }
-        String said = Files.readString(output, StandardCharsets.UTF_8).strip().replace('\n', ' ');
-        Files.delete(output);
         if (p.exitValue() != 0) {
-            throw new Failure(name + " failed with status " + p.exitValue()
-                    + (said.isEmpty() ? "" : ": " + (said.length() > 500 ? said.substring(0, 500) + "..." : said)));
+            // Its first KiB, however much it wrote and whatever the bytes are.
+            byte[] start;
+            try (var in = Files.newInputStream(output)) {
+                start = in.readNBytes(1024);
+            }
+            Files.delete(output);
+            String said = new String(start, StandardCharsets.UTF_8).strip().replace('\n', ' ');
+            throw new Failure(name + " failed with status " + p.exitValue() + (said.isEmpty() ? "" : ": " + said));
         }
+        Files.delete(output);
     }
 
     /** poststart and poststop hooks that fail are warned about, and the operation goes on (runtime-spec). */

@@ -439,6 +439,54 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
+    /**
+     * Attacks on the hooks' runner, each of which once held: a createContainer hook leaving a
+     * process behind (in a session of its own, out of its process group), which would keep every
+     * capability of the user namespace beside the command; a startContainer hook writing without
+     * end, which kept start waiting past the hook's timeout; a hook's words carrying terminal
+     * escapes into the engine's stderr. And the argv is runtime-spec's args as they are.
+     */
+    @Test
+    void hooksLeaveNothingRunningCannotHoldUpStartAndCannotEscapeIntoTheTerminal() throws Exception {
+        Path bundle = bundle("b15", "cat /tmp/argv0");
+        String config = Files.readString(bundle.resolve("config.json"));
+        String left = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"setsid sleep 1000 >/dev/null 2>&1 & "
+                + "sleep 1000 >/dev/null 2>&1 & exit 0\"]}";
+        String argv0 = "{\"path\": \"/bin/sh\", \"args\": [\"hook-name\", \"-c\", \"echo $0 > /tmp/argv0\"]}";
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": ["
+                + left + "], \"startContainer\": [" + argv0 + "]}, \"root\":"));
+        File out = dir.resolve("b15.out").toFile();
+        Path pidFile = dir.resolve("c15.pid");
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c15");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        long pid = Long.parseLong(Files.readString(pidFile).trim());
+        assertThat(Env.processesIn(Env.sandboxPidNamespace(pid))).as("init and the command alone").hasSize(2);
+        assertThat(oci(null, "start", "c15").status()).isZero();
+        assertThat(awaitStatus("c15", "stopped")).isEqualTo("stopped");
+        assertThat(Files.readString(out.toPath()).strip()).isEqualTo("hook-name");
+        assertThat(oci(null, "delete", "c15").status()).isZero();
+
+        // Endless output and a timeout of 1 s: start ends (oci() allows it 60 s) with the timeout.
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"while :; do echo flood; done\"], "
+                + "\"timeout\": 1}]}, \"root\":"));
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c16").status()).isZero();
+        Run flooded = oci(null, "start", "c16");
+        assertThat(flooded.status()).isEqualTo(1);
+        assertThat(flooded.stderr()).contains("did not finish within its timeout of 1 s: flood flood");
+        assertThat(oci(null, "delete", "--force", "c16").status()).isZero();
+
+        // Escapes in a failing hook's words reach the engine's terminal as '?'.
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"printf 'bad\\\\033[2Jthing\\\\302\\\\233x'; "
+                + "exit 5\"]}]}, \"root\":"));
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c17").status()).isZero();
+        Run escaped = oci(null, "start", "c17");
+        assertThat(escaped.status()).isEqualTo(1);
+        assertThat(escaped.stderr()).contains("exited with 5: bad?[2Jthing?x").doesNotContain("\u001b", "\u009b");
+        assertThat(oci(null, "delete", "--force", "c17").status()).isZero();
+    }
+
     private static long capEff() throws Exception {
         return Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
                 .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);

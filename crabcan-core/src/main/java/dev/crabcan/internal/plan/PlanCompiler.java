@@ -142,16 +142,13 @@ public final class PlanCompiler {
             w.detach(releaseFifo.toString());
         }
         for (ContainerHooks.Hook h : hooks.hooks()) {
-            // argv: the path, then runtime-spec's args after the first; then the environment.
-            List<String> argv = new ArrayList<>(List.of(h.path()));
-            argv.addAll(h.args().isEmpty() ? List.of() : h.args().subList(1, h.args().size()));
             java.io.ByteArrayOutputStream strings = new java.io.ByteArrayOutputStream();
-            for (String str : Stream.concat(argv.stream(), h.env().stream()).toList()) {
+            for (String str : Stream.of(List.of(h.path()), h.args(), h.env()).flatMap(List::stream).toList()) {
                 strings.writeBytes(str.getBytes(java.nio.charset.StandardCharsets.UTF_8));
                 strings.write(0);
             }
             w.hook(h.phase() == ContainerHooks.Phase.CREATE_CONTAINER ? HOOK_CREATE_CONTAINER : HOOK_START_CONTAINER,
-                    h.timeoutSeconds().orElse(0), argv.size(), strings.toByteArray());
+                    h.timeoutSeconds().orElse(0), h.args().size(), strings.toByteArray());
         }
         if (!hooks.hooks().isEmpty()) {
             w.hookState(hooks.state());
