@@ -78,6 +78,11 @@ class OciRuntimeTest {
         return bundle;
     }
 
+    /** The bundle's config with these hooks (the inside of a JSON "hooks" object). */
+    private static void withHooks(Path bundle, String config, String hooks) throws java.io.IOException {
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {" + hooks + "}, \"root\":"));
+    }
+
     Run oci(File stdout, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
@@ -363,8 +368,8 @@ class OciRuntimeTest {
         assertThat(Files.readString(out.toPath())).isEqualTo("ran\n");
 
         // A failing prestart hook fails create, names the hook and leaves no container.
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": "
-                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}]}, \"root\":"));
+        withHooks(bundle, config, "\"prestart\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}]");
         Run refused = oci(null, "create", "--bundle", bundle.toString(), "c11");
         assertThat(refused.status()).isEqualTo(1);
         assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 3: no network");
@@ -394,8 +399,8 @@ class OciRuntimeTest {
         String start = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > /tmp/start; echo >> /tmp/start; "
                 + "readlink /proc/self/ns/mnt >> /tmp/start; echo $Y >> /tmp/start\"], \"env\": [\"Y=started\"], \"timeout\": 30}";
         String config = Files.readString(bundle.resolve("config.json"));
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": ["
-                + create + "], \"startContainer\": [" + start + "]}, \"root\":"));
+        withHooks(bundle, config, "\"createContainer\": ["
+                + create + "], \"startContainer\": [" + start + "]");
         File out = dir.resolve("b12.out").toFile();
         Path pidFile = dir.resolve("c12.pid");
         Run created = oci(out, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c12");
@@ -418,8 +423,8 @@ class OciRuntimeTest {
         assertThat(oci(null, "delete", "c12").status()).isZero();
 
         // A failing startContainer hook fails start with its words, and the command never runs.
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
-                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no gpu; exit 3\"]}]}, \"root\":"));
+        withHooks(bundle, config, "\"startContainer\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no gpu; exit 3\"]}]");
         File out13 = dir.resolve("b13.out").toFile();
         assertThat(oci(out13, "create", "--bundle", bundle.toString(), "c13").status()).isZero();
         Run refused = oci(null, "start", "c13");
@@ -430,8 +435,8 @@ class OciRuntimeTest {
         assertThat(Files.readString(out13.toPath())).doesNotContain("{\"status\"");
 
         // A failing createContainer hook fails create, names it and leaves no container.
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": "
-                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no driver >&2; exit 4\"]}]}, \"root\":"));
+        withHooks(bundle, config, "\"createContainer\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no driver >&2; exit 4\"]}]");
         Run failed = oci(null, "create", "--bundle", bundle.toString(), "c14");
         assertThat(failed.status()).isEqualTo(1);
         assertThat(failed.stderr()).contains("/bin/sh exited with 4: no driver");
@@ -453,8 +458,8 @@ class OciRuntimeTest {
         String left = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"setsid sleep 1000 >/dev/null 2>&1 & "
                 + "sleep 1000 >/dev/null 2>&1 & exit 0\"]}";
         String argv0 = "{\"path\": \"/bin/sh\", \"args\": [\"hook-name\", \"-c\", \"echo $0 > /tmp/argv0\"]}";
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createContainer\": ["
-                + left + "], \"startContainer\": [" + argv0 + "]}, \"root\":"));
+        withHooks(bundle, config, "\"createContainer\": ["
+                + left + "], \"startContainer\": [" + argv0 + "]");
         File out = dir.resolve("b15.out").toFile();
         Path pidFile = dir.resolve("c15.pid");
         Run created = oci(out, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c15");
@@ -467,9 +472,9 @@ class OciRuntimeTest {
         assertThat(oci(null, "delete", "c15").status()).isZero();
 
         // Endless output and a timeout of 1 s: start ends (oci() allows it 60 s) with the timeout.
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+        withHooks(bundle, config, "\"startContainer\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"while :; do echo flood; done\"], "
-                + "\"timeout\": 1}]}, \"root\":"));
+                + "\"timeout\": 1}]");
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "c16").status()).isZero();
         Run flooded = oci(null, "start", "c16");
         assertThat(flooded.status()).isEqualTo(1);
@@ -477,9 +482,9 @@ class OciRuntimeTest {
         assertThat(oci(null, "delete", "--force", "c16").status()).isZero();
 
         // Escapes in a failing hook's words reach the engine's terminal as '?'.
-        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+        withHooks(bundle, config, "\"startContainer\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"printf 'bad\\\\033[2Jthing\\\\302\\\\233x'; "
-                + "exit 5\"]}]}, \"root\":"));
+                + "exit 5\"]}]");
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "c17").status()).isZero();
         Run escaped = oci(null, "start", "c17");
         assertThat(escaped.status()).isEqualTo(1);
@@ -712,8 +717,8 @@ class OciRuntimeTest {
         limit(hooked, resources, "/" + parent + "/c11");
         Path hookPid = dir.resolve("hook.pid");
         String config = Files.readString(hooked.resolve("config.json"));
-        Files.writeString(hooked.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": [{\"path\": "
-                + "\"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo $$ > " + hookPid + "; exec sleep 60\"]}]}, \"root\":"));
+        withHooks(hooked, config, "\"prestart\": [{\"path\": "
+                + "\"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo $$ > " + hookPid + "; exec sleep 60\"]}]");
         for (Path bundle : List.of(recorded, hooked)) {
             String stage = bundle.getFileName().toString();
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
