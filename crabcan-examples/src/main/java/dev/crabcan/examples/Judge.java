@@ -12,6 +12,12 @@ import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxResult;
 import dev.crabcan.Stdio;
 import dev.crabcan.Verdict;
+import dev.crabcan.image.BuildListener;
+import dev.crabcan.image.BuildStep;
+import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageBuild;
+import dev.crabcan.image.ImageException;
+import dev.crabcan.image.ImageStore;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -33,6 +39,7 @@ import java.util.stream.Stream;
 final class Judge {
     static final String USAGE = String.join("\n",
             "Judge: java -jar crabcan.jar judge SOURCE TESTS [--interactor SOURCE] [--time DUR] [--memory SIZE] [--json]",
+            "                                  [--env DIR [--build-arg NAME=VALUE]... [--store DIR]]",
             "  SOURCE      the submission: .c (gcc -O2), .py (python3) or .java (javac; its class is Main)",
             "  TESTS       a directory of tests: NAME.in, and NAME.ans (the expected output, compared",
             "              by white-space separated tokens) unless the problem is interactive",
@@ -42,18 +49,27 @@ final class Judge {
             "  --time DUR  CPU time per test (default 2s; wall time is 2.5 times that)",
             "  --memory SIZE  memory per test (default 256m; a Java submission's heap is sized from it)",
             "  --json      one JSON object per test instead of a table",
+            "  --env DIR   language environments declared as Crabfiles: DIR/c, DIR/py and DIR/java, each",
+            "              a build context with its Crabfile; the one of a source's language is built into",
+            "              the image store (once: a cache hit afterwards) and the source compiles and runs",
+            "              in that image instead of the host's files (see the README, \"Images\")",
+            "  --build-arg NAME=VALUE  an ARG of those Crabfiles, such as the base image's path",
+            "  --store DIR the image store (default: the user's, ~/.local/share/crabcan/images)",
             "Exit status: 0 if every test is accepted, 1 if one is not, 2 if the source does not",
             "compile, 125 if the judge itself failed.");
 
     /** What a test ends as, isolate's and Codeforces' words. */
     enum Outcome { ACCEPTED, WRONG_ANSWER, TIME_LIMIT, MEMORY_LIMIT, OUTPUT_LIMIT, RUNTIME_ERROR }
 
-    /** A compiled program: the files copied into /box, by name, and the command that runs it there. */
-    record Program(Map<String, byte[]> files, List<String> command) {
+    /**
+     * A compiled program: its environment (an image, or null for the host's files), the files
+     * copied into /box, by name, and the command that runs it there.
+     */
+    record Program(Image image, Map<String, byte[]> files, List<String> command) {
         Program with(String name, byte[] content) {
             Map<String, byte[]> more = new LinkedHashMap<>(files);
             more.put(name, content);
-            return new Program(more, command);
+            return new Program(image, more, command);
         }
     }
 
@@ -64,6 +80,8 @@ final class Judge {
         Duration time = Duration.ofSeconds(2);
         long memory = 256L << 20;
         boolean json = false;
+        Path envs = null, store = null;
+        Map<String, String> buildArgs = new LinkedHashMap<>();
         try {
             for (int i = 1; i < args.length; i++) {
                 switch (args[i]) {
@@ -71,6 +89,15 @@ final class Judge {
                     case "--time" -> time = CrabcanCli.Options.duration(value(args, ++i), "--time");
                     case "--memory" -> memory = CrabcanCli.Options.size(value(args, ++i), "--memory");
                     case "--json" -> json = true;
+                    case "--env" -> envs = Path.of(value(args, ++i));
+                    case "--store" -> store = Path.of(value(args, ++i));
+                    case "--build-arg" -> {
+                        String a = value(args, ++i);
+                        if (a.indexOf('=') <= 0) {
+                            throw new IllegalArgumentException("--build-arg " + a + ": give NAME=VALUE");
+                        }
+                        buildArgs.put(a.substring(0, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
+                    }
                     case "-h", "--help" -> {
                         err.println(USAGE);
                         return 0;
@@ -91,8 +118,9 @@ final class Judge {
                 throw new IllegalArgumentException("give a source and a directory of tests\n" + USAGE);
             }
             Limits limits = limits(time, memory, err);
-            Program program = compile(source, err);
-            Program checker = interactor == null ? null : compile(interactor, err);
+            Environments environments = new Environments(envs, store, buildArgs, err);
+            Program program = compile(source, environments.of(source), err);
+            Program checker = interactor == null ? null : compile(interactor, environments.of(interactor), err);
             if (program == null || checker == null && interactor != null) {
                 return 2;
             }
@@ -141,12 +169,76 @@ final class Judge {
                 .rlimit(Rlimit.CORE, 0).build();
     }
 
-    /** Compiles in a sandbox of its own (no network, the host's toolchain read-only); null if it does not compile. */
-    static Program compile(Path source, PrintStream err) throws IOException, SandboxException, InterruptedException {
+    /**
+     * Where a language's programs compile and run: the host's files read-only, or with --env the
+     * image built from that language's Crabfile, built once per judge run (and a cache hit in the
+     * store on the next one).
+     */
+    static final class Environments {
+        private final Path dir;
+        private final Path storeDir;
+        private final Map<String, String> buildArgs;
+        private final PrintStream err;
+        private final Map<String, Image> built = new LinkedHashMap<>();
+
+        Environments(Path dir, Path storeDir, Map<String, String> buildArgs, PrintStream err) {
+            if (dir != null && !Files.isDirectory(dir)) {
+                throw new IllegalArgumentException("--env " + dir + ": not a directory");
+            }
+            if (dir == null && (storeDir != null || !buildArgs.isEmpty())) {
+                throw new IllegalArgumentException("--store and --build-arg go with --env DIR");
+            }
+            this.dir = dir;
+            this.storeDir = storeDir;
+            this.buildArgs = Map.copyOf(buildArgs);
+            this.err = err;
+        }
+
+        /** The image of the source's language, or null for the host's files. */
+        Image of(Path source) throws ImageException {
+            if (dir == null) {
+                return null;
+            }
+            String file = source.getFileName().toString();
+            String language = file.substring(file.lastIndexOf('.') + 1);
+            Path context = dir.resolve(language);
+            if (!Files.isDirectory(context)) {
+                throw new IllegalArgumentException(source + ": no environment for ." + language + " (no directory "
+                        + context + " with its Crabfile)");
+            }
+            Image image = built.get(language);
+            if (image == null) {
+                ImageStore store = storeDir == null ? ImageStore.openDefault() : ImageStore.open(storeDir);
+                ImageBuild.Builder b = ImageBuild.builder(store, context).tag("crabcan-judge-" + language);
+                buildArgs.forEach(b::buildArg);
+                int[] steps = new int[2];
+                image = b.listener(new BuildListener() {
+                    @Override
+                    public void stepFinished(BuildStep step, boolean cached, long nanos) {
+                        steps[0]++;
+                        steps[1] += cached ? 1 : 0;
+                    }
+                }).build().run();
+                err.println("crabcan judge: environment " + language + " is image " + image.digest().shortHex() + " (" + steps[0] + " steps, " + steps[1] + " from the cache)");
+                built.put(language, image);
+            }
+            return image;
+        }
+    }
+
+    /** The sandbox's files: the image's, or the host's read-only (Crabcan's default root). */
+    private static Sandbox.Builder in(Image image) {
+        Sandbox.Builder b = Sandbox.builder();
+        return image == null ? b : b.image(image);
+    }
+
+    /** Compiles in a sandbox of its own (no network, its environment read-only); null if it does not compile. */
+    static Program compile(Path source, Image image, PrintStream err)
+            throws IOException, SandboxException, InterruptedException {
         String file = source.getFileName().toString();
         byte[] code = Files.readAllBytes(source);
         if (file.endsWith(".py")) {
-            return new Program(Map.of(), List.of("python3", "/box/main.py")).with("main.py", code);
+            return new Program(image, Map.of(), List.of("python3", "/box/main.py")).with("main.py", code);
         }
         List<String> command;
         String output;
@@ -161,7 +253,7 @@ final class Judge {
         } else {
             throw new IllegalArgumentException(source + ": not .c, .py or .java");
         }
-        SandboxResult r = Sandbox.builder().tmpfs("/box", 256L << 20).copyIn("/box/" + file, code)
+        SandboxResult r = in(image).tmpfs("/box", 256L << 20).copyIn("/box/" + file, code)
                 .copyOut("/box/" + output, 64L << 20).workingDirectory("/box").env("HOME", "/box")
                 .limits(Limits.builder().wallTime(Duration.ofSeconds(60)).outputBytes(1 << 20).build())
                 .command(command).build().run();
@@ -171,7 +263,7 @@ final class Judge {
             return null;
         }
         List<String> run = output.equals("prog") ? List.of("/box/prog") : List.of("java", "-cp", "/box", "Main");
-        return new Program(Map.of(), run).with(output, built.content());
+        return new Program(image, Map.of(), run).with(output, built.content());
     }
 
     /** One test: its input on stdin, its output compared with the answer. */
@@ -211,7 +303,7 @@ final class Judge {
     }
 
     private static Sandbox.Builder sandbox(Program p, Limits limits) {
-        Sandbox.Builder b = Sandbox.builder().tmpfs("/box", 128L << 20).workingDirectory("/box").uid(1000)
+        Sandbox.Builder b = in(p.image).tmpfs("/box", 128L << 20).workingDirectory("/box").uid(1000)
                 .limits(limits).command(p.command);
         p.files.forEach((name, content) -> b.copyIn(CopyIn.bytes("/box/" + name, content).mode(0755).readOnly()));
         return b;

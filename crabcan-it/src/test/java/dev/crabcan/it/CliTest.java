@@ -26,6 +26,10 @@ class CliTest {
 
     /** Starts the process, writes stdin and closes it, and collects both outputs and the status. */
     static Run run(ProcessBuilder pb, String stdin) throws Exception {
+        return run(pb, stdin, 60);
+    }
+
+    static Run run(ProcessBuilder pb, String stdin, int timeoutSeconds) throws Exception {
         Process p = pb.start();
         try (var in = p.getOutputStream()) {
             in.write(stdin.getBytes(StandardCharsets.UTF_8));
@@ -38,7 +42,7 @@ class CliTest {
             }
         });
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.waitFor(timeoutSeconds, TimeUnit.SECONDS)).isTrue();
         return new Run(p.exitValue(), out, err.get());
     }
 

@@ -138,4 +138,66 @@ class JudgeTest {
         assertThat(outcomes(bad)).containsExactly("WRONG_ANSWER", "WRONG_ANSWER");
         assertThat(bad.stdout()).contains("interactor: WA 20 guesses");
     }
+
+    /**
+     * Language environments declared as Crabfiles (crabcan-examples/judge-envs: c and py, FROM a
+     * Debian root file system made here by mmdebstrap from Debian's packages, once per build
+     * directory): each is built into the image store on first use and is a cache hit on the
+     * next judge run, and submissions compile and run in the image, not in the host's files.
+     */
+    @Test
+    @Timeout(value = 20, unit = TimeUnit.MINUTES)
+    void environmentsDeclaredAsCrabfilesAreBuiltOnceAndJudgedIn() throws Exception {
+        assumeTrue(Env.isHostRoot(), "mmdebstrap makes the Debian base as root (the environments' Crabfiles build "
+                + "rootless too: BuildTest)");
+        Path base = debianWithGccAndPython();
+        Path envs = Path.of("../crabcan-examples/judge-envs").toAbsolutePath().normalize();
+        // Accepted only where the host's files are out of sight: this host has mmdebstrap, the image has not.
+        String c = "#include <stdio.h>\n#include <unistd.h>\nint main(void){long a,b;scanf(\"%ld %ld\",&a,&b);"
+                + "printf(\"%ld\\n\",access(\"/usr/bin/mmdebstrap\",F_OK)==0?0:a+b);return 0;}\n";
+        String py = "import os\na, b = map(int, input().split())\nprint(0 if os.path.exists('/usr/bin/mmdebstrap') else a + b)\n";
+        Files.writeString(dir.resolve("sum.c"), c);
+        Files.writeString(dir.resolve("sum.py"), py);
+        for (int round = 0; round < 2; round++) {
+            for (String submission : List.of("sum.c", "sum.py")) {
+                CliTest.Run r = CliTest.run(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java")
+                        .toString(), "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                        "-jar", Env.CLI_JAR.toString(), "judge", submission, "sum", "--env", envs.toString(), "--build-arg",
+                        "BASE=" + base, "--store", dir.resolve("store").toString()).directory(dir.toFile()), "", 600);
+                assertThat(r.status()).as("%s, round %d: %s", submission, round, r.stderr()).isZero();
+                assertThat(outcomes(r)).containsExactly("ACCEPTED", "ACCEPTED");
+                java.util.regex.Matcher built = java.util.regex.Pattern.compile("environment " + submission.substring(4)
+                        + " is image [0-9a-f]{12} \\((\\d+) steps, (\\d+) from the cache\\)").matcher(r.stderr());
+                assertThat(built.find()).as(r.stderr()).isTrue();
+                // ARG, FROM, RUN: the RUN step, which proves the toolchain, is built the first time and a
+                // cache hit the next; FROM of a tarball reads it again each time (its digest is checked).
+                assertThat(Integer.parseInt(built.group(1))).as(r.stderr()).isEqualTo(3);
+                assertThat(Integer.parseInt(built.group(2))).as(r.stderr()).isEqualTo(round == 0 ? 1 : 2);
+            }
+        }
+    }
+
+    /** A Debian 12 root file system with gcc and python3, made once in the build directory (about 250 MB). */
+    private static Path debianWithGccAndPython() throws Exception {
+        Path tar = Path.of("target/judge-base/debian.tar").toAbsolutePath();
+        if (Files.exists(tar)) {
+            return tar;
+        }
+        Env.tool("mmdebstrap", "mmdebstrap");
+        Files.createDirectories(tar.getParent());
+        Path partial = tar.resolveSibling("debian.tar.partial");
+        Process p = new ProcessBuilder("mmdebstrap", "--mode=root", "--variant=apt", "--format=tar",
+                "--aptopt=APT::Install-Recommends \"false\"", "--include=gcc,libc6-dev,python3-minimal", "bookworm",
+                partial.toString(), "deb http://deb.debian.org/debian bookworm main").redirectErrorStream(true)
+                .redirectOutput(tar.resolveSibling("mmdebstrap.log").toFile()).start();
+        try {
+            assertThat(p.waitFor(15, TimeUnit.MINUTES)).as("mmdebstrap within 15 minutes").isTrue();
+        } finally {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+        assertThat(p.exitValue()).as("mmdebstrap (%s)", tar.resolveSibling("mmdebstrap.log")).isZero();
+        Files.move(partial, tar);
+        return tar;
+    }
 }

@@ -54,6 +54,8 @@ class RootlessSuiteTest {
             // This host's cgroups (v1) are not delegated to unprivileged users.
             "ClientTest#aClientsCgroupParentIsTheOneUsed",
             "JudgeTest#memoryLimitsAndAJavaSubmissionThatSeesItsLimit",
+            // mmdebstrap makes the judge environments' Debian base as root.
+            "JudgeTest#environmentsDeclaredAsCrabfilesAreBuiltOnceAndJudgedIn",
             "JudgeVerdictTest#aCpuGraceWithACgroup",
             "JudgeVerdictTest#cgroupLimitsInEveryMode",
             // podman needs root here (rootless podman needs subordinate id ranges this machine does not give).
