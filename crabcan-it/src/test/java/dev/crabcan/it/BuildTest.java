@@ -301,6 +301,31 @@ class BuildTest {
         }
     }
 
+    /**
+     * A tarball base is read and checked once, then a cache hit until it changes: rewritten in
+     * place with the same size, it is read again (its ctime moved) and the build sees the change.
+     */
+    @Test
+    void aTarballBaseIsReadAgainOnlyWhenItChanges() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Path base = Files.copy(packed(ctx.resolve("rootfs")), ctx.resolve("base.tar"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./base.tar\nRUN cat /data/old\n");
+        Recorder first = new Recorder();
+        build(first);
+        Recorder second = new Recorder();
+        build(second);
+        assertThat(first.cached).containsExactly(false, false);
+        assertThat(second.cached).containsExactly(true, true);
+
+        Files.writeString(ctx.resolve("rootfs/data/old"), "new");
+        Files.write(base, Files.readAllBytes(packed(ctx.resolve("rootfs"))));
+        Recorder third = new Recorder();
+        build(third);
+        assertThat(third.cached).containsExactly(false, false);
+        assertThat(third.lines).containsExactly("new");
+    }
+
     private Path packed(Path rootfs) throws Exception {
         Path out = tmp.resolve("rootfs.tar");
         Process p = new ProcessBuilder("tar", "--numeric-owner", "-C", rootfs.toString(), "-cf", out.toString(), ".")

@@ -236,20 +236,21 @@ public final class ImageBuilder {
         }
         if (base.startsWith("/") || base.startsWith("./") || base.startsWith("../")) {
             Path p = context.resolve(base).normalize();
+            // A tarball seen before and unchanged since is a root filesystem: no need to read it all to tell.
+            Optional<Image.Layer> seen = Files.isRegularFile(p) ? cached(tarballKey(p)) : Optional.empty();
+            if (seen.isPresent()) {
+                return rootfsState(seen.get(), base);
+            }
             if (Files.exists(p) && OciArchive.isImage(p)) {
                 fromCached = false;
                 Image image = OciArchive.load(store, p, false).get(0);
                 return new State(image.layers(), image.config(), List.of(), chain("", "image " + image.digest()));
             }
             if (Files.isDirectory(p)) {
-                Image.Layer l = packDirectory(p);
-                return new State(List.of(l), ImageConfig.builder().env("PATH", DEFAULT_PATH).build(),
-                        List.of("FROM " + base), chain("", "layer " + l.digest()));
+                return rootfsState(packDirectory(p), base);
             }
             if (Files.isRegularFile(p)) {
-                Image.Layer l = storeTarball(p);
-                return new State(List.of(l), ImageConfig.builder().env("PATH", DEFAULT_PATH).build(),
-                        List.of("FROM " + base), chain("", "layer " + l.digest()));
+                return rootfsState(storeTarball(p), base);
             }
             throw fail(in, "base " + base + " (" + p + ") does not exist; give a root filesystem directory or"
                     + " tarball, an OCI layout or image archive, an image name, a stage name or scratch");
@@ -292,8 +293,26 @@ public final class ImageBuilder {
         return layer;
     }
 
+    /** A stage on a root filesystem directory or tarball: one layer, and the default PATH. */
+    private static State rootfsState(Image.Layer l, String base) {
+        return new State(List.of(l), ImageConfig.builder().env("PATH", DEFAULT_PATH).build(), List.of("FROM " + base),
+                chain("", "layer " + l.digest()));
+    }
+
+    /**
+     * The cache key of a root filesystem tarball: its stat, which changes with every write (the
+     * ctime), as a directory is packed again only when an entry's changed. Reading a base of
+     * hundreds of MB again would cost seconds per rebuild.
+     */
+    private static String tarballKey(Path tarball) throws IOException {
+        Map<String, Object> a = Files.readAttributes(tarball, "unix:dev,ino,size,lastModifiedTime,ctime");
+        return chain("FROM tarball", tarball.toRealPath() + "\n" + a.get("dev") + " " + a.get("ino") + " "
+                + a.get("size") + " " + a.get("lastModifiedTime") + " " + a.get("ctime"));
+    }
+
     /** A root filesystem tarball (plain or gzip) as one layer, its names checked before it is used. */
     private Image.Layer storeTarball(Path tarball) throws IOException {
+        String key = tarballKey(tarball);
         fromCached = false;
         Image.Layer l;
         try (InputStream in = Compression.open(tarball)) {
@@ -305,6 +324,7 @@ public final class ImageBuilder {
                 Unpacker.check(e.name(), tarball.toString());
             }
         }
+        store.cachePut(key, cacheEntry(l));
         return l;
     }
 
