@@ -9,7 +9,10 @@ import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -118,9 +121,7 @@ public final class HostIds {
                     + "as owned by nobody inside and are writable only where their permissions let anyone write");
         }
         IdRange r = configuredRange == null ? range() : range(configuredRange);
-        Set<Long> named = new HashSet<>();
-        IdRange.idsOf(read("/etc/passwd"), 2).forEach(e -> named.add(e[0]));
-        IdRange.idsOf(read("/etc/group"), 2).forEach(e -> named.add(e[0]));
+        Set<Long> named = NamedIds.current();
         long start = ThreadLocalRandom.current().nextLong(r.count());
         Lease lease = LOCKS.call(() -> {
             for (long i = 0; i < r.count(); i++) {
@@ -212,6 +213,48 @@ public final class HostIds {
     static long startTime(String stat) {
         String[] fields = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
         return fields[0].equals("Z") ? -1 : Long.parseLong(fields[19]);
+    }
+
+    /**
+     * The ids /etc/passwd and /etc/group name, read and parsed again only when either file is
+     * another one (its inode), or was written since (its size or modification time): every start
+     * of a root caller's sandbox asks, and parsing both files each time cost more than the rest of
+     * the lease.
+     */
+    private record NamedIds(List<Object> stamps, Set<Long> ids) {
+        private static final List<Path> FILES = List.of(Path.of("/etc/passwd"), Path.of("/etc/group"));
+        private static volatile NamedIds last;
+
+        static Set<Long> current() throws UnsupportedHostException {
+            List<Object> stamps = new ArrayList<>();
+            for (Path file : FILES) {
+                stamps.add(stamp(file));
+            }
+            NamedIds known = last;
+            if (known != null && known.stamps.equals(stamps)) {
+                return known.ids;
+            }
+            Set<Long> ids = new HashSet<>();
+            for (Path file : FILES) {
+                IdRange.idsOf(read(file.toString()), 2).forEach(e -> ids.add(e[0]));
+            }
+            // Stamped before the read: a file written meanwhile is read again next time.
+            NamedIds fresh = new NamedIds(stamps, Set.copyOf(ids));
+            last = fresh;
+            return fresh.ids;
+        }
+
+        private static List<Object> stamp(Path file) throws UnsupportedHostException {
+            try {
+                BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+                return List.of(String.valueOf(a.fileKey()), a.size(), a.lastModifiedTime());
+            } catch (NoSuchFileException e) {
+                return List.of();
+            } catch (IOException e) {
+                throw new UnsupportedHostException("cannot read " + file + ", which the host ids of root callers' "
+                        + "sandboxes are checked against: " + e);
+            }
+        }
     }
 
     private static String read(String file) throws UnsupportedHostException {

@@ -206,7 +206,15 @@ public record IdRange(int first, int count, String setting) {
 
     /** A decimal id, or -1 if the text is none. */
     private static long number(String s) {
-        return s.matches("\\d{1,10}") ? Long.parseLong(s) : -1;
+        if (s.isEmpty() || s.length() > 10) {
+            return -1;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) < '0' || s.charAt(i) > '9') {
+                return -1;
+            }
+        }
+        return Long.parseLong(s);
     }
 
     private static UnsupportedHostException invalid(String setting, String why) {

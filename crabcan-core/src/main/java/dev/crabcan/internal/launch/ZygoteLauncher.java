@@ -9,11 +9,14 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -53,6 +56,8 @@ final class ZygoteLauncher implements Launcher {
     static final int SOCKET_PATH_MAX = 107;
 
     private ServerSocketChannel server;
+    /** The acceptor's: the control socket and the connections whose first line it waits for. */
+    private Selector acceptSelector;
     private Thread acceptor;
     private Process zygote;
     /**
@@ -291,7 +296,17 @@ final class ZygoteLauncher implements Launcher {
                     bound.close();
                     throw e;
                 }
+                Selector selector = Selector.open();
+                try {
+                    bound.configureBlocking(false);
+                    bound.register(selector, SelectionKey.OP_ACCEPT);
+                } catch (IOException e) {
+                    selector.close();
+                    bound.close();
+                    throw e;
+                }
                 server = bound;
+                acceptSelector = selector;
                 acceptor = new Thread(this::acceptLoop, "crabcan-accept");
                 acceptor.setDaemon(true);
                 acceptor.start();
@@ -384,6 +399,7 @@ final class ZygoteLauncher implements Launcher {
                 } catch (IOException e) {
                     log.debug("closing the control socket: {}", e.toString());
                 }
+                acceptSelector.wakeup(); // its loop sees the socket closed and ends
             }
         }
         if (a != null) {
@@ -430,26 +446,117 @@ final class ZygoteLauncher implements Launcher {
         }
     }
 
+    /**
+     * Accepts connections and reads each one's first line, all on this thread: a connection that
+     * says nothing is given up on after {@link #CONNECT_TIMEOUT_MS} and stalls no other (the line
+     * is read without blocking, a byte at a time, so that nothing of what follows it is taken).
+     */
     private void acceptLoop() {
-        while (true) {
-            SocketChannel ch;
-            try {
-                ch = server.accept();
-            } catch (IOException e) {
-                if (server.isOpen()) {
-                    log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+        Selector selector = acceptSelector;
+        List<FirstLine> named = new ArrayList<>();
+        try {
+            while (server.isOpen()) {
+                selector.select(untilNearestDeadline(selector));
+                for (SelectionKey key : selector.selectedKeys()) {
+                    if (key.isValid() && key.isAcceptable()) {
+                        acceptAll(selector);
+                    } else if (key.isValid() && key.isReadable() && key.attachment() instanceof FirstLine f
+                            && f.read()) {
+                        key.cancel();
+                        named.add(f);
+                    }
                 }
-                return;
+                selector.selectedKeys().clear();
+                long now = System.nanoTime();
+                for (SelectionKey key : selector.keys()) {
+                    if (key.isValid() && key.attachment() instanceof FirstLine f && now - f.deadline > 0) {
+                        key.cancel();
+                        closeQuietly(f.channel);
+                    }
+                }
+                if (!named.isEmpty()) {
+                    selector.selectNow(); // deregisters the named ones' keys, so that they can block again
+                    for (FirstLine f : named) {
+                        handOver(f);
+                    }
+                    named.clear();
+                }
             }
-            // Read off this thread, and given up on if silent: one connection that says nothing must
-            // not stall every other sandbox's start.
-            java.util.concurrent.atomic.AtomicBoolean named = new java.util.concurrent.atomic.AtomicBoolean();
-            CompletableFuture.delayedExecutor(CONNECT_TIMEOUT_MS, TimeUnit.MILLISECONDS, Runnable::run).execute(() -> {
-                if (!named.get()) {
-                    closeQuietly(ch);
+        } catch (IOException | RuntimeException e) {
+            if (server.isOpen()) {
+                log.error("the control socket {} stopped accepting: {}", socket, e.toString());
+            }
+        } finally {
+            for (SelectionKey key : selector.keys()) {
+                if (key.attachment() instanceof FirstLine f) {
+                    closeQuietly(f.channel);
                 }
-            });
-            IoThreads.pool().execute(() -> handOver(ch, named));
+            }
+            try {
+                selector.close();
+            } catch (IOException e) {
+                log.debug("closing the control socket's selector: {}", e.toString());
+            }
+        }
+    }
+
+    private void acceptAll(Selector selector) throws IOException {
+        for (SocketChannel ch; (ch = server.accept()) != null; ) {
+            ch.configureBlocking(false);
+            ch.register(selector, SelectionKey.OP_READ, new FirstLine(ch));
+        }
+    }
+
+    /** Milliseconds until the first connection that has not named itself is given up on; 0 (none) to wait for ever. */
+    private static long untilNearestDeadline(Selector selector) {
+        long now = System.nanoTime();
+        long nearest = Long.MAX_VALUE;
+        for (SelectionKey key : selector.keys()) {
+            if (key.attachment() instanceof FirstLine f) {
+                nearest = Math.min(nearest, Math.max(1, TimeUnit.NANOSECONDS.toMillis(f.deadline - now) + 1));
+            }
+        }
+        return nearest == Long.MAX_VALUE ? 0 : nearest;
+    }
+
+    /** A new connection's first line, as far as it came. */
+    private static final class FirstLine {
+        private static final int MAX = 256;
+        final SocketChannel channel;
+        final long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MS);
+        private final java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+        private final ByteBuffer one = ByteBuffer.allocate(1);
+
+        FirstLine(SocketChannel channel) {
+            this.channel = channel;
+        }
+
+        /** Reads what has come; true once the line is complete. A closed, broken or overlong one is closed. */
+        boolean read() {
+            try {
+                while (line.size() < MAX) {
+                    one.clear();
+                    int n = channel.read(one);
+                    if (n == 0) {
+                        return false;
+                    }
+                    if (n < 0) {
+                        break;
+                    }
+                    if (one.get(0) == '\n') {
+                        return true;
+                    }
+                    line.write(one.get(0));
+                }
+            } catch (IOException e) {
+                // Closed below.
+            }
+            closeQuietly(channel);
+            return false;
+        }
+
+        String text() {
+            return line.toString(StandardCharsets.UTF_8);
         }
     }
 
@@ -478,16 +585,17 @@ final class ZygoteLauncher implements Launcher {
     }
 
     /** Gives the connection to the launch its first line names (a random token), or closes it. */
-    private void handOver(SocketChannel ch, java.util.concurrent.atomic.AtomicBoolean named) {
+    private void handOver(FirstLine first) {
+        SocketChannel ch = first.channel;
+        String hello = first.text();
         try {
-            String hello = readLine(ch, 256);
-            named.set(true);
+            ch.configureBlocking(true);
             String[] sandbox = hello.split("\t", -1);
-            boolean isSandbox = sandbox.length == 3 && sandbox[0].equals(Contract.R_SANDBOX) && sandbox[1].matches("\\d+")
-                    && sandbox[2].matches("[0-9a-f]{1,16}");
+            boolean isSandbox = sandbox.length == 3 && sandbox[0].equals(Contract.R_SANDBOX)
+                    && digits(sandbox[1], 10, false) && digits(sandbox[2], 16, true);
             String key = isZygote(hello) ? Contract.R_ZYGOTE : isSandbox ? sandbox[1] : null;
             // Only this user's processes: a root caller's sandboxes run as host ids of their own.
-            if (!fromThisUser(ch)) {
+            if (key != null && !fromThisUser(ch)) {
                 log.warn("connection on {} from another user refused", socket);
                 key = null;
             }
@@ -501,6 +609,20 @@ final class ZygoteLauncher implements Launcher {
         } catch (IOException e) {
             closeQuietly(ch);
         }
+    }
+
+    /** Whether s is 1 to max decimal (or lower-case hexadecimal) digits: no regex on every start. */
+    private static boolean digits(String s, int max, boolean hex) {
+        if (s.isEmpty() || s.length() > max) {
+            return false;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (!(c >= '0' && c <= '9') && !(hex && c >= 'a' && c <= 'f')) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
