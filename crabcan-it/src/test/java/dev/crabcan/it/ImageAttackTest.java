@@ -51,7 +51,7 @@ class ImageAttackTest {
             Image.Layer l = store.putBlob(layer.toByteArray()).asLayer();
             image = store.commit(ImageConfig.builder().build(), List.of(l), List.of(), Optional.of("suid:1"));
         }
-        Path rootfs = store.rootfs(image);
+        Path rootfs = store.layerDirs(image).get(0);
 
         // Through a shell: setpriv itself still holds root's capabilities at its execve.
         Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
@@ -69,7 +69,7 @@ class ImageAttackTest {
     /**
      * Found by an attack review: a store directory another user made (a --store under /tmp) was
      * used as it was, so that user could swap what the caller runs: here the unpacked image, for a
-     * root caller's sandbox, by renaming the store's rootfs/ away and planting its own.
+     * root caller's sandbox, by renaming the store's layers/ away and planting its own.
      */
     @Test
     void aStoreDirectoryOfAnotherUserIsRefused() throws Exception {
@@ -96,9 +96,11 @@ class ImageAttackTest {
             image = store.commit(ImageConfig.builder().build(), List.of(store.putBlob(layer.toByteArray()).asLayer()),
                     List.of(), Optional.of("swapped:1"));
         }
-        asNobody("mv " + dir + "/rootfs " + dir + "/old && mkdir -p " + dir + "/rootfs/" + image.digest().hex()
-                + " && echo planted > " + dir + "/rootfs/" + image.digest().hex() + "/id");
-        assertThat(store.rootfs(image).resolve("id")).as("what the caller's sandbox would run").hasContent("image");
+        String hex = image.layers().get(0).digest().hex();
+        asNobody("mv " + dir + "/layers " + dir + "/old && mkdir -p " + dir + "/layers/" + hex
+                + " && echo planted > " + dir + "/layers/" + hex + "/id");
+        assertThat(store.layerDirs(image).get(0).resolve("id")).as("what the caller's sandbox would run")
+                .hasContent("image");
     }
 
     private static void asNobody(String script) throws Exception {
