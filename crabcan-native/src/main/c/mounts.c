@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,6 +115,66 @@ static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, con
     }
 }
 
+static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, const char *what);
+static int create_mount(int fs, const char *type, uint64_t attrs, const char *what);
+
+/*
+ * The overlay root (ROOT_OVERLAY) as a detached mount: the plan's layers, top-most first, under an
+ * upper layer on a tmpfs of its own, which nobody else can reach and which goes with the mount.
+ * userns >= 0 (the helper, as host root): each layer is an idmapped bind, and the upper directory,
+ * whose owner the overlay's root shows, belongs to the sandbox's host ids as the layers appear to;
+ * else (init, in the sandbox's user namespace) the layers are used as they are, the caller's own.
+ */
+static int make_overlay(int userns)
+{
+    /*
+     * Every layer's descriptor stays open until the overlay is made: closing the last one of a
+     * detached mount dissolves it, and overlayfs clones its layers' mounts only then.
+     */
+    static int layers[MAX_LAYERS];
+    int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        fail(S_ROOTFS, errno, "fsopen overlay");
+    /* Whiteouts and opaque directories are user.overlay.* xattrs, which a rootless store can hold. */
+    if (fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+        fail(S_ROOTFS, errno, "overlay option userxattr");
+    for (size_t i = 0; i < plan.n_layers; i++) {
+        layers[i] = userns >= 0 ? clone_tree(plan.layers[i])
+                                : open_without_links(plan.layers[i], O_PATH | O_DIRECTORY, 0);
+        if (layers[i] < 0)
+            fail(S_ROOTFS, errno, "layer %s", plan.layers[i]);
+        if (userns >= 0)
+            set_attr(layers[i], MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.layers[i]);
+        if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layers[i]) < 0)
+            fail(S_ROOTFS, errno, "overlay layer %s", plan.layers[i]);
+    }
+    struct mount_op upper_mode = {.mode = 0755};
+    int tmp = new_fs(S_TMPFS, &upper_mode, 0, "the overlay's upper layer");
+    if (mkdirat(tmp, "upper", 0755) < 0 || mkdirat(tmp, "work", 0700) < 0)
+        fail(S_ROOTFS, errno, "the overlay's upper and work directories");
+    if (userns >= 0) {
+        unsigned uid, gid;
+        if (sscanf(plan.idmap_uid_map, "%*u %u", &uid) != 1 || sscanf(plan.idmap_gid_map, "%*u %u", &gid) != 1)
+            fail(S_PLAN, EINVAL, "idmap maps '%s' and '%s'", plan.idmap_uid_map, plan.idmap_gid_map);
+        if (fchownat(tmp, "upper", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+            fail(S_ROOTFS, errno, "chown the overlay's upper directory");
+    }
+    int upper = openat(tmp, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int work = openat(tmp, "work", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (upper < 0 || work < 0)
+        fail(S_ROOTFS, errno, "open the overlay's upper and work directories");
+    if (fsconfig(fs, FSCONFIG_SET_FD, "upperdir", NULL, upper) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_FD, "workdir", NULL, work) < 0)
+        fail(S_ROOTFS, errno, "overlay upper and work directories");
+    int root = create_mount(fs, S_ROOTFS, mount_attrs(plan.root_flags & ~MF_RDONLY), "the overlay root");
+    close(upper);
+    close(work);
+    close(tmp);
+    for (size_t i = 0; i < plan.n_layers; i++)
+        close(layers[i]);
+    return root;
+}
+
 /* Work that needs the caller's host credentials, done before any namespace exists. */
 void prepare_in_parent(void)
 {
@@ -146,6 +207,10 @@ void prepare_in_parent(void)
                 set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.root_path);
         }
         close(rootfd);
+    }
+    if (plan.root_kind == ROOT_OVERLAY && (plan.root_flags & MF_OPEN_IN_PARENT)) {
+        logd("Mounting an overlay of %zu layers before the namespaces exist", plan.n_layers);
+        plan.root_fd = make_overlay((plan.root_flags & MF_IDMAP) ? userns : -1);
     }
     for (size_t i = 0; i < plan.n_mounts; i++) {
         struct mount_op *m = &plan.mounts[i];
@@ -480,6 +545,9 @@ void enter_root(void)
             fail(S_ROOTFS, errno, "%s", plan.root_path);
         /* Read-only down to whatever is mounted below it; the plan's mount points already exist. */
         set_attr(root, mount_attrs(plan.root_flags), MS_PRIVATE, -1, S_ROOTFS, plan.root_path);
+    } else if (plan.root_kind == ROOT_OVERLAY) {
+        logd("Mounting an overlay of %zu layers as the root filesystem", plan.n_layers);
+        root = plan.root_fd >= 0 ? plan.root_fd : make_overlay(-1);
     } else {
         logd("Mounting an empty tmpfs as the root filesystem");
         struct mount_op root_mode = {.mode = 0755};
@@ -493,8 +561,8 @@ void enter_root(void)
         do_mount(root, &plan.mounts[i]);
     mount_cgroups(root);
 
-    /* The tmpfs root becomes read-only only now, its own mounts made (and not recursively). */
-    if (plan.root_kind == ROOT_TMPFS && (plan.root_flags & MF_RDONLY)) {
+    /* A tmpfs or overlay root becomes read-only only now, its mount points made (and not recursively). */
+    if (plan.root_kind != ROOT_BIND && (plan.root_flags & MF_RDONLY)) {
         struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
         if (mount_setattr(root, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
             fail(S_ROOTFS, errno, "make the root filesystem read-only");

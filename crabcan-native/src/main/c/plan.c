@@ -155,6 +155,11 @@ void parse_plan(uint32_t total)
             plan.root_flags = get32(p + T_ROOT_AT_FLAGS);
             plan.root_path = get_str(p + T_ROOT_FIXED, len - T_ROOT_FIXED, tag);
             break;
+        case T_LAYER:
+            if (plan.n_layers == MAX_LAYERS)
+                fail(S_PLAN, EINVAL, "too many layer records (at most %d)", MAX_LAYERS);
+            plan.layers[plan.n_layers++] = get_str(p, len, tag);
+            break;
         case T_MOUNT:
             if (plan.n_mounts == MAX_MOUNTS)
                 fail(S_PLAN, EINVAL, "too many mount records (at most %d)", MAX_MOUNTS);
@@ -331,6 +336,10 @@ void parse_plan(uint32_t total)
     /* A joining plan makes no namespaces, maps and root of its own. */
     if (plan.argc == 0 || (!plan.join.pid && (!plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)))
         fail(S_PLAN, EINVAL, "incomplete plan");
+    if (plan.root_path && plan.root_kind != ROOT_TMPFS && plan.root_kind != ROOT_BIND && plan.root_kind != ROOT_OVERLAY)
+        fail(S_PLAN, EINVAL, "unknown root kind %u", plan.root_kind);
+    if ((plan.root_kind == ROOT_OVERLAY) != (plan.n_layers > 0))
+        fail(S_PLAN, EINVAL, "layer records go with an overlay root, which needs at least one");
     if ((plan.options & OPT_LISTEN_PID) && plan.envc == MAX_ENV)
         fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
     if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts
@@ -403,6 +412,8 @@ void dump_plan(void)
         printf("root\t%u\t%#x\t", plan.root_kind, plan.root_flags);
         put_field(plan.root_path, '\n');
     }
+    for (size_t i = 0; i < plan.n_layers; i++)
+        dump_str("layer", plan.layers[i]);
     for (size_t i = 0; i < plan.n_mounts; i++)
         dump_mount("mount", &plan.mounts[i]);
     for (size_t i = 0; i < plan.n_cgroupfs; i++)

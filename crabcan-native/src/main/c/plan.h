@@ -26,6 +26,8 @@ struct plan {
     uint32_t root_kind, root_flags;
     const char *root_path;
     int root_fd;
+    const char *layers[MAX_LAYERS]; /* ROOT_OVERLAY's layer directories, top-most first */
+    size_t n_layers;
     uint32_t uid, gid;
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
     const uint8_t *seccomp;

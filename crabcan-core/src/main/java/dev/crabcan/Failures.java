@@ -75,7 +75,8 @@ final class Failures {
     }
 
     private static SandboxException exec(Session.ExecFailed f, Sandbox sandbox) {
-        String where = sandbox.rootfs().map(r -> "the root filesystem " + r).orElse("the default root filesystem");
+        String where = sandbox.rootfs().map(r -> "the root filesystem " + r).orElse(sandbox.rootfsLayers().isEmpty()
+                ? "the default root filesystem" : "the image's root filesystem");
         String command = sandbox.command().get(0);
         switch (f.kind()) {
             case Contract.EXEC_NOT_FOUND:

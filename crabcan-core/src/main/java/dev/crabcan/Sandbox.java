@@ -64,6 +64,7 @@ public final class Sandbox {
             "fs.mqueue.");
 
     private final Path rootfs;
+    private final List<Path> rootfsLayers;
     private final boolean rootfsWritable;
     private final List<Bind> binds;
     private final List<Tmpfs> tmpfs;
@@ -102,6 +103,7 @@ public final class Sandbox {
     private Sandbox(Builder b) {
         this.settings = new Builder(b);
         this.rootfs = b.rootfs;
+        this.rootfsLayers = b.rootfsLayers;
         this.rootfsWritable = b.rootfsWritable;
         this.binds = List.copyOf(b.binds);
         this.tmpfs = List.copyOf(b.tmpfs);
@@ -150,6 +152,14 @@ public final class Sandbox {
     /** The host directory used as the root filesystem; empty for the default root filesystem. */
     public Optional<Path> rootfs() {
         return Optional.ofNullable(rootfs);
+    }
+
+    /**
+     * The directories of the image's layers ({@link Builder#image}), top-most first, of which an
+     * overlayfs is the root filesystem; empty for a sandbox that runs no image.
+     */
+    public List<Path> rootfsLayers() {
+        return rootfsLayers;
     }
 
     /** Whether the sandbox may write to its root filesystem (default false). */
@@ -741,7 +751,7 @@ public final class Sandbox {
     /** Equal when every setting is: two equal sandboxes run the same way. */
     @Override
     public boolean equals(Object o) {
-        return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsWritable == x.rootfsWritable
+        return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsLayers.equals(x.rootfsLayers) && rootfsWritable == x.rootfsWritable
                 && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
                 && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
@@ -759,7 +769,7 @@ public final class Sandbox {
 
     @Override
     public int hashCode() {
-        return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
+        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
                 maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
@@ -778,8 +788,8 @@ public final class Sandbox {
      */
     public static final class Builder {
         private Path rootfs;
+        private List<Path> rootfsLayers = List.of();
         private boolean rootfsWritable;
-        private boolean rootfsFromImage;
         private final List<Bind> binds = new ArrayList<>();
         private final List<Tmpfs> tmpfs = new ArrayList<>();
         private int uid;
@@ -816,8 +826,8 @@ public final class Sandbox {
         /** A copy whose lists, sets and maps are its own. */
         private Builder(Builder b) {
             rootfs = b.rootfs;
+            rootfsLayers = b.rootfsLayers;
             rootfsWritable = b.rootfsWritable;
-            rootfsFromImage = b.rootfsFromImage;
             binds.addAll(b.binds);
             tmpfs.addAll(b.tmpfs);
             uid = b.uid;
@@ -862,6 +872,9 @@ public final class Sandbox {
         /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
         public Builder rootfs(Path dir) {
             Validation.notNull(dir, "rootfs");
+            if (!rootfsLayers.isEmpty()) {
+                throw new SandboxSpecException("image(...) and rootfs(...) both give the root filesystem; use one");
+            }
             Path abs = dir.toAbsolutePath();
             if (!Files.exists(abs)) {
                 throw new SandboxSpecException("rootfs " + dir + " does not exist (resolved to " + abs + ")");
@@ -874,8 +887,10 @@ public final class Sandbox {
         }
 
         /**
-         * Runs an image of an {@link dev.crabcan.image.ImageStore}: its layers, unpacked once in the
-         * store, become the read-only root filesystem, and its ENV, WORKDIR, USER and
+         * Runs an image of an {@link dev.crabcan.image.ImageStore}: its layers, each unpacked once in
+         * the store, are mounted as an overlayfs that is the root filesystem, read-only unless
+         * {@link #rootfsWritable}(true) asks for a writable layer on top (a private tmpfs, thrown
+         * away with the sandbox; the image never changes). Its ENV, WORKDIR, USER and
          * ENTRYPOINT/CMD apply where this builder does not set them (an environment variable,
          * working directory, uid or command set here, before or after, wins).
          *
@@ -884,20 +899,28 @@ public final class Sandbox {
          */
         public Builder image(dev.crabcan.image.Image image) {
             Validation.notNull(image, "image");
-            if (rootfs != null) {
+            if (rootfs != null || !rootfsLayers.isEmpty()) {
                 throw new SandboxSpecException("image(...) and rootfs(...) both give the root filesystem; use one");
             }
-            Path dir;
+            List<Path> layers;
             int imageUid;
             try {
-                dir = dev.crabcan.internal.image.ImageRootfs.of(image);
-                imageUid = dev.crabcan.internal.image.ImageRootfs.uid(image, dir);
+                layers = dev.crabcan.internal.image.ImageRootfs.layers(image);
+                imageUid = dev.crabcan.internal.image.ImageRootfs.uid(image, layers);
             } catch (IOException e) {
                 throw new SandboxSpecException("image " + image.name().orElse(image.digest().toString())
                         + " cannot run: " + e.getMessage());
             }
-            rootfs(dir);
-            rootfsFromImage = true;
+            if (layers.isEmpty()) {
+                throw new SandboxSpecException("image " + image.name().orElse(image.digest().toString())
+                        + " has no layers: there is no root filesystem to run it on");
+            }
+            if (layers.size() > dev.crabcan.internal.plan.Contract.MAX_LAYERS) {
+                throw new SandboxSpecException("image " + image.name().orElse(image.digest().toString()) + " has "
+                        + layers.size() + " layers; overlayfs stacks at most " + dev.crabcan.internal.plan.Contract.MAX_LAYERS
+                        + ": squash it");
+            }
+            rootfsLayers = layers;
             dev.crabcan.image.ImageConfig c = image.config();
             c.env().forEach(environment::putIfAbsent);
             if (command.isEmpty()) {
@@ -1533,11 +1556,7 @@ public final class Sandbox {
                     throw new SandboxSpecException("two mounts have the same target " + t);
                 }
             }
-            if (rootfsWritable && rootfsFromImage) {
-                throw new SandboxSpecException("rootfsWritable(true) with image(...): an image's root filesystem is"
-                        + " shared by every sandbox that runs it; bind a directory or a tmpfs where the command writes");
-            }
-            if (rootfsWritable && rootfs == null) {
+            if (rootfsWritable && rootfs == null && rootfsLayers.isEmpty()) {
                 throw new SandboxSpecException("rootfsWritable(true) needs rootfs(dir): the default root filesystem "
                         + "is always read-only; bind a writable directory instead");
             }

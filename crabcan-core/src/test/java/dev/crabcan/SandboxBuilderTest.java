@@ -338,6 +338,7 @@ class SandboxBuilderTest {
         assertThat(copy.copyOuts()).containsExactly(Map.entry("/scratch/out", 100L));
         assertThat(copy.terminal()).isEqualTo(original.terminal())
                 .hasValue(new Terminal(dir.resolve("console.sock"), 24, 80));
+        assertThat(copy.rootfsLayers()).isEqualTo(original.rootfsLayers()); // an image's: PlanCompilerTest, BuildTest
         // Every accessor is compared above: a new setting must be added to this test.
         assertThat(java.util.Arrays.stream(Sandbox.class.getDeclaredMethods())
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
@@ -346,7 +347,7 @@ class SandboxBuilderTest {
                 .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command", "devices",
                         "domainname",
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
-                        "permittedCapabilities",
+                        "permittedCapabilities", "rootfsLayers",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
                         "oomScoreAdj", "passedFds", "socketActivation", "copyIns", "copyOuts",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",

@@ -111,7 +111,7 @@ class ImageStoreTest {
         store.store().cachePut("a".repeat(64), "{\"layers\":[\"" + droppedOnly + "\"]}");
         store.store().cachePut("b".repeat(64), "{\"layers\":[\"" + keptLayer + "\"]}");
         Files.writeString(store.store().newTempFile(), "debris of a killed build");
-        Path unpacked = Files.createDirectory(dir.resolve("rootfs").resolve(dropped.digest().hex()));
+        Path unpacked = Files.createDirectory(dir.resolve("layers").resolve(droppedOnly.hex()));
         store.remove("dropped");
 
         assertThat(store.images()).hasSize(2);

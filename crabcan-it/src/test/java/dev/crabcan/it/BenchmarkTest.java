@@ -9,6 +9,9 @@ import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxResult;
 import dev.crabcan.Stdio;
 import dev.crabcan.Verdict;
+import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageBuild;
+import dev.crabcan.image.ImageStore;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;
@@ -96,6 +99,7 @@ class BenchmarkTest {
         overheadInside();
         firstSandbox(tmp);
         ociRuntimes(tmp);
+        images(tmp);
         String table = String.join("\n", rows) + "\n\n" + N + " iterations per case (interleaved after warm-up, the order"
                 + " changing every round); " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
                 + " cores, uid " + Env.uid() + ", kernel " + System.getProperty("os.version") + ".\n\n"
@@ -248,6 +252,65 @@ class BenchmarkTest {
         } finally {
             floor.destroyForcibly();
         }
+    }
+
+    /**
+     * Rows 17 to 19: a sandbox on a built image (an overlayfs of its layers) beside one on a plain
+     * directory holding the same files, and a fully cached rebuild of the image's 10-step
+     * Crabfile inside this running JVM, interleaved.
+     */
+    private void images(Path tmp) throws Exception {
+        Path ctx = Files.createDirectories(tmp.resolve("image-context"));
+        BuildTest.busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("a"), "a\n");
+        Files.writeString(ctx.resolve("b"), "b\n");
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                ARG WHO=bench
+                ENV GREETING=hello
+                WORKDIR /app
+                COPY a /etc/
+                COPY b /etc/
+                RUN echo "$GREETING $WHO" > /app/x
+                RUN rm /data/old
+                USER 1000
+                CMD ["/bin/true"]
+                """);
+        ImageStore store = ImageStore.open(tmp.resolve("image-store"));
+        ImageBuild build = ImageBuild.builder(store, ctx).tag("bench").build();
+        Image image = build.run();
+        Path plainRoot = tmp.resolve("image-as-directory");
+        BuildTest.busyboxRootfs(plainRoot);
+        Files.delete(plainRoot.resolve("data/old"));
+        Files.createDirectories(plainRoot.resolve("app"));
+        Files.writeString(plainRoot.resolve("app/x"), "hello bench\n");
+        Files.writeString(plainRoot.resolve("etc/a"), "a\n");
+        Files.writeString(plainRoot.resolve("etc/b"), "b\n");
+        Sandbox onImage = Sandbox.builder().image(image).build();
+        Sandbox onDirectory = Sandbox.builder().rootfs(plainRoot).uid(1000).workingDirectory("/app")
+                .command("/bin/true").build();
+        Map<String, Case> cases = new LinkedHashMap<>();
+        cases.put("17 Sandbox.run /bin/true on a built image (overlay of " + image.layers().size() + " layers)",
+                timed(() -> assertThat(onImage.run().status().code()).isZero()));
+        cases.put("18 Sandbox.run /bin/true on a plain directory root filesystem of the same files",
+                timed(() -> assertThat(onDirectory.run().status().code()).isZero()));
+        cases.put("19 fully cached rebuild of a 10-step Crabfile, in a running JVM",
+                timed(() -> assertThat(build.run().digest()).isEqualTo(image.digest())));
+        Map<String, long[]> nanos = interleave(cases, Math.min(N, 20), N);
+        Map<String, Stats> stats = new TreeMap<>();
+        nanos.forEach((name, t) -> stats.put(name, Stats.of(t)));
+        List<String> names = new ArrayList<>(nanos.keySet());
+        double image17 = stats.get(names.get(0)).median();
+        double directory18 = stats.get(names.get(1)).median();
+        double rebuild19 = stats.get(names.get(2)).median();
+        for (String name : names) {
+            String number = name.substring(0, name.indexOf(' '));
+            row(number, name.substring(number.length() + 1), stats.get(name),
+                    number.equals("17") ? String.format("%.2f x (18)", image17 / directory18) : "");
+        }
+        target("a sandbox on an image ÷ on a plain directory (17 ÷ 18)", image17 / directory18, 1.2, false, "%.2f x");
+        target("fully cached rebuild of a 10-step Crabfile (19)", rebuild19 / 1e6, 100, false, "%.2f ms");
     }
 
     /** The floor program (src/test/c/floor.c) in that root, warm and waiting for its first run. */

@@ -146,8 +146,16 @@ class BuildTest {
                 .command("/bin/sh", "-c", "echo $GREETING $(id -u) $PWD; cat owned.txt; touch /x").build().run();
         assertThat(overridden.stdoutText()).isEqualTo("over 1000 /app\nhello from the context\n");
         assertThat(overridden.stderrText()).contains("Read-only file system");
-        assertThatThrownBy(() -> Sandbox.builder().image(image).rootfsWritable(true).build())
-                .hasMessageContaining("shared by every sandbox");
+        // A writable layer on top: the sandbox writes where the image's root owns the files, and the image keeps none of it.
+        SandboxResult wrote = Sandbox.builder().image(image).rootfsWritable(true).command("/bin/sh", "-c",
+                "echo new > /x && echo changed > /app/hello.txt && rm /app/out.txt && cat /x /app/hello.txt"
+                        + " && ls /app").build().run();
+        assertThat(wrote.stdoutText()).as(wrote.stderrText()).isEqualTo("new\nchanged\nhello.txt\nowned.txt\n");
+        // The RUN layer's whiteouts hide what lower layers had: /bin/ls removed, /data replaced.
+        SandboxResult after = Sandbox.builder().image(image).command("/bin/sh", "-c",
+                "ls /x; cat /app/out.txt; ls /data; ls /bin/ls").build().run();
+        assertThat(after.stdoutText()).isEqualTo("hello crab\nnew\n");
+        assertThat(after.stderrText()).contains("/x: No such file").contains("/bin/ls: No such file");
 
         Recorder second = new Recorder();
         long start = System.nanoTime();

@@ -3,6 +3,8 @@ package dev.crabcan.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxResult;
 import dev.crabcan.image.Image;
 import dev.crabcan.image.ImageConfig;
 import dev.crabcan.internal.image.Store;
@@ -51,7 +53,7 @@ class ImageAttackTest {
             Image.Layer l = store.putBlob(layer.toByteArray()).asLayer();
             image = store.commit(ImageConfig.builder().build(), List.of(l), List.of(), Optional.of("suid:1"));
         }
-        Path rootfs = store.rootfs(image);
+        Path rootfs = store.layerDirs(image).get(0);
 
         // Through a shell: setpriv itself still holds root's capabilities at its execve.
         Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
@@ -69,7 +71,7 @@ class ImageAttackTest {
     /**
      * Found by an attack review: a store directory another user made (a --store under /tmp) was
      * used as it was, so that user could swap what the caller runs: here the unpacked image, for a
-     * root caller's sandbox, by renaming the store's rootfs/ away and planting its own.
+     * root caller's sandbox, by renaming the store's layers/ away and planting its own.
      */
     @Test
     void aStoreDirectoryOfAnotherUserIsRefused() throws Exception {
@@ -96,9 +98,43 @@ class ImageAttackTest {
             image = store.commit(ImageConfig.builder().build(), List.of(store.putBlob(layer.toByteArray()).asLayer()),
                     List.of(), Optional.of("swapped:1"));
         }
-        asNobody("mv " + dir + "/rootfs " + dir + "/old && mkdir -p " + dir + "/rootfs/" + image.digest().hex()
-                + " && echo planted > " + dir + "/rootfs/" + image.digest().hex() + "/id");
-        assertThat(store.rootfs(image).resolve("id")).as("what the caller's sandbox would run").hasContent("image");
+        String hex = image.layers().get(0).digest().hex();
+        asNobody("mv " + dir + "/layers " + dir + "/old && mkdir -p " + dir + "/layers/" + hex
+                + " && echo planted > " + dir + "/layers/" + hex + "/id");
+        assertThat(store.layerDirs(image).get(0).resolve("id")).as("what the caller's sandbox would run")
+                .hasContent("image");
+    }
+
+    /**
+     * A layer is unpacked into a directory of its own, a lower layer of an overlayfs, where a
+     * character device 0/0 is a whiteout: a layer that carries one must not hide what lower layers
+     * have (device nodes are skipped), and its OCI whiteouts hide only what they name.
+     */
+    @Test
+    void aLayerHidesNothingButWhatItsOciWhiteoutsName() throws Exception {
+        Path rootfs = tmp.resolve("rootfs");
+        BuildTest.busyboxRootfs(rootfs);
+        Files.writeString(rootfs.resolve("data/gone"), "gone");
+        Store store = Store.open(tmp.resolve("store"));
+        Process tar = new ProcessBuilder("tar", "-C", rootfs.toString(), "-cf", "-", ".").start();
+        byte[] base = tar.getInputStream().readAllBytes();
+        assertThat(tar.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        ByteArrayOutputStream attack = new ByteArrayOutputStream();
+        Tar.Writer w = new Tar.Writer(attack);
+        w.put(new Tar.Entry("data/old", Tar.Type.CHAR, 0644, 0, 0, 0, 0, "", 0, 0));
+        w.put(Tar.Entry.file("data/.wh.gone", 0644, 0, 0, 0, 0));
+        w.put(Tar.Entry.file("data/new", 0644, 0, 0, 0, 0));
+        w.finish();
+        Image image;
+        try (var held = store.use()) {
+            image = store.commit(ImageConfig.builder().build(), List.of(store.putBlob(base).asLayer(),
+                    store.putBlob(attack.toByteArray()).asLayer()), List.of(), Optional.of("whiteouts:1"));
+        }
+
+        SandboxResult r = Sandbox.builder().image(image).command("/bin/sh", "-c", "ls -a /data; cat /data/old")
+                .build().run();
+
+        assertThat(r.stdoutText()).as(r.stderrText()).isEqualTo(".\n..\nnew\nold\nold");
     }
 
     private static void asNobody(String script) throws Exception {

@@ -354,7 +354,7 @@ public final class ImageBuilder {
             return new Step(withLayer(state, hit.get(), key, in), true);
         }
         Owner owner = in.flag("chown") == null ? null
-                : Owner.parse(vars.expand(in.flag("chown")), () -> workspace("stage", state).dir);
+                : Owner.parse(vars.expand(in.flag("chown")), Owner.Rootfs.directory(() -> workspace("stage", state).dir));
         Integer chmod = in.flag("chmod") == null ? null : parseMode(vars.expand(in.flag("chmod")), in);
         boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory()
                 || Files.isDirectory(workspace("stage", state).dir.resolve(destAbs.substring(1)));
@@ -390,7 +390,7 @@ public final class ImageBuilder {
             return new Step(withLayer(state, hit.get(), key, in), true);
         }
         Workspace ws = workspace(stage, state);
-        int[] ids = Owner.user(config.user(), ws.dir);
+        int[] ids = Owner.user(config.user(), Owner.Rootfs.directory(() -> ws.dir));
         Scan before = ws.prepare(workdir);
         Sandbox sandbox = Sandbox.builder().rootfs(ws.dir).rootfsWritable(true).uid(ids[0]).command(argv)
                 .environment(env).workingDirectory(workdir).network(network).stdin(Stdio.discard())

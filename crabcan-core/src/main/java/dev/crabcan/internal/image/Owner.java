@@ -5,13 +5,67 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.List;
 
 /** User and group ids as COPY --chown and USER name them, looked up in the image's own files. */
 record Owner(long uid, long gid) {
     static final Owner ROOT = new Owner(0, 0);
 
-    /** Gives the image's root filesystem, made on demand (only names need it). */
+    /** Finds files of the image's root filesystem, made on demand (only names need it). */
     interface Rootfs {
+        /**
+         * The regular file at a relative path of the image, or null when it has none there.
+         *
+         * @throws IllegalArgumentException when the path lies through a symbolic link
+         */
+        Path file(String relative) throws IOException;
+
+        /** A root filesystem unpacked in one directory, which {@code dir} makes. */
+        static Rootfs directory(DirectorySupplier dir) {
+            return relative -> {
+                Path p = dir.get();
+                for (String part : relative.split("/")) {
+                    p = p.resolve(part);
+                    if (Files.isSymbolicLink(p)) {
+                        throw new IllegalArgumentException("/" + relative + " of the image lies through a symbolic link");
+                    }
+                }
+                return Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) ? p : null;
+            };
+        }
+
+        /** A root filesystem that is an overlay of layer directories, top-most first (see {@link Unpacker.Policy#LAYER_DIR}). */
+        static Rootfs layers(List<Path> layers) {
+            return relative -> {
+                String[] parts = relative.split("/");
+                for (Path layer : layers) {
+                    Path p = layer;
+                    for (int i = 0; i < parts.length; i++) {
+                        boolean opaque = Unpacker.isOpaque(p);
+                        p = p.resolve(parts[i]);
+                        if (Files.isSymbolicLink(p)) {
+                            throw new IllegalArgumentException("/" + relative + " of the image lies through a symbolic link");
+                        }
+                        boolean last = i == parts.length - 1;
+                        if (Unpacker.isWhiteout(p) || (!Files.exists(p, LinkOption.NOFOLLOW_LINKS) && opaque)
+                                || (!last && Files.exists(p, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS))) {
+                            return null; // hidden from every lower layer
+                        }
+                        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                            break;
+                        }
+                        if (last) {
+                            return Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) ? p : null;
+                        }
+                    }
+                }
+                return null;
+            };
+        }
+    }
+
+    /** Gives a directory, made on demand. */
+    interface DirectorySupplier {
         Path get() throws IOException;
     }
 
@@ -26,34 +80,32 @@ record Owner(long uid, long gid) {
             uid = Long.parseLong(user);
             defaultGid = uid;
         } else {
-            String[] entry = lookup(rootfs.get(), "etc/passwd", user);
+            String[] entry = lookup(rootfs, "etc/passwd", user);
             uid = Long.parseLong(entry[2]);
             defaultGid = Long.parseLong(entry[3]);
         }
         long gid = group == null ? defaultGid
-                : group.matches("[0-9]+") ? Long.parseLong(group) : Long.parseLong(lookup(rootfs.get(), "etc/group", group)[2]);
+                : group.matches("[0-9]+") ? Long.parseLong(group) : Long.parseLong(lookup(rootfs, "etc/group", group)[2]);
         return new Owner(uid, gid);
     }
 
     /** The sandbox uid and gid of a USER value (null or empty: root). */
-    static int[] user(String user, Path rootfs) throws IOException {
+    static int[] user(String user, Rootfs rootfs) throws IOException {
         if (user == null || user.isEmpty()) {
             return new int[] {0, 0};
         }
-        Owner o = parse(user, () -> rootfs);
+        Owner o = parse(user, rootfs);
         return new int[] {(int) o.uid, (int) o.gid};
     }
 
-    private static String[] lookup(Path rootfs, String file, String name) throws IOException {
-        Path p = rootfs;
-        for (String part : file.split("/")) {
-            p = p.resolve(part);
-            if (Files.isSymbolicLink(p)) {
-                throw new IllegalArgumentException("/" + file + " of the image is a symbolic link: cannot look up '"
-                        + name + "'; use numeric ids");
-            }
+    private static String[] lookup(Rootfs rootfs, String file, String name) throws IOException {
+        Path p;
+        try {
+            p = rootfs.file(file);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage() + ": cannot look up '" + name + "'; use numeric ids", e);
         }
-        if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+        if (p == null) {
             throw new IllegalArgumentException("the image has no /" + file + " to look up '" + name + "' in; use"
                     + " numeric ids");
         }

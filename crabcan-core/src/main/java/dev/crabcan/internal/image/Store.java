@@ -38,8 +38,8 @@ import java.util.regex.Pattern;
 /**
  * The image store on disk. The store is itself an OCI image layout ({@code oci-layout},
  * {@code index.json}, {@code blobs/sha256/}), so OCI tools can read it, plus {@code tmp/} (files
- * being written), {@code cache/} (build cache entries) and {@code rootfs/} (images unpacked to
- * run, by manifest digest).
+ * being written), {@code cache/} (build cache entries) and {@code layers/} (layers unpacked for
+ * overlayfs, each in a directory of its own named by its digest).
  *
  * <p>Every file appears by rename from {@code tmp/} once complete, so a killed JVM leaves at most
  * debris in {@code tmp/}, which {@link #prune} removes. Writers hold {@code store.lock} shared;
@@ -56,7 +56,7 @@ public final class Store {
     private final Path blobs;
     private final Path tmp;
     private final Path cache;
-    private final Path rootfs;
+    private final Path layers;
     private final StoreLock storeLock;
     private final StoreLock indexLock;
 
@@ -75,7 +75,7 @@ public final class Store {
         this.blobs = root.resolve("blobs/sha256");
         this.tmp = root.resolve("tmp");
         this.cache = root.resolve("cache");
-        this.rootfs = root.resolve("rootfs");
+        this.layers = root.resolve("layers");
         this.storeLock = StoreLock.of(root.resolve("store.lock"));
         this.indexLock = StoreLock.of(root.resolve("index.lock"));
     }
@@ -94,7 +94,7 @@ public final class Store {
                 Files.createDirectories(d);
             }
             // Unpacked trees keep the image's setuid files and modes: only the store's owner may reach them.
-            for (Path d : List.of(s.tmp, s.rootfs)) {
+            for (Path d : List.of(s.tmp, s.layers)) {
                 try {
                     Files.createDirectory(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
                 } catch (FileAlreadyExistsException e) {
@@ -391,30 +391,43 @@ public final class Store {
         return key;
     }
 
-    // ---- unpacked images
+    // ---- unpacked layers
 
     /**
-     * The image's root filesystem, unpacked once (in tmp/, then renamed into rootfs/) and shared
-     * by every sandbox that runs the image, which must not write to it.
+     * The directories of an image's layers, top-most first, each unpacked once (in tmp/, then
+     * renamed into layers/; see {@link Unpacker.Policy#LAYER_DIR}) and shared by every sandbox
+     * that runs an image with it, which never writes to it: an overlayfs of them is its root.
      */
-    public Path rootfs(Image image) throws ImageException {
-        Path target = rootfs.resolve(image.digest().hex());
-        if (Files.isDirectory(target)) {
+    public List<Path> layerDirs(Image image) throws ImageException {
+        List<Path> out = new ArrayList<>();
+        for (Image.Layer l : image.layers()) {
+            out.add(0, layerDir(l));
+        }
+        return out;
+    }
+
+    private Path layerDir(Image.Layer layer) throws ImageException {
+        Path target = layers.resolve(layer.digest().hex());
+        if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
             return target;
         }
         try (StoreLock.Held h = storeLock.shared()) {
             Path made = newTempDir();
-            Workspace ws = new Workspace(this, made);
-            ws.bringUpTo(image.layers());
             try {
+                try (InputStream in = Files.newInputStream(blobPath(layer.digest()))) {
+                    new Unpacker(made, new Unpacker.Owners()).apply(in, "", Unpacker.Policy.LAYER_DIR,
+                            "layer " + layer.digest());
+                }
                 Files.move(made, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
-                ws.delete(); // another JVM or thread was first
+                // another JVM or thread was first
+            } finally {
+                Unpacker.removeTree(made);
             }
             return target;
         } catch (IOException e) {
             throw e instanceof ImageException ie ? ie
-                    : new ImageException("cannot unpack image " + image.digest() + " in " + rootfs + ": " + e, e);
+                    : new ImageException("cannot unpack layer " + layer.digest() + " in " + layers + ": " + e, e);
         }
     }
 
@@ -422,7 +435,7 @@ public final class Store {
 
     /**
      * Removes what no named image needs: unnamed images, blobs, build cache entries and unpacked
-     * root filesystems nothing named refers to, and leftovers of killed writers in tmp/. Waits for
+     * layers nothing named refers to, and leftovers of killed writers in tmp/. Waits for
      * running builds to end.
      */
     public Pruned prune() throws ImageException {
@@ -455,7 +468,7 @@ public final class Store {
                     files += delete(blob, bytes);
                 }
             }
-            for (Path dir : list(rootfs)) {
+            for (Path dir : list(layers)) {
                 if (!keep.contains(dir.getFileName().toString())) {
                     files += delete(dir, bytes);
                 }

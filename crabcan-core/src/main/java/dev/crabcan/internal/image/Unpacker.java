@@ -2,6 +2,9 @@ package dev.crabcan.internal.image;
 
 import dev.crabcan.image.ImageException;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.DirectoryStream;
@@ -42,6 +45,16 @@ public final class Unpacker {
     public enum Policy {
         /** An image layer: whiteouts apply; device nodes and fifos are skipped (sandboxes mount nodev). */
         LAYER,
+        /**
+         * An image layer unpacked into an empty directory of its own, a lower layer of an overlayfs
+         * mounted with {@code userxattr}: whiteouts become overlayfs's, as xattrs a rootless store
+         * can hold (a character device 0/0 Java cannot make): {@code .wh..wh..opq} marks its
+         * directory {@code user.overlay.opaque=y}; {@code .wh.NAME} is an empty file NAME marked
+         * {@code user.overlay.whiteout}, in a directory marked {@code user.overlay.opaque=x} (it
+         * holds such files; Linux 6.7 and later). Device nodes and fifos are skipped as for LAYER,
+         * so no entry of an archive can become a whiteout or an xattr but by these names.
+         */
+        LAYER_DIR,
         /** A tarball of the build context (ADD): device nodes and fifos are refused. */
         ARCHIVE
     }
@@ -66,8 +79,14 @@ public final class Unpacker {
 
     private record Deferred(String rel, int mode, long mtime) {}
 
+    private static final String OPAQUE = "overlay.opaque";
+    private static final String WHITEOUT = "overlay.whiteout";
+
     private final Path root;
     private final Owners owners;
+    /** LAYER_DIR: the whiteout files and opaque directories made so far, relative. */
+    private final Set<String> whiteouts = new HashSet<>();
+    private final Set<String> opaque = new HashSet<>();
 
     public Unpacker(Path root, Owners owners) {
         this.root = root;
@@ -96,6 +115,10 @@ public final class Unpacker {
             String parentRel = slash < 0 ? "" : rel.substring(0, slash);
             String base = rel.substring(slash + 1);
             Path parent = parentDir(parentRel, where, e.name());
+            if (policy == Policy.LAYER_DIR && base.startsWith(".wh.")) {
+                overlayWhiteout(parent, parentRel, base, where, e.name());
+                continue;
+            }
             if (policy == Policy.LAYER && base.startsWith(".wh.")) {
                 if (base.equals(".wh..wh..opq")) {
                     emptyExcept(parent, parentRel, made);
@@ -112,12 +135,18 @@ public final class Unpacker {
             }
             Path target = parent.resolve(base);
             made.add(rel);
+            boolean wasWhiteout = whiteouts.remove(rel);
             switch (e.type()) {
                 case DIRECTORY -> {
                     BasicFileAttributes a = attrs(target);
                     if (a == null || !a.isDirectory()) {
                         removeTree(target);
                         Files.createDirectory(target);
+                        if (wasWhiteout) {
+                            // removed from the lower layers, then made anew: what they had in it stays hidden
+                            mark(target, OPAQUE, "y");
+                            opaque.add(rel);
+                        }
                     }
                     setOwner(rel, e);
                     dirs.add(new Deferred(rel, e.mode(), e.mtime()));
@@ -140,7 +169,7 @@ public final class Unpacker {
                     Path existing = parentDir(ls < 0 ? "" : linkRel.substring(0, ls), where, e.linkName())
                             .resolve(linkRel.substring(ls + 1));
                     BasicFileAttributes a = attrs(existing);
-                    if (a == null || a.isDirectory()) {
+                    if (a == null || a.isDirectory() || whiteouts.contains(linkRel)) {
                         throw new ImageException(where + ": hard link '" + e.name() + "' points at '" + e.linkName()
                                 + "', which is not a file of the archive's root filesystem");
                     }
@@ -179,6 +208,67 @@ public final class Unpacker {
                 setTime(dir, d.mtime);
             }
         }
+    }
+
+    /** An OCI whiteout in a LAYER_DIR archive (see {@link Policy#LAYER_DIR}). */
+    private void overlayWhiteout(Path parent, String parentRel, String base, String where, String entry)
+            throws IOException {
+        if (base.equals(".wh..wh..opq")) {
+            // A whiteout file in an opaque directory would show as the empty file it is: it is not needed there.
+            for (java.util.Iterator<String> i = whiteouts.iterator(); i.hasNext();) {
+                String w = i.next();
+                if (w.substring(0, Math.max(w.lastIndexOf('/'), 0)).equals(parentRel)) {
+                    Files.deleteIfExists(root.resolve(w));
+                    i.remove();
+                }
+            }
+            mark(parent, OPAQUE, "y");
+            opaque.add(parentRel);
+            return;
+        }
+        String hidden = base.substring(4);
+        if (hidden.isEmpty() || hidden.equals(".") || hidden.equals("..") || hidden.startsWith(".wh.")) {
+            throw new ImageException(where + ": whiteout '" + entry + "' names no file of its directory");
+        }
+        Path target = parent.resolve(hidden);
+        if (opaque.contains(parentRel) || attrs(target) != null) {
+            return; // hidden already, or this layer's own, which a whiteout of the same layer leaves
+        }
+        Files.createFile(target);
+        mark(target, WHITEOUT, "y");
+        whiteouts.add(join(parentRel, hidden));
+        mark(parent, OPAQUE, "x");
+    }
+
+    private static void mark(Path p, String name, String value) throws IOException {
+        try {
+            Files.getFileAttributeView(p, UserDefinedFileAttributeView.class, NOFOLLOW)
+                    .write(name, ByteBuffer.wrap(value.getBytes(StandardCharsets.US_ASCII)));
+        } catch (IOException e) {
+            throw new IOException("cannot set the xattr user." + name + " on " + p + " (" + e.getMessage()
+                    + "): the image store must be on a file system with user extended attributes (ext4, xfs, btrfs,"
+                    + " tmpfs), which image layers need for overlayfs's whiteouts", e);
+        }
+    }
+
+    private static String xattr(Path p, String name) throws IOException {
+        UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class, NOFOLLOW);
+        if (v == null || !v.list().contains(name)) {
+            return null;
+        }
+        ByteBuffer b = ByteBuffer.allocate(v.size(name));
+        v.read(name, b);
+        return new String(b.array(), 0, b.position(), StandardCharsets.US_ASCII);
+    }
+
+    /** Whether a directory of a LAYER_DIR layer hides what lower layers have in it. */
+    static boolean isOpaque(Path dir) throws IOException {
+        return Files.isDirectory(dir, NOFOLLOW) && "y".equals(xattr(dir, OPAQUE));
+    }
+
+    /** Whether a file of a LAYER_DIR layer is a whiteout. */
+    static boolean isWhiteout(Path p) throws IOException {
+        return Files.isRegularFile(p, NOFOLLOW) && xattr(p, WHITEOUT) != null;
     }
 
     /** A name of an archive, made relative; absolute names and ".." are refused. */

@@ -225,6 +225,10 @@ public final class PlanCompiler {
         if (s.rootfs().isPresent()) {
             int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
             w.root(ROOT_BIND, flags, s.rootfs().get().toString());
+        } else if (!s.rootfsLayers().isEmpty()) {
+            // An image: its mount points are made in the overlay's private upper layer, never in its layers.
+            w.root(ROOT_OVERLAY, NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY), "");
+            s.rootfsLayers().forEach(l -> w.layer(l.toString()));
         } else {
             w.root(ROOT_TMPFS, NOSUID_NODEV | MF_RDONLY, "");
             for (String dir : DEFAULT_ROOTFS) {
@@ -491,7 +495,7 @@ public final class PlanCompiler {
                     + "reads plans of at most " + PLAN_MAX + " bytes, " + PLAN_ROOM + " of them kept for the rest of the "
                     + "sandbox: pass long arguments or environment in a file");
         }
-        int own = (s.rootfs().isPresent() ? 0 : DEFAULT_ROOTFS.size()) + 2 /* /proc, /dev */ + DEVICES.size()
+        int own = (s.rootfs().isPresent() || !s.rootfsLayers().isEmpty() ? 0 : DEFAULT_ROOTFS.size()) + 2 /* /proc, /dev */ + DEVICES.size()
                 + 4 /* /dev/fd, stdin, stdout, stderr */ + 2 /* /dev/shm, /tmp */ + PROC_READ_ONLY.size()
                 + PROC_MASKED.size() + 1 /* resolv.conf */;
         int users = s.binds().size() + s.devices().size() + s.tmpfs().size() + 2 * s.kernelMounts().size() + s.sysctls().size()

@@ -573,6 +573,45 @@ class PlanCompilerTest {
         assertThat(p.root().flags()).isEqualTo(NOSUID_NODEV | (root ? MF_OPEN_IN_PARENT | MF_IDMAP : 0));
     }
 
+    // ---- an image's root filesystem ------------------------------------------------------------
+
+    /** An image of two layers (a directory, then a file), committed to a store in {@code dir}. */
+    private static dev.crabcan.image.Image twoLayerImage(Path dir) throws IOException {
+        dev.crabcan.internal.image.Store store = dev.crabcan.internal.image.Store.open(dir.resolve("store"));
+        List<dev.crabcan.image.Image.Layer> layers = new ArrayList<>();
+        for (dev.crabcan.internal.image.Tar.Entry e : List.of(dev.crabcan.internal.image.Tar.Entry.directory("bin", 0755, 0, 0, 0),
+                dev.crabcan.internal.image.Tar.Entry.file("bin/x", 0755, 0, 0, 0, 0))) {
+            java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+            dev.crabcan.internal.image.Tar.Writer w = new dev.crabcan.internal.image.Tar.Writer(b);
+            w.put(e);
+            w.finish();
+            layers.add(store.putBlob(b.toByteArray()).asLayer());
+        }
+        try (var held = store.use()) {
+            return store.commit(dev.crabcan.image.ImageConfig.builder().build(), layers, List.of(),
+                    java.util.Optional.empty());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void imageRootIsAReadOnlyOverlayOfItsLayersTopMostFirstWithMountPointsMadeInside(boolean root, @TempDir Path dir)
+            throws IOException {
+        dev.crabcan.image.Image image = twoLayerImage(dir);
+        Plan p = plan(sandbox().image(image), root);
+        Path layers = dir.resolve("store/layers");
+        int parent = root ? MF_OPEN_IN_PARENT | MF_IDMAP : 0;
+        assertThat(p.root()).isEqualTo(new Root(ROOT_OVERLAY, MF_RDONLY | NOSUID_NODEV | parent, "",
+                List.of(layers.resolve(image.layers().get(1).digest().hex()).toString(),
+                        layers.resolve(image.layers().get(0).digest().hex()).toString())));
+        assertThat(p.mounts()).as("never in a layer").noneMatch(m -> m.has(MF_PRECREATE));
+        for (String d : List.of("/usr", "/etc", "/bin")) {
+            assertThat(p.mountsAt(d)).isEmpty();
+        }
+        assertThat(plan(sandbox().image(image).rootfsWritable(true), root).root().flags())
+                .isEqualTo(NOSUID_NODEV | parent);
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void userRootfsGivenThroughALinkIsItsRealPath(boolean root, @TempDir Path dir) throws IOException {

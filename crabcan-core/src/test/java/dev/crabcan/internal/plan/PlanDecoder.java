@@ -32,7 +32,12 @@ final class PlanDecoder {
         }
     }
 
-    record Root(int kind, int flags, String path) {
+    /** The root filesystem, and the layers of an overlay root (T_LAYER), top-most first. */
+    record Root(int kind, int flags, String path, List<String> layers) {
+        Root(int kind, int flags, String path) {
+            this(kind, flags, path, List.of());
+        }
+
         boolean has(int flag) {
             return (flags & flag) == flag;
         }
@@ -183,6 +188,7 @@ final class PlanDecoder {
         final List<String> netHelper = new ArrayList<>();
         final List<Integer> passedFds = new ArrayList<>();
         final List<Copy> copies = new ArrayList<>();
+        final List<String> layers = new ArrayList<>();
         Filter netFilter;
 
         Dump(List<Report> lines) {
@@ -204,6 +210,7 @@ final class PlanDecoder {
                 case "hostname" -> hostname = r.field(0);
                 case "staging" -> staging = r.field(0);
                 case "root" -> root = new Root(integer(r, 0), integer(r, 1), r.field(2));
+                case "layer" -> layers.add(r.field(0));
                 case "mount" -> mounts.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
                         r.field(4), r.field(5)));
                 case "cgroupfs" -> cgroupfs.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
@@ -249,7 +256,8 @@ final class PlanDecoder {
         }
 
         Plan plan() {
-            return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, root,
+            return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging,
+                    root == null ? null : new Root(root.kind(), root.flags(), root.path(), List.copyOf(layers)),
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, List.copyOf(netHelper), netFilter, detach,
