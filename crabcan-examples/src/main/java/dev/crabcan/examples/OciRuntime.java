@@ -388,7 +388,7 @@ public final class OciRuntime {
         try {
             runHooks(kind, state.hooks(), stateJson, dir);
         } catch (Failure e) {
-            err.println("crabcan-oci: warning: " + e.getMessage());
+            log.warn(e.getMessage()); // printable: its words may quote the container's
         }
     }
 

@@ -87,7 +87,10 @@ class OciRuntimeTest {
         File out = stdout != null ? stdout : dir.resolve("out-" + System.nanoTime()).toFile();
         File err = dir.resolve("err-" + System.nanoTime()).toFile();
         Process p = pb.redirectOutput(out).redirectError(err).start();
-        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor(); // its lock on the container would hold up the cleanup's delete
+            org.assertj.core.api.Assertions.fail("crabcan-oci " + String.join(" ", args) + " still runs after 60 s");
+        }
         return new Run(p.exitValue(), Files.readString(out.toPath()), Files.readString(err.toPath()));
     }
 
@@ -485,6 +488,33 @@ class OciRuntimeTest {
         assertThat(escaped.status()).isEqualTo(1);
         assertThat(escaped.stderr()).contains("exited with 5: bad?[2Jthing?x").doesNotContain("\u001b", "\u009b");
         assertThat(oci(null, "delete", "--force", "c17").status()).isZero();
+    }
+
+    /**
+     * A failing poststart or poststop hook is a warning, and its words, which may quote what the
+     * container wrote, reached the engine's terminal with their escapes (and not the --log file).
+     */
+    @Test
+    void aFailingPoststartOrPoststopHooksWordsCannotEscapeIntoTheTerminal() throws Exception {
+        Path bundle = bundle("b19", "true");
+        String hook = "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+                + "\"printf 'bad\\\\033]0;owned\\\\007thing'; exit 2\"]}]";
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"poststart\": "
+                + hook + ", \"poststop\": " + hook + "}, \"root\":"));
+        Path log = dir.resolve("b19.log");
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c19").status()).isZero();
+        Run started = oci(null, "--log", log.toString(), "start", "c19");
+        assertThat(started.status()).as(started.stderr()).isZero();
+        assertThat(started.stderr()).contains("warning: hooks.poststart[0] (/bin/sh) failed with status 2: bad?]0;owned?thing")
+                .doesNotContain("\u001b", "\u0007");
+        assertThat(awaitStatus("c19", "stopped")).isEqualTo("stopped");
+        Run deleted = oci(null, "--log", log.toString(), "delete", "c19");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(deleted.stderr()).contains("warning: hooks.poststop[0] (/bin/sh) failed with status 2: bad?]0;owned?thing")
+                .doesNotContain("\u001b", "\u0007");
+        assertThat(Files.readString(log)).contains("hooks.poststart[0]", "hooks.poststop[0]", "\\u001b]0;owned")
+                .doesNotContain("\u001b");
     }
 
     private static long capEff() throws Exception {
