@@ -491,6 +491,33 @@ class OciRuntimeTest {
     }
 
     /**
+     * A startContainer hook's file lies in the container's root, which the image controls. One
+     * that stopped the process waiting for it (its parent, the command's process, which the
+     * container's user may signal) held start forever whatever the hook's timeout, and with it
+     * start's lock, which delete --force waits for. start now waits for the hooks no longer than
+     * their timeouts allow, then fails and stops the container.
+     */
+    @Test
+    void aStartContainerHookFromTheImageCannotHoldUpStartPastItsTimeout() throws Exception {
+        Path bundle = bundle("b18", "echo never");
+        Path hook = bundle.resolve("rootfs/hook");
+        Files.writeString(hook, "#!/bin/sh\nkill -STOP $PPID\n");
+        Files.setPosixFilePermissions(hook, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+                + "[{\"path\": \"/hook\", \"args\": [\"hook\"], \"timeout\": 1}]}, \"root\":"));
+        File out = dir.resolve("b18.out").toFile();
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "c18");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        Run held = oci(null, "start", "c18");
+        assertThat(held.status()).isEqualTo(1);
+        assertThat(held.stderr()).contains("hooks.startContainer gave no verdict within their timeouts");
+        assertThat(awaitStatus("c18", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c18").status()).isZero();
+        assertThat(Files.readString(out.toPath())).doesNotContain("never");
+    }
+
+    /**
      * A failing poststart or poststop hook is a warning, and its words, which may quote what the
      * container wrote, reached the engine's terminal with their escapes (and not the --log file).
      */
