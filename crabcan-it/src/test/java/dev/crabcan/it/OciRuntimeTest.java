@@ -525,7 +525,7 @@ class OciRuntimeTest {
     void aFailingPoststartOrPoststopHooksWordsCannotEscapeIntoTheTerminal() throws Exception {
         Path bundle = bundle("b19", "true");
         String hook = "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
-                + "\"printf 'bad\\\\033]0;owned\\\\007thing'; exit 2\"]}]";
+                + "\"printf 'bad\\\\033]0;owned\\\\007thing\\\\302\\\\2332J'; exit 2\"]}]";
         String config = Files.readString(bundle.resolve("config.json"));
         Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"poststart\": "
                 + hook + ", \"poststop\": " + hook + "}, \"root\":"));
@@ -533,15 +533,15 @@ class OciRuntimeTest {
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "c19").status()).isZero();
         Run started = oci(null, "--log", log.toString(), "start", "c19");
         assertThat(started.status()).as(started.stderr()).isZero();
-        assertThat(started.stderr()).contains("warning: hooks.poststart[0] (/bin/sh) failed with status 2: bad?]0;owned?thing")
-                .doesNotContain("\u001b", "\u0007");
+        assertThat(started.stderr()).contains("warning: hooks.poststart[0] (/bin/sh) failed with status 2: bad?]0;owned?thing?2J")
+                .doesNotContain("\u001b", "\u0007", "\u009b");
         assertThat(awaitStatus("c19", "stopped")).isEqualTo("stopped");
         Run deleted = oci(null, "--log", log.toString(), "delete", "c19");
         assertThat(deleted.status()).as(deleted.stderr()).isZero();
-        assertThat(deleted.stderr()).contains("warning: hooks.poststop[0] (/bin/sh) failed with status 2: bad?]0;owned?thing")
-                .doesNotContain("\u001b", "\u0007");
-        assertThat(Files.readString(log)).contains("hooks.poststart[0]", "hooks.poststop[0]", "\\u001b]0;owned")
-                .doesNotContain("\u001b");
+        assertThat(deleted.stderr()).contains("warning: hooks.poststop[0] (/bin/sh) failed with status 2: bad?]0;owned?thing?2J")
+                .doesNotContain("\u001b", "\u0007", "\u009b");
+        assertThat(Files.readString(log)).contains("hooks.poststart[0]", "hooks.poststop[0]", "\\u001b]0;owned", "\\u009b2J")
+                .doesNotContain("\u001b", "\u009b");
     }
 
     private static long capEff() throws Exception {
