@@ -69,8 +69,11 @@ static void append_output(char *why, size_t size, const char *out, size_t len)
     while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' '))
         len--;
     size_t at = strlen(why);
-    if (len > 0)
-        at += (size_t)snprintf(why + at, size - at, ": ");
+    /* A long path may have filled why already: then not even ": " fits (snprintf's count would pass its end). */
+    if (len == 0 || at + 3 >= size)
+        return;
+    why[at++] = ':';
+    why[at++] = ' ';
     for (size_t i = 0; i < len && at + 1 < size; i++) {
         unsigned char c = (unsigned char)out[i];
         if (c == 0xc2 && i + 1 < len && (unsigned char)out[i + 1] >= 0x80 && (unsigned char)out[i + 1] <= 0x9f) {

@@ -388,7 +388,7 @@ public final class OciRuntime {
         try {
             runHooks(kind, state.hooks(), stateJson, dir);
         } catch (Failure e) {
-            err.println("crabcan-oci: warning: " + e.getMessage());
+            log.warn(e.getMessage()); // printable: its words may quote the container's
         }
     }
 
@@ -420,8 +420,15 @@ public final class OciRuntime {
                     throw new java.io.UncheckedIOException(e);
                 }
             });
-            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MS);
-            boolean hooksInside = !state.hooks().getOrDefault("startContainer", List.of()).isEmpty();
+            /*
+             * A hook's file lies in the container, whose processes may stop the process that waits
+             * for the hooks (it runs as their user) or keep a killed hook from being reaped: start
+             * waits as long as their timeouts allow and no longer, unless the engine gave one none.
+             */
+            List<OciConfig.Hook> inside = state.hooks().getOrDefault("startContainer", List.of());
+            boolean unbounded = inside.stream().anyMatch(h -> h.timeoutSeconds().isEmpty());
+            long hooksMs = inside.stream().mapToLong(h -> h.timeoutSeconds().orElse(0) * 1000L).sum();
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MS + hooksMs);
             while (true) {
                 try {
                     String verdict = released.get(50, TimeUnit.MILLISECONDS);
@@ -433,9 +440,15 @@ public final class OciRuntime {
                     }
                     break;
                 } catch (TimeoutException e) {
-                    // Hooks inside are bounded by their own timeouts (or by none, as the engine chose).
-                    if (!alive(state) || (!hooksInside && System.nanoTime() > deadline)) {
+                    if (!alive(state) || (inside.isEmpty() && System.nanoTime() > deadline)) {
                         throw new Failure("container " + id + " did not take the start signal: it has stopped");
+                    }
+                    if (!unbounded && System.nanoTime() > deadline) {
+                        // runtime-spec: a startContainer hook that fails stops the container.
+                        sendSignal(state, signalNumber("KILL"));
+                        throw new Failure("container " + id + ": hooks.startContainer gave no verdict within their "
+                                + "timeouts (" + hooksMs / 1000 + " s) and " + START_TIMEOUT_MS / 1000
+                                + " s more, and it was stopped");
                     }
                 } catch (java.util.concurrent.ExecutionException e) {
                     throw new Failure("cannot release container " + id + ": " + e.getCause().getMessage());

@@ -92,7 +92,10 @@ class OciRuntimeTest {
         File out = stdout != null ? stdout : dir.resolve("out-" + System.nanoTime()).toFile();
         File err = dir.resolve("err-" + System.nanoTime()).toFile();
         Process p = pb.redirectOutput(out).redirectError(err).start();
-        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor(); // its lock on the container would hold up the cleanup's delete
+            org.assertj.core.api.Assertions.fail("crabcan-oci " + String.join(" ", args) + " still runs after 60 s");
+        }
         return new Run(p.exitValue(), Files.readString(out.toPath()), Files.readString(err.toPath()));
     }
 
@@ -465,7 +468,10 @@ class OciRuntimeTest {
         Run created = oci(out, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c15");
         assertThat(created.status()).as(created.stderr()).isZero();
         long pid = Long.parseLong(Files.readString(pidFile).trim());
-        assertThat(Env.processesIn(Env.sandboxPidNamespace(pid))).as("init and the command alone").hasSize(2);
+        // What a hook leaves is reparented to init. Read from stat: a caller that is not root may not
+        // read the namespaces of processes as undumpable as init and the waiting command.
+        assertThat(ProcessHandle.of(pid).orElseThrow().descendants().toList()).as("the command alone below init")
+                .hasSize(1);
         assertThat(oci(null, "start", "c15").status()).isZero();
         assertThat(awaitStatus("c15", "stopped")).isEqualTo("stopped");
         assertThat(Files.readString(out.toPath()).strip()).isEqualTo("hook-name");
@@ -490,6 +496,60 @@ class OciRuntimeTest {
         assertThat(escaped.status()).isEqualTo(1);
         assertThat(escaped.stderr()).contains("exited with 5: bad?[2Jthing?x").doesNotContain("\u001b", "\u009b");
         assertThat(oci(null, "delete", "--force", "c17").status()).isZero();
+    }
+
+    /**
+     * A startContainer hook's file lies in the container's root, which the image controls. One
+     * that stopped the process waiting for it (its parent, the command's process, which the
+     * container's user may signal) held start forever whatever the hook's timeout, and with it
+     * start's lock, which delete --force waits for. start now waits for the hooks no longer than
+     * their timeouts allow, then fails and stops the container.
+     */
+    @Test
+    void aStartContainerHookFromTheImageCannotHoldUpStartPastItsTimeout() throws Exception {
+        Path bundle = bundle("b18", "echo never");
+        Path hook = bundle.resolve("rootfs/hook");
+        Files.writeString(hook, "#!/bin/sh\nkill -STOP $PPID\n");
+        Files.setPosixFilePermissions(hook, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+                + "[{\"path\": \"/hook\", \"args\": [\"hook\"], \"timeout\": 1}]}, \"root\":"));
+        File out = dir.resolve("b18.out").toFile();
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "c18");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        Run held = oci(null, "start", "c18");
+        assertThat(held.status()).isEqualTo(1);
+        assertThat(held.stderr()).contains("hooks.startContainer gave no verdict within their timeouts");
+        assertThat(awaitStatus("c18", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c18").status()).isZero();
+        assertThat(Files.readString(out.toPath())).doesNotContain("never");
+    }
+
+    /**
+     * A failing poststart or poststop hook is a warning, and its words, which may quote what the
+     * container wrote, reached the engine's terminal with their escapes (and not the --log file).
+     */
+    @Test
+    void aFailingPoststartOrPoststopHooksWordsCannotEscapeIntoTheTerminal() throws Exception {
+        Path bundle = bundle("b19", "true");
+        String hook = "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+                + "\"printf 'bad\\\\033]0;owned\\\\007thing\\\\302\\\\2332J'; exit 2\"]}]";
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"poststart\": "
+                + hook + ", \"poststop\": " + hook + "}, \"root\":"));
+        Path log = dir.resolve("b19.log");
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c19").status()).isZero();
+        Run started = oci(null, "--log", log.toString(), "start", "c19");
+        assertThat(started.status()).as(started.stderr()).isZero();
+        assertThat(started.stderr()).contains("warning: hooks.poststart[0] (/bin/sh) failed with status 2: bad?]0;owned?thing?2J")
+                .doesNotContain("\u001b", "\u0007", "\u009b");
+        assertThat(awaitStatus("c19", "stopped")).isEqualTo("stopped");
+        Run deleted = oci(null, "--log", log.toString(), "delete", "c19");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(deleted.stderr()).contains("warning: hooks.poststop[0] (/bin/sh) failed with status 2: bad?]0;owned?thing?2J")
+                .doesNotContain("\u001b", "\u0007", "\u009b");
+        assertThat(Files.readString(log)).contains("hooks.poststart[0]", "hooks.poststop[0]", "\\u001b]0;owned", "\\u009b2J")
+                .doesNotContain("\u001b", "\u009b");
     }
 
     private static long capEff() throws Exception {

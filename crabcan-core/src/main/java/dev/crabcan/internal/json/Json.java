@@ -104,7 +104,8 @@ public final class Json {
                 case '\t' -> out.append("\\t");
                 case '\r' -> out.append("\\r");
                 default -> {
-                    if (c < 0x20) {
+                    // DEL and C1 too: a terminal showing the text (a --log file) acts on them.
+                    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
                         out.append(String.format("\\u%04x", (int) c));
                     } else {
                         out.append(c);

@@ -37,12 +37,12 @@ class JsonTest {
     @Test
     void writesCompactAndPrettyAndReadsItBack() throws Exception {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("s", "tab\there \"q\" \u0001");
+        m.put("s", "tab\there \"q\" \u0001\u007f\u009b");
         m.put("n", 42L);
         m.put("l", List.of(true, List.of(), Map.of()));
         m.put("z", null);
         String compact = Json.write(m);
-        assertThat(compact).isEqualTo("{\"s\":\"tab\\there \\\"q\\\" \\u0001\",\"n\":42,\"l\":[true,[],{}],\"z\":null}");
+        assertThat(compact).isEqualTo("{\"s\":\"tab\\there \\\"q\\\" \\u0001\\u007f\\u009b\",\"n\":42,\"l\":[true,[],{}],\"z\":null}");
         assertThat(Json.parse(compact)).isEqualTo(m);
         assertThat(Json.parse(Json.writePretty(m))).isEqualTo(m);
         assertThat(Json.writePretty(Map.of("k", List.of(1L)))).isEqualTo("{\n  \"k\": [\n    1\n  ]\n}\n");
