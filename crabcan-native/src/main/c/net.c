@@ -4,9 +4,12 @@
  * network helper (pasta).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sched.h>
 #include <net/if.h>
 #include <net/route.h>
@@ -65,6 +68,83 @@ static void set_inet(int s, struct ifreq *ifr, int request, uint32_t addr, const
         fail(S_NETWORK, errno, "set the %s of %s", what, plan.net.ifname);
 }
 
+/* Appends a route attribute to the netlink message in req (room bytes in all). */
+static void add_attr(struct nlmsghdr *n, size_t room, unsigned short type, const void *data, size_t len)
+{
+    size_t at = NLMSG_ALIGN(n->nlmsg_len);
+    if (at + RTA_SPACE(len) > room)
+        fail(S_NETWORK, E2BIG, "netlink message for %s", plan.net.ifname);
+    struct rtattr *rta = (struct rtattr *)((char *)n + at);
+    rta->rta_type = type;
+    rta->rta_len = (unsigned short)RTA_LENGTH(len);
+    memcpy(RTA_DATA(rta), data, len);
+    n->nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
+}
+
+/* Sends one request on a route netlink socket and waits for the kernel's acknowledgement. */
+static void netlink_call(int s, struct nlmsghdr *n, const char *what)
+{
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    if (sendto(s, n, n->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+        fail(S_NETWORK, errno, "%s on %s", what, plan.net.ifname);
+    union { struct nlmsghdr h; char buf[1024]; } reply;
+    ssize_t got;
+    while ((got = recv(s, &reply, sizeof reply, 0)) < 0 && errno == EINTR)
+        ;
+    if (got < 0)
+        fail(S_NETWORK, errno, "%s on %s: no answer from the kernel", what, plan.net.ifname);
+    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || reply.h.nlmsg_type != NLMSG_ERROR)
+        fail(S_NETWORK, EPROTO, "%s on %s: unexpected answer from the kernel", what, plan.net.ifname);
+    int error = ((struct nlmsgerr *)NLMSG_DATA(&reply.h))->error;
+    if (error != 0)
+        fail(S_NETWORK, -error, "%s on %s", what, plan.net.ifname);
+}
+
+/*
+ * IPv6 (T_NET6), by route netlink: the address without duplicate address detection (the ioctl
+ * cannot say so, and a tentative address would make the first connections fail for a second),
+ * then the default route through the host's end.
+ */
+static void interface6_up(unsigned int ifindex)
+{
+    struct in6_addr address, gateway;
+    inet_pton(AF_INET6, plan.net6.address, &address); /* checked when the plan was read */
+    inet_pton(AF_INET6, plan.net6.gateway, &gateway);
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (s < 0)
+        fail(S_NETWORK, errno, "netlink socket");
+    union { struct nlmsghdr h; char buf[256]; } req;
+
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+    req.h.nlmsg_type = RTM_NEWADDR;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    struct ifaddrmsg *ifa = NLMSG_DATA(&req.h);
+    ifa->ifa_family = AF_INET6;
+    ifa->ifa_prefixlen = (unsigned char)plan.net6.prefix;
+    ifa->ifa_flags = IFA_F_NODAD;
+    ifa->ifa_index = ifindex;
+    add_attr(&req.h, sizeof req, IFA_LOCAL, &address, sizeof address);
+    add_attr(&req.h, sizeof req, IFA_ADDRESS, &address, sizeof address);
+    netlink_call(s, &req.h, "add the IPv6 address");
+
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+    req.h.nlmsg_type = RTM_NEWROUTE;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    struct rtmsg *rt = NLMSG_DATA(&req.h);
+    rt->rtm_family = AF_INET6;
+    rt->rtm_table = RT_TABLE_MAIN;
+    rt->rtm_protocol = RTPROT_STATIC;
+    rt->rtm_scope = RT_SCOPE_UNIVERSE;
+    rt->rtm_type = RTN_UNICAST;
+    uint32_t oif = ifindex;
+    add_attr(&req.h, sizeof req, RTA_GATEWAY, &gateway, sizeof gateway);
+    add_attr(&req.h, sizeof req, RTA_OIF, &oif, sizeof oif);
+    netlink_call(s, &req.h, "add the IPv6 default route");
+    close(s);
+}
+
 /* The interface the JVM moved in: address, up, default route through the host's end. */
 void interface_up(void)
 {
@@ -86,6 +166,12 @@ void interface_up(void)
     if (ioctl(s, SIOCADDRT, &route) < 0)
         fail(S_NETWORK, errno, "add the default route via %s", plan.net.ifname);
     close(s);
+    if (plan.net6.address) {
+        unsigned int ifindex = if_nametoindex(plan.net.ifname);
+        if (ifindex == 0)
+            fail(S_NETWORK, errno, "index of %s", plan.net.ifname);
+        interface6_up(ifindex);
+    }
     logd("Interface %s is up", plan.net.ifname);
 }
 

@@ -4,6 +4,7 @@
  * wire format belongs here.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <net/if.h>
@@ -229,6 +230,23 @@ void parse_plan(uint32_t total)
                 fail(S_PLAN, E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
             plan.net_helper[plan.n_net_helper++] = get_str(p, len, tag);
             break;
+        case T_NET6: {
+            if (len < T_NET6_FIXED + 4)
+                fail(S_PLAN, EINVAL, "bad IPv6 network record");
+            plan.net6.prefix = get32(p + T_NET6_AT_PREFIX);
+            uint8_t *strs = p + T_NET6_FIXED;
+            size_t room = len - T_NET6_FIXED, address_len = strnlen((char *)strs, room);
+            if (address_len + 2 > room)
+                fail(S_PLAN, EINVAL, "bad IPv6 network record");
+            plan.net6.address = (char *)strs;
+            plan.net6.gateway = get_str(strs + address_len + 1, (uint32_t)(room - address_len - 1), tag);
+            struct in6_addr check;
+            if (plan.net6.prefix > 128 || inet_pton(AF_INET6, plan.net6.address, &check) != 1
+                || inet_pton(AF_INET6, plan.net6.gateway, &check) != 1)
+                fail(S_PLAN, EINVAL, "bad IPv6 network record: %s/%u via %s", plan.net6.address, plan.net6.prefix,
+                     plan.net6.gateway);
+            break;
+        }
         case T_NET_FILTER: {
             size_t tool_len = strnlen((char *)p, len);
             if (tool_len + 2 > len)
@@ -333,6 +351,8 @@ void parse_plan(uint32_t total)
             fail(S_PLAN, EINVAL, "unknown record %u", tag);
         }
     }
+    if (plan.net6.address && !plan.net.ifname)
+        fail(S_PLAN, EINVAL, "an IPv6 network record without its interface's network record");
     /* A joining plan makes no namespaces, maps and root of its own. */
     if (plan.argc == 0 || (!plan.join.pid && (!plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)))
         fail(S_PLAN, EINVAL, "incomplete plan");
@@ -447,6 +467,11 @@ void dump_plan(void)
         dump_addr(plan.net.netmask);
         dump_addr(plan.net.gateway);
         put_field(plan.net.ifname, '\n');
+    }
+    if (plan.net6.address) {
+        printf("net6\t%u\t", plan.net6.prefix);
+        put_field(plan.net6.address, '\t');
+        put_field(plan.net6.gateway, '\n');
     }
     for (size_t i = 0; i < plan.n_net_helper; i++)
         dump_str("net_helper", plan.net_helper[i]);

@@ -47,6 +47,8 @@ struct plan {
     struct { uint32_t flags, mode; const char *path; int pipe, passed; } stdio[3];
     /* An interface the JVM moves into the namespace, to be given an IPv4 address and the default route. */
     struct { const char *ifname; uint32_t addr, netmask, gateway; } net; /* addresses in network byte order */
+    /* Its IPv6 address and default route (T_NET6), as literals checked when the plan is read; address NULL: none. */
+    struct { const char *address, *gateway; uint32_t prefix; } net6;
     /*
      * A user-mode network stack (pasta) run by the helper, as the caller, once the id maps are
      * written: it gets the sandbox's network and user namespaces as fds 3 and 4, and says it is

@@ -1,6 +1,7 @@
 package dev.crabcan;
 
 import dev.crabcan.internal.net.Ipv4;
+import dev.crabcan.internal.net.Ipv6;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -12,6 +13,7 @@ import java.util.regex.Pattern;
  *
  * <pre>{@code
  * Network web = Network.privateNetwork().publish(8080, 80);   // 127.0.0.1:8080 -> port 80 inside
+ * Network web6 = web.publish("::1", 8080, 80);                 // and [::1]:8080
  * }</pre>
  *
  * <ul>
@@ -24,7 +26,11 @@ import java.util.regex.Pattern;
  *       {@code net.ipv4.ip_forward} enabled, as container engines do); a rootless caller gets
  *       {@code pasta} (Debian package {@code passt}), a user-mode network stack. Either way the
  *       sandbox gets an {@code /etc/resolv.conf} naming {@link #dns()} and reaches nothing on the
- *       host's loopback but what is published to it. By default it cannot open connections to
+ *       host's loopback but what is published to it. Where the host has IPv6 connectivity the
+ *       sandbox has IPv6 too: a root caller's gets a /126 of {@link #subnet6()} (with
+ *       {@code net.ipv6.conf.all.forwarding} enabled, unless the host's IPv6 default route was
+ *       learned from router advertisements that forwarding would stop it taking), a rootless
+ *       caller's the host's IPv6 address and routes from pasta. By default it cannot open connections to
  *       the host's own addresses (any of them: those the host has as the sandbox starts), to
  *       link-local addresses (169.254.0.0/16, where clouds serve their metadata, and fe80::/10),
  *       to multicast and broadcast addresses, nor to other private sandboxes; {@link #allowHost()}
@@ -63,7 +69,8 @@ public final class Network {
 
     /**
      * A port published from the host into the sandbox: connections (TCP) or datagrams (UDP) to
-     * hostAddress:hostPort reach containerPort inside.
+     * hostAddress:hostPort reach containerPort inside. hostAddress is an IPv4 address or an IPv6
+     * one (without brackets: {@code ::1}, {@code ::} for every address).
      *
      * <p>Immutable and thread-safe.
      */
@@ -71,9 +78,10 @@ public final class Network {
         public Port {
             Validation.notNull(hostAddress, "host address of a published port");
             Validation.notNull(protocol, "protocol of a published port");
-            if (!IPV4.matcher(hostAddress).matches()) {
+            if (!IPV4.matcher(hostAddress).matches() && Ipv6.parse(hostAddress).isEmpty()) {
                 throw new SandboxSpecException("published port's host address must be an IPv4 address such as "
-                        + "127.0.0.1, got '" + Validation.printable(hostAddress) + "'");
+                        + "127.0.0.1 or an IPv6 one such as ::1 (no brackets), got '"
+                        + Validation.printable(hostAddress) + "'");
             }
             port(hostPort, "host port");
             port(containerPort, "container port");
@@ -90,30 +98,63 @@ public final class Network {
             this(hostAddress, hostPort, containerPort, Protocol.TCP);
         }
 
-        /** As Docker spells it: {@code 127.0.0.1:8080:80}, {@code 127.0.0.1:5353:53/udp}. */
+        /** Whether hostAddress is an IPv6 address. */
+        public boolean isIpv6() {
+            return hostAddress.contains(":");
+        }
+
+        /** As Docker spells it: {@code 127.0.0.1:8080:80}, {@code [::1]:8080:80}, {@code 127.0.0.1:5353:53/udp}. */
         @Override
         public String toString() {
-            return hostAddress + ":" + hostPort + ":" + containerPort + (protocol == Protocol.UDP ? "/udp" : "");
+            return (isIpv6() ? "[" + hostAddress + "]" : hostAddress) + ":" + hostPort + ":" + containerPort
+                    + (protocol == Protocol.UDP ? "/udp" : "");
+        }
+
+        /**
+         * Whether both would take the same host port: the same address, or one of them every
+         * address of its family ({@code ::} takes IPv4's too, as one socket serves both).
+         */
+        boolean overlaps(Port o) {
+            if (o.protocol != protocol || o.hostPort != hostPort) {
+                return false;
+            }
+            if (isIpv6() != o.isIpv6()) {
+                return (isIpv6() && isEveryAddress()) || (o.isIpv6() && o.isEveryAddress());
+            }
+            return isEveryAddress() || o.isEveryAddress() || (isIpv6()
+                    ? java.util.Arrays.equals(Ipv6.parse(hostAddress).get(), Ipv6.parse(o.hostAddress).get())
+                    : hostAddress.equals(o.hostAddress));
+        }
+
+        private boolean isEveryAddress() {
+            return isIpv6() ? java.util.Arrays.equals(Ipv6.parse(hostAddress).get(), new byte[16])
+                    : hostAddress.equals("0.0.0.0");
         }
     }
 
     /** The range root callers' private sandboxes get their /30s from. */
     public static final String DEFAULT_SUBNET = "10.231.0.0/16";
+    /** The IPv6 range (unique local) root callers' private sandboxes get their /126s from. */
+    public static final String DEFAULT_SUBNET6 = "fd7c:cc::/48";
 
     private static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
-    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, null, false, List.of(), null);
-    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, null, false, List.of(), null);
+    private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, DEFAULT_SUBNET6, null, false,
+            List.of(), null);
+    private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, DEFAULT_SUBNET6, null, false,
+            List.of(), null);
 
     private final Mode mode;
     private final List<Port> ports;
     private final String subnet;
+    private final String subnet6;
     private final List<String> dns;
     private final boolean allowHost;
     private final List<String> allowed;
     private final java.nio.file.Path namespace;
 
-    private Network(Mode mode, List<Port> ports, String subnet, List<String> dns, boolean allowHost,
+    private Network(Mode mode, List<Port> ports, String subnet, String subnet6, List<String> dns, boolean allowHost,
             List<String> allowed, java.nio.file.Path namespace) {
+        this.subnet6 = subnet6;
         this.namespace = namespace;
         this.mode = mode;
         this.ports = List.copyOf(ports);
@@ -135,7 +176,7 @@ public final class Network {
 
     /** An own interface with outbound access through the host, and no ports published yet. */
     public static Network privateNetwork() {
-        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, null, false, List.of(), null);
+        return new Network(Mode.PRIVATE, List.of(), DEFAULT_SUBNET, DEFAULT_SUBNET6, null, false, List.of(), null);
     }
 
     /**
@@ -149,7 +190,7 @@ public final class Network {
             throw new SandboxSpecException("a network namespace path must be absolute, got '"
                     + Validation.printable(path.toString()) + "'");
         }
-        return new Network(Mode.NAMESPACE, List.of(), DEFAULT_SUBNET, null, false, List.of(), path);
+        return new Network(Mode.NAMESPACE, List.of(), DEFAULT_SUBNET, DEFAULT_SUBNET6, null, false, List.of(), path);
     }
 
     /** The namespace a {@link Mode#NAMESPACE} network joins. */
@@ -172,6 +213,15 @@ public final class Network {
     }
 
     /**
+     * The IPv6 range (CIDR, /48 to /96, unique local: within fc00::/7) root callers' private
+     * sandboxes take their IPv6 addresses from: each gets the /126 whose last 32 bits are its
+     * IPv4 /30's, so the IPv4 allocation keeps them distinct.
+     */
+    public String subnet6() {
+        return subnet6;
+    }
+
+    /**
      * The name servers a private sandbox's /etc/resolv.conf names; empty when they are the host's
      * (those of its /etc/resolv.conf that are not loopback addresses, which a sandbox cannot reach;
      * where that names only systemd-resolved's stub, the upstream servers resolved lists in
@@ -186,7 +236,7 @@ public final class Network {
         return allowHost;
     }
 
-    /** The IPv4 ranges (CIDR) the sandbox may reach although the defaults refuse them, in the order given. */
+    /** The ranges (CIDR, IPv4 or IPv6) the sandbox may reach although the defaults refuse them, in the order given. */
     public List<String> allowed() {
         return allowed;
     }
@@ -196,7 +246,10 @@ public final class Network {
         return publish("127.0.0.1", hostPort, containerPort);
     }
 
-    /** Publishes TCP port hostAddress:hostPort (an address of this host, e.g. 0.0.0.0 for all) to containerPort inside. */
+    /**
+     * Publishes TCP port hostAddress:hostPort (an address of this host: 0.0.0.0 for all its IPv4
+     * ones, ::1 for its IPv6 loopback, :: for all its addresses) to containerPort inside.
+     */
     public Network publish(String hostAddress, int hostPort, int containerPort) {
         return publish(hostAddress, hostPort, containerPort, Protocol.TCP);
     }
@@ -206,7 +259,7 @@ public final class Network {
         return publishUdp("127.0.0.1", hostPort, containerPort);
     }
 
-    /** Publishes UDP port hostAddress:hostPort (an address of this host, e.g. 0.0.0.0 for all) to containerPort inside. */
+    /** Publishes UDP port hostAddress:hostPort (an address of this host, as for {@link #publish(String, int, int)}) to containerPort inside. */
     public Network publishUdp(String hostAddress, int hostPort, int containerPort) {
         return publish(hostAddress, hostPort, containerPort, Protocol.UDP);
     }
@@ -215,14 +268,13 @@ public final class Network {
         requirePrivate("publish " + hostAddress + ":" + hostPort + ":" + containerPort);
         Port port = new Port(hostAddress, hostPort, containerPort, protocol);
         for (Port p : ports) {
-            if (p.protocol() == protocol && p.hostPort() == hostPort && (p.hostAddress().equals(hostAddress)
-                    || p.hostAddress().equals("0.0.0.0") || hostAddress.equals("0.0.0.0"))) {
+            if (p.overlaps(port)) {
                 throw new SandboxSpecException("host port " + port + " is already published as " + p);
             }
         }
         List<Port> more = new ArrayList<>(ports);
         more.add(port);
-        return new Network(mode, more, subnet, dns, allowHost, allowed, namespace);
+        return new Network(mode, more, subnet, subnet6, dns, allowHost, allowed, namespace);
     }
 
     /** The range root callers' sandboxes take their addresses from, e.g. {@code 10.231.0.0/16}. */
@@ -245,7 +297,25 @@ public final class Network {
             throw new SandboxSpecException("subnet " + cidr + " has host bits set; the range starts at "
                     + Ipv4.format(base & Ipv4.netmask(prefix)) + "/" + prefix);
         }
-        return new Network(mode, ports, cidr, dns, allowHost, allowed, namespace);
+        return new Network(mode, ports, cidr, subnet6, dns, allowHost, allowed, namespace);
+    }
+
+    /** The IPv6 range root callers' sandboxes take their addresses from, e.g. {@code fd7c:cc::/48}. */
+    public Network subnet6(String cidr) {
+        requirePrivate("subnet6 " + cidr);
+        Validation.notNull(cidr, "IPv6 subnet");
+        String[] parts = cidr.split("/", -1);
+        int prefix = parts.length == 2 && parts[1].matches("\\d{1,3}") ? Integer.parseInt(parts[1]) : -1;
+        Optional<byte[]> base = Ipv6.parse(parts[0]);
+        if (parts.length != 2 || base.isEmpty() || prefix < 48 || prefix > 96 || (base.get()[0] & 0xfe) != 0xfc) {
+            throw new SandboxSpecException("IPv6 subnet must be a unique local range (within fc00::/7) from /48 to /96 "
+                    + "such as " + DEFAULT_SUBNET6 + ", got '" + Validation.printable(cidr) + "'");
+        }
+        if (!Ipv6.isRangeStart(base.get(), prefix)) {
+            throw new SandboxSpecException("IPv6 subnet " + cidr + " has host bits set; the range starts at "
+                    + Ipv6.format(Ipv6.masked(base.get(), prefix)) + "/" + prefix);
+        }
+        return new Network(mode, ports, subnet, cidr, dns, allowHost, allowed, namespace);
     }
 
     /** Name servers (IPv4 addresses) for the sandbox's /etc/resolv.conf, instead of the host's. */
@@ -257,7 +327,7 @@ public final class Network {
                 throw new SandboxSpecException("dns server must be an IPv4 address, got '" + s + "'");
             }
         }
-        return new Network(mode, ports, subnet, servers, allowHost, allowed, namespace);
+        return new Network(mode, ports, subnet, subnet6, servers, allowHost, allowed, namespace);
     }
 
     /**
@@ -268,18 +338,33 @@ public final class Network {
      */
     public Network allowHost() {
         requirePrivate("allowHost");
-        return new Network(mode, ports, subnet, dns, true, allowed, namespace);
+        return new Network(mode, ports, subnet, subnet6, dns, true, allowed, namespace);
     }
 
     /**
-     * Lets the sandbox reach an IPv4 range the defaults refuse, e.g. {@code 169.254.169.254/32}
-     * for a cloud's metadata service, or a host address: what lies in it is reachable whatever
-     * else is refused.
+     * Lets the sandbox reach a range the defaults refuse, e.g. {@code 169.254.169.254/32} for a
+     * cloud's metadata service, {@code fd00:ec2::254/128} for its IPv6 one, or a host address:
+     * what lies in it is reachable whatever else is refused.
      */
     public Network allow(String cidr) {
         requirePrivate("allow " + cidr);
         Validation.notNull(cidr, "allowed range");
         String[] parts = cidr.split("/", -1);
+        if (parts[0].contains(":")) {
+            int prefix6 = parts.length == 2 && parts[1].matches("\\d{1,3}") ? Integer.parseInt(parts[1]) : -1;
+            Optional<byte[]> base = Ipv6.parse(parts[0]);
+            if (parts.length != 2 || base.isEmpty() || prefix6 < 0 || prefix6 > 128) {
+                throw new SandboxSpecException("allowed range must be in CIDR notation such as fd00:ec2::254/128, got '"
+                        + Validation.printable(cidr) + "'");
+            }
+            if (!Ipv6.isRangeStart(base.get(), prefix6)) {
+                throw new SandboxSpecException("allowed range " + cidr + " has host bits set; the range starts at "
+                        + Ipv6.format(Ipv6.masked(base.get(), prefix6)) + "/" + prefix6);
+            }
+            List<String> more = new ArrayList<>(allowed);
+            more.add(cidr);
+            return new Network(mode, ports, subnet, subnet6, dns, allowHost, more, namespace);
+        }
         int prefix = parts.length == 2 && parts[1].matches("\\d{1,2}") ? Integer.parseInt(parts[1]) : -1;
         if (parts.length != 2 || !IPV4.matcher(parts[0]).matches() || prefix < 0 || prefix > 32) {
             throw new SandboxSpecException("allowed range must be IPv4 in CIDR notation such as 169.254.169.254/32, got '"
@@ -292,7 +377,7 @@ public final class Network {
         }
         List<String> more = new ArrayList<>(allowed);
         more.add(cidr);
-        return new Network(mode, ports, subnet, dns, allowHost, more, namespace);
+        return new Network(mode, ports, subnet, subnet6, dns, allowHost, more, namespace);
     }
 
     private void requirePrivate(String what) {
@@ -305,13 +390,14 @@ public final class Network {
     @Override
     public boolean equals(Object o) {
         return o instanceof Network n && n.mode == mode && n.ports.equals(ports) && n.subnet.equals(subnet)
+                && n.subnet6.equals(subnet6)
                 && java.util.Objects.equals(n.dns, dns) && n.allowHost == allowHost && n.allowed.equals(allowed)
                 && java.util.Objects.equals(n.namespace, namespace);
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(mode, ports, subnet, dns, allowHost, allowed, namespace);
+        return java.util.Objects.hash(mode, ports, subnet, subnet6, dns, allowHost, allowed, namespace);
     }
 
     @Override

@@ -54,15 +54,17 @@ public final class CrabcanCli {
             "                         linux.seccomp: defaultAction, syscalls, ...) instead of the default",
             "      --writable-rootfs  let the command write to the -m root filesystem",
             "      --net MODE         none (default: loopback only), host (the host's network, no",
-            "                         isolation) or private (own interface, outbound through the host)",
+            "                         isolation) or private (own interface, outbound through the host;",
+            "                         IPv6 too where the host has it)",
             "  -p, --publish [ADDR:]HOSTPORT:CONTAINERPORT[/tcp|/udp]",
             "                         publish a port of a private network (ADDR default 127.0.0.1;",
-            "                         TCP unless /udp)",
+            "                         0.0.0.0 for every IPv4 address, [::1] the IPv6 loopback, [::]",
+            "                         every address; TCP unless /udp; a root caller's IPv6 ones TCP only)",
             "      --net-allow-host   let a private network open connections to the host's addresses",
-            "                         (refused by default, as are link-local 169.254.0.0/16 and the",
-            "                         other sandboxes; never the host's loopback)",
-            "      --net-allow CIDR   let a private network reach an IPv4 range it is refused by",
-            "                         default, e.g. 169.254.169.254/32 (repeatable)",
+            "                         (refused by default, as are link-local 169.254.0.0/16 and fe80::/10",
+            "                         and the other sandboxes; never the host's loopback)",
+            "      --net-allow CIDR   let a private network reach a range it is refused by default,",
+            "                         e.g. 169.254.169.254/32 or fd00:ec2::254/128 (repeatable)",
             "Limits (sizes take k, m, g; durations ms, s, m, seconds without a unit):",
             "      --memory SIZE      memory limit (cgroup)       --swap SIZE   swap on top (0: none)",
             "      --pids N           process limit (cgroup)      --cpus X      CPU quota in cores",
@@ -534,22 +536,32 @@ public final class CrabcanCli {
             return n;
         }
 
-        /** Docker's spelling: [ADDR:]HOSTPORT:CONTAINERPORT[/tcp|/udp]. */
+        /** Docker's spelling: [ADDR:]HOSTPORT:CONTAINERPORT[/tcp|/udp], an IPv6 ADDR in brackets ([::1]:8080:80). */
         static Network publish(Network n, String spec) {
-            String ports = spec;
-            boolean udp = spec.endsWith("/udp");
-            if (spec.endsWith("/tcp") || udp) {
-                ports = spec.substring(0, spec.length() - 4);
-            } else if (spec.contains("/")) {
+            String rest = spec;
+            String address6 = null;
+            if (spec.startsWith("[")) {
+                int end = spec.indexOf("]:");
+                if (end < 0) {
+                    throw new IllegalArgumentException("--publish wants [IPV6]:HOSTPORT:CONTAINERPORT, got '" + spec + "'");
+                }
+                address6 = spec.substring(1, end);
+                rest = spec.substring(end + 2);
+            }
+            String ports = rest;
+            boolean udp = rest.endsWith("/udp");
+            if (rest.endsWith("/tcp") || udp) {
+                ports = rest.substring(0, rest.length() - 4);
+            } else if (rest.contains("/")) {
                 throw new IllegalArgumentException("--publish '" + spec + "': the protocol must be tcp or udp");
             }
             String[] parts = ports.split(":", -1);
-            if (parts.length < 2 || parts.length > 3) {
+            if (parts.length < 2 || parts.length > (address6 == null ? 3 : 2)) {
                 throw new IllegalArgumentException("--publish wants [ADDR:]HOSTPORT:CONTAINERPORT, got '" + spec + "'");
             }
             int host = integer(parts[parts.length - 2], "--publish " + spec);
             int container = integer(parts[parts.length - 1], "--publish " + spec);
-            String address = parts.length == 3 ? parts[0] : "127.0.0.1";
+            String address = address6 != null ? address6 : parts.length == 3 ? parts[0] : "127.0.0.1";
             return udp ? n.publishUdp(address, host, container) : n.publish(address, host, container);
         }
 

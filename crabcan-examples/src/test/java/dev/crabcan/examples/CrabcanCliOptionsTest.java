@@ -121,7 +121,11 @@ class CrabcanCliOptionsTest {
                 refused("-p bad address", "'localhost'", "--net", "private", "-p", "localhost:8080:80", "--",
                         "/bin/true"),
                 refused("-p same host port twice", "already published", "--net", "private", "-p", "8080:80", "-p",
-                        "8080:81", "--", "/bin/true"));
+                        "8080:81", "--", "/bin/true"),
+                refused("-p IPv6 without its bracket", "'[::1:8080:80'", "--net", "private", "-p", "[::1:8080:80", "--",
+                        "/bin/true"),
+                refused("-p [::] and 0.0.0.0 on one port", "already published", "--net", "private", "-p",
+                        "0.0.0.0:8080:80", "-p", "[::]:8080:81", "--", "/bin/true"));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -161,11 +165,14 @@ class CrabcanCliOptionsTest {
     @Test
     void networkFlagsMakeTheNetwork() {
         dev.crabcan.Network n = parse("--net", "private", "-p", "8080:80", "-p", "0.0.0.0:5353:53/udp",
-                "--net-allow-host", "--net-allow", "169.254.169.254/32", "--", "/bin/true").network();
+                "-p", "[::1]:8080:80", "-p", "[::]:9090:90/tcp", "--net-allow-host", "--net-allow",
+                "169.254.169.254/32", "--net-allow", "fd00:ec2::254/128", "--", "/bin/true").network();
         assertThat(n.ports()).containsExactly(new dev.crabcan.Network.Port("127.0.0.1", 8080, 80),
-                new dev.crabcan.Network.Port("0.0.0.0", 5353, 53, dev.crabcan.Network.Protocol.UDP));
+                new dev.crabcan.Network.Port("0.0.0.0", 5353, 53, dev.crabcan.Network.Protocol.UDP),
+                new dev.crabcan.Network.Port("::1", 8080, 80), new dev.crabcan.Network.Port("::", 9090, 90));
+        assertThat(n.ports().get(2)).hasToString("[::1]:8080:80");
         assertThat(n.hostAllowed()).isTrue();
-        assertThat(n.allowed()).containsExactly("169.254.169.254/32");
+        assertThat(n.allowed()).containsExactly("169.254.169.254/32", "fd00:ec2::254/128");
     }
 
     @Test

@@ -38,24 +38,29 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Network modes against the real kernel, nftables and pasta. Traffic goes only to the host's
  * loopback and to a network namespace this test makes itself ("uplink", 198.18.0.2, which stands
  * in for the outside world: a TCP server that answers with the peer's address, and a DNS server;
- * the host routes the link-local 169.254.77.1 there too). Rootless, the uplink is the one
+ * the host routes the link-local 169.254.77.1 there too, and 2001:db8:77::2 for IPv6). Rootless, the uplink is the one
  * {@link RootlessSuiteTest} or {@link UserNamespaceSuiteTest} makes before it starts the JVM.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
 class NetworkTest {
     private static final String UPLINK = "198.18.0.2";
+    /** The uplink namespace's IPv6 address standing in for the outside world (a documentation address). */
+    private static final String UPLINK6 = "2001:db8:77::2";
     /** A link-local address of the uplink namespace's, routed there by the host: no metadata service's. */
     static final String UPLINK_LINK_LOCAL = "169.254.77.1";
     private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
+    private static final Path IPV6_FORWARDING = Path.of("/proc/sys/net/ipv6/conf/all/forwarding");
     private static String ipForward;
+    private static String ipv6Forwarding;
     private static Uplink uplink;
 
     /** Private sandboxes of a root caller turn forwarding on; the machine gets it back as it was. */
     @BeforeAll
     static void rememberForwarding() throws IOException {
         ipForward = Files.readString(IP_FORWARD).trim();
+        ipv6Forwarding = Files.readString(IPV6_FORWARDING).trim();
     }
 
     @AfterAll
@@ -66,6 +71,7 @@ class NetworkTest {
         }
         if (Env.isHostRoot()) {
             Files.writeString(IP_FORWARD, ipForward);
+            Files.writeString(IPV6_FORWARDING, ipv6Forwarding);
         }
     }
 
@@ -185,6 +191,9 @@ class NetworkTest {
             "    if t == 'gateway':",
             "        g = [l.split() for l in open('/proc/net/route').read().splitlines()[1:] if l.split()[1] == '00000000']",
             "        t = socket.inet_ntoa(bytes.fromhex(g[0][2])[::-1])",
+            "    if t == 'gateway6':",
+            "        g = [l.split() for l in open('/proc/net/ipv6_route') if l.startswith('0' * 32 + ' 00 ') and l.split()[9] == 'eth0']",
+            "        t = socket.inet_ntop(socket.AF_INET6, bytes.fromhex(g[0][4]))",
             "    family = socket.AF_INET6 if ':' in t else socket.AF_INET",
             "    try:",
             "        socket.socket(family, socket.SOCK_DGRAM).bind((t.split('%')[0] if family == socket.AF_INET else t, 0))",
@@ -724,9 +733,10 @@ class NetworkTest {
                     // Dropped, as a neighbour's.
                 }
             }
-            assertThat(Files.readString(Path.of("/proc/sys/net/ipv6/conf", a.hostLink(), "disable_ipv6")).trim())
-                    .as("IPv6 on the host end: off, so no router advertisement from the sandbox configures the host")
-                    .isEqualTo("1");
+            Path conf = Path.of("/proc/sys/net/ipv6/conf", a.hostLink());
+            assertThat(Files.readString(conf.resolve("disable_ipv6")).trim() + Files.readString(conf.resolve("accept_ra")).trim())
+                    .as("the host end: IPv6 off, or on (the host has IPv6) taking no router advertisement, so that none "
+                            + "from the sandbox configures the host").isIn("10", "11", "12", "00");
         }
     }
 
@@ -890,7 +900,7 @@ class NetworkTest {
                 .filter(c -> c.contains("pasta") || c.contains("passt")).toList()).as("network helpers").isEmpty();
         if (Env.isHostRoot()) {
             assertThat(sandboxLinks()).as("sandbox interfaces").isEmpty();
-            assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table ip crabcan");
+            assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table inet crabcan");
         }
     }
 
@@ -1010,6 +1020,11 @@ class NetworkTest {
                 "    s.bind(('0.0.0.0', 7000)); s.listen()",
                 "    while True:",
                 "        c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
+                "def tcp6():",
+                "    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+                "    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(('::', 7000)); s.listen()",
+                "    while True:",
+                "        c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
                 "def dns():",
                 "    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.18.0.2', 53))",
                 "    while True:",
@@ -1023,10 +1038,12 @@ class NetworkTest {
                 "        u.sendto(head + q[12:end] + answer, a)",
                 "threading.Thread(target=tcp, daemon=True).start()",
                 "threading.Thread(target=dns, daemon=True).start()",
+                "threading.Thread(target=tcp6, daemon=True).start()",
                 "print('ready', flush=True)",
                 "import sys; sys.stdin.read()");
 
         final String hostAddress = "198.18.0.1";
+        final String hostAddress6 = "fd0f:7e57::1";
         private final String link = "ccitu" + ProcessHandle.current().pid() % 100000;
         private final Process server;
 
@@ -1050,6 +1067,11 @@ class NetworkTest {
             run("nsenter", ns, "ip", "addr", "add", UPLINK_LINK_LOCAL + "/32", "dev", "lo");
             // Goes with the link.
             run("ip", "route", "add", UPLINK_LINK_LOCAL + "/32", "via", UPLINK, "dev", link);
+            // IPv6: the link's /126, and UPLINK6 (a documentation address, on the namespace's loopback) routed there.
+            run("ip", "addr", "add", hostAddress6 + "/126", "dev", link, "nodad");
+            run("nsenter", ns, "ip", "addr", "add", "fd0f:7e57::2/126", "dev", "eth0", "nodad");
+            run("nsenter", ns, "ip", "addr", "add", UPLINK6 + "/128", "dev", "lo");
+            run("ip", "route", "add", UPLINK6 + "/128", "via", "fd0f:7e57::2", "dev", link);
             server.getOutputStream().write("go\n".getBytes());
             server.getOutputStream().flush();
             assertThat(out.readLine()).isEqualTo("ready");
@@ -1062,5 +1084,202 @@ class NetworkTest {
             server.destroyForcibly();
             server.waitFor(10, TimeUnit.SECONDS);
         }
+    }
+
+    /** This host's IPv6 addresses but the loopback, link-local ones and this JVM's sandboxes' veth ends. */
+    private static List<String> hostAddresses6() throws Exception {
+        return java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces()).stream()
+                .filter(i -> !i.getName().startsWith("ccn"))
+                .flatMap(i -> java.util.Collections.list(i.getInetAddresses()).stream())
+                .filter(a -> a instanceof java.net.Inet6Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress())
+                .map(a -> dev.crabcan.internal.net.Ipv6.format(a.getAddress())).toList();
+    }
+
+    /** Private sandboxes get IPv6 where the host has an IPv6 default route, as this machine has. */
+    private static void requireIpv6() throws Exception {
+        String route = run(Env.tool("ip", "iproute2").toString(), "-6", "route", "show", "default");
+        if (route.isBlank()) {
+            String why = "this host has no IPv6 default route, so private sandboxes get no IPv6";
+            if (Env.inCi()) {
+                org.junit.jupiter.api.Assertions.fail(why);
+            }
+            org.junit.jupiter.api.Assumptions.abort(why);
+        }
+    }
+
+    /** Prints "address A" for each global IPv6 address of the sandbox's eth0. */
+    private static final String PRINT_ADDRESSES6 = String.join("\n",
+            "import socket",
+            "for l in open('/proc/net/if_inet6'):",
+            "    f = l.split()",
+            "    if f[5] == 'eth0' and f[3] == '00':",
+            "        print('address', socket.inet_ntop(socket.AF_INET6, bytes.fromhex(f[0])), flush=True)",
+            "");
+
+    /**
+     * A web server inside, fetched from the host over IPv6 through a port published on [::1] (or
+     * on [::], then on each of the host's IPv6 addresses as well). A root caller's JVM relays it,
+     * pasta carries a rootless caller's. The host port is free again once the sandbox is gone.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"::1", "::"})
+    void anIpv6FetchThroughAPortPublishedOnAnIpv6Address(String hostAddress, @TempDir Path www) throws Exception {
+        Files.writeString(www.resolve("index.html"), "hello over IPv6\n");
+        www.toFile().setReadable(true, false);
+        www.toFile().setExecutable(true, false);
+        www.resolve("index.html").toFile().setReadable(true, false);
+        int port = freePort();
+        SandboxProcess p = Sandbox.builder().network(Network.privateNetwork().publish(hostAddress, port, 8000))
+                .bind(www, "/www", true).workingDirectory("/www")
+                .command("/usr/bin/python3", "-m", "http.server", "--bind", "::", "8000").build().start();
+        try {
+            assertThat(httpGet("[::1]", port, "/index.html")).isEqualTo("hello over IPv6\n");
+            if (hostAddress.equals("::")) {
+                requireIpv6();
+                for (String other : hostAddresses6()) {
+                    assertThat(httpGet("[" + other + "]", port, "/index.html")).as("fetched on [%s]", other)
+                            .isEqualTo("hello over IPv6\n");
+                }
+            }
+        } finally {
+            p.destroy();
+            p.waitFor();
+        }
+        try (ServerSocket again = new ServerSocket()) {
+            again.bind(new InetSocketAddress("::1", port));
+        }
+        assertNothingLeft();
+    }
+
+    /**
+     * A private sandbox has IPv6 where the host has (a root caller's an address of the IPv6
+     * subnet, a rootless caller's the host's from pasta) and its connections leave with the
+     * host's address: here to the uplink namespace's 2001:db8:77::2, which the host routes there,
+     * so that no packet heads for the real network.
+     */
+    @Test
+    void outboundIpv6TrafficLeavesWithTheHostsAddress() throws Exception {
+        requireIpv6();
+        requireUplinkRoute();
+        SandboxResult r = python(Network.privateNetwork(), PRINT_ADDRESSES6 + connectScript(UPLINK6, 7000)).build().run();
+        List<String> lines = r.stdoutText().lines().toList();
+        assertThat(lines).as(r.stderrText()).last().isEqualTo("connected fd0f:7e57::1");
+        assertThat(lines).as("the sandbox's IPv6 addresses").hasSizeGreaterThan(1)
+                .allMatch(l -> l.startsWith(Env.isHostRoot() ? "address fd7c:cc::" : "address ") || l.startsWith("connected"));
+        if (!Env.isHostRoot()) {
+            List<String> host = hostAddresses6();
+            assertThat(lines.subList(0, lines.size() - 1)).as("pasta's: the host's")
+                    .allMatch(l -> host.contains(l.substring("address ".length())));
+        }
+    }
+
+    /**
+     * The default refusals hold for IPv6, tried with real connections: to a listener on every
+     * host address, by each of the host's IPv6 addresses (and a root caller's IPv6 gateway, the
+     * veth's host end), opened by allowHost() and by allow(CIDR); to a link-local address on eth0
+     * even with the host allowed; and, a root caller's, to another sandbox's IPv6 address.
+     */
+    @Test
+    void theDefaultRefusalsHoldForIpv6() throws Exception {
+        requireIpv6();
+        requireUplinkRoute();
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("::"))) {
+            greetAsHost(server);
+            int port = server.getLocalPort();
+            List<String> host = new ArrayList<>(hostAddresses6());
+            assertThat(host).as("the host's IPv6 addresses").contains("fd0f:7e57::1");
+            if (Env.isHostRoot()) {
+                host.add("gateway6");
+            }
+            List<String> refused = tryEach(Network.privateNetwork(), port, host);
+            assertThat(refused).as("to the host by default").isNotEmpty()
+                    .allMatch(l -> l.endsWith(" error Permission denied"));
+            assertThat(tryEach(Network.privateNetwork().allowHost(), port, host)).as("to the host, allowed")
+                    .hasSameSizeAs(refused).allMatch(l -> l.endsWith(" connected host"));
+            List<String> one = tryEach(Network.privateNetwork().allow("fd0f:7e57::1/128"), port,
+                    Env.isHostRoot() ? List.of("fd0f:7e57::1", "gateway6") : List.of("fd0f:7e57::1"));
+            assertThat(one).as("one host address allowed, and no other").first().isEqualTo("fd0f:7e57::1 connected host");
+            assertThat(one).hasSize(Env.isHostRoot() ? 2 : 1);
+            assertThat(one.subList(1, one.size())).allMatch(l -> l.endsWith(" error Permission denied"));
+        }
+        assertThat(tryEach(Network.privateNetwork().allowHost(), 7000, List.of("fe80::1%eth0")))
+                .as("IPv6 link-local, the host allowed").hasSize(1).allMatch(l -> l.startsWith("fe80::1%eth0 error "));
+        if (!Env.isHostRoot()) {
+            return; // pasta's sandboxes share the host's address: there is no other sandbox's to try
+        }
+        String serve = PRINT_ADDRESSES6 + "s = socket.socket(socket.AF_INET6); s.bind(('::', 8000)); s.listen()\n"
+                + "print('up', flush=True)\n"
+                + "while True:\n"
+                + "    c, _ = s.accept(); c.sendall(b'a\\n'); c.close()\n";
+        SandboxProcess a = python(Network.privateNetwork(), serve).build().start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(a.getInputStream()));
+            String address = out.readLine();
+            assertThat(address).as("A's IPv6 address").startsWith("address fd7c:cc::");
+            assertThat(out.readLine()).isEqualTo("up");
+            String target = address.substring("address ".length());
+            for (Network b : List.of(Network.privateNetwork(), Network.privateNetwork().allowHost())) {
+                assertThat(tryEach(b, 8000, List.of(target))).as("B (%s) to A at %s", b, target).hasSize(1)
+                        .allMatch(l -> l.startsWith(target + " error "));
+            }
+        } finally {
+            a.destroy();
+            a.waitFor();
+        }
+    }
+
+    /** Sends a router advertisement out of eth0 from the link-local address given: prefix 2001:db8:bad::/64, itself the default router. */
+    private static final String SEND_RA = String.join("\n",
+            "import socket, struct, sys",
+            "s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)",
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)",
+            "i = socket.if_nametoindex('eth0')",
+            "s.bind((sys.argv[1], 0, 0, i))",
+            "ra = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0)",
+            "prefix = struct.pack('!BBBBIII', 3, 4, 64, 0xc0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, '2001:db8:bad::')",
+            "s.sendto(ra + prefix, ('ff02::1', 0, 0, i))");
+
+    /**
+     * A router advertisement from a root caller's sandbox configures nothing on the host: the
+     * host end of its pair takes none. The test sends one (NET_RAW taken in the sandbox's
+     * namespace from the host; the command never holds it) offering an address prefix and
+     * itself as the default router, from a sandbox that may reach the host and ff02::1 (so that
+     * neither its own filter nor the table's input chain, each refusing it otherwise, hides it):
+     * it arrives (the interface's counter says so) and the host gets neither address nor route
+     * from it. The same advertisement gives both to an interface that takes them (seen with a pair
+     * of namespaces and accept_ra 2).
+     */
+    @Test
+    void aRouterAdvertisementFromARootCallersSandboxConfiguresNothingOnTheHost() throws Exception {
+        assumeTrue(Env.isHostRoot(), "veth pairs and their table are a root caller's private network");
+        requireIpv6();
+        String nsenter = Env.tool("nsenter", "util-linux").toString();
+        String ip = Env.tool("ip", "iproute2").toString();
+        try (Served a = Served.start(Network.privateNetwork().allowHost().allow("ff02::1/128"))) {
+            String link = a.hostLink();
+            Pattern linkLocal = Pattern.compile("inet6 (fe80::[0-9a-f:]+)/64 scope link(?! tentative)");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            java.util.regex.Matcher m;
+            while (!(m = linkLocal.matcher(run(nsenter, a.netns(), ip, "-6", "-o", "addr", "show", "dev", "eth0"))).find()) {
+                assertThat(System.nanoTime()).as("eth0's link-local address, out of duplicate address detection")
+                        .isLessThan(deadline);
+                Thread.sleep(50);
+            }
+            long before = routerAdvertisementsIn(link);
+            run(nsenter, a.netns(), "/usr/bin/python3", "-c", SEND_RA, m.group(1));
+            while (routerAdvertisementsIn(link) == before) {
+                assertThat(System.nanoTime()).as("the advertisement arriving on %s", link).isLessThan(deadline);
+                Thread.sleep(20);
+            }
+            assertThat(run(ip, "-6", "addr", "show", "dev", link)).doesNotContain("2001:db8:bad");
+            assertThat(run(ip, "-6", "route", "show", "table", "all")).doesNotContain("2001:db8:bad")
+                    .doesNotContainPattern("default .*dev " + link);
+        }
+    }
+
+    private static long routerAdvertisementsIn(String link) throws IOException {
+        return Files.readAllLines(Path.of("/proc/net/dev_snmp6", link)).stream()
+                .filter(l -> l.startsWith("Icmp6InRouterAdvertisements")).mapToLong(l -> Long.parseLong(l.split("\\s+")[1]))
+                .findFirst().orElseThrow();
     }
 }

@@ -89,6 +89,7 @@ class RootlessSuiteTest {
             "NetworkTest#addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack",
             "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
+            "NetworkTest#aRouterAdvertisementFromARootCallersSandboxConfiguresNothingOnTheHost",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunItGivesAnInteractiveShell",

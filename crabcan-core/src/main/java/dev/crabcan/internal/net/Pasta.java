@@ -29,13 +29,14 @@ final class Pasta {
                     + ", which this user cannot open (Debian's default is mode 0666); make it usable, or run as root "
                     + "for a veth network");
         }
-        String tcp = forwards(network, Network.Protocol.TCP);
-        String udp = forwards(network, Network.Protocol.UDP);
+        // IPv6 too where the host has it (pasta copies the host's address and routes, and goes without where there are none).
         List<String> argv = new java.util.ArrayList<>(List.of(pasta.toString(), "--foreground", "--quiet",
-                "--config-net", "--ipv4-only", "--ns-ifname", "eth0", "--netns", "/proc/self/fd/3",
+                "--config-net", "--ns-ifname", "eth0", "--netns", "/proc/self/fd/3",
                 "--userns", "/proc/self/fd/4", "--pid", "/proc/self/fd/5",
                 // Nothing of the host's loopback, nor the gateway standing in for it: only what is published.
-                "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none", "--udp-ports", udp, "--tcp-ports", tcp));
+                "--no-map-gw", "--tcp-ns", "none", "--udp-ns", "none"));
+        argv.addAll(forwards(network, Network.Protocol.UDP, "--udp-ports"));
+        argv.addAll(forwards(network, Network.Protocol.TCP, "--tcp-ports"));
         HostInfo host = HostInfo.get();
         if (host.isRoot()) {
             // Root without the host's privileges (a container's): pasta would become nobody, who cannot enter
@@ -43,14 +44,22 @@ final class Pasta {
             argv.addAll(List.of("--runas", "0:" + host.egid()));
         }
         return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv,
-                Reach.filter(network, null, 0)));
+                Reach.filter(network, null, 0, null)));
     }
 
-    /** pasta's spelling of the ports published with a protocol: ADDRESS/HOSTPORT:CONTAINERPORT,... or none. */
-    private static String forwards(Network network, Network.Protocol protocol) {
-        String ports = network.ports().stream().filter(p -> p.protocol() == protocol)
-                .map(p -> p.hostAddress() + "/" + p.hostPort() + ":" + p.containerPort())
-                .collect(Collectors.joining(","));
-        return ports.isEmpty() ? "none" : ports;
+    /**
+     * pasta's options for the ports published with a protocol: one per host address (its address
+     * applies to the whole list), ADDRESS/HOSTPORT:CONTAINERPORT,..., or "none".
+     */
+    private static List<String> forwards(Network network, Network.Protocol protocol, String option) {
+        java.util.Map<String, String> byAddress = network.ports().stream().filter(p -> p.protocol() == protocol)
+                .collect(Collectors.groupingBy(Network.Port::hostAddress, java.util.LinkedHashMap::new,
+                        Collectors.mapping(p -> p.hostPort() + ":" + p.containerPort(), Collectors.joining(","))));
+        if (byAddress.isEmpty()) {
+            return List.of(option, "none");
+        }
+        List<String> out = new java.util.ArrayList<>();
+        byAddress.forEach((address, ports) -> out.addAll(List.of(option, address + "/" + ports)));
+        return out;
     }
 }

@@ -24,6 +24,10 @@ import java.util.stream.Collectors;
 final class Reach {
     private static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
             Ipv4.Range.parse("224.0.0.0/4"), Ipv4.Range.parse("255.255.255.255/32"));
+    private static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8");
+    /** What IPv6 needs of refused addresses: finding neighbours (the gateway too) and joining multicast groups. */
+    private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
+            + "mld-listener-report, mld2-listener-report }";
 
     private Reach() {}
 
@@ -33,13 +37,16 @@ final class Reach {
      * @param sandboxes a root caller's subnet, the other sandboxes' and the host ends of their veth
      *     pairs; null for pasta, whose sandboxes share the host's address
      * @param gateway the host end of a root caller's veth pair, the host as the sandbox sees it
+     * @param gateway6 that end's IPv6 address; null for pasta's sandboxes and those without IPv6
      */
-    static NetPlan.Filter filter(Network network, Ipv4.Range sandboxes, int gateway) throws SandboxSetupException {
+    static NetPlan.Filter filter(Network network, Ipv4.Range sandboxes, int gateway, String gateway6)
+            throws SandboxSetupException {
         Path nft = HostCommand.require("nft", "nftables", "a private network's filter");
         List<Ipv4.Range> refused = new ArrayList<>(ALWAYS);
-        List<String> refused6 = new ArrayList<>(List.of("fe80::/10"));
+        List<String> refused6 = new ArrayList<>(ALWAYS6);
         if (sandboxes != null) {
             refused.add(sandboxes);
+            refused6.add(network.subnet6());
         }
         if (!network.hostAllowed()) {
             for (InetAddress a : hostAddresses()) {
@@ -59,18 +66,27 @@ final class Reach {
                 .append("    ct state established,related accept\n")
                 // The sandbox's own addresses: pasta gives it the host's.
                 .append("    fib daddr type local accept\n");
-        List<String> allowed = new ArrayList<>(network.allowed());
+        List<String> allowed = new ArrayList<>(network.allowed().stream().filter(r -> !r.contains(":")).toList());
+        List<String> allowed6 = new ArrayList<>(network.allowed().stream().filter(r -> r.contains(":")).toList());
         if (network.hostAllowed() && sandboxes != null) {
             allowed.add(Ipv4.format(gateway));
+            if (gateway6 != null) {
+                allowed6.add(gateway6);
+            }
         }
         if (!allowed.isEmpty()) {
             rules.append("    ip daddr { ").append(String.join(", ", allowed)).append(" } accept\n");
         }
+        if (!allowed6.isEmpty()) {
+            rules.append("    ip6 daddr { ").append(String.join(", ", allowed6)).append(" } accept\n");
+        }
         rules.append("    ip daddr { ").append(outer.stream().map(Ipv4.Range::toString).collect(Collectors.joining(", ")))
                 .append(" } reject with icmpx type admin-prohibited\n");
-        // Neighbour discovery talks to link-local addresses.
-        rules.append("    ip6 daddr { ").append(String.join(", ", refused6.stream().distinct().toList()))
-                .append(" } meta l4proto != ipv6-icmp reject with icmpx type admin-prohibited\n  }\n}\n");
+        // Overlapping elements are merged (the host's addresses include other sandboxes' gateways).
+        String set6 = "    ip6 daddr { " + String.join(", ", refused6.stream().distinct().toList()) + " } ";
+        rules.append(set6).append("meta l4proto != ipv6-icmp reject with icmpx type admin-prohibited\n")
+                .append(set6).append("icmpv6 type != ").append(NEIGHBOURS)
+                .append(" reject with icmpx type admin-prohibited\n  }\n}\n");
         return new NetPlan.Filter(nft.toString(), rules.toString());
     }
 

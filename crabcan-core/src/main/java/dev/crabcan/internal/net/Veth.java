@@ -21,10 +21,14 @@ import org.slf4j.LoggerFactory;
 /**
  * A root caller's private network: a veth pair per sandbox, whose host end {@code ccn<hex>}
  * holds the first address of a /30 of the subnet and whose other end, made directly in the
- * sandbox's namespace, is its eth0 with the second. One nftables table, {@code ip crabcan},
- * shared by every sandbox on the host, translates outbound traffic of the {@code ccn*}
- * interfaces to the host's address, drops traffic between them, forwards published ports
- * through two maps, and lets nothing else in, from outside or from the host's own processes.
+ * sandbox's namespace, is its eth0 with the second. Where the host has IPv6 connectivity the two
+ * ends also hold the first and second address of the /126 of the IPv6 subnet whose last 32 bits
+ * are the /30's. One nftables table, {@code inet crabcan}, shared by every sandbox on the host,
+ * translates outbound traffic of the {@code ccn*} interfaces to the host's address, drops traffic
+ * between them, forwards ports published on IPv4 addresses through maps, and lets nothing else
+ * in, from outside or from the host's own processes. Ports published on IPv6 addresses are
+ * relayed by the JVM instead ({@link Relay}): the kernel sends no packet from the IPv6 loopback
+ * out of another interface, and has no route_localnet for IPv6.
  *
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
  * given by its address, on {@code /run/crabcan-net.lock}, which the kernel releases when its JVM
@@ -38,6 +42,10 @@ import org.slf4j.LoggerFactory;
 final class Veth implements NetworkSetup {
     private static final Logger log = LoggerFactory.getLogger(Veth.class);
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
+    private static final Path IPV6 = Path.of("/proc/sys/net/ipv6");
+    /** /proc/net/ipv6_route's flags: a reject route, and a route learned from router advertisements. */
+    private static final int RTF_REJECT = 0x0200;
+    private static final int RTF_ADDRCONF = 0x40000;
     private static final HostLocks LOCKS = new HostLocks(Path.of("/run/crabcan-net.lock"), "crabcan-net-locks",
             "network");
     private static final String TABLE = "crabcan";
@@ -47,10 +55,13 @@ final class Veth implements NetworkSetup {
 
     private static final java.util.regex.Pattern ELEMENT = java.util.regex.Pattern.compile(
             "((?:[0-9.]+ \\. )?\\d+) : ([0-9.]+) \\. \\d+");
+    private static final java.util.regex.Pattern RELAYED = java.util.regex.Pattern.compile("([0-9.]+) \\. \\d+");
 
     // Touched on the lock thread only.
     private static int active;
     private static boolean hostPrepared;
+    /** Whether sandboxes get IPv6, decided as the JVM's first private sandbox starts. */
+    private static boolean ipv6;
     private static final java.util.Set<Veth> LIVE = new java.util.HashSet<>();
 
     private final Path ip;
@@ -59,6 +70,7 @@ final class Veth implements NetworkSetup {
     private final String name;
     private final int net;
     private final List<NetworkChannel> reserved;
+    private final List<Relay> relays = new ArrayList<>();
     private final NetPlan plan;
     private final FileLock allocation;
     private boolean attached;
@@ -81,6 +93,13 @@ final class Veth implements NetworkSetup {
         Path nft = HostCommand.require("nft", "nftables", "a private network");
         String resolvConf = ResolvConf.text(network);
         Ipv4.Range sandboxes = Ipv4.Range.parse(network.subnet());
+        byte[] subnet6 = Ipv6.parse(network.subnet6().split("/")[0]).orElseThrow();
+        for (Network.Port p : network.ports()) {
+            if (p.isIpv6() && p.protocol() == Network.Protocol.UDP) {
+                throw new SandboxSetupException("network", 0, "cannot publish " + p + ": a root caller's sandbox publishes "
+                        + "UDP on IPv4 addresses only (TCP on IPv6 ones too); publish it on 127.0.0.1 or 0.0.0.0");
+            }
+        }
         List<NetworkChannel> reserved = reservePorts(network);
         Veth veth = null;
         try {
@@ -97,8 +116,11 @@ final class Veth implements NetworkSetup {
                         int net = base + 4 * ((first + i) % slots);
                         FileLock lock = tryLock(addressLock(net));
                         if (lock != null) {
-                            NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1),
-                                    resolvConf, List.of(), Reach.filter(network, sandboxes, net + 1));
+                            String gateway6 = ipv6 ? Ipv6.format(Ipv6.withLow32(subnet6, net + 1)) : null;
+                            NetPlan.Ipv6 v6 = ipv6 ? new NetPlan.Ipv6(Ipv6.format(Ipv6.withLow32(subnet6, net + 2)), 126,
+                                    gateway6) : null;
+                            NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6),
+                                    resolvConf, List.of(), Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
                             Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
                             LIVE.add(v);
@@ -134,8 +156,10 @@ final class Veth implements NetworkSetup {
     @Override
     public void attach(long initPid) throws SandboxSetupException {
         closeHost();
+        NetPlan.Ipv6 v6 = plan.iface().ipv6();
         String batch = "link add " + name + " type veth peer name eth0 netns " + initPid + "\n"
                 + "addr add " + Ipv4.format(net + 1) + "/30 dev " + name + "\n"
+                + (v6 == null ? "" : "addr add " + v6.gateway() + "/" + v6.prefix() + " dev " + name + " nodad\n")
                 + "link set " + name + " up\n";
         HostCommand.Result r = HostCommand.run(ip, List.of("-batch", "-"), batch);
         if (!r.ok() && r.stderr().contains("File exists")) {
@@ -150,8 +174,14 @@ final class Veth implements NetworkSetup {
         synchronized (this) {
             attached = true;
         }
-        // The host end speaks IPv4 only: a router advertisement from the sandbox must not configure the host.
-        writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "1");
+        // No router advertisement from the sandbox may configure the host: its end takes none (with
+        // forwarding on it would not anyway, but forwarding is the host's to turn off), or speaks IPv4 only.
+        if (v6 != null) {
+            writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "accept_ra"), "0");
+            writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "autoconf"), "0");
+        } else {
+            writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "1");
+        }
         if (!network.ports().isEmpty()) {
             // Published loopback ports are translated to the sandbox's address; the kernel routes such
             // packets out of an interface only with this set on it.
@@ -170,6 +200,7 @@ final class Veth implements NetworkSetup {
             wasAttached = attached;
         }
         reserved.forEach(Veth::closeQuietly);
+        relays.forEach(Relay::close);
         try {
             if (wasAttached) {
                 awaitGone();
@@ -202,7 +233,7 @@ final class Veth implements NetworkSetup {
     }
 
     private String closeHostElement(String verb) {
-        return verb + " element ip " + TABLE + " closed_host { \"" + name + "\" }\n";
+        return verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n";
     }
 
     /**
@@ -216,7 +247,7 @@ final class Veth implements NetworkSetup {
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), closeHostElement("add"));
         if (!r.ok()) {
-            throw new SandboxSetupException("network", 0, "cannot refuse the host to " + name + " (nftables set ip "
+            throw new SandboxSetupException("network", 0, "cannot refuse the host to " + name + " (nftables set inet "
                     + TABLE + " closed_host; a JVM of an older Crabcan may hold the table): " + r.reason());
         }
     }
@@ -240,10 +271,20 @@ final class Veth implements NetworkSetup {
         }
     }
 
-    /** Published ports: entries in the table's maps; a host port this JVM could reserve has no live entry. */
+    /**
+     * Published ports: entries in the table's maps (and for relayed ones its set); a host port
+     * this JVM could reserve has no live entry. Ports on IPv6 addresses get their relays.
+     */
     private void publish() throws SandboxSetupException {
         if (network.ports().isEmpty()) {
             return;
+        }
+        for (int i = 0; i < network.ports().size(); i++) {
+            Network.Port p = network.ports().get(i);
+            if (p.isIpv6()) {
+                relays.add(Relay.start((ServerSocketChannel) reserved.get(i),
+                        new InetSocketAddress(Ipv4.format(net + 2), p.containerPort()), p.toString()));
+            }
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
         if (!r.ok() && r.stderr().contains("File exists")) {
@@ -272,13 +313,21 @@ final class Veth implements NetworkSetup {
         String sandbox = Ipv4.format(net + 2);
         StringBuilder delete = new StringBuilder();
         for (String map : MAPS) {
-            java.util.regex.Matcher m = ELEMENT.matcher(HostCommand.run(nft, List.of("list", "map", "ip", TABLE, map), "")
+            java.util.regex.Matcher m = ELEMENT.matcher(HostCommand.run(nft, List.of("list", "map", "inet", TABLE, map), "")
                     .stdout());
             while (m.find()) {
                 if (m.group(2).equals(sandbox)) {
-                    delete.append("delete element ip ").append(TABLE).append(' ').append(map).append(" { ")
+                    delete.append("delete element inet ").append(TABLE).append(' ').append(map).append(" { ")
                             .append(m.group(1)).append(" }\n");
                 }
+            }
+        }
+        java.util.regex.Matcher m = RELAYED.matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, "relayed"),
+                "").stdout());
+        while (m.find()) {
+            if (m.group(1).equals(sandbox)) {
+                delete.append("delete element inet ").append(TABLE).append(" relayed { ").append(m.group())
+                        .append(" }\n");
             }
         }
         if (delete.length() > 0) {
@@ -298,25 +347,32 @@ final class Veth implements NetworkSetup {
 
     private String elements(String verb) {
         String sandbox = Ipv4.format(net + 2);
-        StringBuilder out = new StringBuilder();
+        // Distinct: two relayed ports to one container port are one element, which nft deletes only once.
+        java.util.Set<String> out = new java.util.LinkedHashSet<>();
         for (Network.Port p : network.ports()) {
+            if (p.isIpv6()) {
+                out.add(verb + " element inet " + TABLE + " relayed { " + sandbox + " . " + p.containerPort() + " }\n");
+                continue;
+            }
             boolean any = p.hostAddress().equals("0.0.0.0");
             String map = "published" + (any ? "_any" : "") + (p.protocol() == Network.Protocol.UDP ? "_udp" : "");
-            out.append(verb).append(" element ip ").append(TABLE).append(' ').append(map).append(" { ")
-                    .append(any ? "" : p.hostAddress() + " . ").append(p.hostPort());
-            out.append(verb.equals("add") ? " : " + sandbox + " . " + p.containerPort() : "").append(" }\n");
+            out.add(verb + " element inet " + TABLE + " " + map + " { " + (any ? "" : p.hostAddress() + " . ")
+                    + p.hostPort() + (verb.equals("add") ? " : " + sandbox + " . " + p.containerPort() : "") + " }\n");
         }
-        return out.toString();
+        return String.join("", out);
     }
 
     /** The maps of published ports: by host address and port, by port alone (every host address); TCP and UDP. */
     private static final List<String> MAPS = List.of("published", "published_any", "published_udp",
             "published_any_udp");
 
+    /** The ICMPv6 of neighbour discovery, which IPv6 needs between a sandbox and the host's end of its pair. */
+    private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert }";
+
     /** The shared table, replacing whatever a dead JVM left. */
-    static final String TABLE_RULES = "add table ip " + TABLE + "\n"
-            + "delete table ip " + TABLE + "\n"
-            + "table ip " + TABLE + " {\n"
+    static final String TABLE_RULES = "add table inet " + TABLE + "\n"
+            + "delete table inet " + TABLE + "\n"
+            + "table inet " + TABLE + " {\n"
             + "  map published { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_any { type inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_udp { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
@@ -324,26 +380,31 @@ final class Veth implements NetworkSetup {
             // The host ends of sandboxes that may not reach the host: the host's addresses as they are
             // now, not as the sandbox's own filter listed them at its start.
             + "  set closed_host { type ifname; }\n"
+            // The sandboxes' TCP ports the JVM relays ports published on IPv6 addresses to (see local_out).
+            + "  set relayed { type ipv4_addr . inet_service; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
             + "    iifname @closed_host ct state established,related accept\n"
-            + "    iifname @closed_host reject with icmp type admin-prohibited\n  }\n"
+            // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
+            + "    iifname @closed_host icmpv6 type " + NEIGHBOURS + " accept\n"
+            + "    iifname @closed_host reject with icmpx type admin-prohibited\n  }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
             // forwards) and packets whose source address is not the sandbox's own.
             + "    iifname \"ccn*\" ip daddr 127.0.0.0/8 drop\n"
+            + "    iifname \"ccn*\" ip6 daddr ::1 drop\n"
             + "    iifname \"ccn*\" fib saddr . iif oif 0 drop\n  }\n"
             + "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
             // Forwards of loopback addresses are for this host's own clients (the output chain).
             + "    ip daddr 127.0.0.0/8 return\n"
             + "    dnat ip to ip daddr . tcp dport map @published\n"
-            + "    fib daddr type local dnat ip to tcp dport map @published_any\n"
+            + "    meta nfproto ipv4 fib daddr type local dnat ip to tcp dport map @published_any\n"
             + "    dnat ip to ip daddr . udp dport map @published_udp\n"
-            + "    fib daddr type local dnat ip to udp dport map @published_any_udp\n  }\n"
+            + "    meta nfproto ipv4 fib daddr type local dnat ip to udp dport map @published_any_udp\n  }\n"
             + "  chain output {\n    type nat hook output priority -100; policy accept;\n"
             + "    dnat ip to ip daddr . tcp dport map @published\n"
-            + "    fib daddr type local dnat ip to tcp dport map @published_any\n"
+            + "    meta nfproto ipv4 fib daddr type local dnat ip to tcp dport map @published_any\n"
             + "    dnat ip to ip daddr . udp dport map @published_udp\n"
-            + "    fib daddr type local dnat ip to udp dport map @published_any_udp\n  }\n"
+            + "    meta nfproto ipv4 fib daddr type local dnat ip to udp dport map @published_any_udp\n  }\n"
             + "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
             + "    iifname \"ccn*\" oifname != \"ccn*\" masquerade\n"
             + "    oifname \"ccn*\" ip saddr 127.0.0.0/8 masquerade\n  }\n"
@@ -362,6 +423,9 @@ final class Veth implements NetworkSetup {
             + "  chain local_out {\n    type filter hook output priority filter; policy accept;\n"
             + "    oifname \"ccn*\" ct state established,related accept\n"
             + "    oifname \"ccn*\" ct status dnat accept\n"
+            + "    oifname \"ccn*\" icmpv6 type " + NEIGHBOURS + " accept\n"
+            // The JVM's relays (a host process reaches there only what is published anyway).
+            + "    oifname \"ccn*\" ip daddr . tcp dport @relayed accept\n"
             + "    oifname \"ccn*\" drop\n  }\n"
             + "}\n";
 
@@ -371,6 +435,19 @@ final class Veth implements NetworkSetup {
             if (!Files.readString(IP_FORWARD).trim().equals("1")) {
                 log.warn("enabling net.ipv4.ip_forward: private sandboxes reach the outside through the host");
                 writeSysctl(IP_FORWARD, "1");
+            }
+            Path routes = Path.of("/proc/net/ipv6_route");
+            java.util.Optional<String> noIpv6 = whyNoIpv6(Files.exists(routes) ? Files.readString(routes) : null,
+                    name -> readSysctl(IPV6.resolve(name)));
+            if (noIpv6.isPresent()) {
+                log.debug("private sandboxes get no IPv6: {}", noIpv6.get());
+            } else {
+                Path forwarding = IPV6.resolve("conf/all/forwarding");
+                if (!Files.readString(forwarding).trim().equals("1")) {
+                    log.warn("enabling net.ipv6.conf.all.forwarding: private sandboxes reach the outside through the host");
+                    writeSysctl(forwarding, "1");
+                }
+                ipv6 = true;
             }
             hostPrepared = true;
             Runtime.getRuntime().addShutdownHook(new Thread(() -> atExit(nft), "crabcan-net-cleanup"));
@@ -422,10 +499,57 @@ final class Veth implements NetworkSetup {
         FileLock everyone = tryLock(1);
         if (everyone != null) {
             try {
-                HostCommand.run(nft, List.of("delete", "table", "ip", TABLE), "");
+                HostCommand.run(nft, List.of("delete", "table", "inet", TABLE), "");
             } finally {
                 everyone.release();
             }
+        }
+    }
+
+    /**
+     * Why sandboxes get no IPv6, if they do not: the kernel has none, new interfaces get none, the
+     * host has no IPv6 default route, or forwarding, which sandboxes need, is off and turning it on
+     * would make an interface stop taking the router advertisements its default route came from
+     * (an interface with forwarding takes them only with accept_ra 2).
+     *
+     * @param routes the text of /proc/net/ipv6_route; null if the kernel has no IPv6
+     * @param sysctl the value of a setting below /proc/sys/net/ipv6 (e.g. conf/eth0/accept_ra), null if none
+     */
+    static java.util.Optional<String> whyNoIpv6(String routes, java.util.function.Function<String, String> sysctl) {
+        if (routes == null) {
+            return java.util.Optional.of("the kernel has no IPv6");
+        }
+        if ("1".equals(sysctl.apply("conf/default/disable_ipv6"))) {
+            return java.util.Optional.of("new interfaces get no IPv6 (net.ipv6.conf.default.disable_ipv6 is 1)");
+        }
+        // Destination, its prefix length, source, its prefix length, next hop, metric, counts, flags, interface.
+        List<String[]> defaults = routes.lines().map(l -> l.trim().split("\\s+"))
+                .filter(f -> f.length == 10 && f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
+                        && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0)
+                .toList();
+        if (defaults.isEmpty()) {
+            return java.util.Optional.of("the host has no IPv6 default route");
+        }
+        if ("1".equals(sysctl.apply("conf/all/forwarding"))) {
+            return java.util.Optional.empty();
+        }
+        for (String[] route : defaults) {
+            String acceptRa = sysctl.apply("conf/" + route[9] + "/accept_ra");
+            if ((Integer.parseUnsignedInt(route[8], 16) & RTF_ADDRCONF) != 0 && !"2".equals(acceptRa)) {
+                return java.util.Optional.of("the host's IPv6 default route on " + route[9] + " was learned from router "
+                        + "advertisements, which " + route[9] + " would stop taking (its accept_ra is " + acceptRa
+                        + ", not 2) once net.ipv6.conf.all.forwarding, which sandboxes need, is turned on; turn it on "
+                        + "yourself, with accept_ra 2 on " + route[9] + ", for IPv6 in sandboxes");
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
+    private static String readSysctl(Path file) {
+        try {
+            return Files.readString(file).trim();
+        } catch (IOException e) {
+            return null;
         }
     }
 

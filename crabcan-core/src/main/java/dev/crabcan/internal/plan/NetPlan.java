@@ -26,8 +26,15 @@ public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, S
         helperCommand = List.copyOf(helperCommand);
     }
 
-    /** An IPv4 interface with the default route through gateway; addresses as big-endian ints. */
-    public record Interface(String name, int address, int prefix, int gateway) {}
+    /**
+     * An IPv4 interface with the default route through gateway; addresses as big-endian ints.
+     *
+     * @param ipv6 its IPv6 address and default route; null for none
+     */
+    public record Interface(String name, int address, int prefix, int gateway, Ipv6 ipv6) {}
+
+    /** An IPv6 address (a literal) with its prefix length, and the default route through gateway. */
+    public record Ipv6(String address, int prefix, String gateway) {}
 
     /** nft (its path) and the rules it reads. */
     public record Filter(String tool, String rules) {}

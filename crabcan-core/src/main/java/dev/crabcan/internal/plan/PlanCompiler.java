@@ -175,6 +175,9 @@ public final class PlanCompiler {
         if (net.iface() != null) {
             NetPlan.Interface i = net.iface();
             w.net(i.address(), Ipv4.netmask(i.prefix()), i.gateway(), i.name());
+            if (i.ipv6() != null) {
+                w.net6(i.ipv6().prefix(), i.ipv6().address(), i.ipv6().gateway());
+            }
         }
         net.helperCommand().forEach(w::netHelper);
         if (net.filter() != null) {

@@ -145,7 +145,8 @@ class PlanCompilerTest {
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void vethNetworkWaitsForTheJvmAndConfiguresEth0InNetworkByteOrder(boolean root) {
-        NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005),
+        NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005,
+                new NetPlan.Ipv6("fd7c:cc::ae7:6", 126, "fd7c:cc::ae7:5")),
                 "nameserver 10.0.0.53\n", List.of(),
                 new NetPlan.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
@@ -153,6 +154,7 @@ class PlanCompilerTest {
         assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
         assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isEqualTo(OPT_LOOPBACK_UP | OPT_NET_WAIT);
         assertThat(p.net()).isEqualTo(new PlanDecoder.Net(0x0ae70006, 0xfffffffc, 0x0ae70005, "eth0"));
+        assertThat(p.net6()).isEqualTo(new PlanDecoder.Net6(126, "fd7c:cc::ae7:6", "fd7c:cc::ae7:5"));
         assertThat(p.netHelper()).isEmpty();
         assertThat(p.netFilter()).isEqualTo(new PlanDecoder.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
         Mount resolv = p.mountAt("/etc/resolv.conf");
@@ -1378,7 +1380,7 @@ class PlanCompilerTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 22, 99, -1, 5 | 0x100})
+    @ValueSource(ints = {0, 63, 99, -1, 5 | 0x100})
     void decoderRejectsUnknownTags(int tag) {
         byte[] plan = withHeader(concat(body(validPlan()), record(tag, new byte[] {'x', 0})));
         assertThatThrownBy(() -> PlanDecoder.decode(plan)).isInstanceOf(BadPlanException.class)
