@@ -116,11 +116,19 @@ __attribute__((noreturn)) static void exec_failed(int err, const char *path, int
     _exit(err == ENOENT && strcmp(kind, EXEC_NOT_FOUND) == 0 ? 127 : 126);
 }
 
+/*
+ * When the command's last execve began. A vfork'ed command shares init's memory, so init reads
+ * it once the command has exec'ed: taken there, after the wakeup, a loaded machine's scheduling
+ * delay would be missing from the program's wall time.
+ */
+volatile long exec_started_us;
+
 /* execve, searching the plan's PATH for a bare name the way execvp does. */
 __attribute__((noreturn)) static void exec_command(int exec_wr)
 {
     const char *name = plan.argv[0];
     if (strchr(name, '/') || !plan.search_path) {
+        exec_started_us = monotonic_us();
         execve(name, plan.argv, plan.envp);
         exec_failed(errno, name, exec_wr);
     }
@@ -130,6 +138,7 @@ __attribute__((noreturn)) static void exec_command(int exec_wr)
         size_t dlen = strcspn(dir, ":");
         if (dlen + strlen(name) + 2 <= sizeof candidate) {
             snprintf(candidate, sizeof candidate, "%.*s/%s", (int)dlen, dlen ? dir : ".", name);
+            exec_started_us = monotonic_us();
             execve(candidate, plan.argv, plan.envp);
             struct stat st;
             if (errno == ENOENT && stat(candidate, &st) == 0)

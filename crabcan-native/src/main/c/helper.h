@@ -46,6 +46,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd);
 void set_capabilities(void);
 
 /* exec.c */
+extern volatile long exec_started_us;
 int default_signals(void);
 __attribute__((noreturn)) void run_command(int exec_rd, int exec_wr);
 

@@ -216,8 +216,8 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
         plan.release_fd = above_passed_targets(plan.release_fd);
     /*
      * The command borrows our memory until its execve (vfork), which spares copying an address
-     * space only to throw it away. Until then it writes nothing but its stack and its own fds,
-     * and we have no signal handlers that could run on that stack. A detached command waits for
+     * space only to throw it away. Until then it writes nothing but its stack, its own fds and
+     * exec_started_us, and we have no signal handlers that could run on that stack. A detached command waits for
      * its release before execve while we go on, so it needs a copy of its own.
      */
     pid_t cmd = plan.release_fifo ? fork() : vfork();
@@ -235,7 +235,8 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     else
         while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)
             ;
-    long exec_us = monotonic_us();
+    /* A fork'ed (detached) command's time is its own, and a detached sandbox reports none. */
+    long exec_us = exec_started_us ? exec_started_us : monotonic_us();
     close(exec_pipe[0]);
     if (n == 0)
         emit(R_EXECUTED);
