@@ -87,6 +87,9 @@ class RootlessSuiteTest {
             "NetworkTest#addressesAreDistinctAcrossJvmsAndAKilledJvmsComeBack",
             "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
+            // Making the user that runs rootless podman takes host root.
+            "PodmanRootlessTest#runDetachedExecStopAndRm",
+            "PodmanRootlessTest#runRmShowsOutputAndExitCode",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunItGivesAnInteractiveShell",

@@ -282,10 +282,13 @@ public final class PlanCompiler {
         for (KernelMount k : s.kernelMounts()) {
             int ro = (k.readOnly() ? MF_RDONLY : 0) | atimeFlags(k.atime());
             switch (k.type()) {
-                // Only who may change a network namespace may mount its sysfs: for a joined one, the
-                // helper mounts it with the caller's host credentials.
+                // Only who may change a network namespace may mount its sysfs: for a joined one, which
+                // the sandbox's user namespace does not own, the helper mounts it with the caller's
+                // credentials, which joining took (host root, or root of the user namespace that owns
+                // it, as under rootless podman).
                 case SYSFS -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro
-                        | (s.network().mode() == Network.Mode.NAMESPACE ? parentOpen : 0), 0, 0, "sysfs", k.target()));
+                        | (s.network().mode() == Network.Mode.NAMESPACE ? MF_OPEN_IN_PARENT : 0), 0, 0, "sysfs",
+                        k.target()));
                 case MQUEUE -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "mqueue", k.target()));
                 case CGROUP -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "cgroup2", k.target()));
                 case DEVPTS -> {
