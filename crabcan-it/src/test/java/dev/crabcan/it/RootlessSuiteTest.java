@@ -56,7 +56,7 @@ class RootlessSuiteTest {
             "JudgeTest#memoryLimitsAndAJavaSubmissionThatSeesItsLimit",
             "JudgeVerdictTest#aCpuGraceWithACgroup",
             "JudgeVerdictTest#cgroupLimitsInEveryMode",
-            // podman needs root here (rootless podman needs subordinate id ranges this machine does not give).
+            // podman as root (rootless podman, as a user of its own, is PodmanRootlessTest).
             "ImageCliTest#podmanRunsWhatCrabcanSavesAndCrabcanRunsWhatPodmanSaves",
             // Adding an address to the host takes host root.
             "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
