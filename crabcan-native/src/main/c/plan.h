@@ -34,6 +34,9 @@ struct plan {
     size_t n_rlimits;
     struct mount_op mounts[MAX_MOUNTS];
     size_t n_mounts;
+    /* T_PROPAGATION: MS_SHARED, MS_SLAVE or MS_UNBINDABLE for a mount's target ("/": the root file system). */
+    struct { uint32_t flags; const char *target; } propagation[MAX_MOUNTS + 1];
+    size_t n_propagation;
     struct mount_op cgroupfs[MAX_CGROUPFS]; /* the sandbox's cgroups at /sys/fs/cgroup (T_CGROUPFS) */
     size_t n_cgroupfs;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */

@@ -88,6 +88,7 @@ public final class Sandbox {
     private final Integer umask;
     private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
+    private final Map<String, Propagation> propagations;
     private final List<String> maskedPaths;
     private final List<Bind> devices;
     private final List<String> readOnlyPaths;
@@ -128,6 +129,7 @@ public final class Sandbox {
         this.umask = b.umask;
         this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
+        this.propagations = Collections.unmodifiableMap(new LinkedHashMap<>(b.propagations));
         this.maskedPaths = List.copyOf(b.maskedPaths);
         this.devices = List.copyOf(b.devices);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
@@ -307,6 +309,11 @@ public final class Sandbox {
     /** Kernel file systems (sysfs, devpts, mqueue, cgroup) mounted inside, beyond /proc. */
     public List<KernelMount> kernelMounts() {
         return kernelMounts;
+    }
+
+    /** The propagation of mounts that is not {@link Propagation#PRIVATE}, by target ("/": the root file system). */
+    public Map<String, Propagation> propagations() {
+        return propagations;
     }
 
     /**
@@ -752,6 +759,7 @@ public final class Sandbox {
                 && Objects.equals(terminal, x.terminal)
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
+                && propagations.equals(x.propagations)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
                 && sysctls.equals(x.sysctls) && devices.equals(x.devices) && passedFds.equals(x.passedFds)
                 && socketActivation == x.socketActivation && copyIns.equals(x.copyIns) && copyOuts.equals(x.copyOuts);
@@ -762,7 +770,7 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
+                propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
 
     @Override
@@ -802,6 +810,7 @@ public final class Sandbox {
         private Integer umask;
         private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
+        private final Map<String, Propagation> propagations = new LinkedHashMap<>();
         private final List<String> maskedPaths = new ArrayList<>();
         private final List<Bind> devices = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
@@ -844,6 +853,7 @@ public final class Sandbox {
             umask = b.umask;
             oomScoreAdj = b.oomScoreAdj;
             kernelMounts.addAll(b.kernelMounts);
+            propagations.putAll(b.propagations);
             maskedPaths.addAll(b.maskedPaths);
             devices.addAll(b.devices);
             readOnlyPaths.addAll(b.readOnlyPaths);
@@ -998,6 +1008,23 @@ public final class Sandbox {
         public Builder kernelMount(KernelMount k) {
             Validation.notNull(k, "kernel mount");
             kernelMounts.add(new KernelMount(k.type(), Validation.normalize(k.target()), k.readOnly(), k.atime()));
+            return this;
+        }
+
+        /**
+         * How mount events propagate to and from the mount at {@code target} and everything below it:
+         * "/" for the root file system, else the target of a bind, tmpfs or kernel mount of this
+         * sandbox (checked by {@link #build()}). Set after the sandbox's own mounts are made, before
+         * its command runs; binds are made {@link Propagation#SLAVE} (or stay peers of a shared
+         * source, for {@link Propagation#SHARED}) as they are made.
+         */
+        public Builder propagation(String target, Propagation propagation) {
+            Validation.notNull(propagation, "propagation");
+            String t = Validation.normalize(Validation.containerPath(target, "propagation target"));
+            propagations.remove(t);
+            if (propagation != Propagation.PRIVATE) {
+                propagations.put(t, propagation);
+            }
             return this;
         }
 
@@ -1531,6 +1558,13 @@ public final class Sandbox {
                 }
                 if (!targets.add(t)) {
                     throw new SandboxSpecException("two mounts have the same target " + t);
+                }
+            }
+            for (String t : propagations.keySet()) {
+                if (!t.equals("/") && !targets.contains(t)) {
+                    throw new SandboxSpecException("propagation(\"" + t + "\", " + propagations.get(t) + "): " + t
+                            + " is not the target of a bind, tmpfs or kernel mount of this sandbox (nor \"/\", its root "
+                            + "file system)");
                 }
             }
             if (rootfsWritable && rootfsFromImage) {

@@ -62,6 +62,7 @@ class RootlessSuiteTest {
             "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
             // Mounting on the host takes host root.
             "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
+            "OciRuntimeTest#mountPropagationAsTheConfigAsks",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
             "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",

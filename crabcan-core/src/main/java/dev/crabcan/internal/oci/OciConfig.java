@@ -6,6 +6,7 @@ import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Limits;
+import dev.crabcan.Propagation;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Network;
 import dev.crabcan.Sandbox;
@@ -45,12 +46,17 @@ public final class OciConfig {
     private static final Set<String> ALWAYS_NAMESPACES = Set.of("user", "cgroup");
     private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
             "noatime", "atime", "nodiratime", "diratime");
-    private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
+    /**
+     * Mount propagation as mount(8) names it: Crabcan's binds are recursive, so the plain and the
+     * recursive forms set the same for everything below the mount.
+     */
+    private static final Map<String, Propagation> PROPAGATION = Map.of("private", Propagation.PRIVATE, "rprivate",
+            Propagation.PRIVATE, "slave", Propagation.SLAVE, "rslave", Propagation.SLAVE, "shared",
+            Propagation.SHARED, "rshared", Propagation.SHARED, "unbindable", Propagation.UNBINDABLE, "runbindable",
+            Propagation.UNBINDABLE);
     /** The device nodes every sandbox has, as runtime-spec's linux.devices would name them. */
     private static final Map<String, String> OWN_DEVICES = Map.of("/dev/null", "c 1:3", "/dev/zero", "c 1:5",
             "/dev/full", "c 1:7", "/dev/random", "c 1:8", "/dev/urandom", "c 1:9", "/dev/tty", "c 5:0");
-    private static final Set<String> OTHER_PROPAGATION = Set.of("shared", "rshared", "slave", "rslave", "unbindable",
-            "runbindable");
     /** Options that only say what every sandbox mount is or does anyway. */
     private static final Set<String> SAME_RESULT = Set.of("rw", "exec", "nosuid", "nodev", "async", "defaults");
     private static final Set<String> RECURSIVE_FORMS = Set.of("rro", "rrw", "rnoexec", "rexec", "rnosuid", "rnodev",
@@ -433,6 +439,7 @@ public final class OciConfig {
             int mode = -1;
             Atime.Mode atime = Atime.Mode.DEFAULT;
             boolean noDirAtime = false;
+            Propagation propagation = Propagation.PRIVATE;
             for (String o : options) {
                 // Crabcan's binds are recursive, so each option holds for everything below the bind,
                 // as the recursive ("r") forms ask.
@@ -448,8 +455,9 @@ public final class OciConfig {
                         case "diratime" -> noDirAtime = false;
                         default -> atime = Atime.Mode.DEFAULT;
                     }
-                } else if (PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
-                        || (bind && (o.equals("bind") || o.equals("rbind")))) {
+                } else if (PROPAGATION.containsKey(o)) {
+                    propagation = PROPAGATION.get(o);
+                } else if (SAME_RESULT.contains(flat) || (bind && (o.equals("bind") || o.equals("rbind")))) {
                     continue;
                 } else if (flat.equals("ro")) {
                     ro = true;
@@ -467,10 +475,6 @@ public final class OciConfig {
                     // as under runc and podman when the tty group (5) is not mapped, which drop it too.
                     LOG.debug("{} option \"{}\": left out, the sandbox has only its own group", where, o);
                     continue;
-                } else if (OTHER_PROPAGATION.contains(flat)) {
-                    throw refuse(where + " option \"" + o + "\"", "every mount of a sandbox is private: a bind is a "
-                            + "private copy of its source, so host mounts made later below the source do not appear "
-                            + "inside (slave) and nothing propagates out (shared); use rprivate");
                 } else if (flat.equals("suid") || flat.equals("dev")) {
                     throw refuse(where + " option \"" + o + "\"", "a sandbox's mounts are always nosuid and nodev: "
                             + "no setuid file or device node of a mount gives privilege inside");
@@ -483,7 +487,12 @@ public final class OciConfig {
             Atime times = new Atime(atime, noDirAtime);
             if (bind) {
                 b.bind(new Bind(resolveSource(source), dst, ro, noexec, times));
+                b.propagation(dst, propagation);
                 return;
+            }
+            if (propagation != Propagation.PRIVATE && (type.equals("proc") || dst.equals("/dev"))) {
+                throw refuse(where + " propagation " + propagation.name().toLowerCase(java.util.Locale.ROOT),
+                        "Crabcan makes " + dst + " itself, private");
             }
             switch (type) {
                 case "proc" -> {
@@ -504,6 +513,9 @@ public final class OciConfig {
                 // On a host with cgroup v1 hierarchies too, the sandbox sees the unified one only.
                 case "cgroup", "cgroup2" -> b.kernelMount(new KernelMount(KernelMount.Type.CGROUP, dst, ro, times));
                 default -> throw refuse(where, "Crabcan mounts binds, tmpfs, proc, sysfs, devpts, mqueue and cgroup");
+            }
+            if (!type.equals("proc")) {
+                b.propagation(dst, propagation);
             }
         }
 
@@ -550,8 +562,12 @@ public final class OciConfig {
             }
             if (l.get("rootfsPropagation") != null) {
                 String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
-                if (!p.isEmpty() && !PRIVATE_PROPAGATION.contains(p)) {
-                    throw refuse("linux.rootfsPropagation \"" + p + "\"", "every mount of a sandbox is private");
+                if (!p.isEmpty() && !PROPAGATION.containsKey(p)) {
+                    throw invalid("linux.rootfsPropagation", "\"" + p + "\" is none of private, slave, shared and "
+                            + "unbindable (nor their r forms)");
+                }
+                if (!p.isEmpty()) {
+                    b.propagation("/", PROPAGATION.get(p));
                 }
             }
             securityModule(l.get("mountLabel"), "linux.mountLabel", "SELinux");

@@ -58,6 +58,8 @@ public final class PlanCompiler {
             Capability.FSETID);
 
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
+    /** mount(2)'s propagation flags (linux/mount.h), which T_PROPAGATION carries. */
+    private static final int MS_UNBINDABLE = 1 << 17, MS_SLAVE = 1 << 19, MS_SHARED = 1 << 20;
 
     /** A string record's bytes beyond its text: tag, length and the NUL. */
     private static final int RECORD_OVERHEAD = 9;
@@ -328,6 +330,12 @@ public final class PlanCompiler {
             w.mount(m.kind, flags, m.mode, m.size, m.source, m.target);
             earlier.add(m.target);
         }
+        s.propagations().forEach((target, p) -> w.propagation(switch (p) {
+            case SHARED -> MS_SHARED;
+            case SLAVE -> MS_SLAVE;
+            case UNBINDABLE -> MS_UNBINDABLE;
+            case PRIVATE -> throw new IllegalStateException("private propagation is every mount's, never recorded");
+        }, target));
 
         if (!cgroupProcs.isEmpty()) {
             cgroupView(cgroupFileSystems, s).forEach(m -> w.cgroupfs(m.kind, m.flags, m.mode, m.size, m.source, m.target));
