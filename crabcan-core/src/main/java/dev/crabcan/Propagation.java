@@ -5,6 +5,8 @@ package dev.crabcan;
  * {@link Sandbox.Builder#propagation(String, Propagation)} for the root file system ("/") or the
  * target of a bind, tmpfs or kernel mount, and always for everything mounted below it. Without a
  * setting every mount of a sandbox is {@link #PRIVATE}.
+ *
+ * <p>Immutable and thread-safe.
  */
 public enum Propagation {
     /** Nothing propagates in or out: a bind is a copy of its source as it was when the sandbox started. */

@@ -1185,6 +1185,9 @@ public final class OciConfig {
         readOnly.addAll(s.readOnlyPaths());
         linux.put("maskedPaths", masked);
         linux.put("readonlyPaths", readOnly);
+        if (s.propagations().containsKey("/")) {
+            linux.put("rootfsPropagation", s.propagations().get("/").name().toLowerCase(java.util.Locale.ROOT));
+        }
         c.put("linux", linux);
         return Json.writePretty(c);
     }
@@ -1208,10 +1211,17 @@ public final class OciConfig {
                 options.add("noexec");
             }
             options.addAll(atimeOptions(b.atime()));
+            options.addAll(propagationOption(s, b.target()));
             out.add(ordered("destination", b.target(), "type", "bind", "source", b.source().toString(), "options",
                     options));
         }
-        s.tmpfs().forEach(t -> out.add(tmpfs(t)));
+        for (Tmpfs t : s.tmpfs()) {
+            Map<String, Object> m = tmpfs(t);
+            @SuppressWarnings("unchecked")
+            List<String> options = (List<String>) m.get("options");
+            options.addAll(propagationOption(s, t.target()));
+            out.add(m);
+        }
         for (String dir : List.of("/dev/shm", "/tmp")) {
             if (!targets.contains(dir)) {
                 out.add(tmpfs(new Tmpfs(dir, 0)));
@@ -1231,9 +1241,16 @@ public final class OciConfig {
                 options.add("ro");
             }
             options.addAll(atimeOptions(k.atime()));
+            options.addAll(propagationOption(s, k.target()));
             out.add(ordered("destination", k.target(), "type", type, "source", type, "options", options));
         }
         return out;
+    }
+
+    /** The option that says a mount's propagation, for everything below it (none: private, every mount's). */
+    private static List<String> propagationOption(Sandbox s, String target) {
+        Propagation p = s.propagations().get(target);
+        return p == null ? List.of() : List.of("r" + p.name().toLowerCase(java.util.Locale.ROOT));
     }
 
     private static Map<String, Object> tmpfs(Tmpfs t) {

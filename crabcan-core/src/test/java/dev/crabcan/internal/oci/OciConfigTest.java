@@ -57,6 +57,8 @@ class OciConfigTest {
         assertThat(s.propagations()).containsExactly(Map.entry("/", Propagation.SLAVE),
                 Map.entry("/a", Propagation.SLAVE), Map.entry("/b", Propagation.SHARED),
                 Map.entry("/c", Propagation.UNBINDABLE));
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).propagations()).isEqualTo(s.propagations());
     }
 
     /** podman 4.3.1's config.json for `podman run --rootfs DIR --network none /bin/sh -c ...`, as crun got it. */
