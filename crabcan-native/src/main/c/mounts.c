@@ -35,10 +35,11 @@ static void write_proc(pid_t pid, const char *file, const char *data)
     close(fd);
 }
 
-void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map)
+void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map, int allow_setgroups)
 {
     write_proc(pid, "uid_map", uid_map);
-    write_proc(pid, "setgroups", "deny");
+    if (!allow_setgroups)
+        write_proc(pid, "setgroups", "deny");
     write_proc(pid, "gid_map", gid_map);
 }
 
@@ -64,7 +65,7 @@ static int make_idmap_userns(void)
         _exit(0);
     }
     close(sync[0]);
-    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map);
+    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map, 0);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -285,6 +285,12 @@ void parse_plan(uint32_t total)
             plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
         case T_NETNS: plan.netns = get_str(p, len, tag); break;
+        case T_GROUPS:
+            if (len % 4 != 0)
+                fail(S_PLAN, EINVAL, "bad groups record");
+            plan.groups = p;
+            plan.n_groups = len / 4;
+            break;
         case T_PROPAGATION: {
             uint32_t flags = len > T_PROPAGATION_FIXED ? get32(p + T_PROPAGATION_AT_FLAGS) : 0;
             if (len < T_PROPAGATION_FIXED + 2 || p[T_PROPAGATION_FIXED] != '/' || plan.n_propagation == MAX_MOUNTS + 1

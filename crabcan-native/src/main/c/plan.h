@@ -27,6 +27,8 @@ struct plan {
     const char *root_path;
     int root_fd;
     uint32_t uid, gid;
+    const uint8_t *groups; /* T_GROUPS: n_groups little-endian u32s */
+    size_t n_groups;
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
     const uint8_t *seccomp;
     uint32_t seccomp_len;

@@ -68,6 +68,7 @@ public final class Sandbox {
     private final List<Bind> binds;
     private final List<Tmpfs> tmpfs;
     private final int uid;
+    private final List<Integer> supplementaryGroups;
     private final List<String> command;
     private final Map<String, String> environment;
     private final String workingDirectory;
@@ -107,6 +108,7 @@ public final class Sandbox {
         this.binds = List.copyOf(b.binds);
         this.tmpfs = List.copyOf(b.tmpfs);
         this.uid = b.uid;
+        this.supplementaryGroups = List.copyOf(b.supplementaryGroups);
         this.command = List.copyOf(b.command);
         this.environment = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.environment));
         this.workingDirectory = b.workingDirectory;
@@ -170,6 +172,11 @@ public final class Sandbox {
     /** The uid and gid the command runs as inside the sandbox (default 0). */
     public int uid() {
         return uid;
+    }
+
+    /** The command's supplementary group ids inside the sandbox, in order, each once (default none). */
+    public List<Integer> supplementaryGroups() {
+        return supplementaryGroups;
     }
 
     public List<String> command() {
@@ -749,7 +756,8 @@ public final class Sandbox {
     @Override
     public boolean equals(Object o) {
         return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsWritable == x.rootfsWritable
-                && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid && command.equals(x.command)
+                && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
+                && supplementaryGroups.equals(x.supplementaryGroups) && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
                 && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
                 && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
@@ -767,7 +775,7 @@ public final class Sandbox {
 
     @Override
     public int hashCode() {
-        return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
+        return Objects.hash(rootfs, rootfsWritable, binds, tmpfs, uid, supplementaryGroups, command, environment, workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
                 propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
@@ -791,6 +799,7 @@ public final class Sandbox {
         private final List<Bind> binds = new ArrayList<>();
         private final List<Tmpfs> tmpfs = new ArrayList<>();
         private int uid;
+        private final List<Integer> supplementaryGroups = new ArrayList<>();
         private final List<String> command = new ArrayList<>();
         private final Map<String, String> environment = new LinkedHashMap<>();
         private String workingDirectory = "/";
@@ -830,6 +839,7 @@ public final class Sandbox {
             binds.addAll(b.binds);
             tmpfs.addAll(b.tmpfs);
             uid = b.uid;
+            supplementaryGroups.addAll(b.supplementaryGroups);
             command.addAll(b.command);
             environment.putAll(b.environment);
             workingDirectory = b.workingDirectory;
@@ -1126,6 +1136,30 @@ public final class Sandbox {
                 throw new SandboxSpecException("uid must not be negative, got " + uid);
             }
             this.uid = uid;
+            return this;
+        }
+
+        /**
+         * The command's supplementary groups, ids inside the sandbox (replacing any given before; the
+         * sandbox's own gid among them is left out, as the command has it anyway). The sandbox's
+         * user namespace then maps each to the same id of the caller's, which only a caller that is
+         * root of a user namespace mapping them may do (rootless podman's runtime: its user's
+         * subordinate gids); for any other caller the start fails naming them. A root caller's
+         * sandbox runs as a host id of its own and gets no host group.
+         */
+        public Builder supplementaryGroups(java.util.Collection<Integer> gids) {
+            Validation.notNull(gids, "supplementary groups");
+            List<Integer> checked = new ArrayList<>();
+            for (Integer g : gids) {
+                if (g == null || g < 0) {
+                    throw new SandboxSpecException("supplementary group ids must be 0 or more, got " + g);
+                }
+                if (!checked.contains(g)) {
+                    checked.add(g);
+                }
+            }
+            supplementaryGroups.clear();
+            supplementaryGroups.addAll(checked);
             return this;
         }
 

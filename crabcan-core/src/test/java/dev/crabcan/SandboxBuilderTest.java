@@ -313,6 +313,7 @@ class SandboxBuilderTest {
                 .kernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false)
                 .terminal(Terminal.sentTo(dir.resolve("console.sock")).withSize(24, 80))
                 .propagation("/data-noexec", Propagation.SLAVE)
+                .supplementaryGroups(List.of(5, 10, 5))
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -334,6 +335,7 @@ class SandboxBuilderTest {
         assertThat(copy.stderr()).isEqualTo(original.stderr());
         assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(2);
         assertThat(copy.propagations()).containsExactly(Map.entry("/data-noexec", Propagation.SLAVE));
+        assertThat(copy.supplementaryGroups()).containsExactly(5, 10);
         assertThat(copy.umask()).hasValue(027);
         assertThat(copy.oomScoreAdj()).hasValue(-17);
         assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
@@ -369,7 +371,7 @@ class SandboxBuilderTest {
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
                         "oomScoreAdj", "passedFds", "propagations", "socketActivation", "copyIns", "copyOuts",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
-                        "stderr", "stdin", "stdout", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
+                        "stderr", "stdin", "stdout", "supplementaryGroups", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();

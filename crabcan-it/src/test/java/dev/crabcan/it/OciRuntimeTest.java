@@ -515,6 +515,16 @@ class OciRuntimeTest {
         assertThat(r.status()).isEqualTo(1);
         assertThat(r.stderr()).contains("linux.sysctl[\"vm.swappiness\"]: not supported because").hasLineCount(1);
         assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
+
+        // Groups beyond its own only a caller that is root of a user namespace mapping them may give (PodmanRootlessTest).
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"gid\": 0}", "\"gid\": 0, "
+                + "\"additionalGids\": [0, 5]}"));
+        Run groups = oci(null, "create", "--bundle", bundle.toString(), "c5");
+        assertThat(groups.status()).isEqualTo(1);
+        assertThat(groups.stderr()).contains("supplementaryGroups [5]: " + (Env.isHostRoot()
+                ? "a root caller's sandbox runs as a host id of its own and is given no host group"
+                : "an ordinary user's sandbox maps the caller's own group only")).hasLineCount(1);
+        assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
     }
 
     @Test

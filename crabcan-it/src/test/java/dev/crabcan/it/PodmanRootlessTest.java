@@ -209,6 +209,29 @@ class PodmanRootlessTest {
     }
 
     /**
+     * --group-add: the command of run and of exec gets the groups (podman's user namespace maps
+     * them to the user's subordinate gids; crabcan-oci maps each to itself).
+     */
+    @Test
+    void groupAddGivesRunAndExecSupplementaryGroups() throws Exception {
+        Run r = podman("run", "--rm", "--group-add", "5", "--group-add", "10", IMAGE, "/bin/sh", "-c", "id -G");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).isEqualTo("0 5 10\n");
+        String name = "crabcan-rootless-groups-" + ProcessHandle.current().pid();
+        Run started = podman("run", "-d", "--name", name, "--group-add", "5", IMAGE, "/bin/busybox", "sleep", "1000");
+        try {
+            assertThat(started.status()).as(started.stderr()).isZero();
+            Run exec = podman("exec", name, "/bin/sh", "-c", "id -G");
+            assertThat(exec.status()).as(exec.stderr()).isZero();
+            assertThat(exec.stdout()).isEqualTo("0 5\n");
+        } finally {
+            Run removed = podman("rm", "-f", "-t", "0", name);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertNoContainerState();
+    }
+
+    /**
      * A detached container runs as the user on the host (root only in podman's user namespace);
      * exec runs commands in it, stop ends it with SIGTERM, rm removes it.
      */

@@ -89,6 +89,7 @@ class RootlessSuiteTest {
             "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             // Making the user that runs rootless podman takes host root.
+            "PodmanRootlessTest#groupAddGivesRunAndExecSupplementaryGroups",
             "PodmanRootlessTest#runDetachedExecStopAndRm",
             "PodmanRootlessTest#runRmShowsOutputAndExitCode",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",

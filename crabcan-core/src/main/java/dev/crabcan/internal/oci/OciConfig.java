@@ -325,11 +325,16 @@ public final class OciConfig {
             if (user.get("umask") != null) {
                 b.umask((int) integer(user.get("umask"), "process.user.umask", 0, 0777));
             }
-            // containerd lists the primary gid here always (its fix for CVE-2023-25173): that group the command has.
-            if (user.get("additionalGids") != null && array(user.get("additionalGids"), "process.user.additionalGids")
-                    .stream().anyMatch(g -> !Long.valueOf(gid).equals(g))) {
-                throw refuse("process.user.additionalGids", "the sandbox's user namespace maps one group id and "
-                        + "denies setgroups");
+            // containerd lists the primary gid here always (its fix for CVE-2023-25173): that group the
+            // command has. Whether the caller may map the others is checked when the sandbox starts.
+            if (user.get("additionalGids") != null) {
+                List<Integer> groups = new ArrayList<>();
+                List<Object> given = array(user.get("additionalGids"), "process.user.additionalGids");
+                for (int i = 0; i < given.size(); i++) {
+                    groups.add((int) integer(given.get(i), "process.user.additionalGids[" + i + "]", 0,
+                            Integer.MAX_VALUE));
+                }
+                b.supplementaryGroups(groups);
             }
             if (user.get("username") != null) {
                 throw refuse("process.user.username", "it is for Windows");
@@ -1125,6 +1130,9 @@ public final class OciConfig {
         user.put("uid", s.uid());
         user.put("gid", s.uid());
         s.umask().ifPresent(m -> user.put("umask", m));
+        if (!s.supplementaryGroups().isEmpty()) {
+            user.put("additionalGids", s.supplementaryGroups());
+        }
         p.put("user", user);
         p.put("args", s.command());
         Map<String, String> env = new LinkedHashMap<>(s.environment());

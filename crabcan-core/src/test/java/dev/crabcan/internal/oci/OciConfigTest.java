@@ -61,6 +61,20 @@ class OciConfigTest {
         assertThat(Sandbox.fromOciBundle(bundle).propagations()).isEqualTo(s.propagations());
     }
 
+    /** additionalGids become the sandbox's supplementary groups; whether the caller may map them is the start's to check. */
+    @Test
+    void additionalGidsAreTheSupplementaryGroups() throws Exception {
+        Map<String, Object> c = json(MINIMAL);
+        Files.createDirectory(bundle.resolve("rootfs"));
+        at(at(c, "process"), "user").put("additionalGids", List.of(0L, 5L, 10L));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.supplementaryGroups()).containsExactly(0, 5, 10);
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).supplementaryGroups()).containsExactly(0, 5, 10);
+        at(at(c, "process"), "user").put("additionalGids", List.of(-1L));
+        assertThatThrownBy(() -> OciConfig.read(bundle, c)).hasMessageContaining("process.user.additionalGids[0]");
+    }
+
     /** podman 4.3.1's config.json for `podman run --rootfs DIR --network none /bin/sh -c ...`, as crun got it. */
     @Test
     void readsPodmansDefaultConfig() throws Exception {
@@ -126,8 +140,6 @@ class OciConfigTest {
             Arguments.of("linux.personality", Map.of("domain", "LINUX32"), "linux.personality LINUX32 []: not "
                     + "supported because Crabcan runs x86-64 programs"),
             Arguments.of("linux.namespaces", List.of(Map.of("type", "time")), "linux.namespaces[0] (time): not supported"),
-            Arguments.of("process.user.additionalGids", List.of(5L), "process.user.additionalGids: not supported "
-                    + "because the sandbox's user namespace maps one group id"),
             Arguments.of("process.user.gid", 5L, "process.user.gid 5: not supported because"),
             Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "overlay", "source", "o")),
                     "mounts[0] (overlay at /x): not supported because Crabcan mounts binds, tmpfs"),
