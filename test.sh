@@ -24,6 +24,7 @@ command -v python3 >/dev/null || need+=(python3)    # the network tests' web and
 command -v busybox >/dev/null || need+=(busybox-static)  # OciExecTest's container root file systems
 command -v perl >/dev/null || need+=(perl-base)     # CacheTrustTest's swapping loop
 command -v podman >/dev/null || need+=(podman)      # PodmanTest drives crabcan-oci with it (brings conmon)
+command -v newuidmap >/dev/null || need+=(uidmap)   # PodmanRootlessTest: rootless podman maps its user's subordinate ids
 command -v runc >/dev/null || need+=(runc)          # RuncInteropTest runs a config.json written from Java
 command -v containerd >/dev/null || need+=(containerd)  # ContainerdTest: containerd, ctr and the runc v2 shim
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)  # ContainerdTest's image, the image build tests' base images

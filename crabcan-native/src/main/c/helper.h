@@ -28,7 +28,7 @@ int open_in_root(int rootfd, const char *path, int flags);
 int make_mount_point(int rootfd, const char *path, int is_file);
 
 /* mounts.c */
-void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map);
+void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map, int allow_setgroups);
 pid_t clone_raw(unsigned long flags);
 void prepare_in_parent(void);
 void enter_root(void);
@@ -44,6 +44,7 @@ void join_netns(void);
 /* init.c */
 __attribute__((noreturn)) void sandbox_init(int sync_rd);
 void set_capabilities(void);
+void set_groups(void);
 
 /* exec.c */
 extern volatile long exec_started_us;

@@ -10,7 +10,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <grp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -47,6 +49,25 @@ void set_capabilities(void)
 }
 
 /* The command's pid, for forward_signal; 0 before it exists. */
+/* The plan's supplementary groups (OPT_SETGROUPS), once the gid is set and while CAP_SETGID is held. */
+void set_groups(void)
+{
+    if (!(plan.options & OPT_SETGROUPS))
+        return;
+    gid_t *groups = calloc(plan.n_groups ? plan.n_groups : 1, sizeof *groups);
+    if (!groups)
+        fail(S_CREDENTIALS, ENOMEM, "supplementary groups");
+    for (size_t i = 0; i < plan.n_groups; i++) {
+        const uint8_t *g = plan.groups + 4 * i;
+        groups[i] = (gid_t)g[0] | (gid_t)g[1] << 8 | (gid_t)g[2] << 16 | (gid_t)g[3] << 24;
+    }
+    logd("Setting %zu supplementary groups", plan.n_groups);
+    if (setgroups(plan.n_groups, groups) < 0)
+        fail(S_CREDENTIALS, errno, "setgroups (%zu groups; the sandbox's user namespace allows it only if it was "
+             "created with supplementary groups)", plan.n_groups);
+    free(groups);
+}
+
 static volatile pid_t forward_to;
 
 /*
@@ -156,6 +177,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     logd("Switching to uid %u / gid %u", plan.uid, plan.gid);
     if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
         fail(S_CREDENTIALS, errno, "setresgid %u", plan.gid);
+    set_groups();
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail(S_CREDENTIALS, errno, "setresuid %u", plan.uid);
     /*

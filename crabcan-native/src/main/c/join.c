@@ -91,6 +91,7 @@ __attribute__((noreturn)) static void joined_command(int exec_rd, int exec_wr)
     exec_status_fd = exec_wr;
     if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
         fail(S_CREDENTIALS, errno, "setresgid %u in the sandbox", plan.gid);
+    set_groups();
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail(S_CREDENTIALS, errno, "setresuid %u in the sandbox", plan.uid);
     /*

@@ -370,7 +370,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     enter_cgroups(init);
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
          (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
-    write_id_maps(init, plan.uid_map, plan.gid_map);
+    write_id_maps(init, plan.uid_map, plan.gid_map, (plan.options & OPT_SETGROUPS) != 0);
     if (plan.options & OPT_NET_WAIT)
         await_network(sock, init);
     if (plan.net_filter_tool)

@@ -36,10 +36,11 @@ static void write_proc(pid_t pid, const char *file, const char *data)
     close(fd);
 }
 
-void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map)
+void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map, int allow_setgroups)
 {
     write_proc(pid, "uid_map", uid_map);
-    write_proc(pid, "setgroups", "deny");
+    if (!allow_setgroups)
+        write_proc(pid, "setgroups", "deny");
     write_proc(pid, "gid_map", gid_map);
 }
 
@@ -65,7 +66,7 @@ static int make_idmap_userns(void)
         _exit(0);
     }
     close(sync[0]);
-    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map);
+    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map, 0);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -91,6 +92,36 @@ static int clone_tree(const char *src)
 }
 
 static int new_fs_with_options(const char *spec, uint64_t attrs, const char *what);
+
+/* The propagation T_PROPAGATION gives the mount at dst ("/": the root file system), 0 for none (private). */
+static uint32_t propagation_of(const char *dst)
+{
+    for (size_t i = 0; i < plan.n_propagation; i++)
+        if (strcmp(plan.propagation[i].target, dst) == 0)
+            return plan.propagation[i].flags;
+    return 0;
+}
+
+/*
+ * What a clone of a bind's source (or the root file system's) is made as it is attached: a slave
+ * of its source where the plan wants one linked to it, so that host mounts below the source come in
+ * and nothing the sandbox mounts there while it is set up goes out; a shared bind keeps the source's
+ * propagation (a peer of a shared source: the sandbox's mounts below it reach the host, as asked).
+ */
+static uint64_t clone_propagation(const char *dst)
+{
+    uint32_t p = propagation_of(dst);
+    if (p == MS_SLAVE || (p == MS_SHARED && strcmp(dst, "/") == 0))
+        return MS_SLAVE;
+    return p == MS_SHARED ? 0 : MS_PRIVATE;
+}
+
+/* Whether a clone of dst must be made before the sandbox's mounts are made private (see enter_root). */
+static int linked_to_source(const char *dst)
+{
+    uint32_t p = propagation_of(dst);
+    return p == MS_SLAVE || p == MS_SHARED;
+}
 static uint64_t mount_attrs(uint32_t flags);
 
 /*
@@ -420,7 +451,7 @@ static void do_mount(int rootfd, struct mount_op *m)
         int src = m->fd >= 0 ? m->fd : clone_tree(m->src);
         if (src < 0)
             fail(S_BIND, errno, "%s -> %s", m->src, m->dst);
-        set_attr(src, attrs, MS_PRIVATE, -1, S_BIND, m->dst);
+        set_attr(src, attrs, clone_propagation(m->dst), -1, S_BIND, m->dst);
         attach(src, target, rootfd, m, S_BIND);
         return;
     }
@@ -532,9 +563,48 @@ static void mount_cgroups(int rootfd)
     }
 }
 
+/*
+ * T_PROPAGATION, once the mounts are made: each mount and everything below it, the root file system
+ * alone (what lies below it is the sandbox's own mounts, each private unless the plan names it).
+ */
+static void set_propagation(int root)
+{
+    for (size_t i = 0; i < plan.n_propagation; i++) {
+        const char *dst = plan.propagation[i].target;
+        int is_root = strcmp(dst, "/") == 0;
+        int fd = is_root ? root : open_in_root(root, dst, O_PATH);
+        if (fd < 0)
+            fail(S_MOUNT, errno, "open %s to set its propagation", dst);
+        logd("Setting the propagation of %s to %#x", dst, plan.propagation[i].flags);
+        struct mount_attr attr = {.propagation = plan.propagation[i].flags};
+        if (mount_setattr(fd, "", AT_EMPTY_PATH | (is_root ? 0 : AT_RECURSIVE), &attr, sizeof attr) < 0)
+            fail(S_MOUNT, errno, "set the propagation of %s", dst);
+        if (!is_root)
+            close(fd);
+    }
+}
+
 /* Builds the new root at the staging directory, mounts everything, pivots into it. */
 void enter_root(void)
 {
+    /*
+     * Binds to stay linked to their sources are cloned while this namespace's copies of the host's
+     * mounts still are (host root's were cloned on the host, in prepare_in_parent): made private
+     * below, they would give private clones.
+     */
+    if (plan.root_kind == ROOT_BIND && plan.root_fd < 0 && linked_to_source("/")) {
+        plan.root_fd = clone_tree(plan.root_path);
+        if (plan.root_fd < 0)
+            fail(S_ROOTFS, errno, "%s", plan.root_path);
+    }
+    for (size_t i = 0; i < plan.n_mounts; i++) {
+        struct mount_op *m = &plan.mounts[i];
+        if (m->kind == M_BIND && m->fd < 0 && linked_to_source(m->dst)) {
+            m->fd = clone_tree(m->src);
+            if (m->fd < 0)
+                fail(S_BIND, errno, "%s -> %s", m->src, m->dst);
+        }
+    }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(S_MOUNT, errno, "make / private");
     int root;
@@ -544,7 +614,7 @@ void enter_root(void)
         if (root < 0)
             fail(S_ROOTFS, errno, "%s", plan.root_path);
         /* Read-only down to whatever is mounted below it; the plan's mount points already exist. */
-        set_attr(root, mount_attrs(plan.root_flags), MS_PRIVATE, -1, S_ROOTFS, plan.root_path);
+        set_attr(root, mount_attrs(plan.root_flags), clone_propagation("/"), -1, S_ROOTFS, plan.root_path);
     } else if (plan.root_kind == ROOT_OVERLAY) {
         logd("Mounting an overlay of %zu layers as the root filesystem", plan.n_layers);
         root = plan.root_fd >= 0 ? plan.root_fd : make_overlay(-1);
@@ -567,6 +637,8 @@ void enter_root(void)
         if (mount_setattr(root, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
             fail(S_ROOTFS, errno, "make the root filesystem read-only");
     }
+
+    set_propagation(root);
 
     /*
      * runtime-spec: in the container's namespaces, its mounts made, before pivot_root. In the new

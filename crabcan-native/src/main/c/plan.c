@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #include "helper.h"
 
@@ -313,6 +314,22 @@ void parse_plan(uint32_t total)
             plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
         case T_NETNS: plan.netns = get_str(p, len, tag); break;
+        case T_GROUPS:
+            if (len % 4 != 0)
+                fail(S_PLAN, EINVAL, "bad groups record");
+            plan.groups = p;
+            plan.n_groups = len / 4;
+            break;
+        case T_PROPAGATION: {
+            uint32_t flags = len > T_PROPAGATION_FIXED ? get32(p + T_PROPAGATION_AT_FLAGS) : 0;
+            if (len < T_PROPAGATION_FIXED + 2 || p[T_PROPAGATION_FIXED] != '/' || plan.n_propagation == MAX_MOUNTS + 1
+                || (flags != MS_SHARED && flags != MS_SLAVE && flags != MS_UNBINDABLE))
+                fail(S_PLAN, EINVAL, "bad or too many propagation records (at most %d)", MAX_MOUNTS + 1);
+            plan.propagation[plan.n_propagation].flags = flags;
+            plan.propagation[plan.n_propagation++].target =
+                get_str(p + T_PROPAGATION_FIXED, len - T_PROPAGATION_FIXED, tag);
+            break;
+        }
         case T_DOMAINNAME: plan.domainname = get_str(p, len, tag); break;
         case T_HOOK: parse_hook(p, len); break;
         case T_HOOK_STATE: plan.hook_state = get_str(p, len, tag); break;

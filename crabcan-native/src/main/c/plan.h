@@ -29,6 +29,8 @@ struct plan {
     const char *layers[MAX_LAYERS]; /* ROOT_OVERLAY's layer directories, top-most first */
     size_t n_layers;
     uint32_t uid, gid;
+    const uint8_t *groups; /* T_GROUPS: n_groups little-endian u32s */
+    size_t n_groups;
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
     const uint8_t *seccomp;
     uint32_t seccomp_len;
@@ -36,6 +38,9 @@ struct plan {
     size_t n_rlimits;
     struct mount_op mounts[MAX_MOUNTS];
     size_t n_mounts;
+    /* T_PROPAGATION: MS_SHARED, MS_SLAVE or MS_UNBINDABLE for a mount's target ("/": the root file system). */
+    struct { uint32_t flags; const char *target; } propagation[MAX_MOUNTS + 1];
+    size_t n_propagation;
     struct mount_op cgroupfs[MAX_CGROUPFS]; /* the sandbox's cgroups at /sys/fs/cgroup (T_CGROUPFS) */
     size_t n_cgroupfs;
     const char *cgroup_procs[MAX_CGROUPS]; /* cgroup.procs files to put init in before it runs */

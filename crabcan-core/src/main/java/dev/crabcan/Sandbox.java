@@ -69,6 +69,7 @@ public final class Sandbox {
     private final List<Bind> binds;
     private final List<Tmpfs> tmpfs;
     private final int uid;
+    private final List<Integer> supplementaryGroups;
     private final List<String> command;
     private final Map<String, String> environment;
     private final String workingDirectory;
@@ -89,6 +90,7 @@ public final class Sandbox {
     private final Integer umask;
     private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
+    private final Map<String, Propagation> propagations;
     private final List<String> maskedPaths;
     private final List<Bind> devices;
     private final List<String> readOnlyPaths;
@@ -108,6 +110,7 @@ public final class Sandbox {
         this.binds = List.copyOf(b.binds);
         this.tmpfs = List.copyOf(b.tmpfs);
         this.uid = b.uid;
+        this.supplementaryGroups = List.copyOf(b.supplementaryGroups);
         this.command = List.copyOf(b.command);
         this.environment = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.environment));
         this.workingDirectory = b.workingDirectory;
@@ -130,6 +133,7 @@ public final class Sandbox {
         this.umask = b.umask;
         this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
+        this.propagations = Collections.unmodifiableMap(new LinkedHashMap<>(b.propagations));
         this.maskedPaths = List.copyOf(b.maskedPaths);
         this.devices = List.copyOf(b.devices);
         this.readOnlyPaths = List.copyOf(b.readOnlyPaths);
@@ -178,6 +182,11 @@ public final class Sandbox {
     /** The uid and gid the command runs as inside the sandbox (default 0). */
     public int uid() {
         return uid;
+    }
+
+    /** The command's supplementary group ids inside the sandbox, in order, each once (default none). */
+    public List<Integer> supplementaryGroups() {
+        return supplementaryGroups;
     }
 
     public List<String> command() {
@@ -317,6 +326,11 @@ public final class Sandbox {
     /** Kernel file systems (sysfs, devpts, mqueue, cgroup) mounted inside, beyond /proc. */
     public List<KernelMount> kernelMounts() {
         return kernelMounts;
+    }
+
+    /** The propagation of mounts that is not {@link Propagation#PRIVATE}, by target ("/": the root file system). */
+    public Map<String, Propagation> propagations() {
+        return propagations;
     }
 
     /**
@@ -751,8 +765,9 @@ public final class Sandbox {
     /** Equal when every setting is: two equal sandboxes run the same way. */
     @Override
     public boolean equals(Object o) {
-        return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsLayers.equals(x.rootfsLayers) && rootfsWritable == x.rootfsWritable
-                && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid && command.equals(x.command)
+        return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsLayers.equals(x.rootfsLayers)
+                && rootfsWritable == x.rootfsWritable && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
+                && supplementaryGroups.equals(x.supplementaryGroups) && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
                 && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
                 && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
@@ -762,6 +777,7 @@ public final class Sandbox {
                 && Objects.equals(terminal, x.terminal)
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
+                && propagations.equals(x.propagations)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
                 && sysctls.equals(x.sysctls) && devices.equals(x.devices) && passedFds.equals(x.passedFds)
                 && socketActivation == x.socketActivation && copyIns.equals(x.copyIns) && copyOuts.equals(x.copyOuts);
@@ -769,10 +785,11 @@ public final class Sandbox {
 
     @Override
     public int hashCode() {
-        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, binds, tmpfs, uid, command, environment, workingDirectory,
+        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, binds, tmpfs, uid, supplementaryGroups, command, environment,
+                workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
-                maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
+                propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
 
     @Override
@@ -793,6 +810,7 @@ public final class Sandbox {
         private final List<Bind> binds = new ArrayList<>();
         private final List<Tmpfs> tmpfs = new ArrayList<>();
         private int uid;
+        private final List<Integer> supplementaryGroups = new ArrayList<>();
         private final List<String> command = new ArrayList<>();
         private final Map<String, String> environment = new LinkedHashMap<>();
         private String workingDirectory = "/";
@@ -812,6 +830,7 @@ public final class Sandbox {
         private Integer umask;
         private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
+        private final Map<String, Propagation> propagations = new LinkedHashMap<>();
         private final List<String> maskedPaths = new ArrayList<>();
         private final List<Bind> devices = new ArrayList<>();
         private final List<String> readOnlyPaths = new ArrayList<>();
@@ -831,6 +850,7 @@ public final class Sandbox {
             binds.addAll(b.binds);
             tmpfs.addAll(b.tmpfs);
             uid = b.uid;
+            supplementaryGroups.addAll(b.supplementaryGroups);
             command.addAll(b.command);
             environment.putAll(b.environment);
             workingDirectory = b.workingDirectory;
@@ -854,6 +874,7 @@ public final class Sandbox {
             umask = b.umask;
             oomScoreAdj = b.oomScoreAdj;
             kernelMounts.addAll(b.kernelMounts);
+            propagations.putAll(b.propagations);
             maskedPaths.addAll(b.maskedPaths);
             devices.addAll(b.devices);
             readOnlyPaths.addAll(b.readOnlyPaths);
@@ -1024,6 +1045,23 @@ public final class Sandbox {
             return this;
         }
 
+        /**
+         * How mount events propagate to and from the mount at {@code target} and everything below it:
+         * "/" for the root file system, else the target of a bind, tmpfs or kernel mount of this
+         * sandbox (checked by {@link #build()}). Set after the sandbox's own mounts are made, before
+         * its command runs; binds are made {@link Propagation#SLAVE} (or stay peers of a shared
+         * source, for {@link Propagation#SHARED}) as they are made.
+         */
+        public Builder propagation(String target, Propagation propagation) {
+            Validation.notNull(propagation, "propagation");
+            String t = Validation.normalize(Validation.containerPath(target, "propagation target"));
+            propagations.remove(t);
+            if (propagation != Propagation.PRIVATE) {
+                propagations.put(t, propagation);
+            }
+            return this;
+        }
+
         /** Mounts a kernel file system of the sandbox's own namespaces at {@code target}. */
         public Builder kernelMount(KernelMount.Type type, String target, boolean readOnly) {
             kernelMounts.add(new KernelMount(type, Validation.normalize(Validation.containerPath(target,
@@ -1122,6 +1160,30 @@ public final class Sandbox {
                 throw new SandboxSpecException("uid must not be negative, got " + uid);
             }
             this.uid = uid;
+            return this;
+        }
+
+        /**
+         * The command's supplementary groups, ids inside the sandbox (replacing any given before; the
+         * sandbox's own gid among them is left out, as the command has it anyway). The sandbox's
+         * user namespace then maps each to the same id of the caller's, which only a caller that is
+         * root of a user namespace mapping them may do (rootless podman's runtime: its user's
+         * subordinate gids); for any other caller the start fails naming them. A root caller's
+         * sandbox runs as a host id of its own and gets no host group.
+         */
+        public Builder supplementaryGroups(java.util.Collection<Integer> gids) {
+            Validation.notNull(gids, "supplementary groups");
+            List<Integer> checked = new ArrayList<>();
+            for (Integer g : gids) {
+                if (g == null || g < 0) {
+                    throw new SandboxSpecException("supplementary group ids must be 0 or more, got " + g);
+                }
+                if (!checked.contains(g)) {
+                    checked.add(g);
+                }
+            }
+            supplementaryGroups.clear();
+            supplementaryGroups.addAll(checked);
             return this;
         }
 
@@ -1554,6 +1616,13 @@ public final class Sandbox {
                 }
                 if (!targets.add(t)) {
                     throw new SandboxSpecException("two mounts have the same target " + t);
+                }
+            }
+            for (String t : propagations.keySet()) {
+                if (!t.equals("/") && !targets.contains(t)) {
+                    throw new SandboxSpecException("propagation(\"" + t + "\", " + propagations.get(t) + "): " + t
+                            + " is not the target of a bind, tmpfs or kernel mount of this sandbox (nor \"/\", its root "
+                            + "file system)");
                 }
             }
             if (rootfsWritable && rootfs == null && rootfsLayers.isEmpty()) {

@@ -224,6 +224,23 @@ class SandboxBuilderTest {
     }
 
     @Test
+    void propagationIsForTheRootOrAMountOfTheSandboxAndPrivateIsNoSetting(@TempDir Path dir) {
+        Sandbox sandbox = valid().bind(dir, "/data", true).tmpfs("/t").propagation("/data/", Propagation.SLAVE)
+                .propagation("/", Propagation.SHARED).propagation("/t", Propagation.UNBINDABLE)
+                .propagation("/t", Propagation.PRIVATE).build();
+
+        assertThat(sandbox.propagations()).containsExactly(Map.entry("/data", Propagation.SLAVE),
+                Map.entry("/", Propagation.SHARED));
+        assertThat(sandbox.toBuilder().build()).isEqualTo(sandbox);
+        assertThat(sandbox.toBuilder().propagation("/", Propagation.SLAVE).build()).isNotEqualTo(sandbox);
+        assertThatThrownBy(() -> valid().propagation("/nomount", Propagation.SLAVE).build())
+                .hasMessageContaining("propagation(\"/nomount\", SLAVE): /nomount is not the target of a bind, tmpfs "
+                        + "or kernel mount");
+        assertThatThrownBy(() -> valid().propagation("relative", Propagation.SLAVE))
+                .hasMessageContaining("propagation target must be an absolute path");
+    }
+
+    @Test
     void tmpfsTargetIsNormalized() {
         Sandbox sandbox = valid().tmpfs("/a//b/", 1 << 20).build();
 
@@ -307,6 +324,8 @@ class SandboxBuilderTest {
                 .passFd(9, java.io.FileDescriptor.out)
                 .kernelMount(KernelMount.Type.DEVPTS, "/dev/pts", false)
                 .terminal(Terminal.sentTo(dir.resolve("console.sock")).withSize(24, 80))
+                .propagation("/data-noexec", Propagation.SLAVE)
+                .supplementaryGroups(List.of(5, 10, 5))
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -327,6 +346,8 @@ class SandboxBuilderTest {
         assertThat(copy.stdout()).isEqualTo(original.stdout());
         assertThat(copy.stderr()).isEqualTo(original.stderr());
         assertThat(copy.kernelMounts()).isEqualTo(original.kernelMounts()).hasSize(2);
+        assertThat(copy.propagations()).containsExactly(Map.entry("/data-noexec", Propagation.SLAVE));
+        assertThat(copy.supplementaryGroups()).containsExactly(5, 10);
         assertThat(copy.umask()).hasValue(027);
         assertThat(copy.oomScoreAdj()).hasValue(-17);
         assertThat(copy.maskedPaths()).isEqualTo(original.maskedPaths()).contains("/proc/version");
@@ -361,9 +382,9 @@ class SandboxBuilderTest {
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities", "rootfsLayers",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
-                        "oomScoreAdj", "passedFds", "socketActivation", "copyIns", "copyOuts",
+                        "oomScoreAdj", "passedFds", "propagations", "socketActivation", "copyIns", "copyOuts",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
-                        "stderr", "stdin", "stdout", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
+                        "stderr", "stdin", "stdout", "supplementaryGroups", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
                         "umask", "workingDirectory", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();

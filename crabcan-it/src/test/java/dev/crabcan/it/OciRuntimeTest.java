@@ -628,6 +628,26 @@ class OciRuntimeTest {
         assertThat(r.status()).isEqualTo(1);
         assertThat(r.stderr()).contains("linux.sysctl[\"vm.swappiness\"]: not supported because").hasLineCount(1);
         assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
+
+        // Groups beyond its own only a caller that is root of a user namespace mapping them may give (PodmanRootlessTest).
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"gid\": 0}", "\"gid\": 0, "
+                + "\"additionalGids\": [0, 5]}"));
+        Run groups = oci(null, "create", "--bundle", bundle.toString(), "c5");
+        dev.crabcan.internal.host.HostInfo host = dev.crabcan.internal.host.HostInfo.get();
+        boolean mapsGroup5 = Files.readString(Path.of("/proc/self/gid_map")).lines().map(l -> l.trim().split("\\s+"))
+                .anyMatch(f -> Long.parseLong(f[0]) <= 5 && 5 < Long.parseLong(f[0]) + Long.parseLong(f[2]));
+        if (host.isRoot() && !host.isHostRoot() && !host.leasesHostIds() && mapsGroup5) {
+            // Root of a user namespace that maps the group (the suite run as root of one that root made).
+            assertThat(groups.status()).as(groups.stderr()).isZero();
+            assertThat(oci(null, "delete", "--force", "c5").status()).isZero();
+            return;
+        }
+        assertThat(groups.status()).isEqualTo(1);
+        assertThat(groups.stderr()).contains("supplementaryGroups [5]: " + (host.isHostRoot() || host.leasesHostIds()
+                ? "a root caller's sandbox runs as a host id of its own and is given no host group"
+                : host.isRoot() ? "group 5 is not mapped in the caller's user namespace"
+                : "an ordinary user's sandbox maps the caller's own group only")).hasLineCount(1);
+        assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
     }
 
     @Test
@@ -642,6 +662,88 @@ class OciRuntimeTest {
         assertThat(noPivot.stderr()).contains("--no-pivot: not supported: Crabcan always enters the container's root "
                 + "with pivot_root").hasLineCount(1);
         assertThat(oci(null, "state", "refused-console").status()).as("nothing was created").isNotZero();
+    }
+
+    /**
+     * Mount propagation as the config asks, for a host root caller, whose container itself may not
+     * mount (see SeccompPolicy#withRootCallerRulesFirst): an rslave bind of a shared host mount is
+     * its slave and shows what the host mounts below it after create; an rshared one is its peer
+     * (the same peer group as the host's); an rprivate one is neither; with rootfsPropagation
+     * slave, host mounts below the root file system come in too.
+     */
+    @Test
+    void mountPropagationAsTheConfigAsks() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "making shared mounts on the host takes host root");
+        Path bundle = Files.createDirectories(dir.resolve("b-prop"));
+        Path rootfs = bundle.resolve("rootfs");
+        BuildTest.busyboxRootfs(rootfs);
+        for (String d : List.of("proc", "slave", "shared", "private", "mnt")) {
+            Files.createDirectories(rootfs.resolve(d));
+        }
+        Path src = Files.createDirectories(dir.resolve("src/sub")).getParent();
+        String script = "ls /slave/sub /shared/sub /private/sub /mnt; cat /proc/self/mountinfo";
+        String bind = "{\"destination\": \"/%s\", \"type\": \"bind\", \"source\": \"" + src
+                + "\", \"options\": [\"rbind\", \"%s\"]}";
+        Files.writeString(bundle.resolve("config.json"), """
+                {"ociVersion": "1.0.2",
+                 "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/sh", "-c", %s], "cwd": "/", "env": ["PATH=/bin"]},
+                 "root": {"path": "rootfs"},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}, %s, %s, %s],
+                 "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                          {"type": "mount"}],
+                           "rootfsPropagation": "slave"}}
+                """.formatted(Json.write(script), bind.formatted("slave", "rslave"), bind.formatted("shared", "rshared"),
+                bind.formatted("private", "rprivate")));
+        File out = dir.resolve("b-prop.out").toFile();
+        List<Path> shared = new ArrayList<>();
+        try {
+            // Shared host mounts (this host's own are private): the bind source and the root file system.
+            for (Path p : List.of(src, rootfs)) {
+                Env.host("mount", "--bind", p.toString(), p.toString());
+                shared.add(p);
+                Env.host("mount", "--make-shared", p.toString());
+            }
+            Run created = oci(out, "create", "--bundle", bundle.toString(), "c-prop");
+            assertThat(created.status()).as(created.stderr()).isZero();
+            // After the container's mounts are made: only propagation brings these in.
+            for (Path p : List.of(src.resolve("sub"), rootfs.resolve("mnt"))) {
+                Env.host("mount", "-t", "tmpfs", "host", p.toString());
+                Files.writeString(p.resolve("from-host"), "");
+            }
+            assertThat(oci(null, "start", "c-prop").status()).isZero();
+            assertThat(awaitStatus("c-prop", "stopped")).isEqualTo("stopped");
+            String output = Files.readString(out.toPath());
+            assertThat(output).startsWith("/mnt:\nfrom-host\n\n/private/sub:\n\n/shared/sub:\nfrom-host\n\n"
+                    + "/slave/sub:\nfrom-host\n");
+            List<String> host = Files.readAllLines(Path.of("/proc/self/mountinfo"));
+            String srcGroup = peerGroup(host, src.toString());
+            assertThat(peerFields(output, "/shared")).isEqualTo("shared:" + srcGroup);
+            assertThat(peerFields(output, "/slave")).isEqualTo("master:" + srcGroup);
+            assertThat(peerFields(output, "/private")).isEmpty();
+            assertThat(peerFields(output, "/")).isEqualTo("master:" + peerGroup(host, rootfs.toString()));
+            assertThat(oci(null, "delete", "c-prop").status()).isZero();
+        } finally {
+            // With what the host mounted below them.
+            for (Path p : shared) {
+                Env.host("umount", "--recursive", "--lazy", p.toString());
+            }
+        }
+        assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).noneMatch(l -> l.contains(dir.toString()));
+    }
+
+    /** The optional fields (shared:N, master:N) of the mount at a mount point in mountinfo text, space-separated. */
+    private static String peerFields(String mountinfo, String mountPoint) {
+        return mountinfo.lines().map(l -> l.split(" ")).filter(f -> f.length > 6 && f[4].equals(mountPoint))
+                .reduce((a, b) -> b).map(f -> String.join(" ", java.util.Arrays.asList(f).subList(6,
+                        java.util.Arrays.asList(f).indexOf("-")))).orElseThrow(() -> new AssertionError(
+                        "no mount at " + mountPoint + " in " + mountinfo));
+    }
+
+    /** The peer group of the host's shared mount at a mount point. */
+    private static String peerGroup(List<String> mountinfo, String mountPoint) {
+        String fields = peerFields(String.join("\n", mountinfo), mountPoint);
+        assertThat(fields).as("the host's mount at %s", mountPoint).startsWith("shared:");
+        return fields.split(" ")[0].substring("shared:".length());
     }
 
     /** Its state names the pids that kill signals and the FIFO a container waits on: nobody else may plant it. */

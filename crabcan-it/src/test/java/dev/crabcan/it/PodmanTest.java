@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A real OCI engine drives crabcan-oci: podman (with conmon) runs, kills and removes containers
- * through it. Root only: rootless podman needs subordinate id ranges this machine does not give.
+ * through it. Rootful podman: rootless podman, as a user of its own, is {@link PodmanRootlessTest}.
  */
 class PodmanTest {
     /**

@@ -58,12 +58,13 @@ class RootlessSuiteTest {
             "JudgeTest#environmentsDeclaredAsCrabfilesAreBuiltOnceAndJudgedIn",
             "JudgeVerdictTest#aCpuGraceWithACgroup",
             "JudgeVerdictTest#cgroupLimitsInEveryMode",
-            // podman needs root here (rootless podman needs subordinate id ranges this machine does not give).
+            // podman as root (rootless podman, as a user of its own, is PodmanRootlessTest).
             "ImageCliTest#podmanRunsWhatCrabcanSavesAndCrabcanRunsWhatPodmanSaves",
             // Adding an address to the host takes host root.
             "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
             // Mounting on the host takes host root.
             "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
+            "OciRuntimeTest#mountPropagationAsTheConfigAsks",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
             "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
@@ -90,6 +91,10 @@ class RootlessSuiteTest {
             "NetworkTest#onlyRepliesAndPublishedPortsReachARootCallersSandbox",
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "NetworkTest#aRouterAdvertisementFromARootCallersSandboxConfiguresNothingOnTheHost",
+            // Making the user that runs rootless podman takes host root.
+            "PodmanRootlessTest#groupAddGivesRunAndExecSupplementaryGroups",
+            "PodmanRootlessTest#runDetachedExecStopAndRm",
+            "PodmanRootlessTest#runRmShowsOutputAndExitCode",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunItGivesAnInteractiveShell",

@@ -6,6 +6,7 @@ import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Limits;
+import dev.crabcan.Propagation;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Network;
 import dev.crabcan.Sandbox;
@@ -45,12 +46,17 @@ public final class OciConfig {
     private static final Set<String> ALWAYS_NAMESPACES = Set.of("user", "cgroup");
     private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
             "noatime", "atime", "nodiratime", "diratime");
-    private static final Set<String> PRIVATE_PROPAGATION = Set.of("private", "rprivate");
+    /**
+     * Mount propagation as mount(8) names it: Crabcan's binds are recursive, so the plain and the
+     * recursive forms set the same for everything below the mount.
+     */
+    private static final Map<String, Propagation> PROPAGATION = Map.of("private", Propagation.PRIVATE, "rprivate",
+            Propagation.PRIVATE, "slave", Propagation.SLAVE, "rslave", Propagation.SLAVE, "shared",
+            Propagation.SHARED, "rshared", Propagation.SHARED, "unbindable", Propagation.UNBINDABLE, "runbindable",
+            Propagation.UNBINDABLE);
     /** The device nodes every sandbox has, as runtime-spec's linux.devices would name them. */
     private static final Map<String, String> OWN_DEVICES = Map.of("/dev/null", "c 1:3", "/dev/zero", "c 1:5",
             "/dev/full", "c 1:7", "/dev/random", "c 1:8", "/dev/urandom", "c 1:9", "/dev/tty", "c 5:0");
-    private static final Set<String> OTHER_PROPAGATION = Set.of("shared", "rshared", "slave", "rslave", "unbindable",
-            "runbindable");
     /** Options that only say what every sandbox mount is or does anyway. */
     private static final Set<String> SAME_RESULT = Set.of("rw", "exec", "nosuid", "nodev", "async", "defaults");
     private static final Set<String> RECURSIVE_FORMS = Set.of("rro", "rrw", "rnoexec", "rexec", "rnosuid", "rnodev",
@@ -319,11 +325,16 @@ public final class OciConfig {
             if (user.get("umask") != null) {
                 b.umask((int) integer(user.get("umask"), "process.user.umask", 0, 0777));
             }
-            // containerd lists the primary gid here always (its fix for CVE-2023-25173): that group the command has.
-            if (user.get("additionalGids") != null && array(user.get("additionalGids"), "process.user.additionalGids")
-                    .stream().anyMatch(g -> !Long.valueOf(gid).equals(g))) {
-                throw refuse("process.user.additionalGids", "the sandbox's user namespace maps one group id and "
-                        + "denies setgroups");
+            // containerd lists the primary gid here always (its fix for CVE-2023-25173): that group the
+            // command has. Whether the caller may map the others is checked when the sandbox starts.
+            if (user.get("additionalGids") != null) {
+                List<Integer> groups = new ArrayList<>();
+                List<Object> given = array(user.get("additionalGids"), "process.user.additionalGids");
+                for (int i = 0; i < given.size(); i++) {
+                    groups.add((int) integer(given.get(i), "process.user.additionalGids[" + i + "]", 0,
+                            Integer.MAX_VALUE));
+                }
+                b.supplementaryGroups(groups);
             }
             if (user.get("username") != null) {
                 throw refuse("process.user.username", "it is for Windows");
@@ -433,6 +444,7 @@ public final class OciConfig {
             int mode = -1;
             Atime.Mode atime = Atime.Mode.DEFAULT;
             boolean noDirAtime = false;
+            Propagation propagation = Propagation.PRIVATE;
             for (String o : options) {
                 // Crabcan's binds are recursive, so each option holds for everything below the bind,
                 // as the recursive ("r") forms ask.
@@ -448,8 +460,9 @@ public final class OciConfig {
                         case "diratime" -> noDirAtime = false;
                         default -> atime = Atime.Mode.DEFAULT;
                     }
-                } else if (PRIVATE_PROPAGATION.contains(flat) || SAME_RESULT.contains(flat)
-                        || (bind && (o.equals("bind") || o.equals("rbind")))) {
+                } else if (PROPAGATION.containsKey(o)) {
+                    propagation = PROPAGATION.get(o);
+                } else if (SAME_RESULT.contains(flat) || (bind && (o.equals("bind") || o.equals("rbind")))) {
                     continue;
                 } else if (flat.equals("ro")) {
                     ro = true;
@@ -467,10 +480,6 @@ public final class OciConfig {
                     // as under runc and podman when the tty group (5) is not mapped, which drop it too.
                     LOG.debug("{} option \"{}\": left out, the sandbox has only its own group", where, o);
                     continue;
-                } else if (OTHER_PROPAGATION.contains(flat)) {
-                    throw refuse(where + " option \"" + o + "\"", "every mount of a sandbox is private: a bind is a "
-                            + "private copy of its source, so host mounts made later below the source do not appear "
-                            + "inside (slave) and nothing propagates out (shared); use rprivate");
                 } else if (flat.equals("suid") || flat.equals("dev")) {
                     throw refuse(where + " option \"" + o + "\"", "a sandbox's mounts are always nosuid and nodev: "
                             + "no setuid file or device node of a mount gives privilege inside");
@@ -483,7 +492,12 @@ public final class OciConfig {
             Atime times = new Atime(atime, noDirAtime);
             if (bind) {
                 b.bind(new Bind(resolveSource(source), dst, ro, noexec, times));
+                b.propagation(dst, propagation);
                 return;
+            }
+            if (propagation != Propagation.PRIVATE && (type.equals("proc") || dst.equals("/dev"))) {
+                throw refuse(where + " propagation " + propagation.name().toLowerCase(java.util.Locale.ROOT),
+                        "Crabcan makes " + dst + " itself, private");
             }
             switch (type) {
                 case "proc" -> {
@@ -504,6 +518,9 @@ public final class OciConfig {
                 // On a host with cgroup v1 hierarchies too, the sandbox sees the unified one only.
                 case "cgroup", "cgroup2" -> b.kernelMount(new KernelMount(KernelMount.Type.CGROUP, dst, ro, times));
                 default -> throw refuse(where, "Crabcan mounts binds, tmpfs, proc, sysfs, devpts, mqueue and cgroup");
+            }
+            if (!type.equals("proc")) {
+                b.propagation(dst, propagation);
             }
         }
 
@@ -550,8 +567,12 @@ public final class OciConfig {
             }
             if (l.get("rootfsPropagation") != null) {
                 String p = string(l.get("rootfsPropagation"), "linux.rootfsPropagation");
-                if (!p.isEmpty() && !PRIVATE_PROPAGATION.contains(p)) {
-                    throw refuse("linux.rootfsPropagation \"" + p + "\"", "every mount of a sandbox is private");
+                if (!p.isEmpty() && !PROPAGATION.containsKey(p)) {
+                    throw invalid("linux.rootfsPropagation", "\"" + p + "\" is none of private, slave, shared and "
+                            + "unbindable (nor their r forms)");
+                }
+                if (!p.isEmpty()) {
+                    b.propagation("/", PROPAGATION.get(p));
                 }
             }
             securityModule(l.get("mountLabel"), "linux.mountLabel", "SELinux");
@@ -1109,6 +1130,9 @@ public final class OciConfig {
         user.put("uid", s.uid());
         user.put("gid", s.uid());
         s.umask().ifPresent(m -> user.put("umask", m));
+        if (!s.supplementaryGroups().isEmpty()) {
+            user.put("additionalGids", s.supplementaryGroups());
+        }
         p.put("user", user);
         p.put("args", s.command());
         Map<String, String> env = new LinkedHashMap<>(s.environment());
@@ -1169,6 +1193,9 @@ public final class OciConfig {
         readOnly.addAll(s.readOnlyPaths());
         linux.put("maskedPaths", masked);
         linux.put("readonlyPaths", readOnly);
+        if (s.propagations().containsKey("/")) {
+            linux.put("rootfsPropagation", s.propagations().get("/").name().toLowerCase(java.util.Locale.ROOT));
+        }
         c.put("linux", linux);
         return Json.writePretty(c);
     }
@@ -1192,10 +1219,17 @@ public final class OciConfig {
                 options.add("noexec");
             }
             options.addAll(atimeOptions(b.atime()));
+            options.addAll(propagationOption(s, b.target()));
             out.add(ordered("destination", b.target(), "type", "bind", "source", b.source().toString(), "options",
                     options));
         }
-        s.tmpfs().forEach(t -> out.add(tmpfs(t)));
+        for (Tmpfs t : s.tmpfs()) {
+            Map<String, Object> m = tmpfs(t);
+            @SuppressWarnings("unchecked")
+            List<String> options = (List<String>) m.get("options");
+            options.addAll(propagationOption(s, t.target()));
+            out.add(m);
+        }
         for (String dir : List.of("/dev/shm", "/tmp")) {
             if (!targets.contains(dir)) {
                 out.add(tmpfs(new Tmpfs(dir, 0)));
@@ -1215,9 +1249,16 @@ public final class OciConfig {
                 options.add("ro");
             }
             options.addAll(atimeOptions(k.atime()));
+            options.addAll(propagationOption(s, k.target()));
             out.add(ordered("destination", k.target(), "type", type, "source", type, "options", options));
         }
         return out;
+    }
+
+    /** The option that says a mount's propagation, for everything below it (none: private, every mount's). */
+    private static List<String> propagationOption(Sandbox s, String target) {
+        Propagation p = s.propagations().get(target);
+        return p == null ? List.of() : List.of("r" + p.name().toLowerCase(java.util.Locale.ROOT));
     }
 
     private static Map<String, Object> tmpfs(Tmpfs t) {

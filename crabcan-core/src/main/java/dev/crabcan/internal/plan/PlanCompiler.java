@@ -58,6 +58,8 @@ public final class PlanCompiler {
             Capability.FSETID);
 
     private static final int NOSUID_NODEV = MF_NOSUID | MF_NODEV;
+    /** mount(2)'s propagation flags (linux/mount.h), which T_PROPAGATION carries. */
+    private static final int MS_UNBINDABLE = 1 << 17, MS_SLAVE = 1 << 19, MS_SHARED = 1 << 20;
 
     /** A string record's bytes beyond its text: tag, length and the NUL. */
     private static final int RECORD_OVERHEAD = 9;
@@ -170,6 +172,10 @@ public final class PlanCompiler {
         if (s.socketActivation()) {
             options |= OPT_LISTEN_PID;
         }
+        List<Integer> groups = supplementaryGroups(s, host, ids.gid());
+        if (!groups.isEmpty()) {
+            options |= OPT_SETGROUPS;
+        }
         w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
                 | (net.ownNamespace() ? CLONE_NEWNET : 0) | cgroupNs, options);
         if (net.iface() != null) {
@@ -203,7 +209,9 @@ public final class PlanCompiler {
         int hostGid = ids.gid();
         int uid = s.uid();
         w.uidMap(uid + " " + hostUid + " 1\n");
-        w.gidMap(uid + " " + hostGid + " 1\n");
+        // Each group as the same id of the caller's namespace, which maps it (supplementaryGroups checked that).
+        w.gidMap(uid + " " + hostGid + " 1\n" + groups.stream().map(g -> g + " " + g + " 1\n")
+                .collect(java.util.stream.Collectors.joining()));
         if (host.isHostRoot()) {
             // The caller's binds and root filesystem are idmapped, so that the caller's files appear
             // as the sandbox's own (as they do for a rootless caller) and files created inside
@@ -286,10 +294,13 @@ public final class PlanCompiler {
         for (KernelMount k : s.kernelMounts()) {
             int ro = (k.readOnly() ? MF_RDONLY : 0) | atimeFlags(k.atime());
             switch (k.type()) {
-                // Only who may change a network namespace may mount its sysfs: for a joined one, the
-                // helper mounts it with the caller's host credentials.
+                // Only who may change a network namespace may mount its sysfs: for a joined one, which
+                // the sandbox's user namespace does not own, the helper mounts it with the caller's
+                // credentials, which joining took (host root, or root of the user namespace that owns
+                // it, as under rootless podman).
                 case SYSFS -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro
-                        | (s.network().mode() == Network.Mode.NAMESPACE ? parentOpen : 0), 0, 0, "sysfs", k.target()));
+                        | (s.network().mode() == Network.Mode.NAMESPACE ? MF_OPEN_IN_PARENT : 0), 0, 0, "sysfs",
+                        k.target()));
                 case MQUEUE -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "mqueue", k.target()));
                 case CGROUP -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "cgroup2", k.target()));
                 case DEVPTS -> {
@@ -329,6 +340,12 @@ public final class PlanCompiler {
             w.mount(m.kind, flags, m.mode, m.size, m.source, m.target);
             earlier.add(m.target);
         }
+        s.propagations().forEach((target, p) -> w.propagation(switch (p) {
+            case SHARED -> MS_SHARED;
+            case SLAVE -> MS_SLAVE;
+            case UNBINDABLE -> MS_UNBINDABLE;
+            case PRIVATE -> throw new IllegalStateException("private propagation is every mount's, never recorded");
+        }, target));
 
         if (!cgroupProcs.isEmpty()) {
             cgroupView(cgroupFileSystems, s).forEach(m -> w.cgroupfs(m.kind, m.flags, m.mode, m.size, m.source, m.target));
@@ -398,7 +415,7 @@ public final class PlanCompiler {
             List<StdioSource> stdio, boolean detached) {
         PlanWriter w = new PlanWriter();
         int options = (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID)
-                | (detached ? OPT_DETACHED : 0)
+                | (detached ? OPT_DETACHED : 0) | (groups(s).isEmpty() ? 0 : OPT_SETGROUPS)
                 | (Session.SETUP_LOG.isDebugEnabled() ? OPT_DEBUG : 0)
                 | (stdio.stream().anyMatch(StdioSource::toStdout) ? OPT_STDERR_TO_STDOUT : 0);
         // The namespaces the sandbox has of its own: all but the network of a sandbox on the host's.
@@ -418,10 +435,66 @@ public final class PlanCompiler {
         return process(w, s, host);
     }
 
+    /** The command's supplementary groups but its own gid (the sandbox's uid), which it has anyway. */
+    private static List<Integer> groups(Sandbox s) {
+        return s.supplementaryGroups().stream().filter(g -> g != s.uid()).toList();
+    }
+
+    /**
+     * The supplementary groups, checked against what the caller may map: only root of a user
+     * namespace (rootless podman's runtime) may map more groups of its namespace, each as itself.
+     * Host root's sandboxes run as host ids of their own and get no host group, whose files they
+     * could then reach; an ordinary user maps only its own group.
+     */
+    private static List<Integer> supplementaryGroups(Sandbox s, HostInfo host, int hostGid) {
+        List<Integer> groups = groups(s);
+        if (groups.isEmpty()) {
+            return groups;
+        }
+        String what = "supplementaryGroups " + groups;
+        if (host.isHostRoot() || host.leasesHostIds()) {
+            throw new SandboxSpecException(what + ": a root caller's sandbox runs as a host id of its own and is "
+                    + "given no host group, whose files it could reach; give the files to the sandbox's own id instead");
+        }
+        if (!host.isRoot()) {
+            throw new SandboxSpecException(what + ": an ordinary user's sandbox maps the caller's own group only; "
+                    + "supplementary groups need a caller that is root of a user namespace that maps them (as rootless "
+                    + "podman runs its runtime)");
+        }
+        String map = readGidMap();
+        for (int g : groups) {
+            if (g == hostGid) {
+                throw new SandboxSpecException(what + ": group " + g + " is the caller's own, which the sandbox's gid "
+                        + s.uid() + " is already mapped to");
+            }
+            if (map.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 3).noneMatch(f ->
+                    g >= Long.parseLong(f[0]) && g < Long.parseLong(f[0]) + Long.parseLong(f[2]))) {
+                throw new SandboxSpecException(what + ": group " + g + " is not mapped in the caller's user "
+                        + "namespace (/proc/self/gid_map: " + map.trim().replace("\n", "; ") + ")");
+            }
+        }
+        return groups;
+    }
+
+    private static String readGidMap() {
+        try {
+            return Files.readString(Path.of("/proc/self/gid_map"));
+        } catch (java.io.IOException e) {
+            throw new SandboxSpecException("supplementaryGroups: cannot read /proc/self/gid_map: " + e.getMessage());
+        }
+    }
+
     /** What the command's process is given, in a new sandbox or a joined one: ids, capabilities, limits, filter, argv, env. */
     private static byte[] process(PlanWriter w, Sandbox s, HostInfo host) {
         int uid = s.uid();
         w.creds(uid, uid);
+        List<Integer> groups = groups(s);
+        if (!groups.isEmpty()) {
+            java.nio.ByteBuffer gids = java.nio.ByteBuffer.allocate(4 * groups.size())
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            groups.forEach(gids::putInt);
+            w.groups(gids.array());
+        }
         long denied = 0;
         for (Capability c : Capability.values()) {
             // On a private network raw packets would pass the host's rules: pasta turns a forged SYN to

@@ -8,6 +8,7 @@ import dev.crabcan.Bind;
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Limits;
+import dev.crabcan.Propagation;
 import dev.crabcan.Rlimit;
 import dev.crabcan.Network;
 import dev.crabcan.Sandbox;
@@ -39,6 +40,40 @@ class OciConfigTest {
 
     @TempDir
     Path bundle;
+
+    /** Propagation options: the last one of a mount wins, and its r form means the same (binds are recursive). */
+    @Test
+    void propagationOfMountsAndTheRootFileSystem() throws Exception {
+        Map<String, Object> c = json(MINIMAL);
+        Files.createDirectory(bundle.resolve("rootfs"));
+        c.put("mounts", List.of(
+                Map.of("destination", "/a", "type", "bind", "source", "/", "options", List.of("rbind", "rslave")),
+                Map.of("destination", "/b", "type", "bind", "source", "/", "options", List.of("bind", "shared")),
+                Map.of("destination", "/c", "type", "tmpfs", "source", "tmpfs", "options", List.of("rshared",
+                        "runbindable")),
+                Map.of("destination", "/d", "type", "bind", "source", "/", "options", List.of("rslave", "rprivate"))));
+        at(c, "linux").put("rootfsPropagation", "slave");
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.propagations()).containsExactly(Map.entry("/", Propagation.SLAVE),
+                Map.entry("/a", Propagation.SLAVE), Map.entry("/b", Propagation.SHARED),
+                Map.entry("/c", Propagation.UNBINDABLE));
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).propagations()).isEqualTo(s.propagations());
+    }
+
+    /** additionalGids become the sandbox's supplementary groups; whether the caller may map them is the start's to check. */
+    @Test
+    void additionalGidsAreTheSupplementaryGroups() throws Exception {
+        Map<String, Object> c = json(MINIMAL);
+        Files.createDirectory(bundle.resolve("rootfs"));
+        at(at(c, "process"), "user").put("additionalGids", List.of(0L, 5L, 10L));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.supplementaryGroups()).containsExactly(0, 5, 10);
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        assertThat(Sandbox.fromOciBundle(bundle).supplementaryGroups()).containsExactly(0, 5, 10);
+        at(at(c, "process"), "user").put("additionalGids", List.of(-1L));
+        assertThatThrownBy(() -> OciConfig.read(bundle, c)).hasMessageContaining("process.user.additionalGids[0]");
+    }
 
     /** podman 4.3.1's config.json for `podman run --rootfs DIR --network none /bin/sh -c ...`, as crun got it. */
     @Test
@@ -105,18 +140,16 @@ class OciConfigTest {
             Arguments.of("linux.personality", Map.of("domain", "LINUX32"), "linux.personality LINUX32 []: not "
                     + "supported because Crabcan runs x86-64 programs"),
             Arguments.of("linux.namespaces", List.of(Map.of("type", "time")), "linux.namespaces[0] (time): not supported"),
-            Arguments.of("process.user.additionalGids", List.of(5L), "process.user.additionalGids: not supported "
-                    + "because the sandbox's user namespace maps one group id"),
             Arguments.of("process.user.gid", 5L, "process.user.gid 5: not supported because"),
             Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "overlay", "source", "o")),
                     "mounts[0] (overlay at /x): not supported because Crabcan mounts binds, tmpfs"),
             Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "tmpfs", "options", List.of("nr_inodes=5"))),
                     "mounts[0] (tmpfs at /x) option \"nr_inodes=5\": not supported because"),
-            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
-                    "options", List.of("rshared"))), "mounts[0] (bind at /x) option \"rshared\": not supported"),
-            Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "bind", "source", "/",
-                    "options", List.of("rbind", "rslave"))), "mounts[0] (bind at /x) option \"rslave\": not supported "
-                    + "because every mount of a sandbox is private"),
+            Arguments.of("mounts", List.of(Map.of("destination", "/proc", "type", "proc", "source", "proc",
+                    "options", List.of("rslave"))), "mounts[0] (proc at /proc) propagation slave: not supported "
+                    + "because Crabcan makes /proc itself, private"),
+            Arguments.of("linux.rootfsPropagation", "rsharedish", "linux.rootfsPropagation: \"rsharedish\" is none of "
+                    + "private, slave, shared and unbindable"),
             Arguments.of("mounts", List.of(Map.of("destination", "/x", "type", "tmpfs", "options", List.of("dev"))),
                     "mounts[0] (tmpfs at /x) option \"dev\": not supported because a sandbox's mounts are always nosuid"),
             Arguments.of("linux.seccomp", Map.of("defaultAction", "SCMP_ACT_NOTIFY"),
