@@ -41,6 +41,11 @@ class PodmanRootlessTest {
     static Path runtime;
     static boolean createdSubuid;
     static boolean createdSubgid;
+    /**
+     * The backups useradd and userdel write (/etc/passwd- and the like), as they were: restored
+     * afterwards, or they would keep the test user's lines. Null for one that did not exist.
+     */
+    static final java.util.Map<Path, byte[]> BACKUPS = new java.util.LinkedHashMap<>();
 
     record Run(int status, String stdout, String stderr) {}
 
@@ -52,6 +57,10 @@ class PodmanRootlessTest {
         Path useradd = Env.tool("useradd", "passwd");
         base = Files.createTempDirectory("crabcan-podman-rootless");
         Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
+        for (String f : List.of("passwd", "group", "shadow", "gshadow", "subuid", "subgid")) {
+            Path backup = Path.of("/etc/" + f + "-");
+            BACKUPS.put(backup, Files.exists(backup) ? Files.readAllBytes(backup) : null);
+        }
         // useradd gives a new user subordinate ids only where the files exist (Debian's passwd makes them).
         createdSubuid = createIfMissing(Path.of("/etc/subuid"));
         createdSubgid = createIfMissing(Path.of("/etc/subgid"));
@@ -141,6 +150,13 @@ class PodmanRootlessTest {
             }
             if (createdSubgid) {
                 Files.delete(Path.of("/etc/subgid"));
+            }
+            for (var b : BACKUPS.entrySet()) {
+                if (b.getValue() == null) {
+                    Files.deleteIfExists(b.getKey());
+                } else {
+                    Files.write(b.getKey(), b.getValue());
+                }
             }
             try (Stream<Path> all = Files.walk(base)) {
                 for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
