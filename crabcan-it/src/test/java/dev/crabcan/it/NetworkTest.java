@@ -27,7 +27,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -50,28 +49,14 @@ class NetworkTest {
     static final String UPLINK_LINK_LOCAL = "169.254.77.1";
     private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
-    private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
-    private static final Path IPV6_FORWARDING = Path.of("/proc/sys/net/ipv6/conf/all/forwarding");
-    private static String ipForward;
-    private static String ipv6Forwarding;
     private static Uplink uplink;
 
-    /** Private sandboxes of a root caller turn forwarding on; the machine gets it back as it was. */
-    @BeforeAll
-    static void rememberForwarding() throws IOException {
-        ipForward = Files.readString(IP_FORWARD).trim();
-        ipv6Forwarding = Files.readString(IPV6_FORWARDING).trim();
-    }
-
+    /** The forwarding the sandboxes turn on is given back by ForwardingRestorer, after every class. */
     @AfterAll
-    static void restore() throws Exception {
+    static void closeUplink() throws Exception {
         if (uplink != null) {
             uplink.close();
             uplink = null;
-        }
-        if (Env.isHostRoot()) {
-            Files.writeString(IP_FORWARD, ipForward);
-            Files.writeString(IPV6_FORWARDING, ipv6Forwarding);
         }
     }
 
