@@ -53,8 +53,8 @@ __attribute__((noreturn)) static void exec_jvm(int argc, char **argv)
         dprintf(2, "crabcan-oci: out of memory\n");
         _exit(1);
     }
-    const char *fixed[] = {java, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp", jar,
-                           "dev.crabcan.examples.OciRuntime"};
+    const char *fixed[] = {java, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Xshare:auto",
+                           "-cp", jar, "dev.crabcan.examples.OciRuntime"};
     size_t n = 0;
     for (; n < sizeof fixed / sizeof *fixed; n++)
         args[n] = (char *)fixed[n];
