@@ -35,7 +35,7 @@ import java.util.OptionalInt;
  * "created") and {@code "pid"} (the sandbox's init on the host, what createDetached returns) put
  * first. Its argv is exactly {@code args} (as runc passes them; its path alone when empty), its
  * environment exactly {@code env}, its signals unblocked and at their defaults; it gets no other
- * fds, and its stdout and stderr are kept (their first KiB, control characters replaced by
+ * fds (a script but a path-only one of its own file, which its interpreter reads it by), and its stdout and stderr are kept (their first KiB, control characters replaced by
  * {@code ?}) for the failure's message. The first hook that fails, or outlives its timeout (it is
  * killed), ends the sandbox.
  *
