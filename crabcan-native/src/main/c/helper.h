@@ -66,7 +66,7 @@ void copy_out_files(void);
 int join_sandbox(int sock);
 
 /* hooks.c */
-void note_hook_pid(void);
+void note_hook_facts(void);
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size);
 
 /* tty.c */

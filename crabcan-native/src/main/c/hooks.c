@@ -7,12 +7,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,11 +25,17 @@
 #include "helper.h"
 #include "kernel.h"
 
-/* Init's pid on the host, the state's "pid" (what create returned); 0 before note_hook_pid. */
+/* Init's pid on the host, the state's "pid" (what create returned); 0 before note_hook_facts. */
 static pid_t state_pid;
 
-/* In init before pivot_root, while /proc is still the host's: /proc/self names init there. */
-void note_hook_pid(void)
+/* The file this process executes, the helper's binary, which no hook may run (see open_hook). */
+static struct stat helper_exe;
+
+/*
+ * In init before pivot_root, while /proc is still the host's: /proc/self names init there, and
+ * nothing of the container's can have been mounted over /proc/self/exe yet.
+ */
+void note_hook_facts(void)
 {
     char buf[32];
     ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
@@ -33,6 +43,54 @@ void note_hook_pid(void)
         fail(S_HOOK, errno, "find the sandbox's pid on the host for the hooks' state (/proc/self)");
     buf[n] = '\0';
     state_pid = (pid_t)strtol(buf, NULL, 10);
+    if (stat("/proc/self/exe", &helper_exe) < 0)
+        fail(S_HOOK, errno, "find the helper's own binary (/proc/self/exe), which no hook may run");
+}
+
+/*
+ * The hook's file, opened once and executed through this descriptor (hook_child), so that the file
+ * checked is the file that runs. A startContainer hook's path is resolved in the container, whose
+ * image may have planted a link there: to /proc/self/exe, or the exe of another process of the
+ * container, it would run the helper's own binary inside the container, which could then reach the
+ * binary (runc's CVE-2019-5736; runc and crun execute themselves from a sealed copy instead). Refused:
+ * the helper's binary, a file of a proc file system, and a file reached through one of /proc's magic
+ * links to a file the container's root does not hold (the kernel's name for it, from
+ * /proc/self/fd, does not lead back to it). -1 with errno and why set when refused.
+ */
+static int open_hook(const char *path, char *why, size_t size)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, size, "%s: cannot open it", path);
+        return -1;
+    }
+    struct stat st, named;
+    struct statfs fs;
+    char link[64], name[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, name, sizeof name - 1);
+    const char *refused = NULL;
+    int err = EACCES;
+    if (fstat(fd, &st) < 0 || fstatfs(fd, &fs) < 0) {
+        err = errno;
+        refused = "cannot be inspected";
+    } else if (st.st_dev == helper_exe.st_dev && st.st_ino == helper_exe.st_ino) {
+        refused = "is the runtime's own binary (a link to /proc/self/exe or the like): it may not run in the container";
+    } else if (fs.f_type == PROC_SUPER_MAGIC) {
+        refused = "is a file of /proc, which no hook may run";
+    } else if (n <= 0) {
+        err = n < 0 ? errno : EIO;
+        refused = "cannot be named through /proc/self/fd (is /proc mounted?), so where it lies cannot be checked";
+    } else if ((name[n] = '\0', stat(name, &named) < 0) || named.st_dev != st.st_dev || named.st_ino != st.st_ino) {
+        refused = "lies outside the root it was looked up in (reached through a link into /proc)";
+    }
+    if (refused) {
+        close(fd);
+        errno = err;
+        snprintf(why, size, "%s %s", path, refused);
+        return -1;
+    }
+    return fd;
 }
 
 /* The state on a memfd at offset 0: a hook need not read it, and no write can block or SIGPIPE us. */
@@ -98,13 +156,19 @@ static int end_hook(pid_t pid, int *status)
     return 0;
 }
 
-static void hook_child(size_t i, int state, int out)
+static void hook_child(size_t i, int exe, int state, int out)
 {
     /* Its own process group, so that what it leaves behind is killed with it. */
     if (setpgid(0, 0) < 0 || default_signals() < 0 || dup2(state, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
         close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         _exit(126);
-    execve(plan.hooks[i].path, plan.hooks[i].argv, plan.hooks[i].envp);
+    fexecve(exe, plan.hooks[i].argv, plan.hooks[i].envp);
+    /*
+     * A script's interpreter is given /dev/fd/N to read it from, which a descriptor closed on
+     * execve cannot be: the kernel says ENOENT before it commits, and the script keeps it open.
+     */
+    if (errno == ENOENT && fcntl(exe, F_SETFD, 0) == 0)
+        fexecve(exe, plan.hooks[i].argv, plan.hooks[i].envp);
     dprintf(2, "cannot execute: %s", strerror(errno));
     _exit(127);
 }
@@ -120,13 +184,20 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
     const char *path = plan.hooks[i].path;
     uint32_t timeout = plan.hooks[i].timeout;
     int out[2], err;
+    int exe = open_hook(path, why, size);
+    if (exe < 0)
+        return -1;
     int state = state_fd(status);
     if (state < 0) {
+        err = errno;
+        close(exe);
+        errno = err;
         snprintf(why, size, "%s: its state", path);
         return -1;
     }
     if (pipe2(out, O_CLOEXEC) < 0) {
         err = errno;
+        close(exe);
         close(state);
         errno = err;
         snprintf(why, size, "%s: its output pipe", path);
@@ -134,8 +205,9 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
     }
     pid_t pid = fork();
     if (pid == 0)
-        hook_child(i, state, out[1]);
+        hook_child(i, exe, state, out[1]);
     err = errno;
+    close(exe);
     close(state);
     close(out[1]);
     int pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);

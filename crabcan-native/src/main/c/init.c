@@ -202,7 +202,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     if (plan.domainname && setdomainname(plan.domainname, strlen(plan.domainname)) < 0)
         fail(S_HOSTNAME, errno, "domain name %s", plan.domainname);
     if (plan.n_hooks)
-        note_hook_pid();
+        note_hook_facts();
     logd("Setting mount points ...");
     enter_root();
     copy_in_files();

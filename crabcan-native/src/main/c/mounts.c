@@ -105,15 +105,15 @@ static uint32_t propagation_of(const char *dst)
 /*
  * What a clone of a bind's source (or the root file system's) is made as it is attached: a slave
  * of its source where the plan wants one linked to it, so that host mounts below the source come in
- * and nothing the sandbox mounts there while it is set up goes out; a shared bind keeps the source's
- * propagation (a peer of a shared source: the sandbox's mounts below it reach the host, as asked).
+ * and nothing the sandbox mounts there goes out. A shared one too, made shared later (set_propagation)
+ * with a peer group of its own: as a peer of the host's source, what the sandbox mounted below it
+ * (its plan's mounts, a createContainer hook's) reached the host and stayed there after the sandbox
+ * had gone, since a mount namespace's end unmounts nothing in its peers (found by a security review).
  */
 static uint64_t clone_propagation(const char *dst)
 {
     uint32_t p = propagation_of(dst);
-    if (p == MS_SLAVE || (p == MS_SHARED && strcmp(dst, "/") == 0))
-        return MS_SLAVE;
-    return p == MS_SHARED ? 0 : MS_PRIVATE;
+    return p == MS_SLAVE || p == MS_SHARED ? MS_SLAVE : MS_PRIVATE;
 }
 
 /* Whether a clone of dst must be made before the sandbox's mounts are made private (see enter_root). */

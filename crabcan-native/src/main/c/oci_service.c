@@ -59,7 +59,8 @@ int oci_root(int argc, char **argv, char *root, size_t size, int *given)
             value = argv[++i];
         else if (strncmp(argv[i], "--root=", 7) == 0)
             value = argv[i] + 7;
-        else if ((strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0) && i + 1 < argc)
+        else if ((strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0
+                  || strcmp(argv[i], "--hook-timeout") == 0) && i + 1 < argc)
             i++;
     }
     *given = value != NULL;

@@ -20,6 +20,11 @@ import java.util.OptionalInt;
  *       command does not run.
  * </ul>
  *
+ * <p>A hook's file is opened once and executed through that descriptor, so the file checked is the
+ * file run; it fails as a hook that cannot be executed if it is the helper's own binary (a link to
+ * {@code /proc/self/exe} planted in the sandbox would run it there), a file of a proc file system,
+ * or a file that a {@code /proc} link leads to outside the root it was looked up in.
+ *
  * <p>A createContainer hook runs with the new root as its working directory. Each hook runs in a
  * process group of its own, killed when it exits; whatever the createContainer hooks leave
  * running elsewhere is killed once they are done, since it would hold every capability of the
@@ -30,7 +35,7 @@ import java.util.OptionalInt;
  * "created") and {@code "pid"} (the sandbox's init on the host, what createDetached returns) put
  * first. Its argv is exactly {@code args} (as runc passes them; its path alone when empty), its
  * environment exactly {@code env}, its signals unblocked and at their defaults; it gets no other
- * fds, and its stdout and stderr are kept (their first KiB, control characters replaced by
+ * fds (a script but a path-only one of its own file, which its interpreter reads it by), and its stdout and stderr are kept (their first KiB, control characters replaced by
  * {@code ?}) for the failure's message. The first hook that fails, or outlives its timeout (it is
  * killed), ends the sandbox.
  *

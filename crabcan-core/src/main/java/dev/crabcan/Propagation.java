@@ -18,13 +18,12 @@ public enum Propagation {
      */
     SLAVE,
     /**
-     * As {@link #SLAVE}, and the mount is shared: a bind of a host root caller stays a peer of
-     * its source (where that is a shared mount), so what is mounted below it in the sandbox, by a
-     * createContainer hook, would reach the host (the command of a root caller's sandbox may not
-     * mount at all). A rootless caller's sandbox lives in a user namespace that the kernel gives
-     * the host's mounts as slaves only, so its mounts below a shared bind reach its own peers
-     * only; so do mounts below the root file system, which is made a slave first, so that the
-     * sandbox's own mounts, made before its command runs, never reach the host.
+     * As {@link #SLAVE}, and the mount is shared with a peer group of its own: what is mounted
+     * below it in the sandbox reaches the sandbox's own peers (mounts cloned from it there), never
+     * the host. Whoever the caller, a bind (or the root file system) is made a slave of its source
+     * first, then shared, so that nothing the sandbox mounts can appear on the host and stay there
+     * after the sandbox has gone (a mount namespace's end unmounts nothing in its peers). Mounts
+     * made inside therefore never propagate to the host, unlike runc's {@code rshared}.
      */
     SHARED,
     /** Private, and the mount cannot be bound elsewhere. */

@@ -1049,8 +1049,9 @@ public final class Sandbox {
          * How mount events propagate to and from the mount at {@code target} and everything below it:
          * "/" for the root file system, else the target of a bind, tmpfs or kernel mount of this
          * sandbox (checked by {@link #build()}). Set after the sandbox's own mounts are made, before
-         * its command runs; binds are made {@link Propagation#SLAVE} (or stay peers of a shared
-         * source, for {@link Propagation#SHARED}) as they are made.
+         * its command runs; binds are made slaves of their sources as they are made, for {@link
+         * Propagation#SLAVE} and {@link Propagation#SHARED} alike, so that no mount the sandbox
+         * makes reaches the host.
          */
         public Builder propagation(String target, Propagation propagation) {
             Validation.notNull(propagation, "propagation");

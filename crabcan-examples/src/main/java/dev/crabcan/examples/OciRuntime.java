@@ -41,6 +41,13 @@ import java.util.regex.Pattern;
 public final class OciRuntime {
     static final String OCI_VERSION = "1.2.0";
     static final String VERSION = "0.1.0";
+    /**
+     * The timeout of a hook whose config gives none. runtime-spec sets no default, and runc and crun
+     * wait for such a hook forever; a hook that never ends (or a startContainer hook's file, which
+     * the image chooses) would then hold create, start or delete, and the container's lock, for good.
+     * Two minutes leave room for slow device setup (GPU and CDI hooks take seconds).
+     */
+    static final int DEFAULT_HOOK_TIMEOUT_S = 120;
     static final String USAGE = String.join("\n",
             "Usage: crabcan-oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID",
             "  create [--bundle DIR] [--pid-file FILE] ID   set up the container; its command waits for start",
@@ -61,7 +68,9 @@ public final class OciRuntime {
             "  --log FILE            also write errors (and with --debug, what happens) to FILE",
             "  --log-format text|json  as runc writes it (json: one {\"level\",\"msg\",\"time\"} object a line)",
             "  --debug               log debug messages to the --log file",
-            "  --systemd-cgroup      linux.cgroupsPath is systemd's slice:prefix:name");
+            "  --systemd-cgroup      linux.cgroupsPath is systemd's slice:prefix:name",
+            "  --hook-timeout SECONDS  the timeout of a hook whose config gives none (default "
+                    + DEFAULT_HOOK_TIMEOUT_S + "; create fixes it for the container's hooks)");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
     private static final long START_TIMEOUT_MS = 10_000;
 
@@ -78,14 +87,17 @@ public final class OciRuntime {
     private final java.io.InputStream in;
     private final OciLog log;
     private final boolean systemdCgroup;
+    private final int hookTimeoutSeconds;
 
-    OciRuntime(Path root, java.io.InputStream in, PrintStream out, PrintStream err, OciLog log, boolean systemdCgroup) {
+    OciRuntime(Path root, java.io.InputStream in, PrintStream out, PrintStream err, OciLog log, boolean systemdCgroup,
+            int hookTimeoutSeconds) {
         this.in = in;
         this.root = root;
         this.out = out;
         this.err = err;
         this.log = log;
         this.systemdCgroup = systemdCgroup;
+        this.hookTimeoutSeconds = hookTimeoutSeconds;
     }
 
     public static void main(String[] args) {
@@ -111,6 +123,7 @@ public final class OciRuntime {
             String logFormat = "text";
             boolean debug = false;
             boolean systemd = false;
+            int hookTimeout = DEFAULT_HOOK_TIMEOUT_S;
             while (!rest.isEmpty() && rest.get(0).startsWith("-")) {
                 String flag = rest.remove(0);
                 String name = flag.contains("=") ? flag.substring(0, flag.indexOf('=')) : flag;
@@ -120,6 +133,7 @@ public final class OciRuntime {
                     case "--log-format" -> logFormat = value(flag, rest);
                     case "--debug" -> debug = true;
                     case "--systemd-cgroup" -> systemd = true;
+                    case "--hook-timeout" -> hookTimeout = hookTimeout(value(flag, rest));
                     case "--version", "-v" -> {
                         out.println("crabcan-oci version " + VERSION + "\nspec: " + OCI_VERSION);
                         return 0;
@@ -136,7 +150,7 @@ public final class OciRuntime {
                 log.error("no command given\n" + USAGE);
                 return 1;
             }
-            runtime = new OciRuntime(root != null ? root : defaultRoot(), in, out, err, log, systemd);
+            runtime = new OciRuntime(root != null ? root : defaultRoot(), in, out, err, log, systemd, hookTimeout);
         } catch (Failure e) {
             err.println("crabcan-oci: " + e.getMessage());
             return 1;
@@ -152,6 +166,18 @@ public final class OciRuntime {
             log.error("interrupted");
             return 1;
         }
+    }
+
+    private static int hookTimeout(String value) throws Failure {
+        try {
+            int seconds = Integer.parseInt(value);
+            if (seconds > 0) {
+                return seconds;
+            }
+        } catch (NumberFormatException e) {
+            // said below
+        }
+        throw new Failure("--hook-timeout " + value + ": a number of seconds above 0");
     }
 
     private static Path defaultRoot() {
@@ -278,6 +304,7 @@ public final class OciRuntime {
     void create(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException,
             IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
+        Map<String, List<OciConfig.Hook>> hooks = withTimeouts(config.hooks());
         Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
         Path dir = newContainerDir(id);
         long pid = -1;
@@ -287,11 +314,11 @@ public final class OciRuntime {
             var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log);
             pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
                     .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles(),
-                            containerHooks(config.hooks(), id, bundle));
+                            containerHooks(hooks, id, bundle));
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
-                    java.time.Instant.now().toString(), config.hooks()));
+                    java.time.Instant.now().toString(), hooks));
             for (String kind : List.of("prestart", "createRuntime")) {
-                runHooks(kind, config.hooks(), hookState(id), dir);
+                runHooks(kind, hooks, hookState(id), dir);
             }
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
@@ -304,6 +331,17 @@ public final class OciRuntime {
             deleteDir(dir);
             throw e;
         }
+    }
+
+    /**
+     * The hooks with this runtime's default timeout where their config gives none, kept in the
+     * state: start and delete bound them as create did.
+     */
+    private Map<String, List<OciConfig.Hook>> withTimeouts(Map<String, List<OciConfig.Hook>> hooks) {
+        Map<String, List<OciConfig.Hook>> bounded = new LinkedHashMap<>();
+        hooks.forEach((kind, list) -> bounded.put(kind, list.stream().map(h -> h.timeoutSeconds().isPresent() ? h
+                : new OciConfig.Hook(h.path(), h.args(), h.env(), java.util.OptionalInt.of(hookTimeoutSeconds))).toList()));
+        return bounded;
     }
 
     /** The createContainer and startContainer hooks, which the sandbox runs inside itself. */
@@ -323,7 +361,7 @@ public final class OciRuntime {
     }
 
     /** Runs the hooks of one kind in order; the first that fails ends it with a Failure naming it. */
-    private static void runHooks(String kind, Map<String, List<OciConfig.Hook>> hooks, String state, Path dir)
+    private void runHooks(String kind, Map<String, List<OciConfig.Hook>> hooks, String state, Path dir)
             throws Failure, IOException, InterruptedException {
         List<OciConfig.Hook> list = hooks.getOrDefault(kind, List.of());
         for (int i = 0; i < list.size(); i++) {
@@ -336,7 +374,7 @@ public final class OciRuntime {
      * stdin, its output kept for the message if it fails. Hooks come from the engine, which the
      * spec trusts: they run as this process.
      */
-    private static void runHook(String name, OciConfig.Hook hook, String state, Path dir)
+    private void runHook(String name, OciConfig.Hook hook, String state, Path dir)
             throws Failure, IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(hook.path()));
         if (hook.args().size() > 1) {
@@ -362,12 +400,11 @@ public final class OciRuntime {
         } catch (IOException e) {
             // A hook need not read its stdin.
         }
-        boolean done = hook.timeoutSeconds().isPresent() ? p.waitFor(hook.timeoutSeconds().getAsInt(), TimeUnit.SECONDS)
-                : p.waitFor() >= 0;
-        if (!done) {
+        int timeout = hook.timeoutSeconds().orElse(hookTimeoutSeconds);
+        if (!p.waitFor(timeout, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             p.waitFor();
-            throw new Failure(name + " did not finish within its timeout of " + hook.timeoutSeconds().getAsInt() + " s");
+            throw new Failure(name + " did not finish within its timeout of " + timeout + " s");
         }
         if (p.exitValue() != 0) {
             // Its first KiB, however much it wrote and whatever the bytes are.
@@ -423,11 +460,10 @@ public final class OciRuntime {
             /*
              * A hook's file lies in the container, whose processes may stop the process that waits
              * for the hooks (it runs as their user) or keep a killed hook from being reaped: start
-             * waits as long as their timeouts allow and no longer, unless the engine gave one none.
+             * waits as long as their timeouts (each has one since create) allow and no longer.
              */
             List<OciConfig.Hook> inside = state.hooks().getOrDefault("startContainer", List.of());
-            boolean unbounded = inside.stream().anyMatch(h -> h.timeoutSeconds().isEmpty());
-            long hooksMs = inside.stream().mapToLong(h -> h.timeoutSeconds().orElse(0) * 1000L).sum();
+            long hooksMs = inside.stream().mapToLong(h -> h.timeoutSeconds().orElse(hookTimeoutSeconds) * 1000L).sum();
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MS + hooksMs);
             while (true) {
                 try {
@@ -443,7 +479,7 @@ public final class OciRuntime {
                     if (!alive(state) || (inside.isEmpty() && System.nanoTime() > deadline)) {
                         throw new Failure("container " + id + " did not take the start signal: it has stopped");
                     }
-                    if (!unbounded && System.nanoTime() > deadline) {
+                    if (System.nanoTime() > deadline) {
                         // runtime-spec: a startContainer hook that fails stops the container.
                         sendSignal(state, signalNumber("KILL"));
                         throw new Failure("container " + id + ": hooks.startContainer gave no verdict within their "

@@ -133,6 +133,46 @@ class OciExecTest {
             + "cat /proc/self/uid_map /proc/self/cgroup; hostname; ulimit -n; ulimit -Hn; echo FOO=$FOO; "
             + "mkdir /tmp/new 2>&1; ls /proc | grep -c '^[0-9]'";
 
+    /**
+     * An exec with supplementary groups (process.user.additionalGids, --additional-gids) that the
+     * container cannot give got the kernel's EPERM from setgroups once the helper had joined it (found
+     * by a security review: a container made without groups denies setgroups). It is refused before
+     * anything runs, saying why for this caller and what to do; in a container made with groups, a
+     * group it does not map is refused by name too.
+     */
+    @Test
+    void anExecWithGroupsTheContainerCannotGiveIsRefusedBeforeAnythingRuns() throws Exception {
+        start("g1", bundle("g1", List.of("sleep", "1000"), Map.of()));
+        Run refused = oci("exec", "--additional-gids", "5", "g1", "/bin/sh", "-c", "echo RAN; echo RAN > /tmp/ran");
+        dev.crabcan.internal.host.HostInfo host = dev.crabcan.internal.host.HostInfo.get();
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stdout()).doesNotContain("RAN");
+        assertThat(refused.stderr()).contains("supplementaryGroups [5]: ").contains(host.isHostRoot()
+                || host.leasesHostIds() ? "a root caller's sandbox runs as a host id of its own and is given no host group"
+                : !host.isRoot() ? "an ordinary user's sandbox maps the caller's own group only"
+                : "the running sandbox's user namespace denies setgroups (/proc/").hasLineCount(1);
+        if (host.isRoot() && !host.isHostRoot() && !host.leasesHostIds()) {
+            assertThat(refused.stderr()).contains("give the groups to the sandbox when it is made (OCI: "
+                    + "process.user.additionalGids at create)");
+        }
+        assertThat(oci("exec", "g1", "cat", "/tmp/ran").status()).as("nothing ran").isNotZero();
+
+        boolean mapsGroup5 = Files.readString(Path.of("/proc/self/gid_map")).lines().map(l -> l.trim().split("\\s+"))
+                .anyMatch(f -> Long.parseLong(f[0]) <= 5 && 5 < Long.parseLong(f[0]) + Long.parseLong(f[2]));
+        if (host.isRoot() && !host.isHostRoot() && !host.leasesHostIds() && mapsGroup5) {
+            // Root of a user namespace that maps groups 5 and 7: a container made with group 5 maps it alone.
+            start("g2", bundle("g2", List.of("sleep", "1000"), Map.of("user", Map.of("uid", 0, "gid", 0,
+                    "additionalGids", List.of(5)))));
+            assertThat(oci("exec", "--additional-gids", "5", "g2", "id", "-G").stdout().strip()).isEqualTo("0 5");
+            Run unmapped = oci("exec", "--additional-gids", "5", "--additional-gids", "7", "g2", "/bin/sh", "-c",
+                    "echo RAN");
+            assertThat(unmapped.status()).isEqualTo(1);
+            assertThat(unmapped.stdout()).doesNotContain("RAN");
+            assertThat(unmapped.stderr()).contains("supplementaryGroups [5, 7]: group 7 is not mapped in the running "
+                    + "sandbox's user namespace").hasLineCount(1);
+        }
+    }
+
     @Test
     void anExecdProcessIsInTheContainerWithItsIdsCapabilitiesLimitsAndFilter() throws Exception {
         Path out = start("e1", bundle("b1", List.of("/bin/sh", "-c", "(" + PROBE + ") > /tmp/main; echo ready; "

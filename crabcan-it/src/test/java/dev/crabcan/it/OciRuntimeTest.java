@@ -526,6 +526,82 @@ class OciRuntimeTest {
     }
 
     /**
+     * A startContainer hook's path is resolved in the container, so the image chooses its file: a
+     * link there to /proc/self/exe ran the runtime's own binary inside the container (runc's
+     * CVE-2019-5736 class; found by a security review). It is refused by name and the command never
+     * runs. And a hook of the image's cannot open the binary that the container's init and the waiting
+     * command run for writing, through their /proc entries.
+     */
+    @Test
+    void aStartContainerHookCannotRunOrWriteTheRuntimesOwnBinary() throws Exception {
+        Path bundle = bundle("b-exe", "cat /tmp/tried");
+        Path rootfs = bundle.resolve("rootfs");
+        Files.createSymbolicLink(rootfs.resolve("hook"), Path.of("/proc/self/exe"));
+        Path writer = rootfs.resolve("writer");
+        Files.writeString(writer, "#!/bin/sh\nfor p in /proc/1/exe /proc/$PPID/exe; do\n"
+                + "  if (: >> $p) 2>/dev/null; then echo wrote $p; else echo refused $p; fi\ndone > /tmp/tried\n");
+        Files.setPosixFilePermissions(writer, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        String config = Files.readString(bundle.resolve("config.json"));
+        withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/hook\", \"args\": [\"hook\"], \"timeout\": 30}]");
+        File out = dir.resolve("b-exe.out").toFile();
+        assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-exe").status()).isZero();
+        Run refused = oci(null, "start", "c-exe");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/hook is the runtime's own binary");
+        assertThat(awaitStatus("c-exe", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c-exe").status()).isZero();
+        assertThat(Files.readString(out.toPath())).as("the command never ran").doesNotContain("refused", "wrote");
+
+        withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/writer\", \"timeout\": 30}]");
+        File tried = dir.resolve("b-exe-tried.out").toFile();
+        assertThat(oci(tried, "create", "--bundle", bundle.toString(), "c-exe2").status()).isZero();
+        Run started = oci(null, "start", "c-exe2");
+        assertThat(started.status()).as(started.stderr()).isZero();
+        assertThat(awaitStatus("c-exe2", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c-exe2").status()).isZero();
+        assertThat(Files.readString(tried.toPath())).matches("refused /proc/1/exe\nrefused /proc/\\d+/exe\n");
+    }
+
+    /**
+     * A hook whose config gives no timeout waited for without end (runc and crun wait too), holding
+     * create or start and the container's lock forever. It now gets the runtime's default
+     * (--hook-timeout, 120 s unless given; 2 s here): a prestart hook that never ends fails create,
+     * a startContainer one from the image fails start, and each is killed.
+     */
+    @Test
+    void aHookWithoutATimeoutIsBoundedByTheDefault() throws Exception {
+        Path bundle = bundle("b-forever", "echo never");
+        Path forever = bundle.resolve("rootfs/forever");
+        Files.writeString(forever, "#!/bin/sh\nexec sleep 100000\n");
+        Files.setPosixFilePermissions(forever, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        String config = Files.readString(bundle.resolve("config.json"));
+        withHooks(bundle, config, "\"prestart\": [{\"path\": \"/bin/sleep\", \"args\": [\"sleep\", \"100000\"]}]");
+        Run created = oci(null, "--hook-timeout", "2", "create", "--bundle", bundle.toString(), "c-forever");
+        assertThat(created.status()).isEqualTo(1);
+        assertThat(created.stderr()).contains("hooks.prestart[0] (/bin/sleep) did not finish within its timeout of 2 s");
+        assertThat(oci(null, "state", "c-forever").stderr()).contains("does not exist");
+
+        withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/forever\"}]");
+        File out = dir.resolve("b-forever.out").toFile();
+        assertThat(oci(out, "--hook-timeout", "2", "create", "--bundle", bundle.toString(), "c-forever2").status())
+                .isZero();
+        // The default is the container's from create on, whatever start is given.
+        Run started = oci(null, "start", "c-forever2");
+        assertThat(started.status()).isEqualTo(1);
+        assertThat(started.stderr()).contains("hooks.startContainer failed",
+                "/forever did not finish within its timeout of 2 s");
+        assertThat(awaitStatus("c-forever2", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c-forever2").status()).isZero();
+        assertThat(Files.readString(out.toPath())).doesNotContain("never");
+        assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").equals("sleep 100000")))
+                .as("no hook left running").isEmpty();
+
+        Run bad = oci(null, "--hook-timeout", "0", "state", "c-forever2");
+        assertThat(bad.status()).isEqualTo(1);
+        assertThat(bad.stderr()).contains("--hook-timeout 0: a number of seconds above 0");
+    }
+
+    /**
      * A failing poststart or poststop hook is a warning, and its words, which may quote what the
      * container wrote, reached the engine's terminal with their escapes (and not the --log file).
      */
@@ -667,9 +743,9 @@ class OciRuntimeTest {
     /**
      * Mount propagation as the config asks, for a host root caller, whose container itself may not
      * mount (see SeccompPolicy#withRootCallerRulesFirst): an rslave bind of a shared host mount is
-     * its slave and shows what the host mounts below it after create; an rshared one is its peer
-     * (the same peer group as the host's); an rprivate one is neither; with rootfsPropagation
-     * slave, host mounts below the root file system come in too.
+     * its slave and shows what the host mounts below it after create; an rshared one too, and is
+     * shared in a peer group of its own (see #aSharedBindLeavesNoMountOnTheHost); an rprivate one is
+     * neither; with rootfsPropagation slave, host mounts below the root file system come in too.
      */
     @Test
     void mountPropagationAsTheConfigAsks() throws Exception {
@@ -717,7 +793,8 @@ class OciRuntimeTest {
                     + "/slave/sub:\nfrom-host\n");
             List<String> host = Files.readAllLines(Path.of("/proc/self/mountinfo"));
             String srcGroup = peerGroup(host, src.toString());
-            assertThat(peerFields(output, "/shared")).isEqualTo("shared:" + srcGroup);
+            assertThat(peerFields(output, "/shared")).matches("shared:\\d+ master:" + srcGroup)
+                    .isNotEqualTo("shared:" + srcGroup + " master:" + srcGroup);
             assertThat(peerFields(output, "/slave")).isEqualTo("master:" + srcGroup);
             assertThat(peerFields(output, "/private")).isEmpty();
             assertThat(peerFields(output, "/")).isEqualTo("master:" + peerGroup(host, rootfs.toString()));
@@ -729,6 +806,67 @@ class OciRuntimeTest {
             }
         }
         assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).noneMatch(l -> l.contains(dir.toString()));
+    }
+
+    /**
+     * An rshared bind of a root caller's container was a peer of its shared source on the host, so
+     * what was mounted below it in the container (the config's own mounts, a createContainer hook's)
+     * appeared on the host and stayed there after the container had gone (found by a security
+     * review). A shared bind is now a slave of its source with a peer group of its own: nothing the
+     * container mounts reaches the host, while it runs or after.
+     */
+    @Test
+    void aSharedBindLeavesNoMountOnTheHost() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "making shared mounts on the host takes host root");
+        Path bundle = Files.createDirectories(dir.resolve("b-leak"));
+        Path rootfs = bundle.resolve("rootfs");
+        BuildTest.busyboxRootfs(rootfs);
+        Files.createDirectories(rootfs.resolve("proc"));
+        Files.createDirectories(rootfs.resolve("shared"));
+        Path src = Files.createDirectories(dir.resolve("leak-src"));
+        Files.createDirectories(src.resolve("planted"));
+        Files.createDirectories(src.resolve("hooked"));
+        String script = "cat /proc/self/mountinfo";
+        Files.writeString(bundle.resolve("config.json"), """
+                {"ociVersion": "1.0.2",
+                 "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/sh", "-c", %s], "cwd": "/", "env": ["PATH=/bin"]},
+                 "root": {"path": "rootfs"},
+                 "hooks": {"createContainer": [{"path": "/bin/mount", "args": ["mount", "-t", "tmpfs", "hooked",
+                                                                            "shared/hooked"]}]},
+                 "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                            {"destination": "/shared", "type": "bind", "source": "%s", "options": ["rbind", "rshared"]},
+                            {"destination": "/shared/planted", "type": "tmpfs", "source": "planted"}],
+                 "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                                          {"type": "mount"}]}}
+                """.formatted(Json.write(script), src));
+        File out = dir.resolve("b-leak.out").toFile();
+        boolean mounted = false;
+        try {
+            Env.host("mount", "--bind", src.toString(), src.toString());
+            mounted = true;
+            Env.host("mount", "--make-shared", src.toString());
+            Run created = oci(out, "create", "--bundle", bundle.toString(), "c-leak");
+            assertThat(created.status()).as(created.stderr()).isZero();
+            assertThat(mountsBelow(src)).as("the container's mounts on the host while it lives").isEmpty();
+            assertThat(oci(null, "start", "c-leak").status()).isZero();
+            assertThat(awaitStatus("c-leak", "stopped")).isEqualTo("stopped");
+            String inside = Files.readString(out.toPath());
+            assertThat(peerFields(inside, "/shared/planted")).as("made inside").isNotNull();
+            assertThat(peerFields(inside, "/shared/hooked")).as("made inside").isNotNull();
+            assertThat(oci(null, "delete", "c-leak").status()).isZero();
+            assertThat(mountsBelow(src)).as("the container's mounts on the host after it").isEmpty();
+        } finally {
+            if (mounted) {
+                Env.host("umount", "--recursive", "--lazy", src.toString()); // with whatever leaked below it
+            }
+        }
+        assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).noneMatch(l -> l.contains(dir.toString()));
+    }
+
+    /** The host's mount points below dir, as this process's mountinfo shows them. */
+    private static List<String> mountsBelow(Path dir) throws Exception {
+        return Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().map(l -> l.split(" ")[4])
+                .filter(m -> m.startsWith(dir + "/")).toList();
     }
 
     /** The optional fields (shared:N, master:N) of the mount at a mount point in mountinfo text, space-separated. */

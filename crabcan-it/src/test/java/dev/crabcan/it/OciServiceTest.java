@@ -116,6 +116,39 @@ class OciServiceTest {
         return Long.parseLong(socket.getParent().getFileName().toString());
     }
 
+    /**
+     * Through the native front end the container's init and the command waiting for start run the
+     * front end's own file, a binary on disk: a startContainer hook from the image linked to
+     * /proc/self/exe ran it inside the container (found by a security review). Refused by name, and
+     * the binary is the same file with the same bytes afterwards.
+     */
+    @Test
+    void aStartContainerHookLinkedToTheRuntimesBinaryIsRefusedAndTheBinaryUnchanged() throws Exception {
+        Path front = Files.copy(FRONT_END, Files.createDirectories(dir.resolve("bin")).resolve("crabcan-oci"));
+        byte[] before = Files.readAllBytes(front);
+        Object inode = Files.getAttribute(front, "unix:ino");
+        Path b = bundle("exe", "echo never");
+        Files.createSymbolicLink(b.resolve("rootfs/hook"), Path.of("/proc/self/exe"));
+        String config = Files.readString(b.resolve("config.json"));
+        Files.writeString(b.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
+                + "[{\"path\": \"/hook\", \"args\": [\"hook\", \"--root\", \"/tmp\", \"state\", \"x\"], \"timeout\": 30}]}, "
+                + "\"root\":"));
+        ProcessBuilder create = frontEnd(b, "create", "--bundle", b.toString(), "exe");
+        create.command().set(0, front.toString());
+        create.environment().put("CRABCAN_JAR", Env.CLI_JAR.toString());
+        Run created = run(create);
+        assertThat(created.status()).as(created.stderr()).isZero();
+        ProcessBuilder start = frontEnd(b, "start", "exe");
+        start.command().set(0, front.toString());
+        start.environment().put("CRABCAN_JAR", Env.CLI_JAR.toString());
+        Run refused = run(start);
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/hook is the runtime's own binary");
+        assertThat(oci("delete", "--force", "exe").status()).isZero();
+        assertThat(Files.readAllBytes(front)).as("the front end's bytes").isEqualTo(before);
+        assertThat(Files.getAttribute(front, "unix:ino")).isEqualTo(inode);
+    }
+
     @Test
     void runAndTheLifecycleGoThroughOneService() throws Exception {
         // No --bundle: the caller's directory is the bundle, as for the JVM per call.

@@ -414,6 +414,7 @@ public final class PlanCompiler {
     public static byte[] compileJoin(Sandbox s, HostInfo host, JoinTarget target, List<Path> cgroupProcs,
             List<StdioSource> stdio, boolean detached) {
         PlanWriter w = new PlanWriter();
+        checkJoinGroups(s, host, target.pid());
         int options = (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID)
                 | (detached ? OPT_DETACHED : 0) | (groups(s).isEmpty() ? 0 : OPT_SETGROUPS)
                 | (Session.SETUP_LOG.isDebugEnabled() ? OPT_DEBUG : 0)
@@ -452,6 +453,22 @@ public final class PlanCompiler {
             return groups;
         }
         String what = "supplementaryGroups " + groups;
+        refuseGroupsOfCallersThatMapNone(what, host);
+        String map = readProc(Path.of("/proc/self/gid_map"));
+        for (int g : groups) {
+            if (g == hostGid) {
+                throw new SandboxSpecException(what + ": group " + g + " is the caller's own, which the sandbox's gid "
+                        + s.uid() + " is already mapped to");
+            }
+            if (!mapped(map, g)) {
+                throw new SandboxSpecException(what + ": group " + g + " is not mapped in the caller's user "
+                        + "namespace (/proc/self/gid_map: " + map.trim().replace("\n", "; ") + ")");
+            }
+        }
+        return groups;
+    }
+
+    private static void refuseGroupsOfCallersThatMapNone(String what, HostInfo host) {
         if (host.isHostRoot() || host.leasesHostIds()) {
             throw new SandboxSpecException(what + ": a root caller's sandbox runs as a host id of its own and is "
                     + "given no host group, whose files it could reach; give the files to the sandbox's own id instead");
@@ -461,26 +478,49 @@ public final class PlanCompiler {
                     + "supplementary groups need a caller that is root of a user namespace that maps them (as rootless "
                     + "podman runs its runtime)");
         }
-        String map = readGidMap();
-        for (int g : groups) {
-            if (g == hostGid) {
-                throw new SandboxSpecException(what + ": group " + g + " is the caller's own, which the sandbox's gid "
-                        + s.uid() + " is already mapped to");
-            }
-            if (map.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 3).noneMatch(f ->
-                    g >= Long.parseLong(f[0]) && g < Long.parseLong(f[0]) + Long.parseLong(f[2]))) {
-                throw new SandboxSpecException(what + ": group " + g + " is not mapped in the caller's user "
-                        + "namespace (/proc/self/gid_map: " + map.trim().replace("\n", "; ") + ")");
-            }
-        }
-        return groups;
     }
 
-    private static String readGidMap() {
+    /**
+     * The groups of a process that joins the running sandbox of init: the caller's rules, as for a new
+     * sandbox, and the sandbox's user namespace must allow setgroups (Crabcan leaves it allowed only in
+     * a sandbox made with supplementary groups) and map each group. Otherwise the kernel's EPERM or
+     * EINVAL, once the helper had joined, would be all the caller heard.
+     */
+    private static void checkJoinGroups(Sandbox s, HostInfo host, long init) {
+        List<Integer> groups = groups(s);
+        if (groups.isEmpty()) {
+            return;
+        }
+        String what = "supplementaryGroups " + groups;
+        refuseGroupsOfCallersThatMapNone(what, host);
+        Path proc = Path.of("/proc", Long.toString(init));
+        if (readProc(proc.resolve("setgroups")).strip().equals("deny")) {
+            throw new SandboxSpecException(what + ": the running sandbox's user namespace denies setgroups (" + proc
+                    + "/setgroups), as it does in every sandbox made without supplementary groups; give the groups to "
+                    + "the sandbox when it is made (OCI: process.user.additionalGids at create), then its exec'd "
+                    + "processes may have them");
+        }
+        String map = readProc(proc.resolve("gid_map"));
+        for (int g : groups) {
+            if (!mapped(map, g)) {
+                throw new SandboxSpecException(what + ": group " + g + " is not mapped in the running sandbox's user "
+                        + "namespace (" + proc + "/gid_map: " + map.trim().replace("\n", "; ") + "); a process joining "
+                        + "it may have only the groups the sandbox was made with");
+            }
+        }
+    }
+
+    /** Whether a gid_map (inside, outside, count a line) maps the id g of its namespace. */
+    private static boolean mapped(String map, int g) {
+        return map.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 3).anyMatch(f ->
+                g >= Long.parseLong(f[0]) && g < Long.parseLong(f[0]) + Long.parseLong(f[2]));
+    }
+
+    private static String readProc(Path file) {
         try {
-            return Files.readString(Path.of("/proc/self/gid_map"));
+            return Files.readString(file);
         } catch (java.io.IOException e) {
-            throw new SandboxSpecException("supplementaryGroups: cannot read /proc/self/gid_map: " + e.getMessage());
+            throw new SandboxSpecException("supplementaryGroups: cannot read " + file + ": " + e.getMessage());
         }
     }
 

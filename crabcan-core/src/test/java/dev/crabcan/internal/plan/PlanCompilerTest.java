@@ -1227,6 +1227,11 @@ class PlanCompilerTest {
         assertThat(p.mounts()).isEmpty();
         assertThatThrownBy(() -> PlanCompiler.compileJoin(s, ROOT, new PlanCompiler.JoinTarget(4000, 123, 0, 0),
                 List.of(), List.of(PlanCompiler.StdioSource.pipe(1)), false)).hasMessageContaining("piped stdio");
+        // Groups the sandbox cannot give are refused before a helper runs, not by the kernel once it joined.
+        Sandbox grouped = sandbox().supplementaryGroups(List.of(5)).build();
+        assertThatThrownBy(() -> PlanCompiler.compileJoin(grouped, ROOT, new PlanCompiler.JoinTarget(4000, 123, 0, 0),
+                List.of(), List.of(), false)).hasMessageContaining("supplementaryGroups [5]: a root caller's sandbox "
+                + "runs as a host id of its own");
     }
 
     @Test
