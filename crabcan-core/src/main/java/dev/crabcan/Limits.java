@@ -53,7 +53,7 @@ public final class Limits {
         grace = b.grace;
         outputBytes = b.outputBytes;
         Map<Rlimit, long[]> r = new EnumMap<>(Rlimit.class);
-        b.rlimits.forEach((k, v) -> r.put(k, v.clone()));
+        copyInto(r, b.rlimits);
         rlimits = Collections.unmodifiableMap(r);
     }
 
@@ -89,7 +89,7 @@ public final class Limits {
         b.wallTime = wallTime;
         b.grace = grace;
         b.outputBytes = outputBytes;
-        rlimits.forEach((k, v) -> b.rlimits.put(k, v.clone()));
+        copyInto(b.rlimits, rlimits);
         return b;
     }
 
@@ -157,8 +157,15 @@ public final class Limits {
     /** Each rlimit set, as {soft, hard}. */
     public Map<Rlimit, long[]> rlimits() {
         Map<Rlimit, long[]> copy = new EnumMap<>(Rlimit.class);
-        rlimits.forEach((k, v) -> copy.put(k, v.clone()));
+        copyInto(copy, rlimits);
         return copy;
+    }
+
+    /** A loop, not a lambda: every JVM's first sandbox comes here, and a fresh JVM makes a class for each lambda. */
+    private static void copyInto(Map<Rlimit, long[]> to, Map<Rlimit, long[]> from) {
+        for (Map.Entry<Rlimit, long[]> e : from.entrySet()) {
+            to.put(e.getKey(), e.getValue().clone());
+        }
     }
 
     /** Whether any limit needs a cgroup of the sandbox's own. */
@@ -184,9 +191,13 @@ public final class Limits {
         if (!(o instanceof Limits l)) {
             return false;
         }
-        if (!l.rlimits.keySet().equals(rlimits.keySet())
-                || rlimits.entrySet().stream().anyMatch(e -> !java.util.Arrays.equals(e.getValue(), l.rlimits.get(e.getKey())))) {
+        if (!l.rlimits.keySet().equals(rlimits.keySet())) {
             return false;
+        }
+        for (Map.Entry<Rlimit, long[]> e : rlimits.entrySet()) {
+            if (!java.util.Arrays.equals(e.getValue(), l.rlimits.get(e.getKey()))) {
+                return false;
+            }
         }
         return Objects.equals(memoryBytes, l.memoryBytes) && Objects.equals(swapBytes, l.swapBytes)
                 && Objects.equals(pids, l.pids) && Objects.equals(cpuWeight, l.cpuWeight)

@@ -78,7 +78,7 @@ public final class Network {
         public Port {
             Validation.notNull(hostAddress, "host address of a published port");
             Validation.notNull(protocol, "protocol of a published port");
-            if (!IPV4.matcher(hostAddress).matches() && Ipv6.parse(hostAddress).isEmpty()) {
+            if (!Patterns.IPV4.matcher(hostAddress).matches() && Ipv6.parse(hostAddress).isEmpty()) {
                 throw new SandboxSpecException("published port's host address must be an IPv4 address such as "
                         + "127.0.0.1 or an IPv6 one such as ::1 (no brackets), got '"
                         + Validation.printable(hostAddress) + "'");
@@ -137,7 +137,10 @@ public final class Network {
     /** The IPv6 range (unique local) root callers' private sandboxes get their /126s from. */
     public static final String DEFAULT_SUBNET6 = "fd7c:cc::/48";
 
-    private static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
+    /** Compiled by the first spec that names an address, not by every JVM's first sandbox. */
+    private static final class Patterns {
+        static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
+    }
     private static final Network NONE = new Network(Mode.NONE, List.of(), DEFAULT_SUBNET, DEFAULT_SUBNET6, null, false,
             List.of(), null);
     private static final Network HOST = new Network(Mode.HOST, List.of(), DEFAULT_SUBNET, DEFAULT_SUBNET6, null, false,
@@ -288,7 +291,7 @@ public final class Network {
         } catch (NumberFormatException e) {
             prefix = -1;
         }
-        if (parts.length != 2 || !IPV4.matcher(parts[0]).matches() || prefix < 8 || prefix > 24) {
+        if (parts.length != 2 || !Patterns.IPV4.matcher(parts[0]).matches() || prefix < 8 || prefix > 24) {
             throw new SandboxSpecException("subnet must be an IPv4 range from /8 to /24 such as " + DEFAULT_SUBNET
                     + ", got '" + Validation.printable(cidr) + "'");
         }
@@ -323,7 +326,7 @@ public final class Network {
         requirePrivate("dns " + servers);
         Validation.notNull(servers, "dns servers");
         for (String s : servers) {
-            if (s == null || !IPV4.matcher(s).matches()) {
+            if (s == null || !Patterns.IPV4.matcher(s).matches()) {
                 throw new SandboxSpecException("dns server must be an IPv4 address, got '" + s + "'");
             }
         }
@@ -366,7 +369,7 @@ public final class Network {
             return new Network(mode, ports, subnet, subnet6, dns, allowHost, more, namespace);
         }
         int prefix = parts.length == 2 && parts[1].matches("\\d{1,2}") ? Integer.parseInt(parts[1]) : -1;
-        if (parts.length != 2 || !IPV4.matcher(parts[0]).matches() || prefix < 0 || prefix > 32) {
+        if (parts.length != 2 || !Patterns.IPV4.matcher(parts[0]).matches() || prefix < 0 || prefix > 32) {
             throw new SandboxSpecException("allowed range must be IPv4 in CIDR notation such as 169.254.169.254/32, got '"
                     + Validation.printable(cidr) + "'");
         }

@@ -55,11 +55,14 @@ public final class Sandbox {
     /** The PATH a sandbox gets when its environment does not set one. */
     public static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-    private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*");
     private static final Set<String> RESERVED_TARGETS = Set.of("/", "/proc", "/dev");
     /** The highest fd number a passed fd may have: the kernel's default fs.nr_open. */
     private static final int MAX_PASSED_FD = 1_048_575;
-    private static final Pattern SYSCTL_NAME = Pattern.compile("[a-z0-9_]+(\\.[A-Za-z0-9_-]+)+");
+    /** Compiled by the first spec that names a host or a sysctl, not by every JVM's first sandbox. */
+    private static final class Patterns {
+        static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*");
+        static final Pattern SYSCTL_NAME = Pattern.compile("[a-z0-9_]+(\\.[A-Za-z0-9_-]+)+");
+    }
     private static final List<String> SYSCTL_NAMESPACED = List.of("net.", "kernel.shm", "kernel.msg", "kernel.sem",
             "fs.mqueue.");
 
@@ -382,7 +385,10 @@ public final class Sandbox {
                 all.put(fd, stdio.get(fd).pipeEnd().fd);
             }
         }
-        passedFds.forEach((fd, source) -> all.put(fd, source instanceof SandboxPipe.End e ? e.fd : source));
+        for (Map.Entry<Integer, Object> passed : passedFds.entrySet()) {
+            Object source = passed.getValue();
+            all.put(passed.getKey(), source instanceof SandboxPipe.End e ? e.fd : source);
+        }
         return all;
     }
 
@@ -642,7 +648,9 @@ public final class Sandbox {
         // Run directories live there (control sockets, files bound into sandboxes): a sandbox that saw
         // one could pose as that JVM's helpers or change what its sandboxes are given.
         List<Path> sources = new ArrayList<>();
-        binds.forEach(b -> sources.add(b.source()));
+        for (Bind b : binds) {
+            sources.add(b.source());
+        }
         if (rootfs != null) {
             sources.add(rootfs);
         }
@@ -1139,7 +1147,7 @@ public final class Sandbox {
         public Builder sysctl(String name, String value) {
             Validation.noNul(name, "sysctl name");
             Validation.noNul(value, "value of sysctl " + name);
-            if (!SYSCTL_NAME.matcher(name).matches() || name.contains("..")) {
+            if (!Patterns.SYSCTL_NAME.matcher(name).matches() || name.contains("..")) {
                 throw new SandboxSpecException("sysctl name must be dotted words such as net.ipv4.ip_forward, got '"
                         + Validation.printable(name) + "'");
             }
@@ -1232,7 +1240,7 @@ public final class Sandbox {
 
         public Builder hostname(String name) {
             Validation.notNull(name, "hostname");
-            if (name.length() > 64 || !HOSTNAME.matcher(name).matches()) {
+            if (name.length() > 64 || !Patterns.HOSTNAME.matcher(name).matches()) {
                 throw new SandboxSpecException("hostname must be 1 to 64 letters, digits, '-' and '.', got '"
                         + Validation.printable(name) + "'");
             }
@@ -1243,7 +1251,7 @@ public final class Sandbox {
         /** The NIS domain name of the sandbox's own UTS namespace, with the hostname's characters. */
         public Builder domainname(String name) {
             Validation.notNull(name, "domainname");
-            if (name.length() > 64 || !HOSTNAME.matcher(name).matches()) {
+            if (name.length() > 64 || !Patterns.HOSTNAME.matcher(name).matches()) {
                 throw new SandboxSpecException("domainname must be 1 to 64 letters, digits, '-' and '.', got '"
                         + Validation.printable(name) + "'");
             }
@@ -1606,10 +1614,17 @@ public final class Sandbox {
                 throw new SandboxSpecException("command name (argument 0) is empty");
             }
             Set<String> targets = new LinkedHashSet<>();
+            // Loops, not lambdas, on every build's path: a fresh JVM makes a class for each lambda it meets.
             List<String> all = new ArrayList<>();
-            binds.forEach(b -> all.add(b.target()));
-            tmpfs.forEach(t -> all.add(t.target()));
-            kernelMounts.forEach(k -> all.add(k.target()));
+            for (Bind b : binds) {
+                all.add(b.target());
+            }
+            for (Tmpfs t : tmpfs) {
+                all.add(t.target());
+            }
+            for (KernelMount k : kernelMounts) {
+                all.add(k.target());
+            }
             for (String t : all) {
                 if (RESERVED_TARGETS.contains(t) || t.startsWith("/proc/")) {
                     throw new SandboxSpecException("cannot mount over " + t + ": the sandbox provides "

@@ -206,7 +206,9 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         Finished finish(Outcome outcome) {
             long endNanos = System.nanoTime();
             synchronized (stopTimers) {
-                stopTimers.forEach(Runnable::run);
+                for (Runnable stop : stopTimers) {
+                    stop.run();
+                }
             }
             SandboxCgroup.Usage usage = null;
             if (cgroup != null) {
@@ -305,7 +307,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         Limits limits = sandbox.limits();
         Resources r = resources;
         synchronized (r.stopTimers) {
-            long grace = limits.grace().map(java.time.Duration::toNanos).orElse(0L);
+            long grace = limits.grace().isPresent() ? limits.grace().get().toNanos() : 0L;
             limits.wallTime().ifPresent(wall -> {
                 var task = Watchdog.wallTime(wall.toNanos() + grace, () -> r.killForLimit(Verdict.WALL_TIME_LIMIT));
                 r.stopTimers.add(() -> task.cancel(false));
@@ -559,7 +561,7 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         try {
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + h.pid() + "/status"))) {
                 if (line.startsWith("NSpid:")) {
-                    String[] pids = line.substring("NSpid:".length()).trim().split("\\s+");
+                    String[] pids = dev.crabcan.internal.Text.fields(line.substring("NSpid:".length()));
                     return Long.parseLong(pids[pids.length - 1]);
                 }
             }

@@ -289,14 +289,13 @@ public final class SeccompPolicy {
         builder.rule(Syscall.UNSHARE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
                 .rule(Syscall.CLONE, eperm, arg(0).maskedEq(CLONE_NEWUSER, CLONE_NEWUSER))
                 .rule(Syscall.CLONE3, SeccompAction.errno(ENOSYS));
-        for (Syscall mountCall : MOUNT_CALLS) {
+        // Not a static field: that would load Syscall's 470 constants with this class, for every sandbox.
+        for (Syscall mountCall : List.of(Syscall.MOUNT, Syscall.UMOUNT2, Syscall.PIVOT_ROOT, Syscall.OPEN_TREE,
+                Syscall.OPEN_TREE_ATTR, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG, Syscall.FSMOUNT,
+                Syscall.FSPICK, Syscall.MOUNT_SETATTR)) {
             builder.rule(mountCall, eperm);
         }
     }
-
-    private static final List<Syscall> MOUNT_CALLS = List.of(Syscall.MOUNT, Syscall.UMOUNT2, Syscall.PIVOT_ROOT,
-            Syscall.OPEN_TREE, Syscall.OPEN_TREE_ATTR, Syscall.MOVE_MOUNT, Syscall.FSOPEN, Syscall.FSCONFIG,
-            Syscall.FSMOUNT, Syscall.FSPICK, Syscall.MOUNT_SETATTR);
 
     /** EPERM for setting S_ISUID or S_ISGID, and for creating a file that has them. */
     private static void addSetidRules(Builder builder) {

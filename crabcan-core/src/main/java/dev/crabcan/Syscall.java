@@ -1,12 +1,11 @@
 package dev.crabcan;
 
-import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.function.Function;
-import java.util.stream.Collectors;
 
 /**
  * The x86-64 Linux system calls, with their numbers from the kernel's
@@ -405,8 +404,16 @@ public enum Syscall {
     FILE_SETATTR(469),
     LISTNS(470);
 
-    private static final Map<String, Syscall> BY_KERNEL_NAME = Arrays.stream(values())
-            .collect(Collectors.toUnmodifiableMap(Syscall::kernelName, Function.identity()));
+    private static final Map<String, Syscall> BY_KERNEL_NAME = byKernelName();
+
+    /** A loop rather than a stream: a fresh JVM pays for every lambda and collector it first meets. */
+    private static Map<String, Syscall> byKernelName() {
+        Map<String, Syscall> byName = new HashMap<>();
+        for (Syscall s : values()) {
+            byName.put(s.kernelName(), s);
+        }
+        return Collections.unmodifiableMap(byName);
+    }
 
     private final int x86_64;
 

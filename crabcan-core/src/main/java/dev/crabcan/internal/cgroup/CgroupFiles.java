@@ -1,5 +1,6 @@
 package dev.crabcan.internal.cgroup;
 
+import dev.crabcan.internal.Text;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -47,7 +48,7 @@ final class CgroupFiles {
     static long keyed(String s, String key, long fallback) {
         if (s != null) {
             for (String line : s.split("\n")) {
-                String[] kv = line.trim().split("\\s+");
+                String[] kv = Text.fields(line);
                 if (kv.length == 2 && kv[0].equals(key)) {
                     return Long.parseLong(kv[1]);
                 }

@@ -2,6 +2,7 @@ package dev.crabcan.internal.cgroup;
 
 import dev.crabcan.Limits;
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.Text;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -40,8 +41,11 @@ final class CgroupV1 extends JvmCgroupTree {
     static CgroupV1 of(Map<String, Path> jvmDirs, Map<String, Path> mounts, Map<String, String> hierarchies,
             String configured) {
         Map<String, Path> parents = new LinkedHashMap<>();
-        jvmDirs.forEach((controller, dir) -> parents.put(controller, configured == null ? dir
-                : mounts.get(controller).resolve(configured.replaceAll("^/+", ""))));
+        for (Map.Entry<String, Path> jvmDir : jvmDirs.entrySet()) {
+            String controller = jvmDir.getKey();
+            parents.put(controller, configured == null ? jvmDir.getValue()
+                    : mounts.get(controller).resolve(Text.withoutLeadingSlashes(configured)));
+        }
         parents.keySet().retainAll(CONTROLLERS);
         return new CgroupV1(parents, hierarchies);
     }

@@ -1,6 +1,7 @@
 package dev.crabcan.internal.cgroup;
 
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.Text;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -24,6 +25,11 @@ public final class Cgroups {
     private static final java.util.Map<String, CgroupDriver> DRIVERS = new java.util.HashMap<>();
 
     private Cgroups() {}
+
+    /** Whether a cgroup's name is that of a JVM's leaf ({@code crabcan-jvm-<pid>}). */
+    static boolean isJvmLeaf(String name) {
+        return name.startsWith(CgroupV2.JVM_LEAF_PREFIX) && Text.isDigits(name.substring(CgroupV2.JVM_LEAF_PREFIX.length()));
+    }
 
     /** The default client's driver: the parent of the system property, environment, or the JVM's own cgroup. */
     public static CgroupDriver driver() throws SandboxException {
@@ -52,7 +58,7 @@ public final class Cgroups {
                 }
                 Path own = h.unifiedDir();
                 // A JVM started by a JVM that moved into its leaf works below the same cgroup as that JVM.
-                if (own.getFileName() != null && own.getFileName().toString().matches(CgroupV2.JVM_LEAF_PREFIX + "\\d+")) {
+                if (own.getFileName() != null && isJvmLeaf(own.getFileName().toString())) {
                     own = own.getParent();
                 }
                 Path parent = configured == null ? own : Path.of(configured);

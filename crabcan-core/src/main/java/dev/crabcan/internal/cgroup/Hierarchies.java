@@ -1,5 +1,6 @@
 package dev.crabcan.internal.cgroup;
 
+import dev.crabcan.internal.Text;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,7 +23,7 @@ record Hierarchies(Path unifiedDir, Path unifiedMount, Map<String, Path> v1Dirs,
     /** The directory of a cgroup, given its hierarchy's mount point and the mount's root within it. */
     static Path dir(Path mount, String mountRoot, String cgroupPath) {
         String rel = cgroupPath.startsWith(mountRoot) ? cgroupPath.substring(mountRoot.length()) : cgroupPath;
-        rel = rel.replaceAll("^/+", "");
+        rel = Text.withoutLeadingSlashes(rel);
         return rel.isEmpty() ? mount : mount.resolve(rel);
     }
 

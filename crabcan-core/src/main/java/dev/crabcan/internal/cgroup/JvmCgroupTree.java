@@ -1,6 +1,7 @@
 package dev.crabcan.internal.cgroup;
 
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.Text;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -96,12 +97,12 @@ abstract class JvmCgroupTree implements CgroupDriver {
 
     private void removeStale() {
         for (Path parent : parents) {
-            try (Stream<Path> s = Files.list(parent)) {
-                for (Path p : (Iterable<Path>) s::iterator) {
+            try (java.nio.file.DirectoryStream<Path> s = Files.newDirectoryStream(parent)) {
+                for (Path p : s) {
                     String name = p.getFileName().toString();
-                    if (name.matches("crabcan-\\d+") && !alive(p)) {
+                    if (name.startsWith("crabcan-") && Text.isDigits(name.substring("crabcan-".length())) && !alive(p)) {
                         removeTree(p);
-                    } else if (name.matches(CgroupV2.JVM_LEAF_PREFIX + "\\d+") && !alive(p)) {
+                    } else if (Cgroups.isJvmLeaf(name) && !alive(p)) {
                         removeIfEmpty(p);
                     }
                 }
@@ -114,7 +115,8 @@ abstract class JvmCgroupTree implements CgroupDriver {
     private static boolean alive(Path jvmDir) {
         String name = jvmDir.getFileName().toString();
         long pid = Long.parseLong(name.substring(name.lastIndexOf('-') + 1));
-        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        java.util.Optional<ProcessHandle> handle = ProcessHandle.of(pid);
+        return handle.isPresent() && handle.get().isAlive();
     }
 
     /** A dead JVM's leaf (v2): what the JVM started may live on there, and is not ours to kill. */

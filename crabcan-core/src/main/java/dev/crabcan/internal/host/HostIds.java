@@ -236,7 +236,9 @@ public final class HostIds {
             }
             Set<Long> ids = new HashSet<>();
             for (Path file : FILES) {
-                IdRange.idsOf(read(file.toString()), 2).forEach(e -> ids.add(e[0]));
+                for (long[] e : IdRange.idsOf(read(file.toString()), 2)) {
+                    ids.add(e[0]);
+                }
             }
             // Stamped before the read: a file written meanwhile is read again next time.
             NamedIds fresh = new NamedIds(stamps, Set.copyOf(ids));

@@ -1,6 +1,7 @@
 package dev.crabcan.internal.host;
 
 import dev.crabcan.UnsupportedHostException;
+import dev.crabcan.internal.Text;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -124,7 +125,7 @@ public final class HostInfo {
     static int effectiveId(String status, String key) {
         for (String line : status.split("\n")) {
             if (line.startsWith(key)) {
-                return Integer.parseInt(line.substring(key.length()).trim().split("\\s+")[1]);
+                return Integer.parseInt(Text.fields(line.substring(key.length()))[1]);
             }
         }
         throw new IllegalStateException("/proc/self/status has no " + key + " line; is /proc mounted?");
@@ -222,7 +223,7 @@ public final class HostInfo {
     /** The parent namespace's id of an id of this one, by a uid_map ("inside outside count" lines); -1 if unmapped. */
     static long outsideId(String uidMap, long inside) {
         for (String line : uidMap.split("\n")) {
-            String[] f = line.trim().split("\\s+");
+            String[] f = Text.fields(line);
             if (f.length == 3 && Long.parseLong(f[0]) <= inside && inside - Long.parseLong(f[0]) < Long.parseLong(f[2])) {
                 return Long.parseLong(f[1]) + inside - Long.parseLong(f[0]);
             }
@@ -233,7 +234,7 @@ public final class HostInfo {
     /** Whether a uid_map ("inside outside count" lines) maps this id of the parent namespace. */
     static boolean mapsOutsideId(String uidMap, long id) {
         for (String line : uidMap.split("\n")) {
-            String[] f = line.trim().split("\\s+");
+            String[] f = Text.fields(line);
             if (f.length == 3 && Long.parseLong(f[1]) <= id && id - Long.parseLong(f[1]) < Long.parseLong(f[2])) {
                 return true;
             }

@@ -34,7 +34,10 @@ public record IdRange(int first, int count, String setting) {
     public static final String SUBID_USER = "crabcan";
     public static final IdRange DEFAULT = new IdRange(2_000_000_000, 65536, "Crabcan's default id range");
 
-    private static final Pattern RANGE = Pattern.compile("(\\d{1,10})([-:])(\\d{1,10})");
+    /** Compiled by the first configured range, not by every JVM's first sandbox. */
+    private static final class Patterns {
+        static final Pattern RANGE = Pattern.compile("(\\d{1,10})([-:])(\\d{1,10})");
+    }
     private static final String HOW_TO_SET = "set -D" + PROPERTY + "=START-END (or " + ENV
             + "=START-END, or give the user " + SUBID_USER + " one entry in both /etc/subuid and /etc/subgid) to "
             + "ids that no user, group, container engine or service on this host uses";
@@ -86,7 +89,7 @@ public record IdRange(int first, int count, String setting) {
 
     /** {@code START-END} (both included) or {@code START:COUNT}; setting names where the value came from. */
     static IdRange parse(String value, String setting) throws UnsupportedHostException {
-        Matcher m = RANGE.matcher(value.trim());
+        Matcher m = Patterns.RANGE.matcher(value.trim());
         if (!m.matches()) {
             throw invalid(setting, "is not START-END or START:COUNT (decimal host ids)");
         }

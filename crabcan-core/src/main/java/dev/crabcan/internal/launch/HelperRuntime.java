@@ -1,6 +1,7 @@
 package dev.crabcan.internal.launch;
 
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.Text;
 import dev.crabcan.internal.plan.PlanCompiler;
 import dev.crabcan.internal.host.HostInfo;
 import java.io.IOException;
@@ -248,7 +249,9 @@ public final class HelperRuntime {
         // Every client of this JVM has its cache (its run directory, its zygote's control socket),
         // and the default client would use the configured or usual one.
         synchronized (HelperRuntime.class) {
-            RUNTIMES.values().forEach(r -> dirs.add(r.cache));
+            for (HelperRuntime r : RUNTIMES.values()) {
+                dirs.add(r.cache);
+            }
         }
         dirs.add(cacheLocation(euid).dir());
         Path xdg = xdgCacheHome();
@@ -263,7 +266,9 @@ public final class HelperRuntime {
         }
         long outside = HostInfo.get().parentUid();
         homes.addAll(homesOf(outside));
-        homes.forEach(h -> dirs.add(Path.of(h, ".cache", "crabcan")));
+        for (String h : homes) {
+            dirs.add(Path.of(h, ".cache", "crabcan"));
+        }
         for (String tmp : new java.util.LinkedHashSet<>(java.util.List.of(System.getProperty("java.io.tmpdir"), "/tmp"))) {
             for (long id : outside >= 0 && outside != euid ? new long[] {euid, outside} : new long[] {euid}) {
                 Path dir = Path.of(tmp, "crabcan-" + id);
@@ -479,7 +484,7 @@ public final class HelperRuntime {
         try (DirectoryStream<Path> dirs = Files.newDirectoryStream(runs)) {
             for (Path d : dirs) {
                 String name = d.getFileName().toString();
-                if (name.matches("\\d+") && ProcessHandle.of(Long.parseLong(name)).isEmpty()
+                if (Text.isDigits(name) && ProcessHandle.of(Long.parseLong(name)).isEmpty()
                         && PrivateDirs.isOwnPrivateDir(d, euid)) {
                     log.debug("removing the run directory of dead JVM {}", name);
                     deleteTree(d);

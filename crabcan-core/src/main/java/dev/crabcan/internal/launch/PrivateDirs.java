@@ -85,7 +85,9 @@ public final class PrivateDirs {
         Path dir = abs.getRoot();
         checkTrustedDir(dir, attrs(dir), euid, unmappedOwner);
         java.util.Deque<Path> names = new java.util.ArrayDeque<>();
-        abs.forEach(names::add);
+        for (Path name : abs) {
+            names.add(name);
+        }
         int links = 0;
         while (!names.isEmpty()) {
             Path name = names.pop();
@@ -122,7 +124,9 @@ public final class PrivateDirs {
                 }
                 Path target = Files.readSymbolicLink(next);
                 java.util.List<Path> parts = new java.util.ArrayList<>();
-                target.forEach(parts::add);
+                for (Path part : target) {
+                    parts.add(part);
+                }
                 for (int i = parts.size() - 1; i >= 0; i--) {
                     names.push(parts.get(i));
                 }

@@ -137,8 +137,9 @@ final class ZygoteLauncher implements Launcher {
 
     private static Launched launch(Zygote zygote, Function<List<PlanCompiler.StdioSource>, byte[]> plan,
             Stdio stdin, Stdio stdout, Stdio stderr, int[] passed, FileCopies copies) throws SandboxException {
-        int[] fds = java.util.stream.IntStream.concat(java.util.Arrays.stream(passed),
-                java.util.Arrays.stream(copies.fds())).toArray();
+        int[] copied = copies.fds();
+        int[] fds = java.util.Arrays.copyOf(passed, passed.length + copied.length);
+        System.arraycopy(copied, 0, fds, passed.length, copied.length);
         StdioPipes io = StdioPipes.plan(stdin, stdout, stderr);
         SocketChannel channel = null;
         try {

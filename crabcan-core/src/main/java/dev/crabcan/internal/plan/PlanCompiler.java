@@ -11,6 +11,7 @@ import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Tmpfs;
+import dev.crabcan.internal.Text;
 import dev.crabcan.internal.host.HostIds;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.launch.Session;
@@ -24,7 +25,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Turns a {@link Sandbox} into the helper's plan: every decision (ids, mount list and flags,
@@ -145,7 +145,11 @@ public final class PlanCompiler {
         }
         for (ContainerHooks.Hook h : hooks.hooks()) {
             java.io.ByteArrayOutputStream strings = new java.io.ByteArrayOutputStream();
-            for (String str : Stream.of(List.of(h.path()), h.args(), h.env()).flatMap(List::stream).toList()) {
+            List<String> all = new ArrayList<>();
+            all.add(h.path());
+            all.addAll(h.args());
+            all.addAll(h.env());
+            for (String str : all) {
                 strings.writeBytes(str.getBytes(java.nio.charset.StandardCharsets.UTF_8));
                 strings.write(0);
             }
@@ -163,7 +167,7 @@ public final class PlanCompiler {
         if (!cgroupProcs.isEmpty()) {
             options |= OPT_UNSHARE_CGROUP;
         }
-        if (stdio.stream().anyMatch(StdioSource::toStdout)) {
+        if (anyToStdout(stdio)) {
             options |= OPT_STDERR_TO_STDOUT;
         }
         if (Session.SETUP_LOG.isDebugEnabled()) {
@@ -185,12 +189,18 @@ public final class PlanCompiler {
                 w.net6(i.ipv6().prefix(), i.ipv6().address(), i.ipv6().gateway());
             }
         }
-        net.helperCommand().forEach(w::netHelper);
+        for (String arg : net.helperCommand()) {
+            w.netHelper(arg);
+        }
         if (net.filter() != null) {
             w.netFilter(net.filter().tool(), net.filter().rules());
         }
-        s.network().namespacePath().ifPresent(p -> w.netns(p.toString()));
-        cgroupProcs.forEach(p -> w.cgroup(p.toString()));
+        if (s.network().namespacePath().isPresent()) {
+            w.netns(s.network().namespacePath().get().toString());
+        }
+        for (Path p : cgroupProcs) {
+            w.cgroup(p.toString());
+        }
         for (StdioSource io : stdio) {
             if (io.pipe()) {
                 w.pipe(io.fd());
@@ -199,19 +209,32 @@ public final class PlanCompiler {
             }
         }
         // In the order the launcher sends them: the stdio ones (0, 1, 2), then the others as passed.
-        stdio.stream().filter(StdioSource::passed).forEach(io -> w.passFd(io.fd()));
-        s.passedFds().keySet().forEach(w::passFd);
+        for (StdioSource io : stdio) {
+            if (io.passed()) {
+                w.passFd(io.fd());
+            }
+        }
+        for (int fd : s.passedFds().keySet()) {
+            w.passFd(fd);
+        }
         // Their descriptors follow the passed ones, in this order too.
-        s.copyIns().forEach(c -> w.copyIn(c.mode(), c.isReadOnly() ? MF_RDONLY : 0, c.target()));
-        s.copyOuts().forEach((path, max) -> w.copyOut(max, path));
+        for (dev.crabcan.CopyIn c : s.copyIns()) {
+            w.copyIn(c.mode(), c.isReadOnly() ? MF_RDONLY : 0, c.target());
+        }
+        for (Map.Entry<String, Long> out : s.copyOuts().entrySet()) {
+            w.copyOut(out.getValue(), out.getKey());
+        }
 
         int hostUid = ids.uid();
         int hostGid = ids.gid();
         int uid = s.uid();
         w.uidMap(uid + " " + hostUid + " 1\n");
         // Each group as the same id of the caller's namespace, which maps it (supplementaryGroups checked that).
-        w.gidMap(uid + " " + hostGid + " 1\n" + groups.stream().map(g -> g + " " + g + " 1\n")
-                .collect(java.util.stream.Collectors.joining()));
+        StringBuilder gidMap = new StringBuilder(uid + " " + hostGid + " 1\n");
+        for (int g : groups) {
+            gidMap.append(g).append(' ').append(g).append(" 1\n");
+        }
+        w.gidMap(gidMap.toString());
         if (host.isHostRoot()) {
             // The caller's binds and root filesystem are idmapped, so that the caller's files appear
             // as the sandbox's own (as they do for a rootless caller) and files created inside
@@ -223,7 +246,9 @@ public final class PlanCompiler {
         if (s.hostname().isPresent() || host.setsHostname()) {
             w.hostname(hostname);
         }
-        s.domainname().ifPresent(w::domainname);
+        if (s.domainname().isPresent()) {
+            w.domainname(s.domainname().get());
+        }
         w.staging(runDir.resolve(STAGING).toString());
 
         // Host paths are opened by the helper before it changes ids when the caller is host root:
@@ -239,7 +264,9 @@ public final class PlanCompiler {
         } else if (!s.rootfsLayers().isEmpty()) {
             // An image: its mount points are made in the overlay's private upper layer, never in its layers.
             w.root(ROOT_OVERLAY, NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY), "");
-            s.rootfsLayers().forEach(l -> w.layer(l.toString()));
+            for (Path layer : s.rootfsLayers()) {
+                w.layer(layer.toString());
+            }
         } else {
             w.root(ROOT_TMPFS, NOSUID_NODEV | MF_RDONLY, "");
             for (String dir : DEFAULT_ROOTFS) {
@@ -259,14 +286,16 @@ public final class PlanCompiler {
         });
         // Before /proc/sys becomes read-only. A joined network namespace is not the sandbox's user
         // namespace's to change: the helper writes its net.* sysctls there, with the sandbox's ids.
-        s.sysctls().forEach((name, value) -> {
+        for (Map.Entry<String, String> sysctl : s.sysctls().entrySet()) {
+            String name = sysctl.getKey();
+            String value = sysctl.getValue();
             if (s.network().mode() == Network.Mode.NAMESPACE && name.startsWith("net.")) {
                 requireNotOwnNetwork(s.network().namespacePath().get(), name);
                 w.netnsSysctl(name.substring(4).replace('.', '/'), hostIdsIn(name, value, uid, hostGid));
             } else {
                 mounts.add(new Mount(M_WRITE, 0, 0, 0, value, "/proc/sys/" + name.replace('.', '/')));
             }
-        });
+        }
         mounts.add(new Mount(M_TMPFS, MF_NOSUID | MF_NOEXEC, 0755, 0, "", "/dev"));
         for (String dev : DEVICES) {
             mounts.add(new Mount(M_BIND, MF_FILE | MF_NOSUID | MF_NOEXEC | parentOpen, 0, 0, "/dev/" + dev, "/dev/" + dev));
@@ -314,9 +343,11 @@ public final class PlanCompiler {
             }
         }
         // A mount must come after the one it lies in, whatever order the caller gave them in.
-        user.sort(java.util.Comparator.comparingLong(m -> m.target.chars().filter(c -> c == '/').count()));
+        if (user.size() > 1) { // one or none is in order, and its comparator's lambda not worth a fresh JVM's making
+            user.sort(java.util.Comparator.comparingLong(m -> m.target.chars().filter(c -> c == '/').count()));
+        }
         for (String dir : List.of("/dev/shm", "/tmp")) {
-            if (user.stream().noneMatch(m -> m.target.equals(dir))) {
+            if (!hasTarget(user, dir)) {
                 mounts.add(new Mount(M_TMPFS, NOSUID_NODEV, 01777, 0, "", dir));
             }
         }
@@ -334,24 +365,28 @@ public final class PlanCompiler {
             int flags = m.flags;
             // Mount points in a host root filesystem are made with the caller's host ids before the
             // namespaces exist; those below another mount are made inside, in that mount.
-            if (s.rootfs().isPresent() && m.kind != M_SYMLINK && (m.flags & MF_OPTIONAL) == 0 && earlier.stream().noneMatch(e -> isBelow(m.target, e))) {
+            if (s.rootfs().isPresent() && m.kind != M_SYMLINK && (m.flags & MF_OPTIONAL) == 0 && !isBelowAny(m.target, earlier)) {
                 flags |= MF_PRECREATE;
             }
             w.mount(m.kind, flags, m.mode, m.size, m.source, m.target);
             earlier.add(m.target);
         }
-        s.propagations().forEach((target, p) -> w.propagation(switch (p) {
-            case SHARED -> MS_SHARED;
-            case SLAVE -> MS_SLAVE;
-            case UNBINDABLE -> MS_UNBINDABLE;
-            case PRIVATE -> throw new IllegalStateException("private propagation is every mount's, never recorded");
-        }, target));
-
-        if (!cgroupProcs.isEmpty()) {
-            cgroupView(cgroupFileSystems, s).forEach(m -> w.cgroupfs(m.kind, m.flags, m.mode, m.size, m.source, m.target));
+        for (Map.Entry<String, dev.crabcan.Propagation> p : s.propagations().entrySet()) {
+            w.propagation(switch (p.getValue()) {
+                case SHARED -> MS_SHARED;
+                case SLAVE -> MS_SLAVE;
+                case UNBINDABLE -> MS_UNBINDABLE;
+                case PRIVATE -> throw new IllegalStateException("private propagation is every mount's, never recorded");
+            }, p.getKey());
         }
 
-        s.terminal().ifPresent(t -> w.console(t.rows(), t.columns(), t.consoleSocket().toString()));
+        if (!cgroupProcs.isEmpty()) {
+            for (Mount m : cgroupView(cgroupFileSystems, s)) {
+                w.cgroupfs(m.kind, m.flags, m.mode, m.size, m.source, m.target);
+            }
+        }
+
+        console(w, s);
         return process(w, s, host);
     }
 
@@ -369,11 +404,22 @@ public final class PlanCompiler {
     static List<Mount> cgroupView(List<String> fileSystems, Sandbox s) {
         List<String> callers = new ArrayList<>(s.readOnlyPaths());
         callers.addAll(s.maskedPaths());
-        s.binds().forEach(b -> callers.add(b.target()));
-        s.tmpfs().forEach(t -> callers.add(t.target()));
-        s.kernelMounts().forEach(k -> callers.add(k.target()));
-        if (fileSystems.isEmpty() || callers.stream().anyMatch(t -> t.equals(CGROUP_VIEW) || isBelow(t, CGROUP_VIEW))) {
+        for (Bind b : s.binds()) {
+            callers.add(b.target());
+        }
+        for (Tmpfs t : s.tmpfs()) {
+            callers.add(t.target());
+        }
+        for (KernelMount k : s.kernelMounts()) {
+            callers.add(k.target());
+        }
+        if (fileSystems.isEmpty()) {
             return List.of();
+        }
+        for (String t : callers) {
+            if (t.equals(CGROUP_VIEW) || isBelow(t, CGROUP_VIEW)) {
+                return List.of();
+            }
         }
         int flags = MF_RDONLY | NOSUID_NODEV | MF_NOEXEC;
         if (fileSystems.equals(List.of("cgroup2"))) {
@@ -418,12 +464,14 @@ public final class PlanCompiler {
         int options = (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID)
                 | (detached ? OPT_DETACHED : 0) | (groups(s).isEmpty() ? 0 : OPT_SETGROUPS)
                 | (Session.SETUP_LOG.isDebugEnabled() ? OPT_DEBUG : 0)
-                | (stdio.stream().anyMatch(StdioSource::toStdout) ? OPT_STDERR_TO_STDOUT : 0);
+                | (anyToStdout(stdio) ? OPT_STDERR_TO_STDOUT : 0);
         // The namespaces the sandbox has of its own: all but the network of a sandbox on the host's.
         w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
                 | (s.network().mode() == Network.Mode.HOST ? 0 : CLONE_NEWNET), options);
         w.join((int) target.pid(), (int) target.commandPid(), target.startTime(), target.commandStartTime());
-        cgroupProcs.forEach(p -> w.cgroup(p.toString()));
+        for (Path p : cgroupProcs) {
+            w.cgroup(p.toString());
+        }
         for (StdioSource io : stdio) {
             if (io.pipe() || io.passed()) {
                 throw new SandboxSpecException("a command joining a running sandbox cannot have piped stdio: use "
@@ -432,13 +480,56 @@ public final class PlanCompiler {
                 w.stdio(io.fd(), io.flags(), io.mode(), io.path());
             }
         }
-        s.terminal().ifPresent(t -> w.console(t.rows(), t.columns(), t.consoleSocket().toString()));
+        console(w, s);
         return process(w, s, host);
     }
 
+    // Loops rather than streams and lambdas here and above: every plan is compiled on the first
+    // sandbox's path, where a fresh JVM pays for each lambda it meets (it generates a class for it).
+
     /** The command's supplementary groups but its own gid (the sandbox's uid), which it has anyway. */
     private static List<Integer> groups(Sandbox s) {
-        return s.supplementaryGroups().stream().filter(g -> g != s.uid()).toList();
+        List<Integer> groups = new ArrayList<>();
+        for (int g : s.supplementaryGroups()) {
+            if (g != s.uid()) {
+                groups.add(g);
+            }
+        }
+        return List.copyOf(groups);
+    }
+
+    private static boolean anyToStdout(List<StdioSource> stdio) {
+        for (StdioSource io : stdio) {
+            if (io.toStdout()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static void console(PlanWriter w, Sandbox s) {
+        if (s.terminal().isPresent()) {
+            dev.crabcan.Terminal t = s.terminal().get();
+            w.console(t.rows(), t.columns(), t.consoleSocket().toString());
+        }
+    }
+
+    private static boolean hasTarget(List<Mount> mounts, String target) {
+        for (Mount m : mounts) {
+            if (m.target.equals(target)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean isBelowAny(String path, List<String> dirs) {
+        for (String dir : dirs) {
+            if (isBelow(path, dir)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -512,7 +603,7 @@ public final class PlanCompiler {
 
     /** Whether a gid_map (inside, outside, count a line) maps the id g of its namespace. */
     private static boolean mapped(String map, int g) {
-        return map.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 3).anyMatch(f ->
+        return map.lines().map(Text::fields).filter(f -> f.length == 3).anyMatch(f ->
                 g >= Long.parseLong(f[0]) && g < Long.parseLong(f[0]) + Long.parseLong(f[2]));
     }
 
@@ -549,8 +640,12 @@ public final class PlanCompiler {
                 mask(s.permittedCapabilities()) & ~denied, mask(s.inheritableCapabilities()) & ~denied,
                 mask(s.ambientCapabilities()) & ~denied);
         // A hard limit above the caller's is raised by the helper on the host, where root may.
-        rlimits(s).forEach((r, v) -> w.rlimit(r.resource(), rlimValue(v[0]), rlimValue(v[1])));
-        s.oomScoreAdj().ifPresent(w::oomScoreAdj);
+        for (Map.Entry<dev.crabcan.Rlimit, long[]> r : rlimits(s).entrySet()) {
+            w.rlimit(r.getKey().resource(), rlimValue(r.getValue()[0]), rlimValue(r.getValue()[1]));
+        }
+        if (s.oomScoreAdj().isPresent()) {
+            w.oomScoreAdj(s.oomScoreAdj().getAsInt());
+        }
         byte[] filter;
         if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
             filter = DEFAULT_FILTER;
@@ -573,10 +668,14 @@ public final class PlanCompiler {
         }
         Map<String, String> env = new LinkedHashMap<>(s.environment());
         env.putIfAbsent("PATH", Sandbox.DEFAULT_PATH);
-        env.forEach((k, v) -> w.env(k + "=" + v));
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            w.env(e.getKey() + "=" + e.getValue());
+        }
         w.searchPath(env.get("PATH"));
         w.cwd(s.workingDirectory());
-        s.umask().ifPresent(w::umask);
+        if (s.umask().isPresent()) {
+            w.umask(s.umask().getAsInt());
+        }
         if (w.size() > PLAN_MAX) {
             throw new SandboxSpecException("the sandbox's plan is " + w.size() + " bytes; the helper reads at most "
                     + PLAN_MAX + ": pass long arguments, environment or paths in a file");
@@ -659,7 +758,7 @@ public final class PlanCompiler {
         if (!name.equals("net.ipv4.ping_group_range")) {
             return value;
         }
-        String[] range = value.trim().split("\\s+");
+        String[] range = Text.fields(value);
         try {
             if (range.length == 2 && Long.parseLong(range[0]) <= gid && gid <= Long.parseLong(range[1])) {
                 return hostGid + " " + hostGid;
