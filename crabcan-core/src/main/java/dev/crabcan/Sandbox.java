@@ -54,6 +54,12 @@ import java.util.regex.Pattern;
 public final class Sandbox {
     /** The PATH a sandbox gets when its environment does not set one. */
     public static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    /**
+     * The most bytes an image's writable layer holds unless {@link Builder#writableLayerSize} says
+     * otherwise: 256 MiB, enough for a program's scratch files, while a runaway writer meets ENOSPC
+     * long before it fills the host's memory (a tmpfs's own default is half of it).
+     */
+    public static final long DEFAULT_WRITABLE_LAYER_SIZE = 256L << 20;
 
     private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*");
     private static final Set<String> RESERVED_TARGETS = Set.of("/", "/proc", "/dev");
@@ -66,6 +72,8 @@ public final class Sandbox {
     private final Path rootfs;
     private final List<Path> rootfsLayers;
     private final boolean rootfsWritable;
+    private final long writableLayerSize;
+    private final Path writableLayerDirectory;
     private final List<Bind> binds;
     private final List<Tmpfs> tmpfs;
     private final int uid;
@@ -107,6 +115,8 @@ public final class Sandbox {
         this.rootfs = b.rootfs;
         this.rootfsLayers = b.rootfsLayers;
         this.rootfsWritable = b.rootfsWritable;
+        this.writableLayerSize = b.writableLayerSize;
+        this.writableLayerDirectory = b.writableLayerDirectory;
         this.binds = List.copyOf(b.binds);
         this.tmpfs = List.copyOf(b.tmpfs);
         this.uid = b.uid;
@@ -169,6 +179,19 @@ public final class Sandbox {
     /** Whether the sandbox may write to its root filesystem (default false). */
     public boolean rootfsWritable() {
         return rootfsWritable;
+    }
+
+    /**
+     * The most bytes the writable layer of an image holds when it is a tmpfs
+     * ({@link Builder#writableLayerSize}; default {@link #DEFAULT_WRITABLE_LAYER_SIZE}).
+     */
+    public long writableLayerSize() {
+        return writableLayerSize;
+    }
+
+    /** The directory that keeps the writable layer of an image ({@link Builder#writableLayerDirectory}), if any. */
+    public Optional<Path> writableLayerDirectory() {
+        return Optional.ofNullable(writableLayerDirectory);
     }
 
     public List<Bind> binds() {
@@ -766,7 +789,8 @@ public final class Sandbox {
     @Override
     public boolean equals(Object o) {
         return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsLayers.equals(x.rootfsLayers)
-                && rootfsWritable == x.rootfsWritable && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
+                && rootfsWritable == x.rootfsWritable && writableLayerSize == x.writableLayerSize
+                && Objects.equals(writableLayerDirectory, x.writableLayerDirectory) && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
                 && supplementaryGroups.equals(x.supplementaryGroups) && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
                 && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
@@ -785,7 +809,7 @@ public final class Sandbox {
 
     @Override
     public int hashCode() {
-        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, binds, tmpfs, uid, supplementaryGroups, command, environment,
+        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, writableLayerSize, writableLayerDirectory, binds, tmpfs, uid, supplementaryGroups, command, environment,
                 workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
@@ -807,6 +831,8 @@ public final class Sandbox {
         private Path rootfs;
         private List<Path> rootfsLayers = List.of();
         private boolean rootfsWritable;
+        private long writableLayerSize = DEFAULT_WRITABLE_LAYER_SIZE;
+        private Path writableLayerDirectory;
         private final List<Bind> binds = new ArrayList<>();
         private final List<Tmpfs> tmpfs = new ArrayList<>();
         private int uid;
@@ -847,6 +873,8 @@ public final class Sandbox {
             rootfs = b.rootfs;
             rootfsLayers = b.rootfsLayers;
             rootfsWritable = b.rootfsWritable;
+            writableLayerSize = b.writableLayerSize;
+            writableLayerDirectory = b.writableLayerDirectory;
             binds.addAll(b.binds);
             tmpfs.addAll(b.tmpfs);
             uid = b.uid;
@@ -910,8 +938,8 @@ public final class Sandbox {
         /**
          * Runs an image of an {@link dev.crabcan.image.ImageStore}: its layers, each unpacked once in
          * the store, are mounted as an overlayfs that is the root filesystem, read-only unless
-         * {@link #rootfsWritable}(true) asks for a writable layer on top (a private tmpfs, thrown
-         * away with the sandbox; the image never changes). Its ENV, WORKDIR, USER and
+         * {@link #rootfsWritable}(true) asks for a writable layer on top (a private tmpfs of at most
+         * {@link #writableLayerSize} bytes, thrown away with the sandbox; the image never changes). Its ENV, WORKDIR, USER and
          * ENTRYPOINT/CMD apply where this builder does not set them (an environment variable,
          * working directory, uid or command set here, before or after, wins).
          *
@@ -959,6 +987,40 @@ public final class Sandbox {
         /** Lets the sandbox write to its root filesystem; by default it is read-only. */
         public Builder rootfsWritable(boolean writable) {
             this.rootfsWritable = writable;
+            return this;
+        }
+
+        /**
+         * The most bytes an image's writable layer ({@link #image} with {@link #rootfsWritable}(true),
+         * a private tmpfs) holds, default {@link Sandbox#DEFAULT_WRITABLE_LAYER_SIZE}: a write past it
+         * fails with ENOSPC inside. It is counted in the sandbox's memory too, as a tmpfs is.
+         * A {@link #writableLayerDirectory} is bounded by its own file system instead.
+         */
+        public Builder writableLayerSize(long bytes) {
+            if (bytes < 4096) {
+                throw new SandboxSpecException("writableLayerSize must be at least 4096 bytes (a page), got " + bytes);
+            }
+            this.writableLayerSize = bytes;
+            return this;
+        }
+
+        /**
+         * Keeps an image's writable layer in {@code dir} instead of a private tmpfs, so that what the
+         * sandbox changes outlives it (and implies {@link #rootfsWritable}(true)): the overlayfs's
+         * upper layer is {@code dir/upper} and its work directory {@code dir/work}, made when the
+         * sandbox starts if missing. Changes are in overlayfs's format: whiteouts of removed files
+         * are character devices 0/0, a replaced directory is marked {@code user.overlay.opaque=y}.
+         * {@code dir} must be the caller's own, on a file system with user extended attributes and
+         * idmapped mounts (ext4, xfs, btrfs, tmpfs). Image builds use it for their RUN steps.
+         */
+        public Builder writableLayerDirectory(Path dir) {
+            Validation.notNull(dir, "writableLayerDirectory");
+            Path abs = dir.toAbsolutePath();
+            if (!Files.isDirectory(abs)) {
+                throw new SandboxSpecException("writableLayerDirectory " + dir + " is not a directory");
+            }
+            this.writableLayerDirectory = realPath(abs, "writableLayerDirectory");
+            this.rootfsWritable = true;
             return this;
         }
 
@@ -1624,6 +1686,10 @@ public final class Sandbox {
                             + " is not the target of a bind, tmpfs or kernel mount of this sandbox (nor \"/\", its root "
                             + "file system)");
                 }
+            }
+            if (writableLayerDirectory != null && rootfsLayers.isEmpty()) {
+                throw new SandboxSpecException("writableLayerDirectory(" + writableLayerDirectory + ") keeps the "
+                        + "writable layer of an image: give one with image(...)");
             }
             if (rootfsWritable && rootfs == null && rootfsLayers.isEmpty()) {
                 throw new SandboxSpecException("rootfsWritable(true) needs rootfs(dir): the default root filesystem "

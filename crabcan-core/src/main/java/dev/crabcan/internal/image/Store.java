@@ -399,8 +399,13 @@ public final class Store {
      * that runs an image with it, which never writes to it: an overlayfs of them is its root.
      */
     public List<Path> layerDirs(Image image) throws ImageException {
+        return layerDirs(image.layers());
+    }
+
+    /** The directories of these layers (bottom first), top-most first, as {@link #layerDirs(Image)}. */
+    public List<Path> layerDirs(List<Image.Layer> layerList) throws ImageException {
         List<Path> out = new ArrayList<>();
-        for (Image.Layer l : image.layers()) {
+        for (Image.Layer l : layerList) {
             out.add(0, layerDir(l));
         }
         return out;

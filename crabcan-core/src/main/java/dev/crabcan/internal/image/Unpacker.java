@@ -75,6 +75,43 @@ public final class Unpacker {
         void removeUnder(String relative) {
             byPath.keySet().removeIf(k -> k.equals(relative) || k.startsWith(relative + "/"));
         }
+
+        /**
+         * What a layer says about owners, read from its headers alone (its files' bytes are
+         * skipped), applied as {@link Policy#LAYER} would apply the layer.
+         */
+        void applyLayer(InputStream tar, String where) throws IOException {
+            Tar.Reader r = new Tar.Reader(tar, where);
+            Set<String> made = new HashSet<>();
+            for (Tar.Entry e = r.next(); e != null; e = r.next()) {
+                String rel = check(e.name(), where);
+                if (rel.isEmpty()) {
+                    continue;
+                }
+                int slash = rel.lastIndexOf('/');
+                String parentRel = slash < 0 ? "" : rel.substring(0, slash);
+                String base = rel.substring(slash + 1);
+                if (base.equals(".wh..wh..opq")) {
+                    String prefix = parentRel.isEmpty() ? "" : parentRel + "/";
+                    byPath.keySet().removeIf(k -> k.startsWith(prefix) && !made.contains(prefix
+                            + k.substring(prefix.length()).split("/", 2)[0]));
+                } else if (base.startsWith(".wh.")) {
+                    removeUnder(join(parentRel, base.substring(4)));
+                } else if (e.type() == Tar.Type.HARDLINK) {
+                    made.add(rel);
+                    long[] o = get(check(e.linkName(), where));
+                    if (o != null) {
+                        put(rel, o[0], o[1], (int) o[2]);
+                    }
+                } else if (e.type() != Tar.Type.CHAR && e.type() != Tar.Type.BLOCK && e.type() != Tar.Type.FIFO) {
+                    made.add(rel);
+                    if (e.type() != Tar.Type.DIRECTORY) {
+                        removeUnder(rel);
+                    }
+                    put(rel, e.uid(), e.gid(), e.mode());
+                }
+            }
+        }
     }
 
     private record Deferred(String rel, int mode, long mtime) {}
