@@ -463,7 +463,7 @@ public final class Sandbox {
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host, client);
         String name = hostname != null ? hostname : Hostnames.random();
-        HostIds.Lease ids = client.lease(host);
+        HostIds.Lease ids = holdingLayers(client.lease(host));
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
                 host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
         NetworkSetup net;
@@ -497,6 +497,48 @@ public final class Sandbox {
             }
             throw e;
         }
+    }
+
+    /**
+     * The lease, which the sandbox's end releases once its processes are gone, made to keep the
+     * image's layer directories from a prune of its store until then too: they are mounted.
+     */
+    private HostIds.Lease holdingLayers(HostIds.Lease lease) throws SandboxException {
+        if (rootfsLayers.isEmpty()) {
+            return lease;
+        }
+        dev.crabcan.internal.image.StoreLock.Held held;
+        try {
+            held = dev.crabcan.internal.image.ImageRootfs.use(rootfsLayers);
+        } catch (IOException e) {
+            lease.release();
+            throw new SandboxSpecException("the image cannot run: " + e.getMessage());
+        }
+        java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+        return new HostIds.Lease() {
+            @Override
+            public int uid() {
+                return lease.uid();
+            }
+
+            @Override
+            public int gid() {
+                return lease.gid();
+            }
+
+            @Override
+            public void pin(long pid) throws SandboxSetupException {
+                lease.pin(pid);
+            }
+
+            @Override
+            public void release() {
+                lease.release();
+                if (released.compareAndSet(false, true)) {
+                    held.close();
+                }
+            }
+        };
     }
 
     /**

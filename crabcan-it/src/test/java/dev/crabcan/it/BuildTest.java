@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxResult;
+import dev.crabcan.SandboxSpecException;
 import dev.crabcan.image.BuildFailedException;
 import dev.crabcan.image.BuildListener;
 import dev.crabcan.image.BuildStep;
@@ -205,6 +206,25 @@ class BuildTest {
         SandboxResult ran = Sandbox.builder().image(image).command("/bin/sh", "-c",
                 "ls /keep; ls /etc; cat /data/old /data/mine; test -e /keep/a || echo a gone").build().run();
         assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("b\nnew\noldmore\nmine\na gone\n");
+    }
+
+    @Test
+    void anImagesWritableLayerIsBounded() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\n");
+        Image image = build(BuildListener.NONE);
+        assertThat(Sandbox.builder().image(image).command("true").build().writableLayerSize()).isEqualTo(256L << 20);
+        assertThatThrownBy(() -> Sandbox.builder().writableLayerSize(100)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("100");
+
+        // 64 KiB lines, at most 4 MiB in all should the bound not hold.
+        SandboxResult r = Sandbox.builder().image(image).rootfsWritable(true).writableLayerSize(1 << 20)
+                .command("/bin/sh", "-c", "s=0123456789abcdef; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do s=$s$s; done;"
+                        + " i=0; while test $i -lt 64 && echo $s >> /big; do i=$((i+1)); done; stat -c %s /big")
+                .build().run();
+
+        assertThat(r.stderrText()).contains("No space left on device");
+        assertThat(Long.parseLong(r.stdoutText().trim())).isPositive().isLessThanOrEqualTo(1 << 20);
     }
 
     @Test

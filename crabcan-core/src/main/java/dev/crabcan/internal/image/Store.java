@@ -411,6 +411,35 @@ public final class Store {
         return out;
     }
 
+    /**
+     * Keeps {@link #prune} from removing these layer directories (of {@link #layerDirs}) while the
+     * returned lock is held: a shared lock on each one's {@code layers/<digest>.lock}, taken under
+     * {@code store.lock} so that no prune runs meanwhile, then the directories checked.
+     *
+     * @throws ImageException when a directory is gone (a prune removed it since it was made)
+     */
+    public static StoreLock.Held useLayers(List<Path> dirs) throws ImageException {
+        List<StoreLock.Held> held = new ArrayList<>();
+        StoreLock.Held all = () -> held.forEach(StoreLock.Held::close);
+        if (dirs.isEmpty()) {
+            return all;
+        }
+        Path root = dirs.get(0).getParent().getParent();
+        try (StoreLock.Held h = StoreLock.of(root.resolve("store.lock")).shared()) {
+            for (Path d : dirs) {
+                held.add(StoreLock.of(d.resolveSibling(d.getFileName() + ".lock")).shared());
+                if (!Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+                    throw new ImageException("layer directory " + d + " is gone: a prune of the image store removed"
+                            + " it; get the image from the store again (ImageStore.get) and run it");
+                }
+            }
+            return all;
+        } catch (ImageException | RuntimeException e) {
+            all.close();
+            throw e;
+        }
+    }
+
     private Path layerDir(Image.Layer layer) throws ImageException {
         Path target = layers.resolve(layer.digest().hex());
         if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
@@ -440,8 +469,9 @@ public final class Store {
 
     /**
      * Removes what no named image needs: unnamed images, blobs, build cache entries and unpacked
-     * layers nothing named refers to, and leftovers of killed writers in tmp/. Waits for
-     * running builds to end.
+     * layers nothing named refers to (but those a running sandbox uses, see {@link #useLayers}),
+     * leftovers of killed writers in tmp/, and the {@code rootfs/} of an earlier store format.
+     * Waits for running builds to end.
      */
     public Pruned prune() throws ImageException {
         try (StoreLock.Held h = storeLock.exclusive()) {
@@ -474,12 +504,26 @@ public final class Store {
                 }
             }
             for (Path dir : list(layers)) {
-                if (!keep.contains(dir.getFileName().toString())) {
-                    files += delete(dir, bytes);
+                String name = dir.getFileName().toString();
+                if (keep.contains(name) || name.endsWith(".lock")) {
+                    continue;
+                }
+                // A running sandbox's layer (useLayers) stays: it is mounted.
+                Path lockFile = layers.resolve(name + ".lock");
+                Optional<StoreLock.Held> unused = StoreLock.of(lockFile).tryExclusive();
+                if (unused.isPresent()) {
+                    try (StoreLock.Held l = unused.get()) {
+                        files += delete(dir, bytes);
+                        delete(lockFile, bytes); // no starter opens it meanwhile: they take store.lock first
+                    }
                 }
             }
             for (Path t : list(tmp)) {
                 files += delete(t, bytes);
+            }
+            // Flattened root filesystems of an earlier store format, which nothing reads any more.
+            if (Files.exists(root.resolve("rootfs"), LinkOption.NOFOLLOW_LINKS)) {
+                files += delete(root.resolve("rootfs"), bytes);
             }
             return new Pruned(files, bytes[0]);
         }
