@@ -519,7 +519,12 @@ public final class Store {
                 }
             }
             for (Path t : list(tmp)) {
-                files += delete(t, bytes);
+                if (Files.isDirectory(t, LinkOption.NOFOLLOW_LINKS)) {
+                    removeBuildDir(t); // a killed RUN step's upper and work directories
+                    files++;
+                } else {
+                    files += delete(t, bytes);
+                }
             }
             // Flattened root filesystems of an earlier store format, which nothing reads any more.
             if (Files.exists(root.resolve("rootfs"), LinkOption.NOFOLLOW_LINKS)) {
@@ -564,6 +569,14 @@ public final class Store {
             return 1;
         } catch (IOException e) {
             throw new ImageException("cannot delete " + p + " from the image store: " + e, e);
+        }
+    }
+
+    private static void removeBuildDir(Path dir) throws ImageException {
+        try {
+            Unpacker.removeTree(dir);
+        } catch (IOException e) {
+            throw new ImageException("cannot delete " + dir + " from the image store: " + e, e);
         }
     }
 

@@ -411,7 +411,9 @@ public final class Unpacker {
         }
         if (a.isDirectory()) {
             // A read-only directory of the image (rootless: the caller owns it) must be writable to empty it.
-            Files.setAttribute(p, "unix:mode", 0700, NOFOLLOW);
+            // Set through the path: with NOFOLLOW the JDK opens the directory first, which mode 0 forbids
+            // (overlayfs leaves its work directory so); lstat said it is no link.
+            Files.setAttribute(p, "unix:mode", 0700);
             try (DirectoryStream<Path> s = Files.newDirectoryStream(p)) {
                 for (Path child : s) {
                     removeTree(child);
