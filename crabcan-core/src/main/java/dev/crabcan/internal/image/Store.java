@@ -21,7 +21,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -90,20 +89,17 @@ public final class Store {
                     + "; choose a directory of your own (crabcan --store DIR, or ImageStore.open(dir))", e);
         }
         try {
-            for (Path d : List.of(s.blobs, s.cache)) {
-                Files.createDirectories(d);
-            }
-            // Unpacked trees keep the image's setuid files and modes: only the store's owner may reach them.
-            for (Path d : List.of(s.tmp, s.layers)) {
-                try {
-                    Files.createDirectory(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-                } catch (FileAlreadyExistsException e) {
-                    // made by an earlier or concurrent open
-                }
+            // As the store itself: made 0700, or the caller's own and writable by nobody else. Another
+            // user who could write to one could plant blobs, cache entries or unpacked layers (with
+            // setuid files) that a build or sandbox would then use.
+            int euid = dev.crabcan.internal.host.HostInfo.get().euid();
+            PrivateDirs.child(PrivateDirs.child(s.root, "blobs", euid), "sha256", euid);
+            for (Path d : List.of(s.cache, s.tmp, s.layers)) {
+                PrivateDirs.child(s.root, d.getFileName().toString(), euid);
             }
         } catch (IOException e) {
-            throw new ImageException("cannot create the image store " + root + ": " + e
-                    + "; choose a writable directory (crabcan --store DIR, or ImageStore.open(dir))", e);
+            throw new ImageException("cannot use the image store " + root + ": " + e.getMessage()
+                    + "; choose a directory of your own (crabcan --store DIR, or ImageStore.open(dir))", e);
         }
         try (StoreLock.Held h = s.storeLock.shared()) {
             if (!Files.exists(s.root.resolve("oci-layout"))) {
