@@ -370,7 +370,10 @@ public final class ImageBuilder {
         return new Step(withLayer(state, layer, key, in), false);
     }
 
-    /** Whether the image shows a directory at an absolute path, following its symbolic links there as COPY does. */
+    /**
+     * Whether the image shows a directory at an absolute path reached through none of its symbolic
+     * links (through one, the COPY's entries are written at the path itself).
+     */
     private static boolean isDirectory(List<Path> lower, String abs) throws IOException {
         if (abs.equals("/")) {
             return true;
