@@ -61,8 +61,8 @@ public final class Unpacker {
 
     /** The ids and modes an image says files have, where the disk cannot say it (a rootless build). */
     public static final class Owners {
-        /** Relative path to {uid, gid, mode}. */
-        final Map<String, long[]> byPath = new java.util.HashMap<>();
+        /** Relative path to {uid, gid, mode}; sorted, so that what lies under a path is a range ('0' follows '/'). */
+        final java.util.NavigableMap<String, long[]> byPath = new java.util.TreeMap<>();
 
         public long[] get(String relative) {
             return byPath.get(relative);
@@ -73,7 +73,8 @@ public final class Unpacker {
         }
 
         void removeUnder(String relative) {
-            byPath.keySet().removeIf(k -> k.equals(relative) || k.startsWith(relative + "/"));
+            byPath.remove(relative);
+            byPath.subMap(relative + "/", relative + "0").clear();
         }
 
         /**
@@ -93,8 +94,8 @@ public final class Unpacker {
                 String base = rel.substring(slash + 1);
                 if (base.equals(".wh..wh..opq")) {
                     String prefix = parentRel.isEmpty() ? "" : parentRel + "/";
-                    byPath.keySet().removeIf(k -> k.startsWith(prefix) && !made.contains(prefix
-                            + k.substring(prefix.length()).split("/", 2)[0]));
+                    Map<String, long[]> under = parentRel.isEmpty() ? byPath : byPath.subMap(prefix, parentRel + "0");
+                    under.keySet().removeIf(k -> !made.contains(prefix + k.substring(prefix.length()).split("/", 2)[0]));
                 } else if (base.startsWith(".wh.")) {
                     removeUnder(join(parentRel, base.substring(4)));
                 } else if (e.type() == Tar.Type.HARDLINK) {
