@@ -151,10 +151,13 @@ static int create_mount(int fs, const char *type, uint64_t attrs, const char *wh
 
 /*
  * The overlay root (ROOT_OVERLAY) as a detached mount: the plan's layers, top-most first, under an
- * upper layer on a tmpfs of its own, which nobody else can reach and which goes with the mount.
+ * upper layer: the directory upper of the root path (work beside it), which outlives the sandbox,
+ * or else a tmpfs of its own (T_OVERLAY_SIZE bytes at most), which nobody else can reach and
+ * which goes with the mount.
  * userns >= 0 (the helper, as host root): each layer is an idmapped bind, and the upper directory,
- * whose owner the overlay's root shows, belongs to the sandbox's host ids as the layers appear to;
- * else (init, in the sandbox's user namespace) the layers are used as they are, the caller's own.
+ * whose owner the overlay's root shows, belongs to the sandbox's host ids as the layers appear to
+ * (the JVM chowned a root path's); else (init, in the sandbox's user namespace) the layers and the
+ * root path are used as they are, the caller's own.
  */
 static int make_overlay(int userns)
 {
@@ -179,19 +182,30 @@ static int make_overlay(int userns)
         if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layers[i]) < 0)
             fail(S_ROOTFS, errno, "overlay layer %s", plan.layers[i]);
     }
-    struct mount_op upper_mode = {.mode = 0755};
-    int tmp = new_fs(S_TMPFS, &upper_mode, 0, "the overlay's upper layer");
-    if (mkdirat(tmp, "upper", 0755) < 0 || mkdirat(tmp, "work", 0700) < 0)
-        fail(S_ROOTFS, errno, "the overlay's upper and work directories");
-    if (userns >= 0) {
-        unsigned uid, gid;
-        if (sscanf(plan.idmap_uid_map, "%*u %u", &uid) != 1 || sscanf(plan.idmap_gid_map, "%*u %u", &gid) != 1)
-            fail(S_PLAN, EINVAL, "idmap maps '%s' and '%s'", plan.idmap_uid_map, plan.idmap_gid_map);
-        if (fchownat(tmp, "upper", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-            fail(S_ROOTFS, errno, "chown the overlay's upper directory");
+    int base;
+    if (plan.root_path[0]) {
+        /*
+         * Not idmapped: overlayfs makes its work files with the mounter's ids, which an idmapped
+         * mount could not store. The JVM gave a host root caller's directory to the sandbox's host ids.
+         */
+        base = open_without_links(plan.root_path, O_PATH | O_DIRECTORY, 0);
+        if (base < 0)
+            fail(S_ROOTFS, errno, "the overlay's writable layer %s", plan.root_path);
+    } else {
+        struct mount_op upper_mode = {.mode = 0755, .size = plan.overlay_size};
+        base = new_fs(S_TMPFS, &upper_mode, 0, "the overlay's upper layer");
+        if (mkdirat(base, "upper", 0755) < 0 || mkdirat(base, "work", 0700) < 0)
+            fail(S_ROOTFS, errno, "the overlay's upper and work directories");
+        if (userns >= 0) {
+            unsigned uid, gid;
+            if (sscanf(plan.idmap_uid_map, "%*u %u", &uid) != 1 || sscanf(plan.idmap_gid_map, "%*u %u", &gid) != 1)
+                fail(S_PLAN, EINVAL, "idmap maps '%s' and '%s'", plan.idmap_uid_map, plan.idmap_gid_map);
+            if (fchownat(base, "upper", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+                fail(S_ROOTFS, errno, "chown the overlay's upper directory");
+        }
     }
-    int upper = openat(tmp, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    int work = openat(tmp, "work", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int upper = openat(base, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int work = openat(base, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (upper < 0 || work < 0)
         fail(S_ROOTFS, errno, "open the overlay's upper and work directories");
     if (fsconfig(fs, FSCONFIG_SET_FD, "upperdir", NULL, upper) < 0 ||
@@ -200,7 +214,7 @@ static int make_overlay(int userns)
     int root = create_mount(fs, S_ROOTFS, mount_attrs(plan.root_flags & ~MF_RDONLY), "the overlay root");
     close(upper);
     close(work);
-    close(tmp);
+    close(base);
     for (size_t i = 0; i < plan.n_layers; i++)
         close(layers[i]);
     return root;

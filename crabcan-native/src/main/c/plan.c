@@ -162,6 +162,11 @@ void parse_plan(uint32_t total)
                 fail(S_PLAN, EINVAL, "too many layer records (at most %d)", MAX_LAYERS);
             plan.layers[plan.n_layers++] = get_str(p, len, tag);
             break;
+        case T_OVERLAY_SIZE:
+            if (len != T_OVERLAY_SIZE_FIXED)
+                fail(S_PLAN, EINVAL, "bad overlay size record");
+            plan.overlay_size = get64(p + T_OVERLAY_SIZE_AT_BYTES);
+            break;
         case T_MOUNT:
             if (plan.n_mounts == MAX_MOUNTS)
                 fail(S_PLAN, EINVAL, "too many mount records (at most %d)", MAX_MOUNTS);
@@ -377,6 +382,8 @@ void parse_plan(uint32_t total)
         fail(S_PLAN, EINVAL, "unknown root kind %u", plan.root_kind);
     if ((plan.root_kind == ROOT_OVERLAY) != (plan.n_layers > 0))
         fail(S_PLAN, EINVAL, "layer records go with an overlay root, which needs at least one");
+    if (plan.overlay_size && (plan.root_kind != ROOT_OVERLAY || !plan.root_path || plan.root_path[0]))
+        fail(S_PLAN, EINVAL, "an overlay size record goes with an overlay root whose writable layer is a tmpfs");
     if ((plan.options & OPT_LISTEN_PID) && plan.envc == MAX_ENV)
         fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
     if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts

@@ -54,6 +54,12 @@ import java.util.regex.Pattern;
 public final class Sandbox {
     /** The PATH a sandbox gets when its environment does not set one. */
     public static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    /**
+     * The most bytes an image's writable layer holds unless {@link Builder#writableLayerSize} says
+     * otherwise: 256 MiB, enough for a program's scratch files, while a runaway writer meets ENOSPC
+     * long before it fills the host's memory (a tmpfs's own default is half of it).
+     */
+    public static final long DEFAULT_WRITABLE_LAYER_SIZE = 256L << 20;
 
     private static final Set<String> RESERVED_TARGETS = Set.of("/", "/proc", "/dev");
     /** The highest fd number a passed fd may have: the kernel's default fs.nr_open. */
@@ -69,6 +75,8 @@ public final class Sandbox {
     private final Path rootfs;
     private final List<Path> rootfsLayers;
     private final boolean rootfsWritable;
+    private final long writableLayerSize;
+    private final Path writableLayerDirectory;
     private final List<Bind> binds;
     private final List<Tmpfs> tmpfs;
     private final int uid;
@@ -110,6 +118,8 @@ public final class Sandbox {
         this.rootfs = b.rootfs;
         this.rootfsLayers = b.rootfsLayers;
         this.rootfsWritable = b.rootfsWritable;
+        this.writableLayerSize = b.writableLayerSize;
+        this.writableLayerDirectory = b.writableLayerDirectory;
         this.binds = List.copyOf(b.binds);
         this.tmpfs = List.copyOf(b.tmpfs);
         this.uid = b.uid;
@@ -172,6 +182,19 @@ public final class Sandbox {
     /** Whether the sandbox may write to its root filesystem (default false). */
     public boolean rootfsWritable() {
         return rootfsWritable;
+    }
+
+    /**
+     * The most bytes the writable layer of an image holds when it is a tmpfs
+     * ({@link Builder#writableLayerSize}; default {@link #DEFAULT_WRITABLE_LAYER_SIZE}).
+     */
+    public long writableLayerSize() {
+        return writableLayerSize;
+    }
+
+    /** The directory that keeps the writable layer of an image ({@link Builder#writableLayerDirectory}), if any. */
+    public Optional<Path> writableLayerDirectory() {
+        return Optional.ofNullable(writableLayerDirectory);
     }
 
     public List<Bind> binds() {
@@ -446,7 +469,7 @@ public final class Sandbox {
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host, client);
         String name = hostname != null ? hostname : Hostnames.random();
-        HostIds.Lease ids = client.lease(host);
+        HostIds.Lease ids = holdingLayers(client.lease(host));
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
                 host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
         NetworkSetup net;
@@ -480,6 +503,48 @@ public final class Sandbox {
             }
             throw e;
         }
+    }
+
+    /**
+     * The lease, which the sandbox's end releases once its processes are gone, made to keep the
+     * image's layer directories from a prune of its store until then too: they are mounted.
+     */
+    private HostIds.Lease holdingLayers(HostIds.Lease lease) throws SandboxException {
+        if (rootfsLayers.isEmpty()) {
+            return lease;
+        }
+        dev.crabcan.internal.image.StoreLock.Held held;
+        try {
+            held = dev.crabcan.internal.image.ImageRootfs.use(rootfsLayers);
+        } catch (IOException e) {
+            lease.release();
+            throw new SandboxSpecException("the image cannot run: " + e.getMessage());
+        }
+        java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+        return new HostIds.Lease() {
+            @Override
+            public int uid() {
+                return lease.uid();
+            }
+
+            @Override
+            public int gid() {
+                return lease.gid();
+            }
+
+            @Override
+            public void pin(long pid) throws SandboxSetupException {
+                lease.pin(pid);
+            }
+
+            @Override
+            public void release() {
+                lease.release();
+                if (released.compareAndSet(false, true)) {
+                    held.close();
+                }
+            }
+        };
     }
 
     /**
@@ -774,7 +839,8 @@ public final class Sandbox {
     @Override
     public boolean equals(Object o) {
         return o instanceof Sandbox x && Objects.equals(rootfs, x.rootfs) && rootfsLayers.equals(x.rootfsLayers)
-                && rootfsWritable == x.rootfsWritable && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
+                && rootfsWritable == x.rootfsWritable && writableLayerSize == x.writableLayerSize
+                && Objects.equals(writableLayerDirectory, x.writableLayerDirectory) && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
                 && supplementaryGroups.equals(x.supplementaryGroups) && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
                 && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
@@ -793,7 +859,7 @@ public final class Sandbox {
 
     @Override
     public int hashCode() {
-        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, binds, tmpfs, uid, supplementaryGroups, command, environment,
+        return Objects.hash(rootfs, rootfsLayers, rootfsWritable, writableLayerSize, writableLayerDirectory, binds, tmpfs, uid, supplementaryGroups, command, environment,
                 workingDirectory,
                 hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
@@ -815,6 +881,8 @@ public final class Sandbox {
         private Path rootfs;
         private List<Path> rootfsLayers = List.of();
         private boolean rootfsWritable;
+        private long writableLayerSize = DEFAULT_WRITABLE_LAYER_SIZE;
+        private Path writableLayerDirectory;
         private final List<Bind> binds = new ArrayList<>();
         private final List<Tmpfs> tmpfs = new ArrayList<>();
         private int uid;
@@ -855,6 +923,8 @@ public final class Sandbox {
             rootfs = b.rootfs;
             rootfsLayers = b.rootfsLayers;
             rootfsWritable = b.rootfsWritable;
+            writableLayerSize = b.writableLayerSize;
+            writableLayerDirectory = b.writableLayerDirectory;
             binds.addAll(b.binds);
             tmpfs.addAll(b.tmpfs);
             uid = b.uid;
@@ -918,8 +988,9 @@ public final class Sandbox {
         /**
          * Runs an image of an {@link dev.crabcan.image.ImageStore}: its layers, each unpacked once in
          * the store, are mounted as an overlayfs that is the root filesystem, read-only unless
-         * {@link #rootfsWritable}(true) asks for a writable layer on top (a private tmpfs, thrown
-         * away with the sandbox; the image never changes). Its ENV, WORKDIR, USER and
+         * {@link #rootfsWritable}(true) asks for a writable layer on top (a private tmpfs of at most
+         * {@link #writableLayerSize} bytes, thrown away with the sandbox; the image never changes).
+         * From its start to its end a sandbox keeps a prune of the store from removing its layers. Its ENV, WORKDIR, USER and
          * ENTRYPOINT/CMD apply where this builder does not set them (an environment variable,
          * working directory, uid or command set here, before or after, wins).
          *
@@ -967,6 +1038,40 @@ public final class Sandbox {
         /** Lets the sandbox write to its root filesystem; by default it is read-only. */
         public Builder rootfsWritable(boolean writable) {
             this.rootfsWritable = writable;
+            return this;
+        }
+
+        /**
+         * The most bytes an image's writable layer ({@link #image} with {@link #rootfsWritable}(true),
+         * a private tmpfs) holds, default {@link Sandbox#DEFAULT_WRITABLE_LAYER_SIZE}: a write past it
+         * fails with ENOSPC inside. It is counted in the sandbox's memory too, as a tmpfs is.
+         * A {@link #writableLayerDirectory} is bounded by its own file system instead.
+         */
+        public Builder writableLayerSize(long bytes) {
+            if (bytes < 4096) {
+                throw new SandboxSpecException("writableLayerSize must be at least 4096 bytes (a page), got " + bytes);
+            }
+            this.writableLayerSize = bytes;
+            return this;
+        }
+
+        /**
+         * Keeps an image's writable layer in {@code dir} instead of a private tmpfs, so that what the
+         * sandbox changes outlives it (and implies {@link #rootfsWritable}(true)): the overlayfs's
+         * upper layer is {@code dir/upper} and its work directory {@code dir/work}, made when the
+         * sandbox starts if missing. Changes are in overlayfs's format: whiteouts of removed files
+         * are character devices 0/0, a replaced directory is marked {@code user.overlay.opaque=y}.
+         * {@code dir} must be the caller's own, on a file system with user extended attributes and
+         * idmapped mounts (ext4, xfs, btrfs, tmpfs). Image builds use it for their RUN steps.
+         */
+        public Builder writableLayerDirectory(Path dir) {
+            Validation.notNull(dir, "writableLayerDirectory");
+            Path abs = dir.toAbsolutePath();
+            if (!Files.isDirectory(abs)) {
+                throw new SandboxSpecException("writableLayerDirectory " + dir + " is not a directory");
+            }
+            this.writableLayerDirectory = realPath(abs, "writableLayerDirectory");
+            this.rootfsWritable = true;
             return this;
         }
 
@@ -1640,6 +1745,10 @@ public final class Sandbox {
                             + " is not the target of a bind, tmpfs or kernel mount of this sandbox (nor \"/\", its root "
                             + "file system)");
                 }
+            }
+            if (writableLayerDirectory != null && rootfsLayers.isEmpty()) {
+                throw new SandboxSpecException("writableLayerDirectory(" + writableLayerDirectory + ") keeps the "
+                        + "writable layer of an image: give one with image(...)");
             }
             if (rootfsWritable && rootfs == null && rootfsLayers.isEmpty()) {
                 throw new SandboxSpecException("rootfsWritable(true) needs rootfs(dir): the default root filesystem "

@@ -283,6 +283,7 @@ class SandboxBuilderTest {
         Sandbox original = Sandbox.builder()
                 .rootfs(rootfs)
                 .rootfsWritable(true)
+                .writableLayerSize(8 << 20)
                 .bind(data, "/data", false)
                 .bind(data, "/data-ro", true)
                 .tmpfs("/scratch", 4096)
@@ -372,6 +373,8 @@ class SandboxBuilderTest {
         assertThat(copy.terminal()).isEqualTo(original.terminal())
                 .hasValue(new Terminal(dir.resolve("console.sock"), 24, 80));
         assertThat(copy.rootfsLayers()).isEqualTo(original.rootfsLayers()); // an image's: PlanCompilerTest, BuildTest
+        assertThat(copy.writableLayerSize()).isEqualTo(8 << 20);
+        assertThat(copy.writableLayerDirectory()).isEqualTo(original.writableLayerDirectory()); // an image's: BuildTest
         // Every accessor is compared above: a new setting must be added to this test.
         assertThat(java.util.Arrays.stream(Sandbox.class.getDeclaredMethods())
                 .filter(m -> java.lang.reflect.Modifier.isPublic(m.getModifiers()) && m.getParameterCount() == 0
@@ -385,7 +388,7 @@ class SandboxBuilderTest {
                         "oomScoreAdj", "passedFds", "propagations", "socketActivation", "copyIns", "copyOuts",
                         "readOnlyPaths", "redirectErrorStream", "rootfs", "rootfsWritable", "run", "seccomp", "start",
                         "stderr", "stdin", "stdout", "supplementaryGroups", "sysctls", "terminal", "tmpfs", "toBuilder", "toOciConfig", "toString", "uid",
-                        "umask", "workingDirectory", "hashCode");
+                        "umask", "workingDirectory", "writableLayerDirectory", "writableLayerSize", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();
         listener.close();

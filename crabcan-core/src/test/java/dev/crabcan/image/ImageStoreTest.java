@@ -40,6 +40,30 @@ class ImageStoreTest {
     }
 
     @Test
+    void aStoreWhoseLayersBlobsCacheOrTmpOthersCanChangeIsRefused() throws Exception {
+        for (String sub : List.of("layers", "blobs", "blobs/sha256", "cache", "tmp")) {
+            Path root = dir.resolve(sub.replace('/', '-'));
+            ImageStore.open(root);
+            for (String d : List.of("layers", "blobs", "blobs/sha256", "cache", "tmp")) {
+                assertThat(Files.getAttribute(root.resolve(d), "unix:mode")).as(d).isEqualTo(040700);
+            }
+            Files.setAttribute(root.resolve(sub), "unix:mode", 0777);
+
+            assertThatThrownBy(() -> ImageStore.open(root)).isInstanceOf(ImageException.class)
+                    .hasMessageContaining(root.resolve(sub).toString()).hasMessageContaining("writable by other users");
+        }
+        boolean root = Files.getAttribute(Path.of("/proc/self"), "unix:uid").equals(0);
+        if (root) {
+            Path planted = dir.resolve("planted");
+            Files.createDirectories(planted.resolve("layers"));
+            Files.setAttribute(planted, "unix:mode", 0700);
+            Files.setAttribute(planted.resolve("layers"), "unix:uid", 65534);
+            assertThatThrownBy(() -> ImageStore.open(planted)).isInstanceOf(ImageException.class)
+                    .hasMessageContaining("belongs to another user");
+        }
+    }
+
+    @Test
     void theStoreIsAnOciLayoutAndImagesRoundTrip() throws Exception {
         ImageStore store = ImageStore.open(dir.resolve("s"));
         Image built = commit(store, "judge/gcc", "layer one", "layer two");

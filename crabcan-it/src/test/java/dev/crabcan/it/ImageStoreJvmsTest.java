@@ -1,8 +1,13 @@
 package dev.crabcan.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
+import dev.crabcan.SandboxSpecException;
 import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageBuild;
 import dev.crabcan.image.ImageStore;
 import dev.crabcan.internal.image.Store;
 import java.io.BufferedReader;
@@ -64,6 +69,44 @@ class ImageStoreJvmsTest {
                 }
             }
         }
+    }
+
+    @Test
+    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    void aPruneLeavesTheLayersOfARunningSandboxAndRemovesWhatNothingUses(@TempDir Path tmp) throws Exception {
+        Path ctx = Files.createDirectories(tmp.resolve("ctx"));
+        BuildTest.busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\n");
+        Path dir = tmp.resolve("store");
+        ImageStore store = ImageStore.open(dir);
+        Image image = ImageBuild.builder(store, ctx).tag("t").build().run();
+        Sandbox sandbox = Sandbox.builder().image(image).command("/bin/sh", "-c", "read x; cat /etc/group").build();
+        Path layer = dir.resolve("layers").resolve(image.layers().get(0).digest().hex());
+        // Flattened trees of an earlier store format, which nothing reads any more.
+        Files.createDirectories(dir.resolve("rootfs/old/etc"));
+        Files.writeString(dir.resolve("rootfs/old/etc/passwd"), "root:x:0:0::/:/bin/sh\n");
+        store.remove("t");
+
+        try (SandboxProcess p = sandbox.start()) {
+            store.prune();
+            Process other = writer(tmp, "prune", dir.toString());
+            assertThat(other.waitFor()).as("the other JVM's prune").isZero();
+            assertThat(layer).as("the running sandbox's layer, kept by both prunes").isDirectory();
+            p.getOutputStream().write("go\n".getBytes());
+            p.getOutputStream().close();
+            assertThat(new String(p.getInputStream().readAllBytes())).isEqualTo("root:x:0:\napp:x:1000:\n");
+            assertThat(p.waitFor()).isZero();
+        }
+
+        Process other = writer(tmp, "prune", dir.toString());
+        assertThat(other.waitFor()).isZero();
+        assertThat(layer).as("unused once the sandbox ended").doesNotExist();
+        assertThat(dir.resolve("rootfs")).doesNotExist();
+        try (Stream<Path> left = Files.list(dir.resolve("layers"))) {
+            assertThat(left).as("nor its lock file").isEmpty();
+        }
+        assertThatThrownBy(() -> sandbox.start()).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("prune");
     }
 
     @Test

@@ -12,14 +12,17 @@ import java.util.Optional;
  * A JVM that writes to an image store, for the tests of several JVMs sharing one.
  * {@code commit DIR PREFIX N}: N images named PREFIX-i, each with a layer shared by all writers
  * and one of its own, then prints "done". {@code stall DIR}: starts writing a large layer,
- * prints "writing" halfway and waits to be killed.
+ * prints "writing" halfway and waits to be killed. {@code prune DIR}: prunes, and prints how many
+ * entries it removed.
  */
 public final class StoreWriter {
     private StoreWriter() {}
 
     public static void main(String[] args) throws Exception {
         Store store = Store.open(Path.of(args[1]));
-        if (args[0].equals("commit")) {
+        if (args[0].equals("prune")) {
+            System.out.println(store.prune().files());
+        } else if (args[0].equals("commit")) {
             for (int i = 0; i < Integer.parseInt(args[3]); i++) {
                 try (var held = store.use()) {
                     var shared = store.putBlob("shared by every writer".getBytes(StandardCharsets.UTF_8)).asLayer();

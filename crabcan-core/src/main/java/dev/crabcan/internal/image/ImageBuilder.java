@@ -37,8 +37,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs one build: the Crabfile's stages in order, each step either from the cache or done (COPY
- * and ADD write a layer from the context, RUN runs a sandbox on the stage's root filesystem and
- * keeps what it changed as a layer, the others change the config). Not thread-safe: one build.
+ * and ADD write a layer from the context, RUN runs a sandbox on an overlayfs of the stage's layers
+ * and keeps its upper directory as a layer, the others change the config). Not thread-safe: one build.
  */
 public final class ImageBuilder {
     private static final Logger LOG = LoggerFactory.getLogger(ImageBuilder.class);
@@ -60,6 +60,9 @@ public final class ImageBuilder {
     private final IgnoreRules ignore;
     private final Map<String, State> stages = new LinkedHashMap<>();
     private final Map<String, Workspace> workspaces = new LinkedHashMap<>();
+    /** The owners {@link #owners} last read, and the layers they are of. */
+    private Unpacker.Owners owners = new Unpacker.Owners();
+    private List<Image.Layer> ownersLayers = List.of();
     /** Whether the last FROM found its base without storing anything new (for progress reports). */
     private boolean fromCached;
 
@@ -115,7 +118,7 @@ public final class ImageBuilder {
                         in.arguments().forEach(global::declareArg);
                         cached = true;
                     } else {
-                        Step done = step(in, step, state, vars, stageName);
+                        Step done = step(in, step, state, vars);
                         state = done.state;
                         cached = done.cached;
                     }
@@ -160,7 +163,7 @@ public final class ImageBuilder {
         return in.text().split("\\s", 2)[0];
     }
 
-    private Step step(Instruction in, BuildStep step, State state, Variables vars, String stage) throws IOException {
+    private Step step(Instruction in, BuildStep step, State state, Variables vars) throws IOException {
         ImageConfig.Builder c = state.config().toBuilder();
         List<String> args = in.arguments();
         switch (in.keyword()) {
@@ -193,7 +196,7 @@ public final class ImageBuilder {
                 return copy(in, step, state, vars);
             }
             case RUN -> {
-                return run(in, step, state, vars, stage);
+                return run(in, step, state, vars);
             }
             default -> throw fail(in, "cannot come here");
         }
@@ -353,11 +356,11 @@ public final class ImageBuilder {
         if (hit.isPresent()) {
             return new Step(withLayer(state, hit.get(), key, in), true);
         }
+        List<Path> lower = store.layerDirs(state.layers());
         Owner owner = in.flag("chown") == null ? null
-                : Owner.parse(vars.expand(in.flag("chown")), Owner.Rootfs.directory(() -> workspace("stage", state).dir));
+                : Owner.parse(vars.expand(in.flag("chown")), Owner.Rootfs.layers(lower));
         Integer chmod = in.flag("chmod") == null ? null : parseMode(vars.expand(in.flag("chmod")), in);
-        boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory()
-                || Files.isDirectory(workspace("stage", state).dir.resolve(destAbs.substring(1)));
+        boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory() || isDirectory(lower, destAbs);
         Image.Layer layer = store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             src.write(w, destAbs.substring(1), destIsDir, owner, chmod);
@@ -365,6 +368,22 @@ public final class ImageBuilder {
         }).asLayer();
         store.cachePut(key, cacheEntry(layer));
         return new Step(withLayer(state, layer, key, in), false);
+    }
+
+    /**
+     * Whether the image shows a directory at an absolute path reached through none of its symbolic
+     * links (through one, the COPY's entries are written at the path itself).
+     */
+    private static boolean isDirectory(List<Path> lower, String abs) throws IOException {
+        if (abs.equals("/")) {
+            return true;
+        }
+        try {
+            Path p = LayerDirs.find(lower, abs.substring(1));
+            return p != null && Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        } catch (IllegalArgumentException e) {
+            return false; // through a link: the layer's entry at the path replaces the link
+        }
     }
 
     private int parseMode(String mode, Instruction in) throws CrabfileException {
@@ -376,7 +395,7 @@ public final class ImageBuilder {
 
     // ---- RUN
 
-    private Step run(Instruction in, BuildStep step, State state, Variables vars, String stage) throws IOException {
+    private Step run(Instruction in, BuildStep step, State state, Variables vars) throws IOException {
         ImageConfig config = state.config();
         List<String> argv = command(in, config);
         Map<String, String> env = new LinkedHashMap<>();
@@ -389,39 +408,49 @@ public final class ImageBuilder {
         if (hit.isPresent()) {
             return new Step(withLayer(state, hit.get(), key, in), true);
         }
-        Workspace ws = workspace(stage, state);
-        int[] ids = Owner.user(config.user(), Owner.Rootfs.directory(() -> ws.dir));
-        Scan before = ws.prepare(workdir);
-        Sandbox sandbox = Sandbox.builder().rootfs(ws.dir).rootfsWritable(true).uid(ids[0]).command(argv)
-                .environment(env).workingDirectory(workdir).network(network).stdin(Stdio.discard())
-                .redirectErrorStream(true).build();
-        ArrayDeque<String> tail = new ArrayDeque<>();
-        ExitStatus status;
-        try (SandboxProcess p = sandbox.start()) {
-            BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            for (String line = lines.readLine(); line != null; line = lines.readLine()) {
-                listener.output(step, line);
-                tail.addLast(line);
-                if (tail.size() > 20) {
-                    tail.removeFirst();
+        if (state.layers().isEmpty()) {
+            throw fail(in, "has no root filesystem to run on: the stage starts FROM scratch and has no layer yet;"
+                    + " COPY or ADD one first");
+        }
+        List<Path> lower = store.layerDirs(state.layers());
+        int[] ids = Owner.user(config.user(), Owner.Rootfs.layers(lower));
+        Path dir = store.newTempDir();
+        try {
+            Path upper = Files.createDirectory(dir.resolve("upper"));
+            UpperLayer.makeWorkdir(upper, lower, workdir);
+            // The stage as an image of its own; a digest names it in errors only.
+            Image image = new Image(Optional.empty(), new Digest(state.key()), new Digest(state.key()), config,
+                    state.layers(), store.root());
+            Sandbox sandbox = Sandbox.builder().image(image).writableLayerDirectory(dir).uid(ids[0]).command(argv)
+                    .environment(env).workingDirectory(workdir).network(network).stdin(Stdio.discard())
+                    .redirectErrorStream(true).build();
+            ArrayDeque<String> tail = new ArrayDeque<>();
+            ExitStatus status;
+            try (SandboxProcess p = sandbox.start()) {
+                BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+                for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                    listener.output(step, line);
+                    tail.addLast(line);
+                    if (tail.size() > 20) {
+                        tail.removeFirst();
+                    }
                 }
+                status = p.waitForStatus();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ImageException("build interrupted at " + file.file() + ":" + in.line(), e);
             }
-            status = p.waitForStatus();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new ImageException("build interrupted at " + file.file() + ":" + in.line(), e);
+            if (status.isSignaled() || status.code() != 0) {
+                throw new BuildFailedException(file.file(), in.line(), keywordAsWritten(in), "the command "
+                        + (status.isSignaled() ? "was killed by signal " + status.signal() : "exited with status "
+                        + status.code()), String.join("\n", tail));
+            }
+            Image.Layer layer = UpperLayer.write(store, upper, lower, owners(state.layers()), ids);
+            store.cachePut(key, cacheEntry(layer));
+            return new Step(withLayer(state, layer, key, in), false);
+        } finally {
+            Unpacker.removeTree(dir);
         }
-        if (status.isSignaled() || status.code() != 0) {
-            ws.discard();
-            throw new BuildFailedException(file.file(), in.line(), keywordAsWritten(in), "the command "
-                    + (status.isSignaled() ? "was killed by signal " + status.signal() : "exited with status "
-                    + status.code()), String.join("\n", tail));
-        }
-        Image.Layer layer = ws.commitChanges(before, ids);
-        store.cachePut(key, cacheEntry(layer));
-        State next = withLayer(state, layer, key, in);
-        ws.applied = next.layers();
-        return new Step(next, false);
     }
 
     // ---- cache and workspaces
@@ -457,7 +486,22 @@ public final class ImageBuilder {
         return new State(layers, s.config(), history, key);
     }
 
-    /** The stage's root filesystem on disk, brought up to {@code state}'s layers. */
+    /** What the image says about owners after {@code layers}, read from their headers as far as not read before. */
+    private Unpacker.Owners owners(List<Image.Layer> layers) throws IOException {
+        if (ownersLayers.size() > layers.size() || !layers.subList(0, ownersLayers.size()).equals(ownersLayers)) {
+            owners = new Unpacker.Owners();
+            ownersLayers = List.of();
+        }
+        for (Image.Layer l : layers.subList(ownersLayers.size(), layers.size())) {
+            try (InputStream in = Files.newInputStream(store.blobPath(l.digest()))) {
+                owners.applyLayer(in, "layer " + l.digest());
+            }
+        }
+        ownersLayers = List.copyOf(layers);
+        return owners;
+    }
+
+    /** A stage's root filesystem on disk (for COPY --from), brought up to {@code state}'s layers. */
     private Workspace workspace(String stage, State state) throws IOException {
         Workspace ws = workspaces.get(stage);
         if (ws == null || !ws.isPrefixOf(state.layers())) {

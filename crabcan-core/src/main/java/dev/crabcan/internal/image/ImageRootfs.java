@@ -16,6 +16,11 @@ public final class ImageRootfs {
         return Store.open(image.store()).layerDirs(image);
     }
 
+    /** Keeps a prune from removing the layer directories (of {@link #layers}) until released. */
+    public static StoreLock.Held use(List<Path> layers) throws ImageException {
+        return Store.useLayers(layers);
+    }
+
     /** The uid of the image's USER (names looked up in its /etc/passwd), 0 when unset. */
     public static int uid(Image image, List<Path> layers) throws ImageException {
         try {

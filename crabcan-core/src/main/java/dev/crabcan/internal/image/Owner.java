@@ -37,29 +37,8 @@ record Owner(long uid, long gid) {
         /** A root filesystem that is an overlay of layer directories, top-most first (see {@link Unpacker.Policy#LAYER_DIR}). */
         static Rootfs layers(List<Path> layers) {
             return relative -> {
-                String[] parts = relative.split("/");
-                for (Path layer : layers) {
-                    Path p = layer;
-                    for (int i = 0; i < parts.length; i++) {
-                        boolean opaque = Unpacker.isOpaque(p);
-                        p = p.resolve(parts[i]);
-                        if (Files.isSymbolicLink(p)) {
-                            throw new IllegalArgumentException("/" + relative + " of the image lies through a symbolic link");
-                        }
-                        boolean last = i == parts.length - 1;
-                        if (Unpacker.isWhiteout(p) || (!Files.exists(p, LinkOption.NOFOLLOW_LINKS) && opaque)
-                                || (!last && Files.exists(p, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS))) {
-                            return null; // hidden from every lower layer
-                        }
-                        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-                            break;
-                        }
-                        if (last) {
-                            return Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) ? p : null;
-                        }
-                    }
-                }
-                return null;
+                Path p = LayerDirs.find(layers, relative);
+                return p != null && Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) ? p : null;
             };
         }
     }

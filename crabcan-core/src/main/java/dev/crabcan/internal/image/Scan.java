@@ -10,16 +10,16 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** What a directory tree holds, by lstat: enough to tell what a build step changed. Immutable. */
+/** What a directory tree holds, by lstat. Immutable. */
 final class Scan {
     static final int S_IFMT = 0170000;
     static final int S_IFDIR = 0040000;
     static final int S_IFREG = 0100000;
     static final int S_IFLNK = 0120000;
+    static final int S_IFCHR = 0020000;
 
     /** One entry; {@code path} is relative, {@code /} separated. */
     record Node(String path, int mode, long uid, long gid, long ino, FileTime ctime, long size, FileTime mtime,
@@ -35,20 +35,12 @@ final class Scan {
         boolean isSymlink() {
             return (mode & S_IFMT) == S_IFLNK;
         }
-
-        /** Whether nothing about it changed: the ctime changes with content, mode, owner and links. */
-        boolean sameAs(Node o) {
-            return ino == o.ino && ctime.equals(o.ctime) && mode == o.mode && uid == o.uid && gid == o.gid
-                    && size == o.size && mtime.equals(o.mtime);
-        }
     }
 
     private final List<Node> nodes;
-    private final Map<String, Node> byPath = new LinkedHashMap<>();
 
     private Scan(List<Node> nodes) {
         this.nodes = List.copyOf(nodes);
-        nodes.forEach(n -> byPath.put(n.path, n));
     }
 
     /** The tree below {@code root} (not root itself), parents before children, following no link. */
@@ -83,9 +75,5 @@ final class Scan {
 
     List<Node> nodes() {
         return nodes;
-    }
-
-    Node get(String path) {
-        return byPath.get(path);
     }
 }

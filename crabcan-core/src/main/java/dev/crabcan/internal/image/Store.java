@@ -21,7 +21,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -90,20 +89,17 @@ public final class Store {
                     + "; choose a directory of your own (crabcan --store DIR, or ImageStore.open(dir))", e);
         }
         try {
-            for (Path d : List.of(s.blobs, s.cache)) {
-                Files.createDirectories(d);
-            }
-            // Unpacked trees keep the image's setuid files and modes: only the store's owner may reach them.
-            for (Path d : List.of(s.tmp, s.layers)) {
-                try {
-                    Files.createDirectory(d, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-                } catch (FileAlreadyExistsException e) {
-                    // made by an earlier or concurrent open
-                }
+            // As the store itself: made 0700, or the caller's own and writable by nobody else. Another
+            // user who could write to one could plant blobs, cache entries or unpacked layers (with
+            // setuid files) that a build or sandbox would then use.
+            int euid = dev.crabcan.internal.host.HostInfo.get().euid();
+            PrivateDirs.child(PrivateDirs.child(s.root, "blobs", euid), "sha256", euid);
+            for (Path d : List.of(s.cache, s.tmp, s.layers)) {
+                PrivateDirs.child(s.root, d.getFileName().toString(), euid);
             }
         } catch (IOException e) {
-            throw new ImageException("cannot create the image store " + root + ": " + e
-                    + "; choose a writable directory (crabcan --store DIR, or ImageStore.open(dir))", e);
+            throw new ImageException("cannot use the image store " + root + ": " + e.getMessage()
+                    + "; choose a directory of your own (crabcan --store DIR, or ImageStore.open(dir))", e);
         }
         try (StoreLock.Held h = s.storeLock.shared()) {
             if (!Files.exists(s.root.resolve("oci-layout"))) {
@@ -399,11 +395,45 @@ public final class Store {
      * that runs an image with it, which never writes to it: an overlayfs of them is its root.
      */
     public List<Path> layerDirs(Image image) throws ImageException {
+        return layerDirs(image.layers());
+    }
+
+    /** The directories of these layers (bottom first), top-most first, as {@link #layerDirs(Image)}. */
+    public List<Path> layerDirs(List<Image.Layer> layerList) throws ImageException {
         List<Path> out = new ArrayList<>();
-        for (Image.Layer l : image.layers()) {
+        for (Image.Layer l : layerList) {
             out.add(0, layerDir(l));
         }
         return out;
+    }
+
+    /**
+     * Keeps {@link #prune} from removing these layer directories (of {@link #layerDirs}) while the
+     * returned lock is held: a shared lock on each one's {@code layers/<digest>.lock}, taken under
+     * {@code store.lock} so that no prune runs meanwhile, then the directories checked.
+     *
+     * @throws ImageException when a directory is gone (a prune removed it since it was made)
+     */
+    public static StoreLock.Held useLayers(List<Path> dirs) throws ImageException {
+        List<StoreLock.Held> held = new ArrayList<>();
+        StoreLock.Held all = () -> held.forEach(StoreLock.Held::close);
+        if (dirs.isEmpty()) {
+            return all;
+        }
+        Path root = dirs.get(0).getParent().getParent();
+        try (StoreLock.Held h = StoreLock.of(root.resolve("store.lock")).shared()) {
+            for (Path d : dirs) {
+                held.add(StoreLock.of(d.resolveSibling(d.getFileName() + ".lock")).shared());
+                if (!Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+                    throw new ImageException("layer directory " + d + " is gone: a prune of the image store removed"
+                            + " it; get the image from the store again (ImageStore.get) and run it");
+                }
+            }
+            return all;
+        } catch (ImageException | RuntimeException e) {
+            all.close();
+            throw e;
+        }
     }
 
     private Path layerDir(Image.Layer layer) throws ImageException {
@@ -435,8 +465,9 @@ public final class Store {
 
     /**
      * Removes what no named image needs: unnamed images, blobs, build cache entries and unpacked
-     * layers nothing named refers to, and leftovers of killed writers in tmp/. Waits for
-     * running builds to end.
+     * layers nothing named refers to (but those a running sandbox uses, see {@link #useLayers}),
+     * leftovers of killed writers in tmp/, and the {@code rootfs/} of an earlier store format.
+     * Waits for running builds to end.
      */
     public Pruned prune() throws ImageException {
         try (StoreLock.Held h = storeLock.exclusive()) {
@@ -469,12 +500,31 @@ public final class Store {
                 }
             }
             for (Path dir : list(layers)) {
-                if (!keep.contains(dir.getFileName().toString())) {
-                    files += delete(dir, bytes);
+                String name = dir.getFileName().toString();
+                if (keep.contains(name) || name.endsWith(".lock")) {
+                    continue;
+                }
+                // A running sandbox's layer (useLayers) stays: it is mounted.
+                Path lockFile = layers.resolve(name + ".lock");
+                Optional<StoreLock.Held> unused = StoreLock.of(lockFile).tryExclusive();
+                if (unused.isPresent()) {
+                    try (StoreLock.Held l = unused.get()) {
+                        files += delete(dir, bytes);
+                        delete(lockFile, bytes); // no starter opens it meanwhile: they take store.lock first
+                    }
                 }
             }
             for (Path t : list(tmp)) {
-                files += delete(t, bytes);
+                if (Files.isDirectory(t, LinkOption.NOFOLLOW_LINKS)) {
+                    removeBuildDir(t); // a killed RUN step's upper and work directories
+                    files++;
+                } else {
+                    files += delete(t, bytes);
+                }
+            }
+            // Flattened root filesystems of an earlier store format, which nothing reads any more.
+            if (Files.exists(root.resolve("rootfs"), LinkOption.NOFOLLOW_LINKS)) {
+                files += delete(root.resolve("rootfs"), bytes);
             }
             return new Pruned(files, bytes[0]);
         }
@@ -515,6 +565,14 @@ public final class Store {
             return 1;
         } catch (IOException e) {
             throw new ImageException("cannot delete " + p + " from the image store: " + e, e);
+        }
+    }
+
+    private static void removeBuildDir(Path dir) throws ImageException {
+        try {
+            Unpacker.removeTree(dir);
+        } catch (IOException e) {
+            throw new ImageException("cannot delete " + dir + " from the image store: " + e, e);
         }
     }
 

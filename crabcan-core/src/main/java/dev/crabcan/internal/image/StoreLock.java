@@ -8,12 +8,16 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
 
 /**
  * A shared/exclusive lock on a file of the image store that holds across threads and JVMs: a
- * read-write lock inside this JVM (the JVM refuses overlapping file locks of its own) and an
- * fcntl lock on the file between JVMs, which the kernel drops when a JVM dies.
+ * count of holders inside this JVM (the JVM refuses overlapping file locks of its own), released
+ * from whichever thread (a sandbox's end releases what its start took), and an fcntl lock on the
+ * file between JVMs, which the kernel drops when a JVM dies. A thread that holds it shared may take
+ * it shared again.
  *
  * <p>Thread-safe. One instance per file and JVM ({@link #of}).
  */
@@ -21,12 +25,12 @@ public final class StoreLock {
     private static final Map<Path, StoreLock> LOCKS = new ConcurrentHashMap<>();
 
     private final Path file;
-    private final ReentrantReadWriteLock inJvm = new ReentrantReadWriteLock();
-    // Guarded by this: the file lock all of this JVM's shared holders share.
+    // Guarded by this: holders in this JVM, and the file lock all of its shared holders share.
     private int sharedHolders;
+    private boolean exclusiveHeld;
     private FileChannel sharedChannel;
 
-    /** A held lock; closing releases it. */
+    /** A held lock; closing releases it (once, from any thread). */
     public interface Held extends AutoCloseable {
         @Override
         void close();
@@ -42,43 +46,98 @@ public final class StoreLock {
 
     /** Blocks until no one holds it exclusively. */
     public Held shared() throws ImageException {
-        inJvm.readLock().lock();
-        try {
-            synchronized (this) {
-                if (sharedHolders == 0) {
-                    sharedChannel = lock(true);
-                }
-                sharedHolders++;
+        synchronized (this) {
+            awaitUninterruptibly(() -> !exclusiveHeld);
+            if (sharedHolders == 0) {
+                sharedChannel = lock(true);
             }
-        } catch (ImageException | RuntimeException e) {
-            inJvm.readLock().unlock();
-            throw e;
+            sharedHolders++;
         }
-        return () -> {
+        return once(() -> {
             synchronized (this) {
                 if (--sharedHolders == 0) {
                     closeQuietly(sharedChannel);
                     sharedChannel = null;
+                    notifyAll();
                 }
             }
-            inJvm.readLock().unlock();
-        };
+        });
     }
 
     /** Blocks until no one else holds it at all. */
     public Held exclusive() throws ImageException {
-        inJvm.writeLock().lock();
+        synchronized (this) {
+            awaitUninterruptibly(() -> !exclusiveHeld && sharedHolders == 0);
+            exclusiveHeld = true;
+        }
         FileChannel ch;
         try {
             ch = lock(false);
         } catch (ImageException | RuntimeException e) {
-            inJvm.writeLock().unlock();
+            releaseExclusive();
             throw e;
         }
-        return () -> {
+        return once(() -> {
             closeQuietly(ch);
-            inJvm.writeLock().unlock();
+            releaseExclusive();
+        });
+    }
+
+    /** Takes it exclusively if no one holds it at all; empty at once otherwise. */
+    public Optional<Held> tryExclusive() throws ImageException {
+        synchronized (this) {
+            if (exclusiveHeld || sharedHolders > 0) {
+                return Optional.empty();
+            }
+            exclusiveHeld = true;
+        }
+        FileChannel ch = null;
+        try {
+            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            if (ch.tryLock(0, Long.MAX_VALUE, false) == null) {
+                closeQuietly(ch);
+                releaseExclusive();
+                return Optional.empty();
+            }
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(ch);
+            releaseExclusive();
+            throw new ImageException("cannot lock " + file + " of the image store: " + e, e);
+        }
+        FileChannel held = ch;
+        return Optional.of(once(() -> {
+            closeQuietly(held);
+            releaseExclusive();
+        }));
+    }
+
+    private synchronized void releaseExclusive() {
+        exclusiveHeld = false;
+        notifyAll();
+    }
+
+    private static Held once(Runnable release) {
+        AtomicBoolean done = new AtomicBoolean();
+        return () -> {
+            if (done.compareAndSet(false, true)) {
+                release.run();
+            }
         };
+    }
+
+    /** Waits on this until the condition holds, keeping an interrupt for the caller. Holds this. */
+    private void awaitUninterruptibly(BooleanSupplier condition) {
+        boolean interrupted = false;
+        while (!condition.getAsBoolean()) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private FileChannel lock(boolean shared) throws ImageException {

@@ -61,8 +61,8 @@ public final class Unpacker {
 
     /** The ids and modes an image says files have, where the disk cannot say it (a rootless build). */
     public static final class Owners {
-        /** Relative path to {uid, gid, mode}. */
-        final Map<String, long[]> byPath = new java.util.HashMap<>();
+        /** Relative path to {uid, gid, mode}; sorted, so that what lies under a path is a range ('0' follows '/'). */
+        final java.util.NavigableMap<String, long[]> byPath = new java.util.TreeMap<>();
 
         public long[] get(String relative) {
             return byPath.get(relative);
@@ -73,7 +73,45 @@ public final class Unpacker {
         }
 
         void removeUnder(String relative) {
-            byPath.keySet().removeIf(k -> k.equals(relative) || k.startsWith(relative + "/"));
+            byPath.remove(relative);
+            byPath.subMap(relative + "/", relative + "0").clear();
+        }
+
+        /**
+         * What a layer says about owners, read from its headers alone (its files' bytes are
+         * skipped), applied as {@link Policy#LAYER} would apply the layer.
+         */
+        void applyLayer(InputStream tar, String where) throws IOException {
+            Tar.Reader r = new Tar.Reader(tar, where);
+            Set<String> made = new HashSet<>();
+            for (Tar.Entry e = r.next(); e != null; e = r.next()) {
+                String rel = check(e.name(), where);
+                if (rel.isEmpty()) {
+                    continue;
+                }
+                int slash = rel.lastIndexOf('/');
+                String parentRel = slash < 0 ? "" : rel.substring(0, slash);
+                String base = rel.substring(slash + 1);
+                if (base.equals(".wh..wh..opq")) {
+                    String prefix = parentRel.isEmpty() ? "" : parentRel + "/";
+                    Map<String, long[]> under = parentRel.isEmpty() ? byPath : byPath.subMap(prefix, parentRel + "0");
+                    under.keySet().removeIf(k -> !made.contains(prefix + k.substring(prefix.length()).split("/", 2)[0]));
+                } else if (base.startsWith(".wh.")) {
+                    removeUnder(join(parentRel, base.substring(4)));
+                } else if (e.type() == Tar.Type.HARDLINK) {
+                    made.add(rel);
+                    long[] o = get(check(e.linkName(), where));
+                    if (o != null) {
+                        put(rel, o[0], o[1], (int) o[2]);
+                    }
+                } else if (e.type() != Tar.Type.CHAR && e.type() != Tar.Type.BLOCK && e.type() != Tar.Type.FIFO) {
+                    made.add(rel);
+                    if (e.type() != Tar.Type.DIRECTORY) {
+                        removeUnder(rel);
+                    }
+                    put(rel, e.uid(), e.gid(), e.mode());
+                }
+            }
         }
     }
 
@@ -374,7 +412,9 @@ public final class Unpacker {
         }
         if (a.isDirectory()) {
             // A read-only directory of the image (rootless: the caller owns it) must be writable to empty it.
-            Files.setAttribute(p, "unix:mode", 0700, NOFOLLOW);
+            // Set through the path: with NOFOLLOW the JDK opens the directory first, which mode 0 forbids
+            // (overlayfs leaves its work directory so); lstat said it is no link.
+            Files.setAttribute(p, "unix:mode", 0700);
             try (DirectoryStream<Path> s = Files.newDirectoryStream(p)) {
                 for (Path child : s) {
                     removeTree(child);

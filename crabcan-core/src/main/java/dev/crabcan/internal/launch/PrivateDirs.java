@@ -146,7 +146,7 @@ public final class PrivateDirs {
     }
 
     /** A subdirectory of a checked directory: made 0700, or, if it exists, checked as the caller's own. */
-    static Path child(Path parent, String name, int euid) throws IOException {
+    public static Path child(Path parent, String name, int euid) throws IOException {
         Path dir = parent.resolve(name);
         try {
             Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PRIVATE));

@@ -263,7 +263,15 @@ public final class PlanCompiler {
             w.root(ROOT_BIND, flags, s.rootfs().get().toString());
         } else if (!s.rootfsLayers().isEmpty()) {
             // An image: its mount points are made in the overlay's private upper layer, never in its layers.
-            w.root(ROOT_OVERLAY, NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY), "");
+            int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
+            if (s.writableLayerDirectory().isPresent()) {
+                Path dir = s.writableLayerDirectory().get();
+                makeWritableLayer(dir, host.isHostRoot() ? ids : null);
+                w.root(ROOT_OVERLAY, flags, dir.toString());
+            } else {
+                w.root(ROOT_OVERLAY, flags, "");
+                w.overlaySize(s.writableLayerSize());
+            }
             for (Path layer : s.rootfsLayers()) {
                 w.layer(layer.toString());
             }
@@ -681,6 +689,35 @@ public final class PlanCompiler {
                     + PLAN_MAX + ": pass long arguments, environment or paths in a file");
         }
         return w.toByteArray();
+    }
+
+    /**
+     * The upper and work directories of an image's writable layer kept in {@code dir}, made where
+     * missing. For a host root caller ({@code owner} not null) they and what they hold are given to
+     * the sandbox's host ids, as a private upper layer is: the overlay, which the helper mounts as
+     * host root, stores what the sandbox makes as those ids, and shows the upper directory's owner.
+     */
+    private static void makeWritableLayer(Path dir, HostIds.Lease owner) {
+        try {
+            for (String sub : List.of("upper", "work")) {
+                Path p = dir.resolve(sub);
+                if (!Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.createDirectory(p);
+                    Files.setAttribute(p, "unix:mode", sub.equals("upper") ? 0755 : 0700);
+                }
+                if (owner != null) {
+                    try (Stream<Path> all = Files.walk(p)) {
+                        for (Path f : (Iterable<Path>) all::iterator) {
+                            Files.setAttribute(f, "unix:uid", owner.uid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                            Files.setAttribute(f, "unix:gid", owner.gid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                        }
+                    }
+                }
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            throw new SandboxSpecException("writableLayerDirectory " + dir + ": cannot prepare its upper and work "
+                    + "directories: " + e + "; give an empty directory of your own");
+        }
     }
 
     /**

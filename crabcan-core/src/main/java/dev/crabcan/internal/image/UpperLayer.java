@@ -1,0 +1,125 @@
+package dev.crabcan.internal.image;
+
+import dev.crabcan.image.Image;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A RUN step's changes: the upper directory of the overlayfs its sandbox ran on, over the stage's
+ * layer directories, made into an OCI layer. Overlayfs's whiteouts (character devices 0/0, or
+ * empty files marked {@code user.overlay.whiteout}) become {@code .wh.NAME} entries, and its opaque
+ * directories ({@code user.overlay.opaque=y}) {@code .wh..wh..opq} ones.
+ */
+final class UpperLayer {
+    /** Mount points a sandbox makes in its root filesystem: not part of a layer when they are new and empty. */
+    private static final Set<String> MOUNT_POINTS = Set.of("proc", "dev", "tmp", "sys");
+
+    private UpperLayer() {
+    }
+
+    /**
+     * Before the step: its working directory made in {@code upper} (so that the layer has it), each
+     * directory on the way that the lower layers have made with their mode, so the overlay merges it.
+     */
+    static void makeWorkdir(Path upper, List<Path> lower, String workdir) throws IOException {
+        Path p = upper;
+        String rel = "";
+        for (String part : workdir.substring(1).split("/")) {
+            if (part.isEmpty()) {
+                continue;
+            }
+            rel = rel.isEmpty() ? part : rel + "/" + part;
+            p = p.resolve(part);
+            Path existing;
+            try {
+                existing = LayerDirs.find(lower, rel);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("WORKDIR " + workdir + " lies under a symbolic link of the image (/"
+                        + rel + "); use the path it points to", e);
+            }
+            if (existing != null && !Files.isDirectory(existing, LinkOption.NOFOLLOW_LINKS)) {
+                throw new IllegalArgumentException("WORKDIR " + workdir + ": /" + rel + " of the image is not a directory");
+            }
+            if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                Files.createDirectory(p);
+                Files.setAttribute(p, "unix:mode", existing == null ? 0755
+                        : (Integer) Files.getAttribute(existing, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777);
+            }
+        }
+    }
+
+    /**
+     * Writes the layer. Entries the stage's layers had keep the owner they gave them ({@code owners});
+     * new ones belong to the step's user ({@code ids}).
+     */
+    static Image.Layer write(Store store, Path upper, List<Path> lower, Unpacker.Owners owners, int[] ids)
+            throws IOException {
+        Scan scan = Scan.of(upper);
+        return store.writeBlob(out -> {
+            Tar.Writer w = new Tar.Writer(out);
+            Map<Long, String> linked = new HashMap<>();
+            for (Scan.Node node : scan.nodes()) {
+                String path = node.path();
+                Path p = upper.resolve(path);
+                if (isWhiteout(node, p)) {
+                    int slash = path.lastIndexOf('/');
+                    w.put(Tar.Entry.file(path.substring(0, slash + 1) + ".wh." + path.substring(slash + 1), 0, 0, 0,
+                            0, 0));
+                    continue;
+                }
+                long[] known = owners.get(path);
+                boolean existed = known != null || inLower(lower, path);
+                if (!existed && MOUNT_POINTS.contains(path) && node.isDirectory() && isEmpty(p)) {
+                    continue;
+                }
+                // A directory the layers made on the way to their entries, which no header names, is root's.
+                long uid = known != null ? known[0] : existed ? 0 : ids[0];
+                long gid = known != null ? known[1] : existed ? 0 : ids[1];
+                int mode = node.mode() & 07777;
+                if (node.isDirectory() && known != null && mode == ((int) known[2] | 0700)) {
+                    mode = (int) known[2]; // layer directories stay writable by the builder on disk
+                }
+                if (node.isFile() && node.nlink() > 1 && linked.containsKey(node.ino())) {
+                    w.put(new Tar.Entry(path, Tar.Type.HARDLINK, mode, uid, gid, 0, node.mtime().toMillis() / 1000,
+                            linked.get(node.ino()), 0, 0));
+                    continue;
+                }
+                LayerWriter.put(w, upper, node, path, uid, gid, mode);
+                if (node.isFile() && node.nlink() > 1) {
+                    linked.put(node.ino(), path);
+                }
+                if (node.isDirectory() && Unpacker.isOpaque(p)) {
+                    w.put(Tar.Entry.file(path + "/.wh..wh..opq", 0, 0, 0, 0, 0));
+                }
+            }
+            w.finish();
+        }).asLayer();
+    }
+
+    private static boolean isWhiteout(Scan.Node node, Path p) throws IOException {
+        if ((node.mode() & Scan.S_IFMT) == Scan.S_IFCHR) {
+            return ((Number) Files.getAttribute(p, "unix:rdev", LinkOption.NOFOLLOW_LINKS)).longValue() == 0;
+        }
+        return node.isFile() && node.size() == 0 && Unpacker.isWhiteout(p);
+    }
+
+    private static boolean inLower(List<Path> lower, String path) throws IOException {
+        try {
+            return LayerDirs.find(lower, path) != null;
+        } catch (IllegalArgumentException e) {
+            return false; // under a link: not a directory the layers made on the way
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.findAny().isEmpty();
+        }
+    }
+}
