@@ -706,7 +706,7 @@ public final class PlanCompiler {
                     Files.setAttribute(p, "unix:mode", sub.equals("upper") ? 0755 : 0700);
                 }
                 if (owner != null) {
-                    try (Stream<Path> all = Files.walk(p)) {
+                    try (java.util.stream.Stream<Path> all = Files.walk(p)) {
                         for (Path f : (Iterable<Path>) all::iterator) {
                             Files.setAttribute(f, "unix:uid", owner.uid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
                             Files.setAttribute(f, "unix:gid", owner.gid(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
