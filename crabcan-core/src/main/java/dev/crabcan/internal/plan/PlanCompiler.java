@@ -200,7 +200,12 @@ public final class PlanCompiler {
         }
         // In the order the launcher sends them: the stdio ones (0, 1, 2), then the others as passed.
         stdio.stream().filter(StdioSource::passed).forEach(io -> w.passFd(io.fd()));
-        s.passedFds().keySet().forEach(w::passFd);
+        s.passedFds().forEach((fd, source) -> {
+            if (source != InheritedFd.FROM_ZYGOTE) {
+                w.passFd(fd);
+            }
+        });
+        inheritedFds(w, s);
         // Their descriptors follow the passed ones, in this order too.
         s.copyIns().forEach(c -> w.copyIn(c.mode(), c.isReadOnly() ? MF_RDONLY : 0, c.target()));
         s.copyOuts().forEach((path, max) -> w.copyOut(max, path));
@@ -431,8 +436,24 @@ public final class PlanCompiler {
                 w.stdio(io.fd(), io.flags(), io.mode(), io.path());
             }
         }
+        for (Object source : s.passedFds().values()) {
+            if (source != InheritedFd.FROM_ZYGOTE) {
+                throw new SandboxSpecException("a command joining a running sandbox gets no fds of this JVM (passFd); "
+                        + "only inheritFd");
+            }
+        }
+        inheritedFds(w, s);
         s.terminal().ifPresent(t -> w.console(t.rows(), t.columns(), t.consoleSocket().toString()));
         return process(w, s, host);
+    }
+
+    /** The fds the helper inherits from its zygote (Sandbox.Builder.inheritFd), which the launcher sends nothing for. */
+    private static void inheritedFds(PlanWriter w, Sandbox s) {
+        s.passedFds().forEach((fd, source) -> {
+            if (source == InheritedFd.FROM_ZYGOTE) {
+                w.inheritFd(fd);
+            }
+        });
     }
 
     /** The command's supplementary groups but its own gid (the sandbox's uid), which it has anyway. */
