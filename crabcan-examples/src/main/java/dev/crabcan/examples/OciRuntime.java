@@ -287,10 +287,11 @@ public final class OciRuntime {
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
         try (FileLock lock = lock(dir)) {
             OciExec.keepConfig(bundle, dir);
-            var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log);
-            pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
-                    .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles(),
-                            containerHooks(config.hooks(), id, bundle));
+            try (var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log)) {
+                pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
+                        .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(),
+                                containerHooks(config.hooks(), id, bundle));
+            }
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
                     java.time.Instant.now().toString(), config.hooks()));
             for (String kind : List.of("prestart", "createRuntime")) {
@@ -567,7 +568,7 @@ public final class OciRuntime {
      * runc's update: the limits of a runtime-spec linux.resources object (--resources FILE, or -
      * for stdin) and of the flags, applied to the container's cgroup; limits not named stay.
      */
-    void update(String id, Map<String, String> options) throws Failure, IOException {
+    void update(String id, Map<String, String> options) throws Failure, IOException, InterruptedException {
         Map<String, Object> resources = new LinkedHashMap<>();
         if (options.containsKey("--resources")) {
             String file = options.get("--resources");
@@ -598,7 +599,7 @@ public final class OciRuntime {
         var cgroup = OciCgroup.read(dir).orElseThrow(() -> new Failure("container " + id + " has no cgroup (the "
                 + "runtime could not make one at create), so its limits cannot change"));
         try {
-            cgroup.update(limits);
+            OciCgroup.update(dir, cgroup, limits);
         } catch (SandboxException e) {
             throw new Failure(e.getMessage());
         }
