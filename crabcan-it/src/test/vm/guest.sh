@@ -36,6 +36,7 @@ attempt() {
     "$@" /usr/bin/java -cp "$cp" -XX:-UsePerfData -XX:ErrorFile=$res/$mode/hs_err_pid%p.log \
         -Djava.io.tmpdir=$dir/tmp -Duser.home=$dir \
         -Dcrabcan.cache.dir=$dir/cache -Dcrabcan.it.bin=$dir/bin -Dcrabcan.it.csrc=$share/csrc \
+        -Dcrabcan.it.cli=$share/crabcan.jar \
         -Djunit.jupiter.execution.timeout.mode=disabled \
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors \
         --details=tree --fail-if-no-tests --reports-dir=$dir/reports $selectors > $res/$mode/output 2>&1

@@ -21,7 +21,7 @@
  */
 void receive_passed_fds(int sock)
 {
-    size_t total = plan.n_passed + plan.n_copy_in + plan.n_copy_out;
+    size_t total = plan.n_passed - plan.n_inherited + plan.n_copy_in + plan.n_copy_out;
     if (total == 0)
         return;
     char byte;
@@ -49,7 +49,8 @@ void receive_passed_fds(int sock)
     int *fds[MAX_PASSED_FDS + 2 * MAX_COPIES];
     size_t k = 0;
     for (size_t i = 0; i < plan.n_passed; i++)
-        fds[k++] = &plan.passed[i].fd;
+        if (!plan.passed[i].inherited)
+            fds[k++] = &plan.passed[i].fd;
     for (size_t i = 0; i < plan.n_copy_in; i++)
         fds[k++] = &plan.copy_in[i].fd;
     for (size_t i = 0; i < plan.n_copy_out; i++)

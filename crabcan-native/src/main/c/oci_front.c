@@ -222,13 +222,66 @@ static int accepted(int sock)
     return read_frame_header(sock, &type, &len) == 0 && type == 'A' && len == 0;
 }
 
+/* Options of create, run and exec that take a value (the container id is the first word after them). */
+static int takes_value(const char *a)
+{
+    static const char *const options[] = {"--bundle", "-b", "--pid-file", "--console-socket", "--process", "-p",
+                                          "--cwd", "--user", "-u", "--env", "-e", "--cap", "-c",
+                                          "--additional-gids", "-g", "--apparmor", "--process-label", NULL};
+    for (size_t i = 0; options[i]; i++)
+        if (strcmp(a, options[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * runc's --preserve-fds N of create, run and exec: how many of the caller's fds from 3 on the
+ * command gets. 0 when not given or not a number (OciRuntime then says what is wrong).
+ */
+static unsigned preserved_fds(int argc, char **argv)
+{
+    int i = 1;
+    while (i < argc && argv[i][0] == '-')
+        i += (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0)
+                 ? 2 : 1;
+    if (i >= argc || (strcmp(argv[i], "create") != 0 && strcmp(argv[i], "run") != 0 && strcmp(argv[i], "exec") != 0))
+        return 0;
+    for (i++; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++) {
+        const char *value = NULL;
+        if (strcmp(argv[i], "--preserve-fds") == 0 && i + 1 < argc)
+            value = argv[++i];
+        else if (strncmp(argv[i], "--preserve-fds=", 15) == 0)
+            value = argv[i] + 15;
+        else if (takes_value(argv[i]) && strchr(argv[i], '=') == NULL)
+            i++;
+        if (value) {
+            char *end;
+            errno = 0;
+            unsigned long n = strtoul(value, &end, 10);
+            return *value && !*end && errno == 0 && n <= MAX_PASSED_FDS ? (unsigned)n : 0;
+        }
+    }
+    return 0;
+}
+
 int oci_front(int argc, char **argv)
 {
     /*
      * Whatever the caller left open (an engine's pipes) must reach neither the service nor a
-     * sandbox helper, as none reached the JVM path's zygote (ProcessBuilder closes them).
+     * sandbox helper, as none reached the JVM path's zygote (ProcessBuilder closes them), but for
+     * the fds it asked to preserve: kept where they are for the helpers this process forks (a
+     * T_INHERIT_FD record names each), close-on-exec so that no JVM gets them.
      */
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+    unsigned preserved = preserved_fds(argc, argv);
+    for (unsigned fd = 3; fd < 3 + preserved; fd++) {
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags < 0 || fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
+            dprintf(2, "crabcan-oci: --preserve-fds %u: fd %u is not open in this process (%s)\n", preserved, fd,
+                    strerror(errno));
+            return 1;
+        }
+    }
+    if (syscall(SYS_close_range, 3u + preserved, ~0u, 0u) < 0)
         exec_jvm(argc, argv);
     const char *mode = getenv("CRABCAN_OCI_SERVICE");
     char root[PATH_MAX];

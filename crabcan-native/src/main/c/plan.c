@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -296,6 +297,25 @@ void parse_plan(uint32_t total)
             plan.passed[plan.n_passed++].fd = -1;
             break;
         }
+        case T_INHERIT_FD: {
+            if (len != T_INHERIT_FD_FIXED)
+                fail(S_PLAN, EINVAL, "bad inherit fd record");
+            if (plan.n_passed == MAX_PASSED_FDS)
+                fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
+            uint32_t target = get32(p + T_INHERIT_FD_AT_TARGET);
+            if (target <= 2 || target > INT32_MAX)
+                fail(S_PLAN, EINVAL, "inherited fd target %u", target);
+            for (size_t i = 0; i < plan.n_passed; i++)
+                if (plan.passed[i].target == target)
+                    fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
+            if (fcntl((int)target, F_GETFD) < 0)
+                fail(S_PASS_FDS, errno, "fd %u, which the sandbox's zygote was to keep for the command", target);
+            plan.passed[plan.n_passed].target = target;
+            plan.passed[plan.n_passed].inherited = 1;
+            plan.passed[plan.n_passed++].fd = (int)target;
+            plan.n_inherited++;
+            break;
+        }
         case T_COPY_IN:
             if (len < T_COPY_IN_FIXED + 2 || plan.n_copy_in == MAX_COPIES || p[T_COPY_IN_FIXED] != '/')
                 fail(S_PLAN, EINVAL, "bad or too many copy-in records (at most %d)", MAX_COPIES);
@@ -523,7 +543,7 @@ void dump_plan(void)
     if (plan.has_oom_score_adj)
         printf("oom_score_adj\t%d\n", plan.oom_score_adj);
     for (size_t i = 0; i < plan.n_passed; i++)
-        printf("pass_fd\t%u\n", plan.passed[i].target);
+        printf("%s\t%u\n", plan.passed[i].inherited ? "inherit_fd" : "pass_fd", plan.passed[i].target);
     for (size_t i = 0; i < plan.n_copy_in; i++) {
         printf("copy_in\t%#o\t%#x\t", plan.copy_in[i].mode, plan.copy_in[i].flags);
         put_field(plan.copy_in[i].path, '\n');

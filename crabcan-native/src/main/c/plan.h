@@ -68,9 +68,12 @@ struct plan {
     size_t argc;
     char *envp[MAX_ENV + 2]; /* room for LISTEN_PID (OPT_LISTEN_PID) and the NULL */
     size_t envc;
-    /* Descriptors the JVM passed (T_PASS_FD): received by the helper, given to the command at target. */
-    struct { uint32_t target; int fd; } passed[MAX_PASSED_FDS];
-    size_t n_passed;
+    /*
+     * Descriptors given to the command at target: those the JVM passed (T_PASS_FD), received by the
+     * helper, and those it inherited from its zygote (T_INHERIT_FD, inherited set), at target already.
+     */
+    struct { uint32_t target; int fd, inherited; } passed[MAX_PASSED_FDS];
+    size_t n_passed, n_inherited;
     /*
      * Files init copies in once the mounts are made (T_COPY_IN) and out once the command ended
      * (T_COPY_OUT), each with the descriptor the JVM sent for it (after the passed ones).

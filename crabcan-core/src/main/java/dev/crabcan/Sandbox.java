@@ -389,7 +389,8 @@ public final class Sandbox {
     /**
      * The fds given to the command ({@link Builder#passFd(int, java.nio.channels.Channel)}): fd
      * number to the {@link java.nio.channels.Channel}, {@link java.io.FileDescriptor} or
-     * {@link SandboxPipe.End} passed there, in the order they were set; unmodifiable.
+     * {@link SandboxPipe.End} passed there ({@code InheritedFd.FROM_ZYGOTE} for {@link
+     * Builder#inheritFd(int)}), in the order they were set; unmodifiable.
      */
     public Map<Integer, Object> passedFds() {
         return passedFds;
@@ -1563,6 +1564,16 @@ public final class Sandbox {
          */
         public Builder passFd(int fd, SandboxPipe.End end) {
             return passSource(fd, Validation.notNull(end, "pipe end for fd " + fd));
+        }
+
+        /**
+         * Gives the command fd number {@code fd} (3 or more) of the process that forks the sandbox,
+         * as it is there: for a launcher whose zygote is the caller's own process, which is how
+         * crabcan-oci's native front end carries out runc's {@code --preserve-fds}. This JVM's own
+         * zygote holds no caller's fds, so a start through it refuses such a sandbox.
+         */
+        public Builder inheritFd(int fd) {
+            return passSource(fd, dev.crabcan.internal.plan.InheritedFd.FROM_ZYGOTE);
         }
 
         private Builder passSource(int fd, Object source) {

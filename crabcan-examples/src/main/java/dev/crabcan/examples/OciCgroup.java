@@ -3,6 +3,7 @@ package dev.crabcan.examples;
 import dev.crabcan.Limits;
 import dev.crabcan.SandboxException;
 import dev.crabcan.internal.cgroup.RuntimeCgroup;
+import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,22 +16,47 @@ import java.util.stream.Stream;
 
 /**
  * A container's cgroup as crabcan-oci keeps it: made at create where the config's cgroupsPath
- * says, recorded in the container's state directory before any directory is made (so that a
- * runtime killed halfway leaves nothing delete cannot find), and found again by ps, kill --all,
- * pause, resume, update and delete.
+ * says (with --systemd-cgroup, a scope unit systemd makes: {@link OciScope}), recorded in the
+ * container's state directory before any directory or unit is made (so that a runtime killed
+ * halfway leaves nothing delete cannot find), and found again by ps, kill --all, pause, resume,
+ * update and delete.
  */
 final class OciCgroup {
     private static final String RECORD = "cgroup.json";
+    private static final long SCOPE_GONE_TIMEOUT_MS = 10_000;
 
     private OciCgroup() {}
 
     /**
-     * The container's cgroup with the config's limits applied; null when none could be made and
-     * the config asks for no limit (a rootless engine without a delegated cgroup): the container
-     * then runs in the engine's cgroup, as runc's rootless containers do.
+     * What {@link #make} made: the cgroup (null for none) and, for a systemd scope, the placeholder
+     * process it was started around, which close kills: call it once the container's init is in
+     * the scope.
      */
-    static RuntimeCgroup make(Path dir, String cgroupsPath, boolean systemd, String id, Limits limits, OciLog log)
-            throws SandboxException, IOException {
+    record Made(RuntimeCgroup cgroup, Process placeholder) implements AutoCloseable {
+        List<Path> procsFiles() {
+            return cgroup == null ? List.of() : cgroup.procsFiles();
+        }
+
+        @Override
+        public void close() {
+            if (placeholder != null) {
+                placeholder.destroyForcibly();
+                placeholder.onExit().join();
+            }
+        }
+    }
+
+    /**
+     * The container's cgroup with the config's limits applied; none when none could be made and
+     * the config asks for no limit (a rootless engine without a delegated cgroup): the container
+     * then runs in the engine's cgroup, as runc's rootless containers do. With systemd, a scope
+     * unit, or an error saying why systemd could not make it.
+     */
+    static Made make(Path dir, String cgroupsPath, boolean systemd, String id, Limits limits, OciLog log)
+            throws SandboxException, IOException, InterruptedException {
+        if (systemd) {
+            return scope(dir, cgroupsPath, id, limits, log);
+        }
         RuntimeCgroup.Placement placement;
         try {
             // Without cgroupsPath: by id and state root, as ids are unique only within one root.
@@ -43,43 +69,128 @@ final class OciCgroup {
         try {
             RuntimeCgroup cgroup = RuntimeCgroup.create(placement, limits);
             log.debug("container " + id + ": " + cgroup.describe());
-            return cgroup;
+            return new Made(cgroup, null);
         } catch (SandboxException e) {
             Files.deleteIfExists(dir.resolve(RECORD));
             return without(e, limits, log);
         }
     }
 
-    private static RuntimeCgroup without(SandboxException e, Limits limits, OciLog log) throws SandboxException {
+    private static Made without(SandboxException e, Limits limits, OciLog log) throws SandboxException {
         if (limits.needsCgroup()) {
             throw new SandboxException("linux.resources (" + limits + ") needs a cgroup: " + e.getMessage(), e);
         }
         log.debug("no cgroup for the container, which asks for no limit: " + e.getMessage());
-        return null;
+        return new Made(null, null);
     }
 
-    /** The cgroup create recorded in dir, if it made one. */
-    static Optional<RuntimeCgroup> read(Path dir) throws OciRuntime.Failure, IOException {
-        Path record = dir.resolve(RECORD);
-        if (!Files.exists(record)) {
+    /** The scope systemd makes for the container, recorded before it asks (delete stops what the record names). */
+    private static Made scope(Path dir, String cgroupsPath, String id, Limits limits, OciLog log)
+            throws SandboxException, IOException, InterruptedException {
+        OciScope.Unit unit = OciScope.unit(cgroupsPath, id, HostInfo.get().isHostRoot());
+        if (!OciScope.systemdRuns()) {
+            throw new SandboxException("--systemd-cgroup: systemd is not this host's init (no /run/systemd/system), so "
+                    + "no systemd can make the container's scope " + unit.name() + "; leave --systemd-cgroup out, and "
+                    + "linux.cgroupsPath is then a path in the cgroup hierarchies");
+        }
+        writeRecord(dir, new RuntimeCgroup.Placement(false, Map.of(), List.of()), unit);
+        Process placeholder = OciScope.placeholder();
+        try {
+            RuntimeCgroup.Placement placement = OciScope.start(unit, placeholder.pid(), limits);
+            writeRecord(dir, placement, unit);
+            RuntimeCgroup cgroup = RuntimeCgroup.create(placement, limits);
+            log.debug("container " + id + ": systemd scope " + unit.name() + ", " + cgroup.describe());
+            return new Made(cgroup, placeholder);
+        } catch (SandboxException | InterruptedException | RuntimeException e) {
+            new Made(null, placeholder).close();
+            throw e;
+        }
+    }
+
+    private static void writeRecord(Path dir, RuntimeCgroup.Placement placement, OciScope.Unit unit) throws IOException {
+        Map<String, Object> record = new java.util.LinkedHashMap<>(RuntimeCgroup.record(placement));
+        record.put("unit", unit.name());
+        record.put("slice", unit.slice());
+        record.put("userBus", unit.userBus());
+        OciRuntime.writeAtomically(dir.resolve(RECORD), Json.write(record));
+    }
+
+    /** The systemd scope create recorded in dir, if the container has one. */
+    private static Optional<OciScope.Unit> unit(Path dir) throws OciRuntime.Failure, IOException {
+        Map<String, Object> m = record(dir);
+        if (m == null || !(m.get("unit") instanceof String name)) {
             return Optional.empty();
         }
+        return Optional.of(new OciScope.Unit(name, (String) m.get("slice"), Boolean.TRUE.equals(m.get("userBus"))));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> record(Path dir) throws OciRuntime.Failure, IOException {
+        Path record = dir.resolve(RECORD);
+        if (!Files.exists(record)) {
+            return null;
+        }
         try {
-            @SuppressWarnings("unchecked")
-            Map<String, Object> m = (Map<String, Object>) Json.parse(Files.readString(record));
-            return Optional.of(RuntimeCgroup.of(m));
-        } catch (Json.ParseException | ClassCastException | NullPointerException e) {
+            return (Map<String, Object>) Json.parse(Files.readString(record));
+        } catch (Json.ParseException | ClassCastException e) {
             throw new OciRuntime.Failure("the cgroup record " + record + " is damaged: " + e);
         }
     }
 
-    /** Kills what is left in the container's cgroup and removes what create made. */
-    static void remove(Path dir) throws OciRuntime.Failure, IOException {
-        Optional<RuntimeCgroup> cgroup = read(dir);
-        if (cgroup.isPresent()) {
-            cgroup.get().remove();
-            Files.deleteIfExists(dir.resolve(RECORD));
+    /** Changes the container's limits: in its cgroup, and for a scope also in systemd's properties, which it keeps. */
+    static void update(Path dir, RuntimeCgroup cgroup, Limits limits) throws OciRuntime.Failure, IOException,
+            InterruptedException {
+        Optional<OciScope.Unit> unit = unit(dir);
+        if (unit.isPresent()) {
+            OciScope.update(unit.get(), limits);
         }
+        cgroup.update(limits);
+    }
+
+    /** The cgroup create recorded in dir, if it made one. */
+    static Optional<RuntimeCgroup> read(Path dir) throws OciRuntime.Failure, IOException {
+        Map<String, Object> m = record(dir);
+        if (m == null) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(RuntimeCgroup.of(m));
+        } catch (ClassCastException | NullPointerException e) {
+            throw new OciRuntime.Failure("the cgroup record " + dir.resolve(RECORD) + " is damaged: " + e);
+        }
+    }
+
+    /**
+     * Kills what is left in the container's cgroup and removes what create made; a systemd scope
+     * is stopped, and gone once this returns.
+     */
+    static void remove(Path dir) throws OciRuntime.Failure, IOException, InterruptedException {
+        Optional<RuntimeCgroup> cgroup = read(dir);
+        if (cgroup.isEmpty()) {
+            return;
+        }
+        cgroup.get().remove();
+        Optional<OciScope.Unit> unit = unit(dir);
+        if (unit.isPresent()) {
+            // systemd owns the scope's directory: its processes are killed here, the unit stopped there.
+            cgroup.get().pids().forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+            try {
+                OciScope.stop(unit.get());
+            } catch (SandboxException e) {
+                throw new OciRuntime.Failure(e.getMessage());
+            }
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(SCOPE_GONE_TIMEOUT_MS);
+            for (Path d : cgroup.get().procsFiles()) {
+                while (Files.exists(d.getParent())) {
+                    if (System.nanoTime() > deadline) {
+                        throw new OciRuntime.Failure("systemd stopped " + unit.get().name() + " but its cgroup "
+                                + d.getParent() + " is still there after " + SCOPE_GONE_TIMEOUT_MS + " ms");
+                    }
+                    Thread.sleep(10);
+                }
+            }
+        }
+        Files.deleteIfExists(dir.resolve(RECORD));
     }
 
     /** The limits a detached sandbox keeps itself (rlimits); the others are the cgroup's. */

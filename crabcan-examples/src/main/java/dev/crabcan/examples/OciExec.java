@@ -3,7 +3,6 @@ package dev.crabcan.examples;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxException;
 import dev.crabcan.SandboxSpecException;
-import dev.crabcan.Stdio;
 import dev.crabcan.Terminal;
 import dev.crabcan.internal.cgroup.JoinedCgroups;
 import dev.crabcan.internal.host.HostInfo;
@@ -34,7 +33,8 @@ import java.util.concurrent.ExecutionException;
  */
 final class OciExec {
     static final String USAGE = "  exec [--process FILE | ID ARGS...] [--detach] [--pid-file FILE] [--tty] "
-            + "[--console-socket PATH] [--env K=V]... [--cwd DIR] [--user UID[:GID]] [--cap CAP]... [--no-new-privs] ID";
+            + "[--console-socket PATH] [--env K=V]... [--cwd DIR] [--user UID[:GID]] [--cap CAP]... [--no-new-privs] "
+            + "[--preserve-fds N] ID";
     /** The container's config.json as it was at create, kept in its state directory. */
     static final String CONFIG = "config.json";
 
@@ -66,6 +66,7 @@ final class OciExec {
             InterruptedException {
         String processFile = null, pidFile = null, consoleSocket = null, cwd = null, user = null;
         boolean detach = false, tty = false, noNewPrivs = false;
+        int preserveFds = 0;
         List<String> env = new ArrayList<>(), caps = new ArrayList<>(), additionalGids = new ArrayList<>();
         while (!args.isEmpty() && args.get(0).startsWith("-")) {
             String a = args.remove(0);
@@ -78,6 +79,7 @@ final class OciExec {
                 case "--pid-file" -> pidFile = OciRuntime.value(a, args);
                 case "--console-socket" -> consoleSocket = OciRuntime.value(a, args);
                 case "--cwd" -> cwd = OciRuntime.value(a, args);
+                case "--preserve-fds" -> preserveFds = OciRuntime.preserveFds(OciRuntime.value(a, args));
                 case "--user", "-u" -> user = OciRuntime.value(a, args);
                 case "--env", "-e" -> env.add(OciRuntime.value(a, args));
                 case "--cap", "-c" -> caps.add(OciRuntime.value(a, args));
@@ -146,8 +148,7 @@ final class OciExec {
         config = new LinkedHashMap<>(config);
         config.put("process", process);
         OciConfig.Bundle read = OciConfig.readForRuntime(Path.of(state.bundle()), config, "exec in container " + id);
-        Sandbox sandbox = withTerminal(read.sandbox().toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit())
-                .stderr(Stdio.inherit()).build(), read, consoleSocket);
+        Sandbox sandbox = withTerminal(OciRuntime.inheritStdio(read.sandbox(), preserveFds), read, consoleSocket);
         return run(sandbox, state, detach, pidFile == null ? null : Path.of(pidFile).toAbsolutePath(), runtime);
     }
 
@@ -182,7 +183,7 @@ final class OciExec {
                 commandPid == 0 ? 0 : OciRuntime.startTime(commandPid));
         List<Path> cgroups = JoinedCgroups.procsFiles(state.pid(), host.isHostRoot());
         Launcher.Launched launched = HelperRuntime.get().launcher().launch(io -> PlanCompiler.compileJoin(sandbox, host,
-                target, cgroups, io, detach), sandbox.stdin(), sandbox.stdout(), sandbox.stderr(), java.util.Map.of());
+                target, cgroups, io, detach), sandbox.stdin(), sandbox.stdout(), sandbox.stderr(), sandbox.passedFds());
         Session session = launched.session();
         Session.Start started;
         try {

@@ -63,6 +63,7 @@ public final class OciRuntime {
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
             OciExec.USAGE,
             "  create and run also take --console-socket PATH (process.terminal: the terminal's master goes there)",
+            "  create, run and exec take --preserve-fds N (the caller's fds 3 to 3+N-1 go to the process as they are)",
             "Global options:",
             "  --root DIR            state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
             "  --log FILE            also write errors (and with --debug, what happens) to FILE",
@@ -221,6 +222,7 @@ public final class OciRuntime {
                 case "--all", "-a" -> options.put("--all", "");
                 case "--format" -> options.put("--format", value(a, args));
                 case "--resources", "-r" -> options.put("--resources", value(a, args));
+                case "--preserve-fds" -> options.put(name, value(a, args));
                 case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares" ->
                         options.put(name, value(a, args));
                 case "--no-pivot" -> throw new Failure("--no-pivot: not supported: Crabcan always enters the container's "
@@ -248,9 +250,10 @@ public final class OciRuntime {
         Path bundle = Path.of(options.getOrDefault("--bundle", ".")).toAbsolutePath().normalize();
         Path pidFile = options.containsKey("--pid-file") ? Path.of(options.get("--pid-file")).toAbsolutePath() : null;
         String consoleSocket = options.get("--console-socket");
+        int preserveFds = preserveFds(options.getOrDefault("--preserve-fds", "0"));
         return switch (command) {
             case "create" -> {
-                create(id, bundle, pidFile, consoleSocket);
+                create(id, bundle, pidFile, consoleSocket, preserveFds);
                 yield 0;
             }
             case "start" -> {
@@ -281,7 +284,7 @@ public final class OciRuntime {
                 delete(id, options.containsKey("--force"));
                 yield 0;
             }
-            case "run" -> run(id, bundle, pidFile, consoleSocket);
+            case "run" -> run(id, bundle, pidFile, consoleSocket, preserveFds);
             default -> throw new Failure("unknown command " + command + "\n" + USAGE);
         };
     }
@@ -301,20 +304,21 @@ public final class OciRuntime {
      * its command waits for start). A hook that fails kills the container, as the spec asks. A
      * runtime killed halfway leaves a state directory that delete removes with what it recorded.
      */
-    void create(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException,
-            IOException, InterruptedException {
+    void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds) throws Failure,
+            SandboxException, IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         Map<String, List<OciConfig.Hook>> hooks = withTimeouts(config.hooks());
-        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
+        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config, consoleSocket);
         Path dir = newContainerDir(id);
         long pid = -1;
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
         try (FileLock lock = lock(dir)) {
             OciExec.keepConfig(bundle, dir);
-            var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log);
-            pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
-                    .createDetached(dir.resolve("exec.fifo"), cgroup == null ? List.of() : cgroup.procsFiles(),
-                            containerHooks(hooks, id, bundle));
+            try (var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log)) {
+                pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
+                        .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(),
+                                containerHooks(hooks, id, bundle));
+            }
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
                     java.time.Instant.now().toString(), hooks));
             for (String kind : List.of("prestart", "createRuntime")) {
@@ -600,7 +604,7 @@ public final class OciRuntime {
      * runc's update: the limits of a runtime-spec linux.resources object (--resources FILE, or -
      * for stdin) and of the flags, applied to the container's cgroup; limits not named stay.
      */
-    void update(String id, Map<String, String> options) throws Failure, IOException {
+    void update(String id, Map<String, String> options) throws Failure, IOException, InterruptedException {
         Map<String, Object> resources = new LinkedHashMap<>();
         if (options.containsKey("--resources")) {
             String file = options.get("--resources");
@@ -631,7 +635,7 @@ public final class OciRuntime {
         var cgroup = OciCgroup.read(dir).orElseThrow(() -> new Failure("container " + id + " has no cgroup (the "
                 + "runtime could not make one at create), so its limits cannot change"));
         try {
-            cgroup.update(limits);
+            OciCgroup.update(dir, cgroup, limits);
         } catch (SandboxException e) {
             throw new Failure(e.getMessage());
         }
@@ -700,14 +704,14 @@ public final class OciRuntime {
     }
 
     /** create, start and wait in one, in this process: the exit status is the container's. */
-    int run(String id, Path bundle, Path pidFile, String consoleSocket) throws Failure, SandboxException, IOException,
-            InterruptedException {
+    int run(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds) throws Failure,
+            SandboxException, IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         if (!config.hooks().isEmpty()) {
             throw new Failure("hooks: run starts the command at once; use create and start, which run "
                     + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
         }
-        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox()), config, consoleSocket);
+        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config, consoleSocket);
         Path dir = newContainerDir(id);
         try {
             OciExec.keepConfig(bundle, dir);
@@ -773,8 +777,26 @@ public final class OciRuntime {
     record State(String id, long pid, long startTime, String bundle, String rootfs, String created,
             Map<String, List<OciConfig.Hook>> hooks) {}
 
-    private static Sandbox inheritStdio(Sandbox s) {
-        return s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit()).build();
+    /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */
+    static Sandbox inheritStdio(Sandbox s, int preserveFds) {
+        Sandbox.Builder b = s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit());
+        for (int fd = 3; fd < 3 + preserveFds; fd++) {
+            b.inheritFd(fd);
+        }
+        return b.build();
+    }
+
+    /**
+     * runc's --preserve-fds N. The caller's fds reach the container only through the native front
+     * end, which keeps them for the sandbox helpers it forks; a JVM started for the call has none
+     * of them (the front end marks them close-on-exec), and its launcher refuses the sandbox.
+     */
+    static int preserveFds(String value) throws Failure {
+        int most = dev.crabcan.internal.plan.Contract.MAX_PASSED_FDS;
+        if (!value.matches("\\d{1,9}") || Integer.parseInt(value) > most) {
+            throw new Failure("--preserve-fds " + value + ": a number of fds from 0 to " + most);
+        }
+        return Integer.parseInt(value);
     }
 
     /**

@@ -48,8 +48,12 @@ public final class OciService {
      */
     private static final Set<String> PATH_OPTIONS = Set.of("--root", "--log", "--bundle", "-b", "--pid-file",
             "--process", "-p", "--console-socket");
-    /** Global options whose value is no path (the command is the first word that is not an option or a value). */
-    private static final Set<String> VALUE_OPTIONS = Set.of("--log-format");
+    /**
+     * Options whose value is no path: the command is the first word that is not an option or a
+     * value, exec's container id the first after it.
+     */
+    private static final Set<String> VALUE_OPTIONS = Set.of("--log-format", "--preserve-fds", "--cwd", "--user", "-u",
+            "--env", "-e", "--cap", "-c", "--additional-gids", "-g", "--apparmor", "--process-label");
 
     private final Path socket;
     private final ServerSocketChannel server;

@@ -35,4 +35,12 @@ class OciServiceArgsTest {
         assertThat(resolved("exec", "--pid-file", "p", "id", "mkdir", "-p", "a/b"))
                 .containsExactly("exec", "--pid-file", "/home/u/b/p", "id", "mkdir", "-p", "a/b");
     }
+
+    /** exec's options with a value that is no path are passed over, not taken for the container id. */
+    @Test
+    void execsValueOptionsAreNotTheContainerId() {
+        assertThat(resolved("exec", "--preserve-fds", "2", "--cwd", "/w", "--env", "A=b", "--pid-file", "p", "id", "sh"))
+                .containsExactly("exec", "--preserve-fds", "2", "--cwd", "/w", "--env", "A=b", "--pid-file",
+                        "/home/u/b/p", "id", "sh");
+    }
 }

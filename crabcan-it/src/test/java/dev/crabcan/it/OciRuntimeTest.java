@@ -1074,34 +1074,74 @@ class OciRuntimeTest {
     }
 
     /**
-     * With --systemd-cgroup, cgroupsPath is systemd's slice:prefix:name, and the cgroup goes where
-     * systemd puts that scope (this host runs no systemd: the path is made directly, as on a
-     * cgroupfs host; RuntimeCgroupTest has the nested slices).
+     * With --systemd-cgroup, cgroupsPath is systemd's slice:prefix:name, and on a systemd host the
+     * container's cgroup is the transient scope prefix-name.scope that systemd makes in that slice
+     * (the VM lane runs this as root and as a user, whose user manager makes it): its only process
+     * is the container's init, the container sees its limits, and delete stops it. Without systemd
+     * (this host) create fails saying so, and leaves nothing.
      */
     @Test
-    void withSystemdCgroupTheScopeGoesWhereSystemdPutsIt() throws Exception {
-        Path bundle = bundle("b12", "sleep 1000");
+    void withSystemdCgroupSystemdMakesTheScopeAndDeleteStopsIt() throws Exception {
+        Path bundle = bundle("b12", "cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max; sleep 1000");
         String slice = "crabcanit" + ProcessHandle.current().pid() + ".slice";
-        limit(bundle, "{\"pids\": {\"limit\": 25}}", slice + ":crabcan:c12");
-        Path pidFile = dir.resolve("pid12");
-        Run created = oci(null, "--systemd-cgroup", "create", "--bundle", bundle.toString(), "--pid-file",
-                pidFile.toString(), "c12");
-        if (!Env.mayLimit()) {
-            assertThat(created.stderr()).contains("needs a cgroup");
-            return;
-        }
-        assertThat(created.status()).as(created.stderr()).isZero();
-        Path pids = cgroupDir(Long.parseLong(Files.readString(pidFile)), "pids");
-        assertThat(pids).endsWith(Path.of(slice, "crabcan-c12.scope"));
-        assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("25");
+        limit(bundle, "{\"pids\": {\"limit\": 25}, \"memory\": {\"limit\": 67108864}}", slice + ":crabcan:c12");
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"mounts\": [", "\"mounts\": [{\"destination\": "
+                + "\"/sys/fs/cgroup\", \"type\": \"cgroup\", \"source\": \"cgroup\", \"options\": [\"ro\"]}, ")
+                .replace("{\"type\": \"mount\"}", "{\"type\": \"mount\"}, {\"type\": \"cgroup\"}"));
         Path cgroupfsPath = bundle("b13", "true");
         limit(cgroupfsPath, "{}", "default/c13");
         Run bad = oci(null, "--systemd-cgroup", "create", "--bundle", cgroupfsPath.toString(), "c13");
         assertThat(bad.stderr()).as("a relative cgroupfs path is no systemd unit")
                 .contains("with --systemd-cgroup it must be slice:prefix:name");
-        assertThat(oci(null, "delete", "--force", "c12").status()).isZero();
-        assertThat(pids.getParent()).doesNotExist();
-        assertThat(dir.resolve("state")).isEmptyDirectory();
+        Path pidFile = dir.resolve("pid12");
+        Path out = dir.resolve("out12");
+        Run created = oci(out.toFile(), "--systemd-cgroup", "create", "--bundle", bundle.toString(), "--pid-file",
+                pidFile.toString(), "c12");
+        if (!Files.isDirectory(Path.of("/run/systemd/system"))) {
+            assertThat(created.status()).isEqualTo(1);
+            assertThat(created.stderr()).contains("--systemd-cgroup: systemd is not this host's init");
+            assertThat(dir.resolve("state")).isEmptyDirectory();
+            return;
+        }
+        List<String> systemctl = new ArrayList<>(List.of("systemctl"));
+        if (!Env.isRoot()) {
+            systemctl.add("--user");
+        }
+        try {
+            assertThat(created.status()).as(created.stderr()).isZero();
+            long init = Long.parseLong(Files.readString(pidFile));
+            Path scope = cgroupDir(init, "pids");
+            assertThat(scope).endsWith(Path.of(slice, "crabcan-c12.scope"));
+            assertThat(command(systemctl, "show", "-p", "ActiveState", "-p", "ControlGroup", "crabcan-c12.scope"))
+                    .contains("ActiveState=active").contains("/" + slice + "/crabcan-c12.scope");
+            // init and the command it forked, waiting for start; not the placeholder the scope was made around.
+            for (String line : Files.readAllLines(scope.resolve("cgroup.procs"))) {
+                long pid = Long.parseLong(line.trim());
+                assertThat(pid == init || ProcessHandle.of(pid).flatMap(ProcessHandle::parent).map(ProcessHandle::pid)
+                        .orElse(-1L) == init).as("process %d in the scope is init (%d) or its child", pid, init).isTrue();
+            }
+            assertThat(oci(null, "start", "c12").status()).isZero();
+            assertThat(OciExecTest.awaitText(out, "67108864")).isEqualTo("25\n67108864\n");
+            assertThat(oci(null, "delete", "--force", "c12").status()).isZero();
+            assertThat(scope).doesNotExist();
+            assertThat(command(systemctl, "show", "-p", "ActiveState", "crabcan-c12.scope"))
+                    .doesNotContain("ActiveState=active");
+            assertThat(dir.resolve("state")).isEmptyDirectory();
+        } finally {
+            command(systemctl, "stop", slice); // systemd made it for the scope; it stays active when empty
+        }
+    }
+
+    /** A command's output, stdout and stderr together, once it ended (within 60 s). */
+    private static String command(List<String> prefix, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s", cmd).isTrue();
+        return out;
     }
 
     /** containerd's shim reads a failure's reason from --log in json, one logrus object a line. */

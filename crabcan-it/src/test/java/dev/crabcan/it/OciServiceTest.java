@@ -274,6 +274,63 @@ class OciServiceTest {
         assertThat(r.stdout()).isEqualTo("checked\n");
     }
 
+    /**
+     * The front end run by a shell that opened {@code in} at fd 3 and 5 and {@code out} (appending)
+     * at fd 4, as an engine hands a runtime the fds it preserves.
+     */
+    ProcessBuilder withFds(Path cwd, Path in, Path out, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("/bin/sh", "-c", "exec 3<\"$1\" 4>>\"$2\" 5<\"$1\"; shift 2; exec \"$@\"",
+                "sh", in.toString(), out.toString()));
+        cmd.addAll(frontEnd(cwd, args).command());
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(cwd.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().putAll(frontEnd(cwd).environment());
+        return pb;
+    }
+
+    /**
+     * runc's --preserve-fds N: the caller's fds 3 to 3+N-1 reach the process of run, create and
+     * exec as they are (read from fd 3, written to fd 4), the next one (5) does not, and the JVM
+     * per call, which has none of them, refuses.
+     */
+    @Test
+    void preserveFdsGivesTheCallersFdsToRunCreateAndExec() throws Exception {
+        Path in = Files.writeString(dir.resolve("in"), "from-the-caller\n");
+        Path out = dir.resolve("written");
+        Path b = bundle("preserver", "{ cat <&3; [ -e /proc/self/fd/5 ] && echo fd5; echo done; } >&4");
+        Run r = run(withFds(b, in, out, "run", "--preserve-fds", "2", "p1"));
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(Files.readString(out)).isEqualTo("from-the-caller\ndone\n");
+
+        Files.delete(out);
+        assertThat(run(withFds(b, in, out, "create", "--preserve-fds=2", "p2")).status()).isZero();
+        assertThat(oci("start", "p2").status()).isZero();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!oci("state", "p2").stdout().contains("stopped") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(oci("delete", "p2").status()).isZero();
+        assertThat(Files.readString(out)).isEqualTo("from-the-caller\ndone\n");
+
+        Path sleeper = bundle("sleeper", "sleep 30");
+        assertThat(oci("create", "--bundle", sleeper.toString(), "p3").status()).isZero();
+        assertThat(oci("start", "p3").status()).isZero();
+        Run e = run(withFds(sleeper, in, out, "exec", "--preserve-fds", "1", "p3", "/bin/sh", "-c",
+                "cat <&3; [ -e /proc/self/fd/4 ] && echo fd4; echo exec-done"));
+        assertThat(e.status()).as(e.stderr()).isZero();
+        assertThat(e.stdout()).isEqualTo("from-the-caller\nexec-done\n");
+        assertThat(oci("delete", "--force", "p3").status()).isZero();
+
+        ProcessBuilder jvm = withFds(b, in, out, "run", "--preserve-fds", "2", "p4");
+        jvm.environment().put("CRABCAN_OCI_SERVICE", "0");
+        Run refused = run(jvm);
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("--preserve-fds");
+        Run bad = oci("run", "--preserve-fds", "many", "p5");
+        assertThat(bad.status()).isEqualTo(1);
+        assertThat(bad.stderr()).contains("--preserve-fds many");
+    }
+
     /** A container is never shown the service's socket: binding the cache that holds it is refused. */
     @Test
     void aContainerCannotBeGivenTheServicesSocket() throws Exception {

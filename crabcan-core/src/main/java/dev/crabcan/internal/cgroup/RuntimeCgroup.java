@@ -90,6 +90,29 @@ public final class RuntimeCgroup {
         return new Placement(v2, dirs, new ArrayList<>(toCreate)); // sorted: parents first
     }
 
+    /**
+     * The cgroups process pid is in, as a container's cgroup that someone else made (a systemd
+     * scope around that process): nothing to create, and nothing that {@link #remove} deletes.
+     */
+    public static Placement placeOf(long pid) throws SandboxException {
+        Hierarchies h;
+        try {
+            h = Hierarchies.parse(Files.readAllLines(Path.of("/proc/self/mountinfo")),
+                    Files.readAllLines(Path.of("/proc/" + pid + "/cgroup")));
+        } catch (IOException e) {
+            throw new SandboxException("cannot read the cgroups of process " + pid + ": " + e, e);
+        }
+        boolean v2 = h.unifiedDir() != null && (h.v1Dirs().isEmpty()
+                || h.unifiedControllers().containsAll(List.of("memory", "pids", "cpu")));
+        Map<String, Path> dirs = new LinkedHashMap<>();
+        if (v2) {
+            dirs.put("", h.unifiedDir());
+        } else {
+            V1_CONTROLLERS.stream().filter(h.v1Dirs()::containsKey).forEach(c -> dirs.put(c, h.v1Dirs().get(c)));
+        }
+        return new Placement(v2, dirs, List.of());
+    }
+
     /** A JVM started by a JVM that moved into its leaf counts as in that JVM's cgroup. */
     private static Path ownDir(Path dir) {
         return dir.getFileName() != null && dir.getFileName().toString().matches(CgroupV2.JVM_LEAF_PREFIX + "\\d+")

@@ -4,6 +4,7 @@ import dev.crabcan.SandboxException;
 import dev.crabcan.internal.plan.Contract;
 import dev.crabcan.Stdio;
 import dev.crabcan.internal.cgroup.Cgroups;
+import dev.crabcan.internal.plan.InheritedFd;
 import dev.crabcan.internal.plan.PlanCompiler;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -122,11 +123,18 @@ final class ZygoteLauncher implements Launcher {
         if (Thread.currentThread().isInterrupted()) {
             throw new SandboxException("interrupted before the sandbox was started; nothing was started");
         }
-        if ((!passed.isEmpty() || !copies.isEmpty()) && zygote.pid() < 0) {
+        Map<Integer, Object> sent = new java.util.LinkedHashMap<>(passed);
+        sent.values().removeIf(source -> source == InheritedFd.FROM_ZYGOTE);
+        if (sent.size() < passed.size() && zygote.pid() >= 0) {
+            throw new dev.crabcan.SandboxSpecException("inheritFd (crabcan-oci's --preserve-fds): this JVM's own "
+                    + "zygote holds none of the caller's fds; only crabcan-oci's native front end with its service, the "
+                    + "zygote of its own requests, keeps them");
+        }
+        if ((!sent.isEmpty() || !copies.isEmpty()) && zygote.pid() < 0) {
             throw new dev.crabcan.SandboxSpecException("passFd, SandboxPipe, copyIn and copyOut: descriptors cannot be "
                     + "passed through this launcher (crabcan-oci's service forks sandboxes in the calling front end)");
         }
-        int[] fds = PassedFds.copies(passed);
+        int[] fds = PassedFds.copies(sent);
         try {
             return launch(zygote, plan, stdin, stdout, stderr, fds, copies);
         } finally {

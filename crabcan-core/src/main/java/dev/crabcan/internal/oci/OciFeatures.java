@@ -42,9 +42,9 @@ public final class OciFeatures {
         Map<String, Object> cgroup = new LinkedHashMap<>();
         cgroup.put("v1", true);
         cgroup.put("v2", true);
-        // --systemd-cgroup places the scope where systemd would, without asking systemd for the unit.
-        cgroup.put("systemd", false);
-        cgroup.put("systemdUser", false);
+        // --systemd-cgroup asks systemd for a transient scope: host root's system manager, or the caller's user manager.
+        cgroup.put("systemd", true);
+        cgroup.put("systemdUser", true);
         cgroup.put("rdma", false);
         linux.put("cgroup", cgroup);
         Map<String, Object> seccomp = new LinkedHashMap<>();

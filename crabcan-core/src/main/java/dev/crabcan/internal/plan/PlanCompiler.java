@@ -214,9 +214,12 @@ public final class PlanCompiler {
                 w.passFd(io.fd());
             }
         }
-        for (int fd : s.passedFds().keySet()) {
-            w.passFd(fd);
+        for (var fd : s.passedFds().entrySet()) {
+            if (fd.getValue() != InheritedFd.FROM_ZYGOTE) {
+                w.passFd(fd.getKey());
+            }
         }
+        inheritedFds(w, s);
         // Their descriptors follow the passed ones, in this order too.
         for (dev.crabcan.CopyIn c : s.copyIns()) {
             w.copyIn(c.mode(), c.isReadOnly() ? MF_RDONLY : 0, c.target());
@@ -488,8 +491,24 @@ public final class PlanCompiler {
                 w.stdio(io.fd(), io.flags(), io.mode(), io.path());
             }
         }
+        for (Object source : s.passedFds().values()) {
+            if (source != InheritedFd.FROM_ZYGOTE) {
+                throw new SandboxSpecException("a command joining a running sandbox gets no fds of this JVM (passFd); "
+                        + "only inheritFd");
+            }
+        }
+        inheritedFds(w, s);
         console(w, s);
         return process(w, s, host);
+    }
+
+    /** The fds the helper inherits from its zygote (Sandbox.Builder.inheritFd), which the launcher sends nothing for. */
+    private static void inheritedFds(PlanWriter w, Sandbox s) {
+        for (var fd : s.passedFds().entrySet()) {
+            if (fd.getValue() == InheritedFd.FROM_ZYGOTE) {
+                w.inheritFd(fd.getKey());
+            }
+        }
     }
 
     // Loops rather than streams and lambdas here and above: every plan is compiled on the first
