@@ -47,6 +47,11 @@ class NetworkTest {
     private static final String UPLINK6 = "2001:db8:77::2";
     /** A link-local address of the uplink namespace's, routed there by the host: no metadata service's. */
     static final String UPLINK_LINK_LOCAL = "169.254.77.1";
+    /**
+     * The IPv6 addresses AWS and GCP serve instance metadata on: the uplink namespace holds them
+     * and the host routes them there for the test's life, so no packet of it heads for a real one.
+     */
+    static final List<String> UPLINK_METADATA6 = List.of("fd00:ec2::254", "fd20:ce::254");
     private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
     private static Uplink uplink;
@@ -1057,6 +1062,10 @@ class NetworkTest {
             run("nsenter", ns, "ip", "addr", "add", "fd0f:7e57::2/126", "dev", "eth0", "nodad");
             run("nsenter", ns, "ip", "addr", "add", UPLINK6 + "/128", "dev", "lo");
             run("ip", "route", "add", UPLINK6 + "/128", "via", "fd0f:7e57::2", "dev", link);
+            for (String metadata : UPLINK_METADATA6) {
+                run("nsenter", ns, "ip", "addr", "add", metadata + "/128", "dev", "lo");
+                run("ip", "route", "add", metadata + "/128", "via", "fd0f:7e57::2", "dev", link);
+            }
             server.getOutputStream().write("go\n".getBytes());
             server.getOutputStream().flush();
             assertThat(out.readLine()).isEqualTo("ready");
@@ -1156,6 +1165,30 @@ class NetworkTest {
             assertThat(lines.subList(0, lines.size() - 1)).as("pasta's: the host's")
                     .allMatch(l -> host.contains(l.substring("address ".length())));
         }
+    }
+
+    /**
+     * Found by a security review: the clouds' IPv6 metadata addresses (AWS's fd00:ec2::254, GCP's
+     * fd20:ce::254) are unique local, so no link-local rule refused them. A listener on each, in
+     * the uplink namespace the host routes them to, is refused by default, with the host allowed
+     * too, and reached once allowed.
+     */
+    @Test
+    void theCloudsIpv6MetadataAddressesAreRefusedUnlessAllowed() throws Exception {
+        requireIpv6();
+        requireUplinkRoute();
+        assertThat(tryEach(Network.privateNetwork(), 7000, List.of(UPLINK6))).as("the uplink itself")
+                .containsExactly(UPLINK6 + " connected fd0f:7e57::1");
+        assertThat(tryEach(Network.privateNetwork(), 7000, UPLINK_METADATA6)).as("by default")
+                .hasSize(2).allMatch(l -> l.endsWith(" error Permission denied"));
+        assertThat(tryEach(Network.privateNetwork().allowHost(), 7000, UPLINK_METADATA6)).as("the host allowed")
+                .hasSize(2).allMatch(l -> l.endsWith(" error Permission denied"));
+        Network allowed = Network.privateNetwork();
+        for (String metadata : UPLINK_METADATA6) {
+            allowed = allowed.allow(metadata + "/128");
+        }
+        assertThat(tryEach(allowed, 7000, UPLINK_METADATA6)).as("allowed")
+                .containsExactly("fd00:ec2::254 connected fd0f:7e57::1", "fd20:ce::254 connected fd0f:7e57::1");
     }
 
     /**
