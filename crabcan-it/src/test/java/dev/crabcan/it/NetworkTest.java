@@ -267,6 +267,80 @@ class NetworkTest {
     }
 
     /**
+     * Found by a security review: Crabcan before IPv6 kept its shared table as ip crabcan, which a
+     * JVM killed with -9 left behind with its forwards, here one that takes the host's own
+     * connections to a listener on 127.0.0.1 to the first /30 of the default subnet. With no other
+     * Crabcan JVM holding addresses, the next private sandbox removes it and the host reaches its
+     * listener again; with one holding an address (a process taking its lock byte on
+     * /run/crabcan-net.lock, as an older JVM would), the start fails naming the fix.
+     */
+    @Test
+    void anOlderCrabcansLeftoverTableIsRemovedOrRefused() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the host's nftables take host root");
+        String nft = Env.tool("nft", "nftables").toString();
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            greetAsHost(server);
+            int port = server.getLocalPort();
+            String stale = "table ip crabcan {\n  chain output {\n    type nat hook output priority -100; policy accept;\n"
+                    + "    ip daddr 127.0.0.1 tcp dport " + port + " dnat to 10.231.0.2:8000\n  }\n}\n";
+            try {
+                nftLoad(nft, stale);
+                assertThat(firstLineOrError(port)).as("the stale forward takes the host's connections")
+                        .isNotEqualTo("host");
+                assertThat(python(Network.privateNetwork(), "print('ran')").build().run().stdoutText()).isEqualTo("ran\n");
+                assertThat(firstLineOrError(port)).as("the host's own listener, the old table gone").isEqualTo("host");
+                assertThat(run(nft, "list", "tables")).doesNotContain("table ip crabcan");
+
+                nftLoad(nft, stale);
+                // 192.0.2.0/30 (a documentation range): an address no sandbox of this test takes.
+                Process holder = new ProcessBuilder("/usr/bin/python3", "-c", String.join("\n",
+                        "import fcntl, os, sys",
+                        "fd = os.open('/run/crabcan-net.lock', os.O_RDWR | os.O_CREAT, 0o600)",
+                        "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1 + (0xc0000200 >> 2))",
+                        "print('locked', flush=True)",
+                        "sys.stdin.read()")).redirectErrorStream(true).start();
+                try {
+                    assertThat(new BufferedReader(new InputStreamReader(holder.getInputStream())).readLine())
+                            .isEqualTo("locked");
+                    assertThatThrownBy(() -> python(Network.privateNetwork(), "print('ran')").build().run())
+                            .isInstanceOf(SandboxSetupException.class)
+                            .hasMessageContaining("table ip crabcan of an older Crabcan")
+                            .hasMessageContaining("nft delete table ip crabcan");
+                } finally {
+                    holder.destroyForcibly();
+                    holder.waitFor(10, TimeUnit.SECONDS);
+                }
+                assertThat(run(nft, "list", "tables")).as("left to whoever holds the addresses").contains("table ip crabcan");
+            } finally {
+                Process p = new ProcessBuilder(nft, "delete", "table", "ip", "crabcan").redirectErrorStream(true).start();
+                p.getInputStream().readAllBytes();
+                p.waitFor(20, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static void nftLoad(String nft, String rules) throws Exception {
+        Process p = new ProcessBuilder(nft, "-f", "-").redirectErrorStream(true).start();
+        try (OutputStream in = p.getOutputStream()) {
+            in.write(rules.getBytes(StandardCharsets.UTF_8));
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+    }
+
+    /** The first line a server on the host's 127.0.0.1:port sends, or "error" and why there is none. */
+    private static String firstLineOrError(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+            s.setSoTimeout(2000);
+            return new BufferedReader(new InputStreamReader(s.getInputStream())).readLine();
+        } catch (IOException e) {
+            return "error " + e;
+        }
+    }
+
+    /**
      * Found by an attack review: the sandbox's own filter lists the host's addresses at its start,
      * so one the host gained later (here on a veth pair the test makes; a VPN or bridge coming up)
      * reached a listener on 0.0.0.0. The shared table's input chain refuses the host to a root

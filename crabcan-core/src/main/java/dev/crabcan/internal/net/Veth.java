@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
  * given by its address, on {@code /run/crabcan-net.lock}, which the kernel releases when its JVM
  * dies; byte 0 serializes the table's creation and removal, and whoever finds no address locked
- * by anyone may create the table afresh or remove it. The byte at an address's offset is 1 while
+ * by anyone may create the table afresh (removing the {@code ip crabcan} of older versions, which
+ * took the same locks) or remove it. The byte at an address's offset is 1 while
  * its sandbox has published ports, so that the next owner of an address whose JVM died removes
  * the forwards it left. A pair disappears with the sandbox's network namespace; the table
  * disappears with the host's last private sandbox. Every lock operation runs on the file's
@@ -369,6 +370,12 @@ final class Veth implements NetworkSetup {
     /** The ICMPv6 of neighbour discovery, which IPv6 needs between a sandbox and the host's end of its pair. */
     private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert }";
 
+    /**
+     * Removes the table {@code ip crabcan} of Crabcan versions before IPv6, which a JVM killed with
+     * -9 left: its forwards lead to addresses that sandboxes may have now.
+     */
+    private static final String OLD_TABLE_GONE = "add table ip " + TABLE + "\n" + "delete table ip " + TABLE + "\n";
+
     /** The shared table, replacing whatever a dead JVM left. */
     static final String TABLE_RULES = "add table inet " + TABLE + "\n"
             + "delete table inet " + TABLE + "\n"
@@ -454,10 +461,17 @@ final class Veth implements NetworkSetup {
         }
         FileLock everyone = tryLock(1);
         if (everyone == null) {
-            return; // another JVM has sandboxes, so the table is there
+            // Another JVM has sandboxes, so the table is there; an old one may be too, which is not ours to remove.
+            if (HostCommand.run(nft, List.of("list", "table", "ip", TABLE), "").ok()) {
+                throw new SandboxSetupException("network", 0, "the nftables table ip " + TABLE + " of an older Crabcan "
+                        + "is there while another JVM holds private-network addresses (locks on " + LOCKS.file()
+                        + "): its port forwards may lead to addresses sandboxes have now; stop the JVMs of the older "
+                        + "Crabcan, or if none runs, remove it with: nft delete table ip " + TABLE);
+            }
+            return;
         }
         try {
-            HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), TABLE_RULES);
+            HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), OLD_TABLE_GONE + TABLE_RULES);
             if (!r.ok()) {
                 throw new SandboxSetupException("network", 0, "nft refused the table " + TABLE + ": " + r.reason());
             }
