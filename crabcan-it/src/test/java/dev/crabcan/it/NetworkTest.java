@@ -1220,6 +1220,71 @@ class NetworkTest {
     }
 
     /**
+     * Found by a security review: the JVM's relay of a port published on [::1] took every
+     * connection, a thread each, for as long as it stayed open. It takes at most 256 at once:
+     * here 260 are opened and held, 256 are greeted by the server inside and 4 closed at once;
+     * once they close the port serves again, and with the sandbox gone no relay thread is left.
+     */
+    @Test
+    void aRelayedPortTakesABoundedNumberOfConnectionsAndServesAgainOnceTheyEnd() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the JVM relays ports on IPv6 addresses for root callers only");
+        int port = freePort();
+        // Greets each connection and holds it until its client ends it.
+        String serve = String.join("\n",
+                "import selectors, socket",
+                "sel = selectors.DefaultSelector()",
+                "s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen(1024); sel.register(s, selectors.EVENT_READ)",
+                "print('up', flush=True)",
+                "while True:",
+                "    for key, _ in sel.select():",
+                "        if key.fileobj is s:",
+                "            c, _ = s.accept(); c.sendall(b'hi\\n'); sel.register(c, selectors.EVENT_READ)",
+                "        elif not key.fileobj.recv(1024):",
+                "            sel.unregister(key.fileobj); key.fileobj.close()",
+                "");
+        SandboxProcess p = python(Network.privateNetwork().publish("::1", port, 8000), serve).build().start();
+        List<Socket> clients = new ArrayList<>();
+        try {
+            assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("up");
+            int greeted = 0;
+            int closed = 0;
+            for (int i = 0; i < 260; i++) {
+                Socket c = new Socket();
+                clients.add(c);
+                c.connect(new InetSocketAddress("::1", port), 5000);
+                c.setSoTimeout(10_000);
+                if (new BufferedReader(new InputStreamReader(c.getInputStream())).readLine() == null) {
+                    closed++;
+                } else {
+                    greeted++;
+                }
+            }
+            assertThat(List.of(greeted, closed)).as("greeted, closed").containsExactly(256, 4);
+            for (Socket c : clients) {
+                c.close();
+            }
+            assertThat(readFirstLine("::1", port)).as("a connection once the others closed").isEqualTo("hi");
+        } finally {
+            for (Socket c : clients) {
+                c.close();
+            }
+            p.destroy();
+            p.waitFor();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (relayThreads() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(relayThreads()).as("relay threads after the sandbox").isZero();
+        assertNothingLeft();
+    }
+
+    private static long relayThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.isAlive() && t.getName().startsWith("crabcan-relay"))
+                .count();
+    }
+
+    /**
      * A private sandbox has IPv6 where the host has (a root caller's an address of the IPv6
      * subnet, a rootless caller's the host's from pasta) and its connections leave with the
      * host's address: here to the uplink namespace's 2001:db8:77::2, which the host routes there,

@@ -283,8 +283,8 @@ final class Veth implements NetworkSetup {
         for (int i = 0; i < network.ports().size(); i++) {
             Network.Port p = network.ports().get(i);
             if (p.isIpv6()) {
-                relays.add(Relay.start((ServerSocketChannel) reserved.get(i),
-                        new InetSocketAddress(Ipv4.format(net + 2), p.containerPort()), p.toString()));
+                relays.add(Relay.start((ServerSocketChannel) reserved.get(i), new InetSocketAddress(Ipv4.format(net + 2),
+                        p.containerPort()), p.toString(), Relay.Limits.DEFAULT));
             }
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
