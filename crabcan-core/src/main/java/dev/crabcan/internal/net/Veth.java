@@ -523,8 +523,9 @@ final class Veth implements NetworkSetup {
     /**
      * Why sandboxes get no IPv6, if they do not: the kernel has none, new interfaces get none, the
      * host has no IPv6 default route, or forwarding, which sandboxes need, is off and turning it on
-     * would make an interface stop taking the router advertisements its default route came from
-     * (an interface with forwarding takes them only with accept_ra 2).
+     * would make an interface stop taking the router advertisements some of its routes came from
+     * (an interface with forwarding takes them only with accept_ra 2): the kernel drops a default
+     * route learned so at once, and the prefixes its addresses were made from expire unrenewed.
      *
      * @param routes the text of /proc/net/ipv6_route; null if the kernel has no IPv6
      * @param sysctl the value of a setting below /proc/sys/net/ipv6 (e.g. conf/eth0/accept_ra), null if none
@@ -537,23 +538,26 @@ final class Veth implements NetworkSetup {
             return java.util.Optional.of("new interfaces get no IPv6 (net.ipv6.conf.default.disable_ipv6 is 1)");
         }
         // Destination, its prefix length, source, its prefix length, next hop, metric, counts, flags, interface.
-        List<String[]> defaults = routes.lines().map(l -> l.trim().split("\\s+"))
-                .filter(f -> f.length == 10 && f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
-                        && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0)
-                .toList();
-        if (defaults.isEmpty()) {
+        List<String[]> all = routes.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 10).toList();
+        boolean hasDefault = all.stream().anyMatch(f -> f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
+                && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0);
+        if (!hasDefault) {
             return java.util.Optional.of("the host has no IPv6 default route");
         }
         if ("1".equals(sysctl.apply("conf/all/forwarding"))) {
             return java.util.Optional.empty();
         }
-        for (String[] route : defaults) {
+        // The default route first: forwarding drops it at once, where other routes merely expire.
+        for (String[] route : all.stream().sorted(java.util.Comparator.comparing(f -> !f[1].equals("00"))).toList()) {
             String acceptRa = sysctl.apply("conf/" + route[9] + "/accept_ra");
             if ((Integer.parseUnsignedInt(route[8], 16) & RTF_ADDRCONF) != 0 && !"2".equals(acceptRa)) {
-                return java.util.Optional.of("the host's IPv6 default route on " + route[9] + " was learned from router "
+                int prefix = Integer.parseInt(route[1], 16);
+                String what = prefix == 0 ? "default route" : "route to " + Ipv6.format(java.util.HexFormat.of()
+                        .parseHex(route[0])) + "/" + prefix;
+                return java.util.Optional.of("the host's IPv6 " + what + " on " + route[9] + " was learned from router "
                         + "advertisements, which " + route[9] + " would stop taking (its accept_ra is " + acceptRa
-                        + ", not 2) once net.ipv6.conf.all.forwarding, which sandboxes need, is turned on; turn it on "
-                        + "yourself, with accept_ra 2 on " + route[9] + ", for IPv6 in sandboxes");
+                        + ", not 2) once net.ipv6.conf.all.forwarding, which sandboxes need, is turned on; for IPv6 in "
+                        + "sandboxes, set net.ipv6.conf." + route[9] + ".accept_ra=2 (or turn forwarding on yourself)");
             }
         }
         return java.util.Optional.empty();
