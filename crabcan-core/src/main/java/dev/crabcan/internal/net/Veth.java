@@ -557,7 +557,7 @@ final class Veth implements NetworkSetup {
                 return java.util.Optional.of("the host's IPv6 " + what + " on " + route[9] + " was learned from router "
                         + "advertisements, which " + route[9] + " would stop taking (its accept_ra is " + acceptRa
                         + ", not 2) once net.ipv6.conf.all.forwarding, which sandboxes need, is turned on; for IPv6 in "
-                        + "sandboxes, set net.ipv6.conf." + route[9] + ".accept_ra=2 (or turn forwarding on yourself)");
+                        + "sandboxes, set net.ipv6.conf." + route[9] + ".accept_ra=2");
             }
         }
         return java.util.Optional.empty();
