@@ -47,6 +47,11 @@ class NetworkTest {
     private static final String UPLINK6 = "2001:db8:77::2";
     /** A link-local address of the uplink namespace's, routed there by the host: no metadata service's. */
     static final String UPLINK_LINK_LOCAL = "169.254.77.1";
+    /**
+     * The IPv6 addresses AWS and GCP serve instance metadata on: the uplink namespace holds them
+     * and the host routes them there for the test's life, so no packet of it heads for a real one.
+     */
+    static final List<String> UPLINK_METADATA6 = List.of("fd00:ec2::254", "fd20:ce::254");
     private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
     private static Uplink uplink;
@@ -259,6 +264,80 @@ class NetworkTest {
                 .as("link-local, allowed").containsExactly(UPLINK_LINK_LOCAL + " connected 198.18.0.1");
         assertThat(tryEach(Network.privateNetwork(), 7000, List.of("fe80::1%eth0")))
                 .as("IPv6 link-local").hasSize(1).allMatch(l -> l.startsWith("fe80::1%eth0 error "));
+    }
+
+    /**
+     * Found by a security review: Crabcan before IPv6 kept its shared table as ip crabcan, which a
+     * JVM killed with -9 left behind with its forwards, here one that takes the host's own
+     * connections to a listener on 127.0.0.1 to the first /30 of the default subnet. With no other
+     * Crabcan JVM holding addresses, the next private sandbox removes it and the host reaches its
+     * listener again; with one holding an address (a process taking its lock byte on
+     * /run/crabcan-net.lock, as an older JVM would), the start fails naming the fix.
+     */
+    @Test
+    void anOlderCrabcansLeftoverTableIsRemovedOrRefused() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the host's nftables take host root");
+        String nft = Env.tool("nft", "nftables").toString();
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            greetAsHost(server);
+            int port = server.getLocalPort();
+            String stale = "table ip crabcan {\n  chain output {\n    type nat hook output priority -100; policy accept;\n"
+                    + "    ip daddr 127.0.0.1 tcp dport " + port + " dnat to 10.231.0.2:8000\n  }\n}\n";
+            try {
+                nftLoad(nft, stale);
+                assertThat(firstLineOrError(port)).as("the stale forward takes the host's connections")
+                        .isNotEqualTo("host");
+                assertThat(python(Network.privateNetwork(), "print('ran')").build().run().stdoutText()).isEqualTo("ran\n");
+                assertThat(firstLineOrError(port)).as("the host's own listener, the old table gone").isEqualTo("host");
+                assertThat(run(nft, "list", "tables")).doesNotContain("table ip crabcan");
+
+                nftLoad(nft, stale);
+                // 192.0.2.0/30 (a documentation range): an address no sandbox of this test takes.
+                Process holder = new ProcessBuilder("/usr/bin/python3", "-c", String.join("\n",
+                        "import fcntl, os, sys",
+                        "fd = os.open('/run/crabcan-net.lock', os.O_RDWR | os.O_CREAT, 0o600)",
+                        "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1 + (0xc0000200 >> 2))",
+                        "print('locked', flush=True)",
+                        "sys.stdin.read()")).redirectErrorStream(true).start();
+                try {
+                    assertThat(new BufferedReader(new InputStreamReader(holder.getInputStream())).readLine())
+                            .isEqualTo("locked");
+                    assertThatThrownBy(() -> python(Network.privateNetwork(), "print('ran')").build().run())
+                            .isInstanceOf(SandboxSetupException.class)
+                            .hasMessageContaining("table ip crabcan of an older Crabcan")
+                            .hasMessageContaining("nft delete table ip crabcan");
+                } finally {
+                    holder.destroyForcibly();
+                    holder.waitFor(10, TimeUnit.SECONDS);
+                }
+                assertThat(run(nft, "list", "tables")).as("left to whoever holds the addresses").contains("table ip crabcan");
+            } finally {
+                Process p = new ProcessBuilder(nft, "delete", "table", "ip", "crabcan").redirectErrorStream(true).start();
+                p.getInputStream().readAllBytes();
+                p.waitFor(20, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static void nftLoad(String nft, String rules) throws Exception {
+        Process p = new ProcessBuilder(nft, "-f", "-").redirectErrorStream(true).start();
+        try (OutputStream in = p.getOutputStream()) {
+            in.write(rules.getBytes(StandardCharsets.UTF_8));
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+    }
+
+    /** The first line a server on the host's 127.0.0.1:port sends, or "error" and why there is none. */
+    private static String firstLineOrError(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+            s.setSoTimeout(2000);
+            return new BufferedReader(new InputStreamReader(s.getInputStream())).readLine();
+        } catch (IOException e) {
+            return "error " + e;
+        }
     }
 
     /**
@@ -1057,6 +1136,10 @@ class NetworkTest {
             run("nsenter", ns, "ip", "addr", "add", "fd0f:7e57::2/126", "dev", "eth0", "nodad");
             run("nsenter", ns, "ip", "addr", "add", UPLINK6 + "/128", "dev", "lo");
             run("ip", "route", "add", UPLINK6 + "/128", "via", "fd0f:7e57::2", "dev", link);
+            for (String metadata : UPLINK_METADATA6) {
+                run("nsenter", ns, "ip", "addr", "add", metadata + "/128", "dev", "lo");
+                run("ip", "route", "add", metadata + "/128", "via", "fd0f:7e57::2", "dev", link);
+            }
             server.getOutputStream().write("go\n".getBytes());
             server.getOutputStream().flush();
             assertThat(out.readLine()).isEqualTo("ready");
@@ -1137,6 +1220,71 @@ class NetworkTest {
     }
 
     /**
+     * Found by a security review: the JVM's relay of a port published on [::1] took every
+     * connection, a thread each, for as long as it stayed open. It takes at most 256 at once:
+     * here 260 are opened and held, 256 are greeted by the server inside and 4 closed at once;
+     * once they close the port serves again, and with the sandbox gone no relay thread is left.
+     */
+    @Test
+    void aRelayedPortTakesABoundedNumberOfConnectionsAndServesAgainOnceTheyEnd() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the JVM relays ports on IPv6 addresses for root callers only");
+        int port = freePort();
+        // Greets each connection and holds it until its client ends it.
+        String serve = String.join("\n",
+                "import selectors, socket",
+                "sel = selectors.DefaultSelector()",
+                "s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen(1024); sel.register(s, selectors.EVENT_READ)",
+                "print('up', flush=True)",
+                "while True:",
+                "    for key, _ in sel.select():",
+                "        if key.fileobj is s:",
+                "            c, _ = s.accept(); c.sendall(b'hi\\n'); sel.register(c, selectors.EVENT_READ)",
+                "        elif not key.fileobj.recv(1024):",
+                "            sel.unregister(key.fileobj); key.fileobj.close()",
+                "");
+        SandboxProcess p = python(Network.privateNetwork().publish("::1", port, 8000), serve).build().start();
+        List<Socket> clients = new ArrayList<>();
+        try {
+            assertThat(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine()).isEqualTo("up");
+            int greeted = 0;
+            int closed = 0;
+            for (int i = 0; i < 260; i++) {
+                Socket c = new Socket();
+                clients.add(c);
+                c.connect(new InetSocketAddress("::1", port), 5000);
+                c.setSoTimeout(10_000);
+                if (new BufferedReader(new InputStreamReader(c.getInputStream())).readLine() == null) {
+                    closed++;
+                } else {
+                    greeted++;
+                }
+            }
+            assertThat(List.of(greeted, closed)).as("greeted, closed").containsExactly(256, 4);
+            for (Socket c : clients) {
+                c.close();
+            }
+            assertThat(readFirstLine("::1", port)).as("a connection once the others closed").isEqualTo("hi");
+        } finally {
+            for (Socket c : clients) {
+                c.close();
+            }
+            p.destroy();
+            p.waitFor();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (relayThreads() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(relayThreads()).as("relay threads after the sandbox").isZero();
+        assertNothingLeft();
+    }
+
+    private static long relayThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.isAlive() && t.getName().startsWith("crabcan-relay"))
+                .count();
+    }
+
+    /**
      * A private sandbox has IPv6 where the host has (a root caller's an address of the IPv6
      * subnet, a rootless caller's the host's from pasta) and its connections leave with the
      * host's address: here to the uplink namespace's 2001:db8:77::2, which the host routes there,
@@ -1156,6 +1304,30 @@ class NetworkTest {
             assertThat(lines.subList(0, lines.size() - 1)).as("pasta's: the host's")
                     .allMatch(l -> host.contains(l.substring("address ".length())));
         }
+    }
+
+    /**
+     * Found by a security review: the clouds' IPv6 metadata addresses (AWS's fd00:ec2::254, GCP's
+     * fd20:ce::254) are unique local, so no link-local rule refused them. A listener on each, in
+     * the uplink namespace the host routes them to, is refused by default, with the host allowed
+     * too, and reached once allowed.
+     */
+    @Test
+    void theCloudsIpv6MetadataAddressesAreRefusedUnlessAllowed() throws Exception {
+        requireIpv6();
+        requireUplinkRoute();
+        assertThat(tryEach(Network.privateNetwork(), 7000, List.of(UPLINK6))).as("the uplink itself")
+                .containsExactly(UPLINK6 + " connected fd0f:7e57::1");
+        assertThat(tryEach(Network.privateNetwork(), 7000, UPLINK_METADATA6)).as("by default")
+                .hasSize(2).allMatch(l -> l.endsWith(" error Permission denied"));
+        assertThat(tryEach(Network.privateNetwork().allowHost(), 7000, UPLINK_METADATA6)).as("the host allowed")
+                .hasSize(2).allMatch(l -> l.endsWith(" error Permission denied"));
+        Network allowed = Network.privateNetwork();
+        for (String metadata : UPLINK_METADATA6) {
+            allowed = allowed.allow(metadata + "/128");
+        }
+        assertThat(tryEach(allowed, 7000, UPLINK_METADATA6)).as("allowed")
+                .containsExactly("fd00:ec2::254 connected fd0f:7e57::1", "fd20:ce::254 connected fd0f:7e57::1");
     }
 
     /**

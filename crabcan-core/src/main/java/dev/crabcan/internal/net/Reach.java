@@ -16,15 +16,19 @@ import java.util.stream.Collectors;
 
 /**
  * What a private sandbox may not open connections to: the host's own addresses, link-local
- * addresses (cloud metadata services) and their multicast and broadcast neighbours, and the other
- * sandboxes, less what the network allows. An nftables table in the sandbox's own network
- * namespace, which the helper loads before the command runs (see the contract's T_NET_FILTER);
+ * addresses and the IPv6 addresses clouds serve their metadata on, their multicast and broadcast
+ * neighbours, and the other sandboxes, less what the network allows. An nftables table in the
+ * sandbox's own network namespace, which the helper loads before the command runs (see the contract's T_NET_FILTER);
  * stateful, so that replies to connections from outside (published ports) still leave.
  */
 final class Reach {
     private static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
             Ipv4.Range.parse("224.0.0.0/4"), Ipv4.Range.parse("255.255.255.255/32"));
-    private static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8");
+    /**
+     * Clouds serve IPv6 metadata on unique local addresses, which no scope rule catches: AWS on
+     * fd00:ec2::254, GCP on fd20:ce::254.
+     */
+    private static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8", "fd00:ec2::254", "fd20:ce::254");
     /** What IPv6 needs of refused addresses: finding neighbours (the gateway too) and joining multicast groups. */
     private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
             + "mld-listener-report, mld2-listener-report }";

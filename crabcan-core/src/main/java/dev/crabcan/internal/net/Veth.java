@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
  * given by its address, on {@code /run/crabcan-net.lock}, which the kernel releases when its JVM
  * dies; byte 0 serializes the table's creation and removal, and whoever finds no address locked
- * by anyone may create the table afresh or remove it. The byte at an address's offset is 1 while
+ * by anyone may create the table afresh (removing the {@code ip crabcan} of older versions, which
+ * took the same locks) or remove it. The byte at an address's offset is 1 while
  * its sandbox has published ports, so that the next owner of an address whose JVM died removes
  * the forwards it left. A pair disappears with the sandbox's network namespace; the table
  * disappears with the host's last private sandbox. Every lock operation runs on the file's
@@ -282,8 +283,8 @@ final class Veth implements NetworkSetup {
         for (int i = 0; i < network.ports().size(); i++) {
             Network.Port p = network.ports().get(i);
             if (p.isIpv6()) {
-                relays.add(Relay.start((ServerSocketChannel) reserved.get(i),
-                        new InetSocketAddress(Ipv4.format(net + 2), p.containerPort()), p.toString()));
+                relays.add(Relay.start((ServerSocketChannel) reserved.get(i), new InetSocketAddress(Ipv4.format(net + 2),
+                        p.containerPort()), p.toString(), Relay.Limits.DEFAULT));
             }
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
@@ -368,6 +369,12 @@ final class Veth implements NetworkSetup {
 
     /** The ICMPv6 of neighbour discovery, which IPv6 needs between a sandbox and the host's end of its pair. */
     private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert }";
+
+    /**
+     * Removes the table {@code ip crabcan} of Crabcan versions before IPv6, which a JVM killed with
+     * -9 left: its forwards lead to addresses that sandboxes may have now.
+     */
+    private static final String OLD_TABLE_GONE = "add table ip " + TABLE + "\n" + "delete table ip " + TABLE + "\n";
 
     /** The shared table, replacing whatever a dead JVM left. */
     static final String TABLE_RULES = "add table inet " + TABLE + "\n"
@@ -454,10 +461,17 @@ final class Veth implements NetworkSetup {
         }
         FileLock everyone = tryLock(1);
         if (everyone == null) {
-            return; // another JVM has sandboxes, so the table is there
+            // Another JVM has sandboxes, so the table is there; an old one may be too, which is not ours to remove.
+            if (HostCommand.run(nft, List.of("list", "table", "ip", TABLE), "").ok()) {
+                throw new SandboxSetupException("network", 0, "the nftables table ip " + TABLE + " of an older Crabcan "
+                        + "is there while another JVM holds private-network addresses (locks on " + LOCKS.file()
+                        + "): its port forwards may lead to addresses sandboxes have now; stop the JVMs of the older "
+                        + "Crabcan, or if none runs, remove it with: nft delete table ip " + TABLE);
+            }
+            return;
         }
         try {
-            HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), TABLE_RULES);
+            HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), OLD_TABLE_GONE + TABLE_RULES);
             if (!r.ok()) {
                 throw new SandboxSetupException("network", 0, "nft refused the table " + TABLE + ": " + r.reason());
             }
@@ -509,8 +523,9 @@ final class Veth implements NetworkSetup {
     /**
      * Why sandboxes get no IPv6, if they do not: the kernel has none, new interfaces get none, the
      * host has no IPv6 default route, or forwarding, which sandboxes need, is off and turning it on
-     * would make an interface stop taking the router advertisements its default route came from
-     * (an interface with forwarding takes them only with accept_ra 2).
+     * would make an interface stop taking the router advertisements some of its routes came from
+     * (an interface with forwarding takes them only with accept_ra 2): the kernel drops a default
+     * route learned so at once, and the prefixes its addresses were made from expire unrenewed.
      *
      * @param routes the text of /proc/net/ipv6_route; null if the kernel has no IPv6
      * @param sysctl the value of a setting below /proc/sys/net/ipv6 (e.g. conf/eth0/accept_ra), null if none
@@ -523,23 +538,26 @@ final class Veth implements NetworkSetup {
             return java.util.Optional.of("new interfaces get no IPv6 (net.ipv6.conf.default.disable_ipv6 is 1)");
         }
         // Destination, its prefix length, source, its prefix length, next hop, metric, counts, flags, interface.
-        List<String[]> defaults = routes.lines().map(l -> l.trim().split("\\s+"))
-                .filter(f -> f.length == 10 && f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
-                        && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0)
-                .toList();
-        if (defaults.isEmpty()) {
+        List<String[]> all = routes.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 10).toList();
+        boolean hasDefault = all.stream().anyMatch(f -> f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
+                && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0);
+        if (!hasDefault) {
             return java.util.Optional.of("the host has no IPv6 default route");
         }
         if ("1".equals(sysctl.apply("conf/all/forwarding"))) {
             return java.util.Optional.empty();
         }
-        for (String[] route : defaults) {
+        // The default route first: forwarding drops it at once, where other routes merely expire.
+        for (String[] route : all.stream().sorted(java.util.Comparator.comparing(f -> !f[1].equals("00"))).toList()) {
             String acceptRa = sysctl.apply("conf/" + route[9] + "/accept_ra");
             if ((Integer.parseUnsignedInt(route[8], 16) & RTF_ADDRCONF) != 0 && !"2".equals(acceptRa)) {
-                return java.util.Optional.of("the host's IPv6 default route on " + route[9] + " was learned from router "
+                int prefix = Integer.parseInt(route[1], 16);
+                String what = prefix == 0 ? "default route" : "route to " + Ipv6.format(java.util.HexFormat.of()
+                        .parseHex(route[0])) + "/" + prefix;
+                return java.util.Optional.of("the host's IPv6 " + what + " on " + route[9] + " was learned from router "
                         + "advertisements, which " + route[9] + " would stop taking (its accept_ra is " + acceptRa
-                        + ", not 2) once net.ipv6.conf.all.forwarding, which sandboxes need, is turned on; turn it on "
-                        + "yourself, with accept_ra 2 on " + route[9] + ", for IPv6 in sandboxes");
+                        + ", not 2) once net.ipv6.conf.all.forwarding, which sandboxes need, is turned on; for IPv6 in "
+                        + "sandboxes, set net.ipv6.conf." + route[9] + ".accept_ra=2");
             }
         }
         return java.util.Optional.empty();

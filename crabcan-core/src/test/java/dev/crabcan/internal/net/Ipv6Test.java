@@ -2,13 +2,20 @@ package dev.crabcan.internal.net;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.crabcan.internal.json.Json;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
  * IPv6 literals, and whether a root caller's sandboxes get IPv6 ({@link Veth#whyNoIpv6}): decided
- * from /proc/net/ipv6_route and the host's settings as given here, so that no host is changed.
+ * from /proc/net/ipv6_route and the host's settings as given here, or as a network namespace of
+ * the test's own has them, so that no host is changed.
  */
 class Ipv6Test {
     /** This machine's routes: a static default route on eth0, and the kernel's reject route on lo. */
@@ -49,6 +56,64 @@ class Ipv6Test {
         assertThat(Veth.whyNoIpv6(FROM_RA, settings("0", "2")::get)).isEmpty();
         // Forwarding already on: the host took its decision; nothing changes.
         assertThat(Veth.whyNoIpv6(FROM_RA, settings("1", "1")::get)).isEmpty();
+    }
+
+    /** A prefix route from a router advertisement: its addresses are renewed by advertisements too. */
+    private static final String PREFIX_FROM_RA = STATIC.replace("00000001     eth0\n00000000", "00000001     eth0\n"
+            + "20010db8000100000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 "
+            + "00000100 00000001 00000000 004c0001     eth1\n00000000");
+
+    @Test
+    void anyRouteFromRouterAdvertisementsKeepsForwardingOffUnlessItsInterfaceTakesThemAnyway() {
+        Map<String, String> s = settings("0", "1");
+        s.put("conf/eth1/accept_ra", "1");
+        assertThat(Veth.whyNoIpv6(PREFIX_FROM_RA, s::get)).get().asString()
+                .contains("route to 2001:db8:1::/64 on eth1 was learned from router advertisements")
+                .contains("set net.ipv6.conf.eth1.accept_ra=2");
+        s.put("conf/eth1/accept_ra", "2");
+        assertThat(Veth.whyNoIpv6(PREFIX_FROM_RA, s::get)).isEmpty();
+    }
+
+    /**
+     * The kernel for real, in a network namespace of the test's own: a router advertises itself on
+     * a veth pair. With accept_ra 1 on the receiving end, turning forwarding on drops the default
+     * route it gave at once (the hazard), and sandboxes would get no IPv6; with accept_ra 2 the
+     * route stays, and they would.
+     */
+    @Test
+    void aRealRouterAdvertisementInANamespaceOfTheTestsOwn() throws Exception {
+        String script;
+        try (InputStream in = Ipv6Test.class.getResourceAsStream("router-advertisement.py")) {
+            script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+        Process p = new ProcessBuilder("unshare", "--user", "--map-root-user", "--net", "/usr/bin/python3", "-c", script)
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        if (p.exitValue() != 0) {
+            String why = "cannot make a network namespace with unshare (exit " + p.exitValue() + ")";
+            if ("true".equals(System.getenv("CI"))) {
+                Assertions.fail(why);
+            }
+            Assumptions.abort(why);
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Map<String, Object>> cases = (Map<String, Map<String, Object>>) Json.parse(out);
+        Map<String, Object> one = cases.get("acceptRa1");
+        Map<String, Object> two = cases.get("acceptRa2");
+        assertThat(one.get("learned")).as("ra1's default route from the advertisement").isEqualTo(true);
+        assertThat(one.get("defaultRouteAfterForwarding")).as("with accept_ra 1, once forwarding is on").isEqualTo(false);
+        assertThat(whyNoIpv6(one)).get().asString()
+                .contains("default route on ra1 was learned from router advertisements").contains("accept_ra is 1, not 2");
+        assertThat(two.get("learned")).isEqualTo(true);
+        assertThat(two.get("defaultRouteAfterForwarding")).as("with accept_ra 2, once forwarding is on").isEqualTo(true);
+        assertThat(whyNoIpv6(two)).isEmpty();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static java.util.Optional<String> whyNoIpv6(Map<String, Object> seen) {
+        Map<String, Object> settings = (Map<String, Object>) seen.get("settings");
+        return Veth.whyNoIpv6((String) seen.get("routes"), name -> (String) settings.get(name));
     }
 
     @Test
