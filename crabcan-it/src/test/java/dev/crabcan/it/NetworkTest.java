@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -265,11 +266,13 @@ class NetworkTest {
      * Found by an attack review: the sandbox's own filter lists the host's addresses at its start,
      * so one the host gained later (here on a veth pair the test makes; a VPN or bridge coming up)
      * reached a listener on 0.0.0.0. The shared table's input chain refuses the host to a root
-     * caller's sandbox whatever address it uses, unless it allows the host.
+     * caller's sandbox whatever address it uses, unless it allows the host, also to one that allows
+     * other ranges; a range it allows opens the host's addresses in it.
      */
     @Test
     void aHostAddressAddedAfterTheStartIsRefusedToo() throws Exception {
         assumeTrue(Env.isHostRoot(), "adding an address to the host takes host root");
+        String added = "198.51.100.77";
         String script = "import socket, sys\n"
                 + "print('up', flush=True)\n"
                 + "for line in sys.stdin:\n"
@@ -278,32 +281,43 @@ class NetworkTest {
                 + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
                 + "    except OSError as e:\n"
                 + "        print('error', e.strerror or e, flush=True)\n";
+        Map<String, Network> networks = new java.util.LinkedHashMap<>();
+        networks.put("by default", Network.privateNetwork());
+        networks.put("another range allowed", Network.privateNetwork().allow("203.0.113.0/24"));
+        networks.put("the host allowed", Network.privateNetwork().allowHost());
+        networks.put("its range allowed", Network.privateNetwork().allow("203.0.113.0/24").allow("198.51.100.0/24"));
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
             greetAsHost(server);
             String port = Integer.toString(server.getLocalPort());
-            SandboxProcess closed = Sandbox.builder().network(Network.privateNetwork())
-                    .command("/usr/bin/python3", "-c", script, port).build().start();
-            SandboxProcess open = Sandbox.builder().network(Network.privateNetwork().allowHost())
-                    .command("/usr/bin/python3", "-c", script, port).build().start();
+            Map<String, SandboxProcess> started = new java.util.LinkedHashMap<>();
             try {
-                BufferedReader closedOut = new BufferedReader(new InputStreamReader(closed.getInputStream()));
-                BufferedReader openOut = new BufferedReader(new InputStreamReader(open.getInputStream()));
-                assertThat(closedOut.readLine()).isEqualTo("up");
-                assertThat(openOut.readLine()).isEqualTo("up");
-                Env.host("sh", "-c", "ip link add crabatk0 type veth peer name crabatk1 && ip addr add 10.213.77.1/32 dev"
-                        + " crabatk0 && ip link set crabatk0 up && ip link set crabatk1 up");
+                Map<String, BufferedReader> out = new java.util.LinkedHashMap<>();
+                for (Map.Entry<String, Network> n : networks.entrySet()) {
+                    SandboxProcess p = Sandbox.builder().network(n.getValue())
+                            .command("/usr/bin/python3", "-c", script, port).build().start();
+                    started.put(n.getKey(), p);
+                    out.put(n.getKey(), new BufferedReader(new InputStreamReader(p.getInputStream())));
+                    assertThat(out.get(n.getKey()).readLine()).isEqualTo("up");
+                }
+                Env.host("sh", "-c", "ip link add crabatk0 type veth peer name crabatk1 && ip addr add " + added
+                        + "/32 dev crabatk0 && ip link set crabatk0 up && ip link set crabatk1 up");
                 try {
-                    for (SandboxProcess p : List.of(closed, open)) {
-                        p.getOutputStream().write("10.213.77.1\n".getBytes(StandardCharsets.UTF_8));
-                        p.getOutputStream().flush();
+                    Map<String, String> seen = new java.util.LinkedHashMap<>();
+                    for (Map.Entry<String, SandboxProcess> p : started.entrySet()) {
+                        p.getValue().getOutputStream().write((added + "\n").getBytes(StandardCharsets.UTF_8));
+                        p.getValue().getOutputStream().flush();
+                        seen.put(p.getKey(), out.get(p.getKey()).readLine());
                     }
-                    assertThat(closedOut.readLine()).as("the new address by default").isEqualTo("error No route to host");
-                    assertThat(openOut.readLine()).as("the new address, the host allowed").isEqualTo("connected host");
+                    assertThat(seen).as("a connection to %s, added to the host after the start", added).containsExactly(
+                            Map.entry("by default", "error No route to host"),
+                            Map.entry("another range allowed", "error No route to host"),
+                            Map.entry("the host allowed", "connected host"),
+                            Map.entry("its range allowed", "connected host"));
                 } finally {
                     Env.host("ip", "link", "del", "crabatk0");
                 }
             } finally {
-                for (SandboxProcess p : List.of(closed, open)) {
+                for (SandboxProcess p : started.values()) {
                     p.destroyForcibly();
                     p.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
                 }

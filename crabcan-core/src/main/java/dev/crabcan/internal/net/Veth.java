@@ -227,13 +227,53 @@ final class Veth implements NetworkSetup {
         }
     }
 
-    /** Whether the host input chain refuses this sandbox: unless it allows the host, or addresses that may be the host's. */
+    /** Whether the host input chain refuses this sandbox (but its allowed ranges): unless it allows the host. */
     private boolean closesHost() {
-        return !network.hostAllowed() && network.allowed().isEmpty();
+        return !network.hostAllowed();
     }
 
+    /** Its host end in closed_host, and the ranges it may reach even where they are the host's addresses. */
     private String closeHostElement(String verb) {
-        return verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n";
+        StringBuilder out = new StringBuilder(verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n");
+        for (String range : outermost(network.allowed())) {
+            out.append(verb).append(" element inet ").append(TABLE).append(range.contains(":") ? " host_allowed6" : " host_allowed")
+                    .append(" { \"").append(name).append("\" . ").append(range).append(" }\n");
+        }
+        return out.toString();
+    }
+
+    /** The ranges none of the others contains: an interval set refuses overlapping elements. */
+    private static List<String> outermost(List<String> ranges) {
+        return ranges.stream().distinct()
+                .filter(r -> ranges.stream().noneMatch(o -> !o.equals(r) && rangeContains(o, r))).toList();
+    }
+
+    private static boolean rangeContains(String outer, String inner) {
+        String[] o = outer.split("/");
+        String[] i = inner.split("/");
+        int prefix = Integer.parseInt(o[1]);
+        if (o[0].contains(":") != i[0].contains(":") || Integer.parseInt(i[1]) < prefix) {
+            return false;
+        }
+        if (!o[0].contains(":")) {
+            return Ipv4.Range.parse(outer).contains(Ipv4.Range.parse(inner));
+        }
+        return java.util.Arrays.equals(Ipv6.masked(Ipv6.parse(i[0]).orElseThrow(), prefix),
+                Ipv6.parse(o[0]).orElseThrow());
+    }
+
+    /** Allowed ranges a JVM that died left for this name (a different sandbox's, perhaps wider). */
+    private String staleAllowances() throws SandboxSetupException {
+        StringBuilder delete = new StringBuilder();
+        for (String set : List.of("host_allowed", "host_allowed6")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + name + "\" \\. [0-9a-f.:/]+")
+                    .matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, set), "").stdout());
+            while (m.find()) {
+                delete.append("delete element inet ").append(TABLE).append(' ').append(set).append(" { ")
+                        .append(m.group()).append(" }\n");
+            }
+        }
+        return delete.toString();
     }
 
     /**
@@ -241,8 +281,12 @@ final class Veth implements NetworkSetup {
      * out of it (an element a JVM that died left for this name) when the sandbox may reach the host.
      */
     private void closeHost() throws SandboxSetupException {
+        String stale = staleAllowances();
+        if (!stale.isEmpty()) {
+            HostCommand.run(nft, List.of("-f", "-"), stale);
+        }
         if (!closesHost()) {
-            HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
+            HostCommand.run(nft, List.of("delete", "element", "inet", TABLE, "closed_host", "{ \"" + name + "\" }"), "");
             return;
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), closeHostElement("add"));
@@ -380,12 +424,17 @@ final class Veth implements NetworkSetup {
             // The host ends of sandboxes that may not reach the host: the host's addresses as they are
             // now, not as the sandbox's own filter listed them at its start.
             + "  set closed_host { type ifname; }\n"
+            // What a sandbox in closed_host may reach nevertheless (Network.allow), by its host end.
+            + "  set host_allowed { type ifname . ipv4_addr; flags interval; }\n"
+            + "  set host_allowed6 { type ifname . ipv6_addr; flags interval; }\n"
             // The sandboxes' TCP ports the JVM relays ports published on IPv6 addresses to (see local_out).
             + "  set relayed { type ipv4_addr . inet_service; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
             + "    iifname @closed_host ct state established,related accept\n"
             // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
             + "    iifname @closed_host icmpv6 type " + NEIGHBOURS + " accept\n"
+            + "    iifname . ip daddr @host_allowed accept\n"
+            + "    iifname . ip6 daddr @host_allowed6 accept\n"
             + "    iifname @closed_host reject with icmpx type admin-prohibited\n  }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
