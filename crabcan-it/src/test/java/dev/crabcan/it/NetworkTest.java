@@ -463,6 +463,49 @@ class NetworkTest {
         assertNothingLeft();
     }
 
+    /**
+     * The same through a port published on [::1], and on [::] (then reached through 127.0.0.1 as
+     * well: one dual-stack socket): a root caller's JVM relays the datagrams and the answers to
+     * each client; pasta (see above) carries the datagram in for a rootless caller.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"::1", "::"})
+    void aUdpEchoThroughAPortPublishedOnAnIpv6Address(String hostAddress) throws Exception {
+        int port;
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket(new InetSocketAddress("::1", 0))) {
+            port = probe.getLocalPort();
+        }
+        String echo = "import socket\n"
+                + "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))\n"
+                + "print('up', flush=True)\n"
+                + "while True:\n"
+                + "    d, a = u.recvfrom(512); print('got', d.decode(), flush=True); u.sendto(b'echo ' + d, a)\n";
+        SandboxProcess p = python(Network.privateNetwork().publishUdp(hostAddress, port, 5353), echo).build().start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+            assertThat(out.readLine()).isEqualTo("up");
+            List<String> clients = hostAddress.equals("::") ? List.of("::1", "127.0.0.1") : List.of("::1");
+            for (String client : clients) {
+                String message = "ping " + client;
+                try {
+                    assertThat(udpExchange(client, port, message)).as("through %s", client).isEqualTo("echo " + message);
+                } catch (java.net.SocketTimeoutException e) {
+                    if (Env.isHostRoot()) {
+                        throw e;
+                    }
+                }
+                assertThat(out.readLine()).as("what the sandbox received").isEqualTo("got " + message);
+            }
+        } finally {
+            p.destroy();
+            p.waitFor();
+        }
+        try (java.net.DatagramSocket again = new java.net.DatagramSocket(new InetSocketAddress("::1", port))) {
+            assertThat(again.getLocalPort()).isEqualTo(port);
+        }
+        assertNothingLeft();
+    }
+
     /** The answer to a datagram, sent again every second while none comes (the forward may not be in place yet). */
     private static String udpExchange(String host, int port, String message) throws Exception {
         try (java.net.DatagramSocket s = new java.net.DatagramSocket()) {

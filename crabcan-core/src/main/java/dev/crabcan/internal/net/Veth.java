@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * translates outbound traffic of the {@code ccn*} interfaces to the host's address, drops traffic
  * between them, forwards ports published on IPv4 addresses through maps, and lets nothing else
  * in, from outside or from the host's own processes. Ports published on IPv6 addresses are
- * relayed by the JVM instead ({@link Relay}): the kernel sends no packet from the IPv6 loopback
+ * relayed by the JVM instead ({@link Relay}, {@link UdpRelay}): the kernel sends no packet from the IPv6 loopback
  * out of another interface, and has no route_localnet for IPv6.
  *
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
@@ -71,6 +71,7 @@ final class Veth implements NetworkSetup {
     private final int net;
     private final List<NetworkChannel> reserved;
     private final List<Relay> relays = new ArrayList<>();
+    private final List<UdpRelay> udpRelays = new ArrayList<>();
     private final NetPlan plan;
     private final FileLock allocation;
     private boolean attached;
@@ -94,12 +95,6 @@ final class Veth implements NetworkSetup {
         String resolvConf = ResolvConf.text(network);
         Ipv4.Range sandboxes = Ipv4.Range.parse(network.subnet());
         byte[] subnet6 = Ipv6.parse(network.subnet6().split("/")[0]).orElseThrow();
-        for (Network.Port p : network.ports()) {
-            if (p.isIpv6() && p.protocol() == Network.Protocol.UDP) {
-                throw new SandboxSetupException("network", 0, "cannot publish " + p + ": a root caller's sandbox publishes "
-                        + "UDP on IPv4 addresses only (TCP on IPv6 ones too); publish it on 127.0.0.1 or 0.0.0.0");
-            }
-        }
         List<NetworkChannel> reserved = reservePorts(network);
         Veth veth = null;
         try {
@@ -201,6 +196,7 @@ final class Veth implements NetworkSetup {
         }
         reserved.forEach(Veth::closeQuietly);
         relays.forEach(Relay::close);
+        udpRelays.forEach(UdpRelay::close);
         try {
             if (wasAttached) {
                 awaitGone();
@@ -325,9 +321,15 @@ final class Veth implements NetworkSetup {
         }
         for (int i = 0; i < network.ports().size(); i++) {
             Network.Port p = network.ports().get(i);
-            if (p.isIpv6()) {
-                relays.add(Relay.start((ServerSocketChannel) reserved.get(i),
-                        new InetSocketAddress(Ipv4.format(net + 2), p.containerPort()), p.toString()));
+            InetSocketAddress inside = new InetSocketAddress(Ipv4.format(net + 2), p.containerPort());
+            if (p.isIpv6() && p.protocol() == Network.Protocol.UDP) {
+                try {
+                    udpRelays.add(UdpRelay.start((DatagramChannel) reserved.get(i), inside, p.toString()));
+                } catch (IOException e) {
+                    throw new SandboxSetupException("network", 0, "cannot publish " + p + ": " + e.getMessage());
+                }
+            } else if (p.isIpv6()) {
+                relays.add(Relay.start((ServerSocketChannel) reserved.get(i), inside, p.toString()));
             }
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
@@ -366,12 +368,14 @@ final class Veth implements NetworkSetup {
                 }
             }
         }
-        java.util.regex.Matcher m = RELAYED.matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, "relayed"),
-                "").stdout());
-        while (m.find()) {
-            if (m.group(1).equals(sandbox)) {
-                delete.append("delete element inet ").append(TABLE).append(" relayed { ").append(m.group())
-                        .append(" }\n");
+        for (String set : List.of("relayed", "relayed_udp")) {
+            java.util.regex.Matcher m = RELAYED.matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, set), "")
+                    .stdout());
+            while (m.find()) {
+                if (m.group(1).equals(sandbox)) {
+                    delete.append("delete element inet ").append(TABLE).append(' ').append(set).append(" { ")
+                            .append(m.group()).append(" }\n");
+                }
             }
         }
         if (delete.length() > 0) {
@@ -395,7 +399,8 @@ final class Veth implements NetworkSetup {
         java.util.Set<String> out = new java.util.LinkedHashSet<>();
         for (Network.Port p : network.ports()) {
             if (p.isIpv6()) {
-                out.add(verb + " element inet " + TABLE + " relayed { " + sandbox + " . " + p.containerPort() + " }\n");
+                out.add(verb + " element inet " + TABLE + (p.protocol() == Network.Protocol.UDP ? " relayed_udp" : " relayed")
+                        + " { " + sandbox + " . " + p.containerPort() + " }\n");
                 continue;
             }
             boolean any = p.hostAddress().equals("0.0.0.0");
@@ -427,8 +432,9 @@ final class Veth implements NetworkSetup {
             // What a sandbox in closed_host may reach nevertheless (Network.allow), by its host end.
             + "  set host_allowed { type ifname . ipv4_addr; flags interval; }\n"
             + "  set host_allowed6 { type ifname . ipv6_addr; flags interval; }\n"
-            // The sandboxes' TCP ports the JVM relays ports published on IPv6 addresses to (see local_out).
+            // The sandboxes' TCP and UDP ports the JVM relays ports published on IPv6 addresses to (see local_out).
             + "  set relayed { type ipv4_addr . inet_service; }\n"
+            + "  set relayed_udp { type ipv4_addr . inet_service; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
             + "    iifname @closed_host ct state established,related accept\n"
             // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
@@ -475,6 +481,7 @@ final class Veth implements NetworkSetup {
             + "    oifname \"ccn*\" icmpv6 type " + NEIGHBOURS + " accept\n"
             // The JVM's relays (a host process reaches there only what is published anyway).
             + "    oifname \"ccn*\" ip daddr . tcp dport @relayed accept\n"
+            + "    oifname \"ccn*\" ip daddr . udp dport @relayed_udp accept\n"
             + "    oifname \"ccn*\" drop\n  }\n"
             + "}\n";
 
