@@ -395,6 +395,37 @@ class NetworkTest {
         }
     }
 
+    /**
+     * The same with IPv6 servers: a sandbox with IPv6 gets those of the host's (here the stub's
+     * upstream, the uplink's name server on 2001:db8:77::2), after its IPv4 ones, and resolves
+     * through them; loopback and link-local ones are left out. Network.dns takes IPv6 servers too.
+     */
+    @Test
+    void aSandboxWithIpv6GetsTheHostsIpv6NameServers(@TempDir Path root) throws Exception {
+        requireIpv6();
+        requireUplinkRoute();
+        Files.createDirectories(root.resolve("etc"));
+        Files.writeString(root.resolve("etc/resolv.conf"), "nameserver 127.0.0.53\nnameserver ::1\n");
+        Files.createDirectories(root.resolve("run/systemd/resolve"));
+        Files.writeString(root.resolve("run/systemd/resolve/resolv.conf"), "nameserver fe80::1%eth0\nnameserver "
+                + UPLINK6 + "\nnameserver fe80::53\n");
+        String script = "grep nameserver /etc/resolv.conf; getent hosts crabcan.test";
+        System.setProperty("crabcan.net.resolvRoot", root.toString());
+        try {
+            SandboxResult r = Sandbox.builder().network(Network.privateNetwork()).command("/bin/sh", "-c", script)
+                    .build().run();
+            assertThat(r.stdoutText().lines().toList()).as(r.stderrText()).hasSize(2)
+                    .first().isEqualTo("nameserver " + UPLINK6);
+            assertThat(r.stdoutText().lines().skip(1).findFirst().orElse("")).startsWith("10.9.8.7").contains("crabcan.test");
+        } finally {
+            System.clearProperty("crabcan.net.resolvRoot");
+        }
+        SandboxResult r = Sandbox.builder().network(Network.privateNetwork().dns(List.of(UPLINK6)))
+                .command("/bin/sh", "-c", script).build().run();
+        assertThat(r.stdoutText().lines().toList()).as(r.stderrText())
+                .containsExactly("nameserver " + UPLINK6, "10.9.8.7        crabcan.test");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"127.0.0.1", "0.0.0.0"})
     void aWebServerInsideIsReachableThroughAPublishedPort(String hostAddress, @TempDir Path www) throws Exception {
@@ -1067,8 +1098,8 @@ class NetworkTest {
                 "    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(('::', 7000)); s.listen()",
                 "    while True:",
                 "        c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
-                "def dns():",
-                "    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.18.0.2', 53))",
+                "def dns(family, address):",
+                "    u = socket.socket(family, socket.SOCK_DGRAM); u.bind((address, 53))",
                 "    while True:",
                 "        q, a = u.recvfrom(512)",
                 "        end = 12",
@@ -1079,7 +1110,8 @@ class NetworkTest {
                 "        answer = b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04' + bytes([10, 9, 8, 7]) if is_a else b''",
                 "        u.sendto(head + q[12:end] + answer, a)",
                 "threading.Thread(target=tcp, daemon=True).start()",
-                "threading.Thread(target=dns, daemon=True).start()",
+                "threading.Thread(target=dns, args=(socket.AF_INET, '" + UPLINK + "'), daemon=True).start()",
+                "threading.Thread(target=dns, args=(socket.AF_INET6, '" + UPLINK6 + "'), daemon=True).start()",
                 "threading.Thread(target=tcp6, daemon=True).start()",
                 "print('ready', flush=True)",
                 "import sys; sys.stdin.read()");

@@ -43,8 +43,18 @@ final class Pasta {
             // the sandbox's namespaces, which are root's. It stays the caller, as it does for everyone else.
             argv.addAll(List.of("--runas", "0:" + host.egid()));
         }
-        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv,
+        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network, hasIpv6()), argv,
                 Reach.filter(network, null, 0, null)));
+    }
+
+    /** Whether pasta gives the sandbox IPv6: it does where the host has an IPv6 default route, which it copies. */
+    private static boolean hasIpv6() {
+        try {
+            Path routes = Path.of("/proc/net/ipv6_route");
+            return Files.exists(routes) && !Ipv6.defaultRoutes(Files.readString(routes)).isEmpty();
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     /**

@@ -43,8 +43,7 @@ final class Veth implements NetworkSetup {
     private static final Logger log = LoggerFactory.getLogger(Veth.class);
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
     private static final Path IPV6 = Path.of("/proc/sys/net/ipv6");
-    /** /proc/net/ipv6_route's flags: a reject route, and a route learned from router advertisements. */
-    private static final int RTF_REJECT = 0x0200;
+    /** /proc/net/ipv6_route's flag of a route learned from router advertisements. */
     private static final int RTF_ADDRCONF = 0x40000;
     private static final HostLocks LOCKS = new HostLocks(Path.of("/run/crabcan-net.lock"), "crabcan-net-locks",
             "network");
@@ -92,7 +91,6 @@ final class Veth implements NetworkSetup {
     static Veth allocate(Network network) throws SandboxSetupException {
         Path ip = HostCommand.require("ip", "iproute2", "a private network");
         Path nft = HostCommand.require("nft", "nftables", "a private network");
-        String resolvConf = ResolvConf.text(network);
         Ipv4.Range sandboxes = Ipv4.Range.parse(network.subnet());
         byte[] subnet6 = Ipv6.parse(network.subnet6().split("/")[0]).orElseThrow();
         List<NetworkChannel> reserved = reservePorts(network);
@@ -115,7 +113,7 @@ final class Veth implements NetworkSetup {
                             NetPlan.Ipv6 v6 = ipv6 ? new NetPlan.Ipv6(Ipv6.format(Ipv6.withLow32(subnet6, net + 2)), 126,
                                     gateway6) : null;
                             NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6),
-                                    resolvConf, List.of(), Reach.filter(network, sandboxes, net + 1, gateway6));
+                                    ResolvConf.text(network, ipv6), List.of(), Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
                             Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
                             LIVE.add(v);
@@ -578,11 +576,7 @@ final class Veth implements NetworkSetup {
         if ("1".equals(sysctl.apply("conf/default/disable_ipv6"))) {
             return java.util.Optional.of("new interfaces get no IPv6 (net.ipv6.conf.default.disable_ipv6 is 1)");
         }
-        // Destination, its prefix length, source, its prefix length, next hop, metric, counts, flags, interface.
-        List<String[]> defaults = routes.lines().map(l -> l.trim().split("\\s+"))
-                .filter(f -> f.length == 10 && f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
-                        && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0)
-                .toList();
+        List<String[]> defaults = Ipv6.defaultRoutes(routes);
         if (defaults.isEmpty()) {
             return java.util.Optional.of("the host has no IPv6 default route");
         }
