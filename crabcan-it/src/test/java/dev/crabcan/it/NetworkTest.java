@@ -489,9 +489,10 @@ class NetworkTest {
     }
 
     /**
-     * The same through a port published on [::1], and on [::] (then reached through 127.0.0.1 as
-     * well: one dual-stack socket): a root caller's JVM relays the datagrams and the answers to
-     * each client, pasta a rootless caller's.
+     * The same through a port published on [::1], and on [::]: a root caller's JVM relays the
+     * datagrams and the answers to each client (on [::] through 127.0.0.1 as well: one dual-stack
+     * socket), pasta a rootless caller's (Debian 12's binds [::] for IPv6 only, seen with pasta
+     * alone).
      */
     @ParameterizedTest
     @ValueSource(strings = {"::1", "::"})
@@ -510,7 +511,8 @@ class NetworkTest {
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
             assertThat(out.readLine()).isEqualTo("up");
-            List<String> clients = hostAddress.equals("::") ? List.of("::1", "127.0.0.1") : List.of("::1");
+            List<String> clients = hostAddress.equals("::") && Env.isHostRoot() ? List.of("::1", "127.0.0.1")
+                    : List.of("::1");
             for (String client : clients) {
                 String message = "ping " + client;
                 assertThat(udpExchange(client, port, message)).as("through %s", client).isEqualTo("echo " + message);
