@@ -31,7 +31,8 @@ import java.util.regex.Pattern;
  *       {@code net.ipv6.conf.all.forwarding} enabled, unless the host's IPv6 default route was
  *       learned from router advertisements that forwarding would stop it taking), a rootless
  *       caller's the host's IPv6 address and routes from pasta. By default it cannot open connections to
- *       the host's own addresses (any of them: those the host has as the sandbox starts), to
+ *       the host's own addresses (any of them; a rootless caller's sandbox: those the host has as
+ *       it starts, see the README), to
  *       link-local addresses (169.254.0.0/16, where clouds serve their metadata, and fe80::/10),
  *       to multicast and broadcast addresses, nor to other private sandboxes; {@link #allowHost()}
  *       and {@link #allow(String)} open what a sandbox needs. These are nftables rules in the
@@ -321,13 +322,18 @@ public final class Network {
         return new Network(mode, ports, subnet, cidr, dns, allowHost, allowed, namespace);
     }
 
-    /** Name servers (IPv4 addresses) for the sandbox's /etc/resolv.conf, instead of the host's. */
+    /**
+     * Name servers (IPv4 or IPv6 addresses, the latter without brackets or zone) for the
+     * sandbox's /etc/resolv.conf, instead of the host's; an IPv6 one serves only where the sandbox
+     * has IPv6.
+     */
     public Network dns(List<String> servers) {
         requirePrivate("dns " + servers);
         Validation.notNull(servers, "dns servers");
         for (String s : servers) {
-            if (s == null || !Patterns.IPV4.matcher(s).matches()) {
-                throw new SandboxSpecException("dns server must be an IPv4 address, got '" + s + "'");
+            if (s == null || (!Patterns.IPV4.matcher(s).matches() && Ipv6.parse(s).isEmpty())) {
+                throw new SandboxSpecException("dns server must be an IPv4 or IPv6 address such as 192.0.2.53 or "
+                        + "2001:db8::53, got '" + s + "'");
             }
         }
         return new Network(mode, ports, subnet, subnet6, servers, allowHost, allowed, namespace);

@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -344,11 +345,13 @@ class NetworkTest {
      * Found by an attack review: the sandbox's own filter lists the host's addresses at its start,
      * so one the host gained later (here on a veth pair the test makes; a VPN or bridge coming up)
      * reached a listener on 0.0.0.0. The shared table's input chain refuses the host to a root
-     * caller's sandbox whatever address it uses, unless it allows the host.
+     * caller's sandbox whatever address it uses, unless it allows the host, also to one that allows
+     * other ranges; a range it allows opens the host's addresses in it.
      */
     @Test
     void aHostAddressAddedAfterTheStartIsRefusedToo() throws Exception {
         assumeTrue(Env.isHostRoot(), "adding an address to the host takes host root");
+        String added = "198.51.100.77";
         String script = "import socket, sys\n"
                 + "print('up', flush=True)\n"
                 + "for line in sys.stdin:\n"
@@ -357,32 +360,43 @@ class NetworkTest {
                 + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
                 + "    except OSError as e:\n"
                 + "        print('error', e.strerror or e, flush=True)\n";
+        Map<String, Network> networks = new java.util.LinkedHashMap<>();
+        networks.put("by default", Network.privateNetwork());
+        networks.put("another range allowed", Network.privateNetwork().allow("203.0.113.0/24"));
+        networks.put("the host allowed", Network.privateNetwork().allowHost());
+        networks.put("its range allowed", Network.privateNetwork().allow("203.0.113.0/24").allow("198.51.100.0/24"));
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
             greetAsHost(server);
             String port = Integer.toString(server.getLocalPort());
-            SandboxProcess closed = Sandbox.builder().network(Network.privateNetwork())
-                    .command("/usr/bin/python3", "-c", script, port).build().start();
-            SandboxProcess open = Sandbox.builder().network(Network.privateNetwork().allowHost())
-                    .command("/usr/bin/python3", "-c", script, port).build().start();
+            Map<String, SandboxProcess> started = new java.util.LinkedHashMap<>();
             try {
-                BufferedReader closedOut = new BufferedReader(new InputStreamReader(closed.getInputStream()));
-                BufferedReader openOut = new BufferedReader(new InputStreamReader(open.getInputStream()));
-                assertThat(closedOut.readLine()).isEqualTo("up");
-                assertThat(openOut.readLine()).isEqualTo("up");
-                Env.host("sh", "-c", "ip link add crabatk0 type veth peer name crabatk1 && ip addr add 10.213.77.1/32 dev"
-                        + " crabatk0 && ip link set crabatk0 up && ip link set crabatk1 up");
+                Map<String, BufferedReader> out = new java.util.LinkedHashMap<>();
+                for (Map.Entry<String, Network> n : networks.entrySet()) {
+                    SandboxProcess p = Sandbox.builder().network(n.getValue())
+                            .command("/usr/bin/python3", "-c", script, port).build().start();
+                    started.put(n.getKey(), p);
+                    out.put(n.getKey(), new BufferedReader(new InputStreamReader(p.getInputStream())));
+                    assertThat(out.get(n.getKey()).readLine()).isEqualTo("up");
+                }
+                Env.host("sh", "-c", "ip link add crabatk0 type veth peer name crabatk1 && ip addr add " + added
+                        + "/32 dev crabatk0 && ip link set crabatk0 up && ip link set crabatk1 up");
                 try {
-                    for (SandboxProcess p : List.of(closed, open)) {
-                        p.getOutputStream().write("10.213.77.1\n".getBytes(StandardCharsets.UTF_8));
-                        p.getOutputStream().flush();
+                    Map<String, String> seen = new java.util.LinkedHashMap<>();
+                    for (Map.Entry<String, SandboxProcess> p : started.entrySet()) {
+                        p.getValue().getOutputStream().write((added + "\n").getBytes(StandardCharsets.UTF_8));
+                        p.getValue().getOutputStream().flush();
+                        seen.put(p.getKey(), out.get(p.getKey()).readLine());
                     }
-                    assertThat(closedOut.readLine()).as("the new address by default").isEqualTo("error No route to host");
-                    assertThat(openOut.readLine()).as("the new address, the host allowed").isEqualTo("connected host");
+                    assertThat(seen).as("a connection to %s, added to the host after the start", added).containsExactly(
+                            Map.entry("by default", "error No route to host"),
+                            Map.entry("another range allowed", "error No route to host"),
+                            Map.entry("the host allowed", "connected host"),
+                            Map.entry("its range allowed", "connected host"));
                 } finally {
                     Env.host("ip", "link", "del", "crabatk0");
                 }
             } finally {
-                for (SandboxProcess p : List.of(closed, open)) {
+                for (SandboxProcess p : started.values()) {
                     p.destroyForcibly();
                     p.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
                 }
@@ -460,6 +474,37 @@ class NetworkTest {
         }
     }
 
+    /**
+     * The same with IPv6 servers: a sandbox with IPv6 gets those of the host's (here the stub's
+     * upstream, the uplink's name server on 2001:db8:77::2), after its IPv4 ones, and resolves
+     * through them; loopback and link-local ones are left out. Network.dns takes IPv6 servers too.
+     */
+    @Test
+    void aSandboxWithIpv6GetsTheHostsIpv6NameServers(@TempDir Path root) throws Exception {
+        requireIpv6();
+        requireUplinkRoute();
+        Files.createDirectories(root.resolve("etc"));
+        Files.writeString(root.resolve("etc/resolv.conf"), "nameserver 127.0.0.53\nnameserver ::1\n");
+        Files.createDirectories(root.resolve("run/systemd/resolve"));
+        Files.writeString(root.resolve("run/systemd/resolve/resolv.conf"), "nameserver fe80::1%eth0\nnameserver "
+                + UPLINK6 + "\nnameserver fe80::53\n");
+        String script = "grep nameserver /etc/resolv.conf; getent hosts crabcan.test";
+        System.setProperty("crabcan.net.resolvRoot", root.toString());
+        try {
+            SandboxResult r = Sandbox.builder().network(Network.privateNetwork()).command("/bin/sh", "-c", script)
+                    .build().run();
+            assertThat(r.stdoutText().lines().toList()).as(r.stderrText()).hasSize(2)
+                    .first().isEqualTo("nameserver " + UPLINK6);
+            assertThat(r.stdoutText().lines().skip(1).findFirst().orElse("")).startsWith("10.9.8.7").contains("crabcan.test");
+        } finally {
+            System.clearProperty("crabcan.net.resolvRoot");
+        }
+        SandboxResult r = Sandbox.builder().network(Network.privateNetwork().dns(List.of(UPLINK6)))
+                .command("/bin/sh", "-c", script).build().run();
+        assertThat(r.stdoutText().lines().toList()).as(r.stderrText())
+                .containsExactly("nameserver " + UPLINK6, "10.9.8.7        crabcan.test");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"127.0.0.1", "0.0.0.0"})
     void aWebServerInsideIsReachableThroughAPublishedPort(String hostAddress, @TempDir Path www) throws Exception {
@@ -490,10 +535,10 @@ class NetworkTest {
     }
 
     /**
-     * A UDP echo server inside, reached through a published UDP port, which is free again once the
-     * sandbox ends. Rootless, the datagram arrives but pasta (Debian 12's, 2023-03) loses the
-     * echo on its way back to the host's loopback, with or without any of the options Crabcan
-     * gives it (seen with pasta alone): only the arrival is shown there.
+     * A UDP echo server inside, reached through a published UDP port (another than the port
+     * inside), which is free again once the sandbox ends. Rootless, pasta (Debian 12's, 2023-03)
+     * alone loses the echo on its way back to the host's loopback when the ports differ; Crabcan
+     * has it forward to the same port and redirects that inside (see Pasta.udpTranslations).
      */
     @Test
     void aUdpEchoInsideIsReachableThroughAPublishedPort() throws Exception {
@@ -510,19 +555,53 @@ class NetworkTest {
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
             assertThat(out.readLine()).isEqualTo("up");
-            try {
-                assertThat(udpExchange("127.0.0.1", port, "ping")).isEqualTo("echo ping");
-            } catch (java.net.SocketTimeoutException e) {
-                if (Env.isHostRoot()) {
-                    throw e;
-                }
-            }
+            assertThat(udpExchange("127.0.0.1", port, "ping")).isEqualTo("echo ping");
             assertThat(out.readLine()).as("what the sandbox received").isEqualTo("got ping");
         } finally {
             p.destroy();
             p.waitFor();
         }
         try (java.net.DatagramSocket again = new java.net.DatagramSocket(new InetSocketAddress("127.0.0.1", port))) {
+            assertThat(again.getLocalPort()).isEqualTo(port);
+        }
+        assertNothingLeft();
+    }
+
+    /**
+     * The same through a port published on [::1], and on [::]: a root caller's JVM relays the
+     * datagrams and the answers to each client (on [::] through 127.0.0.1 as well: one dual-stack
+     * socket), pasta a rootless caller's (Debian 12's binds [::] for IPv6 only, seen with pasta
+     * alone).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"::1", "::"})
+    void aUdpEchoThroughAPortPublishedOnAnIpv6Address(String hostAddress) throws Exception {
+        int port;
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket(new InetSocketAddress("::1", 0))) {
+            port = probe.getLocalPort();
+        }
+        String echo = "import socket\n"
+                + "u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+                + "u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); u.bind(('::', 5353))\n"
+                + "print('up', flush=True)\n"
+                + "while True:\n"
+                + "    d, a = u.recvfrom(512); print('got', d.decode(), flush=True); u.sendto(b'echo ' + d, a)\n";
+        SandboxProcess p = python(Network.privateNetwork().publishUdp(hostAddress, port, 5353), echo).build().start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+            assertThat(out.readLine()).isEqualTo("up");
+            List<String> clients = hostAddress.equals("::") && Env.isHostRoot() ? List.of("::1", "127.0.0.1")
+                    : List.of("::1");
+            for (String client : clients) {
+                String message = "ping " + client;
+                assertThat(udpExchange(client, port, message)).as("through %s", client).isEqualTo("echo " + message);
+                assertThat(out.readLine()).as("what the sandbox received").isEqualTo("got " + message);
+            }
+        } finally {
+            p.destroy();
+            p.waitFor();
+        }
+        try (java.net.DatagramSocket again = new java.net.DatagramSocket(new InetSocketAddress("::1", port))) {
             assertThat(again.getLocalPort()).isEqualTo(port);
         }
         assertNothingLeft();
@@ -1089,8 +1168,8 @@ class NetworkTest {
                 "    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(('::', 7000)); s.listen()",
                 "    while True:",
                 "        c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()",
-                "def dns():",
-                "    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.18.0.2', 53))",
+                "def dns(family, address):",
+                "    u = socket.socket(family, socket.SOCK_DGRAM); u.bind((address, 53))",
                 "    while True:",
                 "        q, a = u.recvfrom(512)",
                 "        end = 12",
@@ -1101,7 +1180,8 @@ class NetworkTest {
                 "        answer = b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04' + bytes([10, 9, 8, 7]) if is_a else b''",
                 "        u.sendto(head + q[12:end] + answer, a)",
                 "threading.Thread(target=tcp, daemon=True).start()",
-                "threading.Thread(target=dns, daemon=True).start()",
+                "threading.Thread(target=dns, args=(socket.AF_INET, '" + UPLINK + "'), daemon=True).start()",
+                "threading.Thread(target=dns, args=(socket.AF_INET6, '" + UPLINK6 + "'), daemon=True).start()",
                 "threading.Thread(target=tcp6, daemon=True).start()",
                 "print('ready', flush=True)",
                 "import sys; sys.stdin.read()");

@@ -3,6 +3,7 @@ package dev.crabcan.internal.net;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import java.util.regex.Pattern;
 
@@ -24,6 +25,31 @@ public final class Ipv6 {
         } catch (UnknownHostException e) {
             return Optional.empty();
         }
+    }
+
+    private static final byte[] LOOPBACK = parse("::1").orElseThrow();
+    /** /proc/net/ipv6_route's flag of a reject route. */
+    private static final int RTF_REJECT = 0x0200;
+
+    public static boolean isLoopback(byte[] address) {
+        return Arrays.equals(address, LOOPBACK);
+    }
+
+    /**
+     * The default routes in the text of /proc/net/ipv6_route that send packets somewhere (not
+     * the loopback, not a reject route), as its fields: destination, its prefix length, source,
+     * its prefix length, next hop, metric, counts, flags, interface.
+     */
+    static List<String[]> defaultRoutes(String routes) {
+        return routes.lines().map(l -> l.trim().split("\\s+"))
+                .filter(f -> f.length == 10 && f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
+                        && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0)
+                .toList();
+    }
+
+    /** Whether address is in fe80::/10, which names a link and needs an interface to go with it. */
+    public static boolean isLinkLocal(byte[] address) {
+        return (address[0] & 0xff) == 0xfe && (address[1] & 0xc0) == 0x80;
     }
 
     /** Whether the bits of address past prefix are all 0. */

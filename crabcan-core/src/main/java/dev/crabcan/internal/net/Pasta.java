@@ -43,8 +43,59 @@ final class Pasta {
             // the sandbox's namespaces, which are root's. It stays the caller, as it does for everyone else.
             argv.addAll(List.of("--runas", "0:" + host.egid()));
         }
-        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv,
-                Reach.filter(network, null, 0, null)));
+        NetPlan.Filter filter = Reach.filter(network, null, 0, null);
+        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network, hasIpv6()), argv,
+                new NetPlan.Filter(filter.tool(), filter.rules() + udpTranslations(network))));
+    }
+
+    /**
+     * pasta (Debian 12's, 2023-03) loses the answers to datagrams it forwards from the host's
+     * loopback when the port inside is not the host port: it is told to forward each UDP port to
+     * the same port, which a table in the sandbox's namespace (loaded with its filter, before the
+     * command runs) redirects to the container port, and conntrack translates the answers back.
+     * Inside, the host port is taken for UDP to the sandbox's own addresses.
+     */
+    static String udpTranslations(Network network) throws SandboxSetupException {
+        StringBuilder rules = new StringBuilder();
+        List<Network.Port> udp = network.ports().stream().filter(p -> p.protocol() == Network.Protocol.UDP).toList();
+        for (Network.Port p : udp) {
+            for (Network.Port o : udp) {
+                if (p.hostPort() == o.hostPort() && p.containerPort() != o.containerPort()
+                        && (families(p).equals("") || families(o).equals("") || families(p).equals(families(o)))) {
+                    throw new SandboxSetupException("network", 0, "cannot publish both " + p + " and " + o + " for a "
+                            + "rootless caller: datagrams to one host port reach the sandbox alike whatever the host "
+                            + "address; publish them on different host ports");
+                }
+            }
+            if (p.hostPort() != p.containerPort()) {
+                rules.append("    ").append(families(p)).append("fib daddr type local udp dport ").append(p.hostPort())
+                        .append(" redirect to :").append(p.containerPort()).append('\n');
+            }
+        }
+        if (rules.length() == 0) {
+            return "";
+        }
+        return "table inet crabcan_ports {\n"
+                + "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n" + rules + "  }\n"
+                + "  chain output {\n    type nat hook output priority -100; policy accept;\n" + rules + "  }\n}\n";
+    }
+
+    /** The match of the address families a port's datagrams come in with: "" for both ([::] is dual-stack). */
+    private static String families(Network.Port p) {
+        if (p.isIpv6() && java.util.Arrays.equals(Ipv6.parse(p.hostAddress()).orElseThrow(), new byte[16])) {
+            return "";
+        }
+        return p.isIpv6() ? "meta nfproto ipv6 " : "meta nfproto ipv4 ";
+    }
+
+    /** Whether pasta gives the sandbox IPv6: it does where the host has an IPv6 default route, which it copies. */
+    private static boolean hasIpv6() {
+        try {
+            Path routes = Path.of("/proc/net/ipv6_route");
+            return Files.exists(routes) && !Ipv6.defaultRoutes(Files.readString(routes)).isEmpty();
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     /**
@@ -54,7 +105,8 @@ final class Pasta {
     private static List<String> forwards(Network network, Network.Protocol protocol, String option) {
         java.util.Map<String, String> byAddress = network.ports().stream().filter(p -> p.protocol() == protocol)
                 .collect(Collectors.groupingBy(Network.Port::hostAddress, java.util.LinkedHashMap::new,
-                        Collectors.mapping(p -> p.hostPort() + ":" + p.containerPort(), Collectors.joining(","))));
+                        Collectors.mapping(p -> p.hostPort() + ":" + (protocol == Network.Protocol.UDP ? p.hostPort()
+                        : p.containerPort()), Collectors.joining(","))));
         if (byAddress.isEmpty()) {
             return List.of(option, "none");
         }

@@ -20,13 +20,19 @@ final class ResolvConf {
 
     private ResolvConf() {}
 
-    /** The file's text: the network's name servers, or the host's that are not loopback. */
-    static String text(Network network) {
-        List<String> servers = network.dns().orElseGet(ResolvConf::hostServers);
+    /**
+     * The file's text: the network's name servers, or the host's that a sandbox can reach (not
+     * loopback, not link-local; IPv6 ones only if it has IPv6, after the IPv4 ones).
+     *
+     * @param ipv6 whether the sandbox has IPv6
+     */
+    static String text(Network network, boolean ipv6) {
+        List<String> servers = network.dns().orElseGet(() -> hostServers(ipv6));
         if (servers.isEmpty()) {
             log.warn("no name server for private sandboxes: the host's /etc/resolv.conf names none that is not a "
-                    + "loopback address (a sandbox cannot reach the host's loopback), nor does systemd-resolved's "
-                    + "/{}; set them with Network.dns(...)", RESOLVED_UPSTREAM);
+                    + "loopback or link-local address (a sandbox reaches neither), nor does systemd-resolved's "
+                    + "/{}{}; set them with Network.dns(...)", RESOLVED_UPSTREAM,
+                    ipv6 ? "" : " (IPv6 ones are left out: the sandbox has no IPv6)");
         }
         StringBuilder text = new StringBuilder("# written by Crabcan for this sandbox\n");
         servers.forEach(s -> text.append("nameserver ").append(s).append('\n'));
@@ -34,28 +40,45 @@ final class ResolvConf {
     }
 
     /**
-     * The host's name servers that are not loopback addresses; if it names only a loopback stub,
-     * those systemd-resolved forwards to (its own list of them, which it keeps up to date).
+     * The host's name servers a sandbox can reach; if it names only a loopback stub, those
+     * systemd-resolved forwards to (its own list of them, which it keeps up to date).
      */
-    static List<String> hostServers() {
+    static List<String> hostServers(boolean ipv6) {
         Path root = Path.of(System.getProperty(ROOT_PROPERTY, "/"));
         List<String> host = servers(root.resolve(HOST));
-        List<String> reachable = host.stream().filter(a -> !Ipv4.isLoopback(a)).toList();
-        if (!reachable.isEmpty() || host.isEmpty()) {
+        List<String> reachable = reachable(host, ipv6);
+        if (!reachable.isEmpty() || host.stream().noneMatch(ResolvConf::isLoopback)) {
             return reachable;
         }
-        List<String> upstream = servers(root.resolve(RESOLVED_UPSTREAM)).stream().filter(a -> !Ipv4.isLoopback(a))
-                .toList();
+        List<String> upstream = reachable(servers(root.resolve(RESOLVED_UPSTREAM)), ipv6);
         log.debug("the host names only loopback name servers {}; sandboxes get systemd-resolved's upstream {}", host,
                 upstream);
         return upstream;
     }
 
-    /** The IPv4 name servers a resolv.conf names; none if it does not exist. */
+    /** IPv4 first: a resolver tries them in order, and a sandbox's IPv4 is never missing. */
+    private static List<String> reachable(List<String> servers, boolean ipv6) {
+        List<String> v4 = servers.stream().filter(a -> !a.contains(":") && !isLoopback(a)).toList();
+        List<String> v6 = servers.stream().filter(a -> a.contains(":") && ipv6 && !isLoopback(a)
+                && !Ipv6.isLinkLocal(Ipv6.parse(a).orElseThrow())).toList();
+        return java.util.stream.Stream.concat(v4.stream(), v6.stream()).toList();
+    }
+
+    private static boolean isLoopback(String address) {
+        return address.contains(":") ? Ipv6.isLoopback(Ipv6.parse(address).orElseThrow())
+                : Ipv4.isLoopback(address);
+    }
+
+    /**
+     * The name servers a resolv.conf names, IPv4 and IPv6 (not those with a zone, which name the
+     * host's interfaces); none if it does not exist.
+     */
     private static List<String> servers(Path file) {
         try {
             return Files.readAllLines(file).stream().map(String::trim).filter(l -> l.startsWith("nameserver"))
-                    .map(l -> l.substring("nameserver".length()).trim()).filter(a -> a.matches("[0-9.]+")).toList();
+                    .map(l -> l.substring("nameserver".length()).trim())
+                    .filter(a -> a.matches("[0-9.]+") || Ipv6.parse(a).isPresent())
+                    .map(a -> a.contains(":") ? Ipv6.format(Ipv6.parse(a).orElseThrow()) : a).toList();
         } catch (NoSuchFileException e) {
             return List.of();
         } catch (IOException e) {

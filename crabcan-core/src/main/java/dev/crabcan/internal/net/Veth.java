@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * translates outbound traffic of the {@code ccn*} interfaces to the host's address, drops traffic
  * between them, forwards ports published on IPv4 addresses through maps, and lets nothing else
  * in, from outside or from the host's own processes. Ports published on IPv6 addresses are
- * relayed by the JVM instead ({@link Relay}): the kernel sends no packet from the IPv6 loopback
+ * relayed by the JVM instead ({@link Relay}, {@link UdpRelay}): the kernel sends no packet from the IPv6 loopback
  * out of another interface, and has no route_localnet for IPv6.
  *
  * <p>Coordination across JVMs needs no daemon: each sandbox holds a byte-range lock, at an offset
@@ -44,8 +44,7 @@ final class Veth implements NetworkSetup {
     private static final Logger log = LoggerFactory.getLogger(Veth.class);
     private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
     private static final Path IPV6 = Path.of("/proc/sys/net/ipv6");
-    /** /proc/net/ipv6_route's flags: a reject route, and a route learned from router advertisements. */
-    private static final int RTF_REJECT = 0x0200;
+    /** /proc/net/ipv6_route's flag of a route learned from router advertisements. */
     private static final int RTF_ADDRCONF = 0x40000;
     private static final HostLocks LOCKS = new HostLocks(Path.of("/run/crabcan-net.lock"), "crabcan-net-locks",
             "network");
@@ -72,6 +71,7 @@ final class Veth implements NetworkSetup {
     private final int net;
     private final List<NetworkChannel> reserved;
     private final List<Relay> relays = new ArrayList<>();
+    private final List<UdpRelay> udpRelays = new ArrayList<>();
     private final NetPlan plan;
     private final FileLock allocation;
     private boolean attached;
@@ -92,15 +92,8 @@ final class Veth implements NetworkSetup {
     static Veth allocate(Network network) throws SandboxSetupException {
         Path ip = HostCommand.require("ip", "iproute2", "a private network");
         Path nft = HostCommand.require("nft", "nftables", "a private network");
-        String resolvConf = ResolvConf.text(network);
         Ipv4.Range sandboxes = Ipv4.Range.parse(network.subnet());
         byte[] subnet6 = Ipv6.parse(network.subnet6().split("/")[0]).orElseThrow();
-        for (Network.Port p : network.ports()) {
-            if (p.isIpv6() && p.protocol() == Network.Protocol.UDP) {
-                throw new SandboxSetupException("network", 0, "cannot publish " + p + ": a root caller's sandbox publishes "
-                        + "UDP on IPv4 addresses only (TCP on IPv6 ones too); publish it on 127.0.0.1 or 0.0.0.0");
-            }
-        }
         List<NetworkChannel> reserved = reservePorts(network);
         Veth veth = null;
         try {
@@ -121,7 +114,7 @@ final class Veth implements NetworkSetup {
                             NetPlan.Ipv6 v6 = ipv6 ? new NetPlan.Ipv6(Ipv6.format(Ipv6.withLow32(subnet6, net + 2)), 126,
                                     gateway6) : null;
                             NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6),
-                                    resolvConf, List.of(), Reach.filter(network, sandboxes, net + 1, gateway6));
+                                    ResolvConf.text(network, ipv6), List.of(), Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
                             Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
                             LIVE.add(v);
@@ -202,6 +195,7 @@ final class Veth implements NetworkSetup {
         }
         reserved.forEach(Veth::closeQuietly);
         relays.forEach(Relay::close);
+        udpRelays.forEach(UdpRelay::close);
         try {
             if (wasAttached) {
                 awaitGone();
@@ -228,13 +222,53 @@ final class Veth implements NetworkSetup {
         }
     }
 
-    /** Whether the host input chain refuses this sandbox: unless it allows the host, or addresses that may be the host's. */
+    /** Whether the host input chain refuses this sandbox (but its allowed ranges): unless it allows the host. */
     private boolean closesHost() {
-        return !network.hostAllowed() && network.allowed().isEmpty();
+        return !network.hostAllowed();
     }
 
+    /** Its host end in closed_host, and the ranges it may reach even where they are the host's addresses. */
     private String closeHostElement(String verb) {
-        return verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n";
+        StringBuilder out = new StringBuilder(verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n");
+        for (String range : outermost(network.allowed())) {
+            out.append(verb).append(" element inet ").append(TABLE).append(range.contains(":") ? " host_allowed6" : " host_allowed")
+                    .append(" { \"").append(name).append("\" . ").append(range).append(" }\n");
+        }
+        return out.toString();
+    }
+
+    /** The ranges none of the others contains: an interval set refuses overlapping elements. */
+    private static List<String> outermost(List<String> ranges) {
+        return ranges.stream().distinct()
+                .filter(r -> ranges.stream().noneMatch(o -> !o.equals(r) && rangeContains(o, r))).toList();
+    }
+
+    private static boolean rangeContains(String outer, String inner) {
+        String[] o = outer.split("/");
+        String[] i = inner.split("/");
+        int prefix = Integer.parseInt(o[1]);
+        if (o[0].contains(":") != i[0].contains(":") || Integer.parseInt(i[1]) < prefix) {
+            return false;
+        }
+        if (!o[0].contains(":")) {
+            return Ipv4.Range.parse(outer).contains(Ipv4.Range.parse(inner));
+        }
+        return java.util.Arrays.equals(Ipv6.masked(Ipv6.parse(i[0]).orElseThrow(), prefix),
+                Ipv6.parse(o[0]).orElseThrow());
+    }
+
+    /** Allowed ranges a JVM that died left for this name (a different sandbox's, perhaps wider). */
+    private String staleAllowances() throws SandboxSetupException {
+        StringBuilder delete = new StringBuilder();
+        for (String set : List.of("host_allowed", "host_allowed6")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + name + "\" \\. [0-9a-f.:/]+")
+                    .matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, set), "").stdout());
+            while (m.find()) {
+                delete.append("delete element inet ").append(TABLE).append(' ').append(set).append(" { ")
+                        .append(m.group()).append(" }\n");
+            }
+        }
+        return delete.toString();
     }
 
     /**
@@ -242,8 +276,12 @@ final class Veth implements NetworkSetup {
      * out of it (an element a JVM that died left for this name) when the sandbox may reach the host.
      */
     private void closeHost() throws SandboxSetupException {
+        String stale = staleAllowances();
+        if (!stale.isEmpty()) {
+            HostCommand.run(nft, List.of("-f", "-"), stale);
+        }
         if (!closesHost()) {
-            HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
+            HostCommand.run(nft, List.of("delete", "element", "inet", TABLE, "closed_host", "{ \"" + name + "\" }"), "");
             return;
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), closeHostElement("add"));
@@ -282,9 +320,15 @@ final class Veth implements NetworkSetup {
         }
         for (int i = 0; i < network.ports().size(); i++) {
             Network.Port p = network.ports().get(i);
-            if (p.isIpv6()) {
-                relays.add(Relay.start((ServerSocketChannel) reserved.get(i), new InetSocketAddress(Ipv4.format(net + 2),
-                        p.containerPort()), p.toString(), Relay.Limits.DEFAULT));
+            InetSocketAddress inside = new InetSocketAddress(Ipv4.format(net + 2), p.containerPort());
+            if (p.isIpv6() && p.protocol() == Network.Protocol.UDP) {
+                try {
+                    udpRelays.add(UdpRelay.start((DatagramChannel) reserved.get(i), inside, p.toString()));
+                } catch (IOException e) {
+                    throw new SandboxSetupException("network", 0, "cannot publish " + p + ": " + e.getMessage());
+                }
+            } else if (p.isIpv6()) {
+                relays.add(Relay.start((ServerSocketChannel) reserved.get(i), inside, p.toString(), Relay.Limits.DEFAULT));
             }
         }
         HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
@@ -323,12 +367,14 @@ final class Veth implements NetworkSetup {
                 }
             }
         }
-        java.util.regex.Matcher m = RELAYED.matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, "relayed"),
-                "").stdout());
-        while (m.find()) {
-            if (m.group(1).equals(sandbox)) {
-                delete.append("delete element inet ").append(TABLE).append(" relayed { ").append(m.group())
-                        .append(" }\n");
+        for (String set : List.of("relayed", "relayed_udp")) {
+            java.util.regex.Matcher m = RELAYED.matcher(HostCommand.run(nft, List.of("list", "set", "inet", TABLE, set), "")
+                    .stdout());
+            while (m.find()) {
+                if (m.group(1).equals(sandbox)) {
+                    delete.append("delete element inet ").append(TABLE).append(' ').append(set).append(" { ")
+                            .append(m.group()).append(" }\n");
+                }
             }
         }
         if (delete.length() > 0) {
@@ -352,7 +398,8 @@ final class Veth implements NetworkSetup {
         java.util.Set<String> out = new java.util.LinkedHashSet<>();
         for (Network.Port p : network.ports()) {
             if (p.isIpv6()) {
-                out.add(verb + " element inet " + TABLE + " relayed { " + sandbox + " . " + p.containerPort() + " }\n");
+                out.add(verb + " element inet " + TABLE + (p.protocol() == Network.Protocol.UDP ? " relayed_udp" : " relayed")
+                        + " { " + sandbox + " . " + p.containerPort() + " }\n");
                 continue;
             }
             boolean any = p.hostAddress().equals("0.0.0.0");
@@ -387,12 +434,18 @@ final class Veth implements NetworkSetup {
             // The host ends of sandboxes that may not reach the host: the host's addresses as they are
             // now, not as the sandbox's own filter listed them at its start.
             + "  set closed_host { type ifname; }\n"
-            // The sandboxes' TCP ports the JVM relays ports published on IPv6 addresses to (see local_out).
+            // What a sandbox in closed_host may reach nevertheless (Network.allow), by its host end.
+            + "  set host_allowed { type ifname . ipv4_addr; flags interval; }\n"
+            + "  set host_allowed6 { type ifname . ipv6_addr; flags interval; }\n"
+            // The sandboxes' TCP and UDP ports the JVM relays ports published on IPv6 addresses to (see local_out).
             + "  set relayed { type ipv4_addr . inet_service; }\n"
+            + "  set relayed_udp { type ipv4_addr . inet_service; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
             + "    iifname @closed_host ct state established,related accept\n"
             // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
             + "    iifname @closed_host icmpv6 type " + NEIGHBOURS + " accept\n"
+            + "    iifname . ip daddr @host_allowed accept\n"
+            + "    iifname . ip6 daddr @host_allowed6 accept\n"
             + "    iifname @closed_host reject with icmpx type admin-prohibited\n  }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
@@ -433,6 +486,7 @@ final class Veth implements NetworkSetup {
             + "    oifname \"ccn*\" icmpv6 type " + NEIGHBOURS + " accept\n"
             // The JVM's relays (a host process reaches there only what is published anyway).
             + "    oifname \"ccn*\" ip daddr . tcp dport @relayed accept\n"
+            + "    oifname \"ccn*\" ip daddr . udp dport @relayed_udp accept\n"
             + "    oifname \"ccn*\" drop\n  }\n"
             + "}\n";
 
@@ -539,9 +593,7 @@ final class Veth implements NetworkSetup {
         }
         // Destination, its prefix length, source, its prefix length, next hop, metric, counts, flags, interface.
         List<String[]> all = routes.lines().map(l -> l.trim().split("\\s+")).filter(f -> f.length == 10).toList();
-        boolean hasDefault = all.stream().anyMatch(f -> f[0].matches("0{32}") && f[1].equals("00") && !f[9].equals("lo")
-                && (Integer.parseUnsignedInt(f[8], 16) & RTF_REJECT) == 0);
-        if (!hasDefault) {
+        if (Ipv6.defaultRoutes(routes).isEmpty()) {
             return java.util.Optional.of("the host has no IPv6 default route");
         }
         if ("1".equals(sysctl.apply("conf/all/forwarding"))) {
