@@ -47,7 +47,7 @@ class NetworkTest {
     private static final String UPLINK6 = "2001:db8:77::2";
     /** A link-local address of the uplink namespace's, routed there by the host: no metadata service's. */
     static final String UPLINK_LINK_LOCAL = "169.254.77.1";
-    private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
+    private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn-?[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
     private static Uplink uplink;
 
@@ -584,9 +584,10 @@ class NetworkTest {
             return new Served(p, address);
         }
 
-        /** A root caller's sandbox: the host end of its veth pair, named by its /30. */
+        /** A root caller's sandbox: the host end of its veth pair, named by its /30 (ccn- when the table isolates it). */
         String hostLink() throws IOException {
-            return String.format("ccn%08x", toInt(address) - 2);
+            String net = String.format("%08x", toInt(address) - 2);
+            return Files.exists(Path.of("/sys/class/net/ccn-" + net)) ? "ccn-" + net : "ccn" + net;
         }
 
         String hostEndAddress() throws IOException {
@@ -885,8 +886,54 @@ class NetworkTest {
                 .filter(c -> c.contains("pasta") || c.contains("passt")).toList()).as("network helpers").isEmpty();
         if (Env.isHostRoot()) {
             assertThat(sandboxLinks()).as("sandbox interfaces").isEmpty();
-            assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table inet crabcan");
+            awaitNoTable();
         }
+    }
+
+    /** The JVM keeps the shared table for a while after its last sandbox (Veth.TABLE_LINGER_MS): until it is gone. */
+    private static void awaitNoTable() throws Exception {
+        long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
+        while (run("nft", "list", "tables").contains("table inet crabcan") && System.currentTimeMillis() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table inet crabcan");
+    }
+
+    /**
+     * A sandbox that allows neither the host nor any range has no filter of its own: the shared
+     * table isolates it. A JVM of an older Crabcan (played by a process that keeps the table as a
+     * JVM does, with a shared lock on the byte after the addresses, and a table without the chain
+     * isolate) would let it run unisolated; the start is refused instead, naming the cause.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aTableKeptByAnOlderCrabcanIsRefusedNotTrusted() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the shared table is a root caller's");
+        awaitNoTable();
+        String keep = "import fcntl, sys\n"
+                + "f = open('/run/crabcan-net.lock', 'r+b')\n"
+                + "fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 1 + (1 << 30))\n"
+                + "print('kept', flush=True)\n"
+                + "sys.stdin.read()\n";
+        Process keeper = new ProcessBuilder("python3", "-c", keep).redirectErrorStream(true).start();
+        try {
+            assertThat(new BufferedReader(new InputStreamReader(keeper.getInputStream())).readLine()).isEqualTo("kept");
+            Process nft = new ProcessBuilder("nft", "-f", "-").redirectErrorStream(true).start();
+            nft.getOutputStream().write(("table inet crabcan {\n  chain input {\n"
+                    + "    type filter hook input priority filter; policy accept;\n  }\n}\n")
+                    .getBytes(StandardCharsets.UTF_8));
+            nft.getOutputStream().close();
+            assertThat(nft.waitFor(20, TimeUnit.SECONDS)).isTrue();
+            assertThat(nft.exitValue()).isZero();
+            assertThatThrownBy(() -> Sandbox.builder().network(Network.privateNetwork()).command("/bin/true").build()
+                    .run()).isInstanceOf(SandboxSetupException.class).hasMessageContaining("has no chain isolate")
+                    .hasMessageContaining("older Crabcan");
+        } finally {
+            keeper.destroyForcibly();
+            keeper.waitFor(20, TimeUnit.SECONDS);
+            new ProcessBuilder("nft", "delete", "table", "inet", "crabcan").start().waitFor(20, TimeUnit.SECONDS);
+        }
+        assertNothingLeft();
     }
 
     private static List<String> sandboxLinks() throws Exception {

@@ -62,6 +62,7 @@ class RootlessSuiteTest {
             "ImageCliTest#podmanRunsWhatCrabcanSavesAndCrabcanRunsWhatPodmanSaves",
             // Adding an address to the host takes host root.
             "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
+            "NetworkTest#aTableKeptByAnOlderCrabcanIsRefusedNotTrusted",
             // Mounting on the host takes host root.
             "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
             "OciRuntimeTest#mountPropagationAsTheConfigAsks",

@@ -43,7 +43,7 @@ final class Pasta {
             // the sandbox's namespaces, which are root's. It stays the caller, as it does for everyone else.
             argv.addAll(List.of("--runas", "0:" + host.egid()));
         }
-        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network), argv,
+        return NetworkSetup.fixed(new NetPlan(true, null, null, ResolvConf.text(network), argv,
                 Reach.filter(network, null, 0, null)));
     }
 

@@ -22,9 +22,9 @@ import java.util.stream.Collectors;
  * stateful, so that replies to connections from outside (published ports) still leave.
  */
 final class Reach {
-    private static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
+    static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
             Ipv4.Range.parse("224.0.0.0/4"), Ipv4.Range.parse("255.255.255.255/32"));
-    private static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8");
+    static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8");
     /** What IPv6 needs of refused addresses: finding neighbours (the gateway too) and joining multicast groups. */
     private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
             + "mld-listener-report, mld2-listener-report }";
