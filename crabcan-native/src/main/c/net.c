@@ -174,6 +174,37 @@ static void interface6_up(unsigned int ifindex)
     close(s);
 }
 
+/*
+ * The plan's refused ranges (T_NET_REFUSE), as routes in the sandbox's own table: they hold
+ * whatever becomes of the host's nftables table, and the command cannot remove them (it holds no
+ * NET_ADMIN). After the default routes: the kernel checks a route's gateway when it is added,
+ * and the gateway is one of the host's addresses, which are refused.
+ */
+static void refuse_ranges(void)
+{
+    int s = netlink_socket();
+    for (size_t i = 0; i < plan.n_net_refuse; i++) {
+        netlink_request req;
+        memset(&req, 0, sizeof req);
+        req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+        req.h.nlmsg_type = RTM_NEWROUTE;
+        req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        struct rtmsg *rt = NLMSG_DATA(&req.h);
+        int v6 = plan.net_refuse[i].family == AF_INET6;
+        rt->rtm_family = (unsigned char)plan.net_refuse[i].family;
+        rt->rtm_dst_len = (unsigned char)plan.net_refuse[i].prefix;
+        rt->rtm_table = RT_TABLE_MAIN;
+        rt->rtm_protocol = RTPROT_STATIC;
+        rt->rtm_scope = RT_SCOPE_UNIVERSE;
+        /* The errors connect() then gives, as a reject rule's ICMP did: "No route to host", "Permission denied". */
+        rt->rtm_type = v6 ? RTN_PROHIBIT : RTN_UNREACHABLE;
+        add_attr(&req.h, sizeof req, RTA_DST, plan.net_refuse[i].address, v6 ? 16 : 4);
+        /* The same route twice (a host address in a refused range) is one. */
+        netlink_call(s, &req.h, "add a refusing route", plan.net.ifname, EEXIST);
+    }
+    close(s);
+}
+
 /* The interface the JVM moved in: address, up, default route through the host's end. */
 void interface_up(void)
 {
@@ -201,6 +232,7 @@ void interface_up(void)
             fail(S_NETWORK, errno, "index of %s", plan.net.ifname);
         interface6_up(ifindex);
     }
+    refuse_ranges();
     logd("Interface %s is up", plan.net.ifname);
 }
 
@@ -229,8 +261,8 @@ static void set_host_end(const char *family, const char *setting, const char *va
     close(fd);
 }
 
-/* Makes the veth pair: or, where a pair of that name exists, none (EEXIST). */
-static int new_pair(int s, int netns)
+/* Makes the veth pair: or, where a pair of that name exists and accept is EEXIST, none (EEXIST). */
+static int new_pair(int s, int netns, int accept)
 {
     netlink_request req;
     memset(&req, 0, sizeof req);
@@ -249,7 +281,7 @@ static int new_pair(int s, int netns)
     end_nest(&req.h, peer);
     end_nest(&req.h, data);
     end_nest(&req.h, info);
-    return netlink_call(s, &req.h, "make the veth pair", plan.veth.name, EEXIST);
+    return netlink_call(s, &req.h, "make the veth pair", plan.veth.name, accept);
 }
 
 static void delete_link(int s, const char *name)
@@ -292,9 +324,9 @@ void connect_veth(pid_t init)
     logd("Connecting the sandbox with the veth pair %s", plan.veth.name);
     int s = netlink_socket();
     int netns = open_ns(init, "net");
-    if (new_pair(s, netns) == EEXIST) {
+    if (new_pair(s, netns, EEXIST) == EEXIST) {
         delete_link(s, plan.veth.name);
-        new_pair(s, netns);
+        new_pair(s, netns, 0);
     }
     close(netns);
     unsigned int ifindex = if_nametoindex(plan.veth.name);

@@ -58,9 +58,7 @@ final class Reach {
                 }
             }
         }
-        // An interval set refuses overlapping elements.
-        List<Ipv4.Range> outer = refused.stream().distinct()
-                .filter(r -> refused.stream().noneMatch(o -> !o.equals(r) && o.contains(r))).toList();
+        List<Ipv4.Range> outer = outermost(refused);
         StringBuilder rules = new StringBuilder("table inet crabcan {\n  chain output {\n")
                 .append("    type filter hook output priority filter; policy accept;\n")
                 .append("    ct state established,related accept\n")
@@ -88,6 +86,45 @@ final class Reach {
                 .append(set6).append("icmpv6 type != ").append(NEIGHBOURS)
                 .append(" reject with icmpx type admin-prohibited\n  }\n}\n");
         return new NetPlan.Filter(nft.toString(), rules.toString());
+    }
+
+    /**
+     * What a sandbox the shared table isolates (a root caller's that allows neither the host nor
+     * any range) refuses itself with unreachable (IPv4) and prohibit (IPv6) routes in its own
+     * namespace, which the helper adds without a process and which hold should the table go:
+     * the ranges the table refuses it and the host's addresses as they are at its start. A
+     * kernel route more specific than one of them (fe80::/64 on eth0, IPv6 multicast in the
+     * local table) is left to the table.
+     *
+     * @param subnet6 the sandboxes' IPv6 range; null where the sandbox has no IPv6 (then no IPv6 routes)
+     */
+    static List<String> refusedRoutes(Ipv4.Range sandboxes, String subnet6) throws SandboxSetupException {
+        List<Ipv4.Range> refused = new ArrayList<>(ALWAYS);
+        refused.add(sandboxes);
+        List<String> out = new ArrayList<>();
+        List<String> refused6 = new ArrayList<>();
+        if (subnet6 != null) {
+            refused6.addAll(ALWAYS6);
+            refused6.add(subnet6);
+        }
+        for (InetAddress a : hostAddresses()) {
+            if (a instanceof Inet4Address) {
+                refused.add(new Ipv4.Range(java.nio.ByteBuffer.wrap(a.getAddress()).getInt(), 32));
+            } else if (subnet6 != null && !a.isLinkLocalAddress()) {
+                refused6.add(a.getHostAddress().replaceFirst("%.*", "") + "/128");
+            }
+        }
+        for (Ipv4.Range r : outermost(refused)) {
+            out.add(r.toString());
+        }
+        refused6.stream().distinct().forEach(out::add);
+        return out;
+    }
+
+    /** The ranges none of the others contains: an interval set refuses overlapping elements. */
+    private static List<Ipv4.Range> outermost(List<Ipv4.Range> ranges) {
+        return ranges.stream().distinct()
+                .filter(r -> ranges.stream().noneMatch(o -> !o.equals(r) && o.contains(r))).toList();
     }
 
     /** The host's addresses but its loopback, which a sandbox's own loopback hides anyway. */

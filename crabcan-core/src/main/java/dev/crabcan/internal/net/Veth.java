@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * by anyone may create the table afresh or remove it. The byte at an address's offset is 1 while
  * its sandbox has published ports, so that the next owner of an address whose JVM died removes
  * the forwards it left. A pair disappears with the sandbox's network namespace. A JVM keeps the
- * table (a shared lock on the byte after the addresses) from its first private sandbox until
+ * table (a shared lock on the byte of 0.0.0.0/30) from its first private sandbox until
  * {@link #TABLE_LINGER_MS} after its last one ends, so that sandboxes in a row do not make and
  * remove it each; the last JVM to let go removes it. Every lock operation runs on the file's
  * {@link HostLocks} thread.
@@ -61,8 +61,12 @@ final class Veth implements NetworkSetup {
     private static final String ISOLATED = "ccn-";
     /** Every /30 of the IPv4 space has its own lock byte, after byte 0. */
     private static final long ADDRESS_LOCKS = 1L << 30;
-    /** After the address bytes: every JVM that keeps the table holds a shared lock on this byte. */
-    private static final long KEEPER = 1 + ADDRESS_LOCKS;
+    /**
+     * Every JVM that keeps the table holds a shared lock on this byte, the lock of 0.0.0.0/30,
+     * which no subnet has (Network.subnet refuses 0.0.0.0/8): so that a JVM of any version, which
+     * makes or removes the table only when it gets every address's lock, sees it kept.
+     */
+    private static final long KEEPER = 1;
     private static final long TABLE_LINGER_MS = 2000;
     private static final long VANISH_WAIT_NANOS = 200_000_000;
 
@@ -136,9 +140,10 @@ final class Veth implements NetworkSetup {
                             NetPlan.Ipv6 v6 = ipv6 ? new NetPlan.Ipv6(Ipv6.format(Ipv6.withLow32(subnet6, net + 2)), 126,
                                     gateway6) : null;
                             NetPlan plan = new NetPlan(true, new NetPlan.HostEnd(name(network, net),
-                                    !network.ports().isEmpty()), new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6),
-                                    resolvConf, List.of(), isolated(network) ? null
-                                            : Reach.filter(network, sandboxes, net + 1, gateway6));
+                                    !network.ports().isEmpty()), new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6,
+                                    isolated(network) ? Reach.refusedRoutes(sandboxes, ipv6 ? network.subnet6() : null)
+                                            : List.of()), resolvConf, List.of(), isolated(network) ? null
+                                                    : Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
                             Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
                             LIVE.add(v);
@@ -340,7 +345,8 @@ final class Veth implements NetworkSetup {
             + "  set relayed { type ipv4_addr . inet_service; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
             // An isolated sandbox reaches none of the host's addresses, also those added after it started.
-            + "    iifname \"" + ISOLATED + "*\" ct state established,related accept\n"
+            // Replies only: not whatever a sandbox that had the address before left in the shared conntrack.
+            + "    iifname \"" + ISOLATED + "*\" ct direction reply accept\n"
             // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
             + "    iifname \"" + ISOLATED + "*\" icmpv6 type " + NEIGHBOURS + " accept\n"
             + "    iifname \"" + ISOLATED + "*\" reject with icmpx type admin-prohibited\n  }\n"
@@ -348,11 +354,11 @@ final class Veth implements NetworkSetup {
             // port published on a host address, which is the host's. Before the forward chain's accepts.
             + "  chain isolate {\n    type filter hook forward priority filter - 1; policy accept;\n"
             + "    iifname != \"" + ISOLATED + "*\" accept\n"
-            + "    ct state established,related accept\n"
-            + "    ct direction original ct status dnat reject with icmpx type admin-prohibited\n"
+            // Whatever the conntrack says: a sandbox that had the address before may have left entries there.
             + "    ip daddr { " + Reach.ALWAYS.stream().map(Ipv4.Range::toString).collect(
                     java.util.stream.Collectors.joining(", ")) + " } reject with icmpx type admin-prohibited\n"
             + "    ip6 daddr { " + String.join(", ", Reach.ALWAYS6) + " } reject with icmpx type admin-prohibited\n"
+            + "    ct direction original ct status dnat reject with icmpx type admin-prohibited\n"
             + "  }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
@@ -567,11 +573,11 @@ final class Veth implements NetworkSetup {
     }
 
     /**
-     * A lock on one address (or, at position 1, on every address and the table's keeper byte), or
-     * null if another process or this JVM holds it (or part of it).
+     * A lock on one address (or, at position 1, on every address, the table's keeper byte among
+     * them), or null if another process or this JVM holds it (or part of it).
      */
     private static FileLock tryLock(long position) throws IOException {
-        return LOCKS.tryLock(position, position == 1 ? ADDRESS_LOCKS + 1 : 1);
+        return LOCKS.tryLock(position, position == 1 ? ADDRESS_LOCKS : 1);
     }
 
     /** Binds the published host ports for the sandbox's life: a taken port fails the start, and none is taken after. */

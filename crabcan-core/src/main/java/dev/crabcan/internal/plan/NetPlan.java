@@ -30,8 +30,13 @@ public record NetPlan(boolean ownNamespace, HostEnd veth, Interface iface, Strin
      * An IPv4 interface with the default route through gateway; addresses as big-endian ints.
      *
      * @param ipv6 its IPv6 address and default route; null for none
+     * @param refused ranges (CIDR) the sandbox refuses with routes of its own
      */
-    public record Interface(String name, int address, int prefix, int gateway, Ipv6 ipv6) {}
+    public record Interface(String name, int address, int prefix, int gateway, Ipv6 ipv6, List<String> refused) {
+        public Interface {
+            refused = List.copyOf(refused);
+        }
+    }
 
     /** An IPv6 address (a literal) with its prefix length, and the default route through gateway. */
     public record Ipv6(String address, int prefix, String gateway) {}

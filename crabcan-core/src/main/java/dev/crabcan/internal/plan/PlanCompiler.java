@@ -184,6 +184,7 @@ public final class PlanCompiler {
             if (i.ipv6() != null) {
                 w.net6(i.ipv6().prefix(), i.ipv6().address(), i.ipv6().gateway());
             }
+            i.refused().forEach(w::netRefuse);
         }
         if (net.veth() != null) {
             w.veth(net.veth().routeLocalnet() ? VETH_ROUTE_LOCALNET : 0, net.veth().name());

@@ -147,7 +147,7 @@ class PlanCompilerTest {
     @ValueSource(booleans = {true, false})
     void vethNetworkIsMadeByTheHelperAndConfiguresEth0InNetworkByteOrder(boolean root) {
         NetPlan veth = new NetPlan(true, new NetPlan.HostEnd("ccn-0ae70004", true), new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005,
-                new NetPlan.Ipv6("fd7c:cc::ae7:6", 126, "fd7c:cc::ae7:5")),
+                new NetPlan.Ipv6("fd7c:cc::ae7:6", 126, "fd7c:cc::ae7:5"), List.of("169.254.0.0/16", "fe80::/10")),
                 "nameserver 10.0.0.53\n", List.of(),
                 new NetPlan.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
@@ -156,6 +156,7 @@ class PlanCompilerTest {
         assertThat(p.options() & OPT_LOOPBACK_UP).isEqualTo(OPT_LOOPBACK_UP);
         assertThat(p.net()).isEqualTo(new PlanDecoder.Net(0x0ae70006, 0xfffffffc, 0x0ae70005, "eth0"));
         assertThat(p.veth()).isEqualTo(new PlanDecoder.Veth(VETH_ROUTE_LOCALNET, "ccn-0ae70004"));
+        assertThat(p.refused()).containsExactly("169.254.0.0/16", "fe80::/10");
         assertThat(p.net6()).isEqualTo(new PlanDecoder.Net6(126, "fd7c:cc::ae7:6", "fd7c:cc::ae7:5"));
         assertThat(p.netHelper()).isEmpty();
         assertThat(p.netFilter()).isEqualTo(new PlanDecoder.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
