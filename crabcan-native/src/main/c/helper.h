@@ -36,7 +36,7 @@ void enter_root(void);
 /* net.c */
 void loopback_up(void);
 void interface_up(void);
-void await_network(int sock, pid_t init);
+void connect_veth(pid_t init);
 pid_t start_net_helper(int sock, pid_t init);
 void load_net_filter(pid_t init);
 void join_netns(void);

@@ -371,8 +371,8 @@ int sandbox_helper(int sock, uint32_t plan_len)
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
          (int)strcspn(plan.gid_map, "\n"), plan.gid_map);
     write_id_maps(init, plan.uid_map, plan.gid_map, (plan.options & OPT_SETGROUPS) != 0);
-    if (plan.options & OPT_NET_WAIT)
-        await_network(sock, init);
+    if (plan.veth.name)
+        connect_veth(init);
     if (plan.net_filter_tool)
         load_net_filter(init);
     pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(sock, init) : 0;

@@ -1,6 +1,6 @@
 /*
- * The sandbox's network: init brings up loopback and the interface the JVM moved in; the helper
- * waits for the JVM to connect a new network namespace, or starts and watches the plan's user-mode
+ * The sandbox's network: init brings up loopback and its interface; the helper connects a root
+ * caller's sandbox to the host with a veth pair, or starts and watches the plan's user-mode
  * network helper (pasta).
  */
 #define _GNU_SOURCE
@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <sched.h>
 #include <net/if.h>
 #include <net/route.h>
@@ -68,36 +69,78 @@ static void set_inet(int s, struct ifreq *ifr, int request, uint32_t addr, const
         fail(S_NETWORK, errno, "set the %s of %s", what, plan.net.ifname);
 }
 
-/* Appends a route attribute to the netlink message in req (room bytes in all). */
-static void add_attr(struct nlmsghdr *n, size_t room, unsigned short type, const void *data, size_t len)
+/* Appends a route attribute to the netlink message in req (room bytes in all); returns it, to nest others in. */
+static struct rtattr *add_attr(struct nlmsghdr *n, size_t room, unsigned short type, const void *data, size_t len)
 {
     size_t at = NLMSG_ALIGN(n->nlmsg_len);
     if (at + RTA_SPACE(len) > room)
-        fail(S_NETWORK, E2BIG, "netlink message for %s", plan.net.ifname);
+        fail(S_NETWORK, E2BIG, "netlink message of type %u", n->nlmsg_type);
     struct rtattr *rta = (struct rtattr *)((char *)n + at);
     rta->rta_type = type;
     rta->rta_len = (unsigned short)RTA_LENGTH(len);
-    memcpy(RTA_DATA(rta), data, len);
+    if (len)
+        memcpy(RTA_DATA(rta), data, len);
     n->nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
+    return rta;
 }
 
-/* Sends one request on a route netlink socket and waits for the kernel's acknowledgement. */
-static void netlink_call(int s, struct nlmsghdr *n, const char *what)
+/* Closes an attribute that add_attr opened with no data: it holds whatever was added after it. */
+static void end_nest(struct nlmsghdr *n, struct rtattr *nest)
+{
+    nest->rta_len = (unsigned short)((char *)n + n->nlmsg_len - (char *)nest);
+}
+
+/*
+ * Sends one request about interface ifname on a route netlink socket and waits for the kernel's
+ * acknowledgement: 0, or the kernel's errno where the caller accepts it (accept, 0 for none).
+ */
+static int netlink_call(int s, struct nlmsghdr *n, const char *what, const char *ifname, int accept)
 {
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     if (sendto(s, n, n->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
-        fail(S_NETWORK, errno, "%s on %s", what, plan.net.ifname);
+        fail(S_NETWORK, errno, "%s on %s", what, ifname);
     union { struct nlmsghdr h; char buf[1024]; } reply;
     ssize_t got;
     while ((got = recv(s, &reply, sizeof reply, 0)) < 0 && errno == EINTR)
         ;
     if (got < 0)
-        fail(S_NETWORK, errno, "%s on %s: no answer from the kernel", what, plan.net.ifname);
+        fail(S_NETWORK, errno, "%s on %s: no answer from the kernel", what, ifname);
     if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || reply.h.nlmsg_type != NLMSG_ERROR)
-        fail(S_NETWORK, EPROTO, "%s on %s: unexpected answer from the kernel", what, plan.net.ifname);
-    int error = ((struct nlmsgerr *)NLMSG_DATA(&reply.h))->error;
-    if (error != 0)
-        fail(S_NETWORK, -error, "%s on %s", what, plan.net.ifname);
+        fail(S_NETWORK, EPROTO, "%s on %s: unexpected answer from the kernel", what, ifname);
+    int error = -((struct nlmsgerr *)NLMSG_DATA(&reply.h))->error;
+    if (error != 0 && error != accept)
+        fail(S_NETWORK, error, "%s on %s", what, ifname);
+    return error;
+}
+
+static int netlink_socket(void)
+{
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (s < 0)
+        fail(S_NETWORK, errno, "netlink socket");
+    return s;
+}
+
+typedef union { struct nlmsghdr h; char buf[512]; } netlink_request;
+
+/* An address without duplicate address detection: a tentative one would fail the first connections for a second. */
+static void add_address(int s, unsigned int ifindex, const char *ifname, int family, const void *address,
+                        unsigned int prefix)
+{
+    netlink_request req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+    req.h.nlmsg_type = RTM_NEWADDR;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    struct ifaddrmsg *ifa = NLMSG_DATA(&req.h);
+    ifa->ifa_family = (unsigned char)family;
+    ifa->ifa_prefixlen = (unsigned char)prefix;
+    ifa->ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0;
+    ifa->ifa_index = ifindex;
+    size_t len = family == AF_INET6 ? sizeof(struct in6_addr) : sizeof(struct in_addr);
+    add_attr(&req.h, sizeof req, IFA_LOCAL, address, len);
+    add_attr(&req.h, sizeof req, IFA_ADDRESS, address, len);
+    netlink_call(s, &req.h, family == AF_INET6 ? "add the IPv6 address" : "add the address", ifname, 0);
 }
 
 /*
@@ -110,24 +153,10 @@ static void interface6_up(unsigned int ifindex)
     struct in6_addr address, gateway;
     inet_pton(AF_INET6, plan.net6.address, &address); /* checked when the plan was read */
     inet_pton(AF_INET6, plan.net6.gateway, &gateway);
-    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (s < 0)
-        fail(S_NETWORK, errno, "netlink socket");
-    union { struct nlmsghdr h; char buf[256]; } req;
+    int s = netlink_socket();
+    add_address(s, ifindex, plan.net.ifname, AF_INET6, &address, plan.net6.prefix);
 
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-    req.h.nlmsg_type = RTM_NEWADDR;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    struct ifaddrmsg *ifa = NLMSG_DATA(&req.h);
-    ifa->ifa_family = AF_INET6;
-    ifa->ifa_prefixlen = (unsigned char)plan.net6.prefix;
-    ifa->ifa_flags = IFA_F_NODAD;
-    ifa->ifa_index = ifindex;
-    add_attr(&req.h, sizeof req, IFA_LOCAL, &address, sizeof address);
-    add_attr(&req.h, sizeof req, IFA_ADDRESS, &address, sizeof address);
-    netlink_call(s, &req.h, "add the IPv6 address");
-
+    netlink_request req;
     memset(&req, 0, sizeof req);
     req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
     req.h.nlmsg_type = RTM_NEWROUTE;
@@ -141,7 +170,38 @@ static void interface6_up(unsigned int ifindex)
     uint32_t oif = ifindex;
     add_attr(&req.h, sizeof req, RTA_GATEWAY, &gateway, sizeof gateway);
     add_attr(&req.h, sizeof req, RTA_OIF, &oif, sizeof oif);
-    netlink_call(s, &req.h, "add the IPv6 default route");
+    netlink_call(s, &req.h, "add the IPv6 default route", plan.net.ifname, 0);
+    close(s);
+}
+
+/*
+ * The plan's refused ranges (T_NET_REFUSE), as routes in the sandbox's own table: they hold
+ * whatever becomes of the host's nftables table, and the command cannot remove them (it holds no
+ * NET_ADMIN). After the default routes: the kernel checks a route's gateway when it is added,
+ * and the gateway is one of the host's addresses, which are refused.
+ */
+static void refuse_ranges(void)
+{
+    int s = netlink_socket();
+    for (size_t i = 0; i < plan.n_net_refuse; i++) {
+        netlink_request req;
+        memset(&req, 0, sizeof req);
+        req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+        req.h.nlmsg_type = RTM_NEWROUTE;
+        req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        struct rtmsg *rt = NLMSG_DATA(&req.h);
+        int v6 = plan.net_refuse[i].family == AF_INET6;
+        rt->rtm_family = (unsigned char)plan.net_refuse[i].family;
+        rt->rtm_dst_len = (unsigned char)plan.net_refuse[i].prefix;
+        rt->rtm_table = RT_TABLE_MAIN;
+        rt->rtm_protocol = RTPROT_STATIC;
+        rt->rtm_scope = RT_SCOPE_UNIVERSE;
+        /* The errors connect() then gives, as a reject rule's ICMP did: "No route to host", "Permission denied". */
+        rt->rtm_type = v6 ? RTN_PROHIBIT : RTN_UNREACHABLE;
+        add_attr(&req.h, sizeof req, RTA_DST, plan.net_refuse[i].address, v6 ? 16 : 4);
+        /* The same route twice (a host address in a refused range) is one. */
+        netlink_call(s, &req.h, "add a refusing route", plan.net.ifname, EEXIST);
+    }
     close(s);
 }
 
@@ -172,7 +232,125 @@ void interface_up(void)
             fail(S_NETWORK, errno, "index of %s", plan.net.ifname);
         interface6_up(ifindex);
     }
+    refuse_ranges();
     logd("Interface %s is up", plan.net.ifname);
+}
+
+static int open_ns(pid_t pid, const char *ns)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(S_NETWORK, errno, "open %s", path);
+    return fd;
+}
+
+/* Writes a setting of the host's end of the pair, below /proc/sys/net (the helper's network namespace is the host's). */
+static void set_host_end(const char *family, const char *setting, const char *value)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/proc/sys/net/%s/conf/%s/%s", family, plan.veth.name, setting);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !plan.net6.address && !strcmp(family, "ipv6"))
+        return; /* a kernel without IPv6 */
+    if (fd < 0)
+        fail(S_NETWORK, errno, "open %s", path);
+    if (write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+        fail(S_NETWORK, errno, "write %s to %s", value, path);
+    close(fd);
+}
+
+/* Makes the veth pair: or, where a pair of that name exists and accept is EEXIST, none (EEXIST). */
+static int new_pair(int s, int netns, int accept)
+{
+    netlink_request req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    req.h.nlmsg_type = RTM_NEWLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    ((struct ifinfomsg *)NLMSG_DATA(&req.h))->ifi_family = AF_UNSPEC;
+    add_attr(&req.h, sizeof req, IFLA_IFNAME, plan.veth.name, strlen(plan.veth.name) + 1);
+    struct rtattr *info = add_attr(&req.h, sizeof req, IFLA_LINKINFO, NULL, 0);
+    add_attr(&req.h, sizeof req, IFLA_INFO_KIND, "veth", 5);
+    struct rtattr *data = add_attr(&req.h, sizeof req, IFLA_INFO_DATA, NULL, 0);
+    struct ifinfomsg peer_info = {.ifi_family = AF_UNSPEC};
+    struct rtattr *peer = add_attr(&req.h, sizeof req, VETH_INFO_PEER, &peer_info, sizeof peer_info);
+    add_attr(&req.h, sizeof req, IFLA_IFNAME, plan.net.ifname, strlen(plan.net.ifname) + 1);
+    add_attr(&req.h, sizeof req, IFLA_NET_NS_FD, &netns, sizeof netns);
+    end_nest(&req.h, peer);
+    end_nest(&req.h, data);
+    end_nest(&req.h, info);
+    return netlink_call(s, &req.h, "make the veth pair", plan.veth.name, accept);
+}
+
+static void delete_link(int s, const char *name)
+{
+    netlink_request req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    req.h.nlmsg_type = RTM_DELLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    ((struct ifinfomsg *)NLMSG_DATA(&req.h))->ifi_family = AF_UNSPEC;
+    add_attr(&req.h, sizeof req, IFLA_IFNAME, name, strlen(name) + 1);
+    netlink_call(s, &req.h, "remove the veth pair left by a sandbox that ended", name, ENODEV);
+}
+
+static void set_up(int s, unsigned int ifindex, const char *ifname)
+{
+    netlink_request req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    req.h.nlmsg_type = RTM_NEWLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    struct ifinfomsg *ifi = NLMSG_DATA(&req.h);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = (int)ifindex;
+    ifi->ifi_flags = IFF_UP;
+    ifi->ifi_change = IFF_UP;
+    netlink_call(s, &req.h, "bring up", ifname, 0);
+}
+
+/*
+ * A root caller's private network (T_VETH), by route netlink from the host's namespace: the pair,
+ * its sandbox end made directly in init's namespace (init gives it its address); the host's end
+ * with the gateway addresses, and up. The JVM's address lock says the name is this sandbox's: a
+ * pair of that name is a sandbox's that ended, whose namespace the kernel is still tearing down.
+ * No router advertisement from the sandbox may configure the host: its end takes none, set before
+ * it is up, or has no IPv6 at all.
+ */
+void connect_veth(pid_t init)
+{
+    logd("Connecting the sandbox with the veth pair %s", plan.veth.name);
+    int s = netlink_socket();
+    int netns = open_ns(init, "net");
+    if (new_pair(s, netns, EEXIST) == EEXIST) {
+        delete_link(s, plan.veth.name);
+        new_pair(s, netns, 0);
+    }
+    close(netns);
+    unsigned int ifindex = if_nametoindex(plan.veth.name);
+    if (ifindex == 0)
+        fail(S_NETWORK, errno, "index of %s", plan.veth.name);
+    if (plan.net6.address) {
+        set_host_end("ipv6", "accept_ra", "0");
+        set_host_end("ipv6", "autoconf", "0");
+    } else {
+        set_host_end("ipv6", "disable_ipv6", "1");
+    }
+    /* Published loopback ports are translated to the sandbox's address; the kernel routes such packets out of
+     * an interface only with this set on it. */
+    if (plan.veth.flags & VETH_ROUTE_LOCALNET)
+        set_host_end("ipv4", "route_localnet", "1");
+    add_address(s, ifindex, plan.veth.name, AF_INET, &plan.net.gateway,
+                (unsigned int)__builtin_popcount(plan.net.netmask));
+    if (plan.net6.address) {
+        struct in6_addr gateway;
+        inet_pton(AF_INET6, plan.net6.gateway, &gateway); /* checked when the plan was read */
+        add_address(s, ifindex, plan.veth.name, AF_INET6, &gateway, plan.net6.prefix);
+    }
+    set_up(s, ifindex, plan.veth.name);
+    close(s);
 }
 
 /* Asked to kill (or the JVM is gone) before init was released: the sandbox ends there. */
@@ -184,19 +362,6 @@ __attribute__((noreturn)) static void give_up(pid_t init)
         ;
     emit(R_END, status);
     _exit(0);
-}
-
-/* The JVM connects the new network namespace to the host; anything but C_GO means give up. */
-void await_network(int sock, pid_t init)
-{
-    emit(R_READY);
-    char c = 0;
-    ssize_t n;
-    while ((n = read(sock, &c, 1)) < 0 && errno == EINTR)
-        ;
-    if (n == 1 && c == C_GO)
-        return;
-    give_up(init);
 }
 
 /* The copy at target survives the exec (dup2 leaves O_CLOEXEC off). */
@@ -231,15 +396,6 @@ __attribute__((noreturn)) static void exec_net_helper(int ns_net, int ns_user, i
     _exit(127);
 }
 
-static int open_ns(pid_t pid, const char *ns)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail(S_NETWORK, errno, "open %s", path);
-    return fd;
-}
 
 /* The last line of text that is not pasta's complaint that it has no syslog to write to. */
 static const char *last_line(char *text)

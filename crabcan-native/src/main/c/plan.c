@@ -232,6 +232,36 @@ void parse_plan(uint32_t total)
             if (strlen(plan.net.ifname) >= IFNAMSIZ)
                 fail(S_PLAN, EINVAL, "interface name %s too long", plan.net.ifname);
             break;
+        case T_VETH:
+            if (len < T_VETH_FIXED + 2 || (get32(p + T_VETH_AT_FLAGS) & ~(uint32_t)VETH_ROUTE_LOCALNET))
+                fail(S_PLAN, EINVAL, "bad veth record");
+            plan.veth.flags = get32(p + T_VETH_AT_FLAGS);
+            plan.veth.name = get_str(p + T_VETH_FIXED, len - T_VETH_FIXED, tag);
+            if (strlen(plan.veth.name) >= IFNAMSIZ || strchr(plan.veth.name, '/') || plan.veth.name[0] == '.')
+                fail(S_PLAN, EINVAL, "bad veth name %s", plan.veth.name);
+            break;
+        case T_NET_REFUSE: {
+            if (plan.n_net_refuse == MAX_NET_REFUSE)
+                fail(S_PLAN, E2BIG, "more than %d refused ranges", MAX_NET_REFUSE);
+            const char *range = get_str(p, len, tag);
+            char address[INET6_ADDRSTRLEN];
+            const char *slash = strchr(range, '/');
+            size_t at = slash ? (size_t)(slash - range) : 0;
+            char *end = NULL;
+            unsigned long prefix = slash ? strtoul(slash + 1, &end, 10) : 0;
+            int family = strchr(range, ':') ? AF_INET6 : AF_INET;
+            if (!slash || at >= sizeof address || !end || *end || end == slash + 1
+                || prefix > (family == AF_INET6 ? 128u : 32u))
+                fail(S_PLAN, EINVAL, "bad refused range %s", range);
+            memcpy(address, range, at);
+            address[at] = '\0';
+            if (inet_pton(family, address, plan.net_refuse[plan.n_net_refuse].address) != 1)
+                fail(S_PLAN, EINVAL, "bad refused range %s", range);
+            plan.net_refuse[plan.n_net_refuse].family = family;
+            plan.net_refuse[plan.n_net_refuse].prefix = (unsigned int)prefix;
+            plan.n_net_refuse++;
+            break;
+        }
         case T_NET_HELPER:
             if (plan.n_net_helper == MAX_NET_HELPER_ARGS)
                 fail(S_PLAN, E2BIG, "more than %d network helper arguments", MAX_NET_HELPER_ARGS);
@@ -395,6 +425,10 @@ void parse_plan(uint32_t total)
     }
     if (plan.net6.address && !plan.net.ifname)
         fail(S_PLAN, EINVAL, "an IPv6 network record without its interface's network record");
+    if (plan.n_net_refuse && !plan.net.ifname)
+        fail(S_PLAN, EINVAL, "refused ranges without the interface's network record");
+    if (plan.veth.name && !plan.net.ifname)
+        fail(S_PLAN, EINVAL, "a veth record without its sandbox end's network record");
     /* A joining plan makes no namespaces, maps and root of its own. */
     if (plan.argc == 0 || (!plan.join.pid && (!plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)))
         fail(S_PLAN, EINVAL, "incomplete plan");
@@ -408,7 +442,7 @@ void parse_plan(uint32_t total)
         fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
     if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts
                           || plan.n_cgroupfs
-                          || plan.release_fifo || plan.net.ifname || plan.n_net_helper || plan.hostname
+                          || plan.release_fifo || plan.net.ifname || plan.veth.name || plan.n_net_helper || plan.hostname
                           || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe || plan.n_copy_in
                           || plan.n_copy_out))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
@@ -511,6 +545,15 @@ void dump_plan(void)
         dump_addr(plan.net.netmask);
         dump_addr(plan.net.gateway);
         put_field(plan.net.ifname, '\n');
+    }
+    for (size_t i = 0; i < plan.n_net_refuse; i++) {
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(plan.net_refuse[i].family, plan.net_refuse[i].address, text, sizeof text);
+        printf("refuse\t%s/%u\n", text, plan.net_refuse[i].prefix);
+    }
+    if (plan.veth.name) {
+        printf("veth\t%#x\t", plan.veth.flags);
+        put_field(plan.veth.name, '\n');
     }
     if (plan.net6.address) {
         printf("net6\t%u\t", plan.net6.prefix);

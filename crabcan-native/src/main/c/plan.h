@@ -56,6 +56,14 @@ struct plan {
     /* Its IPv6 address and default route (T_NET6), as literals checked when the plan is read; address NULL: none. */
     struct { const char *address, *gateway; uint32_t prefix; } net6;
     /*
+     * A veth pair the helper makes (T_VETH): this end in the host's namespace, holding T_NET's
+     * gateway and T_NET6's, the other end the sandbox's T_NET interface; name NULL: none.
+     */
+    struct { const char *name; uint32_t flags; } veth;
+    /* Ranges the interface refuses with routes (T_NET_REFUSE), checked when the plan is read. */
+    struct { int family; unsigned char address[16]; unsigned int prefix; } net_refuse[MAX_NET_REFUSE];
+    size_t n_net_refuse;
+    /*
      * A user-mode network stack (pasta) run by the helper, as the caller, once the id maps are
      * written: it gets the sandbox's network and user namespaces as fds 3 and 4, and says it is
      * ready by writing its pid to fd 5. It dies with the sandbox, or with the helper.

@@ -301,6 +301,11 @@ public final class Network {
             throw new SandboxSpecException("subnet " + cidr + " has host bits set; the range starts at "
                     + Ipv4.format(base & Ipv4.netmask(prefix)) + "/" + prefix);
         }
+        if ((base >>> 24) == 0) {
+            // 0.0.0.0/30's lock byte keeps the shared table (see Veth), and 0.0.0.0/8 is no network's anyway.
+            throw new SandboxSpecException("subnet " + cidr + " is in 0.0.0.0/8, which means \"this network\" and is "
+                    + "never a network's address; choose a private range such as " + DEFAULT_SUBNET);
+        }
         return new Network(mode, ports, cidr, subnet6, dns, allowHost, allowed, namespace);
     }
 

@@ -267,9 +267,6 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         SandboxProcess p = new SandboxProcess(sandbox, launched, cgroup, net, ids, callbacks, startNanos);
         Session.Start start;
         try {
-            if (net.plan().awaitJvm()) {
-                p.connectNetwork();
-            }
             start = p.resources.session.started().get();
         } catch (InterruptedException e) {
             p.abandon();
@@ -285,22 +282,6 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         }
         p.abandon();
         throw Failures.toException(start, sandbox);
-    }
-
-    /** Between the helper's READY and init's release: the namespaces exist, the command does not yet. */
-    private void connectNetwork() throws SandboxException, InterruptedException, ExecutionException {
-        Session session = resources.session;
-        CompletableFuture.anyOf(session.ready(), session.started()).get();
-        if (!session.ready().isDone()) {
-            return; // setup failed before the namespaces existed
-        }
-        try {
-            resources.net.attach(session.pid());
-        } catch (SandboxSetupException e) {
-            abandon();
-            throw e;
-        }
-        session.proceed();
     }
 
     private void startTimers() {

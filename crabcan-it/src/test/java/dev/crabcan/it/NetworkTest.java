@@ -53,7 +53,7 @@ class NetworkTest {
      * and the host routes them there for the test's life, so no packet of it heads for a real one.
      */
     static final List<String> UPLINK_METADATA6 = List.of("fd00:ec2::254", "fd20:ce::254");
-    private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn[0-9a-f]{8})[@:]", Pattern.MULTILINE);
+    private static final Pattern SANDBOX_LINK = Pattern.compile("^\\d+: (ccn-?[0-9a-f]{8})[@:]", Pattern.MULTILINE);
 
     private static Uplink uplink;
 
@@ -742,9 +742,10 @@ class NetworkTest {
             return new Served(p, address);
         }
 
-        /** A root caller's sandbox: the host end of its veth pair, named by its /30. */
+        /** A root caller's sandbox: the host end of its veth pair, named by its /30 (ccn- when the table isolates it). */
         String hostLink() throws IOException {
-            return String.format("ccn%08x", toInt(address) - 2);
+            String net = String.format("%08x", toInt(address) - 2);
+            return Files.exists(Path.of("/sys/class/net/ccn-" + net)) ? "ccn-" + net : "ccn" + net;
         }
 
         String hostEndAddress() throws IOException {
@@ -1043,8 +1044,123 @@ class NetworkTest {
                 .filter(c -> c.contains("pasta") || c.contains("passt")).toList()).as("network helpers").isEmpty();
         if (Env.isHostRoot()) {
             assertThat(sandboxLinks()).as("sandbox interfaces").isEmpty();
-            assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table inet crabcan");
+            awaitNoTable();
         }
+    }
+
+    /** The JVM keeps the shared table for a while after its last sandbox (Veth.TABLE_LINGER_MS): until it is gone. */
+    private static void awaitNoTable() throws Exception {
+        long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
+        while (run("nft", "list", "tables").contains("table inet crabcan") && System.currentTimeMillis() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table inet crabcan");
+    }
+
+    /**
+     * Found by an attack review: a sandbox the shared table isolates had nothing else, so with the
+     * table gone (nft flush ruleset, as restarting Debian's nftables service does, or an older
+     * Crabcan's JVM removing it) a running sandbox and the next one this JVM started reached the
+     * host and link-local addresses. Its own routes refuse them still: the host's addresses (its
+     * gateway among them) and link-local ones, with the table deleted while it runs and for the
+     * next sandbox after. An older Crabcan, which makes or removes the table only when it gets every
+     * address's lock, cannot while this JVM keeps the table.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void isolationHoldsWithoutTheTableAndAnOlderCrabcanCannotTakeIt() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the shared table is a root caller's");
+        requireUplinkRoute();
+        String script = "import socket, sys\n"
+                + "print('up', flush=True)\n"
+                + "for line in sys.stdin:\n"
+                + "    t, port = line.split()\n"
+                + "    try:\n"
+                + "        s = socket.create_connection((t, int(port)), timeout=3)\n"
+                + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
+                + "    except OSError as e:\n"
+                + "        print('error', e.strerror or e, flush=True)\n";
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
+            greetAsHost(server);
+            String port = Integer.toString(server.getLocalPort());
+            SandboxProcess running = Sandbox.builder().network(Network.privateNetwork())
+                    .command("/usr/bin/python3", "-c", script).build().start();
+            try {
+                BufferedReader out = new BufferedReader(new InputStreamReader(running.getInputStream()));
+                assertThat(out.readLine()).isEqualTo("up");
+                assertThat(everyAddressFree()).as("every address's lock, while this JVM keeps the table").isFalse();
+                run("nft", "delete", "table", "inet", "crabcan");
+                for (String target : List.of("198.18.0.1 " + port, UPLINK_LINK_LOCAL + " 7000")) {
+                    running.getOutputStream().write((target + "\n").getBytes(StandardCharsets.UTF_8));
+                    running.getOutputStream().flush();
+                    assertThat(out.readLine()).as("%s from a running sandbox, the table gone", target)
+                            .isEqualTo("error No route to host");
+                }
+            } finally {
+                running.destroyForcibly();
+                running.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
+            }
+            assertThat(tryEach(Network.privateNetwork(), server.getLocalPort(), List.of("198.18.0.1", "gateway")))
+                    .as("the next sandbox, the table still gone").containsExactly("198.18.0.1 error No route to host",
+                            "gateway error No route to host");
+        }
+        // This JVM lets go of the table (that it no longer finds) a while after its last sandbox.
+        long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
+        while (!everyAddressFree() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(everyAddressFree()).as("every address's lock, this JVM's sandboxes gone").isTrue();
+        assertNothingLeft();
+    }
+
+    /**
+     * Whether another process could take every address's lock, as a JVM of any Crabcan version
+     * does before it makes or removes the shared table.
+     */
+    private static boolean everyAddressFree() throws Exception {
+        Process p = new ProcessBuilder("python3", "-c", "import fcntl\n"
+                + "f = open('/run/crabcan-net.lock', 'r+b')\n"
+                + "try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1 << 30, 1)\n"
+                + "except OSError:\n    raise SystemExit(1)\n").redirectErrorStream(true).start();
+        assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        return p.exitValue() == 0;
+    }
+
+    /**
+     * A sandbox that allows neither the host nor any range has no filter of its own: the shared
+     * table isolates it. A JVM of an older Crabcan (played by a process that keeps the table as a
+     * JVM does, with a shared lock on the byte of 0.0.0.0/30, and a table without the chain
+     * isolate) would let it run unisolated; the start is refused instead, naming the cause.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aTableKeptByAnOlderCrabcanIsRefusedNotTrusted() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the shared table is a root caller's");
+        awaitNoTable();
+        String keep = "import fcntl, sys\n"
+                + "f = open('/run/crabcan-net.lock', 'r+b')\n"
+                + "fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 1)\n"
+                + "print('kept', flush=True)\n"
+                + "sys.stdin.read()\n";
+        Process keeper = new ProcessBuilder("python3", "-c", keep).redirectErrorStream(true).start();
+        try {
+            assertThat(new BufferedReader(new InputStreamReader(keeper.getInputStream())).readLine()).isEqualTo("kept");
+            Process nft = new ProcessBuilder("nft", "-f", "-").redirectErrorStream(true).start();
+            nft.getOutputStream().write(("table inet crabcan {\n  chain input {\n"
+                    + "    type filter hook input priority filter; policy accept;\n  }\n}\n")
+                    .getBytes(StandardCharsets.UTF_8));
+            nft.getOutputStream().close();
+            assertThat(nft.waitFor(20, TimeUnit.SECONDS)).isTrue();
+            assertThat(nft.exitValue()).isZero();
+            assertThatThrownBy(() -> Sandbox.builder().network(Network.privateNetwork()).command("/bin/true").build()
+                    .run()).isInstanceOf(SandboxSetupException.class).hasMessageContaining("has no chain isolate")
+                    .hasMessageContaining("older Crabcan");
+        } finally {
+            keeper.destroyForcibly();
+            keeper.waitFor(20, TimeUnit.SECONDS);
+            new ProcessBuilder("nft", "delete", "table", "inet", "crabcan").start().waitFor(20, TimeUnit.SECONDS);
+        }
+        assertNothingLeft();
     }
 
     private static List<String> sandboxLinks() throws Exception {

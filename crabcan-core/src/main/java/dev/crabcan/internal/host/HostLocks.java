@@ -12,9 +12,10 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Coordination of root callers across threads and JVMs without a daemon: byte-range locks on a
@@ -27,7 +28,7 @@ import java.util.concurrent.Future;
 public final class HostLocks {
     private final Path file;
     private final String step;
-    private final ExecutorService thread;
+    private final ScheduledExecutorService thread;
     // Touched on the lock thread only.
     private FileChannel channel;
 
@@ -37,7 +38,7 @@ public final class HostLocks {
     public HostLocks(Path file, String threadName, String step) {
         this.file = file;
         this.step = step;
-        this.thread = Executors.newSingleThreadExecutor(r -> {
+        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, threadName);
             t.setDaemon(true);
             return t;
@@ -75,6 +76,11 @@ public final class HostLocks {
     /** Queues an operation on the lock thread without waiting for it. */
     public Future<?> submit(Callable<?> task) {
         return thread.submit(task);
+    }
+
+    /** Queues an operation on the lock thread to run after a delay. */
+    public void schedule(Callable<?> task, long delayMillis) {
+        thread.schedule(task, delayMillis, TimeUnit.MILLISECONDS);
     }
 
     /**

@@ -44,7 +44,6 @@ public final class Session {
     private final SocketChannel channel;
     private final CompletableFuture<Start> started = new CompletableFuture<>();
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
-    private final CompletableFuture<Void> ready = new CompletableFuture<>();
     private volatile long pid = -1;
     /** System.nanoTime() when the command's execve was reported; 0 before. */
     private volatile long executedNanos;
@@ -72,20 +71,6 @@ public final class Session {
 
     public CompletableFuture<Outcome> ended() {
         return ended;
-    }
-
-    /** Completes when the namespaces exist and the helper waits for {@link #proceed()} (plans that ask for it). */
-    public CompletableFuture<Void> ready() {
-        return ready;
-    }
-
-    /** Releases a sandbox that reported READY. */
-    public void proceed() throws SandboxException {
-        try {
-            write(Contract.C_GO);
-        } catch (IOException e) {
-            throw new SandboxException("the sandbox helper went away while its network was being connected: " + e, e);
-        }
     }
 
     /** The host pid of the sandbox's init, or -1 before it exists. */
@@ -170,7 +155,6 @@ public final class Session {
         switch (r.kind()) {
             case Contract.R_PID -> pid = r.longField(0);
             case Contract.R_LOG -> SETUP_LOG.debug("{}", r.field(0));
-            case Contract.R_READY -> ready.complete(null);
             case Contract.R_NETHELPER -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
             case Contract.R_EXECUTED -> {
                 executedNanos = System.nanoTime();

@@ -6,14 +6,11 @@ import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.plan.NetPlan;
 
 /**
- * The host side of one sandbox's network: what goes into the plan, what the JVM does once the
- * namespaces exist (the helper's READY), and what it removes when the sandbox ends.
+ * The host side of one sandbox's network: what goes into the plan, and what the JVM removes when
+ * the sandbox ends.
  */
 public interface NetworkSetup {
     NetPlan plan();
-
-    /** Connects the new network namespace of sandbox init {@code initPid}; called on READY. */
-    void attach(long initPid) throws SandboxSetupException;
 
     /** Removes everything made for the sandbox; idempotent, safe after a failed start. */
     void release();
@@ -22,22 +19,19 @@ public interface NetworkSetup {
     static NetworkSetup create(Network network, HostInfo host) throws SandboxSetupException {
         return switch (network.mode()) {
             case NONE -> fixed(NetPlan.NONE);
-            // Joined by the helper (see PlanCompiler): no namespace of its own, nothing to attach.
+            // Joined by the helper (see PlanCompiler): no namespace of its own.
             case HOST, NAMESPACE -> fixed(NetPlan.HOST);
             case PRIVATE -> host.isHostRoot() ? Veth.allocate(network) : Pasta.prepare(network);
         };
     }
 
-    /** A network whose plan says it all: nothing for the JVM to attach or remove. */
+    /** A network whose plan says it all: nothing for the JVM to remove. */
     static NetworkSetup fixed(NetPlan plan) {
         return new NetworkSetup() {
             @Override
             public NetPlan plan() {
                 return plan;
             }
-
-            @Override
-            public void attach(long initPid) {}
 
             @Override
             public void release() {}

@@ -44,7 +44,7 @@ final class Pasta {
             argv.addAll(List.of("--runas", "0:" + host.egid()));
         }
         NetPlan.Filter filter = Reach.filter(network, null, 0, null);
-        return NetworkSetup.fixed(new NetPlan(true, false, null, ResolvConf.text(network, hasIpv6()), argv,
+        return NetworkSetup.fixed(new NetPlan(true, null, null, ResolvConf.text(network, hasIpv6()), argv,
                 new NetPlan.Filter(filter.tool(), filter.rules() + udpTranslations(network))));
     }
 

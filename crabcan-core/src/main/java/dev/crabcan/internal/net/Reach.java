@@ -22,13 +22,13 @@ import java.util.stream.Collectors;
  * stateful, so that replies to connections from outside (published ports) still leave.
  */
 final class Reach {
-    private static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
+    static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
             Ipv4.Range.parse("224.0.0.0/4"), Ipv4.Range.parse("255.255.255.255/32"));
     /**
      * Clouds serve IPv6 metadata on unique local addresses, which no scope rule catches: AWS on
      * fd00:ec2::254, GCP on fd20:ce::254.
      */
-    private static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8", "fd00:ec2::254", "fd20:ce::254");
+    static final List<String> ALWAYS6 = List.of("fe80::/10", "ff00::/8", "fd00:ec2::254/128", "fd20:ce::254/128");
     /** What IPv6 needs of refused addresses: finding neighbours (the gateway too) and joining multicast groups. */
     private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
             + "mld-listener-report, mld2-listener-report }";
@@ -62,9 +62,7 @@ final class Reach {
                 }
             }
         }
-        // An interval set refuses overlapping elements.
-        List<Ipv4.Range> outer = refused.stream().distinct()
-                .filter(r -> refused.stream().noneMatch(o -> !o.equals(r) && o.contains(r))).toList();
+        List<Ipv4.Range> outer = outermost(refused);
         StringBuilder rules = new StringBuilder("table inet crabcan {\n  chain output {\n")
                 .append("    type filter hook output priority filter; policy accept;\n")
                 .append("    ct state established,related accept\n")
@@ -92,6 +90,45 @@ final class Reach {
                 .append(set6).append("icmpv6 type != ").append(NEIGHBOURS)
                 .append(" reject with icmpx type admin-prohibited\n  }\n}\n");
         return new NetPlan.Filter(nft.toString(), rules.toString());
+    }
+
+    /**
+     * What a sandbox the shared table isolates (a root caller's that allows neither the host nor
+     * any range) refuses itself with unreachable (IPv4) and prohibit (IPv6) routes in its own
+     * namespace, which the helper adds without a process and which hold should the table go:
+     * the ranges the table refuses it and the host's addresses as they are at its start. A
+     * kernel route more specific than one of them (fe80::/64 on eth0, IPv6 multicast in the
+     * local table) is left to the table.
+     *
+     * @param subnet6 the sandboxes' IPv6 range; null where the sandbox has no IPv6 (then no IPv6 routes)
+     */
+    static List<String> refusedRoutes(Ipv4.Range sandboxes, String subnet6) throws SandboxSetupException {
+        List<Ipv4.Range> refused = new ArrayList<>(ALWAYS);
+        refused.add(sandboxes);
+        List<String> out = new ArrayList<>();
+        List<String> refused6 = new ArrayList<>();
+        if (subnet6 != null) {
+            refused6.addAll(ALWAYS6);
+            refused6.add(subnet6);
+        }
+        for (InetAddress a : hostAddresses()) {
+            if (a instanceof Inet4Address) {
+                refused.add(new Ipv4.Range(java.nio.ByteBuffer.wrap(a.getAddress()).getInt(), 32));
+            } else if (subnet6 != null && !a.isLinkLocalAddress()) {
+                refused6.add(a.getHostAddress().replaceFirst("%.*", "") + "/128");
+            }
+        }
+        for (Ipv4.Range r : outermost(refused)) {
+            out.add(r.toString());
+        }
+        refused6.stream().distinct().forEach(out::add);
+        return out;
+    }
+
+    /** The ranges none of the others contains: an interval set refuses overlapping elements. */
+    private static List<Ipv4.Range> outermost(List<Ipv4.Range> ranges) {
+        return ranges.stream().distinct()
+                .filter(r -> ranges.stream().noneMatch(o -> !o.equals(r) && o.contains(r))).toList();
     }
 
     /** The host's addresses but its loopback, which a sandbox's own loopback hides anyway. */

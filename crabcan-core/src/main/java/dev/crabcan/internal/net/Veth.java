@@ -26,7 +26,10 @@ import org.slf4j.LoggerFactory;
  * are the /30's. One nftables table, {@code inet crabcan}, shared by every sandbox on the host,
  * translates outbound traffic of the {@code ccn*} interfaces to the host's address, drops traffic
  * between them, forwards ports published on IPv4 addresses through maps, and lets nothing else
- * in, from outside or from the host's own processes. Ports published on IPv6 addresses are
+ * in, from outside or from the host's own processes. It also isolates every sandbox that allows
+ * neither the host nor any range (the host end's name starts with {@code ccn-}): its input chain
+ * refuses them the host's addresses, all of them, and its isolate chain what {@link Reach}
+ * refuses, so that such a sandbox costs no nft process of its own. Ports published on IPv6 addresses are
  * relayed by the JVM instead ({@link Relay}, {@link UdpRelay}): the kernel sends no packet from the IPv6 loopback
  * out of another interface, and has no route_localnet for IPv6.
  *
@@ -36,8 +39,10 @@ import org.slf4j.LoggerFactory;
  * by anyone may create the table afresh (removing the {@code ip crabcan} of older versions, which
  * took the same locks) or remove it. The byte at an address's offset is 1 while
  * its sandbox has published ports, so that the next owner of an address whose JVM died removes
- * the forwards it left. A pair disappears with the sandbox's network namespace; the table
- * disappears with the host's last private sandbox. Every lock operation runs on the file's
+ * the forwards it left. A pair disappears with the sandbox's network namespace. A JVM keeps the
+ * table (a shared lock on the byte of 0.0.0.0/30) from its first private sandbox until
+ * {@link #TABLE_LINGER_MS} after its last one ends, so that sandboxes in a row do not make and
+ * remove it each; the last JVM to let go removes it. Every lock operation runs on the file's
  * {@link HostLocks} thread.
  */
 final class Veth implements NetworkSetup {
@@ -49,8 +54,20 @@ final class Veth implements NetworkSetup {
     private static final HostLocks LOCKS = new HostLocks(Path.of("/run/crabcan-net.lock"), "crabcan-net-locks",
             "network");
     private static final String TABLE = "crabcan";
+    /**
+     * The name of an isolated sandbox's host end starts with this (and with ccn, as every
+     * sandbox's does): the table refuses it what a filter of its own would, with no nft per sandbox.
+     */
+    private static final String ISOLATED = "ccn-";
     /** Every /30 of the IPv4 space has its own lock byte, after byte 0. */
     private static final long ADDRESS_LOCKS = 1L << 30;
+    /**
+     * Every JVM that keeps the table holds a shared lock on this byte, the lock of 0.0.0.0/30,
+     * which no subnet has (Network.subnet refuses 0.0.0.0/8): so that a JVM of any version, which
+     * makes or removes the table only when it gets every address's lock, sees it kept.
+     */
+    private static final long KEEPER = 1;
+    private static final long TABLE_LINGER_MS = 2000;
     private static final long VANISH_WAIT_NANOS = 200_000_000;
 
     private static final java.util.regex.Pattern ELEMENT = java.util.regex.Pattern.compile(
@@ -60,6 +77,10 @@ final class Veth implements NetworkSetup {
     // Touched on the lock thread only.
     private static int active;
     private static boolean hostPrepared;
+    /** This JVM's hold on the table, from its first private sandbox until a while after its last; null when none. */
+    private static FileLock keeper;
+    /** Counts the times the last sandbox ended, so that only the latest linger lets go of the table. */
+    private static long lingers;
     /** Whether sandboxes get IPv6, decided as the JVM's first private sandbox starts. */
     private static boolean ipv6;
     private static final java.util.Set<Veth> LIVE = new java.util.HashSet<>();
@@ -74,7 +95,6 @@ final class Veth implements NetworkSetup {
     private final List<UdpRelay> udpRelays = new ArrayList<>();
     private final NetPlan plan;
     private final FileLock allocation;
-    private boolean attached;
     private boolean released;
 
     private Veth(Path ip, Path nft, Network network, int net, FileLock allocation, List<NetworkChannel> reserved,
@@ -82,7 +102,7 @@ final class Veth implements NetworkSetup {
         this.ip = ip;
         this.nft = nft;
         this.network = network;
-        this.name = String.format("ccn%08x", net);
+        this.name = name(network, net);
         this.net = net;
         this.allocation = allocation;
         this.reserved = reserved;
@@ -113,8 +133,11 @@ final class Veth implements NetworkSetup {
                             String gateway6 = ipv6 ? Ipv6.format(Ipv6.withLow32(subnet6, net + 1)) : null;
                             NetPlan.Ipv6 v6 = ipv6 ? new NetPlan.Ipv6(Ipv6.format(Ipv6.withLow32(subnet6, net + 2)), 126,
                                     gateway6) : null;
-                            NetPlan plan = new NetPlan(true, true, new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6),
-                                    ResolvConf.text(network, ipv6), List.of(), Reach.filter(network, sandboxes, net + 1, gateway6));
+                            NetPlan plan = new NetPlan(true, new NetPlan.HostEnd(name(network, net),
+                                    !network.ports().isEmpty()), new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6,
+                                    isolated(network) ? Reach.refusedRoutes(sandboxes, ipv6 ? network.subnet6() : null)
+                                            : List.of()), ResolvConf.text(network, ipv6), List.of(), isolated(network) ? null
+                                                    : Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
                             Veth v = new Veth(ip, nft, network, net, lock, reserved, plan);
                             LIVE.add(v);
@@ -130,6 +153,9 @@ final class Veth implements NetworkSetup {
             }
             veth.removeForwardsOfDeadOwner();
             veth.publish();
+            if (!isolated(network)) {
+                veth.closeHost();
+            }
             return veth;
         } catch (SandboxSetupException | RuntimeException e) {
             if (veth != null) {
@@ -146,64 +172,23 @@ final class Veth implements NetworkSetup {
         return plan;
     }
 
-    /** The pair, with its peer made directly in the sandbox's namespace; init configures eth0 there. */
-    @Override
-    public void attach(long initPid) throws SandboxSetupException {
-        closeHost();
-        NetPlan.Ipv6 v6 = plan.iface().ipv6();
-        String batch = "link add " + name + " type veth peer name eth0 netns " + initPid + "\n"
-                + "addr add " + Ipv4.format(net + 1) + "/30 dev " + name + "\n"
-                + (v6 == null ? "" : "addr add " + v6.gateway() + "/" + v6.prefix() + " dev " + name + " nodad\n")
-                + "link set " + name + " up\n";
-        HostCommand.Result r = HostCommand.run(ip, List.of("-batch", "-"), batch);
-        if (!r.ok() && r.stderr().contains("File exists")) {
-            // Our lock says the address is free: the pair is a dead sandbox's, its namespace still being torn down.
-            HostCommand.run(ip, List.of("link", "del", name), "");
-            r = HostCommand.run(ip, List.of("-batch", "-"), batch);
-        }
-        if (!r.ok()) {
-            throw new SandboxSetupException("network", 0, "cannot connect sandbox " + initPid + " with the veth pair "
-                    + name + ": " + r.reason());
-        }
-        synchronized (this) {
-            attached = true;
-        }
-        // No router advertisement from the sandbox may configure the host: its end takes none (with
-        // forwarding on it would not anyway, but forwarding is the host's to turn off), or speaks IPv4 only.
-        if (v6 != null) {
-            writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "accept_ra"), "0");
-            writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "autoconf"), "0");
-        } else {
-            writeSysctl(Path.of("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "1");
-        }
-        if (!network.ports().isEmpty()) {
-            // Published loopback ports are translated to the sandbox's address; the kernel routes such
-            // packets out of an interface only with this set on it.
-            writeSysctl(Path.of("/proc/sys/net/ipv4/conf", name, "route_localnet"), "1");
-        }
-    }
-
     @Override
     public void release() {
-        boolean wasAttached;
         synchronized (this) {
             if (released) {
                 return;
             }
             released = true;
-            wasAttached = attached;
         }
         reserved.forEach(Veth::closeQuietly);
         relays.forEach(Relay::close);
         udpRelays.forEach(UdpRelay::close);
         try {
-            if (wasAttached) {
-                awaitGone();
-            }
+            awaitGone();
             if (!network.ports().isEmpty()) {
                 HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
             }
-            if (closesHost()) {
+            if (!isolated(network) && closesHost()) {
                 HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
             }
             LOCKS.call(() -> {
@@ -212,7 +197,7 @@ final class Veth implements NetworkSetup {
                     allocation.release();
                     LIVE.remove(this);
                     if (--active == 0) {
-                        removeTableIfUnused(nft);
+                        letGoOfTableLater(nft);
                     }
                 }
                 return null;
@@ -272,7 +257,8 @@ final class Veth implements NetworkSetup {
     }
 
     /**
-     * Before the pair exists: its host end in the set whose packets for the host are refused, or
+     * Before the pair exists (a sandbox the table does not isolate by its name): its host end in
+     * the set whose packets for the host are refused, or
      * out of it (an element a JVM that died left for this name) when the sandbox may reach the host.
      */
     private void closeHost() throws SandboxSetupException {
@@ -289,6 +275,16 @@ final class Veth implements NetworkSetup {
             throw new SandboxSetupException("network", 0, "cannot refuse the host to " + name + " (nftables set inet "
                     + TABLE + " closed_host; a JVM of an older Crabcan may hold the table): " + r.reason());
         }
+    }
+
+    /** Whether the table alone isolates a sandbox: one that may reach neither the host nor any range Reach refuses. */
+    private static boolean isolated(Network network) {
+        return !network.hostAllowed() && network.allowed().isEmpty();
+    }
+
+    /** The host end of the pair of the /30 at net, which the helper makes. */
+    private static String name(Network network, int net) {
+        return String.format(isolated(network) ? ISOLATED + "%08x" : "ccn%08x", net);
     }
 
     /** The pair goes with the sandbox's namespace, torn down asynchronously; it is removed if that takes long. */
@@ -441,12 +437,27 @@ final class Veth implements NetworkSetup {
             + "  set relayed { type ipv4_addr . inet_service; }\n"
             + "  set relayed_udp { type ipv4_addr . inet_service; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
+            // An isolated sandbox reaches none of the host's addresses, also those added after it started.
+            // Replies only: not whatever a sandbox that had the address before left in the shared conntrack.
+            + "    iifname \"" + ISOLATED + "*\" ct direction reply accept\n"
             + "    iifname @closed_host ct state established,related accept\n"
             // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
+            + "    iifname \"" + ISOLATED + "*\" icmpv6 type " + NEIGHBOURS + " accept\n"
+            + "    iifname \"" + ISOLATED + "*\" reject with icmpx type admin-prohibited\n  }\n"
             + "    iifname @closed_host icmpv6 type " + NEIGHBOURS + " accept\n"
             + "    iifname . ip daddr @host_allowed accept\n"
             + "    iifname . ip6 daddr @host_allowed6 accept\n"
             + "    iifname @closed_host reject with icmpx type admin-prohibited\n  }\n"
+            // What Reach refuses, for the isolated sandboxes, which load no filter of their own; and a
+            // port published on a host address, which is the host's. Before the forward chain's accepts.
+            + "  chain isolate {\n    type filter hook forward priority filter - 1; policy accept;\n"
+            + "    iifname != \"" + ISOLATED + "*\" accept\n"
+            // Whatever the conntrack says: a sandbox that had the address before may have left entries there.
+            + "    ip daddr { " + Reach.ALWAYS.stream().map(Ipv4.Range::toString).collect(
+                    java.util.stream.Collectors.joining(", ")) + " } reject with icmpx type admin-prohibited\n"
+            + "    ip6 daddr { " + String.join(", ", Reach.ALWAYS6) + " } reject with icmpx type admin-prohibited\n"
+            + "    ct direction original ct status dnat reject with icmpx type admin-prohibited\n"
+            + "  }\n"
             + "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n"
             // A sandbox's packets for the host's loopback (its interface has route_localnet for the
             // forwards) and packets whose source address is not the sandbox's own.
@@ -513,25 +524,66 @@ final class Veth implements NetworkSetup {
             hostPrepared = true;
             Runtime.getRuntime().addShutdownHook(new Thread(() -> atExit(nft), "crabcan-net-cleanup"));
         }
+        if (keeper != null) {
+            return; // kept since this JVM's last sandbox: nobody removed it meanwhile
+        }
         FileLock everyone = tryLock(1);
         if (everyone == null) {
-            // Another JVM has sandboxes, so the table is there; an old one may be too, which is not ours to remove.
+            // Another JVM keeps the table; an old one may be there too, which is not ours to remove.
             if (HostCommand.run(nft, List.of("list", "table", "ip", TABLE), "").ok()) {
                 throw new SandboxSetupException("network", 0, "the nftables table ip " + TABLE + " of an older Crabcan "
                         + "is there while another JVM holds private-network addresses (locks on " + LOCKS.file()
                         + "): its port forwards may lead to addresses sandboxes have now; stop the JVMs of the older "
                         + "Crabcan, or if none runs, remove it with: nft delete table ip " + TABLE);
             }
-            return;
-        }
-        try {
-            HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), OLD_TABLE_GONE + TABLE_RULES);
+            // Its isolated sandboxes have no filter of their own, so it must be this version's.
+            HostCommand.Result r = HostCommand.run(nft, List.of("list", "chain", "inet", TABLE, "isolate"), "");
             if (!r.ok()) {
-                throw new SandboxSetupException("network", 0, "nft refused the table " + TABLE + ": " + r.reason());
+                throw new SandboxSetupException("network", 0, "the nftables table inet " + TABLE + " that another JVM "
+                        + "keeps has no chain isolate: it is gone, or that JVM runs an older Crabcan; end that JVM, "
+                        + "or give this one the same Crabcan version (nft: " + r.reason() + ")");
             }
-        } finally {
-            everyone.release();
+        } else {
+            try {
+                HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), OLD_TABLE_GONE + TABLE_RULES);
+                if (!r.ok()) {
+                    throw new SandboxSetupException("network", 0, "nft refused the table " + TABLE + ": " + r.reason());
+                }
+            } finally {
+                everyone.release();
+            }
         }
+        keeper = LOCKS.channel().tryLock(KEEPER, 1, true);
+        if (keeper == null) {
+            throw new SandboxSetupException("network", 0, "cannot take a shared lock on byte " + KEEPER + " of "
+                    + LOCKS.file() + ", which keeps the table " + TABLE);
+        }
+    }
+
+    /**
+     * Under the table lock, as this JVM's last running private sandbox ends: the table stays for
+     * {@link #TABLE_LINGER_MS}, so that a next sandbox soon after finds it, then goes unless
+     * another JVM keeps it.
+     */
+    private static void letGoOfTableLater(Path nft) {
+        long generation = ++lingers;
+        LOCKS.schedule(() -> {
+            if (active == 0 && generation == lingers && keeper != null) {
+                try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
+                    letGoOfTable(nft);
+                }
+            }
+            return null;
+        }, TABLE_LINGER_MS);
+    }
+
+    /** Under the table lock: this JVM keeps the table no longer, and removes it if no other JVM does. */
+    private static void letGoOfTable(Path nft) throws IOException {
+        if (keeper != null) {
+            keeper.release();
+            keeper = null;
+        }
+        removeTableIfUnused(nft);
     }
 
     /**
@@ -550,7 +602,7 @@ final class Veth implements NetworkSetup {
                 }
                 LIVE.clear();
                 active = 0;
-                removeTableIfUnused(nft);
+                letGoOfTable(nft);
             }
             return null;
         });
@@ -562,7 +614,7 @@ final class Veth implements NetworkSetup {
         }
     }
 
-    /** Under the table lock, as this JVM's last private sandbox ends. */
+    /** Under the table lock, with this JVM keeping the table no longer. */
     private static void removeTableIfUnused(Path nft) throws IOException {
         FileLock everyone = tryLock(1);
         if (everyone != null) {
@@ -629,8 +681,8 @@ final class Veth implements NetworkSetup {
     }
 
     /**
-     * A lock on one address (or, at position 1, on every address), or null if another process or
-     * this JVM holds it (or part of it).
+     * A lock on one address (or, at position 1, on every address, the table's keeper byte among
+     * them), or null if another process or this JVM holds it (or part of it).
      */
     private static FileLock tryLock(long position) throws IOException {
         return LOCKS.tryLock(position, position == 1 ? ADDRESS_LOCKS : 1);

@@ -6,7 +6,7 @@ import java.util.List;
  * What the plan says about the sandbox's network.
  *
  * @param ownNamespace a new network namespace (false: the host's)
- * @param awaitJvm the helper reports READY and waits while the JVM connects the namespace
+ * @param veth a veth pair the helper makes between the host and the namespace; null for none
  * @param iface an interface the JVM moves in, which init configures; null for none
  * @param resolvConf the text of a read-only /etc/resolv.conf, put there when that exists; null for none
  * @param helperCommand a user-mode network stack the helper runs for the sandbox (see the helper's
@@ -15,12 +15,12 @@ import java.util.List;
  * @param filter nftables rules the helper loads into the namespace before the command runs; null
  *     for none
  */
-public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, String resolvConf,
+public record NetPlan(boolean ownNamespace, HostEnd veth, Interface iface, String resolvConf,
         List<String> helperCommand, Filter filter) {
     /** Loopback only. */
-    public static final NetPlan NONE = new NetPlan(true, false, null, null, List.of(), null);
+    public static final NetPlan NONE = new NetPlan(true, null, null, null, List.of(), null);
     /** The host's network namespace. */
-    public static final NetPlan HOST = new NetPlan(false, false, null, null, List.of(), null);
+    public static final NetPlan HOST = new NetPlan(false, null, null, null, List.of(), null);
 
     public NetPlan {
         helperCommand = List.copyOf(helperCommand);
@@ -30,11 +30,24 @@ public record NetPlan(boolean ownNamespace, boolean awaitJvm, Interface iface, S
      * An IPv4 interface with the default route through gateway; addresses as big-endian ints.
      *
      * @param ipv6 its IPv6 address and default route; null for none
+     * @param refused ranges (CIDR) the sandbox refuses with routes of its own
      */
-    public record Interface(String name, int address, int prefix, int gateway, Ipv6 ipv6) {}
+    public record Interface(String name, int address, int prefix, int gateway, Ipv6 ipv6, List<String> refused) {
+        public Interface {
+            refused = List.copyOf(refused);
+        }
+    }
 
     /** An IPv6 address (a literal) with its prefix length, and the default route through gateway. */
     public record Ipv6(String address, int prefix, String gateway) {}
+
+    /**
+     * The host's end of a veth pair, which holds the interface's gateway addresses; its other end
+     * is the interface.
+     *
+     * @param routeLocalnet it routes packets from the host's loopback addresses (published loopback ports)
+     */
+    public record HostEnd(String name, boolean routeLocalnet) {}
 
     /** nft (its path) and the rules it reads. */
     public record Filter(String tool, String rules) {}

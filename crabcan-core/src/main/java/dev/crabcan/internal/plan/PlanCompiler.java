@@ -159,7 +159,7 @@ public final class PlanCompiler {
         if (!hooks.hooks().isEmpty()) {
             w.hookState(hooks.state());
         }
-        int options = (net.ownNamespace() ? OPT_LOOPBACK_UP : 0) | (net.awaitJvm() ? OPT_NET_WAIT : 0)
+        int options = (net.ownNamespace() ? OPT_LOOPBACK_UP : 0)
                 | (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID);
         // In a cgroup of its own, the sandbox gets its cgroup namespace only once init is in it,
         // so that the namespace is rooted there.
@@ -188,6 +188,10 @@ public final class PlanCompiler {
             if (i.ipv6() != null) {
                 w.net6(i.ipv6().prefix(), i.ipv6().address(), i.ipv6().gateway());
             }
+            i.refused().forEach(w::netRefuse);
+        }
+        if (net.veth() != null) {
+            w.veth(net.veth().routeLocalnet() ? VETH_ROUTE_LOCALNET : 0, net.veth().name());
         }
         for (String arg : net.helperCommand()) {
             w.netHelper(arg);

@@ -137,23 +137,26 @@ class PlanCompilerTest {
         assertThat(p.cloneFlags() & CLONE_NEWNET).isZero();
         assertThat(p.cloneFlags()).isEqualTo(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
                 | CLONE_NEWCGROUP);
-        assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isZero();
+        assertThat(p.options() & OPT_LOOPBACK_UP).isZero();
         assertThat(p.net()).isNull();
+        assertThat(p.veth()).isNull();
         assertThat(p.mountsAt("/etc/resolv.conf")).isEmpty();
     }
 
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
-    void vethNetworkWaitsForTheJvmAndConfiguresEth0InNetworkByteOrder(boolean root) {
-        NetPlan veth = new NetPlan(true, true, new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005,
-                new NetPlan.Ipv6("fd7c:cc::ae7:6", 126, "fd7c:cc::ae7:5")),
+    void vethNetworkIsMadeByTheHelperAndConfiguresEth0InNetworkByteOrder(boolean root) {
+        NetPlan veth = new NetPlan(true, new NetPlan.HostEnd("ccn-0ae70004", true), new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005,
+                new NetPlan.Ipv6("fd7c:cc::ae7:6", 126, "fd7c:cc::ae7:5"), List.of("169.254.0.0/16", "fe80::/10")),
                 "nameserver 10.0.0.53\n", List.of(),
                 new NetPlan.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), veth));
         assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
-        assertThat(p.options() & (OPT_LOOPBACK_UP | OPT_NET_WAIT)).isEqualTo(OPT_LOOPBACK_UP | OPT_NET_WAIT);
+        assertThat(p.options() & OPT_LOOPBACK_UP).isEqualTo(OPT_LOOPBACK_UP);
         assertThat(p.net()).isEqualTo(new PlanDecoder.Net(0x0ae70006, 0xfffffffc, 0x0ae70005, "eth0"));
+        assertThat(p.veth()).isEqualTo(new PlanDecoder.Veth(VETH_ROUTE_LOCALNET, "ccn-0ae70004"));
+        assertThat(p.refused()).containsExactly("169.254.0.0/16", "fe80::/10");
         assertThat(p.net6()).isEqualTo(new PlanDecoder.Net6(126, "fd7c:cc::ae7:6", "fd7c:cc::ae7:5"));
         assertThat(p.netHelper()).isEmpty();
         assertThat(p.netFilter()).isEqualTo(new PlanDecoder.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n"));
@@ -171,7 +174,7 @@ class PlanCompilerTest {
 
     @Test
     void resolvConfIsNeverPrecreatedInACallersRootfs(@TempDir Path rootfs) {
-        NetPlan net = new NetPlan(true, false, null, "nameserver 10.0.0.53\n", List.of("/usr/bin/pasta"),
+        NetPlan net = new NetPlan(true, null, null, "nameserver 10.0.0.53\n", List.of("/usr/bin/pasta"),
                 null);
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().rootfs(rootfs).build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
                 List.of(), List.of(), net));
@@ -196,9 +199,9 @@ class PlanCompilerTest {
     void networkHelperArgumentsAreCarriedInOrder() {
         List<String> argv = List.of("/usr/bin/pasta", "--netns", "/proc/self/fd/3", "--tcp-ports", "127.0.0.1/8080:80");
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME, List.of(),
-                List.of(), new NetPlan(true, false, null, null, argv, null)));
+                List.of(), new NetPlan(true, null, null, null, argv, null)));
         assertThat(p.netHelper()).isEqualTo(argv);
-        assertThat(p.options() & OPT_NET_WAIT).isZero();
+        assertThat(p.veth()).isNull();
         assertThat(p.net()).isNull();
     }
 

@@ -75,6 +75,9 @@ final class PlanDecoder {
     /** That interface's IPv6 address, prefix length and default gateway (T_NET6). */
     record Net6(int prefix, String address, String gateway) {}
 
+    /** The veth pair the helper makes: its host end (T_VETH). */
+    record Veth(int flags, String name) {}
+
     /** The filter the helper loads into the sandbox's network namespace (T_NET_FILTER). */
     record Filter(String tool, String rules) {}
 
@@ -82,7 +85,7 @@ final class PlanDecoder {
             String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
-            String searchPath, Net net, Net6 net6, List<String> netHelper, Filter netFilter, String detach, Integer umask,
+            String searchPath, Net net, Net6 net6, Veth veth, List<String> refused, List<String> netHelper, Filter netFilter, String detach, Integer umask,
             Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs, List<Integer> passedFds,
             List<Copy> copies) {
 
@@ -180,6 +183,7 @@ final class PlanDecoder {
         Root root;
         Net net;
         Net6 net6;
+        Veth veth;
         long capBounding, capEffective, capPermitted, capInheritable, capAmbient;
         byte[] seccomp;
         final List<Mount> mounts = new ArrayList<>();
@@ -188,6 +192,7 @@ final class PlanDecoder {
         final List<String> cgroupProcs = new ArrayList<>();
         final List<Stdio> stdio = new ArrayList<>();
         final List<String> argv = new ArrayList<>();
+        final List<String> refused = new ArrayList<>();
         final List<String> env = new ArrayList<>();
         final List<String> netHelper = new ArrayList<>();
         final List<Integer> passedFds = new ArrayList<>();
@@ -242,6 +247,8 @@ final class PlanDecoder {
                 case "stdio" -> stdio.add(new Stdio(integer(r, 0), integer(r, 1), integer(r, 2), r.field(3)));
                 case "net" -> net = new Net(address(r.field(0)), address(r.field(1)), address(r.field(2)), r.field(3));
                 case "net6" -> net6 = new Net6(integer(r, 0), r.field(1), r.field(2));
+                case "veth" -> veth = new Veth(integer(r, 0), r.field(1));
+                case "refuse" -> refused.add(r.field(0));
                 case "net_helper" -> netHelper.add(r.field(0));
                 case "net_filter" -> netFilter = new Filter(r.field(0), r.field(1));
                 case "arg" -> argv.add(r.field(0));
@@ -265,7 +272,7 @@ final class PlanDecoder {
                     root == null ? null : new Root(root.kind(), root.flags(), root.path(), List.copyOf(layers)),
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
-                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, net6, List.copyOf(netHelper), netFilter, detach,
+                    List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, net6, veth, List.copyOf(refused), List.copyOf(netHelper), netFilter, detach,
                     umask, oomScoreAdj, join, console, List.copyOf(cgroupfs), List.copyOf(passedFds), List.copyOf(copies));
         }
 
