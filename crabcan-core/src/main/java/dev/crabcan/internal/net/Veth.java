@@ -443,7 +443,7 @@ final class Veth implements NetworkSetup {
             + "    iifname @closed_host ct state established,related accept\n"
             // IPv6 finds its neighbours, the gateway among them, with ICMPv6 to the host's addresses.
             + "    iifname \"" + ISOLATED + "*\" icmpv6 type " + NEIGHBOURS + " accept\n"
-            + "    iifname \"" + ISOLATED + "*\" reject with icmpx type admin-prohibited\n  }\n"
+            + "    iifname \"" + ISOLATED + "*\" reject with icmpx type admin-prohibited\n"
             + "    iifname @closed_host icmpv6 type " + NEIGHBOURS + " accept\n"
             + "    iifname . ip daddr @host_allowed accept\n"
             + "    iifname . ip6 daddr @host_allowed6 accept\n"
