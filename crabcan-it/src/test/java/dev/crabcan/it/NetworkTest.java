@@ -1048,12 +1048,17 @@ class NetworkTest {
         }
     }
 
-    /** The JVM keeps the shared table for a while after its last sandbox (Veth.TABLE_LINGER_MS): until it is gone. */
+    /**
+     * The JVM keeps the shared table for a while after its last sandbox (Veth.TABLE_LINGER_MS):
+     * until it lets go of it and the table is gone.
+     */
     private static void awaitNoTable() throws Exception {
         long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
-        while (run("nft", "list", "tables").contains("table inet crabcan") && System.currentTimeMillis() < deadline) {
+        while ((run("nft", "list", "tables").contains("table inet crabcan") || !everyAddressFree())
+                && System.currentTimeMillis() < deadline) {
             Thread.sleep(50);
         }
+        assertThat(everyAddressFree()).as("every address's lock, this JVM's sandboxes gone").isTrue();
         assertThat(run("nft", "list", "tables")).as("nftables tables").doesNotContain("table inet crabcan");
     }
 
@@ -1082,35 +1087,36 @@ class NetworkTest {
                 + "        print('error', e.strerror or e, flush=True)\n";
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("0.0.0.0"))) {
             greetAsHost(server);
-            String port = Integer.toString(server.getLocalPort());
-            SandboxProcess running = Sandbox.builder().network(Network.privateNetwork())
-                    .command("/usr/bin/python3", "-c", script).build().start();
-            try {
-                BufferedReader out = new BufferedReader(new InputStreamReader(running.getInputStream()));
-                assertThat(out.readLine()).isEqualTo("up");
-                assertThat(everyAddressFree()).as("every address's lock, while this JVM keeps the table").isFalse();
-                run("nft", "delete", "table", "inet", "crabcan");
-                for (String target : List.of("198.18.0.1 " + port, UPLINK_LINK_LOCAL + " 7000")) {
-                    running.getOutputStream().write((target + "\n").getBytes(StandardCharsets.UTF_8));
-                    running.getOutputStream().flush();
-                    assertThat(out.readLine()).as("%s from a running sandbox, the table gone", target)
-                            .isEqualTo("error No route to host");
-                }
-            } finally {
-                running.destroyForcibly();
-                running.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
-            }
-            assertThat(tryEach(Network.privateNetwork(), server.getLocalPort(), List.of("198.18.0.1", "gateway")))
-                    .as("the next sandbox, the table still gone").containsExactly("198.18.0.1 error No route to host",
-                            "gateway error No route to host");
+            tableGoneWhileKept(server, script);
+        } finally {
+            // Whatever failed: the JVM must have let go of the table it no longer finds before the next test.
+            awaitNoTable();
         }
-        // This JVM lets go of the table (that it no longer finds) a while after its last sandbox.
-        long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
-        while (!everyAddressFree() && System.currentTimeMillis() < deadline) {
-            Thread.sleep(50);
-        }
-        assertThat(everyAddressFree()).as("every address's lock, this JVM's sandboxes gone").isTrue();
         assertNothingLeft();
+    }
+
+    private static void tableGoneWhileKept(ServerSocket server, String script) throws Exception {
+        String port = Integer.toString(server.getLocalPort());
+        SandboxProcess running = Sandbox.builder().network(Network.privateNetwork())
+                .command("/usr/bin/python3", "-c", script).build().start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(running.getInputStream()));
+            assertThat(out.readLine()).isEqualTo("up");
+            assertThat(everyAddressFree()).as("every address's lock, while this JVM keeps the table").isFalse();
+            run("nft", "delete", "table", "inet", "crabcan");
+            for (String target : List.of("198.18.0.1 " + port, UPLINK_LINK_LOCAL + " 7000")) {
+                running.getOutputStream().write((target + "\n").getBytes(StandardCharsets.UTF_8));
+                running.getOutputStream().flush();
+                assertThat(out.readLine()).as("%s from a running sandbox, the table gone", target)
+                        .isEqualTo("error No route to host");
+            }
+        } finally {
+            running.destroyForcibly();
+            running.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
+        }
+        assertThat(tryEach(Network.privateNetwork(), server.getLocalPort(), List.of("198.18.0.1", "gateway")))
+                .as("the next sandbox, the table still gone").containsExactly("198.18.0.1 error No route to host",
+                        "gateway error No route to host");
     }
 
     /**

@@ -101,15 +101,20 @@ final class Reach {
      * local table) is left to the table.
      *
      * @param subnet6 the sandboxes' IPv6 range; null where the sandbox has no IPv6 (then no IPv6 routes)
+     * @param gateway the host end of the sandbox's pair, a host address that is not there yet when the plan is made
+     * @param gateway6 its IPv6 address; null where the sandbox has no IPv6
      */
-    static List<String> refusedRoutes(Ipv4.Range sandboxes, String subnet6) throws SandboxSetupException {
+    static List<String> refusedRoutes(Ipv4.Range sandboxes, String subnet6, int gateway, String gateway6)
+            throws SandboxSetupException {
         List<Ipv4.Range> refused = new ArrayList<>(ALWAYS);
         refused.add(sandboxes);
+        refused.add(new Ipv4.Range(gateway, 32));
         List<String> out = new ArrayList<>();
         List<String> refused6 = new ArrayList<>();
         if (subnet6 != null) {
             refused6.addAll(ALWAYS6);
             refused6.add(subnet6);
+            refused6.add(gateway6 + "/128");
         }
         for (InetAddress a : hostAddresses()) {
             if (a instanceof Inet4Address) {
@@ -118,8 +123,11 @@ final class Reach {
                 refused6.add(a.getHostAddress().replaceFirst("%.*", "") + "/128");
             }
         }
-        for (Ipv4.Range r : outermost(refused)) {
-            out.add(r.toString());
+        // Not only the outermost: the gateway is in the sandbox's own /30, whose route is more specific than the subnet's.
+        for (Ipv4.Range r : refused) {
+            if (!out.contains(r.toString())) {
+                out.add(r.toString());
+            }
         }
         refused6.stream().distinct().forEach(out::add);
         return out;

@@ -135,7 +135,8 @@ final class Veth implements NetworkSetup {
                                     gateway6) : null;
                             NetPlan plan = new NetPlan(true, new NetPlan.HostEnd(name(network, net),
                                     !network.ports().isEmpty()), new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6,
-                                    isolated(network) ? Reach.refusedRoutes(sandboxes, ipv6 ? network.subnet6() : null)
+                                    isolated(network) ? Reach.refusedRoutes(sandboxes, ipv6 ? network.subnet6() : null,
+                                            net + 1, gateway6)
                                             : List.of()), ResolvConf.text(network, ipv6), List.of(), isolated(network) ? null
                                                     : Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
@@ -270,7 +271,7 @@ final class Veth implements NetworkSetup {
             HostCommand.run(nft, List.of("delete", "element", "inet", TABLE, "closed_host", "{ \"" + name + "\" }"), "");
             return;
         }
-        HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), closeHostElement("add"));
+        HostCommand.Result r = onTable(nft, closeHostElement("add"));
         if (!r.ok()) {
             throw new SandboxSetupException("network", 0, "cannot refuse the host to " + name + " (nftables set inet "
                     + TABLE + " closed_host; a JVM of an older Crabcan may hold the table): " + r.reason());
@@ -285,6 +286,22 @@ final class Veth implements NetworkSetup {
     /** The host end of the pair of the /30 at net, which the helper makes. */
     private static String name(Network network, int net) {
         return String.format(isolated(network) ? ISOLATED + "%08x" : "ccn%08x", net);
+    }
+
+    /**
+     * Runs nft on the shared table; where it is gone although a JVM keeps it (nft flush ruleset),
+     * makes it again first, atomically and only if it is still gone, and tries once more.
+     */
+    private static HostCommand.Result onTable(Path nft, String script) throws SandboxSetupException {
+        HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), script);
+        if (r.ok() || !r.stderr().contains("No such file or directory")
+                || HostCommand.run(nft, List.of("list", "table", "inet", TABLE), "").ok()) {
+            return r;
+        }
+        log.warn("the nftables table inet {} is gone while Crabcan's JVMs keep it (nft flush ruleset?): making it again",
+                TABLE);
+        HostCommand.run(nft, List.of("-f", "-"), "create table inet " + TABLE + "\n" + TABLE_BODY);
+        return HostCommand.run(nft, List.of("-f", "-"), script);
     }
 
     /** The pair goes with the sandbox's namespace, torn down asynchronously; it is removed if that takes long. */
@@ -327,7 +344,7 @@ final class Veth implements NetworkSetup {
                 relays.add(Relay.start((ServerSocketChannel) reserved.get(i), inside, p.toString(), Relay.Limits.DEFAULT));
             }
         }
-        HostCommand.Result r = HostCommand.run(nft, List.of("-f", "-"), elements("add"));
+        HostCommand.Result r = onTable(nft, elements("add"));
         if (!r.ok() && r.stderr().contains("File exists")) {
             // Left by a JVM that died: its reservation of the host port went with it.
             HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
@@ -419,10 +436,8 @@ final class Veth implements NetworkSetup {
      */
     private static final String OLD_TABLE_GONE = "add table ip " + TABLE + "\n" + "delete table ip " + TABLE + "\n";
 
-    /** The shared table, replacing whatever a dead JVM left. */
-    static final String TABLE_RULES = "add table inet " + TABLE + "\n"
-            + "delete table inet " + TABLE + "\n"
-            + "table inet " + TABLE + " {\n"
+    /** The table itself, which TABLE_RULES makes afresh and {@link #onTable} makes again where it is gone. */
+    private static final String TABLE_BODY = "table inet " + TABLE + " {\n"
             + "  map published { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_any { type inet_service : ipv4_addr . inet_service; }\n"
             + "  map published_udp { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
@@ -500,6 +515,11 @@ final class Veth implements NetworkSetup {
             + "    oifname \"ccn*\" ip daddr . udp dport @relayed_udp accept\n"
             + "    oifname \"ccn*\" drop\n  }\n"
             + "}\n";
+
+    /** The shared table, replacing whatever a dead JVM left. */
+    static final String TABLE_RULES = "add table inet " + TABLE + "\n"
+            + "delete table inet " + TABLE + "\n"
+            + TABLE_BODY;
 
     /** Under the table lock, as this JVM's first private sandbox starts: the table exists when it returns. */
     private static void prepareHost(Path nft) throws SandboxSetupException, IOException {
