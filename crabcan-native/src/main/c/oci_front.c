@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -264,8 +266,56 @@ static unsigned preserved_fds(int argc, char **argv)
     return 0;
 }
 
+/*
+ * The front end forks every sandbox helper, so a container whose paths lead to /proc/self/exe (a
+ * hook's, its command's, an exec'd program's, a script's interpreter) gets this binary run
+ * inside it, where another of its processes can reach the file through /proc/PID/exe; in a
+ * rootless container, whose root is the file's owner, and write it (CVE-2019-5736). So the
+ * front end runs from a sealed copy in memory, as runc and crun do: what a container reaches is
+ * that copy, which nobody can change, never the file on disk. Where the copy cannot be made, it
+ * does not run at all.
+ */
+static void run_from_sealed_copy(char **argv)
+{
+    char self[64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        if (strncmp(self, "/memfd:crabcan-oci", 18) == 0)
+            return;
+    }
+    int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int mem = memfd_create("crabcan-oci", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (src < 0 || mem < 0) {
+        dprintf(2, "crabcan-oci: cannot make a sealed copy of itself to run from: %s\n", strerror(errno));
+        _exit(1);
+    }
+    ssize_t got;
+    while ((got = sendfile(mem, src, NULL, 1 << 20)) != 0) {
+        if (got < 0 && errno != EINTR) {
+            dprintf(2, "crabcan-oci: cannot copy itself to a sealed copy: %s\n", strerror(errno));
+            _exit(1);
+        }
+    }
+    close(src);
+    if (fcntl(mem, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        dprintf(2, "crabcan-oci: cannot seal its copy: %s\n", strerror(errno));
+        _exit(1);
+    }
+    /* The copy is nowhere on disk: where crabcan.jar is (beside this file) must be said now. */
+    char jar[PATH_MAX];
+    if (oci_jar(jar, sizeof jar) < 0 || setenv("CRABCAN_JAR", jar, 0) < 0) {
+        dprintf(2, "crabcan-oci: cannot tell where crabcan.jar is (beside this program); set CRABCAN_JAR\n");
+        _exit(1);
+    }
+    fexecve(mem, argv, environ);
+    dprintf(2, "crabcan-oci: cannot run its sealed copy: %s\n", strerror(errno));
+    _exit(1);
+}
+
 int oci_front(int argc, char **argv)
 {
+    run_from_sealed_copy(argv);
     /*
      * Whatever the caller left open (an engine's pipes) must reach neither the service nor a
      * sandbox helper, as none reached the JVM path's zygote (ProcessBuilder closes them), but for

@@ -149,6 +149,28 @@ class OciServiceTest {
         assertThat(Files.getAttribute(front, "unix:ino")).isEqualTo(inode);
     }
 
+    /**
+     * Found by an attack review (CVE-2019-5736's shape): the front end forks the container's
+     * helpers, so a container whose command, hook or script interpreter is a link to
+     * /proc/self/exe runs the front end's binary inside it, and another of its processes reached
+     * the file on disk through /proc/PID/exe; a rootless caller's container, whose root owns the
+     * file, rewrote it. The front end now runs from a sealed copy in memory: the container's
+     * init, the helper's child, has that copy for its executable, not the file.
+     */
+    @Test
+    void theContainersProcessesRunASealedCopyOfTheFrontEndNotItsFile() throws Exception {
+        assertThat(oci("create", "m1").status()).isZero();
+        try {
+            java.util.regex.Matcher pid = java.util.regex.Pattern.compile("\"pid\": ?(\\d+)")
+                    .matcher(oci("state", "m1").stdout());
+            assertThat(pid.find()).isTrue();
+            assertThat(Files.readSymbolicLink(Path.of("/proc", pid.group(1), "exe")).toString())
+                    .as("the container init's executable").startsWith("/memfd:crabcan-oci");
+        } finally {
+            assertThat(oci("delete", "--force", "m1").status()).isZero();
+        }
+    }
+
     @Test
     void runAndTheLifecycleGoThroughOneService() throws Exception {
         // No --bundle: the caller's directory is the bundle, as for the JVM per call.
