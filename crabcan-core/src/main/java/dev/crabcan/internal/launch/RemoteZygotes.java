@@ -79,6 +79,11 @@ public final class RemoteZygotes {
                 public long pid() {
                     return -1;
                 }
+
+                @Override
+                public boolean keepsCallersFds() {
+                    return true;
+                }
             }, plan, stdin, stdout, stderr, passed, copies);
             sessions.add(launched.session());
             if (gone) {

@@ -90,6 +90,11 @@ final class ZygoteLauncher implements Launcher {
          * to pass descriptors on; -1 where it cannot be known, and then none can be passed.
          */
         long pid();
+
+        /** Whether this is crabcan-oci's front end, which keeps the caller's fds for the helpers it forks (inheritFd). */
+        default boolean keepsCallersFds() {
+            return false;
+        }
     }
 
     /** This JVM's own zygote. */
@@ -125,7 +130,7 @@ final class ZygoteLauncher implements Launcher {
         }
         Map<Integer, Object> sent = new java.util.LinkedHashMap<>(passed);
         sent.values().removeIf(source -> source == InheritedFd.FROM_ZYGOTE);
-        if (sent.size() < passed.size() && zygote.pid() >= 0) {
+        if (sent.size() < passed.size() && !zygote.keepsCallersFds()) {
             throw new dev.crabcan.SandboxSpecException("inheritFd (crabcan-oci's --preserve-fds): this JVM's own "
                     + "zygote holds none of the caller's fds; only crabcan-oci's native front end with its service, the "
                     + "zygote of its own requests, keeps them");
