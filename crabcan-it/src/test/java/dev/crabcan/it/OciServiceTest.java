@@ -159,6 +159,7 @@ class OciServiceTest {
      */
     @Test
     void theContainersProcessesRunASealedCopyOfTheFrontEndNotItsFile() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "the container's init is not dumpable: only host root reads its executable's link");
         assertThat(oci("create", "m1").status()).isZero();
         try {
             java.util.regex.Matcher pid = java.util.regex.Pattern.compile("\"pid\": ?(\\d+)")
