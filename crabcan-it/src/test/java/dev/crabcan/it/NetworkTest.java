@@ -278,6 +278,8 @@ class NetworkTest {
     @Test
     void anOlderCrabcansLeftoverTableIsRemovedOrRefused() throws Exception {
         assumeTrue(Env.isHostRoot(), "the host's nftables take host root");
+        // A JVM keeping the table (this one, just after another test's sandboxes) checks nothing when it starts one.
+        awaitNoTable();
         String nft = Env.tool("nft", "nftables").toString();
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
             greetAsHost(server);
@@ -1115,8 +1117,8 @@ class NetworkTest {
             running.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
         }
         assertThat(tryEach(Network.privateNetwork(), server.getLocalPort(), List.of("198.18.0.1", "gateway")))
-                .as("the next sandbox, the table still gone").containsExactly("198.18.0.1 error No route to host",
-                        "gateway error No route to host");
+                .as("the next sandbox, the table still gone: a host address and its gateway").hasSize(2)
+                .allMatch(l -> l.endsWith(" error No route to host"));
     }
 
     /**

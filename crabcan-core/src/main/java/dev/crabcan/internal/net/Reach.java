@@ -96,31 +96,31 @@ final class Reach {
      * What a sandbox the shared table isolates (a root caller's that allows neither the host nor
      * any range) refuses itself with unreachable (IPv4) and prohibit (IPv6) routes in its own
      * namespace, which init adds without a process and which hold should the table go: the
-     * ranges the table refuses it and, unless it publishes ports, the host's addresses as they
-     * are at its start and its own gateway. A route is stateless: a sandbox that publishes ports
-     * answers clients at host addresses (the host end's, where the host's loopback clients are
-     * translated to it), which the table's replies-only rule lets through. A kernel route more
-     * specific than one of them (fe80::/64 on eth0, IPv6 multicast in the local table) is left
-     * to the table.
+     * ranges the table refuses it and, unless it publishes ports, the other sandboxes, the host's
+     * addresses as they are at its start and its own gateway. A route is stateless: a sandbox that
+     * publishes ports answers clients at host addresses (the host end's, where the host's loopback
+     * clients are translated to it) and in other sandboxes (allowHost() lets those reach its ports),
+     * which the table's replies-only rule lets through. A kernel route more specific than one of
+     * them (fe80::/64 on eth0, IPv6 multicast in the local table) is left to the table.
      *
+     * @param closed whether the sandbox publishes no ports
      * @param subnet6 the sandboxes' IPv6 range; null where the sandbox has no IPv6 (then no IPv6 routes)
-     * @param gateway the host end of the sandbox's pair, a host address that is not there yet when
-     *     the plan is made; null for a sandbox that publishes ports, which gets no host address
+     * @param gateway the host end of the sandbox's pair, a host address that is not there yet when the plan is made
      * @param gateway6 its IPv6 address; null where the sandbox has no IPv6
      */
-    static List<String> refusedRoutes(Ipv4.Range sandboxes, String subnet6, Integer gateway, String gateway6)
-            throws SandboxSetupException {
+    static List<String> refusedRoutes(boolean closed, Ipv4.Range sandboxes, String subnet6, int gateway,
+            String gateway6) throws SandboxSetupException {
         List<Ipv4.Range> refused = new ArrayList<>(ALWAYS);
-        refused.add(sandboxes);
         List<String> out = new ArrayList<>();
         List<String> refused6 = new ArrayList<>();
         if (subnet6 != null) {
             refused6.addAll(ALWAYS6);
-            refused6.add(subnet6);
         }
-        if (gateway != null) {
+        if (closed) {
+            refused.add(sandboxes);
             refused.add(new Ipv4.Range(gateway, 32));
             if (subnet6 != null) {
+                refused6.add(subnet6);
                 refused6.add(gateway6 + "/128");
             }
             for (InetAddress a : hostAddresses()) {

@@ -135,8 +135,8 @@ final class Veth implements NetworkSetup {
                                     gateway6) : null;
                             NetPlan plan = new NetPlan(true, new NetPlan.HostEnd(name(network, net),
                                     !network.ports().isEmpty()), new NetPlan.Interface("eth0", net + 2, 30, net + 1, v6,
-                                    isolated(network) ? Reach.refusedRoutes(sandboxes, ipv6 ? network.subnet6() : null,
-                                            network.ports().isEmpty() ? net + 1 : null, gateway6)
+                                    isolated(network) ? Reach.refusedRoutes(network.ports().isEmpty(), sandboxes,
+                                            ipv6 ? network.subnet6() : null, net + 1, gateway6)
                                             : List.of()), ResolvConf.text(network, ipv6), List.of(), isolated(network) ? null
                                                     : Reach.filter(network, sandboxes, net + 1, gateway6));
                             active++;
