@@ -294,6 +294,7 @@ class NetworkTest {
                 assertThat(firstLineOrError(port)).as("the host's own listener, the old table gone").isEqualTo("host");
                 assertThat(run(nft, "list", "tables")).doesNotContain("table ip crabcan");
 
+                awaitNoTable();
                 nftLoad(nft, stale);
                 // 192.0.2.0/30 (a documentation range): an address no sandbox of this test takes.
                 Process holder = new ProcessBuilder("/usr/bin/python3", "-c", String.join("\n",
