@@ -41,6 +41,9 @@ attempt() {
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors \
         --details=tree --fail-if-no-tests --reports-dir=$dir/reports $selectors > $res/$mode/output 2>&1
     echo $? > $res/$mode/exit
+    # A JVM that may not write results/MODE (the user way's, run as tester) puts its report in its
+    # working directory, DIR: it goes with the others, so that the crash is seen and run again.
+    mv $dir/hs_err_pid*.log $res/$mode/ 2> /dev/null || true
     echo "tests-$mode $(( ($(date +%s%N) - start) / 1000000 )) ms" >> $res/times
     cp $dir/reports/*.xml $res/$mode/ 2>/dev/null
     echo "crabcan-lane: $mode exit $(cat $res/$mode/exit)"
