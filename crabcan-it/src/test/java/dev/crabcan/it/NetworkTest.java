@@ -1008,6 +1008,41 @@ class NetworkTest {
         assertNothingLeft();
     }
 
+    /**
+     * run() returns before the kernel has removed the ended sandbox's pair, and the address goes
+     * to the next sandbox only once it is gone: with every other address of a /24 held, sandboxes
+     * in a row all get the last one (each waits for its predecessor's pair) and never share it.
+     * The subnet is one of 10.233.0.0/16, which no other test uses.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void sandboxesInARowWaitForTheLastAddressToBeFree() throws Exception {
+        assumeTrue(Env.isHostRoot(), "a rootless caller's sandboxes share the host's address through pasta");
+        Network net = Network.privateNetwork().subnet("10.233."
+                + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24");
+        List<SandboxProcess> holders = new ArrayList<>();
+        try {
+            for (int i = 0; i < 63; i++) {
+                holders.add(Sandbox.builder().network(net).command("/bin/sleep", "600").build().start());
+            }
+            java.util.Set<String> last = new java.util.HashSet<>();
+            for (int i = 0; i < 5; i++) {
+                SandboxResult r = Sandbox.builder().network(net)
+                        .command("/bin/cat", "/proc/net/route").build().run(); // its gateway: its /30
+                assertThat(r.status().code()).as("run %d: %s", i, r.stderrText()).isZero();
+                assertThat(sandboxLinks()).as("sandbox interfaces after run %d", i).hasSizeBetween(63, 64);
+                last.add(r.stdoutText());
+            }
+            assertThat(last).as("the one free address, each time").hasSize(1);
+        } finally {
+            holders.forEach(SandboxProcess::destroyForcibly);
+            for (SandboxProcess p : holders) {
+                p.waitFor(30, TimeUnit.SECONDS);
+            }
+        }
+        assertNothingLeft();
+    }
+
     /** An {@link AddressHolder} JVM, once it holds its sandboxes; addresses in the order started. */
     private record AddressJvm(Process jvm, List<String> addresses) {
         /** Started and added to jvms (to be killed at the end whatever happens), then read. */
@@ -1046,8 +1081,8 @@ class NetworkTest {
         assertThat(ProcessHandle.current().descendants().map(h -> h.info().command().orElse(""))
                 .filter(c -> c.contains("pasta") || c.contains("passt")).toList()).as("network helpers").isEmpty();
         if (Env.isHostRoot()) {
+            awaitNoTable(); // also until every address is free: each once its pair is gone
             assertThat(sandboxLinks()).as("sandbox interfaces").isEmpty();
-            awaitNoTable();
         }
     }
 

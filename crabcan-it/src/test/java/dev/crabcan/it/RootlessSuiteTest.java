@@ -66,6 +66,7 @@ class RootlessSuiteTest {
             "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
             // The shared nftables table is a root caller's, on the host.
             "NetworkTest#anOlderCrabcansLeftoverTableIsRemovedOrRefused",
+            "NetworkTest#sandboxesInARowWaitForTheLastAddressToBeFree",
             "NetworkTest#aTableKeptByAnOlderCrabcanIsRefusedNotTrusted",
             "NetworkTest#isolationHoldsWithoutTheTableAndAnOlderCrabcanCannotTakeIt",
             // The JVM relays ports published on IPv6 addresses for root callers; pasta carries a rootless caller's.

@@ -76,6 +76,8 @@ final class Veth implements NetworkSetup {
 
     // Touched on the lock thread only.
     private static int active;
+    /** Of the active sandboxes, those that ended and keep their addresses until their pairs are gone. */
+    private static int leaving;
     private static boolean hostPrepared;
     /** This JVM's hold on the table, from its first private sandbox until a while after its last; null when none. */
     private static FileLock keeper;
@@ -121,7 +123,10 @@ final class Veth implements NetworkSetup {
             int base = Ipv4.parse(cidr[0]);
             int slots = 1 << (32 - Integer.parseInt(cidr[1]) - 2);
             int first = ThreadLocalRandom.current().nextInt(slots);
-            veth = LOCKS.call(() -> {
+            // An address this JVM's ended sandboxes still hold until their pairs are gone is
+            // worth waiting for: a small subnet's sandboxes in a row would fail otherwise.
+            long patience = System.nanoTime() + 2 * VANISH_WAIT_NANOS;
+            while ((veth = LOCKS.call(() -> {
                 try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
                     if (active == 0) {
                         prepareHost(nft);
@@ -147,7 +152,14 @@ final class Veth implements NetworkSetup {
                     }
                     return null;
                 }
-            });
+            })) == null && LOCKS.call(() -> leaving > 0) && System.nanoTime() < patience) {
+                try {
+                    Thread.sleep(2);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
             if (veth == null) {
                 throw new SandboxSetupException("network", 0, "every address of the subnet " + network.subnet()
                         + " is in use by a sandbox; choose a larger range with Network.subnet(...)");
@@ -173,6 +185,12 @@ final class Veth implements NetworkSetup {
         return plan;
     }
 
+    /**
+     * Once the sandbox's processes are gone: its host ports and their forwards at once, so that
+     * they may be published again; its address once the kernel has removed the pair, which it
+     * does asynchronously as the namespace goes (tens of milliseconds on a busy host), behind the
+     * caller's back, so that the sandbox's end does not wait for it.
+     */
     @Override
     public void release() {
         synchronized (this) {
@@ -185,27 +203,50 @@ final class Veth implements NetworkSetup {
         relays.forEach(Relay::close);
         udpRelays.forEach(UdpRelay::close);
         try {
-            awaitGone();
             if (!network.ports().isEmpty()) {
                 HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
             }
             if (!isolated(network) && closesHost()) {
                 HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
             }
-            LOCKS.call(() -> {
-                try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
-                    setMarker(0);
-                    allocation.release();
-                    LIVE.remove(this);
-                    if (--active == 0) {
-                        letGoOfTableLater(nft);
-                    }
-                }
-                return null;
-            });
         } catch (SandboxSetupException e) {
-            log.warn("cannot remove the network of {}: {}", name, e.getMessage());
+            log.warn("cannot remove the forwards or filter of {}: {}", name, e.getMessage());
         }
+        LOCKS.submit(() -> {
+            leaving++;
+            return letGoOnceGone(System.nanoTime() + VANISH_WAIT_NANOS);
+        });
+    }
+
+    /**
+     * On the lock thread, polled without holding it: the address goes to the next sandbox only
+     * once no interface has its name. A pair the kernel takes long to remove is removed here.
+     */
+    private Void letGoOnceGone(long deadline) {
+        if (!LIVE.contains(this)) {
+            return null; // let go at the JVM's exit
+        }
+        try {
+            if (Files.exists(Path.of("/sys/class/net", name))) {
+                if (System.nanoTime() < deadline) {
+                    LOCKS.schedule(() -> letGoOnceGone(deadline), 2);
+                    return null;
+                }
+                HostCommand.run(ip, List.of("link", "del", name), "");
+            }
+            try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
+                setMarker(0);
+                allocation.release();
+                LIVE.remove(this);
+                leaving--;
+                if (--active == 0) {
+                    letGoOfTableLater(nft);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot let go of the address of {}: {}", name, e.toString());
+        }
+        return null;
     }
 
     /** Whether the host input chain refuses this sandbox (but its allowed ranges): unless it allows the host. */
@@ -302,25 +343,6 @@ final class Veth implements NetworkSetup {
                 TABLE);
         HostCommand.run(nft, List.of("-f", "-"), "create table inet " + TABLE + "\n" + TABLE_BODY);
         return HostCommand.run(nft, List.of("-f", "-"), script);
-    }
-
-    /** The pair goes with the sandbox's namespace, torn down asynchronously; it is removed if that takes long. */
-    private void awaitGone() throws SandboxSetupException {
-        Path sys = Path.of("/sys/class/net", name);
-        long deadline = System.nanoTime() + VANISH_WAIT_NANOS;
-        while (Files.exists(sys)) {
-            if (System.nanoTime() > deadline) {
-                HostCommand.run(ip, List.of("link", "del", name), "");
-                return;
-            }
-            try {
-                Thread.sleep(2);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                HostCommand.run(ip, List.of("link", "del", name), "");
-                return;
-            }
-        }
     }
 
     /**
@@ -622,6 +644,7 @@ final class Veth implements NetworkSetup {
                 }
                 LIVE.clear();
                 active = 0;
+                leaving = 0;
                 letGoOfTable(nft);
             }
             return null;
