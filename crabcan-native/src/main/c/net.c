@@ -123,16 +123,36 @@ static int netlink_socket(void)
 
 typedef union { struct nlmsghdr h; char buf[512]; } netlink_request;
 
+/* A request of this type with a zeroed body of this size, which it returns. */
+static void *start_request(netlink_request *req, unsigned short type, unsigned short flags, size_t body)
+{
+    memset(req, 0, sizeof *req);
+    req->h.nlmsg_len = (uint32_t)NLMSG_LENGTH(body);
+    req->h.nlmsg_type = type;
+    req->h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    return NLMSG_DATA(&req->h);
+}
+
+/* A new route of the main table, of this type, to prefix bits of dst (none: the default route). */
+static void start_route(netlink_request *req, int family, unsigned char type, const void *dst, unsigned int prefix)
+{
+    struct rtmsg *rt = start_request(req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof *rt);
+    rt->rtm_family = (unsigned char)family;
+    rt->rtm_dst_len = (unsigned char)prefix;
+    rt->rtm_table = RT_TABLE_MAIN;
+    rt->rtm_protocol = RTPROT_STATIC;
+    rt->rtm_scope = RT_SCOPE_UNIVERSE;
+    rt->rtm_type = type;
+    if (dst)
+        add_attr(&req->h, sizeof *req, RTA_DST, dst, family == AF_INET6 ? 16 : 4);
+}
+
 /* An address without duplicate address detection: a tentative one would fail the first connections for a second. */
 static void add_address(int s, unsigned int ifindex, const char *ifname, int family, const void *address,
                         unsigned int prefix)
 {
     netlink_request req;
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-    req.h.nlmsg_type = RTM_NEWADDR;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    struct ifaddrmsg *ifa = NLMSG_DATA(&req.h);
+    struct ifaddrmsg *ifa = start_request(&req, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifa);
     ifa->ifa_family = (unsigned char)family;
     ifa->ifa_prefixlen = (unsigned char)prefix;
     ifa->ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0;
@@ -157,16 +177,7 @@ static void interface6_up(unsigned int ifindex)
     add_address(s, ifindex, plan.net.ifname, AF_INET6, &address, plan.net6.prefix);
 
     netlink_request req;
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-    req.h.nlmsg_type = RTM_NEWROUTE;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    struct rtmsg *rt = NLMSG_DATA(&req.h);
-    rt->rtm_family = AF_INET6;
-    rt->rtm_table = RT_TABLE_MAIN;
-    rt->rtm_protocol = RTPROT_STATIC;
-    rt->rtm_scope = RT_SCOPE_UNIVERSE;
-    rt->rtm_type = RTN_UNICAST;
+    start_route(&req, AF_INET6, RTN_UNICAST, NULL, 0);
     uint32_t oif = ifindex;
     add_attr(&req.h, sizeof req, RTA_GATEWAY, &gateway, sizeof gateway);
     add_attr(&req.h, sizeof req, RTA_OIF, &oif, sizeof oif);
@@ -185,20 +196,10 @@ static void refuse_ranges(void)
     int s = netlink_socket();
     for (size_t i = 0; i < plan.n_net_refuse; i++) {
         netlink_request req;
-        memset(&req, 0, sizeof req);
-        req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-        req.h.nlmsg_type = RTM_NEWROUTE;
-        req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-        struct rtmsg *rt = NLMSG_DATA(&req.h);
-        int v6 = plan.net_refuse[i].family == AF_INET6;
-        rt->rtm_family = (unsigned char)plan.net_refuse[i].family;
-        rt->rtm_dst_len = (unsigned char)plan.net_refuse[i].prefix;
-        rt->rtm_table = RT_TABLE_MAIN;
-        rt->rtm_protocol = RTPROT_STATIC;
-        rt->rtm_scope = RT_SCOPE_UNIVERSE;
+        int family = plan.net_refuse[i].family;
         /* The errors connect() then gives, as a reject rule's ICMP did: "No route to host", "Permission denied". */
-        rt->rtm_type = v6 ? RTN_PROHIBIT : RTN_UNREACHABLE;
-        add_attr(&req.h, sizeof req, RTA_DST, plan.net_refuse[i].address, v6 ? 16 : 4);
+        start_route(&req, family, family == AF_INET6 ? RTN_PROHIBIT : RTN_UNREACHABLE, plan.net_refuse[i].address,
+                    plan.net_refuse[i].prefix);
         /* The same route twice (a host address in a refused range) is one. */
         netlink_call(s, &req.h, "add a refusing route", plan.net.ifname, EEXIST);
     }
@@ -265,11 +266,8 @@ static void set_host_end(const char *family, const char *setting, const char *va
 static int new_pair(int s, int netns, int accept)
 {
     netlink_request req;
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-    req.h.nlmsg_type = RTM_NEWLINK;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    ((struct ifinfomsg *)NLMSG_DATA(&req.h))->ifi_family = AF_UNSPEC;
+    ((struct ifinfomsg *)start_request(&req, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct ifinfomsg)))
+        ->ifi_family = AF_UNSPEC;
     add_attr(&req.h, sizeof req, IFLA_IFNAME, plan.veth.name, strlen(plan.veth.name) + 1);
     struct rtattr *info = add_attr(&req.h, sizeof req, IFLA_LINKINFO, NULL, 0);
     add_attr(&req.h, sizeof req, IFLA_INFO_KIND, "veth", 5);
@@ -287,11 +285,7 @@ static int new_pair(int s, int netns, int accept)
 static void delete_link(int s, const char *name)
 {
     netlink_request req;
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-    req.h.nlmsg_type = RTM_DELLINK;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    ((struct ifinfomsg *)NLMSG_DATA(&req.h))->ifi_family = AF_UNSPEC;
+    ((struct ifinfomsg *)start_request(&req, RTM_DELLINK, 0, sizeof(struct ifinfomsg)))->ifi_family = AF_UNSPEC;
     add_attr(&req.h, sizeof req, IFLA_IFNAME, name, strlen(name) + 1);
     netlink_call(s, &req.h, "remove the veth pair left by a sandbox that ended", name, ENODEV);
 }
@@ -299,11 +293,7 @@ static void delete_link(int s, const char *name)
 static void set_up(int s, unsigned int ifindex, const char *ifname)
 {
     netlink_request req;
-    memset(&req, 0, sizeof req);
-    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-    req.h.nlmsg_type = RTM_NEWLINK;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    struct ifinfomsg *ifi = NLMSG_DATA(&req.h);
+    struct ifinfomsg *ifi = start_request(&req, RTM_NEWLINK, 0, sizeof *ifi);
     ifi->ifi_family = AF_UNSPEC;
     ifi->ifi_index = (int)ifindex;
     ifi->ifi_flags = IFF_UP;

@@ -64,6 +64,25 @@ static void get_mount(struct mount_op *m, uint8_t *p, uint32_t len, uint32_t tag
     m->dst = get_str((uint8_t *)strs + src_len + 1, (uint32_t)(room - src_len - 1), tag);
 }
 
+/*
+ * The command gets fd target: one the helper receives (T_PASS_FD), or the zygote's own of that
+ * number, kept (T_INHERIT_FD).
+ */
+static void add_passed(uint32_t target, int inherited)
+{
+    if (plan.n_passed == MAX_PASSED_FDS)
+        fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
+    if (target > INT32_MAX)
+        fail(S_PLAN, EINVAL, "passed fd target %u", target);
+    for (size_t i = 0; i < plan.n_passed; i++)
+        if (plan.passed[i].target == target)
+            fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
+    plan.passed[plan.n_passed].target = target;
+    plan.passed[plan.n_passed].inherited = inherited;
+    plan.passed[plan.n_passed++].fd = inherited ? (int)target : -1;
+    plan.n_inherited += inherited ? 1u : 0u;
+}
+
 /* One source for each of fds 0, 1 and 2: a second would replace the first. */
 static void check_no_source(uint32_t fd)
 {
@@ -311,39 +330,23 @@ void parse_plan(uint32_t total)
         case T_PASS_FD: {
             if (len != T_PASS_FD_FIXED)
                 fail(S_PLAN, EINVAL, "bad pass fd record");
-            if (plan.n_passed == MAX_PASSED_FDS)
-                fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
             uint32_t target = get32(p + T_PASS_FD_AT_TARGET);
-            if (target > INT32_MAX)
-                fail(S_PLAN, EINVAL, "passed fd target %u", target);
             if (target <= 2) {
                 check_no_source(target);
                 plan.stdio[target].passed = 1;
             }
-            for (size_t i = 0; i < plan.n_passed; i++)
-                if (plan.passed[i].target == target)
-                    fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
-            plan.passed[plan.n_passed].target = target;
-            plan.passed[plan.n_passed++].fd = -1;
+            add_passed(target, 0);
             break;
         }
         case T_INHERIT_FD: {
             if (len != T_INHERIT_FD_FIXED)
                 fail(S_PLAN, EINVAL, "bad inherit fd record");
-            if (plan.n_passed == MAX_PASSED_FDS)
-                fail(S_PLAN, E2BIG, "more than %d passed fds", MAX_PASSED_FDS);
             uint32_t target = get32(p + T_INHERIT_FD_AT_TARGET);
-            if (target <= 2 || target > INT32_MAX)
+            if (target <= 2)
                 fail(S_PLAN, EINVAL, "inherited fd target %u", target);
-            for (size_t i = 0; i < plan.n_passed; i++)
-                if (plan.passed[i].target == target)
-                    fail(S_PLAN, EINVAL, "two passed fds for fd %u", target);
+            add_passed(target, 1);
             if (fcntl((int)target, F_GETFD) < 0)
                 fail(S_PASS_FDS, errno, "fd %u, which the sandbox's zygote was to keep for the command", target);
-            plan.passed[plan.n_passed].target = target;
-            plan.passed[plan.n_passed].inherited = 1;
-            plan.passed[plan.n_passed++].fd = (int)target;
-            plan.n_inherited++;
             break;
         }
         case T_COPY_IN:
