@@ -751,6 +751,9 @@ public final class Sandbox {
     /**
      * Runs the command to completion, capturing stdout and stderr where they are {@link Stdio#pipe()}
      * (the default, each up to the output limit) and giving it no input where stdin is a pipe.
+     * When it returns, the sandbox's processes are gone, its cgroup removed and its published
+     * host ports free; a private network's veth pair, which the kernel removes asynchronously with
+     * the namespace, may still be going, and its address is given to no other sandbox until then.
      */
     public SandboxResult run() throws SandboxException, InterruptedException {
         return Crabcan.defaultClient().run(this);
