@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Timeout;
  * service, and as an ordinary user in a scope systemd's user manager delegates. The VM's verdict
  * comes back through a 9p share (qemu exits 0 whatever the guest did): this test fails when a
  * test fails or is skipped there (but for the skips it expects), when a way ran no test, or when the VM did not boot or report; a
- * way whose JVM crashed (qemu's emulation) runs once more, and the crash report is printed. The
+ * way whose JVM crashed (qemu's emulation) runs again, up to twice, and the crash reports are printed. The
  * image and the share are removed afterwards; the reports, the VM's console and journal stay in
  * target/vm-lane.
  */
