@@ -85,7 +85,7 @@ class ModularConsumerTest {
                 }
                 """);
         String mp = modulePath();
-        Run javac = exec(dir, jdkTool("javac"), "--module-path", mp, "-d", "out", "--module-source-path", "src",
+        Run javac = exec(dir, jdkTool("javac"), "-J-XX:-UsePerfData", "--module-path", mp, "-d", "out", "--module-source-path", "src",
                 "-m", "app");
         assertThat(javac.status()).as(javac.output()).isZero();
         Run run = exec(dir, jdkTool("java"), "-XX:-UsePerfData",
@@ -103,7 +103,7 @@ class ModularConsumerTest {
                     }
                 }
                 """);
-        Run internal = exec(dir, jdkTool("javac"), "--module-path", mp, "-d", "out2", "--module-source-path", "src",
+        Run internal = exec(dir, jdkTool("javac"), "-J-XX:-UsePerfData", "--module-path", mp, "-d", "out2", "--module-source-path", "src",
                 "-m", "app");
         assertThat(internal.status()).isNotZero();
         assertThat(internal.output()).contains("package dev.crabcan.internal.plan is not visible");
