@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Timeout;
  */
 class ContainerSuiteTest {
     /** What a library user runs in a container; tests of the host (ids, cgroups, networks, podman) are left out. */
-    static final List<String> CLASSES = List.of("RunTest", "IsolationTest", "EscapeTest", "RootfsTest", "CliTest");
+    static final List<String> CLASSES = List.of("RunTest", "IsolationTest", "EscapeTest", "RootfsTest", "CliTest",
+            "BuildTest");
 
     static List<String> podman(Path base, int user) {
         List<String> cmd = new ArrayList<>(List.of(Env.tool("podman", "podman").toString()));

@@ -174,6 +174,36 @@ class ContainerTest {
                 .contains("a user namespace of its own");
     }
 
+    /**
+     * A build tool in a rootful container (README settings): its root leases host ids and has no
+     * idmapped mounts, so an image's root-owned files would be nobody's in its sandboxes. A build
+     * is refused at its first RUN step, and running an image at once, saying what to do; in a
+     * container with a user namespace of its own (ContainerSuiteTest runs BuildTest there) images
+     * build and run.
+     */
+    @Test
+    void aRootfulContainersRootIsToldToGiveTheContainerAUserNamespaceForImages(@TempDir Path dir) throws Exception {
+        assumeTrue(Env.isHostRoot(), "podman needs root here");
+        Files.setAttribute(dir, "unix:mode", 0755);
+        Path ctx = Files.createDirectory(dir.resolve("ctx"));
+        BuildTest.busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nRUN touch /made\n");
+        String store = dir.resolve("store").toString();
+        List<String> options = new ArrayList<>(readmeSettings());
+        options.addAll(List.of("--volume", dir + ":" + dir));
+        Run build = cliInPodman(dir, options, "0", "build", "--store", store, "-t", "t", ctx.toString());
+        assertThat(build.status()).as(build.stdout() + build.stderr()).isEqualTo(1);
+        assertThat(build.stderr()).contains("Crabfile:2: RUN").contains("a container's root")
+                .contains("give the container a user namespace of its own");
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\n");
+        assertThat(cliInPodman(dir, options, "0", "build", "--store", store, "-t", "t", ctx.toString()).status())
+                .isZero();
+        Run run = cliInPodman(dir, options, "0", "run", "--store", store, "t", "/bin/true");
+        assertThat(run.status()).isNotZero();
+        assertThat(run.stderr()).contains("an image's root filesystem cannot run here")
+                .contains("give the container a user namespace of its own");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"0", "65534"})
     void namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost(String user, @TempDir Path dir) throws Exception {
