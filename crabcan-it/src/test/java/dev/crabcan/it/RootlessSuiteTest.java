@@ -76,7 +76,11 @@ class RootlessSuiteTest {
             "OciRuntimeTest#aSharedBindLeavesNoMountOnTheHost",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
+            "HostIdsTest#aRootCallersGroupsAreHostGidsThatNoHostGroupAndNoOtherSandboxHas",
+            "HostIdsTest#aRootCallersRootFileSystemShowsItsGroupsFilesAsThoseGroups",
             "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
+            "HostIdsTest#aSandboxGivenGroupsOfHostGroupsCannotReadTheirFiles",
+            "HostIdsTest#aSandboxLeasesAnIdPerGroupAndGivesThemAllBackOrPinsThem",
             "HostIdsTest#hostNobodyCannotSignalReniceLimitOrInspectARootCallersSandbox",
             "HostIdsTest#idsAreDistinctAcrossJvmsAndComeBackAfterKill9ButNotWhileADetachedSandboxLives",
             "HostIdsTest#twoSandboxesRunAsDifferentHostIdsAndCannotSignalEachOther",
