@@ -76,6 +76,7 @@ class RootlessSuiteTest {
             "OciRuntimeTest#aSharedBindLeavesNoMountOnTheHost",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
+            "OciExecTest#aRootCallersContainerHasItsAdditionalGidsInItsProcessAndExec",
             "HostIdsTest#aRootCallersGroupsAreHostGidsThatNoHostGroupAndNoOtherSandboxHas",
             "HostIdsTest#aRootCallersRootFileSystemShowsItsGroupsFilesAsThoseGroups",
             "HostIdsTest#aRootCallersSupplementaryGroupsAreDropped",
