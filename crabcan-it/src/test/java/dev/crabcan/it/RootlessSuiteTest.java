@@ -110,6 +110,7 @@ class RootlessSuiteTest {
             "PodmanRootlessTest#runDetachedExecStopAndRm",
             "PodmanRootlessTest#runRmShowsOutputAndExitCode",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
+            "PodmanTest#podmanGroupAddGivesRunAndExecSupplementaryGroups",
             "PodmanTest#podmanKillStopAndRm",
             "PodmanTest#podmanRunItGivesAnInteractiveShell",
             "PodmanTest#podmanRunShowsOutputAndExitCode",
