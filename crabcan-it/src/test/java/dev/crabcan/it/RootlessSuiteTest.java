@@ -75,6 +75,7 @@ class RootlessSuiteTest {
             "OciRuntimeTest#mountPropagationAsTheConfigAsks",
             "OciRuntimeTest#aSharedBindLeavesNoMountOnTheHost",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
+            "BuildTest#aRootCallersImageSandboxHasItsGroups",
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",
             "OciExecTest#aRootCallersContainerHasItsAdditionalGidsInItsProcessAndExec",
             "HostIdsTest#aRootCallersGroupsAreHostGidsThatNoHostGroupAndNoOtherSandboxHas",
