@@ -49,8 +49,8 @@ pid_t clone_raw(unsigned long flags)
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 }
 
-/* A user namespace whose maps say how an idmapped bind shows host ids inside. */
-static int make_idmap_userns(void)
+/* A user namespace whose maps (the plan's idmap uid map, this gid map) say how an idmapped mount shows host ids inside. */
+static int make_idmap_userns(const char *gid_map)
 {
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)
@@ -66,7 +66,7 @@ static int make_idmap_userns(void)
         _exit(0);
     }
     close(sync[0]);
-    write_id_maps(pid, plan.idmap_uid_map, plan.idmap_gid_map, 0);
+    write_id_maps(pid, plan.idmap_uid_map, gid_map, 0);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -226,9 +226,15 @@ void prepare_in_parent(void)
     int userns = -1;
     for (size_t i = 0; i < plan.n_mounts; i++)
         if (plan.mounts[i].flags & MF_IDMAP)
-            userns = userns >= 0 ? userns : make_idmap_userns();
-    if (plan.root_flags & MF_IDMAP && userns < 0)
-        userns = make_idmap_userns();
+            userns = userns >= 0 ? userns : make_idmap_userns(plan.idmap_gid_map);
+    /* The root file system's own namespace where its files' groups are the sandbox's too (T_IDMAP_ROOT_GID_MAP). */
+    int root_userns = -1;
+    if (plan.root_flags & MF_IDMAP) {
+        if (plan.idmap_root_gid_map)
+            root_userns = make_idmap_userns(plan.idmap_root_gid_map);
+        else
+            root_userns = userns = userns >= 0 ? userns : make_idmap_userns(plan.idmap_gid_map);
+    }
 
     if (plan.root_kind == ROOT_BIND) {
         /* One descriptor for the mount points and the clone: both are made in the directory checked. */
@@ -249,13 +255,13 @@ void prepare_in_parent(void)
             if (plan.root_fd < 0)
                 fail(S_ROOTFS, errno, "%s", plan.root_path);
             if (plan.root_flags & MF_IDMAP)
-                set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.root_path);
+                set_attr(plan.root_fd, MOUNT_ATTR_IDMAP, 0, root_userns, S_IDMAP, plan.root_path);
         }
         close(rootfd);
     }
     if (plan.root_kind == ROOT_OVERLAY && (plan.root_flags & MF_OPEN_IN_PARENT)) {
         logd("Mounting an overlay of %zu layers before the namespaces exist", plan.n_layers);
-        plan.root_fd = make_overlay((plan.root_flags & MF_IDMAP) ? userns : -1);
+        plan.root_fd = make_overlay(root_userns);
     }
     for (size_t i = 0; i < plan.n_mounts; i++) {
         struct mount_op *m = &plan.mounts[i];
@@ -273,6 +279,8 @@ void prepare_in_parent(void)
         if (m->flags & MF_IDMAP)
             set_attr(m->fd, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, m->src);
     }
+    if (root_userns >= 0 && root_userns != userns)
+        close(root_userns);
     if (userns >= 0)
         close(userns);
 }

@@ -166,6 +166,7 @@ void parse_plan(uint32_t total)
         case T_GID_MAP: plan.gid_map = get_str(p, len, tag); break;
         case T_IDMAP_UID_MAP: plan.idmap_uid_map = get_str(p, len, tag); break;
         case T_IDMAP_GID_MAP: plan.idmap_gid_map = get_str(p, len, tag); break;
+        case T_IDMAP_ROOT_GID_MAP: plan.idmap_root_gid_map = get_str(p, len, tag); break;
         case T_HOSTNAME: plan.hostname = get_str(p, len, tag); break;
         case T_STAGING: plan.staging = get_str(p, len, tag); break;
         case T_CWD: plan.cwd = get_str(p, len, tag); break;
@@ -441,6 +442,8 @@ void parse_plan(uint32_t total)
         fail(S_PLAN, EINVAL, "layer records go with an overlay root, which needs at least one");
     if (plan.overlay_size && (plan.root_kind != ROOT_OVERLAY || !plan.root_path || plan.root_path[0]))
         fail(S_PLAN, EINVAL, "an overlay size record goes with an overlay root whose writable layer is a tmpfs");
+    if (plan.idmap_root_gid_map && (!plan.idmap_uid_map || !plan.idmap_gid_map || !(plan.root_flags & MF_IDMAP)))
+        fail(S_PLAN, EINVAL, "a root idmap gid map goes with an idmapped root and the idmap maps of binds");
     if ((plan.options & OPT_LISTEN_PID) && plan.envc == MAX_ENV)
         fail(S_PLAN, E2BIG, "no room for LISTEN_PID after %d environment entries", MAX_ENV);
     if (plan.join.pid && (plan.uid_map || plan.gid_map || plan.staging || plan.root_path || plan.n_mounts
@@ -507,6 +510,7 @@ void dump_plan(void)
     dump_str("gid_map", plan.gid_map);
     dump_str("idmap_uid_map", plan.idmap_uid_map);
     dump_str("idmap_gid_map", plan.idmap_gid_map);
+    dump_str("idmap_root_gid_map", plan.idmap_root_gid_map);
     dump_str("hostname", plan.hostname);
     dump_str("staging", plan.staging);
     if (plan.root_path) {

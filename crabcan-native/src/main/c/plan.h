@@ -21,6 +21,7 @@ struct mount_op {
 struct plan {
     uint32_t clone_flags, options;
     const char *uid_map, *gid_map, *idmap_uid_map, *idmap_gid_map;
+    const char *idmap_root_gid_map; /* T_IDMAP_ROOT_GID_MAP, or NULL: the root is idmapped as binds are */
     const char *hostname, *staging, *cwd, *search_path;
     int staging_fd; /* opened before the id switch: the sandbox's ids may not reach it */
     uint32_t root_kind, root_flags;

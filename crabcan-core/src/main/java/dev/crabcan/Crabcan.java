@@ -225,8 +225,9 @@ public final class Crabcan implements AutoCloseable {
         }
     }
 
-    HostIds.Lease lease(HostInfo host) throws SandboxException {
-        return HostIds.lease(host, hostIdRange);
+    /** The host ids of a sandbox of this caller with that many supplementary groups (see {@link HostIds#lease}). */
+    HostIds.Lease lease(HostInfo host, int groups) throws SandboxException {
+        return HostIds.lease(host, hostIdRange, host.leasesHostIds() ? groups : 0);
     }
 
     Executor callbacks() {

@@ -210,6 +210,12 @@ public final class Sandbox {
         return uid;
     }
 
+    /**
+     * The most supplementary groups a sandbox takes: with its own gid's, each a line of its gid map
+     * of up to 24 bytes (two 10-digit ids), which the kernel reads in one write of less than a page.
+     */
+    public static final int MAX_SUPPLEMENTARY_GROUPS = 128;
+
     /** The command's supplementary group ids inside the sandbox, in order, each once (default none). */
     public List<Integer> supplementaryGroups() {
         return supplementaryGroups;
@@ -478,7 +484,7 @@ public final class Sandbox {
                     + "Kubernetes\"), where images build and run");
         }
         String name = hostname != null ? hostname : Hostnames.random();
-        HostIds.Lease ids = holdingLayers(client.lease(host));
+        HostIds.Lease ids = holdingLayers(client.lease(host, PlanCompiler.commandGroups(this).size()));
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
                 host.kernel(), this, uid, ids.uid(), binds, tmpfs, limits);
         NetworkSetup net;
@@ -539,6 +545,11 @@ public final class Sandbox {
             @Override
             public int gid() {
                 return lease.gid();
+            }
+
+            @Override
+            public List<Integer> groupGids() {
+                return lease.groupGids();
             }
 
             @Override
@@ -643,7 +654,7 @@ public final class Sandbox {
                     + "Kubernetes\"), where images build and run");
         }
         String name = hostname != null ? hostname : Hostnames.random();
-        HostIds.Lease ids = client.lease(host);
+        HostIds.Lease ids = client.lease(host, PlanCompiler.commandGroups(this).size());
         Launcher.Launched launched;
         FileCopies copies = FileCopies.NONE;
         try {
@@ -1299,11 +1310,13 @@ public final class Sandbox {
 
         /**
          * The command's supplementary groups, ids inside the sandbox (replacing any given before; the
-         * sandbox's own gid among them is left out, as the command has it anyway). The sandbox's
-         * user namespace then maps each to the same id of the caller's, which only a caller that is
-         * root of a user namespace mapping them may do (rootless podman's runtime: its user's
-         * subordinate gids); for any other caller the start fails naming them. A root caller's
-         * sandbox runs as a host id of its own and gets no host group.
+         * sandbox's own gid among them is left out, as the command has it anyway), at most
+         * {@value Sandbox#MAX_SUPPLEMENTARY_GROUPS}. A root caller's sandbox holds each as a host gid of its
+         * own, leased with its uid (README, "Ids"): a group gives it the files of its root file
+         * system that have that group, and what it makes with the group inside, never a host
+         * group's files. Root of a user namespace (rootless podman's runtime) maps each to the same
+         * id of its namespace, which must map it (its user's subordinate gids). An ordinary user
+         * maps only its own group: its start fails naming them.
          */
         public Builder supplementaryGroups(java.util.Collection<Integer> gids) {
             Validation.notNull(gids, "supplementary groups");
@@ -1315,6 +1328,11 @@ public final class Sandbox {
                 if (!checked.contains(g)) {
                     checked.add(g);
                 }
+            }
+            if (checked.size() > MAX_SUPPLEMENTARY_GROUPS) {
+                throw new SandboxSpecException("a sandbox takes at most " + MAX_SUPPLEMENTARY_GROUPS
+                        + " supplementary groups, got " + checked.size() + ": each is a line of its user namespace's "
+                        + "gid map, which the kernel takes in one page (4096 bytes); give fewer groups");
             }
             supplementaryGroups.clear();
             supplementaryGroups.addAll(checked);

@@ -208,6 +208,25 @@ class BuildTest {
         assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("b\nnew\noldmore\nmine\na gone\n");
     }
 
+    /**
+     * A host root caller's sandbox of an image with supplementary groups: its root is an overlay of
+     * idmapped layers under a writable layer, where a file it gives a group keeps it (README, groups).
+     */
+    @Test
+    void aRootCallersImageSandboxHasItsGroups() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "a rootless caller's groups are HostIdsTest's");
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.createSymbolicLink(ctx.resolve("rootfs/bin/chgrp"), Path.of("busybox"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\n");
+        Image image = build(BuildListener.NONE);
+        SandboxResult r = Sandbox.builder().image(image).rootfsWritable(true).uid(1000)
+                .supplementaryGroups(List.of(10)).command("/bin/sh", "-c", "id -G; touch /made && chgrp 10 /made && "
+                        + "stat -c %g /made; cat /data/old")
+                .build().run();
+        assertThat(r.status()).as(r.stderrText()).isEqualTo(dev.crabcan.ExitStatus.exited(0));
+        assertThat(r.stdoutText()).isEqualTo("1000 10\n10\nold");
+    }
+
     @Test
     void anImagesWritableLayerIsBounded() throws Exception {
         busyboxRootfs(ctx.resolve("rootfs"));

@@ -94,6 +94,16 @@ class ClientTest {
         }
     }
 
+    /** A client of the default cache directory shares the default client's helper, which its close leaves running. */
+    @Test
+    void closingAClientOfTheDefaultCacheDirectoryLeavesTheDefaultClientWorking() throws Exception {
+        assertThat(ECHO.run().stdoutText()).isEqualTo("hi\n");
+        try (Crabcan client = Crabcan.newBuilder().build()) {
+            assertThat(client.run(ECHO).stdoutText()).isEqualTo("hi\n");
+        }
+        assertThat(ECHO.run().stdoutText()).isEqualTo("hi\n");
+    }
+
     @Test
     void theDefaultClientCannotBeClosed() {
         assertThatThrownBy(() -> Crabcan.defaultClient().close()).isInstanceOf(IllegalStateException.class)

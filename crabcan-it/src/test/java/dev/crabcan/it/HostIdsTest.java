@@ -274,4 +274,219 @@ class HostIdsTest {
         assertThat(p.exitValue()).as(out).isZero();
         assertThat(out).isEqualTo("cycled\n");
     }
+
+    // ---- supplementary groups of a root caller's sandbox -----------------------------------------
+
+    /** The host gids a process holds as supplementary groups (/proc/PID/status, read from the host). */
+    private static List<Long> hostGroups(long pid) throws java.io.IOException {
+        String line = Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream()
+                .filter(l -> l.startsWith("Groups:")).findFirst().orElseThrow();
+        return java.util.Arrays.stream(line.substring("Groups:".length()).trim().split("\\s+"))
+                .filter(f -> !f.isEmpty()).map(Long::parseLong).toList();
+    }
+
+    /** The gids /etc/group names. */
+    private static Set<Long> namedGroups() throws java.io.IOException {
+        Set<Long> gids = new HashSet<>();
+        for (String line : Files.readAllLines(Path.of("/etc/group"))) {
+            String[] f = line.split(":");
+            if (f.length > 2 && f[2].matches("\\d+")) {
+                gids.add(Long.parseLong(f[2]));
+            }
+        }
+        return gids;
+    }
+
+    /** A sandbox with these groups whose command says "started", its groups inside, and waits for a line. */
+    private static SandboxProcess grouped(List<Integer> groups) throws Exception {
+        SandboxProcess p = Sandbox.builder().uid(1000).supplementaryGroups(groups)
+                .command("/bin/sh", "-c", "echo started; id -G; read line").build().start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+        assertThat(out.readLine()).isEqualTo("started");
+        assertThat(idG(out.readLine())).as("its groups inside").isEqualTo(idG(1000, groups));
+        return p;
+    }
+
+    /** id -G's line as its gid and a set of groups (the kernel keeps groups sorted by host gid, a leased id's order). */
+    private static List<Object> idG(String line) {
+        List<String> ids = List.of(line.trim().split(" "));
+        return List.of(ids.get(0), Set.copyOf(ids.subList(1, ids.size())));
+    }
+
+    private static List<Object> idG(int gid, List<Integer> groups) {
+        return List.of(Integer.toString(gid), groups.stream().map(String::valueOf).collect(java.util.stream.Collectors.toSet()));
+    }
+
+    /**
+     * A root caller's sandbox holds each supplementary group as a host gid leased for it: an id of
+     * the range that no host user or group has, distinct from its own and from every group of another
+     * sandbox that runs at the same time, so that two sandboxes given the same group (as container
+     * ids) share nothing on the host.
+     */
+    @Test
+    void aRootCallersGroupsAreHostGidsThatNoHostGroupAndNoOtherSandboxHas() throws Exception {
+        assumeTrue(Env.isHostRoot(), "a rootless caller's groups are mapped as the caller's namespace's own (PodmanRootlessTest)");
+        List<Integer> groups = List.of(0, 10, 42);
+        SandboxProcess a = grouped(groups);
+        SandboxProcess b = grouped(groups);
+        try {
+            Set<Long> named = namedGroups();
+            Set<Long> seen = new HashSet<>();
+            for (SandboxProcess p : List.of(a, b)) {
+                long uid = Env.hostUid(command(p));
+                List<Long> gids = hostGroups(command(p));
+                assertThat(gids).as("host gids of %s's groups %s", p.pid(), groups).hasSize(groups.size())
+                        .allMatch(Env::isSandboxHostId).doesNotContain(uid).doesNotHaveDuplicates();
+                assertThat(gids).as("host groups").noneMatch(named::contains);
+                assertThat(hostGroups(p.pid())).as("init's, the same").containsExactlyInAnyOrderElementsOf(gids);
+                for (long id : concat(gids, uid)) {
+                    assertThat(seen.add(id)).as("host id %d is held by both sandboxes", id).isTrue();
+                }
+            }
+            for (SandboxProcess p : List.of(a, b)) {
+                p.getOutputStream().write("bye\n".getBytes(StandardCharsets.UTF_8));
+                p.getOutputStream().close();
+                assertThat(p.waitForStatus()).isEqualTo(ExitStatus.exited(0));
+            }
+        } finally {
+            a.destroy();
+            b.destroy();
+        }
+    }
+
+    private static List<Long> concat(List<Long> ids, long id) {
+        List<Long> all = new ArrayList<>(ids);
+        all.add(id);
+        return all;
+    }
+
+    /**
+     * The attack: a sandbox given groups 0, 10 and the shadow group (as container ids) reads what
+     * those host groups may read where it sees host files as they are: the host's /etc of the
+     * default root file system (/etc/shadow, 0640 root:shadow), a device node of group 0, a file of
+     * group 10 in a bind. Each would open for a process holding that host group (checked as nobody
+     * with just that group); the sandbox holds other ids and is refused.
+     */
+    @Test
+    void aSandboxGivenGroupsOfHostGroupsCannotReadTheirFiles(@TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isHostRoot(), "a rootless caller's groups are mapped as the caller's namespace's own (PodmanRootlessTest)");
+        Path shadow = Path.of("/etc/shadow");
+        int shadowGroup = (Integer) Files.getAttribute(shadow, "unix:gid");
+        assertThat((Integer) Files.getAttribute(shadow, "unix:mode") & 0777).as("/etc/shadow's mode").isEqualTo(0640);
+        Files.setAttribute(tmp, "unix:mode", 0755);
+        Path data = Files.createDirectory(tmp.resolve("data"));
+        Files.setAttribute(data, "unix:mode", 0755);
+        Path secret = Files.writeString(data.resolve("secret"), "group ten's\n");
+        Files.setAttribute(secret, "unix:uid", 1);
+        Files.setAttribute(secret, "unix:gid", 10);
+        Files.setAttribute(secret, "unix:mode", 0640);
+        Path node = tmp.resolve("null0");
+        Env.host("mknod", "-m", "0660", node.toString(), "c", "1", "3");
+        Env.host("chown", "1:0", node.toString());
+        // What each host group may do, as nobody with just that group.
+        assertThat(run(new ProcessBuilder("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
+                "--groups=" + shadowGroup, "cat", shadow.toString())).status()).as("shadow's group reads it").isZero();
+        assertThat(run(new ProcessBuilder("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY, "--groups=10", "cat",
+                secret.toString())).stdout()).as("group 10 reads the secret").isEqualTo("group ten's\n");
+        assertThat(run(new ProcessBuilder("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY, "--groups=0", "sh",
+                "-c", "echo x > " + node)).status()).as("group 0 writes the node").isZero();
+
+        dev.crabcan.SandboxResult r = Sandbox.builder().uid(1000).supplementaryGroups(List.of(0, 10, shadowGroup))
+                .bind(data, "/data", true).device(node, "/dev/null0")
+                .command("/bin/sh", "-c", "id -G; cat /etc/shadow; cat /data/secret; echo x > /dev/null0; "
+                        + "stat -c '%g' /etc/shadow /data/secret /dev/null0")
+                .build().run();
+        assertThat(idG(r.stdoutText().lines().findFirst().orElseThrow())).isEqualTo(idG(1000, List.of(0, 10, shadowGroup)));
+        assertThat(r.stdoutText()).doesNotContain("root:").doesNotContain("group ten's");
+        assertThat(r.stderrText()).contains("/etc/shadow: Permission denied", "/data/secret: Permission denied",
+                "/dev/null0: Permission denied");
+        // None of these files is of a group the sandbox holds, whatever the numbers it was given.
+        assertThat(r.stdoutText().lines().skip(1).toList()).containsOnly("65534");
+    }
+
+    /**
+     * Its root file system is the sandbox's: a file there of one of its groups is of that group
+     * inside (read through the group's permission), and a file it gives that group keeps it on disk
+     * as the image's id; in /tmp too. A bind's file of that group is a host group's: not the sandbox's.
+     */
+    @Test
+    void aRootCallersRootFileSystemShowsItsGroupsFilesAsThoseGroups(@TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isHostRoot(), "a rootless caller's root file system is shown as the caller's files");
+        Path rootfs = Files.createDirectory(tmp.resolve("rootfs"));
+        Path bin = Files.createDirectories(rootfs.resolve("bin"));
+        Files.createDirectories(rootfs.resolve("tmp"));
+        Files.copy(Env.tool("busybox", "busybox-static"), bin.resolve("busybox"));
+        for (String applet : List.of("sh", "id", "cat", "stat", "touch", "chgrp", "echo")) {
+            Files.createSymbolicLink(bin.resolve(applet), Path.of("busybox"));
+        }
+        Path ten = Files.writeString(rootfs.resolve("ten"), "the image's group ten\n");
+        Files.setAttribute(ten, "unix:uid", 1);
+        Files.setAttribute(ten, "unix:gid", 10);
+        Files.setAttribute(ten, "unix:mode", 0640);
+        Path data = Files.createDirectory(tmp.resolve("data"));
+        Path secret = Files.writeString(data.resolve("secret"), "a host group's\n");
+        Files.setAttribute(secret, "unix:uid", 1);
+        Files.setAttribute(secret, "unix:gid", 10);
+        Files.setAttribute(secret, "unix:mode", 0640);
+
+        dev.crabcan.SandboxResult r = Sandbox.builder().rootfs(rootfs).rootfsWritable(true).uid(1000)
+                .supplementaryGroups(List.of(10, 0)).bind(data, "/data", false).environment(Map.of("PATH", "/bin"))
+                .command("/bin/sh", "-c", "id -G; cat /ten; stat -c '%u %g' /ten; cat /data/secret; "
+                        + "touch /made /tmp/made /data/made && chgrp 10 /made && chgrp 10 /tmp/made && "
+                        + "stat -c '%g' /made /tmp/made; chgrp 10 /data/made || echo refused in the bind")
+                .build().run();
+        assertThat(r.status()).as(r.stderrText()).isEqualTo(ExitStatus.exited(0));
+        List<String> lines = r.stdoutText().lines().toList();
+        assertThat(idG(lines.get(0))).isEqualTo(idG(1000, List.of(10, 0)));
+        assertThat(lines.subList(1, lines.size())).containsExactly("the image's group ten", "65534 10", "10", "10",
+                "refused in the bind");
+        assertThat(r.stderrText()).contains("can't open '/data/secret': Permission denied");
+        assertThat(Files.getAttribute(rootfs.resolve("made"), "unix:gid")).as("on disk").isEqualTo(10);
+        assertThat(Files.getAttribute(data.resolve("made"), "unix:gid")).as("on disk").isEqualTo(0);
+    }
+
+    /**
+     * A sandbox with groups takes one id of the range for itself and one per group, and gives them all
+     * back when it ends; a detached one keeps them all pinned while its init lives.
+     */
+    @Test
+    void aSandboxLeasesAnIdPerGroupAndGivesThemAllBackOrPinsThem(@TempDir Path tmp) throws Exception {
+        assumeTrue(Env.isHostRoot(), "host ids are allocated for root callers only");
+        int first = IdRange.DEFAULT.first() + ThreadLocalRandom.current().nextInt(IdRange.DEFAULT.count() - 3);
+        try (dev.crabcan.Crabcan three = dev.crabcan.Crabcan.newBuilder().hostIdRange(first, 3).build()) {
+            Sandbox twoGroups = Sandbox.builder().supplementaryGroups(List.of(5, 10)).command("/bin/sleep", "1000")
+                    .stdin(dev.crabcan.Stdio.discard()).stdout(dev.crabcan.Stdio.discard())
+                    .stderr(dev.crabcan.Stdio.discard()).build();
+            Sandbox none = Sandbox.builder().command("/bin/true").build();
+            dev.crabcan.SandboxSetupException tooMany = org.junit.jupiter.api.Assertions.assertThrows(
+                    dev.crabcan.SandboxSetupException.class, () -> three.start(twoGroups.toBuilder()
+                            .supplementaryGroups(List.of(5, 10, 20)).build()));
+            assertThat(tooMany.getMessage()).contains("fewer than the 4 host ids that a sandbox with 3 supplementary "
+                    + "groups takes");
+
+            SandboxProcess p = three.start(twoGroups);
+            try {
+                List<Long> held = concat(hostGroups(command(p)), Env.hostUid(command(p)));
+                assertThat(held).containsExactlyInAnyOrder((long) first, first + 1L, first + 2L);
+                assertThat(org.junit.jupiter.api.Assertions.assertThrows(dev.crabcan.SandboxSetupException.class,
+                        () -> three.run(none)).getMessage()).contains("every host id of " + first + "-" + (first + 2));
+            } finally {
+                p.destroy();
+                p.waitFor();
+            }
+            assertThat(three.run(none).status()).as("its ids came back").isEqualTo(ExitStatus.exited(0));
+
+            long init = three.createDetached(twoGroups, tmp.resolve("release"));
+            Map<Long, Long> detached = Env.sandboxProcesses(init);
+            try {
+                assertThat(org.junit.jupiter.api.Assertions.assertThrows(dev.crabcan.SandboxSetupException.class,
+                        () -> three.run(none)).getMessage()).as("all three pinned to its init")
+                        .contains("every host id of " + first + "-" + (first + 2));
+            } finally {
+                new ProcessBuilder("kill", "-KILL", Long.toString(init)).start().waitFor(10, TimeUnit.SECONDS);
+            }
+            assertThat(Env.awaitGone(detached, Env.CLEANUP_CEILING_MS)).isEmpty();
+            assertThat(three.run(none).status()).as("reclaimed once its init is gone").isEqualTo(ExitStatus.exited(0));
+        }
+    }
 }

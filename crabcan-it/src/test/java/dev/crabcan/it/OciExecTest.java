@@ -1,6 +1,7 @@
 package dev.crabcan.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.crabcan.internal.json.Json;
 import java.io.BufferedReader;
@@ -13,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -28,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class OciExecTest {
     private static final List<String> APPLETS = List.of("sh", "true", "cat", "echo", "ls", "readlink", "grep", "sleep",
-            "tty", "stty", "mkdir", "pwd", "id", "hostname", "kill", "rm", "ln", "mkfifo");
+            "tty", "stty", "mkdir", "pwd", "id", "hostname", "kill", "rm", "ln", "mkfifo", "stat", "touch", "chgrp");
     /** Capabilities the container's own process holds, which an exec'd process must hold too and no more. */
     private static final List<String> CAPS = List.of("CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_PTRACE",
             "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER");
@@ -147,11 +149,10 @@ class OciExecTest {
         dev.crabcan.internal.host.HostInfo host = dev.crabcan.internal.host.HostInfo.get();
         assertThat(refused.status()).isEqualTo(1);
         assertThat(refused.stdout()).doesNotContain("RAN");
-        assertThat(refused.stderr()).contains("supplementaryGroups [5]: ").contains(host.isHostRoot()
-                || host.leasesHostIds() ? "a root caller's sandbox runs as a host id of its own and is given no host group"
-                : !host.isRoot() ? "an ordinary user's sandbox maps the caller's own group only"
+        assertThat(refused.stderr()).contains("supplementaryGroups [5]: ").contains(!host.isRoot()
+                ? "an ordinary user's sandbox maps the caller's own group only"
                 : "the running sandbox's user namespace denies setgroups (/proc/").hasLineCount(1);
-        if (host.isRoot() && !host.isHostRoot() && !host.leasesHostIds()) {
+        if (host.isRoot()) {
             assertThat(refused.stderr()).contains("give the groups to the sandbox when it is made (OCI: "
                     + "process.user.additionalGids at create)");
         }
@@ -159,8 +160,9 @@ class OciExecTest {
 
         boolean mapsGroup5 = Files.readString(Path.of("/proc/self/gid_map")).lines().map(l -> l.trim().split("\\s+"))
                 .anyMatch(f -> Long.parseLong(f[0]) <= 5 && 5 < Long.parseLong(f[0]) + Long.parseLong(f[2]));
-        if (host.isRoot() && !host.isHostRoot() && !host.leasesHostIds() && mapsGroup5) {
-            // Root of a user namespace that maps groups 5 and 7: a container made with group 5 maps it alone.
+        if (host.leasesHostIds() || host.isRoot() && mapsGroup5) {
+            // Host root, or root of a user namespace that maps groups 5 and 7: a container made with group 5
+            // maps it alone (host root's, to the host gid leased for it).
             start("g2", bundle("g2", List.of("sleep", "1000"), Map.of("user", Map.of("uid", 0, "gid", 0,
                     "additionalGids", List.of(5)))));
             assertThat(oci("exec", "--additional-gids", "5", "g2", "id", "-G").stdout().strip()).isEqualTo("0 5");
@@ -171,6 +173,50 @@ class OciExecTest {
             assertThat(unmapped.stderr()).contains("supplementaryGroups [5, 7]: group 7 is not mapped in the running "
                     + "sandbox's user namespace").hasLineCount(1);
         }
+    }
+
+    /**
+     * podman as root sends additionalGids whenever the image's /etc/group lists the user (and
+     * containerd the primary gid always): a host root caller's container has them, in its process and
+     * in an exec'd one, each as a host gid leased for it; its root file system's files of a group are
+     * that group's, and a file it gives the group keeps it.
+     */
+    @Test
+    void aRootCallersContainerHasItsAdditionalGidsInItsProcessAndExec() throws Exception {
+        assumeTrue(Env.isHostRoot(), "host root's groups are leased host gids; root of a user namespace maps its own "
+                + "(anExecWithGroupsTheContainerCannotGiveIsRefusedBeforeAnythingRuns, PodmanRootlessTest)");
+        Path bundle = bundle("ag", List.of("/bin/sh", "-c", "id -G; cat /ten; stat -c %g /ten; echo ready; "
+                + "exec sleep 1000"), Map.of("user", Map.of("uid", 1000, "gid", 1000, "additionalGids",
+                List.of(1000, 0, 10))));
+        Path ten = Files.writeString(bundle.resolve("rootfs/ten"), "the image's group ten\n");
+        Files.setAttribute(ten, "unix:uid", 1);
+        Files.setAttribute(ten, "unix:gid", 10);
+        Files.setAttribute(ten, "unix:mode", 0640);
+        Path out = start("ag", bundle);
+        assertThat(awaitText(out, "ready")).endsWith("the image's group ten\n10\nready\n");
+        assertThat(supplementary(Files.readString(out).lines().findFirst().orElseThrow())).isEqualTo(Set.of("0", "10"));
+
+        Run exec = oci("exec", "ag", "/bin/sh", "-c", "id -G; touch /made && chgrp 10 /made && stat -c %g /made");
+        assertThat(exec.status()).as(exec.stderr()).isZero();
+        List<String> lines = exec.stdout().lines().toList();
+        assertThat(supplementary(lines.get(0))).isEqualTo(Set.of("0", "10"));
+        assertThat(lines.get(1)).isEqualTo("10");
+        assertThat(Files.getAttribute(bundle.resolve("rootfs/made"), "unix:gid")).as("on disk").isEqualTo(10);
+        Run fewer = oci("exec", "--additional-gids", "10", "ag", "id", "-G");
+        assertThat(fewer.stdout().strip()).isEqualTo("1000 10");
+
+        long pid = ((Number) ((Map<?, ?>) Json.parse(oci("state", "ag").stdout())).get("pid")).longValue();
+        long command = ProcessHandle.of(pid).orElseThrow().children().findFirst().orElseThrow().pid();
+        String groups = Files.readAllLines(Path.of("/proc/" + command + "/status")).stream()
+                .filter(l -> l.startsWith("Groups:")).findFirst().orElseThrow();
+        assertThat(groups.substring("Groups:".length()).trim().split("\\s+")).as("host gids").hasSize(2)
+                .allMatch(g -> Env.isSandboxHostId(Long.parseLong(g)));
+    }
+
+    /** The supplementary groups of an id -G line (its first id is the gid), as a set: the kernel orders them by host gid. */
+    private static Set<String> supplementary(String idG) {
+        List<String> ids = List.of(idG.trim().split(" "));
+        return Set.copyOf(ids.subList(1, ids.size()));
     }
 
     @Test

@@ -185,6 +185,34 @@ class PodmanTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
+    /**
+     * --group-add, as podman as root also sends whenever the image's /etc/group lists the user: the
+     * command of run and of exec has the groups (crabcan-oci holds each as a host gid it leased).
+     */
+    @Test
+    void podmanGroupAddGivesRunAndExecSupplementaryGroups() throws Exception {
+        String groups = "while read k v; do if [ \"$k\" = Groups: ]; then echo $v; fi; done < /proc/self/status";
+        List<String> args = run("/bin/sh", "-c", groups);
+        args.addAll(1, List.of("--rm", "--group-add", "5", "--group-add", "10"));
+        Run r = podman(args.toArray(String[]::new));
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout().strip().split(" ")).containsExactlyInAnyOrder("5", "10");
+        String name = "crabcan-podman-groups-" + ProcessHandle.current().pid();
+        List<String> detached = run("/bin/sleep", "1000");
+        detached.addAll(1, List.of("-d", "--name", name, "--group-add", "5"));
+        Run started = podman(detached.toArray(String[]::new));
+        try {
+            assertThat(started.status()).as(started.stderr()).isZero();
+            Run exec = podman("exec", name, "/bin/sh", "-c", groups);
+            assertThat(exec.status()).as(exec.stderr()).isZero();
+            assertThat(exec.stdout()).isEqualTo("5\n");
+        } finally {
+            Run removed = podman("rm", "-f", "-t", "0", name);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
     /** podman run -it: an interactive shell in a terminal of the container's devpts echoes what is typed. */
     @Test
     void podmanRunItGivesAnInteractiveShell() throws Exception {

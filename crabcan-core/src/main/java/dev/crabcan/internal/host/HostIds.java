@@ -23,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * The host uid and gid a sandbox runs as. A rootless caller's sandbox runs as the caller. A root
  * caller's gets one id of the {@link IdRange}, as its uid and its gid, that nothing else on the
  * host uses while the sandbox lives: not host root, not {@code nobody} (which host daemons run
- * as), not another sandbox, whose processes it could otherwise signal, trace or renice.
+ * as), not another sandbox, whose processes it could otherwise signal, trace or renice; and one
+ * more id of the range for each of its supplementary groups, as that group's host gid, so that a
+ * group gives it nothing of a host group or of another sandbox's.
  *
  * <p>Ids are handed out without a daemon, across threads and JVMs, through byte-range locks on
  * the root-only file {@code /run/crabcan-ids.lock} (see {@link HostLocks}): the JVM that gave id N
@@ -52,6 +54,12 @@ public final class HostIds {
         int gid();
 
         /**
+         * The host gids of the sandbox's supplementary groups, one per group asked for at the lease,
+         * in that order; none for a caller that maps its groups as themselves (root of a user namespace).
+         */
+        List<Integer> groupGids();
+
+        /**
          * Keeps the id reserved beyond this JVM for as long as the process with this host pid
          * lives: a detached sandbox's init, whose sandbox outlives the JVM that made it.
          */
@@ -75,6 +83,11 @@ public final class HostIds {
             }
 
             @Override
+            public List<Integer> groupGids() {
+                return List.of();
+            }
+
+            @Override
             public void pin(long pid) {}
 
             @Override
@@ -93,11 +106,15 @@ public final class HostIds {
      * @throws SandboxSetupException every id of the range is in use
      */
     public static Lease lease(HostInfo host) throws SandboxException {
-        return lease(host, null);
+        return lease(host, null, 0);
     }
 
-    /** As {@link #lease(HostInfo)}, from the range {@code START-END} (null: the default range). */
-    public static Lease lease(HostInfo host, String configuredRange) throws SandboxException {
+    /**
+     * As {@link #lease(HostInfo)}, from the range {@code START-END} (null: the default range), with
+     * {@code groups} more ids for a sandbox with that many supplementary groups: their host gids
+     * ({@link Lease#groupGids()}), leased, pinned and released with the sandbox's own id.
+     */
+    public static Lease lease(HostInfo host, String configuredRange, int groups) throws SandboxException {
         if (!host.leasesHostIds()) {
             if (host.isHostUidZero()) {
                 throw new UnsupportedHostException("this JVM is the host's root (uid 0) without the capabilities in the "
@@ -123,8 +140,11 @@ public final class HostIds {
         IdRange r = configuredRange == null ? range() : range(configuredRange);
         Set<Long> named = NamedIds.current();
         long start = ThreadLocalRandom.current().nextLong(r.count());
+        int wanted = 1 + groups;
         Lease lease = LOCKS.call(() -> {
-            for (long i = 0; i < r.count(); i++) {
+            List<Integer> ids = new ArrayList<>();
+            List<FileLock> locks = new ArrayList<>();
+            for (long i = 0; i < r.count() && ids.size() < wanted; i++) {
                 int id = (int) (r.first() + (start + i) % r.count());
                 if (named.contains((long) id)) {
                     continue;
@@ -137,14 +157,23 @@ public final class HostIds {
                     lock.release();
                     continue;
                 }
-                return new Allocated(id, lock);
+                ids.add(id);
+                locks.add(lock);
             }
-            return null;
+            if (ids.size() < wanted) {
+                for (FileLock lock : locks) {
+                    lock.release();
+                }
+                return null;
+            }
+            return new Allocated(ids, locks);
         });
         if (lease == null) {
-            throw new SandboxSetupException("host ids", 0, "every host id of " + r + " is in use by a running "
-                    + "sandbox (each root caller's sandbox runs as an id of its own); wait for some to end, or give "
-                    + "root callers' sandboxes a larger range with -D" + IdRange.PROPERTY + "=START-END or "
+            throw new SandboxSetupException("host ids", 0, (groups == 0 ? "every host id of " + r + " is in use"
+                    : "fewer than the " + wanted + " host ids that a sandbox with " + groups + " supplementary "
+                    + "groups takes (one for its uid and gid, one for each group) are free in " + r)
+                    + " by running sandboxes (each root caller's sandbox runs as ids of its own); wait for some to "
+                    + "end, or give root callers' sandboxes a larger range with -D" + IdRange.PROPERTY + "=START-END or "
                     + IdRange.ENV + " (see the README, \"Ids\")");
         }
         return lease;
@@ -270,36 +299,44 @@ public final class HostIds {
         }
     }
 
+    /** The sandbox's own id (the first) and its groups' (the rest), each with its lock. */
     private static final class Allocated implements Lease {
-        private final int id;
-        private final FileLock lock;
+        private final List<Integer> ids;
+        private final List<FileLock> locks;
         private final AtomicBoolean released = new AtomicBoolean();
 
-        Allocated(int id, FileLock lock) {
-            this.id = id;
-            this.lock = lock;
+        Allocated(List<Integer> ids, List<FileLock> locks) {
+            this.ids = List.copyOf(ids);
+            this.locks = List.copyOf(locks);
         }
 
         @Override
         public int uid() {
-            return id;
+            return ids.get(0);
         }
 
         @Override
         public int gid() {
-            return id;
+            return ids.get(0);
+        }
+
+        @Override
+        public List<Integer> groupGids() {
+            return ids.subList(1, ids.size());
         }
 
         @Override
         public void pin(long pid) throws SandboxSetupException {
             long start = startTime(pid);
             if (start < 0) {
-                throw new SandboxSetupException("host ids", 0, "sandbox init " + pid + " exited before its host id "
-                        + id + " could be reserved for it");
+                throw new SandboxSetupException("host ids", 0, "sandbox init " + pid + " exited before its host ids "
+                        + ids + " could be reserved for it");
             }
             LOCKS.call(() -> {
-                ByteBuffer record = ByteBuffer.allocate(RECORD).putLong(pid).putLong(start).flip();
-                LOCKS.channel().write(record, position(id));
+                for (int id : ids) {
+                    ByteBuffer record = ByteBuffer.allocate(RECORD).putLong(pid).putLong(start).flip();
+                    LOCKS.channel().write(record, position(id));
+                }
                 return null;
             });
         }
@@ -307,12 +344,14 @@ public final class HostIds {
         @Override
         public void release() {
             if (released.compareAndSet(false, true)) {
-                // Nobody waits for it: the id is free the moment the lock goes, whoever looks next.
+                // Nobody waits for it: the ids are free the moment the locks go, whoever looks next.
                 LOCKS.submit(() -> {
-                    try {
-                        lock.release();
-                    } catch (IOException e) {
-                        log.warn("cannot release host id {} in {}: {}", id, LOCKS.file(), e.toString());
+                    for (int i = 0; i < ids.size(); i++) {
+                        try {
+                            locks.get(i).release();
+                        } catch (IOException e) {
+                            log.warn("cannot release host id {} in {}: {}", ids.get(i), LOCKS.file(), e.toString());
+                        }
                     }
                     return null;
                 });

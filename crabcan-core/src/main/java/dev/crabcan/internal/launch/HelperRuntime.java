@@ -79,10 +79,7 @@ public final class HelperRuntime {
      * client of the same directory; {@link #release} gives it back.
      */
     public static synchronized HelperRuntime acquire(Path configured) throws SandboxException {
-        if (configured == null) {
-            return get();
-        }
-        HelperRuntime r = RUNTIMES.get(configured);
+        HelperRuntime r = configured == null ? get() : RUNTIMES.get(configured);
         if (r == null) {
             r = create(new Location(configured, true));
             RUNTIMES.put(configured, r);

@@ -176,7 +176,7 @@ public final class PlanCompiler {
         if (s.socketActivation()) {
             options |= OPT_LISTEN_PID;
         }
-        List<Integer> groups = supplementaryGroups(s, host, ids.gid());
+        List<Integer> groups = supplementaryGroups(s, host, ids);
         if (!groups.isEmpty()) {
             options |= OPT_SETGROUPS;
         }
@@ -236,18 +236,25 @@ public final class PlanCompiler {
         int hostGid = ids.gid();
         int uid = s.uid();
         w.uidMap(uid + " " + hostUid + " 1\n");
-        // Each group as the same id of the caller's namespace, which maps it (supplementaryGroups checked that).
+        // Each group as the host gid leased for it, or, for a caller that leases none, as the same id of
+        // the caller's namespace, which maps it (supplementaryGroups checked that).
         StringBuilder gidMap = new StringBuilder(uid + " " + hostGid + " 1\n");
-        for (int g : groups) {
-            gidMap.append(g).append(' ').append(g).append(" 1\n");
+        for (int i = 0; i < groups.size(); i++) {
+            gidMap.append(groups.get(i)).append(' ').append(host.leasesHostIds() ? ids.groupGids().get(i)
+                    : groups.get(i)).append(" 1\n");
         }
         w.gidMap(gidMap.toString());
+        boolean idmappedRoot = host.isHostRoot() && (s.rootfs().isPresent() || !s.rootfsLayers().isEmpty());
         if (host.isHostRoot()) {
             // The caller's binds and root filesystem are idmapped, so that the caller's files appear
             // as the sandbox's own (as they do for a rootless caller) and files created inside
             // belong to the caller on the host.
             w.idmapUidMap(host.euid() + " " + hostUid + " 1\n");
-            w.idmapGidMap(host.egid() + " " + hostGid + " 1\n");
+            String idmapGidMap = host.egid() + " " + hostGid + " 1\n";
+            w.idmapGidMap(idmapGidMap);
+            if (idmappedRoot && !groups.isEmpty()) {
+                w.idmapRootGidMap(idmapGidMap + rootGroups(groups, ids.groupGids(), host.egid()));
+            }
         }
         // A hostname the caller asked for is always set: where it is refused, the start fails and says why.
         if (s.hostname().isPresent() || host.setsHostname()) {
@@ -477,7 +484,7 @@ public final class PlanCompiler {
         PlanWriter w = new PlanWriter();
         checkJoinGroups(s, host, target.pid());
         int options = (s.noNewPrivileges() ? OPT_NO_NEW_PRIVS : 0) | (s.keepTerminal() ? 0 : OPT_SETSID)
-                | (detached ? OPT_DETACHED : 0) | (groups(s).isEmpty() ? 0 : OPT_SETGROUPS)
+                | (detached ? OPT_DETACHED : 0) | (commandGroups(s).isEmpty() ? 0 : OPT_SETGROUPS)
                 | (Session.SETUP_LOG.isDebugEnabled() ? OPT_DEBUG : 0)
                 | (anyToStdout(stdio) ? OPT_STDERR_TO_STDOUT : 0);
         // The namespaces the sandbox has of its own: all but the network of a sandbox on the host's.
@@ -518,8 +525,11 @@ public final class PlanCompiler {
     // Loops rather than streams and lambdas here and above: every plan is compiled on the first
     // sandbox's path, where a fresh JVM pays for each lambda it meets (it generates a class for it).
 
-    /** The command's supplementary groups but its own gid (the sandbox's uid), which it has anyway. */
-    private static List<Integer> groups(Sandbox s) {
+    /**
+     * The command's supplementary groups but its own gid (the sandbox's uid), which it has anyway:
+     * the groups a root caller's sandbox leases a host gid for.
+     */
+    public static List<Integer> commandGroups(Sandbox s) {
         List<Integer> groups = new ArrayList<>();
         for (int g : s.supplementaryGroups()) {
             if (g != s.uid()) {
@@ -564,21 +574,43 @@ public final class PlanCompiler {
     }
 
     /**
-     * The supplementary groups, checked against what the caller may map: only root of a user
-     * namespace (rootless podman's runtime) may map more groups of its namespace, each as itself.
-     * Host root's sandboxes run as host ids of their own and get no host group, whose files they
-     * could then reach; an ordinary user maps only its own group.
+     * The lines of the root file system's idmap gid map that make its files of each supplementary
+     * group (their on-disk id, as an image stores it) the sandbox's group: on-disk g to the host
+     * gid leased for g. Not the caller's own group, which the first line already gives to the
+     * sandbox's gid. Binds get none of these: a bind's files of a group are a host group's.
      */
-    private static List<Integer> supplementaryGroups(Sandbox s, HostInfo host, int hostGid) {
-        List<Integer> groups = groups(s);
+    private static String rootGroups(List<Integer> groups, List<Integer> hostGids, int callerGid) {
+        StringBuilder lines = new StringBuilder();
+        for (int i = 0; i < groups.size(); i++) {
+            if (groups.get(i) != callerGid) {
+                lines.append(groups.get(i)).append(' ').append(hostGids.get(i)).append(" 1\n");
+            }
+        }
+        return lines.toString();
+    }
+
+    /**
+     * The supplementary groups, checked against what the caller may map. A caller that leases host
+     * ids (host root) holds each group as a host gid leased for it, which no host user or group and
+     * no other sandbox has; root of a user namespace (rootless podman's runtime) maps each as the
+     * same id of its namespace, which must map it; an ordinary user maps only its own group.
+     */
+    private static List<Integer> supplementaryGroups(Sandbox s, HostInfo host, HostIds.Lease ids) {
+        List<Integer> groups = commandGroups(s);
         if (groups.isEmpty()) {
             return groups;
         }
         String what = "supplementaryGroups " + groups;
-        refuseGroupsOfCallersThatMapNone(what, host);
+        if (host.leasesHostIds()) {
+            if (ids.groupGids().size() != groups.size()) {
+                throw new IllegalStateException(what + ": the lease holds " + ids.groupGids().size() + " group ids");
+            }
+            return groups;
+        }
+        refuseGroupsOfOrdinaryUsers(what, host);
         String map = readProc(Path.of("/proc/self/gid_map"));
         for (int g : groups) {
-            if (g == hostGid) {
+            if (g == ids.gid()) {
                 throw new SandboxSpecException(what + ": group " + g + " is the caller's own, which the sandbox's gid "
                         + s.uid() + " is already mapped to");
             }
@@ -590,11 +622,7 @@ public final class PlanCompiler {
         return groups;
     }
 
-    private static void refuseGroupsOfCallersThatMapNone(String what, HostInfo host) {
-        if (host.isHostRoot() || host.leasesHostIds()) {
-            throw new SandboxSpecException(what + ": a root caller's sandbox runs as a host id of its own and is "
-                    + "given no host group, whose files it could reach; give the files to the sandbox's own id instead");
-        }
+    private static void refuseGroupsOfOrdinaryUsers(String what, HostInfo host) {
         if (!host.isRoot()) {
             throw new SandboxSpecException(what + ": an ordinary user's sandbox maps the caller's own group only; "
                     + "supplementary groups need a caller that is root of a user namespace that maps them (as rootless "
@@ -605,16 +633,19 @@ public final class PlanCompiler {
     /**
      * The groups of a process that joins the running sandbox of init: the caller's rules, as for a new
      * sandbox, and the sandbox's user namespace must allow setgroups (Crabcan leaves it allowed only in
-     * a sandbox made with supplementary groups) and map each group. Otherwise the kernel's EPERM or
-     * EINVAL, once the helper had joined, would be all the caller heard.
+     * a sandbox made with supplementary groups) and map each group (a root caller's sandbox maps those
+     * it was made with, each to the host gid leased for it). Otherwise the kernel's EPERM or EINVAL,
+     * once the helper had joined, would be all the caller heard.
      */
     private static void checkJoinGroups(Sandbox s, HostInfo host, long init) {
-        List<Integer> groups = groups(s);
+        List<Integer> groups = commandGroups(s);
         if (groups.isEmpty()) {
             return;
         }
         String what = "supplementaryGroups " + groups;
-        refuseGroupsOfCallersThatMapNone(what, host);
+        if (!host.leasesHostIds()) {
+            refuseGroupsOfOrdinaryUsers(what, host);
+        }
         Path proc = Path.of("/proc", Long.toString(init));
         if (readProc(proc.resolve("setgroups")).strip().equals("deny")) {
             throw new SandboxSpecException(what + ": the running sandbox's user namespace denies setgroups (" + proc
@@ -650,7 +681,7 @@ public final class PlanCompiler {
     private static byte[] process(PlanWriter w, Sandbox s, HostInfo host) {
         int uid = s.uid();
         w.creds(uid, uid);
-        List<Integer> groups = groups(s);
+        List<Integer> groups = commandGroups(s);
         if (!groups.isEmpty()) {
             java.nio.ByteBuffer gids = java.nio.ByteBuffer.allocate(4 * groups.size())
                     .order(java.nio.ByteOrder.LITTLE_ENDIAN);

@@ -437,6 +437,96 @@ class PlanCompilerTest {
         assertThat(rootless.idmapGidMap()).isNull();
     }
 
+    /** The host gids a root caller's sandbox leased for its groups, as HostIds would: ids of the range, none a host id. */
+    private static final List<Integer> GROUP_IDS = List.of(2_000_000_200, 2_000_000_201, 2_000_000_202);
+
+    private static HostIds.Lease withGroups(int id, List<Integer> groupGids) {
+        return new HostIds.Lease() {
+            @Override
+            public int uid() {
+                return id;
+            }
+
+            @Override
+            public int gid() {
+                return id;
+            }
+
+            @Override
+            public List<Integer> groupGids() {
+                return groupGids;
+            }
+
+            @Override
+            public void pin(long pid) {}
+
+            @Override
+            public void release() {}
+        };
+    }
+
+    /**
+     * A root caller's sandbox holds each supplementary group as the host gid leased for it, never the
+     * host group of that number; its root file system (a directory or an image's layers) shows its
+     * files of each group as that group, binds and the default root file system do not.
+     */
+    @Test
+    void aRootCallersGroupsAreItsLeasedHostGidsAndItsRootFileSystemsGroups(@TempDir Path rootfs) throws IOException {
+        Sandbox s = sandbox().uid(1000).supplementaryGroups(List.of(5, 1000, 0, 10)).rootfs(rootfs)
+                .bind(rootfs, "/data", false).build();
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(s, ROOT, withGroups(SANDBOX_ID, GROUP_IDS), RUN_DIR, HOSTNAME,
+                List.of(), List.of(), NetPlan.NONE));
+        assertThat(p.options() & OPT_SETGROUPS).isEqualTo(OPT_SETGROUPS);
+        assertThat(p.gidMap()).isEqualTo("1000 " + SANDBOX_ID + " 1\n5 2000000200 1\n0 2000000201 1\n10 2000000202 1\n");
+        assertThat(p.uidMap()).isEqualTo("1000 " + SANDBOX_ID + " 1\n");
+        // Binds: the caller's own ids only. The root: its group 0 is the caller's, which the first line gives.
+        assertThat(p.idmapGidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n");
+        assertThat(p.idmapRootGidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n5 2000000200 1\n10 2000000202 1\n");
+        assertThat(p.mountAt("/data").has(MF_IDMAP)).isTrue();
+
+        Plan image = PlanDecoder.decode(PlanCompiler.compile(sandbox().supplementaryGroups(List.of(5))
+                .image(twoLayerImage(rootfs)).build(), ROOT, withGroups(SANDBOX_ID, GROUP_IDS.subList(0, 1)), RUN_DIR,
+                HOSTNAME, List.of(), List.of(), NetPlan.NONE));
+        assertThat(image.idmapRootGidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n5 2000000200 1\n");
+
+        Plan hostRootfs = PlanDecoder.decode(PlanCompiler.compile(sandbox().supplementaryGroups(List.of(5)).build(),
+                ROOT, withGroups(SANDBOX_ID, GROUP_IDS.subList(0, 1)), RUN_DIR, HOSTNAME, List.of(), List.of(),
+                NetPlan.NONE));
+        assertThat(hostRootfs.gidMap()).isEqualTo("0 " + SANDBOX_ID + " 1\n5 2000000200 1\n");
+        assertThat(hostRootfs.idmapRootGidMap()).as("the host's own directories are not idmapped").isNull();
+
+        Plan none = plan(sandbox().rootfs(rootfs).build(), ROOT);
+        assertThat(none.idmapRootGidMap()).isNull();
+        assertThat(none.options() & OPT_SETGROUPS).isZero();
+    }
+
+    /** The helper refuses a root file system's gid map without an idmapped root to use it for. */
+    @Test
+    void theHelperRefusesARootIdmapWithoutAnIdmappedRoot() {
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.idmapRootGidMap("0 2000000000 1\n");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("a root idmap gid map goes with an idmapped root");
+    }
+
+    @Test
+    void aSandboxTakesAtMost128SupplementaryGroups(@TempDir Path rootfs) {
+        List<Integer> many = java.util.stream.IntStream.range(0, Sandbox.MAX_SUPPLEMENTARY_GROUPS + 1).boxed().toList();
+        assertThatThrownBy(() -> sandbox().supplementaryGroups(many)).isInstanceOf(SandboxSpecException.class)
+                .hasMessageContaining("at most 128 supplementary groups, got 129");
+        // The most, each with the longest ids, still fits the kernel's page.
+        List<Integer> most = java.util.stream.IntStream.range(0, Sandbox.MAX_SUPPLEMENTARY_GROUPS)
+                .mapToObj(i -> Integer.MAX_VALUE - i).toList();
+        List<Integer> hostGids = java.util.stream.IntStream.range(0, most.size()).mapToObj(i -> 2_000_000_000 + i)
+                .toList();
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().uid(Integer.MAX_VALUE - 200)
+                .supplementaryGroups(most).rootfs(rootfs).build(), ROOT, withGroups(SANDBOX_ID, hostGids), RUN_DIR,
+                HOSTNAME, List.of(), List.of(), NetPlan.NONE));
+        assertThat(p.gidMap().lines()).hasSize(Sandbox.MAX_SUPPLEMENTARY_GROUPS + 1);
+        assertThat(p.gidMap().length()).isLessThan(4096);
+        assertThat(p.idmapRootGidMap().length()).isLessThan(4096);
+    }
+
     @Test
     void onlyTheEffectiveUidMakesARootCaller() {
         // Only euid decides: a caller with egid 0 but euid 1000 is rootless.
@@ -1230,11 +1320,15 @@ class PlanCompilerTest {
         assertThat(p.mounts()).isEmpty();
         assertThatThrownBy(() -> PlanCompiler.compileJoin(s, ROOT, new PlanCompiler.JoinTarget(4000, 123, 0, 0),
                 List.of(), List.of(PlanCompiler.StdioSource.pipe(1)), false)).hasMessageContaining("piped stdio");
-        // Groups the sandbox cannot give are refused before a helper runs, not by the kernel once it joined.
+        // Groups the sandbox cannot give are refused before a helper runs, not by the kernel once it joined:
+        // a root caller's sandbox gives those its user namespace maps (this JVM's maps every group).
         Sandbox grouped = sandbox().supplementaryGroups(List.of(5)).build();
-        assertThatThrownBy(() -> PlanCompiler.compileJoin(grouped, ROOT, new PlanCompiler.JoinTarget(4000, 123, 0, 0),
-                List.of(), List.of(), false)).hasMessageContaining("supplementaryGroups [5]: a root caller's sandbox "
-                + "runs as a host id of its own");
+        long self = ProcessHandle.current().pid();
+        assertThat(PlanDecoder.decode(PlanCompiler.compileJoin(grouped, ROOT, new PlanCompiler.JoinTarget(self, 123, 0,
+                0), List.of(), List.of(), false)).options() & OPT_SETGROUPS).isEqualTo(OPT_SETGROUPS);
+        assertThatThrownBy(() -> PlanCompiler.compileJoin(grouped, ROOTLESS, new PlanCompiler.JoinTarget(self, 123, 0,
+                0), List.of(), List.of(), false)).hasMessageContaining("supplementaryGroups [5]: an ordinary user's "
+                + "sandbox maps the caller's own group only");
     }
 
     @Test

@@ -82,7 +82,7 @@ final class PlanDecoder {
     record Filter(String tool, String rules) {}
 
     record Plan(int cloneFlags, int options, String uidMap, String gidMap, String idmapUidMap, String idmapGidMap,
-            String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
+            String idmapRootGidMap, String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
             long capEffective, long capPermitted, long capInheritable, long capAmbient, byte[] seccomp,
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath, Net net, Net6 net6, Veth veth, List<String> refused, List<String> netHelper, Filter netFilter, String detach, Integer umask,
@@ -176,7 +176,7 @@ final class PlanDecoder {
     /** A plan from dump_plan's lines (see plan.c). */
     private static final class Dump {
         int cloneFlags, options, uid, gid;
-        String uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging, cwd, searchPath, detach;
+        String uidMap, gidMap, idmapUidMap, idmapGidMap, idmapRootGidMap, hostname, staging, cwd, searchPath, detach;
         Integer umask, oomScoreAdj;
         Join join;
         Console console;
@@ -216,6 +216,7 @@ final class PlanDecoder {
                 case "gid_map" -> gidMap = r.field(0);
                 case "idmap_uid_map" -> idmapUidMap = r.field(0);
                 case "idmap_gid_map" -> idmapGidMap = r.field(0);
+                case "idmap_root_gid_map" -> idmapRootGidMap = r.field(0);
                 case "hostname" -> hostname = r.field(0);
                 case "staging" -> staging = r.field(0);
                 case "root" -> root = new Root(integer(r, 0), integer(r, 1), r.field(2));
@@ -268,7 +269,8 @@ final class PlanDecoder {
         }
 
         Plan plan() {
-            return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, hostname, staging,
+            return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, idmapRootGidMap, hostname,
+                    staging,
                     root == null ? null : new Root(root.kind(), root.flags(), root.path(), List.copyOf(layers)),
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
