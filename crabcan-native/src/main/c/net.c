@@ -302,6 +302,24 @@ static void set_up(int s, unsigned int ifindex, const char *ifname)
 }
 
 /*
+ * The pair of this address under its other name (the JVM names an isolated sandbox's ccn-<hex>,
+ * another's ccn<hex>): an ended sandbox's too, whose JVM exited before the kernel removed it. It
+ * holds the same addresses on the host, and its routes would win over the new pair's.
+ */
+static void delete_other_name(int s)
+{
+    const char *name = plan.veth.name;
+    if (strncmp(name, "ccn", 3) != 0)
+        return;
+    char other[IFNAMSIZ];
+    if (name[3] == '-')
+        snprintf(other, sizeof other, "ccn%s", name + 4);
+    else
+        snprintf(other, sizeof other, "ccn-%s", name + 3);
+    delete_link(s, other);
+}
+
+/*
  * A root caller's private network (T_VETH), by route netlink from the host's namespace: the pair,
  * its sandbox end made directly in init's namespace (init gives it its address); the host's end
  * with the gateway addresses, and up. The JVM's address lock says the name is this sandbox's: a
@@ -314,6 +332,7 @@ void connect_veth(pid_t init)
     logd("Connecting the sandbox with the veth pair %s", plan.veth.name);
     int s = netlink_socket();
     int netns = open_ns(init, "net");
+    delete_other_name(s);
     if (new_pair(s, netns, EEXIST) == EEXIST) {
         delete_link(s, plan.veth.name);
         new_pair(s, netns, 0);

@@ -1012,6 +1012,9 @@ class NetworkTest {
      * run() returns before the kernel has removed the ended sandbox's pair, and the address goes
      * to the next sandbox only once it is gone: with every other address of a /24 held, sandboxes
      * in a row all get the last one (each waits for its predecessor's pair) and never share it.
+     * A pair of that address under its other name (ccn<hex>, a sandbox's that allowed the host,
+     * whose JVM exited before the kernel removed it; played by a dummy interface with its
+     * address) is removed by the next sandbox of the address, whose own routes it would take.
      * The subnet is one of 10.233.0.0/16, which no other test uses.
      */
     @Test
@@ -1021,6 +1024,7 @@ class NetworkTest {
         Network net = Network.privateNetwork().subnet("10.233."
                 + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24");
         List<SandboxProcess> holders = new ArrayList<>();
+        String otherName = null;
         try {
             for (int i = 0; i < 63; i++) {
                 holders.add(Sandbox.builder().network(net).command("/bin/sleep", "600").build().start());
@@ -1031,10 +1035,24 @@ class NetworkTest {
                         .command("/bin/cat", "/proc/net/route").build().run(); // its gateway: its /30
                 assertThat(r.status().code()).as("run %d: %s", i, r.stderrText()).isZero();
                 assertThat(sandboxLinks()).as("sandbox interfaces after run %d", i).hasSizeBetween(63, 64);
+                assertThat(sandboxLinks()).as("the pair of the other name").doesNotContain(otherName);
                 last.add(r.stdoutText());
+                if (i == 0) {
+                    java.util.regex.Matcher route = Pattern.compile("eth0\\s+00000000\\s+([0-9A-F]{8})").matcher(r.stdoutText());
+                    assertThat(route.find()).as("the default route in %s", r.stdoutText()).isTrue();
+                    int gateway = Integer.reverseBytes(Integer.parseUnsignedInt(route.group(1), 16));
+                    otherName = String.format("ccn%08x", gateway - 1);
+                    run("ip", "link", "add", otherName, "type", "dummy");
+                    run("ip", "addr", "add", java.net.InetAddress.getByAddress(java.nio.ByteBuffer.allocate(4)
+                            .putInt(gateway).array()).getHostAddress() + "/30", "dev", otherName);
+                    run("ip", "link", "set", otherName, "up");
+                }
             }
             assertThat(last).as("the one free address, each time").hasSize(1);
         } finally {
+            if (otherName != null && Files.exists(Path.of("/sys/class/net", otherName))) {
+                run("ip", "link", "del", otherName);
+            }
             holders.forEach(SandboxProcess::destroyForcibly);
             for (SandboxProcess p : holders) {
                 p.waitFor(30, TimeUnit.SECONDS);

@@ -69,6 +69,9 @@ final class Veth implements NetworkSetup {
     private static final long KEEPER = 1;
     private static final long TABLE_LINGER_MS = 2000;
     private static final long VANISH_WAIT_NANOS = 200_000_000;
+    private static final long FULL_SUBNET_PATIENCE_NANOS = 1_000_000_000;
+    /** Past the removal of a pair that is slow to go (ip's timeout is HostCommand's). */
+    private static final long LEAVING_CEILING_NANOS = 30_000_000_000L;
 
     private static final java.util.regex.Pattern ELEMENT = java.util.regex.Pattern.compile(
             "((?:[0-9.]+ \\. )?\\d+) : ([0-9.]+) \\. \\d+");
@@ -123,9 +126,7 @@ final class Veth implements NetworkSetup {
             int base = Ipv4.parse(cidr[0]);
             int slots = 1 << (32 - Integer.parseInt(cidr[1]) - 2);
             int first = ThreadLocalRandom.current().nextInt(slots);
-            // An address this JVM's ended sandboxes still hold until their pairs are gone is
-            // worth waiting for: a small subnet's sandboxes in a row would fail otherwise.
-            long patience = System.nanoTime() + 2 * VANISH_WAIT_NANOS;
+            long start = System.nanoTime();
             while ((veth = LOCKS.call(() -> {
                 try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
                     if (active == 0) {
@@ -152,9 +153,9 @@ final class Veth implements NetworkSetup {
                     }
                     return null;
                 }
-            })) == null && LOCKS.call(() -> leaving > 0) && System.nanoTime() < patience) {
+            })) == null && worthWaiting(System.nanoTime() - start)) {
                 try {
-                    Thread.sleep(2);
+                    Thread.sleep(5);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     break;
@@ -180,6 +181,16 @@ final class Veth implements NetworkSetup {
         }
     }
 
+    /**
+     * With every address of the subnet held: whether to look again. Ended sandboxes hold theirs
+     * until their pairs are gone: this JVM's (bounded by the pair's removal), or another JVM's,
+     * whose caller's run() may have returned a moment ago.
+     */
+    private static boolean worthWaiting(long waitedNanos) throws SandboxSetupException {
+        return waitedNanos < FULL_SUBNET_PATIENCE_NANOS
+                || waitedNanos < LEAVING_CEILING_NANOS && LOCKS.call(() -> leaving > 0);
+    }
+
     @Override
     public NetPlan plan() {
         return plan;
@@ -187,9 +198,11 @@ final class Veth implements NetworkSetup {
 
     /**
      * Once the sandbox's processes are gone: its host ports and their forwards at once, so that
-     * they may be published again; its address once the kernel has removed the pair, which it
-     * does asynchronously as the namespace goes (tens of milliseconds on a busy host), behind the
-     * caller's back, so that the sandbox's end does not wait for it.
+     * they may be published again, and the host ranges it was allowed; its address once the
+     * kernel has removed the pair, which it does asynchronously as the namespace goes (tens of
+     * milliseconds on a busy host), behind the caller's back, so that the sandbox's end does not
+     * wait for it. Until then its host end stays refused the host (closed_host), whatever still
+     * holds the namespace; the next sandbox of its name, or the table's removal, takes it out.
      */
     @Override
     public void release() {
@@ -202,49 +215,70 @@ final class Veth implements NetworkSetup {
         reserved.forEach(Veth::closeQuietly);
         relays.forEach(Relay::close);
         udpRelays.forEach(UdpRelay::close);
+        boolean forwardsRemoved = true;
         try {
             if (!network.ports().isEmpty()) {
-                HostCommand.run(nft, List.of("-f", "-"), elements("delete"));
+                forwardsRemoved = HostCommand.run(nft, List.of("-f", "-"), elements("delete")).ok();
             }
-            if (!isolated(network) && closesHost()) {
-                HostCommand.run(nft, List.of("-f", "-"), closeHostElement("delete"));
+            if (!isolated(network) && closesHost() && !network.allowed().isEmpty()) {
+                HostCommand.run(nft, List.of("-f", "-"), allowances("delete"));
             }
         } catch (SandboxSetupException e) {
+            forwardsRemoved = false;
             log.warn("cannot remove the forwards or filter of {}: {}", name, e.getMessage());
         }
+        boolean clean = forwardsRemoved;
         LOCKS.submit(() -> {
             leaving++;
-            return letGoOnceGone(System.nanoTime() + VANISH_WAIT_NANOS);
+            return letGoOnceGone(System.nanoTime() + VANISH_WAIT_NANOS, clean);
         });
     }
 
     /**
      * On the lock thread, polled without holding it: the address goes to the next sandbox only
-     * once no interface has its name. A pair the kernel takes long to remove is removed here.
+     * once no interface has its name. A pair the kernel takes long to remove (something holds its
+     * namespace) is removed on a thread of its own, not stalling other sandboxes' allocations.
+     *
+     * @param clean whether its forwards are gone; else its marker stays for the next owner to remove them
      */
-    private Void letGoOnceGone(long deadline) {
+    private Void letGoOnceGone(long deadline, boolean clean) {
         if (!LIVE.contains(this)) {
             return null; // let go at the JVM's exit
         }
-        try {
-            if (Files.exists(Path.of("/sys/class/net", name))) {
-                if (System.nanoTime() < deadline) {
-                    LOCKS.schedule(() -> letGoOnceGone(deadline), 2);
-                    return null;
-                }
-                HostCommand.run(ip, List.of("link", "del", name), "");
+        if (Files.exists(Path.of("/sys/class/net", name))) {
+            if (System.nanoTime() < deadline) {
+                LOCKS.schedule(() -> letGoOnceGone(deadline, clean), 2);
+            } else {
+                dev.crabcan.internal.launch.IoThreads.pool().execute(() -> {
+                    try {
+                        HostCommand.run(ip, List.of("link", "del", name), "");
+                    } catch (SandboxSetupException e) {
+                        log.warn("cannot remove the veth pair {} of an ended sandbox: {}", name, e.getMessage());
+                    }
+                    LOCKS.submit(() -> letGo(clean));
+                });
             }
-            try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
+            return null;
+        }
+        return letGo(clean);
+    }
+
+    private Void letGo(boolean clean) {
+        if (!LIVE.remove(this)) {
+            return null;
+        }
+        leaving--;
+        try (FileLock table = LOCKS.channel().lock(0, 1, false)) {
+            if (clean) {
                 setMarker(0);
-                allocation.release();
-                LIVE.remove(this);
-                leaving--;
-                if (--active == 0) {
-                    letGoOfTableLater(nft);
-                }
             }
+            allocation.release();
         } catch (IOException | RuntimeException e) {
+            // Its lock (and marker) then stay until this JVM exits: the next owner cleans up after it.
             log.warn("cannot let go of the address of {}: {}", name, e.toString());
+        }
+        if (--active == 0) {
+            letGoOfTableLater(nft);
         }
         return null;
     }
@@ -256,7 +290,12 @@ final class Veth implements NetworkSetup {
 
     /** Its host end in closed_host, and the ranges it may reach even where they are the host's addresses. */
     private String closeHostElement(String verb) {
-        StringBuilder out = new StringBuilder(verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n");
+        return verb + " element inet " + TABLE + " closed_host { \"" + name + "\" }\n" + allowances(verb);
+    }
+
+    /** The ranges it may reach even where they are the host's addresses. */
+    private String allowances(String verb) {
+        StringBuilder out = new StringBuilder();
         for (String range : outermost(network.allowed())) {
             out.append(verb).append(" element inet ").append(TABLE).append(range.contains(":") ? " host_allowed6" : " host_allowed")
                     .append(" { \"").append(name).append("\" . ").append(range).append(" }\n");
