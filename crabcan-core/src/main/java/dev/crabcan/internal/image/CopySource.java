@@ -163,7 +163,8 @@ final class CopySource {
     }
 
     /**
-     * Writes the sources as entries under {@code dest} (relative to the image root).
+     * Writes the sources as entries under {@code dest} (relative to the image root); the caller
+     * writes the directories on the way, {@code dest} itself when it is one.
      *
      * @param destIsDir whether a file source goes into {@code dest} rather than becoming it
      * @param owner the --chown owner, or null for the archive's own ids (ADD) / root
@@ -171,9 +172,6 @@ final class CopySource {
      */
     void write(Tar.Writer w, String dest, boolean destIsDir, Owner owner, Integer chmod) throws IOException {
         Owner o = owner == null ? Owner.ROOT : owner;
-        if (destIsDir && !dest.isEmpty()) {
-            w.put(Tar.Entry.directory(dest, 0755, o.uid(), o.gid(), 0));
-        }
         for (Item i : items) {
             switch (i.kind) {
                 case FILE -> {

@@ -398,11 +398,19 @@ public final class Store {
         return layerDirs(image.layers());
     }
 
-    /** The directories of these layers (bottom first), top-most first, as {@link #layerDirs(Image)}. */
+    /**
+     * The directories of these layers (bottom first), top-most first, as {@link #layerDirs(Image)}.
+     * A layer the list has twice (two steps that wrote the same bytes) is there once, where it is
+     * top-most: overlayfs refuses a directory as two of its layers (ELOOP), and the lower copy
+     * shows nothing the upper one does not (what the layers between hide, the upper one shows again).
+     */
     public List<Path> layerDirs(List<Image.Layer> layerList) throws ImageException {
         List<Path> out = new ArrayList<>();
-        for (Image.Layer l : layerList) {
-            out.add(0, layerDir(l));
+        for (int i = layerList.size() - 1; i >= 0; i--) {
+            Path dir = layerDir(layerList.get(i));
+            if (!out.contains(dir)) {
+                out.add(dir);
+            }
         }
         return out;
     }
