@@ -208,6 +208,42 @@ class BuildTest {
         assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("b\nnew\noldmore\nmine\na gone\n");
     }
 
+    /**
+     * A RUN step's files the layers had: changed (appended to, truncated, touched) they keep their
+     * owner, removed and made anew they are the step's user's, as where ids are real (overlayfs
+     * marks a copied-up file with an origin, a replacing directory opaque). A file the lower layer
+     * has hard links to keeps its owner (overlayfs records no origin when its copy-up breaks the link).
+     */
+    @Test
+    void aFileARunStepMakesAnewIsItsUsersAndAChangedOneKeepsItsOwner() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                USER 1000
+                RUN mkdir /w /w/sub /w/sub2 && for f in mod re trunc hl; do echo $f > /w/$f; done && ln /w/hl /w/hl2 \
+                    && ln -s mod /w/link && echo s > /w/sub2/s
+                USER 0
+                RUN echo more >> /w/mod && rm /w/re && echo new > /w/re && echo t > /w/trunc && echo more >> /w/hl \
+                    && ln -sf re /w/link && rm -r /w/sub && mkdir /w/sub && touch /w/sub2/s && echo n > /w/new
+                """);
+
+        Image image = build(BuildListener.NONE);
+
+        Map<String, Tar.Entry> made = entries(image.layers().get(1));
+        assertThat(made.get("w/mod").uid()).isEqualTo(1000);
+        Map<String, Tar.Entry> run = entries(image.layers().get(2));
+        Map<String, Long> owners = new java.util.TreeMap<>();
+        run.forEach((name, e) -> owners.put(name, e.uid()));
+        assertThat(owners).as("uids of the second step's layer").containsAllEntriesOf(Map.of("w", 1000L, "w/mod", 1000L,
+                "w/trunc", 1000L, "w/sub2", 1000L, "w/sub2/s", 1000L, "w/hl", 1000L, "w/re", 0L, "w/link", 0L,
+                "w/sub", 0L, "w/new", 0L));
+        assertThat(run.get("w/re").gid()).isZero();
+        SandboxResult r = Sandbox.builder().image(image).command("/bin/sh", "-c",
+                "cat /w/mod /w/re /w/trunc /w/hl /w/hl2; ls /w/sub; ls -l /w/link").build().run();
+        assertThat(r.stdoutText()).as(r.stderrText()).startsWith("mod\nmore\nnew\nt\nhl\nmore\nhl\n").endsWith("-> re\n");
+    }
+
     @Test
     void anImagesWritableLayerIsBounded() throws Exception {
         busyboxRootfs(ctx.resolve("rootfs"));
