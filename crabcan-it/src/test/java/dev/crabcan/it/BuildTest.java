@@ -38,7 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class BuildTest {
     private static final List<String> APPLETS = List.of("sh", "echo", "cat", "ls", "rm", "mkdir", "touch", "id",
-            "true", "false", "test", "chmod", "stat", "ln");
+            "true", "false", "test", "chmod", "stat", "ln", "mkfifo");
 
     @TempDir
     Path tmp;
@@ -212,7 +212,9 @@ class BuildTest {
      * A RUN step's files the layers had: changed (appended to, truncated, touched) they keep their
      * owner, removed and made anew they are the step's user's, as where ids are real (overlayfs
      * marks a copied-up file with an origin, a replacing directory opaque). A file the lower layer
-     * has hard links to keeps its owner (overlayfs records no origin when its copy-up breaks the link).
+     * has hard links to keeps its owner (overlayfs records no origin when its copy-up breaks the
+     * link). A fifo made where a file was is left out (layers have none), and not opened (which
+     * would block).
      */
     @Test
     void aFileARunStepMakesAnewIsItsUsersAndAChangedOneKeepsItsOwner() throws Exception {
@@ -221,11 +223,12 @@ class BuildTest {
         Files.writeString(ctx.resolve("Crabfile"), """
                 FROM ./rootfs
                 USER 1000
-                RUN mkdir /w /w/sub /w/sub2 && for f in mod re trunc hl; do echo $f > /w/$f; done && ln /w/hl /w/hl2 \
-                    && ln -s mod /w/link && echo s > /w/sub2/s
+                RUN mkdir /w /w/sub /w/sub2 && for f in mod re trunc hl fifo; do echo $f > /w/$f; done \
+                    && ln /w/hl /w/hl2 && ln -s mod /w/link && echo s > /w/sub2/s
                 USER 0
                 RUN echo more >> /w/mod && rm /w/re && echo new > /w/re && echo t > /w/trunc && echo more >> /w/hl \
-                    && ln -sf re /w/link && rm -r /w/sub && mkdir /w/sub && touch /w/sub2/s && echo n > /w/new
+                    && ln -sf re /w/link && rm -r /w/sub && mkdir /w/sub && touch /w/sub2/s && echo n > /w/new \
+                    && rm /w/fifo && mkfifo /w/fifo
                 """);
 
         Image image = build(BuildListener.NONE);
@@ -367,9 +370,11 @@ class BuildTest {
         Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY f1 /loop\n");
         assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
                 .hasMessageContaining("Crabfile:2: COPY: ").hasMessageContaining("symbolic links");
-        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY f1 /etc/passwd/x\n");
-        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
-                .hasMessageContaining("/etc/passwd of the image is not a directory");
+        for (String dest : List.of("/etc/passwd/x", "/etc/passwd/")) {
+            Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY f1 " + dest + "\n");
+            assertThatThrownBy(() -> build(BuildListener.NONE)).as(dest).isInstanceOf(CrabfileException.class)
+                    .hasMessageContaining("/etc/passwd of the image is not a directory");
+        }
     }
 
     /** Two steps that write the same bytes make one layer twice; the image runs (overlayfs takes a directory once). */

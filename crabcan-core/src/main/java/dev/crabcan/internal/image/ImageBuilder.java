@@ -363,6 +363,10 @@ public final class ImageBuilder {
         // As BuildKit does: the image's links on the destination are followed, inside the image.
         String target = LayerDirs.resolve(lower, destAbs.substring(1));
         boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory() || isDirectory(lower, target);
+        if (destIsDir && !isDirectory(lower, target) && LayerDirs.find(lower, target) != null) {
+            throw fail(in, "/" + target + " of the image is not a directory, which a COPY of a directory or of several"
+                    + " sources, or to a path ending in /, copies into");
+        }
         Unpacker.Owners known = owners(state.layers());
         Owner made = owner == null ? Owner.ROOT : owner;
         Image.Layer layer = store.writeBlob(out -> {

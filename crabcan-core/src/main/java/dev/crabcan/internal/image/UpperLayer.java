@@ -118,9 +118,10 @@ final class UpperLayer {
      * {@code user.overlay.origin} (a file handle of the lower one, or an empty value where the
      * lower file system gives none), a new one is not (Linux's copy_up.c: "so we can use the
      * overlay.origin xattr to distinguish between a copy up and a pure upper inode"). Two cases
-     * get no origin however they came: a symbolic link (no user xattr can be set on one), taken as
-     * made anew (its target cannot change otherwise); and a file the lower layer has hard links
-     * to (its copy-up breaks the link, and overlayfs records no origin then), taken as changed.
+     * get no origin however they came: a symbolic link or special file (no user xattr can be set
+     * on one), taken as made anew (a link's target cannot change otherwise); and a file the lower
+     * layer has hard links to (its copy-up breaks the link, and overlayfs records no origin
+     * then), taken as changed.
      * Without xattrs on the upper directory's file system nothing is recorded: everything is
      * taken as changed.
      */
@@ -129,7 +130,8 @@ final class UpperLayer {
         if (node.isDirectory()) {
             return Unpacker.isOpaque(p);
         }
-        if (node.isSymlink()) {
+        if (!node.isFile()) {
+            // No user xattr on a link or a special file; and opening a fifo to read one would block.
             return originsKept;
         }
         if (!originsKept || Unpacker.xattr(p, ORIGIN) != null) {
