@@ -100,6 +100,7 @@ class BenchmarkTest {
         firstSandbox(tmp);
         ociRuntimes(tmp);
         images(tmp);
+        copyIntoALayer(tmp);
         String table = String.join("\n", rows) + "\n\n" + N + " iterations per case (interleaved after warm-up, the order"
                 + " changing every round); " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors()
                 + " cores, uid " + Env.uid() + ", kernel " + System.getProperty("os.version") + ".\n\n"
@@ -311,6 +312,89 @@ class BenchmarkTest {
         }
         target("a sandbox on an image ÷ on a plain directory (17 ÷ 18)", image17 / directory18, 1.2, false, "%.2f x");
         target("fully cached rebuild of a 10-step Crabfile (19)", rebuild19 / 1e6, 100, false, "%.2f ms");
+    }
+
+    /** Rows 20 and 21: the size of the tree they copy (see {@link #tree}). */
+    private static final long TREE_BYTES = 100L << 20;
+
+    /**
+     * Rows 20 and 21: COPY of a 100 MiB tree into a layer (an uncached build of {@code FROM
+     * scratch} and {@code COPY tree /tree}, each round into a store of its own) beside {@code cp -a}
+     * of the same tree into a new directory, interleaved; each round's copies are removed untimed.
+     * The ratio is COPY's throughput over cp's, from the medians.
+     */
+    private void copyIntoALayer(Path tmp) throws Exception {
+        Path ctx = Files.createDirectories(tmp.resolve("copy-context"));
+        int files = tree(ctx.resolve("tree"));
+        Files.writeString(ctx.resolve("Crabfile"), "FROM scratch\nCOPY tree /tree\n");
+        Path out = Files.createDirectories(tmp.resolve("copy-out"));
+        Map<String, Case> cases = new LinkedHashMap<>();
+        cases.put("20 COPY of a 100 MiB tree (" + files + " files) into a layer: uncached build, FROM scratch", () -> {
+            Path dir = out.resolve("store");
+            ImageStore store = ImageStore.open(dir);
+            long t0 = System.nanoTime();
+            Image image = ImageBuild.builder(store, ctx).build().run();
+            long t = System.nanoTime() - t0;
+            assertThat(image.layers()).hasSize(1);
+            assertThat(image.layers().get(0).size()).isGreaterThan(TREE_BYTES);
+            deleteTree(dir);
+            return t;
+        });
+        cases.put("21 cp -a of the same tree into a new directory", () -> {
+            Path dir = out.resolve("cp");
+            long t0 = System.nanoTime();
+            waitOk(new ProcessBuilder("cp", "-a", ctx.resolve("tree").toString(), dir.toString())
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.INHERIT).start());
+            long t = System.nanoTime() - t0;
+            deleteTree(dir);
+            return t;
+        });
+        Map<String, long[]> nanos = interleave(cases, Math.min(N, 3), N);
+        List<String> names = new ArrayList<>(nanos.keySet());
+        Stats copy = Stats.of(nanos.get(names.get(0)));
+        Stats cp = Stats.of(nanos.get(names.get(1)));
+        double mib = TREE_BYTES / (double) (1 << 20);
+        row("20", names.get(0).substring(3), copy, String.format("%.0f MiB/s, %.2f x (21)'s throughput",
+                mib / (copy.median() / 1e9), cp.median() / copy.median()));
+        row("21", names.get(1).substring(3), cp, String.format("%.0f MiB/s", mib / (cp.median() / 1e9)));
+        target("COPY of a 100 MiB tree into a layer ÷ cp -a, throughput (20 ÷ 21)", cp.median() / copy.median(), 0.8,
+                true, "%.2f x");
+        deleteTree(ctx);
+    }
+
+    /**
+     * A tree like a program's: directories of a few dozen files each, most of them small, some
+     * of a few hundred KiB, a few of megabytes, of random bytes (slices of one random 8 MiB),
+     * {@link #TREE_BYTES} in all.
+     *
+     * @return how many files it has
+     */
+    private static int tree(Path root) throws Exception {
+        java.util.Random random = new java.util.Random(16);
+        long left = TREE_BYTES;
+        int n = 0;
+        byte[] bytes = new byte[8 << 20];
+        random.nextBytes(bytes);
+        while (left > 0) {
+            int kind = random.nextInt(1000);
+            int size = kind < 940 ? 1 + random.nextInt(16 << 10) : kind < 996 ? (64 << 10) + random.nextInt(448 << 10)
+                    : (2 << 20) + random.nextInt(6 << 20);
+            size = (int) Math.min(size, left);
+            Path dir = Files.createDirectories(root.resolve("d" + n / 40).resolve(n % 40 < 20 ? "a" : "b"));
+            int from = random.nextInt(bytes.length - size + 1);
+            Files.write(dir.resolve("f" + n), Arrays.copyOfRange(bytes, from, from + size));
+            left -= size;
+            n++;
+        }
+        return n;
+    }
+
+    private static void deleteTree(Path dir) throws Exception {
+        try (var all = Files.walk(dir)) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 
     /** The floor program (src/test/c/floor.c) in that root, warm and waiting for its first run. */

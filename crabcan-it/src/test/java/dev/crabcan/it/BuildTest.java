@@ -38,7 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class BuildTest {
     private static final List<String> APPLETS = List.of("sh", "echo", "cat", "ls", "rm", "mkdir", "touch", "id",
-            "true", "false", "test", "chmod", "stat", "ln");
+            "true", "false", "test", "chmod", "stat", "ln", "mkfifo");
 
     @TempDir
     Path tmp;
@@ -227,6 +227,45 @@ class BuildTest {
         assertThat(r.stdoutText()).isEqualTo("1000 10\n10\nold");
     }
 
+    /**
+     * A RUN step's files the layers had: changed (appended to, truncated, touched) they keep their
+     * owner, removed and made anew they are the step's user's, as where ids are real (overlayfs
+     * marks a copied-up file with an origin, a replacing directory opaque). A file the lower layer
+     * has hard links to keeps its owner (overlayfs records no origin when its copy-up breaks the
+     * link). A fifo made where a file was is left out (layers have none), and not opened (which
+     * would block).
+     */
+    @Test
+    void aFileARunStepMakesAnewIsItsUsersAndAChangedOneKeepsItsOwner() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                USER 1000
+                RUN mkdir /w /w/sub /w/sub2 && for f in mod re trunc hl fifo; do echo $f > /w/$f; done \
+                    && ln /w/hl /w/hl2 && ln -s mod /w/link && echo s > /w/sub2/s
+                USER 0
+                RUN echo more >> /w/mod && rm /w/re && echo new > /w/re && echo t > /w/trunc && echo more >> /w/hl \
+                    && ln -sf re /w/link && rm -r /w/sub && mkdir /w/sub && touch /w/sub2/s && echo n > /w/new \
+                    && rm /w/fifo && mkfifo /w/fifo
+                """);
+
+        Image image = build(BuildListener.NONE);
+
+        Map<String, Tar.Entry> made = entries(image.layers().get(1));
+        assertThat(made.get("w/mod").uid()).isEqualTo(1000);
+        Map<String, Tar.Entry> run = entries(image.layers().get(2));
+        Map<String, Long> owners = new java.util.TreeMap<>();
+        run.forEach((name, e) -> owners.put(name, e.uid()));
+        assertThat(owners).as("uids of the second step's layer").containsAllEntriesOf(Map.of("w", 1000L, "w/mod", 1000L,
+                "w/trunc", 1000L, "w/sub2", 1000L, "w/sub2/s", 1000L, "w/hl", 1000L, "w/re", 0L, "w/link", 0L,
+                "w/sub", 0L, "w/new", 0L));
+        assertThat(run.get("w/re").gid()).isZero();
+        SandboxResult r = Sandbox.builder().image(image).command("/bin/sh", "-c",
+                "cat /w/mod /w/re /w/trunc /w/hl /w/hl2; ls /w/sub; ls -l /w/link").build().run();
+        assertThat(r.stdoutText()).as(r.stderrText()).startsWith("mod\nmore\nnew\nt\nhl\nmore\nhl\n").endsWith("-> re\n");
+    }
+
     @Test
     void anImagesWritableLayerIsBounded() throws Exception {
         busyboxRootfs(ctx.resolve("rootfs"));
@@ -302,6 +341,82 @@ class BuildTest {
         assertThat(add.get("opt/d").mode()).isEqualTo(0750);
     }
 
+    /**
+     * COPY to a path that is a symbolic link of the image follows it, inside the image, as BuildKit
+     * does: into the directory it names (a link chain too, relative or absolute, climbing above
+     * the root or not), or to the path a link to nothing names; the links stay, and a directory
+     * copied into keeps its owner and mode.
+     */
+    @Test
+    void copyToALinkFollowsItInsideTheImage() throws Exception {
+        Path rootfs = ctx.resolve("rootfs");
+        busyboxRootfs(rootfs);
+        Files.setPosixFilePermissions(rootfs.resolve("data"), java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-x---"));
+        Files.createSymbolicLink(rootfs.resolve("linkdir"), Path.of("/data"));
+        Files.createSymbolicLink(rootfs.resolve("chain1"), Path.of("chain2"));
+        Files.createSymbolicLink(rootfs.resolve("chain2"), Path.of("../../../linkdir"));
+        Files.createSymbolicLink(rootfs.resolve("missing"), Path.of("/made/here"));
+        Files.createSymbolicLink(rootfs.resolve("up"), Path.of("/../.."));
+        Files.createSymbolicLink(rootfs.resolve("loop"), Path.of("loop"));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        for (String f : List.of("f1", "f2", "f3", "f4", "f5")) {
+            Files.writeString(ctx.resolve(f), f + "\n");
+        }
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                COPY f1 /linkdir
+                COPY f2 /chain1
+                COPY --chown=1000:1000 f3 /linkdir/
+                COPY f4 /missing
+                COPY f5 /up
+                """);
+
+        Image image = build(BuildListener.NONE);
+
+        Map<String, Tar.Entry> first = entries(image.layers().get(1));
+        assertThat(first.keySet()).containsExactly("data", "data/f1");
+        assertThat(first.get("data").mode()).as("the directory copied into keeps its mode").isEqualTo(0750);
+        assertThat(entries(image.layers().get(2)).keySet()).containsExactly("data", "data/f2");
+        Map<String, Tar.Entry> chowned = entries(image.layers().get(3));
+        assertThat(chowned.get("data").uid()).as("and its owner, whatever --chown says").isZero();
+        assertThat(chowned.get("data/f3").uid()).isEqualTo(1000);
+        assertThat(entries(image.layers().get(4)).keySet()).containsExactly("made", "made/here");
+        assertThat(entries(image.layers().get(5)).keySet()).containsExactly("f5");
+        SandboxResult r = Sandbox.builder().image(image).command("/bin/sh", "-c", "cat /data/f1 /data/f2 /data/f3"
+                + " /made/here /f5 && test -L /linkdir && test -L /missing && stat -c %a /data").build().run();
+        assertThat(r.stdoutText()).as(r.stderrText()).isEqualTo("f1\nf2\nf3\nf4\nf5\n750\n");
+
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY f1 /loop\n");
+        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
+                .hasMessageContaining("Crabfile:2: COPY: ").hasMessageContaining("symbolic links");
+        for (String dest : List.of("/etc/passwd/x", "/etc/passwd/")) {
+            Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nCOPY f1 " + dest + "\n");
+            assertThatThrownBy(() -> build(BuildListener.NONE)).as(dest).isInstanceOf(CrabfileException.class)
+                    .hasMessageContaining("/etc/passwd of the image is not a directory");
+        }
+    }
+
+    /** Two steps that write the same bytes make one layer twice; the image runs (overlayfs takes a directory once). */
+    @Test
+    void anImageWithALayerTwiceRuns() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("a"), "a\n");
+        Files.writeString(ctx.resolve("b"), "b\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                COPY a /x
+                COPY b /x
+                COPY a /x
+                RUN cat /x
+                """);
+        Recorder r = new Recorder();
+        Image image = build(r);
+        assertThat(image.layers().get(3)).isEqualTo(image.layers().get(1));
+        assertThat(r.lines).containsExactly("a");
+        assertThat(Sandbox.builder().image(image).command("cat", "/x").build().run().stdoutText()).isEqualTo("a\n");
+    }
+
     interface TarBody {
         void write(Tar.Writer w) throws IOException;
     }
@@ -350,6 +465,57 @@ class BuildTest {
                 boolean written = Files.deleteIfExists(target.resolve(name));
                 assertThat(written).as("a file written through the link into " + target).isFalse();
             }
+        }
+    }
+
+    /**
+     * COPY to links of the image that point outside it (climbing with {@code ..}, absolute, through
+     * {@code /proc/self/root}) writes inside the image, at the path the link names there (which
+     * the layers' entries show); the test fails if the file appears on the host.
+     */
+    @Test
+    void copyThroughALinkOutOfTheImageWritesInsideIt() throws Exception {
+        Path rootfs = ctx.resolve("rootfs");
+        busyboxRootfs(rootfs);
+        Path victim = Files.createDirectories(tmp.resolve("victim"));
+        List<Path> targets = new ArrayList<>(List.of(victim));
+        if (Env.isRoot()) {
+            targets.add(Path.of("/etc")); // the host's own /etc, where root could write
+        }
+        String name = "crabcan-attack-" + UUID.randomUUID();
+        Files.writeString(ctx.resolve(name), "pwned\n");
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        StringBuilder crabfile = new StringBuilder("FROM ./rootfs\n");
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < targets.size(); i++) {
+            String hostDir = targets.get(i).toString().substring(1);
+            Files.createSymbolicLink(rootfs.resolve("climb" + i), Path.of("../".repeat(20) + hostDir));
+            Files.createSymbolicLink(rootfs.resolve("abs" + i), targets.get(i));
+            Files.createSymbolicLink(rootfs.resolve("proc" + i), Path.of("/proc/self/root/" + hostDir));
+            Files.createSymbolicLink(rootfs.resolve("data/deep" + i), Path.of("../../../../" + hostDir + "/" + name));
+            crabfile.append("COPY ").append(name).append(" /climb").append(i).append("/\n");
+            crabfile.append("COPY ").append(name).append(" /abs").append(i).append("\n");
+            crabfile.append("COPY ").append(name).append(" /proc").append(i).append("/\n");
+            crabfile.append("COPY ").append(name).append(" /data/deep").append(i).append("\n");
+            expected.addAll(List.of(hostDir + "/" + name, hostDir + "/" + name, "proc/self/root/" + hostDir + "/" + name,
+                    hostDir + "/" + name));
+        }
+        crabfile.append("RUN true\n"); // the layers unpacked and mounted, too
+        Files.writeString(ctx.resolve("Crabfile"), crabfile.toString());
+        Image image;
+        try {
+            image = build(BuildListener.NONE);
+        } finally {
+            for (Path target : targets) {
+                boolean written = Files.deleteIfExists(target.resolve(name));
+                assertThat(written).as("a file written through a link of the image into the host's " + target).isFalse();
+            }
+            try (var s = Files.list(victim)) {
+                assertThat(s.toList()).as("written outside the image").isEmpty();
+            }
+        }
+        for (int i = 0; i < expected.size(); i++) {
+            assertThat(entries(image.layers().get(1 + i)).keySet()).as("COPY %d", i).contains(expected.get(i));
         }
     }
 

@@ -360,29 +360,56 @@ public final class ImageBuilder {
         Owner owner = in.flag("chown") == null ? null
                 : Owner.parse(vars.expand(in.flag("chown")), Owner.Rootfs.layers(lower));
         Integer chmod = in.flag("chmod") == null ? null : parseMode(vars.expand(in.flag("chmod")), in);
-        boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory() || isDirectory(lower, destAbs);
+        // As BuildKit does: the image's links on the destination are followed, inside the image.
+        String target = LayerDirs.resolve(lower, destAbs.substring(1));
+        boolean destIsDir = dest.endsWith("/") || src.count() > 1 || src.anyDirectory() || isDirectory(lower, target);
+        if (destIsDir && !isDirectory(lower, target) && LayerDirs.find(lower, target) != null) {
+            throw fail(in, "/" + target + " of the image is not a directory, which a COPY of a directory or of several"
+                    + " sources, or to a path ending in /, copies into");
+        }
+        Unpacker.Owners known = owners(state.layers());
+        Owner made = owner == null ? Owner.ROOT : owner;
         Image.Layer layer = store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
-            src.write(w, destAbs.substring(1), destIsDir, owner, chmod);
+            directories(w, lower, known, target, destIsDir, made);
+            src.write(w, target, destIsDir, owner, chmod);
             w.finish();
         }).asLayer();
         store.cachePut(key, cacheEntry(layer));
         return new Step(withLayer(state, layer, key, in), false);
     }
 
-    /**
-     * Whether the image shows a directory at an absolute path reached through none of its symbolic
-     * links (through one, the COPY's entries are written at the path itself).
-     */
-    private static boolean isDirectory(List<Path> lower, String abs) throws IOException {
-        if (abs.equals("/")) {
+    /** Whether the image shows a directory at a relative path reached through none of its symbolic links. */
+    private static boolean isDirectory(List<Path> lower, String rel) throws IOException {
+        if (rel.isEmpty()) {
             return true;
         }
-        try {
-            Path p = LayerDirs.find(lower, abs.substring(1));
-            return p != null && Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS);
-        } catch (IllegalArgumentException e) {
-            return false; // through a link: the layer's entry at the path replaces the link
+        Path p = LayerDirs.find(lower, rel);
+        return p != null && Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /**
+     * The entries of the directories on the way to a COPY's destination (and of the destination
+     * when it is one): a directory the image has keeps the owner and mode its layers gave it (a
+     * layer's directory decides what the overlay shows), a new one is {@code made}'s, 0755.
+     */
+    private static void directories(Tar.Writer w, List<Path> lower, Unpacker.Owners known, String dest,
+            boolean destIsDir, Owner made) throws IOException {
+        if (dest.isEmpty()) {
+            return;
+        }
+        String[] parts = dest.split("/");
+        String rel = "";
+        for (int i = 0; i < (destIsDir ? parts.length : parts.length - 1); i++) {
+            rel = rel.isEmpty() ? parts[i] : rel + "/" + parts[i];
+            if (isDirectory(lower, rel)) {
+                long[] o = known.get(rel);
+                // One the layers made on the way to their entries, which no header names, is root's.
+                w.put(o == null ? Tar.Entry.directory(rel, 0755, 0, 0, 0)
+                        : Tar.Entry.directory(rel, (int) o[2], o[0], o[1], 0));
+            } else {
+                w.put(Tar.Entry.directory(rel, 0755, made.uid(), made.gid(), 0));
+            }
         }
     }
 

@@ -21,7 +21,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -178,21 +177,25 @@ public final class Store {
         void write(OutputStream out) throws IOException;
     }
 
-    /** Stores what {@code writer} writes as a blob: written to tmp/, hashed, synced, then renamed. */
+    /**
+     * Stores what {@code writer} writes as a blob: written to tmp/ and hashed as it is written
+     * (on a thread of its own, see {@link HashingOutputStream}), synced, then renamed.
+     */
     public Blob writeBlob(BlobWriter writer) throws ImageException {
         try (StoreLock.Held h = storeLock.shared()) {
             Path t = newTempFile();
             try {
-                MessageDigest sha = sha256();
+                byte[] sha;
                 try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE);
-                        OutputStream out = new DigestOutputStream(new java.io.BufferedOutputStream(
-                                Channels.newOutputStream(ch), 1 << 16), sha)) {
+                        HashingOutputStream out = new HashingOutputStream(Channels.newOutputStream(ch))) {
                     writer.write(out);
                     out.flush();
                     ch.force(false);
+                    out.close();
+                    sha = out.digest();
                 }
                 long size = Files.size(t);
-                Digest d = new Digest(HexFormat.of().formatHex(sha.digest()));
+                Digest d = new Digest(HexFormat.of().formatHex(sha));
                 if (!hasBlob(d)) {
                     Files.move(t, blobPath(d), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 }
@@ -398,11 +401,19 @@ public final class Store {
         return layerDirs(image.layers());
     }
 
-    /** The directories of these layers (bottom first), top-most first, as {@link #layerDirs(Image)}. */
+    /**
+     * The directories of these layers (bottom first), top-most first, as {@link #layerDirs(Image)}.
+     * A layer the list has twice (two steps that wrote the same bytes) is there once, where it is
+     * top-most: overlayfs refuses a directory as two of its layers (ELOOP), and the lower copy
+     * shows nothing the upper one does not (what the layers between hide, the upper one shows again).
+     */
     public List<Path> layerDirs(List<Image.Layer> layerList) throws ImageException {
         List<Path> out = new ArrayList<>();
-        for (Image.Layer l : layerList) {
-            out.add(0, layerDir(l));
+        for (int i = layerList.size() - 1; i >= 0; i--) {
+            Path dir = layerDir(layerList.get(i));
+            if (!out.contains(dir)) {
+                out.add(dir);
+            }
         }
         return out;
     }

@@ -289,7 +289,8 @@ public final class Unpacker {
         }
     }
 
-    private static String xattr(Path p, String name) throws IOException {
+    /** The value of the xattr {@code user.NAME} of a file (not followed), or null when it has none. */
+    static String xattr(Path p, String name) throws IOException {
         UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class, NOFOLLOW);
         if (v == null || !v.list().contains(name)) {
             return null;

@@ -19,6 +19,9 @@ import java.util.Set;
 final class UpperLayer {
     /** Mount points a sandbox makes in its root filesystem: not part of a layer when they are new and empty. */
     private static final Set<String> MOUNT_POINTS = Set.of("proc", "dev", "tmp", "sys");
+    /** overlayfs's mark of a copied-up entry, with {@code userxattr}: {@code user.overlay.origin}. */
+    private static final String ORIGIN = "overlay.origin";
+    private static final String PROBE = "crabcan.probe";
 
     private UpperLayer() {
     }
@@ -55,12 +58,14 @@ final class UpperLayer {
     }
 
     /**
-     * Writes the layer. Entries the stage's layers had keep the owner they gave them ({@code owners});
-     * new ones belong to the step's user ({@code ids}).
+     * Writes the layer. Entries the stage's layers had and the step changed keep the owner the
+     * layers gave them ({@code owners}); new ones, and those the step removed and made anew, belong
+     * to the step's user ({@code ids}), as they would where the ids are real (see {@link #recreated}).
      */
     static Image.Layer write(Store store, Path upper, List<Path> lower, Unpacker.Owners owners, int[] ids)
             throws IOException {
         Scan scan = Scan.of(upper);
+        boolean originsKept = keepsXattrs(upper);
         return store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             Map<Long, String> linked = new HashMap<>();
@@ -77,6 +82,10 @@ final class UpperLayer {
                 boolean existed = known != null || inLower(lower, path);
                 if (!existed && MOUNT_POINTS.contains(path) && node.isDirectory() && isEmpty(p)) {
                     continue;
+                }
+                if (existed && recreated(node, p, lower, path, originsKept)) {
+                    known = null;
+                    existed = false;
                 }
                 // A directory the layers made on the way to their entries, which no header names, is root's.
                 long uid = known != null ? known[0] : existed ? 0 : ids[0];
@@ -100,6 +109,55 @@ final class UpperLayer {
             }
             w.finish();
         }).asLayer();
+    }
+
+    /**
+     * Whether an entry of the upper directory at a path the lower layers have is one the step
+     * made anew (removed, then made) rather than changed, by what overlayfs records: a directory
+     * made where the lower one was removed is opaque; a copied-up file or directory is marked
+     * {@code user.overlay.origin} (a file handle of the lower one, or an empty value where the
+     * lower file system gives none), a new one is not (Linux's copy_up.c: "so we can use the
+     * overlay.origin xattr to distinguish between a copy up and a pure upper inode"). Two cases
+     * get no origin however they came: a symbolic link or special file (no user xattr can be set
+     * on one), taken as made anew (a link's target cannot change otherwise); and a file the lower
+     * layer has hard links to (its copy-up breaks the link, and overlayfs records no origin
+     * then), taken as changed.
+     * Without xattrs on the upper directory's file system nothing is recorded: everything is
+     * taken as changed.
+     */
+    private static boolean recreated(Scan.Node node, Path p, List<Path> lower, String path, boolean originsKept)
+            throws IOException {
+        if (node.isDirectory()) {
+            return Unpacker.isOpaque(p);
+        }
+        if (!node.isFile()) {
+            // No user xattr on a link or a special file; and opening a fifo to read one would block.
+            return originsKept;
+        }
+        if (!originsKept || Unpacker.xattr(p, ORIGIN) != null) {
+            return false;
+        }
+        Path below;
+        try {
+            below = LayerDirs.find(lower, path);
+        } catch (IllegalArgumentException e) {
+            return true; // under a link of the layers: none of their files
+        }
+        return below == null || !Files.isRegularFile(below, LinkOption.NOFOLLOW_LINKS)
+                || (Integer) Files.getAttribute(below, "unix:nlink", LinkOption.NOFOLLOW_LINKS) == 1;
+    }
+
+    /** Whether the file system of the upper directory keeps user xattrs (overlayfs records origins in them). */
+    private static boolean keepsXattrs(Path upper) throws IOException {
+        var view = Files.getFileAttributeView(upper, java.nio.file.attribute.UserDefinedFileAttributeView.class,
+                LinkOption.NOFOLLOW_LINKS);
+        try {
+            view.write(PROBE, java.nio.ByteBuffer.wrap(new byte[] {'y'}));
+            view.delete(PROBE);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static boolean isWhiteout(Scan.Node node, Path p) throws IOException {
