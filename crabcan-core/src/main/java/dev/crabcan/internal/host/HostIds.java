@@ -144,26 +144,35 @@ public final class HostIds {
         Lease lease = LOCKS.call(() -> {
             List<Integer> ids = new ArrayList<>();
             List<FileLock> locks = new ArrayList<>();
-            for (long i = 0; i < r.count() && ids.size() < wanted; i++) {
-                int id = (int) (r.first() + (start + i) % r.count());
-                if (named.contains((long) id)) {
-                    continue;
+            try {
+                for (long i = 0; i < r.count() && ids.size() < wanted; i++) {
+                    int id = (int) (r.first() + (start + i) % r.count());
+                    if (named.contains((long) id)) {
+                        continue;
+                    }
+                    FileLock lock = LOCKS.tryLock(position(id), 1);
+                    if (lock == null) {
+                        continue;
+                    }
+                    locks.add(lock);
+                    if (pinnedToLiveProcess(id)) {
+                        locks.remove(lock);
+                        lock.release();
+                        continue;
+                    }
+                    ids.add(id);
                 }
-                FileLock lock = LOCKS.tryLock(position(id), 1);
-                if (lock == null) {
-                    continue;
+            } catch (IOException | RuntimeException e) {
+                ids.clear(); // the ids taken so far go back; the failure is the lease's
+                throw e;
+            } finally {
+                if (ids.size() < wanted) {
+                    for (FileLock lock : locks) {
+                        lock.release();
+                    }
                 }
-                if (pinnedToLiveProcess(id)) {
-                    lock.release();
-                    continue;
-                }
-                ids.add(id);
-                locks.add(lock);
             }
             if (ids.size() < wanted) {
-                for (FileLock lock : locks) {
-                    lock.release();
-                }
                 return null;
             }
             return new Allocated(ids, locks);

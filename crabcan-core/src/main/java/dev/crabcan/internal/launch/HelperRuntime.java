@@ -481,10 +481,14 @@ public final class HelperRuntime {
         try (DirectoryStream<Path> dirs = Files.newDirectoryStream(runs)) {
             for (Path d : dirs) {
                 String name = d.getFileName().toString();
-                if (Text.isDigits(name) && ProcessHandle.of(Long.parseLong(name)).isEmpty()
-                        && PrivateDirs.isOwnPrivateDir(d, euid)) {
-                    log.debug("removing the run directory of dead JVM {}", name);
-                    deleteTree(d);
+                try {
+                    if (Text.isDigits(name) && ProcessHandle.of(Long.parseLong(name)).isEmpty()
+                            && PrivateDirs.isOwnPrivateDir(d, euid)) {
+                        log.debug("removing the run directory of dead JVM {}", name);
+                        deleteTree(d);
+                    }
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // Another JVM starting at the same time removed it first.
                 }
             }
         }
