@@ -471,18 +471,22 @@ public final class Sandbox {
         }
     }
 
-    private SandboxProcess startOnce(Crabcan client) throws SandboxException {
-        long startNanos = System.nanoTime();
-        HostInfo host = HostInfo.get();
-        HelperRuntime runtime = checkedRuntime(host, client);
+    /** An image's layers keep its owners, which only an idmapped mount shows as the sandbox's. */
+    private void refuseImageWithoutIdmap(HostInfo host) throws UnsupportedHostException {
         if (!rootfsLayers.isEmpty() && host.leasesHostIds() && !host.isHostRoot()) {
-            // Its layers' files keep the image's owners, which only an idmapped mount shows as the sandbox's.
             throw new UnsupportedHostException("an image's root filesystem cannot run here: this JVM is the host's "
                     + "root without CAP_SYS_ADMIN (a container's root), so its sandboxes run as host ids of their own "
                     + "without idmapped mounts, and the image's root-owned files would be nobody's in the sandbox; give "
                     + "the container a user namespace of its own (see the README, \"Running inside Docker, podman and "
                     + "Kubernetes\"), where images build and run");
         }
+    }
+
+    private SandboxProcess startOnce(Crabcan client) throws SandboxException {
+        long startNanos = System.nanoTime();
+        HostInfo host = HostInfo.get();
+        HelperRuntime runtime = checkedRuntime(host, client);
+        refuseImageWithoutIdmap(host);
         String name = hostname != null ? hostname : Hostnames.random();
         HostIds.Lease ids = holdingLayers(client.lease(host, PlanCompiler.commandGroups(this).size()));
         Session.SETUP_LOG.debug("Linux release {}; starting {} as uid {} (host uid {}), binds {}, tmpfs {}, {}",
@@ -645,14 +649,7 @@ public final class Sandbox {
         }
         HostInfo host = HostInfo.get();
         HelperRuntime runtime = checkedRuntime(host, client);
-        if (!rootfsLayers.isEmpty() && host.leasesHostIds() && !host.isHostRoot()) {
-            // Its layers' files keep the image's owners, which only an idmapped mount shows as the sandbox's.
-            throw new UnsupportedHostException("an image's root filesystem cannot run here: this JVM is the host's "
-                    + "root without CAP_SYS_ADMIN (a container's root), so its sandboxes run as host ids of their own "
-                    + "without idmapped mounts, and the image's root-owned files would be nobody's in the sandbox; give "
-                    + "the container a user namespace of its own (see the README, \"Running inside Docker, podman and "
-                    + "Kubernetes\"), where images build and run");
-        }
+        refuseImageWithoutIdmap(host);
         String name = hostname != null ? hostname : Hostnames.random();
         HostIds.Lease ids = client.lease(host, PlanCompiler.commandGroups(this).size());
         Launcher.Launched launched;
