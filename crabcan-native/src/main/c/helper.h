@@ -68,6 +68,7 @@ int join_sandbox(int sock);
 /* hooks.c */
 void note_hook_facts(void);
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size);
+int host_hook(int argc, char **argv);
 
 /* tty.c */
 void connect_console(void);

@@ -374,18 +374,21 @@ public final class OciRuntime {
     }
 
     /**
-     * One hook: its path with args[1..] (argv[0] is its path), exactly its env, the state JSON on
-     * stdin, its output kept for the message if it fails. Hooks come from the engine, which the
-     * spec trusts: they run as this process.
+     * One hook: runtime-spec's args as they are (its path alone if none), exactly its env, the state
+     * JSON on stdin, its output kept for the message if it fails. Hooks come from the engine, which
+     * the spec trusts: they run as this process, below the helper ({@code --hook}), which kills
+     * whatever the hook started if it outlives its timeout, however it detached itself.
      */
     private void runHook(String name, OciConfig.Hook hook, String state, Path dir)
             throws Failure, IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(hook.path()));
-        if (hook.args().size() > 1) {
-            command.addAll(hook.args().subList(1, hook.args().size()));
-        }
+        int timeout = hook.timeoutSeconds().orElse(hookTimeoutSeconds);
+        List<String> args = new ArrayList<>(List.of("--hook", Integer.toString(timeout), hook.path()));
+        args.addAll(hook.args().isEmpty() ? List.of(hook.path()) : hook.args());
+        // A file, not a pipe: a hook need not read its stdin, and a large state cannot block us.
+        Path input = dir.resolve("hook.in");
+        Files.writeString(input, state);
         Path output = dir.resolve("hook.out");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+        ProcessBuilder pb = new ProcessBuilder().redirectInput(input.toFile()).redirectOutput(output.toFile());
         pb.environment().clear();
         for (String e : hook.env()) {
             int eq = e.indexOf('=');
@@ -395,32 +398,42 @@ public final class OciRuntime {
         }
         Process p;
         try {
-            p = pb.start();
-        } catch (IOException e) {
+            p = dev.crabcan.internal.launch.HelperRuntime.get().startHelper(pb, args);
+        } catch (IOException e) { // a SandboxException too: the helper cannot be written or executed
+            Files.deleteIfExists(input);
             throw new Failure(name + " cannot be started: " + e.getMessage());
         }
-        try (var stdin = p.getOutputStream()) {
-            stdin.write(state.getBytes(StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            // A hook need not read its stdin.
-        }
-        int timeout = hook.timeoutSeconds().orElse(hookTimeoutSeconds);
-        if (!p.waitFor(timeout, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            p.waitFor();
-            throw new Failure(name + " did not finish within its timeout of " + timeout + " s");
-        }
-        if (p.exitValue() != 0) {
-            // Its first KiB, however much it wrote and whatever the bytes are.
-            byte[] start;
-            try (var in = Files.newInputStream(output)) {
-                start = in.readNBytes(1024);
+        String verdict;
+        try {
+            // The helper ends at the hook's timeout, or once it has killed what outlived it.
+            if (!p.waitFor(timeout + START_TIMEOUT_MS / 1000, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+                throw new Failure(name + ": the helper running it did not end within its timeout of " + timeout + " s");
             }
+            verdict = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        } finally {
+            Files.delete(input);
+        }
+        if (p.exitValue() == 0) {
             Files.delete(output);
-            String said = new String(start, StandardCharsets.UTF_8).strip().replace('\n', ' ');
-            throw new Failure(name + " failed with status " + p.exitValue() + (said.isEmpty() ? "" : ": " + said));
+            return;
+        }
+        // Its first KiB, however much it wrote and whatever the bytes are.
+        byte[] start;
+        try (var in = Files.newInputStream(output)) {
+            start = in.readNBytes(1024);
         }
         Files.delete(output);
+        String said = new String(start, StandardCharsets.UTF_8).strip().replace('\n', ' ');
+        said = said.isEmpty() ? "" : ": " + said;
+        if (verdict.equals("timeout")) {
+            throw new Failure(name + " did not finish within its timeout of " + timeout + " s");
+        } else if (verdict.startsWith("exit ")) {
+            throw new Failure(name + " failed with status " + verdict.substring(5) + said);
+        } else if (verdict.startsWith("signal ")) {
+            throw new Failure(name + " was killed by signal " + verdict.substring(7) + said);
+        }
+        throw new Failure(name + " cannot be run: " + verdict);
     }
 
     /** poststart and poststop hooks that fail are warned about, and the operation goes on (runtime-spec). */

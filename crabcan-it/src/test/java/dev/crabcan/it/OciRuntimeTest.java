@@ -602,6 +602,118 @@ class OciRuntimeTest {
     }
 
     /**
+     * The processes whose command line holds this marker (read from /proc: a process of another
+     * user's may hide what ProcessHandle.info() reads).
+     */
+    static List<Long> processesWith(String marker) throws java.io.IOException {
+        List<Long> found = new ArrayList<>();
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : procs.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    if (new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8).replace('\0', ' ')
+                            .contains(marker)) {
+                        found.add(Long.parseLong(p.getFileName().toString()));
+                    }
+                } catch (java.io.IOException e) {
+                    // gone meanwhile
+                }
+            }
+        }
+        return found;
+    }
+
+    /**
+     * A hook that timed out was killed alone: what it had started stayed, also in a session of its
+     * own and orphaned (found by a security review). A host hook now runs below a helper that is a
+     * subreaper, which kills and reaps all of it before the command returns; a startContainer hook's
+     * leftovers end with the container, whose start failed. GNU sleep adds up its arguments, so the
+     * marker is a number.
+     */
+    @Test
+    void aHookThatTimesOutLeavesNoProcessBehind() throws Exception {
+        String marker = "0.00" + ProcessHandle.current().pid() + System.nanoTime() % 1_000_000;
+        String leaver = "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"(setsid sleep 1000 " + marker
+                + " >/dev/null 2>&1 &); sleep 1000 " + marker + " & sleep 1000 " + marker + "\"], \"timeout\": 1}";
+        Path bundle = bundle("b-leave", "echo never");
+        Files.copy(Path.of("/usr/bin/setsid"), bundle.resolve("rootfs/bin/setsid"));
+        String config = Files.readString(bundle.resolve("config.json"));
+        for (String kind : List.of("prestart", "createRuntime")) {
+            withHooks(bundle, config, "\"" + kind + "\": [" + leaver + "]");
+            Run created = oci(null, "create", "--bundle", bundle.toString(), "c-leave");
+            assertThat(created.status()).isEqualTo(1);
+            assertThat(created.stderr()).contains("hooks." + kind + "[0] (/bin/sh) did not finish within its timeout of 1 s");
+            assertThat(processesWith(marker)).as("what the %s hook started", kind).isEmpty();
+        }
+
+        withHooks(bundle, config, "\"poststop\": [" + leaver + "]");
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c-leave").status()).isZero();
+        assertThat(oci(null, "start", "c-leave").status()).isZero();
+        assertThat(awaitStatus("c-leave", "stopped")).isEqualTo("stopped");
+        Run deleted = oci(null, "delete", "c-leave");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(deleted.stderr()).contains("warning: hooks.poststop[0] (/bin/sh) did not finish within its timeout of 1 s");
+        assertThat(processesWith(marker)).as("what the poststop hook started").isEmpty();
+
+        withHooks(bundle, config, "\"startContainer\": [" + leaver + "]");
+        File out = dir.resolve("b-leave.out").toFile();
+        assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-leave2").status()).isZero();
+        Run started = oci(null, "start", "c-leave2");
+        assertThat(started.status()).isEqualTo(1);
+        assertThat(started.stderr()).contains("/bin/sh did not finish within its timeout of 1 s");
+        assertThat(awaitStatus("c-leave2", "stopped")).isEqualTo("stopped");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!processesWith(marker).isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(processesWith(marker)).as("what the startContainer hook started").isEmpty();
+        assertThat(oci(null, "delete", "c-leave2").status()).isZero();
+        assertThat(Files.readString(out.toPath())).doesNotContain("never");
+    }
+
+    /**
+     * A startContainer hook runs after the container's seccomp filter is in place (as in runc
+     * without noNewPrivileges), and the helper executed it with execveat on the descriptor it
+     * checked: a filter that denies execveat, which runtime-spec lets a config do, failed every
+     * such hook (found by a security review). It now falls back to execve of the descriptor's
+     * /proc name once that name is shown to lead to the same file; a script runs too, and a hook
+     * linked to the runtime's own binary is still refused.
+     */
+    @Test
+    void startContainerHooksRunWhenTheFilterDeniesExecveat() throws Exception {
+        Path bundle = bundle("b-noat", "cat /tmp/ran");
+        Path script = bundle.resolve("rootfs/script-hook");
+        Files.writeString(script, "#!/bin/sh\necho script >> /tmp/ran\n");
+        Files.setPosixFilePermissions(script, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.createSymbolicLink(bundle.resolve("rootfs/exe-hook"), Path.of("/proc/self/exe"));
+        String config = Files.readString(bundle.resolve("config.json")).replace("\"sysctl\":",
+                "\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"SCMP_ARCH_X86_64\"], "
+                        + "\"syscalls\": [{\"names\": [\"execveat\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 1}]}, "
+                        + "\"sysctl\":");
+        for (String errno : List.of("1", "38")) { // EPERM, and ENOSYS, which musl's fexecve took for an old kernel
+            withHooks(bundle, config.replace("\"errnoRet\": 1", "\"errnoRet\": " + errno), "\"startContainer\": ["
+                    + "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo binary > /tmp/ran\"], \"timeout\": 30}, "
+                    + "{\"path\": \"/script-hook\", \"timeout\": 30}]");
+            File out = dir.resolve("b-noat-" + errno + ".out").toFile();
+            assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-noat").status()).isZero();
+            Run started = oci(null, "start", "c-noat");
+            assertThat(started.status()).as(started.stderr()).isZero();
+            assertThat(awaitStatus("c-noat", "stopped")).isEqualTo("stopped");
+            assertThat(oci(null, "delete", "c-noat").status()).isZero();
+            assertThat(Files.readString(out.toPath())).as("errno %s", errno).isEqualTo("binary\nscript\n");
+        }
+
+        withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/exe-hook\", \"timeout\": 30}]");
+        File out = dir.resolve("b-noat-exe.out").toFile();
+        assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-noat").status()).isZero();
+        Run refused = oci(null, "start", "c-noat");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/exe-hook is the runtime's own binary");
+        assertThat(awaitStatus("c-noat", "stopped")).isEqualTo("stopped");
+        assertThat(oci(null, "delete", "c-noat").status()).isZero();
+        assertThat(Files.readString(out.toPath())).isEmpty();
+    }
+
+    /**
      * A failing poststart or poststop hook is a warning, and its words, which may quote what the
      * container wrote, reached the engine's terminal with their escapes (and not the --log file).
      */
