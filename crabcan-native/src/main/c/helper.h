@@ -89,6 +89,7 @@ int sandbox_helper(int sock, uint32_t plan_len);
 int oci_front(int argc, char **argv);
 
 /* oci_service.c */
+int oci_global_takes_value(const char *arg);
 int oci_root(int argc, char **argv, char *root, size_t size, int *given);
 int oci_open_root(const char *root);
 int service_connect(int rootfd, pid_t *service);

@@ -850,7 +850,23 @@ class OciRuntimeTest {
         assertThat(noPivot.stderr()).contains("--no-pivot: not supported: Crabcan always enters the container's root "
                 + "with pivot_root").hasLineCount(1);
         assertThat(oci(null, "state", "refused-console").status()).as("nothing was created").isNotZero();
-    }
+
+        // What engines may pass that has a meaning here is taken; the rest is refused by name.
+        Run accepted = oci(null, "--systemd-cgroup=false", "--debug=0", "--rootless", "auto", "create",
+                "--no-new-keyring", "--bundle", bundle.toString(), "c-flags");
+        assertThat(accepted.status()).as(accepted.stderr()).isZero();
+        assertThat(oci(null, "delete", "--force", "c-flags").status()).isZero();
+        assertThat(oci(null, "run", "--no-subreaper", "--no-new-keyring", "--bundle", bundle.toString(), "r-flags")
+                .status()).isZero();
+        for (List<String> refused : List.of(List.of("--rootless=true", "state", "x"), List.of("--criu", "/bin/criu", "state",
+                "x"), List.of("--notify-socket", "/run/n.sock", "state", "x"), List.of("--systemd-cgroup=maybe", "state", "x"),
+                List.of("create", "--pidfd-socket", "/run/p.sock", "x"), List.of("run", "--detach", "x"),
+                List.of("create", "--no-subreaper", "x"))) {
+            Run r = oci(null, refused.toArray(String[]::new));
+            assertThat(r.status()).as("%s", refused).isEqualTo(1);
+            assertThat(r.stderr()).as("%s", refused).contains(refused.get(refused.get(0).startsWith("-") ? 0 : 1))
+                    .hasLineCount(1);
+        }
 
     /**
      * Mount propagation as the config asks, for a host root caller, whose container itself may not
