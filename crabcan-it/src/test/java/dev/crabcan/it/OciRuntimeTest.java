@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import dev.crabcan.it.OciCli.Run;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,9 +23,14 @@ class OciRuntimeTest {
     @TempDir
     Path dir;
 
-    record Run(int status, String stdout, String stderr) {}
+    private OciCli cli;
 
     /** A failed test leaves no container running: every one left in the state root is deleted by force. */
+    @org.junit.jupiter.api.BeforeEach
+    void newCli() {
+        cli = new OciCli(dir, 60);
+    }
+
     @AfterEach
     void deleteLeftContainers() throws Exception {
         if (Files.isDirectory(dir.resolve("state"))) {
@@ -84,36 +90,15 @@ class OciRuntimeTest {
     }
 
     Run oci(File stdout, String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
-                "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root", dir.resolve("state").toString()));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        File out = stdout != null ? stdout : dir.resolve("out-" + System.nanoTime()).toFile();
-        File err = dir.resolve("err-" + System.nanoTime()).toFile();
-        Process p = pb.redirectOutput(out).redirectError(err).start();
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly().waitFor(); // its lock on the container would hold up the cleanup's delete
-            org.assertj.core.api.Assertions.fail("crabcan-oci " + String.join(" ", args) + " still runs after 60 s");
-        }
-        return new Run(p.exitValue(), Files.readString(out.toPath()), Files.readString(err.toPath()));
+        return cli.oci(stdout, args);
     }
 
     String status(String id) throws Exception {
-        Run r = oci(null, "state", id);
-        assertThat(r.status()).as(r.stderr()).isZero();
-        Matcher m = Pattern.compile("\"status\": \"(\\w+)\"").matcher(r.stdout());
-        assertThat(m.find()).as(r.stdout()).isTrue();
-        return m.group(1);
+        return cli.status(id);
     }
 
     String awaitStatus(String id, String wanted) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        String s;
-        while (!(s = status(id)).equals(wanted) && System.nanoTime() < deadline) {
-            Thread.sleep(100);
-        }
-        return s;
+        return cli.awaitStatus(id, wanted);
     }
 
     /** One step of the lifecycle: a command line, the status it exits with and what its output contains. */
@@ -373,10 +358,8 @@ class OciRuntimeTest {
         // A failing prestart hook fails create, names the hook and leaves no container.
         withHooks(bundle, config, "\"prestart\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}]");
-        Run refused = oci(null, "create", "--bundle", bundle.toString(), "c11");
-        assertThat(refused.status()).isEqualTo(1);
+        Run refused = cli.refusedCreate(bundle, "c11");
         assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 3: no network");
-        assertThat(oci(null, "state", "c11").stderr()).contains("does not exist");
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
@@ -430,20 +413,15 @@ class OciRuntimeTest {
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no gpu; exit 3\"]}]");
         File out13 = dir.resolve("b13.out").toFile();
         assertThat(oci(out13, "create", "--bundle", bundle.toString(), "c13").status()).isZero();
-        Run refused = oci(null, "start", "c13");
-        assertThat(refused.status()).isEqualTo(1);
+        Run refused = cli.refusedStart("c13");
         assertThat(refused.stderr()).contains("hooks.startContainer failed", "/bin/sh exited with 3: no gpu");
-        assertThat(awaitStatus("c13", "stopped")).isEqualTo("stopped");
-        assertThat(oci(null, "delete", "c13").status()).isZero();
         assertThat(Files.readString(out13.toPath())).doesNotContain("{\"status\"");
 
         // A failing createContainer hook fails create, names it and leaves no container.
         withHooks(bundle, config, "\"createContainer\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no driver >&2; exit 4\"]}]");
-        Run failed = oci(null, "create", "--bundle", bundle.toString(), "c14");
-        assertThat(failed.status()).isEqualTo(1);
+        Run failed = cli.refusedCreate(bundle, "c14");
         assertThat(failed.stderr()).contains("/bin/sh exited with 4: no driver");
-        assertThat(oci(null, "state", "c14").stderr()).contains("does not exist");
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
@@ -482,20 +460,16 @@ class OciRuntimeTest {
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"while :; do echo flood; done\"], "
                 + "\"timeout\": 1}]");
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "c16").status()).isZero();
-        Run flooded = oci(null, "start", "c16");
-        assertThat(flooded.status()).isEqualTo(1);
+        Run flooded = cli.refusedStart("c16");
         assertThat(flooded.stderr()).contains("did not finish within its timeout of 1 s: flood flood");
-        assertThat(oci(null, "delete", "--force", "c16").status()).isZero();
 
         // Escapes in a failing hook's words reach the engine's terminal as '?'.
         withHooks(bundle, config, "\"startContainer\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"printf 'bad\\\\033[2Jthing\\\\302\\\\233x'; "
                 + "exit 5\"]}]");
         assertThat(oci(null, "create", "--bundle", bundle.toString(), "c17").status()).isZero();
-        Run escaped = oci(null, "start", "c17");
-        assertThat(escaped.status()).isEqualTo(1);
+        Run escaped = cli.refusedStart("c17");
         assertThat(escaped.stderr()).contains("exited with 5: bad?[2Jthing?x").doesNotContain("\u001b", "\u009b");
-        assertThat(oci(null, "delete", "--force", "c17").status()).isZero();
     }
 
     /**
@@ -517,11 +491,8 @@ class OciRuntimeTest {
         File out = dir.resolve("b18.out").toFile();
         Run created = oci(out, "create", "--bundle", bundle.toString(), "c18");
         assertThat(created.status()).as(created.stderr()).isZero();
-        Run held = oci(null, "start", "c18");
-        assertThat(held.status()).isEqualTo(1);
+        Run held = cli.refusedStart("c18");
         assertThat(held.stderr()).contains("hooks.startContainer gave no verdict within their timeouts");
-        assertThat(awaitStatus("c18", "stopped")).isEqualTo("stopped");
-        assertThat(oci(null, "delete", "c18").status()).isZero();
         assertThat(Files.readString(out.toPath())).doesNotContain("never");
     }
 
@@ -545,11 +516,8 @@ class OciRuntimeTest {
         withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/hook\", \"args\": [\"hook\"], \"timeout\": 30}]");
         File out = dir.resolve("b-exe.out").toFile();
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-exe").status()).isZero();
-        Run refused = oci(null, "start", "c-exe");
-        assertThat(refused.status()).isEqualTo(1);
+        Run refused = cli.refusedStart("c-exe");
         assertThat(refused.stderr()).contains("hooks.startContainer failed", "/hook is the runtime's own binary");
-        assertThat(awaitStatus("c-exe", "stopped")).isEqualTo("stopped");
-        assertThat(oci(null, "delete", "c-exe").status()).isZero();
         assertThat(Files.readString(out.toPath())).as("the command never ran").doesNotContain("refused", "wrote");
 
         withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/writer\", \"timeout\": 30}]");
@@ -557,8 +525,7 @@ class OciRuntimeTest {
         assertThat(oci(tried, "create", "--bundle", bundle.toString(), "c-exe2").status()).isZero();
         Run started = oci(null, "start", "c-exe2");
         assertThat(started.status()).as(started.stderr()).isZero();
-        assertThat(awaitStatus("c-exe2", "stopped")).isEqualTo("stopped");
-        assertThat(oci(null, "delete", "c-exe2").status()).isZero();
+        cli.awaitStoppedAndDelete("c-exe2");
         assertThat(Files.readString(tried.toPath())).matches("refused /proc/1/exe\nrefused /proc/\\d+/exe\n");
     }
 
@@ -586,12 +553,9 @@ class OciRuntimeTest {
         assertThat(oci(out, "--hook-timeout", "2", "create", "--bundle", bundle.toString(), "c-forever2").status())
                 .isZero();
         // The default is the container's from create on, whatever start is given.
-        Run started = oci(null, "start", "c-forever2");
-        assertThat(started.status()).isEqualTo(1);
+        Run started = cli.refusedStart("c-forever2");
         assertThat(started.stderr()).contains("hooks.startContainer failed",
                 "/forever did not finish within its timeout of 2 s");
-        assertThat(awaitStatus("c-forever2", "stopped")).isEqualTo("stopped");
-        assertThat(oci(null, "delete", "c-forever2").status()).isZero();
         assertThat(Files.readString(out.toPath())).doesNotContain("never");
         assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").equals("sleep 100000")))
                 .as("no hook left running").isEmpty();
@@ -639,8 +603,7 @@ class OciRuntimeTest {
         String config = Files.readString(bundle.resolve("config.json"));
         for (String kind : List.of("prestart", "createRuntime")) {
             withHooks(bundle, config, "\"" + kind + "\": [" + leaver + "]");
-            Run created = oci(null, "create", "--bundle", bundle.toString(), "c-leave");
-            assertThat(created.status()).isEqualTo(1);
+            Run created = cli.refusedCreate(bundle, "c-leave");
             assertThat(created.stderr()).contains("hooks." + kind + "[0] (/bin/sh) did not finish within its timeout of 1 s");
             assertThat(processesWith(marker)).as("what the %s hook started", kind).isEmpty();
         }
@@ -697,19 +660,15 @@ class OciRuntimeTest {
             assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-noat").status()).isZero();
             Run started = oci(null, "start", "c-noat");
             assertThat(started.status()).as(started.stderr()).isZero();
-            assertThat(awaitStatus("c-noat", "stopped")).isEqualTo("stopped");
-            assertThat(oci(null, "delete", "c-noat").status()).isZero();
+            cli.awaitStoppedAndDelete("c-noat");
             assertThat(Files.readString(out.toPath())).as("errno %s", errno).isEqualTo("binary\nscript\n");
         }
 
         withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/exe-hook\", \"timeout\": 30}]");
         File out = dir.resolve("b-noat-exe.out").toFile();
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-noat").status()).isZero();
-        Run refused = oci(null, "start", "c-noat");
-        assertThat(refused.status()).isEqualTo(1);
+        Run refused = cli.refusedStart("c-noat");
         assertThat(refused.stderr()).contains("hooks.startContainer failed", "/exe-hook is the runtime's own binary");
-        assertThat(awaitStatus("c-noat", "stopped")).isEqualTo("stopped");
-        assertThat(oci(null, "delete", "c-noat").status()).isZero();
         assertThat(Files.readString(out.toPath())).isEmpty();
     }
 
@@ -812,10 +771,8 @@ class OciRuntimeTest {
         String config = Files.readString(bundle.resolve("config.json"));
         Files.writeString(bundle.resolve("config.json"), config.replace("\"net.ipv4.ping_group_range\": \"0 0\"",
                 "\"vm.swappiness\": \"1\""));
-        Run r = oci(null, "create", "--bundle", bundle.toString(), "c5");
-        assertThat(r.status()).isEqualTo(1);
+        Run r = cli.refusedCreate(bundle, "c5");
         assertThat(r.stderr()).contains("linux.sysctl[\"vm.swappiness\"]: not supported because").hasLineCount(1);
-        assertThat(oci(null, "state", "c5").stderr()).contains("does not exist");
 
         // Groups beyond its own only a caller that is root of a user namespace mapping them may give (PodmanRootlessTest).
         Files.writeString(bundle.resolve("config.json"), config.replace("\"gid\": 0}", "\"gid\": 0, "
@@ -867,6 +824,7 @@ class OciRuntimeTest {
             assertThat(r.stderr()).as("%s", refused).contains(refused.get(refused.get(0).startsWith("-") ? 0 : 1))
                     .hasLineCount(1);
         }
+    }
 
     /**
      * Mount propagation as the config asks, for a host root caller, whose container itself may not
