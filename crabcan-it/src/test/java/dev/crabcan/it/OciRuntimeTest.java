@@ -84,6 +84,12 @@ class OciRuntimeTest {
         return bundle;
     }
 
+    /** A file with this text that everyone may execute (a hook, a command of the container). */
+    static void executable(Path file, String text) throws java.io.IOException {
+        Files.writeString(file, text);
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
     /** The bundle's config with these hooks (the inside of a JSON "hooks" object). */
     private static void withHooks(Path bundle, String config, String hooks) throws java.io.IOException {
         Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {" + hooks + "}, \"root\":"));
@@ -482,9 +488,7 @@ class OciRuntimeTest {
     @Test
     void aStartContainerHookFromTheImageCannotHoldUpStartPastItsTimeout() throws Exception {
         Path bundle = bundle("b18", "echo never");
-        Path hook = bundle.resolve("rootfs/hook");
-        Files.writeString(hook, "#!/bin/sh\nkill -STOP $PPID\n");
-        Files.setPosixFilePermissions(hook, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        executable(bundle.resolve("rootfs/hook"), "#!/bin/sh\nkill -STOP $PPID\n");
         String config = Files.readString(bundle.resolve("config.json"));
         Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"startContainer\": "
                 + "[{\"path\": \"/hook\", \"args\": [\"hook\"], \"timeout\": 1}]}, \"root\":"));
@@ -508,10 +512,8 @@ class OciRuntimeTest {
         Path bundle = bundle("b-exe", "cat /tmp/tried");
         Path rootfs = bundle.resolve("rootfs");
         Files.createSymbolicLink(rootfs.resolve("hook"), Path.of("/proc/self/exe"));
-        Path writer = rootfs.resolve("writer");
-        Files.writeString(writer, "#!/bin/sh\nfor p in /proc/1/exe /proc/$PPID/exe; do\n"
+        executable(rootfs.resolve("writer"), "#!/bin/sh\nfor p in /proc/1/exe /proc/$PPID/exe; do\n"
                 + "  if (: >> $p) 2>/dev/null; then echo wrote $p; else echo refused $p; fi\ndone > /tmp/tried\n");
-        Files.setPosixFilePermissions(writer, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
         String config = Files.readString(bundle.resolve("config.json"));
         withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/hook\", \"args\": [\"hook\"], \"timeout\": 30}]");
         File out = dir.resolve("b-exe.out").toFile();
@@ -538,9 +540,7 @@ class OciRuntimeTest {
     @Test
     void aHookWithoutATimeoutIsBoundedByTheDefault() throws Exception {
         Path bundle = bundle("b-forever", "echo never");
-        Path forever = bundle.resolve("rootfs/forever");
-        Files.writeString(forever, "#!/bin/sh\nexec sleep 100000\n");
-        Files.setPosixFilePermissions(forever, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        executable(bundle.resolve("rootfs/forever"), "#!/bin/sh\nexec sleep 100000\n");
         String config = Files.readString(bundle.resolve("config.json"));
         withHooks(bundle, config, "\"prestart\": [{\"path\": \"/bin/sleep\", \"args\": [\"sleep\", \"100000\"]}]");
         Run created = oci(null, "--hook-timeout", "2", "create", "--bundle", bundle.toString(), "c-forever");
@@ -644,9 +644,7 @@ class OciRuntimeTest {
     @Test
     void startContainerHooksRunWhenTheFilterDeniesExecveat() throws Exception {
         Path bundle = bundle("b-noat", "cat /tmp/ran");
-        Path script = bundle.resolve("rootfs/script-hook");
-        Files.writeString(script, "#!/bin/sh\necho script >> /tmp/ran\n");
-        Files.setPosixFilePermissions(script, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        executable(bundle.resolve("rootfs/script-hook"), "#!/bin/sh\necho script >> /tmp/ran\n");
         Files.createSymbolicLink(bundle.resolve("rootfs/exe-hook"), Path.of("/proc/self/exe"));
         String config = Files.readString(bundle.resolve("config.json")).replace("\"sysctl\":",
                 "\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"SCMP_ARCH_X86_64\"], "
