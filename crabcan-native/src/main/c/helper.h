@@ -68,6 +68,7 @@ int join_sandbox(int sock);
 /* hooks.c */
 void note_hook_facts(void);
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size);
+int host_hook(int argc, char **argv);
 
 /* tty.c */
 void connect_console(void);
@@ -88,6 +89,7 @@ int sandbox_helper(int sock, uint32_t plan_len);
 int oci_front(int argc, char **argv);
 
 /* oci_service.c */
+int oci_global_takes_value(const char *arg);
 int oci_root(int argc, char **argv, char *root, size_t size, int *given);
 int oci_open_root(const char *root);
 int service_connect(int rootfd, pid_t *service);

@@ -3,6 +3,7 @@
  * startContainer in the command's process once start released it. They come from the engine,
  * which runtime-spec trusts; what they get is fixed here: the state on stdin, exactly their argv
  * and environment, no fd of the helper, their timeout. The first that fails ends the setup.
+ * And the hooks an OCI runtime runs on the host (host_hook, "crabcan-helper --hook").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -156,28 +158,111 @@ static int end_hook(pid_t pid, int *status)
     return 0;
 }
 
+/*
+ * Executes the file open at exe, the one open_hook checked. execveat first, called raw: musl's
+ * fexecve, when it hears ENOSYS, executes /proc/self/fd/N unchecked. A startContainer hook runs
+ * under the container's seccomp filter (installed before the release, as runc does without
+ * noNewPrivileges), which may deny execveat: a config may deny any call, and engines' profiles say
+ * EPERM (runtime-spec's default errnoRet) or ENOSYS. On those, execve of that /proc name,
+ * once /proc is the root of a proc file system (not a directory of the image, whose links a
+ * process of the container could change between the check and the execve) and the name leads to
+ * this very file. Returns why nothing ran, with errno set.
+ */
+static const char *exec_hook(int exe, char **argv, char **envp)
+{
+    syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+    /*
+     * A script's interpreter is given /dev/fd/N to read it from, which a descriptor closed on
+     * execve cannot be: the kernel says ENOENT before it commits, and the script keeps it open.
+     */
+    if (errno == ENOENT && fcntl(exe, F_SETFD, 0) == 0)
+        syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+    int denied = errno;
+    if (denied != EPERM && denied != ENOSYS)
+        return "cannot execute";
+    char name[32];
+    struct stat proc, want, got;
+    struct statfs fs;
+    snprintf(name, sizeof name, "/proc/self/fd/%d", exe);
+    /* 1: the inode number of a proc file system's root, which nothing else in it has. */
+    if (lstat("/proc", &proc) < 0 || !S_ISDIR(proc.st_mode) || proc.st_ino != 1 || statfs("/proc", &fs) < 0 ||
+        fs.f_type != PROC_SUPER_MAGIC || fstat(exe, &want) < 0 || stat(name, &got) < 0 || got.st_dev != want.st_dev ||
+        got.st_ino != want.st_ino) {
+        errno = denied;
+        return "cannot execute it through its descriptor (execveat), nor through /proc/self/fd, which does not lead "
+               "to it (is a proc file system mounted on /proc?)";
+    }
+    /* The interpreter of a script opens that name after execve. */
+    if (fcntl(exe, F_SETFD, 0) == 0)
+        execve(name, argv, envp);
+    return "cannot execute it through /proc/self/fd (execveat is denied)";
+}
+
 static void hook_child(size_t i, int exe, int state, int out)
 {
     /* Its own process group, so that what it leaves behind is killed with it. */
     if (setpgid(0, 0) < 0 || default_signals() < 0 || dup2(state, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
         close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         _exit(126);
-    fexecve(exe, plan.hooks[i].argv, plan.hooks[i].envp);
-    /*
-     * A script's interpreter is given /dev/fd/N to read it from, which a descriptor closed on
-     * execve cannot be: the kernel says ENOENT before it commits, and the script keeps it open.
-     */
-    if (errno == ENOENT && fcntl(exe, F_SETFD, 0) == 0)
-        fexecve(exe, plan.hooks[i].argv, plan.hooks[i].envp);
-    dprintf(2, "cannot execute: %s", strerror(errno));
+    const char *why = exec_hook(exe, plan.hooks[i].argv, plan.hooks[i].envp);
+    dprintf(2, "%s: %s", why, strerror(errno));
     _exit(127);
 }
 
 /*
+ * Waits for the hook (its pidfd) to exit or its timeout (seconds, 0: none) to pass, keeping the
+ * first size bytes of what it writes to *out (-1: nothing to read; closed here at its end); 0, or
+ * -1 with errno if the wait failed. Its exit, not the end of its output, ends the wait, and at most
+ * one read per wakeup keeps the deadline in sight however much it writes.
+ */
+static int await_hook(int pidfd, int *out, uint32_t timeout, char *output, size_t size, size_t *kept, int *timed_out)
+{
+    long deadline = timeout ? now_ms() + timeout * 1000L : 0;
+    int exited = 0;
+    *timed_out = 0;
+    while (!exited) {
+        int wait = -1;
+        if (timeout) {
+            long left = deadline - now_ms();
+            if (left <= 0) {
+                *timed_out = 1;
+                return 0;
+            }
+            wait = left > 60000 ? 60000 : (int)left;
+        }
+        struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = *out, .events = POLLIN}};
+        int r = poll(fds, *out >= 0 ? 2 : 1, wait);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
+            continue;
+        exited = fds[0].revents & POLLIN;
+        if (*out < 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        char buf[512];
+        ssize_t n = read(*out, buf, sizeof buf);
+        if (n > 0 && *kept < size) {
+            size_t take = (size_t)n < size - *kept ? (size_t)n : size - *kept;
+            memcpy(output + *kept, buf, take);
+            *kept += take;
+        } else if (n == 0) { /* every writer is gone */
+            close(*out);
+            *out = -1;
+        }
+    }
+    /* What it wrote just before it exited, within bounds: a process it left may write on and on. */
+    for (int reads = 0; *out >= 0 && *kept < size && reads < 8; reads++) {
+        ssize_t n = read(*out, output + *kept, size - *kept);
+        if (n <= 0)
+            break;
+        *kept += (size_t)n;
+    }
+    return 0;
+}
+
+/*
  * Runs one hook to its end; 0 if it exited 0. Otherwise why says what happened, with the start of
- * what it wrote to stdout and stderr, and errno is set for the FAIL line. Its exit, not the end of
- * its output, ends the wait, and at most one read per wakeup keeps the deadline in sight however
- * much it writes.
+ * what it wrote to stdout and stderr, and errno is set for the FAIL line.
  */
 static int run_hook(size_t i, const char *status, char *why, size_t size)
 {
@@ -224,46 +309,9 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
     }
     char output[1024];
     size_t kept = 0;
-    long deadline = timeout ? now_ms() + timeout * 1000L : 0;
-    int exited = 0, timed_out = 0, failed = 0;
-    while (!exited && !timed_out && !failed) {
-        int wait = -1;
-        if (timeout) {
-            long left = deadline - now_ms();
-            if (left <= 0) {
-                timed_out = 1;
-                break;
-            }
-            wait = left > 60000 ? 60000 : (int)left;
-        }
-        struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}};
-        int r = poll(fds, out[0] >= 0 ? 2 : 1, wait);
-        if (r < 0) {
-            failed = errno != EINTR;
-            err = errno;
-            continue;
-        }
-        exited = fds[0].revents & POLLIN;
-        if (out[0] < 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        char buf[512];
-        ssize_t n = read(out[0], buf, sizeof buf);
-        if (n > 0 && kept < sizeof output) {
-            size_t take = (size_t)n < sizeof output - kept ? (size_t)n : sizeof output - kept;
-            memcpy(output + kept, buf, take);
-            kept += take;
-        } else if (n == 0) { /* every writer is gone */
-            close(out[0]);
-            out[0] = -1;
-        }
-    }
-    /* What it wrote just before it exited, within bounds: a process it left may write on and on. */
-    for (int reads = 0; exited && out[0] >= 0 && kept < sizeof output && reads < 8; reads++) {
-        ssize_t n = read(out[0], output + kept, sizeof output - kept);
-        if (n <= 0)
-            break;
-        kept += (size_t)n;
-    }
+    int timed_out;
+    int failed = await_hook(pidfd, &out[0], timeout, output, sizeof output, &kept, &timed_out) < 0;
+    err = errno;
     close(pidfd);
     if (out[0] >= 0)
         close(out[0]);
@@ -316,4 +364,109 @@ int run_hooks(uint32_t phase, const char *status, char *why, size_t size)
             ;
     }
     return 0;
+}
+
+/*
+ * Every process below this one, a subreaper, killed and reaped: each one killed leaves its children
+ * to us, however it detached itself (a session or process group of its own), so the loop ends once
+ * no child is left, even while some still fork. -1 with errno if they cannot be listed.
+ */
+static int end_descendants(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    for (;;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        static char list[65536];
+        ssize_t n, len = 0;
+        while (len < (ssize_t)sizeof list - 1 && (n = read(fd, list + len, sizeof list - 1 - (size_t)len)) > 0)
+            len += n;
+        close(fd);
+        list[len] = '\0';
+        for (char *p = list, *end; *p; p = end) {
+            long child = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            kill((pid_t)child, SIGKILL);
+        }
+        if (waitpid(-1, NULL, __WALL | WNOHANG) < 0 && errno == ECHILD)
+            return 0;
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/*
+ * crabcan-helper --hook TIMEOUT PATH ARG0 [ARG...]: one OCI hook that the runtime runs on the host
+ * (prestart, createRuntime, poststart, poststop), with runtime-spec's argv as it is, this process's
+ * environment and stdin (the state), and its stdout for both its stdout and stderr. This process
+ * is a subreaper, so what the hook starts stays below it whatever it does: a hook that outlives its
+ * timeout (seconds, 0: none) is killed with all of it. One that exits leaves what it started, as
+ * runc and crun do: a hook may start a daemon on purpose, which then goes to our parent's subreaper
+ * or init. Exit 0 if the hook exited 0; otherwise one line on stderr ("exit N", "signal N",
+ * "timeout", or why it could not run) and exit 1.
+ */
+int host_hook(int argc, char **argv)
+{
+    extern char **environ;
+    char *end = NULL;
+    unsigned long timeout = argc >= 5 ? strtoul(argv[2], &end, 10) : 0;
+    if (argc < 5 || !end || *end || argv[2][0] == '\0' || timeout > UINT32_MAX || argv[3][0] != '/') {
+        dprintf(2, "usage: --hook TIMEOUT PATH ARG0 [ARG...]\n");
+        return 1;
+    }
+    int started[2];
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 || pipe2(started, O_CLOEXEC) < 0) {
+        dprintf(2, "cannot watch it: %s\n", strerror(errno));
+        return 1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int err = default_signals() < 0 || dup2(1, 2) < 0 ? errno : 0;
+        if (err == 0) {
+            execve(argv[3], argv + 4, environ);
+            err = errno;
+        }
+        ssize_t ignored = write(started[1], &err, sizeof err);
+        (void)ignored;
+        _exit(127);
+    }
+    close(started[1]);
+    int err = 0;
+    ssize_t n = pid < 0 ? 0 : read(started[0], &err, sizeof err);
+    if (pid < 0 || n > 0) {
+        dprintf(2, "cannot execute it: %s\n", strerror(pid < 0 ? errno : err));
+        return 1;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int none = -1, timed_out = 0, st = 0;
+    size_t kept = 0;
+    if (pidfd < 0 || await_hook(pidfd, &none, (uint32_t)timeout, NULL, 0, &kept, &timed_out) < 0) {
+        err = errno;
+        end_descendants();
+        dprintf(2, "cannot wait for it: %s\n", strerror(err));
+        return 1;
+    }
+    if (timed_out) {
+        if (end_descendants() < 0) {
+            dprintf(2, "cannot kill what it started: %s\n", strerror(errno));
+            return 1;
+        }
+        dprintf(2, "timeout\n");
+        return 1;
+    }
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) {
+            dprintf(2, "cannot wait for it: %s\n", strerror(errno));
+            return 1;
+        }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    if (WIFSIGNALED(st))
+        dprintf(2, "signal %d\n", WTERMSIG(st));
+    else
+        dprintf(2, "exit %d\n", WEXITSTATUS(st));
+    return 1;
 }

@@ -25,6 +25,7 @@
  *
  * Run as "crabcan-oci", the program is the OCI runtime's native front end (oci_front.c and
  * oci_service.c), the zygote of its own request to a long-lived JVM.
+ * Run as "crabcan-helper --hook", it runs one OCI hook on the host for the runtime (hooks.c).
  *
  * The files: main.c (the zygote and each sandbox's helper), plan.h and plan.c (the plan and its
  * parser), report.c (report lines), paths.c and mounts.c (namespaces and the new root), net.c,
@@ -504,6 +505,8 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--check-plan") == 0)
         return check_plan();
+    if (argc >= 2 && strcmp(argv[1], "--hook") == 0)
+        return host_hook(argc, argv);
     if (argc != 3 || strcmp(argv[1], "--zygote") != 0 || strlen(argv[2]) >= sizeof control_path)
         return 2;
     strcpy(control_path, argv[2]);

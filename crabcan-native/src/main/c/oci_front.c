@@ -244,8 +244,7 @@ static unsigned preserved_fds(int argc, char **argv)
 {
     int i = 1;
     while (i < argc && argv[i][0] == '-')
-        i += (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0)
-                 ? 2 : 1;
+        i += oci_global_takes_value(argv[i]) ? 2 : 1;
     if (i >= argc || (strcmp(argv[i], "create") != 0 && strcmp(argv[i], "run") != 0 && strcmp(argv[i], "exec") != 0))
         return 0;
     for (i++; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++) {

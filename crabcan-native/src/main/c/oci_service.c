@@ -51,6 +51,16 @@ static int host_root(void)
     return (data[0].effective & need) == need;
 }
 
+/* Whether a global option of OciRuntime's, given alone, takes the next argument as its value. */
+int oci_global_takes_value(const char *arg)
+{
+    static const char *const options[] = {"--root", "--log", "--log-format", "--rootless", "--hook-timeout", NULL};
+    for (size_t i = 0; options[i]; i++)
+        if (strcmp(arg, options[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int oci_root(int argc, char **argv, char *root, size_t size, int *given)
 {
     const char *value = NULL;
@@ -59,8 +69,7 @@ int oci_root(int argc, char **argv, char *root, size_t size, int *given)
             value = argv[++i];
         else if (strncmp(argv[i], "--root=", 7) == 0)
             value = argv[i] + 7;
-        else if ((strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0
-                  || strcmp(argv[i], "--hook-timeout") == 0) && i + 1 < argc)
+        else if (oci_global_takes_value(argv[i]) && i + 1 < argc)
             i++;
     }
     *given = value != NULL;

@@ -63,6 +63,7 @@ public final class OciRuntime {
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
             OciExec.USAGE,
             "  create and run also take --console-socket PATH (process.terminal: the terminal's master goes there)",
+            "  and --no-new-keyring (the container keeps the caller's session keyring in any case); run --no-subreaper",
             "  create, run and exec take --preserve-fds N (the caller's fds 3 to 3+N-1 go to the process as they are)",
             "Global options:",
             "  --root DIR            state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
@@ -70,6 +71,7 @@ public final class OciRuntime {
             "  --log-format text|json  as runc writes it (json: one {\"level\",\"msg\",\"time\"} object a line)",
             "  --debug               log debug messages to the --log file",
             "  --systemd-cgroup      linux.cgroupsPath is systemd's slice:prefix:name",
+            "  --rootless auto       what crabcan-oci always does (true and false are refused)",
             "  --hook-timeout SECONDS  the timeout of a hook whose config gives none (default "
                     + DEFAULT_HOOK_TIMEOUT_S + "; create fixes it for the container's hooks)");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}");
@@ -132,8 +134,9 @@ public final class OciRuntime {
                     case "--root" -> root = Path.of(value(flag, rest));
                     case "--log" -> logFile = Path.of(value(flag, rest)).toAbsolutePath();
                     case "--log-format" -> logFormat = value(flag, rest);
-                    case "--debug" -> debug = true;
-                    case "--systemd-cgroup" -> systemd = true;
+                    case "--debug" -> debug = bool(flag);
+                    case "--systemd-cgroup" -> systemd = bool(flag);
+                    case "--rootless" -> rootless(flag, value(flag, rest));
                     case "--hook-timeout" -> hookTimeout = hookTimeout(value(flag, rest));
                     case "--version", "-v" -> {
                         out.println("crabcan-oci version " + VERSION + "\nspec: " + OCI_VERSION);
@@ -143,7 +146,10 @@ public final class OciRuntime {
                         out.println(USAGE);
                         return 0;
                     }
-                    default -> throw new Failure("unknown option " + flag);
+                    case "--criu" -> throw new Failure(flag + ": not supported: crabcan-oci has no checkpoint and "
+                            + "restore, which is what runc's criu is for");
+                    default -> throw new Failure("unknown option " + flag + ": crabcan-oci takes runc's global options "
+                            + "--root, --log, --log-format, --debug, --systemd-cgroup and --rootless, and --hook-timeout");
                 }
             }
             log = new OciLog(logFile, logFormat, debug, err);
@@ -166,6 +172,31 @@ public final class OciRuntime {
             Thread.currentThread().interrupt();
             log.error("interrupted");
             return 1;
+        }
+    }
+
+    /** runc's boolean flags: alone, or with "=" and a value Go's strconv.ParseBool takes. */
+    private static boolean bool(String flag) throws Failure {
+        if (!flag.contains("=")) {
+            return true;
+        }
+        return switch (flag.substring(flag.indexOf('=') + 1)) {
+            case "1", "t", "T", "true", "TRUE", "True" -> true;
+            case "0", "f", "F", "false", "FALSE", "False" -> false;
+            default -> throw new Failure(flag + ": true or false");
+        };
+    }
+
+    /**
+     * runc's --rootless (true, false or auto: whether cgroup permission errors are ignored). crabcan-oci
+     * always does what auto does: a cgroup it cannot make is an error only for a config that sets
+     * limits (see OciCgroup#make). true would drop such limits silently, false would fail containers
+     * that need no cgroup, so both are refused.
+     */
+    private static void rootless(String flag, String value) throws Failure {
+        if (!value.equals("auto")) {
+            throw new Failure((flag.contains("=") ? flag : flag + " " + value) + ": not supported: crabcan-oci always acts as with --rootless "
+                    + "auto (a cgroup it cannot make is an error only for a config that sets limits)");
         }
     }
 
@@ -225,6 +256,14 @@ public final class OciRuntime {
                 case "--preserve-fds" -> options.put(name, value(a, args));
                 case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares" ->
                         options.put(name, value(a, args));
+                // The container keeps the caller's session keyring, which is what this flag asks for.
+                case "--no-new-keyring" -> requireOneOf(command, name, "create", "run");
+                // run is no subreaper: the container's init reaps what the command leaves.
+                case "--no-subreaper" -> requireOneOf(command, name, "run");
+                case "--pidfd-socket", "--config", "--keep", "--detach", "-d" -> throw new Failure(name + ": not "
+                        + "supported by crabcan-oci " + command + " (" + (name.equals("--pidfd-socket") ? "--pid-file "
+                        + "names the container's init" : name.equals("--config") ? "the config is the bundle's config.json"
+                        : "run waits for the container and deletes it; use create and start") + ")");
                 case "--no-pivot" -> throw new Failure("--no-pivot: not supported: Crabcan always enters the container's "
                         + "root with pivot_root, which is what keeps the host's root out of reach; engines use it only "
                         + "for a root on ramfs, which pivot_root cannot leave");
@@ -287,6 +326,12 @@ public final class OciRuntime {
             case "run" -> run(id, bundle, pidFile, consoleSocket, preserveFds);
             default -> throw new Failure("unknown command " + command + "\n" + USAGE);
         };
+    }
+
+    private static void requireOneOf(String command, String option, String... commands) throws Failure {
+        if (!List.of(commands).contains(command)) {
+            throw new Failure("unknown option " + option + " for " + command);
+        }
     }
 
     static String checkedId(String id) throws Failure {
@@ -374,18 +419,21 @@ public final class OciRuntime {
     }
 
     /**
-     * One hook: its path with args[1..] (argv[0] is its path), exactly its env, the state JSON on
-     * stdin, its output kept for the message if it fails. Hooks come from the engine, which the
-     * spec trusts: they run as this process.
+     * One hook: runtime-spec's args as they are (its path alone if none), exactly its env, the state
+     * JSON on stdin, its output kept for the message if it fails. Hooks come from the engine, which
+     * the spec trusts: they run as this process, below the helper ({@code --hook}), which kills
+     * whatever the hook started if it outlives its timeout, however it detached itself.
      */
     private void runHook(String name, OciConfig.Hook hook, String state, Path dir)
             throws Failure, IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(hook.path()));
-        if (hook.args().size() > 1) {
-            command.addAll(hook.args().subList(1, hook.args().size()));
-        }
+        int timeout = hook.timeoutSeconds().orElse(hookTimeoutSeconds);
+        List<String> args = new ArrayList<>(List.of("--hook", Integer.toString(timeout), hook.path()));
+        args.addAll(hook.args().isEmpty() ? List.of(hook.path()) : hook.args());
+        // A file, not a pipe: a hook need not read its stdin, and a large state cannot block us.
+        Path input = dir.resolve("hook.in");
+        Files.writeString(input, state);
         Path output = dir.resolve("hook.out");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+        ProcessBuilder pb = new ProcessBuilder().redirectInput(input.toFile()).redirectOutput(output.toFile());
         pb.environment().clear();
         for (String e : hook.env()) {
             int eq = e.indexOf('=');
@@ -395,32 +443,42 @@ public final class OciRuntime {
         }
         Process p;
         try {
-            p = pb.start();
-        } catch (IOException e) {
+            p = dev.crabcan.internal.launch.HelperRuntime.get().startHelper(pb, args);
+        } catch (IOException e) { // a SandboxException too: the helper cannot be written or executed
+            Files.deleteIfExists(input);
             throw new Failure(name + " cannot be started: " + e.getMessage());
         }
-        try (var stdin = p.getOutputStream()) {
-            stdin.write(state.getBytes(StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            // A hook need not read its stdin.
-        }
-        int timeout = hook.timeoutSeconds().orElse(hookTimeoutSeconds);
-        if (!p.waitFor(timeout, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            p.waitFor();
-            throw new Failure(name + " did not finish within its timeout of " + timeout + " s");
-        }
-        if (p.exitValue() != 0) {
-            // Its first KiB, however much it wrote and whatever the bytes are.
-            byte[] start;
-            try (var in = Files.newInputStream(output)) {
-                start = in.readNBytes(1024);
+        String verdict;
+        try {
+            // The helper ends at the hook's timeout, or once it has killed what outlived it.
+            if (!p.waitFor(timeout + START_TIMEOUT_MS / 1000, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+                throw new Failure(name + ": the helper running it did not end within its timeout of " + timeout + " s");
             }
+            verdict = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        } finally {
+            Files.delete(input);
+        }
+        if (p.exitValue() == 0) {
             Files.delete(output);
-            String said = new String(start, StandardCharsets.UTF_8).strip().replace('\n', ' ');
-            throw new Failure(name + " failed with status " + p.exitValue() + (said.isEmpty() ? "" : ": " + said));
+            return;
+        }
+        // Its first KiB, however much it wrote and whatever the bytes are.
+        byte[] start;
+        try (var in = Files.newInputStream(output)) {
+            start = in.readNBytes(1024);
         }
         Files.delete(output);
+        String said = new String(start, StandardCharsets.UTF_8).strip().replace('\n', ' ');
+        said = said.isEmpty() ? "" : ": " + said;
+        if (verdict.equals("timeout")) {
+            throw new Failure(name + " did not finish within its timeout of " + timeout + " s");
+        } else if (verdict.startsWith("exit ")) {
+            throw new Failure(name + " failed with status " + verdict.substring(5) + said);
+        } else if (verdict.startsWith("signal ")) {
+            throw new Failure(name + " was killed by signal " + verdict.substring(7) + said);
+        }
+        throw new Failure(name + " cannot be run: " + verdict);
     }
 
     /** poststart and poststop hooks that fail are warned about, and the operation goes on (runtime-spec). */

@@ -52,7 +52,7 @@ public final class OciService {
      * Options whose value is no path: the command is the first word that is not an option or a
      * value, exec's container id the first after it.
      */
-    private static final Set<String> VALUE_OPTIONS = Set.of("--log-format", "--preserve-fds", "--cwd", "--user", "-u",
+    private static final Set<String> VALUE_OPTIONS = Set.of("--log-format", "--rootless", "--hook-timeout", "--preserve-fds", "--cwd", "--user", "-u",
             "--env", "-e", "--cap", "-c", "--additional-gids", "-g", "--apparmor", "--process-label");
 
     private final Path socket;

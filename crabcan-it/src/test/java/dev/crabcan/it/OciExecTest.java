@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import dev.crabcan.it.OciCli.Run;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,8 +39,13 @@ class OciExecTest {
     @TempDir
     Path dir;
     private final List<String> created = new ArrayList<>();
+    private OciCli cli;
 
-    record Run(int status, String stdout, String stderr) {}
+    @org.junit.jupiter.api.BeforeEach
+    void newCli() {
+        cli = new OciCli(dir, 90);
+    }
+
 
     @AfterEach
     void deleteContainers() throws Exception {
@@ -86,24 +92,15 @@ class OciExecTest {
     }
 
     List<String> ociCommand(String... args) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
-                "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root", dir.resolve("state").toString()));
-        cmd.addAll(List.of(args));
-        return cmd;
+        return cli.command(args);
     }
 
     Run oci(String... args) throws Exception {
-        return run(ociCommand(args), null);
+        return cli.oci(null, args);
     }
 
     Run run(List<String> cmd, File stdout) throws Exception {
-        File out = stdout != null ? stdout : dir.resolve("out-" + System.nanoTime()).toFile();
-        File err = dir.resolve("err-" + System.nanoTime()).toFile();
-        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(out).redirectError(err).start();
-        assertThat(p.waitFor(90, TimeUnit.SECONDS)).as("%s", cmd).isTrue();
-        return new Run(p.exitValue(), Files.readString(out.toPath()), Files.readString(err.toPath()));
+        return cli.run(cmd, stdout);
     }
 
     /** Creates and starts a container; its output goes to the file returned. */

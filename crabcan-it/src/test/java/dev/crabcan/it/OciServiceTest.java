@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import dev.crabcan.it.OciCli.Run;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -32,8 +33,6 @@ class OciServiceTest {
     Path root;
     Path cache;
     Path bundle;
-
-    record Run(int status, String stdout, String stderr) {}
 
     @BeforeEach
     void setUp() throws Exception {

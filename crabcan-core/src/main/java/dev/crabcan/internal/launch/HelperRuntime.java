@@ -175,6 +175,19 @@ public final class HelperRuntime {
         }
     }
 
+    /**
+     * Starts the helper, checked as a zygote's is, with these arguments (one of its host-side tools,
+     * such as {@code --hook}) and the rest of what pb sets (environment, redirects).
+     */
+    public Process startHelper(ProcessBuilder pb, java.util.List<String> args) throws SandboxException, IOException {
+        try (OpenHelper helper = openFreshHelper()) {
+            java.util.List<String> command = new java.util.ArrayList<>();
+            command.add(helper.execPath());
+            command.addAll(args);
+            return pb.command(command).start();
+        }
+    }
+
     /** The one file descriptor that names the file now and did not before. */
     private static String newFd(java.util.Set<String> before, String name, Path file) throws IOException {
         java.util.Set<String> opened = fdsOf(name);
