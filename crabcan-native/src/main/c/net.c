@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/fib_rules.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -163,6 +164,43 @@ static void add_address(int s, unsigned int ifindex, const char *ifname, int fam
     netlink_call(s, &req.h, family == AF_INET6 ? "add the IPv6 address" : "add the address", ifname, 0);
 }
 
+/* Whether the refused range at i holds every address of fe80::/64, the sandbox's own link's. */
+static int refuses_own_link(size_t i)
+{
+    static const unsigned char link_local[16] = {0xfe, 0x80};
+    unsigned int prefix = plan.net_refuse[i].prefix, full = prefix / 8, rest = prefix % 8;
+    const unsigned char *range = plan.net_refuse[i].address;
+    return plan.net_refuse[i].family == AF_INET6 && prefix <= 64 && memcmp(range, link_local, full) == 0
+           && (rest == 0 || ((range[full] ^ link_local[full]) & (0xff << (8 - rest))) == 0);
+}
+
+/*
+ * Where link-local addresses are refused: a rule refuses them before any table is looked at. A
+ * route cannot: the kernel looks a link-local destination up only among the routes of the
+ * interface it leaves by, so the refusing route (on lo) never matches, and the link's own route
+ * or the default route through the host's end would carry it to the host end's link-local
+ * address, whatever becomes of the host's table. Neighbour discovery looks no route up.
+ */
+static void refuse_link_local_by_rule(void)
+{
+    for (size_t i = 0; i < plan.n_net_refuse; i++) {
+        if (!refuses_own_link(i))
+            continue;
+        int s = netlink_socket();
+        netlink_request req;
+        struct fib_rule_hdr *rule = start_request(&req, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, sizeof *rule);
+        rule->family = AF_INET6;
+        rule->dst_len = (unsigned char)plan.net_refuse[i].prefix;
+        rule->action = FR_ACT_PROHIBIT;
+        add_attr(&req.h, sizeof req, FRA_DST, plan.net_refuse[i].address, 16);
+        uint32_t priority = 1; /* after the local table's rule (0): the sandbox's own addresses stay its own */
+        add_attr(&req.h, sizeof req, FRA_PRIORITY, &priority, sizeof priority);
+        netlink_call(s, &req.h, "add a rule refusing link-local addresses on", plan.net.ifname, 0);
+        close(s);
+        return;
+    }
+}
+
 /*
  * IPv6 (T_NET6), by route netlink: the address without duplicate address detection (the ioctl
  * cannot say so, and a tentative address would make the first connections fail for a second),
@@ -234,6 +272,7 @@ void interface_up(void)
         interface6_up(ifindex);
     }
     refuse_ranges();
+    refuse_link_local_by_rule();
     logd("Interface %s is up", plan.net.ifname);
 }
 
