@@ -369,13 +369,16 @@ int run_hooks(uint32_t phase, const char *status, char *why, size_t size)
 /*
  * Every process below this one, a subreaper, killed and reaped: each one killed leaves its children
  * to us, however it detached itself (a session or process group of its own), so the loop ends once
- * no child is left, even while some still fork. -1 with errno if they cannot be listed.
+ * no child is left, even while some still fork. Only whole entries of the list are killed (the
+ * kernel ends each with a space): a list longer than the buffer is cut, and a cut pid is another
+ * process's. -1 with errno if they cannot be listed, or ETIMEDOUT if some are still there after
+ * about ten seconds (one this process may not kill, or one the kernel does not let die).
  */
 static int end_descendants(void)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    for (;;) {
+    for (int pass = 0; pass < 10000; pass++) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return -1;
@@ -387,15 +390,20 @@ static int end_descendants(void)
         list[len] = '\0';
         for (char *p = list, *end; *p; p = end) {
             long child = strtol(p, &end, 10);
-            if (end == p)
+            if (end == p || *end != ' ')
                 break;
             kill((pid_t)child, SIGKILL);
         }
-        if (waitpid(-1, NULL, __WALL | WNOHANG) < 0 && errno == ECHILD)
+        pid_t reaped;
+        while ((reaped = waitpid(-1, NULL, __WALL | WNOHANG)) > 0)
+            ;
+        if (reaped < 0 && errno == ECHILD)
             return 0;
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
+    errno = ETIMEDOUT;
+    return -1;
 }
 
 /*

@@ -39,6 +39,7 @@ class RootlessSuiteTest {
             "OciServiceTest#theContainersProcessesRunASealedCopyOfTheFrontEndNotItsFile",
             // podman needs root here.
             "ContainerTest#aRootfulContainersRootDoesNotRunItsSandboxesAsTheHostsRoot",
+            "ContainerTest#aRootfulContainersRootIsToldToGiveTheContainerAUserNamespaceForImages",
             "ContainerTest#inAUserNamespacedContainerWithTheWholeProcSandboxesGetTheirOwn",
             "ContainerTest#namespacesForbiddenByTheSeccompProfileIsAnUnsupportedHost",
             "ContainerTest#podmansDefaultsRunSandboxesWithoutWhatTheyRefuse",
