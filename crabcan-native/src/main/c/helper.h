@@ -34,12 +34,19 @@ void prepare_in_parent(void);
 void enter_root(void);
 
 /* net.c */
+struct nlmsghdr;
+struct rtattr;
+struct rtattr *add_attr(struct nlmsghdr *n, size_t room, unsigned short type, const void *data, size_t len);
+void end_nest(struct nlmsghdr *n, struct rtattr *nest);
 void loopback_up(void);
 void interface_up(void);
 void connect_veth(pid_t init);
 pid_t start_net_helper(int sock, pid_t init);
 void load_net_filter(pid_t init);
 void join_netns(void);
+
+/* conntrack.c */
+void forget_previous_flows(void);
 
 /* init.c */
 __attribute__((noreturn)) void sandbox_init(int sync_rd);

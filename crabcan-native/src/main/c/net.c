@@ -70,8 +70,8 @@ static void set_inet(int s, struct ifreq *ifr, int request, uint32_t addr, const
         fail(S_NETWORK, errno, "set the %s of %s", what, plan.net.ifname);
 }
 
-/* Appends a route attribute to the netlink message in req (room bytes in all); returns it, to nest others in. */
-static struct rtattr *add_attr(struct nlmsghdr *n, size_t room, unsigned short type, const void *data, size_t len)
+/* Appends an attribute to the netlink message n (room bytes in all); returns it, to nest others in. */
+struct rtattr *add_attr(struct nlmsghdr *n, size_t room, unsigned short type, const void *data, size_t len)
 {
     size_t at = NLMSG_ALIGN(n->nlmsg_len);
     if (at + RTA_SPACE(len) > room)
@@ -86,7 +86,7 @@ static struct rtattr *add_attr(struct nlmsghdr *n, size_t room, unsigned short t
 }
 
 /* Closes an attribute that add_attr opened with no data: it holds whatever was added after it. */
-static void end_nest(struct nlmsghdr *n, struct rtattr *nest)
+void end_nest(struct nlmsghdr *n, struct rtattr *nest)
 {
     nest->rta_len = (unsigned short)((char *)n + n->nlmsg_len - (char *)nest);
 }
@@ -377,6 +377,7 @@ void connect_veth(pid_t init)
         new_pair(s, netns, 0);
     }
     close(netns);
+    forget_previous_flows(); /* before the host end is up: nothing of the address moves yet */
     unsigned int ifindex = if_nametoindex(plan.veth.name);
     if (ifindex == 0)
         fail(S_NETWORK, errno, "index of %s", plan.veth.name);

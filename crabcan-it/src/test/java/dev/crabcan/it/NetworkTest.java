@@ -1021,14 +1021,11 @@ class NetworkTest {
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
     void sandboxesInARowWaitForTheLastAddressToBeFree() throws Exception {
         assumeTrue(Env.isHostRoot(), "a rootless caller's sandboxes share the host's address through pasta");
-        Network net = Network.privateNetwork().subnet("10.233."
-                + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24");
+        Network net = Network.privateNetwork().subnet(randomSubnet24());
         List<SandboxProcess> holders = new ArrayList<>();
         String otherName = null;
         try {
-            for (int i = 0; i < 63; i++) {
-                holders.add(Sandbox.builder().network(net).command("/bin/sleep", "600").build().start());
-            }
+            holdAllAddressesButOne(net, holders);
             java.util.Set<String> last = new java.util.HashSet<>();
             for (int i = 0; i < 5; i++) {
                 SandboxResult r = Sandbox.builder().network(net)
@@ -1053,12 +1050,99 @@ class NetworkTest {
             if (otherName != null && Files.exists(Path.of("/sys/class/net", otherName))) {
                 run("ip", "link", "del", otherName);
             }
-            holders.forEach(SandboxProcess::destroyForcibly);
-            for (SandboxProcess p : holders) {
-                p.waitFor(30, TimeUnit.SECONDS);
-            }
+            endAll(holders);
         }
         assertNothingLeft();
+    }
+
+    private static String randomSubnet24() {
+        return "10.233." + java.util.concurrent.ThreadLocalRandom.current().nextInt(256) + ".0/24";
+    }
+
+    /** Sandboxes on every address of net's /24 but one, added to holders (to be ended whatever happens). */
+    private static void holdAllAddressesButOne(Network net, List<SandboxProcess> holders) throws Exception {
+        for (int i = 0; i < 63; i++) {
+            holders.add(Sandbox.builder().network(net).command("/bin/sleep", "600").build().start());
+        }
+    }
+
+    private static void endAll(List<SandboxProcess> sandboxes) throws InterruptedException {
+        sandboxes.forEach(SandboxProcess::destroyForcibly);
+        for (SandboxProcess p : sandboxes) {
+            p.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * Found by an attack review: the host's connection tracking keeps an ended sandbox's flows for
+     * minutes (each packet keeps its flow alive), and the next sandbox of its address got them: a
+     * client's UDP flow to the old owner's published port went on to the new owner, which
+     * published nothing. The new owner's pair starts with none of them: the client's next datagram
+     * finds no published port (the host answers that nothing listens there). The client is at a
+     * host address that is not loopback, as an outside client's would be: the kernel drops the
+     * flows it masqueraded (loopback clients') with the interface they left by.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void theNextSandboxOfAnAddressGetsNoneOfItsPreviousOwnersFlows() throws Exception {
+        assumeTrue(Env.isHostRoot(), "a rootless caller's flows are pasta's, which ends with its sandbox");
+        Network net = Network.privateNetwork().subnet(randomSubnet24());
+        Uplink up = uplink();
+        int port;
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket(new InetSocketAddress(up.hostAddress, 0))) {
+            port = probe.getLocalPort();
+        }
+        String server = "import socket, sys\n"
+                + "gateway = [l.split()[2] for l in open('/proc/net/route') if l.split()[1] == '00000000'][0]\n"
+                + "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))\n"
+                + "print('up', gateway, flush=True)\n"
+                + "while True:\n"
+                + "    d, a = u.recvfrom(512); print('got', d.decode(), flush=True); u.sendto(b'%s ' + d, a)\n";
+        List<SandboxProcess> sandboxes = new ArrayList<>();
+        try (java.net.DatagramSocket client = new java.net.DatagramSocket(new InetSocketAddress(up.hostAddress, 0))) {
+            client.connect(new InetSocketAddress(up.hostAddress, port));
+            client.setSoTimeout(10_000);
+            holdAllAddressesButOne(net, sandboxes);
+            SandboxProcess first = python(net.publishUdp(up.hostAddress, port, 5353), server.formatted("first")).build().start();
+            sandboxes.add(first);
+            BufferedReader firstOut = new BufferedReader(new InputStreamReader(first.getInputStream()));
+            String firstUp = firstOut.readLine();
+            assertThat(firstUp).startsWith("up ");
+            assertThat(exchange(client, "one")).isEqualTo("first one");
+            first.destroy();
+            first.waitFor();
+
+            SandboxProcess second = python(net, server.formatted("second")).build().start();
+            sandboxes.add(second);
+            BufferedReader secondOut = new BufferedReader(new InputStreamReader(second.getInputStream()));
+            assertThat(secondOut.readLine()).as("the next sandbox, on the same /30").isEqualTo(firstUp);
+            String outcome;
+            try {
+                outcome = "answered " + exchange(client, "two");
+            } catch (java.net.PortUnreachableException e) {
+                outcome = "nothing listens";
+            } catch (java.net.SocketTimeoutException e) {
+                outcome = "no answer"; // the next sandbox may not answer a host address
+            }
+            second.destroy();
+            second.waitFor();
+            assertThat(new String(second.getInputStream().readAllBytes(), StandardCharsets.UTF_8))
+                    .as("what the next sandbox received").isEmpty();
+            assertThat(outcome).as("the client's flow to the first sandbox's published port, once it ended")
+                    .isEqualTo("nothing listens");
+        } finally {
+            endAll(sandboxes);
+        }
+        assertNothingLeft();
+    }
+
+    /** One datagram on the connected socket, and the answer. */
+    private static String exchange(java.net.DatagramSocket client, String message) throws IOException {
+        byte[] out = message.getBytes(StandardCharsets.UTF_8);
+        client.send(new java.net.DatagramPacket(out, out.length));
+        java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[512], 512);
+        client.receive(in);
+        return new String(in.getData(), 0, in.getLength(), StandardCharsets.UTF_8);
     }
 
     /** An {@link AddressHolder} JVM, once it holds its sandboxes; addresses in the order started. */
