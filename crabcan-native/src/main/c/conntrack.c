@@ -1,11 +1,10 @@
 /*
  * What the host's connection tracking remembers of a sandbox address's previous owner. The
- * address (the sandbox's end of its /30, and its IPv6 one) passes from an ended sandbox to the
- * next while the kernel keeps their flows for minutes, each packet keeping its flow alive: a
- * client's UDP flow to the old owner's published port would be translated to the new owner, and
- * the new owner could go on with a flow the old one had with the host (the host's input chain lets
- * established flows pass). They are deleted before the new pair exists, when no packet of the
- * address can make more.
+ * addresses of a /30 (and its IPv6 /126) pass from an ended sandbox to the next while the kernel
+ * keeps their flows for minutes, each packet keeping its flow alive: a client's UDP flow to the
+ * old owner's published port would be translated to the new owner, and the new owner could go on
+ * with a flow the old one had with the host (the host's input chain lets established flows pass).
+ * They are deleted once the old pair is gone and before the new one is up.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -14,27 +13,37 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "helper.h"
 
-/* The kernel's CTA_FILTER_F_CTA_IP_SRC (net/netfilter/nf_conntrack_netlink.c), which no uapi header names. */
+/*
+ * The kernel's CTA_FILTER_F_CTA_IP_SRC (net/netfilter/nf_conntrack_netlink.c), which no uapi
+ * header names. Used for IPv4 only: for IPv6 the kernel's test is inverted (in every kernel since
+ * the filter came, 5.8, to 6.18 at least: it lists the flows of every other source address), so
+ * IPv6 flows are all listed and matched here.
+ */
 #define FILTER_IP_SRC 1u
 
-/* Flows deleted per dump; a dump that found more is made again. */
-#define BATCH 64
-
-/* One flow's identity as a dump gave it: its CTA_TUPLE_ORIG, CTA_ZONE and CTA_ID attributes. */
+/* The sandbox's range in one family: its /30 or its /126. */
 typedef struct {
-    size_t len;
-    char attrs[256];
-} flow;
+    int family;
+    unsigned char prefix[16];
+    unsigned int bits;
+} range;
+
+/* What deleting the flows found needs, one record after another: a length, then the attributes. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} pending;
 
 typedef union { struct nlmsghdr h; char buf[512]; } ct_request;
 
-static struct nfgenmsg *start_ct(ct_request *req, unsigned short type, unsigned short flags, int family)
+static void start_ct(ct_request *req, unsigned short type, unsigned short flags, int family)
 {
     memset(req, 0, sizeof *req);
     req->h.nlmsg_len = (uint32_t)NLMSG_LENGTH(sizeof(struct nfgenmsg));
@@ -43,7 +52,6 @@ static struct nfgenmsg *start_ct(ct_request *req, unsigned short type, unsigned 
     struct nfgenmsg *g = NLMSG_DATA(&req->h);
     g->nfgen_family = (uint8_t)family;
     g->version = NFNETLINK_V0;
-    return g;
 }
 
 static void send_ct(int s, struct nlmsghdr *n, const char *what)
@@ -53,142 +61,184 @@ static void send_ct(int s, struct nlmsghdr *n, const char *what)
         fail(S_NETWORK, errno, "%s (connection tracking)", what);
 }
 
-/* The kernel's answer to a request that asked for an acknowledgement: 0 or its errno. */
-static int ct_ack(int s, const char *what)
+/* One datagram from the kernel into buf; a longer one than buf is an error, not a cut. */
+static int receive(int s, void *buf, size_t size, const char *what)
 {
-    union { struct nlmsghdr h; char buf[1024]; } reply;
     ssize_t got;
-    while ((got = recv(s, &reply, sizeof reply, 0)) < 0 && errno == EINTR)
+    while ((got = recv(s, buf, size, MSG_TRUNC)) < 0 && errno == EINTR)
         ;
     if (got < 0)
-        fail(S_NETWORK, errno, "%s (connection tracking): no answer from the kernel", what);
-    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || reply.h.nlmsg_type != NLMSG_ERROR)
-        fail(S_NETWORK, EPROTO, "%s (connection tracking): unexpected answer from the kernel", what);
-    return -((struct nlmsgerr *)NLMSG_DATA(&reply.h))->error;
+        fail(S_NETWORK, errno, "%s (connection tracking)", what);
+    if (got == 0 || (size_t)got > size)
+        fail(S_NETWORK, EPROTO, "%s (connection tracking): %s answer from the kernel", what,
+             got == 0 ? "no" : "too long an");
+    return (int)got;
 }
 
-/* Keeps what deleting the flow in message n needs; false where it has not all of it. */
-static int remember(struct nlmsghdr *n, flow *f)
+static struct rtattr *find_attr(struct rtattr *a, int len, unsigned short type)
 {
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
+        if ((a->rta_type & NLA_TYPE_MASK) == type)
+            return a;
+    return NULL;
+}
+
+/* Whether the tuple (a CTA_TUPLE_ORIG or CTA_TUPLE_REPLY) has its source in r. */
+static int source_in(struct rtattr *tuple, const range *r)
+{
+    struct rtattr *ip = find_attr(RTA_DATA(tuple), (int)RTA_PAYLOAD(tuple), CTA_TUPLE_IP);
+    if (!ip)
+        return 0;
+    size_t size = r->family == AF_INET ? 4 : 16;
+    struct rtattr *src = find_attr(RTA_DATA(ip), (int)RTA_PAYLOAD(ip), r->family == AF_INET ? CTA_IP_V4_SRC
+                                                                                           : CTA_IP_V6_SRC);
+    if (!src || RTA_PAYLOAD(src) != size)
+        return 0;
+    const unsigned char *a = RTA_DATA(src);
+    unsigned int whole = r->bits / 8, rest = r->bits % 8;
+    return memcmp(a, r->prefix, whole) == 0
+           && (rest == 0 || ((a[whole] ^ r->prefix[whole]) & (0xff << (8 - rest)) & 0xff) == 0);
+}
+
+/* Keeps the flow of message n for deleting, where its original or reply direction comes from r. */
+static void keep_if_from(struct nlmsghdr *n, const range *r, pending *p)
+{
+    struct rtattr *attrs = (struct rtattr *)((char *)NLMSG_DATA(n) + NLMSG_ALIGN(sizeof(struct nfgenmsg)));
     int len = (int)NLMSG_PAYLOAD(n, sizeof(struct nfgenmsg));
-    f->len = 0;
-    int tuple = 0;
-    for (struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(n) + NLMSG_ALIGN(sizeof(struct nfgenmsg)));
-         RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        unsigned short type = a->rta_type & NLA_TYPE_MASK;
-        if (type != CTA_TUPLE_ORIG && type != CTA_ZONE && type != CTA_ID)
-            continue;
-        if (f->len + RTA_ALIGN(a->rta_len) > sizeof f->attrs)
-            return 0;
-        memcpy(f->attrs + f->len, a, a->rta_len);
-        f->len += RTA_ALIGN(a->rta_len);
-        tuple |= type == CTA_TUPLE_ORIG;
+    struct rtattr *orig = find_attr(attrs, len, CTA_TUPLE_ORIG), *reply = find_attr(attrs, len, CTA_TUPLE_REPLY);
+    if (!orig || !((reply && source_in(reply, r)) || source_in(orig, r)))
+        return;
+    const unsigned short keep[] = {CTA_TUPLE_ORIG, CTA_ZONE, CTA_ID};
+    size_t need = sizeof(uint16_t);
+    for (size_t i = 0; i < 3; i++) {
+        struct rtattr *a = find_attr(attrs, len, keep[i]);
+        need += a ? RTA_ALIGN(a->rta_len) : 0;
     }
-    return tuple;
+    if (p->len + need > p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16384;
+        while (cap < p->len + need)
+            cap *= 2;
+        char *more = realloc(p->data, cap);
+        if (!more)
+            fail(S_NETWORK, ENOMEM, "keep the flows of the sandbox's addresses (connection tracking)");
+        p->data = more;
+        p->cap = cap;
+    }
+    uint16_t record = (uint16_t)(need - sizeof(uint16_t));
+    memcpy(p->data + p->len, &record, sizeof record);
+    p->len += sizeof record;
+    for (size_t i = 0; i < 3; i++) {
+        struct rtattr *a = find_attr(attrs, len, keep[i]);
+        if (a) {
+            memcpy(p->data + p->len, a, a->rta_len);
+            p->len += RTA_ALIGN(a->rta_len);
+        }
+    }
 }
 
 /*
- * Dumps the flows of family whose tuple in direction (CTA_TUPLE_ORIG or CTA_TUPLE_REPLY) has the
- * source address, the kernel filtering them, into flows (at most BATCH); returns how many it found,
- * which may be more. 0 also where the host has no connection tracking to ask.
+ * Lists the flows of r's family, those whose tuple in direction comes from the address at where
+ * direction is set (the kernel filtering them), else all, and keeps those from r in p. 0, or
+ * ENODEV / EOPNOTSUPP where the kernel has no connection tracking netlink to ask.
  */
-static int dump(int s, int family, unsigned short direction, const void *address, size_t size, flow *flows,
-                int *kept)
+static int list(int s, const range *r, unsigned short direction, const unsigned char *address, pending *p)
 {
     ct_request req;
-    start_ct(&req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family);
-    struct rtattr *tuple = add_attr(&req.h, sizeof req, direction | NLA_F_NESTED, NULL, 0);
-    struct rtattr *ip = add_attr(&req.h, sizeof req, CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
-    add_attr(&req.h, sizeof req, family == AF_INET ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, address, size);
-    end_nest(&req.h, ip);
-    end_nest(&req.h, tuple);
-    struct rtattr *filter = add_attr(&req.h, sizeof req, CTA_FILTER | NLA_F_NESTED, NULL, 0);
-    uint32_t flags = FILTER_IP_SRC;
-    add_attr(&req.h, sizeof req, direction == CTA_TUPLE_ORIG ? CTA_FILTER_ORIG_FLAGS : CTA_FILTER_REPLY_FLAGS,
-             &flags, sizeof flags);
-    end_nest(&req.h, filter);
-    send_ct(s, &req.h, "list the flows of the sandbox's address");
-    int found = 0;
-    *kept = 0;
-    static union { struct nlmsghdr h; char buf[32768]; } reply;
+    start_ct(&req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, r->family);
+    if (direction) {
+        struct rtattr *tuple = add_attr(&req.h, sizeof req, direction | NLA_F_NESTED, NULL, 0);
+        struct rtattr *ip = add_attr(&req.h, sizeof req, CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
+        add_attr(&req.h, sizeof req, CTA_IP_V4_SRC, address, 4);
+        end_nest(&req.h, ip);
+        end_nest(&req.h, tuple);
+        struct rtattr *filter = add_attr(&req.h, sizeof req, CTA_FILTER | NLA_F_NESTED, NULL, 0);
+        uint32_t flags = FILTER_IP_SRC;
+        add_attr(&req.h, sizeof req, direction == CTA_TUPLE_ORIG ? CTA_FILTER_ORIG_FLAGS : CTA_FILTER_REPLY_FLAGS,
+                 &flags, sizeof flags);
+        end_nest(&req.h, filter);
+    }
+    send_ct(s, &req.h, "list the flows of the sandbox's addresses");
+    static union { struct nlmsghdr h; char buf[65536]; } reply;
     for (;;) {
-        ssize_t got;
-        while ((got = recv(s, &reply, sizeof reply, 0)) < 0 && errno == EINTR)
-            ;
-        if (got < 0)
-            fail(S_NETWORK, errno, "list the flows of the sandbox's address (connection tracking)");
-        int len = (int)got;
+        int len = receive(s, &reply, sizeof reply, "list the flows of the sandbox's addresses");
         for (struct nlmsghdr *n = &reply.h; NLMSG_OK(n, len); n = NLMSG_NEXT(n, len)) {
             if (n->nlmsg_type == NLMSG_DONE)
-                return found;
+                return 0;
             if (n->nlmsg_type == NLMSG_ERROR) {
                 int error = -((struct nlmsgerr *)NLMSG_DATA(n))->error;
-                /* No ctnetlink in this kernel, nor a module of it to load: nothing of the host's to ask. */
-                if (error == EOPNOTSUPP && found == 0) {
-                    logd("The host's connection tracking cannot be listed (%s): no flows to forget",
-                         strerror(error));
-                    return 0;
-                }
-                fail(S_NETWORK, error, "list the flows of the sandbox's address (connection tracking)");
+                if (error == ENODEV || error == EOPNOTSUPP)
+                    return error;
+                fail(S_NETWORK, error, "list the flows of the sandbox's addresses (connection tracking)");
             }
-            found++;
-            if (*kept < BATCH && remember(n, &flows[*kept]))
-                (*kept)++;
+            keep_if_from(n, r, p);
         }
     }
 }
 
-static void forget(int s, int family, const flow *f)
+static void forget(int s, int family, const pending *p)
 {
-    ct_request req;
-    start_ct(&req, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family);
-    size_t at = NLMSG_ALIGN(req.h.nlmsg_len);
-    if (at + f->len > sizeof req)
-        fail(S_NETWORK, E2BIG, "forget a flow of the sandbox's address (connection tracking)");
-    memcpy(req.buf + at, f->attrs, f->len);
-    req.h.nlmsg_len = (uint32_t)(at + f->len);
-    send_ct(s, &req.h, "forget a flow of the sandbox's address");
-    int error = ct_ack(s, "forget a flow of the sandbox's address");
-    if (error != 0 && error != ENOENT) /* ENOENT: it ended meanwhile */
-        fail(S_NETWORK, error, "forget a flow of the sandbox's address (connection tracking)");
+    union { struct nlmsghdr h; char buf[1024]; } answer;
+    for (size_t at = 0; at < p->len;) {
+        uint16_t record;
+        memcpy(&record, p->data + at, sizeof record);
+        at += sizeof record;
+        ct_request req;
+        start_ct(&req, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family);
+        size_t start = NLMSG_ALIGN(req.h.nlmsg_len);
+        if (start + record > sizeof req)
+            fail(S_NETWORK, E2BIG, "forget a flow of the sandbox's addresses (connection tracking)");
+        memcpy(req.buf + start, p->data + at, record);
+        req.h.nlmsg_len = (uint32_t)(start + record);
+        at += record;
+        send_ct(s, &req.h, "forget a flow of the sandbox's addresses");
+        int len = receive(s, &answer, sizeof answer, "forget a flow of the sandbox's addresses");
+        if (len < (int)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || answer.h.nlmsg_type != NLMSG_ERROR)
+            fail(S_NETWORK, EPROTO, "forget a flow of the sandbox's addresses (connection tracking): unexpected answer");
+        int error = -((struct nlmsgerr *)NLMSG_DATA(&answer.h))->error;
+        if (error != 0 && error != ENOENT) /* ENOENT: it ended meanwhile */
+            fail(S_NETWORK, error, "forget a flow of the sandbox's addresses (connection tracking)");
+    }
 }
 
-/* Every flow whose original or reply tuple comes from the address. */
-static void forget_address(int s, int family, const void *address, size_t size)
+/*
+ * Every flow whose original or reply direction comes from the range, listed in one pass and then
+ * deleted. IPv4 asks the kernel for the sandbox's own address only (a sandbox without NET_RAW
+ * sends from no other of its /30); IPv6 lists every flow, whatever a sandbox bound with
+ * IPV6_FREEBIND to another address of its /126.
+ */
+static int forget_range(int s, const range *r, const unsigned char *address)
 {
-    static flow flows[BATCH];
-    const unsigned short directions[] = {CTA_TUPLE_ORIG, CTA_TUPLE_REPLY};
-    for (size_t d = 0; d < 2; d++) {
-        int found, kept;
-        /* More than a batch: again, for what the batch left; the address has no interface to make more. */
-        for (int round = 0; (found = dump(s, family, directions[d], address, size, flows, &kept)) > 0; round++) {
-            if (kept == 0 || round == 1000)
-                fail(S_NETWORK, EAGAIN, "forget the %d flows of the sandbox's address (connection tracking)",
-                     found);
-            for (int i = 0; i < kept; i++)
-                forget(s, family, &flows[i]);
-            if (found <= kept)
-                break;
-        }
-    }
+    pending p = {0};
+    int unavailable = r->family == AF_INET ? list(s, r, CTA_TUPLE_ORIG, address, &p) : list(s, r, 0, NULL, &p);
+    if (!unavailable && r->family == AF_INET)
+        unavailable = list(s, r, CTA_TUPLE_REPLY, address, &p);
+    if (!unavailable)
+        forget(s, r->family, &p);
+    free(p.data);
+    return unavailable;
 }
 
 void forget_previous_flows(void)
 {
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-    if (s < 0) {
-        if (errno == EPROTONOSUPPORT) { /* no netfilter netlink: no connection tracking to ask */
-            logd("No netfilter netlink on this host: no flows to forget");
-            return;
-        }
+    if (s < 0 && errno != EPROTONOSUPPORT)
         fail(S_NETWORK, errno, "netfilter netlink socket");
+    int unavailable = s < 0 ? EPROTONOSUPPORT : 0;
+    if (!unavailable) {
+        range v4 = {.family = AF_INET, .bits = 30};
+        uint32_t net = plan.net.addr & htonl(0xfffffffcu);
+        memcpy(v4.prefix, &net, 4);
+        unavailable = forget_range(s, &v4, (const unsigned char *)&plan.net.addr);
     }
-    uint32_t address = plan.net.addr;
-    forget_address(s, AF_INET, &address, sizeof address);
-    if (plan.net6.address) {
-        struct in6_addr address6;
-        inet_pton(AF_INET6, plan.net6.address, &address6); /* checked when the plan was read */
-        forget_address(s, AF_INET6, &address6, sizeof address6);
+    if (!unavailable && plan.net6.address) {
+        range v6 = {.family = AF_INET6, .bits = 126};
+        inet_pton(AF_INET6, plan.net6.address, v6.prefix); /* checked when the plan was read */
+        v6.prefix[15] &= 0xfc;
+        unavailable = forget_range(s, &v6, NULL);
     }
-    close(s);
+    if (unavailable)
+        logd("The host's connection tracking cannot be listed (%s): the flows of the sandbox's addresses' previous "
+             "owner stay", strerror(unavailable));
+    if (s >= 0)
+        close(s);
 }

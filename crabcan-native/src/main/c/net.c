@@ -377,7 +377,7 @@ void connect_veth(pid_t init)
         new_pair(s, netns, 0);
     }
     close(netns);
-    forget_previous_flows(); /* before the host end is up: nothing of the address moves yet */
+    forget_previous_flows(); /* the old pairs gone: no packet of the old owner makes more */
     unsigned int ifindex = if_nametoindex(plan.veth.name);
     if (ifindex == 0)
         fail(S_NETWORK, errno, "index of %s", plan.veth.name);
