@@ -100,18 +100,22 @@ final class Pasta {
 
     /**
      * pasta's options for the ports published with a protocol: one per host address (its address
-     * applies to the whole list), ADDRESS/HOSTPORT:CONTAINERPORT,..., or "none".
+     * applies to the whole list), ADDRESS/HOSTPORT:CONTAINERPORT,..., or "none". Ports on [::]
+     * name no address: pasta then binds both 0.0.0.0 and [::] (given [::], Debian 12's binds it for
+     * IPv6 only), as a root caller's relay serves both on one socket.
      */
     private static List<String> forwards(Network network, Network.Protocol protocol, String option) {
         java.util.Map<String, String> byAddress = network.ports().stream().filter(p -> p.protocol() == protocol)
-                .collect(Collectors.groupingBy(Network.Port::hostAddress, java.util.LinkedHashMap::new,
+                .collect(Collectors.groupingBy(p -> families(p).isEmpty() ? "" : p.hostAddress(),
+                        java.util.LinkedHashMap::new,
                         Collectors.mapping(p -> p.hostPort() + ":" + (protocol == Network.Protocol.UDP ? p.hostPort()
                         : p.containerPort()), Collectors.joining(","))));
         if (byAddress.isEmpty()) {
             return List.of(option, "none");
         }
         List<String> out = new java.util.ArrayList<>();
-        byAddress.forEach((address, ports) -> out.addAll(List.of(option, address + "/" + ports)));
+        byAddress.forEach((address, ports) -> out.addAll(List.of(option,
+                address.isEmpty() ? ports : address + "/" + ports)));
         return out;
     }
 }
