@@ -63,7 +63,8 @@ public final class OciRuntime {
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
             OciExec.USAGE,
             "  create and run also take --console-socket PATH (process.terminal: the terminal's master goes there)",
-            "  and --no-new-keyring (the container keeps the caller's session keyring in any case); run --no-subreaper",
+            "  and --no-new-keyring (the container keeps the caller's session keyring; default: a new one, _ses.ID);",
+            "  run --no-subreaper",
             "  create, run and exec take --preserve-fds N (the caller's fds 3 to 3+N-1 go to the process as they are)",
             "Global options:",
             "  --root DIR            state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
@@ -256,8 +257,10 @@ public final class OciRuntime {
                 case "--preserve-fds" -> options.put(name, value(a, args));
                 case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares" ->
                         options.put(name, value(a, args));
-                // The container keeps the caller's session keyring, which is what this flag asks for.
-                case "--no-new-keyring" -> requireOneOf(command, name, "create", "run");
+                case "--no-new-keyring" -> {
+                    requireOneOf(command, name, "create", "run");
+                    options.put(name, Boolean.toString(bool(a)));
+                }
                 // run is no subreaper: the container's init reaps what the command leaves.
                 case "--no-subreaper" -> requireOneOf(command, name, "run");
                 case "--pidfd-socket", "--config", "--keep", "--detach", "-d" -> throw new Failure(name + ": not "
@@ -290,9 +293,10 @@ public final class OciRuntime {
         Path pidFile = options.containsKey("--pid-file") ? Path.of(options.get("--pid-file")).toAbsolutePath() : null;
         String consoleSocket = options.get("--console-socket");
         int preserveFds = preserveFds(options.getOrDefault("--preserve-fds", "0"));
+        boolean newKeyring = !Boolean.parseBoolean(options.getOrDefault("--no-new-keyring", "false"));
         return switch (command) {
             case "create" -> {
-                create(id, bundle, pidFile, consoleSocket, preserveFds);
+                create(id, bundle, pidFile, consoleSocket, preserveFds, newKeyring);
                 yield 0;
             }
             case "start" -> {
@@ -323,7 +327,7 @@ public final class OciRuntime {
                 delete(id, options.containsKey("--force"));
                 yield 0;
             }
-            case "run" -> run(id, bundle, pidFile, consoleSocket, preserveFds);
+            case "run" -> run(id, bundle, pidFile, consoleSocket, preserveFds, newKeyring);
             default -> throw new Failure("unknown command " + command + "\n" + USAGE);
         };
     }
@@ -349,11 +353,12 @@ public final class OciRuntime {
      * its command waits for start). A hook that fails kills the container, as the spec asks. A
      * runtime killed halfway leaves a state directory that delete removes with what it recorded.
      */
-    void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds) throws Failure,
-            SandboxException, IOException, InterruptedException {
+    void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
+            throws Failure, SandboxException, IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         Map<String, List<OciConfig.Hook>> hooks = withTimeouts(config.hooks());
-        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config, consoleSocket);
+        Sandbox sandbox = withKeyring(OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config,
+                consoleSocket), id, newKeyring);
         Path dir = newContainerDir(id);
         long pid = -1;
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
@@ -762,14 +767,15 @@ public final class OciRuntime {
     }
 
     /** create, start and wait in one, in this process: the exit status is the container's. */
-    int run(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds) throws Failure,
-            SandboxException, IOException, InterruptedException {
+    int run(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
+            throws Failure, SandboxException, IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         if (!config.hooks().isEmpty()) {
             throw new Failure("hooks: run starts the command at once; use create and start, which run "
                     + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
         }
-        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config, consoleSocket);
+        Sandbox sandbox = withKeyring(OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config,
+                consoleSocket), id, newKeyring);
         Path dir = newContainerDir(id);
         try {
             OciExec.keepConfig(bundle, dir);
@@ -836,6 +842,14 @@ public final class OciRuntime {
             Map<String, List<OciConfig.Hook>> hooks) {}
 
     /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */
+    /**
+     * runc's session keyring: a new one named after the container, which its processes hold instead
+     * of the caller's (the engine's), unless --no-new-keyring.
+     */
+    static Sandbox withKeyring(Sandbox s, String id, boolean newKeyring) {
+        return newKeyring ? s.toBuilder().sessionKeyring("_ses." + id).build() : s;
+    }
+
     static Sandbox inheritStdio(Sandbox s, int preserveFds) {
         Sandbox.Builder b = s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit());
         for (int fd = 3; fd < 3 + preserveFds; fd++) {

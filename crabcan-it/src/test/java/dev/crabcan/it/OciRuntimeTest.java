@@ -824,6 +824,44 @@ class OciRuntimeTest {
     }
 
     /**
+     * Keyrings are not namespaced: a container kept the caller's session keyring (create and run took
+     * --no-new-keyring as a no-op), whose keys its processes could read, link or clear. It now joins
+     * a new one named _ses.ID before anything of it runs, as runc does; --no-new-keyring (true)
+     * keeps the caller's. crabcan-oci runs with a session keyring of its own, as an engine's: the
+     * test's JVM may have none, and the kernel's stand-in, the user's, differs by user namespace.
+     */
+    @Test
+    void aContainerJoinsASessionKeyringOfItsOwnUnlessToldNotTo() throws Exception {
+        Path keyring = Env.staticBinary("keyring");
+        Path bundle = bundle("b-keyring", "/keyring");
+        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
+        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        String callers = "crabcan-it-caller-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        Map<String, String> expected = new java.util.LinkedHashMap<>();
+        expected.put("", "_ses.k-default");
+        expected.put("--no-new-keyring=false", "_ses.k-false");
+        expected.put("--no-new-keyring", callers);
+        expected.put("--no-new-keyring=true", callers);
+        int n = 0;
+        for (var flag : expected.entrySet()) {
+            String id = flag.getValue().startsWith("_ses.") ? flag.getValue().substring(5) : "k-kept" + n++;
+            List<String> args = new ArrayList<>(List.of("run", "--bundle", bundle.toString()));
+            if (!flag.getKey().isEmpty()) {
+                args.add(1, flag.getKey());
+            }
+            args.add(id);
+            List<String> cmd = new ArrayList<>(List.of(keyring.toString(), "join", callers));
+            cmd.addAll(cli.command(args.toArray(String[]::new)));
+            File out = dir.resolve(id + ".out").toFile();
+            Run run = cli.run(cmd, out);
+            assertThat(run.status()).as("%s: %s", flag.getKey(), run.stderr()).isZero();
+            assertThat(run.stdout()).as("the session keyring with %s", flag.getKey()).matches("\\d+ \\Q"
+                    + flag.getValue() + "\\E\n");
+        }
+    }
+
+    /**
      * Mount propagation as the config asks, for a host root caller, whose container itself may not
      * mount (see SeccompPolicy#withRootCallerRulesFirst): an rslave bind of a shared host mount is
      * its slave and shows what the host mounts below it after create; an rshared one too, and is

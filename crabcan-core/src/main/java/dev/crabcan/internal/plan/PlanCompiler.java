@@ -260,6 +260,7 @@ public final class PlanCompiler {
         if (s.hostname().isPresent() || host.setsHostname()) {
             w.hostname(hostname);
         }
+        s.sessionKeyring().ifPresent(w::sessionKeyring);
         if (s.domainname().isPresent()) {
             w.domainname(s.domainname().get());
         }
