@@ -420,14 +420,14 @@ class OciRuntimeTest {
         File out13 = dir.resolve("b13.out").toFile();
         assertThat(oci(out13, "create", "--bundle", bundle.toString(), "c13").status()).isZero();
         Run refused = cli.refusedStart("c13");
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/bin/sh exited with 3: no gpu");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/bin/sh) exited with 3: no gpu");
         assertThat(Files.readString(out13.toPath())).doesNotContain("{\"status\"");
 
         // A failing createContainer hook fails create, names it and leaves no container.
         withHooks(bundle, config, "\"createContainer\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no driver >&2; exit 4\"]}]");
         Run failed = cli.refusedCreate(bundle, "c14");
-        assertThat(failed.stderr()).contains("/bin/sh exited with 4: no driver");
+        assertThat(failed.stderr()).contains("hooks.createContainer[0] (/bin/sh) exited with 4: no driver");
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
@@ -519,7 +519,7 @@ class OciRuntimeTest {
         File out = dir.resolve("b-exe.out").toFile();
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-exe").status()).isZero();
         Run refused = cli.refusedStart("c-exe");
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/hook is the runtime's own binary");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/hook) is the runtime's own binary");
         assertThat(Files.readString(out.toPath())).as("the command never ran").doesNotContain("refused", "wrote");
 
         withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/writer\", \"timeout\": 30}]");
@@ -555,7 +555,7 @@ class OciRuntimeTest {
         // The default is the container's from create on, whatever start is given.
         Run started = cli.refusedStart("c-forever2");
         assertThat(started.stderr()).contains("hooks.startContainer failed",
-                "/forever did not finish within its timeout of 2 s");
+                "hooks.startContainer[0] (/forever) did not finish within its timeout of 2 s");
         assertThat(Files.readString(out.toPath())).doesNotContain("never");
         assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").equals("sleep 100000")))
                 .as("no hook left running").isEmpty();
@@ -622,7 +622,7 @@ class OciRuntimeTest {
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-leave2").status()).isZero();
         Run started = oci(null, "start", "c-leave2");
         assertThat(started.status()).isEqualTo(1);
-        assertThat(started.stderr()).contains("/bin/sh did not finish within its timeout of 1 s");
+        assertThat(started.stderr()).contains("hooks.startContainer[0] (/bin/sh) did not finish within its timeout of 1 s");
         assertThat(awaitStatus("c-leave2", "stopped")).isEqualTo("stopped");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!processesWith(marker).isEmpty() && System.nanoTime() < deadline) {
@@ -666,7 +666,7 @@ class OciRuntimeTest {
         File out = dir.resolve("b-noat-exe.out").toFile();
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-noat").status()).isZero();
         Run refused = cli.refusedStart("c-noat");
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/exe-hook is the runtime's own binary");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/exe-hook) is the runtime's own binary");
         assertThat(Files.readString(out.toPath())).isEmpty();
     }
 
