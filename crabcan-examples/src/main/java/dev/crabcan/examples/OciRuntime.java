@@ -457,7 +457,7 @@ public final class OciRuntime {
         try {
             // The helper ends at the hook's timeout, or once it has killed what outlived it.
             if (!p.waitFor(timeout + START_TIMEOUT_MS / 1000, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor();
+                killWithWhatItRuns(p);
                 throw new Failure(name + ": the helper running it did not end within its timeout of " + timeout + " s");
             }
             verdict = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
@@ -484,6 +484,25 @@ public final class OciRuntime {
             throw new Failure(name + " was killed by signal " + verdict.substring(7) + said);
         }
         throw new Failure(name + " cannot be run: " + verdict);
+    }
+
+    /**
+     * A helper that hangs (stopped, or stuck) ends neither its hook nor what the hook started, and
+     * killing it alone would leave them all to our own subreaper or init. While it lives, it is a
+     * subreaper: everything the hook started stays below it, however it detached itself. So they
+     * are killed first, pass after pass until none runs (each killed one stays a zombie below the
+     * hung helper, and its children come up to the helper), then the helper.
+     */
+    private static void killWithWhatItRuns(Process helper) throws InterruptedException {
+        for (int pass = 0; pass < 1000; pass++) {
+            List<ProcessHandle> running = helper.descendants().filter(h -> running(h.pid())).toList();
+            if (running.isEmpty()) {
+                break;
+            }
+            running.forEach(ProcessHandle::destroyForcibly);
+            Thread.sleep(1);
+        }
+        helper.destroyForcibly().waitFor();
     }
 
     /** poststart and poststop hooks that fail are warned about, and the operation goes on (runtime-spec). */
@@ -963,14 +982,24 @@ public final class OciRuntime {
 
     /** Whether init still runs: the same pid with the same start time, and not a zombie. */
     private static boolean alive(State s) {
-        String stat;
+        String[] f = statFields(s.pid());
+        return f != null && !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
+    }
+
+    /** Whether the process exists and is no zombie. */
+    private static boolean running(long pid) {
+        String[] f = statFields(pid);
+        return f != null && !f[0].equals("Z") && !f[0].equals("X");
+    }
+
+    /** The fields of /proc/PID/stat after the command name (state first), or null if it is gone. */
+    private static String[] statFields(long pid) {
         try {
-            stat = Files.readString(Path.of("/proc/" + s.pid() + "/stat"));
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         } catch (IOException e) {
-            return false;
+            return null;
         }
-        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-        return !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
     }
 
     static long startTime(long pid) throws IOException {

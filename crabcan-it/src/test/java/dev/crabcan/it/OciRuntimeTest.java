@@ -634,6 +634,25 @@ class OciRuntimeTest {
     }
 
     /**
+     * A helper running a host hook that hangs itself (here the hook stops it) was killed alone once
+     * its timeout and a margin passed: the hook and what it started went on, reparented to our
+     * subreaper or init (found by a review). Everything below the helper is now killed with it.
+     */
+    @Test
+    void aHungHookHelperIsKilledWithEverythingItRuns() throws Exception {
+        String marker = "0.00" + ProcessHandle.current().pid() + System.nanoTime() % 1_000_000;
+        Path bundle = bundle("b-hung", "echo never");
+        String config = Files.readString(bundle.resolve("config.json"));
+        withHooks(bundle, config, "\"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+                + "\"(setsid sleep 1000 " + marker + " >/dev/null 2>&1 &); kill -STOP $PPID; sleep 1000 " + marker
+                + "\"], \"timeout\": 1}]");
+        Run created = cli.refusedCreate(bundle, "c-hung");
+        assertThat(created.stderr()).contains("hooks.prestart[0] (/bin/sh): the helper running it did not end within "
+                + "its timeout of 1 s");
+        assertThat(processesWith(marker)).as("what the hook started").isEmpty();
+    }
+
+    /**
      * A startContainer hook runs after the container's seccomp filter is in place (as in runc
      * without noNewPrivileges), and the helper executed it with execveat on the descriptor it
      * checked: a filter that denies execveat, which runtime-spec lets a config do, failed every
