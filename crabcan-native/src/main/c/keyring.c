@@ -20,8 +20,9 @@
 
 /*
  * In init, as the command's ids, so that the keyring is theirs (and charged to their quota), and
- * before any hook or the command runs. Joining by name takes a keyring of that name the sandbox's
- * user namespace already has, if it may search it; else the kernel makes a new one.
+ * before any hook or the command runs; or in a process joining the sandbox (T_JOIN), as its ids.
+ * Joining by name takes a keyring of that name the sandbox's user namespace already has, if it may
+ * search it (init made it so); else the kernel makes a new one.
  */
 void join_session_keyring(void)
 {
@@ -38,10 +39,16 @@ void join_session_keyring(void)
     }
     if (id < 0)
         fail(S_KEYRING, errno, "join a new session keyring %s", plan.session_keyring);
+    if (plan.join.pid) { /* init's keyring, which only its owner may change */
+        logd("Joined session keyring %s (%ld)", plan.session_keyring, id);
+        return;
+    }
     /*
-     * Searchable by the sandbox's other ids too, as runc makes it, so that a process joining the
-     * sandbox later as another user can join it by name: "other" within a user namespace of its own
-     * (only the sandbox's ids are there), else "user", the keyring's owner.
+     * Searchable, so that a process joining the sandbox later (OCI exec) can join it by name: as
+     * runc makes it, by "other" ids within a user namespace of the sandbox's own (the kernel looks
+     * names up in the caller's user namespace, where only the sandbox's ids are), else by the
+     * owner's ("user"). And by the owner's in both: runc leaves them out with a user namespace, so
+     * that an exec as the owner, its root, gets a new keyring of the same name instead.
      */
     char desc[2048];
     long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc, 0);
@@ -57,7 +64,7 @@ void join_session_keyring(void)
     unsigned long perm = field ? strtoul(field, &end, 16) : 0;
     if (!field || end == field || *end != ';')
         fail(S_KEYRING, EINVAL, "read the permissions of the session keyring %s", plan.session_keyring);
-    perm |= (plan.clone_flags & CLONE_NEWUSER) ? KEY_OTH_SEARCH : KEY_USR_SEARCH;
+    perm |= KEY_USR_SEARCH | ((plan.clone_flags & CLONE_NEWUSER) ? KEY_OTH_SEARCH : 0);
     if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm, 0, 0) < 0)
         fail(S_KEYRING, errno, "make the session keyring %s searchable", plan.session_keyring);
     logd("Joined session keyring %s (%ld)", plan.session_keyring, id);

@@ -370,7 +370,7 @@ public final class OciRuntime {
                                 containerHooks(hooks, id, bundle));
             }
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
-                    java.time.Instant.now().toString(), hooks));
+                    java.time.Instant.now().toString(), hooks, sandbox.sessionKeyring().isPresent()));
             for (String kind : List.of("prestart", "createRuntime")) {
                 runHooks(kind, hooks, hookState(id), dir);
             }
@@ -807,7 +807,7 @@ public final class OciRuntime {
                 started = -1; // already gone: its state says stopped
             }
             writeState(dir, new State(id, pid, started, bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
-                    java.time.Instant.now().toString(), Map.of()));
+                    java.time.Instant.now().toString(), Map.of(), sandbox.sessionKeyring().isPresent()));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
@@ -856,9 +856,11 @@ public final class OciRuntime {
     /**
      * What create records; the start time tells init from a later process that got its pid. The
      * hooks are kept from create: the bundle may be gone by delete (an engine unmounts it).
+     * ownKeyring: the container joined a session keyring of its own, which exec joins too (a state
+     * written before there were any says false: its container kept the caller's).
      */
     record State(String id, long pid, long startTime, String bundle, String rootfs, String created,
-            Map<String, List<OciConfig.Hook>> hooks) {}
+            Map<String, List<OciConfig.Hook>> hooks, boolean ownKeyring) {}
 
     /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */
     /**
@@ -947,6 +949,7 @@ public final class OciRuntime {
             return hook;
         }).toList()));
         m.put("hooks", hooks);
+        m.put("ownKeyring", s.ownKeyring());
         writeAtomically(dir.resolve("state.json"), Json.write(m));
     }
 
@@ -963,7 +966,7 @@ public final class OciRuntime {
                         strings(h.get("env")), h.get("timeout") == null ? java.util.OptionalInt.empty()
                         : java.util.OptionalInt.of(((Long) h.get("timeout")).intValue()))).toList()));
         return new State((String) m.get("id"), (Long) m.get("pid"), (Long) m.get("startTime"), (String) m.get("bundle"),
-                (String) m.get("rootfs"), (String) m.get("created"), hooks);
+                (String) m.get("rootfs"), (String) m.get("created"), hooks, Boolean.TRUE.equals(m.get("ownKeyring")));
     }
 
     private static List<String> strings(Object list) {
