@@ -180,15 +180,15 @@ static int end_hook(pid_t pid, int *status)
  * fexecve, when it hears ENOSYS, executes /proc/self/fd/N unchecked. A startContainer hook runs
  * under the container's seccomp filter (installed before the release, as runc does without
  * noNewPrivileges), which may deny execveat: a config may deny any call, and engines' profiles say
- * EPERM (runtime-spec's default errnoRet) or ENOSYS. On those, execve of the descriptor's name in
- * the directory of this process's descriptors, reached without a path the container could change
- * meanwhile: /proc opened once and checked on that descriptor to be the root of a proc file system
- * (a process of the container may mount over /proc at any time, and a tmpfs there could hold a
- * "self/fd/N" link to another file, the runtime's own binary included), its self/fd opened from
- * it in the same mount and made the working directory, and the relative name N, which can only mean our own
- * descriptor, checked to lead to this very file. execve then looks up that one name in that
- * directory. The hook's working directory is that directory (runtime-spec does not say which it
- * is). Returns why nothing ran, with errno set.
+ * EPERM (runtime-spec's default errnoRet) or ENOSYS. On those, execve of the name N in the
+ * directory of our descriptors, with no path the container could change meanwhile left to look up
+ * but N: a process of the container that may mount can put a tmpfs on /proc at any time, whose
+ * self/fd/N would link to another file (the runtime's own binary included), or bind another
+ * process's fd directory below /proc, whose N that process could change. So /proc is opened once
+ * and shown on that descriptor to be the root of a proc file system; its self/fd, opened from it,
+ * is shown to be our own fd table (a pipe made for the probe is there, which no other process
+ * holds) and N in it to be this very file; it becomes the working directory (runtime-spec does
+ * not say which a hook has), and execve looks up N in it. Returns why nothing ran, with errno set.
  */
 static const char *exec_hook(int exe, char **argv, char **envp)
 {
@@ -202,24 +202,21 @@ static const char *exec_hook(int exe, char **argv, char **envp)
     int denied = errno;
     if (denied != EPERM && denied != ENOSYS)
         return "cannot execute";
-    char name[16];
-    struct stat proc, want, got;
-    struct statfs proc_fs;
-    struct statx proc_mnt, fds_mnt;
-    snprintf(name, sizeof name, "%d", exe);
+    char name[16], probe_name[16];
+    struct stat proc, want, got, probe_st, probe_got;
+    struct statfs fs;
+    int probe[2] = {-1, -1};
     int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int fd_dir = proc_fd < 0 ? -1 : openat(proc_fd, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    /*
-     * 1: the inode number of a proc file system's root, which nothing else in it has. The same
-     * mount for self/fd: nothing mounted on self, our pid's directory or its fd (a bind of another
-     * process's fd directory, whose entries that process could change between check and execve).
-     */
-    if (fd_dir < 0 || fstat(proc_fd, &proc) < 0 || proc.st_ino != 1 || fstatfs(proc_fd, &proc_fs) < 0 ||
-        proc_fs.f_type != PROC_SUPER_MAGIC || statx(proc_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &proc_mnt) < 0 ||
-        statx(fd_dir, "", AT_EMPTY_PATH, STATX_MNT_ID, &fds_mnt) < 0 ||
-        !(proc_mnt.stx_mask & fds_mnt.stx_mask & STATX_MNT_ID) || proc_mnt.stx_mnt_id != fds_mnt.stx_mnt_id ||
-        fstat(exe, &want) < 0 || fstatat(fd_dir, name, &got, 0) < 0 || got.st_dev != want.st_dev ||
-        got.st_ino != want.st_ino) {
+    snprintf(name, sizeof name, "%d", exe);
+    /* 1: the inode number of a proc file system's root, which nothing else in it has. */
+    int ok = fd_dir >= 0 && fstat(proc_fd, &proc) == 0 && proc.st_ino == 1 && fstatfs(proc_fd, &fs) == 0 &&
+             fs.f_type == PROC_SUPER_MAGIC && pipe2(probe, O_CLOEXEC) == 0 && fstat(probe[0], &probe_st) == 0 &&
+             snprintf(probe_name, sizeof probe_name, "%d", probe[0]) > 0 &&
+             fstatat(fd_dir, probe_name, &probe_got, 0) == 0 && probe_got.st_dev == probe_st.st_dev &&
+             probe_got.st_ino == probe_st.st_ino && fstat(exe, &want) == 0 && fstatat(fd_dir, name, &got, 0) == 0 &&
+             got.st_dev == want.st_dev && got.st_ino == want.st_ino;
+    if (!ok) {
         errno = denied;
         return "cannot execute it through its descriptor (execveat), nor through /proc/self/fd, which does not lead "
                "to it (is a proc file system mounted on /proc?)";

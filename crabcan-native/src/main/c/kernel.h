@@ -1,6 +1,6 @@
 /*
- * The kernel's mount API (open_tree, move_mount, fsopen, fsconfig, fsmount, mount_setattr),
- * close_range and statx, called directly: the helper is linked statically against musl, which has no
+ * The kernel's mount API (open_tree, move_mount, fsopen, fsconfig, fsmount, mount_setattr) and
+ * close_range, called directly: the helper is linked statically against musl, which has no
  * wrappers for them, and the constants come from the kernel's own headers.
  */
 #ifndef CRABCAN_KERNEL_H
@@ -8,7 +8,6 @@
 
 #include <linux/close_range.h>
 #include <linux/mount.h>
-#include <linux/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,11 +44,6 @@ static inline int mount_setattr(int dfd, const char *path, unsigned int flags, s
 static inline int close_range(unsigned int first, unsigned int last, unsigned int flags)
 {
     return (int)syscall(SYS_close_range, first, last, flags);
-}
-
-static inline int statx(int dfd, const char *path, int flags, unsigned int mask, struct statx *buf)
-{
-    return (int)syscall(SYS_statx, dfd, path, flags, mask, buf);
 }
 
 #endif
