@@ -167,7 +167,9 @@ public final class OciRuntime {
             log.debug("crabcan-oci " + String.join(" ", args));
             return runtime.command(rest.remove(0), rest);
         } catch (Failure | SandboxSpecException | IOException e) {
-            log.error(e.getMessage());
+            log.error(e.getMessage() + (e instanceof dev.crabcan.SandboxSetupException s
+                    && s.step().equals(dev.crabcan.internal.plan.Contract.S_KEYRING)
+                    ? " (where keyctl is denied, --no-new-keyring keeps the caller's session keyring, as in runc)" : ""));
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -881,6 +881,37 @@ class OciRuntimeTest {
     }
 
     /**
+     * Where keyctl is denied around the runtime (an outer container's seccomp profile), runc goes on
+     * without a keyring of the container's own if the kernel says ENOSYS (LXC's profile) and fails
+     * otherwise; so does crabcan-oci, and its words name the way on: --no-new-keyring. The
+     * container's own keyctl is denied too, which its probe says.
+     */
+    @Test
+    void whereKeyctlIsDeniedAroundTheRuntimeOnlyEnosysGoesOnWithoutAKeyring() throws Exception {
+        Path keyring = Env.staticBinary("keyring");
+        Path bundle = bundle("b-denied", "/keyring");
+        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
+        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        for (String[] c : new String[][] {{"38", "", "Function not implemented"}, {"1", "--no-new-keyring",
+                "Operation not permitted"}, {"1", "", null}}) {
+            String id = "k-denied-" + c[0] + c[1].length();
+            List<String> cmd = new ArrayList<>(List.of(keyring.toString(), "deny", c[0]));
+            cmd.addAll(cli.command(c[1].isEmpty() ? new String[] {"run", "--bundle", bundle.toString(), id}
+                    : new String[] {"run", c[1], "--bundle", bundle.toString(), id}));
+            Run run = cli.run(cmd, dir.resolve(id + ".out").toFile());
+            if (c[2] != null) {
+                assertThat(run.stdout()).as("errno %s %s: %s", c[0], c[1], run.stderr()).isEqualTo("keyctl: " + c[2] + "\n");
+            } else {
+                assertThat(run.status()).isEqualTo(1);
+                assertThat(run.stdout()).as("nothing ran").isEmpty();
+                assertThat(run.stderr()).contains("session keyring _ses." + id, "Operation not permitted",
+                        "--no-new-keyring keeps the caller's session keyring");
+            }
+        }
+    }
+
+    /**
      * Mount propagation as the config asks, for a host root caller, whose container itself may not
      * mount (see SeccompPolicy#withRootCallerRulesFirst): an rslave bind of a shared host mount is
      * its slave and shows what the host mounts below it after create; an rshared one too, and is
