@@ -864,7 +864,6 @@ public final class OciRuntime {
     record State(String id, long pid, long startTime, String bundle, String rootfs, String created,
             Map<String, List<OciConfig.Hook>> hooks, boolean ownKeyring) {}
 
-    /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */
     /**
      * runc's session keyring: a new one named after the container, which its processes hold instead
      * of the caller's (the engine's), unless --no-new-keyring.
@@ -873,6 +872,7 @@ public final class OciRuntime {
         return newKeyring ? s.toBuilder().sessionKeyring("_ses." + id).build() : s;
     }
 
+    /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */
     static Sandbox inheritStdio(Sandbox s, int preserveFds) {
         Sandbox.Builder b = s.toBuilder().stdin(Stdio.inherit()).stdout(Stdio.inherit()).stderr(Stdio.inherit());
         for (int fd = 3; fd < 3 + preserveFds; fd++) {
