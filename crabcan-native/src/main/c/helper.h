@@ -77,6 +77,9 @@ void note_hook_facts(void);
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size);
 int host_hook(int argc, char **argv);
 
+/* keyring.c */
+void join_session_keyring(void);
+
 /* tty.c */
 void connect_console(void);
 void open_terminal(void);

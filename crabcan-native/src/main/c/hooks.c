@@ -50,6 +50,22 @@ void note_hook_facts(void)
 }
 
 /*
+ * fd moved to 3 or above (the original closed), so that hook_child's dup2s onto 0, 1 and 2 can
+ * neither close it nor make it the hook's stdio: where the process has no stdin, say, a new
+ * descriptor lands on 0. -1 with errno (fd closed) if it cannot be moved.
+ */
+static int above_stdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return high;
+}
+
+/*
  * The hook's file, opened once and executed through this descriptor (hook_child), so that the file
  * checked is the file that runs. A startContainer hook's path is resolved in the container, whose
  * image may have planted a link there: to /proc/self/exe, or the exe of another process of the
@@ -59,18 +75,18 @@ void note_hook_facts(void)
  * links to a file the container's root does not hold (the kernel's name for it, from
  * /proc/self/fd, does not lead back to it). -1 with errno and why set when refused.
  */
-static int open_hook(const char *path, char *why, size_t size)
+static int open_hook(const char *path, const char *name, char *why, size_t size)
 {
-    int fd = open(path, O_PATH | O_CLOEXEC);
+    int fd = above_stdio(open(path, O_PATH | O_CLOEXEC));
     if (fd < 0) {
-        snprintf(why, size, "%s: cannot open it", path);
+        snprintf(why, size, "%s: cannot open it", name);
         return -1;
     }
     struct stat st, named;
     struct statfs fs;
-    char link[64], name[PATH_MAX];
+    char link[64], named_path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, name, sizeof name - 1);
+    ssize_t n = readlink(link, named_path, sizeof named_path - 1);
     const char *refused = NULL;
     int err = EACCES;
     if (fstat(fd, &st) < 0 || fstatfs(fd, &fs) < 0) {
@@ -83,13 +99,14 @@ static int open_hook(const char *path, char *why, size_t size)
     } else if (n <= 0) {
         err = n < 0 ? errno : EIO;
         refused = "cannot be named through /proc/self/fd (is /proc mounted?), so where it lies cannot be checked";
-    } else if ((name[n] = '\0', stat(name, &named) < 0) || named.st_dev != st.st_dev || named.st_ino != st.st_ino) {
+    } else if ((named_path[n] = '\0', stat(named_path, &named) < 0) || named.st_dev != st.st_dev ||
+               named.st_ino != st.st_ino) {
         refused = "lies outside the root it was looked up in (reached through a link into /proc)";
     }
     if (refused) {
         close(fd);
         errno = err;
-        snprintf(why, size, "%s %s", path, refused);
+        snprintf(why, size, "%s %s", name, refused);
         return -1;
     }
     return fd;
@@ -98,7 +115,7 @@ static int open_hook(const char *path, char *why, size_t size)
 /* The state on a memfd at offset 0: a hook need not read it, and no write can block or SIGPIPE us. */
 static int state_fd(const char *status)
 {
-    int fd = memfd_create("oci-state", MFD_CLOEXEC);
+    int fd = above_stdio(memfd_create("oci-state", MFD_CLOEXEC));
     if (fd < 0)
         return -1;
     const char *rest = plan.hook_state + 1; /* after its '{' */
@@ -163,10 +180,15 @@ static int end_hook(pid_t pid, int *status)
  * fexecve, when it hears ENOSYS, executes /proc/self/fd/N unchecked. A startContainer hook runs
  * under the container's seccomp filter (installed before the release, as runc does without
  * noNewPrivileges), which may deny execveat: a config may deny any call, and engines' profiles say
- * EPERM (runtime-spec's default errnoRet) or ENOSYS. On those, execve of that /proc name,
- * once /proc is the root of a proc file system (not a directory of the image, whose links a
- * process of the container could change between the check and the execve) and the name leads to
- * this very file. Returns why nothing ran, with errno set.
+ * EPERM (runtime-spec's default errnoRet) or ENOSYS. On those, execve of the name N in the
+ * directory of our descriptors, with no path the container could change meanwhile left to look up
+ * but N: a process of the container that may mount can put a tmpfs on /proc at any time, whose
+ * self/fd/N would link to another file (the runtime's own binary included), or bind another
+ * process's fd directory below /proc, whose N that process could change. So /proc is opened once
+ * and shown on that descriptor to be the root of a proc file system; its self/fd, opened from it,
+ * is shown to be our own fd table (a pipe made for the probe is there, which no other process
+ * holds) and N in it to be this very file; it becomes the working directory (runtime-spec does
+ * not say which a hook has), and execve looks up N in it. Returns why nothing ran, with errno set.
  */
 static const char *exec_hook(int exe, char **argv, char **envp)
 {
@@ -180,20 +202,27 @@ static const char *exec_hook(int exe, char **argv, char **envp)
     int denied = errno;
     if (denied != EPERM && denied != ENOSYS)
         return "cannot execute";
-    char name[32];
-    struct stat proc, want, got;
+    char name[16], probe_name[16];
+    struct stat proc, want, got, probe_st, probe_got;
     struct statfs fs;
-    snprintf(name, sizeof name, "/proc/self/fd/%d", exe);
+    int probe[2] = {-1, -1};
+    int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd_dir = proc_fd < 0 ? -1 : openat(proc_fd, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    snprintf(name, sizeof name, "%d", exe);
     /* 1: the inode number of a proc file system's root, which nothing else in it has. */
-    if (lstat("/proc", &proc) < 0 || !S_ISDIR(proc.st_mode) || proc.st_ino != 1 || statfs("/proc", &fs) < 0 ||
-        fs.f_type != PROC_SUPER_MAGIC || fstat(exe, &want) < 0 || stat(name, &got) < 0 || got.st_dev != want.st_dev ||
-        got.st_ino != want.st_ino) {
+    int ok = fd_dir >= 0 && fstat(proc_fd, &proc) == 0 && proc.st_ino == 1 && fstatfs(proc_fd, &fs) == 0 &&
+             fs.f_type == PROC_SUPER_MAGIC && pipe2(probe, O_CLOEXEC) == 0 && fstat(probe[0], &probe_st) == 0 &&
+             snprintf(probe_name, sizeof probe_name, "%d", probe[0]) > 0 &&
+             fstatat(fd_dir, probe_name, &probe_got, 0) == 0 && probe_got.st_dev == probe_st.st_dev &&
+             probe_got.st_ino == probe_st.st_ino && fstat(exe, &want) == 0 && fstatat(fd_dir, name, &got, 0) == 0 &&
+             got.st_dev == want.st_dev && got.st_ino == want.st_ino;
+    if (!ok) {
         errno = denied;
         return "cannot execute it through its descriptor (execveat), nor through /proc/self/fd, which does not lead "
                "to it (is a proc file system mounted on /proc?)";
     }
-    /* The interpreter of a script opens that name after execve. */
-    if (fcntl(exe, F_SETFD, 0) == 0)
+    /* The interpreter of a script opens that name after execve, relative to the working directory. */
+    if (fchdir(fd_dir) == 0 && fcntl(exe, F_SETFD, 0) == 0)
         execve(name, argv, envp);
     return "cannot execute it through /proc/self/fd (execveat is denied)";
 }
@@ -264,12 +293,11 @@ static int await_hook(int pidfd, int *out, uint32_t timeout, char *output, size_
  * Runs one hook to its end; 0 if it exited 0. Otherwise why says what happened, with the start of
  * what it wrote to stdout and stderr, and errno is set for the FAIL line.
  */
-static int run_hook(size_t i, const char *status, char *why, size_t size)
+static int run_hook(size_t i, const char *name, const char *status, char *why, size_t size)
 {
-    const char *path = plan.hooks[i].path;
     uint32_t timeout = plan.hooks[i].timeout;
-    int out[2], err;
-    int exe = open_hook(path, why, size);
+    int out[2] = {-1, -1}, err;
+    int exe = open_hook(plan.hooks[i].path, name, why, size);
     if (exe < 0)
         return -1;
     int state = state_fd(status);
@@ -277,15 +305,17 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
         err = errno;
         close(exe);
         errno = err;
-        snprintf(why, size, "%s: its state", path);
+        snprintf(why, size, "%s: its state", name);
         return -1;
     }
-    if (pipe2(out, O_CLOEXEC) < 0) {
+    if (pipe2(out, O_CLOEXEC) < 0 || (out[1] = above_stdio(out[1])) < 0) {
         err = errno;
+        if (out[1] < 0 && out[0] >= 0) /* the pipe was made; its write end could not be moved */
+            close(out[0]);
         close(exe);
         close(state);
         errno = err;
-        snprintf(why, size, "%s: its output pipe", path);
+        snprintf(why, size, "%s: its output pipe", name);
         return -1;
     }
     pid_t pid = fork();
@@ -304,7 +334,7 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
             close(pidfd);
         close(out[0]);
         errno = err;
-        snprintf(why, size, "%s: %s", path, pid < 0 ? "fork" : "watch it");
+        snprintf(why, size, "%s: %s", name, pid < 0 ? "fork" : "watch it");
         return -1;
     }
     char output[1024];
@@ -322,20 +352,20 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
     }
     if (failed) {
         errno = err;
-        snprintf(why, size, "%s: wait for it", path);
+        snprintf(why, size, "%s: wait for it", name);
         return -1;
     }
     if (timed_out) {
         errno = ETIMEDOUT;
-        snprintf(why, size, "%s did not finish within its timeout of %u s", path, timeout);
+        snprintf(why, size, "%s did not finish within its timeout of %u s", name, timeout);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         return 0;
     } else {
         errno = 0;
         if (WIFSIGNALED(st))
-            snprintf(why, size, "%s was killed by signal %d", path, WTERMSIG(st));
+            snprintf(why, size, "%s was killed by signal %d", name, WTERMSIG(st));
         else
-            snprintf(why, size, "%s exited with %d", path, WEXITSTATUS(st));
+            snprintf(why, size, "%s exited with %d", name, WEXITSTATUS(st));
     }
     append_output(why, size, output, kept);
     return -1;
@@ -343,11 +373,15 @@ static int run_hook(size_t i, const char *status, char *why, size_t size)
 
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size)
 {
-    for (size_t i = 0; i < plan.n_hooks; i++) {
+    const char *kind = phase == HOOK_CREATE_CONTAINER ? "createContainer" : "startContainer";
+    for (size_t i = 0, k = 0; i < plan.n_hooks; i++) {
         if (plan.hooks[i].phase != phase)
             continue;
-        logd("Running hook %s", plan.hooks[i].path);
-        if (run_hook(i, status, why, size) < 0)
+        /* The config's name for it, as the runtime names the hooks it runs on the host. */
+        char name[PATH_MAX + 64];
+        snprintf(name, sizeof name, "hooks.%s[%zu] (%s)", kind, k++, plan.hooks[i].path);
+        logd("Running %s", name);
+        if (run_hook(i, name, status, why, size) < 0)
             return -1;
     }
     /*
@@ -357,7 +391,7 @@ int run_hooks(uint32_t phase, const char *status, char *why, size_t size)
      */
     if (phase == HOOK_CREATE_CONTAINER && getpid() == 1) {
         if (kill(-1, SIGKILL) < 0 && errno != ESRCH) {
-            snprintf(why, size, "kill what the createContainer hooks left running");
+            snprintf(why, size, "hooks.createContainer: kill what they left running");
             return -1;
         }
         while (waitpid(-1, NULL, __WALL) >= 0 || errno == EINTR)

@@ -191,6 +191,7 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     if (poll(&lifeline, 1, 0) != 0)
         _exit(1);
     close(sync_rd);
+    join_session_keyring();
 
     if ((plan.options & OPT_UNSHARE_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         fail(S_CGROUP, errno, "new cgroup namespace");

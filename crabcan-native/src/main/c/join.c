@@ -94,6 +94,7 @@ __attribute__((noreturn)) static void joined_command(int exec_rd, int exec_wr)
     set_groups();
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail(S_CREDENTIALS, errno, "setresuid %u in the sandbox", plan.uid);
+    join_session_keyring();
     /*
      * The id change made the kernel set dumpability from fs.suid_dumpable: until execve nothing in
      * the sandbox, though it now has our ids, may trace this process or open its /proc files

@@ -390,6 +390,7 @@ void parse_plan(uint32_t total)
             break;
         }
         case T_DOMAINNAME: plan.domainname = get_str(p, len, tag); break;
+        case T_SESSION_KEYRING: plan.session_keyring = get_str(p, len, tag); break;
         case T_HOOK: parse_hook(p, len); break;
         case T_HOOK_STATE: plan.hook_state = get_str(p, len, tag); break;
         case T_NETNS_SYSCTL: {
@@ -606,6 +607,8 @@ void dump_plan(void)
         dump_str("netns", plan.netns);
     if (plan.domainname)
         dump_str("domainname", plan.domainname);
+    if (plan.session_keyring)
+        dump_str("session_keyring", plan.session_keyring);
     for (size_t i = 0; i < plan.n_netns_sysctls; i++) {
         dump_str("netns_sysctl", plan.netns_sysctls[i].name);
         dump_str("netns_sysctl_value", plan.netns_sysctls[i].value);

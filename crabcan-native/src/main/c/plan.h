@@ -104,6 +104,7 @@ struct plan {
     uint32_t console_rows, console_cols;
     int console_fd; /* that socket, connected by the helper on the host; -1 before */
     const char *domainname;
+    const char *session_keyring; /* T_SESSION_KEYRING, or NULL: the caller's is kept */
     const char *netns; /* an existing network namespace to join (T_NETNS), or NULL */
     struct { const char *name, *value; } netns_sysctls[MAX_NETNS_SYSCTLS];
     size_t n_netns_sysctls;

@@ -86,6 +86,7 @@ public final class Sandbox {
     private final String workingDirectory;
     private final String hostname;
     private final String domainname;
+    private final String sessionKeyring;
     private final Stdio stdin;
     private final Stdio stdout;
     private final Stdio stderr;
@@ -129,6 +130,7 @@ public final class Sandbox {
         this.workingDirectory = b.workingDirectory;
         this.hostname = b.hostname;
         this.domainname = b.domainname;
+        this.sessionKeyring = b.sessionKeyring;
         this.stdin = b.stdin;
         this.stdout = b.stdout;
         this.stderr = b.stderr;
@@ -237,6 +239,11 @@ public final class Sandbox {
     /** The NIS domain name inside (uname's domainname); empty for the kernel's "(none)". */
     public Optional<String> domainname() {
         return Optional.ofNullable(domainname);
+    }
+
+    /** The name of the sandbox's own session keyring; empty: its processes keep the caller's. */
+    public Optional<String> sessionKeyring() {
+        return Optional.ofNullable(sessionKeyring);
     }
 
     /** The hostname inside; empty for a new random {@code adjective-noun-number} at each start. */
@@ -871,7 +878,8 @@ public final class Sandbox {
                 && Objects.equals(writableLayerDirectory, x.writableLayerDirectory) && binds.equals(x.binds) && tmpfs.equals(x.tmpfs) && uid == x.uid
                 && supplementaryGroups.equals(x.supplementaryGroups) && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
-                && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
+                && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname)
+                && Objects.equals(sessionKeyring, x.sessionKeyring) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
                 && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
                 && Objects.equals(effective, x.effective) && Objects.equals(permitted, x.permitted)
                 && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
@@ -889,7 +897,7 @@ public final class Sandbox {
     public int hashCode() {
         return Objects.hash(rootfs, rootfsLayers, rootfsWritable, writableLayerSize, writableLayerDirectory, binds, tmpfs, uid, supplementaryGroups, command, environment,
                 workingDirectory,
-                hostname, domainname, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
+                hostname, domainname, sessionKeyring, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
                 propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
@@ -920,6 +928,7 @@ public final class Sandbox {
         private String workingDirectory = "/";
         private String hostname;
         private String domainname;
+        private String sessionKeyring;
         private Stdio stdin = Stdio.pipe();
         private Stdio stdout = Stdio.pipe();
         private Stdio stderr = Stdio.pipe();
@@ -962,6 +971,7 @@ public final class Sandbox {
             workingDirectory = b.workingDirectory;
             hostname = b.hostname;
             domainname = b.domainname;
+            sessionKeyring = b.sessionKeyring;
             stdin = b.stdin;
             stdout = b.stdout;
             stderr = b.stderr;
@@ -1396,6 +1406,27 @@ public final class Sandbox {
                         + Validation.printable(name) + "'");
             }
             this.domainname = name;
+            return this;
+        }
+
+        /**
+         * A new session keyring of this name for the sandbox (an OCI runtime's, as runc names it
+         * {@code _ses.<container id>}): its init joins it, as the command's ids, before anything of
+         * the sandbox runs, so that the command cannot reach the caller's session keyring and its
+         * keys. Joining by name takes a keyring of that name the sandbox's user namespace already
+         * has. Where keyctl says ENOSYS (an outer seccomp profile), the sandbox keeps the caller's,
+         * as runc does; any other refusal fails the sandbox (step {@code keyring}). Without it (the
+         * default) the caller's session keyring is kept: {@link SeccompPolicy#defaultPolicy()}
+         * denies the command {@code keyctl}, {@code add_key} and {@code request_key}, so it cannot
+         * use it, and a keyring per sandbox would count against the caller's key quota.
+         */
+        public Builder sessionKeyring(String name) {
+            Validation.notNull(name, "sessionKeyring");
+            if (name.isEmpty() || name.length() > 4095 || name.startsWith(".") || name.indexOf('\0') >= 0) {
+                throw new SandboxSpecException("sessionKeyring must be 1 to 4095 characters without NUL, not starting "
+                        + "with '.' (the kernel keeps those names for itself), got '" + Validation.printable(name) + "'");
+            }
+            this.sessionKeyring = name;
             return this;
         }
 

@@ -122,6 +122,8 @@ class SandboxBuilderTest {
                 invalid("hostname empty", "''", dir -> Sandbox.builder().hostname("")),
                 invalid("hostname of 65 characters", "a".repeat(65), dir -> Sandbox.builder().hostname("a".repeat(65))),
                 invalid("hostname with a space", "'my host'", dir -> Sandbox.builder().hostname("my host")),
+                invalid("session keyring empty", "sessionKeyring", dir -> Sandbox.builder().sessionKeyring("")),
+                invalid("session keyring named as the kernel's", "'.ses'", dir -> Sandbox.builder().sessionKeyring(".ses")),
                 invalid("hostname with '_'", "'my_host'", dir -> Sandbox.builder().hostname("my_host")),
                 invalid("hostname with NUL", "my\\0host", dir -> Sandbox.builder().hostname("my\0host")),
                 invalid("working directory relative", "'work'", dir -> Sandbox.builder().workingDirectory("work")),
@@ -297,6 +299,7 @@ class SandboxBuilderTest {
                 .workingDirectory("/data")
                 .hostname("crab-host")
                 .domainname("crab.example")
+                .sessionKeyring("_ses.crab")
                 .device(Path.of("/dev/zero"), "/dev/zero-too")
                 .stdin(Stdio.bytes("input".getBytes(StandardCharsets.UTF_8)))
                 .stdout(Stdio.writeTo(dir.resolve("out")))
@@ -342,6 +345,7 @@ class SandboxBuilderTest {
         assertThat(copy.workingDirectory()).isEqualTo("/data");
         assertThat(copy.hostname()).contains("crab-host");
         assertThat(copy.domainname()).contains("crab.example");
+        assertThat(copy.sessionKeyring()).contains("_ses.crab");
         assertThat(copy.devices()).isEqualTo(original.devices()).hasSize(1);
         assertThat(copy.stdin()).isEqualTo(original.stdin());
         assertThat(copy.stdout()).isEqualTo(original.stdout());
@@ -381,7 +385,7 @@ class SandboxBuilderTest {
                         && !java.lang.reflect.Modifier.isStatic(m.getModifiers()))
                 .map(java.lang.reflect.Method::getName).sorted().toList())
                 .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command", "devices",
-                        "domainname",
+                        "domainname", "sessionKeyring",
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities", "rootfsLayers",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",

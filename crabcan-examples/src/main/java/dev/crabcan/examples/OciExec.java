@@ -148,7 +148,9 @@ final class OciExec {
         config = new LinkedHashMap<>(config);
         config.put("process", process);
         OciConfig.Bundle read = OciConfig.readForRuntime(Path.of(state.bundle()), config, "exec in container " + id);
-        Sandbox sandbox = withTerminal(OciRuntime.inheritStdio(read.sandbox(), preserveFds), read, consoleSocket);
+        // runc's exec joins the container's session keyring by name (made searchable for it by init).
+        Sandbox sandbox = OciRuntime.withKeyring(withTerminal(OciRuntime.inheritStdio(read.sandbox(), preserveFds), read,
+                consoleSocket), id, state.ownKeyring());
         return run(sandbox, state, detach, pidFile == null ? null : Path.of(pidFile).toAbsolutePath(), runtime);
     }
 

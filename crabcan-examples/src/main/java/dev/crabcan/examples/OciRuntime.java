@@ -63,7 +63,8 @@ public final class OciRuntime {
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
             OciExec.USAGE,
             "  create and run also take --console-socket PATH (process.terminal: the terminal's master goes there)",
-            "  and --no-new-keyring (the container keeps the caller's session keyring in any case); run --no-subreaper",
+            "  and --no-new-keyring (keep the caller's session keyring; default: a new one, _ses.ID, which exec joins);",
+            "  run --no-subreaper (accepted: run is no subreaper)",
             "  create, run and exec take --preserve-fds N (the caller's fds 3 to 3+N-1 go to the process as they are)",
             "Global options:",
             "  --root DIR            state directory (default /run/crabcan as host root, else $XDG_RUNTIME_DIR/crabcan)",
@@ -166,7 +167,9 @@ public final class OciRuntime {
             log.debug("crabcan-oci " + String.join(" ", args));
             return runtime.command(rest.remove(0), rest);
         } catch (Failure | SandboxSpecException | IOException e) {
-            log.error(e.getMessage());
+            log.error(e.getMessage() + (e instanceof dev.crabcan.SandboxSetupException s
+                    && s.step().equals(dev.crabcan.internal.plan.Contract.S_KEYRING)
+                    ? " (where keyctl is denied, --no-new-keyring keeps the caller's session keyring, as in runc)" : ""));
             return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -256,8 +259,10 @@ public final class OciRuntime {
                 case "--preserve-fds" -> options.put(name, value(a, args));
                 case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares" ->
                         options.put(name, value(a, args));
-                // The container keeps the caller's session keyring, which is what this flag asks for.
-                case "--no-new-keyring" -> requireOneOf(command, name, "create", "run");
+                case "--no-new-keyring" -> {
+                    requireOneOf(command, name, "create", "run");
+                    options.put(name, Boolean.toString(bool(a)));
+                }
                 // run is no subreaper: the container's init reaps what the command leaves.
                 case "--no-subreaper" -> requireOneOf(command, name, "run");
                 case "--pidfd-socket", "--config", "--keep", "--detach", "-d" -> throw new Failure(name + ": not "
@@ -290,9 +295,10 @@ public final class OciRuntime {
         Path pidFile = options.containsKey("--pid-file") ? Path.of(options.get("--pid-file")).toAbsolutePath() : null;
         String consoleSocket = options.get("--console-socket");
         int preserveFds = preserveFds(options.getOrDefault("--preserve-fds", "0"));
+        boolean newKeyring = !Boolean.parseBoolean(options.getOrDefault("--no-new-keyring", "false"));
         return switch (command) {
             case "create" -> {
-                create(id, bundle, pidFile, consoleSocket, preserveFds);
+                create(id, bundle, pidFile, consoleSocket, preserveFds, newKeyring);
                 yield 0;
             }
             case "start" -> {
@@ -323,7 +329,7 @@ public final class OciRuntime {
                 delete(id, options.containsKey("--force"));
                 yield 0;
             }
-            case "run" -> run(id, bundle, pidFile, consoleSocket, preserveFds);
+            case "run" -> run(id, bundle, pidFile, consoleSocket, preserveFds, newKeyring);
             default -> throw new Failure("unknown command " + command + "\n" + USAGE);
         };
     }
@@ -349,11 +355,12 @@ public final class OciRuntime {
      * its command waits for start). A hook that fails kills the container, as the spec asks. A
      * runtime killed halfway leaves a state directory that delete removes with what it recorded.
      */
-    void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds) throws Failure,
-            SandboxException, IOException, InterruptedException {
+    void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
+            throws Failure, SandboxException, IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         Map<String, List<OciConfig.Hook>> hooks = withTimeouts(config.hooks());
-        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config, consoleSocket);
+        Sandbox sandbox = withKeyring(OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config,
+                consoleSocket), id, newKeyring);
         Path dir = newContainerDir(id);
         long pid = -1;
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
@@ -365,7 +372,7 @@ public final class OciRuntime {
                                 containerHooks(hooks, id, bundle));
             }
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
-                    java.time.Instant.now().toString(), hooks));
+                    java.time.Instant.now().toString(), hooks, sandbox.sessionKeyring().isPresent()));
             for (String kind : List.of("prestart", "createRuntime")) {
                 runHooks(kind, hooks, hookState(id), dir);
             }
@@ -452,7 +459,7 @@ public final class OciRuntime {
         try {
             // The helper ends at the hook's timeout, or once it has killed what outlived it.
             if (!p.waitFor(timeout + START_TIMEOUT_MS / 1000, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor();
+                killWithWhatItRuns(p);
                 throw new Failure(name + ": the helper running it did not end within its timeout of " + timeout + " s");
             }
             verdict = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
@@ -479,6 +486,25 @@ public final class OciRuntime {
             throw new Failure(name + " was killed by signal " + verdict.substring(7) + said);
         }
         throw new Failure(name + " cannot be run: " + verdict);
+    }
+
+    /**
+     * A helper that hangs (stopped, or stuck) ends neither its hook nor what the hook started, and
+     * killing it alone would leave them all to our own subreaper or init. While it lives, it is a
+     * subreaper: everything the hook started stays below it, however it detached itself. So they
+     * are killed first, pass after pass until none runs (each killed one stays a zombie below the
+     * hung helper, and its children come up to the helper), then the helper.
+     */
+    private static void killWithWhatItRuns(Process helper) throws InterruptedException {
+        for (int pass = 0; pass < 1000; pass++) {
+            List<ProcessHandle> running = helper.descendants().filter(h -> running(h.pid())).toList();
+            if (running.isEmpty()) {
+                break;
+            }
+            running.forEach(ProcessHandle::destroyForcibly);
+            Thread.sleep(1);
+        }
+        helper.destroyForcibly().waitFor();
     }
 
     /** poststart and poststop hooks that fail are warned about, and the operation goes on (runtime-spec). */
@@ -762,14 +788,15 @@ public final class OciRuntime {
     }
 
     /** create, start and wait in one, in this process: the exit status is the container's. */
-    int run(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds) throws Failure,
-            SandboxException, IOException, InterruptedException {
+    int run(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
+            throws Failure, SandboxException, IOException, InterruptedException {
         OciConfig.Bundle config = OciConfig.readForRuntime(bundle);
         if (!config.hooks().isEmpty()) {
             throw new Failure("hooks: run starts the command at once; use create and start, which run "
                     + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
         }
-        Sandbox sandbox = OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config, consoleSocket);
+        Sandbox sandbox = withKeyring(OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config,
+                consoleSocket), id, newKeyring);
         Path dir = newContainerDir(id);
         try {
             OciExec.keepConfig(bundle, dir);
@@ -782,7 +809,7 @@ public final class OciRuntime {
                 started = -1; // already gone: its state says stopped
             }
             writeState(dir, new State(id, pid, started, bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
-                    java.time.Instant.now().toString(), Map.of()));
+                    java.time.Instant.now().toString(), Map.of(), sandbox.sessionKeyring().isPresent()));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
@@ -831,9 +858,19 @@ public final class OciRuntime {
     /**
      * What create records; the start time tells init from a later process that got its pid. The
      * hooks are kept from create: the bundle may be gone by delete (an engine unmounts it).
+     * ownKeyring: the container joined a session keyring of its own, which exec joins too (a state
+     * written before there were any says false: its container kept the caller's).
      */
     record State(String id, long pid, long startTime, String bundle, String rootfs, String created,
-            Map<String, List<OciConfig.Hook>> hooks) {}
+            Map<String, List<OciConfig.Hook>> hooks, boolean ownKeyring) {}
+
+    /**
+     * runc's session keyring: a new one named after the container, which its processes hold instead
+     * of the caller's (the engine's), unless --no-new-keyring.
+     */
+    static Sandbox withKeyring(Sandbox s, String id, boolean newKeyring) {
+        return newKeyring ? s.toBuilder().sessionKeyring("_ses." + id).build() : s;
+    }
 
     /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */
     static Sandbox inheritStdio(Sandbox s, int preserveFds) {
@@ -914,6 +951,7 @@ public final class OciRuntime {
             return hook;
         }).toList()));
         m.put("hooks", hooks);
+        m.put("ownKeyring", s.ownKeyring());
         writeAtomically(dir.resolve("state.json"), Json.write(m));
     }
 
@@ -930,7 +968,7 @@ public final class OciRuntime {
                         strings(h.get("env")), h.get("timeout") == null ? java.util.OptionalInt.empty()
                         : java.util.OptionalInt.of(((Long) h.get("timeout")).intValue()))).toList()));
         return new State((String) m.get("id"), (Long) m.get("pid"), (Long) m.get("startTime"), (String) m.get("bundle"),
-                (String) m.get("rootfs"), (String) m.get("created"), hooks);
+                (String) m.get("rootfs"), (String) m.get("created"), hooks, Boolean.TRUE.equals(m.get("ownKeyring")));
     }
 
     private static List<String> strings(Object list) {
@@ -949,14 +987,24 @@ public final class OciRuntime {
 
     /** Whether init still runs: the same pid with the same start time, and not a zombie. */
     private static boolean alive(State s) {
-        String stat;
+        String[] f = statFields(s.pid());
+        return f != null && !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
+    }
+
+    /** Whether the process exists and is no zombie. */
+    private static boolean running(long pid) {
+        String[] f = statFields(pid);
+        return f != null && !f[0].equals("Z") && !f[0].equals("X");
+    }
+
+    /** The fields of /proc/PID/stat after the command name (state first), or null if it is gone. */
+    private static String[] statFields(long pid) {
         try {
-            stat = Files.readString(Path.of("/proc/" + s.pid() + "/stat"));
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         } catch (IOException e) {
-            return false;
+            return null;
         }
-        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-        return !f[0].equals("Z") && !f[0].equals("X") && Long.parseLong(f[19]) == s.startTime();
     }
 
     static long startTime(long pid) throws IOException {

@@ -126,6 +126,38 @@ class OciExecTest {
         return s;
     }
 
+    /**
+     * runc's exec joins the container's session keyring by name (_ses.ID); an exec'd process held the
+     * caller's (the engine's), whose keys it could read, link or clear. It joins the very keyring
+     * of the container's process; with --no-new-keyring at create, exec keeps the caller's too. The callers have a session
+     * keyring of their own, as an engine's (see OciRuntimeTest#aContainerJoinsASessionKeyringOfItsOwnUnlessToldNotTo).
+     */
+    @Test
+    void anExecJoinsTheContainersSessionKeyring() throws Exception {
+        String callers = "crabcan-it-caller-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        List<String> asCaller = List.of(Env.staticBinary("keyring").toString(), "join", callers);
+        for (boolean own : List.of(true, false)) {
+            String id = own ? "kr-own" : "kr-kept";
+            Path bundle = bundle(id, List.of("/bin/sh", "-c", "keyring; sleep 1000"), Map.of(), "keyring");
+            Path out = dir.resolve(id + ".out");
+            List<String> create = new ArrayList<>(asCaller);
+            create.addAll(ociCommand(own ? new String[] {"create", "--bundle", bundle.toString(), id}
+                    : new String[] {"create", "--no-new-keyring", "--bundle", bundle.toString(), id}));
+            Run c = run(create, out.toFile());
+            assertThat(c.status()).as(c.stderr()).isZero();
+            created.add(id);
+            assertThat(oci("start", id).status()).isZero();
+            String containers = awaitText(out, "\n").strip();
+            assertThat(containers).matches("\\d+ \\Q" + (own ? "_ses." + id : callers) + "\\E");
+            List<String> exec = new ArrayList<>(asCaller);
+            exec.addAll(ociCommand("exec", id, "/bin/keyring"));
+            Run e = run(exec, null);
+            assertThat(e.status()).as(e.stderr()).isZero();
+            // Kept: the callers' keyrings of one name, each joined anew (the kernel finds none it may search).
+            assertThat(own ? e.stdout().strip() : e.stdout().strip().split(" ")[1]).isEqualTo(own ? containers : callers);
+        }
+    }
+
     /** What a process says of itself: namespaces, ids, capabilities, filter, limits, environment, place. */
     private static final String PROBE = "for n in user mnt pid ipc uts net cgroup; do readlink /proc/self/ns/$n; done; "
             + "grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; "

@@ -420,14 +420,14 @@ class OciRuntimeTest {
         File out13 = dir.resolve("b13.out").toFile();
         assertThat(oci(out13, "create", "--bundle", bundle.toString(), "c13").status()).isZero();
         Run refused = cli.refusedStart("c13");
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/bin/sh exited with 3: no gpu");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/bin/sh) exited with 3: no gpu");
         assertThat(Files.readString(out13.toPath())).doesNotContain("{\"status\"");
 
         // A failing createContainer hook fails create, names it and leaves no container.
         withHooks(bundle, config, "\"createContainer\": "
                 + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no driver >&2; exit 4\"]}]");
         Run failed = cli.refusedCreate(bundle, "c14");
-        assertThat(failed.stderr()).contains("/bin/sh exited with 4: no driver");
+        assertThat(failed.stderr()).contains("hooks.createContainer[0] (/bin/sh) exited with 4: no driver");
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
@@ -519,7 +519,7 @@ class OciRuntimeTest {
         File out = dir.resolve("b-exe.out").toFile();
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-exe").status()).isZero();
         Run refused = cli.refusedStart("c-exe");
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/hook is the runtime's own binary");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/hook) is the runtime's own binary");
         assertThat(Files.readString(out.toPath())).as("the command never ran").doesNotContain("refused", "wrote");
 
         withHooks(bundle, config, "\"startContainer\": [{\"path\": \"/writer\", \"timeout\": 30}]");
@@ -555,7 +555,7 @@ class OciRuntimeTest {
         // The default is the container's from create on, whatever start is given.
         Run started = cli.refusedStart("c-forever2");
         assertThat(started.stderr()).contains("hooks.startContainer failed",
-                "/forever did not finish within its timeout of 2 s");
+                "hooks.startContainer[0] (/forever) did not finish within its timeout of 2 s");
         assertThat(Files.readString(out.toPath())).doesNotContain("never");
         assertThat(ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").equals("sleep 100000")))
                 .as("no hook left running").isEmpty();
@@ -622,7 +622,7 @@ class OciRuntimeTest {
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-leave2").status()).isZero();
         Run started = oci(null, "start", "c-leave2");
         assertThat(started.status()).isEqualTo(1);
-        assertThat(started.stderr()).contains("/bin/sh did not finish within its timeout of 1 s");
+        assertThat(started.stderr()).contains("hooks.startContainer[0] (/bin/sh) did not finish within its timeout of 1 s");
         assertThat(awaitStatus("c-leave2", "stopped")).isEqualTo("stopped");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!processesWith(marker).isEmpty() && System.nanoTime() < deadline) {
@@ -631,6 +631,25 @@ class OciRuntimeTest {
         assertThat(processesWith(marker)).as("what the startContainer hook started").isEmpty();
         assertThat(oci(null, "delete", "c-leave2").status()).isZero();
         assertThat(Files.readString(out.toPath())).doesNotContain("never");
+    }
+
+    /**
+     * A helper running a host hook that hangs itself (here the hook stops it) was killed alone once
+     * its timeout and a margin passed: the hook and what it started went on, reparented to our
+     * subreaper or init (found by a review). Everything below the helper is now killed with it.
+     */
+    @Test
+    void aHungHookHelperIsKilledWithEverythingItRuns() throws Exception {
+        String marker = "0.00" + ProcessHandle.current().pid() + System.nanoTime() % 1_000_000;
+        Path bundle = bundle("b-hung", "echo never");
+        String config = Files.readString(bundle.resolve("config.json"));
+        withHooks(bundle, config, "\"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
+                + "\"(setsid sleep 1000 " + marker + " >/dev/null 2>&1 &); kill -STOP $PPID; sleep 1000 " + marker
+                + "\"], \"timeout\": 1}]");
+        Run created = cli.refusedCreate(bundle, "c-hung");
+        assertThat(created.stderr()).contains("hooks.prestart[0] (/bin/sh): the helper running it did not end within "
+                + "its timeout of 1 s");
+        assertThat(processesWith(marker)).as("what the hook started").isEmpty();
     }
 
     /**
@@ -666,7 +685,7 @@ class OciRuntimeTest {
         File out = dir.resolve("b-noat-exe.out").toFile();
         assertThat(oci(out, "create", "--bundle", bundle.toString(), "c-noat").status()).isZero();
         Run refused = cli.refusedStart("c-noat");
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/exe-hook is the runtime's own binary");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/exe-hook) is the runtime's own binary");
         assertThat(Files.readString(out.toPath())).isEmpty();
     }
 
@@ -820,6 +839,75 @@ class OciRuntimeTest {
             assertThat(r.status()).as("%s", refused).isEqualTo(1);
             assertThat(r.stderr()).as("%s", refused).contains(refused.get(refused.get(0).startsWith("-") ? 0 : 1))
                     .hasLineCount(1);
+        }
+    }
+
+    /**
+     * Keyrings are not namespaced: a container kept the caller's session keyring (create and run took
+     * --no-new-keyring as a no-op), whose keys its processes could read, link or clear. It now joins
+     * a new one named _ses.ID before anything of it runs, as runc does; --no-new-keyring (true)
+     * keeps the caller's. crabcan-oci runs with a session keyring of its own, as an engine's: the
+     * test's JVM may have none, and the kernel's stand-in, the user's, differs by user namespace.
+     */
+    @Test
+    void aContainerJoinsASessionKeyringOfItsOwnUnlessToldNotTo() throws Exception {
+        Path keyring = Env.staticBinary("keyring");
+        Path bundle = bundle("b-keyring", "/keyring");
+        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
+        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        String callers = "crabcan-it-caller-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        Map<String, String> expected = new java.util.LinkedHashMap<>();
+        expected.put("", "_ses.k-default");
+        expected.put("--no-new-keyring=false", "_ses.k-false");
+        expected.put("--no-new-keyring", callers);
+        expected.put("--no-new-keyring=true", callers);
+        int n = 0;
+        for (var flag : expected.entrySet()) {
+            String id = flag.getValue().startsWith("_ses.") ? flag.getValue().substring(5) : "k-kept" + n++;
+            List<String> args = new ArrayList<>(List.of("run", "--bundle", bundle.toString()));
+            if (!flag.getKey().isEmpty()) {
+                args.add(1, flag.getKey());
+            }
+            args.add(id);
+            List<String> cmd = new ArrayList<>(List.of(keyring.toString(), "join", callers));
+            cmd.addAll(cli.command(args.toArray(String[]::new)));
+            File out = dir.resolve(id + ".out").toFile();
+            Run run = cli.run(cmd, out);
+            assertThat(run.status()).as("%s: %s", flag.getKey(), run.stderr()).isZero();
+            assertThat(run.stdout()).as("the session keyring with %s", flag.getKey()).matches("\\d+ \\Q"
+                    + flag.getValue() + "\\E\n");
+        }
+    }
+
+    /**
+     * Where keyctl is denied around the runtime (an outer container's seccomp profile), runc goes on
+     * without a keyring of the container's own if the kernel says ENOSYS (LXC's profile) and fails
+     * otherwise; so does crabcan-oci, and its words name the way on: --no-new-keyring. The
+     * container's own keyctl is denied too, which its probe says.
+     */
+    @Test
+    void whereKeyctlIsDeniedAroundTheRuntimeOnlyEnosysGoesOnWithoutAKeyring() throws Exception {
+        Path keyring = Env.staticBinary("keyring");
+        Path bundle = bundle("b-denied", "/keyring");
+        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
+        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        for (String[] c : new String[][] {{"38", "", "Function not implemented"}, {"1", "--no-new-keyring",
+                "Operation not permitted"}, {"1", "", null}}) {
+            String id = "k-denied-" + c[0] + c[1].length();
+            List<String> cmd = new ArrayList<>(List.of(keyring.toString(), "deny", c[0]));
+            cmd.addAll(cli.command(c[1].isEmpty() ? new String[] {"run", "--bundle", bundle.toString(), id}
+                    : new String[] {"run", c[1], "--bundle", bundle.toString(), id}));
+            Run run = cli.run(cmd, dir.resolve(id + ".out").toFile());
+            if (c[2] != null) {
+                assertThat(run.stdout()).as("errno %s %s: %s", c[0], c[1], run.stderr()).isEqualTo("keyctl: " + c[2] + "\n");
+            } else {
+                assertThat(run.status()).isEqualTo(1);
+                assertThat(run.stdout()).as("nothing ran").isEmpty();
+                assertThat(run.stderr()).contains("session keyring _ses." + id, "Operation not permitted",
+                        "--no-new-keyring keeps the caller's session keyring");
+            }
         }
     }
 

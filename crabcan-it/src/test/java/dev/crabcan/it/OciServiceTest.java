@@ -142,7 +142,7 @@ class OciServiceTest {
         start.environment().put("CRABCAN_JAR", Env.CLI_JAR.toString());
         Run refused = run(start);
         assertThat(refused.status()).isEqualTo(1);
-        assertThat(refused.stderr()).contains("hooks.startContainer failed", "/hook is the runtime's own binary");
+        assertThat(refused.stderr()).contains("hooks.startContainer failed", "hooks.startContainer[0] (/hook) is the runtime's own binary");
         assertThat(oci("delete", "--force", "exe").status()).isZero();
         assertThat(Files.readAllBytes(front)).as("the front end's bytes").isEqualTo(before);
         assertThat(Files.getAttribute(front, "unix:ino")).isEqualTo(inode);

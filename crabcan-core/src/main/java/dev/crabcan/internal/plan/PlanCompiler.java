@@ -681,6 +681,7 @@ public final class PlanCompiler {
     private static byte[] process(PlanWriter w, Sandbox s, HostInfo host) {
         int uid = s.uid();
         w.creds(uid, uid);
+        s.sessionKeyring().ifPresent(w::sessionKeyring);
         List<Integer> groups = commandGroups(s);
         if (!groups.isEmpty()) {
             java.nio.ByteBuffer gids = java.nio.ByteBuffer.allocate(4 * groups.size())

@@ -1298,6 +1298,16 @@ class PlanCompilerTest {
 
     // ---- OCI exec and terminals -----------------------------------------------------------------
 
+    /** A sandbox's own session keyring (an OCI container's) is named in its plan and in an exec's; none by default. */
+    @Test
+    void aSessionKeyringIsNamedForTheSandboxAndForAnExec() {
+        assertThat(plan(sandbox(), true).sessionKeyring()).isNull();
+        Sandbox s = sandbox().sessionKeyring("_ses.c1").build();
+        assertThat(plan(s, ROOTLESS).sessionKeyring()).isEqualTo("_ses.c1");
+        assertThat(PlanDecoder.decode(PlanCompiler.compileJoin(s, ROOT, new PlanCompiler.JoinTarget(4000, 123, 4001, 124),
+                List.of(), List.of(), false)).sessionKeyring()).isEqualTo("_ses.c1");
+    }
+
     @Test
     void anExecJoinsTheSandboxWithTheProcessOfItsSpecAndNothingOfItsOwnSetup() {
         Sandbox s = sandbox().capabilities(java.util.Set.of(Capability.KILL, Capability.SETFCAP)).kernelMount(KernelMount.Type.DEVPTS,

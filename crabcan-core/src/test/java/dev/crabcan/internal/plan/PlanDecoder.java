@@ -87,7 +87,7 @@ final class PlanDecoder {
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath, Net net, Net6 net6, Veth veth, List<String> refused, List<String> netHelper, Filter netFilter, String detach, Integer umask,
             Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs, List<Integer> passedFds,
-            List<Copy> copies) {
+            List<Copy> copies, String sessionKeyring) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -176,7 +176,8 @@ final class PlanDecoder {
     /** A plan from dump_plan's lines (see plan.c). */
     private static final class Dump {
         int cloneFlags, options, uid, gid;
-        String uidMap, gidMap, idmapUidMap, idmapGidMap, idmapRootGidMap, hostname, staging, cwd, searchPath, detach;
+        String uidMap, gidMap, idmapUidMap, idmapGidMap, idmapRootGidMap, hostname, staging, cwd, searchPath, detach,
+                sessionKeyring;
         Integer umask, oomScoreAdj;
         Join join;
         Console console;
@@ -264,6 +265,7 @@ final class PlanDecoder {
                 case "pass_fd" -> passedFds.add(integer(r, 0));
                 case "copy_in" -> copies.add(new Copy(integer(r, 0), integer(r, 1), 0, r.field(2)));
                 case "copy_out" -> copies.add(new Copy(0, 0, number(r, 0), r.field(1)));
+                case "session_keyring" -> sessionKeyring = r.field(0);
                 default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
         }
@@ -275,7 +277,8 @@ final class PlanDecoder {
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, net6, veth, List.copyOf(refused), List.copyOf(netHelper), netFilter, detach,
-                    umask, oomScoreAdj, join, console, List.copyOf(cgroupfs), List.copyOf(passedFds), List.copyOf(copies));
+                    umask, oomScoreAdj, join, console, List.copyOf(cgroupfs), List.copyOf(passedFds), List.copyOf(copies),
+                    sessionKeyring);
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
