@@ -842,6 +842,15 @@ class OciRuntimeTest {
         }
     }
 
+    /** A bundle whose command is the keyring probe, /keyring. */
+    private Path keyringBundle(String name, Path keyring) throws Exception {
+        Path bundle = bundle(name, "/keyring");
+        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
+        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        return bundle;
+    }
+
     /**
      * Keyrings are not namespaced: a container kept the caller's session keyring (create and run took
      * --no-new-keyring as a no-op), whose keys its processes could read, link or clear. It now joins
@@ -852,10 +861,7 @@ class OciRuntimeTest {
     @Test
     void aContainerJoinsASessionKeyringOfItsOwnUnlessToldNotTo() throws Exception {
         Path keyring = Env.staticBinary("keyring");
-        Path bundle = bundle("b-keyring", "/keyring");
-        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
-        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
-                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path bundle = keyringBundle("b-keyring", keyring);
         String callers = "crabcan-it-caller-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         Map<String, String> expected = new java.util.LinkedHashMap<>();
         expected.put("", "_ses.k-default");
@@ -889,10 +895,7 @@ class OciRuntimeTest {
     @Test
     void whereKeyctlIsDeniedAroundTheRuntimeOnlyEnosysGoesOnWithoutAKeyring() throws Exception {
         Path keyring = Env.staticBinary("keyring");
-        Path bundle = bundle("b-denied", "/keyring");
-        Files.copy(keyring, bundle.resolve("rootfs/keyring"));
-        Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
-                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path bundle = keyringBundle("b-denied", keyring);
         for (String[] c : new String[][] {{"38", "", "Function not implemented"}, {"1", "--no-new-keyring",
                 "Operation not permitted"}, {"1", "", null}}) {
             String id = "k-denied-" + c[0] + c[1].length();
