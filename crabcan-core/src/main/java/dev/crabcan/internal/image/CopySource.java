@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.HexFormat;
@@ -168,7 +170,7 @@ final class CopySource {
 
     /**
      * One walk of the sources: their entries written to {@code w} unless it is null, and when
-     * {@code hashing}, their digest returned (hashed beside the reading, on a thread of its own).
+     * {@code hashing}, their digest returned.
      */
     private String pass(Tar.Writer w, String dest, boolean destIsDir, Owner owner, Integer chmod, boolean hashing)
             throws IOException {
@@ -176,45 +178,42 @@ final class CopySource {
         // Read in large blocks: through DigestInputStream.transferTo's 8 KiB ones, hashing 100 MiB
         // took 1.6 times the CPU (BenchmarkTest's row 20 copies such a tree).
         byte[] buf = new byte[1 << 16];
-        try (HashingOutputStream sha = hashing ? new HashingOutputStream(OutputStream.nullOutputStream()) : null) {
-            OutputStream hash = hashing ? sha : OutputStream.nullOutputStream();
-            for (Item i : items) {
-                hash.write((i.kind + " " + i.rel + "\n").getBytes(StandardCharsets.UTF_8));
-                for (Path p : tree(i)) {
-                    Scan.Node n = node(p);
-                    hash.write((root.relativize(p) + " " + Integer.toOctalString(n.mode()) + "\n")
-                            .getBytes(StandardCharsets.UTF_8));
-                    if (n.isSymlink()) {
-                        hash.write(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));
-                    }
-                    int mode = chmod != null && !n.isSymlink() ? chmod : n.mode() & 07777;
-                    OutputStream content = hashing && n.isFile() ? hash : null;
-                    if (w != null && i.kind == Kind.FILE) {
-                        String name = destIsDir ? join(dest, p.getFileName().toString()) : dest;
-                        LayerWriter.put(w, p.getParent(), withPath(n, p.getFileName().toString()), name,
-                                o.uid(), o.gid(), mode, content);
-                    } else if (w != null && i.kind == Kind.DIRECTORY && !p.equals(i.path)) {
-                        String below = i.path.relativize(p).toString();
-                        LayerWriter.put(w, i.path, withPath(n, below), join(dest, below), o.uid(), o.gid(), mode,
-                                content);
-                    } else if (content != null) {
-                        try (InputStream in = Files.newInputStream(p, LinkOption.NOFOLLOW_LINKS)) {
-                            for (int read = in.read(buf); read >= 0; read = in.read(buf)) {
-                                content.write(buf, 0, read);
-                            }
+        MessageDigest sha = Store.sha256();
+        // In this thread: a layer written meanwhile has its own hash on a thread of its own.
+        OutputStream hash = hashing ? new DigestOutputStream(OutputStream.nullOutputStream(), sha)
+                : OutputStream.nullOutputStream();
+        for (Item i : items) {
+            hash.write((i.kind + " " + i.rel + "\n").getBytes(StandardCharsets.UTF_8));
+            for (Path p : tree(i)) {
+                Scan.Node n = node(p);
+                hash.write((root.relativize(p) + " " + Integer.toOctalString(n.mode()) + "\n")
+                        .getBytes(StandardCharsets.UTF_8));
+                if (n.isSymlink()) {
+                    hash.write(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));
+                }
+                int mode = chmod != null && !n.isSymlink() ? chmod : n.mode() & 07777;
+                OutputStream content = hashing && n.isFile() ? hash : null;
+                if (w != null && i.kind == Kind.FILE) {
+                    String name = destIsDir ? join(dest, p.getFileName().toString()) : dest;
+                    LayerWriter.put(w, p.getParent(), withPath(n, p.getFileName().toString()), name,
+                            o.uid(), o.gid(), mode, content);
+                } else if (w != null && i.kind == Kind.DIRECTORY && !p.equals(i.path)) {
+                    String below = i.path.relativize(p).toString();
+                    LayerWriter.put(w, i.path, withPath(n, below), join(dest, below), o.uid(), o.gid(), mode,
+                            content);
+                } else if (content != null) {
+                    try (InputStream in = Files.newInputStream(p, LinkOption.NOFOLLOW_LINKS)) {
+                        for (int read = in.read(buf); read >= 0; read = in.read(buf)) {
+                            content.write(buf, 0, read);
                         }
                     }
                 }
-                if (w != null && i.kind == Kind.ARCHIVE) {
-                    extract(w, i, dest, owner);
-                }
             }
-            if (!hashing) {
-                return null;
+            if (w != null && i.kind == Kind.ARCHIVE) {
+                extract(w, i, dest, owner);
             }
-            sha.close();
-            return HexFormat.of().formatHex(sha.digest());
         }
+        return hashing ? HexFormat.of().formatHex(sha.digest()) : null;
     }
 
     private static Scan.Node withPath(Scan.Node n, String path) {
