@@ -396,6 +396,45 @@ class BuildTest {
         }
     }
 
+    /**
+     * WORKDIR under a symbolic link of the image follows it, inside the image, as BuildKit does:
+     * the directory is made where the link leads (a link climbing above the root stays in the
+     * image), RUN works in it and the image's config keeps the path as written.
+     */
+    @Test
+    void workdirUnderALinkFollowsItInsideTheImage() throws Exception {
+        Path rootfs = ctx.resolve("rootfs");
+        busyboxRootfs(rootfs);
+        Files.createDirectories(rootfs.resolve("opt/app"));
+        Files.createSymbolicLink(rootfs.resolve("app"), Path.of("/opt/app"));
+        Files.createSymbolicLink(rootfs.resolve("up"), Path.of("../../.."));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                WORKDIR /app/sub
+                RUN pwd -P && touch here
+                WORKDIR /up/w
+                RUN pwd -P
+                """);
+        Recorder r = new Recorder();
+
+        Image image = build(r);
+
+        assertThat(r.lines).containsExactly("/opt/app/sub", "/w");
+        assertThat(entries(image.layers().get(1)).keySet()).containsExactly("opt", "opt/app", "opt/app/sub",
+                "opt/app/sub/here");
+        assertThat(entries(image.layers().get(2)).keySet()).containsExactly("w");
+        assertThat(image.config().workingDir()).isEqualTo("/up/w");
+        SandboxResult ran = Sandbox.builder().image(image).command("/bin/sh", "-c", "pwd -P; test -L /app && ls /app/sub")
+                .build().run();
+        assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("/w\nhere\n");
+
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nWORKDIR /etc/passwd/x\nRUN true\n");
+        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
+                .hasMessageContaining("WORKDIR /etc/passwd/x: ").hasMessageContaining("/etc/passwd of the image is not a"
+                        + " directory");
+    }
+
     /** Two steps that write the same bytes make one layer twice; the image runs (overlayfs takes a directory once). */
     @Test
     void anImageWithALayerTwiceRuns() throws Exception {
