@@ -396,6 +396,45 @@ class BuildTest {
         }
     }
 
+    /**
+     * WORKDIR under a symbolic link of the image follows it, inside the image, as BuildKit does:
+     * the directory is made where the link leads (a link climbing above the root stays in the
+     * image), RUN works in it and the image's config keeps the path as written.
+     */
+    @Test
+    void workdirUnderALinkFollowsItInsideTheImage() throws Exception {
+        Path rootfs = ctx.resolve("rootfs");
+        busyboxRootfs(rootfs);
+        Files.createDirectories(rootfs.resolve("opt/app"));
+        Files.createSymbolicLink(rootfs.resolve("app"), Path.of("/opt/app"));
+        Files.createSymbolicLink(rootfs.resolve("up"), Path.of("../../.."));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                WORKDIR /app/sub
+                RUN pwd -P && touch here
+                WORKDIR /up/w
+                RUN pwd -P
+                """);
+        Recorder r = new Recorder();
+
+        Image image = build(r);
+
+        assertThat(r.lines).containsExactly("/opt/app/sub", "/w");
+        assertThat(entries(image.layers().get(1)).keySet()).containsExactly("opt", "opt/app", "opt/app/sub",
+                "opt/app/sub/here");
+        assertThat(entries(image.layers().get(2)).keySet()).containsExactly("w");
+        assertThat(image.config().workingDir()).isEqualTo("/up/w");
+        SandboxResult ran = Sandbox.builder().image(image).command("/bin/sh", "-c", "pwd -P; test -L /app && ls /app/sub")
+                .build().run();
+        assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("/w\nhere\n");
+
+        Files.writeString(ctx.resolve("Crabfile"), "FROM ./rootfs\nWORKDIR /etc/passwd/x\nRUN true\n");
+        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
+                .hasMessageContaining("WORKDIR /etc/passwd/x: ").hasMessageContaining("/etc/passwd of the image is not a"
+                        + " directory");
+    }
+
     /** Two steps that write the same bytes make one layer twice; the image runs (overlayfs takes a directory once). */
     @Test
     void anImageWithALayerTwiceRuns() throws Exception {
@@ -571,6 +610,61 @@ class BuildTest {
         build(third);
         assertThat(third.cached).containsExactly(false, false);
         assertThat(third.lines).containsExactly("new");
+    }
+
+    /**
+     * A COPY hits the cache exactly when the bytes, names and modes of its sources are unchanged,
+     * whether its sources were hashed as its layer was first written or read before a rebuild,
+     * also in a store whose entries do not say the step was built before (of an older version).
+     */
+    @Test
+    void aCopyIsACacheHitExactlyWhenItsSourcesBytesAreUnchanged() throws Exception {
+        byte[] big = new byte[(3 << 20) + 5];
+        new java.util.Random(16).nextBytes(big);
+        Path file = Files.write(Files.createDirectories(ctx.resolve("tree/sub")).resolve("big"), big);
+        Files.writeString(ctx.resolve("tree/small"), "small\n");
+        Files.writeString(ctx.resolve("Crabfile"), "FROM scratch\nCOPY tree /tree\n");
+        Recorder first = new Recorder();
+        Image image = build(first);
+        assertThat(first.cached).containsExactly(true, false);
+        assertThat(entries(image.layers().get(0)).get("tree/sub/big").size()).isEqualTo(big.length);
+
+        Recorder again = new Recorder();
+        assertThat(build(again).digest()).isEqualTo(image.digest());
+        assertThat(again.cached).containsExactly(true, true);
+        Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.fromMillis(1_000_000_000_000L));
+        Recorder touched = new Recorder();
+        assertThat(build(touched).digest()).as("a new mtime alone").isEqualTo(image.digest());
+        assertThat(touched.cached).containsExactly(true, true);
+
+        big[big.length / 2] ^= 1;
+        Files.write(file, big);
+        Recorder changed = new Recorder();
+        Image other = build(changed);
+        assertThat(changed.cached).as("one byte changed, the size the same").containsExactly(true, false);
+        assertThat(other.layers().get(0)).isNotEqualTo(image.layers().get(0));
+
+        big[big.length / 2] ^= 1;
+        Files.write(file, big);
+        Path cache = store.directory().resolve("cache");
+        List<Path> built;
+        try (var entries = Files.list(cache)) {
+            built = entries.filter(e -> readString(e).contains("\"built\"")).toList();
+        }
+        assertThat(built).as("one entry per parent and COPY").hasSize(1);
+        Files.delete(built.get(0));
+        Recorder old = new Recorder();
+        assertThat(build(old).digest()).as("the bytes back as they were").isEqualTo(image.digest());
+        assertThat(old.cached).containsExactly(true, true);
+        assertThat(built.get(0)).as("written again").exists();
+    }
+
+    private static String readString(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private Path packed(Path rootfs) throws Exception {

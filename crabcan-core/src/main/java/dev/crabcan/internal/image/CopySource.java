@@ -2,12 +2,14 @@ package dev.crabcan.internal.image;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
+import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -125,28 +127,7 @@ final class CopySource {
 
     /** The sha256 of every source's names, types, modes, link targets and bytes: the cache's input. */
     String digest() throws IOException {
-        MessageDigest sha = Store.sha256();
-        // Read in large blocks: through DigestInputStream.transferTo's 8 KiB ones, hashing 100 MiB
-        // took 1.6 times the CPU (BenchmarkTest's row 20 copies such a tree).
-        byte[] buf = new byte[1 << 16];
-        for (Item i : items) {
-            sha.update((i.kind + " " + i.rel + "\n").getBytes(StandardCharsets.UTF_8));
-            for (Path p : tree(i)) {
-                Scan.Node n = node(p);
-                sha.update((root.relativize(p) + " " + Integer.toOctalString(n.mode()) + "\n")
-                        .getBytes(StandardCharsets.UTF_8));
-                if (n.isSymlink()) {
-                    sha.update(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));
-                } else if (n.isFile()) {
-                    try (InputStream in = Files.newInputStream(p, LinkOption.NOFOLLOW_LINKS)) {
-                        for (int read = in.read(buf); read >= 0; read = in.read(buf)) {
-                            sha.update(buf, 0, read);
-                        }
-                    }
-                }
-            }
-        }
-        return HexFormat.of().formatHex(sha.digest());
+        return pass(null, "", false, null, null, true);
     }
 
     /** The item's own path, then (for a directory) everything below it not ignored, parents first. */
@@ -175,31 +156,64 @@ final class CopySource {
      * @param chmod the --chmod bits, or null for the sources' own
      */
     void write(Tar.Writer w, String dest, boolean destIsDir, Owner owner, Integer chmod) throws IOException {
+        pass(w, dest, destIsDir, owner, chmod, false);
+    }
+
+    /**
+     * As {@link #write}, hashing the sources as they are read for the entries (each file read
+     * once): returns what {@link #digest} would.
+     */
+    String writeAndDigest(Tar.Writer w, String dest, boolean destIsDir, Owner owner, Integer chmod)
+            throws IOException {
+        return pass(w, dest, destIsDir, owner, chmod, true);
+    }
+
+    /**
+     * One walk of the sources: their entries written to {@code w} unless it is null, and when
+     * {@code hashing}, their digest returned.
+     */
+    private String pass(Tar.Writer w, String dest, boolean destIsDir, Owner owner, Integer chmod, boolean hashing)
+            throws IOException {
         Owner o = owner == null ? Owner.ROOT : owner;
+        // Read in large blocks: through DigestInputStream.transferTo's 8 KiB ones, hashing 100 MiB
+        // took 1.6 times the CPU (BenchmarkTest's row 20 copies such a tree).
+        byte[] buf = new byte[1 << 16];
+        MessageDigest sha = Store.sha256();
+        // In this thread: a layer written meanwhile has its own hash on a thread of its own.
+        OutputStream hash = hashing ? new DigestOutputStream(OutputStream.nullOutputStream(), sha)
+                : OutputStream.nullOutputStream();
         for (Item i : items) {
-            switch (i.kind) {
-                case FILE -> {
-                    String name = destIsDir ? join(dest, i.path.getFileName().toString()) : dest;
-                    Scan.Node n = node(i.path);
-                    int mode = chmod != null ? chmod : n.mode() & 07777;
-                    LayerWriter.put(w, i.path.getParent(), withPath(n, i.path.getFileName().toString()), name,
-                            o.uid(), o.gid(), n.isSymlink() ? 0777 : mode);
+            hash.write((i.kind + " " + i.rel + "\n").getBytes(StandardCharsets.UTF_8));
+            for (Path p : tree(i)) {
+                Scan.Node n = node(p);
+                hash.write((root.relativize(p) + " " + Integer.toOctalString(n.mode()) + "\n")
+                        .getBytes(StandardCharsets.UTF_8));
+                if (n.isSymlink()) {
+                    hash.write(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));
                 }
-                case DIRECTORY -> {
-                    for (Path p : tree(i)) {
-                        String below = i.path.relativize(p).toString();
-                        if (below.isEmpty()) {
-                            continue;
+                int mode = chmod != null && !n.isSymlink() ? chmod : n.mode() & 07777;
+                OutputStream content = hashing && n.isFile() ? hash : null;
+                if (w != null && i.kind == Kind.FILE) {
+                    String name = destIsDir ? join(dest, p.getFileName().toString()) : dest;
+                    LayerWriter.put(w, p.getParent(), withPath(n, p.getFileName().toString()), name,
+                            o.uid(), o.gid(), mode, content);
+                } else if (w != null && i.kind == Kind.DIRECTORY && !p.equals(i.path)) {
+                    String below = i.path.relativize(p).toString();
+                    LayerWriter.put(w, i.path, withPath(n, below), join(dest, below), o.uid(), o.gid(), mode,
+                            content);
+                } else if (content != null) {
+                    try (InputStream in = Files.newInputStream(p, LinkOption.NOFOLLOW_LINKS)) {
+                        for (int read = in.read(buf); read >= 0; read = in.read(buf)) {
+                            content.write(buf, 0, read);
                         }
-                        Scan.Node n = node(p);
-                        int mode = chmod != null && !n.isSymlink() ? chmod : n.mode() & 07777;
-                        LayerWriter.put(w, i.path, withPath(n, below), join(dest, below), o.uid(), o.gid(), mode);
                     }
                 }
-                case ARCHIVE -> extract(w, i, dest, owner);
-                default -> throw new IllegalStateException(i.kind.toString());
+            }
+            if (w != null && i.kind == Kind.ARCHIVE) {
+                extract(w, i, dest, owner);
             }
         }
+        return hashing ? HexFormat.of().formatHex(sha.digest()) : null;
     }
 
     private static Scan.Node withPath(Scan.Node n, String path) {

@@ -351,10 +351,18 @@ public final class ImageBuilder {
         } else {
             src = CopySource.fromContext(context, ignore, sources, add);
         }
-        String key = chain(state.key(), in.keyword() + " " + in.flags() + " " + words + " " + src.digest());
-        Optional<Image.Layer> hit = cached(key);
-        if (hit.isPresent()) {
-            return new Step(withLayer(state, hit.get(), key, in), true);
+        String spec = in.keyword() + " " + in.flags() + " " + words;
+        // A step built before on this parent is hashed first, so that a hit reads its sources once;
+        // one never built is sure to miss (short of a lost entry), so its sources are hashed as the
+        // layer is written, each file read once. Either way the key is of the sources' bytes.
+        String builtKey = chain(state.key(), "built " + spec);
+        String key = null;
+        if (store.cacheGet(builtKey).isPresent()) {
+            key = chain(state.key(), spec + " " + src.digest());
+            Optional<Image.Layer> hit = cached(key);
+            if (hit.isPresent()) {
+                return new Step(withLayer(state, hit.get(), key, in), true);
+            }
         }
         List<Path> lower = store.layerDirs(state.layers());
         Owner owner = in.flag("chown") == null ? null
@@ -369,13 +377,29 @@ public final class ImageBuilder {
         }
         Unpacker.Owners known = owners(state.layers());
         Owner made = owner == null ? Owner.ROOT : owner;
+        boolean hashing = key == null;
+        String[] digest = new String[1];
         Image.Layer layer = store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             directories(w, lower, known, target, destIsDir, made);
-            src.write(w, target, destIsDir, owner, chmod);
+            if (hashing) {
+                digest[0] = src.writeAndDigest(w, target, destIsDir, owner, chmod);
+            } else {
+                src.write(w, target, destIsDir, owner, chmod);
+            }
             w.finish();
         }).asLayer();
+        if (hashing) {
+            key = chain(state.key(), spec + " " + digest[0]);
+            Optional<Image.Layer> hit = cached(key);
+            if (hit.isPresent()) {
+                // The layer just written stays unnamed until a prune removes it.
+                store.cachePut(builtKey, builtEntry(hit.get()));
+                return new Step(withLayer(state, hit.get(), key, in), true);
+            }
+        }
         store.cachePut(key, cacheEntry(layer));
+        store.cachePut(builtKey, builtEntry(layer));
         return new Step(withLayer(state, layer, key, in), false);
     }
 
@@ -484,6 +508,14 @@ public final class ImageBuilder {
 
     private static String cacheEntry(Image.Layer l) {
         return "{\"layers\":[\"" + l.digest() + "\"],\"size\":" + l.size() + "}";
+    }
+
+    /**
+     * The entry saying a COPY or ADD was built on its parent before (see {@link #copy}): its
+     * layer keeps it from a prune as long as the layer is kept, and no key of a step names it.
+     */
+    private static String builtEntry(Image.Layer l) {
+        return "{\"built\":true,\"layers\":[\"" + l.digest() + "\"],\"size\":" + l.size() + "}";
     }
 
     private Optional<Image.Layer> cached(String key) throws ImageException {

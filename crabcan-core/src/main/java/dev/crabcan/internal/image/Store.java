@@ -10,7 +10,6 @@ import dev.crabcan.internal.launch.PrivateDirs;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
@@ -179,7 +178,8 @@ public final class Store {
 
     /**
      * Stores what {@code writer} writes as a blob: written to tmp/ and hashed as it is written
-     * (on a thread of its own, see {@link HashingOutputStream}), synced, then renamed.
+     * (on a thread of its own, see {@link HashingOutputStream}), synced (mostly while it is
+     * written, see {@link SyncingOutputStream}), then renamed.
      */
     public Blob writeBlob(BlobWriter writer) throws ImageException {
         try (StoreLock.Held h = storeLock.shared()) {
@@ -187,10 +187,11 @@ public final class Store {
             try {
                 byte[] sha;
                 try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE);
-                        HashingOutputStream out = new HashingOutputStream(Channels.newOutputStream(ch))) {
+                        SyncingOutputStream synced = new SyncingOutputStream(ch);
+                        HashingOutputStream out = new HashingOutputStream(synced)) {
                     writer.write(out);
                     out.flush();
-                    ch.force(false);
+                    synced.force();
                     out.close();
                     sha = out.digest();
                 }

@@ -50,6 +50,8 @@ public final class Tar {
     /** Writes entries; {@link #finish} writes the end marker. */
     public static final class Writer {
         private final OutputStream out;
+        /** One for every file {@link #write(InputStream)} copies: a layer can have thousands. */
+        private final byte[] buf = new byte[65536];
         private long remaining;
         private long written;
 
@@ -116,7 +118,6 @@ public final class Tar {
 
         /** Copies a file's content; fails if it does not have the size the header said. */
         public void write(InputStream in) throws IOException {
-            byte[] buf = new byte[65536];
             long expected = remaining;
             int n;
             while (remaining > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, remaining))) > 0) {

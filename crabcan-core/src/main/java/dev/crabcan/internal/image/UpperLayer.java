@@ -29,23 +29,26 @@ final class UpperLayer {
     /**
      * Before the step: its working directory made in {@code upper} (so that the layer has it), each
      * directory on the way that the lower layers have made with their mode, so the overlay merges it.
+     * As BuildKit does, the image's symbolic links on the way are followed inside the image (see
+     * {@link LayerDirs#resolve}): the directory made is where the sandbox's chdir, inside its root,
+     * arrives.
      */
     static void makeWorkdir(Path upper, List<Path> lower, String workdir) throws IOException {
+        String resolved;
+        try {
+            resolved = LayerDirs.resolve(lower, workdir.substring(1));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("WORKDIR " + workdir + ": " + e.getMessage(), e);
+        }
         Path p = upper;
         String rel = "";
-        for (String part : workdir.substring(1).split("/")) {
+        for (String part : resolved.split("/")) {
             if (part.isEmpty()) {
                 continue;
             }
             rel = rel.isEmpty() ? part : rel + "/" + part;
             p = p.resolve(part);
-            Path existing;
-            try {
-                existing = LayerDirs.find(lower, rel);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("WORKDIR " + workdir + " lies under a symbolic link of the image (/"
-                        + rel + "); use the path it points to", e);
-            }
+            Path existing = LayerDirs.find(lower, rel);
             if (existing != null && !Files.isDirectory(existing, LinkOption.NOFOLLOW_LINKS)) {
                 throw new IllegalArgumentException("WORKDIR " + workdir + ": /" + rel + " of the image is not a directory");
             }
