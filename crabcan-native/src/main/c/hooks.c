@@ -203,15 +203,21 @@ static const char *exec_hook(int exe, char **argv, char **envp)
     if (denied != EPERM && denied != ENOSYS)
         return "cannot execute";
     char name[16], probe_name[16];
-    struct stat proc, want, got, probe_st, probe_got;
-    struct statfs fs;
+    struct stat proc, dir, want, got, probe_st, probe_got;
+    struct statfs fs, dir_fs;
     int probe[2] = {-1, -1};
     int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int fd_dir = proc_fd < 0 ? -1 : openat(proc_fd, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
     snprintf(name, sizeof name, "%d", exe);
-    /* 1: the inode number of a proc file system's root, which nothing else in it has. */
+    /*
+     * 1: the inode number of a proc file system's root, which nothing else in it has. Its self/fd on
+     * that very file system: a link mounted on its self entry (an attack review did it from a user
+     * namespace) leads elsewhere, to a directory that could pass the probe through links.
+     */
     int ok = fd_dir >= 0 && fstat(proc_fd, &proc) == 0 && proc.st_ino == 1 && fstatfs(proc_fd, &fs) == 0 &&
-             fs.f_type == PROC_SUPER_MAGIC && pipe2(probe, O_CLOEXEC) == 0 && fstat(probe[0], &probe_st) == 0 &&
+             fs.f_type == PROC_SUPER_MAGIC && fstat(fd_dir, &dir) == 0 && dir.st_dev == proc.st_dev &&
+             fstatfs(fd_dir, &dir_fs) == 0 && dir_fs.f_type == PROC_SUPER_MAGIC &&
+             pipe2(probe, O_CLOEXEC) == 0 && fstat(probe[0], &probe_st) == 0 &&
              snprintf(probe_name, sizeof probe_name, "%d", probe[0]) > 0 &&
              fstatat(fd_dir, probe_name, &probe_got, 0) == 0 && probe_got.st_dev == probe_st.st_dev &&
              probe_got.st_ino == probe_st.st_ino && fstat(exe, &want) == 0 && fstatat(fd_dir, name, &got, 0) == 0 &&
