@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
@@ -20,22 +21,18 @@
 
 #include "helper.h"
 
-/*
- * The kernel's CTA_FILTER_F_CTA_IP_SRC (net/netfilter/nf_conntrack_netlink.c), which no uapi
- * header names. Used for IPv4 only: for IPv6 the kernel's test is inverted (in every kernel since
- * the filter came, 5.8, to 6.18 at least: it lists the flows of every other source address), so
- * IPv6 flows are all listed and matched here.
- */
-#define FILTER_IP_SRC 1u
-
-/* The sandbox's range in one family: its /30 or its /126. */
+/* The sandbox's range in one family: its /30 or its /126 (bits 0: none). */
 typedef struct {
     int family;
     unsigned char prefix[16];
     unsigned int bits;
 } range;
 
-/* What deleting the flows found needs, one record after another: a length, then the attributes. */
+/* What deleting the flows found needs, one record after another: a header, then the attributes. */
+typedef struct {
+    uint16_t len, family;
+} record_head;
+
 typedef struct {
     char *data;
     size_t len, cap;
@@ -100,16 +97,20 @@ static int source_in(struct rtattr *tuple, const range *r)
            && (rest == 0 || ((a[whole] ^ r->prefix[whole]) & (0xff << (8 - rest)) & 0xff) == 0);
 }
 
-/* Keeps the flow of message n for deleting, where its original or reply direction comes from r. */
-static void keep_if_from(struct nlmsghdr *n, const range *r, pending *p)
+/* Keeps the flow of message n for deleting, where its original or reply direction comes from its family's range. */
+static void keep_if_from(struct nlmsghdr *n, const range ranges[2], pending *p)
 {
+    int family = ((struct nfgenmsg *)NLMSG_DATA(n))->nfgen_family;
+    const range *r = family == AF_INET ? &ranges[0] : family == AF_INET6 ? &ranges[1] : NULL;
+    if (!r || r->bits == 0)
+        return;
     struct rtattr *attrs = (struct rtattr *)((char *)NLMSG_DATA(n) + NLMSG_ALIGN(sizeof(struct nfgenmsg)));
     int len = (int)NLMSG_PAYLOAD(n, sizeof(struct nfgenmsg));
     struct rtattr *orig = find_attr(attrs, len, CTA_TUPLE_ORIG), *reply = find_attr(attrs, len, CTA_TUPLE_REPLY);
     if (!orig || !((reply && source_in(reply, r)) || source_in(orig, r)))
         return;
     const unsigned short keep[] = {CTA_TUPLE_ORIG, CTA_ZONE, CTA_ID};
-    size_t need = sizeof(uint16_t);
+    size_t need = sizeof(record_head);
     for (size_t i = 0; i < 3; i++) {
         struct rtattr *a = find_attr(attrs, len, keep[i]);
         need += a ? RTA_ALIGN(a->rta_len) : 0;
@@ -124,9 +125,9 @@ static void keep_if_from(struct nlmsghdr *n, const range *r, pending *p)
         p->data = more;
         p->cap = cap;
     }
-    uint16_t record = (uint16_t)(need - sizeof(uint16_t));
-    memcpy(p->data + p->len, &record, sizeof record);
-    p->len += sizeof record;
+    record_head head = {(uint16_t)(need - sizeof head), (uint16_t)family};
+    memcpy(p->data + p->len, &head, sizeof head);
+    p->len += sizeof head;
     for (size_t i = 0; i < 3; i++) {
         struct rtattr *a = find_attr(attrs, len, keep[i]);
         if (a) {
@@ -137,26 +138,16 @@ static void keep_if_from(struct nlmsghdr *n, const range *r, pending *p)
 }
 
 /*
- * Lists the flows of r's family, those whose tuple in direction comes from the address at where
- * direction is set (the kernel filtering them), else all, and keeps those from r in p. 0, or
- * ENODEV / EOPNOTSUPP where the kernel has no connection tracking netlink to ask.
+ * Lists every flow (both families: one walk of the kernel's table, which is what a listing costs,
+ * filtered or not) and keeps those from the ranges in p. The kernel's filter is not used: for IPv6
+ * its source test is inverted (in every kernel since it came, 5.8, to 6.18 at least: it lists the
+ * flows of every other address). 0, or ENODEV / EOPNOTSUPP where the kernel has no connection
+ * tracking netlink to ask.
  */
-static int list(int s, const range *r, unsigned short direction, const unsigned char *address, pending *p)
+static int list(int s, const range ranges[2], pending *p)
 {
     ct_request req;
-    start_ct(&req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, r->family);
-    if (direction) {
-        struct rtattr *tuple = add_attr(&req.h, sizeof req, direction | NLA_F_NESTED, NULL, 0);
-        struct rtattr *ip = add_attr(&req.h, sizeof req, CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
-        add_attr(&req.h, sizeof req, CTA_IP_V4_SRC, address, 4);
-        end_nest(&req.h, ip);
-        end_nest(&req.h, tuple);
-        struct rtattr *filter = add_attr(&req.h, sizeof req, CTA_FILTER | NLA_F_NESTED, NULL, 0);
-        uint32_t flags = FILTER_IP_SRC;
-        add_attr(&req.h, sizeof req, direction == CTA_TUPLE_ORIG ? CTA_FILTER_ORIG_FLAGS : CTA_FILTER_REPLY_FLAGS,
-                 &flags, sizeof flags);
-        end_nest(&req.h, filter);
-    }
+    start_ct(&req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC);
     send_ct(s, &req.h, "list the flows of the sandbox's addresses");
     static union { struct nlmsghdr h; char buf[65536]; } reply;
     for (;;) {
@@ -170,26 +161,26 @@ static int list(int s, const range *r, unsigned short direction, const unsigned 
                     return error;
                 fail(S_NETWORK, error, "list the flows of the sandbox's addresses (connection tracking)");
             }
-            keep_if_from(n, r, p);
+            keep_if_from(n, ranges, p);
         }
     }
 }
 
-static void forget(int s, int family, const pending *p)
+static void forget(int s, const pending *p)
 {
     union { struct nlmsghdr h; char buf[1024]; } answer;
     for (size_t at = 0; at < p->len;) {
-        uint16_t record;
-        memcpy(&record, p->data + at, sizeof record);
-        at += sizeof record;
+        record_head head;
+        memcpy(&head, p->data + at, sizeof head);
+        at += sizeof head;
         ct_request req;
-        start_ct(&req, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family);
+        start_ct(&req, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, head.family);
         size_t start = NLMSG_ALIGN(req.h.nlmsg_len);
-        if (start + record > sizeof req)
+        if (start + head.len > sizeof req)
             fail(S_NETWORK, E2BIG, "forget a flow of the sandbox's addresses (connection tracking)");
-        memcpy(req.buf + start, p->data + at, record);
-        req.h.nlmsg_len = (uint32_t)(start + record);
-        at += record;
+        memcpy(req.buf + start, p->data + at, head.len);
+        req.h.nlmsg_len = (uint32_t)(start + head.len);
+        at += head.len;
         send_ct(s, &req.h, "forget a flow of the sandbox's addresses");
         int len = receive(s, &answer, sizeof answer, "forget a flow of the sandbox's addresses");
         if (len < (int)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || answer.h.nlmsg_type != NLMSG_ERROR)
@@ -201,44 +192,48 @@ static void forget(int s, int family, const pending *p)
 }
 
 /*
- * Every flow whose original or reply direction comes from the range, listed in one pass and then
- * deleted. IPv4 asks the kernel for the sandbox's own address only (a sandbox without NET_RAW
- * sends from no other of its /30); IPv6 lists every flow, whatever a sandbox bound with
- * IPV6_FREEBIND to another address of its /126.
+ * Whether the host's connection tracking holds any flow (a listing walks every bucket of its table,
+ * 262144 here, a few milliseconds, for nothing where there is none); 1 where that cannot be read.
  */
-static int forget_range(int s, const range *r, const unsigned char *address)
+static int any_flow(void)
 {
-    pending p = {0};
-    int unavailable = r->family == AF_INET ? list(s, r, CTA_TUPLE_ORIG, address, &p) : list(s, r, 0, NULL, &p);
-    if (!unavailable && r->family == AF_INET)
-        unavailable = list(s, r, CTA_TUPLE_REPLY, address, &p);
-    if (!unavailable)
-        forget(s, r->family, &p);
-    free(p.data);
-    return unavailable;
+    int fd = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    char count[32];
+    ssize_t n = read(fd, count, sizeof count - 1);
+    close(fd);
+    return n <= 0 || count[0] != '0' || (n > 1 && count[1] != '\n');
 }
 
+/*
+ * Every flow whose original or reply direction comes from the sandbox's /30 or /126, listed in one
+ * pass and then deleted: the whole ranges, whatever a sandbox bound with IPV6_FREEBIND to another
+ * address of its /126 (an attack review did; IPv4 refuses it).
+ */
 void forget_previous_flows(void)
 {
+    if (!any_flow())
+        return;
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
     if (s < 0 && errno != EPROTONOSUPPORT)
         fail(S_NETWORK, errno, "netfilter netlink socket");
-    int unavailable = s < 0 ? EPROTONOSUPPORT : 0;
-    if (!unavailable) {
-        range v4 = {.family = AF_INET, .bits = 30};
-        uint32_t net = plan.net.addr & htonl(0xfffffffcu);
-        memcpy(v4.prefix, &net, 4);
-        unavailable = forget_range(s, &v4, (const unsigned char *)&plan.net.addr);
+    range ranges[2] = {{.family = AF_INET, .bits = 30}, {.family = AF_INET6}};
+    uint32_t net = plan.net.addr & htonl(0xfffffffcu);
+    memcpy(ranges[0].prefix, &net, 4);
+    if (plan.net6.address) {
+        inet_pton(AF_INET6, plan.net6.address, ranges[1].prefix); /* checked when the plan was read */
+        ranges[1].prefix[15] &= 0xfc;
+        ranges[1].bits = 126;
     }
-    if (!unavailable && plan.net6.address) {
-        range v6 = {.family = AF_INET6, .bits = 126};
-        inet_pton(AF_INET6, plan.net6.address, v6.prefix); /* checked when the plan was read */
-        v6.prefix[15] &= 0xfc;
-        unavailable = forget_range(s, &v6, NULL);
-    }
+    pending p = {0};
+    int unavailable = s < 0 ? EPROTONOSUPPORT : list(s, ranges, &p);
     if (unavailable)
         logd("The host's connection tracking cannot be listed (%s): the flows of the sandbox's addresses' previous "
              "owner stay", strerror(unavailable));
+    else
+        forget(s, &p);
+    free(p.data);
     if (s >= 0)
         close(s);
 }
