@@ -1,6 +1,7 @@
 /*
  * keyring: prints the serial number and the description of this process's session keyring (one
  * line, "SERIAL NAME"), or "keyctl: ERROR" if it cannot be read.
+ * keyring perm: prints its permissions instead, as the kernel describes them (hex).
  * keyring join NAME PROGRAM [ARG...]: joins a session keyring of that name, then executes PROGRAM
  * (a caller with a session keyring of its own, as an engine's).
  * keyring deny ERRNO PROGRAM [ARG...]: executes PROGRAM under a seccomp filter that fails keyctl
@@ -51,6 +52,15 @@ int main(int argc, char **argv)
     if (n < 0 || (size_t)n > sizeof desc) {
         printf("keyctl: %s\n", strerror(n < 0 ? errno : ENAMETOOLONG));
         return 1;
+    }
+    if (argc >= 2 && strcmp(argv[1], "perm") == 0) { /* type;uid;gid;perm;description */
+        const char *field = desc;
+        for (int i = 0; i < 3 && field; i++)
+            field = strchr(field, ';') ? strchr(field, ';') + 1 : NULL;
+        if (!field)
+            return 1;
+        printf("%.*s\n", (int)strcspn(field, ";"), field);
+        return 0;
     }
     const char *name = strrchr(desc, ';');
     printf("%ld %s\n", id, name ? name + 1 : desc);

@@ -94,7 +94,6 @@ __attribute__((noreturn)) static void joined_command(int exec_rd, int exec_wr)
     set_groups();
     if (setresuid(plan.uid, plan.uid, plan.uid) < 0)
         fail(S_CREDENTIALS, errno, "setresuid %u in the sandbox", plan.uid);
-    join_session_keyring();
     /*
      * The id change made the kernel set dumpability from fs.suid_dumpable: until execve nothing in
      * the sandbox, though it now has our ids, may trace this process or open its /proc files
@@ -102,6 +101,7 @@ __attribute__((noreturn)) static void joined_command(int exec_rd, int exec_wr)
      */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         fail(S_PRCTL, errno, "PR_SET_DUMPABLE");
+    join_session_keyring();
     if (plan.console_socket)
         open_terminal();
     else if ((plan.options & OPT_SETSID) && setsid() < 0)

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <linux/keyctl.h>
 #include <sched.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +14,8 @@
 #include "helper.h"
 
 /* The kernel's key permission bits (include/linux/key.h; linux/keyctl.h has none). */
+#define KEY_POS_ALL 0x3f000000u
+#define KEY_USR_VIEW 0x00010000u
 #define KEY_USR_SEARCH 0x00080000u
 #define KEY_OTH_SEARCH 0x00000008u
 
@@ -22,13 +23,21 @@
  * In init, as the command's ids, so that the keyring is theirs (and charged to their quota), and
  * before any hook or the command runs; or in a process joining the sandbox (T_JOIN), as its ids.
  * Joining by name takes a keyring of that name the sandbox's user namespace already has, if it may
- * search it (init made it so); else the kernel makes a new one.
+ * search it (init made it so); else the kernel makes a new one. No name (an empty one): a new
+ * anonymous keyring, for a sandbox whose filter may let it use keyctl.
  */
 void join_session_keyring(void)
 {
     if (!plan.session_keyring)
         return;
-    long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan.session_keyring, 0, 0, 0);
+    const char *name = *plan.session_keyring ? plan.session_keyring : NULL;
+    long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0);
+    if (id < 0 && !name && (errno == EPERM || errno == EACCES || errno == ENOSYS)) {
+        /* A filter around us denies keyctl, and the command inherits it: the keyring is out of its reach. */
+        logd("keyctl is denied around the sandbox (%s): the caller's session keyring stays out of its reach",
+             strerror(errno));
+        return;
+    }
     if (id < 0 && errno == ENOSYS) {
         /*
          * runc's choice: only a seccomp profile around us (LXC's says ENOSYS) gives this, and a
@@ -37,35 +46,28 @@ void join_session_keyring(void)
         logd("keyctl is not available (ENOSYS): the sandbox keeps the caller's session keyring");
         return;
     }
+    if (id < 0 && errno == EDQUOT)
+        fail(S_KEYRING, errno, "join a new session keyring %s: the owner's quota of keys is full (raise the sysctl "
+             "kernel.keys.maxkeys%s)", name ? name : "(anonymous)",
+             name ? "" : ", or keep the default seccomp policy, which denies keyctl and needs no keyring");
     if (id < 0)
-        fail(S_KEYRING, errno, "join a new session keyring %s", plan.session_keyring);
-    if (plan.join.pid) { /* init's keyring, which only its owner may change */
-        logd("Joined session keyring %s (%ld)", plan.session_keyring, id);
+        fail(S_KEYRING, errno, "join a new session keyring %s", name ? name : "(anonymous)");
+    if (plan.join.pid || !name) { /* init's keyring, which only its owner may change; or nobody's to join */
+        logd("Joined session keyring %s (%ld)", name ? name : "(anonymous)", id);
         return;
     }
     /*
-     * Searchable, so that a process joining the sandbox later (OCI exec) can join it by name: as
-     * runc makes it, by "other" ids within a user namespace of the sandbox's own (the kernel looks
-     * names up in the caller's user namespace, where only the sandbox's ids are), else by the
-     * owner's ("user"). And by the owner's in both: runc leaves them out with a user namespace, so
-     * that an exec as the owner, its root, gets a new keyring of the same name instead.
+     * Searchable, so that a process joining the sandbox later (OCI exec) can join it by name: by
+     * "other" ids within a user namespace of the sandbox's own (the kernel looks names up in the
+     * caller's user namespace, where only the sandbox's ids are), and by the owner's ("user"), as an
+     * exec as the owner, its root, joins it too. Nothing more for the owner's ids than seeing and
+     * searching it: a rootless caller's containers all run as the caller's uid on the host, and the
+     * default read and link bits let one container link another's keyring (or the caller's) by its
+     * serial and read its keys (an attack review did). Its holders have it all as possessors.
      */
-    char desc[2048];
-    long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc, 0);
-    if (n < 0)
-        fail(S_KEYRING, errno, "describe the session keyring %s", plan.session_keyring);
-    if ((size_t)n > sizeof desc)
-        fail(S_KEYRING, ENAMETOOLONG, "describe the session keyring %s", plan.session_keyring);
-    /* type;uid;gid;perm;description, perm in hex */
-    const char *field = desc;
-    for (int i = 0; i < 3 && field; i++)
-        field = strchr(field, ';') ? strchr(field, ';') + 1 : NULL;
-    char *end = NULL;
-    unsigned long perm = field ? strtoul(field, &end, 16) : 0;
-    if (!field || end == field || *end != ';')
-        fail(S_KEYRING, EINVAL, "read the permissions of the session keyring %s", plan.session_keyring);
-    perm |= KEY_USR_SEARCH | ((plan.clone_flags & CLONE_NEWUSER) ? KEY_OTH_SEARCH : 0);
+    unsigned long perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_SEARCH
+                         | ((plan.clone_flags & CLONE_NEWUSER) ? KEY_OTH_SEARCH : 0);
     if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm, 0, 0) < 0)
-        fail(S_KEYRING, errno, "make the session keyring %s searchable", plan.session_keyring);
-    logd("Joined session keyring %s (%ld)", plan.session_keyring, id);
+        fail(S_KEYRING, errno, "make the session keyring %s searchable", name);
+    logd("Joined session keyring %s (%ld)", name, id);
 }

@@ -87,6 +87,7 @@ public final class Sandbox {
     private final String hostname;
     private final String domainname;
     private final String sessionKeyring;
+    private final boolean callersSessionKeyring;
     private final Stdio stdin;
     private final Stdio stdout;
     private final Stdio stderr;
@@ -131,6 +132,7 @@ public final class Sandbox {
         this.hostname = b.hostname;
         this.domainname = b.domainname;
         this.sessionKeyring = b.sessionKeyring;
+        this.callersSessionKeyring = b.callersSessionKeyring;
         this.stdin = b.stdin;
         this.stdout = b.stdout;
         this.stderr = b.stderr;
@@ -241,9 +243,17 @@ public final class Sandbox {
         return Optional.ofNullable(domainname);
     }
 
-    /** The name of the sandbox's own session keyring; empty: its processes keep the caller's. */
+    /**
+     * The name of the sandbox's own session keyring; empty: none of a name (an anonymous one where
+     * the seccomp policy is not the default, which denies keyctl; see {@link Builder#sessionKeyring}).
+     */
     public Optional<String> sessionKeyring() {
         return Optional.ofNullable(sessionKeyring);
+    }
+
+    /** Whether the sandbox keeps the caller's session keyring whatever its policy ({@link Builder#keepCallersSessionKeyring}). */
+    public boolean keepsCallersSessionKeyring() {
+        return callersSessionKeyring;
     }
 
     /** The hostname inside; empty for a new random {@code adjective-noun-number} at each start. */
@@ -879,7 +889,8 @@ public final class Sandbox {
                 && supplementaryGroups.equals(x.supplementaryGroups) && command.equals(x.command)
                 && environment.equals(x.environment) && workingDirectory.equals(x.workingDirectory)
                 && Objects.equals(hostname, x.hostname) && Objects.equals(domainname, x.domainname)
-                && Objects.equals(sessionKeyring, x.sessionKeyring) && stdin.equals(x.stdin) && stdout.equals(x.stdout)
+                && Objects.equals(sessionKeyring, x.sessionKeyring) && callersSessionKeyring == x.callersSessionKeyring
+                && stdin.equals(x.stdin) && stdout.equals(x.stdout)
                 && stderr.equals(x.stderr) && capabilities.equals(x.capabilities)
                 && Objects.equals(effective, x.effective) && Objects.equals(permitted, x.permitted)
                 && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
@@ -897,7 +908,7 @@ public final class Sandbox {
     public int hashCode() {
         return Objects.hash(rootfs, rootfsLayers, rootfsWritable, writableLayerSize, writableLayerDirectory, binds, tmpfs, uid, supplementaryGroups, command, environment,
                 workingDirectory,
-                hostname, domainname, sessionKeyring, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
+                hostname, domainname, sessionKeyring, callersSessionKeyring, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
                 noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
                 propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
@@ -929,6 +940,7 @@ public final class Sandbox {
         private String hostname;
         private String domainname;
         private String sessionKeyring;
+        private boolean callersSessionKeyring;
         private Stdio stdin = Stdio.pipe();
         private Stdio stdout = Stdio.pipe();
         private Stdio stderr = Stdio.pipe();
@@ -972,6 +984,7 @@ public final class Sandbox {
             hostname = b.hostname;
             domainname = b.domainname;
             sessionKeyring = b.sessionKeyring;
+            callersSessionKeyring = b.callersSessionKeyring;
             stdin = b.stdin;
             stdout = b.stdout;
             stderr = b.stderr;
@@ -1416,9 +1429,12 @@ public final class Sandbox {
          * keys. Joining by name takes a keyring of that name the sandbox's user namespace already
          * has. Where keyctl says ENOSYS (an outer seccomp profile), the sandbox keeps the caller's,
          * as runc does; any other refusal fails the sandbox (step {@code keyring}). Without it (the
-         * default) the caller's session keyring is kept: {@link SeccompPolicy#defaultPolicy()}
-         * denies the command {@code keyctl}, {@code add_key} and {@code request_key}, so it cannot
-         * use it, and a keyring per sandbox would count against the caller's key quota.
+         * default), a sandbox with {@link SeccompPolicy#defaultPolicy()}, which denies the command
+         * {@code keyctl}, {@code add_key} and {@code request_key}, keeps the caller's session
+         * keyring, which it cannot use (a keyring per sandbox would count against a rootless
+         * caller's quota of keys, 200 by default); with any other policy (an OCI bundle's among
+         * them) it gets a new anonymous one. The keyring's holders have every right on it; the
+         * sandbox's ids, outside it, may only see and search it.
          */
         public Builder sessionKeyring(String name) {
             Validation.notNull(name, "sessionKeyring");
@@ -1427,6 +1443,18 @@ public final class Sandbox {
                         + "with '.' (the kernel keeps those names for itself), got '" + Validation.printable(name) + "'");
             }
             this.sessionKeyring = name;
+            this.callersSessionKeyring = false;
+            return this;
+        }
+
+        /**
+         * Keeps the caller's session keyring for the sandbox whatever its seccomp policy (runc's
+         * {@code --no-new-keyring}): a command its filter lets use keyctl can then read, link and
+         * clear the caller's keys. Undoes {@link #sessionKeyring(String)}.
+         */
+        public Builder keepCallersSessionKeyring() {
+            this.sessionKeyring = null;
+            this.callersSessionKeyring = true;
             return this;
         }
 

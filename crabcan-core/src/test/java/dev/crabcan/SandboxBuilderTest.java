@@ -385,7 +385,7 @@ class SandboxBuilderTest {
                         && !java.lang.reflect.Modifier.isStatic(m.getModifiers()))
                 .map(java.lang.reflect.Method::getName).sorted().toList())
                 .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command", "devices",
-                        "domainname", "sessionKeyring",
+                        "domainname", "sessionKeyring", "keepsCallersSessionKeyring",
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
                         "permittedCapabilities", "rootfsLayers",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
@@ -395,6 +395,11 @@ class SandboxBuilderTest {
                         "umask", "workingDirectory", "writableLayerDirectory", "writableLayerSize", "hashCode");
         assertThat(copy).as("equal in every setting").isEqualTo(original).hasSameHashCodeAs(original);
         assertThat(copy.redirectErrorStream()).isFalse();
+        Sandbox keeps = original.toBuilder().keepCallersSessionKeyring().build();
+        assertThat(keeps.toBuilder().build()).isEqualTo(keeps).isNotEqualTo(original);
+        assertThat(keeps.keepsCallersSessionKeyring()).isTrue();
+        assertThat(keeps.sessionKeyring()).isEmpty();
+        assertThat(copy.keepsCallersSessionKeyring()).isFalse();
         listener.close();
     }
 

@@ -866,10 +866,11 @@ public final class OciRuntime {
 
     /**
      * runc's session keyring: a new one named after the container, which its processes hold instead
-     * of the caller's (the engine's), unless --no-new-keyring.
+     * of the caller's (the engine's), unless --no-new-keyring, which keeps the caller's.
      */
     static Sandbox withKeyring(Sandbox s, String id, boolean newKeyring) {
-        return newKeyring ? s.toBuilder().sessionKeyring("_ses." + id).build() : s;
+        return newKeyring ? s.toBuilder().sessionKeyring("_ses." + id).build()
+                : s.toBuilder().keepCallersSessionKeyring().build();
     }
 
     /** The caller's stdio, and its fds 3 to 3+preserveFds-1 at the same numbers (runc's --preserve-fds). */

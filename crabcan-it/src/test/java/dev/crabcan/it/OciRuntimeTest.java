@@ -2,6 +2,9 @@ package dev.crabcan.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxResult;
+import dev.crabcan.SeccompPolicy;
 import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -842,9 +845,9 @@ class OciRuntimeTest {
         }
     }
 
-    /** A bundle whose command is the keyring probe, /keyring. */
-    private Path keyringBundle(String name, Path keyring) throws Exception {
-        Path bundle = bundle(name, "/keyring");
+    /** A bundle whose command is this script, with the keyring probe at /keyring. */
+    private Path keyringBundle(String name, Path keyring, String script) throws Exception {
+        Path bundle = bundle(name, script);
         Files.copy(keyring, bundle.resolve("rootfs/keyring"));
         Files.setPosixFilePermissions(bundle.resolve("rootfs/keyring"),
                 java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
@@ -861,7 +864,7 @@ class OciRuntimeTest {
     @Test
     void aContainerJoinsASessionKeyringOfItsOwnUnlessToldNotTo() throws Exception {
         Path keyring = Env.staticBinary("keyring");
-        Path bundle = keyringBundle("b-keyring", keyring);
+        Path bundle = keyringBundle("b-keyring", keyring, "/keyring && /keyring perm");
         String callers = "crabcan-it-caller-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         Map<String, String> expected = new java.util.LinkedHashMap<>();
         expected.put("", "_ses.k-default");
@@ -882,8 +885,33 @@ class OciRuntimeTest {
             Run run = cli.run(cmd, out);
             assertThat(run.status()).as("%s: %s", flag.getKey(), run.stderr()).isZero();
             assertThat(run.stdout()).as("the session keyring with %s", flag.getKey()).matches("\\d+ \\Q"
-                    + flag.getValue() + "\\E\n");
+                    + flag.getValue() + "\\E\n[0-9a-f]+\n");
+            if (flag.getValue().startsWith("_ses.")) {
+                // An attack review linked a rootless container's keyring from another by its serial and
+                // read its keys with the kernel's default bits: the owner's ids may only see and search it.
+                assertThat(run.stdout().lines().toList().get(1)).as("its permissions").isEqualTo("3f090008");
+            }
         }
+    }
+
+    /**
+     * Found by an attack review: a Sandbox whose filter allows keyctl (an OCI bundle's without a
+     * seccomp section, or SeccompPolicy.none()) kept the JVM's session keyring and read its keys. It
+     * gets an anonymous one of its own; the default policy, which denies keyctl, needs none.
+     */
+    @Test
+    void aSandboxWhoseFilterAllowsKeyctlHasAnAnonymousKeyringOfItsOwn() throws Exception {
+        Path keyring = Env.staticBinary("keyring");
+        Process own = new ProcessBuilder(keyring.toString()).redirectErrorStream(true).start();
+        String callers = new String(own.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(own.waitFor()).as("the JVM's session keyring: %s", callers).isZero();
+        SandboxResult r = Sandbox.builder().seccomp(SeccompPolicy.none()).bind(keyring.getParent(), "/t", true)
+                .command("/t/keyring").build().run();
+        assertThat(r.status().code()).as(r.stdoutText()).isZero();
+        assertThat(r.stdoutText()).as("against the JVM's %s", callers).matches("\\d+ _ses\n")
+                .isNotEqualTo(callers);
+        SandboxResult denied = Sandbox.builder().bind(keyring.getParent(), "/t", true).command("/t/keyring").build().run();
+        assertThat(denied.stdoutText()).as("with the default policy").isEqualTo("keyctl: Operation not permitted\n");
     }
 
     /**
@@ -895,7 +923,7 @@ class OciRuntimeTest {
     @Test
     void whereKeyctlIsDeniedAroundTheRuntimeOnlyEnosysGoesOnWithoutAKeyring() throws Exception {
         Path keyring = Env.staticBinary("keyring");
-        Path bundle = keyringBundle("b-denied", keyring);
+        Path bundle = keyringBundle("b-denied", keyring, "/keyring");
         for (String[] c : new String[][] {{"38", "", "Function not implemented"}, {"1", "--no-new-keyring",
                 "Operation not permitted"}, {"1", "", null}}) {
             String id = "k-denied-" + c[0] + c[1].length();

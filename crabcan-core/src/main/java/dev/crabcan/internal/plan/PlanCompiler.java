@@ -681,7 +681,15 @@ public final class PlanCompiler {
     private static byte[] process(PlanWriter w, Sandbox s, HostInfo host) {
         int uid = s.uid();
         w.creds(uid, uid);
-        s.sessionKeyring().ifPresent(w::sessionKeyring);
+        if (s.sessionKeyring().isPresent()) {
+            w.sessionKeyring(s.sessionKeyring().get());
+        } else if (!s.keepsCallersSessionKeyring() && !s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
+            // Keyrings are not namespaced: a filter that may allow keyctl (the default denies it)
+            // would leave the command the caller's session keyring and its keys (an attack review
+            // read a root caller's). An anonymous one instead; none for the default, whose keyring
+            // each would count against a rootless caller's 200 keys.
+            w.sessionKeyring("");
+        }
         List<Integer> groups = commandGroups(s);
         if (!groups.isEmpty()) {
             java.nio.ByteBuffer gids = java.nio.ByteBuffer.allocate(4 * groups.size())
