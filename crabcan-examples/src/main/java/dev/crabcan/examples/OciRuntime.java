@@ -58,7 +58,8 @@ public final class OciRuntime {
             "  ps [--format table|json] ID [PS ARGS]        the container's processes (json: their host pids)",
             "  pause ID / resume ID                         freeze / thaw every process of the container",
             "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]",
-            "         [--cpu-period N] [--cpu-shares N] ID  change the limits of the container's cgroup",
+            "         [--cpu-period N] [--cpu-shares N] [--blkio-weight N]",
+            "         ID                                   change the limits of the container's cgroup",
             "  features                                     print runtime-spec's features document",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
             OciExec.USAGE,
@@ -257,7 +258,8 @@ public final class OciRuntime {
                 case "--format" -> options.put("--format", value(a, args));
                 case "--resources", "-r" -> options.put("--resources", value(a, args));
                 case "--preserve-fds" -> options.put(name, value(a, args));
-                case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares" ->
+                case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares",
+                        "--blkio-weight" ->
                         options.put(name, value(a, args));
                 case "--no-new-keyring" -> {
                     requireOneOf(command, name, "create", "run");
@@ -710,6 +712,7 @@ public final class OciRuntime {
         flag(options, "--cpu-quota", resources, "cpu", "quota");
         flag(options, "--cpu-period", resources, "cpu", "period");
         flag(options, "--cpu-shares", resources, "cpu", "shares");
+        flag(options, "--blkio-weight", resources, "blockIO", "weight");
         dev.crabcan.Limits limits = OciConfig.readResources(resources);
         Path dir = existing(id);
         State state = readState(dir);

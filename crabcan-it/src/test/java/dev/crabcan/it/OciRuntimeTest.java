@@ -1190,6 +1190,10 @@ class OciRuntimeTest {
         assertThat(Files.readString(memory.resolve(Env.pureCgroupV2() ? "memory.max" : "memory.limit_in_bytes")).trim())
                 .isEqualTo("134217728");
         assertThat(oci(null, "update", "--pids-limit", "many", "c10").stderr()).contains("--pids-limit many: not a number");
+        // The I/O weight is BFQ's, which may be no disk's scheduler (this host's): set where it can be.
+        Run weight = oci(null, "update", "--blkio-weight", "500", "c10");
+        assertThat(weight.status()).as(weight.stderr()).isZero();
+        assertThat(oci(null, "update", "--blkio-weight", "5000", "c10").stderr()).contains("linux.resources.blockIO.weight");
 
         assertThat(oci(null, "kill", "--all", "c10", "KILL").status()).isZero();
         assertThat(awaitStatus("c10", "stopped")).isEqualTo("stopped");
