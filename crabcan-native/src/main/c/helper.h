@@ -42,8 +42,13 @@ void loopback_up(void);
 void interface_up(void);
 void connect_veth(pid_t init);
 pid_t start_net_helper(int sock, pid_t init);
-void load_net_filter(pid_t init);
+int run_nft(int ns_user, int ns_net, const char *rules, char *why, size_t size);
+int load_net_filter(pid_t init);
 void join_netns(void);
+
+/* hosts.c */
+int watch_host_addresses(int ns_user, int ns_net, char **adds);
+int refuse_new_host_addresses(int s, pid_t init);
 
 /* conntrack.c */
 void forget_previous_flows(void);

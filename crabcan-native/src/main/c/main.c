@@ -186,22 +186,26 @@ static size_t open_stdio(int held[6])
 /*
  * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
  * away, signals the command on request; closes the held stdio pipe ends once the JVM has its own
- * (C_PIPES_OPENED). A detached sandbox's init
- * stops reporting once created; then only C_DETACH (let it go), C_KILL or the socket closing end this.
+ * (C_PIPES_OPENED); adds the host's new addresses to a filter that refuses them (hosts_watch, -1:
+ * none). A detached sandbox's init stops reporting once created; then only C_DETACH (let it go),
+ * C_KILL or the socket closing end this.
  */
-static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held)
+static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held, int hosts_watch)
 {
-    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN}};
+    struct pollfd fds[3] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
+                            {.fd = hosts_watch, .events = POLLIN}};
     char buf[PIPE_BUF];
     for (;;) {
         if (fds[0].fd < 0 && fds[1].fd < 0)
             break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
-        if (poll(fds, 2, -1) < 0) {
+        if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             kill(init, SIGKILL);
             break;
         }
+        if (fds[2].revents && refuse_new_host_addresses(fds[2].fd, init) < 0)
+            fds[2].fd = -1;
         if (fds[0].revents) {
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
@@ -374,8 +378,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     write_id_maps(init, plan.uid_map, plan.gid_map, (plan.options & OPT_SETGROUPS) != 0);
     if (plan.veth.name)
         connect_veth(init);
-    if (plan.net_filter_tool)
-        load_net_filter(init);
+    int hosts_watch = plan.net_filter_tool ? load_net_filter(init) : -1;
     pid_t net_helper = plan.n_net_helper > 0 ? start_net_helper(sock, init) : 0;
     if (write(sync[1], "1", 1) != 1)
         fail(S_SYNC, errno, "release the sandbox");
@@ -391,7 +394,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
-    int status = supervise(sock, report[0], init, held, &n_held);
+    int status = supervise(sock, report[0], init, held, &n_held, hosts_watch);
     if (status == SUPERVISE_DETACHED)
         return 0;
     if (net_helper > 0) {

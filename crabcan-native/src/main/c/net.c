@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -501,34 +502,35 @@ __attribute__((noreturn)) static void exec_net_filter(int ns_user, int ns_net, i
 }
 
 /*
- * Loads the plan's packet filter (T_NET_FILTER) into the sandbox's network namespace, before init
- * is released: rules the command, which holds no NET_ADMIN, cannot change. A failure ends the start.
+ * Has nft load rules into the sandbox's network namespace (ns_user and ns_net: the sandbox's user
+ * and network namespaces): 0, or -1 with why it did not. An nft that hangs is killed.
  */
 #define NET_FILTER_MS 20000
-void load_net_filter(pid_t init)
+int run_nft(int ns_user, int ns_net, const char *rules, char *why, size_t size)
 {
-    int ns_user = open_ns(init, "user"), ns_net = open_ns(init, "net");
-    int in[2], err[2];
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-        fail(S_PIPE, errno, "network filter pipes");
-    logd("Loading the network filter with %s", plan.net_filter_tool);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        fail(S_FORK, errno, "start %s", plan.net_filter_tool);
+    int in[2] = {-1, -1}, err[2] = {-1, -1};
+    pid_t parent = getpid(), pid = -1;
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        snprintf(why, size, "cannot start %s: %s", plan.net_filter_tool, strerror(errno));
+        for (int i = 0; i < 2; i++) {
+            if (in[i] >= 0)
+                close(in[i]);
+            if (err[i] >= 0)
+                close(err[i]);
+        }
+        return -1;
+    }
     if (pid == 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
             _exit(127);
         exec_net_filter(ns_user, ns_net, in[0], err[1]);
     }
-    close(ns_user);
-    close(ns_net);
     close(in[0]);
     close(err[1]);
-    /* The rules are far smaller than a pipe's buffer: no deadlock with nft's output. */
-    size_t len = strlen(plan.net_filter_rules), done = 0;
+    /* nft reads all of its input before it says anything: no deadlock with its output. */
+    size_t len = strlen(rules), done = 0;
     while (done < len) {
-        ssize_t n = write(in[1], plan.net_filter_rules + done, len - done);
+        ssize_t n = write(in[1], rules + done, len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -536,36 +538,66 @@ void load_net_filter(pid_t init)
         done += (size_t)n;
     }
     close(in[1]);
-    /* Its output ends when it does (a hang-up); one that hangs ends the start. */
+    /* Its output ends when it does (a hang-up). */
     struct pollfd out = {.fd = err[0], .events = POLLIN};
     int ready;
     while ((ready = poll(&out, 1, NET_FILTER_MS)) < 0 && errno == EINTR)
         ;
-    if (ready == 0) {
+    if (ready == 0)
         kill(pid, SIGKILL);
-        kill(init, SIGKILL);
-        fail(S_NETWORK, ETIMEDOUT, "%s did not load the sandbox's network filter within %d ms", plan.net_filter_tool,
-             NET_FILTER_MS);
-    }
-    char why[1024];
-    read_text(err[0], why, sizeof why);
+    char text[1024];
+    read_text(err[0], text, sizeof text);
     close(err[0]);
     int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            fail(S_NETWORK, errno, "wait for %s", plan.net_filter_tool);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        kill(init, SIGKILL);
-        /* nft names the error on one line, then quotes the rules and points into them. */
-        char *error = strstr(why, "Error: ");
-        if (error) {
-            while (error > why && error[-1] != '\n')
-                error--;
-            error[strcspn(error, "\n")] = '\0';
-        }
-        fail(S_NETWORK, 0, "%s refused the sandbox's network filter (status %#x): %s", plan.net_filter_tool, status,
-             error ? error : last_line(why));
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (ready == 0) {
+        snprintf(why, size, "%s did not load the rules within %d ms", plan.net_filter_tool, NET_FILTER_MS);
+        return -1;
     }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    /* nft names the error on one line, then quotes the rules and points into them. */
+    char *error = strstr(text, "Error: ");
+    if (error) {
+        while (error > text && error[-1] != '\n')
+            error--;
+        error[strcspn(error, "\n")] = '\0';
+    }
+    snprintf(why, size, "%s refused the rules (status %#x): %s", plan.net_filter_tool, status,
+             error ? error : last_line(text));
+    return -1;
+}
+
+/*
+ * Loads the plan's packet filter (T_NET_FILTER) into the sandbox's network namespace, before init
+ * is released: rules the command, which holds no NET_ADMIN, cannot change. With the host's
+ * addresses in it (T_NET_FILTER_HOSTS), as they are now: the socket that hears of more (which keeps
+ * the namespaces' fds to add them with), or -1. A failure ends the start.
+ */
+int load_net_filter(pid_t init)
+{
+    logd("Loading the network filter with %s", plan.net_filter_tool);
+    /* Opened now, while init is still ours to look into: the command it becomes is not dumpable. */
+    int ns_user = open_ns(init, "user"), ns_net = open_ns(init, "net");
+    char *hosts = NULL;
+    int watch = plan.net_filter_hosts ? watch_host_addresses(ns_user, ns_net, &hosts) : -1;
+    char *rules = (char *)plan.net_filter_rules;
+    if (hosts && asprintf(&rules, "%s%s", plan.net_filter_rules, hosts) < 0)
+        fail(S_NETWORK, ENOMEM, "the sandbox's network filter");
+    free(hosts);
+    char why[1280];
+    if (run_nft(ns_user, ns_net, rules, why, sizeof why) < 0) {
+        kill(init, SIGKILL);
+        fail(S_NETWORK, 0, "cannot load the sandbox's network filter: %s", why);
+    }
+    if (rules != plan.net_filter_rules)
+        free(rules);
+    if (watch < 0) {
+        close(ns_user);
+        close(ns_net);
+    }
+    return watch;
 }
 
 /*

@@ -312,6 +312,9 @@ void parse_plan(uint32_t total)
             plan.net_filter_rules = get_str(p + tool_len + 1, (uint32_t)(len - tool_len - 1), tag);
             break;
         }
+        case T_NET_FILTER_HOSTS:
+            plan.net_filter_hosts = get_str(p, len, tag);
+            break;
         case T_PIPE:
             if (len != T_PIPE_FIXED || get32(p + T_PIPE_AT_FD) > 2)
                 fail(S_PLAN, EINVAL, "bad pipe record");
@@ -453,6 +456,8 @@ void parse_plan(uint32_t total)
                           || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe || plan.n_copy_in
                           || plan.n_copy_out))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
+    if (plan.net_filter_hosts && !plan.net_filter_tool)
+        fail(S_PLAN, EINVAL, "the host's addresses for a network filter without the filter");
     if (plan.n_hooks && !plan.hook_state)
         fail(S_PLAN, EINVAL, "hooks without the state they read");
     /* Only a cgroup namespace rooted at the sandbox's cgroup makes them show nothing but that cgroup. */
@@ -575,6 +580,8 @@ void dump_plan(void)
         put_field(plan.net_filter_tool, '\t');
         put_field(plan.net_filter_rules, '\n');
     }
+    if (plan.net_filter_hosts)
+        dump_str("net_filter_hosts", plan.net_filter_hosts);
     for (size_t i = 0; i < plan.argc; i++)
         dump_str("arg", plan.argv[i]);
     for (size_t i = 0; i < plan.envc; i++)

@@ -408,6 +408,86 @@ class NetworkTest {
     }
 
     /**
+     * The same for a rootless caller (uid 65534, through the CLI), whose sandbox's connections
+     * pasta makes from the host's own sockets: to whatever address the host has, also one it
+     * gained after the sandbox started, unless the sandbox's filter has heard of it. Its caller
+     * cannot add an address to the host: this root test does, while the sandbox runs.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void aHostAddressAddedAfterARootlessSandboxStartedIsRefusedToo(@TempDir Path dir) throws Exception {
+        assumeTrue(Env.isHostRoot(), "adding an address to the host takes host root");
+        int nobody = 65534;
+        String added = "198.51.100.78";
+        Files.setAttribute(dir, "unix:mode", 0755);
+        Path tmp = Files.createDirectory(dir.resolve("tmp"));
+        Path home = Files.createDirectory(dir.resolve("home"));
+        for (Path p : List.of(tmp, home)) {
+            Files.setAttribute(p, "unix:uid", nobody);
+        }
+        Path jar = Files.copy(Env.CLI_JAR, dir.resolve("crabcan.jar"));
+        String script = "import socket, sys\n"
+                + "print('up', flush=True)\n"
+                + "for line in sys.stdin:\n"
+                + "    try:\n"
+                + "        s = socket.create_connection((line.strip(), int(sys.argv[1])), timeout=3)\n"
+                + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
+                + "    except OSError as e:\n"
+                + "        print('error', e.strerror or e, flush=True)\n";
+        Map<String, List<String>> networks = Map.of("by default", List.of(), "the host allowed",
+                List.of("--net-allow-host"));
+        try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("::"))) {
+            greetAsHost(server);
+            Map<String, Process> started = new java.util.TreeMap<>();
+            try {
+                Map<String, BufferedReader> out = new java.util.TreeMap<>();
+                for (Map.Entry<String, List<String>> n : networks.entrySet()) {
+                    List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + nobody, "--regid=" + nobody,
+                            "--clear-groups", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                            "-XX:-UsePerfData", "-Duser.home=" + home, "-Djava.io.tmpdir=" + tmp, "-jar",
+                            jar.toString(), "--net", "private"));
+                    cmd.addAll(n.getValue());
+                    cmd.addAll(List.of("--", "/usr/bin/python3", "-c", script,
+                            Integer.toString(server.getLocalPort())));
+                    ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile())
+                            .redirectError(ProcessBuilder.Redirect.INHERIT);
+                    pb.environment().remove("XDG_CACHE_HOME");
+                    pb.environment().remove(dev.crabcan.internal.launch.HelperRuntime.CACHE_ENV);
+                    Process p = pb.start();
+                    started.put(n.getKey(), p);
+                    out.put(n.getKey(), new BufferedReader(new InputStreamReader(p.getInputStream())));
+                    assertThat(out.get(n.getKey()).readLine()).as("the CLI's sandbox %s", n.getKey()).isEqualTo("up");
+                }
+                Env.host("sh", "-c", "ip link add crabatk2 type veth peer name crabatk3 && ip addr add " + added
+                        + "/32 dev crabatk2 && ip link set crabatk2 up && ip link set crabatk3 up");
+                try {
+                    Map<String, String> seen = new java.util.TreeMap<>();
+                    for (Map.Entry<String, Process> p : started.entrySet()) {
+                        p.getValue().getOutputStream().write((added + "\n").getBytes(StandardCharsets.UTF_8));
+                        p.getValue().getOutputStream().flush();
+                        seen.put(p.getKey(), out.get(p.getKey()).readLine());
+                    }
+                    assertThat(seen).as("a connection to %s, added to the host after the start", added).containsExactly(
+                            Map.entry("by default", "error No route to host"),
+                            Map.entry("the host allowed", "connected host"));
+                } finally {
+                    Env.host("ip", "link", "del", "crabatk2");
+                }
+                for (Process p : started.values()) {
+                    p.getOutputStream().close();
+                    assertThat(p.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS)).as("the CLI ends").isTrue();
+                    assertThat(p.exitValue()).isZero();
+                }
+            } finally {
+                for (Process p : started.values()) {
+                    p.destroyForcibly();
+                    p.waitFor(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
+                }
+            }
+        }
+    }
+
+    /**
      * Sandbox A publishes a port on every host address. B reaches it by none of the host's
      * addresses by default, and, a root caller's, by each of them with allowHost(). Rootless, B's
      * connections go out through its pasta from a host address, and pasta (as in Debian 12)

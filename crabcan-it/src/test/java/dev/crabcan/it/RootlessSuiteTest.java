@@ -65,6 +65,7 @@ class RootlessSuiteTest {
             "ImageCliTest#podmanRunsWhatCrabcanSavesAndCrabcanRunsWhatPodmanSaves",
             // Adding an address to the host takes host root.
             "NetworkTest#aHostAddressAddedAfterTheStartIsRefusedToo",
+            "NetworkTest#aHostAddressAddedAfterARootlessSandboxStartedIsRefusedToo",
             // The shared nftables table is a root caller's, on the host.
             "NetworkTest#anOlderCrabcansLeftoverTableIsRemovedOrRefused",
             "NetworkTest#sandboxesInARowWaitForTheLastAddressToBeFree",

@@ -14,8 +14,10 @@ import dev.crabcan.ExitStatus;
  * @param reportedByInit false when the sandbox was killed before init could report (the
  *     status is then SIGKILL, and the times, the resident set and the wall time are unknown and
  *     zero or -1 here)
- * @param helperLost why the helper vanished without saying how the sandbox ended (it was
- *     killed, say), or null; the sandbox is then gone too, by its parent-death signal
+ * @param helperLost why the sandbox ended without init's report through no doing of the caller's,
+ *     or null: the helper vanished without saying how it ended (it was killed, say; the sandbox
+ *     is then gone too, by its parent-death signal), or killed it and said why (a FAIL line after
+ *     the start)
  */
 public record Outcome(ExitStatus status, long userMicros, long systemMicros, long maxRssKb, long wallMicros,
         boolean reportedByInit, String helperLost) {

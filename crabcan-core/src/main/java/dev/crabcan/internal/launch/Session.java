@@ -48,6 +48,8 @@ public final class Session {
     /** System.nanoTime() when the command's execve was reported; 0 before. */
     private volatile long executedNanos;
     private Outcome reported;
+    /** What made the helper kill a running sandbox (a FAIL line after the start), or null. */
+    private String killedBecause;
     private volatile boolean detached;
     private final FileCopies copies;
 
@@ -162,7 +164,12 @@ public final class Session {
             }
             case Contract.R_COPIED -> copies.reported(r.intField(0), r.longField(1), r.intField(2));
             case Contract.R_CREATED -> started.complete(new Created());
-            case Contract.R_FAIL -> started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)));
+            case Contract.R_FAIL -> {
+                if (!started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)))) {
+                    killedBecause = "sandbox " + pid + " was killed by its helper (" + r.field(0) + "): " + r.field(2);
+                    log.warn("{}", killedBecause);
+                }
+            }
             case Contract.R_EXECFAIL -> started.complete(new ExecFailed(r.intField(0), r.field(1), r.field(2), r.field(3)));
             case Contract.R_EXIT, Contract.R_SIGNALED -> reported = new Outcome(
                     r.kind().equals(Contract.R_EXIT) ? ExitStatus.exited(r.intField(0)) : ExitStatus.signaled(r.intField(0)),
@@ -200,7 +207,7 @@ public final class Session {
             // init did not report: it was killed (destroy, or the whole sandbox died) or failed setup.
             int signal = initStatus & 0x7f;
             outcome = Outcome.unreported(initStatus == -1 || signal == 0 ? ExitStatus.signaled(9)
-                    : ExitStatus.signaled(signal), null);
+                    : ExitStatus.signaled(signal), killedBecause);
         }
         closeChannel();
         ended.complete(outcome);

@@ -19,7 +19,10 @@ import java.util.stream.Collectors;
  * addresses and the IPv6 addresses clouds serve their metadata on, their multicast and broadcast
  * neighbours, and the other sandboxes, less what the network allows. An nftables table in the
  * sandbox's own network namespace, which the helper loads before the command runs (see the contract's T_NET_FILTER);
- * stateful, so that replies to connections from outside (published ports) still leave.
+ * stateful, so that replies to connections from outside (published ports) still leave. The host's
+ * addresses are the helper's to add to its sets (T_NET_FILTER_HOSTS): those the host has when the
+ * filter is loaded, and those it gains while the sandbox lives, which pasta would carry a rootless
+ * sandbox's connections to.
  */
 final class Reach {
     static final List<Ipv4.Range> ALWAYS = List.of(Ipv4.Range.parse("169.254.0.0/16"),
@@ -32,6 +35,9 @@ final class Reach {
     /** What IPv6 needs of refused addresses: finding neighbours (the gateway too) and joining multicast groups. */
     private static final String NEIGHBOURS = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
             + "mld-listener-report, mld2-listener-report }";
+
+    /** The table of a sandbox's filter, whose sets host4 and host6 the helper fills with the host's addresses. */
+    private static final String TABLE = "inet crabcan";
 
     private Reach() {}
 
@@ -52,18 +58,12 @@ final class Reach {
             refused.add(sandboxes);
             refused6.add(network.subnet6());
         }
-        if (!network.hostAllowed()) {
-            for (InetAddress a : hostAddresses()) {
-                if (a instanceof Inet4Address) {
-                    refused.add(new Ipv4.Range(java.nio.ByteBuffer.wrap(a.getAddress()).getInt(), 32));
-                } else if (!a.isLinkLocalAddress()) {
-                    // Without the zone Java names interface addresses with.
-                    refused6.add(a.getHostAddress().replaceFirst("%.*", ""));
-                }
-            }
-        }
         List<Ipv4.Range> outer = outermost(refused);
-        StringBuilder rules = new StringBuilder("table inet crabcan {\n  chain output {\n")
+        StringBuilder rules = new StringBuilder("table " + TABLE + " {\n");
+        if (!network.hostAllowed()) {
+            rules.append("  set host4 { type ipv4_addr; }\n  set host6 { type ipv6_addr; }\n");
+        }
+        rules.append("  chain output {\n")
                 .append("    type filter hook output priority filter; policy accept;\n")
                 .append("    ct state established,related accept\n")
                 // The sandbox's own addresses: pasta gives it the host's.
@@ -84,12 +84,18 @@ final class Reach {
         }
         rules.append("    ip daddr { ").append(outer.stream().map(Ipv4.Range::toString).collect(Collectors.joining(", ")))
                 .append(" } reject with icmpx type admin-prohibited\n");
-        // Overlapping elements are merged (the host's addresses include other sandboxes' gateways).
-        String set6 = "    ip6 daddr { " + String.join(", ", refused6.stream().distinct().toList()) + " } ";
-        rules.append(set6).append("meta l4proto != ipv6-icmp reject with icmpx type admin-prohibited\n")
-                .append(set6).append("icmpv6 type != ").append(NEIGHBOURS)
-                .append(" reject with icmpx type admin-prohibited\n  }\n}\n");
-        return new NetPlan.Filter(nft.toString(), rules.toString());
+        List<String> sets6 = new ArrayList<>(List.of("{ " + String.join(", ", refused6) + " }"));
+        if (!network.hostAllowed()) {
+            rules.append("    ip daddr @host4 reject with icmpx type admin-prohibited\n");
+            sets6.add("@host6");
+        }
+        for (String set6 : sets6) {
+            rules.append("    ip6 daddr ").append(set6).append(" meta l4proto != ipv6-icmp reject with icmpx type "
+                    + "admin-prohibited\n    ip6 daddr ").append(set6).append(" icmpv6 type != ").append(NEIGHBOURS)
+                    .append(" reject with icmpx type admin-prohibited\n");
+        }
+        rules.append("  }\n}\n");
+        return new NetPlan.Filter(nft.toString(), rules.toString(), network.hostAllowed() ? null : TABLE);
     }
 
     /**

@@ -49,6 +49,11 @@ public record NetPlan(boolean ownNamespace, HostEnd veth, Interface iface, Strin
      */
     public record HostEnd(String name, boolean routeLocalnet) {}
 
-    /** nft (its path) and the rules it reads. */
-    public record Filter(String tool, String rules) {}
+    /**
+     * nft (its path) and the rules it reads.
+     *
+     * @param hostSets the table (family and name) whose sets host4 and host6 the helper fills with
+     *     the host's addresses, as they are and as they come; null: none
+     */
+    public record Filter(String tool, String rules, String hostSets) {}
 }

@@ -198,6 +198,9 @@ public final class PlanCompiler {
         }
         if (net.filter() != null) {
             w.netFilter(net.filter().tool(), net.filter().rules());
+            if (net.filter().hostSets() != null) {
+                w.netFilterHosts(net.filter().hostSets());
+            }
         }
         if (s.network().namespacePath().isPresent()) {
             w.netns(s.network().namespacePath().get().toString());

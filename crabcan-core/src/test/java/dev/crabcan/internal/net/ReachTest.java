@@ -1,0 +1,34 @@
+package dev.crabcan.internal.net;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.crabcan.Network;
+import dev.crabcan.internal.plan.NetPlan;
+import org.junit.jupiter.api.Test;
+
+class ReachTest {
+    @Test
+    void theHostsAddressesAreTheHelpersToFillAsTheyCome() throws Exception {
+        NetPlan.Filter f = Reach.filter(Network.privateNetwork(), null, 0, null);
+        assertThat(f.hostSets()).isEqualTo("inet crabcan");
+        assertThat(f.rules()).startsWith("table inet crabcan {\n  set host4 { type ipv4_addr; }\n"
+                + "  set host6 { type ipv6_addr; }\n")
+                .contains("    ip daddr @host4 reject with icmpx type admin-prohibited\n")
+                .contains("    ip6 daddr @host6 meta l4proto != ipv6-icmp reject")
+                .contains("    ip6 daddr @host6 icmpv6 type != {");
+    }
+
+    @Test
+    void allowingTheHostLeavesItsAddressesOut() throws Exception {
+        NetPlan.Filter f = Reach.filter(Network.privateNetwork().allowHost(), null, 0, null);
+        assertThat(f.hostSets()).isNull();
+        assertThat(f.rules()).doesNotContain("host4").doesNotContain("host6");
+    }
+
+    @Test
+    void anAllowedRangeComesBeforeTheHostsAddresses() throws Exception {
+        String rules = Reach.filter(Network.privateNetwork().allow("198.51.100.0/24"), null, 0, null).rules();
+        assertThat(rules.indexOf("ip daddr { 198.51.100.0/24 } accept")).isPositive()
+                .isLessThan(rules.indexOf("@host4"));
+    }
+}
