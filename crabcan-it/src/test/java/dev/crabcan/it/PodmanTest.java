@@ -53,7 +53,13 @@ class PodmanTest {
     }
 
     Run podman(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(podman.toString(), "--runtime", runtime.toString()));
+        return podmanIn(List.of(), args);
+    }
+
+    /** podman run by a wrapper (empty: none), which gets podman's command line as its own arguments. */
+    private Run podmanIn(List<String> wrapper, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(List.of(podman.toString(), "--runtime", runtime.toString()));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectError(dir.resolve("podman.err").toFile()).start();
@@ -270,6 +276,10 @@ class PodmanTest {
      * (in the cgroup crabcan-oci makes at create); RLIMIT_NOFILE and RLIMIT_NPROC only where the
      * host's root may raise them (CAP_SYS_RESOURCE), which no runtime may otherwise: that error is
      * checked first.
+     *
+     * <p>podman runs in network and mount namespaces of its own here: its default bridge network
+     * makes what it never takes down again (netavark's nftables tables, forwarding turned on, the
+     * bridge, /run/netns made a mount point), which the host's would keep after the test.
      */
     @Test
     void podmansOwnDefaultsHoldInside() throws Exception {
@@ -287,7 +297,19 @@ class PodmanTest {
         args.addAll(List.of("--rootfs", rootfs.toString(), "/bin/sh", "-c", "cat /proc/self/status "
                 + "/proc/self/mountinfo /proc/net/dev; echo ping $(cat /proc/sys/net/ipv4/ping_group_range); "
                 + "echo oom $(cat /proc/self/oom_score_adj)"));
-        Run r = podman(args.toArray(String[]::new));
+        Path netns = Path.of("/run/netns");
+        boolean madeNetns = !Files.exists(netns);
+        Run r;
+        try {
+            Files.createDirectories(netns);
+            r = podmanIn(List.of("unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
+                    "mount -t tmpfs -o mode=0755 crabcan-test /run/netns && ip link set lo up && exec \"$@\"", "sh"),
+                    args.toArray(String[]::new));
+        } finally {
+            if (madeNetns) {
+                Files.delete(netns);
+            }
+        }
         assertThat(r.status()).as(r.stderr()).isZero();
         String out = r.stdout();
         assertThat(out).contains("CapBnd:\t00000000000405eb", "CapEff:\t00000000000405eb", "CapInh:\t0000000000000000",
