@@ -13,8 +13,8 @@ import java.util.OptionalLong;
  * What a sandbox may use. Immutable; {@link #none()} (the default) limits nothing, so a build
  * tool is never surprised, and {@link #judge()} is a starting point for untrusted code.
  *
- * <p>Memory, pids, CPU weight and quota and I/O weight are enforced by a cgroup of the sandbox's
- * own (cgroup v1 or v2); CPU time is measured on that cgroup (all processes and threads) and
+ * <p>Memory, pids, CPU weight and quota, the CPUs and memory nodes it may run on (cpuset) and I/O
+ * weight are enforced by a cgroup of the sandbox's own (cgroup v1 or v2); CPU time is measured on that cgroup (all processes and threads) and
  * wall time from the command's execve, and the whole sandbox is killed within a few milliseconds
  * of either limit (plus the {@linkplain #grace() grace}). {@link Crabcan#capabilities()} says
  * whether this host gives a caller such a cgroup; where it does not, a run with these limits
@@ -35,6 +35,8 @@ public final class Limits {
     private final Integer cpuWeight;
     private final Double cpus;
     private final Integer ioWeight;
+    private final String cpusetCpus;
+    private final String cpusetMems;
     private final Duration cpuTime;
     private final Duration wallTime;
     private final Duration grace;
@@ -48,6 +50,8 @@ public final class Limits {
         cpuWeight = b.cpuWeight;
         cpus = b.cpus;
         ioWeight = b.ioWeight;
+        cpusetCpus = b.cpusetCpus;
+        cpusetMems = b.cpusetMems;
         cpuTime = b.cpuTime;
         wallTime = b.wallTime;
         grace = b.grace;
@@ -85,6 +89,8 @@ public final class Limits {
         b.cpuWeight = cpuWeight;
         b.cpus = cpus;
         b.ioWeight = ioWeight;
+        b.cpusetCpus = cpusetCpus;
+        b.cpusetMems = cpusetMems;
         b.cpuTime = cpuTime;
         b.wallTime = wallTime;
         b.grace = grace;
@@ -120,6 +126,16 @@ public final class Limits {
     /** I/O weight, 1 to 10000, where the host has an I/O controller. */
     public OptionalInt ioWeight() {
         return ioWeight == null ? OptionalInt.empty() : OptionalInt.of(ioWeight);
+    }
+
+    /** The CPUs the sandbox may run on, in the kernel's list syntax ("0-3,6"): cgroup cpuset.cpus. */
+    public java.util.Optional<String> cpusetCpus() {
+        return java.util.Optional.ofNullable(cpusetCpus);
+    }
+
+    /** The memory nodes the sandbox may allocate on, in the same syntax: cgroup cpuset.mems. */
+    public java.util.Optional<String> cpusetMems() {
+        return java.util.Optional.ofNullable(cpusetMems);
     }
 
     /** CPU time of all processes and threads of the sandbox. */
@@ -176,8 +192,9 @@ public final class Limits {
     /** The names of the limits set here that need a cgroup of the sandbox's own (memory, pids, cpuTime, ...). */
     public java.util.List<String> cgroupLimitNames() {
         java.util.List<String> names = new java.util.ArrayList<>();
-        Object[] values = {memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpuTime};
-        String[] all = {"memory", "swap", "pids", "cpuWeight", "cpus", "ioWeight", "cpuTime"};
+        Object[] values = {memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpusetCpus, cpusetMems, cpuTime};
+        String[] all = {"memory", "swap", "pids", "cpuWeight", "cpus", "ioWeight", "cpusetCpus", "cpusetMems",
+            "cpuTime"};
         for (int i = 0; i < all.length; i++) {
             if (values[i] != null) {
                 names.add(all[i]);
@@ -202,14 +219,15 @@ public final class Limits {
         return Objects.equals(memoryBytes, l.memoryBytes) && Objects.equals(swapBytes, l.swapBytes)
                 && Objects.equals(pids, l.pids) && Objects.equals(cpuWeight, l.cpuWeight)
                 && Objects.equals(cpus, l.cpus) && Objects.equals(ioWeight, l.ioWeight)
+                && Objects.equals(cpusetCpus, l.cpusetCpus) && Objects.equals(cpusetMems, l.cpusetMems)
                 && Objects.equals(cpuTime, l.cpuTime) && Objects.equals(wallTime, l.wallTime)
                 && Objects.equals(grace, l.grace) && Objects.equals(outputBytes, l.outputBytes);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpuTime, wallTime, grace, outputBytes,
-                rlimits.keySet());
+        return Objects.hash(memoryBytes, swapBytes, pids, cpuWeight, cpus, ioWeight, cpusetCpus, cpusetMems, cpuTime,
+                wallTime, grace, outputBytes, rlimits.keySet());
     }
 
     @Override
@@ -221,6 +239,8 @@ public final class Limits {
         if (cpuWeight != null) s.append("cpuWeight=").append(cpuWeight).append(' ');
         if (cpus != null) s.append("cpus=").append(cpus).append(' ');
         if (ioWeight != null) s.append("ioWeight=").append(ioWeight).append(' ');
+        if (cpusetCpus != null) s.append("cpusetCpus=").append(cpusetCpus).append(' ');
+        if (cpusetMems != null) s.append("cpusetMems=").append(cpusetMems).append(' ');
         if (cpuTime != null) s.append("cpuTime=").append(cpuTime.toMillis()).append("ms ");
         if (wallTime != null) s.append("wallTime=").append(wallTime.toMillis()).append("ms ");
         if (grace != null) s.append("grace=").append(grace.toMillis()).append("ms ");
@@ -242,6 +262,8 @@ public final class Limits {
         private Integer cpuWeight;
         private Double cpus;
         private Integer ioWeight;
+        private String cpusetCpus;
+        private String cpusetMems;
         private Duration cpuTime;
         private Duration wallTime;
         private Duration grace;
@@ -289,6 +311,37 @@ public final class Limits {
             }
             cpus = cores;
             return this;
+        }
+
+        /**
+         * The CPUs the sandbox may run on, as the kernel lists them ("0-3,6"), within those its
+         * parent cgroup has (checked when it starts). A judge pins submissions to CPUs of their own
+         * with it, for steadier times.
+         */
+        public Builder cpusetCpus(String cpus) {
+            cpusetCpus = cpuList(cpus, "cpuset CPUs");
+            return this;
+        }
+
+        /** The memory nodes (NUMA) the sandbox may allocate on, in the same syntax. */
+        public Builder cpusetMems(String nodes) {
+            cpusetMems = cpuList(nodes, "cpuset memory nodes");
+            return this;
+        }
+
+        private static String cpuList(String list, String what) {
+            Validation.notNull(list, what);
+            if (!list.matches("\\d{1,5}(-\\d{1,5})?(,\\d{1,5}(-\\d{1,5})?)*")) {
+                throw new SandboxSpecException(what + " must be a list such as 0-3,6 (numbers and ascending ranges, "
+                        + "comma-separated), got '" + list + "'");
+            }
+            for (String range : list.split(",")) {
+                String[] ends = range.split("-");
+                if (ends.length == 2 && Integer.parseInt(ends[0]) > Integer.parseInt(ends[1])) {
+                    throw new SandboxSpecException(what + ": the range " + range + " in '" + list + "' is descending");
+                }
+            }
+            return list;
         }
 
         public Builder ioWeight(int weight) {

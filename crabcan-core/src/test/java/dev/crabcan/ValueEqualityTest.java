@@ -25,6 +25,22 @@ class ValueEqualityTest {
     }
 
     @Test
+    void cpusetListsAreCheckedComparedAndNeedACgroup() {
+        Limits pinned = Limits.builder().cpusetCpus("0-3,6").cpusetMems("0").build();
+        assertThat(pinned).isEqualTo(Limits.builder().cpusetMems("0").cpusetCpus("0-3,6").build())
+                .isNotEqualTo(pinned.toBuilder().cpusetCpus("0-3").build());
+        assertThat(pinned.toBuilder().build().cpusetCpus()).hasValue("0-3,6");
+        assertThat(pinned.cgroupLimitNames()).containsExactly("cpusetCpus", "cpusetMems");
+        assertThat(pinned.toString()).contains("cpusetCpus=0-3,6").contains("cpusetMems=0");
+        for (String bad : new String[] {"", "0-", "a", "1,,2", " 1", "0-3;6"}) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> Limits.builder().cpusetCpus(bad))
+                    .isInstanceOf(SandboxSpecException.class).hasMessageContaining("got '" + bad + "'");
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Limits.builder().cpusetMems("2-1"))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("the range 2-1 in '2-1' is descending");
+    }
+
+    @Test
     void aGraceNeedsATimeLimitAndTheCgroupLimitsAreNamed() {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> Limits.builder().memory(1L << 30)
                 .grace(Duration.ofSeconds(1)).build()).isInstanceOf(SandboxSpecException.class)

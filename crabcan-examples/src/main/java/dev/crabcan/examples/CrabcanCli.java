@@ -70,6 +70,7 @@ public final class CrabcanCli {
             "      --memory SIZE      memory limit (cgroup)       --swap SIZE   swap on top (0: none)",
             "      --pids N           process limit (cgroup)      --cpus X      CPU quota in cores",
             "      --cpu-weight N     1..10000                    --io-weight N 1..10000",
+            "      --cpuset-cpus LIST the CPUs it may run on, e.g. 0-3,6   --cpuset-mems LIST  its memory nodes",
             "      --cpu-time DUR     CPU time of all processes   --wall-time DUR",
             "      --output-limit SIZE  per output stream (output is then printed when the command ends)",
             "      --rlimit NAME=SOFT[:HARD]  NOFILE, FSIZE, STACK, CORE, CPU, AS, NPROC or MEMLOCK",
@@ -327,6 +328,8 @@ public final class CrabcanCli {
                     case "--pids" -> o.limits = o.limits.toBuilder().pids(integer(c.value(a), a)).build();
                     case "--cpus" -> o.limits = o.limits.toBuilder().cpus(decimal(c.value(a), a)).build();
                     case "--cpu-weight" -> o.limits = o.limits.toBuilder().cpuWeight(integer(c.value(a), a)).build();
+                    case "--cpuset-cpus" -> o.limits = o.limits.toBuilder().cpusetCpus(c.value(a)).build();
+                    case "--cpuset-mems" -> o.limits = o.limits.toBuilder().cpusetMems(c.value(a)).build();
                     case "--io-weight" -> o.limits = o.limits.toBuilder().ioWeight(integer(c.value(a), a)).build();
                     case "--cpu-time" -> o.limits = o.limits.toBuilder().cpuTime(duration(c.value(a), a)).build();
                     case "--wall-time" -> o.limits = o.limits.toBuilder().wallTime(duration(c.value(a), a)).build();

@@ -58,7 +58,8 @@ public final class OciRuntime {
             "  ps [--format table|json] ID [PS ARGS]        the container's processes (json: their host pids)",
             "  pause ID / resume ID                         freeze / thaw every process of the container",
             "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]",
-            "         [--cpu-period N] [--cpu-shares N] [--blkio-weight N]",
+            "         [--cpu-period N] [--cpu-shares N] [--blkio-weight N] [--cpuset-cpus LIST]",
+            "         [--cpuset-mems LIST]",
             "         ID                                   change the limits of the container's cgroup",
             "  features                                     print runtime-spec's features document",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
@@ -259,7 +260,7 @@ public final class OciRuntime {
                 case "--resources", "-r" -> options.put("--resources", value(a, args));
                 case "--preserve-fds" -> options.put(name, value(a, args));
                 case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares",
-                        "--blkio-weight" ->
+                        "--blkio-weight", "--cpuset-cpus", "--cpuset-mems" ->
                         options.put(name, value(a, args));
                 case "--no-new-keyring" -> {
                     requireOneOf(command, name, "create", "run");
@@ -713,6 +714,8 @@ public final class OciRuntime {
         flag(options, "--cpu-period", resources, "cpu", "period");
         flag(options, "--cpu-shares", resources, "cpu", "shares");
         flag(options, "--blkio-weight", resources, "blockIO", "weight");
+        listFlag(options, "--cpuset-cpus", resources, "cpus");
+        listFlag(options, "--cpuset-mems", resources, "mems");
         dev.crabcan.Limits limits = OciConfig.readResources(resources);
         Path dir = existing(id);
         State state = readState(dir);
@@ -742,6 +745,15 @@ public final class OciRuntime {
             throw new Failure(name + " " + options.get(name) + ": not a number");
         }
         ((Map<String, Object>) resources.computeIfAbsent(group, g -> new LinkedHashMap<>())).put(field, value);
+    }
+
+    /** --cpuset-cpus or --cpuset-mems as the cpu field it sets: a list such as 0-3,6, which the config checks. */
+    @SuppressWarnings("unchecked")
+    private static void listFlag(Map<String, String> options, String name, Map<String, Object> resources, String field) {
+        if (options.containsKey(name)) {
+            ((Map<String, Object>) resources.computeIfAbsent("cpu", g -> new LinkedHashMap<>())).put(field,
+                    options.get(name));
+        }
     }
 
     /**

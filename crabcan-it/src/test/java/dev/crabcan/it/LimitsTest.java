@@ -182,6 +182,41 @@ class LimitsTest {
         assertThat(judge.outputBytes()).hasValue(16L << 20);
     }
 
+    /**
+     * A sandbox given one CPU and memory node runs there alone (the kernel's own view, from
+     * inside); one given a CPU its parent cgroup lacks is refused, naming what the parent has.
+     * Where a v2 parent offers no cpuset controller (a systemd service without Delegate=), the
+     * error names the setting that gives one.
+     */
+    @Test
+    void cpusetPinsTheSandboxToItsCpusAndRefusesOthersByName() throws Exception {
+        assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");
+        Limits pinned = Limits.builder().cpusetCpus(lastCpu()).cpusetMems("0").build();
+        if (Env.pureCgroupV2() && !Env.cgroupV2Controllers().contains("cpuset")) {
+            assertThatThrownBy(() -> Sandbox.builder().limits(pinned).command("/bin/true").build().run())
+                    .isInstanceOf(dev.crabcan.UnsupportedHostException.class)
+                    .hasMessageContaining("controllers [cpuset] are not available")
+                    .hasMessageContaining("-Dcrabcan.cgroup.parent");
+            return;
+        }
+        SandboxResult r = Sandbox.builder().limits(pinned)
+                .command("/bin/grep", "-E", "^(Cpus|Mems)_allowed_list", "/proc/self/status").build().run();
+        assertThat(r.verdict()).as(r.stderrText()).isEqualTo(Verdict.OK);
+        assertThat(r.stdoutText()).isEqualTo("Cpus_allowed_list:\t" + lastCpu() + "\nMems_allowed_list:\t0\n");
+        assertThatThrownBy(() -> Sandbox.builder().limits(Limits.builder().cpusetCpus("4095").build())
+                .command("/bin/true").build().run()).isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                .hasMessageContaining("Limits.cpusetCpus(\"4095\") is not within what the sandbox's parent cgroup has")
+                .hasMessageContaining("cpuset.cpus");
+    }
+
+    /** The last CPU this JVM may run on, as the kernel lists it. */
+    static String lastCpu() throws Exception {
+        String list = Files.readAllLines(Path.of("/proc/self/status")).stream()
+                .filter(l -> l.startsWith("Cpus_allowed_list:")).findFirst().orElseThrow().split("\t")[1].trim();
+        String last = list.substring(list.lastIndexOf(',') + 1);
+        return last.substring(last.lastIndexOf('-') + 1);
+    }
+
     @Test
     void cpuWeightCpuQuotaAndIoWeightReachTheCgroup() throws Exception {
         assumeTrue(Env.mayLimit(), "this host's cgroups are not delegated to this user");

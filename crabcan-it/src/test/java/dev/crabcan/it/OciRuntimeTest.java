@@ -1120,6 +1120,13 @@ class OciRuntimeTest {
         throw new AssertionError("process " + pid + " has no " + controller + " cgroup");
     }
 
+    /** The CPUs and memory nodes a process may use, as the kernel lists them. */
+    private static List<String> allowed(long pid) throws Exception {
+        return Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream()
+                .filter(l -> l.startsWith("Cpus_allowed_list:") || l.startsWith("Mems_allowed_list:"))
+                .map(l -> l.split("\t")[1].trim()).toList();
+    }
+
     List<Long> psJson(String id) throws Exception {
         Run r = oci(null, "ps", "--format", "json", id);
         assertThat(r.status()).as(r.stderr()).isZero();
@@ -1139,7 +1146,8 @@ class OciRuntimeTest {
     void createMakesTheCgroupWhereCgroupsPathSaysAndTheCommandsActOnIt() throws Exception {
         Path bundle = bundle("b10", "sleep 1000 & exec sleep 1000");
         String parent = "crabcan-it-oci-" + ProcessHandle.current().pid();
-        limit(bundle, "{\"pids\": {\"limit\": 20}, \"memory\": {\"limit\": 67108864}}", "/" + parent + "/c10");
+        limit(bundle, "{\"pids\": {\"limit\": 20}, \"memory\": {\"limit\": 67108864}, \"cpu\": {\"cpus\": \"0\", "
+                + "\"mems\": \"0\"}}", "/" + parent + "/c10");
         Path pidFile = dir.resolve("pid10");
         Run created = oci(null, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c10");
         if (!Env.mayLimit()) {
@@ -1156,6 +1164,7 @@ class OciRuntimeTest {
         assertThat(Files.readString(pids.resolve("pids.max")).trim()).isEqualTo("20");
         assertThat(Files.readString(memory.resolve(Env.pureCgroupV2() ? "memory.max" : "memory.limit_in_bytes")).trim())
                 .isEqualTo("67108864");
+        assertThat(allowed(pid)).isEqualTo(List.of("0", "0"));
         assertThat(oci(null, "start", "c10").status()).isZero();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (psJson("c10").size() < 3 && System.nanoTime() < deadline) {
@@ -1194,6 +1203,11 @@ class OciRuntimeTest {
         Run weight = oci(null, "update", "--blkio-weight", "500", "c10");
         assertThat(weight.status()).as(weight.stderr()).isZero();
         assertThat(oci(null, "update", "--blkio-weight", "5000", "c10").stderr()).contains("linux.resources.blockIO.weight");
+        Run cpuset = oci(null, "update", "--cpuset-cpus", LimitsTest.lastCpu(), "c10");
+        assertThat(cpuset.status()).as(cpuset.stderr()).isZero();
+        assertThat(allowed(pid)).isEqualTo(List.of(LimitsTest.lastCpu(), "0"));
+        assertThat(oci(null, "update", "--cpuset-cpus", "3-1", "c10").stderr()).contains("linux.resources.cpu.cpus")
+                .contains("descending");
 
         assertThat(oci(null, "kill", "--all", "c10", "KILL").status()).isZero();
         assertThat(awaitStatus("c10", "stopped")).isEqualTo("stopped");

@@ -95,6 +95,7 @@ class RootlessSuiteTest {
             "LimitsTest#cgroupNamespaceIsRootedAtTheSandboxCgroup",
             "LimitsTest#cgroupV2DriverOnTheUnifiedHierarchy",
             "LimitsTest#cpuWeightCpuQuotaAndIoWeightReachTheCgroup",
+            "LimitsTest#cpusetPinsTheSandboxToItsCpusAndRefusesOthersByName",
             "LimitsTest#cpuTimeLimitCountsEveryProcessAndIsPrecise",
             "LimitsTest#judgePreset",
             "LimitsTest#memoryLimitIsAMemoryVerdictNotASignal",

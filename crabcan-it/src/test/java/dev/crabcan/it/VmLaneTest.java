@@ -38,7 +38,8 @@ class VmLaneTest {
      */
     private static final List<String> SELECTORS = Stream.concat(Stream.of("memoryLimitIsAMemoryVerdictNotASignal",
             "pidsLimit", "cgroupNamespaceIsRootedAtTheSandboxCgroup", "judgePreset",
-            "cpuWeightCpuQuotaAndIoWeightReachTheCgroup", "cgroupIsRemovedOnFailedStartsAndOnDestroy")
+            "cpuWeightCpuQuotaAndIoWeightReachTheCgroup", "cpusetPinsTheSandboxToItsCpusAndRefusesOthersByName",
+            "cgroupIsRemovedOnFailedStartsAndOnDestroy")
             .map(m -> "--select-method=dev.crabcan.it.LimitsTest#" + m),
             Stream.of("--select-method=dev.crabcan.it.LifecycleTest"
                     + "#aDeadJvmsLeftoversAreRemovedByTheNextOneAndALiveJvmsAreNot(java.nio.file.Path)",

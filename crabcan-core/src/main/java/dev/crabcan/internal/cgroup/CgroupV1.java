@@ -20,8 +20,9 @@ final class CgroupV1 extends JvmCgroupTree {
 
     /**
      * The hierarchies a sandbox's cgroup is made in (the freezer is for OCI pause only). The cpuset
-     * one limits nothing: a cgroup of the sandbox's own there lets its cgroup namespace show that
-     * hierarchy (HotSpot finds no limit on v1 without it) without showing the JVM's cpuset cgroup.
+     * one, unless the limits name CPUs or memory nodes, limits nothing: a cgroup of the sandbox's
+     * own there lets its cgroup namespace show that hierarchy (HotSpot finds no limit on v1
+     * without it) without showing the JVM's cpuset cgroup.
      */
     static final List<String> CONTROLLERS = List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio");
 
@@ -135,6 +136,10 @@ final class CgroupV1 extends JvmCgroupTree {
             write(cpu.resolve("cpu.cfs_period_us"), "100000");
             write(cpu.resolve("cpu.cfs_quota_us"), Long.toString(Math.round(limits.cpus().getAsDouble() * 100_000)));
         }
+        if (limits.cpusetCpus().isPresent() || limits.cpusetMems().isPresent()) {
+            require(dirs.get("cpuset"), "cpuset");
+            writeCpuset(dirs.get("cpuset"), limits);
+        }
         if (limits.ioWeight().isPresent()) {
             // BFQ's: CFQ, whose file was blkio.weight, left the kernel in 5.0.
             Path weight = dirs.containsKey("blkio") ? dirs.get("blkio").resolve("blkio.bfq.weight") : null;
@@ -143,6 +148,26 @@ final class CgroupV1 extends JvmCgroupTree {
             } else {
                 log.debug("no blkio.bfq.weight on this host (BFQ is no disk's scheduler): the I/O weight is not "
                         + "applied");
+            }
+        }
+    }
+
+    /** cpuset.cpus and cpuset.mems where set; the kernel refuses what the parent does not have, which the error names. */
+    static void writeCpuset(Path dir, Limits limits) throws SandboxException {
+        String[][] files = {{"cpuset.cpus", limits.cpusetCpus().orElse(null), "cpusetCpus"},
+            {"cpuset.mems", limits.cpusetMems().orElse(null), "cpusetMems"}};
+        for (String[] f : files) {
+            if (f[1] == null) {
+                continue;
+            }
+            try {
+                write(dir.resolve(f[0]), f[1]);
+            } catch (SandboxException e) {
+                Path parent = dir.getParent().resolve(f[0] + (Files.exists(dir.resolve(f[0] + ".effective"))
+                        ? ".effective" : ""));
+                throw new dev.crabcan.SandboxSpecException("Limits." + f[2] + "(\"" + f[1] + "\") is not within what "
+                        + "the sandbox's parent cgroup has (" + parent + ": " + CgroupFiles.readOrNull(parent) + "): "
+                        + e.getMessage());
             }
         }
     }

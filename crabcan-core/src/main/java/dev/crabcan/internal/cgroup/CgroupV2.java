@@ -77,6 +77,9 @@ final class CgroupV2 extends JvmCgroupTree {
         if (limits.cpus().isPresent()) {
             write(dir.resolve("cpu.max"), Math.round(limits.cpus().getAsDouble() * 100_000) + " 100000");
         }
+        if (limits.cpusetCpus().isPresent() || limits.cpusetMems().isPresent()) {
+            CgroupV1.writeCpuset(dir, limits);
+        }
         if (limits.ioWeight().isPresent()) {
             if (io) {
                 write(dir.resolve("io.weight"), "default " + limits.ioWeight().getAsInt());
@@ -188,6 +191,7 @@ final class CgroupV2 extends JvmCgroupTree {
             case "cpu" -> "CPUWeight=100";
             case "io" -> "IOWeight=100";
             case "memory" -> "MemoryAccounting=yes";
+            case "cpuset" -> "AllowedCPUs=0-" + (Runtime.getRuntime().availableProcessors() - 1);
             default -> "TasksAccounting=yes";
         };
     }
@@ -203,6 +207,9 @@ final class CgroupV2 extends JvmCgroupTree {
         }
         if (limits.cpuWeight().isPresent() || limits.cpus().isPresent()) {
             needed.add("cpu");
+        }
+        if (limits.cpusetCpus().isPresent() || limits.cpusetMems().isPresent()) {
+            needed.add("cpuset");
         }
         return needed;
     }

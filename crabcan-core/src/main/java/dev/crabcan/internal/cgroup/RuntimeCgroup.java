@@ -25,7 +25,8 @@ import java.util.TreeSet;
 public final class RuntimeCgroup {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RuntimeCgroup.class);
     /** v1 hierarchies a container's cgroup is made in: the limits', and the freezer for pause. */
-    private static final List<String> V1_CONTROLLERS = List.of("memory", "pids", "cpu", "cpuacct", "freezer");
+    private static final List<String> V1_CONTROLLERS = List.of("memory", "pids", "cpu", "cpuacct", "cpuset",
+            "freezer");
 
     private final boolean v2;
     /** By controller on v1 ("" on v2): the container's cgroup in each hierarchy. */
@@ -194,8 +195,12 @@ public final class RuntimeCgroup {
                 }
                 CgroupV2.apply(dir, limits, needed.contains("io"));
             } else {
+                Path cpuset = p.dirs().get("cpuset");
                 for (Path d : p.toCreate()) {
                     mkdir(d);
+                    if (cpuset != null && cpuset.startsWith(d)) {
+                        inheritCpuset(d);
+                    }
                 }
                 CgroupV1.apply(p.dirs(), limits);
             }
@@ -204,6 +209,21 @@ public final class RuntimeCgroup {
             throw e;
         }
         return cgroup;
+    }
+
+    /**
+     * A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no process until it has:
+     * each one made on the way gets its parent's.
+     */
+    private static void inheritCpuset(Path dir) throws SandboxException {
+        for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
+            String value = CgroupFiles.readOrNull(dir.getParent().resolve(file));
+            if (value == null) {
+                throw new SandboxException("cannot read " + dir.getParent().resolve(file) + " for the container's "
+                        + "cpuset cgroup " + dir);
+            }
+            JvmCgroupTree.write(dir.resolve(file), value);
+        }
     }
 
     private static void mkdir(Path dir) throws SandboxException {

@@ -746,8 +746,8 @@ public final class OciConfig {
                         && o.isEmpty() || "".equals(v) || Boolean.FALSE.equals(v)
                         || Long.valueOf(0).equals(v) && !f.equals("swappiness");
                 if (!empty) {
-                    throw refuse(prefix + f, "Crabcan limits memory, swap, pids, CPU shares and quota and I/O weight "
-                            + "only");
+                    throw refuse(prefix + f, "Crabcan limits memory, swap, pids, CPU shares, quota and cpuset and I/O "
+                            + "weight only");
                 }
             }
         }
@@ -862,8 +862,19 @@ public final class OciConfig {
                 Map<String, Object> cpu = object(r.get("cpu"), "linux.resources.cpu");
                 known(cpu, "linux.resources.cpu.", "shares", "quota", "period", "burst", "realtimeRuntime",
                         "realtimePeriod", "cpus", "mems", "idle");
-                unsupported(cpu, "linux.resources.cpu.", "burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems",
-                        "idle");
+                unsupported(cpu, "linux.resources.cpu.", "burst", "realtimeRuntime", "realtimePeriod", "idle");
+                for (String f : List.of("cpus", "mems")) {
+                    String list = cpu.get(f) == null ? "" : string(cpu.get(f), "linux.resources.cpu." + f);
+                    try {
+                        if (!list.isEmpty() && f.equals("cpus")) {
+                            limits.cpusetCpus(list);
+                        } else if (!list.isEmpty()) {
+                            limits.cpusetMems(list);
+                        }
+                    } catch (SandboxSpecException e) {
+                        throw invalid("linux.resources.cpu." + f, e.getMessage());
+                    }
+                }
                 if (cpu.get("shares") != null) {
                     long shares = integer(cpu.get("shares"), "linux.resources.cpu.shares", 2, 262144);
                     limits.cpuWeight((int) (1 + (shares - 2) * 9999 / 262142));
@@ -1302,6 +1313,8 @@ public final class OciConfig {
             cpu.put("quota", Math.round(x * 100_000));
             cpu.put("period", 100_000L);
         });
+        l.cpusetCpus().ifPresent(c -> cpu.put("cpus", c));
+        l.cpusetMems().ifPresent(m -> cpu.put("mems", m));
         if (!cpu.isEmpty()) {
             r.put("cpu", cpu);
         }

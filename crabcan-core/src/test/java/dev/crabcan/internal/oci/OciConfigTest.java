@@ -158,8 +158,12 @@ class OciConfigTest {
                     List.of("SCMP_ARCH_AARCH64")), "linux.seccomp.architectures [SCMP_ARCH_AARCH64]: not supported"),
             Arguments.of("linux.resources", Map.of("hugepageLimits", List.of(Map.of("pageSize", "2MB", "limit", 1L))),
                     "linux.resources.hugepageLimits: not supported"),
-            Arguments.of("linux.resources", Map.of("cpu", Map.of("cpus", "0-1")), "linux.resources.cpu.cpus: not "
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("burst", 1000L)), "linux.resources.cpu.burst: not "
                     + "supported because Crabcan limits memory"),
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("cpus", "3-1")), "linux.resources.cpu.cpus: cpuset "
+                    + "CPUs: the range 3-1 in '3-1' is descending"),
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("mems", "0;1")), "linux.resources.cpu.mems: cpuset "
+                    + "memory nodes must be a list such as 0-3,6"),
             Arguments.of("linux.resources", Map.of("memory", Map.of("swappiness", 0L)), "linux.resources.memory."
                     + "swappiness: not supported"),
             Arguments.of("linux.resources", Map.of("blockIO", Map.of("weightDevice", List.of(Map.of("major", 8L)))),
