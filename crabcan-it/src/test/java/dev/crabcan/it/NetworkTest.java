@@ -351,18 +351,20 @@ class NetworkTest {
      * caller's sandbox whatever address it uses, unless it allows the host, also to one that allows
      * other ranges; a range it allows opens the host's addresses in it.
      */
+    /** Says "up", then connects to each address it reads, at the port of its argument, and says how that went. */
+    private static final String CONNECT_EACH_LINE = "import socket, sys\n"
+            + "print('up', flush=True)\n"
+            + "for line in sys.stdin:\n"
+            + "    try:\n"
+            + "        s = socket.create_connection((line.strip(), int(sys.argv[1])), timeout=3)\n"
+            + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
+            + "    except OSError as e:\n"
+            + "        print('error', e.strerror or e, flush=True)\n";
+
     @Test
     void aHostAddressAddedAfterTheStartIsRefusedToo() throws Exception {
         assumeTrue(Env.isHostRoot(), "adding an address to the host takes host root");
         String added = "198.51.100.77";
-        String script = "import socket, sys\n"
-                + "print('up', flush=True)\n"
-                + "for line in sys.stdin:\n"
-                + "    try:\n"
-                + "        s = socket.create_connection((line.strip(), int(sys.argv[1])), timeout=3)\n"
-                + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
-                + "    except OSError as e:\n"
-                + "        print('error', e.strerror or e, flush=True)\n";
         Map<String, Network> networks = new java.util.LinkedHashMap<>();
         networks.put("by default", Network.privateNetwork());
         networks.put("another range allowed", Network.privateNetwork().allow("203.0.113.0/24"));
@@ -376,7 +378,7 @@ class NetworkTest {
                 Map<String, BufferedReader> out = new java.util.LinkedHashMap<>();
                 for (Map.Entry<String, Network> n : networks.entrySet()) {
                     SandboxProcess p = Sandbox.builder().network(n.getValue())
-                            .command("/usr/bin/python3", "-c", script, port).build().start();
+                            .command("/usr/bin/python3", "-c", CONNECT_EACH_LINE, port).build().start();
                     started.put(n.getKey(), p);
                     out.put(n.getKey(), new BufferedReader(new InputStreamReader(p.getInputStream())));
                     assertThat(out.get(n.getKey()).readLine()).isEqualTo("up");
@@ -426,14 +428,6 @@ class NetworkTest {
             Files.setAttribute(p, "unix:uid", nobody);
         }
         Path jar = Files.copy(Env.CLI_JAR, dir.resolve("crabcan.jar"));
-        String script = "import socket, sys\n"
-                + "print('up', flush=True)\n"
-                + "for line in sys.stdin:\n"
-                + "    try:\n"
-                + "        s = socket.create_connection((line.strip(), int(sys.argv[1])), timeout=3)\n"
-                + "        print('connected', s.makefile().readline().strip(), flush=True)\n"
-                + "    except OSError as e:\n"
-                + "        print('error', e.strerror or e, flush=True)\n";
         Map<String, List<String>> networks = Map.of("by default", List.of(), "the host allowed",
                 List.of("--net-allow-host"));
         try (ServerSocket server = new ServerSocket(0, 50, java.net.InetAddress.getByName("::"))) {
@@ -447,7 +441,7 @@ class NetworkTest {
                             "-XX:-UsePerfData", "-Duser.home=" + home, "-Djava.io.tmpdir=" + tmp, "-jar",
                             jar.toString(), "--net", "private"));
                     cmd.addAll(n.getValue());
-                    cmd.addAll(List.of("--", "/usr/bin/python3", "-c", script,
+                    cmd.addAll(List.of("--", "/usr/bin/python3", "-c", CONNECT_EACH_LINE,
                             Integer.toString(server.getLocalPort())));
                     ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile())
                             .redirectError(ProcessBuilder.Redirect.INHERIT);
