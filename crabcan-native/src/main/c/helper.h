@@ -31,7 +31,6 @@ int make_mount_point(int rootfd, const char *path, int is_file);
 void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map, int allow_setgroups);
 pid_t clone_raw(unsigned long flags);
 void prepare_in_parent(void);
-const char *root_attach_point(void);
 void enter_root(void);
 
 /* net.c */
@@ -81,9 +80,6 @@ int join_sandbox(int sock);
 /* hooks.c */
 void note_hook_facts(void);
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size);
-int has_runtime_hooks(void);
-void await_runtime_hooks(void);
-int run_runtime_hooks(pid_t init, char *why, size_t size);
 int host_hook(int argc, char **argv);
 
 /* keyring.c */

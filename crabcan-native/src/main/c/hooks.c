@@ -1,10 +1,9 @@
 /*
- * OCI hooks of the plan (T_HOOK): prestart and createRuntime in the sandbox helper, on the host,
- * while init waits before pivot_root; createContainer in init before pivot_root; startContainer in
- * the command's process once start released it. They come from the engine, which runtime-spec
- * trusts; what they get is fixed here: the state on stdin, exactly their argv and environment, no
- * fd of the helper, their timeout. The first that fails ends the setup.
- * And the hooks an OCI runtime runs on the host after create (host_hook, "crabcan-helper --hook").
+ * OCI hooks that run inside the sandbox (T_HOOK): createContainer in init before pivot_root,
+ * startContainer in the command's process once start released it. They come from the engine,
+ * which runtime-spec trusts; what they get is fixed here: the state on stdin, exactly their argv
+ * and environment, no fd of the helper, their timeout. The first that fails ends the setup.
+ * And the hooks an OCI runtime runs on the host (host_hook, "crabcan-helper --hook").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -381,10 +379,7 @@ static int run_hook(size_t i, const char *name, const char *status, char *why, s
 
 int run_hooks(uint32_t phase, const char *status, char *why, size_t size)
 {
-    static const char *const kinds[] = {[HOOK_CREATE_CONTAINER] = "createContainer",
-                                        [HOOK_START_CONTAINER] = "startContainer", [HOOK_PRESTART] = "prestart",
-                                        [HOOK_CREATE_RUNTIME] = "createRuntime"};
-    const char *kind = kinds[phase];
+    const char *kind = phase == HOOK_CREATE_CONTAINER ? "createContainer" : "startContainer";
     for (size_t i = 0, k = 0; i < plan.n_hooks; i++) {
         if (plan.hooks[i].phase != phase)
             continue;
@@ -448,117 +443,6 @@ static int end_descendants(void)
         nanosleep(&pause, NULL);
     }
     errno = ETIMEDOUT;
-    return -1;
-}
-
-/* Whether the plan has prestart or createRuntime hooks, which the helper runs while init waits. */
-int has_runtime_hooks(void)
-{
-    for (size_t i = 0; i < plan.n_hooks; i++)
-        if (plan.hooks[i].phase == HOOK_PRESTART || plan.hooks[i].phase == HOOK_CREATE_RUNTIME)
-            return 1;
-    return 0;
-}
-
-/*
- * In init, its mounts made, before the createContainer hooks and pivot_root: the helper runs the
- * prestart and createRuntime hooks meanwhile (run_runtime_hooks). A helper that fails one kills
- * init, so the only answer there is is the go-ahead.
- */
-void await_runtime_hooks(void)
-{
-    if (plan.runtime_hooks_fd < 0)
-        return;
-    char c = 'H';
-    ssize_t n;
-    logd("Waiting for the prestart and createRuntime hooks");
-    if (send(plan.runtime_hooks_fd, &c, 1, MSG_NOSIGNAL) != 1)
-        fail(S_SYNC, errno, "ask the runtime to run the prestart and createRuntime hooks");
-    while ((n = read(plan.runtime_hooks_fd, &c, 1)) < 0 && errno == EINTR)
-        ;
-    if (n != 1)
-        _exit(1); /* the helper is gone; it kills us anyway (parent-death signal) */
-    close(plan.runtime_hooks_fd);
-    plan.runtime_hooks_fd = -1;
-}
-
-/*
- * In the sandbox helper, once init waits in await_runtime_hooks: the prestart, then the
- * createRuntime hooks, in the runtime's namespaces and view of the files, with init's pid in their
- * state, as runc and crun run them. A runner process runs them, so that a hook that stops its
- * parent (or a runner stuck otherwise) holds nothing past their timeouts and 10 s more: this
- * process, a subreaper, then kills it. Whatever a hook starts stays below this process however it
- * detaches itself; when one fails, all of that is killed with init, and the caller reports why
- * (errno and why set) and exits. 0 when they all passed.
- */
-int run_runtime_hooks(pid_t init, char *why, size_t size)
-{
-    uint32_t limit = 10;
-    for (size_t i = 0; i < plan.n_hooks; i++)
-        if (plan.hooks[i].phase == HOOK_PRESTART || plan.hooks[i].phase == HOOK_CREATE_RUNTIME)
-            limit = plan.hooks[i].timeout && limit ? limit + plan.hooks[i].timeout : 0; /* 0: one has none */
-    state_pid = init;
-    int out[2] = {-1, -1};
-    pid_t runner = -1;
-    if (stat("/proc/self/exe", &helper_exe) == 0 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 &&
-        pipe2(out, O_CLOEXEC) == 0)
-        runner = fork();
-    if (runner == 0) {
-        close(out[0]);
-        if (run_hooks(HOOK_PRESTART, "creating", why, size) == 0 &&
-            run_hooks(HOOK_CREATE_RUNTIME, "creating", why, size) == 0)
-            _exit(0);
-        int err = errno;
-        char said[sizeof err + 2048];
-        size_t len = strnlen(why, sizeof said - sizeof err);
-        memcpy(said, &err, sizeof err);
-        memcpy(said + sizeof err, why, len);
-        /* One write below PIPE_BUF, whole or not at all: what is not said, the helper says it did not hear. */
-        ssize_t ignored = write(out[1], said, sizeof err + len);
-        (void)ignored;
-        _exit(1);
-    }
-    int err = errno, pidfd = runner < 0 ? -1 : (int)syscall(SYS_pidfd_open, runner, 0);
-    if (pidfd < 0) {
-        err = runner < 0 ? err : errno;
-        snprintf(why, size, "hooks.prestart, hooks.createRuntime: cannot start the process that runs them");
-    } else {
-        close(out[1]);
-        out[1] = -1;
-        char said[sizeof(int) + 2048 + 1];
-        size_t kept = 0;
-        int timed_out = 0, st = 0;
-        if (await_hook(pidfd, &out[0], limit, said, sizeof said - 1, &kept, &timed_out) < 0) {
-            err = errno;
-            snprintf(why, size, "hooks.prestart, hooks.createRuntime: wait for the process that runs them");
-        } else if (timed_out) {
-            err = ETIMEDOUT;
-            snprintf(why, size, "hooks.prestart, hooks.createRuntime: the process that runs them did not end within "
-                     "their timeouts and 10 s more (stopped or stuck)");
-        } else if (waitpid(runner, &st, 0) < 0) {
-            err = errno;
-            snprintf(why, size, "hooks.prestart, hooks.createRuntime: wait for the process that runs them");
-        } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-            close(pidfd);
-            if (out[0] >= 0)
-                close(out[0]);
-            return 0;
-        } else if (kept > sizeof err) {
-            memcpy(&err, said, sizeof err);
-            said[kept] = '\0';
-            snprintf(why, size, "%s", said + sizeof err);
-        } else {
-            err = 0;
-            snprintf(why, size, "hooks.prestart, hooks.createRuntime: the process that runs them ended (status %#x) "
-                     "without saying why", (unsigned)st);
-        }
-        close(pidfd);
-    }
-    for (int i = 0; i < 2; i++)
-        if (out[i] >= 0)
-            close(out[i]);
-    end_descendants(); /* init, the runner, and whatever the hooks left */
-    errno = err;
     return -1;
 }
 

@@ -171,9 +171,9 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     logd("User namespaces set up");
 
     /* Still the caller's host ids here, which can reach the caller's private directories. */
-    plan.staging_fd = open(root_attach_point(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    plan.staging_fd = open(plan.staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (plan.staging_fd < 0)
-        fail(S_ROOTFS, errno, "the directory to attach the root at, %s", root_attach_point());
+        fail(S_ROOTFS, errno, "staging directory %s", plan.staging);
     logd("Switching to uid %u / gid %u", plan.uid, plan.gid);
     if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
         fail(S_CREDENTIALS, errno, "setresgid %u", plan.gid);

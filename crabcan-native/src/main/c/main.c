@@ -186,27 +186,26 @@ static size_t open_stdio(int held[6])
 /*
  * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
  * away, signals the command on request; closes the held stdio pipe ends once the JVM has its own
- * (C_PIPES_OPENED); runs the prestart and createRuntime hooks when init asks on hooks_fd (-1: none),
- * meanwhile heeding nothing else (init waits, and their timeouts bound them); adds the host's new
- * addresses to a filter that refuses them (hosts_watch, -1: none). A detached sandbox's init stops
- * reporting once created; then only C_DETACH (let it go), C_KILL or the socket closing end this.
+ * (C_PIPES_OPENED); adds the host's new addresses to a filter that refuses them (hosts_watch, -1:
+ * none). A detached sandbox's init stops reporting once created; then only C_DETACH (let it go),
+ * C_KILL or the socket closing end this.
  */
-static int supervise(int sock, int report_rd, int hooks_fd, int hosts_watch, pid_t init, int held[6], size_t *n_held)
+static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held, int hosts_watch)
 {
-    struct pollfd fds[4] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
-                            {.fd = hooks_fd, .events = POLLIN}, {.fd = hosts_watch, .events = POLLIN}};
+    struct pollfd fds[3] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
+                            {.fd = hosts_watch, .events = POLLIN}};
     char buf[PIPE_BUF];
     for (;;) {
         if (fds[0].fd < 0 && fds[1].fd < 0)
             break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
-        if (poll(fds, 4, -1) < 0) {
+        if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             kill(init, SIGKILL);
             break;
         }
-        if (fds[3].revents && refuse_new_host_addresses(fds[3].fd, init) < 0)
-            fds[3].fd = -1;
+        if (fds[2].revents && refuse_new_host_addresses(fds[2].fd, init) < 0)
+            fds[2].fd = -1;
         if (fds[0].revents) {
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
@@ -230,22 +229,6 @@ static int supervise(int sock, int report_rd, int hooks_fd, int hosts_watch, pid
                     kill(init, (int)(c - C_SIGNAL_BASE)); /* init forwards it to the command */
                 }
             }
-        }
-        if (fds[2].revents) {
-            char c = 0;
-            ssize_t n = read(hooks_fd, &c, 1);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n == 1 && c == 'H') {
-                char why[2048];
-                if (run_runtime_hooks(init, why, sizeof why) < 0)
-                    fail(S_HOOK, errno, "%s", why); /* init is gone with what they left */
-                /* Refused only once init is gone, which its reports' end shows. */
-                if (send(hooks_fd, "G", 1, MSG_NOSIGNAL) != 1)
-                    logd("Cannot let init go on after the hooks: %s", strerror(errno));
-            }
-            close(hooks_fd);
-            fds[2].fd = -1; /* asked once; or init is gone */
         }
         if (fds[1].revents) {
             ssize_t n = read(report_rd, buf, sizeof buf);
@@ -340,7 +323,6 @@ int sandbox_helper(int sock, uint32_t plan_len)
     report_is_socket = 1;
     plan.root_fd = -1;
     plan.console_fd = -1;
-    plan.runtime_hooks_fd = -1;
     parse_plan(plan_len);
     receive_passed_fds(sock);
     int held[6];
@@ -369,9 +351,6 @@ int sandbox_helper(int sock, uint32_t plan_len)
     int sync[2], report[2];
     if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
         fail(S_PIPE, errno, "sandbox pipes");
-    int hooks[2] = {-1, -1}; /* init asks on it for the prestart and createRuntime hooks, then waits */
-    if (has_runtime_hooks() && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hooks) < 0)
-        fail(S_PIPE, errno, "the channel for the prestart and createRuntime hooks");
     logd("Creating namespaces");
     pid_t init = clone_raw(plan.clone_flags);
     if (init < 0)
@@ -380,9 +359,6 @@ int sandbox_helper(int sock, uint32_t plan_len)
         close(sync[1]);
         close(report[0]);
         close(sock);
-        if (hooks[0] >= 0)
-            close(hooks[0]);
-        plan.runtime_hooks_fd = hooks[1];
         for (size_t i = 0; i < n_held; i++)
             close(held[i]);
         report_fd = report[1];
@@ -391,8 +367,6 @@ int sandbox_helper(int sock, uint32_t plan_len)
     }
     close(sync[0]);
     close(report[1]);
-    if (hooks[1] >= 0)
-        close(hooks[1]);
     close_passed_fds(); /* init has them */
     close_copy_fds();
     if (plan.console_fd >= 0)
@@ -420,7 +394,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
-    int status = supervise(sock, report[0], hooks[0], hosts_watch, init, held, &n_held);
+    int status = supervise(sock, report[0], init, held, &n_held, hosts_watch);
     if (status == SUPERVISE_DETACHED)
         return 0;
     if (net_helper > 0) {

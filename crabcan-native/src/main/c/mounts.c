@@ -606,18 +606,7 @@ static void set_propagation(int root)
     }
 }
 
-/*
- * Where the new root is attached before pivot_root: the staging directory; with hooks and a
- * ROOT_BIND root, that root's own path, as runc binds the rootfs onto itself: a hook that mounts
- * below the bundle's root.path in the sandbox's mount namespace (the NVIDIA container toolkit's
- * prestart hook does) then mounts into the sandbox's root.
- */
-const char *root_attach_point(void)
-{
-    return plan.n_hooks && plan.root_kind == ROOT_BIND ? plan.root_path : plan.staging;
-}
-
-/* Builds the new root at its attach point, mounts everything, pivots into it. */
+/* Builds the new root at the staging directory, mounts everything, pivots into it. */
 void enter_root(void)
 {
     /*
@@ -657,7 +646,7 @@ void enter_root(void)
         root = new_fs(S_TMPFS, &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
     }
     if (move_mount(root, "", plan.staging_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        fail(S_ROOTFS, errno, "attach the root filesystem at %s", root_attach_point());
+        fail(S_ROOTFS, errno, "attach the root filesystem at %s", plan.staging);
     close(plan.staging_fd);
 
     for (size_t i = 0; i < plan.n_mounts; i++)
@@ -672,7 +661,6 @@ void enter_root(void)
     }
 
     set_propagation(root);
-    await_runtime_hooks();
 
     /*
      * runtime-spec: in the container's namespaces, its mounts made, before pivot_root. In the new

@@ -107,8 +107,7 @@ static void parse_hook(uint8_t *p, uint32_t len)
     if (len < T_HOOK_FIXED || plan.n_hooks == MAX_HOOKS)
         fail(S_PLAN, EINVAL, "bad or too many hook records");
     uint32_t phase = get32(p + T_HOOK_AT_PHASE), argc = get32(p + T_HOOK_AT_ARGC);
-    if (phase != HOOK_CREATE_CONTAINER && phase != HOOK_START_CONTAINER && phase != HOOK_PRESTART &&
-        phase != HOOK_CREATE_RUNTIME)
+    if (phase != HOOK_CREATE_CONTAINER && phase != HOOK_START_CONTAINER)
         fail(S_PLAN, EINVAL, "bad hook record: phase %u", phase);
     char *s = (char *)p + T_HOOK_FIXED, *end = (char *)p + len;
     if (s == end || end[-1] != '\0')
@@ -597,10 +596,6 @@ void dump_plan(void)
     }
     dump_str("search_path", plan.search_path);
     dump_str("detach", plan.release_fifo);
-    for (size_t i = 0; i < plan.n_hooks; i++) {
-        printf("hook\t%u\t%u\t", plan.hooks[i].phase, plan.hooks[i].timeout);
-        put_field(plan.hooks[i].path, '\n');
-    }
     if (plan.has_umask)
         printf("umask\t%#o\n", plan.umask);
     if (plan.has_oom_score_adj)

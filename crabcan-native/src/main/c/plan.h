@@ -116,7 +116,6 @@ struct plan {
     char *hook_strings[MAX_HOOK_STRINGS + 3 * MAX_HOOKS]; /* each hook's argv and envp, NULL-ended */
     size_t n_hook_strings;
     const char *hook_state; /* T_HOOK_STATE */
-    int runtime_hooks_fd;   /* init's end of the channel to the helper that runs the HOOK_PRESTART and HOOK_CREATE_RUNTIME ones; else -1 */
 };
 
 /* plan.c */

@@ -4,23 +4,13 @@ import java.util.List;
 import java.util.OptionalInt;
 
 /**
- * Programs an OCI runtime has a detached sandbox run as it is created and started ({@link
- * Sandbox#createDetached(java.nio.file.Path, List, ContainerHooks)}): runtime-spec's prestart,
- * createRuntime, createContainer and startContainer hooks, in that order. They come from the
- * engine, which the spec trusts. prestart and createRuntime run as the caller in its namespaces;
- * the others inside the sandbox with its ids: createContainer with every capability of its user
- * namespace (as its init has them before it drops them), startContainer with the command's.
+ * Programs an OCI runtime has a detached sandbox run inside itself ({@link
+ * Sandbox#createDetached(java.nio.file.Path, List, ContainerHooks)}): runtime-spec's
+ * createContainer and startContainer hooks. They come from the engine, which the spec trusts, and
+ * run with the sandbox's ids: createContainer with every capability of its user namespace (as its
+ * init has them before it drops them), startContainer with the command's.
  *
  * <ul>
- *   <li>{@link Phase#PRESTART} (deprecated by runtime-spec), then {@link Phase#CREATE_RUNTIME}: in
- *       the sandbox's helper, in the caller's namespaces (the path resolved in its view of the
- *       files), once the sandbox's mounts are made and before the createContainer hooks and
- *       pivot_root, while its init waits: as runc and crun run them. A hook that enters the
- *       sandbox's mount namespace (through the state's pid) and mounts below the root's path (a
- *       root of {@link Sandbox.Builder#rootfs(java.nio.file.Path)} is attached there, as runc binds it onto itself:
- *       what the NVIDIA container toolkit's hook does) mounts into the sandbox's root. A hook that
- *       fails fails the create ({@link SandboxSetupException}, step {@code hook}); the sandbox's
- *       init is killed with whatever the hooks started.
  *   <li>{@link Phase#CREATE_CONTAINER}: in the sandbox's namespaces once its mounts are made and
  *       before pivot_root, the path resolved in the host's view of the files; a hook that fails
  *       fails the create ({@link SandboxSetupException}, step {@code hook}).
@@ -56,7 +46,7 @@ import java.util.OptionalInt;
  */
 public record ContainerHooks(List<Hook> hooks, String state) {
     /** When a hook runs. Immutable and thread-safe. */
-    public enum Phase { PRESTART, CREATE_RUNTIME, CREATE_CONTAINER, START_CONTAINER }
+    public enum Phase { CREATE_CONTAINER, START_CONTAINER }
 
     /**
      * One hook; see {@link ContainerHooks}. Immutable and thread-safe.

@@ -353,11 +353,10 @@ public final class OciRuntime {
     // ---- the commands ---------------------------------------------------------------------
 
     /**
-     * Sets the container up in its cgroup (made here, with the config's limits). The sandbox runs
-     * its prestart, createRuntime and createContainer hooks before pivot_root (see {@link
-     * ContainerHooks}); one that fails fails the create, and init is killed before the cgroup is
-     * removed. A runtime killed halfway leaves a state directory that delete removes with what it
-     * recorded.
+     * Sets the container up in its cgroup (made here, with the config's limits); then runs its
+     * prestart and createRuntime hooks, on the host with the state on stdin (the container exists,
+     * its command waits for start). A hook that fails kills the container, as the spec asks. A
+     * runtime killed halfway leaves a state directory that delete removes with what it recorded.
      */
     void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
             throws Failure, SandboxException, IOException, InterruptedException {
@@ -377,10 +376,13 @@ public final class OciRuntime {
             }
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
                     java.time.Instant.now().toString(), hooks, sandbox.sessionKeyring().isPresent()));
+            for (String kind : List.of("prestart", "createRuntime")) {
+                runHooks(kind, hooks, hookState(id), dir);
+            }
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
-        } catch (IOException | RuntimeException e) { // a SandboxException too: a hook that failed
+        } catch (Failure | IOException | RuntimeException e) {
             if (pid > 0) {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
             }
@@ -401,13 +403,11 @@ public final class OciRuntime {
         return bounded;
     }
 
-    /** The prestart, createRuntime, createContainer and startContainer hooks, which the sandbox runs. */
+    /** The createContainer and startContainer hooks, which the sandbox runs inside itself. */
     private static ContainerHooks containerHooks(Map<String, List<OciConfig.Hook>> hooks, String id, Path bundle) {
         List<ContainerHooks.Hook> inside = new ArrayList<>();
-        Map<String, ContainerHooks.Phase> phases = Map.of("prestart", ContainerHooks.Phase.PRESTART, "createRuntime",
-                ContainerHooks.Phase.CREATE_RUNTIME, "createContainer", ContainerHooks.Phase.CREATE_CONTAINER,
-                "startContainer", ContainerHooks.Phase.START_CONTAINER);
-        for (var phase : phases.entrySet()) {
+        for (var phase : Map.of("createContainer", ContainerHooks.Phase.CREATE_CONTAINER, "startContainer",
+                ContainerHooks.Phase.START_CONTAINER).entrySet()) {
             for (OciConfig.Hook h : hooks.getOrDefault(phase.getKey(), List.of())) {
                 inside.add(new ContainerHooks.Hook(phase.getValue(), h.path(), h.args(), h.env(), h.timeoutSeconds()));
             }

@@ -88,9 +88,8 @@ public final class OciConfig {
             int columns) {}
 
     /**
-     * The hooks an OCI runtime runs (see crabcan-oci): all of runtime-spec's, prestart to
-     * startContainer by the sandbox as it is created and started (ContainerHooks), poststart and
-     * poststop by the runtime itself.
+     * The hooks an OCI runtime runs (see crabcan-oci): all of runtime-spec's, createContainer and
+     * startContainer inside the sandbox (ContainerHooks), the others in the runtime's namespaces.
      */
     public static final List<String> RUNTIME_HOOKS = List.of("prestart", "createRuntime", "createContainer",
             "startContainer", "poststart", "poststop");

@@ -153,13 +153,8 @@ public final class PlanCompiler {
                 strings.writeBytes(str.getBytes(java.nio.charset.StandardCharsets.UTF_8));
                 strings.write(0);
             }
-            int phase = switch (h.phase()) {
-                case PRESTART -> HOOK_PRESTART;
-                case CREATE_RUNTIME -> HOOK_CREATE_RUNTIME;
-                case CREATE_CONTAINER -> HOOK_CREATE_CONTAINER;
-                case START_CONTAINER -> HOOK_START_CONTAINER;
-            };
-            w.hook(phase, h.timeoutSeconds().orElse(0), h.args().size(), strings.toByteArray());
+            w.hook(h.phase() == ContainerHooks.Phase.CREATE_CONTAINER ? HOOK_CREATE_CONTAINER : HOOK_START_CONTAINER,
+                    h.timeoutSeconds().orElse(0), h.args().size(), strings.toByteArray());
         }
         if (!hooks.hooks().isEmpty()) {
             w.hookState(hooks.state());

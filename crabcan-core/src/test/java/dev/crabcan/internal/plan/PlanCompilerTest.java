@@ -1592,28 +1592,6 @@ class PlanCompilerTest {
         assertThat(plan(sandbox(), false).detach()).isNull();
     }
 
-    @Test
-    void eachHookPhaseIsWrittenAsTheHelpersPhaseWithItsTimeout() {
-        java.util.OptionalInt none = java.util.OptionalInt.empty();
-        var hooks = new dev.crabcan.ContainerHooks(List.of(
-                new dev.crabcan.ContainerHooks.Hook(dev.crabcan.ContainerHooks.Phase.PRESTART, "/p", List.of(), List.of(),
-                        java.util.OptionalInt.of(7)),
-                new dev.crabcan.ContainerHooks.Hook(dev.crabcan.ContainerHooks.Phase.CREATE_RUNTIME, "/r", List.of("r", "a"),
-                        List.of("X=1"), none),
-                new dev.crabcan.ContainerHooks.Hook(dev.crabcan.ContainerHooks.Phase.CREATE_CONTAINER, "/c", List.of(), List.of(),
-                        none),
-                new dev.crabcan.ContainerHooks.Hook(dev.crabcan.ContainerHooks.Phase.START_CONTAINER, "/s", List.of(), List.of(),
-                        none)), "{\"id\":\"c1\"}");
-        Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), ROOTLESS, ids(ROOTLESS), RUN_DIR, HOSTNAME,
-                List.of(), List.of(), NetPlan.NONE, Path.of("/run/test/c1/release"), hooks));
-        assertThat(p.hooks()).containsExactly(new PlanDecoder.Hook(HOOK_PRESTART, 7, "/p"),
-                new PlanDecoder.Hook(HOOK_CREATE_RUNTIME, 0, "/r"), new PlanDecoder.Hook(HOOK_CREATE_CONTAINER, 0, "/c"),
-                new PlanDecoder.Hook(HOOK_START_CONTAINER, 0, "/s"));
-        assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_HOOK, concat(ints(5, 0, 0, 0),
-                "/h\0".getBytes(StandardCharsets.UTF_8))))).isInstanceOf(BadPlanException.class)
-                .hasMessageContaining("bad hook record: phase 5");
-    }
-
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void aUmaskIsPassedOnOnlyWhenSet(boolean root) {

@@ -78,9 +78,6 @@ final class PlanDecoder {
     /** The veth pair the helper makes: its host end (T_VETH). */
     record Veth(int flags, String name) {}
 
-    /** An OCI hook (T_HOOK): its HOOK_* phase, timeout and path. */
-    record Hook(int phase, int timeout, String path) {}
-
     /** The filter the helper loads into the sandbox's network namespace (T_NET_FILTER, T_NET_FILTER_HOSTS). */
     record Filter(String tool, String rules, String hostSets) {}
 
@@ -90,7 +87,7 @@ final class PlanDecoder {
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath, Net net, Net6 net6, Veth veth, List<String> refused, List<String> netHelper, Filter netFilter, String detach, Integer umask,
             Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs, List<Integer> passedFds,
-            List<Copy> copies, String sessionKeyring, List<Hook> hooks) {
+            List<Copy> copies, String sessionKeyring) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -196,7 +193,6 @@ final class PlanDecoder {
         final List<String> cgroupProcs = new ArrayList<>();
         final List<Stdio> stdio = new ArrayList<>();
         final List<String> argv = new ArrayList<>();
-        final List<Hook> hooks = new ArrayList<>();
         final List<String> refused = new ArrayList<>();
         final List<String> env = new ArrayList<>();
         final List<String> netHelper = new ArrayList<>();
@@ -271,7 +267,6 @@ final class PlanDecoder {
                 case "copy_in" -> copies.add(new Copy(integer(r, 0), integer(r, 1), 0, r.field(2)));
                 case "copy_out" -> copies.add(new Copy(0, 0, number(r, 0), r.field(1)));
                 case "session_keyring" -> sessionKeyring = r.field(0);
-                case "hook" -> hooks.add(new Hook(integer(r, 0), integer(r, 1), r.field(2)));
                 default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
         }
@@ -284,7 +279,7 @@ final class PlanDecoder {
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, net6, veth, List.copyOf(refused), List.copyOf(netHelper), netFilter, detach,
                     umask, oomScoreAdj, join, console, List.copyOf(cgroupfs), List.copyOf(passedFds), List.copyOf(copies),
-                    sessionKeyring, List.copyOf(hooks));
+                    sessionKeyring);
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
