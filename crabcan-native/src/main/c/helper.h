@@ -47,7 +47,7 @@ int load_net_filter(pid_t init);
 void join_netns(void);
 
 /* hosts.c */
-int watch_host_addresses(int ns_user, int ns_net, char **adds);
+int watch_host_addresses(int ns_user, int ns_net, const char *rules, char *why, size_t size);
 int refuse_new_host_addresses(int s, pid_t init);
 
 /* conntrack.c */

@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,12 @@ typedef struct {
     unsigned char family, bytes[16];
 } address;
 
-/* The addresses already refused: the kernel announces an IPv6 address again each time its lifetime is renewed. */
-static address *refused;
-static size_t n_refused, refused_room;
+/*
+ * Every address heard of, the first n_added of them in the sets, the rest still to add: the
+ * kernel announces an IPv6 address again each time its lifetime is renewed.
+ */
+static address *known;
+static size_t n_known, n_added, known_room;
 
 /* The sandbox's user and network namespaces, which nft adds the addresses in. */
 static int ns_user = -1, ns_net = -1;
@@ -34,33 +38,14 @@ static int ns_user = -1, ns_net = -1;
 static uint32_t listing;
 static int listing_wanted;
 
-/* The elements found to add to one set, comma-separated. */
-typedef struct {
-    char *text;
-    size_t len, room;
-} list;
+/*
+ * Elements per nft run: in a user namespace other than the initial one the kernel takes no
+ * transaction of 10000 (EMSGSIZE, seen on Linux 6.18), whatever the lines it is split into.
+ */
+#define ELEMENTS_PER_RUN 1000
 
-typedef struct {
-    list v4, v6;
-} found;
-
-static int add_word(list *l, const char *word)
-{
-    size_t need = l->len + strlen(word) + 3;
-    if (need > l->room) {
-        size_t room = need > 2 * l->room ? need : 2 * l->room;
-        char *more = realloc(l->text, room);
-        if (!more)
-            return -1;
-        l->text = more;
-        l->room = room;
-    }
-    l->len += (size_t)sprintf(l->text + l->len, "%s%s", l->len ? ", " : "", word);
-    return 0;
-}
-
-/* Notes an address the kernel announced, unless it is refused already or the sandbox's own view hides it. */
-static int note(const struct nlmsghdr *n, found *f)
+/* Notes an address the kernel announced, unless it is known already or the sandbox's own view hides it. */
+static int note(const struct nlmsghdr *n)
 {
     if (n->nlmsg_type != RTM_NEWADDR || n->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
         return 0;
@@ -89,22 +74,18 @@ static int note(const struct nlmsghdr *n, found *f)
         return 0;
     address a = {.family = ifa->ifa_family};
     memcpy(a.bytes, bytes, size);
-    for (size_t i = 0; i < n_refused; i++)
-        if (!memcmp(&refused[i], &a, sizeof a))
+    for (size_t i = 0; i < n_known; i++)
+        if (!memcmp(&known[i], &a, sizeof a))
             return 0;
-    if (n_refused == refused_room) {
-        size_t room = refused_room ? 2 * refused_room : 32;
-        address *more = realloc(refused, room * sizeof *more);
+    if (n_known == known_room) {
+        size_t room = known_room ? 2 * known_room : 32;
+        address *more = realloc(known, room * sizeof *more);
         if (!more)
             return -1;
-        refused = more;
-        refused_room = room;
+        known = more;
+        known_room = room;
     }
-    char text[INET6_ADDRSTRLEN];
-    inet_ntop(a.family, a.bytes, text, sizeof text);
-    if (add_word(size == 4 ? &f->v4 : &f->v6, text) < 0)
-        return -1;
-    refused[n_refused++] = a; /* only once it is on its way into the sets */
+    known[n_known++] = a;
     return 0;
 }
 
@@ -127,10 +108,11 @@ static int ask_listing(int s)
 }
 
 /*
- * Reads what the socket holds: until the listing under way ends where wait, else until nothing
- * is left. Only the kernel's words count: any process may send to the socket. 0, or an errno.
+ * Reads what the socket holds: where wait, until a listing ends with no announcement lost
+ * meanwhile (else another one is asked for); else until nothing is left. Only the kernel's words
+ * count: a process with CAP_NET_ADMIN may send to the socket. 0, or an errno.
  */
-static int take(int s, found *f, int wait)
+static int take(int s, int wait)
 {
     static union {
         struct nlmsghdr h;
@@ -160,62 +142,123 @@ static int take(int s, found *f, int wait)
                 return -((struct nlmsgerr *)NLMSG_DATA(n))->error;
             if (listing && n->nlmsg_seq == listing && n->nlmsg_type == NLMSG_DONE) {
                 listing = 0;
-                if (wait)
+                if (wait && !listing_wanted)
                     return 0;
-            } else if (note(n, f) < 0) {
+            } else if (note(n) < 0) {
                 return ENOMEM;
             }
         }
     }
 }
 
-/* nft's commands that add what was found to the sets, which it empties; NULL where nothing was, or where *err is set. */
-static char *commands(found *f, int *err)
+/* A text that grows. */
+typedef struct {
+    char *text;
+    size_t len, room;
+} buffer;
+
+__attribute__((format(printf, 2, 3))) static int append(buffer *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->text ? b->text + b->len : NULL, b->text ? b->room - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if (b->text && b->len + (size_t)n < b->room) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        size_t room = 2 * (b->room + (size_t)n + 1);
+        char *more = realloc(b->text, room);
+        if (!more)
+            return -1;
+        b->text = more;
+        b->room = room;
+    }
+}
+
+/* nft's commands that add known[from, to) to the sets, after rules (NULL: none); NULL without memory. */
+static char *commands(const char *rules, size_t from, size_t to)
 {
     static const char *const sets[2] = {"host4", "host6"};
-    list *lists[2] = {&f->v4, &f->v6};
-    char *out = NULL;
-    for (int i = 0; i < 2; i++) {
-        char *more;
-        if (lists[i]->len && !*err) {
-            if (asprintf(&more, "%sadd element %s %s { %s }\n", out ? out : "", plan.net_filter_hosts, sets[i],
-                         lists[i]->text) < 0) {
-                *err = ENOMEM;
-            } else {
-                free(out);
-                out = more;
-            }
+    buffer b = {0};
+    if (append(&b, "%s", rules ? rules : "") < 0)
+        goto nomem;
+    for (int set = 0; set < 2; set++) {
+        int family = set ? AF_INET6 : AF_INET;
+        size_t count = 0;
+        for (size_t i = from; i < to; i++) {
+            char text[INET6_ADDRSTRLEN];
+            if (known[i].family != family)
+                continue;
+            inet_ntop(family, known[i].bytes, text, sizeof text);
+            if ((count++ ? append(&b, ", %s", text)
+                         : append(&b, "add element %s %s { %s", plan.net_filter_hosts, sets[set], text)) < 0)
+                goto nomem;
         }
-        free(lists[i]->text);
-        *lists[i] = (list){0};
+        if (count && append(&b, " }\n") < 0)
+            goto nomem;
     }
-    if (*err) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    return b.text;
+nomem:
+    free(b.text);
+    return NULL;
 }
 
 /*
- * Starts hearing of the host's new addresses, then lists those it has: nothing added in between
- * is missed. *adds: nft's commands that add them to the sets. The socket, which the helper keeps
- * while the sandbox lives, as it keeps the fds of the sandbox's namespaces given here.
+ * Adds what is still to add to the sets, after rules (NULL: none; then nothing runs where nothing
+ * is to add): 0, or -1 with why not.
  */
-int watch_host_addresses(int sandbox_user, int sandbox_net, char **adds)
+static int add_known(const char *rules, char *why, size_t size)
+{
+    while (rules || n_added < n_known) {
+        size_t to = n_known - n_added > ELEMENTS_PER_RUN ? n_added + ELEMENTS_PER_RUN : n_known;
+        char *adds = commands(rules, n_added, to);
+        if (!adds) {
+            snprintf(why, size, "out of memory");
+            return -1;
+        }
+        int failed = run_nft(ns_user, ns_net, adds, why, size);
+        if (!failed && to > n_added)
+            logd("Refused the host's addresses: %s", rules ? adds + strlen(rules) : adds);
+        free(adds);
+        if (failed)
+            return -1;
+        n_added = to;
+        rules = NULL;
+    }
+    return 0;
+}
+
+/*
+ * Loads rules (the sandbox's filter) with the host's addresses in its sets: starts hearing of the
+ * host's new addresses first, then lists those it has, so that nothing added in between is missed.
+ * The socket, which the helper keeps while the sandbox lives, as it keeps the fds of the sandbox's
+ * namespaces given here; -1 with why not.
+ */
+int watch_host_addresses(int sandbox_user, int sandbox_net, const char *rules, char *why, size_t size)
 {
     ns_user = sandbox_user;
     ns_net = sandbox_net;
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (s < 0)
         fail(S_NETWORK, errno, "route netlink socket, which hears of the host's new addresses");
+    /* Room for a burst of announcements (a host given thousands of addresses); where none is given, the default. */
+    int room = 4 << 20;
+    if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof room) < 0)
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
     struct sockaddr_nl groups = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR};
     if (bind(s, (struct sockaddr *)&groups, sizeof groups) < 0)
         fail(S_NETWORK, errno, "hear of the host's new addresses");
-    found f = {0};
-    int err = ask_listing(s) < 0 ? errno : take(s, &f, 1);
-    *adds = commands(&f, &err);
+    int err = ask_listing(s) < 0 ? errno : take(s, 1);
     if (err)
         fail(S_NETWORK, err, "list the host's addresses, which the sandbox may not reach");
+    if (add_known(rules, why, size) < 0) {
+        close(s);
+        return -1;
+    }
     return s;
 }
 
@@ -225,16 +268,11 @@ int watch_host_addresses(int sandbox_user, int sandbox_net, char **adds)
  */
 int refuse_new_host_addresses(int s, pid_t init)
 {
-    found f = {0};
-    int err = take(s, &f, 0);
-    char *adds = commands(&f, &err);
+    int err = take(s, 0);
     char why[1280] = "";
     if (err)
         snprintf(why, sizeof why, "cannot hear of the host's new addresses: %s", strerror(err));
-    else if (adds && run_nft(ns_user, ns_net, adds, why, sizeof why) == 0)
-        logd("Refused the host's new addresses: %s", adds);
-    free(adds);
-    if (!why[0])
+    else if (add_known(NULL, why, sizeof why) == 0)
         return 0;
     kill(init, SIGKILL);
     char detail[1536], escaped[3072];

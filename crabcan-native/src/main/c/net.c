@@ -580,19 +580,14 @@ int load_net_filter(pid_t init)
     logd("Loading the network filter with %s", plan.net_filter_tool);
     /* Opened now, while init is still ours to look into: the command it becomes is not dumpable. */
     int ns_user = open_ns(init, "user"), ns_net = open_ns(init, "net");
-    char *hosts = NULL;
-    int watch = plan.net_filter_hosts ? watch_host_addresses(ns_user, ns_net, &hosts) : -1;
-    char *rules = (char *)plan.net_filter_rules;
-    if (hosts && asprintf(&rules, "%s%s", plan.net_filter_rules, hosts) < 0)
-        fail(S_NETWORK, ENOMEM, "the sandbox's network filter");
-    free(hosts);
     char why[1280];
-    if (run_nft(ns_user, ns_net, rules, why, sizeof why) < 0) {
+    int watch = -1;
+    if (plan.net_filter_hosts ? (watch = watch_host_addresses(ns_user, ns_net, plan.net_filter_rules, why,
+                                                               sizeof why)) < 0
+                              : run_nft(ns_user, ns_net, plan.net_filter_rules, why, sizeof why) < 0) {
         kill(init, SIGKILL);
         fail(S_NETWORK, 0, "cannot load the sandbox's network filter: %s", why);
     }
-    if (rules != plan.net_filter_rules)
-        free(rules);
     if (watch < 0) {
         close(ns_user);
         close(ns_net);

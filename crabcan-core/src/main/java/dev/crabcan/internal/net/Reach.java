@@ -65,7 +65,6 @@ final class Reach {
         }
         rules.append("  chain output {\n")
                 .append("    type filter hook output priority filter; policy accept;\n")
-                .append("    ct state established,related accept\n")
                 // The sandbox's own addresses: pasta gives it the host's.
                 .append("    fib daddr type local accept\n");
         List<String> allowed = new ArrayList<>(network.allowed().stream().filter(r -> !r.contains(":")).toList());
@@ -82,20 +81,34 @@ final class Reach {
         if (!allowed6.isEmpty()) {
             rules.append("    ip6 daddr { ").append(String.join(", ", allowed6)).append(" } accept\n");
         }
-        rules.append("    ip daddr { ").append(outer.stream().map(Ipv4.Range::toString).collect(Collectors.joining(", ")))
-                .append(" } reject with icmpx type admin-prohibited\n");
-        List<String> sets6 = new ArrayList<>(List.of("{ " + String.join(", ", refused6) + " }"));
         if (!network.hostAllowed()) {
-            rules.append("    ip daddr @host4 reject with icmpx type admin-prohibited\n");
-            sets6.add("@host6");
+            // Before the established flows: a connection opened in the moment between the host's gaining an
+            // address and the helper's adding it to the set (an attack review held one open that way) is
+            // cut at its next packet, TCP with a reset.
+            for (String family : List.of("ip", "ip6")) {
+                String set = family.equals("ip") ? "@host4" : "@host6";
+                rules.append("    ct direction original ").append(family).append(" daddr ").append(set)
+                        .append(" ct state established meta l4proto tcp reject with tcp reset\n");
+                refusal(rules, family, "ct direction original " + family + " daddr " + set);
+            }
         }
-        for (String set6 : sets6) {
-            rules.append("    ip6 daddr ").append(set6).append(" meta l4proto != ipv6-icmp reject with icmpx type "
-                    + "admin-prohibited\n    ip6 daddr ").append(set6).append(" icmpv6 type != ").append(NEIGHBOURS)
-                    .append(" reject with icmpx type admin-prohibited\n");
-        }
+        rules.append("    ct state established,related accept\n");
+        refusal(rules, "ip", "ip daddr { " + outer.stream().map(Ipv4.Range::toString).collect(Collectors.joining(", "))
+                + " }");
+        refusal(rules, "ip6", "ip6 daddr { " + String.join(", ", refused6) + " }");
         rules.append("  }\n}\n");
         return new NetPlan.Filter(nft.toString(), rules.toString(), network.hostAllowed() ? null : TABLE);
+    }
+
+    /** Refuses what match matches, but for IPv6 the neighbour discovery and group joining that IPv6 needs of it. */
+    private static void refusal(StringBuilder rules, String family, String match) {
+        if (family.equals("ip")) {
+            rules.append("    ").append(match).append(" reject with icmpx type admin-prohibited\n");
+        } else {
+            rules.append("    ").append(match).append(" meta l4proto != ipv6-icmp reject with icmpx type admin-prohibited\n")
+                    .append("    ").append(match).append(" icmpv6 type != ").append(NEIGHBOURS)
+                    .append(" reject with icmpx type admin-prohibited\n");
+        }
     }
 
     /**

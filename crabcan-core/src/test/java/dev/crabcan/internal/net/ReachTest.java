@@ -13,9 +13,12 @@ class ReachTest {
         assertThat(f.hostSets()).isEqualTo("inet crabcan");
         assertThat(f.rules()).startsWith("table inet crabcan {\n  set host4 { type ipv4_addr; }\n"
                 + "  set host6 { type ipv6_addr; }\n")
-                .contains("    ip daddr @host4 reject with icmpx type admin-prohibited\n")
-                .contains("    ip6 daddr @host6 meta l4proto != ipv6-icmp reject")
-                .contains("    ip6 daddr @host6 icmpv6 type != {");
+                .contains("    ct direction original ip daddr @host4 reject with icmpx type admin-prohibited\n")
+                .contains("    ct direction original ip6 daddr @host6 meta l4proto != ipv6-icmp reject")
+                .contains("    ct direction original ip6 daddr @host6 icmpv6 type != {");
+        assertThat(f.rules().indexOf("ct direction original ip daddr @host4 ct state established meta l4proto tcp "
+                + "reject with tcp reset")).as("a flow opened before the set had its address is cut").isPositive()
+                .isLessThan(f.rules().indexOf("ct state established,related accept"));
     }
 
     @Test
