@@ -588,6 +588,10 @@ int load_net_filter(pid_t init)
         kill(init, SIGKILL);
         fail(S_NETWORK, 0, "cannot load the sandbox's network filter: %s", why);
     }
+    if (watch >= 0 && !plan.net_filter_hosts_watch) {
+        close(watch);
+        watch = -1;
+    }
     if (watch < 0) {
         close(ns_user);
         close(ns_net);

@@ -313,7 +313,10 @@ void parse_plan(uint32_t total)
             break;
         }
         case T_NET_FILTER_HOSTS:
-            plan.net_filter_hosts = get_str(p, len, tag);
+            if (len < T_NET_FILTER_HOSTS_FIXED + 2 || get32(p + T_NET_FILTER_HOSTS_AT_WATCH) > 1)
+                fail(S_PLAN, EINVAL, "bad host addresses record");
+            plan.net_filter_hosts_watch = get32(p + T_NET_FILTER_HOSTS_AT_WATCH);
+            plan.net_filter_hosts = get_str(p + T_NET_FILTER_HOSTS_FIXED, len - T_NET_FILTER_HOSTS_FIXED, tag);
             break;
         case T_PIPE:
             if (len != T_PIPE_FIXED || get32(p + T_PIPE_AT_FD) > 2)
@@ -580,8 +583,10 @@ void dump_plan(void)
         put_field(plan.net_filter_tool, '\t');
         put_field(plan.net_filter_rules, '\n');
     }
-    if (plan.net_filter_hosts)
-        dump_str("net_filter_hosts", plan.net_filter_hosts);
+    if (plan.net_filter_hosts) {
+        printf("net_filter_hosts\t%u\t", plan.net_filter_hosts_watch);
+        put_field(plan.net_filter_hosts, '\n');
+    }
     for (size_t i = 0; i < plan.argc; i++)
         dump_str("arg", plan.argv[i]);
     for (size_t i = 0; i < plan.envc; i++)

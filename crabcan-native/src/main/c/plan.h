@@ -73,8 +73,12 @@ struct plan {
     size_t n_net_helper;
     /* nft and the rules it loads into the sandbox's network namespace (T_NET_FILTER); NULL for none. */
     const char *net_filter_tool, *net_filter_rules;
-    /* The table whose sets host4 and host6 refuse the host's addresses, as they come (T_NET_FILTER_HOSTS); NULL: none. */
+    /*
+     * The table whose sets host4 and host6 refuse the host's addresses (T_NET_FILTER_HOSTS; NULL:
+     * none), and whether those the host gains later are added as they come.
+     */
     const char *net_filter_hosts;
+    uint32_t net_filter_hosts_watch;
     char *argv[MAX_ARGS + 1];
     size_t argc;
     char *envp[MAX_ENV + 2]; /* room for LISTEN_PID (OPT_LISTEN_PID) and the NULL */

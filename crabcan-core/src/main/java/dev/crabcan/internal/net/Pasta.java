@@ -45,7 +45,8 @@ final class Pasta {
         }
         NetPlan.Filter filter = Reach.filter(network, null, 0, null);
         return NetworkSetup.fixed(new NetPlan(true, null, null, ResolvConf.text(network, hasIpv6()), argv,
-                new NetPlan.Filter(filter.tool(), filter.rules() + udpTranslations(network), filter.hostSets())));
+                new NetPlan.Filter(filter.tool(), filter.rules() + udpTranslations(network), filter.hostSets(),
+                filter.watchHosts())));
     }
 
     /**

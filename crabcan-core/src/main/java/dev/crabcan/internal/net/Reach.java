@@ -97,7 +97,9 @@ final class Reach {
                 + " }");
         refusal(rules, "ip6", "ip6 daddr { " + String.join(", ", refused6) + " }");
         rules.append("  }\n}\n");
-        return new NetPlan.Filter(nft.toString(), rules.toString(), network.hostAllowed() ? null : TABLE);
+        // A root caller's sandbox (sandboxes not null): the shared table's input hook refuses the host's later addresses.
+        return new NetPlan.Filter(nft.toString(), rules.toString(), network.hostAllowed() ? null : TABLE,
+                !network.hostAllowed() && sandboxes == null);
     }
 
     /** Refuses what match matches, but for IPv6 the neighbour discovery and group joining that IPv6 needs of it. */

@@ -53,7 +53,8 @@ public record NetPlan(boolean ownNamespace, HostEnd veth, Interface iface, Strin
      * nft (its path) and the rules it reads.
      *
      * @param hostSets the table (family and name) whose sets host4 and host6 the helper fills with
-     *     the host's addresses, as they are and as they come; null: none
+     *     the host's addresses as they are; null: none
+     * @param watchHosts whether it adds those the host gains later as they come
      */
-    public record Filter(String tool, String rules, String hostSets) {}
+    public record Filter(String tool, String rules, String hostSets, boolean watchHosts) {}
 }

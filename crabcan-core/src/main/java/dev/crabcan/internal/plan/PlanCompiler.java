@@ -199,7 +199,7 @@ public final class PlanCompiler {
         if (net.filter() != null) {
             w.netFilter(net.filter().tool(), net.filter().rules());
             if (net.filter().hostSets() != null) {
-                w.netFilterHosts(net.filter().hostSets());
+                w.netFilterHosts(net.filter().watchHosts() ? 1 : 0, net.filter().hostSets());
             }
         }
         if (s.network().namespacePath().isPresent()) {

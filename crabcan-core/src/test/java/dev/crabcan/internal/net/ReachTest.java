@@ -11,6 +11,9 @@ class ReachTest {
     void theHostsAddressesAreTheHelpersToFillAsTheyCome() throws Exception {
         NetPlan.Filter f = Reach.filter(Network.privateNetwork(), null, 0, null);
         assertThat(f.hostSets()).isEqualTo("inet crabcan");
+        assertThat(f.watchHosts()).as("pasta's: the host's later addresses are the helper's to add").isTrue();
+        assertThat(Reach.filter(Network.privateNetwork().allow("203.0.113.0/24"), Ipv4.Range.parse("10.231.0.0/16"),
+                Ipv4.parse("10.231.0.1"), null).watchHosts()).as("a root caller's: the shared table's").isFalse();
         assertThat(f.rules()).startsWith("table inet crabcan {\n  set host4 { type ipv4_addr; }\n"
                 + "  set host6 { type ipv6_addr; }\n")
                 .contains("    ct direction original ip daddr @host4 reject with icmpx type admin-prohibited\n")

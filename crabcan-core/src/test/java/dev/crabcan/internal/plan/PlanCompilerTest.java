@@ -149,7 +149,7 @@ class PlanCompilerTest {
         NetPlan veth = new NetPlan(true, new NetPlan.HostEnd("ccn-0ae70004", true), new NetPlan.Interface("eth0", 0x0ae70006, 30, 0x0ae70005,
                 new NetPlan.Ipv6("fd7c:cc::ae7:6", 126, "fd7c:cc::ae7:5"), List.of("169.254.0.0/16", "fe80::/10")),
                 "nameserver 10.0.0.53\n", List.of(),
-                new NetPlan.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n", "inet crabcan"));
+                new NetPlan.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n", "inet crabcan", true));
         Plan p = PlanDecoder.decode(PlanCompiler.compile(sandbox().build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME, List.of(),
                 List.of(), veth));
         assertThat(p.cloneFlags() & CLONE_NEWNET).isEqualTo(CLONE_NEWNET);
@@ -159,7 +159,7 @@ class PlanCompilerTest {
         assertThat(p.refused()).containsExactly("169.254.0.0/16", "fe80::/10");
         assertThat(p.net6()).isEqualTo(new PlanDecoder.Net6(126, "fd7c:cc::ae7:6", "fd7c:cc::ae7:5"));
         assertThat(p.netHelper()).isEmpty();
-        assertThat(p.netFilter()).isEqualTo(new PlanDecoder.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n", "inet crabcan"));
+        assertThat(p.netFilter()).isEqualTo(new PlanDecoder.Filter("/usr/sbin/nft", "table inet crabcan {\n}\n", "inet crabcan", true));
         Mount resolv = p.mountAt("/etc/resolv.conf");
         // Its text goes in the plan: a bind of a file in the run directory would name that host path in mountinfo.
         assertThat(resolv.kind()).isEqualTo(M_CONTENT);

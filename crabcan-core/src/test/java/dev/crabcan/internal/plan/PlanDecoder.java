@@ -79,7 +79,7 @@ final class PlanDecoder {
     record Veth(int flags, String name) {}
 
     /** The filter the helper loads into the sandbox's network namespace (T_NET_FILTER, T_NET_FILTER_HOSTS). */
-    record Filter(String tool, String rules, String hostSets) {}
+    record Filter(String tool, String rules, String hostSets, boolean watchHosts) {}
 
     record Plan(int cloneFlags, int options, String uidMap, String gidMap, String idmapUidMap, String idmapGidMap,
             String idmapRootGidMap, String hostname, String staging, Root root, List<Mount> mounts, int uid, int gid, long capBounding,
@@ -252,8 +252,9 @@ final class PlanDecoder {
                 case "veth" -> veth = new Veth(integer(r, 0), r.field(1));
                 case "refuse" -> refused.add(r.field(0));
                 case "net_helper" -> netHelper.add(r.field(0));
-                case "net_filter" -> netFilter = new Filter(r.field(0), r.field(1), null);
-                case "net_filter_hosts" -> netFilter = new Filter(netFilter.tool(), netFilter.rules(), r.field(0));
+                case "net_filter" -> netFilter = new Filter(r.field(0), r.field(1), null, false);
+                case "net_filter_hosts" -> netFilter = new Filter(netFilter.tool(), netFilter.rules(), r.field(1),
+                        integer(r, 0) == 1);
                 case "arg" -> argv.add(r.field(0));
                 case "env" -> env.add(r.field(0));
                 case "cwd" -> cwd = r.field(0);
