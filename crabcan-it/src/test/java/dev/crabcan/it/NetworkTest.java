@@ -1149,7 +1149,9 @@ class NetworkTest {
      * datagram to such an address left too, of either family. Here the test's subnets are routed to
      * the uplink namespace, as the default route would take them, and it counts what arrives there
      * for them: from a client in it that goes on sending to the port the ended sandbox published
-     * on the host's uplink address, and from the host. Another sandbox keeps the table meanwhile.
+     * on the host's uplink address, and from the host. Another sandbox keeps the table meanwhile:
+     * once the last JVM has removed it, such a flow leaves by the default route again (seen by
+     * hand: the kernel keeps the flow's translation while packets come).
      */
     @Test
     void packetsForAnAddressNoSandboxHasDoNotLeaveTheHost() throws Exception {
