@@ -558,7 +558,7 @@ final class Veth implements NetworkSetup {
             // The sandboxes' TCP and UDP ports the JVM relays ports published on IPv6 addresses to (see local_out).
             + "  set relayed { type ipv4_addr . inet_service; }\n"
             + "  set relayed_udp { type ipv4_addr . inet_service; }\n"
-            // The subnets of every JVM's sandboxes (Veth.guard), whose addresses the pairs alone lead to.
+            // Every JVM's subnets (see guard): the pairs alone lead to their addresses.
             + "  set sandbox_ranges { type ipv4_addr; flags interval; auto-merge; }\n"
             + "  set sandbox_ranges6 { type ipv6_addr; flags interval; auto-merge; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
