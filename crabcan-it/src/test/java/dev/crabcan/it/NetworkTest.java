@@ -1405,6 +1405,114 @@ class NetworkTest {
         assertNothingLeft();
     }
 
+    /**
+     * Found by an attack review: while an address of the subnet has no pair (its sandbox ended and
+     * the next has not started, or none ever does), the host routed packets for it by its default
+     * route, out to the network: a client's UDP flow to a port a sandbox published outlived the
+     * sandbox (each datagram keeps the translation to its address alive), and a host process's
+     * datagram to such an address left too, of either family. Here the test's subnets are routed to
+     * the uplink namespace, as the default route would take them, and it counts what arrives there
+     * for them: from a client in it that goes on sending to the port the ended sandbox published
+     * on the host's uplink address, and from the host. Another sandbox keeps the table meanwhile:
+     * once the last JVM has removed it, such a flow leaves by the default route again (seen by
+     * hand: the kernel keeps the flow's translation while packets come).
+     */
+    @Test
+    void packetsForAnAddressNoSandboxHasDoNotLeaveTheHost() throws Exception {
+        assumeTrue(Env.isHostRoot(), "veth pairs and their table are a root caller's private network");
+        Uplink up = uplink();
+        String subnet = randomSubnet24();
+        String prefix6 = "fd7c:cc:" + Integer.toHexString(java.util.concurrent.ThreadLocalRandom.current()
+                .nextInt(1, 0x10000)) + "::";
+        String subnet6 = prefix6 + "/64";
+        Network net = Network.privateNetwork().subnet(subnet).subnet6(subnet6);
+        int port;
+        try (java.net.DatagramSocket probe = new java.net.DatagramSocket(new InetSocketAddress(up.hostAddress, 0))) {
+            port = probe.getLocalPort();
+        }
+        String ns = "--net=/proc/" + up.server.pid() + "/ns/net";
+        String server = "import socket\n"
+                + "p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); p.connect(('198.18.0.9', 9))\n"
+                + "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))\n"
+                + "print('up', p.getsockname()[0], flush=True)\n"
+                + "while True:\n"
+                + "    d, a = u.recvfrom(512); u.sendto(b'inside ' + d, a)\n";
+        String client = "import socket, sys\n"
+                + "c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(('" + UPLINK + "', 0))\n"
+                + "c.connect(('" + up.hostAddress + "', " + port + ")); c.settimeout(3)\n"
+                + "for line in sys.stdin:\n"
+                + "    try:\n"
+                + "        c.send(line.strip().encode()); print('answer', c.recv(512).decode(), flush=True)\n"
+                + "    except socket.timeout:\n"
+                + "        print('no answer', flush=True)\n"
+                + "    except OSError as e:\n"
+                + "        print('error', e.strerror, flush=True)\n";
+        List<SandboxProcess> sandboxes = new ArrayList<>();
+        Process outside = null;
+        run("nsenter", ns, "nft", "table inet leaks {\n  counter forwarded {}\n  counter sent {}\n  counter sent6 {}\n"
+                + "  chain arriving {\n    type filter hook prerouting priority raw; policy accept;\n"
+                + "    ip saddr " + UPLINK + " ip daddr " + subnet + " counter name forwarded\n"
+                + "    ip saddr != " + UPLINK + " ip daddr " + subnet + " counter name sent\n"
+                + "    ip6 daddr " + subnet6 + " counter name sent6\n  }\n}\n");
+        run("ip", "route", "add", subnet, "via", UPLINK, "dev", up.link);
+        run("ip", "-6", "route", "add", subnet6, "via", "fd0f:7e57::2", "dev", up.link);
+        try {
+            sandboxes.add(Sandbox.builder().network(net).command("/bin/sleep", "600").build().start());
+            SandboxProcess sandbox = python(net.publishUdp(up.hostAddress, port, 5353), server).build().start();
+            sandboxes.add(sandbox);
+            String started = new BufferedReader(new InputStreamReader(sandbox.getInputStream())).readLine();
+            assertThat(started).startsWith("up ");
+            String address = started.substring(3);
+            outside = new ProcessBuilder("nsenter", ns, "/usr/bin/python3", "-c", client).redirectErrorStream(true).start();
+            BufferedReader outsideOut = new BufferedReader(new InputStreamReader(outside.getInputStream()));
+            OutputStream outsideIn = outside.getOutputStream();
+            outsideIn.write("one\n".getBytes(StandardCharsets.UTF_8));
+            outsideIn.flush();
+            assertThat(outsideOut.readLine()).as("the client outside, through the published port").isEqualTo("answer inside one");
+            sandbox.destroy();
+            sandbox.waitFor();
+            Path hostEnd = Path.of("/sys/class/net", String.format("ccn-%08x", Served.toInt(address) - 2));
+            long deadline = System.currentTimeMillis() + Env.CLEANUP_CEILING_MS;
+            while (Files.exists(hostEnd) && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(hostEnd).as("the ended sandbox's pair").doesNotExist();
+
+            String address6 = dev.crabcan.internal.net.Ipv6.format(dev.crabcan.internal.net.Ipv6.withLow32(
+                    dev.crabcan.internal.net.Ipv6.parse(prefix6).orElseThrow(), Served.toInt(address)));
+            for (String to : List.of(address, address6)) {
+                try (java.net.DatagramSocket host = new java.net.DatagramSocket()) {
+                    host.send(new java.net.DatagramPacket(new byte[] {1}, 1, new InetSocketAddress(to, 5353)));
+                } catch (IOException refused) {
+                    // The host's own datagram refused at once: what the table does.
+                }
+            }
+            List<String> outcomes = new ArrayList<>();
+            for (String message : List.of("two", "three", "four")) {
+                outsideIn.write((message + "\n").getBytes(StandardCharsets.UTF_8));
+                outsideIn.flush();
+                outcomes.add(outsideOut.readLine());
+            }
+            Map<String, Integer> arrived = new java.util.TreeMap<>();
+            Pattern.compile("counter (\\w+) \\{\\s*packets (\\d+)")
+                    .matcher(run("nsenter", ns, "nft", "list", "counters", "table", "inet", "leaks"))
+                    .results().forEach(m -> arrived.put(m.group(1), Integer.parseInt(m.group(2))));
+            assertThat(arrived).as("what arrived at the uplink for the ended sandbox's %s and %s (the client "
+                    + "outside saw: %s)", address, address6, outcomes)
+                    .isEqualTo(Map.of("forwarded", 0, "sent", 0, "sent6", 0));
+        } finally {
+            if (outside != null) {
+                outside.destroyForcibly();
+                outside.waitFor(10, TimeUnit.SECONDS);
+            }
+            endAll(sandboxes);
+            run("ip", "route", "del", subnet, "via", UPLINK, "dev", up.link);
+            run("ip", "-6", "route", "del", subnet6, "via", "fd0f:7e57::2", "dev", up.link);
+            run("nsenter", ns, "nft", "delete", "table", "inet", "leaks");
+        }
+        assertNothingLeft();
+    }
+
     /** A UDP flow on the host's loopback, both ways: how /proc/net/nf_conntrack shows its ports. */
     private static String loopbackFlow(String address) throws IOException {
         try (java.net.DatagramSocket a = new java.net.DatagramSocket(new InetSocketAddress(address, 0));
