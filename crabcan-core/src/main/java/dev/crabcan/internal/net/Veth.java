@@ -26,10 +26,7 @@ import org.slf4j.LoggerFactory;
  * are the /30's. One nftables table, {@code inet crabcan}, shared by every sandbox on the host,
  * translates outbound traffic of the {@code ccn*} interfaces to the host's address, drops traffic
  * between them, forwards ports published on IPv4 addresses through maps, and lets nothing else
- * in, from outside or from the host's own processes. Packets for the subnets' addresses leave by
- * the pairs only: an address that no pair has (its sandbox ended and the next has not started, or
- * none ever does) would follow the host's default route out, a client's flow to a port its
- * sandbox published among them. It also isolates every sandbox that allows
+ * in, from outside or from the host's own processes. It also isolates every sandbox that allows
  * neither the host nor any range (the host end's name starts with {@code ccn-}): its input chain
  * refuses them the host's addresses, all of them, and its isolate chain what {@link Reach}
  * refuses, so that such a sandbox costs no nft process of its own. Ports published on IPv6 addresses are
@@ -92,11 +89,6 @@ final class Veth implements NetworkSetup {
     /** Whether sandboxes get IPv6, decided as the JVM's first private sandbox starts. */
     private static boolean ipv6;
     private static final java.util.Set<Veth> LIVE = new java.util.HashSet<>();
-    /**
-     * The subnets (IPv4 and IPv6) this JVM put in the table's sandbox_ranges sets since it began
-     * keeping it: added on the lock thread, read by {@link #onTable} on any.
-     */
-    private static final java.util.Set<String> GUARDED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final Path ip;
     private final Path nft;
@@ -140,7 +132,6 @@ final class Veth implements NetworkSetup {
                     if (active == 0) {
                         prepareHost(nft);
                     }
-                    guard(nft, network);
                     for (int i = 0; i < slots; i++) {
                         int net = base + 4 * ((first + i) % slots);
                         FileLock lock = tryLock(addressLock(net));
@@ -389,39 +380,8 @@ final class Veth implements NetworkSetup {
         }
         log.warn("the nftables table inet {} is gone while Crabcan's JVMs keep it (nft flush ruleset?): making it again",
                 TABLE);
-        HostCommand.run(nft, List.of("-f", "-"), "create table inet " + TABLE + "\n" + TABLE_BODY
-                + rangeElements(GUARDED));
+        HostCommand.run(nft, List.of("-f", "-"), "create table inet " + TABLE + "\n" + TABLE_BODY);
         return HostCommand.run(nft, List.of("-f", "-"), script);
-    }
-
-    /**
-     * Under the table lock: the network's subnets in the table's sandbox_ranges sets, once for as
-     * long as this JVM keeps the table. No JVM removes them: the table goes once the last JVM lets
-     * go of it, and until then a subnet whose sandboxes all ended refuses only packets for
-     * addresses that no pair has, which the host would otherwise send out by its default route.
-     */
-    private static void guard(Path nft, Network network) throws SandboxSetupException {
-        List<String> ranges = List.of(network.subnet(), network.subnet6());
-        if (GUARDED.containsAll(ranges)) {
-            return;
-        }
-        HostCommand.Result r = onTable(nft, rangeElements(ranges));
-        if (!r.ok()) {
-            throw new SandboxSetupException("network", 0, "cannot keep packets for " + ranges + " from leaving the "
-                    + "host other than to its sandboxes (nftables sets inet " + TABLE + " sandbox_ranges and "
-                    + "sandbox_ranges6; a JVM of an older Crabcan may hold the table): " + r.reason());
-        }
-        GUARDED.addAll(ranges);
-    }
-
-    /** Adding ranges to the sandbox_ranges sets: an existing or overlapping one merges, so adding again is harmless. */
-    private static String rangeElements(java.util.Collection<String> ranges) {
-        StringBuilder out = new StringBuilder();
-        for (String range : ranges) {
-            out.append("add element inet ").append(TABLE).append(range.contains(":") ? " sandbox_ranges6" : " sandbox_ranges")
-                    .append(" { ").append(range).append(" }\n");
-        }
-        return out.toString();
     }
 
     /**
@@ -537,12 +497,6 @@ final class Veth implements NetworkSetup {
      */
     private static final String OLD_TABLE_GONE = "add table ip " + TABLE + "\n" + "delete table ip " + TABLE + "\n";
 
-    /** Refuses packets for the sandboxes' subnets that would leave by other interfaces than these. */
-    private static String unowned(String interfaces) {
-        return "    ip daddr @sandbox_ranges oifname != " + interfaces + " reject with icmpx type admin-prohibited\n"
-                + "    ip6 daddr @sandbox_ranges6 oifname != " + interfaces + " reject with icmpx type admin-prohibited\n";
-    }
-
     /** The table itself, which TABLE_RULES makes afresh and {@link #onTable} makes again where it is gone. */
     private static final String TABLE_BODY = "table inet " + TABLE + " {\n"
             + "  map published { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n"
@@ -558,9 +512,6 @@ final class Veth implements NetworkSetup {
             // The sandboxes' TCP and UDP ports the JVM relays ports published on IPv6 addresses to (see local_out).
             + "  set relayed { type ipv4_addr . inet_service; }\n"
             + "  set relayed_udp { type ipv4_addr . inet_service; }\n"
-            // Every JVM's subnets (see guard): the pairs alone lead to their addresses.
-            + "  set sandbox_ranges { type ipv4_addr; flags interval; auto-merge; }\n"
-            + "  set sandbox_ranges6 { type ipv6_addr; flags interval; auto-merge; }\n"
             + "  chain input {\n    type filter hook input priority filter; policy accept;\n"
             // An isolated sandbox reaches none of the host's addresses, also those added after it started.
             // Replies only: not whatever a sandbox that had the address before left in the shared conntrack.
@@ -605,9 +556,6 @@ final class Veth implements NetworkSetup {
             + "    iifname \"ccn*\" oifname != \"ccn*\" masquerade\n"
             + "    oifname \"ccn*\" ip saddr 127.0.0.0/8 masquerade\n  }\n"
             + "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
-            // An address no pair has, whose packets (a published port's flow that outlived its
-            // sandbox: each packet keeps its translation alive) would leave by the default route.
-            + unowned("\"ccn*\"")
             // One sandbox reaches another only through a port published on a host address, which
             // its reject routes let it reach only with Network.allowHost().
             + "    iifname \"ccn*\" oifname \"ccn*\" ct status dnat accept\n"
@@ -620,8 +568,6 @@ final class Veth implements NetworkSetup {
             // its published ports only, as with pasta (the address a connection to a published port
             // was translated to is not the one its first packet was routed by, so that is never ccn*).
             + "  chain local_out {\n    type filter hook output priority filter; policy accept;\n"
-            // The host's own addresses on the pairs' host ends it reaches through its loopback.
-            + unowned("{ \"ccn*\", \"lo\" }")
             + "    oifname \"ccn*\" ct state established,related accept\n"
             + "    oifname \"ccn*\" ct status dnat accept\n"
             + "    oifname \"ccn*\" icmpv6 type " + NEIGHBOURS + " accept\n"
@@ -662,8 +608,6 @@ final class Veth implements NetworkSetup {
         if (keeper != null) {
             return; // kept since this JVM's last sandbox: nobody removed it meanwhile
         }
-        // Not kept since: another JVM may have removed the table, and made it again without our subnets.
-        GUARDED.clear();
         FileLock everyone = tryLock(1);
         if (everyone == null) {
             // Another JVM keeps the table; an old one may be there too, which is not ours to remove.
