@@ -286,25 +286,25 @@ class PodmanTest {
         long capEff = Long.parseLong(Files.readAllLines(Path.of("/proc/self/status")).stream()
                 .filter(l -> l.startsWith("CapEff:")).findFirst().orElseThrow().substring(7).trim(), 16);
         List<String> args = new ArrayList<>(List.of("run", "--rm"));
-        if ((capEff & (1L << 24)) == 0) {
-            Run refused = podman("run", "--rm", "--rootfs", rootfs.toString(), "/bin/true");
-            assertThat(refused.status()).isNotZero();
-            assertThat(refused.stderr()).containsPattern("raise the hard limit of RLIMIT_(NOFILE|NPROC) to \\d+, "
-                    + "above the caller's").contains("CAP_SYS_RESOURCE");
-            // Below any hard limit podman runs its runtime with (it lowers RLIMIT_NPROC for conmon).
-            args.addAll(List.of("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"));
-        }
-        args.addAll(List.of("--rootfs", rootfs.toString(), "/bin/sh", "-c", "cat /proc/self/status "
-                + "/proc/self/mountinfo /proc/net/dev; echo ping $(cat /proc/sys/net/ipv4/ping_group_range); "
-                + "echo oom $(cat /proc/self/oom_score_adj)"));
         Path netns = Path.of("/run/netns");
         boolean madeNetns = !Files.exists(netns);
+        List<String> alone = List.of("unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs -o mode=0755 crabcan-test /run/netns && ip link set lo up && exec \"$@\"", "sh");
         Run r;
         try {
             Files.createDirectories(netns);
-            r = podmanIn(List.of("unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
-                    "mount -t tmpfs -o mode=0755 crabcan-test /run/netns && ip link set lo up && exec \"$@\"", "sh"),
-                    args.toArray(String[]::new));
+            if ((capEff & (1L << 24)) == 0) {
+                Run refused = podmanIn(alone, "run", "--rm", "--rootfs", rootfs.toString(), "/bin/true");
+                assertThat(refused.status()).isNotZero();
+                assertThat(refused.stderr()).containsPattern("raise the hard limit of RLIMIT_(NOFILE|NPROC) to \\d+, "
+                        + "above the caller's").contains("CAP_SYS_RESOURCE");
+                // Below any hard limit podman runs its runtime with (it lowers RLIMIT_NPROC for conmon).
+                args.addAll(List.of("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"));
+            }
+            args.addAll(List.of("--rootfs", rootfs.toString(), "/bin/sh", "-c", "cat /proc/self/status "
+                    + "/proc/self/mountinfo /proc/net/dev; echo ping $(cat /proc/sys/net/ipv4/ping_group_range); "
+                    + "echo oom $(cat /proc/self/oom_score_adj)"));
+            r = podmanIn(alone, args.toArray(String[]::new));
         } finally {
             if (madeNetns) {
                 Files.delete(netns);
