@@ -92,13 +92,7 @@ final class CgroupV1 extends JvmCgroupTree {
         }
         Path jvm = jvmDir(parent);
         mkdir(jvm);
-        for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
-            String value = CgroupFiles.readOrNull(parent.resolve(file));
-            if (value == null) {
-                throw new SandboxException("cannot read " + parent.resolve(file) + " for the sandboxes' cpuset cgroups");
-            }
-            write(jvm.resolve(file), value);
-        }
+        inheritCpuset(jvm);
         write(jvm.resolve("cgroup.clone_children"), "1");
         cpusetReady = true;
     }
@@ -148,26 +142,6 @@ final class CgroupV1 extends JvmCgroupTree {
             } else {
                 log.debug("no blkio.bfq.weight on this host (BFQ is no disk's scheduler): the I/O weight is not "
                         + "applied");
-            }
-        }
-    }
-
-    /** cpuset.cpus and cpuset.mems where set; the kernel refuses what the parent does not have, which the error names. */
-    static void writeCpuset(Path dir, Limits limits) throws SandboxException {
-        String[][] files = {{"cpuset.cpus", limits.cpusetCpus().orElse(null), "cpusetCpus"},
-            {"cpuset.mems", limits.cpusetMems().orElse(null), "cpusetMems"}};
-        for (String[] f : files) {
-            if (f[1] == null) {
-                continue;
-            }
-            try {
-                write(dir.resolve(f[0]), f[1]);
-            } catch (SandboxException e) {
-                Path parent = dir.getParent().resolve(f[0] + (Files.exists(dir.resolve(f[0] + ".effective"))
-                        ? ".effective" : ""));
-                throw new dev.crabcan.SandboxSpecException("Limits." + f[2] + "(\"" + f[1] + "\") is not within what "
-                        + "the sandbox's parent cgroup has (" + parent + ": " + CgroupFiles.readOrNull(parent) + "): "
-                        + e.getMessage());
             }
         }
     }

@@ -78,7 +78,7 @@ final class CgroupV2 extends JvmCgroupTree {
             write(dir.resolve("cpu.max"), Math.round(limits.cpus().getAsDouble() * 100_000) + " 100000");
         }
         if (limits.cpusetCpus().isPresent() || limits.cpusetMems().isPresent()) {
-            CgroupV1.writeCpuset(dir, limits);
+            writeCpuset(dir, limits);
         }
         if (limits.ioWeight().isPresent()) {
             if (io) {

@@ -1,5 +1,6 @@
 package dev.crabcan.internal.cgroup;
 
+import dev.crabcan.Limits;
 import dev.crabcan.SandboxException;
 import dev.crabcan.internal.Text;
 import java.io.IOException;
@@ -85,6 +86,41 @@ abstract class JvmCgroupTree implements CgroupDriver {
             throw new SandboxException("cannot create the cgroup " + dir + ": " + e, e);
         }
         return true;
+    }
+
+    /** cpuset.cpus and cpuset.mems where set; the kernel refuses what the parent does not have, which the error names. */
+    static void writeCpuset(Path dir, Limits limits) throws SandboxException {
+        String[][] files = {{"cpuset.cpus", limits.cpusetCpus().orElse(null), "cpusetCpus"},
+            {"cpuset.mems", limits.cpusetMems().orElse(null), "cpusetMems"}};
+        for (String[] f : files) {
+            if (f[1] == null) {
+                continue;
+            }
+            try {
+                write(dir.resolve(f[0]), f[1]);
+            } catch (SandboxException e) {
+                Path parent = dir.getParent().resolve(f[0] + (Files.exists(dir.resolve(f[0] + ".effective"))
+                        ? ".effective" : ""));
+                throw new dev.crabcan.SandboxSpecException("Limits." + f[2] + "(\"" + f[1] + "\") is not within what "
+                        + "the sandbox's parent cgroup has (" + parent + ": " + CgroupFiles.readOrNull(parent) + "): "
+                        + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no process until it has:
+     * dir gets its parent's.
+     */
+    static void inheritCpuset(Path dir) throws SandboxException {
+        for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
+            String value = CgroupFiles.readOrNull(dir.getParent().resolve(file));
+            if (value == null) {
+                throw new SandboxException("cannot read " + dir.getParent().resolve(file) + " for the cpuset cgroup "
+                        + dir);
+            }
+            write(dir.resolve(file), value);
+        }
     }
 
     static void write(Path file, String value) throws SandboxException {

@@ -199,7 +199,7 @@ public final class RuntimeCgroup {
                 for (Path d : p.toCreate()) {
                     mkdir(d);
                     if (cpuset != null && cpuset.startsWith(d)) {
-                        inheritCpuset(d);
+                        JvmCgroupTree.inheritCpuset(d); // each one made on the way
                     }
                 }
                 CgroupV1.apply(p.dirs(), limits);
@@ -209,21 +209,6 @@ public final class RuntimeCgroup {
             throw e;
         }
         return cgroup;
-    }
-
-    /**
-     * A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no process until it has:
-     * each one made on the way gets its parent's.
-     */
-    private static void inheritCpuset(Path dir) throws SandboxException {
-        for (String file : List.of("cpuset.cpus", "cpuset.mems")) {
-            String value = CgroupFiles.readOrNull(dir.getParent().resolve(file));
-            if (value == null) {
-                throw new SandboxException("cannot read " + dir.getParent().resolve(file) + " for the container's "
-                        + "cpuset cgroup " + dir);
-            }
-            JvmCgroupTree.write(dir.resolve(file), value);
-        }
     }
 
     private static void mkdir(Path dir) throws SandboxException {
