@@ -266,6 +266,47 @@ class BuildTest {
         assertThat(r.stdoutText()).as(r.stderrText()).startsWith("mod\nmore\nnew\nt\nhl\nmore\nhl\n").endsWith("-> re\n");
     }
 
+    /**
+     * A RUN step that moves files keeps their owners wherever they go, also onto a path another
+     * owner's file had: the owner travels with the file (overlayfs copies up the mark each layer
+     * file carries), so a user's setuid file moved onto a root-owned path stays the user's. The
+     * step cannot write or remove a mark: every xattr call that would fails (ENOTSUP).
+     */
+    @Test
+    void aFileARunStepMovesKeepsItsOwnerAndTheStepCannotForgeIt() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.copy(Env.staticBinary("xattrs"), ctx.resolve("xattrs"));
+        Files.writeString(ctx.resolve("tool"), "#!/bin/sh\necho tool\n");
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                COPY xattrs /bin/
+                COPY --chown=1000:1000 --chmod=4755 tool /app/tool
+                COPY --chown=1000:1000 tool /app/data
+                RUN mkdir /w && echo r > /w/root-owned && echo r > /w/root-too && echo r > /w/forged
+                USER 1000
+                RUN xattrs /w/forged user.crabcan.owner "1000 1000 4755" && xattrs /app/data user.crabcan.owner "0 0 644"
+                USER 0
+                RUN mv /app/tool /w/root-owned && mv /app/data /w/moved && mv /w/root-too /w/still-root
+                """);
+        Recorder r = new Recorder();
+
+        Image image = build(r);
+
+        assertThat(r.lines).as("what the step's xattr calls got").hasSize(16).allMatch(l -> l.endsWith(" errno 95"));
+        Map<String, Tar.Entry> tried = entries(image.layers().get(5));
+        assertThat(tried.get("w/forged").uid()).isZero();
+        assertThat(tried.get("app/data").uid()).isEqualTo(1000);
+        Map<String, Tar.Entry> moved = entries(image.layers().get(6));
+        Map<String, Long> owners = new java.util.TreeMap<>();
+        moved.forEach((name, e) -> owners.put(name, e.uid()));
+        assertThat(owners).as("uids of the moving step's layer").containsAllEntriesOf(Map.of("w/root-owned", 1000L,
+                "w/moved", 1000L, "w/still-root", 0L));
+        assertThat(moved.get("w/root-owned").mode()).isEqualTo(04755);
+        assertThat(moved.get("w/root-owned").gid()).isEqualTo(1000);
+        assertThat(moved).containsKeys("app/.wh.tool", "app/.wh.data", "w/.wh.root-too");
+    }
+
     @Test
     void anImagesWritableLayerIsBounded() throws Exception {
         busyboxRootfs(ctx.resolve("rootfs"));

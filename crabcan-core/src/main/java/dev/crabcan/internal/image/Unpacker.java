@@ -119,12 +119,24 @@ public final class Unpacker {
 
     private static final String OPAQUE = "overlay.opaque";
     private static final String WHITEOUT = "overlay.whiteout";
+    /**
+     * On each file and directory of a LAYER_DIR layer: the ids and mode its archive gave it, as
+     * "uid gid mode" (mode in octal). Overlayfs copies it up with the file, and a rename keeps it,
+     * so a RUN step's layer knows whose a file it changed or moved was (see UpperLayer); a build
+     * step cannot set it (its filter refuses every xattr call that writes).
+     */
+    private static final String OWNER = "crabcan.owner";
+    /** On a LAYER_DIR layer's root: each of its files and directories carries {@link #OWNER}. */
+    private static final String OWNERS_MARKED = "crabcan.owners";
+    private static final String PROBE = "crabcan.probe";
 
     private final Path root;
     private final Owners owners;
     /** LAYER_DIR: the whiteout files and opaque directories made so far, relative. */
     private final Set<String> whiteouts = new HashSet<>();
     private final Set<String> opaque = new HashSet<>();
+    /** LAYER_DIR on a file system with user xattrs: entries get {@link #OWNER}. */
+    private boolean markOwners;
 
     public Unpacker(Path root, Owners owners) {
         this.root = root;
@@ -141,6 +153,7 @@ public final class Unpacker {
         Tar.Reader r = new Tar.Reader(tar, where);
         Set<String> made = new HashSet<>();
         List<Deferred> dirs = new ArrayList<>();
+        markOwners = policy == Policy.LAYER_DIR && keepsXattrs(root);
         for (Tar.Entry e = r.next(); e != null; e = r.next()) {
             String rel = join(under, check(e.name(), where));
             if (rel.isEmpty()) {
@@ -186,7 +199,7 @@ public final class Unpacker {
                             opaque.add(rel);
                         }
                     }
-                    setOwner(rel, e);
+                    setOwner(rel, e, target);
                     dirs.add(new Deferred(rel, e.mode(), e.mtime()));
                     continue;
                 }
@@ -230,7 +243,7 @@ public final class Unpacker {
                 }
                 default -> throw new IllegalStateException(e.type().toString());
             }
-            setOwner(rel, e);
+            setOwner(rel, e, target);
             if (e.type() != Tar.Type.SYMLINK) {
                 Files.setAttribute(target, "unix:mode", e.mode(), NOFOLLOW);
             }
@@ -245,6 +258,9 @@ public final class Unpacker {
                 Files.setAttribute(dir, "unix:mode", d.mode | 0700, NOFOLLOW);
                 setTime(dir, d.mtime);
             }
+        }
+        if (markOwners) {
+            mark(root, OWNERS_MARKED, "y");
         }
     }
 
@@ -351,6 +367,9 @@ public final class Unpacker {
             if (a == null) {
                 Files.createDirectory(p);
                 Files.setAttribute(p, "unix:mode", 0755, NOFOLLOW);
+                if (markOwners) {
+                    markOwner(p, 0, 0, 0755); // a directory made on the way, which no header names, is root's
+                }
             } else if (a.isSymbolicLink()) {
                 throw new ImageException(where + ": entry '" + entry + "' lies under '" + root.relativize(p)
                         + "', a symbolic link; writing through it could reach outside the image, so it is refused");
@@ -375,8 +394,63 @@ public final class Unpacker {
         return p;
     }
 
-    private void setOwner(String rel, Tar.Entry e) {
+    /** Before its mode is set: a rootless builder could not write the xattr of a read-only file. */
+    private void setOwner(String rel, Tar.Entry e, Path target) throws IOException {
         owners.put(rel, e.uid(), e.gid(), e.mode());
+        if (markOwners && e.type() != Tar.Type.SYMLINK) { // no user xattr on a link
+            markOwner(target, e.uid(), e.gid(), e.mode());
+        }
+    }
+
+    private static void markOwner(Path p, long uid, long gid, int mode) throws IOException {
+        mark(p, OWNER, uid + " " + gid + " " + Integer.toOctalString(mode & 07777));
+    }
+
+    /**
+     * The ids and mode, {uid, gid, mode}, that an image gives a file or directory of a layer whose
+     * root {@link #marksOwners}, or of a RUN step's upper directory over such layers (a copy-up
+     * keeps the mark); null for one made since (or a link, or a special file, never opened).
+     */
+    static long[] owner(Path p, Scan.Node node) throws IOException {
+        if (!node.isFile() && !node.isDirectory()) {
+            return null;
+        }
+        String v = xattr(p, OWNER);
+        if (v == null) {
+            return null;
+        }
+        String[] f = v.split(" ");
+        try {
+            return new long[] {Long.parseLong(f[0]), Long.parseLong(f[1]), Integer.parseInt(f[2], 8)};
+        } catch (RuntimeException e) {
+            throw new ImageException("the xattr user." + OWNER + " of " + p + " is damaged (\"" + v + "\"): remove"
+                    + " the store's layers/ directory, which images unpack again");
+        }
+    }
+
+    /** Whether each file and directory of this layer directory carries its owner (see {@link #owner}). */
+    static boolean marksOwners(Path layerDir) throws IOException {
+        return xattr(layerDir, OWNERS_MARKED) != null;
+    }
+
+    /** Copies a file's owner mark to a directory made in its place in an upper directory, as a copy-up would. */
+    static void copyOwner(Path from, Path to) throws IOException {
+        String v = xattr(from, OWNER);
+        if (v != null) {
+            mark(to, OWNER, v);
+        }
+    }
+
+    /** Whether the file system of this directory keeps user xattrs. */
+    static boolean keepsXattrs(Path dir) throws IOException {
+        var view = Files.getFileAttributeView(dir, UserDefinedFileAttributeView.class, NOFOLLOW);
+        try {
+            view.write(PROBE, ByteBuffer.wrap(new byte[] {'y'}));
+            view.delete(PROBE);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static void setTime(Path p, long seconds) throws IOException {

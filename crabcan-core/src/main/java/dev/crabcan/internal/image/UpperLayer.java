@@ -21,7 +21,6 @@ final class UpperLayer {
     private static final Set<String> MOUNT_POINTS = Set.of("proc", "dev", "tmp", "sys");
     /** overlayfs's mark of a copied-up entry, with {@code userxattr}: {@code user.overlay.origin}. */
     private static final String ORIGIN = "overlay.origin";
-    private static final String PROBE = "crabcan.probe";
 
     private UpperLayer() {
     }
@@ -54,6 +53,9 @@ final class UpperLayer {
             }
             if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
                 Files.createDirectory(p);
+                if (existing != null) {
+                    Unpacker.copyOwner(existing, p);
+                }
                 Files.setAttribute(p, "unix:mode", existing == null ? 0755
                         : (Integer) Files.getAttribute(existing, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777);
             }
@@ -61,14 +63,19 @@ final class UpperLayer {
     }
 
     /**
-     * Writes the layer. Entries the stage's layers had and the step changed keep the owner the
-     * layers gave them ({@code owners}); new ones, and those the step removed and made anew, belong
-     * to the step's user ({@code ids}), as they would where the ids are real (see {@link #recreated}).
+     * Writes the layer. Entries the stage's layers had and the step changed or moved keep the owner
+     * the layers gave them; new ones, and those the step removed and made anew, belong to the step's
+     * user ({@code ids}), as they would where the ids are real. Where the layers mark each entry's
+     * owner ({@link Unpacker#owner}) and the upper directory keeps xattrs, the mark, which
+     * overlayfs copies up with a file and a rename keeps, says it. Otherwise (layers unpacked by an
+     * earlier version, a file system without user xattrs) the owner goes by path ({@code owners})
+     * and what overlayfs records tells a changed entry from one made anew (see {@link #recreated}).
      */
     static Image.Layer write(Store store, Path upper, List<Path> lower, Unpacker.Owners owners, int[] ids)
             throws IOException {
         Scan scan = Scan.of(upper);
-        boolean originsKept = keepsXattrs(upper);
+        boolean originsKept = Unpacker.keepsXattrs(upper);
+        boolean byMark = originsKept && ownersMarked(lower);
         return store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             Map<Long, String> linked = new HashMap<>();
@@ -81,12 +88,12 @@ final class UpperLayer {
                             0, 0));
                     continue;
                 }
-                long[] known = owners.get(path);
-                boolean existed = known != null || inLower(lower, path);
+                long[] known = byMark ? Unpacker.owner(p, node) : owners.get(path);
+                boolean existed = known != null || !byMark && inLower(lower, path);
                 if (!existed && MOUNT_POINTS.contains(path) && node.isDirectory() && isEmpty(p)) {
                     continue;
                 }
-                if (existed && recreated(node, p, lower, path, originsKept)) {
+                if (!byMark && existed && recreated(node, p, lower, path, originsKept)) {
                     known = null;
                     existed = false;
                 }
@@ -150,17 +157,13 @@ final class UpperLayer {
                 || (Integer) Files.getAttribute(below, "unix:nlink", LinkOption.NOFOLLOW_LINKS) == 1;
     }
 
-    /** Whether the file system of the upper directory keeps user xattrs (overlayfs records origins in them). */
-    private static boolean keepsXattrs(Path upper) throws IOException {
-        var view = Files.getFileAttributeView(upper, java.nio.file.attribute.UserDefinedFileAttributeView.class,
-                LinkOption.NOFOLLOW_LINKS);
-        try {
-            view.write(PROBE, java.nio.ByteBuffer.wrap(new byte[] {'y'}));
-            view.delete(PROBE);
-            return true;
-        } catch (IOException e) {
-            return false;
+    private static boolean ownersMarked(List<Path> lower) throws IOException {
+        for (Path l : lower) {
+            if (!Unpacker.marksOwners(l)) {
+                return false;
+            }
         }
+        return true;
     }
 
     private static boolean isWhiteout(Scan.Node node, Path p) throws IOException {
