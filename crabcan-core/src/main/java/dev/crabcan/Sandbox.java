@@ -1040,7 +1040,8 @@ public final class Sandbox {
          * Runs an image of an {@link dev.crabcan.image.ImageStore}: its layers, each unpacked once in
          * the store, are mounted as an overlayfs that is the root filesystem, read-only unless
          * {@link #rootfsWritable}(true) asks for a writable layer on top (a private tmpfs of at most
-         * {@link #writableLayerSize} bytes, thrown away with the sandbox; the image never changes).
+         * {@link #writableLayerSize} bytes, thrown away with the sandbox; the image never changes;
+         * see {@link #writableLayerDirectory} to keep it and ImageStore.commit to make it an image).
          * From its start to its end a sandbox keeps a prune of the store from removing its layers. Its ENV, WORKDIR, USER and
          * ENTRYPOINT/CMD apply where this builder does not set them (an environment variable,
          * working directory, uid or command set here, before or after, wins).

@@ -1,8 +1,12 @@
 package dev.crabcan.image;
 
+import dev.crabcan.Sandbox;
 import dev.crabcan.internal.image.Store;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -103,6 +107,42 @@ public final class ImageStore {
      */
     public List<Image> load(Path source) throws ImageException {
         return dev.crabcan.internal.image.OciArchive.load(store, source, true);
+    }
+
+    /**
+     * Commits what a sandbox of an image wrote as a new image (as {@code docker commit} does):
+     * {@code base}, with the sandbox's writable layer on top as one more layer, and base's
+     * config. The sandbox must have run {@code base} with
+     * {@link Sandbox.Builder#writableLayerDirectory} (only that keeps what it wrote) and have ended.
+     * In the layer, files it removed are whited out, files it made are its uid's, and files of
+     * the image it changed or moved keep their owners, as in a build's RUN step. The directory is
+     * left as it is: delete it, or run another sandbox on it.
+     *
+     * @param name the new image's name ({@code name[:tag]}), or null for none
+     * @throws ImageException when the sandbox ran another image or kept no writable layer, or
+     *     the layer cannot be written
+     */
+    public Image commit(Image base, Sandbox sandbox, String name) throws ImageException {
+        Objects.requireNonNull(base, "base");
+        Objects.requireNonNull(sandbox, "sandbox");
+        Optional<String> ref;
+        try {
+            ref = name == null ? Optional.empty() : Optional.of(Store.normalizeName(name));
+        } catch (IllegalArgumentException e) {
+            throw new ImageException("cannot commit as " + name + ": " + e.getMessage(), e);
+        }
+        Path dir = sandbox.writableLayerDirectory().orElseThrow(() -> new ImageException("the sandbox kept no "
+                + "writable layer: give it Sandbox.Builder.writableLayerDirectory(dir) to commit what it writes"));
+        if (!sandbox.rootfsLayers().equals(store.layerDirs(base))) {
+            throw new ImageException("the sandbox did not run image " + base.name().orElse(base.digest().toString())
+                    + " (its root filesystem is " + (sandbox.rootfsLayers().isEmpty() ? "no image"
+                    : "another image's layers") + "): commit it on the image it ran");
+        }
+        Path upper = dir.resolve("upper");
+        if (!Files.isDirectory(upper, LinkOption.NOFOLLOW_LINKS)) {
+            throw new ImageException(dir + " has no upper/ directory: the sandbox has not run yet");
+        }
+        return store.commitChanges(base, upper, sandbox.uid(), "commit " + sandbox.command(), ref);
     }
 
     /**

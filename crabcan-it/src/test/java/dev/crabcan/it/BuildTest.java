@@ -13,6 +13,7 @@ import dev.crabcan.image.CrabfileException;
 import dev.crabcan.image.Image;
 import dev.crabcan.image.ImageBuild;
 import dev.crabcan.image.ImageConfig;
+import dev.crabcan.image.ImageException;
 import dev.crabcan.image.ImageStore;
 import dev.crabcan.internal.image.Store;
 import dev.crabcan.internal.image.Tar;
@@ -305,6 +306,49 @@ class BuildTest {
         assertThat(moved.get("w/root-owned").mode()).isEqualTo(04755);
         assertThat(moved.get("w/root-owned").gid()).isEqualTo(1000);
         assertThat(moved).containsKeys("app/.wh.tool", "app/.wh.data", "w/.wh.root-too");
+    }
+
+    /**
+     * What a sandbox of an image wrote in its writable layer directory becomes one more layer of a
+     * new image: its new files its uid's, a changed or moved file of the image its owner's, a
+     * removed one whited out; the image's config stays.
+     */
+    @Test
+    void whatASandboxOfAnImageWroteIsCommittedAsANewImage() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve("f"), "f\n");
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                COPY --chown=1000:1000 f /app/f
+                CMD ["cat", "/app/g", "/new"]
+                """);
+        Image image = build(BuildListener.NONE);
+        Path dir = Files.createDirectory(tmp.resolve("writable"));
+        Sandbox wrote = Sandbox.builder().image(image).writableLayerDirectory(dir).uid(1000).command("/bin/sh", "-c",
+                "echo more >> /app/f && mv /app/f /app/g && echo new > /new && rm /data/old").build();
+        SandboxResult r = wrote.run();
+        assertThat(r.status()).as(r.stderrText()).isEqualTo(dev.crabcan.ExitStatus.exited(0));
+
+        Image committed = store.commit(image, wrote, "committed");
+
+        assertThat(committed.layers()).hasSize(3).startsWith(image.layers().toArray(new Image.Layer[0]));
+        assertThat(committed.config()).isEqualTo(image.config());
+        assertThat(store.get("committed").digest()).isEqualTo(committed.digest());
+        Map<String, Tar.Entry> layer = entries(committed.layers().get(2));
+        assertThat(layer.get("app/g").uid()).isEqualTo(1000);
+        assertThat(layer.get("new").uid()).isEqualTo(1000);
+        assertThat(layer).containsKeys("app/.wh.f", "data/.wh.old").doesNotContainKeys("proc", "dev", "tmp");
+        SandboxResult ran = Sandbox.builder().image(committed).command("/bin/sh", "-c", "cat /app/g /new; ls /data")
+                .build().run();
+        assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("f\nmore\nnew\n");
+        assertThat(Sandbox.builder().image(committed).build().run().stdoutText()).isEqualTo("f\nmore\nnew\n");
+
+        Sandbox kept = Sandbox.builder().image(image).command("/bin/true").build();
+        assertThatThrownBy(() -> store.commit(image, kept, null)).isInstanceOf(ImageException.class)
+                .hasMessageContaining("writableLayerDirectory");
+        assertThatThrownBy(() -> store.commit(committed, wrote, null)).isInstanceOf(ImageException.class)
+                .hasMessageContaining("did not run image");
     }
 
     @Test

@@ -572,9 +572,7 @@ public final class ImageBuilder {
             ownersLayers = List.of();
         }
         for (Image.Layer l : layers.subList(ownersLayers.size(), layers.size())) {
-            try (InputStream in = Files.newInputStream(store.blobPath(l.digest()))) {
-                owners.applyLayer(in, "layer " + l.digest());
-            }
+            owners.applyLayer(store, l);
         }
         ownersLayers = List.copyOf(layers);
         return owners;

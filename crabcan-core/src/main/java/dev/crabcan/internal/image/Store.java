@@ -277,6 +277,34 @@ public final class Store {
         }
     }
 
+    /**
+     * {@code base} with one more layer: what a sandbox of it wrote in {@code upper} (its writable
+     * layer directory's upper directory, in overlayfs's format), each file it made {@code uid}'s
+     * (see {@link UpperLayer#write}), and base's config.
+     */
+    public Image commitChanges(Image base, Path upper, int uid, String createdBy, Optional<String> name)
+            throws ImageException {
+        try (StoreLock.Held h = use()) {
+            Unpacker.Owners owners = new Unpacker.Owners();
+            for (Image.Layer l : base.layers()) {
+                owners.applyLayer(this, l);
+            }
+            Image.Layer layer = UpperLayer.write(this, upper, layerDirs(base), owners, new int[] {uid, uid});
+            List<Image.Layer> layerList = new ArrayList<>(base.layers());
+            layerList.add(layer);
+            List<String> history = new ArrayList<>(OciFormat.parseConfig(readBlob(base.configDigest()),
+                    "config " + base.configDigest()).history());
+            while (history.size() < base.layers().size()) {
+                history.add(0, "");
+            }
+            history.add(createdBy);
+            return commit(base.config(), layerList, history, name);
+        } catch (IOException e) {
+            throw e instanceof ImageException ie ? ie
+                    : new ImageException("cannot commit " + upper + " on image " + base.digest() + ": " + e, e);
+        }
+    }
+
     /** Every entry of index.json: named images and unnamed build results. */
     public List<Image> images() throws ImageException {
         List<Image> out = new ArrayList<>();

@@ -77,6 +77,13 @@ public final class Unpacker {
             byPath.subMap(relative + "/", relative + "0").clear();
         }
 
+        /** What a layer of the store says about owners, as {@link #applyLayer(InputStream, String)}. */
+        void applyLayer(Store store, dev.crabcan.image.Image.Layer layer) throws IOException {
+            try (InputStream in = Files.newInputStream(store.blobPath(layer.digest()))) {
+                applyLayer(in, "layer " + layer.digest());
+            }
+        }
+
         /**
          * What a layer says about owners, read from its headers alone (its files' bytes are
          * skipped), applied as {@link Policy#LAYER} would apply the layer.
