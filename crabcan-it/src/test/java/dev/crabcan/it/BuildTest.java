@@ -230,11 +230,10 @@ class BuildTest {
 
     /**
      * A RUN step's files the layers had: changed (appended to, truncated, touched) they keep their
-     * owner, removed and made anew they are the step's user's, as where ids are real (overlayfs
-     * marks a copied-up file with an origin, a replacing directory opaque). A file the lower layer
-     * has hard links to keeps its owner (overlayfs records no origin when its copy-up breaks the
-     * link). A fifo made where a file was is left out (layers have none), and not opened (which
-     * would block).
+     * owner, removed and made anew they are the step's user's, as where ids are real (a copy-up
+     * keeps the file's owner mark, a new file or a directory made where one was removed has none).
+     * A file the lower layer has hard links to keeps its owner. A fifo made where a file was is left
+     * out (layers have none), and not opened (which would block).
      */
     @Test
     void aFileARunStepMakesAnewIsItsUsersAndAChangedOneKeepsItsOwner() throws Exception {
@@ -306,6 +305,98 @@ class BuildTest {
         assertThat(moved.get("w/root-owned").mode()).isEqualTo(04755);
         assertThat(moved.get("w/root-owned").gid()).isEqualTo(1000);
         assertThat(moved).containsKeys("app/.wh.tool", "app/.wh.data", "w/.wh.root-too");
+
+        // Layer directories unpacked without marks (by an earlier version) are unpacked again, not trusted by path.
+        Path layers = store.directory().resolve("layers");
+        try (var dirs = Files.list(layers)) {
+            for (Path d : dirs.filter(Files::isDirectory).toList()) {
+                Files.getFileAttributeView(d, java.nio.file.attribute.UserDefinedFileAttributeView.class)
+                        .delete("crabcan.owners");
+            }
+        }
+        Files.writeString(ctx.resolve("Crabfile"), Files.readString(ctx.resolve("Crabfile")).replace("still-root",
+                "still-root && true"));
+        Image again = build(BuildListener.NONE);
+        Map<String, Tar.Entry> removed = entries(again.layers().get(6));
+        assertThat(removed.get("w/root-owned").uid()).isEqualTo(1000);
+        assertThat(removed.get("w/root-owned").mode()).isEqualTo(04755);
+        assertThat(removed.get("w/moved").uid()).isEqualTo(1000);
+        try (var dirs = Files.list(layers)) {
+            for (Path d : dirs.filter(Files::isDirectory).toList()) {
+                assertThat(Files.getFileAttributeView(d, java.nio.file.attribute.UserDefinedFileAttributeView.class)
+                        .list()).as("marks of %s", d).contains("crabcan.owners");
+            }
+        }
+    }
+
+    /**
+     * A step whose user is not root, changing root's setuid program through a shared mapping (which
+     * keeps the setuid bit, where write(2) clears it), leaves it in its layer without the bit; one
+     * it only touched keeps it.
+     */
+    @Test
+    void aNonRootStepCannotLeaveRootsSetuidProgramChanged() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.copy(Env.staticBinary("mapwrite"), ctx.resolve("mapwrite"));
+        Files.writeString(ctx.resolve("tool"), "##/bin/sh\necho tool\n");
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                COPY mapwrite /bin/
+                COPY --chmod=4755 tool /bin/tool
+                COPY --chmod=4755 tool /bin/tool2
+                USER 1000
+                RUN mapwrite /bin/tool && touch /bin/tool2
+                """);
+        Recorder r = new Recorder();
+
+        Image image = build(r);
+
+        assertThat(r.lines).as("the bit stayed during the step").containsExactly("mode 4755");
+        Map<String, Tar.Entry> layer = entries(image.layers().get(4));
+        assertThat(layer.get("bin/tool").uid()).isZero();
+        assertThat(layer.get("bin/tool").mode()).isEqualTo(0755);
+        assertThat(layer.get("bin/tool2").mode()).isEqualTo(04755);
+    }
+
+    /**
+     * A step's file whose name is not UTF-8 fails the step, named: its name read back as a String
+     * would be another file's (byte 0x80 becomes U+FFFD), whose owner, mode or bytes the layer
+     * would take.
+     */
+    @Test
+    void aFileNameThatIsNotUtf8FailsTheStepThatMadeIt() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                RUN touch "$(printf 'bad\\200')" "$(printf 'bad\\357\\277\\275')"
+                """);
+
+        assertThatThrownBy(() -> build(BuildListener.NONE)).isInstanceOf(CrabfileException.class)
+                .hasMessageContaining("Crabfile:2: RUN").hasMessageContaining("is not valid")
+                .hasMessageContaining("rename it");
+    }
+
+    /** A layer's file of mode 000 (RHEL's /etc/shadow) is unpacked, also by a rootless builder. */
+    @Test
+    void aLayersFileOfMode000IsUnpacked() throws Exception {
+        busyboxRootfs(ctx.resolve("rootfs"));
+        writeTar(ctx.resolve("shadow.tar"), w -> {
+            w.put(Tar.Entry.file("etc/shadow", 0, 0, 42, 2, 0));
+            w.write("s\n".getBytes(StandardCharsets.UTF_8), 0, 2);
+        });
+        Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
+        Files.writeString(ctx.resolve("Crabfile"), """
+                FROM ./rootfs
+                ADD shadow.tar /
+                RUN stat -c '%a %s' /etc/shadow
+                """);
+        Recorder r = new Recorder();
+
+        build(r);
+
+        assertThat(r.lines).containsExactly("0 2");
     }
 
     /**

@@ -507,7 +507,7 @@ public final class ImageBuilder {
                         + (status.isSignaled() ? "was killed by signal " + status.signal() : "exited with status "
                         + status.code()), String.join("\n", tail));
             }
-            Image.Layer layer = UpperLayer.write(store, upper, lower, owners(state.layers()), ids);
+            Image.Layer layer = UpperLayer.write(store, upper, lower, ids);
             store.cachePut(key, cacheEntry(layer));
             return new Step(withLayer(state, layer, key, in), false);
         } finally {

@@ -65,10 +65,23 @@ final class Scan {
         return new Scan(out);
     }
 
+    /**
+     * Refuses a name that does not come back as the same bytes from its String (not valid in the
+     * JVM's file name encoding, UTF-8 here): a Node's path is resolved again by its String, which
+     * would name another file (a name with byte 0x80 becomes one with U+FFFD, a file the tree may
+     * also have), and a layer names its files in UTF-8.
+     */
     private static Node node(Path root, Path p) throws IOException {
+        String relative = root.relativize(p).toString();
+        if (!root.resolve(relative).equals(p)) {
+            String encoding = System.getProperty("sun.jnu.encoding");
+            throw new IOException("the file name shown as " + relative + " in " + root + " is not valid " + encoding
+                    + ": image layers name their files in UTF-8; rename it" + (encoding.equals("UTF-8") ? ""
+                    : ", or run the JVM in a UTF-8 locale (LANG=C.UTF-8) if it is UTF-8"));
+        }
         Map<String, Object> a = Files.readAttributes(p, "unix:mode,uid,gid,ino,ctime,size,lastModifiedTime,nlink",
                 LinkOption.NOFOLLOW_LINKS);
-        return new Node(root.relativize(p).toString(), (Integer) a.get("mode"), (Integer) a.get("uid"),
+        return new Node(relative, (Integer) a.get("mode"), (Integer) a.get("uid"),
                 (Integer) a.get("gid"), (Long) a.get("ino"), (FileTime) a.get("ctime"), (Long) a.get("size"),
                 (FileTime) a.get("lastModifiedTime"), (Integer) a.get("nlink"));
     }

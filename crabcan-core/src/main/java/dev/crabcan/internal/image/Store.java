@@ -285,11 +285,7 @@ public final class Store {
     public Image commitChanges(Image base, Path upper, int uid, String createdBy, Optional<String> name)
             throws ImageException {
         try (StoreLock.Held h = use()) {
-            Unpacker.Owners owners = new Unpacker.Owners();
-            for (Image.Layer l : base.layers()) {
-                owners.applyLayer(this, l);
-            }
-            Image.Layer layer = UpperLayer.write(this, upper, layerDirs(base), owners, new int[] {uid, uid});
+            Image.Layer layer = UpperLayer.write(this, upper, layerDirs(base), new int[] {uid, uid});
             List<Image.Layer> layerList = new ArrayList<>(base.layers());
             layerList.add(layer);
             List<String> history = new ArrayList<>(OciFormat.parseConfig(readBlob(base.configDigest()),
@@ -478,12 +474,29 @@ public final class Store {
 
     private Path layerDir(Image.Layer layer) throws ImageException {
         Path target = layers.resolve(layer.digest().hex());
-        if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
-            return target;
+        try {
+            if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS) && Unpacker.marksOwners(target)) {
+                return target;
+            }
+        } catch (IOException e) {
+            throw new ImageException("cannot read layer directory " + target + ": " + e, e);
         }
         try (StoreLock.Held h = storeLock.shared()) {
             Path made = newTempDir();
             try {
+                if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+                    if (Unpacker.marksOwners(target) || !Unpacker.keepsXattrs(made)) {
+                        return target; // made meanwhile; or no marks here, ever: builds say why they cannot
+                    }
+                    // Unpacked by an earlier version, without the owner marks builds need: set aside in tmp/,
+                    // which the next prune empties (under a sandbox still running on it, if any), and made again.
+                    try {
+                        Files.move(target, made.resolveSibling(made.getFileName() + "-unmarked"),
+                                StandardCopyOption.ATOMIC_MOVE);
+                    } catch (java.nio.file.NoSuchFileException e) {
+                        // another JVM or thread set it aside first
+                    }
+                }
                 try (InputStream in = Files.newInputStream(blobPath(layer.digest()))) {
                     new Unpacker(made, new Unpacker.Owners()).apply(in, "", Unpacker.Policy.LAYER_DIR,
                             "layer " + layer.digest());

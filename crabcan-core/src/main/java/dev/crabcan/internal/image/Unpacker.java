@@ -251,10 +251,10 @@ public final class Unpacker {
                 default -> throw new IllegalStateException(e.type().toString());
             }
             setOwner(rel, e, target);
+            setTime(target, e.mtime()); // before the mode: the JDK opens the file to set its times
             if (e.type() != Tar.Type.SYMLINK) {
                 Files.setAttribute(target, "unix:mode", e.mode(), NOFOLLOW);
             }
-            setTime(target, e.mtime());
         }
         // Last, so that a read-only directory's own entries could still be written into it. Reached
         // again from the root: a later entry may have replaced a directory on the way with a link.
@@ -426,13 +426,12 @@ public final class Unpacker {
         if (v == null) {
             return null;
         }
-        String[] f = v.split(" ");
-        try {
-            return new long[] {Long.parseLong(f[0]), Long.parseLong(f[1]), Integer.parseInt(f[2], 8)};
-        } catch (RuntimeException e) {
+        if (!v.matches("\\d{1,10} \\d{1,10} [0-7]{1,4}")) {
             throw new ImageException("the xattr user." + OWNER + " of " + p + " is damaged (\"" + v + "\"): remove"
                     + " the store's layers/ directory, which images unpack again");
         }
+        String[] f = v.split(" ");
+        return new long[] {Long.parseLong(f[0]), Long.parseLong(f[1]), Integer.parseInt(f[2], 8)};
     }
 
     /** Whether each file and directory of this layer directory carries its owner (see {@link #owner}). */

@@ -1,7 +1,9 @@
 package dev.crabcan.internal.image;
 
 import dev.crabcan.image.Image;
+import dev.crabcan.image.ImageException;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -9,6 +11,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A RUN step's changes: the upper directory of the overlayfs its sandbox ran on, over the stage's
@@ -19,8 +23,7 @@ import java.util.Set;
 final class UpperLayer {
     /** Mount points a sandbox makes in its root filesystem: not part of a layer when they are new and empty. */
     private static final Set<String> MOUNT_POINTS = Set.of("proc", "dev", "tmp", "sys");
-    /** overlayfs's mark of a copied-up entry, with {@code userxattr}: {@code user.overlay.origin}. */
-    private static final String ORIGIN = "overlay.origin";
+    private static final Logger LOG = LoggerFactory.getLogger(UpperLayer.class);
 
     private UpperLayer() {
     }
@@ -64,18 +67,26 @@ final class UpperLayer {
 
     /**
      * Writes the layer. Entries the stage's layers had and the step changed or moved keep the owner
-     * the layers gave them; new ones, and those the step removed and made anew, belong to the step's
-     * user ({@code ids}), as they would where the ids are real. Where the layers mark each entry's
-     * owner ({@link Unpacker#owner}) and the upper directory keeps xattrs, the mark, which
-     * overlayfs copies up with a file and a rename keeps, says it. Otherwise (layers unpacked by an
-     * earlier version, a file system without user xattrs) the owner goes by path ({@code owners})
-     * and what overlayfs records tells a changed entry from one made anew (see {@link #recreated}).
+     * the layers gave them, which the mark each one carries ({@link Unpacker#owner}) says: overlayfs
+     * copies it up with a file, and a rename keeps it. New ones, and those the step removed and made
+     * anew, have none and belong to the step's user ({@code ids}), as they would where the ids are
+     * real. When the step's user is not root, a setuid or setgid file of another user keeps those
+     * bits only as the layers had it, same bytes at the same path: during a step every file seems
+     * to be its user's, and a write through a shared mapping keeps the bits (the kernel clears them
+     * on write(2) only), so the step could otherwise change root's setuid program.
      */
-    static Image.Layer write(Store store, Path upper, List<Path> lower, Unpacker.Owners owners, int[] ids)
-            throws IOException {
+    static Image.Layer write(Store store, Path upper, List<Path> lower, int[] ids) throws IOException {
+        if (!Unpacker.keepsXattrs(upper)) {
+            throw new ImageException("the file system of " + upper + " keeps no user extended attributes, which "
+                    + "overlayfs's layers and image builds need: put the image store on ext4, xfs, btrfs or tmpfs");
+        }
+        for (Path l : lower) {
+            if (!Unpacker.marksOwners(l)) {
+                throw new ImageException("layer directory " + l + " carries no owner marks (unpacked by an earlier "
+                        + "version of Crabcan, which the store unpacks again when an image is next used): run it again");
+            }
+        }
         Scan scan = Scan.of(upper);
-        boolean originsKept = Unpacker.keepsXattrs(upper);
-        boolean byMark = originsKept && ownersMarked(lower);
         return store.writeBlob(out -> {
             Tar.Writer w = new Tar.Writer(out);
             Map<Long, String> linked = new HashMap<>();
@@ -88,21 +99,19 @@ final class UpperLayer {
                             0, 0));
                     continue;
                 }
-                long[] known = byMark ? Unpacker.owner(p, node) : owners.get(path);
-                boolean existed = known != null || !byMark && inLower(lower, path);
-                if (!existed && MOUNT_POINTS.contains(path) && node.isDirectory() && isEmpty(p)) {
+                long[] known = Unpacker.owner(p, node);
+                if (known == null && MOUNT_POINTS.contains(path) && node.isDirectory() && isEmpty(p)) {
                     continue;
                 }
-                if (!byMark && existed && recreated(node, p, lower, path, originsKept)) {
-                    known = null;
-                    existed = false;
-                }
-                // A directory the layers made on the way to their entries, which no header names, is root's.
-                long uid = known != null ? known[0] : existed ? 0 : ids[0];
-                long gid = known != null ? known[1] : existed ? 0 : ids[1];
+                long uid = known != null ? known[0] : ids[0];
+                long gid = known != null ? known[1] : ids[1];
                 int mode = node.mode() & 07777;
                 if (node.isDirectory() && known != null && mode == ((int) known[2] | 0700)) {
                     mode = (int) known[2]; // layer directories stay writable by the builder on disk
+                }
+                if (node.isFile() && (mode & 06000) != 0 && ids[0] != 0 && uid != ids[0] && !asInLower(p, lower, path)) {
+                    LOG.debug("{}: setuid and setgid bits dropped: the step changed or moved another user's file", path);
+                    mode &= ~06000;
                 }
                 if (node.isFile() && node.nlink() > 1 && linked.containsKey(node.ino())) {
                     w.put(new Tar.Entry(path, Tar.Type.HARDLINK, mode, uid, gid, 0, node.mtime().toMillis() / 1000,
@@ -121,49 +130,29 @@ final class UpperLayer {
         }).asLayer();
     }
 
-    /**
-     * Whether an entry of the upper directory at a path the lower layers have is one the step
-     * made anew (removed, then made) rather than changed, by what overlayfs records: a directory
-     * made where the lower one was removed is opaque; a copied-up file or directory is marked
-     * {@code user.overlay.origin} (a file handle of the lower one, or an empty value where the
-     * lower file system gives none), a new one is not (Linux's copy_up.c: "so we can use the
-     * overlay.origin xattr to distinguish between a copy up and a pure upper inode"). Two cases
-     * get no origin however they came: a symbolic link or special file (no user xattr can be set
-     * on one), taken as made anew (a link's target cannot change otherwise); and a file the lower
-     * layer has hard links to (its copy-up breaks the link, and overlayfs records no origin
-     * then), taken as changed.
-     * Without xattrs on the upper directory's file system nothing is recorded: everything is
-     * taken as changed.
-     */
-    private static boolean recreated(Scan.Node node, Path p, List<Path> lower, String path, boolean originsKept)
-            throws IOException {
-        if (node.isDirectory()) {
-            return Unpacker.isOpaque(p);
-        }
-        if (!node.isFile()) {
-            // No user xattr on a link or a special file; and opening a fifo to read one would block.
-            return originsKept;
-        }
-        if (!originsKept || Unpacker.xattr(p, ORIGIN) != null) {
-            return false;
-        }
+    /** Whether the layers have, at the same path, a regular file with the same bytes as {@code file}. */
+    private static boolean asInLower(Path file, List<Path> lower, String path) throws IOException {
         Path below;
         try {
             below = LayerDirs.find(lower, path);
         } catch (IllegalArgumentException e) {
-            return true; // under a link of the layers: none of their files
+            return false; // under a link of the layers
         }
-        return below == null || !Files.isRegularFile(below, LinkOption.NOFOLLOW_LINKS)
-                || (Integer) Files.getAttribute(below, "unix:nlink", LinkOption.NOFOLLOW_LINKS) == 1;
-    }
-
-    private static boolean ownersMarked(List<Path> lower) throws IOException {
-        for (Path l : lower) {
-            if (!Unpacker.marksOwners(l)) {
-                return false;
+        if (below == null || !Files.isRegularFile(below, LinkOption.NOFOLLOW_LINKS)
+                || Files.size(below) != Files.size(file)) {
+            return false;
+        }
+        try (InputStream a = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS);
+                InputStream b = Files.newInputStream(below, LinkOption.NOFOLLOW_LINKS)) {
+            byte[] x = new byte[65536];
+            byte[] y = new byte[65536];
+            for (int n = a.readNBytes(x, 0, x.length); n > 0; n = a.readNBytes(x, 0, x.length)) {
+                if (b.readNBytes(y, 0, n) != n || !java.util.Arrays.equals(x, 0, n, y, 0, n)) {
+                    return false;
+                }
             }
+            return b.read() < 0;
         }
-        return true;
     }
 
     private static boolean isWhiteout(Scan.Node node, Path p) throws IOException {
@@ -171,14 +160,6 @@ final class UpperLayer {
             return ((Number) Files.getAttribute(p, "unix:rdev", LinkOption.NOFOLLOW_LINKS)).longValue() == 0;
         }
         return node.isFile() && node.size() == 0 && Unpacker.isWhiteout(p);
-    }
-
-    private static boolean inLower(List<Path> lower, String path) throws IOException {
-        try {
-            return LayerDirs.find(lower, path) != null;
-        } catch (IllegalArgumentException e) {
-            return false; // under a link: not a directory the layers made on the way
-        }
     }
 
     private static boolean isEmpty(Path dir) throws IOException {
