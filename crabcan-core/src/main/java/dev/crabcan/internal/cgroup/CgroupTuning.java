@@ -157,10 +157,10 @@ public final class CgroupTuning {
             if (!strict) {
                 return false;
             }
-            String why = k == Knob.CPU_REALTIME_RUNTIME ? "; the real-time runtimes of a cgroup's children must fit "
-                    + "in its own (" + dir.getParent().resolve(file.getFileName()) + ": "
-                    + CgroupFiles.readOrNull(dir.getParent().resolve(file.getFileName())) + "), and a runtime in its "
-                    + "period" : k.missing == null ? "" : "; " + k.missing;
+            Path budget = dir.getParent().resolve(Knob.CPU_REALTIME_RUNTIME.v1File);
+            String why = k == Knob.CPU_REALTIME_RUNTIME || k == Knob.CPU_REALTIME_PERIOD ? "; a runtime must fit in "
+                    + "its period, and the real-time runtimes of a cgroup's children must fit in its own (" + budget
+                    + ": " + CgroupFiles.readOrNull(budget) + ")" : k == Knob.MEMORY_KERNEL ? "; " + k.missing : "";
             throw new SandboxException(k.field + ": cannot write '" + text + "' to " + file + ": " + e.getMessage()
                     + why, e);
         }
