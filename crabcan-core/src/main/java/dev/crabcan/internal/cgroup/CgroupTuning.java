@@ -146,6 +146,10 @@ public final class CgroupTuning {
                     + " hierarchy is mounted");
         }
         Path file = dir.resolve(v2 ? k.v2File : k.v1File);
+        if (v2 && !CgroupV2.words(dir.resolve("cgroup.controllers")).contains(k.controller)) {
+            throw new UnsupportedHostException(k.field + ": not supported because the container's cgroup " + dir
+                    + " has no " + k.controller + " controller (create enables those its config's resources need)");
+        }
         if (!Files.exists(file)) {
             throw new UnsupportedHostException(k.field + ": not supported because the container's cgroup " + dir
                     + " has no " + file.getFileName() + (k.missing == null ? "" : " (" + k.missing + ")"));

@@ -50,6 +50,7 @@ class CgroupTuningTest {
     @Test
     void cgroupV2FilesAndAReservationOfMinusOneIsMax() throws Exception {
         Path d = files("v2", "memory.low", "cpu.max.burst", "cpu.idle");
+        Files.writeString(d.resolve("cgroup.controllers"), "cpu memory pids\n");
         CgroupTuning t = CgroupTuning.of(Map.of(Knob.MEMORY_RESERVATION, -1L, Knob.CPU_BURST, 0L, Knob.CPU_IDLE, 1L));
         assertThat(t.controllers()).containsExactly("memory", "cpu");
         t.apply(true, Map.of("", d));
@@ -69,6 +70,15 @@ class CgroupTuningTest {
         }
         assertThatThrownBy(() -> CgroupTuning.of(Map.of(Knob.MEMORY_SWAPPINESS, 10L)).checkFor(true))
                 .hasMessageContaining("cgroup v2 has no swappiness per cgroup");
+    }
+
+    @Test
+    void aControllerTheV2CgroupLacksIsRefusedNamingTheField() throws Exception {
+        Path d = files("v2", "cpu.idle");
+        Files.writeString(d.resolve("cgroup.controllers"), "memory pids\n");
+        assertThatThrownBy(() -> CgroupTuning.of(Map.of(Knob.CPU_IDLE, 1L)).apply(true, Map.of("", d)))
+                .hasMessage("linux.resources.cpu.idle: not supported because the container's cgroup " + d + " has no "
+                        + "cpu controller (create enables those its config's resources need)");
     }
 
     @Test
