@@ -2,6 +2,7 @@ package dev.crabcan.examples;
 
 import dev.crabcan.Limits;
 import dev.crabcan.SandboxException;
+import dev.crabcan.internal.cgroup.CgroupTuning;
 import dev.crabcan.internal.cgroup.RuntimeCgroup;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
@@ -47,15 +48,15 @@ final class OciCgroup {
     }
 
     /**
-     * The container's cgroup with the config's limits applied; none when none could be made and
-     * the config asks for no limit (a rootless engine without a delegated cgroup): the container
+     * The container's cgroup with the config's limits and tuning applied; none when none could be
+     * made and the config asks for no limit (a rootless engine without a delegated cgroup): the container
      * then runs in the engine's cgroup, as runc's rootless containers do. With systemd, a scope
      * unit, or an error saying why systemd could not make it.
      */
-    static Made make(Path dir, String cgroupsPath, boolean systemd, String id, Limits limits, OciLog log)
-            throws SandboxException, IOException, InterruptedException {
+    static Made make(Path dir, String cgroupsPath, boolean systemd, String id, Limits limits, CgroupTuning tuning,
+            OciLog log) throws SandboxException, IOException, InterruptedException {
         if (systemd) {
-            return scope(dir, cgroupsPath, id, limits, log);
+            return scope(dir, cgroupsPath, id, limits, tuning, log);
         }
         RuntimeCgroup.Placement placement;
         try {
@@ -63,29 +64,31 @@ final class OciCgroup {
             placement = RuntimeCgroup.place(cgroupsPath, systemd, id, "crabcan-oci-" + id + "-"
                     + Integer.toHexString(dir.getParent().toString().hashCode()));
         } catch (SandboxException e) {
-            return without(e, limits, log);
+            return without(e, limits, tuning, log);
         }
         OciRuntime.writeAtomically(dir.resolve(RECORD), Json.write(RuntimeCgroup.record(placement)));
         try {
-            RuntimeCgroup cgroup = RuntimeCgroup.create(placement, limits);
+            RuntimeCgroup cgroup = RuntimeCgroup.create(placement, limits, tuning);
             log.debug("container " + id + ": " + cgroup.describe());
             return new Made(cgroup, null);
         } catch (SandboxException e) {
             Files.deleteIfExists(dir.resolve(RECORD));
-            return without(e, limits, log);
+            return without(e, limits, tuning, log);
         }
     }
 
-    private static Made without(SandboxException e, Limits limits, OciLog log) throws SandboxException {
-        if (limits.needsCgroup()) {
-            throw new SandboxException("linux.resources (" + limits + ") needs a cgroup: " + e.getMessage(), e);
+    private static Made without(SandboxException e, Limits limits, CgroupTuning tuning, OciLog log)
+            throws SandboxException {
+        if (limits.needsCgroup() || !tuning.isEmpty()) {
+            throw new SandboxException("linux.resources (" + limits + (tuning.isEmpty() ? "" : " " + tuning)
+                    + ") needs a cgroup: " + e.getMessage(), e);
         }
         log.debug("no cgroup for the container, which asks for no limit: " + e.getMessage());
         return new Made(null, null);
     }
 
     /** The scope systemd makes for the container, recorded before it asks (delete stops what the record names). */
-    private static Made scope(Path dir, String cgroupsPath, String id, Limits limits, OciLog log)
+    private static Made scope(Path dir, String cgroupsPath, String id, Limits limits, CgroupTuning tuning, OciLog log)
             throws SandboxException, IOException, InterruptedException {
         OciScope.Unit unit = OciScope.unit(cgroupsPath, id, HostInfo.get().isHostRoot());
         if (!OciScope.systemdRuns()) {
@@ -96,9 +99,9 @@ final class OciCgroup {
         writeRecord(dir, new RuntimeCgroup.Placement(false, Map.of(), List.of()), unit);
         Process placeholder = OciScope.placeholder();
         try {
-            RuntimeCgroup.Placement placement = OciScope.start(unit, placeholder.pid(), limits);
+            RuntimeCgroup.Placement placement = OciScope.start(unit, placeholder.pid(), limits, tuning);
             writeRecord(dir, placement, unit);
-            RuntimeCgroup cgroup = RuntimeCgroup.create(placement, limits);
+            RuntimeCgroup cgroup = RuntimeCgroup.create(placement, limits, tuning);
             log.debug("container " + id + ": systemd scope " + unit.name() + ", " + cgroup.describe());
             return new Made(cgroup, placeholder);
         } catch (SandboxException | InterruptedException | RuntimeException e) {
@@ -138,13 +141,13 @@ final class OciCgroup {
     }
 
     /** Changes the container's limits: in its cgroup, and for a scope also in systemd's properties, which it keeps. */
-    static void update(Path dir, RuntimeCgroup cgroup, Limits limits) throws OciRuntime.Failure, IOException,
-            InterruptedException {
+    static void update(Path dir, RuntimeCgroup cgroup, Limits limits, CgroupTuning tuning) throws OciRuntime.Failure,
+            IOException, InterruptedException {
         Optional<OciScope.Unit> unit = unit(dir);
         if (unit.isPresent()) {
-            OciScope.update(unit.get(), limits);
+            OciScope.update(unit.get(), limits, tuning);
         }
-        cgroup.update(limits);
+        cgroup.update(limits, tuning);
     }
 
     /** The cgroup create recorded in dir, if it made one. */

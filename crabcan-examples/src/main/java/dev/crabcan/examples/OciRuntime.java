@@ -59,7 +59,8 @@ public final class OciRuntime {
             "  pause ID / resume ID                         freeze / thaw every process of the container",
             "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]",
             "         [--cpu-period N] [--cpu-shares N] [--blkio-weight N] [--cpuset-cpus LIST]",
-            "         [--cpuset-mems LIST]",
+            "         [--cpuset-mems LIST] [--memory-reservation N] [--kernel-memory N] [--kernel-memory-tcp N]",
+            "         [--cpu-burst N] [--cpu-idle 0|1] [--cpu-rt-period N] [--cpu-rt-runtime N]",
             "         ID                                   change the limits of the container's cgroup",
             "  features                                     print runtime-spec's features document",
             "  run [--bundle DIR] [--pid-file FILE] [ID]    create, start and wait; exit with its status",
@@ -260,7 +261,8 @@ public final class OciRuntime {
                 case "--resources", "-r" -> options.put("--resources", value(a, args));
                 case "--preserve-fds" -> options.put(name, value(a, args));
                 case "--memory", "--memory-swap", "--pids-limit", "--cpu-quota", "--cpu-period", "--cpu-shares",
-                        "--blkio-weight", "--cpuset-cpus", "--cpuset-mems" ->
+                        "--blkio-weight", "--cpuset-cpus", "--cpuset-mems", "--memory-reservation", "--kernel-memory",
+                        "--kernel-memory-tcp", "--cpu-burst", "--cpu-idle", "--cpu-rt-period", "--cpu-rt-runtime" ->
                         options.put(name, value(a, args));
                 case "--no-new-keyring" -> {
                     requireOneOf(command, name, "create", "run");
@@ -369,7 +371,8 @@ public final class OciRuntime {
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
         try (FileLock lock = lock(dir)) {
             OciExec.keepConfig(bundle, dir);
-            try (var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(), log)) {
+            try (var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(),
+                    config.tuning(), log)) {
                 pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
                         .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(),
                                 containerHooks(hooks, id, bundle));
@@ -716,7 +719,14 @@ public final class OciRuntime {
         flag(options, "--blkio-weight", resources, "blockIO", "weight");
         listFlag(options, "--cpuset-cpus", resources, "cpus");
         listFlag(options, "--cpuset-mems", resources, "mems");
-        dev.crabcan.Limits limits = OciConfig.readResources(resources);
+        flag(options, "--memory-reservation", resources, "memory", "reservation");
+        flag(options, "--kernel-memory", resources, "memory", "kernel");
+        flag(options, "--kernel-memory-tcp", resources, "memory", "kernelTCP");
+        flag(options, "--cpu-burst", resources, "cpu", "burst");
+        flag(options, "--cpu-idle", resources, "cpu", "idle");
+        flag(options, "--cpu-rt-period", resources, "cpu", "realtimePeriod");
+        flag(options, "--cpu-rt-runtime", resources, "cpu", "realtimeRuntime");
+        OciConfig.Resources read = OciConfig.readResources(resources);
         Path dir = existing(id);
         State state = readState(dir);
         if (status(dir, state).equals("stopped")) {
@@ -725,7 +735,7 @@ public final class OciRuntime {
         var cgroup = OciCgroup.read(dir).orElseThrow(() -> new Failure("container " + id + " has no cgroup (the "
                 + "runtime could not make one at create), so its limits cannot change"));
         try {
-            OciCgroup.update(dir, cgroup, limits);
+            OciCgroup.update(dir, cgroup, read.limits(), read.tuning());
         } catch (SandboxException e) {
             throw new Failure(e.getMessage());
         }
@@ -809,6 +819,11 @@ public final class OciRuntime {
         if (!config.hooks().isEmpty()) {
             throw new Failure("hooks: run starts the command at once; use create and start, which run "
                     + String.join(", ", OciConfig.RUNTIME_HOOKS) + " hooks");
+        }
+        if (!config.tuning().isEmpty()) {
+            throw new Failure(config.tuning().values().keySet().iterator().next().field() + ": not supported by run, "
+                    + "whose container gets a sandbox's cgroup; use create and start, which write it into the "
+                    + "container's cgroup");
         }
         Sandbox sandbox = withKeyring(OciExec.withTerminal(inheritStdio(config.sandbox(), preserveFds), config,
                 consoleSocket), id, newKeyring);

@@ -3,6 +3,7 @@ package dev.crabcan.examples;
 import dev.crabcan.Limits;
 import dev.crabcan.SandboxException;
 import dev.crabcan.SandboxSpecException;
+import dev.crabcan.internal.cgroup.CgroupTuning;
 import dev.crabcan.internal.cgroup.RuntimeCgroup;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -66,9 +67,9 @@ final class OciScope {
      * Starts the scope around process pid with the limits, and returns its cgroups once systemd
      * has moved pid there.
      */
-    static RuntimeCgroup.Placement start(Unit unit, long pid, Limits limits) throws SandboxException,
-            InterruptedException {
-        List<String> limitProps = properties(limits);
+    static RuntimeCgroup.Placement start(Unit unit, long pid, Limits limits, CgroupTuning tuning)
+            throws SandboxException, InterruptedException {
+        List<String> limitProps = properties(limits, tuning);
         // Four properties of our own (PIDs, an array, is "au 1 PID"), then the limits' triples; no auxiliary units.
         List<String> args = new ArrayList<>(List.of("StartTransientUnit", "ssa(sv)a(sa(sv))", unit.name(), "fail",
                 Integer.toString(4 + limitProps.size() / 3), "Description", "s", "crabcan-oci container " + unit.name(),
@@ -93,8 +94,8 @@ final class OciScope {
     }
 
     /** Changes the scope's limit properties (OCI update), so that systemd keeps the new ones. */
-    static void update(Unit unit, Limits limits) throws SandboxException, InterruptedException {
-        List<String> props = properties(limits);
+    static void update(Unit unit, Limits limits, CgroupTuning tuning) throws SandboxException, InterruptedException {
+        List<String> props = properties(limits, tuning);
         if (props.isEmpty()) {
             return;
         }
@@ -115,8 +116,12 @@ final class OciScope {
         }
     }
 
-    /** systemd's resource properties for the limits: (name, signature, value) triples. */
-    private static List<String> properties(Limits limits) {
+    /**
+     * systemd's resource properties for the limits: (name, signature, value) triples. Of the
+     * tuning, the reservation is systemd's MemoryLow (which it would otherwise reset memory.low
+     * to); the rest has no property systemd rewrites.
+     */
+    private static List<String> properties(Limits limits, CgroupTuning tuning) {
         List<String> p = new ArrayList<>();
         limits.memoryBytes().ifPresent(v -> p.addAll(List.of("MemoryMax", "t", Long.toString(v))));
         limits.swapBytes().ifPresent(v -> p.addAll(List.of("MemorySwapMax", "t", Long.toString(v))));
@@ -124,6 +129,10 @@ final class OciScope {
         limits.cpuWeight().ifPresent(v -> p.addAll(List.of("CPUWeight", "t", Integer.toString(v))));
         limits.cpus().ifPresent(v -> p.addAll(List.of("CPUQuotaPerSecUSec", "t", Long.toString(Math.round(v * 1e6)))));
         limits.ioWeight().ifPresent(v -> p.addAll(List.of("IOWeight", "t", Integer.toString(v))));
+        Long low = tuning.values().get(CgroupTuning.Knob.MEMORY_RESERVATION);
+        if (low != null) {
+            p.addAll(List.of("MemoryLow", "t", Long.toUnsignedString(low))); // -1: infinity, as systemd's
+        }
         return p;
     }
 

@@ -1139,15 +1139,21 @@ class OciRuntimeTest {
      * The container's cgroup is made at create where linux.cgroupsPath says (the test names the
      * parent), with the config's limits, holds every process of the container with no Java
      * process left behind, and is what ps, kill --all, pause, resume and update act on; delete
-     * removes it and the parent it made. Rootless here (no delegated cgroups), asking for limits
-     * is a one-line error.
+     * removes it and the parent it made. The fields beyond Limits (CgroupTuning) are written
+     * where this cgroup version has a file for them, and refused by name where it has none.
+     * Rootless here (no delegated cgroups), asking for limits is a one-line error.
      */
     @Test
     void createMakesTheCgroupWhereCgroupsPathSaysAndTheCommandsActOnIt() throws Exception {
         Path bundle = bundle("b10", "sleep 1000 & exec sleep 1000");
         String parent = "crabcan-it-oci-" + ProcessHandle.current().pid();
-        limit(bundle, "{\"pids\": {\"limit\": 20}, \"memory\": {\"limit\": 67108864}, \"cpu\": {\"cpus\": \"0\", "
-                + "\"mems\": \"0\"}}", "/" + parent + "/c10");
+        boolean v2 = Env.pureCgroupV2();
+        // Real-time group scheduling: v1 only, and only in kernels built with CONFIG_RT_GROUP_SCHED.
+        boolean rt = !v2 && Files.exists(cgroupDir(ProcessHandle.current().pid(), "cpu").resolve("cpu.rt_period_us"));
+        limit(bundle, "{\"pids\": {\"limit\": 20}, \"memory\": {\"limit\": 67108864, \"reservation\": 33554432"
+                + (v2 ? "" : ", \"kernelTCP\": 16777216, \"swappiness\": 10, \"disableOOMKiller\": true")
+                + "}, \"cpu\": {\"cpus\": \"0\", \"mems\": \"0\", \"burst\": 20000, \"idle\": 1"
+                + (rt ? ", \"realtimePeriod\": 500000" : "") + "}}", "/" + parent + "/c10");
         Path pidFile = dir.resolve("pid10");
         Run created = oci(null, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c10");
         if (!Env.mayLimit()) {
@@ -1165,6 +1171,18 @@ class OciRuntimeTest {
         assertThat(Files.readString(memory.resolve(Env.pureCgroupV2() ? "memory.max" : "memory.limit_in_bytes")).trim())
                 .isEqualTo("67108864");
         assertThat(allowed(pid)).isEqualTo(List.of("0", "0"));
+        Path cpu = cgroupDir(pid, "cpu");
+        assertThat(read(memory, v2 ? "memory.low" : "memory.soft_limit_in_bytes")).isEqualTo("33554432");
+        assertThat(read(cpu, v2 ? "cpu.max.burst" : "cpu.cfs_burst_us")).isEqualTo("20000");
+        assertThat(read(cpu, "cpu.idle")).isEqualTo("1");
+        if (!v2) {
+            assertThat(read(memory, "memory.kmem.tcp.limit_in_bytes")).isEqualTo("16777216");
+            assertThat(read(memory, "memory.swappiness")).isEqualTo("10");
+            assertThat(read(memory, "memory.oom_control")).contains("oom_kill_disable 1");
+        }
+        if (rt) {
+            assertThat(read(cpu, "cpu.rt_period_us")).isEqualTo("500000");
+        }
         assertThat(oci(null, "start", "c10").status()).isZero();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (psJson("c10").size() < 3 && System.nanoTime() < deadline) {
@@ -1208,6 +1226,7 @@ class OciRuntimeTest {
         assertThat(allowed(pid)).isEqualTo(List.of(LimitsTest.lastCpu(), "0"));
         assertThat(oci(null, "update", "--cpuset-cpus", "3-1", "c10").stderr()).contains("linux.resources.cpu.cpus")
                 .contains("descending");
+        updatesTheTuning(pid, parent, v2, rt);
 
         assertThat(oci(null, "kill", "--all", "c10", "KILL").status()).isZero();
         assertThat(awaitStatus("c10", "stopped")).isEqualTo("stopped");
@@ -1220,6 +1239,59 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
         assertThat(oci(null, "delete", "--force", "c10").status()).as("delete --force of what is gone, as runc")
                 .isZero();
+    }
+
+    /** update's flags and --resources for the fields beyond Limits, on the running container c10 of the test above. */
+    private void updatesTheTuning(long pid, String parent, boolean v2, boolean rt) throws Exception {
+        Path memory = cgroupDir(pid, "memory");
+        Path cpu = cgroupDir(pid, "cpu");
+        Run flags = oci(null, "update", "--memory-reservation", "67108864", "--cpu-burst", "10000", "--cpu-idle", "0",
+                "c10");
+        assertThat(flags.status()).as(flags.stderr()).isZero();
+        assertThat(read(memory, v2 ? "memory.low" : "memory.soft_limit_in_bytes")).isEqualTo("67108864");
+        assertThat(read(cpu, v2 ? "cpu.max.burst" : "cpu.cfs_burst_us")).isEqualTo("10000");
+        assertThat(read(cpu, "cpu.idle")).isEqualTo("0");
+        assertThat(oci(null, "update", "--cpu-idle", "2", "c10").stderr()).contains("linux.resources.cpu.idle: must be "
+                + "an integer from 0 to 1, got 2");
+        Path resources = Files.writeString(dir.resolve("tuning.json"), "{\"memory\": {\"swappiness\": 20}}");
+        Run file = oci(null, "update", "--resources", resources.toString(), "c10");
+        if (v2) {
+            assertThat(file.stderr()).contains("linux.resources.memory.swappiness: not supported because this host's "
+                    + "container cgroups are cgroup v2, and cgroup v2 has no swappiness per cgroup");
+            assertThat(oci(null, "update", "--cpu-rt-period", "500000", "c10").stderr()).contains(
+                    "linux.resources.cpu.realtimePeriod: not supported because this host's container cgroups are "
+                    + "cgroup v2");
+            return;
+        }
+        assertThat(file.status()).as(file.stderr()).isZero();
+        assertThat(read(memory, "memory.swappiness")).isEqualTo("20");
+        assertThat(oci(null, "update", "--kernel-memory-tcp", "33554432", "c10").status()).isZero();
+        assertThat(read(memory, "memory.kmem.tcp.limit_in_bytes")).isEqualTo("33554432");
+        // Linux refuses (5.16 on) or takes but ignores (later) a kernel memory limit: runc ignores it, crabcan-oci says so.
+        Run kernel = oci(null, "update", "--kernel-memory", "1073741824", "c10");
+        if (dev.crabcan.internal.host.HostInfo.get().kernel().atLeast(5, 16)) {
+            assertThat(kernel.stderr()).contains("linux.resources.memory.kernel: ").contains("5.16").hasLineCount(1);
+        } else {
+            assertThat(kernel.status()).as(kernel.stderr()).isZero();
+        }
+        if (!rt) {
+            assertThat(oci(null, "update", "--cpu-rt-period", "500000", "c10").stderr()).contains("linux.resources.cpu."
+                    + "realtimePeriod: not supported because the container's cgroup").contains("CONFIG_RT_GROUP_SCHED");
+            return;
+        }
+        // A child's real-time runtime must fit in its parent's, which the runtime's parent (made with 0) has not.
+        Run runtime = oci(null, "update", "--cpu-rt-runtime", "1000", "c10");
+        assertThat(runtime.stderr()).contains("linux.resources.cpu.realtimeRuntime: cannot write '1000'")
+                .contains("must fit in its own (" + cpu.getParent().resolve("cpu.rt_runtime_us") + ": 0)");
+        Files.writeString(cpu.getParent().resolve("cpu.rt_runtime_us"), "10000"); // the parent the runtime made for c10
+        Run both = oci(null, "update", "--cpu-rt-runtime", "1000", "--cpu-rt-period", "400000", "c10");
+        assertThat(both.status()).as(both.stderr()).isZero();
+        assertThat(read(cpu, "cpu.rt_runtime_us")).isEqualTo("1000");
+        assertThat(read(cpu, "cpu.rt_period_us")).isEqualTo("400000");
+    }
+
+    private static String read(Path dir, String file) throws Exception {
+        return Files.readString(dir.resolve(file)).trim();
     }
 
     /**

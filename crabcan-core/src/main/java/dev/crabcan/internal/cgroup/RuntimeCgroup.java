@@ -173,15 +173,17 @@ public final class RuntimeCgroup {
     /**
      * Makes the placement's directories (the caller has recorded {@link Placement#toCreate} first,
      * so that a runtime killed meanwhile leaves nothing {@link #remove} cannot find) and applies
-     * the limits. On cgroup v2 the controllers the limits need are enabled on the way down,
-     * starting at the nearest directory that existed.
+     * the limits and the tuning. On cgroup v2 the controllers they need are enabled on the way
+     * down, starting at the nearest directory that existed.
      */
-    public static RuntimeCgroup create(Placement p, Limits limits) throws SandboxException {
+    public static RuntimeCgroup create(Placement p, Limits limits, CgroupTuning tuning) throws SandboxException {
+        tuning.checkFor(p.v2());
         RuntimeCgroup cgroup = new RuntimeCgroup(p.v2(), p.dirs(), p.toCreate());
         try {
             if (p.v2()) {
                 Path dir = p.dirs().get("");
-                List<String> needed = CgroupV2.controllers(limits);
+                List<String> needed = new ArrayList<>(CgroupV2.controllers(limits));
+                tuning.controllers().stream().filter(c -> !needed.contains(c)).forEach(needed::add);
                 Path top = p.toCreate().isEmpty() ? dir : p.toCreate().get(0).getParent();
                 List<String> available = CgroupV2.words(top.resolve("cgroup.controllers"));
                 if (!available.containsAll(needed)) {
@@ -204,6 +206,7 @@ public final class RuntimeCgroup {
                 }
                 CgroupV1.apply(p.dirs(), limits);
             }
+            tuning.apply(p.v2(), p.dirs());
         } catch (SandboxException | RuntimeException e) {
             cgroup.remove();
             throw e;
@@ -298,13 +301,15 @@ public final class RuntimeCgroup {
         return freezer != null && "FROZEN".equals(CgroupFiles.readOrNull(freezer.resolve("freezer.state")));
     }
 
-    /** Changes the limits that are set (OCI update); others stay as they are. */
-    public void update(Limits limits) throws SandboxException {
+    /** Changes the limits and the tuning that are set (OCI update); others stay as they are. */
+    public void update(Limits limits, CgroupTuning tuning) throws SandboxException {
+        tuning.checkFor(v2);
         if (v2) {
             CgroupV2.apply(dirs.get(""), limits, CgroupV2.words(dirs.get("").resolve("cgroup.controllers")).contains("io"));
         } else {
             CgroupV1.apply(dirs, limits);
         }
+        tuning.apply(v2, dirs);
     }
 
     /**

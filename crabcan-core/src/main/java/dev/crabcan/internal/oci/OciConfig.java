@@ -15,6 +15,8 @@ import dev.crabcan.SeccompAction;
 import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Syscall;
 import dev.crabcan.Tmpfs;
+import dev.crabcan.internal.cgroup.CgroupTuning;
+import dev.crabcan.internal.cgroup.CgroupTuning.Knob;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
 import dev.crabcan.internal.plan.PlanCompiler;
@@ -24,6 +26,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -81,11 +84,15 @@ public final class OciConfig {
     /**
      * The sandbox of a bundle, the hooks the runtime runs for it by kind ("prestart", ...), the
      * config's linux.cgroupsPath (null if none: where the runtime makes the container's cgroup),
+     * the linux.resources fields the runtime writes into that cgroup beyond the sandbox's limits,
      * and whether its process asks for a terminal ({@code process.terminal}), of what size (0: the
      * kernel's default), which the runtime gives it with the engine's console socket.
      */
-    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks, String cgroupsPath, boolean terminal, int rows,
-            int columns) {}
+    public record Bundle(Sandbox sandbox, Map<String, List<Hook>> hooks, String cgroupsPath, CgroupTuning tuning,
+            boolean terminal, int rows, int columns) {}
+
+    /** A linux.resources object (OCI update): the limits, and the fields only a runtime's cgroup carries out. */
+    public record Resources(Limits limits, CgroupTuning tuning) {}
 
     /**
      * The hooks an OCI runtime runs (see crabcan-oci): all of runtime-spec's, createContainer and
@@ -120,20 +127,23 @@ public final class OciConfig {
         try {
             Reader reader = new Reader(bundle.toAbsolutePath(), runtimeHooks);
             Sandbox sandbox = reader.config(parsed);
-            return new Bundle(sandbox, reader.hooks, reader.cgroupsPath, reader.terminal, reader.rows, reader.columns);
+            return new Bundle(sandbox, reader.hooks, reader.cgroupsPath, CgroupTuning.of(reader.tuning), reader.terminal,
+                    reader.rows, reader.columns);
         } catch (SandboxSpecException e) {
             throw new SandboxSpecException(source + ": " + e.getMessage());
         }
     }
 
     /**
-     * The limits of a runtime-spec {@code linux.resources} object (OCI update), read and checked as
-     * a config's are; messages name the field as {@code linux.resources.pids.limit}.
+     * A runtime-spec {@code linux.resources} object (OCI update), read and checked as a config's
+     * is; messages name the field as {@code linux.resources.pids.limit}. A 0 that a config leaves
+     * out as the new cgroup's default (cpu.burst, cpu.idle) is kept here: it undoes an earlier one.
      */
-    public static Limits readResources(Object resources) {
+    public static Resources readResources(Object resources) {
         Reader reader = new Reader(Path.of("/"), true);
+        reader.update = true;
         reader.resources(object(resources, "linux.resources"), List.of());
-        return reader.limits.build();
+        return new Resources(reader.limits.build(), CgroupTuning.of(reader.tuning));
     }
 
     /**
@@ -204,6 +214,9 @@ public final class OciConfig {
         private final Limits.Builder limits = Limits.builder();
         private final boolean runtimeHooks;
         private final Map<String, List<Hook>> hooks = new LinkedHashMap<>();
+        private final Map<Knob, Long> tuning = new EnumMap<>(Knob.class);
+        /** Reading an OCI update's resources rather than a config. */
+        private boolean update;
         private String cgroupsPath;
         private boolean terminal;
         private int rows;
@@ -239,6 +252,11 @@ public final class OciConfig {
             List<Object> mounts = c.get("mounts") == null ? List.of() : array(c.get("mounts"), "mounts");
             for (int i = 0; i < mounts.size(); i++) {
                 mount(object(mounts.get(i), "mounts[" + i + "]"), "mounts[" + i + "]");
+            }
+            if (!runtimeHooks && !tuning.isEmpty()) {
+                Knob k = tuning.keySet().iterator().next();
+                throw refuse(k.field(), "a sandbox's cgroup has no such setting (Limits); crabcan-oci create "
+                        + "writes it into the container's cgroup");
             }
             b.limits(limits.build());
             return b.build();
@@ -735,19 +753,17 @@ public final class OciConfig {
 
         /**
          * Refuses the fields runtime-spec defines that Crabcan does not carry out, when they say
-         * something: an empty list, object or string, false, or 0 where 0 means "unset" (a
-         * swappiness of 0 does not), are what engines write when they mean nothing (containerd's
-         * CRI writes "hugepageLimits": []).
+         * something: an empty list, object or string, false, or 0 are what engines write when
+         * they mean nothing (containerd's CRI writes "hugepageLimits": []).
          */
         private static void unsupported(Map<String, Object> m, String prefix, String... fields) {
             for (String f : fields) {
                 Object v = m.get(f);
                 boolean empty = v == null || v instanceof List<?> l && l.isEmpty() || v instanceof Map<?, ?> o
-                        && o.isEmpty() || "".equals(v) || Boolean.FALSE.equals(v)
-                        || Long.valueOf(0).equals(v) && !f.equals("swappiness");
+                        && o.isEmpty() || "".equals(v) || Boolean.FALSE.equals(v) || Long.valueOf(0).equals(v);
                 if (!empty) {
-                    throw refuse(prefix + f, "Crabcan limits memory, swap, pids, CPU shares, quota and cpuset and I/O "
-                            + "weight only");
+                    throw refuse(prefix + f, "of linux.resources Crabcan carries out memory, pids, cpu and the "
+                            + "blockIO weight only");
                 }
             }
         }
@@ -829,8 +845,14 @@ public final class OciConfig {
                 Map<String, Object> m = object(r.get("memory"), "linux.resources.memory");
                 known(m, "linux.resources.memory.", "limit", "swap", "reservation", "kernel", "kernelTCP",
                         "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate");
-                unsupported(m, "linux.resources.memory.", "reservation", "kernel", "kernelTCP", "swappiness",
-                        "disableOOMKiller");
+                tune(m, Knob.MEMORY_RESERVATION, -1, Long.MAX_VALUE, false);
+                tune(m, Knob.MEMORY_KERNEL, -1, Long.MAX_VALUE, false);
+                tune(m, Knob.MEMORY_KERNEL_TCP, -1, Long.MAX_VALUE, false);
+                tune(m, Knob.MEMORY_SWAPPINESS, 0, 100, true);
+                if (m.get("disableOOMKiller") != null && bool(m.get("disableOOMKiller"),
+                        Knob.MEMORY_DISABLE_OOM_KILLER.field())) {
+                    tuning.put(Knob.MEMORY_DISABLE_OOM_KILLER, 1L);
+                }
                 long limit = m.get("limit") == null ? -1 : integer(m.get("limit"), "linux.resources.memory.limit",
                         -1, Long.MAX_VALUE);
                 if (limit > 0) {
@@ -862,7 +884,10 @@ public final class OciConfig {
                 Map<String, Object> cpu = object(r.get("cpu"), "linux.resources.cpu");
                 known(cpu, "linux.resources.cpu.", "shares", "quota", "period", "burst", "realtimeRuntime",
                         "realtimePeriod", "cpus", "mems", "idle");
-                unsupported(cpu, "linux.resources.cpu.", "burst", "realtimeRuntime", "realtimePeriod", "idle");
+                tune(cpu, Knob.CPU_BURST, 0, Long.MAX_VALUE, update);
+                tune(cpu, Knob.CPU_IDLE, 0, 1, update);
+                tune(cpu, Knob.CPU_REALTIME_PERIOD, 0, Long.MAX_VALUE, false);
+                tune(cpu, Knob.CPU_REALTIME_RUNTIME, -1, Long.MAX_VALUE, false);
                 for (String f : List.of("cpus", "mems")) {
                     String list = cpu.get(f) == null ? "" : string(cpu.get(f), "linux.resources.cpu." + f);
                     try {
@@ -899,6 +924,20 @@ public final class OciConfig {
                 }
             }
             unsupported(r, "linux.resources.", "hugepageLimits", "network", "rdma", "unified");
+        }
+
+        /**
+         * A field the runtime writes into the container's cgroup, from min to max; a 0 is left out
+         * (the new cgroup's default, or "unset" as runc reads it) unless zeroSays.
+         */
+        private void tune(Map<String, Object> m, Knob k, long min, long max, boolean zeroSays) {
+            Object v = m.get(k.field().substring(k.field().lastIndexOf('.') + 1));
+            if (v != null) {
+                long value = integer(v, k.field(), min, max);
+                if (value != 0 || zeroSays) {
+                    tuning.put(k, value);
+                }
+            }
         }
 
         private void seccomp(Object value) {

@@ -16,6 +16,8 @@ import dev.crabcan.SandboxSpecException;
 import dev.crabcan.SeccompAction;
 import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Syscall;
+import dev.crabcan.internal.cgroup.CgroupTuning;
+import dev.crabcan.internal.cgroup.CgroupTuning.Knob;
 import dev.crabcan.internal.host.HostInfo;
 import dev.crabcan.internal.json.Json;
 import java.nio.file.Files;
@@ -159,13 +161,22 @@ class OciConfigTest {
             Arguments.of("linux.resources", Map.of("hugepageLimits", List.of(Map.of("pageSize", "2MB", "limit", 1L))),
                     "linux.resources.hugepageLimits: not supported"),
             Arguments.of("linux.resources", Map.of("cpu", Map.of("burst", 1000L)), "linux.resources.cpu.burst: not "
-                    + "supported because Crabcan limits memory"),
+                    + "supported because a sandbox's cgroup has no such setting (Limits); crabcan-oci create writes "
+                    + "it into the container's cgroup"),
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("idle", 2L)), "linux.resources.cpu.idle: must be an "
+                    + "integer from 0 to 1, got 2"),
+            Arguments.of("linux.resources", Map.of("cpu", Map.of("realtimeRuntime", -2L)), "linux.resources.cpu."
+                    + "realtimeRuntime: must be an integer from -1 to"),
+            Arguments.of("linux.resources", Map.of("memory", Map.of("swappiness", 101L)), "linux.resources.memory."
+                    + "swappiness: must be an integer from 0 to 100, got 101"),
+            Arguments.of("linux.resources", Map.of("memory", Map.of("disableOOMKiller", 1L)), "linux.resources.memory."
+                    + "disableOOMKiller: must be true or false"),
             Arguments.of("linux.resources", Map.of("cpu", Map.of("cpus", "3-1")), "linux.resources.cpu.cpus: cpuset "
                     + "CPUs: the range 3-1 in '3-1' is descending"),
             Arguments.of("linux.resources", Map.of("cpu", Map.of("mems", "0;1")), "linux.resources.cpu.mems: cpuset "
                     + "memory nodes must be a list such as 0-3,6"),
             Arguments.of("linux.resources", Map.of("memory", Map.of("swappiness", 0L)), "linux.resources.memory."
-                    + "swappiness: not supported"),
+                    + "swappiness: not supported because a sandbox's cgroup has no such setting"),
             Arguments.of("linux.resources", Map.of("blockIO", Map.of("weightDevice", List.of(Map.of("major", 8L)))),
                     "linux.resources.blockIO.weightDevice: not supported"),
             Arguments.of("linux.resources", Map.of("unified", Map.of("memory.high", "1")), "linux.resources.unified: not "
@@ -488,6 +499,37 @@ class OciConfigTest {
         at(c, "linux").put("resources", Map.of("hugepageLimits", List.of(), "unified", Map.of(), "memory",
                 Map.of("disableOOMKiller", false, "kernel", 0L), "cpu", Map.of("cpus", "", "mems", "")));
         assertThat(OciConfig.read(bundle, c).limits().memoryBytes()).isEmpty();
+    }
+
+    /**
+     * The linux.resources fields beyond Limits go to crabcan-oci, which writes them into the
+     * container's cgroup (CgroupTuning); a 0 that is unset (runc) or the new cgroup's default is
+     * left out of a config, and kept by an update, where it undoes an earlier value.
+     */
+    @Test
+    void resourcesBeyondLimitsAreTheRuntimesTuning() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        Map<String, Object> resources = Map.of("memory", Map.of("limit", 67108864L, "reservation", 33554432L,
+                "kernelTCP", 16777216L, "swappiness", 0L, "disableOOMKiller", true, "kernel", -1L), "cpu",
+                Map.of("shares", 1024L, "burst", 20000L, "idle", 1L, "realtimePeriod", 500000L, "realtimeRuntime", 1000L));
+        at(c, "linux").put("resources", resources);
+        OciConfig.Bundle read = OciConfig.readForRuntime(bundle, c, "config");
+        assertThat(read.sandbox().limits().memoryBytes()).hasValue(67108864L);
+        assertThat(read.tuning().values()).isEqualTo(Map.of(Knob.MEMORY_RESERVATION, 33554432L, Knob.MEMORY_KERNEL, -1L,
+                Knob.MEMORY_KERNEL_TCP, 16777216L, Knob.MEMORY_SWAPPINESS, 0L, Knob.MEMORY_DISABLE_OOM_KILLER, 1L,
+                Knob.CPU_BURST, 20000L, Knob.CPU_IDLE, 1L, Knob.CPU_REALTIME_PERIOD, 500000L,
+                Knob.CPU_REALTIME_RUNTIME, 1000L));
+        assertThat(OciConfig.readResources(resources).tuning()).isEqualTo(read.tuning());
+
+        Map<String, Object> zeros = Map.of("memory", Map.of("reservation", 0L, "kernel", 0L, "kernelTCP", 0L,
+                "disableOOMKiller", false), "cpu", Map.of("burst", 0L, "idle", 0L, "realtimePeriod", 0L,
+                "realtimeRuntime", 0L));
+        at(c, "linux").put("resources", zeros);
+        assertThat(OciConfig.readForRuntime(bundle, c, "config").tuning()).isEqualTo(CgroupTuning.NONE);
+        assertThat(OciConfig.read(bundle, c).limits()).isEqualTo(Limits.none());
+        assertThat(OciConfig.readResources(zeros).tuning().values()).isEqualTo(Map.of(Knob.CPU_BURST, 0L,
+                Knob.CPU_IDLE, 0L));
     }
 
     @Test
