@@ -1,6 +1,7 @@
 package dev.crabcan.image;
 
 import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
 import dev.crabcan.internal.image.Store;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -113,24 +114,32 @@ public final class ImageStore {
      * Commits what a sandbox of an image wrote as a new image (as {@code docker commit} does):
      * {@code base}, with the sandbox's writable layer on top as one more layer, and base's
      * config. The sandbox must have run {@code base} with
-     * {@link Sandbox.Builder#writableLayerDirectory} (only that keeps what it wrote) and have ended.
-     * In the layer, files it removed are whited out, files it made are its uid's, and files of
-     * the image it changed or moved keep their owners, as in a build's RUN step. The directory is
-     * left as it is: delete it, or run another sandbox on it.
+     * {@link Sandbox.Builder#writableLayerDirectory} (only that keeps what it wrote) and have ended,
+     * every process of it gone: one still running could change the layer as it is read. In the
+     * layer, files it removed are whited out, files it made are its uid's, and files of the image
+     * it changed or moved keep their owners, as in a build's RUN step (its filter refuses the calls
+     * that would write the marks that say them). The directory is the caller's, trusted as such,
+     * and left as it is: delete it, or run another sandbox on it.
      *
+     * @param ended the sandbox's process, ended ({@link SandboxProcess#waitFor()})
      * @param name the new image's name ({@code name[:tag]}), or null for none
-     * @throws ImageException when the sandbox ran another image or kept no writable layer, or
-     *     the layer cannot be written
+     * @throws ImageException when the sandbox still runs, ran another image or kept no writable
+     *     layer, or the layer cannot be written
      */
-    public Image commit(Image base, Sandbox sandbox, String name) throws ImageException {
+    public Image commit(Image base, SandboxProcess ended, String name) throws ImageException {
         Objects.requireNonNull(base, "base");
-        Objects.requireNonNull(sandbox, "sandbox");
+        Objects.requireNonNull(ended, "ended");
+        if (ended.isAlive()) {
+            throw new ImageException("the sandbox (pid " + ended.pid() + ") still runs: commit what it wrote once it "
+                    + "has ended (waitFor)");
+        }
         Optional<String> ref;
         try {
             ref = name == null ? Optional.empty() : Optional.of(Store.normalizeName(name));
         } catch (IllegalArgumentException e) {
             throw new ImageException("cannot commit as " + name + ": " + e.getMessage(), e);
         }
+        Sandbox sandbox = ended.sandbox();
         Path dir = sandbox.writableLayerDirectory().orElseThrow(() -> new ImageException("the sandbox kept no "
                 + "writable layer: give it Sandbox.Builder.writableLayerDirectory(dir) to commit what it writes"));
         if (!sandbox.rootfsLayers().equals(store.layerDirs(base))) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.crabcan.Sandbox;
+import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxResult;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.image.BuildFailedException;
@@ -331,32 +332,37 @@ class BuildTest {
 
     /**
      * A step whose user is not root, changing root's setuid program through a shared mapping (which
-     * keeps the setuid bit, where write(2) clears it), leaves it in its layer without the bit; one
-     * it only touched keeps it.
+     * keeps the setuid bit, where write(2) clears it), leaves it in its layer without the bit, also
+     * when it moved it onto a file of the same bytes; one it only touched keeps it.
      */
     @Test
     void aNonRootStepCannotLeaveRootsSetuidProgramChanged() throws Exception {
         busyboxRootfs(ctx.resolve("rootfs"));
         Files.copy(Env.staticBinary("mapwrite"), ctx.resolve("mapwrite"));
         Files.writeString(ctx.resolve("tool"), "##/bin/sh\necho tool\n");
+        Files.writeString(ctx.resolve("changed"), "#!/bin/sh\necho tool\n");
         Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
         Files.writeString(ctx.resolve("Crabfile"), """
                 FROM ./rootfs
                 COPY mapwrite /bin/
                 COPY --chmod=4755 tool /bin/tool
                 COPY --chmod=4755 tool /bin/tool2
+                COPY --chmod=4755 tool /bin/tool3
+                COPY --chown=1000:1000 changed /app/copy
                 USER 1000
-                RUN mapwrite /bin/tool && touch /bin/tool2
+                RUN mapwrite /bin/tool && touch /bin/tool2 && mapwrite /bin/tool3 && mv /bin/tool3 /app/copy
                 """);
         Recorder r = new Recorder();
 
         Image image = build(r);
 
-        assertThat(r.lines).as("the bit stayed during the step").containsExactly("mode 4755");
-        Map<String, Tar.Entry> layer = entries(image.layers().get(4));
+        assertThat(r.lines).as("the bit stayed during the step").containsExactly("mode 4755", "mode 4755");
+        Map<String, Tar.Entry> layer = entries(image.layers().get(6));
         assertThat(layer.get("bin/tool").uid()).isZero();
         assertThat(layer.get("bin/tool").mode()).isEqualTo(0755);
         assertThat(layer.get("bin/tool2").mode()).isEqualTo(04755);
+        assertThat(layer.get("app/copy").uid()).as("root's program, moved onto a copy of its new bytes").isZero();
+        assertThat(layer.get("app/copy").mode()).isEqualTo(0755);
     }
 
     /**
@@ -401,32 +407,38 @@ class BuildTest {
 
     /**
      * What a sandbox of an image wrote in its writable layer directory becomes one more layer of a
-     * new image: its new files its uid's, a changed or moved file of the image its owner's, a
-     * removed one whited out; the image's config stays.
+     * new image once it has ended: its new files its uid's, a changed or moved file of the image its
+     * owner's, a removed one whited out; the image's config stays. It cannot write the marks that
+     * say whose a file is (every xattr write fails), and a sandbox that still runs is refused.
      */
     @Test
     void whatASandboxOfAnImageWroteIsCommittedAsANewImage() throws Exception {
         busyboxRootfs(ctx.resolve("rootfs"));
+        Files.copy(Env.staticBinary("xattrs"), ctx.resolve("xattrs"));
         Files.writeString(ctx.resolve("f"), "f\n");
         Files.writeString(ctx.resolve(".crabignore"), "rootfs\n");
         Files.writeString(ctx.resolve("Crabfile"), """
                 FROM ./rootfs
+                COPY xattrs /bin/
                 COPY --chown=1000:1000 f /app/f
                 CMD ["cat", "/app/g", "/new"]
                 """);
         Image image = build(BuildListener.NONE);
         Path dir = Files.createDirectory(tmp.resolve("writable"));
         Sandbox wrote = Sandbox.builder().image(image).writableLayerDirectory(dir).uid(1000).command("/bin/sh", "-c",
-                "echo more >> /app/f && mv /app/f /app/g && echo new > /new && rm /data/old").build();
-        SandboxResult r = wrote.run();
-        assertThat(r.status()).as(r.stderrText()).isEqualTo(dev.crabcan.ExitStatus.exited(0));
+                "echo more >> /app/f && mv /app/f /app/g && echo new > /new && rm /data/old"
+                        + " && xattrs /new user.crabcan.owner '0 0 644' | grep -vc 'errno 95'").build();
+        SandboxProcess ended = wrote.start();
+        assertThat(new String(ended.getInputStream().readAllBytes(), StandardCharsets.UTF_8))
+                .as("xattr calls that did not fail with ENOTSUP").isEqualTo("0\n");
+        assertThat(ended.waitFor()).isEqualTo(1); // grep -c found none
+        ended.close();
+        Image committed = store.commit(image, ended, "committed");
 
-        Image committed = store.commit(image, wrote, "committed");
-
-        assertThat(committed.layers()).hasSize(3).startsWith(image.layers().toArray(new Image.Layer[0]));
+        assertThat(committed.layers()).hasSize(4).startsWith(image.layers().toArray(new Image.Layer[0]));
         assertThat(committed.config()).isEqualTo(image.config());
         assertThat(store.get("committed").digest()).isEqualTo(committed.digest());
-        Map<String, Tar.Entry> layer = entries(committed.layers().get(2));
+        Map<String, Tar.Entry> layer = entries(committed.layers().get(3));
         assertThat(layer.get("app/g").uid()).isEqualTo(1000);
         assertThat(layer.get("new").uid()).isEqualTo(1000);
         assertThat(layer).containsKeys("app/.wh.f", "data/.wh.old").doesNotContainKeys("proc", "dev", "tmp");
@@ -435,11 +447,19 @@ class BuildTest {
         assertThat(ran.stdoutText()).as(ran.stderrText()).isEqualTo("f\nmore\nnew\n");
         assertThat(Sandbox.builder().image(committed).build().run().stdoutText()).isEqualTo("f\nmore\nnew\n");
 
-        Sandbox kept = Sandbox.builder().image(image).command("/bin/true").build();
-        assertThatThrownBy(() -> store.commit(image, kept, null)).isInstanceOf(ImageException.class)
-                .hasMessageContaining("writableLayerDirectory");
-        assertThatThrownBy(() -> store.commit(committed, wrote, null)).isInstanceOf(ImageException.class)
+        assertThatThrownBy(() -> store.commit(committed, ended, null)).isInstanceOf(ImageException.class)
                 .hasMessageContaining("did not run image");
+        try (SandboxProcess running = Sandbox.builder().image(image).writableLayerDirectory(dir)
+                .command("/bin/sh", "-c", "sleep 60").build().start()) {
+            assertThatThrownBy(() -> store.commit(image, running, null)).isInstanceOf(ImageException.class)
+                    .hasMessageContaining("still runs");
+            running.destroyForcibly().waitFor();
+        }
+        try (SandboxProcess kept = Sandbox.builder().image(image).command("/bin/true").build().start()) {
+            kept.waitFor();
+            assertThatThrownBy(() -> store.commit(image, kept, null)).isInstanceOf(ImageException.class)
+                    .hasMessageContaining("writableLayerDirectory");
+        }
     }
 
     @Test

@@ -4,10 +4,7 @@ import dev.crabcan.ExitStatus;
 import dev.crabcan.Network;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
-import dev.crabcan.SeccompAction;
-import dev.crabcan.SeccompPolicy;
 import dev.crabcan.Stdio;
-import dev.crabcan.Syscall;
 import dev.crabcan.image.BuildFailedException;
 import dev.crabcan.image.BuildListener;
 import dev.crabcan.image.BuildStep;
@@ -46,14 +43,6 @@ import org.slf4j.LoggerFactory;
 public final class ImageBuilder {
     private static final Logger LOG = LoggerFactory.getLogger(ImageBuilder.class);
     static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    private static final int ENOTSUP = 95;
-    /**
-     * A RUN step's: the default, and no xattr written or removed (ENOTSUP, which copying tools
-     * take as a file system without them: {@code cp -a} goes on quietly). The owner marks its
-     * layers carry (see UpperLayer) would otherwise be the step's to forge: a file moved onto a
-     * root-owned path, or given a root mark, would be root's in the image. Layers keep no xattrs.
-     */
-    private static final SeccompPolicy RUN_POLICY = runPolicy();
 
     /** What a stage has built so far; {@code key} names it in the cache. */
     record State(List<Image.Layer> layers, ImageConfig config, List<String> history, String key) {
@@ -484,7 +473,7 @@ public final class ImageBuilder {
             Image image = new Image(Optional.empty(), new Digest(state.key()), new Digest(state.key()), config,
                     state.layers(), store.root());
             Sandbox sandbox = Sandbox.builder().image(image).writableLayerDirectory(dir).uid(ids[0]).command(argv)
-                    .environment(env).workingDirectory(workdir).network(network).seccomp(RUN_POLICY)
+                    .environment(env).workingDirectory(workdir).network(network)
                     .stdin(Stdio.discard()).redirectErrorStream(true).build();
             ArrayDeque<String> tail = new ArrayDeque<>();
             ExitStatus status;
@@ -513,15 +502,6 @@ public final class ImageBuilder {
         } finally {
             Unpacker.removeTree(dir);
         }
-    }
-
-    private static SeccompPolicy runPolicy() {
-        SeccompPolicy.Builder b = SeccompPolicy.defaultPolicy().toBuilder();
-        for (Syscall call : List.of(Syscall.SETXATTR, Syscall.LSETXATTR, Syscall.FSETXATTR, Syscall.SETXATTRAT,
-                Syscall.REMOVEXATTR, Syscall.LREMOVEXATTR, Syscall.FREMOVEXATTR, Syscall.REMOVEXATTRAT)) {
-            b.rule(call, SeccompAction.errno(ENOTSUP));
-        }
-        return b.build();
     }
 
     // ---- cache and workspaces

@@ -419,9 +419,11 @@ public final class Unpacker {
      * keeps the mark); null for one made since (or a link, or a special file, never opened).
      */
     static long[] owner(Path p, Scan.Node node) throws IOException {
-        if (!node.isFile() && !node.isDirectory()) {
-            return null;
-        }
+        return node.isFile() || node.isDirectory() ? owner(p) : null;
+    }
+
+    /** {@link #owner(Path, Scan.Node)} of what is known to be a regular file or a directory. */
+    static long[] owner(Path p) throws IOException {
         String v = xattr(p, OWNER);
         if (v == null) {
             return null;

@@ -70,10 +70,11 @@ final class UpperLayer {
      * the layers gave them, which the mark each one carries ({@link Unpacker#owner}) says: overlayfs
      * copies it up with a file, and a rename keeps it. New ones, and those the step removed and made
      * anew, have none and belong to the step's user ({@code ids}), as they would where the ids are
-     * real. When the step's user is not root, a setuid or setgid file of another user keeps those
-     * bits only as the layers had it, same bytes at the same path: during a step every file seems
-     * to be its user's, and a write through a shared mapping keeps the bits (the kernel clears them
-     * on write(2) only), so the step could otherwise change root's setuid program.
+     * real. When the step's user is not root, a setuid or setgid file of another user or group keeps
+     * those bits only as the layers had it at that path, same mark, mode and bytes: during a step
+     * every file seems to be its user's, and a write through a shared mapping keeps the bits (the
+     * kernel clears them on write(2) only), so the step could otherwise change root's setuid
+     * program, or move it onto a copy of its own bytes.
      */
     static Image.Layer write(Store store, Path upper, List<Path> lower, int[] ids) throws IOException {
         if (!Unpacker.keepsXattrs(upper)) {
@@ -109,7 +110,8 @@ final class UpperLayer {
                 if (node.isDirectory() && known != null && mode == ((int) known[2] | 0700)) {
                     mode = (int) known[2]; // layer directories stay writable by the builder on disk
                 }
-                if (node.isFile() && (mode & 06000) != 0 && ids[0] != 0 && uid != ids[0] && !asInLower(p, lower, path)) {
+                if (node.isFile() && (mode & 06000) != 0 && ids[0] != 0 && (uid != ids[0] || gid != ids[1])
+                        && !unchanged(p, known, mode, lower, path)) {
                     LOG.debug("{}: setuid and setgid bits dropped: the step changed or moved another user's file", path);
                     mode &= ~06000;
                 }
@@ -130,8 +132,12 @@ final class UpperLayer {
         }).asLayer();
     }
 
-    /** Whether the layers have, at the same path, a regular file with the same bytes as {@code file}. */
-    private static boolean asInLower(Path file, List<Path> lower, String path) throws IOException {
+    /**
+     * Whether a file of the upper directory is, at the same path, what the layers had: a regular
+     * file with the same mark ({@code known}, or none), the same mode and the same bytes.
+     */
+    private static boolean unchanged(Path file, long[] known, int mode, List<Path> lower, String path)
+            throws IOException {
         Path below;
         try {
             below = LayerDirs.find(lower, path);
@@ -139,6 +145,8 @@ final class UpperLayer {
             return false; // under a link of the layers
         }
         if (below == null || !Files.isRegularFile(below, LinkOption.NOFOLLOW_LINKS)
+                || ((Integer) Files.getAttribute(below, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777) != mode
+                || !java.util.Arrays.equals(Unpacker.owner(below), known)
                 || Files.size(below) != Files.size(file)) {
             return false;
         }

@@ -9,7 +9,9 @@ import dev.crabcan.Network;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
+import dev.crabcan.SeccompAction;
 import dev.crabcan.SeccompPolicy;
+import dev.crabcan.Syscall;
 import dev.crabcan.Tmpfs;
 import dev.crabcan.internal.Text;
 import dev.crabcan.internal.host.HostIds;
@@ -680,6 +682,23 @@ public final class PlanCompiler {
         }
     }
 
+    /**
+     * The policy of a sandbox whose writable layer is kept (a build's RUN step, a sandbox to commit):
+     * this one, or with {@link SeccompPolicy#none()} a filter of just these rules, refusing every
+     * call that writes or removes an xattr (ENOTSUP, as a file system without them answers). The
+     * owner marks of an image's layers (user.crabcan.owner, which overlayfs copies up) say whose
+     * each file of the kept layer is: the sandbox must not write them. Layers keep no xattrs.
+     */
+    static SeccompPolicy refusingXattrWrites(SeccompPolicy p) {
+        final int ENOTSUP = 95;
+        SeccompPolicy.Builder b = p.toBuilder();
+        for (Syscall call : List.of(Syscall.SETXATTR, Syscall.LSETXATTR, Syscall.FSETXATTR, Syscall.SETXATTRAT,
+                Syscall.REMOVEXATTR, Syscall.LREMOVEXATTR, Syscall.FREMOVEXATTR, Syscall.REMOVEXATTRAT)) {
+            b.rule(call, SeccompAction.errno(ENOTSUP));
+        }
+        return b.build();
+    }
+
     /** What the command's process is given, in a new sandbox or a joined one: ids, capabilities, limits, filter, argv, env. */
     private static byte[] process(PlanWriter w, Sandbox s, HostInfo host) {
         int uid = s.uid();
@@ -720,8 +739,9 @@ public final class PlanCompiler {
         if (s.oomScoreAdj().isPresent()) {
             w.oomScoreAdj(s.oomScoreAdj().getAsInt());
         }
+        SeccompPolicy policy = s.writableLayerDirectory().isPresent() ? refusingXattrWrites(s.seccomp()) : s.seccomp();
         byte[] filter;
-        if (s.seccomp().equals(SeccompPolicy.defaultPolicy())) {
+        if (policy.equals(SeccompPolicy.defaultPolicy())) {
             filter = DEFAULT_FILTER;
         } else if (host.isRoot()) {
             // A root caller's files in read-write binds are the sandbox's: never let it give them privilege.
@@ -729,9 +749,9 @@ public final class PlanCompiler {
                 throw new SandboxSpecException("a root caller's sandbox always gets the seccomp rules against "
                         + "setuid files, which need noNewPrivileges(true)");
             }
-            filter = BpfCompiler.compile(s.seccomp().withRootCallerRulesFirst());
+            filter = BpfCompiler.compile(policy.withRootCallerRulesFirst());
         } else {
-            filter = BpfCompiler.compile(s.seccomp());
+            filter = BpfCompiler.compile(policy);
         }
         if (filter.length > 0) {
             w.seccomp(filter);
