@@ -32,6 +32,7 @@ void write_id_maps(pid_t pid, const char *uid_map, const char *gid_map, int allo
 pid_t clone_raw(unsigned long flags);
 void prepare_in_parent(void);
 void enter_root(void);
+const char *root_attach_point(void);
 
 /* net.c */
 struct nlmsghdr;

@@ -171,9 +171,9 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     logd("User namespaces set up");
 
     /* Still the caller's host ids here, which can reach the caller's private directories. */
-    plan.staging_fd = open(plan.staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    plan.staging_fd = open(root_attach_point(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (plan.staging_fd < 0)
-        fail(S_ROOTFS, errno, "staging directory %s", plan.staging);
+        fail(S_ROOTFS, errno, "the directory the root is attached at, %s", root_attach_point());
     logd("Switching to uid %u / gid %u", plan.uid, plan.gid);
     if (setresgid(plan.gid, plan.gid, plan.gid) < 0)
         fail(S_CREDENTIALS, errno, "setresgid %u", plan.gid);
@@ -190,7 +190,10 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     struct pollfd lifeline = {.fd = sync_rd, .events = POLLIN};
     if (poll(&lifeline, 1, 0) != 0)
         _exit(1);
-    close(sync_rd);
+    if (plan.options & OPT_RUNTIME_HOOKS)
+        plan.resume_fd = sync_rd; /* the helper writes on it once the runtime's hooks are done */
+    else
+        close(sync_rd);
     join_session_keyring();
 
     if ((plan.options & OPT_UNSHARE_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)

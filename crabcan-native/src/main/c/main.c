@@ -186,11 +186,13 @@ static size_t open_stdio(int held[6])
 /*
  * Forwards the sandbox's reports until init is gone; kills it on request or when the JVM goes
  * away, signals the command on request; closes the held stdio pipe ends once the JVM has its own
- * (C_PIPES_OPENED); adds the host's new addresses to a filter that refuses them (hosts_watch, -1:
- * none). A detached sandbox's init stops reporting once created; then only C_DETACH (let it go),
- * C_KILL or the socket closing end this.
+ * (C_PIPES_OPENED); lets a paused init go on (C_RESUME, through the sync pipe's resume_w); adds the
+ * host's new addresses to a filter that refuses them (hosts_watch, -1: none). A detached sandbox's
+ * init stops reporting once created; then only C_DETACH (let it go), C_KILL or the socket closing
+ * end this.
  */
-static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n_held, int hosts_watch)
+static int supervise(int sock, int report_rd, int resume_w, pid_t init, int held[6], size_t *n_held,
+                     int hosts_watch)
 {
     struct pollfd fds[3] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
                             {.fd = hosts_watch, .events = POLLIN}};
@@ -221,6 +223,9 @@ static int supervise(int sock, int report_rd, pid_t init, int held[6], size_t *n
                         close(held[*n_held - 1]);
                 } else if (c == C_DETACH && plan.release_fifo) {
                     return SUPERVISE_DETACHED;
+                } else if (c == C_RESUME && (plan.options & OPT_RUNTIME_HOOKS)) {
+                    if (write(resume_w, "G", 1) != 1)
+                        kill(init, SIGKILL); /* it would wait for ever */
                 } else if (c == C_KILL) {
                     kill(init, SIGKILL);
                 } else if (c == C_LIMIT_KILL) {
@@ -323,6 +328,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     report_is_socket = 1;
     plan.root_fd = -1;
     plan.console_fd = -1;
+    plan.resume_fd = -1;
     parse_plan(plan_len);
     receive_passed_fds(sock);
     int held[6];
@@ -394,7 +400,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
-    int status = supervise(sock, report[0], init, held, &n_held, hosts_watch);
+    int status = supervise(sock, report[0], sync[1], init, held, &n_held, hosts_watch);
     if (status == SUPERVISE_DETACHED)
         return 0;
     if (net_helper > 0) {

@@ -606,7 +606,46 @@ static void set_propagation(int root)
     }
 }
 
-/* Builds the new root at the staging directory, mounts everything, pivots into it. */
+/*
+ * Where the new root is attached before pivot_root: the staging directory; with the runtime's
+ * hooks and a ROOT_BIND root, that root's own path, as runc binds the rootfs onto itself: a hook
+ * that mounts below the bundle's root.path in the sandbox's mount namespace (the NVIDIA container
+ * toolkit's does) then mounts into the sandbox's root.
+ */
+const char *root_attach_point(void)
+{
+    return (plan.options & OPT_RUNTIME_HOOKS) && plan.root_kind == ROOT_BIND ? plan.root_path : plan.staging;
+}
+
+/*
+ * A root attached over its own path: the directory init opened there must be the one the root
+ * was cloned from, or a rename between the two lookups would put the root over another directory.
+ */
+static void check_attach_point(int root)
+{
+    struct stat a, b;
+    if (fstat(root, &a) < 0 || fstat(plan.staging_fd, &b) < 0)
+        fail(S_ROOTFS, errno, "stat the root filesystem %s", plan.root_path);
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        fail(S_ROOTFS, EXDEV, "%s changed while the sandbox was made (it is not the directory its root was cloned "
+             "from): was it renamed or mounted over? make the container again", plan.root_path);
+}
+
+/* OPT_RUNTIME_HOOKS: reports that the mounts are made, then waits until the helper lets init go on. */
+static void await_runtime_hooks(void)
+{
+    char c = 0;
+    ssize_t n;
+    emit(R_PAUSED);
+    while ((n = read(plan.resume_fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1 || c != 'G')
+        _exit(1); /* the helper is gone, and the sandbox with it */
+    close(plan.resume_fd);
+    plan.resume_fd = -1;
+}
+
+/* Builds the new root at its attach point, mounts everything, pivots into it. */
 void enter_root(void)
 {
     /*
@@ -637,6 +676,8 @@ void enter_root(void)
             fail(S_ROOTFS, errno, "%s", plan.root_path);
         /* Read-only down to whatever is mounted below it; the plan's mount points already exist. */
         set_attr(root, mount_attrs(plan.root_flags), clone_propagation("/"), -1, S_ROOTFS, plan.root_path);
+        if (plan.options & OPT_RUNTIME_HOOKS)
+            check_attach_point(root);
     } else if (plan.root_kind == ROOT_OVERLAY) {
         logd("Mounting an overlay of %zu layers as the root filesystem", plan.n_layers);
         root = plan.root_fd >= 0 ? plan.root_fd : make_overlay(-1);
@@ -646,7 +687,7 @@ void enter_root(void)
         root = new_fs(S_TMPFS, &root_mode, mount_attrs(plan.root_flags & ~MF_RDONLY), "/");
     }
     if (move_mount(root, "", plan.staging_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        fail(S_ROOTFS, errno, "attach the root filesystem at %s", plan.staging);
+        fail(S_ROOTFS, errno, "attach the root filesystem at %s", root_attach_point());
     close(plan.staging_fd);
 
     for (size_t i = 0; i < plan.n_mounts; i++)
@@ -661,6 +702,8 @@ void enter_root(void)
     }
 
     set_propagation(root);
+    if (plan.options & OPT_RUNTIME_HOOKS)
+        await_runtime_hooks();
 
     /*
      * runtime-spec: in the container's namespaces, its mounts made, before pivot_root. In the new

@@ -23,7 +23,8 @@ struct plan {
     const char *uid_map, *gid_map, *idmap_uid_map, *idmap_gid_map;
     const char *idmap_root_gid_map; /* T_IDMAP_ROOT_GID_MAP, or NULL: the root is idmapped as binds are */
     const char *hostname, *staging, *cwd, *search_path;
-    int staging_fd; /* opened before the id switch: the sandbox's ids may not reach it */
+    int staging_fd; /* where the root is attached (see root_attach_point); opened before the id switch */
+    int resume_fd;  /* OPT_RUNTIME_HOOKS: init's end of the sync pipe, on which C_RESUME arrives; else -1 */
     uint32_t root_kind, root_flags;
     const char *root_path;
     int root_fd;

@@ -39,12 +39,16 @@ import java.util.OptionalInt;
  * {@code ?}) for the failure's message. The first hook that fails, or outlives its timeout (it is
  * killed), ends the sandbox.
  *
+ * <p>{@link RuntimeHooks}, the caller's own part, run before those: runtime-spec's prestart and
+ * createRuntime hooks.
+ *
  * <p>Immutable and thread-safe.
  *
  * @param hooks in the order they run in each phase
  * @param state a JSON object without "status" and "pid", such as {@code {"ociVersion":"1.0.2","id":"c1","bundle":"/b"}}
+ * @param runtime what the caller runs while the sandbox waits before pivot_root; {@link RuntimeHooks#NONE}: nothing
  */
-public record ContainerHooks(List<Hook> hooks, String state) {
+public record ContainerHooks(List<Hook> hooks, String state, RuntimeHooks runtime) {
     /** When a hook runs. Immutable and thread-safe. */
     public enum Phase { CREATE_CONTAINER, START_CONTAINER }
 
@@ -77,8 +81,37 @@ public record ContainerHooks(List<Hook> hooks, String state) {
         }
     }
 
+    /**
+     * What an OCI runtime runs itself, in its own namespaces and view of the files, while the
+     * sandbox waits with its mounts made, before the createContainer hooks and pivot_root:
+     * runtime-spec's prestart and createRuntime hooks, in the order runc and crun run them. A
+     * sandbox given one attaches a root of {@link Sandbox.Builder#rootfs(java.nio.file.Path)} over
+     * that path, as runc binds it onto itself, so that a hook that enters the sandbox's mount
+     * namespace (through the pid it is given) and mounts below the root's path mounts into the
+     * sandbox's root: what the NVIDIA container toolkit's prestart hook does.
+     */
+    @FunctionalInterface
+    public interface RuntimeHooks {
+        /** Nothing to run: the sandbox does not wait. */
+        RuntimeHooks NONE = initPid -> { };
+
+        /**
+         * Runs them; the sandbox goes on when this returns. Anything thrown fails the create with
+         * its message, and the sandbox is killed.
+         *
+         * @param initPid the sandbox's init on the host, what createDetached returns: the state's pid
+         */
+        void run(long initPid) throws Exception;
+    }
+
+    /** Hooks the sandbox runs inside itself, none of the caller's. */
+    public ContainerHooks(List<Hook> hooks, String state) {
+        this(hooks, state, RuntimeHooks.NONE);
+    }
+
     public ContainerHooks {
         hooks = List.copyOf(hooks);
+        Validation.notNull(runtime, "runtime hooks");
         Validation.notNull(state, "hook state");
         String s = state.strip();
         if (!s.startsWith("{") || !s.endsWith("}") || s.indexOf('\0') >= 0) {
@@ -90,6 +123,11 @@ public record ContainerHooks(List<Hook> hooks, String state) {
     /** No hooks. */
     public static ContainerHooks none() {
         return new ContainerHooks(List.of(), "{}");
+    }
+
+    /** These hooks with {@code runtime} run before them. */
+    public ContainerHooks withRuntime(RuntimeHooks runtime) {
+        return new ContainerHooks(hooks, state, runtime);
     }
 
     private static List<String> concat(List<String> a, List<String> b, List<String> c) {

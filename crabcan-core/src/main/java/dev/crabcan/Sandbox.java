@@ -29,6 +29,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Future;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * An immutable, reusable description of a sandboxed command: root filesystem, binds, ids,
@@ -52,6 +54,8 @@ import java.util.regex.Pattern;
  * start a sandbox of its own.
  */
 public final class Sandbox {
+    private static final Logger LOG = LoggerFactory.getLogger(Sandbox.class);
+
     /** The PATH a sandbox gets when its environment does not set one. */
     public static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     /**
@@ -614,7 +618,9 @@ public final class Sandbox {
 
     /**
      * {@link #createDetached(Path, List)} with hooks the sandbox runs inside itself (an OCI
-     * runtime's createContainer and startContainer hooks; see {@link ContainerHooks}).
+     * runtime's createContainer and startContainer hooks; see {@link ContainerHooks}), and the
+     * caller's own runtime hooks, run on this thread while the sandbox waits before pivot_root
+     * ({@link ContainerHooks.RuntimeHooks}).
      */
     public long createDetached(Path releaseFifo, List<Path> cgroupProcsFiles, ContainerHooks hooks)
             throws SandboxException {
@@ -688,6 +694,9 @@ public final class Sandbox {
         session.ended().whenComplete((outcome, e) -> ids.release());
         Session.Start started;
         try {
+            if (hooks.runtime() != ContainerHooks.RuntimeHooks.NONE) {
+                runRuntimeHooks(session, hooks.runtime());
+            }
             started = session.started().get();
         } catch (InterruptedException e) {
             session.kill();
@@ -713,6 +722,38 @@ public final class Sandbox {
         }
         session.kill();
         throw Failures.toException(started, this);
+    }
+
+    /**
+     * Runs the caller's hooks once init waits for them, its mounts made, then lets it go on; nothing
+     * when the start fails first. A hook that fails kills the sandbox, which is gone before this
+     * throws (so that the caller can remove the cgroups it made for it).
+     */
+    private static void runRuntimeHooks(Session session, ContainerHooks.RuntimeHooks hooks)
+            throws InterruptedException, java.util.concurrent.ExecutionException, SandboxException {
+        java.util.concurrent.CompletableFuture.anyOf(session.paused(), session.started()).get();
+        if (!session.paused().isDone()) {
+            return; // the start failed: started says how
+        }
+        try {
+            hooks.run(session.pid());
+        } catch (Exception e) {
+            session.kill();
+            try {
+                session.ended().get(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException gone) {
+                LOG.warn("sandbox {} did not end within 10 s of being killed after its runtime hooks failed", session.pid());
+            }
+            if (e instanceof InterruptedException i) {
+                throw i;
+            }
+            throw e instanceof SandboxException s ? s : new SandboxException(e.getMessage(), e);
+        }
+        try {
+            session.resume();
+        } catch (IOException e) {
+            LOG.debug("sandbox {}: its helper went during the runtime hooks: {}", session.pid(), e.toString());
+        }
     }
 
     /** The FIFO, owned by the sandbox's host ids so that its command can open it. */

@@ -355,10 +355,12 @@ public final class OciRuntime {
     // ---- the commands ---------------------------------------------------------------------
 
     /**
-     * Sets the container up in its cgroup (made here, with the config's limits); then runs its
-     * prestart and createRuntime hooks, on the host with the state on stdin (the container exists,
-     * its command waits for start). A hook that fails kills the container, as the spec asks. A
-     * runtime killed halfway leaves a state directory that delete removes with what it recorded.
+     * Sets the container up in its cgroup (made here, with the config's limits). Its prestart and
+     * createRuntime hooks run here, on the host with the state on stdin ("creating", init's pid),
+     * while the sandbox waits with its mounts made, before its createContainer hooks and
+     * pivot_root, as runc and crun run them (see {@link ContainerHooks.RuntimeHooks}). A hook that
+     * fails kills the container, as the spec asks. A runtime killed halfway leaves a state
+     * directory that delete removes with what it recorded.
      */
     void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
             throws Failure, SandboxException, IOException, InterruptedException {
@@ -373,19 +375,25 @@ public final class OciRuntime {
             OciExec.keepConfig(bundle, dir);
             try (var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(),
                     config.tuning(), log)) {
+                ContainerHooks inside = containerHooks(hooks, id, bundle);
+                if (!hooks.getOrDefault("prestart", List.of()).isEmpty()
+                        || !hooks.getOrDefault("createRuntime", List.of()).isEmpty()) {
+                    inside = inside.withRuntime(initPid -> {
+                        String state = Json.write(creatingState(id, bundle, initPid));
+                        for (String kind : List.of("prestart", "createRuntime")) {
+                            runHooks(kind, hooks, state, dir);
+                        }
+                    });
+                }
                 pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
-                        .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(),
-                                containerHooks(hooks, id, bundle));
+                        .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(), inside);
             }
             writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
                     java.time.Instant.now().toString(), hooks, sandbox.sessionKeyring().isPresent()));
-            for (String kind : List.of("prestart", "createRuntime")) {
-                runHooks(kind, hooks, hookState(id), dir);
-            }
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
-        } catch (Failure | IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) { // a SandboxException too: a prestart or createRuntime hook failed
             if (pid > 0) {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
             }
@@ -597,6 +605,17 @@ public final class OciRuntime {
     /** runtime-spec's state, which a hook reads on stdin: compact, its fields only. */
     private String hookState(String id) throws Failure, IOException {
         return Json.write(state(id, false));
+    }
+
+    /** The state the prestart and createRuntime hooks read: the container is being created, its init waits. */
+    private static Map<String, Object> creatingState(String id, Path bundle, long initPid) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("ociVersion", OCI_VERSION);
+        m.put("id", id);
+        m.put("pid", initPid);
+        m.put("status", "creating");
+        m.put("bundle", bundle.toString());
+        return m;
     }
 
     private Map<String, Object> state(String id, boolean runc) throws Failure, IOException {

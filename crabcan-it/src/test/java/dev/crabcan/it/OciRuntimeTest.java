@@ -333,7 +333,10 @@ class OciRuntimeTest {
         assertThat(dir.resolve("state")).isEmptyDirectory();
     }
 
-    /** Hooks run on the host with the state on stdin: prestart and createRuntime at create, poststart, poststop. */
+    /**
+     * Hooks run on the host with the state on stdin: prestart and createRuntime at create (while
+     * init waits before pivot_root: "creating", init's pid), poststart, poststop.
+     */
     @Test
     void hooksRunAtTheirPointsWithTheStateOnStdin() throws Exception {
         Path bundle = bundle("b10", "echo ran");
@@ -349,11 +352,13 @@ class OciRuntimeTest {
         Files.writeString(bundle.resolve("config.json"), config.replace("\"root\":",
                 hooks.substring(0, hooks.length() - 2) + "}, \"root\":"));
         File out = dir.resolve("b10.out").toFile();
-        Run created = oci(out, "create", "--bundle", bundle.toString(), "c10");
+        Path pidFile = dir.resolve("c10.pid");
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "--pid-file", pidFile.toString(), "c10");
         assertThat(created.status()).as(created.stderr()).isZero();
+        long pid = Long.parseLong(Files.readString(pidFile).trim());
         for (String kind : List.of("prestart", "createRuntime")) {
-            assertThat(Files.readString(seen.resolve(kind))).contains("\"id\":\"c10\"", "\"status\":\"created\"",
-                    "\"bundle\":\"" + bundle + "\"").endsWith(kind + "\n");
+            assertThat(Files.readString(seen.resolve(kind))).contains("\"id\":\"c10\"", "\"status\":\"creating\"",
+                    "\"pid\":" + pid + ",", "\"bundle\":\"" + bundle + "\"").endsWith(kind + "\n");
         }
         assertThat(seen.resolve("poststart")).doesNotExist();
         assertThat(oci(null, "start", "c10").status()).isZero();
@@ -432,6 +437,77 @@ class OciRuntimeTest {
         Run failed = cli.refusedCreate(bundle, "c14");
         assertThat(failed.stderr()).contains("hooks.createContainer[0] (/bin/sh) exited with 4: no driver");
         assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    /**
+     * prestart and createRuntime run while init waits before pivot_root, as runc and crun run them
+     * (they ran after create had set the container up, when nothing they mounted could reach it):
+     * as the NVIDIA container toolkit's prestart hook does, a hook enters the container's mount
+     * namespace through the state's pid and mounts below the bundle's rootfs path, and the command
+     * sees that mount, which the host does not. Every kind of hook runs in runtime-spec's order. A
+     * failing createRuntime hook fails create with its words and leaves no container state, init or
+     * cgroup.
+     */
+    @Test
+    void prestartAndCreateRuntimeHooksRunBeforePivotRootInTheSpecsOrder() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(),
+                "entering a container's mount namespace from the host takes host root");
+        Path bundle = bundle("b-pre", "cat /gpu/lib");
+        Path rootfs = bundle.resolve("rootfs");
+        Files.createDirectory(rootfs.resolve("gpu"));
+        Path order = rootfs.resolve("order");
+        Files.writeString(order, "");
+        // The container's root is another host id than this test's: it may pass and append.
+        for (Path p : List.of(dir, bundle)) {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        }
+        Files.setPosixFilePermissions(order, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        String pid = "pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); ";
+        String inside = "nsenter --mount=/proc/$pid/ns/mnt ";
+        String prestart = pid + "echo prestart >> " + order + "; " + inside + "mount -t tmpfs gpu " + rootfs + "/gpu && "
+                + inside + "sh -c 'echo prestart > " + rootfs + "/gpu/lib'";
+        String createRuntime = pid + "echo createRuntime >> " + order + "; " + inside + "sh -c 'echo createRuntime >> "
+                + rootfs + "/gpu/lib'";
+        String hooks = "\"prestart\": [" + shHook(prestart) + "], \"createRuntime\": [" + shHook(createRuntime)
+                + "], \"createContainer\": [" + shHook("echo createContainer >> " + order) + "], \"startContainer\": ["
+                + shHook("echo startContainer >> /order") + "], \"poststart\": [" + shHook("echo poststart >> " + order)
+                + "], \"poststop\": [" + shHook("echo poststop >> " + order) + "]";
+        String config = Files.readString(bundle.resolve("config.json"));
+        withHooks(bundle, config, hooks);
+        File out = dir.resolve("b-pre.out").toFile();
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "c-pre");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        assertThat(oci(null, "start", "c-pre").status()).isZero();
+        cli.awaitStoppedAndDelete("c-pre");
+        assertThat(Files.readString(out.toPath())).as("what the hooks put in the container's mount").isEqualTo(
+                "prestart\ncreateRuntime\n");
+        try (var onHost = Files.list(rootfs.resolve("gpu"))) {
+            assertThat(onHost).as("the mount was the container's alone").isEmpty();
+        }
+        assertThat(Files.readString(order)).isEqualTo(
+                "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n");
+
+        Path seen = Files.createDirectory(dir.resolve("pre-seen"));
+        withHooks(bundle, config, "\"createRuntime\": [" + shHook(pid + "echo $pid > " + seen + "/pid; cat /proc/$pid/cgroup > "
+                + seen + "/cgroup; echo no gpu found; exit 1") + "]");
+        Run refused = cli.refusedCreate(bundle, "c-pre2");
+        assertThat(refused.stderr()).contains("hooks.createRuntime[0] (/bin/sh) failed with status 1: no gpu found");
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+        assertThat(Path.of("/proc", Files.readString(seen.resolve("pid")).trim())).as("the container's init").doesNotExist();
+        for (String line : Files.readAllLines(seen.resolve("cgroup"))) {
+            String[] f = line.split(":", 3);
+            if (f[2].contains("crabcan-oci-c-pre2")) {
+                Path cgroup = f[1].isEmpty() ? Path.of("/sys/fs/cgroup", f[2])
+                        : Path.of("/sys/fs/cgroup", f[1].split(",")[0].replace("name=", ""), f[2]);
+                assertThat(cgroup).as("the container's cgroup").doesNotExist();
+            }
+        }
+    }
+
+    /** A hook that runs this shell script, with a timeout. */
+    private static String shHook(String script) {
+        return "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"" + script.replace("\\", "\\\\").replace("\"", "\\\"")
+                + "\"], \"timeout\": 30}";
     }
 
     /**
@@ -639,20 +715,31 @@ class OciRuntimeTest {
     /**
      * A helper running a host hook that hangs itself (here the hook stops it) was killed alone once
      * its timeout and a margin passed: the hook and what it started went on, reparented to our
-     * subreaper or init (found by a review). Everything below the helper is now killed with it.
+     * subreaper or init (found by a review). Everything below the helper is now killed with it,
+     * for a prestart hook (while the container waits before pivot_root) as for a poststop one.
      */
     @Test
     void aHungHookHelperIsKilledWithEverythingItRuns() throws Exception {
         String marker = "0.00" + ProcessHandle.current().pid() + System.nanoTime() % 1_000_000;
+        String hung = "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"(setsid sleep 1000 " + marker
+                + " >/dev/null 2>&1 &); kill -STOP $PPID; sleep 1000 " + marker + "\"], \"timeout\": 1}]";
         Path bundle = bundle("b-hung", "echo never");
         String config = Files.readString(bundle.resolve("config.json"));
-        withHooks(bundle, config, "\"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", "
-                + "\"(setsid sleep 1000 " + marker + " >/dev/null 2>&1 &); kill -STOP $PPID; sleep 1000 " + marker
-                + "\"], \"timeout\": 1}]");
+        withHooks(bundle, config, "\"prestart\": " + hung);
         Run created = cli.refusedCreate(bundle, "c-hung");
         assertThat(created.stderr()).contains("hooks.prestart[0] (/bin/sh): the helper running it did not end within "
                 + "its timeout of 1 s");
         assertThat(processesWith(marker)).as("what the hook started").isEmpty();
+
+        withHooks(bundle, config, "\"poststop\": " + hung);
+        assertThat(oci(null, "create", "--bundle", bundle.toString(), "c-hung").status()).isZero();
+        assertThat(oci(null, "start", "c-hung").status()).isZero();
+        assertThat(awaitStatus("c-hung", "stopped")).isEqualTo("stopped");
+        Run deleted = oci(null, "delete", "c-hung");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(deleted.stderr()).contains("hooks.poststop[0] (/bin/sh): the helper running it did not end within "
+                + "its timeout of 1 s");
+        assertThat(processesWith(marker)).as("what the poststop hook started").isEmpty();
     }
 
     /**
@@ -1297,7 +1384,8 @@ class OciRuntimeTest {
     /**
      * A runtime killed (SIGKILL) in the middle of create leaves nothing that delete --force does
      * not remove: once it recorded the cgroup (before making it), and once the container's init
-     * is in the cgroup and the runtime waits for a prestart hook.
+     * is in the cgroup and waits for a prestart hook (before the state is written: the hook tells
+     * init's pid).
      */
     @Test
     void aCreateKilledHalfwayLeavesNothingDeleteForceCannotClean() throws Exception {
@@ -1308,9 +1396,10 @@ class OciRuntimeTest {
         Path hooked = bundle("b11h", "sleep 1000");
         limit(hooked, resources, "/" + parent + "/c11");
         Path hookPid = dir.resolve("hook.pid");
+        Path initPid = dir.resolve("init.pid");
         String config = Files.readString(hooked.resolve("config.json"));
-        withHooks(hooked, config, "\"prestart\": [{\"path\": "
-                + "\"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo $$ > " + hookPid + "; exec sleep 60\"]}]");
+        withHooks(hooked, config, "\"prestart\": [" + shHook("sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > " + initPid
+                + "; echo $$ > " + hookPid + "; exec sleep 60") + "]");
         for (Path bundle : List.of(recorded, hooked)) {
             String stage = bundle.getFileName().toString();
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -1327,8 +1416,7 @@ class OciRuntimeTest {
             }
             String ns = null;
             if (bundle == hooked && Files.exists(hookPid)) {
-                long init = Long.parseLong(Files.readString(dir.resolve("state/c11/state.json"))
-                        .replaceAll("(?s).*\"pid\":(\\d+).*", "$1"));
+                long init = Long.parseLong(Files.readString(initPid).trim());
                 ns = Env.isHostRoot() ? Env.pidNamespace(init) : null; // init is not dumpable for others
                 if (Env.mayLimit()) {
                     assertThat(cgroupHoldsProcesses(Files.readString(record))).as("init is in the cgroup").isTrue();

@@ -196,6 +196,50 @@ class OciServiceTest {
         }
     }
 
+    /**
+     * Through the front end, whose own child is the container's helper, prestart and createRuntime
+     * run as through the JVM per call: before pivot_root, so that a mount a hook makes below the
+     * bundle's rootfs in the container's mount namespace is the container's; a failing one fails
+     * create with its words and leaves no container.
+     */
+    @Test
+    void prestartAndCreateRuntimeHooksRunBeforePivotRootThroughTheFrontEnd() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(),
+                "entering a container's mount namespace from the host takes host root");
+        Path b = bundle("gpu", "cat /gpu/lib > /result");
+        Path rootfs = b.resolve("rootfs");
+        Files.createDirectory(rootfs.resolve("gpu"));
+        // The container's root is another host id than this test's.
+        Path result = Files.writeString(rootfs.resolve("result"), "");
+        Files.setPosixFilePermissions(result, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        String inside = "pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); nsenter --mount=/proc/$pid/ns/mnt ";
+        String config = Files.readString(b.resolve("config.json"));
+        Files.writeString(b.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": [{\"path\": "
+                + "\"/bin/sh\", \"args\": [\"sh\", \"-c\", " + dev.crabcan.internal.json.Json.write(inside + "mount -t tmpfs gpu "
+                + rootfs + "/gpu") + "], \"timeout\": 30}], \"createRuntime\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", "
+                + "\"-c\", " + dev.crabcan.internal.json.Json.write(inside + "sh -c 'echo driver > " + rootfs + "/gpu/lib'")
+                + "], \"timeout\": 30}]}, \"root\":"));
+        Run created = oci("create", "--bundle", b.toString(), "g1");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        assertThat(oci("start", "g1").status()).isZero();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!oci("state", "g1").stdout().contains("stopped") && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(oci("delete", "g1").status()).isZero();
+        assertThat(Files.readString(result)).isEqualTo("driver\n");
+        try (var onHost = Files.list(rootfs.resolve("gpu"))) {
+            assertThat(onHost).as("the mount was the container's alone").isEmpty();
+        }
+
+        Files.writeString(b.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"createRuntime\": [{"
+                + "\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no gpu found; exit 1\"]}]}, \"root\":"));
+        Run refused = oci("create", "--bundle", b.toString(), "g2");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.stderr()).contains("hooks.createRuntime[0] (/bin/sh) failed with status 1: no gpu found");
+        assertThat(oci("state", "g2").stderr()).contains("does not exist");
+    }
+
     /** conmon and containerd's shim reap the container only if it descends from them: from the caller, not the service. */
     @Test
     void theContainersInitDescendsFromTheCallerNotFromTheService() throws Exception {

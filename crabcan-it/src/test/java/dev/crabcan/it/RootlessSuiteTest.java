@@ -80,6 +80,9 @@ class RootlessSuiteTest {
             "FaultTest#theCacheDirectoryCannotBeBoundUnderAnotherName",
             "OciRuntimeTest#mountPropagationAsTheConfigAsks",
             "OciRuntimeTest#aSharedBindLeavesNoMountOnTheHost",
+            // Entering a container's mount namespace from the host takes host root.
+            "OciRuntimeTest#prestartAndCreateRuntimeHooksRunBeforePivotRootInTheSpecsOrder",
+            "OciServiceTest#prestartAndCreateRuntimeHooksRunBeforePivotRootThroughTheFrontEnd",
             // Host ids are allocated for root callers; a rootless caller's sandboxes all run as the caller.
             "BuildTest#aRootCallersImageSandboxHasItsGroups",
             "HostIdsTest#aJvmGetsItsIdBackOnEveryEndOfASandbox",

@@ -43,6 +43,8 @@ public final class Session {
 
     private final SocketChannel channel;
     private final CompletableFuture<Start> started = new CompletableFuture<>();
+    /** Completed when init waits for the runtime's hooks (PAUSED; see {@link #resume()}). */
+    private final CompletableFuture<Void> paused = new CompletableFuture<>();
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
     private volatile long pid = -1;
     /** System.nanoTime() when the command's execve was reported; 0 before. */
@@ -73,6 +75,16 @@ public final class Session {
 
     public CompletableFuture<Outcome> ended() {
         return ended;
+    }
+
+    /** Completed when the sandbox's init waits, its mounts made, for {@link #resume()}. */
+    public CompletableFuture<Void> paused() {
+        return paused;
+    }
+
+    /** Lets an init that {@link #paused()} go on to pivot_root and the command. */
+    public void resume() throws IOException {
+        write(Contract.C_RESUME);
     }
 
     /** The host pid of the sandbox's init, or -1 before it exists. */
@@ -164,6 +176,7 @@ public final class Session {
             }
             case Contract.R_COPIED -> copies.reported(r.intField(0), r.longField(1), r.intField(2));
             case Contract.R_CREATED -> started.complete(new Created());
+            case Contract.R_PAUSED -> paused.complete(null);
             case Contract.R_FAIL -> {
                 if (!started.complete(new SetupFailed(r.field(0), r.intField(1), r.field(2)))) {
                     killedBecause = "sandbox " + pid + " was killed by its helper (" + r.field(0) + "): " + r.field(2);

@@ -178,6 +178,9 @@ public final class PlanCompiler {
         if (s.socketActivation()) {
             options |= OPT_LISTEN_PID;
         }
+        if (releaseFifo != null && hooks.runtime() != ContainerHooks.RuntimeHooks.NONE) {
+            options |= OPT_RUNTIME_HOOKS;
+        }
         List<Integer> groups = supplementaryGroups(s, host, ids);
         if (!groups.isEmpty()) {
             options |= OPT_SETGROUPS;
