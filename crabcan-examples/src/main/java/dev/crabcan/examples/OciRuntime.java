@@ -359,8 +359,10 @@ public final class OciRuntime {
      * createRuntime hooks run here, on the host with the state on stdin ("creating", init's pid),
      * while the sandbox waits with its mounts made, before its createContainer hooks and
      * pivot_root, as runc and crun run them (see {@link ContainerHooks.RuntimeHooks}). A hook that
-     * fails kills the container, as the spec asks. A runtime killed halfway leaves a state
-     * directory that delete removes with what it recorded.
+     * fails kills the container, as the spec asks; a create that fails once the container was being
+     * made then runs its poststop hooks (runtime-spec's lifecycle, steps 12 and 13; a failing one
+     * is a warning). A runtime killed halfway leaves a state directory that delete removes with what
+     * it recorded.
      */
     void create(String id, Path bundle, Path pidFile, String consoleSocket, int preserveFds, boolean newKeyring)
             throws Failure, SandboxException, IOException, InterruptedException {
@@ -370,6 +372,7 @@ public final class OciRuntime {
                 consoleSocket), id, newKeyring);
         Path dir = newContainerDir(id);
         long pid = -1;
+        boolean began = false;
         // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
         try (FileLock lock = lock(dir)) {
             OciExec.keepConfig(bundle, dir);
@@ -379,12 +382,13 @@ public final class OciRuntime {
                 if (!hooks.getOrDefault("prestart", List.of()).isEmpty()
                         || !hooks.getOrDefault("createRuntime", List.of()).isEmpty()) {
                     inside = inside.withRuntime(initPid -> {
-                        String state = Json.write(creatingState(id, bundle, initPid));
+                        String state = Json.write(stateOf(id, bundle, initPid, "creating"));
                         for (String kind : List.of("prestart", "createRuntime")) {
                             runHooks(kind, hooks, state, dir);
                         }
                     });
                 }
+                began = true;
                 pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
                         .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(), inside);
             }
@@ -398,6 +402,15 @@ public final class OciRuntime {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
             }
             OciCgroup.remove(dir);
+            if (began && !hooks.getOrDefault("poststop", List.of()).isEmpty()) {
+                try {
+                    runHooks("poststop", hooks, Json.write(stateOf(id, bundle, 0, "stopped")), dir);
+                } catch (Failure | IOException f) {
+                    log.warn(f.getMessage()); // printable: its words may quote the container's
+                } catch (InterruptedException i) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             deleteDir(dir);
             throw e;
         }
@@ -607,13 +620,16 @@ public final class OciRuntime {
         return Json.write(state(id, false));
     }
 
-    /** The state the prestart and createRuntime hooks read: the container is being created, its init waits. */
-    private static Map<String, Object> creatingState(String id, Path bundle, long initPid) {
+    /**
+     * The state hooks read while there is no state file: "creating" for the prestart and
+     * createRuntime hooks (init waits), "stopped" for poststop after a failed create.
+     */
+    private static Map<String, Object> stateOf(String id, Path bundle, long initPid, String status) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("ociVersion", OCI_VERSION);
         m.put("id", id);
         m.put("pid", initPid);
-        m.put("status", "creating");
+        m.put("status", status);
         m.put("bundle", bundle.toString());
         return m;
     }

@@ -369,12 +369,15 @@ class OciRuntimeTest {
         assertThat(Files.readString(seen.resolve("poststop"))).contains("\"status\":\"stopped\"").endsWith("poststop\n");
         assertThat(Files.readString(out.toPath())).isEqualTo("ran\n");
 
-        // A failing prestart hook fails create, names the hook and leaves no container.
+        // A failing prestart hook fails create, names the hook and leaves no container; poststop runs.
         withHooks(bundle, config, "\"prestart\": "
-                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}]");
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo no network; exit 3\"]}], \"poststop\": "
+                + "[{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > " + seen + "/after-failure\"]}]");
         Run refused = cli.refusedCreate(bundle, "c11");
         assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 3: no network");
         assertThat(dir.resolve("state")).isEmptyDirectory();
+        assertThat(Files.readString(seen.resolve("after-failure"))).as("poststop after the failed create")
+                .contains("\"id\":\"c11\"", "\"status\":\"stopped\"");
     }
 
     /**
