@@ -588,12 +588,15 @@ static void mount_cgroups(int rootfd)
 /*
  * T_PROPAGATION, once the mounts are made: each mount and everything below it, the root file system
  * alone (what lies below it is the sandbox's own mounts, each private unless the plan names it).
+ * A shared root only after pivot_root (after_pivot), which refuses a shared new root (EINVAL).
  */
-static void set_propagation(int root)
+static void set_propagation(int root, int after_pivot)
 {
     for (size_t i = 0; i < plan.n_propagation; i++) {
         const char *dst = plan.propagation[i].target;
         int is_root = strcmp(dst, "/") == 0;
+        if ((is_root && (plan.propagation[i].flags & MS_SHARED)) != after_pivot)
+            continue;
         int fd = is_root ? root : open_in_root(root, dst, O_PATH);
         if (fd < 0)
             fail(S_MOUNT, errno, "open %s to set its propagation", dst);
@@ -701,7 +704,7 @@ void enter_root(void)
             fail(S_ROOTFS, errno, "make the root filesystem read-only");
     }
 
-    set_propagation(root);
+    set_propagation(root, 0);
     if (plan.options & OPT_RUNTIME_HOOKS)
         await_runtime_hooks();
 
@@ -727,5 +730,6 @@ void enter_root(void)
         fail(S_PIVOT_ROOT, errno, "detach the old root");
     if (chdir("/") < 0)
         fail(S_PIVOT_ROOT, errno, "chdir /");
+    set_propagation(root, 1);
     close(root);
 }

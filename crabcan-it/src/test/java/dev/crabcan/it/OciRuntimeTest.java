@@ -1033,6 +1033,26 @@ class OciRuntimeTest {
     }
 
     /**
+     * rootfsPropagation shared (for a container that runs containers itself): the root is made
+     * shared, in a peer group of its own, once pivot_root is done, which refuses a shared new root
+     * (create failed with EINVAL before).
+     */
+    @Test
+    void aSharedRootFileSystemIsSharedInside() throws Exception {
+        Path bundle = bundle("b-rshared", "cat /proc/self/mountinfo");
+        String config = Files.readString(bundle.resolve("config.json"));
+        Files.writeString(bundle.resolve("config.json"), config.replace("\"linux\": {",
+                "\"linux\": {\"rootfsPropagation\": \"shared\", "));
+        File out = dir.resolve("b-rshared.out").toFile();
+        Run created = oci(out, "create", "--bundle", bundle.toString(), "c-rshared");
+        assertThat(created.status()).as(created.stderr()).isZero();
+        assertThat(oci(null, "start", "c-rshared").status()).isZero();
+        cli.awaitStoppedAndDelete("c-rshared");
+        List<String> root = Files.readAllLines(out.toPath()).stream().filter(l -> l.split(" ")[4].equals("/")).toList();
+        assertThat(root).as("the root's line of mountinfo").singleElement().asString().containsPattern(" shared:\\d+ ");
+    }
+
+    /**
      * Mount propagation as the config asks, for a host root caller, whose container itself may not
      * mount (see SeccompPolicy#withRootCallerRulesFirst): an rslave bind of a shared host mount is
      * its slave and shows what the host mounts below it after create; an rshared one too, and is
