@@ -89,8 +89,10 @@ public record ContainerHooks(List<Hook> hooks, String state, RuntimeHooks runtim
      * that path, as runc binds it onto itself, so that a hook that enters the sandbox's mount
      * namespace (through the pid it is given) and mounts below the root's path mounts into the
      * sandbox's root: what the NVIDIA container toolkit's prestart hook does.
+     *
+     * <p>Called once, on the thread that calls createDetached: an implementation need not be
+     * thread-safe.
      */
-    @FunctionalInterface
     public interface RuntimeHooks {
         /** Nothing to run: the sandbox does not wait. */
         RuntimeHooks NONE = initPid -> { };
