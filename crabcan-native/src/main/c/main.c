@@ -45,6 +45,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -188,19 +189,27 @@ static size_t open_stdio(int held[6])
  * away, signals the command on request; closes the held stdio pipe ends once the JVM has its own
  * (C_PIPES_OPENED); lets a paused init go on (C_RESUME, through the sync pipe's resume_w); adds the
  * host's new addresses to a filter that refuses them (hosts_watch, -1: none). A detached sandbox's
- * init stops reporting once created; then only C_DETACH (let it go), C_KILL or the socket closing
- * end this.
+ * init stops reporting once created, so its report pipe's end says nothing; then C_DETACH (let it
+ * go), C_KILL, init's exit (its pidfd: killed, as while the runtime's hooks run) or the socket
+ * closing end this.
  */
 static int supervise(int sock, int report_rd, int resume_w, pid_t init, int held[6], size_t *n_held,
                      int hosts_watch)
 {
-    struct pollfd fds[3] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
-                            {.fd = hosts_watch, .events = POLLIN}};
+    int init_fd = plan.release_fifo ? (int)syscall(SYS_pidfd_open, init, 0) : -1;
+    if (plan.release_fifo && init_fd < 0) {
+        kill(init, SIGKILL);
+        fail(S_CLONE, errno, "pidfd_open of sandbox init %d", (int)init);
+    }
+    struct pollfd fds[4] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
+                            {.fd = hosts_watch, .events = POLLIN}, {.fd = init_fd, .events = POLLIN}};
     char buf[PIPE_BUF];
     for (;;) {
         if (fds[0].fd < 0 && fds[1].fd < 0)
             break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
-        if (poll(fds, 3, -1) < 0) {
+        if (fds[3].revents && fds[1].fd < 0)
+            break; /* a detached sandbox's init is gone before it was let go; all it reported was read */
+        if (poll(fds, 4, -1) < 0) {
             if (errno == EINTR)
                 continue;
             kill(init, SIGKILL);
@@ -222,6 +231,7 @@ static int supervise(int sock, int report_rd, int resume_w, pid_t init, int held
                     for (; *n_held > 0; (*n_held)--)
                         close(held[*n_held - 1]);
                 } else if (c == C_DETACH && plan.release_fifo) {
+                    close(init_fd);
                     return SUPERVISE_DETACHED;
                 } else if (c == C_RESUME && (plan.options & OPT_RUNTIME_HOOKS)) {
                     if (write(resume_w, "G", 1) != 1)
@@ -248,6 +258,8 @@ static int supervise(int sock, int report_rd, int resume_w, pid_t init, int held
             write_all(sock, buf, (size_t)n);
         }
     }
+    if (init_fd >= 0)
+        close(init_fd);
     int status;
     while (waitpid(init, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -400,6 +412,8 @@ int sandbox_helper(int sock, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
+    /* C_RESUME for an init killed meanwhile then fails with EPIPE instead of killing us. */
+    signal(SIGPIPE, SIG_IGN);
     int status = supervise(sock, report[0], sync[1], init, held, &n_held, hosts_watch);
     if (status == SUPERVISE_DETACHED)
         return 0;

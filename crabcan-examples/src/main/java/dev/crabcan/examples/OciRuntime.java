@@ -382,6 +382,8 @@ public final class OciRuntime {
                 if (!hooks.getOrDefault("prestart", List.of()).isEmpty()
                         || !hooks.getOrDefault("createRuntime", List.of()).isEmpty()) {
                     inside = inside.withRuntime(initPid -> {
+                        // Recorded first: kill and delete --force reach the container while its hooks run.
+                        writeState(dir, containerState(id, initPid, bundle, sandbox, hooks));
                         String state = Json.write(stateOf(id, bundle, initPid, "creating"));
                         for (String kind : List.of("prestart", "createRuntime")) {
                             runHooks(kind, hooks, state, dir);
@@ -392,8 +394,7 @@ public final class OciRuntime {
                 pid = sandbox.toBuilder().limits(OciCgroup.rlimitsOnly(sandbox.limits())).build()
                         .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(), inside);
             }
-            writeState(dir, new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
-                    java.time.Instant.now().toString(), hooks, sandbox.sessionKeyring().isPresent()));
+            writeState(dir, containerState(id, pid, bundle, sandbox, hooks));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
@@ -620,9 +621,15 @@ public final class OciRuntime {
         return Json.write(state(id, false));
     }
 
+    private static State containerState(String id, long pid, Path bundle, Sandbox sandbox,
+            Map<String, List<OciConfig.Hook>> hooks) throws IOException {
+        return new State(id, pid, startTime(pid), bundle.toString(), sandbox.rootfs().map(Path::toString).orElse(""),
+                java.time.Instant.now().toString(), hooks, sandbox.sessionKeyring().isPresent());
+    }
+
     /**
-     * The state hooks read while there is no state file: "creating" for the prestart and
-     * createRuntime hooks (init waits), "stopped" for poststop after a failed create.
+     * The state the prestart and createRuntime hooks read, "creating" (init waits), and poststop
+     * after a failed create, "stopped".
      */
     private static Map<String, Object> stateOf(String id, Path bundle, long initPid, String status) {
         Map<String, Object> m = new LinkedHashMap<>();
