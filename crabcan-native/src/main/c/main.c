@@ -204,10 +204,11 @@ static int supervise(int sock, int report_rd, int resume_w, pid_t init, int held
     struct pollfd fds[4] = {{.fd = sock, .events = POLLIN}, {.fd = report_rd, .events = POLLIN},
                             {.fd = hosts_watch, .events = POLLIN}, {.fd = init_fd, .events = POLLIN}};
     char buf[PIPE_BUF];
+    int init_gone = 0;
     for (;;) {
         if (fds[0].fd < 0 && fds[1].fd < 0)
             break; /* a detached sandbox's init stopped reporting, and the JVM is gone */
-        if (fds[3].revents && fds[1].fd < 0)
+        if (init_gone && fds[1].fd < 0)
             break; /* a detached sandbox's init is gone before it was let go; all it reported was read */
         if (poll(fds, 4, -1) < 0) {
             if (errno == EINTR)
@@ -217,6 +218,10 @@ static int supervise(int sock, int report_rd, int resume_w, pid_t init, int held
         }
         if (fds[2].revents && refuse_new_host_addresses(fds[2].fd, init) < 0)
             fds[2].fd = -1;
+        if (fds[3].revents) {
+            init_gone = 1;
+            fds[3].fd = -1; /* stays readable: polled again, it would spin while the report pipe drains */
+        }
         if (fds[0].revents) {
             ssize_t n = read(sock, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
@@ -385,6 +390,11 @@ int sandbox_helper(int sock, uint32_t plan_len)
     }
     close(sync[0]);
     close(report[1]);
+    /*
+     * A write to a pipe whose reader is gone (nft's stdin, init's sync pipe for C_RESUME once it
+     * was killed) then fails with EPIPE instead of killing us; what we exec resets its signals.
+     */
+    signal(SIGPIPE, SIG_IGN);
     close_passed_fds(); /* init has them */
     close_copy_fds();
     if (plan.console_fd >= 0)
@@ -412,8 +422,6 @@ int sandbox_helper(int sock, uint32_t plan_len)
     for (int fd = 0; fd <= 2 && devnull >= 0; fd++)
         dup2(devnull, fd);
 
-    /* C_RESUME for an init killed meanwhile then fails with EPIPE instead of killing us. */
-    signal(SIGPIPE, SIG_IGN);
     int status = supervise(sock, report[0], sync[1], init, held, &n_held, hosts_watch);
     if (status == SUPERVISE_DETACHED)
         return 0;

@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -40,6 +41,8 @@ import java.util.regex.Pattern;
  */
 public final class OciRuntime {
     static final String OCI_VERSION = "1.2.0";
+    /** In a container's directory while its create runs the prestart and createRuntime hooks: its status is "creating". */
+    private static final String CREATING = "creating";
     static final String VERSION = "0.1.0";
     /**
      * The timeout of a hook whose config gives none. runtime-spec sets no default, and runc and crun
@@ -383,6 +386,7 @@ public final class OciRuntime {
                         || !hooks.getOrDefault("createRuntime", List.of()).isEmpty()) {
                     inside = inside.withRuntime(initPid -> {
                         // Recorded first: kill and delete --force reach the container while its hooks run.
+                        Files.writeString(dir.resolve(CREATING), "");
                         writeState(dir, containerState(id, initPid, bundle, sandbox, hooks));
                         String state = Json.write(stateOf(id, bundle, initPid, "creating"));
                         for (String kind : List.of("prestart", "createRuntime")) {
@@ -395,6 +399,7 @@ public final class OciRuntime {
                         .createDetached(dir.resolve("exec.fifo"), cgroup.procsFiles(), inside);
             }
             writeState(dir, containerState(id, pid, bundle, sandbox, hooks));
+            Files.deleteIfExists(dir.resolve(CREATING));
             if (pidFile != null) {
                 writeAtomically(pidFile, Long.toString(pid));
             }
@@ -820,17 +825,30 @@ public final class OciRuntime {
             return;
         }
         if (Files.isDirectory(dir) && !Files.exists(dir.resolve("state.json"))) {
-            try (FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE); FileLock lock = ch.tryLock()) {
-                if (lock == null) {
-                    throw new Failure("container " + id + " is being created by another crabcan-oci process");
-                }
+            Optional<FileLock> lock = tryLock(dir);
+            if (lock.isEmpty()) {
+                throw new Failure("container " + id + " is being created by another crabcan-oci process");
+            }
+            try (FileLock held = lock.get()) {
                 OciCgroup.remove(dir); // kills what the interrupted create started in it
             }
             deleteDir(dir);
             return;
         }
         dir = existing(id);
+        if (force) {
+            Optional<FileLock> free = tryLock(dir);
+            if (free.isEmpty()) {
+                // Held: by a create whose prestart or createRuntime hooks run, say. Its container dies now;
+                // the create then fails once they are done, and this goes on when it lets go.
+                State state = readState(dir);
+                if (alive(state)) {
+                    ProcessHandle.of(state.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                }
+            } else {
+                free.get().close();
+            }
+        }
         try (FileLock lock = lock(dir)) {
             State state = readState(dir);
             String status = status(dir, state);
@@ -1001,9 +1019,45 @@ public final class OciRuntime {
     }
 
     /** Serializes start and delete of one container; other containers are not held up. */
+    /**
+     * The container's lock, waited for. In the service another request of this JVM may hold it,
+     * and the JVM refuses a second lock of a file it holds (OverlappingFileLockException) rather
+     * than wait: this waits for that too.
+     */
     private static FileLock lock(Path dir) throws IOException {
+        for (;;) {
+            Optional<FileLock> lock = tryLock(dir);
+            if (lock.isPresent()) {
+                return lock.get();
+            }
+            FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            try {
+                return ch.lock();
+            } catch (java.nio.channels.OverlappingFileLockException e) {
+                ch.close();
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException i) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while waiting for the lock of " + dir);
+                }
+            }
+        }
+    }
+
+    /** The container's lock if nobody holds it, this JVM's other requests included; else empty. */
+    private static Optional<FileLock> tryLock(Path dir) throws IOException {
         FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        return ch.lock();
+        try {
+            FileLock lock = ch.tryLock();
+            if (lock == null) {
+                ch.close();
+            }
+            return Optional.ofNullable(lock);
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            ch.close();
+            return Optional.empty();
+        }
     }
 
     private static void writeState(Path dir, State s) throws IOException {
@@ -1051,6 +1105,9 @@ public final class OciRuntime {
     static String status(Path dir, State s) throws Failure, IOException {
         if (!alive(s)) {
             return "stopped";
+        }
+        if (Files.exists(dir.resolve(CREATING))) {
+            return "creating";
         }
         if (OciCgroup.read(dir).map(c -> c.frozen()).orElse(false)) {
             return "paused";

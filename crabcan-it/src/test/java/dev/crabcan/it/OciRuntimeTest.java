@@ -508,37 +508,42 @@ class OciRuntimeTest {
     }
 
     /**
-     * While its prestart hook runs, a container can be killed (its state is recorded before the
-     * hooks run); create then fails and leaves no container. A failing hook's create ends as soon
-     * as the container is gone (the helper of a detached sandbox ends when its init does).
+     * While its prestart hook runs, a container is "creating" and can be killed, or deleted by
+     * force (its state is recorded before the hooks run; delete kills it at once, then waits for
+     * the create, which fails and leaves no container). A failing hook's create ends as soon as the
+     * container is gone (the helper of a detached sandbox ends when its init does).
      */
     @Test
-    void aContainerWhosePrestartHookRunsCanBeKilled() throws Exception {
+    void aContainerWhosePrestartHookRunsCanBeKilledOrDeleted() throws Exception {
         Path bundle = bundle("b-prekill", "echo never");
-        Path started = dir.resolve("prekill.started");
         String config = Files.readString(bundle.resolve("config.json"));
-        withHooks(bundle, config, "\"prestart\": [" + shHook("touch " + started + "; sleep 20") + "]");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
-                "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root",
-                dir.resolve("state").toString(), "create", "--bundle", bundle.toString(), "c-prekill"));
-        Path err = dir.resolve("prekill.err");
-        Process create = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
-        try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(started) && create.isAlive() && System.nanoTime() < deadline) {
-                Thread.sleep(10);
+        for (String how : List.of("kill", "delete")) {
+            Path started = dir.resolve("prekill." + how);
+            withHooks(bundle, config, "\"prestart\": [" + shHook("touch " + started + "; sleep 8") + "]");
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                    "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root",
+                    dir.resolve("state").toString(), "create", "--bundle", bundle.toString(), "c-prekill"));
+            Path err = dir.resolve("prekill.err");
+            Process create = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
+            try {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (!Files.exists(started) && create.isAlive() && System.nanoTime() < deadline) {
+                    Thread.sleep(10);
+                }
+                assertThat(started).as("the prestart hook ran").exists();
+                assertThat(oci(null, "state", "c-prekill").stdout()).contains("\"status\": \"creating\"");
+                Run done = how.equals("kill") ? oci(null, "kill", "c-prekill", "KILL")
+                        : oci(null, "delete", "--force", "c-prekill");
+                assertThat(done.status()).as(how + ": " + done.stderr()).isZero();
+                assertThat(create.waitFor(60, TimeUnit.SECONDS)).isTrue();
+                assertThat(create.exitValue()).as(Files.readString(err)).isNotZero();
+            } finally {
+                create.destroyForcibly().waitFor();
             }
-            assertThat(started).as("the prestart hook ran").exists();
-            Run killed = oci(null, "kill", "c-prekill", "KILL");
-            assertThat(killed.status()).as(killed.stderr()).isZero();
-            assertThat(create.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            assertThat(create.exitValue()).as(Files.readString(err)).isNotZero();
-        } finally {
-            create.destroyForcibly().waitFor();
+            assertThat(dir.resolve("state")).as("after " + how).isEmptyDirectory();
         }
-        assertThat(dir.resolve("state")).isEmptyDirectory();
 
         withHooks(bundle, config, "\"prestart\": [" + shHook("exit 4") + "]");
         Run refused = cli.refusedCreate(bundle, "c-prekill");
