@@ -73,7 +73,13 @@ final class Scan {
      */
     private static Node node(Path root, Path p) throws IOException {
         String relative = root.relativize(p).toString();
-        if (!root.resolve(relative).equals(p)) {
+        boolean same;
+        try {
+            same = root.resolve(relative).equals(p);
+        } catch (java.nio.file.InvalidPathException e) {
+            same = false; // what the name became cannot even be encoded again (an ASCII locale)
+        }
+        if (!same) {
             String encoding = System.getProperty("sun.jnu.encoding");
             throw new IOException("the file name shown as " + relative + " in " + root + " is not valid " + encoding
                     + ": image layers name their files in UTF-8; rename it" + (encoding.equals("UTF-8") ? ""
