@@ -849,7 +849,19 @@ public final class OciRuntime {
                 free.get().close();
             }
         }
-        try (FileLock lock = lock(dir)) {
+        FileLock held;
+        try {
+            held = lock(dir);
+        } catch (java.nio.file.NoSuchFileException e) {
+            if (force) {
+                return; // its create failed meanwhile and removed it
+            }
+            throw e;
+        }
+        try (FileLock lock = held) {
+            if (force && !Files.exists(dir.resolve("state.json"))) {
+                return; // its create failed meanwhile (the hooks' container was killed above) and removed it
+            }
             State state = readState(dir);
             String status = status(dir, state);
             if (!status.equals("stopped")) {
