@@ -376,8 +376,11 @@ public final class OciRuntime {
         Path dir = newContainerDir(id);
         long pid = -1;
         boolean began = false;
-        // Held while creating: a delete finding no state yet tells a create in progress from a killed one.
-        try (FileLock lock = lock(dir)) {
+        // Held while creating, and while a failed create cleans up: a delete finding no state yet tells a
+        // create in progress from a killed one, and one that waited for the lock finds it all gone.
+        FileLock held = null;
+        try {
+            held = lock(dir);
             OciExec.keepConfig(bundle, dir);
             try (var cgroup = OciCgroup.make(dir, config.cgroupsPath(), systemdCgroup, id, sandbox.limits(),
                     config.tuning(), log)) {
@@ -419,6 +422,10 @@ public final class OciRuntime {
             }
             deleteDir(dir);
             throw e;
+        } finally {
+            if (held != null) {
+                held.close();
+            }
         }
     }
 

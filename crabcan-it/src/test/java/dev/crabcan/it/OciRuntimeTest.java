@@ -536,7 +536,7 @@ class OciRuntimeTest {
                 assertThat(oci(null, "state", "c-prekill").stdout()).contains("\"status\": \"creating\"");
                 Run done = how.equals("kill") ? oci(null, "kill", "c-prekill", "KILL")
                         : oci(null, "delete", "--force", "c-prekill");
-                assertThat(done.status()).as(how + ": " + done.stderr()).isZero();
+                assertThat(done.status()).as(() -> how + ": " + done.stderr() + "; create said: " + read(err)).isZero();
                 assertThat(create.waitFor(60, TimeUnit.SECONDS)).isTrue();
                 assertThat(create.exitValue()).as(Files.readString(err)).isNotZero();
             } finally {
@@ -549,6 +549,14 @@ class OciRuntimeTest {
         Run refused = cli.refusedCreate(bundle, "c-prekill");
         assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 4")
                 .doesNotContain("did not end within 10 s");
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (java.io.IOException e) {
+            return e.toString();
+        }
     }
 
     /** A hook that runs this shell script, with a timeout. */
