@@ -1155,7 +1155,9 @@ public final class Sandbox {
          * sandbox starts if missing. Changes are in overlayfs's format: whiteouts of removed files
          * are character devices 0/0, a replaced directory is marked {@code user.overlay.opaque=y}.
          * {@code dir} must be the caller's own, on a file system with user extended attributes and
-         * idmapped mounts (ext4, xfs, btrfs, tmpfs). Image builds use it for their RUN steps.
+         * idmapped mounts (ext4, xfs, btrfs, tmpfs). Image builds use it for their RUN steps, and
+         * {@code ImageStore.commit} makes what it keeps an image. Such a sandbox cannot write or remove
+         * extended attributes (ENOTSUP): the owner marks of the image's files are copied up with them.
          */
         public Builder writableLayerDirectory(Path dir) {
             Validation.notNull(dir, "writableLayerDirectory");
