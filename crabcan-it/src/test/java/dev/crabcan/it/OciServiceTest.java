@@ -149,25 +149,88 @@ class OciServiceTest {
     }
 
     /**
-     * Found by an attack review (CVE-2019-5736's shape): the front end forks the container's
-     * helpers, so a container whose command, hook or script interpreter is a link to
-     * /proc/self/exe runs the front end's binary inside it, and another of its processes reached
-     * the file on disk through /proc/PID/exe; a rootless caller's container, whose root owns the
-     * file, rewrote it. The front end now runs from a sealed copy in memory: the container's
-     * init, the helper's child, has that copy for its executable, not the file.
+     * CVE-2019-5736's shape, performed: the front end forks the container's helpers, so a process
+     * of the container that executes /proc/self/exe (here an exec'd program linked to it) runs the
+     * front end's binary, and another process of the container holds it through /proc/PID/exe and
+     * writes it once that process is gone (an attack review found a rootless container, whose root
+     * owns the file, rewriting it). Where a container could write the file (here a copy its group
+     * may write; as 65534 also the caller's own), the front end runs from a sealed copy in memory,
+     * which nobody can change; a root-owned file that only root may write (as the built one is)
+     * runs in place, as no container runs as host root. Both ways the write fails and the file is
+     * unchanged.
      */
     @Test
-    void theContainersProcessesRunASealedCopyOfTheFrontEndNotItsFile() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "the container's init is not dumpable: only host root reads its executable's link");
-        assertThat(oci("create", "m1").status()).isZero();
+    void aContainerCannotRewriteTheFrontEndThroughAProcessThatRunsIt() throws Exception {
+        Path copy = Files.copy(FRONT_END, Files.createDirectories(dir.resolve("bin")).resolve("crabcan-oci"));
+        Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rwxrwxr-x"));
+        Path b = bundle("x", "exec sleep 600");
+        Files.createSymbolicLink(b.resolve("rootfs/evil"), Path.of("/proc/self/exe"));
+        assertThat(Files.getFileStore(FRONT_END).type()).as("the built front end's file system").isIn("ext4", "xfs",
+                "btrfs", "tmpfs", "overlay");
+        assertThat(Files.getOwner(FRONT_END).getName()).as("the built front end's owner").isEqualTo("root");
+        assertThat(oci("create", "--bundle", b.toString(), "x").status()).isZero();
         try {
-            java.util.regex.Matcher pid = java.util.regex.Pattern.compile("\"pid\": ?(\\d+)")
-                    .matcher(oci("state", "m1").stdout());
-            assertThat(pid.find()).isTrue();
-            assertThat(Files.readSymbolicLink(Path.of("/proc", pid.group(1), "exe")).toString())
-                    .as("the container init's executable").startsWith("/memfd:crabcan-oci");
+            assertThat(oci("start", "x").status()).isZero();
+            for (Path front : List.of(FRONT_END, copy)) {
+                byte[] before = Files.readAllBytes(front);
+                Path pidFile = dir.resolve("runner-" + front.getParent().getFileName());
+                ProcessBuilder exec = frontEnd(b, "exec", "--pid-file", pidFile.toString(), "x", "/evil", "--check-plan")
+                        .redirectInput(ProcessBuilder.Redirect.PIPE).redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+                exec.command().set(0, front.toString());
+                exec.environment().put("CRABCAN_JAR", Env.CLI_JAR.toString());
+                Process runner = exec.start(); // the front end's binary, reading a plan from stdin: it waits
+                Process attacker = null;
+                try {
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                    while (!Files.exists(pidFile) && runner.isAlive() && System.nanoTime() < deadline) {
+                        Thread.sleep(20);
+                    }
+                    Path exe = Files.readSymbolicLink(Path.of("/proc", Files.readString(pidFile).trim(), "exe"));
+                    if (front.equals(copy)) {
+                        assertThat(exe.toString()).as("a file a container could write runs as a sealed copy")
+                                .startsWith("/memfd:crabcan-oci");
+                    } else {
+                        assertThat(exe).as("root's file that only root may write runs in place").isEqualTo(front);
+                    }
+                    ProcessBuilder attack = frontEnd(b, "exec", "x", "/bin/sh", "-c", """
+                            # the runner: its command line without its NULs (not this script's, which names it too)
+                            i=0
+                            while [ $i -lt 600 ]; do
+                                i=$((i + 1))
+                                for p in /proc/[0-9]*; do
+                                    [ "$(cat $p/cmdline 2>/dev/null)" = /evil--check-plan ] && a=${p#/proc/}
+                                done
+                                [ -n "$a" ] && break
+                                sleep 0.05
+                            done
+                            exec 3< /proc/$a/exe || exit 8
+                            echo holding
+                            while [ -e /proc/$a ] && [ $i -lt 1800 ]; do i=$((i + 1)); sleep 0.05; done
+                            if printf pwned >> /proc/self/fd/3; then echo WROTE; else echo refused; fi
+                            """).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.PIPE);
+                    attacker = attack.start();
+                    var lines = new java.io.BufferedReader(new java.io.InputStreamReader(attacker.getInputStream(),
+                            StandardCharsets.UTF_8));
+                    assertThat(lines.readLine()).as("the attacker holds the runner's executable").isEqualTo("holding");
+                    runner.getOutputStream().close(); // the runner reads an empty plan and ends
+                    StringBuilder rest = new StringBuilder();
+                    for (String line; (line = lines.readLine()) != null;) {
+                        rest.append(line).append('\n');
+                    }
+                    assertThat(attacker.waitFor(60, TimeUnit.SECONDS)).isTrue();
+                    assertThat(rest.toString()).as("the write through /proc/PID/exe").contains("refused")
+                            .doesNotContain("WROTE");
+                    assertThat(Files.readAllBytes(front)).as("%s's bytes", front).isEqualTo(before);
+                } finally {
+                    runner.destroyForcibly().waitFor(60, TimeUnit.SECONDS);
+                    if (attacker != null) {
+                        attacker.destroyForcibly().waitFor(60, TimeUnit.SECONDS);
+                    }
+                }
+            }
         } finally {
-            assertThat(oci("delete", "--force", "m1").status()).isZero();
+            assertThat(oci("delete", "--force", "x").status()).isZero();
         }
     }
 
