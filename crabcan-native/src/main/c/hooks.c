@@ -468,10 +468,10 @@ static int end_descendants(void)
  *
  * A stderr that is a pipe is the runtime's lifeline: its read end is the runtime's alone (a JVM's
  * ProcessBuilder gives it to no other process; the hook's stderr is its stdout). Once no reader is
- * left, because the runtime died (a JVM per call killed) or closed it (the service, whose request's
- * front end was killed, or whose container died while its hooks ran), the hook and everything it
- * started are killed at once, not at its timeout, and this process exits 1 saying nothing: nobody
- * is left to read it. What is watched is that pipe, which the hook is not given, never a pid that
+ * left, because the runtime died (a JVM per call or the service killed) or closed it (its caller,
+ * the service's front end, was killed, or its container died while its hooks ran), the hook and
+ * everything it started are killed at once, not at its timeout, and this process exits 1 saying
+ * nothing: nobody is left to read it. What is watched is that pipe, which the hook is not given, never a pid that
  * could be another process's by then.
  */
 int host_hook(int argc, char **argv)
