@@ -244,33 +244,43 @@ static void hook_child(size_t i, int exe, int state, int out)
     _exit(127);
 }
 
+/* Why await_hook stopped waiting before the hook exited. */
+enum cut { CUT_NONE, CUT_TIMEOUT, CUT_RUNTIME_GONE };
+
 /*
- * Waits for the hook (its pidfd) to exit or its timeout (seconds, 0: none) to pass, keeping the
+ * Waits for the hook (its pidfd) to exit, its timeout (seconds, 0: none) to pass, or the runtime
+ * to go away: no reader left on lifeline, the write end of a pipe (-1: none to watch), keeping the
  * first size bytes of what it writes to *out (-1: nothing to read; closed here at its end); 0, or
  * -1 with errno if the wait failed. Its exit, not the end of its output, ends the wait, and at most
  * one read per wakeup keeps the deadline in sight however much it writes.
  */
-static int await_hook(int pidfd, int *out, uint32_t timeout, char *output, size_t size, size_t *kept, int *timed_out)
+static int await_hook(int pidfd, int *out, int lifeline, uint32_t timeout, char *output, size_t size, size_t *kept,
+                      enum cut *cut)
 {
     long deadline = timeout ? now_ms() + timeout * 1000L : 0;
     int exited = 0;
-    *timed_out = 0;
+    *cut = CUT_NONE;
     while (!exited) {
         int wait = -1;
         if (timeout) {
             long left = deadline - now_ms();
             if (left <= 0) {
-                *timed_out = 1;
+                *cut = CUT_TIMEOUT;
                 return 0;
             }
             wait = left > 60000 ? 60000 : (int)left;
         }
-        struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = *out, .events = POLLIN}};
-        int r = poll(fds, *out >= 0 ? 2 : 1, wait);
+        /* poll skips a negative fd; a pipe's write end says POLLERR, asked for or not, once it has no reader. */
+        struct pollfd fds[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = *out, .events = POLLIN}, {.fd = lifeline}};
+        int r = poll(fds, 3, wait);
         if (r < 0 && errno != EINTR)
             return -1;
         if (r <= 0)
             continue;
+        if (fds[2].revents & (POLLERR | POLLHUP)) {
+            *cut = CUT_RUNTIME_GONE;
+            return 0;
+        }
         exited = fds[0].revents & POLLIN;
         if (*out < 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
@@ -345,8 +355,8 @@ static int run_hook(size_t i, const char *name, const char *status, char *why, s
     }
     char output[1024];
     size_t kept = 0;
-    int timed_out;
-    int failed = await_hook(pidfd, &out[0], timeout, output, sizeof output, &kept, &timed_out) < 0;
+    enum cut cut;
+    int failed = await_hook(pidfd, &out[0], -1, timeout, output, sizeof output, &kept, &cut) < 0;
     err = errno;
     close(pidfd);
     if (out[0] >= 0)
@@ -361,7 +371,7 @@ static int run_hook(size_t i, const char *name, const char *status, char *why, s
         snprintf(why, size, "%s: wait for it", name);
         return -1;
     }
-    if (timed_out) {
+    if (cut == CUT_TIMEOUT) {
         errno = ETIMEDOUT;
         snprintf(why, size, "%s did not finish within its timeout of %u s", name, timeout);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
@@ -455,6 +465,14 @@ static int end_descendants(void)
  * runc and crun do: a hook may start a daemon on purpose, which then goes to our parent's subreaper
  * or init. Exit 0 if the hook exited 0; otherwise one line on stderr ("exit N", "signal N",
  * "timeout", or why it could not run) and exit 1.
+ *
+ * A stderr that is a pipe is the runtime's lifeline: its read end is the runtime's alone (a JVM's
+ * ProcessBuilder gives it to no other process; the hook's stderr is its stdout). Once no reader is
+ * left, because the runtime died (a JVM per call or the service killed) or closed it (its caller,
+ * the service's front end, was killed, or its container died while its hooks ran), the hook and
+ * everything it started are killed at once, not at its timeout, and this process exits 1 saying
+ * nothing: nobody is left to read it. What is watched is that pipe, which the hook is not given, never a pid that
+ * could be another process's by then.
  */
 int host_hook(int argc, char **argv)
 {
@@ -489,15 +507,22 @@ int host_hook(int argc, char **argv)
         return 1;
     }
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    int none = -1, timed_out = 0, st = 0;
+    int none = -1, st = 0;
+    struct stat err_st;
+    int lifeline = fstat(2, &err_st) == 0 && S_ISFIFO(err_st.st_mode) ? 2 : -1;
+    enum cut cut;
     size_t kept = 0;
-    if (pidfd < 0 || await_hook(pidfd, &none, (uint32_t)timeout, NULL, 0, &kept, &timed_out) < 0) {
+    if (pidfd < 0 || await_hook(pidfd, &none, lifeline, (uint32_t)timeout, NULL, 0, &kept, &cut) < 0) {
         err = errno;
         end_descendants();
         dprintf(2, "cannot wait for it: %s\n", strerror(err));
         return 1;
     }
-    if (timed_out) {
+    if (cut == CUT_RUNTIME_GONE) {
+        end_descendants();
+        return 1;
+    }
+    if (cut == CUT_TIMEOUT) {
         if (end_descendants() < 0) {
             dprintf(2, "cannot kill what it started: %s\n", strerror(errno));
             return 1;

@@ -91,7 +91,10 @@ public record ContainerHooks(List<Hook> hooks, String state, RuntimeHooks runtim
      * sandbox's root: what the NVIDIA container toolkit's prestart hook does.
      *
      * <p>Called once, on the thread that calls createDetached: an implementation need not be
-     * thread-safe.
+     * thread-safe. If the sandbox ends while they run (killed: an OCI runtime's delete --force),
+     * that thread is interrupted, so that hooks that wait end at once: an implementation should then
+     * end what it started and throw; createDetached fails, saying the sandbox ended, with the
+     * interrupt cleared.
      */
     public interface RuntimeHooks {
         /** Nothing to run: the sandbox does not wait. */

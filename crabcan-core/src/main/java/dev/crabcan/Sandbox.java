@@ -727,7 +727,9 @@ public final class Sandbox {
     /**
      * Runs the caller's hooks once init waits for them, its mounts made, then lets it go on; nothing
      * when the start fails first. A hook that fails kills the sandbox, which is gone before this
-     * throws (so that the caller can remove the cgroups it made for it).
+     * throws (so that the caller can remove the cgroups it made for it). A sandbox that ends
+     * meanwhile (killed) interrupts this thread, so that hooks that wait end at once rather than
+     * hold the create: the interrupt is this method's own, cleared before it throws.
      */
     private static void runRuntimeHooks(Session session, ContainerHooks.RuntimeHooks hooks)
             throws InterruptedException, java.util.concurrent.ExecutionException, SandboxException {
@@ -735,9 +737,25 @@ public final class Sandbox {
         if (!session.paused().isDone()) {
             return; // the start failed: started says how
         }
+        Thread runner = Thread.currentThread();
+        // [0]: the hooks are done, no interrupt may come; [1]: the sandbox's end interrupted them.
+        boolean[] hooking = {false, false};
+        session.ended().thenRun(() -> {
+            synchronized (hooking) {
+                // An interrupt already there is the caller's: it stays theirs.
+                if (!hooking[0] && !runner.isInterrupted()) {
+                    hooking[1] = true;
+                    runner.interrupt();
+                }
+            }
+        });
         try {
             hooks.run(session.pid());
         } catch (Exception e) {
+            if (endHooking(hooking)) {
+                throw new SandboxException("sandbox " + session.pid() + " ended (was it killed?) while its runtime hooks "
+                        + "ran, which were stopped: " + e.getMessage(), e);
+            }
             session.kill();
             try {
                 session.ended().get(10, java.util.concurrent.TimeUnit.SECONDS);
@@ -749,10 +767,22 @@ public final class Sandbox {
             }
             throw e instanceof SandboxException s ? s : new SandboxException(e.getMessage(), e);
         }
+        endHooking(hooking); // an end just after them: started says so
         try {
             session.resume();
         } catch (IOException e) {
             LOG.debug("sandbox {}: its helper went during the runtime hooks: {}", session.pid(), e.toString());
+        }
+    }
+
+    /** No more interrupts from the sandbox's end; whether one came, which is then cleared. */
+    private static boolean endHooking(boolean[] hooking) {
+        synchronized (hooking) {
+            hooking[0] = true;
+            if (hooking[1]) {
+                Thread.interrupted();
+            }
+            return hooking[1];
         }
     }
 

@@ -407,20 +407,29 @@ public final class OciRuntime {
                 writeAtomically(pidFile, Long.toString(pid));
             }
         } catch (IOException | RuntimeException e) { // a SandboxException too: a prestart or createRuntime hook failed
-            if (pid > 0) {
-                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-            }
-            OciCgroup.remove(dir);
-            if (began && !hooks.getOrDefault("poststop", List.of()).isEmpty()) {
-                try {
-                    runHooks("poststop", hooks, Json.write(stateOf(id, bundle, 0, "stopped")), dir);
-                } catch (Failure | IOException f) {
-                    log.warn(f.getMessage()); // printable: its words may quote the container's
-                } catch (InterruptedException i) {
+            // Interrupted (the service's caller went away): what was made is removed all the same, but
+            // no more hooks run for a caller that is gone. The interrupt is the service's again after.
+            boolean callerGone = Thread.interrupted();
+            try {
+                if (pid > 0) {
+                    ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+                }
+                OciCgroup.remove(dir);
+                if (began && !callerGone && !hooks.getOrDefault("poststop", List.of()).isEmpty()) {
+                    try {
+                        runHooks("poststop", hooks, Json.write(stateOf(id, bundle, 0, "stopped")), dir);
+                    } catch (Failure | IOException f) {
+                        log.warn(f.getMessage()); // printable: its words may quote the container's
+                    } catch (InterruptedException i) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                deleteDir(dir);
+            } finally {
+                if (callerGone) {
                     Thread.currentThread().interrupt();
                 }
             }
-            deleteDir(dir);
             throw e;
         } finally {
             if (held != null) {
@@ -503,6 +512,9 @@ public final class OciRuntime {
                 throw new Failure(name + ": the helper running it did not end within its timeout of " + timeout + " s");
             }
             verdict = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        } catch (InterruptedException e) {
+            endAtOnce(p);
+            throw e;
         } finally {
             Files.delete(input);
         }
@@ -526,6 +538,43 @@ public final class OciRuntime {
             throw new Failure(name + " was killed by signal " + verdict.substring(7) + said);
         }
         throw new Failure(name + " cannot be run: " + verdict);
+    }
+
+    /**
+     * Interrupted: this runtime's caller went away (the service's front end was killed) or, at
+     * create, the container died (a delete --force). The hook must not run on to its timeout: the
+     * helper's stderr is its lifeline, whose read end only this JVM holds (a JVM per call killed
+     * closes it too), so closing it makes the helper kill the hook and everything it started, and
+     * exit. Waited for, so that none of it outlives the command; one that does not end in time is
+     * killed with all it runs. The thread's interrupt is kept for the caller.
+     */
+    private static void endAtOnce(Process helper) {
+        boolean interrupted = Thread.interrupted();
+        try {
+            helper.getErrorStream().close();
+        } catch (IOException e) {
+            // closed all the same: the fd is released either way
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MS);
+        while (helper.isAlive() && System.nanoTime() < deadline) {
+            try {
+                helper.waitFor(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException again) {
+                interrupted = true;
+            }
+        }
+        try {
+            if (helper.isAlive()) {
+                killWithWhatItRuns(helper);
+            }
+        } catch (InterruptedException again) {
+            interrupted = true;
+            helper.destroyForcibly();
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /**

@@ -509,46 +509,139 @@ class OciRuntimeTest {
 
     /**
      * While its prestart hook runs, a container is "creating" and can be killed, or deleted by
-     * force (its state is recorded before the hooks run; delete kills it at once, then waits for
-     * the create, which fails and leaves no container). A failing hook's create ends as soon as the
-     * container is gone (the helper of a detached sandbox ends when its init does).
+     * force (its state is recorded before the hooks run). Either way its create, seeing the
+     * container end, kills the hook and everything it started at once (delete --force, which waits
+     * for the create, returns once they are gone), fails, and leaves no container and no cgroup.
+     * Before, the create waited for the hook to end. This hook would sleep 600 s, its timeout is
+     * 600 s, and this test's @Timeout is far below: every wait here ended because the hook was
+     * killed. A failing hook's create ends as soon as the container is gone.
      */
     @Test
+    @org.junit.jupiter.api.Timeout(value = 4, unit = TimeUnit.MINUTES)
     void aContainerWhosePrestartHookRunsCanBeKilledOrDeleted() throws Exception {
         Path bundle = bundle("b-prekill", "echo never");
         String config = Files.readString(bundle.resolve("config.json"));
         for (String how : List.of("kill", "delete")) {
-            Path started = dir.resolve("prekill." + how);
-            withHooks(bundle, config, "\"prestart\": [" + shHook("touch " + started + "; sleep 8") + "]");
-            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
-                    "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root",
-                    dir.resolve("state").toString(), "create", "--bundle", bundle.toString(), "c-prekill"));
+            String marker = marker();
+            Path seen = Files.createDirectory(dir.resolve("prekill." + how));
+            withHooks(bundle, config, "\"prestart\": [" + sleepingHook(seen, marker) + "]");
             Path err = dir.resolve("prekill.err");
-            Process create = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+            Process create = new ProcessBuilder(jvm("create", "--bundle", bundle.toString(), "c-prekill"))
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
             try {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (!Files.exists(started) && create.isAlive() && System.nanoTime() < deadline) {
-                    Thread.sleep(10);
-                }
-                assertThat(started).as("the prestart hook ran").exists();
+                awaitHook(seen, create);
                 assertThat(oci(null, "state", "c-prekill").stdout()).contains("\"status\": \"creating\"");
                 Run done = how.equals("kill") ? oci(null, "kill", "c-prekill", "KILL")
                         : oci(null, "delete", "--force", "c-prekill");
                 assertThat(done.status()).as(() -> how + ": " + done.stderr() + "; create said: " + read(err)).isZero();
-                assertThat(create.waitFor(60, TimeUnit.SECONDS)).isTrue();
+                if (how.equals("delete")) {
+                    assertThat(processesWith(marker)).as("the hook and what it started, once delete returned").isEmpty();
+                }
+                create.waitFor();
                 assertThat(create.exitValue()).as(Files.readString(err)).isNotZero();
+                assertThat(Files.readString(err)).contains("ended (was it killed?) while its runtime hooks ran");
             } finally {
                 create.destroyForcibly().waitFor();
             }
+            assertThat(processesWith(marker)).as("the hook and what it started, after " + how).isEmpty();
             assertThat(dir.resolve("state")).as("after " + how).isEmptyDirectory();
+            assertContainerGone(seen, "c-prekill");
         }
 
         withHooks(bundle, config, "\"prestart\": [" + shHook("exit 4") + "]");
         Run refused = cli.refusedCreate(bundle, "c-prekill");
         assertThat(refused.stderr()).contains("hooks.prestart[0] (/bin/sh) failed with status 4")
                 .doesNotContain("did not end within 10 s");
+    }
+
+    /**
+     * The runtime killed while a prestart hook runs (the engine kills it, say for its own
+     * timeout): the hook and everything it started, a process in a session of its own included,
+     * were left to run to the hook's timeout (120 s by default). They are now killed at once, as
+     * is the container; delete removes what the create recorded, and nothing is left. The hook
+     * would sleep 600 s with a timeout of 600 s, far beyond this test's @Timeout. Through the front
+     * end and its service: OciServiceTest#aHookEndsAtOnceWhenItsFrontEndIsKilledOrItsContainerDeleted.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 4, unit = TimeUnit.MINUTES)
+    void aRuntimeKilledWhileItsHookRunsTakesTheHookAndTheContainerWithIt() throws Exception {
+        Path bundle = bundle("b-killed", "echo never");
+        String marker = marker();
+        Path seen = Files.createDirectory(dir.resolve("killed"));
+        withHooks(bundle, Files.readString(bundle.resolve("config.json")),
+                "\"prestart\": [" + sleepingHook(seen, marker) + "]");
+        Process create = new ProcessBuilder(jvm("create", "--bundle", bundle.toString(), "c-killed"))
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            awaitHook(seen, create);
+        } finally {
+            create.destroyForcibly().waitFor();
+        }
+        awaitNone(marker);
+        Path init = Path.of("/proc", Files.readString(seen.resolve("pid")).trim());
+        while (Files.exists(init)) {
+            Thread.sleep(20);
+        }
+        Run deleted = oci(null, "delete", "c-killed");
+        assertThat(deleted.status()).as(deleted.stderr()).isZero();
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+        assertContainerGone(seen, "c-killed");
+    }
+
+    /** The JVM per call's command line: OciRuntime with this test's state root. */
+    private List<String> jvm(String... args) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:-UsePerfData", "-Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir"),
+                "-cp", Env.CLI_JAR.toString(), "dev.crabcan.examples.OciRuntime", "--root", dir.resolve("state").toString()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** A number that GNU sleep adds up with its other arguments, unique to one hook's processes. */
+    static String marker() {
+        return "0.00" + ProcessHandle.current().pid() + System.nanoTime() % 1_000_000;
+    }
+
+    /**
+     * A prestart hook that writes init's pid and cgroups to seen, then says it started, leaves a
+     * sleeper in a session of its own and sleeps itself: 600 s, its timeout too.
+     */
+    static String sleepingHook(Path seen, String marker) {
+        String script = "sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > " + seen + "/pid; cat /proc/$(cat " + seen + "/pid)/cgroup > "
+                + seen + "/cgroup; (setsid sleep 600 " + marker + " >/dev/null 2>&1 &); touch " + seen + "/started; "
+                + "sleep 600 " + marker;
+        return "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", " + Json.write(script)
+                + "], \"timeout\": 600}";
+    }
+
+    /** Until the sleeping hook started, while the runtime runs. */
+    static void awaitHook(Path seen, Process runtime) throws InterruptedException {
+        while (!Files.exists(seen.resolve("started")) && runtime.isAlive()) {
+            Thread.sleep(10);
+        }
+        assertThat(seen.resolve("started")).as("the hook ran").exists();
+    }
+
+    /** Until no process has the marker: the caller's @Timeout bounds it. */
+    static void awaitNone(String marker) throws Exception {
+        while (!processesWith(marker).isEmpty()) {
+            Thread.sleep(20);
+        }
+    }
+
+    /** The container's init, whose pid a sleeping hook wrote to seen, and every cgroup named for it are gone. */
+    static void assertContainerGone(Path seen, String id) throws java.io.IOException {
+        assertThat(Path.of("/proc", Files.readString(seen.resolve("pid")).trim())).as("the container's init").doesNotExist();
+        for (String line : Files.readAllLines(seen.resolve("cgroup"))) {
+            String[] f = line.split(":", 3);
+            if (f[2].contains(id)) {
+                Path cgroup = f[1].isEmpty() ? Path.of("/sys/fs/cgroup", f[2])
+                        : Path.of("/sys/fs/cgroup", f[1].split(",")[0].replace("name=", ""), f[2]);
+                assertThat(cgroup).as("the container's cgroup").doesNotExist();
+            }
+        }
     }
 
     private static String read(Path file) {

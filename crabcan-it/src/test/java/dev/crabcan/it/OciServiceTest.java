@@ -303,6 +303,63 @@ class OciServiceTest {
         assertThat(oci("state", "g2").stderr()).contains("does not exist");
     }
 
+    /**
+     * Through the front end, a prestart hook (which would sleep 600 s, its timeout too, far beyond
+     * this test's @Timeout) and everything it started end at once, with the container, when the
+     * front end is killed (its service, the hook's parent, sees the request's socket close), for
+     * the JVM per call as through the service; and when the container is deleted by force, which
+     * returns once they are gone. Nothing is left: no process, no cgroup, no state (the service
+     * cleans up after its killed caller; after a killed JVM, delete does).
+     */
+    @Test
+    @Timeout(value = 4, unit = TimeUnit.MINUTES)
+    void aHookEndsAtOnceWhenItsFrontEndIsKilledOrItsContainerDeleted() throws Exception {
+        Path b = bundle("hooked", "echo never");
+        String config = Files.readString(b.resolve("config.json"));
+        for (String how : List.of("front end killed", "JVM per call killed", "deleted")) {
+            String marker = OciRuntimeTest.marker();
+            Path seen = Files.createDirectory(dir.resolve("seen-" + how.replace(' ', '-')));
+            Files.writeString(b.resolve("config.json"), config.replace("\"root\":", "\"hooks\": {\"prestart\": ["
+                    + OciRuntimeTest.sleepingHook(seen, marker) + "]}, \"root\":"));
+            ProcessBuilder pb = frontEnd(b, "create", "--bundle", b.toString(), "h1");
+            if (how.startsWith("JVM")) {
+                pb.environment().put("CRABCAN_OCI_SERVICE", "0");
+            }
+            Path err = dir.resolve("err-" + how.replace(' ', '-'));
+            Process create = pb.redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
+            try {
+                OciRuntimeTest.awaitHook(seen, create);
+                if (how.equals("deleted")) {
+                    Run deleted = oci("delete", "--force", "h1");
+                    assertThat(deleted.status()).as(deleted.stderr()).isZero();
+                    assertThat(OciRuntimeTest.processesWith(marker)).as("the hook and what it started, once delete returned")
+                            .isEmpty();
+                    create.waitFor();
+                    assertThat(create.exitValue()).isNotZero();
+                    assertThat(Files.readString(err)).contains("ended (was it killed?) while its runtime hooks ran");
+                } else {
+                    create.destroyForcibly().waitFor();
+                }
+            } finally {
+                create.destroyForcibly().waitFor();
+            }
+            OciRuntimeTest.awaitNone(marker);
+            Path init = Path.of("/proc", Files.readString(seen.resolve("pid")).trim());
+            while (Files.exists(init)) {
+                Thread.sleep(20);
+            }
+            if (how.startsWith("JVM")) {
+                Run deleted = oci("delete", "h1");
+                assertThat(deleted.status()).as(deleted.stderr()).isZero();
+            }
+            while (Files.exists(root.resolve("h1"))) { // the service's create cleans up after its caller
+                Thread.sleep(20);
+            }
+            OciRuntimeTest.assertContainerGone(seen, "h1");
+            assertThat(oci("state", "h1").stderr()).as(how).contains("does not exist");
+        }
+    }
+
     /** conmon and containerd's shim reap the container only if it descends from them: from the caller, not the service. */
     @Test
     void theContainersInitDescendsFromTheCallerNotFromTheService() throws Exception {
