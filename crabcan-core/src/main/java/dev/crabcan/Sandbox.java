@@ -754,7 +754,7 @@ public final class Sandbox {
         } catch (Exception e) {
             if (endHooking(hooking)) {
                 throw new SandboxException("sandbox " + session.pid() + " ended (was it killed?) while its runtime hooks "
-                        + "ran, which were stopped: " + e.getMessage(), e);
+                        + "ran, which were stopped" + (e.getMessage() == null ? "" : ": " + e.getMessage()), e);
             }
             session.kill();
             try {
@@ -766,6 +766,11 @@ public final class Sandbox {
                 throw i;
             }
             throw e instanceof SandboxException s ? s : new SandboxException(e.getMessage(), e);
+        } catch (Error e) {
+            // A hook's AssertionError or the like: no interrupt may follow the caller out, nor the sandbox wait on.
+            endHooking(hooking);
+            session.kill();
+            throw e;
         }
         endHooking(hooking); // an end just after them: started says so
         try {

@@ -269,6 +269,32 @@ class LifecycleTest {
         return Env.cgroupDirs(p -> p.getFileName() != null && p.getFileName().toString().equals("crabcan-" + jvmPid));
     }
 
+    /**
+     * Found by an attack review: runtime hooks that threw an Error, not an Exception, left the
+     * detached sandbox waiting for them, and its end, whenever it came, still interrupted the
+     * caller's thread, in whatever unrelated call it was by then. Now the sandbox is killed and
+     * nothing interrupts the caller afterwards.
+     */
+    @Test
+    void runtimeHooksThatThrowAnErrorKillTheSandboxAndInterruptNothingAfter(@TempDir Path tmp) throws Exception {
+        long[] init = {0};
+        Sandbox sandbox = Sandbox.builder().stdin(dev.crabcan.Stdio.discard()).stdout(dev.crabcan.Stdio.discard())
+                .stderr(dev.crabcan.Stdio.discard()).command("/bin/true").build();
+        assertThatThrownBy(() -> sandbox.createDetached(tmp.resolve("release"), List.of(),
+                dev.crabcan.ContainerHooks.none().withRuntime(pid -> {
+                    init[0] = pid;
+                    throw new AssertionError("a hook's bug");
+                }))).isInstanceOf(AssertionError.class).hasMessage("a hook's bug");
+        assertThat(init[0]).as("the hooks ran, with init waiting").isPositive();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Env.CLEANUP_CEILING_MS);
+        while (ProcessHandle.of(init[0]).isPresent() && !Env.isZombie(init[0]) && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(ProcessHandle.of(init[0]).isEmpty() || Env.isZombie(init[0])).as("init %d killed", init[0]).isTrue();
+        Thread.sleep(200); // an interrupt from the sandbox's end would throw here
+        assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+
     @Test
     void manySandboxesAtOnce() throws Exception {
         List<SandboxProcess> running = new ArrayList<>();
