@@ -278,20 +278,40 @@ static unsigned preserved_fds(int argc, char **argv)
  * does not run at all.
  *
  * No copy is needed where no container could write the file anyway, and one costs a copy and a
- * second exec on every call: a file of host root's that only its owner may write, on a local file
- * system that checks permissions itself, as a root-owned install is. No sandbox ever runs as host
- * root (host root's run as ids of Crabcan's range, anyone else's as the caller), nor holds a
- * capability in the initial user namespace, so none can write it, nor change its mode or owner.
+ * second exec on every call: a file of host root's (uid 0 seen from the initial user namespace)
+ * that only its owner may write, on a local file system that checks permissions itself, as a
+ * root-owned install is. No sandbox ever runs as host root (host root's run as ids of Crabcan's
+ * range, anyone else's as the caller), nor holds a capability in the initial user namespace, so
+ * none can write it, nor change its mode or owner. What a container can do with such a file
+ * (THREAT-MODEL.md): read its path, watch it with inotify, touch its ctime, and keep it busy, so
+ * that it can be replaced by a rename but not written over while the container lives.
  */
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+/* nsfs shows the initial user namespace, and no other, with this inode (PROC_USER_INIT_INO). */
+#define INITIAL_USER_NS_INO 0xEFFFFFFDu
+
+static int in_initial_user_namespace(void)
+{
+    struct stat st;
+    struct statfs fs;
+    int fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int initial = fstat(fd, &st) == 0 && fstatfs(fd, &fs) == 0 && fs.f_type == NSFS_MAGIC
+                  && st.st_ino == INITIAL_USER_NS_INO;
+    close(fd);
+    return initial;
+}
+
 static int out_of_every_containers_reach(int exe)
 {
-    struct stat st, host_root;
+    struct stat st;
     struct statfs fs;
-    /* Host root is 0 here only if this namespace maps it so: osrelease belongs to host root. */
-    if (fstat(exe, &st) < 0 || fstatfs(exe, &fs) < 0 || stat("/proc/sys/kernel/osrelease", &host_root) < 0)
+    if (fstat(exe, &st) < 0 || fstatfs(exe, &fs) < 0)
         return 0;
     /* An ACL's mask is the group bits: no write there, no named user or group may write either. */
-    int owner_only = S_ISREG(st.st_mode) && st.st_uid == 0 && host_root.st_uid == 0 && (st.st_mode & 022) == 0;
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0 || !in_initial_user_namespace())
+        return 0;
     /* Not FUSE or a network file system, whose server, not this kernel, may decide who writes. */
     switch ((unsigned long)fs.f_type) {
     case EXT4_SUPER_MAGIC:
@@ -300,7 +320,7 @@ static int out_of_every_containers_reach(int exe)
     case TMPFS_MAGIC:
     case OVERLAYFS_SUPER_MAGIC:
     case SQUASHFS_MAGIC:
-        return owner_only;
+        return 1;
     default:
         return 0;
     }
@@ -308,15 +328,9 @@ static int out_of_every_containers_reach(int exe)
 
 static void run_from_sealed_copy(char **argv)
 {
-    char self[64];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        if (strncmp(self, "/memfd:crabcan-oci", 18) == 0)
-            return;
-    }
     int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    if (src >= 0 && out_of_every_containers_reach(src)) {
+    /* Already the copy: only it has these seals (a file on disk has none to get). */
+    if (src >= 0 && (fcntl(src, F_GET_SEALS) == SEALS || out_of_every_containers_reach(src))) {
         close(src);
         return;
     }
@@ -333,7 +347,7 @@ static void run_from_sealed_copy(char **argv)
         }
     }
     close(src);
-    if (fcntl(mem, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    if (fcntl(mem, F_ADD_SEALS, SEALS) < 0) {
         dprintf(2, "crabcan-oci: cannot seal its copy: %s\n", strerror(errno));
         _exit(1);
     }
