@@ -21,9 +21,10 @@ cleanup() { rm -rf "$root" "$work/root.img" "$work/vmlinuz" "$work/initrd.img"; 
 trap cleanup EXIT
 
 t0=$(now)
-# Recommends left out: only what the tests need (python3: LimitsTest's memory and pids tests).
+# Recommends left out: only what the tests need (python3: LimitsTest's memory and pids tests; podman,
+# uidmap, slirp4netns, its default rootless network, and busybox-static for its image: PodmanSystemdCgroupTest).
 mmdebstrap --mode=root --variant=apt --aptopt='APT::Install-Recommends "false"' \
-    --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,passwd,mount,util-linux,procps,kmod,openjdk-17-jre-headless,python3 \
+    --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,passwd,mount,util-linux,procps,kmod,openjdk-17-jre-headless,python3,podman,uidmap,slirp4netns,busybox-static \
     bookworm "$root" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
@@ -45,6 +46,10 @@ for unit in serial-getty@.service getty@.service apt-daily.timer apt-daily-upgra
 done
 # The ordinary user, with a user manager from boot on (what loginctl enable-linger records).
 useradd --root "$root" --create-home --uid 1000 --shell /bin/sh tester
+# Its subordinate ids, for rootless podman: useradd gives them only where /etc/subuid and /etc/subgid exist.
+for f in subuid subgid; do
+    grep -q '^tester:' "$root/etc/$f" 2> /dev/null || echo tester:100000:65536 >> "$root/etc/$f"
+done
 mkdir -p "$root/var/lib/systemd/linger"
 touch "$root/var/lib/systemd/linger/tester"
 install -m 0755 "$here/guest.sh" "$root/usr/local/sbin/crabcan-lane"
