@@ -40,8 +40,12 @@ rm -rf "$root"/usr/lib/modules/*/kernel/drivers/{gpu,net/wireless,media,infiniba
     "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/locale "$root"/boot/*
 echo crabcan-vm > "$root/etc/hostname"
 echo '/dev/vda / ext4 rw,relatime 0 1' > "$root/etc/fstab"
-# A getty on the serial console hangs the port up and the lane's later output is lost.
-for unit in serial-getty@.service getty@.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+# A getty on the serial console hangs the port up and the lane's later output is lost. podman's
+# system units (rootful podman's API, auto-update, restart) are not the test's, and podman.service
+# has Delegate=true: started at boot, it makes systemd enable cpu, cpuset and io in system.slice,
+# and the service way would no longer run without a cpu controller.
+for unit in serial-getty@.service getty@.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
+        podman.service podman.socket podman-auto-update.service podman-auto-update.timer podman-restart.service; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 # The ordinary user, with a user manager from boot on (what loginctl enable-linger records).
