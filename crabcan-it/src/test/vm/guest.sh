@@ -16,6 +16,7 @@ echo "boot $(cut -d' ' -f1 /proc/uptime) s" >> $res/times
     echo "kernel: $(uname -r)"
     echo "systemd: $(systemctl --version | head -n1)"
     echo "java: $(java -version 2>&1 | head -n1)"
+    echo "podman: $(podman --version)"
     echo "cgroup mounts: $(grep cgroup /proc/self/mountinfo | cut -d' ' -f5,9 | tr '\n' ';')"
     for d in /sys/fs/cgroup /sys/fs/cgroup/system.slice /sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service \
              /sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice; do

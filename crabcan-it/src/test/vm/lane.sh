@@ -21,9 +21,10 @@ cleanup() { rm -rf "$root" "$work/root.img" "$work/vmlinuz" "$work/initrd.img"; 
 trap cleanup EXIT
 
 t0=$(now)
-# Recommends left out: only what the tests need (python3: LimitsTest's memory and pids tests).
+# Recommends left out: only what the tests need (python3: LimitsTest's memory and pids tests; podman,
+# uidmap, slirp4netns, its default rootless network, and busybox-static for its image: PodmanSystemdCgroupTest).
 mmdebstrap --mode=root --variant=apt --aptopt='APT::Install-Recommends "false"' \
-    --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,passwd,mount,util-linux,procps,kmod,openjdk-17-jre-headless,python3 \
+    --include=linux-image-amd64,initramfs-tools,systemd,systemd-sysv,udev,dbus,dbus-user-session,libpam-systemd,passwd,mount,util-linux,procps,kmod,openjdk-17-jre-headless,python3,podman,uidmap,slirp4netns,busybox-static \
     bookworm "$root" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
@@ -39,12 +40,20 @@ rm -rf "$root"/usr/lib/modules/*/kernel/drivers/{gpu,net/wireless,media,infiniba
     "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/locale "$root"/boot/*
 echo crabcan-vm > "$root/etc/hostname"
 echo '/dev/vda / ext4 rw,relatime 0 1' > "$root/etc/fstab"
-# A getty on the serial console hangs the port up and the lane's later output is lost.
-for unit in serial-getty@.service getty@.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+# A getty on the serial console hangs the port up and the lane's later output is lost. podman's
+# system units (rootful podman's API, auto-update, restart) are not the test's, and podman.service
+# has Delegate=true: started at boot, it makes systemd enable cpu, cpuset and io in system.slice,
+# and the service way would no longer run without a cpu controller.
+for unit in serial-getty@.service getty@.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
+        podman.service podman.socket podman-auto-update.service podman-auto-update.timer podman-restart.service; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 # The ordinary user, with a user manager from boot on (what loginctl enable-linger records).
 useradd --root "$root" --create-home --uid 1000 --shell /bin/sh tester
+# Its subordinate ids, for rootless podman: useradd gives them only where /etc/subuid and /etc/subgid exist.
+for f in subuid subgid; do
+    grep -q '^tester:' "$root/etc/$f" 2> /dev/null || echo tester:100000:65536 >> "$root/etc/$f"
+done
 mkdir -p "$root/var/lib/systemd/linger"
 touch "$root/var/lib/systemd/linger/tester"
 install -m 0755 "$here/guest.sh" "$root/usr/local/sbin/crabcan-lane"

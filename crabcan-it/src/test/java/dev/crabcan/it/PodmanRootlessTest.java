@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class PodmanRootlessTest {
-    private static final String IMAGE = "localhost/crabcan-busybox:rootless";
+    static final String IMAGE = "localhost/crabcan-busybox:rootless";
 
     static Path base;
     static String user;
@@ -48,6 +48,18 @@ class PodmanRootlessTest {
     static final java.util.Map<Path, byte[]> BACKUPS = new java.util.LinkedHashMap<>();
 
     record Run(int status, String stdout, String stderr) {}
+
+    /** podman, with its arguments, as some user with crabcan-oci as its runtime. */
+    @FunctionalInterface
+    interface Podman {
+        Run run(String... args) throws Exception;
+    }
+
+    /** What a test checks of a running container, given its name and its command's host pid. */
+    @FunctionalInterface
+    interface RunningCheck {
+        void check(String name, long pid) throws Exception;
+    }
 
     @BeforeAll
     static void makeTheUserAndItsImage() throws Exception {
@@ -72,26 +84,37 @@ class PodmanRootlessTest {
         assertThat(subordinateIds("/etc/subuid")).as("useradd's subordinate uids for %s", user).isNotEmpty();
         assertThat(subordinateIds("/etc/subgid")).as("useradd's subordinate gids for %s", user).isNotEmpty();
         runtimeDir = ownedByTheUser(base.resolve("run"));
-        Path cache = ownedByTheUser(base.resolve("cache"));
-        // The front end with the jar beside it, where the user can run it; conmon passes the runtime
-        // only PATH, HOME and XDG_RUNTIME_DIR, so the Java and the cache come from this wrapper.
+        runtime = installFrontEnd(base, ownedByTheUser(base.resolve("cache")));
+        importBusybox(base, PodmanRootlessTest::podman);
+    }
+
+    /**
+     * crabcan-oci's front end with the jar beside it in base/bin, where the user can run it, and the
+     * runtime to give podman, base/crabcan-oci: conmon passes the runtime only PATH, HOME and
+     * XDG_RUNTIME_DIR, so the Java and the cache come from this wrapper.
+     */
+    static Path installFrontEnd(Path base, Path cache) throws Exception {
         Path bin = Files.createDirectory(base.resolve("bin"));
         Files.copy(OciServiceTest.FRONT_END, bin.resolve("crabcan-oci"));
         Files.copy(Env.CLI_JAR, bin.resolve("crabcan.jar"));
-        runtime = base.resolve("crabcan-oci");
-        Files.writeString(runtime, "#!/bin/sh\nJAVA=" + Path.of(System.getProperty("java.home"), "bin", "java")
+        Path wrapper = base.resolve("crabcan-oci");
+        Files.writeString(wrapper, "#!/bin/sh\nJAVA=" + Path.of(System.getProperty("java.home"), "bin", "java")
                 + " CRABCAN_CACHE_DIR=" + cache + " exec " + bin.resolve("crabcan-oci") + " \"$@\"\n");
-        for (Path p : List.of(bin, bin.resolve("crabcan-oci"), runtime)) {
+        for (Path p : List.of(bin, bin.resolve("crabcan-oci"), wrapper)) {
             Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
         }
         Files.setPosixFilePermissions(bin.resolve("crabcan.jar"), PosixFilePermissions.fromString("rw-r--r--"));
+        return wrapper;
+    }
 
+    /** Imports a busybox root file system, made in base, as IMAGE. */
+    static void importBusybox(Path base, Podman podman) throws Exception {
         Path rootfs = base.resolve("rootfs");
         BuildTest.busyboxRootfs(rootfs);
         Path tar = base.resolve("rootfs.tar");
         Env.host("tar", "-C", rootfs.toString(), "-cf", tar.toString(), ".");
         Files.setPosixFilePermissions(tar, PosixFilePermissions.fromString("rw-r--r--"));
-        Run imported = podman("import", tar.toString(), IMAGE);
+        Run imported = podman.run("import", tar.toString(), IMAGE);
         assertThat(imported.status()).as(imported.stderr()).isZero();
     }
 
@@ -128,12 +151,7 @@ class PodmanRootlessTest {
                 podman("rm", "--all", "--force", "--time", "0");
                 Run reset = podman("system", "reset", "--force");
                 assertThat(reset.status()).as(reset.stderr()).isZero();
-                for (ProcessHandle p : ProcessHandle.allProcesses().filter(p -> p.info().commandLine().map(c -> c.contains(
-                        "dev.crabcan.examples.OciService") && c.endsWith(" " + runtimeDir.resolve("crabcan"))).orElse(false))
-                        .toList()) {
-                    p.destroy();
-                    p.onExit().get(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
-                }
+                stopServices(runtimeDir.resolve("crabcan"));
             }
             List<String> left = new ArrayList<>();
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Env.CLEANUP_CEILING_MS);
@@ -168,6 +186,15 @@ class PodmanRootlessTest {
         assertThat(subordinateIds("/etc/subgid")).isEmpty();
     }
 
+    /** Stops the crabcan-oci services of this state root (podman's --root for crabcan-oci). */
+    static void stopServices(Path state) throws Exception {
+        for (ProcessHandle p : ProcessHandle.allProcesses().filter(p -> p.info().commandLine().map(c -> c.contains(
+                "dev.crabcan.examples.OciService") && c.endsWith(" " + state)).orElse(false)).toList()) {
+            p.destroy();
+            p.onExit().get(Env.CLEANUP_CEILING_MS, TimeUnit.MILLISECONDS);
+        }
+    }
+
     private static boolean ownedByTheUser(ProcessHandle p) {
         try {
             return Files.readAllLines(Path.of("/proc/" + p.pid() + "/status")).stream()
@@ -184,17 +211,28 @@ class PodmanRootlessTest {
 
     /** podman as the user, with only the environment a login would give it, and crabcan-oci as its runtime. */
     static Run podman(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
-                Env.tool("podman", "podman").toString(), "--runtime", runtime.toString()));
+        return podman(List.of("setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups"), runtime, home,
+                Map.of("USER", user, "XDG_RUNTIME_DIR", runtimeDir.toString()), base, args);
+    }
+
+    /**
+     * podman started by prefix (none: as this process's user) with runtime as its runtime, in home,
+     * with only PATH, HOME and env as its environment; its stderr goes through a file in tmp.
+     */
+    static Run podman(List<String> prefix, Path runtime, Path home, Map<String, String> environment, Path tmp,
+            String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(List.of(Env.tool("podman", "podman").toString(), "--runtime", runtime.toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(home.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         Map<String, String> env = pb.environment();
         String path = env.getOrDefault("PATH", "/usr/bin:/bin");
         env.clear();
-        env.putAll(Map.of("PATH", path, "HOME", home.toString(), "USER", user, "XDG_RUNTIME_DIR",
-                runtimeDir.toString()));
-        Path err = Files.createTempFile(base, "podman", ".err");
+        env.put("PATH", path);
+        env.put("HOME", home.toString());
+        env.putAll(environment);
+        Path err = Files.createTempFile(tmp, "podman", ".err");
         Process p = pb.redirectError(err.toFile()).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(90, TimeUnit.SECONDS)) {
@@ -207,8 +245,7 @@ class PodmanRootlessTest {
     }
 
     /** crabcan-oci's state directory (podman's --root for it) holds only the link to the service. */
-    private static void assertNoContainerState() throws Exception {
-        Path state = runtimeDir.resolve("crabcan");
+    static void assertNoContainerState(Path state) throws Exception {
         try (Stream<Path> names = Files.list(state)) {
             assertThat(names.map(p -> p.getFileName().toString()).toList()).isSubsetOf(".service");
         }
@@ -216,12 +253,16 @@ class PodmanRootlessTest {
 
     @Test
     void runRmShowsOutputAndExitCode() throws Exception {
-        Run r = podman("run", "--rm", IMAGE, "/bin/sh", "-c",
+        runRmShowsOutputAndExitCode(PodmanRootlessTest::podman, runtimeDir.resolve("crabcan"));
+    }
+
+    static void runRmShowsOutputAndExitCode(Podman podman, Path state) throws Exception {
+        Run r = podman.run("run", "--rm", IMAGE, "/bin/sh", "-c",
                 "echo hello from $(cat /etc/hostname) as $(id -u); echo oops >&2; exit 3");
         assertThat(r.status()).as(r.stderr()).isEqualTo(3);
         assertThat(r.stdout()).startsWith("hello from ").endsWith(" as 0\n");
         assertThat(r.stderr()).contains("oops");
-        assertNoContainerState();
+        assertNoContainerState(state);
     }
 
     /**
@@ -244,7 +285,7 @@ class PodmanRootlessTest {
             Run removed = podman("rm", "-f", "-t", "0", name);
             assertThat(removed.status()).as(removed.stderr()).isZero();
         }
-        assertNoContainerState();
+        assertNoContainerState(runtimeDir.resolve("crabcan"));
     }
 
     /**
@@ -253,27 +294,33 @@ class PodmanRootlessTest {
      */
     @Test
     void runDetachedExecStopAndRm() throws Exception {
+        runDetachedExecStopAndRm(PodmanRootlessTest::podman, uid, runtimeDir.resolve("crabcan"), (name, pid) -> { });
+    }
+
+    /** The test above, for podman as the user uid; running is checked while the container runs. */
+    static void runDetachedExecStopAndRm(Podman podman, long uid, Path state, RunningCheck running) throws Exception {
         String name = "crabcan-rootless-" + ProcessHandle.current().pid();
-        Run started = podman("run", "-d", "--name", name, IMAGE, "/bin/busybox", "sleep", "1000");
+        Run started = podman.run("run", "-d", "--name", name, IMAGE, "/bin/busybox", "sleep", "1000");
         try {
             assertThat(started.status()).as(started.stderr()).isZero();
-            Run listed = podman("ps", "-a", "--format", "{{.Names}} {{.Status}}");
+            Run listed = podman.run("ps", "-a", "--format", "{{.Names}} {{.Status}}");
             assertThat(listed.stdout()).as(listed.stderr()).contains(name + " Up");
-            long pid = Long.parseLong(podman("inspect", "--format", "{{.State.Pid}}", name).stdout().trim());
+            long pid = Long.parseLong(podman.run("inspect", "--format", "{{.State.Pid}}", name).stdout().trim());
             assertThat(Env.hostUid(pid)).as("the container's command on the host").isEqualTo(uid);
-            Run exec = podman("exec", name, "/bin/sh", "-c", "echo hi from $(cat /proc/1/comm); exit 4");
+            running.check(name, pid);
+            Run exec = podman.run("exec", name, "/bin/sh", "-c", "echo hi from $(cat /proc/1/comm); exit 4");
             assertThat(exec.status()).as(exec.stderr()).isEqualTo(4);
             assertThat(exec.stdout()).isEqualTo("hi from crabcan-init\n");
-            Run missing = podman("exec", name, "/nope");
+            Run missing = podman.run("exec", name, "/nope");
             assertThat(missing.status()).as(missing.stderr()).isEqualTo(127);
-            Run stopped = podman("stop", "-t", "10", name);
+            Run stopped = podman.run("stop", "-t", "10", name);
             assertThat(stopped.status()).as(stopped.stderr()).isZero();
-            assertThat(podman("wait", name).stdout().trim()).isEqualTo("143");
+            assertThat(podman.run("wait", name).stdout().trim()).isEqualTo("143");
         } finally {
-            Run removed = podman("rm", "-f", name);
+            Run removed = podman.run("rm", "-f", name);
             assertThat(removed.status()).as(removed.stderr()).isZero();
         }
-        assertThat(podman("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
-        assertNoContainerState();
+        assertThat(podman.run("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
+        assertNoContainerState(state);
     }
 }

@@ -118,6 +118,10 @@ class RootlessSuiteTest {
             "PodmanRootlessTest#groupAddGivesRunAndExecSupplementaryGroups",
             "PodmanRootlessTest#runDetachedExecStopAndRm",
             "PodmanRootlessTest#runRmShowsOutputAndExitCode",
+            // Rootless podman with systemd's cgroup manager needs a user with a systemd user manager (the VM lane's).
+            "PodmanSystemdCgroupTest#memoryAndPidsLimitsReachTheContainersScope",
+            "PodmanSystemdCgroupTest#runDetachedExecStopAndRmInTheUsersScope",
+            "PodmanSystemdCgroupTest#runRmShowsOutputAndExitCode",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
             "PodmanTest#podmanGroupAddGivesRunAndExecSupplementaryGroups",
             "PodmanTest#podmanKillStopAndRm",

@@ -137,6 +137,19 @@ public final class CgroupTuning {
         }
     }
 
+    /**
+     * Writes a new CPU burst before {@link #apply}'s caller changes the quota, where the cgroup takes
+     * it: the kernel refuses a quota below the burst the cgroup has, so lowering both in one update
+     * needs the burst first (runc does the same). A burst the old quota cannot hold is refused
+     * quietly here and written by apply, after the new quota.
+     */
+    void applyBurstFirst(boolean v2, Map<String, Path> dirs) throws SandboxException {
+        Long burst = values.get(Knob.CPU_BURST);
+        if (burst != null) {
+            write(v2, dirs, Knob.CPU_BURST, burst, false);
+        }
+    }
+
     /** false: the kernel refused the value and strict is not set. */
     private static boolean write(boolean v2, Map<String, Path> dirs, Knob k, long value, boolean strict)
             throws SandboxException {

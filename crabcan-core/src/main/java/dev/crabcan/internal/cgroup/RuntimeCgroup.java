@@ -304,6 +304,7 @@ public final class RuntimeCgroup {
     /** Changes the limits and the tuning that are set (OCI update); others stay as they are. */
     public void update(Limits limits, CgroupTuning tuning) throws SandboxException {
         tuning.checkFor(v2);
+        tuning.applyBurstFirst(v2, dirs);
         if (v2) {
             CgroupV2.apply(dirs.get(""), limits, CgroupV2.words(dirs.get("").resolve("cgroup.controllers")).contains("io"));
         } else {

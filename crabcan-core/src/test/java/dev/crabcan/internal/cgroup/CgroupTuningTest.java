@@ -93,4 +93,22 @@ class CgroupTuningTest {
                 .hasMessage("linux.resources.memory.reservation: not supported because no cgroup v1 memory hierarchy "
                         + "is mounted");
     }
+
+    /**
+     * update writes a new burst before the limits lower the quota (the kernel refuses a quota below
+     * the burst, OciRuntimeTest); where the old quota refuses the burst, that is not an error yet:
+     * a directory in the file's place fails the write as the kernel's EINVAL would.
+     */
+    @Test
+    void aBurstGoesFirstWhereTheCgroupTakesItAndQuietlyWhereItDoesNot() throws Exception {
+        Path d = files("v2", "cpu.max.burst", "memory.low");
+        Files.writeString(d.resolve("cgroup.controllers"), "cpu memory\n");
+        CgroupTuning.of(Map.of(Knob.CPU_BURST, 10000L, Knob.MEMORY_RESERVATION, 1L)).applyBurstFirst(true,
+                Map.of("", d));
+        assertThat(Files.readString(d.resolve("cpu.max.burst"))).isEqualTo("10000");
+        assertThat(Files.readString(d.resolve("memory.low"))).as("only the burst goes first").isEmpty();
+        Path refusing = Files.createDirectories(dir.resolve("refusing/cpu.max.burst")).getParent();
+        Files.writeString(refusing.resolve("cgroup.controllers"), "cpu\n");
+        CgroupTuning.of(Map.of(Knob.CPU_BURST, 10000L)).applyBurstFirst(true, Map.of("", refusing));
+    }
 }
