@@ -91,7 +91,7 @@ t2=$(now)
 # instructions, and JVMs crashed in JIT-compiled code with them: SIGSEGV with AVX (twice in two
 # fresh-clone CI runs), and a JVM killed by a signal with -cpu max minus AVX (once, in CI). A JVM
 # picks its instructions from what the CPU reports, so it keeps to the long-emulated ones here.
-timeout 1500 qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu qemu64 -smp 2 -m 3072 \
+timeout 2400 qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu qemu64 -smp 2 -m 3072 \
     -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=0 loglevel=4" \
     -drive file="$work/root.img",format=raw,if=virtio,cache=unsafe \
