@@ -187,7 +187,8 @@ static int await_ready(int fd)
  * of the pipes it gave us), stdout a pipe on which it says READY. Its code runs once or a few times
  * per request, so C2 would compile it only after thousands of requests, and until then its
  * compiler threads take a core from the containers being started (a quarter of the service's CPU
- * in a profile of 500 runs): C1 alone compiles it within the first few hundred.
+ * in a profile of 200 runs after 300 of warm-up): C1 alone compiles it within the first few
+ * hundred.
  */
 static int spawn(int rootfd, const char *root, pid_t *service)
 {
