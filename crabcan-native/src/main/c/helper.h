@@ -45,7 +45,9 @@ void connect_veth(pid_t init);
 pid_t start_net_helper(int sock, pid_t init);
 int run_nft(int ns_user, int ns_net, const char *rules, char *why, size_t size);
 int load_net_filter(pid_t init);
-void join_netns(void);
+
+/* namespaces.c */
+void join_namespaces(void);
 
 /* hosts.c */
 int watch_host_addresses(int ns_user, int ns_net, const char *rules, char *why, size_t size);

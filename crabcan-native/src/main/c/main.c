@@ -363,7 +363,7 @@ int sandbox_helper(int sock, uint32_t plan_len)
         return join_sandbox(sock);
     if (plan.console_socket)
         connect_console();
-    join_netns();
+    join_namespaces();
     prepare_in_parent();
     if (plan.release_fifo) {
         plan.release_fd = open(plan.release_fifo, O_PATH | O_CLOEXEC);

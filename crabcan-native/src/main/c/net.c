@@ -653,39 +653,3 @@ pid_t start_net_helper(int sock, pid_t init)
     emit(R_NETHELPER, (int)pid);
     return pid;
 }
-
-/*
- * Joins the plan's existing network namespace (T_NETNS), which init and the command then share,
- * and writes its net.* sysctls there: the sandbox's user namespace will not own it, so init could
- * do neither. Before prepare_in_parent, whose sysfs mounts show this namespace's interfaces.
- */
-void join_netns(void)
-{
-    if (!plan.netns)
-        return;
-    logd("Joining network namespace %s", plan.netns);
-    int fd = open(plan.netns, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail(S_NETWORK, errno, "open network namespace %s", plan.netns);
-    if (setns(fd, CLONE_NEWNET) < 0)
-        fail(S_NETWORK, errno, "join network namespace %s (it takes CAP_SYS_ADMIN over the namespace: root, or "
-             "an ordinary user in a namespace of its own user namespace)", plan.netns);
-    close(fd);
-    if (plan.n_netns_sysctls == 0)
-        return;
-    /* Opened after setns: /proc/sys/net shows the namespace of whoever looks it up. */
-    int dir = open("/proc/sys/net", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        fail(S_WRITE, errno, "open /proc/sys/net");
-    for (size_t i = 0; i < plan.n_netns_sysctls; i++) {
-        const char *name = plan.netns_sysctls[i].name, *value = plan.netns_sysctls[i].value;
-        logd("Writing '%s' to net/%s in %s", value, name, plan.netns);
-        int f = openat(dir, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (f < 0)
-            fail(S_WRITE, errno, "open /proc/sys/net/%s", name);
-        if (write(f, value, strlen(value)) != (ssize_t)strlen(value))
-            fail(S_WRITE, errno, "write '%s' to /proc/sys/net/%s", value, name);
-        close(f);
-    }
-    close(dir);
-}

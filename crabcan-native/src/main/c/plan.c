@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -378,7 +379,17 @@ void parse_plan(uint32_t total)
             plan.has_umask = 1;
             plan.umask = get32(p + T_UMASK_AT_UMASK);
             break;
-        case T_NETNS: plan.netns = get_str(p, len, tag); break;
+        case T_JOIN_NS: {
+            uint32_t type = len > T_JOIN_NS_FIXED ? get32(p + T_JOIN_NS_AT_TYPE) : 0;
+            int known = type == CLONE_NEWNET || type == CLONE_NEWIPC || type == CLONE_NEWUTS;
+            for (size_t i = 0; i < plan.n_join_ns; i++)
+                known = known && plan.join_ns[i].type != type;
+            if (len < T_JOIN_NS_FIXED + 2 || p[T_JOIN_NS_FIXED] != '/' || !known)
+                fail(S_PLAN, EINVAL, "bad or repeated namespace to join (type %#x)", type);
+            plan.join_ns[plan.n_join_ns].type = type;
+            plan.join_ns[plan.n_join_ns++].path = get_str(p + T_JOIN_NS_FIXED, len - T_JOIN_NS_FIXED, tag);
+            break;
+        }
         case T_GROUPS:
             if (len % 4 != 0)
                 fail(S_PLAN, EINVAL, "bad groups record");
@@ -399,12 +410,12 @@ void parse_plan(uint32_t total)
         case T_SESSION_KEYRING: plan.session_keyring = get_str(p, len, tag); break;
         case T_HOOK: parse_hook(p, len); break;
         case T_HOOK_STATE: plan.hook_state = get_str(p, len, tag); break;
-        case T_NETNS_SYSCTL: {
+        case T_JOINED_SYSCTL: {
             size_t name_len = strnlen((const char *)p, len);
-            if (name_len + 2 > len || plan.n_netns_sysctls == MAX_NETNS_SYSCTLS)
-                fail(S_PLAN, EINVAL, "bad or too many netns sysctl records (at most %d)", MAX_NETNS_SYSCTLS);
-            plan.netns_sysctls[plan.n_netns_sysctls].name = (const char *)p;
-            plan.netns_sysctls[plan.n_netns_sysctls++].value =
+            if (name_len + 2 > len || plan.n_joined_sysctls == MAX_JOINED_SYSCTLS)
+                fail(S_PLAN, EINVAL, "bad or too many joined sysctl records (at most %d)", MAX_JOINED_SYSCTLS);
+            plan.joined_sysctls[plan.n_joined_sysctls].name = (const char *)p;
+            plan.joined_sysctls[plan.n_joined_sysctls++].value =
                 get_str(p + name_len + 1, (uint32_t)(len - name_len - 1), tag);
             break;
         }
@@ -457,8 +468,13 @@ void parse_plan(uint32_t total)
                           || plan.n_cgroupfs
                           || plan.release_fifo || plan.net.ifname || plan.veth.name || plan.n_net_helper || plan.hostname
                           || plan.stdio[0].pipe || plan.stdio[1].pipe || plan.stdio[2].pipe || plan.n_copy_in
-                          || plan.n_copy_out))
+                          || plan.n_copy_out || plan.n_join_ns || plan.n_joined_sysctls))
         fail(S_PLAN, EINVAL, "a joining plan has a sandbox's own setup");
+    for (size_t i = 0; i < plan.n_join_ns; i++)
+        if (plan.clone_flags & plan.join_ns[i].type)
+            fail(S_PLAN, EINVAL, "namespace %#x both joined (%s) and created", plan.join_ns[i].type, plan.join_ns[i].path);
+    if (plan.n_joined_sysctls && !plan.n_join_ns)
+        fail(S_PLAN, EINVAL, "sysctls for joined namespaces without any");
     if (plan.net_filter_hosts && !plan.net_filter_tool)
         fail(S_PLAN, EINVAL, "the host's addresses for a network filter without the filter");
     if (plan.n_hooks && !plan.hook_state)
@@ -615,15 +631,17 @@ void dump_plan(void)
         printf("copy_out\t%llu\t", (unsigned long long)plan.copy_out[i].max);
         put_field(plan.copy_out[i].path, '\n');
     }
-    if (plan.netns)
-        dump_str("netns", plan.netns);
+    for (size_t i = 0; i < plan.n_join_ns; i++) {
+        printf("join_ns\t%#x\t", plan.join_ns[i].type);
+        put_field(plan.join_ns[i].path, '\n');
+    }
     if (plan.domainname)
         dump_str("domainname", plan.domainname);
     if (plan.session_keyring)
         dump_str("session_keyring", plan.session_keyring);
-    for (size_t i = 0; i < plan.n_netns_sysctls; i++) {
-        dump_str("netns_sysctl", plan.netns_sysctls[i].name);
-        dump_str("netns_sysctl_value", plan.netns_sysctls[i].value);
+    for (size_t i = 0; i < plan.n_joined_sysctls; i++) {
+        dump_str("joined_sysctl", plan.joined_sysctls[i].name);
+        dump_str("joined_sysctl_value", plan.joined_sysctls[i].value);
     }
     if (fflush(stdout) != 0)
         fail(S_PLAN, errno, "write the dump");

@@ -112,9 +112,10 @@ struct plan {
     int console_fd; /* that socket, connected by the helper on the host; -1 before */
     const char *domainname;
     const char *session_keyring; /* T_SESSION_KEYRING, or NULL: the caller's is kept */
-    const char *netns; /* an existing network namespace to join (T_NETNS), or NULL */
-    struct { const char *name, *value; } netns_sysctls[MAX_NETNS_SYSCTLS];
-    size_t n_netns_sysctls;
+    struct { uint32_t type; const char *path; } join_ns[3]; /* T_JOIN_NS: network, IPC, UTS */
+    size_t n_join_ns;
+    struct { const char *name, *value; } joined_sysctls[MAX_JOINED_SYSCTLS];
+    size_t n_joined_sysctls;
     /* OCI hooks run inside the sandbox (T_HOOK): argv and envp point into hook_strings. */
     struct { uint32_t phase, timeout; const char *path; char **argv, **envp; } hooks[MAX_HOOKS];
     size_t n_hooks;

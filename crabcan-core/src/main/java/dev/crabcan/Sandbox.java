@@ -104,6 +104,8 @@ public final class Sandbox {
     private final Terminal terminal;
     private final Limits limits;
     private final Network network;
+    private final Path ipcNamespace;
+    private final Path utsNamespace;
     private final Integer umask;
     private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
@@ -151,6 +153,8 @@ public final class Sandbox {
         this.terminal = b.terminal;
         this.limits = b.limits;
         this.network = b.network;
+        this.ipcNamespace = b.ipcNamespace;
+        this.utsNamespace = b.utsNamespace;
         this.umask = b.umask;
         this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
@@ -352,12 +356,22 @@ public final class Sandbox {
         return java.util.Optional.ofNullable(terminal);
     }
 
-    /** What the sandbox may use (default {@link Limits#none()}). */
     /** The sandbox's network; {@link Network#none()} by default. */
     public Network network() {
         return network;
     }
 
+    /** The existing IPC namespace the sandbox joins ({@link Builder#ipcNamespace}); empty: one of its own. */
+    public Optional<Path> ipcNamespace() {
+        return Optional.ofNullable(ipcNamespace);
+    }
+
+    /** The existing UTS namespace the sandbox joins ({@link Builder#utsNamespace}); empty: one of its own. */
+    public Optional<Path> utsNamespace() {
+        return Optional.ofNullable(utsNamespace);
+    }
+
+    /** What the sandbox may use (default {@link Limits#none()}). */
     public Limits limits() {
         return limits;
     }
@@ -972,7 +986,8 @@ public final class Sandbox {
                 && Objects.equals(inheritable, x.inheritable) && Objects.equals(ambient, x.ambient)
                 && noNewPrivileges == x.noNewPrivileges && seccomp.equals(x.seccomp) && keepTerminal == x.keepTerminal
                 && Objects.equals(terminal, x.terminal)
-                && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(umask, x.umask)
+                && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(ipcNamespace, x.ipcNamespace)
+                && Objects.equals(utsNamespace, x.utsNamespace) && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && propagations.equals(x.propagations)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
@@ -985,7 +1000,8 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsLayers, rootfsWritable, writableLayerSize, writableLayerDirectory, binds, tmpfs, uid, supplementaryGroups, command, environment,
                 workingDirectory,
                 hostname, domainname, sessionKeyring, callersSessionKeyring, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
-                noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, umask, oomScoreAdj, kernelMounts,
+                noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, ipcNamespace, utsNamespace, umask,
+                oomScoreAdj, kernelMounts,
                 propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
 
@@ -1028,6 +1044,8 @@ public final class Sandbox {
         private Terminal terminal;
         private Limits limits = Limits.none();
         private Network network = Network.none();
+        private Path ipcNamespace;
+        private Path utsNamespace;
         private Integer umask;
         private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
@@ -1076,6 +1094,8 @@ public final class Sandbox {
             terminal = b.terminal;
             limits = b.limits;
             network = b.network;
+            ipcNamespace = b.ipcNamespace;
+            utsNamespace = b.utsNamespace;
             umask = b.umask;
             oomScoreAdj = b.oomScoreAdj;
             kernelMounts.addAll(b.kernelMounts);
@@ -1377,7 +1397,10 @@ public final class Sandbox {
          * Sets a kernel parameter of one of the sandbox's own namespaces, such as
          * {@code net.ipv4.ping_group_range}: {@code net.*} (its network namespace),
          * {@code kernel.shm*}, {@code kernel.msg*}, {@code kernel.sem} and {@code fs.mqueue.*} (its IPC
-         * namespace). Others would change the host and are refused.
+         * namespace). Others would change the host and are refused. In a network namespace the
+         * sandbox joins ({@link Network#namespace}) the helper writes {@code net.*} ones, for everybody
+         * in it (refused when that is the caller's own); in an IPC namespace it joins
+         * ({@link #ipcNamespace}) only the namespace's root may write them, so they are refused.
          */
         public Builder sysctl(String name, String value) {
             Validation.noNul(name, "sysctl name");
@@ -1693,6 +1716,49 @@ public final class Sandbox {
             return this;
         }
 
+        /**
+         * Joins an existing IPC namespace instead of giving the sandbox one of its own, as a pod's
+         * containers share the pod's: path names it, such as {@code /proc/PID/ns/ipc} of another
+         * sandbox's init, or a bind of one. The helper joins it before the sandbox's user namespace
+         * exists, so the caller must be allowed to (root; an ordinary user only a namespace of its own
+         * user namespace), and the sandbox's root holds no privilege over it: its System V objects and
+         * POSIX message queues are the sandbox's as their modes give them to its host ids, its sysctls
+         * ({@code kernel.shm*}, {@code kernel.msg*}, {@code kernel.sem}, {@code fs.mqueue.*}) are
+         * set by whoever made it (a {@link #sysctl} of those is refused), and the helper mounts an
+         * mqueue {@link KernelMount} of it. The caller's own IPC namespace (the host's, as a rule) is
+         * refused when the sandbox starts.
+         *
+         * @param path an absolute path that names an IPC namespace when the sandbox starts
+         */
+        public Builder ipcNamespace(Path path) {
+            this.ipcNamespace = namespacePath(path, "IPC");
+            return this;
+        }
+
+        /**
+         * Joins an existing UTS namespace instead of giving the sandbox one of its own, as a pod's
+         * containers share the pod's hostname: path names it, such as {@code /proc/PID/ns/uts}. As
+         * for {@link #ipcNamespace}, the caller must be allowed to join it, and the sandbox's root
+         * may not change it. The sandbox gets no random hostname; a {@link #hostname} or
+         * {@link #domainname} given is set there by the helper, for everybody in it. The caller's own
+         * UTS namespace (the host's, as a rule) is refused when the sandbox starts.
+         *
+         * @param path an absolute path that names a UTS namespace when the sandbox starts
+         */
+        public Builder utsNamespace(Path path) {
+            this.utsNamespace = namespacePath(path, "UTS");
+            return this;
+        }
+
+        private static Path namespacePath(Path path, String type) {
+            Validation.notNull(path, type + " namespace path");
+            if (!path.isAbsolute()) {
+                throw new SandboxSpecException("the " + type + " namespace path must be absolute, got '"
+                        + Validation.printable(path.toString()) + "'");
+            }
+            return path;
+        }
+
         public Builder limits(Limits l) {
             this.limits = Validation.notNull(l, "limits");
             return this;
@@ -1949,6 +2015,14 @@ public final class Sandbox {
             }
             for (CopyIn c : copyIns) {
                 checkCopyInTarget(c.target());
+            }
+            for (String name : sysctls.keySet()) {
+                // The kernel lets only the root of the namespace's own user namespace write them, by uid.
+                if (ipcNamespace != null && !name.startsWith("net.")) {
+                    throw new SandboxSpecException("sysctl " + name + " belongs to the IPC namespace the sandbox "
+                            + "joins (" + ipcNamespace + "), which only that namespace's root may change: set it "
+                            + "where the namespace is made (a pod's sandbox, as the CRI sets a pod's sysctls)");
+                }
             }
             Sandbox built = new Sandbox(this);
             checkCapabilitySets(built);

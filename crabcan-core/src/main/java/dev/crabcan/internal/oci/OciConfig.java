@@ -32,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -47,6 +48,7 @@ public final class OciConfig {
     /** Namespaces every sandbox gets; a config must ask for these, since leaving one out would share the host's. */
     private static final Set<String> REQUIRED_NAMESPACES = Set.of("pid", "ipc", "uts", "mount");
     private static final Set<String> ALWAYS_NAMESPACES = Set.of("user", "cgroup");
+    private static final Set<String> JOINABLE_NAMESPACES = Set.of("network", "ipc", "uts");
     private static final Set<String> ATIME_OPTIONS = Set.of("relatime", "norelatime", "strictatime", "nostrictatime",
             "noatime", "atime", "nodiratime", "diratime");
     /**
@@ -702,14 +704,18 @@ public final class OciConfig {
                 }
                 if (ns.get("path") != null && !string(ns.get("path"), f + ".path").isEmpty()) {
                     String path = string(ns.get("path"), f + ".path");
-                    if (!type.equals("network")) {
-                        throw refuse(f + ".path", "a sandbox always gets new namespaces but a network one; joining "
-                                + path + " would share another's " + type + " namespace");
+                    if (!JOINABLE_NAMESPACES.contains(type)) {
+                        throw refuse(f + ".path", "a sandbox always gets its own " + type + " namespace; it joins "
+                                + "network, IPC and UTS namespaces only, as a pod's containers do");
                     }
                     if (!path.startsWith("/")) {
                         throw invalid(f + ".path", "must be absolute, got " + path);
                     }
-                    joined = Path.of(path);
+                    switch (type) {
+                        case "network" -> joined = Path.of(path);
+                        case "ipc" -> b.ipcNamespace(Path.of(path));
+                        default -> b.utsNamespace(Path.of(path));
+                    }
                 }
                 seen.add(type);
             }
@@ -1216,8 +1222,14 @@ public final class OciConfig {
                     + "leaves the interface to its caller (e.g. podman's netavark); use Network.none() or host()");
         }
         for (String ns : List.of("pid", "network", "ipc", "uts", "mount", "cgroup", "user")) {
-            if (ns.equals("network") && s.network().namespacePath().isPresent()) {
-                namespaces.add(ordered("type", ns, "path", s.network().namespacePath().get().toString()));
+            Optional<Path> path = switch (ns) {
+                case "network" -> s.network().namespacePath();
+                case "ipc" -> s.ipcNamespace();
+                case "uts" -> s.utsNamespace();
+                default -> Optional.empty();
+            };
+            if (path.isPresent()) {
+                namespaces.add(ordered("type", ns, "path", path.get().toString()));
             } else if (!ns.equals("network") || s.network().mode() == Network.Mode.NONE) {
                 namespaces.add(ordered("type", ns));
             }

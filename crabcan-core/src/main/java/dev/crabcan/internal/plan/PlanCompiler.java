@@ -185,8 +185,9 @@ public final class PlanCompiler {
         if (!groups.isEmpty()) {
             options |= OPT_SETGROUPS;
         }
-        w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
-                | (net.ownNamespace() ? CLONE_NEWNET : 0) | cgroupNs, options);
+        w.config(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | (s.utsNamespace().isPresent() ? 0 : CLONE_NEWUTS)
+                | (s.ipcNamespace().isPresent() ? 0 : CLONE_NEWIPC) | (net.ownNamespace() ? CLONE_NEWNET : 0)
+                | cgroupNs, options);
         if (net.iface() != null) {
             NetPlan.Interface i = net.iface();
             w.net(i.address(), Ipv4.netmask(i.prefix()), i.gateway(), i.name());
@@ -208,7 +209,13 @@ public final class PlanCompiler {
             }
         }
         if (s.network().namespacePath().isPresent()) {
-            w.netns(s.network().namespacePath().get().toString());
+            w.joinNs(CLONE_NEWNET, s.network().namespacePath().get().toString());
+        }
+        if (s.ipcNamespace().isPresent()) {
+            w.joinNs(CLONE_NEWIPC, s.ipcNamespace().get().toString());
+        }
+        if (s.utsNamespace().isPresent()) {
+            w.joinNs(CLONE_NEWUTS, s.utsNamespace().get().toString());
         }
         for (Path p : cgroupProcs) {
             w.cgroup(p.toString());
@@ -265,7 +272,8 @@ public final class PlanCompiler {
             }
         }
         // A hostname the caller asked for is always set: where it is refused, the start fails and says why.
-        if (s.hostname().isPresent() || host.setsHostname()) {
+        // A joined UTS namespace keeps its own unless the caller asked for one.
+        if (s.hostname().isPresent() || (host.setsHostname() && s.utsNamespace().isEmpty())) {
             w.hostname(hostname);
         }
         if (s.domainname().isPresent()) {
@@ -316,12 +324,13 @@ public final class PlanCompiler {
         });
         // Before /proc/sys becomes read-only. A joined network namespace is not the sandbox's user
         // namespace's to change: the helper writes its net.* sysctls there, with the sandbox's ids.
+        // (A joined IPC namespace's are refused when the sandbox is built: only its root may write them.)
         for (Map.Entry<String, String> sysctl : s.sysctls().entrySet()) {
             String name = sysctl.getKey();
             String value = sysctl.getValue();
             if (s.network().mode() == Network.Mode.NAMESPACE && name.startsWith("net.")) {
                 requireNotOwnNetwork(s.network().namespacePath().get(), name);
-                w.netnsSysctl(name.substring(4).replace('.', '/'), hostIdsIn(name, value, uid, hostGid));
+                w.joinedSysctl(name.replace('.', '/'), hostIdsIn(name, value, uid, hostGid));
             } else {
                 mounts.add(new Mount(M_WRITE, 0, 0, 0, value, "/proc/sys/" + name.replace('.', '/')));
             }
@@ -353,14 +362,15 @@ public final class PlanCompiler {
         for (KernelMount k : s.kernelMounts()) {
             int ro = (k.readOnly() ? MF_RDONLY : 0) | atimeFlags(k.atime());
             switch (k.type()) {
-                // Only who may change a network namespace may mount its sysfs: for a joined one, which
-                // the sandbox's user namespace does not own, the helper mounts it with the caller's
-                // credentials, which joining took (host root, or root of the user namespace that owns
-                // it, as under rootless podman).
+                // Only who may change a network or IPC namespace may mount its sysfs or mqueue: for a
+                // joined one, which the sandbox's user namespace does not own, the helper mounts it with
+                // the caller's credentials, which joining took (host root, or root of the user namespace
+                // that owns it, as under rootless podman).
                 case SYSFS -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro
                         | (s.network().mode() == Network.Mode.NAMESPACE ? MF_OPEN_IN_PARENT : 0), 0, 0, "sysfs",
                         k.target()));
-                case MQUEUE -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "mqueue", k.target()));
+                case MQUEUE -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro
+                        | (s.ipcNamespace().isPresent() ? MF_OPEN_IN_PARENT : 0), 0, 0, "mqueue", k.target()));
                 case CGROUP -> user.add(new Mount(M_FS, NOSUID_NODEV | MF_NOEXEC | ro, 0, 0, "cgroup2", k.target()));
                 case DEVPTS -> {
                     // Not nodev: its terminals are device nodes. Group 5 (tty) is not mapped: no gid= option.
@@ -846,6 +856,10 @@ public final class PlanCompiler {
                     + " from its binds, tmpfs, kernel mounts, sysctls and masked or read-only paths, up to " + own
                     + " of its own); the helper makes at most " + MAX_MOUNTS + ": bind a common parent instead of "
                     + "many siblings");
+        }
+        if (s.sysctls().size() > MAX_JOINED_SYSCTLS && s.network().mode() == Network.Mode.NAMESPACE) {
+            throw new SandboxSpecException("the sandbox sets " + s.sysctls().size() + " sysctls and joins a network "
+                    + "namespace, whose sysctls the helper writes, at most " + MAX_JOINED_SYSCTLS + ": set fewer");
         }
     }
 

@@ -134,9 +134,11 @@ class OciConfigTest {
             Arguments.of("linux.namespaces", List.of(Map.of("type", "pid"), Map.of("type", "ipc"), Map.of("type", "uts"),
                     Map.of("type", "network")), "linux.namespaces without mount: not supported because a sandbox "
                     + "never shares the host's mount namespace"),
-            Arguments.of("linux.namespaces", List.of(Map.of("type", "ipc", "path", "/proc/1/ns/ipc")),
-                    "linux.namespaces[0].path: not supported because a sandbox always gets new namespaces but a "
-                    + "network one"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "pid", "path", "/proc/1/ns/pid")),
+                    "linux.namespaces[0].path: not supported because a sandbox always gets its own pid namespace; it "
+                    + "joins network, IPC and UTS namespaces only"),
+            Arguments.of("linux.namespaces", List.of(Map.of("type", "uts", "path", "proc/1/ns/uts")),
+                    "linux.namespaces[0].path: must be absolute"),
             Arguments.of("linux.namespaces", List.of(Map.of("type", "network", "path", "run/netns/x")),
                     "linux.namespaces[0].path: must be absolute"),
             Arguments.of("linux.personality", Map.of("domain", "LINUX32"), "linux.personality LINUX32 []: not "
@@ -356,6 +358,27 @@ class OciConfigTest {
         Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
         assertThat(Sandbox.fromOciBundle(bundle).network()).isEqualTo(s.network());
         assertThat(s.toOciConfig()).contains("\"path\": \"/run/netns/netns-1\"");
+    }
+
+    /** A pod's container (the CRI's, podman's): the pod's network, IPC and UTS namespaces by path. */
+    @Test
+    void aPodsNamespacesNamedByPathAreJoinedAndWrittenBack() throws Exception {
+        Files.createDirectory(bundle.resolve("rootfs"));
+        Map<String, Object> c = json(MINIMAL);
+        c.put("hostname", "pod");
+        at(c, "linux").put("namespaces", List.of(Map.of("type", "pid"), Map.of("type", "network", "path",
+                "/proc/7/ns/net"), Map.of("type", "ipc", "path", "/proc/7/ns/ipc"), Map.of("type", "uts", "path",
+                "/proc/7/ns/uts"), Map.of("type", "mount")));
+        Sandbox s = OciConfig.read(bundle, c);
+        assertThat(s.network()).isEqualTo(Network.namespace(Path.of("/proc/7/ns/net")));
+        assertThat(s.ipcNamespace()).hasValue(Path.of("/proc/7/ns/ipc"));
+        assertThat(s.utsNamespace()).hasValue(Path.of("/proc/7/ns/uts"));
+        assertThat(s.hostname()).hasValue("pod");
+        Files.writeString(bundle.resolve("config.json"), s.toOciConfig());
+        Sandbox back = Sandbox.fromOciBundle(bundle);
+        assertThat(back.network()).isEqualTo(s.network());
+        assertThat(back.ipcNamespace()).isEqualTo(s.ipcNamespace());
+        assertThat(back.utsNamespace()).isEqualTo(s.utsNamespace());
     }
 
     @Test

@@ -129,6 +129,46 @@ class PlanCompilerTest {
                 | PlanCompiler.CLONE_NEWNET | PlanCompiler.CLONE_NEWCGROUP);
     }
 
+    /**
+     * A pod's container: the pod's IPC and UTS namespaces are joined, not created, and what the
+     * sandbox's root may not change there (sysctls, hostname, an mqueue mount) the helper does.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void joinedIpcAndUtsNamespacesAreLeftToTheHelper(boolean root) {
+        Sandbox.Builder b = sandbox().ipcNamespace(Path.of("/proc/7/ns/ipc")).utsNamespace(Path.of("/proc/7/ns/uts"))
+                .network(dev.crabcan.Network.namespace(Path.of("/proc/7/ns/net")))
+                .kernelMount(new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false));
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(b.build(), caller(root), ids(caller(root)), RUN_DIR, HOSTNAME,
+                List.of(), List.of(), NetPlan.HOST));
+        assertThat(p.cloneFlags()).isEqualTo(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWCGROUP);
+        assertThat(p.joinedNamespaces()).containsExactly("0x40000000 /proc/7/ns/net", "0x8000000 /proc/7/ns/ipc",
+                "0x4000000 /proc/7/ns/uts");
+        assertThat(p.joinedSysctls()).isEmpty();
+        assertThatThrownBy(() -> sandbox().ipcNamespace(Path.of("/proc/7/ns/ipc")).sysctl("kernel.shm_rmid_forced", "1")
+                .build())
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("sysctl kernel.shm_rmid_forced belongs to "
+                        + "the IPC namespace the sandbox joins (/proc/7/ns/ipc), which only that namespace's root may "
+                        + "change");
+        assertThat(p.mountAt("/dev/mqueue").flags() & MF_OPEN_IN_PARENT).isEqualTo(MF_OPEN_IN_PARENT);
+        // The pod's hostname stays unless the caller names one, which the helper then sets there.
+        assertThat(p.hostname()).isNull();
+        Plan named = PlanDecoder.decode(PlanCompiler.compile(b.hostname("pod").domainname("example.org").build(),
+                caller(root), ids(caller(root)), RUN_DIR, "pod", List.of(), List.of(), NetPlan.HOST));
+        assertThat(named.hostname()).isEqualTo("pod");
+        assertThat(named.domainname()).isEqualTo("example.org");
+        // Its own IPC namespace: the sysctl is the sandbox's to write, and mqueue init's to mount.
+        Plan own = plan(sandbox().sysctl("kernel.shm_rmid_forced", "1")
+                .kernelMount(new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false)), root);
+        assertThat(own.joinedNamespaces()).isEmpty();
+        assertThat(own.joinedSysctls()).isEmpty();
+        assertThat(own.mountAt("/proc/sys/kernel/shm_rmid_forced").kind()).isEqualTo(M_WRITE);
+        assertThat(own.mountAt("/dev/mqueue").flags() & MF_OPEN_IN_PARENT).isZero();
+        assertThat(own.hostname()).isEqualTo(HOSTNAME);
+        assertThatThrownBy(() -> sandbox().utsNamespace(Path.of("proc/7/ns/uts")))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("the UTS namespace path must be absolute");
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void hostNetworkKeepsTheHostsNamespaceAndItsInterfacesAlone(boolean root) {
@@ -1509,6 +1549,28 @@ class PlanCompilerTest {
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_SECCOMP, new byte[8 * 4097]))).isInstanceOf(BadPlanException.class).hasMessageContaining("seccomp");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_RLIMIT, new byte[16]))).isInstanceOf(BadPlanException.class).hasMessageContaining("rlimit");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWithRaw(T_ROOT, new byte[8]))).isInstanceOf(BadPlanException.class);
+    }
+
+    @Test
+    void decoderRejectsNamespacesJoinedTwiceOrAlsoCreated() {
+        byte[] ipc = concat(ints(CLONE_NEWIPC), str("/proc/7/ns/ipc"));
+        assertThat(PlanDecoder.decode(minimalWithRaw(T_JOIN_NS, ipc)).joinedNamespaces())
+                .containsExactly("0x8000000 /proc/7/ns/ipc");
+        assertThatThrownBy(() -> PlanDecoder.decode(withHeader(concat(body(validPlan()), record(T_JOIN_NS, ipc)))))
+                .isInstanceOf(BadPlanException.class).hasMessageContaining("both joined (/proc/7/ns/ipc) and created");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.joinNs(CLONE_NEWUTS, "/a");
+            w.joinNs(CLONE_NEWUTS, "/b");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("bad or repeated namespace to join");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.joinNs(CLONE_NEWPID, "/proc/7/ns/pid");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("bad or repeated namespace to join");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.joinedSysctl("kernel/shm_rmid_forced", "1");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("sysctls for joined namespaces without any");
     }
 
     @Test

@@ -87,7 +87,8 @@ final class PlanDecoder {
             List<Rlimit> rlimits, List<String> cgroupProcs, List<Stdio> stdio, List<String> argv, List<String> env, String cwd,
             String searchPath, Net net, Net6 net6, Veth veth, List<String> refused, List<String> netHelper, Filter netFilter, String detach, Integer umask,
             Integer oomScoreAdj, Join join, Console console, List<Mount> cgroupfs, List<Integer> passedFds,
-            List<Copy> copies, String sessionKeyring) {
+            List<Copy> copies, String sessionKeyring, String domainname, List<String> joinedNamespaces,
+            List<String> joinedSysctls) {
 
         /** The mounts whose target is {@code target}, in plan order. */
         List<Mount> mountsAt(String target) {
@@ -177,7 +178,7 @@ final class PlanDecoder {
     private static final class Dump {
         int cloneFlags, options, uid, gid;
         String uidMap, gidMap, idmapUidMap, idmapGidMap, idmapRootGidMap, hostname, staging, cwd, searchPath, detach,
-                sessionKeyring;
+                sessionKeyring, domainname;
         Integer umask, oomScoreAdj;
         Join join;
         Console console;
@@ -199,6 +200,9 @@ final class PlanDecoder {
         final List<Integer> passedFds = new ArrayList<>();
         final List<Copy> copies = new ArrayList<>();
         final List<String> layers = new ArrayList<>();
+        /** T_JOIN_NS as "0xTYPE path", T_JOINED_SYSCTL as "name=value". */
+        final List<String> joinedNamespaces = new ArrayList<>();
+        final List<String> joinedSysctls = new ArrayList<>();
         Filter netFilter;
 
         Dump(List<Report> lines) {
@@ -268,6 +272,11 @@ final class PlanDecoder {
                 case "copy_in" -> copies.add(new Copy(integer(r, 0), integer(r, 1), 0, r.field(2)));
                 case "copy_out" -> copies.add(new Copy(0, 0, number(r, 0), r.field(1)));
                 case "session_keyring" -> sessionKeyring = r.field(0);
+                case "domainname" -> domainname = r.field(0);
+                case "join_ns" -> joinedNamespaces.add(r.field(0) + " " + r.field(1));
+                case "joined_sysctl" -> joinedSysctls.add(r.field(0));
+                case "joined_sysctl_value" -> joinedSysctls.add(joinedSysctls.remove(joinedSysctls.size() - 1) + "="
+                        + r.field(0));
                 default -> throw new AssertionError("unknown line from crabcan-helper --check-plan: " + r);
             }
         }
@@ -280,7 +289,7 @@ final class PlanDecoder {
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, net6, veth, List.copyOf(refused), List.copyOf(netHelper), netFilter, detach,
                     umask, oomScoreAdj, join, console, List.copyOf(cgroupfs), List.copyOf(passedFds), List.copyOf(copies),
-                    sessionKeyring);
+                    sessionKeyring, domainname, List.copyOf(joinedNamespaces), List.copyOf(joinedSysctls));
         }
 
         /** dump_plan's numbers: 0x... for flag sets, 0... (octal) for modes, else decimal; all unsigned. */
