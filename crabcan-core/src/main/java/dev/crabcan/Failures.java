@@ -52,7 +52,8 @@ final class Failures {
         }
         if (f.step().equals(Contract.S_IDMAP) && f.errno() == EINVAL) {
             message += "; this file system does not support idmapped mounts, which a root caller's binds need "
-                    + "(ext4, xfs, btrfs, tmpfs and overlayfs do); bind a directory on one of those";
+                    + "(ext4, xfs, btrfs and tmpfs do; an overlayfs mount, such as an engine's container root, does not: "
+                    + "Crabcan mounts its own images' overlays from idmapped layers); bind a directory on one of those";
         }
         HostInfo host = HostInfo.get();
         if ((f.step().equals(Contract.S_BIND) || f.step().equals(Contract.S_ROOTFS)) && f.errno() == EACCES

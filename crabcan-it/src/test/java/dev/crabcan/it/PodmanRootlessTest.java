@@ -289,6 +289,46 @@ class PodmanRootlessTest {
     }
 
     /**
+     * A pod as podman makes it with its own defaults: an infra container (catatonit, in an image
+     * podman builds) whose network, IPC and UTS namespaces the pod's containers join by path. Two
+     * containers see the same namespaces and hostname, one sees the POSIX message queue the other
+     * made, and exec enters a member.
+     */
+    @Test
+    void aPodsContainersShareItsNetworkIpcAndHostname() throws Exception {
+        aPodsContainersShareItsNetworkIpcAndHostname(PodmanRootlessTest::podman, runtimeDir.resolve("crabcan"));
+    }
+
+    static void aPodsContainersShareItsNetworkIpcAndHostname(Podman podman, Path state) throws Exception {
+        String pod = "crabcan-pod-" + ProcessHandle.current().pid();
+        String namespaces = "for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname";
+        Run created = podman.run("pod", "create", "--name", pod, "--hostname", "crabcan-pod");
+        try {
+            assertThat(created.status()).as(created.stderr()).isZero();
+            Run started = podman.run("run", "-d", "--pod", pod, "--name", pod + "-a", IMAGE, "/bin/sh", "-c",
+                    ": > /dev/mqueue/crabcan-q && exec sleep 1000");
+            assertThat(started.status()).as(started.stderr()).isZero();
+            Run first = podman.run("exec", pod + "-a", "/bin/sh", "-c", namespaces + "; ls /dev/mqueue");
+            assertThat(first.status()).as(first.stderr()).isZero();
+            Run second = podman.run("run", "--rm", "--pod", pod, IMAGE, "/bin/sh", "-c", namespaces + "; ls /dev/mqueue");
+            assertThat(second.status()).as(second.stderr()).isZero();
+            assertThat(second.stdout()).isEqualTo(first.stdout()).endsWith("\ncrabcan-pod\ncrabcan-q\n");
+            String infra = podman.run("pod", "inspect", "--format", "{{.InfraContainerID}}", pod).stdout().trim();
+            assertThat(infra).as("the pod's infra container").isNotEmpty();
+            String infraPid = podman.run("inspect", "--format", "{{.State.Pid}}", infra).stdout().trim();
+            for (String ns : List.of("net", "ipc", "uts")) {
+                assertThat(first.stdout()).as("the pod's %s namespace", ns)
+                        .contains(Files.readSymbolicLink(Path.of("/proc/" + infraPid + "/ns/" + ns)).toString());
+            }
+        } finally {
+            Run removed = podman.run("pod", "rm", "--force", "--time", "0", pod);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertThat(podman.run("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(pod);
+        assertNoContainerState(state);
+    }
+
+    /**
      * A detached container runs as the user on the host (root only in podman's user namespace);
      * exec runs commands in it, stop ends it with SIGTERM, rm removes it.
      */

@@ -20,8 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class PodmanTest {
     /**
-     * podman's defaults that this host or Crabcan cannot honour: podman's default network is a
-     * namespace it makes itself and names by path, which a sandbox does not join; its RLIMIT_NOFILE
+     * podman's defaults that this host cannot keep for these tests: podman's default network makes
+     * what it never takes down again (podmansOwnDefaultsHoldInside runs it apart); its RLIMIT_NOFILE
      * and RLIMIT_NPROC of 1048576
      * are above the hard limits it runs its runtime with (20000 and 32768 here), and this host's root
      * lacks CAP_SYS_RESOURCE (not in its bounding set), so nothing may raise them (crun fails the same
