@@ -51,9 +51,10 @@ final class Failures {
                     + "default root filesystem's /usr and /etc are read-only binds): choose a target elsewhere";
         }
         if (f.step().equals(Contract.S_IDMAP) && f.errno() == EINVAL) {
-            message += "; this file system does not support idmapped mounts, which a root caller's binds need "
-                    + "(ext4, xfs, btrfs and tmpfs do; an overlayfs mount, such as an engine's container root, does not: "
-                    + "Crabcan mounts its own images' overlays from idmapped layers); bind a directory on one of those";
+            message += "; this file system does not support idmapped mounts, which a root caller's binds and root "
+                    + "filesystem need (ext4, xfs, btrfs and tmpfs do; an overlayfs mount does not, such as the root an "
+                    + "engine running as root makes of an image: run the engine rootless, or give it a directory, e.g. "
+                    + "podman --rootfs or containerd's native snapshotter); bind a directory on one of those";
         }
         HostInfo host = HostInfo.get();
         if ((f.step().equals(Contract.S_BIND) || f.step().equals(Contract.S_ROOTFS)) && f.errno() == EACCES

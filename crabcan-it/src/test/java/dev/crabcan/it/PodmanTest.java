@@ -76,6 +76,33 @@ class PodmanTest {
         return args;
     }
 
+    /**
+     * What crabcan-oci cannot take of podman's defaults as root: an image's root, which podman's
+     * overlay storage driver mounts as an overlayfs, and idmapped mounts cannot be made of one. The
+     * refusal says so and what works instead.
+     */
+    @Test
+    void anImagesOverlayRootIsRefusedSayingWhatWorks() throws Exception {
+        Path tar = dir.resolve("rootfs.tar");
+        Env.host("tar", "-C", rootfs.toString(), "-cf", tar.toString(), ".");
+        String image = "localhost/crabcan-overlay-root:" + ProcessHandle.current().pid();
+        Run imported = podman("import", tar.toString(), image);
+        assertThat(imported.status()).as(imported.stderr()).isZero();
+        try {
+            List<String> args = new ArrayList<>(List.of("run", "--rm"));
+            args.addAll(RUN_OPTIONS);
+            args.addAll(List.of(image, "/bin/true"));
+            Run r = podman(args.toArray(String[]::new));
+            assertThat(r.status()).isNotZero();
+            assertThat(r.stderr()).contains("this file system does not support idmapped mounts")
+                    .contains("an overlayfs mount does not").contains("podman --rootfs");
+        } finally {
+            Run removed = podman("rmi", "--force", image);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertThat(podman("ps", "-a", "--format", "{{.Image}}").stdout()).doesNotContain(image);
+    }
+
     @Test
     void podmanRunShowsOutputAndExitCode() throws Exception {
         List<String> args = run("/bin/sh", "-c", "echo hello from $(cat /etc/hostname); echo oops >&2; exit 3");

@@ -115,6 +115,7 @@ class RootlessSuiteTest {
             "NetworkTest#outboundTrafficLeavesWithTheHostsAddressAndNamesResolve",
             "NetworkTest#aRouterAdvertisementFromARootCallersSandboxConfiguresNothingOnTheHost",
             // Making the user that runs rootless podman takes host root.
+            "PodmanRootlessTest#aPodsContainersShareItsNetworkIpcAndHostname",
             "PodmanRootlessTest#groupAddGivesRunAndExecSupplementaryGroups",
             "PodmanRootlessTest#runDetachedExecStopAndRm",
             "PodmanRootlessTest#runRmShowsOutputAndExitCode",
@@ -122,6 +123,7 @@ class RootlessSuiteTest {
             "PodmanSystemdCgroupTest#memoryAndPidsLimitsReachTheContainersScope",
             "PodmanSystemdCgroupTest#runDetachedExecStopAndRmInTheUsersScope",
             "PodmanSystemdCgroupTest#runRmShowsOutputAndExitCode",
+            "PodmanTest#anImagesOverlayRootIsRefusedSayingWhatWorks",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
             "PodmanTest#podmanGroupAddGivesRunAndExecSupplementaryGroups",
             "PodmanTest#podmanKillStopAndRm",
