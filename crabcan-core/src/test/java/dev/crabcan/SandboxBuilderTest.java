@@ -330,6 +330,8 @@ class SandboxBuilderTest {
                 .terminal(Terminal.sentTo(dir.resolve("console.sock")).withSize(24, 80))
                 .propagation("/data-noexec", Propagation.SLAVE)
                 .supplementaryGroups(List.of(5, 10, 5))
+                .ipcNamespace(Path.of("/proc/7/ns/ipc"))
+                .utsNamespace(Path.of("/proc/7/ns/uts"))
                 .build();
 
         Sandbox copy = original.toBuilder().build();
@@ -367,6 +369,10 @@ class SandboxBuilderTest {
         assertThat(copy.seccomp()).isEqualTo(original.seccomp()).isNotEqualTo(SeccompPolicy.defaultPolicy());
         assertThat(copy.network()).isEqualTo(original.network());
         assertThat(copy.network().ports()).hasSize(1);
+        assertThat(copy.ipcNamespace()).hasValue(Path.of("/proc/7/ns/ipc"));
+        assertThat(copy.utsNamespace()).hasValue(Path.of("/proc/7/ns/uts"));
+        assertThat(copy).isEqualTo(original).hasSameHashCodeAs(original);
+        assertThat(original.toBuilder().ipcNamespace(Path.of("/proc/8/ns/ipc")).build()).isNotEqualTo(original);
         assertThat(copy.limits()).isEqualTo(original.limits());
         assertThat(copy.limits().memoryBytes()).hasValue(64L << 20);
         assertThat(copy.keepTerminal()).isTrue();
@@ -387,6 +393,7 @@ class SandboxBuilderTest {
                 .containsExactlyInAnyOrder("ambientCapabilities", "binds", "capabilities", "command", "devices",
                         "domainname", "sessionKeyring", "keepsCallersSessionKeyring",
                         "effectiveCapabilities", "environment", "hostname", "inheritableCapabilities",
+                        "ipcNamespace", "utsNamespace",
                         "permittedCapabilities", "rootfsLayers",
                         "kernelMounts", "keepTerminal", "limits", "maskedPaths", "network", "noNewPrivileges",
                         "oomScoreAdj", "passedFds", "propagations", "socketActivation", "copyIns", "copyOuts",
