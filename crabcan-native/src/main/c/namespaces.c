@@ -34,7 +34,8 @@ static void join_one(uint32_t type, const char *path)
     /*
      * The caller's own network is what a sandbox on the host's network gets anyway; its IPC objects
      * and hostname are never a sandbox's to share or change. Checked on the descriptor joined, so a
-     * path that changes meaning (a /proc/PID whose pid was reused) cannot slip past.
+     * path that changes meaning (a /proc/PID whose pid was reused) cannot lead here unseen; that it
+     * leads to the namespace the caller meant, and not to another sandbox's, is the caller's to keep.
      */
     if (type != CLONE_NEWNET) {
         char own[32];

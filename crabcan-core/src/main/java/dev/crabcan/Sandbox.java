@@ -1726,7 +1726,14 @@ public final class Sandbox {
          * ({@code kernel.shm*}, {@code kernel.msg*}, {@code kernel.sem}, {@code fs.mqueue.*}) are
          * set by whoever made it (a {@link #sysctl} of those is refused), and the helper mounts an
          * mqueue {@link KernelMount} of it. The caller's own IPC namespace (the host's, as a rule) is
-         * refused when the sandbox starts.
+         * refused when the sandbox starts. A {@code /proc/PID} path names whatever process has that
+         * pid then: once the process it meant has ended, another sandbox can take the pid (pids are
+         * few; a sandbox that forks enough gets any free one), and the sandbox would join that
+         * sandbox's namespace, whose root may then read or remove its objects and change its
+         * hostname (found by an attack review). Start sandboxes that join a process's namespaces
+         * only while it lives (a pod's infra sandbox that its own command may end is not such a
+         * process), or name a bind of the namespace file made while it did, which keeps the
+         * namespace itself (as CRI-O pins a pod's).
          *
          * @param path an absolute path that names an IPC namespace when the sandbox starts
          */
@@ -1741,7 +1748,8 @@ public final class Sandbox {
          * for {@link #ipcNamespace}, the caller must be allowed to join it, and the sandbox's root
          * may not change it. The sandbox gets no random hostname; a {@link #hostname} or
          * {@link #domainname} given is set there by the helper, for everybody in it. The caller's own
-         * UTS namespace (the host's, as a rule) is refused when the sandbox starts.
+         * UTS namespace (the host's, as a rule) is refused when the sandbox starts. A
+         * {@code /proc/PID} path may have become another sandbox's, as for {@link #ipcNamespace}.
          *
          * @param path an absolute path that names a UTS namespace when the sandbox starts
          */

@@ -3,16 +3,20 @@ package dev.crabcan.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxProcess;
 import dev.crabcan.SandboxResult;
 import dev.crabcan.SandboxSetupException;
+import dev.crabcan.SeccompPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Sandboxes that share IPC and UTS namespaces, as a pod's containers share the pod's: what one
@@ -120,5 +124,78 @@ class SharedNamespaceTest {
                             + " namespace (the host's, as a rule), which a sandbox never shares");
         }
         assertThat(Files.readString(Path.of("/proc/sys/kernel/hostname"))).isEqualTo(hostname);
+    }
+
+    /**
+     * The attack (src/test/c/podattack.c) by a member given every capability, under the default
+     * filter and under none, on a pod whose root keeps System V objects and a POSIX queue of mode
+     * 0600: the member may not change the pod's hostname, domain name or IPC sysctls, nor reach the
+     * pod's mqueue instance through the mount the helper gave it; a root caller's member, a host id
+     * of its own, may not read, change or remove the pod's objects either. Root of a user namespace
+     * runs the pod and its members as itself, one host id: the objects are every member's, and the
+     * kernel's check of IPC sysctls (by uid) passes, so only the read-only /proc/sys keeps them.
+     */
+    @Test
+    void aMemberWithEveryCapabilityCannotChangeThePodOrReachItsPrivateIpcObjects() throws Exception {
+        Path attack = Env.staticBinary("podattack");
+        SandboxProcess pod = Sandbox.builder().hostname("the-pod")
+                .kernelMount(new KernelMount(KernelMount.Type.MQUEUE, "/dev/mqueue", false))
+                .command("/bin/sh", "-c", "umask 077; : > /dev/mqueue/pod-secret && ipcmk -M 64 -p 0600 >/dev/null "
+                        + "&& ipcmk -Q -p 0600 >/dev/null && ipcmk -S 1 -p 0600 >/dev/null && echo ready "
+                        + "&& exec sleep 600").build().start();
+        try {
+            assertThat(new String(pod.getInputStream().readNBytes(6))).isEqualTo("ready\n");
+            Sandbox.Builder member = member(pod, "").capabilities(EnumSet.allOf(Capability.class))
+                    .bind(attack.getParent(), "/t", true).command("/t/podattack");
+            if (!Env.isRoot()) {
+                assertThatThrownBy(member.build()::run).isInstanceOf(SandboxSetupException.class)
+                        .hasMessageContaining("takes CAP_SYS_ADMIN over it");
+                return;
+            }
+            String before = podSettings(pod);
+            for (SeccompPolicy policy : new SeccompPolicy[] {SeccompPolicy.defaultPolicy(), SeccompPolicy.none()}) {
+                String out = ok(member.seccomp(policy).build().run());
+                // Its own namespaces, which it may make, are the one thing it does.
+                assertThat(out).contains("sethostname refused", "setdomainname refused", "proc-hostname refused",
+                        "shmmax refused", "msgmnb refused", "shm_next_id refused", "queues_max refused",
+                        "remount-mqueue refused", "new-mqueue refused", "umount-mqueue refused",
+                        "unshare-ipc-uts DONE");
+                if (Env.isHostRoot()) {
+                    assertThat(out.lines().filter(l -> l.endsWith("DONE"))).containsExactly("unshare-ipc-uts DONE");
+                    assertThat(out).contains("shm 0 ", "msg 0 ", "sem 0 ", "shmat refused", "mq_open refused",
+                            "mq_unlink refused");
+                }
+            }
+            assertThat(podSettings(pod)).isEqualTo(before);
+        } finally {
+            end(pod);
+        }
+    }
+
+    /** The pod's hostname, domain name and IPC sysctls (and, for host root, its objects), as its own root sees them. */
+    private static String podSettings(SandboxProcess pod) throws Exception {
+        Process p = new ProcessBuilder("nsenter", "--ipc=/proc/" + pod.pid() + "/ns/ipc",
+                "--uts=/proc/" + pod.pid() + "/ns/uts", "sh", "-c", "hostname; domainname; cd /proc/sys; "
+                        + "cat kernel/shmmax kernel/msgmnb kernel/shm_rmid_forced fs/mqueue/queues_max"
+                        + (Env.isHostRoot() ? "; ipcs | grep -c '^0x'" : ""))
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as(out).isZero();
+        return out;
+    }
+
+    /**
+     * A path that leads to the caller's own UTS namespace through a link, and one that names a
+     * namespace of another type (the caller's network namespace given as an IPC one), are refused.
+     */
+    @Test
+    void aLinkToTheCallersOwnNamespaceOrANamespaceOfAnotherTypeIsRefused(@TempDir Path dir) throws Exception {
+        Path link = Files.createSymbolicLink(dir.resolve("uts"), Path.of("/proc/" + ProcessHandle.current().pid()
+                + "/ns/uts"));
+        assertThatThrownBy(Sandbox.builder().utsNamespace(link).command("/bin/true").build()::run)
+                .isInstanceOf(SandboxSetupException.class).hasMessageContaining("is the caller's own UTS namespace");
+        assertThatThrownBy(Sandbox.builder().ipcNamespace(Path.of("/proc/" + ProcessHandle.current().pid()
+                + "/ns/net")).command("/bin/true").build()::run).isInstanceOf(SandboxSetupException.class)
+                .hasMessageContaining("join IPC namespace /proc/" + ProcessHandle.current().pid() + "/ns/net");
     }
 }
