@@ -31,7 +31,7 @@
  * boot, field 22 of /proc/PID/stat): the pid a state file names may have been reused since. The
  * pidfd, taken first, keeps meaning that process whatever happens to the pid later.
  */
-static int open_process(uint32_t pid, uint64_t start_time)
+int open_process(uint32_t pid, uint64_t start_time)
 {
     int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
     if (fd < 0)

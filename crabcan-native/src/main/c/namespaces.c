@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -24,23 +25,57 @@ static const char *kind(uint32_t type)
     return type == CLONE_NEWNET ? "network" : type == CLONE_NEWIPC ? "IPC" : "UTS";
 }
 
-static void join_one(uint32_t type, const char *path)
+/* Its name in /proc/PID/ns. */
+static const char *ns_file(uint32_t type)
 {
-    logd("Joining %s namespace %s", kind(type), path);
+    return type == CLONE_NEWNET ? "net" : type == CLONE_NEWIPC ? "ipc" : "uts";
+}
+
+/*
+ * The namespace to join, opened. One named by a process (pid and start time) is opened only while
+ * that process holds its pid: once it has ended, another sandbox may take the pid, and its
+ * namespaces, whose root it is, would be joined instead.
+ */
+static int open_namespace(uint32_t type, uint32_t pid, uint64_t start_time, const char *path)
+{
+    int process = -1;
+    if (pid) {
+        char expected[48];
+        snprintf(expected, sizeof expected, "/proc/%u/ns/%s", pid, ns_file(type));
+        if (strcmp(path, expected) != 0)
+            fail(S_PLAN, EINVAL, "the %s namespace of pid %u at %s", kind(type), pid, path);
+        process = open_process(pid, start_time);
+        if (process < 0)
+            fail(S_NAMESPACE, errno, "the sandbox whose %s namespace this one joins (pid %u) has ended", kind(type), pid);
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         fail(S_NAMESPACE, errno, "open %s namespace %s (%s)", kind(type), path, errno == ENOENT ? "it is gone"
              : "another process's namespaces take the right to trace it; joining one then takes CAP_SYS_ADMIN over it");
+    if (process >= 0) {
+        /* Still there, so the pid was not reused: fd is that process's namespace. */
+        if (syscall(SYS_pidfd_send_signal, process, 0, NULL, 0) < 0)
+            fail(S_NAMESPACE, errno, "the sandbox whose %s namespace this one joins (pid %u) has ended", kind(type), pid);
+        close(process);
+    }
+    return fd;
+}
+
+static void join_one(uint32_t type, uint32_t pid, uint64_t start_time, const char *path)
+{
+    logd("Joining %s namespace %s", kind(type), path);
+    int fd = open_namespace(type, pid, start_time, path);
     /*
      * The caller's own network is what a sandbox on the host's network gets anyway; its IPC objects
      * and hostname are never a sandbox's to share or change. Checked on the descriptor joined, so a
-     * path that changes meaning (a /proc/PID whose pid was reused) cannot lead here unseen; that it
-     * leads to the namespace the caller meant, and not to another sandbox's, is the caller's to keep.
+     * path that changes meaning (a /proc/PID whose pid was reused) cannot lead here unseen; that a
+     * path, not a process, leads to the namespace the caller meant, and not to another sandbox's,
+     * is the caller's to keep.
      */
     if (type != CLONE_NEWNET) {
         char own[32];
         struct stat joined, ours;
-        snprintf(own, sizeof own, "/proc/self/ns/%s", type == CLONE_NEWIPC ? "ipc" : "uts");
+        snprintf(own, sizeof own, "/proc/self/ns/%s", ns_file(type));
         if (fstat(fd, &joined) < 0 || stat(own, &ours) < 0)
             fail(S_NAMESPACE, errno, "compare %s with %s", path, own);
         if (joined.st_dev == ours.st_dev && joined.st_ino == ours.st_ino)
@@ -115,7 +150,7 @@ void join_namespaces(void)
 {
     int uts = 0;
     for (size_t i = 0; i < plan.n_join_ns; i++) {
-        join_one(plan.join_ns[i].type, plan.join_ns[i].path);
+        join_one(plan.join_ns[i].type, plan.join_ns[i].pid, plan.join_ns[i].start_time, plan.join_ns[i].path);
         uts |= plan.join_ns[i].type == CLONE_NEWUTS;
     }
     own_mount_namespace();

@@ -387,6 +387,8 @@ void parse_plan(uint32_t total)
             if (len < T_JOIN_NS_FIXED + 2 || p[T_JOIN_NS_FIXED] != '/' || !known)
                 fail(S_PLAN, EINVAL, "bad or repeated namespace to join (type %#x)", type);
             plan.join_ns[plan.n_join_ns].type = type;
+            plan.join_ns[plan.n_join_ns].pid = get32(p + T_JOIN_NS_AT_PID);
+            plan.join_ns[plan.n_join_ns].start_time = get64(p + T_JOIN_NS_AT_START_TIME);
             plan.join_ns[plan.n_join_ns++].path = get_str(p + T_JOIN_NS_FIXED, len - T_JOIN_NS_FIXED, tag);
             break;
         }
@@ -632,7 +634,8 @@ void dump_plan(void)
         put_field(plan.copy_out[i].path, '\n');
     }
     for (size_t i = 0; i < plan.n_join_ns; i++) {
-        printf("join_ns\t%#x\t", plan.join_ns[i].type);
+        printf("join_ns\t%#x\t%u\t%llu\t", plan.join_ns[i].type, plan.join_ns[i].pid,
+               (unsigned long long)plan.join_ns[i].start_time);
         put_field(plan.join_ns[i].path, '\n');
     }
     if (plan.domainname)

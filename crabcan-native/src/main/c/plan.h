@@ -112,7 +112,7 @@ struct plan {
     int console_fd; /* that socket, connected by the helper on the host; -1 before */
     const char *domainname;
     const char *session_keyring; /* T_SESSION_KEYRING, or NULL: the caller's is kept */
-    struct { uint32_t type; const char *path; } join_ns[3]; /* T_JOIN_NS: network, IPC, UTS */
+    struct { uint32_t type, pid; uint64_t start_time; const char *path; } join_ns[3]; /* T_JOIN_NS: net, IPC, UTS */
     size_t n_join_ns;
     struct { const char *name, *value; } joined_sysctls[MAX_JOINED_SYSCTLS];
     size_t n_joined_sysctls;

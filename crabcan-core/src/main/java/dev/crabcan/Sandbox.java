@@ -106,6 +106,8 @@ public final class Sandbox {
     private final Network network;
     private final Path ipcNamespace;
     private final Path utsNamespace;
+    /** The sandbox whose /proc/PID/ns paths these are ({@link Builder#joinNamespacesOf}), or null. */
+    private final PlanCompiler.JoinTarget namespaceOwner;
     private final Integer umask;
     private final Integer oomScoreAdj;
     private final List<KernelMount> kernelMounts;
@@ -155,6 +157,7 @@ public final class Sandbox {
         this.network = b.network;
         this.ipcNamespace = b.ipcNamespace;
         this.utsNamespace = b.utsNamespace;
+        this.namespaceOwner = b.namespaceOwner;
         this.umask = b.umask;
         this.oomScoreAdj = b.oomScoreAdj;
         this.kernelMounts = List.copyOf(b.kernelMounts);
@@ -542,7 +545,8 @@ public final class Sandbox {
             List<java.nio.file.Path> cgroupProcs = cgroup == null ? List.of() : cgroup.procsFiles();
             List<String> cgroupFileSystems = cgroup == null ? List.of() : cgroup.fileSystems();
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, cgroupFileSystems, io, net.plan()), stdin, stdout, stderr, fdsToPass(), copies);
+                    cgroupProcs, cgroupFileSystems, io, net.plan(), null, ContainerHooks.none(), namespaceOwner), stdin,
+                    stdout, stderr, fdsToPass(), copies);
             client.track(launched.session());
             return SandboxProcess.awaitStart(this, launched, cgroup, net, ids, client.callbacks(), startNanos);
         } catch (SandboxException | RuntimeException e) {
@@ -695,8 +699,8 @@ public final class Sandbox {
             makeReleaseFifo(releaseFifo, host, ids);
             copies = FileCopies.open(copyIns, Map.of());
             launched = runtime.launcher().launch(io -> PlanCompiler.compile(this, host, ids, runtime.runDir(), name,
-                    cgroupProcs, io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
-                    releaseFifo.toAbsolutePath(), hooks), stdin, stdout, stderr, fdsToPass(), copies);
+                    cgroupProcs, List.of(), io, network.mode() == Network.Mode.NONE ? NetPlan.NONE : NetPlan.HOST,
+                    releaseFifo.toAbsolutePath(), hooks, namespaceOwner), stdin, stdout, stderr, fdsToPass(), copies);
         } catch (SandboxException | RuntimeException e) {
             ids.release();
             throw e;
@@ -987,7 +991,8 @@ public final class Sandbox {
                 && noNewPrivileges == x.noNewPrivileges && seccomp.equals(x.seccomp) && keepTerminal == x.keepTerminal
                 && Objects.equals(terminal, x.terminal)
                 && limits.equals(x.limits) && network.equals(x.network) && Objects.equals(ipcNamespace, x.ipcNamespace)
-                && Objects.equals(utsNamespace, x.utsNamespace) && Objects.equals(umask, x.umask)
+                && Objects.equals(utsNamespace, x.utsNamespace) && Objects.equals(namespaceOwner, x.namespaceOwner)
+                && Objects.equals(umask, x.umask)
                 && Objects.equals(oomScoreAdj, x.oomScoreAdj) && kernelMounts.equals(x.kernelMounts)
                 && propagations.equals(x.propagations)
                 && maskedPaths.equals(x.maskedPaths) && readOnlyPaths.equals(x.readOnlyPaths)
@@ -1000,7 +1005,7 @@ public final class Sandbox {
         return Objects.hash(rootfs, rootfsLayers, rootfsWritable, writableLayerSize, writableLayerDirectory, binds, tmpfs, uid, supplementaryGroups, command, environment,
                 workingDirectory,
                 hostname, domainname, sessionKeyring, callersSessionKeyring, stdin, stdout, stderr, capabilities, effective, permitted, inheritable, ambient,
-                noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, ipcNamespace, utsNamespace, umask,
+                noNewPrivileges, seccomp, keepTerminal, terminal, limits, network, ipcNamespace, utsNamespace, namespaceOwner, umask,
                 oomScoreAdj, kernelMounts,
                 propagations, maskedPaths, readOnlyPaths, sysctls, devices, passedFds, socketActivation, copyIns, copyOuts);
     }
@@ -1046,6 +1051,7 @@ public final class Sandbox {
         private Network network = Network.none();
         private Path ipcNamespace;
         private Path utsNamespace;
+        private PlanCompiler.JoinTarget namespaceOwner;
         private Integer umask;
         private Integer oomScoreAdj;
         private final List<KernelMount> kernelMounts = new ArrayList<>();
@@ -1096,6 +1102,7 @@ public final class Sandbox {
             network = b.network;
             ipcNamespace = b.ipcNamespace;
             utsNamespace = b.utsNamespace;
+            namespaceOwner = b.namespaceOwner;
             umask = b.umask;
             oomScoreAdj = b.oomScoreAdj;
             kernelMounts.addAll(b.kernelMounts);
@@ -1730,10 +1737,10 @@ public final class Sandbox {
          * pid then: once the process it meant has ended, another sandbox can take the pid (pids are
          * few; a sandbox that forks enough gets any free one), and the sandbox would join that
          * sandbox's namespace, whose root may then read or remove its objects and change its
-         * hostname (found by an attack review). Start sandboxes that join a process's namespaces
-         * only while it lives (a pod's infra sandbox that its own command may end is not such a
-         * process), or name a bind of the namespace file made while it did, which keeps the
-         * namespace itself (as CRI-O pins a pod's).
+         * hostname (found by an attack review). {@link #joinNamespacesOf} names the process instead
+         * and is refused once it has ended; a path is the caller's to keep meaning what it meant (a
+         * bind of the namespace file made while the process lived keeps the namespace itself, as
+         * CRI-O pins a pod's).
          *
          * @param path an absolute path that names an IPC namespace when the sandbox starts
          */
@@ -1755,6 +1762,32 @@ public final class Sandbox {
          */
         public Builder utsNamespace(Path path) {
             this.utsNamespace = namespacePath(path, "UTS");
+            return this;
+        }
+
+        /**
+         * Joins the network, IPC and UTS namespaces of a running sandbox, as a pod's containers
+         * join its infra container's: {@link Network#namespace}, {@link #ipcNamespace} and
+         * {@link #utsNamespace} of its init's {@code /proc/PID/ns} files, with one check more: the
+         * helper joins them only while that process still has its pid, so once it has ended the
+         * start fails (step "namespace") instead of joining whatever process took the pid since.
+         * Setting one of the three again afterwards replaces it.
+         *
+         * @throws SandboxSpecException the sandbox has ended
+         */
+        public Builder joinNamespacesOf(SandboxProcess sandbox) {
+            Validation.notNull(sandbox, "sandbox whose namespaces to join");
+            long pid = sandbox.pid();
+            long startTime = dev.crabcan.internal.host.HostIds.startTime(pid);
+            // Alive after its start time was read: that time was its own, not a later process's.
+            if (startTime < 0 || !sandbox.isAlive()) {
+                throw new SandboxSpecException("the sandbox (pid " + pid + ") whose namespaces to join has ended");
+            }
+            Path ns = Path.of("/proc", Long.toString(pid), "ns");
+            network = Network.namespace(ns.resolve("net"));
+            ipcNamespace = ns.resolve("ipc");
+            utsNamespace = ns.resolve("uts");
+            namespaceOwner = new PlanCompiler.JoinTarget(pid, startTime, 0, 0);
             return this;
         }
 

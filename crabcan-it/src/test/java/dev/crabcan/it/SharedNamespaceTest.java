@@ -109,6 +109,36 @@ class SharedNamespaceTest {
     }
 
     /**
+     * joinNamespacesOf: a member joins the pod's network, IPC and UTS namespaces while the pod
+     * lives; once it has ended, the start fails instead of joining whatever process has its pid by
+     * then (a path would).
+     */
+    @Test
+    void aSandboxJoinsAnotherByItsProcessAndNeverOnceThatHasEnded() throws Exception {
+        SandboxProcess pod = pod();
+        Sandbox member;
+        try {
+            member = Sandbox.builder().joinNamespacesOf(pod).command("/bin/sh", "-c",
+                    "for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname").build();
+            if (Env.isRoot()) {
+                StringBuilder expected = new StringBuilder();
+                for (String ns : new String[] {"net", "ipc", "uts"}) {
+                    expected.append(Files.readSymbolicLink(Path.of("/proc/" + pod.pid() + "/ns/" + ns))).append('\n');
+                }
+                assertThat(ok(member.run())).isEqualTo(expected + "the-pod\n");
+            }
+        } finally {
+            end(pod);
+        }
+        assertThatThrownBy(member::run).isInstanceOf(SandboxSetupException.class)
+                .hasMessageContaining("the sandbox whose network namespace this one joins (pid " + pod.pid()
+                        + ") has ended")
+                .satisfies(e -> assertThat(((SandboxSetupException) e).step()).isEqualTo("namespace"));
+        assertThatThrownBy(() -> Sandbox.builder().joinNamespacesOf(pod)).isInstanceOf(
+                dev.crabcan.SandboxSpecException.class).hasMessageContaining("whose namespaces to join has ended");
+    }
+
+    /**
      * The attack: a path naming the caller's own IPC or UTS namespace, the host's, which a sandbox
      * never shares (its hostname would be the host's to change, its IPC objects the host's). Also
      * through /proc/PID of a process that is the host's, as a pid reused after a pod ended would be.

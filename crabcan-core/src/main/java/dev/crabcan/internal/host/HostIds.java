@@ -237,7 +237,7 @@ public final class HostIds {
      * When the process with this host pid started (clock ticks after boot), or -1 if there is none
      * or it has exited: a zombie init's sandbox is gone, since a PID namespace's init exits last.
      */
-    static long startTime(long pid) {
+    public static long startTime(long pid) {
         String stat;
         try {
             stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));

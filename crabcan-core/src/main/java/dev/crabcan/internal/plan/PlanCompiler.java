@@ -115,7 +115,8 @@ public final class PlanCompiler {
      */
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net) {
-        return compile(s, host, ids, runDir, hostname, cgroupProcs, List.of(), stdio, net, null, ContainerHooks.none());
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, List.of(), stdio, net, null, ContainerHooks.none(),
+                null);
     }
 
     /**
@@ -125,7 +126,7 @@ public final class PlanCompiler {
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<String> cgroupFileSystems, List<StdioSource> stdio, NetPlan net) {
         return compile(s, host, ids, runDir, hostname, cgroupProcs, cgroupFileSystems, stdio, net, null,
-                ContainerHooks.none());
+                ContainerHooks.none(), null);
     }
 
     /**
@@ -135,12 +136,17 @@ public final class PlanCompiler {
      */
     public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<StdioSource> stdio, NetPlan net, Path releaseFifo, ContainerHooks hooks) {
-        return compile(s, host, ids, runDir, hostname, cgroupProcs, List.of(), stdio, net, releaseFifo, hooks);
+        return compile(s, host, ids, runDir, hostname, cgroupProcs, List.of(), stdio, net, releaseFifo, hooks, null);
     }
 
-    private static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
+    /**
+     * The plan, in full: namespaceOwner (null: none) is the sandbox whose namespaces s joins by its
+     * {@code /proc/PID/ns} paths ({@link Sandbox.Builder#joinNamespacesOf}), which the helper joins
+     * only while that process still has its pid.
+     */
+    public static byte[] compile(Sandbox s, HostInfo host, HostIds.Lease ids, Path runDir, String hostname,
             List<Path> cgroupProcs, List<String> cgroupFileSystems, List<StdioSource> stdio, NetPlan net,
-            Path releaseFifo, ContainerHooks hooks) {
+            Path releaseFifo, ContainerHooks hooks, JoinTarget namespaceOwner) {
         PlanWriter w = new PlanWriter();
         if (releaseFifo != null) {
             w.detach(releaseFifo.toString());
@@ -208,15 +214,9 @@ public final class PlanCompiler {
                 w.netFilterHosts(net.filter().watchHosts() ? 1 : 0, net.filter().hostSets());
             }
         }
-        if (s.network().namespacePath().isPresent()) {
-            w.joinNs(CLONE_NEWNET, s.network().namespacePath().get().toString());
-        }
-        if (s.ipcNamespace().isPresent()) {
-            w.joinNs(CLONE_NEWIPC, s.ipcNamespace().get().toString());
-        }
-        if (s.utsNamespace().isPresent()) {
-            w.joinNs(CLONE_NEWUTS, s.utsNamespace().get().toString());
-        }
+        joinNamespace(w, CLONE_NEWNET, "net", s.network().namespacePath(), namespaceOwner);
+        joinNamespace(w, CLONE_NEWIPC, "ipc", s.ipcNamespace(), namespaceOwner);
+        joinNamespace(w, CLONE_NEWUTS, "uts", s.utsNamespace(), namespaceOwner);
         for (Path p : cgroupProcs) {
             w.cgroup(p.toString());
         }
@@ -910,6 +910,20 @@ public final class PlanCompiler {
             throw new SandboxSpecException("sysctl " + name + " must be two group ids, got '" + value + "'");
         }
         return "1 0";
+    }
+
+    /** A T_JOIN_NS record for path, with its owner's pid and start time where path is that process's own. */
+    private static void joinNamespace(PlanWriter w, int type, String file, java.util.Optional<Path> path,
+            JoinTarget owner) {
+        if (path.isEmpty()) {
+            return;
+        }
+        String p = path.get().toString();
+        if (owner != null && p.equals("/proc/" + owner.pid() + "/ns/" + file)) {
+            w.joinNs(type, (int) owner.pid(), owner.startTime(), p);
+        } else {
+            w.joinNs(type, 0, 0, p);
+        }
     }
 
     /** Refuses a sysctl that the helper would write into this JVM's own network namespace: the host's, as a rule. */

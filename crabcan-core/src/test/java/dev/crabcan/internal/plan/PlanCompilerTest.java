@@ -169,6 +169,19 @@ class PlanCompilerTest {
                 .isInstanceOf(SandboxSpecException.class).hasMessageContaining("the UTS namespace path must be absolute");
     }
 
+    /** joinNamespacesOf: the helper is told which process the /proc/PID paths are, by its start time. */
+    @Test
+    void namespacesOfAProcessCarryItsPidAndStartTime() {
+        Sandbox s = sandbox().network(dev.crabcan.Network.namespace(Path.of("/proc/7/ns/net")))
+                .ipcNamespace(Path.of("/proc/7/ns/ipc")).utsNamespace(Path.of("/run/pod/uts")).build();
+        Plan p = PlanDecoder.decode(PlanCompiler.compile(s, ROOT, ids(ROOT), RUN_DIR, HOSTNAME, List.of(), List.of(),
+                List.of(), NetPlan.HOST, null, dev.crabcan.ContainerHooks.none(),
+                new PlanCompiler.JoinTarget(7, 12345, 0, 0)));
+        // A path that is not that process's (set again afterwards) is joined as it is.
+        assertThat(p.joinedNamespaces()).containsExactly("0x40000000 7@12345 /proc/7/ns/net",
+                "0x8000000 7@12345 /proc/7/ns/ipc", "0x4000000 /run/pod/uts");
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void hostNetworkKeepsTheHostsNamespaceAndItsInterfacesAlone(boolean root) {
@@ -1553,18 +1566,18 @@ class PlanCompilerTest {
 
     @Test
     void decoderRejectsNamespacesJoinedTwiceOrAlsoCreated() {
-        byte[] ipc = concat(ints(CLONE_NEWIPC), str("/proc/7/ns/ipc"));
+        byte[] ipc = concat(ints(CLONE_NEWIPC, 0), longs(0), str("/proc/7/ns/ipc"));
         assertThat(PlanDecoder.decode(minimalWithRaw(T_JOIN_NS, ipc)).joinedNamespaces())
                 .containsExactly("0x8000000 /proc/7/ns/ipc");
         assertThatThrownBy(() -> PlanDecoder.decode(withHeader(concat(body(validPlan()), record(T_JOIN_NS, ipc)))))
                 .isInstanceOf(BadPlanException.class).hasMessageContaining("both joined (/proc/7/ns/ipc) and created");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
-            w.joinNs(CLONE_NEWUTS, "/a");
-            w.joinNs(CLONE_NEWUTS, "/b");
+            w.joinNs(CLONE_NEWUTS, 0, 0, "/a");
+            w.joinNs(CLONE_NEWUTS, 0, 0, "/b");
             return w;
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("bad or repeated namespace to join");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
-            w.joinNs(CLONE_NEWPID, "/proc/7/ns/pid");
+            w.joinNs(CLONE_NEWPID, 0, 0, "/proc/7/ns/pid");
             return w;
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("bad or repeated namespace to join");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {

@@ -200,7 +200,7 @@ final class PlanDecoder {
         final List<Integer> passedFds = new ArrayList<>();
         final List<Copy> copies = new ArrayList<>();
         final List<String> layers = new ArrayList<>();
-        /** T_JOIN_NS as "0xTYPE path", T_JOINED_SYSCTL as "name=value". */
+        /** T_JOIN_NS as "0xTYPE path" (a process's: "0xTYPE pid@start path"), T_JOINED_SYSCTL as "name=value". */
         final List<String> joinedNamespaces = new ArrayList<>();
         final List<String> joinedSysctls = new ArrayList<>();
         Filter netFilter;
@@ -273,7 +273,8 @@ final class PlanDecoder {
                 case "copy_out" -> copies.add(new Copy(0, 0, number(r, 0), r.field(1)));
                 case "session_keyring" -> sessionKeyring = r.field(0);
                 case "domainname" -> domainname = r.field(0);
-                case "join_ns" -> joinedNamespaces.add(r.field(0) + " " + r.field(1));
+                case "join_ns" -> joinedNamespaces.add(r.field(0) + (r.field(1).equals("0") ? "" : " " + r.field(1) + "@"
+                        + r.field(2)) + " " + r.field(3));
                 case "joined_sysctl" -> joinedSysctls.add(r.field(0));
                 case "joined_sysctl_value" -> joinedSysctls.add(joinedSysctls.remove(joinedSysctls.size() - 1) + "="
                         + r.field(0));
