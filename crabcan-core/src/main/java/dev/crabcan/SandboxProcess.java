@@ -484,6 +484,11 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         return resources.session.pid();
     }
 
+    /** When {@link #pid()}'s process started, as the helper read it while it could not be another's. */
+    long startTime() {
+        return resources.session.startTime();
+    }
+
     /**
      * The sandbox's init as the host sees it: its {@link ProcessHandle#children() children} are the
      * command and the processes it left behind (init adopts them), its descendants every other
