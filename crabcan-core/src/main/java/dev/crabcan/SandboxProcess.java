@@ -502,10 +502,15 @@ public final class SandboxProcess extends Process implements AutoCloseable {
                 + ") has ended; its processes are gone"));
     }
 
-    /** Init's handle while the sandbox runs; empty once it has ended (its pid may be reused). */
+    /**
+     * Init's handle while the sandbox runs; empty once it has ended (its pid may be reused). Init is
+     * reaped milliseconds before isAlive() turns false, so the handle counts only if the pid still
+     * has init's start time after it was taken: else it may be another process's, even another
+     * sandbox's (found by an attack review).
+     */
     private Optional<ProcessHandle> initHandle() {
         Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
-        return isAlive() ? h : Optional.empty();
+        return isAlive() && HostIds.startTime(pid()) == startTime() ? h : Optional.empty();
     }
 
     /**
