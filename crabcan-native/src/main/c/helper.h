@@ -78,6 +78,7 @@ void copy_in_files(void);
 void copy_out_files(void);
 
 /* join.c */
+int read_start_time(uint32_t pid, uint64_t *start);
 int open_process(uint32_t pid, uint64_t start_time);
 int join_sandbox(int sock);
 

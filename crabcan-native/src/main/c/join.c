@@ -27,6 +27,34 @@
 #include "helper.h"
 
 /*
+ * When pid started (clock ticks after boot, field 22 of /proc/PID/stat), into *start; -1 (errno
+ * ESRCH) if there is no such process. Read of a child not yet reaped, it is that child's.
+ */
+int read_start_time(uint32_t pid, uint64_t *start)
+{
+    char path[32], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int stat = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = stat < 0 ? -1 : read(stat, buf, sizeof buf - 1);
+    if (stat >= 0)
+        close(stat);
+    if (n <= 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p) {
+        errno = ESRCH;
+        return -1;
+    }
+    *start = strtoull(p + 1, NULL, 10);
+    return 0;
+}
+
+/*
  * A pidfd for pid, if it is still the process that started at start_time (clock ticks after
  * boot, field 22 of /proc/PID/stat): the pid a state file names may have been reused since. The
  * pidfd, taken first, keeps meaning that process whatever happens to the pid later.
@@ -36,22 +64,8 @@ int open_process(uint32_t pid, uint64_t start_time)
     int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
     if (fd < 0)
         return -1;
-    char path[32], buf[1024];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int stat = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = stat < 0 ? -1 : read(stat, buf, sizeof buf - 1);
-    if (stat >= 0)
-        close(stat);
-    if (n <= 0) {
-        close(fd);
-        errno = ESRCH;
-        return -1;
-    }
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    for (int field = 2; p && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    if (!p || strtoull(p + 1, NULL, 10) != start_time) {
+    uint64_t start;
+    if (read_start_time(pid, &start) < 0 || start != start_time) {
         close(fd);
         errno = ESRCH;
         return -1;
@@ -209,7 +223,8 @@ int join_sandbox(int sock)
     close(exec_pipe[1]);
     if (plan.console_fd >= 0)
         close(plan.console_fd);
-    emit(R_PID, (int)cmd);
+    /* No start time: /proc is the sandbox's now, and nothing joins an exec's command by its pid. */
+    emit(R_PID, (int)cmd, 0L);
     char c;
     ssize_t n;
     while ((n = read(exec_pipe[0], &c, 1)) < 0 && errno == EINTR)

@@ -399,7 +399,11 @@ int sandbox_helper(int sock, uint32_t plan_len)
     close_copy_fds();
     if (plan.console_fd >= 0)
         close(plan.console_fd); /* init's to use */
-    emit(R_PID, (int)init);
+    /* Read before init can be reaped, so it is init's: what names it once its pid may be another's. */
+    uint64_t init_start;
+    if (read_start_time((uint32_t)init, &init_start) < 0)
+        fail(S_CLONE, errno, "read the start time of sandbox init %d", (int)init);
+    emit(R_PID, (int)init, (long)init_start);
     enter_cgroups(init);
     logd("Setting up user namespace: uid map '%.*s', gid map '%.*s'", (int)strcspn(plan.uid_map, "\n"), plan.uid_map,
          (int)strcspn(plan.gid_map, "\n"), plan.gid_map);

@@ -1778,9 +1778,13 @@ public final class Sandbox {
         public Builder joinNamespacesOf(SandboxProcess sandbox) {
             Validation.notNull(sandbox, "sandbox whose namespaces to join");
             long pid = sandbox.pid();
-            long startTime = dev.crabcan.internal.host.HostIds.startTime(pid);
-            // Alive after its start time was read: that time was its own, not a later process's.
-            if (startTime < 0 || !sandbox.isAlive()) {
+            /*
+             * Init's start time as its helper read it, before it could reap init: isAlive() stays true
+             * for a while after the reap (until the JVM has handled the end), and a start time read
+             * here then may be that of whatever process took the pid (found by an attack review).
+             */
+            long startTime = sandbox.startTime();
+            if (!sandbox.isAlive() || dev.crabcan.internal.host.HostIds.startTime(pid) != startTime) {
                 throw new SandboxSpecException("the sandbox (pid " + pid + ") whose namespaces to join has ended");
             }
             Path ns = Path.of("/proc", Long.toString(pid), "ns");

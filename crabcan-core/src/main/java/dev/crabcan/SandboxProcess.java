@@ -484,6 +484,11 @@ public final class SandboxProcess extends Process implements AutoCloseable {
         return resources.session.pid();
     }
 
+    /** When {@link #pid()}'s process started, as the helper read it while it could not be another's. */
+    long startTime() {
+        return resources.session.startTime();
+    }
+
     /**
      * The sandbox's init as the host sees it: its {@link ProcessHandle#children() children} are the
      * command and the processes it left behind (init adopts them), its descendants every other
@@ -497,10 +502,15 @@ public final class SandboxProcess extends Process implements AutoCloseable {
                 + ") has ended; its processes are gone"));
     }
 
-    /** Init's handle while the sandbox runs; empty once it has ended (its pid may be reused). */
+    /**
+     * Init's handle while the sandbox runs; empty once it has ended (its pid may be reused). Init is
+     * reaped milliseconds before isAlive() turns false, so the handle counts only if the pid still
+     * has init's start time after it was taken: else it may be another process's, even another
+     * sandbox's (found by an attack review).
+     */
     private Optional<ProcessHandle> initHandle() {
         Optional<ProcessHandle> h = isAlive() ? ProcessHandle.of(pid()) : Optional.empty();
-        return isAlive() ? h : Optional.empty();
+        return isAlive() && HostIds.startTime(pid()) == startTime() ? h : Optional.empty();
     }
 
     /**

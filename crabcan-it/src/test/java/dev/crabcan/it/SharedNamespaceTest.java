@@ -2,6 +2,7 @@ package dev.crabcan.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.crabcan.Capability;
 import dev.crabcan.KernelMount;
@@ -136,6 +137,60 @@ class SharedNamespaceTest {
                 .satisfies(e -> assertThat(((SandboxSetupException) e).step()).isEqualTo("namespace"));
         assertThatThrownBy(() -> Sandbox.builder().joinNamespacesOf(pod)).isInstanceOf(
                 dev.crabcan.SandboxSpecException.class).hasMessageContaining("whose namespaces to join has ended");
+    }
+
+    /**
+     * The attack on joinNamespacesOf: the helper reaps the pod's init before the JVM has handled its
+     * end, so isAlive() is still true for a while after init's pid was freed (milliseconds here, in
+     * about half the runs); another sandbox takes the pid then (through ns_last_pid, for speed), and a
+     * start time read then was the attacker's, whose namespaces the member joined. Each pod here ends
+     * and, once its init is seen gone while it still seems alive, the attacker takes its pid: the
+     * builder must refuse it, and the pod's toHandle() must not be the attacker's process. A run
+     * where the window was missed checks nothing, so several are made.
+     */
+    @Test
+    void aSandboxThatTakesTheEndedPodsPidBeforeItsEndIsHandledIsNotJoined() throws Exception {
+        assumeTrue(Env.isHostRoot(), "the pid is taken through the host's ns_last_pid");
+        SandboxProcess attacker = Sandbox.builder().hostname("attacker")
+                .command("/bin/sh", "-c", "echo ready; while read x; do sleep 600 & done").build().start();
+        try {
+            assertThat(new String(attacker.getInputStream().readNBytes(6))).isEqualTo("ready\n");
+            for (int i = 0, taken = 0; i < 30 && taken < 3; i++) {
+                SandboxProcess pod = Sandbox.builder().hostname("the-pod")
+                        .command("/bin/sh", "-c", "echo ready; read x").build().start();
+                assertThat(new String(pod.getInputStream().readNBytes(6))).isEqualTo("ready\n");
+                Path stat = Path.of("/proc/" + pod.pid() + "/stat");
+                // Past init's start tick (10 ms): a pid taken again within it passes (see THREAT-MODEL.md).
+                Thread.sleep(50);
+                pod.getOutputStream().write('\n');
+                pod.getOutputStream().flush();
+                while (pod.isAlive() && Files.exists(stat)) {
+                    Thread.onSpinWait();
+                }
+                if (pod.isAlive()) {
+                    Files.writeString(Path.of("/proc/sys/kernel/ns_last_pid"), Long.toString(pod.pid() - 1));
+                    attacker.getOutputStream().write('\n');
+                    attacker.getOutputStream().flush();
+                    for (int spin = 0; spin < 100_000 && !Files.exists(stat); spin++) {
+                        Thread.onSpinWait();
+                    }
+                    taken += pod.isAlive() && Files.exists(stat) ? 1 : 0;
+                    Throwable refused = org.assertj.core.api.Assertions.catchThrowable(
+                            () -> Sandbox.builder().joinNamespacesOf(pod));
+                    assertThat(refused).as("joining pod %d, whose init was reaped and its pid %s", pod.pid(),
+                            Files.exists(stat) ? "taken" : "left free").isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                            .hasMessageContaining("whose namespaces to join has ended");
+                    if (Files.exists(stat)) { // nor is the process that took it the pod's init
+                        assertThat(org.assertj.core.api.Assertions.catchThrowable(pod::toHandle))
+                                .as("pod %d's handle once its pid was taken", pod.pid())
+                                .isInstanceOf(IllegalStateException.class);
+                    }
+                }
+                pod.waitFor();
+            }
+        } finally {
+            end(attacker);
+        }
     }
 
     /**

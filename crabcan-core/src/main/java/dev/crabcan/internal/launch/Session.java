@@ -47,6 +47,8 @@ public final class Session {
     private final CompletableFuture<Void> paused = new CompletableFuture<>();
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
     private volatile long pid = -1;
+    /** Its start time as the helper read it before it could reap it (field 22 of /proc/PID/stat); -1 before. */
+    private volatile long startTime = -1;
     /** System.nanoTime() when the command's execve was reported; 0 before. */
     private volatile long executedNanos;
     private Outcome reported;
@@ -90,6 +92,15 @@ public final class Session {
     /** The host pid of the sandbox's init, or -1 before it exists. */
     public long pid() {
         return pid;
+    }
+
+    /**
+     * When the process {@link #pid()} names started (clock ticks after boot), or -1 before it exists:
+     * the helper read it while that process could not have ended and been reaped, so a process at
+     * that pid with another start time is not it.
+     */
+    public long startTime() {
+        return startTime;
     }
 
     /** System.nanoTime() when the helper reported the command's execve; 0 before it did. */
@@ -167,7 +178,10 @@ public final class Session {
             return;
         }
         switch (r.kind()) {
-            case Contract.R_PID -> pid = r.longField(0);
+            case Contract.R_PID -> {
+                startTime = r.longField(1);
+                pid = r.longField(0);
+            }
             case Contract.R_LOG -> SETUP_LOG.debug("{}", r.field(0));
             case Contract.R_NETHELPER -> log.debug("sandbox {}: network helper {} is ready", pid, r.field(0));
             case Contract.R_EXECUTED -> {
