@@ -9,9 +9,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <stdio.h>
-#include <linux/nsfs.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
