@@ -24,6 +24,7 @@ long monotonic_us(void);
 
 /* paths.c */
 int open_without_links(const char *path, int flags, mode_t mode);
+int open_beneath(int dirfd, const char *path, int flags);
 int open_in_root(int rootfd, const char *path, int flags);
 int make_mount_point(int rootfd, const char *path, int is_file);
 

@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -148,16 +150,101 @@ static void set_attr(int fd, uint64_t set, uint64_t propagation, int userns, con
 
 static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, const char *what);
 static int create_mount(int fs, const char *type, uint64_t attrs, const char *what);
+static int mount_created(int fs, const char *type, uint64_t attrs, const char *what);
+static int set_fs_options(int fs, char *options, char *bad, size_t bad_size);
+
+/* The sandbox's host ids: what the idmap maps the caller's ids to ("CALLER HOST 1"). */
+static void sandbox_host_ids(unsigned *uid, unsigned *gid)
+{
+    if (sscanf(plan.idmap_uid_map, "%*u %u", uid) != 1 || sscanf(plan.idmap_gid_map, "%*u %u", gid) != 1)
+        fail(S_PLAN, EINVAL, "idmap maps '%s' and '%s'", plan.idmap_uid_map, plan.idmap_gid_map);
+}
 
 /*
- * The overlay root (ROOT_OVERLAY) as a detached mount: the plan's layers, top-most first, under an
- * upper layer: the directory upper of the root path (work beside it), which outlives the sandbox,
- * or else a tmpfs of its own (T_OVERLAY_SIZE bytes at most), which nobody else can reach and
- * which goes with the mount.
- * userns >= 0 (the helper, as host root): each layer is an idmapped bind, and the upper directory,
- * whose owner the overlay's root shows, belongs to the sandbox's host ids as the layers appear to
- * (the JVM chowned a root path's); else (init, in the sandbox's user namespace) the layers and the
- * root path are used as they are, the caller's own.
+ * A ROOT_HOST_OVERLAY layer: the directory src alone, idmapped. Not what is mounted below it: an
+ * engine's layer directory may hold the mount point of its own overlay (merged, beside an upper
+ * directory), and the kernel cannot idmap an overlayfs mount. overlayfs does not look into the
+ * mounts below its layers either.
+ */
+static int idmapped_directory(const char *src, int userns, const char *what)
+{
+    int path = open_without_links(src, O_PATH | O_DIRECTORY, 0);
+    if (path < 0)
+        fail(S_ROOTFS, errno, "%s %s", what, src);
+    int tree = open_tree(path, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0)
+        fail(S_ROOTFS, errno, "%s %s", what, src);
+    close(path);
+    set_attr(tree, MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, src);
+    return tree;
+}
+
+/*
+ * A ROOT_HOST_OVERLAY's upper directory and its work directory below the same parent, opened in
+ * one idmapped clone of that parent (returned; see make_overlay): overlayfs wants both on one mount.
+ */
+static int host_overlay_upper(int userns, int *upper, int *work)
+{
+    const char *name = strrchr(plan.root_path, '/');
+    size_t n = name ? (size_t)(name - plan.root_path) : 0;
+    if (n == 0 || strncmp(plan.host_overlay_work, plan.root_path, n) != 0 || plan.host_overlay_work[n] != '/')
+        fail(S_PLAN, EINVAL, "the overlay's work directory %s is not below the directory of its upper one %s",
+             plan.host_overlay_work, plan.root_path);
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%.*s", (int)n, plan.root_path);
+    int base = idmapped_directory(parent, userns, "the directory of the overlay's upper layer");
+    *upper = open_beneath(base, name + 1, O_PATH | O_DIRECTORY);
+    if (*upper < 0)
+        fail(S_ROOTFS, errno, "the overlay's upper directory %s", plan.root_path);
+    *work = open_beneath(base, plan.host_overlay_work + n + 1, O_PATH | O_DIRECTORY);
+    if (*work < 0)
+        fail(S_ROOTFS, errno, "the overlay's work directory %s", plan.host_overlay_work);
+    return base;
+}
+
+/*
+ * Creates the configured overlay fs with the sandbox's host ids as the file system ids that
+ * overlayfs keeps as its mounter's, for its work in the upper layer: through the idmapped upper
+ * they are stored as the caller's, while host root's own have no mapping there (overlayfs then
+ * mounts read-only, EOVERFLOW). setfsuid takes the file capabilities out of the effective set,
+ * which overlayfs keeps too; they are raised again for the create and the ids restored after it.
+ */
+static void create_as_sandbox(int fs)
+{
+    unsigned uid, gid;
+    sandbox_host_ids(&uid, &gid);
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct caps[2], raised[2];
+    if (syscall(SYS_capget, &header, caps) < 0)
+        fail(S_ROOTFS, errno, "capget");
+    unsigned fsgid = (unsigned)setfsgid(gid), fsuid = (unsigned)setfsuid(uid);
+    if ((unsigned)setfsuid(-1) != uid || (unsigned)setfsgid(-1) != gid)
+        fail(S_ROOTFS, EPERM, "take the sandbox's host ids %u:%u to create the overlay", uid, gid);
+    memcpy(raised, caps, sizeof raised);
+    raised[0].effective = raised[0].permitted;
+    raised[1].effective = raised[1].permitted;
+    if (syscall(SYS_capset, &header, raised) < 0)
+        fail(S_ROOTFS, errno, "capset to create the overlay");
+    int r = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int saved = errno;
+    setfsuid(fsuid);
+    setfsgid(fsgid);
+    if ((unsigned)setfsuid(-1) != fsuid || (unsigned)setfsgid(-1) != fsgid || syscall(SYS_capset, &header, caps) < 0)
+        fail(S_ROOTFS, errno ? errno : EPERM, "restore the helper's ids and capabilities");
+    if (r < 0)
+        fail(S_ROOTFS, saved, "create the overlay root");
+}
+
+/*
+ * The overlay root (ROOT_OVERLAY, ROOT_HOST_OVERLAY) as a detached mount: the plan's layers,
+ * top-most first, under an upper layer. ROOT_OVERLAY's: the directory upper of the root path (work
+ * beside it), which outlives the sandbox, or else a tmpfs of its own (T_OVERLAY_SIZE bytes at most),
+ * which nobody else can reach and which goes with the mount. ROOT_HOST_OVERLAY's: the root path, if
+ * any, with T_HOST_OVERLAY's work directory and options.
+ * userns >= 0 (the helper, as host root): each layer is an idmapped bind, and ROOT_OVERLAY's upper
+ * directory, whose owner the overlay's root shows, belongs to the sandbox's host ids as the layers
+ * appear to (the JVM chowned a root path's); else (init, in the sandbox's user namespace) the layers
+ * and the root path are used as they are, the caller's own.
  */
 static int make_overlay(int userns)
 {
@@ -166,24 +253,38 @@ static int make_overlay(int userns)
      * detached mount dissolves it, and overlayfs clones its layers' mounts only then.
      */
     static int layers[MAX_LAYERS];
+    int host = plan.root_kind == ROOT_HOST_OVERLAY;
     int fs = fsopen("overlay", FSOPEN_CLOEXEC);
     if (fs < 0)
         fail(S_ROOTFS, errno, "fsopen overlay");
-    /* Whiteouts and opaque directories are user.overlay.* xattrs, which a rootless store can hold. */
-    if (fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+    if (host) {
+        char options[1024], bad[160];
+        if (snprintf(options, sizeof options, "%s", plan.host_overlay_options) >= (int)sizeof options)
+            fail(S_PLAN, E2BIG, "overlay options %s", plan.host_overlay_options);
+        if (set_fs_options(fs, options, bad, sizeof bad) < 0)
+            fail(S_ROOTFS, errno, "overlay option %s", bad);
+    } else if (fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) {
+        /* Whiteouts and opaque directories are user.overlay.* xattrs, which a rootless store can hold. */
         fail(S_ROOTFS, errno, "overlay option userxattr");
+    }
     for (size_t i = 0; i < plan.n_layers; i++) {
-        layers[i] = userns >= 0 ? clone_tree(plan.layers[i])
-                                : open_without_links(plan.layers[i], O_PATH | O_DIRECTORY, 0);
+        if (host)
+            layers[i] = idmapped_directory(plan.layers[i], userns, "layer");
+        else
+            layers[i] = userns >= 0 ? clone_tree(plan.layers[i])
+                                    : open_without_links(plan.layers[i], O_PATH | O_DIRECTORY, 0);
         if (layers[i] < 0)
             fail(S_ROOTFS, errno, "layer %s", plan.layers[i]);
-        if (userns >= 0)
+        if (userns >= 0 && !host)
             set_attr(layers[i], MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.layers[i]);
         if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layers[i]) < 0)
             fail(S_ROOTFS, errno, "overlay layer %s", plan.layers[i]);
     }
-    int base;
-    if (plan.root_path[0]) {
+    int base = -1, upper = -1, work = -1;
+    if (host) {
+        if (plan.root_path[0])
+            base = host_overlay_upper(userns, &upper, &work);
+    } else if (plan.root_path[0]) {
         /*
          * Not idmapped: overlayfs makes its work files with the mounter's ids, which an idmapped
          * mount could not store. The JVM gave a host root caller's directory to the sandbox's host ids.
@@ -198,23 +299,34 @@ static int make_overlay(int userns)
             fail(S_ROOTFS, errno, "the overlay's upper and work directories");
         if (userns >= 0) {
             unsigned uid, gid;
-            if (sscanf(plan.idmap_uid_map, "%*u %u", &uid) != 1 || sscanf(plan.idmap_gid_map, "%*u %u", &gid) != 1)
-                fail(S_PLAN, EINVAL, "idmap maps '%s' and '%s'", plan.idmap_uid_map, plan.idmap_gid_map);
+            sandbox_host_ids(&uid, &gid);
             if (fchownat(base, "upper", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
                 fail(S_ROOTFS, errno, "chown the overlay's upper directory");
         }
     }
-    int upper = openat(base, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int work = openat(base, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (upper < 0 || work < 0)
-        fail(S_ROOTFS, errno, "open the overlay's upper and work directories");
-    if (fsconfig(fs, FSCONFIG_SET_FD, "upperdir", NULL, upper) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_FD, "workdir", NULL, work) < 0)
+    if (base >= 0 && !host) {
+        upper = openat(base, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        work = openat(base, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (upper < 0 || work < 0)
+            fail(S_ROOTFS, errno, "open the overlay's upper and work directories");
+    }
+    if (upper >= 0 && (fsconfig(fs, FSCONFIG_SET_FD, "upperdir", NULL, upper) < 0 ||
+                       fsconfig(fs, FSCONFIG_SET_FD, "workdir", NULL, work) < 0))
         fail(S_ROOTFS, errno, "overlay upper and work directories");
-    int root = create_mount(fs, S_ROOTFS, mount_attrs(plan.root_flags & ~MF_RDONLY), "the overlay root");
-    close(upper);
-    close(work);
-    close(base);
+    uint64_t attrs = mount_attrs(plan.root_flags & ~MF_RDONLY);
+    int root;
+    if (host && upper >= 0) {
+        create_as_sandbox(fs);
+        root = mount_created(fs, S_ROOTFS, attrs, "the overlay root");
+    } else {
+        root = create_mount(fs, S_ROOTFS, attrs, "the overlay root");
+    }
+    if (upper >= 0) {
+        close(upper);
+        close(work);
+    }
+    if (base >= 0)
+        close(base);
     for (size_t i = 0; i < plan.n_layers; i++)
         close(layers[i]);
     return root;
@@ -259,7 +371,7 @@ void prepare_in_parent(void)
         }
         close(rootfd);
     }
-    if (plan.root_kind == ROOT_OVERLAY && (plan.root_flags & MF_OPEN_IN_PARENT)) {
+    if ((plan.root_kind == ROOT_OVERLAY || plan.root_kind == ROOT_HOST_OVERLAY) && (plan.root_flags & MF_OPEN_IN_PARENT)) {
         logd("Mounting an overlay of %zu layers before the namespaces exist", plan.n_layers);
         plan.root_fd = make_overlay(root_userns);
     }
@@ -290,6 +402,12 @@ static int create_mount(int fs, const char *type, uint64_t attrs, const char *wh
 {
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
         fail(type, errno, "create %s", what);
+    return mount_created(fs, type, attrs, what);
+}
+
+/* The created file system context fs as a detached mount with attrs. */
+static int mount_created(int fs, const char *type, uint64_t attrs, const char *what)
+{
     int mnt = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned int)(attrs & ~ATTR_ATIME_GIVEN));
     if (mnt < 0)
         fail(type, errno, "mount %s", what);
@@ -317,6 +435,22 @@ static int new_fs(const char *type, const struct mount_op *m, uint64_t attrs, co
     return create_mount(fs, type, attrs, what);
 }
 
+/* Sets each of "flag,key=value,..." (changed in place) on fs; -1 with errno and the refused one in bad. */
+static int set_fs_options(int fs, char *options, char *bad, size_t bad_size)
+{
+    for (char *save = NULL, *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        if (eq)
+            *eq = '\0';
+        int r = eq ? fsconfig(fs, FSCONFIG_SET_STRING, opt, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
+        if (r < 0) {
+            snprintf(bad, bad_size, "%s%s%s", opt, eq ? "=" : "", eq ? eq + 1 : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /*
  * A kernel file system from "type[:flag,key=value,...]" (each option one fsconfig call) as a detached
  * mount with attrs; -1 with errno when the kernel refuses it, and what it refused in why.
@@ -338,15 +472,10 @@ static int try_fs(const char *spec, uint64_t attrs, char *why, size_t why_size)
         snprintf(why, why_size, "fsopen %s", type);
         return -1;
     }
-    for (char *save = NULL, *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(opt, '=');
-        if (eq)
-            *eq = '\0';
-        int r = eq ? fsconfig(fs, FSCONFIG_SET_STRING, opt, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
-        if (r < 0) {
-            snprintf(why, why_size, "%s option %s", type, opt);
-            goto refused;
-        }
+    char bad[160];
+    if (set_fs_options(fs, options, bad, sizeof bad) < 0) {
+        snprintf(why, why_size, "%s option %s", type, bad);
+        goto refused;
     }
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
         snprintf(why, why_size, "create %s", spec);
@@ -681,7 +810,7 @@ void enter_root(void)
         set_attr(root, mount_attrs(plan.root_flags), clone_propagation("/"), -1, S_ROOTFS, plan.root_path);
         if (plan.options & OPT_RUNTIME_HOOKS)
             check_attach_point(root);
-    } else if (plan.root_kind == ROOT_OVERLAY) {
+    } else if (plan.root_kind == ROOT_OVERLAY || plan.root_kind == ROOT_HOST_OVERLAY) {
         logd("Mounting an overlay of %zu layers as the root filesystem", plan.n_layers);
         root = plan.root_fd >= 0 ? plan.root_fd : make_overlay(-1);
     } else {

@@ -32,6 +32,16 @@ int open_without_links(const char *path, int flags, mode_t mode)
     return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
 }
 
+/* Opens a relative path below dirfd, following no link and no "..": it cannot name anything else. */
+int open_beneath(int dirfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
 /* Resolves path as if rootfd were "/": symlinks and ".." cannot leave it. */
 int open_in_root(int rootfd, const char *path, int flags)
 {

@@ -189,6 +189,14 @@ void parse_plan(uint32_t total)
                 fail(S_PLAN, EINVAL, "bad overlay size record");
             plan.overlay_size = get64(p + T_OVERLAY_SIZE_AT_BYTES);
             break;
+        case T_HOST_OVERLAY: {
+            size_t work_len = strnlen((char *)p, len);
+            if (work_len + 2 > len)
+                fail(S_PLAN, EINVAL, "bad host overlay record");
+            plan.host_overlay_work = (char *)p;
+            plan.host_overlay_options = get_str(p + work_len + 1, (uint32_t)(len - work_len - 1), tag);
+            break;
+        }
         case T_MOUNT:
             if (plan.n_mounts == MAX_MOUNTS)
                 fail(S_PLAN, EINVAL, "too many mount records (at most %d)", MAX_MOUNTS);
@@ -456,10 +464,18 @@ void parse_plan(uint32_t total)
     /* A joining plan makes no namespaces, maps and root of its own. */
     if (plan.argc == 0 || (!plan.join.pid && (!plan.uid_map || !plan.gid_map || !plan.staging || !plan.root_path)))
         fail(S_PLAN, EINVAL, "incomplete plan");
-    if (plan.root_path && plan.root_kind != ROOT_TMPFS && plan.root_kind != ROOT_BIND && plan.root_kind != ROOT_OVERLAY)
+    int overlay = plan.root_kind == ROOT_OVERLAY || plan.root_kind == ROOT_HOST_OVERLAY;
+    if (plan.root_path && plan.root_kind != ROOT_TMPFS && plan.root_kind != ROOT_BIND && !overlay)
         fail(S_PLAN, EINVAL, "unknown root kind %u", plan.root_kind);
-    if ((plan.root_kind == ROOT_OVERLAY) != (plan.n_layers > 0))
+    if (overlay != (plan.n_layers > 0))
         fail(S_PLAN, EINVAL, "layer records go with an overlay root, which needs at least one");
+    if ((plan.root_kind == ROOT_HOST_OVERLAY) != (plan.host_overlay_work != NULL))
+        fail(S_PLAN, EINVAL, "a host overlay record goes with a host overlay root, which needs one");
+    if (plan.root_kind == ROOT_HOST_OVERLAY
+        && ((~plan.root_flags & (MF_OPEN_IN_PARENT | MF_IDMAP)) || !plan.idmap_uid_map || !plan.idmap_gid_map
+            || !plan.root_path[0] != !plan.host_overlay_work[0]))
+        fail(S_PLAN, EINVAL, "a host overlay root is made in the parent and idmapped, with a work directory "
+             "if it has an upper one");
     if (plan.overlay_size && (plan.root_kind != ROOT_OVERLAY || !plan.root_path || plan.root_path[0]))
         fail(S_PLAN, EINVAL, "an overlay size record goes with an overlay root whose writable layer is a tmpfs");
     if (plan.idmap_root_gid_map && (!plan.idmap_uid_map || !plan.idmap_gid_map || !(plan.root_flags & MF_IDMAP)))
@@ -546,6 +562,11 @@ void dump_plan(void)
     }
     for (size_t i = 0; i < plan.n_layers; i++)
         dump_str("layer", plan.layers[i]);
+    if (plan.host_overlay_work) {
+        fputs("host_overlay\t", stdout);
+        put_field(plan.host_overlay_work, '\t');
+        put_field(plan.host_overlay_options, '\n');
+    }
     for (size_t i = 0; i < plan.n_mounts; i++)
         dump_mount("mount", &plan.mounts[i]);
     for (size_t i = 0; i < plan.n_cgroupfs; i++)

@@ -52,9 +52,9 @@ final class Failures {
         }
         if (f.step().equals(Contract.S_IDMAP) && f.errno() == EINVAL) {
             message += "; this file system does not support idmapped mounts, which a root caller's binds and root "
-                    + "filesystem need (ext4, xfs, btrfs and tmpfs do; an overlayfs mount does not, such as the root an "
-                    + "engine running as root makes of an image: run the engine rootless, or give it a directory, e.g. "
-                    + "podman --rootfs or containerd's native snapshotter); bind a directory on one of those";
+                    + "filesystem need (ext4, xfs, btrfs and tmpfs do; an overlayfs mount does not, though a root "
+                    + "filesystem that is one's mount point, such as an engine's image root, is remade of its layers); "
+                    + "bind a directory on one of those, or the mount point of the overlayfs mount itself";
         }
         HostInfo host = HostInfo.get();
         if ((f.step().equals(Contract.S_BIND) || f.step().equals(Contract.S_ROOTFS)) && f.errno() == EACCES

@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * containerd (Debian's, with its runc v2 shim) runs containers through crabcan-oci as its runc:
  * the test starts a containerd of its own (root, state, socket and config in a temporary
  * directory), imports an OCI image archive it writes itself (Debian's busybox-static in one
- * layer), drives it with ctr, and stops it; nothing is left behind (processes, shims, mounts,
+ * layer) into its default snapshotter (overlayfs), drives it with ctr, and stops it; nothing is left behind (processes, shims, mounts,
  * cgroups, files). Root only: containerd needs host root.
  */
 class ContainerdTest {
@@ -82,7 +82,7 @@ class ContainerdTest {
             assertThat(System.nanoTime()).as("containerd answers within 30 s").isLessThan(deadline);
             Thread.sleep(100);
         }
-        Run imported = ctr("images", "import", "--snapshotter", "native", image(busybox).toString());
+        Run imported = ctr("images", "import", image(busybox).toString());
         assertThat(imported.status()).as(imported.stderr()).isZero();
     }
 
@@ -93,7 +93,7 @@ class ContainerdTest {
     Path image(Path busybox) throws Exception {
         Path layer = Files.createDirectories(dir.resolve("layer/bin"));
         Files.copy(busybox, layer.resolve("busybox"));
-        for (String applet : List.of("sh", "echo", "cat", "sleep", "id", "hostname")) {
+        for (String applet : List.of("sh", "echo", "cat", "sleep", "id", "hostname", "grep", "stat")) {
             Files.createSymbolicLink(layer.resolve(applet), Path.of("busybox"));
         }
         Path blobs = Files.createDirectories(dir.resolve("image/blobs/sha256"));
@@ -144,7 +144,7 @@ class ContainerdTest {
     /** ctr run with crabcan-oci as the shim's runc. */
     Run run(String id, String... rest) throws Exception {
         ids.add(id);
-        List<String> args = new ArrayList<>(List.of("run", "--snapshotter", "native", "--runc-binary", runtime.toString(),
+        List<String> args = new ArrayList<>(List.of("run", "--runc-binary", runtime.toString(),
                 "--runc-root", dir.resolve("runc").toString(), "--fifo-dir", dir.resolve("fifo").toString()));
         for (String r : rest) {
             if (r.equals(IMAGE)) {
@@ -184,6 +184,19 @@ class ContainerdTest {
         assertThat(r.stdout()).isEqualTo("hello from containerd\n");
         assertThat(r.stderr()).contains("oops");
         assertThat(ctr("containers", "ls", "-q").stdout()).doesNotContain("r1");
+    }
+
+    /**
+     * containerd's default snapshotter gives the task an overlayfs mount of the image's layer, which
+     * the kernel cannot idmap: crabcan-oci mounts the same layer and upper directory again, idmapped,
+     * so that the container's root owns the image's files and writes to it.
+     */
+    @Test
+    void theRootIsTheOverlayfsSnapshotsOwnLayers() throws Exception {
+        Run r = run("r5", "--rm", IMAGE, "sh", "-c", "echo made > /made && cat /made && stat -c '%u %n' / /bin/busybox "
+                + "/made && grep ' / / ' /proc/self/mountinfo");
+        assertThat(r.status()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("made\n0 /\n0 /bin/busybox\n0 /made\n").contains(" - overlay ");
     }
 
     /** The shim reads the reason of a failed create from crabcan-oci's --log (json), and ctr shows it. */

@@ -1,9 +1,8 @@
 package dev.crabcan.internal.launch;
 
+import dev.crabcan.internal.host.MountInfo;
+import dev.crabcan.internal.host.MountInfo.Mount;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.charset.Charset;
-import java.nio.charset.CodingErrorAction;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,9 +23,6 @@ final class CacheVisibility {
 
     /** How many places one path may show through overlays and mounts below it before the check stops looking. */
     private static final int MAX_PLACES = 256;
-
-    /** One line of /proc/self/mountinfo. */
-    record Mount(int id, String device, Path root, Path point, String type, String options) {}
 
     /** A place in a file system: its device and its path from that file system's root. */
     record Place(String device, Path path) {}
@@ -122,11 +118,11 @@ final class CacheVisibility {
                 continue;
             }
             String within = Path.of("/").relativize(place.path()).toString();
-            for (String option : splitUnescaped(m.options(), ',')) {
+            for (String option : MountInfo.splitUnescaped(m.options(), ',')) {
                 int eq = option.indexOf('=');
                 String key = eq < 0 ? option : option.substring(0, eq);
                 if (List.of("upperdir", "lowerdir", "lowerdir+", "datadir+").contains(key)) {
-                    for (String dir : splitUnescaped(option.substring(eq + 1), ':')) {
+                    for (String dir : MountInfo.splitUnescaped(option.substring(eq + 1), ':')) {
                         if (!dir.isEmpty()) {
                             Path layer = Path.of(dir.replace("\\", ""));
                             layers.add(within.isEmpty() ? layer : layer.resolve(within));
@@ -137,25 +133,6 @@ final class CacheVisibility {
             break; // every mount of one overlay has the same options
         }
         return layers;
-    }
-
-    /** Splits where the separator is not escaped with a backslash, as overlay options escape it. */
-    private static List<String> splitUnescaped(String s, char separator) {
-        List<String> parts = new ArrayList<>();
-        StringBuilder part = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 1 < s.length()) {
-                part.append(c).append(s.charAt(++i));
-            } else if (c == separator) {
-                parts.add(part.toString());
-                part.setLength(0);
-            } else {
-                part.append(c);
-            }
-        }
-        parts.add(part.toString());
-        return parts;
     }
 
     /**
@@ -222,42 +199,5 @@ final class CacheVisibility {
             }
         }
         return best;
-    }
-
-    /**
-     * This mount namespace's mounts. Read as bytes and decoded as file names are, replacing what
-     * does not decode (a mount point named in another encoding must not hide the others); failing
-     * to read it at all fails the start, since the check would be blind.
-     */
-    static List<Mount> mounts() throws IOException {
-        byte[] bytes = Files.readAllBytes(Path.of("/proc/self/mountinfo"));
-        Charset names = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
-        String text = names.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
-                .onUnmappableCharacter(CodingErrorAction.REPLACE).decode(ByteBuffer.wrap(bytes)).toString();
-        List<Mount> mounts = new ArrayList<>();
-        for (String line : text.split("\n")) {
-            String[] f = line.split(" ");
-            int dash = List.of(f).indexOf("-");
-            if (f.length > 4 && dash > 4 && dash + 3 < f.length) {
-                mounts.add(new Mount(Integer.parseInt(f[0]), f[2], Path.of(unescape(f[3])), Path.of(unescape(f[4])),
-                        f[dash + 1], unescape(f[dash + 3])));
-            }
-        }
-        return mounts;
-    }
-
-    /** mountinfo writes space, tab, newline and backslash in paths as octal escapes. */
-    static String unescape(String s) {
-        StringBuilder out = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 3 < s.length() && s.substring(i + 1, i + 4).matches("[0-7]{3}")) {
-                out.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                out.append(c);
-            }
-        }
-        return out.toString();
     }
 }

@@ -310,9 +310,9 @@ public final class HelperRuntime {
             return null;
         }
         java.util.List<Path> caches = cacheDirsOfThisUser();
-        java.util.List<CacheVisibility.Mount> mounts;
+        java.util.List<dev.crabcan.internal.host.MountInfo.Mount> mounts;
         try {
-            mounts = CacheVisibility.mounts();
+            mounts = dev.crabcan.internal.host.MountInfo.read();
         } catch (IOException e) {
             throw new SandboxException("cannot read /proc/self/mountinfo (" + e + "), which tells whether a bind would "
                     + "show a sandbox a Crabcan cache directory; is /proc mounted?", e);

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Turns a {@link Sandbox} into the helper's plan: every decision (ids, mount list and flags,
@@ -288,7 +289,19 @@ public final class PlanCompiler {
         int parentOpen = host.isHostRoot() ? MF_OPEN_IN_PARENT : 0;
         int idmap = host.isHostRoot() ? MF_IDMAP : 0;
         List<Mount> mounts = new ArrayList<>();
-        if (s.rootfs().isPresent()) {
+        // An engine's image root, which the kernel cannot idmap: the helper remakes it of its layers.
+        Optional<HostOverlay> engineRoot = host.isHostRoot() && s.rootfs().isPresent()
+                ? HostOverlay.at(s.rootfs().get()) : Optional.empty();
+        if (engineRoot.isPresent()) {
+            HostOverlay o = engineRoot.get();
+            o.makeWork();
+            int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
+            w.root(ROOT_HOST_OVERLAY, flags, o.upper().map(Path::toString).orElse(""));
+            w.hostOverlay(o.work().map(Path::toString).orElse(""), o.options());
+            for (Path layer : o.lowers()) {
+                w.layer(layer.toString());
+            }
+        } else if (s.rootfs().isPresent()) {
             int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
             w.root(ROOT_BIND, flags, s.rootfs().get().toString());
         } else if (!s.rootfsLayers().isEmpty()) {
@@ -405,7 +418,7 @@ public final class PlanCompiler {
             int flags = m.flags;
             // Mount points in a host root filesystem are made with the caller's host ids before the
             // namespaces exist; those below another mount are made inside, in that mount.
-            if (s.rootfs().isPresent() && m.kind != M_SYMLINK && (m.flags & MF_OPTIONAL) == 0 && !isBelowAny(m.target, earlier)) {
+            if (s.rootfs().isPresent() && engineRoot.isEmpty() && m.kind != M_SYMLINK && (m.flags & MF_OPTIONAL) == 0 && !isBelowAny(m.target, earlier)) {
                 flags |= MF_PRECREATE;
             }
             w.mount(m.kind, flags, m.mode, m.size, m.source, m.target);

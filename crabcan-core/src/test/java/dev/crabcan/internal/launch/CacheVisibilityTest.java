@@ -2,6 +2,8 @@ package dev.crabcan.internal.launch;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.crabcan.internal.host.MountInfo;
+import dev.crabcan.internal.host.MountInfo.Mount;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -11,21 +13,21 @@ class CacheVisibilityTest {
     private static final Path CACHE = Path.of("/srv/home/u/.cache/crabcan");
 
     /** A data disk at /srv/disk, its home/ bind-mounted at /srv/home, and an alias of the cache's run/. */
-    private static final List<CacheVisibility.Mount> MOUNTS = List.of(
-            new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"), "ext4", "rw"),
-            new CacheVisibility.Mount(2, "8:17", Path.of("/"), Path.of("/srv/disk"), "ext4", "rw"),
-            new CacheVisibility.Mount(3, "8:17", Path.of("/home"), Path.of("/srv/home"), "ext4", "rw"),
-            new CacheVisibility.Mount(4, "8:17", Path.of("/home/u/.cache/crabcan/run"), Path.of("/srv/alias"), "ext4",
+    private static final List<Mount> MOUNTS = List.of(
+            new Mount(1, "8:1", Path.of("/"), Path.of("/"), "ext4", "rw"),
+            new Mount(2, "8:17", Path.of("/"), Path.of("/srv/disk"), "ext4", "rw"),
+            new Mount(3, "8:17", Path.of("/home"), Path.of("/srv/home"), "ext4", "rw"),
+            new Mount(4, "8:17", Path.of("/home/u/.cache/crabcan/run"), Path.of("/srv/alias"), "ext4",
                     "rw"),
-            new CacheVisibility.Mount(5, "0:42", Path.of("/"), Path.of("/srv/other/tmpfs"), "tmpfs", "rw"),
-            new CacheVisibility.Mount(6, "8:17", Path.of("/home/u"), Path.of("/srv/other/mounted/u"), "ext4", "rw"),
-            new CacheVisibility.Mount(7, "0:50", Path.of("/"), Path.of("/srv/merged"), "overlay",
+            new Mount(5, "0:42", Path.of("/"), Path.of("/srv/other/tmpfs"), "tmpfs", "rw"),
+            new Mount(6, "8:17", Path.of("/home/u"), Path.of("/srv/other/mounted/u"), "ext4", "rw"),
+            new Mount(7, "0:50", Path.of("/"), Path.of("/srv/merged"), "overlay",
                     "rw,lowerdir=/srv/lower1:/srv/lower2,upperdir=/srv/disk/home,workdir=/srv/disk/work"));
 
     private static final CacheVisibility.Locator BY_MOUNT_POINT = onPaper(MOUNTS);
 
     /** The real locator, with every directory the mounts name there but /nonexistent's. */
-    private static CacheVisibility.Locator onPaper(List<CacheVisibility.Mount> mounts) {
+    private static CacheVisibility.Locator onPaper(List<Mount> mounts) {
         CacheVisibility.Locator real = CacheVisibility.locator(mounts);
         return new CacheVisibility.Locator() {
             @Override
@@ -85,8 +87,8 @@ class CacheVisibilityTest {
     /** The fourth review's: the cache on an overlay lies in its layers, whose directories could be bound. */
     @Test
     void aCacheOnAnOverlayLiesInItsLayers() throws Exception {
-        List<CacheVisibility.Mount> mounts = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
-                "ext4", "rw"), new CacheVisibility.Mount(2, "0:60", Path.of("/"), Path.of("/live/merged"), "overlay",
+        List<Mount> mounts = List.of(new Mount(1, "8:1", Path.of("/"), Path.of("/"),
+                "ext4", "rw"), new Mount(2, "0:60", Path.of("/"), Path.of("/live/merged"), "overlay",
                 "rw,lowerdir=/live/ro,upperdir=/live/rw/upper,workdir=/live/rw/work"));
         List<Path> caches = List.of(Path.of("/live/merged/root/.cache/crabcan"));
         CacheVisibility.Locator locator = onPaper(mounts);
@@ -103,12 +105,12 @@ class CacheVisibilityTest {
      */
     @Test
     void anOverlayWithRelativeLayersIsRefusedAndOneWithLayersElsewhereIsNot() throws Exception {
-        List<CacheVisibility.Mount> relative = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
-                "ext4", "rw"), new CacheVisibility.Mount(2, "0:61", Path.of("/"), Path.of("/m"), "overlay",
+        List<Mount> relative = List.of(new Mount(1, "8:1", Path.of("/"), Path.of("/"),
+                "ext4", "rw"), new Mount(2, "0:61", Path.of("/"), Path.of("/m"), "overlay",
                 "rw,lowerdir=low,upperdir=/nonexistent/up,workdir=/nonexistent/work"));
         assertThat(CacheVisibility.exposure(Path.of("/m"), List.of(CACHE), relative, onPaper(relative)))
                 .startsWith("/m shows an overlay whose layer low was named relative to where it was mounted");
-        List<CacheVisibility.Mount> container = List.of(new CacheVisibility.Mount(1, "0:62", Path.of("/"), Path.of("/"),
+        List<Mount> container = List.of(new Mount(1, "0:62", Path.of("/"), Path.of("/"),
                 "overlay", "rw,lowerdir=/nonexistent/l1:/nonexistent/l2,upperdir=/nonexistent/u,workdir=/nonexistent/w"));
         List<Path> caches = List.of(Path.of("/root/.cache/crabcan"));
         assertThat(CacheVisibility.exposure(Path.of("/tmp/t"), caches, container, onPaper(container))).isNull();
@@ -119,9 +121,9 @@ class CacheVisibilityTest {
     /** The fifth review's: an overlay on an overlay shows the lower one's layers too. */
     @Test
     void anOverlayOnAnOverlayShowsTheLowerOnesLayers() throws Exception {
-        List<CacheVisibility.Mount> mounts = List.of(new CacheVisibility.Mount(1, "8:1", Path.of("/"), Path.of("/"),
-                "ext4", "rw"), new CacheVisibility.Mount(2, "0:70", Path.of("/"), Path.of("/c/m1"), "overlay",
-                "rw,lowerdir=/c/l1,upperdir=/c/upper,workdir=/c/w1"), new CacheVisibility.Mount(3, "0:71",
+        List<Mount> mounts = List.of(new Mount(1, "8:1", Path.of("/"), Path.of("/"),
+                "ext4", "rw"), new Mount(2, "0:70", Path.of("/"), Path.of("/c/m1"), "overlay",
+                "rw,lowerdir=/c/l1,upperdir=/c/upper,workdir=/c/w1"), new Mount(3, "0:71",
                 Path.of("/"), Path.of("/c/m2"), "overlay", "ro,lowerdir=/c/m1:/c/l2"));
         List<Path> caches = List.of(Path.of("/c/upper/cc"));
         assertThat(CacheVisibility.exposure(Path.of("/c/m2"), caches, mounts, onPaper(mounts)))
@@ -140,6 +142,6 @@ class CacheVisibilityTest {
 
     @Test
     void mountinfoEscapesAreRead() {
-        assertThat(CacheVisibility.unescape("/a\\040b\\134c\\011d")).isEqualTo("/a b\\c\td");
+        assertThat(MountInfo.unescape("/a\\040b\\134c\\011d")).isEqualTo("/a b\\c\td");
     }
 }

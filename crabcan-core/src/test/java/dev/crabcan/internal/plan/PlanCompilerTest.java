@@ -562,6 +562,42 @@ class PlanCompilerTest {
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("a root idmap gid map goes with an idmapped root");
     }
 
+    /**
+     * An engine's overlay root, remade by the helper: its layers, upper directory, work directory
+     * and options reach it; it is made in the parent and idmapped, or refused.
+     */
+    @Test
+    void aHostOverlayRootReachesTheHelperOnlyIdmappedAndMadeInTheParent() {
+        int both = MF_OPEN_IN_PARENT | MF_IDMAP;
+        Plan p = PlanDecoder.decode(hostOverlayPlan(both, "/s/overlay/c1/diff", "/s/overlay/c1/work/crabcan"));
+        assertThat(p.root()).isEqualTo(new Root(ROOT_HOST_OVERLAY, both, "/s/overlay/c1/diff",
+                List.of("/s/overlay/l1/diff"), List.of("/s/overlay/c1/work/crabcan", "metacopy=on,index=off")));
+        assertThatThrownBy(() -> PlanDecoder.decode(hostOverlayPlan(MF_IDMAP, "/s/overlay/c1/diff", "/w")))
+                .isInstanceOf(BadPlanException.class).hasMessageContaining("a host overlay root is made in the parent");
+        assertThatThrownBy(() -> PlanDecoder.decode(hostOverlayPlan(MF_OPEN_IN_PARENT, "/s/overlay/c1/diff", "/w")))
+                .isInstanceOf(BadPlanException.class).hasMessageContaining("a host overlay root is made in the parent");
+        assertThatThrownBy(() -> PlanDecoder.decode(hostOverlayPlan(both, "", "/w"))).as("a work directory alone")
+                .isInstanceOf(BadPlanException.class).hasMessageContaining("with a work directory if it has an upper one");
+        assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
+            w.hostOverlay("/w", "");
+            return w;
+        }))).isInstanceOf(BadPlanException.class).hasMessageContaining("a host overlay record goes with a host overlay");
+    }
+
+    private static byte[] hostOverlayPlan(int flags, String upper, String work) {
+        PlanWriter w = new PlanWriter();
+        w.uidMap("0 2000000000 1\n");
+        w.gidMap("0 2000000000 1\n");
+        w.idmapUidMap("0 2000000000 1\n");
+        w.idmapGidMap("0 2000000000 1\n");
+        w.staging("/run/test");
+        w.root(ROOT_HOST_OVERLAY, flags, upper);
+        w.hostOverlay(work, "metacopy=on,index=off");
+        w.layer("/s/overlay/l1/diff");
+        w.arg("/bin/true");
+        return w.toByteArray();
+    }
+
     @Test
     void aSandboxTakesAtMost128SupplementaryGroups(@TempDir Path rootfs) {
         List<Integer> many = java.util.stream.IntStream.range(0, Sandbox.MAX_SUPPLEMENTARY_GROUPS + 1).boxed().toList();

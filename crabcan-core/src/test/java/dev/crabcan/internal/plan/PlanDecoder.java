@@ -32,10 +32,17 @@ final class PlanDecoder {
         }
     }
 
-    /** The root filesystem, and the layers of an overlay root (T_LAYER), top-most first. */
-    record Root(int kind, int flags, String path, List<String> layers) {
+    /**
+     * The root filesystem, the layers of an overlay root (T_LAYER), top-most first, and a host
+     * overlay's work directory and options (T_HOST_OVERLAY; empty: none).
+     */
+    record Root(int kind, int flags, String path, List<String> layers, List<String> hostOverlay) {
         Root(int kind, int flags, String path) {
             this(kind, flags, path, List.of());
+        }
+
+        Root(int kind, int flags, String path, List<String> layers) {
+            this(kind, flags, path, layers, List.of());
         }
 
         boolean has(int flag) {
@@ -200,6 +207,7 @@ final class PlanDecoder {
         final List<Integer> passedFds = new ArrayList<>();
         final List<Copy> copies = new ArrayList<>();
         final List<String> layers = new ArrayList<>();
+        List<String> hostOverlay = List.of();
         /** T_JOIN_NS as "0xTYPE path" (a process's: "0xTYPE pid@start path"), T_JOINED_SYSCTL as "name=value". */
         final List<String> joinedNamespaces = new ArrayList<>();
         final List<String> joinedSysctls = new ArrayList<>();
@@ -226,6 +234,7 @@ final class PlanDecoder {
                 case "staging" -> staging = r.field(0);
                 case "root" -> root = new Root(integer(r, 0), integer(r, 1), r.field(2));
                 case "layer" -> layers.add(r.field(0));
+                case "host_overlay" -> hostOverlay = List.of(r.field(0), r.field(1));
                 case "mount" -> mounts.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
                         r.field(4), r.field(5)));
                 case "cgroupfs" -> cgroupfs.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
@@ -285,7 +294,7 @@ final class PlanDecoder {
         Plan plan() {
             return new Plan(cloneFlags, options, uidMap, gidMap, idmapUidMap, idmapGidMap, idmapRootGidMap, hostname,
                     staging,
-                    root == null ? null : new Root(root.kind(), root.flags(), root.path(), List.copyOf(layers)),
+                    root == null ? null : new Root(root.kind(), root.flags(), root.path(), List.copyOf(layers), hostOverlay),
                     List.copyOf(mounts), uid, gid, capBounding, capEffective, capPermitted, capInheritable,
                     capAmbient, seccomp, List.copyOf(rlimits), List.copyOf(cgroupProcs), List.copyOf(stdio),
                     List.copyOf(argv), List.copyOf(env), cwd, searchPath, net, net6, veth, List.copyOf(refused), List.copyOf(netHelper), netFilter, detach,
