@@ -740,13 +740,16 @@ static void set_propagation(int root, int after_pivot)
 
 /*
  * Where the new root is attached before pivot_root: the staging directory; with the runtime's
- * hooks and a ROOT_BIND root, that root's own path, as runc binds the rootfs onto itself: a hook
- * that mounts below the bundle's root.path in the sandbox's mount namespace (the NVIDIA container
- * toolkit's does) then mounts into the sandbox's root.
+ * hooks, a ROOT_BIND root's own path, as runc binds the rootfs onto itself, and a ROOT_HOST_OVERLAY
+ * root's over the engine's mount it remakes: a hook that mounts below the bundle's root.path in the
+ * sandbox's mount namespace (the NVIDIA container toolkit's does) then mounts into the sandbox's root.
  */
 const char *root_attach_point(void)
 {
-    return (plan.options & OPT_RUNTIME_HOOKS) && plan.root_kind == ROOT_BIND ? plan.root_path : plan.staging;
+    if (!(plan.options & OPT_RUNTIME_HOOKS))
+        return plan.staging;
+    return plan.root_kind == ROOT_BIND ? plan.root_path
+           : plan.root_kind == ROOT_HOST_OVERLAY ? plan.host_overlay_point : plan.staging;
 }
 
 /*

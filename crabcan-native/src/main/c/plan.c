@@ -190,11 +190,14 @@ void parse_plan(uint32_t total)
             plan.overlay_size = get64(p + T_OVERLAY_SIZE_AT_BYTES);
             break;
         case T_HOST_OVERLAY: {
-            size_t work_len = strnlen((char *)p, len);
-            if (work_len + 2 > len)
+            size_t point_len = strnlen((char *)p, len);
+            size_t work_len = point_len + 1 < len ? strnlen((char *)p + point_len + 1, len - point_len - 1) : len;
+            if (point_len + work_len + 3 > len)
                 fail(S_PLAN, EINVAL, "bad host overlay record");
-            plan.host_overlay_work = (char *)p;
-            plan.host_overlay_options = get_str(p + work_len + 1, (uint32_t)(len - work_len - 1), tag);
+            plan.host_overlay_point = (char *)p;
+            plan.host_overlay_work = (char *)p + point_len + 1;
+            plan.host_overlay_options = get_str(p + point_len + work_len + 2, (uint32_t)(len - point_len - work_len - 2),
+                                                tag);
             break;
         }
         case T_MOUNT:
@@ -473,9 +476,9 @@ void parse_plan(uint32_t total)
         fail(S_PLAN, EINVAL, "a host overlay record goes with a host overlay root, which needs one");
     if (plan.root_kind == ROOT_HOST_OVERLAY
         && ((~plan.root_flags & (MF_OPEN_IN_PARENT | MF_IDMAP)) || !plan.idmap_uid_map || !plan.idmap_gid_map
-            || !plan.root_path[0] != !plan.host_overlay_work[0]))
-        fail(S_PLAN, EINVAL, "a host overlay root is made in the parent and idmapped, with a work directory "
-             "if it has an upper one");
+            || !plan.root_path[0] != !plan.host_overlay_work[0] || plan.host_overlay_point[0] != '/'))
+        fail(S_PLAN, EINVAL, "a host overlay root is made in the parent and idmapped, at an absolute mount point, "
+             "with a work directory if it has an upper one");
     if (plan.overlay_size && (plan.root_kind != ROOT_OVERLAY || !plan.root_path || plan.root_path[0]))
         fail(S_PLAN, EINVAL, "an overlay size record goes with an overlay root whose writable layer is a tmpfs");
     if (plan.idmap_root_gid_map && (!plan.idmap_uid_map || !plan.idmap_gid_map || !(plan.root_flags & MF_IDMAP)))
@@ -564,6 +567,7 @@ void dump_plan(void)
         dump_str("layer", plan.layers[i]);
     if (plan.host_overlay_work) {
         fputs("host_overlay\t", stdout);
+        put_field(plan.host_overlay_point, '\t');
         put_field(plan.host_overlay_work, '\t');
         put_field(plan.host_overlay_options, '\n');
     }

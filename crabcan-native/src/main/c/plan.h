@@ -31,7 +31,7 @@ struct plan {
     const char *layers[MAX_LAYERS]; /* ROOT_OVERLAY's layer directories, top-most first */
     size_t n_layers;
     uint64_t overlay_size; /* T_OVERLAY_SIZE: the tmpfs upper layer's size in bytes, 0: the kernel's default */
-    const char *host_overlay_work, *host_overlay_options; /* T_HOST_OVERLAY, or NULL */
+    const char *host_overlay_point, *host_overlay_work, *host_overlay_options; /* T_HOST_OVERLAY, or NULL */
     uint32_t uid, gid;
     const uint8_t *groups; /* T_GROUPS: n_groups little-endian u32s */
     size_t n_groups;

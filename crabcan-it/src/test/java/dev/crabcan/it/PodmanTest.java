@@ -86,15 +86,9 @@ class PodmanTest {
      */
     @Test
     void anImageOnPodmansOverlayStorageRunsAndItsChangesAreCommitted() throws Exception {
-        Path busybox = dir.resolve("busybox");
-        BuildTest.busyboxRootfs(busybox);
-        Path tar = dir.resolve("busybox.tar");
-        Env.host("tar", "-C", busybox.toString(), "-cf", tar.toString(), ".");
-        String image = "localhost/crabcan-overlay-root:" + ProcessHandle.current().pid();
+        String image = importBusybox();
         String committed = image + "-committed";
         String name = "crabcan-overlay-" + ProcessHandle.current().pid();
-        Run imported = podman("import", tar.toString(), image);
-        assertThat(imported.status()).as(imported.stderr()).isZero();
         try {
             List<String> args = new ArrayList<>(List.of("run", "-d", "--name", name));
             args.addAll(RUN_OPTIONS);
@@ -133,6 +127,54 @@ class PodmanTest {
         }
         assertThat(podman("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
         assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    /**
+     * A prestart hook that mounts below root.path in the container's mount namespace, as the NVIDIA
+     * container toolkit's does, mounts into the container's root when that root is remade of
+     * podman's overlay: it is attached over root.path, as a directory's is.
+     */
+    @Test
+    void aPrestartHookMountsIntoAnImagesRootOnPodmansOverlayStorage() throws Exception {
+        Path hooks = Files.createDirectory(dir.resolve("hooks.d"));
+        Path hook = dir.resolve("mount-hook");
+        Files.writeString(hook, """
+                #!/bin/sh
+                state=$(cat)
+                pid=$(echo "$state" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+                bundle=$(echo "$state" | sed 's/.*"bundle":"\\([^"]*\\)".*/\\1/')
+                root=$(sed 's/.*"root":{"path":"\\([^"]*\\)".*/\\1/' "$bundle/config.json")
+                exec nsenter --target "$pid" --mount -- mount -t tmpfs -o size=1m crabcan-hooked "$root/data"
+                """);
+        Files.setPosixFilePermissions(hook, PosixFilePermissions.fromString("rwx------"));
+        Files.writeString(hooks.resolve("mount.json"), "{\"version\": \"1.0.0\", \"hook\": {\"path\": \"" + hook
+                + "\"}, \"when\": {\"always\": true}, \"stages\": [\"prestart\"]}");
+        String image = importBusybox();
+        try {
+            List<String> args = new ArrayList<>(List.of("--hooks-dir", hooks.toString(), "run", "--rm"));
+            args.addAll(RUN_OPTIONS);
+            args.addAll(List.of(image, "/bin/sh", "-c", "grep -E ' / / | /data ' /proc/self/mountinfo; ls /data"));
+            Run r = podman(args.toArray(String[]::new));
+            assertThat(r.status()).as(r.stderr()).isZero();
+            assertThat(r.stdout()).contains(" - overlay ").containsPattern(" /data \\S+ - tmpfs crabcan-hooked ")
+                    .doesNotContain("old");
+        } finally {
+            Run removed = podman("rmi", "--force", image);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
+        assertThat(dir.resolve("state")).isEmptyDirectory();
+    }
+
+    /** Imports a busybox root filesystem (BuildTest's, with /data/old) into podman's storage; its name. */
+    private String importBusybox() throws Exception {
+        Path busybox = dir.resolve("busybox");
+        BuildTest.busyboxRootfs(busybox);
+        Path tar = dir.resolve("busybox.tar");
+        Env.host("tar", "-C", busybox.toString(), "-cf", tar.toString(), ".");
+        String image = "localhost/crabcan-overlay-root:" + ProcessHandle.current().pid();
+        Run imported = podman("import", tar.toString(), image);
+        assertThat(imported.status()).as(imported.stderr()).isZero();
+        return image;
     }
 
     /**

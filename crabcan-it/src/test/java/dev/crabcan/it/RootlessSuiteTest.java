@@ -127,6 +127,7 @@ class RootlessSuiteTest {
             "PodmanSystemdCgroupTest#runDetachedExecStopAndRmInTheUsersScope",
             "PodmanSystemdCgroupTest#runRmShowsOutputAndExitCode",
             "PodmanTest#aPodsContainersShareItsNetworkIpcAndHostname",
+            "PodmanTest#aPrestartHookMountsIntoAnImagesRootOnPodmansOverlayStorage",
             "PodmanTest#anImageOnPodmansOverlayStorageRunsAndItsChangesAreCommitted",
             "PodmanTest#podmanExecRunsCommandsInARunningContainer",
             "PodmanTest#podmanGroupAddGivesRunAndExecSupplementaryGroups",

@@ -297,7 +297,7 @@ public final class PlanCompiler {
             o.makeWork();
             int flags = NOSUID_NODEV | parentOpen | idmap | (s.rootfsWritable() ? 0 : MF_RDONLY);
             w.root(ROOT_HOST_OVERLAY, flags, o.upper().map(Path::toString).orElse(""));
-            w.hostOverlay(o.work().map(Path::toString).orElse(""), o.options());
+            w.hostOverlay(s.rootfs().get().toString(), o.work().map(Path::toString).orElse(""), o.options());
             for (Path layer : o.lowers()) {
                 w.layer(layer.toString());
             }

@@ -571,7 +571,8 @@ class PlanCompilerTest {
         int both = MF_OPEN_IN_PARENT | MF_IDMAP;
         Plan p = PlanDecoder.decode(hostOverlayPlan(both, "/s/overlay/c1/diff", "/s/overlay/c1/work/crabcan"));
         assertThat(p.root()).isEqualTo(new Root(ROOT_HOST_OVERLAY, both, "/s/overlay/c1/diff",
-                List.of("/s/overlay/l1/diff"), List.of("/s/overlay/c1/work/crabcan", "metacopy=on,index=off")));
+                List.of("/s/overlay/l1/diff"), List.of("/s/overlay/c1/merged", "/s/overlay/c1/work/crabcan",
+                        "metacopy=on,index=off")));
         assertThatThrownBy(() -> PlanDecoder.decode(hostOverlayPlan(MF_IDMAP, "/s/overlay/c1/diff", "/w")))
                 .isInstanceOf(BadPlanException.class).hasMessageContaining("a host overlay root is made in the parent");
         assertThatThrownBy(() -> PlanDecoder.decode(hostOverlayPlan(MF_OPEN_IN_PARENT, "/s/overlay/c1/diff", "/w")))
@@ -579,7 +580,7 @@ class PlanCompilerTest {
         assertThatThrownBy(() -> PlanDecoder.decode(hostOverlayPlan(both, "", "/w"))).as("a work directory alone")
                 .isInstanceOf(BadPlanException.class).hasMessageContaining("with a work directory if it has an upper one");
         assertThatThrownBy(() -> PlanDecoder.decode(minimalWith(w -> {
-            w.hostOverlay("/w", "");
+            w.hostOverlay("/m", "/w", "");
             return w;
         }))).isInstanceOf(BadPlanException.class).hasMessageContaining("a host overlay record goes with a host overlay");
     }
@@ -592,7 +593,7 @@ class PlanCompilerTest {
         w.idmapGidMap("0 2000000000 1\n");
         w.staging("/run/test");
         w.root(ROOT_HOST_OVERLAY, flags, upper);
-        w.hostOverlay(work, "metacopy=on,index=off");
+        w.hostOverlay("/s/overlay/c1/merged", work, "metacopy=on,index=off");
         w.layer("/s/overlay/l1/diff");
         w.arg("/bin/true");
         return w.toByteArray();

@@ -34,7 +34,7 @@ final class PlanDecoder {
 
     /**
      * The root filesystem, the layers of an overlay root (T_LAYER), top-most first, and a host
-     * overlay's work directory and options (T_HOST_OVERLAY; empty: none).
+     * overlay's mount point, work directory and options (T_HOST_OVERLAY; empty: none).
      */
     record Root(int kind, int flags, String path, List<String> layers, List<String> hostOverlay) {
         Root(int kind, int flags, String path) {
@@ -234,7 +234,7 @@ final class PlanDecoder {
                 case "staging" -> staging = r.field(0);
                 case "root" -> root = new Root(integer(r, 0), integer(r, 1), r.field(2));
                 case "layer" -> layers.add(r.field(0));
-                case "host_overlay" -> hostOverlay = List.of(r.field(0), r.field(1));
+                case "host_overlay" -> hostOverlay = List.of(r.field(0), r.field(1), r.field(2));
                 case "mount" -> mounts.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
                         r.field(4), r.field(5)));
                 case "cgroupfs" -> cgroupfs.add(new Mount(integer(r, 0), integer(r, 1), integer(r, 2), number(r, 3),
