@@ -1122,7 +1122,14 @@ public final class Sandbox {
             return new Builder(this);
         }
 
-        /** A host directory to use as the root filesystem; relative paths are taken from the JVM's working directory. */
+        /**
+         * A host directory to use as the root filesystem; relative paths are taken from the JVM's
+         * working directory. For a host root caller it is idmapped to the sandbox's host id; the
+         * kernel cannot idmap an overlayfs mount, so where the directory is the mount point of one
+         * (an OCI engine's image root), the overlay is made again of the same layers and upper
+         * directory, each idmapped, with a work directory {@code crabcan} made in its own (see
+         * the README, "An engine's image root as host root").
+         */
         public Builder rootfs(Path dir) {
             Validation.notNull(dir, "rootfs");
             if (!rootfsLayers.isEmpty()) {

@@ -672,13 +672,16 @@ class BenchmarkTest {
     /**
      * OCI runtimes side by side, interleaved, on one hello bundle: `run` (create, start, wait,
      * delete) with crun, runc, crabcan-oci (its service warm) and crabcan-oci with a JVM per call;
-     * and a `podman run --rm` lifecycle with crun and with crabcan-oci. This host binds a
+     * and a `podman run --rm` lifecycle with crun and with crabcan-oci, of the bundle's root
+     * (--rootfs) and of the same files as an image on podman's overlay storage. This host binds a
      * controller (hugetlb) to the cgroup v2 hierarchy of its hybrid layout, which crun refuses
      * ("cgroups in hybrid mode not supported"); so every case runs in one private mount
      * namespace where an empty tmpfs hides /sys/fs/cgroup/unified (the host's mounts are
      * untouched), and crun runs with --cgroup-manager=disabled. Root only (crun, runc and podman
      * as root; the mount namespace).
      */
+    private static final String IMAGE_CRUN = "podman run --rm IMAGE (overlay storage), runtime crun";
+
     private void ociRuntimes(Path tmp) throws Exception {
         if (!Env.isHostRoot()) {
             rows.add("| 10 | OCI runtimes (crun, runc, crabcan-oci, podman) | root only | | | | |");
@@ -726,6 +729,15 @@ class BenchmarkTest {
                 + " --root " + ociRoot + " run --bundle " + bundle + " jvm-ID");
         cases.put("podman run --rm, runtime crun", podman + " --runtime " + crun + " " + podmanRun);
         cases.put("podman run --rm, runtime crabcan-oci", podman + " --runtime " + podmanRuntime + " " + podmanRun);
+        // The same files as an image on podman's overlay storage, whose root crabcan-oci makes again, idmapped.
+        String image = "localhost/crabcan-bench:" + ProcessHandle.current().pid();
+        Path imageTar = tmp.resolve("oci-hello.tar");
+        Env.host("tar", "-C", bundle.resolve("rootfs").toString(), "-cf", imageTar.toString(), ".");
+        Env.host(podman.toString(), "import", "--quiet", imageTar.toString(), image);
+        String podmanImageRun = podmanRun.replace("--rootfs " + bundle.resolve("rootfs"), image);
+        cases.put(IMAGE_CRUN, podman + " --runtime " + crun + " " + podmanImageRun);
+        cases.put("podman run --rm IMAGE (overlay storage), runtime crabcan-oci", podman + " --runtime " + podmanRuntime
+                + " " + podmanImageRun);
         Path driver = Files.writeString(tmp.resolve("oci-bench.py"), """
                 import json, subprocess, sys, time
                 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "crabcan-bench", "/sys/fs/cgroup/unified"], check=True)
@@ -763,6 +775,7 @@ class BenchmarkTest {
             out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
             assertThat(p.waitFor()).as("the OCI benchmark (%s)", exact).isZero();
         } finally {
+            Env.host(podman.toString(), "rmi", "--force", image);
             // The service (started in that mount namespace) goes with the benchmark.
             Path link = ociRoot.resolve(".service");
             if (Files.isSymbolicLink(link)) {
@@ -779,10 +792,13 @@ class BenchmarkTest {
                 ((List<?>) list).stream().mapToLong(x -> ((Number) x).longValue()).toArray()));
         double crunRun = Stats.of(nanos.get("crun run (hello bundle)")).median();
         double crunPodman = Stats.of(nanos.get("podman run --rm, runtime crun")).median();
+        double crunPodmanImage = Stats.of(nanos.get(IMAGE_CRUN)).median();
         nanos.forEach((name, t) -> {
             Stats s = Stats.of(t);
-            row("10", name, s, String.format("%.2f x %s", s.median() / (name.startsWith("podman") ? crunPodman : crunRun),
-                    name.startsWith("podman") ? "podman with crun" : "crun run"));
+            boolean ofImage = name.startsWith("podman run --rm IMAGE");
+            double base = ofImage ? crunPodmanImage : name.startsWith("podman") ? crunPodman : crunRun;
+            row("10", name, s, String.format("%.2f x %s", s.median() / base, ofImage ? "podman with crun, image"
+                    : name.startsWith("podman") ? "podman with crun" : "crun run"));
         });
     }
 
