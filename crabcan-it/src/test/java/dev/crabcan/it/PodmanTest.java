@@ -11,13 +11,15 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A real OCI engine drives crabcan-oci: podman (with conmon) runs, kills and removes containers
- * through it. Rootful podman: rootless podman, as a user of its own, is {@link PodmanRootlessTest}.
+ * through it, of images on its own (overlay) storage. Rootful podman: rootless podman, as a user
+ * of its own, is {@link PodmanRootlessTest}.
  */
 class PodmanTest {
     /**
@@ -35,6 +37,8 @@ class PodmanTest {
     Path dir;
     Path runtime;
     Path rootfs;
+    /** rootfs as an image on podman's own storage, which the tests run as podman users do. */
+    String image;
     Path podman;
 
     record Run(int status, String stdout, String stderr) {}
@@ -51,6 +55,15 @@ class PodmanTest {
                 + " -XX:-UsePerfData -Dcrabcan.cache.dir=" + System.getProperty("crabcan.cache.dir") + " -cp "
                 + Env.CLI_JAR + " dev.crabcan.examples.OciRuntime --root " + dir.resolve("state") + " \"$@\"\n");
         Files.setPosixFilePermissions(runtime, PosixFilePermissions.fromString("rwx------"));
+        image = importImage(rootfs, "localhost/crabcan-podman:" + ProcessHandle.current().pid());
+    }
+
+    @AfterEach
+    void removeImage() throws Exception {
+        if (image != null) {
+            Run removed = podman("rmi", "--force", image);
+            assertThat(removed.status()).as(removed.stderr()).isZero();
+        }
     }
 
     Run podman(String... args) throws Exception {
@@ -69,10 +82,11 @@ class PodmanTest {
         return new Run(p.exitValue(), out, Files.readString(dir.resolve("podman.err")));
     }
 
+    /** podman run of the image, with RUN_OPTIONS and command. */
     List<String> run(String... command) {
         List<String> args = new ArrayList<>(List.of("run"));
         args.addAll(RUN_OPTIONS);
-        args.addAll(List.of("--rootfs", rootfs.toString()));
+        args.add(image);
         args.addAll(List.of(command));
         return args;
     }
@@ -86,13 +100,13 @@ class PodmanTest {
      */
     @Test
     void anImageOnPodmansOverlayStorageRunsAndItsChangesAreCommitted() throws Exception {
-        String image = importBusybox();
-        String committed = image + "-committed";
+        String busybox = importBusybox();
+        String committed = busybox + "-committed";
         String name = "crabcan-overlay-" + ProcessHandle.current().pid();
         try {
             List<String> args = new ArrayList<>(List.of("run", "-d", "--name", name));
             args.addAll(RUN_OPTIONS);
-            args.addAll(List.of(image, "/bin/sh", "-c", "echo made > /made && rm /data/old && exec sleep 1000"));
+            args.addAll(List.of(busybox, "/bin/sh", "-c", "echo made > /made && rm /data/old && exec sleep 1000"));
             Run started = podman(args.toArray(String[]::new));
             assertThat(started.status()).as(started.stderr()).isZero();
             Run seen = podman("exec", name, "/bin/sh", "-c", "while [ -e /data/old ]; do sleep 0.1; done; "
@@ -122,7 +136,7 @@ class PodmanTest {
         } finally {
             Run removed = podman("rm", "--force", "--time", "0", name);
             assertThat(removed.status()).as(removed.stderr()).isZero();
-            Run removedImages = podman("rmi", "--force", committed, image);
+            Run removedImages = podman("rmi", "--force", committed, busybox);
             assertThat(removedImages.status()).as(removedImages.stderr()).isZero();
         }
         assertThat(podman("ps", "-a", "--format", "{{.Names}}").stdout()).doesNotContain(name);
@@ -149,17 +163,17 @@ class PodmanTest {
         Files.setPosixFilePermissions(hook, PosixFilePermissions.fromString("rwx------"));
         Files.writeString(hooks.resolve("mount.json"), "{\"version\": \"1.0.0\", \"hook\": {\"path\": \"" + hook
                 + "\"}, \"when\": {\"always\": true}, \"stages\": [\"prestart\"]}");
-        String image = importBusybox();
+        String busybox = importBusybox();
         try {
             List<String> args = new ArrayList<>(List.of("--hooks-dir", hooks.toString(), "run", "--rm"));
             args.addAll(RUN_OPTIONS);
-            args.addAll(List.of(image, "/bin/sh", "-c", "grep -E ' / / | /data ' /proc/self/mountinfo; ls /data"));
+            args.addAll(List.of(busybox, "/bin/sh", "-c", "grep -E ' / / | /data ' /proc/self/mountinfo; ls /data"));
             Run r = podman(args.toArray(String[]::new));
             assertThat(r.status()).as(r.stderr()).isZero();
             assertThat(r.stdout()).contains(" - overlay ").containsPattern(" /data \\S+ - tmpfs crabcan-hooked ")
                     .doesNotContain("old");
         } finally {
-            Run removed = podman("rmi", "--force", image);
+            Run removed = podman("rmi", "--force", busybox);
             assertThat(removed.status()).as(removed.stderr()).isZero();
         }
         assertThat(dir.resolve("state")).isEmptyDirectory();
@@ -169,12 +183,16 @@ class PodmanTest {
     private String importBusybox() throws Exception {
         Path busybox = dir.resolve("busybox");
         BuildTest.busyboxRootfs(busybox);
-        Path tar = dir.resolve("busybox.tar");
-        Env.host("tar", "-C", busybox.toString(), "-cf", tar.toString(), ".");
-        String image = "localhost/crabcan-overlay-root:" + ProcessHandle.current().pid();
-        Run imported = podman("import", tar.toString(), image);
+        return importImage(busybox, "localhost/crabcan-busybox:" + ProcessHandle.current().pid());
+    }
+
+    /** Imports the root filesystem root into podman's storage as the image name (podman's overlay driver). */
+    private String importImage(Path root, String name) throws Exception {
+        Path tar = dir.resolve(root.getFileName() + ".tar");
+        Env.host("tar", "-C", root.toString(), "-cf", tar.toString(), ".");
+        Run imported = podman("import", tar.toString(), name);
         assertThat(imported.status()).as(imported.stderr()).isZero();
-        return image;
+        return name;
     }
 
     /**
@@ -228,7 +246,7 @@ class PodmanTest {
     void podmansRlimitsAndOomScoreAdjHold() throws Exception {
         List<String> args = run("/bin/sh", "-c", "ulimit -Hp; ulimit -Sp; ulimit -Hn; cat /proc/self/oom_score_adj");
         // After RUN_OPTIONS: podman's last --ulimit for a resource wins.
-        args.addAll(args.indexOf("--rootfs"), List.of("--rm", "--oom-score-adj", "200", "--ulimit", "nproc=1000:1024"));
+        args.addAll(args.indexOf(image), List.of("--rm", "--oom-score-adj", "200", "--ulimit", "nproc=1000:1024"));
         Run r = podman(args.toArray(String[]::new));
         assertThat(r.status()).as(r.stderr()).isZero();
         assertThat(r.stdout()).isEqualTo("1024\n1000\n1024\n200\n");
