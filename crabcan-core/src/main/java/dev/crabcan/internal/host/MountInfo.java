@@ -13,7 +13,11 @@ import java.util.List;
 public final class MountInfo {
     private MountInfo() {}
 
-    /** One line of /proc/self/mountinfo. */
+    /**
+     * One line of /proc/self/mountinfo. options are the super block's as the line has them, octal
+     * escapes kept: the kernel escapes a ',' within a value (a layer's name) so, and only there do
+     * the options split.
+     */
     public record Mount(int id, String device, Path root, Path point, String type, String options) {}
 
     /**
@@ -32,7 +36,7 @@ public final class MountInfo {
             int dash = List.of(f).indexOf("-");
             if (f.length > 4 && dash > 4 && dash + 3 < f.length) {
                 mounts.add(new Mount(Integer.parseInt(f[0]), f[2], Path.of(unescape(f[3])), Path.of(unescape(f[4])),
-                        f[dash + 1], unescape(f[dash + 3])));
+                        f[dash + 1], f[dash + 3]));
             }
         }
         return mounts;

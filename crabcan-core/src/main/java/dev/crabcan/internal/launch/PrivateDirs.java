@@ -33,7 +33,7 @@ public final class PrivateDirs {
     private static final Set<PosixFilePermission> PRIVATE = PosixFilePermissions.fromString("rwx------");
 
     /** A component that fails the check: its path, owner, mode, what is wrong and the fix. */
-    static final class Untrusted extends IOException {
+    public static final class Untrusted extends IOException {
         private static final long serialVersionUID = 1L;
 
         Untrusted(Path component, Attrs a, String problem) {
@@ -73,6 +73,22 @@ public final class PrivateDirs {
         }
         checkOwn(real, attrs(real), euid);
         return real;
+    }
+
+    /**
+     * The real path of an existing directory that nobody but root and the caller can change: reached
+     * as {@link #create} reaches one, itself theirs and writable by nobody else. For a directory that
+     * a path names long after it was chosen (an overlayfs mount's layers, named in mountinfo as they
+     * were when it was mounted): anyone who could rename a directory on the way could make the
+     * same name lead anywhere since. ".." is taken where the links before it lead, as the kernel does.
+     */
+    public static Path existing(Path dir, int euid) throws IOException {
+        Walked w = walk(dir.toAbsolutePath(), euid, -1);
+        if (!w.missing().isEmpty()) {
+            throw new java.nio.file.NoSuchFileException(dir.toString());
+        }
+        checkOwn(w.reached(), attrs(w.reached()), euid);
+        return w.reached();
     }
 
     /** How far a walk got: the last directory that exists, checked, and the names below it still to make. */

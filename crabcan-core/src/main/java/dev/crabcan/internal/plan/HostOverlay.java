@@ -3,9 +3,8 @@ package dev.crabcan.internal.plan;
 import dev.crabcan.SandboxSpecException;
 import dev.crabcan.internal.host.MountInfo;
 import dev.crabcan.internal.host.MountInfo.Mount;
+import dev.crabcan.internal.launch.PrivateDirs;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,8 +17,8 @@ import java.util.Set;
  * cannot idmap an overlayfs mount, so the helper makes a new one of the same layers, each
  * idmapped, over the same upper directory (ROOT_HOST_OVERLAY).
  *
- * @param lowers  its lower layers, top-most first, links resolved
- * @param upper   its upper directory, links resolved; empty for a read-only overlay
+ * @param lowers  its lower layers, top-most first, links resolved, each only root can change
+ * @param upper   its upper directory, the same; empty for a read-only overlay
  * @param work    the work directory for the new mount, below the engine's (see {@link #WORK})
  * @param options the engine's options that say how its layers are read, and index=off
  */
@@ -40,18 +39,24 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
 
     /**
      * The overlayfs mounted at {@code dir} (the top-most mount there, at its root), read from this
-     * mount namespace's mountinfo; empty if none is.
+     * mount namespace's mountinfo, for host root; empty if none is.
      */
     static Optional<HostOverlay> at(Path dir) {
         try {
-            return mountedAt(dir.toRealPath(), MountInfo.read());
+            return mountedAt(dir.toRealPath(), MountInfo.read(), 0);
         } catch (IOException e) {
             throw new SandboxSpecException("rootfs " + dir + ": cannot read the overlayfs mount there, or its layers, "
                     + "from /proc/self/mountinfo (" + e + "); a host root caller's root filesystem is remade from them");
         }
     }
 
-    static Optional<HostOverlay> mountedAt(Path dir, List<Mount> mounts) throws IOException {
+    /**
+     * mountinfo names each layer as it was named when the overlay was mounted, and the overlay
+     * keeps the directories it found then: a layer is taken only where nobody but root and euid can
+     * have renamed anything on the way since (else a user who owns a directory of a layer's path
+     * swaps in a link to one of root's, which the sandbox's root, idmapped, then owns).
+     */
+    static Optional<HostOverlay> mountedAt(Path dir, List<Mount> mounts, int euid) throws IOException {
         Mount top = null;
         for (Mount m : mounts) {
             if (m.point().equals(dir)) {
@@ -65,22 +70,25 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
         Path upper = null;
         Path work = null;
         List<String> kept = new ArrayList<>();
-        for (String option : MountInfo.splitUnescaped(top.options(), ',')) {
+        for (String escaped : top.options().split(",")) {
+            String option = MountInfo.unescape(escaped);
             int eq = option.indexOf('=');
             String key = eq < 0 ? option : option.substring(0, eq);
             String value = eq < 0 ? "" : option.substring(eq + 1);
             switch (key) {
-                case "lowerdir", "lowerdir+" -> {
+                case "lowerdir" -> {
                     for (String layer : MountInfo.splitUnescaped(value, ':')) {
                         if (layer.isEmpty()) {
                             throw refused(dir, "has data-only layers (lowerdir a::b), which Crabcan cannot remake");
                         }
-                        lowers.add(layer(dir, layer));
+                        lowers.add(layer(dir, unescapeLayer(layer), euid));
                     }
                 }
+                // One layer each, its name as given: overlayfs neither splits nor unescapes these.
+                case "lowerdir+" -> lowers.add(layer(dir, value, euid));
                 case "datadir+" -> throw refused(dir, "has data-only layers (datadir+), which Crabcan cannot remake");
-                case "upperdir" -> upper = layer(dir, value);
-                case "workdir" -> work = layer(dir, value);
+                case "upperdir" -> upper = layer(dir, unescapeLayer(value), euid);
+                case "workdir" -> work = layer(dir, unescapeLayer(value), euid);
                 default -> {
                     if (KEPT.contains(key)) {
                         kept.add(option);
@@ -98,13 +106,21 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
                 Optional.ofNullable(work).map(w -> w.resolve(WORK)), String.join(",", kept)));
     }
 
-    /** A layer as mountinfo names it (overlayfs escapes ':', ',' and '\' with '\'), links resolved. */
-    private static Path layer(Path dir, String named) throws IOException {
-        String path = named.replaceAll("\\\\(.)", "$1");
+    /** A name given in a mount's option string, where overlayfs escapes ':', ',' and '\' with '\'. */
+    private static String unescapeLayer(String named) {
+        return named.replaceAll("\\\\(.)", "$1");
+    }
+
+    /** A layer's real path, where nobody but root and euid can change what its name leads to. */
+    private static Path layer(Path dir, String path, int euid) throws IOException {
         if (!path.startsWith("/")) {
             throw refused(dir, "names its layer " + path + " relative to where it was mounted");
         }
-        return Path.of(path).toRealPath();
+        try {
+            return PrivateDirs.existing(Path.of(path), euid);
+        } catch (PrivateDirs.Untrusted e) {
+            throw refused(dir, "names the layer " + path + ", which others can change: " + e.getMessage());
+        }
     }
 
     private static SandboxSpecException refused(Path dir, String why) {
@@ -113,19 +129,19 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
                 + "mount (podman --rootfs, containerd's native snapshotter), or run rootless");
     }
 
-    /** Makes the work directory where missing: the engine's root's, 0700. */
+    /**
+     * Makes the work directory where missing: root's, 0700, in the engine's, which only root can
+     * change (checked with the layers); one that is there must be root's and private.
+     */
     void makeWork() {
         if (work.isEmpty()) {
             return;
         }
         Path w = work.get();
         try {
-            if (!Files.isDirectory(w, LinkOption.NOFOLLOW_LINKS)) {
-                Files.createDirectory(w);
-                Files.setAttribute(w, "unix:mode", 0700);
-            }
+            PrivateDirs.child(w.getParent(), WORK, 0);
         } catch (IOException e) {
-            throw new SandboxSpecException("rootfs: cannot make the overlay's work directory " + w + ": " + e
+            throw new SandboxSpecException("rootfs: cannot make the overlay's work directory " + w + ": " + e.getMessage()
                     + "; the engine's work directory " + w.getParent() + " must be root's to write");
         }
     }
