@@ -118,7 +118,9 @@ final class CacheVisibility {
                 continue;
             }
             String within = Path.of("/").relativize(place.path()).toString();
-            for (String option : MountInfo.splitUnescaped(m.options(), ',')) {
+            // mountinfo escapes a ',' within a value as octal: the options split only at the others.
+            for (String raw : m.options().split(",")) {
+                String option = MountInfo.unescape(raw);
                 int eq = option.indexOf('=');
                 String key = eq < 0 ? option : option.substring(0, eq);
                 if (List.of("upperdir", "lowerdir", "lowerdir+", "datadir+").contains(key)) {

@@ -83,11 +83,20 @@ public final class PrivateDirs {
      * same name lead anywhere since. ".." is taken where the links before it lead, as the kernel does.
      */
     public static Path existing(Path dir, int euid) throws IOException {
+        Path real = reachable(dir, euid);
+        checkOwn(real, attrs(real), euid);
+        return real;
+    }
+
+    /**
+     * {@link #existing}, but the directory itself, root's or the caller's, may be writable by
+     * others: what it holds may change, but not what its name leads to.
+     */
+    public static Path reachable(Path dir, int euid) throws IOException {
         Walked w = walk(dir.toAbsolutePath(), euid, -1);
         if (!w.missing().isEmpty()) {
             throw new java.nio.file.NoSuchFileException(dir.toString());
         }
-        checkOwn(w.reached(), attrs(w.reached()), euid);
         return w.reached();
     }
 

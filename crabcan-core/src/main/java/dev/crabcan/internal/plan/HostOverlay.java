@@ -81,14 +81,15 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
                         if (layer.isEmpty()) {
                             throw refused(dir, "has data-only layers (lowerdir a::b), which Crabcan cannot remake");
                         }
-                        lowers.add(layer(dir, unescapeLayer(layer), euid));
+                        lowers.add(layer(dir, unescapeLayer(layer), euid, false));
                     }
                 }
                 // One layer each, its name as given: overlayfs neither splits nor unescapes these.
-                case "lowerdir+" -> lowers.add(layer(dir, value, euid));
+                case "lowerdir+" -> lowers.add(layer(dir, value, euid, false));
                 case "datadir+" -> throw refused(dir, "has data-only layers (datadir+), which Crabcan cannot remake");
-                case "upperdir" -> upper = layer(dir, unescapeLayer(value), euid);
-                case "workdir" -> work = layer(dir, unescapeLayer(value), euid);
+                case "upperdir" -> upper = layer(dir, unescapeLayer(value), euid, false);
+                // The new work directory is made in it: it must be private too.
+                case "workdir" -> work = layer(dir, unescapeLayer(value), euid, true);
                 default -> {
                     if (KEPT.contains(key)) {
                         kept.add(option);
@@ -111,13 +112,17 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
         return named.replaceAll("\\\\(.)", "$1");
     }
 
-    /** A layer's real path, where nobody but root and euid can change what its name leads to. */
-    private static Path layer(Path dir, String path, int euid) throws IOException {
+    /**
+     * A layer's real path, where nobody but root and euid can change what its name leads to (a
+     * layer itself may be writable by others: its root's mode is the image's, or the container's);
+     * private, a directory nobody else can write either.
+     */
+    private static Path layer(Path dir, String path, int euid, boolean mustBePrivate) throws IOException {
         if (!path.startsWith("/")) {
             throw refused(dir, "names its layer " + path + " relative to where it was mounted");
         }
         try {
-            return PrivateDirs.existing(Path.of(path), euid);
+            return mustBePrivate ? PrivateDirs.existing(Path.of(path), euid) : PrivateDirs.reachable(Path.of(path), euid);
         } catch (PrivateDirs.Untrusted e) {
             throw refused(dir, "names the layer " + path + ", which others can change: " + e.getMessage());
         }

@@ -98,6 +98,19 @@ class CacheVisibilityTest {
         assertThat(CacheVisibility.exposure(Path.of("/live/other"), caches, mounts, locator)).isNull();
     }
 
+    /** A layer named with a space, a comma or a colon, as mountinfo and overlayfs escape them. */
+    @Test
+    void escapedLayerNamesAreFollowed() throws Exception {
+        List<Mount> mounts = List.of(new Mount(1, "8:1", Path.of("/"), Path.of("/"), "ext4", "rw"),
+                new Mount(2, "0:63", Path.of("/"), Path.of("/live/merged"), "overlay",
+                        "rw,lowerdir=/live/a\\134:b:/live/c\\054d,upperdir=/live/r\\040w/upper,workdir=/live/r\\040w/work"));
+        List<Path> caches = List.of(Path.of("/live/merged/root/.cache/crabcan"));
+        CacheVisibility.Locator locator = onPaper(mounts);
+        assertThat(CacheVisibility.exposure(Path.of("/live/r w"), caches, mounts, locator)).contains("contains");
+        assertThat(CacheVisibility.exposure(Path.of("/live/a:b"), caches, mounts, locator)).contains("contains");
+        assertThat(CacheVisibility.exposure(Path.of("/live/c,d"), caches, mounts, locator)).contains("contains");
+    }
+
     /**
      * The fourth review's: layers named relative to where they were mounted cannot be followed.
      * Layers not there are another namespace's (a container's own overlay root names the host's):

@@ -115,6 +115,30 @@ class HostOverlayTest {
                 + ",workdir=" + work))).get().upper()).contains(upper);
     }
 
+    /**
+     * A layer's own mode is the image's root's (or, for the upper one, what the container made of
+     * its /): writable by all, it is still taken. The work directory, in which the new one is made,
+     * is not.
+     */
+    @Test
+    void aLayerWritableByAllIsTakenButNotSuchAWorkDirectory() throws Exception {
+        Path merged = Files.createDirectories(store.resolve("m"));
+        Path lower = Files.createDirectories(store.resolve("lower"));
+        Path upper = Files.createDirectories(store.resolve("c/upper"));
+        Path work = Files.createDirectories(store.resolve("c/work"));
+        for (Path p : List.of(lower, upper, work)) {
+            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxrwxrwx"));
+        }
+        String options = "rw,lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
+        assertThatThrownBy(() -> mountedAt(merged, List.of(overlayAt(merged, options))))
+                .isInstanceOf(SandboxSpecException.class).hasMessageContaining("names the layer " + work)
+                .hasMessageContaining("is writable by other users");
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwx------"));
+        HostOverlay o = mountedAt(merged, List.of(overlayAt(merged, options))).get();
+        assertThat(o.lowers()).containsExactly(lower);
+        assertThat(o.upper()).contains(upper);
+    }
+
     @Test
     void onlyTheTopMostMountAtTheDirectoryAndOnlyAnOverlaysRootCount() throws Exception {
         Path lower = Files.createDirectories(store.resolve("lower"));
