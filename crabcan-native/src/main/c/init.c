@@ -254,6 +254,14 @@ __attribute__((noreturn)) void sandbox_init(int sync_rd)
     close(exec_pipe[1]);
     close_passed_fds();
     drop_terminal();
+    /*
+     * With a terminal the command's stdio is the pty, and the stdio init came with (the caller's)
+     * is nobody's to keep open: containerd's shim reads what the runtime writes to it until every
+     * copy is closed, and waited for init's end before it took the terminal's master.
+     */
+    if (plan.console_socket)
+        for (int fd = 0; fd <= 2; fd++)
+            close(fd);
     if (!plan.release_fifo)
         forward_signals(cmd); /* a vfork'ed command has exec'ed or failed: no handler can run on its stack */
     if (plan.release_fifo && !wait_created(exec_pipe[0], cmd))

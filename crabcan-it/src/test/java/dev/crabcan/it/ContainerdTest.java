@@ -187,6 +187,21 @@ class ContainerdTest {
     }
 
     /**
+     * ctr run -t: the shim hands crabcan-oci a console socket, the container's shell gets a terminal
+     * of its own devpts, and what is typed at ctr's terminal reaches it and is echoed back.
+     */
+    @Test
+    void ctrRunTGivesAnInteractiveShell() throws Exception {
+        ids.add("r6");
+        List<String> command = new ArrayList<>(List.of(ctr.toString(), "--address", socket.toString(), "--namespace",
+                namespace, "run", "-t", "--rm", "--runc-binary", runtime.toString(), "--runc-root",
+                dir.resolve("runc").toString(), "--fifo-dir", dir.resolve("fifo").toString(), IMAGE, "r6", "sh"));
+        PodmanTest.Interactive it = PodmanTest.inTerminal(command);
+        assertThat(it.status()).as(it.output()).isEqualTo(5);
+        assertThat(it.output()).contains("typed-42");
+    }
+
+    /**
      * containerd's default snapshotter gives the task an overlayfs mount of the image's layer, which
      * the kernel cannot idmap: crabcan-oci mounts the same layer and upper directory again, idmapped,
      * so that the container's root owns the image's files and writes to it.

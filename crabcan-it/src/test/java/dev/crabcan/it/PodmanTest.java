@@ -386,14 +386,19 @@ class PodmanTest {
 
     record Interactive(int status, String output) {}
 
-    /**
-     * Runs podman in a terminal (script(1) makes one), waits for the shell's prompt, types a command
-     * and exit 5, and returns what the terminal showed.
-     */
+    /** {@link #inTerminal} of podman with crabcan-oci as its runtime. */
     Interactive interactive(String... args) throws Exception {
         List<String> podmanCommand = new ArrayList<>(List.of(podman.toString(), "--runtime", runtime.toString()));
         podmanCommand.addAll(List.of(args));
-        Process p = new ProcessBuilder(Env.tool("script", "bsdutils").toString(), "-qec", String.join(" ", podmanCommand),
+        return inTerminal(podmanCommand);
+    }
+
+    /**
+     * Runs a command that starts a shell in a terminal (script(1) makes one), waits for the
+     * shell's prompt, types a command and exit 5, and returns what the terminal showed.
+     */
+    static Interactive inTerminal(List<String> command) throws Exception {
+        Process p = new ProcessBuilder(Env.tool("script", "bsdutils").toString(), "-qec", String.join(" ", command),
                 "/dev/null").redirectErrorStream(true).start();
         StringBuffer output = new StringBuffer();
         Thread reader = new Thread(() -> {
@@ -414,7 +419,7 @@ class PodmanTest {
         try (var in = p.getOutputStream()) {
             in.write("echo typed-$((6*7)); exit 5\n".getBytes(StandardCharsets.UTF_8));
             in.flush();
-            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s: %s", podmanCommand, output).isTrue();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s: %s", command, output).isTrue();
         } finally {
             p.destroyForcibly();
         }

@@ -47,6 +47,7 @@ class RootlessSuiteTest {
             "ContainerdTest#aDetachedTaskIsListedPausedKilledAndDeleted",
             "ContainerdTest#aFailedCreateShowsCrabcansReason",
             "ContainerdTest#ctrRunShowsOutputAndExitCode",
+            "ContainerdTest#ctrRunTGivesAnInteractiveShell",
             "ContainerdTest#ctrTaskExecRunsInTheContainer",
             "ContainerdTest#theRootIsTheOverlayfsSnapshotsOwnLayers",
             "EscapeTest#rootCallersCannotCopyASetuidFileUpIntoABind",
