@@ -4,8 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.crabcan.Capability;
 import dev.crabcan.Sandbox;
 import dev.crabcan.SandboxSpecException;
+import dev.crabcan.SeccompPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -55,6 +57,41 @@ class HostOverlayAttackTest {
                     .hasMessageContaining("belongs to another user");
             assertThat(secret.resolve("planted")).doesNotExist();
             assertThat(roots.resolve("crabcan")).doesNotExist();
+        } finally {
+            Env.host("umount", merged.toString());
+        }
+    }
+
+    /**
+     * A sandbox on a remade overlay, asking for every capability and no filter: it makes no setuid
+     * or set-capability file, and what it changes of the image's files is copied up into the upper
+     * directory, as host root's (what an engine expects of its container), never written into the
+     * image's layer, which other containers share.
+     */
+    @Test
+    @Timeout(120)
+    void aSandboxOnARemadeOverlayMakesNoPrivilegedFileAndLeavesItsLayerAlone() throws Exception {
+        assumeTrue(Env.isHostRoot(), "mounting an overlay takes root");
+        EscapeTest.compile();
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path lower = Files.createDirectory(dir.resolve("lower"));
+        Files.writeString(lower.resolve("victim"), "image\n");
+        Path upper = Files.createDirectories(dir.resolve("c/upper"));
+        Path work = Files.createDirectory(dir.resolve("c/work"));
+        Path merged = Files.createDirectory(dir.resolve("merged"));
+        Env.host("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + lower + ",upperdir=" + upper + ",workdir="
+                + work, merged.toString());
+        try {
+            Sandbox.Builder b = Sandbox.builder().rootfs(merged).rootfsWritable(true).seccomp(SeccompPolicy.none())
+                    .addCapabilities(Capability.SETFCAP, Capability.FSETID);
+            assertThat(EscapeTest.attack(b.toBuilder(), "create-setuid", "open", "/")).isEqualTo("BLOCKED EPERM");
+            assertThat(EscapeTest.attack(b.toBuilder(), "chmod-setuid", "chmod", "/")).isEqualTo("BLOCKED EPERM");
+            assertThat(EscapeTest.attack(b.toBuilder(), "setxattr-cap", "fsetxattr", "/")).startsWith("BLOCKED");
+            assertThat(EscapeTest.attack(b.toBuilder(), "write", "/victim")).as("a copy-up").startsWith("ESCAPED");
+            assertThat(lower.resolve("victim")).hasContent("image");
+            assertThat(upper.resolve("victim")).hasContent("pwned");
+            assertThat(Files.getAttribute(upper.resolve("victim"), "unix:uid")).isEqualTo(0);
+            EscapeTest.assertNothingPrivileged(upper);
         } finally {
             Env.host("umount", merged.toString());
         }
