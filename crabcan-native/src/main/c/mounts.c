@@ -278,7 +278,8 @@ static int make_overlay(int userns)
         if (userns >= 0 && !host)
             set_attr(layers[i], MOUNT_ATTR_IDMAP, 0, userns, S_IDMAP, plan.layers[i]);
         if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layers[i]) < 0)
-            fail(S_ROOTFS, errno, "overlay layer %s", plan.layers[i]);
+            fail(S_ROOTFS, errno, "overlay layer %s%s", plan.layers[i],
+                 errno == EINVAL ? " (overlayfs takes a layer by its descriptor, lowerdir+, from Linux 6.8 on)" : "");
     }
     int base = -1, upper = -1, work = -1;
     if (host) {
