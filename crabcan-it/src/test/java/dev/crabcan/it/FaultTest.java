@@ -360,6 +360,43 @@ class FaultTest {
         }
     }
 
+    /**
+     * The seventeenth review's: a host root caller's root filesystem that is an overlay (remade of
+     * its layers, idmapped) of the cache's parent over the host's /, given as lowerdir+ (the new
+     * mount API: one layer each, its name as given) under a name with a '\\' or a ':'. The check
+     * split and stripped such names as it does lowerdir's, found no such directory and let the
+     * sandbox start, which then saw the cache as its /crabcan.
+     */
+    @Test
+    void anOverlayRootWithTheCacheAsALayerNamedWithABackslashOrAColonIsRefused(@TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Env.isHostRoot(), "mounting on the host takes host root");
+        Path cache = dev.crabcan.internal.launch.HelperRuntime.get().cacheDir();
+        Path base = dir.resolve("base");
+        BuildTest.busyboxRootfs(base);
+        for (String point : List.of("proc", "dev", "sys", "tmp")) {
+            Files.createDirectory(base.resolve(point)); // the overlay is read-only: its mount points must be there
+        }
+        Path colon = Files.createDirectories(dir.resolve("c:/d"));
+        for (Path layer : List.of(dir.resolve("a\\b"), colon.resolve("e"))) {
+            Files.createSymbolicLink(layer, cache.getParent());
+            Path merged = Files.createDirectories(dir.resolve("merged"));
+            // Read-only (lower layers only): the live cache is not written through it.
+            Env.host("mount", "-t", "overlay", "overlay", "-o", "lowerdir+=" + layer + ",lowerdir+=" + base,
+                    merged.toString());
+            try {
+                assertThatThrownBy(() -> {
+                    int seen = Sandbox.builder().rootfs(merged).command("/bin/sh", "-c",
+                            "test -d /" + cache.getFileName()).build().run().status().code();
+                    throw new AssertionError("the sandbox started; test -d /" + cache.getFileName() + ": " + seen);
+                }).isInstanceOf(dev.crabcan.SandboxSpecException.class)
+                        .hasMessageContaining(merged + " shows the overlay layer " + layer
+                                + ", which contains the Crabcan cache directory " + cache);
+            } finally {
+                Env.host("umount", merged.toString());
+            }
+        }
+    }
+
     /** The fourth review's: the bind check opens nothing, so a FIFO given to a sandbox neither hangs its start. */
     @Test
     @org.junit.jupiter.api.Timeout(value = 60, unit = TimeUnit.SECONDS)

@@ -57,6 +57,26 @@ public final class MountInfo {
         return out.toString();
     }
 
+    /**
+     * The directories an overlayfs option (unescaped from mountinfo) names, as the kernel took them:
+     * lowerdir's split where a ':' is not escaped, and upperdir's and workdir's, each with overlayfs's
+     * '\' escapes undone ("" for the gap of data-only layers, lowerdir a::b); lowerdir+'s and
+     * datadir+'s one each, its name as given, which overlayfs neither splits nor unescapes. Empty for
+     * any other option.
+     */
+    public static List<String> overlayDirs(String key, String value) {
+        return switch (key) {
+            case "lowerdir" -> splitUnescaped(value, ':').stream().map(MountInfo::unescapeLayer).toList();
+            case "upperdir", "workdir" -> List.of(unescapeLayer(value));
+            case "lowerdir+", "datadir+" -> List.of(value);
+            default -> List.of();
+        };
+    }
+
+    private static String unescapeLayer(String named) {
+        return named.replaceAll("\\\\(.)", "$1");
+    }
+
     /** Splits where the separator is not escaped with a backslash, as overlay options escape it. */
     public static List<String> splitUnescaped(String s, char separator) {
         List<String> parts = new ArrayList<>();

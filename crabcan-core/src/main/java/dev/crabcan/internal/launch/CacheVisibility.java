@@ -123,12 +123,14 @@ final class CacheVisibility {
                 String option = MountInfo.unescape(raw);
                 int eq = option.indexOf('=');
                 String key = eq < 0 ? option : option.substring(0, eq);
-                if (List.of("upperdir", "lowerdir", "lowerdir+", "datadir+").contains(key)) {
-                    for (String dir : MountInfo.splitUnescaped(option.substring(eq + 1), ':')) {
-                        if (!dir.isEmpty()) {
-                            Path layer = Path.of(dir.replace("\\", ""));
-                            layers.add(within.isEmpty() ? layer : layer.resolve(within));
-                        }
+                if (key.equals("workdir")) {
+                    continue; // overlayfs's own, showing nothing
+                }
+                // Named as the kernel took them: a lowerdir+ layer's ':' or '\' is part of its name.
+                for (String dir : MountInfo.overlayDirs(key, eq < 0 ? "" : option.substring(eq + 1))) {
+                    if (!dir.isEmpty()) {
+                        Path layer = Path.of(dir);
+                        layers.add(within.isEmpty() ? layer : layer.resolve(within));
                     }
                 }
             }

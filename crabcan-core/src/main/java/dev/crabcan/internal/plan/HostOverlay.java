@@ -77,19 +77,18 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
             String value = eq < 0 ? "" : option.substring(eq + 1);
             switch (key) {
                 case "lowerdir" -> {
-                    for (String layer : MountInfo.splitUnescaped(value, ':')) {
+                    for (String layer : MountInfo.overlayDirs(key, value)) {
                         if (layer.isEmpty()) {
                             throw refused(dir, "has data-only layers (lowerdir a::b), which Crabcan cannot remake");
                         }
-                        lowers.add(layer(dir, unescapeLayer(layer), euid, false));
+                        lowers.add(layer(dir, layer, euid, false));
                     }
                 }
-                // One layer each, its name as given: overlayfs neither splits nor unescapes these.
-                case "lowerdir+" -> lowers.add(layer(dir, value, euid, false));
+                case "lowerdir+" -> lowers.add(layer(dir, MountInfo.overlayDirs(key, value).get(0), euid, false));
                 case "datadir+" -> throw refused(dir, "has data-only layers (datadir+), which Crabcan cannot remake");
-                case "upperdir" -> upper = layer(dir, unescapeLayer(value), euid, false);
+                case "upperdir" -> upper = layer(dir, MountInfo.overlayDirs(key, value).get(0), euid, false);
                 // The new work directory is made in it: it must be private too.
-                case "workdir" -> work = layer(dir, unescapeLayer(value), euid, true);
+                case "workdir" -> work = layer(dir, MountInfo.overlayDirs(key, value).get(0), euid, true);
                 default -> {
                     if (KEPT.contains(key)) {
                         kept.add(option);
@@ -105,11 +104,6 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
         kept.add("index=off");
         return Optional.of(new HostOverlay(List.copyOf(lowers), Optional.ofNullable(upper),
                 Optional.ofNullable(work).map(w -> w.resolve(WORK)), String.join(",", kept)));
-    }
-
-    /** A name given in a mount's option string, where overlayfs escapes ':', ',' and '\' with '\'. */
-    private static String unescapeLayer(String named) {
-        return named.replaceAll("\\\\(.)", "$1");
     }
 
     /**

@@ -112,6 +112,21 @@ class CacheVisibilityTest {
     }
 
     /**
+     * The seventeenth review's: a lowerdir+ layer (the new mount API) is one, its name as given, a
+     * ':' or a '\' in it too. Split and stripped as lowerdir's, neither was found.
+     */
+    @Test
+    void aLowerdirPlusLayerIsOneWhateverItsName() throws Exception {
+        List<Mount> mounts = List.of(new Mount(1, "8:1", Path.of("/"), Path.of("/"), "ext4", "rw"),
+                new Mount(2, "0:63", Path.of("/"), Path.of("/live/merged"), "overlay",
+                        "ro,lowerdir+=/live/a\\134b,lowerdir+=/live/c:/d"));
+        List<Path> caches = List.of(Path.of("/live/merged/root/.cache/crabcan"));
+        CacheVisibility.Locator locator = onPaper(mounts);
+        assertThat(CacheVisibility.exposure(Path.of("/live/a\\b"), caches, mounts, locator)).contains("contains");
+        assertThat(CacheVisibility.exposure(Path.of("/live/c:/d"), caches, mounts, locator)).contains("contains");
+    }
+
+    /**
      * The fourth review's: layers named relative to where they were mounted cannot be followed.
      * Layers not there are another namespace's (a container's own overlay root names the host's):
      * nothing here can bind them, and binds of the overlay itself stay possible.
