@@ -229,8 +229,10 @@ static void create_as_sandbox(int fs)
     int saved = errno;
     setfsuid(fsuid);
     setfsgid(fsgid);
-    if ((unsigned)setfsuid(-1) != fsuid || (unsigned)setfsgid(-1) != fsgid || syscall(SYS_capset, &header, caps) < 0)
-        fail(S_ROOTFS, errno ? errno : EPERM, "restore the helper's ids and capabilities");
+    if ((unsigned)setfsuid(-1) != fsuid || (unsigned)setfsgid(-1) != fsgid)
+        fail(S_ROOTFS, EPERM, "restore the helper's file system ids %u:%u", fsuid, fsgid);
+    if (syscall(SYS_capset, &header, caps) < 0)
+        fail(S_ROOTFS, errno, "restore the helper's capabilities");
     if (r < 0)
         fail(S_ROOTFS, saved, "create the overlay root");
 }

@@ -42,8 +42,14 @@ record HostOverlay(List<Path> lowers, Optional<Path> upper, Optional<Path> work,
      * mount namespace's mountinfo, for host root; empty if none is.
      */
     static Optional<HostOverlay> at(Path dir) {
+        Path real;
         try {
-            return mountedAt(dir.toRealPath(), MountInfo.read(), 0);
+            real = dir.toRealPath();
+        } catch (IOException e) {
+            return Optional.empty(); // gone since it was given: the helper, opening it, says so
+        }
+        try {
+            return mountedAt(real, MountInfo.read(), 0);
         } catch (IOException e) {
             throw new SandboxSpecException("rootfs " + dir + ": cannot read the overlayfs mount there, or its layers, "
                     + "from /proc/self/mountinfo (" + e + "); a host root caller's root filesystem is remade from them");
